@@ -1,0 +1,109 @@
+/* webmeshd configuration: one key space for the YAML file, WEBMESH_* variables
+ * and flags. The key "wireguard-port" is `wireguard-port:` in YAML,
+ * WEBMESH_WIREGUARD_PORT in the environment and --wireguard-port on the command
+ * line; later sources override earlier ones: defaults < file < env < flags.
+ *
+ * This file is the pure part: the key table, defaults, and turning one text
+ * value into a typed, validated field. Reading files, the environment and argv
+ * happens in src/node/config_load.c.
+ */
+#ifndef WM_CORE_CONFIG_H
+#define WM_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/net.h"
+
+#define WM_CFG_LIST_MAX 16
+
+struct wm_config {
+	/* identity and state */
+	char *node_id;       /* node-id: default host name */
+	char *state_dir;     /* state-dir: /var/lib/webmesh */
+	/* bootstrap / join */
+	bool bootstrap;      /* bootstrap */
+	struct wm_prefix ipv4_network; /* ipv4-network: 172.16.0.0/12 */
+	char *domain;        /* domain: webmesh.internal */
+	char *join;          /* join: HOST:PORT of a server */
+	char *join_fingerprint; /* join-fingerprint: sha256:HEX */
+	bool ephemeral;      /* ephemeral: leave the mesh on exit */
+	/* TLS */
+	char *ca_file;       /* ca-file */
+	char *tls_cert;      /* tls-cert: default STATE_DIR/tls.crt (self-signed) */
+	char *tls_key;       /* tls-key (secret path is fine to show; contents never) */
+	char *server_name;   /* server-name: verify the server's name */
+	bool insecure_skip_verify; /* insecure-skip-verify */
+	/* API */
+	char *api_listen;    /* api-listen: 0.0.0.0:8443 */
+	char *socket;        /* socket: /run/webmesh/webmesh.sock */
+	/* WireGuard */
+	char *interface;     /* interface: webmesh0 */
+	uint32_t mtu;        /* mtu: 1420 (1280..9000) */
+	uint16_t wireguard_port; /* wireguard-port: 51820 */
+	char *wireguard_backend; /* wireguard-backend: auto|kernel|userspace|null */
+	char *wireguard_go;  /* wireguard-go: wireguard-go */
+	uint32_t persistent_keepalive; /* persistent-keepalive: 0 (seconds, 0..65535) */
+	char *endpoints[WM_CFG_LIST_MAX]; /* endpoints: ip:port list, default detected */
+	size_t n_endpoints;
+	/* Raft */
+	uint16_t raft_port;  /* raft-port: 9000 */
+	uint32_t raft_heartbeat_ms; /* raft-heartbeat-ms: 100 */
+	uint32_t raft_election_ms;  /* raft-election-ms: 1000 */
+	/* logging */
+	char *log_level;     /* log-level: debug|info|warn|error */
+	/* not keys of the file: command-line only */
+	char *config_file;   /* --config FILE */
+	bool print_config;   /* --print-config */
+	bool help;           /* --help */
+	bool version;        /* --version */
+};
+
+enum wm_cfg_type {
+	WM_CFG_STRING,
+	WM_CFG_BOOL,
+	WM_CFG_UINT,
+	WM_CFG_LIST,   /* comma-separated in env/flags, a sequence in YAML */
+	WM_CFG_PREFIX,
+	WM_CFG_ENUM,
+};
+
+enum {
+	WM_CFG_SECRET = 1u << 0,    /* masked by --print-config and in errors */
+	WM_CFG_FLAG_ONLY = 1u << 1, /* not accepted in the file or env */
+};
+
+struct wm_cfg_key {
+	const char *name;       /* "wireguard-port" */
+	enum wm_cfg_type type;
+	size_t offset;          /* into struct wm_config */
+	size_t count_offset;    /* WM_CFG_LIST: offset of the size_t count */
+	const char *def;        /* default as text, NULL = unset */
+	uint64_t min, max;      /* WM_CFG_UINT range */
+	const char *const *choices; /* WM_CFG_ENUM, NULL-terminated */
+	unsigned flags;
+	const char *help;
+};
+
+/* The table of every key, terminated by an entry with name NULL. */
+extern const struct wm_cfg_key wm_cfg_keys[];
+const struct wm_cfg_key *wm_cfg_find(const char *name);
+
+/* Fills cfg with the defaults. */
+int wm_config_init(struct wm_config *cfg);
+void wm_config_free(struct wm_config *cfg);
+/* Sets one key from text. source names where the value came from (a file
+ * path, "WEBMESH_MTU", "--mtu") for the error, which names the key, the
+ * value (masked if secret) and what is allowed. Returns 0 or -WM_ECONFIG. */
+int wm_config_set(struct wm_config *cfg, const struct wm_cfg_key *key, const char *value,
+		  const char *source, char *err, size_t errlen);
+/* Checks the combination (bootstrap xor join, at most one of ca-file /
+ * join-fingerprint / insecure-skip-verify, ...). */
+int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen);
+/* The effective config as YAML, secrets masked; malloc'd. */
+char *wm_config_to_yaml(const struct wm_config *cfg);
+/* "WEBMESH_WIREGUARD_PORT" for "wireguard-port"; out must hold 64 bytes. */
+void wm_cfg_env_name(const char *key, char *out, size_t len);
+
+#endif

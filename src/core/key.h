@@ -1,0 +1,28 @@
+/* WireGuard keys (Curve25519, 32 bytes) in base64 and hex (pure encoding). */
+#ifndef WM_CORE_KEY_H
+#define WM_CORE_KEY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WM_KEY_LEN 32
+#define WM_KEY_B64_LEN 44 /* without NUL; always ends in '=' */
+#define WM_KEY_HEX_LEN 64 /* without NUL */
+
+typedef uint8_t wm_key[WM_KEY_LEN];
+
+/* Writes 44 chars + NUL into out (at least 45 bytes). */
+void wm_key_to_base64(const wm_key key, char out[WM_KEY_B64_LEN + 1]);
+/* Accepts exactly the canonical 44-character form; -EINVAL otherwise
+ * (wrong length, bad alphabet, non-zero padding bits). */
+int wm_key_from_base64(const char *s, wm_key out);
+void wm_key_to_hex(const wm_key key, char out[WM_KEY_HEX_LEN + 1]);
+int wm_key_from_hex(const char *s, wm_key out);
+bool wm_key_is_zero(const wm_key key);
+/* Constant-time comparison. */
+bool wm_key_equal(const wm_key a, const wm_key b);
+/* Overwrites key material in a way the compiler cannot elide. */
+void wm_wipe(void *p, size_t len);
+
+#endif

@@ -1,0 +1,54 @@
+/* The mesh data model shared by store, services and node: nodes and edges (pure). */
+#ifndef WM_CORE_MESH_H
+#define WM_CORE_MESH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/ids.h"
+#include "core/key.h"
+#include "core/net.h"
+
+#define WM_MAX_ENDPOINTS 8
+#define WM_MAX_ROUTES 32
+#define WM_DOMAIN_MAX 253
+
+/* Mesh-wide settings fixed at bootstrap. */
+struct wm_mesh_info {
+	struct wm_prefix ipv4_network; /* e.g. 172.16.0.0/12 */
+	struct wm_prefix ipv6_network; /* ULA /48 */
+	char domain[WM_DOMAIN_MAX + 1];
+	int64_t created_at; /* unix seconds, as proposed by the bootstrap node */
+};
+
+enum wm_raft_role {
+	WM_ROLE_MEMBER = 0,   /* not part of consensus */
+	WM_ROLE_VOTER = 1,    /* RAFT_VOTER */
+	WM_ROLE_OBSERVER = 2, /* RAFT_STANDBY */
+};
+
+/* One node of the mesh as stored. Fixed-size so that arrays of nodes are one
+ * allocation; owned by whoever holds the array. */
+struct wm_mesh_node {
+	char id[WM_NODE_ID_MAX + 1];
+	wm_key public_key;
+	struct wm_prefix ipv4; /* /32 lease; family 0 if none */
+	struct wm_prefix ipv6; /* /112 derived from the key */
+	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS];
+	size_t n_endpoints;
+	uint16_t listen_port;
+	int raft_role;        /* enum wm_raft_role */
+	char zone[WM_NODE_ID_MAX + 1];
+	int64_t joined_at;    /* unix seconds */
+	struct wm_prefix routes[WM_MAX_ROUTES]; /* networks advertised behind this node */
+	size_t n_routes;
+};
+
+/* A directed-as-stored, used-as-undirected edge: A-B and B-A are the same link. */
+struct wm_mesh_edge {
+	char source[WM_NODE_ID_MAX + 1];
+	char target[WM_NODE_ID_MAX + 1];
+	int32_t weight; /* >= 1; lower is preferred */
+};
+
+#endif

@@ -1,0 +1,70 @@
+/* One description for a whole WireGuard device and for a partial update of it,
+ * as wireguard-tools does: flags say what is present or what to do. */
+#ifndef WM_CORE_WGCONF_H
+#define WM_CORE_WGCONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/key.h"
+#include "core/net.h"
+
+#define WM_IFNAMSIZ 16
+
+enum {
+	WM_WGPEER_REMOVE_ME = 1u << 0,          /* delete this peer */
+	WM_WGPEER_REPLACE_ALLOWEDIPS = 1u << 1, /* allowed_ips replace the current list */
+	WM_WGPEER_HAS_ENDPOINT = 1u << 2,
+	WM_WGPEER_HAS_KEEPALIVE = 1u << 3,
+	WM_WGPEER_UPDATE_ONLY = 1u << 4, /* fail rather than create (netlink only) */
+};
+
+enum {
+	WM_WGDEV_HAS_PRIVATE_KEY = 1u << 0,
+	WM_WGDEV_HAS_LISTEN_PORT = 1u << 1,
+	WM_WGDEV_HAS_FWMARK = 1u << 2,
+	WM_WGDEV_REPLACE_PEERS = 1u << 3, /* drop every peer not listed */
+};
+
+struct wm_wg_peer {
+	wm_key public_key;
+	uint32_t flags;
+	struct wm_endpoint endpoint;
+	uint16_t keepalive_interval; /* seconds, 0 = off */
+	struct wm_prefix *allowed_ips; /* owned by the peer */
+	size_t n_allowed_ips;
+	/* Read back from the device by get(); ignored by set(). */
+	uint64_t rx_bytes, tx_bytes;
+	int64_t last_handshake_sec;
+};
+
+struct wm_wg_device {
+	char name[WM_IFNAMSIZ];
+	uint32_t flags;
+	wm_key private_key; /* wiped by wm_wg_device_free */
+	wm_key public_key;  /* filled by get() */
+	uint16_t listen_port;
+	uint32_t fwmark;
+	struct wm_wg_peer *peers; /* owned; sorted by public_key after wm_wg_device_sort */
+	size_t n_peers;
+};
+
+/* Allocation helpers: a device owns its peers, a peer its allowed IPs. */
+struct wm_wg_device *wm_wg_device_new(const char *name);
+/* Appends a zeroed peer and returns it, or NULL on ENOMEM. The pointer is valid
+ * until the next add. */
+struct wm_wg_peer *wm_wg_device_add_peer(struct wm_wg_device *dev, const wm_key key);
+int wm_wg_peer_add_allowed_ip(struct wm_wg_peer *peer, const struct wm_prefix *p);
+/* Frees everything, wiping the private key. NULL is fine. */
+void wm_wg_device_free(struct wm_wg_device *dev);
+/* Sorts peers by key and each peer's allowed IPs, so that two devices compare. */
+void wm_wg_device_sort(struct wm_wg_device *dev);
+
+/* Computes the update that turns actual into desired: peers to add, to remove
+ * (REMOVE_ME), and to change (only the fields that differ; allowed IPs with
+ * REPLACE_ALLOWEDIPS). Private key and listen port are included only when they
+ * differ. *update is NULL when nothing changes. Both inputs must be sorted. */
+int wm_wg_diff(const struct wm_wg_device *actual, const struct wm_wg_device *desired,
+	       struct wm_wg_device **update);
+
+#endif

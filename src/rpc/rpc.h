@@ -1,0 +1,164 @@
+/* gRPC over HTTP/2 (nghttp2) with TLS (OpenSSL) on a libuv loop: server and client.
+ *
+ * Wire format (gRPC over HTTP/2): POST /pkg.Service/Method, content-type
+ * application/grpc, each message framed as 1 byte compressed-flag + 4 bytes
+ * big-endian length + payload; the status travels in trailers (grpc-status,
+ * grpc-message percent-encoded), or in the headers for a trailers-only reply.
+ * Compressed messages are refused with UNIMPLEMENTED (we advertise identity).
+ */
+#ifndef WM_RPC_RPC_H
+#define WM_RPC_RPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+/* gRPC status codes (https://grpc.github.io/grpc/core/md_doc_statuscodes.html). */
+enum wm_grpc_status {
+	WM_GRPC_OK = 0,
+	WM_GRPC_CANCELLED = 1,
+	WM_GRPC_UNKNOWN = 2,
+	WM_GRPC_INVALID_ARGUMENT = 3,
+	WM_GRPC_DEADLINE_EXCEEDED = 4,
+	WM_GRPC_NOT_FOUND = 5,
+	WM_GRPC_ALREADY_EXISTS = 6,
+	WM_GRPC_PERMISSION_DENIED = 7,
+	WM_GRPC_RESOURCE_EXHAUSTED = 8,
+	WM_GRPC_FAILED_PRECONDITION = 9,
+	WM_GRPC_ABORTED = 10,
+	WM_GRPC_OUT_OF_RANGE = 11,
+	WM_GRPC_UNIMPLEMENTED = 12,
+	WM_GRPC_INTERNAL = 13,
+	WM_GRPC_UNAVAILABLE = 14,
+	WM_GRPC_DATA_LOSS = 15,
+	WM_GRPC_UNAUTHENTICATED = 16,
+};
+const char *wm_grpc_status_name(int status);
+
+#define WM_RPC_DEFAULT_MAX_MESSAGE (4u * 1024 * 1024)
+
+/* Request/response metadata: lower-case ASCII keys, as HTTP/2 requires. */
+struct wm_rpc_metadata {
+	const char *key;
+	const char *value;
+};
+
+/* ------------------------------------------------------------------ server */
+
+struct wm_rpc_server;
+struct wm_rpc_call;
+
+/* Called once per incoming call with the first (and for our methods only)
+ * request message. The handler owns the call until it calls wm_rpc_call_finish
+ * (at once or later, from any loop callback). If the client goes away first,
+ * the call stays valid, its send functions return -ECANCELED, and the cancel
+ * callback (if set) tells the handler to finish it. */
+typedef void (*wm_rpc_handler_cb)(struct wm_rpc_call *call, const uint8_t *req, size_t len,
+				  void *data);
+typedef void (*wm_rpc_cancel_cb)(struct wm_rpc_call *call, void *data);
+
+struct wm_rpc_method {
+	const char *path;       /* "/webmesh.v1.Membership/Join" */
+	bool server_streaming;  /* the handler may send many messages */
+	wm_rpc_handler_cb handler;
+	void *data;
+};
+
+struct wm_rpc_server_config {
+	size_t max_message_size; /* 0 = WM_RPC_DEFAULT_MAX_MESSAGE; larger requests get RESOURCE_EXHAUSTED */
+	uint32_t max_concurrent_streams; /* 0 = 100 */
+	uint32_t max_connections;        /* 0 = 1024; more are closed at accept */
+};
+
+int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,
+		      struct wm_rpc_server **out);
+/* The method table is copied; paths must be unique. Unknown paths get
+ * UNIMPLEMENTED. */
+int wm_rpc_server_register(struct wm_rpc_server *srv, const struct wm_rpc_method *m);
+/* Listens on host:port ("0.0.0.0", "::", or an address). tls must be a server
+ * context with ALPN "h2" set by wm_tls_server_ctx_new (it is up-ref'd). */
+int wm_rpc_server_listen_tcp(struct wm_rpc_server *srv, const char *host, uint16_t port,
+			     SSL_CTX *tls);
+/* Listens in cleartext HTTP/2 (prior knowledge) on a unix socket; an existing
+ * stale socket file is replaced, a live one is -EADDRINUSE. */
+int wm_rpc_server_listen_unix(struct wm_rpc_server *srv, const char *path, int mode);
+/* Stops accepting, sends GOAWAY on every connection, lets running calls finish
+ * for up to grace_ms, then closes everything and calls done_cb. */
+void wm_rpc_server_shutdown(struct wm_rpc_server *srv, uint64_t grace_ms,
+			    void (*done_cb)(void *data), void *data);
+/* Frees a server after shutdown's done_cb ran. */
+void wm_rpc_server_free(struct wm_rpc_server *srv);
+
+/* Sends one message (framed) on the call. Unary handlers send exactly one. */
+int wm_rpc_call_send(struct wm_rpc_call *call, const uint8_t *msg, size_t len);
+/* Ends the call with a status and message (message may be NULL) and gives up the
+ * handler's ownership. Safe after cancel; the call must not be used afterwards. */
+void wm_rpc_call_finish(struct wm_rpc_call *call, int grpc_status, const char *message);
+void wm_rpc_call_set_cancel_cb(struct wm_rpc_call *call, wm_rpc_cancel_cb cb, void *data);
+/* Request metadata value for key, or NULL. */
+const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key);
+/* The method path of the call. */
+const char *wm_rpc_call_path(const struct wm_rpc_call *call);
+/* Peer address text ("1.2.3.4:5678" or "unix"), never NULL. */
+const char *wm_rpc_call_peer(const struct wm_rpc_call *call);
+/* Verified client certificate (mTLS), or NULL. Borrowed. */
+X509 *wm_rpc_call_peer_cert(const struct wm_rpc_call *call);
+/* True when the call came in on the local unix socket. */
+bool wm_rpc_call_is_local(const struct wm_rpc_call *call);
+/* Milliseconds until the client's grpc-timeout expires, or -1 for none. The
+ * server itself fails the call with DEADLINE_EXCEEDED when it does. */
+int64_t wm_rpc_call_remaining_ms(const struct wm_rpc_call *call);
+
+/* ------------------------------------------------------------------ client */
+
+struct wm_rpc_client;
+struct wm_rpc_stream;
+
+struct wm_rpc_client_config {
+	const char *host;       /* numeric address or name for TCP; NULL with unix_path */
+	uint16_t port;
+	const char *unix_path;  /* cleartext HTTP/2 over a unix socket */
+	SSL_CTX *tls;           /* client context (wm_tls_client_ctx_new); NULL for unix */
+	const char *server_name; /* SNI / host name to verify, may be NULL */
+	size_t max_message_size; /* 0 = default */
+};
+
+/* Connects lazily on the first call and again after the connection is lost. */
+int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
+		      struct wm_rpc_client **out);
+/* Fails every pending call with CANCELLED, closes the connection and frees the
+ * client once its handles are closed. */
+void wm_rpc_client_free(struct wm_rpc_client *c);
+
+/* The response of a unary call: status, message (may be NULL) and the response
+ * bytes (NULL unless status is OK). Borrowed for the duration of the callback. */
+typedef void (*wm_rpc_unary_cb)(void *data, int grpc_status, const char *message,
+				const uint8_t *resp, size_t len);
+/* A stream message; return non-zero to cancel the stream. */
+typedef int (*wm_rpc_message_cb)(void *data, const uint8_t *msg, size_t len);
+/* The stream ended (always called exactly once, also on cancel and connection loss:
+ * then with UNAVAILABLE or CANCELLED). */
+typedef void (*wm_rpc_close_cb)(void *data, int grpc_status, const char *message);
+
+/* timeout_ms 0 = no deadline (sent as grpc-timeout otherwise). md may be NULL. */
+int wm_rpc_client_unary(struct wm_rpc_client *c, const char *path, const uint8_t *req,
+			size_t len, uint64_t timeout_ms, const struct wm_rpc_metadata *md,
+			size_t n_md, wm_rpc_unary_cb cb, void *data);
+int wm_rpc_client_stream(struct wm_rpc_client *c, const char *path, const uint8_t *req,
+			 size_t len, uint64_t timeout_ms, const struct wm_rpc_metadata *md,
+			 size_t n_md, wm_rpc_message_cb msg_cb, wm_rpc_close_cb close_cb,
+			 void *data, struct wm_rpc_stream **out);
+/* Cancels a stream (RST_STREAM CANCEL); close_cb runs with CANCELLED. */
+void wm_rpc_stream_cancel(struct wm_rpc_stream *s);
+
+/* Blocking helper for command-line tools: runs loop until the unary call
+ * completes. *resp is malloc'd (caller frees) when status is OK; *message is
+ * malloc'd or NULL. Returns the gRPC status. */
+int wm_rpc_client_unary_sync(struct wm_rpc_client *c, uv_loop_t *loop, const char *path,
+			     const uint8_t *req, size_t len, uint64_t timeout_ms,
+			     uint8_t **resp, size_t *resp_len, char **message);
+
+#endif

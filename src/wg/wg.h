@@ -1,0 +1,59 @@
+/* The WireGuard device: one front end, backends chosen at run time.
+ *
+ * kernel:    generic netlink (libmnl) to the wireguard module;
+ * userspace: wireguard-go started and supervised by us, configured over UAPI;
+ * null:      records what it would configure (dry runs, control-plane benchmarks).
+ * auto:      kernel if the module answers, else userspace.
+ */
+#ifndef WM_WG_WG_H
+#define WM_WG_WG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "core/wgconf.h"
+
+enum wm_wg_backend {
+	WM_WG_AUTO = 0,
+	WM_WG_KERNEL,
+	WM_WG_USERSPACE,
+	WM_WG_NULL,
+};
+/* "auto", "kernel", "userspace", "null" -> enum; -EINVAL otherwise. */
+int wm_wg_backend_parse(const char *s, enum wm_wg_backend *out);
+
+struct wm_wg;
+
+struct wm_wg_config {
+	const char *ifname;          /* "webmesh0" */
+	enum wm_wg_backend backend;
+	const char *wireguard_go;    /* path or name of wireguard-go, default "wireguard-go" */
+	const char *uapi_dir;        /* default "/run/wireguard" */
+	const char *null_record_path; /* null backend: write each applied config here (text), optional */
+	/* userspace: called after wireguard-go was restarted by the supervisor; the
+	 * device is empty again and the caller must re-apply its full config. */
+	void (*restarted_cb)(void *data);
+	void *data;
+};
+
+/* Creates the interface (does not set addresses or bring it up: see src/sys).
+ * For userspace, spawns `wireguard-go -f IFNAME` on loop and waits (bounded)
+ * until its UAPI socket answers. */
+int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **out, char *err,
+	       size_t errlen);
+/* Applies a full config or a partial update (see core/wgconf.h flags). Big
+ * peer sets are sent in chunks. */
+int wm_wg_set(struct wm_wg *wg, const struct wm_wg_device *dev);
+/* Reads the device back (peers sorted). */
+int wm_wg_get(struct wm_wg *wg, struct wm_wg_device **out);
+const char *wm_wg_backend_name(const struct wm_wg *wg); /* "kernel", "userspace", "null" */
+const char *wm_wg_ifname(const struct wm_wg *wg);
+/* PID of wireguard-go, or 0. */
+int wm_wg_helper_pid(const struct wm_wg *wg);
+/* Deletes the interface (stops wireguard-go: SIGTERM, then SIGKILL after 2 s)
+ * and frees wg once its loop handles are closed. done_cb may be NULL. */
+void wm_wg_close(struct wm_wg *wg, void (*done_cb)(void *data), void *data);
+
+#endif
