@@ -35,7 +35,8 @@ int wm_prefix_format(const struct wm_prefix *p, char *buf, size_t len);
 int wm_prefix_format_addr(const struct wm_prefix *p, char *buf, size_t len);
 /* The prefix with host bits cleared. */
 struct wm_prefix wm_prefix_network(const struct wm_prefix *p);
-/* True when addr (any length) lies inside net. Families must match. */
+/* True when addr (any length) lies inside net: every address of addr is in net,
+ * so a prefix wider than net is not contained. Families must match. */
 bool wm_prefix_contains(const struct wm_prefix *net, const struct wm_prefix *addr);
 /* True when the two prefixes share any address. */
 bool wm_prefix_overlaps(const struct wm_prefix *a, const struct wm_prefix *b);
@@ -47,7 +48,7 @@ uint32_t wm_prefix_ipv4_u32(const struct wm_prefix *p);
 struct wm_prefix wm_prefix_from_ipv4_u32(uint32_t host_order, uint8_t len);
 
 /* "1.2.3.4:51820" or "[fd00::1]:51820"; numeric only (WireGuard resolves
- * nothing). Port 0 is refused. */
+ * nothing). Port 0 and ports with leading zeros are refused. */
 int wm_endpoint_parse(const char *s, struct wm_endpoint *out);
 int wm_endpoint_format(const struct wm_endpoint *e, char *buf, size_t len);
 bool wm_endpoint_equal(const struct wm_endpoint *a, const struct wm_endpoint *b);

@@ -1,0 +1,12 @@
+# Unit tests of the pure core (src/core) and of config loading (src/node/config_load.c).
+foreach(t net key ids ipam peers)
+  if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
+    wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c LIBS wm_core)
+  endif()
+endforeach()
+if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c)
+  wm_unit_test(test_config
+    SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c
+            ${CMAKE_SOURCE_DIR}/src/node/config_load.c
+    LIBS wm_core PkgConfig::YAML)
+endif()
