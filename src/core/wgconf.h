@@ -12,7 +12,7 @@
 #define WM_IFNAMSIZ 16
 
 enum {
-	WM_WGPEER_REMOVE_ME = 1u << 0,          /* delete this peer */
+	WM_WGPEER_REMOVE_ME = 1u << 0,		/* delete this peer */
 	WM_WGPEER_REPLACE_ALLOWEDIPS = 1u << 1, /* allowed_ips replace the current list */
 	WM_WGPEER_HAS_ENDPOINT = 1u << 2,
 	WM_WGPEER_HAS_KEEPALIVE = 1u << 3,
@@ -30,12 +30,15 @@ struct wm_wg_peer {
 	wm_key public_key;
 	uint32_t flags;
 	struct wm_endpoint endpoint;
-	uint16_t keepalive_interval; /* seconds, 0 = off */
+	uint16_t keepalive_interval;   /* seconds, 0 = off */
 	struct wm_prefix *allowed_ips; /* owned by the peer */
 	size_t n_allowed_ips;
 	/* Read back from the device by get(); ignored by set(). */
 	uint64_t rx_bytes, tx_bytes;
 	int64_t last_handshake_sec;
+	int64_t last_handshake_nsec;
+	uint32_t protocol_version;
+	size_t cap_allowed_ips; /* allocated entries; 0 lets add reallocate */
 };
 
 struct wm_wg_device {
@@ -47,6 +50,7 @@ struct wm_wg_device {
 	uint32_t fwmark;
 	struct wm_wg_peer *peers; /* owned; sorted by public_key after wm_wg_device_sort */
 	size_t n_peers;
+	size_t cap_peers; /* allocated entries; 0 lets add reallocate */
 };
 
 /* Allocation helpers: a device owns its peers, a peer its allowed IPs. */
@@ -60,10 +64,24 @@ void wm_wg_device_free(struct wm_wg_device *dev);
 /* Sorts peers by key and each peer's allowed IPs, so that two devices compare. */
 void wm_wg_device_sort(struct wm_wg_device *dev);
 
+/* Deep copy (flags, keys, peers, allowed IPs). NULL on ENOMEM. */
+struct wm_wg_device *wm_wg_device_dup(const struct wm_wg_device *dev);
+/* Returns the peer with that key in a sorted device, or NULL. */
+struct wm_wg_peer *wm_wg_device_find_peer(const struct wm_wg_device *dev, const wm_key key);
+
 /* Computes the update that turns actual into desired: peers to add, to remove
  * (REMOVE_ME), and to change (only the fields that differ; allowed IPs with
  * REPLACE_ALLOWEDIPS). Private key and listen port are included only when they
- * differ. *update is NULL when nothing changes. Both inputs must be sorted. */
+ * differ. *update is NULL when nothing changes. Both inputs must be sorted.
+ *
+ * What counts as "wanted" in desired: the private key when non-zero, the listen
+ * port when non-zero (0 means "any"), fwmark when HAS_FWMARK is set or it is
+ * non-zero; a peer's endpoint when its family is set (an endpoint cannot be
+ * unset in WireGuard, and one learnt by roaming is left alone only if desired
+ * has none), keepalive and allowed IPs always (compared with host bits
+ * cleared). The update lists removals first, then additions and changes, each
+ * in key order; new peers carry REPLACE_ALLOWEDIPS so that re-applying an
+ * update is harmless. Returns 0, -EINVAL (NULL input) or -ENOMEM. */
 int wm_wg_diff(const struct wm_wg_device *actual, const struct wm_wg_device *desired,
 	       struct wm_wg_device **update);
 

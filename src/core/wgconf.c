@@ -1,0 +1,325 @@
+/* WireGuard device descriptions: allocation, ordering and the desired-vs-actual diff. */
+#include "core/wgconf.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct wm_wg_device *wm_wg_device_new(const char *name)
+{
+	struct wm_wg_device *dev = calloc(1, sizeof(*dev));
+
+	if (!dev)
+		return NULL;
+	if (name) {
+		size_t n = strnlen(name, WM_IFNAMSIZ - 1);
+
+		memcpy(dev->name, name, n);
+		dev->name[n] = '\0';
+	}
+	return dev;
+}
+
+/* Grows *arr (of *cap entries of size sz) to hold at least need entries. A cap
+ * below n (a caller built the array by hand) is treated as exact. */
+static int grow(void **arr, size_t *cap, size_t n, size_t need, size_t sz)
+{
+	size_t ncap;
+	void *p;
+
+	if (*cap >= need && *cap >= n)
+		return 0;
+	ncap = *cap > n ? *cap : n;
+	if (ncap < 4)
+		ncap = 4;
+	while (ncap < need) {
+		if (ncap > ((size_t)-1) / 2 / sz)
+			return -ENOMEM;
+		ncap *= 2;
+	}
+	p = realloc(*arr, ncap * sz);
+	if (!p)
+		return -ENOMEM;
+	memset((char *)p + n * sz, 0, (ncap - n) * sz);
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+struct wm_wg_peer *wm_wg_device_add_peer(struct wm_wg_device *dev, const wm_key key)
+{
+	struct wm_wg_peer *peer;
+
+	if (!dev)
+		return NULL;
+	if (grow((void **)&dev->peers, &dev->cap_peers, dev->n_peers, dev->n_peers + 1,
+		 sizeof(*dev->peers)) < 0)
+		return NULL;
+	peer = &dev->peers[dev->n_peers++];
+	memset(peer, 0, sizeof(*peer));
+	if (key)
+		memcpy(peer->public_key, key, WM_KEY_LEN);
+	return peer;
+}
+
+int wm_wg_peer_add_allowed_ip(struct wm_wg_peer *peer, const struct wm_prefix *p)
+{
+	int ret;
+
+	if (!peer || !p)
+		return -EINVAL;
+	if ((p->family != AF_INET || p->len > 32) && (p->family != AF_INET6 || p->len > 128))
+		return -EINVAL;
+	ret = grow((void **)&peer->allowed_ips, &peer->cap_allowed_ips, peer->n_allowed_ips,
+		   peer->n_allowed_ips + 1, sizeof(*peer->allowed_ips));
+	if (ret < 0)
+		return ret;
+	peer->allowed_ips[peer->n_allowed_ips++] = *p;
+	return 0;
+}
+
+void wm_wg_device_free(struct wm_wg_device *dev)
+{
+	if (!dev)
+		return;
+	for (size_t i = 0; i < dev->n_peers; i++)
+		free(dev->peers[i].allowed_ips);
+	free(dev->peers);
+	wm_wipe(dev->private_key, sizeof(dev->private_key));
+	free(dev);
+}
+
+static int peer_cmp(const void *a, const void *b)
+{
+	const struct wm_wg_peer *pa = a, *pb = b;
+
+	return memcmp(pa->public_key, pb->public_key, WM_KEY_LEN);
+}
+
+static int prefix_qcmp(const void *a, const void *b)
+{
+	return wm_prefix_cmp(a, b);
+}
+
+void wm_wg_device_sort(struct wm_wg_device *dev)
+{
+	if (!dev)
+		return;
+	if (dev->n_peers > 1)
+		qsort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_cmp);
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		struct wm_wg_peer *p = &dev->peers[i];
+
+		if (p->n_allowed_ips > 1)
+			qsort(p->allowed_ips, p->n_allowed_ips, sizeof(*p->allowed_ips),
+			      prefix_qcmp);
+	}
+}
+
+struct wm_wg_peer *wm_wg_device_find_peer(const struct wm_wg_device *dev, const wm_key key)
+{
+	size_t lo = 0, hi;
+
+	if (!dev || !key)
+		return NULL;
+	hi = dev->n_peers;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(dev->peers[mid].public_key, key, WM_KEY_LEN);
+
+		if (c == 0)
+			return &dev->peers[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* Copies src's scalar fields and allowed IPs into a freshly added peer. */
+static int peer_copy_ips(struct wm_wg_peer *dst, const struct wm_wg_peer *src)
+{
+	for (size_t i = 0; i < src->n_allowed_ips; i++) {
+		int ret = wm_wg_peer_add_allowed_ip(dst, &src->allowed_ips[i]);
+
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+struct wm_wg_device *wm_wg_device_dup(const struct wm_wg_device *dev)
+{
+	struct wm_wg_device *out;
+
+	if (!dev)
+		return NULL;
+	out = wm_wg_device_new(dev->name);
+	if (!out)
+		return NULL;
+	out->flags = dev->flags;
+	memcpy(out->private_key, dev->private_key, WM_KEY_LEN);
+	memcpy(out->public_key, dev->public_key, WM_KEY_LEN);
+	out->listen_port = dev->listen_port;
+	out->fwmark = dev->fwmark;
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		const struct wm_wg_peer *s = &dev->peers[i];
+		struct wm_wg_peer *d = wm_wg_device_add_peer(out, s->public_key);
+
+		if (!d)
+			goto fail;
+		d->flags = s->flags;
+		d->endpoint = s->endpoint;
+		d->keepalive_interval = s->keepalive_interval;
+		d->rx_bytes = s->rx_bytes;
+		d->tx_bytes = s->tx_bytes;
+		d->last_handshake_sec = s->last_handshake_sec;
+		d->last_handshake_nsec = s->last_handshake_nsec;
+		d->protocol_version = s->protocol_version;
+		if (peer_copy_ips(d, s) < 0)
+			goto fail;
+	}
+	return out;
+fail:
+	wm_wg_device_free(out);
+	return NULL;
+}
+
+/* WireGuard stores allowed IPs with host bits cleared, so compare them that way
+ * or a desired "10.1.2.3/24" would differ from what the device reports forever. */
+static bool allowed_ips_equal(const struct wm_wg_peer *a, const struct wm_wg_peer *b)
+{
+	if (a->n_allowed_ips != b->n_allowed_ips)
+		return false;
+	for (size_t i = 0; i < a->n_allowed_ips; i++) {
+		struct wm_prefix x = wm_prefix_network(&a->allowed_ips[i]);
+		struct wm_prefix y = wm_prefix_network(&b->allowed_ips[i]);
+
+		if (wm_prefix_cmp(&x, &y) != 0)
+			return false;
+	}
+	return true;
+}
+
+static int emit_remove(struct wm_wg_device *upd, const struct wm_wg_peer *a)
+{
+	struct wm_wg_peer *p = wm_wg_device_add_peer(upd, a->public_key);
+
+	if (!p)
+		return -ENOMEM;
+	p->flags = WM_WGPEER_REMOVE_ME;
+	return 0;
+}
+
+static int emit_add(struct wm_wg_device *upd, const struct wm_wg_peer *d)
+{
+	struct wm_wg_peer *p = wm_wg_device_add_peer(upd, d->public_key);
+
+	if (!p)
+		return -ENOMEM;
+	p->flags = WM_WGPEER_REPLACE_ALLOWEDIPS;
+	if (d->endpoint.ip.family) {
+		p->flags |= WM_WGPEER_HAS_ENDPOINT;
+		p->endpoint = d->endpoint;
+	}
+	if (d->keepalive_interval) {
+		p->flags |= WM_WGPEER_HAS_KEEPALIVE;
+		p->keepalive_interval = d->keepalive_interval;
+	}
+	return peer_copy_ips(p, d);
+}
+
+static int emit_change(struct wm_wg_device *upd, const struct wm_wg_peer *a,
+		       const struct wm_wg_peer *d)
+{
+	uint32_t flags = 0;
+	struct wm_wg_peer *p;
+
+	if (d->endpoint.ip.family && !wm_endpoint_equal(&a->endpoint, &d->endpoint))
+		flags |= WM_WGPEER_HAS_ENDPOINT;
+	if (a->keepalive_interval != d->keepalive_interval)
+		flags |= WM_WGPEER_HAS_KEEPALIVE;
+	if (!allowed_ips_equal(a, d))
+		flags |= WM_WGPEER_REPLACE_ALLOWEDIPS;
+	if (!flags)
+		return 0;
+	p = wm_wg_device_add_peer(upd, d->public_key);
+	if (!p)
+		return -ENOMEM;
+	p->flags = flags;
+	if (flags & WM_WGPEER_HAS_ENDPOINT)
+		p->endpoint = d->endpoint;
+	if (flags & WM_WGPEER_HAS_KEEPALIVE)
+		p->keepalive_interval = d->keepalive_interval;
+	if (flags & WM_WGPEER_REPLACE_ALLOWEDIPS)
+		return peer_copy_ips(p, d);
+	return 0;
+}
+
+int wm_wg_diff(const struct wm_wg_device *actual, const struct wm_wg_device *desired,
+	       struct wm_wg_device **update)
+{
+	struct wm_wg_device *upd;
+	size_t i, j;
+	int ret = 0;
+
+	if (!actual || !desired || !update)
+		return -EINVAL;
+	*update = NULL;
+	upd = wm_wg_device_new(desired->name[0] ? desired->name : actual->name);
+	if (!upd)
+		return -ENOMEM;
+
+	if (!wm_key_is_zero(desired->private_key) &&
+	    !wm_key_equal(desired->private_key, actual->private_key)) {
+		upd->flags |= WM_WGDEV_HAS_PRIVATE_KEY;
+		memcpy(upd->private_key, desired->private_key, WM_KEY_LEN);
+	}
+	if (desired->listen_port && desired->listen_port != actual->listen_port) {
+		upd->flags |= WM_WGDEV_HAS_LISTEN_PORT;
+		upd->listen_port = desired->listen_port;
+	}
+	if (((desired->flags & WM_WGDEV_HAS_FWMARK) || desired->fwmark) &&
+	    desired->fwmark != actual->fwmark) {
+		upd->flags |= WM_WGDEV_HAS_FWMARK;
+		upd->fwmark = desired->fwmark;
+	}
+
+	/* Removals go first: a new peer may take over an allowed IP (or the
+	 * kernel's peer budget) that a departing one still holds. */
+	for (i = 0, j = 0; i < actual->n_peers && ret == 0;) {
+		int c = j < desired->n_peers ? memcmp(actual->peers[i].public_key,
+						      desired->peers[j].public_key, WM_KEY_LEN)
+					     : -1;
+
+		if (c < 0)
+			ret = emit_remove(upd, &actual->peers[i++]);
+		else if (c > 0)
+			j++;
+		else
+			i++, j++;
+	}
+	for (i = 0, j = 0; j < desired->n_peers && ret == 0;) {
+		int c = i < actual->n_peers ? memcmp(actual->peers[i].public_key,
+						     desired->peers[j].public_key, WM_KEY_LEN)
+					    : 1;
+
+		if (c < 0)
+			i++;
+		else if (c > 0)
+			ret = emit_add(upd, &desired->peers[j++]);
+		else
+			ret = emit_change(upd, &actual->peers[i++], &desired->peers[j++]);
+	}
+	if (ret < 0) {
+		wm_wg_device_free(upd);
+		return ret;
+	}
+	if (!upd->flags && !upd->n_peers) {
+		wm_wg_device_free(upd);
+		return 0;
+	}
+	*update = upd;
+	return 0;
+}
