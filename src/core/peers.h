@@ -23,7 +23,17 @@ struct wm_peer_set {
 /* Computes self's peers. Edges are undirected; an edge naming an unknown node is
  * ignored. Paths are chosen by total weight, ties broken by the lexically
  * smaller next-hop ID, so every node computes the same answer. Returns 0,
- * -ENOENT if self is not among nodes, -ENOMEM. */
+ * -ENOENT if self is not among nodes, -ENOMEM.
+ *
+ * Details: every direct neighbour is a peer and carries its own ipv4 (/32),
+ * ipv6 (/112) and routes, even if a cheaper path to it exists; every other
+ * reachable node's prefixes go to the first hop of its shortest path;
+ * unreachable nodes are left out. A prefix goes to one peer only (WireGuard
+ * allows no duplicates): a node's own address beats a route, then the nearer
+ * owner, then the smaller first-hop ID, then the smaller owner ID. Prefixes self
+ * owns or advertises itself are never given to a peer. Prefixes are normalised
+ * (host bits cleared). Weights below 1 count as 1; a duplicated node ID keeps its
+ * first entry. */
 int wm_peers_compute(const struct wm_mesh_node *nodes, size_t n_nodes,
 		     const struct wm_mesh_edge *edges, size_t n_edges, const char *self_id,
 		     struct wm_peer_set *out);

@@ -1,0 +1,472 @@
+/* Peer computation: weighted shortest paths from self decide which peer carries which prefix. */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ipam.h"
+#include "core/peers.h"
+
+#define NONE SIZE_MAX
+
+struct graph {
+	const struct wm_mesh_node *nodes;
+	size_t n;
+	size_t *by_id; /* node indices sorted by ID, duplicates dropped */
+	size_t n_by_id;
+	size_t *rank;	 /* rank[i]: position of node i in by_id, NONE for a duplicate */
+	size_t *adj_off; /* CSR adjacency: neighbours of i are adj[adj_off[i]..adj_off[i+1]) */
+	size_t *adj;
+	int64_t *adj_w;
+};
+
+struct heap_item {
+	int64_t dist;
+	size_t hop_rank;
+	size_t node;
+};
+
+struct heap {
+	struct heap_item *items;
+	size_t n, cap;
+};
+
+/* One prefix some peer could carry; the best claim per prefix wins. */
+struct claim {
+	struct wm_prefix prefix;
+	int cls; /* 0: the node's own address, 1: a route it advertises */
+	int64_t dist;
+	size_t via_rank;
+	size_t owner_rank;
+	size_t via; /* node index of the peer */
+};
+
+struct id_ent {
+	const char *id;
+	size_t idx;
+};
+
+static int id_ent_cmp(const void *a, const void *b)
+{
+	const struct id_ent *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c)
+		return c;
+	return x->idx < y->idx ? -1 : x->idx > y->idx;
+}
+
+static size_t find_id(const struct graph *g, const char *id)
+{
+	size_t lo = 0, hi = g->n_by_id;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(g->nodes[g->by_id[mid]].id, id);
+
+		if (c == 0)
+			return g->by_id[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NONE;
+}
+
+static void graph_free(struct graph *g)
+{
+	free(g->by_id);
+	free(g->rank);
+	free(g->adj_off);
+	free(g->adj);
+	free(g->adj_w);
+}
+
+static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t n,
+		       const struct wm_mesh_edge *edges, size_t n_edges)
+{
+	size_t *ends = NULL, *fill = NULL;
+	struct id_ent *ents = NULL;
+	size_t m = 0;
+
+	memset(g, 0, sizeof(*g));
+	g->nodes = nodes;
+	g->n = n;
+	if (n_edges > SIZE_MAX / 4)
+		return -ENOMEM;
+	g->by_id = calloc(n + 1, sizeof(size_t));
+	g->rank = calloc(n + 1, sizeof(size_t));
+	g->adj_off = calloc(n + 1, sizeof(size_t));
+	ents = calloc(n + 1, sizeof(*ents));
+	ends = calloc(2 * n_edges + 1, sizeof(size_t));
+	fill = calloc(n + 1, sizeof(size_t));
+	if (!g->by_id || !g->rank || !g->adj_off || !ents || !ends || !fill)
+		goto nomem;
+
+	for (size_t i = 0; i < n; i++)
+		ents[i] = (struct id_ent){nodes[i].id, i};
+	qsort(ents, n, sizeof(*ents), id_ent_cmp);
+	/* A duplicated ID keeps its first entry; the others do not exist. */
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0 && strcmp(ents[i - 1].id, ents[i].id) == 0) {
+			g->rank[ents[i].idx] = NONE;
+			continue;
+		}
+		g->rank[ents[i].idx] = g->n_by_id;
+		g->by_id[g->n_by_id++] = ents[i].idx;
+	}
+
+	/* Resolve each edge once; edges naming unknown nodes and self-loops are
+	 * ignored. Both directions go into the adjacency (edges are undirected). */
+	for (size_t i = 0; i < n_edges; i++) {
+		size_t a = find_id(g, edges[i].source), b = find_id(g, edges[i].target);
+
+		if (a == NONE || b == NONE || a == b) {
+			ends[2 * i] = ends[2 * i + 1] = NONE;
+			continue;
+		}
+		ends[2 * i] = a;
+		ends[2 * i + 1] = b;
+		g->adj_off[a + 1]++;
+		g->adj_off[b + 1]++;
+		m += 2;
+	}
+	for (size_t i = 0; i < n; i++)
+		g->adj_off[i + 1] += g->adj_off[i];
+	g->adj = calloc(m + 1, sizeof(size_t));
+	g->adj_w = calloc(m + 1, sizeof(int64_t));
+	if (!g->adj || !g->adj_w)
+		goto nomem;
+	memcpy(fill, g->adj_off, (n + 1) * sizeof(size_t));
+	for (size_t i = 0; i < n_edges; i++) {
+		size_t a = ends[2 * i], b = ends[2 * i + 1];
+		/* Weights below 1 would let a path grow shorter by getting longer. */
+		int64_t w = edges[i].weight < 1 ? 1 : edges[i].weight;
+
+		if (a == NONE)
+			continue;
+		g->adj[fill[a]] = b;
+		g->adj_w[fill[a]++] = w;
+		g->adj[fill[b]] = a;
+		g->adj_w[fill[b]++] = w;
+	}
+	free(ents);
+	free(ends);
+	free(fill);
+	return 0;
+nomem:
+	free(ents);
+	free(ends);
+	free(fill);
+	graph_free(g);
+	return -ENOMEM;
+}
+
+static bool item_less(const struct heap_item *a, const struct heap_item *b)
+{
+	if (a->dist != b->dist)
+		return a->dist < b->dist;
+	return a->hop_rank < b->hop_rank;
+}
+
+static int heap_push(struct heap *h, struct heap_item it)
+{
+	size_t i;
+
+	if (h->n == h->cap) {
+		size_t cap = h->cap ? 2 * h->cap : 64;
+		struct heap_item *p = realloc(h->items, cap * sizeof(*p));
+
+		if (!p)
+			return -ENOMEM;
+		h->items = p;
+		h->cap = cap;
+	}
+	i = h->n++;
+	while (i > 0) {
+		size_t parent = (i - 1) / 2;
+
+		if (!item_less(&it, &h->items[parent]))
+			break;
+		h->items[i] = h->items[parent];
+		i = parent;
+	}
+	h->items[i] = it;
+	return 0;
+}
+
+static struct heap_item heap_pop(struct heap *h)
+{
+	struct heap_item top = h->items[0], last = h->items[--h->n];
+	size_t i = 0;
+
+	for (;;) {
+		size_t c = 2 * i + 1;
+
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && item_less(&h->items[c + 1], &h->items[c]))
+			c++;
+		if (!item_less(&h->items[c], &last))
+			break;
+		h->items[i] = h->items[c];
+		i = c;
+	}
+	if (h->n > 0)
+		h->items[i] = last;
+	return top;
+}
+
+/* Dijkstra over (distance, rank of the first hop): the pair order is kept when
+ * a path is extended, so the first pair settled for a node is its shortest
+ * path with the smallest first hop, the same answer on every node. */
+static int shortest_paths(const struct graph *g, size_t self, int64_t *dist, size_t *hop)
+{
+	struct heap h = {0};
+	bool *done = calloc(g->n, sizeof(bool));
+	int r = 0;
+
+	if (!done)
+		return -ENOMEM;
+	for (size_t i = 0; i < g->n; i++) {
+		dist[i] = INT64_MAX;
+		hop[i] = NONE;
+	}
+	dist[self] = 0;
+	r = heap_push(&h, (struct heap_item){0, 0, self});
+	while (r == 0 && h.n > 0) {
+		struct heap_item it = heap_pop(&h);
+		size_t u = it.node;
+
+		if (done[u])
+			continue;
+		done[u] = true;
+		for (size_t k = g->adj_off[u]; k < g->adj_off[u + 1]; k++) {
+			size_t v = g->adj[k];
+			struct heap_item cand;
+
+			if (done[v])
+				continue;
+			cand.node = v;
+			cand.dist = dist[u] + g->adj_w[k];
+			cand.hop_rank = u == self ? g->rank[v] : g->rank[hop[u]];
+			if (hop[v] != NONE &&
+			    !item_less(&cand, &(struct heap_item){dist[v], g->rank[hop[v]], v}))
+				continue;
+			dist[v] = cand.dist;
+			hop[v] = u == self ? v : hop[u];
+			r = heap_push(&h, cand);
+			if (r < 0)
+				break;
+		}
+	}
+	free(h.items);
+	free(done);
+	return r;
+}
+
+static int claim_cmp(const void *a, const void *b)
+{
+	const struct claim *x = a, *y = b;
+	int c = wm_prefix_cmp(&x->prefix, &y->prefix);
+
+	if (c)
+		return c;
+	if (x->cls != y->cls)
+		return x->cls < y->cls ? -1 : 1;
+	if (x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	if (x->via_rank != y->via_rank)
+		return x->via_rank < y->via_rank ? -1 : 1;
+	if (x->owner_rank != y->owner_rank)
+		return x->owner_rank < y->owner_rank ? -1 : 1;
+	return 0;
+}
+
+/* Normalises a stored prefix to what WireGuard would hold; false if unset. */
+static bool normalise(const struct wm_prefix *in, int len, struct wm_prefix *out)
+{
+	if (in->family != AF_INET && in->family != AF_INET6)
+		return false;
+	*out = *in;
+	if (len >= 0)
+		out->len = (uint8_t)len;
+	if (out->len > (out->family == AF_INET ? 32 : 128))
+		return false;
+	*out = wm_prefix_network(out);
+	return true;
+}
+
+static bool self_owns(const struct wm_mesh_node *self, const struct wm_prefix *p)
+{
+	struct wm_prefix q;
+
+	if (normalise(&self->ipv4, 32, &q) && wm_prefix_equal(&q, p))
+		return true;
+	if (normalise(&self->ipv6, WM_NODE_IPV6_LEN, &q) && wm_prefix_equal(&q, p))
+		return true;
+	for (size_t i = 0; i < self->n_routes && i < WM_MAX_ROUTES; i++) {
+		if (normalise(&self->routes[i], -1, &q) && wm_prefix_equal(&q, p))
+			return true;
+	}
+	return false;
+}
+
+static void add_claim(struct claim *claims, size_t *n, const struct wm_prefix *p, int cls,
+		      int64_t dist, const struct graph *g, size_t via, size_t owner)
+{
+	struct claim *c = &claims[(*n)++];
+
+	c->prefix = *p;
+	c->cls = cls;
+	c->dist = dist;
+	c->via = via;
+	c->via_rank = g->rank[via];
+	c->owner_rank = g->rank[owner];
+}
+
+static int build_set(const struct graph *g, size_t self, const int64_t *dist, const size_t *hop,
+		     struct wm_peer_set *out)
+{
+	const struct wm_mesh_node *me = &g->nodes[self];
+	struct claim *claims = NULL;
+	size_t *slot = NULL, n_claims = 0, n_peers = 0;
+	struct wm_peer *peers = NULL;
+	int r = -ENOMEM;
+
+	slot = malloc((g->n + 1) * sizeof(size_t));
+	claims = calloc(g->n_by_id * (2 + WM_MAX_ROUTES) + 1, sizeof(*claims));
+	if (!slot || !claims)
+		goto out;
+	/* Every direct neighbour is a peer, whatever its shortest path. */
+	for (size_t i = 0; i < g->n; i++)
+		slot[i] = NONE;
+	for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++) {
+		if (slot[g->adj[k]] == NONE)
+			slot[g->adj[k]] = n_peers++;
+	}
+	peers = calloc(n_peers + 1, sizeof(*peers));
+	if (!peers)
+		goto out;
+	/* Slots in ID order, as the output is documented to be sorted. */
+	n_peers = 0;
+	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
+		size_t i = g->by_id[r_];
+
+		if (slot[i] != NONE) {
+			slot[i] = n_peers;
+			peers[n_peers++].node = i;
+		}
+	}
+
+	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
+		size_t i = g->by_id[r_];
+		const struct wm_mesh_node *nd = &g->nodes[i];
+		struct wm_prefix p;
+		size_t via;
+
+		if (i == self || dist[i] == INT64_MAX)
+			continue;
+		/* A neighbour carries its own prefixes even when a cheaper path
+		 * through another peer exists: it is the one that answers for them. */
+		via = slot[i] != NONE ? i : hop[i];
+		if (normalise(&nd->ipv4, 32, &p) && !self_owns(me, &p))
+			add_claim(claims, &n_claims, &p, 0, dist[i], g, via, i);
+		if (normalise(&nd->ipv6, WM_NODE_IPV6_LEN, &p) && !self_owns(me, &p))
+			add_claim(claims, &n_claims, &p, 0, dist[i], g, via, i);
+		for (size_t k = 0; k < nd->n_routes && k < WM_MAX_ROUTES; k++) {
+			if (normalise(&nd->routes[k], -1, &p) && !self_owns(me, &p))
+				add_claim(claims, &n_claims, &p, 1, dist[i], g, via, i);
+		}
+	}
+	/* WireGuard routes a prefix to one peer only: the best claim wins. */
+	qsort(claims, n_claims, sizeof(*claims), claim_cmp);
+	{
+		size_t w = 0;
+
+		for (size_t i = 0; i < n_claims; i++) {
+			if (w > 0 && wm_prefix_equal(&claims[w - 1].prefix, &claims[i].prefix))
+				continue;
+			claims[w++] = claims[i];
+		}
+		n_claims = w;
+	}
+	for (size_t i = 0; i < n_claims; i++)
+		peers[slot[claims[i].via]].n_allowed_ips++;
+	for (size_t i = 0; i < n_peers; i++) {
+		if (peers[i].n_allowed_ips == 0)
+			continue;
+		peers[i].allowed_ips = calloc(peers[i].n_allowed_ips, sizeof(struct wm_prefix));
+		if (!peers[i].allowed_ips)
+			goto out;
+		peers[i].n_allowed_ips = 0;
+	}
+	/* Claims are sorted by prefix, so each peer's list comes out sorted. */
+	for (size_t i = 0; i < n_claims; i++) {
+		struct wm_peer *pe = &peers[slot[claims[i].via]];
+
+		pe->allowed_ips[pe->n_allowed_ips++] = claims[i].prefix;
+	}
+	out->peers = peers;
+	out->n_peers = n_peers;
+	peers = NULL;
+	r = 0;
+out:
+	if (peers) {
+		for (size_t i = 0; i < n_peers; i++)
+			free(peers[i].allowed_ips);
+		free(peers);
+	}
+	free(claims);
+	free(slot);
+	return r;
+}
+
+int wm_peers_compute(const struct wm_mesh_node *nodes, size_t n_nodes,
+		     const struct wm_mesh_edge *edges, size_t n_edges, const char *self_id,
+		     struct wm_peer_set *out)
+{
+	struct graph g;
+	int64_t *dist = NULL;
+	size_t *hop = NULL, self;
+	int r;
+
+	if (!out || !self_id || (n_nodes && !nodes) || (n_edges && !edges))
+		return -EINVAL;
+	out->peers = NULL;
+	out->n_peers = 0;
+	r = graph_build(&g, nodes, n_nodes, edges, n_edges);
+	if (r < 0)
+		return r;
+	self = find_id(&g, self_id);
+	if (self == NONE) {
+		r = -ENOENT;
+		goto out;
+	}
+	dist = malloc((n_nodes + 1) * sizeof(*dist));
+	hop = malloc((n_nodes + 1) * sizeof(*hop));
+	if (!dist || !hop) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = shortest_paths(&g, self, dist, hop);
+	if (r == 0)
+		r = build_set(&g, self, dist, hop, out);
+out:
+	free(dist);
+	free(hop);
+	graph_free(&g);
+	return r;
+}
+
+void wm_peer_set_free(struct wm_peer_set *set)
+{
+	if (!set)
+		return;
+	for (size_t i = 0; i < set->n_peers; i++)
+		free(set->peers[i].allowed_ips);
+	free(set->peers);
+	set->peers = NULL;
+	set->n_peers = 0;
+}

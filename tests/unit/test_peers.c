@@ -1,0 +1,257 @@
+/* Unit tests for src/core/peers.c: table-driven meshes and the peers self must have. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/peers.h"
+
+#define MAXN 16
+
+/* A mesh written compactly:
+ *   nodes:  "a b c"                 node i gets 10.0.0.(i+1)/32
+ *   edges:  "a-b:1 b-c:5"
+ *   routes: "c=0.0.0.0/0,::/0 b=192.168.1.0/24"
+ * and the expected peers, sorted by ID, each with its allowed IPs in order, a
+ * node's own /32 written as its ID: "b:b c|d:d". */
+struct mesh_case {
+	const char *name;
+	const char *nodes;
+	const char *edges;
+	const char *routes;
+	const char *self;
+	const char *want;
+};
+
+struct mesh {
+	struct wm_mesh_node nodes[MAXN];
+	size_t n;
+	struct wm_mesh_edge edges[64];
+	size_t n_edges;
+};
+
+static void mesh_build(struct mesh *m, const char *nodes, const char *edges, const char *routes)
+{
+	char buf[512], *save, *tok;
+
+	memset(m, 0, sizeof(*m));
+	snprintf(buf, sizeof(buf), "%s", nodes);
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		struct wm_mesh_node *nd = &m->nodes[m->n];
+
+		assert_true(m->n < MAXN);
+		snprintf(nd->id, sizeof(nd->id), "%s", tok);
+		nd->ipv4 = wm_prefix_from_ipv4_u32(0x0a000001u + (uint32_t)m->n, 32);
+		m->n++;
+	}
+	snprintf(buf, sizeof(buf), "%s", edges ? edges : "");
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		struct wm_mesh_edge *e = &m->edges[m->n_edges++];
+		char *dash = strchr(tok, '-'), *colon = strchr(tok, ':');
+
+		assert_non_null(dash);
+		*dash = '\0';
+		if (colon)
+			*colon = '\0';
+		snprintf(e->source, sizeof(e->source), "%s", tok);
+		snprintf(e->target, sizeof(e->target), "%s", dash + 1);
+		e->weight = colon ? atoi(colon + 1) : 1;
+	}
+	snprintf(buf, sizeof(buf), "%s", routes ? routes : "");
+	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
+		char *eq = strchr(tok, '='), *save2, *r;
+		struct wm_mesh_node *nd = NULL;
+
+		assert_non_null(eq);
+		*eq = '\0';
+		for (size_t i = 0; i < m->n; i++)
+			if (strcmp(m->nodes[i].id, tok) == 0)
+				nd = &m->nodes[i];
+		assert_non_null(nd);
+		for (r = strtok_r(eq + 1, ",", &save2); r; r = strtok_r(NULL, ",", &save2))
+			assert_int_equal(wm_prefix_parse(r, &nd->routes[nd->n_routes++]), 0);
+	}
+}
+
+static void set_format(const struct mesh *m, const struct wm_peer_set *set, char *out, size_t len)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < set->n_peers; i++) {
+		const struct wm_peer *p = &set->peers[i];
+
+		o += (size_t)snprintf(out + o, len - o, "%s%s:", i ? "|" : "",
+				      m->nodes[p->node].id);
+		for (size_t k = 0; k < p->n_allowed_ips; k++) {
+			char pfx[WM_PREFIX_STRLEN];
+			const char *name = NULL;
+
+			for (size_t j = 0; j < m->n; j++)
+				if (wm_prefix_equal(&m->nodes[j].ipv4, &p->allowed_ips[k]))
+					name = m->nodes[j].id;
+			if (!name) {
+				assert_int_equal(
+					wm_prefix_format(&p->allowed_ips[k], pfx, sizeof(pfx)), 0);
+				name = pfx;
+			}
+			o += (size_t)snprintf(out + o, len - o, "%s%s", k ? " " : "", name);
+		}
+		assert_true(o < len);
+	}
+}
+
+static const struct mesh_case cases[] = {
+	{"full mesh of 4", "a b c d", "a-b a-c a-d b-c b-d c-d", NULL, "a", "b:b|c:c|d:d"},
+	{"line from the end", "a b c", "a-b b-c", NULL, "a", "b:b c"},
+	{"line from the middle", "a b c", "a-b b-c", NULL, "b", "a:a|c:c"},
+	{"line, reversed edge direction", "a b c", "b-a c-b", NULL, "c", "b:a b"},
+	{"star from a spoke", "hub s1 s2 s3 s4", "hub-s1 hub-s2 hub-s3 hub-s4", NULL, "s3",
+	 "hub:hub s1 s2 s4"},
+	{"star from the hub", "hub s1 s2 s3", "s1-hub s2-hub s3-hub", NULL, "hub",
+	 "s1:s1|s2:s2|s3:s3"},
+	{"ring of 5", "a b c d e", "a-b b-c c-d d-e e-a", NULL, "a", "b:b c|e:d e"},
+	{"ring of 5 from c", "a b c d e", "a-b b-c c-d d-e e-a", NULL, "c", "b:a b|d:d e"},
+	{"weighted diamond: cheap two hops beat a costly path", "a t x y z",
+	 "a-x:10 x-t:1 a-y:1 y-z:1 z-t:1", NULL, "a", "x:x|y:t y z"},
+	{"costly direct edge: neighbour keeps its own address, nodes behind go cheap", "a b t u",
+	 "a-t:10 a-b:1 b-t:1 t-u:1", NULL, "a", "b:b u|t:t"},
+	{"tie broken by the smaller first hop", "a b c d", "a-b a-c b-d c-d", NULL, "a",
+	 "b:b d|c:c"},
+	{"tie independent of node and edge order", "d c b a", "d-c d-b c-a b-a", NULL, "a",
+	 "b:d b|c:c"},
+	{"weight before ID", "a b c d", "a-b:1 b-d:2 a-c:1 c-d:1", NULL, "a", "b:b|c:c d"},
+	{"disconnected parts", "a b c d", "a-b c-d", NULL, "a", "b:b"},
+	{"alone", "a b", NULL, NULL, "a", ""},
+	{"routes at different depths", "a b c", "a-b b-c", "b=192.168.1.0/24 c=192.168.2.0/24", "a",
+	 "b:b c 192.168.1.0/24 192.168.2.0/24"},
+	{"exit node", "a b c", "a-b b-c", "c=0.0.0.0/0,::/0", "a", "b:0.0.0.0/0 b c ::/0"},
+	{"exit node as a neighbour", "a b c", "a-b a-c", "c=0.0.0.0/0", "a", "b:b|c:0.0.0.0/0 c"},
+	{"same route from two nodes: the nearer wins", "a b c d", "a-b a-c c-d",
+	 "b=10.9.0.0/16 d=10.9.0.0/16", "a", "b:b 10.9.0.0/16|c:c d"},
+	{"same route at the same distance: smaller first hop wins", "a b c", "a-c a-b",
+	 "c=10.9.0.0/16 b=10.9.0.0/16", "a", "b:b 10.9.0.0/16|c:c"},
+	{"a route self advertises too is not sent to a peer", "a b", "a-b",
+	 "a=192.168.0.0/16 b=192.168.0.0/16,10.8.0.0/16", "a", "b:b 10.8.0.0/16"},
+	{"routes are normalised", "a b", "a-b", "b=192.168.7.9/24", "a", "b:b 192.168.7.0/24"},
+	{"edges naming unknown nodes are ignored", "a b c", "a-b a-ghost ghost-c b-nobody", NULL,
+	 "a", "b:b"},
+	{"self-loops and duplicate edges", "a b c", "a-a a-b b-a:5 b-c c-b", NULL, "a", "b:b c"},
+	{"zero weight counts as one", "a b c d", "a-b:0 b-d:0 a-c:1 c-d:1", NULL, "a", "b:b d|c:c"},
+};
+
+static void test_table(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct mesh m;
+		struct wm_peer_set set;
+		char got[1024];
+
+		mesh_build(&m, cases[i].nodes, cases[i].edges, cases[i].routes);
+		assert_int_equal(
+			wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges, cases[i].self, &set), 0);
+		set_format(&m, &set, got, sizeof(got));
+		if (strcmp(got, cases[i].want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", cases[i].name, got, cases[i].want);
+		wm_peer_set_free(&set);
+		assert_null(set.peers);
+	}
+}
+
+static void test_self_missing(void **state)
+{
+	struct mesh m;
+	struct wm_peer_set set;
+
+	(void)state;
+	mesh_build(&m, "a b", "a-b", NULL);
+	assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges, "zz", &set), -ENOENT);
+	assert_int_equal(wm_peers_compute(NULL, 0, NULL, 0, "a", &set), -ENOENT);
+	assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges, NULL, &set), -EINVAL);
+}
+
+static void test_ipv6_and_missing_addresses(void **state)
+{
+	struct mesh m;
+	struct wm_peer_set set;
+	char buf[WM_PREFIX_STRLEN];
+
+	(void)state;
+	mesh_build(&m, "a b c", "a-b b-c", NULL);
+	/* b has no IPv4 lease yet; c has a /112 stored with host bits. */
+	memset(&m.nodes[1].ipv4, 0, sizeof(m.nodes[1].ipv4));
+	assert_int_equal(wm_prefix_parse("fd00:1:2:3:4:5:6:7/112", &m.nodes[2].ipv6), 0);
+	assert_int_equal(wm_prefix_parse("fd00:1:2:b:4:5:6:0/112", &m.nodes[1].ipv6), 0);
+	assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges, "a", &set), 0);
+	assert_int_equal(set.n_peers, 1);
+	assert_int_equal(set.peers[0].node, 1);
+	assert_int_equal(set.peers[0].n_allowed_ips, 3);
+	wm_prefix_format(&set.peers[0].allowed_ips[0], buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.0.3/32");
+	wm_prefix_format(&set.peers[0].allowed_ips[1], buf, sizeof(buf));
+	assert_string_equal(buf, "fd00:1:2:3:4:5:6:0/112");
+	wm_prefix_format(&set.peers[0].allowed_ips[2], buf, sizeof(buf));
+	assert_string_equal(buf, "fd00:1:2:b:4:5:6:0/112");
+	wm_peer_set_free(&set);
+
+	/* A neighbour with no address at all is still a peer. */
+	memset(&m.nodes[1].ipv6, 0, sizeof(m.nodes[1].ipv6));
+	assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges, "c", &set), 0);
+	assert_int_equal(set.n_peers, 1);
+	assert_int_equal(set.peers[0].n_allowed_ips, 1);
+	wm_peer_set_free(&set);
+	assert_int_equal(wm_peers_compute(m.nodes, 2, m.edges, 1, "a", &set), 0);
+	assert_int_equal(set.n_peers, 1);
+	assert_int_equal(set.peers[0].n_allowed_ips, 0);
+	wm_peer_set_free(&set);
+}
+
+/* Every node of a large ring computes a consistent answer: the two neighbours
+ * split the other nodes between them and nothing is carried twice. */
+static void test_large_ring(void **state)
+{
+	enum { N = 3000 };
+	struct wm_mesh_node *nodes = calloc(N, sizeof(*nodes));
+	struct wm_mesh_edge *edges = calloc(N, sizeof(*edges));
+	struct wm_peer_set set;
+
+	(void)state;
+	assert_non_null(nodes);
+	assert_non_null(edges);
+	for (int i = 0; i < N; i++) {
+		snprintf(nodes[i].id, sizeof(nodes[i].id), "n%04d", i);
+		nodes[i].ipv4 = wm_prefix_from_ipv4_u32(0x0a000000u + (uint32_t)i + 1, 32);
+	}
+	for (int i = 0; i < N; i++) {
+		snprintf(edges[i].source, sizeof(edges[i].source), "n%04d", i);
+		snprintf(edges[i].target, sizeof(edges[i].target), "n%04d", (i + 1) % N);
+		edges[i].weight = 1;
+	}
+	assert_int_equal(wm_peers_compute(nodes, N, edges, N, "n0000", &set), 0);
+	assert_int_equal(set.n_peers, 2);
+	assert_string_equal(nodes[set.peers[0].node].id, "n0001");
+	assert_string_equal(nodes[set.peers[1].node].id, "n2999");
+	/* 2999 others; the one opposite (n1500) is at a tie and goes to n0001. */
+	assert_int_equal(set.peers[0].n_allowed_ips, 1500);
+	assert_int_equal(set.peers[1].n_allowed_ips, 1499);
+	wm_peer_set_free(&set);
+	free(nodes);
+	free(edges);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_self_missing),
+		cmocka_unit_test(test_ipv6_and_missing_addresses),
+		cmocka_unit_test(test_large_ring),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
