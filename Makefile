@@ -1,0 +1,55 @@
+# webmesh: the two commands a newcomer needs (`make demo`, `make test`) and
+# the steps behind them. The build itself is CMake's; this file only drives it.
+# Run as root on Debian bookworm: deps installs missing packages.
+
+BUILD      ?= build
+BUILD_ASAN ?= build-asan
+BUILD_TYPE ?= RelWithDebInfo
+JOBS       ?= 2
+# Debian's interpreter: it has python3-pytest and python3-grpcio (a python3
+# earlier on PATH may not).
+PYTHON     := /usr/bin/python3
+
+.PHONY: all deps build configure test unit integration test-asan demo demo-down bench clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) >/dev/null
+
+build: configure
+	cmake --build $(BUILD) -j$(JOBS)
+
+unit: build
+	cd $(BUILD) && ctest --output-on-failure --no-tests=error
+
+# pytest exits 5 when it collects nothing: that is a failure here, the suite
+# must exist.
+integration: build
+	@WM_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration; \
+	rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "integration: no tests collected" >&2; exit 1; fi; \
+	exit $$rc
+
+test: unit integration
+
+test-asan: deps
+	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DWM_SANITIZE=ON >/dev/null
+	cmake --build $(BUILD_ASAN) -j$(JOBS)
+	cd $(BUILD_ASAN) && UBSAN_OPTIONS=print_stacktrace=1 \
+		ctest --output-on-failure --no-tests=error
+
+demo: build
+	WM_BUILD_DIR=$(abspath $(BUILD)) scripts/demo.sh
+
+demo-down:
+	WM_BUILD_DIR=$(abspath $(BUILD)) scripts/demo-down.sh
+
+bench: build
+	WM_BUILD_DIR=$(abspath $(BUILD)) bench/footprint
+
+clean:
+	rm -rf $(BUILD) $(BUILD_ASAN) .pytest_cache tests/integration/__pycache__

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Installs the Debian packages webmesh needs to build, test and run the demo.
+# Idempotent and silent when everything is present: dpkg-query decides, and
+# apt-get runs (once update, once install) only for what is missing.
+set -euo pipefail
+
+PKGS=(
+	# build
+	build-essential cmake pkg-config clang
+	# libraries
+	libuv1-dev libraft-dev libnghttp2-dev libssl-dev protobuf-c-compiler
+	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev libsodium-dev
+	libcmocka-dev
+	# runtime: userspace WireGuard, wg, namespaces
+	wireguard-go wireguard-tools iproute2 iputils-ping procps util-linux
+	# integration tests: pytest, an independent gRPC client, python stubs
+	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
+	# inspecting the state database
+	sqlite3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$st" = installed ] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing Debian packages: ${missing[*]}" >&2
+	echo "deps: run as root (or: apt-get install ${missing[*]})" >&2
+	exit 1
+fi
+if ! command -v apt-get >/dev/null; then
+	echo "deps: apt-get not found; install these packages by hand: ${missing[*]}" >&2
+	exit 1
+fi
+
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
