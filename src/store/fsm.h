@@ -21,9 +21,19 @@ void wm_fsm_close(struct wm_fsm *f);
  * or an SQLite failure. */
 int wm_fsm_apply(struct wm_fsm *f, uint64_t index, const uint8_t *buf, size_t len,
 		 struct wm_store_result *res);
+/* The same for a command already decoded (the store decodes each entry once,
+ * for the FSM and for the change feed). Undecodable input: wm_fsm_apply
+ * returns -EBADMSG with res->err -EINVAL; such an entry is refused alike on
+ * every replica. res->node is filled for a successful JoinNode only. */
+int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCommand *cmd,
+		     struct wm_store_result *res);
 /* Serializes the database (sqlite3_serialize); *out is malloc'd. */
 int wm_fsm_snapshot(struct wm_fsm *f, uint8_t **out, size_t *len);
-/* Replaces the database with a snapshot. */
+/* The same with the caller's allocator (raft_malloc for libraft). */
+int wm_fsm_snapshot_alloc(struct wm_fsm *f, void *(*alloc)(size_t), uint8_t **out, size_t *len);
+/* Replaces the database with a snapshot. buf stays the caller's. A snapshot
+ * that is not ours, of another schema version, or corrupt is refused with
+ * -EINVAL / -EBADMSG and the state is left as it was. */
 int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len);
 struct sqlite3 *wm_fsm_db(struct wm_fsm *f);
 
@@ -31,7 +41,11 @@ int wm_fsm_mesh_info(struct wm_fsm *f, struct wm_mesh_info *out);
 int wm_fsm_get_node(struct wm_fsm *f, const char *id, struct wm_mesh_node *out);
 int wm_fsm_list_nodes(struct wm_fsm *f, struct wm_mesh_node **out, size_t *n);
 int wm_fsm_list_edges(struct wm_fsm *f, struct wm_mesh_edge **out, size_t *n);
+/* One line per row of every table, ordered by key ("node id=a raft_id=..."). */
 int wm_fsm_dump(struct wm_fsm *f, char **out);
+/* The index of the last entry given to wm_fsm_apply, refused or not (after a
+ * restore: the last one the snapshot's state had applied). The meta table
+ * records the last index that changed the state. */
 uint64_t wm_fsm_applied_index(struct wm_fsm *f);
 
 #endif

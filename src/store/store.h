@@ -38,6 +38,10 @@ struct wm_store_result {
 	struct wm_mesh_node node; /* JoinNode: the node as stored (lease included) */
 };
 
+/* The raft server ID of a node: the first 8 bytes of SHA-256(node_id), big
+ * endian; never 0 (libraft's "no server"). Every replica computes the same. */
+uint64_t wm_store_raft_id(const char *node_id);
+
 /* Opens (locking dir; -WM_ELOCKED if another process holds it) and starts raft.
  * err receives a description on failure. */
 int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_store **out,
@@ -49,7 +53,7 @@ typedef void (*wm_store_apply_cb)(void *data, const struct wm_store_result *res)
 /* Encodes cmd, appends it to the log and calls cb once it is applied (or failed:
  * res->err -WM_ENOTLEADER if leadership was lost, -ECANCELED on close). The
  * command is copied; cb is always called, never synchronously. */
-int wm_store_apply(struct wm_store *s, const WebmeshV1__RaftCommand *cmd, wm_store_apply_cb cb,
+int wm_store_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_store_apply_cb cb,
 		   void *data);
 /* Calls cb (res->err 0) once every entry committed before the call is applied. */
 int wm_store_barrier(struct wm_store *s, wm_store_apply_cb cb, void *data);
@@ -63,7 +67,7 @@ int wm_store_list_edges(struct wm_store *s, struct wm_mesh_edge **out, size_t *n
 int wm_store_dump(struct wm_store *s, char **out);
 
 /* Called after every applied entry, on every replica, in log order. */
-typedef void (*wm_store_change_cb)(void *data, uint64_t index, const WebmeshV1__RaftCommand *cmd);
+typedef void (*wm_store_change_cb)(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd);
 void wm_store_on_change(struct wm_store *s, wm_store_change_cb cb, void *data);
 
 struct wm_store_member {
