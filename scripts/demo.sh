@@ -66,9 +66,7 @@ v4=${v4%/*}
 v6=${v6%/*}
 pub3=$(wm_json public_key <<<"$s3")
 # n1 learns about n3 through its peer stream; wait for the peer before pinging.
-wm_wait 10 "n3 as a WireGuard peer of n1" \
-	sh -c 'nsenter -t "$1" -m -n wg show webmesh0 peers | grep -qxF -- "$2"' \
-	sh "$(wm_node_pid n1)" "$pub3"
+wm_wait 10 "n3 as a WireGuard peer of n1" wm_node_has_peer n1 "$pub3"
 section "ping n1 -> n3 over the mesh ($v4, $v6)"
 rc=0
 wm_node_exec n1 ping -c 3 -W 2 "$v4" || rc=1

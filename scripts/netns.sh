@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/demo.sh, scripts/demo-down.sh and bench/footprint: builds a
 # mesh of webmeshd nodes on one machine, each in its own network and mount
 # namespace, and tears down exactly what it built. Sourced, not executed.
@@ -89,7 +90,8 @@ wm_node_add() {
 		ip -n "$sw" link set "v$idx" master br0 up &&
 		ip -n "$ns" addr add "10.250.$WM_SUBNET.$idx/24" dev eth0 &&
 		ip -n "$ns" link set eth0 up &&
-		mkdir -p -m 0700 "$(wm_node_dir "$name")/state" &&
+		mkdir -p "$(wm_node_dir "$name")/state" &&
+		chmod 0700 "$(wm_node_dir "$name")/state" &&
 		echo "10.250.$WM_SUBNET.$idx" >"$(wm_node_dir "$name")/underlay"
 }
 
@@ -151,6 +153,10 @@ wm_node_is_member() {
 	s=$(wm_wmctl "$1" status -o json 2>/dev/null) || return 1
 	[ -n "$(wm_json address_ipv4 <<<"$s")" ] &&
 		[ "$(wm_json subscribed <<<"$s")" = true ]
+}
+# wm_node_has_peer NAME PUBKEY: the key is a peer on the node's webmesh0.
+wm_node_has_peer() {
+	wm_node_exec "$1" wg show webmesh0 peers 2>/dev/null | grep -qxF -- "$2"
 }
 wm_node_alive() { kill -0 "$(wm_node_pid "$1")" 2>/dev/null; }
 
