@@ -1,0 +1,232 @@
+/* Membership.Join and Membership.Leave: validated here, applied through Raft. */
+#include "services/services_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/key.h"
+#include "services/convert.h"
+#include "util/log.h"
+
+/* Everything a Join carries is checked before it reaches the log, so that a
+ * bad request costs no Raft round and gets a precise message. The FSM checks
+ * again: it must never trust the log either. */
+static int validate_join(const Webmesh__V1__JoinRequest *r, char *why, size_t len)
+{
+	const char *reason = NULL;
+	wm_key key;
+	if (wm_node_id_check(r->id, &reason) < 0) {
+		snprintf(why, len, "invalid node ID \"%.64s\": %s", r->id, reason);
+		return -EINVAL;
+	}
+	if (wm_key_from_base64(r->public_key, key) < 0) {
+		snprintf(why, len, "invalid public key: expected 44 characters of base64 (a "
+				   "WireGuard key)");
+		return -EINVAL;
+	}
+	if (wm_key_is_zero(key)) {
+		snprintf(why, len, "invalid public key: all zeros");
+		return -EINVAL;
+	}
+	if (r->n_endpoints > WM_MAX_ENDPOINTS) {
+		snprintf(why, len, "too many endpoints: %zu (at most %d)", r->n_endpoints,
+			 WM_MAX_ENDPOINTS);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->n_endpoints; i++) {
+		struct wm_endpoint e;
+		if (wm_endpoint_parse(r->endpoints[i], &e) < 0) {
+			snprintf(why, len, "invalid endpoint \"%.64s\": expected IP:PORT",
+				 r->endpoints[i]);
+			return -EINVAL;
+		}
+	}
+	if (r->listen_port == 0 || r->listen_port > 65535) {
+		snprintf(why, len, "invalid listen_port %u: expected 1..65535", r->listen_port);
+		return -EINVAL;
+	}
+	if (r->n_routes > WM_MAX_ROUTES) {
+		snprintf(why, len, "too many routes: %zu (at most %d)", r->n_routes, WM_MAX_ROUTES);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < r->n_routes; i++) {
+		struct wm_prefix p;
+		if (wm_prefix_parse(r->routes[i], &p) < 0) {
+			snprintf(why, len, "invalid route \"%.64s\": expected a CIDR", r->routes[i]);
+			return -EINVAL;
+		}
+	}
+	if (r->zone[0] && wm_node_id_check(r->zone, &reason) < 0) {
+		snprintf(why, len, "invalid zone \"%.64s\": %s", r->zone, reason);
+		return -EINVAL;
+	}
+	if (r->as_voter && r->as_observer) {
+		snprintf(why, len, "a node is either a voter or an observer, not both");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct join_ctx {
+	struct wm_services *s;
+	struct wm_rpc_call *call;
+};
+
+static void join_applied_cb(void *data, const struct wm_store_result *res)
+{
+	struct join_ctx *j = data;
+	struct wm_rpc_call *call = j->call;
+	struct wm_services *s = j->s;
+	free(j);
+	if (res->err) {
+		wm_services_fail(call, res->err, res->message);
+		return;
+	}
+	struct wm_mesh_info info;
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__JoinResponse resp = WEBMESH__V1__JOIN_RESPONSE__INIT;
+	Webmesh__V1__PeerConfigurations pc;
+	int err = wm_store_mesh_info(s->cfg.store, &info);
+	if (!err)
+		err = wm_services_peer_config(s->cfg.store, res->node.id, &a, &pc);
+	if (err) {
+		wm_arena_free(&a);
+		wm_services_fail(call, err, "could not compute the joiner's peers");
+		return;
+	}
+	resp.network_ipv4 = wm_pb_prefix(&a, &info.ipv4_network);
+	resp.network_ipv6 = wm_pb_prefix(&a, &info.ipv6_network);
+	resp.address_ipv4 = wm_pb_prefix(&a, &res->node.ipv4);
+	resp.address_ipv6 = wm_pb_prefix(&a, &res->node.ipv6);
+	resp.mesh_domain = wm_arena_strdup(&a, info.domain);
+	resp.server_id = s->node_id;
+	resp.peers = pc.peers;
+	resp.n_peers = pc.n_peers;
+	if (a.failed)
+		wm_services_fail(call, -ENOMEM, NULL);
+	else
+		wm_services_reply(call, &resp.base);
+	wm_info("node %s joined with %s", res->node.id, resp.address_ipv4);
+	wm_arena_free(&a);
+}
+
+void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__JoinRequest *r = webmesh__v1__join_request__unpack(NULL, len, req);
+	char why[256];
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed JoinRequest");
+		return;
+	}
+	int err = validate_join(r, why, sizeof(why));
+	if (err) {
+		wm_info("refused a join from %s: %s", wm_rpc_call_peer(call), why);
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		wm_services_fail(call, err, why);
+		return;
+	}
+	if (r->as_voter || r->as_observer) {
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED,
+				   "joining as a Raft voter or observer is not supported yet");
+		return;
+	}
+	if (!s->cfg.store) {
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED,
+				   "this node is not a mesh server; join through a server");
+		return;
+	}
+	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
+	jc.id = r->id;
+	jc.public_key = r->public_key;
+	jc.endpoints = r->endpoints;
+	jc.n_endpoints = r->n_endpoints;
+	jc.listen_port = r->listen_port;
+	jc.zone = r->zone;
+	jc.routes = r->routes;
+	jc.n_routes = r->n_routes;
+	jc.joined_at = (int64_t)time(NULL);
+	jc.full_mesh = true;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+	cmd.join_node = &jc;
+	struct join_ctx *j = malloc(sizeof(*j));
+	if (!j) {
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		wm_services_fail(call, -ENOMEM, NULL);
+		return;
+	}
+	j->s = s;
+	j->call = call;
+	err = wm_store_apply(s->cfg.store, &cmd, join_applied_cb, j);
+	webmesh__v1__join_request__free_unpacked(r, NULL);
+	if (err) {
+		free(j);
+		wm_services_fail(call, err,
+				 err == -WM_ENOTLEADER ? "this server is not the leader" : NULL);
+	}
+}
+
+static void leave_applied_cb(void *data, const struct wm_store_result *res)
+{
+	struct wm_rpc_call *call = data;
+	if (res->err) {
+		wm_services_fail(call, res->err, res->message);
+		return;
+	}
+	Webmesh__V1__LeaveResponse resp = WEBMESH__V1__LEAVE_RESPONSE__INIT;
+	wm_services_reply(call, &resp.base);
+}
+
+void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__LeaveRequest *r = webmesh__v1__leave_request__unpack(NULL, len, req);
+	const char *reason = NULL;
+	char why[160];
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed LeaveRequest");
+		return;
+	}
+	if (wm_node_id_check(r->id, &reason) < 0) {
+		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->id, reason);
+		webmesh__v1__leave_request__free_unpacked(r, NULL);
+		wm_services_fail(call, -EINVAL, why);
+		return;
+	}
+	if (!s->cfg.store) {
+		webmesh__v1__leave_request__free_unpacked(r, NULL);
+		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED, "this node is not a mesh server");
+		return;
+	}
+	/* Raft members hold the state; dropping one from the mesh without a
+	 * membership change would leave a dead voter in the quorum. */
+	struct wm_mesh_node node;
+	if (wm_store_get_node(s->cfg.store, r->id, &node) == 0 && node.raft_role != WM_ROLE_MEMBER) {
+		snprintf(why, sizeof(why), "node %s is a Raft %s and cannot leave this way", r->id,
+			 node.raft_role == WM_ROLE_VOTER ? "voter" : "observer");
+		webmesh__v1__leave_request__free_unpacked(r, NULL);
+		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION, why);
+		return;
+	}
+	Webmesh__V1__RemoveNodeCommand rc = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;
+	rc.id = r->id;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_REMOVE_NODE;
+	cmd.remove_node = &rc;
+	int err = wm_store_apply(s->cfg.store, &cmd, leave_applied_cb, call);
+	if (!err)
+		wm_info("node %s is leaving the mesh", r->id);
+	webmesh__v1__leave_request__free_unpacked(r, NULL);
+	if (err)
+		wm_services_fail(call, err,
+				 err == -WM_ENOTLEADER ? "this server is not the leader" : NULL);
+}

@@ -1,0 +1,137 @@
+/* Mesh.GetNode, Mesh.ListNodes, Mesh.GetMeshGraph: reads from the local
+ * replica on servers, proxied to the upstream server on plain members. */
+#include "services/services_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/ids.h"
+#include "services/convert.h"
+
+void wm_mesh_get_node(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__GetNodeRequest *r = webmesh__v1__get_node_request__unpack(NULL, len, req);
+	const char *reason = NULL;
+	char why[160];
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed GetNodeRequest");
+		return;
+	}
+	if (wm_node_id_check(r->id, &reason) < 0) {
+		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->id, reason);
+		webmesh__v1__get_node_request__free_unpacked(r, NULL);
+		wm_services_fail(call, -EINVAL, why);
+		return;
+	}
+	if (!s->cfg.store) {
+		webmesh__v1__get_node_request__free_unpacked(r, NULL);
+		wm_services_proxy(s, call, req, len);
+		return;
+	}
+	struct wm_mesh_node node;
+	int err = wm_store_get_node(s->cfg.store, r->id, &node);
+	if (err) {
+		snprintf(why, sizeof(why), "node %s is not in the mesh", r->id);
+		webmesh__v1__get_node_request__free_unpacked(r, NULL);
+		wm_services_fail(call, err, err == -ENOENT ? why : NULL);
+		return;
+	}
+	webmesh__v1__get_node_request__free_unpacked(r, NULL);
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__MeshNode *m = wm_pb_node_new(&a, &node);
+	if (m)
+		wm_services_reply(call, &m->base);
+	else
+		wm_services_fail(call, -ENOMEM, NULL);
+	wm_arena_free(&a);
+}
+
+/* Nodes (and edges, if asked) of the local replica as messages. */
+static int load_graph(struct wm_store *store, struct wm_arena *a, Webmesh__V1__MeshGraph *g,
+		      bool with_edges)
+{
+	struct wm_mesh_node *nodes = NULL;
+	struct wm_mesh_edge *edges = NULL;
+	size_t n_nodes = 0, n_edges = 0;
+	int err = wm_store_list_nodes(store, &nodes, &n_nodes);
+	if (!err && with_edges)
+		err = wm_store_list_edges(store, &edges, &n_edges);
+	if (!err) {
+		g->nodes = wm_arena_alloc(a, sizeof(*g->nodes) * (n_nodes + 1));
+		g->edges = wm_arena_alloc(a, sizeof(*g->edges) * (n_edges + 1));
+		for (size_t i = 0; g->nodes && i < n_nodes; i++)
+			g->nodes[i] = wm_pb_node_new(a, &nodes[i]);
+		for (size_t i = 0; g->edges && i < n_edges; i++) {
+			Webmesh__V1__MeshEdge *e = wm_arena_alloc(a, sizeof(*e));
+			if (!e)
+				break;
+			webmesh__v1__mesh_edge__init(e);
+			e->source = wm_arena_strdup(a, edges[i].source);
+			e->target = wm_arena_strdup(a, edges[i].target);
+			e->weight = edges[i].weight;
+			g->edges[i] = e;
+		}
+		g->n_nodes = n_nodes;
+		g->n_edges = n_edges;
+		if (a->failed)
+			err = -ENOMEM;
+	}
+	free(nodes);
+	free(edges);
+	return err;
+}
+
+void wm_mesh_list_nodes(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__ListNodesRequest *r = webmesh__v1__list_nodes_request__unpack(NULL, len, req);
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed ListNodesRequest");
+		return;
+	}
+	webmesh__v1__list_nodes_request__free_unpacked(r, NULL);
+	if (!s->cfg.store) {
+		wm_services_proxy(s, call, req, len);
+		return;
+	}
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__MeshGraph g = WEBMESH__V1__MESH_GRAPH__INIT;
+	int err = load_graph(s->cfg.store, &a, &g, false);
+	if (err) {
+		wm_services_fail(call, err, NULL);
+	} else {
+		Webmesh__V1__ListNodesResponse resp = WEBMESH__V1__LIST_NODES_RESPONSE__INIT;
+		resp.nodes = g.nodes;
+		resp.n_nodes = g.n_nodes;
+		wm_services_reply(call, &resp.base);
+	}
+	wm_arena_free(&a);
+}
+
+void wm_mesh_get_graph(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__GetMeshGraphRequest *r = webmesh__v1__get_mesh_graph_request__unpack(NULL, len, req);
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed GetMeshGraphRequest");
+		return;
+	}
+	webmesh__v1__get_mesh_graph_request__free_unpacked(r, NULL);
+	if (!s->cfg.store) {
+		wm_services_proxy(s, call, req, len);
+		return;
+	}
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__MeshGraph g = WEBMESH__V1__MESH_GRAPH__INIT;
+	int err = load_graph(s->cfg.store, &a, &g, true);
+	if (err)
+		wm_services_fail(call, err, NULL);
+	else
+		wm_services_reply(call, &g.base);
+	wm_arena_free(&a);
+}

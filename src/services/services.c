@@ -1,0 +1,157 @@
+/* Service registration and the reply helpers every handler uses. */
+#include "services/services_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "services/convert.h"
+
+struct method_def {
+	const char *path;
+	bool streaming;
+	wm_rpc_handler_cb handler;
+	bool local_only;
+};
+
+static const struct method_def methods[] = {
+	{"/webmesh.v1.Membership/Join", false, wm_membership_join, false},
+	{"/webmesh.v1.Membership/Leave", false, wm_membership_leave, false},
+	{"/webmesh.v1.Membership/SubscribePeers", true, wm_subscriptions_subscribe, false},
+	{"/webmesh.v1.Mesh/GetNode", false, wm_mesh_get_node, false},
+	{"/webmesh.v1.Mesh/ListNodes", false, wm_mesh_list_nodes, false},
+	{"/webmesh.v1.Mesh/GetMeshGraph", false, wm_mesh_get_graph, false},
+	{"/webmesh.v1.Node/GetStatus", false, wm_node_get_status, false},
+	{"/webmesh.v1.Node/LeaveMesh", false, wm_node_leave_mesh, true},
+};
+
+int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)
+{
+	struct wm_services *s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->cfg = *cfg;
+	if (!s->cfg.proxy_timeout_ms)
+		s->cfg.proxy_timeout_ms = 10000;
+	snprintf(s->node_id, sizeof(s->node_id), "%s", cfg->node_id);
+	s->cfg.node_id = s->node_id;
+	wm_subscriptions_init(s);
+	*out = s;
+	return 0;
+}
+
+static int register_methods(struct wm_services *s, struct wm_rpc_server *srv, bool local)
+{
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (methods[i].local_only && !local)
+			continue;
+		struct wm_rpc_method m = {
+			.path = methods[i].path,
+			.server_streaming = methods[i].streaming,
+			.handler = methods[i].handler,
+			.data = s,
+		};
+		int err = wm_rpc_server_register(srv, &m);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+int wm_services_register_public(struct wm_services *s, struct wm_rpc_server *srv)
+{
+	return register_methods(s, srv, false);
+}
+
+int wm_services_register_local(struct wm_services *s, struct wm_rpc_server *srv)
+{
+	return register_methods(s, srv, true);
+}
+
+void wm_services_stop(struct wm_services *s)
+{
+	if (!s || s->stopped)
+		return;
+	s->stopped = true;
+	wm_subscriptions_close_all(s, WM_GRPC_UNAVAILABLE, "server is shutting down");
+}
+
+static void free_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+void wm_services_free(struct wm_services *s)
+{
+	if (!s)
+		return;
+	wm_services_stop(s);
+	/* The timer is embedded: free the struct only in its close callback. */
+	s->notify_timer.data = s;
+	uv_close((uv_handle_t *)&s->notify_timer, free_cb);
+}
+
+void wm_services_reply(struct wm_rpc_call *call, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf) {
+		wm_rpc_call_finish(call, WM_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	protobuf_c_message_pack(msg, buf);
+	int err = wm_rpc_call_send(call, buf, len);
+	free(buf);
+	if (err && err != -ECANCELED)
+		wm_rpc_call_finish(call, WM_GRPC_INTERNAL, "could not send the response");
+	else
+		wm_rpc_call_finish(call, WM_GRPC_OK, NULL);
+}
+
+void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg)
+{
+	wm_rpc_call_finish(call, wm_grpc_status_from_err(err), msg && *msg ? msg : wm_strerror(err));
+}
+
+struct proxy_ctx {
+	struct wm_rpc_call *call;
+};
+
+static void proxy_done_cb(void *data, int status, const char *message, const uint8_t *resp,
+			  size_t len)
+{
+	struct proxy_ctx *p = data;
+	if (status == WM_GRPC_OK) {
+		int err = wm_rpc_call_send(p->call, resp, len);
+		wm_rpc_call_finish(p->call, err && err != -ECANCELED ? WM_GRPC_INTERNAL : WM_GRPC_OK,
+				   NULL);
+	} else {
+		wm_rpc_call_finish(p->call, status, message);
+	}
+	free(p);
+}
+
+void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+		       size_t len)
+{
+	struct wm_rpc_client *up = s->cfg.upstream ? s->cfg.upstream(s->cfg.data) : NULL;
+	if (!up) {
+		wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE,
+				   "this node has no connection to a mesh server right now");
+		return;
+	}
+	struct proxy_ctx *p = malloc(sizeof(*p));
+	if (!p) {
+		wm_rpc_call_finish(call, WM_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	p->call = call;
+	int err = wm_rpc_client_unary(up, wm_rpc_call_path(call), req, len, s->cfg.proxy_timeout_ms,
+				      NULL, 0, proxy_done_cb, p);
+	if (err) {
+		free(p);
+		wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE, wm_strerror(err));
+	}
+}

@@ -1,0 +1,55 @@
+/* The API handlers of a node: Membership, Mesh and Node services.
+ *
+ * A server (a node with a local replica of the store) answers from its store
+ * and applies writes through Raft. A plain member has no store: it proxies Mesh
+ * reads to the server it joined through and only answers Node calls itself.
+ */
+#ifndef WM_SERVICES_SERVICES_H
+#define WM_SERVICES_SERVICES_H
+
+#include <stdbool.h>
+
+#include <uv.h>
+
+#include "rpc/rpc.h"
+#include "store/store.h"
+#include "util/arena.h"
+#include "webmesh/v1/node.pb-c.h"
+
+struct wm_services;
+
+/* Completion of an asynchronous daemon action: err 0 or negative with msg. */
+typedef void (*wm_services_done_cb)(void *cd, int err, const char *msg);
+
+struct wm_services_config {
+	uv_loop_t *loop;
+	const char *node_id;
+	struct wm_store *store; /* NULL on plain members */
+	/* Plain members: the client connected to their server, or NULL while
+	 * there is none. Asked anew for every proxied call. */
+	struct wm_rpc_client *(*upstream)(void *data);
+	/* Fills this node's status; strings from the arena. */
+	void (*fill_status)(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+	/* Leave the mesh for good and stop the daemon (local LeaveMesh). */
+	void (*leave_mesh)(void *data, wm_services_done_cb done, void *cd);
+	void *data;
+	uint64_t proxy_timeout_ms; /* 0 = 10000 */
+};
+
+int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out);
+/* The API port: Membership, Mesh, Node.GetStatus. */
+int wm_services_register_public(struct wm_services *s, struct wm_rpc_server *srv);
+/* The local socket: everything, including Node.LeaveMesh. */
+int wm_services_register_local(struct wm_services *s, struct wm_rpc_server *srv);
+/* Ends every open SubscribePeers stream (UNAVAILABLE: the server is going away). */
+void wm_services_stop(struct wm_services *s);
+/* Frees s; call after the rpc servers and the store are closed. NULL is fine. */
+void wm_services_free(struct wm_services *s);
+
+/* Computes the peers of node_id from the store into *out (strings in a).
+ * -ENOENT if the node is not in the mesh. Used by Join, subscriptions and the
+ * daemon's own WireGuard config on servers. */
+int wm_services_peer_config(struct wm_store *store, const char *node_id, struct wm_arena *a,
+			    Webmesh__V1__PeerConfigurations *out);
+
+#endif

@@ -1,0 +1,205 @@
+/* Membership.SubscribePeers: each subscriber gets its complete peer set on
+ * subscribe and again whenever the set computed for it changes. */
+#include "services/services_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/ids.h"
+#include "services/convert.h"
+#include "util/log.h"
+
+struct subscriber {
+	struct subscriber *prev, *next;
+	struct wm_services *s;
+	struct wm_rpc_call *call;
+	char id[WM_NODE_ID_MAX + 1];
+	uint64_t last_hash; /* of the last peer set sent, index excluded */
+	bool sent;
+};
+
+/* FNV-1a: only to notice "same as last time"; a collision would delay one
+ * update until the next change, never corrupt anything. */
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+static void unlink_subscriber(struct subscriber *sub)
+{
+	struct wm_services *s = sub->s;
+	if (sub->prev)
+		sub->prev->next = sub->next;
+	else
+		s->subscribers = sub->next;
+	if (sub->next)
+		sub->next->prev = sub->prev;
+	sub->prev = sub->next = NULL;
+}
+
+static void end_subscriber(struct subscriber *sub, int status, const char *msg)
+{
+	unlink_subscriber(sub);
+	wm_rpc_call_finish(sub->call, status, msg);
+	free(sub);
+}
+
+/* Sends the subscriber's peer set if it differs from the last one sent.
+ * Returns non-zero when the subscriber was ended. */
+static int update_subscriber(struct subscriber *sub, uint64_t index)
+{
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__PeerConfigurations pc;
+	int err = wm_services_peer_config(sub->s->cfg.store, sub->id, &a, &pc);
+	if (err == -ENOENT) {
+		wm_arena_free(&a);
+		char msg[128];
+		snprintf(msg, sizeof(msg), "node %s is not in the mesh", sub->id);
+		end_subscriber(sub, WM_GRPC_NOT_FOUND, msg);
+		return 1;
+	}
+	if (err) {
+		wm_arena_free(&a);
+		end_subscriber(sub, wm_grpc_status_from_err(err), wm_strerror(err));
+		return 1;
+	}
+	size_t len = protobuf_c_message_get_packed_size(&pc.base);
+	uint8_t *buf = malloc(len + 16);
+	if (!buf) {
+		wm_arena_free(&a);
+		end_subscriber(sub, WM_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return 1;
+	}
+	protobuf_c_message_pack(&pc.base, buf);
+	uint64_t h = hash_bytes(buf, len);
+	if (sub->sent && h == sub->last_hash) {
+		free(buf);
+		wm_arena_free(&a);
+		return 0;
+	}
+	pc.index = index;
+	len = protobuf_c_message_get_packed_size(&pc.base);
+	uint8_t *out = realloc(buf, len);
+	if (out) {
+		buf = out;
+		protobuf_c_message_pack(&pc.base, buf);
+		err = wm_rpc_call_send(sub->call, buf, len);
+	} else {
+		err = -ENOMEM;
+	}
+	free(buf);
+	wm_arena_free(&a);
+	if (err) {
+		end_subscriber(sub, err == -ECANCELED ? WM_GRPC_CANCELLED : WM_GRPC_INTERNAL,
+			       "could not send the peer set");
+		return 1;
+	}
+	sub->last_hash = h;
+	sub->sent = true;
+	return 0;
+}
+
+static void notify_cb(uv_timer_t *t)
+{
+	struct wm_services *s = t->data;
+	s->notify_pending = false;
+	struct wm_store_status st;
+	wm_store_status(s->cfg.store, &st);
+	struct subscriber *sub = s->subscribers;
+	while (sub) {
+		struct subscriber *next = sub->next;
+		update_subscriber(sub, st.applied_index);
+		sub = next;
+	}
+}
+
+/* A burst of applied entries (a snapshot install, many joins) triggers one
+ * recomputation per subscriber, not one per entry. */
+static void change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
+{
+	(void)index;
+	(void)cmd;
+	struct wm_services *s = data;
+	if (s->stopped || s->notify_pending || !s->subscribers)
+		return;
+	s->notify_pending = true;
+	uv_timer_start(&s->notify_timer, notify_cb, 0, 0);
+}
+
+void wm_subscriptions_init(struct wm_services *s)
+{
+	uv_timer_init(s->cfg.loop, &s->notify_timer);
+	s->notify_timer.data = s;
+	if (s->cfg.store)
+		wm_store_on_change(s->cfg.store, change_cb, s);
+}
+
+static void cancel_cb(struct wm_rpc_call *call, void *data)
+{
+	(void)call;
+	struct subscriber *sub = data;
+	wm_debug("subscriber %s went away", sub->id);
+	end_subscriber(sub, WM_GRPC_CANCELLED, NULL);
+}
+
+void wm_subscriptions_subscribe(struct wm_rpc_call *call, const uint8_t *req, size_t len,
+				void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__SubscribePeersRequest *r =
+		webmesh__v1__subscribe_peers_request__unpack(NULL, len, req);
+	const char *reason = NULL;
+	char why[160];
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed SubscribePeersRequest");
+		return;
+	}
+	if (wm_node_id_check(r->id, &reason) < 0) {
+		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->id, reason);
+		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
+		wm_services_fail(call, -EINVAL, why);
+		return;
+	}
+	if (!s->cfg.store || s->stopped) {
+		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
+		wm_rpc_call_finish(call, s->stopped ? WM_GRPC_UNAVAILABLE : WM_GRPC_UNIMPLEMENTED,
+				   s->stopped ? "server is shutting down"
+					      : "this node is not a mesh server");
+		return;
+	}
+	struct subscriber *sub = calloc(1, sizeof(*sub));
+	if (!sub) {
+		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
+		wm_services_fail(call, -ENOMEM, NULL);
+		return;
+	}
+	sub->s = s;
+	sub->call = call;
+	snprintf(sub->id, sizeof(sub->id), "%s", r->id);
+	webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
+	sub->next = s->subscribers;
+	if (s->subscribers)
+		s->subscribers->prev = sub;
+	s->subscribers = sub;
+	wm_rpc_call_set_cancel_cb(call, cancel_cb, sub);
+	struct wm_store_status st;
+	wm_store_status(s->cfg.store, &st);
+	if (update_subscriber(sub, st.applied_index) == 0)
+		wm_debug("node %s subscribed to its peers", sub->id);
+}
+
+void wm_subscriptions_close_all(struct wm_services *s, int grpc_status, const char *msg)
+{
+	while (s->subscribers)
+		end_subscriber(s->subscribers, grpc_status, msg);
+	uv_timer_stop(&s->notify_timer);
+}
