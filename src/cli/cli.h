@@ -1,0 +1,48 @@
+/* wmctl internals: global options, the connection to a node, output helpers. */
+#ifndef WM_CLI_CLI_H
+#define WM_CLI_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+enum wm_cli_output { WM_OUT_TABLE, WM_OUT_JSON, WM_OUT_DOT };
+
+struct wm_cli {
+	const char *socket;       /* --socket, default /run/webmesh/webmesh.sock */
+	const char *server;       /* --server HOST:PORT: talk TLS to a remote node */
+	const char *ca_file;
+	const char *fingerprint;
+	const char *server_name;
+	bool insecure;
+	enum wm_cli_output output;
+	uint64_t timeout_ms;
+	char **args; /* the subcommand's words after its name */
+	int n_args;
+};
+
+/* Calls method on the node with req and unpacks the answer with desc.
+ * Prints the error (naming the method and the node) and returns NULL on
+ * failure; free the result with protobuf_c_message_free_unpacked. */
+ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
+			      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc);
+/* Prints msg as JSON on stdout. */
+void wm_cli_print_json(const ProtobufCMessage *msg);
+
+/* A text table: add rows of cells, print with aligned columns. */
+struct wm_table;
+struct wm_table *wm_table_new(size_t n_cols, const char *const *headers);
+void wm_table_add(struct wm_table *t, const char *const *cells);
+void wm_table_print(struct wm_table *t);
+void wm_table_free(struct wm_table *t);
+
+/* Subcommands: return the process exit code. */
+int wm_cmd_status(const struct wm_cli *c);
+int wm_cmd_get(const struct wm_cli *c);
+int wm_cmd_leave(const struct wm_cli *c);
+int wm_cmd_genkey(const struct wm_cli *c);
+int wm_cmd_pubkey(const struct wm_cli *c);
+
+#endif

@@ -1,0 +1,142 @@
+/* wmctl get nodes|node ID|graph|edges: read the mesh state. */
+#include "cli/cli.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/pbjson.h"
+#include "webmesh/v1/mesh.pb-c.h"
+
+static void join_list(char *const *items, size_t n, char *out, size_t len)
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		size_t used = strlen(out);
+		snprintf(out + used, len - used, "%s%s", i ? "," : "", items[i]);
+	}
+}
+
+static void print_nodes(Webmesh__V1__MeshNode *const *nodes, size_t n)
+{
+	static const char *const headers[] = {"ID", "IPV4", "IPV6", "ENDPOINTS", "ROLE",
+					      "JOINED"};
+	struct wm_table *t = wm_table_new(6, headers);
+	for (size_t i = 0; i < n; i++) {
+		const Webmesh__V1__MeshNode *m = nodes[i];
+		char eps[512], role[32], joined[32];
+		join_list(m->endpoints, m->n_endpoints, eps, sizeof(eps));
+		wm_pbjson_enum_name(&webmesh__v1__raft_role__descriptor, m->raft_role, role,
+				    sizeof(role));
+		time_t when = (time_t)m->joined_at;
+		struct tm tm;
+		gmtime_r(&when, &tm);
+		strftime(joined, sizeof(joined), "%Y-%m-%d %H:%M:%SZ", &tm);
+		const char *row[] = {m->id, m->private_ipv4, m->private_ipv6, eps, role, joined};
+		wm_table_add(t, row);
+	}
+	wm_table_print(t);
+	wm_table_free(t);
+}
+
+static void print_edges(const Webmesh__V1__MeshGraph *g)
+{
+	static const char *const headers[] = {"SOURCE", "TARGET", "WEIGHT"};
+	struct wm_table *t = wm_table_new(3, headers);
+	for (size_t i = 0; i < g->n_edges; i++) {
+		char w[16];
+		snprintf(w, sizeof(w), "%d", g->edges[i]->weight);
+		const char *row[] = {g->edges[i]->source, g->edges[i]->target, w};
+		wm_table_add(t, row);
+	}
+	wm_table_print(t);
+	wm_table_free(t);
+}
+
+/* Graphviz: `wmctl get graph -o dot | dot -Tpng > mesh.png`. */
+static void print_dot(const Webmesh__V1__MeshGraph *g)
+{
+	printf("graph webmesh {\n");
+	for (size_t i = 0; i < g->n_nodes; i++)
+		printf("  \"%s\" [label=\"%s\\n%s\"];\n", g->nodes[i]->id, g->nodes[i]->id,
+		       g->nodes[i]->private_ipv4);
+	for (size_t i = 0; i < g->n_edges; i++)
+		printf("  \"%s\" -- \"%s\" [weight=%d, label=\"%d\"];\n", g->edges[i]->source,
+		       g->edges[i]->target, g->edges[i]->weight, g->edges[i]->weight);
+	printf("}\n");
+}
+
+static int get_graph(const struct wm_cli *c, bool edges_only)
+{
+	Webmesh__V1__GetMeshGraphRequest req = WEBMESH__V1__GET_MESH_GRAPH_REQUEST__INIT;
+	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Mesh/GetMeshGraph", &req.base,
+					  &webmesh__v1__mesh_graph__descriptor);
+	if (!m)
+		return 1;
+	const Webmesh__V1__MeshGraph *g = (const Webmesh__V1__MeshGraph *)m;
+	if (c->output == WM_OUT_JSON)
+		wm_cli_print_json(m);
+	else if (c->output == WM_OUT_DOT)
+		print_dot(g);
+	else if (edges_only)
+		print_edges(g);
+	else {
+		print_nodes(g->nodes, g->n_nodes);
+		printf("\n");
+		print_edges(g);
+	}
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+static int get_nodes(const struct wm_cli *c)
+{
+	Webmesh__V1__ListNodesRequest req = WEBMESH__V1__LIST_NODES_REQUEST__INIT;
+	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Mesh/ListNodes", &req.base,
+					  &webmesh__v1__list_nodes_response__descriptor);
+	if (!m)
+		return 1;
+	const Webmesh__V1__ListNodesResponse *r = (const Webmesh__V1__ListNodesResponse *)m;
+	if (c->output == WM_OUT_JSON)
+		wm_cli_print_json(m);
+	else
+		print_nodes(r->nodes, r->n_nodes);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+static int get_node(const struct wm_cli *c, const char *id)
+{
+	Webmesh__V1__GetNodeRequest req = WEBMESH__V1__GET_NODE_REQUEST__INIT;
+	req.id = (char *)id;
+	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Mesh/GetNode", &req.base,
+					  &webmesh__v1__mesh_node__descriptor);
+	if (!m)
+		return 1;
+	Webmesh__V1__MeshNode *node = (Webmesh__V1__MeshNode *)m;
+	if (c->output == WM_OUT_JSON)
+		wm_cli_print_json(m);
+	else
+		print_nodes(&node, 1);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}
+
+int wm_cmd_get(const struct wm_cli *c)
+{
+	const char *what = c->n_args > 0 ? c->args[0] : "";
+	if ((c->output == WM_OUT_DOT) && strcmp(what, "graph") != 0) {
+		fprintf(stderr, "wmctl: -o dot is only for 'get graph'\n");
+		return 2;
+	}
+	if (strcmp(what, "nodes") == 0 && c->n_args == 1)
+		return get_nodes(c);
+	if (strcmp(what, "node") == 0 && c->n_args == 2)
+		return get_node(c, c->args[1]);
+	if (strcmp(what, "graph") == 0 && c->n_args == 1)
+		return get_graph(c, false);
+	if (strcmp(what, "edges") == 0 && c->n_args == 1)
+		return get_graph(c, true);
+	fprintf(stderr, "usage: wmctl get nodes | node ID | graph | edges\n");
+	return 2;
+}

@@ -1,0 +1,99 @@
+/* wmctl status: what this node is, its place in the mesh, and its peers. */
+#include "cli/cli.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/pbjson.h"
+#include "webmesh/v1/node.pb-c.h"
+
+static void ago(int64_t when, char *buf, size_t len)
+{
+	if (when <= 0) {
+		snprintf(buf, len, "never");
+		return;
+	}
+	int64_t d = (int64_t)time(NULL) - when;
+	if (d < 120)
+		snprintf(buf, len, "%" PRId64 "s ago", d);
+	else if (d < 7200)
+		snprintf(buf, len, "%" PRId64 "m ago", d / 60);
+	else
+		snprintf(buf, len, "%" PRId64 "h ago", d / 3600);
+}
+
+static void print_table(const Webmesh__V1__Status *st)
+{
+	char role[32];
+	const char *r = wm_pbjson_enum_name(&webmesh__v1__raft_role__descriptor, st->raft_role, role,
+					    sizeof(role));
+	printf("node:       %s (webmeshd %s)\n", st->id, st->version);
+	printf("public key: %s\n", st->public_key);
+	printf("addresses:  %s  %s\n", st->address_ipv4, st->address_ipv6);
+	printf("mesh:       %s  %s  domain %s\n", st->network_ipv4, st->network_ipv6,
+	       st->mesh_domain);
+	printf("wireguard:  %s (%s), port %u\n", st->interface_name, st->wireguard_backend,
+	       st->listen_port);
+	printf("endpoints: ");
+	for (size_t i = 0; i < st->n_endpoints; i++)
+		printf(" %s", st->endpoints[i]);
+	printf("%s\n", st->n_endpoints ? "" : " none");
+	if (strcmp(st->raft_state, "none") == 0) {
+		printf("raft:       not a member (%s); server %s, %s\n", r ? r : "member",
+		       st->join_server, st->subscribed ? "subscribed" : "not connected");
+	} else {
+		printf("raft:       %s %s, leader %s, term %" PRIu64 ", commit %" PRIu64
+		       ", applied %" PRIu64 "\n",
+		       r ? r : "", st->raft_state, st->leader_id[0] ? st->leader_id : "(none)",
+		       st->term, st->commit_index, st->applied_index);
+		for (size_t i = 0; i < st->n_raft_members; i++) {
+			const Webmesh__V1__RaftMember *m = st->raft_members[i];
+			char mr[32];
+			printf("            %s %s at %s\n", m->id,
+			       wm_pbjson_enum_name(&webmesh__v1__raft_role__descriptor, m->role, mr,
+						   sizeof(mr)) ?: "",
+			       m->address);
+		}
+	}
+	for (size_t i = 0; i < st->n_warnings; i++)
+		printf("warning:    %s\n", st->warnings[i]);
+	printf("peers:      %zu\n", st->n_peers);
+	if (st->n_peers == 0)
+		return;
+	static const char *const headers[] = {"  ID", "ENDPOINT", "ALLOWED IPS", "HANDSHAKE",
+					      "RX", "TX"};
+	struct wm_table *t = wm_table_new(6, headers);
+	for (size_t i = 0; i < st->n_peers; i++) {
+		const Webmesh__V1__PeerStatus *p = st->peers[i];
+		char id[80], ips[512] = "", hs[32], rx[32], tx[32];
+		snprintf(id, sizeof(id), "  %s", p->id[0] ? p->id : "(unknown)");
+		for (size_t j = 0; j < p->n_allowed_ips; j++) {
+			size_t n = strlen(ips);
+			snprintf(ips + n, sizeof(ips) - n, "%s%s", j ? "," : "", p->allowed_ips[j]);
+		}
+		ago(p->last_handshake, hs, sizeof(hs));
+		snprintf(rx, sizeof(rx), "%" PRIu64, p->rx_bytes);
+		snprintf(tx, sizeof(tx), "%" PRIu64, p->tx_bytes);
+		const char *row[] = {id, p->endpoint, ips, hs, rx, tx};
+		wm_table_add(t, row);
+	}
+	wm_table_print(t);
+	wm_table_free(t);
+}
+
+int wm_cmd_status(const struct wm_cli *c)
+{
+	Webmesh__V1__GetStatusRequest req = WEBMESH__V1__GET_STATUS_REQUEST__INIT;
+	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Node/GetStatus", &req.base,
+					  &webmesh__v1__status__descriptor);
+	if (!m)
+		return 1;
+	if (c->output == WM_OUT_JSON)
+		wm_cli_print_json(m);
+	else
+		print_table((const Webmesh__V1__Status *)m);
+	protobuf_c_message_free_unpacked(m, NULL);
+	return 0;
+}

@@ -1,0 +1,213 @@
+/* The node's API endpoints: TLS on the API port (servers) and the local unix
+ * socket (every node), plus the Status this node reports. */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "core/hostport.h"
+#include "core/ipam.h"
+#include "services/convert.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+static int start_public(struct wm_daemon *d, char *err, size_t errlen)
+{
+	char cert[PATH_MAX], key[PATH_MAX], host[256];
+	uint16_t port;
+	if (wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &port) < 0) {
+		snprintf(err, errlen, "api-listen \"%s\" is not HOST:PORT", d->cfg->api_listen);
+		return -EINVAL;
+	}
+	if (d->cfg->tls_cert) {
+		snprintf(cert, sizeof(cert), "%s", d->cfg->tls_cert);
+		snprintf(key, sizeof(key), "%s", d->cfg->tls_key);
+	} else {
+		snprintf(cert, sizeof(cert), "%s/tls.crt", d->cfg->state_dir);
+		snprintf(key, sizeof(key), "%s/tls.key", d->cfg->state_dir);
+		char ipbuf[WM_MAX_ENDPOINTS][WM_PREFIX_STRLEN];
+		const char *ips[WM_MAX_ENDPOINTS];
+		for (size_t i = 0; i < d->n_endpoints; i++) {
+			wm_prefix_format_addr(&d->endpoints[i].ip, ipbuf[i], sizeof(ipbuf[i]));
+			ips[i] = ipbuf[i];
+		}
+		int rc = wm_tls_ensure_self_signed(cert, key, d->node_id, ips, d->n_endpoints, err,
+						   errlen);
+		if (rc)
+			return rc;
+	}
+	struct wm_tls_server_opts o = {.cert_file = cert, .key_file = key};
+	d->server_tls = wm_tls_server_ctx_new(&o, err, errlen);
+	if (!d->server_tls)
+		return -EINVAL;
+	int rc = wm_tls_cert_file_fingerprint(cert, d->fingerprint);
+	if (rc) {
+		snprintf(err, errlen, "cannot read %s: %s", cert, wm_strerror(rc));
+		return rc;
+	}
+	rc = wm_rpc_server_new(d->loop, NULL, &d->api);
+	if (!rc)
+		rc = wm_services_register_public(d->services, d->api);
+	if (!rc)
+		rc = wm_rpc_server_listen_tcp(d->api, host, port, d->server_tls);
+	if (rc) {
+		snprintf(err, errlen, "cannot serve the API on %s: %s", d->cfg->api_listen,
+			 wm_strerror(rc));
+		return rc;
+	}
+	wm_info("serving the API on %s (TLS, certificate %s)", d->cfg->api_listen, d->fingerprint);
+	return 0;
+}
+
+static int start_local(struct wm_daemon *d, char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", d->cfg->socket);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		wm_mkdir_p(dir, 0750);
+	}
+	int rc = wm_rpc_server_new(d->loop, NULL, &d->local);
+	if (!rc)
+		rc = wm_services_register_local(d->services, d->local);
+	if (!rc)
+		rc = wm_rpc_server_listen_unix(d->local, d->cfg->socket, 0660);
+	if (rc) {
+		snprintf(err, errlen, "cannot listen on %s: %s", d->cfg->socket, wm_strerror(rc));
+		return rc;
+	}
+	return 0;
+}
+
+static struct wm_rpc_client *upstream_of(void *data)
+{
+	struct wm_daemon *d = data;
+	return d->joined ? d->upstream : NULL;
+}
+
+int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen)
+{
+	struct wm_services_config sc = {
+		.loop = d->loop,
+		.node_id = d->node_id,
+		.store = d->store,
+		.fill_status = wm_api_fill_status,
+		.leave_mesh = wm_member_leave_mesh,
+		.data = d,
+	};
+	sc.upstream = upstream_of;
+	int rc = wm_services_new(&sc, &d->services);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	rc = start_local(d, err, errlen);
+	if (!rc && serve_public)
+		rc = start_public(d, err, errlen);
+	return rc;
+}
+
+static const char *peer_name(const struct wm_daemon *d, const wm_key key)
+{
+	for (size_t i = 0; i < d->n_peer_names; i++)
+		if (wm_key_equal(d->peer_names[i].key, key))
+			return d->peer_names[i].id;
+	return "";
+}
+
+static void fill_peers(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
+{
+	struct wm_wg_device *dev = NULL;
+	if (!d->wg || wm_wg_get(d->wg, &dev) < 0)
+		return;
+	st->peers = wm_arena_alloc(a, sizeof(*st->peers) * (dev->n_peers + 1));
+	for (size_t i = 0; st->peers && i < dev->n_peers; i++) {
+		const struct wm_wg_peer *p = &dev->peers[i];
+		Webmesh__V1__PeerStatus *ps = wm_arena_alloc(a, sizeof(*ps));
+		if (!ps)
+			break;
+		webmesh__v1__peer_status__init(ps);
+		char key[WM_KEY_B64_LEN + 1];
+		wm_key_to_base64(p->public_key, key);
+		ps->id = wm_arena_strdup(a, peer_name(d, p->public_key));
+		ps->public_key = wm_arena_strdup(a, key);
+		ps->endpoint = wm_pb_endpoint(a, &p->endpoint);
+		ps->n_allowed_ips = p->n_allowed_ips;
+		ps->allowed_ips = wm_arena_alloc(a, sizeof(char *) * (p->n_allowed_ips + 1));
+		for (size_t j = 0; ps->allowed_ips && j < p->n_allowed_ips; j++)
+			ps->allowed_ips[j] = wm_pb_prefix(a, &p->allowed_ips[j]);
+		ps->last_handshake = p->last_handshake_sec;
+		ps->rx_bytes = p->rx_bytes;
+		ps->tx_bytes = p->tx_bytes;
+		st->peers[st->n_peers++] = ps;
+	}
+	wm_wg_device_free(dev);
+}
+
+static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
+{
+	if (!d->store) {
+		st->raft_state = wm_arena_strdup(a, "none");
+		st->leader_id = wm_arena_strdup(a, "");
+		return;
+	}
+	struct wm_store_status rs;
+	wm_store_status(d->store, &rs);
+	st->raft_state = wm_arena_strdup(a, rs.state);
+	st->leader_id = wm_arena_strdup(a, rs.leader_id);
+	st->term = rs.term;
+	st->commit_index = rs.commit_index;
+	st->applied_index = rs.applied_index;
+	st->raft_role = WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_VOTER;
+	st->raft_members = wm_arena_alloc(a, sizeof(*st->raft_members) * (rs.n_members + 1));
+	for (size_t i = 0; st->raft_members && i < rs.n_members; i++) {
+		Webmesh__V1__RaftMember *m = wm_arena_alloc(a, sizeof(*m));
+		if (!m)
+			break;
+		webmesh__v1__raft_member__init(m);
+		m->id = wm_arena_strdup(a, rs.members[i].node_id);
+		m->address = wm_arena_strdup(a, rs.members[i].address);
+		m->role = (Webmesh__V1__RaftRole)rs.members[i].role;
+		st->raft_members[st->n_raft_members++] = m;
+	}
+}
+
+void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
+{
+	struct wm_daemon *d = data;
+	char key[WM_KEY_B64_LEN + 1];
+	wm_key_to_base64(d->public_key, key);
+	st->id = d->node_id;
+	st->version = WM_VERSION;
+	st->started_at = d->started_at;
+	st->public_key = wm_arena_strdup(a, key);
+	st->address_ipv4 = wm_pb_prefix(a, &d->ipv4);
+	struct wm_prefix a6 = d->ipv6.family ? wm_ipam_v6_node_address(&d->ipv6) : d->ipv6;
+	st->address_ipv6 = wm_pb_prefix(a, &a6);
+	st->network_ipv4 = wm_pb_prefix(a, &d->mesh.ipv4_network);
+	st->network_ipv6 = wm_pb_prefix(a, &d->mesh.ipv6_network);
+	st->mesh_domain = wm_arena_strdup(a, d->mesh.domain);
+	st->interface_name = (char *)d->cfg->interface;
+	st->wireguard_backend = (char *)(d->wg ? wm_wg_backend_name(d->wg) : "");
+	st->listen_port = d->cfg->wireguard_port;
+	st->endpoints = wm_arena_alloc(a, sizeof(char *) * (d->n_endpoints + 1));
+	for (size_t i = 0; st->endpoints && i < d->n_endpoints; i++)
+		st->endpoints[st->n_endpoints++] = wm_pb_endpoint(a, &d->endpoints[i]);
+	st->join_server = (char *)(d->cfg->join ? d->cfg->join : "");
+	st->subscribed = d->store ? true : d->subscribed;
+	fill_raft(d, st, a);
+	fill_peers(d, st, a);
+	/* Authentication arrives with its own issue; until then every mesh is
+	 * open, and status says so where an operator looks. */
+	st->warnings = wm_arena_alloc(a, sizeof(char *) * 2);
+	if (st->warnings && d->store)
+		st->warnings[st->n_warnings++] =
+			wm_arena_strdup(a, "no authentication configured: anyone who can reach "
+					   "the API port can join this mesh");
+}

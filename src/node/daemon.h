@@ -1,0 +1,116 @@
+/* webmeshd: the node daemon's state and lifecycle (bootstrap, join, run, leave). */
+#ifndef WM_NODE_DAEMON_H
+#define WM_NODE_DAEMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "core/config.h"
+#include "core/key.h"
+#include "core/mesh.h"
+#include "rpc/rpc.h"
+#include "rpc/tls.h"
+#include "services/services.h"
+#include "store/store.h"
+#include "wg/wg.h"
+
+enum wm_daemon_phase {
+	WM_PHASE_STARTING, /* interface up, waiting for the mesh */
+	WM_PHASE_RUNNING,  /* in the mesh, peers configured */
+	WM_PHASE_STOPPING,
+};
+
+/* A peer as last configured: to name WireGuard peers in status. */
+struct wm_peer_name {
+	wm_key key;
+	char id[WM_NODE_ID_MAX + 1];
+};
+
+struct wm_daemon {
+	uv_loop_t *loop;
+	const struct wm_config *cfg;
+	char node_id[WM_NODE_ID_MAX + 1];
+	wm_key private_key;
+	wm_key public_key;
+	int lock_fd;
+	int64_t started_at;
+	enum wm_daemon_phase phase;
+	int exit_code;
+
+	/* addresses: ipv4 carries the mesh network's length (172.16.0.2/12) so
+	 * that the kernel routes the whole mesh to the interface */
+	struct wm_mesh_info mesh;
+	struct wm_prefix ipv4;     /* our lease, /32 */
+	struct wm_prefix ipv6;     /* our /112 */
+	bool addresses_set;
+	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS];
+	size_t n_endpoints;
+
+	struct wm_wg *wg;
+	struct wm_store *store;           /* servers only */
+	struct wm_services *services;
+	struct wm_rpc_server *api;        /* TLS API (servers) */
+	struct wm_rpc_server *local;      /* unix socket */
+	SSL_CTX *server_tls;
+	SSL_CTX *client_tls;
+	char fingerprint[WM_FINGERPRINT_LEN];
+
+	/* plain members */
+	struct wm_rpc_client *upstream;
+	struct wm_rpc_stream *peer_stream;
+	bool joined;
+	bool subscribed;
+	unsigned retry_ms;
+
+	struct wm_wg_device *desired; /* what the device should hold */
+	struct wm_peer_name *peer_names;
+	size_t n_peer_names;
+
+	uv_timer_t timer;        /* leader wait and retries */
+	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
+	bool self_update_pending;
+	uv_signal_t sigterm, sigint;
+	int closing; /* subsystems of the current shutdown stage still closing */
+	int stage;   /* shutdown stage, see daemon.c */
+};
+
+/* Runs the daemon until it stops; returns the process exit code. */
+int wm_daemon_run(const struct wm_config *cfg, const char *node_id);
+
+/* ---- internal, across the files of src/node ---- */
+
+/* identity.c: loads STATE_DIR/wireguard.key or creates it (mode 0600). */
+int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, size_t errlen);
+
+/* meshstate.c: what a node must know before it can reach the mesh again: its
+ * networks and addresses (STATE_DIR/mesh.state). */
+int wm_meshstate_load(const char *state_dir, struct wm_mesh_info *mesh, struct wm_prefix *ipv4,
+		      struct wm_prefix *ipv6);
+int wm_meshstate_save(const char *state_dir, const struct wm_mesh_info *mesh,
+		      const struct wm_prefix *ipv4, const struct wm_prefix *ipv6);
+int wm_meshstate_remove(const char *state_dir);
+
+/* netconf.c: the interface and its peers. */
+int wm_netconf_open(struct wm_daemon *d, char *err, size_t errlen);
+int wm_netconf_set_addresses(struct wm_daemon *d);
+/* Turns peer messages into the desired device and applies the difference. */
+int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n);
+int wm_netconf_detect_endpoints(struct wm_daemon *d);
+
+/* api.c: TLS and the listeners. */
+int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);
+void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+
+/* server.c: bootstrap or resume a server with a local store. */
+int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
+/* member.c: join through a server and follow the peer stream. */
+int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);
+void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd);
+
+/* lifecycle (daemon.c) */
+void wm_daemon_stop(struct wm_daemon *d, int exit_code);
+
+#endif

@@ -1,0 +1,69 @@
+/* webmeshd: parse the configuration, then run the node daemon. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/ids.h"
+#include "node/config_load.h"
+#include "node/daemon.h"
+#include "util/log.h"
+
+extern char **environ;
+
+int main(int argc, char **argv)
+{
+	struct wm_config cfg;
+	char err[512];
+	if (wm_config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
+		fprintf(stderr, "webmeshd: %s\n", err);
+		fprintf(stderr, "Run 'webmeshd --help' for the list of options.\n");
+		return 2;
+	}
+	if (cfg.help) {
+		wm_config_usage(stdout);
+		wm_config_free(&cfg);
+		return 0;
+	}
+	if (cfg.version) {
+		printf("webmeshd %s\n", WM_VERSION);
+		wm_config_free(&cfg);
+		return 0;
+	}
+	char node_id[WM_NODE_ID_MAX + 1];
+	if (cfg.node_id) {
+		snprintf(node_id, sizeof(node_id), "%s", cfg.node_id);
+	} else {
+		char host[256] = "";
+		gethostname(host, sizeof(host) - 1);
+		if (wm_node_id_from_hostname(host, node_id) < 0) {
+			fprintf(stderr,
+				"webmeshd: the host name \"%s\" makes no valid node ID; pass "
+				"--node-id\n",
+				host);
+			wm_config_free(&cfg);
+			return 2;
+		}
+	}
+	if (cfg.print_config) {
+		char *yaml = wm_config_to_yaml(&cfg);
+		if (yaml)
+			fputs(yaml, stdout);
+		free(yaml);
+		wm_config_free(&cfg);
+		return 0;
+	}
+	if (wm_config_validate(&cfg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "webmeshd: %s\n", err);
+		wm_config_free(&cfg);
+		return 2;
+	}
+	enum wm_log_level level = WM_LOG_INFO;
+	wm_log_parse_level(cfg.log_level, &level);
+	wm_log_set_level(level);
+	int code = wm_daemon_run(&cfg, node_id);
+	wm_config_free(&cfg);
+	return code;
+}

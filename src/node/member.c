@@ -1,0 +1,312 @@
+/* A plain member: joins through a server, configures WireGuard from the
+ * answer, and follows its peer set on a SubscribePeers stream, reconnecting
+ * when the stream breaks. Its tunnels never depend on the stream being up. */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/hostport.h"
+#include "util/log.h"
+
+#define JOIN_TIMEOUT_MS 15000
+#define LEAVE_TIMEOUT_MS 5000
+#define RETRY_MIN_MS 500
+#define RETRY_MAX_MS 10000
+
+static void send_join(struct wm_daemon *d);
+static void subscribe(struct wm_daemon *d);
+
+static void retry_cb(uv_timer_t *t)
+{
+	struct wm_daemon *d = t->data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (d->joined)
+		subscribe(d);
+	else
+		send_join(d);
+}
+
+static void schedule_retry(struct wm_daemon *d)
+{
+	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
+	if (d->retry_ms > RETRY_MAX_MS)
+		d->retry_ms = RETRY_MAX_MS;
+	uv_timer_start(&d->timer, retry_cb, d->retry_ms, 0);
+}
+
+/* Refusals that another try cannot fix end the daemon with a clear message. */
+static bool is_permanent(int status)
+{
+	switch (status) {
+	case WM_GRPC_INVALID_ARGUMENT:
+	case WM_GRPC_ALREADY_EXISTS:
+	case WM_GRPC_PERMISSION_DENIED:
+	case WM_GRPC_UNAUTHENTICATED:
+	case WM_GRPC_UNIMPLEMENTED:
+	case WM_GRPC_RESOURCE_EXHAUSTED:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
+{
+	struct wm_mesh_info mesh = {0};
+	struct wm_prefix v4, v6;
+	if (wm_prefix_parse(r->network_ipv4, &mesh.ipv4_network) < 0 ||
+	    wm_prefix_parse(r->network_ipv6, &mesh.ipv6_network) < 0 ||
+	    wm_prefix_parse(r->address_ipv4, &v4) < 0 || wm_prefix_parse(r->address_ipv6, &v6) < 0 ||
+	    v4.family != AF_INET || v6.family != AF_INET6 ||
+	    !wm_prefix_contains(&mesh.ipv4_network, &v4) ||
+	    !wm_prefix_contains(&mesh.ipv6_network, &v6)) {
+		wm_error("the server sent inconsistent addresses (%s, %s in %s, %s)", r->address_ipv4,
+			 r->address_ipv6, r->network_ipv4, r->network_ipv6);
+		return -WM_EPROTOCOL;
+	}
+	snprintf(mesh.domain, sizeof(mesh.domain), "%s", r->mesh_domain);
+	bool changed = d->ipv4.family && !wm_prefix_equal(&d->ipv4, &v4);
+	if (changed)
+		wm_warn("the mesh gave this node a new address %s", r->address_ipv4);
+	d->mesh = mesh;
+	d->ipv4 = v4;
+	d->ipv6 = v6;
+	int err = wm_meshstate_save(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
+	if (err)
+		wm_warn("cannot save %s/mesh.state: %s", d->cfg->state_dir, wm_strerror(err));
+	err = wm_netconf_set_addresses(d);
+	if (!err)
+		err = wm_netconf_apply_peers(d, r->peers, r->n_peers);
+	return err;
+}
+
+static void join_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
+{
+	struct wm_daemon *d = data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (status != WM_GRPC_OK) {
+		if (is_permanent(status)) {
+			wm_error("the mesh refused to let this node join: %s: %s",
+				 wm_grpc_status_name(status), message ? message : "");
+			wm_daemon_stop(d, 1);
+			return;
+		}
+		wm_warn("cannot join through %s yet (%s: %s); retrying", d->cfg->join,
+			wm_grpc_status_name(status), message ? message : "");
+		schedule_retry(d);
+		return;
+	}
+	Webmesh__V1__JoinResponse *r = webmesh__v1__join_response__unpack(NULL, len, resp);
+	if (!r) {
+		wm_warn("malformed JoinResponse from %s; retrying", d->cfg->join);
+		schedule_retry(d);
+		return;
+	}
+	int err = apply_join(d, r);
+	if (!err)
+		wm_info("joined the mesh through %s (server %s) as %s, %zu peers", d->cfg->join,
+			r->server_id, r->address_ipv4, r->n_peers);
+	webmesh__v1__join_response__free_unpacked(r, NULL);
+	if (err) {
+		schedule_retry(d);
+		return;
+	}
+	d->joined = true;
+	d->phase = WM_PHASE_RUNNING;
+	d->retry_ms = 0;
+	subscribe(d);
+}
+
+static void send_join(struct wm_daemon *d)
+{
+	char key[WM_KEY_B64_LEN + 1];
+	char eps[WM_MAX_ENDPOINTS][WM_ENDPOINT_STRLEN];
+	char *ep_ptrs[WM_MAX_ENDPOINTS];
+	wm_key_to_base64(d->public_key, key);
+	for (size_t i = 0; i < d->n_endpoints; i++) {
+		wm_endpoint_format(&d->endpoints[i], eps[i], sizeof(eps[i]));
+		ep_ptrs[i] = eps[i];
+	}
+	Webmesh__V1__JoinRequest req = WEBMESH__V1__JOIN_REQUEST__INIT;
+	req.id = d->node_id;
+	req.public_key = key;
+	req.endpoints = ep_ptrs;
+	req.n_endpoints = d->n_endpoints;
+	req.listen_port = d->cfg->wireguard_port;
+	uint8_t buf[2048];
+	size_t len = webmesh__v1__join_request__get_packed_size(&req);
+	if (len > sizeof(buf)) {
+		wm_error("JoinRequest too large");
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	webmesh__v1__join_request__pack(&req, buf);
+	int err = wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Join", buf, len,
+				      JOIN_TIMEOUT_MS, NULL, 0, join_cb, d);
+	if (err) {
+		wm_warn("cannot send Join: %s", wm_strerror(err));
+		schedule_retry(d);
+	}
+}
+
+static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
+{
+	struct wm_daemon *d = data;
+	Webmesh__V1__PeerConfigurations *pc = webmesh__v1__peer_configurations__unpack(NULL, len, msg);
+	if (!pc) {
+		wm_warn("malformed PeerConfigurations from %s", d->cfg->join);
+		return 0;
+	}
+	if (!d->subscribed)
+		wm_info("following peer updates from %s", d->cfg->join);
+	d->subscribed = true;
+	d->retry_ms = 0;
+	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
+	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
+	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
+	return 0;
+}
+
+static void peers_close_cb(void *data, int status, const char *message)
+{
+	struct wm_daemon *d = data;
+	d->peer_stream = NULL;
+	d->subscribed = false;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (status == WM_GRPC_NOT_FOUND) {
+		/* The mesh no longer knows us (removed while we were away): join
+		 * again; the same key gets the same lease if it is still free. */
+		wm_warn("the mesh no longer lists this node; joining again");
+		d->joined = false;
+	} else {
+		wm_warn("peer stream from %s ended (%s: %s); reconnecting", d->cfg->join,
+			wm_grpc_status_name(status), message ? message : "");
+	}
+	schedule_retry(d);
+}
+
+static void subscribe(struct wm_daemon *d)
+{
+	Webmesh__V1__SubscribePeersRequest req = WEBMESH__V1__SUBSCRIBE_PEERS_REQUEST__INIT;
+	req.id = d->node_id;
+	uint8_t buf[128];
+	size_t len = webmesh__v1__subscribe_peers_request__pack(&req, buf);
+	int err = wm_rpc_client_stream(d->upstream, "/webmesh.v1.Membership/SubscribePeers", buf,
+				       len, 0, NULL, 0, peers_msg_cb, peers_close_cb, d,
+				       &d->peer_stream);
+	if (err) {
+		wm_warn("cannot subscribe to peers: %s", wm_strerror(err));
+		schedule_retry(d);
+	}
+}
+
+int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+	if (wm_hostport_split(d->cfg->join, host, sizeof(host), &port) < 0) {
+		snprintf(err, errlen, "join \"%s\" is not HOST:PORT", d->cfg->join);
+		return -EINVAL;
+	}
+	struct wm_tls_client_opts o = {
+		.ca_file = d->cfg->ca_file,
+		.pin_fingerprint = d->cfg->join_fingerprint,
+		.insecure_skip_verify = d->cfg->insecure_skip_verify,
+		.verify_name = d->cfg->server_name,
+	};
+	if (!o.ca_file && !o.pin_fingerprint && !o.insecure_skip_verify) {
+		snprintf(err, errlen,
+			 "cannot verify %s: pass --ca-file FILE, or --join-fingerprint sha256:HEX "
+			 "(printed by the server), or --insecure-skip-verify",
+			 d->cfg->join);
+		return -EINVAL;
+	}
+	if (o.insecure_skip_verify)
+		wm_warn("INSECURE: the server's certificate is not verified "
+			"(--insecure-skip-verify); anyone on the path can impersonate it");
+	d->client_tls = wm_tls_client_ctx_new(&o, err, errlen);
+	if (!d->client_tls)
+		return -EINVAL;
+	struct wm_rpc_client_config cc = {
+		.host = host,
+		.port = port,
+		.tls = d->client_tls,
+		.server_name = d->cfg->server_name,
+	};
+	int rc = wm_rpc_client_new(d->loop, &cc, &d->upstream);
+	if (rc) {
+		snprintf(err, errlen, "cannot create a client for %s: %s", d->cfg->join,
+			 wm_strerror(rc));
+		return rc;
+	}
+	/* A restart brings the old addresses back at once, so the tunnels carry
+	 * traffic while the join is still on its way. */
+	if (wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6) == 0)
+		wm_netconf_set_addresses(d);
+	send_join(d);
+	return 0;
+}
+
+struct leave_ctx {
+	struct wm_daemon *d;
+	wm_services_done_cb done;
+	void *cd;
+};
+
+static void leave_cb(void *data, int status, const char *message, const uint8_t *resp,
+		     size_t len)
+{
+	(void)resp;
+	(void)len;
+	struct leave_ctx *l = data;
+	struct wm_daemon *d = l->d;
+	if (status != WM_GRPC_OK && status != WM_GRPC_NOT_FOUND) {
+		char msg[256];
+		snprintf(msg, sizeof(msg), "the server refused the leave: %s: %s",
+			 wm_grpc_status_name(status), message ? message : "");
+		l->done(l->cd, -WM_ERPC, msg);
+		free(l);
+		return;
+	}
+	wm_info("left the mesh");
+	wm_meshstate_remove(d->cfg->state_dir);
+	l->done(l->cd, 0, NULL);
+	free(l);
+	wm_daemon_stop(d, 0);
+}
+
+void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd)
+{
+	struct wm_daemon *d = data;
+	if (d->store) {
+		done(cd, -EPERM, "a Raft voter cannot leave the mesh this way");
+		return;
+	}
+	if (!d->joined || !d->upstream) {
+		done(cd, -WM_ENOMESH, "this node has not joined a mesh yet");
+		return;
+	}
+	struct leave_ctx *l = malloc(sizeof(*l));
+	if (!l) {
+		done(cd, -ENOMEM, NULL);
+		return;
+	}
+	*l = (struct leave_ctx){d, done, cd};
+	Webmesh__V1__LeaveRequest req = WEBMESH__V1__LEAVE_REQUEST__INIT;
+	req.id = d->node_id;
+	uint8_t buf[128];
+	size_t len = webmesh__v1__leave_request__pack(&req, buf);
+	int err = wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Leave", buf, len,
+				      LEAVE_TIMEOUT_MS, NULL, 0, leave_cb, l);
+	if (err) {
+		free(l);
+		done(cd, err, "cannot reach the mesh server");
+	}
+}

@@ -1,0 +1,187 @@
+/* The WireGuard interface of the node: creation, addresses, and peers applied
+ * as a difference against what the device has now. */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/ipam.h"
+#include "sys/sys.h"
+#include "util/log.h"
+
+/* Makes the device match d->desired. */
+static int apply_desired(struct wm_daemon *d)
+{
+	struct wm_wg_device *actual = NULL, *update = NULL;
+	int err = wm_wg_get(d->wg, &actual);
+	if (!err) {
+		wm_wg_device_sort(actual);
+		err = wm_wg_diff(actual, d->desired, &update);
+	}
+	if (!err && update) {
+		err = wm_wg_set(d->wg, update);
+		if (!err)
+			wm_debug("%s: applied a peer update (%zu peers changed)", d->cfg->interface,
+				 update->n_peers);
+	}
+	if (err)
+		wm_error("cannot configure the peers of %s: %s", d->cfg->interface,
+			 wm_strerror(err));
+	wm_wg_device_free(update);
+	wm_wg_device_free(actual);
+	return err;
+}
+
+static void wg_restarted_cb(void *data)
+{
+	struct wm_daemon *d = data;
+	/* wireguard-go came back empty: the next apply must rebuild the device,
+	 * and the diff against an empty device does exactly that. */
+	wm_warn("wireguard-go was restarted; configuring %s again", d->cfg->interface);
+	wm_netconf_set_addresses(d);
+	apply_desired(d);
+}
+
+int wm_netconf_open(struct wm_daemon *d, char *err, size_t errlen)
+{
+	enum wm_wg_backend backend;
+	if (wm_wg_backend_parse(d->cfg->wireguard_backend, &backend) < 0) {
+		snprintf(err, errlen, "unknown wireguard-backend \"%s\"", d->cfg->wireguard_backend);
+		return -EINVAL;
+	}
+	struct wm_wg_config wc = {
+		.ifname = d->cfg->interface,
+		.backend = backend,
+		.wireguard_go = d->cfg->wireguard_go,
+		.restarted_cb = wg_restarted_cb,
+		.data = d,
+	};
+	int rc = wm_wg_open(d->loop, &wc, &d->wg, err, errlen);
+	if (rc)
+		return rc;
+	wm_info("WireGuard interface %s is up (%s backend)", d->cfg->interface,
+		wm_wg_backend_name(d->wg));
+	/* The device starts with our key and port and no peers. */
+	return wm_netconf_apply_peers(d, NULL, 0);
+}
+
+int wm_netconf_set_addresses(struct wm_daemon *d)
+{
+	if (d->ipv4.family == 0 || !d->wg || strcmp(wm_wg_backend_name(d->wg), "null") == 0)
+		return 0;
+	const char *ifname = d->cfg->interface;
+	int err = wm_sys_link_up(ifname, d->cfg->mtu);
+	struct wm_prefix a4 = d->ipv4;
+	a4.len = d->mesh.ipv4_network.len;
+	if (!err)
+		err = wm_sys_addr_add(ifname, &a4);
+	if (!err && d->ipv6.family) {
+		struct wm_prefix a6 = wm_ipam_v6_node_address(&d->ipv6);
+		a6.len = d->mesh.ipv6_network.len;
+		err = wm_sys_addr_add(ifname, &a6);
+	}
+	if (err) {
+		wm_error("cannot configure the addresses of %s: %s", ifname, wm_strerror(err));
+		return err;
+	}
+	if (!d->addresses_set) {
+		char b4[WM_PREFIX_STRLEN], b6[WM_PREFIX_STRLEN];
+		wm_prefix_format(&a4, b4, sizeof(b4));
+		wm_prefix_format(&d->ipv6, b6, sizeof(b6));
+		wm_info("%s has addresses %s and %s", ifname, b4, b6);
+	}
+	d->addresses_set = true;
+	return 0;
+}
+
+static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh__V1__WireGuardPeer *p,
+		    struct wm_peer_name *name)
+{
+	wm_key key;
+	if (!p->node || wm_key_from_base64(p->node->public_key, key) < 0)
+		return -EINVAL;
+	if (wm_key_equal(key, d->public_key))
+		return 0; /* never peer with ourselves, whatever a server says */
+	struct wm_wg_peer *peer = wm_wg_device_add_peer(dev, key);
+	if (!peer)
+		return -ENOMEM;
+	peer->flags = WM_WGPEER_REPLACE_ALLOWEDIPS;
+	if (p->endpoint && p->endpoint[0] && wm_endpoint_parse(p->endpoint, &peer->endpoint) == 0)
+		peer->flags |= WM_WGPEER_HAS_ENDPOINT;
+	if (d->cfg->persistent_keepalive) {
+		peer->flags |= WM_WGPEER_HAS_KEEPALIVE;
+		peer->keepalive_interval = (uint16_t)d->cfg->persistent_keepalive;
+	}
+	for (size_t i = 0; i < p->n_allowed_ips; i++) {
+		struct wm_prefix pfx;
+		if (wm_prefix_parse(p->allowed_ips[i], &pfx) < 0)
+			return -EINVAL;
+		int err = wm_wg_peer_add_allowed_ip(peer, &pfx);
+		if (err)
+			return err;
+	}
+	memcpy(name->key, key, sizeof(wm_key));
+	snprintf(name->id, sizeof(name->id), "%s", p->node->id);
+	return 1;
+}
+
+int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
+{
+	struct wm_wg_device *desired = wm_wg_device_new(d->cfg->interface);
+	struct wm_peer_name *names = calloc(n + 1, sizeof(*names));
+	size_t n_names = 0;
+	int err = desired && names ? 0 : -ENOMEM;
+	if (!err) {
+		desired->flags = WM_WGDEV_HAS_PRIVATE_KEY | WM_WGDEV_HAS_LISTEN_PORT;
+		memcpy(desired->private_key, d->private_key, sizeof(wm_key));
+		desired->listen_port = d->cfg->wireguard_port;
+	}
+	for (size_t i = 0; !err && i < n; i++) {
+		int rc = add_peer(d, desired, peers[i], &names[n_names]);
+		if (rc < 0) {
+			wm_warn("ignoring an invalid peer %s from the server",
+				peers[i]->node ? peers[i]->node->id : "(unnamed)");
+			continue;
+		}
+		n_names += (size_t)rc;
+	}
+	if (err) {
+		free(names);
+		wm_wg_device_free(desired);
+		return err;
+	}
+	wm_wg_device_sort(desired);
+	wm_wg_device_free(d->desired);
+	d->desired = desired;
+	free(d->peer_names);
+	d->peer_names = names;
+	d->n_peer_names = n_names;
+	return apply_desired(d);
+}
+
+int wm_netconf_detect_endpoints(struct wm_daemon *d)
+{
+	d->n_endpoints = 0;
+	if (d->cfg->n_endpoints) {
+		for (size_t i = 0; i < d->cfg->n_endpoints && d->n_endpoints < WM_MAX_ENDPOINTS; i++)
+			if (wm_endpoint_parse(d->cfg->endpoints[i], &d->endpoints[d->n_endpoints]) == 0)
+				d->n_endpoints++;
+		return 0;
+	}
+	struct wm_prefix *addrs = NULL;
+	size_t n = 0;
+	int err = wm_sys_list_addresses(d->cfg->interface, &addrs, &n);
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && d->n_endpoints < WM_MAX_ENDPOINTS; i++) {
+		struct wm_endpoint *e = &d->endpoints[d->n_endpoints++];
+		e->ip = addrs[i];
+		e->ip.len = addrs[i].family == AF_INET ? 32 : 128;
+		e->port = d->cfg->wireguard_port;
+	}
+	free(addrs);
+	return 0;
+}

@@ -1,0 +1,252 @@
+/* A server node: bootstraps a new mesh or resumes one from its state dir, keeps
+ * the Raft store, and configures its own peers from the local replica. */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include "core/error.h"
+#include "core/ipam.h"
+#include "util/log.h"
+
+#define LEADER_POLL_MS 50
+
+/* New mesh: the first host of the network, a random ULA, our key-derived /112. */
+static int plan_new_mesh(struct wm_daemon *d, char *err, size_t errlen)
+{
+	uint32_t first, last;
+	if (wm_ipam_v4_range(&d->cfg->ipv4_network, &first, &last) < 0) {
+		snprintf(err, errlen, "ipv4-network has no usable host address");
+		return -EINVAL;
+	}
+	memset(&d->mesh, 0, sizeof(d->mesh));
+	d->mesh.ipv4_network = wm_prefix_network(&d->cfg->ipv4_network);
+	uint8_t rnd[5];
+	randombytes_buf(rnd, sizeof(rnd));
+	d->mesh.ipv6_network = wm_ipam_ula48(rnd);
+	snprintf(d->mesh.domain, sizeof(d->mesh.domain), "%s", d->cfg->domain);
+	d->mesh.created_at = (int64_t)time(NULL);
+	d->ipv4 = wm_prefix_from_ipv4_u32(first, 32);
+	uint8_t digest[32];
+	SHA256(d->public_key, WM_KEY_LEN, digest);
+	d->ipv6 = wm_ipam_v6_node_prefix(&d->mesh.ipv6_network, digest);
+	return 0;
+}
+
+static void self_update_cb(uv_timer_t *t)
+{
+	struct wm_daemon *d = t->data;
+	d->self_update_pending = false;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__PeerConfigurations pc;
+	int err = wm_services_peer_config(d->store, d->node_id, &a, &pc);
+	if (!err)
+		wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
+	else if (err != -ENOENT)
+		wm_warn("cannot compute this node's peers: %s", wm_strerror(err));
+	wm_arena_free(&a);
+}
+
+/* Our own peers follow the replica, coalesced like the subscribers' are. */
+static void self_change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
+{
+	(void)index;
+	(void)cmd;
+	struct wm_daemon *d = data;
+	if (d->self_update_pending || d->phase == WM_PHASE_STOPPING)
+		return;
+	d->self_update_pending = true;
+	uv_timer_start(&d->self_timer, self_update_cb, 0, 0);
+}
+
+static void self_joined_cb(void *data, const struct wm_store_result *res)
+{
+	struct wm_daemon *d = data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (res->err) {
+		wm_error("cannot register this node in the mesh: %s",
+			 res->message[0] ? res->message : wm_strerror(res->err));
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	d->phase = WM_PHASE_RUNNING;
+	self_change_cb(d, res->index, NULL);
+	char ep[WM_ENDPOINT_STRLEN] = "";
+	char host[WM_PREFIX_STRLEN] = "THIS-HOST";
+	if (d->n_endpoints) {
+		wm_prefix_format_addr(&d->endpoints[0].ip, host, sizeof(host));
+		if (d->endpoints[0].ip.family == AF_INET6)
+			snprintf(ep, sizeof(ep), "[%s]", host);
+		else
+			snprintf(ep, sizeof(ep), "%s", host);
+	}
+	const char *colon = strrchr(d->cfg->api_listen, ':');
+	wm_info("mesh is ready; join it from another host with:");
+	wm_info("  webmeshd --join %s%s --join-fingerprint %s", ep[0] ? ep : host,
+		colon ? colon : ":8443", d->fingerprint);
+}
+
+static void register_self(struct wm_daemon *d, bool with_lease)
+{
+	char key[WM_KEY_B64_LEN + 1], lease[WM_PREFIX_STRLEN];
+	char eps[WM_MAX_ENDPOINTS][WM_ENDPOINT_STRLEN];
+	char *ep_ptrs[WM_MAX_ENDPOINTS];
+	wm_key_to_base64(d->public_key, key);
+	wm_prefix_format(&d->ipv4, lease, sizeof(lease));
+	for (size_t i = 0; i < d->n_endpoints; i++) {
+		wm_endpoint_format(&d->endpoints[i], eps[i], sizeof(eps[i]));
+		ep_ptrs[i] = eps[i];
+	}
+	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
+	jc.id = d->node_id;
+	jc.public_key = key;
+	jc.endpoints = ep_ptrs;
+	jc.n_endpoints = d->n_endpoints;
+	jc.listen_port = d->cfg->wireguard_port;
+	jc.raft_role = WM_ROLE_VOTER;
+	jc.joined_at = (int64_t)time(NULL);
+	jc.full_mesh = true;
+	jc.ipv4_request = with_lease ? lease : "";
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+	cmd.join_node = &jc;
+	int err = wm_store_apply(d->store, &cmd, self_joined_cb, d);
+	if (err) {
+		wm_error("cannot register this node: %s", wm_strerror(err));
+		wm_daemon_stop(d, 1);
+	}
+}
+
+static void bootstrapped_cb(void *data, const struct wm_store_result *res)
+{
+	struct wm_daemon *d = data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (res->err) {
+		wm_error("cannot create the mesh: %s",
+			 res->message[0] ? res->message : wm_strerror(res->err));
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	wm_info("created a new mesh");
+	register_self(d, true);
+}
+
+/* Runs once the log is applied locally: a brand-new cluster proposes the mesh,
+ * a resumed one only refreshes this node's endpoints. */
+static void caught_up_cb(void *data, const struct wm_store_result *res)
+{
+	struct wm_daemon *d = data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (res->err) {
+		wm_error("raft barrier failed: %s", wm_strerror(res->err));
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	struct wm_mesh_info stored;
+	if (wm_store_mesh_info(d->store, &stored) == 0) {
+		d->mesh = stored;
+		struct wm_mesh_node self;
+		if (wm_store_get_node(d->store, d->node_id, &self) == 0) {
+			if (!wm_prefix_equal(&self.ipv4, &d->ipv4))
+				wm_warn("stored lease differs from mesh.state; using the stored one");
+			d->ipv4 = self.ipv4;
+			d->ipv6 = self.ipv6;
+		}
+		wm_info("resumed the mesh from %s", d->cfg->state_dir);
+		register_self(d, false);
+		return;
+	}
+	char n4[WM_PREFIX_STRLEN], n6[WM_PREFIX_STRLEN];
+	wm_prefix_format(&d->mesh.ipv4_network, n4, sizeof(n4));
+	wm_prefix_format(&d->mesh.ipv6_network, n6, sizeof(n6));
+	Webmesh__V1__BootstrapMeshCommand bc = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	bc.network_ipv4 = n4;
+	bc.network_ipv6 = n6;
+	bc.domain = d->mesh.domain;
+	bc.created_at = d->mesh.created_at;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
+	cmd.bootstrap = &bc;
+	int err = wm_store_apply(d->store, &cmd, bootstrapped_cb, d);
+	if (err) {
+		wm_error("cannot create the mesh: %s", wm_strerror(err));
+		wm_daemon_stop(d, 1);
+	}
+}
+
+/* libraft 0.15 has no leadership callback: poll until we lead. */
+static void leader_poll_cb(uv_timer_t *t)
+{
+	struct wm_daemon *d = t->data;
+	struct wm_store_status st;
+	wm_store_status(d->store, &st);
+	if (!st.is_leader)
+		return;
+	uv_timer_stop(t);
+	wm_info("this node leads the mesh (term %llu)", (unsigned long long)st.term);
+	int err = wm_store_barrier(d->store, caught_up_cb, d);
+	if (err) {
+		wm_error("raft barrier failed: %s", wm_strerror(err));
+		wm_daemon_stop(d, 1);
+	}
+}
+
+int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	int rc = wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
+	bool resuming = rc == 0;
+	if (rc == -ENOENT) {
+		rc = plan_new_mesh(d, err, errlen);
+		if (!rc)
+			rc = wm_meshstate_save(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
+		if (rc) {
+			if (!err[0])
+				snprintf(err, errlen, "cannot write %s/mesh.state: %s",
+					 d->cfg->state_dir, wm_strerror(rc));
+			return rc;
+		}
+	} else if (rc) {
+		snprintf(err, errlen, "%s/mesh.state is damaged (%s): remove the state dir to "
+				      "start a new mesh",
+			 d->cfg->state_dir, wm_strerror(rc));
+		return rc;
+	}
+	rc = wm_netconf_set_addresses(d);
+	if (rc) {
+		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface, wm_strerror(rc));
+		return rc;
+	}
+	/* Raft listens on the overlay address only: its transport has no TLS,
+	 * and WireGuard authenticates and encrypts everything on it. */
+	char addr[WM_PREFIX_STRLEN], raft_address[WM_PREFIX_STRLEN + 8];
+	wm_prefix_format_addr(&d->ipv4, addr, sizeof(addr));
+	snprintf(raft_address, sizeof(raft_address), "%s:%u", addr, d->cfg->raft_port);
+	struct wm_store_config sc = {
+		.dir = d->cfg->state_dir,
+		.node_id = d->node_id,
+		.raft_address = raft_address,
+		.bootstrap = true,
+		.heartbeat_ms = d->cfg->raft_heartbeat_ms,
+		.election_ms = d->cfg->raft_election_ms,
+	};
+	rc = wm_store_open(d->loop, &sc, &d->store, err, errlen);
+	if (rc)
+		return rc;
+	wm_store_on_change(d->store, self_change_cb, d);
+	wm_info("%s mesh state in %s; raft on %s", resuming ? "resuming" : "creating",
+		d->cfg->state_dir, raft_address);
+	uv_timer_start(&d->timer, leader_poll_cb, 0, LEADER_POLL_MS);
+	return 0;
+}
