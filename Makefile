@@ -9,6 +9,7 @@ JOBS       ?= 2
 # Debian's interpreter: it has python3-pytest and python3-grpcio (a python3
 # earlier on PATH may not).
 PYTHON     := /usr/bin/python3
+MAKEFLAGS  += --no-print-directory
 
 .PHONY: all deps build configure test unit integration test-asan demo demo-down bench clean
 
@@ -29,7 +30,7 @@ unit: build
 # pytest exits 5 when it collects nothing: that is a failure here, the suite
 # must exist.
 integration: build
-	@WM_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q tests/integration; \
+	@WM_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q --durations=10 tests/integration; \
 	rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "integration: no tests collected" >&2; exit 1; fi; \
 	exit $$rc
