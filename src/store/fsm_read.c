@@ -1,0 +1,284 @@
+/* Reads of the FSM's state: typed rows for callers, a canonical dump for tests. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "store/fsm_int.h"
+
+#define NODE_COLUMNS                                                                               \
+	"SELECT n.id, n.public_key, l.ipv4, n.ipv6, n.endpoints, n.listen_port, n.raft_role,"      \
+	" n.zone, n.joined_at, n.routes FROM nodes n LEFT JOIN leases l ON l.node_id = n.id"
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	const char *s = (const char *)sqlite3_column_text(st, i);
+
+	return s ? s : "";
+}
+
+/* Splits a stored "a,b,c" list; parse() fills item i. -EBADMSG if a stored
+ * value does not parse (the handlers only store canonical forms). */
+static int split_list(const char *s, size_t max, size_t *n, void *items, size_t item_size,
+		      int (*parse)(const char *s, void *out))
+{
+	char buf[WM_ENDPOINT_STRLEN + WM_PREFIX_STRLEN];
+
+	*n = 0;
+	while (*s) {
+		const char *end = strchr(s, ',');
+		size_t len = end ? (size_t)(end - s) : strlen(s);
+		if (len >= sizeof(buf) || *n >= max)
+			return -EBADMSG;
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		if (parse(buf, (char *)items + *n * item_size) < 0)
+			return -EBADMSG;
+		(*n)++;
+		s += len;
+		if (*s == ',')
+			s++;
+	}
+	return 0;
+}
+
+static int parse_endpoint(const char *s, void *out)
+{
+	return wm_endpoint_parse(s, out);
+}
+
+static int parse_prefix(const char *s, void *out)
+{
+	return wm_prefix_parse(s, out);
+}
+
+static int row_to_node(sqlite3_stmt *st, struct wm_mesh_node *n)
+{
+	memset(n, 0, sizeof(*n));
+	snprintf(n->id, sizeof(n->id), "%s", col_text(st, 0));
+	if (wm_key_from_base64(col_text(st, 1), n->public_key) < 0)
+		return -EBADMSG;
+	if (sqlite3_column_type(st, 2) != SQLITE_NULL)
+		n->ipv4 = wm_prefix_from_ipv4_u32((uint32_t)sqlite3_column_int64(st, 2), 32);
+	if (wm_prefix_parse(col_text(st, 3), &n->ipv6) < 0)
+		return -EBADMSG;
+	if (split_list(col_text(st, 4), WM_MAX_ENDPOINTS, &n->n_endpoints, n->endpoints,
+		       sizeof(n->endpoints[0]), parse_endpoint) < 0)
+		return -EBADMSG;
+	n->listen_port = (uint16_t)sqlite3_column_int(st, 5);
+	n->raft_role = sqlite3_column_int(st, 6);
+	snprintf(n->zone, sizeof(n->zone), "%s", col_text(st, 7));
+	n->joined_at = sqlite3_column_int64(st, 8);
+	if (split_list(col_text(st, 9), WM_MAX_ROUTES, &n->n_routes, n->routes,
+		       sizeof(n->routes[0]), parse_prefix) < 0)
+		return -EBADMSG;
+	return 0;
+}
+
+int wm_fsm_mesh_info(struct wm_fsm *f, struct wm_mesh_info *out)
+{
+	struct wm_fsm_mesh m;
+	int r = wm_fsm_mesh_load(f, &m);
+
+	if (r == 0)
+		*out = m.info;
+	return r;
+}
+
+int wm_fsm_get_node(struct wm_fsm *f, const char *id, struct wm_mesh_node *out)
+{
+	sqlite3_stmt *st;
+	int r = wm_fsm_prepare(f->db, NODE_COLUMNS " WHERE n.id = ?1", &st), rc;
+
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = row_to_node(st, out);
+	else
+		r = rc == SQLITE_DONE ? -ENOENT : wm_fsm_sqlite_err(rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Runs a SELECT and collects every row into a growing malloc'd array. */
+static int collect(struct wm_fsm *f, const char *sql, size_t item_size,
+		   int (*row)(sqlite3_stmt *st, void *item), void **out, size_t *n)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	char *items = NULL;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	r = wm_fsm_prepare(f->db, sql, &st);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (*n == cap) {
+			size_t ncap = cap ? cap * 2 : 16;
+			char *p = realloc(items, ncap * item_size);
+			if (!p) {
+				r = -ENOMEM;
+				break;
+			}
+			items = p;
+			cap = ncap;
+		}
+		r = row(st, items + *n * item_size);
+		if (r < 0)
+			break;
+		(*n)++;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = wm_fsm_sqlite_err(rc);
+	sqlite3_finalize(st);
+	if (r < 0) {
+		free(items);
+		*n = 0;
+		return r;
+	}
+	*out = items;
+	return 0;
+}
+
+static int node_row(sqlite3_stmt *st, void *item)
+{
+	return row_to_node(st, item);
+}
+
+static int edge_row(sqlite3_stmt *st, void *item)
+{
+	struct wm_mesh_edge *e = item;
+
+	memset(e, 0, sizeof(*e));
+	snprintf(e->source, sizeof(e->source), "%s", col_text(st, 0));
+	snprintf(e->target, sizeof(e->target), "%s", col_text(st, 1));
+	e->weight = sqlite3_column_int(st, 2);
+	return 0;
+}
+
+int wm_fsm_list_nodes(struct wm_fsm *f, struct wm_mesh_node **out, size_t *n)
+{
+	return collect(f, NODE_COLUMNS " ORDER BY n.id", sizeof(**out), node_row, (void **)out, n);
+}
+
+int wm_fsm_list_edges(struct wm_fsm *f, struct wm_mesh_edge **out, size_t *n)
+{
+	return collect(f, "SELECT source, target, weight FROM edges ORDER BY source, target",
+		       sizeof(**out), edge_row, (void **)out, n);
+}
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool failed;
+};
+
+static void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->failed)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->failed = true;
+			return;
+		}
+		if (b->p && b->len + (size_t)n < b->cap) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t ncap = b->cap ? b->cap : 1024;
+		while (ncap <= b->len + (size_t)n)
+			ncap *= 2;
+		char *p = realloc(b->p, ncap);
+		if (!p) {
+			b->failed = true;
+			return;
+		}
+		b->p = p;
+		b->cap = ncap;
+	}
+}
+
+/* Text values are validated or JSON-escaped when stored; escaping here keeps
+ * one row per line whatever a future column holds. */
+static void buf_text(struct buf *b, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c < 0x20 || c == 0x7f || c == '\\')
+			buf_printf(b, "\\x%02x", c);
+		else
+			buf_printf(b, "%c", c);
+	}
+}
+
+/* Every table, ordered by its key: the dump is the same on every replica that
+ * holds the same state, whatever the page layout. */
+static const char *const dump_queries[] = {
+	"SELECT 'meta', * FROM meta ORDER BY id",
+	"SELECT 'mesh', * FROM mesh ORDER BY id",
+	"SELECT 'node', * FROM nodes ORDER BY id",
+	"SELECT 'lease', * FROM leases ORDER BY ipv4",
+	"SELECT 'edge', * FROM edges ORDER BY source, target",
+};
+
+int wm_fsm_dump(struct wm_fsm *f, char **out)
+{
+	struct buf b = {0};
+	sqlite3_stmt *st;
+	int r = 0, rc;
+
+	*out = NULL;
+	for (size_t q = 0; q < sizeof(dump_queries) / sizeof(dump_queries[0]) && r == 0; q++) {
+		r = wm_fsm_prepare(f->db, dump_queries[q], &st);
+		if (r < 0)
+			break;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			int cols = sqlite3_column_count(st);
+			buf_printf(&b, "%s", col_text(st, 0));
+			for (int i = 1; i < cols; i++) {
+				buf_printf(&b, " %s=", sqlite3_column_name(st, i));
+				switch (sqlite3_column_type(st, i)) {
+				case SQLITE_NULL:
+					buf_printf(&b, "NULL");
+					break;
+				case SQLITE_INTEGER:
+					buf_printf(&b, "%lld",
+						   (long long)sqlite3_column_int64(st, i));
+					break;
+				default:
+					buf_text(&b, col_text(st, i));
+					break;
+				}
+			}
+			buf_printf(&b, "\n");
+		}
+		if (rc != SQLITE_DONE)
+			r = wm_fsm_sqlite_err(rc);
+		sqlite3_finalize(st);
+	}
+	if (r == 0 && (b.failed || !b.p)) {
+		/* An empty state still dumps its meta row, so !b.p means failure. */
+		r = -ENOMEM;
+	}
+	if (r < 0) {
+		free(b.p);
+		return r;
+	}
+	*out = b.p;
+	return 0;
+}
