@@ -10,7 +10,7 @@
 
 static int addr_msg(int type, uint16_t flags, const char *ifname, const struct wm_prefix *addr)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[WM_NL_MSGSIZE];
 	struct nlmsghdr *nlh;
 	struct ifaddrmsg *ifa;
 	size_t alen;

@@ -167,7 +167,7 @@ static int addr_cb(const struct nlmsghdr *nlh, void *data)
 
 static int dump(struct wm_nl *nl, int type, mnl_cb_t cb, void *data)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[WM_NL_MSGSIZE];
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct rtgenmsg *g;
 

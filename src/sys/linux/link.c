@@ -35,7 +35,7 @@ int wm_sys_link_index(const char *ifname)
 
 int wm_sys_link_create_wireguard(const char *ifname)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[WM_NL_MSGSIZE];
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifm;
 	struct nlattr *linkinfo;
@@ -60,7 +60,7 @@ int wm_sys_link_create_wireguard(const char *ifname)
 
 int wm_sys_link_delete(const char *ifname)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[WM_NL_MSGSIZE];
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifm;
 	int idx = wm_sys_link_index(ifname);
@@ -78,7 +78,7 @@ int wm_sys_link_delete(const char *ifname)
 
 int wm_sys_link_up(const char *ifname, uint32_t mtu)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[WM_NL_MSGSIZE];
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifm;
 	int idx = wm_sys_link_index(ifname);

@@ -14,6 +14,10 @@
  * 32 KiB), so a reader with a smaller buffer would see truncated messages. */
 #define WM_NL_BUFSIZE (64u * 1024u)
 
+/* Room for one request we build: libmnl's MNL_SOCKET_BUFFER_SIZE is computed at
+ * run time (a page, at most 8 KiB), which would make stack buffers VLAs. */
+#define WM_NL_MSGSIZE 8192u
+
 struct wm_nl {
 	struct mnl_socket *sock;
 	uint32_t portid;

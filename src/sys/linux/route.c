@@ -9,7 +9,7 @@
 
 static int route_msg(int type, uint16_t flags, const char *ifname, const struct wm_prefix *dst)
 {
-	char buf[MNL_SOCKET_BUFFER_SIZE];
+	char buf[WM_NL_MSGSIZE];
 	struct nlmsghdr *nlh;
 	struct rtmsg *rtm;
 	struct wm_prefix net;
