@@ -17,6 +17,7 @@
 #include "core/net.h"
 
 #define WM_CFG_LIST_MAX 16
+#define WM_CFG_KEYS_MAX 64 /* wm_cfg_keys has fewer entries (checked at build time) */
 
 struct wm_config {
 	/* identity and state */
@@ -84,6 +85,13 @@ struct wm_cfg_key {
 	const char *const *choices; /* WM_CFG_ENUM, NULL-terminated */
 	unsigned flags;
 	const char *help;
+	/* added with the implementation: */
+	const char *arg;        /* placeholder in --help, e.g. "HOST:PORT"; NULL for booleans */
+	size_t size;            /* WM_CFG_UINT: sizeof the field (2 or 4) */
+	/* Extra per-key check after the type's own: NULL if value is fine, else
+	 * what is allowed ("must be ..."), a static string. NULL = no check. For
+	 * WM_CFG_LIST it is applied to each item. */
+	const char *(*check)(const char *value);
 };
 
 /* The table of every key, terminated by an entry with name NULL. */
@@ -98,11 +106,24 @@ void wm_config_free(struct wm_config *cfg);
  * value (masked if secret) and what is allowed. Returns 0 or -WM_ECONFIG. */
 int wm_config_set(struct wm_config *cfg, const struct wm_cfg_key *key, const char *value,
 		  const char *source, char *err, size_t errlen);
+/* WM_CFG_LIST: appends the comma-separated items of value (the flag "--endpoints
+ * A --endpoints B" form, and one YAML sequence item at a time); other types:
+ * the same as wm_config_set. All items are checked before any is added. */
+int wm_config_append(struct wm_config *cfg, const struct wm_cfg_key *key, const char *value,
+		     const char *source, char *err, size_t errlen);
+/* Puts one key back to its default (unset when it has none). */
+void wm_config_reset(struct wm_config *cfg, const struct wm_cfg_key *key);
 /* Checks the combination (bootstrap xor join, at most one of ca-file /
- * join-fingerprint / insecure-skip-verify, ...). */
+ * join-fingerprint / insecure-skip-verify, tls-cert with tls-key, raft timing,
+ * API and Raft ports). With help or version set nothing is checked; with
+ * print-config, having neither bootstrap nor join is not an error. */
 int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen);
-/* The effective config as YAML, secrets masked; malloc'd. */
+/* The effective config as YAML, secrets masked; malloc'd (NULL on ENOMEM).
+ * Every key that the file accepts, in table order; unset values are null and
+ * the output loads back as a config file. */
 char *wm_config_to_yaml(const struct wm_config *cfg);
+/* The same over another key table, terminated by a NULL name (for tests). */
+char *wm_config_to_yaml_keys(const struct wm_config *cfg, const struct wm_cfg_key *keys);
 /* "WEBMESH_WIREGUARD_PORT" for "wireguard-port"; out must hold 64 bytes. */
 void wm_cfg_env_name(const char *key, char *out, size_t len);
 

@@ -335,9 +335,10 @@ int wm_config_load_env(struct wm_config *cfg, char **envp, char *err, size_t err
 				    "webmeshd --help lists them)",
 				    shown);
 		if (found->flags & WM_CFG_FLAG_ONLY)
-			return fail(err, errlen,
-				    "config: %s: \"%s\" can only be given on the command line (--%s)",
-				    shown, found->name, found->name);
+			return fail(
+				err, errlen,
+				"config: %s: \"%s\" can only be given on the command line (--%s)",
+				shown, found->name, found->name);
 		snprintf(name, sizeof(name), "%.*s", (int)n, e);
 		r = wm_config_set(cfg, found, eq + 1, name, err, errlen);
 		if (r < 0)

@@ -1,0 +1,998 @@
+/* The webmeshd key table, defaults, and typed validation of one text value per key. */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/ids.h"
+#include "core/key.h"
+#include "core/net.h"
+
+#define F(field) offsetof(struct wm_config, field)
+#define SZ(field) sizeof(((struct wm_config *)0)->field)
+
+static const char *check_node_id(const char *v);
+static const char *check_path(const char *v);
+static const char *check_domain(const char *v);
+static const char *check_join(const char *v);
+static const char *check_fingerprint(const char *v);
+static const char *check_server_name(const char *v);
+static const char *check_listen(const char *v);
+static const char *check_socket(const char *v);
+static const char *check_interface(const char *v);
+static const char *check_endpoint(const char *v);
+static const char *check_ipv4_network(const char *v);
+
+static const char *const backends[] = {"auto", "kernel", "userspace", "null", NULL};
+static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+
+const struct wm_cfg_key wm_cfg_keys[] = {
+	{.name = "node-id",
+	 .type = WM_CFG_STRING,
+	 .offset = F(node_id),
+	 .arg = "ID",
+	 .check = check_node_id,
+	 .help = "this node's ID, a DNS label (default: from the host name)"},
+	{.name = "state-dir",
+	 .type = WM_CFG_STRING,
+	 .offset = F(state_dir),
+	 .arg = "DIR",
+	 .def = "/var/lib/webmesh",
+	 .check = check_path,
+	 .help = "where keys, certificates and the Raft log live"},
+	{.name = "bootstrap",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(bootstrap),
+	 .def = "false",
+	 .help = "start a new mesh with this node as its first server"},
+	{.name = "ipv4-network",
+	 .type = WM_CFG_PREFIX,
+	 .offset = F(ipv4_network),
+	 .arg = "PREFIX",
+	 .def = "172.16.0.0/12",
+	 .check = check_ipv4_network,
+	 .help = "with --bootstrap: the mesh's IPv4 network"},
+	{.name = "domain",
+	 .type = WM_CFG_STRING,
+	 .offset = F(domain),
+	 .arg = "NAME",
+	 .def = "webmesh.internal",
+	 .check = check_domain,
+	 .help = "with --bootstrap: the mesh's DNS domain"},
+	{.name = "join",
+	 .type = WM_CFG_STRING,
+	 .offset = F(join),
+	 .arg = "HOST:PORT",
+	 .check = check_join,
+	 .help = "join the mesh through this server's API"},
+	{.name = "join-fingerprint",
+	 .type = WM_CFG_STRING,
+	 .offset = F(join_fingerprint),
+	 .arg = "sha256:HEX",
+	 .check = check_fingerprint,
+	 .help = "with --join: trust the server whose certificate has this SHA-256"},
+	{.name = "ephemeral",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(ephemeral),
+	 .def = "false",
+	 .help = "leave the mesh when the daemon stops"},
+	{.name = "ca-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ca_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "CA certificates that sign the servers' certificates"},
+	{.name = "tls-cert",
+	 .type = WM_CFG_STRING,
+	 .offset = F(tls_cert),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "this node's TLS certificate (default: a self-signed one in state-dir)"},
+	{.name = "tls-key",
+	 .type = WM_CFG_STRING,
+	 .offset = F(tls_key),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "the private key of tls-cert"},
+	{.name = "server-name",
+	 .type = WM_CFG_STRING,
+	 .offset = F(server_name),
+	 .arg = "NAME",
+	 .check = check_server_name,
+	 .help = "the name to verify in the server's certificate"},
+	{.name = "insecure-skip-verify",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(insecure_skip_verify),
+	 .def = "false",
+	 .help = "do not verify the server's certificate (tests only)"},
+	{.name = "api-listen",
+	 .type = WM_CFG_STRING,
+	 .offset = F(api_listen),
+	 .arg = "IP:PORT",
+	 .def = "0.0.0.0:8443",
+	 .check = check_listen,
+	 .help = "where the TLS API listens"},
+	{.name = "socket",
+	 .type = WM_CFG_STRING,
+	 .offset = F(socket),
+	 .arg = "PATH",
+	 .def = "/run/webmesh/webmesh.sock",
+	 .check = check_socket,
+	 .help = "the local API's unix socket (for wmctl)"},
+	{.name = "interface",
+	 .type = WM_CFG_STRING,
+	 .offset = F(interface),
+	 .arg = "NAME",
+	 .def = "webmesh0",
+	 .check = check_interface,
+	 .help = "the WireGuard interface"},
+	{.name = "mtu",
+	 .type = WM_CFG_UINT,
+	 .offset = F(mtu),
+	 .size = SZ(mtu),
+	 .arg = "N",
+	 .def = "1420",
+	 .min = 1280,
+	 .max = 9000,
+	 .help = "the WireGuard interface's MTU"},
+	{.name = "wireguard-port",
+	 .type = WM_CFG_UINT,
+	 .offset = F(wireguard_port),
+	 .size = SZ(wireguard_port),
+	 .arg = "PORT",
+	 .def = "51820",
+	 .min = 1,
+	 .max = 65535,
+	 .help = "the WireGuard UDP port"},
+	{.name = "wireguard-backend",
+	 .type = WM_CFG_ENUM,
+	 .offset = F(wireguard_backend),
+	 .def = "auto",
+	 .choices = backends,
+	 .help = "kernel module, userspace (wireguard-go), null (no tunnel), or auto"},
+	{.name = "wireguard-go",
+	 .type = WM_CFG_STRING,
+	 .offset = F(wireguard_go),
+	 .arg = "PATH",
+	 .def = "wireguard-go",
+	 .check = check_path,
+	 .help = "the userspace WireGuard program to run"},
+	{.name = "persistent-keepalive",
+	 .type = WM_CFG_UINT,
+	 .offset = F(persistent_keepalive),
+	 .size = SZ(persistent_keepalive),
+	 .arg = "SECONDS",
+	 .def = "0",
+	 .min = 0,
+	 .max = 65535,
+	 .help = "WireGuard keepalive interval, 0 = off"},
+	{.name = "endpoints",
+	 .type = WM_CFG_LIST,
+	 .offset = F(endpoints),
+	 .count_offset = F(n_endpoints),
+	 .arg = "IP:PORT,...",
+	 .check = check_endpoint,
+	 .help = "addresses other nodes reach this node at (default: detected)"},
+	{.name = "raft-port",
+	 .type = WM_CFG_UINT,
+	 .offset = F(raft_port),
+	 .size = SZ(raft_port),
+	 .arg = "PORT",
+	 .def = "9000",
+	 .min = 1,
+	 .max = 65535,
+	 .help = "the Raft TCP port on the mesh address"},
+	{.name = "raft-heartbeat-ms",
+	 .type = WM_CFG_UINT,
+	 .offset = F(raft_heartbeat_ms),
+	 .size = SZ(raft_heartbeat_ms),
+	 .arg = "MS",
+	 .def = "100",
+	 .min = 10,
+	 .max = 10000,
+	 .help = "Raft heartbeat interval"},
+	{.name = "raft-election-ms",
+	 .type = WM_CFG_UINT,
+	 .offset = F(raft_election_ms),
+	 .size = SZ(raft_election_ms),
+	 .arg = "MS",
+	 .def = "1000",
+	 .min = 100,
+	 .max = 60000,
+	 .help = "Raft election timeout"},
+	{.name = "log-level",
+	 .type = WM_CFG_ENUM,
+	 .offset = F(log_level),
+	 .def = "info",
+	 .choices = log_levels,
+	 .help = "the least severe messages logged"},
+	{.name = "config",
+	 .type = WM_CFG_STRING,
+	 .offset = F(config_file),
+	 .arg = "FILE",
+	 .flags = WM_CFG_FLAG_ONLY,
+	 .check = check_path,
+	 .help = "read this YAML file (also WEBMESH_CONFIG)"},
+	{.name = "print-config",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(print_config),
+	 .def = "false",
+	 .flags = WM_CFG_FLAG_ONLY,
+	 .help = "print the effective configuration and exit"},
+	{.name = "help",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(help),
+	 .def = "false",
+	 .flags = WM_CFG_FLAG_ONLY,
+	 .help = "show this help and exit"},
+	{.name = "version",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(version),
+	 .def = "false",
+	 .flags = WM_CFG_FLAG_ONLY,
+	 .help = "show the version and exit"},
+	{.name = NULL},
+};
+
+_Static_assert(sizeof(wm_cfg_keys) / sizeof(wm_cfg_keys[0]) <= WM_CFG_KEYS_MAX,
+	       "raise WM_CFG_KEYS_MAX");
+
+#define FIELD(cfg, k, type) ((type *)((char *)(cfg) + (k)->offset))
+
+const struct wm_cfg_key *wm_cfg_find(const char *name)
+{
+	if (!name)
+		return NULL;
+	for (const struct wm_cfg_key *k = wm_cfg_keys; k->name; k++) {
+		if (strcmp(k->name, name) == 0)
+			return k;
+	}
+	return NULL;
+}
+
+void wm_cfg_env_name(const char *key, char *out, size_t len)
+{
+	size_t o;
+
+	if (!len)
+		return;
+	o = (size_t)snprintf(out, len, "WEBMESH_");
+	for (; key && *key && o + 1 < len; key++)
+		out[o++] = *key == '-' ? '_' : (char)toupper((unsigned char)*key);
+	out[o < len ? o : len - 1] = '\0';
+}
+
+/* ---- per-key checks: NULL when fine, else what is allowed ---- */
+
+static const char *check_node_id(const char *v)
+{
+	static _Thread_local char why[96];
+	const char *reason;
+
+	if (wm_node_id_check(v, &reason) == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "is not a valid node ID: it %s", reason);
+	return why;
+}
+
+static const char *check_path(const char *v)
+{
+	(void)v;
+	return NULL; /* any non-empty text; the type check refuses empty values */
+}
+
+/* A DNS name: labels of 1..63 letters, digits and '-', not starting or ending
+ * with '-', at most 253 characters; upper case allowed when upper is true. */
+static bool dns_name_ok(const char *v, bool upper)
+{
+	size_t n = strlen(v), label = 0;
+
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0; i <= n; i++) {
+		char c = v[i];
+
+		if (c == '.' || c == '\0') {
+			if (label == 0 || v[i - 1] == '-')
+				return false;
+			label = 0;
+			continue;
+		}
+		if (label == 0 && c == '-')
+			return false;
+		if (!((c >= 'a' && c <= 'z') || (upper && c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '-'))
+			return false;
+		if (++label > 63)
+			return false;
+	}
+	return true;
+}
+
+static const char *check_domain(const char *v)
+{
+	if (dns_name_ok(v, false))
+		return NULL;
+	return "is not a domain name (lower-case DNS labels separated by '.', "
+	       "such as webmesh.internal)";
+}
+
+/* Digits only, no sign, no leading zero; 0 and *out on success. */
+static int parse_uint(const char *v, uint64_t *out)
+{
+	uint64_t n = 0;
+
+	if (!*v || (v[0] == '0' && v[1]) || strlen(v) > 19)
+		return -EINVAL;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9')
+			return -EINVAL;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+static bool host_port_ok(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	char host[256];
+	uint64_t port;
+	size_t n;
+
+	if (!colon || parse_uint(colon + 1, &port) < 0 || port < 1 || port > 65535)
+		return false;
+	n = (size_t)(colon - v);
+	if (n == 0 || n >= sizeof(host))
+		return false;
+	memcpy(host, v, n);
+	host[n] = '\0';
+	if (host[0] == '[') {
+		struct wm_prefix p;
+
+		if (n < 3 || host[n - 1] != ']')
+			return false;
+		host[n - 1] = '\0';
+		return wm_prefix_parse(host + 1, &p) == 0 && p.family == AF_INET6 &&
+		       !strchr(host, '/');
+	}
+	return dns_name_ok(host, true);
+}
+
+static const char *check_join(const char *v)
+{
+	if (host_port_ok(v))
+		return NULL;
+	return "is not HOST:PORT (a host name, an IPv4 address or [IPv6 address], "
+	       "and a port 1..65535)";
+}
+
+static const char *check_fingerprint(const char *v)
+{
+	static const char why[] =
+		"is not a certificate fingerprint (sha256: followed by 64 hex digits)";
+
+	if (strncmp(v, "sha256:", 7) != 0 || strlen(v) != 7 + 64)
+		return why;
+	for (v += 7; *v; v++) {
+		if (!isxdigit((unsigned char)*v))
+			return why;
+	}
+	return NULL;
+}
+
+static const char *check_server_name(const char *v)
+{
+	struct wm_prefix p;
+
+	if (dns_name_ok(v, true) || (wm_prefix_parse(v, &p) == 0 && !strchr(v, '/')))
+		return NULL;
+	return "is not a host name or IP address";
+}
+
+static const char *check_listen(const char *v)
+{
+	struct wm_endpoint e;
+
+	if (wm_endpoint_parse(v, &e) == 0)
+		return NULL;
+	return "is not IP:PORT (such as 0.0.0.0:8443 or [::]:8443)";
+}
+
+static const char *check_socket(const char *v)
+{
+	/* sizeof(struct sockaddr_un.sun_path) is 108 on Linux, with the NUL. */
+	if (strlen(v) > 107)
+		return "is longer than a unix socket path may be (107 characters)";
+	return NULL;
+}
+
+static const char *check_interface(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 15)
+		return "is longer than 15 characters (the kernel's IFNAMSIZ)";
+	if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
+		return "is not an interface name";
+	for (; *v; v++) {
+		char c = *v;
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '.' || c == '-'))
+			return "may only contain A-Z, a-z, 0-9, '_', '.' and '-'";
+	}
+	return NULL;
+}
+
+static const char *check_endpoint(const char *v)
+{
+	struct wm_endpoint e;
+
+	if (wm_endpoint_parse(v, &e) == 0)
+		return NULL;
+	return "is not IP:PORT (such as 192.0.2.1:51820 or [2001:db8::1]:51820)";
+}
+
+static const char *check_ipv4_network(const char *v)
+{
+	struct wm_prefix p, n;
+
+	if (wm_prefix_parse(v, &p) < 0 || p.family != AF_INET || !strchr(v, '/'))
+		return "is not an IPv4 network such as 172.16.0.0/12";
+	if (p.len < 8 || p.len > 30)
+		return "must be a network of /8 to /30";
+	n = wm_prefix_network(&p);
+	if (!wm_prefix_equal(&n, &p))
+		return "has host bits set (write the network address, such as 172.16.0.0/12)";
+	return NULL;
+}
+
+/* ---- setting values ---- */
+
+/* Quoted and escaped for an error message, or <redacted> for secrets. */
+static void show_value(const struct wm_cfg_key *k, const char *v, char *out, size_t len)
+{
+	size_t o = 0, i;
+
+	if (k->flags & WM_CFG_SECRET) {
+		snprintf(out, len, "<redacted>");
+		return;
+	}
+	if (len < 8) {
+		if (len)
+			out[0] = '\0';
+		return;
+	}
+	out[o++] = '"';
+	for (i = 0; v[i] && o + 6 < len && i < 64; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (c == '"' || c == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)c;
+		} else if (c < 0x20 || c >= 0x7f) {
+			o += (size_t)snprintf(out + o, len - o, "\\x%02x", c);
+		} else {
+			out[o++] = (char)c;
+		}
+	}
+	if (v[i] && o + 5 < len) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o++] = '"';
+	out[o] = '\0';
+}
+
+__attribute__((format(printf, 6, 7))) static int fail(char *err, size_t errlen,
+						      const struct wm_cfg_key *k, const char *value,
+						      const char *source, const char *fmt, ...)
+{
+	char shown[300], why[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	show_value(k, value, shown, sizeof(shown));
+	if (err && errlen)
+		snprintf(err, errlen, "config: %s: %s%s%s %s", k->name, shown,
+			 source ? " from " : "", source ? source : "", why);
+	return -WM_ECONFIG;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "1", "on", NULL};
+	static const char *const no[] = {"false", "no", "0", "off", NULL};
+
+	for (size_t i = 0; yes[i]; i++) {
+		if (strcasecmp(v, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(v, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void choices_text(const struct wm_cfg_key *k, char *out, size_t len)
+{
+	size_t o = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; k->choices[i] && o < len; i++)
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? ", " : "", k->choices[i]);
+}
+
+static int list_check(const struct wm_cfg_key *k, const char *item, const char *whole,
+		      const char *source, char *err, size_t errlen)
+{
+	const char *why;
+
+	if (!*item)
+		return fail(err, errlen, k, whole, source, "has an empty item");
+	if (k->check && (why = k->check(item)))
+		return fail(err, errlen, k, item, source, "%s", why);
+	return 0;
+}
+
+/* Splits a comma-separated list in place; spaces around items are dropped. */
+static size_t list_split(char *s, char **items, size_t max)
+{
+	size_t n = 0;
+	char *p = s;
+
+	for (;;) {
+		char *comma = strchr(p, ',');
+		char *end;
+
+		if (comma)
+			*comma = '\0';
+		while (*p == ' ' || *p == '\t')
+			p++;
+		end = p + strlen(p);
+		while (end > p && (end[-1] == ' ' || end[-1] == '\t'))
+			*--end = '\0';
+		if (n < max)
+			items[n] = p;
+		n++;
+		if (!comma)
+			return n;
+		p = comma + 1;
+	}
+}
+
+static int list_append(struct wm_config *cfg, const struct wm_cfg_key *k, const char *value,
+		       const char *source, char *err, size_t errlen)
+{
+	char **list = FIELD(cfg, k, char *);
+	size_t *count = (size_t *)((char *)cfg + k->count_offset);
+	char *copy, *items[WM_CFG_LIST_MAX + 1];
+	size_t n;
+	int r = 0;
+
+	if (!*value)
+		return 0;
+	copy = strdup(value);
+	if (!copy)
+		return -ENOMEM;
+	n = list_split(copy, items, WM_CFG_LIST_MAX + 1);
+	if (*count + n > WM_CFG_LIST_MAX) {
+		r = fail(err, errlen, k, value, source, "has more than %d items", WM_CFG_LIST_MAX);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		r = list_check(k, items[i], value, source, err, errlen);
+		if (r < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		list[*count] = strdup(items[i]);
+		if (!list[*count]) {
+			r = -ENOMEM;
+			goto out;
+		}
+		(*count)++;
+	}
+out:
+	free(copy);
+	return r;
+}
+
+static void list_clear(struct wm_config *cfg, const struct wm_cfg_key *k)
+{
+	char **list = FIELD(cfg, k, char *);
+	size_t *count = (size_t *)((char *)cfg + k->count_offset);
+
+	for (size_t i = 0; i < *count; i++) {
+		free(list[i]);
+		list[i] = NULL;
+	}
+	*count = 0;
+}
+
+static int set_value(struct wm_config *cfg, const struct wm_cfg_key *k, const char *value,
+		     bool append, const char *source, char *err, size_t errlen)
+{
+	const char *why;
+	char text[200];
+
+	if (!cfg || !k || !value)
+		return -EINVAL;
+	if (k->type == WM_CFG_LIST) {
+		if (!append) {
+			/* Check everything first so a bad list leaves the old one. */
+			struct wm_config tmp;
+			int r;
+
+			memset(&tmp, 0, sizeof(tmp));
+			r = list_append(&tmp, k, value, source, err, errlen);
+			list_clear(&tmp, k);
+			if (r < 0)
+				return r;
+			list_clear(cfg, k);
+		}
+		return list_append(cfg, k, value, source, err, errlen);
+	}
+	if (!*value)
+		return fail(err, errlen, k, value, source, "is empty");
+	if (strlen(value) > 4096)
+		return fail(err, errlen, k, value, source, "is longer than 4096 characters");
+
+	switch (k->type) {
+	case WM_CFG_BOOL: {
+		bool b;
+
+		if (parse_bool(value, &b) < 0)
+			return fail(err, errlen, k, value, source,
+				    "is not a boolean (true/false, yes/no, on/off, 1/0)");
+		*FIELD(cfg, k, bool) = b;
+		return 0;
+	}
+	case WM_CFG_UINT: {
+		uint64_t n;
+
+		if (parse_uint(value, &n) < 0)
+			return fail(err, errlen, k, value, source,
+				    "is not a number (digits only, no leading zero)");
+		if (n < k->min || n > k->max)
+			return fail(err, errlen, k, value, source, "is out of range %llu..%llu",
+				    (unsigned long long)k->min, (unsigned long long)k->max);
+		if (k->size == sizeof(uint16_t))
+			*FIELD(cfg, k, uint16_t) = (uint16_t)n;
+		else if (k->size == sizeof(uint32_t))
+			*FIELD(cfg, k, uint32_t) = (uint32_t)n;
+		else
+			*FIELD(cfg, k, uint64_t) = n;
+		return 0;
+	}
+	case WM_CFG_PREFIX: {
+		struct wm_prefix p;
+
+		if (k->check && (why = k->check(value)))
+			return fail(err, errlen, k, value, source, "%s", why);
+		if (wm_prefix_parse(value, &p) < 0)
+			return fail(err, errlen, k, value, source, "is not an IP prefix");
+		*FIELD(cfg, k, struct wm_prefix) = p;
+		return 0;
+	}
+	case WM_CFG_ENUM: {
+		size_t i;
+
+		for (i = 0; k->choices[i]; i++) {
+			if (strcmp(k->choices[i], value) == 0)
+				break;
+		}
+		if (!k->choices[i]) {
+			choices_text(k, text, sizeof(text));
+			return fail(err, errlen, k, value, source, "is not one of %s", text);
+		}
+		break; /* stored as a string below */
+	}
+	case WM_CFG_STRING:
+		if (k->check && (why = k->check(value)))
+			return fail(err, errlen, k, value, source, "%s", why);
+		break;
+	default:
+		return -EINVAL;
+	}
+
+	{
+		char **slot = FIELD(cfg, k, char *);
+		char *copy = strdup(value);
+
+		if (!copy)
+			return -ENOMEM;
+		if (*slot && (k->flags & WM_CFG_SECRET))
+			wm_wipe(*slot, strlen(*slot));
+		free(*slot);
+		*slot = copy;
+	}
+	return 0;
+}
+
+int wm_config_set(struct wm_config *cfg, const struct wm_cfg_key *key, const char *value,
+		  const char *source, char *err, size_t errlen)
+{
+	return set_value(cfg, key, value, false, source, err, errlen);
+}
+
+int wm_config_append(struct wm_config *cfg, const struct wm_cfg_key *key, const char *value,
+		     const char *source, char *err, size_t errlen)
+{
+	return set_value(cfg, key, value, true, source, err, errlen);
+}
+
+static void key_clear(struct wm_config *cfg, const struct wm_cfg_key *k)
+{
+	switch (k->type) {
+	case WM_CFG_STRING:
+	case WM_CFG_ENUM: {
+		char **slot = FIELD(cfg, k, char *);
+
+		if (*slot && (k->flags & WM_CFG_SECRET))
+			wm_wipe(*slot, strlen(*slot));
+		free(*slot);
+		*slot = NULL;
+		break;
+	}
+	case WM_CFG_LIST:
+		list_clear(cfg, k);
+		break;
+	case WM_CFG_BOOL:
+		*FIELD(cfg, k, bool) = false;
+		break;
+	case WM_CFG_UINT:
+		memset(FIELD(cfg, k, char), 0, k->size);
+		break;
+	case WM_CFG_PREFIX:
+		memset(FIELD(cfg, k, struct wm_prefix), 0, sizeof(struct wm_prefix));
+		break;
+	}
+}
+
+void wm_config_reset(struct wm_config *cfg, const struct wm_cfg_key *key)
+{
+	key_clear(cfg, key);
+	/* Defaults are in the table and valid by construction. */
+	if (key->def)
+		set_value(cfg, key, key->def, false, "default", NULL, 0);
+}
+
+int wm_config_init(struct wm_config *cfg)
+{
+	char err[256];
+	int r;
+
+	memset(cfg, 0, sizeof(*cfg));
+	for (const struct wm_cfg_key *k = wm_cfg_keys; k->name; k++) {
+		if (!k->def)
+			continue;
+		r = set_value(cfg, k, k->def, false, "default", err, sizeof(err));
+		if (r < 0) {
+			wm_config_free(cfg);
+			return r;
+		}
+	}
+	return 0;
+}
+
+void wm_config_free(struct wm_config *cfg)
+{
+	if (!cfg)
+		return;
+	for (const struct wm_cfg_key *k = wm_cfg_keys; k->name; k++)
+		key_clear(cfg, k);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+/* ---- whole-config checks ---- */
+
+static int vfail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int vfail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err && errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -WM_ECONFIG;
+}
+
+int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
+{
+	int trust = 0;
+
+	if (cfg->help || cfg->version)
+		return 0;
+	if (cfg->bootstrap && cfg->join)
+		return vfail(err, errlen,
+			     "config: bootstrap and join exclude each other: a node either "
+			     "starts a mesh or joins one");
+	if (!cfg->bootstrap && !cfg->join && !cfg->print_config)
+		return vfail(err, errlen,
+			     "config: nothing to do: pass --bootstrap to start a mesh or "
+			     "--join HOST:PORT to join one");
+	trust = (cfg->ca_file != NULL) + (cfg->join_fingerprint != NULL) +
+		(cfg->insecure_skip_verify ? 1 : 0);
+	if (trust > 1)
+		return vfail(err, errlen,
+			     "config: ca-file, join-fingerprint and insecure-skip-verify are "
+			     "different ways to trust the server: give at most one");
+	if (!cfg->tls_cert != !cfg->tls_key)
+		return vfail(err, errlen, "config: %s is set without %s: give both or neither",
+			     cfg->tls_cert ? "tls-cert" : "tls-key",
+			     cfg->tls_cert ? "tls-key" : "tls-cert");
+	if (cfg->raft_election_ms <= cfg->raft_heartbeat_ms)
+		return vfail(err, errlen,
+			     "config: raft-election-ms (%u) must be greater than "
+			     "raft-heartbeat-ms (%u)",
+			     cfg->raft_election_ms, cfg->raft_heartbeat_ms);
+	if (cfg->api_listen) {
+		struct wm_endpoint e;
+
+		if (wm_endpoint_parse(cfg->api_listen, &e) == 0 && e.port == cfg->raft_port)
+			return vfail(err, errlen,
+				     "config: api-listen and raft-port both use TCP port %u: "
+				     "pick different ports",
+				     e.port);
+	}
+	return 0;
+}
+
+/* ---- output ---- */
+
+struct buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+
+__attribute__((format(printf, 2, 3))) static void bprintf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (b->oom)
+		return;
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(b->p + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			b->oom = true;
+			return;
+		}
+		if ((size_t)n < b->cap - b->len) {
+			b->len += (size_t)n;
+			return;
+		}
+		size_t cap = (b->cap + (size_t)n + 1) * 2;
+		char *p = realloc(b->p, cap);
+
+		if (!p) {
+			b->oom = true;
+			return;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+}
+
+/* A YAML double-quoted scalar, which can hold any text. */
+static void yaml_quote(struct buf *b, const char *s)
+{
+	bprintf(b, "\"");
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			bprintf(b, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			bprintf(b, "\\x%02x", c);
+		else
+			bprintf(b, "%c", c);
+	}
+	bprintf(b, "\"");
+}
+
+char *wm_config_to_yaml(const struct wm_config *cfg)
+{
+	return wm_config_to_yaml_keys(cfg, wm_cfg_keys);
+}
+
+char *wm_config_to_yaml_keys(const struct wm_config *cfg, const struct wm_cfg_key *keys)
+{
+	struct buf b = {0};
+
+	b.cap = 1024;
+	b.p = malloc(b.cap);
+	if (!b.p)
+		return NULL;
+	b.p[0] = '\0';
+	for (const struct wm_cfg_key *k = keys; k->name; k++) {
+		const void *field = (const char *)cfg + k->offset;
+
+		if (k->flags & WM_CFG_FLAG_ONLY)
+			continue;
+		bprintf(&b, "%s:", k->name);
+		switch (k->type) {
+		case WM_CFG_BOOL:
+			bprintf(&b, " %s\n", *(const bool *)field ? "true" : "false");
+			break;
+		case WM_CFG_UINT: {
+			uint64_t v;
+
+			if (k->size == sizeof(uint16_t))
+				v = *(const uint16_t *)field;
+			else if (k->size == sizeof(uint32_t))
+				v = *(const uint32_t *)field;
+			else
+				v = *(const uint64_t *)field;
+			bprintf(&b, " %llu\n", (unsigned long long)v);
+			break;
+		}
+		case WM_CFG_PREFIX: {
+			char text[WM_PREFIX_STRLEN];
+
+			if (wm_prefix_format(field, text, sizeof(text)) < 0)
+				bprintf(&b, " null\n");
+			else
+				bprintf(&b, " \"%s\"\n", text);
+			break;
+		}
+		case WM_CFG_STRING:
+		case WM_CFG_ENUM: {
+			const char *v = *(char *const *)field;
+
+			if (!v)
+				bprintf(&b, " null");
+			else if (k->flags & WM_CFG_SECRET)
+				bprintf(&b, " \"<redacted>\"");
+			else {
+				bprintf(&b, " ");
+				yaml_quote(&b, v);
+			}
+			bprintf(&b, "\n");
+			break;
+		}
+		case WM_CFG_LIST: {
+			char *const *list = field;
+			size_t n = *(const size_t *)((const char *)cfg + k->count_offset);
+
+			if (n == 0)
+				bprintf(&b, " []\n");
+			else
+				bprintf(&b, "\n");
+			for (size_t i = 0; i < n; i++) {
+				bprintf(&b, "  - ");
+				if (k->flags & WM_CFG_SECRET)
+					bprintf(&b, "\"<redacted>\"");
+				else
+					yaml_quote(&b, list[i]);
+				bprintf(&b, "\n");
+			}
+			break;
+		}
+		}
+	}
+	if (b.oom) {
+		free(b.p);
+		return NULL;
+	}
+	return b.p;
+}
