@@ -323,3 +323,152 @@ int wm_wg_diff(const struct wm_wg_device *actual, const struct wm_wg_device *des
 	*update = upd;
 	return 0;
 }
+
+/* Internal mark for a peer removed during an apply; compacted away at its end. */
+#define PEER_DEAD (1u << 31)
+
+static int upd_cmp(const void *a, const void *b)
+{
+	const struct wm_wg_peer *pa = *(const struct wm_wg_peer *const *)a;
+	const struct wm_wg_peer *pb = *(const struct wm_wg_peer *const *)b;
+	int c = memcmp(pa->public_key, pb->public_key, WM_KEY_LEN);
+
+	/* Same key: keep the update's order (the peers lie in one array). */
+	if (c)
+		return c;
+	return pa < pb ? -1 : pa > pb;
+}
+
+static int peer_apply(struct wm_wg_device *dev, size_t *slot, const struct wm_wg_peer *u)
+{
+	struct wm_wg_peer *p = *slot != SIZE_MAX ? &dev->peers[*slot] : NULL;
+
+	if (p && (p->flags & PEER_DEAD))
+		p = NULL;
+	if (u->flags & WM_WGPEER_REMOVE_ME) {
+		if (p) {
+			p->flags = PEER_DEAD;
+			p->n_allowed_ips = 0;
+		}
+		return 0;
+	}
+	if (!p) {
+		if (u->flags & WM_WGPEER_UPDATE_ONLY)
+			return 0;
+		if (*slot != SIZE_MAX) {
+			/* Removed earlier in this update: revive the slot. */
+			p = &dev->peers[*slot];
+			p->flags = 0;
+			memset(&p->endpoint, 0, sizeof(p->endpoint));
+			p->keepalive_interval = 0;
+			p->rx_bytes = p->tx_bytes = 0;
+			p->last_handshake_sec = p->last_handshake_nsec = 0;
+		} else {
+			p = wm_wg_device_add_peer(dev, u->public_key);
+			if (!p)
+				return -ENOMEM;
+			*slot = dev->n_peers - 1;
+		}
+	}
+	if (u->flags & WM_WGPEER_HAS_ENDPOINT) {
+		if (u->endpoint.ip.family != AF_INET && u->endpoint.ip.family != AF_INET6)
+			return -EINVAL;
+		p->endpoint = u->endpoint;
+		p->flags |= WM_WGPEER_HAS_ENDPOINT;
+	}
+	if (u->flags & WM_WGPEER_HAS_KEEPALIVE)
+		p->keepalive_interval = u->keepalive_interval;
+	if (u->flags & WM_WGPEER_REPLACE_ALLOWEDIPS)
+		p->n_allowed_ips = 0;
+	for (size_t i = 0; i < u->n_allowed_ips; i++) {
+		struct wm_prefix net;
+		bool dup = false;
+		int ret;
+
+		if (u->allowed_ips[i].family != AF_INET && u->allowed_ips[i].family != AF_INET6)
+			return -EINVAL;
+		net = wm_prefix_network(&u->allowed_ips[i]);
+		for (size_t j = 0; j < p->n_allowed_ips && !dup; j++)
+			dup = wm_prefix_cmp(&p->allowed_ips[j], &net) == 0;
+		if (dup)
+			continue;
+		ret = wm_wg_peer_add_allowed_ip(p, &net);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void compact(struct wm_wg_device *dev)
+{
+	size_t out = 0;
+
+	for (size_t i = 0; i < dev->n_peers; i++) {
+		if (dev->peers[i].flags & PEER_DEAD) {
+			free(dev->peers[i].allowed_ips);
+			continue;
+		}
+		if (out != i)
+			dev->peers[out] = dev->peers[i];
+		out++;
+	}
+	dev->n_peers = out;
+}
+
+/* Runs in O((n + m) log m): update peers are visited in key order (stable
+ * for repeated keys) alongside the sorted device, new peers are appended and
+ * removed ones marked, then the device is compacted and sorted once. */
+int wm_wg_device_apply(struct wm_wg_device *dev, const struct wm_wg_device *update)
+{
+	const struct wm_wg_peer **order = NULL;
+	size_t nsorted, cur = 0, slot = SIZE_MAX;
+	int ret = 0;
+
+	if (!dev || !update)
+		return -EINVAL;
+	if (update->flags & WM_WGDEV_HAS_PRIVATE_KEY) {
+		memcpy(dev->private_key, update->private_key, WM_KEY_LEN);
+		dev->flags |= WM_WGDEV_HAS_PRIVATE_KEY;
+	}
+	if (update->flags & WM_WGDEV_HAS_LISTEN_PORT) {
+		dev->listen_port = update->listen_port;
+		dev->flags |= WM_WGDEV_HAS_LISTEN_PORT;
+	}
+	if (update->flags & WM_WGDEV_HAS_FWMARK) {
+		dev->fwmark = update->fwmark;
+		dev->flags |= WM_WGDEV_HAS_FWMARK;
+	}
+	if (update->flags & WM_WGDEV_REPLACE_PEERS) {
+		for (size_t i = 0; i < dev->n_peers; i++)
+			free(dev->peers[i].allowed_ips);
+		dev->n_peers = 0;
+	}
+	if (!update->n_peers)
+		return 0;
+	order = malloc(update->n_peers * sizeof(*order));
+	if (!order)
+		return -ENOMEM;
+	for (size_t i = 0; i < update->n_peers; i++)
+		order[i] = &update->peers[i];
+	qsort(order, update->n_peers, sizeof(*order), upd_cmp);
+	wm_wg_device_sort(dev);
+	nsorted = dev->n_peers;
+	for (size_t i = 0; i < update->n_peers && !ret; i++) {
+		const struct wm_wg_peer *u = order[i];
+
+		if (i == 0 || memcmp(order[i - 1]->public_key, u->public_key, WM_KEY_LEN) != 0) {
+			while (cur < nsorted &&
+			       memcmp(dev->peers[cur].public_key, u->public_key, WM_KEY_LEN) < 0)
+				cur++;
+			slot = cur < nsorted && memcmp(dev->peers[cur].public_key, u->public_key,
+						       WM_KEY_LEN) == 0
+				       ? cur
+				       : SIZE_MAX;
+		}
+		ret = peer_apply(dev, &slot, u);
+	}
+	free(order);
+	compact(dev);
+	wm_wg_device_sort(dev);
+	return ret;
+}

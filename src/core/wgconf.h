@@ -69,6 +69,15 @@ struct wm_wg_device *wm_wg_device_dup(const struct wm_wg_device *dev);
 /* Returns the peer with that key in a sorted device, or NULL. */
 struct wm_wg_peer *wm_wg_device_find_peer(const struct wm_wg_device *dev, const wm_key key);
 
+/* Applies an update (or a full config) to dev as WireGuard would: device
+ * fields by flag, REPLACE_PEERS, peers removed/created (UPDATE_ONLY creates
+ * none), endpoint and keepalive by flag, REPLACE_ALLOWEDIPS, allowed IPs stored
+ * with host bits cleared and without duplicates. Unlike WireGuard, an allowed
+ * IP added to one peer is not taken from another (updates from wm_wg_diff
+ * replace both lists anyway). dev is sorted afterwards. 0, -EINVAL, -ENOMEM
+ * (dev may then be partly updated, as a real device would be). */
+int wm_wg_device_apply(struct wm_wg_device *dev, const struct wm_wg_device *update);
+
 /* Computes the update that turns actual into desired: peers to add, to remove
  * (REMOVE_ME), and to change (only the fields that differ; allowed IPs with
  * REPLACE_ALLOWEDIPS). Private key and listen port are included only when they

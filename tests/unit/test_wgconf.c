@@ -344,6 +344,130 @@ static void test_diff_device_fields(void **state)
 	wm_wg_device_free(d);
 }
 
+/* Desired state equality as the diff sees it. */
+static void assert_same(const struct wm_wg_device *x, const struct wm_wg_device *y)
+{
+	struct wm_wg_device *u = (void *)1;
+
+	assert_int_equal(wm_wg_diff(x, y, &u), 0);
+	assert_null(u);
+	assert_int_equal(x->n_peers, y->n_peers);
+}
+
+static void test_apply_diff_roundtrip(void **state)
+{
+	(void)state;
+	struct wm_wg_device *a = base_device(), *d = wm_wg_device_new("webmesh0"), *u = NULL;
+	struct wm_wg_device *empty = wm_wg_device_new("webmesh0");
+	struct wm_wg_peer *p;
+	struct wm_prefix ip = pfx4(10, 9, 0, 0, 16);
+
+	/* d: new key, 0xa0 changed (endpoint, keepalive, IPs), 0xb0 gone, 0x90 new. */
+	key_fill(d->private_key, 0x33);
+	d->listen_port = 40000;
+	p = add_peer(d, 0xa0, 1);
+	p->endpoint = ep4(99, 1000);
+	p->keepalive_interval = 5;
+	assert_int_equal(wm_wg_peer_add_allowed_ip(p, &ip), 0);
+	p = add_peer(d, 0x90, 9);
+	p->endpoint = ep4(9, 9);
+	wm_wg_device_sort(d);
+
+	assert_int_equal(wm_wg_diff(a, d, &u), 0);
+	assert_int_equal(wm_wg_device_apply(a, u), 0);
+	wm_wg_device_free(u);
+	assert_same(a, d);
+	assert_int_equal(a->private_key[0], 0x33);
+	assert_int_equal(a->listen_port, 40000);
+
+	/* And from nothing, and back to nothing. */
+	assert_int_equal(wm_wg_diff(empty, d, &u), 0);
+	assert_int_equal(wm_wg_device_apply(empty, u), 0);
+	wm_wg_device_free(u);
+	assert_same(empty, d);
+	struct wm_wg_device *none = wm_wg_device_new("webmesh0");
+	assert_int_equal(wm_wg_diff(a, none, &u), 0);
+	assert_int_equal(u->n_peers, 2);
+	assert_int_equal(wm_wg_device_apply(a, u), 0);
+	assert_int_equal(a->n_peers, 0);
+	wm_wg_device_free(u);
+	wm_wg_device_free(none);
+	wm_wg_device_free(empty);
+	wm_wg_device_free(a);
+	wm_wg_device_free(d);
+}
+
+static void test_apply_semantics(void **state)
+{
+	(void)state;
+	struct wm_wg_device *dev = base_device(), *u = wm_wg_device_new("webmesh0");
+	struct wm_wg_peer *p;
+	struct wm_prefix hosty = pfx4(10, 1, 2, 3, 16), net = pfx4(10, 1, 0, 0, 16);
+
+	/* 0xc0 update-only: not created. 0xb0 removed then re-added in one
+	 * update: ends up fresh. 0xa0: IPs added twice and with host bits. */
+	p = add_peer(u, 0xc0, 3);
+	p->flags = WM_WGPEER_UPDATE_ONLY;
+	key_fill(p->public_key, 0xc0);
+	p = wm_wg_device_add_peer(u, dev->peers[1].public_key);
+	p->flags = WM_WGPEER_REMOVE_ME;
+	p = wm_wg_device_add_peer(u, dev->peers[1].public_key);
+	p->flags = WM_WGPEER_HAS_KEEPALIVE;
+	p->keepalive_interval = 7;
+	p = wm_wg_device_add_peer(u, dev->peers[0].public_key);
+	assert_int_equal(wm_wg_peer_add_allowed_ip(p, &hosty), 0);
+	assert_int_equal(wm_wg_peer_add_allowed_ip(p, &net), 0);
+	assert_int_equal(wm_wg_device_apply(dev, u), 0);
+	assert_int_equal(dev->n_peers, 2);
+	assert_int_equal(dev->peers[0].public_key[0], 0xa0);
+	assert_int_equal(dev->peers[0].n_allowed_ips, 2); /* 10.1.0.0/16 once, 172.16.0.1 */
+	assert_int_equal(dev->peers[0].allowed_ips[0].addr[2], 0);
+	assert_int_equal(dev->peers[0].keepalive_interval, 25); /* untouched */
+	assert_int_equal(dev->peers[1].public_key[0], 0xb0);
+	assert_int_equal(dev->peers[1].n_allowed_ips, 0); /* re-created empty */
+	assert_int_equal(dev->peers[1].endpoint.ip.family, 0);
+	assert_int_equal(dev->peers[1].keepalive_interval, 7);
+	wm_wg_device_free(u);
+
+	/* REPLACE_PEERS drops everything not listed. */
+	u = wm_wg_device_new("webmesh0");
+	u->flags = WM_WGDEV_REPLACE_PEERS | WM_WGDEV_HAS_FWMARK;
+	u->fwmark = 3;
+	add_peer(u, 0xd0, 4);
+	assert_int_equal(wm_wg_device_apply(dev, u), 0);
+	assert_int_equal(dev->n_peers, 1);
+	assert_int_equal(dev->peers[0].public_key[0], 0xd0);
+	assert_int_equal(dev->fwmark, 3);
+	wm_wg_device_free(u);
+	wm_wg_device_free(dev);
+}
+
+static void test_apply_large(void **state)
+{
+	(void)state;
+	struct wm_wg_device *dev = wm_wg_device_new("webmesh0"), *want = wm_wg_device_new("x");
+	struct wm_wg_device *u = NULL;
+
+	for (int i = 0; i < 5000; i++) {
+		wm_key k = {0};
+		struct wm_prefix ip = pfx4(10, (uint8_t)(i >> 8), (uint8_t)i, 1, 32);
+
+		k[0] = (uint8_t)(i * 7);
+		k[1] = (uint8_t)(i >> 8);
+		k[2] = (uint8_t)i;
+		struct wm_wg_peer *p = wm_wg_device_add_peer(want, k);
+		assert_int_equal(wm_wg_peer_add_allowed_ip(p, &ip), 0);
+	}
+	wm_wg_device_sort(want);
+	assert_int_equal(wm_wg_diff(dev, want, &u), 0);
+	assert_int_equal(u->n_peers, 5000);
+	assert_int_equal(wm_wg_device_apply(dev, u), 0);
+	wm_wg_device_free(u);
+	assert_same(dev, want);
+	wm_wg_device_free(dev);
+	wm_wg_device_free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +480,9 @@ int main(void)
 		cmocka_unit_test(test_diff_allowed_ips_only),
 		cmocka_unit_test(test_diff_keepalive),
 		cmocka_unit_test(test_diff_device_fields),
+		cmocka_unit_test(test_apply_diff_roundtrip),
+		cmocka_unit_test(test_apply_semantics),
+		cmocka_unit_test(test_apply_large),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
