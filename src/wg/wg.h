@@ -27,11 +27,12 @@ int wm_wg_backend_parse(const char *s, enum wm_wg_backend *out);
 struct wm_wg;
 
 struct wm_wg_config {
-	const char *ifname;          /* "webmesh0" */
+	const char *ifname; /* "webmesh0" */
 	enum wm_wg_backend backend;
-	const char *wireguard_go;    /* path or name of wireguard-go, default "wireguard-go" */
-	const char *uapi_dir;        /* default "/run/wireguard" */
-	const char *null_record_path; /* null backend: write each applied config here (text), optional */
+	const char *wireguard_go;     /* path or name of wireguard-go, default "wireguard-go" */
+	const char *uapi_dir;	      /* default "/run/wireguard" */
+	const char *null_record_path; /* null backend: write each applied config here (text),
+					 optional */
 	/* userspace: called after wireguard-go was restarted by the supervisor; the
 	 * device is empty again and the caller must re-apply its full config. */
 	void (*restarted_cb)(void *data);
@@ -39,21 +40,31 @@ struct wm_wg_config {
 };
 
 /* Creates the interface (does not set addresses or bring it up: see src/sys).
- * For userspace, spawns `wireguard-go -f IFNAME` on loop and waits (bounded)
- * until its UAPI socket answers. */
+ * For userspace, spawns `wireguard-go -f IFNAME` on loop and waits (bounded:
+ * 5 s, blocking, before the loop runs) until its UAPI socket answers; a stale
+ * socket left by a killed predecessor is removed first, and a live one is
+ * -EEXIST. On failure err says why; a child that was started is reaped and
+ * its handles closed once loop runs again. wireguard-go's output goes to the
+ * log (src/util/log.h): its "ERROR:" lines as warnings, the rest as debug. */
 int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **out, char *err,
 	       size_t errlen);
 /* Applies a full config or a partial update (see core/wgconf.h flags). Big
- * peer sets are sent in chunks. */
+ * peer sets are sent in chunks. Synchronous. Userspace: -EAGAIN while the
+ * supervisor restarts wireguard-go (restarted_cb follows), -ESRCH once it gave
+ * up (after 6 consecutive failed runs), else the daemon's -errno. */
 int wm_wg_set(struct wm_wg *wg, const struct wm_wg_device *dev);
-/* Reads the device back (peers sorted). */
+/* Reads the device back (peers sorted; public_key filled, derived from the
+ * private key where the backend does not report it). *out is the caller's
+ * (wm_wg_device_free). */
 int wm_wg_get(struct wm_wg *wg, struct wm_wg_device **out);
 const char *wm_wg_backend_name(const struct wm_wg *wg); /* "kernel", "userspace", "null" */
 const char *wm_wg_ifname(const struct wm_wg *wg);
 /* PID of wireguard-go, or 0. */
 int wm_wg_helper_pid(const struct wm_wg *wg);
 /* Deletes the interface (stops wireguard-go: SIGTERM, then SIGKILL after 2 s)
- * and frees wg once its loop handles are closed. done_cb may be NULL. */
+ * and frees wg once its loop handles are closed. done_cb may be NULL. The
+ * kernel and null backends finish (and call done_cb) before returning; the
+ * userspace one once the loop has seen wireguard-go exit. */
 void wm_wg_close(struct wm_wg *wg, void (*done_cb)(void *data), void *data);
 
 #endif
