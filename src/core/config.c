@@ -507,6 +507,61 @@ __attribute__((format(printf, 6, 7))) static int fail(char *err, size_t errlen,
 	return -WM_ECONFIG;
 }
 
+/* Decodes one UTF-8 sequence at s; returns its length and *cp, or 0 if invalid
+ * (overlong forms, surrogates and values above U+10FFFF included). */
+static size_t utf8_decode(const unsigned char *s, uint32_t *cp)
+{
+	size_t n;
+	uint32_t c, min;
+
+	if (s[0] < 0x80) {
+		*cp = s[0];
+		return 1;
+	}
+	if ((s[0] & 0xe0) == 0xc0) {
+		n = 2;
+		c = s[0] & 0x1f;
+		min = 0x80;
+	} else if ((s[0] & 0xf0) == 0xe0) {
+		n = 3;
+		c = s[0] & 0x0f;
+		min = 0x800;
+	} else if ((s[0] & 0xf8) == 0xf0) {
+		n = 4;
+		c = s[0] & 0x07;
+		min = 0x10000;
+	} else {
+		return 0;
+	}
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		c = c << 6 | (s[i] & 0x3f);
+	}
+	if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+		return 0;
+	*cp = c;
+	return n;
+}
+
+/* Every value must be printable UTF-8: control characters in a path or name
+ * are never meant, and they would garble logs and --print-config. */
+static bool text_ok(const char *v)
+{
+	const unsigned char *s = (const unsigned char *)v;
+
+	while (*s) {
+		uint32_t cp;
+		size_t n = utf8_decode(s, &cp);
+
+		if (n == 0 || cp < 0x20 || (cp >= 0x7f && cp < 0xa0) || cp == 0x2028 ||
+		    cp == 0x2029 || cp == 0xfeff)
+			return false;
+		s += n;
+	}
+	return true;
+}
+
 static int parse_bool(const char *v, bool *out)
 {
 	static const char *const yes[] = {"true", "yes", "1", "on", NULL};
@@ -541,6 +596,9 @@ static int list_check(const struct wm_cfg_key *k, const char *item, const char *
 
 	if (!*item)
 		return fail(err, errlen, k, whole, source, "has an empty item");
+	if (!text_ok(item))
+		return fail(err, errlen, k, item, source,
+			    "contains a control character or is not UTF-8");
 	if (k->check && (why = k->check(item)))
 		return fail(err, errlen, k, item, source, "%s", why);
 	return 0;
@@ -648,6 +706,9 @@ static int set_value(struct wm_config *cfg, const struct wm_cfg_key *k, const ch
 		return fail(err, errlen, k, value, source, "is empty");
 	if (strlen(value) > 4096)
 		return fail(err, errlen, k, value, source, "is longer than 4096 characters");
+	if (!text_ok(value))
+		return fail(err, errlen, k, value, source,
+			    "contains a control character or is not UTF-8");
 
 	switch (k->type) {
 	case WM_CFG_BOOL: {
@@ -893,19 +954,31 @@ __attribute__((format(printf, 2, 3))) static void bprintf(struct buf *b, const c
 	}
 }
 
-/* A YAML double-quoted scalar, which can hold any text. */
+/* A YAML double-quoted scalar in plain ASCII: everything else is escaped, so
+ * no character can be read back as a line break or lost. */
 static void yaml_quote(struct buf *b, const char *s)
 {
-	bprintf(b, "\"");
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
+	const unsigned char *p = (const unsigned char *)s;
 
-		if (c == '"' || c == '\\')
-			bprintf(b, "\\%c", c);
-		else if (c < 0x20 || c == 0x7f)
-			bprintf(b, "\\x%02x", c);
+	bprintf(b, "\"");
+	while (*p) {
+		uint32_t cp;
+		size_t n = utf8_decode(p, &cp);
+
+		if (n == 0) {
+			/* Not reachable for values that went through set_value. */
+			cp = 0xfffd;
+			n = 1;
+		}
+		p += n;
+		if (cp == '"' || cp == '\\')
+			bprintf(b, "\\%c", (char)cp);
+		else if (cp >= 0x20 && cp < 0x7f)
+			bprintf(b, "%c", (char)cp);
+		else if (cp <= 0xffff)
+			bprintf(b, "\\u%04x", (unsigned)cp);
 		else
-			bprintf(b, "%c", c);
+			bprintf(b, "\\U%08x", (unsigned)cp);
 	}
 	bprintf(b, "\"");
 }

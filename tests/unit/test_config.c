@@ -414,6 +414,21 @@ static void test_set_effects(void **state)
 		wm_config_set(&c, wm_cfg_find("log-level"), "a\nb\"c", "t", err, sizeof(err)),
 		-WM_ECONFIG);
 	assert_contains(err, "\"a\\x0ab\\\"c\"");
+	/* control characters and broken UTF-8 are refused in any value */
+	static const char *const garbled[] = {
+		"/a\tb", "/a\xff" "b", "/a\xc2\x85" "b", "/a\xe2\x80\xa8", "/a\xc0\xaf" "b", "/a\x7f", NULL};
+	for (size_t i = 0; garbled[i]; i++) {
+		assert_int_equal(wm_config_set(&c, wm_cfg_find("state-dir"), garbled[i], "t", err,
+					       sizeof(err)),
+				 -WM_ECONFIG);
+		assert_contains(err, "contains a control character or is not UTF-8");
+	}
+	assert_int_equal(wm_config_set(&c, ek, "1.2.3.4:1,\x01", "t", err, sizeof(err)),
+			 -WM_ECONFIG);
+	assert_contains(err, "\"\\x01\" from t contains a control character");
+	assert_int_equal(
+		wm_config_set(&c, wm_cfg_find("state-dir"), "/v\xc3\xa9" "r", "t", err, sizeof(err)),
+		0);
 	/* a tiny buffer is not overrun */
 	char small[8];
 	assert_int_equal(wm_config_set(&c, wm_cfg_find("mtu"), "1", NULL, small, sizeof(small)),
@@ -728,8 +743,9 @@ static void test_to_yaml_roundtrip(void **state)
 			      "--endpoints", "1.2.3.4:5,[::1]:6", "--mtu", "1300",     NULL};
 	assert_int_equal(load(&c, args, NULL, err, sizeof(err)), 0);
 	/* a value YAML would misread unquoted survives */
-	assert_int_equal(wm_config_set(&c, wm_cfg_find("wireguard-go"), "/opt/wg go\"#: x", "t",
-				       err, sizeof(err)),
+	assert_int_equal(wm_config_set(&c, wm_cfg_find("wireguard-go"),
+				       "/opt/wg go\"#: x \xc3\xa9\xf0\x9f\x98\x80", "t", err,
+				       sizeof(err)),
 			 0);
 	y1 = wm_config_to_yaml(&c);
 	assert_non_null(y1);
@@ -739,6 +755,7 @@ static void test_to_yaml_roundtrip(void **state)
 	assert_contains(y1, "bootstrap: true\n");
 	assert_contains(y1, "endpoints:\n  - \"1.2.3.4:5\"\n  - \"[::1]:6\"\n");
 	assert_contains(y1, "ipv4-network: \"172.16.0.0/12\"\n");
+	assert_contains(y1, "wireguard-go: \"/opt/wg go\\\"#: x \\u00e9\\U0001f600\"\n");
 	assert_null(strstr(y1, "help"));
 	assert_null(strstr(y1, " \n")); /* no trailing spaces */
 	/* table order */
