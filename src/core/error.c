@@ -1,4 +1,5 @@
 /* Text for the errors every module returns: -errno or one of our -WM_E* codes. */
+#include <limits.h>
 #include <string.h>
 
 #include "core/error.h"
@@ -16,10 +17,13 @@ static const char *const wm_messages[] = {
 
 const char *wm_strerror(int err)
 {
-	int e = err < 0 ? -err : err;
+	int e;
 
 	if (err == 0)
 		return "success";
+	if (err == INT_MIN)
+		return "unknown error";
+	e = err < 0 ? -err : err;
 	if (e > WM_EBASE && e < WM_ELAST)
 		return wm_messages[e - WM_EBASE];
 	if (e >= WM_EBASE)

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "core/error.h"
 #include "core/net.h"
 
 static struct wm_prefix P(const char *s) {
@@ -225,6 +226,24 @@ static void test_private(void **state)
 	}
 }
 
+/* wm_strerror lives in error.c; it has no test file of its own. */
+static void test_strerror(void **state)
+{
+	(void)state;
+	assert_string_equal(wm_strerror(0), "success");
+	assert_string_equal(wm_strerror(-ENOENT), strerror(ENOENT));
+	assert_string_equal(wm_strerror(-WM_EEXHAUSTED), "no free address left in the network");
+	assert_string_equal(wm_strerror(-WM_ECONFIG), "invalid configuration");
+	for (int e = WM_EBASE + 1; e < WM_ELAST; e++) {
+		assert_non_null(wm_strerror(-e));
+		assert_string_not_equal(wm_strerror(-e), "unknown webmesh error");
+	}
+	assert_string_equal(wm_strerror(-WM_EBASE), "unknown webmesh error");
+	assert_string_equal(wm_strerror(-WM_ELAST - 5), "unknown webmesh error");
+	assert_non_null(wm_strerror(-4000));
+	assert_non_null(wm_strerror(INT32_MIN));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -235,6 +254,7 @@ int main(void)
 		cmocka_unit_test(test_ipv4_u32),
 		cmocka_unit_test(test_endpoint),
 		cmocka_unit_test(test_private),
+		cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
