@@ -105,6 +105,24 @@ int wm_fsm_get_node(struct wm_fsm *f, const char *id, struct wm_mesh_node *out)
 	return r;
 }
 
+int wm_fsm_node_by_raft_id(struct wm_fsm *f, uint64_t raft_id, char *out, size_t len)
+{
+	sqlite3_stmt *st;
+	int r = wm_fsm_prepare(f->db, "SELECT id FROM nodes WHERE raft_id = ?1", &st), rc;
+
+	if (len)
+		out[0] = '\0';
+	if (r < 0)
+		return r;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)raft_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		snprintf(out, len, "%s", col_text(st, 0));
+	r = rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? -ENOENT : wm_fsm_sqlite_err(rc);
+	sqlite3_finalize(st);
+	return r;
+}
+
 /* Runs a SELECT and collects every row into a growing malloc'd array. */
 static int collect(struct wm_fsm *f, const char *sql, size_t item_size,
 		   int (*row)(sqlite3_stmt *st, void *item), void **out, size_t *n)

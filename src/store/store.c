@@ -1,0 +1,453 @@
+/* The replicated store: libraft on libuv driving the SQLite FSM; writes, barriers, reads, status.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/error.h"
+#include "store/lock.h"
+#include "store/store_int.h"
+
+struct apply_req {
+	struct raft_apply raft; /* .data points back here */
+	struct wm_store *s;
+	wm_store_apply_cb cb;
+	void *data;
+	struct wm_store_result res;
+	struct apply_req *prev, *next;
+};
+
+struct barrier_req {
+	struct raft_barrier raft;
+	struct wm_store *s;
+	wm_store_apply_cb cb;
+	void *data;
+};
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Results go straight into the waiting request, so nothing is shared between
+ * the FSM hook and the apply callback however libraft orders them. */
+static struct wm_store_result *result_for(void *owner, uint64_t index)
+{
+	struct wm_store *s = owner;
+
+	for (struct apply_req *a = s->pending; a; a = a->next) {
+		if (a->raft.index == index)
+			return &a->res;
+	}
+	return NULL;
+}
+
+static void pending_unlink(struct wm_store *s, struct apply_req *a)
+{
+	if (a->prev)
+		a->prev->next = a->next;
+	else if (s->pending == a)
+		s->pending = a->next;
+	if (a->next)
+		a->next->prev = a->prev;
+	a->prev = a->next = NULL;
+}
+
+void wm_store_node_of(struct wm_store *s, uint64_t raft_id, char *out, size_t len)
+{
+	out[0] = '\0';
+	if (raft_id == 0)
+		return;
+	if (raft_id == s->raft_id)
+		snprintf(out, len, "%s", s->node_id);
+	else
+		wm_fsm_node_by_raft_id(s->fsm, raft_id, out, len);
+}
+
+static void close_cb(struct raft *r)
+{
+	struct wm_store *s = r->data;
+	void (*done_cb)(void *) = s->done_cb;
+	void *done_data = s->done_data;
+
+	raft_uv_close(&s->io);
+	raft_uv_tcp_close(&s->transport);
+	wm_fsm_close(s->fsm);
+	wm_store_unlock(s->lock_fd);
+	free(s);
+	if (done_cb)
+		done_cb(done_data);
+}
+
+static int check_config(const struct wm_store_config *cfg, char *err, size_t errlen)
+{
+	struct wm_endpoint ep;
+	const char *why = NULL;
+	unsigned hb = cfg->heartbeat_ms ? cfg->heartbeat_ms : 100;
+	unsigned el = cfg->election_ms ? cfg->election_ms : 1000;
+
+	if (!cfg->dir || !*cfg->dir) {
+		errf(err, errlen, "no state directory given");
+		return -WM_ECONFIG;
+	}
+	if (wm_node_id_check(cfg->node_id, &why) < 0) {
+		errf(err, errlen, "invalid node ID for raft: %s", why);
+		return -WM_ECONFIG;
+	}
+	/* libraft's TCP transport takes IPv4 literals only. */
+	if (!cfg->raft_address || wm_endpoint_parse(cfg->raft_address, &ep) < 0 ||
+	    ep.ip.family != AF_INET || strlen(cfg->raft_address) >= 64) {
+		errf(err, errlen, "invalid raft address \"%.64s\" (want IPv4:port)",
+		     cfg->raft_address ? cfg->raft_address : "");
+		return -WM_ECONFIG;
+	}
+	if (hb >= el) {
+		errf(err, errlen,
+		     "raft heartbeat timeout (%u ms) must be shorter than the election timeout "
+		     "(%u ms)",
+		     hb, el);
+		return -WM_ECONFIG;
+	}
+	return 0;
+}
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		int r = -errno;
+		errf(err, errlen, "create %s: %s", path, strerror(errno));
+		return r;
+	}
+	return 0;
+}
+
+/* Everything after raft_init: settings, bootstrap on a pristine dir, start. */
+static int start_raft(struct wm_store *s, const struct wm_store_config *cfg, char *err,
+		      size_t errlen)
+{
+	struct raft_configuration conf;
+	int rv;
+
+	raft_set_heartbeat_timeout(&s->raft, cfg->heartbeat_ms ? cfg->heartbeat_ms : 100);
+	raft_set_election_timeout(&s->raft, cfg->election_ms ? cfg->election_ms : 1000);
+	raft_set_snapshot_threshold(&s->raft,
+				    cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
+	raft_set_snapshot_trailing(&s->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
+	if (cfg->bootstrap) {
+		raft_configuration_init(&conf);
+		rv = raft_configuration_add(&conf, s->raft_id, s->address, RAFT_VOTER);
+		if (rv == 0)
+			rv = raft_bootstrap(&s->raft, &conf);
+		raft_configuration_close(&conf);
+		/* CANTBOOTSTRAP: the directory already holds raft state, which is
+		 * the normal restart of a bootstrapped node: resume it. */
+		if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
+			errf(err, errlen, "raft bootstrap in %s: %s", cfg->dir,
+			     raft_errmsg(&s->raft));
+			return wm_store_raft_err(rv);
+		}
+	}
+	rv = raft_start(&s->raft);
+	if (rv != 0) {
+		errf(err, errlen, "start raft on %s (dir %s): %s", s->address, cfg->dir,
+		     raft_errmsg(&s->raft));
+		return wm_store_raft_err(rv);
+	}
+	return 0;
+}
+
+int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_store **out,
+		  char *err, size_t errlen)
+{
+	static bool sigpipe_ignored;
+	char path[4096];
+	struct wm_store *s;
+	int r, rv;
+
+	*out = NULL;
+	r = check_config(cfg, err, errlen);
+	if (r < 0)
+		return r;
+	if (strlen(cfg->dir) > sizeof(path) - 16) {
+		errf(err, errlen, "state directory path is too long");
+		return -ENAMETOOLONG;
+	}
+	/* libraft writes to peers' sockets; a peer going away must not kill us. */
+	if (!sigpipe_ignored) {
+		signal(SIGPIPE, SIG_IGN);
+		sigpipe_ignored = true;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->loop = loop;
+	s->lock_fd = -1;
+	snprintf(s->node_id, sizeof(s->node_id), "%s", cfg->node_id);
+	snprintf(s->address, sizeof(s->address), "%s", cfg->raft_address);
+	s->raft_id = wm_store_raft_id(cfg->node_id);
+
+	r = make_dir(cfg->dir, err, errlen);
+	if (r == 0)
+		r = wm_store_lock(cfg->dir, &s->lock_fd, err, errlen);
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/raft", cfg->dir);
+		r = make_dir(path, err, errlen);
+	}
+	if (r == 0) {
+		snprintf(path, sizeof(path), "%s/state.db", cfg->dir);
+		r = wm_fsm_open(path, &s->fsm, err, errlen);
+	}
+	if (r < 0)
+		goto fail;
+	wm_store_fsm_init(&s->glue, s->fsm);
+	s->glue.result_for = result_for;
+	s->glue.owner = s;
+
+	rv = raft_uv_tcp_init(&s->transport, loop);
+	if (rv != 0) {
+		errf(err, errlen, "raft transport: %s", raft_strerror(rv));
+		r = wm_store_raft_err(rv);
+		goto fail;
+	}
+	snprintf(path, sizeof(path), "%s/raft", cfg->dir);
+	rv = raft_uv_init(&s->io, loop, path, &s->transport);
+	if (rv != 0) {
+		errf(err, errlen, "raft storage in %s: %s", path, s->io.errmsg);
+		r = wm_store_raft_err(rv);
+		raft_uv_tcp_close(&s->transport);
+		goto fail;
+	}
+	rv = raft_init(&s->raft, &s->io, &s->glue.raft_fsm, s->raft_id, s->address);
+	if (rv != 0) {
+		/* raft_init fails before the I/O backend owns any handle. */
+		errf(err, errlen, "raft init in %s: %s", path, raft_errmsg(&s->raft));
+		r = wm_store_raft_err(rv);
+		raft_uv_close(&s->io);
+		raft_uv_tcp_close(&s->transport);
+		goto fail;
+	}
+	s->raft.data = s;
+	s->glue.raft = &s->raft;
+	r = start_raft(s, cfg, err, errlen);
+	if (r < 0) {
+		/* The backend holds libuv handles now: the rest is freed in
+		 * close_cb, once the loop has run. */
+		s->closing = true;
+		raft_close(&s->raft, close_cb);
+		return r;
+	}
+	*out = s;
+	return 0;
+fail:
+	wm_fsm_close(s->fsm);
+	wm_store_unlock(s->lock_fd);
+	free(s);
+	return r;
+}
+
+void wm_store_close(struct wm_store *s, void (*done_cb)(void *data), void *data)
+{
+	if (!s || s->closing)
+		return;
+	s->closing = true;
+	s->done_cb = done_cb;
+	s->done_data = data;
+	/* Pending applies and barriers fail (-ECANCELED) from inside raft_close. */
+	raft_close(&s->raft, close_cb);
+}
+
+static void apply_done_cb(struct raft_apply *req, int status, void *result)
+{
+	struct apply_req *a = req->data;
+	struct wm_store *s = a->s;
+
+	pending_unlink(s, a);
+	if (status != 0) {
+		memset(&a->res, 0, sizeof(a->res));
+		a->res.index = req->index;
+		a->res.err = s->closing ? -ECANCELED : wm_store_raft_err(status);
+		snprintf(a->res.message, sizeof(a->res.message), "%s",
+			 s->closing ? "the store is closing"
+				    : "leadership was lost before the entry was applied");
+	} else if (!result) {
+		memset(&a->res, 0, sizeof(a->res));
+		a->res.index = req->index;
+		a->res.err = -EIO;
+		snprintf(a->res.message, sizeof(a->res.message), "no result for entry %llu",
+			 (unsigned long long)req->index);
+	} else if (result != &a->res) {
+		memcpy(&a->res, result, sizeof(a->res));
+	}
+	a->cb(a->data, &a->res);
+	free(a);
+}
+
+int wm_store_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_store_apply_cb cb,
+		   void *data)
+{
+	struct raft_buffer buf;
+	struct apply_req *a;
+	int rv;
+
+	if (s->closing)
+		return -ECANCELED;
+	if (!cmd || cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND__NOT_SET || !cb)
+		return -EINVAL;
+	/* Said here rather than through cb so that the caller can forward the
+	 * write to the leader at once. */
+	if (raft_state(&s->raft) != RAFT_LEADER)
+		return -WM_ENOTLEADER;
+	a = calloc(1, sizeof(*a));
+	if (!a)
+		return -ENOMEM;
+	rv = wm_store_entry_encode(cmd, &buf);
+	if (rv < 0) {
+		free(a);
+		return rv;
+	}
+	a->raft.data = a;
+	a->s = s;
+	a->cb = cb;
+	a->data = data;
+	rv = raft_apply(&s->raft, &a->raft, &buf, 1, apply_done_cb);
+	if (rv != 0) {
+		raft_free(buf.base);
+		free(a);
+		return wm_store_raft_err(rv);
+	}
+	/* libraft owns buf.base now; the entry cannot be applied before the
+	 * loop runs again, so linking after raft_apply is early enough. */
+	a->next = s->pending;
+	if (s->pending)
+		s->pending->prev = a;
+	s->pending = a;
+	return 0;
+}
+
+static void barrier_done_cb(struct raft_barrier *req, int status)
+{
+	struct barrier_req *b = req->data;
+	struct wm_store_result res;
+
+	memset(&res, 0, sizeof(res));
+	res.index = req->index;
+	if (status != 0) {
+		res.err = b->s->closing ? -ECANCELED : wm_store_raft_err(status);
+		snprintf(res.message, sizeof(res.message), "barrier failed: %s",
+			 b->s->closing ? "the store is closing" : raft_strerror(status));
+	}
+	b->cb(b->data, &res);
+	free(b);
+}
+
+int wm_store_barrier(struct wm_store *s, wm_store_apply_cb cb, void *data)
+{
+	struct barrier_req *b;
+	int rv;
+
+	if (s->closing)
+		return -ECANCELED;
+	if (!cb)
+		return -EINVAL;
+	if (raft_state(&s->raft) != RAFT_LEADER)
+		return -WM_ENOTLEADER;
+	b = calloc(1, sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	b->raft.data = b;
+	b->s = s;
+	b->cb = cb;
+	b->data = data;
+	rv = raft_barrier(&s->raft, &b->raft, barrier_done_cb);
+	if (rv != 0) {
+		free(b);
+		return wm_store_raft_err(rv);
+	}
+	return 0;
+}
+
+int wm_store_mesh_info(struct wm_store *s, struct wm_mesh_info *out)
+{
+	return wm_fsm_mesh_info(s->fsm, out);
+}
+
+int wm_store_get_node(struct wm_store *s, const char *id, struct wm_mesh_node *out)
+{
+	return wm_fsm_get_node(s->fsm, id, out);
+}
+
+int wm_store_list_nodes(struct wm_store *s, struct wm_mesh_node **out, size_t *n)
+{
+	return wm_fsm_list_nodes(s->fsm, out, n);
+}
+
+int wm_store_list_edges(struct wm_store *s, struct wm_mesh_edge **out, size_t *n)
+{
+	return wm_fsm_list_edges(s->fsm, out, n);
+}
+
+int wm_store_dump(struct wm_store *s, char **out)
+{
+	return wm_fsm_dump(s->fsm, out);
+}
+
+int wm_store_on_change(struct wm_store *s, wm_store_change_cb cb, void *data)
+{
+	return wm_store_fsm_listen(&s->glue, cb, data);
+}
+
+void wm_store_off_change(struct wm_store *s, wm_store_change_cb cb, void *data)
+{
+	wm_store_fsm_unlisten(&s->glue, cb, data);
+}
+
+static int member_role(int raft_role)
+{
+	switch (raft_role) {
+	case RAFT_VOTER:
+		return WM_ROLE_VOTER;
+	case RAFT_STANDBY:
+		return WM_ROLE_OBSERVER;
+	default:
+		return WM_ROLE_MEMBER;
+	}
+}
+
+void wm_store_status(struct wm_store *s, struct wm_store_status *out)
+{
+	static const char *const states[] = {"unavailable", "follower", "candidate", "leader"};
+	struct raft *r = &s->raft;
+	const char *leader_addr = NULL;
+	raft_id leader = 0;
+	int state = raft_state(r);
+
+	memset(out, 0, sizeof(*out));
+	out->state = state >= 0 && state <= RAFT_LEADER ? states[state] : "unavailable";
+	out->is_leader = state == RAFT_LEADER;
+	raft_leader(r, &leader, &leader_addr);
+	wm_store_node_of(s, leader, out->leader_id, sizeof(out->leader_id));
+	if (leader_addr)
+		snprintf(out->leader_address, sizeof(out->leader_address), "%s", leader_addr);
+	out->term = r->current_term;
+	out->commit_index = r->commit_index;
+	out->applied_index = r->last_applied;
+	out->last_index = raft_last_index(r);
+	for (unsigned i = 0; i < r->configuration.n && out->n_members < 16; i++) {
+		const struct raft_server *sv = &r->configuration.servers[i];
+		struct wm_store_member *m = &out->members[out->n_members++];
+		wm_store_node_of(s, sv->id, m->node_id, sizeof(m->node_id));
+		snprintf(m->address, sizeof(m->address), "%s", sv->address ? sv->address : "");
+		m->role = member_role(sv->role);
+	}
+}
