@@ -5,7 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "store/lock.h"
@@ -132,6 +136,32 @@ static int make_dir(const char *path, char *err, size_t errlen)
 	return 0;
 }
 
+/* Binds the raft address once and lets go. raft_bootstrap writes the address
+ * into the first configuration for good, before raft_start would find out it
+ * cannot listen there; a typo must not leave a cluster bootstrapped at it. */
+static int probe_listen(const char *address, char *err, size_t errlen)
+{
+	struct wm_endpoint ep;
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd, one = 1, r = 0;
+
+	if (wm_endpoint_parse(address, &ep) < 0)
+		return -EINVAL;
+	memcpy(&sa.sin_addr, ep.ip.addr, 4);
+	sa.sin_port = htons(ep.port);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* As libuv binds: TIME_WAIT leftovers of a previous run do not count. */
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
+		r = -errno;
+		errf(err, errlen, "raft cannot listen on %s: %s", address, strerror(errno));
+	}
+	close(fd);
+	return r;
+}
+
 /* Everything after raft_init: settings, bootstrap on a pristine dir, start. */
 static int start_raft(struct wm_store *s, const struct wm_store_config *cfg, char *err,
 		      size_t errlen)
@@ -144,6 +174,9 @@ static int start_raft(struct wm_store *s, const struct wm_store_config *cfg, cha
 	raft_set_snapshot_threshold(&s->raft,
 				    cfg->snapshot_threshold ? cfg->snapshot_threshold : 1024);
 	raft_set_snapshot_trailing(&s->raft, cfg->snapshot_trailing ? cfg->snapshot_trailing : 128);
+	rv = probe_listen(s->address, err, errlen);
+	if (rv < 0)
+		return rv;
 	if (cfg->bootstrap) {
 		raft_configuration_init(&conf);
 		rv = raft_configuration_add(&conf, s->raft_id, s->address, RAFT_VOTER);

@@ -294,6 +294,25 @@ static void test_not_leader_and_config(void **state)
 	bad.election_ms = 400;
 	assert_int_equal(wm_store_open(&c.loop, &bad, &s, err, sizeof(err)), -WM_ECONFIG);
 
+	/* A raft address someone else listens on: refused, and everything that
+	 * was set up is released once the loop runs (ctx_close checks). */
+	int busy = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t salen = sizeof(sa);
+	assert_int_equal(bind(busy, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(busy, 1), 0);
+	assert_int_equal(getsockname(busy, (struct sockaddr *)&sa, &salen), 0);
+	char busy_addr[32];
+	snprintf(busy_addr, sizeof(busy_addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	struct wm_store_config taken = {
+		.dir = dir, .node_id = "n1", .raft_address = busy_addr, .bootstrap = true};
+	err[0] = '\0';
+	assert_int_not_equal(wm_store_open(&c.loop, &taken, &s, err, sizeof(err)), 0);
+	assert_null(s);
+	assert_non_null(strstr(err, busy_addr));
+	uv_run(&c.loop, UV_RUN_DEFAULT); /* only the failed store's handles are active */
+	close(busy);
+
 	/* No bootstrap, no state: a node waiting to be added, and not a leader. */
 	struct wm_store_config cfg = {.dir = dir, .node_id = "n1", .raft_address = addr};
 	assert_int_equal(wm_store_open(&c.loop, &cfg, &s, err, sizeof(err)), 0);
@@ -396,6 +415,16 @@ static void test_membership(void **state)
 	buf = test_remove_cmd("beta", &len);
 	assert_int_equal(apply_packed(&c, a, buf, len, &r), -WM_ENOTLEADER);
 	assert_int_equal(apply_join(&c, b, "gamma", 3, NULL, &r), 0);
+
+	/* The new leader drops the old one from the configuration. */
+	memset(&m, 0, sizeof(m));
+	assert_int_equal(wm_store_remove_member(b, "gamma", member_cb, &m), -ENOENT);
+	assert_int_equal(wm_store_remove_member(b, "alpha", member_cb, &m), 0);
+	assert_true(run_until(&c, flag_set, &m.done));
+	assert_int_equal(m.err, 0);
+	wm_store_status(b, &st);
+	assert_int_equal(st.n_members, 1);
+	assert_string_equal(st.members[0].node_id, "beta");
 
 	close_store(&c, a);
 	close_store(&c, b);
