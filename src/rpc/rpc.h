@@ -5,6 +5,9 @@
  * big-endian length + payload; the status travels in trailers (grpc-status,
  * grpc-message percent-encoded), or in the headers for a trailers-only reply.
  * Compressed messages are refused with UNIMPLEMENTED (we advertise identity).
+ *
+ * Everything runs on the caller's libuv loop, without threads. A process using
+ * this layer must ignore SIGPIPE (libuv writes to sockets with write(2)).
  */
 #ifndef WM_RPC_RPC_H
 #define WM_RPC_RPC_H
@@ -52,25 +55,26 @@ struct wm_rpc_server;
 struct wm_rpc_call;
 
 /* Called once per incoming call with the first (and for our methods only)
- * request message. The handler owns the call until it calls wm_rpc_call_finish
- * (at once or later, from any loop callback). If the client goes away first,
- * the call stays valid, its send functions return -ECANCELED, and the cancel
- * callback (if set) tells the handler to finish it. */
+ * request message (req is borrowed for the duration of the call). The handler owns the call until
+ * it calls wm_rpc_call_finish (at once or later, from any loop callback). If the client goes away
+ * first, the call stays valid, its send functions return -ECANCELED, and the cancel callback (if
+ * set) tells the handler to finish it. */
 typedef void (*wm_rpc_handler_cb)(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 				  void *data);
 typedef void (*wm_rpc_cancel_cb)(struct wm_rpc_call *call, void *data);
 
 struct wm_rpc_method {
-	const char *path;       /* "/webmesh.v1.Membership/Join" */
-	bool server_streaming;  /* the handler may send many messages */
+	const char *path;      /* "/webmesh.v1.Membership/Join" */
+	bool server_streaming; /* the handler may send many messages */
 	wm_rpc_handler_cb handler;
 	void *data;
 };
 
 struct wm_rpc_server_config {
-	size_t max_message_size; /* 0 = WM_RPC_DEFAULT_MAX_MESSAGE; larger requests get RESOURCE_EXHAUSTED */
+	size_t max_message_size;	 /* 0 = WM_RPC_DEFAULT_MAX_MESSAGE; larger requests get
+					    RESOURCE_EXHAUSTED */
 	uint32_t max_concurrent_streams; /* 0 = 100 */
-	uint32_t max_connections;        /* 0 = 1024; more are closed at accept */
+	uint32_t max_connections;	 /* 0 = 1024; more are closed at accept */
 };
 
 int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,
@@ -89,15 +93,24 @@ int wm_rpc_server_listen_unix(struct wm_rpc_server *srv, const char *path, int m
  * for up to grace_ms, then closes everything and calls done_cb. */
 void wm_rpc_server_shutdown(struct wm_rpc_server *srv, uint64_t grace_ms,
 			    void (*done_cb)(void *data), void *data);
-/* Frees a server after shutdown's done_cb ran. */
+/* Frees a server after shutdown's done_cb ran (or one that never listened). */
 void wm_rpc_server_free(struct wm_rpc_server *srv);
+/* The bound port of the first TCP listener (useful after listening on port 0),
+ * or -ENOENT. */
+int wm_rpc_server_port(const struct wm_rpc_server *srv);
 
-/* Sends one message (framed) on the call. Unary handlers send exactly one. */
+/* Sends one message (framed) on the call. Unary handlers send exactly one.
+ * Returns 0, -ECANCELED (client gone or deadline passed), -EINVAL (a second
+ * message on a unary call, or after finish), -ENOBUFS (the client does not
+ * read: more than 2 x max_message_size + 64 KiB queued) or -ENOMEM. */
 int wm_rpc_call_send(struct wm_rpc_call *call, const uint8_t *msg, size_t len);
 /* Ends the call with a status and message (message may be NULL) and gives up the
  * handler's ownership. Safe after cancel; the call must not be used afterwards. */
 void wm_rpc_call_finish(struct wm_rpc_call *call, int grpc_status, const char *message);
 void wm_rpc_call_set_cancel_cb(struct wm_rpc_call *call, wm_rpc_cancel_cb cb, void *data);
+/* True once the client went away or the deadline passed (sends then fail with
+ * -ECANCELED). A cancel callback set after that point is not called. */
+bool wm_rpc_call_cancelled(const struct wm_rpc_call *call);
 /* Request metadata value for key, or NULL. */
 const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key);
 /* The method path of the call. */
@@ -118,10 +131,10 @@ struct wm_rpc_client;
 struct wm_rpc_stream;
 
 struct wm_rpc_client_config {
-	const char *host;       /* numeric address or name for TCP; NULL with unix_path */
+	const char *host; /* numeric address or name for TCP; NULL with unix_path */
 	uint16_t port;
-	const char *unix_path;  /* cleartext HTTP/2 over a unix socket */
-	SSL_CTX *tls;           /* client context (wm_tls_client_ctx_new); NULL for unix */
+	const char *unix_path;	 /* cleartext HTTP/2 over a unix socket */
+	SSL_CTX *tls;		 /* client context (wm_tls_client_ctx_new); NULL for unix */
 	const char *server_name; /* SNI / host name to verify, may be NULL */
 	size_t max_message_size; /* 0 = default */
 };
@@ -144,13 +157,13 @@ typedef int (*wm_rpc_message_cb)(void *data, const uint8_t *msg, size_t len);
 typedef void (*wm_rpc_close_cb)(void *data, int grpc_status, const char *message);
 
 /* timeout_ms 0 = no deadline (sent as grpc-timeout otherwise). md may be NULL. */
-int wm_rpc_client_unary(struct wm_rpc_client *c, const char *path, const uint8_t *req,
-			size_t len, uint64_t timeout_ms, const struct wm_rpc_metadata *md,
-			size_t n_md, wm_rpc_unary_cb cb, void *data);
-int wm_rpc_client_stream(struct wm_rpc_client *c, const char *path, const uint8_t *req,
-			 size_t len, uint64_t timeout_ms, const struct wm_rpc_metadata *md,
-			 size_t n_md, wm_rpc_message_cb msg_cb, wm_rpc_close_cb close_cb,
-			 void *data, struct wm_rpc_stream **out);
+int wm_rpc_client_unary(struct wm_rpc_client *c, const char *path, const uint8_t *req, size_t len,
+			uint64_t timeout_ms, const struct wm_rpc_metadata *md, size_t n_md,
+			wm_rpc_unary_cb cb, void *data);
+int wm_rpc_client_stream(struct wm_rpc_client *c, const char *path, const uint8_t *req, size_t len,
+			 uint64_t timeout_ms, const struct wm_rpc_metadata *md, size_t n_md,
+			 wm_rpc_message_cb msg_cb, wm_rpc_close_cb close_cb, void *data,
+			 struct wm_rpc_stream **out);
 /* Cancels a stream (RST_STREAM CANCEL); close_cb runs with CANCELLED. */
 void wm_rpc_stream_cancel(struct wm_rpc_stream *s);
 
@@ -158,7 +171,7 @@ void wm_rpc_stream_cancel(struct wm_rpc_stream *s);
  * completes. *resp is malloc'd (caller frees) when status is OK; *message is
  * malloc'd or NULL. Returns the gRPC status. */
 int wm_rpc_client_unary_sync(struct wm_rpc_client *c, uv_loop_t *loop, const char *path,
-			     const uint8_t *req, size_t len, uint64_t timeout_ms,
-			     uint8_t **resp, size_t *resp_len, char **message);
+			     const uint8_t *req, size_t len, uint64_t timeout_ms, uint8_t **resp,
+			     size_t *resp_len, char **message);
 
 #endif

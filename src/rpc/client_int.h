@@ -1,0 +1,82 @@
+/* Client internals shared by client.c (connections, lifetime) and
+ * client_call.c (calls as HTTP/2 streams). */
+#ifndef WM_RPC_CLIENT_INT_H
+#define WM_RPC_CLIENT_INT_H
+
+#include "rpc/conn.h"
+#include "rpc/frame.h"
+#include "rpc/rpc.h"
+
+struct gai {
+	uv_getaddrinfo_t req;
+	struct cconn *cc; /* NULL once the connection gave up on the lookup */
+};
+
+struct cconn {
+	struct wm_conn conn;
+	struct wm_rpc_client *cl;
+	struct cconn *prev, *next;
+	struct wm_rpc_stream *calls; /* waiting for the connection or in flight */
+	uv_connect_t connect_req;
+	struct gai *gai;
+	bool draining; /* GOAWAY received: no new calls */
+};
+
+struct wm_rpc_client {
+	uv_loop_t *loop;
+	char *host;
+	uint16_t port;
+	char *unix_path;
+	SSL_CTX *tls;
+	char *server_name;
+	size_t max_message;
+	char authority[300];
+	char target[300]; /* for messages: "host:port" or "unix:path" */
+	struct cconn *active;
+	struct cconn *conns;
+	int n_conns;
+	bool freeing;
+};
+
+struct wm_rpc_stream {
+	struct wm_rpc_client *cl;
+	struct cconn *cc; /* NULL once completed */
+	struct wm_rpc_stream *prev, *next;
+	int refs;
+	int32_t stream_id; /* 0 until submitted */
+	char *path;
+	struct wm_rpc_metadata *md; /* owned copies */
+	size_t n_md;
+	uint8_t *req; /* framed */
+	size_t req_len, req_off;
+	uint64_t timeout_ms, deadline;
+	uv_timer_t *timer;
+	bool in_slack; /* the deadline passed; waiting a little for the server's status */
+	bool retried;  /* refused once by a server going away, sent again */
+	struct wm_grpc_decoder dec;
+	bool unary;
+	wm_rpc_unary_cb unary_cb;
+	wm_rpc_message_cb msg_cb;
+	wm_rpc_close_cb close_cb;
+	void *data;
+	uint8_t *resp;
+	size_t resp_len;
+	unsigned n_msgs;
+	int http_status;
+	int grpc_status; /* -1 until received */
+	char *grpc_message;
+	bool bad_ctype, done, stream_closed;
+};
+
+/* client.c */
+struct cconn *wm_cl_conn_get(struct wm_rpc_client *cl);
+void wm_cl_free_now(struct wm_rpc_client *cl);
+
+/* client_call.c */
+int wm_cl_session_new(struct cconn *cc);
+void wm_cl_call_submit(struct wm_rpc_stream *s);
+/* Ends the call once: detaches it, resets its stream if still open, runs the
+ * user's callback and drops the call's own reference. */
+void wm_cl_call_complete(struct wm_rpc_stream *s, int status, const char *message);
+
+#endif

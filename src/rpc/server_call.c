@@ -1,0 +1,609 @@
+/* Server side of gRPC calls: HTTP/2 request streams are parsed and checked,
+ * dispatched to handlers, and answered with framed messages and trailers. */
+#include "rpc/server_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_HEADER_BYTES (16u * 1024) /* counted as HPACK does: name + value + 32 */
+#define MAX_METADATA 64
+#define STREAM_WINDOW (1u << 20)
+#define CONN_WINDOW (4u << 20)
+
+static struct sconn *sconn_of(void *user_data)
+{
+	struct wm_conn *c = user_data;
+	return c->owner;
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+static void timer_free_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void timer_stop(struct wm_rpc_call *call)
+{
+	if (call->timer) {
+		uv_close((uv_handle_t *)call->timer, timer_free_cb);
+		call->timer = NULL;
+	}
+}
+
+static void call_unref(struct wm_rpc_call *call)
+{
+	if (--call->refs > 0)
+		return;
+	timer_stop(call);
+	for (size_t i = 0; i < call->n_md; i++) {
+		free(call->md[i].key);
+		free(call->md[i].value);
+	}
+	free(call->md);
+	free(call->path);
+	free(call->req);
+	free(call->out.data);
+	free(call->message);
+	wm_grpc_decoder_free(&call->dec);
+	X509_free(call->peer_cert);
+	free(call);
+}
+
+/* The stream is closed (or its connection is gone): a handler still owning the
+ * call learns it is cancelled. */
+static void stream_detach(struct wm_rpc_call *call)
+{
+	struct sconn *sc = call->sc;
+	if (!sc)
+		return;
+	if (call->prev)
+		call->prev->next = call->next;
+	else
+		sc->calls = call->next;
+	if (call->next)
+		call->next->prev = call->prev;
+	call->sc = NULL;
+	if (call->owned && !call->cancelled) {
+		call->cancelled = true;
+		timer_stop(call);
+		if (call->cancel_cb)
+			call->cancel_cb(call, call->cancel_data);
+	}
+	call_unref(call);
+}
+
+void wm_srv_detach_calls(struct sconn *sc)
+{
+	while (sc->calls)
+		stream_detach(sc->calls);
+}
+
+/* ------------------------------------------------------------ responses */
+
+static int nv_status(nghttp2_nv *nv, size_t n, const struct wm_rpc_call *call, char *buf)
+{
+	snprintf(buf, 16, "%d", call->status);
+	nv[n++] = (nghttp2_nv)WM_NV("grpc-status", buf);
+	if (call->message && *call->message)
+		nv[n++] = (nghttp2_nv)WM_NV("grpc-message", call->message);
+	return (int)n;
+}
+
+static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t length,
+			    uint32_t *flags, nghttp2_data_source *src, void *user_data)
+{
+	struct wm_rpc_call *call = src->ptr;
+	struct outq *q = &call->out;
+	(void)user_data;
+	size_t avail = q->len - q->off, n = avail < length ? avail : length;
+	memcpy(buf, q->data + q->off, n);
+	q->off += n;
+	if (q->off == q->len) {
+		q->off = q->len = 0;
+		if (q->cap > 64 * 1024) { /* do not keep a burst's buffer */
+			free(q->data);
+			q->data = NULL;
+			q->cap = 0;
+		}
+	}
+	if (n == avail && call->ended) {
+		char st[16];
+		nghttp2_nv nv[2];
+		int nn = nv_status(nv, 0, call, st);
+		*flags |= NGHTTP2_DATA_FLAG_EOF | NGHTTP2_DATA_FLAG_NO_END_STREAM;
+		if (nghttp2_submit_trailer(s, id, nv, (size_t)nn) != 0)
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+		return (ssize_t)n;
+	}
+	if (n == 0) {
+		call->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	return (ssize_t)n;
+}
+
+static void submit_headers(struct wm_rpc_call *call, bool trailers_only, int http_status)
+{
+	nghttp2_session *h2 = call->sc->conn.h2;
+	char hs[8], st[16];
+	nghttp2_nv nv[5];
+	size_t n = 0;
+	snprintf(hs, sizeof(hs), "%d", http_status);
+	nv[n++] = (nghttp2_nv)WM_NV(":status", hs);
+	nv[n++] = (nghttp2_nv)WM_NV("content-type", "application/grpc");
+	call->headers_sent = true;
+	if (trailers_only) {
+		n = (size_t)nv_status(nv, n, call, st);
+		nghttp2_submit_response(h2, call->stream_id, nv, n, NULL);
+		return;
+	}
+	nghttp2_data_provider prd = {.source.ptr = call, .read_callback = data_read_cb};
+	nghttp2_submit_response(h2, call->stream_id, nv, n, &prd);
+}
+
+/* Ends the response with a status; queued messages still go out first unless
+ * drop is set. */
+static void respond_end(struct wm_rpc_call *call, int status, const char *msg, bool drop,
+			int http_status)
+{
+	if (call->ended || !call->sc)
+		return;
+	call->ended = true;
+	call->status = status;
+	call->message = msg && *msg ? wm_grpc_percent_encode(msg) : NULL;
+	if (drop)
+		call->out.off = call->out.len = 0;
+	if (!call->headers_sent) {
+		submit_headers(call, call->out.len == 0, http_status);
+	} else if (call->deferred) {
+		call->deferred = false;
+		nghttp2_session_resume_data(call->sc->conn.h2, call->stream_id);
+	}
+}
+
+static void reject(struct wm_rpc_call *call, int status, const char *msg)
+{
+	respond_end(call, status, msg, true, 200);
+	wm_grpc_decoder_free(&call->dec);
+	free(call->req);
+	call->req = NULL;
+}
+
+/* ------------------------------------------------------------ deadline */
+
+static void deadline_cb(uv_timer_t *t)
+{
+	struct wm_rpc_call *call = t->data;
+	struct sconn *sc = call->sc;
+	if (!sc)
+		return;
+	if (call->ended) {
+		/* Finished, but the client is not taking the response. */
+		nghttp2_submit_rst_stream(sc->conn.h2, NGHTTP2_FLAG_NONE, call->stream_id,
+					  NGHTTP2_CANCEL);
+		wm_conn_flush(&sc->conn);
+		return;
+	}
+	respond_end(call, WM_GRPC_DEADLINE_EXCEEDED, "deadline exceeded", true, 200);
+	if (call->owned && !call->cancelled) {
+		call->cancelled = true;
+		call->refs++; /* the callback may finish the call */
+		if (call->cancel_cb)
+			call->cancel_cb(call, call->cancel_data);
+		call_unref(call);
+	}
+	wm_conn_flush(&sc->conn);
+}
+
+/* ------------------------------------------------------------ requests */
+
+static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user_data)
+{
+	struct sconn *sc = sconn_of(user_data);
+	if (sc->conn.closing)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	struct wm_rpc_call *call = calloc(1, sizeof(*call));
+	if (!call)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	call->loop = sc->conn.loop;
+	call->sc = sc;
+	call->stream_id = f->hd.stream_id;
+	call->refs = 1;
+	call->local = sc->local;
+	call->max_message = sc->srv->max_message;
+	memcpy(call->peer, sc->conn.peer, sizeof(call->peer));
+	if (sc->peer_cert && X509_up_ref(sc->peer_cert))
+		call->peer_cert = sc->peer_cert;
+	wm_grpc_decoder_init(&call->dec, call->max_message);
+	call->next = sc->calls;
+	if (sc->calls)
+		sc->calls->prev = call;
+	sc->calls = call;
+	nghttp2_session_set_stream_user_data(s, call->stream_id, call);
+	return 0;
+}
+
+static bool name_is(const uint8_t *name, size_t len, const char *want)
+{
+	return len == strlen(want) && memcmp(name, want, len) == 0;
+}
+
+static int add_md(struct wm_rpc_call *call, const uint8_t *name, size_t nlen, const uint8_t *value,
+		  size_t vlen)
+{
+	if (call->n_md >= MAX_METADATA) {
+		call->hdr_overflow = true;
+		return 0;
+	}
+	struct md *md = realloc(call->md, (call->n_md + 1) * sizeof(*md));
+	if (!md)
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	call->md = md;
+	md[call->n_md].key = strndup((const char *)name, nlen);
+	md[call->n_md].value = strndup((const char *)value, vlen);
+	if (!md[call->n_md].key || !md[call->n_md].value) {
+		free(md[call->n_md].key);
+		free(md[call->n_md].value);
+		return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	}
+	call->n_md++;
+	return 0;
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *name, size_t nlen,
+		     const uint8_t *value, size_t vlen, uint8_t flags, void *user_data)
+{
+	(void)flags;
+	if (sconn_of(user_data)->conn.closing)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	if (!call || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+		return 0;
+	call->hdr_bytes += nlen + vlen + 32;
+	if (call->hdr_bytes > MAX_HEADER_BYTES) {
+		call->hdr_overflow = true;
+		return 0;
+	}
+	if (name_is(name, nlen, ":method")) {
+		call->bad_method = !(vlen == 4 && memcmp(value, "POST", 4) == 0);
+	} else if (name_is(name, nlen, ":path")) {
+		free(call->path);
+		if (!(call->path = strndup((const char *)value, vlen)))
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+	} else if (nlen && name[0] == ':') {
+		return 0;
+	} else if (name_is(name, nlen, "content-type")) {
+		call->ctype_ok = wm_grpc_content_type_ok((const char *)value, vlen);
+	} else if (name_is(name, nlen, "grpc-timeout")) {
+		uint64_t ms;
+		if (wm_grpc_timeout_parse((const char *)value, vlen, &ms) == 0) {
+			call->has_timeout = true;
+			call->deadline = uv_now(call->loop) + ms;
+		} else {
+			call->bad_timeout = true;
+		}
+	} else if (name_is(name, nlen, "grpc-encoding")) {
+		call->bad_encoding = !(vlen == 8 && memcmp(value, "identity", 8) == 0);
+	} else if (!name_is(name, nlen, "te")) {
+		return add_md(call, name, nlen, value, vlen);
+	}
+	return 0;
+}
+
+static const struct method *find_method(const struct wm_rpc_server *srv, const char *path)
+{
+	for (size_t i = 0; i < srv->n_methods; i++)
+		if (strcmp(srv->methods[i].path, path) == 0)
+			return &srv->methods[i];
+	return NULL;
+}
+
+static void headers_done(struct wm_rpc_call *call)
+{
+	char msg[320];
+	if (call->bad_method) {
+		respond_end(call, WM_GRPC_UNIMPLEMENTED, "gRPC requires POST", true, 405);
+		return;
+	}
+	if (!call->ctype_ok) {
+		respond_end(call, WM_GRPC_UNKNOWN, "content-type is not application/grpc", true,
+			    415);
+		return;
+	}
+	if (call->hdr_overflow) {
+		reject(call, WM_GRPC_RESOURCE_EXHAUSTED, "request metadata too large");
+		return;
+	}
+	if (call->bad_timeout) {
+		reject(call, WM_GRPC_INVALID_ARGUMENT, "malformed grpc-timeout");
+		return;
+	}
+	if (call->bad_encoding) {
+		reject(call, WM_GRPC_UNIMPLEMENTED,
+		       "message compression is not supported (grpc-encoding must be identity)");
+		return;
+	}
+	const struct method *m = call->path ? find_method(call->sc->srv, call->path) : NULL;
+	if (!m) {
+		snprintf(msg, sizeof(msg), "unknown method %.256s", call->path ? call->path : "");
+		reject(call, WM_GRPC_UNIMPLEMENTED, msg);
+		return;
+	}
+	call->m = *m;
+	if (call->has_timeout) {
+		uint64_t now = uv_now(call->loop);
+		call->timer = malloc(sizeof(*call->timer));
+		if (!call->timer) {
+			reject(call, WM_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+			return;
+		}
+		uv_timer_init(call->loop, call->timer);
+		call->timer->data = call;
+		uv_timer_start(call->timer, deadline_cb,
+			       call->deadline > now ? call->deadline - now : 0, 0);
+	}
+}
+
+static int on_request_msg(void *data, const uint8_t *msg, size_t len)
+{
+	struct wm_rpc_call *call = data;
+	if (call->n_req++ > 0)
+		return 1;
+	call->req = malloc(len ? len : 1);
+	if (!call->req)
+		return -ENOMEM;
+	memcpy(call->req, msg, len);
+	call->req_len = len;
+	return 0;
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const uint8_t *data,
+			 size_t len, void *user_data)
+{
+	(void)flags;
+	if (sconn_of(user_data)->conn.closing)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, id);
+	if (!call || call->ended || call->dispatched)
+		return 0;
+	char msg[128];
+	switch (wm_grpc_decoder_feed(&call->dec, data, len, on_request_msg, call)) {
+	case 0:
+		break;
+	case -EMSGSIZE:
+		snprintf(msg, sizeof(msg), "request message of %u bytes exceeds the limit of %zu",
+			 call->dec.last_len, call->max_message);
+		reject(call, WM_GRPC_RESOURCE_EXHAUSTED, msg);
+		break;
+	case -EPROTONOSUPPORT:
+		reject(call, WM_GRPC_UNIMPLEMENTED, "compressed messages are not supported");
+		break;
+	case 1:
+		reject(call, WM_GRPC_UNIMPLEMENTED,
+		       "this method takes exactly one request message");
+		break;
+	case -ENOMEM:
+		reject(call, WM_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		break;
+	default:
+		reject(call, WM_GRPC_INTERNAL, "invalid message framing");
+		break;
+	}
+	return 0;
+}
+
+static void dispatch(struct wm_rpc_call *call)
+{
+	if (!wm_grpc_decoder_idle(&call->dec)) {
+		reject(call, WM_GRPC_INTERNAL, "the request ended inside a message");
+		return;
+	}
+	if (call->n_req != 1) {
+		reject(call, WM_GRPC_UNIMPLEMENTED,
+		       "this method takes exactly one request message");
+		return;
+	}
+	wm_grpc_decoder_free(&call->dec);
+	call->dispatched = true;
+	call->owned = true;
+	call->refs++;
+	uint8_t *req = call->req;
+	call->req = NULL;
+	/* The handler may finish (and so free) the call before it returns. */
+	call->m.handler(call, req, call->req_len, call->m.data);
+	free(req);
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user_data)
+{
+	struct sconn *sc = sconn_of(user_data);
+	if (sc->conn.closing)
+		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	wm_conn_disarm(&sc->conn); /* the client speaks HTTP/2 */
+	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
+		return 0;
+	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	if (!call)
+		return 0;
+	if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_REQUEST)
+		headers_done(call);
+	if (f->hd.flags & NGHTTP2_FLAG_END_STREAM) {
+		call->remote_closed = true;
+		if (!call->ended && !call->dispatched)
+			dispatch(call);
+	}
+	return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user_data)
+{
+	(void)user_data;
+	if (f->hd.type != NGHTTP2_HEADERS || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+		return 0;
+	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	/* RFC 9113 8.1: a complete response before the end of the request; ask the
+	 * client to stop sending without an error. */
+	if (call && !call->remote_closed)
+		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_NO_ERROR);
+	return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t id, uint32_t error_code, void *user_data)
+{
+	(void)error_code;
+	(void)user_data;
+	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, id);
+	if (call) {
+		nghttp2_session_set_stream_user_data(s, id, NULL);
+		stream_detach(call);
+	}
+	return 0;
+}
+
+int wm_srv_session_new(struct sconn *sc)
+{
+	nghttp2_session_callbacks *cbs;
+	if (nghttp2_session_callbacks_new(&cbs))
+		return -ENOMEM;
+	nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+	nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+	int rv = nghttp2_session_server_new(&sc->conn.h2, cbs, &sc->conn);
+	nghttp2_session_callbacks_del(cbs);
+	if (rv)
+		return -ENOMEM;
+	nghttp2_settings_entry iv[] = {
+		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, sc->srv->max_streams},
+		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
+		{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_BYTES},
+	};
+	if (nghttp2_submit_settings(sc->conn.h2, NGHTTP2_FLAG_NONE, iv, 3) ||
+	    nghttp2_session_set_local_window_size(sc->conn.h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW))
+		return -ENOMEM;
+	return 0;
+}
+
+/* ------------------------------------------------------------ public API */
+
+static int outq_append(struct outq *q, const uint8_t *hdr, const uint8_t *msg, size_t len)
+{
+	size_t need = q->len + WM_GRPC_FRAME_HDR + len;
+	if (q->off > 0 && q->off >= q->len / 2) { /* compact before growing */
+		memmove(q->data, q->data + q->off, q->len - q->off);
+		q->len -= q->off;
+		q->off = 0;
+		need = q->len + WM_GRPC_FRAME_HDR + len;
+	}
+	if (need > q->cap) {
+		size_t cap = q->cap ? q->cap : 1024;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *p = realloc(q->data, cap);
+		if (!p)
+			return -ENOMEM;
+		q->data = p;
+		q->cap = cap;
+	}
+	memcpy(q->data + q->len, hdr, WM_GRPC_FRAME_HDR);
+	if (len)
+		memcpy(q->data + q->len + WM_GRPC_FRAME_HDR, msg, len);
+	q->len += WM_GRPC_FRAME_HDR + len;
+	return 0;
+}
+
+int wm_rpc_call_send(struct wm_rpc_call *call, const uint8_t *msg, size_t len)
+{
+	if (call->cancelled || !call->sc)
+		return -ECANCELED;
+	if (call->ended || !call->owned || (!call->m.streaming && call->n_sent > 0))
+		return -EINVAL;
+	if (len > UINT32_MAX)
+		return -EMSGSIZE;
+	/* A reader that does not keep up gets an error, not all our memory. */
+	if (call->out.len - call->out.off + len > 2 * call->max_message + 65536)
+		return -ENOBUFS;
+	uint8_t hdr[WM_GRPC_FRAME_HDR];
+	wm_grpc_frame_header(hdr, (uint32_t)len);
+	if (outq_append(&call->out, hdr, msg, len))
+		return -ENOMEM;
+	call->n_sent++;
+	if (!call->headers_sent) {
+		submit_headers(call, false, 200);
+	} else if (call->deferred) {
+		call->deferred = false;
+		nghttp2_session_resume_data(call->sc->conn.h2, call->stream_id);
+	}
+	wm_conn_flush(&call->sc->conn);
+	return 0;
+}
+
+void wm_rpc_call_finish(struct wm_rpc_call *call, int grpc_status, const char *message)
+{
+	if (!call->owned)
+		return;
+	call->owned = false;
+	struct sconn *sc = call->sc;
+	if (sc && !call->ended) {
+		if (grpc_status < 0 || grpc_status > WM_GRPC_UNAUTHENTICATED)
+			grpc_status = WM_GRPC_UNKNOWN;
+		respond_end(call, grpc_status, message, false, 200);
+	}
+	call_unref(call);
+	if (sc)
+		wm_conn_flush(&sc->conn);
+}
+
+void wm_rpc_call_set_cancel_cb(struct wm_rpc_call *call, wm_rpc_cancel_cb cb, void *data)
+{
+	call->cancel_cb = cb;
+	call->cancel_data = data;
+}
+
+bool wm_rpc_call_cancelled(const struct wm_rpc_call *call)
+{
+	return call->cancelled || !call->sc;
+}
+
+const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key)
+{
+	for (size_t i = 0; i < call->n_md; i++)
+		if (strcmp(call->md[i].key, key) == 0)
+			return call->md[i].value;
+	return NULL;
+}
+
+const char *wm_rpc_call_path(const struct wm_rpc_call *call)
+{
+	return call->path ? call->path : "";
+}
+
+const char *wm_rpc_call_peer(const struct wm_rpc_call *call)
+{
+	return call->peer;
+}
+
+X509 *wm_rpc_call_peer_cert(const struct wm_rpc_call *call)
+{
+	return call->peer_cert;
+}
+
+bool wm_rpc_call_is_local(const struct wm_rpc_call *call)
+{
+	return call->local;
+}
+
+int64_t wm_rpc_call_remaining_ms(const struct wm_rpc_call *call)
+{
+	if (!call->has_timeout)
+		return -1;
+	uint64_t now = uv_now(call->loop);
+	return call->deadline > now ? (int64_t)(call->deadline - now) : 0;
+}

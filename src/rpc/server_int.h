@@ -1,0 +1,113 @@
+/* Server internals shared by server.c (listeners, connections, shutdown) and
+ * server_call.c (HTTP/2 streams as gRPC calls). */
+#ifndef WM_RPC_SERVER_INT_H
+#define WM_RPC_SERVER_INT_H
+
+#include "rpc/conn.h"
+#include "rpc/frame.h"
+#include "rpc/rpc.h"
+
+struct method {
+	char *path;
+	bool streaming;
+	wm_rpc_handler_cb handler;
+	void *data;
+};
+
+struct listener {
+	union {
+		uv_handle_t handle;
+		uv_stream_t stream;
+		uv_tcp_t tcp;
+		uv_pipe_t pipe;
+	} h;
+	struct wm_rpc_server *srv; /* NULL for a listener that failed to start */
+	SSL_CTX *tls;		   /* NULL: cleartext unix socket */
+	char *unix_path;
+	ino_t unix_ino; /* unlink the socket at close only if it is still ours */
+	struct listener *next;
+};
+
+struct sconn {
+	struct wm_conn conn;
+	struct wm_rpc_server *srv;
+	struct sconn *prev, *next;
+	struct wm_rpc_call *calls; /* calls whose stream is open */
+	X509 *peer_cert;	   /* verified client certificate, up-ref'd */
+	bool local;
+};
+
+struct wm_rpc_server {
+	uv_loop_t *loop;
+	size_t max_message;
+	uint32_t max_streams;
+	uint32_t max_conns;
+	struct method *methods;
+	size_t n_methods;
+	struct listener *listeners;
+	struct sconn *conns;
+	size_t n_conns;
+	int open_handles; /* listeners and the grace timer */
+	bool shutting_down;
+	bool done;
+	uv_timer_t grace;
+	bool grace_open;
+	void (*done_cb)(void *data);
+	void *done_data;
+};
+
+struct md {
+	char *key;
+	char *value;
+};
+
+struct outq {
+	uint8_t *data;
+	size_t off, len, cap;
+};
+
+struct wm_rpc_call {
+	uv_loop_t *loop;
+	struct sconn *sc; /* NULL once the stream is gone */
+	int32_t stream_id;
+	struct wm_rpc_call *prev, *next;
+	int refs; /* one for the open stream, one while the handler owns it */
+
+	/* request */
+	char *path;
+	struct md *md;
+	size_t n_md, hdr_bytes;
+	char peer[64];
+	X509 *peer_cert;
+	bool local;
+	bool bad_method, ctype_ok, bad_timeout, bad_encoding, hdr_overflow;
+	bool has_timeout;
+	uint64_t deadline; /* loop time in ms */
+	uv_timer_t *timer;
+	struct wm_grpc_decoder dec;
+	uint8_t *req;
+	size_t req_len;
+	unsigned n_req;
+	size_t max_message;
+	struct method m; /* copied: the table may grow */
+
+	/* response */
+	struct outq out;
+	unsigned n_sent;
+	bool headers_sent, deferred, ended, remote_closed, dispatched, owned, cancelled;
+	int status;
+	char *message; /* percent-encoded */
+	wm_rpc_cancel_cb cancel_cb;
+	void *cancel_data;
+};
+
+/* server_call.c */
+int wm_srv_session_new(struct sconn *sc);
+/* The connection is gone: every call still on it is cancelled. */
+void wm_srv_detach_calls(struct sconn *sc);
+
+/* server.c: adopts a connected stream fd as an accepted unix-socket connection
+ * (used by the fuzzer and tests to drive a server over a socketpair). */
+int wm_rpc_server_adopt_fd(struct wm_rpc_server *srv, int fd);
+
+#endif
