@@ -202,6 +202,26 @@ static bool allowed_ips_equal(const struct wm_wg_peer *a, const struct wm_wg_pee
 	return true;
 }
 
+/* Both WireGuard implementations clamp a private key (RFC 7748) when it is set
+ * and report it clamped: compare clamped forms, or an unclamped key would
+ * differ from the device forever. */
+static bool private_keys_equal(const wm_key a, const wm_key b)
+{
+	wm_key x, y;
+	bool eq;
+
+	memcpy(x, a, WM_KEY_LEN);
+	memcpy(y, b, WM_KEY_LEN);
+	x[0] &= 248;
+	x[31] = (uint8_t)((x[31] & 127) | 64);
+	y[0] &= 248;
+	y[31] = (uint8_t)((y[31] & 127) | 64);
+	eq = wm_key_equal(x, y);
+	wm_wipe(x, sizeof(x));
+	wm_wipe(y, sizeof(y));
+	return eq;
+}
+
 static int emit_remove(struct wm_wg_device *upd, const struct wm_wg_peer *a)
 {
 	struct wm_wg_peer *p = wm_wg_device_add_peer(upd, a->public_key);
@@ -272,7 +292,7 @@ int wm_wg_diff(const struct wm_wg_device *actual, const struct wm_wg_device *des
 		return -ENOMEM;
 
 	if (!wm_key_is_zero(desired->private_key) &&
-	    !wm_key_equal(desired->private_key, actual->private_key)) {
+	    !private_keys_equal(desired->private_key, actual->private_key)) {
 		upd->flags |= WM_WGDEV_HAS_PRIVATE_KEY;
 		memcpy(upd->private_key, desired->private_key, WM_KEY_LEN);
 	}

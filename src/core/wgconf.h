@@ -83,7 +83,8 @@ int wm_wg_device_apply(struct wm_wg_device *dev, const struct wm_wg_device *upda
  * REPLACE_ALLOWEDIPS). Private key and listen port are included only when they
  * differ. *update is NULL when nothing changes. Both inputs must be sorted.
  *
- * What counts as "wanted" in desired: the private key when non-zero, the listen
+ * What counts as "wanted" in desired: the private key when non-zero (compared
+ * in its clamped form, as devices report it), the listen
  * port when non-zero (0 means "any"), fwmark when HAS_FWMARK is set or it is
  * non-zero; a peer's endpoint when its family is set (an endpoint cannot be
  * unset in WireGuard, and one learnt by roaming is left alone only if desired

@@ -45,7 +45,7 @@ struct wm_wg_config {
  * socket left by a killed predecessor is removed first, and a live one is
  * -EEXIST. On failure err says why; a child that was started is reaped and
  * its handles closed once loop runs again. wireguard-go's output goes to the
- * log (src/util/log.h): its "ERROR:" lines as warnings, the rest as debug. */
+ * log (src/util/log.h): its "ERROR:" lines at info, the rest at debug. */
 int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **out, char *err,
 	       size_t errlen);
 /* Applies a full config or a partial update (see core/wgconf.h flags). Big

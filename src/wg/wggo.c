@@ -69,10 +69,11 @@ static void log_line(struct child *c)
 		s++;
 	if (!*s)
 		return;
-	/* Its own errors deserve attention; the rest (the kernel-support
+	/* Its errors are mostly per-peer and repeat (an unreachable endpoint
+	 * every few seconds): info, not warn. The rest (the kernel-support
 	 * banner, verbose chatter) is detail. */
 	if (strncmp(s, "ERROR:", 6) == 0)
-		wm_warn("wireguard-go[%d]: %s", c->pid, s);
+		wm_info("wireguard-go[%d]: %s", c->pid, s);
 	else
 		wm_debug("wireguard-go[%d]: %s", c->pid, s);
 }

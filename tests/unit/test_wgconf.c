@@ -318,6 +318,15 @@ static void test_diff_device_fields(void **state)
 	assert_int_equal(u->n_peers, 0);
 	wm_wg_device_free(u);
 
+	/* A device reports its key clamped (RFC 7748): not a difference. */
+	key_fill(d->private_key, 0xff);
+	key_fill(a->private_key, 0xff);
+	a->private_key[0] = 0xf8;
+	a->private_key[31] = 0x7f;
+	assert_int_equal(wm_wg_diff(a, d, &u), 0);
+	assert_null(u);
+	key_fill(a->private_key, 0x11);
+
 	key_fill(d->private_key, 0x11);
 	d->listen_port = 51999;
 	assert_int_equal(wm_wg_diff(a, d, &u), 0);
