@@ -433,6 +433,92 @@ static void test_userspace_spawn_failures(void **state)
 	assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
 }
 
+static void test_auto_and_kernel(void **state)
+{
+	(void)state;
+	struct wm_wg_config cfg = {.ifname = "wme2e4", .backend = WM_WG_KERNEL};
+	struct wm_wg *wg = NULL;
+	char err[256];
+	int ret;
+
+	if (!ready)
+		skip();
+	ret = wm_wg_open(&loop, &cfg, &wg, err, sizeof(err));
+	if (ret == 0) {
+		/* A machine with the module: the kernel backend works here. */
+		assert_string_equal(wm_wg_backend_name(wg), "kernel");
+		close_go(wg);
+		return;
+	}
+	assert_int_equal(ret, -EOPNOTSUPP);
+	assert_non_null(strstr(err, "creating WireGuard link wme2e4"));
+
+	/* auto falls back to wireguard-go without the module. */
+	cfg.backend = WM_WG_AUTO;
+	cfg.wireguard_go = WRAPPER;
+	assert_int_equal(wm_wg_open(&loop, &cfg, &wg, err, sizeof(err)), 0);
+	assert_string_equal(wm_wg_backend_name(wg), "userspace");
+	assert_true(wm_wg_helper_pid(wg) > 0);
+	close_go(wg);
+}
+
+static void test_userspace_large_and_update_only(void **state)
+{
+	(void)state;
+	struct wm_wg *wg;
+	struct wm_wg_device *want, *have = NULL, *upd;
+	struct wm_wg_peer *p;
+	const int n = 2000;
+	wm_key k;
+
+	if (!ready)
+		skip();
+	wg = open_go("wme2e5");
+	want = wm_wg_device_new("wme2e5");
+	key_fill(want->private_key, 0x30);
+	want->listen_port = 52000;
+	for (int i = 0; i < n; i++) {
+		char ep[32];
+
+		memset(k, 0, sizeof(k));
+		k[0] = (uint8_t)(i >> 8);
+		k[1] = (uint8_t)i;
+		k[2] = 1;
+		p = wm_wg_device_add_peer(want, k);
+		snprintf(ep, sizeof(ep), "127.0.%d.%d:%d", i >> 8, i & 255, 10000 + i);
+		assert_int_equal(wm_endpoint_parse(ep, &p->endpoint), 0);
+		for (int j = 0; j < 3; j++) {
+			struct wm_prefix a = {
+				.family = AF_INET,
+				.len = 32,
+				.addr = {10, (uint8_t)(i >> 8), (uint8_t)i, (uint8_t)j}};
+			assert_int_equal(wm_wg_peer_add_allowed_ip(p, &a), 0);
+		}
+	}
+	wm_wg_device_sort(want);
+	converge(wg, want); /* one ~600 KB set request, then one get */
+	assert_int_equal(atoi(run("wg show wme2e5 peers | wc -l")), n);
+	assert_int_equal(atoi(run("wg show wme2e5 allowed-ips | wc -w")), n * 4);
+
+	/* UPDATE_ONLY: an unknown peer is not created, a known one is updated. */
+	upd = wm_wg_device_new("wme2e5");
+	key_fill(k, 0xee);
+	p = wm_wg_device_add_peer(upd, k);
+	p->flags = WM_WGPEER_UPDATE_ONLY | WM_WGPEER_HAS_KEEPALIVE;
+	p->keepalive_interval = 9;
+	p = wm_wg_device_add_peer(upd, want->peers[7].public_key);
+	p->flags = WM_WGPEER_UPDATE_ONLY | WM_WGPEER_HAS_KEEPALIVE;
+	p->keepalive_interval = 0;
+	assert_int_equal(wm_wg_set(wg, upd), 0);
+	wm_wg_device_free(upd);
+	assert_int_equal(wm_wg_get(wg, &have), 0);
+	assert_int_equal(have->n_peers, (size_t)n);
+	assert_null(wm_wg_device_find_peer(have, k));
+	wm_wg_device_free(have);
+	close_go(wg);
+	wm_wg_device_free(want);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -440,6 +526,8 @@ int main(void)
 		cmocka_unit_test(test_userspace_roundtrip),
 		cmocka_unit_test(test_userspace_restart),
 		cmocka_unit_test(test_userspace_stale_and_busy),
+		cmocka_unit_test(test_auto_and_kernel),
+		cmocka_unit_test(test_userspace_large_and_update_only),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
