@@ -689,6 +689,14 @@ static void test_shutdown_grace(void **state)
 			    &r);
 	run_until_count(fx, &fx->held_calls, 1);
 	wm_rpc_server_shutdown(fx->srv, 60000, srv_done_cb, fx);
+	/* A call sent before the client read the GOAWAY is refused by it and
+	 * retried on a new connection, which finds nobody listening. */
+	struct result late = {0};
+	wm_rpc_client_unary(c, "/test.Echo/Unary", (const uint8_t *)"x", 1, 0, NULL, 0, unary_cb,
+			    &late);
+	run_until(fx, &late.done);
+	assert_int_equal(late.status, WM_GRPC_UNAVAILABLE);
+	assert_non_null(strstr(late.msg, "cannot connect"));
 	/* The call in flight still completes during the grace period. */
 	uv_run(&fx->loop, UV_RUN_NOWAIT);
 	assert_false(fx->srv_done);
@@ -779,6 +787,134 @@ static void test_unix_socket_files(void **state)
 	wm_rpc_server_free(other); /* never listened */
 }
 
+static void test_limits(void **state)
+{
+	struct fx *fx = *state;
+	struct wm_rpc_server_config cfg = {.max_connections = 1, .max_concurrent_streams = 2};
+	start_server(fx, &cfg, NULL);
+	struct wm_rpc_client *a = unix_client(fx), *b = tls_client(fx, NULL, 0);
+	struct result r[3];
+	unary(fx, a, "/test.Echo/Unary", "a", 1, 0, &r[0]);
+	assert_int_equal(r[0].status, WM_GRPC_OK);
+	free(r[0].resp);
+	/* A second connection is over the limit: closed at once. */
+	unary(fx, b, "/test.Echo/Unary", "b", 1, 0, &r[0]);
+	assert_int_equal(r[0].status, WM_GRPC_UNAVAILABLE);
+	wm_rpc_client_free(b);
+	/* Three calls on a connection allowing two streams: the third waits. */
+	memset(r, 0, sizeof(r));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(wm_rpc_client_unary(a, "/test.Echo/Hold", (const uint8_t *)"x", 1,
+						     0, NULL, 0, unary_cb, &r[i]),
+				 0);
+	run_until_count(fx, &fx->held_calls, 2);
+	for (int i = 0; i < 20; i++)
+		uv_run(&fx->loop, UV_RUN_NOWAIT);
+	assert_int_equal(fx->held_calls, 2);
+	struct wm_rpc_call *held = fx->held;
+	fx->held = NULL;
+	wm_rpc_call_send(held, (const uint8_t *)"1", 1);
+	wm_rpc_call_finish(held, WM_GRPC_OK, NULL);
+	run_until_count(fx, &fx->held_calls, 3);
+	wm_rpc_client_free(a);
+	for (int i = 0; i < 3; i++)
+		assert_true(r[i].done);
+	int ok = 0;
+	for (int i = 0; i < 3; i++) {
+		ok += r[i].status == WM_GRPC_OK;
+		free(r[i].resp);
+	}
+	assert_int_equal(ok, 1);
+}
+
+struct chain {
+	struct fx *fx;
+	struct wm_rpc_client *c;
+	struct result first, second, other;
+	bool free_in_cb;
+};
+
+static void chain_second_cb(void *data, int status, const char *message, const uint8_t *resp,
+			    size_t len)
+{
+	struct chain *ch = data;
+	unary_cb(&ch->second, status, message, resp, len);
+}
+
+static void chain_first_cb(void *data, int status, const char *message, const uint8_t *resp,
+			   size_t len)
+{
+	struct chain *ch = data;
+	unary_cb(&ch->first, status, message, resp, len);
+	if (ch->free_in_cb) {
+		/* Freed from inside its own callback, with another call pending. */
+		wm_rpc_client_free(ch->c);
+		assert_true(ch->other.done);
+		assert_int_equal(ch->other.status, WM_GRPC_CANCELLED);
+		assert_int_equal(wm_rpc_client_unary(ch->c, "/test.Echo/Unary", NULL, 0, 0, NULL, 0,
+						     chain_second_cb, ch),
+				 -ECANCELED);
+		return;
+	}
+	/* A new call from inside a callback. */
+	assert_int_equal(wm_rpc_client_unary(ch->c, "/test.Echo/Unary", (const uint8_t *)"two", 3,
+					     0, NULL, 0, chain_second_cb, ch),
+			 0);
+}
+
+static void stop_handler(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	(void)req;
+	(void)len;
+	struct fx *fx = data;
+	wm_rpc_server_shutdown(fx->srv, 60000, srv_done_cb, fx);
+	wm_rpc_call_send(call, (const uint8_t *)"bye", 3);
+	wm_rpc_call_finish(call, WM_GRPC_OK, NULL);
+}
+
+static void test_reentrancy(void **state)
+{
+	struct fx *fx = *state;
+	start_server(fx, NULL, NULL);
+	struct chain ch = {.fx = fx, .c = tls_client(fx, NULL, 0)};
+	wm_rpc_client_unary(ch.c, "/test.Echo/Unary", (const uint8_t *)"one", 3, 0, NULL, 0,
+			    chain_first_cb, &ch);
+	run_until(fx, &ch.second.done);
+	assert_int_equal(ch.first.status, WM_GRPC_OK);
+	assert_int_equal(ch.second.status, WM_GRPC_OK);
+	assert_string_equal((char *)ch.second.resp, "two");
+	free(ch.first.resp);
+	free(ch.second.resp);
+	wm_rpc_client_free(ch.c);
+
+	memset(&ch, 0, sizeof(ch));
+	ch.fx = fx;
+	ch.free_in_cb = true;
+	ch.c = unix_client(fx);
+	wm_rpc_client_unary(ch.c, "/test.Echo/Hold", (const uint8_t *)"x", 1, 0, NULL, 0, unary_cb,
+			    &ch.other);
+	wm_rpc_client_unary(ch.c, "/test.Echo/Unary", (const uint8_t *)"one", 3, 0, NULL, 0,
+			    chain_first_cb, &ch);
+	run_until(fx, &ch.first.done);
+	assert_int_equal(ch.first.status, WM_GRPC_OK);
+	free(ch.first.resp);
+	run_until_count(fx, &fx->held_cancelled, 1);
+
+	/* A handler shutting the server down still gets its answer out. */
+	struct wm_rpc_method m = {"/test.Echo/Stop", false, stop_handler, fx};
+	assert_int_equal(wm_rpc_server_register(fx->srv, &m), 0);
+	struct wm_rpc_client *c = unix_client(fx);
+	struct result r;
+	unary(fx, c, "/test.Echo/Stop", NULL, 0, 0, &r);
+	assert_int_equal(r.status, WM_GRPC_OK);
+	assert_string_equal((char *)r.resp, "bye");
+	free(r.resp);
+	run_until(fx, &fx->srv_done);
+	wm_rpc_client_free(c);
+	wm_rpc_server_free(fx->srv);
+	fx->srv = NULL;
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* as every program using the RPC layer must */
@@ -798,6 +934,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connection_lost, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unary_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unix_socket_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reentrancy, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
