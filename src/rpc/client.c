@@ -14,6 +14,8 @@
 #define CONNECT_MS 20000
 
 static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res);
+static struct cconn *cconn_alloc(struct wm_rpc_client *cl);
+static void connect_addr(struct cconn *cc, const struct sockaddr *sa);
 
 /* ------------------------------------------------------------ connections */
 
@@ -32,6 +34,22 @@ static void cconn_closed(struct wm_conn *c)
 		uv_cancel((uv_req_t *)&cc->gai->req);
 		cc->gai = NULL;
 	}
+	if (!cc->connected && cc->next_addr < cc->n_addrs && cc->calls && !cl->freeing) {
+		/* The next address of the name (e.g. 127.0.0.1 after ::1) gets the
+		 * waiting calls, which were never sent. */
+		struct cconn *nc = cconn_alloc(cl);
+		if (nc) {
+			nc->addrs = cc->addrs;
+			nc->n_addrs = cc->n_addrs;
+			nc->next_addr = cc->next_addr + 1;
+			cc->addrs = NULL;
+			while (cc->calls)
+				wm_cl_call_move(cc->calls, nc);
+			if (cl->active == cc)
+				cl->active = nc;
+			connect_addr(nc, (struct sockaddr *)&nc->addrs[nc->next_addr - 1]);
+		}
+	}
 	if (cl->active == cc)
 		cl->active = NULL;
 	char msg[512];
@@ -46,6 +64,7 @@ static void cconn_closed(struct wm_conn *c)
 	if (cc->next)
 		cc->next->prev = cc->prev;
 	cl->n_conns--;
+	free(cc->addrs);
 	free(cc);
 	if (cl->freeing && cl->n_conns == 0)
 		wm_cl_free_now(cl);
@@ -79,6 +98,7 @@ static void connect_cb(uv_connect_t *req, int status)
 		wm_conn_close(&cc->conn, status, why);
 		return;
 	}
+	cc->connected = true;
 	SSL *ssl = NULL;
 	if (cl->tls) {
 		if (!(ssl = SSL_new(cl->tls))) {
@@ -120,13 +140,26 @@ static void gai_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		snprintf(why, sizeof(why), "cannot resolve %s: %s", cc->cl->host,
 			 uv_strerror(status));
 		wm_conn_close(&cc->conn, status < 0 ? status : -ENOENT, why);
-	} else {
-		connect_addr(cc, res->ai_addr);
+		uv_freeaddrinfo(res);
+		return;
 	}
+	size_t n = 0;
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next)
+		n++;
+	cc->addrs = calloc(n, sizeof(*cc->addrs));
+	for (struct addrinfo *ai = res; cc->addrs && ai; ai = ai->ai_next)
+		if (ai->ai_addrlen <= sizeof(*cc->addrs))
+			memcpy(&cc->addrs[cc->n_addrs++], ai->ai_addr, ai->ai_addrlen);
 	uv_freeaddrinfo(res);
+	if (!cc->n_addrs) {
+		wm_conn_close(&cc->conn, -ENOMEM, "out of memory");
+		return;
+	}
+	cc->next_addr = 1;
+	connect_addr(cc, (struct sockaddr *)&cc->addrs[0]);
 }
 
-static struct cconn *cconn_new(struct wm_rpc_client *cl)
+static struct cconn *cconn_alloc(struct wm_rpc_client *cl)
 {
 	struct cconn *cc = calloc(1, sizeof(*cc));
 	if (!cc)
@@ -142,6 +175,14 @@ static struct cconn *cconn_new(struct wm_rpc_client *cl)
 	cl->conns = cc;
 	cl->n_conns++;
 	wm_conn_arm(&cc->conn, CONNECT_MS);
+	return cc;
+}
+
+static struct cconn *cconn_new(struct wm_rpc_client *cl)
+{
+	struct cconn *cc = cconn_alloc(cl);
+	if (!cc)
+		return NULL;
 	/* Failures below are reported through the close callback, never to the
 	 * caller, so a call's callback is never run from inside its own start. */
 	if (cl->unix_path) {

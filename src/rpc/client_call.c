@@ -88,6 +88,12 @@ static void detach(struct wm_rpc_stream *s)
 	s->prev = s->next = NULL;
 }
 
+void wm_cl_call_move(struct wm_rpc_stream *s, struct cconn *to)
+{
+	detach(s);
+	attach(s, to);
+}
+
 void wm_cl_call_complete(struct wm_rpc_stream *s, int status, const char *message)
 {
 	if (s->done)

@@ -19,7 +19,10 @@ struct cconn {
 	struct wm_rpc_stream *calls; /* waiting for the connection or in flight */
 	uv_connect_t connect_req;
 	struct gai *gai;
-	bool draining; /* GOAWAY received: no new calls */
+	struct sockaddr_storage *addrs; /* a resolved name's addresses, tried in turn */
+	size_t n_addrs, next_addr;
+	bool connected; /* the transport connected (later failures are not retried) */
+	bool draining;	/* GOAWAY received: no new calls */
 };
 
 struct wm_rpc_client {
@@ -75,6 +78,8 @@ void wm_cl_free_now(struct wm_rpc_client *cl);
 /* client_call.c */
 int wm_cl_session_new(struct cconn *cc);
 void wm_cl_call_submit(struct wm_rpc_stream *s);
+/* Moves a call not yet submitted to another connection. */
+void wm_cl_call_move(struct wm_rpc_stream *s, struct cconn *to);
 /* Ends the call once: detaches it, resets its stream if still open, runs the
  * user's callback and drops the call's own reference. */
 void wm_cl_call_complete(struct wm_rpc_stream *s, int status, const char *message);

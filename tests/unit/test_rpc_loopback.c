@@ -915,6 +915,60 @@ static void test_reentrancy(void **state)
 	fx->srv = NULL;
 }
 
+static void flag_cb(void *data)
+{
+	*(bool *)data = true;
+}
+
+static void test_names_and_ipv6(void **state)
+{
+	struct fx *fx = *state;
+	start_server(fx, NULL, NULL);
+	char err[256];
+	struct wm_tls_client_opts o = {.pin_fingerprint = fx->fp};
+	SSL_CTX *ctx = wm_tls_client_ctx_new(&o, err, sizeof(err));
+	/* A name, resolved with uv_getaddrinfo. */
+	struct wm_rpc_client_config cfg = {.host = "localhost",
+					   .port = (uint16_t)fx->port,
+					   .tls = ctx,
+					   .server_name = "node-1"};
+	struct wm_rpc_client *c;
+	assert_int_equal(wm_rpc_client_new(&fx->loop, &cfg, &c), 0);
+	struct result r;
+	unary(fx, c, "/test.Echo/Meta", NULL, 0, 0, &r);
+	assert_int_equal(r.status, WM_GRPC_OK);
+	free(r.resp);
+	wm_rpc_client_free(c);
+	/* IPv6 loopback, where the machine has it. */
+	struct wm_rpc_server *s6;
+	assert_int_equal(wm_rpc_server_new(&fx->loop, NULL, &s6), 0);
+	struct wm_rpc_method m = {"/test.Echo/Meta", false, meta_handler, fx};
+	wm_rpc_server_register(s6, &m);
+	if (wm_rpc_server_listen_tcp(s6, "::1", 0, fx->srv_tls) == 0) {
+		cfg = (struct wm_rpc_client_config){
+			.host = "::1", .port = (uint16_t)wm_rpc_server_port(s6), .tls = ctx};
+		assert_int_equal(wm_rpc_client_new(&fx->loop, &cfg, &c), 0);
+		unary(fx, c, "/test.Echo/Meta", NULL, 0, 0, &r);
+		assert_int_equal(r.status, WM_GRPC_OK);
+		assert_non_null(strstr((char *)r.resp, "peer=[::1]:"));
+		free(r.resp);
+		wm_rpc_client_free(c);
+	}
+	bool done = false;
+	wm_rpc_server_shutdown(s6, 0, flag_cb, &done);
+	run_until(fx, &done);
+	SSL_CTX_free(ctx);
+	/* Configuration errors. */
+	struct wm_rpc_client_config bad[] = {
+		{.host = "127.0.0.1", .port = 1},		      /* TLS missing */
+		{.host = "127.0.0.1", .unix_path = "/x", .tls = ctx}, /* both */
+		{0},						      /* neither */
+	};
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(wm_rpc_client_new(&fx->loop, &bad[i], &c), -EINVAL);
+	wm_rpc_server_free(s6);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN); /* as every program using the RPC layer must */
@@ -936,6 +990,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_unix_socket_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reentrancy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_names_and_ipv6, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
