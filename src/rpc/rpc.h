@@ -79,18 +79,21 @@ struct wm_rpc_server_config {
 
 int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,
 		      struct wm_rpc_server **out);
-/* The method table is copied; paths must be unique. Unknown paths get
- * UNIMPLEMENTED. */
+/* The method table is copied; paths must be unique (-EEXIST) and start with
+ * '/' (-EINVAL). Unknown paths get UNIMPLEMENTED. May be called while serving. */
 int wm_rpc_server_register(struct wm_rpc_server *srv, const struct wm_rpc_method *m);
 /* Listens on host:port ("0.0.0.0", "::", or an address). tls must be a server
  * context with ALPN "h2" set by wm_tls_server_ctx_new (it is up-ref'd). */
 int wm_rpc_server_listen_tcp(struct wm_rpc_server *srv, const char *host, uint16_t port,
 			     SSL_CTX *tls);
 /* Listens in cleartext HTTP/2 (prior knowledge) on a unix socket; an existing
- * stale socket file is replaced, a live one is -EADDRINUSE. */
+ * stale socket file is replaced, a live one is -EADDRINUSE, a file that is no
+ * socket -EEXIST. The socket is chmod'ed to mode and removed at shutdown. */
 int wm_rpc_server_listen_unix(struct wm_rpc_server *srv, const char *path, int mode);
 /* Stops accepting, sends GOAWAY on every connection, lets running calls finish
- * for up to grace_ms, then closes everything and calls done_cb. */
+ * for up to grace_ms, then closes everything and calls done_cb (from a later
+ * loop callback; may be called from a handler). Handlers still owning calls
+ * then see them cancelled and must still finish them; that is safe after free. */
 void wm_rpc_server_shutdown(struct wm_rpc_server *srv, uint64_t grace_ms,
 			    void (*done_cb)(void *data), void *data);
 /* Frees a server after shutdown's done_cb ran (or one that never listened). */
@@ -135,15 +138,20 @@ struct wm_rpc_client_config {
 	uint16_t port;
 	const char *unix_path;	 /* cleartext HTTP/2 over a unix socket */
 	SSL_CTX *tls;		 /* client context (wm_tls_client_ctx_new); NULL for unix */
-	const char *server_name; /* SNI / host name to verify, may be NULL */
+	const char *server_name; /* SNI and :authority (default: host); the name
+				    checked is the context's verify_name */
 	size_t max_message_size; /* 0 = default */
 };
 
-/* Connects lazily on the first call and again after the connection is lost. */
+/* Connects lazily on the first call and again after the connection is lost
+ * (a name is resolved with uv_getaddrinfo; its addresses are tried in turn).
+ * -EINVAL unless exactly one of host (with tls and port) or unix_path is set.
+ * The client takes its own reference on tls. */
 int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 		      struct wm_rpc_client **out);
-/* Fails every pending call with CANCELLED, closes the connection and frees the
- * client once its handles are closed. */
+/* Fails every pending call with CANCELLED (their callbacks run before it
+ * returns), closes the connection and frees the client once its handles are
+ * closed. Safe to call from one of the client's own callbacks. */
 void wm_rpc_client_free(struct wm_rpc_client *c);
 
 /* The response of a unary call: status, message (may be NULL) and the response
@@ -156,7 +164,15 @@ typedef int (*wm_rpc_message_cb)(void *data, const uint8_t *msg, size_t len);
  * then with UNAVAILABLE or CANCELLED). */
 typedef void (*wm_rpc_close_cb)(void *data, int grpc_status, const char *message);
 
-/* timeout_ms 0 = no deadline (sent as grpc-timeout otherwise). md may be NULL. */
+/* timeout_ms 0 = no deadline; otherwise sent as grpc-timeout (what is left of
+ * it when the request goes out). The server answers DEADLINE_EXCEEDED; the
+ * client gives up by itself at the deadline if the request was never sent, or
+ * 1 s after it if the server stays silent. md keys are lower case [a-z0-9-_.]
+ * and not grpc-*; values printable ASCII. Returns 0 (the callback then runs
+ * exactly once, never before this returns), -EINVAL, -ECANCELED (the client
+ * is being freed), -ENOMEM or -EIO. Calls beyond the server's stream limit
+ * wait in the client; a call refused by a server going away (GOAWAY) is sent
+ * once more on a new connection. */
 int wm_rpc_client_unary(struct wm_rpc_client *c, const char *path, const uint8_t *req, size_t len,
 			uint64_t timeout_ms, const struct wm_rpc_metadata *md, size_t n_md,
 			wm_rpc_unary_cb cb, void *data);
@@ -164,7 +180,8 @@ int wm_rpc_client_stream(struct wm_rpc_client *c, const char *path, const uint8_
 			 uint64_t timeout_ms, const struct wm_rpc_metadata *md, size_t n_md,
 			 wm_rpc_message_cb msg_cb, wm_rpc_close_cb close_cb, void *data,
 			 struct wm_rpc_stream **out);
-/* Cancels a stream (RST_STREAM CANCEL); close_cb runs with CANCELLED. */
+/* Cancels a stream (RST_STREAM CANCEL); close_cb runs with CANCELLED before it
+ * returns. *out of wm_rpc_client_stream is valid until close_cb has run. */
 void wm_rpc_stream_cancel(struct wm_rpc_stream *s);
 
 /* Blocking helper for command-line tools: runs loop until the unary call

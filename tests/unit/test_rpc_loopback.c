@@ -31,6 +31,7 @@ struct fx {
 	struct wm_rpc_call *held;
 	int held_calls, held_cancelled;
 	int64_t held_remaining;
+	int flood_sent, flood_err;
 };
 
 struct result {
@@ -125,6 +126,22 @@ static void deferred_handler(struct wm_rpc_call *call, const uint8_t *req, size_
 	uv_timer_start(&l->t, later_cb, 0, 0);
 }
 
+/* Sends 1 MiB messages until refused: nothing drains while the handler runs. */
+static void flood_handler(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	(void)req;
+	(void)len;
+	struct fx *fx = data;
+	uint8_t *m = calloc(1, 1024 * 1024);
+	int rv = 0;
+	for (fx->flood_sent = 0; fx->flood_sent < 100; fx->flood_sent++)
+		if ((rv = wm_rpc_call_send(call, m, 1024 * 1024)))
+			break;
+	fx->flood_err = rv;
+	free(m);
+	wm_rpc_call_finish(call, WM_GRPC_OK, NULL);
+}
+
 static void hold_cancel_cb(struct wm_rpc_call *call, void *data)
 {
 	struct fx *fx = data;
@@ -181,6 +198,7 @@ static void start_server(struct fx *fx, const struct wm_rpc_server_config *cfg,
 		{"/test.Echo/Meta", false, meta_handler, fx},
 		{"/test.Echo/Deferred", false, deferred_handler, fx},
 		{"/test.Echo/Hold", true, hold_handler, fx},
+		{"/test.Echo/Flood", true, flood_handler, fx},
 	};
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
 		assert_int_equal(wm_rpc_server_register(fx->srv, &methods[i]), 0);
@@ -455,6 +473,15 @@ static void test_oversized_request(void **state)
 		      &r); /* the limit itself */
 		assert_int_equal(r.status, WM_GRPC_OK);
 		free(r.resp);
+		/* A streaming handler cannot queue without bound. */
+		memset(&r, 0, sizeof(r));
+		wm_rpc_client_stream(cs[k], "/test.Echo/Flood", NULL, 0, 0, NULL, 0, msg_cb,
+				     close_cb, &r, NULL);
+		run_until(fx, &r.done);
+		assert_int_equal(fx->flood_err, -ENOBUFS);
+		assert_int_equal(fx->flood_sent, 2); /* 2 x max_message + 64 KiB */
+		assert_int_equal(r.status, WM_GRPC_OK);
+		assert_int_equal(r.n_msgs, 2);
 		wm_rpc_client_free(cs[k]);
 	}
 	free(big);
