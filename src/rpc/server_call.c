@@ -9,6 +9,7 @@
 
 #define MAX_HEADER_BYTES (16u * 1024) /* counted as HPACK does: name + value + 32 */
 #define MAX_METADATA 64
+#define MAX_MESSAGE_TEXT 1024 /* bytes of grpc-message before percent-encoding */
 #define STREAM_WINDOW (1u << 20)
 #define CONN_WINDOW (4u << 20)
 
@@ -153,7 +154,12 @@ static void respond_end(struct wm_rpc_call *call, int status, const char *msg, b
 		return;
 	call->ended = true;
 	call->status = status;
-	call->message = msg && *msg ? wm_grpc_percent_encode(msg) : NULL;
+	if (msg && *msg) {
+		/* Peers cap metadata (grpc-core at 8 KiB): keep the message short. */
+		char *m = strndup(msg, MAX_MESSAGE_TEXT);
+		call->message = m ? wm_grpc_percent_encode(m) : NULL;
+		free(m);
+	}
 	if (drop)
 		call->out.off = call->out.len = 0;
 	if (!call->headers_sent) {

@@ -38,6 +38,7 @@ struct result {
 	bool done;
 	int status;
 	char msg[256];
+	size_t msg_len;
 	uint8_t *resp;
 	size_t len;
 	int n_msgs, cancel_after;
@@ -49,6 +50,14 @@ struct result {
 static void unary_handler(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	(void)data;
+	if (len == 4 && memcmp(req, "long", 4) == 0) {
+		char *m = malloc(20001);
+		memset(m, 'e', 20000);
+		m[20000] = 0;
+		wm_rpc_call_finish(call, WM_GRPC_INTERNAL, m);
+		free(m);
+		return;
+	}
 	if (len == 4 && memcmp(req, "fail", 4) == 0) {
 		wm_rpc_call_finish(call, WM_GRPC_INVALID_ARGUMENT,
 				   "bad thing: 100% wrong \xe2\x9c\x97\n");
@@ -290,6 +299,7 @@ static void unary_cb(void *data, int status, const char *message, const uint8_t 
 	r->done = true;
 	r->status = status;
 	snprintf(r->msg, sizeof(r->msg), "%s", message ? message : "");
+	r->msg_len = message ? strlen(message) : 0;
 	if (resp) {
 		r->resp = malloc(len + 1);
 		memcpy(r->resp, resp, len);
@@ -370,6 +380,9 @@ static void test_error_status(void **state)
 	assert_int_equal(r.status, WM_GRPC_INVALID_ARGUMENT);
 	assert_string_equal(r.msg, "bad thing: 100% wrong \xe2\x9c\x97\n");
 	assert_null(r.resp);
+	unary(fx, c, "/test.Echo/Unary", "long", 4, 0, &r);
+	assert_int_equal(r.status, WM_GRPC_INTERNAL);
+	assert_int_equal(r.msg_len, 1024); /* cut by the server */
 	unary(fx, c, "/test.Echo/Nope", "x", 1, 0, &r);
 	assert_int_equal(r.status, WM_GRPC_UNIMPLEMENTED);
 	assert_string_equal(r.msg, "unknown method /test.Echo/Nope");
