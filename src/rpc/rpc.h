@@ -151,7 +151,8 @@ int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 		      struct wm_rpc_client **out);
 /* Fails every pending call with CANCELLED (their callbacks run before it
  * returns), closes the connection and frees the client once its handles are
- * closed. Safe to call from one of the client's own callbacks. */
+ * closed: run the loop afterwards (uv_run) before uv_loop_close. Safe to call
+ * from one of the client's own callbacks. */
 void wm_rpc_client_free(struct wm_rpc_client *c);
 
 /* The response of a unary call: status, message (may be NULL) and the response
