@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "core/error.h"
+#include "sys/sys.h"
 #include "wg/uapi.h"
 #include "wg/wg.h"
 
@@ -58,13 +59,43 @@ static int setup(void **state)
 	return 0;
 }
 
+/* Devices a failed test left open, closed by teardown. */
+static struct wm_wg *left_open[8];
+
+static void track(struct wm_wg *wg, bool open)
+{
+	for (size_t i = 0; i < 8; i++) {
+		if (open ? !left_open[i] : left_open[i] == wg) {
+			left_open[i] = open ? wg : NULL;
+			return;
+		}
+	}
+}
+
+static void run_until(const int *flag);
+static int closed;
+
+static void closed_cb(void *data)
+{
+	(void)data;
+	closed++;
+}
+
 static int teardown(void **state)
 {
 	(void)state;
-	if (ready) {
-		uv_run(&loop, UV_RUN_DEFAULT);
-		uv_loop_close(&loop);
+	if (!ready)
+		return 0;
+	for (size_t i = 0; i < 8; i++) {
+		if (left_open[i]) {
+			closed = 0;
+			wm_wg_close(left_open[i], closed_cb, NULL);
+			left_open[i] = NULL;
+			run_until(&closed);
+		}
 	}
+	uv_run(&loop, UV_RUN_NOWAIT);
+	uv_loop_close(&loop);
 	return 0;
 }
 
@@ -93,18 +124,11 @@ static const char *run(const char *cmd)
 }
 
 static int restarted;
-static int closed;
 
 static void restarted_cb(void *data)
 {
 	(void)data;
 	restarted++;
-}
-
-static void closed_cb(void *data)
-{
-	(void)data;
-	closed++;
 }
 
 static struct wm_wg *open_go(const char *ifname)
@@ -121,11 +145,13 @@ static struct wm_wg *open_go(const char *ifname)
 
 	if (ret)
 		fail_msg("wm_wg_open(%s): %d %s", ifname, ret, err);
+	track(wg, true);
 	return wg;
 }
 
 static void close_go(struct wm_wg *wg)
 {
+	track(wg, false);
 	closed = 0;
 	wm_wg_close(wg, closed_cb, NULL);
 	run_until(&closed);
@@ -246,6 +272,18 @@ static void test_userspace_roundtrip(void **state)
 	pid = wm_wg_helper_pid(wg);
 	assert_true(pid > 0);
 	assert_non_null(strstr(run("ip -o link show wme2e0"), "wme2e0"));
+
+	/* What the daemon does next with src/sys: MTU, up, address, route. */
+	struct wm_prefix addr, route;
+	assert_int_equal(wm_prefix_parse("172.16.0.1/12", &addr), 0);
+	assert_int_equal(wm_prefix_parse("10.10.0.0/16", &route), 0);
+	assert_int_equal(wm_sys_link_up("wme2e0", 1420), 0);
+	assert_int_equal(wm_sys_addr_add("wme2e0", &addr), 0);
+	assert_int_equal(wm_sys_route_replace("wme2e0", &route), 0);
+	assert_non_null(strstr(run("ip -o link show wme2e0"), "mtu 1420"));
+	assert_non_null(strstr(run("ip -o addr show dev wme2e0"), "inet 172.16.0.1/12"));
+	assert_non_null(
+		strstr(run("ip route show dev wme2e0"), "10.10.0.0/16 proto static scope link"));
 
 	/* Private key + port + two peers. */
 	want = wm_wg_device_new("wme2e0");
@@ -445,6 +483,7 @@ static void test_auto_and_kernel(void **state)
 		skip();
 	ret = wm_wg_open(&loop, &cfg, &wg, err, sizeof(err));
 	if (ret == 0) {
+		track(wg, true);
 		/* A machine with the module: the kernel backend works here. */
 		assert_string_equal(wm_wg_backend_name(wg), "kernel");
 		close_go(wg);
@@ -457,6 +496,7 @@ static void test_auto_and_kernel(void **state)
 	cfg.backend = WM_WG_AUTO;
 	cfg.wireguard_go = WRAPPER;
 	assert_int_equal(wm_wg_open(&loop, &cfg, &wg, err, sizeof(err)), 0);
+	track(wg, true);
 	assert_string_equal(wm_wg_backend_name(wg), "userspace");
 	assert_true(wm_wg_helper_pid(wg) > 0);
 	close_go(wg);
