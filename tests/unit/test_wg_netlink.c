@@ -549,12 +549,22 @@ static void test_build_get_and_parse(void **state)
 	wm_wg_device_free(dev);
 }
 
+static void test_family(void **state)
+{
+	(void)state;
+	uint16_t id = 0;
+	int ret = wm_wgnl_family(&id);
+
+	/* Without the module (this machine) the controller knows no such family. */
+	assert_true(ret == -ENOENT || (ret == 0 && id >= GENL_MIN_ID));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_build_single),	    cmocka_unit_test(test_build_chunked),
 		cmocka_unit_test(test_build_many_peers),    cmocka_unit_test(test_build_errors),
-		cmocka_unit_test(test_build_get_and_parse),
+		cmocka_unit_test(test_build_get_and_parse), cmocka_unit_test(test_family),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
