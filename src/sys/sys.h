@@ -24,7 +24,9 @@ int wm_sys_addr_del(const char *ifname, const struct wm_prefix *addr);
 int wm_sys_route_replace(const char *ifname, const struct wm_prefix *dst);
 int wm_sys_route_del(const char *ifname, const struct wm_prefix *dst);
 /* Global unicast addresses of every up link except loopback and skip_ifname
- * (endpoint detection). *out is malloc'd; public addresses come first. */
+ * (endpoint detection). *out is malloc'd; public addresses come first, each as
+ * a full-length prefix (/32, /128). Link-local, multicast, tentative and
+ * deprecated addresses are left out. */
 int wm_sys_list_addresses(const char *skip_ifname, struct wm_prefix **out, size_t *n);
 /* Writes "1"/"0" to /proc/sys/net/ipv{4,6}/... forwarding. */
 int wm_sys_set_forwarding(int family, int enable);
