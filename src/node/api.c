@@ -188,7 +188,12 @@ void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 	st->started_at = d->started_at;
 	st->public_key = wm_arena_strdup(a, key);
 	st->address_ipv4 = wm_pb_prefix(a, &d->ipv4);
-	struct wm_prefix a6 = d->ipv6.family ? wm_ipam_v6_node_address(&d->ipv6) : d->ipv6;
+	/* The node's own address within its /112: ping the host part, route the prefix. */
+	struct wm_prefix a6 = d->ipv6;
+	if (a6.family) {
+		a6 = wm_ipam_v6_node_address(&d->ipv6);
+		a6.len = d->ipv6.len;
+	}
 	st->address_ipv6 = wm_pb_prefix(a, &a6);
 	st->network_ipv4 = wm_pb_prefix(a, &d->mesh.ipv4_network);
 	st->network_ipv6 = wm_pb_prefix(a, &d->mesh.ipv6_network);

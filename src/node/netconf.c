@@ -6,11 +6,50 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "core/error.h"
 #include "core/ipam.h"
 #include "sys/sys.h"
 #include "util/log.h"
+
+/* A peer we just added may still hold a session with our previous incarnation
+ * (after a restart) and keep sending with keys we no longer have until its
+ * rekey timer fires, up to 15 s later. One datagram from us makes our side
+ * start a handshake now. Port 9 is "discard": nothing answers it. */
+static void kick_new_peers(struct wm_daemon *d, const struct wm_wg_device *before,
+			   const struct wm_wg_device *update)
+{
+	int fd = -1;
+	for (size_t i = 0; i < update->n_peers; i++) {
+		const struct wm_wg_peer *p = &update->peers[i];
+		if (p->flags & WM_WGPEER_REMOVE_ME)
+			continue;
+		bool existed = false;
+		for (size_t j = 0; j < before->n_peers && !existed; j++)
+			existed = wm_key_equal(before->peers[j].public_key, p->public_key);
+		for (size_t j = 0; !existed && j < p->n_allowed_ips; j++) {
+			const struct wm_prefix *a = &p->allowed_ips[j];
+			if (a->family != AF_INET || a->len != 32 ||
+			    !wm_prefix_contains(&d->mesh.ipv4_network, a))
+				continue;
+			if (fd < 0)
+				fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+			if (fd < 0)
+				return;
+			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
+			memcpy(&sin.sin_addr, a->addr, 4);
+			(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
+			break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+}
 
 /* Makes the device match d->desired. */
 static int apply_desired(struct wm_daemon *d)
@@ -23,9 +62,11 @@ static int apply_desired(struct wm_daemon *d)
 	}
 	if (!err && update) {
 		err = wm_wg_set(d->wg, update);
-		if (!err)
+		if (!err) {
 			wm_debug("%s: applied a peer update (%zu peers changed)", d->cfg->interface,
 				 update->n_peers);
+			kick_new_peers(d, actual, update);
+		}
 	}
 	if (err)
 		wm_error("cannot configure the peers of %s: %s", d->cfg->interface,
@@ -89,8 +130,10 @@ int wm_netconf_set_addresses(struct wm_daemon *d)
 	}
 	if (!d->addresses_set) {
 		char b4[WM_PREFIX_STRLEN], b6[WM_PREFIX_STRLEN];
+		struct wm_prefix a6 = wm_ipam_v6_node_address(&d->ipv6);
+		a6.len = d->mesh.ipv6_network.len;
 		wm_prefix_format(&a4, b4, sizeof(b4));
-		wm_prefix_format(&d->ipv6, b6, sizeof(b6));
+		wm_prefix_format(&a6, b6, sizeof(b6));
 		wm_info("%s has addresses %s and %s", ifname, b4, b6);
 	}
 	d->addresses_set = true;
