@@ -98,9 +98,11 @@ def test_get_nodes_and_status_agree(mesh):
         assert st["id"] == n.name
         assert rec["public_key"] == st["public_key"]
         assert net(rec["private_ipv4"]) == net(st["address_ipv4"])
-        assert net(rec["private_ipv6"]) == net(st["address_ipv6"])
+        # the node's /112 in the state; its own address within it in status
         assert net(rec["private_ipv6"]).endswith("/112")
-        assert ipv4_in(st["address_ipv4"], st["network_ipv4"])
+        assert ip_in(st["address_ipv6"], rec["private_ipv6"])
+        assert ip_in(st["address_ipv6"], st["network_ipv6"])
+        assert ip_in(st["address_ipv4"], st["network_ipv4"])
         assert st["interface_name"] == IFACE
         assert f"{n.underlay}:{WG_PORT}" in rec["endpoints"]
     # the bootstrap node holds the first host of the mesh network
@@ -110,7 +112,7 @@ def test_get_nodes_and_status_agree(mesh):
     assert state["node1"]["raft_role"] == "voter"
 
 
-def ipv4_in(addr, network):
+def ip_in(addr, network):
     return ipaddress.ip_interface(addr).ip in ipaddress.ip_network(network)
 
 
@@ -132,7 +134,8 @@ def join_req(topo, node_id, key=None):
         "op": "unary", "method": "/webmesh.v1.Membership/Join",
         "request_type": "webmesh.v1.JoinRequest",
         "request": {"id": node_id,
-                    "public_key": key or base64.b64encode(os.urandom(32)).decode(),
+                    "public_key": (base64.b64encode(os.urandom(32)).decode()
+                                   if key is None else key),
                     "endpoints": [f"10.250.{topo.subnet}.250:{WG_PORT}"],
                     "listen_port": WG_PORT},
         "response_type": "webmesh.v1.JoinResponse",
