@@ -10,7 +10,7 @@ PKGS=(
 	# libraries
 	libuv1-dev libraft-dev libnghttp2-dev libssl-dev protobuf-c-compiler
 	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev libsodium-dev
-	libcmocka-dev
+	libcmocka-dev libnftables-dev
 	# runtime: userspace WireGuard, wg, namespaces
 	wireguard-go wireguard-tools iproute2 iputils-ping procps util-linux
 	# integration tests: pytest, an independent gRPC client, python stubs
