@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "core/config.h"
+#include "core/hostport.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/key.h"
@@ -27,6 +28,7 @@ static const char *check_socket(const char *v);
 static const char *check_interface(const char *v);
 static const char *check_endpoint(const char *v);
 static const char *check_ipv4_network(const char *v);
+static const char *check_bootstrap_server(const char *v);
 
 static const char *const backends[] = {"auto", "kernel", "userspace", "null", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
@@ -205,6 +207,73 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 100,
 	 .max = 60000,
 	 .help = "Raft election timeout"},
+	{.name = "voter",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(voter),
+	 .def = "false",
+	 .help = "with --join: become a Raft voter (holds the state, can lead)"},
+	{.name = "observer",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(observer),
+	 .def = "false",
+	 .help = "with --join: become a Raft observer (holds the state, never votes)"},
+	{.name = "serve",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(serve),
+	 .def = "false",
+	 .help = "serve the API on api-listen even as a plain member"},
+	{.name = "bootstrap-servers",
+	 .type = WM_CFG_LIST,
+	 .offset = F(bootstrap_servers),
+	 .count_offset = F(n_bootstrap_servers),
+	 .arg = "ID=HOST:PORT,...",
+	 .check = check_bootstrap_server,
+	 .help = "with --bootstrap: every initial voter (this node included), in order"},
+	{.name = "heartbeat-interval-ms",
+	 .type = WM_CFG_UINT,
+	 .offset = F(heartbeat_interval_ms),
+	 .size = SZ(heartbeat_interval_ms),
+	 .arg = "MS",
+	 .def = "5000",
+	 .min = 100,
+	 .max = 3600000,
+	 .help = "how often a node tells the leader it is alive"},
+	{.name = "unreachable-after-ms",
+	 .type = WM_CFG_UINT,
+	 .offset = F(unreachable_after_ms),
+	 .size = SZ(unreachable_after_ms),
+	 .arg = "MS",
+	 .def = "30000",
+	 .min = 200,
+	 .max = 4000000000u,
+	 .help = "a node not heard from for this long is shown as unreachable"},
+	{.name = "remove-after-ms",
+	 .type = WM_CFG_UINT,
+	 .offset = F(remove_after_ms),
+	 .size = SZ(remove_after_ms),
+	 .arg = "MS",
+	 .def = "86400000",
+	 .min = 0,
+	 .max = 4000000000u,
+	 .help = "a node not heard from for this long is removed (0: never)"},
+	{.name = "raft-snapshot-threshold",
+	 .type = WM_CFG_UINT,
+	 .offset = F(raft_snapshot_threshold),
+	 .size = SZ(raft_snapshot_threshold),
+	 .arg = "ENTRIES",
+	 .def = "1024",
+	 .min = 8,
+	 .max = 10000000,
+	 .help = "log entries between two Raft snapshots"},
+	{.name = "raft-snapshot-trailing",
+	 .type = WM_CFG_UINT,
+	 .offset = F(raft_snapshot_trailing),
+	 .size = SZ(raft_snapshot_trailing),
+	 .arg = "ENTRIES",
+	 .def = "128",
+	 .min = 0,
+	 .max = 10000000,
+	 .help = "log entries kept after a snapshot, for followers slightly behind"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
@@ -268,6 +337,23 @@ void wm_cfg_env_name(const char *key, char *out, size_t len)
 }
 
 /* ---- per-key checks: NULL when fine, else what is allowed ---- */
+
+/* "ID=HOST:PORT" of bootstrap-servers. */
+static const char *check_bootstrap_server(const char *v)
+{
+	char id[WM_NODE_ID_MAX + 2], host[256];
+	uint16_t port;
+	const char *eq = strchr(v, '=');
+	if (!eq || (size_t)(eq - v) > WM_NODE_ID_MAX)
+		return "is not ID=HOST:PORT (e.g. node1=10.0.0.1:8443)";
+	memcpy(id, v, (size_t)(eq - v));
+	id[eq - v] = '\0';
+	if (wm_node_id_check(id, NULL) < 0)
+		return "is not ID=HOST:PORT: the ID is not a valid node ID";
+	if (wm_hostport_split(eq + 1, host, sizeof(host), &port) < 0)
+		return "is not ID=HOST:PORT: HOST:PORT needs a port 1..65535";
+	return NULL;
+}
 
 static const char *check_node_id(const char *v)
 {
@@ -898,6 +984,24 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 		return vfail(err, errlen, "config: %s is set without %s: give both or neither",
 			     cfg->tls_cert ? "tls-cert" : "tls-key",
 			     cfg->tls_cert ? "tls-key" : "tls-cert");
+	if (cfg->voter && cfg->observer)
+		return vfail(err, errlen,
+			     "config: voter and observer exclude each other: a Raft member either "
+			     "votes or observes");
+	if ((cfg->voter || cfg->observer) && !cfg->join)
+		return vfail(err, errlen, "config: %s needs --join: it is how a node becomes one",
+			     cfg->voter ? "voter" : "observer");
+	if (cfg->n_bootstrap_servers && !cfg->bootstrap)
+		return vfail(err, errlen, "config: bootstrap-servers needs --bootstrap");
+	if (cfg->n_bootstrap_servers == 1)
+		return vfail(err, errlen,
+			     "config: bootstrap-servers lists one server: leave it out for a "
+			     "single bootstrap node, or list every initial voter");
+	if (cfg->remove_after_ms && cfg->remove_after_ms <= cfg->unreachable_after_ms)
+		return vfail(err, errlen,
+			     "config: remove-after-ms (%u) must be greater than "
+			     "unreachable-after-ms (%u), or 0 to never remove",
+			     cfg->remove_after_ms, cfg->unreachable_after_ms);
 	if (cfg->raft_election_ms <= cfg->raft_heartbeat_ms)
 		return vfail(err, errlen,
 			     "config: raft-election-ms (%u) must be greater than "

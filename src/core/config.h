@@ -52,6 +52,17 @@ struct wm_config {
 	uint16_t raft_port;  /* raft-port: 9000 */
 	uint32_t raft_heartbeat_ms; /* raft-heartbeat-ms: 100 */
 	uint32_t raft_election_ms;  /* raft-election-ms: 1000 */
+	/* high availability */
+	bool voter;          /* voter: join as a Raft voter */
+	bool observer;       /* observer: join as a Raft observer (standby) */
+	bool serve;          /* serve: a plain member serves the API too */
+	char *bootstrap_servers[WM_CFG_LIST_MAX]; /* bootstrap-servers: ID=HOST:PORT list */
+	size_t n_bootstrap_servers;
+	uint32_t heartbeat_interval_ms; /* heartbeat-interval-ms: 5000 */
+	uint32_t unreachable_after_ms;  /* unreachable-after-ms: 30000 */
+	uint32_t remove_after_ms;       /* remove-after-ms: 86400000 */
+	uint32_t raft_snapshot_threshold; /* raft-snapshot-threshold: 1024 */
+	uint32_t raft_snapshot_trailing;  /* raft-snapshot-trailing: 128 */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

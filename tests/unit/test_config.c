@@ -91,6 +91,15 @@ static void test_table(void **state)
 		"raft-port",
 		"raft-heartbeat-ms",
 		"raft-election-ms",
+		"voter",
+		"observer",
+		"serve",
+		"bootstrap-servers",
+		"heartbeat-interval-ms",
+		"unreachable-after-ms",
+		"remove-after-ms",
+		"raft-snapshot-threshold",
+		"raft-snapshot-trailing",
 		"log-level",
 		"config",
 		"print-config",
@@ -115,7 +124,7 @@ static void test_table(void **state)
 		if (k->type != WM_CFG_BOOL && k->type != WM_CFG_ENUM)
 			assert_non_null(k->arg);
 		bool flag_only = (k->flags & WM_CFG_FLAG_ONLY) != 0;
-		assert_int_equal(flag_only, i >= 26);
+		assert_int_equal(flag_only, i >= 35);
 		assert_false(k->flags & WM_CFG_SECRET);
 	}
 	assert_int_equal(i, sizeof(names) / sizeof(names[0]));
@@ -709,6 +718,16 @@ static void test_validate(void **state)
 		 "raft-election-ms (100) must be greater than raft-heartbeat-ms (100)"},
 		{{"--bootstrap", "--api-listen", "[::]:9000"}, "both use TCP port 9000"},
 		{{"--bootstrap", "--api-listen", "[::]:9000", "--raft-port", "9001"}, NULL},
+		{{"--join", "a:1", "--voter"}, NULL},
+		{{"--join", "a:1", "--voter", "--observer"}, "voter and observer exclude"},
+		{{"--bootstrap", "--voter"}, "voter needs --join"},
+		{{"--bootstrap", "--bootstrap-servers", "a=h:1,b=h:2"}, NULL},
+		{{"--join", "a:1", "--bootstrap-servers", "a=h:1,b=h:2"},
+		 "bootstrap-servers needs --bootstrap"},
+		{{"--bootstrap", "--bootstrap-servers", "a=h:1"}, "lists one server"},
+		{{"--bootstrap", "--unreachable-after-ms", "5000", "--remove-after-ms", "5000"},
+		 "remove-after-ms (5000) must be greater than unreachable-after-ms (5000)"},
+		{{"--bootstrap", "--remove-after-ms", "0"}, NULL},
 	};
 	char err[512];
 
