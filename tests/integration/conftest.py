@@ -41,6 +41,8 @@ def pytest_runtest_makereport(item, call):
     rep = outcome.get_result()
     if rep.failed:
         for t in wmtest.live_topologies():
+            if not t.closed:
+                rep.sections.append((f"node state ({t.prefix})", t.diagnostics()))
             rep.sections.append((f"webmeshd logs ({t.prefix})", t.logs()))
 
 

@@ -46,6 +46,8 @@ TIME_SCALE = float(os.environ.get("WM_TEST_TIME_SCALE", "1"))
 READY_TIMEOUT = 60
 # The issue's promise: a join or an ephemeral leave reaches every node in 2 s.
 PROPAGATION_TIMEOUT = 2.0
+# WM_TEST_KEEP=1 keeps each topology's directory (logs, state) for debugging.
+KEEP = os.environ.get("WM_TEST_KEEP") == "1"
 
 ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -91,12 +93,15 @@ def wait_until(fn, timeout, what, interval=0.1):
     """Polls fn until it returns something truthy and returns that. Exceptions
     count as "not yet". Fails after timeout (scaled) naming what and the last
     result."""
-    deadline = time.monotonic() + scaled(timeout)
+    start = time.monotonic()
+    deadline = start + scaled(timeout)
     last = None
     while True:
         try:
             v = fn()
             if v:
+                # shown with the output of a failed test: where time went
+                print(f"wait_until: {what}: {time.monotonic() - start:.2f}s")
                 return v
             last = v
         except StopWaiting:
@@ -129,9 +134,13 @@ def _pid_alive(pid):
 
 
 def _kill_wait(pids, timeout):
-    """SIGTERM, then SIGKILL after timeout; only the given PIDs."""
+    """SIGTERM, then SIGKILL after timeout; only the given PIDs. Returns the
+    PIDs that needed SIGKILL."""
     pids = [p for p in pids if _pid_alive(p)]
+    killed = []
     for sig, secs in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
+        if sig == signal.SIGKILL:
+            killed = list(pids)
         for p in pids:
             try:
                 os.kill(p, sig)
@@ -141,8 +150,9 @@ def _kill_wait(pids, timeout):
         while time.monotonic() < deadline:
             pids = [p for p in pids if _pid_alive(p)]
             if not pids:
-                return
+                return killed
             time.sleep(0.05)
+    return killed
 
 
 _mount_points_ready = False
@@ -199,7 +209,7 @@ class Node:
             self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, env=ENV,
                                          start_new_session=True)
-        self.topo._pids.append(self.proc.pid)
+        self.topo._procs.append((self.name, self.proc))
 
         def execed():
             if self.proc.poll() is not None:
@@ -223,14 +233,18 @@ class Node:
         if not self.running():
             return self.proc.returncode if self.proc else None
         self.proc.send_signal(sig)
+        return self.wait_exit(timeout)
+
+    def wait_exit(self, timeout=20):
+        """Waits for webmeshd to exit (after a signal sent by the test);
+        returns the exit code, or kills it and fails after timeout."""
         try:
             return self.proc.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(10)
-            raise AssertionError(
-                f"webmeshd on {self.name} did not exit within {timeout}s of "
-                f"signal {sig}; killed\n{self.log_tail()}") from None
+            raise AssertionError(f"webmeshd on {self.name} did not exit within "
+                                 f"{timeout}s; killed\n{self.log_tail()}") from None
 
     def ns_pids(self):
         """PIDs of every process in this node's network namespace."""
@@ -346,7 +360,7 @@ class Topology:
         self.dir = Path(tempfile.mkdtemp(prefix=f"{self.prefix}-"))
         self.namespaces = []
         self.nodes = {}
-        self._pids = []
+        self._procs = []  # (name, Popen) of every webmeshd we started
         self.fingerprint = None
         self.server = None
         self.closed = False
@@ -453,13 +467,44 @@ class Topology:
             out.append(n.log_tail(lines))
         return "\n".join(out)
 
+    def _stop_all(self):
+        """SIGTERM to every webmeshd still running (newest first), SIGKILL
+        to those that have not exited after 15 s. Popen reaps them: a
+        zombie would look alive to kill(pid, 0)."""
+        procs = [(n, p) for n, p in reversed(self._procs) if p.poll() is None]
+        for _, p in procs:
+            p.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + scaled(15)
+        for name, p in procs:
+            try:
+                p.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"wmtest: webmeshd {name} (pid {p.pid}) ignored SIGTERM for "
+                      f"{scaled(15):.0f}s; killed", file=sys.stderr)
+                p.kill()
+                p.wait(10)
+
+    def diagnostics(self):
+        """What each running node's device and routes look like, for failure
+        reports."""
+        out = []
+        for n in self.running_nodes():
+            for cmd in (["wg", "show", IFACE, "dump"], ["ip", "-br", "addr"],
+                        ["ip", "route"], ["ip", "-6", "route"]):
+                try:
+                    p = n.exec(*cmd, check=False, timeout=10)
+                    text = (p.stdout + p.stderr).strip()
+                except Exception as e:  # noqa: BLE001 - best effort
+                    text = repr(e)
+                out.append(f"--- {n.name}: {' '.join(cmd)}\n{text}")
+        return "\n".join(out)
+
     def close(self):
         if self.closed:
             return
         self.closed = True
         try:
-            # newest first: members before the bootstrap node
-            _kill_wait(list(reversed(self._pids)), scaled(15))
+            self._stop_all()
             for ns in reversed(self.namespaces):
                 # anything left in our namespaces is ours (a wireguard-go
                 # orphaned by a SIGKILL)
@@ -467,7 +512,10 @@ class Topology:
                                             check=False).stdout.split()]
                 _kill_wait(left, 5)
                 run(["ip", "netns", "del", ns], check=False)
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if KEEP:
+                print(f"wmtest: kept logs and state in {self.dir}", file=sys.stderr)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
         finally:
             _live.discard(self)
 
