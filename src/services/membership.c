@@ -87,6 +87,7 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 		wm_services_fail(call, res->err, res->message);
 		return;
 	}
+	wm_services_seen(s, res->node.id);
 	struct wm_mesh_info info;
 	struct wm_arena a;
 	wm_arena_init(&a);
@@ -132,16 +133,9 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 		wm_services_fail(call, err, why);
 		return;
 	}
-	if (r->as_voter || r->as_observer) {
-		webmesh__v1__join_request__free_unpacked(r, NULL);
-		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED,
-				   "joining as a Raft voter or observer is not supported yet");
-		return;
-	}
 	if (!s->cfg.store) {
 		webmesh__v1__join_request__free_unpacked(r, NULL);
-		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED,
-				   "this node is not a mesh server; join through a server");
+		wm_services_forward(s, call, req, len);
 		return;
 	}
 	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
@@ -155,6 +149,9 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	jc.n_routes = r->n_routes;
 	jc.joined_at = (int64_t)time(NULL);
 	jc.full_mesh = true;
+	/* Who may become a voter is decided by authorization once it exists;
+	 * until then the mesh is open and says so at startup. */
+	jc.raft_role = r->as_voter ? WM_ROLE_VOTER : r->as_observer ? WM_ROLE_OBSERVER : WM_ROLE_MEMBER;
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &jc;
@@ -170,9 +167,29 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	webmesh__v1__join_request__free_unpacked(r, NULL);
 	if (err) {
 		free(j);
-		wm_services_fail(call, err,
-				 err == -WM_ENOTLEADER ? "this server is not the leader" : NULL);
+		if (err == -WM_ENOTLEADER)
+			wm_services_forward(s, call, req, len);
+		else
+			wm_services_fail(call, err, NULL);
 	}
+}
+
+static bool is_last_voter(struct wm_store *store, const char *id)
+{
+	struct wm_mesh_node *nodes = NULL;
+	size_t n = 0, voters = 0;
+	bool is_voter = false;
+	if (wm_store_list_nodes(store, &nodes, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (nodes[i].raft_role != WM_ROLE_VOTER)
+			continue;
+		voters++;
+		if (strcmp(nodes[i].id, id) == 0)
+			is_voter = true;
+	}
+	free(nodes);
+	return is_voter && voters == 1;
 }
 
 static void leave_applied_cb(void *data, const struct wm_store_result *res)
@@ -204,15 +221,13 @@ void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t le
 	}
 	if (!s->cfg.store) {
 		webmesh__v1__leave_request__free_unpacked(r, NULL);
-		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED, "this node is not a mesh server");
+		wm_services_forward(s, call, req, len);
 		return;
 	}
-	/* Raft members hold the state; dropping one from the mesh without a
-	 * membership change would leave a dead voter in the quorum. */
-	struct wm_mesh_node node;
-	if (wm_store_get_node(s->cfg.store, r->id, &node) == 0 && node.raft_role != WM_ROLE_MEMBER) {
-		snprintf(why, sizeof(why), "node %s is a Raft %s and cannot leave this way", r->id,
-			 node.raft_role == WM_ROLE_VOTER ? "voter" : "observer");
+	/* The last voter holds the only copy of the state: the mesh would be gone. */
+	if (is_last_voter(s->cfg.store, r->id)) {
+		snprintf(why, sizeof(why), "node %s is the only Raft voter; add another voter first",
+			 r->id);
 		webmesh__v1__leave_request__free_unpacked(r, NULL);
 		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION, why);
 		return;
@@ -226,7 +241,8 @@ void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t le
 	if (!err)
 		wm_info("node %s is leaving the mesh", r->id);
 	webmesh__v1__leave_request__free_unpacked(r, NULL);
-	if (err)
-		wm_services_fail(call, err,
-				 err == -WM_ENOTLEADER ? "this server is not the leader" : NULL);
+	if (err == -WM_ENOTLEADER)
+		wm_services_forward(s, call, req, len);
+	else if (err)
+		wm_services_fail(call, err, NULL);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "rpc/tls.h"
 #include "services/convert.h"
 
 struct method_def {
@@ -20,6 +21,7 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Membership/Join", false, wm_membership_join, false},
 	{"/webmesh.v1.Membership/Leave", false, wm_membership_leave, false},
 	{"/webmesh.v1.Membership/SubscribePeers", true, wm_subscriptions_subscribe, false},
+	{"/webmesh.v1.Membership/Heartbeat", false, wm_membership_heartbeat, false},
 	{"/webmesh.v1.Mesh/GetNode", false, wm_mesh_get_node, false},
 	{"/webmesh.v1.Mesh/ListNodes", false, wm_mesh_list_nodes, false},
 	{"/webmesh.v1.Mesh/GetMeshGraph", false, wm_mesh_get_graph, false},
@@ -37,9 +39,29 @@ int wm_services_new(const struct wm_services_config *cfg, struct wm_services **o
 		s->cfg.proxy_timeout_ms = 10000;
 	snprintf(s->node_id, sizeof(s->node_id), "%s", cfg->node_id);
 	s->cfg.node_id = s->node_id;
+	/* Over the overlay a server's address is bound to its WireGuard key: only
+	 * the peer holding that key can send from or receive for it. That, not a
+	 * certificate, is what identifies the leader we forward to. */
+	char err[128];
+	struct wm_tls_client_opts o = {.insecure_skip_verify = true};
+	s->overlay_tls = wm_tls_client_ctx_new(&o, err, sizeof(err));
+	if (!s->overlay_tls) {
+		free(s);
+		return -ENOMEM;
+	}
 	wm_subscriptions_init(s);
+	wm_liveness_init(s);
 	*out = s;
 	return 0;
+}
+
+void wm_services_set_store(struct wm_services *s, struct wm_store *store)
+{
+	if (s->cfg.store)
+		return;
+	s->cfg.store = store;
+	wm_subscriptions_attach(s);
+	wm_liveness_start(s);
 }
 
 static int register_methods(struct wm_services *s, struct wm_rpc_server *srv, bool local)
@@ -75,12 +97,27 @@ void wm_services_stop(struct wm_services *s)
 	if (!s || s->stopped)
 		return;
 	s->stopped = true;
+	uv_timer_stop(&s->live_timer);
 	wm_subscriptions_close_all(s, WM_GRPC_UNAVAILABLE, "server is shutting down");
+	if (s->leader_client) {
+		wm_rpc_client_free(s->leader_client);
+		s->leader_client = NULL;
+	}
 }
 
 static void free_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct wm_services *s = h->data;
+	SSL_CTX_free(s->overlay_tls);
+	free(s->live);
+	free(s);
+}
+
+static void live_timer_closed_cb(uv_handle_t *h)
+{
+	struct wm_services *s = h->data;
+	/* The notify timer closes last and frees s. */
+	uv_close((uv_handle_t *)&s->notify_timer, free_cb);
 }
 
 void wm_services_free(struct wm_services *s)
@@ -88,9 +125,10 @@ void wm_services_free(struct wm_services *s)
 	if (!s)
 		return;
 	wm_services_stop(s);
-	/* The timer is embedded: free the struct only in its close callback. */
+	/* The timers are embedded: free the struct only in the last close callback. */
 	s->notify_timer.data = s;
-	uv_close((uv_handle_t *)&s->notify_timer, free_cb);
+	s->live_timer.data = s;
+	uv_close((uv_handle_t *)&s->live_timer, live_timer_closed_cb);
 }
 
 void wm_services_reply(struct wm_rpc_call *call, const ProtobufCMessage *msg)

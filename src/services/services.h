@@ -34,9 +34,17 @@ struct wm_services_config {
 	void (*leave_mesh)(void *data, wm_services_done_cb done, void *cd);
 	void *data;
 	uint64_t proxy_timeout_ms; /* 0 = 10000 */
+	/* Servers: where other servers' APIs listen (the same port everywhere). */
+	uint16_t api_port;
+	/* Liveness (leader only): silent this long = unreachable, then removed
+	 * (0 = never removed). */
+	uint64_t unreachable_after_ms;
+	uint64_t remove_after_ms;
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out);
+/* A member that became a voter or observer now has a replica: serve from it. */
+void wm_services_set_store(struct wm_services *s, struct wm_store *store);
 /* The API port: Membership, Mesh, Node.GetStatus. */
 int wm_services_register_public(struct wm_services *s, struct wm_rpc_server *srv);
 /* The local socket: everything, including Node.LeaveMesh. */
@@ -45,6 +53,16 @@ int wm_services_register_local(struct wm_services *s, struct wm_rpc_server *srv)
 void wm_services_stop(struct wm_services *s);
 /* Frees s; call after the rpc servers and the store are closed. NULL is fine. */
 void wm_services_free(struct wm_services *s);
+
+/* Sends a unary call to the current Raft leader over the overlay (servers
+ * only). -WM_ENOTLEADER if this node leads, -EAGAIN while no leader is known. */
+int wm_services_call_leader(struct wm_services *s, const char *path, const uint8_t *req,
+			    size_t len, wm_rpc_unary_cb cb, void *data);
+/* Records that node_id is alive (the leader's own liveness table). */
+void wm_services_seen(struct wm_services *s, const char *node_id);
+/* Node IDs the leader has not heard from within unreachable_after_ms; strings
+ * from the arena. */
+void wm_services_unreachable(struct wm_services *s, struct wm_arena *a, char ***ids, size_t *n);
 
 /* Computes the peers of node_id from the store into *out (strings in a).
  * -ENOENT if the node is not in the mesh. Used by Join, subscriptions and the

@@ -2,11 +2,13 @@
 #ifndef WM_SERVICES_INT_H
 #define WM_SERVICES_INT_H
 
+#include <openssl/ssl.h>
 #include <protobuf-c/protobuf-c.h>
 
 #include "services/services.h"
 
 struct subscriber;
+struct liveness_entry;
 
 struct wm_services {
 	struct wm_services_config cfg;
@@ -15,6 +17,16 @@ struct wm_services {
 	uv_timer_t notify_timer;        /* coalesces bursts of changes */
 	bool notify_pending;
 	bool stopped;
+	/* forwarding to the leader */
+	SSL_CTX *overlay_tls;
+	struct wm_rpc_client *leader_client;
+	char leader_client_id[WM_NODE_ID_MAX + 1];
+	/* liveness, kept by the leader in memory: a new leader starts everyone
+	 * afresh, so a leader change never removes a node */
+	struct liveness_entry *live;
+	size_t n_live, cap_live;
+	uv_timer_t live_timer;
+	bool was_leader;
 };
 
 /* Packs msg, sends it as the only message and finishes the call with OK. */
@@ -25,6 +37,15 @@ void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg);
 void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
 		       size_t len);
 
+/* Forwards a write the local store refused with -WM_ENOTLEADER to the leader
+ * and relays its answer; a call that was forwarded once is not forwarded again. */
+void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+			 size_t len);
+/* Liveness timer: start and stop (liveness.c). */
+void wm_liveness_init(struct wm_services *s);
+/* Starts the leader's sweep (once a store exists). */
+void wm_liveness_start(struct wm_services *s);
+
 /* Handlers, by file. */
 void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
@@ -33,11 +54,15 @@ void wm_subscriptions_subscribe(struct wm_rpc_call *call, const uint8_t *req, si
 void wm_mesh_get_node(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_mesh_list_nodes(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_mesh_get_graph(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
+void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_t len,
+			     void *data);
 void wm_node_get_status(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_node_leave_mesh(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 
 /* Subscriptions: start listening to the store, end every stream. */
 void wm_subscriptions_init(struct wm_services *s);
+/* Starts following the store's change feed (once a store exists). */
+void wm_subscriptions_attach(struct wm_services *s);
 void wm_subscriptions_close_all(struct wm_services *s, int grpc_status, const char *msg);
 
 #endif

@@ -139,6 +139,11 @@ void wm_subscriptions_init(struct wm_services *s)
 {
 	uv_timer_init(s->cfg.loop, &s->notify_timer);
 	s->notify_timer.data = s;
+	wm_subscriptions_attach(s);
+}
+
+void wm_subscriptions_attach(struct wm_services *s)
+{
 	if (s->cfg.store)
 		wm_store_on_change(s->cfg.store, change_cb, s);
 }
