@@ -93,6 +93,9 @@ static struct wm_rpc_client *upstream_of(void *data)
 
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen)
 {
+	char host[256];
+	uint16_t api_port = 8443;
+	wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &api_port);
 	struct wm_services_config sc = {
 		.loop = d->loop,
 		.node_id = d->node_id,
@@ -100,6 +103,9 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.fill_status = wm_api_fill_status,
 		.leave_mesh = wm_member_leave_mesh,
 		.data = d,
+		.api_port = api_port,
+		.unreachable_after_ms = d->cfg->unreachable_after_ms,
+		.remove_after_ms = d->cfg->remove_after_ms,
 	};
 	sc.upstream = upstream_of;
 	int rc = wm_services_new(&sc, &d->services);
@@ -109,8 +115,13 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 	}
 	rc = start_local(d, err, errlen);
 	if (!rc && serve_public)
-		rc = start_public(d, err, errlen);
+		rc = wm_api_serve_public(d, err, errlen);
 	return rc;
+}
+
+int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen)
+{
+	return d->api ? 0 : start_public(d, err, errlen);
 }
 
 static const char *peer_name(const struct wm_daemon *d, const wm_key key)
@@ -164,7 +175,15 @@ static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_ar
 	st->term = rs.term;
 	st->commit_index = rs.commit_index;
 	st->applied_index = rs.applied_index;
-	st->raft_role = WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_VOTER;
+	/* Our role is what the Raft configuration says, not what we asked for:
+	 * a joiner is an observer-to-be until the leader has added it. */
+	st->raft_role = WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_MEMBER;
+	for (size_t i = 0; i < rs.n_members; i++)
+		if (strcmp(rs.members[i].node_id, d->node_id) == 0)
+			st->raft_role = (Webmesh__V1__RaftRole)rs.members[i].role;
+	if (rs.is_leader)
+		wm_services_unreachable(d->services, a, &st->unreachable_nodes,
+					&st->n_unreachable_nodes);
 	st->raft_members = wm_arena_alloc(a, sizeof(*st->raft_members) * (rs.n_members + 1));
 	for (size_t i = 0; st->raft_members && i < rs.n_members; i++) {
 		Webmesh__V1__RaftMember *m = wm_arena_alloc(a, sizeof(*m));

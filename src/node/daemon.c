@@ -83,6 +83,8 @@ static void next_stage(struct wm_daemon *d)
 		case 3:
 			uv_close((uv_handle_t *)&d->timer, NULL);
 			uv_close((uv_handle_t *)&d->self_timer, NULL);
+			uv_close((uv_handle_t *)&d->raft_timer, NULL);
+			uv_close((uv_handle_t *)&d->heartbeat_timer, NULL);
 			uv_close((uv_handle_t *)&d->sigterm, NULL);
 			uv_close((uv_handle_t *)&d->sigint, NULL);
 			break;
@@ -106,6 +108,8 @@ static void teardown(struct wm_daemon *d)
 {
 	uv_timer_stop(&d->timer);
 	uv_timer_stop(&d->self_timer);
+	uv_timer_stop(&d->raft_timer);
+	uv_timer_stop(&d->heartbeat_timer);
 	if (d->peer_stream) {
 		struct wm_rpc_stream *s = d->peer_stream;
 		d->peer_stream = NULL;
@@ -132,6 +136,29 @@ static void ephemeral_left_cb(void *data, int status, const char *message, const
 	teardown(d);
 }
 
+static void handed_over_cb(void *data, int err)
+{
+	struct wm_daemon *d = data;
+	if (err)
+		wm_warn("could not hand leadership over (%s); stopping anyway", wm_strerror(err));
+	else
+		wm_info("handed leadership over");
+	teardown(d);
+}
+
+/* A leader that stops on purpose hands over first, so the mesh does not wait
+ * an election timeout for a new one. */
+static bool hand_over(struct wm_daemon *d)
+{
+	if (!d->store)
+		return false;
+	struct wm_store_status st;
+	wm_store_status(d->store, &st);
+	if (!st.is_leader)
+		return false;
+	return wm_store_transfer_leadership(d->store, handed_over_cb, d) == 0;
+}
+
 void wm_daemon_stop(struct wm_daemon *d, int exit_code)
 {
 	if (d->phase == WM_PHASE_STOPPING)
@@ -149,6 +176,8 @@ void wm_daemon_stop(struct wm_daemon *d, int exit_code)
 					d) == 0)
 			return;
 	}
+	if (hand_over(d))
+		return;
 	teardown(d);
 }
 
@@ -213,7 +242,9 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	wm_log_set_name(d->node_id);
 	uv_timer_init(&loop, &d->timer);
 	uv_timer_init(&loop, &d->self_timer);
-	d->timer.data = d->self_timer.data = d;
+	uv_timer_init(&loop, &d->raft_timer);
+	uv_timer_init(&loop, &d->heartbeat_timer);
+	d->timer.data = d->self_timer.data = d->raft_timer.data = d->heartbeat_timer.data = d;
 	uv_signal_init(&loop, &d->sigterm);
 	uv_signal_init(&loop, &d->sigint);
 	d->sigterm.data = d->sigint.data = d;
@@ -237,6 +268,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 		wm_rpc_server_free(d->local);
 	SSL_CTX_free(d->server_tls);
 	SSL_CTX_free(d->client_tls);
+	SSL_CTX_free(d->overlay_tls);
 	wm_wg_device_free(d->desired);
 	free(d->peer_names);
 	wm_wipe(d->private_key, sizeof(d->private_key));

@@ -58,7 +58,13 @@ struct wm_daemon {
 	SSL_CTX *client_tls;
 	char fingerprint[WM_FINGERPRINT_LEN];
 
-	/* plain members */
+	/* joining nodes: the servers they can use, --join first */
+#define WM_MAX_SERVERS 16
+	char servers[WM_MAX_SERVERS][WM_PREFIX_STRLEN + 272]; /* HOST:PORT */
+	size_t n_servers;
+	size_t cur_server;
+	unsigned failures; /* consecutive failures on the current server */
+	SSL_CTX *overlay_tls;
 	struct wm_rpc_client *upstream;
 	struct wm_rpc_stream *peer_stream;
 	bool joined;
@@ -66,10 +72,16 @@ struct wm_daemon {
 	unsigned retry_ms;
 
 	struct wm_wg_device *desired; /* what the device should hold */
+	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;
 
 	uv_timer_t timer;        /* leader wait and retries */
+	uv_timer_t raft_timer;   /* leader detection and Raft membership (raftmembers.c) */
+	uv_timer_t heartbeat_timer; /* liveness heartbeats to the leader */
+	char last_leader[WM_NODE_ID_MAX + 1];
+	uint64_t last_term;
+	bool raft_change_pending;
 	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
 	bool self_update_pending;
 	uv_signal_t sigterm, sigint;
@@ -99,13 +111,26 @@ int wm_netconf_set_addresses(struct wm_daemon *d);
 /* Turns peer messages into the desired device and applies the difference. */
 int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n);
 int wm_netconf_detect_endpoints(struct wm_daemon *d);
+/* Applies STATE_DIR/peers.state, the last peer set this node had (none: 0). */
+int wm_netconf_restore_peers(struct wm_daemon *d);
 
 /* api.c: TLS and the listeners. */
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);
+/* Starts the TLS API listener if it is not running yet. */
+int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen);
 void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
 
 /* server.c: bootstrap or resume a server with a local store. */
 int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
+/* Opens the local replica at our mesh IPv4 (d->ipv4 must be set): for the
+ * bootstrap node, a voter or observer that joined, or one that restarts. */
+int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t errlen);
+/* heartbeat.c: tell the leader, every heartbeat-interval-ms, that we live. */
+void wm_heartbeat_start(struct wm_daemon *d);
+
+/* raftmembers.c: leader detection and Raft membership reconciliation. */
+void wm_raftmembers_start(struct wm_daemon *d);
+
 /* member.c: join through a server and follow the peer stream. */
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);
 void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd);

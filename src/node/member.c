@@ -1,6 +1,8 @@
-/* A plain member: joins through a server, configures WireGuard from the
- * answer, and follows its peer set on a SubscribePeers stream, reconnecting
- * when the stream breaks. Its tunnels never depend on the stream being up. */
+/* Joining through a server: configure WireGuard from the answer, then either
+ * follow the peer set on a SubscribePeers stream (plain members) or, for a
+ * voter or observer, open the local replica and serve. When the server in use
+ * stops answering, move to another one: the node learns every server's mesh
+ * address from its peers. Tunnels never depend on any of this being up. */
 #include "node/daemon.h"
 
 #include <errno.h>
@@ -20,6 +22,73 @@
 static void send_join(struct wm_daemon *d);
 static void subscribe(struct wm_daemon *d);
 
+#define FAILURES_BEFORE_FAILOVER 2
+
+/* The client for d->servers[d->cur_server]. The server given with --join is
+ * verified as configured; the others are reached over the overlay, where
+ * their address is bound to their WireGuard key, which is what identifies
+ * them (see docs/ARCHITECTURE.md). */
+static int connect_upstream(struct wm_daemon *d)
+{
+	char host[256];
+	uint16_t port;
+	const char *target = d->servers[d->cur_server];
+	if (wm_hostport_split(target, host, sizeof(host), &port) < 0)
+		return -EINVAL;
+	struct wm_rpc_client_config cc = {
+		.host = host,
+		.port = port,
+		.tls = d->cur_server == 0 ? d->client_tls : d->overlay_tls,
+		.server_name = d->cur_server == 0 ? d->cfg->server_name : NULL,
+	};
+	return wm_rpc_client_new(d->loop, &cc, &d->upstream);
+}
+
+static void failover(struct wm_daemon *d)
+{
+	if (d->n_servers < 2)
+		return;
+	if (d->peer_stream) {
+		struct wm_rpc_stream *st = d->peer_stream;
+		d->peer_stream = NULL;
+		wm_rpc_stream_cancel(st);
+	}
+	wm_rpc_client_free(d->upstream);
+	d->upstream = NULL;
+	d->cur_server = (d->cur_server + 1) % d->n_servers;
+	wm_info("switching to server %s", d->servers[d->cur_server]);
+	if (connect_upstream(d) < 0) {
+		d->cur_server = 0;
+		connect_upstream(d);
+	}
+}
+
+/* Every voter and observer in our peer set serves the API on its mesh
+ * address; remember them as places to fail over to. */
+static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
+{
+	char host[256];
+	uint16_t api_port = 8443;
+	wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &api_port);
+	for (size_t i = 0; i < n && d->n_servers < WM_MAX_SERVERS; i++) {
+		const Webmesh__V1__MeshNode *node = peers[i]->node;
+		if (!node || (node->raft_role != WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_VOTER &&
+			      node->raft_role != WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_OBSERVER))
+			continue;
+		struct wm_prefix p;
+		if (wm_prefix_parse(node->private_ipv4, &p) < 0 || p.family != AF_INET)
+			continue;
+		char addr[WM_PREFIX_STRLEN], target[WM_PREFIX_STRLEN + 8];
+		wm_prefix_format_addr(&p, addr, sizeof(addr));
+		snprintf(target, sizeof(target), "%s:%u", addr, api_port);
+		bool known = false;
+		for (size_t j = 0; j < d->n_servers && !known; j++)
+			known = strcmp(d->servers[j], target) == 0;
+		if (!known)
+			snprintf(d->servers[d->n_servers++], sizeof(d->servers[0]), "%s", target);
+	}
+}
+
 static void retry_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
@@ -33,6 +102,11 @@ static void retry_cb(uv_timer_t *t)
 
 static void schedule_retry(struct wm_daemon *d)
 {
+	if (++d->failures >= FAILURES_BEFORE_FAILOVER) {
+		d->failures = 0;
+		d->retry_ms = 0;
+		failover(d);
+	}
 	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
 	if (d->retry_ms > RETRY_MAX_MS)
 		d->retry_ms = RETRY_MAX_MS;
@@ -82,7 +156,28 @@ static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
 	err = wm_netconf_set_addresses(d);
 	if (!err)
 		err = wm_netconf_apply_peers(d, r->peers, r->n_peers);
+	learn_servers(d, r->peers, r->n_peers);
 	return err;
+}
+
+/* A voter or observer opens its replica once it has its mesh address (the
+ * leader then adds it to Raft at that address); it and a member started with
+ * --serve serve the API. */
+static int become_server(struct wm_daemon *d)
+{
+	char err[512] = "";
+	int rc = 0;
+	if ((d->cfg->voter || d->cfg->observer) && !d->store) {
+		rc = wm_server_open_store(d, false, err, sizeof(err));
+		if (!rc)
+			wm_info("waiting for the leader to add this node as a Raft %s",
+				d->cfg->voter ? "voter" : "observer");
+	}
+	if (!rc && (d->store || d->cfg->serve))
+		rc = wm_api_serve_public(d, err, sizeof(err));
+	if (rc)
+		wm_error("%s", err[0] ? err : wm_strerror(rc));
+	return rc;
 }
 
 static void join_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
@@ -120,7 +215,15 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 	d->joined = true;
 	d->phase = WM_PHASE_RUNNING;
 	d->retry_ms = 0;
-	subscribe(d);
+	d->failures = 0;
+	wm_heartbeat_start(d);
+	if (become_server(d) < 0) {
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	/* Servers follow their own replica; members follow a stream. */
+	if (!d->store)
+		subscribe(d);
 }
 
 static void send_join(struct wm_daemon *d)
@@ -139,6 +242,8 @@ static void send_join(struct wm_daemon *d)
 	req.endpoints = ep_ptrs;
 	req.n_endpoints = d->n_endpoints;
 	req.listen_port = d->cfg->wireguard_port;
+	req.as_voter = d->cfg->voter;
+	req.as_observer = d->cfg->observer;
 	uint8_t buf[2048];
 	size_t len = webmesh__v1__join_request__get_packed_size(&req);
 	if (len > sizeof(buf)) {
@@ -167,7 +272,9 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 		wm_info("following peer updates from %s", d->cfg->join);
 	d->subscribed = true;
 	d->retry_ms = 0;
+	d->failures = 0;
 	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
+	learn_servers(d, pc->peers, pc->n_peers);
 	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;
@@ -234,13 +341,13 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 	d->client_tls = wm_tls_client_ctx_new(&o, err, errlen);
 	if (!d->client_tls)
 		return -EINVAL;
-	struct wm_rpc_client_config cc = {
-		.host = host,
-		.port = port,
-		.tls = d->client_tls,
-		.server_name = d->cfg->server_name,
-	};
-	int rc = wm_rpc_client_new(d->loop, &cc, &d->upstream);
+	struct wm_tls_client_opts overlay = {.insecure_skip_verify = true};
+	d->overlay_tls = wm_tls_client_ctx_new(&overlay, err, errlen);
+	if (!d->overlay_tls)
+		return -ENOMEM;
+	snprintf(d->servers[0], sizeof(d->servers[0]), "%s", d->cfg->join);
+	d->n_servers = 1;
+	int rc = connect_upstream(d);
 	if (rc) {
 		snprintf(err, errlen, "cannot create a client for %s: %s", d->cfg->join,
 			 wm_strerror(rc));
@@ -248,8 +355,17 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 	}
 	/* A restart brings the old addresses back at once, so the tunnels carry
 	 * traffic while the join is still on its way. */
-	if (wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6) == 0)
+	if (wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6) == 0) {
 		wm_netconf_set_addresses(d);
+		wm_netconf_restore_peers(d);
+		/* A voter or observer resumes its replica at once: when every
+		 * voter restarts together, none of them can answer a Join until
+		 * they have elected a leader among themselves. */
+		if ((d->cfg->voter || d->cfg->observer) && (rc = become_server(d)) < 0) {
+			snprintf(err, errlen, "cannot resume the local replica");
+			return rc;
+		}
+	}
 	send_join(d);
 	return 0;
 }

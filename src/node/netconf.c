@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "core/error.h"
 #include "core/ipam.h"
 #include "sys/sys.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 /* A peer we just added may still hold a session with our previous incarnation
@@ -171,6 +173,65 @@ static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh
 	return 1;
 }
 
+/* FNV-1a, to skip rewriting an unchanged cache. */
+static uint64_t hash_bytes(const uint8_t *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++) {
+		h ^= p[i];
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+/* The last applied peer set, kept so that a restarted node (a member whose
+ * servers are down, or voters restarting together, which can only talk over
+ * the overlay) brings its tunnels back before any server answers. */
+static void save_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
+{
+	Webmesh__V1__PeerConfigurations pc = WEBMESH__V1__PEER_CONFIGURATIONS__INIT;
+	pc.peers = (Webmesh__V1__WireGuardPeer **)peers;
+	pc.n_peers = n;
+	size_t len = webmesh__v1__peer_configurations__get_packed_size(&pc);
+	uint8_t *buf = malloc(len + 1);
+	if (!buf)
+		return;
+	webmesh__v1__peer_configurations__pack(&pc, buf);
+	uint64_t h = hash_bytes(buf, len);
+	if (h != d->peers_saved_hash) {
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s/peers.state", d->cfg->state_dir);
+		int err = wm_write_file_atomic(path, buf, len, 0600);
+		if (err)
+			wm_warn("cannot save %s: %s", path, wm_strerror(err));
+		else
+			d->peers_saved_hash = h;
+	}
+	free(buf);
+}
+
+int wm_netconf_restore_peers(struct wm_daemon *d)
+{
+	char path[PATH_MAX];
+	char *buf = NULL;
+	size_t len = 0;
+	snprintf(path, sizeof(path), "%s/peers.state", d->cfg->state_dir);
+	int err = wm_read_file(path, 64u << 20, &buf, &len);
+	if (err)
+		return err == -ENOENT ? 0 : err;
+	Webmesh__V1__PeerConfigurations *pc =
+		webmesh__v1__peer_configurations__unpack(NULL, len, (const uint8_t *)buf);
+	free(buf);
+	if (!pc) {
+		wm_warn("%s is damaged; ignoring it", path);
+		return -EINVAL;
+	}
+	wm_info("restoring %zu peers from %s", pc->n_peers, path);
+	err = wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
+	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
+	return err;
+}
+
 int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
 {
 	struct wm_wg_device *desired = wm_wg_device_new(d->cfg->interface);
@@ -199,6 +260,8 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 	wm_wg_device_sort(desired);
 	wm_wg_device_free(d->desired);
 	d->desired = desired;
+	if (d->addresses_set)
+		save_peers(d, peers, n);
 	free(d->peer_names);
 	d->peer_names = names;
 	d->n_peer_names = n_names;

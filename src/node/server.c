@@ -80,6 +80,8 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 		return;
 	}
 	d->phase = WM_PHASE_RUNNING;
+	d->joined = true;
+	wm_heartbeat_start(d);
 	self_change_cb(d, res->index, NULL);
 	char ep[WM_ENDPOINT_STRLEN] = "";
 	char host[WM_PREFIX_STRLEN] = "THIS-HOST";
@@ -228,6 +230,18 @@ int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface, wm_strerror(rc));
 		return rc;
 	}
+	rc = wm_server_open_store(d, true, err, errlen);
+	if (rc)
+		return rc;
+	wm_info("%s the mesh in %s", resuming ? "resuming" : "creating", d->cfg->state_dir);
+	uv_timer_start(&d->timer, leader_poll_cb, 0, LEADER_POLL_MS);
+	return 0;
+}
+
+int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t errlen)
+{
+	if (d->store)
+		return 0;
 	/* Raft listens on the overlay address only: its transport has no TLS,
 	 * and WireGuard authenticates and encrypts everything on it. */
 	char addr[WM_PREFIX_STRLEN], raft_address[WM_PREFIX_STRLEN + 8];
@@ -237,16 +251,19 @@ int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
 		.dir = d->cfg->state_dir,
 		.node_id = d->node_id,
 		.raft_address = raft_address,
-		.bootstrap = true,
+		.bootstrap = bootstrap,
 		.heartbeat_ms = d->cfg->raft_heartbeat_ms,
 		.election_ms = d->cfg->raft_election_ms,
+		.snapshot_threshold = d->cfg->raft_snapshot_threshold,
+		.snapshot_trailing = d->cfg->raft_snapshot_trailing,
 	};
-	rc = wm_store_open(d->loop, &sc, &d->store, err, errlen);
+	int rc = wm_store_open(d->loop, &sc, &d->store, err, errlen);
 	if (rc)
 		return rc;
 	wm_store_on_change(d->store, self_change_cb, d);
-	wm_info("%s mesh state in %s; raft on %s", resuming ? "resuming" : "creating",
-		d->cfg->state_dir, raft_address);
-	uv_timer_start(&d->timer, leader_poll_cb, 0, LEADER_POLL_MS);
+	if (d->services)
+		wm_services_set_store(d->services, d->store);
+	wm_raftmembers_start(d);
+	wm_info("raft listens on %s", raft_address);
 	return 0;
 }

@@ -1,0 +1,124 @@
+/* On the leader, Raft membership follows the mesh state: nodes stored as
+ * voters or observers are added to the Raft configuration at their mesh
+ * address, and members whose node left (or became a plain member) are
+ * removed. Doing this as a reconciliation loop rather than inside Join makes
+ * it survive leader changes, unreachable joiners and failed promotions: the
+ * next leader simply finishes the job. libraft allows one configuration
+ * change at a time, so at most one is in flight. */
+#include "node/daemon.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "util/log.h"
+
+#define RECONCILE_MS 300
+
+static void change_done_cb(void *data, int err)
+{
+	struct wm_daemon *d = data;
+	d->raft_change_pending = false;
+	if (err && err != -ECANCELED)
+		wm_warn("raft membership change failed (%s); will retry", wm_strerror(err));
+}
+
+static const struct wm_store_member *find_member(const struct wm_store_status *st, const char *id)
+{
+	for (size_t i = 0; i < st->n_members; i++)
+		if (strcmp(st->members[i].node_id, id) == 0)
+			return &st->members[i];
+	return NULL;
+}
+
+static bool wants_raft(const struct wm_mesh_node *n)
+{
+	return n->raft_role == WM_ROLE_VOTER || n->raft_role == WM_ROLE_OBSERVER;
+}
+
+/* Starts at most one change; returns true if it did. */
+static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st,
+			   const struct wm_mesh_node *nodes, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct wm_mesh_node *node = &nodes[i];
+		if (!wants_raft(node) || node->ipv4.family != AF_INET)
+			continue;
+		char host[WM_PREFIX_STRLEN], addr[WM_PREFIX_STRLEN + 8];
+		wm_prefix_format_addr(&node->ipv4, host, sizeof(host));
+		snprintf(addr, sizeof(addr), "%s:%u", host, d->cfg->raft_port);
+		const struct wm_store_member *m = find_member(st, node->id);
+		if (m && m->role == node->raft_role && strcmp(m->address, addr) == 0)
+			continue;
+		if (m && strcmp(m->address, addr) != 0) {
+			if (wm_store_remove_member(d->store, node->id, change_done_cb, d) == 0) {
+				wm_info("raft: re-adding %s at its new address %s", node->id, addr);
+				return true;
+			}
+			continue;
+		}
+		int err = wm_store_add_member(d->store, node->id, addr, node->raft_role,
+					      change_done_cb, d);
+		if (err == 0) {
+			wm_info("raft: adding %s as %s at %s", node->id,
+				node->raft_role == WM_ROLE_VOTER ? "voter" : "observer", addr);
+			return true;
+		}
+		if (err != -EALREADY && err != -EBUSY)
+			wm_debug("raft: cannot add %s yet: %s", node->id, wm_strerror(err));
+	}
+	for (size_t i = 0; i < st->n_members; i++) {
+		const struct wm_store_member *m = &st->members[i];
+		if (!m->node_id[0] || strcmp(m->node_id, d->node_id) == 0)
+			continue;
+		bool keep = false;
+		for (size_t j = 0; j < n && !keep; j++)
+			keep = strcmp(nodes[j].id, m->node_id) == 0 && wants_raft(&nodes[j]);
+		if (keep)
+			continue;
+		if (wm_store_remove_member(d->store, m->node_id, change_done_cb, d) == 0) {
+			wm_info("raft: removing %s, it is no longer a voter or observer", m->node_id);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void reconcile_cb(uv_timer_t *t)
+{
+	struct wm_daemon *d = t->data;
+	if (d->phase == WM_PHASE_STOPPING || !d->store)
+		return;
+	struct wm_store_status st;
+	wm_store_status(d->store, &st);
+	/* Leadership changes are logged where operators look; libraft 0.15 has
+	 * no callback for them, so this timer is also the detector. */
+	if (strcmp(st.leader_id, d->last_leader) != 0 || st.term != d->last_term) {
+		if (st.leader_id[0])
+			wm_info("raft: leader is %s (term %llu)%s", st.leader_id,
+				(unsigned long long)st.term, st.is_leader ? ", this node" : "");
+		else
+			wm_info("raft: no leader (term %llu)", (unsigned long long)st.term);
+		snprintf(d->last_leader, sizeof(d->last_leader), "%s", st.leader_id);
+		d->last_term = st.term;
+	}
+	if (!st.is_leader || d->raft_change_pending || d->phase != WM_PHASE_RUNNING)
+		return;
+	struct wm_mesh_node *nodes = NULL;
+	size_t n = 0;
+	if (wm_store_list_nodes(d->store, &nodes, &n) < 0)
+		return;
+	d->raft_change_pending = reconcile_once(d, &st, nodes, n);
+	free(nodes);
+}
+
+void wm_raftmembers_start(struct wm_daemon *d)
+{
+	/* The detector runs at the heartbeat interval so that a leader change is
+	 * noticed within one heartbeat; reconciliation rides along. */
+	uint64_t period = d->cfg->raft_heartbeat_ms < RECONCILE_MS ? d->cfg->raft_heartbeat_ms
+								    : RECONCILE_MS;
+	uv_timer_start(&d->raft_timer, reconcile_cb, period, period);
+}
