@@ -34,7 +34,7 @@ struct heap {
 /* One prefix some peer could carry; the best claim per prefix wins. */
 struct claim {
 	struct wm_prefix prefix;
-	int cls; /* 0: the node's own address, 1: a route it advertises */
+	int cls; /* -1: a mesh network, 0: the node's own address, 1: a route it advertises */
 	int64_t dist;
 	size_t via_rank;
 	size_t owner_rank;
@@ -335,8 +335,15 @@ static int build_set(const struct graph *g, size_t self, const int64_t *dist, co
 	struct wm_peer *peers = NULL;
 	int r = -ENOMEM;
 
+	size_t cap = 1;
+
+	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
+		size_t nr = g->nodes[g->by_id[r_]].n_routes;
+
+		cap += 2 + (nr < WM_MAX_ROUTES ? nr : WM_MAX_ROUTES);
+	}
 	slot = malloc((g->n + 1) * sizeof(size_t));
-	claims = calloc(g->n_by_id * (2 + WM_MAX_ROUTES) + 1, sizeof(*claims));
+	claims = calloc(cap, sizeof(*claims));
 	if (!slot || !claims)
 		goto out;
 	/* Every direct neighbour is a peer, whatever its shortest path. */
@@ -423,41 +430,383 @@ out:
 	return r;
 }
 
+/* ---- the reusable graph ---- */
+
+struct wm_peer_graph {
+	struct graph g;
+	bool summary; /* opts gave the mesh networks */
+	struct wm_peers_opts opts;
+	size_t *deg;	/* distinct neighbours of each node */
+	size_t *only;	/* deg 1: that neighbour */
+	int64_t **dist; /* per source, NULL until computed */
+	size_t **hop;
+	size_t n_trees;
+	size_t *routed; /* nodes advertising routes, in ID order */
+	size_t n_routed;
+	int64_t *wa, *wb; /* scratch: weight to each neighbour of two nodes */
+	size_t *sa, *sb;  /* scratch stamps for wa, wb */
+	size_t stamp;
+};
+
+static bool has_routes(const struct wm_mesh_node *nd)
+{
+	struct wm_prefix p;
+
+	for (size_t k = 0; k < nd->n_routes && k < WM_MAX_ROUTES; k++) {
+		if (normalise(&nd->routes[k], -1, &p))
+			return true;
+	}
+	return false;
+}
+
+/* Marks the neighbours of u in (w, s) with their smallest edge weight. */
+static void mark_neighbours(struct wm_peer_graph *pg, size_t u, int64_t *w, size_t *s)
+{
+	const struct graph *g = &pg->g;
+	size_t st = ++pg->stamp;
+
+	for (size_t k = g->adj_off[u]; k < g->adj_off[u + 1]; k++) {
+		size_t v = g->adj[k];
+
+		if (s[v] != st || g->adj_w[k] < w[v]) {
+			s[v] = st;
+			w[v] = g->adj_w[k];
+		}
+	}
+}
+
+void wm_peer_graph_free(struct wm_peer_graph *pg)
+{
+	if (!pg)
+		return;
+	for (size_t i = 0; pg->dist && i < pg->g.n; i++) {
+		free(pg->dist[i]);
+		free(pg->hop[i]);
+	}
+	free(pg->dist);
+	free(pg->hop);
+	free(pg->deg);
+	free(pg->only);
+	free(pg->routed);
+	free(pg->wa);
+	free(pg->wb);
+	free(pg->sa);
+	free(pg->sb);
+	graph_free(&pg->g);
+	free(pg);
+}
+
+int wm_peer_graph_new(const struct wm_mesh_node *nodes, size_t n_nodes,
+		      const struct wm_mesh_edge *edges, size_t n_edges,
+		      const struct wm_peers_opts *opts, struct wm_peer_graph **out)
+{
+	struct wm_peer_graph *pg;
+	size_t n = n_nodes;
+	int r;
+
+	if (!out || (n_nodes && !nodes) || (n_edges && !edges))
+		return -EINVAL;
+	*out = NULL;
+	pg = calloc(1, sizeof(*pg));
+	if (!pg)
+		return -ENOMEM;
+	r = graph_build(&pg->g, nodes, n_nodes, edges, n_edges);
+	if (r < 0) {
+		free(pg);
+		return r;
+	}
+	if (opts) {
+		pg->opts = *opts;
+		pg->summary = opts->ipv4_network.family == AF_INET ||
+			      opts->ipv6_network.family == AF_INET6;
+	}
+	pg->deg = calloc(n + 1, sizeof(size_t));
+	pg->only = calloc(n + 1, sizeof(size_t));
+	pg->dist = calloc(n + 1, sizeof(*pg->dist));
+	pg->hop = calloc(n + 1, sizeof(*pg->hop));
+	pg->routed = calloc(n + 1, sizeof(size_t));
+	pg->wa = calloc(n + 1, sizeof(int64_t));
+	pg->wb = calloc(n + 1, sizeof(int64_t));
+	pg->sa = calloc(n + 1, sizeof(size_t));
+	pg->sb = calloc(n + 1, sizeof(size_t));
+	if (!pg->deg || !pg->only || !pg->dist || !pg->hop || !pg->routed || !pg->wa || !pg->wb ||
+	    !pg->sa || !pg->sb) {
+		wm_peer_graph_free(pg);
+		return -ENOMEM;
+	}
+	for (size_t u = 0; u < n; u++) {
+		size_t st = ++pg->stamp;
+
+		pg->only[u] = NONE;
+		for (size_t k = pg->g.adj_off[u]; k < pg->g.adj_off[u + 1]; k++) {
+			size_t v = pg->g.adj[k];
+
+			if (pg->sa[v] == st)
+				continue;
+			pg->sa[v] = st;
+			pg->deg[u]++;
+			pg->only[u] = v;
+		}
+	}
+	for (size_t r_ = 0; r_ < pg->g.n_by_id; r_++) {
+		size_t i = pg->g.by_id[r_];
+
+		if (has_routes(&nodes[i]))
+			pg->routed[pg->n_routed++] = i;
+	}
+	*out = pg;
+	return 0;
+}
+
+int wm_peer_graph_find(const struct wm_peer_graph *pg, const char *id, size_t *index)
+{
+	size_t i;
+
+	if (!pg || !id)
+		return -EINVAL;
+	i = find_id(&pg->g, id);
+	if (i == NONE)
+		return -ENOENT;
+	if (index)
+		*index = i;
+	return 0;
+}
+
+size_t wm_peer_graph_trees(const struct wm_peer_graph *pg)
+{
+	return pg ? pg->n_trees : 0;
+}
+
+/* The shortest-path tree from src, computed once. A node with one neighbour
+ * reaches everything through it, and no shortest path of the neighbour's
+ * returns through the leaf, so the leaf's tree is the neighbour's shifted by
+ * the edge's weight: a hub and its thousand spokes cost one Dijkstra. */
+static int tree(struct wm_peer_graph *pg, size_t src, const int64_t **dist, const size_t **hop)
+{
+	size_t n = pg->g.n;
+	int64_t *d;
+	size_t *h;
+	int r;
+
+	if (pg->dist[src])
+		goto done;
+	d = malloc((n + 1) * sizeof(*d));
+	h = malloc((n + 1) * sizeof(*h));
+	if (!d || !h) {
+		free(d);
+		free(h);
+		return -ENOMEM;
+	}
+	if (pg->deg[src] == 1 && pg->deg[pg->only[src]] != 1) {
+		size_t nb = pg->only[src];
+		const int64_t *nd;
+		const size_t *nh;
+		int64_t w = INT64_MAX;
+
+		r = tree(pg, nb, &nd, &nh);
+		if (r < 0) {
+			free(d);
+			free(h);
+			return r;
+		}
+		for (size_t k = pg->g.adj_off[src]; k < pg->g.adj_off[src + 1]; k++) {
+			if (pg->g.adj_w[k] < w)
+				w = pg->g.adj_w[k];
+		}
+		for (size_t v = 0; v < n; v++) {
+			d[v] = nd[v] == INT64_MAX ? INT64_MAX : nd[v] + w;
+			h[v] = nd[v] == INT64_MAX ? NONE : nb;
+		}
+		d[src] = 0;
+		h[src] = NONE;
+	} else {
+		r = shortest_paths(&pg->g, src, d, h);
+		if (r < 0) {
+			free(d);
+			free(h);
+			return r;
+		}
+	}
+	pg->dist[src] = d;
+	pg->hop[src] = h;
+	pg->n_trees++;
+done:
+	*dist = pg->dist[src];
+	*hop = pg->hop[src];
+	return 0;
+}
+
+/*
+ * Whether x forwards for others. If the path some node takes to another runs
+ * through x, it enters and leaves x by two neighbours p and q, and its part
+ * p-x-q is a shortest p-q path (a part of a shortest path is one). So x
+ * forwards only if, for two of its neighbours, dist(p, q) = w(p,x) + w(x,q);
+ * on a tie another path may be the one taken, and x forwards needlessly,
+ * which is harmless. A neighbour with no other link (a spoke) always sends
+ * through x. Pairs linked directly more cheaply need no tree.
+ */
+static int transit(struct wm_peer_graph *pg, size_t x, bool *out)
+{
+	const struct graph *g = &pg->g;
+	size_t *nbs = NULL, n_nbs = 0;
+	int r = 0;
+
+	*out = has_routes(&g->nodes[x]);
+	if (*out || pg->deg[x] < 2)
+		return 0;
+	nbs = malloc(pg->deg[x] * sizeof(size_t));
+	if (!nbs)
+		return -ENOMEM;
+	/* wa holds x's link weights for the whole call: only wb is marked again. */
+	mark_neighbours(pg, x, pg->wa, pg->sa);
+	for (size_t k = g->adj_off[x]; k < g->adj_off[x + 1]; k++) {
+		size_t v = g->adj[k];
+		bool dup = false;
+
+		for (size_t j = 0; j < n_nbs && !dup; j++)
+			dup = nbs[j] == v;
+		if (dup)
+			continue;
+		nbs[n_nbs++] = v;
+		if (pg->deg[v] == 1)
+			*out = true;
+	}
+	for (size_t i = 0; i < n_nbs && !*out; i++) {
+		size_t p = nbs[i];
+		const int64_t *dist;
+		const size_t *hop;
+		bool need_tree = false;
+
+		mark_neighbours(pg, p, pg->wb, pg->sb);
+		for (size_t j = i + 1; j < n_nbs && !need_tree; j++) {
+			size_t q = nbs[j];
+			int64_t via_x = pg->wa[p] + pg->wa[q];
+
+			need_tree = pg->sb[q] != pg->stamp || pg->wb[q] >= via_x;
+		}
+		if (!need_tree)
+			continue;
+		r = tree(pg, p, &dist, &hop);
+		if (r < 0)
+			break;
+		for (size_t j = i + 1; j < n_nbs && !*out; j++) {
+			size_t q = nbs[j];
+
+			*out = dist[q] != INT64_MAX && dist[q] >= pg->wa[p] + pg->wa[q];
+		}
+	}
+	free(nbs);
+	return r;
+}
+
+/* A node with one neighbour: both mesh networks and every reachable route
+ * (not self's) go to that neighbour. */
+static int build_summary(const struct wm_peer_graph *pg, size_t self, const int64_t *dist,
+			 struct wm_peer_set *out)
+{
+	const struct graph *g = &pg->g;
+	const struct wm_mesh_node *me = &g->nodes[self];
+	size_t nb = pg->only[self], n_claims = 0;
+	struct claim *claims;
+	struct wm_peer *peer;
+	struct wm_prefix p;
+
+	claims = calloc(2 + pg->n_routed * WM_MAX_ROUTES + 1, sizeof(*claims));
+	peer = calloc(1, sizeof(*peer));
+	if (!claims || !peer) {
+		free(claims);
+		free(peer);
+		return -ENOMEM;
+	}
+	peer->node = nb;
+	/* class -1: the networks win over a route that happens to equal them */
+	if (normalise(&pg->opts.ipv4_network, -1, &p))
+		add_claim(claims, &n_claims, &p, -1, 0, g, nb, nb);
+	if (normalise(&pg->opts.ipv6_network, -1, &p))
+		add_claim(claims, &n_claims, &p, -1, 0, g, nb, nb);
+	for (size_t r_ = 0; r_ < pg->n_routed; r_++) {
+		size_t i = pg->routed[r_];
+		const struct wm_mesh_node *nd = &g->nodes[i];
+
+		if (i == self || dist[i] == INT64_MAX)
+			continue;
+		for (size_t k = 0; k < nd->n_routes && k < WM_MAX_ROUTES; k++) {
+			if (normalise(&nd->routes[k], -1, &p) && !self_owns(me, &p))
+				add_claim(claims, &n_claims, &p, 1, dist[i], g, nb, i);
+		}
+	}
+	qsort(claims, n_claims, sizeof(*claims), claim_cmp);
+	peer->allowed_ips = calloc(n_claims + 1, sizeof(struct wm_prefix));
+	if (!peer->allowed_ips) {
+		free(claims);
+		free(peer);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n_claims; i++) {
+		if (i > 0 && wm_prefix_equal(&claims[i - 1].prefix, &claims[i].prefix))
+			continue;
+		peer->allowed_ips[peer->n_allowed_ips++] = claims[i].prefix;
+	}
+	free(claims);
+	out->peers = peer;
+	out->n_peers = 1;
+	out->summarised = true;
+	return 0;
+}
+
+int wm_peer_graph_compute(struct wm_peer_graph *pg, const char *self_id, struct wm_peer_set *out)
+{
+	const int64_t *dist;
+	const size_t *hop;
+	size_t self;
+	bool fwd = false;
+	int r;
+
+	if (!pg || !self_id || !out)
+		return -EINVAL;
+	memset(out, 0, sizeof(*out));
+	self = find_id(&pg->g, self_id);
+	if (self == NONE)
+		return -ENOENT;
+	r = tree(pg, self, &dist, &hop);
+	if (r == 0)
+		r = transit(pg, self, &fwd);
+	if (r < 0)
+		return r;
+	if (pg->summary && pg->deg[self] == 1)
+		r = build_summary(pg, self, dist, out);
+	else
+		r = build_set(&pg->g, self, dist, hop, out);
+	if (r == 0)
+		out->forwarding = fwd;
+	return r;
+}
+
+int wm_peers_compute_opts(const struct wm_mesh_node *nodes, size_t n_nodes,
+			  const struct wm_mesh_edge *edges, size_t n_edges,
+			  const struct wm_peers_opts *opts, const char *self_id,
+			  struct wm_peer_set *out)
+{
+	struct wm_peer_graph *pg;
+	int r;
+
+	if (!out || !self_id)
+		return -EINVAL;
+	out->peers = NULL;
+	out->n_peers = 0;
+	r = wm_peer_graph_new(nodes, n_nodes, edges, n_edges, opts, &pg);
+	if (r < 0)
+		return r;
+	r = wm_peer_graph_compute(pg, self_id, out);
+	wm_peer_graph_free(pg);
+	return r;
+}
+
 int wm_peers_compute(const struct wm_mesh_node *nodes, size_t n_nodes,
 		     const struct wm_mesh_edge *edges, size_t n_edges, const char *self_id,
 		     struct wm_peer_set *out)
 {
-	struct graph g;
-	int64_t *dist = NULL;
-	size_t *hop = NULL, self;
-	int r;
-
-	if (!out || !self_id || (n_nodes && !nodes) || (n_edges && !edges))
-		return -EINVAL;
-	out->peers = NULL;
-	out->n_peers = 0;
-	r = graph_build(&g, nodes, n_nodes, edges, n_edges);
-	if (r < 0)
-		return r;
-	self = find_id(&g, self_id);
-	if (self == NONE) {
-		r = -ENOENT;
-		goto out;
-	}
-	dist = malloc((n_nodes + 1) * sizeof(*dist));
-	hop = malloc((n_nodes + 1) * sizeof(*hop));
-	if (!dist || !hop) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = shortest_paths(&g, self, dist, hop);
-	if (r == 0)
-		r = build_set(&g, self, dist, hop, out);
-out:
-	free(dist);
-	free(hop);
-	graph_free(&g);
-	return r;
+	return wm_peers_compute_opts(nodes, n_nodes, edges, n_edges, NULL, self_id, out);
 }
 
 void wm_peer_set_free(struct wm_peer_set *set)

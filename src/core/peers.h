@@ -2,6 +2,7 @@
 #ifndef WM_CORE_PEERS_H
 #define WM_CORE_PEERS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/mesh.h"
@@ -10,7 +11,7 @@
  * reaches through it (its own addresses, those of nodes behind it on the
  * weighted shortest path, and routes they advertise). */
 struct wm_peer {
-	size_t node;                 /* index into the nodes array */
+	size_t node;		       /* index into the nodes array */
 	struct wm_prefix *allowed_ips; /* owned, sorted */
 	size_t n_allowed_ips;
 };
@@ -18,6 +19,12 @@ struct wm_peer {
 struct wm_peer_set {
 	struct wm_peer *peers; /* owned, sorted by node ID */
 	size_t n_peers;
+	/* self carries traffic for others: it advertises routes, or it lies on a
+	 * shortest path between two of its neighbours (conservative on ties). */
+	bool forwarding;
+	/* self has a single neighbour, which carries the whole mesh network
+	 * (set only when the networks were given, see wm_peers_opts). */
+	bool summarised;
 };
 
 /* Computes self's peers. Edges are undirected; an edge naming an unknown node is
@@ -38,5 +45,45 @@ int wm_peers_compute(const struct wm_mesh_node *nodes, size_t n_nodes,
 		     const struct wm_mesh_edge *edges, size_t n_edges, const char *self_id,
 		     struct wm_peer_set *out);
 void wm_peer_set_free(struct wm_peer_set *set);
+
+/* Mesh-wide inputs of the computation. */
+struct wm_peers_opts {
+	/* The mesh networks. When set (family != 0), a node with a single
+	 * neighbour gets both networks through it instead of one prefix per node
+	 * (hub and spoke): its config then stays the same while the mesh grows.
+	 * Routes are still listed one by one. */
+	struct wm_prefix ipv4_network;
+	struct wm_prefix ipv6_network;
+};
+
+/*
+ * One graph for many computations: the adjacency is resolved once, and each
+ * node's shortest-path tree is computed at most once and kept (a node with a
+ * single neighbour reuses its neighbour's tree). A server recomputing the peers
+ * of every subscriber after a change therefore pays for the graph once and for
+ * one Dijkstra per node with two or more neighbours, not one per subscriber.
+ *
+ * nodes and edges must stay valid and unchanged until wm_peer_graph_free; opts
+ * is copied (NULL: no summarising). Returns 0, -EINVAL, -ENOMEM.
+ * wm_peer_graph_compute gives the same answer as wm_peers_compute with the
+ * same opts, and -ENOENT for an unknown self. Memory grows by two arrays of
+ * n_nodes entries per tree kept.
+ */
+struct wm_peer_graph;
+int wm_peer_graph_new(const struct wm_mesh_node *nodes, size_t n_nodes,
+		      const struct wm_mesh_edge *edges, size_t n_edges,
+		      const struct wm_peers_opts *opts, struct wm_peer_graph **out);
+int wm_peer_graph_compute(struct wm_peer_graph *g, const char *self_id, struct wm_peer_set *out);
+/* The index of node ID in the nodes array, or -ENOENT. */
+int wm_peer_graph_find(const struct wm_peer_graph *g, const char *id, size_t *index);
+/* Shortest-path trees computed so far (for tests and benchmarks). */
+size_t wm_peer_graph_trees(const struct wm_peer_graph *g);
+void wm_peer_graph_free(struct wm_peer_graph *g);
+
+/* wm_peers_compute with opts (NULL: as wm_peers_compute). */
+int wm_peers_compute_opts(const struct wm_mesh_node *nodes, size_t n_nodes,
+			  const struct wm_mesh_edge *edges, size_t n_edges,
+			  const struct wm_peers_opts *opts, const char *self_id,
+			  struct wm_peer_set *out);
 
 #endif

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/peers.h"
+#include <stdbool.h>
 
 #define MAXN 16
 
@@ -245,6 +246,299 @@ static void test_large_ring(void **state)
 	free(edges);
 }
 
+/* The same meshes computed with the mesh networks given (summarising) and the
+ * forwarding flag: want as above, fwd whether self carries traffic for others. */
+struct opts_case {
+	const char *name;
+	const char *nodes;
+	const char *edges;
+	const char *routes;
+	const char *self;
+	const char *want;
+	bool fwd;
+};
+
+static const struct opts_case opts_cases[] = {
+	{"star from a spoke: the hub carries the mesh", "hub s1 s2 s3", "hub-s1 hub-s2 hub-s3",
+	 NULL, "s1", "hub:10.0.0.0/8 fd00::/48", false},
+	{"star from the hub", "hub s1 s2 s3", "hub-s1 hub-s2 hub-s3", NULL, "hub",
+	 "s1:s1|s2:s2|s3:s3", true},
+	{"spoke: routes still listed", "hub s1 s2", "hub-s1 hub-s2", "s2=192.168.9.0/24", "s1",
+	 "hub:10.0.0.0/8 192.168.9.0/24 fd00::/48", false},
+	{"spoke: exit behind the hub", "hub s1 s2", "hub-s1 hub-s2", "s2=0.0.0.0/0,::/0", "s1",
+	 "hub:0.0.0.0/0 10.0.0.0/8 ::/0 fd00::/48", false},
+	{"spoke that advertises forwards", "hub s1", "hub-s1", "s1=192.168.1.0/24", "s1",
+	 "hub:10.0.0.0/8 fd00::/48", true},
+	{"spoke: unreachable routes left out", "hub s1 x", "hub-s1", "x=192.168.5.0/24", "s1",
+	 "hub:10.0.0.0/8 fd00::/48", false},
+	{"two nodes: each is the other's only neighbour", "a b", "a-b", NULL, "a",
+	 "b:10.0.0.0/8 fd00::/48", false},
+	{"line middle forwards", "a b c", "a-b b-c", NULL, "b", "a:a|c:c", true},
+	{"line end", "a b c", "a-b b-c", NULL, "a", "b:10.0.0.0/8 fd00::/48", false},
+	{"full mesh: nobody forwards", "a b c d", "a-b a-c a-d b-c b-d c-d", NULL, "b",
+	 "a:a|c:c|d:d", false},
+	{"triangle with a costly side: the cheap corner forwards", "a b c", "a-b:1 b-c:1 a-c:5",
+	 NULL, "b", "a:a|c:c", true},
+	{"triangle with a costly side: the others do not", "a b c", "a-b:1 b-c:1 a-c:5", NULL, "a",
+	 "b:b|c:c", false},
+	{"ring of 4: a tie still forwards", "a b c d", "a-b b-c c-d d-a", NULL, "a", "b:b c|d:d",
+	 true},
+	{"weighted diamond: only the cheap middle forwards", "a t x y z",
+	 "a-x:10 x-t:1 a-y:1 y-z:1 z-t:1", NULL, "x", "a:a|t:t y z", false},
+	{"weighted diamond: the cheap middle", "a t x y z", "a-x:10 x-t:1 a-y:1 y-z:1 z-t:1", NULL,
+	 "y", "a:a|z:t x z", true},
+	{"routes at different depths, from the middle", "a b c d", "a-b b-c c-d",
+	 "c=192.168.2.0/24 d=192.168.3.0/24 a=192.168.1.0/24", "b",
+	 "a:a 192.168.1.0/24|c:c d 192.168.2.0/24 192.168.3.0/24", true},
+	{"exit node: the nearest exit carries the default route", "a b c d e", "a-b b-c a-d d-e:5",
+	 "c=0.0.0.0/0 e=0.0.0.0/0", "a", "b:0.0.0.0/0 b c|d:d e", true},
+	{"disconnected", "a b c d", "a-b c-d", NULL, "a", "b:10.0.0.0/8 fd00::/48", false},
+	{"alone", "a b", NULL, NULL, "a", "", false},
+};
+
+static struct wm_peers_opts test_opts(void)
+{
+	struct wm_peers_opts o;
+
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(wm_prefix_parse("10.0.0.0/8", &o.ipv4_network), 0);
+	assert_int_equal(wm_prefix_parse("fd00::/48", &o.ipv6_network), 0);
+	return o;
+}
+
+static void test_opts_table(void **state)
+{
+	struct wm_peers_opts o = test_opts();
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(opts_cases) / sizeof(opts_cases[0]); i++) {
+		const struct opts_case *c = &opts_cases[i];
+		struct mesh m;
+		struct wm_peer_set set;
+		char got[1024];
+
+		mesh_build(&m, c->nodes, c->edges, c->routes);
+		assert_int_equal(
+			wm_peers_compute_opts(m.nodes, m.n, m.edges, m.n_edges, &o, c->self, &set),
+			0);
+		set_format(&m, &set, got, sizeof(got));
+		if (strcmp(got, c->want) != 0)
+			fail_msg("%s: got \"%s\", want \"%s\"", c->name, got, c->want);
+		if (set.forwarding != c->fwd)
+			fail_msg("%s: forwarding %d, want %d", c->name, set.forwarding, c->fwd);
+		wm_peer_set_free(&set);
+	}
+}
+
+/* Without networks nothing is summarised, and the flag is computed alike. */
+static void test_forwarding_without_networks(void **state)
+{
+	struct mesh m;
+	struct wm_peer_set set;
+
+	(void)state;
+	mesh_build(&m, "a b c", "a-b b-c", NULL);
+	assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges, "b", &set), 0);
+	assert_true(set.forwarding);
+	assert_false(set.summarised);
+	wm_peer_set_free(&set);
+	assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges, "a", &set), 0);
+	assert_false(set.forwarding);
+	assert_false(set.summarised);
+	assert_int_equal(set.peers[0].n_allowed_ips, 2);
+	wm_peer_set_free(&set);
+}
+
+static bool sets_equal(const struct wm_peer_set *a, const struct wm_peer_set *b)
+{
+	if (a->n_peers != b->n_peers || a->forwarding != b->forwarding ||
+	    a->summarised != b->summarised)
+		return false;
+	for (size_t i = 0; i < a->n_peers; i++) {
+		if (a->peers[i].node != b->peers[i].node ||
+		    a->peers[i].n_allowed_ips != b->peers[i].n_allowed_ips)
+			return false;
+		for (size_t k = 0; k < a->peers[i].n_allowed_ips; k++)
+			if (!wm_prefix_equal(&a->peers[i].allowed_ips[k],
+					     &b->peers[i].allowed_ips[k]))
+				return false;
+	}
+	return true;
+}
+
+/* xorshift: the graphs are random but the same on every run. */
+static uint32_t rnd(uint32_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 17;
+	*s ^= *s << 5;
+	return *s;
+}
+
+/* One graph answering for every node gives what a fresh computation per node
+ * gives, whatever order the nodes are asked in (trees are shared). */
+static void test_graph_matches_single(void **state)
+{
+	enum { N = 40, E = 70 };
+	struct wm_mesh_node nodes[N];
+	struct wm_mesh_edge edges[E];
+	struct wm_peers_opts o = test_opts();
+	uint32_t seed = 12345;
+
+	(void)state;
+	for (int round = 0; round < 20; round++) {
+		struct wm_peer_graph *g;
+
+		memset(nodes, 0, sizeof(nodes));
+		memset(edges, 0, sizeof(edges));
+		for (int i = 0; i < N; i++) {
+			snprintf(nodes[i].id, sizeof(nodes[i].id), "n%02d", i);
+			nodes[i].ipv4 = wm_prefix_from_ipv4_u32(0x0a000001u + (uint32_t)i, 32);
+			if (rnd(&seed) % 5 == 0) {
+				nodes[i].routes[0] = wm_prefix_from_ipv4_u32(
+					0xc0a80000u + (rnd(&seed) % 8) * 256, 24);
+				nodes[i].n_routes = 1;
+			}
+		}
+		/* sparse: many spokes, some cycles, some isolated nodes */
+		for (int i = 0; i < E; i++) {
+			snprintf(edges[i].source, sizeof(edges[i].source), "n%02u",
+				 rnd(&seed) % (round % 2 ? N : 12));
+			snprintf(edges[i].target, sizeof(edges[i].target), "n%02u", rnd(&seed) % N);
+			edges[i].weight = (int32_t)(1 + rnd(&seed) % 4);
+		}
+		assert_int_equal(wm_peer_graph_new(nodes, N, edges, E, &o, &g), 0);
+		for (int k = 0; k < N; k++) {
+			int i = (k * 7 + round) % N; /* a different order each round */
+			struct wm_peer_set a, b;
+
+			assert_int_equal(wm_peer_graph_compute(g, nodes[i].id, &a), 0);
+			assert_int_equal(
+				wm_peers_compute_opts(nodes, N, edges, E, &o, nodes[i].id, &b), 0);
+			if (!sets_equal(&a, &b))
+				fail_msg("round %d node %s: graph and single computation differ",
+					 round, nodes[i].id);
+			wm_peer_set_free(&a);
+			wm_peer_set_free(&b);
+		}
+		assert_true(wm_peer_graph_trees(g) <= N);
+		assert_int_equal(wm_peer_graph_compute(g, "nobody", &(struct wm_peer_set){0}),
+				 -ENOENT);
+		wm_peer_graph_free(g);
+	}
+}
+
+/* Hub and spoke: every spoke's set is computed from the hub's one tree, and is
+ * the same small set however many spokes there are. */
+static void test_hub_and_spokes_share_one_tree(void **state)
+{
+	enum { N = 2000 };
+	struct wm_mesh_node *nodes = calloc(N, sizeof(*nodes));
+	struct wm_mesh_edge *edges = calloc(N, sizeof(*edges));
+	struct wm_peers_opts o = test_opts();
+	struct wm_peer_graph *g;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		snprintf(nodes[i].id, sizeof(nodes[i].id), "n%04d", i);
+		nodes[i].ipv4 = wm_prefix_from_ipv4_u32(0x0a000001u + (uint32_t)i, 32);
+		snprintf(edges[i].source, sizeof(edges[i].source), "n0000");
+		snprintf(edges[i].target, sizeof(edges[i].target), "n%04d", i);
+		edges[i].weight = 1;
+	}
+	assert_int_equal(wm_prefix_parse("192.168.0.0/16", &nodes[N - 1].routes[0]), 0);
+	nodes[N - 1].n_routes = 1;
+	assert_int_equal(wm_peer_graph_new(nodes, N, edges, N, &o, &g), 0);
+	for (int i = 1; i < N; i++) {
+		struct wm_peer_set set;
+
+		assert_int_equal(wm_peer_graph_compute(g, nodes[i].id, &set), 0);
+		assert_int_equal(set.n_peers, 1);
+		assert_true(set.summarised);
+		assert_int_equal(set.peers[0].n_allowed_ips, i == N - 1 ? 2 : 3);
+		assert_int_equal(set.forwarding, i == N - 1);
+		wm_peer_set_free(&set);
+	}
+	/* the hub's tree, and the spokes' ones derived from it */
+	assert_int_equal(wm_peer_graph_trees(g), N);
+	{
+		struct wm_peer_set set;
+
+		assert_int_equal(wm_peer_graph_compute(g, "n0000", &set), 0);
+		assert_int_equal(set.n_peers, N - 1);
+		assert_true(set.forwarding);
+		wm_peer_set_free(&set);
+	}
+	wm_peer_graph_free(g);
+	free(nodes);
+	free(edges);
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* set_format's text with each peer's names sorted: addresses follow the
+ * listing order in mesh_build, so only the names compare across orders. */
+static void canonical(char *s)
+{
+	char copy[512], *save, *peer, out[512] = "";
+
+	snprintf(copy, sizeof(copy), "%s", s);
+	for (peer = strtok_r(copy, "|", &save); peer; peer = strtok_r(NULL, "|", &save)) {
+		char *items[64], *save2, *it, *colon = strchr(peer, ':');
+		size_t n = 0, o = strlen(out);
+
+		*colon = '\0';
+		for (it = strtok_r(colon + 1, " ", &save2); it && n < 64;
+		     it = strtok_r(NULL, " ", &save2))
+			items[n++] = it;
+		qsort(items, n, sizeof(items[0]), str_cmp);
+		o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s:", o ? "|" : "", peer);
+		for (size_t i = 0; i < n; i++)
+			o += (size_t)snprintf(out + o, sizeof(out) - o, "%s%s", i ? " " : "",
+					      items[i]);
+	}
+	strcpy(s, out);
+}
+
+/* The answer depends on the graph, never on the order nodes and edges are
+ * listed in. */
+static void test_order_independent(void **state)
+{
+	const char *orders[][2] = {
+		{"a b c d e f", "a-b:2 b-c c-d a-e:1 e-f:1 f-d:1 b-f:3"},
+		{"f e d c b a", "b-f:3 f-d:1 e-f:1 a-e:1 c-d a-b:2 b-c"},
+		{"c a e b f d", "d-c a-e:1 c-b f-e:1 b-a:2 d-f:1 f-b:3"},
+	};
+	char first[6][512];
+
+	(void)state;
+	for (size_t o = 0; o < 3; o++) {
+		struct mesh m;
+
+		mesh_build(&m, orders[o][0], orders[o][1], "d=192.168.0.0/24 f=192.168.0.0/24");
+		for (size_t i = 0; i < m.n; i++) {
+			struct wm_peer_set set;
+			char got[512];
+			int slot = m.nodes[i].id[0] - 'a';
+
+			assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges,
+							  m.nodes[i].id, &set),
+					 0);
+			set_format(&m, &set, got, sizeof(got));
+			canonical(got);
+			if (o == 0)
+				snprintf(first[slot], sizeof(first[slot]), "%s", got);
+			else if (strcmp(first[slot], got) != 0)
+				fail_msg("node %s, order %zu: \"%s\" != \"%s\"", m.nodes[i].id, o,
+					 got, first[slot]);
+			wm_peer_set_free(&set);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -252,6 +546,11 @@ int main(void)
 		cmocka_unit_test(test_self_missing),
 		cmocka_unit_test(test_ipv6_and_missing_addresses),
 		cmocka_unit_test(test_large_ring),
+		cmocka_unit_test(test_opts_table),
+		cmocka_unit_test(test_forwarding_without_networks),
+		cmocka_unit_test(test_graph_matches_single),
+		cmocka_unit_test(test_hub_and_spokes_share_one_tree),
+		cmocka_unit_test(test_order_independent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
