@@ -1,0 +1,86 @@
+/* RFC 4515 escaping for LDAP search filters: user input never becomes filter syntax. */
+#include "core/ldapfilter.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+int wm_ldap_filter_escape(const char *value, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (!value || !out)
+		return -EINVAL;
+	if (outlen == 0)
+		return -ENOSPC;
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		unsigned char c = *p;
+		/* RFC 4515 section 3: these must be escaped; control bytes are
+		 * escaped too so that logs and servers never see them raw. */
+		if (c == '*' || c == '(' || c == ')' || c == '\\' || c < 0x20 || c == 0x7f) {
+			if (o + 3 >= outlen)
+				goto nospc;
+			out[o++] = '\\';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 0xf];
+		} else {
+			if (o + 1 >= outlen)
+				goto nospc;
+			out[o++] = (char)c;
+		}
+	}
+	out[o] = '\0';
+	return (int)o;
+nospc:
+	out[0] = '\0';
+	return -ENOSPC;
+}
+
+static int attr_ok(const char *a)
+{
+	size_t n = a ? strlen(a) : 0;
+
+	/* RFC 4512 descr: a letter, then letters, digits and '-'; or a numeric OID. */
+	if (n == 0 || n > 128)
+		return 0;
+	if (a[0] >= '0' && a[0] <= '9') {
+		for (size_t i = 0; i < n; i++)
+			if (!((a[i] >= '0' && a[i] <= '9') ||
+			      (a[i] == '.' && i && a[i - 1] != '.')))
+				return 0;
+		return a[n - 1] != '.';
+	}
+	for (size_t i = 0; i < n; i++) {
+		char c = a[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (i && c >= '0' && c <= '9') || (i && c == '-')))
+			return 0;
+	}
+	return 1;
+}
+
+int wm_ldap_user_filter(const char *attr, const char *value, const char *extra, char *out,
+			size_t outlen)
+{
+	char esc[3 * 256 + 1];
+	int n;
+
+	if (!attr_ok(attr) || !value || !out)
+		return -EINVAL;
+	if (strlen(value) > 256)
+		return -EINVAL;
+	n = wm_ldap_filter_escape(value, esc, sizeof(esc));
+	if (n < 0)
+		return n;
+	if (extra && *extra)
+		n = snprintf(out, outlen, "(&(%s=%s)%s)", attr, esc, extra);
+	else
+		n = snprintf(out, outlen, "(%s=%s)", attr, esc);
+	if (n < 0 || (size_t)n >= outlen) {
+		if (outlen)
+			out[0] = '\0';
+		return -ENOSPC;
+	}
+	return n;
+}

@@ -1,0 +1,14 @@
+# Unit tests of authentication and authorization: the pure parts in src/core
+# (RBAC, ACLs and their nftables rules, LDAP filter escaping, htpasswd, key
+# auth windows) and src/auth.
+foreach(t ldapfilter htpasswd keyauth rbac acl)
+  wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c LIBS wm_core)
+endforeach()
+if(TARGET wm_auth)
+  foreach(t auth_mtls auth_basic auth_keyauth)
+    if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
+      wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c
+                   LIBS wm_auth wm_core PkgConfig::UV PkgConfig::OPENSSL PkgConfig::SODIUM)
+    endif()
+  endforeach()
+endif()
