@@ -28,10 +28,16 @@ static const char *check_socket(const char *v);
 static const char *check_interface(const char *v);
 static const char *check_endpoint(const char *v);
 static const char *check_ipv4_network(const char *v);
+static const char *check_ldap_url(const char *v);
+static const char *check_ldap_attr(const char *v);
+static const char *check_ldap_filter(const char *v);
+static const char *check_auth_name(const char *v);
 static const char *check_bootstrap_server(const char *v);
 
 static const char *const backends[] = {"auto", "kernel", "userspace", "null", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
+static const char *const san_kinds[] = {"dns", "email", "uri", NULL};
+static const char *const policies[] = {"accept", "deny", NULL};
 
 const struct wm_cfg_key wm_cfg_keys[] = {
 	{.name = "node-id",
@@ -274,6 +280,149 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 0,
 	 .max = 10000000,
 	 .help = "log entries kept after a snapshot, for followers slightly behind"},
+	{.name = "mtls",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(mtls),
+	 .def = "false",
+	 .help = "require client certificates signed by ca-file; the identity is the "
+		 "certificate's CN"},
+	{.name = "mtls-identity-san",
+	 .type = WM_CFG_ENUM,
+	 .offset = F(mtls_identity_san),
+	 .choices = san_kinds,
+	 .help = "with mtls: take the identity from this SAN type instead of the CN"},
+	{.name = "basic-auth-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(basic_auth_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "accept users of this htpasswd file (bcrypt, yescrypt, SHA-crypt)"},
+	{.name = "ldap-url",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_url),
+	 .arg = "URL",
+	 .check = check_ldap_url,
+	 .help = "accept users of this LDAP server (ldap://HOST or ldaps://HOST)"},
+	{.name = "ldap-bind-dn",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_bind_dn),
+	 .arg = "DN",
+	 .help = "the service account that searches for users"},
+	{.name = "ldap-bind-password",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_bind_password),
+	 .arg = "PASSWORD",
+	 .flags = WM_CFG_SECRET,
+	 .help = "the service account's password"},
+	{.name = "ldap-base-dn",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_base_dn),
+	 .arg = "DN",
+	 .help = "where users are searched (subtree)"},
+	{.name = "ldap-user-filter-attr",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_user_filter_attr),
+	 .arg = "ATTR",
+	 .def = "uid",
+	 .check = check_ldap_attr,
+	 .help = "the attribute that holds the user name"},
+	{.name = "ldap-user-filter",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_user_filter),
+	 .arg = "FILTER",
+	 .check = check_ldap_filter,
+	 .help = "an extra search filter, e.g. (objectClass=person)"},
+	{.name = "ldap-id-attr",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_id_attr),
+	 .arg = "ATTR",
+	 .def = "uid",
+	 .check = check_ldap_attr,
+	 .help = "the attribute that holds the node ID"},
+	{.name = "ldap-disabled-attr",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_disabled_attr),
+	 .arg = "ATTR",
+	 .check = check_ldap_attr,
+	 .help = "users with ldap-disabled-value in this attribute are refused"},
+	{.name = "ldap-disabled-value",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_disabled_value),
+	 .arg = "VALUE",
+	 .help = "see ldap-disabled-attr"},
+	{.name = "ldap-ca-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_ca_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "CA certificates for ldaps:// and StartTLS"},
+	{.name = "ldap-starttls",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(ldap_starttls),
+	 .def = "false",
+	 .help = "upgrade ldap:// connections with StartTLS (required to succeed)"},
+	{.name = "ldap-timeout-seconds",
+	 .type = WM_CFG_UINT,
+	 .offset = F(ldap_timeout_seconds),
+	 .size = SZ(ldap_timeout_seconds),
+	 .arg = "SECONDS",
+	 .def = "5",
+	 .min = 1,
+	 .max = 60,
+	 .help = "give up on the LDAP server after this long"},
+	{.name = "key-auth-keys-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(key_auth_keys_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "accept nodes proving an Ed25519 key of this file (\"ID KEY\" lines)"},
+	{.name = "key-auth-skew-seconds",
+	 .type = WM_CFG_UINT,
+	 .offset = F(key_auth_skew_seconds),
+	 .size = SZ(key_auth_skew_seconds),
+	 .arg = "SECONDS",
+	 .def = "30",
+	 .min = 0,
+	 .max = 3600,
+	 .help = "how far a key-auth client's clock may be off"},
+	{.name = "basic-auth-user",
+	 .type = WM_CFG_STRING,
+	 .offset = F(basic_auth_user),
+	 .arg = "USER",
+	 .check = check_auth_name,
+	 .help = "with join: authenticate with this user name (basic auth or LDAP)"},
+	{.name = "basic-auth-password",
+	 .type = WM_CFG_STRING,
+	 .offset = F(basic_auth_password),
+	 .arg = "PASSWORD",
+	 .flags = WM_CFG_SECRET,
+	 .help = "with join: the password of basic-auth-user"},
+	{.name = "key-auth-private-key-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(key_auth_private_key_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "with join: prove this Ed25519 key (base64 seed file, mode 0600)"},
+	{.name = "bootstrap-admin",
+	 .type = WM_CFG_STRING,
+	 .offset = F(bootstrap_admin),
+	 .arg = "ID",
+	 .def = "admin",
+	 .check = check_auth_name,
+	 .help = "with bootstrap: the user or node bound to the mesh-admin role"},
+	{.name = "bootstrap-voters",
+	 .type = WM_CFG_LIST,
+	 .offset = F(bootstrap_voters),
+	 .count_offset = F(n_bootstrap_voters),
+	 .arg = "ID,...",
+	 .check = check_node_id,
+	 .help = "with bootstrap: nodes bound to the voters role besides this one"},
+	{.name = "default-network-policy",
+	 .type = WM_CFG_ENUM,
+	 .offset = F(default_network_policy),
+	 .def = "accept",
+	 .choices = policies,
+	 .help = "with bootstrap: what network ACLs do when none matches"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
@@ -536,6 +685,65 @@ static const char *check_ipv4_network(const char *v)
 	n = wm_prefix_network(&p);
 	if (!wm_prefix_equal(&n, &p))
 		return "has host bits set (write the network address, such as 172.16.0.0/12)";
+	return NULL;
+}
+
+static const char *check_ldap_url(const char *v)
+{
+	const char *host;
+
+	if (strncmp(v, "ldap://", 7) == 0)
+		host = v + 7;
+	else if (strncmp(v, "ldaps://", 8) == 0)
+		host = v + 8;
+	else
+		return "is not an LDAP URL (ldap://HOST[:PORT] or ldaps://HOST[:PORT])";
+	if (!*host || strchr(host, '/') || strchr(host, '?') || strchr(host, ' ') ||
+	    strchr(host, '@'))
+		return "must name a host and optional port only (ldap://HOST[:PORT])";
+	return NULL;
+}
+
+static const char *check_ldap_attr(const char *v)
+{
+	if (!((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')) || strlen(v) > 64)
+		return "is not an LDAP attribute name (a letter, then letters, digits, '-')";
+	for (; *v; v++) {
+		char c = *v;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return "is not an LDAP attribute name (a letter, then letters, digits, '-')";
+	}
+	return NULL;
+}
+
+static const char *check_ldap_filter(const char *v)
+{
+	int depth = 0;
+
+	if (v[0] != '(')
+		return "is not an LDAP filter in parentheses, such as (objectClass=person)";
+	for (; *v; v++) {
+		if (*v == '(')
+			depth++;
+		else if (*v == ')' && --depth < 0)
+			break;
+	}
+	if (depth != 0)
+		return "has unbalanced parentheses";
+	return NULL;
+}
+
+/* User and node names of authenticators: printable, no ':' (basic auth). */
+static const char *check_auth_name(const char *v)
+{
+	if (strlen(v) > 253)
+		return "is longer than 253 characters";
+	for (; *v; v++) {
+		unsigned char c = (unsigned char)*v;
+		if (c <= 0x20 || c == ':' || c == 0x7f)
+			return "may not contain spaces, ':' or control characters";
+	}
 	return NULL;
 }
 
@@ -1002,6 +1210,26 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 			     "config: remove-after-ms (%u) must be greater than "
 			     "unreachable-after-ms (%u), or 0 to never remove",
 			     cfg->remove_after_ms, cfg->unreachable_after_ms);
+	if (cfg->mtls && !cfg->ca_file)
+		return vfail(err, errlen,
+			     "config: mtls needs ca-file: the CA that signs the client "
+			     "certificates");
+	if (cfg->mtls_identity_san && !cfg->mtls)
+		return vfail(err, errlen, "config: mtls-identity-san is set without mtls");
+	if (cfg->ldap_url && !cfg->ldap_base_dn)
+		return vfail(err, errlen, "config: ldap-url needs ldap-base-dn");
+	if (!cfg->ldap_bind_dn != !cfg->ldap_bind_password)
+		return vfail(err, errlen,
+			     "config: ldap-bind-dn and ldap-bind-password go together");
+	if (cfg->ldap_starttls && cfg->ldap_url && strncmp(cfg->ldap_url, "ldaps://", 8) == 0)
+		return vfail(err, errlen,
+			     "config: ldap-starttls is for ldap:// URLs; ldaps:// is TLS already");
+	if (!cfg->ldap_disabled_attr != !cfg->ldap_disabled_value)
+		return vfail(err, errlen,
+			     "config: ldap-disabled-attr and ldap-disabled-value go together");
+	if (!cfg->basic_auth_user != !cfg->basic_auth_password)
+		return vfail(err, errlen,
+			     "config: basic-auth-user and basic-auth-password go together");
 	if (cfg->raft_election_ms <= cfg->raft_heartbeat_ms)
 		return vfail(err, errlen,
 			     "config: raft-election-ms (%u) must be greater than "

@@ -17,7 +17,7 @@
 #include "core/net.h"
 
 #define WM_CFG_LIST_MAX 16
-#define WM_CFG_KEYS_MAX 64 /* wm_cfg_keys has fewer entries (checked at build time) */
+#define WM_CFG_KEYS_MAX 96 /* wm_cfg_keys has fewer entries (checked at build time) */
 
 struct wm_config {
 	/* identity and state */
@@ -63,6 +63,33 @@ struct wm_config {
 	uint32_t remove_after_ms;       /* remove-after-ms: 86400000 */
 	uint32_t raft_snapshot_threshold; /* raft-snapshot-threshold: 1024 */
 	uint32_t raft_snapshot_trailing;  /* raft-snapshot-trailing: 128 */
+	/* authentication (server side); see src/auth/auth.h */
+	bool mtls;           /* mtls: require and verify client certificates (ca-file) */
+	char *mtls_identity_san; /* mtls-identity-san: dns|email|uri, default: Subject CN */
+	char *basic_auth_file; /* basic-auth-file: htpasswd file */
+	char *ldap_url;      /* ldap-url: ldap://HOST[:PORT] or ldaps://HOST[:PORT] */
+	char *ldap_bind_dn;  /* ldap-bind-dn: the service account */
+	char *ldap_bind_password; /* ldap-bind-password (secret) */
+	char *ldap_base_dn;  /* ldap-base-dn: where users are searched */
+	char *ldap_user_filter_attr; /* ldap-user-filter-attr: uid */
+	char *ldap_user_filter; /* ldap-user-filter: extra filter, e.g. (objectClass=person) */
+	char *ldap_id_attr;  /* ldap-id-attr: uid (the node ID) */
+	char *ldap_disabled_attr;  /* ldap-disabled-attr */
+	char *ldap_disabled_value; /* ldap-disabled-value */
+	char *ldap_ca_file;  /* ldap-ca-file */
+	bool ldap_starttls;  /* ldap-starttls */
+	uint32_t ldap_timeout_seconds; /* ldap-timeout-seconds: 5 */
+	char *key_auth_keys_file; /* key-auth-keys-file: "NODE-ID BASE64-ED25519-KEY" lines */
+	uint32_t key_auth_skew_seconds; /* key-auth-skew-seconds: 30 */
+	/* authentication (client side: joiner) */
+	char *basic_auth_user;     /* basic-auth-user */
+	char *basic_auth_password; /* basic-auth-password (secret) */
+	char *key_auth_private_key_file; /* key-auth-private-key-file */
+	/* authorization (bootstrap) */
+	char *bootstrap_admin; /* bootstrap-admin: admin */
+	char *bootstrap_voters[WM_CFG_LIST_MAX]; /* bootstrap-voters: node IDs */
+	size_t n_bootstrap_voters;
+	char *default_network_policy; /* default-network-policy: accept|deny */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */
