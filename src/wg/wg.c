@@ -131,6 +131,10 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 	case WM_WG_AUTO:
 	default:
 		ret = wm_sys_link_create_wireguard(wg->ifname);
+		/* A link of that name may exist without the module (left by a
+		 * wireguard-go): only a resolvable genetlink family means kernel. */
+		if (ret == -EEXIST && wm_wgnl_family(&wg->family_id) < 0)
+			ret = -EOPNOTSUPP;
 		if (ret == -EOPNOTSUPP) {
 			wm_info("wireguard: no kernel module, using wireguard-go for %s",
 				wg->ifname);

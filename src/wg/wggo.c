@@ -1,6 +1,7 @@
 /* The userspace backend: runs `wireguard-go -f IFNAME`, forwards its output to
  * our log, restarts it (with backoff, bounded) if it dies, and talks UAPI. */
 #include <errno.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,16 +150,50 @@ static void remove_stale_socket(struct wm_wg *wg)
 
 static void exit_cb(uv_process_t *p, int64_t status, int term_signal);
 
+#define SETPRIV "/usr/bin/setpriv"
+
+/* True if name (a path, or a command looked up in PATH) is executable. */
+static bool executable(const char *name)
+{
+	if (strchr(name, '/'))
+		return access(name, X_OK) == 0;
+	const char *path = getenv("PATH");
+	if (!path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	char buf[4096];
+	while (*path) {
+		size_t n = strcspn(path, ":");
+		if (n > 0 && snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) <
+				     (int)sizeof(buf) &&
+		    access(buf, X_OK) == 0)
+			return true;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return false;
+}
+
 static int spawn(struct wggo *go, char *err, size_t errlen)
 {
 	struct wm_wg *wg = go->wg;
 	struct child *c;
 	uv_process_options_t opt = {0};
 	uv_stdio_container_t stdio[3];
-	char *args[4];
+	char *args[8];
 	uv_file fds[2];
 	int ret;
 
+	/* Checked here because behind setpriv a missing binary would only show
+	 * as an early exit. */
+	if (!executable(wg->wireguard_go)) {
+		if (err && errlen)
+			snprintf(err, errlen,
+				 "starting %s: not found (install the wireguard-go package or "
+				 "set --wireguard-go)",
+				 wg->wireguard_go);
+		return -ENOENT;
+	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
@@ -169,16 +204,28 @@ static int spawn(struct wggo *go, char *err, size_t errlen)
 		free(c);
 		return ret;
 	}
-	args[0] = wg->wireguard_go;
-	args[1] = "-f";
-	args[2] = wg->ifname;
-	args[3] = NULL;
+	/* wireguard-go must not outlive us: an orphan keeps the interface and
+	 * its socket, and the next daemon cannot start. uv_spawn runs no code
+	 * between fork and exec, so setpriv(1) sets the parent-death signal
+	 * (which survives exec) and execs wireguard-go in place: the PID is
+	 * wireguard-go's. SIGTERM lets it remove its interface and socket. */
+	int n = 0;
+	if (access(SETPRIV, X_OK) == 0) {
+		args[n++] = SETPRIV;
+		args[n++] = "--pdeathsig";
+		args[n++] = "TERM";
+		args[n++] = "--";
+	}
+	args[n++] = wg->wireguard_go;
+	args[n++] = "-f";
+	args[n++] = wg->ifname;
+	args[n] = NULL;
 	stdio[0].flags = UV_IGNORE;
 	stdio[1].flags = UV_INHERIT_FD;
 	stdio[1].data.fd = fds[1];
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = fds[1];
-	opt.file = wg->wireguard_go;
+	opt.file = args[0];
 	opt.args = args;
 	opt.stdio = stdio;
 	opt.stdio_count = 3;
