@@ -13,12 +13,20 @@
 #define WM_MAX_ROUTES 32
 #define WM_DOMAIN_MAX 253
 
+/* How a join links the new node into the graph (fixed at bootstrap). */
+enum wm_topology {
+	WM_TOPOLOGY_FULL = 0,	/* an edge to every node */
+	WM_TOPOLOGY_MANUAL = 1, /* an edge to the server it joined through and to
+				   nodes of its zone; the user adds the rest */
+};
+
 /* Mesh-wide settings fixed at bootstrap. */
 struct wm_mesh_info {
 	struct wm_prefix ipv4_network; /* e.g. 172.16.0.0/12 */
 	struct wm_prefix ipv6_network; /* ULA /48 */
 	char domain[WM_DOMAIN_MAX + 1];
 	int64_t created_at; /* unix seconds, as proposed by the bootstrap node */
+	int topology;	    /* enum wm_topology */
 };
 
 enum wm_raft_role {

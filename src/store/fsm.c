@@ -156,6 +156,10 @@ static int dispatch(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 		return wm_fsm_cmd_put_edge(f, cmd->put_edge, res);
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_EDGE:
 		return wm_fsm_cmd_delete_edge(f, cmd->delete_edge, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES:
+		return wm_fsm_cmd_put_routes(f, cmd->put_routes, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_ROUTES:
+		return wm_fsm_cmd_delete_routes(f, cmd->delete_routes, res);
 	default:
 		/* Every replica refuses it alike, so the log stays usable. */
 		return wm_fsm_refuse(res, -EINVAL, "unknown or empty command (case %d)",

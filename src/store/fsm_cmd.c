@@ -86,7 +86,7 @@ int wm_fsm_mesh_load(struct wm_fsm *f, struct wm_fsm_mesh *out)
 	memset(out, 0, sizeof(*out));
 	r = wm_fsm_prepare(f->db,
 			   "SELECT ipv4_network, ipv6_network, domain, created_at, ipv4_first,"
-			   " ipv4_last, ipv4_low_water FROM mesh WHERE id = 1",
+			   " ipv4_last, ipv4_low_water, topology FROM mesh WHERE id = 1",
 			   &st);
 	if (r < 0)
 		return r;
@@ -107,6 +107,7 @@ int wm_fsm_mesh_load(struct wm_fsm *f, struct wm_fsm_mesh *out)
 		out->ipv4_first = (uint32_t)sqlite3_column_int64(st, 4);
 		out->ipv4_last = (uint32_t)sqlite3_column_int64(st, 5);
 		out->ipv4_low_water = (uint64_t)sqlite3_column_int64(st, 6);
+		out->info.topology = sqlite3_column_int(st, 7);
 	}
 	sqlite3_finalize(st);
 	return r;
@@ -121,7 +122,7 @@ int wm_fsm_cmd_bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapMeshComma
 	const char *why = NULL;
 	uint32_t first, last;
 	sqlite3_stmt *st;
-	int r;
+	int r, topology;
 
 	r = wm_fsm_mesh_load(f, &m);
 	if (r == 0)
@@ -143,14 +144,22 @@ int wm_fsm_cmd_bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapMeshComma
 	if (domain_check(c->domain, &why) < 0)
 		return wm_fsm_refuse(res, -EINVAL, "invalid mesh domain \"%.64s\": %s", c->domain,
 				     why);
+	if (!c->topology || !*c->topology || strcmp(c->topology, "full") == 0)
+		topology = WM_TOPOLOGY_FULL;
+	else if (strcmp(c->topology, "manual") == 0)
+		topology = WM_TOPOLOGY_MANUAL;
+	else
+		return wm_fsm_refuse(res, -EINVAL,
+				     "invalid topology \"%.32s\" (want \"full\" or \"manual\")",
+				     c->topology);
 	if (wm_prefix_format(&v4, v4s, sizeof(v4s)) < 0 ||
 	    wm_prefix_format(&v6, v6s, sizeof(v6s)) < 0)
 		return -EINVAL;
-	r = wm_fsm_prepare(
-		f->db,
-		"INSERT INTO mesh (id, ipv4_network, ipv6_network, domain, created_at,"
-		" ipv4_first, ipv4_last, ipv4_low_water) VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?5)",
-		&st);
+	r = wm_fsm_prepare(f->db,
+			   "INSERT INTO mesh (id, ipv4_network, ipv6_network, domain, created_at,"
+			   " ipv4_first, ipv4_last, ipv4_low_water, topology)"
+			   " VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?5, ?7)",
+			   &st);
 	if (r < 0)
 		return r;
 	wm_fsm_bind_text(st, 1, v4s);
@@ -159,6 +168,7 @@ int wm_fsm_cmd_bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapMeshComma
 	sqlite3_bind_int64(st, 4, c->created_at);
 	sqlite3_bind_int64(st, 5, first);
 	sqlite3_bind_int64(st, 6, last);
+	sqlite3_bind_int(st, 7, topology);
 	return step_done(st);
 }
 
@@ -498,12 +508,94 @@ static int update_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	return step_done(st);
 }
 
+/* Adds weight-1 edges from id to the nodes `where` selects (bound: ?1 the new
+ * node, ?2 text); existing links keep their weight. */
+static int add_edges(struct wm_fsm *f, const char *id, const char *where, const char *text)
+{
+	char sql[256];
+	sqlite3_stmt *st;
+	int r;
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT OR IGNORE INTO edges (source, target, weight)"
+		 " SELECT min(?1, id), max(?1, id), 1 FROM nodes WHERE id <> ?1 AND (%s)"
+		 " ORDER BY id",
+		 where);
+	r = wm_fsm_prepare(f->db, sql, &st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, id);
+	wm_fsm_bind_text(st, 2, text);
+	return step_done(st);
+}
+
+/*
+ * The edges a new node gets. Full topology: one to every node. Manual: one to
+ * the server it joined through (via; without one, every voter, which in a
+ * one-server mesh is that server), and one to each node of its zone, so that a
+ * site's nodes talk directly and reach the rest through their server.
+ */
+static int join_edges(struct wm_fsm *f, const struct wm_fsm_mesh *m,
+		      const Webmesh__V1__JoinNodeCommand *c)
+{
+	char stored[WM_KEY_B64_LEN + 1];
+	bool via = false;
+	int r;
+
+	if (m->info.topology != WM_TOPOLOGY_MANUAL)
+		return add_edges(f, c->id, "1", NULL);
+	if (c->via && *c->via && strcmp(c->via, c->id) != 0) {
+		r = node_key(f, c->via, &via, stored);
+		if (r < 0)
+			return r;
+	}
+	r = via ? add_edges(f, c->id, "id = ?2", c->via)
+		: add_edges(f, c->id, "raft_role = 1", NULL);
+	if (r == 0 && c->zone && *c->zone)
+		r = add_edges(f, c->id, "zone = ?2", c->zone);
+	return r;
+}
+
+/* Node routes checked against the mesh networks; with the routes an
+ * administrator put, at most WM_MAX_ROUTES in all. */
+static int join_routes_check(struct wm_fsm *f, const struct wm_fsm_mesh *m,
+			     const Webmesh__V1__JoinNodeCommand *c, struct wm_store_result *res)
+{
+	char canon[WM_PREFIX_STRLEN];
+	sqlite3_stmt *st;
+	int64_t extra = 0;
+	int r, rc;
+
+	for (size_t i = 0; i < c->n_routes; i++) {
+		r = wm_fsm_route_check(m, c->routes[i], canon, sizeof(canon), res);
+		if (r < 0 || res->err)
+			return r;
+	}
+	r = wm_fsm_prepare(f->db, "SELECT count(*) FROM routes WHERE node_id = ?1", &st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, c->id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		extra = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW)
+		return wm_fsm_sqlite_err(rc);
+	if ((int64_t)c->n_routes + extra > WM_MAX_ROUTES)
+		return wm_fsm_refuse(res, -EINVAL,
+				     "node %s would advertise %lld routes (at most %d, %lld of "
+				     "them put by an administrator)",
+				     c->id, (long long)c->n_routes + extra, WM_MAX_ROUTES,
+				     (long long)extra);
+	return 0;
+}
+
 static int join_run(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c, struct join *j,
 		    struct wm_store_result *res)
 {
 	char stored[WM_KEY_B64_LEN + 1], other[WM_NODE_ID_MAX + 1];
+	const char *why = NULL;
 	struct wm_fsm_mesh m;
-	sqlite3_stmt *st;
 	uint32_t addr = 0;
 	bool found;
 	int r;
@@ -515,6 +607,11 @@ static int join_run(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c, str
 	if (r == -WM_ENOMESH)
 		return wm_fsm_refuse(res, -WM_ENOMESH, "the mesh has not been bootstrapped yet");
 	if (r < 0)
+		return r;
+	if (c->via && *c->via && wm_node_id_check(c->via, &why) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "invalid via node ID: %s", why);
+	r = join_routes_check(f, &m, c, res);
+	if (r < 0 || res->err)
 		return r;
 	r = node_key(f, c->id, &found, stored);
 	if (r < 0)
@@ -541,17 +638,10 @@ static int join_run(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c, str
 	}
 	if (r < 0 || res->err)
 		return r;
-	if (c->full_mesh) {
-		/* Existing links keep their weight; only missing ones are added. */
-		r = wm_fsm_prepare(f->db,
-				   "INSERT OR IGNORE INTO edges (source, target, weight)"
-				   " SELECT min(?1, id), max(?1, id), 1 FROM nodes WHERE id <> ?1"
-				   " ORDER BY id",
-				   &st);
-		if (r < 0)
-			return r;
-		wm_fsm_bind_text(st, 1, c->id);
-		r = step_done(st);
+	/* Only a new node gets the default edges: after that the user governs
+	 * them, and a node coming back must not revive an edge deleted on purpose. */
+	if (c->full_mesh && !found) {
+		r = join_edges(f, &m, c);
 		if (r < 0)
 			return r;
 	}

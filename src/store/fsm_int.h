@@ -10,7 +10,7 @@
 #include "store/fsm.h"
 
 /* Bumped when the schema changes; a snapshot with another version is refused. */
-#define WM_FSM_SCHEMA_VERSION 1
+#define WM_FSM_SCHEMA_VERSION 2
 /* PRAGMA application_id: "wmsh", so `file state.db` and restores can tell it is ours. */
 #define WM_FSM_APPLICATION_ID 0x776d7368
 
@@ -37,6 +37,11 @@ int wm_fsm_cmd_put_edge(struct wm_fsm *f, const Webmesh__V1__PutEdgeCommand *c,
 			struct wm_store_result *res);
 int wm_fsm_cmd_delete_edge(struct wm_fsm *f, const Webmesh__V1__DeleteEdgeCommand *c,
 			   struct wm_store_result *res);
+/* fsm_routes.c */
+int wm_fsm_cmd_put_routes(struct wm_fsm *f, const Webmesh__V1__PutRoutesCommand *c,
+			  struct wm_store_result *res);
+int wm_fsm_cmd_delete_routes(struct wm_fsm *f, const Webmesh__V1__DeleteRoutesCommand *c,
+			     struct wm_store_result *res);
 
 /* Fills res with a refusal; always returns 0 so handlers can `return refuse(...)`. */
 int wm_fsm_refuse(struct wm_store_result *res, int err, const char *fmt, ...)
@@ -57,5 +62,9 @@ struct wm_fsm_mesh {
 };
 /* 0, -WM_ENOMESH, or another negative error. */
 int wm_fsm_mesh_load(struct wm_fsm *f, struct wm_fsm_mesh *out);
+/* Checks one advertised route (parses, not inside a mesh network) and writes
+ * its canonical network form to out; 0, or a refusal in res. */
+int wm_fsm_route_check(const struct wm_fsm_mesh *m, const char *route, char *out, size_t len,
+		       struct wm_store_result *res);
 
 #endif

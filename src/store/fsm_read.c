@@ -9,9 +9,12 @@
 #include "core/error.h"
 #include "store/fsm_int.h"
 
+/* The last column: routes an administrator put behind the node (fsm_routes.c). */
 #define NODE_COLUMNS                                                                               \
 	"SELECT n.id, n.public_key, l.ipv4, n.ipv6, n.endpoints, n.listen_port, n.raft_role,"      \
-	" n.zone, n.joined_at, n.routes FROM nodes n LEFT JOIN leases l ON l.node_id = n.id"
+	" n.zone, n.joined_at, n.routes,"                                                          \
+	" (SELECT group_concat(r.prefix, ',') FROM routes r WHERE r.node_id = n.id)"               \
+	" FROM nodes n LEFT JOIN leases l ON l.node_id = n.id"
 
 static const char *col_text(sqlite3_stmt *st, int i)
 {
@@ -55,6 +58,36 @@ static int parse_prefix(const char *s, void *out)
 	return wm_prefix_parse(s, out);
 }
 
+static int prefix_ptr_cmp(const void *a, const void *b)
+{
+	return wm_prefix_cmp(a, b);
+}
+
+/* Appends the routes an administrator put (sorted, so every replica lists
+ * them alike) after the node's own, skipping any it advertises already. The
+ * writes keep the total within WM_MAX_ROUTES. */
+static int add_admin_routes(struct wm_mesh_node *n, const char *list)
+{
+	struct wm_prefix extra[WM_MAX_ROUTES];
+	size_t n_extra = 0;
+
+	if (split_list(list, WM_MAX_ROUTES, &n_extra, extra, sizeof(extra[0]), parse_prefix) < 0)
+		return -EBADMSG;
+	qsort(extra, n_extra, sizeof(extra[0]), prefix_ptr_cmp);
+	for (size_t i = 0; i < n_extra; i++) {
+		bool dup = false;
+
+		for (size_t k = 0; k < n->n_routes && !dup; k++)
+			dup = wm_prefix_equal(&n->routes[k], &extra[i]);
+		if (dup)
+			continue;
+		if (n->n_routes >= WM_MAX_ROUTES)
+			return -EBADMSG;
+		n->routes[n->n_routes++] = extra[i];
+	}
+	return 0;
+}
+
 static int row_to_node(sqlite3_stmt *st, struct wm_mesh_node *n)
 {
 	memset(n, 0, sizeof(*n));
@@ -75,7 +108,7 @@ static int row_to_node(sqlite3_stmt *st, struct wm_mesh_node *n)
 	if (split_list(col_text(st, 9), WM_MAX_ROUTES, &n->n_routes, n->routes,
 		       sizeof(n->routes[0]), parse_prefix) < 0)
 		return -EBADMSG;
-	return 0;
+	return add_admin_routes(n, col_text(st, 10));
 }
 
 int wm_fsm_mesh_info(struct wm_fsm *f, struct wm_mesh_info *out)
@@ -252,6 +285,7 @@ static const char *const dump_queries[] = {
 	"SELECT 'node', * FROM nodes ORDER BY id",
 	"SELECT 'lease', * FROM leases ORDER BY ipv4",
 	"SELECT 'edge', * FROM edges ORDER BY source, target",
+	"SELECT 'route', * FROM routes ORDER BY node_id, prefix",
 };
 
 int wm_fsm_dump(struct wm_fsm *f, char **out)

@@ -30,7 +30,8 @@ static const char schema_sql[] =
 	"  ipv4_last INTEGER NOT NULL CHECK (ipv4_last >= ipv4_first),"
 	/* Every host in [ipv4_first, ipv4_low_water) is leased: where the search
 	 * for the lowest free host starts (see fsm_cmd.c). */
-	"  ipv4_low_water INTEGER NOT NULL"
+	"  ipv4_low_water INTEGER NOT NULL,"
+	"  topology INTEGER NOT NULL DEFAULT 0 CHECK (topology IN (0, 1))"
 	");"
 	"CREATE TABLE nodes ("
 	"  id TEXT PRIMARY KEY NOT NULL CHECK (length(id) BETWEEN 1 AND 63),"
@@ -61,7 +62,14 @@ static const char schema_sql[] =
 	"  CHECK (source < target)"
 	") WITHOUT ROWID;"
 	/* The cascade on target (and the edges of one node) would scan without it. */
-	"CREATE INDEX edges_by_target ON edges (target);";
+	"CREATE INDEX edges_by_target ON edges (target);"
+	/* Routes an administrator put behind a node; the node's own (--routes)
+	 * are in nodes.routes and refreshed by every join, these stay. */
+	"CREATE TABLE routes ("
+	"  node_id TEXT NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,"
+	"  prefix TEXT NOT NULL,"
+	"  PRIMARY KEY (node_id, prefix)"
+	") WITHOUT ROWID;";
 
 int wm_fsm_schema_create(sqlite3 *db, char *err, size_t errlen)
 {

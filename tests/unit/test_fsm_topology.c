@@ -1,0 +1,377 @@
+/* Unit tests of the FSM's topology rules: full and manual joins, zones, via,
+ * edges kept across rejoins, and the routes an administrator puts. */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/error.h"
+#include "store/fsm.h"
+#include "test_store_util.h"
+
+struct t {
+	struct wm_fsm *f;
+	uint64_t index;
+	struct wm_store_result res;
+};
+
+static int setup(void **state)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	char err[256];
+
+	assert_int_equal(wm_fsm_open(":memory:", &t->f, err, sizeof(err)), 0);
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct t *t = *state;
+
+	wm_fsm_close(t->f);
+	free(t);
+	return 0;
+}
+
+static int apply(struct t *t, Webmesh__V1__RaftCommand *cmd)
+{
+	size_t len;
+	uint8_t *buf = test_pack(cmd, &len);
+
+	assert_int_equal(wm_fsm_apply(t->f, ++t->index, buf, len, &t->res), 0);
+	free(buf);
+	return t->res.err;
+}
+
+static int bootstrap(struct t *t, const char *topology)
+{
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	b.network_ipv4 = "172.16.0.0/12";
+	b.network_ipv6 = "fd12:3456:789a::/48";
+	b.domain = "webmesh.internal";
+	b.created_at = 1700000000;
+	b.topology = (char *)topology;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
+	cmd.bootstrap = &b;
+	return apply(t, &cmd);
+}
+
+struct jn {
+	const char *id;
+	int seed;
+	const char *via;
+	const char *zone;
+	int role;
+	const char *routes[3];
+};
+
+static int join(struct t *t, const struct jn *j)
+{
+	Webmesh__V1__JoinNodeCommand c = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	char key[WM_KEY_B64_LEN + 1];
+	char *routes[3];
+
+	test_key(j->seed, key);
+	c.id = (char *)j->id;
+	c.public_key = key;
+	c.listen_port = 51820;
+	c.raft_role = j->role;
+	c.zone = (char *)(j->zone ? j->zone : "");
+	c.via = (char *)(j->via ? j->via : "");
+	c.full_mesh = true;
+	c.joined_at = 1700000001;
+	for (; c.n_routes < 3 && j->routes[c.n_routes]; c.n_routes++)
+		routes[c.n_routes] = (char *)j->routes[c.n_routes];
+	c.routes = routes;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+	cmd.join_node = &c;
+	return apply(t, &cmd);
+}
+
+static int edge(struct t *t, bool put, const char *a, const char *b, int w)
+{
+	size_t len;
+	uint8_t *buf = test_edge_cmd(put, a, b, w, NULL, NULL, &len);
+
+	assert_int_equal(wm_fsm_apply(t->f, ++t->index, buf, len, &t->res), 0);
+	free(buf);
+	return t->res.err;
+}
+
+static int routes(struct t *t, bool put, const char *id, const char *r1, const char *r2)
+{
+	Webmesh__V1__PutRoutesCommand p = WEBMESH__V1__PUT_ROUTES_COMMAND__INIT;
+	Webmesh__V1__DeleteRoutesCommand d = WEBMESH__V1__DELETE_ROUTES_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	char *list[2] = {(char *)r1, (char *)r2};
+	size_t n = r1 ? (r2 ? 2 : 1) : 0;
+
+	if (put) {
+		p.node_id = (char *)id;
+		p.routes = list;
+		p.n_routes = n;
+		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
+		cmd.put_routes = &p;
+	} else {
+		d.node_id = (char *)id;
+		d.routes = list;
+		d.n_routes = n;
+		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_ROUTES;
+		cmd.delete_routes = &d;
+	}
+	return apply(t, &cmd);
+}
+
+/* The edges as "a-b a-c" (weights other than 1 as "a-b:5"). */
+static void edges_text(struct t *t, char *out, size_t len)
+{
+	struct wm_mesh_edge *e;
+	size_t n, o = 0;
+
+	assert_int_equal(wm_fsm_list_edges(t->f, &e, &n), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		o += (size_t)snprintf(out + o, len - o, "%s%s-%s", i ? " " : "", e[i].source,
+				      e[i].target);
+		if (e[i].weight != 1)
+			o += (size_t)snprintf(out + o, len - o, ":%d", e[i].weight);
+	}
+	free(e);
+}
+
+#define assert_edges(t, want)                                                                      \
+	do {                                                                                       \
+		char got_[512];                                                                    \
+		edges_text(t, got_, sizeof(got_));                                                 \
+		assert_string_equal(got_, want);                                                   \
+	} while (0)
+
+static void test_full_is_the_default(void **state)
+{
+	struct t *t = *state;
+	struct wm_mesh_info info;
+
+	assert_int_equal(bootstrap(t, ""), 0);
+	assert_int_equal(wm_fsm_mesh_info(t->f, &info), 0);
+	assert_int_equal(info.topology, WM_TOPOLOGY_FULL);
+	assert_int_equal(join(t, &(struct jn){"s", 1, .role = 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 2, .via = "s"}), 0);
+	assert_int_equal(join(t, &(struct jn){"b", 3, .via = "s"}), 0);
+	assert_edges(t, "a-b a-s b-s");
+}
+
+static void test_bad_topology_refused(void **state)
+{
+	struct t *t = *state;
+	struct wm_mesh_info info;
+
+	assert_int_equal(bootstrap(t, "star"), -EINVAL);
+	assert_non_null(strstr(t->res.message, "full"));
+	assert_int_equal(wm_fsm_mesh_info(t->f, &info), -WM_ENOMESH);
+	assert_int_equal(bootstrap(t, "full"), 0);
+}
+
+static void test_manual_edge_to_via_only(void **state)
+{
+	struct t *t = *state;
+	struct wm_mesh_info info;
+
+	assert_int_equal(bootstrap(t, "manual"), 0);
+	assert_int_equal(wm_fsm_mesh_info(t->f, &info), 0);
+	assert_int_equal(info.topology, WM_TOPOLOGY_MANUAL);
+	assert_int_equal(join(t, &(struct jn){"s1", 1, .role = 1}), 0);
+	assert_edges(t, "");
+	assert_int_equal(join(t, &(struct jn){"s2", 2, .via = "s1", .role = 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 3, .via = "s2"}), 0);
+	assert_int_equal(join(t, &(struct jn){"b", 4, .via = "s1"}), 0);
+	assert_edges(t, "a-s2 b-s1 s1-s2");
+}
+
+static void test_manual_without_via_links_voters(void **state)
+{
+	struct t *t = *state;
+
+	assert_int_equal(bootstrap(t, "manual"), 0);
+	assert_int_equal(join(t, &(struct jn){"s1", 1, .role = 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"m", 2}), 0);
+	assert_int_equal(join(t, &(struct jn){"s2", 3, .role = 1}), 0);
+	/* an unknown via falls back too */
+	assert_int_equal(join(t, &(struct jn){"a", 4, .via = "ghost"}), 0);
+	assert_edges(t, "a-s1 a-s2 m-s1 s1-s2");
+	assert_int_equal(join(t, &(struct jn){"b", 5, .via = "Bad_ID"}), -EINVAL);
+	assert_non_null(strstr(t->res.message, "via"));
+}
+
+static void test_manual_zones(void **state)
+{
+	struct t *t = *state;
+
+	assert_int_equal(bootstrap(t, "manual"), 0);
+	assert_int_equal(join(t, &(struct jn){"s", 1, .role = 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"a1", 2, .via = "s", .zone = "site-a"}), 0);
+	assert_int_equal(join(t, &(struct jn){"b1", 3, .via = "s", .zone = "site-b"}), 0);
+	assert_int_equal(join(t, &(struct jn){"a2", 4, .via = "s", .zone = "site-a"}), 0);
+	assert_int_equal(join(t, &(struct jn){"a3", 5, .via = "s", .zone = "site-a"}), 0);
+	assert_edges(t, "a1-a2 a1-a3 a1-s a2-a3 a2-s a3-s b1-s");
+}
+
+/* The user governs edges: a rejoin (restart, new endpoints) brings no deleted
+ * edge back, and keeps the weights the user set. */
+static void test_rejoin_keeps_user_edges(void **state)
+{
+	struct t *t = *state;
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1, .role = 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"b", 2}), 0);
+	assert_int_equal(join(t, &(struct jn){"c", 3}), 0);
+	assert_int_equal(edge(t, false, "c", "a", 0), 0);
+	assert_int_equal(edge(t, true, "b", "c", 7), 0);
+	assert_int_equal(join(t, &(struct jn){"c", 3}), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1, .role = 1}), 0);
+	assert_edges(t, "a-b b-c:7");
+	/* leaving and joining again is a new node: it gets its edges again */
+	{
+		size_t len;
+		uint8_t *buf = test_remove_cmd("c", &len);
+
+		assert_int_equal(wm_fsm_apply(t->f, ++t->index, buf, len, &t->res), 0);
+		free(buf);
+	}
+	assert_int_equal(join(t, &(struct jn){"c", 3}), 0);
+	assert_edges(t, "a-b a-c b-c");
+}
+
+static void node_routes(struct t *t, const char *id, char *out, size_t len)
+{
+	struct wm_mesh_node n;
+	size_t o = 0;
+
+	assert_int_equal(wm_fsm_get_node(t->f, id, &n), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n.n_routes; i++) {
+		char p[WM_PREFIX_STRLEN];
+
+		wm_prefix_format(&n.routes[i], p, sizeof(p));
+		o += (size_t)snprintf(out + o, len - o, "%s%s", i ? " " : "", p);
+	}
+}
+
+#define assert_routes(t, id, want)                                                                 \
+	do {                                                                                       \
+		char got_[1024];                                                                   \
+		node_routes(t, id, got_, sizeof(got_));                                            \
+		assert_string_equal(got_, want);                                                   \
+	} while (0)
+
+static void test_put_and_delete_routes(void **state)
+{
+	struct t *t = *state;
+	char *dump;
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1, .routes = {"10.1.0.0/16"}}), 0);
+	assert_int_equal(join(t, &(struct jn){"b", 2}), 0);
+	assert_int_equal(routes(t, true, "b", "192.168.7.9/24", "0.0.0.0/0"), 0);
+	assert_int_equal(routes(t, true, "b", "192.168.7.0/24", NULL), 0); /* idempotent */
+	assert_routes(t, "b", "0.0.0.0/0 192.168.7.0/24");
+	/* a route the node advertises itself is listed once */
+	assert_int_equal(routes(t, true, "a", "10.1.0.0/16", "10.2.0.0/16"), 0);
+	assert_routes(t, "a", "10.1.0.0/16 10.2.0.0/16");
+	/* a rejoin refreshes the node's own routes and keeps the administrator's */
+	assert_int_equal(join(t, &(struct jn){"a", 1, .routes = {"10.3.0.0/16"}}), 0);
+	assert_routes(t, "a", "10.3.0.0/16 10.1.0.0/16 10.2.0.0/16");
+
+	assert_int_equal(routes(t, false, "b", "192.168.7.0/24", NULL), 0);
+	assert_routes(t, "b", "0.0.0.0/0");
+	assert_int_equal(routes(t, false, "b", "192.168.7.0/24", NULL), -ENOENT);
+	assert_int_equal(routes(t, false, "a", "10.3.0.0/16", NULL), -EINVAL);
+	assert_non_null(strstr(t->res.message, "itself"));
+	assert_int_equal(wm_fsm_dump(t->f, &dump), 0);
+	assert_non_null(strstr(dump, "route node_id=a prefix=10.2.0.0/16\n"));
+	assert_non_null(strstr(dump, "route node_id=b prefix=0.0.0.0/0\n"));
+	free(dump);
+
+	/* the routes go with the node */
+	{
+		size_t len;
+		uint8_t *buf = test_remove_cmd("b", &len);
+
+		assert_int_equal(wm_fsm_apply(t->f, ++t->index, buf, len, &t->res), 0);
+		free(buf);
+	}
+	assert_int_equal(wm_fsm_dump(t->f, &dump), 0);
+	assert_null(strstr(dump, "route node_id=b"));
+	free(dump);
+}
+
+static void test_bad_routes_refused(void **state)
+{
+	struct t *t = *state;
+	char *before, *after;
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1}), 0);
+	assert_int_equal(wm_fsm_dump(t->f, &before), 0);
+	assert_int_equal(routes(t, true, "a", "10.0.0.0/33", NULL), -EINVAL);
+	assert_int_equal(routes(t, true, "a", "nonsense", NULL), -EINVAL);
+	assert_int_equal(routes(t, true, "a", "172.16.5.0/24", NULL), -EINVAL);
+	assert_non_null(strstr(t->res.message, "inside the mesh network"));
+	assert_int_equal(routes(t, true, "a", "fd12:3456:789a:1::/64", NULL), -EINVAL);
+	/* one bad route refuses the whole command */
+	assert_int_equal(routes(t, true, "a", "10.9.0.0/16", "bad"), -EINVAL);
+	assert_int_equal(routes(t, true, "ghost", "10.9.0.0/16", NULL), -ENOENT);
+	assert_int_equal(routes(t, true, "Bad", "10.9.0.0/16", NULL), -EINVAL);
+	assert_int_equal(routes(t, true, "a", NULL, NULL), -EINVAL);
+	assert_int_equal(join(t, &(struct jn){"b", 2, .routes = {"172.20.0.0/16"}}), -EINVAL);
+	assert_int_equal(wm_fsm_dump(t->f, &after), 0);
+	/* refused writes change nothing (the meta row counts applied entries only) */
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+static void test_route_limit(void **state)
+{
+	struct t *t = *state;
+	char r[32];
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1, .routes = {"10.200.0.0/16"}}), 0);
+	for (int i = 0; i < WM_MAX_ROUTES - 1; i++) {
+		snprintf(r, sizeof(r), "10.%d.0.0/16", i);
+		assert_int_equal(routes(t, true, "a", r, NULL), 0);
+	}
+	assert_int_equal(routes(t, true, "a", "10.100.0.0/16", NULL), -EINVAL);
+	assert_non_null(strstr(t->res.message, "more than"));
+	/* a rejoin with one more of its own is refused as well */
+	assert_int_equal(
+		join(t, &(struct jn){"a", 1, .routes = {"10.200.0.0/16", "10.201.0.0/16"}}),
+		-EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_full_is_the_default, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_topology_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manual_edge_to_via_only, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_manual_without_via_links_voters, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_manual_zones, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rejoin_keeps_user_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_put_and_delete_routes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_routes_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_limit, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

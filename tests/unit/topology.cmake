@@ -1,0 +1,4 @@
+# Unit tests of issue 4 (topology): FSM topology rules and routes, the peer
+# cache of the services layer, route planning.
+wm_unit_test(test_fsm_topology SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_topology.c
+             LIBS wm_store)
