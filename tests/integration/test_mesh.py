@@ -8,13 +8,15 @@ for good and the restart tests restart nodes in place.
 import base64
 import concurrent.futures
 import ipaddress
+import json
 import os
 import signal
 import time
 
 import pytest
 
-from wmtest import IFACE, PROPAGATION_TIMEOUT, WG_PORT, host_ip, net, topology, wait_until
+from wmtest import (API_PORT, IFACE, PROPAGATION_TIMEOUT, WG_PORT, WMCTL, host_ip, net, run,
+                    topology, wait_until)
 
 
 @pytest.fixture(scope="module")
@@ -135,6 +137,32 @@ def test_key_file_is_private(mesh):
         assert all(m == "0o600" for m in modes.values()), modes
 
 
+def test_wmctl_graph_and_remote(mesh):
+    n1 = mesh.nodes["node1"]
+    names = {n.name for n in mesh.running_nodes()}
+    g = n1.wmctl_json("get", "graph")
+    assert {n["id"] for n in g["nodes"]} == names
+    # a full mesh: one edge per pair of nodes
+    pairs = {frozenset((e["source"], e["target"])) for e in g["edges"]}
+    assert pairs == {frozenset((a, b)) for a in names for b in names if a < b}, g["edges"]
+    dot = n1.wmctl("get", "graph", "-o", "dot").stdout
+    assert dot.lstrip().startswith("graph") and dot.rstrip().endswith("}"), dot
+    assert all(f'"{name}"' in dot for name in names), dot
+    # wmctl against a remote node over TLS, pinned by fingerprint
+    if not getattr(mesh, "client_ns", None):
+        mesh.client_ns = mesh.add_client()
+    remote = ["ip", "netns", "exec", mesh.client_ns, WMCTL, "--server",
+              f"{n1.underlay}:{API_PORT}"]
+    st = json.loads(run(remote + ["--fingerprint", mesh.fingerprint, "status", "-o",
+                                  "json"]).stdout)
+    assert st["id"] == "node1" and st["public_key"] == n1.status()["public_key"]
+    nodes = json.loads(run(remote + ["--fingerprint", mesh.fingerprint, "get", "nodes",
+                                     "-o", "json"]).stdout)
+    assert {n["id"] for n in nodes["nodes"]} == names
+    bad = run(remote + ["--fingerprint", "sha256:" + "0" * 64, "status"], check=False)
+    assert bad.returncode != 0 and "certificate" in bad.stderr, bad
+
+
 BAD_KEY_31 = base64.b64encode(os.urandom(31)).decode()
 
 
@@ -241,6 +269,21 @@ def test_ephemeral_node_dropped_by_all_within_2s(mesh):
     assert rc == 0, f"ephemeral node5 exited with {rc}\n{n5.log_tail()}"
     assert "node5" not in mesh.nodes["node1"].nodes()
     assert_down(n5)
+
+
+def test_wmctl_leave(mesh):
+    n6 = mesh.join("node6")
+    key6 = n6.status()["public_key"]
+    others = [n for n in mesh.running_nodes() if n is not n6]
+    wait_until(lambda: all(has_peer(o, key6) for o in others), 10,
+               "every node to have node6 as a peer")
+    out = n6.wmctl("leave")
+    rc = n6.wait_exit()
+    assert rc == 0, f"node6 exited with {rc} after wmctl leave ({out.stdout})\n{n6.log_tail()}"
+    wait_until(lambda: not any(has_peer(o, key6) for o in others), 10,
+               "every node to drop node6")
+    assert "node6" not in mesh.nodes["node1"].nodes()
+    assert_down(n6)
 
 
 def assert_down(node):
