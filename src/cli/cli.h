@@ -44,5 +44,16 @@ int wm_cmd_get(const struct wm_cli *c);
 int wm_cmd_leave(const struct wm_cli *c);
 int wm_cmd_genkey(const struct wm_cli *c);
 int wm_cmd_pubkey(const struct wm_cli *c);
+int wm_cmd_put(const struct wm_cli *c);
+int wm_cmd_delete(const struct wm_cli *c);
+int wm_cmd_get_routes(const struct wm_cli *c, const char *node);
+
+/* Helpers of put/delete: each prints what was wrong and returns -EINVAL. */
+int wm_cli_check_node_id(const char *what, const char *id);
+/* Comma-separated or separate words -> CIDR prefixes (pointing into words). */
+int wm_cli_collect_routes(char *const *words, int n, char **out, size_t *n_out);
+/* Sends an Admin write; prints done and the Raft index (or the JSON answer). */
+int wm_cli_write(const struct wm_cli *c, const char *method, const ProtobufCMessage *req,
+		 const char *done);
 
 #endif

@@ -137,6 +137,8 @@ int wm_cmd_get(const struct wm_cli *c)
 		return get_graph(c, false);
 	if (strcmp(what, "edges") == 0 && c->n_args == 1)
 		return get_graph(c, true);
-	fprintf(stderr, "usage: wmctl get nodes | node ID | graph | edges\n");
+	if (strcmp(what, "routes") == 0 && c->n_args <= 2)
+		return wm_cmd_get_routes(c, c->n_args == 2 ? c->args[1] : NULL);
+	fprintf(stderr, "usage: wmctl get nodes | node ID | graph | edges | routes [NODE]\n");
 	return 2;
 }

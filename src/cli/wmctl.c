@@ -15,7 +15,12 @@ struct command {
 
 static const struct command commands[] = {
 	{"status", wm_cmd_status, "status                 this node, its mesh and its peers"},
-	{"get", wm_cmd_get, "get nodes|node ID|graph|edges   the mesh state"},
+	{"get", wm_cmd_get, "get nodes|node ID|graph|edges|routes [NODE]   the mesh state"},
+	{"put", wm_cmd_put,
+	 "put edge A B [--weight N] [--attr K=V]...   add or change a link\n"
+	 "  put route NODE CIDR[,CIDR]...   advertise networks behind NODE"},
+	{"delete", wm_cmd_delete,
+	 "delete edge A B | delete route NODE CIDR...   remove a link or routes"},
 	{"leave", wm_cmd_leave, "leave                  leave the mesh for good (local node)"},
 	{"genkey", wm_cmd_genkey, "genkey                 print a new WireGuard private key"},
 	{"pubkey", wm_cmd_pubkey, "pubkey                 private key on stdin -> public key"},
@@ -84,6 +89,12 @@ int main(int argc, char **argv)
 		const char **slot = value_option(&c, name);
 		bool is_output = strcmp(name, "-o") == 0 || strcmp(name, "--output") == 0;
 		bool is_timeout = strcmp(name, "--timeout") == 0;
+		/* After the command word, options it does not know belong to the
+		 * subcommand (put edge --weight N): passed on as words. */
+		if (!slot && !is_output && !is_timeout && n_words > 0) {
+			words[n_words++] = a;
+			continue;
+		}
 		if (!slot && !is_output && !is_timeout) {
 			fprintf(stderr, "wmctl: unknown option %s\n", name);
 			free(words);

@@ -27,6 +27,8 @@ struct wm_services {
 	size_t n_live, cap_live;
 	uv_timer_t live_timer;
 	bool was_leader;
+	/* the graph of the last change, shared by every subscriber (peercache.c) */
+	struct wm_peercache *peercache;
 };
 
 /* Packs msg, sends it as the only message and finishes the call with OK. */

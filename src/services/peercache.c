@@ -1,0 +1,182 @@
+/* Peer configurations from one snapshot of the graph per change (see peercache.h). */
+#include "services/peercache.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "core/error.h"
+#include "core/peers.h"
+#include "services/convert.h"
+#include "services/services_int.h"
+
+/* One state of the mesh, as read at one point of the log. */
+struct snapshot {
+	struct wm_mesh_node *nodes;
+	size_t n_nodes;
+	struct wm_mesh_edge *edges;
+	size_t n_edges;
+	struct wm_peer_graph *graph;
+};
+
+struct wm_peercache {
+	struct wm_store *store;
+	struct snapshot snap;
+	bool loaded;
+	uint64_t loads;
+};
+
+static void snapshot_free(struct snapshot *sn)
+{
+	wm_peer_graph_free(sn->graph);
+	free(sn->nodes);
+	free(sn->edges);
+	*sn = (struct snapshot){0};
+}
+
+static int snapshot_load(struct wm_store *store, struct snapshot *sn)
+{
+	struct wm_peers_opts opts = {0};
+	struct wm_mesh_info info;
+	int err;
+
+	*sn = (struct snapshot){0};
+	/* Before the bootstrap entry is applied there are no networks to
+	 * summarise with (and no nodes either). */
+	err = wm_store_mesh_info(store, &info);
+	if (err == 0) {
+		opts.ipv4_network = info.ipv4_network;
+		opts.ipv6_network = info.ipv6_network;
+	} else if (err != -WM_ENOMESH) {
+		return err;
+	}
+	err = wm_store_list_nodes(store, &sn->nodes, &sn->n_nodes);
+	if (!err)
+		err = wm_store_list_edges(store, &sn->edges, &sn->n_edges);
+	if (!err)
+		err = wm_peer_graph_new(sn->nodes, sn->n_nodes, sn->edges, sn->n_edges, &opts,
+					&sn->graph);
+	if (err)
+		snapshot_free(sn);
+	return err;
+}
+
+static int snapshot_config(struct snapshot *sn, const char *node_id, struct wm_arena *a,
+			   Webmesh__V1__PeerConfigurations *out)
+{
+	struct wm_peer_set set = {0};
+	size_t self;
+	int err;
+
+	webmesh__v1__peer_configurations__init(out);
+	err = wm_peer_graph_find(sn->graph, node_id, &self);
+	if (!err)
+		err = wm_peer_graph_compute(sn->graph, node_id, &set);
+	if (!err)
+		err = wm_pb_peers_new(a, sn->nodes, &set, &out->peers, &out->n_peers);
+	if (!err) {
+		const struct wm_mesh_node *me = &sn->nodes[self];
+
+		out->forwarding = set.forwarding;
+		out->own_routes = wm_arena_alloc(a, sizeof(char *) * (me->n_routes + 1));
+		for (size_t i = 0; out->own_routes && i < me->n_routes; i++)
+			out->own_routes[i] = wm_pb_prefix(a, &me->routes[i]);
+		out->n_own_routes = me->n_routes;
+		if (a->failed)
+			err = -ENOMEM;
+	}
+	wm_peer_set_free(&set);
+	return err;
+}
+
+static void changed_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
+{
+	(void)index;
+	(void)cmd;
+	struct wm_peercache *pc = data;
+	/* Dropped at once, not on the next use: the graph points into the node
+	 * array, and nothing should hold a stale state longer than needed. */
+	if (pc->loaded) {
+		snapshot_free(&pc->snap);
+		pc->loaded = false;
+	}
+}
+
+int wm_peercache_new(struct wm_store *store, struct wm_peercache **out)
+{
+	struct wm_peercache *pc;
+	int err;
+
+	if (!store || !out)
+		return -EINVAL;
+	pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return -ENOMEM;
+	pc->store = store;
+	err = wm_store_on_change(store, changed_cb, pc);
+	if (err) {
+		free(pc);
+		return err;
+	}
+	*out = pc;
+	return 0;
+}
+
+void wm_peercache_free(struct wm_peercache *pc, bool store_open)
+{
+	if (!pc)
+		return;
+	if (store_open)
+		wm_store_off_change(pc->store, changed_cb, pc);
+	snapshot_free(&pc->snap);
+	free(pc);
+}
+
+int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_arena *a,
+			Webmesh__V1__PeerConfigurations *out)
+{
+	if (!pc->loaded) {
+		int err = snapshot_load(pc->store, &pc->snap);
+		if (err)
+			return err;
+		pc->loaded = true;
+		pc->loads++;
+	}
+	return snapshot_config(&pc->snap, node_id, a, out);
+}
+
+uint64_t wm_peercache_loads(const struct wm_peercache *pc)
+{
+	return pc ? pc->loads : 0;
+}
+
+int wm_peercache_config_once(struct wm_store *store, const char *node_id, struct wm_arena *a,
+			     Webmesh__V1__PeerConfigurations *out)
+{
+	struct snapshot sn;
+	int err = snapshot_load(store, &sn);
+
+	if (err)
+		return err;
+	err = snapshot_config(&sn, node_id, a, out);
+	snapshot_free(&sn);
+	return err;
+}
+
+int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_arena *a,
+		      Webmesh__V1__PeerConfigurations *out)
+{
+	if (!s->cfg.store)
+		return -WM_ENOTLEADER;
+	/* The store is set once (wm_services_set_store); a different one means
+	 * the old is gone, and so is our listener on it. */
+	if (s->peercache && s->peercache->store != s->cfg.store) {
+		wm_peercache_free(s->peercache, false);
+		s->peercache = NULL;
+	}
+	if (!s->peercache) {
+		int err = wm_peercache_new(s->cfg.store, &s->peercache);
+		if (err)
+			return err;
+	}
+	return wm_peercache_config(s->peercache, node_id, a, out);
+}

@@ -1,0 +1,47 @@
+/* Peer configurations of many nodes from one snapshot of the graph.
+ *
+ * After a change a server recomputes the peers of every subscriber. Done one
+ * by one (wm_services_peer_config) each computation reads every node and edge
+ * from SQLite and runs its own Dijkstra: O(subscribers x graph) per change. The
+ * cache reads the state once per change (it follows the store's change feed),
+ * builds the graph once, and shares shortest-path trees between nodes (a spoke
+ * reuses its hub's), so a change costs one read, one tree per node with two or
+ * more neighbours, and the size of each answer.
+ */
+#ifndef WM_SERVICES_PEERCACHE_H
+#define WM_SERVICES_PEERCACHE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "store/store.h"
+#include "util/arena.h"
+#include "webmesh/v1/mesh.pb-c.h"
+
+struct wm_peercache;
+
+/* Listens to store's changes until freed. Free it before the store is closed,
+ * or after (then it never unregisters: the store is gone). */
+int wm_peercache_new(struct wm_store *store, struct wm_peercache **out);
+/* Stops listening if the store is still open (store_open says so). NULL is fine. */
+void wm_peercache_free(struct wm_peercache *pc, bool store_open);
+/* The peers of node_id as wm_services_peer_config gives them (strings in a),
+ * from the state as of the last change. -ENOENT if the node is not in the mesh. */
+int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_arena *a,
+			Webmesh__V1__PeerConfigurations *out);
+/* How many times the state was loaded and graphs built (tests, benchmarks). */
+uint64_t wm_peercache_loads(const struct wm_peercache *pc);
+
+/* The same without a cache: reads the state, computes, forgets (what
+ * wm_services_peer_config does). */
+int wm_peercache_config_once(struct wm_store *store, const char *node_id, struct wm_arena *a,
+			     Webmesh__V1__PeerConfigurations *out);
+
+struct wm_services;
+/* wm_services_peer_config for s's store through s's cache (made on first use,
+ * freed by wm_services_free): what subscriptions call for every subscriber
+ * after a change. -WM_ENOTLEADER on a node without a store. */
+int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_arena *a,
+		      Webmesh__V1__PeerConfigurations *out);
+
+#endif
