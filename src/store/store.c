@@ -186,6 +186,9 @@ static int start_raft(struct wm_store *s, const struct wm_store_config *cfg, cha
 	if (cfg->bootstrap) {
 		raft_configuration_init(&conf);
 		rv = raft_configuration_add(&conf, s->raft_id, s->address, RAFT_VOTER);
+		for (size_t i = 0; rv == 0 && i < cfg->n_initial; i++)
+			rv = raft_configuration_add(&conf, wm_store_raft_id(cfg->initial_ids[i]),
+						    cfg->initial_addresses[i], RAFT_VOTER);
 		if (rv == 0)
 			rv = raft_bootstrap(&s->raft, &conf);
 		raft_configuration_close(&conf);

@@ -28,6 +28,12 @@ struct wm_store_config {
 	unsigned election_ms;     /* 0 = 1000 */
 	unsigned snapshot_threshold; /* entries between snapshots, 0 = 1024 */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot, 0 = 128 */
+	/* With bootstrap: the other initial voters (node ID and raft address).
+	 * Every initial voter must bootstrap with the same set, this node
+	 * included implicitly, so that only one cluster can form. */
+	const char *const *initial_ids;
+	const char *const *initial_addresses;
+	size_t n_initial;
 };
 
 /* What applying one command produced. */
