@@ -85,6 +85,11 @@ static int start_local(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+static void fill_bootstrap_info(void *data, Webmesh__V1__BootstrapInfo *info, struct wm_arena *a)
+{
+	wm_multiboot_fill_info(data, info, a);
+}
+
 static struct wm_rpc_client *upstream_of(void *data)
 {
 	struct wm_daemon *d = data;
@@ -106,6 +111,7 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.api_port = api_port,
 		.unreachable_after_ms = d->cfg->unreachable_after_ms,
 		.remove_after_ms = d->cfg->remove_after_ms,
+		.fill_bootstrap_info = d->cfg->n_bootstrap_servers ? fill_bootstrap_info : NULL,
 	};
 	sc.upstream = upstream_of;
 	int rc = wm_services_new(&sc, &d->services);

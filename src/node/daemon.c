@@ -208,9 +208,11 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 	if (rc)
 		return rc;
 	if (d->cfg->bootstrap) {
-		rc = wm_server_start(d, err, errlen);
+		/* The API comes first: other bootstrap servers fetch our key from
+		 * it before any store exists. */
+		rc = wm_api_start(d, true, err, errlen);
 		if (!rc)
-			rc = wm_api_start(d, true, err, errlen);
+			rc = wm_server_start(d, err, errlen);
 		if (!rc)
 			wm_warn("no authentication is configured: anyone who can reach %s can join "
 				"this mesh",
@@ -270,6 +272,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->overlay_tls);
 	wm_wg_device_free(d->desired);
+	wm_multiboot_free(d);
 	free(d->peer_names);
 	wm_wipe(d->private_key, sizeof(d->private_key));
 	if (uv_loop_close(&loop) == UV_EBUSY)

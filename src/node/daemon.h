@@ -29,6 +29,8 @@ struct wm_peer_name {
 	char id[WM_NODE_ID_MAX + 1];
 };
 
+struct wm_bootpeer;
+
 struct wm_daemon {
 	uv_loop_t *loop;
 	const struct wm_config *cfg;
@@ -73,6 +75,8 @@ struct wm_daemon {
 
 	struct wm_wg_device *desired; /* what the device should hold */
 	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
+	struct wm_bootpeer *bootpeers; /* multi-server bootstrap: the other servers */
+	size_t n_bootpeers;
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;
 
@@ -125,6 +129,22 @@ int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
 /* Opens the local replica at our mesh IPv4 (d->ipv4 must be set): for the
  * bootstrap node, a voter or observer that joined, or one that restarts. */
 int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t errlen);
+/* Opens the bootstrapped store and waits to lead or to see itself registered. */
+int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen);
+/* Proposes a JoinNode for a voter (lease NULL: next free, or kept). */
+int wm_server_register(struct wm_daemon *d, const char *id, const char *key, char **endpoints,
+		       size_t n_endpoints, uint32_t listen_port, const struct wm_prefix *lease,
+		       wm_store_apply_cb cb);
+
+/* bootstrap_multi.c: several bootstrap servers forming one mesh. */
+int wm_multiboot_plan(struct wm_daemon *d, char *err, size_t errlen);
+int wm_multiboot_start(struct wm_daemon *d, char *err, size_t errlen);
+void wm_multiboot_initial_voters(struct wm_daemon *d, const char **ids, char (*addrs)[64],
+				 size_t *n);
+void wm_multiboot_register_peers(struct wm_daemon *d, wm_store_apply_cb cb);
+void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *info,
+			    struct wm_arena *a);
+void wm_multiboot_free(struct wm_daemon *d);
 /* heartbeat.c: tell the leader, every heartbeat-interval-ms, that we live. */
 void wm_heartbeat_start(struct wm_daemon *d);
 

@@ -49,10 +49,21 @@ static void self_update_cb(uv_timer_t *t)
 	wm_arena_init(&a);
 	Webmesh__V1__PeerConfigurations pc;
 	int err = wm_services_peer_config(d->store, d->node_id, &a, &pc);
-	if (!err)
-		wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
-	else if (err != -ENOENT)
-		wm_warn("cannot compute this node's peers: %s", wm_strerror(err));
+	if (err) {
+		if (err != -ENOENT)
+			wm_warn("cannot compute this node's peers: %s", wm_strerror(err));
+		wm_arena_free(&a);
+		return;
+	}
+	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
+	/* A bootstrap server that does not lead is registered by the leader:
+	 * seeing itself in its replica is its cue that the mesh is up. */
+	if (d->phase == WM_PHASE_STARTING && d->cfg->bootstrap) {
+		d->phase = WM_PHASE_RUNNING;
+		d->joined = true;
+		wm_heartbeat_start(d);
+		wm_info("this node is in the mesh");
+	}
 	wm_arena_free(&a);
 }
 
@@ -98,35 +109,54 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 		colon ? colon : ":8443", d->fingerprint);
 }
 
+int wm_server_register(struct wm_daemon *d, const char *id, const char *key, char **endpoints,
+		       size_t n_endpoints, uint32_t listen_port, const struct wm_prefix *lease,
+		       wm_store_apply_cb cb)
+{
+	char lease_text[WM_PREFIX_STRLEN] = "";
+	if (lease)
+		wm_prefix_format(lease, lease_text, sizeof(lease_text));
+	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
+	jc.id = (char *)id;
+	jc.public_key = (char *)key;
+	jc.endpoints = endpoints;
+	jc.n_endpoints = n_endpoints;
+	jc.listen_port = listen_port;
+	jc.raft_role = WM_ROLE_VOTER;
+	jc.joined_at = (int64_t)time(NULL);
+	jc.full_mesh = true;
+	jc.ipv4_request = lease_text;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+	cmd.join_node = &jc;
+	return wm_store_apply(d->store, &cmd, cb, d);
+}
+
 static void register_self(struct wm_daemon *d, bool with_lease)
 {
-	char key[WM_KEY_B64_LEN + 1], lease[WM_PREFIX_STRLEN];
+	char key[WM_KEY_B64_LEN + 1];
 	char eps[WM_MAX_ENDPOINTS][WM_ENDPOINT_STRLEN];
 	char *ep_ptrs[WM_MAX_ENDPOINTS];
 	wm_key_to_base64(d->public_key, key);
-	wm_prefix_format(&d->ipv4, lease, sizeof(lease));
 	for (size_t i = 0; i < d->n_endpoints; i++) {
 		wm_endpoint_format(&d->endpoints[i], eps[i], sizeof(eps[i]));
 		ep_ptrs[i] = eps[i];
 	}
-	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
-	jc.id = d->node_id;
-	jc.public_key = key;
-	jc.endpoints = ep_ptrs;
-	jc.n_endpoints = d->n_endpoints;
-	jc.listen_port = d->cfg->wireguard_port;
-	jc.raft_role = WM_ROLE_VOTER;
-	jc.joined_at = (int64_t)time(NULL);
-	jc.full_mesh = true;
-	jc.ipv4_request = with_lease ? lease : "";
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
-	cmd.join_node = &jc;
-	int err = wm_store_apply(d->store, &cmd, self_joined_cb, d);
+	int err = wm_server_register(d, d->node_id, key, ep_ptrs, d->n_endpoints,
+				     d->cfg->wireguard_port, with_lease ? &d->ipv4 : NULL,
+				     self_joined_cb);
 	if (err) {
 		wm_error("cannot register this node: %s", wm_strerror(err));
 		wm_daemon_stop(d, 1);
 	}
+}
+
+static void peer_registered_cb(void *data, const struct wm_store_result *res)
+{
+	(void)data;
+	if (res->err)
+		wm_error("cannot register bootstrap server %s: %s", res->node.id,
+			 res->message[0] ? res->message : wm_strerror(res->err));
 }
 
 static void bootstrapped_cb(void *data, const struct wm_store_result *res)
@@ -141,6 +171,7 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 		return;
 	}
 	wm_info("created a new mesh");
+	wm_multiboot_register_peers(d, peer_registered_cb);
 	register_self(d, true);
 }
 
@@ -207,33 +238,54 @@ static void leader_poll_cb(uv_timer_t *t)
 
 int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
 {
+	bool multi = d->cfg->n_bootstrap_servers > 0;
 	int rc = wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
-	bool resuming = rc == 0;
-	if (rc == -ENOENT) {
-		rc = plan_new_mesh(d, err, errlen);
-		if (!rc)
-			rc = wm_meshstate_save(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
-		if (rc) {
-			if (!err[0])
-				snprintf(err, errlen, "cannot write %s/mesh.state: %s",
-					 d->cfg->state_dir, wm_strerror(rc));
-			return rc;
-		}
-	} else if (rc) {
+	if (rc && rc != -ENOENT) {
 		snprintf(err, errlen, "%s/mesh.state is damaged (%s): remove the state dir to "
 				      "start a new mesh",
 			 d->cfg->state_dir, wm_strerror(rc));
 		return rc;
+	}
+	bool resuming = rc == 0;
+	if (multi) {
+		/* The list fixes addresses and the initial voters, resumed or not. */
+		rc = wm_multiboot_plan(d, err, errlen);
+		if (rc)
+			return rc;
+		if (!resuming)
+			return wm_multiboot_start(d, err, errlen);
+	} else if (!resuming) {
+		rc = plan_new_mesh(d, err, errlen);
+		if (rc)
+			return rc;
 	}
 	rc = wm_netconf_set_addresses(d);
 	if (rc) {
 		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface, wm_strerror(rc));
 		return rc;
 	}
-	rc = wm_server_open_store(d, true, err, errlen);
-	if (rc)
-		return rc;
+	/* Voters restarting together can only reach each other over the
+	 * overlay: the peers they last had are their way back to a quorum. */
+	if (resuming)
+		wm_netconf_restore_peers(d);
 	wm_info("%s the mesh in %s", resuming ? "resuming" : "creating", d->cfg->state_dir);
+	return wm_server_resume(d, err, errlen);
+}
+
+int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen)
+{
+	int rc = wm_server_open_store(d, true, err, errlen);
+	/* mesh.state is written only once Raft holds the bootstrap: a crash
+	 * before that starts over from scratch rather than resuming a cluster
+	 * that never existed. */
+	if (!rc)
+		rc = wm_meshstate_save(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
+	if (rc) {
+		if (!err[0])
+			snprintf(err, errlen, "cannot write %s/mesh.state: %s", d->cfg->state_dir,
+				 wm_strerror(rc));
+		return rc;
+	}
 	uv_timer_start(&d->timer, leader_poll_cb, 0, LEADER_POLL_MS);
 	return 0;
 }
@@ -247,7 +299,18 @@ int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t 
 	char addr[WM_PREFIX_STRLEN], raft_address[WM_PREFIX_STRLEN + 8];
 	wm_prefix_format_addr(&d->ipv4, addr, sizeof(addr));
 	snprintf(raft_address, sizeof(raft_address), "%s:%u", addr, d->cfg->raft_port);
+	const char *ids[WM_CFG_LIST_MAX];
+	char addrs[WM_CFG_LIST_MAX][64];
+	size_t n_initial = 0;
+	if (bootstrap && d->n_bootpeers)
+		wm_multiboot_initial_voters(d, ids, addrs, &n_initial);
+	const char *addr_ptrs[WM_CFG_LIST_MAX];
+	for (size_t i = 0; i < n_initial; i++)
+		addr_ptrs[i] = addrs[i];
 	struct wm_store_config sc = {
+		.initial_ids = ids,
+		.initial_addresses = addr_ptrs,
+		.n_initial = n_initial,
 		.dir = d->cfg->state_dir,
 		.node_id = d->node_id,
 		.raft_address = raft_address,

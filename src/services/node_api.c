@@ -55,3 +55,30 @@ void wm_node_leave_mesh(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	}
 	s->cfg.leave_mesh(s->cfg.data, leave_done_cb, call);
 }
+
+void wm_node_get_bootstrap_info(struct wm_rpc_call *call, const uint8_t *req, size_t len,
+				void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__GetBootstrapInfoRequest *r =
+		webmesh__v1__get_bootstrap_info_request__unpack(NULL, len, req);
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed GetBootstrapInfoRequest");
+		return;
+	}
+	webmesh__v1__get_bootstrap_info_request__free_unpacked(r, NULL);
+	if (!s->cfg.fill_bootstrap_info) {
+		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED,
+				   "this node was not started with --bootstrap-servers");
+		return;
+	}
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__BootstrapInfo info = WEBMESH__V1__BOOTSTRAP_INFO__INIT;
+	s->cfg.fill_bootstrap_info(s->cfg.data, &info, &a);
+	if (a.failed)
+		wm_services_fail(call, -ENOMEM, NULL);
+	else
+		wm_services_reply(call, &info.base);
+	wm_arena_free(&a);
+}

@@ -32,6 +32,10 @@ struct wm_services_config {
 	void (*fill_status)(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
 	/* Leave the mesh for good and stop the daemon (local LeaveMesh). */
 	void (*leave_mesh)(void *data, wm_services_done_cb done, void *cd);
+	/* Multi-server bootstrap: this server's key and settings (NULL: not a
+	 * bootstrap server, the call is UNIMPLEMENTED). */
+	void (*fill_bootstrap_info)(void *data, Webmesh__V1__BootstrapInfo *info,
+				    struct wm_arena *a);
 	void *data;
 	uint64_t proxy_timeout_ms; /* 0 = 10000 */
 	/* Servers: where other servers' APIs listen (the same port everywhere). */

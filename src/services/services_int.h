@@ -29,6 +29,8 @@ struct wm_services {
 	bool was_leader;
 	/* the graph of the last change, shared by every subscriber (peercache.c) */
 	struct wm_peercache *peercache;
+	/* the graph of the last change, shared by every subscriber (peercache.c) */
+	struct wm_peercache *peercache;
 };
 
 /* Packs msg, sends it as the only message and finishes the call with OK. */
@@ -59,6 +61,8 @@ void wm_mesh_get_graph(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 			     void *data);
 void wm_node_get_status(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
+void wm_node_get_bootstrap_info(struct wm_rpc_call *call, const uint8_t *req, size_t len,
+				void *data);
 void wm_node_leave_mesh(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 
 /* Subscriptions: start listening to the store, end every stream. */
