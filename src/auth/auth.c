@@ -1,0 +1,365 @@
+/* The authenticator chain: first that accepts wins, run on the libuv threadpool. */
+#include "auth/auth.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "core/keyauth.h"
+
+#define MAX_AUTHENTICATORS 8
+
+struct wm_auth {
+	uv_loop_t *loop;
+	struct wm_authenticator list[MAX_AUTHENTICATORS];
+	size_t n;
+	char methods[64];
+	size_t pending;
+	bool freeing;
+};
+
+struct job {
+	uv_work_t work;	  /* first: the work request is the job */
+	uv_timer_t timer; /* answers without a thread from a later loop turn */
+	struct wm_auth *a;
+	struct wm_auth_request req;
+	char *authorization, *key_id, *key_window, *key_sig;
+	wm_auth_cb cb;
+	void *data;
+	int err;
+	struct wm_identity id;
+	char why[WM_AUTH_REASON_MAX];
+};
+
+void wm_auth_request_from_call(const struct wm_rpc_call *call, struct wm_auth_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->peer_cert = wm_rpc_call_peer_cert(call);
+	req->authorization = wm_rpc_call_metadata(call, "authorization");
+	req->key_id = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_ID);
+	req->key_window = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_WINDOW);
+	req->key_sig = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_SIG);
+	req->local = wm_rpc_call_is_local(call);
+}
+
+int wm_auth_new(uv_loop_t *loop, struct wm_auth **out)
+{
+	struct wm_auth *a = calloc(1, sizeof(*a));
+
+	if (!a)
+		return -ENOMEM;
+	/* libsodium picks its implementations once; safe to call again. */
+	if (sodium_init() < 0) {
+		free(a);
+		return -EIO;
+	}
+	a->loop = loop;
+	snprintf(a->methods, sizeof(a->methods), "none");
+	*out = a;
+	return 0;
+}
+
+int wm_auth_add(struct wm_auth *a, struct wm_authenticator *au)
+{
+	if (a->n >= MAX_AUTHENTICATORS) {
+		if (au->ops && au->ops->free)
+			au->ops->free(au->self);
+		return -ENOSPC;
+	}
+	a->list[a->n++] = *au;
+	size_t o = 0;
+	for (size_t i = 0; i < a->n; i++)
+		o += (size_t)snprintf(a->methods + o,
+				      o < sizeof(a->methods) ? sizeof(a->methods) - o : 0, "%s%s",
+				      i ? "," : "", a->list[i].ops->name);
+	return 0;
+}
+
+bool wm_auth_is_open(const struct wm_auth *a)
+{
+	return !a || a->n == 0;
+}
+
+const char *wm_auth_methods(const struct wm_auth *a)
+{
+	return a ? a->methods : "none";
+}
+
+static void set_local(struct wm_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->kind = WM_ID_ANY;
+	id->local = true;
+	snprintf(id->method, sizeof(id->method), "local");
+}
+
+static void set_anonymous(struct wm_identity *id)
+{
+	memset(id, 0, sizeof(*id));
+	id->kind = WM_ID_ANY;
+	id->anonymous = true;
+	snprintf(id->method, sizeof(id->method), "anonymous");
+}
+
+/* The chain itself; blocking. */
+static int run_chain(struct wm_auth *a, const struct wm_auth_request *req, struct wm_identity *out,
+		     char *why, size_t whylen)
+{
+	int result = -EACCES;
+	bool any_creds = false, backend_failed = false;
+	char first_why[WM_AUTH_REASON_MAX + 32] = "";
+
+	if (req->local) {
+		set_local(out);
+		return 0;
+	}
+	if (a->n == 0) {
+		set_anonymous(out);
+		return 0;
+	}
+	for (size_t i = 0; i < a->n; i++) {
+		char w[WM_AUTH_REASON_MAX] = "";
+		struct wm_identity id;
+
+		memset(&id, 0, sizeof(id));
+		int r = a->list[i].ops->authenticate(a->list[i].self, req, &id, w, sizeof(w));
+		if (r == 0) {
+			*out = id;
+			if (!out->method[0])
+				snprintf(out->method, sizeof(out->method), "%s",
+					 a->list[i].ops->name);
+			return 0;
+		}
+		if (r == -ENOENT)
+			continue;
+		if (r == -EACCES)
+			any_creds = true;
+		else
+			backend_failed = true;
+		if (!first_why[0])
+			snprintf(first_why, sizeof(first_why), "%.15s: %.150s",
+				 a->list[i].ops->name, w[0] ? w : "refused");
+		if (r != -EACCES && result == -EACCES)
+			result = r;
+	}
+	if (!any_creds && !backend_failed)
+		snprintf(first_why, sizeof(first_why), "no credentials (accepted: %s)", a->methods);
+	snprintf(why, whylen, "%.*s", (int)(whylen ? whylen - 1 : 0), first_why);
+	/* A refusal beats a failing backend only when some backend said no. */
+	return any_creds ? -EACCES : result;
+}
+
+int wm_auth_authenticate_sync(struct wm_auth *a, const struct wm_auth_request *req,
+			      struct wm_identity *out, char *why, size_t whylen)
+{
+	struct wm_auth_request r = *req;
+
+	if (!r.now)
+		r.now = (int64_t)time(NULL);
+	if (why && whylen)
+		why[0] = '\0';
+	return run_chain(a, &r, out, why, whylen);
+}
+
+static void job_free(struct job *j)
+{
+	free(j->authorization);
+	if (j->key_sig)
+		sodium_memzero(j->key_sig, strlen(j->key_sig));
+	free(j->key_id);
+	free(j->key_window);
+	free(j->key_sig);
+	X509_free(j->req.peer_cert);
+	free(j);
+}
+
+static void finish(struct job *j)
+{
+	struct wm_auth *a = j->a;
+
+	j->cb(j->data, j->err, j->err ? NULL : &j->id, j->why);
+	/* The header may hold a password: wipe it before it goes back to malloc. */
+	if (j->authorization)
+		sodium_memzero(j->authorization, strlen(j->authorization));
+	job_free(j);
+	a->pending--;
+	if (a->freeing && a->pending == 0)
+		wm_auth_free(a);
+}
+
+static void work_cb(uv_work_t *w)
+{
+	struct job *j = (struct job *)w;
+	j->err = run_chain(j->a, &j->req, &j->id, j->why, sizeof(j->why));
+}
+
+static void after_work_cb(uv_work_t *w, int status)
+{
+	struct job *j = (struct job *)w;
+	if (status == UV_ECANCELED) {
+		j->err = -ECANCELED;
+		snprintf(j->why, sizeof(j->why), "the server is shutting down");
+	}
+	finish(j);
+}
+
+static void timer_close_cb(uv_handle_t *h)
+{
+	finish(h->data);
+}
+
+static void timer_cb(uv_timer_t *t)
+{
+	struct job *j = t->data;
+	j->err = run_chain(j->a, &j->req, &j->id, j->why, sizeof(j->why));
+	uv_close((uv_handle_t *)t, timer_close_cb);
+}
+
+static int dup_opt(const char *s, char **out)
+{
+	*out = NULL;
+	if (!s)
+		return 0;
+	*out = strdup(s);
+	return *out ? 0 : -ENOMEM;
+}
+
+int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, wm_auth_cb cb,
+			 void *data)
+{
+	struct job *j;
+	int r;
+
+	if (!a || !req || !cb)
+		return -EINVAL;
+	if (a->freeing)
+		return -ECANCELED;
+	if (a->pending >= WM_AUTH_MAX_PENDING)
+		return -EBUSY;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->a = a;
+	j->cb = cb;
+	j->data = data;
+	j->req = *req;
+	if (!j->req.now)
+		j->req.now = (int64_t)time(NULL);
+	j->req.peer_cert = NULL;
+	if (dup_opt(req->authorization, &j->authorization) || dup_opt(req->key_id, &j->key_id) ||
+	    dup_opt(req->key_window, &j->key_window) || dup_opt(req->key_sig, &j->key_sig)) {
+		job_free(j);
+		return -ENOMEM;
+	}
+	j->req.authorization = j->authorization;
+	j->req.key_id = j->key_id;
+	j->req.key_window = j->key_window;
+	j->req.key_sig = j->key_sig;
+	if (req->peer_cert && X509_up_ref(req->peer_cert))
+		j->req.peer_cert = req->peer_cert;
+	if (req->local || a->n == 0) {
+		/* Nothing to compute: a zero timer keeps "never before return". */
+		uv_timer_init(a->loop, &j->timer);
+		j->timer.data = j;
+		uv_timer_start(&j->timer, timer_cb, 0, 0);
+		a->pending++;
+		return 0;
+	}
+	r = uv_queue_work(a->loop, &j->work, work_cb, after_work_cb);
+	if (r < 0) {
+		job_free(j);
+		return r == UV_ENOMEM ? -ENOMEM : -EIO;
+	}
+	a->pending++;
+	return 0;
+}
+
+void wm_auth_free(struct wm_auth *a)
+{
+	if (!a)
+		return;
+	if (a->pending) {
+		/* Threads still use the authenticators: free when the last is back. */
+		a->freeing = true;
+		return;
+	}
+	for (size_t i = 0; i < a->n; i++)
+		if (a->list[i].ops->free)
+			a->list[i].ops->free(a->list[i].self);
+	free(a);
+}
+
+int wm_auth_from_config(uv_loop_t *loop, const struct wm_config *cfg, struct wm_auth **out,
+			char *err, size_t errlen)
+{
+	struct wm_authenticator au;
+	struct wm_auth *a;
+	char e[256];
+	int r;
+
+	r = wm_auth_new(loop, &a);
+	if (r < 0) {
+		snprintf(err, errlen, "authentication: out of memory");
+		return r;
+	}
+	if (cfg->mtls) {
+		r = wm_auth_mtls_new(cfg->ca_file, cfg->mtls_identity_san, &au, e, sizeof(e));
+		if (r == 0)
+			r = wm_auth_add(a, &au);
+		if (r < 0) {
+			snprintf(err, errlen, "mtls: %s", e);
+			goto fail;
+		}
+	}
+	if (cfg->key_auth_keys_file) {
+		r = wm_auth_key_new(cfg->key_auth_keys_file, cfg->key_auth_skew_seconds, &au, e,
+				    sizeof(e));
+		if (r == 0)
+			r = wm_auth_add(a, &au);
+		if (r < 0) {
+			snprintf(err, errlen, "key-auth-keys-file: %s", e);
+			goto fail;
+		}
+	}
+	if (cfg->basic_auth_file) {
+		r = wm_auth_basic_new(cfg->basic_auth_file, &au, e, sizeof(e));
+		if (r == 0)
+			r = wm_auth_add(a, &au);
+		if (r < 0) {
+			snprintf(err, errlen, "basic-auth-file: %s", e);
+			goto fail;
+		}
+	}
+	if (cfg->ldap_url) {
+		struct wm_auth_ldap_config lc = {
+			.url = cfg->ldap_url,
+			.bind_dn = cfg->ldap_bind_dn,
+			.bind_password = cfg->ldap_bind_password,
+			.base_dn = cfg->ldap_base_dn,
+			.user_attr = cfg->ldap_user_filter_attr,
+			.user_filter = cfg->ldap_user_filter,
+			.id_attr = cfg->ldap_id_attr,
+			.disabled_attr = cfg->ldap_disabled_attr,
+			.disabled_value = cfg->ldap_disabled_value,
+			.ca_file = cfg->ldap_ca_file,
+			.starttls = cfg->ldap_starttls,
+			.timeout_seconds = cfg->ldap_timeout_seconds,
+		};
+		r = wm_auth_ldap_new(&lc, &au, e, sizeof(e));
+		if (r == 0)
+			r = wm_auth_add(a, &au);
+		if (r < 0) {
+			snprintf(err, errlen, "ldap-url: %s", e);
+			goto fail;
+		}
+	}
+	*out = a;
+	return 0;
+fail:
+	wm_auth_free(a);
+	return r;
+}

@@ -1,0 +1,167 @@
+/* htpasswd authenticator: "Authorization: Basic" checked with crypt_r(3). */
+#include <crypt.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "auth/auth_int.h"
+#include "core/htpasswd.h"
+
+struct basic {
+	char *path;
+	pthread_mutex_t lock; /* the table and the file identity below */
+	struct wm_htpasswd table;
+	bool valid; /* false after a reload found the file broken */
+	struct wm_file_id file;
+};
+
+/* Re-reads the file when it changed; under b->lock. */
+static int refresh(struct basic *b, char *err, size_t errlen)
+{
+	struct wm_file_id now;
+	struct wm_htpasswd t;
+	char *text = NULL;
+	size_t len = 0;
+	int r;
+
+	r = wm_auth_file_id(b->path, &now);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", b->path, strerror(-r));
+		b->valid = false;
+		return r;
+	}
+	if (b->valid && wm_auth_file_id_equal(&now, &b->file))
+		return 0;
+	r = wm_auth_read_file(b->path, WM_HTPASSWD_MAX_BYTES, &text, &len);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot read %s: %s", b->path,
+			 r == -E2BIG ? "too large" : strerror(-r));
+		b->valid = false;
+		return r;
+	}
+	char e[256] = "";
+	r = wm_htpasswd_parse(text, len, &t, e, sizeof(e));
+	sodium_memzero(text, len);
+	free(text);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", b->path, e);
+		b->valid = false;
+		b->file = now;
+		return r;
+	}
+	wm_htpasswd_free(&b->table);
+	b->table = t;
+	b->valid = true;
+	b->file = now;
+	return 0;
+}
+
+static int basic_authenticate(void *self, const struct wm_auth_request *req,
+			      struct wm_identity *out, char *why, size_t whylen)
+{
+	/* A valid bcrypt hash of nothing anyone knows: unknown users cost as
+	 * much as known ones, so timing does not tell which names exist. */
+	static const char dummy[] = "$2b$10$C6UzMDM.H6dfI/f/IKcEeOWjlUeRkcZqc378l7OT5HeNr9WR2BiY6";
+	struct basic *b = self;
+	char user[WM_HTPASSWD_USER_MAX + 1], *pass = NULL, *hash = NULL;
+	struct crypt_data *cd;
+	int r;
+
+	r = wm_auth_parse_basic(req->authorization, user, sizeof(user), &pass);
+	if (r == -ENOENT)
+		return -ENOENT;
+	if (r < 0) {
+		snprintf(why, whylen, "malformed authorization header");
+		return -EACCES;
+	}
+	pthread_mutex_lock(&b->lock);
+	char e[256];
+	refresh(b, e, sizeof(e));
+	const struct wm_htpasswd_entry *ent = b->valid ? wm_htpasswd_find(&b->table, user) : NULL;
+	bool valid = b->valid;
+	if (ent)
+		hash = strdup(ent->hash);
+	pthread_mutex_unlock(&b->lock);
+	cd = calloc(1, sizeof(*cd));
+	if (!cd || (ent && !hash)) {
+		free(cd);
+		free(hash);
+		wm_auth_wipe_free(pass);
+		snprintf(why, whylen, "out of memory");
+		return -EIO;
+	}
+	const char *got = crypt_r(pass, hash ? hash : dummy, cd);
+	bool ok = hash && got && got[0] != '*' && strlen(got) == strlen(hash) &&
+		  sodium_memcmp(got, hash, strlen(hash)) == 0;
+	sodium_memzero(cd, sizeof(*cd));
+	free(cd);
+	if (hash) {
+		sodium_memzero(hash, strlen(hash));
+		free(hash);
+	}
+	wm_auth_wipe_free(pass);
+	if (!valid) {
+		snprintf(why, whylen, "the htpasswd file is invalid or unreadable; fix it");
+		return -EIO;
+	}
+	if (!ok) {
+		snprintf(why, whylen, "unknown user or wrong password");
+		return -EACCES;
+	}
+	if (strlen(user) >= sizeof(out->id) || wm_rbac_name_check(user, NULL) < 0) {
+		snprintf(why, whylen, "the user name is not a valid ID");
+		return -EACCES;
+	}
+	memcpy(out->id, user, strlen(user) + 1);
+	out->kind = WM_ID_ANY;
+	snprintf(out->method, sizeof(out->method), "basic");
+	return 0;
+}
+
+static void basic_free(void *self)
+{
+	struct basic *b = self;
+	if (!b)
+		return;
+	wm_htpasswd_free(&b->table);
+	pthread_mutex_destroy(&b->lock);
+	free(b->path);
+	free(b);
+}
+
+static const struct wm_authenticator_ops basic_ops = {
+	.name = "basic",
+	.authenticate = basic_authenticate,
+	.free = basic_free,
+};
+
+int wm_auth_basic_new(const char *path, struct wm_authenticator *out, char *err, size_t errlen)
+{
+	struct basic *b = calloc(1, sizeof(*b));
+	int r;
+
+	if (!b)
+		return -ENOMEM;
+	pthread_mutex_init(&b->lock, NULL);
+	b->path = strdup(path);
+	if (!b->path) {
+		basic_free(b);
+		return -ENOMEM;
+	}
+	r = refresh(b, err, errlen);
+	if (r < 0) {
+		basic_free(b);
+		return r;
+	}
+	out->ops = &basic_ops;
+	out->self = b;
+	return 0;
+}
