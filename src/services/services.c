@@ -9,9 +9,7 @@
 #include "core/error.h"
 #include "rpc/tls.h"
 #include "services/admin.h"
-#include "services/admin.h"
 #include "services/convert.h"
-#include "services/peercache.h"
 #include "services/peercache.h"
 
 struct method_def {
@@ -31,12 +29,6 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Mesh/GetMeshGraph", false, wm_mesh_get_graph, false},
 	{"/webmesh.v1.Node/GetStatus", false, wm_node_get_status, false},
 	{"/webmesh.v1.Node/LeaveMesh", false, wm_node_leave_mesh, true},
-	{"/webmesh.v1.Admin/PutEdge", false, wm_admin_put_edge, false},
-	{"/webmesh.v1.Admin/DeleteEdge", false, wm_admin_delete_edge, false},
-	{"/webmesh.v1.Admin/ListEdges", false, wm_admin_list_edges, false},
-	{"/webmesh.v1.Admin/PutRoute", false, wm_admin_put_route, false},
-	{"/webmesh.v1.Admin/DeleteRoute", false, wm_admin_delete_route, false},
-	{"/webmesh.v1.Admin/ListRoutes", false, wm_admin_list_routes, false},
 	{"/webmesh.v1.Admin/PutEdge", false, wm_admin_put_edge, false},
 	{"/webmesh.v1.Admin/DeleteEdge", false, wm_admin_delete_edge, false},
 	{"/webmesh.v1.Admin/ListEdges", false, wm_admin_list_edges, false},
@@ -126,8 +118,6 @@ static void free_cb(uv_handle_t *h)
 {
 	struct wm_services *s = h->data;
 	SSL_CTX_free(s->overlay_tls);
-	/* the store is closed by now (see wm_services_free) */
-	wm_peercache_free(s->peercache, false);
 	/* the store is closed by now (see wm_services_free) */
 	wm_peercache_free(s->peercache, false);
 	free(s->live);

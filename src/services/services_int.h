@@ -29,8 +29,6 @@ struct wm_services {
 	bool was_leader;
 	/* the graph of the last change, shared by every subscriber (peercache.c) */
 	struct wm_peercache *peercache;
-	/* the graph of the last change, shared by every subscriber (peercache.c) */
-	struct wm_peercache *peercache;
 };
 
 /* Packs msg, sends it as the only message and finishes the call with OK. */
