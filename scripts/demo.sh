@@ -19,6 +19,15 @@ for b in "$(wm_webmeshd)" "$(wm_wmctl_bin)"; do
 	[ -x "$b" ] || { echo "demo: $b not built; run: make demo" >&2; exit 1; }
 done
 if [ -e "$WM_RUN_DIR" ]; then
+	if [ -f "$WM_RUN_DIR/pids" ]; then
+		while read -r pid; do
+			if wm_pid_is_ours "$pid"; then
+				echo "demo: a demo is already running (webmeshd pid $pid);" \
+					"stop it with Ctrl-C or make demo-down" >&2
+				exit 1
+			fi
+		done <"$WM_RUN_DIR/pids"
+	fi
 	echo "demo: removing an earlier demo left in $WM_RUN_DIR"
 	"$ROOT/scripts/demo-down.sh"
 fi

@@ -27,6 +27,13 @@ def preconditions():
     for b in (wmtest.WEBMESHD, wmtest.WMCTL):
         if not os.access(b, os.X_OK):
             pytest.fail(f"{b} is not built (make build, or set WM_BUILD_DIR)")
+    yield
+    # leak check: every test cleaned up after itself
+    left = [t.prefix for t in wmtest.live_topologies()]
+    ns = [line.split()[0] for line in
+          wmtest.run(["ip", "netns", "list"]).stdout.splitlines()
+          if line.startswith(wmtest.RUN_ID + "-")]
+    assert not left and not ns, f"left behind: topologies {left}, namespaces {ns}"
 
 
 @pytest.fixture(scope="session")
