@@ -34,6 +34,10 @@ static const char *check_ldap_filter(const char *v);
 static const char *check_auth_name(const char *v);
 static const char *check_bootstrap_server(const char *v);
 
+static const char *check_zone(const char *v);
+static const char *check_route(const char *v);
+
+static const char *const topologies[] = {"full", "manual", NULL};
 static const char *const backends[] = {"auto", "kernel", "userspace", "null", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const san_kinds[] = {"dns", "email", "uri", NULL};
@@ -423,6 +427,37 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "accept",
 	 .choices = policies,
 	 .help = "with bootstrap: what network ACLs do when none matches"},
+	{.name = "topology",
+	 .type = WM_CFG_ENUM,
+	 .offset = F(topology),
+	 .choices = topologies,
+	 .help = "with --bootstrap: joins link to every node (full, the default) or only to "
+		 "their server and zone (manual)"},
+	{.name = "zone-awareness-id",
+	 .type = WM_CFG_STRING,
+	 .offset = F(zone_awareness_id),
+	 .arg = "ZONE",
+	 .check = check_zone,
+	 .help = "this node's zone: in a manual mesh it links directly to the nodes of its zone"},
+	{.name = "routes",
+	 .type = WM_CFG_LIST,
+	 .offset = F(routes),
+	 .count_offset = F(n_routes),
+	 .arg = "CIDR,...",
+	 .check = check_route,
+	 .help = "networks reachable through this node (0.0.0.0/0,::/0: an exit node)"},
+	{.name = "use-exit-node",
+	 .type = WM_CFG_STRING,
+	 .offset = F(use_exit_node),
+	 .arg = "ID",
+	 .check = check_node_id,
+	 .help = "send this host's default traffic through that exit node"},
+	{.name = "wireguard-record",
+	 .type = WM_CFG_STRING,
+	 .offset = F(wireguard_record),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "with wireguard-backend null: append every WireGuard change to this file"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
@@ -513,6 +548,32 @@ static const char *check_node_id(const char *v)
 		return NULL;
 	snprintf(why, sizeof(why), "is not a valid node ID: it %s", reason);
 	return why;
+}
+
+static const char *check_zone(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n > 63)
+		return "is longer than 63 characters";
+	for (size_t i = 0; i < n; i++) {
+		char c = v[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return "may only contain a-z, 0-9 and '-'";
+	}
+	if (v[0] == '-' || v[n - 1] == '-')
+		return "may not start or end with '-'";
+	return NULL;
+}
+
+static const char *check_route(const char *v)
+{
+	struct wm_prefix p;
+
+	if (wm_prefix_parse(v, &p) < 0 || !strchr(v, '/'))
+		return "is not a network such as 10.1.0.0/16, 0.0.0.0/0 or ::/0";
+	return NULL;
 }
 
 static const char *check_path(const char *v)
@@ -1230,6 +1291,17 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 	if (!cfg->basic_auth_user != !cfg->basic_auth_password)
 		return vfail(err, errlen,
 			     "config: basic-auth-user and basic-auth-password go together");
+	if (cfg->topology && !cfg->bootstrap)
+		return vfail(err, errlen,
+			     "config: topology is chosen when the mesh is created: it needs "
+			     "--bootstrap");
+	if (cfg->wireguard_record &&
+	    (!cfg->wireguard_backend || strcmp(cfg->wireguard_backend, "null") != 0))
+		return vfail(err, errlen,
+			     "config: wireguard-record needs wireguard-backend null (it records "
+			     "what the null backend would configure)");
+	if (cfg->use_exit_node && cfg->node_id && strcmp(cfg->use_exit_node, cfg->node_id) == 0)
+		return vfail(err, errlen, "config: use-exit-node names this node itself");
 	if (cfg->raft_election_ms <= cfg->raft_heartbeat_ms)
 		return vfail(err, errlen,
 			     "config: raft-election-ms (%u) must be greater than "

@@ -90,6 +90,13 @@ struct wm_config {
 	char *bootstrap_voters[WM_CFG_LIST_MAX]; /* bootstrap-voters: node IDs */
 	size_t n_bootstrap_voters;
 	char *default_network_policy; /* default-network-policy: accept|deny */
+	/* topology and routes (issue 4) */
+	char *topology;      /* topology: full|manual, with bootstrap (unset: full) */
+	char *zone_awareness_id; /* zone-awareness-id: nodes of one zone link directly */
+	char *routes[WM_CFG_LIST_MAX]; /* routes: CIDR list advertised behind this node */
+	size_t n_routes;
+	char *use_exit_node; /* use-exit-node: node ID whose default route to use */
+	char *wireguard_record; /* wireguard-record: null backend's record file */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

@@ -12,3 +12,8 @@ if(TARGET wm_auth)
     endif()
   endforeach()
 endif()
+# The LDAP authenticator's client for the slapd integration test.
+if(TARGET wm_auth)
+  add_executable(ldap_probe ${CMAKE_SOURCE_DIR}/tests/integration/ldap_probe.c)
+  target_link_libraries(ldap_probe PRIVATE wm_auth)
+endif()

@@ -123,6 +123,11 @@ static void test_table(void **state)
 		"bootstrap-admin",
 		"bootstrap-voters",
 		"default-network-policy",
+		"topology",
+		"zone-awareness-id",
+		"routes",
+		"use-exit-node",
+		"wireguard-record",
 		"log-level",
 		"config",
 		"print-config",
@@ -147,7 +152,7 @@ static void test_table(void **state)
 		if (k->type != WM_CFG_BOOL && k->type != WM_CFG_ENUM)
 			assert_non_null(k->arg);
 		bool flag_only = (k->flags & WM_CFG_FLAG_ONLY) != 0;
-		assert_int_equal(flag_only, i >= 35 + 23);
+		assert_int_equal(flag_only, i >= 35 + 23 + 5);
 		/* Only the passwords are secret (masked by --print-config). */
 		assert_int_equal((k->flags & WM_CFG_SECRET) != 0,
 				 strcmp(k->name, "ldap-bind-password") == 0 ||
@@ -754,6 +759,12 @@ static void test_validate(void **state)
 		{{"--bootstrap", "--unreachable-after-ms", "5000", "--remove-after-ms", "5000"},
 		 "remove-after-ms (5000) must be greater than unreachable-after-ms (5000)"},
 		{{"--bootstrap", "--remove-after-ms", "0"}, NULL},
+		{{"--bootstrap", "--topology", "manual"}, NULL},
+		{{"--join", "a:1", "--topology", "full"}, "topology is chosen when the mesh is created"},
+		{{"--bootstrap", "--wireguard-backend", "null", "--wireguard-record", "/r"}, NULL},
+		{{"--bootstrap", "--wireguard-record", "/r"}, "wireguard-record needs wireguard-backend null"},
+		{{"--join", "a:1", "--node-id", "x", "--use-exit-node", "x"}, "names this node itself"},
+		{{"--join", "a:1", "--use-exit-node", "gw", "--routes", "10.1.0.0/16,::/0"}, NULL},
 	};
 	char err[512];
 
