@@ -11,7 +11,7 @@ JOBS       ?= 2
 PYTHON     := /usr/bin/python3
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build configure test unit integration test-asan demo demo-down bench clean
+.PHONY: all deps build configure test unit integration test-asan integration-asan demo demo-down bench clean
 
 all: build
 
@@ -42,6 +42,12 @@ test-asan: deps
 	cmake --build $(BUILD_ASAN) -j$(JOBS)
 	cd $(BUILD_ASAN) && UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure --no-tests=error
+
+# The end-to-end suite against the sanitizer build: every node runs under
+# ASan + UBSan, and a report in any node's log fails the test.
+integration-asan: test-asan
+	@WM_BUILD_DIR=$(abspath $(BUILD_ASAN)) WM_TEST_TIME_SCALE=3 \
+		$(PYTHON) -m pytest -q --durations=10 tests/integration
 
 demo: build
 	WM_BUILD_DIR=$(abspath $(BUILD)) scripts/demo.sh

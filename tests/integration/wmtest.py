@@ -61,6 +61,10 @@ NODE_SH = (
 )
 
 
+SANITIZER_RE = re.compile(r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error: |"
+                          r"WARNING: ThreadSanitizer|SUMMARY: UndefinedBehaviorSanitizer")
+
+
 class CommandError(AssertionError):
     pass
 
@@ -499,12 +503,28 @@ class Topology:
                 out.append(f"--- {n.name}: {' '.join(cmd)}\n{text}")
         return "\n".join(out)
 
+    def sanitizer_reports(self):
+        """Lines of AddressSanitizer / LeakSanitizer / UBSan reports in the
+        node logs (sanitizer builds: make integration-asan)."""
+        found = []
+        for n in self.nodes.values():
+            for line in n.log().splitlines():
+                if SANITIZER_RE.search(line):
+                    found.append(f"{n.name}: {line.strip()}")
+        return found
+
     def close(self):
+        """Stops everything and removes the namespaces and files; then fails
+        if a sanitizer reported anything in a node's log."""
         if self.closed:
             return
         self.closed = True
+        reports = []
         try:
             self._stop_all()
+            reports = self.sanitizer_reports()
+            if reports:
+                print(self.logs(400), file=sys.stderr)
             for ns in reversed(self.namespaces):
                 # anything left in our namespaces is ours (a wireguard-go
                 # orphaned by a SIGKILL)
@@ -518,6 +538,7 @@ class Topology:
                 shutil.rmtree(self.dir, ignore_errors=True)
         finally:
             _live.discard(self)
+        assert not reports, "sanitizer reports in node logs:\n" + "\n".join(reports[:20])
 
 
 @contextlib.contextmanager
