@@ -160,6 +160,13 @@ static int dispatch(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 		return wm_fsm_cmd_put_routes(f, cmd->put_routes, res);
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_ROUTES:
 		return wm_fsm_cmd_delete_routes(f, cmd->delete_routes, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE:
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING:
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP:
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_NETWORK_ACL:
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_AUTHZ:
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ:
+		return wm_fsm_cmd_authz(f, cmd, res);
 	default:
 		/* Every replica refuses it alike, so the log stays usable. */
 		return wm_fsm_refuse(res, -EINVAL, "unknown or empty command (case %d)",

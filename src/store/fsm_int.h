@@ -10,7 +10,7 @@
 #include "store/fsm.h"
 
 /* Bumped when the schema changes; a snapshot with another version is refused. */
-#define WM_FSM_SCHEMA_VERSION 2
+#define WM_FSM_SCHEMA_VERSION 3
 /* PRAGMA application_id: "wmsh", so `file state.db` and restores can tell it is ours. */
 #define WM_FSM_APPLICATION_ID 0x776d7368
 
@@ -42,6 +42,11 @@ int wm_fsm_cmd_put_routes(struct wm_fsm *f, const Webmesh__V1__PutRoutesCommand 
 			  struct wm_store_result *res);
 int wm_fsm_cmd_delete_routes(struct wm_fsm *f, const Webmesh__V1__DeleteRoutesCommand *c,
 			     struct wm_store_result *res);
+
+/* RBAC and network ACL commands (fsm_authz.c): put/delete of roles, role
+ * bindings, groups and ACLs, and the authorization bootstrap. */
+int wm_fsm_cmd_authz(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
+		     struct wm_store_result *res);
 
 /* Fills res with a refusal; always returns 0 so handlers can `return refuse(...)`. */
 int wm_fsm_refuse(struct wm_store_result *res, int err, const char *fmt, ...)

@@ -286,6 +286,11 @@ static const char *const dump_queries[] = {
 	"SELECT 'lease', * FROM leases ORDER BY ipv4",
 	"SELECT 'edge', * FROM edges ORDER BY source, target",
 	"SELECT 'route', * FROM routes ORDER BY node_id, prefix",
+	"SELECT 'authz', * FROM authz_settings ORDER BY id",
+	"SELECT 'role', * FROM rbac_roles ORDER BY name",
+	"SELECT 'rolebinding', * FROM rbac_bindings ORDER BY name",
+	"SELECT 'group', * FROM rbac_groups ORDER BY name",
+	"SELECT 'networkacl', * FROM network_acls ORDER BY name",
 };
 
 int wm_fsm_dump(struct wm_fsm *f, char **out)

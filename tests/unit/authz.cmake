@@ -17,3 +17,5 @@ if(TARGET wm_auth)
   add_executable(ldap_probe ${CMAKE_SOURCE_DIR}/tests/integration/ldap_probe.c)
   target_link_libraries(ldap_probe PRIVATE wm_auth)
 endif()
+# RBAC objects and network ACLs in the FSM (src/store/fsm_authz.c).
+wm_unit_test(test_fsm_authz SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_authz.c LIBS wm_store)

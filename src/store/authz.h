@@ -1,0 +1,45 @@
+/* The stored RBAC objects and network ACLs: a snapshot the pure evaluators
+ * of core/rbac.h and core/acl.h take, and the shortcuts callers need. */
+#ifndef WM_STORE_AUTHZ_H
+#define WM_STORE_AUTHZ_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "core/acl.h"
+#include "core/rbac.h"
+
+struct wm_store;
+struct wm_fsm;
+
+/* Everything, sorted by name; owns its strings. */
+struct wm_authz_snapshot {
+	struct wm_rbac_role *roles;
+	size_t n_roles;
+	struct wm_rbac_binding *bindings;
+	size_t n_bindings;
+	struct wm_rbac_group *groups;
+	size_t n_groups;
+	struct wm_acl *acls;
+	size_t n_acls;
+	bool bootstrapped;   /* BootstrapAuthzCommand applied */
+	bool default_accept; /* the default network policy */
+	char **strings;	     /* every string above, freed with the snapshot */
+	size_t n_strings, cap_strings;
+};
+
+int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out);
+int wm_store_authz_load(struct wm_store *s, struct wm_authz_snapshot *out);
+void wm_authz_snapshot_free(struct wm_authz_snapshot *snap);
+
+/* Views over a snapshot for the evaluators (borrowing its strings). */
+struct wm_rbac_policy wm_authz_policy(const struct wm_authz_snapshot *snap);
+/* ACL node groups are the stored RBAC groups (node subjects). */
+struct wm_acl_set wm_authz_acl_set(const struct wm_authz_snapshot *snap);
+
+/* One-shot check against the current state: 1 allowed, 0 denied, negative on
+ * a read error (callers deny). */
+int wm_store_rbac_check(struct wm_store *s, const struct wm_rbac_who *who, const char *verb,
+			const char *resource, const char *name);
+
+#endif

@@ -1,0 +1,499 @@
+/* FSM commands and reads of RBAC objects and network ACLs. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/ids.h"
+#include "store/authz.h"
+#include "store/fsm_int.h"
+#include "store/store_int.h"
+
+static int step_done(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : wm_fsm_sqlite_err(rc);
+}
+
+static int name_ok(const char *what, const char *name, struct wm_store_result *res)
+{
+	const char *why = NULL;
+	if (wm_rbac_name_check(name, &why) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "invalid %s name \"%.64s\": %s", what,
+				     name ? name : "", why);
+	return 1;
+}
+
+static int exists(struct wm_fsm *f, const char *sql, const char *arg, bool *found)
+{
+	sqlite3_stmt *st;
+	int r = wm_fsm_prepare(f->db, sql, &st), rc;
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, arg);
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : wm_fsm_sqlite_err(rc);
+}
+
+static int put_role(struct wm_fsm *f, const Webmesh__V1__PutRoleCommand *c,
+		    struct wm_store_result *res)
+{
+	char err[200];
+	sqlite3_stmt *st;
+	int r = name_ok("role", c->name, res);
+	if (r <= 0)
+		return r;
+	if (wm_rbac_is_builtin(c->name))
+		return wm_fsm_refuse(res, -EPERM, "role %s is built in and cannot be changed",
+				     c->name);
+	if (wm_rbac_rules_check(c->rules, err, sizeof(err)) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "role %s: %s", c->name, err);
+	r = wm_fsm_prepare(f->db,
+			   "INSERT INTO rbac_roles (name, builtin, rules) VALUES (?1, 0, ?2)"
+			   " ON CONFLICT (name) DO UPDATE SET rules = excluded.rules",
+			   &st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, c->name);
+	wm_fsm_bind_text(st, 2, c->rules);
+	return step_done(st);
+}
+
+static int put_binding(struct wm_fsm *f, const Webmesh__V1__PutRoleBindingCommand *c,
+		       struct wm_store_result *res)
+{
+	char err[200];
+	sqlite3_stmt *st;
+	bool found;
+	int r = name_ok("role binding", c->name, res);
+	if (r <= 0)
+		return r;
+	r = name_ok("role", c->role, res);
+	if (r <= 0)
+		return r;
+	if (wm_rbac_subjects_check(c->subjects, err, sizeof(err)) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "role binding %s: %s", c->name, err);
+	if (wm_rbac_is_builtin(c->name) && strcmp(c->name, c->role) != 0)
+		return wm_fsm_refuse(res, -EPERM,
+				     "role binding %s is built in: its role stays %s (its "
+				     "subjects may change)",
+				     c->name, c->name);
+	r = exists(f, "SELECT 1 FROM rbac_roles WHERE name = ?1", c->role, &found);
+	if (r < 0)
+		return r;
+	if (!found)
+		return wm_fsm_refuse(res, -ENOENT, "role %s does not exist", c->role);
+	r = wm_fsm_prepare(f->db,
+			   "INSERT INTO rbac_bindings (name, builtin, role, subjects)"
+			   " VALUES (?1, 0, ?2, ?3) ON CONFLICT (name) DO UPDATE"
+			   " SET role = excluded.role, subjects = excluded.subjects",
+			   &st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, c->name);
+	wm_fsm_bind_text(st, 2, c->role);
+	wm_fsm_bind_text(st, 3, c->subjects);
+	return step_done(st);
+}
+
+static int put_group(struct wm_fsm *f, const Webmesh__V1__PutGroupCommand *c,
+		     struct wm_store_result *res)
+{
+	char err[200];
+	sqlite3_stmt *st;
+	int r = name_ok("group", c->name, res);
+	if (r <= 0)
+		return r;
+	if (wm_rbac_subjects_check(c->subjects, err, sizeof(err)) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "group %s: %s", c->name, err);
+	r = wm_fsm_prepare(f->db,
+			   "INSERT INTO rbac_groups (name, subjects) VALUES (?1, ?2)"
+			   " ON CONFLICT (name) DO UPDATE SET subjects = excluded.subjects",
+			   &st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, c->name);
+	wm_fsm_bind_text(st, 2, c->subjects);
+	return step_done(st);
+}
+
+static int put_acl(struct wm_fsm *f, const Webmesh__V1__PutNetworkACLCommand *c,
+		   struct wm_store_result *res)
+{
+	char err[200];
+	sqlite3_stmt *st;
+	struct wm_acl a = {c->name,
+			   c->priority,
+			   c->accept,
+			   c->source_nodes,
+			   c->destination_nodes,
+			   c->source_cidrs,
+			   c->destination_cidrs,
+			   c->protocols,
+			   c->ports};
+	if (wm_acl_validate(&a, err, sizeof(err)) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "network ACL: %s", err);
+	int r = wm_fsm_prepare(
+		f->db,
+		"INSERT INTO network_acls (name, priority, accept, source_nodes, destination_nodes,"
+		" source_cidrs, destination_cidrs, protocols, ports)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT (name) DO UPDATE SET"
+		" priority = excluded.priority, accept = excluded.accept,"
+		" source_nodes = excluded.source_nodes, destination_nodes = "
+		"excluded.destination_nodes,"
+		" source_cidrs = excluded.source_cidrs, destination_cidrs = "
+		"excluded.destination_cidrs,"
+		" protocols = excluded.protocols, ports = excluded.ports",
+		&st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, c->name);
+	sqlite3_bind_int(st, 2, c->priority);
+	sqlite3_bind_int(st, 3, c->accept ? 1 : 0);
+	wm_fsm_bind_text(st, 4, c->source_nodes);
+	wm_fsm_bind_text(st, 5, c->destination_nodes);
+	wm_fsm_bind_text(st, 6, c->source_cidrs);
+	wm_fsm_bind_text(st, 7, c->destination_cidrs);
+	wm_fsm_bind_text(st, 8, c->protocols);
+	wm_fsm_bind_text(st, 9, c->ports);
+	return step_done(st);
+}
+
+static int delete_obj(struct wm_fsm *f, const Webmesh__V1__DeleteAuthzCommand *c,
+		      struct wm_store_result *res)
+{
+	static const struct {
+		const char *kind, *table, *what;
+	} kinds[] = {
+		{"roles", "rbac_roles", "role"},
+		{"rolebindings", "rbac_bindings", "role binding"},
+		{"groups", "rbac_groups", "group"},
+		{"networkacls", "network_acls", "network ACL"},
+	};
+	char sql[96];
+	sqlite3_stmt *st;
+	size_t k;
+	int r;
+
+	for (k = 0; k < 4; k++)
+		if (c->kind && strcmp(c->kind, kinds[k].kind) == 0)
+			break;
+	if (k == 4)
+		return wm_fsm_refuse(res, -EINVAL, "unknown kind \"%.32s\"",
+				     c->kind ? c->kind : "");
+	r = name_ok(kinds[k].what, c->name, res);
+	if (r <= 0)
+		return r;
+	if (k <= 1 && wm_rbac_is_builtin(c->name))
+		return wm_fsm_refuse(res, -EPERM, "%s %s is built in and cannot be deleted",
+				     kinds[k].what, c->name);
+	if (k == 0) {
+		bool used;
+		r = exists(f, "SELECT 1 FROM rbac_bindings WHERE role = ?1", c->name, &used);
+		if (r < 0)
+			return r;
+		if (used)
+			return wm_fsm_refuse(res, -EBUSY,
+					     "role %s is used by a role binding: delete or change "
+					     "that first",
+					     c->name);
+	}
+	snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE name = ?1", kinds[k].table);
+	r = wm_fsm_prepare(f->db, sql, &st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, c->name);
+	r = step_done(st);
+	if (r < 0)
+		return r;
+	if (sqlite3_changes(f->db) == 0)
+		return wm_fsm_refuse(res, -ENOENT, "%s %s does not exist", kinds[k].what, c->name);
+	return 0;
+}
+
+/* "node:a,node:b,..." for the subjects of a built-in binding; malloc'd. */
+static char *subjects_of(const char *admin, const char *node, char *const *voters, size_t n)
+{
+	size_t len = 64 + (admin ? 2 * strlen(admin) : 0) + strlen(node);
+	for (size_t i = 0; i < n; i++)
+		len += strlen(voters[i]) + 8;
+	char *s = malloc(len), *p = s;
+	if (!s)
+		return NULL;
+	if (admin)
+		p += sprintf(p, "user:%s,node:%s,", admin, admin);
+	p += sprintf(p, "node:%s", node);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(voters[i], node) != 0)
+			p += sprintf(p, ",node:%s", voters[i]);
+	return s;
+}
+
+static int bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapAuthzCommand *c,
+		     struct wm_store_result *res)
+{
+	char err[200];
+	char *admins = NULL, *voters = NULL;
+	bool found;
+	sqlite3_stmt *st;
+	int r;
+
+	r = exists(f, "SELECT 1 FROM authz_settings WHERE id = ?1", "1", &found);
+	if (r < 0)
+		return r;
+	if (found)
+		return wm_fsm_refuse(res, -EEXIST, "RBAC is already bootstrapped");
+	if (wm_node_id_check(c->bootstrap_node, NULL) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "invalid bootstrap node ID");
+	for (size_t i = 0; i < c->n_voters; i++)
+		if (wm_node_id_check(c->voters[i], NULL) < 0)
+			return wm_fsm_refuse(res, -EINVAL, "invalid voter node ID \"%.64s\"",
+					     c->voters[i]);
+	admins = subjects_of(c->admin && *c->admin ? c->admin : NULL, c->bootstrap_node, NULL, 0);
+	voters = subjects_of(NULL, c->bootstrap_node, c->voters, c->n_voters);
+	if (!admins || !voters) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if (wm_rbac_subjects_check(admins, err, sizeof(err)) < 0) {
+		r = wm_fsm_refuse(res, -EINVAL, "bootstrap admin: %s", err);
+		goto out;
+	}
+	r = wm_fsm_prepare(
+		f->db, "INSERT INTO authz_settings (id, default_accept, admin) VALUES (1, ?1, ?2);",
+		&st);
+	if (r < 0)
+		goto out;
+	sqlite3_bind_int(st, 1, c->default_accept ? 1 : 0);
+	wm_fsm_bind_text(st, 2, c->admin);
+	r = step_done(st);
+	if (r < 0)
+		goto out;
+	r = wm_fsm_prepare(f->db,
+			   "INSERT OR REPLACE INTO rbac_roles (name, builtin, rules) VALUES"
+			   " ('" WM_RBAC_ROLE_ADMIN "', 1, '" WM_RBAC_ADMIN_RULES "'),"
+			   " ('" WM_RBAC_ROLE_VOTERS "', 1, '" WM_RBAC_VOTERS_RULES "')",
+			   &st);
+	if (r == 0)
+		r = step_done(st);
+	if (r < 0)
+		goto out;
+	r = wm_fsm_prepare(f->db,
+			   "INSERT OR REPLACE INTO rbac_bindings (name, builtin, role, subjects)"
+			   " VALUES ('" WM_RBAC_ROLE_ADMIN "', 1, '" WM_RBAC_ROLE_ADMIN "', ?1),"
+			   " ('" WM_RBAC_ROLE_VOTERS "', 1, '" WM_RBAC_ROLE_VOTERS "', ?2)",
+			   &st);
+	if (r < 0)
+		goto out;
+	wm_fsm_bind_text(st, 1, admins);
+	wm_fsm_bind_text(st, 2, voters);
+	r = step_done(st);
+out:
+	free(admins);
+	free(voters);
+	return r;
+}
+
+int wm_fsm_cmd_authz(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
+		     struct wm_store_result *res)
+{
+	switch (cmd->command_case) {
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE:
+		return put_role(f, cmd->put_role, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING:
+		return put_binding(f, cmd->put_role_binding, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP:
+		return put_group(f, cmd->put_group, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_NETWORK_ACL:
+		return put_acl(f, cmd->put_network_acl, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_AUTHZ:
+		return delete_obj(f, cmd->delete_authz, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ:
+		return bootstrap(f, cmd->bootstrap_authz, res);
+	default:
+		return wm_fsm_refuse(res, -EINVAL, "not an authorization command");
+	}
+}
+
+/* ---- reads ---- */
+
+static char *keep(struct wm_authz_snapshot *s, const unsigned char *text)
+{
+	if (s->n_strings == s->cap_strings) {
+		size_t cap = s->cap_strings ? s->cap_strings * 2 : 64;
+		char **p = realloc(s->strings, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		s->strings = p;
+		s->cap_strings = cap;
+	}
+	char *c = strdup(text ? (const char *)text : "");
+	if (c)
+		s->strings[s->n_strings++] = c;
+	return c;
+}
+
+static int grow(void **arr, size_t n, size_t size)
+{
+	if (n && (n & (n - 1)))
+		return 0;
+	void *p = realloc(*arr, (n ? n * 2 : 8) * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	return 0;
+}
+
+int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+#define T(i) sqlite3_column_text(st, i)
+#define STR(i)                                                                                     \
+	({                                                                                         \
+		char *_s = keep(out, T(i));                                                        \
+		if (!_s)                                                                           \
+			goto oom;                                                                  \
+		_s;                                                                                \
+	})
+	r = wm_fsm_prepare(f->db, "SELECT name, rules FROM rbac_roles ORDER BY name", &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->roles, out->n_roles, sizeof(*out->roles)))
+			goto oom;
+		struct wm_rbac_role *x = &out->roles[out->n_roles];
+		x->name = STR(0);
+		x->rules = STR(1);
+		out->n_roles++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT name, role, subjects FROM rbac_bindings ORDER BY name",
+			   &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->bindings, out->n_bindings, sizeof(*out->bindings)))
+			goto oom;
+		struct wm_rbac_binding *x = &out->bindings[out->n_bindings];
+		x->name = STR(0);
+		x->role = STR(1);
+		x->subjects = STR(2);
+		out->n_bindings++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT name, subjects FROM rbac_groups ORDER BY name", &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->groups, out->n_groups, sizeof(*out->groups)))
+			goto oom;
+		struct wm_rbac_group *x = &out->groups[out->n_groups];
+		x->name = STR(0);
+		x->subjects = STR(1);
+		out->n_groups++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db,
+			   "SELECT name, priority, accept, source_nodes, destination_nodes,"
+			   " source_cidrs, destination_cidrs, protocols, ports FROM network_acls"
+			   " ORDER BY name",
+			   &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->acls, out->n_acls, sizeof(*out->acls)))
+			goto oom;
+		struct wm_acl *x = &out->acls[out->n_acls];
+		x->name = STR(0);
+		x->priority = sqlite3_column_int(st, 1);
+		x->accept = sqlite3_column_int(st, 2) != 0;
+		x->src_nodes = STR(3);
+		x->dst_nodes = STR(4);
+		x->src_cidrs = STR(5);
+		x->dst_cidrs = STR(6);
+		x->protocols = STR(7);
+		x->ports = STR(8);
+		out->n_acls++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT default_accept FROM authz_settings WHERE id = 1", &st);
+	if (r < 0)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->bootstrapped = true;
+		out->default_accept = sqlite3_column_int(st, 0) != 0;
+	} else {
+		/* A mesh from before authorization existed behaves as it did: open. */
+		out->default_accept = true;
+	}
+	sqlite3_finalize(st);
+	return 0;
+#undef STR
+#undef T
+oom:
+	sqlite3_finalize(st);
+	r = -ENOMEM;
+fail:
+	wm_authz_snapshot_free(out);
+	return r;
+}
+
+void wm_authz_snapshot_free(struct wm_authz_snapshot *s)
+{
+	if (!s)
+		return;
+	for (size_t i = 0; i < s->n_strings; i++)
+		free(s->strings[i]);
+	free(s->strings);
+	free(s->roles);
+	free(s->bindings);
+	free(s->groups);
+	free(s->acls);
+	memset(s, 0, sizeof(*s));
+}
+
+struct wm_rbac_policy wm_authz_policy(const struct wm_authz_snapshot *s)
+{
+	struct wm_rbac_policy p = {s->roles,	  s->n_roles, s->bindings,
+				   s->n_bindings, s->groups,  s->n_groups};
+	return p;
+}
+
+static bool node_in_group(void *ctx, const char *group, const char *node_id)
+{
+	const struct wm_authz_snapshot *s = ctx;
+	struct wm_rbac_policy p = wm_authz_policy(s);
+	struct wm_rbac_who who = {.id = node_id, .kind = WM_ID_NODE};
+	return wm_rbac_in_group(&p, &who, group);
+}
+
+struct wm_acl_set wm_authz_acl_set(const struct wm_authz_snapshot *s)
+{
+	struct wm_acl_set a = {s->acls, s->n_acls, s->default_accept, node_in_group, (void *)s};
+	return a;
+}
+
+int wm_store_authz_load(struct wm_store *s, struct wm_authz_snapshot *out)
+{
+	return wm_fsm_authz_load(s->fsm, out);
+}
+
+int wm_store_rbac_check(struct wm_store *s, const struct wm_rbac_who *who, const char *verb,
+			const char *resource, const char *name)
+{
+	struct wm_authz_snapshot snap;
+	int r = wm_store_authz_load(s, &snap);
+	if (r < 0)
+		return r;
+	struct wm_rbac_policy p = wm_authz_policy(&snap);
+	r = wm_rbac_allowed(&p, who, verb, resource, name) ? 1 : 0;
+	wm_authz_snapshot_free(&snap);
+	return r;
+}
