@@ -2,3 +2,4 @@
 # cache of the services layer, route planning.
 wm_unit_test(test_fsm_topology SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_topology.c
              LIBS wm_store)
+wm_unit_test(test_routeplan SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_routeplan.c LIBS wm_core)
