@@ -7,3 +7,7 @@ pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)
 wm_unit_test(test_stun SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_stun.c
              LIBS wm_stun PkgConfig::NICE PkgConfig::ZLIB)
 wm_unit_test(test_turncred SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_turncred.c LIBS wm_stun)
+# The relay between two loopback sockets; two ICE sides over loopback.
+wm_unit_test(test_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_relay.c LIBS wm_nat)
+wm_unit_test(test_ice_loopback SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ice_loopback.c
+             LIBS wm_nat)

@@ -1,0 +1,51 @@
+/* The loopback relay of one peer: a UDP socket on 127.0.0.1 that WireGuard
+ * is given as the peer's endpoint. Datagrams WireGuard sends to it leave over
+ * the peer's ICE path (the send callback); datagrams from the path are sent
+ * from it to WireGuard's listen port, so WireGuard keeps seeing the peer at
+ * 127.0.0.1:relay-port whatever the path underneath is.
+ *
+ * The socket is made (and its port known) at once, from any thread; reading
+ * runs on a GMainContext given to wm_relay_attach, and every other call except
+ * wm_relay_port and wm_relay_get_stats must come from that context's thread.
+ * Only datagrams from 127.0.0.1:wg_port are taken: nothing else on the host can
+ * inject into the path.
+ */
+#ifndef WM_NAT_RELAY_H
+#define WM_NAT_RELAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+struct wm_relay;
+
+/* Sends one datagram over the path; returns 0 or a negative errno (counted as
+ * a drop, never retried: WireGuard retransmits what matters). */
+typedef int (*wm_relay_send_cb)(void *data, const uint8_t *buf, size_t len);
+
+struct wm_relay_stats {
+	uint64_t tx_packets, tx_bytes; /* WireGuard -> path */
+	uint64_t rx_packets, rx_bytes; /* path -> WireGuard */
+	uint64_t dropped;	       /* no path, a send error, or a foreign sender */
+	int64_t last_rx_us;	       /* g_get_monotonic_time of the last rx, 0 = never */
+};
+
+/* Binds 127.0.0.1:0 for WireGuard listening on wg_port (on any address that
+ * includes loopback). -errno from socket/bind, -ENOMEM. */
+int wm_relay_new(uint16_t wg_port, struct wm_relay **out);
+/* The relay's port: WireGuard's endpoint for the peer is 127.0.0.1:port. */
+uint16_t wm_relay_port(const struct wm_relay *r);
+/* Starts reading on ctx. Datagrams are dropped until a send callback is set. */
+int wm_relay_attach(struct wm_relay *r, GMainContext *ctx);
+/* The path to send on; NULL drops (no path right now). */
+void wm_relay_set_send(struct wm_relay *r, wm_relay_send_cb cb, void *data);
+/* A datagram from the path, for WireGuard. Returns 0 or -errno (counted as a
+ * drop). */
+int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len);
+/* Counters, readable from any thread. */
+void wm_relay_get_stats(const struct wm_relay *r, struct wm_relay_stats *out);
+/* Stops reading and closes the socket. NULL is fine. */
+void wm_relay_free(struct wm_relay *r);
+
+#endif
