@@ -3,3 +3,5 @@
 wm_unit_test(test_fsm_topology SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_topology.c
              LIBS wm_store)
 wm_unit_test(test_routeplan SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_routeplan.c LIBS wm_core)
+wm_unit_test(test_route_table SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_route_table.c
+             LIBS wm_sys)
