@@ -11,3 +11,5 @@ wm_unit_test(test_turncred SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_turncred.
 wm_unit_test(test_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_relay.c LIBS wm_nat)
 wm_unit_test(test_ice_loopback SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ice_loopback.c
              LIBS wm_nat)
+# Endpoint discovery against fake STUN servers (libnice's STUN library).
+wm_unit_test(test_discover SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_discover.c LIBS wm_nat)
