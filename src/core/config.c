@@ -13,6 +13,7 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "core/net.h"
+#include "core/nat.h"
 
 #define F(field) offsetof(struct wm_config, field)
 #define SZ(field) sizeof(((struct wm_config *)0)->field)
@@ -36,6 +37,9 @@ static const char *check_bootstrap_server(const char *v);
 
 static const char *check_zone(const char *v);
 static const char *check_route(const char *v);
+static const char *check_stun_server(const char *v);
+static const char *check_turn_server(const char *v);
+static const char *check_turn_username(const char *v);
 
 static const char *const topologies[] = {"full", "manual", NULL};
 static const char *const backends[] = {"auto", "kernel", "userspace", "null", NULL};
@@ -458,6 +462,58 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .arg = "PATH",
 	 .check = check_path,
 	 .help = "with wireguard-backend null: append every WireGuard change to this file"},
+	{.name = "stun-servers",
+	 .type = WM_CFG_LIST,
+	 .offset = F(stun_servers),
+	 .count_offset = F(n_stun_servers),
+	 .arg = "stun:HOST[:PORT],...",
+	 .check = check_stun_server,
+	 .help = "STUN servers: learn this node's public address and what its NAT does"},
+	{.name = "turn-servers",
+	 .type = WM_CFG_LIST,
+	 .offset = F(turn_servers),
+	 .count_offset = F(n_turn_servers),
+	 .arg = "turn:HOST[:PORT],...",
+	 .check = check_turn_server,
+	 .help = "TURN relays for peers that no hole punching reaches (UDP)"},
+	{.name = "turn-username",
+	 .type = WM_CFG_STRING,
+	 .offset = F(turn_username),
+	 .arg = "USER",
+	 .check = check_turn_username,
+	 .help = "static TURN credentials (default: ask the server for short-lived ones)"},
+	{.name = "turn-password",
+	 .type = WM_CFG_STRING,
+	 .offset = F(turn_password),
+	 .arg = "PASSWORD",
+	 .flags = WM_CFG_SECRET,
+	 .help = "the password of turn-username"},
+	{.name = "turn-secret",
+	 .type = WM_CFG_STRING,
+	 .offset = F(turn_secret),
+	 .arg = "SECRET",
+	 .flags = WM_CFG_SECRET,
+	 .help = "servers: coturn's static-auth-secret, to hand members time-limited TURN "
+		 "credentials"},
+	{.name = "turn-credential-ttl",
+	 .type = WM_CFG_UINT,
+	 .offset = F(turn_credential_ttl),
+	 .size = SZ(turn_credential_ttl),
+	 .arg = "SECONDS",
+	 .def = "43200",
+	 .min = 60,
+	 .max = 2592000,
+	 .help = "how long TURN credentials handed out by turn-secret stay valid"},
+	{.name = "ice-handshake-timeout",
+	 .type = WM_CFG_UINT,
+	 .offset = F(ice_handshake_timeout),
+	 .size = SZ(ice_handshake_timeout),
+	 .arg = "SECONDS",
+	 .def = "20",
+	 .min = 0,
+	 .max = 3600,
+	 .help = "move a peer to ICE when no WireGuard handshake completes at its direct "
+		 "endpoints within this time (0: never)"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
@@ -564,6 +620,43 @@ static const char *check_zone(const char *v)
 	}
 	if (v[0] == '-' || v[n - 1] == '-')
 		return "may not start or end with '-'";
+	return NULL;
+}
+
+/* stun:/turn: URIs (src/core/nat.c); the scheme may be left out. */
+static const char *check_ice_uri(const char *v, int scheme)
+{
+	static _Thread_local char why[160];
+	struct wm_ice_uri u;
+	const char *reason = NULL;
+
+	if (wm_ice_uri_parse(v, scheme, &u, &reason) == 0 && u.scheme == scheme)
+		return NULL;
+	snprintf(why, sizeof(why), "is not a %s URI (%s:HOST[:PORT]): it %s",
+		 scheme == WM_URI_STUN ? "stun:" : "turn:", scheme == WM_URI_STUN ? "stun" : "turn",
+		 reason ? reason : "has the other scheme");
+	return why;
+}
+
+static const char *check_stun_server(const char *v)
+{
+	return check_ice_uri(v, WM_URI_STUN);
+}
+
+static const char *check_turn_server(const char *v)
+{
+	return check_ice_uri(v, WM_URI_TURN);
+}
+
+static const char *check_turn_username(const char *v)
+{
+	/* It travels in a STUN USERNAME attribute (at most 509 bytes); printable
+	 * ASCII keeps it out of trouble in logs and config files. */
+	if (strlen(v) > 255)
+		return "is longer than 255 characters";
+	for (; *v; v++)
+		if (*v < 0x21 || *v > 0x7e)
+			return "may only contain printable ASCII without spaces";
 	return NULL;
 }
 
@@ -1288,6 +1381,12 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 	if (!cfg->ldap_disabled_attr != !cfg->ldap_disabled_value)
 		return vfail(err, errlen,
 			     "config: ldap-disabled-attr and ldap-disabled-value go together");
+	if (!cfg->turn_username != !cfg->turn_password)
+		return vfail(err, errlen, "config: turn-username and turn-password go together");
+	if (cfg->turn_username && !cfg->n_turn_servers)
+		return vfail(err, errlen,
+			     "config: turn-username is set without turn-servers: say which relay "
+			     "the credentials are for");
 	if (!cfg->basic_auth_user != !cfg->basic_auth_password)
 		return vfail(err, errlen,
 			     "config: basic-auth-user and basic-auth-password go together");

@@ -97,6 +97,17 @@ struct wm_config {
 	size_t n_routes;
 	char *use_exit_node; /* use-exit-node: node ID whose default route to use */
 	char *wireguard_record; /* wireguard-record: null backend's record file */
+	/* NAT traversal (issue 6) */
+	char *stun_servers[WM_CFG_LIST_MAX]; /* stun-servers: stun:HOST[:PORT] list */
+	size_t n_stun_servers;
+	char *turn_servers[WM_CFG_LIST_MAX]; /* turn-servers: turn:HOST[:PORT] list */
+	size_t n_turn_servers;
+	char *turn_username; /* turn-username: static TURN credentials */
+	char *turn_password; /* turn-password (secret) */
+	char *turn_secret;   /* turn-secret: coturn static-auth-secret, servers hand out
+				time-limited credentials (secret) */
+	uint32_t turn_credential_ttl; /* turn-credential-ttl: 43200 seconds */
+	uint32_t ice_handshake_timeout; /* ice-handshake-timeout: 20 seconds, 0 = never */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

@@ -128,6 +128,13 @@ static void test_table(void **state)
 		"routes",
 		"use-exit-node",
 		"wireguard-record",
+		"stun-servers",
+		"turn-servers",
+		"turn-username",
+		"turn-password",
+		"turn-secret",
+		"turn-credential-ttl",
+		"ice-handshake-timeout",
 		"log-level",
 		"config",
 		"print-config",
@@ -152,11 +159,13 @@ static void test_table(void **state)
 		if (k->type != WM_CFG_BOOL && k->type != WM_CFG_ENUM)
 			assert_non_null(k->arg);
 		bool flag_only = (k->flags & WM_CFG_FLAG_ONLY) != 0;
-		assert_int_equal(flag_only, i >= 35 + 23 + 5);
+		assert_int_equal(flag_only, i >= 35 + 23 + 5 + 7);
 		/* Only the passwords are secret (masked by --print-config). */
 		assert_int_equal((k->flags & WM_CFG_SECRET) != 0,
 				 strcmp(k->name, "ldap-bind-password") == 0 ||
-					 strcmp(k->name, "basic-auth-password") == 0);
+					 strcmp(k->name, "basic-auth-password") == 0 ||
+					 strcmp(k->name, "turn-password") == 0 ||
+					 strcmp(k->name, "turn-secret") == 0);
 	}
 	assert_int_equal(i, sizeof(names) / sizeof(names[0]));
 	assert_null(wm_cfg_find("nope"));

@@ -5,10 +5,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "core/config.h"
+#include "core/error.h"
 #include "core/nat.h"
 
 static void test_uri_accepts(void **state)
@@ -238,13 +241,59 @@ static void test_endpoints(void **state)
 	assert_int_equal(wm_nat_endpoints(addrs, 4, 51820, NULL, out, 1), 1);
 }
 
+static int set(struct wm_config *c, const char *key, const char *value, char *err, size_t n)
+{
+	return wm_config_append(c, wm_cfg_find(key), value, "--test", err, n);
+}
+
+/* The NAT keys of the config table (src/core/config.c). */
+static void test_config_keys(void **state)
+{
+	(void)state;
+	struct wm_config c;
+	char err[256];
+
+	assert_int_equal(wm_config_init(&c), 0);
+	assert_int_equal(c.ice_handshake_timeout, 20);
+	assert_int_equal(c.turn_credential_ttl, 43200);
+	assert_int_equal(
+		set(&c, "stun-servers", "stun:203.0.113.1,198.51.100.2:3479", err, sizeof(err)), 0);
+	assert_int_equal(c.n_stun_servers, 2);
+	assert_int_equal(
+		set(&c, "turn-servers", "turn:[2001:db8::1]:3478?transport=udp", err, sizeof(err)),
+		0);
+	assert_int_equal(set(&c, "stun-servers", "turn:203.0.113.1", err, sizeof(err)),
+			 -WM_ECONFIG);
+	assert_non_null(strstr(err, "stun:"));
+	assert_int_equal(set(&c, "turn-servers", "turns:relay.example.org", err, sizeof(err)),
+			 -WM_ECONFIG);
+	assert_non_null(strstr(err, "TLS"));
+	assert_int_equal(set(&c, "turn-username", "has space", err, sizeof(err)), -WM_ECONFIG);
+	assert_int_equal(set(&c, "turn-credential-ttl", "59", err, sizeof(err)), -WM_ECONFIG);
+	assert_int_equal(set(&c, "ice-handshake-timeout", "0", err, sizeof(err)), 0);
+	c.bootstrap = true;
+	assert_int_equal(wm_config_validate(&c, err, sizeof(err)), 0);
+	/* user and password go together, and with a relay */
+	assert_int_equal(set(&c, "turn-username", "1700000000:alpha", err, sizeof(err)), 0);
+	assert_int_equal(wm_config_validate(&c, err, sizeof(err)), -WM_ECONFIG);
+	assert_non_null(strstr(err, "turn-password"));
+	assert_int_equal(set(&c, "turn-password", "s3cret", err, sizeof(err)), 0);
+	assert_int_equal(wm_config_validate(&c, err, sizeof(err)), 0);
+	/* secrets are masked in errors and in the printed config */
+	char *y = wm_config_to_yaml(&c);
+	assert_non_null(y);
+	assert_null(strstr(y, "s3cret"));
+	free(y);
+	wm_config_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uri_accepts), cmocka_unit_test(test_uri_refuses),
 		cmocka_unit_test(test_decide),	    cmocka_unit_test(test_roles_and_glare),
 		cmocka_unit_test(test_backoff),	    cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_endpoints),
+		cmocka_unit_test(test_endpoints),   cmocka_unit_test(test_config_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
