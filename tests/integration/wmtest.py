@@ -255,6 +255,26 @@ class Node:
         p = run(["ip", "netns", "pids", self.ns], check=False)
         return [int(x) for x in p.stdout.split()]
 
+    # --- faults -----------------------------------------------------------
+    def crash(self):
+        """SIGKILL to webmeshd, then to whatever else runs in the node's
+        namespace (its wireguard-go): the host is gone, not just the daemon.
+        restart() brings it back with the same command line."""
+        if self.running():
+            self.proc.kill()
+            self.proc.wait(10)
+        for pid in self.ns_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        wait_until(lambda: not self.ns_pids(), 10, f"nothing left running in {self.ns}")
+
+    def set_link(self, up):
+        """Takes the node's underlay link (eth0) down or up: cut off from
+        every other node, with its processes still running."""
+        run(["ip", "-n", self.ns, "link", "set", "eth0", "up" if up else "down"])
+
     # --- commands inside the node -----------------------------------------
     def exec(self, *cmd, check=True, timeout=30, input=None):
         """Runs cmd in the node's network and mount namespaces."""
