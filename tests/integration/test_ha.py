@@ -787,6 +787,40 @@ class TestFailover:
         report(capsys, f"full restart of {len(servers)} servers: leader agreed "
                        f"{t_leader:.1f}s after the restart, state identical")
 
+    # last: if it fails, the forked replica would spoil the other tests
+    def test_state_db_reader_does_not_fork_a_replica(self, ha, pb_gen):
+        """`sqlite3 state.db` on a running server (documented as the way to
+        inspect it) holds SQLite's SHARED lock while it reads; entries applied
+        meanwhile must still reach that replica."""
+        leader = heal(ha)
+        follower = next(ha.nodes[v] for v in VOTERS if v != leader.name)
+        con = sqlite3.connect(str(follower.state_dir / "state.db"), isolation_level=None,
+                              timeout=0)
+        try:
+            con.execute("BEGIN")
+            con.execute("SELECT count(*) FROM nodes").fetchall()
+            joins = make_joins(f"reader-{follower.name}", 1, 1, spacing=0)
+            burst = JoinBurst(ha, pb_gen, [leader], joins)
+            try:
+                burst.wait_ready()
+                r = burst.results()[0]
+            finally:
+                burst.close()
+            assert r["code"] == "OK", r
+            # the follower learns that the entry is committed (and so applies
+            # it) while the read is open
+            wait_until(lambda: joins[0]["id"] in leader.nodes(), 10, "the join on the leader")
+            index = status(leader)["commit_index"]
+            wait_until(lambda: status(follower)["commit_index"] >= index, 10,
+                       f"{follower.name} to learn commit index {index}")
+        finally:
+            con.execute("COMMIT")
+            con.close()
+        wait_until(lambda: joins[0]["id"] in follower.nodes(), 10,
+                   f"the join on {follower.name}, read while it was applied", interval=0.3)
+        wait_until(lambda: replicas_identical(server_nodes(ha)), 30,
+                   "every replica to be identical", interval=0.5)
+
 
 def no_problems(problems):
     if problems:
