@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/ipam.h"
+#include "node/routes.h"
 #include "sys/sys.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -100,6 +101,7 @@ int wm_netconf_open(struct wm_daemon *d, char *err, size_t errlen)
 		.backend = backend,
 		.wireguard_go = d->cfg->wireguard_go,
 		.restarted_cb = wg_restarted_cb,
+		.null_record_path = d->cfg->wireguard_record,
 		.data = d,
 	};
 	int rc = wm_wg_open(d->loop, &wc, &d->wg, err, errlen);
@@ -265,7 +267,9 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 	free(d->peer_names);
 	d->peer_names = names;
 	d->n_peer_names = n_names;
-	return apply_desired(d);
+	err = apply_desired(d);
+	wm_routes_sync(d); /* routes beyond the mesh, forwarding, NAT */
+	return err;
 }
 
 int wm_netconf_detect_endpoints(struct wm_daemon *d)
