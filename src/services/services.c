@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "rpc/tls.h"
 #include "services/admin.h"
+#include "services/admin_rbac.h"
 #include "services/convert.h"
 #include "services/peercache.h"
 
@@ -35,6 +36,19 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Admin/PutRoute", false, wm_admin_put_route, false},
 	{"/webmesh.v1.Admin/DeleteRoute", false, wm_admin_delete_route, false},
 	{"/webmesh.v1.Admin/ListRoutes", false, wm_admin_list_routes, false},
+	{"/webmesh.v1.Admin/PutRole", false, wm_admin_put_role, false},
+	{"/webmesh.v1.Admin/DeleteRole", false, wm_admin_delete_role, false},
+	{"/webmesh.v1.Admin/ListRoles", false, wm_admin_list_roles, false},
+	{"/webmesh.v1.Admin/PutRoleBinding", false, wm_admin_put_role_binding, false},
+	{"/webmesh.v1.Admin/DeleteRoleBinding", false, wm_admin_delete_role_binding, false},
+	{"/webmesh.v1.Admin/ListRoleBindings", false, wm_admin_list_role_bindings, false},
+	{"/webmesh.v1.Admin/PutGroup", false, wm_admin_put_group, false},
+	{"/webmesh.v1.Admin/DeleteGroup", false, wm_admin_delete_group, false},
+	{"/webmesh.v1.Admin/ListGroups", false, wm_admin_list_groups, false},
+	{"/webmesh.v1.Admin/PutNetworkACL", false, wm_admin_put_network_acl, false},
+	{"/webmesh.v1.Admin/DeleteNetworkACL", false, wm_admin_delete_network_acl, false},
+	{"/webmesh.v1.Admin/ListNetworkACLs", false, wm_admin_list_network_acls, false},
+	{"/webmesh.v1.Admin/CanI", false, wm_admin_can_i, false},
 	{"/webmesh.v1.Node/GetBootstrapInfo", false, wm_node_get_bootstrap_info, false},
 };
 
