@@ -46,6 +46,12 @@ int wm_cmd_genkey(const struct wm_cli *c);
 int wm_cmd_pubkey(const struct wm_cli *c);
 int wm_cmd_put(const struct wm_cli *c);
 int wm_cmd_delete(const struct wm_cli *c);
+/* RBAC and network ACL resources (res_rbac.c): get/put/delete roles,
+ * rolebindings, groups, networkacls; and auth can-i, pki. */
+bool wm_cli_rbac_owns(const char *resource);
+int wm_cli_rbac(const struct wm_cli *c, const char *verb);
+int wm_cmd_auth(const struct wm_cli *c);
+int wm_cmd_pki(const struct wm_cli *c);
 int wm_cmd_get_routes(const struct wm_cli *c, const char *node);
 
 /* Helpers of put/delete: each prints what was wrong and returns -EINVAL. */
