@@ -124,6 +124,51 @@ int wm_ice_uri_format(const struct wm_ice_uri *u, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
+/* ---- ICE parameters ---- */
+
+static bool ice_chars_ok(const char *s, size_t min, size_t max)
+{
+	size_t n = s ? strnlen(s, max + 1) : 0;
+
+	if (n < min || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '+' || c == '/'))
+			return false;
+	}
+	return true;
+}
+
+int wm_ice_params_check(const char *ufrag, const char *pwd, char *const *cands, size_t n_cands,
+			const char **why)
+{
+	if (!ice_chars_ok(ufrag, 4, WM_ICE_UFRAG_MAX))
+		return fail(why, "has an ICE username fragment that is not 4..256 ice-chars");
+	if (!ice_chars_ok(pwd, 22, WM_ICE_PWD_MAX))
+		return fail(why, "has an ICE password that is not 22..256 ice-chars");
+	if (n_cands == 0 || n_cands > WM_ICE_MAX_CANDIDATES)
+		return fail(why, "does not have 1..16 candidates");
+	for (size_t i = 0; i < n_cands; i++) {
+		const char *c = cands[i];
+		size_t n = c ? strnlen(c, WM_ICE_CANDIDATE_MAX + 1) : 0;
+
+		if (n == 0 || n > WM_ICE_CANDIDATE_MAX)
+			return fail(why,
+				    "has a candidate that is empty or longer than 256 characters");
+		if (strncmp(c, "a=candidate:", 12) != 0 && strncmp(c, "candidate:", 10) != 0)
+			return fail(why, "has a candidate that is not an a=candidate: line");
+		for (size_t k = 0; k < n; k++)
+			if (c[k] < 0x20 || c[k] > 0x7e)
+				return fail(
+					why,
+					"has a candidate with a control or non-ASCII character");
+	}
+	return 0;
+}
+
 /* ---- the decision ---- */
 
 enum wm_ice_reason wm_ice_decide(const struct wm_ice_inputs *in)

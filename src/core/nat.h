@@ -35,6 +35,20 @@ int wm_ice_uri_parse(const char *s, int default_scheme, struct wm_ice_uri *out, 
 /* "turn:HOST:PORT" (brackets around IPv6); -ENOSPC when it does not fit. */
 int wm_ice_uri_format(const struct wm_ice_uri *u, char *buf, size_t len);
 
+/* ---- ICE parameters as they travel between nodes ---- */
+
+#define WM_ICE_UFRAG_MAX 256
+#define WM_ICE_PWD_MAX 256
+#define WM_ICE_CANDIDATE_MAX 256 /* one "a=candidate:..." line */
+#define WM_ICE_MAX_CANDIDATES 16
+
+/* Checks what a peer sent before it reaches libnice: ufrag 4..256 and pwd
+ * 22..256 ice-chars (RFC 8445 section 5.3: ALPHA / DIGIT / "+" / "/"), 1..16
+ * candidates, each a printable-ASCII "a=candidate:" or "candidate:" line of at
+ * most 256 characters. 0 or -EINVAL with a static reason in *why. */
+int wm_ice_params_check(const char *ufrag, const char *pwd, char *const *cands, size_t n_cands,
+			const char **why);
+
 /* ---- when a pair uses ICE ---- */
 
 /* Why a pair goes over ICE; WM_ICE_NOT_NEEDED means direct WireGuard. */

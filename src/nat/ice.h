@@ -25,13 +25,10 @@
 
 #include <uv.h>
 
+#include "core/nat.h"
 #include "core/net.h"
 #include "nat/turncred.h"
 
-#define WM_ICE_UFRAG_MAX 256
-#define WM_ICE_PWD_MAX 256
-#define WM_ICE_CANDIDATE_MAX 256 /* one "a=candidate:..." line */
-#define WM_ICE_MAX_CANDIDATES 16
 #define WM_ICE_MAX_TURN 4
 #define WM_ICE_MAX_LOCAL_ADDRS 16
 

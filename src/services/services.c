@@ -12,6 +12,7 @@
 #include "services/admin_rbac.h"
 #include "services/convert.h"
 #include "services/peercache.h"
+#include "services/signaling.h"
 
 struct method_def {
 	const char *path;
@@ -50,6 +51,9 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Admin/ListNetworkACLs", false, wm_admin_list_network_acls, false},
 	{"/webmesh.v1.Admin/CanI", false, wm_admin_can_i, false},
 	{"/webmesh.v1.Node/GetBootstrapInfo", false, wm_node_get_bootstrap_info, false},
+	{"/webmesh.v1.Signaling/SendSignal", false, wm_signaling_send, false},
+	{"/webmesh.v1.Signaling/ReceiveSignals", true, wm_signaling_receive, false},
+	{"/webmesh.v1.Signaling/GetTurnCredentials", false, wm_signaling_turn_credentials, false},
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)
@@ -122,6 +126,7 @@ void wm_services_stop(struct wm_services *s)
 	s->stopped = true;
 	uv_timer_stop(&s->live_timer);
 	wm_subscriptions_close_all(s, WM_GRPC_UNAVAILABLE, "server is shutting down");
+	wm_signaling_stop(s);
 	if (s->leader_client) {
 		wm_rpc_client_free(s->leader_client);
 		s->leader_client = NULL;
@@ -134,6 +139,7 @@ static void free_cb(uv_handle_t *h)
 	SSL_CTX_free(s->overlay_tls);
 	/* the store is closed by now (see wm_services_free) */
 	wm_peercache_free(s->peercache, false);
+	wm_signaling_free(s);
 	free(s->live);
 	free(s);
 }

@@ -29,6 +29,8 @@ struct wm_services {
 	bool was_leader;
 	/* the graph of the last change, shared by every subscriber (peercache.c) */
 	struct wm_peercache *peercache;
+	/* ICE signal mailboxes and TURN credentials (signaling.c), made on first use */
+	struct wm_signaling *signaling;
 };
 
 /* Packs msg, sends it as the only message and finishes the call with OK. */

@@ -13,3 +13,6 @@ wm_unit_test(test_ice_loopback SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ice_l
              LIBS wm_nat)
 # Endpoint discovery against fake STUN servers (libnice's STUN library).
 wm_unit_test(test_discover SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_discover.c LIBS wm_nat)
+# The Signaling service on a real store, over the project's gRPC client.
+wm_unit_test(test_signaling SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_signaling.c
+             LIBS wm_services wm_stun)

@@ -241,6 +241,43 @@ static void test_endpoints(void **state)
 	assert_int_equal(wm_nat_endpoints(addrs, 4, 51820, NULL, out, 1), 1);
 }
 
+static void test_params_check(void **state)
+{
+	(void)state;
+	const char *why = NULL;
+	char *good[] = {"a=candidate:1 1 UDP 2013266431 10.1.0.2 40000 typ host",
+			"candidate:2 1 UDP 1677721855 203.0.113.7 40000 typ srflx raddr 10.1.0.2 "
+			"rport 40000"};
+	char *ctrl[] = {"a=candidate:1 1 UDP 1 10.1.0.2 4\n typ host"};
+	char *other[] = {"a=fingerprint:sha-256 00"};
+	char *many[17];
+	char long_line[300];
+	const char *pwd = "abcdefghijklmnopqrstuv"; /* 22 */
+
+	for (int i = 0; i < 17; i++)
+		many[i] = good[0];
+	memset(long_line, 'x', sizeof(long_line));
+	memcpy(long_line, "a=candidate:", 12);
+	long_line[257] = '\0';
+	char *toolong[] = {long_line};
+
+	assert_int_equal(wm_ice_params_check("abcd", pwd, good, 2, &why), 0);
+	assert_int_equal(wm_ice_params_check("a+/9", pwd, good, 1, &why), 0);
+	assert_int_equal(wm_ice_params_check("abc", pwd, good, 1, &why), -EINVAL);
+	assert_int_equal(wm_ice_params_check("ab d", pwd, good, 1, &why), -EINVAL);
+	assert_int_equal(wm_ice_params_check(NULL, pwd, good, 1, &why), -EINVAL);
+	assert_int_equal(wm_ice_params_check("abcd", "short", good, 1, &why), -EINVAL);
+	assert_non_null(strstr(why, "password"));
+	assert_int_equal(wm_ice_params_check("abcd", pwd, good, 0, &why), -EINVAL);
+	assert_int_equal(wm_ice_params_check("abcd", pwd, many, 17, &why), -EINVAL);
+	assert_int_equal(wm_ice_params_check("abcd", pwd, many, 16, &why), 0);
+	assert_int_equal(wm_ice_params_check("abcd", pwd, ctrl, 1, &why), -EINVAL);
+	assert_int_equal(wm_ice_params_check("abcd", pwd, other, 1, &why), -EINVAL);
+	assert_int_equal(wm_ice_params_check("abcd", pwd, toolong, 1, &why), -EINVAL);
+	long_line[256] = '\0';
+	assert_int_equal(wm_ice_params_check("abcd", pwd, toolong, 1, &why), 0);
+}
+
 static int set(struct wm_config *c, const char *key, const char *value, char *err, size_t n)
 {
 	return wm_config_append(c, wm_cfg_find(key), value, "--test", err, n);
@@ -290,10 +327,11 @@ static void test_config_keys(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_uri_accepts), cmocka_unit_test(test_uri_refuses),
-		cmocka_unit_test(test_decide),	    cmocka_unit_test(test_roles_and_glare),
-		cmocka_unit_test(test_backoff),	    cmocka_unit_test(test_classify),
-		cmocka_unit_test(test_endpoints),   cmocka_unit_test(test_config_keys),
+		cmocka_unit_test(test_uri_accepts),  cmocka_unit_test(test_uri_refuses),
+		cmocka_unit_test(test_decide),	     cmocka_unit_test(test_roles_and_glare),
+		cmocka_unit_test(test_backoff),	     cmocka_unit_test(test_classify),
+		cmocka_unit_test(test_endpoints),    cmocka_unit_test(test_config_keys),
+		cmocka_unit_test(test_params_check),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
