@@ -768,15 +768,24 @@ int wm_peer_graph_compute(struct wm_peer_graph *pg, const char *self_id, struct 
 	self = find_id(&pg->g, self_id);
 	if (self == NONE)
 		return -ENOENT;
-	r = tree(pg, self, &dist, &hop);
-	if (r == 0)
-		r = transit(pg, self, &fwd);
+	r = transit(pg, self, &fwd);
 	if (r < 0)
 		return r;
-	if (pg->summary && pg->deg[self] == 1)
-		r = build_summary(pg, self, dist, out);
-	else
-		r = build_set(&pg->g, self, dist, hop, out);
+	if (pg->summary && pg->deg[self] == 1) {
+		/* A spoke needs no tree of its own: what its hub reaches, it
+		 * reaches through the hub, in the same order. Skipping the copy
+		 * keeps a server with thousands of spokes from holding a tree
+		 * per spoke. */
+		size_t src = pg->deg[pg->only[self]] != 1 ? pg->only[self] : self;
+
+		r = tree(pg, src, &dist, &hop);
+		if (r == 0)
+			r = build_summary(pg, self, dist, out);
+	} else {
+		r = tree(pg, self, &dist, &hop);
+		if (r == 0)
+			r = build_set(&pg->g, self, dist, hop, out);
+	}
 	if (r == 0)
 		out->forwarding = fwd;
 	return r;
