@@ -4,6 +4,8 @@
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_FUZZ ?= build-fuzz
+FUZZ_SECONDS ?= 60
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= 2
 # Debian's interpreter: it has python3-pytest and python3-grpcio (a python3
@@ -49,6 +51,21 @@ integration-asan: test-asan
 	@WM_BUILD_DIR=$(abspath $(BUILD_ASAN)) WM_TEST_TIME_SCALE=3 \
 		$(PYTHON) -m pytest -q --durations=10 tests/integration
 
+# Every tests/fuzz/*.c harness, built with clang -fsanitize=fuzzer,address,
+# each run for FUZZ_SECONDS (bounded); crashes land in $(BUILD_FUZZ)/crashes.
+fuzz: deps
+	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
+		-DWM_FUZZ=ON -DWM_BUILD_TESTS=OFF >/dev/null
+	cmake --build $(BUILD_FUZZ) -j$(JOBS) --target fuzzers
+	@mkdir -p $(BUILD_FUZZ)/crashes
+	@set -e; for f in tests/fuzz/fuzz_*.c; do \
+		n=$$(basename $$f .c); \
+		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+		$(BUILD_FUZZ)/tests/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+			-artifact_prefix=$(BUILD_FUZZ)/crashes/$$n- -print_final_stats=0 \
+			>$(BUILD_FUZZ)/$$n.log 2>&1 || { tail -40 $(BUILD_FUZZ)/$$n.log; exit 1; }; \
+	done
+
 demo: build
 	WM_BUILD_DIR=$(abspath $(BUILD)) scripts/demo.sh
 
@@ -59,4 +76,4 @@ bench: build
 	WM_BUILD_DIR=$(abspath $(BUILD)) bench/footprint
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) .pytest_cache tests/integration/__pycache__
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) .pytest_cache tests/integration/__pycache__

@@ -10,13 +10,17 @@ PKGS=(
 	# libraries
 	libuv1-dev libraft-dev libnghttp2-dev libssl-dev protobuf-c-compiler
 	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev libsodium-dev
-	libcmocka-dev libnftables-dev
+	libcmocka-dev libnftables-dev libldap-dev libcrypt-dev
+	# fuzzing (make fuzz): clang's libFuzzer runtime
+	libclang-rt-14-dev
 	# runtime: userspace WireGuard, wg, namespaces
 	wireguard-go wireguard-tools iproute2 iputils-ping procps util-linux
 	# integration tests: pytest, an independent gRPC client, python stubs
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
 	# inspecting the state database
 	sqlite3
+	# authentication tests: a real LDAP server, nftables for ACLs
+	slapd ldap-utils nftables
 )
 
 missing=()
