@@ -220,6 +220,24 @@ def test_deleting_the_route_removes_it_everywhere(mesh):
     wait_until(lambda: a.ping(LAN_HOST, count=1, wait=1), 15, "the LAN back", interval=0.2)
 
 
+@pytest.mark.xfail(reason="webmeshd does not send --routes in its JoinRequest yet",
+                   strict=False)
+def test_member_advertises_its_lan_with_the_routes_setting(mesh):
+    a, b = mesh.nodes["a"], mesh.nodes["b"]
+    lan2, net2, host2 = ns_add(mesh, "lan2"), "192.168.88.0/24", "192.168.88.10"
+    e = mesh.add_node("e")
+    veth(e.ns, "lan0", "192.168.88.1/24", lan2, "eth0", f"{host2}/24")
+    e.start(*mesh.join_args(e, "--routes", net2))
+    e.wait_ready("member")
+    wait_until(lambda: net2 in b.wmctl("get", "routes", "e").stdout, 10, "e's route in the mesh")
+    for n in (a, b):
+        wait_until(lambda: n.ping(host2, count=1, wait=1), 15, f"{n.name} -> {host2} behind e",
+                   interval=0.2)
+    assert e.exec("sysctl", "-n", "net.ipv4.ip_forward").stdout.strip() == "1"
+    assert net2 in e.exec("nft", "list", "table", "ip", "webmesh-nat").stdout
+    assert e.stop() == 0
+
+
 # --- an exit node ------------------------------------------------------------------
 
 def test_exit_node_carries_a_nodes_default_route(mesh):
