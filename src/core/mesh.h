@@ -50,6 +50,7 @@ struct wm_mesh_node {
 	int64_t joined_at;    /* unix seconds */
 	struct wm_prefix routes[WM_MAX_ROUTES]; /* networks advertised behind this node */
 	size_t n_routes;
+	char exit_node[WM_NODE_ID_MAX + 1]; /* whose default routes it takes, "" = the nearest */
 };
 
 /* A directed-as-stored, used-as-undirected edge: A-B and B-A are the same link. */

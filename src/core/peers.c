@@ -34,7 +34,8 @@ struct heap {
 /* One prefix some peer could carry; the best claim per prefix wins. */
 struct claim {
 	struct wm_prefix prefix;
-	int cls; /* -1: a mesh network, 0: the node's own address, 1: a route it advertises */
+	int cls; /* -1: a mesh network, 0: the node's own address (or the chosen exit's
+		    default route), 1: a route it advertises */
 	int64_t dist;
 	size_t via_rank;
 	size_t owner_rank;
@@ -313,6 +314,16 @@ static bool self_owns(const struct wm_mesh_node *self, const struct wm_prefix *p
 	return false;
 }
 
+/* A route's claim class: 1, except that the default routes of the exit node
+ * self chose (--use-exit-node) beat every other's, nearer or not. */
+static int route_class(const struct wm_mesh_node *self, const struct wm_mesh_node *owner,
+		       const struct wm_prefix *p)
+{
+	if (p->len == 0 && self->exit_node[0] && strcmp(self->exit_node, owner->id) == 0)
+		return 0;
+	return 1;
+}
+
 static void add_claim(struct claim *claims, size_t *n, const struct wm_prefix *p, int cls,
 		      int64_t dist, const struct graph *g, size_t via, size_t owner)
 {
@@ -384,7 +395,8 @@ static int build_set(const struct graph *g, size_t self, const int64_t *dist, co
 			add_claim(claims, &n_claims, &p, 0, dist[i], g, via, i);
 		for (size_t k = 0; k < nd->n_routes && k < WM_MAX_ROUTES; k++) {
 			if (normalise(&nd->routes[k], -1, &p) && !self_owns(me, &p))
-				add_claim(claims, &n_claims, &p, 1, dist[i], g, via, i);
+				add_claim(claims, &n_claims, &p, route_class(me, nd, &p), dist[i],
+					  g, via, i);
 		}
 	}
 	/* WireGuard routes a prefix to one peer only: the best claim wins. */
@@ -732,7 +744,8 @@ static int build_summary(const struct wm_peer_graph *pg, size_t self, const int6
 			continue;
 		for (size_t k = 0; k < nd->n_routes && k < WM_MAX_ROUTES; k++) {
 			if (normalise(&nd->routes[k], -1, &p) && !self_owns(me, &p))
-				add_claim(claims, &n_claims, &p, 1, dist[i], g, nb, i);
+				add_claim(claims, &n_claims, &p, route_class(me, nd, &p), dist[i],
+					  g, nb, i);
 		}
 	}
 	qsort(claims, n_claims, sizeof(*claims), claim_cmp);

@@ -37,7 +37,9 @@ struct wm_peer_set {
  * reachable node's prefixes go to the first hop of its shortest path;
  * unreachable nodes are left out. A prefix goes to one peer only (WireGuard
  * allows no duplicates): a node's own address beats a route, then the nearer
- * owner, then the smaller first-hop ID, then the smaller owner ID. Prefixes self
+ * owner, then the smaller first-hop ID, then the smaller owner ID; a default
+ * route (0.0.0.0/0, ::/0) of the node self names in exit_node beats any other
+ * default route. Prefixes self
  * owns or advertises itself are never given to a peer. Prefixes are normalised
  * (host bits cleared). Weights below 1 count as 1; a duplicated node ID keeps its
  * first entry. */

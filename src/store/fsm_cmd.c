@@ -462,8 +462,8 @@ static int insert_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	r = wm_fsm_prepare(
 		f->db,
 		"INSERT INTO nodes (id, raft_id, public_key, ipv6, endpoints, listen_port,"
-		" raft_role, zone, joined_at, routes)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+		" raft_role, zone, joined_at, routes, exit_node)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 		&st);
 	if (r < 0)
 		return r;
@@ -477,6 +477,7 @@ static int insert_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	wm_fsm_bind_text(st, 8, c->zone);
 	sqlite3_bind_int64(st, 9, c->joined_at);
 	wm_fsm_bind_text(st, 10, j->routes);
+	wm_fsm_bind_text(st, 11, c->exit_node);
 	r = step_done(st);
 	if (r < 0)
 		return r;
@@ -494,7 +495,7 @@ static int update_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	sqlite3_stmt *st;
 	int r = wm_fsm_prepare(f->db,
 			       "UPDATE nodes SET endpoints = ?2, listen_port = ?3, raft_role = ?4,"
-			       " zone = ?5, routes = ?6 WHERE id = ?1",
+			       " zone = ?5, routes = ?6, exit_node = ?7 WHERE id = ?1",
 			       &st);
 
 	if (r < 0)
@@ -505,6 +506,7 @@ static int update_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	sqlite3_bind_int(st, 4, c->raft_role);
 	wm_fsm_bind_text(st, 5, c->zone);
 	wm_fsm_bind_text(st, 6, j->routes);
+	wm_fsm_bind_text(st, 7, c->exit_node);
 	return step_done(st);
 }
 
@@ -610,6 +612,10 @@ static int join_run(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c, str
 		return r;
 	if (c->via && *c->via && wm_node_id_check(c->via, &why) < 0)
 		return wm_fsm_refuse(res, -EINVAL, "invalid via node ID: %s", why);
+	if (c->exit_node && *c->exit_node &&
+	    (wm_node_id_check(c->exit_node, &why) < 0 || strcmp(c->exit_node, c->id) == 0))
+		return wm_fsm_refuse(res, -EINVAL, "invalid exit node ID for node %s: %s", c->id,
+				     why ? why : "it names the node itself");
 	r = join_routes_check(f, &m, c, res);
 	if (r < 0 || res->err)
 		return r;

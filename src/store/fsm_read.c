@@ -12,7 +12,7 @@
 /* The last column: routes an administrator put behind the node (fsm_routes.c). */
 #define NODE_COLUMNS                                                                               \
 	"SELECT n.id, n.public_key, l.ipv4, n.ipv6, n.endpoints, n.listen_port, n.raft_role,"      \
-	" n.zone, n.joined_at, n.routes,"                                                          \
+	" n.zone, n.joined_at, n.routes, n.exit_node,"                                             \
 	" (SELECT group_concat(r.prefix, ',') FROM routes r WHERE r.node_id = n.id)"               \
 	" FROM nodes n LEFT JOIN leases l ON l.node_id = n.id"
 
@@ -108,7 +108,8 @@ static int row_to_node(sqlite3_stmt *st, struct wm_mesh_node *n)
 	if (split_list(col_text(st, 9), WM_MAX_ROUTES, &n->n_routes, n->routes,
 		       sizeof(n->routes[0]), parse_prefix) < 0)
 		return -EBADMSG;
-	return add_admin_routes(n, col_text(st, 10));
+	snprintf(n->exit_node, sizeof(n->exit_node), "%s", col_text(st, 10));
+	return add_admin_routes(n, col_text(st, 11));
 }
 
 int wm_fsm_mesh_info(struct wm_fsm *f, struct wm_mesh_info *out)

@@ -43,7 +43,8 @@ static const char schema_sql[] =
 	"  raft_role INTEGER NOT NULL CHECK (raft_role IN (0, 1, 2)),"
 	"  zone TEXT NOT NULL,"
 	"  joined_at INTEGER NOT NULL,"
-	"  routes TEXT NOT NULL"
+	"  routes TEXT NOT NULL,"
+	"  exit_node TEXT NOT NULL DEFAULT ''"
 	") WITHOUT ROWID;"
 	/* ipv4 is the host-order address: as the rowid, the table is its own
 	 * ordered index, which the free-host search walks. */

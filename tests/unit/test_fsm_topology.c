@@ -71,6 +71,7 @@ struct jn {
 	const char *zone;
 	int role;
 	const char *routes[3];
+	const char *exit_node;
 };
 
 static int join(struct t *t, const struct jn *j)
@@ -87,6 +88,7 @@ static int join(struct t *t, const struct jn *j)
 	c.raft_role = j->role;
 	c.zone = (char *)(j->zone ? j->zone : "");
 	c.via = (char *)(j->via ? j->via : "");
+	c.exit_node = (char *)(j->exit_node ? j->exit_node : "");
 	c.full_mesh = true;
 	c.joined_at = 1700000001;
 	for (; c.n_routes < 3 && j->routes[c.n_routes]; c.n_routes++)
@@ -340,6 +342,25 @@ static void test_bad_routes_refused(void **state)
 	free(after);
 }
 
+static void test_exit_node_stored(void **state)
+{
+	struct t *t = *state;
+	struct wm_mesh_node n;
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"gw", 1, .routes = {"0.0.0.0/0"}}), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 2, .exit_node = "gw"}), 0);
+	assert_int_equal(wm_fsm_get_node(t->f, "a", &n), 0);
+	assert_string_equal(n.exit_node, "gw");
+	/* a rejoin without one clears it */
+	assert_int_equal(join(t, &(struct jn){"a", 2}), 0);
+	assert_int_equal(wm_fsm_get_node(t->f, "a", &n), 0);
+	assert_string_equal(n.exit_node, "");
+	assert_int_equal(join(t, &(struct jn){"b", 3, .exit_node = "b"}), -EINVAL);
+	assert_int_equal(join(t, &(struct jn){"b", 3, .exit_node = "Not-An-ID"}), -EINVAL);
+	assert_non_null(strstr(t->res.message, "exit node"));
+}
+
 static void test_route_limit(void **state)
 {
 	struct t *t = *state;
@@ -372,6 +393,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_and_delete_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_routes_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_exit_node_stored, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,10 @@ static void mesh_build(struct mesh *m, const char *nodes, const char *edges, con
 			if (strcmp(m->nodes[i].id, tok) == 0)
 				nd = &m->nodes[i];
 		assert_non_null(nd);
+		if (eq[1] == '>') { /* "a=>e": a uses e as its exit node */
+			snprintf(nd->exit_node, sizeof(nd->exit_node), "%s", eq + 2);
+			continue;
+		}
 		for (r = strtok_r(eq + 1, ",", &save2); r; r = strtok_r(NULL, ",", &save2))
 			assert_int_equal(wm_prefix_parse(r, &nd->routes[nd->n_routes++]), 0);
 	}
@@ -293,6 +297,14 @@ static const struct opts_case opts_cases[] = {
 	{"exit node: the nearest exit carries the default route", "a b c d e", "a-b b-c a-d d-e:5",
 	 "c=0.0.0.0/0 e=0.0.0.0/0", "a", "b:0.0.0.0/0 b c|d:d e", true},
 	{"disconnected", "a b c d", "a-b c-d", NULL, "a", "b:10.0.0.0/8 fd00::/48", false},
+	{"exit node chosen (a=>e): its default route beats the nearer one", "a b c d e",
+	 "a-b b-c a-d d-e:5", "c=0.0.0.0/0 e=0.0.0.0/0,::/0 a=>e", "a",
+	 "b:b c|d:0.0.0.0/0 d e ::/0", true},
+	{"exit node chosen but unreachable: the nearest serves", "a b c e", "a-b b-c",
+	 "c=0.0.0.0/0 e=0.0.0.0/0 a=>e", "a", "b:0.0.0.0/0 10.0.0.0/8 fd00::/48", false},
+	{"a spoke's chosen exit: the first hop is its hub either way (hops route on)", "h a x y",
+	 "h-a h-x h-y:3", "x=0.0.0.0/0 y=0.0.0.0/0 a=>y", "a", "h:0.0.0.0/0 10.0.0.0/8 fd00::/48",
+	 false},
 	{"alone", "a b", NULL, NULL, "a", "", false},
 };
 
