@@ -13,7 +13,7 @@ JOBS       ?= 2
 PYTHON     := /usr/bin/python3
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build configure test unit integration test-asan integration-asan demo demo-down bench clean
+.PHONY: all deps build configure test unit integration test-asan integration-asan fuzz demo demo-down bench clean
 
 all: build
 
