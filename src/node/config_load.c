@@ -110,7 +110,7 @@ static int yaml_list(struct yaml_ctx *y, struct wm_config *cfg, const struct wm_
 {
 	char source[512];
 	yaml_event_t ev;
-	const char *v;
+	const char *v = NULL;
 	int r;
 
 	wm_config_reset(cfg, k);
@@ -157,7 +157,7 @@ static int yaml_pair(struct yaml_ctx *y, struct wm_config *cfg, const yaml_event
 	const struct wm_cfg_key *k = wm_cfg_find(name);
 	char shown[300], source[512];
 	yaml_event_t ev;
-	const char *v;
+	const char *v = NULL;
 	int r;
 
 	escape(name, key_ev->data.scalar.length, shown, sizeof(shown));
