@@ -5,3 +5,5 @@ wm_unit_test(test_fsm_topology SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_t
 wm_unit_test(test_routeplan SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_routeplan.c LIBS wm_core)
 wm_unit_test(test_route_table SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_route_table.c
              LIBS wm_sys)
+wm_unit_test(test_peercache SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_peercache.c
+             LIBS wm_services)

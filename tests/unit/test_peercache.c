@@ -1,0 +1,266 @@
+/* The services' peer cache over a real store: the same answers as computing
+ * each node alone, one read of the state per applied change. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <uv.h>
+
+#include "services/peercache.h"
+#include "store/store.h"
+#include "test_store_util.h"
+
+#define DEADLINE_MS 20000 /* a bound for each wait, not an expected duration */
+#define SPOKES 20
+
+static uv_loop_t loop;
+static bool flag;
+
+static void timer_cb(uv_timer_t *t)
+{
+	(void)t;
+	uv_stop(&loop);
+}
+
+/* Runs the loop until *done or the deadline. */
+static bool run_until(bool *done)
+{
+	uv_timer_t poll, deadline;
+	uint64_t start = uv_now(&loop);
+
+	uv_timer_init(&loop, &poll);
+	uv_timer_init(&loop, &deadline);
+	uv_timer_start(&poll, timer_cb, 5, 5);
+	uv_timer_start(&deadline, timer_cb, DEADLINE_MS, 0);
+	while (!*done && uv_now(&loop) - start < DEADLINE_MS)
+		uv_run(&loop, UV_RUN_DEFAULT);
+	uv_close((uv_handle_t *)&poll, NULL);
+	uv_close((uv_handle_t *)&deadline, NULL);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	return *done;
+}
+
+struct result {
+	bool done;
+	int err;
+};
+
+static void result_cb(void *data, const struct wm_store_result *res)
+{
+	struct result *r = data;
+
+	r->done = true;
+	r->err = res->err;
+}
+
+static void closed_cb(void *data)
+{
+	*(bool *)data = true;
+}
+
+static int apply(struct wm_store *s, Webmesh__V1__RaftCommand *cmd)
+{
+	struct result r = {0};
+	int err = wm_store_apply(s, cmd, result_cb, &r);
+
+	if (err)
+		return err;
+	assert_true(run_until(&r.done));
+	return r.err;
+}
+
+static int join(struct wm_store *s, const char *id, int seed, const char *via, int role,
+		const char *route)
+{
+	Webmesh__V1__JoinNodeCommand c = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	char key[WM_KEY_B64_LEN + 1], *routes[1] = {(char *)route};
+
+	test_key(seed, key);
+	c.id = (char *)id;
+	c.public_key = key;
+	c.listen_port = 51820;
+	c.raft_role = role;
+	c.via = (char *)via;
+	c.full_mesh = true;
+	c.routes = routes;
+	c.n_routes = route ? 1 : 0;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+	cmd.join_node = &c;
+	return apply(s, &cmd);
+}
+
+static int put_route(struct wm_store *s, const char *id, const char *route)
+{
+	Webmesh__V1__PutRoutesCommand p = WEBMESH__V1__PUT_ROUTES_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	char *routes[1] = {(char *)route};
+
+	p.node_id = (char *)id;
+	p.routes = routes;
+	p.n_routes = 1;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
+	cmd.put_routes = &p;
+	return apply(s, &cmd);
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Packs a configuration so that two compare byte for byte. */
+static uint8_t *pack(const Webmesh__V1__PeerConfigurations *pc, size_t *len)
+{
+	uint8_t *buf;
+
+	*len = webmesh__v1__peer_configurations__get_packed_size(pc);
+	buf = malloc(*len + 1);
+	assert_non_null(buf);
+	webmesh__v1__peer_configurations__pack(pc, buf);
+	return buf;
+}
+
+static void assert_same_as_once(struct wm_peercache *pc, struct wm_store *s, const char *id)
+{
+	Webmesh__V1__PeerConfigurations a, b;
+	struct wm_arena ar;
+	uint8_t *x, *y;
+	size_t lx, ly;
+
+	wm_arena_init(&ar);
+	assert_int_equal(wm_peercache_config(pc, id, &ar, &a), 0);
+	assert_int_equal(wm_peercache_config_once(s, id, &ar, &b), 0);
+	x = pack(&a, &lx);
+	y = pack(&b, &ly);
+	assert_int_equal(lx, ly);
+	assert_memory_equal(x, y, lx);
+	free(x);
+	free(y);
+	wm_arena_free(&ar);
+}
+
+static bool has_allowed(const Webmesh__V1__WireGuardPeer *p, const char *prefix)
+{
+	for (size_t i = 0; i < p->n_allowed_ips; i++)
+		if (strcmp(p->allowed_ips[i], prefix) == 0)
+			return true;
+	return false;
+}
+
+static void test_cache(void **state)
+{
+	char dir[] = "/tmp/wm-test-peercache-XXXXXX", addr[32], err[512], id[16], cmd[128];
+	struct wm_store *s;
+	struct wm_store_status st;
+	struct wm_peercache *pc;
+	Webmesh__V1__PeerConfigurations conf;
+	struct wm_arena ar;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+	struct wm_store_config cfg = {
+		.dir = dir, .node_id = "s", .raft_address = addr, .bootstrap = true};
+	assert_int_equal(wm_store_open(&loop, &cfg, &s, err, sizeof(err)), 0);
+	for (int i = 0; i < 400; i++) {
+		wm_store_status(s, &st);
+		if (st.is_leader)
+			break;
+		uv_run(&loop, UV_RUN_ONCE);
+	}
+	wm_store_status(s, &st);
+	assert_true(st.is_leader);
+
+	{
+		Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+		Webmesh__V1__RaftCommand c = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+		b.network_ipv4 = "172.16.0.0/12";
+		b.network_ipv6 = "fd12:3456:789a::/48";
+		b.domain = "webmesh.internal";
+		b.topology = "manual";
+		c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
+		c.bootstrap = &b;
+		assert_int_equal(apply(s, &c), 0);
+	}
+	assert_int_equal(join(s, "s", 1, "", 1, NULL), 0);
+	for (int i = 1; i <= SPOKES; i++) {
+		snprintf(id, sizeof(id), "x%02d", i);
+		assert_int_equal(join(s, id, 100 + i, "s", 0, i == 3 ? "192.168.3.0/24" : NULL), 0);
+	}
+
+	assert_int_equal(wm_peercache_new(s, &pc), 0);
+	assert_int_equal(wm_peercache_loads(pc), 0);
+	assert_same_as_once(pc, s, "s");
+	for (int i = 1; i <= SPOKES; i++) {
+		snprintf(id, sizeof(id), "x%02d", i);
+		assert_same_as_once(pc, s, id);
+	}
+	/* one read of the state for every node */
+	assert_int_equal(wm_peercache_loads(pc), 1);
+
+	wm_arena_init(&ar);
+	assert_int_equal(wm_peercache_config(pc, "x01", &ar, &conf), 0);
+	assert_int_equal(conf.n_peers, 1);
+	assert_string_equal(conf.peers[0]->node->id, "s");
+	assert_true(has_allowed(conf.peers[0], "172.16.0.0/12"));
+	assert_true(has_allowed(conf.peers[0], "192.168.3.0/24"));
+	assert_false(conf.forwarding);
+	assert_int_equal(conf.n_own_routes, 0);
+	assert_int_equal(wm_peercache_config(pc, "s", &ar, &conf), 0);
+	assert_int_equal(conf.n_peers, SPOKES);
+	assert_true(conf.forwarding);
+	assert_int_equal(wm_peercache_config(pc, "x03", &ar, &conf), 0);
+	assert_true(conf.forwarding); /* it advertises a network */
+	assert_int_equal(conf.n_own_routes, 1);
+	assert_string_equal(conf.own_routes[0], "192.168.3.0/24");
+	assert_int_equal(wm_peercache_config(pc, "nobody", &ar, &conf), -ENOENT);
+	wm_arena_free(&ar);
+
+	/* a change: the next answer comes from a new read, and shows it */
+	assert_int_equal(put_route(s, "x02", "10.99.0.0/16"), 0);
+	wm_arena_init(&ar);
+	assert_int_equal(wm_peercache_config(pc, "x01", &ar, &conf), 0);
+	assert_true(has_allowed(conf.peers[0], "10.99.0.0/16"));
+	wm_arena_free(&ar);
+	assert_int_equal(wm_peercache_loads(pc), 2);
+	assert_same_as_once(pc, s, "x02");
+	assert_int_equal(wm_peercache_loads(pc), 2);
+
+	wm_peercache_free(pc, true);
+	flag = false;
+	wm_store_close(s, closed_cb, &flag);
+	assert_true(run_until(&flag));
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_cache),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
