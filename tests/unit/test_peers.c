@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/peers.h"
+#include "core/wgconf.h"
 #include <stdbool.h>
 
 #define MAXN 16
@@ -551,6 +552,80 @@ static void test_order_independent(void **state)
 	}
 }
 
+/* WireGuard device of a peer set: keys from node indices. */
+static struct wm_wg_device *set_device(const struct wm_peer_set *set)
+{
+	struct wm_wg_device *dev = wm_wg_device_new("wm0");
+
+	assert_non_null(dev);
+	for (size_t i = 0; i < set->n_peers; i++) {
+		wm_key key = {0};
+		struct wm_wg_peer *p;
+
+		key[0] = (uint8_t)(set->peers[i].node + 1);
+		p = wm_wg_device_add_peer(dev, key);
+		assert_non_null(p);
+		p->flags = WM_WGPEER_REPLACE_ALLOWEDIPS;
+		for (size_t k = 0; k < set->peers[i].n_allowed_ips; k++)
+			assert_int_equal(
+				wm_wg_peer_add_allowed_ip(p, &set->peers[i].allowed_ips[k]), 0);
+	}
+	wm_wg_device_sort(dev);
+	return dev;
+}
+
+/* Adding the edge a-c to the line a-b-c changes a's device by exactly two
+ * peers: b loses the mesh summary (keeps its own addresses), c is new. The
+ * update turns the old device into the new one; removing the edge again is
+ * the reverse. */
+static void test_path_change_diff(void **state)
+{
+	struct wm_peers_opts o = test_opts();
+	struct mesh line, tri;
+	struct wm_peer_set before, after;
+	struct wm_wg_device *d0, *d1, *up = NULL, *back = NULL;
+
+	(void)state;
+	mesh_build(&line, "a b c d", "a-b b-c b-d", NULL);
+	mesh_build(&tri, "a b c d", "a-b b-c b-d a-c", NULL);
+	assert_int_equal(wm_peers_compute_opts(line.nodes, line.n, line.edges, line.n_edges, &o,
+					       "a", &before),
+			 0);
+	assert_int_equal(
+		wm_peers_compute_opts(tri.nodes, tri.n, tri.edges, tri.n_edges, &o, "a", &after),
+		0);
+	d0 = set_device(&before);
+	d1 = set_device(&after);
+	assert_int_equal(wm_wg_diff(d0, d1, &up), 0);
+	assert_non_null(up);
+	assert_int_equal(up->n_peers, 2);
+	for (size_t i = 0; i < up->n_peers; i++) {
+		assert_false(up->peers[i].flags & WM_WGPEER_REMOVE_ME);
+		assert_true(up->peers[i].flags & WM_WGPEER_REPLACE_ALLOWEDIPS);
+	}
+	{
+		struct wm_wg_device *x = wm_wg_device_dup(d0);
+		struct wm_wg_device *none = NULL;
+
+		assert_int_equal(wm_wg_device_apply(x, up), 0);
+		assert_int_equal(wm_wg_diff(x, d1, &none), 0);
+		assert_null(none);
+		wm_wg_device_free(x);
+	}
+	assert_int_equal(wm_wg_diff(d1, d0, &back), 0);
+	assert_non_null(back);
+	/* c goes, b gets the summary back */
+	assert_int_equal(back->n_peers, 2);
+	assert_true((back->peers[0].flags & WM_WGPEER_REMOVE_ME) ||
+		    (back->peers[1].flags & WM_WGPEER_REMOVE_ME));
+	wm_wg_device_free(up);
+	wm_wg_device_free(back);
+	wm_wg_device_free(d0);
+	wm_wg_device_free(d1);
+	wm_peer_set_free(&before);
+	wm_peer_set_free(&after);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -563,6 +638,7 @@ int main(void)
 		cmocka_unit_test(test_graph_matches_single),
 		cmocka_unit_test(test_hub_and_spokes_share_one_tree),
 		cmocka_unit_test(test_order_independent),
+		cmocka_unit_test(test_path_change_diff),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
