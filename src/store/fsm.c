@@ -105,8 +105,12 @@ int wm_fsm_open(const char *path, struct wm_fsm **out, char *err, size_t errlen)
 		goto fail;
 	}
 	sqlite3_db_config(f->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
-	/* Durability is raft's job: no fsync, and a journal only for rollback. */
-	r = exec(f->db, "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF;"
+	/* Durability is raft's job: no fsync. WAL because `sqlite3 state.db` on
+	 * a running node is how operators inspect it: with a rollback journal a
+	 * reader's lock makes our write fail with SQLITE_BUSY, and libraft does
+	 * not retry an entry whose apply failed, so the replica would silently
+	 * miss it. In WAL mode readers and the writer never block each other. */
+	r = exec(f->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = OFF;"
 			"PRAGMA foreign_keys = ON; PRAGMA trusted_schema = OFF;");
 	if (r < 0) {
 		if (err)
