@@ -64,14 +64,35 @@ int wm_services_call_leader(struct wm_services *s, const char *path, const uint8
 	return wm_rpc_client_unary(c, path, req, len, FORWARD_TIMEOUT_MS, md, 1, cb, data);
 }
 
+/* A forwarded call gets a short deadline per attempt and is retried against
+ * the leader of the moment while the caller's own deadline allows: a call
+ * that met a dead leader (connect hangs until its deadline) or a leader
+ * change should wait for the election, not for the caller's whole timeout.
+ * Retrying is safe because every forwarded write is idempotent (a Join with
+ * the same key gets the same lease; a Leave of a removed node is NOT_FOUND). */
+#define ATTEMPT_MS 3000
+#define RETRY_DELAY_MS 250
+#define MAX_ATTEMPTS 8
+
 struct forward_ctx {
+	struct wm_services *s;
 	struct wm_rpc_call *call;
+	uint8_t *req;
+	size_t len;
+	unsigned attempts;
+	uv_timer_t timer;
 };
 
-static void forwarded_cb(void *data, int status, const char *message, const uint8_t *resp,
-			 size_t len)
+static void forward_ctx_closed_cb(uv_handle_t *h)
 {
-	struct forward_ctx *f = data;
+	struct forward_ctx *f = h->data;
+	free(f->req);
+	free(f);
+}
+
+static void forward_done(struct forward_ctx *f, int status, const char *message,
+			 const uint8_t *resp, size_t len)
+{
 	if (status == WM_GRPC_OK) {
 		int err = wm_rpc_call_send(f->call, resp, len);
 		wm_rpc_call_finish(f->call, err && err != -ECANCELED ? WM_GRPC_INTERNAL : WM_GRPC_OK,
@@ -79,7 +100,69 @@ static void forwarded_cb(void *data, int status, const char *message, const uint
 	} else {
 		wm_rpc_call_finish(f->call, status, message);
 	}
-	free(f);
+	uv_close((uv_handle_t *)&f->timer, forward_ctx_closed_cb);
+}
+
+static void attempt(struct forward_ctx *f);
+
+static void retry_cb(uv_timer_t *t)
+{
+	attempt(t->data);
+}
+
+static bool may_retry(struct forward_ctx *f)
+{
+	if (f->attempts >= MAX_ATTEMPTS || f->s->stopped || wm_rpc_call_cancelled(f->call))
+		return false;
+	int64_t left = wm_rpc_call_remaining_ms(f->call);
+	return left < 0 || left > RETRY_DELAY_MS + 500;
+}
+
+static void forwarded_cb(void *data, int status, const char *message, const uint8_t *resp,
+			 size_t len)
+{
+	struct forward_ctx *f = data;
+	/* CANCELLED too: replacing the client of a dead leader cancels what was
+	 * pending on it, and may_retry checks that our own caller is still here. */
+	if ((status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED ||
+	     status == WM_GRPC_CANCELLED) &&
+	    may_retry(f)) {
+		uv_timer_start(&f->timer, retry_cb, RETRY_DELAY_MS, 0);
+		return;
+	}
+	forward_done(f, status, message, resp, len);
+}
+
+static void attempt(struct forward_ctx *f)
+{
+	f->attempts++;
+	struct wm_rpc_client *c;
+	int err = f->s->stopped ? -ECANCELED : leader_client(f->s, &c);
+	if (err == -WM_ENOTLEADER) {
+		/* We lead now: the caller retries and lands on our store. */
+		forward_done(f, WM_GRPC_UNAVAILABLE, "leadership moved to this server; retry", NULL,
+			     0);
+		return;
+	}
+	if (!err) {
+		uint64_t timeout = ATTEMPT_MS;
+		int64_t left = wm_rpc_call_remaining_ms(f->call);
+		if (left > 0 && (uint64_t)left < timeout)
+			timeout = (uint64_t)left;
+		struct wm_rpc_metadata md[] = {{"x-webmesh-proxied-from", f->s->node_id}};
+		err = wm_rpc_client_unary(c, wm_rpc_call_path(f->call), f->req, f->len, timeout, md,
+					  1, forwarded_cb, f);
+		if (!err)
+			return;
+	}
+	if (may_retry(f)) {
+		uv_timer_start(&f->timer, retry_cb, RETRY_DELAY_MS, 0);
+		return;
+	}
+	forward_done(f, WM_GRPC_UNAVAILABLE,
+		     err == -EAGAIN ? "no leader is elected right now; retry"
+				    : "cannot reach the leader; retry",
+		     NULL, 0);
 }
 
 void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
@@ -97,17 +180,20 @@ void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const 
 		wm_services_proxy(s, call, req, len);
 		return;
 	}
-	struct forward_ctx *f = malloc(sizeof(*f));
-	if (!f) {
+	struct forward_ctx *f = calloc(1, sizeof(*f));
+	uint8_t *copy = malloc(len ? len : 1);
+	if (!f || !copy) {
+		free(f);
+		free(copy);
 		wm_services_fail(call, -ENOMEM, NULL);
 		return;
 	}
+	memcpy(copy, req, len);
+	f->s = s;
 	f->call = call;
-	int err = wm_services_call_leader(s, wm_rpc_call_path(call), req, len, forwarded_cb, f);
-	if (err) {
-		free(f);
-		wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE,
-				   err == -EAGAIN ? "no leader is elected right now; retry"
-						  : "cannot reach the leader; retry");
-	}
+	f->req = copy;
+	f->len = len;
+	uv_timer_init(s->cfg.loop, &f->timer);
+	f->timer.data = f;
+	attempt(f);
 }
