@@ -229,7 +229,8 @@ void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 	st->endpoints = wm_arena_alloc(a, sizeof(char *) * (d->n_endpoints + 1));
 	for (size_t i = 0; st->endpoints && i < d->n_endpoints; i++)
 		st->endpoints[st->n_endpoints++] = wm_pb_endpoint(a, &d->endpoints[i]);
-	st->join_server = (char *)(d->cfg->join ? d->cfg->join : "");
+	/* The server in use now: after a failover, not the one given with --join. */
+	st->join_server = (char *)(d->n_servers ? d->servers[d->cur_server] : "");
 	st->subscribed = d->store ? true : d->subscribed;
 	fill_raft(d, st, a);
 	fill_peers(d, st, a);

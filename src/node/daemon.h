@@ -154,6 +154,8 @@ void wm_raftmembers_start(struct wm_daemon *d);
 /* member.c: join through a server and follow the peer stream. */
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);
 void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd);
+/* The server in use missed a heartbeat: fail over to the next one. */
+void wm_member_upstream_failed(struct wm_daemon *d);
 
 /* lifecycle (daemon.c) */
 void wm_daemon_stop(struct wm_daemon *d, int exit_code);

@@ -12,11 +12,14 @@ static void heartbeat_done_cb(void *data, int status, const char *message, const
 	(void)resp;
 	(void)len;
 	struct wm_daemon *d = data;
-	/* A missed heartbeat is harmless until many are missed in a row, and
-	 * then the peer stream has already failed over; only note it. */
-	if (status != WM_GRPC_OK && d->phase == WM_PHASE_RUNNING)
-		wm_debug("heartbeat not delivered: %s: %s", wm_grpc_status_name(status),
-			 message ? message : "");
+	/* For a member, a heartbeat its server does not answer means that server
+	 * is gone (a crashed server's stream may stay silent): fail over. */
+	if (status == WM_GRPC_OK || d->phase != WM_PHASE_RUNNING)
+		return;
+	wm_debug("heartbeat not delivered: %s: %s", wm_grpc_status_name(status),
+		 message ? message : "");
+	if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED)
+		wm_member_upstream_failed(d);
 }
 
 static void heartbeat_cb(uv_timer_t *t)

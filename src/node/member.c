@@ -21,6 +21,7 @@
 
 static void send_join(struct wm_daemon *d);
 static void subscribe(struct wm_daemon *d);
+static void schedule_retry(struct wm_daemon *d);
 
 #define FAILURES_BEFORE_FAILOVER 2
 
@@ -86,6 +87,24 @@ static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const
 			known = strcmp(d->servers[j], target) == 0;
 		if (!known)
 			snprintf(d->servers[d->n_servers++], sizeof(d->servers[0]), "%s", target);
+	}
+}
+
+void wm_member_upstream_failed(struct wm_daemon *d)
+{
+	if (d->store || d->phase != WM_PHASE_RUNNING || d->n_servers < 2)
+		return;
+	/* A dead server's stream can stay silent for a long time (its FIN died
+	 * with its WireGuard); a missed heartbeat is the quicker sign. Move on
+	 * now: the stream's close schedules the retry on the next server. */
+	wm_warn("server %s does not answer heartbeats", d->servers[d->cur_server]);
+	d->failures = FAILURES_BEFORE_FAILOVER - 1;
+	if (d->peer_stream) {
+		struct wm_rpc_stream *st = d->peer_stream;
+		d->peer_stream = NULL;
+		wm_rpc_stream_cancel(st);
+	} else {
+		schedule_retry(d);
 	}
 }
 
@@ -269,7 +288,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 		return 0;
 	}
 	if (!d->subscribed)
-		wm_info("following peer updates from %s", d->cfg->join);
+		wm_info("following peer updates from %s", d->servers[d->cur_server]);
 	d->subscribed = true;
 	d->retry_ms = 0;
 	d->failures = 0;
@@ -293,7 +312,7 @@ static void peers_close_cb(void *data, int status, const char *message)
 		wm_warn("the mesh no longer lists this node; joining again");
 		d->joined = false;
 	} else {
-		wm_warn("peer stream from %s ended (%s: %s); reconnecting", d->cfg->join,
+		wm_warn("peer stream from %s ended (%s: %s); reconnecting", d->servers[d->cur_server],
 			wm_grpc_status_name(status), message ? message : "");
 	}
 	schedule_retry(d);
