@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "node/routes.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -75,6 +76,8 @@ static void next_stage(struct wm_daemon *d)
 			}
 			break;
 		case 2:
+			/* routes, pins and NAT go before the interface does */
+			wm_routes_cleanup(d);
 			if (d->wg) {
 				d->closing++;
 				wm_wg_close(d->wg, stage_done, d);

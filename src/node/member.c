@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "node/routes.h"
 #include "util/log.h"
 
 #define JOIN_TIMEOUT_MS 15000
@@ -173,6 +174,7 @@ static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
 	if (err)
 		wm_warn("cannot save %s/mesh.state: %s", d->cfg->state_dir, wm_strerror(err));
 	err = wm_netconf_set_addresses(d);
+	wm_routes_set_self(d, r->forwarding, r->own_routes, r->n_own_routes);
 	if (!err)
 		err = wm_netconf_apply_peers(d, r->peers, r->n_peers);
 	learn_servers(d, r->peers, r->n_peers);
@@ -263,6 +265,10 @@ static void send_join(struct wm_daemon *d)
 	req.listen_port = d->cfg->wireguard_port;
 	req.as_voter = d->cfg->voter;
 	req.as_observer = d->cfg->observer;
+	req.zone = d->cfg->zone_awareness_id ? d->cfg->zone_awareness_id : (char *)"";
+	req.routes = (char **)d->cfg->routes;
+	req.n_routes = d->cfg->n_routes;
+	req.use_exit_node = d->cfg->use_exit_node ? d->cfg->use_exit_node : (char *)"";
 	uint8_t buf[2048];
 	size_t len = webmesh__v1__join_request__get_packed_size(&req);
 	if (len > sizeof(buf)) {
@@ -294,6 +300,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	d->failures = 0;
 	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
 	learn_servers(d, pc->peers, pc->n_peers);
+	wm_routes_set_self(d, pc->forwarding, pc->own_routes, pc->n_own_routes);
 	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;

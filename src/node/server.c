@@ -13,6 +13,8 @@
 
 #include "core/error.h"
 #include "core/ipam.h"
+#include "node/routes.h"
+#include "services/peercache.h"
 #include "util/log.h"
 
 #define LEADER_POLL_MS 50
@@ -48,13 +50,16 @@ static void self_update_cb(uv_timer_t *t)
 	struct wm_arena a;
 	wm_arena_init(&a);
 	Webmesh__V1__PeerConfigurations pc;
-	int err = wm_services_peer_config(d->store, d->node_id, &a, &pc);
+	/* the services' cache: one graph per change for this node and every subscriber */
+	int err = d->services ? wm_services_peers(d->services, d->node_id, &a, &pc)
+			      : wm_services_peer_config(d->store, d->node_id, &a, &pc);
 	if (err) {
 		if (err != -ENOENT)
 			wm_warn("cannot compute this node's peers: %s", wm_strerror(err));
 		wm_arena_free(&a);
 		return;
 	}
+	wm_routes_set_self(d, pc.forwarding, pc.own_routes, pc.n_own_routes);
 	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
@@ -126,6 +131,12 @@ int wm_server_register(struct wm_daemon *d, const char *id, const char *key, cha
 	jc.joined_at = (int64_t)time(NULL);
 	jc.full_mesh = true;
 	jc.ipv4_request = lease_text;
+	if (strcmp(id, d->node_id) == 0) {
+		jc.zone = d->cfg->zone_awareness_id ? d->cfg->zone_awareness_id : (char *)"";
+		jc.routes = (char **)d->cfg->routes;
+		jc.n_routes = d->cfg->n_routes;
+		jc.exit_node = d->cfg->use_exit_node ? d->cfg->use_exit_node : (char *)"";
+	}
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &jc;
@@ -209,6 +220,7 @@ static void caught_up_cb(void *data, const struct wm_store_result *res)
 	bc.network_ipv6 = n6;
 	bc.domain = d->mesh.domain;
 	bc.created_at = d->mesh.created_at;
+	bc.topology = d->cfg->topology ? d->cfg->topology : (char *)"";
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
 	cmd.bootstrap = &bc;

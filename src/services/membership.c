@@ -109,6 +109,9 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 	resp.server_id = s->node_id;
 	resp.peers = pc.peers;
 	resp.n_peers = pc.n_peers;
+	resp.forwarding = pc.forwarding;
+	resp.own_routes = pc.own_routes;
+	resp.n_own_routes = pc.n_own_routes;
 	if (a.failed)
 		wm_services_fail(call, -ENOMEM, NULL);
 	else
@@ -149,6 +152,12 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	jc.n_routes = r->n_routes;
 	jc.joined_at = (int64_t)time(NULL);
 	jc.full_mesh = true;
+	/* A manual-topology mesh links the joiner to the server that took it:
+	 * the follower that forwarded the join, if one did. */
+	const char *from = wm_rpc_call_metadata(call, "x-webmesh-proxied-from");
+	const char *why_not = NULL;
+	jc.via = from && wm_node_id_check(from, &why_not) == 0 ? (char *)from : s->node_id;
+	jc.exit_node = r->use_exit_node;
 	/* Who may become a voter is decided by authorization once it exists;
 	 * until then the mesh is open and says so at startup. */
 	jc.raft_role = r->as_voter ? WM_ROLE_VOTER : r->as_observer ? WM_ROLE_OBSERVER : WM_ROLE_MEMBER;

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "services/convert.h"
+#include "services/peercache.h"
 #include "util/log.h"
 
 struct subscriber {
@@ -59,7 +60,7 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 	struct wm_arena a;
 	wm_arena_init(&a);
 	Webmesh__V1__PeerConfigurations pc;
-	int err = wm_services_peer_config(sub->s->cfg.store, sub->id, &a, &pc);
+	int err = wm_services_peers(sub->s, sub->id, &a, &pc);
 	if (err == -ENOENT) {
 		wm_arena_free(&a);
 		char msg[128];

@@ -90,11 +90,6 @@ def ping_ns(ns, addr, count=1, wait=2):
 
 # --- the line a-b-c ------------------------------------------------------------
 
-MANUAL_WIRED = pytest.mark.xfail(
-    reason="webmeshd does not pass --topology to BootstrapMeshCommand.topology yet", strict=False)
-
-
-@MANUAL_WIRED
 def test_manual_joins_link_to_their_server_only(mesh):
     nodes = graph(mesh.nodes["b"])[0]
     assert set(nodes) == {"a", "b", "c"}
@@ -220,8 +215,6 @@ def test_deleting_the_route_removes_it_everywhere(mesh):
     wait_until(lambda: a.ping(LAN_HOST, count=1, wait=1), 15, "the LAN back", interval=0.2)
 
 
-@pytest.mark.xfail(reason="webmeshd does not send --routes in its JoinRequest yet",
-                   strict=False)
 def test_member_advertises_its_lan_with_the_routes_setting(mesh):
     a, b = mesh.nodes["a"], mesh.nodes["b"]
     lan2, net2, host2 = ns_add(mesh, "lan2"), "192.168.88.0/24", "192.168.88.10"
@@ -264,8 +257,6 @@ def test_exit_node_carries_a_nodes_default_route(mesh):
     assert not ping_ns(a.ns, PUBLIC_HOST, wait=1)
 
 
-@pytest.mark.xfail(reason="the daemon does not call wm_routes_cleanup on shutdown yet",
-                   strict=False)
 def test_exit_node_user_restores_its_routes_on_exit(mesh):
     d = mesh.nodes["d"]
     assert d.stop() == 0
