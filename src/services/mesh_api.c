@@ -84,15 +84,19 @@ static int load_graph(struct wm_store *store, struct wm_arena *a, Webmesh__V1__M
 	return err;
 }
 
-void wm_mesh_list_nodes(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+/* ListNodes and GetMeshGraph: the request carries nothing but must decode
+ * (desc), then the answer is the graph, without edges for ListNodes. */
+static void serve_graph(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+			size_t len, const ProtobufCMessageDescriptor *desc, bool nodes_only)
 {
-	struct wm_services *s = data;
-	Webmesh__V1__ListNodesRequest *r = webmesh__v1__list_nodes_request__unpack(NULL, len, req);
+	ProtobufCMessage *r = protobuf_c_message_unpack(desc, NULL, len, req);
 	if (!r) {
-		wm_services_fail(call, -EINVAL, "malformed ListNodesRequest");
+		char why[96];
+		snprintf(why, sizeof(why), "malformed %s", desc->short_name);
+		wm_services_fail(call, -EINVAL, why);
 		return;
 	}
-	webmesh__v1__list_nodes_request__free_unpacked(r, NULL);
+	protobuf_c_message_free_unpacked(r, NULL);
 	if (!s->cfg.store) {
 		wm_services_proxy(s, call, req, len);
 		return;
@@ -100,38 +104,26 @@ void wm_mesh_list_nodes(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	struct wm_arena a;
 	wm_arena_init(&a);
 	Webmesh__V1__MeshGraph g = WEBMESH__V1__MESH_GRAPH__INIT;
-	int err = load_graph(s->cfg.store, &a, &g, false);
+	Webmesh__V1__ListNodesResponse list = WEBMESH__V1__LIST_NODES_RESPONSE__INIT;
+	int err = load_graph(s->cfg.store, &a, &g, !nodes_only);
 	if (err) {
 		wm_services_fail(call, err, NULL);
+	} else if (nodes_only) {
+		list.nodes = g.nodes;
+		list.n_nodes = g.n_nodes;
+		wm_services_reply(call, &list.base);
 	} else {
-		Webmesh__V1__ListNodesResponse resp = WEBMESH__V1__LIST_NODES_RESPONSE__INIT;
-		resp.nodes = g.nodes;
-		resp.n_nodes = g.n_nodes;
-		wm_services_reply(call, &resp.base);
+		wm_services_reply(call, &g.base);
 	}
 	wm_arena_free(&a);
 }
 
+void wm_mesh_list_nodes(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	serve_graph(data, call, req, len, &webmesh__v1__list_nodes_request__descriptor, true);
+}
+
 void wm_mesh_get_graph(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
-	struct wm_services *s = data;
-	Webmesh__V1__GetMeshGraphRequest *r = webmesh__v1__get_mesh_graph_request__unpack(NULL, len, req);
-	if (!r) {
-		wm_services_fail(call, -EINVAL, "malformed GetMeshGraphRequest");
-		return;
-	}
-	webmesh__v1__get_mesh_graph_request__free_unpacked(r, NULL);
-	if (!s->cfg.store) {
-		wm_services_proxy(s, call, req, len);
-		return;
-	}
-	struct wm_arena a;
-	wm_arena_init(&a);
-	Webmesh__V1__MeshGraph g = WEBMESH__V1__MESH_GRAPH__INIT;
-	int err = load_graph(s->cfg.store, &a, &g, true);
-	if (err)
-		wm_services_fail(call, err, NULL);
-	else
-		wm_services_reply(call, &g.base);
-	wm_arena_free(&a);
+	serve_graph(data, call, req, len, &webmesh__v1__get_mesh_graph_request__descriptor, false);
 }
