@@ -117,7 +117,8 @@ static int plan_tunnel(const struct wm_route_plan_in *in, struct vec *t, struct 
 				return r;
 		}
 	}
-	qsort(t->v, t->n, sizeof(*t->v), prefix_cmp);
+	if (t->n) /* v is NULL while empty; qsort wants a valid pointer */
+		qsort(t->v, t->n, sizeof(*t->v), prefix_cmp);
 	{
 		size_t w = 0;
 
@@ -175,7 +176,8 @@ static int plan_pins(const struct wm_route_plan_in *in, const struct vec *t,
 		pins[n].dst = e;
 		n++;
 	}
-	qsort(pins, n, sizeof(*pins), pin_cmp);
+	if (n)
+		qsort(pins, n, sizeof(*pins), pin_cmp);
 	out->pins = pins;
 	out->n_pins = n;
 	return 0;

@@ -802,7 +802,8 @@ static int attrs_json(const Webmesh__V1__PutEdgeCommand *c, char **out, struct w
 		*out = NULL;
 		return -ENOMEM;
 	}
-	memcpy(sorted, c->attributes, c->n_attributes * sizeof(*sorted));
+	if (c->n_attributes) /* attributes is NULL when there are none */
+		memcpy(sorted, c->attributes, c->n_attributes * sizeof(*sorted));
 	qsort(sorted, c->n_attributes, sizeof(*sorted), attr_cmp);
 	p = *out;
 	*p++ = '{';
