@@ -10,10 +10,12 @@ run and "held K/N" at the end; exits 0 only if every run held.
 
     sudo WM_BUILD_DIR=$PWD/build /usr/bin/python3 tests/chaos/chaos_joins.py --runs 10
 
-A run that did not hold leaves its report and node logs in --out.
+Each run leaves its progress and report (with every failed call) in --out,
+and its node logs if it did not hold.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -60,8 +62,8 @@ def one_run(i, args, gen, rng, out):
         report = test_ha.joins_under_faults(topo, gen, n_joins=args.joins,
                                             link_down_s=args.link_down, rng=rng,
                                             tag=f"r{i}")
+        (out / f"run{i}-report.json").write_text(json.dumps(report, indent=1))
         if report["problems"]:
-            (out / f"run{i}-report.json").write_text(json.dumps(report, indent=1))
             (out / f"run{i}-logs.txt").write_text(topo.logs(2000))
     if not report["problems"]:
         verdict = "held"
@@ -89,7 +91,10 @@ def main():
           f"{args.link_down}s, seed {seed}, binaries from {wmtest.BUILD_DIR}", flush=True)
     verdicts = []
     for i in range(1, args.runs + 1):
-        verdict, r, secs = one_run(i, args, gen, random.Random(seed + i), out)
+        # the harness narrates every wait; keep that out of the summary
+        with open(out / f"run{i}-progress.txt", "w") as progress, \
+                contextlib.redirect_stdout(progress):
+            verdict, r, secs = one_run(i, args, gen, random.Random(seed + i), out)
         verdicts.append(verdict)
         what = test_ha.format_report(r) if r else "the mesh could not be built"
         print(f"run {i}/{args.runs}: {verdict} in {secs:.0f}s: {what}", flush=True)
