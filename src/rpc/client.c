@@ -233,6 +233,8 @@ int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 		return -ENOMEM;
 	cl->loop = loop;
 	cl->port = cfg->port;
+	cl->call_metadata = cfg->call_metadata;
+	cl->call_metadata_data = cfg->call_metadata_data;
 	cl->max_message =
 		cfg->max_message_size ? cfg->max_message_size : WM_RPC_DEFAULT_MAX_MESSAGE;
 	if ((cfg->host && !(cl->host = strdup(cfg->host))) ||
@@ -312,14 +314,15 @@ static void sync_cb(void *data, int status, const char *message, const uint8_t *
 }
 
 int wm_rpc_client_unary_sync(struct wm_rpc_client *c, uv_loop_t *loop, const char *path,
-			     const uint8_t *req, size_t len, uint64_t timeout_ms, uint8_t **resp,
+			     const uint8_t *req, size_t len, uint64_t timeout_ms,
+			     const struct wm_rpc_metadata *md, size_t n_md, uint8_t **resp,
 			     size_t *resp_len, char **message)
 {
 	struct sync_result r = {0};
 	*resp = NULL;
 	*resp_len = 0;
 	*message = NULL;
-	int rv = wm_rpc_client_unary(c, path, req, len, timeout_ms, NULL, 0, sync_cb, &r);
+	int rv = wm_rpc_client_unary(c, path, req, len, timeout_ms, md, n_md, sync_cb, &r);
 	if (rv) {
 		*message = strdup(rv == -EINVAL ? "invalid call arguments" : strerror(-rv));
 		return rv == -EINVAL ? WM_GRPC_INVALID_ARGUMENT : WM_GRPC_INTERNAL;

@@ -217,6 +217,20 @@ static int call_start(struct wm_rpc_client *cl, const char *path, const uint8_t 
 	for (size_t i = 0; i < n_md; i++)
 		if (!md_ok(&md[i]))
 			return -EINVAL;
+	/* The client's credentials go after the call's own metadata. */
+	struct wm_rpc_metadata all[16];
+	if (cl->call_metadata) {
+		if (n_md > 8)
+			return -EINVAL;
+		for (size_t i = 0; i < n_md; i++)
+			all[i] = md[i];
+		size_t extra = cl->call_metadata(cl->call_metadata_data, all + n_md, 8);
+		for (size_t i = n_md; i < n_md + extra; i++)
+			if (!md_ok(&all[i]))
+				return -EINVAL;
+		n_md += extra;
+		md = all;
+	}
 	struct wm_rpc_stream *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

@@ -120,7 +120,10 @@ const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key
 const char *wm_rpc_call_path(const struct wm_rpc_call *call);
 /* Peer address text ("1.2.3.4:5678" or "unix"), never NULL. */
 const char *wm_rpc_call_peer(const struct wm_rpc_call *call);
-/* Verified client certificate (mTLS), or NULL. Borrowed. */
+/* The client certificate the peer presented, or NULL. Borrowed. With a
+ * client CA configured the TLS layer accepts any certificate (so that a bad
+ * one becomes UNAUTHENTICATED rather than a failed handshake): this one is
+ * NOT verified; verify it before trusting it (src/auth/mtls.c does). */
 X509 *wm_rpc_call_peer_cert(const struct wm_rpc_call *call);
 /* True when the call came in on the local unix socket. */
 bool wm_rpc_call_is_local(const struct wm_rpc_call *call);
@@ -141,6 +144,12 @@ struct wm_rpc_client_config {
 	const char *server_name; /* SNI and :authority (default: host); the name
 				    checked is the context's verify_name */
 	size_t max_message_size; /* 0 = default */
+	/* Credentials for every call: called as each call starts, it fills up
+	 * to max entries (valid until it is called again) that are sent after
+	 * the call's own metadata; NULL = none. Signatures over the time need
+	 * a fresh value per call, hence a function and not a list. */
+	size_t (*call_metadata)(void *data, struct wm_rpc_metadata *md, size_t max);
+	void *call_metadata_data;
 };
 
 /* Connects lazily on the first call and again after the connection is lost
@@ -189,7 +198,8 @@ void wm_rpc_stream_cancel(struct wm_rpc_stream *s);
  * completes. *resp is malloc'd (caller frees) when status is OK; *message is
  * malloc'd or NULL. Returns the gRPC status. */
 int wm_rpc_client_unary_sync(struct wm_rpc_client *c, uv_loop_t *loop, const char *path,
-			     const uint8_t *req, size_t len, uint64_t timeout_ms, uint8_t **resp,
+			     const uint8_t *req, size_t len, uint64_t timeout_ms,
+			     const struct wm_rpc_metadata *md, size_t n_md, uint8_t **resp,
 			     size_t *resp_len, char **message);
 
 #endif

@@ -630,10 +630,54 @@ static void test_mtls(void **state)
 	assert_non_null(strstr((char *)r.resp, want));
 	free(r.resp);
 	wm_rpc_client_free(c);
-	/* Without a client certificate: refused. */
+	/* Without a client certificate the handshake still succeeds: the call
+	 * arrives with no certificate, and the handler (the authenticator in
+	 * webmeshd) refuses it with a status the client can report. */
 	c = tls_client(fx, NULL, 0);
 	unary(fx, c, "/test.Echo/Meta", NULL, 0, 0, &r);
-	assert_int_equal(r.status, WM_GRPC_UNAVAILABLE);
+	assert_int_equal(r.status, WM_GRPC_OK);
+	assert_non_null(strstr((char *)r.resp, "cert=none"));
+	free(r.resp);
+	wm_rpc_client_free(c);
+	/* A certificate the CA did not sign (the server's own, self-signed) is
+	 * handed to the call unverified. */
+	struct wm_tls_client_opts o2 = {
+		.pin_fingerprint = fx->fp, .cert_file = fx->cert, .key_file = fx->key};
+	c = tls_client(fx, &o2, 0);
+	unary(fx, c, "/test.Echo/Meta", NULL, 0, 0, &r);
+	assert_int_equal(r.status, WM_GRPC_OK);
+	snprintf(want, sizeof(want), "cert=%s", fx->fp);
+	assert_non_null(strstr((char *)r.resp, want));
+	free(r.resp);
+	wm_rpc_client_free(c);
+}
+
+static size_t creds_md(void *data, struct wm_rpc_metadata *md, size_t max)
+{
+	(*(int *)data)++;
+	assert_true(max >= 1);
+	md[0] = (struct wm_rpc_metadata){"x-test", "from-provider"};
+	return 1;
+}
+
+/* The client's metadata provider runs for every call and its entries arrive. */
+static void test_call_metadata(void **state)
+{
+	struct fx *fx = *state;
+	int calls = 0;
+	start_server(fx, NULL, NULL);
+	struct wm_rpc_client_config cfg = {
+		.unix_path = fx->sock, .call_metadata = creds_md, .call_metadata_data = &calls};
+	struct wm_rpc_client *c;
+	assert_int_equal(wm_rpc_client_new(&fx->loop, &cfg, &c), 0);
+	for (int i = 0; i < 2; i++) {
+		struct result r;
+		unary(fx, c, "/test.Echo/Meta", NULL, 0, 0, &r);
+		assert_int_equal(r.status, WM_GRPC_OK);
+		assert_non_null(strstr((char *)r.resp, "x-test=from-provider"));
+		free(r.resp);
+	}
+	assert_int_equal(calls, 2);
 	wm_rpc_client_free(c);
 }
 
@@ -784,16 +828,16 @@ static void test_unary_sync(void **state)
 	size_t len;
 	char *msg;
 	assert_int_equal(wm_rpc_client_unary_sync(c, &fx->loop, "/test.Echo/Unary",
-						  (const uint8_t *)"sync", 4, 1000, &resp, &len,
-						  &msg),
+						  (const uint8_t *)"sync", 4, 1000, NULL, 0, &resp,
+						  &len, &msg),
 			 WM_GRPC_OK);
 	assert_int_equal(len, 4);
 	assert_memory_equal(resp, "sync", 4);
 	assert_null(msg);
 	free(resp);
 	assert_int_equal(wm_rpc_client_unary_sync(c, &fx->loop, "/test.Echo/Unary",
-						  (const uint8_t *)"fail", 4, 1000, &resp, &len,
-						  &msg),
+						  (const uint8_t *)"fail", 4, 1000, NULL, 0, &resp,
+						  &len, &msg),
 			 WM_GRPC_INVALID_ARGUMENT);
 	assert_null(resp);
 	assert_non_null(strstr(msg, "100% wrong"));
@@ -803,7 +847,7 @@ static void test_unary_sync(void **state)
 	struct wm_rpc_client_config cfg = {.unix_path = "/tmp/wm-rpc-no-such.sock"};
 	assert_int_equal(wm_rpc_client_new(&fx->loop, &cfg, &c), 0);
 	assert_int_equal(wm_rpc_client_unary_sync(c, &fx->loop, "/test.Echo/Unary", NULL, 0, 0,
-						  &resp, &len, &msg),
+						  NULL, 0, &resp, &len, &msg),
 			 WM_GRPC_UNAVAILABLE);
 	assert_non_null(strstr(msg, "cannot connect"));
 	free(msg);
@@ -1023,6 +1067,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_free_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metadata_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mtls, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_metadata, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_lost, setup, teardown),
