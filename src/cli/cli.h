@@ -17,6 +17,12 @@ struct wm_cli {
 	const char *fingerprint;
 	const char *server_name;
 	bool insecure;
+	/* credentials for a remote node (--server) */
+	const char *tls_cert, *tls_key;	     /* client certificate (mTLS) */
+	const char *basic_user;		     /* --basic-auth-user */
+	const char *basic_password;	     /* --basic-auth-password */
+	const char *basic_password_file;     /* --basic-auth-password-file */
+	const char *key_file, *key_id;	     /* --key-file (Ed25519 seed), --key-id */
 	enum wm_cli_output output;
 	uint64_t timeout_ms;
 	char **args; /* the subcommand's words after its name */

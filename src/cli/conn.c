@@ -4,17 +4,70 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <uv.h>
 
+#include "auth/auth.h"
 #include "core/hostport.h"
+#include "core/key.h"
 #include "rpc/rpc.h"
 #include "rpc/tls.h"
 #include "util/pbjson.h"
 
+/* The password from --basic-auth-password-file (first line) or the flag. */
+static char *read_password(const struct wm_cli *c)
+{
+	if (!c->basic_password_file)
+		return c->basic_password ? strdup(c->basic_password) : NULL;
+	FILE *f = fopen(c->basic_password_file, "r");
+	if (!f) {
+		fprintf(stderr, "wmctl: cannot read %s\n", c->basic_password_file);
+		return NULL;
+	}
+	char line[1024];
+	char *pw = NULL;
+	if (fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = '\0';
+		pw = strdup(line);
+	}
+	wm_wipe(line, sizeof(line));
+	fclose(f);
+	if (!pw)
+		fprintf(stderr, "wmctl: %s is empty\n", c->basic_password_file);
+	return pw;
+}
+
+/* Credentials for a call to a remote node; 0, or -1 after printing why. */
+static int client_credentials(const struct wm_cli *c, struct wm_auth_client *ac)
+{
+	char err[256] = "";
+	char *pw = NULL;
+	memset(ac, 0, sizeof(*ac));
+	if (c->basic_user || c->basic_password || c->basic_password_file) {
+		pw = read_password(c);
+		if (!pw)
+			return -1;
+	}
+	int r = wm_auth_client_init(ac, c->basic_user, pw, c->key_file, err, sizeof(err));
+	if (pw) {
+		wm_wipe(pw, strlen(pw));
+		free(pw);
+	}
+	if (r < 0) {
+		fprintf(stderr, "wmctl: %s\n", err[0] ? err : "cannot load the credentials");
+		return -1;
+	}
+	return 0;
+}
+
 ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 			      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc)
 {
+	struct wm_auth_client ac;
+	struct wm_rpc_metadata md[4];
+	size_t n_md = 0;
+	bool have_ac = false;
 	uv_loop_t loop;
 	SSL_CTX *tls = NULL;
 	struct wm_rpc_client *client = NULL;
@@ -33,7 +86,14 @@ ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 			.pin_fingerprint = c->fingerprint,
 			.insecure_skip_verify = c->insecure,
 			.verify_name = c->server_name,
+			.cert_file = c->tls_cert,
+			.key_file = c->tls_key,
 		};
+		if (client_credentials(c, &ac) < 0)
+			goto out;
+		have_ac = true;
+		n_md = wm_auth_client_metadata(&ac, c->key_id ? c->key_id : "", (int64_t)time(NULL),
+					       md, 4);
 		tls = wm_tls_client_ctx_new(&o, err, sizeof(err));
 		if (!tls) {
 			fprintf(stderr, "wmctl: %s\n", err);
@@ -57,8 +117,8 @@ ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	char *message = NULL;
-	int status = wm_rpc_client_unary_sync(client, &loop, method, buf, len, c->timeout_ms, &resp,
-					      &resp_len, &message);
+	int status = wm_rpc_client_unary_sync(client, &loop, method, buf, len, c->timeout_ms, md,
+					      n_md, &resp, &resp_len, &message);
 	free(buf);
 	if (status != WM_GRPC_OK) {
 		fprintf(stderr, "wmctl: %s on %s failed: %s: %s\n", method, target,
@@ -79,6 +139,8 @@ out:
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	SSL_CTX_free(tls);
+	if (have_ac)
+		wm_auth_client_free(&ac);
 	return result;
 }
 

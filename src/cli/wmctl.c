@@ -41,6 +41,10 @@ static void usage(FILE *f)
 		   "  --fingerprint sha256:HEX  or accept exactly this certificate\n"
 		   "  --insecure-skip-verify or verify nothing (testing only)\n"
 		   "  --server-name NAME     check the server's certificate name\n"
+		   "  --tls-cert FILE --tls-key FILE   present a client certificate (mTLS)\n"
+		   "  --basic-auth-user USER with --basic-auth-password-file FILE (or\n"
+		   "                         --basic-auth-password PW): htpasswd or LDAP\n"
+		   "  --key-file FILE --key-id ID   sign as ID with an Ed25519 key\n"
 		   "  -o, --output table|json|dot   output format (default table)\n"
 		   "  --timeout SECONDS      give up after this long (default 10)\n");
 }
@@ -58,6 +62,20 @@ static const char **value_option(struct wm_cli *c, const char *name)
 		return &c->fingerprint;
 	if (strcmp(name, "--server-name") == 0)
 		return &c->server_name;
+	if (strcmp(name, "--tls-cert") == 0)
+		return &c->tls_cert;
+	if (strcmp(name, "--tls-key") == 0)
+		return &c->tls_key;
+	if (strcmp(name, "--basic-auth-user") == 0)
+		return &c->basic_user;
+	if (strcmp(name, "--basic-auth-password") == 0)
+		return &c->basic_password;
+	if (strcmp(name, "--basic-auth-password-file") == 0)
+		return &c->basic_password_file;
+	if (strcmp(name, "--key-file") == 0)
+		return &c->key_file;
+	if (strcmp(name, "--key-id") == 0)
+		return &c->key_id;
 	return NULL;
 }
 
@@ -146,6 +164,16 @@ int main(int argc, char **argv)
 	if (c.server && !c.ca_file && !c.fingerprint && !c.insecure) {
 		fprintf(stderr, "wmctl: --server needs --ca-file, --fingerprint or "
 				"--insecure-skip-verify\n");
+		free(words);
+		return 2;
+	}
+	if (!c.tls_cert != !c.tls_key) {
+		fprintf(stderr, "wmctl: --tls-cert and --tls-key go together\n");
+		free(words);
+		return 2;
+	}
+	if (c.key_file && !c.key_id) {
+		fprintf(stderr, "wmctl: --key-file needs --key-id ID (the ID the key is listed for)\n");
 		free(words);
 		return 2;
 	}
