@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "services/gate.h"
 #include "util/log.h"
 
 #define FORWARD_TIMEOUT_MS 10000
@@ -41,6 +42,8 @@ static int leader_client(struct wm_services *s, struct wm_rpc_client **out)
 		.host = host,
 		.port = s->cfg.api_port ? s->cfg.api_port : 8443,
 		.tls = s->overlay_tls,
+		.call_metadata = s->cfg.call_metadata,
+		.call_metadata_data = s->cfg.data,
 	};
 	int err = wm_rpc_client_new(s->cfg.loop, &cc, &s->leader_client);
 	if (err)
@@ -81,6 +84,8 @@ struct forward_ctx {
 	size_t len;
 	unsigned attempts;
 	uv_timer_t timer;
+	/* whom the leader must authorize: the original caller, not us */
+	char proxied_for[WM_AUTH_ID_MAX + 1];
 };
 
 static void forward_ctx_closed_cb(uv_handle_t *h)
@@ -149,9 +154,10 @@ static void attempt(struct forward_ctx *f)
 		int64_t left = wm_rpc_call_remaining_ms(f->call);
 		if (left > 0 && (uint64_t)left < timeout)
 			timeout = (uint64_t)left;
-		struct wm_rpc_metadata md[] = {{"x-webmesh-proxied-from", f->s->node_id}};
+		struct wm_rpc_metadata md[] = {{"x-webmesh-proxied-from", f->s->node_id},
+					       {WM_HDR_PROXIED_FOR, f->proxied_for}};
 		err = wm_rpc_client_unary(c, wm_rpc_call_path(f->call), f->req, f->len, timeout, md,
-					  1, forwarded_cb, f);
+					  f->proxied_for[0] ? 2 : 1, forwarded_cb, f);
 		if (!err)
 			return;
 	}
@@ -193,6 +199,14 @@ void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const 
 	f->call = call;
 	f->req = copy;
 	f->len = len;
+	/* The gate tells us who called (we run inside the handler). An
+	 * anonymous caller (an open mesh) is forwarded as is: the leader is
+	 * open too. */
+	const struct wm_identity *who = wm_gate_caller();
+	if (who && who->local)
+		snprintf(f->proxied_for, sizeof(f->proxied_for), "%s", WM_PROXIED_LOCAL);
+	else if (who && !who->anonymous && who->id[0])
+		snprintf(f->proxied_for, sizeof(f->proxied_for), "%s", who->id);
 	uv_timer_init(s->cfg.loop, &f->timer);
 	f->timer.data = f;
 	attempt(f);

@@ -4,9 +4,11 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "core/acl.h"
 #include "core/error.h"
 #include "core/peers.h"
 #include "services/convert.h"
+#include "store/authz.h"
 #include "services/services_int.h"
 
 /* One state of the mesh, as read at one point of the log. */
@@ -16,6 +18,7 @@ struct snapshot {
 	struct wm_mesh_edge *edges;
 	size_t n_edges;
 	struct wm_peer_graph *graph;
+	char *acl_rules; /* the nft batch every node applies, NULL = none */
 };
 
 struct wm_peercache {
@@ -28,9 +31,34 @@ struct wm_peercache {
 static void snapshot_free(struct snapshot *sn)
 {
 	wm_peer_graph_free(sn->graph);
+	free(sn->acl_rules);
 	free(sn->nodes);
 	free(sn->edges);
 	*sn = (struct snapshot){0};
+}
+
+/* Network ACLs decide which nodes peer at all: an edge between two nodes
+ * that may exchange no traffic is left out of the graph (so paths avoid it
+ * too), and the port-level rules are rendered once here for every node. */
+static int apply_acls(struct wm_store *store, struct snapshot *sn)
+{
+	struct wm_authz_snapshot az;
+	int err = wm_store_authz_load(store, &az);
+	if (err)
+		return err;
+	struct wm_acl_set set = wm_authz_acl_set(&az);
+	if (set.n || !set.default_accept) {
+		size_t kept = 0;
+		for (size_t i = 0; i < sn->n_edges; i++)
+			if (wm_acl_allows_peering(&set, sn->edges[i].source, sn->edges[i].target))
+				sn->edges[kept++] = sn->edges[i];
+		sn->n_edges = kept;
+	}
+	if (set.n || !set.default_accept)
+		err = wm_acl_nft_render(&set, sn->nodes, sn->n_nodes, WM_ACL_IFNAME_PLACEHOLDER,
+					&sn->acl_rules);
+	wm_authz_snapshot_free(&az);
+	return err;
 }
 
 static int snapshot_load(struct wm_store *store, struct snapshot *sn)
@@ -52,6 +80,8 @@ static int snapshot_load(struct wm_store *store, struct snapshot *sn)
 	err = wm_store_list_nodes(store, &sn->nodes, &sn->n_nodes);
 	if (!err)
 		err = wm_store_list_edges(store, &sn->edges, &sn->n_edges);
+	if (!err)
+		err = apply_acls(store, sn);
 	if (!err)
 		err = wm_peer_graph_new(sn->nodes, sn->n_nodes, sn->edges, sn->n_edges, &opts,
 					&sn->graph);
@@ -81,6 +111,7 @@ static int snapshot_config(struct snapshot *sn, const char *node_id, struct wm_a
 		for (size_t i = 0; out->own_routes && i < me->n_routes; i++)
 			out->own_routes[i] = wm_pb_prefix(a, &me->routes[i]);
 		out->n_own_routes = me->n_routes;
+		out->acl_rules = wm_arena_strdup(a, sn->acl_rules ? sn->acl_rules : "");
 		if (a->failed)
 			err = -ENOMEM;
 	}

@@ -18,6 +18,10 @@
 #include "util/arena.h"
 #include "webmesh/v1/mesh.pb-c.h"
 
+/* PeerConfigurations.acl_rules name the interface this way; each node puts
+ * its own interface name in its place (node/netconf.c). */
+#define WM_ACL_IFNAME_PLACEHOLDER "wm-acl-ifname"
+
 struct wm_peercache;
 
 /* Listens to store's changes until freed. Free it before the store is closed,

@@ -11,6 +11,7 @@
 #include "services/admin.h"
 #include "services/admin_rbac.h"
 #include "services/convert.h"
+#include "services/gate.h"
 #include "services/peercache.h"
 #include "services/signaling.h"
 
@@ -70,7 +71,9 @@ int wm_services_new(const struct wm_services_config *cfg, struct wm_services **o
 	 * the peer holding that key can send from or receive for it. That, not a
 	 * certificate, is what identifies the leader we forward to. */
 	char err[128];
-	struct wm_tls_client_opts o = {.insecure_skip_verify = true};
+	struct wm_tls_client_opts o = {.insecure_skip_verify = true,
+				       .cert_file = cfg->client_cert,
+				       .key_file = cfg->client_cert ? cfg->client_key : NULL};
 	s->overlay_tls = wm_tls_client_ctx_new(&o, err, sizeof(err));
 	if (!s->overlay_tls) {
 		free(s);
@@ -102,7 +105,8 @@ static int register_methods(struct wm_services *s, struct wm_rpc_server *srv, bo
 			.handler = methods[i].handler,
 			.data = s,
 		};
-		int err = wm_rpc_server_register(srv, &m);
+		int err = s->cfg.gate ? wm_gate_register(s->cfg.gate, srv, &m)
+				      : wm_rpc_server_register(srv, &m);
 		if (err)
 			return err;
 	}

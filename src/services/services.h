@@ -17,6 +17,7 @@
 #include "webmesh/v1/node.pb-c.h"
 
 struct wm_services;
+struct wm_gate;
 
 /* Completion of an asynchronous daemon action: err 0 or negative with msg. */
 typedef void (*wm_services_done_cb)(void *cd, int err, const char *msg);
@@ -44,6 +45,14 @@ struct wm_services_config {
 	 * (0 = never removed). */
 	uint64_t unreachable_after_ms;
 	uint64_t remove_after_ms;
+	/* Authorization: every method is registered behind this gate (NULL:
+	 * registered as is, an open node). Borrowed; freed after the servers. */
+	struct wm_gate *gate;
+	/* Servers calling other servers over the overlay (forwarding to the
+	 * leader) present this certificate and these credentials: the leader
+	 * authenticates them like any caller. All optional. */
+	const char *client_cert, *client_key;
+	size_t (*call_metadata)(void *data, struct wm_rpc_metadata *md, size_t max);
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out);
