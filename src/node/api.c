@@ -8,11 +8,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "auth/pki.h"
 #include "core/ipam.h"
 #include "services/convert.h"
+#include "store/authz.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -41,7 +44,13 @@ static int start_public(struct wm_daemon *d, char *err, size_t errlen)
 		if (rc)
 			return rc;
 	}
-	struct wm_tls_server_opts o = {.cert_file = cert, .key_file = key};
+	/* With --mtls every client is asked for a certificate; the gate's mTLS
+	 * authenticator judges it (a bad one is UNAUTHENTICATED, not a broken
+	 * handshake). */
+	struct wm_tls_server_opts o = {.cert_file = cert,
+				       .key_file = key,
+				       .client_ca_file = d->cfg->mtls ? d->cfg->ca_file : NULL,
+				       .require_client_cert = d->cfg->mtls};
 	d->server_tls = wm_tls_server_ctx_new(&o, err, errlen);
 	if (!d->server_tls)
 		return -EINVAL;
@@ -96,6 +105,82 @@ static struct wm_rpc_client *upstream_of(void *data)
 	return d->joined ? d->upstream : NULL;
 }
 
+static struct wm_store *store_of(void *data)
+{
+	return ((struct wm_daemon *)data)->store;
+}
+
+size_t wm_api_call_metadata(void *data, struct wm_rpc_metadata *md, size_t max)
+{
+	struct wm_daemon *d = data;
+	if (!d->creds)
+		return 0;
+	return wm_auth_client_metadata(d->creds, d->node_id, (int64_t)time(NULL), md, max);
+}
+
+/* The certificate this node presents: --tls-cert, else the self-signed one. */
+static void cert_path(const struct wm_daemon *d, char *out, size_t len)
+{
+	if (d->cfg->tls_cert)
+		snprintf(out, len, "%s", d->cfg->tls_cert);
+	else
+		snprintf(out, len, "%s/tls.crt", d->cfg->state_dir);
+}
+
+static int auth_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	int rc = wm_auth_from_config(d->loop, d->cfg, &d->auth, err, errlen);
+	if (rc)
+		return rc;
+	rc = wm_gate_new(&(struct wm_gate_config){d->loop, d->auth, store_of, d}, &d->gate);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
+	/* What we present to servers: a joiner's Join and stream, a member's
+	 * proxied reads, a server's calls to the leader. */
+	if (d->cfg->basic_auth_user || d->cfg->key_auth_private_key_file) {
+		d->creds = calloc(1, sizeof(*d->creds));
+		if (!d->creds)
+			return -ENOMEM;
+		char e[256] = "";
+		rc = wm_auth_client_init(d->creds, d->cfg->basic_auth_user,
+					 d->cfg->basic_auth_password,
+					 d->cfg->key_auth_private_key_file, e, sizeof(e));
+		if (rc) {
+			free(d->creds);
+			d->creds = NULL;
+			snprintf(err, errlen, "client credentials: %s", e);
+			return rc;
+		}
+	}
+	if (wm_auth_is_open(d->auth)) {
+		if (d->cfg->bootstrap || d->cfg->voter || d->cfg->observer || d->cfg->serve)
+			wm_warn("no authentication is configured: anyone who can reach %s can "
+				"join this mesh",
+				d->cfg->api_listen);
+	} else {
+		wm_info("API authentication: %s", wm_auth_methods(d->auth));
+	}
+	char cert[PATH_MAX], warn[256];
+	cert_path(d, cert, sizeof(cert));
+	if (wm_pki_expiry_warning(cert, (int64_t)time(NULL), WM_PKI_WARN_DAYS, warn,
+				  sizeof(warn)) == 1)
+		wm_warn("%s", warn);
+	return 0;
+}
+
+void wm_api_free_auth(struct wm_daemon *d)
+{
+	wm_auth_free(d->auth);
+	d->auth = NULL;
+	if (d->creds) {
+		wm_auth_client_free(d->creds);
+		free(d->creds);
+		d->creds = NULL;
+	}
+}
+
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen)
 {
 	char host[256];
@@ -114,7 +199,14 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.fill_bootstrap_info = d->cfg->n_bootstrap_servers ? fill_bootstrap_info : NULL,
 	};
 	sc.upstream = upstream_of;
-	int rc = wm_services_new(&sc, &d->services);
+	int rc = auth_start(d, err, errlen);
+	if (rc)
+		return rc;
+	sc.gate = d->gate;
+	sc.client_cert = d->cfg->tls_cert;
+	sc.client_key = d->cfg->tls_key;
+	sc.call_metadata = wm_api_call_metadata;
+	rc = wm_services_new(&sc, &d->services);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -234,11 +326,23 @@ void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 	st->subscribed = d->store ? true : d->subscribed;
 	fill_raft(d, st, a);
 	fill_peers(d, st, a);
-	/* Authentication arrives with its own issue; until then every mesh is
-	 * open, and status says so where an operator looks. */
-	st->warnings = wm_arena_alloc(a, sizeof(char *) * 2);
-	if (st->warnings && d->store)
+	st->auth_methods = (char *)wm_auth_methods(d->auth);
+	st->default_network_policy = (char *)"";
+	if (d->store) {
+		struct wm_authz_snapshot az;
+		if (wm_store_authz_load(d->store, &az) == 0) {
+			st->default_network_policy = az.default_accept ? "accept" : "deny";
+			wm_authz_snapshot_free(&az);
+		}
+	}
+	st->warnings = wm_arena_alloc(a, sizeof(char *) * 3);
+	if (st->warnings && d->store && wm_auth_is_open(d->auth))
 		st->warnings[st->n_warnings++] =
 			wm_arena_strdup(a, "no authentication configured: anyone who can reach "
 					   "the API port can join this mesh");
+	char cert[PATH_MAX], warn[256];
+	cert_path(d, cert, sizeof(cert));
+	if (st->warnings && wm_pki_expiry_warning(cert, (int64_t)time(NULL), WM_PKI_WARN_DAYS, warn,
+						  sizeof(warn)) == 1)
+		st->warnings[st->n_warnings++] = wm_arena_strdup(a, warn);
 }

@@ -76,8 +76,9 @@ static void next_stage(struct wm_daemon *d)
 			}
 			break;
 		case 2:
-			/* routes, pins and NAT go before the interface does */
+			/* routes, pins, NAT and ACL chains go before the interface does */
 			wm_routes_cleanup(d);
+			wm_netconf_remove_acl(d);
 			if (d->wg) {
 				d->closing++;
 				wm_wg_close(d->wg, stage_done, d);
@@ -216,10 +217,6 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 		rc = wm_api_start(d, true, err, errlen);
 		if (!rc)
 			rc = wm_server_start(d, err, errlen);
-		if (!rc)
-			wm_warn("no authentication is configured: anyone who can reach %s can join "
-				"this mesh",
-				d->cfg->api_listen);
 	} else {
 		rc = wm_api_start(d, false, err, errlen);
 		if (!rc)
@@ -266,11 +263,15 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	int code = d->exit_code;
 
 	wm_services_free(d->services);
+	/* Calls still waiting for an authenticator end (CANCELLED) in the
+	 * loop run below; only then may the gate they point into go. */
+	wm_api_free_auth(d);
 	uv_run(&loop, UV_RUN_DEFAULT); /* the services' close callbacks */
 	if (d->api)
 		wm_rpc_server_free(d->api);
 	if (d->local)
 		wm_rpc_server_free(d->local);
+	wm_gate_free(d->gate);
 	SSL_CTX_free(d->server_tls);
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->overlay_tls);

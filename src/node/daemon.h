@@ -13,6 +13,8 @@
 #include "core/mesh.h"
 #include "rpc/rpc.h"
 #include "rpc/tls.h"
+#include "auth/auth.h"
+#include "services/gate.h"
 #include "services/services.h"
 #include "store/store.h"
 #include "wg/wg.h"
@@ -79,6 +81,14 @@ struct wm_daemon {
 	size_t n_bootpeers;
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;
+	bool acl_applied;	   /* our ACL chains are in the kernel */
+	bool acl_hash_valid;
+	uint64_t acl_applied_hash; /* of the rules last applied */
+
+	/* authentication and authorization (api.c) */
+	struct wm_auth *auth;	       /* server side: who calls us */
+	struct wm_gate *gate;	       /* in front of every method */
+	struct wm_auth_client *creds;  /* what we present to other nodes */
 
 	uv_timer_t timer;        /* leader wait and retries */
 	uv_timer_t raft_timer;   /* leader detection and Raft membership (raftmembers.c) */
@@ -117,12 +127,21 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 int wm_netconf_detect_endpoints(struct wm_daemon *d);
 /* Applies STATE_DIR/peers.state, the last peer set this node had (none: 0). */
 int wm_netconf_restore_peers(struct wm_daemon *d);
+/* Enforces the network ACLs (PeerConfigurations.acl_rules) on our interface
+ * with nft, when they changed; "" or NULL removes our chains. */
+int wm_netconf_apply_acl(struct wm_daemon *d, const char *rules);
+/* Removes the ACL chains at exit (when we put any). */
+void wm_netconf_remove_acl(struct wm_daemon *d);
 
 /* api.c: TLS and the listeners. */
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);
 /* Starts the TLS API listener if it is not running yet. */
 int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen);
 void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+/* Our credentials for a call to another node (rpc client call_metadata). */
+size_t wm_api_call_metadata(void *data, struct wm_rpc_metadata *md, size_t max);
+/* Frees the authenticator chain and the gate (after the rpc servers stopped). */
+void wm_api_free_auth(struct wm_daemon *d);
 
 /* server.c: bootstrap or resume a server with a local store. */
 int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);

@@ -42,6 +42,8 @@ static int connect_upstream(struct wm_daemon *d)
 		.port = port,
 		.tls = d->cur_server == 0 ? d->client_tls : d->overlay_tls,
 		.server_name = d->cur_server == 0 ? d->cfg->server_name : NULL,
+		.call_metadata = wm_api_call_metadata,
+		.call_metadata_data = d,
 	};
 	return wm_rpc_client_new(d->loop, &cc, &d->upstream);
 }
@@ -302,6 +304,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	learn_servers(d, pc->peers, pc->n_peers);
 	wm_routes_set_self(d, pc->forwarding, pc->own_routes, pc->n_own_routes);
 	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
+	wm_netconf_apply_acl(d, pc->acl_rules);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;
 }
@@ -353,6 +356,9 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 		.pin_fingerprint = d->cfg->join_fingerprint,
 		.insecure_skip_verify = d->cfg->insecure_skip_verify,
 		.verify_name = d->cfg->server_name,
+		/* our certificate, for servers that want one (--mtls) */
+		.cert_file = d->cfg->tls_cert,
+		.key_file = d->cfg->tls_cert ? d->cfg->tls_key : NULL,
 	};
 	if (!o.ca_file && !o.pin_fingerprint && !o.insecure_skip_verify) {
 		snprintf(err, errlen,
@@ -367,7 +373,9 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 	d->client_tls = wm_tls_client_ctx_new(&o, err, errlen);
 	if (!d->client_tls)
 		return -EINVAL;
-	struct wm_tls_client_opts overlay = {.insecure_skip_verify = true};
+	struct wm_tls_client_opts overlay = {.insecure_skip_verify = true,
+					     .cert_file = d->cfg->tls_cert,
+					     .key_file = d->cfg->tls_cert ? d->cfg->tls_key : NULL};
 	d->overlay_tls = wm_tls_client_ctx_new(&overlay, err, errlen);
 	if (!d->overlay_tls)
 		return -ENOMEM;

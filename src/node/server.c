@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/ipam.h"
 #include "node/routes.h"
+#include "services/admin_rbac.h"
 #include "services/peercache.h"
 #include "util/log.h"
 
@@ -61,6 +62,7 @@ static void self_update_cb(uv_timer_t *t)
 	}
 	wm_routes_set_self(d, pc.forwarding, pc.own_routes, pc.n_own_routes);
 	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
+	wm_netconf_apply_acl(d, pc.acl_rules);
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
 	if (d->phase == WM_PHASE_STARTING && d->cfg->bootstrap) {
@@ -170,6 +172,25 @@ static void peer_registered_cb(void *data, const struct wm_store_result *res)
 			 res->message[0] ? res->message : wm_strerror(res->err));
 }
 
+static void authz_bootstrapped_cb(void *data, const struct wm_store_result *res)
+{
+	struct wm_daemon *d = data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (res->err) {
+		/* Without the built-ins nobody but the local socket could do
+		 * anything: better to stop than to run a mesh nobody can manage. */
+		wm_error("cannot create the built-in roles: %s",
+			 res->message[0] ? res->message : wm_strerror(res->err));
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	wm_info("RBAC bootstrapped: mesh-admin bound to %s, default network policy %s",
+		d->cfg->bootstrap_admin && *d->cfg->bootstrap_admin ? d->cfg->bootstrap_admin
+								     : d->node_id,
+		d->cfg->default_network_policy ? d->cfg->default_network_policy : "accept");
+}
+
 static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 {
 	struct wm_daemon *d = data;
@@ -182,6 +203,21 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 		return;
 	}
 	wm_info("created a new mesh");
+	/* The built-in roles and the default network policy come right after
+	 * the mesh, before any node (even this one) is registered. */
+	Webmesh__V1__BootstrapAuthzCommand b;
+	Webmesh__V1__RaftCommand cmd;
+	const char *policy = d->cfg->default_network_policy ? d->cfg->default_network_policy
+							     : "accept";
+	wm_authz_bootstrap_command(&b, &cmd, d->cfg->bootstrap_admin, d->node_id,
+				   (char **)d->cfg->bootstrap_voters, d->cfg->n_bootstrap_voters,
+				   strcmp(policy, "accept") == 0);
+	int err = wm_store_apply(d->store, &cmd, authz_bootstrapped_cb, d);
+	if (err) {
+		wm_error("cannot create the built-in roles: %s", wm_strerror(err));
+		wm_daemon_stop(d, 1);
+		return;
+	}
 	wm_multiboot_register_peers(d, peer_registered_cb);
 	register_self(d, true);
 }
