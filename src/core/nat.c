@@ -183,7 +183,7 @@ enum wm_ice_reason wm_ice_decide(const struct wm_ice_inputs *in)
 		return WM_ICE_EDGE;
 	if (!in->self_public && !in->peer_public)
 		return WM_ICE_NO_PUBLIC;
-	if (in->handshake_timeout_ms &&
+	if (in->peer_public && in->handshake_timeout_ms &&
 	    in->now_ms - in->direct_since_ms >= (int64_t)in->handshake_timeout_ms) {
 		/* A handshake from before the peer got its current endpoints
 		 * says nothing about them. */
@@ -321,8 +321,7 @@ size_t wm_nat_endpoints(const struct wm_prefix *addrs, size_t n_addrs, uint16_t 
 			n = add_unique(out, n, max, &e);
 		}
 	}
-	if (nat && nat->mapped.ip.family && nat->port_preserved &&
-	    (nat->mapping == WM_NAT_EIM || nat->mapping == WM_NAT_UNKNOWN)) {
+	if (nat && nat->mapped.ip.family && nat->port_preserved && nat->mapping == WM_NAT_EIM) {
 		struct wm_endpoint e = host_endpoint(&nat->mapped.ip, wg_port);
 		n = add_unique(out, n, max, &e);
 	}

@@ -78,8 +78,11 @@ struct wm_ice_inputs {
 
 /* The decision for one pair, in this order: unavailable -> direct; on ICE
  * already -> sticky; peer started -> ICE; edge ice -> ICE; no public endpoint on
- * either side -> ICE; no handshake newer than direct_since_ms once the timeout
- * has passed -> ICE; otherwise direct. */
+ * either side -> ICE; the peer has a public endpoint but no handshake newer
+ * than direct_since_ms came once the timeout passed -> ICE; otherwise direct.
+ * The timeout counts only against a public peer: a peer with private
+ * endpoints alone is expected to reach us (we are public), and its own
+ * decision, which sees us as the public side, covers the pair. */
 enum wm_ice_reason wm_ice_decide(const struct wm_ice_inputs *in);
 const char *wm_ice_reason_name(enum wm_ice_reason r);
 
@@ -118,10 +121,12 @@ const char *wm_nat_mapping_name(int mapping);
 
 /* The endpoints a node advertises, best first, without duplicates, at most
  * max: addresses with a public IP, then the server-reflexive address with the
- * WireGuard port (only when nat says the NAT maps independently of the
- * destination, or is unknown, and keeps ports: then the WireGuard socket's
- * mapping very likely has that port too), then private addresses. addrs are
- * host addresses (any length), nat may be NULL. Returns the count. */
+ * WireGuard port, then private addresses. The reflexive address goes in only
+ * when two STUN servers saw the same mapping (WM_NAT_EIM) and the NAT kept the
+ * source port: then the WireGuard socket's mapping very likely has its port
+ * too. A guess on less evidence would make peers try a dead endpoint first
+ * and reach ICE only after ice-handshake-timeout. addrs are host addresses
+ * (any length), nat may be NULL. Returns the count. */
 size_t wm_nat_endpoints(const struct wm_prefix *addrs, size_t n_addrs, uint16_t wg_port,
 			const struct wm_nat_info *nat, struct wm_endpoint *out, size_t max);
 /* True if any endpoint has a public address (not wm_addr_is_private). */

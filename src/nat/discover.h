@@ -10,9 +10,9 @@
  * split incoming datagrams between the two sockets. So a separate socket
  * learns the NAT's public address and behaviour: asking two servers from one
  * socket tells whether the mapping depends on the destination ("symmetric")
- * and whether the NAT keeps source ports. When it maps independently of the
- * destination and keeps ports, public-IP:WireGuard-port is very likely right
- * and is advertised; otherwise only ICE (whose agents run their own STUN from
+ * and whether the NAT keeps source ports. When two servers saw the same mapping
+ * and the NAT kept the port, public-IP:WireGuard-port is very likely right and
+ * is advertised; otherwise only ICE (whose agents run their own STUN from
  * their own sockets) can find a way through.
  */
 #ifndef WM_NAT_DISCOVER_H

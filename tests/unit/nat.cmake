@@ -16,3 +16,7 @@ wm_unit_test(test_discover SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_discover.
 # The Signaling service on a real store, over the project's gRPC client.
 wm_unit_test(test_signaling SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_signaling.c
              LIBS wm_services wm_stun)
+# wmnat-node: a member reduced to NAT traversal, driving src/node/nat.c the way
+# webmeshd will (tests/integration/test_nat.py, bench/nat-throughput).
+add_executable(wmnat-node ${CMAKE_SOURCE_DIR}/tests/nat/wmnat_node.c)
+target_link_libraries(wmnat-node PRIVATE wm_node wm_nat)

@@ -112,6 +112,15 @@ static void test_decide(void **state)
 	in = base();
 	in.self_public = false;
 	assert_int_equal(wm_ice_decide(&in), WM_ICE_NOT_NEEDED); /* the peer is public */
+	in.now_ms = 105000;
+	assert_int_equal(wm_ice_decide(&in), WM_ICE_TIMEOUT); /* ...but silent */
+	/* a private peer of a public node: it is up to the peer to reach us */
+	in = base();
+	in.peer_public = false;
+	in.now_ms = 105000;
+	assert_int_equal(wm_ice_decide(&in), WM_ICE_NOT_NEEDED);
+	in = base();
+	in.self_public = false;
 	in.peer_public = false;
 	assert_int_equal(wm_ice_decide(&in), WM_ICE_NO_PUBLIC);
 	in.ice_edge = true;
@@ -234,8 +243,12 @@ static void test_endpoints(void **state)
 	ni.mapping = WM_NAT_EDM;
 	assert_int_equal(wm_nat_endpoints(addrs, 4, 51820, &ni, out, 8), 3);
 	/* a NAT that changes ports: the WireGuard port is not known */
-	ni.mapping = WM_NAT_UNKNOWN;
+	ni.mapping = WM_NAT_EIM;
 	ni.port_preserved = false;
+	assert_int_equal(wm_nat_endpoints(addrs, 4, 51820, &ni, out, 8), 3);
+	/* one server only: the mapping behaviour is a guess, not advertised */
+	ni.mapping = WM_NAT_UNKNOWN;
+	ni.port_preserved = true;
 	assert_int_equal(wm_nat_endpoints(addrs, 4, 51820, &ni, out, 8), 3);
 	/* max is respected */
 	assert_int_equal(wm_nat_endpoints(addrs, 4, 51820, NULL, out, 1), 1);

@@ -1,0 +1,103 @@
+/* NAT traversal in the daemon: per peer, direct WireGuard or ICE (the decision
+ * is src/core/nat.c's), ICE sessions (src/nat/ice.h), the signaling with a
+ * server (Signaling service), TURN credentials (static, or handed out by the
+ * server), and the rewriting of ICE peers' WireGuard endpoints to their
+ * loopback relays.
+ *
+ * The daemon's side is four calls (see the end of this comment). Everything
+ * runs on the daemon's loop; libnice's thread is hidden in src/nat.
+ *
+ * How a pair moves to ICE and stays there: a peer is first configured at its
+ * advertised endpoints. It moves to ICE when its edge is marked ice=true,
+ * when neither side has a public endpoint, when a public peer gives no
+ * handshake within ice-handshake-timeout, or when the peer sends us an
+ * offer. From then on its WireGuard endpoint is 127.0.0.1:RELAY, with a 5 s
+ * persistent keepalive so that a dead path shows (no packet from the path
+ * for 15 s), and it stays on ICE until it leaves the peer set. A session that
+ * fails (libnice FAILED, consent lost, the path silent, an offer unanswered)
+ * is re-negotiated after 1 s, 2 s, 4 s ... at most 30 s (plus jitter).
+ * Either side may offer; when offers cross, the side with the smaller node ID
+ * keeps its own (RFC 8445 controlling) and the other answers.
+ *
+ * Hooks for the daemon (src/node):
+ *   wm_node_nat_init    after the WireGuard device is open and the RPC client
+ *                       to the server exists (servers: a client on their own
+ *                       local socket);
+ *   wm_node_nat_apply   in wm_netconf_apply_peers, on the desired device, just
+ *                       before it is diffed against the device; changed_cb
+ *                       asks for that again;
+ *   wm_node_nat_fill_peer_status  in the Status' per-peer loop;
+ *   wm_node_nat_close   in the shutdown, before the WireGuard device closes.
+ */
+#ifndef WM_NODE_NAT_H
+#define WM_NODE_NAT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "core/config.h"
+#include "core/key.h"
+#include "core/net.h"
+#include "core/wgconf.h"
+#include "nat/discover.h"
+#include "rpc/rpc.h"
+#include "util/arena.h"
+#include "webmesh/v1/mesh.pb-c.h"
+#include "webmesh/v1/node.pb-c.h"
+
+struct wm_wg;
+struct wm_node_nat;
+
+struct wm_node_nat_config {
+	uv_loop_t *loop;
+	/* stun-servers, turn-servers, turn-username/-password,
+	 * ice-handshake-timeout, wireguard-port, interface, endpoints (borrowed:
+	 * must outlive the NAT layer) */
+	const struct wm_config *cfg;
+	const char *node_id;
+	struct wm_wg *wg; /* read for handshakes */
+	/* The server to signal through, asked anew for every call: a member's
+	 * upstream client, or on a server a client on its own local socket.
+	 * NULL while there is none (ICE then waits). */
+	struct wm_rpc_client *(*signaling_client)(void *data);
+	/* Peers' endpoints must change (a peer moved to ICE): call
+	 * wm_node_nat_apply on the desired device again and apply the diff. */
+	void (*changed_cb)(void *data);
+	void *data;
+	/* Tests and benchmarks: every peer over ICE; only TURN-relayed pairs. */
+	bool force_ice;
+	bool force_relay;
+};
+
+/* Resolves the STUN and TURN servers (names with a blocking lookup: call it
+ * before the loop runs), starts the ICE thread and the signal stream. err says
+ * what was wrong. */
+int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **out, char *err,
+		     size_t errlen);
+
+/* The current peers (as the server sent them) and this node's advertised
+ * endpoints; rewrites the endpoint (127.0.0.1:RELAY) and keepalive of every
+ * peer of desired that goes over ICE. Starts ICE for peers that need it now
+ * (changed_cb follows once their relay exists). n NULL: nothing to do (no
+ * NAT layer). Returns 0 or -ENOMEM. */
+int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *peers,
+		      size_t n_peers, const struct wm_endpoint *self, size_t n_self,
+		      struct wm_wg_device *desired);
+
+/* Fills the NAT fields of a peer's status (path, candidates, ICE state and
+ * bytes), matching the peer by key. Strings from a. */
+void wm_node_nat_fill_peer_status(struct wm_node_nat *n, const wm_key key,
+				  Webmesh__V1__PeerStatus *ps, struct wm_arena *a);
+
+/* Endpoint discovery with this node's STUN servers, --endpoints and
+ * WireGuard port (see nat/discover.h); cb as there. */
+int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data);
+
+/* Ends every session (BYE to the peers), stops the ICE thread and frees n;
+ * done_cb (may be NULL) runs from the loop once all of it is gone. */
+void wm_node_nat_close(struct wm_node_nat *n, void (*done_cb)(void *data), void *data);
+
+#endif

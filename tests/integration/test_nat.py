@@ -1,0 +1,391 @@
+"""NAT traversal end to end (issue 6), in namespaces this file makes.
+
+Topology (one per test, unique names wmh-nat-XXXX-*):
+
+    site-a (10.1.0.2) -- router-a (10.1.0.1 | 203.0.113.1) --+
+                                                               +-- public: 203.0.113.10
+    site-b (10.2.0.2) -- router-b (10.2.0.1 | 203.0.113.2) --+     webmeshd --bootstrap,
+                                                                    coturn (STUN + TURN)
+
+Each router masquerades (nftables) and drops unsolicited inbound traffic;
+"cone" routers keep the mapping per source (Linux keeps the source port), the
+"symmetric" one uses random ports per destination (masquerade
+random,fully-random). The site nodes are wmnat-node (tests/nat/wmnat_node.c):
+a member that drives src/node/nat.c exactly where webmeshd will, joins through
+the real server and signals through its Signaling service; WireGuard is
+wireguard-go. coturn runs with its own config in a temp dir, shared-secret
+auth; the nodes make their TURN credentials from that secret with our
+generator, so coturn accepting them checks the generator too.
+"""
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+import wmtest
+from wmtest import run, wait_until
+
+WMNAT = wmtest.BUILD_DIR / "tests" / "unit" / "wmnat-node"
+PUBLIC_IP = "203.0.113.10"
+ROUTER_WAN = {"a": "203.0.113.1", "b": "203.0.113.2"}
+SITE_NET = {"a": "10.1.0", "b": "10.2.0"}
+NAT_RULES = {
+    # Linux keeps the source port when it is free: one mapping per source,
+    # whatever the destination ("cone"); the two routers say it differently.
+    "cone": 'oifname "wan0" masquerade',
+    "cone-snat": 'oifname "wan0" snat to {wan}',
+    # a new random port for every new destination ("symmetric")
+    "symmetric": 'oifname "wan0" masquerade random,fully-random',
+}
+NODE_SH = wmtest.NODE_SH
+
+
+def _router_rules(nat, wan):
+    return f"""
+table inet wmh-fw {{
+  chain forward {{
+    type filter hook forward priority filter; policy drop;
+    ct state established,related accept
+    iifname "lan0" oifname "wan0" accept
+  }}
+  chain input {{
+    type filter hook input priority filter; policy drop;
+    ct state established,related accept
+    iifname "lo" accept
+    iifname "lan0" accept
+  }}
+}}
+table ip wmh-nat {{
+  chain postrouting {{
+    type nat hook postrouting priority srcnat; policy accept;
+    {NAT_RULES[nat].format(wan=wan)}
+  }}
+}}
+"""
+
+
+class NatLab:
+    """The namespaces, coturn, the server and the site nodes of one test."""
+
+    def __init__(self, nat_a="cone", nat_b="cone-snat"):
+        self.prefix = "wmh-nat-" + secrets.token_hex(2)
+        self.dir = Path(tempfile.mkdtemp(prefix=self.prefix + "-"))
+        self.namespaces = []
+        self.procs = {}  # name -> Popen
+        self.turn_secret = secrets.token_hex(16)
+        self.fingerprint = None
+        try:
+            self._build(nat_a, nat_b)
+        except BaseException:
+            self.close()
+            raise
+
+    # --- namespaces ----------------------------------------------------
+    def ns(self, name):
+        return f"{self.prefix}-{name}"
+
+    def _ns_add(self, name):
+        ns = self.ns(name)
+        self.namespaces.append(ns)
+        run(["ip", "netns", "add", ns])
+        run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        return ns
+
+    def _build(self, nat_a, nat_b):
+        pub = self._ns_add("public")
+        run(["ip", "-n", pub, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", pub, "addr", "add", f"{PUBLIC_IP}/24", "dev", "br0"])
+        run(["ip", "-n", pub, "link", "set", "br0", "up"])
+        # The public side has a default route that leads nowhere, as on the
+        # Internet: traffic for private addresses vanishes instead of failing
+        # at once with "network unreachable".
+        run(["ip", "-n", pub, "link", "add", "nowhere", "type", "veth", "peer", "name",
+             "void"])
+        run(["ip", "-n", pub, "addr", "add", "198.51.100.1/30", "dev", "nowhere"])
+        run(["ip", "-n", pub, "link", "set", "nowhere", "up"])
+        run(["ip", "-n", pub, "link", "set", "void", "up"])
+        run(["ip", "-n", pub, "neigh", "add", "198.51.100.2", "lladdr", "02:00:00:00:00:01",
+             "dev", "nowhere"])
+        run(["ip", "-n", pub, "route", "add", "default", "via", "198.51.100.2"])
+        for side, nat in (("a", nat_a), ("b", nat_b)):
+            router = self._ns_add(f"router-{side}")
+            site = self._ns_add(f"site-{side}")
+            net = SITE_NET[side]
+            run(["ip", "-n", pub, "link", "add", f"v{side}", "type", "veth", "peer", "name",
+                 "wan0", "netns", router])
+            run(["ip", "-n", pub, "link", "set", f"v{side}", "master", "br0", "up"])
+            run(["ip", "-n", router, "addr", "add", f"{ROUTER_WAN[side]}/24", "dev", "wan0"])
+            run(["ip", "-n", router, "link", "set", "wan0", "up"])
+            run(["ip", "-n", router, "link", "add", "lan0", "type", "veth", "peer", "name",
+                 "eth0", "netns", site])
+            run(["ip", "-n", router, "addr", "add", f"{net}.1/24", "dev", "lan0"])
+            run(["ip", "-n", router, "link", "set", "lan0", "up"])
+            run(["ip", "-n", site, "addr", "add", f"{net}.2/24", "dev", "eth0"])
+            run(["ip", "-n", site, "link", "set", "eth0", "up"])
+            run(["ip", "-n", site, "route", "add", "default", "via", f"{net}.1"])
+            run(["ip", "netns", "exec", router, "sysctl", "-q", "-w",
+                 "net.ipv4.ip_forward=1"])
+            run(["ip", "netns", "exec", router, "nft", "-f", "-"],
+                input=_router_rules(nat, ROUTER_WAN[side]))
+
+    def nft(self, side, cmds):
+        run(["ip", "netns", "exec", self.ns(f"router-{side}"), "nft", "-f", "-"], input=cmds)
+
+    # --- processes -----------------------------------------------------
+    def _spawn(self, name, ns, argv, mount=True):
+        log = open(self.dir / f"{name}.log", "ab")
+        cmd = ["ip", "netns", "exec", ns]
+        if mount:
+            cmd += ["unshare", "-m", "--propagation", "private", "sh", "-c", NODE_SH, "sh"]
+        cmd += [str(a) for a in argv]
+        env = dict(wmtest.ENV)
+        if os.environ.get("WM_TEST_NICE_DEBUG") == "1":  # libnice's own trace
+            env.update(NICE_DEBUG="all", G_MESSAGES_DEBUG="all")
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                             env=env, start_new_session=True)
+        log.close()
+        self.procs[name] = p
+        return p
+
+    def log(self, name):
+        try:
+            return (self.dir / f"{name}.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def logs(self, lines=80):
+        out = []
+        for name in self.procs:
+            tail = self.log(name).splitlines()[-lines:]
+            out.append(f"--- {name} (last {len(tail)} lines)\n" + "\n".join(tail))
+        return "\n".join(out)
+
+    def start_coturn(self):
+        conf = self.dir / "turnserver.conf"
+        conf.write_text(f"""
+listening-ip={PUBLIC_IP}
+relay-ip={PUBLIC_IP}
+listening-port=3478
+min-port=49152
+max-port=65535
+realm=webmesh.test
+use-auth-secret
+static-auth-secret={self.turn_secret}
+fingerprint
+no-tcp
+no-tls
+no-dtls
+no-cli
+no-multicast-peers
+# a relay must not reach into the private networks around it
+denied-peer-ip=10.0.0.0-10.255.255.255
+denied-peer-ip=172.16.0.0-172.31.255.255
+denied-peer-ip=192.168.0.0-192.168.255.255
+pidfile={self.dir}/turnserver.pid
+log-file=stdout
+simple-log
+verbose
+""")
+        self._spawn("coturn", self.ns("public"), ["turnserver", "-c", conf], mount=False)
+
+        def listening():
+            out = run(["ip", "netns", "exec", self.ns("public"), "ss", "-uln"]).stdout
+            return f"{PUBLIC_IP}:3478" in out
+        wait_until(listening, 20, "coturn to listen")
+
+    def start_server(self):
+        state = self.dir / "server"
+        state.mkdir(mode=0o700)
+        self._spawn("server", self.ns("public"),
+                    [wmtest.WEBMESHD, "--bootstrap", "--node-id", "server", "--state-dir", state,
+                     "--endpoints", f"{PUBLIC_IP}:51820"])
+        pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
+
+        def fingerprint():
+            if self.procs["server"].poll() is not None:
+                raise wmtest.StopWaiting("webmeshd exited:\n" + self.log("server"))
+            m = pat.search(self.log("server"))
+            return m and m.group(1)
+        self.fingerprint = wait_until(fingerprint, 60, "the server's join fingerprint")
+
+    def start_node(self, side, *extra, turn=True):
+        name = f"site-{side}"
+        state = self.dir / name
+        state.mkdir(mode=0o700, exist_ok=True)
+        args = [WMNAT, "--join", f"{PUBLIC_IP}:8443", "--join-fingerprint", self.fingerprint,
+                "--node-id", name, "--state-dir", state, "--status-file", state / "status.json",
+                "--stun-servers", f"stun:{PUBLIC_IP}:3478", "--log-level", "debug"]
+        if turn:
+            args += ["--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
+                     self.turn_secret]
+        self._spawn(name, self.ns(name), args + list(extra))
+
+    def stop(self, name):
+        p = self.procs.get(name)
+        if p and p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(5)
+
+    # --- observations --------------------------------------------------
+    def status(self, side):
+        name = f"site-{side}"
+        if self.procs[name].poll() is not None:
+            raise wmtest.StopWaiting(f"{name} exited:\n" + self.log(name))
+        with open(self.dir / name / "status.json") as f:
+            return json.load(f)
+
+    def peer(self, side, peer_id):
+        for p in self.status(side).get("peers", []):
+            if p.get("id") == peer_id:
+                return p
+        return None
+
+    def address(self, side):
+        a = self.status(side).get("address_ipv4", "")
+        return a.split("/")[0] if a else None
+
+    def ping(self, side, addr, count=1, wait=2):
+        p = run(["ip", "netns", "exec", self.ns(f"site-{side}"), "ping", "-n", "-q", "-c",
+                 str(count), "-W", str(wait), addr], check=False, timeout=count * wait + 10)
+        return p.returncode == 0
+
+    # --- teardown ------------------------------------------------------
+    def close(self):
+        for name in reversed(list(self.procs)):
+            self.stop(name)
+        for ns in reversed(self.namespaces):
+            left = [int(x) for x in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
+            wmtest._kill_wait(left, 5)
+            run(["ip", "netns", "del", ns], check=False)
+        if os.environ.get("WM_TEST_KEEP") == "1":
+            print(f"test_nat: kept {self.dir}")
+        else:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+@pytest.fixture
+def lab_factory():
+    labs = []
+
+    def make(**kw):
+        if not os.access(WMNAT, os.X_OK):
+            pytest.fail(f"{WMNAT} is not built")
+        if not shutil.which("turnserver"):
+            pytest.fail("coturn (turnserver) is not installed: scripts/deps.sh")
+        lab = NatLab(**kw)
+        labs.append(lab)
+        return lab
+    yield make
+    for lab in labs:
+        try:
+            if any(p.poll() is not None and p.returncode not in (0, -15)
+                   for p in lab.procs.values()):
+                print(lab.logs())
+        finally:
+            lab.close()
+
+
+def _start_pair(lab, **kw):
+    lab.start_coturn()
+    lab.start_server()
+    lab.start_node("a", **kw)
+    lab.start_node("b", **kw)
+    wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+
+
+def _connected(lab, side, other):
+    p = lab.peer(side, f"site-{other}")
+    return p if p and p["path"] in ("ice-direct", "ice-relay") else None
+
+
+def _ping_until(lab, side, addr, timeout):
+    return wait_until(lambda: lab.ping(side, addr), timeout, f"site-{side} to ping {addr}",
+                      interval=0.5)
+
+
+def test_cone_nats_punch_through(lab_factory):
+    """Two cone-like NATs: ICE finds a server-reflexive pair, nothing relayed."""
+    lab = lab_factory(nat_a="cone", nat_b="cone-snat")
+    try:
+        _start_pair(lab)
+        pa = wait_until(lambda: _connected(lab, "a", "b"), 60, "site-a's ICE path to site-b")
+        wait_until(lambda: _connected(lab, "b", "a"), 30, "site-b's ICE path to site-a")
+        _ping_until(lab, "a", lab.address("b"), 30)
+        assert lab.ping("b", lab.address("a"), count=3)
+        for side, other in (("a", "b"), ("b", "a")):
+            p = lab.peer(side, f"site-{other}")
+            assert p["path"] == "ice-direct", p
+            # a hole-punched pair: reflexive candidates, no relay anywhere
+            assert "relay" not in p["local_candidate"] and "relay" not in p["remote_candidate"]
+            assert p["remote_candidate"].split()[0] in ("srflx", "prflx"), p
+            assert p["endpoint"].startswith("127.0.0.1:"), p  # WireGuard -> our relay
+            assert p["ice_rx_bytes"] > 0 and p["ice_tx_bytes"] > 0
+            assert p["ice_reason"] == "neither side has a public endpoint" or \
+                p["ice_reason"] == "the peer started ICE"
+        # the server stays direct: it has a public endpoint
+        assert lab.peer("a", "server")["path"] == "direct"
+    except BaseException:
+        print(lab.logs())
+        raise
+
+
+def _relay_port(p):
+    """The port of the relayed candidate of a pair, from either side's view."""
+    for field in ("local_candidate", "remote_candidate"):
+        kind, _, addr = p[field].partition(" ")
+        if kind == "relay":
+            return int(addr.rsplit(":", 1)[1])
+    return None
+
+
+def test_symmetric_nat_falls_back_to_turn_and_renegotiates(lab_factory):
+    """A symmetric NAT on one side: ICE falls back to the TURN relay; when the
+    relayed flow is dropped in the routers, the pair re-negotiates within 30 s
+    (and the new session works again)."""
+    lab = lab_factory(nat_a="cone", nat_b="symmetric")
+    try:
+        _start_pair(lab)
+        wait_until(lambda: _connected(lab, "a", "b"), 90, "site-a's ICE path to site-b")
+        wait_until(lambda: _connected(lab, "b", "a"), 30, "site-b's ICE path to site-a")
+        _ping_until(lab, "a", lab.address("b"), 30)
+        pa, pb = lab.peer("a", "site-b"), lab.peer("b", "site-a")
+        assert pa["path"] == "ice-relay", pa
+        assert pb["path"] == "ice-relay", pb
+        port = _relay_port(pa) or _relay_port(pb)
+        assert port, (pa, pb)
+
+        # Kill the relayed path: drop the relayed port in both routers.
+        sessions = {s: lab.peer(s, f"site-{o}")["ice_sessions"] for s, o in (("a", "b"),
+                                                                            ("b", "a"))}
+        rule = (f"add rule inet wmh-fw forward ip daddr {PUBLIC_IP} udp dport {port} drop\n"
+                f"add rule inet wmh-fw forward ip saddr {PUBLIC_IP} udp sport {port} drop\n")
+        killed = time.monotonic()
+        for side in ("a", "b"):
+            lab.nft(side, rule.replace("add rule", "insert rule"))
+
+        def renegotiated():
+            return all(lab.peer(s, f"site-{o}")["ice_sessions"] > sessions[s]
+                       for s, o in (("a", "b"), ("b", "a")))
+        wait_until(renegotiated, 30, "both sides to re-negotiate after the path was killed",
+                   interval=0.5)
+        print(f"re-negotiation started {time.monotonic() - killed:.1f}s after the drop")
+        wait_until(lambda: _connected(lab, "a", "b") and _connected(lab, "b", "a"), 60,
+                   "the new session to connect")
+        _ping_until(lab, "a", lab.address("b"), 30)
+        assert _relay_port(lab.peer("a", "site-b")) != port or \
+            _relay_port(lab.peer("b", "site-a")) != port
+    except BaseException:
+        print(lab.logs())
+        raise
