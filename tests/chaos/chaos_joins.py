@@ -86,7 +86,8 @@ def main():
     seed = args.seed if args.seed is not None else random.randrange(1 << 30)
     out = Path(args.out or tempfile.mkdtemp(prefix="wmchaos-"))
     out.mkdir(parents=True, exist_ok=True)
-    gen = wmtest.generate_protos(Path(tempfile.mkdtemp(prefix="wmchaos-pb-")))
+    gen_dir = tempfile.TemporaryDirectory(prefix="wmchaos-pb-")
+    gen = wmtest.generate_protos(Path(gen_dir.name))
     print(f"chaos_joins: {args.runs} runs, {args.joins} joins each, link down "
           f"{args.link_down}s, seed {seed}, binaries from {wmtest.BUILD_DIR}", flush=True)
     verdicts = []
@@ -102,6 +103,7 @@ def main():
             print(f"    {p.splitlines()[0][:300]}", flush=True)
         if verdict != "held" and args.stop_on_failure:
             break
+    gen_dir.cleanup()
     held = verdicts.count("held")
     counts = {v: verdicts.count(v) for v in sorted(set(verdicts))}
     print(f"held {held}/{len(verdicts)} {counts}; evidence of failed runs in {out}")

@@ -14,9 +14,9 @@ is done (so that at most one runs at a time on a 2-core box):
 A "crash" (Node.crash) is SIGKILL of webmeshd and of everything else in the
 node's namespace (its wireguard-go): a host that dies, not a daemon that
 restarts under a running data plane. Replicas are compared by reading each server's
-state.db with SQLite's immutable=1 (no lock: a reader holding a SHARED lock
-could make the daemon's COMMIT fail with SQLITE_BUSY) until two reads in a
-row agree, and by `wmctl get graph` on each server's own socket.
+state.db (WAL mode: a reader never blocks the daemon; test_state_db_reader_*
+checks that) until two reads in a row agree, and by `wmctl get graph` on
+each server's own socket.
 
 The safety scenario (joins_under_faults) is also run in a loop by
 tests/chaos/chaos_joins.py.
@@ -94,8 +94,13 @@ def statuses(nodes):
 
 
 def _read_db(path, skip):
-    con = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=0)
+    # One read transaction: a consistent snapshot. In WAL mode (what the
+    # store uses) a reader never blocks the daemon's writes; immutable=1
+    # would not do: it ignores the WAL, where recent entries live.
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=2,
+                          isolation_level=None)
     try:
+        con.execute("BEGIN")
         out = {"sqlite_master": con.execute(
             "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name").fetchall()}
         tables = [r[0] for r in con.execute(
@@ -106,6 +111,7 @@ def _read_db(path, skip):
             ncol = len(con.execute(f'SELECT * FROM "{t}" LIMIT 0').description)
             order = ", ".join(str(i + 1) for i in range(ncol))
             out[t] = con.execute(f'SELECT * FROM "{t}" ORDER BY {order}').fetchall()
+        con.execute("COMMIT")
         return out
     finally:
         con.close()
@@ -113,8 +119,8 @@ def _read_db(path, skip):
 
 def store_dump(node, skip=()):
     """Every table of the node's state.db (schema included), rows sorted,
-    except the tables in skip. Read without locks; two reads in a row must
-    agree, so that a read torn by a concurrent write is never returned."""
+    except the tables in skip. Two reads in a row must agree (the replica
+    may be applying entries) and the node table must not be empty."""
     path = node.state_dir / "state.db"
     prev, last = None, None
     for _ in range(40):
@@ -125,6 +131,8 @@ def store_dump(node, skip=()):
             time.sleep(0.05)
             continue
         if cur == prev:
+            if not cur.get("nodes"):
+                raise AssertionError(f"{path} has no nodes: not the replica it should be")
             return cur
         prev = cur
         time.sleep(0.05)
