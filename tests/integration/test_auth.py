@@ -244,3 +244,31 @@ def test_acl_deny_stops_peering_and_port_deny_drops_tcp():
         # Removing the ACLs brings the peering back.
         s1.wmctl("delete", "networkacls", "no-a-b")
         wait_until(lambda: key["b"] in a.wg_peers(), 30, "a and b to peer again")
+
+
+def test_key_auth_join_with_an_ed25519_key():
+    with topology() as t:
+        keys = t.dir / "keys"
+        keys.mkdir(mode=0o700)
+        pub = run([str(WMCTL), "pki", "keygen", str(keys / "k1")]).stdout.strip()
+        run([str(WMCTL), "pki", "keygen", str(keys / "stranger")])
+        allowed = t.dir / "allowed-keys"
+        allowed.write_text(f"k1 {pub}\n")
+        s1 = t.add_node("s1")
+        s1.start("--bootstrap", "--node-id", "s1", "--endpoints", f"{s1.underlay}:{WG_PORT}",
+                 "--key-auth-keys-file", str(allowed))
+        s1.wait_ready("leader")
+        t.server = s1
+        pat = __import__("re").compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
+        t.fingerprint = wait_until(lambda: (m := pat.search(s1.log())) and m.group(1), 10,
+                                   "fingerprint")
+        assert s1.status()["auth_methods"] == "key"
+        before = state_of(s1)
+        # A key that is not listed for the node is refused.
+        bad = t.add_node("k2")
+        bad.start(*t.join_args(bad, "--key-auth-private-key-file", str(keys / "stranger")))
+        refused(bad, "UNAUTHENTICATED")
+        assert state_of(s1) == before
+        good = t.add_node("k1")
+        good.start(*t.join_args(good, "--key-auth-private-key-file", str(keys / "k1")))
+        good.wait_ready("member")
