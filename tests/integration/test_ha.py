@@ -831,6 +831,14 @@ class TestFailover:
             ip = host_ip(st_before[n.name]["address_ipv4"])
             wait_until(lambda: c2.ping(ip, wait=1), RESTART_PING_TIMEOUT,
                        f"c2 -> {n.name} {ip}", interval=0.2)
+        # and once the clients are back (they may have joined again), still
+        # the same state
+        final = wait_until(lambda: replicas_identical(servers, skip=("meta",)), 30,
+                           "every replica to be identical with the clients back",
+                           interval=0.5)
+        if final != before:
+            raise AssertionError("state changed once the clients came back:\n" +
+                                 dump_diff("before", before, "after", final))
         report(capsys, f"full restart of {len(servers)} servers: leader agreed "
                        f"{t_leader:.1f}s after the restart, state identical")
 
