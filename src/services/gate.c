@@ -18,6 +18,7 @@ enum rule_kind {
 	R_RBAC_NAME,	 /* verb/resource with field 1 as the name */
 	R_RBAC,		 /* verb/resource, no name */
 	R_JOIN,		 /* R_SELF (put nodes) plus voters/observers */
+	R_SELF_ONLY,	 /* the node named in field 1, and nobody else */
 };
 
 struct policy {
@@ -57,6 +58,13 @@ static const struct policy policies[] = {
 	{"/webmesh.v1.Admin/ListNetworkACLs", R_AUTHENTICATED, NULL, NULL},
 	/* The handler checks "get rolebindings" when asking for someone else. */
 	{"/webmesh.v1.Admin/CanI", R_AUTHENTICATED, NULL, NULL},
+	/* A node signals and takes TURN credentials as itself only, with no
+	 * RBAC way around it: a second ReceiveSignals stream for a node
+	 * replaces the first, so reading another node's signals would also
+	 * cut that node off from ICE. */
+	{"/webmesh.v1.Signaling/SendSignal", R_SELF_ONLY, NULL, NULL},
+	{"/webmesh.v1.Signaling/ReceiveSignals", R_SELF_ONLY, NULL, NULL},
+	{"/webmesh.v1.Signaling/GetTurnCredentials", R_SELF_ONLY, NULL, NULL},
 };
 
 /* Unknown methods: only a wildcard verb passes (mesh-admin). */
@@ -201,11 +209,18 @@ static bool is_server(struct wm_store *store, const char *id)
 	return n.raft_role == WM_ROLE_VOTER || n.raft_role == WM_ROLE_OBSERVER;
 }
 
+static const struct policy *policy_of(const char *path)
+{
+	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
+		if (strcmp(policies[i].path, path) == 0)
+			return &policies[i];
+	return &fallback;
+}
+
 /* 0 when allowed; else the gRPC status with why. */
-static int authorize(struct wm_gate *g, const struct policy *p, const struct wm_identity *id,
+static int authorize(struct wm_store *store, const struct policy *p, const struct wm_identity *id,
 		     const uint8_t *req, size_t len, char *why, size_t whylen)
 {
-	struct wm_store *store = g->cfg.store ? g->cfg.store(g->cfg.data) : NULL;
 	struct wm_gate_fields f;
 	const char *who = id->id[0] ? id->id : id->method;
 
@@ -224,7 +239,14 @@ static int authorize(struct wm_gate *g, const struct policy *p, const struct wm_
 		return WM_GRPC_PERMISSION_DENIED;
 	}
 	const char *name = f.has_name ? f.name : "";
-	bool self = f.has_name && strcmp(name, id->id) == 0;
+	bool self = f.has_name && id->id[0] && strcmp(name, id->id) == 0;
+	if (p->kind == R_SELF_ONLY) {
+		if (self)
+			return 0;
+		snprintf(why, whylen, "%.64s may act only as itself, not as %.64s", who,
+			 f.has_name ? name : "(no node ID)");
+		return WM_GRPC_PERMISSION_DENIED;
+	}
 	if (p->kind == R_RBAC_NAME || !self) {
 		if (!wm_gate_allowed(store, id, p->verb, p->resource, name)) {
 			snprintf(why, whylen, "%.64s may not %s %s %.64s", who, p->verb,
@@ -262,6 +284,14 @@ static int authorize(struct wm_gate *g, const struct policy *p, const struct wm_
 	return 0;
 }
 
+int wm_gate_authorize(struct wm_store *store, const char *path, const struct wm_identity *id,
+		      const uint8_t *req, size_t len, char *why, size_t whylen)
+{
+	if (whylen)
+		why[0] = '\0';
+	return authorize(store, policy_of(path), id, req, len, why, whylen);
+}
+
 static void dispatch(struct pending *pd, const struct wm_identity *caller)
 {
 	struct gated *gm = pd->gm;
@@ -295,7 +325,8 @@ static void dispatch(struct pending *pd, const struct wm_identity *caller)
 			return;
 		}
 	}
-	st = authorize(gm->g, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
+	struct wm_store *store = gm->g->cfg.store ? gm->g->cfg.store(gm->g->cfg.data) : NULL;
+	st = authorize(store, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
 	if (st) {
 		wm_info("refused %s from %s (%s %s): %s", gm->path, wm_rpc_call_peer(pd->call),
 			eff.method, eff.id, why);
@@ -385,10 +416,7 @@ int wm_gate_register(struct wm_gate *g, struct wm_rpc_server *srv, const struct 
 	gm->g = g;
 	gm->m = *m;
 	gm->m.path = gm->path;
-	gm->p = &fallback;
-	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
-		if (strcmp(policies[i].path, m->path) == 0)
-			gm->p = &policies[i];
+	gm->p = policy_of(m->path);
 	struct wm_rpc_method w = *m;
 	w.handler = gate_handler;
 	w.data = gm;

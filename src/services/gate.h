@@ -6,11 +6,13 @@
  * Hook (one call): register methods with wm_gate_register(gate, srv, &m)
  * instead of wm_rpc_server_register(srv, &m).
  *
- * Policy per method (gate_policy in gate.c): reads of the mesh and status
+ * Policy per method (policies in gate.c): reads of the mesh and status
  * need an authenticated caller; Join/Leave/SubscribePeers need the caller to
  * be the node itself (or put/delete/get nodes NAME), Join as voter also
  * "put voters ID" and as observer "put observers ID"; Admin writes need
  * put/delete on their resource and name, Admin lists get on the resource;
+ * Signaling (SendSignal, ReceiveSignals, GetTurnCredentials) only for the
+ * node named in field 1 itself, with no RBAC override;
  * unknown methods only pass a role with verb "*" (mesh-admin). The local
  * socket is the local administrator; an open mesh (no authenticator) lets
  * everyone through.
@@ -53,6 +55,14 @@ const struct wm_identity *wm_gate_caller(void);
  * everything; others per RBAC in store (NULL store: no). */
 bool wm_gate_allowed(struct wm_store *store, const struct wm_identity *id, const char *verb,
 		     const char *resource, const char *name);
+
+/* The decision of the gate for a caller id (after proxied-for is resolved)
+ * calling path with the request req: 0 when allowed, else the gRPC status
+ * (PERMISSION_DENIED, INVALID_ARGUMENT) with the reason in why. store: the
+ * RBAC state (NULL: nothing granted by RBAC). Pure apart from reading store;
+ * exposed for unit tests. */
+int wm_gate_authorize(struct wm_store *store, const char *path, const struct wm_identity *id,
+		      const uint8_t *req, size_t len, char *why, size_t whylen);
 
 /* The fields the policy reads from a request, without a full decode: the
  * string of field 1 (the object's name or node ID) and the bools of fields

@@ -4,9 +4,9 @@
  * and hand members short-lived TURN credentials (coturn's shared-secret
  * scheme) so that no long-term TURN secret sits on them.
  *
- * Who may call: the auth gate (gate.c) decides; the policy for these methods
- * is "the node named in field 1" (Signal.from, ReceiveSignalsRequest.id,
- * TurnCredentialsRequest.id), as for SubscribePeers. The handlers check that
+ * Who may call: the auth gate (gate.c) decides; these methods pass only for
+ * the node named in field 1 itself (Signal.from, ReceiveSignalsRequest.id,
+ * TurnCredentialsRequest.id), with no RBAC override. The handlers check that
  * both nodes of a signal are in the mesh. Plain members (no store) relay
  * nothing: FAILED_PRECONDITION.
  */
