@@ -2,12 +2,17 @@
 network ACLs enforced on the wire. Every refused call must leave the stored
 state as it was, and no credential may reach a log."""
 
+import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from wmtest import (API_PORT, WG_PORT, WMCTL, host_ip, run, topology, wait_until)
+from wmtest import (API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, host_ip, run,
+                    topology, wait_until)
+
+AUTH_CALL = Path(__file__).resolve().parent / "auth_call.py"
 
 
 def pki(ca_dir, *args):
@@ -72,7 +77,7 @@ def mtls_mesh():
     with topology() as t:
         ca = t.dir / "pki"
         pki(ca, "init")
-        for n in ("s1", "good", "voterless", "admin"):
+        for n in ("s1", "s2", "good", "voterless", "admin"):
             pki(ca, "issue", n)
         other = t.dir / "other-pki"
         pki(other, "init")
@@ -81,7 +86,7 @@ def mtls_mesh():
         s1 = t.add_node("s1")
         s1.start("--bootstrap", "--node-id", "s1", "--endpoints", f"{s1.underlay}:{WG_PORT}",
                  "--tls-cert", str(ca / "s1.crt"), "--tls-key", str(ca / "s1.key"),
-                 "--ca-file", str(ca / "ca.crt"), "--mtls")
+                 "--ca-file", str(ca / "ca.crt"), "--mtls", "--bootstrap-voters", "s2")
         s1.wait_ready("leader")
         t.server = s1
         yield t
@@ -152,6 +157,123 @@ def test_rbac_only_admins_put_edges(mtls_mesh):
     edges = t.server.wmctl("get", "edges", "-o", "json").stdout
     assert '"weight": 7' in edges or '"weight":7' in edges, edges
 
+
+def call(t, node, name, method, request, req_type, resp_type, server=None, stream=False,
+         metadata=(), timeout=10):
+    """One gRPC call from inside node's namespace with name's certificate
+    (auth_call.py); returns {"code", "details", "responses"}."""
+    server = server or t.server
+    if not getattr(t, "gen", None):
+        t.gen = t.dir / "gen"
+        t.gen.mkdir()
+        generate_protos(t.gen)
+    args = [PYTHON, AUTH_CALL, "--gen", t.gen, "--target", f"{server.underlay}:{API_PORT}",
+            "--ca", t.ca / "ca.crt", "--name", server.name, "--cert", t.ca / f"{name}.crt",
+            "--key", t.ca / f"{name}.key", "--method", method, "--request", req_type,
+            "--response", resp_type, "--json", json.dumps(request), "--timeout", timeout]
+    if stream:
+        args.append("--stream")
+    for k, v in metadata:
+        args += ["--metadata", f"{k}={v}"]
+    return json.loads(node.exec(*[str(a) for a in args], timeout=timeout + 30).stdout)
+
+
+SIG = "/webmesh.v1.Signaling/"
+
+
+def test_signaling_only_as_itself(mtls_mesh):
+    t = mtls_mesh
+    good = t.nodes["good"]
+    if not good.running():
+        pytest.skip("needs the good member")
+    before = state_of(t.server)
+    # Its own signals: the stream stays open until our deadline (or until
+    # good's own daemon takes its stream back, which replaces ours).
+    own = call(t, good, "good", SIG + "ReceiveSignals", {"id": "good"},
+               "ReceiveSignalsRequest", "Signal", stream=True, timeout=3)
+    assert own["code"] in ("DEADLINE_EXCEEDED", "ABORTED"), own
+    # Another node's signals, or signals in another node's name: refused.
+    other = call(t, good, "good", SIG + "ReceiveSignals", {"id": "s1"},
+                 "ReceiveSignalsRequest", "Signal", stream=True, timeout=5)
+    assert other["code"] == "PERMISSION_DENIED" and not other["responses"], other
+    forged = call(t, good, "good", SIG + "SendSignal",
+                  {"from": "s1", "to": "good", "kind": "SIGNAL_KIND_BYE", "session": "1"},
+                  "Signal", "SendSignalResponse")
+    assert forged["code"] == "PERMISSION_DENIED", forged
+    # A signal as itself passes the gate (a BYE for no session: ignored).
+    sent = call(t, good, "good", SIG + "SendSignal",
+                {"from": "good", "to": "s1", "kind": "SIGNAL_KIND_BYE", "session": "1"},
+                "Signal", "SendSignalResponse")
+    assert sent["code"] == "OK", sent
+    assert state_of(t.server) == before
+
+
+PUT_EDGE = "/webmesh.v1.Admin/PutEdge"
+
+
+def test_a_member_cannot_forge_proxied_for(mtls_mesh):
+    t = mtls_mesh
+    good = t.nodes["good"]
+    if not good.running():
+        pytest.skip("needs the good member")
+    before = state_of(t.server)
+    # As the bootstrap admin, and as the server itself.
+    for who in ("admin", "s1", "@local"):
+        r = call(t, good, "good", PUT_EDGE, {"source": "s1", "target": "good", "weight": 3},
+                 "PutEdgeRequest", "AdminWriteResponse",
+                 metadata=[("x-webmesh-proxied-for", who)])
+        assert r["code"] == "PERMISSION_DENIED" and "forward" in r["details"], (who, r)
+        r = call(t, good, "good", SIG + "ReceiveSignals", {"id": "s1"},
+                 "ReceiveSignalsRequest", "Signal", stream=True, timeout=5,
+                 metadata=[("x-webmesh-proxied-for", who)])
+        assert r["code"] == "PERMISSION_DENIED" and not r["responses"], (who, r)
+    assert state_of(t.server) == before
+
+
+def wait_server(node):
+    def ready():
+        if not node.running():
+            raise AssertionError(f"{node.name} exited\n{node.log_tail()}")
+        s = node.status()
+        return s.get("raft_state") == "follower" and s.get("leader_id") == "s1"
+    wait_until(ready, 60, f"{node.name} to follow s1")
+
+
+def test_forwarded_calls_are_authorized_as_the_original_caller(mtls_mesh):
+    t = mtls_mesh
+    good = t.nodes["good"]
+    if not good.running():
+        pytest.skip("needs the good member")
+    s2 = start_joiner(t, "s2", t.ca / "ca.crt", *creds(t.ca, "s2"), "--voter", "--mtls")
+    wait_server(s2)
+
+    def via_s2(name, *args, check=True):
+        return good.exec(str(WMCTL), "--server", f"{s2.underlay}:{API_PORT}", "--ca-file",
+                         str(t.ca / "ca.crt"), *creds(t.ca, name), *args, check=check)
+    wait_until(lambda: state_of(s2) == state_of(t.server), 30, "s2 to catch up")
+    before = state_of(t.server)
+    # A non-admin through the follower: refused, nothing changes anywhere.
+    p = via_s2("good", "put", "edge", "s2", "good", "--weight", "5", check=False)
+    assert p.returncode != 0 and "PERMISSION_DENIED" in p.stderr, p.stderr
+    r = call(t, good, "good", PUT_EDGE, {"source": "s2", "target": "good", "weight": 5},
+             "PutEdgeRequest", "AdminWriteResponse", server=s2)
+    assert r["code"] == "PERMISSION_DENIED" and "good may not put edges" in r["details"], r
+    assert state_of(t.server) == before and state_of(s2) == before
+    # The admin through the follower: forwarded to the leader as the admin
+    # (s2 itself may not put edges), stored on both.
+    via_s2("admin", "put", "edge", "s2", "good", "--weight", "5")
+
+    def has_edge(node):
+        edges = json.loads(node.wmctl("get", "edges", "-o", "json").stdout)
+        return any({e.get("source"), e.get("target")} == {"s2", "good"} and
+                   e.get("weight") == 5 for e in edges.get("edges", []))
+    wait_until(lambda: has_edge(t.server) and has_edge(s2), 30, "the edge on s1 and s2")
+    # A forged proxied-for from a member to the follower is refused too.
+    r = call(t, good, "good", PUT_EDGE, {"source": "s2", "target": "good", "weight": 9},
+             "PutEdgeRequest", "AdminWriteResponse", server=s2,
+             metadata=[("x-webmesh-proxied-for", "admin")])
+    assert r["code"] == "PERMISSION_DENIED" and "forward" in r["details"], r
+    assert has_edge(t.server) and has_edge(s2)
 
 BASIC_PW = "s3cret-Basic-Pw"
 
