@@ -536,10 +536,11 @@ def trio():
         yield topo
 
 
-def trio_join(topo, name, via="b2"):
+def trio_join(topo, name, *extra, via="b2"):
     n = topo.add_node(name)
     n.start("--join", f"{topo.nodes[via].underlay}:{API_PORT}", "--insecure-skip-verify",
-            "--node-id", name, "--endpoints", f"{n.underlay}:{WG_PORT}", *LIVENESS_FLAGS)
+            "--node-id", name, "--endpoints", f"{n.underlay}:{WG_PORT}", *LIVENESS_FLAGS,
+            *extra)
     n.wait_ready("member")
     return n
 
@@ -603,6 +604,23 @@ class TestBootstrapAndLiveness:
         for n in servers:
             assert set(n.nodes()) == {*TRIO, "m2"}, (n.name, sorted(n.nodes()))
         assert "m2" not in status(wait_cluster(trio, TRIO, ())).get("unreachable_nodes", [])
+
+    def test_member_with_serve_takes_calls(self, trio, pb_gen):
+        """A plain member started with --serve is a server without a replica:
+        it answers the API and forwards writes."""
+        m3 = trio_join(trio, "m3", "--serve", via="b1")
+        assert status(m3)["raft_role"] == "member"
+        joins = make_joins("via-m3", 1, 1, spacing=0)
+        burst = JoinBurst(trio, pb_gen, [m3], joins)
+        try:
+            burst.wait_ready()
+            r = burst.results()[0]
+        finally:
+            burst.close()
+        assert r["code"] == "OK", r
+        for n in TRIO:
+            wait_until(lambda: "via-m3-00" in trio.nodes[n].nodes(), 10,
+                       f"the join through m3 on {n}", interval=0.2)
 
 
 # =============================================================================
