@@ -263,6 +263,9 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 		goto fail;
 	}
 	snprintf(path, sizeof(path), "%s/raft", cfg->dir);
+	/* A dead peer's connection must fail within a few election timeouts,
+	 * not TCP's minutes: see transport.c. */
+	wm_store_transport_tune(s, 3 * (cfg->election_ms ? cfg->election_ms : 1000));
 	rv = raft_uv_init(&s->io, loop, path, &s->transport);
 	if (rv != 0) {
 		errf(err, errlen, "raft storage in %s: %s", path, s->io.errmsg);

@@ -59,6 +59,11 @@ struct wm_store {
 	struct wm_fsm *fsm;
 	struct wm_store_fsm glue;
 	struct raft_uv_transport transport;
+	/* the TCP transport's own functions, wrapped by transport.c */
+	int (*tcp_connect)(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
+			   const char *address, raft_uv_connect_cb cb);
+	int (*tcp_listen)(struct raft_uv_transport *t, raft_uv_accept_cb cb);
+	raft_uv_accept_cb raft_accept_cb;
 	struct raft_io io;
 	struct raft raft;
 	bool closing;
@@ -66,6 +71,10 @@ struct wm_store {
 	void (*done_cb)(void *data);
 	void *done_data;
 };
+
+/* Wraps the TCP transport so that every Raft connection gets
+ * TCP_USER_TIMEOUT (timeout_ms, 0 = 5000) and keepalive (transport.c). */
+void wm_store_transport_tune(struct wm_store *s, unsigned timeout_ms);
 
 /* The node ID of a raft server ID (self, or a stored node); "" if unknown. */
 void wm_store_node_of(struct wm_store *s, uint64_t raft_id, char *out, size_t len);
