@@ -91,6 +91,12 @@ struct wm_ice_peer {
 	bool gathered;
 	bool connected;
 	struct wm_ice_params *pending_remote;
+	/* the selected pair's own socket when its local side is not a relay:
+	 * WireGuard's packets leave on it directly (sendmmsg), see path_send_cb */
+	GSocket *fast_sock;
+	struct sockaddr_storage fast_to;
+	socklen_t fast_tolen;
+	bool fast_gso;
 	/* shared */
 	pthread_mutex_t lock;
 	struct wm_ice_status st;
@@ -202,15 +208,55 @@ static void set_state(struct wm_ice_peer *p, int state, const char *error)
 
 /* ---- GLib thread: the packet path ---- */
 
-static int path_send_cb(void *data, const uint8_t *buf, size_t len)
+/* Sending through nice_agent_send costs a lock, a lookup and a sendmsg per
+ * datagram. When the selected pair's local candidate is not a relay, its
+ * datagrams are plain UDP from that candidate's socket to the remote address:
+ * we send a whole batch there (UDP GSO, else sendmmsg), on the GLib thread that owns
+ * the agent (so never at the same time as libnice's own checks). Relayed
+ * pairs need libnice's TURN framing and go through it. */
+static int path_send_cb(void *data, const struct iovec *pkts, unsigned n)
 {
 	struct wm_ice_peer *p = data;
-	gint n;
+	unsigned done = 0;
 
 	if (!p->agent || !p->connected)
 		return -ENOTCONN;
-	n = nice_agent_send(p->agent, p->stream, 1, (guint)len, (const gchar *)buf);
-	return n == (gint)len ? 0 : -EIO;
+	if (!p->fast_sock) {
+		for (; done < n; done++) {
+			gint sent = nice_agent_send(p->agent, p->stream, 1,
+						    (guint)pkts[done].iov_len, pkts[done].iov_base);
+			if (sent != (gint)pkts[done].iov_len)
+				break;
+		}
+		return (int)done;
+	}
+	return wm_udp_send_batch(g_socket_get_fd(p->fast_sock), (struct sockaddr *)&p->fast_to,
+				 p->fast_tolen, pkts, n, &p->fast_gso);
+}
+
+static void fast_path_clear(struct wm_ice_peer *p)
+{
+	if (p->fast_sock)
+		g_object_unref(p->fast_sock);
+	p->fast_sock = NULL;
+}
+
+/* Looks up the selected pair's socket (NULL from libnice for a local relay
+ * candidate) and remote address. */
+static void fast_path_update(struct wm_ice_peer *p, const NiceCandidate *remote)
+{
+	fast_path_clear(p);
+	if (!p->agent || !remote)
+		return;
+	p->fast_sock = nice_agent_get_selected_socket(p->agent, p->stream, 1);
+	if (!p->fast_sock)
+		return;
+	memset(&p->fast_to, 0, sizeof(p->fast_to));
+	nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&p->fast_to);
+	p->fast_tolen = p->fast_to.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+							 : sizeof(struct sockaddr_in);
+	p->fast_gso = true;
+	wm_relay_grow_buffers(g_socket_get_fd(p->fast_sock));
 }
 
 static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, gchar *buf,
@@ -222,7 +268,7 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 	(void)stream;
 	(void)component;
 	if (p->relay)
-		wm_relay_deliver(p->relay, (const uint8_t *)buf, len);
+		wm_relay_queue(p->relay, (const uint8_t *)buf, len);
 }
 
 /* ---- GLib thread: agent signals ---- */
@@ -313,6 +359,7 @@ static void state_changed_cb(NiceAgent *agent, guint stream, guint component, gu
 		break;
 	case NICE_COMPONENT_STATE_FAILED:
 		p->connected = false;
+		fast_path_clear(p);
 		if (p->relay)
 			wm_relay_set_send(p->relay, NULL, NULL);
 		set_state(p, WM_ICE_FAILED, "no candidate pair works (or the selected one broke)");
@@ -352,6 +399,7 @@ static void selected_pair_cb(NiceAgent *agent, guint stream, guint component, Ni
 	p->st.relayed =
 		lc->type == NICE_CANDIDATE_TYPE_RELAYED || rc->type == NICE_CANDIDATE_TYPE_RELAYED;
 	pthread_mutex_unlock(&p->lock);
+	fast_path_update(p, rc);
 }
 
 /* ---- GLib thread: sessions ---- */
@@ -372,6 +420,7 @@ static void session_end(struct wm_ice_peer *p)
 
 	if (p->relay)
 		wm_relay_set_send(p->relay, NULL, NULL);
+	fast_path_clear(p);
 	if (p->agent) {
 		g_signal_handlers_disconnect_by_data(p->agent, p);
 		nice_agent_attach_recv(p->agent, p->stream, 1, ice->ctx, NULL, NULL);

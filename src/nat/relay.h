@@ -13,16 +13,20 @@
 #ifndef WM_NAT_RELAY_H
 #define WM_NAT_RELAY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include <glib.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 struct wm_relay;
 
-/* Sends one datagram over the path; returns 0 or a negative errno (counted as
- * a drop, never retried: WireGuard retransmits what matters). */
-typedef int (*wm_relay_send_cb)(void *data, const uint8_t *buf, size_t len);
+/* Sends a batch of datagrams over the path, in order; returns how many went
+ * (the rest count as drops, never retried: WireGuard retransmits what
+ * matters) or a negative errno for none. */
+typedef int (*wm_relay_send_cb)(void *data, const struct iovec *pkts, unsigned n);
 
 struct wm_relay_stats {
 	uint64_t tx_packets, tx_bytes; /* WireGuard -> path */
@@ -40,11 +44,25 @@ uint16_t wm_relay_port(const struct wm_relay *r);
 int wm_relay_attach(struct wm_relay *r, GMainContext *ctx);
 /* The path to send on; NULL drops (no path right now). */
 void wm_relay_set_send(struct wm_relay *r, wm_relay_send_cb cb, void *data);
-/* A datagram from the path, for WireGuard. Returns 0 or -errno (counted as a
- * drop). */
+/* A datagram from the path, for WireGuard, sent at once. Returns 0 or -errno
+ * (counted as a drop). */
 int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len);
+/* The same, queued: the queue leaves with one sendmmsg when it is full or,
+ * after the current burst, from a high-priority idle source on the context
+ * (before it is attached: at once). Order is kept. */
+int wm_relay_queue(struct wm_relay *r, const uint8_t *buf, size_t len);
+/* Sends what is queued now. */
+void wm_relay_flush(struct wm_relay *r);
 /* Counters, readable from any thread. */
 void wm_relay_get_stats(const struct wm_relay *r, struct wm_relay_stats *out);
+/* Sends n datagrams to one address from fd, in order: runs of equal size as
+ * one UDP GSO send each while *gso holds (cleared when the kernel refuses
+ * it), else sendmmsg. Returns how many left (stops at a full buffer). */
+int wm_udp_send_batch(int fd, const struct sockaddr *to, socklen_t tolen, const struct iovec *pkts,
+		      unsigned n, bool *gso);
+/* Raises a UDP socket's buffers to 4 MiB (beyond net.core.*mem_max when
+ * privileged): for the relay and for libnice's socket of the selected pair. */
+void wm_relay_grow_buffers(int fd);
 /* Stops reading and closes the socket. NULL is fine. */
 void wm_relay_free(struct wm_relay *r);
 

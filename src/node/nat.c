@@ -24,8 +24,15 @@
 #include "wg/wg.h"
 
 #define TICK_MS 1000
-#define ICE_KEEPALIVE_S 5   /* WireGuard keepalive on ICE peers: a dead path shows */
-#define DEAD_AFTER_MS 15000 /* three keepalives missed */
+/* WireGuard keepalive on ICE peers, so that a dead path shows as silence.
+ * The two sides use different intervals: WireGuard's persistent keepalive is
+ * not jittered, and two timers started together would make both sides start
+ * their handshakes at the same moment, every time - each then drops the
+ * other's response (its own handshake state was replaced by answering the
+ * other's initiation) and no session ever forms. */
+#define ICE_KEEPALIVE_LEAD_S 5 /* the side with the smaller node ID */
+#define ICE_KEEPALIVE_OTHER_S 7
+#define DEAD_AFTER_MS 16000 /* two of the slower keepalives missed */
 #define OFFER_TIMEOUT_MS 15000
 #define CONNECT_TIMEOUT_MS 30000
 #define SIGNAL_TIMEOUT_MS 5000
@@ -459,7 +466,9 @@ static void ice_event_cb(void *data, const struct wm_ice_event *ev)
 		wm_ice_peer_status(p->ice, &st);
 		wm_info("ICE with %s connected: %s %s <-> %s %s", p->id, st.local_type,
 			st.local_addr, st.remote_type, st.remote_addr);
-		kick(p);
+		/* one side only: crossing initiations cancel each other */
+		if (wm_ice_controlling(p->n->node_id, p->id))
+			kick(p);
 		break;
 	case WM_ICE_FAILED:
 		schedule_retry(p, ev->error ? ev->error : "the session failed");
@@ -668,6 +677,12 @@ static void tick_cb(uv_timer_t *t)
 			schedule_retry(p, "no candidate pair worked in time");
 		} else if (p->connected) {
 			wm_ice_peer_status(p->ice, &st);
+			if ((now / TICK_MS) % 10 == 0)
+				wm_debug("ICE with %s: %llu/%llu packets out/in, %llu dropped, "
+					 "idle %lld ms",
+					 p->id, (unsigned long long)st.tx_packets,
+					 (unsigned long long)st.rx_packets,
+					 (unsigned long long)st.dropped, (long long)st.rx_idle_ms);
 			int64_t idle = st.rx_idle_ms >= 0 ? st.rx_idle_ms
 							  : (int64_t)(now - p->connected_at);
 			if (idle > DEAD_AFTER_MS) {
@@ -835,7 +850,9 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 			wm_endpoint_parse("127.0.0.1:1", &wp->endpoint);
 			wp->endpoint.port = p->relay_port;
 			wp->flags |= WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
-			wp->keepalive_interval = ICE_KEEPALIVE_S;
+			wp->keepalive_interval = wm_ice_controlling(n->node_id, p->id)
+							 ? ICE_KEEPALIVE_LEAD_S
+							 : ICE_KEEPALIVE_OTHER_S;
 		}
 	}
 	return 0;

@@ -11,9 +11,11 @@
  * advertised endpoints. It moves to ICE when its edge is marked ice=true,
  * when neither side has a public endpoint, when a public peer gives no
  * handshake within ice-handshake-timeout, or when the peer sends us an
- * offer. From then on its WireGuard endpoint is 127.0.0.1:RELAY, with a 5 s
- * persistent keepalive so that a dead path shows (no packet from the path
- * for 15 s), and it stays on ICE until it leaves the peer set. A session that
+ * offer. From then on its WireGuard endpoint is 127.0.0.1:RELAY, with a
+ * persistent keepalive (5 s on the side with the smaller node ID, 7 s on the
+ * other: equal timers would keep both sides' handshakes colliding) so that a
+ * dead path shows (no packet from the path for 16 s), and it stays on ICE
+ * until it leaves the peer set. A session that
  * fails (libnice FAILED, consent lost, the path silent, an offer unanswered)
  * is re-negotiated after 1 s, 2 s, 4 s ... at most 30 s (plus jitter).
  * Either side may offer; when offers cross, the side with the smaller node ID

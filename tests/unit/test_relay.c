@@ -20,19 +20,26 @@ struct capture {
 	uint8_t last[2048];
 	size_t last_len;
 	unsigned count;
+	unsigned batches;
 	int fail_with;
+	unsigned take; /* accept at most this many per batch (0: all) */
 };
 
-static int capture_cb(void *data, const uint8_t *buf, size_t len)
+static int capture_cb(void *data, const struct iovec *pkts, unsigned n)
 {
 	struct capture *c = data;
 
 	if (c->fail_with)
 		return c->fail_with;
-	memcpy(c->last, buf, len);
-	c->last_len = len;
-	c->count++;
-	return 0;
+	if (c->take && n > c->take)
+		n = c->take;
+	for (unsigned i = 0; i < n; i++) {
+		memcpy(c->last, pkts[i].iov_base, pkts[i].iov_len);
+		c->last_len = pkts[i].iov_len;
+		c->count++;
+	}
+	c->batches++;
+	return (int)n;
 }
 
 static int udp_socket(uint16_t *port)
@@ -123,13 +130,15 @@ static void test_forwarding(void **state)
 	assert_int_equal(ntohs(from.sin_port), rport);
 	assert_int_equal(ntohl(from.sin_addr.s_addr), INADDR_LOOPBACK);
 
-	/* a burst arrives whole and in order (batched reads) */
+	/* a burst arrives whole and in order, in batches */
+	unsigned batches = cap.batches;
 	for (unsigned i = 0; i < 40; i++) {
 		uint8_t b[2] = {(uint8_t)i, 0xAB};
 		send_to(wg, rport, b, sizeof(b));
 	}
 	run_until(ctx, &cap.count, 41);
 	assert_int_equal(cap.last[0], 39);
+	assert_true(cap.batches - batches < 40);
 
 	/* a failing path counts a drop */
 	cap.fail_with = -EIO;
@@ -143,11 +152,57 @@ static void test_forwarding(void **state)
 	run_until(ctx, &cap.count, 42);
 	assert_int_equal(cap.last_len, 0);
 
+	/* a path that takes part of a batch: the rest are drops */
+	cap.take = 1;
+	send_to(wg, rport, "p", 1);
+	send_to(wg, rport, "q", 1);
+	/* both may come in one batch (one is dropped) or one each (none is) */
+	gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	struct wm_relay_stats s2;
+	do {
+		g_main_context_iteration(ctx, FALSE);
+		wm_relay_get_stats(r, &s2);
+	} while (s2.tx_packets + s2.dropped < 42 + 3 + 2 && g_get_monotonic_time() < end);
+	assert_int_equal(s2.tx_packets + s2.dropped, 42 + 3 + 2);
+	cap.take = 0;
+
+	/* queued deliveries leave together after the burst, in order */
+	for (unsigned i = 0; i < 5; i++) {
+		uint8_t b[1] = {(uint8_t)('a' + i)};
+		assert_int_equal(wm_relay_queue(r, b, 1), 0);
+	}
+	/* nothing has left yet: the flush runs from the context */
+	struct timeval zero = {0, 1000};
+	setsockopt(wg, SOL_SOCKET, SO_RCVTIMEO, &zero, sizeof(zero));
+	assert_true(recv(wg, buf, sizeof(buf), 0) < 0);
+	g_main_context_iteration(ctx, FALSE);
+	struct timeval five = {5, 0};
+	setsockopt(wg, SOL_SOCKET, SO_RCVTIMEO, &five, sizeof(five));
+	for (unsigned i = 0; i < 5; i++) {
+		assert_int_equal(recv(wg, buf, sizeof(buf), 0), 1);
+		assert_int_equal(buf[0], 'a' + i);
+	}
+	/* a full queue leaves at once; a datagram too big to queue goes after it */
+	uint8_t big[3000];
+	memset(big, 'B', sizeof(big));
+	for (unsigned i = 0; i < 32; i++)
+		assert_int_equal(wm_relay_queue(r, (const uint8_t *)"x", 1), 0);
+	assert_int_equal(recv(wg, buf, sizeof(buf), 0), 1);
+	for (unsigned i = 1; i < 32; i++)
+		assert_int_equal(recv(wg, buf, sizeof(buf), 0), 1);
+	assert_int_equal(wm_relay_queue(r, (const uint8_t *)"y", 1), 0);
+	assert_int_equal(wm_relay_queue(r, big, sizeof(big)), 0);
+	assert_int_equal(recv(wg, buf, sizeof(buf), 0), 1);
+	assert_int_equal(buf[0], 'y');
+	uint8_t bigbuf[4000];
+	assert_int_equal(recv(wg, bigbuf, sizeof(bigbuf), 0), (ssize_t)sizeof(big));
+	g_main_context_iteration(ctx, FALSE); /* the now empty flush source */
+
 	wm_relay_get_stats(r, &st);
-	assert_int_equal(st.tx_packets, 42);
-	assert_int_equal(st.tx_bytes, 5 + 40 * 2);
-	assert_int_equal(st.rx_packets, 1);
-	assert_int_equal(st.rx_bytes, 5);
+	assert_int_equal(st.tx_packets, s2.tx_packets);
+	assert_true(st.tx_packets == 43 || st.tx_packets == 44);
+	assert_int_equal(st.rx_packets, 1 + 5 + 32 + 2);
+	assert_int_equal(st.rx_bytes, 5 + 5 + 32 + 1 + sizeof(big));
 	assert_true(st.last_rx_us > 0);
 
 	wm_relay_free(r);
