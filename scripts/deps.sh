@@ -11,6 +11,8 @@ PKGS=(
 	libuv1-dev libraft-dev libnghttp2-dev libssl-dev protobuf-c-compiler
 	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev libsodium-dev
 	libcmocka-dev libnftables-dev libldap-dev libcrypt-dev
+	# NAT traversal: ICE/TURN (libnice on GLib); zlib's crc32 checks STUN's in a test
+	libnice-dev libglib2.0-dev zlib1g-dev
 	# fuzzing (make fuzz): clang's libFuzzer runtime
 	libclang-rt-14-dev
 	# runtime: userspace WireGuard, wg, namespaces
@@ -21,6 +23,9 @@ PKGS=(
 	sqlite3
 	# authentication tests: a real LDAP server, nftables for ACLs
 	slapd ldap-utils nftables
+	# NAT traversal tests and benchmark: a TURN/STUN server, NAT routers
+	# (nftables), overlay throughput
+	coturn iperf3
 )
 
 missing=()
