@@ -841,7 +841,13 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		peer_free(p);
 	}
 	evaluate(n);
-	for (size_t i = 0; desired && i < desired->n_peers; i++) {
+	wm_node_nat_rewrite(n, desired);
+	return 0;
+}
+
+void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
+{
+	for (size_t i = 0; n && desired && i < desired->n_peers; i++) {
 		struct wm_wg_peer *wp = &desired->peers[i];
 
 		for (struct npeer *p = n->peers; p; p = p->next) {
@@ -855,7 +861,6 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 							 : ICE_KEEPALIVE_OTHER_S;
 		}
 	}
-	return 0;
 }
 
 static const char *path_of(const struct npeer *p, const struct wm_ice_status *st)

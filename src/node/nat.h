@@ -4,7 +4,7 @@
  * server), and the rewriting of ICE peers' WireGuard endpoints to their
  * loopback relays.
  *
- * The daemon's side is four calls (see the end of this comment). Everything
+ * The daemon's side is a handful of calls (see the end of this comment). Everything
  * runs on the daemon's loop; libnice's thread is hidden in src/nat.
  *
  * How a pair moves to ICE and stays there: a peer is first configured at its
@@ -26,8 +26,9 @@
  *                       to the server exists (servers: a client on their own
  *                       local socket);
  *   wm_node_nat_apply   in wm_netconf_apply_peers, on the desired device, just
- *                       before it is diffed against the device; changed_cb
- *                       asks for that again;
+ *                       before it is diffed against the device;
+ *   wm_node_nat_rewrite from changed_cb, on the same desired device, then the
+ *                       diff again;
  *   wm_node_nat_fill_peer_status  in the Status' per-peer loop;
  *   wm_node_nat_close   in the shutdown, before the WireGuard device closes.
  */
@@ -88,6 +89,11 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *peers,
 		      size_t n_peers, const struct wm_endpoint *self, size_t n_self,
 		      struct wm_wg_device *desired);
+
+/* Rewrites the ICE peers' endpoints and keepalives in desired, without a new
+ * peer set: what changed_cb's caller does before applying the diff (and
+ * after wireguard-go came back empty). n NULL: nothing. */
+void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired);
 
 /* Fills the NAT fields of a peer's status (path, candidates, ICE state and
  * bytes), matching the peer by key. Strings from a. */

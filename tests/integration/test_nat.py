@@ -389,3 +389,30 @@ def test_symmetric_nat_falls_back_to_turn_and_renegotiates(lab_factory):
     except BaseException:
         print(lab.logs())
         raise
+
+
+def test_silent_public_endpoint_moves_to_ice(lab_factory):
+    """site-b advertises a public endpoint that its NAT does not forward: site-a
+    tries it first, gets no handshake within ice-handshake-timeout and starts
+    ICE; site-b, which has nothing to decide (it looks public), follows the
+    offer."""
+    lab = lab_factory(nat_a="cone", nat_b="cone-snat")
+    try:
+        lab.start_coturn()
+        lab.start_server()
+        lab.start_node("a", "--ice-handshake-timeout", "5")
+        lab.start_node("b", "--ice-handshake-timeout", "5", "--endpoints",
+                       f"{ROUTER_WAN['b']}:51820")
+        wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+        # first direct, at the advertised (dead) endpoint
+        p = wait_until(lambda: lab.peer("a", "site-b"), 30, "site-a to know site-b")
+        assert p["path"] == "direct" and p["endpoint"] == f"{ROUTER_WAN['b']}:51820", p
+        wait_until(lambda: _connected(lab, "a", "b") and _connected(lab, "b", "a"), 60,
+                   "the pair to move to ICE")
+        assert lab.peer("a", "site-b")["ice_reason"] == "no handshake at the direct endpoints"
+        assert lab.peer("b", "site-a")["ice_reason"] == "the peer started ICE"
+        _ping_until(lab, "a", lab.address("b"), 30)
+        assert lab.ping("b", lab.address("a"), count=2)
+    except BaseException:
+        print(lab.logs())
+        raise

@@ -65,6 +65,7 @@ struct app {
 	bool joined;
 	struct wm_rpc_stream *stream;
 	Webmesh__V1__PeerConfigurations *peers; /* the last set, owned */
+	struct wm_wg_device *desired;		/* what the device should hold */
 	uv_timer_t timer;
 	uv_signal_t sigterm, sigint;
 	uint64_t retry_at;
@@ -128,28 +129,18 @@ static void kick(const struct wm_wg_peer *p)
 	}
 }
 
-static void apply(void)
+/* Makes the device match A.desired (netconf.c's apply_desired). */
+static void apply_desired(void)
 {
-	struct wm_wg_device *desired = wm_wg_device_new(A.cfg.interface);
 	struct wm_wg_device *actual = NULL, *update = NULL;
-	Webmesh__V1__WireGuardPeer **peers = A.peers ? A.peers->peers : NULL;
-	size_t n = A.peers ? A.peers->n_peers : 0;
 	int err;
 
-	if (!desired)
+	if (!A.desired)
 		return;
-	desired->flags = WM_WGDEV_HAS_PRIVATE_KEY | WM_WGDEV_HAS_LISTEN_PORT;
-	memcpy(desired->private_key, A.priv, sizeof(wm_key));
-	desired->listen_port = A.cfg.wireguard_port;
-	for (size_t i = 0; i < n; i++)
-		add_peer(desired, peers[i]);
-	wm_wg_device_sort(desired);
-	/* the hook: ICE peers get their relay endpoints */
-	wm_node_nat_apply(A.nat, peers, n, A.eps, A.n_eps, desired);
 	err = wm_wg_get(A.wg, &actual);
 	if (!err) {
 		wm_wg_device_sort(actual);
-		err = wm_wg_diff(actual, desired, &update);
+		err = wm_wg_diff(actual, A.desired, &update);
 	}
 	if (!err && update) {
 		err = wm_wg_set(A.wg, update);
@@ -162,13 +153,36 @@ static void apply(void)
 		wm_error("cannot configure %s: %s", A.cfg.interface, wm_strerror(err));
 	wm_wg_device_free(update);
 	wm_wg_device_free(actual);
-	wm_wg_device_free(desired);
 }
 
+/* A new peer set (netconf.c's wm_netconf_apply_peers). */
+static void apply(void)
+{
+	struct wm_wg_device *desired = wm_wg_device_new(A.cfg.interface);
+	Webmesh__V1__WireGuardPeer **peers = A.peers ? A.peers->peers : NULL;
+	size_t n = A.peers ? A.peers->n_peers : 0;
+
+	if (!desired)
+		return;
+	desired->flags = WM_WGDEV_HAS_PRIVATE_KEY | WM_WGDEV_HAS_LISTEN_PORT;
+	memcpy(desired->private_key, A.priv, sizeof(wm_key));
+	desired->listen_port = A.cfg.wireguard_port;
+	for (size_t i = 0; i < n; i++)
+		add_peer(desired, peers[i]);
+	wm_wg_device_sort(desired);
+	/* the hook: ICE peers get their relay endpoints */
+	wm_node_nat_apply(A.nat, peers, n, A.eps, A.n_eps, desired);
+	wm_wg_device_free(A.desired);
+	A.desired = desired;
+	apply_desired();
+}
+
+/* the hook: a peer moved to ICE */
 static void nat_changed_cb(void *data)
 {
 	(void)data;
-	apply();
+	wm_node_nat_rewrite(A.nat, A.desired);
+	apply_desired();
 }
 
 /* ---- status ---- */
@@ -540,6 +554,7 @@ int main(int argc, char **argv)
 	uv_run(&A.loop, UV_RUN_DEFAULT);
 	if (A.peers)
 		webmesh__v1__peer_configurations__free_unpacked(A.peers, NULL);
+	wm_wg_device_free(A.desired);
 	SSL_CTX_free(A.tls);
 	wm_wipe(A.priv, sizeof(A.priv));
 	uv_loop_close(&A.loop);
