@@ -1,6 +1,6 @@
 /* libFuzzer harness: arbitrary bytes as a STUN Binding response.
  *
- * Not part of the default build. From the repository root:
+ * Built by `make fuzz` (tests/fuzz/CMakeLists.txt). By hand, from the root:
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
  *     tests/fuzz/fuzz_stun.c src/nat/stun.c src/core/net.c -o fuzz_stun
  *   ./fuzz_stun -max_len=1500 -max_total_time=60
