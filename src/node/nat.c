@@ -53,6 +53,9 @@ struct npeer {
 	bool ice_edge, peer_public;
 	struct wm_prefix kick_addr; /* a mesh address of the peer; family 0: none */
 	int64_t direct_since_ms;    /* wall clock, as WireGuard's handshakes */
+	bool direct_ok;		    /* a handshake came at these endpoints */
+	uint32_t endpoints_hash;    /* of the advertised endpoints: a change restarts
+				       the timeout (a roaming peer) */
 	/* ICE: reason != 0 once the pair goes over ICE (then ice is set) */
 	int reason;
 	struct wm_ice_peer *ice;
@@ -626,6 +629,8 @@ static bool evaluate(struct wm_node_nat *n)
 		};
 		if (p->ice)
 			continue;
+		if (p->direct_ok)
+			in.handshake_timeout_ms = 0; /* proven direct: WireGuard roams by itself */
 		if (in.peer_public && in.handshake_timeout_ms &&
 		    now - p->direct_since_ms >= (int64_t)in.handshake_timeout_ms) {
 			if (!dev_read) {
@@ -642,6 +647,9 @@ static bool evaluate(struct wm_node_nat *n)
 			else
 				in.last_handshake_ms = wp->last_handshake_sec * 1000 +
 						       wp->last_handshake_nsec / 1000000;
+			/* read the device once per peer and endpoint set, not every tick */
+			if (wp && in.last_handshake_ms >= p->direct_since_ms)
+				p->direct_ok = true;
 		}
 		int reason = wm_ice_decide(&in);
 		if (reason == WM_ICE_NOT_NEEDED || go_ice(p, reason) < 0)
@@ -764,6 +772,19 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 	return 0;
 }
 
+/* FNV-1a over the endpoint texts: only compared with itself. */
+static uint32_t endpoints_hash(const Webmesh__V1__MeshNode *node)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < node->n_endpoints; i++) {
+		for (const char *c = node->endpoints[i]; c && *c; c++)
+			h = (h ^ (uint8_t)*c) * 16777619u;
+		h = (h ^ ',') * 16777619u;
+	}
+	return h;
+}
+
 static bool peer_has_public(const Webmesh__V1__MeshNode *node)
 {
 	for (size_t i = 0; i < node->n_endpoints; i++) {
@@ -819,6 +840,12 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		p->seen = true;
 		p->ice_edge = w->ice;
 		p->peer_public = peer_has_public(w->node);
+		uint32_t h = endpoints_hash(w->node);
+		if (h != p->endpoints_hash) {
+			p->endpoints_hash = h;
+			p->direct_since_ms = now;
+			p->direct_ok = false;
+		}
 		p->kick_addr.family = 0;
 		for (size_t k = 0; k < w->n_allowed_ips; k++) {
 			struct wm_prefix a;
