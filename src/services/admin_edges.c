@@ -274,62 +274,58 @@ static int check_routes(char *const *routes, size_t n, char *why, size_t len)
 	return 0;
 }
 
-void wm_admin_put_route(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+/* PutRoute and DeleteRoute carry the same fields and differ only in the
+ * command they apply. r is decoded by the caller and freed by it. */
+static void write_routes(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+			 size_t len, char *node_id, char **routes, size_t n_routes, bool remove)
 {
-	struct wm_services *s = data;
-	Webmesh__V1__PutRouteRequest *r = webmesh__v1__put_route_request__unpack(NULL, len, req);
 	char why[256];
-
-	if (!r) {
-		wm_services_fail(call, -EINVAL, "malformed PutRouteRequest");
-		return;
-	}
-	int err = check_id("", r->node_id, why, sizeof(why));
+	int err = check_id("", node_id, why, sizeof(why));
 	if (!err)
-		err = check_routes(r->routes, r->n_routes, why, sizeof(why));
+		err = check_routes(routes, n_routes, why, sizeof(why));
 	if (err) {
-		webmesh__v1__put_route_request__free_unpacked(r, NULL);
 		wm_services_fail(call, err, why);
 		return;
 	}
 	Webmesh__V1__PutRoutesCommand pr = WEBMESH__V1__PUT_ROUTES_COMMAND__INIT;
-	pr.node_id = r->node_id;
-	pr.routes = r->routes;
-	pr.n_routes = r->n_routes;
+	Webmesh__V1__DeleteRoutesCommand dr = WEBMESH__V1__DELETE_ROUTES_COMMAND__INIT;
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
-	cmd.put_routes = &pr;
+	if (remove) {
+		dr.node_id = node_id;
+		dr.routes = routes;
+		dr.n_routes = n_routes;
+		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_ROUTES;
+		cmd.delete_routes = &dr;
+	} else {
+		pr.node_id = node_id;
+		pr.routes = routes;
+		pr.n_routes = n_routes;
+		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
+		cmd.put_routes = &pr;
+	}
 	apply(s, call, req, len, &cmd);
+}
+
+void wm_admin_put_route(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	Webmesh__V1__PutRouteRequest *r = webmesh__v1__put_route_request__unpack(NULL, len, req);
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed PutRouteRequest");
+		return;
+	}
+	write_routes(data, call, req, len, r->node_id, r->routes, r->n_routes, false);
 	webmesh__v1__put_route_request__free_unpacked(r, NULL);
 }
 
 void wm_admin_delete_route(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
-	struct wm_services *s = data;
 	Webmesh__V1__DeleteRouteRequest *r =
 		webmesh__v1__delete_route_request__unpack(NULL, len, req);
-	char why[256];
-
 	if (!r) {
 		wm_services_fail(call, -EINVAL, "malformed DeleteRouteRequest");
 		return;
 	}
-	int err = check_id("", r->node_id, why, sizeof(why));
-	if (!err)
-		err = check_routes(r->routes, r->n_routes, why, sizeof(why));
-	if (err) {
-		webmesh__v1__delete_route_request__free_unpacked(r, NULL);
-		wm_services_fail(call, err, why);
-		return;
-	}
-	Webmesh__V1__DeleteRoutesCommand dr = WEBMESH__V1__DELETE_ROUTES_COMMAND__INIT;
-	dr.node_id = r->node_id;
-	dr.routes = r->routes;
-	dr.n_routes = r->n_routes;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_ROUTES;
-	cmd.delete_routes = &dr;
-	apply(s, call, req, len, &cmd);
+	write_routes(data, call, req, len, r->node_id, r->routes, r->n_routes, true);
 	webmesh__v1__delete_route_request__free_unpacked(r, NULL);
 }
 
