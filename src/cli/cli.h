@@ -62,8 +62,10 @@ int wm_cmd_get_routes(const struct wm_cli *c, const char *node);
 
 /* Helpers of put/delete: each prints what was wrong and returns -EINVAL. */
 int wm_cli_check_node_id(const char *what, const char *id);
-/* Comma-separated or separate words -> CIDR prefixes (pointing into words). */
-int wm_cli_collect_routes(char *const *words, int n, char **out, size_t *n_out);
+/* The arguments of put/delete route NODE CIDR[,CIDR...]...: checks them
+ * (printing usage for verb on a missing one) and fills routes (pointing into
+ * c->args, which it splits at commas). Returns 0 or 2, the exit code. */
+int wm_cli_route_args(const struct wm_cli *c, const char *verb, char **routes, size_t *n_routes);
 /* Sends an Admin write; prints done and the Raft index (or the JSON answer). */
 int wm_cli_write(const struct wm_cli *c, const char *method, const ProtobufCMessage *req,
 		 const char *done);

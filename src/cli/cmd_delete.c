@@ -35,12 +35,7 @@ static int delete_route(const struct wm_cli *c)
 	char *routes[WM_MAX_ROUTES];
 	char done[128];
 
-	if (c->n_args < 3) {
-		fprintf(stderr, "usage: wmctl delete route NODE CIDR[,CIDR...]...\n");
-		return 2;
-	}
-	if (wm_cli_check_node_id("node ID", c->args[1]) < 0 ||
-	    wm_cli_collect_routes(c->args + 2, c->n_args - 2, routes, &req.n_routes) < 0)
+	if (wm_cli_route_args(c, "delete", routes, &req.n_routes))
 		return 2;
 	req.node_id = c->args[1];
 	req.routes = routes;

@@ -25,7 +25,7 @@ int wm_cli_check_node_id(const char *what, const char *id)
 }
 
 /* Splits "a,b c" words into routes; every one must be a CIDR prefix. */
-int wm_cli_collect_routes(char *const *words, int n, char **out, size_t *n_out)
+static int collect_routes(char *const *words, int n, char **out, size_t *n_out)
 {
 	*n_out = 0;
 	for (int i = 0; i < n; i++) {
@@ -173,18 +173,25 @@ static int put_edge(const struct wm_cli *c)
 	return code;
 }
 
+int wm_cli_route_args(const struct wm_cli *c, const char *verb, char **routes, size_t *n_routes)
+{
+	if (c->n_args < 3) {
+		fprintf(stderr, "usage: wmctl %s route NODE CIDR[,CIDR...]...\n", verb);
+		return 2;
+	}
+	if (wm_cli_check_node_id("node ID", c->args[1]) < 0 ||
+	    collect_routes(c->args + 2, c->n_args - 2, routes, n_routes) < 0)
+		return 2;
+	return 0;
+}
+
 static int put_route(const struct wm_cli *c)
 {
 	Webmesh__V1__PutRouteRequest req = WEBMESH__V1__PUT_ROUTE_REQUEST__INIT;
 	char *routes[WM_MAX_ROUTES];
 	char done[128];
 
-	if (c->n_args < 3) {
-		fprintf(stderr, "usage: wmctl put route NODE CIDR[,CIDR...]...\n");
-		return 2;
-	}
-	if (wm_cli_check_node_id("node ID", c->args[1]) < 0 ||
-	    wm_cli_collect_routes(c->args + 2, c->n_args - 2, routes, &req.n_routes) < 0)
+	if (wm_cli_route_args(c, "put", routes, &req.n_routes))
 		return 2;
 	req.node_id = c->args[1];
 	req.routes = routes;
