@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/ipam.h"
 #include "node/firewall.h"
 #include "node/routes.h"
@@ -178,17 +179,6 @@ static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh
 	return 1;
 }
 
-/* FNV-1a, to skip rewriting an unchanged cache. */
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
-
 /* The last applied peer set, kept so that a restarted node (a member whose
  * servers are down, or voters restarting together, which can only talk over
  * the overlay) brings its tunnels back before any server answers. */
@@ -202,7 +192,7 @@ static void save_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *p
 	if (!buf)
 		return;
 	webmesh__v1__peer_configurations__pack(&pc, buf);
-	uint64_t h = hash_bytes(buf, len);
+	uint64_t h = wm_hash_fnv1a(buf, len);
 	if (h != d->peers_saved_hash) {
 		char path[PATH_MAX];
 		snprintf(path, sizeof(path), "%s/peers.state", d->cfg->state_dir);
@@ -355,7 +345,7 @@ static char *acl_localize(const char *rules, const char *ifname)
 int wm_netconf_apply_acl(struct wm_daemon *d, const char *rules)
 {
 	char err[256] = "";
-	uint64_t h = hash_bytes((const uint8_t *)(rules ? rules : ""), rules ? strlen(rules) : 0);
+	uint64_t h = wm_hash_fnv1a((const uint8_t *)(rules ? rules : ""), rules ? strlen(rules) : 0);
 	if (d->acl_applied_hash == h && d->acl_hash_valid)
 		return 0;
 	int r;

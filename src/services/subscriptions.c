@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/ids.h"
 #include "services/convert.h"
 #include "services/peercache.h"
@@ -21,18 +22,6 @@ struct subscriber {
 	uint64_t last_hash; /* of the last peer set sent, index excluded */
 	bool sent;
 };
-
-/* FNV-1a: only to notice "same as last time"; a collision would delay one
- * update until the next change, never corrupt anything. */
-static uint64_t hash_bytes(const uint8_t *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 1099511628211ull;
-	}
-	return h;
-}
 
 static void unlink_subscriber(struct subscriber *sub)
 {
@@ -81,7 +70,7 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 		return 1;
 	}
 	protobuf_c_message_pack(&pc.base, buf);
-	uint64_t h = hash_bytes(buf, len);
+	uint64_t h = wm_hash_fnv1a(buf, len);
 	if (sub->sent && h == sub->last_hash) {
 		free(buf);
 		wm_arena_free(&a);
