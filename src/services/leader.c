@@ -98,13 +98,7 @@ static void forward_ctx_closed_cb(uv_handle_t *h)
 static void forward_done(struct forward_ctx *f, int status, const char *message,
 			 const uint8_t *resp, size_t len)
 {
-	if (status == WM_GRPC_OK) {
-		int err = wm_rpc_call_send(f->call, resp, len);
-		wm_rpc_call_finish(f->call, err && err != -ECANCELED ? WM_GRPC_INTERNAL : WM_GRPC_OK,
-				   NULL);
-	} else {
-		wm_rpc_call_finish(f->call, status, message);
-	}
+	wm_services_relay(f->call, status, message, resp, len);
 	uv_close((uv_handle_t *)&f->timer, forward_ctx_closed_cb);
 }
 

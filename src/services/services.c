@@ -188,6 +188,18 @@ void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg)
 	wm_rpc_call_finish(call, wm_grpc_status_from_err(err), msg && *msg ? msg : wm_strerror(err));
 }
 
+void wm_services_relay(struct wm_rpc_call *call, int status, const char *message,
+		       const uint8_t *resp, size_t len)
+{
+	if (status == WM_GRPC_OK) {
+		int err = wm_rpc_call_send(call, resp, len);
+		wm_rpc_call_finish(call, err && err != -ECANCELED ? WM_GRPC_INTERNAL : WM_GRPC_OK,
+				   NULL);
+	} else {
+		wm_rpc_call_finish(call, status, message);
+	}
+}
+
 struct proxy_ctx {
 	struct wm_rpc_call *call;
 };
@@ -196,13 +208,7 @@ static void proxy_done_cb(void *data, int status, const char *message, const uin
 			  size_t len)
 {
 	struct proxy_ctx *p = data;
-	if (status == WM_GRPC_OK) {
-		int err = wm_rpc_call_send(p->call, resp, len);
-		wm_rpc_call_finish(p->call, err && err != -ECANCELED ? WM_GRPC_INTERNAL : WM_GRPC_OK,
-				   NULL);
-	} else {
-		wm_rpc_call_finish(p->call, status, message);
-	}
+	wm_services_relay(p->call, status, message, resp, len);
 	free(p);
 }
 

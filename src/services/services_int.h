@@ -37,6 +37,10 @@ struct wm_services {
 void wm_services_reply(struct wm_rpc_call *call, const ProtobufCMessage *msg);
 /* Finishes with the status for err and the message (or wm_strerror). */
 void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg);
+/* Finishes call with another server's answer: its message on OK, else its
+ * status and message. */
+void wm_services_relay(struct wm_rpc_call *call, int status, const char *message,
+		       const uint8_t *resp, size_t len);
 /* Forwards the call's raw request to the upstream server and relays the answer. */
 void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
 		       size_t len);
