@@ -183,9 +183,6 @@ void wm_api_free_auth(struct wm_daemon *d)
 
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen)
 {
-	char host[256];
-	uint16_t api_port = 8443;
-	wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &api_port);
 	struct wm_services_config sc = {
 		.loop = d->loop,
 		.node_id = d->node_id,
@@ -193,7 +190,7 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.fill_status = wm_api_fill_status,
 		.leave_mesh = wm_member_leave_mesh,
 		.data = d,
-		.api_port = api_port,
+		.api_port = d->api_port,
 		.unreachable_after_ms = d->cfg->unreachable_after_ms,
 		.remove_after_ms = d->cfg->remove_after_ms,
 		.fill_bootstrap_info = d->cfg->n_bootstrap_servers ? fill_bootstrap_info : NULL,

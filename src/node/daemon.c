@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/hostport.h"
 #include "node/routes.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -194,6 +195,11 @@ static void signal_cb(uv_signal_t *s, int signum)
 
 static int start(struct wm_daemon *d, char *err, size_t errlen)
 {
+	/* api-listen was validated with the config; the port is read by every
+	 * peer update (servers to fail over to), so parse it once. */
+	char host[256];
+	d->api_port = 8443;
+	wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &d->api_port);
 	int rc = lock_state_dir(d, err, errlen);
 	if (!rc)
 		rc = wm_identity_load(d->cfg->state_dir, d->private_key, d->public_key, err, errlen);

@@ -40,6 +40,7 @@ struct wm_daemon {
 	wm_key private_key;
 	wm_key public_key;
 	int lock_fd;
+	uint16_t api_port; /* of api-listen; every server's API listens on it */
 	int64_t started_at;
 	enum wm_daemon_phase phase;
 	int exit_code;

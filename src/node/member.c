@@ -71,9 +71,6 @@ static void failover(struct wm_daemon *d)
  * address; remember them as places to fail over to. */
 static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
 {
-	char host[256];
-	uint16_t api_port = 8443;
-	wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &api_port);
 	for (size_t i = 0; i < n && d->n_servers < WM_MAX_SERVERS; i++) {
 		const Webmesh__V1__MeshNode *node = peers[i]->node;
 		if (!node || (node->raft_role != WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_VOTER &&
@@ -84,7 +81,7 @@ static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const
 			continue;
 		char addr[WM_PREFIX_STRLEN], target[WM_PREFIX_STRLEN + 8];
 		wm_prefix_format_addr(&p, addr, sizeof(addr));
-		snprintf(target, sizeof(target), "%s:%u", addr, api_port);
+		snprintf(target, sizeof(target), "%s:%u", addr, d->api_port);
 		bool known = false;
 		for (size_t j = 0; j < d->n_servers && !known; j++)
 			known = strcmp(d->servers[j], target) == 0;
