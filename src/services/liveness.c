@@ -161,8 +161,8 @@ void wm_liveness_start(struct wm_services *s)
 	uv_timer_start(&s->live_timer, sweep_cb, period, period);
 }
 
-static void heartbeat_forwarded_cb(void *data, int status, const char *message,
-				   const uint8_t *resp, size_t len)
+static void heartbeat_forwarded_cb(void *data, int status, const char *message, const uint8_t *resp,
+				   size_t len)
 {
 	(void)resp;
 	(void)len;
@@ -173,19 +173,10 @@ static void heartbeat_forwarded_cb(void *data, int status, const char *message,
 void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
-	Webmesh__V1__HeartbeatRequest *r = webmesh__v1__heartbeat_request__unpack(NULL, len, req);
-	const char *reason = NULL;
-	char why[160];
-	if (!r) {
-		wm_services_fail(call, -EINVAL, "malformed HeartbeatRequest");
+	Webmesh__V1__HeartbeatRequest *r = (Webmesh__V1__HeartbeatRequest *)wm_services_decode_id(
+		call, &webmesh__v1__heartbeat_request__descriptor, req, len);
+	if (!r)
 		return;
-	}
-	if (wm_node_id_check(r->id, &reason) < 0) {
-		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->id, reason);
-		webmesh__v1__heartbeat_request__free_unpacked(r, NULL);
-		wm_services_fail(call, -EINVAL, why);
-		return;
-	}
 	struct wm_store_status st;
 	if (s->cfg.store)
 		wm_store_status(s->cfg.store, &st);

@@ -25,8 +25,9 @@ static int validate_join(const Webmesh__V1__JoinRequest *r, char *why, size_t le
 		return -EINVAL;
 	}
 	if (wm_key_from_base64(r->public_key, key) < 0) {
-		snprintf(why, len, "invalid public key: expected 44 characters of base64 (a "
-				   "WireGuard key)");
+		snprintf(why, len,
+			 "invalid public key: expected 44 characters of base64 (a "
+			 "WireGuard key)");
 		return -EINVAL;
 	}
 	if (wm_key_is_zero(key)) {
@@ -57,7 +58,8 @@ static int validate_join(const Webmesh__V1__JoinRequest *r, char *why, size_t le
 	for (size_t i = 0; i < r->n_routes; i++) {
 		struct wm_prefix p;
 		if (wm_prefix_parse(r->routes[i], &p) < 0) {
-			snprintf(why, len, "invalid route \"%.64s\": expected a CIDR", r->routes[i]);
+			snprintf(why, len, "invalid route \"%.64s\": expected a CIDR",
+				 r->routes[i]);
 			return -EINVAL;
 		}
 	}
@@ -160,7 +162,9 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	jc.exit_node = r->use_exit_node;
 	/* Who may become a voter is decided by authorization once it exists;
 	 * until then the mesh is open and says so at startup. */
-	jc.raft_role = r->as_voter ? WM_ROLE_VOTER : r->as_observer ? WM_ROLE_OBSERVER : WM_ROLE_MEMBER;
+	jc.raft_role = r->as_voter	? WM_ROLE_VOTER
+		       : r->as_observer ? WM_ROLE_OBSERVER
+					: WM_ROLE_MEMBER;
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &jc;
@@ -215,19 +219,11 @@ static void leave_applied_cb(void *data, const struct wm_store_result *res)
 void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
-	Webmesh__V1__LeaveRequest *r = webmesh__v1__leave_request__unpack(NULL, len, req);
-	const char *reason = NULL;
+	Webmesh__V1__LeaveRequest *r = (Webmesh__V1__LeaveRequest *)wm_services_decode_id(
+		call, &webmesh__v1__leave_request__descriptor, req, len);
+	if (!r)
+		return;
 	char why[160];
-	if (!r) {
-		wm_services_fail(call, -EINVAL, "malformed LeaveRequest");
-		return;
-	}
-	if (wm_node_id_check(r->id, &reason) < 0) {
-		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->id, reason);
-		webmesh__v1__leave_request__free_unpacked(r, NULL);
-		wm_services_fail(call, -EINVAL, why);
-		return;
-	}
 	if (!s->cfg.store) {
 		webmesh__v1__leave_request__free_unpacked(r, NULL);
 		wm_services_forward(s, call, req, len);
@@ -235,8 +231,8 @@ void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t le
 	}
 	/* The last voter holds the only copy of the state: the mesh would be gone. */
 	if (is_last_voter(s->cfg.store, r->id)) {
-		snprintf(why, sizeof(why), "node %s is the only Raft voter; add another voter first",
-			 r->id);
+		snprintf(why, sizeof(why),
+			 "node %s is the only Raft voter; add another voter first", r->id);
 		webmesh__v1__leave_request__free_unpacked(r, NULL);
 		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION, why);
 		return;

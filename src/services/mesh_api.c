@@ -12,19 +12,11 @@
 void wm_mesh_get_node(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
-	Webmesh__V1__GetNodeRequest *r = webmesh__v1__get_node_request__unpack(NULL, len, req);
-	const char *reason = NULL;
+	Webmesh__V1__GetNodeRequest *r = (Webmesh__V1__GetNodeRequest *)wm_services_decode_id(
+		call, &webmesh__v1__get_node_request__descriptor, req, len);
+	if (!r)
+		return;
 	char why[160];
-	if (!r) {
-		wm_services_fail(call, -EINVAL, "malformed GetNodeRequest");
-		return;
-	}
-	if (wm_node_id_check(r->id, &reason) < 0) {
-		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->id, reason);
-		webmesh__v1__get_node_request__free_unpacked(r, NULL);
-		wm_services_fail(call, -EINVAL, why);
-		return;
-	}
 	if (!s->cfg.store) {
 		webmesh__v1__get_node_request__free_unpacked(r, NULL);
 		wm_services_proxy(s, call, req, len);

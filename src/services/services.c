@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/ids.h"
 #include "rpc/tls.h"
 #include "services/admin.h"
 #include "services/admin_rbac.h"
@@ -185,7 +186,34 @@ void wm_services_reply(struct wm_rpc_call *call, const ProtobufCMessage *msg)
 
 void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg)
 {
-	wm_rpc_call_finish(call, wm_grpc_status_from_err(err), msg && *msg ? msg : wm_strerror(err));
+	wm_rpc_call_finish(call, wm_grpc_status_from_err(err),
+			   msg && *msg ? msg : wm_strerror(err));
+}
+
+ProtobufCMessage *wm_services_decode_id(struct wm_rpc_call *call,
+					const ProtobufCMessageDescriptor *desc, const uint8_t *req,
+					size_t len)
+{
+	char why[160];
+	const char *reason = NULL;
+	ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, req);
+	const ProtobufCFieldDescriptor *f =
+		m ? protobuf_c_message_descriptor_get_field_by_name(desc, "id") : NULL;
+	if (!f || f->type != PROTOBUF_C_TYPE_STRING) {
+		snprintf(why, sizeof(why), "malformed %s", desc->short_name);
+		if (m)
+			protobuf_c_message_free_unpacked(m, NULL);
+		wm_services_fail(call, -EINVAL, why);
+		return NULL;
+	}
+	const char *id = *(char *const *)((const char *)m + f->offset);
+	if (wm_node_id_check(id, &reason) < 0) {
+		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", id, reason);
+		protobuf_c_message_free_unpacked(m, NULL);
+		wm_services_fail(call, -EINVAL, why);
+		return NULL;
+	}
+	return m;
 }
 
 void wm_services_relay(struct wm_rpc_call *call, int status, const char *message,

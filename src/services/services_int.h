@@ -37,6 +37,12 @@ struct wm_services {
 void wm_services_reply(struct wm_rpc_call *call, const ProtobufCMessage *msg);
 /* Finishes with the status for err and the message (or wm_strerror). */
 void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg);
+/* Decodes a request whose node is its field "id" and checks that ID; on
+ * failure finishes the call with INVALID_ARGUMENT ("malformed X" or "invalid
+ * node ID ...") and returns NULL. Free the result with its free_unpacked. */
+ProtobufCMessage *wm_services_decode_id(struct wm_rpc_call *call,
+					const ProtobufCMessageDescriptor *desc, const uint8_t *req,
+					size_t len);
 /* Finishes call with another server's answer: its message on OK, else its
  * status and message. */
 void wm_services_relay(struct wm_rpc_call *call, int status, const char *message,

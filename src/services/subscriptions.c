@@ -151,19 +151,10 @@ void wm_subscriptions_subscribe(struct wm_rpc_call *call, const uint8_t *req, si
 {
 	struct wm_services *s = data;
 	Webmesh__V1__SubscribePeersRequest *r =
-		webmesh__v1__subscribe_peers_request__unpack(NULL, len, req);
-	const char *reason = NULL;
-	char why[160];
-	if (!r) {
-		wm_services_fail(call, -EINVAL, "malformed SubscribePeersRequest");
+		(Webmesh__V1__SubscribePeersRequest *)wm_services_decode_id(
+			call, &webmesh__v1__subscribe_peers_request__descriptor, req, len);
+	if (!r)
 		return;
-	}
-	if (wm_node_id_check(r->id, &reason) < 0) {
-		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->id, reason);
-		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
-		wm_services_fail(call, -EINVAL, why);
-		return;
-	}
 	if (!s->cfg.store || s->stopped) {
 		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
 		wm_rpc_call_finish(call, s->stopped ? WM_GRPC_UNAVAILABLE : WM_GRPC_UNIMPLEMENTED,
