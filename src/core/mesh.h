@@ -2,6 +2,7 @@
 #ifndef WM_CORE_MESH_H
 #define WM_CORE_MESH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,7 @@ struct wm_mesh_edge {
 	char source[WM_NODE_ID_MAX + 1];
 	char target[WM_NODE_ID_MAX + 1];
 	int32_t weight; /* >= 1; lower is preferred */
+	bool ice;	/* attribute ice=true: the two ends reach each other over ICE */
 };
 
 #endif

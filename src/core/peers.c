@@ -18,6 +18,7 @@ struct graph {
 	size_t *adj_off; /* CSR adjacency: neighbours of i are adj[adj_off[i]..adj_off[i+1]) */
 	size_t *adj;
 	int64_t *adj_w;
+	bool *adj_ice; /* the edge behind adj[k] is marked ice */
 };
 
 struct heap_item {
@@ -82,6 +83,7 @@ static void graph_free(struct graph *g)
 	free(g->adj_off);
 	free(g->adj);
 	free(g->adj_w);
+	free(g->adj_ice);
 }
 
 static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t n,
@@ -137,7 +139,8 @@ static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t
 		g->adj_off[i + 1] += g->adj_off[i];
 	g->adj = calloc(m + 1, sizeof(size_t));
 	g->adj_w = calloc(m + 1, sizeof(int64_t));
-	if (!g->adj || !g->adj_w)
+	g->adj_ice = calloc(m + 1, sizeof(bool));
+	if (!g->adj || !g->adj_w || !g->adj_ice)
 		goto nomem;
 	memcpy(fill, g->adj_off, (n + 1) * sizeof(size_t));
 	for (size_t i = 0; i < n_edges; i++) {
@@ -148,8 +151,10 @@ static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t
 		if (a == NONE)
 			continue;
 		g->adj[fill[a]] = b;
+		g->adj_ice[fill[a]] = edges[i].ice;
 		g->adj_w[fill[a]++] = w;
 		g->adj[fill[b]] = a;
+		g->adj_ice[fill[b]] = edges[i].ice;
 		g->adj_w[fill[b]++] = w;
 	}
 	free(ents);
@@ -377,6 +382,9 @@ static int build_set(const struct graph *g, size_t self, const int64_t *dist, co
 			peers[n_peers++].node = i;
 		}
 	}
+	/* Any of several edges to a neighbour may carry the mark. */
+	for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
+		peers[slot[g->adj[k]]].ice |= g->adj_ice[k];
 
 	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
 		size_t i = g->by_id[r_];
@@ -731,6 +739,8 @@ static int build_summary(const struct wm_peer_graph *pg, size_t self, const int6
 		return -ENOMEM;
 	}
 	peer->node = nb;
+	for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
+		peer->ice |= g->adj_ice[k];
 	/* class -1: the networks win over a route that happens to equal them */
 	if (normalise(&pg->opts.ipv4_network, -1, &p))
 		add_claim(claims, &n_claims, &p, -1, 0, g, nb, nb);

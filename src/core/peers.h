@@ -14,6 +14,7 @@ struct wm_peer {
 	size_t node;		       /* index into the nodes array */
 	struct wm_prefix *allowed_ips; /* owned, sorted */
 	size_t n_allowed_ips;
+	bool ice; /* an edge between self and this peer is marked ice */
 };
 
 struct wm_peer_set {
@@ -42,7 +43,8 @@ struct wm_peer_set {
  * default route. Prefixes self
  * owns or advertises itself are never given to a peer. Prefixes are normalised
  * (host bits cleared). Weights below 1 count as 1; a duplicated node ID keeps its
- * first entry. */
+ * first entry. A peer has ice set when any edge between self and it has: the
+ * mark is about that link only, never about the nodes reached through it. */
 int wm_peers_compute(const struct wm_mesh_node *nodes, size_t n_nodes,
 		     const struct wm_mesh_edge *edges, size_t n_edges, const char *self_id,
 		     struct wm_peer_set *out);

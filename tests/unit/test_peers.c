@@ -17,7 +17,7 @@
 
 /* A mesh written compactly:
  *   nodes:  "a b c"                 node i gets 10.0.0.(i+1)/32
- *   edges:  "a-b:1 b-c:5"
+ *   edges:  "a-b:1 b-c:5 c-d*"     (a trailing * marks the edge ice)
  *   routes: "c=0.0.0.0/0,::/0 b=192.168.1.0/24"
  * and the expected peers, sorted by ID, each with its allowed IPs in order, a
  * node's own /32 written as its ID: "b:b c|d:d". */
@@ -55,8 +55,14 @@ static void mesh_build(struct mesh *m, const char *nodes, const char *edges, con
 	for (tok = strtok_r(buf, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		struct wm_mesh_edge *e = &m->edges[m->n_edges++];
 		char *dash = strchr(tok, '-'), *colon = strchr(tok, ':');
+		size_t len = strlen(tok);
 
+		assert_true(m->n_edges <= 64);
 		assert_non_null(dash);
+		if (tok[len - 1] == '*') {
+			tok[len - 1] = '\0';
+			e->ice = true;
+		}
 		*dash = '\0';
 		if (colon)
 			*colon = '\0';
@@ -369,7 +375,8 @@ static bool sets_equal(const struct wm_peer_set *a, const struct wm_peer_set *b)
 		return false;
 	for (size_t i = 0; i < a->n_peers; i++) {
 		if (a->peers[i].node != b->peers[i].node ||
-		    a->peers[i].n_allowed_ips != b->peers[i].n_allowed_ips)
+		    a->peers[i].n_allowed_ips != b->peers[i].n_allowed_ips ||
+		    a->peers[i].ice != b->peers[i].ice)
 			return false;
 		for (size_t k = 0; k < a->peers[i].n_allowed_ips; k++)
 			if (!wm_prefix_equal(&a->peers[i].allowed_ips[k],
@@ -419,6 +426,7 @@ static void test_graph_matches_single(void **state)
 				 rnd(&seed) % (round % 2 ? N : 12));
 			snprintf(edges[i].target, sizeof(edges[i].target), "n%02u", rnd(&seed) % N);
 			edges[i].weight = (int32_t)(1 + rnd(&seed) % 4);
+			edges[i].ice = i % 5 == 0; /* not from rnd: the graphs stay as they were */
 		}
 		assert_int_equal(wm_peer_graph_new(nodes, N, edges, E, &o, &g), 0);
 		for (int k = 0; k < N; k++) {
@@ -626,6 +634,140 @@ static void test_path_change_diff(void **state)
 	wm_peer_set_free(&after);
 }
 
+/* Meshes with edges marked ice, and for every node (in listing order) the
+ * peers it must mark: "a:b,c b:a" says a marks b and c, b marks a, and the
+ * others mark none. */
+struct ice_case {
+	const char *name;
+	const char *nodes;
+	const char *edges;
+	const char *want;
+};
+
+static const struct ice_case ice_cases[] = {
+	{"line: the marked link only, not the node behind it", "a b c", "a-b* b-c", "a:b b:a"},
+	{"ring: one marked side", "a b c d", "a-b b-c* c-d d-a", "b:c c:b"},
+	{"hub and spokes: one marked spoke", "hub s1 s2 s3", "hub-s1 hub-s2* hub-s3",
+	 "hub:s2 s2:hub"},
+	{"two marked links at one node", "a b c", "a-b* a-c* b-c", "a:b,c b:a c:a"},
+	{"a costly marked link on no shortest path still marks", "a b t", "a-t:10* a-b b-t",
+	 "a:t t:a"},
+	{"a link listed twice: either entry marks it", "a b c", "a-b b-a* b-c", "a:b b:a"},
+	{"unknown nodes and self-loops mark nothing", "a b", "a-ghost* a-a* a-b", ""},
+	{"nothing marked", "a b c", "a-b b-c", ""},
+};
+
+enum ice_way { ICE_SINGLE, ICE_OPTS, ICE_GRAPH };
+
+/* The want text of a mesh, each node computed the given way (the graph asks
+ * the nodes in reverse order, so that trees are shared as they would be). */
+static void ice_text(const struct mesh *m, enum ice_way way, char *out, size_t len,
+		     size_t *summarised)
+{
+	struct wm_peers_opts o = test_opts();
+	struct wm_peer_graph *g = NULL;
+	char per[MAXN][128];
+	size_t off = 0;
+
+	if (way == ICE_GRAPH)
+		assert_int_equal(wm_peer_graph_new(m->nodes, m->n, m->edges, m->n_edges, &o, &g),
+				 0);
+	for (size_t k = 0; k < m->n; k++) {
+		size_t i = way == ICE_GRAPH ? m->n - 1 - k : k, o2 = 0;
+		struct wm_peer_set set;
+
+		if (way == ICE_SINGLE)
+			assert_int_equal(wm_peers_compute(m->nodes, m->n, m->edges, m->n_edges,
+							  m->nodes[i].id, &set),
+					 0);
+		else if (way == ICE_OPTS)
+			assert_int_equal(wm_peers_compute_opts(m->nodes, m->n, m->edges, m->n_edges,
+							       &o, m->nodes[i].id, &set),
+					 0);
+		else
+			assert_int_equal(wm_peer_graph_compute(g, m->nodes[i].id, &set), 0);
+		per[i][0] = '\0';
+		for (size_t p = 0; p < set.n_peers; p++) {
+			if (!set.peers[p].ice)
+				continue;
+			o2 += (size_t)snprintf(per[i] + o2, sizeof(per[i]) - o2, "%s%s",
+					       o2 ? "," : "", m->nodes[set.peers[p].node].id);
+			if (set.summarised && summarised)
+				(*summarised)++;
+		}
+		wm_peer_set_free(&set);
+	}
+	wm_peer_graph_free(g);
+	out[0] = '\0';
+	for (size_t i = 0; i < m->n; i++) {
+		if (per[i][0])
+			off += (size_t)snprintf(out + off, len - off, "%s%s:%s", off ? " " : "",
+						m->nodes[i].id, per[i]);
+	}
+	assert_true(off < len);
+}
+
+/* An edge marked ice marks the peer at each of its two ends and nothing else,
+ * whichever way the sets are computed (a spoke's summarised set too). */
+static void test_ice_table(void **state)
+{
+	static const char *const ways[] = {"single", "with networks", "graph"};
+	size_t summarised = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(ice_cases) / sizeof(ice_cases[0]); i++) {
+		const struct ice_case *c = &ice_cases[i];
+		struct mesh m;
+
+		mesh_build(&m, c->nodes, c->edges, NULL);
+		for (int w = ICE_SINGLE; w <= ICE_GRAPH; w++) {
+			char got[512];
+
+			ice_text(&m, (enum ice_way)w, got, sizeof(got), &summarised);
+			if (strcmp(got, c->want) != 0)
+				fail_msg("%s (%s): got \"%s\", want \"%s\"", c->name, ways[w], got,
+					 c->want);
+		}
+	}
+	/* the summarising path (a node with one neighbour) was among them */
+	assert_true(summarised > 0);
+}
+
+/* Marking a link changes the sets of its two ends only, and in nothing but
+ * the mark: paths and allowed IPs do not depend on it. */
+static void test_ice_changes_only_the_two_ends(void **state)
+{
+	struct wm_peers_opts o = test_opts();
+	struct mesh plain, marked;
+
+	(void)state;
+	mesh_build(&plain, "a b c d e", "a-b b-c c-d d-e e-a b-d:3", "c=192.168.1.0/24");
+	mesh_build(&marked, "a b c d e", "a-b b-c c-d* d-e e-a b-d:3", "c=192.168.1.0/24");
+	for (size_t i = 0; i < plain.n; i++) {
+		struct wm_peer_set x, y;
+		const char *id = plain.nodes[i].id;
+		bool end = strcmp(id, "c") == 0 || strcmp(id, "d") == 0;
+		size_t n_ice = 0;
+
+		assert_int_equal(wm_peers_compute_opts(plain.nodes, plain.n, plain.edges,
+						       plain.n_edges, &o, id, &x),
+				 0);
+		assert_int_equal(wm_peers_compute_opts(marked.nodes, marked.n, marked.edges,
+						       marked.n_edges, &o, id, &y),
+				 0);
+		assert_int_equal(x.n_peers, y.n_peers);
+		for (size_t p = 0; p < y.n_peers; p++) {
+			assert_false(x.peers[p].ice);
+			n_ice += y.peers[p].ice;
+			y.peers[p].ice = false;
+		}
+		assert_int_equal(n_ice, end ? 1 : 0);
+		assert_true(sets_equal(&x, &y));
+		wm_peer_set_free(&x);
+		wm_peer_set_free(&y);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -639,6 +781,8 @@ int main(void)
 		cmocka_unit_test(test_hub_and_spokes_share_one_tree),
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_path_change_diff),
+		cmocka_unit_test(test_ice_table),
+		cmocka_unit_test(test_ice_changes_only_the_two_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
