@@ -212,6 +212,7 @@ static int edge_row(sqlite3_stmt *st, void *item)
 	snprintf(e->source, sizeof(e->source), "%s", col_text(st, 0));
 	snprintf(e->target, sizeof(e->target), "%s", col_text(st, 1));
 	e->weight = sqlite3_column_int(st, 2);
+	e->ice = sqlite3_column_int(st, 3) != 0;
 	return 0;
 }
 
@@ -222,7 +223,14 @@ int wm_fsm_list_nodes(struct wm_fsm *f, struct wm_mesh_node **out, size_t *n)
 
 int wm_fsm_list_edges(struct wm_fsm *f, struct wm_mesh_edge **out, size_t *n)
 {
-	return collect(f, "SELECT source, target, weight FROM edges ORDER BY source, target",
+	/* Attribute values are strings (see attrs_json): only "true" marks ice.
+	 * json_valid first, so that one malformed row cannot fail the whole list
+	 * (CASE evaluates its branches in order). */
+	return collect(f,
+		       "SELECT source, target, weight,"
+		       " CASE WHEN json_valid(attributes)"
+		       " THEN coalesce(json_extract(attributes, '$.ice') = 'true', 0) ELSE 0 END"
+		       " FROM edges ORDER BY source, target",
 		       sizeof(**out), edge_row, (void **)out, n);
 }
 

@@ -109,6 +109,56 @@ static int edge(struct t *t, bool put, const char *a, const char *b, int w)
 	return t->res.err;
 }
 
+/* Puts a-b with the attributes "k=v" given (at most 4). */
+static int edge_attrs(struct t *t, const char *a, const char *b, const char *const *kv)
+{
+	Webmesh__V1__PutEdgeCommand p = WEBMESH__V1__PUT_EDGE_COMMAND__INIT;
+	Webmesh__V1__PutEdgeCommand__AttributesEntry e[4], *ep[4];
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	char buf[4][64];
+
+	p.source = (char *)a;
+	p.target = (char *)b;
+	p.weight = 1;
+	for (; kv && kv[p.n_attributes]; p.n_attributes++) {
+		size_t i = p.n_attributes;
+		char *eq;
+
+		assert_true(i < 4);
+		snprintf(buf[i], sizeof(buf[i]), "%s", kv[i]);
+		eq = strchr(buf[i], '=');
+		assert_non_null(eq);
+		*eq = '\0';
+		webmesh__v1__put_edge_command__attributes_entry__init(&e[i]);
+		e[i].key = buf[i];
+		e[i].value = eq + 1;
+		ep[i] = &e[i];
+	}
+	p.attributes = ep;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE;
+	cmd.put_edge = &p;
+	return apply(t, &cmd);
+}
+
+/* Whether the listed edge a-b (as stored: a < b) is marked ice. */
+static bool edge_ice(struct t *t, const char *a, const char *b)
+{
+	struct wm_mesh_edge *e;
+	size_t n;
+	bool ice = false, found = false;
+
+	assert_int_equal(wm_fsm_list_edges(t->f, &e, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(e[i].source, a) == 0 && strcmp(e[i].target, b) == 0) {
+			found = true;
+			ice = e[i].ice;
+		}
+	}
+	free(e);
+	assert_true(found);
+	return ice;
+}
+
 static int routes(struct t *t, bool put, const char *id, const char *r1, const char *r2)
 {
 	Webmesh__V1__PutRoutesCommand p = WEBMESH__V1__PUT_ROUTES_COMMAND__INIT;
@@ -380,6 +430,50 @@ static void test_route_limit(void **state)
 		-EINVAL);
 }
 
+/* The attribute ice=true, and only that exact value, marks an edge in the
+ * listing the peer computation reads; other attributes do not disturb it. */
+static void test_edge_ice(void **state)
+{
+	struct t *t = *state;
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1, .role = 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"b", 2}), 0);
+	assert_int_equal(join(t, &(struct jn){"c", 3}), 0);
+	/* the edges a join makes carry no attributes */
+	assert_false(edge_ice(t, "a", "b"));
+
+	assert_int_equal(edge_attrs(t, "b", "a", (const char *const[]){"ice=true", NULL}), 0);
+	assert_true(edge_ice(t, "a", "b"));
+	assert_false(edge_ice(t, "a", "c"));
+	assert_false(edge_ice(t, "b", "c"));
+	/* among other keys, sorted before and after it */
+	assert_int_equal(
+		edge_attrs(t, "a", "c",
+			   (const char *const[]){"zone=x", "ice=true", "a.b/c=\"q\"", NULL}),
+		0);
+	assert_true(edge_ice(t, "a", "c"));
+
+	static const char *const not_ice[][3] = {
+		{"ice=false", NULL},	   {"ice=TRUE", NULL},
+		{"ice=1", NULL},	   {"ice=", NULL},
+		{"nice=true", NULL},	   {"ice.x=true", NULL},
+		{"Ice=true", "link=true"}, {NULL},
+	};
+	for (size_t i = 0; i < sizeof(not_ice) / sizeof(not_ice[0]); i++) {
+		assert_int_equal(edge_attrs(t, "a", "b", not_ice[i]), 0);
+		if (edge_ice(t, "a", "b"))
+			fail_msg("attributes %s %s mark the edge ice", not_ice[i][0],
+				 not_ice[i][1] ? not_ice[i][1] : "");
+		/* and back: a put replaces the attributes as a whole */
+		assert_int_equal(edge_attrs(t, "a", "b", (const char *const[]){"ice=true", NULL}),
+				 0);
+		assert_true(edge_ice(t, "a", "b"));
+	}
+	/* the weight and the listing are as before */
+	assert_edges(t, "a-b a-c b-c");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -394,6 +488,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_routes_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_node_stored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_ice, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
