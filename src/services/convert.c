@@ -65,6 +65,7 @@ int wm_pb_peers_new(struct wm_arena *a, const struct wm_mesh_node *nodes,
 		w->node = wm_pb_node_new(a, node);
 		w->endpoint = node->n_endpoints ? wm_pb_endpoint(a, &node->endpoints[0])
 						: wm_arena_strdup(a, "");
+		w->ice = p->ice;
 		w->n_allowed_ips = p->n_allowed_ips;
 		w->allowed_ips = wm_arena_alloc(a, sizeof(char *) * (p->n_allowed_ips + 1));
 		for (size_t j = 0; w->allowed_ips && j < p->n_allowed_ips; j++)

@@ -113,6 +113,20 @@ static int put_route(struct wm_store *s, const char *id, const char *route)
 	return apply(s, &cmd);
 }
 
+static int put_edge(struct wm_store *s, const char *a, const char *b, const char *ice)
+{
+	size_t len;
+	uint8_t *buf = test_edge_cmd(true, a, b, 1, ice ? "ice" : NULL, ice, &len);
+	Webmesh__V1__RaftCommand *cmd = webmesh__v1__raft_command__unpack(NULL, len, buf);
+	int err;
+
+	assert_non_null(cmd);
+	err = apply(s, cmd);
+	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
+	free(buf);
+	return err;
+}
+
 static int free_port(void)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -156,6 +170,40 @@ static void assert_same_as_once(struct wm_peercache *pc, struct wm_store *s, con
 	free(x);
 	free(y);
 	wm_arena_free(&ar);
+}
+
+/* The packed configuration of id, from the cache. */
+static uint8_t *config_packed(struct wm_peercache *pc, const char *id, size_t *len)
+{
+	Webmesh__V1__PeerConfigurations c;
+	struct wm_arena ar;
+	uint8_t *buf;
+
+	wm_arena_init(&ar);
+	assert_int_equal(wm_peercache_config(pc, id, &ar, &c), 0);
+	buf = pack(&c, len);
+	wm_arena_free(&ar);
+	return buf;
+}
+
+/* Whether id's configuration marks its peer peer_id ice. */
+static bool peer_ice(struct wm_peercache *pc, const char *id, const char *peer_id)
+{
+	Webmesh__V1__PeerConfigurations c;
+	struct wm_arena ar;
+	bool found = false, ice = false;
+
+	wm_arena_init(&ar);
+	assert_int_equal(wm_peercache_config(pc, id, &ar, &c), 0);
+	for (size_t i = 0; i < c.n_peers; i++) {
+		if (strcmp(c.peers[i]->node->id, peer_id) == 0) {
+			found = true;
+			ice = c.peers[i]->ice;
+		}
+	}
+	wm_arena_free(&ar);
+	assert_true(found);
+	return ice;
 }
 
 static bool has_allowed(const Webmesh__V1__WireGuardPeer *p, const char *prefix)
@@ -246,6 +294,44 @@ static void test_cache(void **state)
 	assert_int_equal(wm_peercache_loads(pc), 2);
 	assert_same_as_once(pc, s, "x02");
 	assert_int_equal(wm_peercache_loads(pc), 2);
+
+	/* Marking an edge ice changes the configurations of its two ends (the
+	 * subscriptions send a set whose bytes differ) and no other's. */
+	{
+		const char *ids[] = {"s", "x01", "x05", "x06"};
+		uint8_t *before[4], *after[4];
+		size_t lb[4], la[4];
+
+		for (int i = 0; i < 4; i++)
+			before[i] = config_packed(pc, ids[i], &lb[i]);
+		assert_int_equal(put_edge(s, "x05", "s", "true"), 0);
+		assert_true(peer_ice(pc, "x05", "s"));
+		assert_true(peer_ice(pc, "s", "x05"));
+		assert_false(peer_ice(pc, "s", "x06"));
+		assert_same_as_once(pc, s, "x05");
+		for (int i = 0; i < 4; i++) {
+			bool end = i == 0 || i == 2;
+
+			after[i] = config_packed(pc, ids[i], &la[i]);
+			if (end)
+				assert_true(lb[i] != la[i] ||
+					    memcmp(before[i], after[i], lb[i]) != 0);
+			else
+				assert_true(lb[i] == la[i] &&
+					    memcmp(before[i], after[i], lb[i]) == 0);
+			free(after[i]);
+		}
+		/* and unmarking gives the first bytes back */
+		assert_int_equal(put_edge(s, "s", "x05", "false"), 0);
+		assert_false(peer_ice(pc, "x05", "s"));
+		for (int i = 0; i < 4; i++) {
+			after[i] = config_packed(pc, ids[i], &la[i]);
+			assert_int_equal(lb[i], la[i]);
+			assert_memory_equal(before[i], after[i], lb[i]);
+			free(before[i]);
+			free(after[i]);
+		}
+	}
 
 	wm_peercache_free(pc, true);
 	flag = false;
