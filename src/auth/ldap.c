@@ -1,91 +1,37 @@
-/* LDAP authenticator: service bind, escaped search, disabled check, user bind. */
+/* LDAP authenticator: the Basic header, the escaped filter and the ID's
+ * syntax are checked here; the LDAP protocol itself runs in the webmesh-ldap
+ * module (ldap_module.h), loaded when LDAP is configured, so that a node
+ * without LDAP carries neither libldap nor its GnuTLS chain. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/time.h>
-
-#include <ldap.h>
-#include <sodium.h>
 
 #include "auth/auth_int.h"
+#include "auth/ldap_module.h"
 #include "core/ldapfilter.h"
 
 struct ldapauth {
+	const struct wm_ldap_module *mod;
+	struct wm_ldap_server server;
 	char *url, *bind_dn, *bind_password, *base_dn, *user_attr, *user_filter, *id_attr;
 	char *disabled_attr, *disabled_value, *ca_file;
-	bool starttls;
-	unsigned timeout;
 };
 
-static int backend_err(int rc, const char *what, char *why, size_t whylen)
+/* Set by wm_auth_ldap_link: the table linked into this program. */
+static const struct wm_ldap_module *linked;
+
+void wm_auth_ldap_link(const struct wm_ldap_module *mod)
 {
-	snprintf(why, whylen, "LDAP %s failed: %s", what, ldap_err2string(rc));
-	return rc == LDAP_TIMEOUT ? -ETIMEDOUT : -EIO;
-}
-
-/* A connection with timeouts, TLS settings and (if asked) StartTLS done. */
-static int connect_ldap(const struct ldapauth *l, LDAP **out, char *why, size_t whylen)
-{
-	struct timeval tv = {.tv_sec = (time_t)l->timeout};
-	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, rc;
-	LDAP *ld = NULL;
-
-	rc = ldap_initialize(&ld, l->url);
-	if (rc != LDAP_SUCCESS)
-		return backend_err(rc, "initialize", why, whylen);
-	ldap_set_option(ld, LDAP_OPT_PROTOCOL_VERSION, &v3);
-	ldap_set_option(ld, LDAP_OPT_NETWORK_TIMEOUT, &tv);
-	ldap_set_option(ld, LDAP_OPT_TIMEOUT, &tv);
-	/* Following a referral would send the password to another server. */
-	ldap_set_option(ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF);
-	ldap_set_option(ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand);
-	if (l->ca_file)
-		ldap_set_option(ld, LDAP_OPT_X_TLS_CACERTFILE, l->ca_file);
-	/* Per-handle TLS settings only take effect in a new context. */
-	ldap_set_option(ld, LDAP_OPT_X_TLS_NEWCTX, &zero);
-	if (l->starttls) {
-		rc = ldap_start_tls_s(ld, NULL, NULL);
-		if (rc != LDAP_SUCCESS) {
-			ldap_unbind_ext_s(ld, NULL, NULL);
-			return backend_err(rc, "StartTLS", why, whylen);
-		}
-	}
-	*out = ld;
-	return 0;
-}
-
-static int simple_bind(LDAP *ld, const char *dn, const char *password)
-{
-	struct berval cred = {.bv_val = (char *)password,
-			      .bv_len = password ? strlen(password) : 0};
-	return ldap_sasl_bind_s(ld, dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL, NULL);
-}
-
-static bool has_value(LDAP *ld, LDAPMessage *e, const char *attr, const char *value)
-{
-	struct berval **vals = ldap_get_values_len(ld, e, attr);
-	bool found = false;
-	size_t n = strlen(value);
-
-	for (size_t i = 0; vals && vals[i]; i++)
-		if (vals[i]->bv_len == n && strncasecmp(vals[i]->bv_val, value, n) == 0)
-			found = true;
-	ldap_value_free_len(vals);
-	return found;
+	linked = mod;
 }
 
 static int ldap_authenticate(void *self, const struct wm_auth_request *req, struct wm_identity *out,
 			     char *why, size_t whylen)
 {
 	const struct ldapauth *l = self;
-	char user[WM_AUTH_ID_MAX + 1], filter[1024], *pass = NULL, *dn = NULL;
-	char *attrs[3] = {l->id_attr, l->disabled_attr, NULL};
-	struct timeval tv = {.tv_sec = (time_t)l->timeout};
-	LDAPMessage *res = NULL, *e;
-	LDAP *ld = NULL;
-	int r, rc;
+	char user[WM_AUTH_ID_MAX + 1], filter[1024], *pass = NULL;
+	int r;
 
 	r = wm_auth_parse_basic(req->authorization, user, sizeof(user), &pass);
 	if (r == -ENOENT)
@@ -106,86 +52,25 @@ static int ldap_authenticate(void *self, const struct wm_auth_request *req, stru
 		snprintf(why, whylen, "the user name cannot be searched for");
 		return -EACCES;
 	}
-	r = connect_ldap(l, &ld, why, whylen);
-	if (r < 0)
-		goto out;
-	if (l->bind_dn) {
-		rc = simple_bind(ld, l->bind_dn, l->bind_password);
-		if (rc != LDAP_SUCCESS) {
-			r = backend_err(rc, "service account bind", why, whylen);
-			goto out;
-		}
+	struct wm_ldap_query q = {.filter = filter,
+				  .id_attr = l->id_attr,
+				  .disabled_attr = l->disabled_attr,
+				  .disabled_value = l->disabled_value,
+				  .password = pass};
+	r = l->mod->authenticate(&l->server, &q, out->id, sizeof(out->id), why, whylen);
+	wm_auth_wipe_free(pass);
+	if (r < 0) {
+		out->id[0] = '\0';
+		return r;
 	}
-	rc = ldap_search_ext_s(ld, l->base_dn, LDAP_SCOPE_SUBTREE, filter, attrs, 0, NULL, NULL,
-			       &tv, 2, &res);
-	if (rc == LDAP_SIZELIMIT_EXCEEDED ||
-	    (rc == LDAP_SUCCESS && ldap_count_entries(ld, res) > 1)) {
-		snprintf(why, whylen, "the user name matches more than one entry");
-		r = -EACCES;
-		goto out;
-	}
-	if (rc != LDAP_SUCCESS) {
-		r = backend_err(rc, "search", why, whylen);
-		goto out;
-	}
-	e = ldap_first_entry(ld, res);
-	if (!e) {
-		snprintf(why, whylen, "unknown user or wrong password");
-		r = -EACCES;
-		goto out;
-	}
-	if (l->disabled_attr && has_value(ld, e, l->disabled_attr, l->disabled_value)) {
-		snprintf(why, whylen, "the account is disabled");
-		r = -EACCES;
-		goto out;
-	}
-	struct berval **ids = ldap_get_values_len(ld, e, l->id_attr);
-	if (!ids || !ids[0] || ids[0]->bv_len == 0 || ids[0]->bv_len > WM_AUTH_ID_MAX) {
-		ldap_value_free_len(ids);
-		snprintf(why, whylen, "the entry has no usable %s", l->id_attr);
-		r = -EACCES;
-		goto out;
-	}
-	memcpy(out->id, ids[0]->bv_val, ids[0]->bv_len);
-	out->id[ids[0]->bv_len] = '\0';
-	ldap_value_free_len(ids);
 	if (wm_rbac_name_check(out->id, NULL) < 0) {
 		snprintf(why, whylen, "the entry's %s is not a valid ID", l->id_attr);
 		out->id[0] = '\0';
-		r = -EACCES;
-		goto out;
-	}
-	dn = ldap_get_dn(ld, e);
-	if (!dn) {
-		r = backend_err(LDAP_NO_MEMORY, "reading the DN", why, whylen);
-		goto out;
-	}
-	rc = simple_bind(ld, dn, pass);
-	if (rc == LDAP_INVALID_CREDENTIALS) {
-		snprintf(why, whylen, "unknown user or wrong password");
-		out->id[0] = '\0';
-		r = -EACCES;
-		goto out;
-	}
-	if (rc != LDAP_SUCCESS) {
-		out->id[0] = '\0';
-		r = rc == LDAP_UNWILLING_TO_PERFORM || rc == LDAP_INAPPROPRIATE_AUTH
-			    ? (snprintf(why, whylen, "the server refused the user's bind"), -EACCES)
-			    : backend_err(rc, "user bind", why, whylen);
-		goto out;
+		return -EACCES;
 	}
 	out->kind = WM_ID_ANY;
 	snprintf(out->method, sizeof(out->method), "ldap");
-	r = 0;
-out:
-	if (dn)
-		ldap_memfree(dn);
-	if (res)
-		ldap_msgfree(res);
-	if (ld)
-		ldap_unbind_ext_s(ld, NULL, NULL);
-	wm_auth_wipe_free(pass);
-	return r;
+	return 0;
 }
 
 static void ldap_free_self(void *self)
@@ -229,18 +114,27 @@ static bool loopback_url(const char *url)
 int wm_auth_ldap_new(const struct wm_auth_ldap_config *c, struct wm_authenticator *out, char *err,
 		     size_t errlen)
 {
+	const struct wm_ldap_module *mod = linked;
 	struct ldapauth *l;
-	LDAPURLDesc *desc = NULL;
+	char why[512];
 
 	if (!c->url || !c->base_dn || !c->user_attr || !c->id_attr) {
 		snprintf(err, errlen, "LDAP needs a URL, a base DN and the user and ID attributes");
 		return -EINVAL;
 	}
-	if (ldap_url_parse(c->url, &desc) != LDAP_URL_SUCCESS) {
+	if (!mod) {
+		mod = wm_module_load(WM_LDAP_MODULE_NAME, WM_LDAP_MODULE_SYMBOL, WM_LDAP_MODULE_ABI,
+				     sizeof(*mod), why, sizeof(why));
+		if (!mod) {
+			snprintf(err, errlen, "LDAP authentication needs the module %s.so: %s",
+				 WM_LDAP_MODULE_NAME, why);
+			return -ENOENT;
+		}
+	}
+	if (mod->url_check(c->url) < 0) {
 		snprintf(err, errlen, "\"%s\" is not an LDAP URL", c->url);
 		return -EINVAL;
 	}
-	ldap_free_urldesc(desc);
 	if (strncmp(c->url, "ldap://", 7) == 0 && !c->starttls && !loopback_url(c->url)) {
 		snprintf(err, errlen,
 			 "%s would send passwords in clear text: use ldaps:// or ldap-starttls",
@@ -269,8 +163,16 @@ int wm_auth_ldap_new(const struct wm_auth_ldap_config *c, struct wm_authenticato
 		ldap_free_self(l);
 		return -ENOMEM;
 	}
-	l->starttls = c->starttls;
-	l->timeout = c->timeout_seconds ? c->timeout_seconds : 5;
+	l->mod = mod;
+	l->server = (struct wm_ldap_server){
+		.url = l->url,
+		.bind_dn = l->bind_dn,
+		.bind_password = l->bind_password,
+		.base_dn = l->base_dn,
+		.ca_file = l->ca_file,
+		.starttls = c->starttls,
+		.timeout_seconds = c->timeout_seconds ? c->timeout_seconds : 5,
+	};
 	out->ops = &ldap_ops;
 	out->self = l;
 	return 0;

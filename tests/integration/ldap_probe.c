@@ -9,6 +9,7 @@
 
 #include "auth/auth.h"
 #include "auth/auth_int.h"
+#include "auth/ldap_module.h"
 
 int main(int argc, char **argv)
 {
@@ -35,6 +36,7 @@ int main(int argc, char **argv)
 		.disabled_value = "disabled",
 		.timeout_seconds = 5,
 	};
+	wm_auth_ldap_link(&wm_ldap_module_v1);
 	if (wm_auth_new(NULL, &a) < 0 || wm_auth_ldap_new(&lc, &au, err, sizeof(err)) < 0 ||
 	    wm_auth_add(a, &au) < 0) {
 		printf("ERROR %s\n", err);

@@ -12,10 +12,11 @@ if(TARGET wm_auth)
     endif()
   endforeach()
 endif()
-# The LDAP authenticator's client for the slapd integration test.
+# The LDAP authenticator's client for the slapd integration test (with the
+# LDAP module's code linked in; the daemon part of the test loads the module).
 if(TARGET wm_auth)
   add_executable(ldap_probe ${CMAKE_SOURCE_DIR}/tests/integration/ldap_probe.c)
-  target_link_libraries(ldap_probe PRIVATE wm_auth)
+  target_link_libraries(ldap_probe PRIVATE wm_auth wm_auth_ldap_static)
 endif()
 # RBAC objects and network ACLs in the FSM (src/store/fsm_authz.c).
 wm_unit_test(test_fsm_authz SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_authz.c LIBS wm_store)
