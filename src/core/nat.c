@@ -181,16 +181,16 @@ enum wm_ice_reason wm_ice_decide(const struct wm_ice_inputs *in)
 		return WM_ICE_PEER_STARTED;
 	if (in->ice_edge)
 		return WM_ICE_EDGE;
-	if (!in->self_public && !in->peer_public)
-		return WM_ICE_NO_PUBLIC;
-	if (in->peer_public && in->handshake_timeout_ms &&
-	    in->now_ms - in->direct_since_ms >= (int64_t)in->handshake_timeout_ms) {
-		/* A handshake from before the peer got its current endpoints
-		 * says nothing about them. */
-		if (in->last_handshake_ms == 0 || in->last_handshake_ms < in->direct_since_ms)
-			return WM_ICE_TIMEOUT;
-	}
-	return WM_ICE_NOT_NEEDED;
+	if (!in->traversal || !in->handshake_timeout_ms ||
+	    in->now_ms - in->direct_since_ms < (int64_t)in->handshake_timeout_ms)
+		return WM_ICE_NOT_NEEDED;
+	/* A handshake from before the peer got its current endpoints says
+	 * nothing about them. */
+	if (in->last_handshake_ms != 0 && in->last_handshake_ms >= in->direct_since_ms)
+		return WM_ICE_NOT_NEEDED;
+	if (in->peer_public)
+		return WM_ICE_TIMEOUT;
+	return in->self_public ? WM_ICE_NOT_NEEDED : WM_ICE_NO_PUBLIC;
 }
 
 const char *wm_ice_reason_name(enum wm_ice_reason r)

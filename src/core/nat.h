@@ -69,6 +69,8 @@ struct wm_ice_inputs {
 	bool on_ice;	    /* the pair already goes over ICE */
 	bool ice_available; /* this node can do ICE now (module up, a server to signal
 			       through); false: always direct */
+	bool traversal;	    /* this node has STUN or TURN servers: ICE can get it
+			       through a NAT (without, only edges and offers lead to ICE) */
 	/* Wall-clock milliseconds, as WireGuard reports handshakes. */
 	int64_t now_ms;
 	int64_t direct_since_ms;       /* the peer was configured at its direct endpoints */
@@ -77,12 +79,15 @@ struct wm_ice_inputs {
 };
 
 /* The decision for one pair, in this order: unavailable -> direct; on ICE
- * already -> sticky; peer started -> ICE; edge ice -> ICE; no public endpoint on
- * either side -> ICE; the peer has a public endpoint but no handshake newer
- * than direct_since_ms came once the timeout passed -> ICE; otherwise direct.
- * The timeout counts only against a public peer: a peer with private
- * endpoints alone is expected to reach us (we are public), and its own
- * decision, which sees us as the public side, covers the pair. */
+ * already -> sticky; peer started -> ICE; edge ice -> ICE; no STUN or TURN
+ * server (no traversal) -> direct. Otherwise the pair is tried direct first,
+ * and moves to ICE only when no handshake newer than direct_since_ms came
+ * once the timeout passed: as "timeout" when the peer has a public endpoint,
+ * as "no public endpoint" when neither side has one (two nodes on one LAN
+ * reach each other directly, and stay so). The timeout does not count against
+ * a peer with private endpoints alone when we are public: it is expected to
+ * reach us, and its own decision, which sees us as the public side, covers
+ * the pair. */
 enum wm_ice_reason wm_ice_decide(const struct wm_ice_inputs *in);
 const char *wm_ice_reason_name(enum wm_ice_reason r);
 

@@ -85,6 +85,7 @@ static struct wm_ice_inputs base(void)
 		.now_ms = 100000,
 		.direct_since_ms = 90000,
 		.handshake_timeout_ms = 15000,
+		.traversal = true,
 	};
 	return in;
 }
@@ -119,10 +120,20 @@ static void test_decide(void **state)
 	in.peer_public = false;
 	in.now_ms = 105000;
 	assert_int_equal(wm_ice_decide(&in), WM_ICE_NOT_NEEDED);
+	/* neither side public: direct first (one LAN), ICE after the timeout */
 	in = base();
 	in.self_public = false;
 	in.peer_public = false;
+	assert_int_equal(wm_ice_decide(&in), WM_ICE_NOT_NEEDED);
+	in.now_ms = 105000;
 	assert_int_equal(wm_ice_decide(&in), WM_ICE_NO_PUBLIC);
+	in.last_handshake_ms = 95000; /* they did reach each other */
+	assert_int_equal(wm_ice_decide(&in), WM_ICE_NOT_NEEDED);
+	/* without STUN or TURN, ICE cannot get through a NAT: stay direct */
+	in.last_handshake_ms = 0;
+	in.traversal = false;
+	assert_int_equal(wm_ice_decide(&in), WM_ICE_NOT_NEEDED);
+	in.traversal = true;
 	in.ice_edge = true;
 	assert_int_equal(wm_ice_decide(&in), WM_ICE_EDGE);
 	in.peer_started = true;
