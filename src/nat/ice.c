@@ -102,35 +102,6 @@ struct wm_ice_peer {
 	struct wm_ice_status st;
 };
 
-const char *wm_ice_state_name(int state)
-{
-	switch (state) {
-	case WM_ICE_IDLE:
-		return "idle";
-	case WM_ICE_GATHERING:
-		return "gathering";
-	case WM_ICE_CHECKING:
-		return "checking";
-	case WM_ICE_CONNECTED:
-		return "connected";
-	case WM_ICE_FAILED:
-		return "failed";
-	}
-	return "unknown";
-}
-
-int wm_ice_candidate_check(const char *line)
-{
-	size_t n = line ? strnlen(line, WM_ICE_CANDIDATE_MAX + 1) : 0;
-
-	if (n == 0 || n > WM_ICE_CANDIDATE_MAX)
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++)
-		if (line[i] < 0x20 || line[i] > 0x7e)
-			return -EINVAL;
-	return 0;
-}
-
 /* ---- references ---- */
 
 static struct wm_ice_peer *peer_ref(struct wm_ice_peer *p)
