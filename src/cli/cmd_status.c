@@ -62,9 +62,10 @@ static void print_table(const Webmesh__V1__Status *st)
 	printf("peers:      %zu\n", st->n_peers);
 	if (st->n_peers == 0)
 		return;
-	static const char *const headers[] = {"  ID", "ENDPOINT", "ALLOWED IPS", "HANDSHAKE",
-					      "RX", "TX"};
-	struct wm_table *t = wm_table_new(6, headers);
+	static const char *const headers[] = {"  ID", "PATH", "ENDPOINT", "ALLOWED IPS",
+					      "HANDSHAKE", "RX", "TX"};
+	struct wm_table *t = wm_table_new(7, headers);
+	size_t over_ice = 0;
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const Webmesh__V1__PeerStatus *p = st->peers[i];
 		char id[80], ips[512] = "", hs[32], rx[32], tx[32];
@@ -76,9 +77,34 @@ static void print_table(const Webmesh__V1__Status *st)
 		ago(p->last_handshake, hs, sizeof(hs));
 		snprintf(rx, sizeof(rx), "%" PRIu64, p->rx_bytes);
 		snprintf(tx, sizeof(tx), "%" PRIu64, p->tx_bytes);
-		const char *row[] = {id, p->endpoint, ips, hs, rx, tx};
+		const char *path = p->path[0] ? p->path : "direct";
+		const char *row[] = {id, path, p->endpoint, ips, hs, rx, tx};
+		wm_table_add(t, row);
+		over_ice += strcmp(path, "direct") != 0;
+	}
+	wm_table_print(t);
+	wm_table_free(t);
+	if (over_ice == 0)
+		return;
+	/* The peers over ICE: the pair carrying them and why they use it. */
+	static const char *const ice_headers[] = {"  ID",	  "ICE",     "LOCAL CANDIDATE",
+						  "REMOTE CANDIDATE", "PATH RX", "PATH TX",
+						  "SESSIONS",	  "WHY"};
+	t = wm_table_new(8, ice_headers);
+	for (size_t i = 0; i < st->n_peers; i++) {
+		const Webmesh__V1__PeerStatus *p = st->peers[i];
+		if (!p->path[0] || strcmp(p->path, "direct") == 0)
+			continue;
+		char id[80], rx[32], tx[32], n[16];
+		snprintf(id, sizeof(id), "  %s", p->id[0] ? p->id : "(unknown)");
+		snprintf(rx, sizeof(rx), "%" PRIu64, p->ice_rx_bytes);
+		snprintf(tx, sizeof(tx), "%" PRIu64, p->ice_tx_bytes);
+		snprintf(n, sizeof(n), "%u", p->ice_sessions);
+		const char *row[] = {id, p->ice_state, p->local_candidate, p->remote_candidate,
+				     rx, tx, n, p->ice_reason};
 		wm_table_add(t, row);
 	}
+	printf("over ICE:\n");
 	wm_table_print(t);
 	wm_table_free(t);
 }

@@ -514,6 +514,16 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .max = 3600,
 	 .help = "move a peer to ICE when no WireGuard handshake completes at its direct "
 		 "endpoints within this time (0: never)"},
+	{.name = "endpoint-refresh",
+	 .type = WM_CFG_UINT,
+	 .offset = F(endpoint_refresh),
+	 .size = SZ(endpoint_refresh),
+	 .arg = "SECONDS",
+	 .def = "30",
+	 .min = 0,
+	 .max = 86400,
+	 .help = "discover this node's endpoints again this often and tell the mesh when "
+		 "they changed, e.g. a laptop on a new network (0: only at start)"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),

@@ -108,6 +108,7 @@ struct wm_config {
 				time-limited credentials (secret) */
 	uint32_t turn_credential_ttl; /* turn-credential-ttl: 43200 seconds */
 	uint32_t ice_handshake_timeout; /* ice-handshake-timeout: 20 seconds, 0 = never */
+	uint32_t endpoint_refresh;	/* endpoint-refresh: 30 seconds, 0 = only at start */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

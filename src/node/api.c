@@ -15,6 +15,7 @@
 #include "auth/pki.h"
 #include "core/ipam.h"
 #include "services/convert.h"
+#include "services/signaling.h"
 #include "store/authz.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -208,6 +209,21 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
+	if (d->cfg->turn_secret) {
+		/* Servers hand members short-lived TURN credentials instead. */
+		struct wm_signaling_config sig = {
+			.turn_secret = d->cfg->turn_secret,
+			.turn_urls = (const char *const *)d->cfg->turn_servers,
+			.n_turn_urls = d->cfg->n_turn_servers,
+			.turn_ttl_s = d->cfg->turn_credential_ttl,
+		};
+		rc = wm_signaling_configure(d->services, &sig);
+		if (rc) {
+			snprintf(err, errlen, "turn-secret: cannot use turn-servers and "
+					      "turn-credential-ttl as given");
+			return rc;
+		}
+	}
 	rc = start_local(d, err, errlen);
 	if (!rc && serve_public)
 		rc = wm_api_serve_public(d, err, errlen);
@@ -251,6 +267,8 @@ static void fill_peers(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_a
 		ps->last_handshake = p->last_handshake_sec;
 		ps->rx_bytes = p->rx_bytes;
 		ps->tx_bytes = p->tx_bytes;
+		/* the path (direct, ice-direct, ice-relay), candidates, ICE bytes */
+		wm_node_nat_fill_peer_status(d->nat, p->public_key, ps, a);
 		st->peers[st->n_peers++] = ps;
 	}
 	wm_wg_device_free(dev);

@@ -67,6 +67,13 @@ static void next_stage(struct wm_daemon *d)
 			}
 			break;
 		case 1:
+			/* ICE sessions end (BYE to the peers) before the clients go */
+			d->closing++;
+			wm_traversal_close(d, stage_done, d);
+			if (d->local_client) {
+				wm_rpc_client_free(d->local_client);
+				d->local_client = NULL;
+			}
 			if (d->upstream) {
 				wm_rpc_client_free(d->upstream);
 				d->upstream = NULL;
@@ -90,6 +97,7 @@ static void next_stage(struct wm_daemon *d)
 			uv_close((uv_handle_t *)&d->self_timer, NULL);
 			uv_close((uv_handle_t *)&d->raft_timer, NULL);
 			uv_close((uv_handle_t *)&d->heartbeat_timer, NULL);
+			uv_close((uv_handle_t *)&d->endpoint_timer, NULL);
 			uv_close((uv_handle_t *)&d->sigterm, NULL);
 			uv_close((uv_handle_t *)&d->sigint, NULL);
 			break;
@@ -115,6 +123,7 @@ static void teardown(struct wm_daemon *d)
 	uv_timer_stop(&d->self_timer);
 	uv_timer_stop(&d->raft_timer);
 	uv_timer_stop(&d->heartbeat_timer);
+	uv_timer_stop(&d->endpoint_timer);
 	if (d->peer_stream) {
 		struct wm_rpc_stream *s = d->peer_stream;
 		d->peer_stream = NULL;
@@ -193,6 +202,17 @@ static void signal_cb(uv_signal_t *s, int signum)
 	wm_daemon_stop(d, 0);
 }
 
+/* The bootstrap server registers itself with its endpoints: after discovery. */
+static void bootstrap_server(struct wm_daemon *d)
+{
+	char err[512] = "";
+	int rc = wm_server_start(d, err, sizeof(err));
+	if (rc) {
+		wm_error("%s", err[0] ? err : wm_strerror(rc));
+		wm_daemon_stop(d, 1);
+	}
+}
+
 static int start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	/* api-listen was validated with the config; the port is read by every
@@ -215,6 +235,8 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 		wm_warn("no endpoint to advertise: other nodes cannot reach this one directly "
 			"(set --endpoints IP:PORT)");
 	rc = wm_netconf_open(d, err, errlen);
+	if (!rc)
+		rc = wm_traversal_start(d, err, errlen);
 	if (rc)
 		return rc;
 	if (d->cfg->bootstrap) {
@@ -222,7 +244,7 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 		 * it before any store exists. */
 		rc = wm_api_start(d, true, err, errlen);
 		if (!rc)
-			rc = wm_server_start(d, err, errlen);
+			wm_traversal_discover(d, bootstrap_server);
 	} else {
 		rc = wm_api_start(d, false, err, errlen);
 		if (!rc)
@@ -252,7 +274,9 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	uv_timer_init(&loop, &d->self_timer);
 	uv_timer_init(&loop, &d->raft_timer);
 	uv_timer_init(&loop, &d->heartbeat_timer);
+	uv_timer_init(&loop, &d->endpoint_timer);
 	d->timer.data = d->self_timer.data = d->raft_timer.data = d->heartbeat_timer.data = d;
+	d->endpoint_timer.data = d;
 	uv_signal_init(&loop, &d->sigterm);
 	uv_signal_init(&loop, &d->sigint);
 	d->sigterm.data = d->sigint.data = d;

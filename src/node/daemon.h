@@ -18,6 +18,7 @@
 #include "services/services.h"
 #include "store/store.h"
 #include "wg/wg.h"
+#include "node/nat.h"
 
 enum wm_daemon_phase {
 	WM_PHASE_STARTING, /* interface up, waiting for the mesh */
@@ -55,6 +56,17 @@ struct wm_daemon {
 	size_t n_endpoints;
 
 	struct wm_wg *wg;
+	/* NAT traversal and endpoint discovery (traversal.c); nat is NULL with
+	 * the null backend, which has no data plane to traverse anything */
+	struct wm_node_nat *nat;
+	struct wm_rpc_client *local_client; /* servers: to our own socket, for signals */
+	struct wm_nat_discover_req *discovery; /* running now */
+	void (*discovered)(struct wm_daemon *d); /* the first discovery is done */
+	uv_timer_t endpoint_timer;	    /* endpoints discovered again (roaming) */
+	bool announce_pending;		    /* a Join with new endpoints is out */
+	/* d->endpoints changed endpoints_gen times; the mesh has those of
+	 * announced_gen; a Join in flight carries those of sent_gen */
+	uint32_t endpoints_gen, announced_gen, sent_gen;
 	struct wm_store *store;           /* servers only */
 	struct wm_services *services;
 	struct wm_rpc_server *api;        /* TLS API (servers) */
@@ -171,11 +183,26 @@ void wm_heartbeat_start(struct wm_daemon *d);
 /* raftmembers.c: leader detection and Raft membership reconciliation. */
 void wm_raftmembers_start(struct wm_daemon *d);
 
+/* traversal.c: NAT traversal (src/node/nat.c) and endpoint discovery. */
+/* After the WireGuard device is open; nothing with the null backend. */
+int wm_traversal_start(struct wm_daemon *d, char *err, size_t errlen);
+/* Discovers this node's endpoints (interfaces, STUN), then calls done once
+ * (never from within this call when discovery runs); later rounds, every
+ * endpoint-refresh seconds, announce changed endpoints to the mesh (roaming). */
+void wm_traversal_discover(struct wm_daemon *d, void (*done)(struct wm_daemon *d));
+/* Shutdown: ends ICE sessions (BYE to the peers); done_cb when all is gone. */
+void wm_traversal_close(struct wm_daemon *d, void (*done_cb)(void *data), void *data);
+/* A peer moved to ICE: its endpoint changes on the device (netconf.c). */
+void wm_netconf_nat_changed(void *data);
+
 /* member.c: join through a server and follow the peer stream. */
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);
 void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd);
 /* The server in use missed a heartbeat: fail over to the next one. */
 void wm_member_upstream_failed(struct wm_daemon *d);
+/* Sends a Join with the current endpoints again (they changed); the lease
+ * and everything else stay as they are. */
+void wm_member_announce(struct wm_daemon *d);
 
 /* lifecycle (daemon.c) */
 void wm_daemon_stop(struct wm_daemon *d, int exit_code);

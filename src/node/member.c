@@ -233,6 +233,7 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 		return;
 	}
 	d->joined = true;
+	d->announced_gen = d->sent_gen;
 	d->phase = WM_PHASE_RUNNING;
 	d->retry_ms = 0;
 	d->failures = 0;
@@ -246,7 +247,8 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 		subscribe(d);
 }
 
-static void send_join(struct wm_daemon *d)
+/* Our JoinRequest, packed into buf; 0 or -EMSGSIZE. */
+static int pack_join(struct wm_daemon *d, uint8_t *buf, size_t size, size_t *len)
 {
 	char key[WM_KEY_B64_LEN + 1];
 	char eps[WM_MAX_ENDPOINTS][WM_ENDPOINT_STRLEN];
@@ -268,20 +270,59 @@ static void send_join(struct wm_daemon *d)
 	req.routes = (char **)d->cfg->routes;
 	req.n_routes = d->cfg->n_routes;
 	req.use_exit_node = d->cfg->use_exit_node ? d->cfg->use_exit_node : (char *)"";
+	*len = webmesh__v1__join_request__get_packed_size(&req);
+	if (*len > size)
+		return -EMSGSIZE;
+	webmesh__v1__join_request__pack(&req, buf);
+	return 0;
+}
+
+static void send_join(struct wm_daemon *d)
+{
 	uint8_t buf[2048];
-	size_t len = webmesh__v1__join_request__get_packed_size(&req);
-	if (len > sizeof(buf)) {
+	size_t len;
+	d->sent_gen = d->endpoints_gen;
+	if (pack_join(d, buf, sizeof(buf), &len) < 0) {
 		wm_error("JoinRequest too large");
 		wm_daemon_stop(d, 1);
 		return;
 	}
-	webmesh__v1__join_request__pack(&req, buf);
 	int err = wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Join", buf, len,
 				      JOIN_TIMEOUT_MS, NULL, 0, join_cb, d);
 	if (err) {
 		wm_warn("cannot send Join: %s", wm_strerror(err));
 		schedule_retry(d);
 	}
+}
+
+static void announce_cb(void *data, int status, const char *message, const uint8_t *resp,
+			size_t len)
+{
+	(void)resp;
+	(void)len;
+	struct wm_daemon *d = data;
+	d->announce_pending = false;
+	if (status == WM_GRPC_OK) {
+		d->announced_gen = d->sent_gen;
+		wm_info("the mesh has this node's new endpoints");
+	}
+	else if (status != WM_GRPC_CANCELLED)
+		/* The next discovery round sees the same change and tries again. */
+		wm_warn("cannot announce the new endpoints (%s: %s)", wm_grpc_status_name(status),
+			message ? message : "");
+}
+
+void wm_member_announce(struct wm_daemon *d)
+{
+	uint8_t buf[2048];
+	size_t len;
+	if (!d->joined || !d->upstream || d->announce_pending ||
+	    pack_join(d, buf, sizeof(buf), &len) < 0)
+		return;
+	d->sent_gen = d->endpoints_gen;
+	if (wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Join", buf, len,
+				JOIN_TIMEOUT_MS, NULL, 0, announce_cb, d) == 0)
+		d->announce_pending = true;
 }
 
 static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
@@ -397,7 +438,8 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 			return rc;
 		}
 	}
-	send_join(d);
+	/* The Join carries our endpoints: find them first (STUN included). */
+	wm_traversal_discover(d, send_join);
 	return 0;
 }
 

@@ -71,6 +71,7 @@ struct wm_node_nat {
 	struct wm_node_nat_config c;
 	char node_id[WM_NODE_ID_MAX + 1];
 	struct wm_ice *ice;
+	bool ice_failed; /* the ICE module could not be loaded: every peer direct */
 	uv_timer_t tick;
 	struct npeer *peers;
 	bool self_public;
@@ -418,6 +419,10 @@ static int go_ice(struct npeer *p, int reason)
 	if (p->ice)
 		return 0;
 	err = wm_ice_peer_open(n->ice, p->id, p, &p->ice, &p->relay_port);
+	if (err == -ENOTSUP) {
+		n->ice_failed = true; /* the loader said why, once */
+		return err;
+	}
 	if (err) {
 		wm_warn("cannot open an ICE relay for %s: %s", p->id, wm_strerror(err));
 		return err;
@@ -604,7 +609,7 @@ static void subscribe(struct wm_node_nat *n)
 
 static bool ice_available(struct wm_node_nat *n)
 {
-	return n->ice && !n->closing;
+	return n->ice && !n->ice_failed && !n->closing;
 }
 
 /* Moves direct peers to ICE where the decision says so; reports whether
@@ -623,6 +628,7 @@ static bool evaluate(struct wm_node_nat *n)
 			.peer_public = p->peer_public,
 			.on_ice = p->ice != NULL,
 			.ice_available = ice_available(n),
+			.traversal = n->n_stun > 0 || n->n_turn > 0,
 			.now_ms = now,
 			.direct_since_ms = p->direct_since_ms,
 			.handshake_timeout_ms = n->c.cfg->ice_handshake_timeout * 1000u,
@@ -631,7 +637,8 @@ static bool evaluate(struct wm_node_nat *n)
 			continue;
 		if (p->direct_ok)
 			in.handshake_timeout_ms = 0; /* proven direct: WireGuard roams by itself */
-		if (in.peer_public && in.handshake_timeout_ms &&
+		if ((in.peer_public || !in.self_public) && in.traversal &&
+		    in.handshake_timeout_ms &&
 		    now - p->direct_since_ms >= (int64_t)in.handshake_timeout_ms) {
 			if (!dev_read) {
 				dev_read = true;
@@ -925,7 +932,8 @@ void wm_node_nat_fill_peer_status(struct wm_node_nat *n, const wm_key key,
 	ps->ice_reason = wm_arena_strdup(a, wm_ice_reason_name(p->reason));
 }
 
-int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data)
+int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data,
+			 struct wm_nat_discover_req **req)
 {
 	const struct wm_config *cfg = n->c.cfg;
 	struct wm_endpoint ovr[WM_MAX_ENDPOINTS];
@@ -942,7 +950,7 @@ int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *dat
 		if (wm_endpoint_parse(cfg->endpoints[i], &ovr[n_ovr]) == 0)
 			n_ovr++;
 	o.n_overrides = n_ovr;
-	return wm_nat_discover(n->c.loop, &o, cb, data, NULL);
+	return wm_nat_discover(n->c.loop, &o, cb, data, req);
 }
 
 static void part_done(struct wm_node_nat *n)

@@ -101,8 +101,9 @@ void wm_node_nat_fill_peer_status(struct wm_node_nat *n, const wm_key key,
 				  Webmesh__V1__PeerStatus *ps, struct wm_arena *a);
 
 /* Endpoint discovery with this node's STUN servers, --endpoints and
- * WireGuard port (see nat/discover.h); cb as there. */
-int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data);
+ * WireGuard port (see nat/discover.h); cb and req as there. */
+int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data,
+			 struct wm_nat_discover_req **req);
 
 /* Ends every session (BYE to the peers), stops the ICE thread and frees n;
  * done_cb (may be NULL) runs from the loop once all of it is gone. */

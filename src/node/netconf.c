@@ -83,6 +83,15 @@ static int apply_desired(struct wm_daemon *d)
 	return err;
 }
 
+void wm_netconf_nat_changed(void *data)
+{
+	struct wm_daemon *d = data;
+	if (!d->desired || d->phase == WM_PHASE_STOPPING)
+		return;
+	wm_node_nat_rewrite(d->nat, d->desired);
+	apply_desired(d);
+}
+
 static void wg_restarted_cb(void *data)
 {
 	struct wm_daemon *d = data;
@@ -253,6 +262,9 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 		return err;
 	}
 	wm_wg_device_sort(desired);
+	/* Peers over ICE are reached at their loopback relay instead. */
+	if (wm_node_nat_apply(d->nat, peers, n, d->endpoints, d->n_endpoints, desired) < 0)
+		wm_warn("NAT traversal: out of memory; peers stay at their endpoints");
 	wm_wg_device_free(d->desired);
 	d->desired = desired;
 	if (d->addresses_set)

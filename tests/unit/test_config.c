@@ -135,6 +135,7 @@ static void test_table(void **state)
 		"turn-secret",
 		"turn-credential-ttl",
 		"ice-handshake-timeout",
+		"endpoint-refresh",
 		"log-level",
 		"config",
 		"print-config",
