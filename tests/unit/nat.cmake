@@ -8,15 +8,11 @@ wm_unit_test(test_stun SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_stun.c
              LIBS wm_stun PkgConfig::NICE PkgConfig::ZLIB)
 wm_unit_test(test_turncred SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_turncred.c LIBS wm_stun)
 # The relay between two loopback sockets; two ICE sides over loopback.
-wm_unit_test(test_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_relay.c LIBS wm_nat)
+wm_unit_test(test_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_relay.c LIBS wm_nat_ice)
 wm_unit_test(test_ice_loopback SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ice_loopback.c
-             LIBS wm_nat)
+             LIBS wm_nat_ice)
 # Endpoint discovery against fake STUN servers (libnice's STUN library).
-wm_unit_test(test_discover SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_discover.c LIBS wm_nat)
+wm_unit_test(test_discover SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_discover.c LIBS wm_nat_ice)
 # The Signaling service on a real store, over the project's gRPC client.
 wm_unit_test(test_signaling SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_signaling.c
              LIBS wm_services wm_stun)
-# wmnat-node: a member reduced to NAT traversal, driving src/node/nat.c the way
-# webmeshd will (tests/integration/test_nat.py, bench/nat-throughput).
-add_executable(wmnat-node ${CMAKE_SOURCE_DIR}/tests/nat/wmnat_node.c)
-target_link_libraries(wmnat-node PRIVATE wm_node wm_nat)
