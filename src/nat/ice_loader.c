@@ -13,7 +13,7 @@
 
 struct wm_ice {
 	struct wm_ice_config cfg;
-	void *real; /* the module's wm_ice, once a peer needed it */
+	void *real;  /* the module's wm_ice, once a peer needed it */
 	bool failed; /* the module could not be loaded: said once */
 };
 

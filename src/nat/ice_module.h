@@ -16,8 +16,8 @@ struct wm_ice_module {
 	struct wm_module_header header;
 	int (*ice_new)(const struct wm_ice_config *cfg, void **out, char *err, size_t errlen);
 	void (*ice_free)(void *ice, void (*done_cb)(void *data), void *data);
-	int (*peer_open)(void *ice, const char *peer_id, void *peer_data,
-			 struct wm_ice_peer **out, uint16_t *relay_port);
+	int (*peer_open)(void *ice, const char *peer_id, void *peer_data, struct wm_ice_peer **out,
+			 uint16_t *relay_port);
 	void (*peer_close)(struct wm_ice_peer *p);
 	int (*peer_start)(struct wm_ice_peer *p, const struct wm_ice_session_config *sc);
 	int (*peer_set_remote)(struct wm_ice_peer *p, uint64_t session,

@@ -15,6 +15,7 @@
 #include "services/gate.h"
 #include "services/peercache.h"
 #include "services/signaling.h"
+#include "services/signal_fanout.h"
 
 struct method_def {
 	const char *path;
@@ -132,6 +133,7 @@ void wm_services_stop(struct wm_services *s)
 	uv_timer_stop(&s->live_timer);
 	wm_subscriptions_close_all(s, WM_GRPC_UNAVAILABLE, "server is shutting down");
 	wm_signaling_stop(s);
+	wm_signal_fanout_free(s);
 	if (s->leader_client) {
 		wm_rpc_client_free(s->leader_client);
 		s->leader_client = NULL;

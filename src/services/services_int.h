@@ -31,6 +31,8 @@ struct wm_services {
 	struct wm_peercache *peercache;
 	/* ICE signal mailboxes and TURN credentials (signaling.c), made on first use */
 	struct wm_signaling *signaling;
+	/* clients to the other servers, for signals they may deliver */
+	struct wm_signal_fanout *signal_fanout;
 };
 
 /* Packs msg, sends it as the only message and finishes the call with OK. */

@@ -16,6 +16,7 @@
 #include "core/nat.h"
 #include "nat/turncred.h"
 #include "services/services_int.h"
+#include "services/signal_fanout.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
 #define MAX_SIGNAL_BYTES (16 * 1024)
@@ -166,6 +167,49 @@ static bool relays(struct wm_services *s, struct wm_rpc_call *call)
 	return false;
 }
 
+/* Keeps a signal nobody listens for until its node opens a stream here. */
+static int queue(struct wm_services *s, struct wm_signaling *sig, const char *to,
+		 const uint8_t *req, size_t len, char *msg, size_t msglen)
+{
+	int err = wm_mailbox_put(sig->boxes, to, req, len, (int64_t)uv_now(s->cfg.loop));
+	if (err < 0)
+		snprintf(msg, msglen, "cannot queue a signal for %s: %s", to,
+			 err == -EUSERS ? "too many nodes have signals waiting" : wm_strerror(err));
+	return err < 0 ? err : 0;
+}
+
+/* A signal offered to the other servers while its sender waits. */
+struct pending_signal {
+	struct wm_services *s;
+	struct wm_rpc_call *call;
+	uint8_t *req;
+	size_t len;
+	char to[WM_NODE_ID_MAX + 1];
+};
+
+static void fanned_out_cb(void *data, bool delivered)
+{
+	struct pending_signal *ps = data;
+	Webmesh__V1__SendSignalResponse resp = WEBMESH__V1__SEND_SIGNAL_RESPONSE__INIT;
+	struct wm_signaling *sig = state(ps->s);
+	struct receiver *r;
+	char msg[256];
+
+	resp.delivered = delivered;
+	/* The node may have opened its stream here meanwhile. */
+	if (!delivered && sig && (r = find_receiver(sig, ps->to)) &&
+	    receiver_send(r, ps->req, ps->len) == 0)
+		resp.delivered = true;
+	if (!resp.delivered && (!sig || queue(ps->s, sig, ps->to, ps->req, ps->len, msg,
+					      sizeof(msg)) < 0))
+		wm_rpc_call_finish(ps->call, WM_GRPC_RESOURCE_EXHAUSTED,
+				   sig ? msg : "out of memory");
+	else
+		wm_services_reply(ps->call, &resp.base);
+	free(ps->req);
+	free(ps);
+}
+
 /* ---- handlers ---- */
 
 void wm_signaling_send(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
@@ -228,12 +272,26 @@ void wm_signaling_send(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 	r = find_receiver(sig, m->to);
 	if (r && receiver_send(r, req, len) == 0) {
 		resp.delivered = true;
+	} else if (wm_rpc_call_metadata(call, "x-webmesh-proxied-from")) {
+		/* Offered by another server: only a stream here counts; that
+		 * server queues what nobody took. */
 	} else {
-		err = wm_mailbox_put(sig->boxes, m->to, req, len, (int64_t)uv_now(s->cfg.loop));
-		if (err < 0) {
-			snprintf(msg, sizeof(msg), "cannot queue a signal for %s: %s", m->to,
-				 err == -EUSERS ? "too many nodes have signals waiting"
-						: wm_strerror(err));
+		struct pending_signal *ps = calloc(1, sizeof(*ps));
+		if (ps && (ps->req = malloc(len ? len : 1))) {
+			ps->s = s;
+			ps->call = call;
+			memcpy(ps->req, req, len);
+			ps->len = len;
+			snprintf(ps->to, sizeof(ps->to), "%s", m->to);
+			if (wm_signal_fanout(s, m->to, req, len, fanned_out_cb, ps) == 0) {
+				webmesh__v1__signal__free_unpacked(m, NULL);
+				return; /* answered from fanned_out_cb */
+			}
+			free(ps->req);
+		}
+		free(ps);
+		err = queue(s, sig, m->to, req, len, msg, sizeof(msg));
+		if (err) {
 			webmesh__v1__signal__free_unpacked(m, NULL);
 			wm_rpc_call_finish(call, WM_GRPC_RESOURCE_EXHAUSTED, msg);
 			return;

@@ -34,6 +34,7 @@ import wmtest
 from wmtest import run, wait_until
 
 PUBLIC_IP = "203.0.113.10"
+SERVER2_IP = "203.0.113.11"
 ROUTER_WAN = {"a": "203.0.113.1", "b": "203.0.113.2"}
 SITE_NET = {"a": "10.1.0", "b": "10.2.0"}
 NAT_RULES = {
@@ -216,6 +217,32 @@ verbose
             m = pat.search(self.log("server"))
             return m and m.group(1)
         self.fingerprint = wait_until(fingerprint, 60, "the server's join fingerprint")
+
+    def start_second_server(self):
+        """A second voter, server2 at SERVER2_IP, in a namespace of its own on
+        the public bridge; returns its certificate fingerprint."""
+        ns = self._ns_add("public2")
+        run(["ip", "-n", self.ns("public"), "link", "add", "vs2", "type", "veth", "peer",
+             "name", "eth0", "netns", ns])
+        run(["ip", "-n", self.ns("public"), "link", "set", "vs2", "master", "br0", "up"])
+        run(["ip", "-n", ns, "addr", "add", f"{SERVER2_IP}/24", "dev", "eth0"])
+        run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        state = self.dir / "server2"
+        state.mkdir(mode=0o700)
+        self._spawn("server2", ns,
+                    [wmtest.WEBMESHD, "--join", f"{PUBLIC_IP}:8443", "--join-fingerprint",
+                     self.fingerprint, "--voter", "--node-id", "server2", "--state-dir", state,
+                     "--endpoints", f"{SERVER2_IP}:51820", "--socket", state / "webmesh.sock",
+                     "--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
+                     self.turn_secret, "--log-level", "debug"])
+        pat = re.compile(r"serving the API on \S+ \(TLS, certificate (sha256:[0-9a-fA-F]{64})")
+
+        def fingerprint():
+            if self.procs["server2"].poll() is not None:
+                raise wmtest.StopWaiting("server2 exited:\n" + self.log("server2"))
+            m = pat.search(self.log("server2"))
+            return m and m.group(1)
+        return wait_until(fingerprint, 60, "server2 to serve its API")
 
     def start_node(self, side, *extra):
         name = f"site-{side}"
@@ -459,6 +486,29 @@ def test_roaming_node_announces_new_endpoints(lab_factory):
                    "the server to forget site-a's old address")
         assert "10.1.0.3:51820" in endpoints()
         assert "this node's endpoints changed" in lab.log("site-a")
+    except BaseException:
+        print(lab.logs())
+        raise
+
+
+def test_sites_on_different_servers_signal_through_both(lab_factory):
+    """site-a follows the bootstrap server, site-b a second voter: their
+    offers and answers cross from one server to the other, and the pair
+    connects over ICE as if they shared a server."""
+    lab = lab_factory(nat_a="cone", nat_b="cone-snat")
+    try:
+        lab.start_coturn()
+        lab.start_server()
+        fp2 = lab.start_second_server()
+        lab.start_node("a")
+        # later flags win: site-b joins through server2
+        lab.start_node("b", "--join", f"{SERVER2_IP}:8443", "--join-fingerprint", fp2)
+        wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+        assert lab.status("b")["join_server"] == f"{SERVER2_IP}:8443"
+        wait_until(lambda: _connected(lab, "a", "b") and _connected(lab, "b", "a"), 90,
+                   "the pair to connect over ICE")
+        _ping_until(lab, "a", lab.address("b"), 30)
+        assert lab.ping("b", lab.address("a"), count=2)
     except BaseException:
         print(lab.logs())
         raise
