@@ -27,8 +27,8 @@ static void ago(int64_t when, char *buf, size_t len)
 static void print_table(const Webmesh__V1__Status *st)
 {
 	char role[32];
-	const char *r = wm_pbjson_enum_name(&webmesh__v1__raft_role__descriptor, st->raft_role, role,
-					    sizeof(role));
+	const char *r = wm_pbjson_enum_name(&webmesh__v1__raft_role__descriptor, st->raft_role,
+					    role, sizeof(role));
 	printf("node:       %s (webmeshd %s)\n", st->id, st->version);
 	printf("public key: %s\n", st->public_key);
 	printf("addresses:  %s  %s\n", st->address_ipv4, st->address_ipv6);
@@ -53,7 +53,8 @@ static void print_table(const Webmesh__V1__Status *st)
 			char mr[32];
 			printf("            %s %s at %s\n", m->id,
 			       wm_pbjson_enum_name(&webmesh__v1__raft_role__descriptor, m->role, mr,
-						   sizeof(mr)) ?: "",
+						   sizeof(mr))
+				       ?: "",
 			       m->address);
 		}
 	}
@@ -62,8 +63,8 @@ static void print_table(const Webmesh__V1__Status *st)
 	printf("peers:      %zu\n", st->n_peers);
 	if (st->n_peers == 0)
 		return;
-	static const char *const headers[] = {"  ID", "PATH", "ENDPOINT", "ALLOWED IPS",
-					      "HANDSHAKE", "RX", "TX"};
+	static const char *const headers[] = {"  ID",	   "PATH", "ENDPOINT", "ALLOWED IPS",
+					      "HANDSHAKE", "RX",   "TX"};
 	struct wm_table *t = wm_table_new(7, headers);
 	size_t over_ice = 0;
 	for (size_t i = 0; i < st->n_peers; i++) {
@@ -87,9 +88,9 @@ static void print_table(const Webmesh__V1__Status *st)
 	if (over_ice == 0)
 		return;
 	/* The peers over ICE: the pair carrying them and why they use it. */
-	static const char *const ice_headers[] = {"  ID",	  "ICE",     "LOCAL CANDIDATE",
-						  "REMOTE CANDIDATE", "PATH RX", "PATH TX",
-						  "SESSIONS",	  "WHY"};
+	static const char *const ice_headers[] = {
+		"  ID",	   "ICE",     "LOCAL CANDIDATE", "REMOTE CANDIDATE",
+		"PATH RX", "PATH TX", "SESSIONS",	 "WHY"};
 	t = wm_table_new(8, ice_headers);
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const Webmesh__V1__PeerStatus *p = st->peers[i];
@@ -100,8 +101,9 @@ static void print_table(const Webmesh__V1__Status *st)
 		snprintf(rx, sizeof(rx), "%" PRIu64, p->ice_rx_bytes);
 		snprintf(tx, sizeof(tx), "%" PRIu64, p->ice_tx_bytes);
 		snprintf(n, sizeof(n), "%u", p->ice_sessions);
-		const char *row[] = {id, p->ice_state, p->local_candidate, p->remote_candidate,
-				     rx, tx, n, p->ice_reason};
+		const char *row[] = {
+			id, p->ice_state, p->local_candidate, p->remote_candidate, rx, tx,
+			n,  p->ice_reason};
 		wm_table_add(t, row);
 	}
 	printf("over ICE:\n");

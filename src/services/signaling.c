@@ -200,8 +200,8 @@ static void fanned_out_cb(void *data, bool delivered)
 	if (!delivered && sig && (r = find_receiver(sig, ps->to)) &&
 	    receiver_send(r, ps->req, ps->len) == 0)
 		resp.delivered = true;
-	if (!resp.delivered && (!sig || queue(ps->s, sig, ps->to, ps->req, ps->len, msg,
-					      sizeof(msg)) < 0))
+	if (!resp.delivered &&
+	    (!sig || queue(ps->s, sig, ps->to, ps->req, ps->len, msg, sizeof(msg)) < 0))
 		wm_rpc_call_finish(ps->call, WM_GRPC_RESOURCE_EXHAUSTED,
 				   sig ? msg : "out of memory");
 	else

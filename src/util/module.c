@@ -44,8 +44,8 @@ static void *open_in(const char *dir, const char *name, char *tried, size_t trie
 	return h;
 }
 
-const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size_t size,
-			   char *err, size_t errlen)
+const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size_t size, char *err,
+			   size_t errlen)
 {
 	char here[PATH_MAX], failed[512] = "";
 	exe_dir(here, sizeof(here));

@@ -27,7 +27,7 @@ struct wm_module_header {
  * symbol SYM, checked against abi and size. NULL with err naming the file and
  * what was wrong (not found, dlerror, ABI mismatch). Not thread-safe: call it
  * from the loop's thread. Modules stay loaded until exit. */
-const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size_t size,
-			   char *err, size_t errlen);
+const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size_t size, char *err,
+			   size_t errlen);
 
 #endif
