@@ -1,6 +1,7 @@
 /* wmctl get nodes|node ID|graph|edges: read the mesh state. */
 #include "cli/cli.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -19,8 +20,7 @@ static void join_list(char *const *items, size_t n, char *out, size_t len)
 
 static void print_nodes(Webmesh__V1__MeshNode *const *nodes, size_t n)
 {
-	static const char *const headers[] = {"ID", "IPV4", "IPV6", "ENDPOINTS", "ROLE",
-					      "JOINED"};
+	static const char *const headers[] = {"ID", "IPV4", "IPV6", "ENDPOINTS", "ROLE", "JOINED"};
 	struct wm_table *t = wm_table_new(6, headers);
 	for (size_t i = 0; i < n; i++) {
 		const Webmesh__V1__MeshNode *m = nodes[i];
@@ -39,30 +39,62 @@ static void print_nodes(Webmesh__V1__MeshNode *const *nodes, size_t n)
 	wm_table_free(t);
 }
 
+/* "k=v,k=v" (the server sends the keys sorted). For dot, quotes and
+ * backslashes are escaped; control characters become '?' either way, so a
+ * value cannot break a table row or the dot syntax. Cut short if long. */
+static void join_attrs(const Webmesh__V1__MeshEdge *e, bool dot, char *out, size_t len)
+{
+	size_t used = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < e->n_attributes; i++) {
+		const char *parts[] = {i ? "," : "", e->attributes[i]->key, "=",
+				       e->attributes[i]->value};
+		for (size_t p = 0; p < 4; p++) {
+			for (const char *c = parts[p]; *c; c++) {
+				unsigned char ch = (unsigned char)*c;
+				bool esc = dot && (ch == '"' || ch == '\\');
+				if (used + 1 + esc >= len)
+					return;
+				if (esc)
+					out[used++] = '\\';
+				out[used++] = ch < 0x20 || ch == 0x7f ? '?' : (char)ch;
+				out[used] = '\0';
+			}
+		}
+	}
+}
+
 static void print_edges(const Webmesh__V1__MeshGraph *g)
 {
-	static const char *const headers[] = {"SOURCE", "TARGET", "WEIGHT"};
-	struct wm_table *t = wm_table_new(3, headers);
+	static const char *const headers[] = {"SOURCE", "TARGET", "WEIGHT", "ATTRIBUTES"};
+	struct wm_table *t = wm_table_new(4, headers);
 	for (size_t i = 0; i < g->n_edges; i++) {
-		char w[16];
+		char w[16], attrs[1024];
 		snprintf(w, sizeof(w), "%d", g->edges[i]->weight);
-		const char *row[] = {g->edges[i]->source, g->edges[i]->target, w};
+		join_attrs(g->edges[i], false, attrs, sizeof(attrs));
+		const char *row[] = {g->edges[i]->source, g->edges[i]->target, w, attrs};
 		wm_table_add(t, row);
 	}
 	wm_table_print(t);
 	wm_table_free(t);
 }
 
-/* Graphviz: `wmctl get graph -o dot | dot -Tpng > mesh.png`. */
+/* Graphviz: `wmctl get graph -o dot | dot -Tpng > mesh.png`. The label is the
+ * weight, then the attributes on a second line. */
 static void print_dot(const Webmesh__V1__MeshGraph *g)
 {
 	printf("graph webmesh {\n");
 	for (size_t i = 0; i < g->n_nodes; i++)
 		printf("  \"%s\" [label=\"%s\\n%s\"];\n", g->nodes[i]->id, g->nodes[i]->id,
 		       g->nodes[i]->private_ipv4);
-	for (size_t i = 0; i < g->n_edges; i++)
-		printf("  \"%s\" -- \"%s\" [weight=%d, label=\"%d\"];\n", g->edges[i]->source,
-		       g->edges[i]->target, g->edges[i]->weight, g->edges[i]->weight);
+	for (size_t i = 0; i < g->n_edges; i++) {
+		char attrs[1024];
+		join_attrs(g->edges[i], true, attrs, sizeof(attrs));
+		printf("  \"%s\" -- \"%s\" [weight=%d, label=\"%d%s%s\"];\n", g->edges[i]->source,
+		       g->edges[i]->target, g->edges[i]->weight, g->edges[i]->weight,
+		       attrs[0] ? "\\n" : "", attrs);
+	}
 	printf("}\n");
 }
 

@@ -206,6 +206,42 @@ void wm_admin_delete_edge(struct wm_rpc_call *call, const uint8_t *req, size_t l
 	webmesh__v1__delete_edge_request__free_unpacked(r, NULL);
 }
 
+/* Hangs on e the attributes of its edge: attrs is ordered like the edges, so
+ * one cursor (*pos) walks it once for the whole list. */
+static void add_edge_attrs(struct wm_arena *a, Webmesh__V1__MeshEdge *e,
+			   const struct wm_edge_attr *attrs, size_t n, size_t *pos)
+{
+	size_t i = *pos, first;
+	int cmp = -1;
+
+	/* attributes of an edge not listed: none, as both lists come from one
+	 * read of the replica with no apply between them */
+	for (; i < n; i++) {
+		cmp = strcmp(attrs[i].source, e->source);
+		if (cmp == 0)
+			cmp = strcmp(attrs[i].target, e->target);
+		if (cmp >= 0)
+			break;
+	}
+	first = i;
+	while (i < n && cmp == 0 && strcmp(attrs[i].source, e->source) == 0 &&
+	       strcmp(attrs[i].target, e->target) == 0)
+		i++;
+	*pos = i;
+	if (i == first)
+		return;
+	e->attributes = wm_arena_alloc(a, sizeof(*e->attributes) * (i - first));
+	for (size_t k = first; e->attributes && k < i; k++) {
+		Webmesh__V1__MeshEdge__AttributesEntry *kv = wm_arena_alloc(a, sizeof(*kv));
+		if (!kv)
+			return;
+		webmesh__v1__mesh_edge__attributes_entry__init(kv);
+		kv->key = wm_arena_strdup(a, attrs[k].key);
+		kv->value = wm_arena_strdup(a, attrs[k].value);
+		e->attributes[e->n_attributes++] = kv;
+	}
+}
+
 void wm_admin_list_edges(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
@@ -221,9 +257,13 @@ void wm_admin_list_edges(struct wm_rpc_call *call, const uint8_t *req, size_t le
 		return;
 	}
 	struct wm_mesh_edge *edges = NULL;
-	size_t n = 0;
+	struct wm_edge_attr *attrs = NULL;
+	size_t n = 0, n_attrs = 0, pos = 0;
 	int err = wm_store_list_edges(s->cfg.store, &edges, &n);
+	if (!err)
+		err = wm_store_list_edge_attrs(s->cfg.store, &attrs, &n_attrs);
 	if (err) {
+		free(edges);
 		wm_services_fail(call, err, NULL);
 		return;
 	}
@@ -239,6 +279,7 @@ void wm_admin_list_edges(struct wm_rpc_call *call, const uint8_t *req, size_t le
 		e->source = wm_arena_strdup(&a, edges[i].source);
 		e->target = wm_arena_strdup(&a, edges[i].target);
 		e->weight = edges[i].weight;
+		add_edge_attrs(&a, e, attrs, n_attrs, &pos);
 		resp.edges[i] = e;
 	}
 	resp.n_edges = n;
@@ -248,6 +289,7 @@ void wm_admin_list_edges(struct wm_rpc_call *call, const uint8_t *req, size_t le
 		wm_services_reply(call, &resp.base);
 	wm_arena_free(&a);
 	free(edges);
+	free(attrs);
 }
 
 /* Syntax only: the FSM checks the networks against the mesh's (it knows them). */

@@ -234,6 +234,39 @@ int wm_fsm_list_edges(struct wm_fsm *f, struct wm_mesh_edge **out, size_t *n)
 		       sizeof(**out), edge_row, (void **)out, n);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+static int edge_attr_row(sqlite3_stmt *st, void *item)
+{
+	struct wm_edge_attr *a = item;
+
+	memset(a, 0, sizeof(*a));
+	snprintf(a->source, sizeof(a->source), "%s", col_text(st, 0));
+	snprintf(a->target, sizeof(a->target), "%s", col_text(st, 1));
+	snprintf(a->key, sizeof(a->key), "%s", col_text(st, 2));
+	snprintf(a->value, sizeof(a->value), "%s", col_text(st, 3));
+	return 0;
+}
+
+int wm_fsm_list_edge_attrs(struct wm_fsm *f, struct wm_edge_attr **out, size_t *n)
+{
+	/* attrs_json stores an object of strings within these limits; a row
+	 * that is not (never written by us) is left out rather than failing
+	 * the list or being cut short. */
+	/* clang-format off */
+	return collect(f,
+		       "SELECT e.source, e.target, j.key, j.value"
+		       " FROM edges e, json_each(CASE WHEN NOT json_valid(e.attributes) THEN '{}'"
+		       " WHEN json_type(e.attributes) = 'object' THEN e.attributes ELSE '{}' END) j"
+		       " WHERE j.type = 'text'"
+		       " AND length(CAST(j.key AS BLOB)) BETWEEN 1 AND " STR(WM_EDGE_ATTR_KEY_MAX)
+		       " AND length(CAST(j.value AS BLOB)) <= " STR(WM_EDGE_ATTR_VALUE_MAX)
+		       " ORDER BY e.source, e.target, j.key",
+		       sizeof(**out), edge_attr_row, (void **)out, n);
+	/* clang-format on */
+}
+
 struct buf {
 	char *p;
 	size_t len, cap;

@@ -87,6 +87,20 @@ int wm_store_mesh_info(struct wm_store *s, struct wm_mesh_info *out); /* -WM_ENO
 int wm_store_get_node(struct wm_store *s, const char *id, struct wm_mesh_node *out); /* -ENOENT */
 int wm_store_list_nodes(struct wm_store *s, struct wm_mesh_node **out, size_t *n);
 int wm_store_list_edges(struct wm_store *s, struct wm_mesh_edge **out, size_t *n);
+/* One attribute a user put on an edge (wmctl put edge --attr KEY=VALUE). Kept
+ * out of struct wm_mesh_edge, which the peer computation holds by the
+ * thousand: only the admin reads want the text. */
+#define WM_EDGE_ATTR_KEY_MAX 63
+#define WM_EDGE_ATTR_VALUE_MAX 256
+struct wm_edge_attr {
+	char source[WM_NODE_ID_MAX + 1];
+	char target[WM_NODE_ID_MAX + 1];
+	char key[WM_EDGE_ATTR_KEY_MAX + 1];
+	char value[WM_EDGE_ATTR_VALUE_MAX + 1];
+};
+/* Every attribute of every edge, one item each, ordered by source, target
+ * (as wm_store_list_edges lists the edges) and key. *out is malloc'd. */
+int wm_store_list_edge_attrs(struct wm_store *s, struct wm_edge_attr **out, size_t *n);
 /* A canonical text dump of the whole state (tests compare replicas with it). */
 int wm_store_dump(struct wm_store *s, char **out);
 

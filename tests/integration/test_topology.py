@@ -167,6 +167,10 @@ def test_edge_a_c_makes_the_path_direct_without_losing_pings(mesh):
     assert a.wg_peers()[key_of(c)]["latest_handshake"] > 0
     # and b no longer needs to carry a's traffic to c: a and c link directly
     assert graph(b)[1][("a", "c")] == 1
+    # and what the user put on the edge is shown back
+    wait_until(lambda: any(line.split()[:2] in (["a", "c"], ["c", "a"]) and "link=lab" in line
+                           for line in b.wmctl("get", "edges").stdout.splitlines()),
+               5, "wmctl get edges to show link=lab on a-c")
 
 
 def test_weights_choose_the_path(mesh):

@@ -474,6 +474,58 @@ static void test_edge_ice(void **state)
 	assert_edges(t, "a-b a-c b-c");
 }
 
+/* The attributes as "a-b:k=v,k=v a-c:k=v" (edges without any left out). */
+static void attrs_text(struct t *t, char *out, size_t len)
+{
+	struct wm_edge_attr *a;
+	size_t n, used = 0;
+
+	assert_int_equal(wm_fsm_list_edge_attrs(t->f, &a, &n), 0);
+	out[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		bool same = i > 0 && strcmp(a[i].source, a[i - 1].source) == 0 &&
+			    strcmp(a[i].target, a[i - 1].target) == 0;
+		if (same)
+			used += snprintf(out + used, len - used, ",%s=%s", a[i].key, a[i].value);
+		else
+			used += snprintf(out + used, len - used, "%s%s-%s:%s=%s", i ? " " : "",
+					 a[i].source, a[i].target, a[i].key, a[i].value);
+		assert_true(used < len);
+	}
+	free(a);
+}
+
+/* What a user put is listed back as it was given, keys sorted, per edge in
+ * the order of the edges; a put replaces the set and a delete drops it. */
+static void test_edge_attrs_listed(void **state)
+{
+	struct t *t = *state;
+	char got[512];
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1, .role = 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"b", 2}), 0);
+	assert_int_equal(join(t, &(struct jn){"c", 3}), 0);
+	attrs_text(t, got, sizeof(got));
+	assert_string_equal(got, "");
+
+	assert_int_equal(
+		edge_attrs(t, "c", "a",
+			   (const char *const[]){"zone=x", "ice=true", "a.b/c=\"q\\", NULL}),
+		0);
+	assert_int_equal(edge_attrs(t, "b", "a", (const char *const[]){"link=lab", "e=", NULL}), 0);
+	attrs_text(t, got, sizeof(got));
+	assert_string_equal(got, "a-b:e=,link=lab a-c:a.b/c=\"q\\,ice=true,zone=x");
+
+	assert_int_equal(edge_attrs(t, "a", "b", (const char *const[]){"k=v", NULL}), 0);
+	assert_int_equal(edge(t, false, "a", "c", 0), 0);
+	attrs_text(t, got, sizeof(got));
+	assert_string_equal(got, "a-b:k=v");
+	assert_int_equal(edge_attrs(t, "a", "b", NULL), 0);
+	attrs_text(t, got, sizeof(got));
+	assert_string_equal(got, "");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -489,6 +541,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_exit_node_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_ice, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_edge_attrs_listed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
