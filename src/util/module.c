@@ -49,7 +49,7 @@ const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size
 {
 	char here[PATH_MAX], failed[512] = "";
 	exe_dir(here, sizeof(here));
-	const char *dirs[] = {getenv("WEBMESH_MODULE_DIR"), here, WM_MODULE_DIR};
+	const char *dirs[] = {getenv("WEBMESHD_MODULE_DIR"), here, WM_MODULE_DIR};
 	void *h = NULL;
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]) && !h; i++)
 		h = open_in(dirs[i], name, failed, sizeof(failed));
@@ -58,7 +58,7 @@ const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size
 			snprintf(err, errlen, "module %s: %s", name, failed);
 		else
 			snprintf(err, errlen,
-				 "module %s.so not found (looked in $WEBMESH_MODULE_DIR, %s, %s)",
+				 "module %s.so not found (looked in $WEBMESHD_MODULE_DIR, %s, %s)",
 				 name, here[0] ? here : "(executable's directory unknown)",
 				 WM_MODULE_DIR);
 		return NULL;

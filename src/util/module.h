@@ -8,7 +8,8 @@
  * from another build is refused rather than called.
  *
  * Where modules are looked for, first hit wins:
- *   1. $WEBMESH_MODULE_DIR (tests of an install, packagers);
+ *   1. $WEBMESHD_MODULE_DIR (tests of an install, packagers; not WEBMESH_:
+ *      that prefix is for configuration keys, and unknown ones are refused);
  *   2. the directory of the running executable (the build tree);
  *   3. WM_MODULE_DIR, the install directory (lib/webmesh).
  */
