@@ -2,6 +2,7 @@
 #include "services/convert.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "core/error.h"
 #include "rpc/rpc.h"
@@ -106,5 +107,41 @@ int wm_grpc_status_from_err(int err)
 		return WM_GRPC_PERMISSION_DENIED;
 	default:
 		return WM_GRPC_INTERNAL;
+	}
+}
+
+/* Hangs on e the attributes of its edge: attrs is ordered like the edges, so
+ * one cursor (*pos) walks it once for the whole list. */
+void wm_pb_edge_add_attrs(struct wm_arena *a, Webmesh__V1__MeshEdge *e,
+			   const struct wm_edge_attr *attrs, size_t n, size_t *pos)
+{
+	size_t i = *pos, first;
+	int cmp = -1;
+
+	/* attributes of an edge not listed: none, as both lists come from one
+	 * read of the replica with no apply between them */
+	for (; i < n; i++) {
+		cmp = strcmp(attrs[i].source, e->source);
+		if (cmp == 0)
+			cmp = strcmp(attrs[i].target, e->target);
+		if (cmp >= 0)
+			break;
+	}
+	first = i;
+	while (i < n && cmp == 0 && strcmp(attrs[i].source, e->source) == 0 &&
+	       strcmp(attrs[i].target, e->target) == 0)
+		i++;
+	*pos = i;
+	if (i == first)
+		return;
+	e->attributes = wm_arena_alloc(a, sizeof(*e->attributes) * (i - first));
+	for (size_t k = first; e->attributes && k < i; k++) {
+		Webmesh__V1__MeshEdge__AttributesEntry *kv = wm_arena_alloc(a, sizeof(*kv));
+		if (!kv)
+			return;
+		webmesh__v1__mesh_edge__attributes_entry__init(kv);
+		kv->key = wm_arena_strdup(a, attrs[k].key);
+		kv->value = wm_arena_strdup(a, attrs[k].value);
+		e->attributes[e->n_attributes++] = kv;
 	}
 }

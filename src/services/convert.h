@@ -7,6 +7,7 @@
 
 #include "core/mesh.h"
 #include "core/peers.h"
+#include "store/store.h"
 #include "util/arena.h"
 #include "webmesh/v1/mesh.pb-c.h"
 
@@ -22,5 +23,11 @@ char *wm_pb_endpoint(struct wm_arena *a, const struct wm_endpoint *e);
 
 /* The gRPC status for one of our negative error codes. */
 int wm_grpc_status_from_err(int err);
+
+/* Hangs on e the attributes of its edge (wm_store_list_edge_attrs, ordered
+ * like the edges): one cursor (*pos, start at 0) walks attrs once for the
+ * whole list. Strings from a. */
+void wm_pb_edge_add_attrs(struct wm_arena *a, Webmesh__V1__MeshEdge *e,
+			  const struct wm_edge_attr *attrs, size_t n, size_t *pos);
 
 #endif

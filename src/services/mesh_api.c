@@ -41,42 +41,6 @@ void wm_mesh_get_node(struct wm_rpc_call *call, const uint8_t *req, size_t len, 
 	wm_arena_free(&a);
 }
 
-/* Hangs on e the attributes of its edge: attrs is ordered like the edges, so
- * one cursor (*pos) walks it once for the whole list. */
-static void add_edge_attrs(struct wm_arena *a, Webmesh__V1__MeshEdge *e,
-			   const struct wm_edge_attr *attrs, size_t n, size_t *pos)
-{
-	size_t i = *pos, first;
-	int cmp = -1;
-
-	/* attributes of an edge not listed: none, as both lists come from one
-	 * read of the replica with no apply between them */
-	for (; i < n; i++) {
-		cmp = strcmp(attrs[i].source, e->source);
-		if (cmp == 0)
-			cmp = strcmp(attrs[i].target, e->target);
-		if (cmp >= 0)
-			break;
-	}
-	first = i;
-	while (i < n && cmp == 0 && strcmp(attrs[i].source, e->source) == 0 &&
-	       strcmp(attrs[i].target, e->target) == 0)
-		i++;
-	*pos = i;
-	if (i == first)
-		return;
-	e->attributes = wm_arena_alloc(a, sizeof(*e->attributes) * (i - first));
-	for (size_t k = first; e->attributes && k < i; k++) {
-		Webmesh__V1__MeshEdge__AttributesEntry *kv = wm_arena_alloc(a, sizeof(*kv));
-		if (!kv)
-			return;
-		webmesh__v1__mesh_edge__attributes_entry__init(kv);
-		kv->key = wm_arena_strdup(a, attrs[k].key);
-		kv->value = wm_arena_strdup(a, attrs[k].value);
-		e->attributes[e->n_attributes++] = kv;
-	}
-}
-
 /* Nodes (and edges, if asked) of the local replica as messages. */
 static int load_graph(struct wm_store *store, struct wm_arena *a, Webmesh__V1__MeshGraph *g,
 		      bool with_edges)
@@ -103,7 +67,7 @@ static int load_graph(struct wm_store *store, struct wm_arena *a, Webmesh__V1__M
 			e->source = wm_arena_strdup(a, edges[i].source);
 			e->target = wm_arena_strdup(a, edges[i].target);
 			e->weight = edges[i].weight;
-			add_edge_attrs(a, e, attrs, n_attrs, &pos);
+			wm_pb_edge_add_attrs(a, e, attrs, n_attrs, &pos);
 			g->edges[i] = e;
 		}
 		g->n_nodes = n_nodes;
