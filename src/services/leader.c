@@ -15,6 +15,19 @@
 
 #define FORWARD_TIMEOUT_MS 10000
 
+int wm_services_overlay_client(struct wm_services *s, const char *host,
+			       struct wm_rpc_client **out)
+{
+	struct wm_rpc_client_config cc = {
+		.host = host,
+		.port = s->cfg.api_port ? s->cfg.api_port : 8443,
+		.tls = s->overlay_tls,
+		.call_metadata = s->cfg.call_metadata,
+		.call_metadata_data = s->cfg.data,
+	};
+	return wm_rpc_client_new(s->cfg.loop, &cc, out);
+}
+
 /* The client for the current leader, made anew when leadership moves. */
 static int leader_client(struct wm_services *s, struct wm_rpc_client **out)
 {
@@ -38,18 +51,11 @@ static int leader_client(struct wm_services *s, struct wm_rpc_client **out)
 	uint16_t raft_port;
 	if (wm_hostport_split(st.leader_address, host, sizeof(host), &raft_port) < 0)
 		return -EINVAL;
-	struct wm_rpc_client_config cc = {
-		.host = host,
-		.port = s->cfg.api_port ? s->cfg.api_port : 8443,
-		.tls = s->overlay_tls,
-		.call_metadata = s->cfg.call_metadata,
-		.call_metadata_data = s->cfg.data,
-	};
-	int err = wm_rpc_client_new(s->cfg.loop, &cc, &s->leader_client);
+	int err = wm_services_overlay_client(s, host, &s->leader_client);
 	if (err)
 		return err;
 	snprintf(s->leader_client_id, sizeof(s->leader_client_id), "%s", st.leader_id);
-	wm_debug("forwarding writes to leader %s at %s:%u", st.leader_id, host, cc.port);
+	wm_debug("forwarding writes to leader %s at %s", st.leader_id, host);
 	*out = s->leader_client;
 	return 0;
 }

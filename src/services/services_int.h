@@ -53,6 +53,11 @@ void wm_services_relay(struct wm_rpc_call *call, int status, const char *message
 void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
 		       size_t len);
 
+/* A client for another server's API at host (its mesh address), over the
+ * overlay, presenting this node's credentials (leader.c). */
+int wm_services_overlay_client(struct wm_services *s, const char *host,
+			       struct wm_rpc_client **out);
+
 /* Forwards a write the local store refused with -WM_ENOTLEADER to the leader
  * and relays its answer; a call that was forwarded once is not forwarded again. */
 void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,

@@ -67,15 +67,8 @@ static struct wm_rpc_client *client_for(struct wm_services *s, const struct wm_m
 	}
 	char host[WM_PREFIX_STRLEN];
 	wm_prefix_format_addr(&n->ipv4, host, sizeof(host));
-	struct wm_rpc_client_config cc = {
-		.host = host,
-		.port = s->cfg.api_port ? s->cfg.api_port : 8443,
-		.tls = s->overlay_tls,
-		.call_metadata = s->cfg.call_metadata,
-		.call_metadata_data = s->cfg.data,
-	};
 	sc->addr = n->ipv4;
-	if (wm_rpc_client_new(s->cfg.loop, &cc, &sc->client) < 0)
+	if (wm_services_overlay_client(s, host, &sc->client) < 0)
 		sc->client = NULL;
 	return sc->client;
 }
