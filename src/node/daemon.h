@@ -30,6 +30,7 @@ enum wm_daemon_phase {
 struct wm_peer_name {
 	wm_key key;
 	char id[WM_NODE_ID_MAX + 1];
+	struct wm_prefix ipv4; /* its mesh address; family 0: none */
 };
 
 struct wm_bootpeer;

@@ -54,6 +54,7 @@ struct npeer {
 	struct wm_prefix kick_addr; /* a mesh address of the peer; family 0: none */
 	int64_t direct_since_ms;    /* wall clock, as WireGuard's handshakes */
 	bool direct_ok;		    /* a handshake came at these endpoints */
+	unsigned kicks;		    /* handshakes asked for at these endpoints */
 	uint32_t endpoints_hash;    /* of the advertised endpoints: a change restarts
 				       the timeout (a roaming peer) */
 	/* ICE: reason != 0 once the pair goes over ICE (then ice is set) */
@@ -612,6 +613,21 @@ static bool ice_available(struct wm_node_nat *n)
 	return n->ice && !n->ice_failed && !n->closing;
 }
 
+/* An idle peer is not a dead one: nothing may have been sent to it, so no
+ * handshake was even tried. Ask WireGuard for one a second after the peer
+ * got its endpoints and again halfway through the timeout (one initiation
+ * may be lost, e.g. sent before the other side had us as a peer), so that
+ * only a peer that does not answer moves to ICE. */
+static void kick_while_waiting(struct npeer *p, int64_t now, uint32_t timeout_ms)
+{
+	int64_t waited = now - p->direct_since_ms;
+
+	if ((p->kicks == 0 && waited >= 1000) || (p->kicks == 1 && waited >= timeout_ms / 2)) {
+		p->kicks++;
+		kick(p);
+	}
+}
+
 /* Moves direct peers to ICE where the decision says so; reports whether
  * any endpoint changed. Reads handshakes only for a peer whose timeout
  * has passed. */
@@ -637,6 +653,8 @@ static bool evaluate(struct wm_node_nat *n)
 			continue;
 		if (p->direct_ok)
 			in.handshake_timeout_ms = 0; /* proven direct: WireGuard roams by itself */
+		else if (in.traversal && in.handshake_timeout_ms)
+			kick_while_waiting(p, now, in.handshake_timeout_ms);
 		if ((in.peer_public || !in.self_public) && in.traversal &&
 		    in.handshake_timeout_ms &&
 		    now - p->direct_since_ms >= (int64_t)in.handshake_timeout_ms) {
@@ -852,17 +870,14 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 			p->endpoints_hash = h;
 			p->direct_since_ms = now;
 			p->direct_ok = false;
+			p->kicks = 0;
 		}
+		/* Its own address, not its allowed IPs: a hub's may be the whole
+		 * mesh network. */
 		p->kick_addr.family = 0;
-		for (size_t k = 0; k < w->n_allowed_ips; k++) {
-			struct wm_prefix a;
-
-			if (wm_prefix_parse(w->allowed_ips[k], &a) == 0 && a.family == AF_INET &&
-			    a.len == 32) {
-				p->kick_addr = a;
-				break;
-			}
-		}
+		if (w->node->private_ipv4 &&
+		    wm_prefix_parse(w->node->private_ipv4, &p->kick_addr) < 0)
+			p->kick_addr.family = 0;
 	}
 	for (struct npeer **pp = &n->peers; *pp;) {
 		struct npeer *p = *pp;

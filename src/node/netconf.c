@@ -27,39 +27,59 @@
 /* A peer we just added may still hold a session with our previous incarnation
  * (after a restart) and keep sending with keys we no longer have until its
  * rekey timer fires, up to 15 s later. One datagram from us makes our side
- * start a handshake now. Port 9 is "discard": nothing answers it. */
+ * start a handshake now. It goes to the peer's own mesh address (its allowed
+ * IPs may be the whole mesh network, on a spoke). Port 9 is "discard":
+ * nothing answers it. */
 static void kick_new_peers(struct wm_daemon *d, const struct wm_wg_device *before,
 			   const struct wm_wg_device *update)
 {
 	int fd = -1;
 	for (size_t i = 0; i < update->n_peers; i++) {
 		const struct wm_wg_peer *p = &update->peers[i];
-		if (p->flags & WM_WGPEER_REMOVE_ME)
+		if ((p->flags & WM_WGPEER_REMOVE_ME) ||
+		    wm_wg_device_find_peer(before, p->public_key))
 			continue;
-		bool existed = false;
-		for (size_t j = 0; j < before->n_peers && !existed; j++)
-			existed = wm_key_equal(before->peers[j].public_key, p->public_key);
-		for (size_t j = 0; !existed && j < p->n_allowed_ips; j++) {
-			const struct wm_prefix *a = &p->allowed_ips[j];
-			if (a->family != AF_INET || a->len != 32 ||
-			    !wm_prefix_contains(&d->mesh.ipv4_network, a))
-				continue;
-			if (fd < 0)
-				fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-			if (fd < 0)
-				return;
-			struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
-			memcpy(&sin.sin_addr, a->addr, 4);
-			(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
-			break;
-		}
+		const struct wm_prefix *a = NULL;
+		for (size_t j = 0; j < d->n_peer_names && !a; j++)
+			if (wm_key_equal(d->peer_names[j].key, p->public_key) &&
+			    d->peer_names[j].ipv4.family == AF_INET)
+				a = &d->peer_names[j].ipv4;
+		if (!a)
+			continue;
+		if (fd < 0)
+			fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return;
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
+		memcpy(&sin.sin_addr, a->addr, 4);
+		(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
 	}
 	if (fd >= 0)
 		close(fd);
 }
 
-/* Makes the device match d->desired. */
-static int apply_desired(struct wm_daemon *d)
+/* A peer behind NAT advertises an address we cannot reach; WireGuard learns
+ * the one that works from the peer's packets (roaming). Setting the advertised
+ * endpoint again with every other change would undo that until the peer sends
+ * again, so an endpoint goes to the device only when the one we want differs
+ * from the one we wanted last time (prev; NULL: set them all), or for a new
+ * peer. */
+static void keep_roamed(struct wm_wg_device *update, const struct wm_wg_device *prev,
+			const struct wm_wg_device *actual)
+{
+	for (size_t i = 0; prev && i < update->n_peers; i++) {
+		struct wm_wg_peer *u = &update->peers[i];
+		if (!(u->flags & WM_WGPEER_HAS_ENDPOINT) ||
+		    !wm_wg_device_find_peer(actual, u->public_key))
+			continue;
+		const struct wm_wg_peer *was = wm_wg_device_find_peer(prev, u->public_key);
+		if (was && wm_endpoint_equal(&was->endpoint, &u->endpoint))
+			u->flags &= ~WM_WGPEER_HAS_ENDPOINT;
+	}
+}
+
+/* Makes the device match d->desired (prev: what was desired before). */
+static int apply_desired(struct wm_daemon *d, const struct wm_wg_device *prev)
 {
 	struct wm_wg_device *actual = NULL, *update = NULL;
 	int err = wm_wg_get(d->wg, &actual);
@@ -67,6 +87,8 @@ static int apply_desired(struct wm_daemon *d)
 		wm_wg_device_sort(actual);
 		err = wm_wg_diff(actual, d->desired, &update);
 	}
+	if (!err && update)
+		keep_roamed(update, prev, actual);
 	if (!err && update) {
 		err = wm_wg_set(d->wg, update);
 		if (!err) {
@@ -88,8 +110,10 @@ void wm_netconf_nat_changed(void *data)
 	struct wm_daemon *d = data;
 	if (!d->desired || d->phase == WM_PHASE_STOPPING)
 		return;
+	struct wm_wg_device *prev = wm_wg_device_dup(d->desired);
 	wm_node_nat_rewrite(d->nat, d->desired);
-	apply_desired(d);
+	apply_desired(d, prev);
+	wm_wg_device_free(prev);
 }
 
 static void wg_restarted_cb(void *data)
@@ -99,7 +123,7 @@ static void wg_restarted_cb(void *data)
 	 * and the diff against an empty device does exactly that. */
 	wm_warn("wireguard-go was restarted; configuring %s again", d->cfg->interface);
 	wm_netconf_set_addresses(d);
-	apply_desired(d);
+	apply_desired(d, NULL);
 }
 
 int wm_netconf_open(struct wm_daemon *d, char *err, size_t errlen)
@@ -185,6 +209,9 @@ static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh
 	}
 	memcpy(name->key, key, sizeof(wm_key));
 	snprintf(name->id, sizeof(name->id), "%s", p->node->id);
+	if (!p->node->private_ipv4 || wm_prefix_parse(p->node->private_ipv4, &name->ipv4) < 0 ||
+	    name->ipv4.family != AF_INET)
+		name->ipv4.family = 0;
 	return 1;
 }
 
@@ -265,14 +292,15 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 	/* Peers over ICE are reached at their loopback relay instead. */
 	if (wm_node_nat_apply(d->nat, peers, n, d->endpoints, d->n_endpoints, desired) < 0)
 		wm_warn("NAT traversal: out of memory; peers stay at their endpoints");
-	wm_wg_device_free(d->desired);
+	struct wm_wg_device *prev = d->desired;
 	d->desired = desired;
 	if (d->addresses_set)
 		save_peers(d, peers, n);
 	free(d->peer_names);
 	d->peer_names = names;
 	d->n_peer_names = n_names;
-	err = apply_desired(d);
+	err = apply_desired(d, prev);
+	wm_wg_device_free(prev);
 	wm_routes_sync(d); /* routes beyond the mesh, forwarding, NAT */
 	return err;
 }

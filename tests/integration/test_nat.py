@@ -368,8 +368,23 @@ def test_cone_nats_punch_through(lab_factory):
             assert p["ice_rx_bytes"] > 0 and p["ice_tx_bytes"] > 0
             assert p["ice_reason"] == "neither side has a public endpoint" or \
                 p["ice_reason"] == "the peer started ICE"
-        # the server stays direct: it has a public endpoint
+        # the server stays direct: it has a public endpoint (and idle as that
+        # peer is, it got a handshake: no ICE for it)
         assert lab.peer("a", "server")["path"] == "direct"
+        # the server reaches site-a where WireGuard saw it (its NAT), not at
+        # the private address site-a advertises, also after a change to the
+        # server's peers (a route behind site-b) made it reconfigure them
+        server_sock = lab.dir / "server" / "webmesh.sock"
+        run([wmtest.WMCTL, "--socket", server_sock, "put", "route", "site-b", "10.99.0.0/24"])
+
+        def server_peer(peer_id):
+            st = json.loads(run([wmtest.WMCTL, "--socket", server_sock, "status", "-o",
+                                 "json"]).stdout)
+            return next(p for p in st["peers"] if p["id"] == peer_id)
+        wait_until(lambda: "10.99.0.0/24" in server_peer("site-b")["allowed_ips"], 20,
+                   "the server to route 10.99.0.0/24 to site-b")
+        seen = server_peer("site-a")
+        assert seen["endpoint"].startswith(ROUTER_WAN["a"] + ":"), seen
         # what a user reads: the path per peer, and the pair under it
         table = run([wmtest.WMCTL, "--socket", lab.dir / "site-a" / "webmesh.sock",
                      "status"]).stdout
