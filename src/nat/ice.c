@@ -452,7 +452,14 @@ static void session_start(struct wm_ice_peer *p, struct cmd *c)
 	g_object_set(agent, "upnp", FALSE, "ice-tcp", FALSE, "ice-udp", TRUE, "controlling-mode",
 		     c->controlling ? TRUE : FALSE, "keepalive-conncheck", TRUE, "force-relay",
 		     ice->cfg.force_relay ? TRUE : FALSE, NULL);
-	if (ice->cfg.stun.ip.family &&
+	/* A STUN server that is also one of the TURN servers is left out: the
+	 * allocation yields the reflexive address too, and libnice 0.1.21
+	 * takes that server's Binding answers for TURN traffic and drops them,
+	 * so gathering would wait for the Binding to time out (2 s). */
+	bool stun_is_turn = false;
+	for (size_t i = 0; i < c->n_turn && !stun_is_turn; i++)
+		stun_is_turn = wm_endpoint_equal(&c->turn[i].addr, &ice->cfg.stun);
+	if (ice->cfg.stun.ip.family && !stun_is_turn &&
 	    wm_prefix_format_addr(&ice->cfg.stun.ip, ip, sizeof(ip)) == 0)
 		g_object_set(agent, "stun-server", ip, "stun-server-port",
 			     (guint)ice->cfg.stun.port, NULL);
