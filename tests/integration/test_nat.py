@@ -209,14 +209,18 @@ verbose
                      "--endpoints", f"{PUBLIC_IP}:51820", "--socket", state / "webmesh.sock",
                      "--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
                      self.turn_secret, "--log-level", "debug"])
-        pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
+        self.fingerprint = self._fingerprint("server", r"--join-fingerprint[ =]")
 
-        def fingerprint():
-            if self.procs["server"].poll() is not None:
-                raise wmtest.StopWaiting("webmeshd exited:\n" + self.log("server"))
-            m = pat.search(self.log("server"))
+    def _fingerprint(self, name, before):
+        """The sha256:HEX that the log of name prints after the regex before."""
+        pat = re.compile(before + r"(sha256:[0-9a-fA-F]{64})")
+
+        def found():
+            if self.procs[name].poll() is not None:
+                raise wmtest.StopWaiting(f"{name} exited:\n" + self.log(name))
+            m = pat.search(self.log(name))
             return m and m.group(1)
-        self.fingerprint = wait_until(fingerprint, 60, "the server's join fingerprint")
+        return wait_until(found, 60, f"{name}'s certificate fingerprint")
 
     def start_second_server(self):
         """A second voter, server2 at SERVER2_IP, in a namespace of its own on
@@ -235,14 +239,7 @@ verbose
                      "--endpoints", f"{SERVER2_IP}:51820", "--socket", state / "webmesh.sock",
                      "--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
                      self.turn_secret, "--log-level", "debug"])
-        pat = re.compile(r"serving the API on \S+ \(TLS, certificate (sha256:[0-9a-fA-F]{64})")
-
-        def fingerprint():
-            if self.procs["server2"].poll() is not None:
-                raise wmtest.StopWaiting("server2 exited:\n" + self.log("server2"))
-            m = pat.search(self.log("server2"))
-            return m and m.group(1)
-        return wait_until(fingerprint, 60, "server2 to serve its API")
+        return self._fingerprint("server2", r"serving the API on \S+ \(TLS, certificate ")
 
     def start_node(self, side, *extra):
         name = f"site-{side}"
