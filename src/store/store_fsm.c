@@ -99,7 +99,10 @@ static int restore_cb(struct raft_fsm *rf, struct raft_buffer *buf)
 
 int wm_store_entry_encode(const Webmesh__V1__RaftCommand *cmd, struct raft_buffer *out)
 {
-	size_t len = webmesh__v1__raft_command__get_packed_size(cmd);
+	/* The generic calls, not the generated wrappers: inside the store
+	 * module the wrappers assert that cmd carries the module's own copy of
+	 * the descriptor, and a command made by webmeshd carries webmeshd's. */
+	size_t len = protobuf_c_message_get_packed_size(&cmd->base);
 	size_t total = (ENTRY_HEADER + len + 7) & ~(size_t)7;
 	uint8_t *p;
 
@@ -112,7 +115,7 @@ int wm_store_entry_encode(const Webmesh__V1__RaftCommand *cmd, struct raft_buffe
 	p[0] = ENTRY_FORMAT;
 	for (int i = 0; i < 4; i++)
 		p[4 + i] = (uint8_t)(len >> (8 * i));
-	webmesh__v1__raft_command__pack(cmd, p + ENTRY_HEADER);
+	protobuf_c_message_pack(&cmd->base, p + ENTRY_HEADER);
 	out->base = p;
 	out->len = total;
 	return 0;

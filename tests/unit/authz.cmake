@@ -21,4 +21,4 @@ endif()
 # RBAC objects and network ACLs in the FSM (src/store/fsm_authz.c).
 wm_unit_test(test_fsm_authz SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_authz.c LIBS wm_store)
 # The authorization gate's per-method decisions (src/services/gate.c).
-wm_unit_test(test_gate SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_gate.c LIBS wm_services)
+wm_unit_test(test_gate SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_gate.c LIBS wm_services wm_store)

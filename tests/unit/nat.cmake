@@ -15,4 +15,4 @@ wm_unit_test(test_ice_loopback SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ice_l
 wm_unit_test(test_discover SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_discover.c LIBS wm_nat_ice)
 # The Signaling service on a real store, over the project's gRPC client.
 wm_unit_test(test_signaling SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_signaling.c
-             LIBS wm_services wm_stun)
+             LIBS wm_services wm_store wm_stun)

@@ -6,4 +6,4 @@ wm_unit_test(test_routeplan SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_routepla
 wm_unit_test(test_route_table SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_route_table.c
              LIBS wm_sys)
 wm_unit_test(test_peercache SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_peercache.c
-             LIBS wm_services)
+             LIBS wm_services wm_store)
