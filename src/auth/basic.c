@@ -1,5 +1,9 @@
-/* htpasswd authenticator: "Authorization: Basic" checked with crypt_r(3). */
+/* htpasswd authenticator: "Authorization: Basic" checked with crypt_r(3).
+ * libcrypt is opened when an htpasswd file is configured, not linked: most
+ * nodes never check a password, and loading it costs every process about
+ * 80 KiB of RSS. */
 #include <crypt.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -14,6 +18,39 @@
 
 #include "auth/auth_int.h"
 #include "core/htpasswd.h"
+
+/* The soname of the ABI the header above describes. */
+#define CRYPT_LIBRARY "libcrypt.so.1"
+
+static __typeof__(crypt_r) *crypt_fn;
+static pthread_mutex_t crypt_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Opens the library once; a failure is retried on the next authenticator, so
+ * that installing it does not need a restart. Never closed. */
+static int crypt_open(char *err, size_t errlen)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&crypt_lock);
+	if (crypt_fn)
+		goto out;
+	void *h = dlopen(CRYPT_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(err, errlen, "htpasswd: cannot load %s (the libcrypt1 package): %s",
+			 CRYPT_LIBRARY, dlerror());
+		rc = -ENOENT;
+		goto out;
+	}
+	crypt_fn = (__typeof__(crypt_r) *)dlsym(h, "crypt_r");
+	if (!crypt_fn) {
+		snprintf(err, errlen, "htpasswd: %s has no crypt_r", CRYPT_LIBRARY);
+		dlclose(h);
+		rc = -ENOENT;
+	}
+out:
+	pthread_mutex_unlock(&crypt_lock);
+	return rc;
+}
 
 struct basic {
 	char *path;
@@ -98,7 +135,8 @@ static int basic_authenticate(void *self, const struct wm_auth_request *req,
 		snprintf(why, whylen, "out of memory");
 		return -EIO;
 	}
-	const char *got = crypt_r(pass, hash ? hash : dummy, cd);
+	/* Set before any authenticator exists (wm_auth_basic_new), never reset. */
+	const char *got = crypt_fn(pass, hash ? hash : dummy, cd);
 	bool ok = hash && got && got[0] != '*' && strlen(got) == strlen(hash) &&
 		  sodium_memcmp(got, hash, strlen(hash)) == 0;
 	sodium_memzero(cd, sizeof(*cd));
@@ -145,9 +183,13 @@ static const struct wm_authenticator_ops basic_ops = {
 
 int wm_auth_basic_new(const char *path, struct wm_authenticator *out, char *err, size_t errlen)
 {
-	struct basic *b = calloc(1, sizeof(*b));
+	struct basic *b;
 	int r;
 
+	r = crypt_open(err, errlen);
+	if (r < 0)
+		return r;
+	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	pthread_mutex_init(&b->lock, NULL);
