@@ -4,6 +4,7 @@
 #include "rpc/conn.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #define HIGH_WATER (256u * 1024)
 /* Coalesce small frames into writes (and TLS records) of about this size. */
 #define OUT_CHUNK (16u * 1024)
+/* What one read takes from the socket (and, with TLS, from OpenSSL). */
+#define READ_BUF (64u * 1024)
 
 struct wreq {
 	uv_write_t req;
@@ -304,9 +307,10 @@ static void tls_handshake(struct wm_conn *c)
 	become_ready(c);
 }
 
-static void tls_recv(struct wm_conn *c, const uint8_t *p, size_t n)
+/* p holds n bytes read from the socket in a buffer of cap bytes, reused for
+ * the plaintext once OpenSSL has copied them. */
+static void tls_recv(struct wm_conn *c, uint8_t *p, size_t n, size_t cap)
 {
-	static _Thread_local uint8_t plain[16384];
 	if (BIO_write(SSL_get_rbio(c->ssl), p, (int)n) != (int)n) {
 		wm_conn_close(c, -ENOMEM, "out of memory");
 		return;
@@ -318,9 +322,9 @@ static void tls_recv(struct wm_conn *c, const uint8_t *p, size_t n)
 	}
 	while (!c->closing) {
 		ERR_clear_error();
-		int rv = SSL_read(c->ssl, plain, sizeof(plain));
+		int rv = SSL_read(c->ssl, p, (int)cap);
 		if (rv > 0) {
-			h2_recv(c, plain, (size_t)rv);
+			h2_recv(c, p, (size_t)rv);
 			continue;
 		}
 		int e = SSL_get_error(c->ssl, rv);
@@ -337,13 +341,33 @@ static void tls_recv(struct wm_conn *c, const uint8_t *p, size_t n)
 		wm_conn_close(c, -EIO, "cannot write to the connection");
 }
 
+/* One loop per thread, callbacks never nest: a single buffer serves every
+ * connection of a thread. It is allocated on the first read, not static: a
+ * thread-local array is zeroed, and so made resident, in every thread of the
+ * process, and a heap buffer only where reads have written. */
+static pthread_key_t rbuf_key;
+static pthread_once_t rbuf_once = PTHREAD_ONCE_INIT;
+static _Thread_local char *rbuf;
+
+static void rbuf_key_init(void)
+{
+	/* Frees a thread's buffer when it exits; if the key cannot be made, a
+	 * thread that exits leaks one buffer. */
+	(void)pthread_key_create(&rbuf_key, free);
+}
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
-	/* One loop, callbacks never nest: a single buffer serves every connection. */
-	static _Thread_local char rbuf[65536];
 	(void)h;
 	(void)suggested;
-	*buf = uv_buf_init(rbuf, sizeof(rbuf));
+	if (!rbuf) {
+		pthread_once(&rbuf_once, rbuf_key_init);
+		rbuf = malloc(READ_BUF);
+		if (rbuf)
+			(void)pthread_setspecific(rbuf_key, rbuf);
+	}
+	/* Without a buffer libuv reports UV_ENOBUFS to read_cb, which closes. */
+	*buf = rbuf ? uv_buf_init(rbuf, READ_BUF) : uv_buf_init(NULL, 0);
 }
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
@@ -357,7 +381,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		return;
 	}
 	if (c->ssl)
-		tls_recv(c, (const uint8_t *)buf->base, (size_t)n);
+		tls_recv(c, (uint8_t *)buf->base, (size_t)n, buf->len);
 	else
 		h2_recv(c, (const uint8_t *)buf->base, (size_t)n);
 	wm_conn_flush(c);
