@@ -4,16 +4,18 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "core/key.h"
+#include "util/crypto.h"
 
 int wm_cmd_genkey(const struct wm_cli *c)
 {
 	(void)c;
 	wm_key priv;
 	char b64[WM_KEY_B64_LEN + 1];
-	randombytes_buf(priv, sizeof(priv));
+	if (wm_random(priv, sizeof(priv)) < 0) {
+		fprintf(stderr, "wmctl: cannot get random bytes for a key\n");
+		return 1;
+	}
 	priv[0] &= 248; /* clamped as RFC 7748 says */
 	priv[31] = (priv[31] & 127) | 64;
 	wm_key_to_base64(priv, b64);
@@ -33,7 +35,7 @@ int wm_cmd_pubkey(const struct wm_cli *c)
 		return 2;
 	}
 	line[strcspn(line, "\r\n")] = '\0';
-	int bad = wm_key_from_base64(line, priv) < 0 || crypto_scalarmult_base(pub, priv) != 0;
+	int bad = wm_key_from_base64(line, priv) < 0 || wm_x25519_public(priv, pub) < 0;
 	wm_wipe(line, sizeof(line));
 	wm_wipe(priv, sizeof(priv));
 	if (bad) {

@@ -8,9 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sodium.h>
-
 #include "core/error.h"
+#include "util/crypto.h"
 #include "util/fsutil.h"
 
 int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, size_t errlen)
@@ -38,7 +37,11 @@ int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, 
 		}
 	} else if (rc == -ENOENT) {
 		/* Curve25519 private key: 32 random bytes, clamped as RFC 7748 says. */
-		randombytes_buf(priv, WM_KEY_LEN);
+		rc = wm_random(priv, WM_KEY_LEN);
+		if (rc < 0) {
+			snprintf(err, errlen, "cannot get random bytes for a private key");
+			return rc;
+		}
 		priv[0] &= 248;
 		priv[31] = (priv[31] & 127) | 64;
 		char b64[WM_KEY_B64_LEN + 2];
@@ -54,7 +57,7 @@ int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, 
 		snprintf(err, errlen, "cannot read %s: %s", path, wm_strerror(rc));
 		return rc;
 	}
-	if (crypto_scalarmult_base(pub, priv) != 0) {
+	if (wm_x25519_public(priv, pub) < 0) {
 		snprintf(err, errlen, "%s holds an invalid private key", path);
 		return -EINVAL;
 	}

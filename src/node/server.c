@@ -9,13 +9,13 @@
 #include <time.h>
 
 #include <openssl/sha.h>
-#include <sodium.h>
 
 #include "core/error.h"
 #include "core/ipam.h"
 #include "node/routes.h"
 #include "services/admin_rbac.h"
 #include "services/peercache.h"
+#include "util/crypto.h"
 #include "util/log.h"
 
 #define LEADER_POLL_MS 50
@@ -31,7 +31,10 @@ static int plan_new_mesh(struct wm_daemon *d, char *err, size_t errlen)
 	memset(&d->mesh, 0, sizeof(d->mesh));
 	d->mesh.ipv4_network = wm_prefix_network(&d->cfg->ipv4_network);
 	uint8_t rnd[5];
-	randombytes_buf(rnd, sizeof(rnd));
+	if (wm_random(rnd, sizeof(rnd)) < 0) {
+		snprintf(err, errlen, "cannot get random bytes for the mesh's IPv6 network");
+		return -EIO;
+	}
 	d->mesh.ipv6_network = wm_ipam_ula48(rnd);
 	snprintf(d->mesh.domain, sizeof(d->mesh.domain), "%s", d->cfg->domain);
 	d->mesh.created_at = (int64_t)time(NULL);

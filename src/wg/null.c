@@ -6,8 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
+#include "util/crypto.h"
 #include "wg/uapi.h"
 #include "wg/wg_int.h"
 
@@ -73,8 +72,7 @@ int wm_wg_null_get(struct wm_wg *wg, struct wm_wg_device **out)
 		return -ENOMEM;
 	memcpy(dev->name, wg->ifname, sizeof(dev->name));
 	if ((dev->flags & WM_WGDEV_HAS_PRIVATE_KEY) &&
-	    (sodium_init() < 0 ||
-	     crypto_scalarmult_curve25519_base(dev->public_key, dev->private_key) != 0))
+	    wm_x25519_public(dev->private_key, dev->public_key) < 0)
 		memset(dev->public_key, 0, WM_KEY_LEN);
 	*out = dev;
 	return 0;

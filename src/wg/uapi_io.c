@@ -10,9 +10,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "core/error.h"
+#include "core/key.h"
+#include "util/crypto.h"
 
 /* A local daemon answers in microseconds; a large set may take wireguard-go a
  * while to apply, so allow it a few seconds per read or write. */
@@ -117,7 +117,7 @@ static int read_reply(int fd, char **out, size_t *outlen)
 			}
 			/* The reply may hold the private key: wipe what we drop. */
 			memcpy(nb, buf, len);
-			sodium_memzero(buf, cap);
+			wm_wipe(buf, cap);
 			free(buf);
 			buf = nb;
 			cap *= 2;
@@ -154,7 +154,7 @@ static int read_reply(int fd, char **out, size_t *outlen)
 			return 0;
 		}
 	}
-	sodium_memzero(buf, cap);
+	wm_wipe(buf, cap);
 	free(buf);
 	return ret;
 }
@@ -189,7 +189,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	if (req) {
-		sodium_memzero(req, reqlen);
+		wm_wipe(req, reqlen);
 		free(req);
 	}
 	free(reply);
@@ -217,11 +217,10 @@ int wm_uapi_get(const char *dir, const char *ifname, struct wm_wg_device **out, 
 	if (ret < 0)
 		return ret;
 	ret = wm_uapi_parse_get(reply, replylen, ifname, out, err, errlen);
-	sodium_memzero(reply, replylen);
+	wm_wipe(reply, replylen);
 	free(reply);
 	if (ret == 0 && ((*out)->flags & WM_WGDEV_HAS_PRIVATE_KEY) &&
-	    (sodium_init() < 0 ||
-	     crypto_scalarmult_curve25519_base((*out)->public_key, (*out)->private_key) != 0))
+	    wm_x25519_public((*out)->private_key, (*out)->public_key) < 0)
 		memset((*out)->public_key, 0, WM_KEY_LEN);
 	return ret;
 }
