@@ -7,8 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include <sodium.h>
-
+#include "core/key.h"
 #include "core/keyauth.h"
 
 #define MAX_AUTHENTICATORS 8
@@ -52,11 +51,6 @@ int wm_auth_new(uv_loop_t *loop, struct wm_auth **out)
 
 	if (!a)
 		return -ENOMEM;
-	/* libsodium picks its implementations once; safe to call again. */
-	if (sodium_init() < 0) {
-		free(a);
-		return -EIO;
-	}
 	a->loop = loop;
 	snprintf(a->methods, sizeof(a->methods), "none");
 	*out = a;
@@ -169,7 +163,7 @@ static void job_free(struct job *j)
 {
 	free(j->authorization);
 	if (j->key_sig)
-		sodium_memzero(j->key_sig, strlen(j->key_sig));
+		wm_wipe(j->key_sig, strlen(j->key_sig));
 	free(j->key_id);
 	free(j->key_window);
 	free(j->key_sig);
@@ -184,7 +178,7 @@ static void finish(struct job *j)
 	j->cb(j->data, j->err, j->err ? NULL : &j->id, j->why);
 	/* The header may hold a password: wipe it before it goes back to malloc. */
 	if (j->authorization)
-		sodium_memzero(j->authorization, strlen(j->authorization));
+		wm_wipe(j->authorization, strlen(j->authorization));
 	job_free(j);
 	a->pending--;
 	if (a->freeing && a->pending == 0)

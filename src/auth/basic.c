@@ -14,10 +14,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
+#include <openssl/crypto.h>
 
 #include "auth/auth_int.h"
 #include "core/htpasswd.h"
+#include "core/key.h"
 
 /* The soname of the ABI the header above describes. */
 #define CRYPT_LIBRARY "libcrypt.so.1"
@@ -86,7 +87,7 @@ static int refresh(struct basic *b, char *err, size_t errlen)
 	}
 	char e[256] = "";
 	r = wm_htpasswd_parse(text, len, &t, e, sizeof(e));
-	sodium_memzero(text, len);
+	wm_wipe(text, len);
 	free(text);
 	if (r < 0) {
 		snprintf(err, errlen, "%s: %s", b->path, e);
@@ -138,11 +139,11 @@ static int basic_authenticate(void *self, const struct wm_auth_request *req,
 	/* Set before any authenticator exists (wm_auth_basic_new), never reset. */
 	const char *got = crypt_fn(pass, hash ? hash : dummy, cd);
 	bool ok = hash && got && got[0] != '*' && strlen(got) == strlen(hash) &&
-		  sodium_memcmp(got, hash, strlen(hash)) == 0;
-	sodium_memzero(cd, sizeof(*cd));
+		  CRYPTO_memcmp(got, hash, strlen(hash)) == 0;
+	wm_wipe(cd, sizeof(*cd));
 	free(cd);
 	if (hash) {
-		sodium_memzero(hash, strlen(hash));
+		wm_wipe(hash, strlen(hash));
 		free(hash);
 	}
 	wm_auth_wipe_free(pass);

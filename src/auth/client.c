@@ -8,14 +8,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
-
 #include "auth/auth_int.h"
+#include "core/base64.h"
+#include "core/key.h"
 #include "core/keyauth.h"
+#include "util/crypto.h"
 
 static int load_seed(const char *path, unsigned char sk[64], char *err, size_t errlen)
 {
-	unsigned char seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char seed[32];
 	struct stat st;
 	char *text = NULL;
 	size_t len = 0, bin = 0;
@@ -36,17 +37,22 @@ static int load_seed(const char *path, unsigned char sk[64], char *err, size_t e
 	}
 	while (len && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
 		text[--len] = '\0';
-	r = sodium_base642bin(seed, sizeof(seed), text, len, NULL, &bin, NULL,
-			      sodium_base64_VARIANT_ORIGINAL);
-	sodium_memzero(text, len);
+	r = wm_base64_decode(text, len, seed, sizeof(seed), &bin);
+	wm_wipe(text, len);
 	free(text);
 	if (r != 0 || bin != sizeof(seed)) {
 		snprintf(err, errlen, "%s is not a base64 Ed25519 seed (32 bytes)", path);
-		sodium_memzero(seed, sizeof(seed));
+		wm_wipe(seed, sizeof(seed));
 		return -EINVAL;
 	}
-	crypto_sign_seed_keypair(pk, sk, seed);
-	sodium_memzero(seed, sizeof(seed));
+	/* sk is seed || public key, the layout libsodium gave it. */
+	memcpy(sk, seed, 32);
+	wm_wipe(seed, sizeof(seed));
+	if (wm_auth_ed25519_public(sk, sk + 32) < 0) {
+		snprintf(err, errlen, "cannot derive the public key of %s", path);
+		wm_wipe(sk, 64);
+		return -EIO;
+	}
 	return 0;
 }
 
@@ -54,8 +60,6 @@ int wm_auth_client_init(struct wm_auth_client *c, const char *user, const char *
 			const char *key_file, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
-	if (sodium_init() < 0)
-		return -EIO;
 	if (user || password) {
 		if (!user || !password || !*user || strchr(user, ':')) {
 			snprintf(err, errlen,
@@ -64,7 +68,7 @@ int wm_auth_client_init(struct wm_auth_client *c, const char *user, const char *
 		}
 		size_t raw_len = strlen(user) + 1 + strlen(password);
 		char *raw = malloc(raw_len + 1);
-		size_t b64_len = sodium_base64_ENCODED_LEN(raw_len, sodium_base64_VARIANT_ORIGINAL);
+		size_t b64_len = WM_BASE64_ENCODED_LEN(raw_len);
 		c->authorization = malloc(6 + b64_len);
 		if (!raw || !c->authorization) {
 			free(raw);
@@ -74,9 +78,8 @@ int wm_auth_client_init(struct wm_auth_client *c, const char *user, const char *
 		}
 		snprintf(raw, raw_len + 1, "%s:%s", user, password);
 		memcpy(c->authorization, "Basic ", 6);
-		sodium_bin2base64(c->authorization + 6, b64_len, (unsigned char *)raw, raw_len,
-				  sodium_base64_VARIANT_ORIGINAL);
-		sodium_memzero(raw, raw_len);
+		wm_base64_encode(raw, raw_len, c->authorization + 6);
+		wm_wipe(raw, raw_len);
 		free(raw);
 	}
 	if (key_file) {
@@ -101,16 +104,17 @@ size_t wm_auth_client_metadata(struct wm_auth_client *c, const char *node_id, in
 	}
 	if (c->has_key && node_id && n + 3 <= max) {
 		char msg[WM_KEYAUTH_MSG_MAX];
-		unsigned char sig[crypto_sign_BYTES];
+		unsigned char sig[64];
 		int64_t w = wm_keyauth_window(now);
 		int len = wm_keyauth_message(node_id, w, msg, sizeof(msg));
 		if (len < 0)
 			return n;
-		crypto_sign_detached(sig, NULL, (unsigned char *)msg, (size_t)len, c->sk);
+		if (wm_auth_ed25519_sign(c->sk, msg, (size_t)len, sig) < 0)
+			return n;
 		snprintf(c->key_id, sizeof(c->key_id), "%s", node_id);
 		snprintf(c->window, sizeof(c->window), "%" PRId64, w);
-		sodium_bin2base64(c->sig, sizeof(c->sig), sig, sizeof(sig),
-				  sodium_base64_VARIANT_ORIGINAL);
+		_Static_assert(sizeof(c->sig) >= WM_BASE64_ENCODED_LEN(64), "sig holds 64 bytes");
+		wm_base64_encode(sig, sizeof(sig), c->sig);
 		md[n].key = WM_KEYAUTH_HDR_ID;
 		md[n++].value = c->key_id;
 		md[n].key = WM_KEYAUTH_HDR_WINDOW;
@@ -126,21 +130,25 @@ void wm_auth_client_free(struct wm_auth_client *c)
 	if (!c)
 		return;
 	wm_auth_wipe_free(c->authorization);
-	sodium_memzero(c, sizeof(*c));
+	wm_wipe(c, sizeof(*c));
 }
 
 int wm_auth_key_generate(const char *path, char pub[45], char *err, size_t errlen)
 {
-	unsigned char seed[crypto_sign_SEEDBYTES], pk[crypto_sign_PUBLICKEYBYTES],
-		sk[crypto_sign_SECRETKEYBYTES];
+	unsigned char seed[32], pk[32];
 	char b64[64];
 	int fd, r = 0;
 
-	if (sodium_init() < 0)
+	if (wm_random(seed, sizeof(seed)) < 0) {
+		snprintf(err, errlen, "cannot get random bytes for a key");
 		return -EIO;
-	randombytes_buf(seed, sizeof(seed));
-	crypto_sign_seed_keypair(pk, sk, seed);
-	sodium_bin2base64(b64, sizeof(b64), seed, sizeof(seed), sodium_base64_VARIANT_ORIGINAL);
+	}
+	if (wm_auth_ed25519_public(seed, pk) < 0) {
+		wm_wipe(seed, sizeof(seed));
+		snprintf(err, errlen, "cannot derive an Ed25519 public key");
+		return -EIO;
+	}
+	wm_base64_encode(seed, sizeof(seed), b64);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
@@ -155,10 +163,9 @@ int wm_auth_key_generate(const char *path, char pub[45], char *err, size_t errle
 		unlink(path);
 	}
 	close(fd);
-	sodium_bin2base64(pub, 45, pk, sizeof(pk), sodium_base64_VARIANT_ORIGINAL);
+	wm_base64_encode(pk, sizeof(pk), pub);
 out:
-	sodium_memzero(seed, sizeof(seed));
-	sodium_memzero(sk, sizeof(sk));
-	sodium_memzero(b64, sizeof(b64));
+	wm_wipe(seed, sizeof(seed));
+	wm_wipe(b64, sizeof(b64));
 	return r;
 }

@@ -5,9 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "auth/auth_int.h"
+#include "core/base64.h"
 #include "core/ids.h"
 #include "core/keyauth.h"
 
@@ -15,7 +14,7 @@
 
 struct key_entry {
 	char id[WM_NODE_ID_MAX + 1];
-	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char pk[32];
 };
 
 struct keyauth {
@@ -75,9 +74,8 @@ static int parse_keys(const char *text, struct key_entry **out, size_t *n_out, c
 			keys = q;
 		}
 		size_t bin = 0;
-		if (sodium_base642bin(keys[n].pk, sizeof(keys[n].pk), key, strlen(key), NULL, &bin,
-				      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-		    bin != crypto_sign_PUBLICKEYBYTES) {
+		if (wm_base64_decode(key, strlen(key), keys[n].pk, sizeof(keys[n].pk), &bin) != 0 ||
+		    bin != sizeof(keys[n].pk)) {
 			snprintf(err, errlen,
 				 "line %zu (node %s): not a base64 Ed25519 public key (32 bytes)",
 				 line, id);
@@ -144,7 +142,7 @@ static int key_authenticate(void *self, const struct wm_auth_request *req, struc
 			    char *why, size_t whylen)
 {
 	struct keyauth *k = self;
-	unsigned char sig[crypto_sign_BYTES], pk[crypto_sign_PUBLICKEYBYTES];
+	unsigned char sig[64], pk[32];
 	char msg[WM_KEYAUTH_MSG_MAX], e[256];
 	size_t siglen = 0;
 	int64_t window;
@@ -156,8 +154,7 @@ static int key_authenticate(void *self, const struct wm_auth_request *req, struc
 	if (!req->key_id || !req->key_sig || !req->key_window ||
 	    wm_node_id_check(req->key_id, NULL) < 0 ||
 	    wm_keyauth_parse_window(req->key_window, &window) < 0 || strlen(req->key_sig) > 128 ||
-	    sodium_base642bin(sig, sizeof(sig), req->key_sig, strlen(req->key_sig), NULL, &siglen,
-			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    wm_base64_decode(req->key_sig, strlen(req->key_sig), sig, sizeof(sig), &siglen) != 0 ||
 	    siglen != sizeof(sig)) {
 		snprintf(why, whylen, "malformed key-auth headers");
 		return -EACCES;
@@ -181,8 +178,7 @@ static int key_authenticate(void *self, const struct wm_auth_request *req, struc
 		return -EIO;
 	}
 	n = wm_keyauth_message(req->key_id, window, msg, sizeof(msg));
-	if (!found || n < 0 ||
-	    crypto_sign_verify_detached(sig, (const unsigned char *)msg, (size_t)n, pk) != 0) {
+	if (!found || n < 0 || !wm_auth_ed25519_verify(pk, sig, msg, (size_t)n)) {
 		snprintf(why, whylen, "unknown node key or bad signature");
 		return -EACCES;
 	}

@@ -10,7 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sodium.h>
+#include "core/base64.h"
+#include "core/key.h"
 
 int wm_auth_file_id(const char *path, struct wm_file_id *out)
 {
@@ -53,7 +54,7 @@ int wm_auth_read_file(const char *path, size_t max, char **out, size_t *len)
 			}
 			char *p = realloc(buf, cap * 2 + 1);
 			if (!p) {
-				sodium_memzero(buf, n);
+				wm_wipe(buf, n);
 				free(buf);
 				close(fd);
 				return -ENOMEM;
@@ -66,7 +67,7 @@ int wm_auth_read_file(const char *path, size_t max, char **out, size_t *len)
 			continue;
 		if (r < 0) {
 			int e = -errno;
-			sodium_memzero(buf, n);
+			wm_wipe(buf, n);
 			free(buf);
 			close(fd);
 			return e;
@@ -77,7 +78,7 @@ int wm_auth_read_file(const char *path, size_t max, char **out, size_t *len)
 	}
 	close(fd);
 	if (n > max) {
-		sodium_memzero(buf, n);
+		wm_wipe(buf, n);
 		free(buf);
 		return -E2BIG;
 	}
@@ -91,7 +92,7 @@ void wm_auth_wipe_free(char *s)
 {
 	if (!s)
 		return;
-	sodium_memzero(s, strlen(s));
+	wm_wipe(s, strlen(s));
 	free(s);
 }
 
@@ -113,8 +114,7 @@ int wm_auth_parse_basic(const char *header, char *user, size_t userlen, char **p
 	dec = malloc(hl);
 	if (!dec)
 		return -ENOMEM;
-	if (sodium_base642bin(dec, hl, b64, hl, NULL, &declen, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0) {
+	if (wm_base64_decode(b64, hl, dec, hl, &declen) != 0) {
 		free(dec);
 		return -EINVAL;
 	}
@@ -130,7 +130,7 @@ int wm_auth_parse_basic(const char *header, char *user, size_t userlen, char **p
 	*pass = strndup(colon + 1, declen - (size_t)(colon + 1 - (const char *)dec));
 	r = *pass ? 0 : -ENOMEM;
 out:
-	sodium_memzero(dec, declen);
+	wm_wipe(dec, declen);
 	free(dec);
 	return r;
 }

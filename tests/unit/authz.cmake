@@ -8,7 +8,7 @@ if(TARGET wm_auth)
   foreach(t auth_mtls auth_basic auth_keyauth)
     if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
       wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c
-                   LIBS wm_auth wm_core PkgConfig::UV PkgConfig::OPENSSL PkgConfig::SODIUM)
+                   LIBS wm_auth wm_core PkgConfig::UV PkgConfig::OPENSSL)
     endif()
   endforeach()
 endif()

@@ -13,9 +13,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
-#include <sodium.h>
 
 #include "auth/auth.h"
+#include "core/base64.h"
 
 /* crypt(3) hashes of "pw" and "secret2". */
 #define PW_BCRYPT "$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q"
@@ -43,8 +43,7 @@ static char *basic(const char *user, const char *pass)
 	static char hdr[256];
 	char raw[128], b64[200];
 	snprintf(raw, sizeof(raw), "%s:%s", user, pass);
-	sodium_bin2base64(b64, sizeof(b64), (unsigned char *)raw, strlen(raw),
-			  sodium_base64_VARIANT_ORIGINAL);
+	wm_base64_encode(raw, strlen(raw), b64);
 	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
 	return hdr;
 }

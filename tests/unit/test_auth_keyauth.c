@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "auth/auth.h"
+#include "auth/auth_int.h"
 
 static char dir[] = "/tmp/wm-test-keyauth-XXXXXX";
 
@@ -132,10 +133,109 @@ static void test_keyauth(void **state)
 	assert_int_equal(system(cmd), 0);
 }
 
+static void hex(const char *s, uint8_t *out, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(sscanf(s + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+/* RFC 8032 section 7.1, TEST 1 (empty message) and TEST 2 (one byte 0x72). */
+static void test_ed25519_rfc8032(void **state)
+{
+	uint8_t seed[32], pk[32], want_pk[32], sig[64], want_sig[64];
+	const uint8_t m2 = 0x72;
+
+	(void)state;
+	hex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60", seed, 32);
+	hex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", want_pk, 32);
+	hex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155"
+	    "5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+	    want_sig, 64);
+	assert_int_equal(wm_auth_ed25519_public(seed, pk), 0);
+	assert_memory_equal(pk, want_pk, 32);
+	assert_int_equal(wm_auth_ed25519_sign(seed, "", 0, sig), 0);
+	assert_memory_equal(sig, want_sig, 64);
+	assert_true(wm_auth_ed25519_verify(pk, sig, "", 0));
+	sig[63] ^= 1;
+	assert_false(wm_auth_ed25519_verify(pk, sig, "", 0));
+
+	hex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb", seed, 32);
+	hex("3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", want_pk, 32);
+	hex("92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da"
+	    "085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+	    want_sig, 64);
+	assert_int_equal(wm_auth_ed25519_public(seed, pk), 0);
+	assert_memory_equal(pk, want_pk, 32);
+	assert_int_equal(wm_auth_ed25519_sign(seed, &m2, 1, sig), 0);
+	assert_memory_equal(sig, want_sig, 64);
+	assert_true(wm_auth_ed25519_verify(pk, sig, &m2, 1));
+	assert_false(wm_auth_ed25519_verify(pk, sig, "", 0));
+}
+
+/* A key file and public key written by the libsodium build (`wmctl pki
+ * keygen`) still load and authenticate; broken key files are refused. */
+static void test_old_key_file(void **state)
+{
+	char d[] = "/tmp/wm-test-keyauth-old-XXXXXX", key[128], keys[128], err[256], why[256];
+	struct wm_auth_client c;
+	struct wm_rpc_metadata md[4];
+	struct wm_authenticator au;
+	struct wm_identity id;
+	struct wm_auth *a;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(d));
+	snprintf(key, sizeof(key), "%s/node.key", d);
+	snprintf(keys, sizeof(keys), "%s/keys", d);
+	f = fopen(key, "w");
+	fprintf(f, "sKm2wR88atdDIBz5ciGYt9h3FL8g0/nWq0ou9dfuFhA=\n");
+	fclose(f);
+	assert_int_equal(chmod(key, 0600), 0);
+	f = fopen(keys, "w");
+	fprintf(f, "node-a awNwVcQ8QiXjAmZeZ2DDBoYKiIcfeiCUACuKRgvE6cY=\n");
+	fclose(f);
+
+	assert_int_equal(wm_auth_new(NULL, &a), 0);
+	assert_int_equal(wm_auth_key_new(keys, 30, &au, err, sizeof(err)), 0);
+	assert_int_equal(wm_auth_add(a, &au), 0);
+	assert_int_equal(wm_auth_client_init(&c, NULL, NULL, key, err, sizeof(err)), 0);
+	struct wm_auth_request req = {.now = 1700000010};
+	size_t n = wm_auth_client_metadata(&c, "node-a", req.now, md, 4);
+	assert_int_equal(n, 3);
+	req_from_md(&req, md, n);
+	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
+	assert_string_equal(id.id, "node-a");
+	wm_auth_client_free(&c);
+
+	/* not base64, a seed of the wrong length, whitespace inside */
+	static const char *bad[] = {"not a key\n", "c2VlZA==\n",
+				    "sKm2wR88atdDIBz5ciGYt9h3 FL8g0/nWq0ou9dfuFhA=\n"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		f = fopen(key, "w");
+		fputs(bad[i], f);
+		fclose(f);
+		err[0] = '\0';
+		assert_int_equal(wm_auth_client_init(&c, NULL, NULL, key, err, sizeof(err)),
+				 -EINVAL);
+		assert_non_null(strstr(err, "is not a base64 Ed25519 seed"));
+	}
+	/* a signature that is not base64 */
+	req.key_sig = "!!!!";
+	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), -EACCES);
+	assert_non_null(strstr(why, "malformed key-auth headers"));
+	wm_auth_free(a);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyauth),
+		cmocka_unit_test(test_ed25519_rfc8032),
+		cmocka_unit_test(test_old_key_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
