@@ -9,7 +9,7 @@ PKGS=(
 	build-essential cmake pkg-config clang
 	# libraries
 	libuv1-dev libraft-dev libnghttp2-dev libssl-dev protobuf-c-compiler
-	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev libsodium-dev
+	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev
 	libcmocka-dev libnftables-dev libldap-dev libcrypt-dev
 	# NAT traversal: ICE/TURN (libnice on GLib); zlib's crc32 checks STUN's in a test
 	libnice-dev libglib2.0-dev zlib1g-dev
