@@ -90,6 +90,7 @@ struct wm_daemon {
 	unsigned retry_ms;
 
 	struct wm_wg_device *desired; /* what the device should hold */
+	bool apply_failed;	      /* the last apply of desired did not complete */
 	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
 	struct wm_bootpeer *bootpeers; /* multi-server bootstrap: the other servers */
 	size_t n_bootpeers;

@@ -87,8 +87,10 @@ static int apply_desired(struct wm_daemon *d, const struct wm_wg_device *prev)
 		wm_wg_device_sort(actual);
 		err = wm_wg_diff(actual, d->desired, &update);
 	}
+	/* After a failed apply, what was desired last is not on the device:
+	 * write every endpoint once more. */
 	if (!err && update)
-		keep_roamed(update, prev, actual);
+		keep_roamed(update, d->apply_failed ? NULL : prev, actual);
 	if (!err && update) {
 		err = wm_wg_set(d->wg, update);
 		if (!err) {
@@ -100,6 +102,7 @@ static int apply_desired(struct wm_daemon *d, const struct wm_wg_device *prev)
 	if (err)
 		wm_error("cannot configure the peers of %s: %s", d->cfg->interface,
 			 wm_strerror(err));
+	d->apply_failed = err != 0;
 	wm_wg_device_free(update);
 	wm_wg_device_free(actual);
 	return err;

@@ -25,6 +25,7 @@ struct server_client {
 	char id[WM_NODE_ID_MAX + 1];
 	struct wm_prefix addr;
 	struct wm_rpc_client *client;
+	bool seen; /* still a server in this round */
 };
 
 struct wm_signal_fanout {
@@ -54,7 +55,7 @@ static struct wm_rpc_client *client_for(struct wm_services *s, const struct wm_m
 	for (size_t i = 0; i < f->n_servers && !sc; i++)
 		if (strcmp(f->servers[i].id, n->id) == 0)
 			sc = &f->servers[i];
-	if (sc && wm_prefix_equal(&sc->addr, &n->ipv4))
+	if (sc && sc->client && wm_prefix_equal(&sc->addr, &n->ipv4))
 		return sc->client;
 	if (!sc) {
 		if (f->n_servers == MAX_SERVER_CLIENTS)
@@ -69,8 +70,25 @@ static struct wm_rpc_client *client_for(struct wm_services *s, const struct wm_m
 	wm_prefix_format_addr(&n->ipv4, host, sizeof(host));
 	sc->addr = n->ipv4;
 	if (wm_services_overlay_client(s, host, &sc->client) < 0)
-		sc->client = NULL;
+		sc->client = NULL; /* tried again next time */
 	return sc->client;
+}
+
+/* Servers that left the mesh (or stopped serving) give their slot back. */
+static void forget_unseen(struct wm_signal_fanout *f)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < f->n_servers; i++) {
+		if (!f->servers[i].seen) {
+			if (f->servers[i].client)
+				wm_rpc_client_free(f->servers[i].client);
+			continue;
+		}
+		f->servers[k] = f->servers[i];
+		f->servers[k++].seen = false;
+	}
+	f->n_servers = k;
 }
 
 static void finish(struct fanout_call *fc)
@@ -133,11 +151,17 @@ int wm_signal_fanout(struct wm_services *s, const char *to, const uint8_t *req, 
 		    strcmp(node->id, s->node_id) == 0 || node->ipv4.family != AF_INET)
 			continue;
 		struct wm_rpc_client *c = client_for(s, node);
+		struct wm_signal_fanout *f = s->signal_fanout;
+		for (size_t k = 0; f && k < f->n_servers; k++)
+			if (strcmp(f->servers[k].id, node->id) == 0)
+				f->servers[k].seen = true;
 		if (c && wm_rpc_client_unary(c, P_SEND, req, len, FANOUT_TIMEOUT_MS, md,
 					     for_whom ? 2 : 1, answered_cb, fc) == 0)
 			fc->pending++;
 	}
 	free(nodes);
+	if (s->signal_fanout)
+		forget_unseen(s->signal_fanout);
 	if (--fc->pending == 0) {
 		free(fc->req);
 		free(fc);
