@@ -3,89 +3,28 @@
 #include <string.h>
 
 #include "core/key.h"
-
-static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
+#include "core/base64.h"
 
 void wm_key_to_base64(const wm_key key, char out[WM_KEY_B64_LEN + 1])
 {
-	size_t i, o = 0;
-
-	for (i = 0; i + 3 <= WM_KEY_LEN; i += 3) {
-		uint32_t v = (uint32_t)key[i] << 16 | (uint32_t)key[i + 1] << 8 | key[i + 2];
-
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = b64_alphabet[(v >> 6) & 63];
-		out[o++] = b64_alphabet[v & 63];
-	}
-	/* 32 = 30 + 2: two bytes left, 3 chars + one '='. */
-	{
-		uint32_t v = (uint32_t)key[30] << 16 | (uint32_t)key[31] << 8;
-
-		out[o++] = b64_alphabet[(v >> 18) & 63];
-		out[o++] = b64_alphabet[(v >> 12) & 63];
-		out[o++] = b64_alphabet[(v >> 6) & 63];
-		out[o++] = '=';
-	}
-	out[o] = '\0';
+	wm_base64_encode(key, WM_KEY_LEN, out);
 }
 
 int wm_key_from_base64(const char *s, wm_key out)
 {
 	wm_key tmp;
-	size_t i, o = 0;
-	int v[4];
+	size_t n = 0;
 
-	if (!s || strnlen(s, WM_KEY_B64_LEN + 1) != WM_KEY_B64_LEN || s[WM_KEY_B64_LEN - 1] != '=')
+	/* Exactly 44 characters: one text form per key (base64.c refuses
+	 * non-zero unused bits and wrong padding). */
+	if (!s || strnlen(s, WM_KEY_B64_LEN + 1) != WM_KEY_B64_LEN ||
+	    wm_base64_decode(s, WM_KEY_B64_LEN, tmp, sizeof(tmp), &n) < 0 || n != WM_KEY_LEN) {
+		wm_wipe(tmp, sizeof(tmp));
 		return -EINVAL;
-	for (i = 0; i < WM_KEY_B64_LEN - 4; i += 4) {
-		for (int j = 0; j < 4; j++) {
-			v[j] = b64_value(s[i + j]);
-			if (v[j] < 0)
-				goto bad;
-		}
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-			     (uint32_t)v[3];
-		tmp[o++] = (uint8_t)(w >> 16);
-		tmp[o++] = (uint8_t)(w >> 8);
-		tmp[o++] = (uint8_t)w;
-	}
-	for (int j = 0; j < 3; j++) {
-		v[j] = b64_value(s[i + j]);
-		if (v[j] < 0)
-			goto bad;
-	}
-	/* The last char carries 6 bits of which only the top 4 are data; a
-	 * canonical encoding has the low 2 zero, so each key has one text form. */
-	if (v[2] & 3)
-		goto bad;
-	{
-		uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6;
-		tmp[o++] = (uint8_t)(w >> 16);
-		tmp[o++] = (uint8_t)(w >> 8);
 	}
 	memcpy(out, tmp, WM_KEY_LEN);
 	wm_wipe(tmp, sizeof(tmp));
 	return 0;
-bad:
-	wm_wipe(tmp, sizeof(tmp));
-	return -EINVAL;
 }
 
 void wm_key_to_hex(const wm_key key, char out[WM_KEY_HEX_LEN + 1])
