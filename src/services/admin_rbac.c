@@ -150,21 +150,34 @@ void wm_admin_put_role(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 	webmesh__v1__role__free_unpacked(m, NULL);
 }
 
+/* The subjects of a binding or group as stored text (malloc'd), or NULL
+ * after finishing the call: with bad_name (the request's names failed their
+ * check), with the subject that is wrong, or out of memory. */
+static char *checked_subjects(struct wm_rpc_call *call, const char *bad_name,
+			      Webmesh__V1__Subject *const *subjects, size_t n)
+{
+	char why[256] = "";
+	char *text = bad_name ? NULL : malloc(TEXT_MAX);
+	int r = bad_name ? -EINVAL : text ? 0 : -ENOMEM;
+	if (bad_name)
+		snprintf(why, sizeof(why), "%s", bad_name);
+	else if (!r && subjects_text(subjects, n, text, TEXT_MAX, why, sizeof(why)) < 0)
+		r = -EINVAL;
+	if (!r)
+		return text;
+	free(text);
+	wm_services_fail(call, r, why);
+	return NULL;
+}
+
 void wm_admin_put_role_binding(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	DECODE(Webmesh__V1__RoleBinding, webmesh__v1__role_binding)
-	char *subj = malloc(TEXT_MAX), why[256] = "";
-	int r = subj ? 0 : -ENOMEM;
-	if (!r &&
-	    (wm_rbac_name_check(m->name, NULL) < 0 || wm_rbac_name_check(m->role, NULL) < 0)) {
-		snprintf(why, sizeof(why), "invalid role binding or role name");
-		r = -EINVAL;
-	}
-	if (!r && subjects_text(m->subjects, m->n_subjects, subj, TEXT_MAX, why, sizeof(why)) < 0)
-		r = -EINVAL;
-	if (r) {
-		wm_services_fail(call, r, why);
-	} else {
+	bool names_ok =
+		wm_rbac_name_check(m->name, NULL) == 0 && wm_rbac_name_check(m->role, NULL) == 0;
+	char *subj = checked_subjects(call, names_ok ? NULL : "invalid role binding or role name",
+				      m->subjects, m->n_subjects);
+	if (subj) {
 		Webmesh__V1__PutRoleBindingCommand c = WEBMESH__V1__PUT_ROLE_BINDING_COMMAND__INIT;
 		Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 		c.name = m->name;
@@ -181,17 +194,11 @@ void wm_admin_put_role_binding(struct wm_rpc_call *call, const uint8_t *req, siz
 void wm_admin_put_group(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	DECODE(Webmesh__V1__Group, webmesh__v1__group)
-	char *subj = malloc(TEXT_MAX), why[256] = "";
-	int r = subj ? 0 : -ENOMEM;
-	if (!r && wm_rbac_name_check(m->name, NULL) < 0) {
-		snprintf(why, sizeof(why), "invalid group name \"%.64s\"", m->name);
-		r = -EINVAL;
-	}
-	if (!r && subjects_text(m->subjects, m->n_subjects, subj, TEXT_MAX, why, sizeof(why)) < 0)
-		r = -EINVAL;
-	if (r) {
-		wm_services_fail(call, r, why);
-	} else {
+	char bad[96];
+	snprintf(bad, sizeof(bad), "invalid group name \"%.64s\"", m->name);
+	char *subj = checked_subjects(call, wm_rbac_name_check(m->name, NULL) == 0 ? NULL : bad,
+				      m->subjects, m->n_subjects);
+	if (subj) {
 		Webmesh__V1__PutGroupCommand c = WEBMESH__V1__PUT_GROUP_COMMAND__INIT;
 		Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 		c.name = m->name;
