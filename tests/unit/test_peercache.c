@@ -17,6 +17,7 @@
 
 #include "services/peercache.h"
 #include "store/store.h"
+#include "test_store_live.h"
 #include "test_store_util.h"
 
 #define DEADLINE_MS 20000 /* a bound for each wait, not an expected duration */
@@ -127,20 +128,6 @@ static int put_edge(struct wm_store *s, const char *a, const char *b, const char
 	return err;
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 /* Packs a configuration so that two compare byte for byte. */
 static uint8_t *pack(const Webmesh__V1__PeerConfigurations *pc, size_t *len)
 {
@@ -226,7 +213,7 @@ static void test_cache(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(uv_loop_init(&loop), 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	struct wm_store_config cfg = {
 		.dir = dir, .node_id = "s", .raft_address = addr, .bootstrap = true};
 	assert_int_equal(wm_store_open(&loop, &cfg, &s, err, sizeof(err)), 0);

@@ -22,6 +22,7 @@
 #include "services/services.h"
 #include "services/signaling.h"
 #include "store/store.h"
+#include "test_store_live.h"
 #include "test_store_util.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
@@ -70,28 +71,6 @@ static bool flag_set(void *arg)
 static void set_flag_cb(void *data)
 {
 	*(bool *)data = true;
-}
-
-static bool is_leader(void *arg)
-{
-	struct wm_store_status st;
-
-	wm_store_status(arg, &st);
-	return st.is_leader;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
 }
 
 struct applied {
@@ -264,7 +243,7 @@ static void test_signaling(void **state)
 	assert_int_equal(uv_loop_init(&loop), 0);
 	uv_timer_init(&loop, &poll_timer);
 	uv_timer_init(&loop, &deadline_timer);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	struct wm_store_config cfg = {.dir = dir,
 				      .node_id = "alpha",
 				      .raft_address = addr,
@@ -272,7 +251,7 @@ static void test_signaling(void **state)
 				      .heartbeat_ms = 50,
 				      .election_ms = 300};
 	assert_int_equal(wm_store_open(&loop, &cfg, &store, err, sizeof(err)), 0);
-	assert_true(run_until(is_leader, store));
+	assert_true(run_until(test_is_leader, store));
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	apply(store, buf, len);
 	const char *ids[] = {"alpha", "beta", "gamma"};

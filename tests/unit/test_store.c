@@ -16,6 +16,7 @@
 
 #include "core/error.h"
 #include "store/store.h"
+#include "test_store_live.h"
 #include "test_store_util.h"
 
 #define DEADLINE_MS 20000 /* a bound for each wait, not an expected duration */
@@ -75,28 +76,6 @@ static void ctx_close(struct ctx *c)
 	uv_close((uv_handle_t *)&c->deadline, NULL);
 	uv_run(&c->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&c->loop), 0);
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-static bool is_leader(void *arg)
-{
-	struct wm_store_status st;
-
-	wm_store_status(arg, &st);
-	return st.is_leader;
 }
 
 static bool flag_set(void *arg)
@@ -195,7 +174,7 @@ static void test_bootstrap_resume_lock(void **state)
 	size_t len;
 
 	assert_non_null(mkdtemp(dir));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	struct wm_store_config cfg = {.dir = dir,
 				      .node_id = "n1",
 				      .raft_address = addr,
@@ -210,7 +189,7 @@ static void test_bootstrap_resume_lock(void **state)
 	assert_non_null(strstr(err, dir));
 	assert_null(s2);
 
-	assert_true(run_until(&c, is_leader, s));
+	assert_true(run_until(&c, test_is_leader, s));
 	assert_int_equal(wm_store_on_change(s, count_cb, &cc), 0);
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	assert_int_equal(apply_packed(&c, s, buf, len, &r), 0);
@@ -235,7 +214,7 @@ static void test_bootstrap_resume_lock(void **state)
 
 	/* Same directory, bootstrap still set: it resumes from its log. */
 	assert_int_equal(wm_store_open(&c.loop, &cfg, &s, err, sizeof(err)), 0);
-	assert_true(run_until(&c, is_leader, s));
+	assert_true(run_until(&c, test_is_leader, s));
 	memset(&r, 0, sizeof(r));
 	assert_int_equal(wm_store_barrier(s, result_cb, &r), 0);
 	assert_true(run_until(&c, flag_set, &r.done));
@@ -281,7 +260,7 @@ static void test_not_leader_and_config(void **state)
 	size_t len;
 
 	assert_non_null(mkdtemp(dir));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", free_port());
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	ctx_init(&c);
 	struct wm_store_config bad = {.dir = dir, .node_id = "n1", .raft_address = "[::1]:9000"};
 	assert_int_equal(wm_store_open(&c.loop, &bad, &s, err, sizeof(err)), -WM_ECONFIG);
@@ -360,9 +339,9 @@ static void test_membership(void **state)
 
 	assert_non_null(mkdtemp(da));
 	assert_non_null(mkdtemp(db));
-	snprintf(aa, sizeof(aa), "127.0.0.1:%d", free_port());
+	snprintf(aa, sizeof(aa), "127.0.0.1:%d", test_free_port());
 	do
-		snprintf(ab, sizeof(ab), "127.0.0.1:%d", free_port());
+		snprintf(ab, sizeof(ab), "127.0.0.1:%d", test_free_port());
 	while (strcmp(aa, ab) == 0);
 	ctx_init(&c);
 	struct wm_store_config ca = {.dir = da,
@@ -378,7 +357,7 @@ static void test_membership(void **state)
 	cb.bootstrap = false;
 	assert_int_equal(wm_store_open(&c.loop, &ca, &a, err, sizeof(err)), 0);
 	assert_int_equal(wm_store_open(&c.loop, &cb, &b, err, sizeof(err)), 0);
-	assert_true(run_until(&c, is_leader, a));
+	assert_true(run_until(&c, test_is_leader, a));
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	assert_int_equal(apply_packed(&c, a, buf, len, &r), 0);
 	assert_int_equal(apply_join(&c, a, "alpha", 1, NULL, &r), 0);
@@ -411,7 +390,7 @@ static void test_membership(void **state)
 	assert_int_equal(wm_store_transfer_leadership(a, member_cb, &m), 0);
 	assert_true(run_until(&c, flag_set, &m.done));
 	assert_int_equal(m.err, 0);
-	assert_true(run_until(&c, is_leader, b));
+	assert_true(run_until(&c, test_is_leader, b));
 	buf = test_remove_cmd("beta", &len);
 	assert_int_equal(apply_packed(&c, a, buf, len, &r), -WM_ENOTLEADER);
 	assert_int_equal(apply_join(&c, b, "gamma", 3, NULL, &r), 0);
