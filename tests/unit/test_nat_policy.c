@@ -10,6 +10,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "core/config.h"
 #include "core/error.h"
 #include "core/nat.h"
@@ -184,17 +186,11 @@ static struct wm_endpoint ep(const char *s)
 	return e;
 }
 
-static struct wm_prefix pfx(const char *s)
-{
-	struct wm_prefix p;
-	assert_int_equal(wm_prefix_parse(s, &p), 0);
-	return p;
-}
 
 static void test_classify(void **state)
 {
 	(void)state;
-	struct wm_prefix host[] = {pfx("10.1.0.2/24"), pfx("fd00::2/64")};
+	struct wm_prefix host[] = {test_pfx("10.1.0.2/24"), test_pfx("fd00::2/64")};
 	struct wm_nat_info ni;
 	struct wm_endpoint m[3];
 
@@ -229,8 +225,8 @@ static void test_classify(void **state)
 static void test_endpoints(void **state)
 {
 	(void)state;
-	struct wm_prefix addrs[] = {pfx("10.1.0.2/24"), pfx("198.51.100.9/24"), pfx("fd00::2/64"),
-				    pfx("198.51.100.9/32")};
+	struct wm_prefix addrs[] = {test_pfx("10.1.0.2/24"), test_pfx("198.51.100.9/24"), test_pfx("fd00::2/64"),
+				    test_pfx("198.51.100.9/32")};
 	struct wm_nat_info ni = {
 		.mapping = WM_NAT_EIM, .port_preserved = true, .mapped = ep("203.0.113.5:40000")};
 	struct wm_endpoint out[8];

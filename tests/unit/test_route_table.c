@@ -14,6 +14,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "sys/route.h"
 
 static int in_netns;
@@ -31,30 +33,11 @@ static int setup(void **state)
 	return 0;
 }
 
-static const char *run(const char *cmd)
-{
-	static char out[4096];
-	FILE *f = popen(cmd, "r");
-	size_t n;
 
-	assert_non_null(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = '\0';
-	pclose(f);
-	return out;
-}
-
-static struct wm_prefix pfx(const char *s)
-{
-	struct wm_prefix p;
-
-	assert_int_equal(wm_prefix_parse(s, &p), 0);
-	return p;
-}
 
 static const struct wm_route *find(const struct wm_route *v, size_t n, const char *dst)
 {
-	struct wm_prefix d = pfx(dst);
+	struct wm_prefix d = test_pfx(dst);
 
 	for (size_t i = 0; i < n; i++)
 		if (wm_prefix_equal(&v[i].dst, &d))
@@ -66,7 +49,7 @@ static void test_list(void **state)
 {
 	struct wm_route *v;
 	const struct wm_route *r;
-	struct wm_prefix gw = pfx("10.9.0.1");
+	struct wm_prefix gw = test_pfx("10.9.0.1");
 	size_t n;
 	int idx;
 
@@ -104,11 +87,11 @@ static void test_set_remove(void **state)
 	(void)state;
 	if (!in_netns)
 		skip();
-	r.dst = pfx("198.51.100.7/32");
-	r.gateway = pfx("10.9.0.1");
+	r.dst = test_pfx("198.51.100.7/32");
+	r.gateway = test_pfx("10.9.0.1");
 	r.ifindex = (int)if_nametoindex("v0");
 	assert_int_equal(wm_sys_route_set(&r), 0);
-	assert_non_null(strstr(run("ip route show 198.51.100.7"),
+	assert_non_null(strstr(test_output("ip route show 198.51.100.7"),
 			       "198.51.100.7 via 10.9.0.1 dev v0 proto 87"));
 	/* replacing is idempotent */
 	assert_int_equal(wm_sys_route_set(&r), 0);
@@ -116,16 +99,16 @@ static void test_set_remove(void **state)
 	assert_int_equal(find(v, n, "198.51.100.7/32")->protocol, WM_RTPROT_WEBMESH);
 	free(v);
 	/* on-link, IPv6 */
-	r.dst = pfx("2001:db8:1::5/128");
+	r.dst = test_pfx("2001:db8:1::5/128");
 	r.gateway.family = 0;
 	assert_int_equal(wm_sys_route_set(&r), 0);
-	assert_non_null(strstr(run("ip -6 route show 2001:db8:1::5"), "dev v0 proto 87"));
+	assert_non_null(strstr(test_output("ip -6 route show 2001:db8:1::5"), "dev v0 proto 87"));
 	assert_int_equal(wm_sys_route_remove(&r), 0);
 	assert_int_equal(wm_sys_route_remove(&r), -ESRCH);
-	r.dst = pfx("198.51.100.7/32");
-	r.gateway = pfx("10.9.0.1");
+	r.dst = test_pfx("198.51.100.7/32");
+	r.gateway = test_pfx("10.9.0.1");
 	assert_int_equal(wm_sys_route_remove(&r), 0);
-	assert_string_equal(run("ip route show 198.51.100.7"), "");
+	assert_string_equal(test_output("ip route show 198.51.100.7"), "");
 	r.ifindex = 0;
 	assert_int_equal(wm_sys_route_set(&r), -EINVAL);
 }

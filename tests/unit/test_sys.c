@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "sys/sys.h"
 
 static int in_netns;
@@ -26,27 +28,7 @@ static int setup(void **state)
 	return 0;
 }
 
-/* Runs cmd and returns its first 4 KiB of output (static buffer). */
-static const char *run(const char *cmd)
-{
-	static char out[4096];
-	FILE *f = popen(cmd, "r");
-	size_t n;
 
-	assert_non_null(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = '\0';
-	pclose(f);
-	return out;
-}
-
-static struct wm_prefix pfx(const char *s)
-{
-	struct wm_prefix p;
-
-	assert_int_equal(wm_prefix_parse(s, &p), 0);
-	return p;
-}
 
 static void test_link(void **state)
 {
@@ -68,7 +50,7 @@ static void test_link(void **state)
 	assert_true(wm_sys_link_index("v0") > 0);
 	assert_int_equal(wm_sys_link_up("v0", 1400), 0);
 	assert_int_equal(wm_sys_link_up("v1", 0), 0);
-	const char *o = run("ip -o link show v0");
+	const char *o = test_output("ip -o link show v0");
 	assert_non_null(strstr(o, "mtu 1400"));
 	assert_non_null(strstr(o, "<BROADCAST,MULTICAST,UP"));
 	assert_int_equal(wm_sys_link_up("nope0", 0), -ENODEV);
@@ -77,8 +59,8 @@ static void test_link(void **state)
 static void test_addr_and_list(void **state)
 {
 	(void)state;
-	struct wm_prefix a4 = pfx("10.99.0.1/24"), a6 = pfx("2001:db8::5/64");
-	struct wm_prefix other = pfx("198.18.0.1/24"), *list = NULL;
+	struct wm_prefix a4 = test_pfx("10.99.0.1/24"), a6 = test_pfx("2001:db8::5/64");
+	struct wm_prefix other = test_pfx("198.18.0.1/24"), *list = NULL;
 	size_t n = 0;
 	char buf[64];
 
@@ -88,8 +70,8 @@ static void test_addr_and_list(void **state)
 	assert_int_equal(wm_sys_addr_add("v0", &a4), 0); /* already there: fine */
 	assert_int_equal(wm_sys_addr_add("v0", &a6), 0);
 	assert_int_equal(wm_sys_addr_add("v1", &other), 0);
-	assert_non_null(strstr(run("ip -o addr show dev v0"), "inet 10.99.0.1/24"));
-	assert_non_null(strstr(run("ip -o addr show dev v0"), "inet6 2001:db8::5/64"));
+	assert_non_null(strstr(test_output("ip -o addr show dev v0"), "inet 10.99.0.1/24"));
+	assert_non_null(strstr(test_output("ip -o addr show dev v0"), "inet6 2001:db8::5/64"));
 
 	assert_int_equal(wm_sys_list_addresses("v1", &list, &n), 0);
 	/* Loopback, v1 and link-local fe80:: addresses are left out; public first. */
@@ -106,30 +88,30 @@ static void test_addr_and_list(void **state)
 
 	assert_int_equal(wm_sys_addr_del("v0", &a4), 0);
 	assert_int_equal(wm_sys_addr_del("v0", &a4), -EADDRNOTAVAIL);
-	assert_null(strstr(run("ip -o addr show dev v0"), "10.99.0.1"));
+	assert_null(strstr(test_output("ip -o addr show dev v0"), "10.99.0.1"));
 	assert_int_equal(wm_sys_addr_add("nope0", &a4), -ENODEV);
 }
 
 static void test_route(void **state)
 {
 	(void)state;
-	struct wm_prefix r = pfx("10.97.1.2/16"), r6 = pfx("fd00:97::/48");
+	struct wm_prefix r = test_pfx("10.97.1.2/16"), r6 = test_pfx("fd00:97::/48");
 
 	if (!in_netns)
 		skip();
 	assert_int_equal(wm_sys_route_replace("v0", &r), 0);
 	assert_int_equal(wm_sys_route_replace("v0", &r), 0); /* replace is idempotent */
 	assert_int_equal(wm_sys_route_replace("v0", &r6), 0);
-	assert_non_null(strstr(run("ip route show 10.97.0.0/16"), "10.97.0.0/16 dev v0"));
-	assert_non_null(strstr(run("ip route show 10.97.0.0/16"), "scope link"));
-	assert_non_null(strstr(run("ip -6 route show fd00:97::/48"), "fd00:97::/48 dev v0"));
+	assert_non_null(strstr(test_output("ip route show 10.97.0.0/16"), "10.97.0.0/16 dev v0"));
+	assert_non_null(strstr(test_output("ip route show 10.97.0.0/16"), "scope link"));
+	assert_non_null(strstr(test_output("ip -6 route show fd00:97::/48"), "fd00:97::/48 dev v0"));
 	/* Moving the route to another link replaces it. */
 	assert_int_equal(wm_sys_route_replace("v1", &r), 0);
-	assert_non_null(strstr(run("ip route show 10.97.0.0/16"), "dev v1"));
-	assert_null(strstr(run("ip route show 10.97.0.0/16"), "dev v0"));
+	assert_non_null(strstr(test_output("ip route show 10.97.0.0/16"), "dev v1"));
+	assert_null(strstr(test_output("ip route show 10.97.0.0/16"), "dev v0"));
 	assert_int_equal(wm_sys_route_del("v1", &r), 0);
 	assert_int_equal(wm_sys_route_del("v1", &r), -ESRCH);
-	assert_string_equal(run("ip route show 10.97.0.0/16"), "");
+	assert_string_equal(test_output("ip route show 10.97.0.0/16"), "");
 	assert_int_equal(wm_sys_route_del("v0", &r6), 0);
 }
 
@@ -139,11 +121,11 @@ static void test_forwarding(void **state)
 	if (!in_netns)
 		skip();
 	assert_int_equal(wm_sys_set_forwarding(AF_INET, 1), 0);
-	assert_string_equal(run("cat /proc/sys/net/ipv4/ip_forward"), "1\n");
+	assert_string_equal(test_output("cat /proc/sys/net/ipv4/ip_forward"), "1\n");
 	assert_int_equal(wm_sys_set_forwarding(AF_INET, 0), 0);
-	assert_string_equal(run("cat /proc/sys/net/ipv4/ip_forward"), "0\n");
+	assert_string_equal(test_output("cat /proc/sys/net/ipv4/ip_forward"), "0\n");
 	assert_int_equal(wm_sys_set_forwarding(AF_INET6, 1), 0);
-	assert_string_equal(run("cat /proc/sys/net/ipv6/conf/all/forwarding"), "1\n");
+	assert_string_equal(test_output("cat /proc/sys/net/ipv6/conf/all/forwarding"), "1\n");
 	assert_int_equal(wm_sys_set_forwarding(12345, 1), -EINVAL);
 }
 

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "core/error.h"
 #include "sys/sys.h"
 #include "wg/uapi.h"
@@ -110,18 +112,6 @@ static void run_until(const int *flag)
 	}
 }
 
-static const char *run(const char *cmd)
-{
-	static char out[8192];
-	FILE *f = popen(cmd, "r");
-	size_t n;
-
-	assert_non_null(f);
-	n = fread(out, 1, sizeof(out) - 1, f);
-	out[n] = '\0';
-	pclose(f);
-	return out;
-}
 
 static int restarted;
 
@@ -271,7 +261,7 @@ static void test_userspace_roundtrip(void **state)
 	assert_string_equal(wm_wg_backend_name(wg), "userspace");
 	pid = wm_wg_helper_pid(wg);
 	assert_true(pid > 0);
-	assert_non_null(strstr(run("ip -o link show wme2e0"), "wme2e0"));
+	assert_non_null(strstr(test_output("ip -o link show wme2e0"), "wme2e0"));
 
 	/* What the daemon does next with src/sys: MTU, up, address, route. */
 	struct wm_prefix addr, route;
@@ -280,10 +270,10 @@ static void test_userspace_roundtrip(void **state)
 	assert_int_equal(wm_sys_link_up("wme2e0", 1420), 0);
 	assert_int_equal(wm_sys_addr_add("wme2e0", &addr), 0);
 	assert_int_equal(wm_sys_route_replace("wme2e0", &route), 0);
-	assert_non_null(strstr(run("ip -o link show wme2e0"), "mtu 1420"));
-	assert_non_null(strstr(run("ip -o addr show dev wme2e0"), "inet 172.16.0.1/12"));
+	assert_non_null(strstr(test_output("ip -o link show wme2e0"), "mtu 1420"));
+	assert_non_null(strstr(test_output("ip -o addr show dev wme2e0"), "inet 172.16.0.1/12"));
 	assert_non_null(
-		strstr(run("ip route show dev wme2e0"), "10.10.0.0/16 proto static scope link"));
+		strstr(test_output("ip route show dev wme2e0"), "10.10.0.0/16 proto static scope link"));
 
 	/* Private key + port + two peers. */
 	want = wm_wg_device_new("wme2e0");
@@ -310,8 +300,8 @@ static void test_userspace_roundtrip(void **state)
 	/* `wg show` reads the same device independently. */
 	b64(have->public_key, pub64);
 	snprintf(line, sizeof(line), "%s\n", pub64);
-	assert_string_equal(run("wg show wme2e0 public-key"), line);
-	const char *dump = run("wg show wme2e0 dump");
+	assert_string_equal(test_output("wg show wme2e0 public-key"), line);
+	const char *dump = test_output("wg show wme2e0 dump");
 	struct dump_peer dp;
 	b64(want->private_key, k64);
 	snprintf(line, sizeof(line), "%s\t%s\t51820\toff\n", k64, pub64);
@@ -336,7 +326,7 @@ static void test_userspace_roundtrip(void **state)
 	add_peer(want2, 0xc0, "127.0.0.1:51823", "172.16.0.4/32", NULL);
 	wm_wg_device_sort(want2);
 	converge(wg, want2);
-	dump = run("wg show wme2e0 dump");
+	dump = test_output("wg show wme2e0 dump");
 	assert_non_null(strstr(dump, "\t51830\toff\n"));
 	assert_true(dump_find(dump, want2->peers[0].public_key, &dp));
 	assert_true(list_is(dp.f[3], "172.16.0.2/32", "10.10.0.0/16"));
@@ -353,7 +343,7 @@ static void test_userspace_roundtrip(void **state)
 	assert_int_equal(wm_endpoint_parse("127.0.0.1:40000", &p->endpoint), 0);
 	assert_int_equal(wm_wg_set(wg, upd), 0);
 	wm_wg_device_free(upd);
-	assert_non_null(strstr(run("wg show wme2e0 endpoints"), "127.0.0.1:40000"));
+	assert_non_null(strstr(test_output("wg show wme2e0 endpoints"), "127.0.0.1:40000"));
 
 	/* The daemon's own errno reply, verbatim, for a line it refuses. */
 	int fd = wm_uapi_connect("/run/wireguard", "wme2e0");
@@ -378,7 +368,7 @@ static void test_userspace_roundtrip(void **state)
 
 	close_go(wg);
 	assert_int_equal(kill(pid, 0), -1);
-	assert_string_equal(run("ip -o link show wme2e0 2>/dev/null"), "");
+	assert_string_equal(test_output("ip -o link show wme2e0 2>/dev/null"), "");
 	assert_int_equal(access("/run/wireguard/wme2e0.sock", F_OK), -1);
 	wm_wg_device_free(want);
 	wm_wg_device_free(want2);
@@ -413,7 +403,7 @@ static void test_userspace_restart(void **state)
 	assert_int_equal(have->n_peers, 0);
 	wm_wg_device_free(have);
 	converge(wg, want);
-	assert_non_null(strstr(run("wg show wme2e1 listen-port"), "51900"));
+	assert_non_null(strstr(test_output("wg show wme2e1 listen-port"), "51900"));
 	close_go(wg);
 	assert_int_equal(kill(pid2, 0), -1);
 	wm_wg_device_free(want);
@@ -537,8 +527,8 @@ static void test_userspace_large_and_update_only(void **state)
 	}
 	wm_wg_device_sort(want);
 	converge(wg, want); /* one ~600 KB set request, then one get */
-	assert_int_equal(atoi(run("wg show wme2e5 peers | wc -l")), n);
-	assert_int_equal(atoi(run("wg show wme2e5 allowed-ips | wc -w")), n * 4);
+	assert_int_equal(atoi(test_output("wg show wme2e5 peers | wc -l")), n);
+	assert_int_equal(atoi(test_output("wg show wme2e5 allowed-ips | wc -w")), n * 4);
 
 	/* UPDATE_ONLY: an unknown peer is not created, a known one is updated. */
 	upd = wm_wg_device_new("wme2e5");

@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "wg/wg.h"
 
 static void test_backend_parse(void **state)
@@ -61,13 +63,6 @@ static void done_cb(void *data)
 	done_calls++;
 }
 
-static struct wm_prefix pfx(const char *s)
-{
-	struct wm_prefix p;
-
-	assert_int_equal(wm_prefix_parse(s, &p), 0);
-	return p;
-}
 
 static void test_null_set_get(void **state)
 {
@@ -78,7 +73,7 @@ static void test_null_set_get(void **state)
 	struct wm_wg *wg = NULL;
 	struct wm_wg_device *want, *have = NULL, *upd = NULL;
 	struct wm_wg_peer *p;
-	struct wm_prefix a = pfx("172.16.0.2/32"), b = pfx("172.16.0.3/32");
+	struct wm_prefix a = test_pfx("172.16.0.2/32"), b = test_pfx("172.16.0.3/32");
 	wm_key k;
 	char err[128];
 

@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "core/error.h"
 #include "wg/uapi.h"
 
@@ -24,13 +26,6 @@
 #define HEX_A0 K("a0")
 #define HEX_B0 K("b0")
 
-static struct wm_prefix pfx(const char *s)
-{
-	struct wm_prefix p;
-
-	assert_int_equal(wm_prefix_parse(s, &p), 0);
-	return p;
-}
 
 static struct wm_wg_peer *peer_new(struct wm_wg_device *dev, uint8_t b)
 {
@@ -58,9 +53,9 @@ static void test_encode_full(void **state)
 	p->flags = WM_WGPEER_REPLACE_ALLOWEDIPS | WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
 	assert_int_equal(wm_endpoint_parse("192.0.2.1:51820", &p->endpoint), 0);
 	p->keepalive_interval = 25;
-	a = pfx("172.16.0.1/32");
+	a = test_pfx("172.16.0.1/32");
 	assert_int_equal(wm_wg_peer_add_allowed_ip(p, &a), 0);
-	a = pfx("fd00:1::/112");
+	a = test_pfx("fd00:1::/112");
 	assert_int_equal(wm_wg_peer_add_allowed_ip(p, &a), 0);
 	p = peer_new(dev, 0xb0);
 	p->flags = WM_WGPEER_HAS_ENDPOINT;
@@ -368,7 +363,7 @@ static void do_set(const char *dir, struct fake *f)
 	dev->listen_port = 7;
 	for (int i = 0; i < 200; i++) {
 		wm_key k = {0};
-		struct wm_prefix a = pfx("10.0.0.0/8");
+		struct wm_prefix a = test_pfx("10.0.0.0/8");
 		k[0] = (uint8_t)i;
 		struct wm_wg_peer *p = wm_wg_device_add_peer(dev, k);
 		p->flags = WM_WGPEER_REPLACE_ALLOWEDIPS;
