@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/ids.h"
 #include "core/nat.h"
 #include "nat/ice.h"
@@ -55,7 +56,7 @@ struct npeer {
 	int64_t direct_since_ms;    /* wall clock, as WireGuard's handshakes */
 	bool direct_ok;		    /* a handshake came at these endpoints */
 	unsigned kicks;		    /* handshakes asked for at these endpoints */
-	uint32_t endpoints_hash;    /* of the advertised endpoints: a change restarts
+	uint64_t endpoints_hash;    /* of the advertised endpoints: a change restarts
 				       the timeout (a roaming peer) */
 	/* ICE: reason != 0 once the pair goes over ICE (then ice is set) */
 	int reason;
@@ -797,15 +798,15 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 	return 0;
 }
 
-/* FNV-1a over the endpoint texts: only compared with itself. */
-static uint32_t endpoints_hash(const Webmesh__V1__MeshNode *node)
+/* Over the endpoint texts: only compared with itself. */
+static uint64_t endpoints_hash(const Webmesh__V1__MeshNode *node)
 {
-	uint32_t h = 2166136261u;
+	uint64_t h = WM_HASH_FNV1A_INIT;
 
 	for (size_t i = 0; i < node->n_endpoints; i++) {
-		for (const char *c = node->endpoints[i]; c && *c; c++)
-			h = (h ^ (uint8_t)*c) * 16777619u;
-		h = (h ^ ',') * 16777619u;
+		const char *e = node->endpoints[i] ? node->endpoints[i] : "";
+		h = wm_hash_fnv1a_more(h, e, strlen(e));
+		h = wm_hash_fnv1a_more(h, ",", 1);
 	}
 	return h;
 }
@@ -865,7 +866,7 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		p->seen = true;
 		p->ice_edge = w->ice;
 		p->peer_public = peer_has_public(w->node);
-		uint32_t h = endpoints_hash(w->node);
+		uint64_t h = endpoints_hash(w->node);
 		if (h != p->endpoints_hash) {
 			p->endpoints_hash = h;
 			p->direct_since_ms = now;
