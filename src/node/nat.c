@@ -321,23 +321,6 @@ static void send_signal(struct npeer *p, int kind, const struct wm_ice_params *p
 
 /* ---- sessions ---- */
 
-static void kick(struct npeer *p)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
-	int fd;
-
-	/* One datagram to the peer's mesh address makes WireGuard start a
-	 * handshake now rather than at its next timer ("discard" port 9). */
-	if (p->kick_addr.family != AF_INET)
-		return;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return;
-	memcpy(&sin.sin_addr, p->kick_addr.addr, 4);
-	(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
-	close(fd);
-}
-
 static size_t local_addresses(struct wm_node_nat *n, struct wm_prefix *out, size_t max)
 {
 	struct wm_prefix *addrs = NULL;
@@ -478,7 +461,7 @@ static void ice_event_cb(void *data, const struct wm_ice_event *ev)
 			st.local_addr, st.remote_type, st.remote_addr);
 		/* one side only: crossing initiations cancel each other */
 		if (wm_ice_controlling(p->n->node_id, p->id))
-			kick(p);
+			wm_sys_handshake_kick(&p->kick_addr);
 		break;
 	case WM_ICE_FAILED:
 		schedule_retry(p, ev->error ? ev->error : "the session failed");
@@ -625,7 +608,7 @@ static void kick_while_waiting(struct npeer *p, int64_t now, uint32_t timeout_ms
 
 	if ((p->kicks == 0 && waited >= 1000) || (p->kicks == 1 && waited >= timeout_ms / 2)) {
 		p->kicks++;
-		kick(p);
+		wm_sys_handshake_kick(&p->kick_addr);
 	}
 }
 

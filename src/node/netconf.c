@@ -33,29 +33,17 @@
 static void kick_new_peers(struct wm_daemon *d, const struct wm_wg_device *before,
 			   const struct wm_wg_device *update)
 {
-	int fd = -1;
 	for (size_t i = 0; i < update->n_peers; i++) {
 		const struct wm_wg_peer *p = &update->peers[i];
 		if ((p->flags & WM_WGPEER_REMOVE_ME) ||
 		    wm_wg_device_find_peer(before, p->public_key))
 			continue;
-		const struct wm_prefix *a = NULL;
-		for (size_t j = 0; j < d->n_peer_names && !a; j++)
-			if (wm_key_equal(d->peer_names[j].key, p->public_key) &&
-			    d->peer_names[j].ipv4.family == AF_INET)
-				a = &d->peer_names[j].ipv4;
-		if (!a)
-			continue;
-		if (fd < 0)
-			fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			return;
-		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(9)};
-		memcpy(&sin.sin_addr, a->addr, 4);
-		(void)sendto(fd, "", 0, 0, (struct sockaddr *)&sin, sizeof(sin));
+		for (size_t j = 0; j < d->n_peer_names; j++)
+			if (wm_key_equal(d->peer_names[j].key, p->public_key)) {
+				wm_sys_handshake_kick(&d->peer_names[j].ipv4);
+				break;
+			}
 	}
-	if (fd >= 0)
-		close(fd);
 }
 
 /* A peer behind NAT advertises an address we cannot reach; WireGuard learns

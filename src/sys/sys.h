@@ -28,6 +28,11 @@ int wm_sys_route_del(const char *ifname, const struct wm_prefix *dst);
  * a full-length prefix (/32, /128). Link-local, multicast, tentative and
  * deprecated addresses are left out. */
 int wm_sys_list_addresses(const char *skip_ifname, struct wm_prefix **out, size_t *n);
+
+/* Sends one empty UDP datagram to addr (IPv4) port 9 ("discard": nothing
+ * answers). Sent to a WireGuard peer's mesh address, it makes WireGuard start
+ * a handshake now rather than at its next timer. Best effort: 0 or -errno. */
+int wm_sys_handshake_kick(const struct wm_prefix *addr);
 /* Writes "1"/"0" to /proc/sys/net/ipv{4,6}/... forwarding. */
 int wm_sys_set_forwarding(int family, int enable);
 
