@@ -3,7 +3,6 @@
  * nodes never check a password, and loading it costs every process about
  * 80 KiB of RSS. */
 #include <crypt.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -19,6 +18,7 @@
 #include "auth/auth_int.h"
 #include "core/htpasswd.h"
 #include "core/key.h"
+#include "util/module.h"
 
 /* The soname of the ABI the header above describes. */
 #define CRYPT_LIBRARY "libcrypt.so.1"
@@ -35,19 +35,8 @@ static int crypt_open(char *err, size_t errlen)
 	pthread_mutex_lock(&crypt_lock);
 	if (crypt_fn)
 		goto out;
-	void *h = dlopen(CRYPT_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(err, errlen, "htpasswd: cannot load %s (the libcrypt1 package): %s",
-			 CRYPT_LIBRARY, dlerror());
-		rc = -ENOENT;
-		goto out;
-	}
-	crypt_fn = (__typeof__(crypt_r) *)dlsym(h, "crypt_r");
-	if (!crypt_fn) {
-		snprintf(err, errlen, "htpasswd: %s has no crypt_r", CRYPT_LIBRARY);
-		dlclose(h);
-		rc = -ENOENT;
-	}
+	const struct wm_library_sym sym = {(void **)&crypt_fn, "crypt_r"};
+	rc = wm_library_bind("htpasswd", CRYPT_LIBRARY, "libcrypt1", &sym, 1, err, errlen);
 out:
 	pthread_mutex_unlock(&crypt_lock);
 	return rc;

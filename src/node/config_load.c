@@ -1,7 +1,6 @@
 /* Reads webmeshd's configuration from a YAML file (libyaml), WEBMESH_* variables and flags.
  * libyaml is opened when a file is read, not linked: most nodes run from flags
  * alone, and loading it costs every process about 90 KiB of RSS. */
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -14,6 +13,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "node/config_load.h"
+#include "util/module.h"
 
 #define CONFIG_FILE_MAX (1 << 20)
 
@@ -72,16 +72,7 @@ static int yaml_open(char *err, size_t errlen)
 	pthread_mutex_lock(&yl_lock);
 	if (yl.parser_parse)
 		goto out;
-	void *h = dlopen(YAML_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		rc = fail(err, errlen, "config: cannot load %s (the libyaml-0-2 package): %s",
-			  YAML_LIBRARY, dlerror());
-		goto out;
-	}
-	struct {
-		void **slot;
-		const char *name;
-	} syms[] = {
+	const struct wm_library_sym syms[] = {
 		{(void **)&yl.parser_initialize, "yaml_parser_initialize"},
 		{(void **)&yl.parser_set_input_string, "yaml_parser_set_input_string"},
 		{(void **)&yl.parser_delete, "yaml_parser_delete"},
@@ -89,15 +80,9 @@ static int yaml_open(char *err, size_t errlen)
 		/* last: its being set means all are */
 		{(void **)&yl.parser_parse, "yaml_parser_parse"},
 	};
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-		*syms[i].slot = dlsym(h, syms[i].name);
-		if (!*syms[i].slot) {
-			rc = fail(err, errlen, "config: %s has no %s", YAML_LIBRARY, syms[i].name);
-			memset(&yl, 0, sizeof(yl));
-			dlclose(h);
-			goto out;
-		}
-	}
+	if (wm_library_bind("config", YAML_LIBRARY, "libyaml-0-2", syms,
+			    sizeof(syms) / sizeof(syms[0]), err, errlen) < 0)
+		rc = -WM_ECONFIG;
 out:
 	pthread_mutex_unlock(&yl_lock);
 	return rc;

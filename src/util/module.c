@@ -81,3 +81,25 @@ const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size
 	 * caller's free). */
 	return hd;
 }
+
+int wm_library_bind(const char *what, const char *soname, const char *package,
+		    const struct wm_library_sym *syms, size_t n, char *err, size_t errlen)
+{
+	void *h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(err, errlen, "%s: cannot load %s (the %s package): %s", what, soname,
+			 package, dlerror());
+		return -ENOENT;
+	}
+	for (size_t i = 0; i < n; i++) {
+		*syms[i].slot = dlsym(h, syms[i].name);
+		if (*syms[i].slot)
+			continue;
+		snprintf(err, errlen, "%s: %s has no %s", what, soname, syms[i].name);
+		for (size_t j = 0; j < n; j++)
+			*syms[j].slot = NULL;
+		dlclose(h);
+		return -ENOENT;
+	}
+	return 0;
+}

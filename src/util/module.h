@@ -31,4 +31,18 @@ struct wm_module_header {
 const void *wm_module_load(const char *name, const char *sym, uint32_t abi, size_t size, char *err,
 			   size_t errlen);
 
+/* A symbol of a system library opened on first use, and where it goes. */
+struct wm_library_sym {
+	void **slot;
+	const char *name;
+};
+
+/* Opens the system library soname (package: the Debian package that has it)
+ * and fills every slot, for features that need a few calls of a library most
+ * nodes never use. All slots are set, or none (a missing symbol closes the
+ * library again). 0, or -ENOENT with err "WHAT: cannot load ..." or "WHAT:
+ * SONAME has no SYMBOL". Callers serialise calls and remember success. */
+int wm_library_bind(const char *what, const char *soname, const char *package,
+		    const struct wm_library_sym *syms, size_t n, char *err, size_t errlen);
+
 #endif

@@ -8,5 +8,5 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c)
   wm_unit_test(test_config
     SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c
             ${CMAKE_SOURCE_DIR}/src/node/config_load.c
-    LIBS wm_core PkgConfig::YAML)
+    LIBS wm_core wm_util PkgConfig::YAML)
 endif()

@@ -3,8 +3,8 @@
  * linked: most nodes never write a rule (no ACLs, routes or exit node), and
  * loading it costs every process about 0.5 MiB of RSS. */
 #include "sys/nft.h"
+#include "util/module.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -34,17 +34,7 @@ static int nft_open(char *err, size_t errlen)
 	pthread_mutex_lock(&nft_lock);
 	if (nft.run_cmd_from_buffer)
 		goto out;
-	void *h = dlopen(NFT_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(err, errlen, "nftables: cannot load %s (the libnftables1 package): %s",
-			 NFT_LIBRARY, dlerror());
-		rc = -ENOENT;
-		goto out;
-	}
-	struct {
-		void **slot;
-		const char *name;
-	} syms[] = {
+	const struct wm_library_sym syms[] = {
 		{(void **)&nft.ctx_new, "nft_ctx_new"},
 		{(void **)&nft.ctx_free, "nft_ctx_free"},
 		{(void **)&nft.buffer_output, "nft_ctx_buffer_output"},
@@ -53,16 +43,8 @@ static int nft_open(char *err, size_t errlen)
 		/* last: its being set means all are */
 		{(void **)&nft.run_cmd_from_buffer, "nft_run_cmd_from_buffer"},
 	};
-	for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
-		*syms[i].slot = dlsym(h, syms[i].name);
-		if (!*syms[i].slot) {
-			snprintf(err, errlen, "nftables: %s has no %s", NFT_LIBRARY, syms[i].name);
-			memset(&nft, 0, sizeof(nft));
-			dlclose(h);
-			rc = -ENOENT;
-			goto out;
-		}
-	}
+	rc = wm_library_bind("nftables", NFT_LIBRARY, "libnftables1", syms,
+			     sizeof(syms) / sizeof(syms[0]), err, errlen);
 out:
 	pthread_mutex_unlock(&nft_lock);
 	return rc;
