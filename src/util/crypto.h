@@ -13,4 +13,20 @@ int wm_random(void *buf, size_t n);
  * key is unusable (its public key would be all zero), -EIO if libcrypto failed. */
 int wm_x25519_public(const uint8_t priv[32], uint8_t pub[32]);
 
+/* The key two nodes share through their WireGuard keys, as Noise's static-static
+ * DH ("ss"): HKDF-SHA256 with the given label as salt over X25519(priv,
+ * peer_pub). Only the holders of either private key can compute it, so a MAC
+ * under it proves "the caller holds the key registered for node A, and meant
+ * it for node B" without any new key material (docs/SECURITY.md). 0, -EINVAL
+ * when the DH result is all zero (a small-order peer key), -EIO if libcrypto
+ * failed; out is wiped on error. */
+int wm_node_shared_key(const uint8_t priv[32], const uint8_t peer_pub[32], const char *label,
+		       uint8_t out[32]);
+
+/* HMAC-SHA256 of msg under a 32-byte key; 0 or -EIO. */
+int wm_hmac_sha256(const uint8_t key[32], const void *msg, size_t len, uint8_t out[32]);
+
+/* Constant-time comparison of n bytes: true when equal. */
+_Bool wm_ct_equal(const void *a, const void *b, size_t n);
+
 #endif

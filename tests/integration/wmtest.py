@@ -299,6 +299,24 @@ class Node:
             raise AssertionError(f"wmctl {' '.join(args)} on {self.name}: not JSON: "
                                  f"{out[:500]!r}") from e
 
+    def state_dump(self):
+        """The replicated state as this server's replica holds it: every row
+        of every table of state.db in a fixed order (sqlite3 -readonly, so a
+        running daemon is not disturbed). Refusal tests compare the dump of
+        every voter before and after an attack; servers only."""
+        db = self.state_dir / "state.db"
+        tables = self.netns_exec("sqlite3", "-readonly", str(db),
+                                 "SELECT name FROM sqlite_master WHERE type = 'table'"
+                                 " ORDER BY name").stdout.split()
+        assert tables, f"{self.name}: no tables in {db}"
+        dump = {}
+        for t in tables:
+            rows = self.netns_exec("sqlite3", "-readonly", "-json", str(db),
+                                   f"SELECT * FROM \"{t}\"").stdout
+            rows = json.loads(rows) if rows.strip() else []
+            dump[t] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+        return dump
+
     def status(self):
         return self.wmctl_json("status")
 
