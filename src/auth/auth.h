@@ -35,6 +35,9 @@ struct wm_identity {
 	char method[16]; /* "mtls", "basic", "ldap", "key", "local", "anonymous" */
 	bool local;	 /* the unix socket: the local administrator, allowed everything */
 	bool anonymous;	 /* open mesh: nobody was asked for credentials */
+	/* kind WM_ID_NODE and id proven by a node proof (its WireGuard key), not
+	 * by a name: what a "proven server" needs (services/gate.h) */
+	bool proven;
 };
 
 /* What the RPC layer knows about a call. Strings and the certificate are
@@ -165,5 +168,35 @@ void wm_auth_client_free(struct wm_auth_client *c);
 /* Writes a new Ed25519 seed to path (mode 0600, refuses to overwrite) and
  * the base64 public key to pub (45 bytes). */
 int wm_auth_key_generate(const char *path, char pub[45], char *err, size_t errlen);
+
+/* ---- node proofs (core/nodeproof.h) ---- */
+
+/* The three header values of one proof. */
+struct wm_node_proof {
+	char id[WM_AUTH_ID_MAX + 1];
+	char window[24];
+	char proof[48];
+};
+/* The proof that node_id, holding the WireGuard private key priv, calls path
+ * on server audience (whose WireGuard public key is audience_pub) at unix
+ * time now. 0, -EINVAL (an invalid ID, audience or path; a small-order key)
+ * or -EIO; out is zeroed on error. */
+int wm_node_proof_make(const uint8_t priv[32], const char *node_id, const char *audience,
+		       const uint8_t audience_pub[32], const char *path, int64_t now,
+		       struct wm_node_proof *out);
+/* Fills 3 metadata entries pointing into p and returns 3 (0 when max < 3 or p
+ * holds no proof). */
+size_t wm_node_proof_metadata(const struct wm_node_proof *p, struct wm_rpc_metadata *md,
+			      size_t max);
+/* Checks a proof's header values (id, window, proof) received by server
+ * self_id, holding priv, for a call of path, against the caller's registered
+ * WireGuard public key caller_pub, at unix time now with the key-auth skew
+ * rules. 0 when it holds; -EACCES (malformed, outside the window, no match)
+ * or -EIO, with the reason in why. Runs on the loop: one X25519 and two
+ * SHA-256 passes. */
+int wm_node_proof_verify(const uint8_t priv[32], const char *self_id,
+			 const uint8_t caller_pub[32], const char *id, const char *window,
+			 const char *proof, const char *path, int64_t now, uint32_t skew,
+			 char *why, size_t whylen);
 
 #endif

@@ -1,11 +1,11 @@
 # Unit tests of authentication and authorization: the pure parts in src/core
 # (RBAC, ACLs and their nftables rules, LDAP filter escaping, htpasswd, key
 # auth windows) and src/auth.
-foreach(t ldapfilter htpasswd keyauth rbac acl)
+foreach(t ldapfilter htpasswd keyauth nodeproof rbac acl)
   wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c LIBS wm_core)
 endforeach()
 if(TARGET wm_auth)
-  foreach(t auth_mtls auth_basic auth_keyauth)
+  foreach(t auth_mtls auth_basic auth_keyauth auth_nodeproof)
     if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
       wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c
                    LIBS wm_auth wm_core PkgConfig::UV PkgConfig::OPENSSL)
