@@ -149,7 +149,7 @@ static int basic_authenticate(void *self, const struct wm_auth_request *req,
 		return -EACCES;
 	}
 	memcpy(out->id, user, strlen(user) + 1);
-	out->kind = WM_ID_ANY;
+	out->kind = WM_ID_USER;
 	snprintf(out->method, sizeof(out->method), "basic");
 	return 0;
 }

@@ -68,7 +68,7 @@ static int ldap_authenticate(void *self, const struct wm_auth_request *req, stru
 		out->id[0] = '\0';
 		return -EACCES;
 	}
-	out->kind = WM_ID_ANY;
+	out->kind = WM_ID_USER;
 	snprintf(out->method, sizeof(out->method), "ldap");
 	return 0;
 }

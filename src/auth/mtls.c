@@ -125,7 +125,7 @@ static int mtls_authenticate(void *self, const struct wm_auth_request *req, stru
 	}
 	int r = identity_of(m, req->peer_cert, out, why, whylen);
 	if (r == 0) {
-		out->kind = WM_ID_ANY;
+		out->kind = WM_ID_USER;
 		snprintf(out->method, sizeof(out->method), "mtls");
 	}
 	return r;

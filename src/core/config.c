@@ -33,6 +33,7 @@ static const char *check_ldap_url(const char *v);
 static const char *check_ldap_attr(const char *v);
 static const char *check_ldap_filter(const char *v);
 static const char *check_auth_name(const char *v);
+static const char *check_admin_subject(const char *v);
 static const char *check_bootstrap_server(const char *v);
 
 static const char *check_zone(const char *v);
@@ -416,8 +417,9 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .offset = F(bootstrap_admin),
 	 .arg = "ID",
 	 .def = "admin",
-	 .check = check_auth_name,
-	 .help = "with bootstrap: the user or node bound to the mesh-admin role"},
+	 .check = check_admin_subject,
+	 .help = "with bootstrap: the user (NAME or user:NAME) or node (node:ID) bound to "
+		 "the mesh-admin role"},
 	{.name = "bootstrap-voters",
 	 .type = WM_CFG_LIST,
 	 .offset = F(bootstrap_voters),
@@ -909,6 +911,16 @@ static const char *check_auth_name(const char *v)
 			return "may not contain spaces, ':' or control characters";
 	}
 	return NULL;
+}
+
+/* bootstrap-admin: a user name, "user:NAME" or "node:ID". */
+static const char *check_admin_subject(const char *v)
+{
+	if (strncmp(v, "node:", 5) == 0)
+		return check_node_id(v + 5) ? "node:ID needs a valid node ID" : NULL;
+	if (strncmp(v, "user:", 5) == 0 && !*(v += 5))
+		return "user:NAME needs a name";
+	return check_auth_name(v);
 }
 
 /* ---- setting values ---- */

@@ -304,12 +304,14 @@ static bool subject_is_who(void *ctx, enum wm_subject_kind k, const char *name, 
 	switch (k) {
 	case WM_SUBJECT_ALL:
 		return true;
+	/* Two name spaces: a user named like a node is not that node, and an
+	 * identity of no known kind is neither. */
 	case WM_SUBJECT_NODE:
-		if (m->who->kind == WM_ID_USER)
+		if (m->who->kind != WM_ID_NODE)
 			return false;
 		return idn && (any || (n == idn && memcmp(name, m->who->id, n) == 0));
 	case WM_SUBJECT_USER:
-		if (m->who->kind == WM_ID_NODE)
+		if (m->who->kind != WM_ID_USER)
 			return false;
 		return idn && (any || (n == idn && memcmp(name, m->who->id, n) == 0));
 	case WM_SUBJECT_GROUP:

@@ -33,9 +33,10 @@
 
 enum wm_subject_kind { WM_SUBJECT_NODE, WM_SUBJECT_USER, WM_SUBJECT_GROUP, WM_SUBJECT_ALL };
 
-/* How the caller was identified. Node subjects match WM_ID_NODE and
- * WM_ID_ANY identities, user subjects WM_ID_USER and WM_ID_ANY (an mTLS
- * certificate or a password can stand for either). */
+/* How the caller was identified. Node subjects match WM_ID_NODE identities
+ * only (a node proof or key auth), user subjects WM_ID_USER only (mTLS,
+ * password, LDAP): a user named like a node is not that node. WM_ID_ANY (the
+ * local socket, an open mesh's anonymous caller) matches neither. */
 enum wm_identity_kind { WM_ID_ANY, WM_ID_NODE, WM_ID_USER };
 
 struct wm_rbac_role {

@@ -95,9 +95,21 @@ static int start_local(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* Every server names itself and its WireGuard key: a joiner learns from this
+ * answer, over the TLS it verified, whom to make its node proofs for. The
+ * rest is for the other servers of a multi-server bootstrap. */
 static void fill_bootstrap_info(void *data, Webmesh__V1__BootstrapInfo *info, struct wm_arena *a)
 {
-	wm_multiboot_fill_info(data, info, a);
+	struct wm_daemon *d = data;
+	char key[WM_KEY_B64_LEN + 1];
+	if (d->cfg->n_bootstrap_servers) {
+		wm_multiboot_fill_info(data, info, a);
+		return;
+	}
+	wm_key_to_base64(d->public_key, key);
+	info->id = d->node_id;
+	info->public_key = wm_arena_strdup(a, key);
+	info->listen_port = d->cfg->wireguard_port;
 }
 
 static struct wm_rpc_client *upstream_of(void *data)
@@ -111,9 +123,10 @@ static struct wm_store *store_of(void *data)
 	return ((struct wm_daemon *)data)->store;
 }
 
-size_t wm_api_call_metadata(void *data, struct wm_rpc_metadata *md, size_t max)
+size_t wm_api_call_metadata(void *data, const char *path, struct wm_rpc_metadata *md, size_t max)
 {
 	struct wm_daemon *d = data;
+	(void)path;
 	if (!d->creds)
 		return 0;
 	return wm_auth_client_metadata(d->creds, d->node_id, (int64_t)time(NULL), md, max);
@@ -133,7 +146,16 @@ static int auth_start(struct wm_daemon *d, char *err, size_t errlen)
 	int rc = wm_auth_from_config(d->loop, d->cfg, &d->auth, err, errlen);
 	if (rc)
 		return rc;
-	rc = wm_gate_new(&(struct wm_gate_config){d->loop, d->auth, store_of, d}, &d->gate);
+	struct wm_gate_config gc = {
+		.loop = d->loop,
+		.auth = d->auth,
+		.store = store_of,
+		.data = d,
+		.node_id = d->node_id,
+		.wg_private_key = d->private_key,
+		.skew = d->cfg->key_auth_skew_seconds,
+	};
+	rc = wm_gate_new(&gc, &d->gate);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
@@ -194,7 +216,8 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.api_port = d->api_port,
 		.unreachable_after_ms = d->cfg->unreachable_after_ms,
 		.remove_after_ms = d->cfg->remove_after_ms,
-		.fill_bootstrap_info = d->cfg->n_bootstrap_servers ? fill_bootstrap_info : NULL,
+		.fill_bootstrap_info = fill_bootstrap_info,
+		.wg_private_key = d->private_key,
 	};
 	sc.upstream = upstream_of;
 	int rc = auth_start(d, err, errlen);

@@ -81,6 +81,15 @@ struct wm_daemon {
 	char servers[WM_MAX_SERVERS][WM_PREFIX_STRLEN + 272]; /* HOST:PORT */
 	size_t n_servers;
 	size_t cur_server;
+	/* who each of them is (its node ID and WireGuard key, from its
+	 * GetBootstrapInfo over verified TLS or from our peer set): what our
+	 * node proofs are made for */
+	struct wm_server_key {
+		char id[WM_NODE_ID_MAX + 1];
+		wm_key key;
+		bool known;
+	} server_keys[WM_MAX_SERVERS];
+	struct wm_node_proof upstream_proof; /* the last one sent upstream */
 	unsigned failures; /* consecutive failures on the current server */
 	SSL_CTX *overlay_tls;
 	struct wm_rpc_client *upstream;
@@ -153,8 +162,9 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 /* Starts the TLS API listener if it is not running yet. */
 int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen);
 void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
-/* Our credentials for a call to another node (rpc client call_metadata). */
-size_t wm_api_call_metadata(void *data, struct wm_rpc_metadata *md, size_t max);
+/* Our credentials for a call to another node (rpc client call_metadata);
+ * node proofs are added by whoever knows the server called. */
+size_t wm_api_call_metadata(void *data, const char *path, struct wm_rpc_metadata *md, size_t max);
 /* Frees the authenticator chain and the gate (after the rpc servers stopped). */
 void wm_api_free_auth(struct wm_daemon *d);
 

@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "core/ids.h"
 #include "node/routes.h"
 #include "util/log.h"
 
@@ -25,6 +27,21 @@ static void subscribe(struct wm_daemon *d);
 static void schedule_retry(struct wm_daemon *d);
 
 #define FAILURES_BEFORE_FAILOVER 2
+
+/* Our credentials, and our node proof for the server in use once we know
+ * who it is. */
+static size_t upstream_metadata(void *data, const char *path, struct wm_rpc_metadata *md,
+				size_t max)
+{
+	struct wm_daemon *d = data;
+	const struct wm_server_key *sk = &d->server_keys[d->cur_server];
+	size_t n = wm_api_call_metadata(d, path, md, max);
+	if (!sk->known || max - n < 3 ||
+	    wm_node_proof_make(d->private_key, d->node_id, sk->id, sk->key, path,
+			       (int64_t)time(NULL), &d->upstream_proof) < 0)
+		return n;
+	return n + wm_node_proof_metadata(&d->upstream_proof, md + n, max - n);
+}
 
 /* The client for d->servers[d->cur_server]. The server given with --join is
  * verified as configured; the others are reached over the overlay, where
@@ -42,7 +59,7 @@ static int connect_upstream(struct wm_daemon *d)
 		.port = port,
 		.tls = d->cur_server == 0 ? d->client_tls : d->overlay_tls,
 		.server_name = d->cur_server == 0 ? d->cfg->server_name : NULL,
-		.call_metadata = wm_api_call_metadata,
+		.call_metadata = upstream_metadata,
 		.call_metadata_data = d,
 	};
 	return wm_rpc_client_new(d->loop, &cc, &d->upstream);
@@ -80,13 +97,23 @@ static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const
 		if (wm_prefix_parse(node->private_ipv4, &p) < 0 || p.family != AF_INET)
 			continue;
 		char addr[WM_PREFIX_STRLEN], target[WM_PREFIX_STRLEN + 8];
+		wm_key key;
+		if (wm_node_id_check(node->id, NULL) < 0 ||
+		    wm_key_from_base64(node->public_key, key) < 0)
+			continue;
 		wm_prefix_format_addr(&p, addr, sizeof(addr));
 		snprintf(target, sizeof(target), "%s:%u", addr, d->api_port);
 		bool known = false;
 		for (size_t j = 0; j < d->n_servers && !known; j++)
 			known = strcmp(d->servers[j], target) == 0;
-		if (!known)
-			snprintf(d->servers[d->n_servers++], sizeof(d->servers[0]), "%s", target);
+		if (known)
+			continue;
+		/* Over the overlay that address is bound to this key. */
+		struct wm_server_key *sk = &d->server_keys[d->n_servers];
+		snprintf(sk->id, sizeof(sk->id), "%s", node->id);
+		memcpy(sk->key, key, sizeof(wm_key));
+		sk->known = true;
+		snprintf(d->servers[d->n_servers++], sizeof(d->servers[0]), "%s", target);
 	}
 }
 
@@ -277,7 +304,62 @@ static int pack_join(struct wm_daemon *d, uint8_t *buf, size_t size, size_t *len
 	return 0;
 }
 
+static void do_join(struct wm_daemon *d);
+
+static void bootstrap_info_cb(void *data, int status, const char *message, const uint8_t *resp,
+			      size_t len)
+{
+	struct wm_daemon *d = data;
+	struct wm_server_key *sk = &d->server_keys[d->cur_server];
+	Webmesh__V1__BootstrapInfo *info = NULL;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	if (status == WM_GRPC_OK)
+		info = webmesh__v1__bootstrap_info__unpack(NULL, len, resp);
+	if (info && wm_node_id_check(info->id, NULL) == 0 &&
+	    wm_key_from_base64(info->public_key, sk->key) == 0) {
+		snprintf(sk->id, sizeof(sk->id), "%s", info->id);
+		sk->known = true;
+	} else if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED ||
+		   status == WM_GRPC_CANCELLED) {
+		if (info)
+			webmesh__v1__bootstrap_info__free_unpacked(info, NULL);
+		wm_warn("cannot ask %s who it is yet (%s: %s); retrying", d->servers[d->cur_server],
+			wm_grpc_status_name(status), message ? message : "");
+		schedule_retry(d);
+		return;
+	} else {
+		/* A refusal here is the Join's to explain; without the server's
+		 * key we join on our credentials alone. */
+		wm_warn("server %s did not say who it is (%s: %s): joining without a node proof",
+			d->servers[d->cur_server], wm_grpc_status_name(status),
+			message ? message : "malformed answer");
+	}
+	if (info)
+		webmesh__v1__bootstrap_info__free_unpacked(info, NULL);
+	do_join(d);
+}
+
+/* Before its first Join a node asks the server, over the TLS it verified
+ * (the --join server) or the overlay, for its node ID and WireGuard key. */
 static void send_join(struct wm_daemon *d)
+{
+	if (d->server_keys[d->cur_server].known) {
+		do_join(d);
+		return;
+	}
+	Webmesh__V1__GetBootstrapInfoRequest req = WEBMESH__V1__GET_BOOTSTRAP_INFO_REQUEST__INIT;
+	uint8_t buf[16];
+	size_t len = webmesh__v1__get_bootstrap_info_request__pack(&req, buf);
+	int err = wm_rpc_client_unary(d->upstream, "/webmesh.v1.Node/GetBootstrapInfo", buf, len,
+				      JOIN_TIMEOUT_MS, NULL, 0, bootstrap_info_cb, d);
+	if (err) {
+		wm_warn("cannot ask %s who it is: %s", d->servers[d->cur_server], wm_strerror(err));
+		schedule_retry(d);
+	}
+}
+
+static void do_join(struct wm_daemon *d)
 {
 	uint8_t buf[2048];
 	size_t len;

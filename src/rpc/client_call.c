@@ -224,7 +224,7 @@ static int call_start(struct wm_rpc_client *cl, const char *path, const uint8_t 
 			return -EINVAL;
 		for (size_t i = 0; i < n_md; i++)
 			all[i] = md[i];
-		size_t extra = cl->call_metadata(cl->call_metadata_data, all + n_md, 8);
+		size_t extra = cl->call_metadata(cl->call_metadata_data, path, all + n_md, 8);
 		for (size_t i = n_md; i < n_md + extra; i++)
 			if (!md_ok(&all[i]))
 				return -EINVAL;

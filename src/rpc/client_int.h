@@ -39,7 +39,8 @@ struct wm_rpc_client {
 	struct cconn *conns;
 	int n_conns;
 	bool freeing;
-	size_t (*call_metadata)(void *data, struct wm_rpc_metadata *md, size_t max);
+	size_t (*call_metadata)(void *data, const char *path, struct wm_rpc_metadata *md,
+				size_t max);
 	void *call_metadata_data;
 };
 

@@ -114,6 +114,12 @@ void wm_rpc_call_set_cancel_cb(struct wm_rpc_call *call, wm_rpc_cancel_cb cb, vo
 /* True once the client went away or the deadline passed (sends then fail with
  * -ECANCELED). A cancel callback set after that point is not called. */
 bool wm_rpc_call_cancelled(const struct wm_rpc_call *call);
+/* Request-scoped data for the layer that wraps handlers (the authorization
+ * gate keeps the caller's identity here): the call owns it from now on and
+ * passes it to user_free (if set) when the call is freed, or when replaced. */
+void wm_rpc_call_set_user(struct wm_rpc_call *call, void *user, void (*user_free)(void *user));
+/* What wm_rpc_call_set_user stored, or NULL. */
+void *wm_rpc_call_user(const struct wm_rpc_call *call);
 /* Request metadata value for key, or NULL. */
 const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key);
 /* The method path of the call. */
@@ -147,8 +153,10 @@ struct wm_rpc_client_config {
 	/* Credentials for every call: called as each call starts, it fills up
 	 * to max entries (valid until it is called again) that are sent after
 	 * the call's own metadata; NULL = none. Signatures over the time need
-	 * a fresh value per call, hence a function and not a list. */
-	size_t (*call_metadata)(void *data, struct wm_rpc_metadata *md, size_t max);
+	 * a fresh value per call (and node proofs cover the method path), hence a
+	 * function and not a list. */
+	size_t (*call_metadata)(void *data, const char *path, struct wm_rpc_metadata *md,
+				size_t max);
 	void *call_metadata_data;
 };
 

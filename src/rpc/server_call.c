@@ -39,6 +39,8 @@ static void call_unref(struct wm_rpc_call *call)
 	if (--call->refs > 0)
 		return;
 	timer_stop(call);
+	if (call->user_free)
+		call->user_free(call->user);
 	for (size_t i = 0; i < call->n_md; i++) {
 		free(call->md[i].key);
 		free(call->md[i].value);
@@ -576,6 +578,19 @@ void wm_rpc_call_set_cancel_cb(struct wm_rpc_call *call, wm_rpc_cancel_cb cb, vo
 bool wm_rpc_call_cancelled(const struct wm_rpc_call *call)
 {
 	return call->cancelled || !call->sc;
+}
+
+void wm_rpc_call_set_user(struct wm_rpc_call *call, void *user, void (*user_free)(void *user))
+{
+	if (call->user_free)
+		call->user_free(call->user);
+	call->user = user;
+	call->user_free = user_free;
+}
+
+void *wm_rpc_call_user(const struct wm_rpc_call *call)
+{
+	return call->user;
 }
 
 const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key)

@@ -99,6 +99,9 @@ struct wm_rpc_call {
 	char *message; /* percent-encoded */
 	wm_rpc_cancel_cb cancel_cb;
 	void *cancel_data;
+	/* request-scoped data of the layer in front of the handler (the gate's caller) */
+	void *user;
+	void (*user_free)(void *user);
 };
 
 /* server_call.c */

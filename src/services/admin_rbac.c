@@ -543,7 +543,7 @@ void wm_admin_list_network_acls(struct wm_rpc_call *call, const uint8_t *req, si
 void wm_admin_can_i(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
-	const struct wm_identity *caller = wm_gate_caller();
+	const struct wm_identity *caller = wm_gate_caller(call);
 	struct wm_identity local = {.local = true, .method = "local"};
 	if (!caller) /* not behind the gate: only the local socket registers it so */
 		caller = wm_rpc_call_is_local(call) ? &local : NULL;
@@ -565,9 +565,16 @@ void wm_admin_can_i(struct wm_rpc_call *call, const uint8_t *req, size_t len, vo
 			webmesh__v1__can_irequest__free_unpacked(m, NULL);
 			return;
 		}
+		/* "node:ID" or "user:ID" ask for one name space; a bare name
+		 * asks whether either of them may. */
+		const char *as = m->as_id;
 		memset(&who, 0, sizeof(who));
-		snprintf(who.id, sizeof(who.id), "%s", m->as_id);
 		who.kind = WM_ID_ANY;
+		if (strncmp(as, "node:", 5) == 0 || strncmp(as, "user:", 5) == 0) {
+			who.kind = as[0] == 'n' ? WM_ID_NODE : WM_ID_USER;
+			as += 5;
+		}
+		snprintf(who.id, sizeof(who.id), "%s", as);
 		snprintf(who.method, sizeof(who.method), "as");
 	}
 	if (!m->verb || !*m->verb || !m->resource || !*m->resource) {
@@ -582,8 +589,13 @@ void wm_admin_can_i(struct wm_rpc_call *call, const uint8_t *req, size_t len, vo
 						.kind = who.kind,
 						.groups = (const char *const *)m->as_groups,
 						.n_groups = m->n_as_groups};
-			resp.allowed = who.local || who.anonymous ||
-				       wm_rbac_allowed(&p, &w, m->verb, m->resource, m->name);
+			bool allowed = wm_rbac_allowed(&p, &w, m->verb, m->resource, m->name);
+			for (int k = WM_ID_NODE; !allowed && who.kind == WM_ID_ANY && k <= WM_ID_USER;
+			     k++) {
+				w.kind = (enum wm_identity_kind)k;
+				allowed = wm_rbac_allowed(&p, &w, m->verb, m->resource, m->name);
+			}
+			resp.allowed = who.local || who.anonymous || allowed;
 			resp.id = who.id;
 			resp.method = who.method;
 			wm_services_reply(call, &resp.base);

@@ -6,8 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
+#include "core/ids.h"
+#include "core/key.h"
+#include "core/nodeproof.h"
 #include "store/authz.h"
 #include "util/log.h"
 #include "webmesh/v1/mesh.pb-c.h"
@@ -88,15 +92,26 @@ struct pending {
 	struct wm_rpc_call *call;
 	uint8_t *req;
 	size_t len;
-	char proxied_for[WM_AUTH_ID_MAX + 1];
-	bool has_proxied;
 };
 
-static const struct wm_identity *current;
-
-const struct wm_identity *wm_gate_caller(void)
+const struct wm_identity *wm_gate_caller(const struct wm_rpc_call *call)
 {
-	return current;
+	return call ? wm_rpc_call_user(call) : NULL;
+}
+
+int wm_gate_proxied_for(const struct wm_identity *who, const char *self_id, char *out, size_t len)
+{
+	int n;
+
+	if (who->local)
+		n = snprintf(out, len, "node:%s", self_id);
+	else if (who->id[0])
+		n = snprintf(out, len, "%s:%s", who->kind == WM_ID_NODE ? "node" : "user", who->id);
+	else if (who->anonymous)
+		n = snprintf(out, len, "%s", WM_PROXIED_ANONYMOUS);
+	else
+		return -EINVAL;
+	return n < 0 || (size_t)n >= len ? -EINVAL : 0;
 }
 
 int wm_gate_new(const struct wm_gate_config *cfg, struct wm_gate **out)
@@ -224,7 +239,7 @@ static int authorize(struct wm_store *store, const struct policy *p, const struc
 	struct wm_gate_fields f;
 	const char *who = id->id[0] ? id->id : id->method;
 
-	if (id->local || id->anonymous)
+	if (id->local || (id->anonymous && p->kind != R_JOIN))
 		return 0;
 	if (p->kind == R_AUTHENTICATED)
 		return 0;
@@ -270,6 +285,20 @@ static int authorize(struct wm_store *store, const struct policy *p, const struc
 			snprintf(why, whylen, "malformed request");
 			return WM_GRPC_INVALID_ARGUMENT;
 		}
+		/* A registered node's key is in the mesh: only that node (by its
+		 * node proof, or key auth) may join as it again, else a user of
+		 * the same name could re-join it with a key of its own. */
+		struct wm_mesh_node n;
+		if (store && wm_store_get_node(store, name, &n) == 0 &&
+		    (id->kind != WM_ID_NODE || strcmp(id->id, name) != 0)) {
+			snprintf(why, whylen,
+				 "node %.64s is registered: joining as it again needs its node "
+				 "proof",
+				 name);
+			return WM_GRPC_PERMISSION_DENIED;
+		}
+		if (id->anonymous)
+			return 0;
 	}
 	if (p->kind == R_JOIN && f.f5 && !wm_gate_allowed(store, id, "put", "voters", name)) {
 		snprintf(why, whylen,
@@ -292,50 +321,184 @@ int wm_gate_authorize(struct wm_store *store, const char *path, const struct wm_
 	return authorize(store, policy_of(path), id, req, len, why, whylen);
 }
 
+static bool gate_open(const struct wm_gate *g)
+{
+	return !g->cfg.auth || wm_auth_is_open(g->cfg.auth);
+}
+
+/* The WireGuard key the caller of a proof for node id must hold: the one in
+ * the replica, or for a Join of a node not registered yet the one the
+ * JoinRequest asks to register (proof of possession). */
+static int caller_key(struct wm_store *store, const char *path, const char *id, const uint8_t *req,
+		      size_t len, wm_key out)
+{
+	struct wm_mesh_node n;
+	int r = -ENOENT;
+
+	if (wm_store_get_node(store, id, &n) == 0) {
+		memcpy(out, n.public_key, sizeof(wm_key));
+		return 0;
+	}
+	if (strcmp(path, "/webmesh.v1.Membership/Join") != 0)
+		return -ENOENT;
+	Webmesh__V1__JoinRequest *j = webmesh__v1__join_request__unpack(NULL, len, req);
+	if (j && strcmp(j->id, id) == 0 && wm_key_from_base64(j->public_key, out) == 0)
+		r = 0;
+	if (j)
+		webmesh__v1__join_request__free_unpacked(j, NULL);
+	return r;
+}
+
+/* Checks the node proof headers, if any, and makes eff node:N when they hold.
+ * 0, or the gRPC status with why. */
+static int check_node_proof(struct wm_gate *g, struct wm_store *store, struct pending *pd,
+			    struct wm_identity *eff, char *why, size_t whylen)
+{
+	struct wm_rpc_call *call = pd->call;
+	const char *id = wm_rpc_call_metadata(call, WM_NODEPROOF_HDR_ID);
+	const char *w = wm_rpc_call_metadata(call, WM_NODEPROOF_HDR_WINDOW);
+	const char *proof = wm_rpc_call_metadata(call, WM_NODEPROOF_HDR_PROOF);
+	const char *path = pd->gm->path;
+	wm_key pub;
+	char e[160] = "";
+
+	/* The local socket is the administrator already; a node that holds no
+	 * replica cannot look keys up: the caller stays what its credentials
+	 * say, and a proof never lowers or raises that. */
+	if ((!id && !w && !proof) || eff->local || !store || !g->cfg.wg_private_key ||
+	    !g->cfg.node_id)
+		return 0;
+	if (!id || wm_node_id_check(id, NULL) < 0) {
+		snprintf(why, whylen, "malformed node proof headers");
+		return WM_GRPC_UNAUTHENTICATED;
+	}
+	if (caller_key(store, path, id, pd->req, pd->len, pub) < 0) {
+		snprintf(why, whylen, "node proof for %.64s, which is not in the mesh", id);
+		return WM_GRPC_UNAUTHENTICATED;
+	}
+	int r = wm_node_proof_verify(g->cfg.wg_private_key, g->cfg.node_id, pub, id, w, proof, path,
+				     (int64_t)time(NULL), g->cfg.skew ? g->cfg.skew : 30, e,
+				     sizeof(e));
+	wm_wipe(pub, sizeof(pub));
+	if (r < 0) {
+		snprintf(why, whylen, "%s", e);
+		return r == -EIO ? WM_GRPC_UNAVAILABLE : WM_GRPC_UNAUTHENTICATED;
+	}
+	/* The credential must name the same node: a proof does not turn one
+	 * authenticated principal into another. */
+	if (!eff->anonymous && strcmp(eff->id, id) != 0) {
+		snprintf(why, whylen, "node proof for %.64s but credentials of %.64s", id,
+			 eff->id[0] ? eff->id : eff->method);
+		return WM_GRPC_PERMISSION_DENIED;
+	}
+	snprintf(eff->id, sizeof(eff->id), "%s", id);
+	eff->kind = WM_ID_NODE;
+	eff->proven = true;
+	if (eff->anonymous)
+		snprintf(eff->method, sizeof(eff->method), "node-proof");
+	return 0;
+}
+
+/* Forwarding metadata: honoured from proven servers only, and turned into the
+ * identity the forwarding server vouches for. 0, or the gRPC status with why. */
+static int resolve_proxied(struct wm_gate *g, struct wm_store *store, struct wm_rpc_call *call,
+			   struct wm_identity *eff, char *why, size_t whylen)
+{
+	const char *pf = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FOR);
+	const char *from = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM);
+	const char *hdr = pf ? WM_HDR_PROXIED_FOR : WM_HDR_PROXIED_FROM;
+	const char *name = NULL;
+	enum wm_identity_kind kind = WM_ID_ANY;
+
+	if (!pf && !from)
+		return 0;
+	if (eff->local) {
+		/* The local administrator may act as anyone; it stays local for
+		 * "@local" and for a bare hop marker. */
+		if (!pf || strcmp(pf, WM_PROXIED_LOCAL) == 0)
+			return 0;
+	} else if (!eff->proven || !is_server(store, eff->id)) {
+		snprintf(why, whylen,
+			 "only proven servers may forward calls: %s needs the node proof of a "
+			 "current voter or observer",
+			 hdr);
+		return WM_GRPC_PERMISSION_DENIED;
+	} else if (from && strcmp(from, eff->id) != 0) {
+		snprintf(why, whylen, "%s must name the forwarding server %.64s",
+			 WM_HDR_PROXIED_FROM, eff->id);
+		return WM_GRPC_PERMISSION_DENIED;
+	}
+	if (!pf)
+		return 0; /* the server's own call, marked as one hop */
+	if (strcmp(pf, WM_PROXIED_LOCAL) == 0) {
+		snprintf(why, whylen, "%s: @local never crosses the network", WM_HDR_PROXIED_FOR);
+		return WM_GRPC_PERMISSION_DENIED;
+	}
+	if (strcmp(pf, WM_PROXIED_ANONYMOUS) == 0) {
+		if (!gate_open(g)) {
+			snprintf(why, whylen,
+				 "%s: anonymous callers are not forwarded into a mesh with "
+				 "authentication",
+				 WM_HDR_PROXIED_FOR);
+			return WM_GRPC_PERMISSION_DENIED;
+		}
+		memset(eff, 0, sizeof(*eff));
+		eff->kind = WM_ID_ANY;
+		eff->anonymous = true;
+		snprintf(eff->method, sizeof(eff->method), "anonymous");
+		return 0;
+	}
+	if (strncmp(pf, "node:", 5) == 0 && wm_node_id_check(pf + 5, NULL) == 0) {
+		name = pf + 5;
+		kind = WM_ID_NODE;
+	} else if (strncmp(pf, "user:", 5) == 0 && wm_rbac_name_check(pf + 5, NULL) == 0) {
+		name = pf + 5;
+		kind = WM_ID_USER;
+	}
+	if (!name) {
+		snprintf(why, whylen, "invalid %s: want node:ID or user:ID", WM_HDR_PROXIED_FOR);
+		return WM_GRPC_INVALID_ARGUMENT;
+	}
+	memset(eff, 0, sizeof(*eff));
+	snprintf(eff->id, sizeof(eff->id), "%s", name);
+	eff->kind = kind;
+	snprintf(eff->method, sizeof(eff->method), "proxied");
+	/* In an open mesh everyone may do everything: so may whom a server
+	 * forwards, whatever its name. */
+	eff->anonymous = gate_open(g);
+	return 0;
+}
+
 static void dispatch(struct pending *pd, const struct wm_identity *caller)
 {
 	struct gated *gm = pd->gm;
-	struct wm_identity eff = *caller;
+	struct wm_gate *g = gm->g;
+	struct wm_store *store = g->cfg.store ? g->cfg.store(g->cfg.data) : NULL;
+	struct wm_identity eff = *caller, *keep;
 	char why[200] = "";
 	int st;
 
-	if (pd->has_proxied) {
-		/* Only a server node may speak for someone else: servers hold the
-		 * replicated state and are trusted with it already. */
-		struct wm_store *store =
-			gm->g->cfg.store ? gm->g->cfg.store(gm->g->cfg.data) : NULL;
-		if (!caller->local && !caller->anonymous && !is_server(store, caller->id)) {
-			wm_info("refused %s from %s: %s set by a non-server", gm->path,
-				wm_rpc_call_peer(pd->call), WM_HDR_PROXIED_FOR);
-			wm_rpc_call_finish(pd->call, WM_GRPC_PERMISSION_DENIED,
-					   "only server nodes may forward calls for others");
-			return;
-		}
-		memset(&eff, 0, sizeof(eff));
-		if (strcmp(pd->proxied_for, WM_PROXIED_LOCAL) == 0) {
-			eff.local = true;
-			snprintf(eff.method, sizeof(eff.method), "local");
-		} else if (wm_rbac_name_check(pd->proxied_for, NULL) == 0) {
-			snprintf(eff.id, sizeof(eff.id), "%s", pd->proxied_for);
-			eff.kind = WM_ID_ANY;
-			snprintf(eff.method, sizeof(eff.method), "proxied");
-		} else {
-			wm_rpc_call_finish(pd->call, WM_GRPC_INVALID_ARGUMENT,
-					   "invalid " WM_HDR_PROXIED_FOR);
-			return;
-		}
-	}
-	struct wm_store *store = gm->g->cfg.store ? gm->g->cfg.store(gm->g->cfg.data) : NULL;
-	st = authorize(store, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
+	st = check_node_proof(g, store, pd, &eff, why, sizeof(why));
+	if (!st)
+		st = resolve_proxied(g, store, pd->call, &eff, why, sizeof(why));
+	if (!st)
+		st = authorize(store, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
 	if (st) {
 		wm_info("refused %s from %s (%s %s): %s", gm->path, wm_rpc_call_peer(pd->call),
 			eff.method, eff.id, why);
 		wm_rpc_call_finish(pd->call, st, why);
 		return;
 	}
-	current = &eff;
+	/* The identity lives with the call: forwarding and streaming handlers
+	 * read it after this turn. */
+	keep = malloc(sizeof(*keep));
+	if (!keep) {
+		wm_rpc_call_finish(pd->call, WM_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+		return;
+	}
+	*keep = eff;
+	wm_rpc_call_set_user(pd->call, keep, free);
 	gm->m.handler(pd->call, pd->req, pd->len, gm->m.data);
-	current = NULL;
 }
 
 static void pending_free(struct pending *pd)
@@ -367,7 +530,6 @@ static void gate_handler(struct wm_rpc_call *call, const uint8_t *req, size_t le
 	struct gated *gm = data;
 	struct pending *pd = calloc(1, sizeof(*pd));
 	struct wm_auth_request ar;
-	const char *pf;
 	int r;
 
 	if (!pd || !(pd->req = malloc(len ? len : 1))) {
@@ -379,11 +541,6 @@ static void gate_handler(struct wm_rpc_call *call, const uint8_t *req, size_t le
 	pd->len = len;
 	pd->gm = gm;
 	pd->call = call;
-	pf = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FOR);
-	if (pf) {
-		pd->has_proxied = true;
-		snprintf(pd->proxied_for, sizeof(pd->proxied_for), "%s", pf);
-	}
 	wm_auth_request_from_call(call, &ar);
 	if (!gm->g->cfg.auth || wm_auth_is_open(gm->g->cfg.auth) || ar.local) {
 		/* Nothing to wait for: answer in this turn. */

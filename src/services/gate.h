@@ -1,7 +1,16 @@
 /* The authorization gate in front of every API method: authenticate the
- * caller (src/auth), honour x-webmesh-proxied-for from server nodes only,
- * check the method's RBAC rule against the store, then hand the call to the
- * method's handler.
+ * caller (src/auth), check its node proof (core/nodeproof.h), honour
+ * forwarding metadata from proven servers only, check the method's RBAC rule
+ * against the store, then hand the call to the method's handler.
+ *
+ * The effective identity of a call: the credential chain names a principal
+ * (a user for mTLS, htpasswd and LDAP; a node for key auth); a valid node
+ * proof for node N makes the caller node:N, provided the credential names N
+ * too (in an open mesh the proof alone does). A proven server is node:N by a
+ * node proof with N a current voter or observer in this replica: only its
+ * x-webmesh-proxied-for ("node:ID", "user:ID", or "@anonymous" into an open
+ * mesh) and x-webmesh-proxied-from (its own ID) are honoured; anyone else's
+ * are refused with PERMISSION_DENIED. "@local" never crosses the network.
  *
  * Hook (one call): register methods with wm_gate_register(gate, srv, &m)
  * instead of wm_rpc_server_register(srv, &m).
@@ -29,7 +38,11 @@
 #include "store/store.h"
 
 #define WM_HDR_PROXIED_FOR "x-webmesh-proxied-for"
-#define WM_PROXIED_LOCAL "@local" /* proxied-for value: the forwarding server's local admin */
+#define WM_HDR_PROXIED_FROM "x-webmesh-proxied-from"
+/* Refused from the network: a server forwards its local socket's calls as itself. */
+#define WM_PROXIED_LOCAL "@local"
+/* proxied-for of an anonymous caller: honoured only by an open mesh's servers */
+#define WM_PROXIED_ANONYMOUS "@anonymous"
 
 struct wm_gate;
 
@@ -40,6 +53,13 @@ struct wm_gate_config {
 	 * on plain members: only local and authenticated-only methods pass). */
 	struct wm_store *(*store)(void *data);
 	void *data;
+	/* This server's node ID and WireGuard private key (32 bytes, borrowed:
+	 * the daemon holds the only copy) to check node proofs with; without
+	 * them, or without a store, node proofs are not checked (the caller is
+	 * who its credentials say) and forwarding metadata is refused. */
+	const char *node_id;
+	const uint8_t *wg_private_key;
+	uint32_t skew; /* node proof clock skew in seconds (key-auth-skew-seconds) */
 };
 
 int wm_gate_new(const struct wm_gate_config *cfg, struct wm_gate **out);
@@ -48,15 +68,23 @@ int wm_gate_register(struct wm_gate *g, struct wm_rpc_server *srv, const struct 
 /* Frees the gate after the rpc servers that use it are freed. */
 void wm_gate_free(struct wm_gate *g);
 
-/* The caller of the call whose handler runs right now (NULL outside a
- * handler's synchronous part): handlers that need it copy it. */
-const struct wm_identity *wm_gate_caller(void);
+/* The effective caller of a call that passed the gate (valid as long as the
+ * call), or NULL for a call that did not come through a gate. */
+const struct wm_identity *wm_gate_caller(const struct wm_rpc_call *call);
+/* The x-webmesh-proxied-for value a server sends to forward a call of who
+ * (self_id: this server): "node:ID"/"user:ID", the local socket as
+ * "node:<self_id>", an anonymous caller as "@anonymous". -EINVAL when who
+ * cannot be forwarded (an empty authenticated identity). */
+int wm_gate_proxied_for(const struct wm_identity *who, const char *self_id, char *out,
+			size_t len);
 /* May id do verb on resource [name]? Local and anonymous identities may do
  * everything; others per RBAC in store (NULL store: no). */
 bool wm_gate_allowed(struct wm_store *store, const struct wm_identity *id, const char *verb,
 		     const char *resource, const char *name);
 
 /* The decision of the gate for a caller id (after proxied-for is resolved)
+ * A Join of a node already registered in store needs the node principal
+ * itself (node proof or key auth), not a user of that name.
  * calling path with the request req: 0 when allowed, else the gRPC status
  * (PERMISSION_DENIED, INVALID_ARGUMENT) with the reason in why. store: the
  * RBAC state (NULL: nothing granted by RBAC). Pure apart from reading store;

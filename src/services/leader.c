@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/hostport.h"
@@ -15,8 +16,7 @@
 
 #define FORWARD_TIMEOUT_MS 10000
 
-int wm_services_overlay_client(struct wm_services *s, const char *host,
-			       struct wm_rpc_client **out)
+int wm_services_overlay_client(struct wm_services *s, const char *host, struct wm_rpc_client **out)
 {
 	struct wm_rpc_client_config cc = {
 		.host = host,
@@ -60,8 +60,44 @@ static int leader_client(struct wm_services *s, struct wm_rpc_client **out)
 	return 0;
 }
 
-int wm_services_call_leader(struct wm_services *s, const char *path, const uint8_t *req,
-			    size_t len, wm_rpc_unary_cb cb, void *data)
+size_t wm_services_proof(struct wm_services *s, const char *target_id, const uint8_t *target_pub,
+			 const char *path, struct wm_node_proof *p, struct wm_rpc_metadata *md,
+			 size_t max)
+{
+	struct wm_mesh_node n;
+
+	memset(p, 0, sizeof(*p));
+	if (!s->cfg.wg_private_key)
+		return 0;
+	if (!target_pub) {
+		if (!s->cfg.store || wm_store_get_node(s->cfg.store, target_id, &n) < 0)
+			return 0;
+		target_pub = n.public_key;
+	}
+	if (wm_node_proof_make(s->cfg.wg_private_key, s->node_id, target_id, target_pub, path,
+			       (int64_t)time(NULL), p) < 0)
+		return 0;
+	return wm_node_proof_metadata(p, md, max);
+}
+
+/* Metadata of a call this server sends to the leader: the hop marker, whom
+ * it is for (or nothing: our own call) and our node proof for the leader. */
+static size_t leader_md(struct wm_services *s, const char *path, const char *proxied_for,
+			struct wm_node_proof *p, struct wm_rpc_metadata md[5])
+{
+	size_t n = 0;
+
+	md[n].key = WM_HDR_PROXIED_FROM;
+	md[n++].value = s->node_id;
+	if (proxied_for && proxied_for[0]) {
+		md[n].key = WM_HDR_PROXIED_FOR;
+		md[n++].value = proxied_for;
+	}
+	return n + wm_services_proof(s, s->leader_client_id, NULL, path, p, md + n, 3);
+}
+
+int wm_services_call_leader(struct wm_services *s, const char *path, const uint8_t *req, size_t len,
+			    const char *proxied_for, wm_rpc_unary_cb cb, void *data)
 {
 	if (!s->cfg.store || s->stopped)
 		return -WM_ENOTLEADER;
@@ -69,8 +105,10 @@ int wm_services_call_leader(struct wm_services *s, const char *path, const uint8
 	int err = leader_client(s, &c);
 	if (err)
 		return err;
-	struct wm_rpc_metadata md[] = {{"x-webmesh-proxied-from", s->node_id}};
-	return wm_rpc_client_unary(c, path, req, len, FORWARD_TIMEOUT_MS, md, 1, cb, data);
+	struct wm_node_proof p;
+	struct wm_rpc_metadata md[5];
+	size_t n = leader_md(s, path, proxied_for, &p, md);
+	return wm_rpc_client_unary(c, path, req, len, FORWARD_TIMEOUT_MS, md, n, cb, data);
 }
 
 /* A forwarded call gets a short deadline per attempt and is retried against
@@ -91,7 +129,7 @@ struct forward_ctx {
 	unsigned attempts;
 	uv_timer_t timer;
 	/* whom the leader must authorize: the original caller, not us */
-	char proxied_for[WM_AUTH_ID_MAX + 1];
+	char proxied_for[WM_AUTH_ID_MAX + 8];
 };
 
 static void forward_ctx_closed_cb(uv_handle_t *h)
@@ -154,10 +192,11 @@ static void attempt(struct forward_ctx *f)
 		int64_t left = wm_rpc_call_remaining_ms(f->call);
 		if (left > 0 && (uint64_t)left < timeout)
 			timeout = (uint64_t)left;
-		struct wm_rpc_metadata md[] = {{"x-webmesh-proxied-from", f->s->node_id},
-					       {WM_HDR_PROXIED_FOR, f->proxied_for}};
-		err = wm_rpc_client_unary(c, wm_rpc_call_path(f->call), f->req, f->len, timeout, md,
-					  f->proxied_for[0] ? 2 : 1, forwarded_cb, f);
+		struct wm_node_proof p;
+		struct wm_rpc_metadata md[5];
+		const char *path = wm_rpc_call_path(f->call);
+		size_t n = leader_md(f->s, path, f->proxied_for, &p, md);
+		err = wm_rpc_client_unary(c, path, f->req, f->len, timeout, md, n, forwarded_cb, f);
 		if (!err)
 			return;
 	}
@@ -177,13 +216,24 @@ void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const 
 	/* One hop only: if the server that forwarded to us thought we lead and
 	 * we do not, leadership is moving; the caller retries (Join and Leave
 	 * are idempotent) rather than chasing the leader around. */
-	if (wm_rpc_call_metadata(call, "x-webmesh-proxied-from")) {
+	if (wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM)) {
 		wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE,
 				   "leadership is changing; retry the call");
 		return;
 	}
 	if (!s->cfg.store) {
 		wm_services_proxy(s, call, req, len);
+		return;
+	}
+	/* The leader must authorize the original caller, never us in its
+	 * place: the gate tells us who called. Our local socket's calls go as
+	 * this server itself; an anonymous caller (an open mesh) as anonymous. */
+	static const struct wm_identity nobody = {.kind = WM_ID_ANY, .anonymous = true};
+	const struct wm_identity *who = wm_gate_caller(call);
+	char pf[WM_AUTH_ID_MAX + 8];
+	if (wm_gate_proxied_for(who ? who : &nobody, s->node_id, pf, sizeof(pf)) < 0) {
+		wm_rpc_call_finish(call, WM_GRPC_PERMISSION_DENIED,
+				   "a call without a caller identity is not forwarded");
 		return;
 	}
 	struct forward_ctx *f = calloc(1, sizeof(*f));
@@ -199,14 +249,7 @@ void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const 
 	f->call = call;
 	f->req = copy;
 	f->len = len;
-	/* The gate tells us who called (we run inside the handler). An
-	 * anonymous caller (an open mesh) is forwarded as is: the leader is
-	 * open too. */
-	const struct wm_identity *who = wm_gate_caller();
-	if (who && who->local)
-		snprintf(f->proxied_for, sizeof(f->proxied_for), "%s", WM_PROXIED_LOCAL);
-	else if (who && !who->anonymous && who->id[0])
-		snprintf(f->proxied_for, sizeof(f->proxied_for), "%s", who->id);
+	snprintf(f->proxied_for, sizeof(f->proxied_for), "%s", pf);
 	uv_timer_init(s->cfg.loop, &f->timer);
 	f->timer.data = f;
 	attempt(f);

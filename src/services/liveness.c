@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "core/ids.h"
+#include "services/gate.h"
 #include "util/log.h"
 
 struct liveness_entry {
@@ -188,8 +189,12 @@ void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_
 		return;
 	}
 	webmesh__v1__heartbeat_request__free_unpacked(r, NULL);
-	if (s->cfg.store && !wm_rpc_call_metadata(call, "x-webmesh-proxied-from") &&
-	    wm_services_call_leader(s, wm_rpc_call_path(call), req, len, heartbeat_forwarded_cb,
+	/* For a member: vouched for by this server with its node proof. */
+	const struct wm_identity *who = wm_gate_caller(call);
+	char pf[WM_AUTH_ID_MAX + 8];
+	if (s->cfg.store && !wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM) && who &&
+	    wm_gate_proxied_for(who, s->node_id, pf, sizeof(pf)) == 0 &&
+	    wm_services_call_leader(s, wm_rpc_call_path(call), req, len, pf, heartbeat_forwarded_cb,
 				    call) == 0)
 		return;
 	wm_services_forward(s, call, req, len);

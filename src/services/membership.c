@@ -11,6 +11,7 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "services/convert.h"
+#include "services/gate.h"
 #include "util/log.h"
 
 /* Everything a Join carries is checked before it reaches the log, so that a
@@ -156,7 +157,7 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	jc.full_mesh = true;
 	/* A manual-topology mesh links the joiner to the server that took it:
 	 * the follower that forwarded the join, if one did. */
-	const char *from = wm_rpc_call_metadata(call, "x-webmesh-proxied-from");
+	const char *from = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM);
 	const char *why_not = NULL;
 	jc.via = from && wm_node_id_check(from, &why_not) == 0 ? (char *)from : s->node_id;
 	jc.exit_node = r->use_exit_node;

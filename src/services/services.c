@@ -242,9 +242,40 @@ static void proxy_done_cb(void *data, int status, const char *message, const uin
 	free(p);
 }
 
+/* What a member without a replica (--serve) may pass on under its own name:
+ * calls whose answer is the same for every authenticated caller. */
+static bool identity_free(const char *path)
+{
+	static const char *const paths[] = {
+		"/webmesh.v1.Mesh/GetNode",
+		"/webmesh.v1.Mesh/ListNodes",
+		"/webmesh.v1.Mesh/GetMeshGraph",
+		"/webmesh.v1.Admin/ListNetworkACLs",
+	};
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (strcmp(paths[i], path) == 0)
+			return true;
+	return false;
+}
+
 void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
 		       size_t len)
 {
+	/* Not being a Raft member, this node is no proven server: its server
+	 * sees every proxied call as this node's own. So it passes on only
+	 * what does not depend on who asks, its own local socket's calls, and
+	 * in an open mesh (where everyone may do everything) all; anything else
+	 * would lend this node's rights to its callers. */
+	const struct wm_identity *who = wm_gate_caller(call);
+	if (who && !who->local && !who->anonymous && !identity_free(wm_rpc_call_path(call))) {
+		char why[200];
+		snprintf(why, sizeof(why),
+			 "this node holds no replica and cannot call for others: send %s to a "
+			 "Raft voter or observer",
+			 wm_rpc_call_path(call));
+		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION, why);
+		return;
+	}
 	struct wm_rpc_client *up = s->cfg.upstream ? s->cfg.upstream(s->cfg.data) : NULL;
 	if (!up) {
 		wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE,

@@ -52,7 +52,12 @@ struct wm_services_config {
 	 * leader) present this certificate and these credentials: the leader
 	 * authenticates them like any caller. All optional. */
 	const char *client_cert, *client_key;
-	size_t (*call_metadata)(void *data, struct wm_rpc_metadata *md, size_t max);
+	size_t (*call_metadata)(void *data, const char *path, struct wm_rpc_metadata *md,
+				size_t max);
+	/* This node's WireGuard private key (32 bytes, borrowed from the daemon,
+	 * which wipes it): every call a server makes to another server carries a
+	 * node proof made with it (core/nodeproof.h). NULL: none. */
+	const uint8_t *wg_private_key;
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out);
@@ -68,9 +73,12 @@ void wm_services_stop(struct wm_services *s);
 void wm_services_free(struct wm_services *s);
 
 /* Sends a unary call to the current Raft leader over the overlay (servers
- * only). -WM_ENOTLEADER if this node leads, -EAGAIN while no leader is known. */
+ * only), with this server's node proof, marked as forwarded by this server
+ * and, with proxied_for ("node:ID", see wm_gate_proxied_for), on behalf of
+ * that caller (NULL: this server's own call). -WM_ENOTLEADER if this node
+ * leads, -EAGAIN while no leader is known. */
 int wm_services_call_leader(struct wm_services *s, const char *path, const uint8_t *req,
-			    size_t len, wm_rpc_unary_cb cb, void *data);
+			    size_t len, const char *proxied_for, wm_rpc_unary_cb cb, void *data);
 /* Records that node_id is alive (the leader's own liveness table). */
 void wm_services_seen(struct wm_services *s, const char *node_id);
 /* Node IDs the leader has not heard from within unreachable_after_ms; strings

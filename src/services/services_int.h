@@ -5,6 +5,7 @@
 #include <openssl/ssl.h>
 #include <protobuf-c/protobuf-c.h>
 
+#include "auth/auth.h"
 #include "services/services.h"
 
 struct subscriber;
@@ -57,6 +58,14 @@ void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const ui
  * overlay, presenting this node's credentials (leader.c). */
 int wm_services_overlay_client(struct wm_services *s, const char *host,
 			       struct wm_rpc_client **out);
+
+/* The node proof of this server for a call of path to server target_id,
+ * whose WireGuard key is target_pub (NULL: looked up in the replica): fills
+ * p and up to max metadata entries pointing into it; 0 entries when the key
+ * is unknown or this node has none. */
+size_t wm_services_proof(struct wm_services *s, const char *target_id, const uint8_t *target_pub,
+			 const char *path, struct wm_node_proof *p, struct wm_rpc_metadata *md,
+			 size_t max);
 
 /* Forwards a write the local store refused with -WM_ENOTLEADER to the leader
  * and relays its answer; a call that was forwarded once is not forwarded again. */

@@ -117,8 +117,8 @@ static void answered_cb(void *data, int status, const char *message, const uint8
 		finish(fc);
 }
 
-int wm_signal_fanout(struct wm_services *s, const char *to, const uint8_t *req, size_t len,
-		     wm_signal_fanout_done_cb done, void *data)
+int wm_signal_fanout(struct wm_services *s, const struct wm_identity *caller, const char *to,
+		     const uint8_t *req, size_t len, wm_signal_fanout_done_cb done, void *data)
 {
 	struct wm_mesh_node *nodes = NULL;
 	size_t n = 0;
@@ -137,13 +137,17 @@ int wm_signal_fanout(struct wm_services *s, const char *to, const uint8_t *req, 
 	fc->done = done;
 	fc->data = data;
 	snprintf(fc->to, sizeof(fc->to), "%s", to);
-	/* As the sender, vouched for by this server (see gate.c). */
-	const struct wm_identity *who = wm_gate_caller();
-	const char *for_whom = who && who->local   ? WM_PROXIED_LOCAL
-			       : who && who->id[0] ? who->id
-						   : NULL;
-	struct wm_rpc_metadata md[] = {{"x-webmesh-proxied-from", s->node_id},
-				       {WM_HDR_PROXIED_FOR, for_whom}};
+	/* As the sender, vouched for by this server (see gate.c): our local
+	 * socket's signals as this server, never as "@local". */
+	static const struct wm_identity nobody = {.kind = WM_ID_ANY, .anonymous = true};
+	const struct wm_identity *who = caller ? caller : &nobody;
+	char for_whom[WM_AUTH_ID_MAX + 8];
+	if (wm_gate_proxied_for(who, s->node_id, for_whom, sizeof(for_whom)) < 0) {
+		free(fc->req);
+		free(fc);
+		free(nodes);
+		return -EPERM;
+	}
 	fc->pending = 1; /* ours, released below: no answer can finish early */
 	for (size_t i = 0; i < n; i++) {
 		const struct wm_mesh_node *node = &nodes[i];
@@ -155,8 +159,15 @@ int wm_signal_fanout(struct wm_services *s, const char *to, const uint8_t *req, 
 		for (size_t k = 0; f && k < f->n_servers; k++)
 			if (strcmp(f->servers[k].id, node->id) == 0)
 				f->servers[k].seen = true;
-		if (c && wm_rpc_client_unary(c, P_SEND, req, len, FANOUT_TIMEOUT_MS, md,
-					     for_whom ? 2 : 1, answered_cb, fc) == 0)
+		/* A proof for this server: without its key, no call. */
+		struct wm_node_proof p;
+		struct wm_rpc_metadata md[5] = {{WM_HDR_PROXIED_FROM, s->node_id},
+						{WM_HDR_PROXIED_FOR, for_whom}};
+		size_t n_md =
+			2 + wm_services_proof(s, node->id, node->public_key, P_SEND, &p, md + 2, 3);
+		if (c && n_md == 5 &&
+		    wm_rpc_client_unary(c, P_SEND, req, len, FANOUT_TIMEOUT_MS, md, n_md,
+					answered_cb, fc) == 0)
 			fc->pending++;
 	}
 	free(nodes);

@@ -15,6 +15,7 @@
 #include "core/mailbox.h"
 #include "core/nat.h"
 #include "nat/turncred.h"
+#include "services/gate.h"
 #include "services/services_int.h"
 #include "services/signal_fanout.h"
 #include "webmesh/v1/signaling.pb-c.h"
@@ -272,7 +273,7 @@ void wm_signaling_send(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 	r = find_receiver(sig, m->to);
 	if (r && receiver_send(r, req, len) == 0) {
 		resp.delivered = true;
-	} else if (wm_rpc_call_metadata(call, "x-webmesh-proxied-from")) {
+	} else if (wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM)) {
 		/* Offered by another server: only a stream here counts; that
 		 * server queues what nobody took. */
 	} else {
@@ -283,7 +284,7 @@ void wm_signaling_send(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 			memcpy(ps->req, req, len);
 			ps->len = len;
 			snprintf(ps->to, sizeof(ps->to), "%s", m->to);
-			if (wm_signal_fanout(s, m->to, req, len, fanned_out_cb, ps) == 0) {
+			if (wm_signal_fanout(s, wm_gate_caller(call), m->to, req, len, fanned_out_cb, ps) == 0) {
 				webmesh__v1__signal__free_unpacked(m, NULL);
 				return; /* answered from fanned_out_cb */
 			}

@@ -223,8 +223,13 @@ static char *subjects_of(const char *admin, const char *node, char *const *voter
 	char *s = malloc(len), *p = s;
 	if (!s)
 		return NULL;
-	if (admin)
-		p += sprintf(p, "user:%s,node:%s,", admin, admin);
+	/* The administrator is a person (a user) unless it says it is a node
+	 * ("node:ID", for key auth): naming both would let a node of that
+	 * name, or a user named like the admin node, administer the mesh. */
+	if (admin && (strncmp(admin, "user:", 5) == 0 || strncmp(admin, "node:", 5) == 0))
+		p += sprintf(p, "%s,", admin);
+	else if (admin)
+		p += sprintf(p, "user:%s,", admin);
 	p += sprintf(p, "node:%s", node);
 	for (size_t i = 0; i < n; i++)
 		if (strcmp(voters[i], node) != 0)

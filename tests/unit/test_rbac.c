@@ -48,7 +48,8 @@ struct row {
 static const struct row table[] = {
 	/* admin: everything */
 	{"admin", WM_ID_USER, "put", "roles", "x", true},
-	{"admin", WM_ID_ANY, "delete", "nodes", "n", true},
+	/* an identity of no known kind matches no user or node subject */
+	{"admin", WM_ID_ANY, "delete", "nodes", "n", false},
 	{"boot", WM_ID_NODE, "put", "networkacls", NULL, true},
 	/* a user subject does not match a node identity and vice versa */
 	{"admin", WM_ID_NODE, "put", "roles", "x", false},
@@ -56,7 +57,8 @@ static const struct row table[] = {
 	/* voters: the bootstrap node and group servers */
 	{"boot", WM_ID_NODE, "put", "voters", "boot", true},
 	{"s1", WM_ID_NODE, "put", "voters", "s1", true},
-	{"s2", WM_ID_ANY, "put", "voters", NULL, true},
+	{"s2", WM_ID_ANY, "put", "voters", NULL, false},
+	{"s2", WM_ID_USER, "put", "voters", NULL, false}, /* a user named like a server */
 	{"s3", WM_ID_NODE, "put", "voters", "s3", false},
 	{"s1", WM_ID_NODE, "delete", "voters", "s1", false},
 	/* nested group expansion: erin is in sre, which is in ops */

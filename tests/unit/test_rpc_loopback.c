@@ -652,9 +652,11 @@ static void test_mtls(void **state)
 	wm_rpc_client_free(c);
 }
 
-static size_t creds_md(void *data, struct wm_rpc_metadata *md, size_t max)
+static size_t creds_md(void *data, const char *path, struct wm_rpc_metadata *md, size_t max)
 {
 	(*(int *)data)++;
+	/* the provider learns the method: node proofs cover it */
+	assert_string_equal(path, "/test.Echo/Meta");
 	assert_true(max >= 1);
 	md[0] = (struct wm_rpc_metadata){"x-test", "from-provider"};
 	return 1;
