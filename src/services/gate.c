@@ -384,14 +384,21 @@ static int check_node_proof(struct wm_gate *g, struct wm_store *store, struct pe
 		snprintf(why, whylen, "%s", e);
 		return r == -EIO ? WM_GRPC_UNAVAILABLE : WM_GRPC_UNAUTHENTICATED;
 	}
+	return wm_gate_node_identity(eff, id, why, whylen);
+	return 0;
+}
+
+int wm_gate_node_identity(struct wm_identity *eff, const char *node_id, char *why,
+			  size_t whylen)
+{
 	/* The credential must name the same node: a proof does not turn one
 	 * authenticated principal into another. */
-	if (!eff->anonymous && strcmp(eff->id, id) != 0) {
-		snprintf(why, whylen, "node proof for %.64s but credentials of %.64s", id,
+	if (!eff->anonymous && strcmp(eff->id, node_id) != 0) {
+		snprintf(why, whylen, "node proof for %.64s but credentials of %.64s", node_id,
 			 eff->id[0] ? eff->id : eff->method);
 		return WM_GRPC_PERMISSION_DENIED;
 	}
-	snprintf(eff->id, sizeof(eff->id), "%s", id);
+	snprintf(eff->id, sizeof(eff->id), "%s", node_id);
 	eff->kind = WM_ID_NODE;
 	eff->proven = true;
 	if (eff->anonymous)
@@ -399,13 +406,9 @@ static int check_node_proof(struct wm_gate *g, struct wm_store *store, struct pe
 	return 0;
 }
 
-/* Forwarding metadata: honoured from proven servers only, and turned into the
- * identity the forwarding server vouches for. 0, or the gRPC status with why. */
-static int resolve_proxied(struct wm_gate *g, struct wm_store *store, struct wm_rpc_call *call,
-			   struct wm_identity *eff, char *why, size_t whylen)
+int wm_gate_resolve(struct wm_store *store, bool open, const char *pf, const char *from,
+		    struct wm_identity *eff, char *why, size_t whylen)
 {
-	const char *pf = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FOR);
-	const char *from = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM);
 	const char *hdr = pf ? WM_HDR_PROXIED_FOR : WM_HDR_PROXIED_FROM;
 	const char *name = NULL;
 	enum wm_identity_kind kind = WM_ID_ANY;
@@ -435,7 +438,7 @@ static int resolve_proxied(struct wm_gate *g, struct wm_store *store, struct wm_
 		return WM_GRPC_PERMISSION_DENIED;
 	}
 	if (strcmp(pf, WM_PROXIED_ANONYMOUS) == 0) {
-		if (!gate_open(g)) {
+		if (!open) {
 			snprintf(why, whylen,
 				 "%s: anonymous callers are not forwarded into a mesh with "
 				 "authentication",
@@ -465,7 +468,7 @@ static int resolve_proxied(struct wm_gate *g, struct wm_store *store, struct wm_
 	snprintf(eff->method, sizeof(eff->method), "proxied");
 	/* In an open mesh everyone may do everything: so may whom a server
 	 * forwards, whatever its name. */
-	eff->anonymous = gate_open(g);
+	eff->anonymous = open;
 	return 0;
 }
 
@@ -480,7 +483,10 @@ static void dispatch(struct pending *pd, const struct wm_identity *caller)
 
 	st = check_node_proof(g, store, pd, &eff, why, sizeof(why));
 	if (!st)
-		st = resolve_proxied(g, store, pd->call, &eff, why, sizeof(why));
+		st = wm_gate_resolve(store, gate_open(g),
+				     wm_rpc_call_metadata(pd->call, WM_HDR_PROXIED_FOR),
+				     wm_rpc_call_metadata(pd->call, WM_HDR_PROXIED_FROM), &eff, why,
+				     sizeof(why));
 	if (!st)
 		st = authorize(store, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
 	if (st) {

@@ -92,6 +92,20 @@ bool wm_gate_allowed(struct wm_store *store, const struct wm_identity *id, const
 int wm_gate_authorize(struct wm_store *store, const char *path, const struct wm_identity *id,
 		      const uint8_t *req, size_t len, char *why, size_t whylen);
 
+/* The effective identity after a valid node proof for node_id: eff (what the
+ * credentials say) becomes node:node_id, proven, when it names node_id or is
+ * anonymous (an open mesh); else PERMISSION_DENIED with why. */
+int wm_gate_node_identity(struct wm_identity *eff, const char *node_id, char *why,
+			  size_t whylen);
+/* Forwarding metadata (pf: proxied-for, from: proxied-from, NULL when
+ * absent) sent by eff: honoured only from the local socket or a proven
+ * server (eff->proven and a voter or observer in store), from naming that
+ * server; then eff becomes whom pf names (open: this node's mesh is open, the
+ * only place "@anonymous" is taken). 0, or the gRPC status with why naming
+ * the header. Exposed for unit tests. */
+int wm_gate_resolve(struct wm_store *store, bool open, const char *pf, const char *from,
+		    struct wm_identity *eff, char *why, size_t whylen);
+
 /* The fields the policy reads from a request, without a full decode: the
  * string of field 1 (the object's name or node ID) and the bools of fields
  * 5 and 6 (JoinRequest.as_voter, as_observer). -EBADMSG for a message that

@@ -22,3 +22,6 @@ endif()
 wm_unit_test(test_fsm_authz SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_authz.c LIBS wm_store)
 # The authorization gate's per-method decisions (src/services/gate.c).
 wm_unit_test(test_gate SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_gate.c LIBS wm_services wm_store)
+# The gate's forwarding decisions and name spaces over a real store (issue 10).
+wm_unit_test(test_gate_forwarding SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_gate_forwarding.c
+             LIBS wm_services wm_store)
