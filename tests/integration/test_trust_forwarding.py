@@ -89,6 +89,9 @@ def mesh():
         t.gen.mkdir()
         generate_protos(t.gen)
         t.client_ns = t.add_client()
+        # Every joiner learnt its server's ID and key and made node proofs.
+        for n in (s3, m1):
+            assert "without a node proof" not in n.log(), n.log_tail()
         yield t
 
 
@@ -110,14 +113,15 @@ def targets(t):
 
 
 def call(t, server, *, cert=None, basic=None, metadata=(), proof=None, request=None,
-         audience=None, window=0, timeout=10):
+         audience=None, window=0, method=PUT_EDGE, types=("PutEdgeRequest", "AdminWriteResponse"),
+         timeout=10):
     """PutEdge from the client namespace to server; proof is (WireGuard key
     file, node ID) for a node proof made for audience (default: server),
     window windows of 30 s away from now."""
     request = request or {"source": "s1", "target": "m1", "weight": 3}
     args = [PYTHON, TRUST_CALL, "--gen", t.gen, "--target", f"{server.underlay}:{API_PORT}",
-            "--ca", t.ca / "ca.crt", "--name", server.name, "--method", PUT_EDGE,
-            "--request", "PutEdgeRequest", "--response", "AdminWriteResponse",
+            "--ca", t.ca / "ca.crt", "--name", server.name, "--method", method,
+            "--request", types[0], "--response", types[1],
             "--json", json.dumps(request), "--timeout", timeout]
     if cert:
         args += ["--cert", t.ca / f"{cert}.crt", "--key", t.ca / f"{cert}.key"]
@@ -249,3 +253,30 @@ def test_forwarded_write_keeps_the_callers_kind(mesh):
     for n in voters(t):
         wait_until(lambda: has_edge(n, "s3", "m1", 4) and has_edge(n, "s2", "m1", 6), 30,
                    f"both edges on {n.name}")
+
+
+def test_registered_node_rejoins_only_with_its_proof(mesh):
+    """A user named like a registered node cannot re-join it, not even with
+    its public key; the node itself can (a restart re-joins with its proof)."""
+    t = mesh
+    m1 = t.nodes["m1"]
+    join = dict(method="/webmesh.v1.Membership/Join", types=("JoinRequest", "JoinResponse"))
+    before = dumps(t)
+    for server in (t.nodes["s1"], t.nodes["s3"]):
+        req = {"id": "m1", "publicKey": m1.status()["public_key"], "listenPort": WG_PORT}
+        r = call(t, server, cert="m1", request=req, **join)
+        expect(r, "PERMISSION_DENIED",
+               "node m1 is registered: joining as it again needs its node proof")
+        thief = t.dir / "thief.key"
+        if not thief.exists():
+            thief.write_text(run(["wg", "genkey"]).stdout)
+        req["publicKey"] = run(["wg", "pubkey"], input=thief.read_text()).stdout.strip()
+        r = call(t, server, cert="m1", request=req, proof=(thief, "m1"), **join)
+        expect(r, "UNAUTHENTICATED", "the node proof does not match node m1's key")
+    assert dumps(t) == before
+    joins = m1.log().count("joined the mesh")
+    m1.stop()
+    m1.restart()
+    wait_until(lambda: m1.log().count("joined the mesh") > joins, 60, "m1 to join again")
+    assert "without a node proof" not in m1.log(), m1.log_tail()
+    assert "refused" not in m1.log().split("start: webmeshd")[-1], m1.log_tail()
