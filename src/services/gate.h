@@ -83,11 +83,11 @@ bool wm_gate_allowed(struct wm_store *store, const struct wm_identity *id, const
 		     const char *resource, const char *name);
 
 /* The decision of the gate for a caller id (after proxied-for is resolved)
- * A Join of a node already registered in store needs the node principal
- * itself (node proof or key auth), not a user of that name.
  * calling path with the request req: 0 when allowed, else the gRPC status
  * (PERMISSION_DENIED, INVALID_ARGUMENT) with the reason in why. store: the
- * RBAC state (NULL: nothing granted by RBAC). Pure apart from reading store;
+ * RBAC state (NULL: nothing granted by RBAC). A Join of a node registered in
+ * store needs that node principal itself (node proof or key auth), not a user
+ * of the same name, even in an open mesh. Pure apart from reading store;
  * exposed for unit tests. */
 int wm_gate_authorize(struct wm_store *store, const char *path, const struct wm_identity *id,
 		      const uint8_t *req, size_t len, char *why, size_t whylen);

@@ -193,8 +193,9 @@ def test_bad_input_changes_nothing(mesh, pb_gen):
         ("64-char id", join_req(mesh, "a" * 64), "INVALID_ARGUMENT"),
         ("reserved id", join_req(mesh, "localhost"), "INVALID_ARGUMENT"),
         ("reserved prefix", join_req(mesh, "wm-node"), "INVALID_ARGUMENT"),
-        ("duplicate id, other key", join_req(mesh, "node2"), "ALREADY_EXISTS"),
-        ("bootstrap id, other key", join_req(mesh, "node1"), "ALREADY_EXISTS"),
+        # A registered node joins again only with its node proof (issue 10).
+        ("duplicate id, other key", join_req(mesh, "node2"), "PERMISSION_DENIED"),
+        ("bootstrap id, other key", join_req(mesh, "node1"), "PERMISSION_DENIED"),
     ]
     ops = [c[1] for c in cases]
     ops += [
