@@ -6,7 +6,7 @@ voter or observer; users and nodes live in separate name spaces.
 The mesh: s1 bootstraps with mTLS and basic auth; s2 joins as a voter exactly
 as the README shows (without --mtls); s3 joins as a voter that enforces mTLS
 and basic auth; m1 is a plain member. The attacker is an independent client
-(python3-grpcio, trust_call.py) that computes node proofs with its own code.
+(python3-grpcio, auth_call.py) that computes node proofs with its own code.
 Every refusal asserts the status and the exact reason, and that the
 replicated state of every voter is byte-identical before and after."""
 
@@ -18,7 +18,7 @@ import pytest
 from wmtest import (API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, run, topology,
                     wait_until)
 
-TRUST_CALL = Path(__file__).resolve().parent / "trust_call.py"
+AUTH_CALL = Path(__file__).resolve().parent / "auth_call.py"
 PUT_EDGE = "/webmesh.v1.Admin/PutEdge"
 BASIC_PW = "Server-Named-Pw-7"
 
@@ -119,7 +119,7 @@ def call(t, server, *, cert=None, basic=None, metadata=(), proof=None, request=N
     file, node ID) for a node proof made for audience (default: server),
     window windows of 30 s away from now."""
     request = request or {"source": "s1", "target": "m1", "weight": 3}
-    args = [PYTHON, TRUST_CALL, "--gen", t.gen, "--target", f"{server.underlay}:{API_PORT}",
+    args = [PYTHON, AUTH_CALL, "--gen", t.gen, "--target", f"{server.underlay}:{API_PORT}",
             "--ca", t.ca / "ca.crt", "--name", server.name, "--method", method,
             "--request", types[0], "--response", types[1],
             "--json", json.dumps(request), "--timeout", timeout]

@@ -25,55 +25,22 @@
 #define DEADLINE_MS 20000
 #define P_PUT_EDGE "/webmesh.v1.Admin/PutEdge"
 #define P_JOIN "/webmesh.v1.Membership/Join"
-#define NOT_PROVEN(h)                                                                      \
-	"only proven servers may forward calls: " h " needs the node proof of a current "  \
+#define NOT_PROVEN(h)                                                                              \
+	"only proven servers may forward calls: " h " needs the node proof of a current "          \
 	"voter or observer"
 
 static uv_loop_t loop;
 static struct wm_store *store;
 static char dir[] = "/tmp/wm-test-gate-fwd-XXXXXX";
 
-static void timer_cb(uv_timer_t *t)
-{
-	(void)t;
-	uv_stop(&loop);
-}
-
 static bool run_until(bool *done)
 {
-	uv_timer_t poll;
-	uint64_t start = uv_now(&loop);
-
-	uv_timer_init(&loop, &poll);
-	uv_timer_start(&poll, timer_cb, 5, 5);
-	while (!*done && uv_now(&loop) - start < DEADLINE_MS)
-		uv_run(&loop, UV_RUN_DEFAULT);
-	uv_close((uv_handle_t *)&poll, NULL);
-	uv_run(&loop, UV_RUN_NOWAIT);
-	return *done;
-}
-
-struct result {
-	bool done;
-	int err;
-};
-
-static void result_cb(void *data, const struct wm_store_result *res)
-{
-	struct result *r = data;
-	r->done = true;
-	r->err = res->err;
+	return test_run_until(&loop, done, DEADLINE_MS);
 }
 
 static int apply(Webmesh__V1__RaftCommand *cmd)
 {
-	struct result r = {0};
-	int err = wm_store_apply(store, cmd, result_cb, &r);
-
-	if (err)
-		return err;
-	assert_true(run_until(&r.done));
-	return r.err;
+	return test_apply(&loop, store, cmd);
 }
 
 static void join(const char *id, int seed, int role)
@@ -186,8 +153,7 @@ static struct wm_identity who(const char *id, enum wm_identity_kind kind, const 
 }
 
 /* wm_gate_resolve with a fresh reason buffer; the reason is checked by the caller. */
-static int resolve(struct wm_identity *eff, bool open, const char *pf, const char *from,
-		   char *why)
+static int resolve(struct wm_identity *eff, bool open, const char *pf, const char *from, char *why)
 {
 	why[0] = '\0';
 	return wm_gate_resolve(store, open, pf, from, eff, why, 200);
@@ -202,8 +168,8 @@ static void test_only_proven_servers_forward(void **state)
 	 * node proof, a server by key auth only (no proof), an open mesh's
 	 * anonymous caller, a proven node that is no longer in the mesh */
 	struct wm_identity not_servers[] = {
-		who("s1", WM_ID_USER, "basic", false), who("s1", WM_ID_USER, "mtls", false),
-		who("m1", WM_ID_NODE, "mtls", true),   who("s1", WM_ID_NODE, "key", false),
+		who("s1", WM_ID_USER, "basic", false),	who("s1", WM_ID_USER, "mtls", false),
+		who("m1", WM_ID_NODE, "mtls", true),	who("s1", WM_ID_NODE, "key", false),
 		who("", WM_ID_ANY, "anonymous", false), who("gone", WM_ID_NODE, "mtls", true),
 	};
 	not_servers[4].anonymous = true;
@@ -258,18 +224,16 @@ static void test_proven_server_forwards_with_kind(void **state)
 	assert_int_equal(resolve(&eff, false, "@local", "s1", why), WM_GRPC_PERMISSION_DENIED);
 	assert_string_equal(why, "x-webmesh-proxied-for: @local never crosses the network");
 	/* no kind-less names any more */
-	static const char *const bad[] = {"admin", "group:ops", "node:", "user:", "node:UP",
-					  "any:x", ""};
+	static const char *const bad[] = {
+		"admin", "group:ops", "node:", "user:", "node:UP", "any:x", ""};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		eff = s1;
-		assert_int_equal(resolve(&eff, false, bad[i], "s1", why),
-				 WM_GRPC_INVALID_ARGUMENT);
+		assert_int_equal(resolve(&eff, false, bad[i], "s1", why), WM_GRPC_INVALID_ARGUMENT);
 		assert_string_equal(why, "invalid x-webmesh-proxied-for: want node:ID or user:ID");
 	}
 	/* anonymous callers: forwarded only into an open mesh */
 	eff = s1;
-	assert_int_equal(resolve(&eff, false, "@anonymous", "s1", why),
-			 WM_GRPC_PERMISSION_DENIED);
+	assert_int_equal(resolve(&eff, false, "@anonymous", "s1", why), WM_GRPC_PERMISSION_DENIED);
 	assert_string_equal(why, "x-webmesh-proxied-for: anonymous callers are not forwarded "
 				 "into a mesh with authentication");
 	eff = s1;

@@ -26,41 +26,9 @@
 static uv_loop_t loop;
 static bool flag;
 
-static void timer_cb(uv_timer_t *t)
-{
-	(void)t;
-	uv_stop(&loop);
-}
-
-/* Runs the loop until *done or the deadline. */
 static bool run_until(bool *done)
 {
-	uv_timer_t poll, deadline;
-	uint64_t start = uv_now(&loop);
-
-	uv_timer_init(&loop, &poll);
-	uv_timer_init(&loop, &deadline);
-	uv_timer_start(&poll, timer_cb, 5, 5);
-	uv_timer_start(&deadline, timer_cb, DEADLINE_MS, 0);
-	while (!*done && uv_now(&loop) - start < DEADLINE_MS)
-		uv_run(&loop, UV_RUN_DEFAULT);
-	uv_close((uv_handle_t *)&poll, NULL);
-	uv_close((uv_handle_t *)&deadline, NULL);
-	uv_run(&loop, UV_RUN_NOWAIT);
-	return *done;
-}
-
-struct result {
-	bool done;
-	int err;
-};
-
-static void result_cb(void *data, const struct wm_store_result *res)
-{
-	struct result *r = data;
-
-	r->done = true;
-	r->err = res->err;
+	return test_run_until(&loop, done, DEADLINE_MS);
 }
 
 static void closed_cb(void *data)
@@ -70,13 +38,7 @@ static void closed_cb(void *data)
 
 static int apply(struct wm_store *s, Webmesh__V1__RaftCommand *cmd)
 {
-	struct result r = {0};
-	int err = wm_store_apply(s, cmd, result_cb, &r);
-
-	if (err)
-		return err;
-	assert_true(run_until(&r.done));
-	return r.err;
+	return test_apply(&loop, s, cmd);
 }
 
 static int join(struct wm_store *s, const char *id, int seed, const char *via, int role,
