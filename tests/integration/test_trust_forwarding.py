@@ -53,7 +53,7 @@ def mesh():
         pki(ca, "init")
         # Server certificates for s1..s3 (helper B's pki may need a flag for
         # server certificates: see the report), client ones for the rest.
-        for n in ("s1", "s2", "s3", "m1", "admin"):
+        for n in ("s1", "s2", "s3", "m1", "m2", "admin"):
             pki(ca, "issue", n)
         hp = t.dir / "htpasswd"
         # A basic-auth user whose name is a server's node ID.
@@ -118,7 +118,8 @@ def call(t, server, *, cert=None, basic=None, metadata=(), proof=None, request=N
     """PutEdge from the client namespace to server; proof is (WireGuard key
     file, node ID) for a node proof made for audience (default: server),
     window windows of 30 s away from now."""
-    request = request or {"source": "s1", "target": "m1", "weight": 3}
+    if request is None:
+        request = {"source": "s1", "target": "m1", "weight": 3}
     args = [PYTHON, AUTH_CALL, "--gen", t.gen, "--target", f"{server.underlay}:{API_PORT}",
             "--ca", t.ca / "ca.crt", "--name", server.name, "--method", method,
             "--request", types[0], "--response", types[1],
@@ -280,3 +281,35 @@ def test_registered_node_rejoins_only_with_its_proof(mesh):
     wait_until(lambda: m1.log().count("joined the mesh") > joins, 60, "m1 to join again")
     assert "without a node proof" not in m1.log(), m1.log_tail()
     assert "refused" not in m1.log().split("start: webmeshd")[-1], m1.log_tail()
+
+
+def test_member_without_replica_does_not_lend_its_name(mesh):
+    """A member with --serve holds no replica, so it is no proven server: it
+    passes on for others only reads that are the same for every caller."""
+    t = mesh
+    auth = ["--ca-file", str(t.ca / "ca.crt"), "--mtls", "--basic-auth-file",
+            str(t.dir / "htpasswd")]
+    m2 = t.add_node("m2")
+    m2.start("--join", f"{t.nodes['s1'].underlay}:{API_PORT}", "--node-id", "m2",
+             "--endpoints", f"{m2.underlay}:{WG_PORT}", *creds(t.ca, "m2"), *auth, "--serve")
+    m2.wait_ready("member")
+    wait_until(lambda: m2.status().get("subscribed"), 30, "m2 to follow its server")
+    before = dumps(t)
+    # Without a replica its gate grants nothing by RBAC ...
+    r = call(t, m2, cert="admin", request={"source": "s1", "target": "m2", "weight": 5})
+    expect(r, "PERMISSION_DENIED", "admin may not put edges")
+    # ... and what a caller may do as itself is not passed on in m2's name
+    # (its server would see m2 heartbeat for m1).
+    r = call(t, m2, cert="m1", method="/webmesh.v1.Membership/Heartbeat",
+             types=("HeartbeatRequest", "HeartbeatResponse"), request={"id": "m1"})
+    expect(r, "FAILED_PRECONDITION", "this node holds no replica and cannot call for others: "
+           "send /webmesh.v1.Membership/Heartbeat to a Raft voter or observer")
+    # Forwarding metadata to it is refused like anywhere else.
+    r = call(t, m2, cert="admin", metadata=[(FOR, "user:admin")])
+    expect(r, "PERMISSION_DENIED", NOT_PROVEN.format(FOR))
+    assert dumps(t) == before
+    # A read any authenticated caller may make is passed on (as m2).
+    r = call(t, m2, cert="admin", method="/webmesh.v1.Mesh/ListNodes",
+             types=("ListNodesRequest", "ListNodesResponse"), request={})
+    assert r["code"] == "OK", r
+    assert any(n.get("id") == "s1" for n in r["responses"][0].get("nodes", [])), r
