@@ -194,9 +194,8 @@ size_t wm_node_proof_metadata(const struct wm_node_proof *p, struct wm_rpc_metad
  * rules. 0 when it holds; -EACCES (malformed, outside the window, no match)
  * or -EIO, with the reason in why. Runs on the loop: one X25519 and two
  * SHA-256 passes. */
-int wm_node_proof_verify(const uint8_t priv[32], const char *self_id,
-			 const uint8_t caller_pub[32], const char *id, const char *window,
-			 const char *proof, const char *path, int64_t now, uint32_t skew,
-			 char *why, size_t whylen);
+int wm_node_proof_verify(const uint8_t priv[32], const char *self_id, const uint8_t caller_pub[32],
+			 const char *id, const char *window, const char *proof, const char *path,
+			 int64_t now, uint32_t skew, char *why, size_t whylen);
 
 #endif

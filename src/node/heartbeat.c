@@ -36,7 +36,8 @@ static void heartbeat_cb(uv_timer_t *t)
 		struct wm_store_status st;
 		wm_store_status(d->store, &st);
 		if (!st.is_leader)
-			wm_services_call_leader(d->services, path, buf, len, NULL, heartbeat_done_cb, d);
+			wm_services_call_leader(d->services, path, buf, len, NULL,
+						heartbeat_done_cb, d);
 	} else if (d->upstream && d->joined) {
 		wm_rpc_client_unary(d->upstream, path, buf, len, d->cfg->heartbeat_interval_ms, NULL,
 				    0, heartbeat_done_cb, d);

@@ -590,8 +590,8 @@ void wm_admin_can_i(struct wm_rpc_call *call, const uint8_t *req, size_t len, vo
 						.groups = (const char *const *)m->as_groups,
 						.n_groups = m->n_as_groups};
 			bool allowed = wm_rbac_allowed(&p, &w, m->verb, m->resource, m->name);
-			for (int k = WM_ID_NODE; !allowed && who.kind == WM_ID_ANY && k <= WM_ID_USER;
-			     k++) {
+			for (int k = WM_ID_NODE;
+			     !allowed && who.kind == WM_ID_ANY && k <= WM_ID_USER; k++) {
 				w.kind = (enum wm_identity_kind)k;
 				allowed = wm_rbac_allowed(&p, &w, m->verb, m->resource, m->name);
 			}

@@ -387,11 +387,9 @@ static int check_node_proof(struct wm_gate *g, struct wm_store *store, struct pe
 		return r == -EIO ? WM_GRPC_UNAVAILABLE : WM_GRPC_UNAUTHENTICATED;
 	}
 	return wm_gate_node_identity(eff, id, why, whylen);
-	return 0;
 }
 
-int wm_gate_node_identity(struct wm_identity *eff, const char *node_id, char *why,
-			  size_t whylen)
+int wm_gate_node_identity(struct wm_identity *eff, const char *node_id, char *why, size_t whylen)
 {
 	/* The credential must name the same node: a proof does not turn one
 	 * authenticated principal into another. */

@@ -75,8 +75,7 @@ const struct wm_identity *wm_gate_caller(const struct wm_rpc_call *call);
  * (self_id: this server): "node:ID"/"user:ID", the local socket as
  * "node:<self_id>", an anonymous caller as "@anonymous". -EINVAL when who
  * cannot be forwarded (an empty authenticated identity). */
-int wm_gate_proxied_for(const struct wm_identity *who, const char *self_id, char *out,
-			size_t len);
+int wm_gate_proxied_for(const struct wm_identity *who, const char *self_id, char *out, size_t len);
 /* May id do verb on resource [name]? Local and anonymous identities may do
  * everything; others per RBAC in store (NULL store: no). */
 bool wm_gate_allowed(struct wm_store *store, const struct wm_identity *id, const char *verb,
@@ -95,8 +94,7 @@ int wm_gate_authorize(struct wm_store *store, const char *path, const struct wm_
 /* The effective identity after a valid node proof for node_id: eff (what the
  * credentials say) becomes node:node_id, proven, when it names node_id or is
  * anonymous (an open mesh); else PERMISSION_DENIED with why. */
-int wm_gate_node_identity(struct wm_identity *eff, const char *node_id, char *why,
-			  size_t whylen);
+int wm_gate_node_identity(struct wm_identity *eff, const char *node_id, char *why, size_t whylen);
 /* Forwarding metadata (pf: proxied-for, from: proxied-from, NULL when
  * absent) sent by eff: honoured only from the local socket or a proven
  * server (eff->proven and a voter or observer in store), from naming that

@@ -77,8 +77,8 @@ void wm_services_free(struct wm_services *s);
  * and, with proxied_for ("node:ID", see wm_gate_proxied_for), on behalf of
  * that caller (NULL: this server's own call). -WM_ENOTLEADER if this node
  * leads, -EAGAIN while no leader is known. */
-int wm_services_call_leader(struct wm_services *s, const char *path, const uint8_t *req,
-			    size_t len, const char *proxied_for, wm_rpc_unary_cb cb, void *data);
+int wm_services_call_leader(struct wm_services *s, const char *path, const uint8_t *req, size_t len,
+			    const char *proxied_for, wm_rpc_unary_cb cb, void *data);
 /* Records that node_id is alive (the leader's own liveness table). */
 void wm_services_seen(struct wm_services *s, const char *node_id);
 /* Node IDs the leader has not heard from within unreachable_after_ms; strings

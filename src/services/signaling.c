@@ -284,7 +284,8 @@ void wm_signaling_send(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 			memcpy(ps->req, req, len);
 			ps->len = len;
 			snprintf(ps->to, sizeof(ps->to), "%s", m->to);
-			if (wm_signal_fanout(s, wm_gate_caller(call), m->to, req, len, fanned_out_cb, ps) == 0) {
+			if (wm_signal_fanout(s, wm_gate_caller(call), m->to, req, len,
+					     fanned_out_cb, ps) == 0) {
 				webmesh__v1__signal__free_unpacked(m, NULL);
 				return; /* answered from fanned_out_cb */
 			}

@@ -25,9 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	/* Fixed keys: the server's private key and a caller's public key that
 	 * no field of the input can have been made with. */
-	static const uint8_t priv[32] = {0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
-					 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29,
-					 30, 0x41};
+	static const uint8_t priv[32] = {0x40, 1,  2,  3,  4,  5,  6,  7,  8,  9,   10,
+					 11,   12, 13, 14, 15, 16, 17, 18, 19, 20,  21,
+					 22,   23, 24, 25, 26, 27, 28, 29, 30, 0x41};
 	static const uint8_t pub[32] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 9, 8, 7, 6, 5, 4, 3,
 					2, 1, 9, 8, 7, 6, 5, 4, 3, 2, 1, 9, 8, 7, 6, 5};
 	char *text = malloc(size + 1), *f[6] = {0}, why[200];
@@ -64,7 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	/* Anyone but the local socket, with no replica: never honoured. */
 	struct wm_identity other = {.id = "s1", .kind = WM_ID_NODE, .proven = true};
-	if ((f[4] || f[5]) && wm_gate_resolve(NULL, true, f[4], f[5], &other, why, sizeof(why)) == 0)
+	if ((f[4] || f[5]) &&
+	    wm_gate_resolve(NULL, true, f[4], f[5], &other, why, sizeof(why)) == 0)
 		abort();
 	free(text);
 	return 0;
