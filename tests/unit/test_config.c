@@ -505,6 +505,9 @@ static void test_flag_errors(void **state)
 		{{"-x"}, "unexpected argument \"-x\""},
 		{{"--"}, "unexpected argument \"--\""},
 		{{"--node-id", "Bad"}, "config: node-id: \"Bad\" from --node-id"},
+		{{"--bootstrap-admin", "node:Bad"}, "node:ID needs a valid node ID"},
+		{{"--bootstrap-admin", "user:"}, "user:NAME needs a name"},
+		{{"--bootstrap-admin", "group:ops"}, "may not contain spaces, ':'"},
 	};
 	char err[512];
 

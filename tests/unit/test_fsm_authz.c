@@ -199,10 +199,39 @@ static void test_authz(void **state)
 	wm_fsm_close(f);
 }
 
+/* The bootstrap admin is a user unless it names its kind (issue 10): a node
+ * of the admin's name, or a user named like the admin node, is not it. */
+static void test_bootstrap_admin_kind(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *admin, *id;
+		enum wm_identity_kind yes, no;
+	} cases[] = {
+		{"admin", "admin", WM_ID_USER, WM_ID_NODE},
+		{"user:alice", "alice", WM_ID_USER, WM_ID_NODE},
+		{"node:ops-1", "ops-1", WM_ID_NODE, WM_ID_USER},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wm_fsm *f;
+		char err[256];
+		assert_int_equal(wm_fsm_open(":memory:", &f, err, sizeof(err)), 0);
+		assert_int_equal(boot(f, cases[i].admin, false), 0);
+		assert_true(allowed(f, cases[i].id, cases[i].yes, "put", "roles", "x"));
+		assert_false(allowed(f, cases[i].id, cases[i].no, "put", "roles", "x"));
+		assert_false(allowed(f, cases[i].id, WM_ID_ANY, "put", "roles", "x"));
+		/* the bootstrap node is a node, never a user of its name */
+		assert_true(allowed(f, "srv-1", WM_ID_NODE, "put", "roles", "x"));
+		assert_false(allowed(f, "srv-1", WM_ID_USER, "put", "roles", "x"));
+		wm_fsm_close(f);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_authz),
+		cmocka_unit_test(test_bootstrap_admin_kind),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
