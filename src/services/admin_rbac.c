@@ -558,22 +558,24 @@ void wm_admin_can_i(struct wm_rpc_call *call, const uint8_t *req, size_t len, vo
 	DECODE(Webmesh__V1__CanIRequest, webmesh__v1__can_irequest)
 	Webmesh__V1__CanIResponse resp = WEBMESH__V1__CAN_IRESPONSE__INIT;
 	struct wm_identity who = *caller;
-	if (m->as_id && *m->as_id && strcmp(m->as_id, caller->id) != 0) {
+	/* "node:ID" or "user:ID" ask about one name space; a bare name asks
+	 * whether either of them may. */
+	const char *as = m->as_id ? m->as_id : "";
+	enum wm_identity_kind as_kind = WM_ID_ANY;
+	if (strncmp(as, "node:", 5) == 0 || strncmp(as, "user:", 5) == 0) {
+		as_kind = as[0] == 'n' ? WM_ID_NODE : WM_ID_USER;
+		as += 5;
+	}
+	if (m->as_id && *m->as_id &&
+	    (strcmp(as, caller->id) != 0 || (as_kind != WM_ID_ANY && as_kind != caller->kind))) {
 		if (!wm_gate_allowed(s->cfg.store, caller, "get", "rolebindings", NULL)) {
 			wm_rpc_call_finish(call, WM_GRPC_PERMISSION_DENIED,
 					   "asking for someone else needs get rolebindings");
 			webmesh__v1__can_irequest__free_unpacked(m, NULL);
 			return;
 		}
-		/* "node:ID" or "user:ID" ask for one name space; a bare name
-		 * asks whether either of them may. */
-		const char *as = m->as_id;
 		memset(&who, 0, sizeof(who));
-		who.kind = WM_ID_ANY;
-		if (strncmp(as, "node:", 5) == 0 || strncmp(as, "user:", 5) == 0) {
-			who.kind = as[0] == 'n' ? WM_ID_NODE : WM_ID_USER;
-			as += 5;
-		}
+		who.kind = as_kind;
 		snprintf(who.id, sizeof(who.id), "%s", as);
 		snprintf(who.method, sizeof(who.method), "as");
 	}

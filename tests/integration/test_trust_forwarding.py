@@ -235,6 +235,10 @@ def test_forwarded_write_keeps_the_callers_kind(mesh):
     s1.wmctl("put", "rolebinding", "edge-writers", "--role", "edge-writer",
              "--subject", "user:m1")
     wait_until(lambda: dumps(t)["s3"] == dumps(t)["s1"], 30, "s3 to catch up")
+    # can-i tells the two name spaces apart; a bare name asks about either.
+    for as_, want in (("user:m1", "yes"), ("node:m1", "no"), ("m1", "yes")):
+        out = s1.wmctl("auth", "can-i", "put", "edges", "--as", as_, check=False)
+        assert out.stdout.strip() == want, (as_, out.stdout, out.stderr)
     before = dumps(t)
     # m1 as a node (its node proof): forwarded as node:m1, which the user:
     # binding does not name; refused on the leader, nothing changes.
