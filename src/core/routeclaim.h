@@ -22,7 +22,8 @@ struct wm_route_claim {
 typedef bool (*wm_route_override_fn)(void *ctx, const char *owner);
 
 /* Checks the routes node self is to advertise against every claim (self's
- * own are skipped: a node does not take traffic from itself). For each route
+ * own are skipped: a node does not take traffic from itself; so is a route
+ * self advertises already: it takes nothing new). For each route
  * and each claim of another node that overlaps it (same family, one contains
  * the other: equal prefixes too), in that order, asks may(ctx, owner); stops
  * at the first no. Returns 0, or -EACCES with *route and *claim the indices

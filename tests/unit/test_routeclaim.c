@@ -80,8 +80,11 @@ static const struct row table[] = {
 	/* the first refused route is reported, not the first route */
 	{"exit", {"172.16.0.0/12", "192.168.5.128/25"}, -EACCES, 1, 3},
 	/* a node's own routes are no conflict */
-	{"site-a", {"10.1.0.0/16", "10.1.0.0/17"}, 0, 0, 0},
-	{"exit", {"0.0.0.0/0", "::/0"}, 0, 0, 0},
+	{"exit", {"0.0.0.0/0", "::/0", "10.9.0.0/16"}, 0, 0, 0},
+	/* a route a node has already takes nothing new (a node coming back
+	 * after the exit node's /0 appeared), a new one under the /0 does */
+	{"site-a", {"10.1.0.0/16"}, 0, 0, 0},
+	{"site-a", {"10.1.0.0/16", "10.1.0.0/17"}, -EACCES, 1, 1},
 	/* adjacent and disjoint ones neither (without the exit node's /0,
 	 * see test_disjoint) */
 };
