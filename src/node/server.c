@@ -193,7 +193,7 @@ static void authz_bootstrapped_cb(void *data, const struct wm_store_result *res)
 	}
 	wm_info("RBAC bootstrapped: mesh-admin bound to %s, default network policy %s",
 		d->cfg->bootstrap_admin && *d->cfg->bootstrap_admin ? d->cfg->bootstrap_admin
-								    : d->node_id,
+								     : d->node_id,
 		d->cfg->default_network_policy ? d->cfg->default_network_policy : "accept");
 }
 
@@ -213,8 +213,8 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 	 * the mesh, before any node (even this one) is registered. */
 	Webmesh__V1__BootstrapAuthzCommand b;
 	Webmesh__V1__RaftCommand cmd;
-	const char *policy =
-		d->cfg->default_network_policy ? d->cfg->default_network_policy : "accept";
+	const char *policy = d->cfg->default_network_policy ? d->cfg->default_network_policy
+							     : "accept";
 	wm_authz_bootstrap_command(&b, &cmd, d->cfg->bootstrap_admin, d->node_id,
 				   (char **)d->cfg->bootstrap_voters, d->cfg->n_bootstrap_voters,
 				   strcmp(policy, "accept") == 0);
@@ -246,8 +246,7 @@ static void caught_up_cb(void *data, const struct wm_store_result *res)
 		struct wm_mesh_node self;
 		if (wm_store_get_node(d->store, d->node_id, &self) == 0) {
 			if (!wm_prefix_equal(&self.ipv4, &d->ipv4))
-				wm_warn("stored lease differs from mesh.state; using the stored "
-					"one");
+				wm_warn("stored lease differs from mesh.state; using the stored one");
 			d->ipv4 = self.ipv4;
 			d->ipv6 = self.ipv6;
 		}
@@ -296,9 +295,8 @@ int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
 	bool multi = d->cfg->n_bootstrap_servers > 0;
 	int rc = wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
 	if (rc && rc != -ENOENT) {
-		snprintf(err, errlen,
-			 "%s/mesh.state is damaged (%s): remove the state dir to "
-			 "start a new mesh",
+		snprintf(err, errlen, "%s/mesh.state is damaged (%s): remove the state dir to "
+				      "start a new mesh",
 			 d->cfg->state_dir, wm_strerror(rc));
 		return rc;
 	}
@@ -317,8 +315,7 @@ int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
 	}
 	rc = wm_netconf_set_addresses(d);
 	if (rc) {
-		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface,
-			 wm_strerror(rc));
+		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface, wm_strerror(rc));
 		return rc;
 	}
 	/* Voters restarting together can only reach each other over the
