@@ -66,13 +66,14 @@ def bind(t, who, name, role, subject):
                 {"name": name, "role": role, "subjects": subjects(subject)}, "RoleBinding")
 
 
-def join(t, who, node_id, routes=(), **extra):
+def join(t, who, node_id, routes=(), as_voter=False, as_observer=False):
     # one WireGuard key per node: a node that comes back keeps its key
     if not hasattr(t, "keys"):
         t.keys = {}
     key = t.keys.setdefault(node_id, base64.b64encode(os.urandom(32)).decode())
     req = {"id": node_id, "publicKey": key,
-           "listenPort": WG_PORT, "routes": list(routes), **extra}
+           "listenPort": WG_PORT, "routes": list(routes), "asVoter": as_voter,
+           "asObserver": as_observer}
     return call(t, who, JOIN, req, "JoinRequest", "JoinResponse")
 
 
@@ -275,6 +276,11 @@ def test_a_group_member_gets_what_the_group_is_bound_to(mesh):
 
 def test_an_observer_bound_joiner_gets_no_admin_right(mesh):
     t = mesh
+    with Unchanged(t):
+        # without the binding, neither role
+        refused(join(t, "obs", "obs", as_observer=True), "obs may not join as an observer")
+        refused(join(t, "obs", "obs", as_voter=True),
+                "obs may not join as a voter (not bound to the voters role)")
     ok(put_role(t, "admin", "observers", "put:observers:"))
     ok(bind(t, "admin", "observers", "observers", "obs"))
     obs = start_joiner(t, "obs", t.ca / "ca.crt", *creds(t.ca, "obs"), "--observer", "--mtls")
