@@ -2,7 +2,11 @@
  * node they go behind, and a route that overlaps another node's needs put
  * routes on that node too (core/routeclaim.h says why). The leader decides
  * from the caller's rights and writes its decision into the command; the FSM
- * checks the command against the state it meets (wm_fsm_route_claims_check). */
+ * checks the command against the state it meets (wm_fsm_route_claims_check),
+ * so a route another node puts between the two is refused on every replica
+ * alike. Only the leader knows the caller; a right revoked between its
+ * decision and the entry is not seen again: the entry carries what the caller
+ * held when it asked. */
 #ifndef WM_SERVICES_ROUTERIGHTS_H
 #define WM_SERVICES_ROUTERIGHTS_H
 
