@@ -39,7 +39,7 @@ int wm_cmd_auth(const struct wm_cli *c)
 	if (c->output == WM_OUT_JSON)
 		wm_cli_print_json(m);
 	else
-		printf("%s\n", r->allowed ? "yes" : "no");
+		printf("%s%s%s\n", r->allowed ? "yes" : "no", r->reason[0] ? ": " : "", r->reason);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return code;
 usage:

@@ -61,6 +61,7 @@ struct wm_config {
 	uint32_t heartbeat_interval_ms; /* heartbeat-interval-ms: 5000 */
 	uint32_t unreachable_after_ms;  /* unreachable-after-ms: 30000 */
 	uint32_t remove_after_ms;       /* remove-after-ms: 86400000 */
+	uint32_t liveness_max_nodes;    /* liveness-max-nodes: 65536 */
 	uint32_t raft_snapshot_threshold; /* raft-snapshot-threshold: 1024 */
 	uint32_t raft_snapshot_trailing;  /* raft-snapshot-trailing: 128 */
 	/* authentication (server side); see src/auth/auth.h */

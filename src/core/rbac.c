@@ -395,3 +395,210 @@ bool wm_rbac_is_builtin(const char *name)
 	return name &&
 	       (strcmp(name, WM_RBAC_ROLE_ADMIN) == 0 || strcmp(name, WM_RBAC_ROLE_VOTERS) == 0);
 }
+
+/* ---- no self-elevation ---- */
+
+/* Copies the item of a comma list starting at s (ending at ',' or end) into buf. */
+static const char *next_item(const char *s, const char *end, char *buf, size_t len)
+{
+	const char *c = memchr(s, ',', (size_t)(end - s));
+	size_t n = c ? (size_t)(c - s) : (size_t)(end - s);
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return c ? c + 1 : end;
+}
+
+/* Every (verb, resource, name) of one rule [s, end) allowed to who? */
+static bool rule_covered(const struct wm_rbac_policy *p, const struct wm_rbac_who *who,
+			 const char *s, const char *end, char *lack, size_t lacklen)
+{
+	const char *c1 = memchr(s, ':', (size_t)(end - s));
+	const char *c2 = c1 ? memchr(c1 + 1, ':', (size_t)(end - c1 - 1)) : NULL;
+	char v[WM_RBAC_NAME_MAX + 1], r[WM_RBAC_NAME_MAX + 1], n[WM_RBAC_NAME_MAX + 1];
+
+	if (!c1 || !c2) {
+		snprintf(lack, lacklen, "(a malformed rule)");
+		return false;
+	}
+	for (const char *vs = s; vs < c1;) {
+		vs = next_item(vs, c1, v, sizeof(v));
+		for (const char *rs = c1 + 1; rs < c2;) {
+			rs = next_item(rs, c2, r, sizeof(r));
+			/* An empty NAMES part grants every name, as "*" does:
+			 * asking with "" needs the same of who. */
+			const char *ns = c2 + 1;
+			do {
+				n[0] = '\0';
+				if (ns < end)
+					ns = next_item(ns, end, n, sizeof(n));
+				if (!wm_rbac_allowed(p, who, v, r, n)) {
+					bool every = !n[0] || strcmp(n, "*") == 0;
+					snprintf(lack, lacklen, "%s %s%s%s", v, r, every ? "" : " ",
+						 every ? "" : n);
+					return false;
+				}
+			} while (ns < end);
+		}
+	}
+	return true;
+}
+
+bool wm_rbac_covers(const struct wm_rbac_policy *p, const struct wm_rbac_who *who,
+		    const char *rules, char *lack, size_t lacklen)
+{
+	char dummy[8];
+
+	if (!lack || !lacklen) {
+		lack = dummy;
+		lacklen = sizeof(dummy);
+	}
+	lack[0] = '\0';
+	if (!p || !who || !rules)
+		return false;
+	for (const char *s = rules; *s;) {
+		const char *semi = strchr(s, ';');
+		const char *end = semi ? semi : s + strlen(s);
+		if (!rule_covered(p, who, s, end, lack, lacklen))
+			return false;
+		s = semi ? semi + 1 : end;
+	}
+	return true;
+}
+
+const char *wm_rbac_role_rules(const struct wm_rbac_policy *p, const char *name)
+{
+	for (size_t i = 0; p && name && i < p->n_roles; i++)
+		if (strcmp(p->roles[i].name, name) == 0)
+			return p->roles[i].rules;
+	return NULL;
+}
+
+struct names_group {
+	const char *name;
+	size_t n;
+};
+
+static bool subject_is_group(void *ctx, enum wm_subject_kind k, const char *name, size_t n)
+{
+	const struct names_group *g = ctx;
+	return k == WM_SUBJECT_GROUP && n == g->n && memcmp(name, g->name, n) == 0;
+}
+
+static bool subjects_name_group(const char *subjects, const char *group)
+{
+	struct names_group g = {group, strlen(group)};
+	return subjects_any(subjects, subject_is_group, &g);
+}
+
+bool wm_rbac_group_covers(const struct wm_rbac_policy *p, const struct wm_rbac_who *who,
+			  const char *group, char *lack, size_t lacklen, const char **role)
+{
+	/* Breadth first over the groups that contain group: level k holds the
+	 * groups k steps out, as deep as membership is followed. A group seen
+	 * once is not looked at again, so cycles cost nothing. */
+	const char *level[2][64];
+	size_t n_level[2] = {1, 0}, cur = 0;
+	bool seen[256] = {false};
+	char dummy[8];
+
+	if (!lack || !lacklen) {
+		lack = dummy;
+		lacklen = sizeof(dummy);
+	}
+	lack[0] = '\0';
+	if (role)
+		*role = NULL;
+	if (!p || !who || !group)
+		return false;
+	if (p->n_groups > sizeof(seen) / sizeof(seen[0])) {
+		snprintf(lack, lacklen, "(more groups than can be checked: %zu)", p->n_groups);
+		return false;
+	}
+	level[0][0] = group;
+	for (int depth = 0; depth <= WM_RBAC_GROUP_DEPTH && n_level[cur]; depth++) {
+		size_t nxt = 1 - cur;
+		n_level[nxt] = 0;
+		for (size_t g = 0; g < n_level[cur]; g++) {
+			const char *name = level[cur][g];
+			for (size_t i = 0; i < p->n_bindings; i++) {
+				const struct wm_rbac_binding *b = &p->bindings[i];
+				const char *rules = wm_rbac_role_rules(p, b->role);
+				if (!rules || !subjects_name_group(b->subjects, name))
+					continue;
+				if (!wm_rbac_covers(p, who, rules, lack, lacklen)) {
+					if (role)
+						*role = b->role;
+					return false;
+				}
+			}
+			for (size_t i = 0; i < p->n_groups; i++) {
+				if (seen[i] || !subjects_name_group(p->groups[i].subjects, name))
+					continue;
+				seen[i] = true;
+				if (n_level[nxt] == sizeof(level[0]) / sizeof(level[0][0])) {
+					snprintf(lack, lacklen,
+						 "(too many groups contain group %.64s)", name);
+					return false;
+				}
+				level[nxt][n_level[nxt]++] = p->groups[i].name;
+			}
+		}
+		cur = nxt;
+	}
+	return true;
+}
+
+static void who_text(const struct wm_rbac_who *who, char *out, size_t len)
+{
+	const char *kind = who->kind == WM_ID_NODE   ? "node:"
+			   : who->kind == WM_ID_USER ? "user:"
+						     : "";
+	snprintf(out, len, "%s%.253s", kind, who->id ? who->id : "");
+}
+
+void wm_rbac_explain(const struct wm_rbac_policy *p, const struct wm_rbac_who *who,
+		     const char *verb, const char *resource, const char *name, char *out,
+		     size_t len)
+{
+	char w[WM_RBAC_NAME_MAX + 8], bound[512] = "";
+	size_t o = 0, n_bound = 0;
+	const char *nm = name && *name ? name : "";
+
+	if (!out || !len)
+		return;
+	out[0] = '\0';
+	if (!p || !who || !verb || !resource)
+		return;
+	who_text(who, w, sizeof(w));
+	for (size_t i = 0; i < p->n_bindings; i++) {
+		const struct wm_rbac_binding *b = &p->bindings[i];
+		if (!wm_rbac_subjects_match(p, b->subjects, who))
+			continue;
+		const char *rules = wm_rbac_role_rules(p, b->role);
+		if (rules && rules_allow(rules, verb, resource, name)) {
+			snprintf(out, len, "%s is allowed by role %s (role binding %s)", w, b->role,
+				 b->name);
+			return;
+		}
+		if (o < sizeof(bound)) {
+			int k = snprintf(bound + o, sizeof(bound) - o, "%s%s (role binding %s%s)",
+					 n_bound ? ", " : "", b->role, b->name,
+					 rules ? "" : ", no such role");
+			o = k < 0 ? sizeof(bound) : o + (size_t)k;
+		}
+		n_bound++;
+	}
+	if (!n_bound)
+		snprintf(out, len,
+			 "nothing binds %s: no role binding names it, a group it is in, or all; "
+			 "it needs a role with the rule %s:%s:%s bound to it",
+			 w, verb, resource, nm);
+	else
+		snprintf(out, len,
+			 "%s is bound to %s, and none of these roles has a rule for %s %s%s%s; "
+			 "it needs a role with the rule %s:%s:%s bound to it",
+			 w, bound, verb, resource, *nm ? " " : "", nm, verb, resource, nm);
+}

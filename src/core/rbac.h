@@ -95,6 +95,32 @@ bool wm_rbac_in_group(const struct wm_rbac_policy *p, const struct wm_rbac_who *
 /* True when subjects (canonical text) include who. */
 bool wm_rbac_subjects_match(const struct wm_rbac_policy *p, const char *subjects,
 			    const struct wm_rbac_who *who);
+/* No self-elevation: what a write of a role, a binding or a group would
+ * grant must already be the writer's.
+ *
+ * wm_rbac_covers: true when who is allowed every (verb, resource, name) that
+ * rules (canonical text) grant, wildcards taken literally: granting verb or
+ * resource "*" needs a rule of who with "*" there; granting every name (an
+ * empty NAMES part or "*") needs a rule of who for every name. Otherwise false
+ * and lack gets the first right who lacks, as "VERB RESOURCE [NAME]" (no NAME:
+ * every name). */
+bool wm_rbac_covers(const struct wm_rbac_policy *p, const struct wm_rbac_who *who,
+		    const char *rules, char *lack, size_t lacklen);
+/* The rules of the role named name, or NULL when p has no such role. */
+const char *wm_rbac_role_rules(const struct wm_rbac_policy *p, const char *name);
+/* Writing group (its members) grants the rules of every role bound to it,
+ * directly or through the groups that contain it (WM_RBAC_GROUP_DEPTH deep):
+ * true when who covers them all; else false, lack as for wm_rbac_covers and
+ * *role the role whose rule it is. */
+bool wm_rbac_group_covers(const struct wm_rbac_policy *p, const struct wm_rbac_who *who,
+			  const char *group, char *lack, size_t lacklen, const char **role);
+/* Why who may or may not do verb on resource [name], in one sentence for
+ * `can-i`: the binding and role that allow it; or that nothing binds who; or
+ * the roles who is bound to and the rule it would need. */
+void wm_rbac_explain(const struct wm_rbac_policy *p, const struct wm_rbac_who *who,
+		     const char *verb, const char *resource, const char *name, char *out,
+		     size_t len);
+
 /* True for the names of built-in roles and bindings. */
 bool wm_rbac_is_builtin(const char *name);
 

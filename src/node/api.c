@@ -216,6 +216,7 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.api_port = d->api_port,
 		.unreachable_after_ms = d->cfg->unreachable_after_ms,
 		.remove_after_ms = d->cfg->remove_after_ms,
+		.liveness_max_nodes = d->cfg->liveness_max_nodes,
 		.fill_bootstrap_info = fill_bootstrap_info,
 		.wg_private_key = d->private_key,
 	};

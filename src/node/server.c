@@ -141,6 +141,9 @@ int wm_server_register(struct wm_daemon *d, const char *id, const char *key, cha
 		jc.routes = (char **)d->cfg->routes;
 		jc.n_routes = d->cfg->n_routes;
 		jc.exit_node = d->cfg->use_exit_node ? d->cfg->use_exit_node : (char *)"";
+		/* A server registering itself writes its own configuration
+		 * straight to its store, as its local administrator would. */
+		jc.route_override_any = true;
 	}
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;

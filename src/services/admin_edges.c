@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "services/convert.h"
+#include "services/routerights.h"
 #include "util/log.h"
 #include "webmesh/v1/admin.pb-c.h"
 
@@ -309,7 +310,23 @@ static void write_routes(struct wm_services *s, struct wm_rpc_call *call, const 
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
 		cmd.put_routes = &pr;
 	}
+	/* Routes over other nodes' (the gate checked put routes on node_id). */
+	struct wm_route_rights rr;
+	err = remove ? 0
+		     : wm_route_rights_decide(s, call, node_id, routes, n_routes, &rr, why,
+					      sizeof(why));
+	if (err < 0) {
+		wm_services_fail(call, err, err == -EACCES ? why : NULL);
+		return;
+	}
+	if (!remove) {
+		pr.route_overrides = rr.owners;
+		pr.n_route_overrides = rr.n_owners;
+		pr.route_override_any = rr.any;
+	}
 	apply(s, call, req, len, &cmd);
+	if (!remove)
+		wm_route_rights_free(&rr);
 }
 
 void wm_admin_put_route(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)

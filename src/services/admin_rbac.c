@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "services/gate.h"
 #include "store/authz.h"
+#include "util/log.h"
 #include "webmesh/v1/admin.pb-c.h"
 #include "webmesh/v1/rbac.pb-c.h"
 
@@ -40,6 +41,79 @@ static void apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t
 		wm_services_forward(s, call, req, len);
 	else if (err)
 		wm_services_fail(call, err, NULL);
+}
+
+enum grant { GRANT_ROLE, GRANT_BINDING, GRANT_GROUP };
+
+/* No self-elevation: a write of a role (its rules, to everyone bound to it),
+ * a binding (its role's rules, to its subjects) or a group (the rules of the
+ * roles bound to it, to its members) needs the writer to hold every right it
+ * grants. Judged on the leader, against the state the command will be applied
+ * to next, with the caller the gate resolved (a call a follower forwards
+ * arrives with its original caller). A follower does not judge: its replica
+ * may lag, and apply() forwards the call. The FSM does not judge again: the
+ * only way to widen what a write grants between this check and its entry is
+ * another write, which passes this same check; what can slip through is a
+ * right revoked in that window, which is no more than the caller held.
+ * False after finishing the call with PERMISSION_DENIED, naming the first
+ * right the caller lacks. */
+static bool may_grant(struct wm_services *s, struct wm_rpc_call *call, enum grant kind,
+		      const char *name, const char *text)
+{
+	const struct wm_identity *id = wm_gate_caller(call);
+	struct wm_store_status st;
+	struct wm_authz_snapshot snap;
+	char lack[WM_RBAC_NAME_MAX * 3 + 8], why[WM_RBAC_NAME_MAX * 3 + 400];
+	const char *role = NULL;
+	bool ok;
+
+	if (!id) {
+		if (wm_rpc_call_is_local(call))
+			return true;
+		wm_rpc_call_finish(call, WM_GRPC_PERMISSION_DENIED, "no caller identity");
+		return false;
+	}
+	if (id->local || id->anonymous || !s->cfg.store)
+		return true;
+	wm_store_status(s->cfg.store, &st);
+	if (!st.is_leader)
+		return true;
+	if (wm_store_authz_load(s->cfg.store, &snap) < 0) {
+		wm_rpc_call_finish(call, WM_GRPC_INTERNAL, "cannot read the state");
+		return false;
+	}
+	struct wm_rbac_policy p = wm_authz_policy(&snap);
+	struct wm_rbac_who who = {.id = id->id, .kind = id->kind};
+	const char *w = id->id[0] ? id->id : id->method;
+	if (kind == GRANT_ROLE) {
+		ok = wm_rbac_covers(&p, &who, text, lack, sizeof(lack));
+		snprintf(why, sizeof(why),
+			 "%.64s may not write role %.64s: it would grant \"%s\", which %.64s does "
+			 "not hold",
+			 w, name, lack, w);
+	} else if (kind == GRANT_BINDING) {
+		/* A binding to a role that does not exist grants nothing yet;
+		 * whoever writes that role later needs its rules. */
+		const char *rules = wm_rbac_role_rules(&p, text);
+		ok = !rules || wm_rbac_covers(&p, &who, rules, lack, sizeof(lack));
+		snprintf(why, sizeof(why),
+			 "%.64s may not bind role %.64s: it would grant \"%s\", which %.64s does "
+			 "not hold",
+			 w, text, lack, w);
+	} else {
+		ok = wm_rbac_group_covers(&p, &who, name, lack, sizeof(lack), &role);
+		snprintf(why, sizeof(why),
+			 "%.64s may not write group %.64s: its members would get \"%s\" (role "
+			 "%.64s), which %.64s does not hold",
+			 w, name, lack, role ? role : "?", w);
+	}
+	wm_authz_snapshot_free(&snap);
+	if (!ok) {
+		wm_info("refused %s from %s: %s", wm_rpc_call_path(call), wm_rpc_call_peer(call),
+			why);
+		wm_rpc_call_finish(call, WM_GRPC_PERMISSION_DENIED, why);
+	}
+	return ok;
 }
 
 /* Joins items with ',' after checking each with check(); 0 or -EINVAL (why). */
@@ -144,7 +218,8 @@ void wm_admin_put_role(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 		c.rules = rules;
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE;
 		cmd.put_role = &c;
-		apply(data, call, req, len, &cmd);
+		if (may_grant(data, call, GRANT_ROLE, m->name, rules))
+			apply(data, call, req, len, &cmd);
 	}
 	free(rules);
 	webmesh__v1__role__free_unpacked(m, NULL);
@@ -185,7 +260,8 @@ void wm_admin_put_role_binding(struct wm_rpc_call *call, const uint8_t *req, siz
 		c.subjects = subj;
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING;
 		cmd.put_role_binding = &c;
-		apply(data, call, req, len, &cmd);
+		if (may_grant(data, call, GRANT_BINDING, m->name, m->role))
+			apply(data, call, req, len, &cmd);
 	}
 	free(subj);
 	webmesh__v1__role_binding__free_unpacked(m, NULL);
@@ -205,7 +281,8 @@ void wm_admin_put_group(struct wm_rpc_call *call, const uint8_t *req, size_t len
 		c.subjects = subj;
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP;
 		cmd.put_group = &c;
-		apply(data, call, req, len, &cmd);
+		if (may_grant(data, call, GRANT_GROUP, m->name, NULL))
+			apply(data, call, req, len, &cmd);
 	}
 	free(subj);
 	webmesh__v1__group__free_unpacked(m, NULL);
@@ -591,13 +668,28 @@ void wm_admin_can_i(struct wm_rpc_call *call, const uint8_t *req, size_t len, vo
 						.kind = who.kind,
 						.groups = (const char *const *)m->as_groups,
 						.n_groups = m->n_as_groups};
+			/* A bare name in --as may be a node or a user: either kind that is
+			 * allowed answers, and the explanation speaks of that kind. */
 			bool allowed = wm_rbac_allowed(&p, &w, m->verb, m->resource, m->name);
 			for (int k = WM_ID_NODE;
 			     !allowed && who.kind == WM_ID_ANY && k <= WM_ID_USER; k++) {
 				w.kind = (enum wm_identity_kind)k;
 				allowed = wm_rbac_allowed(&p, &w, m->verb, m->resource, m->name);
 			}
+			if (!allowed)
+				w.kind = who.kind;
+			char reason[1024];
 			resp.allowed = who.local || who.anonymous || allowed;
+			if (who.local)
+				snprintf(reason, sizeof(reason),
+					 "the local socket is allowed everything");
+			else if (who.anonymous)
+				snprintf(reason, sizeof(reason),
+					 "this mesh is open: everyone is allowed everything");
+			else
+				wm_rbac_explain(&p, &w, m->verb, m->resource, m->name, reason,
+						sizeof(reason));
+			resp.reason = reason;
 			resp.id = who.id;
 			resp.method = who.method;
 			wm_services_reply(call, &resp.base);

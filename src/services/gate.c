@@ -12,6 +12,7 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "core/nodeproof.h"
+#include "services/routerights.h"
 #include "store/authz.h"
 #include "util/log.h"
 #include "webmesh/v1/mesh.pb-c.h"
@@ -35,7 +36,9 @@ static const struct policy policies[] = {
 	{"/webmesh.v1.Membership/Join", R_JOIN, "put", "nodes"},
 	{"/webmesh.v1.Membership/Leave", R_SELF, "delete", "nodes"},
 	{"/webmesh.v1.Membership/SubscribePeers", R_SELF, "get", "nodes"},
-	{"/webmesh.v1.Membership/Heartbeat", R_AUTHENTICATED, NULL, NULL},
+	/* Liveness is about oneself: a node that could heartbeat for another
+	 * would keep a dead node in the mesh forever. */
+	{"/webmesh.v1.Membership/Heartbeat", R_SELF_ONLY, NULL, NULL},
 	{"/webmesh.v1.Mesh/GetNode", R_AUTHENTICATED, NULL, NULL},
 	{"/webmesh.v1.Mesh/ListNodes", R_AUTHENTICATED, NULL, NULL},
 	{"/webmesh.v1.Mesh/GetMeshGraph", R_AUTHENTICATED, NULL, NULL},
@@ -253,6 +256,7 @@ static int authorize(struct wm_store *store, const struct policy *p, const struc
 		snprintf(why, whylen, "%.64s may not %s %s", who, p->verb, p->resource);
 		return WM_GRPC_PERMISSION_DENIED;
 	}
+	size_t n_routes = 0;
 	const char *name = f.has_name ? f.name : "";
 	bool self = f.has_name && id->id[0] && strcmp(name, id->id) == 0;
 	if (p->kind == R_SELF_ONLY) {
@@ -279,6 +283,7 @@ static int authorize(struct wm_store *store, const struct policy *p, const struc
 		}
 		f.f5 = j->as_voter;
 		f.f6 = j->as_observer;
+		n_routes = j->n_routes;
 		bool same = strcmp(j->id, name) == 0;
 		webmesh__v1__join_request__free_unpacked(j, NULL);
 		if (!same) {
@@ -310,6 +315,8 @@ static int authorize(struct wm_store *store, const struct policy *p, const struc
 		snprintf(why, whylen, "%.64s may not join as an observer", who);
 		return WM_GRPC_PERMISSION_DENIED;
 	}
+	if (p->kind == R_JOIN && n_routes)
+		return wm_gate_join_routes(store, id, name, why, whylen);
 	return 0;
 }
 

@@ -16,46 +16,34 @@
 #include "services/gate.h"
 #include "util/log.h"
 
-struct liveness_entry {
-	char id[WM_NODE_ID_MAX + 1];
-	uint64_t last_ms;
-	bool unreachable;
-	bool removing;
-	bool present; /* still in the mesh at the last sweep */
-};
-
-static struct liveness_entry *find(struct wm_services *s, const char *id)
+/* Adds a node the replica knows; any other ID (a heartbeat for a node that
+ * is not in the mesh) gets no entry, so the table holds the mesh's nodes at
+ * most, and never more than liveness-max-nodes. */
+static struct wm_live_entry *find_or_add(struct wm_services *s, const char *id, uint64_t now,
+					 bool known)
 {
-	for (size_t i = 0; i < s->n_live; i++)
-		if (strcmp(s->live[i].id, id) == 0)
-			return &s->live[i];
-	return NULL;
-}
+	struct wm_live_entry *e = wm_live_find(&s->live, id);
+	struct wm_mesh_node n;
+	int r;
 
-static struct liveness_entry *find_or_add(struct wm_services *s, const char *id, uint64_t now)
-{
-	struct liveness_entry *e = find(s, id);
 	if (e)
 		return e;
-	if (s->n_live == s->cap_live) {
-		size_t cap = s->cap_live ? s->cap_live * 2 : 64;
-		struct liveness_entry *n = realloc(s->live, cap * sizeof(*n));
-		if (!n)
-			return NULL;
-		s->live = n;
-		s->cap_live = cap;
+	if (!known && (!s->cfg.store || wm_store_get_node(s->cfg.store, id, &n) < 0))
+		return NULL;
+	r = wm_live_add(&s->live, id, now, &e);
+	if (r == -ENOSPC && !s->live_full_logged) {
+		wm_warn("liveness: tracking %zu nodes already (liveness-max-nodes); node %s and "
+			"any further node are not tracked",
+			s->live.n, id);
+		s->live_full_logged = true;
 	}
-	e = &s->live[s->n_live++];
-	memset(e, 0, sizeof(*e));
-	snprintf(e->id, sizeof(e->id), "%s", id);
-	e->last_ms = now;
-	return e;
+	return r < 0 ? NULL : e;
 }
 
 void wm_services_seen(struct wm_services *s, const char *node_id)
 {
 	uint64_t now = uv_now(s->cfg.loop);
-	struct liveness_entry *e = find_or_add(s, node_id, now);
+	struct wm_live_entry *e = find_or_add(s, node_id, now, false);
 	if (!e)
 		return;
 	if (e->unreachable)
@@ -66,11 +54,14 @@ void wm_services_seen(struct wm_services *s, const char *node_id)
 
 void wm_services_unreachable(struct wm_services *s, struct wm_arena *a, char ***ids, size_t *n)
 {
+	struct wm_live_entry *e;
+	size_t pos = 0;
+
 	*n = 0;
-	*ids = wm_arena_alloc(a, sizeof(char *) * (s->n_live + 1));
-	for (size_t i = 0; *ids && i < s->n_live; i++)
-		if (s->live[i].unreachable && s->live[i].present)
-			(*ids)[(*n)++] = wm_arena_strdup(a, s->live[i].id);
+	*ids = wm_arena_alloc(a, sizeof(char *) * (s->live.n + 1));
+	while (*ids && (e = wm_live_next(&s->live, &pos)))
+		if (e->unreachable && e->present)
+			(*ids)[(*n)++] = wm_arena_strdup(a, e->id);
 }
 
 static void removed_cb(void *data, const struct wm_store_result *res)
@@ -82,7 +73,7 @@ static void removed_cb(void *data, const struct wm_store_result *res)
 	(void)s;
 }
 
-static void remove_node(struct wm_services *s, struct liveness_entry *e)
+static void remove_node(struct wm_services *s, struct wm_live_entry *e)
 {
 	Webmesh__V1__RemoveNodeCommand rc = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;
 	rc.id = e->id;
@@ -100,9 +91,11 @@ static void sweep_cb(uv_timer_t *t)
 {
 	struct wm_services *s = t->data;
 	struct wm_store_status st;
+	struct wm_live_entry *e;
+	size_t pos = 0;
 	wm_store_status(s->cfg.store, &st);
 	if (!st.is_leader) {
-		s->n_live = 0;
+		wm_live_table_free(&s->live);
 		s->was_leader = false;
 		return;
 	}
@@ -111,24 +104,22 @@ static void sweep_cb(uv_timer_t *t)
 	size_t n = 0;
 	if (wm_store_list_nodes(s->cfg.store, &nodes, &n) < 0)
 		return;
-	for (size_t i = 0; i < s->n_live; i++)
-		s->live[i].present = false;
+	while ((e = wm_live_next(&s->live, &pos)))
+		e->present = false;
 	for (size_t i = 0; i < n; i++) {
 		if (strcmp(nodes[i].id, s->node_id) == 0)
 			continue;
 		/* A node we have no record of gets a full period from now: a
 		 * fresh leader does not know who was silent before it. */
-		struct liveness_entry *e = find_or_add(s, nodes[i].id, now);
-		if (!e)
-			break;
-		e->present = true;
+		e = find_or_add(s, nodes[i].id, now, true);
+		if (e)
+			e->present = true;
 	}
 	free(nodes);
-	size_t kept = 0;
-	for (size_t i = 0; i < s->n_live; i++) {
-		struct liveness_entry *e = &s->live[i];
-		if (!e->present)
-			continue; /* left the mesh: forget it */
+	/* Nodes that left the mesh are forgotten. */
+	wm_live_keep_present(&s->live);
+	pos = 0;
+	while ((e = wm_live_next(&s->live, &pos))) {
 		uint64_t silent = now - e->last_ms;
 		if (!e->unreachable && silent > s->cfg.unreachable_after_ms) {
 			e->unreachable = true;
@@ -137,14 +128,13 @@ static void sweep_cb(uv_timer_t *t)
 		}
 		if (s->cfg.remove_after_ms && silent > s->cfg.remove_after_ms && !e->removing)
 			remove_node(s, e);
-		s->live[kept++] = *e;
 	}
-	s->n_live = kept;
 	s->was_leader = true;
 }
 
 void wm_liveness_init(struct wm_services *s)
 {
+	wm_live_table_init(&s->live, s->cfg.liveness_max_nodes, uv_hrtime());
 	uv_timer_init(s->cfg.loop, &s->live_timer);
 	s->live_timer.data = s;
 	wm_liveness_start(s);
@@ -160,15 +150,6 @@ void wm_liveness_start(struct wm_services *s)
 	if (period > 5000)
 		period = 5000;
 	uv_timer_start(&s->live_timer, sweep_cb, period, period);
-}
-
-static void heartbeat_forwarded_cb(void *data, int status, const char *message, const uint8_t *resp,
-				   size_t len)
-{
-	(void)resp;
-	(void)len;
-	struct wm_rpc_call *call = data;
-	wm_rpc_call_finish(call, status, message);
 }
 
 void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
@@ -189,13 +170,7 @@ void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_
 		return;
 	}
 	webmesh__v1__heartbeat_request__free_unpacked(r, NULL);
-	/* For a member: vouched for by this server with its node proof. */
-	const struct wm_identity *who = wm_gate_caller(call);
-	char pf[WM_AUTH_ID_MAX + 8];
-	if (s->cfg.store && !wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM) && who &&
-	    wm_gate_proxied_for(who, s->node_id, pf, sizeof(pf)) == 0 &&
-	    wm_services_call_leader(s, wm_rpc_call_path(call), req, len, pf, heartbeat_forwarded_cb,
-				    call) == 0)
-		return;
+	/* Forwarded for our caller (proxied-for, with this server's node proof),
+	 * not as this server: the leader lets a node heartbeat only as itself. */
 	wm_services_forward(s, call, req, len);
 }

@@ -12,6 +12,7 @@
 #include "core/key.h"
 #include "services/convert.h"
 #include "services/gate.h"
+#include "services/routerights.h"
 #include "util/log.h"
 
 /* Everything a Join carries is checked before it reaches the log, so that a
@@ -144,6 +145,16 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 		wm_services_forward(s, call, req, len);
 		return;
 	}
+	/* Routes over other nodes' (the gate checked put routes on this one). */
+	struct wm_route_rights rr;
+	err = wm_route_rights_decide(s, call, r->id, r->routes, r->n_routes, &rr, why, sizeof(why));
+	if (err < 0) {
+		wm_info("refused a join from %s: %s", wm_rpc_call_peer(call),
+			err == -EACCES ? why : wm_strerror(err));
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		wm_services_fail(call, err, err == -EACCES ? why : NULL);
+		return;
+	}
 	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
 	jc.id = r->id;
 	jc.public_key = r->public_key;
@@ -161,6 +172,9 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	const char *why_not = NULL;
 	jc.via = from && wm_node_id_check(from, &why_not) == 0 ? (char *)from : s->node_id;
 	jc.exit_node = r->use_exit_node;
+	jc.route_overrides = rr.owners;
+	jc.n_route_overrides = rr.n_owners;
+	jc.route_override_any = rr.any;
 	/* Who may become a voter is decided by authorization once it exists;
 	 * until then the mesh is open and says so at startup. */
 	jc.raft_role = r->as_voter	? WM_ROLE_VOTER
@@ -171,6 +185,7 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	cmd.join_node = &jc;
 	struct join_ctx *j = malloc(sizeof(*j));
 	if (!j) {
+		wm_route_rights_free(&rr);
 		webmesh__v1__join_request__free_unpacked(r, NULL);
 		wm_services_fail(call, -ENOMEM, NULL);
 		return;
@@ -178,6 +193,7 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	j->s = s;
 	j->call = call;
 	err = wm_store_apply(s->cfg.store, &cmd, join_applied_cb, j);
+	wm_route_rights_free(&rr);
 	webmesh__v1__join_request__free_unpacked(r, NULL);
 	if (err) {
 		free(j);

@@ -147,7 +147,7 @@ static void free_cb(uv_handle_t *h)
 	/* the store is closed by now (see wm_services_free) */
 	wm_peercache_free(s->peercache, false);
 	wm_signaling_free(s);
-	free(s->live);
+	wm_live_table_free(&s->live);
 	free(s);
 }
 

@@ -45,6 +45,8 @@ struct wm_services_config {
 	 * (0 = never removed). */
 	uint64_t unreachable_after_ms;
 	uint64_t remove_after_ms;
+	/* At most this many nodes tracked (0: WM_LIVE_MAX_DEFAULT). */
+	size_t liveness_max_nodes;
 	/* Authorization: every method is registered behind this gate (NULL:
 	 * registered as is, an open node). Borrowed; freed after the servers. */
 	struct wm_gate *gate;

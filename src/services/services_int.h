@@ -6,10 +6,10 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "auth/auth.h"
+#include "core/livetable.h"
 #include "services/services.h"
 
 struct subscriber;
-struct liveness_entry;
 
 struct wm_services {
 	struct wm_services_config cfg;
@@ -24,8 +24,8 @@ struct wm_services {
 	char leader_client_id[WM_NODE_ID_MAX + 1];
 	/* liveness, kept by the leader in memory: a new leader starts everyone
 	 * afresh, so a leader change never removes a node */
-	struct liveness_entry *live;
-	size_t n_live, cap_live;
+	struct wm_live_table live;
+	bool live_full_logged;
 	uv_timer_t live_timer;
 	bool was_leader;
 	/* the graph of the last change, shared by every subscriber (peercache.c) */

@@ -71,5 +71,11 @@ int wm_fsm_mesh_load(struct wm_fsm *f, struct wm_fsm_mesh *out);
  * its canonical network form to out; 0, or a refusal in res. */
 int wm_fsm_route_check(const struct wm_fsm_mesh *m, const char *route, char *out, size_t len,
 		       struct wm_store_result *res);
+/* Refuses (-EACCES in res) routes of node self that overlap a route another
+ * node advertises, unless overrides lists that node or any is set (the
+ * leader's decision from the caller's rights, carried in the command). */
+int wm_fsm_route_claims_check(struct wm_fsm *f, const char *self, char *const *routes,
+			      size_t n_routes, char *const *overrides, size_t n_overrides, bool any,
+			      struct wm_store_result *res);
 
 #endif

@@ -10,6 +10,8 @@
  *   cmake --build build-fuzz --target fuzz_authz_request
  *   build-fuzz/tests/fuzz/fuzz_authz_request -max_len=65536 -max_total_time=60
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #include "core/acl.h"
 #include "core/rbac.h"
+#include "core/routeclaim.h"
 #include "services/gate.h"
 #include "webmesh/v1/admin.pb-c.h"
 #include "webmesh/v1/mesh.pb-c.h"
@@ -48,6 +51,48 @@ static void subjects(Webmesh__V1__Subject **s, size_t n)
 	}
 }
 
+static bool never(void *ctx, const char *owner)
+{
+	(void)ctx;
+	(void)owner;
+	return false;
+}
+
+static void claims_verify(const char *self, const struct wm_prefix *routes, size_t n)
+{
+	struct wm_route_claim claims[3];
+	size_t ri = 0, ci = 0;
+
+	wm_prefix_parse("10.1.0.0/16", &claims[0].prefix);
+	wm_prefix_parse("0.0.0.0/0", &claims[1].prefix);
+	wm_prefix_parse("10.1.0.0/16", &claims[2].prefix);
+	claims[0].owner = "site-a";
+	claims[1].owner = "exit";
+	claims[2].owner = "self";
+	int r = wm_route_claims_check(self, routes, n, claims, 3, never, NULL, &ri, &ci);
+	if (r == -EACCES) {
+		if (ri >= n || ci >= 3 || strcmp(claims[ci].owner, self) == 0 ||
+		    !wm_prefix_overlaps(&routes[ri], &claims[ci].prefix))
+			abort();
+		return;
+	}
+	if (r != 0)
+		abort();
+	for (size_t i = 0; i < n; i++) {
+		struct wm_prefix a = wm_prefix_network(&routes[i]);
+		bool held = false, other = false;
+		for (size_t k = 0; k < 3; k++) {
+			struct wm_prefix b = wm_prefix_network(&claims[k].prefix);
+			if (strcmp(claims[k].owner, self) == 0)
+				held = held || wm_prefix_equal(&a, &b);
+			else
+				other = other || wm_prefix_overlaps(&a, &b);
+		}
+		if (other && !held)
+			abort();
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct wm_gate_fields f;
@@ -76,6 +121,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				struct wm_rbac_policy p = {&r, 1, &bd, 1, NULL, 0};
 				struct wm_rbac_who who = {.id = "x", .kind = WM_ID_ANY};
 				(void)wm_rbac_allowed(&p, &who, "get", "nodes", m->name);
+				/* No self-elevation: whoever holds exactly these
+				 * rules may grant them, and explaining never fails. */
+				char lack[800], why[1024];
+				if (!wm_rbac_covers(&p, &who, rule, lack, sizeof(lack)))
+					abort();
+				wm_rbac_explain(&p, &who, "put", "roles", m->name, why,
+						sizeof(why));
+				struct wm_rbac_who other = {.id = "y", .kind = WM_ID_USER};
+				struct wm_rbac_binding none = {"b", "r", "user:x"};
+				struct wm_rbac_policy q = {&r, 1, &none, 1, NULL, 0};
+				if (wm_rbac_covers(&q, &other, rule, lack, sizeof(lack)))
+					abort(); /* y holds nothing */
 			}
 		}
 		webmesh__v1__role__free_unpacked(m, NULL);
@@ -131,6 +188,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (f.has_name && strcmp(f.name, j->id) != 0)
 				abort();
 		}
+		/* Routes over other nodes': a refusal names a route that
+		 * overlaps another node's claim, an acceptance has none but
+		 * for routes the node holds already. */
+		struct wm_prefix routes[16];
+		size_t n = 0;
+		for (size_t i = 0; j && i < j->n_routes && n < 16; i++)
+			if (wm_prefix_parse(j->routes[i], &routes[n]) == 0)
+				n++;
+		claims_verify(j && j->id[0] ? j->id : "self", routes, n);
 		if (j)
 			webmesh__v1__join_request__free_unpacked(j, NULL);
 	}

@@ -58,10 +58,10 @@ def main():
     sys.path.insert(0, a.gen)
     import grpc
     from google.protobuf import json_format
-    from webmesh.v1 import admin_pb2, mesh_pb2, node_pb2, signaling_pb2
+    from webmesh.v1 import admin_pb2, mesh_pb2, node_pb2, rbac_pb2, signaling_pb2
 
     def cls(name):
-        for m in (admin_pb2, mesh_pb2, node_pb2, signaling_pb2):
+        for m in (admin_pb2, mesh_pb2, node_pb2, rbac_pb2, signaling_pb2):
             if hasattr(m, name):
                 return getattr(m, name)
         raise KeyError(name)

@@ -18,6 +18,11 @@ struct t {
 	struct wm_fsm *f;
 	uint64_t index;
 	struct wm_store_result res;
+	/* The leader's decision on overlapping routes, put in join and route
+	 * commands: by default any (an administrator), else only overrides. */
+	bool limited;
+	char *overrides[2];
+	size_t n_overrides;
 };
 
 static int setup(void **state)
@@ -94,6 +99,9 @@ static int join(struct t *t, const struct jn *j)
 	for (; c.n_routes < 3 && j->routes[c.n_routes]; c.n_routes++)
 		routes[c.n_routes] = (char *)j->routes[c.n_routes];
 	c.routes = routes;
+	c.route_override_any = !t->limited;
+	c.route_overrides = t->overrides;
+	c.n_route_overrides = t->n_overrides;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &c;
 	return apply(t, &cmd);
@@ -171,6 +179,9 @@ static int routes(struct t *t, bool put, const char *id, const char *r1, const c
 		p.node_id = (char *)id;
 		p.routes = list;
 		p.n_routes = n;
+		p.route_override_any = !t->limited;
+		p.route_overrides = t->overrides;
+		p.n_route_overrides = t->n_overrides;
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
 		cmd.put_routes = &p;
 	} else {
@@ -392,6 +403,62 @@ static void test_bad_routes_refused(void **state)
 	free(after);
 }
 
+/* Routes over another node's (issue 10): refused unless the command lists
+ * that node, whatever the leader thought when it wrote the command. */
+static void test_route_overlaps_need_overrides(void **state)
+{
+	struct t *t = *state;
+	char *before, *after;
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"site-a", 1, .routes = {"10.1.0.0/16"}}), 0);
+	assert_int_equal(join(t, &(struct jn){"exit", 2, .routes = {"0.0.0.0/0", "::/0"}}), 0);
+	assert_int_equal(join(t, &(struct jn){"evil", 3}), 0);
+	assert_int_equal(wm_fsm_dump(t->f, &before), 0);
+	t->limited = true;
+	/* the split, put for evil: the exit node's /0 comes first (by ID) */
+	assert_int_equal(routes(t, true, "evil", "10.1.0.0/17", "10.1.128.0/17"), -EACCES);
+	assert_string_equal(t->res.message, "route 10.1.0.0/17 overlaps 0.0.0.0/0 of node exit: "
+					    "putting it needs put routes exit");
+	t->overrides[0] = "exit";
+	t->n_overrides = 1;
+	assert_int_equal(routes(t, true, "evil", "10.1.0.0/17", "10.1.128.0/17"), -EACCES);
+	assert_string_equal(t->res.message, "route 10.1.0.0/17 overlaps 10.1.0.0/16 of node "
+					    "site-a: putting it needs put routes site-a");
+	/* undercutting the exit node at join, IPv4 and IPv6 */
+	t->n_overrides = 0;
+	assert_int_equal(join(t, &(struct jn){"evil", 3, .routes = {"0.0.0.0/1", "128.0.0.0/1"}}),
+			 -EACCES);
+	assert_string_equal(t->res.message, "route 0.0.0.0/1 overlaps 0.0.0.0/0 of node exit: "
+					    "putting it needs put routes exit");
+	assert_int_equal(join(t, &(struct jn){"evil", 3, .routes = {"8000::/1"}}), -EACCES);
+	assert_string_equal(t->res.message, "route 8000::/1 overlaps ::/0 of node exit: putting "
+					    "it needs put routes exit");
+	/* a wider route over site-a's, the same one, a new node */
+	t->overrides[0] = "exit";
+	t->n_overrides = 1;
+	assert_int_equal(join(t, &(struct jn){"newbie", 4, .routes = {"10.0.0.0/8"}}), -EACCES);
+	assert_int_equal(join(t, &(struct jn){"newbie", 4, .routes = {"10.1.0.0/16"}}), -EACCES);
+	assert_string_equal(t->res.message, "route 10.1.0.0/16 overlaps 10.1.0.0/16 of node "
+					    "site-a: putting it needs put routes site-a");
+	assert_int_equal(wm_fsm_dump(t->f, &after), 0);
+	assert_string_equal(before, after);
+	free(after);
+	/* nodes coming back with the routes they have need nothing */
+	t->n_overrides = 0;
+	assert_int_equal(join(t, &(struct jn){"site-a", 1, .routes = {"10.1.0.0/16"}}), 0);
+	assert_int_equal(join(t, &(struct jn){"exit", 2, .routes = {"0.0.0.0/0", "::/0"}}), 0);
+	/* with both owners listed the split goes in; a route overlapping no
+	 * one's but evil's own needs nothing more */
+	t->overrides[0] = "site-a";
+	t->overrides[1] = "exit";
+	t->n_overrides = 2;
+	assert_int_equal(routes(t, true, "evil", "10.1.0.0/17", "10.1.128.0/17"), 0);
+	assert_routes(t, "evil", "10.1.0.0/17 10.1.128.0/17");
+	t->limited = false;
+	free(before);
+}
+
 static void test_exit_node_stored(void **state)
 {
 	struct t *t = *state;
@@ -539,6 +606,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_put_and_delete_routes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_routes_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_route_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_route_overlaps_need_overrides, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_exit_node_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_ice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_attrs_listed, setup, teardown),

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "services/gate.h"
+#include "webmesh/v1/mesh.pb-c.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
 #define P_SEND "/webmesh.v1.Signaling/SendSignal"
@@ -156,6 +157,42 @@ static void test_malformed(void **state)
 	assert_int_equal(decide(P_RECEIVE, &m1, bad, sizeof(bad)), WM_GRPC_INVALID_ARGUMENT);
 }
 
+/* Issue 10: a node heartbeats only as itself (a call a server forwards for
+ * m1 is m1's call), and advertising routes at join needs put routes. */
+static void test_heartbeat_and_join_routes(void **state)
+{
+	struct wm_identity m1 = node("m1", "mtls"), fwd = node("m1", "proxied");
+	Webmesh__V1__HeartbeatRequest hb = WEBMESH__V1__HEARTBEAT_REQUEST__INIT;
+	Webmesh__V1__JoinRequest j = WEBMESH__V1__JOIN_REQUEST__INIT;
+	char *routes[] = {"10.1.0.0/17", "10.1.128.0/17"};
+	uint8_t buf[512];
+	char why[200];
+	size_t n;
+
+	(void)state;
+	hb.id = "m1";
+	n = webmesh__v1__heartbeat_request__pack(&hb, buf);
+	assert_int_equal(decide("/webmesh.v1.Membership/Heartbeat", &m1, buf, n), 0);
+	assert_int_equal(decide("/webmesh.v1.Membership/Heartbeat", &fwd, buf, n), 0);
+	hb.id = "m2";
+	n = webmesh__v1__heartbeat_request__pack(&hb, buf);
+	assert_int_equal(wm_gate_authorize(NULL, "/webmesh.v1.Membership/Heartbeat", &m1, buf, n,
+					   why, sizeof(why)),
+			 WM_GRPC_PERMISSION_DENIED);
+	assert_string_equal(why, "m1 may act only as itself, not as m2");
+	j.id = "m1";
+	j.public_key = "x";
+	n = webmesh__v1__join_request__pack(&j, buf);
+	assert_int_equal(decide("/webmesh.v1.Membership/Join", &m1, buf, n), 0);
+	j.routes = routes;
+	j.n_routes = 2;
+	n = webmesh__v1__join_request__pack(&j, buf);
+	assert_int_equal(wm_gate_authorize(NULL, "/webmesh.v1.Membership/Join", &m1, buf, n, why,
+					   sizeof(why)),
+			 WM_GRPC_PERMISSION_DENIED);
+	assert_string_equal(why, "m1 may not advertise routes: it needs put routes m1");
+}
+
 static void test_other_methods_without_grants(void **state)
 {
 	struct wm_identity m1 = node("m1", "mtls");
@@ -186,6 +223,7 @@ int main(void)
 		cmocka_unit_test(test_local_and_open_mesh),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_other_methods_without_grants),
+		cmocka_unit_test(test_heartbeat_and_join_routes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,13 +166,139 @@ static void test_checks(void **state)
 	assert_string_equal(name, "ops");
 }
 
+/* No self-elevation: what a writer may grant is exactly what it holds. */
+static const struct wm_rbac_role e_roles[] = {
+	{"mesh-admin", WM_RBAC_ADMIN_RULES},
+	{"binder", "put:rolebindings:"},
+	{"edges", "get,put:edges:;get:nodes:"},
+	{"verbs3", "get,put,delete:routes:"},
+	{"named", "put:routes:site-a,site-b"},
+	{"star-names", "delete:nodes:*"},
+	{"big", "put:roles:"},
+};
+static const struct wm_rbac_binding e_bindings[] = {
+	{"b-admin", "mesh-admin", "user:admin"}, {"b-binder", "binder", "user:bob"},
+	{"b-edges", "edges", "group:ops"},	 {"b-verbs", "verbs3", "user:vera"},
+	{"b-named", "named", "user:nina"},	 {"b-star", "star-names", "user:sam"},
+	{"b-big", "big", "group:outer"},
+};
+static const struct wm_rbac_group e_groups[] = {
+	{"ops", "user:olga"},	  {"outer", "group:inner"}, {"inner", "user:ian"},
+	{"cyc-a", "group:cyc-b"}, {"cyc-b", "group:cyc-a"},
+};
+static const struct wm_rbac_policy e_policy = {e_roles, 7, e_bindings, 7, e_groups, 5};
+
+struct cover_row {
+	const char *id;
+	const char *rules;
+	const char *lack; /* NULL: covered */
+};
+
+static const struct cover_row cover_table[] = {
+	/* the admin holds everything, wildcards included */
+	{"admin", "*:*:*", NULL},
+	{"admin", "put:roles:x;get:nodes:", NULL},
+	/* put rolebindings is not mesh-admin */
+	{"bob", "*:*:*", "* *"},
+	{"bob", "put:rolebindings:", NULL},
+	{"bob", "put:rolebindings:one", NULL},
+	{"bob", "put,get:rolebindings:", "get rolebindings"},
+	/* rights through a group */
+	{"olga", "put:edges:", NULL},
+	{"olga", "get:nodes:n1", NULL},
+	{"olga", "put:nodes:", "put nodes"},
+	/* holding get, put and delete is not holding "*" */
+	{"vera", "get,put,delete:routes:", NULL},
+	{"vera", "*:routes:", "* routes"},
+	{"vera", "put:*:", "put *"},
+	/* names: a holder of some names grants only those, never every name */
+	{"nina", "put:routes:site-a", NULL},
+	{"nina", "put:routes:site-a,site-b", NULL},
+	{"nina", "put:routes:site-a,site-c", "put routes site-c"},
+	{"nina", "put:routes:", "put routes"},
+	{"nina", "put:routes:*", "put routes"},
+	/* "*" names and every name are the same right */
+	{"sam", "delete:nodes:", NULL},
+	{"sam", "delete:nodes:*", NULL},
+	{"sam", "delete:nodes:x", NULL},
+	/* the first lacking right is named, in rule order */
+	{"olga", "get:nodes:;put:roles:r;put:edges:", "put roles r"},
+	/* a stranger holds nothing */
+	{"eve", "get:nodes:", "get nodes"},
+};
+
+static void test_covers(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof(cover_table) / sizeof(cover_table[0]); i++) {
+		const struct cover_row *r = &cover_table[i];
+		struct wm_rbac_who who = {.id = r->id, .kind = WM_ID_USER};
+		char lack[128];
+		bool got = wm_rbac_covers(&e_policy, &who, r->rules, lack, sizeof(lack));
+		if (got != (r->lack == NULL) || (r->lack && strcmp(lack, r->lack) != 0))
+			fail_msg("row %zu: %s grants %s: got %d lack \"%s\"", i, r->id, r->rules,
+				 got, lack);
+	}
+	/* a node identity does not hold a user's rights */
+	struct wm_rbac_who node = {.id = "admin", .kind = WM_ID_NODE};
+	char lack[64];
+	assert_false(wm_rbac_covers(&e_policy, &node, "get:nodes:", lack, sizeof(lack)));
+	assert_string_equal(lack, "get nodes");
+}
+
+static void test_group_covers(void **state)
+{
+	(void)state;
+	struct wm_rbac_who bob = {.id = "bob", .kind = WM_ID_USER};
+	struct wm_rbac_who admin = {.id = "admin", .kind = WM_ID_USER};
+	struct wm_rbac_who olga = {.id = "olga", .kind = WM_ID_USER};
+	char lack[64];
+	const char *role = "x";
+	/* ops is bound to edges: adding members grants its rules */
+	assert_false(wm_rbac_group_covers(&e_policy, &bob, "ops", lack, sizeof(lack), &role));
+	assert_string_equal(lack, "get edges");
+	assert_string_equal(role, "edges");
+	assert_true(wm_rbac_group_covers(&e_policy, &olga, "ops", lack, sizeof(lack), &role));
+	assert_null(role);
+	/* inner is in outer, which is bound to big: inner's members get put roles */
+	assert_false(wm_rbac_group_covers(&e_policy, &olga, "inner", lack, sizeof(lack), &role));
+	assert_string_equal(lack, "put roles");
+	assert_string_equal(role, "big");
+	assert_true(wm_rbac_group_covers(&e_policy, &admin, "inner", lack, sizeof(lack), NULL));
+	/* a group nothing is bound to grants nothing; cycles end */
+	assert_true(wm_rbac_group_covers(&e_policy, &bob, "new-group", lack, sizeof(lack), NULL));
+	assert_true(wm_rbac_group_covers(&e_policy, &bob, "cyc-a", lack, sizeof(lack), NULL));
+	assert_string_equal(wm_rbac_role_rules(&e_policy, "binder"), "put:rolebindings:");
+	assert_null(wm_rbac_role_rules(&e_policy, "nope"));
+}
+
+static void test_explain(void **state)
+{
+	(void)state;
+	char out[512];
+	struct wm_rbac_who eve = {.id = "eve", .kind = WM_ID_USER};
+	struct wm_rbac_who bob = {.id = "bob", .kind = WM_ID_USER};
+	struct wm_rbac_who olga = {.id = "olga", .kind = WM_ID_USER};
+	wm_rbac_explain(&e_policy, &eve, "put", "edges", NULL, out, sizeof(out));
+	assert_string_equal(out,
+			    "nothing binds user:eve: no role binding names it, a group it is "
+			    "in, or all; it needs a role with the rule put:edges: bound to it");
+	wm_rbac_explain(&e_policy, &bob, "put", "roles", "r1", out, sizeof(out));
+	assert_string_equal(out,
+			    "user:bob is bound to binder (role binding b-binder), and none of "
+			    "these roles has a rule for put roles r1; it needs a role with the "
+			    "rule put:roles:r1 bound to it");
+	wm_rbac_explain(&e_policy, &olga, "put", "edges", "e", out, sizeof(out));
+	assert_string_equal(out, "user:olga is allowed by role edges (role binding b-edges)");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),
-		cmocka_unit_test(test_deny_by_default),
-		cmocka_unit_test(test_external_groups),
-		cmocka_unit_test(test_checks),
+		cmocka_unit_test(test_table),		cmocka_unit_test(test_deny_by_default),
+		cmocka_unit_test(test_external_groups), cmocka_unit_test(test_checks),
+		cmocka_unit_test(test_covers),		cmocka_unit_test(test_group_covers),
+		cmocka_unit_test(test_explain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,3 +7,7 @@ wm_unit_test(test_route_table SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_route_
              LIBS wm_sys)
 wm_unit_test(test_peercache SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_peercache.c
              LIBS wm_services wm_store)
+# Overlapping routes of different nodes (issue 10): src/core/routeclaim.c.
+wm_unit_test(test_routeclaim SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_routeclaim.c LIBS wm_core)
+# The leader's liveness table (issue 10): src/core/livetable.c.
+wm_unit_test(test_livetable SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_livetable.c LIBS wm_core)
