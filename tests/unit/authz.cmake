@@ -17,6 +17,9 @@ endif()
 if(TARGET wm_auth)
   add_executable(ldap_probe ${CMAKE_SOURCE_DIR}/tests/integration/ldap_probe.c)
   target_link_libraries(ldap_probe PRIVATE wm_auth wm_auth_ldap_static)
+  # The LDAP authenticator's guards and clear-text rule, without a directory.
+  wm_unit_test(test_auth_ldap SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_auth_ldap.c
+               LIBS wm_auth wm_auth_ldap_static wm_core)
 endif()
 # RBAC objects and network ACLs in the FSM (src/store/fsm_authz.c).
 wm_unit_test(test_fsm_authz SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_authz.c LIBS wm_store)
