@@ -4,6 +4,7 @@ state as it was, and no credential may reach a log."""
 
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -135,6 +136,18 @@ def test_rbac_join_as_voter_needs_the_voters_binding(mtls_mesh):
     assert state_of(t.server) == before
 
 
+def good_member(t):
+    """The member "good" (joined by test_mtls_good_certificate_joins, or here
+    when that test did not run). A member that died fails the test: a refusal
+    test that skips when its caller is gone would pass with every check broken."""
+    good = t.nodes.get("good")
+    if good is None:
+        good = start_joiner(t, "good", t.ca / "ca.crt", *creds(t.ca, "good"))
+        good.wait_ready("member")
+    assert good.running(), f"the member good exited:\n{good.log_tail()}"
+    return good
+
+
 def remote_wmctl(t, node, name, *args, check=True):
     return node.exec(str(WMCTL), "--server", f"{t.server.underlay}:{API_PORT}", "--ca-file",
                      str(t.ca / "ca.crt"), *creds(t.ca, name), *args, check=check)
@@ -142,9 +155,7 @@ def remote_wmctl(t, node, name, *args, check=True):
 
 def test_rbac_only_admins_put_edges(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
+    good = good_member(t)
     before = state_of(t.server)
     p = remote_wmctl(t, good, "good", "put", "edge", "s1", "good", "--weight", "7",
                      check=False)
@@ -183,23 +194,44 @@ SIG = "/webmesh.v1.Signaling/"
 
 def test_signaling_only_as_itself(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
+    good = good_member(t)
     before = state_of(t.server)
-    # Its own signals: the stream stays open until our deadline (or until
-    # good's own daemon takes its stream back, which replaces ours).
-    own = call(t, good, "good", SIG + "ReceiveSignals", {"id": "good"},
-               "ReceiveSignalsRequest", "Signal", stream=True, timeout=3)
-    assert own["code"] in ("DEADLINE_EXCEEDED", "ABORTED"), own
+    # Its own signals. A deadline alone proves nothing (a gate that hangs
+    # times out too): while our stream is open, s1 sends good BYEs, and the
+    # stream must either receive one or be replaced by good's own daemon
+    # taking its stream back (ABORTED, which only an accepted stream gets).
+    own = {}
+
+    def receive():
+        own.update(call(t, good, "good", SIG + "ReceiveSignals", {"id": "good"},
+                        "ReceiveSignalsRequest", "Signal", stream=True, timeout=8))
+    reader = threading.Thread(target=receive)
+    reader.start()
+    try:
+        for session in range(1, 13):
+            time.sleep(0.5)
+            if not reader.is_alive():
+                break
+            bye = call(t, t.server, "s1", SIG + "SendSignal",
+                       {"from": "s1", "to": "good", "kind": "SIGNAL_KIND_BYE",
+                        "session": str(session)}, "Signal", "SendSignalResponse")
+            assert bye["code"] == "OK", bye
+    finally:
+        reader.join(60)
+    assert not reader.is_alive(), "ReceiveSignals did not end"
+    assert own["code"] == "ABORTED" or (
+        own["code"] == "DEADLINE_EXCEEDED" and own["responses"] and
+        all(r.get("from") == "s1" for r in own["responses"])), own
     # Another node's signals, or signals in another node's name: refused.
     other = call(t, good, "good", SIG + "ReceiveSignals", {"id": "s1"},
                  "ReceiveSignalsRequest", "Signal", stream=True, timeout=5)
     assert other["code"] == "PERMISSION_DENIED" and not other["responses"], other
+    assert other["details"] == "good may act only as itself, not as s1", other
     forged = call(t, good, "good", SIG + "SendSignal",
                   {"from": "s1", "to": "good", "kind": "SIGNAL_KIND_BYE", "session": "1"},
                   "Signal", "SendSignalResponse")
     assert forged["code"] == "PERMISSION_DENIED", forged
+    assert forged["details"] == "good may act only as itself, not as s1", forged
     # A signal as itself passes the gate (a BYE for no session: ignored).
     sent = call(t, good, "good", SIG + "SendSignal",
                 {"from": "good", "to": "s1", "kind": "SIGNAL_KIND_BYE", "session": "1"},
@@ -213,9 +245,7 @@ PUT_EDGE = "/webmesh.v1.Admin/PutEdge"
 
 def test_a_member_cannot_forge_proxied_for(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
+    good = good_member(t)
     before = state_of(t.server)
     # As the bootstrap admin, and as the server itself.
     for who in ("admin", "s1", "@local"):
@@ -241,9 +271,7 @@ def wait_server(node):
 
 def test_forwarded_calls_are_authorized_as_the_original_caller(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
+    good = good_member(t)
     s2 = start_joiner(t, "s2", t.ca / "ca.crt", *creds(t.ca, "s2"), "--voter", "--mtls")
     wait_server(s2)
 
