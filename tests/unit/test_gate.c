@@ -1,6 +1,10 @@
 /* The authorization gate's decisions (src/services/gate.c) without a server:
  * signaling only as the node itself, the RBAC methods with no grants, the
- * admin-only fallback for unknown methods, and malformed requests. */
+ * admin-only fallback for unknown methods, and malformed requests; then every
+ * RBAC-protected method against a real store (a one-voter Raft store on
+ * loopback) where the caller holds some rights but not the one asked, with
+ * the exact reason of each refusal, and the calls those rights do allow. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,8 +14,13 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <uv.h>
 
+#include "core/mesh.h"
 #include "services/gate.h"
+#include "test_store_live.h"
+#include "test_store_util.h"
+#include "webmesh/v1/mesh.pb-c.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
 #define P_SEND "/webmesh.v1.Signaling/SendSignal"
@@ -177,8 +186,440 @@ static void test_other_methods_without_grants(void **state)
 			 WM_GRPC_PERMISSION_DENIED);
 }
 
+/* ---- against a real store ---- */
+
+#define DEADLINE_MS 20000
+
+struct live {
+	uv_loop_t loop;
+	uv_timer_t poll, deadline;
+	bool timed_out;
+	bool (*cond)(void *);
+	void *arg;
+	char dir[64];
+	struct wm_store *store;
+};
+
+static struct live L;
+
+static void poll_cb(uv_timer_t *t)
+{
+	(void)t;
+	if (L.cond(L.arg))
+		uv_stop(&L.loop);
+}
+
+static void deadline_cb(uv_timer_t *t)
+{
+	(void)t;
+	L.timed_out = true;
+	uv_stop(&L.loop);
+}
+
+static bool run_until(bool (*c)(void *), void *arg)
+{
+	if (c(arg))
+		return true;
+	L.cond = c;
+	L.arg = arg;
+	L.timed_out = false;
+	uv_timer_start(&L.poll, poll_cb, 5, 5);
+	uv_timer_start(&L.deadline, deadline_cb, DEADLINE_MS, 0);
+	uv_run(&L.loop, UV_RUN_DEFAULT);
+	uv_timer_stop(&L.poll);
+	uv_timer_stop(&L.deadline);
+	return !L.timed_out && c(arg);
+}
+
+static bool flag_set(void *arg)
+{
+	return *(bool *)arg;
+}
+
+struct applied {
+	bool done;
+	int err;
+	char message[256];
+};
+
+static void applied_cb(void *data, const struct wm_store_result *res)
+{
+	struct applied *a = data;
+
+	a->done = true;
+	a->err = res->err;
+	snprintf(a->message, sizeof(a->message), "%s", res->message);
+}
+
+static void apply_cmd(Webmesh__V1__RaftCommand *cmd)
+{
+	struct applied a = {0};
+
+	assert_int_equal(wm_store_apply(L.store, cmd, applied_cb, &a), 0);
+	assert_true(run_until(flag_set, &a.done));
+	if (a.err)
+		fail_msg("apply: %s", a.message);
+}
+
+static void apply_packed(uint8_t *buf, size_t len)
+{
+	Webmesh__V1__RaftCommand *cmd = webmesh__v1__raft_command__unpack(NULL, len, buf);
+
+	free(buf);
+	assert_non_null(cmd);
+	apply_cmd(cmd);
+	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
+}
+
+static void put_role(const char *name, const char *rules)
+{
+	Webmesh__V1__PutRoleCommand c = WEBMESH__V1__PUT_ROLE_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	c.name = (char *)name;
+	c.rules = (char *)rules;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE;
+	cmd.put_role = &c;
+	apply_cmd(&cmd);
+}
+
+static void put_binding(const char *name, const char *role, const char *subjects)
+{
+	Webmesh__V1__PutRoleBindingCommand c = WEBMESH__V1__PUT_ROLE_BINDING_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	c.name = (char *)name;
+	c.role = (char *)role;
+	c.subjects = (char *)subjects;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING;
+	cmd.put_role_binding = &c;
+	apply_cmd(&cmd);
+}
+
+static void put_group(const char *name, const char *subjects)
+{
+	Webmesh__V1__PutGroupCommand c = WEBMESH__V1__PUT_GROUP_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	c.name = (char *)name;
+	c.subjects = (char *)subjects;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP;
+	cmd.put_group = &c;
+	apply_cmd(&cmd);
+}
+
+static void join(const char *id, int seed, int role)
+{
+	struct test_join j = {.id = id, .key_seed = seed, .role = role};
+	size_t len;
+
+	uint8_t *buf = test_join_cmd(&j, &len);
+	apply_packed(buf, len);
+}
+
+/* The mesh every test below runs against:
+ * - srv-1 (bootstrap node, voter), srv-2 (in the built-in voters binding, not
+ *   joined yet), members m1 and m2; the user "admin" is the mesh admin;
+ * - role "partial": get edges, put routes m1, delete groups ops, bound to
+ *   node:m1 and user:alice;
+ * - role "edge-writer": put edges, bound to group:ops = {user:bob};
+ * - role "observers": put observers, bound to node:obs. */
+static int live_setup(void **state)
+{
+	char addr[32], err[512];
+	size_t len;
+
+	(void)state;
+	memset(&L, 0, sizeof(L));
+	snprintf(L.dir, sizeof(L.dir), "/tmp/wm-test-gate-XXXXXX");
+	assert_non_null(mkdtemp(L.dir));
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
+	struct wm_store_config cfg = {.dir = L.dir,
+				      .node_id = "srv-1",
+				      .raft_address = addr,
+				      .bootstrap = true,
+				      .heartbeat_ms = 50,
+				      .election_ms = 300};
+	assert_int_equal(uv_loop_init(&L.loop), 0);
+	uv_timer_init(&L.loop, &L.poll);
+	uv_timer_init(&L.loop, &L.deadline);
+	assert_int_equal(wm_store_open(&L.loop, &cfg, &L.store, err, sizeof(err)), 0);
+	assert_true(run_until(test_is_leader, L.store));
+	uint8_t *boot = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
+	apply_packed(boot, len);
+
+	Webmesh__V1__BootstrapAuthzCommand b = WEBMESH__V1__BOOTSTRAP_AUTHZ_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	char *voters[] = {"srv-2"};
+	b.admin = "admin";
+	b.bootstrap_node = "srv-1";
+	b.voters = voters;
+	b.n_voters = 1;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ;
+	cmd.bootstrap_authz = &b;
+	apply_cmd(&cmd);
+
+	join("srv-1", 1, WM_ROLE_VOTER);
+	join("m1", 2, 0);
+	join("m2", 3, 0);
+	put_role("partial", "get:edges:;put:routes:m1;delete:groups:ops");
+	put_binding("partial", "partial", "node:m1,user:alice");
+	put_role("edge-writer", "put:edges:");
+	put_group("ops", "user:bob");
+	put_binding("ops-edges", "edge-writer", "group:ops");
+	put_role("observers", "put:observers:");
+	put_binding("observers", "observers", "node:obs");
+	return 0;
+}
+
+static void closed_cb(void *data)
+{
+	*(bool *)data = true;
+}
+
+static int live_teardown(void **state)
+{
+	bool closed = false;
+	char cmd[128];
+
+	(void)state;
+	wm_store_close(L.store, closed_cb, &closed);
+	assert_true(run_until(flag_set, &closed));
+	uv_close((uv_handle_t *)&L.poll, NULL);
+	uv_close((uv_handle_t *)&L.deadline, NULL);
+	uv_run(&L.loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&L.loop), 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", L.dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct wm_identity who(const char *id, enum wm_identity_kind kind)
+{
+	struct wm_identity i;
+
+	memset(&i, 0, sizeof(i));
+	snprintf(i.id, sizeof(i.id), "%s", id);
+	snprintf(i.method, sizeof(i.method), "%s", kind == WM_ID_USER ? "basic" : "key");
+	i.kind = kind;
+	return i;
+}
+
+/* A request whose field 1 is name (the object's name or node ID in every
+ * message the gate reads a name from). */
+static size_t named(const char *name, uint8_t *buf, size_t cap)
+{
+	size_t n = strlen(name);
+
+	assert_true(n < 128 && n + 2 <= cap);
+	buf[0] = 0x0a;
+	buf[1] = (uint8_t)n;
+	memcpy(buf + 2, name, n);
+	return n + 2;
+}
+
+static size_t join_of(const char *id, bool voter, bool observer, uint8_t *buf, size_t cap)
+{
+	Webmesh__V1__JoinRequest j = WEBMESH__V1__JOIN_REQUEST__INIT;
+	char key[WM_KEY_B64_LEN + 1];
+
+	test_key(9, key);
+	j.id = (char *)id;
+	j.public_key = key;
+	j.listen_port = 51820;
+	j.as_voter = voter;
+	j.as_observer = observer;
+	assert_true(webmesh__v1__join_request__get_packed_size(&j) <= cap);
+	return webmesh__v1__join_request__pack(&j, buf);
+}
+
+/* The gate's decision on a live store: status and the exact reason. */
+static void expect(const char *path, const struct wm_identity *id, const uint8_t *req, size_t len,
+		   int status, const char *reason)
+{
+	char why[200];
+	int st = wm_gate_authorize(L.store, path, id, req, len, why, sizeof(why));
+
+	if (st != status || strcmp(why, reason) != 0)
+		fail_msg("%s as %s: got %d \"%s\", want %d \"%s\"", path, id->id, st, why, status,
+			 reason);
+}
+
+static void expect_named(const char *path, const struct wm_identity *id, const char *name,
+			 int status, const char *reason)
+{
+	uint8_t buf[160];
+	size_t n = named(name, buf, sizeof(buf));
+
+	expect(path, id, buf, n, status, reason);
+}
+
+#define DENIED WM_GRPC_PERMISSION_DENIED
+#define ADMIN "/webmesh.v1.Admin/"
+
+/* m1 may get edges, put routes m1 and delete groups ops, and nothing else of
+ * the Admin service: every write and delete, with a name or without. */
+static void test_live_admin_methods_as_member(void **state)
+{
+	struct wm_identity m1 = who("m1", WM_ID_NODE);
+	static const struct {
+		const char *method, *verb, *resource;
+		bool named;
+	} refused[] = {
+		{"PutEdge", "put", "edges", false},
+		{"DeleteEdge", "delete", "edges", false},
+		{"PutRoute", "put", "routes", true},
+		{"DeleteRoute", "delete", "routes", true},
+		{"ListRoutes", "get", "routes", false},
+		{"PutRole", "put", "roles", true},
+		{"DeleteRole", "delete", "roles", true},
+		{"ListRoles", "get", "roles", false},
+		{"PutRoleBinding", "put", "rolebindings", true},
+		{"DeleteRoleBinding", "delete", "rolebindings", true},
+		{"ListRoleBindings", "get", "rolebindings", false},
+		{"PutGroup", "put", "groups", true},
+		{"DeleteGroup", "delete", "groups", true},
+		{"ListGroups", "get", "groups", false},
+		{"PutNetworkACL", "put", "networkacls", true},
+		{"DeleteNetworkACL", "delete", "networkacls", true},
+	};
+	char path[96], reason[200];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(path, sizeof(path), ADMIN "%s", refused[i].method);
+		if (refused[i].named) {
+			/* "m2": a name m1 holds no right on, even where it holds
+			 * the verb on another name. */
+			snprintf(reason, sizeof(reason), "m1 may not %s %s m2", refused[i].verb,
+				 refused[i].resource);
+			expect_named(path, &m1, "m2", DENIED, reason);
+		} else {
+			snprintf(reason, sizeof(reason), "m1 may not %s %s", refused[i].verb,
+				 refused[i].resource);
+			expect(path, &m1, NULL, 0, DENIED, reason);
+		}
+	}
+	/* Its own rights, on exactly their names. */
+	expect(ADMIN "ListEdges", &m1, NULL, 0, 0, "");
+	expect_named(ADMIN "PutRoute", &m1, "m1", 0, "");
+	expect_named(ADMIN "DeleteRoute", &m1, "m1", DENIED, "m1 may not delete routes m1");
+	expect_named(ADMIN "DeleteGroup", &m1, "ops", 0, "");
+	expect_named(ADMIN "PutGroup", &m1, "ops", DENIED, "m1 may not put groups ops");
+	/* The binding that gives m1 its rights is no right to change it, nor to
+	 * bind itself to mesh-admin. */
+	expect_named(ADMIN "PutRoleBinding", &m1, "partial", DENIED,
+		     "m1 may not put rolebindings partial");
+	expect_named(ADMIN "PutRoleBinding", &m1, "mesh-admin", DENIED,
+		     "m1 may not put rolebindings mesh-admin");
+	expect_named(ADMIN "PutRole", &m1, "partial", DENIED, "m1 may not put roles partial");
+	/* Every node reads the ACLs it enforces; CanI is the handler's to check
+	 * (it asks "get rolebindings" for a question about someone else). */
+	expect(ADMIN "ListNetworkACLs", &m1, NULL, 0, 0, "");
+	expect_named(ADMIN "CanI", &m1, "put", 0, "");
+	/* Unknown methods: mesh-admin only. */
+	expect(ADMIN "Nothing", &m1, NULL, 0, DENIED, "m1 may not call methods");
+	expect("/webmesh.v1.Nothing/Such", &m1, NULL, 0, DENIED, "m1 may not call methods");
+}
+
+/* Membership as m1: itself yes, another node no, and no Raft role without
+ * its binding. */
+static void test_live_membership_as_member(void **state)
+{
+	struct wm_identity m1 = who("m1", WM_ID_NODE);
+	uint8_t buf[256];
+	size_t n;
+
+	(void)state;
+	expect_named("/webmesh.v1.Membership/Leave", &m1, "m1", 0, "");
+	expect_named("/webmesh.v1.Membership/Leave", &m1, "m2", DENIED,
+		     "m1 may not delete nodes m2");
+	expect_named("/webmesh.v1.Membership/Leave", &m1, "srv-1", DENIED,
+		     "m1 may not delete nodes srv-1");
+	expect_named("/webmesh.v1.Membership/SubscribePeers", &m1, "m1", 0, "");
+	expect_named("/webmesh.v1.Membership/SubscribePeers", &m1, "m2", DENIED,
+		     "m1 may not get nodes m2");
+	expect("/webmesh.v1.Membership/Leave", &m1, NULL, 0, DENIED, "m1 may not delete nodes ");
+
+	n = join_of("m1", false, false, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &m1, buf, n, 0, "");
+	n = join_of("m1", true, false, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &m1, buf, n, DENIED,
+	       "m1 may not join as a voter (not bound to the voters role)");
+	n = join_of("m1", false, true, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &m1, buf, n, DENIED,
+	       "m1 may not join as an observer");
+	/* A Join whose ID is not the caller's. */
+	n = join_of("m2", false, false, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &m1, buf, n, DENIED, "m1 may not put nodes m2");
+	n = join_of("srv-2", true, false, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &m1, buf, n, DENIED, "m1 may not put nodes srv-2");
+	/* A JoinRequest whose scanned field 1 and decoded ID differ cannot
+	 * happen (both take the last occurrence); one that is no JoinRequest
+	 * at all is malformed. */
+	uint8_t bad[] = {0x0a, 2, 'm', '1', 0x28, 0x80};
+	expect("/webmesh.v1.Membership/Join", &m1, bad, sizeof(bad), WM_GRPC_INVALID_ARGUMENT,
+	       "malformed request");
+}
+
+/* The built-in voters binding and an observers binding: each lets its node
+ * join in that role as itself only; the observer binding is no voter right. */
+static void test_live_join_roles(void **state)
+{
+	struct wm_identity srv2 = who("srv-2", WM_ID_NODE), obs = who("obs", WM_ID_NODE);
+	uint8_t buf[256];
+	size_t n;
+
+	(void)state;
+	n = join_of("srv-2", true, false, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &srv2, buf, n, 0, "");
+	n = join_of("srv-2", false, true, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &srv2, buf, n, 0, "");
+	n = join_of("obs", false, true, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &obs, buf, n, 0, "");
+	n = join_of("obs", true, false, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &obs, buf, n, DENIED,
+	       "obs may not join as a voter (not bound to the voters role)");
+	/* Neither role is a right on anything else. */
+	expect(ADMIN "PutEdge", &srv2, NULL, 0, DENIED, "srv-2 may not put edges");
+	expect(ADMIN "PutEdge", &obs, NULL, 0, DENIED, "obs may not put edges");
+	expect_named("/webmesh.v1.Membership/Leave", &obs, "m1", DENIED,
+		     "obs may not delete nodes m1");
+	n = join_of("m2", false, true, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &obs, buf, n, DENIED, "obs may not put nodes m2");
+}
+
+/* Subjects by kind: user:alice's rights are not node alice's, a group's
+ * user is not a node of that name; the admin may do anything. */
+static void test_live_identity_kinds(void **state)
+{
+	struct wm_identity alice = who("alice", WM_ID_USER), node_alice = who("alice", WM_ID_NODE);
+	struct wm_identity bob = who("bob", WM_ID_USER), node_bob = who("bob", WM_ID_NODE);
+	struct wm_identity admin = who("admin", WM_ID_USER);
+	uint8_t buf[256];
+	size_t n;
+
+	(void)state;
+	expect_named(ADMIN "PutRoute", &alice, "m1", 0, "");
+	expect_named(ADMIN "PutRoute", &node_alice, "m1", DENIED, "alice may not put routes m1");
+	expect(ADMIN "PutEdge", &bob, NULL, 0, 0, "");
+	expect(ADMIN "PutEdge", &node_bob, NULL, 0, DENIED, "bob may not put edges");
+	expect(ADMIN "DeleteEdge", &bob, NULL, 0, DENIED, "bob may not delete edges");
+	expect(ADMIN "PutEdge", &admin, NULL, 0, 0, "");
+	expect_named(ADMIN "PutRoleBinding", &admin, "mesh-admin", 0, "");
+	expect("/webmesh.v1.Nothing/Such", &admin, NULL, 0, 0, "");
+	n = join_of("m2", true, false, buf, sizeof(buf));
+	expect("/webmesh.v1.Membership/Join", &admin, buf, n, 0, "");
+	expect_named("/webmesh.v1.Membership/Leave", &admin, "m2", 0, "");
+}
+
 int main(void)
 {
+	const struct CMUnitTest live[] = {
+		cmocka_unit_test(test_live_admin_methods_as_member),
+		cmocka_unit_test(test_live_membership_as_member),
+		cmocka_unit_test(test_live_join_roles),
+		cmocka_unit_test(test_live_identity_kinds),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signaling_as_itself),
 		cmocka_unit_test(test_signaling_as_another_node),
@@ -187,5 +628,6 @@ int main(void)
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_other_methods_without_grants),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	int failed = cmocka_run_group_tests(tests, NULL, NULL);
+	return failed + cmocka_run_group_tests(live, live_setup, live_teardown);
 }
