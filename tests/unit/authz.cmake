@@ -23,5 +23,11 @@ if(TARGET wm_auth)
 endif()
 # RBAC objects and network ACLs in the FSM (src/store/fsm_authz.c).
 wm_unit_test(test_fsm_authz SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_fsm_authz.c LIBS wm_store)
+# The authenticator chain, and the gate's answers for failing and busy
+# authentication over TLS.
+if(TARGET wm_auth)
+  wm_unit_test(test_auth_chain SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_auth_chain.c
+               LIBS wm_services wm_store wm_auth wm_rpc wm_core)
+endif()
 # The authorization gate's per-method decisions (src/services/gate.c).
 wm_unit_test(test_gate SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_gate.c LIBS wm_services wm_store)
