@@ -30,7 +30,8 @@ if(TARGET wm_auth)
                LIBS wm_services wm_store wm_auth wm_rpc wm_core)
 endif()
 # The authorization gate's per-method decisions (src/services/gate.c).
-wm_unit_test(test_gate SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_gate.c LIBS wm_services wm_store)
+wm_unit_test(test_gate SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_gate.c
+             LIBS wm_services wm_store wm_auth wm_rpc)
 # Forwarding writes to the leader (src/services/leader.c): one hop, retries,
 # leadership moving, with two live stores and a stand-in leader API.
 wm_unit_test(test_leader_forward SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_leader_forward.c

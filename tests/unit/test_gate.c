@@ -16,11 +16,16 @@
 #include <cmocka.h>
 #include <uv.h>
 
+#include "core/base64.h"
 #include "core/mesh.h"
+#include "rpc/tls.h"
 #include "services/gate.h"
+#include "services/services.h"
 #include "test_store_live.h"
 #include "test_store_util.h"
+#include "webmesh/v1/admin.pb-c.h"
 #include "webmesh/v1/mesh.pb-c.h"
+#include "webmesh/v1/rbac.pb-c.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
 #define P_SEND "/webmesh.v1.Signaling/SendSignal"
@@ -198,6 +203,7 @@ struct live {
 	void *arg;
 	char dir[64];
 	struct wm_store *store;
+	struct wm_services *svc; /* freed after the store is closed */
 };
 
 static struct live L;
@@ -385,6 +391,7 @@ static int live_teardown(void **state)
 	(void)state;
 	wm_store_close(L.store, closed_cb, &closed);
 	assert_true(run_until(flag_set, &closed));
+	wm_services_free(L.svc);
 	uv_close((uv_handle_t *)&L.poll, NULL);
 	uv_close((uv_handle_t *)&L.deadline, NULL);
 	uv_run(&L.loop, UV_RUN_DEFAULT);
@@ -612,6 +619,191 @@ static void test_live_identity_kinds(void **state)
 	expect_named("/webmesh.v1.Membership/Leave", &admin, "m2", 0, "");
 }
 
+/* ---- the same store behind a real server (TLS, htpasswd, the services):
+ * CanI for oneself and for someone else, refused writes end to end ---- */
+
+/* crypt(3) SHA-512 of "pw". */
+#define HASH_PW                                                                                    \
+	"$6$saltsalt$pauPrmdmG4BTE9h2HPmywiw152IFch6BJCEsaY6D.PLTfpV8sqvXwWdyfsgVgozkYH9B80bAip/"  \
+	"08R2BPH2xk/"
+
+static struct wm_store *store_of(void *data)
+{
+	(void)data;
+	return L.store;
+}
+
+struct unary {
+	bool done;
+	int status;
+	char message[256];
+	uint8_t resp[1024];
+	size_t len;
+};
+
+static void unary_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
+{
+	struct unary *u = data;
+
+	u->done = true;
+	u->status = status;
+	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
+	u->len = 0;
+	if (resp && len <= sizeof(u->resp)) {
+		memcpy(u->resp, resp, len);
+		u->len = len;
+	}
+}
+
+/* One call as user:pw; returns the status. */
+static int call_as(struct wm_rpc_client *c, const char *user, const char *path,
+		   const ProtobufCMessage *req, struct unary *u)
+{
+	char raw[64], b64[128], hdr[160];
+	uint8_t buf[512];
+
+	snprintf(raw, sizeof(raw), "%s:pw", user);
+	wm_base64_encode(raw, strlen(raw), b64);
+	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
+	struct wm_rpc_metadata md = {"authorization", hdr};
+	memset(u, 0, sizeof(*u));
+	assert_true(protobuf_c_message_get_packed_size(req) <= sizeof(buf));
+	assert_int_equal(wm_rpc_client_unary(c, path, buf, protobuf_c_message_pack(req, buf), 10000,
+					     &md, 1, unary_cb, u),
+			 0);
+	assert_true(run_until(flag_set, &u->done));
+	return u->status;
+}
+
+static int can_i(struct wm_rpc_client *c, const char *user, const char *verb, const char *resource,
+		 const char *name, const char *as_id, struct unary *u, bool *allowed)
+{
+	Webmesh__V1__CanIRequest q = WEBMESH__V1__CAN_IREQUEST__INIT;
+
+	q.verb = (char *)verb;
+	q.resource = (char *)resource;
+	q.name = (char *)name;
+	q.as_id = (char *)as_id;
+	int st = call_as(c, user, "/webmesh.v1.Admin/CanI", &q.base, u);
+	if (st == WM_GRPC_OK) {
+		Webmesh__V1__CanIResponse *r =
+			webmesh__v1__can_iresponse__unpack(NULL, u->len, u->resp);
+		assert_non_null(r);
+		*allowed = r->allowed;
+		webmesh__v1__can_iresponse__free_unpacked(r, NULL);
+	}
+	return st;
+}
+
+static void test_live_through_the_server(void **state)
+{
+	char path[128], cert[128], key[128], err[256];
+	struct wm_rpc_server *srv;
+	struct wm_rpc_client *client;
+	struct wm_authenticator au;
+	struct wm_gate *gate;
+	struct wm_auth *auth;
+	struct unary u;
+	bool allowed = false, down = false;
+	FILE *f;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/htpasswd", L.dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "m1:%s\nalice:%s\nadmin:%s\n", HASH_PW, HASH_PW, HASH_PW);
+	fclose(f);
+	snprintf(cert, sizeof(cert), "%s/api.crt", L.dir);
+	snprintf(key, sizeof(key), "%s/api.key", L.dir);
+	assert_int_equal(wm_tls_ensure_self_signed(cert, key, "srv-1", NULL, 0, err, sizeof(err)),
+			 0);
+	assert_int_equal(wm_auth_new(&L.loop, &auth), 0);
+	assert_int_equal(wm_auth_basic_new(path, &au, err, sizeof(err)), 0);
+	assert_int_equal(wm_auth_add(auth, &au), 0);
+	struct wm_gate_config gc = {.loop = &L.loop, .auth = auth, .store = store_of};
+	assert_int_equal(wm_gate_new(&gc, &gate), 0);
+	struct wm_services_config sc = {
+		.loop = &L.loop, .node_id = "srv-1", .store = L.store, .gate = gate};
+	assert_int_equal(wm_services_new(&sc, &L.svc), 0);
+	assert_int_equal(wm_rpc_server_new(&L.loop, NULL, &srv), 0);
+	assert_int_equal(wm_services_register_public(L.svc, srv), 0);
+	struct wm_tls_server_opts so = {.cert_file = cert, .key_file = key};
+	SSL_CTX *sctx = wm_tls_server_ctx_new(&so, err, sizeof(err));
+	assert_non_null(sctx);
+	assert_int_equal(wm_rpc_server_listen_tcp(srv, "127.0.0.1", 0, sctx), 0);
+	SSL_CTX_free(sctx);
+	struct wm_tls_client_opts co = {.insecure_skip_verify = true};
+	SSL_CTX *cctx = wm_tls_client_ctx_new(&co, err, sizeof(err));
+	assert_non_null(cctx);
+	struct wm_rpc_client_config cc = {
+		.host = "127.0.0.1", .port = (uint16_t)wm_rpc_server_port(srv), .tls = cctx};
+	assert_int_equal(wm_rpc_client_new(&L.loop, &cc, &client), 0);
+	SSL_CTX_free(cctx);
+
+	/* CanI about oneself: what m1's binding grants, and what it does not. */
+	assert_int_equal(can_i(client, "m1", "get", "edges", "", "", &u, &allowed), WM_GRPC_OK);
+	assert_true(allowed);
+	assert_int_equal(can_i(client, "m1", "put", "edges", "", "", &u, &allowed), WM_GRPC_OK);
+	assert_false(allowed);
+	/* CanI for someone else needs get rolebindings, which m1 does not hold
+	 * (whatever the answer would have been). */
+	assert_int_equal(can_i(client, "m1", "put", "routes", "m1", "alice", &u, &allowed),
+			 WM_GRPC_PERMISSION_DENIED);
+	assert_string_equal(u.message, "asking for someone else needs get rolebindings");
+	assert_int_equal(can_i(client, "m1", "get", "edges", "", "admin", &u, &allowed),
+			 WM_GRPC_PERMISSION_DENIED);
+	assert_string_equal(u.message, "asking for someone else needs get rolebindings");
+	/* The admin may ask for anyone. */
+	assert_int_equal(can_i(client, "admin", "put", "routes", "m1", "alice", &u, &allowed),
+			 WM_GRPC_OK);
+	assert_true(allowed);
+	assert_int_equal(can_i(client, "admin", "put", "routes", "m2", "alice", &u, &allowed),
+			 WM_GRPC_OK);
+	assert_false(allowed);
+
+	/* A write m1 may not do, end to end: refused with the gate's reason and
+	 * the state unchanged; the admin's same write goes through. */
+	char *before, *after;
+	assert_int_equal(wm_store_dump(L.store, &before), 0);
+	Webmesh__V1__PutEdgeRequest e = WEBMESH__V1__PUT_EDGE_REQUEST__INIT;
+	e.source = "m1";
+	e.target = "m2";
+	e.weight = 3;
+	assert_int_equal(call_as(client, "m1", "/webmesh.v1.Admin/PutEdge", &e.base, &u),
+			 WM_GRPC_PERMISSION_DENIED);
+	assert_string_equal(u.message, "m1 may not put edges");
+	Webmesh__V1__LeaveRequest lv = WEBMESH__V1__LEAVE_REQUEST__INIT;
+	lv.id = "m2";
+	assert_int_equal(call_as(client, "m1", "/webmesh.v1.Membership/Leave", &lv.base, &u),
+			 WM_GRPC_PERMISSION_DENIED);
+	assert_string_equal(u.message, "m1 may not delete nodes m2");
+	assert_int_equal(call_as(client, "nobody", "/webmesh.v1.Admin/PutEdge", &e.base, &u),
+			 WM_GRPC_UNAUTHENTICATED);
+	assert_string_equal(u.message, "authentication failed");
+	assert_int_equal(wm_store_dump(L.store, &after), 0);
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+	assert_int_equal(call_as(client, "admin", "/webmesh.v1.Admin/PutEdge", &e.base, &u),
+			 WM_GRPC_OK);
+	struct wm_mesh_edge *edges;
+	size_t n_edges;
+	assert_int_equal(wm_store_list_edges(L.store, &edges, &n_edges), 0);
+	assert_int_equal(n_edges, 1);
+	assert_int_equal(edges[0].weight, 3);
+	assert_true((strcmp(edges[0].source, "m1") == 0 && strcmp(edges[0].target, "m2") == 0) ||
+		    (strcmp(edges[0].source, "m2") == 0 && strcmp(edges[0].target, "m1") == 0));
+	free(edges);
+
+	wm_rpc_client_free(client);
+	wm_services_stop(L.svc);
+	wm_rpc_server_shutdown(srv, 0, closed_cb, &down);
+	assert_true(run_until(flag_set, &down));
+	wm_rpc_server_free(srv);
+	wm_gate_free(gate);
+	wm_auth_free(auth);
+}
+
 int main(void)
 {
 	const struct CMUnitTest live[] = {
@@ -619,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_live_membership_as_member),
 		cmocka_unit_test(test_live_join_roles),
 		cmocka_unit_test(test_live_identity_kinds),
+		cmocka_unit_test(test_live_through_the_server),
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_signaling_as_itself),
