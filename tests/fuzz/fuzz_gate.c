@@ -1,9 +1,10 @@
 /* libFuzzer harness for the gate's decisions (src/services/gate.c,
  * wm_gate_authorize): a fuzzed method path, caller identity and request
  * against a real store - a one-voter Raft store in a scratch directory,
- * opened once, holding nodes, roles, bindings and groups - so that every
- * rule of the policy table is reached with grants that exist, not only the
- * decoders.
+ * opened once, holding the nodes, roles, bindings and group of the gate's
+ * unit test (test_gate_fixture in tests/unit/test_store_util.h) - so that
+ * every rule of the policy table is reached with grants that exist, not only
+ * the decoders.
  *
  * Input: byte 0 picks the path (the policy table's methods and two unknown
  * ones; 0xff: the path is the next bytes up to a '\n'); byte 1 the caller:
@@ -30,11 +31,9 @@
 
 #include <uv.h>
 
-#include "core/key.h"
-#include "core/mesh.h"
+#include "../unit/test_store_util.h"
 #include "services/gate.h"
 #include "store/store.h"
-#include "webmesh/v1/raft.pb-c.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -129,67 +128,19 @@ static void wait_done(void)
 		abort();
 }
 
-static void apply(Webmesh__V1__RaftCommand *cmd)
+/* Applies a packed command (freed here) and waits for it. */
+static void apply_packed(uint8_t *buf, size_t len)
 {
+	Webmesh__V1__RaftCommand *cmd = webmesh__v1__raft_command__unpack(NULL, len, buf);
+
+	free(buf);
+	if (!cmd)
+		abort();
 	done_flag = false;
 	if (wm_store_apply(store, cmd, applied_cb, NULL) != 0)
 		abort();
+	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
 	wait_done();
-}
-
-static void join(const char *id, int seed, int role)
-{
-	Webmesh__V1__JoinNodeCommand c = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	char key[WM_KEY_B64_LEN + 1];
-	wm_key k;
-
-	for (int i = 0; i < WM_KEY_LEN; i++)
-		k[i] = (uint8_t)(seed * 31 + i * 7 + 1);
-	wm_key_to_base64(k, key);
-	c.id = (char *)id;
-	c.public_key = key;
-	c.listen_port = 51820;
-	c.raft_role = role;
-	c.joined_at = 1700000100;
-	c.ipv4_request = "";
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
-	cmd.join_node = &c;
-	apply(&cmd);
-}
-
-static void role(const char *name, const char *rules)
-{
-	Webmesh__V1__PutRoleCommand c = WEBMESH__V1__PUT_ROLE_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	c.name = (char *)name;
-	c.rules = (char *)rules;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE;
-	cmd.put_role = &c;
-	apply(&cmd);
-}
-
-static void binding(const char *name, const char *role_name, const char *subjects)
-{
-	Webmesh__V1__PutRoleBindingCommand c = WEBMESH__V1__PUT_ROLE_BINDING_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	c.name = (char *)name;
-	c.role = (char *)role_name;
-	c.subjects = (char *)subjects;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING;
-	cmd.put_role_binding = &c;
-	apply(&cmd);
-}
-
-static void group(const char *name, const char *subjects)
-{
-	Webmesh__V1__PutGroupCommand c = WEBMESH__V1__PUT_GROUP_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	c.name = (char *)name;
-	c.subjects = (char *)subjects;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP;
-	cmd.put_group = &c;
-	apply(&cmd);
 }
 
 static int free_port(void)
@@ -238,35 +189,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (!st.is_leader)
 		abort();
 
-	Webmesh__V1__BootstrapMeshCommand bm = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	bm.network_ipv4 = "172.16.0.0/12";
-	bm.network_ipv6 = "fd00:aa:bb::/48";
-	bm.domain = "webmesh.internal";
-	bm.created_at = 1700000000;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
-	cmd.bootstrap = &bm;
-	apply(&cmd);
-	Webmesh__V1__BootstrapAuthzCommand ba = WEBMESH__V1__BOOTSTRAP_AUTHZ_COMMAND__INIT;
-	char *voters[] = {"srv-2"};
-	ba.admin = "admin";
-	ba.bootstrap_node = "srv-1";
-	ba.voters = voters;
-	ba.n_voters = 1;
-	cmd = (Webmesh__V1__RaftCommand)WEBMESH__V1__RAFT_COMMAND__INIT;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ;
-	cmd.bootstrap_authz = &ba;
-	apply(&cmd);
-	join("srv-1", 1, WM_ROLE_VOTER);
-	join("m1", 2, 0);
-	join("m2", 3, 0);
-	role("partial", "get:edges:;put:routes:m1;delete:groups:ops");
-	binding("partial", "partial", "node:m1,user:alice");
-	role("edge-writer", "put:edges:");
-	group("ops", "user:bob");
-	binding("ops-edges", "edge-writer", "group:ops");
-	role("observers", "put:observers:");
-	binding("observers", "observers", "node:obs");
+	uint8_t *bufs[TEST_GATE_FIXTURE_MAX];
+	size_t lens[TEST_GATE_FIXTURE_MAX];
+	size_t n = test_gate_fixture(bufs, lens);
+	for (size_t i = 0; i < n; i++)
+		apply_packed(bufs[i], lens[i]);
 	return 0;
 }
 

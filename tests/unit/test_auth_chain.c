@@ -27,8 +27,8 @@
 
 #include "auth/auth.h"
 #include "core/base64.h"
-#include "rpc/tls.h"
 #include "services/gate.h"
+#include "test_tls_live.h"
 
 /* crypt(3) SHA-512 hashes of "pw" and "pw2". */
 #define HASH_PW                                                                                    \
@@ -353,7 +353,7 @@ static int call(struct wm_rpc_client *c, uv_loop_t *loop, const struct wm_rpc_me
 static void test_gate_answers(void **state)
 {
 	static struct answer held[WM_AUTH_MAX_PENDING];
-	char cert[160], key[160], err[256], message[256];
+	char message[256];
 	struct wm_rpc_server *srv;
 	struct wm_rpc_client *client;
 	struct wm_gate *gate;
@@ -362,9 +362,6 @@ static void test_gate_answers(void **state)
 	bool down = false;
 
 	(void)state;
-	snprintf(cert, sizeof(cert), "%s/server.crt", dir);
-	snprintf(key, sizeof(key), "%s/server.key", dir);
-	assert_int_equal(wm_tls_ensure_self_signed(cert, key, "srv", NULL, 0, err, sizeof(err)), 0);
 	uv_loop_init(&loop);
 	assert_int_equal(wm_auth_new(&loop, &a), 0);
 	add(a, "hold", NULL);
@@ -375,18 +372,7 @@ static void test_gate_answers(void **state)
 	assert_int_equal(wm_rpc_server_new(&loop, &(struct wm_rpc_server_config){0}, &srv), 0);
 	struct wm_rpc_method m = {.path = "/webmesh.v1.Mesh/ListNodes", .handler = ok_handler};
 	assert_int_equal(wm_gate_register(gate, srv, &m), 0);
-	struct wm_tls_server_opts so = {.cert_file = cert, .key_file = key};
-	SSL_CTX *sctx = wm_tls_server_ctx_new(&so, err, sizeof(err));
-	assert_non_null(sctx);
-	assert_int_equal(wm_rpc_server_listen_tcp(srv, "127.0.0.1", 0, sctx), 0);
-	SSL_CTX_free(sctx);
-	struct wm_tls_client_opts co = {.insecure_skip_verify = true};
-	SSL_CTX *cctx = wm_tls_client_ctx_new(&co, err, sizeof(err));
-	assert_non_null(cctx);
-	struct wm_rpc_client_config cc = {
-		.host = "127.0.0.1", .port = (uint16_t)wm_rpc_server_port(srv), .tls = cctx};
-	assert_int_equal(wm_rpc_client_new(&loop, &cc, &client), 0);
-	SSL_CTX_free(cctx);
+	client = test_tls_client(&loop, test_tls_listen(srv, dir, "srv"));
 
 	/* Both credentials, both methods working: key auth is asked first. */
 	struct creds k;

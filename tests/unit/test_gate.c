@@ -18,11 +18,11 @@
 
 #include "core/base64.h"
 #include "core/mesh.h"
-#include "rpc/tls.h"
 #include "services/gate.h"
 #include "services/services.h"
 #include "test_store_live.h"
 #include "test_store_util.h"
+#include "test_tls_live.h"
 #include "webmesh/v1/admin.pb-c.h"
 #include "webmesh/v1/mesh.pb-c.h"
 #include "webmesh/v1/rbac.pb-c.h"
@@ -193,147 +193,19 @@ static void test_other_methods_without_grants(void **state)
 
 /* ---- against a real store ---- */
 
-#define DEADLINE_MS 20000
-
-struct live {
-	uv_loop_t loop;
-	uv_timer_t poll, deadline;
-	bool timed_out;
-	bool (*cond)(void *);
-	void *arg;
+/* The store of the tests below: test_gate_fixture (test_store_util.h). */
+static struct {
+	struct test_loop l;
 	char dir[64];
 	struct wm_store *store;
 	struct wm_services *svc; /* freed after the store is closed */
-};
+} L;
 
-static struct live L;
-
-static void poll_cb(uv_timer_t *t)
-{
-	(void)t;
-	if (L.cond(L.arg))
-		uv_stop(&L.loop);
-}
-
-static void deadline_cb(uv_timer_t *t)
-{
-	(void)t;
-	L.timed_out = true;
-	uv_stop(&L.loop);
-}
-
-static bool run_until(bool (*c)(void *), void *arg)
-{
-	if (c(arg))
-		return true;
-	L.cond = c;
-	L.arg = arg;
-	L.timed_out = false;
-	uv_timer_start(&L.poll, poll_cb, 5, 5);
-	uv_timer_start(&L.deadline, deadline_cb, DEADLINE_MS, 0);
-	uv_run(&L.loop, UV_RUN_DEFAULT);
-	uv_timer_stop(&L.poll);
-	uv_timer_stop(&L.deadline);
-	return !L.timed_out && c(arg);
-}
-
-static bool flag_set(void *arg)
-{
-	return *(bool *)arg;
-}
-
-struct applied {
-	bool done;
-	int err;
-	char message[256];
-};
-
-static void applied_cb(void *data, const struct wm_store_result *res)
-{
-	struct applied *a = data;
-
-	a->done = true;
-	a->err = res->err;
-	snprintf(a->message, sizeof(a->message), "%s", res->message);
-}
-
-static void apply_cmd(Webmesh__V1__RaftCommand *cmd)
-{
-	struct applied a = {0};
-
-	assert_int_equal(wm_store_apply(L.store, cmd, applied_cb, &a), 0);
-	assert_true(run_until(flag_set, &a.done));
-	if (a.err)
-		fail_msg("apply: %s", a.message);
-}
-
-static void apply_packed(uint8_t *buf, size_t len)
-{
-	Webmesh__V1__RaftCommand *cmd = webmesh__v1__raft_command__unpack(NULL, len, buf);
-
-	free(buf);
-	assert_non_null(cmd);
-	apply_cmd(cmd);
-	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
-}
-
-static void put_role(const char *name, const char *rules)
-{
-	Webmesh__V1__PutRoleCommand c = WEBMESH__V1__PUT_ROLE_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-
-	c.name = (char *)name;
-	c.rules = (char *)rules;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE;
-	cmd.put_role = &c;
-	apply_cmd(&cmd);
-}
-
-static void put_binding(const char *name, const char *role, const char *subjects)
-{
-	Webmesh__V1__PutRoleBindingCommand c = WEBMESH__V1__PUT_ROLE_BINDING_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-
-	c.name = (char *)name;
-	c.role = (char *)role;
-	c.subjects = (char *)subjects;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING;
-	cmd.put_role_binding = &c;
-	apply_cmd(&cmd);
-}
-
-static void put_group(const char *name, const char *subjects)
-{
-	Webmesh__V1__PutGroupCommand c = WEBMESH__V1__PUT_GROUP_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-
-	c.name = (char *)name;
-	c.subjects = (char *)subjects;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP;
-	cmd.put_group = &c;
-	apply_cmd(&cmd);
-}
-
-static void join(const char *id, int seed, int role)
-{
-	struct test_join j = {.id = id, .key_seed = seed, .role = role};
-	size_t len;
-
-	uint8_t *buf = test_join_cmd(&j, &len);
-	apply_packed(buf, len);
-}
-
-/* The mesh every test below runs against:
- * - srv-1 (bootstrap node, voter), srv-2 (in the built-in voters binding, not
- *   joined yet), members m1 and m2; the user "admin" is the mesh admin;
- * - role "partial": get edges, put routes m1, delete groups ops, bound to
- *   node:m1 and user:alice;
- * - role "edge-writer": put edges, bound to group:ops = {user:bob};
- * - role "observers": put observers, bound to node:obs. */
 static int live_setup(void **state)
 {
+	uint8_t *bufs[TEST_GATE_FIXTURE_MAX];
+	size_t lens[TEST_GATE_FIXTURE_MAX], n;
 	char addr[32], err[512];
-	size_t len;
 
 	(void)state;
 	memset(&L, 0, sizeof(L));
@@ -346,41 +218,13 @@ static int live_setup(void **state)
 				      .bootstrap = true,
 				      .heartbeat_ms = 50,
 				      .election_ms = 300};
-	assert_int_equal(uv_loop_init(&L.loop), 0);
-	uv_timer_init(&L.loop, &L.poll);
-	uv_timer_init(&L.loop, &L.deadline);
-	assert_int_equal(wm_store_open(&L.loop, &cfg, &L.store, err, sizeof(err)), 0);
-	assert_true(run_until(test_is_leader, L.store));
-	uint8_t *boot = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
-	apply_packed(boot, len);
-
-	Webmesh__V1__BootstrapAuthzCommand b = WEBMESH__V1__BOOTSTRAP_AUTHZ_COMMAND__INIT;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	char *voters[] = {"srv-2"};
-	b.admin = "admin";
-	b.bootstrap_node = "srv-1";
-	b.voters = voters;
-	b.n_voters = 1;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ;
-	cmd.bootstrap_authz = &b;
-	apply_cmd(&cmd);
-
-	join("srv-1", 1, WM_ROLE_VOTER);
-	join("m1", 2, 0);
-	join("m2", 3, 0);
-	put_role("partial", "get:edges:;put:routes:m1;delete:groups:ops");
-	put_binding("partial", "partial", "node:m1,user:alice");
-	put_role("edge-writer", "put:edges:");
-	put_group("ops", "user:bob");
-	put_binding("ops-edges", "edge-writer", "group:ops");
-	put_role("observers", "put:observers:");
-	put_binding("observers", "observers", "node:obs");
+	test_loop_init(&L.l);
+	assert_int_equal(wm_store_open(&L.l.loop, &cfg, &L.store, err, sizeof(err)), 0);
+	assert_true(test_run_until(&L.l, test_is_leader, L.store));
+	n = test_gate_fixture(bufs, lens);
+	for (size_t i = 0; i < n; i++)
+		test_apply_packed(&L.l, L.store, bufs[i], lens[i]);
 	return 0;
-}
-
-static void closed_cb(void *data)
-{
-	*(bool *)data = true;
 }
 
 static int live_teardown(void **state)
@@ -389,13 +233,10 @@ static int live_teardown(void **state)
 	char cmd[128];
 
 	(void)state;
-	wm_store_close(L.store, closed_cb, &closed);
-	assert_true(run_until(flag_set, &closed));
+	wm_store_close(L.store, test_set_flag_cb, &closed);
+	assert_true(test_run_until(&L.l, test_flag_set, &closed));
 	wm_services_free(L.svc);
-	uv_close((uv_handle_t *)&L.poll, NULL);
-	uv_close((uv_handle_t *)&L.deadline, NULL);
-	uv_run(&L.loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&L.loop), 0);
+	test_loop_close(&L.l);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", L.dir);
 	return system(cmd) == 0 ? 0 : -1;
 }
@@ -671,7 +512,7 @@ static int call_as(struct wm_rpc_client *c, const char *user, const char *path,
 	assert_int_equal(wm_rpc_client_unary(c, path, buf, protobuf_c_message_pack(req, buf), 10000,
 					     &md, 1, unary_cb, u),
 			 0);
-	assert_true(run_until(flag_set, &u->done));
+	assert_true(test_run_until(&L.l, test_flag_set, &u->done));
 	return u->status;
 }
 
@@ -697,7 +538,7 @@ static int can_i(struct wm_rpc_client *c, const char *user, const char *verb, co
 
 static void test_live_through_the_server(void **state)
 {
-	char path[128], cert[128], key[128], err[256];
+	char path[128], err[256];
 	struct wm_rpc_server *srv;
 	struct wm_rpc_client *client;
 	struct wm_authenticator au;
@@ -713,32 +554,17 @@ static void test_live_through_the_server(void **state)
 	assert_non_null(f);
 	fprintf(f, "m1:%s\nalice:%s\nadmin:%s\n", HASH_PW, HASH_PW, HASH_PW);
 	fclose(f);
-	snprintf(cert, sizeof(cert), "%s/api.crt", L.dir);
-	snprintf(key, sizeof(key), "%s/api.key", L.dir);
-	assert_int_equal(wm_tls_ensure_self_signed(cert, key, "srv-1", NULL, 0, err, sizeof(err)),
-			 0);
-	assert_int_equal(wm_auth_new(&L.loop, &auth), 0);
+	assert_int_equal(wm_auth_new(&L.l.loop, &auth), 0);
 	assert_int_equal(wm_auth_basic_new(path, &au, err, sizeof(err)), 0);
 	assert_int_equal(wm_auth_add(auth, &au), 0);
-	struct wm_gate_config gc = {.loop = &L.loop, .auth = auth, .store = store_of};
+	struct wm_gate_config gc = {.loop = &L.l.loop, .auth = auth, .store = store_of};
 	assert_int_equal(wm_gate_new(&gc, &gate), 0);
 	struct wm_services_config sc = {
-		.loop = &L.loop, .node_id = "srv-1", .store = L.store, .gate = gate};
+		.loop = &L.l.loop, .node_id = "srv-1", .store = L.store, .gate = gate};
 	assert_int_equal(wm_services_new(&sc, &L.svc), 0);
-	assert_int_equal(wm_rpc_server_new(&L.loop, NULL, &srv), 0);
+	assert_int_equal(wm_rpc_server_new(&L.l.loop, NULL, &srv), 0);
 	assert_int_equal(wm_services_register_public(L.svc, srv), 0);
-	struct wm_tls_server_opts so = {.cert_file = cert, .key_file = key};
-	SSL_CTX *sctx = wm_tls_server_ctx_new(&so, err, sizeof(err));
-	assert_non_null(sctx);
-	assert_int_equal(wm_rpc_server_listen_tcp(srv, "127.0.0.1", 0, sctx), 0);
-	SSL_CTX_free(sctx);
-	struct wm_tls_client_opts co = {.insecure_skip_verify = true};
-	SSL_CTX *cctx = wm_tls_client_ctx_new(&co, err, sizeof(err));
-	assert_non_null(cctx);
-	struct wm_rpc_client_config cc = {
-		.host = "127.0.0.1", .port = (uint16_t)wm_rpc_server_port(srv), .tls = cctx};
-	assert_int_equal(wm_rpc_client_new(&L.loop, &cc, &client), 0);
-	SSL_CTX_free(cctx);
+	client = test_tls_client(&L.l.loop, test_tls_listen(srv, L.dir, "srv-1"));
 
 	/* CanI about oneself: what m1's binding grants, and what it does not. */
 	assert_int_equal(can_i(client, "m1", "get", "edges", "", "", &u, &allowed), WM_GRPC_OK);
@@ -797,8 +623,8 @@ static void test_live_through_the_server(void **state)
 
 	wm_rpc_client_free(client);
 	wm_services_stop(L.svc);
-	wm_rpc_server_shutdown(srv, 0, closed_cb, &down);
-	assert_true(run_until(flag_set, &down));
+	wm_rpc_server_shutdown(srv, 0, test_set_flag_cb, &down);
+	assert_true(test_run_until(&L.l, test_flag_set, &down));
 	wm_rpc_server_free(srv);
 	wm_gate_free(gate);
 	wm_auth_free(auth);

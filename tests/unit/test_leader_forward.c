@@ -22,85 +22,21 @@
 #include <uv.h>
 
 #include "core/mesh.h"
-#include "rpc/tls.h"
 #include "services/services.h"
 #include "test_store_live.h"
 #include "test_store_util.h"
+#include "test_tls_live.h"
 #include "webmesh/v1/admin.pb-c.h"
 
-#define DEADLINE_MS 20000
 #define PUT_EDGE "/webmesh.v1.Admin/PutEdge"
 
-static uv_loop_t loop;
-static uv_timer_t poll_timer, deadline_timer;
-static bool timed_out;
-static bool (*cond)(void *);
-static void *cond_arg;
-
-static void poll_cb(uv_timer_t *t)
-{
-	(void)t;
-	if (cond(cond_arg))
-		uv_stop(&loop);
-}
-
-static void deadline_cb(uv_timer_t *t)
-{
-	(void)t;
-	timed_out = true;
-	uv_stop(&loop);
-}
-
-static bool run_until(bool (*c)(void *), void *arg)
-{
-	if (c(arg))
-		return true;
-	cond = c;
-	cond_arg = arg;
-	timed_out = false;
-	uv_timer_start(&poll_timer, poll_cb, 5, 5);
-	uv_timer_start(&deadline_timer, deadline_cb, DEADLINE_MS, 0);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_timer_stop(&poll_timer);
-	uv_timer_stop(&deadline_timer);
-	return !timed_out && c(arg);
-}
-
-static bool flag_set(void *arg)
-{
-	return *(bool *)arg;
-}
-
-struct applied {
-	bool done;
-	int err;
-};
-
-static void applied_cb(void *data, const struct wm_store_result *res)
-{
-	struct applied *a = data;
-	a->done = true;
-	a->err = res->err;
-}
+static struct test_loop L;
 
 static void member_cb(void *data, int err)
 {
-	struct applied *a = data;
+	struct test_applied *a = data;
 	a->done = true;
 	a->err = err;
-}
-
-static void apply(struct wm_store *s, uint8_t *buf, size_t len)
-{
-	Webmesh__V1__RaftCommand *cmd = webmesh__v1__raft_command__unpack(NULL, len, buf);
-	struct applied a = {0};
-
-	free(buf);
-	assert_non_null(cmd);
-	assert_int_equal(wm_store_apply(s, cmd, applied_cb, &a), 0);
-	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
-	assert_true(run_until(flag_set, &a.done));
-	assert_int_equal(a.err, 0);
 }
 
 /* ---- the stand-in for alpha's API ---- */
@@ -110,7 +46,7 @@ static struct {
 	int status; /* what it answers */
 	char proxied_from[64];
 	bool moves_leadership; /* on its first call: alpha hands leadership to beta */
-	struct applied transfer;
+	struct test_applied transfer;
 } leader;
 
 static struct wm_store *alpha, *beta;
@@ -178,7 +114,7 @@ static void put_edge(const struct wm_rpc_metadata *md, size_t n, struct unary *u
 					     webmesh__v1__put_edge_request__pack(&e, buf), 15000,
 					     md, n, unary_cb, u),
 			 0);
-	assert_true(run_until(flag_set, &u->done));
+	assert_true(test_run_until(&L, test_flag_set, &u->done));
 }
 
 static void reset_leader(int status)
@@ -190,15 +126,10 @@ static void reset_leader(int status)
 	memset(&leader.transfer, 0, sizeof(leader.transfer));
 }
 
-static void closed_cb(void *data)
-{
-	*(bool *)data = true;
-}
-
 static void test_forwarding(void **state)
 {
 	char da[] = "/tmp/wm-test-fwd-XXXXXX", db[] = "/tmp/wm-test-fwd-XXXXXX";
-	char aa[32], ab[32], err[512], cert[96], key[96], sock[96];
+	char aa[32], ab[32], err[512], sock[96];
 	struct wm_rpc_server *fake, *local;
 	struct wm_services *svc;
 	struct unary u;
@@ -211,9 +142,7 @@ static void test_forwarding(void **state)
 	do
 		snprintf(ab, sizeof(ab), "127.0.0.1:%d", test_free_port());
 	while (strcmp(aa, ab) == 0);
-	uv_loop_init(&loop);
-	uv_timer_init(&loop, &poll_timer);
-	uv_timer_init(&loop, &deadline_timer);
+	test_loop_init(&L);
 
 	/* alpha leads, beta is a voter that follows. */
 	struct wm_store_config ca = {.dir = da,
@@ -227,48 +156,38 @@ static void test_forwarding(void **state)
 	cb.node_id = "beta";
 	cb.raft_address = ab;
 	cb.bootstrap = false;
-	assert_int_equal(wm_store_open(&loop, &ca, &alpha, err, sizeof(err)), 0);
-	assert_int_equal(wm_store_open(&loop, &cb, &beta, err, sizeof(err)), 0);
-	assert_true(run_until(test_is_leader, alpha));
+	assert_int_equal(wm_store_open(&L.loop, &ca, &alpha, err, sizeof(err)), 0);
+	assert_int_equal(wm_store_open(&L.loop, &cb, &beta, err, sizeof(err)), 0);
+	assert_true(test_run_until(&L, test_is_leader, alpha));
 	uint8_t *boot = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
-	apply(alpha, boot, len);
+	test_apply_packed(&L, alpha, boot, len);
 	struct test_join ja = {.id = "alpha", .key_seed = 1, .role = WM_ROLE_VOTER};
 	struct test_join jb = {.id = "beta", .key_seed = 2, .role = WM_ROLE_VOTER};
 	uint8_t *buf = test_join_cmd(&ja, &len);
-	apply(alpha, buf, len);
+	test_apply_packed(&L, alpha, buf, len);
 	buf = test_join_cmd(&jb, &len);
-	apply(alpha, buf, len);
-	struct applied m = {0};
+	test_apply_packed(&L, alpha, buf, len);
+	struct test_applied m = {0};
 	assert_int_equal(wm_store_add_member(alpha, "beta", ab, WM_ROLE_VOTER, member_cb, &m), 0);
-	assert_true(run_until(flag_set, &m.done));
+	assert_true(test_run_until(&L, test_flag_set, &m.done));
 	assert_int_equal(m.err, 0);
 
 	/* The stand-in for alpha's API, at alpha's address. */
-	snprintf(cert, sizeof(cert), "%s/api.crt", da);
-	snprintf(key, sizeof(key), "%s/api.key", da);
-	assert_int_equal(wm_tls_ensure_self_signed(cert, key, "alpha", NULL, 0, err, sizeof(err)),
-			 0);
-	struct wm_tls_server_opts so = {.cert_file = cert, .key_file = key};
-	SSL_CTX *sctx = wm_tls_server_ctx_new(&so, err, sizeof(err));
-	assert_non_null(sctx);
-	assert_int_equal(wm_rpc_server_new(&loop, NULL, &fake), 0);
+	assert_int_equal(wm_rpc_server_new(&L.loop, NULL, &fake), 0);
 	struct wm_rpc_method lm = {.path = PUT_EDGE, .handler = leader_handler};
 	assert_int_equal(wm_rpc_server_register(fake, &lm), 0);
-	assert_int_equal(wm_rpc_server_listen_tcp(fake, "127.0.0.1", 0, sctx), 0);
-	SSL_CTX_free(sctx);
+	uint16_t fake_port = test_tls_listen(fake, da, "alpha");
 
 	/* beta's services, its API port being where the stand-in listens. */
-	struct wm_services_config sc = {.loop = &loop,
-					.node_id = "beta",
-					.store = beta,
-					.api_port = (uint16_t)wm_rpc_server_port(fake)};
+	struct wm_services_config sc = {
+		.loop = &L.loop, .node_id = "beta", .store = beta, .api_port = fake_port};
 	assert_int_equal(wm_services_new(&sc, &svc), 0);
-	assert_int_equal(wm_rpc_server_new(&loop, NULL, &local), 0);
+	assert_int_equal(wm_rpc_server_new(&L.loop, NULL, &local), 0);
 	assert_int_equal(wm_services_register_local(svc, local), 0);
 	snprintf(sock, sizeof(sock), "%s/api.sock", db);
 	assert_int_equal(wm_rpc_server_listen_unix(local, sock, 0600), 0);
 	struct wm_rpc_client_config cc = {.unix_path = sock};
-	assert_int_equal(wm_rpc_client_new(&loop, &cc, &client), 0);
+	assert_int_equal(wm_rpc_client_new(&L.loop, &cc, &client), 0);
 	struct wm_store_status st;
 	wm_store_status(beta, &st);
 	assert_false(st.is_leader);
@@ -315,7 +234,7 @@ static void test_forwarding(void **state)
 	assert_int_equal(u.status, WM_GRPC_UNAVAILABLE);
 	assert_string_equal(u.message, "leadership moved to this server; retry");
 	assert_true(leader.calls >= 1 && leader.calls < 8);
-	assert_true(run_until(test_is_leader, beta));
+	assert_true(test_run_until(&L, test_is_leader, beta));
 	unsigned calls = leader.calls;
 	put_edge(NULL, 0, &u);
 	assert_int_equal(u.status, WM_GRPC_OK);
@@ -324,21 +243,18 @@ static void test_forwarding(void **state)
 	wm_rpc_client_free(client);
 	bool down1 = false, down2 = false, c1 = false, c2 = false;
 	wm_services_stop(svc);
-	wm_rpc_server_shutdown(local, 0, closed_cb, &down1);
-	wm_rpc_server_shutdown(fake, 0, closed_cb, &down2);
-	assert_true(run_until(flag_set, &down1));
-	assert_true(run_until(flag_set, &down2));
+	wm_rpc_server_shutdown(local, 0, test_set_flag_cb, &down1);
+	wm_rpc_server_shutdown(fake, 0, test_set_flag_cb, &down2);
+	assert_true(test_run_until(&L, test_flag_set, &down1));
+	assert_true(test_run_until(&L, test_flag_set, &down2));
 	wm_rpc_server_free(local);
 	wm_rpc_server_free(fake);
-	wm_store_close(alpha, closed_cb, &c1);
-	wm_store_close(beta, closed_cb, &c2);
-	assert_true(run_until(flag_set, &c1));
-	assert_true(run_until(flag_set, &c2));
+	wm_store_close(alpha, test_set_flag_cb, &c1);
+	wm_store_close(beta, test_set_flag_cb, &c2);
+	assert_true(test_run_until(&L, test_flag_set, &c1));
+	assert_true(test_run_until(&L, test_flag_set, &c2));
 	wm_services_free(svc);
-	uv_close((uv_handle_t *)&poll_timer, NULL);
-	uv_close((uv_handle_t *)&deadline_timer, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	test_loop_close(&L);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", da, db);
 	assert_int_equal(system(cmd), 0);
