@@ -552,7 +552,7 @@ static void test_live_through_the_server(void **state)
 	snprintf(path, sizeof(path), "%s/htpasswd", L.dir);
 	f = fopen(path, "w");
 	assert_non_null(f);
-	fprintf(f, "m1:%s\nalice:%s\nadmin:%s\n", HASH_PW, HASH_PW, HASH_PW);
+	fprintf(f, "alice:%s\nadmin:%s\n", HASH_PW, HASH_PW);
 	fclose(f);
 	assert_int_equal(wm_auth_new(&L.l.loop, &auth), 0);
 	assert_int_equal(wm_auth_basic_new(path, &au, err, sizeof(err)), 0);
@@ -566,17 +566,18 @@ static void test_live_through_the_server(void **state)
 	assert_int_equal(wm_services_register_public(L.svc, srv), 0);
 	client = test_tls_client(&L.l.loop, test_tls_listen(srv, L.dir, "srv-1"));
 
-	/* CanI about oneself: what m1's binding grants, and what it does not. */
-	assert_int_equal(can_i(client, "m1", "get", "edges", "", "", &u, &allowed), WM_GRPC_OK);
+	/* CanI about oneself: what alice's binding grants, and what it does
+	 * not (a password makes a user: alice is bound as user:alice). */
+	assert_int_equal(can_i(client, "alice", "get", "edges", "", "", &u, &allowed), WM_GRPC_OK);
 	assert_true(allowed);
-	assert_int_equal(can_i(client, "m1", "put", "edges", "", "", &u, &allowed), WM_GRPC_OK);
+	assert_int_equal(can_i(client, "alice", "put", "edges", "", "", &u, &allowed), WM_GRPC_OK);
 	assert_false(allowed);
-	/* CanI for someone else needs get rolebindings, which m1 does not hold
-	 * (whatever the answer would have been). */
-	assert_int_equal(can_i(client, "m1", "put", "routes", "m1", "alice", &u, &allowed),
+	/* CanI for someone else needs get rolebindings, which alice does not
+	 * hold (whatever the answer would have been). */
+	assert_int_equal(can_i(client, "alice", "put", "routes", "m1", "m1", &u, &allowed),
 			 WM_GRPC_PERMISSION_DENIED);
 	assert_string_equal(u.message, "asking for someone else needs get rolebindings");
-	assert_int_equal(can_i(client, "m1", "get", "edges", "", "admin", &u, &allowed),
+	assert_int_equal(can_i(client, "alice", "get", "edges", "", "admin", &u, &allowed),
 			 WM_GRPC_PERMISSION_DENIED);
 	assert_string_equal(u.message, "asking for someone else needs get rolebindings");
 	/* The admin may ask for anyone. */
@@ -587,7 +588,7 @@ static void test_live_through_the_server(void **state)
 			 WM_GRPC_OK);
 	assert_false(allowed);
 
-	/* A write m1 may not do, end to end: refused with the gate's reason and
+	/* A write alice may not do, end to end: refused with the gate's reason and
 	 * the state unchanged; the admin's same write goes through. */
 	char *before, *after;
 	assert_int_equal(wm_store_dump(L.store, &before), 0);
@@ -595,14 +596,14 @@ static void test_live_through_the_server(void **state)
 	e.source = "m1";
 	e.target = "m2";
 	e.weight = 3;
-	assert_int_equal(call_as(client, "m1", "/webmesh.v1.Admin/PutEdge", &e.base, &u),
+	assert_int_equal(call_as(client, "alice", "/webmesh.v1.Admin/PutEdge", &e.base, &u),
 			 WM_GRPC_PERMISSION_DENIED);
-	assert_string_equal(u.message, "m1 may not put edges");
+	assert_string_equal(u.message, "alice may not put edges");
 	Webmesh__V1__LeaveRequest lv = WEBMESH__V1__LEAVE_REQUEST__INIT;
 	lv.id = "m2";
-	assert_int_equal(call_as(client, "m1", "/webmesh.v1.Membership/Leave", &lv.base, &u),
+	assert_int_equal(call_as(client, "alice", "/webmesh.v1.Membership/Leave", &lv.base, &u),
 			 WM_GRPC_PERMISSION_DENIED);
-	assert_string_equal(u.message, "m1 may not delete nodes m2");
+	assert_string_equal(u.message, "alice may not delete nodes m2");
 	assert_int_equal(call_as(client, "nobody", "/webmesh.v1.Admin/PutEdge", &e.base, &u),
 			 WM_GRPC_UNAUTHENTICATED);
 	assert_string_equal(u.message, "authentication failed");
