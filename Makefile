@@ -5,7 +5,10 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
-FUZZ_SECONDS ?= 60
+# make fuzz: the whole run's budget, shared evenly by the harnesses (so it
+# stays fixed as harnesses are added); FUZZ_SECONDS, if set, is per harness.
+FUZZ_TOTAL_SECONDS ?= 540
+FUZZ_SECONDS ?=
 BUILD_TYPE ?= RelWithDebInfo
 JOBS       ?= 2
 # Debian's interpreter: it has python3-pytest and python3-grpcio (a python3
@@ -52,17 +55,28 @@ integration-asan: test-asan
 		$(PYTHON) -m pytest -q --durations=10 tests/integration
 
 # Every tests/fuzz/*.c harness, built with clang -fsanitize=fuzzer,address,
-# each run for FUZZ_SECONDS (bounded); crashes land in $(BUILD_FUZZ)/crashes.
+# each run for its share of FUZZ_TOTAL_SECONDS (bounded), starting from its
+# committed seed corpus tests/fuzz/corpus/<harness>/ copied to a scratch dir
+# (libFuzzer writes what it finds there, not into the repository); crashes
+# land in $(BUILD_FUZZ)/crashes.
+FUZZ_HARNESSES := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 fuzz: deps
 	cmake -S . -B $(BUILD_FUZZ) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug \
 		-DWM_FUZZ=ON -DWM_BUILD_TESTS=OFF >/dev/null
 	cmake --build $(BUILD_FUZZ) -j$(JOBS) --target fuzzers
 	@mkdir -p $(BUILD_FUZZ)/crashes
-	@set -e; for f in tests/fuzz/fuzz_*.c; do \
+	@set -e; count=$(words $(FUZZ_HARNESSES)); \
+	secs=$(FUZZ_SECONDS); \
+	if [ -z "$$secs" ]; then secs=$$(( $(FUZZ_TOTAL_SECONDS) / count )); fi; \
+	if [ "$$secs" -lt 1 ]; then secs=1; fi; \
+	for f in $(FUZZ_HARNESSES); do \
 		n=$$(basename $$f .c); \
-		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
-		$(BUILD_FUZZ)/tests/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-			-artifact_prefix=$(BUILD_FUZZ)/crashes/$$n- -print_final_stats=0 \
+		corpus=$(BUILD_FUZZ)/corpus/$$n; \
+		rm -rf $$corpus; mkdir -p $$corpus; \
+		if [ -d tests/fuzz/corpus/$$n ]; then cp -R tests/fuzz/corpus/$$n/. $$corpus/; fi; \
+		echo "fuzz: $$n for $$secs s ($$(ls $$corpus | wc -l) seeds)"; \
+		$(BUILD_FUZZ)/tests/fuzz/$$n -max_total_time=$$secs -max_len=65536 \
+			-artifact_prefix=$(BUILD_FUZZ)/crashes/$$n- -print_final_stats=0 $$corpus \
 			>$(BUILD_FUZZ)/$$n.log 2>&1 || { tail -40 $(BUILD_FUZZ)/$$n.log; exit 1; }; \
 	done
 

@@ -1,4 +1,5 @@
-/* The authenticator chain: first that accepts wins, run on the libuv threadpool. */
+/* The authenticator chain: first that accepts wins, a backend failure ends
+ * it; run on the libuv threadpool. */
 #include "auth/auth.h"
 
 #include <errno.h>
@@ -134,17 +135,23 @@ static int run_chain(struct wm_auth *a, const struct wm_auth_request *req, struc
 			any_creds = true;
 		else
 			backend_failed = true;
-		if (!first_why[0])
+		if (!first_why[0] || backend_failed)
 			snprintf(first_why, sizeof(first_why), "%.15s: %.150s",
 				 a->list[i].ops->name, w[0] ? w : "refused");
-		if (r != -EACCES && result == -EACCES)
+		if (backend_failed) {
+			/* A method that could not check the credentials it was
+			 * given ends the chain, whatever came before: a later
+			 * (maybe weaker) method must not decide in its place, and
+			 * an earlier refusal is no answer when this one might
+			 * have accepted. The caller may retry (UNAVAILABLE). */
 			result = r;
+			break;
+		}
 	}
 	if (!any_creds && !backend_failed)
 		snprintf(first_why, sizeof(first_why), "no credentials (accepted: %s)", a->methods);
 	snprintf(why, whylen, "%.*s", (int)(whylen ? whylen - 1 : 0), first_why);
-	/* A refusal beats a failing backend only when some backend said no. */
-	return any_creds ? -EACCES : result;
+	return result;
 }
 
 int wm_auth_authenticate_sync(struct wm_auth *a, const struct wm_auth_request *req,

@@ -1,6 +1,8 @@
 /* Authentication: who is calling. A chain of authenticators (mTLS, htpasswd,
- * LDAP, Ed25519 key), the first that accepts wins; no authenticator at all
- * means an open mesh.
+ * LDAP, Ed25519 key), the first that accepts wins; a refusal lets the next
+ * one try, a backend failure (-EIO, -ETIMEDOUT) ends the chain with that
+ * error (no later method decides for a method that could not check); no
+ * authenticator at all means an open mesh.
  *
  * Authenticators may block (LDAP talks to a server, bcrypt burns CPU on
  * purpose), so the chain runs on the libuv threadpool (uv_queue_work) and

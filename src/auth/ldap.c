@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/auth_int.h"
 #include "auth/ldap_module.h"
@@ -103,14 +104,6 @@ static bool dup_ok(char **dst, const char *src)
 	return !src || *dst;
 }
 
-/* True for ldap://localhost, 127.x.y.z and [::1]: cleartext stays on the host. */
-static bool loopback_url(const char *url)
-{
-	const char *h = url + 7;
-	return strncmp(h, "localhost", 9) == 0 || strncmp(h, "127.", 4) == 0 ||
-	       strncmp(h, "[::1]", 5) == 0;
-}
-
 int wm_auth_ldap_new(const struct wm_auth_ldap_config *c, struct wm_authenticator *out, char *err,
 		     size_t errlen)
 {
@@ -135,7 +128,10 @@ int wm_auth_ldap_new(const struct wm_auth_ldap_config *c, struct wm_authenticato
 		snprintf(err, errlen, "\"%s\" is not an LDAP URL", c->url);
 		return -EINVAL;
 	}
-	if (strncmp(c->url, "ldap://", 7) == 0 && !c->starttls && !loopback_url(c->url)) {
+	/* Clear text only to this host: the scheme is matched in any case, as
+	 * libldap does, so "LDAP://host" is no way around the check. */
+	if (strncasecmp(c->url, "ldaps://", 8) != 0 && !c->starttls &&
+	    !wm_ldap_url_is_loopback(c->url)) {
 		snprintf(err, errlen,
 			 "%s would send passwords in clear text: use ldaps:// or ldap-starttls",
 			 c->url);

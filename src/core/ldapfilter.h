@@ -2,6 +2,7 @@
 #ifndef WM_CORE_LDAPFILTER_H
 #define WM_CORE_LDAPFILTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Writes value into out as an RFC 4515 assertion value: '*', '(', ')', '\\'
@@ -18,5 +19,14 @@ int wm_ldap_filter_escape(const char *value, char *out, size_t outlen);
  * configuration (e.g. "(objectClass=person)"). -ENOSPC if out is too small. */
 int wm_ldap_user_filter(const char *attr, const char *value, const char *extra, char *out,
 			size_t outlen);
+
+/* True when url is one ldap:// URL whose host is exactly this machine:
+ * "localhost" (any case), an IPv4 literal in 127.0.0.0/8 (four decimal
+ * parts), or the IPv6 literal ::1 in brackets; an optional ":PORT" (digits)
+ * and then the end, '/' or '?' may follow. Anything else is false: another
+ * scheme, a host that only starts like those (localhost.evil.example,
+ * 127.example.com), user info, percent-escapes, whitespace (libldap takes a
+ * space-separated list of URLs). Clear text is allowed only to such hosts. */
+bool wm_ldap_url_is_loopback(const char *url);
 
 #endif

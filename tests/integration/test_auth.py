@@ -4,6 +4,7 @@ state as it was, and no credential may reach a log."""
 
 import json
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -53,9 +54,17 @@ extendedKeyUsage = clientAuth,serverAuth
 
 
 def state_of(server):
-    """What a refused call must not change: nodes and graph, as JSON."""
+    """Nodes and graph, as JSON (what the ACL test must see unchanged while
+    it changes the ACLs stored beside them)."""
     return (server.wmctl("get", "nodes", "-o", "json").stdout,
             server.wmctl("get", "graph", "-o", "json").stdout)
+
+
+def voters_state(t):
+    """What a refused call must not change: the replicated state of every
+    server of the mesh, row by row."""
+    return {n.name: n.state_dump() for n in t.nodes.values()
+            if n.name in ("s1", "s2") and n.running()}
 
 
 def start_joiner(topo, name, ca, *extra):
@@ -65,11 +74,13 @@ def start_joiner(topo, name, ca, *extra):
     return node
 
 
-def refused(node, status):
-    """The joiner gives up (exit 1) and says why."""
+def refused(node, status, reason):
+    """The joiner gives up (exit 1) and says why: the status and the server's
+    exact reason."""
     code = node.wait_exit(60)
     assert code == 1, node.log_tail()
     assert status in node.log(), node.log_tail()
+    assert reason in node.log(), node.log_tail()
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +120,7 @@ def test_mtls_good_certificate_joins(mtls_mesh):
 @pytest.mark.parametrize("case", ["foreign-ca", "expired", "none"])
 def test_mtls_bad_certificates_are_unauthenticated(mtls_mesh, case):
     t = mtls_mesh
-    before = state_of(t.server)
+    before = voters_state(t)
     if case == "foreign-ca":
         extra = ["--tls-cert", str(t.other / "foreign.crt"),
                  "--tls-key", str(t.other / "foreign.key")]
@@ -121,18 +132,31 @@ def test_mtls_bad_certificates_are_unauthenticated(mtls_mesh, case):
     else:
         extra, name = [], "nocert"
     node = start_joiner(t, name, t.ca / "ca.crt", *extra)
-    refused(node, "UNAUTHENTICATED")
-    assert state_of(t.server) == before
+    refused(node, "UNAUTHENTICATED", "authentication failed")
+    assert voters_state(t) == before
     assert name not in t.server.nodes()
 
 
 def test_rbac_join_as_voter_needs_the_voters_binding(mtls_mesh):
     t = mtls_mesh
-    before = state_of(t.server)
+    before = voters_state(t)
     node = start_joiner(t, "voterless", t.ca / "ca.crt", *creds(t.ca, "voterless"),
                         "--voter")
-    refused(node, "PERMISSION_DENIED")
-    assert state_of(t.server) == before
+    refused(node, "PERMISSION_DENIED",
+            "voterless may not join as a voter (not bound to the voters role)")
+    assert voters_state(t) == before
+
+
+def good_member(t):
+    """The member "good" (joined by test_mtls_good_certificate_joins, or here
+    when that test did not run). A member that died fails the test: a refusal
+    test that skips when its caller is gone would pass with every check broken."""
+    good = t.nodes.get("good")
+    if good is None:
+        good = start_joiner(t, "good", t.ca / "ca.crt", *creds(t.ca, "good"))
+        good.wait_ready("member")
+    assert good.running(), f"the member good exited:\n{good.log_tail()}"
+    return good
 
 
 def remote_wmctl(t, node, name, *args, check=True):
@@ -142,14 +166,13 @@ def remote_wmctl(t, node, name, *args, check=True):
 
 def test_rbac_only_admins_put_edges(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
-    before = state_of(t.server)
+    good = good_member(t)
+    before = voters_state(t)
     p = remote_wmctl(t, good, "good", "put", "edge", "s1", "good", "--weight", "7",
                      check=False)
     assert p.returncode != 0 and "PERMISSION_DENIED" in p.stderr, p.stderr
-    assert state_of(t.server) == before
+    assert "good may not put edges" in p.stderr, p.stderr
+    assert voters_state(t) == before
     # Reads need only an authenticated caller.
     remote_wmctl(t, good, "good", "get", "nodes")
     # The bootstrap admin ("admin" by default) may.
@@ -183,29 +206,50 @@ SIG = "/webmesh.v1.Signaling/"
 
 def test_signaling_only_as_itself(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
-    before = state_of(t.server)
-    # Its own signals: the stream stays open until our deadline (or until
-    # good's own daemon takes its stream back, which replaces ours).
-    own = call(t, good, "good", SIG + "ReceiveSignals", {"id": "good"},
-               "ReceiveSignalsRequest", "Signal", stream=True, timeout=3)
-    assert own["code"] in ("DEADLINE_EXCEEDED", "ABORTED"), own
+    good = good_member(t)
+    before = voters_state(t)
+    # Its own signals. A deadline alone proves nothing (a gate that hangs
+    # times out too): while our stream is open, s1 sends good BYEs, and the
+    # stream must either receive one or be replaced by good's own daemon
+    # taking its stream back (ABORTED, which only an accepted stream gets).
+    own = {}
+
+    def receive():
+        own.update(call(t, good, "good", SIG + "ReceiveSignals", {"id": "good"},
+                        "ReceiveSignalsRequest", "Signal", stream=True, timeout=8))
+    reader = threading.Thread(target=receive)
+    reader.start()
+    try:
+        for session in range(1, 13):
+            time.sleep(0.5)
+            if not reader.is_alive():
+                break
+            bye = call(t, t.server, "s1", SIG + "SendSignal",
+                       {"from": "s1", "to": "good", "kind": "SIGNAL_KIND_BYE",
+                        "session": str(session)}, "Signal", "SendSignalResponse")
+            assert bye["code"] == "OK", bye
+    finally:
+        reader.join(60)
+    assert not reader.is_alive(), "ReceiveSignals did not end"
+    assert own["code"] == "ABORTED" or (
+        own["code"] == "DEADLINE_EXCEEDED" and own["responses"] and
+        all(r.get("from") == "s1" for r in own["responses"])), own
     # Another node's signals, or signals in another node's name: refused.
     other = call(t, good, "good", SIG + "ReceiveSignals", {"id": "s1"},
                  "ReceiveSignalsRequest", "Signal", stream=True, timeout=5)
     assert other["code"] == "PERMISSION_DENIED" and not other["responses"], other
+    assert other["details"] == "good may act only as itself, not as s1", other
     forged = call(t, good, "good", SIG + "SendSignal",
                   {"from": "s1", "to": "good", "kind": "SIGNAL_KIND_BYE", "session": "1"},
                   "Signal", "SendSignalResponse")
     assert forged["code"] == "PERMISSION_DENIED", forged
+    assert forged["details"] == "good may act only as itself, not as s1", forged
     # A signal as itself passes the gate (a BYE for no session: ignored).
     sent = call(t, good, "good", SIG + "SendSignal",
                 {"from": "good", "to": "s1", "kind": "SIGNAL_KIND_BYE", "session": "1"},
                 "Signal", "SendSignalResponse")
     assert sent["code"] == "OK", sent
-    assert state_of(t.server) == before
+    assert voters_state(t) == before
 
 
 PUT_EDGE = "/webmesh.v1.Admin/PutEdge"
@@ -213,10 +257,8 @@ PUT_EDGE = "/webmesh.v1.Admin/PutEdge"
 
 def test_a_member_cannot_forge_proxied_for(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
-    before = state_of(t.server)
+    good = good_member(t)
+    before = voters_state(t)
     # As the bootstrap admin, and as the server itself.
     for who in ("admin", "s1", "@local"):
         r = call(t, good, "good", PUT_EDGE, {"source": "s1", "target": "good", "weight": 3},
@@ -227,7 +269,7 @@ def test_a_member_cannot_forge_proxied_for(mtls_mesh):
                  "ReceiveSignalsRequest", "Signal", stream=True, timeout=5,
                  metadata=[("x-webmesh-proxied-for", who)])
         assert r["code"] == "PERMISSION_DENIED" and not r["responses"], (who, r)
-    assert state_of(t.server) == before
+    assert voters_state(t) == before
 
 
 def wait_server(node):
@@ -241,24 +283,23 @@ def wait_server(node):
 
 def test_forwarded_calls_are_authorized_as_the_original_caller(mtls_mesh):
     t = mtls_mesh
-    good = t.nodes["good"]
-    if not good.running():
-        pytest.skip("needs the good member")
+    good = good_member(t)
     s2 = start_joiner(t, "s2", t.ca / "ca.crt", *creds(t.ca, "s2"), "--voter", "--mtls")
     wait_server(s2)
 
     def via_s2(name, *args, check=True):
         return good.exec(str(WMCTL), "--server", f"{s2.underlay}:{API_PORT}", "--ca-file",
                          str(t.ca / "ca.crt"), *creds(t.ca, name), *args, check=check)
-    wait_until(lambda: state_of(s2) == state_of(t.server), 30, "s2 to catch up")
-    before = state_of(t.server)
+    wait_until(lambda: s2.state_dump() == t.server.state_dump(), 30, "s2 to catch up")
+    before = voters_state(t)
+    assert set(before) == {"s1", "s2"}
     # A non-admin through the follower: refused, nothing changes anywhere.
     p = via_s2("good", "put", "edge", "s2", "good", "--weight", "5", check=False)
     assert p.returncode != 0 and "PERMISSION_DENIED" in p.stderr, p.stderr
     r = call(t, good, "good", PUT_EDGE, {"source": "s2", "target": "good", "weight": 5},
              "PutEdgeRequest", "AdminWriteResponse", server=s2)
     assert r["code"] == "PERMISSION_DENIED" and "good may not put edges" in r["details"], r
-    assert state_of(t.server) == before and state_of(s2) == before
+    assert voters_state(t) == before
     # The admin through the follower: forwarded to the leader as the admin
     # (s2 itself may not put edges), stored on both.
     via_s2("admin", "put", "edge", "s2", "good", "--weight", "5")
@@ -293,7 +334,7 @@ def test_basic_auth_join_and_no_password_in_logs():
         pat = __import__("re").compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
         t.fingerprint = wait_until(lambda: (m := pat.search(s1.log())) and m.group(1), 10,
                                    "fingerprint")
-        before = state_of(s1)
+        before = voters_state(t)
 
         def secret_config(name, user, pw):
             # In a 0600 file, not on the command line (ps shows that).
@@ -303,15 +344,15 @@ def test_basic_auth_join_and_no_password_in_logs():
             return ["--config", str(f)]
         bad = t.add_node("m2")
         bad.start(*t.join_args(bad, *secret_config("m2", "m2", "wrong-Password-9")))
-        refused(bad, "UNAUTHENTICATED")
-        assert state_of(s1) == before
+        refused(bad, "UNAUTHENTICATED", "authentication failed")
+        assert voters_state(t) == before
         good = t.add_node("m1")
         good.start(*t.join_args(good, *secret_config("m1", "m1", BASIC_PW)))
         good.wait_ready("member")
         # A user may join only as itself: m1's password does not make it m3.
         imp = t.add_node("m3")
         imp.start(*t.join_args(imp, *secret_config("m3", "m1", BASIC_PW)))
-        refused(imp, "PERMISSION_DENIED")
+        refused(imp, "PERMISSION_DENIED", "m1 may not put nodes m3")
         for n in t.nodes.values():
             log = n.log()
             assert BASIC_PW not in log and "wrong-Password-9" not in log, n.name
@@ -385,12 +426,12 @@ def test_key_auth_join_with_an_ed25519_key():
         t.fingerprint = wait_until(lambda: (m := pat.search(s1.log())) and m.group(1), 10,
                                    "fingerprint")
         assert s1.status()["auth_methods"] == "key"
-        before = state_of(s1)
+        before = voters_state(t)
         # A key that is not listed for the node is refused.
         bad = t.add_node("k2")
         bad.start(*t.join_args(bad, "--key-auth-private-key-file", str(keys / "stranger")))
-        refused(bad, "UNAUTHENTICATED")
-        assert state_of(s1) == before
+        refused(bad, "UNAUTHENTICATED", "authentication failed")
+        assert voters_state(t) == before
         good = t.add_node("k1")
         good.start(*t.join_args(good, "--key-auth-private-key-file", str(keys / "k1")))
         good.wait_ready("member")

@@ -35,7 +35,7 @@ static char dir[] = "/tmp/wm-test-gate-fwd-XXXXXX";
 
 static bool run_until(bool *done)
 {
-	return test_run_until(&loop, done, DEADLINE_MS);
+	return test_run_flag(&loop, done, DEADLINE_MS);
 }
 
 static int apply(Webmesh__V1__RaftCommand *cmd)

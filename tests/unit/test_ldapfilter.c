@@ -1,4 +1,5 @@
-/* RFC 4515 filter escaping: every special byte, injections, buffer limits. */
+/* RFC 4515 filter escaping: every special byte, injections, buffer limits;
+ * and which ldap:// URLs stay on this host (clear text allowed). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -97,12 +98,74 @@ static void test_user_filter(void **state)
 	assert_int_equal(wm_ldap_user_filter("uid", "bob", NULL, out, 8), -ENOSPC);
 }
 
+/* Exact host match: a host that only starts like a loopback name is elsewhere. */
+static void test_url_loopback(void **state)
+{
+	static const char *const local[] = {
+		"ldap://localhost",
+		"ldap://localhost:389",
+		"ldap://LocalHost:3890/",
+		"LDAP://localhost",
+		"ldap://127.0.0.1",
+		"ldap://127.0.0.1:3890",
+		"ldap://127.255.1.2:1/dc=example,dc=com?uid",
+		"ldap://[::1]",
+		"ldap://[::1]:3890",
+		"ldap://[0:0:0:0:0:0:0:1]:389/",
+		"ldap://localhost?uid",
+	};
+	static const char *const remote[] = {
+		"ldap://localhost.evil.example",
+		"ldap://localhost.evil.example:389",
+		"ldap://127.example.com",
+		"ldap://127.0.0.1.evil.example",
+		"ldap://127.1",
+		"ldap://127.0.0.1x",
+		"ldap://128.0.0.1",
+		"ldap://0.0.0.0",
+		"ldap://10.0.0.1",
+		"ldap://localhostx",
+		"ldap://xlocalhost",
+		"ldap://[::1].evil.example",
+		"ldap://[::2]",
+		"ldap://[::ffff:127.0.0.1]",
+		"ldap://[::1",
+		"ldap://::1",
+		"ldap://localhost:",
+		"ldap://localhost:123456",
+		"ldap://localhost:38a9",
+		"ldap://localhost@evil.example",
+		"ldap://user@localhost",
+		"ldap://localhost ldap://evil.example",
+		"ldap://localhost/ ldap://evil.example",
+		"ldap://%6cocalhost",
+		"ldap://",
+		"ldaps://localhost",
+		"ldapi://localhost",
+		"http://localhost",
+		"localhost",
+		"",
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(local) / sizeof(local[0]); i++) {
+		if (!wm_ldap_url_is_loopback(local[i]))
+			fail_msg("%s: not seen as loopback", local[i]);
+	}
+	for (size_t i = 0; i < sizeof(remote) / sizeof(remote[0]); i++) {
+		if (wm_ldap_url_is_loopback(remote[i]))
+			fail_msg("%s: seen as loopback", remote[i]);
+	}
+	assert_false(wm_ldap_url_is_loopback(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_plain),	   cmocka_unit_test(test_specials),
-		cmocka_unit_test(test_injections), cmocka_unit_test(test_every_byte),
-		cmocka_unit_test(test_space),	   cmocka_unit_test(test_user_filter),
+		cmocka_unit_test(test_plain),	     cmocka_unit_test(test_specials),
+		cmocka_unit_test(test_injections),   cmocka_unit_test(test_every_byte),
+		cmocka_unit_test(test_space),	     cmocka_unit_test(test_user_filter),
+		cmocka_unit_test(test_url_loopback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,7 +28,7 @@ static bool flag;
 
 static bool run_until(bool *done)
 {
-	return test_run_until(&loop, done, DEADLINE_MS);
+	return test_run_flag(&loop, done, DEADLINE_MS);
 }
 
 static void closed_cb(void *data)

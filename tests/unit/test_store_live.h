@@ -6,10 +6,12 @@
 #include <netinet/in.h>
 #include <stdbool.h>
 #include <sys/socket.h>
+#include <stdlib.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include "store/store.h"
+#include "webmesh/v1/raft.pb-c.h"
 
 /* A TCP port free on 127.0.0.1 right now (for a store's raft address). */
 static inline int test_free_port(void)
@@ -35,6 +37,105 @@ static inline bool test_is_leader(void *arg)
 	return st.is_leader;
 }
 
+/* A loop to run until a condition holds, bounded in time. */
+struct test_loop {
+	uv_loop_t loop;
+	uv_timer_t poll, deadline;
+	bool timed_out;
+	bool (*cond)(void *);
+	void *arg;
+};
+
+static inline void test_loop_poll_cb(uv_timer_t *t)
+{
+	struct test_loop *l = t->data;
+	if (l->cond(l->arg))
+		uv_stop(&l->loop);
+}
+
+static inline void test_loop_deadline_cb(uv_timer_t *t)
+{
+	struct test_loop *l = t->data;
+	l->timed_out = true;
+	uv_stop(&l->loop);
+}
+
+static inline void test_loop_init(struct test_loop *l)
+{
+	assert_int_equal(uv_loop_init(&l->loop), 0);
+	uv_timer_init(&l->loop, &l->poll);
+	uv_timer_init(&l->loop, &l->deadline);
+	l->poll.data = l->deadline.data = l;
+}
+
+/* Runs the loop until cond(arg) is true (polled every 5 ms) or 20 s passed;
+ * returns whether it became true. */
+static inline bool test_run_until(struct test_loop *l, bool (*cond)(void *), void *arg)
+{
+	if (cond(arg))
+		return true;
+	l->cond = cond;
+	l->arg = arg;
+	l->timed_out = false;
+	uv_timer_start(&l->poll, test_loop_poll_cb, 5, 5);
+	uv_timer_start(&l->deadline, test_loop_deadline_cb, 20000, 0);
+	uv_run(&l->loop, UV_RUN_DEFAULT);
+	uv_timer_stop(&l->poll);
+	uv_timer_stop(&l->deadline);
+	return !l->timed_out && cond(arg);
+}
+
+/* Closes the loop; every other handle must be closed already. */
+static inline void test_loop_close(struct test_loop *l)
+{
+	uv_close((uv_handle_t *)&l->poll, NULL);
+	uv_close((uv_handle_t *)&l->deadline, NULL);
+	uv_run(&l->loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&l->loop), 0);
+}
+
+static inline bool test_flag_set(void *arg)
+{
+	return *(bool *)arg;
+}
+
+/* For close and done callbacks that take only data: sets the bool. */
+static inline void test_set_flag_cb(void *data)
+{
+	*(bool *)data = true;
+}
+
+struct test_applied {
+	bool done;
+	int err;
+	char message[256];
+};
+
+static inline void test_applied_cb(void *data, const struct wm_store_result *res)
+{
+	struct test_applied *a = data;
+	a->done = true;
+	a->err = res->err;
+	snprintf(a->message, sizeof(a->message), "%s", res->message);
+}
+
+/* Applies a packed RaftCommand (freed here) on s and waits until it is
+ * applied without error. */
+static inline void test_apply_packed(struct test_loop *l, struct wm_store *s, uint8_t *buf,
+				     size_t len)
+{
+	Webmesh__V1__RaftCommand *cmd = webmesh__v1__raft_command__unpack(NULL, len, buf);
+	struct test_applied a = {0};
+
+	free(buf);
+	assert_non_null(cmd);
+	assert_int_equal(wm_store_apply(s, cmd, test_applied_cb, &a), 0);
+	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
+	assert_true(test_run_until(l, test_flag_set, &a.done));
+	if (a.err)
+		fail_msg("apply: %s", a.message);
+}
+
 static inline void test_stop_cb(uv_timer_t *t)
 {
 	uv_stop(t->loop);
@@ -42,7 +143,7 @@ static inline void test_stop_cb(uv_timer_t *t)
 
 /* Runs loop until *done or deadline_ms have passed (a bound, not an expected
  * duration); returns *done. */
-static inline bool test_run_until(uv_loop_t *loop, bool *done, uint64_t deadline_ms)
+static inline bool test_run_flag(uv_loop_t *loop, bool *done, uint64_t deadline_ms)
 {
 	uv_timer_t poll, deadline;
 	uint64_t start = uv_now(loop);
@@ -81,7 +182,7 @@ static inline int test_apply(uv_loop_t *loop, struct wm_store *s, Webmesh__V1__R
 
 	if (err)
 		return err;
-	assert_true(test_run_until(loop, &r.done, 20000));
+	assert_true(test_run_flag(loop, &r.done, 20000));
 	return r.err;
 }
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -126,6 +127,94 @@ static inline uint8_t *test_edge_cmd(bool put, const char *a, const char *b, int
 		cmd.delete_edge = &d;
 	}
 	return test_pack(&cmd, len);
+}
+
+static inline uint8_t *test_role_cmd(const char *name, const char *rules, size_t *len)
+{
+	Webmesh__V1__PutRoleCommand c = WEBMESH__V1__PUT_ROLE_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	c.name = (char *)name;
+	c.rules = (char *)rules;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE;
+	cmd.put_role = &c;
+	return test_pack(&cmd, len);
+}
+
+static inline uint8_t *test_binding_cmd(const char *name, const char *role, const char *subjects,
+					size_t *len)
+{
+	Webmesh__V1__PutRoleBindingCommand c = WEBMESH__V1__PUT_ROLE_BINDING_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	c.name = (char *)name;
+	c.role = (char *)role;
+	c.subjects = (char *)subjects;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING;
+	cmd.put_role_binding = &c;
+	return test_pack(&cmd, len);
+}
+
+static inline uint8_t *test_group_cmd(const char *name, const char *subjects, size_t *len)
+{
+	Webmesh__V1__PutGroupCommand c = WEBMESH__V1__PUT_GROUP_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	c.name = (char *)name;
+	c.subjects = (char *)subjects;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP;
+	cmd.put_group = &c;
+	return test_pack(&cmd, len);
+}
+
+/* The authorization fixture of the gate's unit test and fuzzer, as the
+ * packed commands to apply in order on a fresh store whose bootstrap node is
+ * srv-1 (at most TEST_GATE_FIXTURE_MAX; returns how many):
+ * - srv-1 (voter), srv-2 (in the built-in voters binding, not joined), the
+ *   members m1 and m2; the user "admin" is the mesh admin;
+ * - role "partial": get edges, put routes m1, delete groups ops; bound to
+ *   node:m1 and user:alice;
+ * - role "edge-writer": put edges; bound to group:ops = {user:bob};
+ * - role "observers": put observers; bound to node:obs. */
+#define TEST_GATE_FIXTURE_MAX 16
+static inline size_t test_gate_fixture(uint8_t *bufs[TEST_GATE_FIXTURE_MAX],
+				       size_t lens[TEST_GATE_FIXTURE_MAX])
+{
+	Webmesh__V1__BootstrapAuthzCommand b = WEBMESH__V1__BOOTSTRAP_AUTHZ_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	struct test_join joins[] = {{.id = "srv-1", .key_seed = 1, .role = 1 /* voter */},
+				    {.id = "m1", .key_seed = 2},
+				    {.id = "m2", .key_seed = 3}};
+	char *voters[] = {"srv-2"};
+	size_t n = 0;
+
+	bufs[n] = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &lens[n]);
+	n++;
+	b.admin = "admin";
+	b.bootstrap_node = "srv-1";
+	b.voters = voters;
+	b.n_voters = 1;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ;
+	cmd.bootstrap_authz = &b;
+	bufs[n] = test_pack(&cmd, &lens[n]);
+	n++;
+	for (size_t i = 0; i < sizeof(joins) / sizeof(joins[0]); i++, n++)
+		bufs[n] = test_join_cmd(&joins[i], &lens[n]);
+	bufs[n] = test_role_cmd("partial", "get:edges:;put:routes:m1;delete:groups:ops", &lens[n]);
+	n++;
+	bufs[n] = test_binding_cmd("partial", "partial", "node:m1,user:alice", &lens[n]);
+	n++;
+	bufs[n] = test_role_cmd("edge-writer", "put:edges:", &lens[n]);
+	n++;
+	bufs[n] = test_group_cmd("ops", "user:bob", &lens[n]);
+	n++;
+	bufs[n] = test_binding_cmd("ops-edges", "edge-writer", "group:ops", &lens[n]);
+	n++;
+	bufs[n] = test_role_cmd("observers", "put:observers:", &lens[n]);
+	n++;
+	bufs[n] = test_binding_cmd("observers", "observers", "node:obs", &lens[n]);
+	n++;
+	return n;
 }
 
 #endif
