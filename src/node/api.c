@@ -232,6 +232,12 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
+	rc = wm_signaling_set_limits(d->services, d->cfg->signaling_max_messages,
+				     d->cfg->signaling_max_bytes);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
 	if (d->cfg->turn_secret) {
 		/* Servers hand members short-lived TURN credentials instead. */
 		struct wm_signaling_config sig = {
@@ -242,8 +248,9 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		};
 		rc = wm_signaling_configure(d->services, &sig);
 		if (rc) {
-			snprintf(err, errlen, "turn-secret: cannot use turn-servers and "
-					      "turn-credential-ttl as given");
+			snprintf(err, errlen,
+				 "turn-secret: cannot use turn-servers and "
+				 "turn-credential-ttl as given");
 			return rc;
 		}
 	}
