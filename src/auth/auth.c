@@ -38,7 +38,8 @@ struct job {
 	int err;
 	struct wm_identity id;
 	char why[WM_AUTH_REASON_MAX];
-	bool limited; /* counted by a->limit: end it with the outcome */
+	bool limited; /* let in by a->limit: end it with the outcome */
+	int begun;    /* what wm_authlimit_begin said */
 	char source[WM_SOURCE_KEY_MAX];
 	char user[WM_AUTHLIMIT_USER_MAX + 3];
 };
@@ -220,7 +221,7 @@ int wm_auth_authenticate_sync(struct wm_auth *a, const struct wm_auth_request *r
 static void job_free(struct job *j)
 {
 	if (j->limited) /* never checked: says nothing about the caller */
-		wm_authlimit_end(j->a->limit, j->source, j->user, WM_AUTHLIMIT_ERROR,
+		wm_authlimit_end(j->a->limit, j->source, j->user, j->begun, WM_AUTHLIMIT_ERROR,
 				 (int64_t)uv_now(j->a->loop));
 	free(j->authorization);
 	if (j->key_sig)
@@ -237,7 +238,7 @@ static void finish(struct job *j)
 	struct wm_auth *a = j->a;
 
 	if (j->limited)
-		wm_authlimit_end(a->limit, j->source, j->user,
+		wm_authlimit_end(a->limit, j->source, j->user, j->begun,
 				 j->err == 0	     ? WM_AUTHLIMIT_ACCEPTED
 				 : j->err == -EACCES ? WM_AUTHLIMIT_REFUSED
 						     : WM_AUTHLIMIT_ERROR,
@@ -318,6 +319,7 @@ int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, w
 			return r == -EAGAIN ? -EAGAIN : r == -EBUSY ? -EUSERS : -EBUSY;
 		}
 		j->limited = true;
+		j->begun = r;
 	}
 	j->a = a;
 	j->cb = cb;

@@ -153,27 +153,30 @@ int wm_authlimit_begin(struct wm_authlimit *l, const char *source, const char *u
 		*retry_ms = (uint32_t)(s->next_ms - now_ms);
 		return -EAGAIN;
 	}
-	if (s->pending >= l->cfg.max_pending)
-		return -EBUSY;
+	bool good = false;
 	if (user && *user) {
+		pair_key(key, source, user);
+		struct entry *g = find(&l->good, key);
+		good = g && now_ms - g->last_ms < l->cfg.good_ms;
 		user_key(key, user);
 		u = find(&l->users, key);
 		if (u) {
 			decay(l, u, now_ms);
-			pair_key(key, source, user);
-			struct entry *g = find(&l->good, key);
-			bool good = g && now_ms - g->last_ms < l->cfg.good_ms;
 			if (u->next_ms > now_ms && !good) {
 				*retry_ms = (uint32_t)(u->next_ms - now_ms);
 				return -EAGAIN;
 			}
 		}
 	}
+	if (good)
+		return WM_AUTHLIMIT_KNOWN;
+	if (s->pending >= l->cfg.max_pending)
+		return -EBUSY;
 	s->pending++;
 	return 0;
 }
 
-void wm_authlimit_end(struct wm_authlimit *l, const char *source, const char *user,
+void wm_authlimit_end(struct wm_authlimit *l, const char *source, const char *user, int begun,
 		      enum wm_authlimit_outcome outcome, int64_t now_ms)
 {
 	char key[KEY_MAX];
@@ -183,7 +186,7 @@ void wm_authlimit_end(struct wm_authlimit *l, const char *source, const char *us
 		return;
 	snprintf(key, WM_SOURCE_KEY_MAX, "%s", source);
 	s = find(&l->sources, key);
-	if (s && s->pending)
+	if (begun == 0 && s && s->pending)
 		s->pending--;
 	bool has_user = user && *user;
 	switch (outcome) {

@@ -38,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct wm_logonce lo;
 	wm_logonce_init(&lo, 500);
-	uint32_t pending[N_SRC][N_USER] = {{0}};
+	uint32_t pending[N_SRC][N_USER] = {{0}}, known[N_SRC][N_USER] = {{0}};
 	uint32_t per_src[N_SRC] = {0};
 	int64_t now = 0;
 	char src[N_SRC][16], user[N_USER][8];
@@ -57,6 +57,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (rv == 0) {
 				pending[s][u]++;
 				per_src[s]++;
+			} else if (rv == WM_AUTHLIMIT_KNOWN) {
+				if (u == 0) /* only a named user can be known */
+					abort();
+				known[s][u]++;
 			} else if (rv == -EAGAIN) {
 				if (retry == 0 || retry > 800)
 					abort();
@@ -71,14 +75,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			(void)wm_logonce_due(&lo, src[s], now);
 			break;
 		}
-		default:
-			if (!pending[s][u])
-				break;
-			pending[s][u]--;
-			per_src[s]--;
-			wm_authlimit_end(l, src[s], user[u],
-					 (enum wm_authlimit_outcome)((data[i] & 3) - 1), now);
+		default: {
+			enum wm_authlimit_outcome out =
+				(enum wm_authlimit_outcome)((data[i] & 3) - 1);
+			if (pending[s][u]) {
+				pending[s][u]--;
+				per_src[s]--;
+				wm_authlimit_end(l, src[s], user[u], 0, out, now);
+			} else if (known[s][u]) {
+				known[s][u]--;
+				wm_authlimit_end(l, src[s], user[u], WM_AUTHLIMIT_KNOWN, out, now);
+			}
 			break;
+		}
 		}
 		if (wm_authlimit_pending(l, src[s]) != per_src[s])
 			abort();

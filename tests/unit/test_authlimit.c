@@ -65,8 +65,8 @@ static int attempt(struct wm_authlimit *l, const char *src, const char *user, in
 {
 	uint32_t r;
 	int rv = wm_authlimit_begin(l, src, user, now, retry ? retry : &r);
-	if (rv == 0)
-		wm_authlimit_end(l, src, user, out, now);
+	if (rv >= 0)
+		wm_authlimit_end(l, src, user, rv, out, now);
 	return rv;
 }
 
@@ -123,14 +123,35 @@ static void test_user_backoff_and_good_pairs(void **state)
 	assert_int_equal(retry, 50);
 	/* alice's own address gets through at once, and so does a name that
 	 * differs only in its kind (a node ID is not a user name). */
-	assert_int_equal(attempt(l, "192.0.2.1", "u:alice", 50, WM_AUTHLIMIT_ACCEPTED, NULL), 0);
+	assert_int_equal(attempt(l, "192.0.2.1", "u:alice", 50, WM_AUTHLIMIT_ACCEPTED, NULL),
+			 WM_AUTHLIMIT_KNOWN);
 	assert_int_equal(attempt(l, "203.0.113.98", "n:alice", 50, WM_AUTHLIMIT_ACCEPTED, NULL), 0);
 	/* A success of alice's clears nothing for the attacker. */
 	assert_int_equal(attempt(l, "203.0.113.99", "u:alice", 99, WM_AUTHLIMIT_REFUSED, NULL),
 			 -EAGAIN);
+	/* A known pair is not held to the source's share of pending attempts
+	 * (a server forwarding many calls as itself). */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(wm_authlimit_begin(l, "192.0.2.1", "u:alice", 60, &retry),
+				 WM_AUTHLIMIT_KNOWN);
+	assert_int_equal(wm_authlimit_pending(l, "192.0.2.1"), 0);
+	for (int i = 0; i < 10; i++)
+		wm_authlimit_end(l, "192.0.2.1", "u:alice", WM_AUTHLIMIT_KNOWN,
+				 WM_AUTHLIMIT_ACCEPTED, 61);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(wm_authlimit_begin(l, "192.0.2.1", "u:carol", 61, &retry), 0);
+	assert_int_equal(wm_authlimit_begin(l, "192.0.2.1", "u:carol", 61, &retry), -EBUSY);
+	assert_int_equal(wm_authlimit_pending(l, "192.0.2.1"), 4);
+	for (int i = 0; i < 4; i++)
+		wm_authlimit_end(l, "192.0.2.1", "u:carol", 0, WM_AUTHLIMIT_ERROR, 62);
+	assert_int_equal(wm_authlimit_pending(l, "192.0.2.1"), 0);
 	/* The good pair lasts good_ms (a day by default). */
 	assert_int_equal(attempt(l, "203.0.113.1", "u:alice", 100, WM_AUTHLIMIT_REFUSED, NULL), 0);
-	assert_int_equal(attempt(l, "192.0.2.1", "u:alice", 24 * 3600 * 1000LL - 1,
+	assert_int_equal(attempt(l, "192.0.2.1", "u:alice", 24 * 3600 * 1000LL + 60,
+				 WM_AUTHLIMIT_ACCEPTED, NULL),
+			 WM_AUTHLIMIT_KNOWN);
+	/* ... from its last use; then it is forgotten (counted again). */
+	assert_int_equal(attempt(l, "192.0.2.1", "u:alice", 3 * 24 * 3600 * 1000LL,
 				 WM_AUTHLIMIT_ACCEPTED, NULL),
 			 0);
 	wm_authlimit_free(l);
@@ -154,11 +175,11 @@ static void test_pending_and_tables(void **state)
 	assert_int_equal(wm_authlimit_begin(l, "192.0.2.2", NULL, 0, &retry), 0);
 	assert_int_equal(wm_authlimit_begin(l, "192.0.2.3", NULL, 0, &retry), 0);
 	assert_int_equal(wm_authlimit_begin(l, "192.0.2.4", NULL, 0, &retry), -ENOSPC);
-	wm_authlimit_end(l, "192.0.2.3", NULL, WM_AUTHLIMIT_ACCEPTED, 1);
+	wm_authlimit_end(l, "192.0.2.3", NULL, 0, WM_AUTHLIMIT_ACCEPTED, 1);
 	assert_int_equal(wm_authlimit_begin(l, "192.0.2.4", NULL, 2, &retry), 0);
 	assert_int_equal(wm_authlimit_pending(l, "192.0.2.3"), 0); /* made room */
-	wm_authlimit_end(l, "192.0.2.1", NULL, WM_AUTHLIMIT_ERROR, 3);
-	wm_authlimit_end(l, "192.0.2.1", "u:a", WM_AUTHLIMIT_ERROR, 3);
+	wm_authlimit_end(l, "192.0.2.1", NULL, 0, WM_AUTHLIMIT_ERROR, 3);
+	wm_authlimit_end(l, "192.0.2.1", "u:a", 0, WM_AUTHLIMIT_ERROR, 3);
 	assert_int_equal(wm_authlimit_pending(l, "192.0.2.1"), 0);
 	/* The tables stay bounded: a fourth user name pushes out the least
 	 * recently used (the price of a bound: see authlimit.h). */
