@@ -80,6 +80,13 @@ def mesh():
         yield t
 
 
+def sanitized(node):
+    """A sanitizer build's RSS is its shadow memory and quarantine, not what
+    the daemon keeps: the bound is checked on ordinary builds (make test)."""
+    with open(f"/proc/{node.pid}/maps") as f:
+        return any("libasan" in line or "libtsan" in line for line in f)
+
+
 def rss_kib(node):
     with open(f"/proc/{node.pid}/status") as f:
         for line in f:
@@ -152,7 +159,8 @@ def under_attack(t, attacker_ns, mode, *args, duration=ATTACK_SECONDS):
                 p.kill()
                 p.communicate()
     assert checks >= 3, "wmctl status was asked too few times to say anything"
-    assert max_rss < RSS_LIMIT_KIB, f"s1's RSS reached {max_rss} KiB under {mode}"
+    if not sanitized(s1):
+        assert max_rss < RSS_LIMIT_KIB, f"s1's RSS reached {max_rss} KiB under {mode}"
     assert s1.is_leader()
     assert calls, "the probe made no call"
     bad = [c for c in calls if c["code"] != "OK" or c["ms"] >= 1000]
