@@ -8,8 +8,11 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth/auth_int.h"
+#include "core/authlimit.h"
 #include "core/key.h"
 #include "core/keyauth.h"
+#include "core/source.h"
 
 #define MAX_AUTHENTICATORS 8
 
@@ -20,6 +23,9 @@ struct wm_auth {
 	char methods[64];
 	size_t pending;
 	bool freeing;
+	size_t max_pending;
+	struct wm_authlimit *limit;
+	struct wm_logonce logonce;
 };
 
 struct job {
@@ -33,6 +39,10 @@ struct job {
 	int err;
 	struct wm_identity id;
 	char why[WM_AUTH_REASON_MAX];
+	bool limited; /* let in by a->limit: end it with the outcome */
+	int begun;    /* what wm_authlimit_begin said */
+	char source[WM_SOURCE_KEY_MAX];
+	char user[WM_AUTHLIMIT_USER_MAX + 3];
 };
 
 void wm_auth_request_from_call(const struct wm_rpc_call *call, struct wm_auth_request *req)
@@ -44,6 +54,7 @@ void wm_auth_request_from_call(const struct wm_rpc_call *call, struct wm_auth_re
 	req->key_window = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_WINDOW);
 	req->key_sig = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_SIG);
 	req->local = wm_rpc_call_is_local(call);
+	req->peer = wm_rpc_call_peer(call);
 }
 
 int wm_auth_new(uv_loop_t *loop, struct wm_auth **out)
@@ -54,8 +65,56 @@ int wm_auth_new(uv_loop_t *loop, struct wm_auth **out)
 		return -ENOMEM;
 	a->loop = loop;
 	snprintf(a->methods, sizeof(a->methods), "none");
+	a->max_pending = WM_AUTH_MAX_PENDING;
+	wm_logonce_init(&a->logonce, 60000);
+	if (wm_authlimit_new(NULL, &a->limit) < 0) {
+		free(a);
+		return -ENOMEM;
+	}
 	*out = a;
 	return 0;
+}
+
+int wm_auth_set_limits(struct wm_auth *a, const struct wm_auth_limits *l)
+{
+	struct wm_authlimit_config lc = {.max_pending = l->max_pending_per_source,
+					 .max_ms = l->backoff_max_ms};
+	struct wm_authlimit *nl;
+
+	if (a->pending)
+		return -EBUSY;
+	if (wm_authlimit_new(&lc, &nl) < 0)
+		return -ENOMEM;
+	wm_authlimit_free(a->limit);
+	a->limit = nl;
+	a->max_pending = l->max_pending ? l->max_pending : WM_AUTH_MAX_PENDING;
+	return 0;
+}
+
+bool wm_auth_log_due(struct wm_auth *a, const char *peer)
+{
+	char src[WM_SOURCE_KEY_MAX];
+
+	if (!a || wm_source_key(peer, src) < 0)
+		return false;
+	return wm_logonce_due(&a->logonce, src, (int64_t)uv_now(a->loop));
+}
+
+/* The name the request claims, for the per-user backoff: the Basic user or
+ * the key-auth ID, in separate name spaces. "" when it names none. */
+static void claimed_user(const struct wm_auth_request *req, char *out, size_t outlen)
+{
+	char user[WM_AUTHLIMIT_USER_MAX + 1];
+	char *pass = NULL;
+
+	out[0] = '\0';
+	if (req->authorization &&
+	    wm_auth_parse_basic(req->authorization, user, sizeof(user), &pass) == 0) {
+		wm_auth_wipe_free(pass);
+		snprintf(out, outlen, "u:%s", user);
+	} else if (req->key_id && *req->key_id) {
+		snprintf(out, outlen, "n:%.*s", WM_AUTHLIMIT_USER_MAX, req->key_id);
+	}
 }
 
 int wm_auth_add(struct wm_auth *a, struct wm_authenticator *au)
@@ -168,6 +227,9 @@ int wm_auth_authenticate_sync(struct wm_auth *a, const struct wm_auth_request *r
 
 static void job_free(struct job *j)
 {
+	if (j->limited) /* never checked: says nothing about the caller */
+		wm_authlimit_end(j->a->limit, j->source, j->user, j->begun, WM_AUTHLIMIT_ERROR,
+				 (int64_t)uv_now(j->a->loop));
 	free(j->authorization);
 	if (j->key_sig)
 		wm_wipe(j->key_sig, strlen(j->key_sig));
@@ -182,6 +244,13 @@ static void finish(struct job *j)
 {
 	struct wm_auth *a = j->a;
 
+	if (j->limited)
+		wm_authlimit_end(a->limit, j->source, j->user, j->begun,
+				 j->err == 0	     ? WM_AUTHLIMIT_ACCEPTED
+				 : j->err == -EACCES ? WM_AUTHLIMIT_REFUSED
+						     : WM_AUTHLIMIT_ERROR,
+				 (int64_t)uv_now(a->loop));
+	j->limited = false;
 	j->cb(j->data, j->err, j->err ? NULL : &j->id, j->why);
 	/* The header may hold a password: wipe it before it goes back to malloc. */
 	if (j->authorization)
@@ -239,11 +308,26 @@ int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, w
 		return -EINVAL;
 	if (a->freeing)
 		return -ECANCELED;
-	if (a->pending >= WM_AUTH_MAX_PENDING)
+	if (a->pending >= a->max_pending)
 		return -EBUSY;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return -ENOMEM;
+	if (!req->local && a->n > 0 && req->peer && wm_source_key(req->peer, j->source) == 0) {
+		/* Before any thread or hash is spent on it: a source or name in its
+		 * wait after failures, or with its share of the queue, is turned
+		 * away unchecked. */
+		uint32_t retry_ms;
+		claimed_user(req, j->user, sizeof(j->user));
+		r = wm_authlimit_begin(a->limit, j->source, j->user, (int64_t)uv_now(a->loop),
+				       &retry_ms);
+		if (r < 0) {
+			free(j);
+			return r == -EAGAIN ? -EAGAIN : r == -EBUSY ? -EUSERS : -EBUSY;
+		}
+		j->limited = true;
+		j->begun = r;
+	}
 	j->a = a;
 	j->cb = cb;
 	j->data = data;
@@ -291,6 +375,7 @@ void wm_auth_free(struct wm_auth *a)
 	for (size_t i = 0; i < a->n; i++)
 		if (a->list[i].ops->free)
 			a->list[i].ops->free(a->list[i].self);
+	wm_authlimit_free(a->limit);
 	free(a);
 }
 
@@ -302,8 +387,16 @@ int wm_auth_from_config(uv_loop_t *loop, const struct wm_config *cfg, struct wm_
 	char e[256];
 	int r;
 
+	a = NULL;
 	r = wm_auth_new(loop, &a);
+	if (r == 0)
+		r = wm_auth_set_limits(
+			a, &(struct wm_auth_limits){.max_pending = cfg->auth_max_pending,
+						    .max_pending_per_source =
+							    cfg->auth_max_pending_per_source,
+						    .backoff_max_ms = cfg->auth_backoff_max_ms});
 	if (r < 0) {
+		wm_auth_free(a);
 		snprintf(err, errlen, "authentication: out of memory");
 		return r;
 	}

@@ -50,10 +50,12 @@ struct wm_auth_request {
 	const char *key_id, *key_window, *key_sig; /* key-auth headers, or NULL */
 	bool local;				   /* came in on the unix socket */
 	int64_t now;				   /* unix seconds; 0 = time(NULL) */
+	const char *peer; /* the caller's address (wm_rpc_call_peer) for the per-source
+			     limits, or NULL: not limited per source */
 };
 
-/* Fills req from a server call: peer certificate, headers, local or not;
- * now = 0. The strings stay the call's. */
+/* Fills req from a server call: peer certificate, headers, local or not,
+ * peer address; now = 0. The strings stay the call's. */
 void wm_auth_request_from_call(const struct wm_rpc_call *call, struct wm_auth_request *req);
 
 /* ---- authenticators (pluggable) ---- */
@@ -135,10 +137,30 @@ typedef void (*wm_auth_cb)(void *data, int err, const struct wm_identity *id, co
 /* Authenticates req. Local requests are the local administrator and an open
  * chain makes everyone anonymous: both answer without a thread, but still
  * from a later loop turn. Returns 0 (cb runs exactly once, never before this
- * returns), -ENOMEM, or -EBUSY when WM_AUTH_MAX_PENDING requests wait. */
+ * returns), -ENOMEM, -EBUSY when max_pending requests wait, and, for a
+ * request with a peer (core/authlimit.h): -EAGAIN when its source or its user
+ * name is waiting after failed attempts, -EUSERS when its source has
+ * max_pending_per_source requests being checked. */
 #define WM_AUTH_MAX_PENDING 256
 int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, wm_auth_cb cb,
 			 void *data);
+
+/* The limits of wm_auth_authenticate; 0 = the default (WM_AUTH_MAX_PENDING,
+ * and core/authlimit.h's). Call before the first request. */
+struct wm_auth_limits {
+	uint32_t max_pending;
+	uint32_t max_pending_per_source;
+	uint32_t backoff_max_ms;
+};
+int wm_auth_set_limits(struct wm_auth *a, const struct wm_auth_limits *l);
+/* The reasons a caller gets for -EAGAIN and -EUSERS (RESOURCE_EXHAUSTED). */
+#define WM_AUTH_WHY_BACKOFF                                                                        \
+	"too many failed authentication attempts from this address or for this user; wait "        \
+	"and try again"
+#define WM_AUTH_WHY_SOURCE_BUSY "too many authentication attempts in progress from this address"
+/* True when a refusal by these limits for peer should be logged: once per
+ * source (core/source.h) and minute. */
+bool wm_auth_log_due(struct wm_auth *a, const char *peer);
 /* The synchronous chain (for tests and tools): blocks. */
 int wm_auth_authenticate_sync(struct wm_auth *a, const struct wm_auth_request *req,
 			      struct wm_identity *out, char *why, size_t whylen);

@@ -17,7 +17,7 @@
 #include "core/net.h"
 
 #define WM_CFG_LIST_MAX 16
-#define WM_CFG_KEYS_MAX 96 /* wm_cfg_keys has fewer entries (checked at build time) */
+#define WM_CFG_KEYS_MAX 128 /* wm_cfg_keys has fewer entries (checked at build time) */
 
 struct wm_config {
 	/* identity and state */
@@ -110,6 +110,19 @@ struct wm_config {
 	uint32_t turn_credential_ttl; /* turn-credential-ttl: 43200 seconds */
 	uint32_t ice_handshake_timeout; /* ice-handshake-timeout: 20 seconds, 0 = never */
 	uint32_t endpoint_refresh;	/* endpoint-refresh: 30 seconds, 0 = only at start */
+	/* limits before authentication (issue 10) */
+	uint32_t api_max_connections;		  /* api-max-connections: 512 */
+	uint32_t api_max_connections_per_source; /* api-max-connections-per-source: 32 */
+	uint32_t api_max_streams;		  /* api-max-streams: 100 per connection */
+	uint32_t api_max_buffered_per_connection; /* api-max-buffered-per-connection: bytes */
+	uint32_t api_max_buffered;		  /* api-max-buffered: bytes, all connections */
+	uint32_t api_handshake_timeout;		  /* api-handshake-timeout: 10 seconds */
+	uint32_t api_idle_timeout;		  /* api-idle-timeout: 300 seconds, 0 = never */
+	uint32_t auth_max_pending;		  /* auth-max-pending: 256 */
+	uint32_t auth_max_pending_per_source;	  /* auth-max-pending-per-source: 4 */
+	uint32_t auth_backoff_max_ms;		  /* auth-backoff-max-ms: 10000 */
+	uint32_t signaling_max_messages;	  /* signaling-max-messages: 4096 in all */
+	uint32_t signaling_max_bytes;		  /* signaling-max-bytes: 4 MiB in all */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

@@ -26,6 +26,7 @@ struct wm_mailboxes {
 	struct wm_mailbox_limits lim;
 	struct box *boxes;
 	size_t n_boxes;
+	size_t n_messages, n_bytes; /* over all boxes */
 };
 
 int wm_mailboxes_new(const struct wm_mailbox_limits *limits, struct wm_mailboxes **out)
@@ -34,6 +35,14 @@ int wm_mailboxes_new(const struct wm_mailbox_limits *limits, struct wm_mailboxes
 
 	if (!m)
 		return -ENOMEM;
+	wm_mailboxes_set_limits(m, limits);
+	*out = m;
+	return 0;
+}
+
+void wm_mailboxes_set_limits(struct wm_mailboxes *m, const struct wm_mailbox_limits *limits)
+{
+	memset(&m->lim, 0, sizeof(m->lim));
 	if (limits)
 		m->lim = *limits;
 	if (!m->lim.max_boxes)
@@ -44,11 +53,13 @@ int wm_mailboxes_new(const struct wm_mailbox_limits *limits, struct wm_mailboxes
 		m->lim.max_bytes = 256 * 1024;
 	if (!m->lim.ttl_ms)
 		m->lim.ttl_ms = 30000;
-	*out = m;
-	return 0;
+	if (!m->lim.max_total_messages)
+		m->lim.max_total_messages = 4096;
+	if (!m->lim.max_total_bytes)
+		m->lim.max_total_bytes = 4 * 1024 * 1024;
 }
 
-static void drop_head(struct box *b)
+static void drop_head(struct wm_mailboxes *m, struct box *b)
 {
 	struct message *msg = b->head;
 
@@ -57,14 +68,16 @@ static void drop_head(struct box *b)
 		b->tail = NULL;
 	b->count--;
 	b->bytes -= msg->len;
+	m->n_messages--;
+	m->n_bytes -= msg->len;
 	free(msg);
 }
 
-static void box_expire(const struct wm_mailboxes *m, struct box *b, int64_t now_ms)
+static void box_expire(struct wm_mailboxes *m, struct box *b, int64_t now_ms)
 {
 	/* Messages are queued in time order, so expired ones are at the head. */
 	while (b->head && now_ms - b->head->at_ms >= m->lim.ttl_ms)
-		drop_head(b);
+		drop_head(m, b);
 }
 
 void wm_mailboxes_expire(struct wm_mailboxes *m, int64_t now_ms)
@@ -94,7 +107,7 @@ void wm_mailboxes_free(struct wm_mailboxes *m)
 
 		m->boxes = b->next;
 		while (b->head)
-			drop_head(b);
+			drop_head(m, b);
 		free(b);
 	}
 	free(m);
@@ -130,6 +143,19 @@ int wm_mailbox_put(struct wm_mailboxes *m, const char *id, const uint8_t *msg, s
 	b = find(m, id);
 	if (!b && m->n_boxes >= m->lim.max_boxes)
 		return -EUSERS;
+	/* What the node's own box would give up for this message, before
+	 * anything is dropped: a put refused for the total keeps the box whole. */
+	size_t free_count = 0, free_bytes = 0, count = b ? b->count : 0, bytes = b ? b->bytes : 0;
+	for (struct message *x = b ? b->head : NULL;
+	     x && (count - free_count >= m->lim.max_messages ||
+		   bytes - free_bytes + len > m->lim.max_bytes);
+	     x = x->next) {
+		free_count++;
+		free_bytes += x->len;
+	}
+	if (m->n_messages - free_count + 1 > m->lim.max_total_messages ||
+	    m->n_bytes - free_bytes + len > m->lim.max_total_bytes)
+		return -ENOBUFS;
 	e = malloc(sizeof(*e) + (len ? len : 1));
 	if (!e)
 		return -ENOMEM;
@@ -145,7 +171,7 @@ int wm_mailbox_put(struct wm_mailboxes *m, const char *id, const uint8_t *msg, s
 		m->n_boxes++;
 	}
 	while (b->head && (b->count >= m->lim.max_messages || b->bytes + len > m->lim.max_bytes)) {
-		drop_head(b);
+		drop_head(m, b);
 		dropped++;
 	}
 	e->next = NULL;
@@ -160,6 +186,8 @@ int wm_mailbox_put(struct wm_mailboxes *m, const char *id, const uint8_t *msg, s
 	b->tail = e;
 	b->count++;
 	b->bytes += len;
+	m->n_messages++;
+	m->n_bytes += len;
 	return dropped;
 }
 
@@ -182,7 +210,7 @@ int wm_mailbox_take(struct wm_mailboxes *m, const char *id, int64_t now_ms, uint
 	memcpy(copy, b->head->data, b->head->len);
 	*msg = copy;
 	*len = b->head->len;
-	drop_head(b);
+	drop_head(m, b);
 	if (!b->head)
 		wm_mailboxes_expire(m, now_ms); /* frees the empty box */
 	return 0;
@@ -198,4 +226,14 @@ size_t wm_mailbox_count(const struct wm_mailboxes *m, const char *id)
 size_t wm_mailboxes_boxes(const struct wm_mailboxes *m)
 {
 	return m->n_boxes;
+}
+
+size_t wm_mailboxes_messages(const struct wm_mailboxes *m)
+{
+	return m->n_messages;
+}
+
+size_t wm_mailboxes_bytes(const struct wm_mailboxes *m)
+{
+	return m->n_bytes;
 }

@@ -20,6 +20,28 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 
+static void limit_cb(void *data, const char *source, const char *what)
+{
+	(void)data;
+	wm_warn("API limit hit by %s: %s (logged once a minute per source)", source, what);
+}
+
+/* The limits that hold before anyone is authenticated (config keys api-*). */
+static struct wm_rpc_server_config public_limits(const struct wm_config *cfg)
+{
+	return (struct wm_rpc_server_config){
+		.max_concurrent_streams = cfg->api_max_streams,
+		.max_connections = cfg->api_max_connections,
+		.max_connections_per_source = cfg->api_max_connections_per_source,
+		.max_buffered_per_connection = cfg->api_max_buffered_per_connection,
+		.max_buffered = cfg->api_max_buffered,
+		.handshake_timeout_ms = (uint64_t)cfg->api_handshake_timeout * 1000,
+		.idle_timeout_ms =
+			cfg->api_idle_timeout ? (uint64_t)cfg->api_idle_timeout * 1000 : UINT64_MAX,
+		.on_limit = limit_cb,
+	};
+}
+
 static int start_public(struct wm_daemon *d, char *err, size_t errlen)
 {
 	char cert[PATH_MAX], key[PATH_MAX], host[256];
@@ -60,7 +82,8 @@ static int start_public(struct wm_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot read %s: %s", cert, wm_strerror(rc));
 		return rc;
 	}
-	rc = wm_rpc_server_new(d->loop, NULL, &d->api);
+	struct wm_rpc_server_config limits = public_limits(d->cfg);
+	rc = wm_rpc_server_new(d->loop, &limits, &d->api);
 	if (!rc)
 		rc = wm_services_register_public(d->services, d->api);
 	if (!rc)
@@ -233,6 +256,12 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
+	rc = wm_signaling_set_limits(d->services, d->cfg->signaling_max_messages,
+				     d->cfg->signaling_max_bytes);
+	if (rc) {
+		snprintf(err, errlen, "out of memory");
+		return rc;
+	}
 	if (d->cfg->turn_secret) {
 		/* Servers hand members short-lived TURN credentials instead. */
 		struct wm_signaling_config sig = {
@@ -243,8 +272,9 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		};
 		rc = wm_signaling_configure(d->services, &sig);
 		if (rc) {
-			snprintf(err, errlen, "turn-secret: cannot use turn-servers and "
-					      "turn-credential-ttl as given");
+			snprintf(err, errlen,
+				 "turn-secret: cannot use turn-servers and "
+				 "turn-credential-ttl as given");
 			return rc;
 		}
 	}

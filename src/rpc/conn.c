@@ -55,6 +55,10 @@ void wm_conn_close(struct wm_conn *c, int err, const char *why)
 static void timer_cb(uv_timer_t *t)
 {
 	struct wm_conn *c = t->data;
+	if (c->ops->timeout) {
+		c->ops->timeout(c);
+		return;
+	}
 	wm_conn_close(c, -ETIMEDOUT,
 		      c->ready ? "no HTTP/2 settings received in time"
 			       : "connection or TLS handshake timed out");

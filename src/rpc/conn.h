@@ -20,6 +20,9 @@ struct wm_conn_ops {
 	int (*ready)(struct wm_conn *c);
 	/* Every handle is closed and c->h2 is gone: the owner frees c. */
 	void (*closed)(struct wm_conn *c);
+	/* Optional: the deadline of wm_conn_arm passed. NULL = close with
+	 * -ETIMEDOUT. */
+	void (*timeout)(struct wm_conn *c);
 };
 
 struct wm_conn {
@@ -30,7 +33,8 @@ struct wm_conn {
 		uv_tcp_t tcp;
 		uv_pipe_t pipe;
 	} io;
-	uv_timer_t timer; /* connect/handshake deadline until the first h2 frame */
+	uv_timer_t timer; /* connect/handshake deadline until the first h2 frame,
+			     then the owner's (the server's idle timeout) */
 	const struct wm_conn_ops *ops;
 	void *owner;
 	SSL *ssl;
@@ -53,8 +57,9 @@ struct wm_conn {
  * in ops->closed. */
 int wm_conn_init(uv_loop_t *loop, struct wm_conn *c, bool pipe, const struct wm_conn_ops *ops,
 		 void *owner);
-/* Starts a deadline: unless wm_conn_disarm runs first, the connection is
- * closed with -ETIMEDOUT after ms. */
+/* Starts (or restarts) a deadline: unless wm_conn_disarm runs first, after
+ * ms ops->timeout runs, or without one the connection is closed with
+ * -ETIMEDOUT. */
 void wm_conn_arm(struct wm_conn *c, uint64_t ms);
 void wm_conn_disarm(struct wm_conn *c);
 /* Starts reading on a connected stream. ssl (taken over, may be NULL) has its

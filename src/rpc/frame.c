@@ -83,6 +83,8 @@ int wm_grpc_decoder_feed(struct wm_grpc_decoder *d, const uint8_t *p, size_t n,
 				return -EMSGSIZE;
 			}
 			d->buf_len = 0;
+			if (d->on_header && (rv = d->on_header(d->on_header_data, d->msg_len)))
+				return rv;
 			if (d->msg_len == 0) {
 				rv = deliver(d, NULL, 0, fn, data);
 				if (rv)

@@ -20,6 +20,11 @@ struct wm_grpc_decoder {
 	uint8_t *buf;
 	size_t buf_len, buf_cap;
 	uint32_t last_len; /* length of the message refused with -EMSGSIZE */
+	/* Optional: told each message's announced length (at most max) before
+	 * any of its bytes is kept; a non-zero return stops decoding and is
+	 * returned by wm_grpc_decoder_feed. The server budgets with it. */
+	int (*on_header)(void *data, uint32_t len);
+	void *on_header_data;
 };
 
 /* Called per complete message; msg is borrowed until it returns. A non-zero

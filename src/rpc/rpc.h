@@ -70,11 +70,32 @@ struct wm_rpc_method {
 	void *data;
 };
 
+/* Limits that hold before anyone is authenticated. A request's bytes (its
+ * metadata and its message, by the length the message announces) are counted
+ * from their arrival until the handler finishes the call; a message that does
+ * not fit in what is left of its connection's or the server's budget is
+ * refused with RESOURCE_EXHAUSTED before it is read (an announced length is
+ * never an allocation). The connection's HTTP/2 flow-control window is that
+ * budget: a peer cannot send more than it, whatever it announces. */
 struct wm_rpc_server_config {
-	size_t max_message_size;	 /* 0 = WM_RPC_DEFAULT_MAX_MESSAGE; larger requests get
-					    RESOURCE_EXHAUSTED */
-	uint32_t max_concurrent_streams; /* 0 = 100 */
-	uint32_t max_connections;	 /* 0 = 1024; more are closed at accept */
+	size_t max_message_size;	     /* 0 = WM_RPC_DEFAULT_MAX_MESSAGE; larger requests get
+						RESOURCE_EXHAUSTED */
+	uint32_t max_concurrent_streams;     /* 0 = 100 (SETTINGS_MAX_CONCURRENT_STREAMS; more
+						are refused with REFUSED_STREAM) */
+	uint32_t max_connections;	     /* 0 = 512; more are closed at accept */
+	uint32_t max_connections_per_source; /* 0 = 32, per IPv4 address or IPv6 /64
+						(core/source.h); TCP only */
+	size_t max_buffered_per_connection;  /* 0 = 2 x max_message_size + 2 MiB; at least
+						max_message_size + 64 KiB */
+	size_t max_buffered;		     /* 0 = the larger of 32 MiB and the above */
+	uint64_t handshake_timeout_ms;	     /* 0 = 10 s: TLS handshake and HTTP/2 preface */
+	uint64_t idle_timeout_ms;	     /* 0 = 300 s: no call in progress and no request
+						frame received; then GOAWAY and close.
+						UINT64_MAX = never */
+	/* Called when a limit refuses something, at most once per source and
+	 * minute (and 64 sources a minute): what says which limit. NULL = none. */
+	void (*on_limit)(void *data, const char *source, const char *what);
+	void *on_limit_data;
 };
 
 int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,

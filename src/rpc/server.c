@@ -14,6 +14,10 @@
 /* A connection must finish its TLS handshake and HTTP/2 preface in this time,
  * so idle or garbage connections cannot hold a slot for long. */
 #define HANDSHAKE_MS 10000
+#define IDLE_MS 300000
+/* After the GOAWAY for idleness, a peer that does not read it is cut off. */
+#define IDLE_GRACE_MS 5000
+#define LIMIT_LOG_MS 60000
 
 static void check_done(struct wm_rpc_server *srv);
 
@@ -27,9 +31,38 @@ int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,
 	srv->max_message =
 		cfg && cfg->max_message_size ? cfg->max_message_size : WM_RPC_DEFAULT_MAX_MESSAGE;
 	srv->max_streams = cfg && cfg->max_concurrent_streams ? cfg->max_concurrent_streams : 100;
-	srv->max_conns = cfg && cfg->max_connections ? cfg->max_connections : 1024;
+	srv->max_conns = cfg && cfg->max_connections ? cfg->max_connections : 512;
+	srv->max_conns_per_source =
+		cfg && cfg->max_connections_per_source ? cfg->max_connections_per_source : 32;
+	srv->max_buffered_conn = cfg && cfg->max_buffered_per_connection
+					 ? cfg->max_buffered_per_connection
+					 : 2 * srv->max_message + (2u << 20);
+	/* Every message the server accepts must fit in one connection's budget
+	 * (its flow-control window): else it could never be read. */
+	if (srv->max_buffered_conn < srv->max_message + 65536)
+		srv->max_buffered_conn = srv->max_message + 65536;
+	/* The window is an int32 in HTTP/2, with room for the slack below. */
+	if (srv->max_buffered_conn > (1u << 30))
+		srv->max_buffered_conn = 1u << 30;
+	srv->max_buffered = cfg && cfg->max_buffered ? cfg->max_buffered : 32u << 20;
+	if (srv->max_buffered < srv->max_buffered_conn)
+		srv->max_buffered = srv->max_buffered_conn;
+	srv->handshake_ms =
+		cfg && cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : HANDSHAKE_MS;
+	srv->idle_ms = cfg && cfg->idle_timeout_ms ? cfg->idle_timeout_ms : IDLE_MS;
+	if (cfg) {
+		srv->on_limit = cfg->on_limit;
+		srv->on_limit_data = cfg->on_limit_data;
+	}
+	wm_logonce_init(&srv->logonce, LIMIT_LOG_MS);
 	*out = srv;
 	return 0;
+}
+
+void wm_srv_limit_hit(struct wm_rpc_server *srv, const char *source, const char *what)
+{
+	if (srv->on_limit && wm_logonce_due(&srv->logonce, source, (int64_t)uv_now(srv->loop)))
+		srv->on_limit(srv->on_limit_data, source, what);
 }
 
 int wm_rpc_server_register(struct wm_rpc_server *srv, const struct wm_rpc_method *m)
@@ -87,7 +120,42 @@ static void sconn_closed(struct wm_conn *c)
 	check_done(srv);
 }
 
-static const struct wm_conn_ops sconn_ops = {.ready = sconn_ready, .closed = sconn_closed};
+void wm_srv_conn_idle(struct sconn *sc, bool idle)
+{
+	struct wm_conn *c = &sc->conn;
+	if (c->closing || !sc->spoke || sc->idle_closing)
+		return;
+	if (idle && sc->srv->idle_ms != UINT64_MAX)
+		wm_conn_arm(c, sc->srv->idle_ms);
+	else
+		wm_conn_disarm(c);
+}
+
+static void sconn_timeout(struct wm_conn *c)
+{
+	struct sconn *sc = c->owner;
+	if (!sc->spoke) {
+		wm_conn_close(c, -ETIMEDOUT,
+			      c->ready ? "no HTTP/2 settings received in time"
+				       : "connection or TLS handshake timed out");
+		return;
+	}
+	if (sc->idle_closing || !c->h2) {
+		wm_conn_close(c, -ETIMEDOUT, "idle connection did not close after GOAWAY");
+		return;
+	}
+	/* Like a shutdown: the client retries a call that crossed the GOAWAY
+	 * on a new connection. */
+	sc->idle_closing = true;
+	nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE,
+			      nghttp2_session_get_last_proc_stream_id(c->h2), NGHTTP2_NO_ERROR,
+			      (const uint8_t *)"idle", 4);
+	wm_conn_arm(c, IDLE_GRACE_MS);
+	wm_conn_flush(c);
+}
+
+static const struct wm_conn_ops sconn_ops = {
+	.ready = sconn_ready, .closed = sconn_closed, .timeout = sconn_timeout};
 
 static struct sconn *sconn_new(struct wm_rpc_server *srv, bool pipe)
 {
@@ -111,11 +179,34 @@ static struct sconn *sconn_new(struct wm_rpc_server *srv, bool pipe)
 static void sconn_start(struct sconn *sc, SSL_CTX *tls)
 {
 	struct wm_rpc_server *srv = sc->srv;
-	if (srv->shutting_down || srv->n_conns > srv->max_conns) {
+	wm_conn_set_peer(&sc->conn);
+	if (wm_source_key(sc->conn.peer, sc->src) < 0)
+		snprintf(sc->src, sizeof(sc->src), "unknown");
+	if (srv->shutting_down) {
+		wm_conn_close(&sc->conn, -ECANCELED, "server shutting down");
+		return;
+	}
+	if (srv->n_conns > srv->max_conns) {
+		char what[96];
+		snprintf(what, sizeof(what), "connections refused: the server has %u (limit)",
+			 srv->max_conns);
+		wm_srv_limit_hit(srv, sc->src, what);
 		wm_conn_close(&sc->conn, -EMFILE, "too many connections");
 		return;
 	}
-	wm_conn_set_peer(&sc->conn);
+	if (!sc->local) {
+		uint32_t same = 0;
+		for (struct sconn *o = srv->conns; o; o = o->next)
+			same += o != sc && !o->local && strcmp(o->src, sc->src) == 0;
+		if (same >= srv->max_conns_per_source) {
+			char what[96];
+			snprintf(what, sizeof(what),
+				 "connections refused: %u from this source (limit)", same);
+			wm_srv_limit_hit(srv, sc->src, what);
+			wm_conn_close(&sc->conn, -EMFILE, "too many connections from this source");
+			return;
+		}
+	}
 	SSL *ssl = NULL;
 	if (tls) {
 		if (!(ssl = SSL_new(tls))) {
@@ -124,7 +215,7 @@ static void sconn_start(struct sconn *sc, SSL_CTX *tls)
 		}
 		SSL_set_accept_state(ssl);
 	}
-	wm_conn_arm(&sc->conn, HANDSHAKE_MS);
+	wm_conn_arm(&sc->conn, srv->handshake_ms);
 	wm_conn_start(&sc->conn, ssl);
 }
 

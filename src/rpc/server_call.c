@@ -11,12 +11,69 @@
 #define MAX_METADATA 64
 #define MAX_MESSAGE_TEXT 1024 /* bytes of grpc-message before percent-encoding */
 #define STREAM_WINDOW (1u << 20)
-#define CONN_WINDOW (4u << 20)
 
 static struct sconn *sconn_of(void *user_data)
 {
 	struct wm_conn *c = user_data;
 	return c->owner;
+}
+
+/* ------------------------------------------------------------ budgets */
+
+/* Gives back what the call counted: its bytes on the connection's and the
+ * server's budgets, and its DATA to the connection's flow-control window (so
+ * the peer may send that much again). */
+static void budget_release(struct wm_rpc_call *call)
+{
+	struct sconn *sc = call->sc;
+	if (!sc)
+		return;
+	if (call->held && sc->conn.h2 && !sc->conn.closing)
+		nghttp2_session_consume_connection(sc->conn.h2, call->held);
+	call->held = 0;
+	sc->buffered -= call->budget;
+	sc->srv->buffered -= call->budget;
+	call->budget = 0;
+}
+
+/* Counts n more bytes for the call, or says which budget is full. */
+static int budget_take(struct wm_rpc_call *call, size_t n, char *why, size_t whylen)
+{
+	struct sconn *sc = call->sc;
+	struct wm_rpc_server *srv = sc->srv;
+	if (sc->buffered + n > srv->max_buffered_conn) {
+		snprintf(why, whylen,
+			 "too many request bytes in flight on this connection (limit %zu bytes)",
+			 srv->max_buffered_conn);
+		wm_srv_limit_hit(srv, sc->src, "requests refused: connection byte budget full");
+		return -ENOBUFS;
+	}
+	if (srv->buffered + n > srv->max_buffered) {
+		snprintf(why, whylen,
+			 "the server has too many request bytes in flight (limit %zu bytes); "
+			 "retry later",
+			 srv->max_buffered);
+		wm_srv_limit_hit(srv, sc->src, "requests refused: server byte budget full");
+		return -ENOBUFS;
+	}
+	sc->buffered += n;
+	srv->buffered += n;
+	call->budget += n;
+	return 0;
+}
+
+/* The call is served (dispatched) or no longer: the connection is idle when
+ * none is. */
+static void set_active(struct wm_rpc_call *call, bool active)
+{
+	struct sconn *sc = call->sc;
+	if (!sc || call->active == active)
+		return;
+	call->active = active;
+	if (active && sc->n_active++ == 0)
+		wm_srv_conn_idle(sc, false);
+	else if (!active && --sc->n_active == 0)
+		wm_srv_conn_idle(sc, true);
 }
 
 /* ------------------------------------------------------------ lifetime */
@@ -62,6 +119,9 @@ static void stream_detach(struct wm_rpc_call *call)
 	struct sconn *sc = call->sc;
 	if (!sc)
 		return;
+	budget_release(call);
+	set_active(call, false);
+	sc->n_calls--;
 	if (call->prev)
 		call->prev->next = call->next;
 	else
@@ -178,6 +238,7 @@ static void reject(struct wm_rpc_call *call, int status, const char *msg)
 	wm_grpc_decoder_free(&call->dec);
 	free(call->req);
 	call->req = NULL;
+	budget_release(call);
 }
 
 /* ------------------------------------------------------------ deadline */
@@ -208,6 +269,18 @@ static void deadline_cb(uv_timer_t *t)
 
 /* ------------------------------------------------------------ requests */
 
+/* A message's length is known before its bytes: it is counted whole now, so
+ * that every message let in can also be read to its end within the
+ * connection's window. */
+static int on_msg_header(void *data, uint32_t len)
+{
+	struct wm_rpc_call *call = data;
+	if (!call->sc || budget_take(call, (size_t)len + WM_GRPC_FRAME_HDR, call->budget_why,
+				     sizeof(call->budget_why)))
+		return -ENOBUFS;
+	return 0;
+}
+
 static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *user_data)
 {
 	struct sconn *sc = sconn_of(user_data);
@@ -228,10 +301,13 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
 	if (sc->peer_cert && X509_up_ref(sc->peer_cert))
 		call->peer_cert = sc->peer_cert;
 	wm_grpc_decoder_init(&call->dec, call->max_message);
+	call->dec.on_header = on_msg_header;
+	call->dec.on_header_data = call;
 	call->next = sc->calls;
 	if (sc->calls)
 		sc->calls->prev = call;
 	sc->calls = call;
+	sc->n_calls++;
 	nghttp2_session_set_stream_user_data(s, call->stream_id, call);
 	return 0;
 }
@@ -246,6 +322,11 @@ static int add_md(struct wm_rpc_call *call, const uint8_t *name, size_t nlen, co
 {
 	if (call->n_md >= MAX_METADATA) {
 		call->hdr_overflow = true;
+		return 0;
+	}
+	if (call->over_budget ||
+	    budget_take(call, nlen + vlen + 32, call->budget_why, sizeof(call->budget_why))) {
+		call->over_budget = true;
 		return 0;
 	}
 	struct md *md = realloc(call->md, (call->n_md + 1) * sizeof(*md));
@@ -327,6 +408,10 @@ static void headers_done(struct wm_rpc_call *call)
 		reject(call, WM_GRPC_RESOURCE_EXHAUSTED, "request metadata too large");
 		return;
 	}
+	if (call->over_budget) {
+		reject(call, WM_GRPC_RESOURCE_EXHAUSTED, call->budget_why);
+		return;
+	}
 	if (call->bad_timeout) {
 		reject(call, WM_GRPC_INVALID_ARGUMENT, "malformed grpc-timeout");
 		return;
@@ -376,12 +461,21 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	(void)flags;
 	if (sconn_of(user_data)->conn.closing)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
+	/* Windows are given back by hand: a stream's at once (the connection's
+	 * bounds it), the connection's when the bytes are no longer kept. */
+	nghttp2_session_consume_stream(s, id, len);
 	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, id);
-	if (!call || call->ended || call->dispatched)
+	if (!call || call->ended || call->dispatched) {
+		nghttp2_session_consume_connection(s, len);
 		return 0;
+	}
+	call->held += len;
 	char msg[128];
 	switch (wm_grpc_decoder_feed(&call->dec, data, len, on_request_msg, call)) {
 	case 0:
+		break;
+	case -ENOBUFS:
+		reject(call, WM_GRPC_RESOURCE_EXHAUSTED, call->budget_why);
 		break;
 	case -EMSGSIZE:
 		snprintf(msg, sizeof(msg), "request message of %u bytes exceeds the limit of %zu",
@@ -420,6 +514,7 @@ static void dispatch(struct wm_rpc_call *call)
 	call->dispatched = true;
 	call->owned = true;
 	call->refs++;
+	set_active(call, true);
 	uint8_t *req = call->req;
 	call->req = NULL;
 	/* The handler may finish (and so free) the call before it returns. */
@@ -432,9 +527,17 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user_
 	struct sconn *sc = sconn_of(user_data);
 	if (sc->conn.closing)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	wm_conn_disarm(&sc->conn); /* the client speaks HTTP/2 */
+	if (!sc->spoke) {
+		/* The client speaks HTTP/2: the handshake deadline gives way to
+		 * the idle one. */
+		sc->spoke = true;
+		wm_srv_conn_idle(sc, sc->n_active == 0);
+	}
 	if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
 		return 0;
+	/* Only requests keep a connection alive, not PINGs or SETTINGS. */
+	if (sc->n_active == 0)
+		wm_srv_conn_idle(sc, true);
 	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
 	if (!call)
 		return 0;
@@ -484,17 +587,30 @@ int wm_srv_session_new(struct sconn *sc)
 	nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
 	nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-	int rv = nghttp2_session_server_new(&sc->conn.h2, cbs, &sc->conn);
+	nghttp2_option *opt;
+	if (nghttp2_option_new(&opt)) {
+		nghttp2_session_callbacks_del(cbs);
+		return -ENOMEM;
+	}
+	nghttp2_option_set_no_auto_window_update(opt, 1);
+	int rv = nghttp2_session_server_new2(&sc->conn.h2, cbs, &sc->conn, opt);
+	nghttp2_option_del(opt);
 	nghttp2_session_callbacks_del(cbs);
 	if (rv)
 		return -ENOMEM;
+	/* The connection window is the connection's budget, plus room for the
+	 * few bytes of message prefixes not yet counted (up to 4 per stream). */
+	size_t window = sc->srv->max_buffered_conn + 65536 + 4 * (size_t)sc->srv->max_streams;
+	if (window > INT32_MAX)
+		window = INT32_MAX;
 	nghttp2_settings_entry iv[] = {
 		{NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, sc->srv->max_streams},
 		{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, STREAM_WINDOW},
 		{NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, MAX_HEADER_BYTES},
 	};
 	if (nghttp2_submit_settings(sc->conn.h2, NGHTTP2_FLAG_NONE, iv, 3) ||
-	    nghttp2_session_set_local_window_size(sc->conn.h2, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW))
+	    nghttp2_session_set_local_window_size(sc->conn.h2, NGHTTP2_FLAG_NONE, 0,
+						  (int32_t)window))
 		return -ENOMEM;
 	return 0;
 }
@@ -559,6 +675,9 @@ void wm_rpc_call_finish(struct wm_rpc_call *call, int grpc_status, const char *m
 		return;
 	call->owned = false;
 	struct sconn *sc = call->sc;
+	/* The handler is done with the request: its bytes no longer count. */
+	budget_release(call);
+	set_active(call, false);
 	if (sc && !call->ended) {
 		if (grpc_status < 0 || grpc_status > WM_GRPC_UNAUTHENTICATED)
 			grpc_status = WM_GRPC_UNKNOWN;

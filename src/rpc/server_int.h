@@ -3,6 +3,7 @@
 #ifndef WM_RPC_SERVER_INT_H
 #define WM_RPC_SERVER_INT_H
 
+#include "core/source.h"
 #include "rpc/conn.h"
 #include "rpc/frame.h"
 #include "rpc/rpc.h"
@@ -35,6 +36,12 @@ struct sconn {
 	struct wm_rpc_call *calls; /* calls whose stream is open */
 	X509 *peer_cert;	   /* verified client certificate, up-ref'd */
 	bool local;
+	char src[WM_SOURCE_KEY_MAX]; /* wm_source_key of the peer */
+	size_t n_calls;		     /* calls whose stream is open */
+	size_t n_active;	     /* of them, dispatched and not finished */
+	size_t buffered;	     /* request bytes counted against the budgets */
+	bool spoke;		     /* a first HTTP/2 frame arrived */
+	bool idle_closing;	     /* GOAWAY sent for idleness, hard close pending */
 };
 
 struct wm_rpc_server {
@@ -42,6 +49,13 @@ struct wm_rpc_server {
 	size_t max_message;
 	uint32_t max_streams;
 	uint32_t max_conns;
+	uint32_t max_conns_per_source;
+	size_t max_buffered_conn, max_buffered;
+	uint64_t handshake_ms, idle_ms;
+	void (*on_limit)(void *data, const char *source, const char *what);
+	void *on_limit_data;
+	size_t buffered; /* over every connection */
+	struct wm_logonce logonce;
 	struct method *methods;
 	size_t n_methods;
 	struct listener *listeners;
@@ -80,7 +94,9 @@ struct wm_rpc_call {
 	char peer[64];
 	X509 *peer_cert;
 	bool local;
-	bool bad_method, ctype_ok, bad_timeout, bad_encoding, hdr_overflow;
+	bool bad_method, ctype_ok, bad_timeout, bad_encoding, hdr_overflow, over_budget;
+	bool active;	      /* counted in sc->n_active */
+	char budget_why[112]; /* which budget refused the request */
 	bool has_timeout;
 	uint64_t deadline; /* loop time in ms */
 	uv_timer_t *timer;
@@ -90,6 +106,8 @@ struct wm_rpc_call {
 	unsigned n_req;
 	size_t max_message;
 	struct method m; /* copied: the table may grow */
+	size_t budget;	 /* bytes counted on sc->buffered and the server's */
+	size_t held;	 /* DATA bytes not yet returned to the connection window */
 
 	/* response */
 	struct outq out;
@@ -106,6 +124,12 @@ struct wm_rpc_call {
 
 /* server_call.c */
 int wm_srv_session_new(struct sconn *sc);
+/* server.c: the connection has no call in progress (start the idle timer) or
+ * has one again (stop it). */
+void wm_srv_conn_idle(struct sconn *sc, bool idle);
+/* server.c: reports a limit hit by the connection's source, once per source
+ * and minute. */
+void wm_srv_limit_hit(struct wm_rpc_server *srv, const char *source, const char *what);
 /* The connection is gone: every call still on it is cancelled. */
 void wm_srv_detach_calls(struct sconn *sc);
 

@@ -568,6 +568,17 @@ static void gate_handler(struct wm_rpc_call *call, const uint8_t *req, size_t le
 		return;
 	}
 	r = wm_auth_authenticate(gm->g->cfg.auth, &ar, auth_done_cb, pd);
+	if (r == -EAGAIN || r == -EUSERS) {
+		/* Limits before authentication: logged once per source, not per call. */
+		const char *why = r == -EAGAIN ? WM_AUTH_WHY_BACKOFF : WM_AUTH_WHY_SOURCE_BUSY;
+		pending_free(pd);
+		if (wm_auth_log_due(gm->g->cfg.auth, wm_rpc_call_peer(call)))
+			wm_warn("authentication limit hit by %s: %s (logged once a minute per "
+				"source)",
+				wm_rpc_call_peer(call), why);
+		wm_rpc_call_finish(call, WM_GRPC_RESOURCE_EXHAUSTED, why);
+		return;
+	}
 	if (r < 0) {
 		pending_free(pd);
 		wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE,

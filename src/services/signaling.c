@@ -92,6 +92,18 @@ int wm_signaling_configure(struct wm_services *s, const struct wm_signaling_conf
 	return 0;
 }
 
+int wm_signaling_set_limits(struct wm_services *s, size_t max_messages, size_t max_bytes)
+{
+	struct wm_signaling *sig = state(s);
+
+	if (!sig)
+		return -ENOMEM;
+	wm_mailboxes_set_limits(sig->boxes,
+				&(struct wm_mailbox_limits){.max_total_messages = max_messages,
+							    .max_total_bytes = max_bytes});
+	return 0;
+}
+
 /* ---- receivers ---- */
 
 static void receiver_unlink(struct receiver *r)
@@ -175,7 +187,9 @@ static int queue(struct wm_services *s, struct wm_signaling *sig, const char *to
 	int err = wm_mailbox_put(sig->boxes, to, req, len, (int64_t)uv_now(s->cfg.loop));
 	if (err < 0)
 		snprintf(msg, msglen, "cannot queue a signal for %s: %s", to,
-			 err == -EUSERS ? "too many nodes have signals waiting" : wm_strerror(err));
+			 err == -EUSERS	   ? "too many nodes have signals waiting"
+			 : err == -ENOBUFS ? "too many signals are waiting on this server"
+					   : wm_strerror(err));
 	return err < 0 ? err : 0;
 }
 

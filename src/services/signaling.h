@@ -32,6 +32,10 @@ struct wm_signaling_config {
  * -ENOMEM. */
 int wm_signaling_configure(struct wm_services *s, const struct wm_signaling_config *c);
 
+/* Bounds the signals kept for absent nodes in all (0 = the defaults of
+ * core/mailbox.h), besides the per-node bounds. -ENOMEM. */
+int wm_signaling_set_limits(struct wm_services *s, size_t max_messages, size_t max_bytes);
+
 /* Handlers, registered in services.c. */
 void wm_signaling_send(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_signaling_receive(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);

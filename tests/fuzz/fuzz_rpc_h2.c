@@ -1,7 +1,8 @@
 /* libFuzzer harness for the server side of the RPC layer: arbitrary bytes
  * after the HTTP/2 client preface go into a real server connection (conn.c,
  * nghttp2 with the server's callbacks, call dispatch, handlers answering at
- * once, streaming, or holding the call until it is cancelled).
+ * once, streaming, or holding the call until it is cancelled), with request
+ * byte budgets small enough to be filled.
  *
  * Build and run (not part of the default build):
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -D_GNU_SOURCE \
@@ -62,6 +63,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	struct wm_rpc_server_config cfg = {.max_message_size = 4096, .max_concurrent_streams = 8};
 	if (wm_rpc_server_new(loop, &cfg, &srv))
 		abort();
+	/* Budgets small enough for a fuzz input to fill (below what the public
+	 * configuration allows): announced lengths, metadata and refusals. */
+	srv->max_buffered_conn = 8192;
+	srv->max_buffered = 12288;
 	const struct wm_rpc_method m[] = {
 		{"/a.B/U", false, unary_cb, NULL},
 		{"/a.B/S", true, stream_cb, NULL},

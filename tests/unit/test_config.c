@@ -137,6 +137,18 @@ static void test_table(void **state)
 		"turn-credential-ttl",
 		"ice-handshake-timeout",
 		"endpoint-refresh",
+		"api-max-connections",
+		"api-max-connections-per-source",
+		"api-max-streams",
+		"api-max-buffered-per-connection",
+		"api-max-buffered",
+		"api-handshake-timeout",
+		"api-idle-timeout",
+		"auth-max-pending",
+		"auth-max-pending-per-source",
+		"auth-backoff-max-ms",
+		"signaling-max-messages",
+		"signaling-max-bytes",
 		"log-level",
 		"config",
 		"print-config",
@@ -161,7 +173,7 @@ static void test_table(void **state)
 		if (k->type != WM_CFG_BOOL && k->type != WM_CFG_ENUM)
 			assert_non_null(k->arg);
 		bool flag_only = (k->flags & WM_CFG_FLAG_ONLY) != 0;
-		assert_int_equal(flag_only, i >= 35 + 23 + 5 + 8 + 1 /* liveness-max-nodes */);
+		assert_int_equal(flag_only, i >= 35 + 23 + 5 + 8 + 1 + 12); /* liveness, limits */
 		/* Only the passwords are secret (masked by --print-config). */
 		assert_int_equal((k->flags & WM_CFG_SECRET) != 0,
 				 strcmp(k->name, "ldap-bind-password") == 0 ||
@@ -212,6 +224,18 @@ static void test_defaults(void **state)
 	assert_int_equal(c.raft_heartbeat_ms, 100);
 	assert_int_equal(c.raft_election_ms, 1000);
 	assert_string_equal(c.log_level, "info");
+	assert_int_equal(c.api_max_connections, 512);
+	assert_int_equal(c.api_max_connections_per_source, 32);
+	assert_int_equal(c.api_max_streams, 100);
+	assert_int_equal(c.api_max_buffered_per_connection, 10 * 1024 * 1024);
+	assert_int_equal(c.api_max_buffered, 32 * 1024 * 1024);
+	assert_int_equal(c.api_handshake_timeout, 10);
+	assert_int_equal(c.api_idle_timeout, 300);
+	assert_int_equal(c.auth_max_pending, 256);
+	assert_int_equal(c.auth_max_pending_per_source, 4);
+	assert_int_equal(c.auth_backoff_max_ms, 10000);
+	assert_int_equal(c.signaling_max_messages, 4096);
+	assert_int_equal(c.signaling_max_bytes, 4 * 1024 * 1024);
 	assert_null(c.config_file);
 	assert_false(c.print_config || c.help || c.version);
 	wm_config_free(&c);
@@ -779,6 +803,12 @@ static void test_validate(void **state)
 		{{"--bootstrap", "--wireguard-record", "/r"}, "wireguard-record needs wireguard-backend null"},
 		{{"--join", "a:1", "--node-id", "x", "--use-exit-node", "x"}, "names this node itself"},
 		{{"--join", "a:1", "--use-exit-node", "gw", "--routes", "10.1.0.0/16,::/0"}, NULL},
+		{{"--bootstrap", "--api-max-buffered-per-connection", "40000000"},
+		 "api-max-buffered (33554432) must be at least api-max-buffered-per-connection "
+		 "(40000000)"},
+		{{"--bootstrap", "--api-max-buffered-per-connection", "40000000",
+		  "--api-max-buffered", "40000000"},
+		 NULL},
 	};
 	char err[512];
 

@@ -88,6 +88,50 @@ static void test_limits(void **state)
 	wm_mailboxes_free(m);
 }
 
+/* The global caps: a node's put beyond them is refused and changes nothing;
+ * within its own box a newer signal still replaces an older one. */
+static void test_global_caps(void **state)
+{
+	(void)state;
+	struct wm_mailbox_limits lim = {.max_messages = 3,
+					.max_bytes = 100,
+					.ttl_ms = 1000,
+					.max_total_messages = 4,
+					.max_total_bytes = 12};
+	struct wm_mailboxes *m;
+
+	assert_int_equal(wm_mailboxes_new(&lim, &m), 0);
+	put_str(m, "a", "111", 0, 0);
+	put_str(m, "a", "222", 0, 0);
+	put_str(m, "b", "333", 0, 0);
+	assert_int_equal(wm_mailboxes_messages(m), 3);
+	assert_int_equal(wm_mailboxes_bytes(m), 9);
+	/* 12 bytes in all: "c" may not push out "a" or "b". */
+	assert_int_equal(wm_mailbox_put(m, "c", (uint8_t *)"4444", 4, 0), -ENOBUFS);
+	assert_int_equal(wm_mailbox_count(m, "c"), 0);
+	assert_int_equal(wm_mailboxes_boxes(m), 2);
+	put_str(m, "c", "444", 0, 0);
+	/* 4 messages in all: a fifth is refused, for a new box and an old one. */
+	assert_int_equal(wm_mailbox_put(m, "d", (uint8_t *)"5", 1, 0), -ENOBUFS);
+	assert_int_equal(wm_mailbox_put(m, "b", (uint8_t *)"5", 1, 0), -ENOBUFS);
+	assert_int_equal(wm_mailbox_count(m, "b"), 1);
+	/* Taking frees room. */
+	take_str(m, "a", 0, "111");
+	put_str(m, "d", "5", 0, 0);
+	assert_int_equal(wm_mailboxes_messages(m), 4);
+	assert_int_equal(wm_mailboxes_bytes(m), 10);
+	/* A full box of its own makes room inside itself, within the totals. */
+	lim.max_messages = 1;
+	wm_mailboxes_set_limits(m, &lim);
+	put_str(m, "c", "66", 0, 1);
+	take_str(m, "c", 0, "66");
+	/* Expiry frees room too. */
+	assert_int_equal(wm_mailbox_put(m, "e", (uint8_t *)"77", 2, 1000), 0);
+	assert_int_equal(wm_mailboxes_messages(m), 1);
+	assert_int_equal(wm_mailboxes_bytes(m), 2);
+	wm_mailboxes_free(m);
+}
+
 static void test_expiry(void **state)
 {
 	(void)state;
@@ -119,6 +163,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fifo),
 		cmocka_unit_test(test_limits),
+		cmocka_unit_test(test_global_caps),
 		cmocka_unit_test(test_expiry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
