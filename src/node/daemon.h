@@ -31,6 +31,7 @@ struct wm_peer_name {
 	wm_key key;
 	char id[WM_NODE_ID_MAX + 1];
 	struct wm_prefix ipv4; /* its mesh address; family 0: none */
+	int raft_role;	       /* enum wm_raft_role, as the server said */
 };
 
 struct wm_bootpeer;
