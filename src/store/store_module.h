@@ -12,7 +12,7 @@
 
 #define WM_STORE_MODULE_NAME "webmesh-store"
 #define WM_STORE_MODULE_SYMBOL "wm_store_module_v1"
-#define WM_STORE_MODULE_ABI 1
+#define WM_STORE_MODULE_ABI 2
 
 struct wm_store_module {
 	struct wm_module_header header;
