@@ -104,6 +104,7 @@ static void reconcile_cb(uv_timer_t *t)
 		snprintf(d->last_leader, sizeof(d->last_leader), "%s", st.leader_id);
 		d->last_term = st.term;
 	}
+	wm_raftguard_sync(d, &st);
 	if (!st.is_leader || d->raft_change_pending || d->phase != WM_PHASE_RUNNING)
 		return;
 	struct wm_mesh_node *nodes = NULL;
