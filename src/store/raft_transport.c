@@ -127,11 +127,13 @@ static uint64_t hash_str(uint64_t h, const char *s)
 	return h;
 }
 
-static void log_once(struct tp *tp, const char *source, const char *msg)
+/* kind: what makes two refusals the same, e.g. their format string (a peer
+ * varying the node ID it claims must not make every attempt a new line). */
+static void log_once(struct tp *tp, const char *source, const char *kind, const char *msg)
 {
 	if (!tp->log)
 		return;
-	uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, source), msg);
+	uint64_t h = hash_str(hash_str(0xcbf29ce484222325ULL, source), kind);
 	for (unsigned i = 0; i < LOGGED_SLOTS; i++)
 		if (tp->logged[i] == h)
 			return;
@@ -140,7 +142,7 @@ static void log_once(struct tp *tp, const char *source, const char *msg)
 	tp->log(tp->data, msg);
 }
 
-/* Refuses the connection: logs why (once per source and reason) and closes. */
+/* Refuses the connection: logs why (once per source and kind) and closes. */
 static void refuse(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void refuse(struct conn *c, const char *fmt, ...)
 {
@@ -156,7 +158,7 @@ static void refuse(struct conn *c, const char *fmt, ...)
 		snprintf(msg, sizeof(msg), "raft: connection to %s refused: %s", c->peer, why);
 	else
 		snprintf(msg, sizeof(msg), "raft: connection from %s refused: %s", c->peer, why);
-	log_once(c->tp, c->peer, msg);
+	log_once(c->tp, c->peer, fmt, msg);
 	conn_close(c, RAFT_NOCONNECTION);
 }
 
@@ -200,7 +202,7 @@ static void conn_close(struct conn *c, int status)
 {
 	if (c->state == ST_CLOSED)
 		return;
-	if (c->state != ST_PUMP && c->tp->n_unauth > 0)
+	if (!c->client && c->state != ST_PUMP)
 		c->tp->n_unauth--;
 	c->state = ST_CLOSED;
 	if (c->client && c->cb) {
@@ -354,7 +356,7 @@ static int start_pump(struct conn *c)
 		return rc;
 	uv_timer_stop(&c->timer);
 	c->state = ST_PUMP;
-	if (tp->n_unauth > 0)
+	if (!c->client)
 		tp->n_unauth--;
 	/* What arrived behind the hello is libraft's already. */
 	if (c->in_len > 0) {
@@ -637,7 +639,8 @@ static struct conn *conn_new(struct tp *tp, bool client)
 	if (tp->conns)
 		tp->conns->prev = c;
 	tp->conns = c;
-	tp->n_unauth++;
+	if (!client)
+		tp->n_unauth++; /* incoming, until its hello is verified */
 	uv_timer_start(&c->timer, timer_cb, tp->handshake_timeout_ms, 0);
 	return c;
 }
@@ -769,7 +772,7 @@ static int tp_connect(struct raft_uv_transport *t, struct raft_uv_connect *req, 
 		char msg[200];
 		snprintf(msg, sizeof(msg), "raft: no WireGuard key known for raft ID %llx at %s",
 			 (unsigned long long)id, address);
-		log_once(tp, address, msg);
+		log_once(tp, address, "no key", msg);
 		return RAFT_NOCONNECTION;
 	}
 	struct conn *c = conn_new(tp, true);

@@ -409,16 +409,19 @@ static void raw_connected(uv_connect_t *req, int status)
 	}
 }
 
-/* Connects to address, sends len bytes, runs until the server closes. */
-static void raw_send(const char *address, const void *data, size_t len)
+/* Connects from source (an IPv4 address) to address, sends len bytes,
+ * runs until the server closes. */
+static void raw_send(const char *source, const char *address, const void *data, size_t len)
 {
 	struct raw r = {.data = data, .len = len};
-	struct sockaddr_in sa;
+	struct sockaddr_in sa, src;
 	char host[32];
 	int port;
 	assert_int_equal(sscanf(address, "%31[^:]:%d", host, &port), 2);
 	assert_int_equal(uv_ip4_addr(host, port, &sa), 0);
+	assert_int_equal(uv_ip4_addr(source, 0, &src), 0);
 	uv_tcp_init(&loop, &r.tcp);
+	assert_int_equal(uv_tcp_bind(&r.tcp, (struct sockaddr *)&src, 0), 0);
 	r.tcp.data = r.req.data = &r;
 	assert_int_equal(uv_tcp_connect(&r.req, &r.tcp, (struct sockaddr *)&sa, raw_connected), 0);
 	assert_true(run_until(flag, &r.closed));
@@ -517,19 +520,20 @@ static void test_refusals(void **state)
 	assert_true(has_log(&l, "raft: connection from 127.0.0.1 refused: not TLS (first byte "
 				"0x01)"));
 
-	/* garbage */
+	/* garbage (from another source: the same kind of refusal is logged
+	 * once per source) */
 	static const char http[] = "GET / HTTP/1.0\r\n\r\n";
-	raw_send(aa, http, sizeof(http) - 1);
-	assert_true(has_log(&l, "raft: connection from 127.0.0.1 refused: not TLS (first byte "
+	raw_send("127.0.0.2", aa, http, sizeof(http) - 1);
+	assert_true(has_log(&l, "raft: connection from 127.0.0.2 refused: not TLS (first byte "
 				"0x47)"));
 
 	/* silence: the handshake deadline closes it */
-	raw_send(aa, NULL, 0);
+	raw_send("127.0.0.1", aa, NULL, 0);
 	assert_true(has_log(&l, "raft: connection from 127.0.0.1 refused: no hello within 300 ms"));
 
 	/* A TLS record header announcing a ClientHello, then garbage. */
 	static const char bad_tls[] = "\x16\x03\x01\x00\x05hello";
-	raw_send(aa, bad_tls, sizeof(bad_tls) - 1);
+	raw_send("127.0.0.1", aa, bad_tls, sizeof(bad_tls) - 1);
 	snprintf(msg, sizeof(msg),
 		 "raft: connection from 127.0.0.1 refused: TLS handshake failed: ");
 	bool tls_refused = false;
@@ -537,9 +541,16 @@ static void test_refusals(void **state)
 		tls_refused |= strncmp(l.logs[i], msg, strlen(msg)) == 0;
 	assert_true(tls_refused);
 
-	/* Each reason once per source: the same impostor again logs nothing new. */
+	/* Each kind of refusal once per source: the same impostor again, or
+	 * claiming other names, logs nothing new. */
 	size_t n = l.n_logs;
-	raw_send(aa, http, sizeof(http) - 1);
+	raw_send("127.0.0.1", aa, http, sizeof(http) - 1);
+	raw_send("127.0.0.2", aa, http, sizeof(http) - 1);
+	side_init(&c, "omicron", 6, "127.0.0.6:9", 0);
+	test_wg_init(&c.known[0], "alpha", 1, true);
+	connect_to(&c, aa, alpha, &w);
+	assert_int_equal(w.status, RAFT_NOCONNECTION);
+	side_close(&c);
 	assert_int_equal(l.n_logs, n);
 
 	assert_int_equal(l.n_accepted, 0); /* libraft never saw any of them */
