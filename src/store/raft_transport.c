@@ -594,7 +594,12 @@ static void tcp_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 static void timer_cb(uv_timer_t *t)
 {
 	struct conn *c = t->data;
-	refuse(c, "no hello within %u ms", c->tp->handshake_timeout_ms);
+	/* A peer that never answered the SYN is down or cut off: libraft
+	 * retries, and there is no refusal to report. */
+	if (c->client && c->state == ST_TCP)
+		conn_close(c, RAFT_NOCONNECTION);
+	else
+		refuse(c, "no hello within %u ms", c->tp->handshake_timeout_ms);
 }
 
 static void tune(struct conn *c)

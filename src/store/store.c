@@ -514,6 +514,7 @@ void wm_store_status(struct wm_store *s, struct wm_store_status *out)
 		const struct raft_server *sv = &r->configuration.servers[i];
 		struct wm_store_member *m = &out->members[out->n_members++];
 		wm_store_node_of(s, sv->id, m->node_id, sizeof(m->node_id));
+		m->raft_id = sv->id;
 		snprintf(m->address, sizeof(m->address), "%s", sv->address ? sv->address : "");
 		m->role = member_role(sv->role);
 	}

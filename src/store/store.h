@@ -135,6 +135,7 @@ void wm_store_off_change(struct wm_store *s, wm_store_change_cb cb, void *data);
 
 struct wm_store_member {
 	char node_id[WM_NODE_ID_MAX + 1]; /* empty when the raft ID maps to no stored node */
+	uint64_t raft_id;
 	char address[64];
 	int role; /* enum wm_raft_role */
 };
@@ -174,6 +175,10 @@ int wm_store_add_member(struct wm_store *s, const char *node_id, const char *add
  * change commits. The node's mesh entry is untouched (RemoveNode does that). */
 int wm_store_remove_member(struct wm_store *s, const char *node_id, wm_store_done_cb cb,
 			   void *data);
+/* The same for a member known only by its raft ID: one whose node was
+ * removed from the mesh, so that no stored node maps to it any more. */
+int wm_store_remove_raft_id(struct wm_store *s, uint64_t raft_id, wm_store_done_cb cb,
+			    void *data);
 /* Hands leadership to the most up-to-date voting follower (raft_transfer with
  * no target). -ENOENT (no cb) if there is no other voter. cb gets 0 once this
  * node no longer leads, -ETIMEDOUT if it still does after an election timeout. */

@@ -207,3 +207,22 @@ def test_forged_hello_inside_tls_changes_nothing(mesh):
               "WireGuard key")
     wait_until(lambda: reason in leader.log(), 10, f"{reason!r} in {leader.name}'s log")
     assert snapshot(mesh) == before
+
+
+def test_firewall_follows_the_configuration(mesh, pb_gen):
+    """Last (it shrinks the cluster): a voter removed from the mesh drops
+    out of every remaining voter's raft-servers set."""
+    leader = leader_of(mesh)
+    gone = next(mesh.nodes[v] for v in VOTERS if v != leader.name)
+    gone_ip = mesh_ip(gone)
+    rest = [mesh.nodes[v] for v in VOTERS if v != gone.name]
+    rest_ips = {mesh_ip(n) for n in rest}
+    assert all(gone_ip in raft_servers_set(n) for n in rest)
+    leave = {"op": "unary", "method": "/webmesh.v1.Membership/Leave",
+             "request_type": "webmesh.v1.LeaveRequest",
+             "response_type": "webmesh.v1.LeaveResponse", "request": {"id": gone.name}}
+    res = mesh.grpc(pb_gen, leader, [leave], via="unix")
+    assert res[0]["code"] == "OK", res
+    for n in rest:
+        wait_until(lambda: raft_servers_set(n) == rest_ips, 30,
+                   f"{n.name}'s raft-servers set to drop {gone.name}")

@@ -423,6 +423,7 @@ static void test_membership(void **state)
 	/* The new leader drops the old one from the configuration. */
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(wm_store_remove_member(b, "gamma", member_cb, &m), -ENOENT);
+	assert_int_equal(wm_store_remove_raft_id(b, 12345, member_cb, &m), -ENOENT);
 	assert_int_equal(wm_store_remove_member(b, "alpha", member_cb, &m), 0);
 	assert_true(run_until(&c, flag_set, &m.done));
 	assert_int_equal(m.err, 0);
