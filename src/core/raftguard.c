@@ -1,5 +1,6 @@
 /* nftables rules for the Raft port: only the servers' mesh addresses. */
 #include "core/raftguard.h"
+#include "core/acl.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,26 +17,12 @@
 	"flush chain inet webmesh raft-input\n"                                                    \
 	"flush set inet webmesh raft-servers\n"
 
-static bool ifname_ok(const char *n)
-{
-	size_t len = strlen(n);
-	if (len == 0 || len > 15)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = n[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 int wm_raftguard_nft_render(const char *ifname, uint16_t port, const struct wm_prefix *local,
 			    const struct wm_prefix *servers, size_t n, char **out)
 {
 	char addr[WM_PREFIX_STRLEN];
 	*out = NULL;
-	if (!ifname || !ifname_ok(ifname) || port == 0 || local->family != AF_INET ||
+	if (!wm_acl_ifname_ok(ifname) || port == 0 || local->family != AF_INET ||
 	    wm_prefix_format_addr(local, addr, sizeof(addr)) < 0)
 		return -EINVAL;
 	size_t cap = sizeof(HEAD) + 512 + n * (WM_PREFIX_STRLEN + 2);
