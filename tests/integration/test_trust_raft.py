@@ -23,7 +23,7 @@ import textwrap
 
 import pytest
 
-from test_ha import SERVER_FLAGS, build_servers, status, wait_cluster
+from test_ha import build_servers, status, wait_cluster
 from wmtest import PYTHON, host_ip, topology, wait_until
 
 VOTERS = ("s1", "s2", "s3")
