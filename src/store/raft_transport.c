@@ -679,6 +679,11 @@ static int parse_addr(const char *address, struct sockaddr_in *sa)
 	return uv_ip4_addr(host, (int)port, sa);
 }
 
+static void free_handle_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
 static void accept_conn_cb(uv_stream_t *server, int status)
 {
 	struct tp *tp = server->data;
@@ -687,11 +692,14 @@ static void accept_conn_cb(uv_stream_t *server, int status)
 		return;
 	struct conn *c = conn_new(tp, false);
 	if (!c) {
-		/* Take the connection off the backlog anyway. */
-		uv_tcp_t tmp;
-		uv_tcp_init(tp->loop, &tmp);
-		if (uv_accept(server, (uv_stream_t *)&tmp) == 0)
-			uv_close((uv_handle_t *)&tmp, NULL);
+		/* Take the connection off the backlog anyway: libuv stops
+		 * listening while one waits to be accepted. */
+		uv_tcp_t *tmp = malloc(sizeof(*tmp));
+		if (!tmp)
+			return;
+		uv_tcp_init(tp->loop, tmp);
+		(void)uv_accept(server, (uv_stream_t *)tmp);
+		uv_close((uv_handle_t *)tmp, free_handle_cb);
 		return;
 	}
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
