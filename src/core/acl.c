@@ -404,7 +404,7 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 	}
 }
 
-static bool ifname_ok(const char *n)
+bool wm_acl_ifname_ok(const char *n)
 {
 	size_t len = n ? strlen(n) : 0;
 	if (len == 0 || len > 15)
@@ -584,7 +584,7 @@ int wm_acl_nft_render(const struct wm_acl_set *s, const struct wm_mesh_node *nod
 	size_t *idx;
 
 	*out = NULL;
-	if (!s || !ifname_ok(ifname))
+	if (!s || !wm_acl_ifname_ok(ifname))
 		return -EINVAL;
 	for (size_t i = 0; i < s->n; i++)
 		if (wm_acl_validate(&s->acls[i], NULL, 0) < 0)

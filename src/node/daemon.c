@@ -87,6 +87,7 @@ static void next_stage(struct wm_daemon *d)
 			/* routes, pins, NAT and ACL chains go before the interface does */
 			wm_routes_cleanup(d);
 			wm_netconf_remove_acl(d);
+			wm_raftguard_remove(d);
 			if (d->wg) {
 				d->closing++;
 				wm_wg_close(d->wg, stage_done, d);

@@ -31,6 +31,7 @@ struct wm_peer_name {
 	wm_key key;
 	char id[WM_NODE_ID_MAX + 1];
 	struct wm_prefix ipv4; /* its mesh address; family 0: none */
+	int raft_role;	       /* enum wm_raft_role, as the server said */
 };
 
 struct wm_bootpeer;
@@ -105,6 +106,9 @@ struct wm_daemon {
 	size_t n_bootpeers;
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;
+	/* raftguard.c: the Raft port's nft rules */
+	bool raftguard_applied, raftguard_warned, raftguard_hash_valid;
+	uint64_t raftguard_hash;
 	bool acl_applied;	   /* our ACL chains are in the kernel */
 	bool acl_hash_valid;
 	uint64_t acl_applied_hash; /* of the rules last applied */
@@ -194,6 +198,10 @@ void wm_heartbeat_start(struct wm_daemon *d);
 
 /* raftmembers.c: leader detection and Raft membership reconciliation. */
 void wm_raftmembers_start(struct wm_daemon *d);
+/* raftguard.c: the Raft port accepts only the servers' mesh addresses
+ * (nftables); applied when the set changes, its failure said once. */
+void wm_raftguard_sync(struct wm_daemon *d, const struct wm_store_status *st);
+void wm_raftguard_remove(struct wm_daemon *d);
 
 /* traversal.c: NAT traversal (src/node/nat.c) and endpoint discovery. */
 /* After the WireGuard device is open; nothing with the null backend. */

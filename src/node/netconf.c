@@ -200,6 +200,7 @@ static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh
 	}
 	memcpy(name->key, key, sizeof(wm_key));
 	snprintf(name->id, sizeof(name->id), "%s", p->node->id);
+	name->raft_role = (int)p->node->raft_role;
 	if (!p->node->private_ipv4 || wm_prefix_parse(p->node->private_ipv4, &name->ipv4) < 0 ||
 	    name->ipv4.family != AF_INET)
 		name->ipv4.family = 0;

@@ -71,8 +71,19 @@ static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st
 	}
 	for (size_t i = 0; i < st->n_members; i++) {
 		const struct wm_store_member *m = &st->members[i];
-		if (!m->node_id[0] || strcmp(m->node_id, d->node_id) == 0)
+		if (strcmp(m->node_id, d->node_id) == 0)
 			continue;
+		/* Its node was removed from the mesh: nothing maps the raft ID
+		 * to a node any more, yet it would count towards the quorum
+		 * (and stay among the Raft port's servers) for ever. */
+		if (!m->node_id[0]) {
+			if (wm_store_remove_raft_id(d->store, m->raft_id, change_done_cb, d) == 0) {
+				wm_info("raft: removing %s (raft ID %llx), its node was removed",
+					m->address, (unsigned long long)m->raft_id);
+				return true;
+			}
+			continue;
+		}
 		bool keep = false;
 		for (size_t j = 0; j < n && !keep; j++)
 			keep = strcmp(nodes[j].id, m->node_id) == 0 && wants_raft(&nodes[j]);
@@ -104,6 +115,7 @@ static void reconcile_cb(uv_timer_t *t)
 		snprintf(d->last_leader, sizeof(d->last_leader), "%s", st.leader_id);
 		d->last_term = st.term;
 	}
+	wm_raftguard_sync(d, &st);
 	if (!st.is_leader || d->raft_change_pending || d->phase != WM_PHASE_RUNNING)
 		return;
 	struct wm_mesh_node *nodes = NULL;

@@ -344,12 +344,37 @@ int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* The Raft peers this node knows outside its replica: those its servers
+ * named when it joined (a new voter's replica is empty until the leader's
+ * snapshot arrives) and the other bootstrap servers. */
+static int raft_peer_lookup(void *data, uint64_t raft_id, char node_id[WM_NODE_ID_MAX + 1],
+			    uint8_t pub[32], bool *is_server)
+{
+	struct wm_daemon *d = data;
+	for (size_t i = 0; i < d->n_peer_names; i++) {
+		const struct wm_peer_name *p = &d->peer_names[i];
+		if (wm_store_raft_id(p->id) != raft_id)
+			continue;
+		snprintf(node_id, WM_NODE_ID_MAX + 1, "%s", p->id);
+		memcpy(pub, p->key, WM_KEY_LEN);
+		*is_server = p->raft_role != WM_ROLE_MEMBER;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+static void raft_log(void *data, const char *msg)
+{
+	(void)data;
+	wm_warn("%s", msg);
+}
+
 int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t errlen)
 {
 	if (d->store)
 		return 0;
-	/* Raft listens on the overlay address only: its transport has no TLS,
-	 * and WireGuard authenticates and encrypts everything on it. */
+	/* Raft listens on the overlay address only, and its connections
+	 * prove both nodes' WireGuard keys inside TLS (store/raft_transport.c). */
 	char addr[WM_PREFIX_STRLEN], raft_address[WM_PREFIX_STRLEN + 8];
 	wm_prefix_format_addr(&d->ipv4, addr, sizeof(addr));
 	snprintf(raft_address, sizeof(raft_address), "%s:%u", addr, d->cfg->raft_port);
@@ -373,6 +398,10 @@ int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t 
 		.election_ms = d->cfg->raft_election_ms,
 		.snapshot_threshold = d->cfg->raft_snapshot_threshold,
 		.snapshot_trailing = d->cfg->raft_snapshot_trailing,
+		.wg_private_key = d->private_key,
+		.peer_lookup = raft_peer_lookup,
+		.log = raft_log,
+		.peer_data = d,
 	};
 	int rc = wm_store_open(d->loop, &sc, &d->store, err, errlen);
 	if (rc)

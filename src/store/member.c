@@ -118,16 +118,22 @@ int wm_store_add_member(struct wm_store *s, const char *node_id, const char *add
 
 int wm_store_remove_member(struct wm_store *s, const char *node_id, wm_store_done_cb cb, void *data)
 {
+	int r = check_leader(s, cb);
+	if (r < 0)
+		return r;
+	if (wm_node_id_check(node_id, NULL) < 0)
+		return -EINVAL;
+	return wm_store_remove_raft_id(s, wm_store_raft_id(node_id), cb, data);
+}
+
+int wm_store_remove_raft_id(struct wm_store *s, uint64_t id, wm_store_done_cb cb, void *data)
+{
 	struct change_req *c;
-	raft_id id;
 	int r, rv;
 
 	r = check_leader(s, cb);
 	if (r < 0)
 		return r;
-	if (wm_node_id_check(node_id, NULL) < 0)
-		return -EINVAL;
-	id = wm_store_raft_id(node_id);
 	if (!find_server(s, id))
 		return -ENOENT;
 	c = calloc(1, sizeof(*c));

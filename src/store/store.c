@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "store/lock.h"
+#include "store/raft_transport.h"
 #include "store/store_int.h"
 
 struct apply_req {
@@ -86,7 +87,7 @@ static void close_cb(struct raft *r)
 	void *done_data = s->done_data;
 
 	raft_uv_close(&s->io);
-	raft_uv_tcp_close(&s->transport);
+	wm_raft_transport_free(&s->transport);
 	wm_fsm_close(s->fsm);
 	wm_store_unlock(s->lock_fd);
 	free(s);
@@ -114,6 +115,11 @@ static int check_config(const struct wm_store_config *cfg, char *err, size_t err
 	    ep.ip.family != AF_INET || strlen(cfg->raft_address) >= 64) {
 		errf(err, errlen, "invalid raft address \"%.64s\" (want IPv4:port)",
 		     cfg->raft_address ? cfg->raft_address : "");
+		return -WM_ECONFIG;
+	}
+	if (!cfg->wg_private_key || !cfg->peer_lookup) {
+		errf(err, errlen, "raft needs the node's WireGuard private key and a peer lookup "
+				  "to authenticate its connections");
 		return -WM_ECONFIG;
 	}
 	if (hb >= el) {
@@ -256,21 +262,32 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 	s->glue.result_for = result_for;
 	s->glue.owner = s;
 
-	rv = raft_uv_tcp_init(&s->transport, loop);
-	if (rv != 0) {
-		errf(err, errlen, "raft transport: %s", raft_strerror(rv));
-		r = wm_store_raft_err(rv);
-		goto fail;
-	}
-	snprintf(path, sizeof(path), "%s/raft", cfg->dir);
 	/* A dead peer's connection must fail within a few election timeouts,
-	 * not TCP's minutes: see transport.c. */
-	wm_store_transport_tune(s, 3 * (cfg->election_ms ? cfg->election_ms : 1000));
+	 * not TCP's minutes (TCP_USER_TIMEOUT): libraft never reads from the
+	 * connections it opens, so it would not notice otherwise. */
+	unsigned election = cfg->election_ms ? cfg->election_ms : 1000;
+	struct wm_raft_transport_config tc = {
+		.loop = loop,
+		.node_id = cfg->node_id,
+		.wg_private_key = cfg->wg_private_key,
+		.identify = wm_store_identify,
+		.log = cfg->log ? wm_store_log : NULL,
+		.data = s,
+		.user_timeout_ms = 3 * election,
+		.handshake_timeout_ms = 3 * election,
+	};
+	s->peer_lookup = cfg->peer_lookup;
+	s->log = cfg->log;
+	s->peer_data = cfg->peer_data;
+	r = wm_raft_transport_init(&s->transport, &tc, err, errlen);
+	if (r < 0)
+		goto fail;
+	snprintf(path, sizeof(path), "%s/raft", cfg->dir);
 	rv = raft_uv_init(&s->io, loop, path, &s->transport);
 	if (rv != 0) {
 		errf(err, errlen, "raft storage in %s: %s", path, s->io.errmsg);
 		r = wm_store_raft_err(rv);
-		raft_uv_tcp_close(&s->transport);
+		wm_raft_transport_free(&s->transport);
 		goto fail;
 	}
 	rv = raft_init(&s->raft, &s->io, &s->glue.raft_fsm, s->raft_id, s->address);
@@ -279,7 +296,7 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 		errf(err, errlen, "raft init in %s: %s", path, raft_errmsg(&s->raft));
 		r = wm_store_raft_err(rv);
 		raft_uv_close(&s->io);
-		raft_uv_tcp_close(&s->transport);
+		wm_raft_transport_free(&s->transport);
 		goto fail;
 	}
 	s->raft.data = s;
@@ -497,6 +514,7 @@ void wm_store_status(struct wm_store *s, struct wm_store_status *out)
 		const struct raft_server *sv = &r->configuration.servers[i];
 		struct wm_store_member *m = &out->members[out->n_members++];
 		wm_store_node_of(s, sv->id, m->node_id, sizeof(m->node_id));
+		m->raft_id = sv->id;
 		snprintf(m->address, sizeof(m->address), "%s", sv->address ? sv->address : "");
 		m->role = member_role(sv->role);
 	}

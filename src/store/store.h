@@ -19,6 +19,13 @@
 
 struct wm_store;
 
+/* The node with this raft ID as this node learnt it outside the replica (at
+ * join, from the bootstrap list): its node ID, WireGuard public key, and
+ * whether it is a voter or observer. 0, or -ENOENT when unknown. */
+typedef int (*wm_store_peer_lookup_fn)(void *data, uint64_t raft_id,
+				       char node_id[WM_NODE_ID_MAX + 1], uint8_t pub[32],
+				       bool *is_server);
+
 struct wm_store_config {
 	const char *dir;          /* data dir: raft log + snapshots + state.db; locked */
 	const char *node_id;      /* mesh node ID; the raft ID is derived from it */
@@ -34,6 +41,17 @@ struct wm_store_config {
 	const char *const *initial_ids;
 	const char *const *initial_addresses;
 	size_t n_initial;
+	/* Raft connections are TLS, and both ends prove their WireGuard key
+	 * (raft_transport.c). Required: this node's WireGuard private key (32
+	 * bytes, copied), and peer_lookup for the peers the replica does not
+	 * know yet (a fresh voter's replica is empty until the leader's
+	 * snapshot). */
+	const uint8_t *wg_private_key;
+	wm_store_peer_lookup_fn peer_lookup;
+	/* A refused Raft connection, one line, once per source and reason;
+	 * may be NULL. */
+	void (*log)(void *data, const char *msg);
+	void *peer_data; /* for peer_lookup and log */
 };
 
 /* What applying one command produced. */
@@ -117,6 +135,7 @@ void wm_store_off_change(struct wm_store *s, wm_store_change_cb cb, void *data);
 
 struct wm_store_member {
 	char node_id[WM_NODE_ID_MAX + 1]; /* empty when the raft ID maps to no stored node */
+	uint64_t raft_id;
 	char address[64];
 	int role; /* enum wm_raft_role */
 };
@@ -156,6 +175,10 @@ int wm_store_add_member(struct wm_store *s, const char *node_id, const char *add
  * change commits. The node's mesh entry is untouched (RemoveNode does that). */
 int wm_store_remove_member(struct wm_store *s, const char *node_id, wm_store_done_cb cb,
 			   void *data);
+/* The same for a member known only by its raft ID: one whose node was
+ * removed from the mesh, so that no stored node maps to it any more. */
+int wm_store_remove_raft_id(struct wm_store *s, uint64_t raft_id, wm_store_done_cb cb,
+			    void *data);
 /* Hands leadership to the most up-to-date voting follower (raft_transfer with
  * no target). -ENOENT (no cb) if there is no other voter. cb gets 0 once this
  * node no longer leads, -ETIMEDOUT if it still does after an election timeout. */

@@ -58,12 +58,10 @@ struct wm_store {
 	int lock_fd;
 	struct wm_fsm *fsm;
 	struct wm_store_fsm glue;
-	struct raft_uv_transport transport;
-	/* the TCP transport's own functions, wrapped by transport.c */
-	int (*tcp_connect)(struct raft_uv_transport *t, struct raft_uv_connect *req, raft_id id,
-			   const char *address, raft_uv_connect_cb cb);
-	int (*tcp_listen)(struct raft_uv_transport *t, raft_uv_accept_cb cb);
-	raft_uv_accept_cb raft_accept_cb;
+	struct raft_uv_transport transport; /* raft_transport.c */
+	wm_store_peer_lookup_fn peer_lookup;
+	void (*log)(void *data, const char *msg);
+	void *peer_data;
 	struct raft_io io;
 	struct raft raft;
 	bool closing;
@@ -72,9 +70,12 @@ struct wm_store {
 	void *done_data;
 };
 
-/* Wraps the TCP transport so that every Raft connection gets
- * TCP_USER_TIMEOUT (timeout_ms, 0 = 5000) and keepalive (transport.c). */
-void wm_store_transport_tune(struct wm_store *s, unsigned timeout_ms);
+/* Who a Raft peer is, for the transport: the replica and libraft's
+ * configuration first, then the daemon's peer_lookup (store_peers.c). */
+int wm_store_identify(void *data, uint64_t raft_id, char node_id[WM_NODE_ID_MAX + 1],
+		      uint8_t pub[32], bool *is_server);
+/* The transport's log line, to cfg->log. */
+void wm_store_log(void *data, const char *msg);
 
 /* The node ID of a raft server ID (self, or a stored node); "" if unknown. */
 void wm_store_node_of(struct wm_store *s, uint64_t raft_id, char *out, size_t len);

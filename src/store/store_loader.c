@@ -115,3 +115,8 @@ int wm_store_rbac_check(struct wm_store *s, const struct wm_rbac_who *who, const
 {
 	return mod->rbac_check(s, who, verb, resource, name);
 }
+
+int wm_store_remove_raft_id(struct wm_store *s, uint64_t raft_id, wm_store_done_cb cb, void *data)
+{
+	return mod->remove_raft_id(s, raft_id, cb, data);
+}

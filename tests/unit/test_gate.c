@@ -254,7 +254,9 @@ static int live_setup(void **state)
 				      .raft_address = addr,
 				      .bootstrap = true,
 				      .heartbeat_ms = 50,
-				      .election_ms = 300};
+				      .election_ms = 300,
+				      .wg_private_key = test_lone_key,
+				      .peer_lookup = test_peer_lookup};
 	test_loop_init(&L.l);
 	assert_int_equal(wm_store_open(&L.l.loop, &cfg, &L.store, err, sizeof(err)), 0);
 	assert_true(test_run_until(&L.l, test_is_leader, L.store));

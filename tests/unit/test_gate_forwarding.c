@@ -91,7 +91,12 @@ static int setup(void **state)
 	assert_int_equal(uv_loop_init(&loop), 0);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	struct wm_store_config cfg = {
-		.dir = dir, .node_id = "s1", .raft_address = addr, .bootstrap = true};
+		.dir = dir,
+		.node_id = "s1",
+		.raft_address = addr,
+		.bootstrap = true,
+		.wg_private_key = test_lone_key,
+		.peer_lookup = test_peer_lookup};
 	assert_int_equal(wm_store_open(&loop, &cfg, &store, err, sizeof(err)), 0);
 	for (int i = 0; i < 400; i++) {
 		wm_store_status(store, &st);

@@ -144,25 +144,33 @@ static void test_forwarding(void **state)
 	while (strcmp(aa, ab) == 0);
 	test_loop_init(&L);
 
-	/* alpha leads, beta is a voter that follows. */
+	/* alpha leads, beta is a voter that follows; Raft between them is
+	 * authenticated by their WireGuard keys. */
+	struct test_wg wg[3] = {0};
+	test_wg_init(&wg[0], "alpha", 1, true);
+	test_wg_init(&wg[1], "beta", 2, true);
 	struct wm_store_config ca = {.dir = da,
 				     .node_id = "alpha",
 				     .raft_address = aa,
 				     .bootstrap = true,
 				     .heartbeat_ms = 50,
-				     .election_ms = 300};
+				     .election_ms = 300,
+				     .wg_private_key = wg[0].priv,
+				     .peer_lookup = test_peer_lookup,
+				     .peer_data = wg};
 	struct wm_store_config cb = ca;
 	cb.dir = db;
 	cb.node_id = "beta";
 	cb.raft_address = ab;
 	cb.bootstrap = false;
+	cb.wg_private_key = wg[1].priv;
 	assert_int_equal(wm_store_open(&L.loop, &ca, &alpha, err, sizeof(err)), 0);
 	assert_int_equal(wm_store_open(&L.loop, &cb, &beta, err, sizeof(err)), 0);
 	assert_true(test_run_until(&L, test_is_leader, alpha));
 	uint8_t *boot = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	test_apply_packed(&L, alpha, boot, len);
-	struct test_join ja = {.id = "alpha", .key_seed = 1, .role = WM_ROLE_VOTER};
-	struct test_join jb = {.id = "beta", .key_seed = 2, .role = WM_ROLE_VOTER};
+	struct test_join ja = {.id = "alpha", .key = wg[0].pub_b64, .role = WM_ROLE_VOTER};
+	struct test_join jb = {.id = "beta", .key = wg[1].pub_b64, .role = WM_ROLE_VOTER};
 	uint8_t *buf = test_join_cmd(&ja, &len);
 	test_apply_packed(&L, alpha, buf, len);
 	buf = test_join_cmd(&jb, &len);

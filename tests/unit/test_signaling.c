@@ -249,7 +249,8 @@ static void test_signaling(void **state)
 				      .raft_address = addr,
 				      .bootstrap = true,
 				      .heartbeat_ms = 50,
-				      .election_ms = 300};
+				      .election_ms = 300,
+				      .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
 	assert_int_equal(wm_store_open(&loop, &cfg, &store, err, sizeof(err)), 0);
 	assert_true(run_until(test_is_leader, store));
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);

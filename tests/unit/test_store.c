@@ -145,6 +145,16 @@ static int apply_join(struct ctx *c, struct wm_store *s, const char *id, int see
 	return apply_packed(c, s, buf, len, r);
 }
 
+static int apply_join_key(struct ctx *c, struct wm_store *s, const struct test_wg *w,
+			  struct result *r)
+{
+	size_t len;
+	uint8_t *buf = test_join_cmd(
+		&(struct test_join){.id = w->id, .key = w->pub_b64, .full_mesh = true}, &len);
+
+	return apply_packed(c, s, buf, len, r);
+}
+
 static void close_store(struct ctx *c, struct wm_store *s)
 {
 	bool closed = false;
@@ -180,7 +190,8 @@ static void test_bootstrap_resume_lock(void **state)
 				      .raft_address = addr,
 				      .bootstrap = true,
 				      .heartbeat_ms = 50,
-				      .election_ms = 300};
+				      .election_ms = 300,
+				      .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
 	ctx_init(&c);
 	assert_int_equal(wm_store_open(&c.loop, &cfg, &s, err, sizeof(err)), 0);
 
@@ -262,10 +273,16 @@ static void test_not_leader_and_config(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	ctx_init(&c);
-	struct wm_store_config bad = {.dir = dir, .node_id = "n1", .raft_address = "[::1]:9000"};
+	struct wm_store_config bad = {.dir = dir, .node_id = "n1", .raft_address = "[::1]:9000", .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
 	assert_int_equal(wm_store_open(&c.loop, &bad, &s, err, sizeof(err)), -WM_ECONFIG);
 	assert_non_null(strstr(err, "raft address"));
 	bad.raft_address = addr;
+	/* Raft connections cannot be authenticated without the node's key. */
+	bad.wg_private_key = NULL;
+	assert_int_equal(wm_store_open(&c.loop, &bad, &s, err, sizeof(err)), -WM_ECONFIG);
+	assert_string_equal(err, "raft needs the node's WireGuard private key and a peer lookup "
+				 "to authenticate its connections");
+	bad.wg_private_key = test_lone_key;
 	bad.node_id = "Not_An_ID";
 	assert_int_equal(wm_store_open(&c.loop, &bad, &s, err, sizeof(err)), -WM_ECONFIG);
 	bad.node_id = "n1";
@@ -284,7 +301,7 @@ static void test_not_leader_and_config(void **state)
 	char busy_addr[32];
 	snprintf(busy_addr, sizeof(busy_addr), "127.0.0.1:%d", ntohs(sa.sin_port));
 	struct wm_store_config taken = {
-		.dir = dir, .node_id = "n1", .raft_address = busy_addr, .bootstrap = true};
+		.dir = dir, .node_id = "n1", .raft_address = busy_addr, .bootstrap = true, .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
 	err[0] = '\0';
 	assert_int_not_equal(wm_store_open(&c.loop, &taken, &s, err, sizeof(err)), 0);
 	assert_null(s);
@@ -293,7 +310,7 @@ static void test_not_leader_and_config(void **state)
 	close(busy);
 
 	/* No bootstrap, no state: a node waiting to be added, and not a leader. */
-	struct wm_store_config cfg = {.dir = dir, .node_id = "n1", .raft_address = addr};
+	struct wm_store_config cfg = {.dir = dir, .node_id = "n1", .raft_address = addr, .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
 	assert_int_equal(wm_store_open(&c.loop, &cfg, &s, err, sizeof(err)), 0);
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	assert_int_equal(apply_packed(&c, s, buf, len, &r), -WM_ENOTLEADER);
@@ -344,24 +361,32 @@ static void test_membership(void **state)
 		snprintf(ab, sizeof(ab), "127.0.0.1:%d", test_free_port());
 	while (strcmp(aa, ab) == 0);
 	ctx_init(&c);
+	/* beta learnt alpha's key at join; alpha finds beta's in its replica. */
+	struct test_wg wg[3] = {0};
+	test_wg_init(&wg[0], "alpha", 1, true);
+	test_wg_init(&wg[1], "beta", 2, true);
 	struct wm_store_config ca = {.dir = da,
 				     .node_id = "alpha",
 				     .raft_address = aa,
 				     .bootstrap = true,
 				     .heartbeat_ms = 50,
-				     .election_ms = 300};
+				     .election_ms = 300,
+				     .wg_private_key = wg[0].priv,
+				     .peer_lookup = test_peer_lookup};
 	struct wm_store_config cb = ca;
 	cb.dir = db;
 	cb.node_id = "beta";
 	cb.raft_address = ab;
 	cb.bootstrap = false;
+	cb.wg_private_key = wg[1].priv;
+	cb.peer_data = wg;
 	assert_int_equal(wm_store_open(&c.loop, &ca, &a, err, sizeof(err)), 0);
 	assert_int_equal(wm_store_open(&c.loop, &cb, &b, err, sizeof(err)), 0);
 	assert_true(run_until(&c, test_is_leader, a));
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	assert_int_equal(apply_packed(&c, a, buf, len, &r), 0);
-	assert_int_equal(apply_join(&c, a, "alpha", 1, NULL, &r), 0);
-	assert_int_equal(apply_join(&c, a, "beta", 2, NULL, &r), 0);
+	assert_int_equal(apply_join_key(&c, a, &wg[0], &r), 0);
+	assert_int_equal(apply_join_key(&c, a, &wg[1], &r), 0);
 
 	assert_int_equal(wm_store_add_member(a, "beta", "bad", WM_ROLE_VOTER, member_cb, &m),
 			 -EINVAL);
@@ -398,6 +423,7 @@ static void test_membership(void **state)
 	/* The new leader drops the old one from the configuration. */
 	memset(&m, 0, sizeof(m));
 	assert_int_equal(wm_store_remove_member(b, "gamma", member_cb, &m), -ENOENT);
+	assert_int_equal(wm_store_remove_raft_id(b, 12345, member_cb, &m), -ENOENT);
 	assert_int_equal(wm_store_remove_member(b, "alpha", member_cb, &m), 0);
 	assert_true(run_until(&c, flag_set, &m.done));
 	assert_int_equal(m.err, 0);

@@ -5,12 +5,17 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdbool.h>
-#include <sys/socket.h>
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
+#include "core/key.h"
 #include "store/store.h"
+#include "util/crypto.h"
 #include "webmesh/v1/raft.pb-c.h"
 
 /* A TCP port free on 127.0.0.1 right now (for a store's raft address). */
@@ -185,5 +190,44 @@ static inline int test_apply(uv_loop_t *loop, struct wm_store *s, Webmesh__V1__R
 	assert_true(test_run_flag(loop, &r.done, 20000));
 	return r.err;
 }
+
+/* A node's WireGuard key pair for a live store: the private key is a
+ * function of seed, the public key its X25519 (base64 for test_join). */
+struct test_wg {
+	const char *id;
+	uint8_t priv[32];
+	uint8_t pub[32];
+	char pub_b64[WM_KEY_B64_LEN + 1];
+	bool server; /* what test_peer_lookup says about it */
+};
+
+static inline void test_wg_init(struct test_wg *w, const char *id, int seed, bool server)
+{
+	w->id = id;
+	for (int i = 0; i < 32; i++)
+		w->priv[i] = (uint8_t)(seed * 131 + i * 17 + 5);
+	assert_int_equal(wm_x25519_public(w->priv, w->pub), 0);
+	wm_key_to_base64(w->pub, w->pub_b64);
+	w->server = server;
+}
+
+/* wm_store_peer_lookup_fn over an array of struct test_wg ending with a
+ * NULL id (data); NULL data knows nobody. */
+static inline int test_peer_lookup(void *data, uint64_t raft_id, char node_id[WM_NODE_ID_MAX + 1],
+				   uint8_t pub[32], bool *is_server)
+{
+	for (const struct test_wg *w = data; w && w->id; w++) {
+		if (wm_store_raft_id(w->id) != raft_id)
+			continue;
+		snprintf(node_id, WM_NODE_ID_MAX + 1, "%s", w->id);
+		memcpy(pub, w->pub, 32);
+		*is_server = w->server;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* A key for stores that never talk to another (any 32 bytes do). */
+static const uint8_t test_lone_key[32] = {1, 2, 3, 4, 5, 6, 7, 8};
 
 #endif
