@@ -52,7 +52,8 @@ int wm_cmd_pki(const struct wm_cli *c)
 		} else if (strcmp(a, "--server") == 0) {
 			server = true;
 		} else if (strcmp(a, "--san") == 0 || strncmp(a, "--san=", 6) == 0) {
-			const char *v = a[5] == '=' ? a + 6 : (i + 1 < c->n_args ? c->args[++i] : NULL);
+			const char *v =
+				a[5] == '=' ? a + 6 : (i + 1 < c->n_args ? c->args[++i] : NULL);
 			if (!v || n_sans == sizeof(sans) / sizeof(sans[0])) {
 				fprintf(stderr, "wmctl: --san takes a name, at most %zu times\n",
 					sizeof(sans) / sizeof(sans[0]));
