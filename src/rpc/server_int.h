@@ -6,6 +6,7 @@
 #include "rpc/conn.h"
 #include "rpc/frame.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 struct method {
 	char *path;
@@ -32,8 +33,9 @@ struct sconn {
 	struct wm_conn conn;
 	struct wm_rpc_server *srv;
 	struct sconn *prev, *next;
-	struct wm_rpc_call *calls; /* calls whose stream is open */
-	X509 *peer_cert;	   /* verified client certificate, up-ref'd */
+	struct wm_rpc_call *calls;	 /* calls whose stream is open */
+	X509 *peer_cert;		 /* verified client certificate, up-ref'd */
+	char own_fp[WM_FINGERPRINT_LEN]; /* our certificate on this connection, "" on unix */
 	bool local;
 };
 
@@ -79,6 +81,7 @@ struct wm_rpc_call {
 	size_t n_md, hdr_bytes;
 	char peer[64];
 	X509 *peer_cert;
+	char own_fp[WM_FINGERPRINT_LEN];
 	bool local;
 	bool bad_method, ctype_ok, bad_timeout, bad_encoding, hdr_overflow;
 	bool has_timeout;

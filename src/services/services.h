@@ -52,7 +52,8 @@ struct wm_services_config {
 	 * leader) present this certificate and these credentials: the leader
 	 * authenticates them like any caller. All optional. */
 	const char *client_cert, *client_key;
-	size_t (*call_metadata)(void *data, struct wm_rpc_metadata *md, size_t max);
+	size_t (*call_metadata)(void *data, const char *path, const char *server_fp,
+				struct wm_rpc_metadata *md, size_t max);
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out);
