@@ -18,8 +18,13 @@
 /* The password from --basic-auth-password-file (first line) or the flag. */
 static char *read_password(const struct wm_cli *c)
 {
-	if (!c->basic_password_file)
+	if (!c->basic_password_file) {
+		if (c->basic_password)
+			fprintf(stderr, "wmctl: warning: --basic-auth-password is readable by every "
+					"local user in /proc/PID/cmdline; use "
+					"--basic-auth-password-file FILE (mode 0600)\n");
 		return c->basic_password ? strdup(c->basic_password) : NULL;
+	}
 	FILE *f = fopen(c->basic_password_file, "r");
 	if (!f) {
 		fprintf(stderr, "wmctl: cannot read %s\n", c->basic_password_file);
