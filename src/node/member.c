@@ -12,6 +12,7 @@
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "node/meshauth.h"
 #include "node/routes.h"
 #include "util/log.h"
 
@@ -200,6 +201,34 @@ static int become_server(struct wm_daemon *d)
 	return rc;
 }
 
+/* A node that will serve the API (voter, observer, --serve) must enforce the
+ * mesh's authentication exactly, or not serve at all; every node says when
+ * the mesh is open. True when this node must stop. */
+static bool mesh_auth_refused(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
+{
+	struct wm_mesh_auth mesh = {0};
+	const char *fp = r->mtls_ca_fingerprint ? r->mtls_ca_fingerprint : "";
+	char e[400];
+	if (!r->auth_methods || !*r->auth_methods)
+		return false; /* a mesh from before the settings were recorded */
+	mesh.rbac = r->rbac;
+	if (wm_mesh_auth_methods_parse(r->auth_methods, &mesh.methods) < 0 ||
+	    strlen(fp) >= sizeof(mesh.ca_fingerprint)) {
+		wm_error("the server sent invalid mesh authentication settings \"%.40s\"",
+			 r->auth_methods);
+		return d->cfg->voter || d->cfg->observer || d->cfg->serve;
+	}
+	memcpy(mesh.ca_fingerprint, fp, strlen(fp) + 1);
+	if (d->cfg->voter || d->cfg->observer || d->cfg->serve) {
+		if (wm_node_check_mesh_auth(d->cfg, &mesh, e, sizeof(e)) < 0) {
+			wm_error("refusing to serve: %s", e);
+			return true;
+		}
+	}
+	wm_node_log_mesh_auth(&mesh);
+	return false;
+}
+
 static void join_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
 {
 	struct wm_daemon *d = data;
@@ -221,6 +250,11 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 	if (!r) {
 		wm_warn("malformed JoinResponse from %s; retrying", d->cfg->join);
 		schedule_retry(d);
+		return;
+	}
+	if (mesh_auth_refused(d, r)) {
+		webmesh__v1__join_response__free_unpacked(r, NULL);
+		wm_daemon_stop(d, 1);
 		return;
 	}
 	int err = apply_join(d, r);

@@ -11,6 +11,7 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "services/convert.h"
+#include "store/authz.h"
 #include "util/log.h"
 
 /* Everything a Join carries is checked before it reaches the log, so that a
@@ -74,6 +75,23 @@ static int validate_join(const Webmesh__V1__JoinRequest *r, char *why, size_t le
 	return 0;
 }
 
+/* The mesh's authentication settings for a joiner that will serve (issue 10). */
+static void fill_mesh_auth(struct wm_store *store, Webmesh__V1__JoinResponse *resp,
+				  struct wm_arena *a)
+{
+	struct wm_authz_snapshot snap;
+	if (wm_store_authz_load(store, &snap) < 0)
+		return;
+	if (snap.has_mesh_auth) {
+		char methods[WM_MESH_AUTH_TEXT_MAX];
+		wm_mesh_auth_methods_format(snap.mesh_auth.methods, methods);
+		resp->auth_methods = wm_arena_strdup(a, methods);
+		resp->mtls_ca_fingerprint = wm_arena_strdup(a, snap.mesh_auth.ca_fingerprint);
+		resp->rbac = snap.mesh_auth.rbac;
+	}
+	wm_authz_snapshot_free(&snap);
+}
+
 struct join_ctx {
 	struct wm_services *s;
 	struct wm_rpc_call *call;
@@ -114,6 +132,7 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 	resp.forwarding = pc.forwarding;
 	resp.own_routes = pc.own_routes;
 	resp.n_own_routes = pc.n_own_routes;
+	fill_mesh_auth(s->cfg.store, &resp, &a);
 	if (a.failed)
 		wm_services_fail(call, -ENOMEM, NULL);
 	else

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "core/acl.h"
+#include "core/meshauth.h"
 #include "core/rbac.h"
 
 struct wm_store;
@@ -24,6 +25,8 @@ struct wm_authz_snapshot {
 	size_t n_acls;
 	bool bootstrapped;   /* BootstrapAuthzCommand applied */
 	bool default_accept; /* the default network policy */
+	bool has_mesh_auth;  /* the mesh recorded its authentication settings */
+	struct wm_mesh_auth mesh_auth;
 	char **strings;	     /* every string above, freed with the snapshot */
 	size_t n_strings, cap_strings;
 };

@@ -10,7 +10,7 @@
 #include "store/fsm.h"
 
 /* Bumped when the schema changes; a snapshot with another version is refused. */
-#define WM_FSM_SCHEMA_VERSION 3
+#define WM_FSM_SCHEMA_VERSION 4
 /* PRAGMA application_id: "wmsh", so `file state.db` and restores can tell it is ours. */
 #define WM_FSM_APPLICATION_ID 0x776d7368
 

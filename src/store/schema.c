@@ -103,7 +103,15 @@ static const char schema_sql[] =
 	"  destination_cidrs TEXT NOT NULL,"
 	"  protocols TEXT NOT NULL,"
 	"  ports TEXT NOT NULL"
-	") WITHOUT ROWID;";
+	") WITHOUT ROWID;"
+	/* The mesh's authentication settings (issue 10; core/meshauth.h), set
+	 * once by BootstrapAuthzCommand: what every server must enforce. */
+	"CREATE TABLE mesh_auth ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  methods TEXT NOT NULL,"
+	"  ca_fingerprint TEXT NOT NULL,"
+	"  rbac INTEGER NOT NULL CHECK (rbac IN (0, 1))"
+	");";
 
 int wm_fsm_schema_create(sqlite3 *db, char *err, size_t errlen)
 {
