@@ -77,7 +77,7 @@ static int validate_join(const Webmesh__V1__JoinRequest *r, char *why, size_t le
 
 /* The mesh's authentication settings for a joiner that will serve (issue 10). */
 static void fill_mesh_auth(struct wm_store *store, Webmesh__V1__JoinResponse *resp,
-				  struct wm_arena *a)
+			   struct wm_arena *a)
 {
 	struct wm_authz_snapshot snap;
 	if (wm_store_authz_load(store, &snap) < 0)
