@@ -179,9 +179,10 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *const *ips, si
 	    !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key))
 		goto fail;
 	/* A server certificate (it also serves as the node's client
-	 * certificate when it calls other servers). */
+	 * certificate when it calls other servers). No keyUsage: clients pin
+	 * it or trust it as its own anchor, which some stacks refuse to do
+	 * for a certificate whose key usage lacks keyCertSign. */
 	if (add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
-	    add_ext(x, NID_key_usage, "critical,digitalSignature") ||
 	    add_ext(x, NID_ext_key_usage, "serverAuth,clientAuth") ||
 	    add_ext(x, NID_subject_key_identifier, "hash"))
 		goto fail;
