@@ -13,9 +13,10 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: wmctl pki init --dir DIR [--days N]     CA: DIR/ca.crt, DIR/ca.key\n"
-		"       wmctl pki issue ID --dir DIR [--days N] [--server [--san NAME]...]\n"
-		"                 DIR/ID.crt, DIR/ID.key: a client certificate; with --server\n"
-		"                 one for a server (EKU serverAuth), --san adds an IP or DNS name\n"
+		"       wmctl pki issue ID --dir DIR [--days N] [--server-cert [--san NAME]...]\n"
+		"                 DIR/ID.crt, DIR/ID.key: a client certificate; with\n"
+		"                 --server-cert one for a server (EKU serverAuth); --san\n"
+		"                 adds an IP or DNS name\n"
 		"       wmctl pki keygen FILE   Ed25519 key for key auth; prints the "
 		"public key\n");
 	return 2;
@@ -49,7 +50,7 @@ int wm_cmd_pki(const struct wm_cli *c)
 				dir = c->args[++i];
 			else if (days_of(c->args[++i], &days) < 0)
 				return 2;
-		} else if (strcmp(a, "--server") == 0) {
+		} else if (strcmp(a, "--server-cert") == 0) {
 			server = true;
 		} else if (strcmp(a, "--san") == 0 || strncmp(a, "--san=", 6) == 0) {
 			const char *v =
@@ -95,7 +96,7 @@ int wm_cmd_pki(const struct wm_cli *c)
 	}
 	if (strcmp(sub, "issue") == 0 && id) {
 		if (n_sans && !server) {
-			fprintf(stderr, "wmctl: --san is for server certificates: add --server\n");
+			fprintf(stderr, "wmctl: --san is for server certificates: add --server-cert\n");
 			return 2;
 		}
 		struct wm_pki_issue_opts o = {

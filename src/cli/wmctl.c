@@ -21,7 +21,8 @@ static const struct command commands[] = {
 	 "  put route NODE CIDR[,CIDR]...   advertise networks behind NODE"},
 	{"auth", wm_cmd_auth, "auth can-i VERB RESOURCE [NAME] [--as ID]   ask RBAC"},
 	{"pki", wm_cmd_pki,
-	 "pki init --dir DIR | pki issue ID --dir DIR [--days N] | pki keygen FILE"},
+	 "pki init --dir DIR | pki issue ID --dir DIR [--days N] [--server-cert [--san NAME]] | "
+	 "pki keygen FILE"},
 	{"delete", wm_cmd_delete,
 	 "delete edge A B | delete route NODE CIDR...   remove a link or routes"},
 	{"leave", wm_cmd_leave, "leave                  leave the mesh for good (local node)"},

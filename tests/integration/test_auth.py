@@ -78,7 +78,7 @@ def mtls_mesh():
         ca = t.dir / "pki"
         pki(ca, "init")
         for n in ("s1", "s2"):
-            pki(ca, "issue", n, "--server")
+            pki(ca, "issue", n, "--server-cert")
         for n in ("good", "voterless", "admin"):
             pki(ca, "issue", n)
         other = t.dir / "other-pki"
