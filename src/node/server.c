@@ -47,6 +47,8 @@ static int plan_new_mesh(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+static int check_replica_auth(struct wm_daemon *d);
+
 static void self_update_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
@@ -71,6 +73,13 @@ static void self_update_cb(uv_timer_t *t)
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
 	if (d->phase == WM_PHASE_STARTING && d->cfg->bootstrap) {
+		/* Restarted, or one of several bootstrap servers: the replica
+		 * now holds the mesh's authentication, which we must enforce. */
+		if (check_replica_auth(d) < 0) {
+			wm_arena_free(&a);
+			wm_daemon_stop(d, 1);
+			return;
+		}
 		d->phase = WM_PHASE_RUNNING;
 		d->joined = true;
 		wm_heartbeat_start(d);
