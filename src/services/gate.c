@@ -1,6 +1,7 @@
 /* The authorization gate: authenticate, resolve proxied callers, check RBAC,
  * then run the method's handler. */
 #include "services/gate.h"
+#include "services/deny.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -65,6 +66,8 @@ static const struct policy policies[] = {
 	{"/webmesh.v1.Signaling/SendSignal", R_SELF_ONLY, NULL, NULL},
 	{"/webmesh.v1.Signaling/ReceiveSignals", R_SELF_ONLY, NULL, NULL},
 	{"/webmesh.v1.Signaling/GetTurnCredentials", R_SELF_ONLY, NULL, NULL},
+	/* Re-admitting a removed node is removing it undone (issue 10). */
+	{"/webmesh.v1.Admin/AllowNode", R_RBAC_NAME, "delete", "nodes"},
 };
 
 /* Unknown methods: only a wildcard verb passes (mesh-admin). */
@@ -326,7 +329,9 @@ static void dispatch(struct pending *pd, const struct wm_identity *caller)
 		}
 	}
 	struct wm_store *store = gm->g->cfg.store ? gm->g->cfg.store(gm->g->cfg.data) : NULL;
-	st = authorize(store, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
+	st = wm_deny_check(store, gm->path, &eff, pd->req, pd->len, why, sizeof(why));
+	if (!st)
+		st = authorize(store, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
 	if (st) {
 		wm_info("refused %s from %s (%s %s): %s", gm->path, wm_rpc_call_peer(pd->call),
 			eff.method, eff.id, why);

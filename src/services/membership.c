@@ -11,6 +11,8 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "services/convert.h"
+#include "services/deny.h"
+#include "services/gate.h"
 #include "store/authz.h"
 #include "util/log.h"
 
@@ -254,6 +256,13 @@ void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t le
 			 "node %s is the only Raft voter; add another voter first", r->id);
 		webmesh__v1__leave_request__free_unpacked(r, NULL);
 		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION, why);
+		return;
+	}
+	/* An administrator removing another node: denied from now on. */
+	int derr = wm_deny_on_leave(s, wm_gate_caller(), r->id);
+	if (derr == -WM_ENOTLEADER) {
+		webmesh__v1__leave_request__free_unpacked(r, NULL);
+		wm_services_forward(s, call, req, len);
 		return;
 	}
 	Webmesh__V1__RemoveNodeCommand rc = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;

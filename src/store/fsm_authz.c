@@ -476,6 +476,17 @@ int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out)
 		out->has_mesh_auth = wm_mesh_auth_methods_parse(m, &ma->methods) == 0;
 	}
 	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT node_id FROM denied_nodes ORDER BY node_id", &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->denied, out->n_denied, sizeof(*out->denied)))
+			goto oom;
+		if (!(out->denied[out->n_denied] = STR(0)))
+			goto oom;
+		out->n_denied++;
+	}
+	sqlite3_finalize(st);
 	return 0;
 #undef STR
 #undef T
