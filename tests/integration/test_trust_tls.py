@@ -210,3 +210,75 @@ def test_secrets_as_flags_are_warned_about_and_never_logged():
         log = s1.log().split("start: webmeshd")[-1]
         assert "is given as a flag" not in log and "readable by group" not in log
         assert secret not in daemon_log(s1)
+
+
+def test_a_removed_node_is_refused_until_an_admin_allows_it():
+    with topology() as t:
+        ca = t.dir / "pki"
+        pki(ca, "init")
+        s1 = t.add_node("s1")
+        pki(ca, "issue", "s1", "--server-cert", "--san", s1.underlay)
+        for n in ("n1", "n2", "admin"):
+            pki(ca, "issue", n)
+        s1.start("--bootstrap", "--node-id", "s1", "--endpoints", f"{s1.underlay}:{WG_PORT}",
+                 "--tls-cert", ca / "s1.crt", "--tls-key", ca / "s1.key", "--ca-file",
+                 ca / "ca.crt", "--mtls")
+        s1.wait_ready("leader")
+        t.server = s1
+
+        def member(name, *extra):
+            node = t.nodes.get(name) or t.add_node(name)
+            node.start("--join", f"{s1.underlay}:{API_PORT}", "--node-id", name,
+                       "--endpoints", f"{node.underlay}:{WG_PORT}", "--ca-file",
+                       ca / "ca.crt", "--tls-cert", ca / f"{name}.crt", "--tls-key",
+                       ca / f"{name}.key", *extra)
+            return node
+
+        def admin(*args, check=True):
+            return run(["ip", "netns", "exec", s1.ns, str(WMCTL), "--server",
+                        f"{s1.underlay}:{API_PORT}", "--ca-file", str(ca / "ca.crt"),
+                        "--tls-cert", str(ca / "admin.crt"), "--tls-key",
+                        str(ca / "admin.key"), *args], check=check)
+
+        n1 = member("n1")
+        n1.wait_ready("member")
+        # A node's own leave (an ephemeral exit) does not deny it.
+        n2 = member("n2", "--ephemeral")
+        n2.wait_ready("member")
+        n2.stop()
+        wait_until(lambda: "n2" not in s1.nodes(), 30, "n2 to leave")
+        n2.start(*n2.args)
+        n2.wait_ready("member")
+
+        out = admin("delete", "node", "n1").stdout
+        assert "removed node n1; it is denied until: wmctl allow node n1" in out, out
+        wait_until(lambda: "n1" not in s1.nodes(), 30, "n1 to be removed")
+        n1.stop()
+        reason = ("node n1 was removed from the mesh by an administrator; an administrator "
+                  "re-admits it with: wmctl allow node n1")
+        before = s1.state_dump()
+        assert [r["node_id"] for r in before["denied_nodes"]] == ["n1"]
+        # Its certificate is refused on any call, and its rejoin too.
+        r = probe(t, s1, ca / "ca.crt", *GET_STATUS, cert=ca / "n1.crt", key=ca / "n1.key")
+        assert r == {"code": "UNAUTHENTICATED", "details": reason}, r
+        n1.start(*n1.args)
+        assert n1.wait_exit(60) == 1, n1.log_tail()
+        assert ("the mesh refused to let this node join: UNAUTHENTICATED: " + reason
+                in n1.log()), n1.log_tail()
+        # Someone else joining under its name is refused as well.
+        r = probe(t, s1, ca / "ca.crt", "/webmesh.v1.Membership/Join", "JoinRequest",
+                  "JoinResponse", {"id": "n1"}, cert=ca / "n2.crt", key=ca / "n2.key")
+        assert r == {"code": "PERMISSION_DENIED", "details": reason}, r
+        assert s1.state_dump() == before
+
+        # Only an administrator re-admits it.
+        p = run(["ip", "netns", "exec", n2.ns, str(WMCTL), "--server",
+                 f"{s1.underlay}:{API_PORT}", "--ca-file", str(ca / "ca.crt"),
+                 "--tls-cert", str(ca / "n2.crt"), "--tls-key", str(ca / "n2.key"),
+                 "allow", "node", "n1"], check=False)
+        assert p.returncode == 1 and "PERMISSION_DENIED" in p.stderr, p.stderr
+        assert s1.state_dump() == before
+        assert "node n1 may join again" in admin("allow", "node", "n1").stdout
+        n1.start(*n1.args)
+        n1.wait_ready("member")
+        assert "n1" in s1.nodes()
