@@ -66,8 +66,9 @@ int wm_deny_on_leave(struct wm_services *s, const struct wm_identity *caller, co
 		return 0;
 	bool self =
 		caller->local ? strcmp(node_id, s->node_id) == 0 : strcmp(caller->id, node_id) == 0;
-	if (self)
-		return 0;
+	struct wm_mesh_node n;
+	if (self || wm_store_get_node(s->cfg.store, node_id, &n) < 0)
+		return 0; /* no such node: the removal itself says so */
 	Webmesh__V1__DenyNodeCommand dc = WEBMESH__V1__DENY_NODE_COMMAND__INIT;
 	dc.node_id = (char *)node_id;
 	dc.by = (char *)(caller->local ? "@local" : caller->id);
