@@ -1,7 +1,6 @@
 /* The authorization gate: authenticate, resolve proxied callers, check RBAC,
  * then run the method's handler. */
 #include "services/gate.h"
-#include "services/deny.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -9,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "services/deny.h"
 #include "store/authz.h"
 #include "util/log.h"
 #include "webmesh/v1/mesh.pb-c.h"

@@ -1,6 +1,5 @@
 /* Service registration and the reply helpers every handler uses. */
 #include "services/services_int.h"
-#include "services/deny.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,6 +12,7 @@
 #include "services/admin.h"
 #include "services/admin_rbac.h"
 #include "services/convert.h"
+#include "services/deny.h"
 #include "services/gate.h"
 #include "services/peercache.h"
 #include "services/signaling.h"
