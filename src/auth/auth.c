@@ -33,7 +33,7 @@ struct job {
 	uv_timer_t timer; /* answers without a thread from a later loop turn */
 	struct wm_auth *a;
 	struct wm_auth_request req;
-	char *authorization, *key_id, *key_window, *key_sig;
+	char *authorization, *key_id, *key_window, *key_sig, *key_audience;
 	wm_auth_cb cb;
 	void *data;
 	int err;
@@ -53,6 +53,9 @@ void wm_auth_request_from_call(const struct wm_rpc_call *call, struct wm_auth_re
 	req->key_id = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_ID);
 	req->key_window = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_WINDOW);
 	req->key_sig = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_SIG);
+	req->key_audience = wm_rpc_call_metadata(call, WM_KEYAUTH_HDR_AUDIENCE);
+	const char *fp = wm_rpc_call_server_fingerprint(call);
+	snprintf(req->server_fp, sizeof(req->server_fp), "%s", fp ? fp : "");
 	req->local = wm_rpc_call_is_local(call);
 	req->peer = wm_rpc_call_peer(call);
 }
@@ -236,6 +239,7 @@ static void job_free(struct job *j)
 	free(j->key_id);
 	free(j->key_window);
 	free(j->key_sig);
+	free(j->key_audience);
 	X509_free(j->req.peer_cert);
 	free(j);
 }
@@ -336,7 +340,8 @@ int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, w
 		j->req.now = (int64_t)time(NULL);
 	j->req.peer_cert = NULL;
 	if (dup_opt(req->authorization, &j->authorization) || dup_opt(req->key_id, &j->key_id) ||
-	    dup_opt(req->key_window, &j->key_window) || dup_opt(req->key_sig, &j->key_sig)) {
+	    dup_opt(req->key_window, &j->key_window) || dup_opt(req->key_sig, &j->key_sig) ||
+	    dup_opt(req->key_audience, &j->key_audience)) {
 		job_free(j);
 		return -ENOMEM;
 	}
@@ -344,6 +349,7 @@ int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, w
 	j->req.key_id = j->key_id;
 	j->req.key_window = j->key_window;
 	j->req.key_sig = j->key_sig;
+	j->req.key_audience = j->key_audience;
 	if (req->peer_cert && X509_up_ref(req->peer_cert))
 		j->req.peer_cert = req->peer_cert;
 	if (req->local || a->n == 0) {

@@ -11,7 +11,8 @@
  *
  * Request headers (lower case, as HTTP/2 sends them):
  *   authorization:        "Basic base64(user:password)"  (htpasswd and LDAP)
- *   x-webmesh-key-id, x-webmesh-key-window, x-webmesh-key-sig  (see core/keyauth.h)
+ *   x-webmesh-key-id, x-webmesh-key-window, x-webmesh-key-audience,
+ *   x-webmesh-key-sig  (see core/keyauth.h)
  */
 #ifndef WM_AUTH_AUTH_H
 #define WM_AUTH_AUTH_H
@@ -24,6 +25,7 @@
 #include <uv.h>
 
 #include "core/config.h"
+#include "core/keyauth.h"
 #include "core/rbac.h"
 #include "rpc/rpc.h"
 
@@ -48,8 +50,13 @@ struct wm_auth_request {
 	X509 *peer_cert;	   /* the client certificate (wm_rpc_call_peer_cert), or NULL */
 	const char *authorization; /* the authorization header, or NULL */
 	const char *key_id, *key_window, *key_sig; /* key-auth headers, or NULL */
-	bool local;				   /* came in on the unix socket */
-	int64_t now;				   /* unix seconds; 0 = time(NULL) */
+	const char *key_audience;		   /* key-auth audience header, or NULL */
+	/* The fingerprint of the TLS certificate this server presented on the
+	 * call's connection ("" on the unix socket): key-auth signatures must
+	 * be for it. */
+	char server_fp[WM_KEYAUTH_AUDIENCE_LEN + 1];
+	bool local;  /* came in on the unix socket */
+	int64_t now; /* unix seconds; 0 = time(NULL) */
 	const char *peer; /* the caller's address (wm_rpc_call_peer) for the per-source
 			     limits, or NULL: not limited per source */
 };
@@ -177,6 +184,7 @@ struct wm_auth_client {
 	bool has_key;
 	char key_id[WM_AUTH_ID_MAX + 1];
 	char window[24];
+	char audience[WM_KEYAUTH_AUDIENCE_LEN + 1];
 	char sig[96];
 };
 /* user/password may be NULL (no basic auth); key_file may be NULL (no key
@@ -184,10 +192,14 @@ struct wm_auth_client {
  * readable by group or others. */
 int wm_auth_client_init(struct wm_auth_client *c, const char *user, const char *password,
 			const char *key_file, char *err, size_t errlen);
-/* Fills up to 4 metadata entries (key, value pointing into c) for a call by
- * node_id at unix time now; returns how many. With key auth node_id is signed. */
-size_t wm_auth_client_metadata(struct wm_auth_client *c, const char *node_id, int64_t now,
-			       struct wm_rpc_metadata *md, size_t max);
+/* Fills up to 5 metadata entries (key, value pointing into c) for a call by
+ * node_id at unix time now to the server whose TLS certificate has the
+ * fingerprint audience (as seen in the handshake); returns how many. With
+ * key auth node_id is signed for that server; without an audience (no TLS)
+ * no key-auth headers are sent. */
+#define WM_AUTH_CLIENT_MD_MAX 5
+size_t wm_auth_client_metadata(struct wm_auth_client *c, const char *node_id, const char *audience,
+			       int64_t now, struct wm_rpc_metadata *md, size_t max);
 void wm_auth_client_free(struct wm_auth_client *c);
 /* Writes a new Ed25519 seed to path (mode 0600, refuses to overwrite) and
  * the base64 public key to pub (45 bytes). */

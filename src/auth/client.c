@@ -93,8 +93,8 @@ int wm_auth_client_init(struct wm_auth_client *c, const char *user, const char *
 	return 0;
 }
 
-size_t wm_auth_client_metadata(struct wm_auth_client *c, const char *node_id, int64_t now,
-			       struct wm_rpc_metadata *md, size_t max)
+size_t wm_auth_client_metadata(struct wm_auth_client *c, const char *node_id, const char *audience,
+			       int64_t now, struct wm_rpc_metadata *md, size_t max)
 {
 	size_t n = 0;
 
@@ -102,23 +102,26 @@ size_t wm_auth_client_metadata(struct wm_auth_client *c, const char *node_id, in
 		md[n].key = "authorization";
 		md[n++].value = c->authorization;
 	}
-	if (c->has_key && node_id && n + 3 <= max) {
+	if (c->has_key && node_id && audience && n + 4 <= max) {
 		char msg[WM_KEYAUTH_MSG_MAX];
 		unsigned char sig[64];
 		int64_t w = wm_keyauth_window(now);
-		int len = wm_keyauth_message(node_id, w, msg, sizeof(msg));
+		int len = wm_keyauth_message(node_id, audience, w, msg, sizeof(msg));
 		if (len < 0)
 			return n;
 		if (wm_auth_ed25519_sign(c->sk, msg, (size_t)len, sig) < 0)
 			return n;
 		snprintf(c->key_id, sizeof(c->key_id), "%s", node_id);
 		snprintf(c->window, sizeof(c->window), "%" PRId64, w);
+		snprintf(c->audience, sizeof(c->audience), "%s", audience);
 		_Static_assert(sizeof(c->sig) >= WM_BASE64_ENCODED_LEN(64), "sig holds 64 bytes");
 		wm_base64_encode(sig, sizeof(sig), c->sig);
 		md[n].key = WM_KEYAUTH_HDR_ID;
 		md[n++].value = c->key_id;
 		md[n].key = WM_KEYAUTH_HDR_WINDOW;
 		md[n++].value = c->window;
+		md[n].key = WM_KEYAUTH_HDR_AUDIENCE;
+		md[n++].value = c->audience;
 		md[n].key = WM_KEYAUTH_HDR_SIG;
 		md[n++].value = c->sig;
 	}

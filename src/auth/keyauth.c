@@ -1,4 +1,5 @@
-/* Key authenticator: a node signs its ID and the current time window with Ed25519. */
+/* Key authenticator: a node signs its ID, the server it calls (its certificate
+ * fingerprint) and the current time window with Ed25519. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -149,7 +150,7 @@ static int key_authenticate(void *self, const struct wm_auth_request *req, struc
 	bool found = false, valid;
 	int n;
 
-	if (!req->key_id && !req->key_sig && !req->key_window)
+	if (!req->key_id && !req->key_sig && !req->key_window && !req->key_audience)
 		return -ENOENT;
 	if (!req->key_id || !req->key_sig || !req->key_window ||
 	    wm_node_id_check(req->key_id, NULL) < 0 ||
@@ -157,6 +158,19 @@ static int key_authenticate(void *self, const struct wm_auth_request *req, struc
 	    wm_base64_decode(req->key_sig, strlen(req->key_sig), sig, sizeof(sig), &siglen) != 0 ||
 	    siglen != sizeof(sig)) {
 		snprintf(why, whylen, "malformed key-auth headers");
+		return -EACCES;
+	}
+	if (!wm_keyauth_audience_ok(req->server_fp)) {
+		snprintf(why, whylen, "key auth needs a TLS connection");
+		return -EACCES;
+	}
+	/* The header only names the audience for this message; the signature
+	 * below is checked over our own fingerprint, whatever it says. */
+	if (!req->key_audience || strcmp(req->key_audience, req->server_fp) != 0) {
+		snprintf(why, whylen,
+			 "the key-auth signature is for another server (not this server's "
+			 "certificate %.71s)",
+			 req->server_fp);
 		return -EACCES;
 	}
 	if (!wm_keyauth_window_ok(window, req->now, k->skew)) {
@@ -177,7 +191,7 @@ static int key_authenticate(void *self, const struct wm_auth_request *req, struc
 		snprintf(why, whylen, "the key-auth keys file is invalid or unreadable; fix it");
 		return -EIO;
 	}
-	n = wm_keyauth_message(req->key_id, window, msg, sizeof(msg));
+	n = wm_keyauth_message(req->key_id, req->server_fp, window, msg, sizeof(msg));
 	if (!found || n < 0 || !wm_auth_ed25519_verify(pk, sig, msg, (size_t)n)) {
 		snprintf(why, whylen, "unknown node key or bad signature");
 		return -EACCES;

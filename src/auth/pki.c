@@ -180,11 +180,69 @@ static bool is_dns_name(const char *id)
 	return wm_node_id_check(id, NULL) == 0;
 }
 
+static bool is_ip_literal(const char *s)
+{
+	ASN1_OCTET_STRING *ip = a2i_IPADDRESS(s);
+	bool ok = ip != NULL;
+	ASN1_OCTET_STRING_free(ip);
+	ERR_clear_error();
+	return ok;
+}
+
+/* A host name: dot-separated labels, each as a node ID (lower case), 253 at most. */
+static bool is_host_name(const char *s)
+{
+	char label[64];
+	size_t n = strlen(s);
+	if (!n || n > 253)
+		return false;
+	for (const char *p = s;;) {
+		const char *dot = strchr(p, '.');
+		size_t l = dot ? (size_t)(dot - p) : strlen(p);
+		if (l == 0 || l >= sizeof(label))
+			return false;
+		memcpy(label, p, l);
+		label[l] = '\0';
+		if (!is_dns_name(label))
+			return false;
+		if (!dot)
+			return true;
+		p = dot + 1;
+	}
+}
+
+/* The subjectAltName text: the ID's own name, then each extra name as IP: or
+ * DNS:. Checked here, so that a bad --san is named, not a failed build. */
+static int san_of(const char *id, const struct wm_pki_issue_opts *o, char *san, size_t len,
+		  char *err, size_t errlen)
+{
+	size_t n = 0;
+	san[0] = '\0';
+	if (strchr(id, '@'))
+		n = (size_t)snprintf(san, len, "email:%s", id);
+	else if (is_dns_name(id))
+		n = (size_t)snprintf(san, len, "DNS:%s", id);
+	for (size_t i = 0; i < o->n_sans; i++) {
+		const char *s = o->sans[i];
+		bool ip = s && is_ip_literal(s);
+		if (!s || (!ip && !is_host_name(s)))
+			return fail(err, errlen, -EINVAL,
+				    "invalid subject name \"%.64s\": expected an IP address or "
+				    "a DNS name",
+				    s ? s : "");
+		n += (size_t)snprintf(san + n, n < len ? len - n : 0, "%s%s:%s", n ? "," : "",
+				      ip ? "IP" : "DNS", s);
+		if (n >= len)
+			return fail(err, errlen, -EINVAL, "too many subject names");
+	}
+	return 0;
+}
+
 int wm_pki_issue(const char *dir, const char *id, const struct wm_pki_issue_opts *opts, char *err,
 		 size_t errlen)
 {
 	struct wm_pki_issue_opts o = {0};
-	char crt[4096], keyp[4096], san[300];
+	char crt[4096], keyp[4096], san[2048];
 	EVP_PKEY *cakey = NULL, *key = NULL;
 	X509 *ca = NULL, *x = NULL;
 	const char *why = NULL;
@@ -203,15 +261,12 @@ int wm_pki_issue(const char *dir, const char *id, const struct wm_pki_issue_opts
 	path_of(keyp, sizeof(keyp), dir, id, "key");
 	if (access(crt, F_OK) == 0 || access(keyp, F_OK) == 0)
 		return fail(err, errlen, -EEXIST, "%s or %s already exists", crt, keyp);
+	r = san_of(id, &o, san, sizeof(san), err, errlen);
+	if (r < 0)
+		return r;
 	r = read_ca(dir, &ca, &cakey, err, errlen);
 	if (r < 0)
 		return r;
-	if (strchr(id, '@'))
-		snprintf(san, sizeof(san), "email:%s", id);
-	else if (is_dns_name(id))
-		snprintf(san, sizeof(san), "DNS:%s", id);
-	else
-		san[0] = '\0';
 	key = EVP_EC_gen("P-256");
 	x = key ? new_cert(key, id, o.not_before_offset, o.days, o.not_after_offset) : NULL;
 	if (!x || X509_set_issuer_name(x, X509_get_subject_name(ca)) != 1 ||
@@ -219,7 +274,8 @@ int wm_pki_issue(const char *dir, const char *id, const struct wm_pki_issue_opts
 	    add_ext(x, ca, NID_key_usage,
 		    o.key_usage ? o.key_usage : "critical,digitalSignature") ||
 	    add_ext(x, ca, NID_ext_key_usage,
-		    o.ext_key_usage ? o.ext_key_usage : "clientAuth,serverAuth") ||
+		    o.ext_key_usage ? o.ext_key_usage
+				    : (o.server ? "serverAuth,clientAuth" : "clientAuth")) ||
 	    add_ext(x, ca, NID_subject_key_identifier, "hash") ||
 	    add_ext(x, ca, NID_authority_key_identifier, "keyid") ||
 	    (san[0] && add_ext(x, ca, NID_subject_alt_name, san)) ||

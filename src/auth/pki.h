@@ -3,6 +3,7 @@
 #ifndef WM_AUTH_PKI_H
 #define WM_AUTH_PKI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,11 +20,18 @@ struct wm_pki_issue_opts {
 	int64_t not_before_offset; /* seconds from now; 0 = -3600 (tests: far past) */
 	int64_t not_after_offset;  /* seconds from now, overrides days when non-zero */
 	const char *key_usage;	   /* X.509v3 text, NULL = "critical,digitalSignature" */
-	const char *ext_key_usage; /* NULL = "clientAuth,serverAuth" */
+	const char *ext_key_usage; /* NULL = "clientAuth", or "serverAuth,clientAuth" with server */
+	bool server;		   /* a server certificate: EKU serverAuth (and clientAuth) */
+	const char *const *sans;   /* more subject names: IP literals or DNS names */
+	size_t n_sans;
 };
 /* DIR/ID.crt and DIR/ID.key (0600) signed by DIR/ca.*: CN=ID, SAN DNS:ID
- * (when ID is a host name) or email:ID (when it has an '@'). -EEXIST if the
- * files exist, -EINVAL for an ID that is no valid name. opts may be NULL. */
+ * (when ID is a host name) or email:ID (when it has an '@'), plus opts->sans.
+ * A certificate is for clients only (EKU clientAuth) unless opts->server: a
+ * member's certificate must never pass as a server's to a joiner that trusts
+ * the CA. Servers also call other servers with it, hence serverAuth AND
+ * clientAuth. -EEXIST if the files exist, -EINVAL for an ID or SAN that is no
+ * valid name. opts may be NULL. */
 int wm_pki_issue(const char *dir, const char *id, const struct wm_pki_issue_opts *opts, char *err,
 		 size_t errlen);
 

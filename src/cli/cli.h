@@ -58,6 +58,9 @@ bool wm_cli_rbac_owns(const char *resource);
 int wm_cli_rbac(const struct wm_cli *c, const char *verb);
 int wm_cmd_auth(const struct wm_cli *c);
 int wm_cmd_pki(const struct wm_cli *c);
+/* cmd_allow.c (issue 10): delete node NODE, allow node NODE */
+int wm_cmd_delete_node(const struct wm_cli *c);
+int wm_cmd_allow(const struct wm_cli *c);
 int wm_cmd_get_routes(const struct wm_cli *c, const char *node);
 
 /* Helpers of put/delete: each prints what was wrong and returns -EINVAL. */

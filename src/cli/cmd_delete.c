@@ -58,8 +58,11 @@ int wm_cmd_delete(const struct wm_cli *c)
 		return delete_edge(c);
 	if (strcmp(what, "route") == 0)
 		return delete_route(c);
+	if (strcmp(what, "node") == 0)
+		return wm_cmd_delete_node(c);
 	fprintf(stderr, "usage: wmctl delete edge SOURCE TARGET\n"
-			"       wmctl delete route NODE CIDR[,CIDR...]\n");
+			"       wmctl delete route NODE CIDR[,CIDR...]\n"
+			"       wmctl delete node NODE\n");
 	return 2;
 }
 

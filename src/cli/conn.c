@@ -18,8 +18,13 @@
 /* The password from --basic-auth-password-file (first line) or the flag. */
 static char *read_password(const struct wm_cli *c)
 {
-	if (!c->basic_password_file)
+	if (!c->basic_password_file) {
+		if (c->basic_password)
+			fprintf(stderr, "wmctl: warning: --basic-auth-password is readable by every "
+					"local user in /proc/PID/cmdline; use "
+					"--basic-auth-password-file FILE (mode 0600)\n");
 		return c->basic_password ? strdup(c->basic_password) : NULL;
+	}
 	FILE *f = fopen(c->basic_password_file, "r");
 	if (!f) {
 		fprintf(stderr, "wmctl: cannot read %s\n", c->basic_password_file);
@@ -61,12 +66,25 @@ static int client_credentials(const struct wm_cli *c, struct wm_auth_client *ac)
 	return 0;
 }
 
+struct creds_ctx {
+	struct wm_auth_client *ac;
+	const char *key_id;
+};
+
+/* Made as the call goes out, for the server the handshake reached. */
+static size_t creds_md(void *data, const char *path, const char *server_fp,
+		       struct wm_rpc_metadata *md, size_t max)
+{
+	struct creds_ctx *x = data;
+	(void)path;
+	return wm_auth_client_metadata(x->ac, x->key_id, server_fp, (int64_t)time(NULL), md, max);
+}
+
 ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 			      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc)
 {
 	struct wm_auth_client ac;
-	struct wm_rpc_metadata md[4];
-	size_t n_md = 0;
+	struct creds_ctx creds = {&ac, c->key_id ? c->key_id : ""};
 	bool have_ac = false;
 	uv_loop_t loop;
 	SSL_CTX *tls = NULL;
@@ -92,8 +110,8 @@ ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 		if (client_credentials(c, &ac) < 0)
 			goto out;
 		have_ac = true;
-		n_md = wm_auth_client_metadata(&ac, c->key_id ? c->key_id : "", (int64_t)time(NULL),
-					       md, 4);
+		cc.call_metadata = creds_md;
+		cc.call_metadata_data = &creds;
 		tls = wm_tls_client_ctx_new(&o, err, sizeof(err));
 		if (!tls) {
 			fprintf(stderr, "wmctl: %s\n", err);
@@ -117,8 +135,8 @@ ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	char *message = NULL;
-	int status = wm_rpc_client_unary_sync(client, &loop, method, buf, len, c->timeout_ms, md,
-					      n_md, &resp, &resp_len, &message);
+	int status = wm_rpc_client_unary_sync(client, &loop, method, buf, len, c->timeout_ms, NULL,
+					      0, &resp, &resp_len, &message);
 	free(buf);
 	if (status != WM_GRPC_OK) {
 		fprintf(stderr, "wmctl: %s on %s failed: %s: %s\n", method, target,

@@ -21,9 +21,12 @@ static const struct command commands[] = {
 	 "  put route NODE CIDR[,CIDR]...   advertise networks behind NODE"},
 	{"auth", wm_cmd_auth, "auth can-i VERB RESOURCE [NAME] [--as ID]   ask RBAC"},
 	{"pki", wm_cmd_pki,
-	 "pki init --dir DIR | pki issue ID --dir DIR [--days N] | pki keygen FILE"},
+	 "pki init --dir DIR | pki issue ID --dir DIR [--days N] [--server-cert [--san NAME]] | "
+	 "pki keygen FILE"},
 	{"delete", wm_cmd_delete,
-	 "delete edge A B | delete route NODE CIDR...   remove a link or routes"},
+	 "delete edge A B | delete route NODE CIDR... | delete node NODE   remove a link, "
+	 "routes, or a node (denied until allowed)"},
+	{"allow", wm_cmd_allow, "allow node NODE        re-admit a node an administrator removed"},
 	{"leave", wm_cmd_leave, "leave                  leave the mesh for good (local node)"},
 	{"genkey", wm_cmd_genkey, "genkey                 print a new WireGuard private key"},
 	{"pubkey", wm_cmd_pubkey, "pubkey                 private key on stdin -> public key"},

@@ -649,6 +649,31 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "info",
 	 .choices = log_levels,
 	 .help = "the least severe messages logged"},
+	/* Secrets from files (issue 10): the *-file form of every secret key. */
+	{.name = "ldap-bind-password-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(ldap_bind_password_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read ldap-bind-password from the first line of this file (mode 0600)"},
+	{.name = "basic-auth-password-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(basic_auth_password_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read basic-auth-password from the first line of this file (mode 0600)"},
+	{.name = "turn-password-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(turn_password_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read turn-password from the first line of this file (mode 0600)"},
+	{.name = "turn-secret-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(turn_secret_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read turn-secret from the first line of this file (mode 0600)"},
 	{.name = "config",
 	 .type = WM_CFG_STRING,
 	 .offset = F(config_file),
@@ -1443,6 +1468,14 @@ void wm_config_free(struct wm_config *cfg)
 		key_clear(cfg, k);
 	memset(cfg, 0, sizeof(*cfg));
 }
+
+const struct wm_cfg_secret_file wm_cfg_secret_files[] = {
+	{"ldap-bind-password", "ldap-bind-password-file"},
+	{"basic-auth-password", "basic-auth-password-file"},
+	{"turn-password", "turn-password-file"},
+	{"turn-secret", "turn-secret-file"},
+	{NULL, NULL},
+};
 
 /* ---- whole-config checks ---- */
 

@@ -123,6 +123,13 @@ struct wm_config {
 	uint32_t auth_backoff_max_ms;		  /* auth-backoff-max-ms: 10000 */
 	uint32_t signaling_max_messages;	  /* signaling-max-messages: 4096 in all */
 	uint32_t signaling_max_bytes;		  /* signaling-max-bytes: 4 MiB in all */
+	/* secrets from files (issue 10): FILE holds the secret on its first line */
+	char *ldap_bind_password_file;	/* ldap-bind-password-file */
+	char *basic_auth_password_file; /* basic-auth-password-file */
+	char *turn_password_file;	/* turn-password-file */
+	char *turn_secret_file;		/* turn-secret-file */
+	/* set by the loader, bit i for wm_cfg_secret_files[i]: where a secret came from */
+	unsigned secret_from_flag, secret_from_config;
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */
@@ -189,6 +196,13 @@ void wm_config_reset(struct wm_config *cfg, const struct wm_cfg_key *key);
  * API and Raft ports). With help or version set nothing is checked; with
  * print-config, having neither bootstrap nor join is not an error. */
 int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen);
+
+/* Every secret key and its *-file form (a flag is readable by every local user
+ * in /proc/PID/cmdline; a file of mode 0600 is not). NULL-terminated. */
+struct wm_cfg_secret_file {
+	const char *key, *file_key;
+};
+extern const struct wm_cfg_secret_file wm_cfg_secret_files[];
 /* The effective config as YAML, secrets masked; malloc'd (NULL on ENOMEM).
  * Every key that the file accepts, in table order; unset values are null and
  * the output loads back as a config file. */

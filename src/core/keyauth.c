@@ -17,13 +17,24 @@ int64_t wm_keyauth_window(int64_t t)
 	return t - r;
 }
 
-int wm_keyauth_message(const char *node_id, int64_t window, char *out, size_t len)
+bool wm_keyauth_audience_ok(const char *s)
+{
+	if (!s || strncmp(s, "sha256:", 7) != 0 || strlen(s) != WM_KEYAUTH_AUDIENCE_LEN)
+		return false;
+	for (s += 7; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return false;
+	return true;
+}
+
+int wm_keyauth_message(const char *node_id, const char *audience, int64_t window, char *out,
+		       size_t len)
 {
 	int n;
 
-	if (!node_id || wm_node_id_check(node_id, NULL) < 0)
+	if (!node_id || wm_node_id_check(node_id, NULL) < 0 || !wm_keyauth_audience_ok(audience))
 		return -EINVAL;
-	n = snprintf(out, len, "webmesh-key-auth-v1\n%s\n%" PRId64, node_id, window);
+	n = snprintf(out, len, "webmesh-key-auth-v2\n%s\n%s\n%" PRId64, node_id, audience, window);
 	if (n < 0 || (size_t)n >= len)
 		return -ENOSPC;
 	return n;

@@ -146,13 +146,15 @@ static struct wm_store *store_of(void *data)
 	return ((struct wm_daemon *)data)->store;
 }
 
-size_t wm_api_call_metadata(void *data, const char *path, struct wm_rpc_metadata *md, size_t max)
+size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,
+			    struct wm_rpc_metadata *md, size_t max)
 {
 	struct wm_daemon *d = data;
 	(void)path;
 	if (!d->creds)
 		return 0;
-	return wm_auth_client_metadata(d->creds, d->node_id, (int64_t)time(NULL), md, max);
+	return wm_auth_client_metadata(d->creds, d->node_id, server_fp, (int64_t)time(NULL), md,
+				       max);
 }
 
 /* The certificate this node presents: --tls-cert, else the self-signed one. */

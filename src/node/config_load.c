@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "node/config_load.h"
+#include "node/secrets.h"
 #include "util/module.h"
 
 #define CONFIG_FILE_MAX (1 << 20)
@@ -466,6 +467,8 @@ static int parse_args(struct wm_config *cfg, int argc, char **argv, bool only_ea
 			list_seen[k - wm_cfg_keys] = true;
 			r = wm_config_set(cfg, k, value, source, err, errlen);
 		}
+		if (!only_early)
+			cfg->secret_from_flag |= wm_secrets_bit(k->name);
 		if (r < 0 && !only_early)
 			return r;
 	}
@@ -514,11 +517,15 @@ int wm_config_load(struct wm_config *cfg, int argc, char **argv, char **envp, ch
 		r = wm_config_load_file(cfg, path, err, errlen);
 		if (r < 0)
 			return r;
+		cfg->secret_from_config = wm_secrets_set(cfg);
 	}
 	r = wm_config_load_env(cfg, envp, err, errlen);
 	if (r < 0)
 		return r;
-	return wm_config_load_args(cfg, argc, argv, err, errlen);
+	r = wm_config_load_args(cfg, argc, argv, err, errlen);
+	if (r < 0)
+		return r;
+	return wm_secrets_resolve(cfg, err, errlen);
 }
 
 /* ---- usage ---- */

@@ -168,7 +168,8 @@ int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen);
 void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
 /* Our credentials for a call to another node (rpc client call_metadata);
  * node proofs are added by whoever knows the server called. */
-size_t wm_api_call_metadata(void *data, const char *path, struct wm_rpc_metadata *md, size_t max);
+size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,
+			    struct wm_rpc_metadata *md, size_t max);
 /* Frees the authenticator chain and the gate (after the rpc servers stopped). */
 void wm_api_free_auth(struct wm_daemon *d);
 

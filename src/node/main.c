@@ -3,12 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "core/config.h"
 #include "core/ids.h"
 #include "node/config_load.h"
 #include "node/daemon.h"
+#include "node/secrets.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -17,6 +19,12 @@ int main(int argc, char **argv)
 {
 	struct wm_config cfg;
 	char err[512];
+	/* Before any secret is read: no core dumps, and /proc/PID/mem, environ
+	 * and ptrace closed to other users (root with CAP_SYS_PTRACE still
+	 * enters our namespaces). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		fprintf(stderr, "webmeshd: cannot make the process non-dumpable: %s\n",
+			strerror(errno));
 	if (wm_config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
 		fprintf(stderr, "webmeshd: %s\n", err);
 		fprintf(stderr, "Run 'webmeshd --help' for the list of options.\n");
@@ -63,6 +71,10 @@ int main(int argc, char **argv)
 	enum wm_log_level level = WM_LOG_INFO;
 	wm_log_parse_level(cfg.log_level, &level);
 	wm_log_set_level(level);
+	char warn[8][WM_SECRETS_WARN_LEN];
+	size_t n_warn = wm_secrets_warnings(&cfg, warn, 8);
+	for (size_t i = 0; i < n_warn; i++)
+		wm_log(WM_LOG_WARN, "%s", warn[i]);
 	int code = wm_daemon_run(&cfg, node_id);
 	wm_config_free(&cfg);
 	return code;

@@ -14,6 +14,7 @@
 #include "core/error.h"
 #include "core/hostport.h"
 #include "core/ids.h"
+#include "node/meshauth.h"
 #include "node/routes.h"
 #include "util/log.h"
 
@@ -30,12 +31,12 @@ static void schedule_retry(struct wm_daemon *d);
 
 /* Our credentials, and our node proof for the server in use once we know
  * who it is. */
-static size_t upstream_metadata(void *data, const char *path, struct wm_rpc_metadata *md,
-				size_t max)
+static size_t upstream_metadata(void *data, const char *path, const char *server_fp,
+				struct wm_rpc_metadata *md, size_t max)
 {
 	struct wm_daemon *d = data;
 	const struct wm_server_key *sk = &d->server_keys[d->cur_server];
-	size_t n = wm_api_call_metadata(d, path, md, max);
+	size_t n = wm_api_call_metadata(d, path, server_fp, md, max);
 	if (!sk->known || max - n < 3 ||
 	    wm_node_proof_make(d->private_key, d->node_id, sk->id, sk->key, path,
 			       (int64_t)time(NULL), &d->upstream_proof) < 0)
@@ -227,6 +228,34 @@ static int become_server(struct wm_daemon *d)
 	return rc;
 }
 
+/* A node that will serve the API (voter, observer, --serve) must enforce the
+ * mesh's authentication exactly, or not serve at all; every node says when
+ * the mesh is open. True when this node must stop. */
+static bool mesh_auth_refused(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
+{
+	struct wm_mesh_auth mesh = {0};
+	const char *fp = r->mtls_ca_fingerprint ? r->mtls_ca_fingerprint : "";
+	char e[400];
+	if (!r->auth_methods || !*r->auth_methods)
+		return false; /* a mesh from before the settings were recorded */
+	mesh.rbac = r->rbac;
+	if (wm_mesh_auth_methods_parse(r->auth_methods, &mesh.methods) < 0 ||
+	    strlen(fp) >= sizeof(mesh.ca_fingerprint)) {
+		wm_error("the server sent invalid mesh authentication settings \"%.40s\"",
+			 r->auth_methods);
+		return d->cfg->voter || d->cfg->observer || d->cfg->serve;
+	}
+	memcpy(mesh.ca_fingerprint, fp, strlen(fp) + 1);
+	if (d->cfg->voter || d->cfg->observer || d->cfg->serve) {
+		if (wm_node_check_mesh_auth(d->cfg, &mesh, e, sizeof(e)) < 0) {
+			wm_error("refusing to serve: %s", e);
+			return true;
+		}
+	}
+	wm_node_log_mesh_auth(&mesh);
+	return false;
+}
+
 static void join_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
 {
 	struct wm_daemon *d = data;
@@ -248,6 +277,11 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 	if (!r) {
 		wm_warn("malformed JoinResponse from %s; retrying", d->cfg->join);
 		schedule_retry(d);
+		return;
+	}
+	if (mesh_auth_refused(d, r)) {
+		webmesh__v1__join_response__free_unpacked(r, NULL);
+		wm_daemon_stop(d, 1);
 		return;
 	}
 	int err = apply_join(d, r);

@@ -12,7 +12,9 @@
 
 #include "core/error.h"
 #include "core/ipam.h"
+#include "node/meshauth.h"
 #include "node/routes.h"
+#include "store/authz.h"
 #include "services/admin_rbac.h"
 #include "services/peercache.h"
 #include "util/crypto.h"
@@ -45,6 +47,8 @@ static int plan_new_mesh(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+static int check_replica_auth(struct wm_daemon *d);
+
 static void self_update_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
@@ -69,6 +73,13 @@ static void self_update_cb(uv_timer_t *t)
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
 	if (d->phase == WM_PHASE_STARTING && d->cfg->bootstrap) {
+		/* Restarted, or one of several bootstrap servers: the replica
+		 * now holds the mesh's authentication, which we must enforce. */
+		if (check_replica_auth(d) < 0) {
+			wm_arena_free(&a);
+			wm_daemon_stop(d, 1);
+			return;
+		}
 		d->phase = WM_PHASE_RUNNING;
 		d->joined = true;
 		wm_heartbeat_start(d);
@@ -218,6 +229,20 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 	wm_authz_bootstrap_command(&b, &cmd, d->cfg->bootstrap_admin, d->node_id,
 				   (char **)d->cfg->bootstrap_voters, d->cfg->n_bootstrap_voters,
 				   strcmp(policy, "accept") == 0);
+	/* The mesh's authentication is what this bootstrap node enforces: every
+	 * server that joins later must enforce the same. */
+	struct wm_mesh_auth_local local;
+	char methods[WM_MESH_AUTH_TEXT_MAX], e[400];
+	if (wm_node_local_auth(d->cfg, &local, e, sizeof(e)) < 0) {
+		wm_error("%s", e);
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	wm_mesh_auth_methods_format(local.auth.methods, methods);
+	b.auth_methods = methods;
+	b.mtls_ca_fingerprint = local.auth.ca_fingerprint;
+	b.rbac = local.auth.rbac;
+	wm_node_log_mesh_auth(&local.auth);
 	int err = wm_store_apply(d->store, &cmd, authz_bootstrapped_cb, d);
 	if (err) {
 		wm_error("cannot create the built-in roles: %s", wm_strerror(err));
@@ -226,6 +251,28 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 	}
 	wm_multiboot_register_peers(d, peer_registered_cb);
 	register_self(d, true);
+}
+
+/* A restarted server checks its configuration against its replica's mesh
+ * authentication settings: it must not serve what it cannot enforce. */
+static int check_replica_auth(struct wm_daemon *d)
+{
+	struct wm_authz_snapshot snap;
+	char e[400];
+	int r = wm_store_authz_load(d->store, &snap);
+	if (r < 0) {
+		wm_error("cannot read the mesh's authentication settings: %s", wm_strerror(r));
+		return r;
+	}
+	if (snap.has_mesh_auth) {
+		r = wm_node_check_mesh_auth(d->cfg, &snap.mesh_auth, e, sizeof(e));
+		if (r < 0)
+			wm_error("refusing to serve: %s", e);
+		else
+			wm_node_log_mesh_auth(&snap.mesh_auth);
+	}
+	wm_authz_snapshot_free(&snap);
+	return r;
 }
 
 /* Runs once the log is applied locally: a brand-new cluster proposes the mesh,
@@ -251,6 +298,10 @@ static void caught_up_cb(void *data, const struct wm_store_result *res)
 			d->ipv6 = self.ipv6;
 		}
 		wm_info("resumed the mesh from %s", d->cfg->state_dir);
+		if (check_replica_auth(d) < 0) {
+			wm_daemon_stop(d, 1);
+			return;
+		}
 		register_self(d, false);
 		return;
 	}

@@ -73,6 +73,9 @@ static void cconn_closed(struct wm_conn *c)
 static int cconn_ready(struct wm_conn *c)
 {
 	struct cconn *cc = c->owner;
+	X509 *srv = c->ssl ? SSL_get0_peer_certificate(c->ssl) : NULL;
+	if (!srv || wm_tls_cert_fingerprint(srv, cc->server_fp) < 0)
+		cc->server_fp[0] = '\0';
 	int rv = wm_cl_session_new(cc);
 	if (rv)
 		return rv;

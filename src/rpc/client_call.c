@@ -137,11 +137,37 @@ static ssize_t req_read_cb(nghttp2_session *h2, int32_t id, uint8_t *buf, size_t
 	return (ssize_t)n;
 }
 
+static bool md_ok(const struct wm_rpc_metadata *m)
+{
+	if (!m->key || !m->value || !*m->key || strncmp(m->key, "grpc-", 5) == 0 ||
+	    strcmp(m->key, "content-type") == 0 || strcmp(m->key, "te") == 0)
+		return false;
+	for (const char *p = m->key; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		      *p == '_' || *p == '.'))
+			return false;
+	for (const unsigned char *p = (const unsigned char *)m->value; *p; p++)
+		if (*p < 0x20 || *p > 0x7e)
+			return false;
+	return true;
+}
+
 static int submit(struct wm_rpc_stream *s)
 {
 	struct cconn *cc = s->cc;
 	struct wm_rpc_client *cl = s->cl;
-	nghttp2_nv *nv = malloc((9 + s->n_md) * sizeof(*nv));
+	struct wm_rpc_metadata creds[8];
+	size_t n_creds = 0;
+	/* The client's credentials, made now: they may sign the server this
+	 * connection reached and the current time. */
+	if (cl->call_metadata) {
+		n_creds = cl->call_metadata(cl->call_metadata_data, s->path,
+					    cc->server_fp[0] ? cc->server_fp : NULL, creds, 8);
+		for (size_t i = 0; i < n_creds; i++)
+			if (!md_ok(&creds[i]))
+				return -EINVAL;
+	}
+	nghttp2_nv *nv = malloc((9 + s->n_md + n_creds) * sizeof(*nv));
 	char tmo[16];
 	size_t n = 0;
 	if (!nv)
@@ -161,6 +187,11 @@ static int submit(struct wm_rpc_stream *s)
 	}
 	for (size_t i = 0; i < s->n_md; i++) {
 		const char *k = s->md[i].key, *v = s->md[i].value;
+		nv[n++] = (nghttp2_nv){(uint8_t *)k, (uint8_t *)v, strlen(k), strlen(v),
+				       NGHTTP2_NV_FLAG_NONE};
+	}
+	for (size_t i = 0; i < n_creds; i++) {
+		const char *k = creds[i].key, *v = creds[i].value;
 		nv[n++] = (nghttp2_nv){(uint8_t *)k, (uint8_t *)v, strlen(k), strlen(v),
 				       NGHTTP2_NV_FLAG_NONE};
 	}
@@ -191,21 +222,6 @@ static void deadline_cb(uv_timer_t *t)
 	wm_cl_call_complete(s, WM_GRPC_DEADLINE_EXCEEDED, "deadline exceeded");
 }
 
-static bool md_ok(const struct wm_rpc_metadata *m)
-{
-	if (!m->key || !m->value || !*m->key || strncmp(m->key, "grpc-", 5) == 0 ||
-	    strcmp(m->key, "content-type") == 0 || strcmp(m->key, "te") == 0)
-		return false;
-	for (const char *p = m->key; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-		      *p == '_' || *p == '.'))
-			return false;
-	for (const unsigned char *p = (const unsigned char *)m->value; *p; p++)
-		if (*p < 0x20 || *p > 0x7e)
-			return false;
-	return true;
-}
-
 static int call_start(struct wm_rpc_client *cl, const char *path, const uint8_t *req, size_t len,
 		      uint64_t timeout_ms, const struct wm_rpc_metadata *md, size_t n_md,
 		      struct wm_rpc_stream *tmpl, struct wm_rpc_stream **out)
@@ -217,20 +233,8 @@ static int call_start(struct wm_rpc_client *cl, const char *path, const uint8_t 
 	for (size_t i = 0; i < n_md; i++)
 		if (!md_ok(&md[i]))
 			return -EINVAL;
-	/* The client's credentials go after the call's own metadata. */
-	struct wm_rpc_metadata all[16];
-	if (cl->call_metadata) {
-		if (n_md > 8)
-			return -EINVAL;
-		for (size_t i = 0; i < n_md; i++)
-			all[i] = md[i];
-		size_t extra = cl->call_metadata(cl->call_metadata_data, path, all + n_md, 8);
-		for (size_t i = n_md; i < n_md + extra; i++)
-			if (!md_ok(&all[i]))
-				return -EINVAL;
-		n_md += extra;
-		md = all;
-	}
+	/* The client's credentials go after the call's own metadata, made as
+	 * the call goes out (submit). */
 	struct wm_rpc_stream *s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

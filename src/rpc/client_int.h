@@ -6,6 +6,7 @@
 #include "rpc/conn.h"
 #include "rpc/frame.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 struct gai {
 	uv_getaddrinfo_t req;
@@ -21,6 +22,7 @@ struct cconn {
 	struct gai *gai;
 	struct sockaddr_storage *addrs; /* a resolved name's addresses, tried in turn */
 	size_t n_addrs, next_addr;
+	char server_fp[WM_FINGERPRINT_LEN]; /* the server's certificate, "" before TLS / on unix */
 	bool connected; /* the transport connected (later failures are not retried) */
 	bool draining;	/* GOAWAY received: no new calls */
 };
@@ -39,8 +41,8 @@ struct wm_rpc_client {
 	struct cconn *conns;
 	int n_conns;
 	bool freeing;
-	size_t (*call_metadata)(void *data, const char *path, struct wm_rpc_metadata *md,
-				size_t max);
+	size_t (*call_metadata)(void *data, const char *path, const char *server_fp,
+				struct wm_rpc_metadata *md, size_t max);
 	void *call_metadata_data;
 };
 

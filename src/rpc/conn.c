@@ -266,10 +266,14 @@ static void become_ready(struct wm_conn *c)
 
 static void tls_fail(struct wm_conn *c, const char *what)
 {
-	char why[160], reason[120] = "connection closed";
+	char why[224], reason[176] = "connection closed";
 	unsigned long e = ERR_peek_last_error();
 	long vr = SSL_get_verify_result(c->ssl);
-	if (vr != X509_V_OK)
+	if (vr == X509_V_ERR_INVALID_PURPOSE && !SSL_is_server(c->ssl))
+		snprintf(reason, sizeof(reason),
+			 "certificate rejected: the server's certificate is not a server "
+			 "certificate (extended key usage without serverAuth)");
+	else if (vr != X509_V_OK)
 		snprintf(reason, sizeof(reason), "certificate rejected: %s",
 			 X509_verify_cert_error_string(vr));
 	else if (e)

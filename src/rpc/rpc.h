@@ -152,6 +152,9 @@ const char *wm_rpc_call_peer(const struct wm_rpc_call *call);
  * one becomes UNAUTHENTICATED rather than a failed handshake): this one is
  * NOT verified; verify it before trusting it (src/auth/mtls.c does). */
 X509 *wm_rpc_call_peer_cert(const struct wm_rpc_call *call);
+/* "sha256:<hex>" of the certificate this server presented on the call's
+ * connection, or NULL (unix socket). */
+const char *wm_rpc_call_server_fingerprint(const struct wm_rpc_call *call);
 /* True when the call came in on the local unix socket. */
 bool wm_rpc_call_is_local(const struct wm_rpc_call *call);
 /* Milliseconds until the client's grpc-timeout expires, or -1 for none. The
@@ -171,13 +174,16 @@ struct wm_rpc_client_config {
 	const char *server_name; /* SNI and :authority (default: host); the name
 				    checked is the context's verify_name */
 	size_t max_message_size; /* 0 = default */
-	/* Credentials for every call: called as each call starts, it fills up
-	 * to max entries (valid until it is called again) that are sent after
-	 * the call's own metadata; NULL = none. Signatures over the time need
-	 * a fresh value per call (and node proofs cover the method path), hence a
-	 * function and not a list. */
-	size_t (*call_metadata)(void *data, const char *path, struct wm_rpc_metadata *md,
-				size_t max);
+	/* Credentials for every call: called as each call goes out on a
+	 * connection, it fills up to max entries (valid until it is called
+	 * again) that are sent after the call's own metadata; NULL = none.
+	 * server_fp is the fingerprint ("sha256:<hex>") of the certificate the
+	 * server presented in this connection's handshake (NULL on a unix
+	 * socket) and path the call's method: signatures name the server and
+	 * the method they are for. Signatures over
+	 * the time need a fresh value per call, hence a function and not a list. */
+	size_t (*call_metadata)(void *data, const char *path, const char *server_fp,
+				struct wm_rpc_metadata *md, size_t max);
 	void *call_metadata_data;
 };
 

@@ -95,6 +95,9 @@ static int sconn_ready(struct wm_conn *c)
 		if (x && X509_up_ref(x))
 			sc->peer_cert = x;
 	}
+	/* What key-auth signatures on this connection must be for. */
+	if (c->ssl && wm_tls_cert_fingerprint(SSL_get_certificate(c->ssl), sc->own_fp) < 0)
+		sc->own_fp[0] = '\0';
 	int rv = wm_srv_session_new(sc);
 	if (rv)
 		return rv;

@@ -300,6 +300,7 @@ static int on_begin_headers(nghttp2_session *s, const nghttp2_frame *f, void *us
 	memcpy(call->peer, sc->conn.peer, sizeof(call->peer));
 	if (sc->peer_cert && X509_up_ref(sc->peer_cert))
 		call->peer_cert = sc->peer_cert;
+	memcpy(call->own_fp, sc->own_fp, sizeof(call->own_fp));
 	wm_grpc_decoder_init(&call->dec, call->max_message);
 	call->dec.on_header = on_msg_header;
 	call->dec.on_header_data = call;
@@ -733,6 +734,11 @@ const char *wm_rpc_call_peer(const struct wm_rpc_call *call)
 X509 *wm_rpc_call_peer_cert(const struct wm_rpc_call *call)
 {
 	return call->peer_cert;
+}
+
+const char *wm_rpc_call_server_fingerprint(const struct wm_rpc_call *call)
+{
+	return call->own_fp[0] ? call->own_fp : NULL;
 }
 
 bool wm_rpc_call_is_local(const struct wm_rpc_call *call)

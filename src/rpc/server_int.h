@@ -7,6 +7,7 @@
 #include "rpc/conn.h"
 #include "rpc/frame.h"
 #include "rpc/rpc.h"
+#include "rpc/tls.h"
 
 struct method {
 	char *path;
@@ -33,8 +34,9 @@ struct sconn {
 	struct wm_conn conn;
 	struct wm_rpc_server *srv;
 	struct sconn *prev, *next;
-	struct wm_rpc_call *calls; /* calls whose stream is open */
-	X509 *peer_cert;	   /* verified client certificate, up-ref'd */
+	struct wm_rpc_call *calls;	 /* calls whose stream is open */
+	X509 *peer_cert;		 /* verified client certificate, up-ref'd */
+	char own_fp[WM_FINGERPRINT_LEN]; /* our certificate on this connection, "" on unix */
 	bool local;
 	char src[WM_SOURCE_KEY_MAX]; /* wm_source_key of the peer */
 	size_t n_calls;		     /* calls whose stream is open */
@@ -93,6 +95,7 @@ struct wm_rpc_call {
 	size_t n_md, hdr_bytes;
 	char peer[64];
 	X509 *peer_cert;
+	char own_fp[WM_FINGERPRINT_LEN];
 	bool local;
 	bool bad_method, ctype_ok, bad_timeout, bad_encoding, hdr_overflow, over_budget;
 	bool active;	      /* counted in sc->n_active */

@@ -178,6 +178,10 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *const *ips, si
 					-1, 0) ||
 	    !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key))
 		goto fail;
+	/* A server certificate (it also serves as the node's client
+	 * certificate when it calls other servers). No keyUsage: clients pin
+	 * it or trust it as its own anchor, which some stacks refuse to do
+	 * for a certificate whose key usage lacks keyCertSign. */
 	if (add_ext(x, NID_basic_constraints, "critical,CA:FALSE") ||
 	    add_ext(x, NID_ext_key_usage, "serverAuth,clientAuth") ||
 	    add_ext(x, NID_subject_key_identifier, "hash"))
@@ -476,6 +480,14 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
 			set_err(err, errlen, "cannot load CA file %s: %s", o->ca_file,
 				ossl_reason());
+			goto fail;
+		}
+		/* Only a certificate fit for a server: keyUsage allowing the
+		 * handshake and, when it has an extendedKeyUsage, serverAuth. A
+		 * member's client certificate from the same CA is refused here
+		 * (OpenSSL's own default purpose for a client, made explicit). */
+		if (!SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER)) {
+			set_err(err, errlen, "cannot set the server purpose: %s", ossl_reason());
 			goto fail;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);

@@ -12,6 +12,7 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "core/nodeproof.h"
+#include "services/deny.h"
 #include "services/routerights.h"
 #include "store/authz.h"
 #include "util/log.h"
@@ -72,6 +73,8 @@ static const struct policy policies[] = {
 	{"/webmesh.v1.Signaling/SendSignal", R_SELF_ONLY, NULL, NULL},
 	{"/webmesh.v1.Signaling/ReceiveSignals", R_SELF_ONLY, NULL, NULL},
 	{"/webmesh.v1.Signaling/GetTurnCredentials", R_SELF_ONLY, NULL, NULL},
+	/* Re-admitting a removed node is removing it undone (issue 10). */
+	{"/webmesh.v1.Admin/AllowNode", R_RBAC_NAME, "delete", "nodes"},
 };
 
 /* Unknown methods: only a wildcard verb passes (mesh-admin). */
@@ -494,6 +497,8 @@ static void dispatch(struct pending *pd, const struct wm_identity *caller)
 				     wm_rpc_call_metadata(pd->call, WM_HDR_PROXIED_FOR),
 				     wm_rpc_call_metadata(pd->call, WM_HDR_PROXIED_FROM), &eff, why,
 				     sizeof(why));
+	if (!st)
+		st = wm_deny_check(store, gm->path, &eff, pd->req, pd->len, why, sizeof(why));
 	if (!st)
 		st = authorize(store, gm->p, &eff, pd->req, pd->len, why, sizeof(why));
 	if (st) {

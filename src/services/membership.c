@@ -11,8 +11,10 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "services/convert.h"
+#include "services/deny.h"
 #include "services/gate.h"
 #include "services/routerights.h"
+#include "store/authz.h"
 #include "util/log.h"
 
 /* Everything a Join carries is checked before it reaches the log, so that a
@@ -76,6 +78,23 @@ static int validate_join(const Webmesh__V1__JoinRequest *r, char *why, size_t le
 	return 0;
 }
 
+/* The mesh's authentication settings for a joiner that will serve (issue 10). */
+static void fill_mesh_auth(struct wm_store *store, Webmesh__V1__JoinResponse *resp,
+			   struct wm_arena *a)
+{
+	struct wm_authz_snapshot snap;
+	if (wm_store_authz_load(store, &snap) < 0)
+		return;
+	if (snap.has_mesh_auth) {
+		char methods[WM_MESH_AUTH_TEXT_MAX];
+		wm_mesh_auth_methods_format(snap.mesh_auth.methods, methods);
+		resp->auth_methods = wm_arena_strdup(a, methods);
+		resp->mtls_ca_fingerprint = wm_arena_strdup(a, snap.mesh_auth.ca_fingerprint);
+		resp->rbac = snap.mesh_auth.rbac;
+	}
+	wm_authz_snapshot_free(&snap);
+}
+
 struct join_ctx {
 	struct wm_services *s;
 	struct wm_rpc_call *call;
@@ -116,6 +135,7 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 	resp.forwarding = pc.forwarding;
 	resp.own_routes = pc.own_routes;
 	resp.n_own_routes = pc.n_own_routes;
+	fill_mesh_auth(s->cfg.store, &resp, &a);
 	if (a.failed)
 		wm_services_fail(call, -ENOMEM, NULL);
 	else
@@ -252,6 +272,13 @@ void wm_membership_leave(struct wm_rpc_call *call, const uint8_t *req, size_t le
 			 "node %s is the only Raft voter; add another voter first", r->id);
 		webmesh__v1__leave_request__free_unpacked(r, NULL);
 		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION, why);
+		return;
+	}
+	/* An administrator removing another node: denied from now on. */
+	int derr = wm_deny_on_leave(s, wm_gate_caller(call), r->id);
+	if (derr == -WM_ENOTLEADER) {
+		webmesh__v1__leave_request__free_unpacked(r, NULL);
+		wm_services_forward(s, call, req, len);
 		return;
 	}
 	Webmesh__V1__RemoveNodeCommand rc = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;

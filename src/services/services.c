@@ -12,6 +12,7 @@
 #include "services/admin.h"
 #include "services/admin_rbac.h"
 #include "services/convert.h"
+#include "services/deny.h"
 #include "services/gate.h"
 #include "services/peercache.h"
 #include "services/signaling.h"
@@ -57,6 +58,7 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Signaling/SendSignal", false, wm_signaling_send, false},
 	{"/webmesh.v1.Signaling/ReceiveSignals", true, wm_signaling_receive, false},
 	{"/webmesh.v1.Signaling/GetTurnCredentials", false, wm_signaling_turn_credentials, false},
+	{"/webmesh.v1.Admin/AllowNode", false, wm_admin_allow_node, false},
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)

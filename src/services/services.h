@@ -54,8 +54,8 @@ struct wm_services_config {
 	 * leader) present this certificate and these credentials: the leader
 	 * authenticates them like any caller. All optional. */
 	const char *client_cert, *client_key;
-	size_t (*call_metadata)(void *data, const char *path, struct wm_rpc_metadata *md,
-				size_t max);
+	size_t (*call_metadata)(void *data, const char *path, const char *server_fp,
+				struct wm_rpc_metadata *md, size_t max);
 	/* This node's WireGuard private key (32 bytes, borrowed from the daemon,
 	 * which wipes it): every call a server makes to another server carries a
 	 * node proof made with it (core/nodeproof.h). NULL: none. */

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "core/acl.h"
+#include "core/meshauth.h"
 #include "core/rbac.h"
 
 struct wm_store;
@@ -24,11 +25,17 @@ struct wm_authz_snapshot {
 	size_t n_acls;
 	bool bootstrapped;   /* BootstrapAuthzCommand applied */
 	bool default_accept; /* the default network policy */
+	bool has_mesh_auth;  /* the mesh recorded its authentication settings */
+	struct wm_mesh_auth mesh_auth;
+	const char **denied; /* node IDs an administrator removed, sorted */
+	size_t n_denied;
 	char **strings;	     /* every string above, freed with the snapshot */
 	size_t n_strings, cap_strings;
 };
 
 int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out);
+/* True when node_id is on the snapshot's deny list. */
+bool wm_authz_denied(const struct wm_authz_snapshot *snap, const char *node_id);
 int wm_store_authz_load(struct wm_store *s, struct wm_authz_snapshot *out);
 void wm_authz_snapshot_free(struct wm_authz_snapshot *snap);
 

@@ -16,7 +16,16 @@ void wm_authz_snapshot_free(struct wm_authz_snapshot *s)
 	free(s->bindings);
 	free(s->groups);
 	free(s->acls);
+	free(s->denied);
 	memset(s, 0, sizeof(*s));
+}
+
+bool wm_authz_denied(const struct wm_authz_snapshot *s, const char *node_id)
+{
+	for (size_t i = 0; node_id && i < s->n_denied; i++)
+		if (strcmp(s->denied[i], node_id) == 0)
+			return true;
+	return false;
 }
 
 struct wm_rbac_policy wm_authz_policy(const struct wm_authz_snapshot *s)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "core/meshauth.h"
 #include "store/authz.h"
 #include "store/fsm_int.h"
 #include "store/store_int.h"
@@ -253,6 +254,20 @@ static int bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapAuthzCommand 
 		return wm_fsm_refuse(res, -EEXIST, "RBAC is already bootstrapped");
 	if (wm_node_id_check(c->bootstrap_node, NULL) < 0)
 		return wm_fsm_refuse(res, -EINVAL, "invalid bootstrap node ID");
+	struct wm_mesh_auth ma = {0};
+	bool has_ma = c->auth_methods && *c->auth_methods;
+	if (has_ma) {
+		const char *fp = c->mtls_ca_fingerprint ? c->mtls_ca_fingerprint : "";
+		ma.rbac = c->rbac;
+		if (wm_mesh_auth_methods_parse(c->auth_methods, &ma.methods) < 0 ||
+		    strlen(fp) >= sizeof(ma.ca_fingerprint))
+			return wm_fsm_refuse(res, -EINVAL, "invalid mesh authentication methods");
+		memcpy(ma.ca_fingerprint, fp, strlen(fp) + 1);
+		if (wm_mesh_auth_valid(&ma) < 0)
+			return wm_fsm_refuse(res, -EINVAL,
+					     "invalid mesh authentication settings (CA "
+					     "fingerprint or RBAC)");
+	}
 	for (size_t i = 0; i < c->n_voters; i++)
 		if (wm_node_id_check(c->voters[i], NULL) < 0)
 			return wm_fsm_refuse(res, -EINVAL, "invalid voter node ID \"%.64s\"",
@@ -295,6 +310,20 @@ static int bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapAuthzCommand 
 		goto out;
 	wm_fsm_bind_text(st, 1, admins);
 	wm_fsm_bind_text(st, 2, voters);
+	r = step_done(st);
+	if (r < 0 || !has_ma)
+		goto out;
+	char methods[WM_MESH_AUTH_TEXT_MAX];
+	wm_mesh_auth_methods_format(ma.methods, methods);
+	r = wm_fsm_prepare(f->db,
+			   "INSERT INTO mesh_auth (id, methods, ca_fingerprint, rbac)"
+			   " VALUES (1, ?1, ?2, ?3)",
+			   &st);
+	if (r < 0)
+		goto out;
+	wm_fsm_bind_text(st, 1, methods);
+	wm_fsm_bind_text(st, 2, ma.ca_fingerprint);
+	sqlite3_bind_int(st, 3, ma.rbac ? 1 : 0);
 	r = step_done(st);
 out:
 	free(admins);
@@ -437,6 +466,30 @@ int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out)
 	} else {
 		/* A mesh from before authorization existed behaves as it did: open. */
 		out->default_accept = true;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT methods, ca_fingerprint, rbac FROM mesh_auth WHERE id = 1",
+			   &st);
+	if (r < 0)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *m = (const char *)sqlite3_column_text(st, 0);
+		const char *fp = (const char *)sqlite3_column_text(st, 1);
+		struct wm_mesh_auth *ma = &out->mesh_auth;
+		ma->rbac = sqlite3_column_int(st, 2) != 0;
+		snprintf(ma->ca_fingerprint, sizeof(ma->ca_fingerprint), "%s", fp ? fp : "");
+		out->has_mesh_auth = wm_mesh_auth_methods_parse(m, &ma->methods) == 0;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT node_id FROM denied_nodes ORDER BY node_id", &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->denied, out->n_denied, sizeof(*out->denied)))
+			goto oom;
+		if (!(out->denied[out->n_denied] = STR(0)))
+			goto oom;
+		out->n_denied++;
 	}
 	sqlite3_finalize(st);
 	return 0;

@@ -666,6 +666,10 @@ int wm_fsm_cmd_join(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	int r;
 
 	memset(&j, 0, sizeof(j));
+	bool refused = false;
+	r = wm_fsm_join_denied(f, c->id, res, &refused);
+	if (r < 0 || refused)
+		return r;
 	r = join_run(f, c, &j, res);
 	free(j.endpoints);
 	free(j.routes);

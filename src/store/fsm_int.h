@@ -10,7 +10,7 @@
 #include "store/fsm.h"
 
 /* Bumped when the schema changes; a snapshot with another version is refused. */
-#define WM_FSM_SCHEMA_VERSION 3
+#define WM_FSM_SCHEMA_VERSION 4
 /* PRAGMA application_id: "wmsh", so `file state.db` and restores can tell it is ours. */
 #define WM_FSM_APPLICATION_ID 0x776d7368
 
@@ -47,6 +47,14 @@ int wm_fsm_cmd_delete_routes(struct wm_fsm *f, const Webmesh__V1__DeleteRoutesCo
  * bindings, groups and ACLs, and the authorization bootstrap. */
 int wm_fsm_cmd_authz(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 		     struct wm_store_result *res);
+
+/* Denied nodes (fsm_deny.c, issue 10). wm_fsm_join_denied refuses (res,
+ * *refused) a Join of a denied node. */
+int wm_fsm_cmd_deny(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
+		    struct wm_store_result *res);
+int wm_fsm_denied(struct wm_fsm *f, const char *node_id, bool *found);
+int wm_fsm_join_denied(struct wm_fsm *f, const char *node_id, struct wm_store_result *res,
+		       bool *refused);
 
 /* Fills res with a refusal; always returns 0 so handlers can `return refuse(...)`. */
 int wm_fsm_refuse(struct wm_store_result *res, int err, const char *fmt, ...)

@@ -333,6 +333,8 @@ static const char *const dump_queries[] = {
 	"SELECT 'rolebinding', * FROM rbac_bindings ORDER BY name",
 	"SELECT 'group', * FROM rbac_groups ORDER BY name",
 	"SELECT 'networkacl', * FROM network_acls ORDER BY name",
+	"SELECT 'meshauth', * FROM mesh_auth ORDER BY id",
+	"SELECT 'denied', * FROM denied_nodes ORDER BY node_id",
 };
 
 int wm_fsm_dump(struct wm_fsm *f, char **out)

@@ -103,6 +103,20 @@ static const char schema_sql[] =
 	"  destination_cidrs TEXT NOT NULL,"
 	"  protocols TEXT NOT NULL,"
 	"  ports TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	/* The mesh's authentication settings (issue 10; core/meshauth.h), set
+	 * once by BootstrapAuthzCommand: what every server must enforce. */
+	"CREATE TABLE mesh_auth ("
+	"  id INTEGER PRIMARY KEY CHECK (id = 1),"
+	"  methods TEXT NOT NULL,"
+	"  ca_fingerprint TEXT NOT NULL,"
+	"  rbac INTEGER NOT NULL CHECK (rbac IN (0, 1))"
+	");"
+	/* Nodes an administrator removed (issue 10): refused until allowed. */
+	"CREATE TABLE denied_nodes ("
+	"  node_id TEXT PRIMARY KEY NOT NULL CHECK (length(node_id) BETWEEN 1 AND 63),"
+	"  by TEXT NOT NULL,"
+	"  denied_at INTEGER NOT NULL"
 	") WITHOUT ROWID;";
 
 int wm_fsm_schema_create(sqlite3 *db, char *err, size_t errlen)

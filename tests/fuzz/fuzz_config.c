@@ -2,7 +2,8 @@
  *
  * Not part of the default build. From the repository root:
  *   clang -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -Isrc \
- *     tests/fuzz/fuzz_config.c src/node/config_load.c src/core/config.c src/core/net.c \
+ *     tests/fuzz/fuzz_config.c src/node/config_load.c src/node/secrets.c src/core/config.c \
+ *     src/core/net.c \
  *     src/core/ids.c src/core/key.c src/core/error.c -lyaml -o fuzz_config
  *   ./fuzz_config -max_len=4096 -max_total_time=60
  *

@@ -88,7 +88,9 @@ def mtls_mesh():
     with topology() as t:
         ca = t.dir / "pki"
         pki(ca, "init")
-        for n in ("s1", "s2", "good", "voterless", "admin"):
+        for n in ("s1", "s2"):
+            pki(ca, "issue", n, "--server-cert")
+        for n in ("good", "voterless", "admin"):
             pki(ca, "issue", n)
         other = t.dir / "other-pki"
         pki(other, "init")

@@ -8,5 +8,6 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c)
   wm_unit_test(test_config
     SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c
             ${CMAKE_SOURCE_DIR}/src/node/config_load.c
+            ${CMAKE_SOURCE_DIR}/src/node/secrets.c
     LIBS wm_core wm_util PkgConfig::YAML)
 endif()

@@ -155,19 +155,26 @@ static void add(struct wm_auth *a, const char *kind, const char *path)
 
 struct creds {
 	struct wm_auth_client c;
-	struct wm_rpc_metadata md[4];
+	struct wm_rpc_metadata md[WM_AUTH_CLIENT_MD_MAX];
 	size_t n;
 };
 
-/* Key-auth headers of node-a (signed for now) plus a Basic header. */
+/* The certificate fingerprint key-auth signatures are for where no real
+ * server is involved. */
+#define SRV_FP "sha256:aa112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+/* Key-auth headers of node-a (signed for now, for the server whose
+ * certificate has fingerprint audience) plus a Basic header. */
 static void key_and_basic(struct creds *k, const char *user, const char *pass, int64_t now,
-			  struct wm_auth_request *req)
+			  const char *audience, struct wm_auth_request *req)
 {
 	char err[256];
 
 	assert_int_equal(wm_auth_client_init(&k->c, user, pass, nodekey, err, sizeof(err)), 0);
-	k->n = wm_auth_client_metadata(&k->c, "node-a", now, k->md, 4);
-	assert_int_equal(k->n, 4);
+	k->n = wm_auth_client_metadata(&k->c, "node-a", audience, now, k->md,
+				       WM_AUTH_CLIENT_MD_MAX);
+	assert_int_equal(k->n, 5);
+	snprintf(req->server_fp, sizeof(req->server_fp), "%s", audience);
 	for (size_t i = 0; i < k->n; i++) {
 		if (strcmp(k->md[i].key, "x-webmesh-key-id") == 0)
 			req->key_id = k->md[i].value;
@@ -175,6 +182,8 @@ static void key_and_basic(struct creds *k, const char *user, const char *pass, i
 			req->key_window = k->md[i].value;
 		else if (strcmp(k->md[i].key, "x-webmesh-key-sig") == 0)
 			req->key_sig = k->md[i].value;
+		else if (strcmp(k->md[i].key, WM_KEYAUTH_HDR_AUDIENCE) == 0)
+			req->key_audience = k->md[i].value;
 		else if (strcmp(k->md[i].key, "authorization") == 0)
 			req->authorization = k->md[i].value;
 	}
@@ -226,7 +235,7 @@ static void test_backend_failure_ends_the_chain(void **state)
 	add(a, "key", keys);
 	add(a, "basic", htpasswd1);
 	struct wm_auth_request req = {.now = now};
-	key_and_basic(&k, "alice", "pw", now, &req);
+	key_and_basic(&k, "alice", "pw", now, SRV_FP, &req);
 	/* Working: key auth accepts node-a first. */
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "node-a");
@@ -373,11 +382,14 @@ static void test_gate_answers(void **state)
 	struct wm_rpc_method m = {.path = "/webmesh.v1.Mesh/ListNodes", .handler = ok_handler};
 	assert_int_equal(wm_gate_register(gate, srv, &m), 0);
 	client = test_tls_client(&loop, test_tls_listen(srv, dir, "srv"));
+	char fp[WM_FINGERPRINT_LEN], cert[512];
+	snprintf(cert, sizeof(cert), "%s/srv-api.crt", dir);
+	assert_int_equal(wm_tls_cert_file_fingerprint(cert, fp), 0);
 
 	/* Both credentials, both methods working: key auth is asked first. */
 	struct creds k;
 	struct wm_auth_request unused = {0};
-	key_and_basic(&k, "alice", "pw", (int64_t)time(NULL), &unused);
+	key_and_basic(&k, "alice", "pw", (int64_t)time(NULL), fp, &unused);
 	assert_int_equal(call(client, &loop, k.md, k.n, message, sizeof(message)), WM_GRPC_OK);
 	/* A wrong password alone. */
 	struct wm_rpc_metadata wrong = {"authorization", basic("alice", "wrong")};

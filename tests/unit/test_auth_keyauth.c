@@ -20,6 +20,10 @@
 
 static char dir[] = "/tmp/wm-test-keyauth-XXXXXX";
 
+/* Two servers' certificate fingerprints: the audiences of the signatures. */
+#define SRV_A "sha256:aa112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define SRV_B "sha256:bb112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
 static void req_from_md(struct wm_auth_request *req, struct wm_rpc_metadata *md, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -29,6 +33,8 @@ static void req_from_md(struct wm_auth_request *req, struct wm_rpc_metadata *md,
 			req->key_window = md[i].value;
 		else if (strcmp(md[i].key, "x-webmesh-key-sig") == 0)
 			req->key_sig = md[i].value;
+		else if (strcmp(md[i].key, "x-webmesh-key-audience") == 0)
+			req->key_audience = md[i].value;
 		else if (strcmp(md[i].key, "authorization") == 0)
 			req->authorization = md[i].value;
 	}
@@ -39,7 +45,7 @@ static void test_keyauth(void **state)
 	(void)state;
 	char key1[128], key2[128], keys[128], pub1[45], pub2[45], err[256], why[256];
 	struct wm_auth_client c1, c2;
-	struct wm_rpc_metadata md[4];
+	struct wm_rpc_metadata md[WM_AUTH_CLIENT_MD_MAX];
 	struct wm_authenticator au;
 	struct wm_identity id;
 	struct wm_auth *a;
@@ -66,9 +72,9 @@ static void test_keyauth(void **state)
 
 	/* A window start, so that the skew cases below do not depend on the clock. */
 	int64_t now = 1700000010;
-	struct wm_auth_request req = {.now = now};
-	size_t n = wm_auth_client_metadata(&c1, "node-a", now, md, 4);
-	assert_int_equal(n, 3);
+	struct wm_auth_request req = {.now = now, .server_fp = SRV_A};
+	size_t n = wm_auth_client_metadata(&c1, "node-a", SRV_A, now, md, WM_AUTH_CLIENT_MD_MAX);
+	assert_int_equal(n, 4);
 	req_from_md(&req, md, n);
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "node-a");
@@ -93,7 +99,7 @@ static void test_keyauth(void **state)
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), -EACCES);
 	assert_string_equal(why, "key: unknown node key or bad signature");
 	/* The right window with one bit of the signature flipped. */
-	n = wm_auth_client_metadata(&c1, "node-a", now, md, 4);
+	n = wm_auth_client_metadata(&c1, "node-a", SRV_A, now, md, WM_AUTH_CLIENT_MD_MAX);
 	req_from_md(&req, md, n);
 	snprintf(sig, sizeof(sig), "%s", req.key_sig);
 	sig[0] = sig[0] == 'A' ? 'B' : 'A';
@@ -102,7 +108,7 @@ static void test_keyauth(void **state)
 	assert_string_equal(why, "key: unknown node key or bad signature");
 	/* And the other way round: a good signature for a window beyond the skew
 	 * (signed then, checked 120 s later) is refused by the skew check. */
-	n = wm_auth_client_metadata(&c1, "node-a", now, md, 4);
+	n = wm_auth_client_metadata(&c1, "node-a", SRV_A, now, md, WM_AUTH_CLIENT_MD_MAX);
 	req_from_md(&req, md, n);
 	req.now = now + 120;
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), -EACCES);
@@ -111,13 +117,13 @@ static void test_keyauth(void **state)
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
 	/* node-b's key signing as node-a, and a node not listed */
 	req.now = now;
-	n = wm_auth_client_metadata(&c2, "node-a", now, md, 4);
+	n = wm_auth_client_metadata(&c2, "node-a", SRV_A, now, md, WM_AUTH_CLIENT_MD_MAX);
 	req_from_md(&req, md, n);
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), -EACCES);
-	n = wm_auth_client_metadata(&c2, "node-c", now, md, 4);
+	n = wm_auth_client_metadata(&c2, "node-c", SRV_A, now, md, WM_AUTH_CLIENT_MD_MAX);
 	req_from_md(&req, md, n);
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), -EACCES);
-	n = wm_auth_client_metadata(&c2, "node-b", now, md, 4);
+	n = wm_auth_client_metadata(&c2, "node-b", SRV_A, now, md, WM_AUTH_CLIENT_MD_MAX);
 	req_from_md(&req, md, n);
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "node-b");
@@ -136,7 +142,8 @@ static void test_keyauth(void **state)
 	/* basic auth headers come from the same client object */
 	struct wm_auth_client cb;
 	assert_int_equal(wm_auth_client_init(&cb, "alice", "pw", NULL, err, sizeof(err)), 0);
-	assert_int_equal(wm_auth_client_metadata(&cb, "x", now, md, 4), 1);
+	assert_int_equal(wm_auth_client_metadata(&cb, "x", SRV_A, now, md, WM_AUTH_CLIENT_MD_MAX),
+			 1);
 	assert_string_equal(md[0].key, "authorization");
 	assert_string_equal(md[0].value, "Basic YWxpY2U6cHc=");
 	wm_auth_client_free(&cb);
@@ -157,6 +164,67 @@ static void test_keyauth(void **state)
 	wm_auth_free(a);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* A signature made for server B, sent to server A within its window: refused
+ * for naming another server; a lying audience header does not help (the
+ * signature is checked over A's own fingerprint), and without TLS there is
+ * no audience at all. */
+static void test_keyauth_audience(void **state)
+{
+	(void)state;
+	char d[] = "/tmp/wm-test-keyaud-XXXXXX", key[128], keys[128], pub[45], err[256], why[256];
+	struct wm_rpc_metadata md[WM_AUTH_CLIENT_MD_MAX];
+	struct wm_authenticator au;
+	struct wm_auth_client c;
+	struct wm_identity id;
+	struct wm_auth *a;
+
+	assert_non_null(mkdtemp(d));
+	snprintf(key, sizeof(key), "%s/node-a.key", d);
+	snprintf(keys, sizeof(keys), "%s/keys", d);
+	assert_int_equal(wm_auth_key_generate(key, pub, err, sizeof(err)), 0);
+	FILE *f = fopen(keys, "w");
+	fprintf(f, "node-a %s\n", pub);
+	fclose(f);
+	assert_int_equal(wm_auth_new(NULL, &a), 0);
+	assert_int_equal(wm_auth_key_new(keys, 30, &au, err, sizeof(err)), 0);
+	assert_int_equal(wm_auth_add(a, &au), 0);
+	assert_int_equal(wm_auth_client_init(&c, NULL, NULL, key, err, sizeof(err)), 0);
+
+	int64_t now = 1700000010;
+	struct wm_auth_request on_b = {.now = now, .server_fp = SRV_B};
+	size_t n = wm_auth_client_metadata(&c, "node-a", SRV_B, now, md, WM_AUTH_CLIENT_MD_MAX);
+	assert_int_equal(n, 4);
+	req_from_md(&on_b, md, n);
+	assert_int_equal(wm_auth_authenticate_sync(a, &on_b, &id, why, sizeof(why)), 0);
+	assert_string_equal(id.id, "node-a");
+
+	struct wm_auth_request on_a = on_b;
+	snprintf(on_a.server_fp, sizeof(on_a.server_fp), "%s", SRV_A);
+	assert_int_equal(wm_auth_authenticate_sync(a, &on_a, &id, why, sizeof(why)), -EACCES);
+	assert_string_equal(why, "key: the key-auth signature is for another server (not this "
+				 "server's certificate " SRV_A ")");
+	on_a.key_audience = SRV_A; /* the header lies; the signature is B's */
+	assert_int_equal(wm_auth_authenticate_sync(a, &on_a, &id, why, sizeof(why)), -EACCES);
+	assert_string_equal(why, "key: unknown node key or bad signature");
+	on_a.key_audience = NULL;
+	assert_int_equal(wm_auth_authenticate_sync(a, &on_a, &id, why, sizeof(why)), -EACCES);
+	assert_string_equal(why, "key: the key-auth signature is for another server (not this "
+				 "server's certificate " SRV_A ")");
+	struct wm_auth_request plain = on_b;
+	plain.server_fp[0] = '\0';
+	assert_int_equal(wm_auth_authenticate_sync(a, &plain, &id, why, sizeof(why)), -EACCES);
+	assert_string_equal(why, "key: key auth needs a TLS connection");
+	/* no audience known to the client: no key-auth headers at all */
+	assert_int_equal(
+		wm_auth_client_metadata(&c, "node-a", NULL, now, md, WM_AUTH_CLIENT_MD_MAX), 0);
+
+	wm_auth_client_free(&c);
+	wm_auth_free(a);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", d);
 	assert_int_equal(system(cmd), 0);
 }
 
@@ -205,7 +273,7 @@ static void test_old_key_file(void **state)
 {
 	char d[] = "/tmp/wm-test-keyauth-old-XXXXXX", key[128], keys[128], err[256], why[256];
 	struct wm_auth_client c;
-	struct wm_rpc_metadata md[4];
+	struct wm_rpc_metadata md[WM_AUTH_CLIENT_MD_MAX];
 	struct wm_authenticator au;
 	struct wm_identity id;
 	struct wm_auth *a;
@@ -227,9 +295,9 @@ static void test_old_key_file(void **state)
 	assert_int_equal(wm_auth_key_new(keys, 30, &au, err, sizeof(err)), 0);
 	assert_int_equal(wm_auth_add(a, &au), 0);
 	assert_int_equal(wm_auth_client_init(&c, NULL, NULL, key, err, sizeof(err)), 0);
-	struct wm_auth_request req = {.now = 1700000010};
-	size_t n = wm_auth_client_metadata(&c, "node-a", req.now, md, 4);
-	assert_int_equal(n, 3);
+	struct wm_auth_request req = {.now = 1700000010, .server_fp = SRV_A};
+	size_t n = wm_auth_client_metadata(&c, "node-a", SRV_A, req.now, md, WM_AUTH_CLIENT_MD_MAX);
+	assert_int_equal(n, 4);
 	req_from_md(&req, md, n);
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "node-a");
@@ -261,6 +329,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_keyauth),
+		cmocka_unit_test(test_keyauth_audience),
 		cmocka_unit_test(test_ed25519_rfc8032),
 		cmocka_unit_test(test_old_key_file),
 	};

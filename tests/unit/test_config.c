@@ -9,11 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/config.h"
 #include "core/error.h"
 #include "node/config_load.h"
+#include "node/secrets.h"
 
 static char tmpdir[256];
 
@@ -150,6 +152,10 @@ static void test_table(void **state)
 		"signaling-max-messages",
 		"signaling-max-bytes",
 		"log-level",
+		"ldap-bind-password-file",
+		"basic-auth-password-file",
+		"turn-password-file",
+		"turn-secret-file",
 		"config",
 		"print-config",
 		"help",
@@ -173,7 +179,10 @@ static void test_table(void **state)
 		if (k->type != WM_CFG_BOOL && k->type != WM_CFG_ENUM)
 			assert_non_null(k->arg);
 		bool flag_only = (k->flags & WM_CFG_FLAG_ONLY) != 0;
-		assert_int_equal(flag_only, i >= 35 + 23 + 5 + 8 + 1 + 12); /* liveness, limits */
+		assert_int_equal(flag_only, strcmp(k->name, "config") == 0 ||
+						    strcmp(k->name, "print-config") == 0 ||
+						    strcmp(k->name, "help") == 0 ||
+						    strcmp(k->name, "version") == 0);
 		/* Only the passwords are secret (masked by --print-config). */
 		assert_int_equal((k->flags & WM_CFG_SECRET) != 0,
 				 strcmp(k->name, "ldap-bind-password") == 0 ||
@@ -933,6 +942,96 @@ static void test_secrets(void **state)
 	wm_config_free(&c);
 }
 
+/* Every secret has a *-file form; the file is read (first line), both forms
+ * at once are refused, and secrets others can read are warned about. */
+static void test_secret_files(void **state)
+{
+	struct wm_config c;
+	char err[512], path[512], conf[512], warn[8][WM_SECRETS_WARN_LEN];
+
+	(void)state;
+	for (const struct wm_cfg_key *k = wm_cfg_keys; k->name; k++) {
+		if (!(k->flags & WM_CFG_SECRET))
+			continue;
+		unsigned bit = wm_secrets_bit(k->name);
+		assert_true(bit != 0);
+		for (unsigned i = 0; wm_cfg_secret_files[i].key; i++)
+			if (bit == 1u << i)
+				assert_non_null(wm_cfg_find(wm_cfg_secret_files[i].file_key));
+	}
+	write_file("ldap.pw", "s3cret-pw\nsecond line\n", path, sizeof(path));
+	chmod(path, 0600);
+	const char *a1[] = {"--ldap-bind-password-file", path, NULL};
+	assert_int_equal(load(&c, a1, NULL, err, sizeof(err)), 0);
+	assert_string_equal(c.ldap_bind_password, "s3cret-pw");
+	assert_int_equal(wm_secrets_warnings(&c, warn, 8), 0);
+	wm_config_free(&c);
+
+	const char *a2[] = {"--ldap-bind-password-file", path, "--ldap-bind-password", "x", NULL};
+	assert_int_equal(load(&c, a2, NULL, err, sizeof(err)), -WM_ECONFIG);
+	assert_string_equal(err, "config: give ldap-bind-password or ldap-bind-password-file, "
+				 "not both");
+	wm_config_free(&c);
+
+	/* A flag: readable in /proc/PID/cmdline. */
+	const char *a3[] = {"--turn-secret", "t0ps3cret", NULL};
+	assert_int_equal(load(&c, a3, NULL, err, sizeof(err)), 0);
+	assert_int_equal(wm_secrets_warnings(&c, warn, 8), 1);
+	assert_string_equal(warn[0], "the secret turn-secret is given as a flag: every local "
+				     "user can read it in /proc/PID/cmdline; use "
+				     "--turn-secret-file FILE (mode 0600) instead");
+	assert_null(strstr(warn[0], "t0ps3cret"));
+	wm_config_free(&c);
+
+	/* From the environment: only we and root can read it, no warning. */
+	const char *e4[] = {"WEBMESH_TURN_SECRET=t0ps3cret", NULL};
+	assert_int_equal(load(&c, NULL, e4, err, sizeof(err)), 0);
+	assert_int_equal(wm_secrets_warnings(&c, warn, 8), 0);
+	wm_config_free(&c);
+
+	/* A config file others can read, and a secret file others can read. */
+	write_file("open.yaml", "basic-auth-password: hunter2\n", conf, sizeof(conf));
+	chmod(conf, 0644);
+	chmod(path, 0640);
+	const char *a5[] = {"--config", conf, "--ldap-bind-password-file", path, NULL};
+	assert_int_equal(load(&c, a5, NULL, err, sizeof(err)), 0);
+	assert_int_equal(wm_secrets_warnings(&c, warn, 8), 2);
+	char want[1200];
+	snprintf(want, sizeof(want),
+		 "the secret file %s (ldap-bind-password-file) is readable by group or others "
+		 "(mode 0640): chmod 600 %s",
+		 path, path);
+	assert_string_equal(warn[0], want);
+	snprintf(want, sizeof(want),
+		 "the config file %s holds the secret basic-auth-password and is readable by "
+		 "group or others (mode 0644): chmod 600 %s",
+		 conf, conf);
+	assert_string_equal(warn[1], want);
+	wm_config_free(&c);
+	chmod(conf, 0600);
+	assert_int_equal(load(&c, a5 + 0, NULL, err, sizeof(err)), 0);
+	assert_int_equal(wm_secrets_warnings(&c, warn, 8), 1); /* the 0640 secret file */
+	wm_config_free(&c);
+
+	/* An empty secret file, a missing one: named, and nothing set. */
+	write_file("empty.pw", "\n", path, sizeof(path));
+	const char *a6[] = {"--turn-password-file", path, NULL};
+	assert_int_equal(load(&c, a6, NULL, err, sizeof(err)), -WM_ECONFIG);
+	snprintf(want, sizeof(want), "config: turn-password-file %s: has an empty first line",
+		 path);
+	assert_string_equal(err, want);
+	wm_config_free(&c);
+	const char *a7[] = {"--turn-password-file", "/nonexistent/pw", NULL};
+	assert_int_equal(load(&c, a7, NULL, err, sizeof(err)), -WM_ECONFIG);
+	assert_string_equal(err, "config: turn-password-file /nonexistent/pw: No such file or "
+				 "directory");
+	wm_config_free(&c);
+	unlink(path);
+	unlink(conf);
+	write_file("ldap.pw", "", path, sizeof(path));
+	unlink(path);
+}
+
 static void test_usage(void **state)
 {
 	char *text = NULL;
@@ -964,7 +1063,7 @@ int main(void)
 		cmocka_unit_test(test_flag_forms),  cmocka_unit_test(test_env),
 		cmocka_unit_test(test_yaml),	    cmocka_unit_test(test_yaml_lists_and_nulls),
 		cmocka_unit_test(test_validate),    cmocka_unit_test(test_to_yaml_roundtrip),
-		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_secret_files),	    cmocka_unit_test(test_usage),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

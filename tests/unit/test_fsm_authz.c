@@ -227,11 +227,93 @@ static void test_bootstrap_admin_kind(void **state)
 	}
 }
 
+static int boot_auth(struct wm_fsm *f, const char *methods, const char *fp, bool rbac,
+		     struct wm_store_result *res)
+{
+	Webmesh__V1__BootstrapAuthzCommand b = WEBMESH__V1__BOOTSTRAP_AUTHZ_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	b.admin = "admin";
+	b.bootstrap_node = "srv-1";
+	b.default_accept = true;
+	b.auth_methods = (char *)methods;
+	b.mtls_ca_fingerprint = (char *)fp;
+	b.rbac = rbac;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ;
+	cmd.bootstrap_authz = &b;
+	return apply(f, &cmd, res);
+}
+
+/* The mesh's authentication settings ride on the bootstrap command: stored
+ * once, in the dump (so replicas compare), in the snapshot the servers
+ * check; invalid settings refuse the whole command and change nothing. */
+static void test_mesh_auth(void **state)
+{
+	(void)state;
+	struct wm_fsm *f;
+	struct wm_store_result res;
+	struct wm_authz_snapshot snap;
+	char err[256], *before, *after;
+	const char *ca = "sha256:aa112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+	assert_int_equal(wm_fsm_open(":memory:", &f, err, sizeof(err)), 0);
+	assert_int_equal(wm_fsm_dump(f, &before), 0);
+	static const struct {
+		const char *methods, *fp;
+		bool rbac;
+		const char *why;
+	} bad[] = {
+		{"mtls", "", true, "invalid mesh authentication settings (CA fingerprint or RBAC)"},
+		{"basic", "", false, "invalid mesh authentication settings (CA fingerprint or RBAC)"},
+		{"open", "", true, "invalid mesh authentication settings (CA fingerprint or RBAC)"},
+		{"mtls,none", "", true, "invalid mesh authentication methods"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(boot_auth(f, bad[i].methods, bad[i].fp, bad[i].rbac, &res),
+				 -EINVAL);
+		assert_string_equal(res.message, bad[i].why);
+		assert_int_equal(wm_fsm_dump(f, &after), 0);
+		/* only the applied index moves */
+		assert_int_equal(wm_fsm_authz_load(f, &snap), 0);
+		assert_false(snap.bootstrapped);
+		assert_false(snap.has_mesh_auth);
+		wm_authz_snapshot_free(&snap);
+		free(after);
+	}
+	free(before);
+	assert_int_equal(boot_auth(f, "key,mtls", ca, true, &res), 0);
+	assert_int_equal(wm_fsm_authz_load(f, &snap), 0);
+	assert_true(snap.has_mesh_auth);
+	assert_int_equal(snap.mesh_auth.methods, WM_MESH_AUTH_MTLS | WM_MESH_AUTH_KEY);
+	assert_string_equal(snap.mesh_auth.ca_fingerprint, ca);
+	assert_true(snap.mesh_auth.rbac);
+	wm_authz_snapshot_free(&snap);
+	assert_int_equal(wm_fsm_dump(f, &after), 0);
+	assert_non_null(strstr(after, "meshauth id=1 methods=mtls,key ca_fingerprint=sha256:aa11"));
+	free(after);
+	/* Once only. */
+	assert_int_equal(boot_auth(f, "open", "", false, &res), -EEXIST);
+	/* Survives a snapshot. */
+	uint8_t *buf;
+	size_t len;
+	struct wm_fsm *g;
+	assert_int_equal(wm_fsm_snapshot(f, &buf, &len), 0);
+	assert_int_equal(wm_fsm_open(":memory:", &g, err, sizeof(err)), 0);
+	assert_int_equal(wm_fsm_restore(g, buf, len), 0);
+	assert_int_equal(wm_fsm_authz_load(g, &snap), 0);
+	assert_true(snap.has_mesh_auth);
+	assert_string_equal(snap.mesh_auth.ca_fingerprint, ca);
+	wm_authz_snapshot_free(&snap);
+	free(buf);
+	wm_fsm_close(g);
+	wm_fsm_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_authz),
 		cmocka_unit_test(test_bootstrap_admin_kind),
+		cmocka_unit_test(test_mesh_auth),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

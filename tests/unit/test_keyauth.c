@@ -52,12 +52,41 @@ static void test_message(void **state)
 {
 	(void)state;
 	char out[WM_KEYAUTH_MSG_MAX];
-	int n = wm_keyauth_message("node-a", 1700000010, out, sizeof(out));
-	assert_string_equal(out, "webmesh-key-auth-v1\nnode-a\n1700000010");
+	const char *aud = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	int n = wm_keyauth_message("node-a", aud, 1700000010, out, sizeof(out));
+	assert_string_equal(out, "webmesh-key-auth-v2\nnode-a\nsha256:"
+				 "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+				 "\n1700000010");
 	assert_int_equal(n, (int)strlen(out));
-	assert_int_equal(wm_keyauth_message("Bad_ID", 0, out, sizeof(out)), -EINVAL);
-	assert_int_equal(wm_keyauth_message("node-a\nx", 0, out, sizeof(out)), -EINVAL);
-	assert_int_equal(wm_keyauth_message("node-a", 0, out, 10), -ENOSPC);
+	assert_int_equal(wm_keyauth_message("Bad_ID", aud, 0, out, sizeof(out)), -EINVAL);
+	assert_int_equal(wm_keyauth_message("node-a\nx", aud, 0, out, sizeof(out)), -EINVAL);
+	assert_int_equal(wm_keyauth_message("node-a", aud, 0, out, 10), -ENOSPC);
+	/* The audience is a certificate fingerprint and nothing else: no
+	 * missing one, no upper case, no other length, no line break. */
+	assert_int_equal(wm_keyauth_message("node-a", NULL, 0, out, sizeof(out)), -EINVAL);
+	assert_int_equal(wm_keyauth_message("node-a", "", 0, out, sizeof(out)), -EINVAL);
+	assert_int_equal(wm_keyauth_message("node-a",
+					    "sha256:00112233445566778899AABBCCDDEEFF0011223344"
+					    "5566778899aabbccddeeff",
+					    0, out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(wm_keyauth_message("node-a", "sha256:0011", 0, out, sizeof(out)), -EINVAL);
+	assert_int_equal(wm_keyauth_message("node-a",
+					    "sha256:00112233445566778899aabbccddeeff0011223344"
+					    "5566778899aabbccddee\n1",
+					    0, out, sizeof(out)),
+			 -EINVAL);
+	assert_int_equal(wm_keyauth_message("node-a",
+					    "md5:0000112233445566778899aabbccddeeff0011223344"
+					    "5566778899aabbccddeeff",
+					    0, out, sizeof(out)),
+			 -EINVAL);
+	/* Two servers, two messages: a signature for one is none for the other. */
+	char other[WM_KEYAUTH_MSG_MAX];
+	wm_keyauth_message(
+		"node-a", "sha256:ff112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+		1700000010, other, sizeof(other));
+	assert_string_not_equal(out, other);
 }
 
 static void test_parse(void **state)

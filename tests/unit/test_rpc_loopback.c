@@ -98,9 +98,12 @@ static void meta_handler(struct wm_rpc_call *call, const uint8_t *req, size_t le
 	X509 *cert = wm_rpc_call_peer_cert(call);
 	if (cert)
 		wm_tls_cert_fingerprint(cert, fp);
-	int n = snprintf(buf, sizeof(buf), "x-test=%s local=%d peer=%s path=%s cert=%s rem=%lld",
+	const char *own = wm_rpc_call_server_fingerprint(call);
+	int n = snprintf(buf, sizeof(buf),
+			 "x-test=%s local=%d peer=%s path=%s cert=%s rem=%lld own=%s",
 			 v ? v : "(none)", wm_rpc_call_is_local(call), wm_rpc_call_peer(call),
-			 wm_rpc_call_path(call), fp, (long long)wm_rpc_call_remaining_ms(call));
+			 wm_rpc_call_path(call), fp, (long long)wm_rpc_call_remaining_ms(call),
+			 own ? own : "none");
 	wm_rpc_call_send(call, (const uint8_t *)buf, (size_t)n);
 	wm_rpc_call_finish(call, WM_GRPC_OK, NULL);
 }
@@ -652,24 +655,33 @@ static void test_mtls(void **state)
 	wm_rpc_client_free(c);
 }
 
-static size_t creds_md(void *data, const char *path, struct wm_rpc_metadata *md, size_t max)
+struct creds_seen {
+	int calls;
+	char server_fp[WM_FINGERPRINT_LEN];
+	char path[64];
+};
+
+static size_t creds_md(void *data, const char *path, const char *server_fp,
+		       struct wm_rpc_metadata *md, size_t max)
 {
-	(*(int *)data)++;
-	/* the provider learns the method: node proofs cover it */
-	assert_string_equal(path, "/test.Echo/Meta");
+	struct creds_seen *seen = data;
+	seen->calls++;
+	snprintf(seen->server_fp, sizeof(seen->server_fp), "%s", server_fp ? server_fp : "none");
+	snprintf(seen->path, sizeof(seen->path), "%s", path);
 	assert_true(max >= 1);
 	md[0] = (struct wm_rpc_metadata){"x-test", "from-provider"};
 	return 1;
 }
 
-/* The client's metadata provider runs for every call and its entries arrive. */
+/* The client's metadata provider runs for every call and its entries arrive;
+ * on a unix socket it sees no server certificate. */
 static void test_call_metadata(void **state)
 {
 	struct fx *fx = *state;
-	int calls = 0;
+	struct creds_seen seen = {0};
 	start_server(fx, NULL, NULL);
 	struct wm_rpc_client_config cfg = {
-		.unix_path = fx->sock, .call_metadata = creds_md, .call_metadata_data = &calls};
+		.unix_path = fx->sock, .call_metadata = creds_md, .call_metadata_data = &seen};
 	struct wm_rpc_client *c;
 	assert_int_equal(wm_rpc_client_new(&fx->loop, &cfg, &c), 0);
 	for (int i = 0; i < 2; i++) {
@@ -677,9 +689,43 @@ static void test_call_metadata(void **state)
 		unary(fx, c, "/test.Echo/Meta", NULL, 0, 0, &r);
 		assert_int_equal(r.status, WM_GRPC_OK);
 		assert_non_null(strstr((char *)r.resp, "x-test=from-provider"));
+		assert_non_null(strstr((char *)r.resp, "own=none"));
 		free(r.resp);
 	}
-	assert_int_equal(calls, 2);
+	assert_int_equal(seen.calls, 2);
+	assert_string_equal(seen.server_fp, "none");
+	assert_string_equal(seen.path, "/test.Echo/Meta");
+	wm_rpc_client_free(c);
+}
+
+/* Over TLS the provider is given the certificate the server presented in the
+ * handshake, and the server knows it as its own: key-auth signatures name
+ * the server with it. */
+static void test_call_metadata_server_fingerprint(void **state)
+{
+	struct fx *fx = *state;
+	struct creds_seen seen = {0};
+	char err[256] = "", want[WM_FINGERPRINT_LEN + 8];
+	start_server(fx, NULL, NULL);
+	struct wm_tls_client_opts o = {.pin_fingerprint = fx->fp};
+	SSL_CTX *ctx = wm_tls_client_ctx_new(&o, err, sizeof(err));
+	assert_non_null(ctx);
+	struct wm_rpc_client_config cfg = {.host = "127.0.0.1",
+					   .port = (uint16_t)fx->port,
+					   .tls = ctx,
+					   .call_metadata = creds_md,
+					   .call_metadata_data = &seen};
+	struct wm_rpc_client *c;
+	assert_int_equal(wm_rpc_client_new(&fx->loop, &cfg, &c), 0);
+	SSL_CTX_free(ctx);
+	struct result r;
+	unary(fx, c, "/test.Echo/Meta", NULL, 0, 0, &r);
+	assert_int_equal(r.status, WM_GRPC_OK);
+	assert_int_equal(seen.calls, 1);
+	assert_string_equal(seen.server_fp, fx->fp);
+	snprintf(want, sizeof(want), "own=%s", fx->fp);
+	assert_non_null(strstr((char *)r.resp, want));
+	free(r.resp);
 	wm_rpc_client_free(c);
 }
 
@@ -1070,6 +1116,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_metadata_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mtls, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_call_metadata, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_call_metadata_server_fingerprint, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shutdown_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connection_lost, setup, teardown),
