@@ -155,6 +155,7 @@ int wm_server_register(struct wm_daemon *d, const char *id, const char *key, cha
 		/* A server registering itself writes its own configuration
 		 * straight to its store, as its local administrator would. */
 		jc.route_override_any = true;
+		jc.route_claims_checked = true;
 	}
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;

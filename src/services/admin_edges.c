@@ -323,6 +323,7 @@ static void write_routes(struct wm_services *s, struct wm_rpc_call *call, const 
 		pr.route_overrides = rr.owners;
 		pr.n_route_overrides = rr.n_owners;
 		pr.route_override_any = rr.any;
+		pr.route_claims_checked = true;
 	}
 	apply(s, call, req, len, &cmd);
 	if (!remove)

@@ -195,6 +195,7 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	jc.route_overrides = rr.owners;
 	jc.n_route_overrides = rr.n_owners;
 	jc.route_override_any = rr.any;
+	jc.route_claims_checked = true;
 	/* Who may become a voter is decided by authorization once it exists;
 	 * until then the mesh is open and says so at startup. */
 	jc.raft_role = r->as_voter	? WM_ROLE_VOTER

@@ -574,7 +574,8 @@ static int join_routes_check(struct wm_fsm *f, const struct wm_fsm_mesh *m,
 			return r;
 	}
 	r = wm_fsm_route_claims_check(f, c->id, c->routes, c->n_routes, c->route_overrides,
-				      c->n_route_overrides, c->route_override_any, res);
+				      c->n_route_overrides, c->route_override_any,
+				      c->route_claims_checked, res);
 	if (r < 0 || res->err)
 		return r;
 	r = wm_fsm_prepare(f->db, "SELECT count(*) FROM routes WHERE node_id = ?1", &st);

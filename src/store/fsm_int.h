@@ -84,6 +84,6 @@ int wm_fsm_route_check(const struct wm_fsm_mesh *m, const char *route, char *out
  * leader's decision from the caller's rights, carried in the command). */
 int wm_fsm_route_claims_check(struct wm_fsm *f, const char *self, char *const *routes,
 			      size_t n_routes, char *const *overrides, size_t n_overrides, bool any,
-			      struct wm_store_result *res);
+			      bool checked, struct wm_store_result *res);
 
 #endif

@@ -114,14 +114,17 @@ static int claims_load(struct wm_fsm *f, struct claims *c)
  * allowed, and is refused here, the same on every replica. */
 int wm_fsm_route_claims_check(struct wm_fsm *f, const char *self, char *const *routes,
 			      size_t n_routes, char *const *overrides, size_t n_overrides, bool any,
-			      struct wm_store_result *res)
+			      bool checked, struct wm_store_result *res)
 {
 	struct wm_prefix p[WM_MAX_ROUTES];
 	struct claims c = {0};
 	size_t bad_route = 0, bad_claim = 0;
 	int r;
 
-	if (n_routes == 0)
+	/* An entry from a leader that predates route rights was accepted
+	 * without them; refusing it on replay would lose what its caller was
+	 * told is stored. */
+	if (n_routes == 0 || !checked)
 		return 0;
 	if (n_routes > WM_MAX_ROUTES)
 		return wm_fsm_refuse(res, -EINVAL, "too many routes (%zu, at most %d)", n_routes,
@@ -234,7 +237,8 @@ int wm_fsm_cmd_put_routes(struct wm_fsm *f, const Webmesh__V1__PutRoutesCommand 
 			return r;
 	}
 	r = wm_fsm_route_claims_check(f, c->node_id, c->routes, c->n_routes, c->route_overrides,
-				      c->n_route_overrides, c->route_override_any, res);
+				      c->n_route_overrides, c->route_override_any,
+				      c->route_claims_checked, res);
 	if (r < 0 || res->err)
 		return r;
 	for (size_t i = 0; i < c->n_routes; i++) {

@@ -21,6 +21,7 @@ struct t {
 	/* The leader's decision on overlapping routes, put in join and route
 	 * commands: by default any (an administrator), else only overrides. */
 	bool limited;
+	bool unchecked; /* an entry from a leader that predates route rights */
 	char *overrides[2];
 	size_t n_overrides;
 };
@@ -102,6 +103,7 @@ static int join(struct t *t, const struct jn *j)
 	c.route_override_any = !t->limited;
 	c.route_overrides = t->overrides;
 	c.n_route_overrides = t->n_overrides;
+	c.route_claims_checked = !t->unchecked;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &c;
 	return apply(t, &cmd);
@@ -182,6 +184,7 @@ static int routes(struct t *t, bool put, const char *id, const char *r1, const c
 		p.route_override_any = !t->limited;
 		p.route_overrides = t->overrides;
 		p.n_route_overrides = t->n_overrides;
+		p.route_claims_checked = !t->unchecked;
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
 		cmd.put_routes = &p;
 	} else {
@@ -455,6 +458,14 @@ static void test_route_overlaps_need_overrides(void **state)
 	t->n_overrides = 2;
 	assert_int_equal(routes(t, true, "evil", "10.1.0.0/17", "10.1.128.0/17"), 0);
 	assert_routes(t, "evil", "10.1.0.0/17 10.1.128.0/17");
+	/* An entry written before route rights existed (no overrides, no
+	 * check mark) applies as it did then: replaying an old log must give
+	 * the state its callers were told was stored. */
+	t->n_overrides = 0;
+	t->unchecked = true;
+	assert_int_equal(join(t, &(struct jn){"old", 5, .routes = {"10.1.0.0/24"}}), 0);
+	assert_routes(t, "old", "10.1.0.0/24");
+	t->unchecked = false;
 	t->limited = false;
 	free(before);
 }
