@@ -190,6 +190,8 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.store = d->store,
 		.fill_status = wm_api_fill_status,
 		.leave_mesh = wm_member_leave_mesh,
+		.ping = wm_ping_start,
+		.netcheck = wm_netcheck_start,
 		.data = d,
 		.api_port = d->api_port,
 		.unreachable_after_ms = d->cfg->unreachable_after_ms,

@@ -57,6 +57,9 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Signaling/SendSignal", false, wm_signaling_send, false},
 	{"/webmesh.v1.Signaling/ReceiveSignals", true, wm_signaling_receive, false},
 	{"/webmesh.v1.Signaling/GetTurnCredentials", false, wm_signaling_turn_credentials, false},
+	/* Probes from this host: a remote caller could aim them elsewhere. */
+	{"/webmesh.v1.Node/Ping", false, wm_node_ping, true},
+	{"/webmesh.v1.Node/NetCheck", false, wm_node_netcheck, true},
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)
