@@ -3,12 +3,14 @@
 #include "node/daemon.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/hostport.h"
@@ -74,6 +76,32 @@ static int start_public(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* socket-group: members of the group may use wmctl. The socket is created
+ * with our own group (0660) and handed over here; where the daemon's group is
+ * already that one (systemd's Group=), chown needs no capability. */
+static int socket_group(const struct wm_config *cfg, char *err, size_t errlen)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+
+	if (!cfg->socket_group)
+		return 0;
+	int rc = getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf), &res);
+	if (rc || !res) {
+		snprintf(err, errlen, "socket-group: there is no group \"%s\" (create it, e.g. "
+				      "groupadd --system %s)",
+			 cfg->socket_group, cfg->socket_group);
+		return rc ? -rc : -ENOENT;
+	}
+	if (chown(cfg->socket, (uid_t)-1, gr.gr_gid) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "socket-group: cannot give %s to group %s: %s", cfg->socket,
+			 cfg->socket_group, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 static int start_local(struct wm_daemon *d, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
@@ -92,7 +120,7 @@ static int start_local(struct wm_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen on %s: %s", d->cfg->socket, wm_strerror(rc));
 		return rc;
 	}
-	return 0;
+	return socket_group(d->cfg, err, errlen);
 }
 
 static void fill_bootstrap_info(void *data, Webmesh__V1__BootstrapInfo *info, struct wm_arena *a)
