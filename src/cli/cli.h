@@ -5,29 +5,53 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
 enum wm_cli_output { WM_OUT_TABLE, WM_OUT_JSON, WM_OUT_DOT };
 
 struct wm_cli {
-	const char *socket;       /* --socket, default /run/webmesh/webmesh.sock */
-	const char *server;       /* --server HOST:PORT: talk TLS to a remote node */
+	const char *socket; /* --socket, default /run/webmesh/webmesh.sock */
+	const char *server; /* --server HOST:PORT: talk TLS to a remote node */
 	const char *ca_file;
 	const char *fingerprint;
 	const char *server_name;
 	bool insecure;
 	/* credentials for a remote node (--server) */
-	const char *tls_cert, *tls_key;	     /* client certificate (mTLS) */
-	const char *basic_user;		     /* --basic-auth-user */
-	const char *basic_password;	     /* --basic-auth-password */
-	const char *basic_password_file;     /* --basic-auth-password-file */
-	const char *key_file, *key_id;	     /* --key-file (Ed25519 seed), --key-id */
+	const char *tls_cert, *tls_key;	 /* client certificate (mTLS) */
+	const char *basic_user;		 /* --basic-auth-user */
+	const char *basic_password;	 /* --basic-auth-password */
+	const char *basic_password_file; /* --basic-auth-password-file */
+	const char *key_file, *key_id;	 /* --key-file (Ed25519 seed), --key-id */
 	enum wm_cli_output output;
 	uint64_t timeout_ms;
 	char **args; /* the subcommand's words after its name */
 	int n_args;
 };
+
+/* wmctl's tables (wmctl.c), also read by the man page and completion
+ * generators (docgen.c). */
+struct wm_cli_command {
+	const char *name;
+	int (*run)(const struct wm_cli *c);
+	const char *usage; /* "NAME ARGS   what it does", lines joined by '\n' */
+};
+#define WM_CLI_OPT_SPECIAL ((size_t)1 << 20) /* offsets from here on are not fields */
+#define WM_CLI_OPT_INSECURE (WM_CLI_OPT_SPECIAL + 1)
+#define WM_CLI_OPT_OUTPUT (WM_CLI_OPT_SPECIAL + 2)
+#define WM_CLI_OPT_TIMEOUT (WM_CLI_OPT_SPECIAL + 3)
+struct wm_cli_option {
+	const char *name; /* "--socket", or "-o, --output" */
+	const char *arg;  /* NULL: a switch */
+	size_t offset;	  /* of the const char * field it sets, or WM_CLI_OPT_* */
+	const char *help;
+};
+/* wmctl(8) in roff and bash completion, from the tables (NULL-terminated). */
+void wm_cli_docgen_man(FILE *f, const struct wm_cli_command *cmds,
+		       const struct wm_cli_option *opts);
+void wm_cli_docgen_completion(FILE *f, const struct wm_cli_command *cmds,
+			      const struct wm_cli_option *opts);
 
 /* Calls method on the node with req and unpacks the answer with desc.
  * Prints the error (naming the method and the node) and returns NULL on
