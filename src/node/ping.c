@@ -164,7 +164,8 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 	ssize_t n;
 
 	(void)events;
-	if (status < 0 || op->finished)
+	/* Stopping: the NAT layer may be gone; the next tick answers. */
+	if (status < 0 || op->finished || op->d->phase == WM_PHASE_STOPPING)
 		return;
 	for (int k = 0; k < 64; k++) {
 		flen = sizeof(from);
