@@ -8,7 +8,6 @@ that nobody serves shows what an unreachable server looks like.
 """
 
 import json
-import secrets
 
 import pytest
 
@@ -127,7 +126,13 @@ def _assert_netcheck(lab, side, mapping):
     return nc, paths
 
 
-def test_ping_reports_direct_and_ice_paths(ping_lab):
+def _grpc(lab, gen, sock, ops):
+    out = run([wmtest.PYTHON, wmtest.GRPC_CLIENT, "--gen", gen, "--unix", sock],
+              input=json.dumps(ops), timeout=60).stdout
+    return json.loads(out)
+
+
+def test_ping_reports_direct_and_ice_paths(ping_lab, pb_gen):
     """site-a pings the public server directly and site-b over a hole-punched
     ICE pair (the edge asks for ICE); a cone NAT is endpoint-independent in
     netcheck."""
@@ -172,6 +177,24 @@ def test_ping_reports_direct_and_ice_paths(ping_lab):
         # and wmctl refuses a bad count before asking
         p = lab.wmctl("a", "ping", "site-b", "-c", "0", check=False)
         assert p.returncode == 2 and "ping -c takes 1..100, not \"0\"" in p.stderr, p.stderr
+        # the daemon checks what another client sends (python3-grpcio)
+        ping = {"op": "unary", "method": "/webmesh.v1.Node/Ping",
+                "request_type": "webmesh.v1.PingRequest", "response_type": "webmesh.v1.PingResponse"}
+        res = _grpc(lab, pb_gen, str(lab.dir / "site-a" / "webmesh.sock"), [
+            dict(ping, request={"node_id": "site-b", "count": 101}),
+            dict(ping, request={"node_id": "site-b", "interval_ms": 50}),
+            dict(ping, request={"node_id": "Bad_ID"}),
+            {"op": "unary", "method": "/webmesh.v1.Node/NetCheck",
+             "request_type": "webmesh.v1.NetCheckRequest", "response_type": "webmesh.v1.NetCheckResponse",
+             "request": {"timeout_ms": 20000}},
+        ])
+        assert [(r["code"], r["details"]) for r in res] == [
+            ("INVALID_ARGUMENT", "count must be 1..100, not 101"),
+            ("INVALID_ARGUMENT", "interval_ms must be 100..10000, not 50"),
+            ("INVALID_ARGUMENT", res[2]["details"]),
+            ("INVALID_ARGUMENT", "timeout_ms must be 200..10000, not 20000"),
+        ], res
+        assert res[2]["details"].startswith('invalid node ID "Bad_ID": '), res
     except BaseException:
         print(lab.logs())
         raise
