@@ -92,20 +92,38 @@ chroot "$R" bash -c '. /usr/share/bash-completion/completions/wmctl;
 	COMP_WORDS=(webmeshd --wireguard-backend u); COMP_CWORD=2; _webmeshd;
 	echo "webmeshd --wireguard-backend u: ${COMPREPLY[*]}"'
 echo "== run"
-# The installed daemon, from the shipped configuration file, in a network
-# namespace of its own; the modules come from where it looks (LIBDIR/webmesh).
+# The installed daemon as the unit runs it: root with the unit's capability
+# bounding set and group, no new privileges, the shipped configuration file,
+# modules from where it looks (LIBDIR/webmesh), wireguard-go for the
+# interface, nftables for an advertised route; in a network namespace of
+# its own.
 chroot "$R" unshare -n sh -c '
 	ip link set lo up
 	mkdir -p /run/wireguard
-	/usr/sbin/webmeshd --config /etc/webmesh/webmeshd.yaml --bootstrap --node-id pkgtest \
-		--socket-group webmesh --wireguard-backend userspace >/tmp/webmeshd.log 2>&1 &
+	setpriv --bounding-set=-all,+net_admin,+net_bind_service --inh-caps=-all --no-new-privs \
+		--regid=webmesh --clear-groups \
+		/usr/sbin/webmeshd --config /etc/webmesh/webmeshd.yaml --bootstrap --node-id pkgtest \
+		--wireguard-backend userspace --routes 10.77.0.0/24 >/tmp/webmeshd.log 2>&1 &
 	pid=$!
 	i=0
 	while [ $i -lt 150 ] && ! /usr/bin/wmctl status >/dev/null 2>&1; do sleep 0.2; i=$((i+1)); done
 	echo "socket=$(stat -c "%U:%G %a" /run/webmesh/webmesh.sock)"
+	echo "caps=$(grep CapEff /proc/$pid/status)"
 	/usr/bin/wmctl status -o json | grep -o "\"raft_state\": *\"[a-z]*\""
+	ip -br link show webmesh0 | cut -d" " -f1
+	nft list tables | grep -c webmesh | sed "s/^/nft_tables=/"
+	/usr/bin/wmctl netcheck -o json | grep -o "\"nat_mapping\": *\"[a-z-]*\""
 	kill $pid; wait $pid; echo "daemon_rc=$?"
-	tail -5 /tmp/webmeshd.log'
+	tail -5 /tmp/webmeshd.log
+	# socket-group, for hosts without the unit: the same socket from a
+	# daemon of group root
+	/usr/sbin/webmeshd --bootstrap --node-id pkgtest2 --state-dir /tmp/s2 \
+		--wireguard-backend userspace --interface wm1 --socket-group webmesh >/tmp/w2.log 2>&1 &
+	pid=$!
+	i=0
+	while [ $i -lt 150 ] && ! /usr/bin/wmctl status >/dev/null 2>&1; do sleep 0.2; i=$((i+1)); done
+	echo "socket_group=$(stat -c "%U:%G %a" /run/webmesh/webmesh.sock)"
+	kill $pid; wait $pid; echo "daemon2_rc=$?"'
 """
 
 SETUP = r"""
@@ -173,9 +191,15 @@ def test_installed_package(deb):
     assert "wmctl ping --w: --wait-ms" in comp, comp
     assert "webmeshd --wireguard-backend u: userspace" in comp, comp
     run = s["run"]
+    print(run)
     assert "socket=root:webmesh 660" in run, out
+    # CAP_NET_ADMIN (12) and CAP_NET_BIND_SERVICE (10), nothing else
+    assert "caps=CapEff:\t0000000000001400" in run, out
     assert re.search(r'"raft_state": *"leader"', run), out
+    assert "\nwebmesh0\n" in run and "nft_tables=0" not in run, out
+    assert re.search(r'"nat_mapping": *"unknown"', run), out
     assert "daemon_rc=0" in run, out
+    assert "socket_group=root:webmesh 660" in run and "daemon2_rc=0" in run, out
 
 
 def test_make_install_rules(tmp_path):
