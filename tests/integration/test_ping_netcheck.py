@@ -139,6 +139,14 @@ def test_ping_reports_direct_and_ice_paths(ping_lab, pb_gen):
     lab = ping_lab("cone", "cone-snat")
     try:
         _start(lab)
+        # site-b may use an ICMP ping socket (as under systemd's
+        # ping_group_range, which webmeshd.service relies on: no CAP_NET_RAW);
+        # site-a keeps the kernel's default, which allows none: a raw socket.
+        run(["ip", "netns", "exec", lab.ns("site-b"), "sysctl", "-q", "-w",
+             "net.ipv4.ping_group_range=0 2147483647"])
+        r = wait_until(lambda: (lambda x: x if x.get("received") == 3 else None)(
+            lab.ping("b", "server")), 30, "site-b's pings to the server")
+        assert all(p["path"] == "direct" for p in r["replies"]), r
         r = wait_until(lambda: (lambda x: x if x.get("received") else None)(
             lab.ping("a", "server")), 30, "site-a's pings to the server")
         assert r["node_id"] == "server" and r["sent"] == 3, r
