@@ -88,8 +88,9 @@ static int socket_group(const struct wm_config *cfg, char *err, size_t errlen)
 		return 0;
 	int rc = getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf), &res);
 	if (rc || !res) {
-		snprintf(err, errlen, "socket-group: there is no group \"%s\" (create it, e.g. "
-				      "groupadd --system %s)",
+		snprintf(err, errlen,
+			 "socket-group: there is no group \"%s\" (create it, e.g. "
+			 "groupadd --system %s)",
 			 cfg->socket_group, cfg->socket_group);
 		return rc ? -rc : -ENOENT;
 	}

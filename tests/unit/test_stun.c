@@ -21,8 +21,8 @@
 static const uint8_t TXID[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 static const uint16_t KNOWN[] = {STUN_ATTRIBUTE_MAPPED_ADDRESS, STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
 				 STUN_ATTRIBUTE_FINGERPRINT, STUN_ATTRIBUTE_SOFTWARE, 0};
-static const uint16_t KNOWN_TURN[] = {STUN_ATTRIBUTE_REQUESTED_TRANSPORT, STUN_ATTRIBUTE_FINGERPRINT,
-				      0};
+static const uint16_t KNOWN_TURN[] = {STUN_ATTRIBUTE_REQUESTED_TRANSPORT,
+				      STUN_ATTRIBUTE_FINGERPRINT, 0};
 
 static void test_crc32(void **state)
 {
@@ -90,8 +90,8 @@ static void test_allocate_probe(void **state)
 			 STUN_MESSAGE_RETURN_SUCCESS);
 	proto = (uint8_t)(transport >> 24);
 	assert_int_equal(proto, 17);
-	assert_true(stun_agent_init_error(&agent, &rs, out, sizeof(out), &rq,
-					  STUN_ERROR_UNAUTHORIZED));
+	assert_true(
+		stun_agent_init_error(&agent, &rs, out, sizeof(out), &rq, STUN_ERROR_UNAUTHORIZED));
 	size_t len = stun_agent_finish_message(&agent, &rs, NULL, 0);
 	assert_true(len > 0);
 	assert_int_equal(wm_stun_response_type(out, len, TXID), WM_STUN_ALLOCATE_ERROR);
