@@ -213,7 +213,9 @@ def test_make_install_rules(tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     got = {str(f.relative_to(tmp_path)) for f in tmp_path.rglob("*") if f.is_file()}
     base = prefix.lstrip("/")
-    etc = "etc" if prefix == "/usr" else f"{base}/etc"
+    # GNUInstallDirs' rule for the configuration directory
+    etc = "etc" if prefix == "/usr" else f"etc{prefix}" if prefix.startswith("/opt/") \
+        else f"{base}/etc"
     want = {f"{base}/sbin/webmeshd", f"{base}/bin/wmctl",
             f"{base}/share/man/man8/webmeshd.8", f"{base}/share/man/man8/wmctl.8",
             f"{base}/share/bash-completion/completions/webmeshd",
