@@ -58,6 +58,12 @@ void wm_cli_docgen_completion(FILE *f, const struct wm_cli_command *cmds,
  * failure; free the result with protobuf_c_message_free_unpacked. */
 ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 			      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc);
+/* The same for a server-streaming method: on_message gets each message
+ * (borrowed; return non-zero to stop). 0 when the stream ended OK, else -1
+ * after printing the error. */
+int wm_cli_stream(const struct wm_cli *c, const char *method, const ProtobufCMessage *req,
+		  const ProtobufCMessageDescriptor *desc,
+		  int (*on_message)(void *data, const ProtobufCMessage *msg), void *data);
 /* Prints msg as JSON on stdout. */
 void wm_cli_print_json(const ProtobufCMessage *msg);
 

@@ -22,6 +22,7 @@
 
 struct ping_op {
 	struct wm_daemon *d;
+	wm_services_send_cb send;
 	wm_services_reply_cb done;
 	void *cd;
 	wm_key key; /* the peer's */
@@ -34,8 +35,9 @@ struct ping_op {
 	uv_timer_t timer;
 	int handles;
 	uint32_t count, interval_ms, timeout_ms;
-	uint32_t sent, received;
-	uint64_t started_ms, last_sent_ms;
+	uint32_t sent;
+	uint32_t emitted, emitted_received; /* pings on the stream, in order */
+	uint64_t started_ms;
 	uint8_t cookie[COOKIE_LEN];
 	uint64_t *sent_ns;
 	Webmesh__V1__PingReply *replies;
@@ -93,43 +95,44 @@ static void closed_cb(uv_handle_t *h)
 
 static void finish(struct ping_op *op, int err, const char *msg)
 {
-	Webmesh__V1__PingResponse resp = WEBMESH__V1__PING_RESPONSE__INIT;
-	Webmesh__V1__PingReply **list = NULL;
-	char addr[WM_PREFIX_STRLEN];
-
 	if (op->finished)
 		return;
 	op->finished = true;
-	if (!err) {
-		list = calloc(op->sent + 1, sizeof(*list));
-		if (!list) {
-			err = -ENOMEM;
-			msg = NULL;
-		}
-	}
-	if (err) {
-		op->done(op->cd, err, msg, NULL);
-	} else {
-		struct wm_prefix p = {.family = AF_INET, .len = 32};
-
-		memcpy(p.addr, &op->to.sin_addr, 4);
-		wm_prefix_format_addr(&p, addr, sizeof(addr));
-		for (uint32_t i = 0; i < op->sent; i++)
-			list[i] = &op->replies[i];
-		resp.node_id = op->id;
-		resp.address = addr;
-		resp.replies = list;
-		resp.n_replies = op->sent;
-		resp.sent = op->sent;
-		resp.received = op->received;
-		op->done(op->cd, op->a.failed ? -ENOMEM : 0, NULL, &resp.base);
-	}
-	free(list);
+	op->done(op->cd, err, msg, NULL);
 	uv_timer_stop(&op->timer);
 	uv_close((uv_handle_t *)&op->timer, closed_cb);
 	if (op->poll_init) {
 		uv_poll_stop(&op->poll);
 		uv_close((uv_handle_t *)&op->poll, closed_cb);
+	}
+}
+
+/* Streams every ping that is settled (answered, or past its wait), in the
+ * order sent: waits are equal, so a ping settles no later than the next. */
+static void emit(struct ping_op *op)
+{
+	char addr[WM_PREFIX_STRLEN];
+	struct wm_prefix p = {.family = AF_INET, .len = 32};
+	uint64_t now = uv_hrtime();
+
+	memcpy(p.addr, &op->to.sin_addr, 4);
+	wm_prefix_format_addr(&p, addr, sizeof(addr));
+	while (!op->finished && op->emitted < op->sent) {
+		Webmesh__V1__PingReply *r = &op->replies[op->emitted];
+		Webmesh__V1__PingResponse resp = WEBMESH__V1__PING_RESPONSE__INIT;
+
+		if (!r->received && now < op->sent_ns[op->emitted] + op->timeout_ms * 1000000ull)
+			return;
+		op->emitted_received += r->received;
+		resp.node_id = op->id;
+		resp.address = addr;
+		resp.replies = &r;
+		resp.n_replies = 1;
+		resp.sent = ++op->emitted;
+		resp.received = op->emitted_received;
+		int rc = op->a.failed ? -ENOMEM : op->send(op->cd, &resp.base);
+		if (rc < 0)
+			finish(op, rc, rc == -ECANCELED ? "the caller went away" : NULL);
 	}
 }
 
@@ -196,8 +199,8 @@ static void poll_cb(uv_poll_t *p, int status, int events)
 		op->replies[seq].received = true;
 		op->replies[seq].rtt_us = rtt_us;
 		note_path(op, &op->replies[seq]);
-		op->received++;
 	}
+	emit(op);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -209,12 +212,10 @@ static void tick_cb(uv_timer_t *t)
 		finish(op, -ECANCELED, "the node is stopping");
 		return;
 	}
-	if (op->sent < op->count && now >= op->started_ms + (uint64_t)op->sent * op->interval_ms) {
+	if (op->sent < op->count && now >= op->started_ms + (uint64_t)op->sent * op->interval_ms)
 		send_one(op);
-		op->last_sent_ms = now;
-	}
-	if (op->sent == op->count &&
-	    (op->received == op->count || now >= op->last_sent_ms + op->timeout_ms))
+	emit(op);
+	if (op->emitted == op->count)
 		finish(op, 0, NULL);
 }
 
@@ -232,8 +233,8 @@ static int open_socket(bool *raw)
 	return fd < 0 ? -errno : fd;
 }
 
-void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_reply_cb done,
-		   void *cd)
+void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_send_cb send,
+		   wm_services_reply_cb done, void *cd)
 {
 	struct wm_daemon *d = data;
 	const struct wm_peer_name *peer = NULL;
@@ -267,6 +268,7 @@ void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_
 	for (uint32_t i = 0; i < req->count; i++)
 		webmesh__v1__ping_reply__init(&op->replies[i]);
 	op->d = d;
+	op->send = send;
 	op->done = done;
 	op->cd = cd;
 	memcpy(op->key, peer->key, sizeof(wm_key));

@@ -98,10 +98,27 @@ static void diag_done_cb(void *cd, int err, const char *msg, const ProtobufCMess
 
 	if (err)
 		wm_services_fail(g->call, err, msg);
-	else
+	else if (resp)
 		wm_services_reply(g->call, resp);
+	else
+		wm_rpc_call_finish(g->call, WM_GRPC_OK, NULL);
 	protobuf_c_message_free_unpacked(g->req, NULL);
 	free(g);
+}
+
+static int diag_send_cb(void *cd, const ProtobufCMessage *msg)
+{
+	struct diag *g = cd;
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	protobuf_c_message_pack(msg, buf);
+	err = wm_rpc_call_send(g->call, buf, len);
+	free(buf);
+	return err;
 }
 
 /* Unpacks req for a local-only diagnostic; NULL after failing the call. */
@@ -180,7 +197,7 @@ void wm_node_ping(struct wm_rpc_call *call, const uint8_t *req, size_t len, void
 		diag_refuse(g, why);
 		return;
 	}
-	s->cfg.ping(s->cfg.data, r, diag_done_cb, g);
+	s->cfg.ping(s->cfg.data, r, diag_send_cb, diag_done_cb, g);
 }
 
 void wm_node_netcheck(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)

@@ -25,6 +25,8 @@ typedef void (*wm_services_done_cb)(void *cd, int err, const char *msg);
  * the callback), or negative with msg. */
 typedef void (*wm_services_reply_cb)(void *cd, int err, const char *msg,
 				     const ProtobufCMessage *resp);
+/* One message of a streamed answer; 0, or -ECANCELED once the caller left. */
+typedef int (*wm_services_send_cb)(void *cd, const ProtobufCMessage *msg);
 
 struct wm_services_config {
 	uv_loop_t *loop;
@@ -43,9 +45,10 @@ struct wm_services_config {
 				    struct wm_arena *a);
 	/* Diagnostics of the local socket (NULL: UNIMPLEMENTED). The request is
 	 * checked, its zeros replaced by the defaults, and borrowed until done
-	 * runs; done runs exactly once (may be from within the call). */
-	void (*ping)(void *data, const Webmesh__V1__PingRequest *req, wm_services_reply_cb done,
-		     void *cd);
+	 * runs; done runs exactly once (may be from within the call). Ping
+	 * streams: send per message, then done with resp NULL. */
+	void (*ping)(void *data, const Webmesh__V1__PingRequest *req, wm_services_send_cb send,
+		     wm_services_reply_cb done, void *cd);
 	void (*netcheck)(void *data, const Webmesh__V1__NetCheckRequest *req,
 			 wm_services_reply_cb done, void *cd);
 	void *data;

@@ -66,7 +66,12 @@ simple-log
     def ping(self, side, node, count=3):
         p = self.wmctl(side, "ping", node, "-c", str(count), "--interval-ms", "200",
                        "--wait-ms", "1500", "-o", "json", check=False)
-        return json.loads(p.stdout) if p.stdout.strip() else {"stderr": p.stderr}
+        # 0: answers came back, 1: none did (as ping(8)); anything else is a
+        # crash or a sanitizer's report
+        assert p.returncode in (0, 1), p.stdout + p.stderr
+        r = json.loads(p.stdout) if p.stdout.strip() else {"stderr": p.stderr}
+        assert (p.returncode == 0) == bool(r.get("received")), r
+        return r
 
 
 @pytest.fixture
