@@ -242,6 +242,17 @@ def test_netcheck_symmetric_nat(ping_lab):
         assert "NAT mapping endpoint-dependent" in table and "ice-relay" in table, table
         # the cone side of the same lab, for contrast
         _assert_netcheck(lab, "a", "endpoint-independent")
+        # the public server: no STUN server of its own, its TURN server
+        # configured, its public endpoint advertised
+        nc = lab.netcheck("server")
+        assert PUBLIC_IP in nc["addresses"] and f"{PUBLIC_IP}:51820" in nc["endpoints"], nc
+        assert nc["mapped"] == "" and nc["nat_mapping"] == "unknown", nc
+        assert _checks(nc, "turn")[f"{PUBLIC_IP}:3478"]["reachable"], nc
+        paths = _paths(nc)
+        assert paths["direct"]["why"] == \
+            "any peer can reach this node at its public endpoint", paths
+        assert not paths["ice_srflx"]["possible"] and paths["ice_srflx"]["why"] == \
+            "no STUN server configured: no reflexive candidates", paths
     except BaseException:
         print(lab.logs())
         raise
