@@ -83,7 +83,7 @@ VERSION  := $(shell grep -m1 -o 'webmesh VERSION [0-9.]*' CMakeLists.txt | cut -
 DEB_ARCH := $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
 deb: deps
 	rm -rf $(BUILD_DEB) && mkdir -p $(BUILD_DEB)/webmesh-$(VERSION)
-	tar -c --exclude='./build*' --exclude=./.git --exclude=./.pytest_cache \
+	tar -c --exclude='./build*' --exclude=./.git --exclude=./.pytest_cache --exclude=./out \
 		--exclude='__pycache__' . | tar -x -C $(BUILD_DEB)/webmesh-$(VERSION)
 	cd $(BUILD_DEB)/webmesh-$(VERSION) && \
 		DEB_BUILD_OPTIONS="parallel=$(JOBS) nocheck" dpkg-buildpackage -b -us -uc >../build.log 2>&1 \
