@@ -5,6 +5,9 @@
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
 BUILD_FUZZ ?= build-fuzz
+BUILD_DEB  ?= build-deb
+PREFIX     ?= /usr/local
+DESTDIR    ?=
 # make fuzz: the whole run's budget, shared evenly by the harnesses (so it
 # stays fixed as harnesses are added); FUZZ_SECONDS, if set, is per harness.
 FUZZ_TOTAL_SECONDS ?= 540
@@ -16,7 +19,7 @@ JOBS       ?= 2
 PYTHON     := /usr/bin/python3
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build configure test unit integration test-asan integration-asan fuzz demo demo-down bench clean
+.PHONY: all deps build configure test unit integration test-asan integration-asan fuzz demo demo-down bench clean install deb
 
 all: build
 
@@ -80,6 +83,27 @@ fuzz: deps
 			>$(BUILD_FUZZ)/$$n.log 2>&1 || { tail -40 $(BUILD_FUZZ)/$$n.log; exit 1; }; \
 	done
 
+# The files of a system install (binaries, modules, man pages, completion,
+# example config, systemd unit, sysusers.d group) under DESTDIR/PREFIX. The
+# prefix is compiled in (where webmeshd looks for its modules): configure anew.
+install: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+	DESTDIR=$(DESTDIR) cmake --install $(BUILD)
+
+# webmesh_<version>_<arch>.deb in $(BUILD_DEB), built by debhelper (debian/)
+# from a copy of the tree: dpkg-buildpackage writes beside the source dir.
+VERSION  := $(shell grep -m1 -o 'webmesh VERSION [0-9.]*' CMakeLists.txt | cut -d' ' -f3)
+DEB_ARCH := $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
+deb: deps
+	rm -rf $(BUILD_DEB) && mkdir -p $(BUILD_DEB)/webmesh-$(VERSION)
+	tar -c --exclude='./build*' --exclude=./.git --exclude=./.pytest_cache --exclude=./out \
+		--exclude='__pycache__' . | tar -x -C $(BUILD_DEB)/webmesh-$(VERSION)
+	cd $(BUILD_DEB)/webmesh-$(VERSION) && \
+		DEB_BUILD_OPTIONS="parallel=$(JOBS) nocheck" dpkg-buildpackage -b -us -uc >../build.log 2>&1 \
+		|| { tail -40 ../build.log; exit 1; }
+	@ls $(BUILD_DEB)/webmesh_$(VERSION)_$(DEB_ARCH).deb
+
 demo: build
 	WM_BUILD_DIR=$(abspath $(BUILD)) scripts/demo.sh
 
@@ -90,4 +114,4 @@ bench: build
 	WM_BUILD_DIR=$(abspath $(BUILD)) bench/footprint
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) .pytest_cache tests/integration/__pycache__
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ) $(BUILD_DEB) .pytest_cache tests/integration/__pycache__

@@ -26,6 +26,9 @@ PKGS=(
 	# NAT traversal tests and benchmark: a TURN/STUN server, NAT routers
 	# (nftables), overlay throughput
 	coturn iperf3
+	# the Debian package (make deb) and its checks: lintian, the unit with
+	# systemd-analyze, the man pages with man -l
+	debhelper dpkg-dev fakeroot lintian systemd man-db groff-base
 )
 
 missing=()

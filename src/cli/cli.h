@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <protobuf-c/protobuf-c.h>
 
@@ -29,11 +30,40 @@ struct wm_cli {
 	int n_args;
 };
 
+/* wmctl's tables (wmctl.c), also read by the man page and completion
+ * generators (docgen.c). */
+struct wm_cli_command {
+	const char *name;
+	int (*run)(const struct wm_cli *c);
+	const char *usage; /* "NAME ARGS   what it does", lines joined by '\n' */
+};
+#define WM_CLI_OPT_SPECIAL ((size_t)1 << 20) /* offsets from here on are not fields */
+#define WM_CLI_OPT_INSECURE (WM_CLI_OPT_SPECIAL + 1)
+#define WM_CLI_OPT_OUTPUT (WM_CLI_OPT_SPECIAL + 2)
+#define WM_CLI_OPT_TIMEOUT (WM_CLI_OPT_SPECIAL + 3)
+struct wm_cli_option {
+	const char *name; /* "--socket", or "-o, --output" */
+	const char *arg;  /* NULL: a switch */
+	size_t offset;	  /* of the const char * field it sets, or WM_CLI_OPT_* */
+	const char *help;
+};
+/* wmctl(8) in roff and bash completion, from the tables (NULL-terminated). */
+void wm_cli_docgen_man(FILE *f, const struct wm_cli_command *cmds,
+		       const struct wm_cli_option *opts);
+void wm_cli_docgen_completion(FILE *f, const struct wm_cli_command *cmds,
+			      const struct wm_cli_option *opts);
+
 /* Calls method on the node with req and unpacks the answer with desc.
  * Prints the error (naming the method and the node) and returns NULL on
  * failure; free the result with protobuf_c_message_free_unpacked. */
 ProtobufCMessage *wm_cli_call(const struct wm_cli *c, const char *method,
 			      const ProtobufCMessage *req, const ProtobufCMessageDescriptor *desc);
+/* The same for a server-streaming method: on_message gets each message
+ * (borrowed; return non-zero to stop). 0 when the stream ended OK, else -1
+ * after printing the error. */
+int wm_cli_stream(const struct wm_cli *c, const char *method, const ProtobufCMessage *req,
+		  const ProtobufCMessageDescriptor *desc,
+		  int (*on_message)(void *data, const ProtobufCMessage *msg), void *data);
 /* Prints msg as JSON on stdout. */
 void wm_cli_print_json(const ProtobufCMessage *msg);
 
@@ -52,6 +82,8 @@ int wm_cmd_genkey(const struct wm_cli *c);
 int wm_cmd_pubkey(const struct wm_cli *c);
 int wm_cmd_put(const struct wm_cli *c);
 int wm_cmd_delete(const struct wm_cli *c);
+int wm_cmd_ping(const struct wm_cli *c);
+int wm_cmd_netcheck(const struct wm_cli *c);
 /* RBAC and network ACL resources (res_rbac.c): get/put/delete roles,
  * rolebindings, groups, networkacls; and auth can-i, pki. */
 bool wm_cli_rbac_owns(const char *resource);

@@ -1,19 +1,14 @@
 /* wmctl: the command-line client of webmeshd. Global options, then a subcommand
  * from the table below. */
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
 
-struct command {
-	const char *name;
-	int (*run)(const struct wm_cli *c);
-	const char *usage;
-};
-
-static const struct command commands[] = {
+static const struct wm_cli_command commands[] = {
 	{"status", wm_cmd_status, "status                 this node, its mesh and its peers"},
 	{"get", wm_cmd_get, "get nodes|node ID|graph|edges|routes [NODE]   the mesh state"},
 	{"put", wm_cmd_put,
@@ -27,59 +22,78 @@ static const struct command commands[] = {
 	 "delete edge A B | delete route NODE CIDR... | delete node NODE   remove a link, "
 	 "routes, or a node (denied until allowed)"},
 	{"allow", wm_cmd_allow, "allow node NODE        re-admit a node an administrator removed"},
+	{"ping", wm_cmd_ping,
+	 "ping NODE [-c N] [--interval-ms MS] [--wait-ms MS]   echo over the mesh, path per reply"},
+	{"netcheck", wm_cmd_netcheck,
+	 "netcheck [--wait-ms MS]   addresses, NAT kind, STUN/TURN/servers reached, paths"},
 	{"leave", wm_cmd_leave, "leave                  leave the mesh for good (local node)"},
 	{"genkey", wm_cmd_genkey, "genkey                 print a new WireGuard private key"},
 	{"pubkey", wm_cmd_pubkey, "pubkey                 private key on stdin -> public key"},
+	{NULL, NULL, NULL},
+};
+
+#define OPT(field) offsetof(struct wm_cli, field)
+/* Global options: --help, the man page and the completion print this table,
+ * and the parser below reads it. */
+static const struct wm_cli_option options[] = {
+	{"--socket", "PATH", OPT(socket), "local node socket (default /run/webmesh/webmesh.sock)"},
+	{"--server", "HOST:PORT", OPT(server), "talk to a remote node over TLS instead"},
+	{"--ca-file", "FILE", OPT(ca_file), "verify the remote node against this CA"},
+	{"--fingerprint", "sha256:HEX", OPT(fingerprint), "or accept exactly this certificate"},
+	{"--insecure-skip-verify", NULL, WM_CLI_OPT_INSECURE, "or verify nothing (testing only)"},
+	{"--server-name", "NAME", OPT(server_name), "check the server's certificate name"},
+	{"--tls-cert", "FILE", OPT(tls_cert),
+	 "present a client certificate (mTLS), with --tls-key"},
+	{"--tls-key", "FILE", OPT(tls_key), "the client certificate's key"},
+	{"--basic-auth-user", "USER", OPT(basic_user),
+	 "a user of the htpasswd file or LDAP, with a password:"},
+	{"--basic-auth-password-file", "FILE", OPT(basic_password_file),
+	 "the password, the file's first line"},
+	{"--basic-auth-password", "PASSWORD", OPT(basic_password),
+	 "or the password itself (visible to other users of this host)"},
+	{"--key-file", "FILE", OPT(key_file), "sign as --key-id with this Ed25519 key"},
+	{"--key-id", "ID", OPT(key_id), "the ID the key is listed for"},
+	{"-o, --output", "table|json|dot", WM_CLI_OPT_OUTPUT, "output format (default table)"},
+	{"--timeout", "SECONDS", WM_CLI_OPT_TIMEOUT, "give up after this long (default 10)"},
+	{NULL, NULL, 0, NULL},
 };
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: wmctl [options] COMMAND [ARGS]\n\ncommands:\n");
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(f, "  %s\n", commands[i].usage);
-	fprintf(f, "\noptions:\n"
-		   "  --socket PATH          local node socket (default /run/webmesh/webmesh.sock)\n"
-		   "  --server HOST:PORT     talk to a remote node over TLS instead\n"
-		   "  --ca-file FILE         verify the remote node against this CA\n"
-		   "  --fingerprint sha256:HEX  or accept exactly this certificate\n"
-		   "  --insecure-skip-verify or verify nothing (testing only)\n"
-		   "  --server-name NAME     check the server's certificate name\n"
-		   "  --tls-cert FILE --tls-key FILE   present a client certificate (mTLS)\n"
-		   "  --basic-auth-user USER with --basic-auth-password-file FILE (or\n"
-		   "                         --basic-auth-password PW): htpasswd or LDAP\n"
-		   "  --key-file FILE --key-id ID   sign as ID with an Ed25519 key\n"
-		   "  -o, --output table|json|dot   output format (default table)\n"
-		   "  --timeout SECONDS      give up after this long (default 10)\n");
+	for (const struct wm_cli_command *c = commands; c->name; c++)
+		fprintf(f, "  %s\n", c->usage);
+	fprintf(f, "\noptions:\n");
+	for (const struct wm_cli_option *o = options; o->name; o++) {
+		char left[64];
+
+		snprintf(left, sizeof(left), "%s%s%s", o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
+		fprintf(f, "  %-32s %s\n", left, o->help);
+	}
 }
 
-/* Options that take a value: the struct field they set. */
+/* Options that take a value: the struct field they set (NULL: not one of
+ * those). The short -o is --output's. */
+static const struct wm_cli_option *find_option(const char *name)
+{
+	for (const struct wm_cli_option *o = options; o->name; o++) {
+		const char *comma = strstr(o->name, ", ");
+		if (strcmp(o->name, name) == 0 || (comma && strcmp(comma + 2, name) == 0) ||
+		    (comma && strncmp(o->name, name, (size_t)(comma - o->name)) == 0 &&
+		     name[comma - o->name] == '\0'))
+			return o;
+	}
+	return NULL;
+}
+
 static const char **value_option(struct wm_cli *c, const char *name)
 {
-	if (strcmp(name, "--socket") == 0)
-		return &c->socket;
-	if (strcmp(name, "--server") == 0)
-		return &c->server;
-	if (strcmp(name, "--ca-file") == 0)
-		return &c->ca_file;
-	if (strcmp(name, "--fingerprint") == 0)
-		return &c->fingerprint;
-	if (strcmp(name, "--server-name") == 0)
-		return &c->server_name;
-	if (strcmp(name, "--tls-cert") == 0)
-		return &c->tls_cert;
-	if (strcmp(name, "--tls-key") == 0)
-		return &c->tls_key;
-	if (strcmp(name, "--basic-auth-user") == 0)
-		return &c->basic_user;
-	if (strcmp(name, "--basic-auth-password") == 0)
-		return &c->basic_password;
-	if (strcmp(name, "--basic-auth-password-file") == 0)
-		return &c->basic_password_file;
-	if (strcmp(name, "--key-file") == 0)
-		return &c->key_file;
-	if (strcmp(name, "--key-id") == 0)
-		return &c->key_id;
-	return NULL;
+	const struct wm_cli_option *o = find_option(name);
+
+	if (!o || o->offset >= WM_CLI_OPT_SPECIAL)
+		return NULL;
+	return (const char **)((char *)c + o->offset);
 }
 
 int main(int argc, char **argv)
@@ -103,6 +117,15 @@ int main(int argc, char **argv)
 			value = eq + 1;
 		if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0) {
 			usage(stdout);
+			free(words);
+			return 0;
+		}
+		/* Build time: the man page and completion from the same tables. */
+		if (strcmp(name, "--help-man") == 0 || strcmp(name, "--help-completion") == 0) {
+			if (name[7] == 'm')
+				wm_cli_docgen_man(stdout, commands, options);
+			else
+				wm_cli_docgen_completion(stdout, commands, options);
 			free(words);
 			return 0;
 		}
@@ -151,7 +174,8 @@ int main(int argc, char **argv)
 			char *end;
 			unsigned long s = strtoul(value, &end, 10);
 			if (*end || s == 0 || s > 3600) {
-				fprintf(stderr, "wmctl: --timeout takes 1..3600 seconds, not \"%s\"\n",
+				fprintf(stderr,
+					"wmctl: --timeout takes 1..3600 seconds, not \"%s\"\n",
 					value);
 				free(words);
 				return 2;
@@ -176,13 +200,14 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	if (c.key_file && !c.key_id) {
-		fprintf(stderr, "wmctl: --key-file needs --key-id ID (the ID the key is listed for)\n");
+		fprintf(stderr,
+			"wmctl: --key-file needs --key-id ID (the ID the key is listed for)\n");
 		free(words);
 		return 2;
 	}
 	c.args = words + 1;
 	c.n_args = n_words - 1;
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+	for (size_t i = 0; commands[i].name; i++) {
 		if (strcmp(words[0], commands[i].name) == 0) {
 			int code = commands[i].run(&c);
 			free(words);

@@ -26,6 +26,7 @@ static const char *check_fingerprint(const char *v);
 static const char *check_server_name(const char *v);
 static const char *check_listen(const char *v);
 static const char *check_socket(const char *v);
+static const char *check_group(const char *v);
 static const char *check_interface(const char *v);
 static const char *check_endpoint(const char *v);
 static const char *check_ipv4_network(const char *v);
@@ -141,6 +142,13 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "/run/webmesh/webmesh.sock",
 	 .check = check_socket,
 	 .help = "the local API's unix socket (for wmctl)"},
+	{.name = "socket-group",
+	 .type = WM_CFG_STRING,
+	 .offset = F(socket_group),
+	 .arg = "GROUP",
+	 .check = check_group,
+	 .help = "the group that may use the local socket (mode 0660), e.g. webmesh "
+		 "(default: the daemon's own group)"},
 	{.name = "interface",
 	 .type = WM_CFG_STRING,
 	 .offset = F(interface),
@@ -945,6 +953,22 @@ static const char *check_listen(const char *v)
 	if (wm_endpoint_parse(v, &e) == 0)
 		return NULL;
 	return "is not IP:PORT (such as 0.0.0.0:8443 or [::]:8443)";
+}
+
+static const char *check_group(const char *v)
+{
+	/* Debian's adduser rule (NAME_REGEX), which groupadd and NSS accept. */
+	size_t n = strlen(v);
+
+	if (n == 0 || n > 32 || !((v[0] >= 'a' && v[0] <= 'z') || v[0] == '_'))
+		return "must be a group name: a lower-case letter or _ first, at most 32 "
+		       "characters of a-z, 0-9, _ and -";
+	for (size_t i = 1; i < n; i++)
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') ||
+		      v[i] == '_' || v[i] == '-'))
+			return "must be a group name: a lower-case letter or _ first, at most 32 "
+			       "characters of a-z, 0-9, _ and -";
+	return NULL;
 }
 
 static const char *check_socket(const char *v)

@@ -39,6 +39,7 @@ struct wm_config {
 	/* API */
 	char *api_listen;    /* api-listen: 0.0.0.0:8443 */
 	char *socket;        /* socket: /run/webmesh/webmesh.sock */
+	char *socket_group;  /* socket-group: group of the socket (0660), unset = ours */
 	/* WireGuard */
 	char *interface;     /* interface: webmesh0 */
 	uint32_t mtu;        /* mtu: 1420 (1280..9000) */

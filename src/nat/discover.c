@@ -28,7 +28,7 @@ struct wm_nat_discover_req {
 	struct wm_endpoint stun[WM_NAT_MAX_STUN];
 	uint8_t txid[WM_NAT_MAX_STUN][WM_STUN_TXID_LEN];
 	size_t n_stun;
-	uint64_t started_ms, next_send_ms, deadline_ms;
+	uint64_t started_ms, next_send_ms, deadline_ms, last_send_ms;
 	uint32_t rto_ms;
 	int list_err;
 	struct wm_nat_discovery d;
@@ -107,6 +107,7 @@ static void timer_cb(uv_timer_t *t)
 	}
 	if (now >= r->next_send_ms) {
 		send_requests(r);
+		r->last_send_ms = now;
 		r->rto_ms *= 2;
 		r->next_send_ms = now + r->rto_ms;
 	}
@@ -139,8 +140,10 @@ static void recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
 					   &resp) < 0)
 			continue;
 		if (resp.type == WM_STUN_BINDING_SUCCESS &&
-		    (resp.has_xor_mapped || resp.has_mapped))
+		    (resp.has_xor_mapped || resp.has_mapped) && !r->d.mapped[i].ip.family) {
 			r->d.mapped[i] = resp.mapped;
+			r->d.rtt_ms[i] = (uint32_t)(uv_now(r->loop) - r->last_send_ms);
+		}
 	}
 	if (all_answered(r))
 		finish(r, 0);

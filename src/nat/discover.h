@@ -40,6 +40,9 @@ struct wm_nat_discovery {
 	 * when it did not answer */
 	struct wm_endpoint mapped[WM_NAT_MAX_STUN];
 	size_t n_mapped;
+	/* per STUN server that answered: milliseconds from the last request
+	 * sent to it to its answer */
+	uint32_t rtt_ms[WM_NAT_MAX_STUN];
 	uint16_t stun_local_port; /* the STUN socket's own port */
 	struct wm_nat_info nat;
 };
@@ -47,7 +50,8 @@ struct wm_nat_discovery {
 struct wm_nat_discover_opts {
 	const char *skip_ifname; /* the WireGuard interface: never an endpoint */
 	uint16_t wg_port;
-	const struct wm_endpoint *stun; /* numeric IPv4 servers (IPv6 ones are skipped) */
+	const struct wm_endpoint *stun; /* numeric IPv4 servers (IPv6 ones are skipped:
+					   mapped[] holds the IPv4 ones, in order) */
 	size_t n_stun;
 	const struct wm_endpoint *overrides; /* --endpoints: advertised as given */
 	size_t n_overrides;

@@ -242,3 +242,36 @@ int wm_stun_parse_response(const uint8_t *buf, size_t len, const uint8_t *txid,
 	*out = r;
 	return 0;
 }
+
+int wm_stun_allocate_request(const uint8_t txid[WM_STUN_TXID_LEN], uint8_t *buf, size_t len)
+{
+	const size_t n = WM_STUN_ALLOCATE_REQUEST_MAX;
+
+	if (len < n)
+		return -ENOSPC;
+	wr16(buf, WM_STUN_ALLOCATE_REQUEST);
+	wr16(buf + 2, (uint16_t)(n - WM_STUN_HEADER_LEN));
+	wr32(buf + 4, WM_STUN_MAGIC);
+	memcpy(buf + 8, txid, WM_STUN_TXID_LEN);
+	/* REQUESTED-TRANSPORT: protocol 17 (UDP), then three reserved bytes. */
+	wr16(buf + 20, 0x0019);
+	wr16(buf + 22, 4);
+	wr32(buf + 24, 17u << 24);
+	wr16(buf + 28, WM_STUN_ATTR_FINGERPRINT);
+	wr16(buf + 30, 4);
+	wr32(buf + 32, wm_stun_crc32(buf, 28) ^ FINGERPRINT_XOR);
+	return (int)n;
+}
+
+int wm_stun_response_type(const uint8_t *buf, size_t len, const uint8_t txid[WM_STUN_TXID_LEN])
+{
+	uint16_t type;
+
+	if (!buf || !wm_stun_is_message(buf, len))
+		return -EINVAL;
+	type = rd16(buf);
+	/* The class bits (0x0110): 0x0100 success, 0x0110 error response. */
+	if ((type & 0x0100) == 0 || memcmp(buf + 8, txid, WM_STUN_TXID_LEN) != 0)
+		return -ENOMSG;
+	return type;
+}

@@ -71,6 +71,20 @@ bool wm_stun_is_message(const uint8_t *buf, size_t len);
 int wm_stun_parse_response(const uint8_t *buf, size_t len, const uint8_t *txid,
 			   struct wm_stun_response *out);
 
+/* TURN Allocate (RFC 8656 section 7.1), for netcheck's reachability probe: a
+ * request without credentials that any TURN server answers, with a 401 error
+ * asking for them. Writes the request (REQUESTED-TRANSPORT UDP, FINGERPRINT);
+ * returns its length (36) or -ENOSPC. */
+#define WM_STUN_ALLOCATE_REQUEST 0x0003
+#define WM_STUN_ALLOCATE_SUCCESS 0x0103
+#define WM_STUN_ALLOCATE_ERROR 0x0113
+#define WM_STUN_ALLOCATE_REQUEST_MAX 36
+int wm_stun_allocate_request(const uint8_t txid[WM_STUN_TXID_LEN], uint8_t *buf, size_t len);
+/* The type of a STUN response to the transaction txid: a well-formed message
+ * (wm_stun_is_message) with that transaction ID. Returns the message type, or
+ * -EINVAL (not STUN) / -ENOMSG (another transaction, or not a response). */
+int wm_stun_response_type(const uint8_t *buf, size_t len, const uint8_t txid[WM_STUN_TXID_LEN]);
+
 /* CRC-32 (ISO-HDLC, as zlib and RFC 8489's FINGERPRINT use it). */
 uint32_t wm_stun_crc32(const uint8_t *buf, size_t len);
 

@@ -3,12 +3,14 @@
 #include "node/daemon.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/error.h"
 #include "core/hostport.h"
@@ -97,6 +99,33 @@ static int start_public(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* socket-group: members of the group may use wmctl. The socket is created
+ * with our own group (0660) and handed over here; where the daemon's group is
+ * already that one (systemd's Group=), chown needs no capability. */
+static int socket_group(const struct wm_config *cfg, char *err, size_t errlen)
+{
+	struct group gr, *res = NULL;
+	char buf[4096];
+
+	if (!cfg->socket_group)
+		return 0;
+	int rc = getgrnam_r(cfg->socket_group, &gr, buf, sizeof(buf), &res);
+	if (rc || !res) {
+		snprintf(err, errlen,
+			 "socket-group: there is no group \"%s\" (create it, e.g. "
+			 "groupadd --system %s)",
+			 cfg->socket_group, cfg->socket_group);
+		return rc ? -rc : -ENOENT;
+	}
+	if (chown(cfg->socket, (uid_t)-1, gr.gr_gid) < 0) {
+		rc = -errno;
+		snprintf(err, errlen, "socket-group: cannot give %s to group %s: %s", cfg->socket,
+			 cfg->socket_group, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 static int start_local(struct wm_daemon *d, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
@@ -115,7 +144,7 @@ static int start_local(struct wm_daemon *d, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot listen on %s: %s", d->cfg->socket, wm_strerror(rc));
 		return rc;
 	}
-	return 0;
+	return socket_group(d->cfg, err, errlen);
 }
 
 /* Every server names itself and its WireGuard key: a joiner learns from this
@@ -237,6 +266,8 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 		.store = d->store,
 		.fill_status = wm_api_fill_status,
 		.leave_mesh = wm_member_leave_mesh,
+		.ping = wm_ping_start,
+		.netcheck = wm_netcheck_start,
 		.data = d,
 		.api_port = d->api_port,
 		.unreachable_after_ms = d->cfg->unreachable_after_ms,

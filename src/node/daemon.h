@@ -166,6 +166,11 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 /* Starts the TLS API listener if it is not running yet. */
 int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen);
 void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+/* ping.c, netcheck.c: Node.Ping and Node.NetCheck (services' ping, netcheck). */
+void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_send_cb send,
+		   wm_services_reply_cb done, void *cd);
+void wm_netcheck_start(void *data, const Webmesh__V1__NetCheckRequest *req,
+		       wm_services_reply_cb done, void *cd);
 /* Our credentials for a call to another node (rpc client call_metadata);
  * node proofs are added by whoever knows the server called. */
 size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,

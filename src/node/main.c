@@ -11,6 +11,7 @@
 #include "node/config_load.h"
 #include "node/daemon.h"
 #include "node/secrets.h"
+#include "node/docgen.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -25,6 +26,20 @@ int main(int argc, char **argv)
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		fprintf(stderr, "webmeshd: cannot make the process non-dumpable: %s\n",
 			strerror(errno));
+	/* Build time: the man page, completion and example configuration, from
+	 * the table --help prints. */
+	if (argc == 2 && strcmp(argv[1], "--help-man") == 0) {
+		wm_docgen_man(stdout, wm_cfg_keys);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--help-completion") == 0) {
+		wm_docgen_completion(stdout, wm_cfg_keys);
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--help-example-config") == 0) {
+		wm_docgen_example_config(stdout, wm_cfg_keys);
+		return 0;
+	}
 	if (wm_config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
 		fprintf(stderr, "webmeshd: %s\n", err);
 		fprintf(stderr, "Run 'webmeshd --help' for the list of options.\n");

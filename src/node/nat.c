@@ -952,6 +952,25 @@ int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *dat
 	return wm_nat_discover(n->c.loop, &o, cb, data, req);
 }
 
+size_t wm_node_nat_stun_servers(const struct wm_node_nat *n, struct wm_endpoint *out, size_t max)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; n && i < n->n_stun && k < max; i++)
+		out[k++] = n->stun[i];
+	return k;
+}
+
+size_t wm_node_nat_turn_servers(const struct wm_node_nat *n, struct wm_endpoint *out, size_t max)
+{
+	size_t k = 0;
+
+	/* Addresses only: the credentials beside them stay here. */
+	for (size_t i = 0; n && i < n->n_turn && k < max; i++)
+		out[k++] = n->turn[i].addr;
+	return k;
+}
+
 static void part_done(struct wm_node_nat *n)
 {
 	if (--n->closing_count > 0)

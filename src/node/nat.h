@@ -105,6 +105,11 @@ void wm_node_nat_fill_peer_status(struct wm_node_nat *n, const wm_key key,
 int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data,
 			 struct wm_nat_discover_req **req);
 
+/* The resolved STUN and TURN servers in the configured order (for netcheck):
+ * copies up to max of each, returns how many (n NULL: none). */
+size_t wm_node_nat_stun_servers(const struct wm_node_nat *n, struct wm_endpoint *out, size_t max);
+size_t wm_node_nat_turn_servers(const struct wm_node_nat *n, struct wm_endpoint *out, size_t max);
+
 /* Ends every session (BYE to the peers), stops the ICE thread and frees n;
  * done_cb (may be NULL) runs from the loop once all of it is gone. */
 void wm_node_nat_close(struct wm_node_nat *n, void (*done_cb)(void *data), void *data);

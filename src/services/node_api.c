@@ -1,9 +1,12 @@
-/* Node.GetStatus and Node.LeaveMesh: about this node, answered by the daemon. */
+/* Node.GetStatus, LeaveMesh, Ping and NetCheck: about this node, answered by
+ * the daemon. */
 #include "services/services_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
+#include "core/ids.h"
 #include "services/convert.h"
 
 void wm_node_get_status(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
@@ -81,4 +84,136 @@ void wm_node_get_bootstrap_info(struct wm_rpc_call *call, const uint8_t *req, si
 	else
 		wm_services_reply(call, &info.base);
 	wm_arena_free(&a);
+}
+
+/* The request lives until the daemon answers. */
+struct diag {
+	struct wm_rpc_call *call;
+	ProtobufCMessage *req;
+};
+
+static void diag_done_cb(void *cd, int err, const char *msg, const ProtobufCMessage *resp)
+{
+	struct diag *g = cd;
+
+	if (err)
+		wm_services_fail(g->call, err, msg);
+	else if (resp)
+		wm_services_reply(g->call, resp);
+	else
+		wm_rpc_call_finish(g->call, WM_GRPC_OK, NULL);
+	protobuf_c_message_free_unpacked(g->req, NULL);
+	free(g);
+}
+
+static int diag_send_cb(void *cd, const ProtobufCMessage *msg)
+{
+	struct diag *g = cd;
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	uint8_t *buf = malloc(len ? len : 1);
+	int err;
+
+	if (!buf)
+		return -ENOMEM;
+	protobuf_c_message_pack(msg, buf);
+	err = wm_rpc_call_send(g->call, buf, len);
+	free(buf);
+	return err;
+}
+
+/* Unpacks req for a local-only diagnostic; NULL after failing the call. */
+static struct diag *diag_start(struct wm_rpc_call *call, const ProtobufCMessageDescriptor *desc,
+			       const uint8_t *req, size_t len, bool available)
+{
+	char why[96];
+	struct diag *g;
+
+	if (!wm_rpc_call_is_local(call)) {
+		snprintf(why, sizeof(why), "%s is only accepted on the local socket",
+			 desc->short_name);
+		wm_rpc_call_finish(call, WM_GRPC_PERMISSION_DENIED, why);
+		return NULL;
+	}
+	if (!available) {
+		wm_rpc_call_finish(call, WM_GRPC_UNIMPLEMENTED, "not available on this node");
+		return NULL;
+	}
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		wm_services_fail(call, -ENOMEM, NULL);
+		return NULL;
+	}
+	g->call = call;
+	g->req = protobuf_c_message_unpack(desc, NULL, len, req);
+	if (!g->req) {
+		snprintf(why, sizeof(why), "malformed %s", desc->short_name);
+		wm_services_fail(call, -EINVAL, why);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+/* A zero means the default; anything else must lie in [min, max]. */
+static int check_range(uint32_t *v, uint32_t def, uint32_t min, uint32_t max, const char *name,
+		       char *why, size_t len)
+{
+	if (*v == 0)
+		*v = def;
+	if (*v < min || *v > max) {
+		snprintf(why, len, "%s must be %u..%u, not %u", name, min, max, *v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void diag_refuse(struct diag *g, const char *why)
+{
+	wm_services_fail(g->call, -EINVAL, why);
+	protobuf_c_message_free_unpacked(g->req, NULL);
+	free(g);
+}
+
+void wm_node_ping(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	struct diag *g = diag_start(call, &webmesh__v1__ping_request__descriptor, req, len,
+				    s->cfg.ping != NULL);
+	Webmesh__V1__PingRequest *r;
+	const char *reason = NULL;
+	char why[160];
+
+	if (!g)
+		return;
+	r = (Webmesh__V1__PingRequest *)g->req;
+	if (wm_node_id_check(r->node_id, &reason) < 0) {
+		snprintf(why, sizeof(why), "invalid node ID \"%.64s\": %s", r->node_id, reason);
+		diag_refuse(g, why);
+		return;
+	}
+	if (check_range(&r->count, 4, 1, 100, "count", why, sizeof(why)) < 0 ||
+	    check_range(&r->interval_ms, 1000, 100, 10000, "interval_ms", why, sizeof(why)) < 0 ||
+	    check_range(&r->timeout_ms, 2000, 100, 10000, "timeout_ms", why, sizeof(why)) < 0) {
+		diag_refuse(g, why);
+		return;
+	}
+	s->cfg.ping(s->cfg.data, r, diag_send_cb, diag_done_cb, g);
+}
+
+void wm_node_netcheck(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	struct diag *g = diag_start(call, &webmesh__v1__net_check_request__descriptor, req, len,
+				    s->cfg.netcheck != NULL);
+	Webmesh__V1__NetCheckRequest *r;
+	char why[160];
+
+	if (!g)
+		return;
+	r = (Webmesh__V1__NetCheckRequest *)g->req;
+	if (check_range(&r->timeout_ms, 2000, 200, 10000, "timeout_ms", why, sizeof(why)) < 0) {
+		diag_refuse(g, why);
+		return;
+	}
+	s->cfg.netcheck(s->cfg.data, r, diag_done_cb, g);
 }

@@ -59,6 +59,9 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Signaling/ReceiveSignals", true, wm_signaling_receive, false},
 	{"/webmesh.v1.Signaling/GetTurnCredentials", false, wm_signaling_turn_credentials, false},
 	{"/webmesh.v1.Admin/AllowNode", false, wm_admin_allow_node, false},
+	/* Probes from this host: a remote caller could aim them elsewhere. */
+	{"/webmesh.v1.Node/Ping", true, wm_node_ping, true},
+	{"/webmesh.v1.Node/NetCheck", false, wm_node_netcheck, true},
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)

@@ -21,6 +21,12 @@ struct wm_gate;
 
 /* Completion of an asynchronous daemon action: err 0 or negative with msg. */
 typedef void (*wm_services_done_cb)(void *cd, int err, const char *msg);
+/* Completion of a diagnostic (Ping, NetCheck): err 0 with resp (borrowed for
+ * the callback), or negative with msg. */
+typedef void (*wm_services_reply_cb)(void *cd, int err, const char *msg,
+				     const ProtobufCMessage *resp);
+/* One message of a streamed answer; 0, or -ECANCELED once the caller left. */
+typedef int (*wm_services_send_cb)(void *cd, const ProtobufCMessage *msg);
 
 struct wm_services_config {
 	uv_loop_t *loop;
@@ -37,6 +43,14 @@ struct wm_services_config {
 	 * bootstrap server, the call is UNIMPLEMENTED). */
 	void (*fill_bootstrap_info)(void *data, Webmesh__V1__BootstrapInfo *info,
 				    struct wm_arena *a);
+	/* Diagnostics of the local socket (NULL: UNIMPLEMENTED). The request is
+	 * checked, its zeros replaced by the defaults, and borrowed until done
+	 * runs; done runs exactly once (may be from within the call). Ping
+	 * streams: send per message, then done with resp NULL. */
+	void (*ping)(void *data, const Webmesh__V1__PingRequest *req, wm_services_send_cb send,
+		     wm_services_reply_cb done, void *cd);
+	void (*netcheck)(void *data, const Webmesh__V1__NetCheckRequest *req,
+			 wm_services_reply_cb done, void *cd);
 	void *data;
 	uint64_t proxy_timeout_ms; /* 0 = 10000 */
 	/* Servers: where other servers' APIs listen (the same port everywhere). */

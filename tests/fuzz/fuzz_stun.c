@@ -9,8 +9,10 @@
  * error response has a code in 300..699 and a terminated reason; a mapped
  * address has a known family and full length), the answer does not depend on
  * whether the transaction ID is checked when it matches, and a request we
- * encode with the input's transaction ID is recognised as STUN.
+ * encode with the input's transaction ID is recognised as STUN. The TURN
+ * probe's answer check (wm_stun_response_type) runs on the same bytes.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size >= WM_STUN_TXID_LEN) {
 		rc = wm_stun_binding_request(data, size & 1, req, sizeof(req));
 		if (rc < 0 || !wm_stun_is_message(req, (size_t)rc))
+			abort();
+	}
+	/* netcheck's TURN probe: any answer it accepts is a STUN response of
+	 * our transaction; our own Allocate request is STUN but no answer. */
+	if (size >= WM_STUN_HEADER_LEN) {
+		uint8_t alloc[WM_STUN_ALLOCATE_REQUEST_MAX];
+
+		rc = wm_stun_response_type(data, size, data + 8);
+		if (rc >= 0 && (!wm_stun_is_message(data, size) || !(rc & 0x0100)))
+			abort();
+		rc = wm_stun_allocate_request(data + 8, alloc, sizeof(alloc));
+		if (rc != WM_STUN_ALLOCATE_REQUEST_MAX || !wm_stun_is_message(alloc, (size_t)rc) ||
+		    wm_stun_response_type(alloc, (size_t)rc, data + 8) != -ENOMSG)
 			abort();
 	}
 	return 0;

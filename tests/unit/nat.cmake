@@ -1,6 +1,7 @@
 # Unit tests of NAT traversal: the pure decisions (src/core/nat.c,
 # src/core/mailbox.c), the STUN codec and TURN credentials (src/nat).
 wm_unit_test(test_nat_policy SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_nat_policy.c LIBS wm_core)
+wm_unit_test(test_netcheck SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_netcheck.c LIBS wm_core)
 wm_unit_test(test_mailbox SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_mailbox.c LIBS wm_core)
 # libnice's own STUN library and zlib's crc32 are the independent references.
 pkg_check_modules(ZLIB REQUIRED IMPORTED_TARGET zlib)

@@ -83,6 +83,7 @@ static void test_table(void **state)
 		"insecure-skip-verify",
 		"api-listen",
 		"socket",
+		"socket-group",
 		"interface",
 		"mtu",
 		"wireguard-port",
@@ -407,6 +408,12 @@ static void test_set_values(void **state)
 		 "aa"
 		 "aaaaaaaaaaaaaaaaaaaaaaaaa.sock",
 		 "longer than a unix socket path"},
+		{"socket-group", "webmesh", NULL},
+		{"socket-group", "_wm-1", NULL},
+		{"socket-group", "Webmesh", "must be a group name"},
+		{"socket-group", "1abc", "must be a group name"},
+		{"socket-group", "web mesh", "must be a group name"},
+		{"socket-group", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "must be a group name"},
 	};
 	char err[512], shown[128];
 

@@ -21,6 +21,8 @@
 static const uint8_t TXID[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
 static const uint16_t KNOWN[] = {STUN_ATTRIBUTE_MAPPED_ADDRESS, STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
 				 STUN_ATTRIBUTE_FINGERPRINT, STUN_ATTRIBUTE_SOFTWARE, 0};
+static const uint16_t KNOWN_TURN[] = {STUN_ATTRIBUTE_REQUESTED_TRANSPORT,
+				      STUN_ATTRIBUTE_FINGERPRINT, 0};
 
 static void test_crc32(void **state)
 {
@@ -61,6 +63,45 @@ static void test_request_accepted_by_libnice(void **state)
 	assert_int_equal(n, 20);
 	assert_int_equal(buf[2], 0);
 	assert_int_equal(buf[3], 0);
+}
+
+/* netcheck's TURN probe: libnice reads our Allocate as a valid request with
+ * REQUESTED-TRANSPORT UDP, and its 401 answer is recognised as the response. */
+static void test_allocate_probe(void **state)
+{
+	(void)state;
+	uint8_t buf[64], out[512];
+	StunAgent agent;
+	StunMessage rq, rs;
+	uint8_t proto = 0;
+	uint32_t transport = 0;
+	int n;
+
+	assert_int_equal(wm_stun_allocate_request(TXID, buf, 35), -ENOSPC);
+	n = wm_stun_allocate_request(TXID, buf, sizeof(buf));
+	assert_int_equal(n, 36);
+	stun_agent_init(&agent, KNOWN_TURN, STUN_COMPATIBILITY_RFC5389,
+			STUN_AGENT_USAGE_USE_FINGERPRINT | STUN_AGENT_USAGE_IGNORE_CREDENTIALS);
+	assert_int_equal(stun_agent_validate(&agent, &rq, buf, (size_t)n, NULL, NULL),
+			 STUN_VALIDATION_SUCCESS);
+	assert_int_equal(stun_message_get_class(&rq), STUN_REQUEST);
+	assert_int_equal(stun_message_get_method(&rq), STUN_ALLOCATE);
+	assert_int_equal(stun_message_find32(&rq, STUN_ATTRIBUTE_REQUESTED_TRANSPORT, &transport),
+			 STUN_MESSAGE_RETURN_SUCCESS);
+	proto = (uint8_t)(transport >> 24);
+	assert_int_equal(proto, 17);
+	assert_true(
+		stun_agent_init_error(&agent, &rs, out, sizeof(out), &rq, STUN_ERROR_UNAUTHORIZED));
+	size_t len = stun_agent_finish_message(&agent, &rs, NULL, 0);
+	assert_true(len > 0);
+	assert_int_equal(wm_stun_response_type(out, len, TXID), WM_STUN_ALLOCATE_ERROR);
+	/* another transaction, our own request, and garbage are not answers */
+	uint8_t other[WM_STUN_TXID_LEN];
+	memcpy(other, TXID, sizeof(other));
+	other[0] ^= 1;
+	assert_int_equal(wm_stun_response_type(out, len, other), -ENOMSG);
+	assert_int_equal(wm_stun_response_type(buf, (size_t)n, TXID), -ENOMSG);
+	assert_int_equal(wm_stun_response_type(out, len - 1, TXID), -EINVAL);
 }
 
 /* Builds libnice's answer to our request: success with the given addresses,
@@ -335,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_parse_libnice_success),
 		cmocka_unit_test(test_parse_libnice_error),
 		cmocka_unit_test(test_parse_handmade),
+		cmocka_unit_test(test_allocate_probe),
 		cmocka_unit_test(test_parse_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
