@@ -248,11 +248,14 @@ static void finish(struct job *j)
 {
 	struct wm_auth *a = j->a;
 
+	/* A call with no credentials at all guessed nothing: it costs the
+	 * source no wait (the per-source queue bound still holds it). */
+	bool guessed = j->req.peer_cert || j->authorization || j->key_id;
 	if (j->limited)
 		wm_authlimit_end(a->limit, j->source, j->user, j->begun,
-				 j->err == 0	     ? WM_AUTHLIMIT_ACCEPTED
-				 : j->err == -EACCES ? WM_AUTHLIMIT_REFUSED
-						     : WM_AUTHLIMIT_ERROR,
+				 j->err == 0			? WM_AUTHLIMIT_ACCEPTED
+				 : j->err == -EACCES && guessed ? WM_AUTHLIMIT_REFUSED
+								: WM_AUTHLIMIT_ERROR,
 				 (int64_t)uv_now(a->loop));
 	j->limited = false;
 	j->cb(j->data, j->err, j->err ? NULL : &j->id, j->why);

@@ -124,6 +124,10 @@ struct wm_daemon {
 	char last_leader[WM_NODE_ID_MAX + 1];
 	uint64_t last_term;
 	bool raft_change_pending;
+	/* The node whose Raft change is in flight, and the last one whose change
+	 * failed: tried after every other, so that one joiner that never comes
+	 * up (or refused to serve) does not hold up the rest. */
+	char raft_changing[WM_NODE_ID_MAX + 1], raft_failed[WM_NODE_ID_MAX + 1];
 	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
 	bool self_update_pending;
 	uv_signal_t sigterm, sigint;

@@ -21,8 +21,13 @@ static void change_done_cb(void *data, int err)
 {
 	struct wm_daemon *d = data;
 	d->raft_change_pending = false;
-	if (err && err != -ECANCELED)
-		wm_warn("raft membership change failed (%s); will retry", wm_strerror(err));
+	if (err && err != -ECANCELED) {
+		wm_warn("raft membership change for %s failed (%s); will retry after the others",
+			d->raft_changing, wm_strerror(err));
+		snprintf(d->raft_failed, sizeof(d->raft_failed), "%s", d->raft_changing);
+	} else if (!err && strcmp(d->raft_failed, d->raft_changing) == 0) {
+		d->raft_failed[0] = '\0';
+	}
 }
 
 static const struct wm_store_member *find_member(const struct wm_store_status *st, const char *id)
@@ -38,13 +43,16 @@ static bool wants_raft(const struct wm_mesh_node *n)
 	return n->raft_role == WM_ROLE_VOTER || n->raft_role == WM_ROLE_OBSERVER;
 }
 
-/* Starts at most one change; returns true if it did. */
-static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st,
-			   const struct wm_mesh_node *nodes, size_t n)
+/* Starts at most one addition (or re-addition), skipping the node whose
+ * last change failed when skip is set; returns true if it did. */
+static bool add_once(struct wm_daemon *d, const struct wm_store_status *st,
+		     const struct wm_mesh_node *nodes, size_t n, bool skip_failed)
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct wm_mesh_node *node = &nodes[i];
 		if (!wants_raft(node) || node->ipv4.family != AF_INET)
+			continue;
+		if (skip_failed && strcmp(node->id, d->raft_failed) == 0)
 			continue;
 		char host[WM_PREFIX_STRLEN], addr[WM_PREFIX_STRLEN + 8];
 		wm_prefix_format_addr(&node->ipv4, host, sizeof(host));
@@ -52,6 +60,7 @@ static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st
 		const struct wm_store_member *m = find_member(st, node->id);
 		if (m && m->role == node->raft_role && strcmp(m->address, addr) == 0)
 			continue;
+		snprintf(d->raft_changing, sizeof(d->raft_changing), "%s", node->id);
 		if (m && strcmp(m->address, addr) != 0) {
 			if (wm_store_remove_member(d->store, node->id, change_done_cb, d) == 0) {
 				wm_info("raft: re-adding %s at its new address %s", node->id, addr);
@@ -69,6 +78,15 @@ static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st
 		if (err != -EALREADY && err != -EBUSY)
 			wm_debug("raft: cannot add %s yet: %s", node->id, wm_strerror(err));
 	}
+	return false;
+}
+
+/* Starts at most one change; returns true if it did. */
+static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st,
+			   const struct wm_mesh_node *nodes, size_t n)
+{
+	if (add_once(d, st, nodes, n, true))
+		return true;
 	for (size_t i = 0; i < st->n_members; i++) {
 		const struct wm_store_member *m = &st->members[i];
 		if (strcmp(m->node_id, d->node_id) == 0)
@@ -76,6 +94,7 @@ static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st
 		/* Its node was removed from the mesh: nothing maps the raft ID
 		 * to a node any more, yet it would count towards the quorum
 		 * (and stay among the Raft port's servers) for ever. */
+		snprintf(d->raft_changing, sizeof(d->raft_changing), "%s", m->node_id);
 		if (!m->node_id[0]) {
 			if (wm_store_remove_raft_id(d->store, m->raft_id, change_done_cb, d) == 0) {
 				wm_info("raft: removing %s (raft ID %llx), its node was removed",
@@ -90,11 +109,13 @@ static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st
 		if (keep)
 			continue;
 		if (wm_store_remove_member(d->store, m->node_id, change_done_cb, d) == 0) {
-			wm_info("raft: removing %s, it is no longer a voter or observer", m->node_id);
+			wm_info("raft: removing %s, it is no longer a voter or observer",
+				m->node_id);
 			return true;
 		}
 	}
-	return false;
+	/* Nothing else to do: the node that failed last gets its turn again. */
+	return d->raft_failed[0] && add_once(d, st, nodes, n, false);
 }
 
 static void reconcile_cb(uv_timer_t *t)
@@ -130,7 +151,7 @@ void wm_raftmembers_start(struct wm_daemon *d)
 {
 	/* The detector runs at the heartbeat interval so that a leader change is
 	 * noticed within one heartbeat; reconciliation rides along. */
-	uint64_t period = d->cfg->raft_heartbeat_ms < RECONCILE_MS ? d->cfg->raft_heartbeat_ms
-								    : RECONCILE_MS;
+	uint64_t period =
+		d->cfg->raft_heartbeat_ms < RECONCILE_MS ? d->cfg->raft_heartbeat_ms : RECONCILE_MS;
 	uv_timer_start(&d->raft_timer, reconcile_cb, period, period);
 }

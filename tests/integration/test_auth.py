@@ -351,10 +351,11 @@ def test_basic_auth_join_and_no_password_in_logs():
         good = t.add_node("m1")
         good.start(*t.join_args(good, *secret_config("m1", "m1", BASIC_PW)))
         good.wait_ready("member")
-        # A user may join only as itself: m1's password does not make it m3.
+        # A user may join only as itself: m1's password does not make it m3
+        # (the joiner proves m3's key, its credentials name m1).
         imp = t.add_node("m3")
         imp.start(*t.join_args(imp, *secret_config("m3", "m1", BASIC_PW)))
-        refused(imp, "PERMISSION_DENIED", "m1 may not put nodes m3")
+        refused(imp, "PERMISSION_DENIED", "node proof for m3 but credentials of m1")
         for n in t.nodes.values():
             log = n.log()
             assert BASIC_PW not in log and "wrong-Password-9" not in log, n.name

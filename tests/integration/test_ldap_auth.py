@@ -268,7 +268,8 @@ def test_daemon_ldap_refuses(ldap_mesh, case, node_id, user, password, reason):
     # The server says why in its log (the joiner is only told it failed),
     # without the password.
     said = t.server.log()[seen:]
-    assert "unauthenticated /webmesh.v1.Membership/Join" in said, said
+    # The joiner's first call asks the server who it is (for its node proof).
+    assert "unauthenticated /webmesh.v1.Node/GetBootstrapInfo" in said, said
     assert reason in said, said
     assert password not in t.server.log()
 

@@ -18,6 +18,7 @@ import pytest
 from test_auth import AUTH_CALL, creds, pki, start_joiner, wait_server
 from wmtest import API_PORT, PYTHON, WG_PORT, generate_protos, run, topology, wait_until
 
+SERVERS = ("s1", "s2", "obs")
 NAMES = ("s1", "s2", "admin", "site-a", "exit", "evil", "binder", "editor", "grouper", "obs")
 JOIN = "/webmesh.v1.Membership/Join"
 ADMIN = "/webmesh.v1.Admin/"
@@ -118,7 +119,8 @@ def mesh():
         ca = t.dir / "pki"
         pki(ca, "init")
         for n in NAMES:
-            pki(ca, "issue", n)
+            # servers need server certificates (serverAuth and clientAuth)
+            pki(ca, "issue", n, *(["--server-cert"] if n in SERVERS else []))
         t.ca = ca
         t.gen = t.dir / "gen"
         t.gen.mkdir()
@@ -303,7 +305,8 @@ def live_mesh():
     with topology() as t:
         ca = t.dir / "pki"
         pki(ca, "init")
-        for n in ("s1", "victim", "liar"):
+        pki(ca, "issue", "s1", "--server-cert")
+        for n in ("victim", "liar"):
             pki(ca, "issue", n)
         t.ca = ca
         t.gen = t.dir / "gen"

@@ -201,11 +201,36 @@ static void test_queue_limits(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A call with no credentials guessed nothing: refused, but the address does
+ * not wait for it; a wrong password does make it wait. */
+static void test_no_credentials_cost_no_wait(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct wm_auth *a = chain(&loop, NULL);
+	struct wm_auth_request none = {.peer = "192.0.2.7:1"};
+	struct result r;
+	for (int i = 0; i < 3; i++) {
+		memset(&r, 0, sizeof(r));
+		assert_int_equal(wm_auth_authenticate(a, &none, done_cb, &r), 0);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		assert_int_equal(r.err, -EACCES);
+	}
+	assert_int_equal(run(a, &loop, "192.0.2.7:2", "alice", "pw"), 0);
+	assert_int_equal(run(a, &loop, "192.0.2.7:3", "alice", "wrong"), -EACCES);
+	assert_int_equal(submit(a, "192.0.2.7:4", "alice", "pw", &r), -EAGAIN);
+	wm_auth_free(a);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hammer),
 		cmocka_unit_test(test_queue_limits),
+		cmocka_unit_test(test_no_credentials_cost_no_wait),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
