@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/hostport.h"
+#include "core/dnsname.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/key.h"
@@ -685,32 +686,10 @@ static const char *check_path(const char *v)
 	return NULL; /* any non-empty text; the type check refuses empty values */
 }
 
-/* A DNS name: labels of 1..63 letters, digits and '-', not starting or ending
- * with '-', at most 253 characters; upper case allowed when upper is true. */
+/* A DNS name (core/dnsname.c owns the syntax); upper case allowed when upper. */
 static bool dns_name_ok(const char *v, bool upper)
 {
-	size_t n = strlen(v), label = 0;
-
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		char c = v[i];
-
-		if (c == '.' || c == '\0') {
-			if (label == 0 || v[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (label == 0 && c == '-')
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (upper && c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-'))
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return true;
+	return wm_dns_name_check(v, upper ? WM_DNS_NAME_UPPER : 0, NULL) == 0;
 }
 
 static const char *check_domain(const char *v)
