@@ -1,0 +1,2 @@
+# MeshDNS: DNS-name syntax (src/core/dnsname.c), the codec and answers (src/dns).
+wm_unit_test(test_dns SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_dns.c LIBS wm_dns_core wm_core)
