@@ -57,6 +57,9 @@ int wm_cmd_delete(const struct wm_cli *c);
 bool wm_cli_rbac_owns(const char *resource);
 int wm_cli_rbac(const struct wm_cli *c, const char *verb);
 int wm_cmd_auth(const struct wm_cli *c);
+/* MeshDNS user records (res_dns.c): put/get/delete dns-record(s). */
+bool wm_cli_dns_owns(const char *what);
+int wm_cli_dns(const struct wm_cli *c, const char *verb);
 int wm_cmd_pki(const struct wm_cli *c);
 int wm_cmd_get_routes(const struct wm_cli *c, const char *node);
 

@@ -18,12 +18,14 @@ static const struct command commands[] = {
 	{"get", wm_cmd_get, "get nodes|node ID|graph|edges|routes [NODE]   the mesh state"},
 	{"put", wm_cmd_put,
 	 "put edge A B [--weight N] [--attr K=V]...   add or change a link\n"
-	 "  put route NODE CIDR[,CIDR]...   advertise networks behind NODE"},
+	 "  put route NODE CIDR[,CIDR]...   advertise networks behind NODE\n"
+	 "  put dns-record NAME A|AAAA|CNAME|TXT|SRV VALUE   a MeshDNS record"},
 	{"auth", wm_cmd_auth, "auth can-i VERB RESOURCE [NAME] [--as ID]   ask RBAC"},
 	{"pki", wm_cmd_pki,
 	 "pki init --dir DIR | pki issue ID --dir DIR [--days N] | pki keygen FILE"},
 	{"delete", wm_cmd_delete,
-	 "delete edge A B | delete route NODE CIDR...   remove a link or routes"},
+	 "delete edge A B | delete route NODE CIDR...   remove a link or routes\n"
+	 "  delete dns-record NAME TYPE [VALUE]   remove MeshDNS records"},
 	{"leave", wm_cmd_leave, "leave                  leave the mesh for good (local node)"},
 	{"genkey", wm_cmd_genkey, "genkey                 print a new WireGuard private key"},
 	{"pubkey", wm_cmd_pubkey, "pubkey                 private key on stdin -> public key"},

@@ -57,6 +57,9 @@ static const struct method_def methods[] = {
 	{"/webmesh.v1.Signaling/SendSignal", false, wm_signaling_send, false},
 	{"/webmesh.v1.Signaling/ReceiveSignals", true, wm_signaling_receive, false},
 	{"/webmesh.v1.Signaling/GetTurnCredentials", false, wm_signaling_turn_credentials, false},
+	{"/webmesh.v1.Admin/PutDnsRecord", false, wm_admin_put_dns_record, false},
+	{"/webmesh.v1.Admin/DeleteDnsRecord", false, wm_admin_delete_dns_record, false},
+	{"/webmesh.v1.Admin/ListDnsRecords", false, wm_admin_list_dns_records, false},
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)

@@ -103,6 +103,13 @@ static const char schema_sql[] =
 	"  destination_cidrs TEXT NOT NULL,"
 	"  protocols TEXT NOT NULL,"
 	"  ports TEXT NOT NULL"
+	") WITHOUT ROWID;"
+	/* MeshDNS user records, canonical (core/dnsname.c). */
+	"CREATE TABLE dns_records ("
+	"  name TEXT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY (name, type, value)"
 	") WITHOUT ROWID;";
 
 int wm_fsm_schema_create(sqlite3 *db, char *err, size_t errlen)

@@ -22,4 +22,5 @@ __attribute__((visibility("default"))) const struct wm_store_module wm_store_mod
 	.transfer_leadership = wm_store_transfer_leadership,
 	.authz_load = wm_store_authz_load,
 	.rbac_check = wm_store_rbac_check,
+	.list_dns_records = wm_store_list_dns_records,
 };

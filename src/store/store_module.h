@@ -12,7 +12,7 @@
 
 #define WM_STORE_MODULE_NAME "webmesh-store"
 #define WM_STORE_MODULE_SYMBOL "wm_store_module_v1"
-#define WM_STORE_MODULE_ABI 1
+#define WM_STORE_MODULE_ABI 2
 
 struct wm_store_module {
 	struct wm_module_header header;
@@ -39,6 +39,7 @@ struct wm_store_module {
 	int (*authz_load)(struct wm_store *s, struct wm_authz_snapshot *out);
 	int (*rbac_check)(struct wm_store *s, const struct wm_rbac_who *who, const char *verb,
 			  const char *resource, const char *name);
+	int (*list_dns_records)(struct wm_store *s, struct wm_dns_record **out, size_t *n);
 };
 
 #endif
