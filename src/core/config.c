@@ -525,6 +525,41 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .max = 86400,
 	 .help = "discover this node's endpoints again this often and tell the mesh when "
 		 "they changed, e.g. a laptop on a new network (0: only at start)"},
+	/* MeshDNS (issue 14) */
+	{.name = "meshdns-listen",
+	 .type = WM_CFG_STRING,
+	 .offset = F(meshdns_listen),
+	 .arg = "IP:PORT",
+	 .check = check_endpoint,
+	 .help = "serve the mesh domain over DNS (UDP and TCP) here; voters and observers "
+		 "only"},
+	{.name = "meshdns-forwarders",
+	 .type = WM_CFG_LIST,
+	 .offset = F(meshdns_forwarders),
+	 .count_offset = F(n_meshdns_forwarders),
+	 .arg = "IP:PORT,...",
+	 .check = check_endpoint,
+	 .help = "MeshDNS passes names outside the mesh to the first of these (default: "
+		 "REFUSED)"},
+	{.name = "meshdns-forward-public",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(meshdns_forward_public),
+	 .def = "false",
+	 .help = "allow meshdns-forwarders on a listen address that is neither loopback nor "
+		 "in the mesh (an open resolver for whoever reaches it)"},
+	{.name = "use-meshdns",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(use_meshdns),
+	 .def = "false",
+	 .help = "resolve the mesh domain (only it) through MeshDNS: per-link DNS with "
+		 "systemd-resolved, else a block in /etc/resolv.conf removed at exit"},
+	{.name = "meshdns-server",
+	 .type = WM_CFG_STRING,
+	 .offset = F(meshdns_server),
+	 .arg = "IP:PORT",
+	 .check = check_endpoint,
+	 .help = "with use-meshdns: the MeshDNS server to ask (default: port 53 at the mesh "
+		 "address of a voter or observer this node knows)"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),

@@ -109,6 +109,13 @@ struct wm_config {
 	uint32_t turn_credential_ttl; /* turn-credential-ttl: 43200 seconds */
 	uint32_t ice_handshake_timeout; /* ice-handshake-timeout: 20 seconds, 0 = never */
 	uint32_t endpoint_refresh;	/* endpoint-refresh: 30 seconds, 0 = only at start */
+	/* MeshDNS (issue 14) */
+	char *meshdns_listen; /* meshdns-listen: IP:PORT, unset = off */
+	char *meshdns_forwarders[WM_CFG_LIST_MAX]; /* meshdns-forwarders: IP:PORT list */
+	size_t n_meshdns_forwarders;
+	bool meshdns_forward_public; /* meshdns-forward-public: forwarders on any address */
+	bool use_meshdns;            /* use-meshdns: the host resolver asks MeshDNS */
+	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */
