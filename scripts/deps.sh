@@ -26,6 +26,8 @@ PKGS=(
 	# NAT traversal tests and benchmark: a TURN/STUN server, NAT routers
 	# (nftables), overlay throughput
 	coturn iperf3
+	# MeshDNS: dig in the tests, dnsperf and dnsmasq in bench/meshdns
+	bind9-dnsutils dnsperf dnsmasq-base
 )
 
 missing=()

@@ -18,7 +18,8 @@ static int list(const struct wm_cli *c)
 					  &webmesh__v1__list_dns_records_response__descriptor);
 	if (!m)
 		return 1;
-	const Webmesh__V1__ListDnsRecordsResponse *r = (const Webmesh__V1__ListDnsRecordsResponse *)m;
+	const Webmesh__V1__ListDnsRecordsResponse *r =
+		(const Webmesh__V1__ListDnsRecordsResponse *)m;
 	if (c->output == WM_OUT_JSON) {
 		wm_cli_print_json(m);
 	} else {
@@ -49,7 +50,8 @@ int wm_cli_dns(const struct wm_cli *c, const char *verb)
 		}
 		return list(c);
 	}
-	if ((put && c->n_args != 4) || (del && c->n_args != 3 && c->n_args != 4) || (!put && !del)) {
+	if ((put && c->n_args != 4) || (del && c->n_args != 3 && c->n_args != 4) ||
+	    (!put && !del)) {
 		fprintf(stderr, "usage: wmctl put dns-record NAME A|AAAA|CNAME|TXT|SRV VALUE\n"
 				"       wmctl delete dns-record NAME TYPE [VALUE]\n");
 		return 2;
@@ -58,9 +60,9 @@ int wm_cli_dns(const struct wm_cli *c, const char *verb)
 	req.name = c->args[1];
 	req.type = c->args[2];
 	req.value = c->n_args == 4 ? c->args[3] : "";
-	snprintf(done, sizeof(done), "%s %s %s %s", put ? "put" : "deleted", c->args[1],
-		 c->args[2], req.value);
-	return wm_cli_write(c, put ? "/webmesh.v1.Admin/PutDnsRecord"
-				   : "/webmesh.v1.Admin/DeleteDnsRecord",
-			    &req.base, done);
+	snprintf(done, sizeof(done), "%s %s %s %s", put ? "put" : "deleted", c->args[1], c->args[2],
+		 req.value);
+	return wm_cli_write(
+		c, put ? "/webmesh.v1.Admin/PutDnsRecord" : "/webmesh.v1.Admin/DeleteDnsRecord",
+		&req.base, done);
 }

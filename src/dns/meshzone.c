@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/ipam.h"
 #include "core/key.h"
 #include "dns/dnsmsg.h"
 #include "dns/zone.h"
@@ -14,13 +15,21 @@ static const char *role_name(int role)
 	return role == WM_ROLE_VOTER ? "voter" : role == WM_ROLE_OBSERVER ? "observer" : "member";
 }
 
+/* The addresses a node has on its interface: the IPv4 lease, and the first
+ * address of its /112 (core/ipam.c), not the prefix. */
+static struct wm_prefix node_v6(const struct wm_mesh_node *n)
+{
+	return n->ipv6.family == AF_INET6 ? wm_ipam_v6_node_address(&n->ipv6) : n->ipv6;
+}
+
 static int add_addrs(struct wm_dns_zone *z, const char *owner, const struct wm_mesh_node *n)
 {
 	int err = 0;
+	struct wm_prefix v6 = node_v6(n);
 	if (n->ipv4.family == AF_INET)
 		err = wm_dns_zone_add(z, owner, WM_DNS_A, n->ipv4.addr, 4);
-	if (!err && n->ipv6.family == AF_INET6)
-		err = wm_dns_zone_add(z, owner, WM_DNS_AAAA, n->ipv6.addr, 16);
+	if (!err && v6.family == AF_INET6)
+		err = wm_dns_zone_add(z, owner, WM_DNS_AAAA, v6.addr, 16);
 	return err;
 }
 
@@ -52,7 +61,8 @@ static int add_node(struct wm_dns_zone *z, const struct wm_dns_mesh *m,
 	if (!err)
 		err = wm_dns_zone_add_txt(z, owner, txt, nt);
 	/* PTR for each mesh address inside a mesh network (the reverse zones). */
-	const struct wm_prefix *addrs[2] = {&n->ipv4, &n->ipv6};
+	struct wm_prefix v6 = node_v6(n);
+	const struct wm_prefix *addrs[2] = {&n->ipv4, &v6};
 	for (int i = 0; !err && i < 2; i++) {
 		bool inside = false;
 		for (size_t k = 0; k < m->n_networks; k++)

@@ -24,7 +24,8 @@ static int check(const Webmesh__V1__DnsRecord *r, bool want_value, char *why, si
 	if (n >= sizeof(name) - 1)
 		reason = "is longer than 253 characters";
 	if (n >= sizeof(name) - 1 ||
-	    wm_dns_name_check(name, WM_DNS_NAME_UPPER | WM_DNS_NAME_WILDCARD | WM_DNS_NAME_UNDERSCORE,
+	    wm_dns_name_check(name,
+			      WM_DNS_NAME_UPPER | WM_DNS_NAME_WILDCARD | WM_DNS_NAME_UNDERSCORE,
 			      &reason) < 0) {
 		snprintf(why, len, "invalid DNS record name \"%.64s\": %s", r->name, reason);
 		return -EINVAL;
@@ -93,8 +94,7 @@ void wm_admin_delete_dns_record(struct wm_rpc_call *call, const uint8_t *req, si
 	write_record(call, req, len, data, true);
 }
 
-void wm_admin_list_dns_records(struct wm_rpc_call *call, const uint8_t *req, size_t len,
-			       void *data)
+void wm_admin_list_dns_records(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
 	Webmesh__V1__ListDnsRecordsRequest *r =

@@ -35,15 +35,15 @@ static int dns_canon(struct wm_fsm *f, const char *name, const char *type, const
 				     name ? name : "", why);
 	t = wm_dns_record_type(type);
 	if (t < 0)
-		return wm_fsm_refuse(res, -EINVAL,
-				     "invalid DNS record type \"%.16s\" (A, AAAA, CNAME, TXT or SRV)",
-				     type ? type : "");
+		return wm_fsm_refuse(
+			res, -EINVAL,
+			"invalid DNS record type \"%.16s\" (A, AAAA, CNAME, TXT or SRV)",
+			type ? type : "");
 	for (size_t i = 0; i <= strlen(type) && i < sizeof(r->type) - 1; i++)
 		r->type[i] = (char)(type[i] >= 'a' && type[i] <= 'z' ? type[i] - 32 : type[i]);
 	r->type[sizeof(r->type) - 1] = '\0';
 	r->value[0] = '\0';
-	if (want_value &&
-	    wm_dns_record_value(t, value, r->value, sizeof(r->value), &why) < 0)
+	if (want_value && wm_dns_record_value(t, value, r->value, sizeof(r->value), &why) < 0)
 		return wm_fsm_refuse(res, -EINVAL, "invalid %s value \"%.64s\": %s", r->type,
 				     value ? value : "", why);
 	return 0;
@@ -77,8 +77,9 @@ int wm_fsm_cmd_put_dns_record(struct wm_fsm *f, const Webmesh__V1__PutDnsRecordC
 		return err;
 	/* RFC 1034 3.6.2: a name with a CNAME has no other data. */
 	if (strcmp(r.type, "CNAME") == 0) {
-		err = count(f, "SELECT count(*) FROM dns_records WHERE name = ?1 AND"
-			       " NOT (type = 'CNAME' AND value = ?2)",
+		err = count(f,
+			    "SELECT count(*) FROM dns_records WHERE name = ?1 AND"
+			    " NOT (type = 'CNAME' AND value = ?2)",
 			    r.name, r.value, &n);
 		if (err)
 			return err;
@@ -87,7 +88,8 @@ int wm_fsm_cmd_put_dns_record(struct wm_fsm *f, const Webmesh__V1__PutDnsRecordC
 					     "%s already has records; a CNAME must stand alone",
 					     r.name);
 	} else {
-		err = count(f, "SELECT count(*) FROM dns_records WHERE name = ?1 AND type = 'CNAME'",
+		err = count(f,
+			    "SELECT count(*) FROM dns_records WHERE name = ?1 AND type = 'CNAME'",
 			    r.name, NULL, &n);
 		if (err)
 			return err;
@@ -101,9 +103,9 @@ int wm_fsm_cmd_put_dns_record(struct wm_fsm *f, const Webmesh__V1__PutDnsRecordC
 	if (n >= DNS_RECORDS_MAX)
 		return wm_fsm_refuse(res, -WM_EEXHAUSTED, "the mesh holds %d DNS records already",
 				     DNS_RECORDS_MAX);
-	err = wm_fsm_prepare(f->db,
-			     "INSERT OR IGNORE INTO dns_records (name, type, value) VALUES (?1, ?2, ?3)",
-			     &st);
+	err = wm_fsm_prepare(
+		f->db, "INSERT OR IGNORE INTO dns_records (name, type, value) VALUES (?1, ?2, ?3)",
+		&st);
 	if (err)
 		return err;
 	wm_fsm_bind_text(st, 1, r.name);
@@ -124,10 +126,11 @@ int wm_fsm_cmd_delete_dns_record(struct wm_fsm *f, const Webmesh__V1__DeleteDnsR
 
 	if (err || res->err)
 		return err;
-	err = wm_fsm_prepare(f->db,
-			     all ? "DELETE FROM dns_records WHERE name = ?1 AND type = ?2"
-				 : "DELETE FROM dns_records WHERE name = ?1 AND type = ?2 AND value = ?3",
-			     &st);
+	err = wm_fsm_prepare(
+		f->db,
+		all ? "DELETE FROM dns_records WHERE name = ?1 AND type = ?2"
+		    : "DELETE FROM dns_records WHERE name = ?1 AND type = ?2 AND value = ?3",
+		&st);
 	if (err)
 		return err;
 	wm_fsm_bind_text(st, 1, r.name);

@@ -248,7 +248,7 @@ static void test_node_records(void **state)
 	assert_string_equal(answers(&p, WM_DNS_A), "172.16.0.1"); /* not the user's 10.6.6.6 */
 	assert_int_equal(p.rr[0].ttl, 1);
 	ask(z, "N2." D, WM_DNS_AAAA, -1, false, &p, NULL); /* case-insensitive */
-	assert_string_equal(answers(&p, WM_DNS_AAAA), "fd00:1:2:2::");
+	assert_string_equal(answers(&p, WM_DNS_AAAA), "fd00:1:2:2::1");
 	assert_string_equal(p.rr[0].name, "n2." D);
 	ask(z, "n1." D, WM_DNS_TXT, -1, false, &p, NULL);
 	wm_key_to_base64(nodes[0].public_key, key);
@@ -260,11 +260,11 @@ static void test_node_records(void **state)
 	ask(z, "voters." D, WM_DNS_A, -1, false, &p, NULL);
 	assert_string_equal(answers(&p, WM_DNS_A), "172.16.0.1");
 	ask(z, "observers." D, WM_DNS_AAAA, -1, false, &p, NULL);
-	assert_string_equal(answers(&p, WM_DNS_AAAA), "fd00:1:2:2::");
+	assert_string_equal(answers(&p, WM_DNS_AAAA), "fd00:1:2:2::1");
 	ask(z, "2.0.16.172.in-addr.arpa", WM_DNS_PTR, -1, false, &p, NULL);
 	assert_int_equal(p.rcode, WM_DNS_NOERROR);
 	assert_string_equal(answers(&p, WM_DNS_PTR), "n2." D ".");
-	ask(z, "0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa",
+	ask(z, "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa",
 	    WM_DNS_PTR, -1, false, &p, NULL);
 	assert_string_equal(answers(&p, WM_DNS_PTR), "n3." D ".");
 	ask(z, D, WM_DNS_SOA, -1, false, &p, NULL);
@@ -300,7 +300,7 @@ static void test_user_records(void **state)
 	assert_string_equal(answers(&p, WM_DNS_TXT), "\"hello world\"");
 	ask(z, "alias." D, WM_DNS_AAAA, -1, false, &p, NULL); /* CNAME chased in the zone */
 	assert_string_equal(answers(&p, WM_DNS_CNAME), "n2." D ".");
-	assert_string_equal(answers(&p, WM_DNS_AAAA), "fd00:1:2:2::");
+	assert_string_equal(answers(&p, WM_DNS_AAAA), "fd00:1:2:2::1");
 	ask(z, "ext." D, WM_DNS_A, -1, false, &p, NULL); /* CNAME out of the zone: stop */
 	assert_int_equal(p.rcode, WM_DNS_NOERROR);
 	assert_string_equal(answers(&p, WM_DNS_CNAME), "example.org.");
