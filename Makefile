@@ -61,8 +61,10 @@ fuzz: deps
 	@set -e; for f in tests/fuzz/fuzz_*.c; do \
 		n=$$(basename $$f .c); \
 		echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+		corpus=; if [ -d tests/fuzz/corpus/$$n ]; then corpus=$(BUILD_FUZZ)/corpus/$$n; \
+			mkdir -p $$corpus; cp tests/fuzz/corpus/$$n/* $$corpus/; fi; \
 		$(BUILD_FUZZ)/tests/fuzz/$$n -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-			-artifact_prefix=$(BUILD_FUZZ)/crashes/$$n- -print_final_stats=0 \
+			-artifact_prefix=$(BUILD_FUZZ)/crashes/$$n- -print_final_stats=0 $$corpus \
 			>$(BUILD_FUZZ)/$$n.log 2>&1 || { tail -40 $(BUILD_FUZZ)/$$n.log; exit 1; }; \
 	done
 
