@@ -129,47 +129,74 @@ int wm_dns_reverse_zone(const struct wm_prefix *net, char *out, size_t len)
 	return reverse(net, net->family == AF_INET ? net->len / 8 * 8 : net->len / 4 * 4, out, len);
 }
 
-int wm_dns_reverse_parse(const char *name, struct wm_prefix *out)
+int wm_dns_reverse_prefix(const char *name, struct wm_prefix *out)
 {
 	size_t n = strlen(name);
+	struct wm_prefix p = {0};
+	uint8_t labels[32];
+	size_t k = 0;
+	const char *end;
 
-	memset(out, 0, sizeof(*out));
-	if (n > 13 && strcasecmp(name + n - 13, ".in-addr.arpa") == 0) {
-		const char *p = name;
+	if (n >= 12 && strcasecmp(name + n - 12, "in-addr.arpa") == 0) {
+		p.family = AF_INET;
+		end = name + n - 12;
+	} else if (n >= 8 && strcasecmp(name + n - 8, "ip6.arpa") == 0) {
+		p.family = AF_INET6;
+		end = name + n - 8;
+	} else {
+		return -EINVAL;
+	}
+	if (end != name && end[-1] != '.')
+		return -EINVAL;
+	/* the labels before the suffix, most specific first */
+	for (const char *q = name; q < end;) {
+		unsigned v = 0, digits = 0;
+		const char *h;
 
-		for (int i = 3; i >= 0; i--) {
-			unsigned v = 0, digits = 0;
-
-			while (*p >= '0' && *p <= '9' && digits < 4) {
-				v = v * 10 + (unsigned)(*p++ - '0');
+		if (k == (p.family == AF_INET ? 4u : 32u))
+			return -EINVAL;
+		if (p.family == AF_INET) {
+			while (*q >= '0' && *q <= '9' && digits < 4) {
+				v = v * 10 + (unsigned)(*q++ - '0');
 				digits++;
 			}
-			if (!digits || v > 255 || (digits > 1 && p[-(int)digits] == '0') ||
-			    *p != '.')
+			if (!digits || v > 255 || (digits > 1 && q[-(int)digits] == '0'))
 				return -EINVAL;
-			p++;
-			out->addr[i] = (uint8_t)v;
+		} else {
+			char c = *q >= 'A' && *q <= 'F' ? (char)(*q + 32) : *q;
+			h = c ? strchr(hexd, c) : NULL;
+			if (!h)
+				return -EINVAL;
+			v = (unsigned)(h - hexd);
+			q++;
 		}
-		if (p != name + n - 12)
+		if (*q != '.')
 			return -EINVAL;
-		out->family = AF_INET;
-		out->len = 32;
-		return 0;
+		q++;
+		labels[k++] = (uint8_t)v;
 	}
-	if (n == 64 + 8 && strcasecmp(name + 64, "ip6.arpa") == 0) {
-		for (int i = 31; i >= 0; i--) {
-			char c = name[(31 - i) * 2];
-			const char *h = strchr(hexd, c >= 'A' && c <= 'F' ? c + 32 : c);
+	/* labels[k-1] is the most significant */
+	for (size_t i = 0; i < k; i++) {
+		uint8_t v = labels[k - 1 - i];
+		if (p.family == AF_INET)
+			p.addr[i] = v;
+		else
+			p.addr[i / 2] |= (uint8_t)(i % 2 ? v : v << 4);
+	}
+	p.len = (uint8_t)(k * (p.family == AF_INET ? 8 : 4));
+	*out = p;
+	return 0;
+}
 
-			if (!c || !h || name[(31 - i) * 2 + 1] != '.')
-				return -EINVAL;
-			out->addr[i / 2] |= (uint8_t)((h - hexd) << (i % 2 ? 0 : 4));
-		}
-		out->family = AF_INET6;
-		out->len = 128;
-		return 0;
-	}
-	return -EINVAL;
+int wm_dns_reverse_parse(const char *name, struct wm_prefix *out)
+{
+	int err = wm_dns_reverse_prefix(name, out);
+
+	if (!err && out->len != (out->family == AF_INET ? 32 : 128))
+		err = -EINVAL;
+	if (err)
+		memset(out, 0, sizeof(*out));
+	return err;
 }
 
 static const struct {

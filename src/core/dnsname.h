@@ -34,6 +34,10 @@ int wm_dns_reverse_name(const struct wm_prefix *addr, char *out, size_t len);
 /* The reverse zone holding a network: its prefix cut to whole octets
  * (IPv4) or nibbles (IPv6), e.g. 172.16.0.0/12 -> "172.in-addr.arpa". */
 int wm_dns_reverse_zone(const struct wm_prefix *net, char *out, size_t len);
+/* The prefix a reverse name stands for: its labels as whole octets or
+ * nibbles ("16.172.in-addr.arpa" -> 172.16.0.0/16, "ip6.arpa" -> ::/0).
+ * -EINVAL if name is not one. */
+int wm_dns_reverse_prefix(const char *name, struct wm_prefix *out);
 /* The address a full reverse name stands for; -EINVAL if name is not one. */
 int wm_dns_reverse_parse(const char *name, struct wm_prefix *out);
 

@@ -2,6 +2,9 @@
 #include "dns/meshdns.h"
 
 #include <arpa/inet.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +19,11 @@
 #define QUERY_MAX 4096	  /* a query is one question and an OPT; more is not one */
 #define FWD_SLOTS 256
 #define FWD_TIMEOUT_MS 3000
+/* recvmmsg: libuv slices the buffer into 64 KiB datagram slots; 8 of them
+ * read a burst in one system call. Only the bytes received are ever touched,
+ * so the unused part of each slot costs address space, not memory. */
+#define UDP_SLOT (64 * 1024)
+#define UDP_BATCH 8
 
 struct tcp_conn {
 	uv_tcp_t tcp;
@@ -50,6 +58,7 @@ struct wm_meshdns {
 	size_t n_conns;
 	struct fwd_slot fwd_slots[FWD_SLOTS];
 	struct wm_meshdns_stats stats;
+	uint8_t *batch; /* UDP_BATCH slots for recvmmsg */
 	uint8_t rx[QUERY_MAX];
 	uint8_t tx[2 + WM_DNS_TCP_MAX];
 };
@@ -99,6 +108,13 @@ static void reload(struct wm_meshdns *m)
 		wm_dns_zone_free(m->zone);
 		m->zone = z;
 		m->stats.reloads++;
+#ifdef __GLIBC__
+		/* A rebuild reads the whole state and holds two zones for a
+		 * moment; glibc keeps such freed blocks resident (its mmap
+		 * threshold grows with each large free). Give them back, or an
+		 * idle server keeps the peak of its last rebuild. */
+		malloc_trim(0);
+#endif
 	}
 	/* On failure the last zone stays: an answer a moment old beats none. */
 }
@@ -196,6 +212,13 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)m->rx, sizeof(m->rx));
 }
 
+static void batch_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct wm_meshdns *m = h->data;
+	(void)suggested;
+	*buf = uv_buf_init((char *)m->batch, UDP_SLOT * UDP_BATCH);
+}
+
 static void fwd_recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struct sockaddr *addr,
 			unsigned flags)
 {
@@ -252,15 +275,16 @@ static void udp_recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *buf, const struc
 			unsigned flags)
 {
 	struct wm_meshdns *m = u->data;
-	(void)buf;
 
+	/* n == 0 without an address: the end of a recvmmsg batch (or
+	 * nothing to read); the buffer is ours, nothing to free. */
 	if (n <= 0 || !addr)
 		return;
-	if (flags & UV_UDP_PARTIAL) { /* bigger than any query */
+	if ((flags & UV_UDP_PARTIAL) || (size_t)n > QUERY_MAX) { /* bigger than any query */
 		m->stats.dropped++;
 		return;
 	}
-	size_t len = answer(m, m->rx, (size_t)n, false, addr);
+	size_t len = answer(m, (const uint8_t *)buf->base, (size_t)n, false, addr);
 	if (len) {
 		uv_buf_t b = uv_buf_init((char *)m->tx + 2, (unsigned)len);
 		/* A full socket buffer drops the answer, as the network might:
@@ -288,6 +312,7 @@ static void maybe_done(struct wm_meshdns *m)
 		void (*cb)(void *) = m->done_cb;
 		void *data = m->done_data;
 		wm_dns_zone_free(m->zone);
+		free(m->batch);
 		free(m);
 		if (cb)
 			cb(data);
@@ -424,7 +449,12 @@ int wm_meshdns_start(struct wm_meshdns *m, char *err, size_t errlen)
 
 	wm_endpoint_format(&m->cfg.listen, where, sizeof(where));
 	endpoint_sockaddr(&m->cfg.listen, &ss);
-	uv_udp_init(m->cfg.loop, &m->udp);
+	m->batch = malloc(UDP_SLOT * UDP_BATCH);
+	if (!m->batch) {
+		snprintf(err, errlen, "MeshDNS: out of memory");
+		return -ENOMEM;
+	}
+	uv_udp_init_ex(m->cfg.loop, &m->udp, UV_UDP_RECVMMSG);
 	uv_udp_init(m->cfg.loop, &m->fwd);
 	uv_tcp_init(m->cfg.loop, &m->tcp);
 	uv_timer_init(m->cfg.loop, &m->reload);
@@ -434,7 +464,7 @@ int wm_meshdns_start(struct wm_meshdns *m, char *err, size_t errlen)
 	m->started = true;
 	rc = uv_udp_bind(&m->udp, (const struct sockaddr *)&ss, 0);
 	if (!rc)
-		rc = uv_udp_recv_start(&m->udp, alloc_cb, udp_recv_cb);
+		rc = uv_udp_recv_start(&m->udp, batch_alloc_cb, udp_recv_cb);
 	if (!rc)
 		rc = uv_tcp_bind(&m->tcp, (const struct sockaddr *)&ss, 0);
 	if (!rc)

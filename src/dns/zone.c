@@ -263,11 +263,39 @@ int wm_dns_zone_add_reverse(struct wm_dns_zone *z, const struct wm_prefix *net)
 	return err;
 }
 
+/* DNS canonical order (RFC 4034 6.1): label by label from the right, a
+ * parent before its children, so all the descendants of a name follow it
+ * in one run. That answers "does this name exist as the parent of others"
+ * (an empty non-terminal) by one binary search, without storing those
+ * names: in ip6.arpa each node has a dozen of them. */
+static int canon_cmp(const char *a, const char *b)
+{
+	const char *ae = a + strlen(a), *be = b + strlen(b);
+
+	for (;;) {
+		if (ae == a || be == b)
+			return ae == a ? (be == b ? 0 : -1) : 1;
+		const char *al = ae, *bl = be;
+		while (al > a && al[-1] != '.')
+			al--;
+		while (bl > b && bl[-1] != '.')
+			bl--;
+		size_t an = (size_t)(ae - al), bn = (size_t)(be - bl);
+		int c = memcmp(al, bl, an < bn ? an : bn);
+		if (c)
+			return c;
+		if (an != bn)
+			return an < bn ? -1 : 1;
+		ae = al > a ? al - 1 : a;
+		be = bl > b ? bl - 1 : b;
+	}
+}
+
 static int rr_cmp(const void *a, const void *b, void *arg)
 {
 	const struct zrr *x = a, *y = b;
 	const char *s = arg;
-	int c = strcmp(s + x->name, s + y->name);
+	int c = x->name == y->name ? 0 : canon_cmp(s + x->name, s + y->name);
 	if (c)
 		return c;
 	if (x->type != y->type)
@@ -298,31 +326,47 @@ static void hash_put(struct wm_dns_zone *z, size_t idx)
 	z->hash[i] = (uint32_t)idx + 1;
 }
 
+static bool exists(const struct wm_dns_zone *z, const char *name);
+
 bool wm_dns_zone_has(const struct wm_dns_zone *z, const char *owner)
 {
 	if (z->sealed)
-		return find(z, owner) != NULL;
+		return exists(z, owner);
 	for (size_t i = 0; i < z->n; i++)
 		if (strcmp(z->str + z->rr[i].name, owner) == 0)
 			return true;
 	return false;
 }
 
+/* name has records, or descendants that do (an empty non-terminal). */
+static bool exists(const struct wm_dns_zone *z, const char *name)
+{
+	size_t lo = 0, hi = z->n_names;
+
+	if (find(z, name))
+		return true;
+	while (lo < hi) { /* the first owner after name in canonical order */
+		size_t mid = lo + (hi - lo) / 2;
+		if (canon_cmp(z->str + z->names[mid].name, name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < z->n_names && wm_dns_name_in(z->str + z->names[lo].name, name);
+}
+
 int wm_dns_zone_seal(struct wm_dns_zone *z)
 {
-	size_t max_names;
+	size_t owners = 0;
 
 	if (z->sealed)
 		return 0;
 	qsort_r(z->rr, z->n, sizeof(*z->rr), rr_cmp, z->str);
-	/* Every owner plus, at most, each of its ancestors up to the apex. */
-	max_names = 0;
 	for (size_t i = 0; i < z->n; i++)
 		if (i == 0 || strcmp(z->str + z->rr[i].name, z->str + z->rr[i - 1].name))
-			for (const char *p = z->str + z->rr[i].name; p; p = strchr(p + 1, '.'))
-				max_names++;
-	z->names = calloc(max_names + 1, sizeof(*z->names));
-	for (z->hash_size = 16; z->hash_size < 2 * (max_names + 1);)
+			owners++;
+	z->names = malloc((owners + 1) * sizeof(*z->names));
+	for (z->hash_size = 16; z->hash_size < 2 * (owners + 1);)
 		z->hash_size *= 2;
 	z->hash = calloc(z->hash_size, sizeof(*z->hash));
 	if (!z->names || !z->hash)
@@ -336,28 +380,23 @@ int wm_dns_zone_seal(struct wm_dns_zone *z)
 		hash_put(z, z->n_names++);
 		i = j;
 	}
-	/* Empty non-terminals: svc.<domain> exists when *.svc.<domain> does,
-	 * so it gets NODATA, not NXDOMAIN (RFC 8020). Their names are suffixes
-	 * of their children's, already in str. */
-	size_t owners = z->n_names;
-	for (size_t k = 0; k < owners; k++) {
-		const char *own = z->str + z->names[k].name;
-		const char *apex = apex_of(z, own);
-		size_t alen = strlen(apex);
-		for (const char *p = strchr(own, '.'); p && strlen(p + 1) >= alen;
-		     p = strchr(p + 1, '.')) {
-			if (find(z, p + 1))
-				continue;
-			z->names[z->n_names] = (struct zname){(uint32_t)(p + 1 - z->str), 0, 0};
-			hash_put(z, z->n_names++);
-		}
+	/* Built by doubling: give the slack back, the snapshot lives on. */
+	char *str = realloc(z->str, z->str_len ? z->str_len : 1);
+	struct zrr *rr = realloc(z->rr, (z->n ? z->n : 1) * sizeof(*rr));
+	if (str) {
+		z->str = str;
+		z->str_cap = z->str_len;
+	}
+	if (rr) {
+		z->rr = rr;
+		z->cap = z->n;
 	}
 	z->sealed = true;
 	return 0;
 }
 
 /* The apex whose SOA answers for name, or NULL if the name is not ours. A
- * reverse name is ours if we have it or it is a whole address inside a mesh
+ * reverse name is ours if we have it or it stands for addresses of a mesh
  * network: others under a wide reverse zone (172.in-addr.arpa for a /12)
  * belong to somebody else. */
 static const char *authority(const struct wm_dns_zone *z, const char *name)
@@ -368,9 +407,9 @@ static const char *authority(const struct wm_dns_zone *z, const char *name)
 		struct wm_prefix a;
 		if (!wm_dns_name_in(name, z->rev[i]))
 			continue;
-		if (find(z, name))
+		if (exists(z, name))
 			return z->rev[i];
-		if (wm_dns_reverse_parse(name, &a) == 0 && wm_prefix_contains(&z->nets[i], &a))
+		if (wm_dns_reverse_prefix(name, &a) == 0 && wm_prefix_overlaps(&z->nets[i], &a))
 			return z->rev[i];
 	}
 	return NULL;
@@ -418,22 +457,29 @@ static void put_soa(struct wm_dns_builder *b, const struct wm_dns_zone *z, const
 
 /* The records at name (or at the wildcard covering it), or NULL; *exists
  * says whether the name exists at all. */
-static const struct zname *lookup(const struct wm_dns_zone *z, const char *name, const char *apex)
+static const struct zname *lookup(const struct wm_dns_zone *z, const char *name, const char *apex,
+				  bool *found)
 {
 	const struct zname *e = find(z, name);
+
+	*found = true;
 	if (e)
 		return e;
+	if (exists(z, name))
+		return NULL; /* an empty non-terminal: NODATA */
 	/* RFC 4592: the closest encloser's wildcard, if it has one. */
 	size_t alen = strlen(apex);
 	for (const char *p = strchr(name, '.'); p && strlen(p + 1) >= alen;
 	     p = strchr(p + 1, '.')) {
-		if (!find(z, p + 1))
+		if (!exists(z, p + 1))
 			continue;
 		char wild[WM_DNS_NAME_MAX + 3];
-		if (snprintf(wild, sizeof(wild), "*.%s", p + 1) >= (int)sizeof(wild))
-			return NULL;
-		return find(z, wild);
+		if (snprintf(wild, sizeof(wild), "*.%s", p + 1) < (int)sizeof(wild) &&
+		    (e = find(z, wild)))
+			return e;
+		break;
 	}
+	*found = false;
 	return NULL;
 }
 
@@ -445,11 +491,12 @@ static uint8_t resolve(struct wm_dns_builder *b, const struct wm_dns_zone *z, co
 	char target[WM_DNS_NAME_MAX + 1];
 
 	for (int hop = 0; hop <= CNAME_HOPS; hop++) {
-		const struct zname *e = lookup(z, name, apex);
+		bool found;
+		const struct zname *e = lookup(z, name, apex, &found);
 		if (!e) {
 			if (hop == 0)
 				put_soa(b, z, apex);
-			return WM_DNS_NXDOMAIN;
+			return found ? WM_DNS_NOERROR : WM_DNS_NXDOMAIN;
 		}
 		const struct zrr *cname = NULL;
 		bool any = false;

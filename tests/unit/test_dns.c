@@ -85,6 +85,17 @@ static void test_reverse(void **state)
 	assert_int_equal(wm_dns_reverse_parse("01.0.16.172.in-addr.arpa", &q), -EINVAL);
 	assert_int_equal(wm_dns_reverse_parse("0.16.172.in-addr.arpa", &q), -EINVAL);
 	assert_int_equal(wm_dns_reverse_parse("g.0.ip6.arpa", &q), -EINVAL);
+	assert_int_equal(wm_dns_reverse_prefix("16.172.in-addr.arpa", &q), 0);
+	assert_int_equal(q.len, 16);
+	assert_int_equal(q.addr[0], 172);
+	assert_int_equal(q.addr[1], 16);
+	assert_int_equal(wm_dns_reverse_prefix("d.f.ip6.arpa", &q), 0);
+	assert_int_equal(q.len, 8);
+	assert_int_equal(q.addr[0], 0xfd);
+	assert_int_equal(wm_dns_reverse_prefix("ip6.arpa", &q), 0);
+	assert_int_equal(q.len, 0);
+	assert_int_equal(wm_dns_reverse_prefix("x.ip6.arpa", &q), -EINVAL);
+	assert_int_equal(wm_dns_reverse_prefix("1.2.3.4.5.in-addr.arpa", &q), -EINVAL);
 }
 
 static void test_record_values(void **state)
@@ -330,6 +341,20 @@ static void test_negative(void **state)
 	assert_int_equal(p.ancount, 0);
 	ask(z, "_tcp." D, WM_DNS_A, -1, false, &p, NULL);
 	assert_int_equal(p.rcode, WM_DNS_NOERROR);
+	/* empty non-terminals of the reverse trees (resolvers that minimise
+	 * their questions walk them label by label) */
+	ask(z, "16.172.in-addr.arpa", WM_DNS_PTR, -1, false, &p, NULL);
+	assert_int_equal(p.rcode, WM_DNS_NOERROR);
+	assert_int_equal(p.ancount, 0);
+	ask(z, "2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa", WM_DNS_PTR, -1, false, &p, NULL);
+	assert_int_equal(p.rcode, WM_DNS_NOERROR);
+	ask(z, "9.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa", WM_DNS_PTR, -1, false, &p, NULL);
+	assert_int_equal(p.rcode, WM_DNS_NXDOMAIN); /* in the /48, nothing there */
+	ask(z, "17.172.in-addr.arpa", WM_DNS_PTR, -1, false, &p, NULL);
+	assert_int_equal(p.rcode, WM_DNS_NXDOMAIN); /* in the /12 */
+	assert_int_equal(
+		ask(z, "7.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa", WM_DNS_PTR, -1, false, &p, NULL),
+		WM_DNS_OUTSIDE); /* another /48 */
 	/* NXDOMAIN, with the SOA */
 	ask(z, "n9." D, WM_DNS_A, -1, false, &p, NULL);
 	assert_int_equal(p.rcode, WM_DNS_NXDOMAIN);
