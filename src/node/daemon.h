@@ -111,6 +111,7 @@ struct wm_daemon {
 	char last_leader[WM_NODE_ID_MAX + 1];
 	uint64_t last_term;
 	bool raft_change_pending;
+	uint64_t raft_reconciled_index, raft_reconciled_term; /* last pass with nothing to do */
 	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
 	bool self_update_pending;
 	/* DNS (dns.c): MeshDNS on servers, the host resolver with use-meshdns */
