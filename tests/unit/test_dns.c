@@ -16,6 +16,7 @@
 #include "core/dnsname.h"
 #include "core/key.h"
 #include "dns/dnsmsg.h"
+#include "dns/resolver.h"
 #include "dns/zone.h"
 
 #define D "webmesh.internal"
@@ -497,6 +498,33 @@ static void test_malformed(void **state)
 	wm_dns_zone_free(z);
 }
 
+static void test_resolvconf_block(void **state)
+{
+	const char *host = "# mine\nnameserver 192.0.2.53\noptions edns0\n";
+	char *with = NULL, *again = NULL, *without = NULL;
+	(void)state;
+
+	assert_int_equal(wm_resolvconf_with_block(host, "172.16.0.1", &with), 0);
+	assert_string_equal(with,
+			    WM_RESOLVCONF_BEGIN "\nnameserver 172.16.0.1\n" WM_RESOLVCONF_END
+						"\n# mine\nnameserver 192.0.2.53\noptions edns0\n");
+	/* a new server replaces the block, never adds a second */
+	assert_int_equal(wm_resolvconf_with_block(with, "172.16.0.2", &again), 0);
+	assert_non_null(strstr(again, "nameserver 172.16.0.2\n"));
+	assert_null(strstr(again, "172.16.0.1"));
+	/* out again: the host's bytes exactly, even without a final newline */
+	assert_int_equal(wm_resolvconf_without_block(again, &without), 0);
+	assert_string_equal(without, host);
+	free(with);
+	free(again);
+	free(without);
+	assert_int_equal(wm_resolvconf_with_block("nameserver 9.9.9.9", "fd00::1", &with), 0);
+	assert_int_equal(wm_resolvconf_without_block(with, &without), 0);
+	assert_string_equal(without, "nameserver 9.9.9.9");
+	free(with);
+	free(without);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -504,6 +532,7 @@ int main(void)
 		cmocka_unit_test(test_record_values),	    cmocka_unit_test(test_node_records),
 		cmocka_unit_test(test_user_records),	    cmocka_unit_test(test_negative),
 		cmocka_unit_test(test_edns_truncation_tcp), cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_resolvconf_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
