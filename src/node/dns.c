@@ -133,6 +133,9 @@ int wm_node_dns_store_opened(struct wm_daemon *d, char *err, size_t errlen)
 		.loop = d->loop, .load = load_zone, .version = zone_version, .data = d};
 	int rc;
 
+	if (!c->meshdns_listen && d->resolver && !c->meshdns_server)
+		wm_warn("--use-meshdns on a server without --meshdns-listen: say which MeshDNS to "
+			"use with --meshdns-server IP:PORT; the resolver is left as it is");
 	if (!c->meshdns_listen || d->meshdns)
 		return 0;
 	wm_endpoint_parse(c->meshdns_listen, &mc.listen);
