@@ -5,6 +5,7 @@ exit; REFUSED outside the domain; RBAC on dns-records."""
 
 import ipaddress
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -181,11 +182,10 @@ def test_join_and_leave_within_2s(mesh):
     t = mesh
     n1 = t.nodes["n1"]
     n4 = t.join("n4", ephemeral=True, wait=False)
-    within(READY := 60, lambda: "n4" in n1.nodes(), "n4 in the state")
+    within(60, lambda: "n4" in n1.nodes(), "n4 in the state")
     el = within(PROPAGATION_TIMEOUT, lambda: data(n1, f"n4.{D}")[0] == "NOERROR",
                 "n4 in MeshDNS")
     assert el < scaled(PROPAGATION_TIMEOUT)
-    del READY
     n4.wait_ready("member")
     assert n4.stop() == 0
     el = within(PROPAGATION_TIMEOUT, lambda: data(n1, f"n4.{D}")[0] == "NXDOMAIN",
@@ -266,3 +266,49 @@ def test_rbac_user_cannot_put_records():
         assert p.returncode == 0, p.stderr
         within(PROPAGATION_TIMEOUT, lambda: data(s1, f"www.{D}") == ("NOERROR", ["10.1.1.1"]),
                "the admin's record")
+
+
+def test_forwarders_answer_names_outside_the_mesh():
+    if shutil.which("dnsmasq") is None:
+        pytest.skip("dnsmasq (dnsmasq-base) is not installed")
+    with topology() as t:
+        n = t.add_node("g1")
+        hosts = n.dir / "upstream-hosts"
+        hosts.write_text("192.0.2.77 outside.example\n")
+        # the upstream: a dnsmasq on the node's loopback, ended by PID below
+        up = subprocess.Popen(["ip", "netns", "exec", n.ns, "dnsmasq", "--keep-in-foreground",
+                               "--no-resolv", "--no-hosts", f"--addn-hosts={hosts}",
+                               "--listen-address=127.0.0.1", "--bind-interfaces",
+                               "--port=5354", "--user=root",
+                               f"--pid-file={n.dir / 'dnsmasq.pid'}"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        try:
+            n.start("--bootstrap", "--node-id", "g1", "--endpoints", f"{n.underlay}:{WG_PORT}",
+                    "--meshdns-listen", "127.0.0.1:53", "--meshdns-forwarders",
+                    "127.0.0.1:5354")
+            n.wait_ready("leader")
+            st, flags, ans, _ = within_result(lambda: dig(n, "outside.example", "A", "+rec"))
+            assert st == "NOERROR" and ("A", "192.0.2.77") in ans, (st, ans)
+            assert "ra" in flags, flags
+            # mesh names are still ours, authoritative
+            st, flags, ans, _ = dig(n, f"g1.{D}")
+            assert st == "NOERROR" and "aa" in flags and ans[0][0] == "A"
+        finally:
+            up.terminate()
+            up.wait(10)
+
+
+def within_result(fn, seconds=10):
+    """fn's result once its status is not None (the upstream may start late)."""
+    box = []
+
+    def ok():
+        r = fn()
+        box[:] = [r]
+        return r[0] == "NOERROR"
+    try:
+        wait_until(ok, scaled(seconds), "an answer", interval=0.1)
+    except AssertionError:
+        pass
+    return box[0]
