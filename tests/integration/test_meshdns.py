@@ -66,8 +66,8 @@ def within(seconds, fn, what):
 @pytest.fixture(scope="module")
 def mesh():
     with topology() as t:
-        n1 = t.bootstrap("n1", "--meshdns-listen", "0.0.0.0:53", "--bootstrap-voters", "n2")
-        n2 = t.join("n2", "--voter", "--meshdns-listen", "[::1]:5353")
+        t.bootstrap("n1", "--meshdns-listen", "0.0.0.0:53", "--bootstrap-voters", "n2")
+        t.join("n2", "--voter", "--meshdns-listen", "[::1]:5353")
         n3 = t.add_node("n3")
         # a private resolv.conf for n3 (wmtest bind-mounts it), with
         # something of its own that must survive
