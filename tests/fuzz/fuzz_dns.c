@@ -67,9 +67,17 @@ static void setup(void)
 	rec(&recs[3], "loop.webmesh.internal", "CNAME", "loop.webmesh.internal");
 	rec(&recs[4], "note.webmesh.internal", "TXT", "hello");
 	rec(&recs[5], "www.webmesh.internal", "AAAA", "fd00::7");
-	struct wm_dns_mesh m = {.domain = "webmesh.internal", .self_id = "n1", .leader_id = "n2",
-				.networks = nets, .n_networks = 2, .nodes = nodes, .n_nodes = 40,
-				.records = recs, .n_records = 6, .serial = 7, .ttl = 1};
+	struct wm_dns_mesh m = {.domain = "webmesh.internal",
+				.self_id = "n1",
+				.leader_id = "n2",
+				.networks = nets,
+				.n_networks = 2,
+				.nodes = nodes,
+				.n_nodes = 40,
+				.records = recs,
+				.n_records = 6,
+				.serial = 7,
+				.ttl = 1};
 	if (wm_dns_zone_from_mesh(&m, &zone) != 0)
 		abort();
 }
