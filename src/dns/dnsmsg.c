@@ -95,6 +95,12 @@ int wm_dns_query_parse(const uint8_t *m, size_t len, struct wm_dns_query *q)
 	uint16_t qd = get16(m + 4), an = get16(m + 6), ns = get16(m + 8), ar = get16(m + 10);
 	if (qd != 1 || an != 0 || ns != 0 || ar > 1)
 		return -EBADMSG;
+	/* The first name of a message has nothing before it to point to but
+	 * the header: a pointer there is malformed, and the answer, which
+	 * copies the question, would point into its own header. */
+	for (size_t p = off; p < len && m[p]; p += 1u + m[p])
+		if (m[p] & 0xC0)
+			return -EBADMSG;
 	err = wm_dns_name_read(m, len, &off, q->name, sizeof(q->name));
 	if (err)
 		return -EBADMSG;
@@ -261,7 +267,10 @@ void wm_dns_put_name(struct wm_dns_builder *b, const char *name, bool compress)
 size_t wm_dns_rr_begin(struct wm_dns_builder *b, int section, const char *owner, uint16_t type,
 		       uint32_t ttl)
 {
-	wm_dns_put_name(b, owner, true);
+	if (owner)
+		wm_dns_put_name(b, owner, true);
+	else
+		wm_dns_put_u16(b, 0xC000 | WM_DNS_HEADER); /* the question's name */
 	wm_dns_put_u16(b, type);
 	wm_dns_put_u16(b, WM_DNS_CLASS_IN);
 	wm_dns_put_u32(b, ttl);

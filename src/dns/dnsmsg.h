@@ -94,7 +94,9 @@ void wm_dns_put_u16(struct wm_dns_builder *b, uint16_t v);
 void wm_dns_put_u32(struct wm_dns_builder *b, uint32_t v);
 void wm_dns_put_bytes(struct wm_dns_builder *b, const void *p, size_t n);
 /* Starts a record in section 0 (answer), 1 (authority) or 2 (additional);
- * returns the position of its RDLENGTH for wm_dns_rr_end. */
+ * returns the position of its RDLENGTH for wm_dns_rr_end. owner NULL: the
+ * name of the question (a pointer to it, as received: its bytes may be
+ * anything a label can hold, which text cannot carry back). */
 size_t wm_dns_rr_begin(struct wm_dns_builder *b, int section, const char *owner, uint16_t type,
 		       uint32_t ttl);
 void wm_dns_rr_end(struct wm_dns_builder *b, size_t rdlen_pos);

@@ -503,7 +503,7 @@ static uint8_t resolve(struct wm_dns_builder *b, const struct wm_dns_zone *z, co
 		for (uint32_t i = 0; i < e->count; i++) {
 			const struct zrr *r = &z->rr[e->first + i];
 			if (r->type == qtype || qtype == WM_DNS_ANY) {
-				put_rr(b, z, 0, name, r, apex);
+				put_rr(b, z, 0, hop ? name : NULL, r, apex);
 				any = true;
 			} else if (r->type == WM_DNS_CNAME) {
 				cname = r;
@@ -516,7 +516,7 @@ static uint8_t resolve(struct wm_dns_builder *b, const struct wm_dns_zone *z, co
 				put_soa(b, z, apex); /* NODATA */
 			return WM_DNS_NOERROR;
 		}
-		put_rr(b, z, 0, name, cname, apex);
+		put_rr(b, z, 0, hop ? name : NULL, cname, apex);
 		snprintf(target, sizeof(target), "%s", z->str + cname->data);
 		apex = authority(z, target);
 		if (!apex)

@@ -469,6 +469,29 @@ static void test_malformed(void **state)
 	wm_dns_answer(z, q, 18, false, false, out, sizeof(out), &ol);
 	assert_int_equal(wm_dns_msg_parse(out, ol, &p), 0);
 	assert_int_equal(p.rcode, WM_DNS_FORMERR);
+	/* a pointer in the question (into the header): FORMERR, never copied */
+	memcpy(q + 12, "\xc0\x00\x00\xc0\x20\x00", 6);
+	q[0] = 1;
+	q[1] = 0;
+	q[2] = q[3] = 0;
+	wm_dns_answer(z, q, 18, false, false, out, sizeof(out), &ol);
+	assert_int_equal(wm_dns_msg_parse(out, ol, &p), 0);
+	assert_int_equal(p.rcode, WM_DNS_FORMERR);
+	/* a wildcard answers a name with any bytes in its labels: the owner
+	 * goes back as the question's own bytes (a pointer), not as text */
+	ql = 12;
+	memcpy(q, "\x12\x34\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00", 12);
+	memcpy(q + ql, "\x03\x07.\xff", 4);
+	ql += 4;
+	memcpy(q + ql, "\x03svc\x07webmesh\x08internal\x00\x00\x01\x00\x01", 26);
+	ql += 26;
+	assert_int_equal(wm_dns_answer(z, q, ql, false, false, out, sizeof(out), &ol),
+			 WM_DNS_ANSWERED);
+	assert_int_equal(wm_dns_msg_parse(out, ol, &p), 0);
+	assert_int_equal(p.rcode, WM_DNS_NOERROR);
+	assert_int_equal(p.ancount, 1);
+	assert_memory_equal(out + ql + 2 + 10, "\x0a\x09\x09\x09", 4);
+	assert_memory_equal(out + ql, "\xc0\x0c", 2);
 	/* truncated question */
 	ql = query(q, "n1." D, WM_DNS_A, -1);
 	wm_dns_answer(z, q, ql - 3, false, false, out, sizeof(out), &ol);
