@@ -237,9 +237,10 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 	if (d->n_endpoints == 0)
 		wm_warn("no endpoint to advertise: other nodes cannot reach this one directly "
 			"(set --endpoints IP:PORT)");
-	rc = wm_node_dns_start(d, err, errlen);
+	rc = wm_netconf_open(d, err, errlen);
+	/* after the interface exists: per-link DNS is set on it */
 	if (!rc)
-		rc = wm_netconf_open(d, err, errlen);
+		rc = wm_node_dns_start(d, err, errlen);
 	if (!rc)
 		rc = wm_traversal_start(d, err, errlen);
 	if (rc)
