@@ -29,6 +29,8 @@ PKGS=(
 	# the Debian package (make deb) and its checks: lintian, the unit with
 	# systemd-analyze, the man pages with man -l
 	debhelper dpkg-dev fakeroot lintian systemd man-db groff-base
+	# MeshDNS: dig in the tests, dnsperf and dnsmasq in bench/meshdns
+	bind9-dnsutils dnsperf dnsmasq-base
 )
 
 missing=()

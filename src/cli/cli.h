@@ -89,6 +89,9 @@ int wm_cmd_netcheck(const struct wm_cli *c);
 bool wm_cli_rbac_owns(const char *resource);
 int wm_cli_rbac(const struct wm_cli *c, const char *verb);
 int wm_cmd_auth(const struct wm_cli *c);
+/* MeshDNS user records (res_dns.c): put/get/delete dns-record(s). */
+bool wm_cli_dns_owns(const char *what);
+int wm_cli_dns(const struct wm_cli *c, const char *verb);
 int wm_cmd_pki(const struct wm_cli *c);
 /* cmd_allow.c (issue 10): delete node NODE, allow node NODE */
 int wm_cmd_delete_node(const struct wm_cli *c);

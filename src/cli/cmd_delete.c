@@ -49,6 +49,8 @@ int wm_cmd_delete(const struct wm_cli *c)
 	const char *what = c->n_args > 0 ? c->args[0] : "";
 	if (wm_cli_rbac_owns(what))
 		return wm_cli_rbac(c, "delete");
+	if (wm_cli_dns_owns(what))
+		return wm_cli_dns(c, "delete");
 
 	if (c->output == WM_OUT_DOT) {
 		fprintf(stderr, "wmctl: -o dot is only for 'get graph'\n");

@@ -159,6 +159,8 @@ int wm_cmd_get(const struct wm_cli *c)
 	const char *what = c->n_args > 0 ? c->args[0] : "";
 	if (wm_cli_rbac_owns(what))
 		return wm_cli_rbac(c, "get");
+	if (wm_cli_dns_owns(what))
+		return wm_cli_dns(c, "get");
 	if ((c->output == WM_OUT_DOT) && strcmp(what, "graph") != 0) {
 		fprintf(stderr, "wmctl: -o dot is only for 'get graph'\n");
 		return 2;

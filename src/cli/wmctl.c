@@ -13,14 +13,16 @@ static const struct wm_cli_command commands[] = {
 	{"get", wm_cmd_get, "get nodes|node ID|graph|edges|routes [NODE]   the mesh state"},
 	{"put", wm_cmd_put,
 	 "put edge A B [--weight N] [--attr K=V]...   add or change a link\n"
-	 "  put route NODE CIDR[,CIDR]...   advertise networks behind NODE"},
+	 "  put route NODE CIDR[,CIDR]...   advertise networks behind NODE\n"
+	 "  put dns-record NAME A|AAAA|CNAME|TXT|SRV VALUE   a MeshDNS record"},
 	{"auth", wm_cmd_auth, "auth can-i VERB RESOURCE [NAME] [--as ID]   ask RBAC"},
 	{"pki", wm_cmd_pki,
 	 "pki init --dir DIR | pki issue ID --dir DIR [--days N] [--server-cert [--san NAME]] | "
 	 "pki keygen FILE"},
 	{"delete", wm_cmd_delete,
 	 "delete edge A B | delete route NODE CIDR... | delete node NODE   remove a link, "
-	 "routes, or a node (denied until allowed)"},
+	 "routes, or a node (denied until allowed)\n"
+	 "  delete dns-record NAME TYPE [VALUE]   remove MeshDNS records"},
 	{"allow", wm_cmd_allow, "allow node NODE        re-admit a node an administrator removed"},
 	{"ping", wm_cmd_ping,
 	 "ping NODE [-c N] [--interval-ms MS] [--wait-ms MS]   echo over the mesh, path per reply"},

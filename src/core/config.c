@@ -9,6 +9,7 @@
 
 #include "core/config.h"
 #include "core/hostport.h"
+#include "core/dnsname.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/key.h"
@@ -651,6 +652,41 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 65536,
 	 .max = 1073741824,
 	 .help = "bytes of ICE signals a server keeps for absent nodes, in all"},
+	/* MeshDNS (issue 14) */
+	{.name = "meshdns-listen",
+	 .type = WM_CFG_STRING,
+	 .offset = F(meshdns_listen),
+	 .arg = "IP:PORT",
+	 .check = check_endpoint,
+	 .help = "serve the mesh domain over DNS (UDP and TCP) here; voters and observers "
+		 "only"},
+	{.name = "meshdns-forwarders",
+	 .type = WM_CFG_LIST,
+	 .offset = F(meshdns_forwarders),
+	 .count_offset = F(n_meshdns_forwarders),
+	 .arg = "IP:PORT,...",
+	 .check = check_endpoint,
+	 .help = "MeshDNS passes names outside the mesh to the first of these (default: "
+		 "REFUSED)"},
+	{.name = "meshdns-forward-public",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(meshdns_forward_public),
+	 .def = "false",
+	 .help = "allow meshdns-forwarders on a listen address that is neither loopback nor "
+		 "in the mesh (an open resolver for whoever reaches it)"},
+	{.name = "use-meshdns",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(use_meshdns),
+	 .def = "false",
+	 .help = "resolve the mesh domain (only it) through MeshDNS: per-link DNS with "
+		 "systemd-resolved, else a block in /etc/resolv.conf removed at exit"},
+	{.name = "meshdns-server",
+	 .type = WM_CFG_STRING,
+	 .offset = F(meshdns_server),
+	 .arg = "IP:PORT",
+	 .check = check_endpoint,
+	 .help = "with use-meshdns: the MeshDNS server to ask (default: port 53 at the mesh "
+		 "address of a voter or observer this node knows)"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
@@ -837,32 +873,10 @@ static const char *check_path(const char *v)
 	return NULL; /* any non-empty text; the type check refuses empty values */
 }
 
-/* A DNS name: labels of 1..63 letters, digits and '-', not starting or ending
- * with '-', at most 253 characters; upper case allowed when upper is true. */
+/* A DNS name (core/dnsname.c owns the syntax); upper case allowed when upper. */
 static bool dns_name_ok(const char *v, bool upper)
 {
-	size_t n = strlen(v), label = 0;
-
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i <= n; i++) {
-		char c = v[i];
-
-		if (c == '.' || c == '\0') {
-			if (label == 0 || v[i - 1] == '-')
-				return false;
-			label = 0;
-			continue;
-		}
-		if (label == 0 && c == '-')
-			return false;
-		if (!((c >= 'a' && c <= 'z') || (upper && c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-'))
-			return false;
-		if (++label > 63)
-			return false;
-	}
-	return true;
+	return wm_dns_name_check(v, upper ? WM_DNS_NAME_UPPER : 0, NULL) == 0;
 }
 
 static const char *check_domain(const char *v)

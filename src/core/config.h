@@ -131,6 +131,13 @@ struct wm_config {
 	char *turn_secret_file;		/* turn-secret-file */
 	/* set by the loader, bit i for wm_cfg_secret_files[i]: where a secret came from */
 	unsigned secret_from_flag, secret_from_config;
+	/* MeshDNS (issue 14) */
+	char *meshdns_listen; /* meshdns-listen: IP:PORT, unset = off */
+	char *meshdns_forwarders[WM_CFG_LIST_MAX]; /* meshdns-forwarders: IP:PORT list */
+	size_t n_meshdns_forwarders;
+	bool meshdns_forward_public; /* meshdns-forward-public: forwarders on any address */
+	bool use_meshdns;            /* use-meshdns: the host resolver asks MeshDNS */
+	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

@@ -8,7 +8,7 @@
 static const char *const verbs[] = {"get", "put", "delete", NULL};
 static const char *const resources[] = {"nodes",	"edges",  "routes",	 "roles",
 					"rolebindings", "groups", "networkacls", "voters",
-					"observers",	"status", NULL};
+					"observers",	"status", "dns-records", NULL};
 
 static bool in_table(const char *const *t, const char *s, size_t n)
 {
@@ -68,7 +68,7 @@ int wm_rbac_resource_check(const char *resource, const char **why)
 		return 0;
 	if (why)
 		*why = "is not a resource (nodes, edges, routes, roles, rolebindings, groups, "
-		       "networkacls, voters, observers, status or *)";
+		       "networkacls, voters, observers, status, dns-records or *)";
 	return -EINVAL;
 }
 

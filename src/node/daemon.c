@@ -67,6 +67,9 @@ static void next_stage(struct wm_daemon *d)
 			}
 			break;
 		case 1:
+			/* MeshDNS reads the store: it goes first */
+			d->closing++;
+			wm_node_dns_close(d, stage_done, d);
 			/* ICE sessions end (BYE to the peers) before the clients go */
 			d->closing++;
 			wm_traversal_close(d, stage_done, d);
@@ -236,6 +239,9 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 		wm_warn("no endpoint to advertise: other nodes cannot reach this one directly "
 			"(set --endpoints IP:PORT)");
 	rc = wm_netconf_open(d, err, errlen);
+	/* after the interface exists: per-link DNS is set on it */
+	if (!rc)
+		rc = wm_node_dns_start(d, err, errlen);
 	if (!rc)
 		rc = wm_traversal_start(d, err, errlen);
 	if (rc)

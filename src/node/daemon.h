@@ -128,8 +128,12 @@ struct wm_daemon {
 	 * failed: tried after every other, so that one joiner that never comes
 	 * up (or refused to serve) does not hold up the rest. */
 	char raft_changing[WM_NODE_ID_MAX + 1], raft_failed[WM_NODE_ID_MAX + 1];
+	uint64_t raft_reconciled_index, raft_reconciled_term; /* last pass with nothing to do */
 	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
 	bool self_update_pending;
+	/* DNS (dns.c): MeshDNS on servers, the host resolver with use-meshdns */
+	struct wm_meshdns *meshdns;
+	struct wm_resolver *resolver;
 	uv_signal_t sigterm, sigint;
 	int closing; /* subsystems of the current shutdown stage still closing */
 	int stage;   /* shutdown stage, see daemon.c */
@@ -182,6 +186,14 @@ size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,
 /* Frees the authenticator chain and the gate (after the rpc servers stopped). */
 void wm_api_free_auth(struct wm_daemon *d);
 
+/* dns.c: MeshDNS and --use-meshdns. start checks the flags and sets up the
+ * resolver; store_opened starts MeshDNS (when configured); servers_changed
+ * points the resolver at a server learnt from the peers; close restores the
+ * resolver and closes MeshDNS (done_cb after the last handle). */
+int wm_node_dns_start(struct wm_daemon *d, char *err, size_t errlen);
+int wm_node_dns_store_opened(struct wm_daemon *d, char *err, size_t errlen);
+void wm_node_dns_servers_changed(struct wm_daemon *d);
+void wm_node_dns_close(struct wm_daemon *d, void (*done_cb)(void *data), void *data);
 /* server.c: bootstrap or resume a server with a local store. */
 int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
 /* Opens the local replica at our mesh IPv4 (d->ipv4 must be set): for the

@@ -463,5 +463,5 @@ int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t 
 		wm_services_set_store(d->services, d->store);
 	wm_raftmembers_start(d);
 	wm_info("raft listens on %s", raft_address);
-	return 0;
+	return wm_node_dns_store_opened(d, err, errlen);
 }

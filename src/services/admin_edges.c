@@ -40,8 +40,8 @@ static void applied_cb(void *data, const struct wm_store_result *res)
 /* Every Admin write goes through here: applied locally on the leader, the
  * original request forwarded to the leader (or, from a plain member, to its
  * server) anywhere else. */
-static void apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req, size_t len,
-		  const Webmesh__V1__RaftCommand *cmd)
+void wm_admin_apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+		    size_t len, const Webmesh__V1__RaftCommand *cmd)
 {
 	if (!s->cfg.store) {
 		wm_services_forward(s, call, req, len);
@@ -174,7 +174,7 @@ void wm_admin_put_edge(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE;
 	cmd.put_edge = &pe;
-	apply(s, call, req, len, &cmd);
+	wm_admin_apply(s, call, req, len, &cmd);
 	free(entries);
 	free(ptrs);
 	webmesh__v1__put_edge_request__free_unpacked(r, NULL);
@@ -203,7 +203,7 @@ void wm_admin_delete_edge(struct wm_rpc_call *call, const uint8_t *req, size_t l
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_EDGE;
 	cmd.delete_edge = &de;
-	apply(s, call, req, len, &cmd);
+	wm_admin_apply(s, call, req, len, &cmd);
 	webmesh__v1__delete_edge_request__free_unpacked(r, NULL);
 }
 
@@ -325,7 +325,7 @@ static void write_routes(struct wm_services *s, struct wm_rpc_call *call, const 
 		pr.route_override_any = rr.any;
 		pr.route_claims_checked = true;
 	}
-	apply(s, call, req, len, &cmd);
+	wm_admin_apply(s, call, req, len, &cmd);
 	if (!remove)
 		wm_route_rights_free(&rr);
 }

@@ -75,6 +75,12 @@ static const struct policy policies[] = {
 	{"/webmesh.v1.Signaling/GetTurnCredentials", R_SELF_ONLY, NULL, NULL},
 	/* Re-admitting a removed node is removing it undone (issue 10). */
 	{"/webmesh.v1.Admin/AllowNode", R_RBAC_NAME, "delete", "nodes"},
+	/* MeshDNS user records: one resource, like edges (a record's name is
+	 * canonicalised against the mesh domain by the FSM, so per-name rules
+	 * would match the text the caller typed, not the name stored). */
+	{"/webmesh.v1.Admin/PutDnsRecord", R_RBAC, "put", "dns-records"},
+	{"/webmesh.v1.Admin/DeleteDnsRecord", R_RBAC, "delete", "dns-records"},
+	{"/webmesh.v1.Admin/ListDnsRecords", R_RBAC, "get", "dns-records"},
 };
 
 /* Unknown methods: only a wildcard verb passes (mesh-admin). */

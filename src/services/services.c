@@ -62,6 +62,9 @@ static const struct method_def methods[] = {
 	/* Probes from this host: a remote caller could aim them elsewhere. */
 	{"/webmesh.v1.Node/Ping", true, wm_node_ping, true},
 	{"/webmesh.v1.Node/NetCheck", false, wm_node_netcheck, true},
+	{"/webmesh.v1.Admin/PutDnsRecord", false, wm_admin_put_dns_record, false},
+	{"/webmesh.v1.Admin/DeleteDnsRecord", false, wm_admin_delete_dns_record, false},
+	{"/webmesh.v1.Admin/ListDnsRecords", false, wm_admin_list_dns_records, false},
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)

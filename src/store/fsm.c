@@ -174,6 +174,10 @@ static int dispatch(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE:
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE:
 		return wm_fsm_cmd_deny(f, cmd, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_DNS_RECORD:
+		return wm_fsm_cmd_put_dns_record(f, cmd->put_dns_record, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_DNS_RECORD:
+		return wm_fsm_cmd_delete_dns_record(f, cmd->delete_dns_record, res);
 	default:
 		/* Every replica refuses it alike, so the log stays usable. */
 		return wm_fsm_refuse(res, -EINVAL, "unknown or empty command (case %d)",

@@ -43,6 +43,8 @@ int wm_fsm_list_nodes(struct wm_fsm *f, struct wm_mesh_node **out, size_t *n);
 /* The ID of the node whose raft ID is raft_id into out; -ENOENT (out "") if none. */
 int wm_fsm_node_by_raft_id(struct wm_fsm *f, uint64_t raft_id, char *out, size_t len);
 int wm_fsm_list_edges(struct wm_fsm *f, struct wm_mesh_edge **out, size_t *n);
+/* See wm_store_list_dns_records. */
+int wm_fsm_list_dns_records(struct wm_fsm *f, struct wm_dns_record **out, size_t *n);
 /* See wm_store_list_edge_attrs. */
 int wm_fsm_list_edge_attrs(struct wm_fsm *f, struct wm_edge_attr **out, size_t *n);
 /* One line per row of every table, ordered by key ("node id=a raft_id=..."). */

@@ -7,6 +7,7 @@
 
 #include <openssl/sha.h>
 
+#include "core/dnsname.h"
 #include "core/error.h"
 #include "core/ipam.h"
 #include "store/fsm_int.h"
@@ -24,43 +25,10 @@ static int step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : wm_fsm_sqlite_err(rc);
 }
 
-/* Domains become DNS names: labels of [a-z0-9-], 1..63 each, 253 in all. */
+/* Domains become DNS names (core/dnsname.c owns the syntax). */
 static int domain_check(const char *d, const char **why)
 {
-	size_t n = d ? strnlen(d, WM_DOMAIN_MAX + 1) : 0, label = 0;
-
-	if (n == 0) {
-		*why = "is empty";
-		return -EINVAL;
-	}
-	if (n > WM_DOMAIN_MAX) {
-		*why = "is longer than 253 characters";
-		return -EINVAL;
-	}
-	for (size_t i = 0; i <= n; i++) {
-		char c = d[i];
-		if (c == '.' || c == '\0') {
-			if (label == 0 || d[i - 1] == '-') {
-				*why = "has an empty label or one ending in '-'";
-				return -EINVAL;
-			}
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
-			*why = "may only contain a-z, 0-9, '-' and '.'";
-			return -EINVAL;
-		}
-		if (label == 0 && c == '-') {
-			*why = "has a label starting with '-'";
-			return -EINVAL;
-		}
-		if (++label > 63) {
-			*why = "has a label longer than 63 characters";
-			return -EINVAL;
-		}
-	}
-	return 0;
+	return wm_dns_name_check(d, 0, why);
 }
 
 /* Zones are optional labels (the same alphabet as node IDs, no reserved names). */

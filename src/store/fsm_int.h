@@ -10,7 +10,7 @@
 #include "store/fsm.h"
 
 /* Bumped when the schema changes; a snapshot with another version is refused. */
-#define WM_FSM_SCHEMA_VERSION 4
+#define WM_FSM_SCHEMA_VERSION 5
 /* PRAGMA application_id: "wmsh", so `file state.db` and restores can tell it is ours. */
 #define WM_FSM_APPLICATION_ID 0x776d7368
 
@@ -42,6 +42,12 @@ int wm_fsm_cmd_put_routes(struct wm_fsm *f, const Webmesh__V1__PutRoutesCommand 
 			  struct wm_store_result *res);
 int wm_fsm_cmd_delete_routes(struct wm_fsm *f, const Webmesh__V1__DeleteRoutesCommand *c,
 			     struct wm_store_result *res);
+
+/* fsm_dns.c: MeshDNS user records */
+int wm_fsm_cmd_put_dns_record(struct wm_fsm *f, const Webmesh__V1__PutDnsRecordCommand *c,
+			      struct wm_store_result *res);
+int wm_fsm_cmd_delete_dns_record(struct wm_fsm *f, const Webmesh__V1__DeleteDnsRecordCommand *c,
+				 struct wm_store_result *res);
 
 /* RBAC and network ACL commands (fsm_authz.c): put/delete of roles, role
  * bindings, groups and ACLs, and the authorization bootstrap. */

@@ -234,6 +234,23 @@ int wm_fsm_list_edges(struct wm_fsm *f, struct wm_mesh_edge **out, size_t *n)
 		       sizeof(**out), edge_row, (void **)out, n);
 }
 
+static int dns_record_row(sqlite3_stmt *st, void *item)
+{
+	struct wm_dns_record *r = item;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->name, sizeof(r->name), "%s", col_text(st, 0));
+	snprintf(r->type, sizeof(r->type), "%s", col_text(st, 1));
+	snprintf(r->value, sizeof(r->value), "%s", col_text(st, 2));
+	return 0;
+}
+
+int wm_fsm_list_dns_records(struct wm_fsm *f, struct wm_dns_record **out, size_t *n)
+{
+	return collect(f, "SELECT name, type, value FROM dns_records ORDER BY name, type, value",
+		       sizeof(**out), dns_record_row, (void **)out, n);
+}
+
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
@@ -335,6 +352,7 @@ static const char *const dump_queries[] = {
 	"SELECT 'networkacl', * FROM network_acls ORDER BY name",
 	"SELECT 'meshauth', * FROM mesh_auth ORDER BY id",
 	"SELECT 'denied', * FROM denied_nodes ORDER BY node_id",
+	"SELECT 'dnsrecord', * FROM dns_records ORDER BY name, type, value",
 };
 
 int wm_fsm_dump(struct wm_fsm *f, char **out)

@@ -117,6 +117,13 @@ static const char schema_sql[] =
 	"  node_id TEXT PRIMARY KEY NOT NULL CHECK (length(node_id) BETWEEN 1 AND 63),"
 	"  by TEXT NOT NULL,"
 	"  denied_at INTEGER NOT NULL"
+	") WITHOUT ROWID;"
+	/* MeshDNS user records, canonical (core/dnsname.c). */
+	"CREATE TABLE dns_records ("
+	"  name TEXT NOT NULL,"
+	"  type TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY (name, type, value)"
 	") WITHOUT ROWID;";
 
 int wm_fsm_schema_create(sqlite3 *db, char *err, size_t errlen)

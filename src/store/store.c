@@ -464,6 +464,11 @@ int wm_store_list_edge_attrs(struct wm_store *s, struct wm_edge_attr **out, size
 	return wm_fsm_list_edge_attrs(s->fsm, out, n);
 }
 
+int wm_store_list_dns_records(struct wm_store *s, struct wm_dns_record **out, size_t *n)
+{
+	return wm_fsm_list_dns_records(s->fsm, out, n);
+}
+
 int wm_store_dump(struct wm_store *s, char **out)
 {
 	return wm_fsm_dump(s->fsm, out);

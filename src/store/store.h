@@ -14,6 +14,7 @@
 
 #include <uv.h>
 
+#include "core/dnsname.h"
 #include "core/mesh.h"
 #include "webmesh/v1/raft.pb-c.h"
 
@@ -119,6 +120,8 @@ struct wm_edge_attr {
 /* Every attribute of every edge, one item each, ordered by source, target
  * (as wm_store_list_edges lists the edges) and key. *out is malloc'd. */
 int wm_store_list_edge_attrs(struct wm_store *s, struct wm_edge_attr **out, size_t *n);
+/* MeshDNS user records, ordered by name, type and value. *out is malloc'd. */
+int wm_store_list_dns_records(struct wm_store *s, struct wm_dns_record **out, size_t *n);
 /* A canonical text dump of the whole state (tests compare replicas with it). */
 int wm_store_dump(struct wm_store *s, char **out);
 

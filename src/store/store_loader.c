@@ -69,6 +69,11 @@ int wm_store_list_edge_attrs(struct wm_store *s, struct wm_edge_attr **out, size
 	return mod->list_edge_attrs(s, out, n);
 }
 
+int wm_store_list_dns_records(struct wm_store *s, struct wm_dns_record **out, size_t *n)
+{
+	return mod->list_dns_records(s, out, n);
+}
+
 int wm_store_dump(struct wm_store *s, char **out)
 {
 	return mod->dump(s, out);

@@ -23,4 +23,5 @@ __attribute__((visibility("default"))) const struct wm_store_module wm_store_mod
 	.authz_load = wm_store_authz_load,
 	.rbac_check = wm_store_rbac_check,
 	.remove_raft_id = wm_store_remove_raft_id,
+	.list_dns_records = wm_store_list_dns_records,
 };

@@ -12,7 +12,7 @@
 
 #define WM_STORE_MODULE_NAME "webmesh-store"
 #define WM_STORE_MODULE_SYMBOL "wm_store_module_v1"
-#define WM_STORE_MODULE_ABI 2
+#define WM_STORE_MODULE_ABI 3
 
 struct wm_store_module {
 	struct wm_module_header header;
@@ -41,6 +41,7 @@ struct wm_store_module {
 			  const char *resource, const char *name);
 	int (*remove_raft_id)(struct wm_store *s, uint64_t raft_id, wm_store_done_cb cb,
 			      void *data);
+	int (*list_dns_records)(struct wm_store *s, struct wm_dns_record **out, size_t *n);
 };
 
 #endif

@@ -57,7 +57,11 @@ ENV = {
 # the one Popen returns.
 NODE_SH = (
     "mount -t tmpfs -o mode=0755 none /run/wireguard && "
-    "mount -t tmpfs -o mode=0755 none /run/webmesh && exec \"$@\""
+    "mount -t tmpfs -o mode=0755 none /run/webmesh && "
+    # A node whose directory holds a resolv.conf sees it as /etc/resolv.conf
+    # ($3 is --state-dir's value), so a test can watch what it does to it.
+    "{ [ ! -e \"${3%/*}/resolv.conf\" ] || "
+    "mount --bind \"${3%/*}/resolv.conf\" /etc/resolv.conf; } && exec \"$@\""
 )
 
 

@@ -1,0 +1,257 @@
+/* The MeshDNS component on a real loop and loopback sockets: UDP answers,
+ * TCP framing (pipelined, split, oversized), reloads after a change, and a
+ * close that leaves no handle behind. The client is non-blocking and the
+ * loop is turned by hand, so one thread does both. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "dns/dnsmsg.h"
+#include "dns/meshdns.h"
+
+#define D "webmesh.internal"
+
+static int loads;
+
+static int load(void *data, struct wm_dns_zone **out)
+{
+	static struct wm_mesh_node n;
+	struct wm_prefix nets[1];
+	(void)data;
+	memset(&n, 0, sizeof(n));
+	snprintf(n.id, sizeof(n.id), "n1");
+	wm_prefix_parse("172.16.0.1/32", &n.ipv4);
+	wm_prefix_parse("172.16.0.0/12", &nets[0]);
+	struct wm_dns_mesh m = {.domain = D,
+				.self_id = "n1",
+				.networks = nets,
+				.n_networks = 1,
+				.nodes = &n,
+				.n_nodes = 1,
+				.serial = (uint32_t)++loads,
+				.ttl = 1};
+	return wm_dns_zone_from_mesh(&m, out);
+}
+
+static uint16_t free_port(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static size_t query(uint8_t *buf, uint16_t id, const char *name)
+{
+	struct wm_dns_builder b;
+	wm_dns_builder_init(&b, buf, 512, 512);
+	wm_dns_put_header(&b, id, WM_DNS_FLAG_RD, 0);
+	wm_dns_put_name(&b, name, false);
+	wm_dns_put_u16(&b, WM_DNS_A);
+	wm_dns_put_u16(&b, WM_DNS_CLASS_IN);
+	buf[5] = 1;
+	return b.len;
+}
+
+/* Turns the loop until fn(data) says done, at most 2 s. */
+static bool turn_until(uv_loop_t *loop, bool (*fn)(void *), void *data)
+{
+	for (int i = 0; i < 2000; i++) {
+		uv_run(loop, UV_RUN_NOWAIT);
+		if (fn(data))
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+struct rx {
+	int fd;
+	uint8_t buf[4096];
+	ssize_t len;
+};
+
+static bool got(void *p)
+{
+	struct rx *r = p;
+	ssize_t n = recv(r->fd, r->buf + r->len, sizeof(r->buf) - (size_t)r->len, MSG_DONTWAIT);
+	if (n > 0)
+		r->len += n;
+	if (n == 0)
+		r->len = r->len ? r->len : -1; /* closed */
+	return r->len != 0;
+}
+
+static struct wm_meshdns *start(uv_loop_t *loop, uint16_t port)
+{
+	struct wm_meshdns *m = NULL;
+	struct wm_meshdns_config cfg = {.loop = loop, .load = load};
+	char err[256];
+	char ep[32];
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", port);
+	assert_int_equal(wm_endpoint_parse(ep, &cfg.listen), 0);
+	assert_int_equal(wm_meshdns_init(&cfg, &m, err, sizeof(err)), 0);
+	assert_int_equal(wm_meshdns_start(m, err, sizeof(err)), 0);
+	return m;
+}
+
+static void stop(uv_loop_t *loop, struct wm_meshdns *m)
+{
+	wm_meshdns_close(m, NULL, NULL);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(loop), 0); /* every handle closed */
+}
+
+static void test_udp_and_reload(void **state)
+{
+	uv_loop_t loop;
+	uint16_t port = free_port();
+	uint8_t q[512];
+	struct wm_dns_parsed p;
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	(void)state;
+
+	uv_loop_init(&loop);
+	loads = 0;
+	struct wm_meshdns *m = start(&loop, port);
+	assert_int_equal(loads, 1);
+	struct rx r = {.fd = socket(AF_INET, SOCK_DGRAM, 0)};
+	size_t ql = query(q, 7, "n1." D);
+	assert_int_equal(sendto(r.fd, q, ql, 0, (struct sockaddr *)&to, sizeof(to)), (ssize_t)ql);
+	assert_true(turn_until(&loop, got, &r));
+	assert_int_equal(wm_dns_msg_parse(r.buf, (size_t)r.len, &p), 0);
+	assert_int_equal(p.id, 7);
+	assert_int_equal(p.ancount, 1);
+	assert_string_equal(p.rr[0].data, "172.16.0.1");
+	/* a change: one reload, however many changes came within 20 ms */
+	wm_meshdns_changed(m);
+	wm_meshdns_changed(m);
+	wm_meshdns_changed(m);
+	for (int i = 0; i < 100 && loads < 2; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_int_equal(loads, 2);
+	struct wm_meshdns_stats st;
+	wm_meshdns_stats(m, &st);
+	assert_int_equal(st.queries, 1);
+	assert_int_equal(st.reloads, 2);
+	/* the SOA serial follows the new zone */
+	r.len = 0;
+	ql = query(q, 8, D);
+	q[ql - 3] = WM_DNS_SOA;
+	sendto(r.fd, q, ql, 0, (struct sockaddr *)&to, sizeof(to));
+	assert_true(turn_until(&loop, got, &r));
+	assert_int_equal(wm_dns_msg_parse(r.buf, (size_t)r.len, &p), 0);
+	assert_non_null(strstr(p.rr[0].data, " 2 60 10 600 1"));
+	close(r.fd);
+	stop(&loop, m);
+}
+
+static int tcp_connect(uint16_t port)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	fcntl(fd, F_SETFL, O_NONBLOCK);
+	int rc = connect(fd, (struct sockaddr *)&to, sizeof(to));
+	assert_true(rc == 0 || errno == EINPROGRESS);
+	return fd;
+}
+
+static bool have_two(void *p)
+{
+	struct rx *r = p;
+	got(r);
+	if (r->len < 2)
+		return false;
+	size_t a = (size_t)(r->buf[0] << 8 | r->buf[1]);
+	return r->len >= (ssize_t)(2 + a + 2) &&
+	       r->len >= (ssize_t)(2 + a + 2 + (r->buf[2 + a] << 8 | r->buf[3 + a]));
+}
+
+static void test_tcp_framing(void **state)
+{
+	uv_loop_t loop;
+	uint16_t port = free_port();
+	uint8_t q[1024], one[512];
+	struct wm_dns_parsed p;
+	(void)state;
+
+	uv_loop_init(&loop);
+	struct wm_meshdns *m = start(&loop, port);
+	struct rx r = {.fd = tcp_connect(port)};
+	/* two queries in one write, the second split across two */
+	size_t l1 = query(one, 1, "n1." D);
+	q[0] = (uint8_t)(l1 >> 8);
+	q[1] = (uint8_t)l1;
+	memcpy(q + 2, one, l1);
+	size_t l2 = query(one, 2, "nobody." D);
+	q[2 + l1] = (uint8_t)(l2 >> 8);
+	q[3 + l1] = (uint8_t)l2;
+	memcpy(q + 4 + l1, one, l2);
+	size_t total = 4 + l1 + l2;
+	for (int i = 0; i < 200; i++) { /* until connected */
+		uv_run(&loop, UV_RUN_NOWAIT);
+		if (send(r.fd, q, total - 5, MSG_NOSIGNAL) == (ssize_t)(total - 5))
+			break;
+		usleep(1000);
+	}
+	for (int i = 0; i < 20; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	assert_int_equal(send(r.fd, q + total - 5, 5, MSG_NOSIGNAL), 5);
+	assert_true(turn_until(&loop, have_two, &r));
+	size_t a = (size_t)(r.buf[0] << 8 | r.buf[1]);
+	assert_int_equal(wm_dns_msg_parse(r.buf + 2, a, &p), 0);
+	assert_int_equal(p.id, 1);
+	assert_int_equal(p.rcode, WM_DNS_NOERROR);
+	size_t b = (size_t)(r.buf[2 + a] << 8 | r.buf[3 + a]);
+	assert_int_equal(wm_dns_msg_parse(r.buf + 4 + a, b, &p), 0);
+	assert_int_equal(p.id, 2);
+	assert_int_equal(p.rcode, WM_DNS_NXDOMAIN);
+	/* a length no query has: the connection is closed */
+	uint8_t big[2] = {0x20, 0x00};
+	assert_int_equal(send(r.fd, big, 2, MSG_NOSIGNAL), 2);
+	r.len = 0;
+	assert_true(turn_until(&loop, got, &r));
+	assert_int_equal(r.len, -1);
+	close(r.fd);
+	/* a connection still open at close time is closed with the rest */
+	int idle = tcp_connect(port);
+	for (int i = 0; i < 20; i++) {
+		uv_run(&loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	stop(&loop, m);
+	close(idle);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_udp_and_reload),
+		cmocka_unit_test(test_tcp_framing),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
