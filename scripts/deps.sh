@@ -19,6 +19,8 @@ PKGS=(
 	wireguard-go wireguard-tools iproute2 iputils-ping procps util-linux
 	# integration tests: pytest, an independent gRPC client, python stubs
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
+	# the tests' own node proofs (X25519, HKDF), independent of our C code
+	python3-cryptography
 	# inspecting the state database
 	sqlite3
 	# authentication tests: a real LDAP server, nftables for ACLs

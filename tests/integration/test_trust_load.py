@@ -14,11 +14,13 @@ the leader s1's API:
 
 During each, s1's RSS (VmRSS) stays under 64 MiB, `wmctl status` answers, s1
 stays the leader, and m1 from its own address gets an authenticated call
-through within 1 s every time. Afterwards the state on every voter is as it
+through within 1 s every time (a Heartbeat with its password and node
+proof). Afterwards the state on every voter is as it
 was, and the limit that was hit is in s1's log exactly once. Bounded: each
 attack runs a few seconds and a fixed number of connections or calls.
 """
 
+import importlib
 import json
 import subprocess
 import threading
@@ -63,7 +65,7 @@ def wait_server(node, timeout=READY_TIMEOUT):
 
 @pytest.fixture(scope="module")
 def mesh():
-    crypt = pytest.importorskip("crypt")
+    crypt = importlib.import_module("crypt")  # stdlib: a missing one must fail, not skip
     with topology() as t:
         hp = t.dir / "htpasswd"
         salt = crypt.mksalt(crypt.METHOD_SHA512)
@@ -76,6 +78,7 @@ def mesh():
             wait_server(n)
         t.join("m1", *secret_config(t, "m1"))
         wait_until(lambda: s1.is_leader(), 30, "s1 to lead")
+        t.s1_public_key = s1.nodes()["s1"]["public_key"]
         t.voters = [t.nodes[v] for v in ("s1", "s2", "s3")]
         yield t
 
@@ -96,14 +99,15 @@ def rss_kib(node):
 
 
 def start_probe(t, duration):
-    """The legitimate caller: m1's address, m1's password, GetStatus on s1
-    every 0.25 s with a 1 s deadline."""
+    """The legitimate member: from m1's address, m1's heartbeat to s1 with
+    m1's password and m1's node proof, every 0.25 s with a 1 s deadline."""
     s1, m1 = t.nodes["s1"], t.nodes["m1"]
     p = subprocess.Popen(
         ["ip", "netns", "exec", m1.ns, PYTHON, str(LOAD), "probe",
          "--target", f"{s1.underlay}:{API_PORT}", "--ca", str(s1.state_dir / "tls.crt"),
          "--name", "s1", "--user", "m1", "--password", PASSWORD["m1"],
-         "--duration", str(duration)],
+         "--proof-key", str(m1.state_dir / "wireguard.key"), "--audience", "s1",
+         "--audience-pub", t.s1_public_key, "--duration", str(duration)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     line = p.stdout.readline().strip()
     assert line == "ready", f"probe did not connect: {line!r} {p.stderr.read()}"

@@ -26,14 +26,18 @@ DENIED = "PERMISSION_DENIED"
 
 
 def call(t, name, method, request, req_type, resp_type="AdminWriteResponse", server=None,
-         timeout=10):
-    """One unary call as name (its certificate) from the client namespace;
-    returns {"code", "details", "responses"}."""
+         timeout=10, proof=None):
+    """One unary call as name (its certificate) from the client namespace,
+    with proof = (node ID, its WireGuard private key file) a node proof for
+    the server; returns {"code", "details", "responses"}."""
     server = server or t.server
     args = [PYTHON, AUTH_CALL, "--gen", t.gen, "--target", f"{server.underlay}:{API_PORT}",
             "--ca", t.ca / "ca.crt", "--name", server.name, "--cert", t.ca / f"{name}.crt",
             "--key", t.ca / f"{name}.key", "--method", method, "--request", req_type,
             "--response", resp_type, "--json", json.dumps(request), "--timeout", timeout]
+    if proof:
+        args += ["--proof-id", proof[0], "--proof-key", proof[1], "--audience", server.name,
+                 "--audience-pub", server.status()["public_key"]]
     p = run(["ip", "netns", "exec", t.client_ns, *[str(a) for a in args]],
             timeout=timeout + 30)
     return json.loads(p.stdout)
@@ -67,15 +71,28 @@ def bind(t, who, name, role, subject):
                 {"name": name, "role": role, "subjects": subjects(subject)}, "RoleBinding")
 
 
-def join(t, who, node_id, routes=(), as_voter=False, as_observer=False):
-    # one WireGuard key per node: a node that comes back keeps its key
+def wg_key(t, node_id):
+    """One WireGuard key pair per node (a node that comes back keeps its
+    key): the private key's file, and the public key."""
     if not hasattr(t, "keys"):
         t.keys = {}
-    key = t.keys.setdefault(node_id, base64.b64encode(os.urandom(32)).decode())
-    req = {"id": node_id, "publicKey": key,
+    if node_id not in t.keys:
+        priv = t.dir / f"{node_id}-wg.key"
+        priv.write_text(run(["wg", "genkey"]).stdout.strip() + "\n")
+        priv.chmod(0o600)
+        pub = run(["wg", "pubkey"], input=priv.read_text()).stdout.strip()
+        t.keys[node_id] = (priv, pub)
+    return t.keys[node_id]
+
+
+def join(t, who, node_id, routes=(), as_voter=False, as_observer=False):
+    # The joiner proves the key it registers (a registered node re-joins
+    # only so), as webmeshd does.
+    priv, pub = wg_key(t, node_id)
+    req = {"id": node_id, "publicKey": pub,
            "listenPort": WG_PORT, "routes": list(routes), "asVoter": as_voter,
            "asObserver": as_observer}
-    return call(t, who, JOIN, req, "JoinRequest", "JoinResponse")
+    return call(t, who, JOIN, req, "JoinRequest", "JoinResponse", proof=(node_id, priv))
 
 
 def put_route(t, who, node_id, *routes):
@@ -179,7 +196,7 @@ def test_split_and_overlap_of_another_sites_route_are_refused(mesh):
                     {"verb": "put", "resource": "routes", "name": "site-a"}, "CanIRequest",
                     "CanIResponse"))
         assert not r.get("allowed") and r["reason"] == (
-            "evil is bound to evil-routes (role binding evil-routes), and none of these "
+            "user:evil is bound to evil-routes (role binding evil-routes), and none of these "
             "roles has a rule for put routes site-a; it needs a role with the rule "
             "put:routes:site-a bound to it"), r
     # a route of its own that overlaps nobody's is fine

@@ -4,7 +4,8 @@ trust_load.py MODE ...); every mode is bounded in count and time and prints
 one JSON object as its last line.
 
 Modes:
-  probe      an authenticated GetStatus (basic auth) every --interval s for
+  probe      an authenticated GetStatus (basic auth), or with --proof-key a
+             member's Heartbeat with its node proof, every --interval s for
              --duration s, each with a 1 s deadline, on one channel connected
              first ("ready" is printed then): {"calls": [{"at", "code",
              "details", "ms"}]}
@@ -24,6 +25,8 @@ Modes:
 
 import argparse
 import base64
+import hashlib
+import hmac
 import json
 import resource
 import select
@@ -45,6 +48,11 @@ def parse_args():
     ap.add_argument("--name")
     ap.add_argument("--user")
     ap.add_argument("--password")
+    # probe as a member node: Membership/Heartbeat for --user with the node
+    # proof of --proof-key (its WireGuard key file) for server --audience
+    ap.add_argument("--proof-key")
+    ap.add_argument("--audience")
+    ap.add_argument("--audience-pub")
     ap.add_argument("--interval", type=float, default=0.25)
     ap.add_argument("--duration", type=float, default=10)
     ap.add_argument("--streams", type=int, default=100)
@@ -82,18 +90,49 @@ def get_status(ch):
                           response_deserializer=lambda b: b)
 
 
+HEARTBEAT = "/webmesh.v1.Membership/Heartbeat"
+PROOF_LABEL = b"webmesh-node-proof-v1"
+
+
+def node_proof(path):
+    """The member's node proof for the server (docs/SECURITY.md), made here
+    with python3-cryptography, independently of the daemon's C code."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.x25519 import (X25519PrivateKey,
+                                                                  X25519PublicKey)
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    with open(A.proof_key) as f:
+        priv = X25519PrivateKey.from_private_bytes(base64.b64decode(f.read().strip()))
+    pub = X25519PublicKey.from_public_bytes(base64.b64decode(A.audience_pub))
+    k = HKDF(algorithm=hashes.SHA256(), length=32, salt=PROOF_LABEL,
+             info=None).derive(priv.exchange(pub))
+    window = int(time.time()) // 30 * 30
+    msg = b"\n".join([PROOF_LABEL, A.user.encode(), A.audience.encode(),
+                      str(window).encode(), path.encode()])
+    mac = hmac.new(k, msg, hashlib.sha256).digest()
+    return [("x-webmesh-node-id", A.user), ("x-webmesh-node-window", str(window)),
+            ("x-webmesh-node-proof", base64.b64encode(mac).decode())]
+
+
 def probe():
     import grpc
     ch = grpc_channel()
     grpc.channel_ready_future(ch).result(timeout=20)
-    call = get_status(ch)
-    md = [("authorization", basic(A.user, A.password))]
+    auth = [("authorization", basic(A.user, A.password))]
+    if A.proof_key:
+        # HeartbeatRequest{id = user}: field 1, length-delimited
+        call = ch.unary_unary(HEARTBEAT, request_serializer=lambda b: b,
+                              response_deserializer=lambda b: b)
+        req = b"\x0a" + bytes([len(A.user)]) + A.user.encode()
+    else:
+        call, req = get_status(ch), b""
     print("ready", flush=True)
     out, t0 = [], time.monotonic()
     while time.monotonic() - t0 < A.duration:
         s = time.monotonic()
+        md = auth + (node_proof(HEARTBEAT) if A.proof_key else [])
         try:
-            call(b"", timeout=1.0, metadata=md)
+            call(req, timeout=1.0, metadata=md)
             code, details = "OK", ""
         except grpc.RpcError as e:
             code, details = e.code().name, e.details() or ""
