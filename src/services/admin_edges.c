@@ -18,16 +18,10 @@
 #define ATTR_KEY_MAX 63
 #define ATTR_VALUE_MAX 256
 
-struct apply_ctx {
-	struct wm_rpc_call *call;
-};
-
 static void applied_cb(void *data, const struct wm_store_result *res)
 {
-	struct apply_ctx *ctx = data;
-	struct wm_rpc_call *call = ctx->call;
+	struct wm_rpc_call *call = data;
 
-	free(ctx);
 	if (res->err) {
 		wm_services_fail(call, res->err, res->message);
 		return;
@@ -40,27 +34,18 @@ static void applied_cb(void *data, const struct wm_store_result *res)
 /* Every Admin write goes through here: applied locally on the leader, the
  * original request forwarded to the leader (or, from a plain member, to its
  * server) anywhere else. */
-void wm_admin_apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
-		    size_t len, const Webmesh__V1__RaftCommand *cmd)
+void wm_admin_apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req, size_t len,
+		    const Webmesh__V1__RaftCommand *cmd)
 {
 	if (!s->cfg.store) {
 		wm_services_forward(s, call, req, len);
 		return;
 	}
-	struct apply_ctx *ctx = malloc(sizeof(*ctx));
-	if (!ctx) {
-		wm_services_fail(call, -ENOMEM, NULL);
-		return;
-	}
-	ctx->call = call;
-	int err = wm_store_apply(s->cfg.store, cmd, applied_cb, ctx);
-	if (err) {
-		free(ctx);
-		if (err == -WM_ENOTLEADER)
-			wm_services_forward(s, call, req, len);
-		else
-			wm_services_fail(call, err, NULL);
-	}
+	int err = wm_store_apply(s->cfg.store, cmd, applied_cb, call);
+	if (err == -WM_ENOTLEADER)
+		wm_services_forward(s, call, req, len);
+	else if (err)
+		wm_services_fail(call, err, NULL);
 }
 
 static int check_id(const char *what, const char *id, char *why, size_t len)

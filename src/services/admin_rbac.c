@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "services/admin.h"
 #include "services/gate.h"
 #include "store/authz.h"
 #include "util/log.h"
@@ -16,32 +17,6 @@
 #include "webmesh/v1/rbac.pb-c.h"
 
 #define TEXT_MAX (WM_RBAC_TEXT_MAX + 1)
-
-static void applied_cb(void *data, const struct wm_store_result *res)
-{
-	struct wm_rpc_call *call = data;
-	if (res->err) {
-		wm_services_fail(call, res->err, res->message);
-		return;
-	}
-	Webmesh__V1__AdminWriteResponse resp = WEBMESH__V1__ADMIN_WRITE_RESPONSE__INIT;
-	resp.index = res->index;
-	wm_services_reply(call, &resp.base);
-}
-
-static void apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req, size_t len,
-		  const Webmesh__V1__RaftCommand *cmd)
-{
-	if (!s->cfg.store) {
-		wm_services_forward(s, call, req, len);
-		return;
-	}
-	int err = wm_store_apply(s->cfg.store, cmd, applied_cb, call);
-	if (err == -WM_ENOTLEADER)
-		wm_services_forward(s, call, req, len);
-	else if (err)
-		wm_services_fail(call, err, NULL);
-}
 
 enum grant { GRANT_ROLE, GRANT_BINDING, GRANT_GROUP };
 
@@ -51,7 +26,7 @@ enum grant { GRANT_ROLE, GRANT_BINDING, GRANT_GROUP };
  * grants. Judged on the leader, against the state the command will be applied
  * to next, with the caller the gate resolved (a call a follower forwards
  * arrives with its original caller). A follower does not judge: its replica
- * may lag, and apply() forwards the call. The FSM does not judge again: the
+ * may lag, and wm_admin_apply() forwards the call. The FSM does not judge again: the
  * only way to widen what a write grants between this check and its entry is
  * another write, which passes this same check; what can slip through is a
  * right revoked in that window, which is no more than the caller held.
@@ -219,7 +194,7 @@ void wm_admin_put_role(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE;
 		cmd.put_role = &c;
 		if (may_grant(data, call, GRANT_ROLE, m->name, rules))
-			apply(data, call, req, len, &cmd);
+			wm_admin_apply(data, call, req, len, &cmd);
 	}
 	free(rules);
 	webmesh__v1__role__free_unpacked(m, NULL);
@@ -261,7 +236,7 @@ void wm_admin_put_role_binding(struct wm_rpc_call *call, const uint8_t *req, siz
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROLE_BINDING;
 		cmd.put_role_binding = &c;
 		if (may_grant(data, call, GRANT_BINDING, m->name, m->role))
-			apply(data, call, req, len, &cmd);
+			wm_admin_apply(data, call, req, len, &cmd);
 	}
 	free(subj);
 	webmesh__v1__role_binding__free_unpacked(m, NULL);
@@ -282,7 +257,7 @@ void wm_admin_put_group(struct wm_rpc_call *call, const uint8_t *req, size_t len
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_GROUP;
 		cmd.put_group = &c;
 		if (may_grant(data, call, GRANT_GROUP, m->name, NULL))
-			apply(data, call, req, len, &cmd);
+			wm_admin_apply(data, call, req, len, &cmd);
 	}
 	free(subj);
 	webmesh__v1__group__free_unpacked(m, NULL);
@@ -323,7 +298,7 @@ void wm_admin_put_network_acl(struct wm_rpc_call *call, const uint8_t *req, size
 		c.ports = f[5];
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_NETWORK_ACL;
 		cmd.put_network_acl = &c;
-		apply(data, call, req, len, &cmd);
+		wm_admin_apply(data, call, req, len, &cmd);
 	}
 	webmesh__v1__network_acl__free_unpacked(m, NULL);
 }
@@ -341,7 +316,7 @@ static void delete_kind(struct wm_rpc_call *call, const uint8_t *req, size_t len
 		c.name = m->name;
 		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_AUTHZ;
 		cmd.delete_authz = &c;
-		apply(data, call, req, len, &cmd);
+		wm_admin_apply(data, call, req, len, &cmd);
 	}
 	webmesh__v1__delete_authz_request__free_unpacked(m, NULL);
 }

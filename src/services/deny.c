@@ -11,6 +11,7 @@
 #include "core/denied.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "services/admin.h"
 #include "services/gate.h"
 #include "services/services_int.h"
 #include "store/authz.h"
@@ -84,24 +85,6 @@ int wm_deny_on_leave(struct wm_services *s, const struct wm_identity *caller, co
 	return err;
 }
 
-struct allow_ctx {
-	struct wm_rpc_call *call;
-};
-
-static void allowed_cb(void *data, const struct wm_store_result *res)
-{
-	struct allow_ctx *ctx = data;
-	struct wm_rpc_call *call = ctx->call;
-	free(ctx);
-	if (res->err) {
-		wm_services_fail(call, res->err, res->message);
-		return;
-	}
-	Webmesh__V1__AdminWriteResponse resp = WEBMESH__V1__ADMIN_WRITE_RESPONSE__INIT;
-	resp.index = res->index;
-	wm_services_reply(call, &resp.base);
-}
-
 void wm_admin_allow_node(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
@@ -118,29 +101,12 @@ void wm_admin_allow_node(struct wm_rpc_call *call, const uint8_t *req, size_t le
 		wm_services_fail(call, -EINVAL, why);
 		return;
 	}
-	if (!s->cfg.store) {
-		webmesh__v1__allow_node_request__free_unpacked(r, NULL);
-		wm_services_forward(s, call, req, len);
-		return;
-	}
 	Webmesh__V1__AllowNodeCommand ac = WEBMESH__V1__ALLOW_NODE_COMMAND__INIT;
 	ac.node_id = r->node_id;
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE;
 	cmd.allow_node = &ac;
-	struct allow_ctx *ctx = malloc(sizeof(*ctx));
-	int err = ctx ? 0 : -ENOMEM;
-	if (ctx) {
-		ctx->call = call;
-		err = wm_store_apply(s->cfg.store, &cmd, allowed_cb, ctx);
-		if (err)
-			free(ctx);
-		else
-			wm_info("node %s is allowed to join again", r->node_id);
-	}
+	wm_info("allowing node %s to join again", r->node_id);
+	wm_admin_apply(s, call, req, len, &cmd);
 	webmesh__v1__allow_node_request__free_unpacked(r, NULL);
-	if (err == -WM_ENOTLEADER)
-		wm_services_forward(s, call, req, len);
-	else if (err)
-		wm_services_fail(call, err, NULL);
 }
