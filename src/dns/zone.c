@@ -65,7 +65,8 @@ static int str_add(struct wm_dns_zone *z, const void *p, size_t n, bool nul, uin
 		z->str = s;
 		z->str_cap = cap;
 	}
-	memcpy(z->str + z->str_len, p, n);
+	if (n) /* p may be NULL for an empty string */
+		memcpy(z->str + z->str_len, p, n);
 	if (nul)
 		z->str[z->str_len + n] = '\0';
 	*off = (uint32_t)z->str_len;

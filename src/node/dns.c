@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "core/hostport.h"
 #include "core/error.h"
 #include "core/hash.h"
 #include "dns/meshdns.h"
@@ -180,12 +181,9 @@ void wm_node_dns_servers_changed(struct wm_daemon *d)
 	for (size_t i = 0; i < d->n_servers; i++) {
 		char host[WM_PREFIX_STRLEN + 8];
 		struct wm_endpoint e = {.port = 53};
-		char *colon;
-		snprintf(host, sizeof(host), "%s", d->servers[i]);
-		colon = strrchr(host, ':');
-		if (colon)
-			*colon = '\0';
-		if (wm_prefix_parse(host, &e.ip) < 0 || e.ip.family != AF_INET ||
+		uint16_t api_port;
+		if (wm_hostport_split(d->servers[i], host, sizeof(host), &api_port) < 0 ||
+		    wm_prefix_parse(host, &e.ip) < 0 || e.ip.family != AF_INET ||
 		    !wm_prefix_contains(&d->mesh.ipv4_network, &e.ip))
 			continue;
 		if (wm_resolver_set(d->resolver, &e, why, sizeof(why)) < 0)

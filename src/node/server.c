@@ -454,6 +454,8 @@ int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t 
 		.peer_lookup = raft_peer_lookup,
 		.log = raft_log,
 		.peer_data = d,
+		/* the daemon closes its store only on its way out */
+		.exiting = true,
 	};
 	int rc = wm_store_open(d->loop, &sc, &d->store, err, errlen);
 	if (rc)

@@ -1,6 +1,7 @@
 /* The replicated store: libraft on libuv driving the SQLite FSM; writes, barriers, reads, status.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,17 +81,44 @@ void wm_store_node_of(struct wm_store *s, uint64_t raft_id, char *out, size_t le
 		wm_fsm_node_by_raft_id(s->fsm, raft_id, out, len);
 }
 
+/* libraft 0.15's uv backend calls its close callback every time a pending
+ * operation ends after close began, not once: a segment being finalized
+ * when the store closes (fast on tmpfs) made raft's close run twice, the
+ * second time on freed memory. Only the first report reaches raft. */
+static void io_closed_once_cb(struct raft_io *io)
+{
+	struct wm_store *s = (struct wm_store *)((char *)io - offsetof(struct wm_store, io));
+
+	if (s->io_closed)
+		return;
+	s->io_closed = true;
+	s->io_closed_cb(io);
+}
+
+static void io_close(struct raft_io *io, void (*cb)(struct raft_io *io))
+{
+	struct wm_store *s = (struct wm_store *)((char *)io - offsetof(struct wm_store, io));
+
+	s->io_closed_cb = cb;
+	s->io_close(io, io_closed_once_cb);
+}
+
 static void close_cb(struct raft *r)
 {
 	struct wm_store *s = r->data;
 	void (*done_cb)(void *) = s->done_cb;
 	void *done_data = s->done_data;
 
-	raft_uv_close(&s->io);
-	wm_raft_transport_free(&s->transport);
 	wm_fsm_close(s->fsm);
+	s->fsm = NULL;
 	wm_store_unlock(s->lock_fd);
-	free(s);
+	/* A process about to exit keeps what libraft may still touch (see
+	 * store.h); the state is already on disk and the lock released. */
+	if (!s->exiting) {
+		raft_uv_close(&s->io);
+		wm_raft_transport_free(&s->transport);
+		free(s);
+	}
 	if (done_cb)
 		done_cb(done_data);
 }
@@ -118,8 +146,9 @@ static int check_config(const struct wm_store_config *cfg, char *err, size_t err
 		return -WM_ECONFIG;
 	}
 	if (!cfg->wg_private_key || !cfg->peer_lookup) {
-		errf(err, errlen, "raft needs the node's WireGuard private key and a peer lookup "
-				  "to authenticate its connections");
+		errf(err, errlen,
+		     "raft needs the node's WireGuard private key and a peer lookup "
+		     "to authenticate its connections");
 		return -WM_ECONFIG;
 	}
 	if (hb >= el) {
@@ -290,6 +319,9 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 		wm_raft_transport_free(&s->transport);
 		goto fail;
 	}
+	s->io_close = s->io.close;
+	s->io.close = io_close;
+	s->exiting = cfg->exiting;
 	rv = raft_init(&s->raft, &s->io, &s->glue.raft_fsm, s->raft_id, s->address);
 	if (rv != 0) {
 		/* raft_init fails before the I/O backend owns any handle. */

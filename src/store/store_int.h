@@ -63,6 +63,11 @@ struct wm_store {
 	void (*log)(void *data, const char *msg);
 	void *peer_data;
 	struct raft_io io;
+	/* libraft's own close of io, and the callback raft gave it: wrapped so
+	 * that a second "closed" report from libraft 0.15 is swallowed. */
+	void (*io_close)(struct raft_io *io, void (*cb)(struct raft_io *io));
+	void (*io_closed_cb)(struct raft_io *io);
+	bool io_closed, exiting;
 	struct raft raft;
 	bool closing;
 	struct apply_req *pending; /* applies waiting for their entry, for result_for */

@@ -12,7 +12,7 @@
 
 #define WM_STORE_MODULE_NAME "webmesh-store"
 #define WM_STORE_MODULE_SYMBOL "wm_store_module_v1"
-#define WM_STORE_MODULE_ABI 3
+#define WM_STORE_MODULE_ABI 4
 
 struct wm_store_module {
 	struct wm_module_header header;
