@@ -1,7 +1,7 @@
 /* libFuzzer harness for the key-auth headers (src/auth/keyauth.c and
  * src/core/keyauth.c): x-webmesh-key-id, -window and -sig as a server gets
  * them, through the real key authenticator with a keys file of two nodes,
- * at a fixed time. The input is the three header values separated by '\n'
+ * at a fixed time, for a server presenting the certificate SERVER_FP. The input is the three header values separated by '\n'
  * (a missing part is a missing header). Seeds with a valid signature (made
  * with the seed key below) let the fuzzer start past the parsers.
  * Properties: only a signature by the listed key of that ID, for a window
@@ -27,6 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The fuzzer's clock: 1700000010 is a window start. */
 #define NOW 1700000010
+/* The certificate the server presented: signatures are for it (v2). */
+#define SERVER_FP "sha256:aa112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 /* node-a's Ed25519 seed (32 bytes 0x01..0x20), and node-b's (0x21..0x40). */
 static uint8_t seed_a[32], seed_b[32];
 static struct wm_auth *chain;
@@ -86,7 +88,7 @@ static char *next_part(char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct wm_auth_request req = {.now = NOW};
+	struct wm_auth_request req = {.now = NOW, .key_audience = SERVER_FP};
 	struct wm_identity id;
 	char why[256], *buf;
 	int64_t window;
@@ -98,6 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(buf, data, size);
 	buf[size] = '\0';
+	snprintf(req.server_fp, sizeof(req.server_fp), "%s", SERVER_FP);
 	req.key_id = buf;
 	req.key_window = next_part(buf);
 	req.key_sig = next_part((char *)req.key_window);
@@ -129,7 +132,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (wm_keyauth_parse_window(req.key_window, &window) != 0 ||
 		    !wm_keyauth_window_ok(window, NOW, 30))
 			abort();
-		int n = wm_keyauth_message(req.key_id, window, msg, sizeof(msg));
+		int n = wm_keyauth_message(req.key_id, SERVER_FP, window, msg, sizeof(msg));
 		if (n < 0 ||
 		    wm_base64_decode(req.key_sig, strlen(req.key_sig), sig, sizeof(sig), &siglen) ||
 		    siglen != 64 || wm_auth_ed25519_sign(seed, msg, (size_t)n, expect) != 0)
