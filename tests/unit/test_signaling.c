@@ -26,47 +26,8 @@
 #include "test_store_util.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
-#define DEADLINE_MS 20000
-
-static uv_loop_t loop;
-static uv_timer_t poll_timer, deadline_timer;
-static bool timed_out;
-static bool (*cond)(void *);
-static void *cond_arg;
-
-static void poll_cb(uv_timer_t *t)
-{
-	(void)t;
-	if (cond(cond_arg))
-		uv_stop(&loop);
-}
-
-static void deadline_cb(uv_timer_t *t)
-{
-	(void)t;
-	timed_out = true;
-	uv_stop(&loop);
-}
-
-static bool run_until(bool (*c)(void *), void *arg)
-{
-	if (c(arg))
-		return true;
-	cond = c;
-	cond_arg = arg;
-	timed_out = false;
-	uv_timer_start(&poll_timer, poll_cb, 5, 5);
-	uv_timer_start(&deadline_timer, deadline_cb, DEADLINE_MS, 0);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_timer_stop(&poll_timer);
-	uv_timer_stop(&deadline_timer);
-	return !timed_out && c(arg);
-}
-
-static bool flag_set(void *arg)
-{
-	return *(bool *)arg;
-}
+/* The loop every call runs on, run until a condition holds (test_store_live.h). */
+static struct test_loop L;
 
 static void set_flag_cb(void *data)
 {
@@ -97,7 +58,7 @@ static void apply(struct wm_store *s, uint8_t *buf, size_t len)
 	assert_non_null(cmd);
 	assert_int_equal(wm_store_apply(s, cmd, applied_cb, &a), 0);
 	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
-	assert_true(run_until(flag_set, &a.done));
+	assert_true(test_run_until(&L, test_flag_set, &a.done));
 	assert_int_equal(a.err, 0);
 }
 
@@ -134,7 +95,7 @@ static void call(const char *path, const ProtobufCMessage *req, struct unary *u)
 	memset(u, 0, sizeof(*u));
 	assert_int_equal(wm_rpc_client_unary(client, path, buf, len, 5000, NULL, 0, unary_cb, u),
 			 0);
-	assert_true(run_until(flag_set, &u->done));
+	assert_true(test_run_until(&L, test_flag_set, &u->done));
 }
 
 struct stream {
@@ -240,9 +201,7 @@ static void test_signaling(void **state)
 	size_t len;
 
 	assert_non_null(mkdtemp(dir));
-	assert_int_equal(uv_loop_init(&loop), 0);
-	uv_timer_init(&loop, &poll_timer);
-	uv_timer_init(&loop, &deadline_timer);
+	test_loop_init(&L);
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	struct wm_store_config cfg = {.dir = dir,
 				      .node_id = "alpha",
@@ -250,9 +209,10 @@ static void test_signaling(void **state)
 				      .bootstrap = true,
 				      .heartbeat_ms = 50,
 				      .election_ms = 300,
-				      .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
-	assert_int_equal(wm_store_open(&loop, &cfg, &store, err, sizeof(err)), 0);
-	assert_true(run_until(test_is_leader, store));
+				      .wg_private_key = test_lone_key,
+				      .peer_lookup = test_peer_lookup};
+	assert_int_equal(wm_store_open(&L.loop, &cfg, &store, err, sizeof(err)), 0);
+	assert_true(test_run_until(&L, test_is_leader, store));
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	apply(store, buf, len);
 	const char *ids[] = {"alpha", "beta", "gamma"};
@@ -263,14 +223,14 @@ static void test_signaling(void **state)
 		apply(store, buf, len);
 	}
 
-	struct wm_services_config sc = {.loop = &loop, .node_id = "alpha", .store = store};
+	struct wm_services_config sc = {.loop = &L.loop, .node_id = "alpha", .store = store};
 	assert_int_equal(wm_services_new(&sc, &svc), 0);
-	assert_int_equal(wm_rpc_server_new(&loop, NULL, &srv), 0);
+	assert_int_equal(wm_rpc_server_new(&L.loop, NULL, &srv), 0);
 	assert_int_equal(wm_services_register_local(svc, srv), 0);
 	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
 	assert_int_equal(wm_rpc_server_listen_unix(srv, sock, 0600), 0);
 	struct wm_rpc_client_config cc = {.unix_path = sock};
-	assert_int_equal(wm_rpc_client_new(&loop, &cc, &client), 0);
+	assert_int_equal(wm_rpc_client_new(&L.loop, &cc, &client), 0);
 
 	/* an open stream gets the signal at once */
 	receive("beta", &beta);
@@ -279,14 +239,14 @@ static void test_signaling(void **state)
 	for (uint64_t sess = 1; sess < 50 && d != 1; sess++)
 		d = send_signal("alpha", "beta", sess, true, &u);
 	assert_int_equal(d, 1);
-	assert_true(run_until(has_one, &beta));
+	assert_true(test_run_until(&L, has_one, &beta));
 	assert_false(beta.closed);
 
 	/* a node that is not listening finds its signals queued, in order */
 	assert_int_equal(send_signal("beta", "gamma", 100, true, &u), 0);
 	assert_int_equal(send_signal("alpha", "gamma", 101, true, &u), 0);
 	receive("gamma", &gamma);
-	assert_true(run_until(has_n, &gamma));
+	assert_true(test_run_until(&L, has_n, &gamma));
 	assert_int_equal(gamma.n, 2);
 	assert_int_equal(gamma.sessions[0], 100);
 	assert_int_equal(gamma.sessions[1], 101);
@@ -306,7 +266,7 @@ static void test_signaling(void **state)
 
 	/* a second stream for beta replaces the first */
 	receive("beta", &beta2);
-	assert_true(run_until(closed, &beta));
+	assert_true(test_run_until(&L, closed, &beta));
 	assert_int_equal(beta.status, WM_GRPC_ABORTED);
 
 	/* TURN credentials: refused until configured, then coturn's scheme */
@@ -340,19 +300,16 @@ static void test_signaling(void **state)
 	/* shutdown ends the streams */
 	bool down = false, store_closed = false;
 	wm_services_stop(svc);
-	assert_true(run_until(closed, &beta2));
+	assert_true(test_run_until(&L, closed, &beta2));
 	assert_int_equal(beta2.status, WM_GRPC_UNAVAILABLE);
 	wm_rpc_client_free(client);
 	wm_rpc_server_shutdown(srv, 100, set_flag_cb, &down);
-	assert_true(run_until(flag_set, &down));
+	assert_true(test_run_until(&L, test_flag_set, &down));
 	wm_store_close(store, set_flag_cb, &store_closed);
-	assert_true(run_until(flag_set, &store_closed));
+	assert_true(test_run_until(&L, test_flag_set, &store_closed));
 	wm_rpc_server_free(srv);
 	wm_services_free(svc);
-	uv_close((uv_handle_t *)&poll_timer, NULL);
-	uv_close((uv_handle_t *)&deadline_timer, NULL);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	assert_int_equal(uv_loop_close(&loop), 0);
+	test_loop_close(&L);
 	snprintf(err, sizeof(err), "rm -rf '%s'", dir);
 	assert_int_equal(system(err), 0);
 }
