@@ -1,5 +1,5 @@
 """One gRPC call with a client certificate and extra metadata, for the
-authorization tests (test_auth.py, test_trust_forwarding.py): runs inside a
+authorization tests (test_auth.py, test_trust_*.py): runs inside a
 namespace, prints {"code", "details", "responses"} as JSON.
 
 Arguments: --gen DIR (protoc --python_out output), --target HOST:PORT, --ca
@@ -11,7 +11,9 @@ KEY=VALUE (repeatable), --timeout SECONDS, and a node proof made here,
 independently of the daemon's code (X25519 + HKDF-SHA256 + HMAC-SHA256 with
 the cryptography module): --proof-key FILE (a WireGuard private key, base64),
 --proof-id ID, --audience ID, --audience-pub BASE64, --proof-window N
-(windows of 30 s away from now; default 0).
+(windows of 30 s away from now; default 0); and key-auth headers signed here
+with an Ed25519 seed: --key-seed FILE, --key-id ID, --key-audience sha256:HEX
+(the server certificate the signature is for).
 """
 
 import argparse
@@ -42,12 +44,27 @@ def node_proof(priv_b64, node_id, audience, audience_pub_b64, path, shift):
             ("x-webmesh-node-proof", base64.b64encode(mac).decode())]
 
 
+def key_auth_headers(seed_file, node_id, audience):
+    """The key-auth headers webmeshd's client sends (src/core/keyauth.h),
+    signed for audience (a server certificate's fingerprint): what a server
+    that captured them could try to replay."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    with open(seed_file) as f:
+        seed = base64.b64decode(f.read().strip())
+    window = int(time.time()) // 30 * 30
+    msg = f"webmesh-key-auth-v2\n{node_id}\n{audience}\n{window}".encode()
+    sig = Ed25519PrivateKey.from_private_bytes(seed).sign(msg)
+    return [("x-webmesh-key-id", node_id), ("x-webmesh-key-window", str(window)),
+            ("x-webmesh-key-audience", audience),
+            ("x-webmesh-key-sig", base64.b64encode(sig).decode())]
+
+
 def main():
     ap = argparse.ArgumentParser()
     for a in ("--gen", "--target", "--ca", "--name", "--method", "--request", "--response"):
         ap.add_argument(a, required=True)
     for a in ("--cert", "--key", "--basic", "--proof-key", "--proof-id", "--audience",
-              "--audience-pub"):
+              "--audience-pub", "--key-seed", "--key-id", "--key-audience"):
         ap.add_argument(a)
     ap.add_argument("--proof-window", type=int, default=0)
     ap.add_argument("--json", default="{}")
@@ -81,6 +98,8 @@ def main():
     md = [tuple(kv.split("=", 1)) for kv in a.metadata]
     if a.basic:
         md.append(("authorization", "Basic " + base64.b64encode(a.basic.encode()).decode()))
+    if a.key_seed:
+        md += key_auth_headers(a.key_seed, a.key_id, a.key_audience)
     if a.proof_key:
         with open(a.proof_key) as f:
             md += node_proof(f.read().strip(), a.proof_id, a.audience, a.audience_pub,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from wmtest import API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, run, topology, wait_until
 
-PROBE = Path(__file__).resolve().parent / "trust_probe.py"
+PROBE = Path(__file__).resolve().parent / "auth_call.py"
 
 
 def pki(ca_dir, *args):
@@ -52,7 +52,8 @@ def probe(t, server, ca, method, req_type, resp_type, request=None, **kw):
             json.dumps(request or {})]
     for k, v in kw.items():
         args += [f"--{k.replace('_', '-')}", v]
-    return json.loads(run([str(a) for a in args], timeout=60).stdout)
+    r = json.loads(run([str(a) for a in args], timeout=60).stdout)
+    return {"code": r["code"], "details": r["details"]}
 
 
 def daemon_log(node):
@@ -181,7 +182,7 @@ def test_a_key_auth_header_for_one_server_is_refused_by_another():
         fp1, fp2 = fingerprint(s1.state_dir / "tls.crt"), fingerprint(s2.state_dir / "tls.crt")
         wait_until(lambda: s1.state_dump() == s2.state_dump(), 30, "replicas equal")
         before = dumps(s1, s2)
-        signed_for_s1 = {"key_seed": keys / "k1", "key_id": "k1", "audience": fp1}
+        signed_for_s1 = {"key_seed": keys / "k1", "key_id": "k1", "key_audience": fp1}
         ok = probe(t, s1, s1.state_dir / "tls.crt", *GET_STATUS, **signed_for_s1)
         assert ok == {"code": "OK", "details": ""}, ok
         replay = probe(t, s2, s2.state_dir / "tls.crt", *GET_STATUS, **signed_for_s1)
