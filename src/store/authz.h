@@ -9,8 +9,8 @@
 #include "core/acl.h"
 #include "core/meshauth.h"
 #include "core/rbac.h"
+#include "store/store.h"
 
-struct wm_store;
 struct wm_fsm;
 
 /* Everything, sorted by name; owns its strings. */
@@ -36,13 +36,14 @@ struct wm_authz_snapshot {
 int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out);
 /* True when node_id is on the snapshot's deny list. */
 bool wm_authz_denied(const struct wm_authz_snapshot *snap, const char *node_id);
-int wm_store_authz_load(struct wm_store *s, struct wm_authz_snapshot *out);
 void wm_authz_snapshot_free(struct wm_authz_snapshot *snap);
 
 /* Views over a snapshot for the evaluators (borrowing its strings). */
 struct wm_rbac_policy wm_authz_policy(const struct wm_authz_snapshot *snap);
 /* ACL node groups are the stored RBAC groups (node subjects). */
 struct wm_acl_set wm_authz_acl_set(const struct wm_authz_snapshot *snap);
+
+/* The snapshot of a store: wm_store_authz_load (store_api.def). */
 
 /* One-shot check against the current state: 1 allowed, 0 denied, negative on
  * a read error (callers deny). */

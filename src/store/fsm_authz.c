@@ -8,7 +8,6 @@
 #include "core/meshauth.h"
 #include "store/authz.h"
 #include "store/fsm_int.h"
-#include "store/store_int.h"
 
 static int step_done(sqlite3_stmt *st)
 {
@@ -500,23 +499,5 @@ oom:
 	r = -ENOMEM;
 fail:
 	wm_authz_snapshot_free(out);
-	return r;
-}
-
-int wm_store_authz_load(struct wm_store *s, struct wm_authz_snapshot *out)
-{
-	return wm_fsm_authz_load(s->fsm, out);
-}
-
-int wm_store_rbac_check(struct wm_store *s, const struct wm_rbac_who *who, const char *verb,
-			const char *resource, const char *name)
-{
-	struct wm_authz_snapshot snap;
-	int r = wm_store_authz_load(s, &snap);
-	if (r < 0)
-		return r;
-	struct wm_rbac_policy p = wm_authz_policy(&snap);
-	r = wm_rbac_allowed(&p, who, verb, resource, name) ? 1 : 0;
-	wm_authz_snapshot_free(&snap);
 	return r;
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "store/authz.h"
 #include "store/lock.h"
 #include "store/raft_transport.h"
 #include "store/store_int.h"
@@ -499,6 +500,11 @@ int wm_store_list_edge_attrs(struct wm_store *s, struct wm_edge_attr **out, size
 int wm_store_list_dns_records(struct wm_store *s, struct wm_dns_record **out, size_t *n)
 {
 	return wm_fsm_list_dns_records(s->fsm, out, n);
+}
+
+int wm_store_authz_load(struct wm_store *s, struct wm_authz_snapshot *out)
+{
+	return wm_fsm_authz_load(s->fsm, out);
 }
 
 int wm_store_dump(struct wm_store *s, char **out)
