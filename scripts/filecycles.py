@@ -226,7 +226,8 @@ def main(argv):
             print("%s cycle%s: %s" % (what, "" if hit else " (not checked)",
                                       " -> ".join(steps)))
             if len(comp) > len(cyc) - 1:
-                print("  the same knot holds: %s" % ", ".join(comp))
+                print("  the same knot%s holds: %s" % ("" if hit else " (not checked)",
+                                                      ", ".join(comp)))
     return 1 if failed else 0
 
 

@@ -1,6 +1,5 @@
-/* Views over an authorization snapshot (store/authz.h), and the one-shot
- * check over the store's functions: no SQLite, so that the daemon has them
- * without loading the store module. */
+/* Views over an authorization snapshot (store/authz.h): pure, so that the
+ * daemon has them without loading the store module. */
 #include "store/authz.h"
 
 #include <stdlib.h>
@@ -48,17 +47,4 @@ struct wm_acl_set wm_authz_acl_set(const struct wm_authz_snapshot *s)
 {
 	struct wm_acl_set a = {s->acls, s->n_acls, s->default_accept, node_in_group, (void *)s};
 	return a;
-}
-
-int wm_store_rbac_check(struct wm_store *s, const struct wm_rbac_who *who, const char *verb,
-			const char *resource, const char *name)
-{
-	struct wm_authz_snapshot snap;
-	int r = wm_store_authz_load(s, &snap);
-	if (r < 0)
-		return r;
-	struct wm_rbac_policy p = wm_authz_policy(&snap);
-	r = wm_rbac_allowed(&p, who, verb, resource, name) ? 1 : 0;
-	wm_authz_snapshot_free(&snap);
-	return r;
 }

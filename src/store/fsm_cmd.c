@@ -46,41 +46,6 @@ static bool zone_valid(const char *z)
 	return n == 0 || (z[0] != '-' && z[n - 1] != '-');
 }
 
-int wm_fsm_mesh_load(struct wm_fsm *f, struct wm_fsm_mesh *out)
-{
-	sqlite3_stmt *st;
-	int r, rc;
-
-	memset(out, 0, sizeof(*out));
-	r = wm_fsm_prepare(f->db,
-			   "SELECT ipv4_network, ipv6_network, domain, created_at, ipv4_first,"
-			   " ipv4_last, ipv4_low_water, topology FROM mesh WHERE id = 1",
-			   &st);
-	if (r < 0)
-		return r;
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_DONE) {
-		r = -WM_ENOMESH;
-	} else if (rc != SQLITE_ROW) {
-		r = wm_fsm_sqlite_err(rc);
-	} else if (wm_prefix_parse((const char *)sqlite3_column_text(st, 0),
-				   &out->info.ipv4_network) < 0 ||
-		   wm_prefix_parse((const char *)sqlite3_column_text(st, 1),
-				   &out->info.ipv6_network) < 0) {
-		r = -EBADMSG;
-	} else {
-		snprintf(out->info.domain, sizeof(out->info.domain), "%s",
-			 (const char *)sqlite3_column_text(st, 2));
-		out->info.created_at = sqlite3_column_int64(st, 3);
-		out->ipv4_first = (uint32_t)sqlite3_column_int64(st, 4);
-		out->ipv4_last = (uint32_t)sqlite3_column_int64(st, 5);
-		out->ipv4_low_water = (uint64_t)sqlite3_column_int64(st, 6);
-		out->info.topology = sqlite3_column_int(st, 7);
-	}
-	sqlite3_finalize(st);
-	return r;
-}
-
 int wm_fsm_cmd_bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapMeshCommand *c,
 			 struct wm_store_result *res)
 {

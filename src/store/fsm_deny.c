@@ -6,38 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/denied.h"
 #include "core/ids.h"
 #include "store/fsm_int.h"
-
-int wm_fsm_denied(struct wm_fsm *f, const char *node_id, bool *found)
-{
-	sqlite3_stmt *st;
-	int r = wm_fsm_prepare(f->db, "SELECT 1 FROM denied_nodes WHERE node_id = ?1", &st);
-	if (r < 0)
-		return r;
-	wm_fsm_bind_text(st, 1, node_id);
-	int rc = sqlite3_step(st);
-	sqlite3_finalize(st);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return wm_fsm_sqlite_err(rc);
-	*found = rc == SQLITE_ROW;
-	return 0;
-}
-
-int wm_fsm_join_denied(struct wm_fsm *f, const char *node_id, struct wm_store_result *res,
-		       bool *refused)
-{
-	bool found = false;
-	char why[WM_DENIED_REASON_MAX];
-	int r = wm_fsm_denied(f, node_id, &found);
-	*refused = false;
-	if (r < 0 || !found)
-		return r;
-	wm_denied_reason(node_id, why, sizeof(why));
-	*refused = true;
-	return wm_fsm_refuse(res, -EPERM, "%s", why);
-}
 
 static int step_done(sqlite3_stmt *st)
 {

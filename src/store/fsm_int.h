@@ -1,4 +1,10 @@
-/* Internals shared by the FSM's files (fsm.c, fsm_cmd.c, fsm_read.c, schema.c). */
+/* Internals shared by the FSM's files. They form layers, each using only the
+ * ones below it (scripts/filecycles.py holds that there is no circle):
+ *   fsm.c                  life cycle, transactions, the dispatch of commands
+ *   fsm_cmd.c fsm_routes.c fsm_dns.c fsm_authz.c fsm_deny.c   the commands
+ *   fsm_check.c            checks several commands share
+ *   fsm_read.c schema.c    every read of the state; the tables
+ *   fsm_sql.c              SQLite helpers */
 #ifndef WM_STORE_FSM_INT_H
 #define WM_STORE_FSM_INT_H
 
@@ -8,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "store/fsm.h"
+#include "store/fsm_sql.h"
 
 /* Bumped when the schema changes; a snapshot with another version is refused. */
 #define WM_FSM_SCHEMA_VERSION 5
@@ -19,10 +26,14 @@ struct wm_fsm {
 	uint64_t applied; /* last index given to wm_fsm_apply, refused or not */
 };
 
+/* ---- schema.c ---- */
+
 /* Creates the tables of an empty database. */
 int wm_fsm_schema_create(sqlite3 *db, char *err, size_t errlen);
 /* 0 if db (a snapshot opened read-only) carries our schema, -EINVAL otherwise. */
 int wm_fsm_schema_check(sqlite3 *db);
+
+/* ---- the commands ---- */
 
 /* Command handlers, run inside the transaction wm_fsm_apply_cmd opened. They
  * return 0 with res->err set when the state refuses the command, and a
@@ -54,24 +65,11 @@ int wm_fsm_cmd_delete_dns_record(struct wm_fsm *f, const Webmesh__V1__DeleteDnsR
 int wm_fsm_cmd_authz(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 		     struct wm_store_result *res);
 
-/* Denied nodes (fsm_deny.c, issue 10). wm_fsm_join_denied refuses (res,
- * *refused) a Join of a denied node. */
+/* Denied nodes (fsm_deny.c, issue 10). */
 int wm_fsm_cmd_deny(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 		    struct wm_store_result *res);
-int wm_fsm_denied(struct wm_fsm *f, const char *node_id, bool *found);
-int wm_fsm_join_denied(struct wm_fsm *f, const char *node_id, struct wm_store_result *res,
-		       bool *refused);
 
-/* Fills res with a refusal; always returns 0 so handlers can `return refuse(...)`. */
-int wm_fsm_refuse(struct wm_store_result *res, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Small SQLite helpers: prepare or fail with -EIO. */
-int wm_fsm_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st);
-/* Maps an SQLite result code to a negative errno. */
-int wm_fsm_sqlite_err(int rc);
-/* Binds text that may be NULL as ''. */
-int wm_fsm_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* ---- fsm_read.c: reads the commands use (the others are in fsm.h) ---- */
 
 /* The mesh row's allocation state, read by join. */
 struct wm_fsm_mesh {
@@ -81,6 +79,14 @@ struct wm_fsm_mesh {
 };
 /* 0, -WM_ENOMESH, or another negative error. */
 int wm_fsm_mesh_load(struct wm_fsm *f, struct wm_fsm_mesh *out);
+/* Whether node_id is on the deny list. */
+int wm_fsm_denied(struct wm_fsm *f, const char *node_id, bool *found);
+
+/* ---- fsm_check.c ---- */
+
+/* Refuses (res, *refused) a Join of a denied node. */
+int wm_fsm_join_denied(struct wm_fsm *f, const char *node_id, struct wm_store_result *res,
+		       bool *refused);
 /* Checks one advertised route (parses, not inside a mesh network) and writes
  * its canonical network form to out; 0, or a refusal in res. */
 int wm_fsm_route_check(const struct wm_fsm_mesh *m, const char *route, char *out, size_t len,

@@ -1,4 +1,6 @@
-/* Reads of the FSM's state: typed rows for callers, a canonical dump for tests. */
+/* Every read of the FSM's state, for callers and for the commands: typed rows,
+ * the mesh row, the deny list, the authorization snapshot, a canonical dump
+ * for tests. Depends on the SQL helpers only. */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -7,6 +9,8 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/meshauth.h"
+#include "store/authz.h"
 #include "store/fsm_int.h"
 
 /* The last column: routes an administrator put behind the node (fsm_routes.c). */
@@ -400,4 +404,208 @@ int wm_fsm_dump(struct wm_fsm *f, char **out)
 	}
 	*out = b.p;
 	return 0;
+}
+
+int wm_fsm_mesh_load(struct wm_fsm *f, struct wm_fsm_mesh *out)
+{
+	sqlite3_stmt *st;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+	r = wm_fsm_prepare(f->db,
+			   "SELECT ipv4_network, ipv6_network, domain, created_at, ipv4_first,"
+			   " ipv4_last, ipv4_low_water, topology FROM mesh WHERE id = 1",
+			   &st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_DONE) {
+		r = -WM_ENOMESH;
+	} else if (rc != SQLITE_ROW) {
+		r = wm_fsm_sqlite_err(rc);
+	} else if (wm_prefix_parse((const char *)sqlite3_column_text(st, 0),
+				   &out->info.ipv4_network) < 0 ||
+		   wm_prefix_parse((const char *)sqlite3_column_text(st, 1),
+				   &out->info.ipv6_network) < 0) {
+		r = -EBADMSG;
+	} else {
+		snprintf(out->info.domain, sizeof(out->info.domain), "%s",
+			 (const char *)sqlite3_column_text(st, 2));
+		out->info.created_at = sqlite3_column_int64(st, 3);
+		out->ipv4_first = (uint32_t)sqlite3_column_int64(st, 4);
+		out->ipv4_last = (uint32_t)sqlite3_column_int64(st, 5);
+		out->ipv4_low_water = (uint64_t)sqlite3_column_int64(st, 6);
+		out->info.topology = sqlite3_column_int(st, 7);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int wm_fsm_denied(struct wm_fsm *f, const char *node_id, bool *found)
+{
+	sqlite3_stmt *st;
+	int r = wm_fsm_prepare(f->db, "SELECT 1 FROM denied_nodes WHERE node_id = ?1", &st);
+	if (r < 0)
+		return r;
+	wm_fsm_bind_text(st, 1, node_id);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return wm_fsm_sqlite_err(rc);
+	*found = rc == SQLITE_ROW;
+	return 0;
+}
+
+/* ---- authorization ---- */
+
+#undef STR
+#undef STR_
+
+static char *keep(struct wm_authz_snapshot *s, const unsigned char *text)
+{
+	if (s->n_strings == s->cap_strings) {
+		size_t cap = s->cap_strings ? s->cap_strings * 2 : 64;
+		char **p = realloc(s->strings, cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		s->strings = p;
+		s->cap_strings = cap;
+	}
+	char *c = strdup(text ? (const char *)text : "");
+	if (c)
+		s->strings[s->n_strings++] = c;
+	return c;
+}
+
+static int grow(void **arr, size_t n, size_t size)
+{
+	if (n && (n & (n - 1)))
+		return 0;
+	void *p = realloc(*arr, (n ? n * 2 : 8) * size);
+	if (!p)
+		return -ENOMEM;
+	*arr = p;
+	return 0;
+}
+
+int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out)
+{
+	sqlite3_stmt *st = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof(*out));
+#define T(i) sqlite3_column_text(st, i)
+#define STR(i)                                                                                     \
+	({                                                                                         \
+		char *_s = keep(out, T(i));                                                        \
+		if (!_s)                                                                           \
+			goto oom;                                                                  \
+		_s;                                                                                \
+	})
+	r = wm_fsm_prepare(f->db, "SELECT name, rules FROM rbac_roles ORDER BY name", &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->roles, out->n_roles, sizeof(*out->roles)))
+			goto oom;
+		struct wm_rbac_role *x = &out->roles[out->n_roles];
+		x->name = STR(0);
+		x->rules = STR(1);
+		out->n_roles++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT name, role, subjects FROM rbac_bindings ORDER BY name",
+			   &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->bindings, out->n_bindings, sizeof(*out->bindings)))
+			goto oom;
+		struct wm_rbac_binding *x = &out->bindings[out->n_bindings];
+		x->name = STR(0);
+		x->role = STR(1);
+		x->subjects = STR(2);
+		out->n_bindings++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT name, subjects FROM rbac_groups ORDER BY name", &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->groups, out->n_groups, sizeof(*out->groups)))
+			goto oom;
+		struct wm_rbac_group *x = &out->groups[out->n_groups];
+		x->name = STR(0);
+		x->subjects = STR(1);
+		out->n_groups++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db,
+			   "SELECT name, priority, accept, source_nodes, destination_nodes,"
+			   " source_cidrs, destination_cidrs, protocols, ports FROM network_acls"
+			   " ORDER BY name",
+			   &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->acls, out->n_acls, sizeof(*out->acls)))
+			goto oom;
+		struct wm_acl *x = &out->acls[out->n_acls];
+		x->name = STR(0);
+		x->priority = sqlite3_column_int(st, 1);
+		x->accept = sqlite3_column_int(st, 2) != 0;
+		x->src_nodes = STR(3);
+		x->dst_nodes = STR(4);
+		x->src_cidrs = STR(5);
+		x->dst_cidrs = STR(6);
+		x->protocols = STR(7);
+		x->ports = STR(8);
+		out->n_acls++;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT default_accept FROM authz_settings WHERE id = 1", &st);
+	if (r < 0)
+		goto fail;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		out->bootstrapped = true;
+		out->default_accept = sqlite3_column_int(st, 0) != 0;
+	} else {
+		/* A mesh from before authorization existed behaves as it did: open. */
+		out->default_accept = true;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT methods, ca_fingerprint, rbac FROM mesh_auth WHERE id = 1",
+			   &st);
+	if (r < 0)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *m = (const char *)sqlite3_column_text(st, 0);
+		const char *fp = (const char *)sqlite3_column_text(st, 1);
+		struct wm_mesh_auth *ma = &out->mesh_auth;
+		ma->rbac = sqlite3_column_int(st, 2) != 0;
+		snprintf(ma->ca_fingerprint, sizeof(ma->ca_fingerprint), "%s", fp ? fp : "");
+		out->has_mesh_auth = wm_mesh_auth_methods_parse(m, &ma->methods) == 0;
+	}
+	sqlite3_finalize(st);
+	r = wm_fsm_prepare(f->db, "SELECT node_id FROM denied_nodes ORDER BY node_id", &st);
+	if (r < 0)
+		goto fail;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (grow((void **)&out->denied, out->n_denied, sizeof(*out->denied)))
+			goto oom;
+		if (!(out->denied[out->n_denied] = STR(0)))
+			goto oom;
+		out->n_denied++;
+	}
+	sqlite3_finalize(st);
+	return 0;
+#undef STR
+#undef T
+oom:
+	sqlite3_finalize(st);
+	r = -ENOMEM;
+fail:
+	wm_authz_snapshot_free(out);
+	return r;
 }

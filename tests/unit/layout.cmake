@@ -1,0 +1,19 @@
+# Files form a tree, not circles (issue 15): no include or call cycle between
+# the files of the directories named here (scripts/filecycles.py prints any it
+# finds, with the functions that close it). Directories still holding a cycle
+# (core, rpc, cli, services, wg, node) are reported by the script run on src
+# alone; add each here once it is untangled.
+add_test(NAME test_file_cycles
+         COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/scripts/filecycles.py ${CMAKE_SOURCE_DIR}/src
+                 ${CMAKE_SOURCE_DIR}/src/store ${CMAKE_SOURCE_DIR}/src/auth
+                 ${CMAKE_SOURCE_DIR}/src/dns ${CMAKE_SOURCE_DIR}/src/nat
+                 ${CMAKE_SOURCE_DIR}/src/sys ${CMAKE_SOURCE_DIR}/src/util)
+set_tests_properties(test_file_cycles PROPERTIES TIMEOUT 60)
+# The script finds a circle, names the functions that close it, and is not
+# fooled by a static that shadows a global of the same name.
+add_test(NAME test_file_cycles_found
+         COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/scripts/filecycles.py
+                 ${CMAKE_SOURCE_DIR}/tests/unit/filecycles)
+set_tests_properties(test_file_cycles_found PROPERTIES TIMEOUT 60
+  PASS_REGULAR_EXPRESSION "call cycle: [^\n]*/a\\.c -> [^\n]*/b\\.c \\(wm_b\\) -> [^\n]*/a\\.c \\(wm_a\\)"
+  FAIL_REGULAR_EXPRESSION "c\\.c \\(;Traceback")
