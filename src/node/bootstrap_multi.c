@@ -172,7 +172,7 @@ static int configure_peers(struct wm_daemon *d)
 
 static void finish_discovery(struct wm_daemon *d)
 {
-	uv_timer_stop(&d->timer);
+	uv_timer_stop(&d->multiboot_timer);
 	for (size_t i = 0; i < d->n_bootpeers; i++)
 		if (d->bootpeers[i].client) {
 			wm_rpc_client_free(d->bootpeers[i].client);
@@ -282,7 +282,7 @@ int wm_multiboot_start(struct wm_daemon *d, char *err, size_t errlen)
 		return rc;
 	}
 	wm_info("waiting for the other %zu bootstrap servers", d->n_bootpeers);
-	uv_timer_start(&d->timer, discovery_cb, 0, DISCOVERY_MS);
+	uv_timer_start(&d->multiboot_timer, discovery_cb, 0, DISCOVERY_MS);
 	return 0;
 }
 

@@ -18,6 +18,8 @@
 #include "services/services.h"
 #include "store/store.h"
 #include "wg/wg.h"
+#include "core/lifecycle.h"
+#include "node/heartbeat.h"
 #include "node/nat.h"
 
 enum wm_daemon_phase {
@@ -118,9 +120,13 @@ struct wm_daemon {
 	struct wm_gate *gate;	       /* in front of every method */
 	struct wm_auth_client *creds;  /* what we present to other nodes */
 
-	uv_timer_t timer;        /* leader wait and retries */
+	/* One owner per timer. */
+	uv_timer_t retry_timer;     /* member.c: Join and subscription retries */
+	uv_timer_t leader_timer;    /* server.c: waiting to lead or to be registered */
+	uv_timer_t multiboot_timer; /* bootstrap_multi.c: finding the other bootstrap servers */
 	uv_timer_t raft_timer;   /* leader detection and Raft membership (raftmembers.c) */
-	uv_timer_t heartbeat_timer; /* liveness heartbeats to the leader */
+	struct wm_heartbeat heartbeat; /* liveness heartbeats to the leader */
+	struct wm_routes *routes;      /* routes.c: routes, forwarding, NAT beyond the mesh */
 	char last_leader[WM_NODE_ID_MAX + 1];
 	uint64_t last_term;
 	bool raft_change_pending;
@@ -135,8 +141,9 @@ struct wm_daemon {
 	struct wm_meshdns *meshdns;
 	struct wm_resolver *resolver;
 	uv_signal_t sigterm, sigint;
-	int closing; /* subsystems of the current shutdown stage still closing */
-	int stage;   /* shutdown stage, see daemon.c */
+	/* the components of daemon.c's table: which started, which closes next */
+	struct wm_lifecycle lifecycle;
+	bool closing_sync; /* inside a component's close call */
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */
@@ -215,8 +222,6 @@ void wm_multiboot_register_peers(struct wm_daemon *d, wm_store_apply_cb cb);
 void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *info,
 			    struct wm_arena *a);
 void wm_multiboot_free(struct wm_daemon *d);
-/* heartbeat.c: tell the leader, every heartbeat-interval-ms, that we live. */
-void wm_heartbeat_start(struct wm_daemon *d);
 
 /* raftmembers.c: leader detection and Raft membership reconciliation. */
 void wm_raftmembers_start(struct wm_daemon *d);
@@ -248,5 +253,8 @@ void wm_member_announce(struct wm_daemon *d);
 
 /* lifecycle (daemon.c) */
 void wm_daemon_stop(struct wm_daemon *d, int exit_code);
+/* The node is in the mesh (joined, or registered itself): the phase becomes
+ * RUNNING and what runs only in the mesh (heartbeats) starts. */
+void wm_daemon_running(struct wm_daemon *d);
 
 #endif

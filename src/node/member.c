@@ -158,7 +158,7 @@ static void schedule_retry(struct wm_daemon *d)
 	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
 	if (d->retry_ms > RETRY_MAX_MS)
 		d->retry_ms = RETRY_MAX_MS;
-	uv_timer_start(&d->timer, retry_cb, d->retry_ms, 0);
+	uv_timer_start(&d->retry_timer, retry_cb, d->retry_ms, 0);
 }
 
 /* Refusals that another try cannot fix end the daemon with a clear message. */
@@ -294,12 +294,10 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 		schedule_retry(d);
 		return;
 	}
-	d->joined = true;
 	d->announced_gen = d->sent_gen;
-	d->phase = WM_PHASE_RUNNING;
 	d->retry_ms = 0;
 	d->failures = 0;
-	wm_heartbeat_start(d);
+	wm_daemon_running(d);
 	if (become_server(d) < 0) {
 		wm_daemon_stop(d, 1);
 		return;

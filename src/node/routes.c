@@ -19,11 +19,9 @@
 
 #define NAT_TABLE "webmesh-nat"
 
-/* What sync installed, per daemon. A process runs one daemon; the list only
- * keeps this file free of a field in struct wm_daemon. */
+/* What sync installed: owned by the daemon (d->routes), created on first
+ * use, freed by wm_routes_cleanup. */
 struct wm_routes {
-	struct wm_routes *next;
-	const struct wm_daemon *d;
 	bool self_known; /* the servers told us (wm_routes_set_self) */
 	bool forwarding;
 	struct wm_prefix own[WM_MAX_ROUTES];
@@ -37,23 +35,11 @@ struct wm_routes {
 	bool unpinned_logged;
 };
 
-static struct wm_routes *all;
-
-static struct wm_routes *state(const struct wm_daemon *d, bool create)
+static struct wm_routes *state(struct wm_daemon *d)
 {
-	for (struct wm_routes *r = all; r; r = r->next) {
-		if (r->d == d)
-			return r;
-	}
-	if (!create)
-		return NULL;
-	struct wm_routes *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->d = d;
-	r->next = all;
-	all = r;
-	return r;
+	if (!d->routes)
+		d->routes = calloc(1, sizeof(*d->routes));
+	return d->routes;
 }
 
 static bool is_null_backend(const struct wm_daemon *d)
@@ -64,7 +50,7 @@ static bool is_null_backend(const struct wm_daemon *d)
 void wm_routes_set_self(struct wm_daemon *d, bool forwarding, char *const *own_routes,
 			size_t n_own_routes)
 {
-	struct wm_routes *st = state(d, true);
+	struct wm_routes *st = state(d);
 	if (!st)
 		return;
 	st->self_known = true;
@@ -421,7 +407,7 @@ int wm_routes_sync(struct wm_daemon *d)
 {
 	if (is_null_backend(d) || !d->addresses_set || !d->desired)
 		return 0;
-	struct wm_routes *st = state(d, true);
+	struct wm_routes *st = state(d);
 	if (!st)
 		return -ENOMEM;
 	bool forwarding;
@@ -441,13 +427,10 @@ int wm_routes_sync(struct wm_daemon *d)
 
 void wm_routes_cleanup(struct wm_daemon *d)
 {
-	struct wm_routes **pp = &all;
-	while (*pp && (*pp)->d != d)
-		pp = &(*pp)->next;
-	struct wm_routes *st = *pp;
+	struct wm_routes *st = d->routes;
 	if (!st)
 		return;
-	*pp = st->next;
+	d->routes = NULL;
 	int wg_index = wm_sys_link_index(d->cfg->interface);
 	/* Tunnel routes first: until they are gone the pins keep the
 	 * endpoints reachable. */

@@ -80,9 +80,7 @@ static void self_update_cb(uv_timer_t *t)
 			wm_daemon_stop(d, 1);
 			return;
 		}
-		d->phase = WM_PHASE_RUNNING;
-		d->joined = true;
-		wm_heartbeat_start(d);
+		wm_daemon_running(d);
 		wm_info("this node is in the mesh");
 	}
 	wm_arena_free(&a);
@@ -111,9 +109,7 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 		wm_daemon_stop(d, 1);
 		return;
 	}
-	d->phase = WM_PHASE_RUNNING;
-	d->joined = true;
-	wm_heartbeat_start(d);
+	wm_daemon_running(d);
 	self_change_cb(d, res->index, NULL);
 	char ep[WM_ENDPOINT_STRLEN] = "";
 	char host[WM_PREFIX_STRLEN] = "THIS-HOST";
@@ -392,7 +388,7 @@ int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen)
 				 wm_strerror(rc));
 		return rc;
 	}
-	uv_timer_start(&d->timer, leader_poll_cb, 0, LEADER_POLL_MS);
+	uv_timer_start(&d->leader_timer, leader_poll_cb, 0, LEADER_POLL_MS);
 	return 0;
 }
 
