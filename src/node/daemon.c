@@ -93,17 +93,72 @@ static void timer_init(struct wm_daemon *d, uv_timer_t *t)
 	t->data = d;
 }
 
+
+/* Members signal through the server they joined; servers through their own
+ * Signaling service, on a client of their local socket. */
+static struct wm_rpc_client *signaling_client(void *data)
+{
+	struct wm_daemon *d = data;
+
+	if (d->phase == WM_PHASE_STOPPING)
+		return NULL;
+	if (!d->store)
+		return d->joined ? d->upstream : NULL;
+	if (!d->local_client) {
+		struct wm_rpc_client_config cc = {.unix_path = d->cfg->socket};
+
+		if (wm_rpc_client_new(d->loop, &cc, &d->local_client) < 0)
+			return NULL;
+	}
+	return d->local_client;
+}
+
+/* A later discovery round: the mesh learns new endpoints from a Join (same
+ * key, same lease); peers get them with their next peer set. Until a Join
+ * with them is answered, every round tries again (the change may have cut
+ * the connection it went out on). */
+static void endpoints_found(void *data, bool changed)
+{
+	struct wm_daemon *d = data;
+	if (changed)
+		d->endpoints_gen++;
+	if (!d->store)
+		wm_member_announce(d);
+	else if (changed)
+		wm_warn("a server's endpoints changed: restart it to announce them");
+}
+
+static bool is_running(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase != WM_PHASE_STOPPING;
+}
+
 static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	timer_init(d, &d->endpoint_timer);
-	return wm_traversal_start(d, err, errlen);
+	struct wm_traversal_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.wg = d->wg,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.signaling_client = signaling_client,
+		.nat_changed_cb = wm_netconf_nat_changed,
+		.endpoints_cb = endpoints_found,
+		.running = is_running,
+		.data = d,
+	};
+	int rc = wm_traversal_init(&d->traversal, &c, err, errlen);
+	d->nat = d->traversal.nat;
+	return rc;
 }
 
 static void traversal_close(struct wm_daemon *d, done_fn done, void *data)
 {
 	/* ICE sessions end (BYE to the peers) while the clients still exist */
-	uv_close((uv_handle_t *)&d->endpoint_timer, NULL);
-	wm_traversal_close(d, done, data);
+	d->nat = NULL;
+	wm_traversal_close(&d->traversal, done, data);
 	if (d->local_client) {
 		wm_rpc_client_free(d->local_client);
 		d->local_client = NULL;
@@ -191,8 +246,9 @@ static void api_close(struct wm_daemon *d, done_fn done, void *data)
 }
 
 /* The bootstrap server registers itself with its endpoints: after discovery. */
-static void bootstrap_server(struct wm_daemon *d)
+static void bootstrap_server(void *data)
 {
+	struct wm_daemon *d = data;
 	char err[512] = "";
 	int rc = wm_server_start(d, err, sizeof(err));
 	if (rc) {
@@ -208,7 +264,7 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 	timer_init(d, &d->retry_timer);
 	timer_init(d, &d->multiboot_timer);
 	if (d->cfg->bootstrap) {
-		wm_traversal_discover(d, bootstrap_server);
+		wm_traversal_discover(&d->traversal, bootstrap_server);
 		return 0;
 	}
 	return wm_member_start(d, err, errlen);
@@ -223,8 +279,8 @@ static void role_close(struct wm_daemon *d, done_fn done, void *data)
 		d->peer_stream = NULL;
 		wm_rpc_stream_cancel(s);
 	}
-	/* the upstream client stays until the loop ends: traversal's BYEs go
-	 * out on it */
+	/* the upstream client stays until every component closed: the
+	 * traversal's BYEs go out on it */
 	done(data);
 }
 
@@ -321,7 +377,13 @@ static void close_next(struct wm_daemon *d)
 		if (i == WM_LIFECYCLE_WAIT)
 			return;
 		if (i == WM_LIFECYCLE_DONE) {
-			/* every component is down: the daemon's own handles go */
+			/* every component is down: the daemon's own handles go,
+			 * and the client to our server, which the role and the
+			 * traversal's last signals shared */
+			if (d->upstream) {
+				wm_rpc_client_free(d->upstream);
+				d->upstream = NULL;
+			}
 			if (!uv_is_closing((uv_handle_t *)&d->sigint)) {
 				uv_close((uv_handle_t *)&d->sigterm, NULL);
 				uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -468,10 +530,6 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	int code = d->exit_code;
 
-	if (d->upstream) {
-		wm_rpc_client_free(d->upstream);
-		d->upstream = NULL;
-	}
 	wm_services_free(d->services);
 	/* Calls still waiting for an authenticator end (CANCELLED) in the
 	 * loop run below; only then may the gate they point into go. */

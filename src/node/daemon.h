@@ -21,6 +21,7 @@
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
 #include "node/nat.h"
+#include "node/traversal.h"
 
 enum wm_daemon_phase {
 	WM_PHASE_STARTING, /* interface up, waiting for the mesh */
@@ -60,13 +61,13 @@ struct wm_daemon {
 	size_t n_endpoints;
 
 	struct wm_wg *wg;
-	/* NAT traversal and endpoint discovery (traversal.c); nat is NULL with
-	 * the null backend, which has no data plane to traverse anything */
+	/* NAT traversal and endpoint discovery (traversal.c); nat is the
+	 * traversal's, lent to status, ping and netcheck: NULL with the null
+	 * backend, which has no data plane to traverse anything, and once the
+	 * traversal closed */
+	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
 	struct wm_rpc_client *local_client; /* servers: to our own socket, for signals */
-	struct wm_nat_discover_req *discovery; /* running now */
-	void (*discovered)(struct wm_daemon *d); /* the first discovery is done */
-	uv_timer_t endpoint_timer;	    /* endpoints discovered again (roaming) */
 	bool announce_pending;		    /* a Join with new endpoints is out */
 	/* d->endpoints changed endpoints_gen times; the mesh has those of
 	 * announced_gen; a Join in flight carries those of sent_gen */
@@ -230,15 +231,6 @@ void wm_raftmembers_start(struct wm_daemon *d);
 void wm_raftguard_sync(struct wm_daemon *d, const struct wm_store_status *st);
 void wm_raftguard_remove(struct wm_daemon *d);
 
-/* traversal.c: NAT traversal (src/node/nat.c) and endpoint discovery. */
-/* After the WireGuard device is open; nothing with the null backend. */
-int wm_traversal_start(struct wm_daemon *d, char *err, size_t errlen);
-/* Discovers this node's endpoints (interfaces, STUN), then calls done once
- * (never from within this call when discovery runs); later rounds, every
- * endpoint-refresh seconds, announce changed endpoints to the mesh (roaming). */
-void wm_traversal_discover(struct wm_daemon *d, void (*done)(struct wm_daemon *d));
-/* Shutdown: ends ICE sessions (BYE to the peers); done_cb when all is gone. */
-void wm_traversal_close(struct wm_daemon *d, void (*done_cb)(void *data), void *data);
 /* A peer moved to ICE: its endpoint changes on the device (netconf.c). */
 void wm_netconf_nat_changed(void *data);
 

@@ -431,6 +431,8 @@ void wm_member_announce(struct wm_daemon *d)
 {
 	uint8_t buf[2048];
 	size_t len;
+	if (d->announced_gen == d->endpoints_gen)
+		return; /* the mesh has them */
 	if (!d->joined || !d->upstream || d->announce_pending ||
 	    pack_join(d, buf, sizeof(buf), &len) < 0)
 		return;
@@ -496,6 +498,11 @@ static void subscribe(struct wm_daemon *d)
 	}
 }
 
+static void discovered_cb(void *data)
+{
+	send_join(data);
+}
+
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	char host[256];
@@ -554,7 +561,7 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 		}
 	}
 	/* The Join carries our endpoints: find them first (STUN included). */
-	wm_traversal_discover(d, send_join);
+	wm_traversal_discover(&d->traversal, discovered_cb);
 	return 0;
 }
 
