@@ -350,11 +350,26 @@ static const struct component {
 };
 #define N_COMPONENTS (sizeof(components) / sizeof(components[0]))
 
+/* ---- events the components raise, to the components that want them ---- */
+
 void wm_daemon_running(struct wm_daemon *d)
 {
 	d->phase = WM_PHASE_RUNNING;
 	d->joined = true;
 	wm_heartbeat_start(&d->heartbeat);
+}
+
+int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen)
+{
+	if (d->services)
+		wm_services_set_store(d->services, d->store);
+	wm_raftmembers_start(d);
+	return wm_node_dns_store_opened(d, err, errlen);
+}
+
+void wm_daemon_servers_changed(struct wm_daemon *d)
+{
+	wm_node_dns_servers_changed(d);
 }
 
 static void close_next(struct wm_daemon *d);

@@ -245,8 +245,15 @@ void wm_member_announce(struct wm_daemon *d);
 
 /* lifecycle (daemon.c) */
 void wm_daemon_stop(struct wm_daemon *d, int exit_code);
-/* The node is in the mesh (joined, or registered itself): the phase becomes
- * RUNNING and what runs only in the mesh (heartbeats) starts. */
+/* Events a component raises, delivered by daemon.c to every component that
+ * wants it (the components do not call each other for these):
+ * running: the node is in the mesh (joined, or registered itself): the phase
+ *   becomes RUNNING and what runs only in the mesh (heartbeats) starts;
+ * store_opened: the local replica is open (d->store): the services read it,
+ *   Raft membership is reconciled, MeshDNS starts; 0 or -errno with err;
+ * servers_changed: the member learnt servers (d->servers) from its peers. */
 void wm_daemon_running(struct wm_daemon *d);
+int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen);
+void wm_daemon_servers_changed(struct wm_daemon *d);
 
 #endif

@@ -116,7 +116,7 @@ static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const
 		sk->known = true;
 		snprintf(d->servers[d->n_servers++], sizeof(d->servers[0]), "%s", target);
 	}
-	wm_node_dns_servers_changed(d);
+	wm_daemon_servers_changed(d);
 }
 
 void wm_member_upstream_failed(struct wm_daemon *d)

@@ -457,9 +457,6 @@ int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t 
 	if (rc)
 		return rc;
 	wm_store_on_change(d->store, self_change_cb, d);
-	if (d->services)
-		wm_services_set_store(d->services, d->store);
-	wm_raftmembers_start(d);
 	wm_info("raft listens on %s", raft_address);
-	return wm_node_dns_store_opened(d, err, errlen);
+	return wm_daemon_store_opened(d, err, errlen);
 }
