@@ -93,7 +93,6 @@ static void timer_init(struct wm_daemon *d, uv_timer_t *t)
 	t->data = d;
 }
 
-
 /* Members signal through the server they joined; servers through their own
  * Signaling service, on a client of their local socket. */
 static struct wm_rpc_client *signaling_client(void *data)

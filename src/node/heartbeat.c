@@ -5,8 +5,7 @@
 #include "util/log.h"
 #include "webmesh/v1/mesh.pb-c.h"
 
-static void done_cb(void *data, int status, const char *message, const uint8_t *resp,
-		    size_t len)
+static void done_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
 {
 	(void)resp;
 	(void)len;

@@ -14,20 +14,17 @@
 #include "core/error.h"
 #include "core/hostport.h"
 #include "core/ids.h"
+#include "core/upstream.h"
 #include "node/meshauth.h"
 #include "node/routes.h"
 #include "util/log.h"
 
 #define JOIN_TIMEOUT_MS 15000
 #define LEAVE_TIMEOUT_MS 5000
-#define RETRY_MIN_MS 500
-#define RETRY_MAX_MS 10000
 
 static void send_join(struct wm_daemon *d);
 static void subscribe(struct wm_daemon *d);
 static void schedule_retry(struct wm_daemon *d);
-
-#define FAILURES_BEFORE_FAILOVER 2
 
 /* Our credentials, and our node proof for the server in use once we know
  * who it is. */
@@ -77,7 +74,7 @@ static void failover(struct wm_daemon *d)
 	}
 	wm_rpc_client_free(d->upstream);
 	d->upstream = NULL;
-	d->cur_server = (d->cur_server + 1) % d->n_servers;
+	d->cur_server = wm_upstream_next(d->cur_server, d->n_servers);
 	wm_info("switching to server %s", d->servers[d->cur_server]);
 	if (connect_upstream(d) < 0) {
 		d->cur_server = 0;
@@ -127,7 +124,7 @@ void wm_member_upstream_failed(struct wm_daemon *d)
 	 * with its WireGuard); a missed heartbeat is the quicker sign. Move on
 	 * now: the stream's close schedules the retry on the next server. */
 	wm_warn("server %s does not answer heartbeats", d->servers[d->cur_server]);
-	d->failures = FAILURES_BEFORE_FAILOVER - 1;
+	wm_upstream_missed_heartbeat(&d->failures);
 	if (d->peer_stream) {
 		struct wm_rpc_stream *st = d->peer_stream;
 		d->peer_stream = NULL;
@@ -150,15 +147,11 @@ static void retry_cb(uv_timer_t *t)
 
 static void schedule_retry(struct wm_daemon *d)
 {
-	if (++d->failures >= FAILURES_BEFORE_FAILOVER) {
-		d->failures = 0;
-		d->retry_ms = 0;
+	bool move;
+	unsigned wait_ms = wm_upstream_retry(&d->failures, &d->retry_ms, &move);
+	if (move)
 		failover(d);
-	}
-	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
-	if (d->retry_ms > RETRY_MAX_MS)
-		d->retry_ms = RETRY_MAX_MS;
-	uv_timer_start(&d->retry_timer, retry_cb, d->retry_ms, 0);
+	uv_timer_start(&d->retry_timer, retry_cb, wait_ms, 0);
 }
 
 /* Refusals that another try cannot fix end the daemon with a clear message. */

@@ -45,10 +45,10 @@ struct wm_traversal_config {
 
 struct wm_traversal {
 	struct wm_traversal_config c;
-	struct wm_node_nat *nat; /* NULL with the null backend */
+	struct wm_node_nat *nat;	       /* NULL with the null backend */
 	struct wm_nat_discover_req *discovery; /* running now */
-	void (*discovered)(void *data); /* the first discovery is done */
-	uv_timer_t timer;		/* endpoints discovered again (roaming) */
+	void (*discovered)(void *data);	       /* the first discovery is done */
+	uv_timer_t timer;		       /* endpoints discovered again (roaming) */
 	bool closed;
 };
 

@@ -18,9 +18,9 @@ struct fixture {
 	uv_loop_t loop;
 	struct wm_heartbeat h;
 	int sends, failures, closes;
-	int answer;	    /* gRPC status the fake leader answers with */
-	int refuse;	    /* send returns this (nobody to send to) when set */
-	int close_after;    /* close the component after this many sends */
+	int answer;		 /* gRPC status the fake leader answers with */
+	int refuse;		 /* send returns this (nobody to send to) when set */
+	int close_after;	 /* close the component after this many sends */
 	wm_rpc_unary_cb late_cb; /* an answer kept to arrive after close */
 	void *late_data;
 	char last_id[64];

@@ -18,10 +18,10 @@ struct driver {
 	struct wm_lifecycle l;
 	char log[64];
 	size_t n_log;
-	int fail_at;	    /* start of this index fails; -1: none */
-	int stop_inside;    /* this start stops the daemon from within; -1: none */
-	bool async[N];	    /* this close finishes later, not inside its call */
-	int pending;	    /* index whose async close is waiting; -1: none */
+	int fail_at;	 /* start of this index fails; -1: none */
+	int stop_inside; /* this start stops the daemon from within; -1: none */
+	bool async[N];	 /* this close finishes later, not inside its call */
+	int pending;	 /* index whose async close is waiting; -1: none */
 	bool in_close;
 };
 
