@@ -79,11 +79,26 @@ static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 	/* routes, pins, NAT and ACL chains go before the interface does */
 	wm_routes_cleanup(d);
 	wm_netconf_remove_acl(d);
-	wm_raftguard_remove(d);
 	if (d->wg)
 		wm_wg_close(d->wg, done, data);
 	else
 		done(data);
+}
+
+/* The Raft port's firewall (raftguard.c): synced by raftmembers' passes,
+ * removed before the interface goes. */
+static int raftguard_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	wm_raftguard_init(&d->raftguard, d->cfg->interface, d->cfg->raft_port);
+	return 0;
+}
+
+static void raftguard_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_raftguard_close(&d->raftguard);
+	done(data);
 }
 
 /* NAT traversal and endpoint discovery (traversal.c). */
@@ -171,7 +186,6 @@ static int store_start(struct wm_daemon *d, char *err, size_t errlen)
 	(void)err;
 	(void)errlen;
 	timer_init(d, &d->leader_timer);
-	timer_init(d, &d->raft_timer);
 	timer_init(d, &d->self_timer);
 	return 0;
 }
@@ -179,12 +193,53 @@ static int store_start(struct wm_daemon *d, char *err, size_t errlen)
 static void store_close(struct wm_daemon *d, done_fn done, void *data)
 {
 	uv_close((uv_handle_t *)&d->leader_timer, NULL);
-	uv_close((uv_handle_t *)&d->raft_timer, NULL);
 	uv_close((uv_handle_t *)&d->self_timer, NULL);
 	if (d->store)
 		wm_store_close(d->store, done, data);
 	else
 		done(data);
+}
+
+/* Leader detection and Raft membership (raftmembers.c), passes from the
+ * store's opening on; each pass brings the Raft port's firewall along. */
+static void raft_status(void *data, const struct wm_store_status *st)
+{
+	struct wm_daemon *d = data;
+	struct wm_prefix servers[64];
+	size_t n = 0;
+	for (size_t i = 0; i < d->n_peer_names && n < 64; i++)
+		if (d->peer_names[i].raft_role != WM_ROLE_MEMBER)
+			servers[n++] = d->peer_names[i].ipv4;
+	wm_raftguard_sync(&d->raftguard, st, &d->ipv4, servers, n);
+}
+
+static bool in_mesh(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_RUNNING;
+}
+
+static int raftmembers_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	struct wm_raftmembers_config c = {
+		.loop = d->loop,
+		.node_id = d->node_id,
+		.raft_port = d->cfg->raft_port,
+		.period_ms = d->cfg->raft_heartbeat_ms,
+		.status_cb = raft_status,
+		.running = in_mesh,
+		.data = d,
+	};
+	wm_raftmembers_init(&d->raftmembers, &c);
+	return 0;
+}
+
+static void raftmembers_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_raftmembers_close(&d->raftmembers);
+	done(data);
 }
 
 /* MeshDNS (it reads the store) and the host resolver (dns.c). */
@@ -340,8 +395,10 @@ static const struct component {
 	void (*close)(struct wm_daemon *d, done_fn done, void *data);
 } components[] = {
 	{"netconf", netconf_start, netconf_close},
+	{"raftguard", raftguard_start, raftguard_close},
 	{"traversal", traversal_start, traversal_close},
 	{"store", store_start, store_close},
+	{"raftmembers", raftmembers_start, raftmembers_close},
 	{"dns", dns_start, dns_close},
 	{"api", api_start, api_close},
 	{"heartbeat", heartbeat_start, heartbeat_close},
@@ -362,7 +419,7 @@ int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen)
 {
 	if (d->services)
 		wm_services_set_store(d->services, d->store);
-	wm_raftmembers_start(d);
+	wm_raftmembers_start(&d->raftmembers, d->store);
 	return wm_node_dns_store_opened(d, err, errlen);
 }
 

@@ -21,6 +21,8 @@
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
 #include "node/nat.h"
+#include "node/raftguard.h"
+#include "node/raftmembers.h"
 #include "node/traversal.h"
 
 enum wm_daemon_phase {
@@ -109,9 +111,7 @@ struct wm_daemon {
 	size_t n_bootpeers;
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;
-	/* raftguard.c: the Raft port's nft rules */
-	bool raftguard_applied, raftguard_warned, raftguard_hash_valid;
-	uint64_t raftguard_hash;
+	struct wm_raftguard raftguard; /* the Raft port's nft rules */
 	bool acl_applied;	   /* our ACL chains are in the kernel */
 	bool acl_hash_valid;
 	uint64_t acl_applied_hash; /* of the rules last applied */
@@ -125,17 +125,10 @@ struct wm_daemon {
 	uv_timer_t retry_timer;     /* member.c: Join and subscription retries */
 	uv_timer_t leader_timer;    /* server.c: waiting to lead or to be registered */
 	uv_timer_t multiboot_timer; /* bootstrap_multi.c: finding the other bootstrap servers */
-	uv_timer_t raft_timer;   /* leader detection and Raft membership (raftmembers.c) */
 	struct wm_heartbeat heartbeat; /* liveness heartbeats to the leader */
 	struct wm_routes *routes;      /* routes.c: routes, forwarding, NAT beyond the mesh */
-	char last_leader[WM_NODE_ID_MAX + 1];
-	uint64_t last_term;
-	bool raft_change_pending;
-	/* The node whose Raft change is in flight, and the last one whose change
-	 * failed: tried after every other, so that one joiner that never comes
-	 * up (or refused to serve) does not hold up the rest. */
-	char raft_changing[WM_NODE_ID_MAX + 1], raft_failed[WM_NODE_ID_MAX + 1];
-	uint64_t raft_reconciled_index, raft_reconciled_term; /* last pass with nothing to do */
+	/* leader detection and Raft membership (raftmembers.c) */
+	struct wm_raftmembers raftmembers;
 	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
 	bool self_update_pending;
 	/* DNS (dns.c): MeshDNS on servers, the host resolver with use-meshdns */
@@ -224,12 +217,6 @@ void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *inf
 			    struct wm_arena *a);
 void wm_multiboot_free(struct wm_daemon *d);
 
-/* raftmembers.c: leader detection and Raft membership reconciliation. */
-void wm_raftmembers_start(struct wm_daemon *d);
-/* raftguard.c: the Raft port accepts only the servers' mesh addresses
- * (nftables); applied when the set changes, its failure said once. */
-void wm_raftguard_sync(struct wm_daemon *d, const struct wm_store_status *st);
-void wm_raftguard_remove(struct wm_daemon *d);
 
 /* A peer moved to ICE: its endpoint changes on the device (netconf.c). */
 void wm_netconf_nat_changed(void *data);
