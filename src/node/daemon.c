@@ -78,11 +78,26 @@ static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 {
 	/* routes, pins, NAT and ACL chains go before the interface does */
 	wm_routes_cleanup(d);
-	wm_netconf_remove_acl(d);
 	if (d->wg)
 		wm_wg_close(d->wg, done, data);
 	else
 		done(data);
+}
+
+/* The network ACLs on our interface (firewall.c): set from every peer set,
+ * removed before the interface goes. */
+static int firewall_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	wm_firewall_init(&d->firewall, d->cfg->interface);
+	return 0;
+}
+
+static void firewall_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_firewall_close(&d->firewall);
+	done(data);
 }
 
 /* The Raft port's firewall (raftguard.c): synced by raftmembers' passes,
@@ -395,6 +410,7 @@ static const struct component {
 	void (*close)(struct wm_daemon *d, done_fn done, void *data);
 } components[] = {
 	{"netconf", netconf_start, netconf_close},
+	{"firewall", firewall_start, firewall_close},
 	{"raftguard", raftguard_start, raftguard_close},
 	{"traversal", traversal_start, traversal_close},
 	{"store", store_start, store_close},

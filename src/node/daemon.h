@@ -20,6 +20,7 @@
 #include "wg/wg.h"
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
+#include "node/firewall.h"
 #include "node/nat.h"
 #include "node/raftguard.h"
 #include "node/raftmembers.h"
@@ -112,9 +113,7 @@ struct wm_daemon {
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;
 	struct wm_raftguard raftguard; /* the Raft port's nft rules */
-	bool acl_applied;	   /* our ACL chains are in the kernel */
-	bool acl_hash_valid;
-	uint64_t acl_applied_hash; /* of the rules last applied */
+	struct wm_firewall firewall; /* the network ACLs on our interface */
 
 	/* authentication and authorization (api.c) */
 	struct wm_auth *auth;	       /* server side: who calls us */
@@ -164,11 +163,6 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 int wm_netconf_detect_endpoints(struct wm_daemon *d);
 /* Applies STATE_DIR/peers.state, the last peer set this node had (none: 0). */
 int wm_netconf_restore_peers(struct wm_daemon *d);
-/* Enforces the network ACLs (PeerConfigurations.acl_rules) on our interface
- * with nft, when they changed; "" or NULL removes our chains. */
-int wm_netconf_apply_acl(struct wm_daemon *d, const char *rules);
-/* Removes the ACL chains at exit (when we put any). */
-void wm_netconf_remove_acl(struct wm_daemon *d);
 
 /* api.c: TLS and the listeners. */
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);

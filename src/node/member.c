@@ -452,7 +452,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	learn_servers(d, pc->peers, pc->n_peers);
 	wm_routes_set_self(d, pc->forwarding, pc->own_routes, pc->n_own_routes);
 	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
-	wm_netconf_apply_acl(d, pc->acl_rules);
+	wm_firewall_set(&d->firewall, pc->acl_rules);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;
 }

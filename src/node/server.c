@@ -69,7 +69,7 @@ static void self_update_cb(uv_timer_t *t)
 	}
 	wm_routes_set_self(d, pc.forwarding, pc.own_routes, pc.n_own_routes);
 	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
-	wm_netconf_apply_acl(d, pc.acl_rules);
+	wm_firewall_set(&d->firewall, pc.acl_rules);
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
 	if (d->phase == WM_PHASE_STARTING && d->cfg->bootstrap) {
