@@ -16,6 +16,8 @@
 #include "core/error.h"
 #include "core/hostport.h"
 #include "node/routes.h"
+#include "services/peercache.h"
+#include "util/arena.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -77,11 +79,52 @@ static int netconf_start(struct wm_daemon *d, char *err, size_t errlen)
 static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 {
 	/* routes, pins, NAT and ACL chains go before the interface does */
-	wm_routes_cleanup(d);
 	if (d->wg)
 		wm_wg_close(d->wg, done, data);
 	else
 		done(data);
+}
+
+/* Routes, forwarding and NAT beyond the mesh (routes.c): synced with every
+ * peer set, removed before the interface goes. A server reads what the
+ * servers compute for it from its own replica. */
+static void self_from_replica(void *data, bool *forwarding, struct wm_prefix *own, size_t *n_own)
+{
+	struct wm_daemon *d = data;
+	if (!d->store || !d->services)
+		return;
+	struct wm_arena a;
+	Webmesh__V1__PeerConfigurations pc;
+	wm_arena_init(&a);
+	if (wm_services_peers(d->services, d->node_id, &a, &pc) == 0) {
+		*forwarding = pc.forwarding;
+		for (size_t i = 0; i < pc.n_own_routes && *n_own < WM_MAX_ROUTES; i++) {
+			if (wm_prefix_parse(pc.own_routes[i], &own[*n_own]) == 0)
+				(*n_own)++;
+		}
+	}
+	wm_arena_free(&a);
+}
+
+static int routes_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	struct wm_routes_config c = {
+		.cfg = d->cfg,
+		.wg = d->wg,
+		.self_from_replica = self_from_replica,
+		.data = d,
+	};
+	int rc = wm_routes_new(&c, &d->routes);
+	if (rc)
+		snprintf(err, errlen, "cannot start routing: %s", wm_strerror(rc));
+	return rc;
+}
+
+static void routes_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_routes_free(d->routes);
+	d->routes = NULL;
+	done(data);
 }
 
 /* The network ACLs on our interface (firewall.c): set from every peer set,
@@ -410,6 +453,7 @@ static const struct component {
 	void (*close)(struct wm_daemon *d, done_fn done, void *data);
 } components[] = {
 	{"netconf", netconf_start, netconf_close},
+	{"routes", routes_start, routes_close},
 	{"firewall", firewall_start, firewall_close},
 	{"raftguard", raftguard_start, raftguard_close},
 	{"traversal", traversal_start, traversal_close},

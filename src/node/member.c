@@ -195,7 +195,7 @@ static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
 	if (err)
 		wm_warn("cannot save %s/mesh.state: %s", d->cfg->state_dir, wm_strerror(err));
 	err = wm_netconf_set_addresses(d);
-	wm_routes_set_self(d, r->forwarding, r->own_routes, r->n_own_routes);
+	wm_routes_set_self(d->routes, r->forwarding, r->own_routes, r->n_own_routes);
 	if (!err)
 		err = wm_netconf_apply_peers(d, r->peers, r->n_peers);
 	learn_servers(d, r->peers, r->n_peers);
@@ -450,7 +450,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	d->failures = 0;
 	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
 	learn_servers(d, pc->peers, pc->n_peers);
-	wm_routes_set_self(d, pc->forwarding, pc->own_routes, pc->n_own_routes);
+	wm_routes_set_self(d->routes, pc->forwarding, pc->own_routes, pc->n_own_routes);
 	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
 	wm_firewall_set(&d->firewall, pc->acl_rules);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);

@@ -293,7 +293,9 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 	d->n_peer_names = n_names;
 	err = apply_desired(d, prev);
 	wm_wg_device_free(prev);
-	wm_routes_sync(d); /* routes beyond the mesh, forwarding, NAT */
+	/* routes beyond the mesh, forwarding, NAT */
+	if (d->addresses_set)
+		wm_routes_sync(d->routes, d->desired, &d->mesh);
 	return err;
 }
 

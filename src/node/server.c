@@ -67,7 +67,7 @@ static void self_update_cb(uv_timer_t *t)
 		wm_arena_free(&a);
 		return;
 	}
-	wm_routes_set_self(d, pc.forwarding, pc.own_routes, pc.n_own_routes);
+	wm_routes_set_self(d->routes, pc.forwarding, pc.own_routes, pc.n_own_routes);
 	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
 	wm_firewall_set(&d->firewall, pc.acl_rules);
 	/* A bootstrap server that does not lead is registered by the leader:
