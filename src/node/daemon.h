@@ -42,7 +42,12 @@ struct wm_peer_name {
 
 struct wm_bootpeer;
 
+/* The daemon: the node's own facts, read by every component; one field per
+ * component of daemon.c's table; and the state of the rows that are not yet
+ * components of their own (see docs/ARCHITECTURE.md, "The module pattern"),
+ * grouped by the file that owns it. */
 struct wm_daemon {
+	/* ---- the node's own facts (daemon.c, member.c, server.c write them) */
 	uv_loop_t *loop;
 	const struct wm_config *cfg;
 	char node_id[WM_NODE_ID_MAX + 1];
@@ -53,38 +58,54 @@ struct wm_daemon {
 	int64_t started_at;
 	enum wm_daemon_phase phase;
 	int exit_code;
-
 	/* addresses: ipv4 carries the mesh network's length (172.16.0.2/12) so
 	 * that the kernel routes the whole mesh to the interface */
 	struct wm_mesh_info mesh;
-	struct wm_prefix ipv4;     /* our lease, /32 */
-	struct wm_prefix ipv6;     /* our /112 */
-	bool addresses_set;
-	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS];
+	struct wm_prefix ipv4; /* our lease, /32 */
+	struct wm_prefix ipv6; /* our /112 */
+	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS]; /* rewritten by the traversal */
 	size_t n_endpoints;
+	/* the peers of the last peer set, by key (netconf.c writes them) */
+	struct wm_peer_name *peer_names;
+	size_t n_peer_names;
 
-	struct wm_wg *wg;
-	/* NAT traversal and endpoint discovery (traversal.c); nat is the
-	 * traversal's, lent to status, ping and netcheck: NULL with the null
-	 * backend, which has no data plane to traverse anything, and once the
-	 * traversal closed */
+	/* ---- the composition (daemon.c) */
+	struct wm_lifecycle lifecycle; /* which rows started, which closes next */
+	bool closing_sync;	       /* inside a row's close call */
+	uv_signal_t sigterm, sigint;
+
+	/* ---- components, one field each, in the table's order */
+	struct wm_routes *routes;      /* routes.c */
+	struct wm_firewall firewall;   /* firewall.c: the network ACLs */
+	struct wm_raftguard raftguard; /* raftguard.c: the Raft port's rules */
+	/* traversal.c; nat is the traversal's, lent to status, ping and
+	 * netcheck: NULL with the null backend, which has no data plane to
+	 * traverse anything, and once the traversal closed */
 	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
-	struct wm_rpc_client *local_client; /* servers: to our own socket, for signals */
-	bool announce_pending;		    /* a Join with new endpoints is out */
-	/* d->endpoints changed endpoints_gen times; the mesh has those of
-	 * announced_gen; a Join in flight carries those of sent_gen */
-	uint32_t endpoints_gen, announced_gen, sent_gen;
-	struct wm_store *store;           /* servers only */
-	struct wm_services *services;
-	struct wm_rpc_server *api;        /* TLS API (servers) */
-	struct wm_rpc_server *local;      /* unix socket */
-	SSL_CTX *server_tls;
-	SSL_CTX *client_tls;
-	char fingerprint[WM_FINGERPRINT_LEN];
+	struct wm_raftmembers raftmembers; /* raftmembers.c */
+	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
 
-	/* joining nodes: the servers they can use, --join first */
+	/* ---- netconf.c: the interface and its peers */
+	struct wm_wg *wg;
+	bool addresses_set;
+	struct wm_wg_device *desired; /* what the device should hold */
+	bool apply_failed;	      /* the last apply of desired did not complete */
+	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
+
+	/* ---- server.c, bootstrap_multi.c: a server and its replica */
+	struct wm_store *store; /* servers only */
+	uv_timer_t leader_timer; /* waiting to lead or to be registered */
+	uv_timer_t self_timer;	 /* coalesced self peer updates */
+	bool self_update_pending;
+	struct wm_rpc_client *local_client; /* to our own socket, for signals */
+	struct wm_bootpeer *bootpeers; /* multi-server bootstrap: the other servers */
+	size_t n_bootpeers;
+	uv_timer_t multiboot_timer; /* finding the other bootstrap servers */
+
+	/* ---- member.c: joining, following a server, failing over */
 #define WM_MAX_SERVERS 16
+	/* the servers it can use, --join first */
 	char servers[WM_MAX_SERVERS][WM_PREFIX_STRLEN + 272]; /* HOST:PORT */
 	size_t n_servers;
 	size_t cur_server;
@@ -98,45 +119,32 @@ struct wm_daemon {
 	} server_keys[WM_MAX_SERVERS];
 	struct wm_node_proof upstream_proof; /* the last one sent upstream */
 	unsigned failures; /* consecutive failures on the current server */
-	SSL_CTX *overlay_tls;
+	unsigned retry_ms;
+	uv_timer_t retry_timer; /* Join and subscription retries */
+	SSL_CTX *client_tls;	/* verified: the --join server (bootstrap_multi.c: the other bootstrap servers) */
+	SSL_CTX *overlay_tls;	/* the others, over the overlay */
 	struct wm_rpc_client *upstream;
 	struct wm_rpc_stream *peer_stream;
 	bool joined;
 	bool subscribed;
-	unsigned retry_ms;
+	bool announce_pending; /* a Join with new endpoints is out */
+	/* d->endpoints changed endpoints_gen times; the mesh has those of
+	 * announced_gen; a Join in flight carries those of sent_gen */
+	uint32_t endpoints_gen, announced_gen, sent_gen;
 
-	struct wm_wg_device *desired; /* what the device should hold */
-	bool apply_failed;	      /* the last apply of desired did not complete */
-	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
-	struct wm_bootpeer *bootpeers; /* multi-server bootstrap: the other servers */
-	size_t n_bootpeers;
-	struct wm_peer_name *peer_names;
-	size_t n_peer_names;
-	struct wm_raftguard raftguard; /* the Raft port's nft rules */
-	struct wm_firewall firewall; /* the network ACLs on our interface */
+	/* ---- api.c: listeners, authentication and authorization */
+	struct wm_services *services;
+	struct wm_rpc_server *api;   /* TLS API (servers) */
+	struct wm_rpc_server *local; /* unix socket */
+	SSL_CTX *server_tls;
+	char fingerprint[WM_FINGERPRINT_LEN];
+	struct wm_auth *auth;	      /* server side: who calls us */
+	struct wm_gate *gate;	      /* in front of every method */
+	struct wm_auth_client *creds; /* what we present to other nodes */
 
-	/* authentication and authorization (api.c) */
-	struct wm_auth *auth;	       /* server side: who calls us */
-	struct wm_gate *gate;	       /* in front of every method */
-	struct wm_auth_client *creds;  /* what we present to other nodes */
-
-	/* One owner per timer. */
-	uv_timer_t retry_timer;     /* member.c: Join and subscription retries */
-	uv_timer_t leader_timer;    /* server.c: waiting to lead or to be registered */
-	uv_timer_t multiboot_timer; /* bootstrap_multi.c: finding the other bootstrap servers */
-	struct wm_heartbeat heartbeat; /* liveness heartbeats to the leader */
-	struct wm_routes *routes;      /* routes.c: routes, forwarding, NAT beyond the mesh */
-	/* leader detection and Raft membership (raftmembers.c) */
-	struct wm_raftmembers raftmembers;
-	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
-	bool self_update_pending;
-	/* DNS (dns.c): MeshDNS on servers, the host resolver with use-meshdns */
+	/* ---- dns.c: MeshDNS on servers, the host resolver with use-meshdns */
 	struct wm_meshdns *meshdns;
 	struct wm_resolver *resolver;
-	uv_signal_t sigterm, sigint;
-	/* the components of daemon.c's table: which started, which closes next */
-	struct wm_lifecycle lifecycle;
-	bool closing_sync; /* inside a component's close call */
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */
