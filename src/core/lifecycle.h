@@ -41,4 +41,16 @@ int wm_lifecycle_closed(struct wm_lifecycle *l);
 /* True once every started component has closed after a stop. */
 bool wm_lifecycle_done(const struct wm_lifecycle *l);
 
+/* A component's place in the order: its name and the names of the
+ * components it uses (comma-separated, "" for none). */
+struct wm_lifecycle_row {
+	const char *name;
+	const char *uses;
+};
+
+/* Checks that every component starts after each one it uses (so that it
+ * also closes before them), and that names are known and unique: 0, or
+ * -EINVAL with err saying which row is misplaced. */
+int wm_lifecycle_check(const struct wm_lifecycle_row *rows, size_t n, char *err, size_t errlen);
+
 #endif

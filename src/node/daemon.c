@@ -447,24 +447,37 @@ static void heartbeat_close(struct wm_daemon *d, done_fn done, void *data)
 	wm_heartbeat_close(&d->heartbeat, done, data);
 }
 
+/* uses: the rows a row calls or reads, directly or through the events
+ * below; wm_lifecycle_check holds the order to them (at start, and in
+ * tests/unit/test_daemon_table.c). */
 static const struct component {
 	const char *name;
+	const char *uses;
 	int (*start)(struct wm_daemon *d, char *err, size_t errlen);
 	void (*close)(struct wm_daemon *d, done_fn done, void *data);
 } components[] = {
-	{"netconf", netconf_start, netconf_close},
-	{"routes", routes_start, routes_close},
-	{"firewall", firewall_start, firewall_close},
-	{"raftguard", raftguard_start, raftguard_close},
-	{"traversal", traversal_start, traversal_close},
-	{"store", store_start, store_close},
-	{"raftmembers", raftmembers_start, raftmembers_close},
-	{"dns", dns_start, dns_close},
-	{"api", api_start, api_close},
-	{"heartbeat", heartbeat_start, heartbeat_close},
-	{"role", role_start, role_close},
+	{"netconf", "", netconf_start, netconf_close},
+	{"routes", "netconf", routes_start, routes_close},
+	{"firewall", "netconf", firewall_start, firewall_close},
+	{"raftguard", "netconf", raftguard_start, raftguard_close},
+	{"traversal", "netconf", traversal_start, traversal_close},
+	{"store", "netconf", store_start, store_close},
+	{"raftmembers", "store,raftguard", raftmembers_start, raftmembers_close},
+	{"dns", "netconf,store", dns_start, dns_close},
+	{"api", "netconf,traversal,store,dns", api_start, api_close},
+	{"heartbeat", "store,api", heartbeat_start, heartbeat_close},
+	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat", role_start,
+	 role_close},
 };
 #define N_COMPONENTS (sizeof(components) / sizeof(components[0]))
+
+int wm_daemon_check_components(char *err, size_t errlen)
+{
+	struct wm_lifecycle_row rows[N_COMPONENTS];
+	for (size_t i = 0; i < N_COMPONENTS; i++)
+		rows[i] = (struct wm_lifecycle_row){components[i].name, components[i].uses};
+	return wm_lifecycle_check(rows, N_COMPONENTS, err, errlen);
+}
 
 /* ---- events the components raise, to the components that want them ---- */
 
@@ -619,6 +632,9 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 	char key[WM_KEY_B64_LEN + 1];
 	wm_key_to_base64(d->public_key, key);
 	wm_info("node %s, WireGuard public key %s", d->node_id, key);
+	rc = wm_daemon_check_components(err, errlen);
+	if (rc)
+		return rc;
 	int i;
 	while ((i = wm_lifecycle_next_start(&d->lifecycle)) != WM_LIFECYCLE_DONE) {
 		rc = components[i].start(d, err, errlen);

@@ -149,6 +149,9 @@ struct wm_daemon {
 
 /* Runs the daemon until it stops; returns the process exit code. */
 int wm_daemon_run(const struct wm_config *cfg, const char *node_id);
+/* Checks the order of daemon.c's components against what each uses: 0, or
+ * -EINVAL with err naming the misplaced row. */
+int wm_daemon_check_components(char *err, size_t errlen);
 
 /* ---- internal, across the files of src/node ---- */
 

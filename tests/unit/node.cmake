@@ -8,3 +8,6 @@ foreach(t lifecycle upstream aclbatch)
 endforeach()
 wm_unit_test(test_heartbeat SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_heartbeat.c
              LIBS wm_node)
+# The order of the daemon's components against what each uses.
+wm_unit_test(test_daemon_table SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_daemon_table.c
+             LIBS wm_node wm_store_loader)

@@ -171,6 +171,37 @@ static void test_stop_before_any_start(void **state)
 	assert_true(wm_lifecycle_done(&l));
 }
 
+static void test_check_order(void **state)
+{
+	(void)state;
+	char err[200];
+	const struct wm_lifecycle_row good[] = {
+		{"netconf", ""}, {"store", "netconf"}, {"dns", "netconf,store"}, {"role", "dns"}};
+	assert_int_equal(wm_lifecycle_check(good, 4, err, sizeof(err)), 0);
+
+	/* MeshDNS above the store it reads would close after it */
+	const struct wm_lifecycle_row late[] = {
+		{"netconf", ""}, {"dns", "netconf,store"}, {"store", "netconf"}};
+	assert_int_equal(wm_lifecycle_check(late, 3, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "dns uses store, which must start before it (and close after it)");
+
+	const struct wm_lifecycle_row self[] = {{"a", "a"}};
+	assert_int_equal(wm_lifecycle_check(self, 1, err, sizeof(err)), -EINVAL);
+
+	const struct wm_lifecycle_row unknown[] = {{"a", ""}, {"b", "a,stroe"}};
+	assert_int_equal(wm_lifecycle_check(unknown, 2, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "b uses \"stroe\", which is not a component");
+
+	/* "sto" is not "store": names match whole */
+	const struct wm_lifecycle_row prefix[] = {{"store", ""}, {"b", "sto"}};
+	assert_int_equal(wm_lifecycle_check(prefix, 2, err, sizeof(err)), -EINVAL);
+
+	const struct wm_lifecycle_row dup[] = {{"a", ""}, {"a", ""}};
+	assert_int_equal(wm_lifecycle_check(dup, 2, err, sizeof(err)), -EINVAL);
+	const struct wm_lifecycle_row empty[] = {{"", ""}};
+	assert_int_equal(wm_lifecycle_check(empty, 1, err, sizeof(err)), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -180,6 +211,7 @@ int main(void)
 		cmocka_unit_test(test_stop_from_within_a_start),
 		cmocka_unit_test(test_stop_twice_and_done_twice),
 		cmocka_unit_test(test_stop_before_any_start),
+		cmocka_unit_test(test_check_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
