@@ -63,8 +63,9 @@ static int lock_state_dir(struct wm_daemon *d, char *err, size_t errlen)
 
 typedef void (*done_fn)(void *data);
 
-/* The WireGuard interface (netconf.c) and what the node puts on the host
- * around it: routes, the ACL and Raft-port firewall chains. */
+/* The WireGuard interface (netconf.c): its addresses and peers. What the
+ * node puts on the host around it (routes, ACL and Raft-port chains) are the
+ * rows below, so it is gone before the interface goes. */
 static int netconf_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	int rc = wm_netconf_detect_endpoints(d);
@@ -78,7 +79,6 @@ static int netconf_start(struct wm_daemon *d, char *err, size_t errlen)
 
 static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	/* routes, pins, NAT and ACL chains go before the interface does */
 	if (d->wg)
 		wm_wg_close(d->wg, done, data);
 	else
