@@ -237,6 +237,8 @@ static void info_cb(void *data, int status, const char *message, const uint8_t *
 static void discovery_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
 	Webmesh__V1__GetBootstrapInfoRequest req = WEBMESH__V1__GET_BOOTSTRAP_INFO_REQUEST__INIT;
 	uint8_t buf[16];
 	size_t len = webmesh__v1__get_bootstrap_info_request__pack(&req, buf);

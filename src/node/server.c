@@ -325,6 +325,9 @@ static void caught_up_cb(void *data, const struct wm_store_result *res)
 static void leader_poll_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
+	/* the timer runs until the store's row closes, later in a stop */
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
 	struct wm_store_status st;
 	wm_store_status(d->store, &st);
 	if (!st.is_leader)
