@@ -271,6 +271,12 @@ static void raft_status(void *data, const struct wm_store_status *st)
 	wm_raftguard_sync(&d->raftguard, st, &d->ipv4, servers, n);
 }
 
+static bool is_stopping(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_STOPPING;
+}
+
 static bool in_mesh(void *data)
 {
 	const struct wm_daemon *d = data;
@@ -288,6 +294,7 @@ static int raftmembers_start(struct wm_daemon *d, char *err, size_t errlen)
 		.period_ms = d->cfg->raft_heartbeat_ms,
 		.status_cb = raft_status,
 		.running = in_mesh,
+		.stopping = is_stopping,
 		.data = d,
 	};
 	wm_raftmembers_init(&d->raftmembers, &c);

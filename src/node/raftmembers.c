@@ -123,7 +123,7 @@ static bool reconcile_once(struct wm_raftmembers *rm, const struct wm_store_stat
 static void reconcile_cb(uv_timer_t *t)
 {
 	struct wm_raftmembers *rm = t->data;
-	if (rm->closed || !rm->store)
+	if (rm->closed || !rm->store || rm->c.stopping(rm->c.data))
 		return;
 	struct wm_store_status st;
 	wm_store_status(rm->store, &st);

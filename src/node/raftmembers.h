@@ -23,6 +23,8 @@ struct wm_raftmembers_config {
 	void (*status_cb)(void *data, const struct wm_store_status *st);
 	/* Membership changes wait until the node is in the mesh. */
 	bool (*running)(void *data);
+	/* Nothing is done any more once the node stops. */
+	bool (*stopping)(void *data);
 	void *data;
 };
 
