@@ -473,8 +473,8 @@ static const struct component {
 	{"dns", "netconf,store", dns_start, dns_close},
 	{"api", "netconf,traversal,store,dns", api_start, api_close},
 	{"heartbeat", "store,api", heartbeat_start, heartbeat_close},
-	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat", role_start,
-	 role_close},
+	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat",
+	 role_start, role_close},
 };
 #define N_COMPONENTS (sizeof(components) / sizeof(components[0]))
 
@@ -633,7 +633,8 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 	wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &d->api_port);
 	int rc = lock_state_dir(d, err, errlen);
 	if (!rc)
-		rc = wm_identity_load(d->cfg->state_dir, d->private_key, d->public_key, err, errlen);
+		rc = wm_identity_load(d->cfg->state_dir, d->private_key, d->public_key, err,
+				      errlen);
 	if (rc)
 		return rc;
 	char key[WM_KEY_B64_LEN + 1];

@@ -61,8 +61,8 @@ struct wm_daemon {
 	/* addresses: ipv4 carries the mesh network's length (172.16.0.2/12) so
 	 * that the kernel routes the whole mesh to the interface */
 	struct wm_mesh_info mesh;
-	struct wm_prefix ipv4; /* our lease, /32 */
-	struct wm_prefix ipv6; /* our /112 */
+	struct wm_prefix ipv4;				/* our lease, /32 */
+	struct wm_prefix ipv6;				/* our /112 */
 	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS]; /* rewritten by the traversal */
 	size_t n_endpoints;
 	/* the peers of the last peer set, by key (netconf.c writes them) */
@@ -94,12 +94,12 @@ struct wm_daemon {
 	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
 
 	/* ---- server.c, bootstrap_multi.c: a server and its replica */
-	struct wm_store *store; /* servers only */
+	struct wm_store *store;	 /* servers only */
 	uv_timer_t leader_timer; /* waiting to lead or to be registered */
 	uv_timer_t self_timer;	 /* coalesced self peer updates */
 	bool self_update_pending;
 	struct wm_rpc_client *local_client; /* to our own socket, for signals */
-	struct wm_bootpeer *bootpeers; /* multi-server bootstrap: the other servers */
+	struct wm_bootpeer *bootpeers;	    /* multi-server bootstrap: the other servers */
 	size_t n_bootpeers;
 	uv_timer_t multiboot_timer; /* finding the other bootstrap servers */
 
@@ -118,11 +118,12 @@ struct wm_daemon {
 		bool known;
 	} server_keys[WM_MAX_SERVERS];
 	struct wm_node_proof upstream_proof; /* the last one sent upstream */
-	unsigned failures; /* consecutive failures on the current server */
+	unsigned failures;		     /* consecutive failures on the current server */
 	unsigned retry_ms;
 	uv_timer_t retry_timer; /* Join and subscription retries */
-	SSL_CTX *client_tls;	/* verified: the --join server (bootstrap_multi.c: the other bootstrap servers) */
-	SSL_CTX *overlay_tls;	/* the others, over the overlay */
+	/* verified: the --join server (bootstrap_multi.c: the other servers) */
+	SSL_CTX *client_tls;
+	SSL_CTX *overlay_tls; /* the others, over the overlay */
 	struct wm_rpc_client *upstream;
 	struct wm_rpc_stream *peer_stream;
 	bool joined;
@@ -221,7 +222,6 @@ void wm_multiboot_register_peers(struct wm_daemon *d, wm_store_apply_cb cb);
 void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *info,
 			    struct wm_arena *a);
 void wm_multiboot_free(struct wm_daemon *d);
-
 
 /* A peer moved to ICE: its endpoint changes on the device (netconf.c). */
 void wm_netconf_nat_changed(void *data);
