@@ -172,7 +172,7 @@ static int configure_peers(struct wm_daemon *d)
 
 static void finish_discovery(struct wm_daemon *d)
 {
-	uv_timer_stop(&d->timer);
+	uv_timer_stop(&d->multiboot_timer);
 	for (size_t i = 0; i < d->n_bootpeers; i++)
 		if (d->bootpeers[i].client) {
 			wm_rpc_client_free(d->bootpeers[i].client);
@@ -237,6 +237,8 @@ static void info_cb(void *data, int status, const char *message, const uint8_t *
 static void discovery_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
 	Webmesh__V1__GetBootstrapInfoRequest req = WEBMESH__V1__GET_BOOTSTRAP_INFO_REQUEST__INIT;
 	uint8_t buf[16];
 	size_t len = webmesh__v1__get_bootstrap_info_request__pack(&req, buf);
@@ -282,7 +284,7 @@ int wm_multiboot_start(struct wm_daemon *d, char *err, size_t errlen)
 		return rc;
 	}
 	wm_info("waiting for the other %zu bootstrap servers", d->n_bootpeers);
-	uv_timer_start(&d->timer, discovery_cb, 0, DISCOVERY_MS);
+	uv_timer_start(&d->multiboot_timer, discovery_cb, 0, DISCOVERY_MS);
 	return 0;
 }
 

@@ -16,6 +16,8 @@
 #include "core/error.h"
 #include "core/hostport.h"
 #include "node/routes.h"
+#include "services/peercache.h"
+#include "util/arena.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
@@ -44,97 +46,513 @@ static int lock_state_dir(struct wm_daemon *d, char *err, size_t errlen)
 	return 0;
 }
 
-/* ---- shutdown: api servers -> client -> store -> wireguard -> own handles */
+/* ---- the components ------------------------------------------------------
+ *
+ * The one place that composes the daemon. Each row starts one component
+ * (after the rows above it) and closes it (before the rows above it): a
+ * component may use every component above it for as long as it runs. A
+ * component that starts its work later (the store opens once the node has
+ * its mesh address) still sits where its dependencies put it: its close
+ * then finds it open or not. A component whose start was called is closed,
+ * even if that start failed: closes cope with a partial start. Components
+ * whose state still lives in struct wm_daemon init their timers in their
+ * start and close them in their close. To add a component: its files, one row here,
+ * and (if it needs other components) callbacks given at its init below; see
+ * docs/ARCHITECTURE.md, "How to add a component".
+ */
 
-static void stage_done(void *data);
+typedef void (*done_fn)(void *data);
 
-static void next_stage(struct wm_daemon *d)
+/* The WireGuard interface (netconf.c): its addresses and peers. What the
+ * node puts on the host around it (routes, ACL and Raft-port chains) are the
+ * rows below, so it is gone before the interface goes. */
+static int netconf_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	/* Each stage starts asynchronous closes and counts them; the last one to
-	 * finish calls stage_done, which moves on. The count starts at one so
-	 * that a close finishing synchronously cannot end the stage early. */
-	for (;;) {
-		d->closing = 1;
-		switch (d->stage++) {
-		case 0:
-			if (d->api) {
-				d->closing++;
-				wm_rpc_server_shutdown(d->api, SHUTDOWN_GRACE_MS, stage_done, d);
-			}
-			if (d->local) {
-				d->closing++;
-				wm_rpc_server_shutdown(d->local, SHUTDOWN_GRACE_MS, stage_done, d);
-			}
-			break;
-		case 1:
-			/* MeshDNS reads the store: it goes first */
-			d->closing++;
-			wm_node_dns_close(d, stage_done, d);
-			/* ICE sessions end (BYE to the peers) before the clients go */
-			d->closing++;
-			wm_traversal_close(d, stage_done, d);
-			if (d->local_client) {
-				wm_rpc_client_free(d->local_client);
-				d->local_client = NULL;
-			}
-			if (d->upstream) {
-				wm_rpc_client_free(d->upstream);
-				d->upstream = NULL;
-			}
-			if (d->store) {
-				d->closing++;
-				wm_store_close(d->store, stage_done, d);
-			}
-			break;
-		case 2:
-			/* routes, pins, NAT and ACL chains go before the interface does */
-			wm_routes_cleanup(d);
-			wm_netconf_remove_acl(d);
-			wm_raftguard_remove(d);
-			if (d->wg) {
-				d->closing++;
-				wm_wg_close(d->wg, stage_done, d);
-			}
-			break;
-		case 3:
-			uv_close((uv_handle_t *)&d->timer, NULL);
-			uv_close((uv_handle_t *)&d->self_timer, NULL);
-			uv_close((uv_handle_t *)&d->raft_timer, NULL);
-			uv_close((uv_handle_t *)&d->heartbeat_timer, NULL);
-			uv_close((uv_handle_t *)&d->endpoint_timer, NULL);
-			uv_close((uv_handle_t *)&d->sigterm, NULL);
-			uv_close((uv_handle_t *)&d->sigint, NULL);
-			break;
-		default:
-			d->closing = 0;
-			return;
+	int rc = wm_netconf_detect_endpoints(d);
+	if (rc)
+		wm_warn("cannot list this host's addresses: %s", wm_strerror(rc));
+	if (d->n_endpoints == 0)
+		wm_warn("no endpoint to advertise: other nodes cannot reach this one directly "
+			"(set --endpoints IP:PORT)");
+	return wm_netconf_open(d, err, errlen);
+}
+
+static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	if (d->wg)
+		wm_wg_close(d->wg, done, data);
+	else
+		done(data);
+}
+
+/* Routes, forwarding and NAT beyond the mesh (routes.c): synced with every
+ * peer set, removed before the interface goes. A server reads what the
+ * servers compute for it from its own replica. */
+static void self_from_replica(void *data, bool *forwarding, struct wm_prefix *own, size_t *n_own)
+{
+	struct wm_daemon *d = data;
+	if (!d->store || !d->services)
+		return;
+	struct wm_arena a;
+	Webmesh__V1__PeerConfigurations pc;
+	wm_arena_init(&a);
+	if (wm_services_peers(d->services, d->node_id, &a, &pc) == 0) {
+		*forwarding = pc.forwarding;
+		for (size_t i = 0; i < pc.n_own_routes && *n_own < WM_MAX_ROUTES; i++) {
+			if (wm_prefix_parse(pc.own_routes[i], &own[*n_own]) == 0)
+				(*n_own)++;
 		}
-		if (--d->closing > 0)
-			return;
+	}
+	wm_arena_free(&a);
+}
+
+static int routes_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	struct wm_routes_config c = {
+		.cfg = d->cfg,
+		.wg = d->wg,
+		.self_from_replica = self_from_replica,
+		.data = d,
+	};
+	int rc = wm_routes_new(&c, &d->routes);
+	if (rc)
+		snprintf(err, errlen, "cannot start routing: %s", wm_strerror(rc));
+	return rc;
+}
+
+static void routes_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_routes_free(d->routes);
+	d->routes = NULL;
+	done(data);
+}
+
+/* The network ACLs on our interface (firewall.c): set from every peer set,
+ * removed before the interface goes. */
+static int firewall_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	wm_firewall_init(&d->firewall, d->cfg->interface);
+	return 0;
+}
+
+static void firewall_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_firewall_close(&d->firewall);
+	done(data);
+}
+
+/* The Raft port's firewall (raftguard.c): synced by raftmembers' passes,
+ * removed before the interface goes. */
+static int raftguard_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	wm_raftguard_init(&d->raftguard, d->cfg->interface, d->cfg->raft_port);
+	return 0;
+}
+
+static void raftguard_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_raftguard_close(&d->raftguard);
+	done(data);
+}
+
+/* NAT traversal and endpoint discovery (traversal.c). */
+static void timer_init(struct wm_daemon *d, uv_timer_t *t)
+{
+	uv_timer_init(d->loop, t);
+	t->data = d;
+}
+
+/* Members signal through the server they joined; servers through their own
+ * Signaling service, on a client of their local socket. */
+static struct wm_rpc_client *signaling_client(void *data)
+{
+	struct wm_daemon *d = data;
+
+	if (d->phase == WM_PHASE_STOPPING)
+		return NULL;
+	if (!d->store)
+		return d->joined ? d->upstream : NULL;
+	if (!d->local_client) {
+		struct wm_rpc_client_config cc = {.unix_path = d->cfg->socket};
+
+		if (wm_rpc_client_new(d->loop, &cc, &d->local_client) < 0)
+			return NULL;
+	}
+	return d->local_client;
+}
+
+/* A later discovery round: the mesh learns new endpoints from a Join (same
+ * key, same lease); peers get them with their next peer set. Until a Join
+ * with them is answered, every round tries again (the change may have cut
+ * the connection it went out on). */
+static void endpoints_found(void *data, bool changed)
+{
+	struct wm_daemon *d = data;
+	if (changed)
+		d->endpoints_gen++;
+	if (!d->store)
+		wm_member_announce(d);
+	else if (changed)
+		wm_warn("a server's endpoints changed: restart it to announce them");
+}
+
+static bool is_running(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase != WM_PHASE_STOPPING;
+}
+
+static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	struct wm_traversal_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.wg = d->wg,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.signaling_client = signaling_client,
+		.nat_changed_cb = wm_netconf_nat_changed,
+		.endpoints_cb = endpoints_found,
+		.running = is_running,
+		.data = d,
+	};
+	int rc = wm_traversal_init(&d->traversal, &c, err, errlen);
+	d->nat = d->traversal.nat;
+	return rc;
+}
+
+static void traversal_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	/* ICE sessions end (BYE to the peers) while the clients still exist */
+	d->nat = NULL;
+	wm_traversal_close(&d->traversal, done, data);
+	if (d->local_client) {
+		wm_rpc_client_free(d->local_client);
+		d->local_client = NULL;
 	}
 }
 
-static void stage_done(void *data)
+/* The replica (server.c, raftmembers.c): opened by the role below once the
+ * node has its mesh address, so nothing starts here. */
+static int store_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	struct wm_daemon *d = data;
-	if (--d->closing == 0)
-		next_stage(d);
+	(void)err;
+	(void)errlen;
+	timer_init(d, &d->leader_timer);
+	timer_init(d, &d->self_timer);
+	return 0;
 }
 
-static void teardown(struct wm_daemon *d)
+static void store_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	uv_timer_stop(&d->timer);
-	uv_timer_stop(&d->self_timer);
-	uv_timer_stop(&d->raft_timer);
-	uv_timer_stop(&d->heartbeat_timer);
-	uv_timer_stop(&d->endpoint_timer);
+	uv_close((uv_handle_t *)&d->leader_timer, NULL);
+	uv_close((uv_handle_t *)&d->self_timer, NULL);
+	if (d->store)
+		wm_store_close(d->store, done, data);
+	else
+		done(data);
+}
+
+/* Leader detection and Raft membership (raftmembers.c), passes from the
+ * store's opening on; each pass brings the Raft port's firewall along. */
+static void raft_status(void *data, const struct wm_store_status *st)
+{
+	struct wm_daemon *d = data;
+	struct wm_prefix servers[64];
+	size_t n = 0;
+	for (size_t i = 0; i < d->n_peer_names && n < 64; i++)
+		if (d->peer_names[i].raft_role != WM_ROLE_MEMBER)
+			servers[n++] = d->peer_names[i].ipv4;
+	wm_raftguard_sync(&d->raftguard, st, &d->ipv4, servers, n);
+}
+
+static bool is_stopping(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_STOPPING;
+}
+
+static bool in_mesh(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_RUNNING;
+}
+
+static int raftmembers_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	struct wm_raftmembers_config c = {
+		.loop = d->loop,
+		.node_id = d->node_id,
+		.raft_port = d->cfg->raft_port,
+		.period_ms = d->cfg->raft_heartbeat_ms,
+		.status_cb = raft_status,
+		.running = in_mesh,
+		.stopping = is_stopping,
+		.data = d,
+	};
+	wm_raftmembers_init(&d->raftmembers, &c);
+	return 0;
+}
+
+static void raftmembers_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_raftmembers_close(&d->raftmembers);
+	done(data);
+}
+
+/* MeshDNS (it reads the store) and the host resolver (dns.c). */
+static int dns_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	return wm_node_dns_start(d, err, errlen);
+}
+
+static void dns_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_node_dns_close(d, done, data);
+}
+
+/* The listeners (api.c): the local socket, and the TLS API on servers. The
+ * bootstrap node serves it at once: other bootstrap servers fetch our key
+ * from it before any store exists. */
+static int api_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	return wm_api_start(d, d->cfg->bootstrap, err, errlen);
+}
+
+struct api_closing {
+	int left;
+	done_fn done;
+	void *data;
+};
+
+static void api_server_closed(void *data)
+{
+	struct api_closing *c = data;
+	if (--c->left)
+		return;
+	done_fn done = c->done;
+	void *dd = c->data;
+	free(c);
+	done(dd);
+}
+
+static void api_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	struct api_closing *c = malloc(sizeof(*c));
+	if (!c) {
+		/* cannot count: the servers are freed after the loop anyway */
+		done(data);
+		return;
+	}
+	/* both listeners drain at once, each within the grace */
+	*c = (struct api_closing){.left = 1, .done = done, .data = data};
+	if (d->api) {
+		c->left++;
+		wm_rpc_server_shutdown(d->api, SHUTDOWN_GRACE_MS, api_server_closed, c);
+	}
+	if (d->local) {
+		c->left++;
+		wm_rpc_server_shutdown(d->local, SHUTDOWN_GRACE_MS, api_server_closed, c);
+	}
+	api_server_closed(c);
+}
+
+/* The bootstrap server registers itself with its endpoints: after discovery. */
+static void bootstrap_server(void *data)
+{
+	struct wm_daemon *d = data;
+	char err[512] = "";
+	int rc = wm_server_start(d, err, sizeof(err));
+	if (rc) {
+		wm_error("%s", err[0] ? err : wm_strerror(rc));
+		wm_daemon_stop(d, 1);
+	}
+}
+
+/* The node's role: bootstrap a mesh (server.c, bootstrap_multi.c), or join
+ * one through a server (member.c). */
+static int role_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	timer_init(d, &d->retry_timer);
+	timer_init(d, &d->multiboot_timer);
+	if (d->cfg->bootstrap) {
+		wm_traversal_discover(&d->traversal, bootstrap_server);
+		return 0;
+	}
+	return wm_member_start(d, err, errlen);
+}
+
+static void role_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	uv_close((uv_handle_t *)&d->retry_timer, NULL);
+	uv_close((uv_handle_t *)&d->multiboot_timer, NULL);
 	if (d->peer_stream) {
 		struct wm_rpc_stream *s = d->peer_stream;
 		d->peer_stream = NULL;
 		wm_rpc_stream_cancel(s);
 	}
+	/* the upstream client stays until every component closed: the
+	 * traversal's BYEs go out on it */
+	done(data);
+}
+
+/* Heartbeats to the leader: members through their server, servers straight
+ * to the leader over the overlay. */
+static int heartbeat_send(void *data, const char *path, const uint8_t *req, size_t len,
+			  uint64_t timeout_ms, wm_rpc_unary_cb done_cb, void *done_data)
+{
+	struct wm_daemon *d = data;
+	if (d->phase != WM_PHASE_RUNNING)
+		return -EAGAIN;
+	if (d->store) {
+		struct wm_store_status st;
+		wm_store_status(d->store, &st);
+		if (st.is_leader)
+			return -EAGAIN;
+		return wm_services_call_leader(d->services, path, req, len, NULL, done_cb,
+					       done_data);
+	}
+	if (!d->upstream || !d->joined)
+		return -EAGAIN;
+	return wm_rpc_client_unary(d->upstream, path, req, len, timeout_ms, NULL, 0, done_cb,
+				   done_data);
+}
+
+static void heartbeat_failed(void *data)
+{
+	struct wm_daemon *d = data;
+	if (d->phase == WM_PHASE_RUNNING)
+		wm_member_upstream_failed(d);
+}
+
+static int heartbeat_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	(void)err;
+	(void)errlen;
+	struct wm_heartbeat_config c = {
+		.loop = d->loop,
+		.node_id = d->node_id,
+		.interval_ms = d->cfg->heartbeat_interval_ms,
+		.send = heartbeat_send,
+		.upstream_failed_cb = heartbeat_failed,
+		.data = d,
+	};
+	/* armed by wm_daemon_running, once the node is in the mesh */
+	wm_heartbeat_init(&d->heartbeat, &c);
+	return 0;
+}
+
+static void heartbeat_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_heartbeat_close(&d->heartbeat, done, data);
+}
+
+/* uses: the rows a row calls or reads, directly or through the events
+ * below; wm_lifecycle_check holds the order to them (at start, and in
+ * tests/unit/test_daemon_table.c). */
+static const struct component {
+	const char *name;
+	const char *uses;
+	int (*start)(struct wm_daemon *d, char *err, size_t errlen);
+	void (*close)(struct wm_daemon *d, done_fn done, void *data);
+} components[] = {
+	{"netconf", "", netconf_start, netconf_close},
+	{"routes", "netconf", routes_start, routes_close},
+	{"firewall", "netconf", firewall_start, firewall_close},
+	{"raftguard", "netconf", raftguard_start, raftguard_close},
+	{"traversal", "netconf", traversal_start, traversal_close},
+	{"store", "netconf", store_start, store_close},
+	{"raftmembers", "store,raftguard", raftmembers_start, raftmembers_close},
+	{"dns", "netconf,store", dns_start, dns_close},
+	{"api", "netconf,traversal,store,dns", api_start, api_close},
+	{"heartbeat", "store,api", heartbeat_start, heartbeat_close},
+	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat",
+	 role_start, role_close},
+};
+#define N_COMPONENTS (sizeof(components) / sizeof(components[0]))
+
+int wm_daemon_check_components(char *err, size_t errlen)
+{
+	struct wm_lifecycle_row rows[N_COMPONENTS];
+	for (size_t i = 0; i < N_COMPONENTS; i++)
+		rows[i] = (struct wm_lifecycle_row){components[i].name, components[i].uses};
+	return wm_lifecycle_check(rows, N_COMPONENTS, err, errlen);
+}
+
+/* ---- events the components raise, to the components that want them ---- */
+
+void wm_daemon_running(struct wm_daemon *d)
+{
+	d->phase = WM_PHASE_RUNNING;
+	d->joined = true;
+	wm_heartbeat_start(&d->heartbeat);
+}
+
+int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen)
+{
+	if (d->services)
+		wm_services_set_store(d->services, d->store);
+	wm_raftmembers_start(&d->raftmembers, d->store);
+	return wm_node_dns_store_opened(d, err, errlen);
+}
+
+void wm_daemon_servers_changed(struct wm_daemon *d)
+{
+	wm_node_dns_servers_changed(d);
+}
+
+static void close_next(struct wm_daemon *d);
+
+static void component_closed(void *data)
+{
+	struct wm_daemon *d = data;
+	if (wm_lifecycle_closed(&d->lifecycle) < 0)
+		return;
+	/* a close that finished inside its own call is picked up by the loop
+	 * in close_next, not by a recursion per component */
+	if (!d->closing_sync)
+		close_next(d);
+}
+
+static void close_next(struct wm_daemon *d)
+{
+	for (;;) {
+		int i = wm_lifecycle_next_close(&d->lifecycle);
+		if (i == WM_LIFECYCLE_WAIT)
+			return;
+		if (i == WM_LIFECYCLE_DONE) {
+			/* every component is down: the daemon's own handles go,
+			 * and the client to our server, which the role and the
+			 * traversal's last signals shared */
+			if (d->upstream) {
+				wm_rpc_client_free(d->upstream);
+				d->upstream = NULL;
+			}
+			if (!uv_is_closing((uv_handle_t *)&d->sigint)) {
+				uv_close((uv_handle_t *)&d->sigterm, NULL);
+				uv_close((uv_handle_t *)&d->sigint, NULL);
+			}
+			return;
+		}
+		wm_debug("closing %s", components[i].name);
+		d->closing_sync = true;
+		components[i].close(d, component_closed, d);
+		d->closing_sync = false;
+	}
+}
+
+static void teardown(struct wm_daemon *d)
+{
 	wm_services_stop(d->services);
-	next_stage(d);
+	wm_lifecycle_stop(&d->lifecycle);
+	close_next(d);
 }
 
 static void ephemeral_left_cb(void *data, int status, const char *message, const uint8_t *resp,
@@ -206,17 +624,6 @@ static void signal_cb(uv_signal_t *s, int signum)
 	wm_daemon_stop(d, 0);
 }
 
-/* The bootstrap server registers itself with its endpoints: after discovery. */
-static void bootstrap_server(struct wm_daemon *d)
-{
-	char err[512] = "";
-	int rc = wm_server_start(d, err, sizeof(err));
-	if (rc) {
-		wm_error("%s", err[0] ? err : wm_strerror(rc));
-		wm_daemon_stop(d, 1);
-	}
-}
-
 static int start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	/* api-listen was validated with the config; the port is read by every
@@ -226,38 +633,23 @@ static int start(struct wm_daemon *d, char *err, size_t errlen)
 	wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &d->api_port);
 	int rc = lock_state_dir(d, err, errlen);
 	if (!rc)
-		rc = wm_identity_load(d->cfg->state_dir, d->private_key, d->public_key, err, errlen);
+		rc = wm_identity_load(d->cfg->state_dir, d->private_key, d->public_key, err,
+				      errlen);
 	if (rc)
 		return rc;
 	char key[WM_KEY_B64_LEN + 1];
 	wm_key_to_base64(d->public_key, key);
 	wm_info("node %s, WireGuard public key %s", d->node_id, key);
-	rc = wm_netconf_detect_endpoints(d);
-	if (rc)
-		wm_warn("cannot list this host's addresses: %s", wm_strerror(rc));
-	if (d->n_endpoints == 0)
-		wm_warn("no endpoint to advertise: other nodes cannot reach this one directly "
-			"(set --endpoints IP:PORT)");
-	rc = wm_netconf_open(d, err, errlen);
-	/* after the interface exists: per-link DNS is set on it */
-	if (!rc)
-		rc = wm_node_dns_start(d, err, errlen);
-	if (!rc)
-		rc = wm_traversal_start(d, err, errlen);
+	rc = wm_daemon_check_components(err, errlen);
 	if (rc)
 		return rc;
-	if (d->cfg->bootstrap) {
-		/* The API comes first: other bootstrap servers fetch our key from
-		 * it before any store exists. */
-		rc = wm_api_start(d, true, err, errlen);
-		if (!rc)
-			wm_traversal_discover(d, bootstrap_server);
-	} else {
-		rc = wm_api_start(d, false, err, errlen);
-		if (!rc)
-			rc = wm_member_start(d, err, errlen);
+	int i;
+	while ((i = wm_lifecycle_next_start(&d->lifecycle)) != WM_LIFECYCLE_DONE) {
+		rc = components[i].start(d, err, errlen);
+		if (rc)
+			return rc; /* it and the ones before it close in reverse */
 	}
-	return rc;
+	return 0;
 }
 
 int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
@@ -277,13 +669,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	d->started_at = (int64_t)time(NULL);
 	snprintf(d->node_id, sizeof(d->node_id), "%s", node_id);
 	wm_log_set_name(d->node_id);
-	uv_timer_init(&loop, &d->timer);
-	uv_timer_init(&loop, &d->self_timer);
-	uv_timer_init(&loop, &d->raft_timer);
-	uv_timer_init(&loop, &d->heartbeat_timer);
-	uv_timer_init(&loop, &d->endpoint_timer);
-	d->timer.data = d->self_timer.data = d->raft_timer.data = d->heartbeat_timer.data = d;
-	d->endpoint_timer.data = d;
+	wm_lifecycle_init(&d->lifecycle, N_COMPONENTS);
 	uv_signal_init(&loop, &d->sigterm);
 	uv_signal_init(&loop, &d->sigint);
 	d->sigterm.data = d->sigint.data = d;

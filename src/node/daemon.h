@@ -18,7 +18,13 @@
 #include "services/services.h"
 #include "store/store.h"
 #include "wg/wg.h"
+#include "core/lifecycle.h"
+#include "node/heartbeat.h"
+#include "node/firewall.h"
 #include "node/nat.h"
+#include "node/raftguard.h"
+#include "node/raftmembers.h"
+#include "node/traversal.h"
 
 enum wm_daemon_phase {
 	WM_PHASE_STARTING, /* interface up, waiting for the mesh */
@@ -36,7 +42,12 @@ struct wm_peer_name {
 
 struct wm_bootpeer;
 
+/* The daemon: the node's own facts, read by every component; one field per
+ * component of daemon.c's table; and the state of the rows that are not yet
+ * components of their own (see docs/ARCHITECTURE.md, "The module pattern"),
+ * grouped by the file that owns it. */
 struct wm_daemon {
+	/* ---- the node's own facts (daemon.c, member.c, server.c write them) */
 	uv_loop_t *loop;
 	const struct wm_config *cfg;
 	char node_id[WM_NODE_ID_MAX + 1];
@@ -47,38 +58,54 @@ struct wm_daemon {
 	int64_t started_at;
 	enum wm_daemon_phase phase;
 	int exit_code;
-
 	/* addresses: ipv4 carries the mesh network's length (172.16.0.2/12) so
 	 * that the kernel routes the whole mesh to the interface */
 	struct wm_mesh_info mesh;
-	struct wm_prefix ipv4;     /* our lease, /32 */
-	struct wm_prefix ipv6;     /* our /112 */
-	bool addresses_set;
-	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS];
+	struct wm_prefix ipv4;				/* our lease, /32 */
+	struct wm_prefix ipv6;				/* our /112 */
+	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS]; /* rewritten by the traversal */
 	size_t n_endpoints;
+	/* the peers of the last peer set, by key (netconf.c writes them) */
+	struct wm_peer_name *peer_names;
+	size_t n_peer_names;
 
-	struct wm_wg *wg;
-	/* NAT traversal and endpoint discovery (traversal.c); nat is NULL with
-	 * the null backend, which has no data plane to traverse anything */
+	/* ---- the composition (daemon.c) */
+	struct wm_lifecycle lifecycle; /* which rows started, which closes next */
+	bool closing_sync;	       /* inside a row's close call */
+	uv_signal_t sigterm, sigint;
+
+	/* ---- components, one field each, in the table's order */
+	struct wm_routes *routes;      /* routes.c */
+	struct wm_firewall firewall;   /* firewall.c: the network ACLs */
+	struct wm_raftguard raftguard; /* raftguard.c: the Raft port's rules */
+	/* traversal.c; nat is the traversal's, lent to status, ping and
+	 * netcheck: NULL with the null backend, which has no data plane to
+	 * traverse anything, and once the traversal closed */
+	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
-	struct wm_rpc_client *local_client; /* servers: to our own socket, for signals */
-	struct wm_nat_discover_req *discovery; /* running now */
-	void (*discovered)(struct wm_daemon *d); /* the first discovery is done */
-	uv_timer_t endpoint_timer;	    /* endpoints discovered again (roaming) */
-	bool announce_pending;		    /* a Join with new endpoints is out */
-	/* d->endpoints changed endpoints_gen times; the mesh has those of
-	 * announced_gen; a Join in flight carries those of sent_gen */
-	uint32_t endpoints_gen, announced_gen, sent_gen;
-	struct wm_store *store;           /* servers only */
-	struct wm_services *services;
-	struct wm_rpc_server *api;        /* TLS API (servers) */
-	struct wm_rpc_server *local;      /* unix socket */
-	SSL_CTX *server_tls;
-	SSL_CTX *client_tls;
-	char fingerprint[WM_FINGERPRINT_LEN];
+	struct wm_raftmembers raftmembers; /* raftmembers.c */
+	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
 
-	/* joining nodes: the servers they can use, --join first */
+	/* ---- netconf.c: the interface and its peers */
+	struct wm_wg *wg;
+	bool addresses_set;
+	struct wm_wg_device *desired; /* what the device should hold */
+	bool apply_failed;	      /* the last apply of desired did not complete */
+	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
+
+	/* ---- server.c, bootstrap_multi.c: a server and its replica */
+	struct wm_store *store;	 /* servers only */
+	uv_timer_t leader_timer; /* waiting to lead or to be registered */
+	uv_timer_t self_timer;	 /* coalesced self peer updates */
+	bool self_update_pending;
+	struct wm_rpc_client *local_client; /* to our own socket, for signals */
+	struct wm_bootpeer *bootpeers;	    /* multi-server bootstrap: the other servers */
+	size_t n_bootpeers;
+	uv_timer_t multiboot_timer; /* finding the other bootstrap servers */
+
+	/* ---- member.c: joining, following a server, failing over */
 #define WM_MAX_SERVERS 16
+	/* the servers it can use, --join first */
 	char servers[WM_MAX_SERVERS][WM_PREFIX_STRLEN + 272]; /* HOST:PORT */
 	size_t n_servers;
 	size_t cur_server;
@@ -91,56 +118,41 @@ struct wm_daemon {
 		bool known;
 	} server_keys[WM_MAX_SERVERS];
 	struct wm_node_proof upstream_proof; /* the last one sent upstream */
-	unsigned failures; /* consecutive failures on the current server */
-	SSL_CTX *overlay_tls;
+	unsigned failures;		     /* consecutive failures on the current server */
+	unsigned retry_ms;
+	uv_timer_t retry_timer; /* Join and subscription retries */
+	/* verified: the --join server (bootstrap_multi.c: the other servers) */
+	SSL_CTX *client_tls;
+	SSL_CTX *overlay_tls; /* the others, over the overlay */
 	struct wm_rpc_client *upstream;
 	struct wm_rpc_stream *peer_stream;
 	bool joined;
 	bool subscribed;
-	unsigned retry_ms;
+	bool announce_pending; /* a Join with new endpoints is out */
+	/* d->endpoints changed endpoints_gen times; the mesh has those of
+	 * announced_gen; a Join in flight carries those of sent_gen */
+	uint32_t endpoints_gen, announced_gen, sent_gen;
 
-	struct wm_wg_device *desired; /* what the device should hold */
-	bool apply_failed;	      /* the last apply of desired did not complete */
-	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
-	struct wm_bootpeer *bootpeers; /* multi-server bootstrap: the other servers */
-	size_t n_bootpeers;
-	struct wm_peer_name *peer_names;
-	size_t n_peer_names;
-	/* raftguard.c: the Raft port's nft rules */
-	bool raftguard_applied, raftguard_warned, raftguard_hash_valid;
-	uint64_t raftguard_hash;
-	bool acl_applied;	   /* our ACL chains are in the kernel */
-	bool acl_hash_valid;
-	uint64_t acl_applied_hash; /* of the rules last applied */
+	/* ---- api.c: listeners, authentication and authorization */
+	struct wm_services *services;
+	struct wm_rpc_server *api;   /* TLS API (servers) */
+	struct wm_rpc_server *local; /* unix socket */
+	SSL_CTX *server_tls;
+	char fingerprint[WM_FINGERPRINT_LEN];
+	struct wm_auth *auth;	      /* server side: who calls us */
+	struct wm_gate *gate;	      /* in front of every method */
+	struct wm_auth_client *creds; /* what we present to other nodes */
 
-	/* authentication and authorization (api.c) */
-	struct wm_auth *auth;	       /* server side: who calls us */
-	struct wm_gate *gate;	       /* in front of every method */
-	struct wm_auth_client *creds;  /* what we present to other nodes */
-
-	uv_timer_t timer;        /* leader wait and retries */
-	uv_timer_t raft_timer;   /* leader detection and Raft membership (raftmembers.c) */
-	uv_timer_t heartbeat_timer; /* liveness heartbeats to the leader */
-	char last_leader[WM_NODE_ID_MAX + 1];
-	uint64_t last_term;
-	bool raft_change_pending;
-	/* The node whose Raft change is in flight, and the last one whose change
-	 * failed: tried after every other, so that one joiner that never comes
-	 * up (or refused to serve) does not hold up the rest. */
-	char raft_changing[WM_NODE_ID_MAX + 1], raft_failed[WM_NODE_ID_MAX + 1];
-	uint64_t raft_reconciled_index, raft_reconciled_term; /* last pass with nothing to do */
-	uv_timer_t self_timer;   /* coalesced self peer updates on servers */
-	bool self_update_pending;
-	/* DNS (dns.c): MeshDNS on servers, the host resolver with use-meshdns */
+	/* ---- dns.c: MeshDNS on servers, the host resolver with use-meshdns */
 	struct wm_meshdns *meshdns;
 	struct wm_resolver *resolver;
-	uv_signal_t sigterm, sigint;
-	int closing; /* subsystems of the current shutdown stage still closing */
-	int stage;   /* shutdown stage, see daemon.c */
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */
 int wm_daemon_run(const struct wm_config *cfg, const char *node_id);
+/* Checks the order of daemon.c's components against what each uses: 0, or
+ * -EINVAL with err naming the misplaced row. */
+int wm_daemon_check_components(char *err, size_t errlen);
 
 /* ---- internal, across the files of src/node ---- */
 
@@ -163,11 +175,6 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 int wm_netconf_detect_endpoints(struct wm_daemon *d);
 /* Applies STATE_DIR/peers.state, the last peer set this node had (none: 0). */
 int wm_netconf_restore_peers(struct wm_daemon *d);
-/* Enforces the network ACLs (PeerConfigurations.acl_rules) on our interface
- * with nft, when they changed; "" or NULL removes our chains. */
-int wm_netconf_apply_acl(struct wm_daemon *d, const char *rules);
-/* Removes the ACL chains at exit (when we put any). */
-void wm_netconf_remove_acl(struct wm_daemon *d);
 
 /* api.c: TLS and the listeners. */
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);
@@ -215,25 +222,7 @@ void wm_multiboot_register_peers(struct wm_daemon *d, wm_store_apply_cb cb);
 void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *info,
 			    struct wm_arena *a);
 void wm_multiboot_free(struct wm_daemon *d);
-/* heartbeat.c: tell the leader, every heartbeat-interval-ms, that we live. */
-void wm_heartbeat_start(struct wm_daemon *d);
 
-/* raftmembers.c: leader detection and Raft membership reconciliation. */
-void wm_raftmembers_start(struct wm_daemon *d);
-/* raftguard.c: the Raft port accepts only the servers' mesh addresses
- * (nftables); applied when the set changes, its failure said once. */
-void wm_raftguard_sync(struct wm_daemon *d, const struct wm_store_status *st);
-void wm_raftguard_remove(struct wm_daemon *d);
-
-/* traversal.c: NAT traversal (src/node/nat.c) and endpoint discovery. */
-/* After the WireGuard device is open; nothing with the null backend. */
-int wm_traversal_start(struct wm_daemon *d, char *err, size_t errlen);
-/* Discovers this node's endpoints (interfaces, STUN), then calls done once
- * (never from within this call when discovery runs); later rounds, every
- * endpoint-refresh seconds, announce changed endpoints to the mesh (roaming). */
-void wm_traversal_discover(struct wm_daemon *d, void (*done)(struct wm_daemon *d));
-/* Shutdown: ends ICE sessions (BYE to the peers); done_cb when all is gone. */
-void wm_traversal_close(struct wm_daemon *d, void (*done_cb)(void *data), void *data);
 /* A peer moved to ICE: its endpoint changes on the device (netconf.c). */
 void wm_netconf_nat_changed(void *data);
 
@@ -248,5 +237,15 @@ void wm_member_announce(struct wm_daemon *d);
 
 /* lifecycle (daemon.c) */
 void wm_daemon_stop(struct wm_daemon *d, int exit_code);
+/* Events a component raises, delivered by daemon.c to every component that
+ * wants it (the components do not call each other for these):
+ * running: the node is in the mesh (joined, or registered itself): the phase
+ *   becomes RUNNING and what runs only in the mesh (heartbeats) starts;
+ * store_opened: the local replica is open (d->store): the services read it,
+ *   Raft membership is reconciled, MeshDNS starts; 0 or -errno with err;
+ * servers_changed: the member learnt servers (d->servers) from its peers. */
+void wm_daemon_running(struct wm_daemon *d);
+int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen);
+void wm_daemon_servers_changed(struct wm_daemon *d);
 
 #endif

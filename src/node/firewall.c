@@ -1,53 +1,19 @@
-/* Network ACL enforcement: render the ACLs as one nft batch and apply it. */
+/* Network ACL enforcement: the servers' nft batch applied on our interface. */
 #include "node/firewall.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "core/acl.h"
+#include "core/aclbatch.h"
 #include "core/error.h"
-#include "store/authz.h"
+#include "core/hash.h"
 #include "sys/nft.h"
+#include "util/log.h"
 
-int wm_firewall_apply(const struct wm_acl_set *set, const struct wm_mesh_node *nodes,
-		      size_t n_nodes, const char *ifname, char *err, size_t errlen)
-{
-	char *batch = NULL;
-	int r = wm_acl_nft_render(set, nodes, n_nodes, ifname, &batch);
-
-	if (r < 0) {
-		snprintf(err, errlen, "cannot render the network ACLs: %s", wm_strerror(r));
-		return r;
-	}
-	r = wm_nft_run(batch, err, errlen);
-	free(batch);
-	return r;
-}
-
-int wm_firewall_apply_store(struct wm_store *store, const char *ifname, char *err, size_t errlen)
-{
-	struct wm_authz_snapshot snap;
-	struct wm_mesh_node *nodes = NULL;
-	size_t n = 0;
-	int r = wm_store_authz_load(store, &snap);
-
-	if (r < 0) {
-		snprintf(err, errlen, "cannot read the network ACLs: %s", wm_strerror(r));
-		return r;
-	}
-	r = wm_store_list_nodes(store, &nodes, &n);
-	if (r < 0) {
-		snprintf(err, errlen, "cannot read the nodes: %s", wm_strerror(r));
-	} else {
-		struct wm_acl_set set = wm_authz_acl_set(&snap);
-		r = wm_firewall_apply(&set, nodes, n, ifname, err, errlen);
-	}
-	free(nodes);
-	wm_authz_snapshot_free(&snap);
-	return r;
-}
-
-int wm_firewall_remove(char *err, size_t errlen)
+static int remove_chains(char *err, size_t errlen)
 {
 	char *batch = NULL;
 	int r = wm_acl_nft_remove(&batch);
@@ -57,4 +23,57 @@ int wm_firewall_remove(char *err, size_t errlen)
 	r = wm_nft_run(batch, err, errlen);
 	free(batch);
 	return r;
+}
+
+void wm_firewall_init(struct wm_firewall *fw, const char *ifname)
+{
+	*fw = (struct wm_firewall){.ifname = ifname};
+}
+
+int wm_firewall_set(struct wm_firewall *fw, const char *rules)
+{
+	char err[256] = "";
+	uint64_t h =
+		wm_hash_fnv1a((const uint8_t *)(rules ? rules : ""), rules ? strlen(rules) : 0);
+	if (fw->hash == h && fw->hash_valid)
+		return 0;
+	int r;
+	if (!rules || !*rules) {
+		r = fw->applied ? remove_chains(err, sizeof(err)) : 0;
+		if (!r)
+			fw->applied = false;
+	} else {
+		char *batch = NULL;
+		r = wm_acl_batch_localize(rules, fw->ifname, &batch);
+		if (r == -EINVAL) {
+			wm_error("the network ACLs from the server are not ours to apply; ignored");
+			return r;
+		}
+		if (!r) {
+			r = wm_nft_run(batch, err, sizeof(err));
+			free(batch);
+		}
+		if (!r) {
+			fw->applied = true;
+			wm_info("network ACLs applied on %s", fw->ifname);
+		}
+	}
+	if (r) {
+		wm_error("cannot apply the network ACLs: %s", err[0] ? err : wm_strerror(r));
+		return r;
+	}
+	fw->hash = h;
+	fw->hash_valid = true;
+	return 0;
+}
+
+void wm_firewall_close(struct wm_firewall *fw)
+{
+	char err[256] = "";
+	if (!fw->applied)
+		return;
+	if (remove_chains(err, sizeof(err)) < 0)
+		wm_warn("cannot remove the network ACL chains: %s", err);
+	fw->applied = false;
+	fw->hash_valid = false;
 }

@@ -1,19 +1,26 @@
-/* Network ACL enforcement on this node's WireGuard interface (nftables). */
+/* Network ACL enforcement on this node's WireGuard interface (nftables), as a
+ * component: the batch the servers computed (PeerConfigurations.acl_rules)
+ * is applied when it changed, and the chains go at close, before the
+ * interface does. */
 #ifndef WM_NODE_FIREWALL_H
 #define WM_NODE_FIREWALL_H
 
-#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
 
-#include "core/acl.h"
-#include "store/store.h"
+struct wm_firewall {
+	const char *ifname; /* borrowed */
+	bool applied;	    /* our ACL chains are in the kernel */
+	bool hash_valid;
+	uint64_t hash; /* of the rules last applied */
+};
 
-/* Replaces the ACL chains of table inet webmesh with the rules for set
- * (core/acl.h wm_acl_nft_render), atomically. err gets nft's message. */
-int wm_firewall_apply(const struct wm_acl_set *set, const struct wm_mesh_node *nodes,
-		      size_t n_nodes, const char *ifname, char *err, size_t errlen);
-/* The same from the store's current ACLs, groups and nodes (servers). */
-int wm_firewall_apply_store(struct wm_store *store, const char *ifname, char *err, size_t errlen);
-/* Removes the ACL chains (at shutdown, or when leaving the mesh). */
-int wm_firewall_remove(char *err, size_t errlen);
+void wm_firewall_init(struct wm_firewall *fw, const char *ifname);
+/* Enforces rules (core/aclbatch.h checks that they touch only our chains)
+ * when they differ from the last ones applied; "" or NULL removes our
+ * chains. 0 or -errno (logged). */
+int wm_firewall_set(struct wm_firewall *fw, const char *rules);
+/* Removes the ACL chains if we put any. */
+void wm_firewall_close(struct wm_firewall *fw);
 
 #endif

@@ -1,52 +1,67 @@
 /* Liveness heartbeats: every node but the leader tells the leader it is alive,
  * members through their server, servers directly over the overlay. */
-#include "node/daemon.h"
-
-#include <stdio.h>
+#include "node/heartbeat.h"
 
 #include "util/log.h"
+#include "webmesh/v1/mesh.pb-c.h"
 
-static void heartbeat_done_cb(void *data, int status, const char *message, const uint8_t *resp,
-			      size_t len)
+static void done_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
 {
 	(void)resp;
 	(void)len;
-	struct wm_daemon *d = data;
-	/* For a member, a heartbeat its server does not answer means that server
-	 * is gone (a crashed server's stream may stay silent): fail over. */
-	if (status == WM_GRPC_OK || d->phase != WM_PHASE_RUNNING)
+	struct wm_heartbeat *h = data;
+	if (status == WM_GRPC_OK || !h->running)
 		return;
 	wm_debug("heartbeat not delivered: %s: %s", wm_grpc_status_name(status),
 		 message ? message : "");
 	if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED)
-		wm_member_upstream_failed(d);
+		h->c.upstream_failed_cb(h->c.data);
 }
 
-static void heartbeat_cb(uv_timer_t *t)
+static void tick_cb(uv_timer_t *t)
 {
-	struct wm_daemon *d = t->data;
-	if (d->phase != WM_PHASE_RUNNING)
-		return;
+	struct wm_heartbeat *h = t->data;
 	Webmesh__V1__HeartbeatRequest req = WEBMESH__V1__HEARTBEAT_REQUEST__INIT;
-	req.id = d->node_id;
+	req.id = (char *)h->c.node_id;
 	uint8_t buf[128];
 	size_t len = webmesh__v1__heartbeat_request__pack(&req, buf);
-	const char *path = "/webmesh.v1.Membership/Heartbeat";
-	if (d->store) {
-		struct wm_store_status st;
-		wm_store_status(d->store, &st);
-		if (!st.is_leader)
-			wm_services_call_leader(d->services, path, buf, len, NULL,
-						heartbeat_done_cb, d);
-	} else if (d->upstream && d->joined) {
-		wm_rpc_client_unary(d->upstream, path, buf, len, d->cfg->heartbeat_interval_ms, NULL,
-				    0, heartbeat_done_cb, d);
-	}
+	/* nobody to send to now (we lead, or are between servers): next tick */
+	h->c.send(h->c.data, "/webmesh.v1.Membership/Heartbeat", buf, len, h->c.interval_ms,
+		  done_cb, h);
 }
 
-void wm_heartbeat_start(struct wm_daemon *d)
+void wm_heartbeat_init(struct wm_heartbeat *h, const struct wm_heartbeat_config *c)
 {
-	if (!uv_is_active((uv_handle_t *)&d->heartbeat_timer))
-		uv_timer_start(&d->heartbeat_timer, heartbeat_cb, d->cfg->heartbeat_interval_ms,
-			       d->cfg->heartbeat_interval_ms);
+	*h = (struct wm_heartbeat){.c = *c};
+	uv_timer_init(c->loop, &h->timer);
+	h->timer.data = h;
+}
+
+void wm_heartbeat_start(struct wm_heartbeat *h)
+{
+	if (h->running || h->closed)
+		return;
+	h->running = true;
+	uv_timer_start(&h->timer, tick_cb, h->c.interval_ms, h->c.interval_ms);
+}
+
+static void closed_cb(uv_handle_t *handle)
+{
+	struct wm_heartbeat *h = handle->data;
+	if (h->close_cb)
+		h->close_cb(h->close_data);
+}
+
+void wm_heartbeat_close(struct wm_heartbeat *h, void (*done)(void *data), void *data)
+{
+	h->running = false;
+	if (h->closed) {
+		if (done)
+			done(data);
+		return;
+	}
+	h->closed = true;
+	h->close_cb = done;
+	h->close_data = data;
+	uv_close((uv_handle_t *)&h->timer, closed_cb);
 }

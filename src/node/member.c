@@ -14,20 +14,17 @@
 #include "core/error.h"
 #include "core/hostport.h"
 #include "core/ids.h"
+#include "core/upstream.h"
 #include "node/meshauth.h"
 #include "node/routes.h"
 #include "util/log.h"
 
 #define JOIN_TIMEOUT_MS 15000
 #define LEAVE_TIMEOUT_MS 5000
-#define RETRY_MIN_MS 500
-#define RETRY_MAX_MS 10000
 
 static void send_join(struct wm_daemon *d);
 static void subscribe(struct wm_daemon *d);
 static void schedule_retry(struct wm_daemon *d);
-
-#define FAILURES_BEFORE_FAILOVER 2
 
 /* Our credentials, and our node proof for the server in use once we know
  * who it is. */
@@ -77,7 +74,7 @@ static void failover(struct wm_daemon *d)
 	}
 	wm_rpc_client_free(d->upstream);
 	d->upstream = NULL;
-	d->cur_server = (d->cur_server + 1) % d->n_servers;
+	d->cur_server = wm_upstream_next(d->cur_server, d->n_servers);
 	wm_info("switching to server %s", d->servers[d->cur_server]);
 	if (connect_upstream(d) < 0) {
 		d->cur_server = 0;
@@ -116,7 +113,7 @@ static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const
 		sk->known = true;
 		snprintf(d->servers[d->n_servers++], sizeof(d->servers[0]), "%s", target);
 	}
-	wm_node_dns_servers_changed(d);
+	wm_daemon_servers_changed(d);
 }
 
 void wm_member_upstream_failed(struct wm_daemon *d)
@@ -127,7 +124,7 @@ void wm_member_upstream_failed(struct wm_daemon *d)
 	 * with its WireGuard); a missed heartbeat is the quicker sign. Move on
 	 * now: the stream's close schedules the retry on the next server. */
 	wm_warn("server %s does not answer heartbeats", d->servers[d->cur_server]);
-	d->failures = FAILURES_BEFORE_FAILOVER - 1;
+	wm_upstream_missed_heartbeat(&d->failures);
 	if (d->peer_stream) {
 		struct wm_rpc_stream *st = d->peer_stream;
 		d->peer_stream = NULL;
@@ -150,15 +147,11 @@ static void retry_cb(uv_timer_t *t)
 
 static void schedule_retry(struct wm_daemon *d)
 {
-	if (++d->failures >= FAILURES_BEFORE_FAILOVER) {
-		d->failures = 0;
-		d->retry_ms = 0;
+	bool move;
+	unsigned wait_ms = wm_upstream_retry(&d->failures, &d->retry_ms, &move);
+	if (move)
 		failover(d);
-	}
-	d->retry_ms = d->retry_ms ? d->retry_ms * 2 : RETRY_MIN_MS;
-	if (d->retry_ms > RETRY_MAX_MS)
-		d->retry_ms = RETRY_MAX_MS;
-	uv_timer_start(&d->timer, retry_cb, d->retry_ms, 0);
+	uv_timer_start(&d->retry_timer, retry_cb, wait_ms, 0);
 }
 
 /* Refusals that another try cannot fix end the daemon with a clear message. */
@@ -202,7 +195,7 @@ static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
 	if (err)
 		wm_warn("cannot save %s/mesh.state: %s", d->cfg->state_dir, wm_strerror(err));
 	err = wm_netconf_set_addresses(d);
-	wm_routes_set_self(d, r->forwarding, r->own_routes, r->n_own_routes);
+	wm_routes_set_self(d->routes, r->forwarding, r->own_routes, r->n_own_routes);
 	if (!err)
 		err = wm_netconf_apply_peers(d, r->peers, r->n_peers);
 	learn_servers(d, r->peers, r->n_peers);
@@ -294,12 +287,10 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 		schedule_retry(d);
 		return;
 	}
-	d->joined = true;
 	d->announced_gen = d->sent_gen;
-	d->phase = WM_PHASE_RUNNING;
 	d->retry_ms = 0;
 	d->failures = 0;
-	wm_heartbeat_start(d);
+	wm_daemon_running(d);
 	if (become_server(d) < 0) {
 		wm_daemon_stop(d, 1);
 		return;
@@ -433,6 +424,8 @@ void wm_member_announce(struct wm_daemon *d)
 {
 	uint8_t buf[2048];
 	size_t len;
+	if (d->announced_gen == d->endpoints_gen)
+		return; /* the mesh has them */
 	if (!d->joined || !d->upstream || d->announce_pending ||
 	    pack_join(d, buf, sizeof(buf), &len) < 0)
 		return;
@@ -457,9 +450,9 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	d->failures = 0;
 	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
 	learn_servers(d, pc->peers, pc->n_peers);
-	wm_routes_set_self(d, pc->forwarding, pc->own_routes, pc->n_own_routes);
+	wm_routes_set_self(d->routes, pc->forwarding, pc->own_routes, pc->n_own_routes);
 	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
-	wm_netconf_apply_acl(d, pc->acl_rules);
+	wm_firewall_set(&d->firewall, pc->acl_rules);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;
 }
@@ -496,6 +489,11 @@ static void subscribe(struct wm_daemon *d)
 		wm_warn("cannot subscribe to peers: %s", wm_strerror(err));
 		schedule_retry(d);
 	}
+}
+
+static void discovered_cb(void *data)
+{
+	send_join(data);
 }
 
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
@@ -556,7 +554,7 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 		}
 	}
 	/* The Join carries our endpoints: find them first (STUN included). */
-	wm_traversal_discover(d, send_join);
+	wm_traversal_discover(&d->traversal, discovered_cb);
 	return 0;
 }
 

@@ -293,7 +293,9 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 	d->n_peer_names = n_names;
 	err = apply_desired(d, prev);
 	wm_wg_device_free(prev);
-	wm_routes_sync(d); /* routes beyond the mesh, forwarding, NAT */
+	/* routes beyond the mesh, forwarding, NAT */
+	if (d->addresses_set)
+		wm_routes_sync(d->routes, d->desired, &d->mesh);
 	return err;
 }
 
@@ -319,101 +321,4 @@ int wm_netconf_detect_endpoints(struct wm_daemon *d)
 	}
 	free(addrs);
 	return 0;
-}
-
-/* Only our own chains may be touched by what a server sends: every line of
- * the batch must act on table inet webmesh's ACL chains. */
-static bool acl_line_ok(const char *l, size_t n)
-{
-	static const char *const ok[] = {
-		"add table inet webmesh",	 "add chain inet webmesh acl",
-		"flush chain inet webmesh acl", "add rule inet webmesh acl ",
-		"add rule inet webmesh acl-input ", "add rule inet webmesh acl-forward ",
-	};
-	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		size_t k = strlen(ok[i]);
-		if (n >= k && memcmp(l, ok[i], k) == 0 &&
-		    (n == k || l[k - 1] == ' ' || l[k] == ' ' || l[k] == '-'))
-			return true;
-	}
-	return false;
-}
-
-/* The batch with our interface name in place of the placeholder; NULL when
- * a line is not one of ours or on allocation failure. */
-static char *acl_localize(const char *rules, const char *ifname)
-{
-	const char *ph = "\"" WM_ACL_IFNAME_PLACEHOLDER "\"";
-	size_t phl = strlen(ph), n = 0, count = 0;
-	for (const char *p = rules; (p = strstr(p, ph)); p += phl)
-		count++;
-	size_t cap = strlen(rules) + count * (strlen(ifname) + 2) + 1;
-	char *out = malloc(cap);
-	if (!out)
-		return NULL;
-	for (const char *p = rules; *p;) {
-		const char *eol = strchr(p, '\n');
-		size_t len = eol ? (size_t)(eol - p) : strlen(p);
-		if (len && !acl_line_ok(p, len)) {
-			free(out);
-			return NULL;
-		}
-		for (size_t i = 0; i < len;) {
-			if (len - i >= phl && memcmp(p + i, ph, phl) == 0) {
-				n += (size_t)snprintf(out + n, cap - n, "\"%s\"", ifname);
-				i += phl;
-			} else {
-				out[n++] = p[i++];
-			}
-		}
-		if (eol)
-			out[n++] = '\n';
-		p += len + (eol ? 1 : 0);
-	}
-	out[n] = '\0';
-	return out;
-}
-
-int wm_netconf_apply_acl(struct wm_daemon *d, const char *rules)
-{
-	char err[256] = "";
-	uint64_t h = wm_hash_fnv1a((const uint8_t *)(rules ? rules : ""), rules ? strlen(rules) : 0);
-	if (d->acl_applied_hash == h && d->acl_hash_valid)
-		return 0;
-	int r;
-	if (!rules || !*rules) {
-		r = d->acl_applied ? wm_firewall_remove(err, sizeof(err)) : 0;
-		if (!r)
-			d->acl_applied = false;
-	} else {
-		char *batch = acl_localize(rules, d->cfg->interface);
-		if (!batch) {
-			wm_error("the network ACLs from the server are not ours to apply; ignored");
-			return -EINVAL;
-		}
-		r = wm_nft_run(batch, err, sizeof(err));
-		free(batch);
-		if (!r) {
-			d->acl_applied = true;
-			wm_info("network ACLs applied on %s", d->cfg->interface);
-		}
-	}
-	if (r) {
-		wm_error("cannot apply the network ACLs: %s", err[0] ? err : wm_strerror(r));
-		return r;
-	}
-	d->acl_applied_hash = h;
-	d->acl_hash_valid = true;
-	return 0;
-}
-
-void wm_netconf_remove_acl(struct wm_daemon *d)
-{
-	char err[256] = "";
-	if (!d->acl_applied)
-		return;
-	if (wm_firewall_remove(err, sizeof(err)) < 0)
-		wm_warn("cannot remove the network ACL chains: %s", err);
-	d->acl_applied = false;
-	d->acl_hash_valid = false;
 }

@@ -4,7 +4,7 @@
  * voter's configuration is empty until the leader reaches it). The TLS
  * authentication of every Raft connection holds without it; this keeps
  * members from even starting a handshake. */
-#include "node/daemon.h"
+#include "node/raftguard.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -32,13 +32,20 @@ static void add(struct wm_prefix *ips, size_t *n, const struct wm_prefix *p)
 	ips[(*n)++] = host;
 }
 
-void wm_raftguard_sync(struct wm_daemon *d, const struct wm_store_status *st)
+void wm_raftguard_init(struct wm_raftguard *g, const char *interface, uint16_t raft_port)
+{
+	*g = (struct wm_raftguard){.interface = interface, .raft_port = raft_port};
+}
+
+void wm_raftguard_sync(struct wm_raftguard *g, const struct wm_store_status *st,
+		       const struct wm_prefix *self, const struct wm_prefix *servers,
+		       size_t n_servers)
 {
 	struct wm_prefix ips[MAX_SERVERS];
 	size_t n = 0;
 	char err[256] = "", *batch = NULL;
 
-	if (d->ipv4.family != AF_INET)
+	if (self->family != AF_INET)
 		return;
 	memset(ips, 0, sizeof(ips));
 	for (size_t i = 0; i < st->n_members; i++) {
@@ -46,53 +53,51 @@ void wm_raftguard_sync(struct wm_daemon *d, const struct wm_store_status *st)
 		if (wm_endpoint_parse(st->members[i].address, &ep) == 0)
 			add(ips, &n, &ep.ip);
 	}
-	for (size_t i = 0; i < d->n_peer_names; i++)
-		if (d->peer_names[i].raft_role != WM_ROLE_MEMBER)
-			add(ips, &n, &d->peer_names[i].ipv4);
+	for (size_t i = 0; i < n_servers; i++)
+		add(ips, &n, &servers[i]);
 	qsort(ips, n, sizeof(ips[0]), cmp_prefix);
-	int r = wm_raftguard_nft_render(d->cfg->interface, d->cfg->raft_port, &d->ipv4, ips, n,
-					&batch);
+	int r = wm_raftguard_nft_render(g->interface, g->raft_port, self, ips, n, &batch);
 	if (r < 0) {
-		if (!d->raftguard_warned)
+		if (!g->warned)
 			wm_error("raft: cannot render the Raft port's firewall rules: %s",
 				 wm_strerror(r));
-		d->raftguard_warned = true;
+		g->warned = true;
 		return;
 	}
 	uint64_t h = wm_hash_fnv1a(batch, strlen(batch));
-	if (d->raftguard_hash_valid && h == d->raftguard_hash) {
+	if (g->hash_valid && h == g->hash) {
 		free(batch);
 		return;
 	}
 	/* Tried once per change of the set, not per tick: without nftables
 	 * the attempt would fail the same way at every heartbeat. */
-	d->raftguard_hash = h;
-	d->raftguard_hash_valid = true;
+	g->hash = h;
+	g->hash_valid = true;
 	r = wm_nft_run(batch, err, sizeof(err));
 	free(batch);
 	if (r < 0) {
-		if (!d->raftguard_warned)
+		if (!g->warned)
 			wm_error("raft: SECURITY: the Raft port %u stays open to every mesh "
 				 "address, nftables failed: %s. Raft connections are still "
 				 "authenticated (TLS and WireGuard key proof).",
-				 d->cfg->raft_port, err[0] ? err : wm_strerror(r));
-		d->raftguard_warned = true;
+				 g->raft_port, err[0] ? err : wm_strerror(r));
+		g->warned = true;
 		return;
 	}
-	if (!d->raftguard_applied)
+	if (!g->applied)
 		wm_info("raft: port %u accepts only the servers' mesh addresses (%zu)",
-			d->cfg->raft_port, n);
-	d->raftguard_applied = true;
+			g->raft_port, n);
+	g->applied = true;
 }
 
-void wm_raftguard_remove(struct wm_daemon *d)
+void wm_raftguard_close(struct wm_raftguard *g)
 {
 	char err[256] = "", *batch = NULL;
-	if (!d->raftguard_applied || wm_raftguard_nft_remove(&batch) < 0)
+	if (!g->applied || wm_raftguard_nft_remove(&batch) < 0)
 		return;
 	if (wm_nft_run(batch, err, sizeof(err)) < 0)
 		wm_warn("cannot remove the Raft port's firewall rules: %s", err);
 	free(batch);
-	d->raftguard_applied = false;
-	d->raftguard_hash_valid = false;
+	g->applied = false;
+	g->hash_valid = false;
 }

@@ -9,8 +9,6 @@
 
 #include "core/error.h"
 #include "core/routeplan.h"
-#include "node/daemon.h"
-#include "services/peercache.h"
 #include "sys/nft.h"
 #include "sys/route.h"
 #include "sys/sys.h"
@@ -19,12 +17,12 @@
 
 #define NAT_TABLE "webmesh-nat"
 
-/* What sync installed, per daemon. A process runs one daemon; the list only
- * keeps this file free of a field in struct wm_daemon. */
+/* What sync installed, and what it needs to know. */
 struct wm_routes {
-	struct wm_routes *next;
-	const struct wm_daemon *d;
-	bool self_known; /* the servers told us (wm_routes_set_self) */
+	struct wm_routes_config c;
+	const struct wm_wg_device *desired; /* of the sync running now */
+	const struct wm_mesh_info *mesh;    /* of the sync running now */
+	bool self_known;		    /* the servers told us (wm_routes_set_self) */
 	bool forwarding;
 	struct wm_prefix own[WM_MAX_ROUTES];
 	size_t n_own;
@@ -37,34 +35,23 @@ struct wm_routes {
 	bool unpinned_logged;
 };
 
-static struct wm_routes *all;
-
-static struct wm_routes *state(const struct wm_daemon *d, bool create)
+int wm_routes_new(const struct wm_routes_config *c, struct wm_routes **out)
 {
-	for (struct wm_routes *r = all; r; r = r->next) {
-		if (r->d == d)
-			return r;
-	}
-	if (!create)
-		return NULL;
-	struct wm_routes *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->d = d;
-	r->next = all;
-	all = r;
-	return r;
+	*out = calloc(1, sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	(*out)->c = *c;
+	return 0;
 }
 
-static bool is_null_backend(const struct wm_daemon *d)
+static bool is_null_backend(const struct wm_routes *st)
 {
-	return !d->wg || strcmp(wm_wg_backend_name(d->wg), "null") == 0;
+	return !st->c.wg || strcmp(wm_wg_backend_name(st->c.wg), "null") == 0;
 }
 
-void wm_routes_set_self(struct wm_daemon *d, bool forwarding, char *const *own_routes,
+void wm_routes_set_self(struct wm_routes *st, bool forwarding, char *const *own_routes,
 			size_t n_own_routes)
 {
-	struct wm_routes *st = state(d, true);
 	if (!st)
 		return;
 	st->self_known = true;
@@ -81,33 +68,22 @@ void wm_routes_set_self(struct wm_daemon *d, bool forwarding, char *const *own_r
 }
 
 /* Self as the servers see it. A server computes it from its own replica
- * (through the services' peer cache) until someone calls set_self. */
-static void self_info(struct wm_daemon *d, struct wm_routes *st, bool *forwarding,
-		      struct wm_prefix *own, size_t *n_own)
+ * (self_from_replica) until someone calls set_self. */
+static void self_info(struct wm_routes *st, bool *forwarding, struct wm_prefix *own, size_t *n_own)
 {
 	*forwarding = st->forwarding;
 	*n_own = 0;
-	if (!st->self_known && d->store && d->services) {
-		struct wm_arena a;
-		Webmesh__V1__PeerConfigurations pc;
-		wm_arena_init(&a);
-		if (wm_services_peers(d->services, d->node_id, &a, &pc) == 0) {
-			*forwarding = pc.forwarding;
-			for (size_t i = 0; i < pc.n_own_routes && *n_own < WM_MAX_ROUTES; i++) {
-				if (wm_prefix_parse(pc.own_routes[i], &own[*n_own]) == 0)
-					(*n_own)++;
-			}
-		}
-		wm_arena_free(&a);
+	if (!st->self_known && st->c.self_from_replica) {
+		st->c.self_from_replica(st->c.data, forwarding, own, n_own);
 	} else {
 		memcpy(own, st->own, st->n_own * sizeof(*own));
 		*n_own = st->n_own;
 	}
 	/* The node's own setting counts even before any server confirmed it. */
-	for (size_t i = 0; i < d->cfg->n_routes && *n_own < WM_MAX_ROUTES; i++) {
+	for (size_t i = 0; i < st->c.cfg->n_routes && *n_own < WM_MAX_ROUTES; i++) {
 		struct wm_prefix p;
 		bool dup = false;
-		if (wm_prefix_parse(d->cfg->routes[i], &p) < 0)
+		if (wm_prefix_parse(st->c.cfg->routes[i], &p) < 0)
 			continue;
 		p = wm_prefix_network(&p);
 		for (size_t k = 0; k < *n_own && !dup; k++)
@@ -173,17 +149,16 @@ static void nat_family(struct wm_strbuf *b, const char *family, const char *sadd
 
 /* Mesh traffic leaving this node towards the networks it advertises comes
  * from mesh addresses the hosts there have no route back to: masquerade it. */
-static int sync_nat(struct wm_daemon *d, struct wm_routes *st, const struct wm_prefix *own,
-		    size_t n_own)
+static int sync_nat(struct wm_routes *st, const struct wm_prefix *own, size_t n_own)
 {
 	char err[512], *want = NULL;
 	if (n_own) {
 		struct wm_strbuf b;
 		wm_strbuf_init(&b);
-		nat_family(&b, "ip", "ip", &d->mesh.ipv4_network, own, n_own, AF_INET,
-			   d->cfg->interface);
-		nat_family(&b, "ip6", "ip6", &d->mesh.ipv6_network, own, n_own, AF_INET6,
-			   d->cfg->interface);
+		nat_family(&b, "ip", "ip", &st->mesh->ipv4_network, own, n_own, AF_INET,
+			   st->c.cfg->interface);
+		nat_family(&b, "ip6", "ip6", &st->mesh->ipv6_network, own, n_own, AF_INET6,
+			   st->c.cfg->interface);
 		want = wm_strbuf_take(&b);
 		if (!want)
 			return -ENOMEM;
@@ -311,19 +286,19 @@ static void log_route(const char *what, const struct wm_route *r, int err)
 			 r->ifindex);
 }
 
-static int sync_kernel_routes(struct wm_daemon *d, struct wm_routes *st)
+static int sync_kernel_routes(struct wm_routes *st)
 {
 	struct wm_prefix mesh[2];
 	size_t n_mesh = 0;
-	if (d->mesh.ipv4_network.family)
-		mesh[n_mesh++] = d->mesh.ipv4_network;
-	if (d->mesh.ipv6_network.family)
-		mesh[n_mesh++] = d->mesh.ipv6_network;
+	if (st->mesh->ipv4_network.family)
+		mesh[n_mesh++] = st->mesh->ipv4_network;
+	if (st->mesh->ipv6_network.family)
+		mesh[n_mesh++] = st->mesh->ipv6_network;
 	struct wm_route_plan_in in = {
-		.desired = d->desired,
+		.desired = st->desired,
 		.mesh = mesh,
 		.n_mesh = n_mesh,
-		.use_exit = d->cfg->use_exit_node != NULL,
+		.use_exit = st->c.cfg->use_exit_node != NULL,
 	};
 	struct wm_route_plan plan;
 	/* A first plan without the host's state: most nodes route nothing
@@ -336,7 +311,7 @@ static int sync_kernel_routes(struct wm_daemon *d, struct wm_routes *st)
 	if (nothing && st->n_installed == 0 && st->swept)
 		return 0;
 
-	int wg_index = wm_sys_link_index(d->cfg->interface);
+	int wg_index = wm_sys_link_index(st->c.cfg->interface);
 	if (wg_index < 0)
 		return wg_index;
 	struct wm_route *under = NULL, *ours = NULL, *want = NULL;
@@ -344,7 +319,7 @@ static int sync_kernel_routes(struct wm_daemon *d, struct wm_routes *st)
 	size_t n_under = 0, n_ours = 0, n_want = 0, n_local = 0;
 	err = read_table(wg_index, &under, &n_under, &ours, &n_ours);
 	if (!err && !nothing)
-		err = wm_sys_list_addresses(d->cfg->interface, &local, &n_local);
+		err = wm_sys_list_addresses(st->c.cfg->interface, &local, &n_local);
 	if (!err) {
 		in.local = local;
 		in.n_local = n_local;
@@ -372,11 +347,11 @@ static int sync_kernel_routes(struct wm_daemon *d, struct wm_routes *st)
 	if ((plan.exit_v4 || plan.exit_v6) && !st->exit_logged) {
 		wm_info("default traffic goes through the mesh (use-exit-node %s); %zu endpoint%s "
 			"pinned to the underlay",
-			d->cfg->use_exit_node, plan.n_pins, plan.n_pins == 1 ? "" : "s");
+			st->c.cfg->use_exit_node, plan.n_pins, plan.n_pins == 1 ? "" : "s");
 		st->exit_logged = true;
-	} else if (!plan.exit_v4 && !plan.exit_v6 && d->cfg->use_exit_node && !st->exit_logged) {
+	} else if (!plan.exit_v4 && !plan.exit_v6 && st->c.cfg->use_exit_node && !st->exit_logged) {
 		wm_warn("use-exit-node %s: no peer carries a default route yet",
-			d->cfg->use_exit_node);
+			st->c.cfg->use_exit_node);
 	}
 	if (plan.n_unpinned && !st->unpinned_logged) {
 		wm_warn("%zu peer endpoint%s inside routes through the mesh have no underlay "
@@ -417,38 +392,33 @@ out:
 	return err;
 }
 
-int wm_routes_sync(struct wm_daemon *d)
+int wm_routes_sync(struct wm_routes *st, const struct wm_wg_device *desired,
+		   const struct wm_mesh_info *mesh)
 {
-	if (is_null_backend(d) || !d->addresses_set || !d->desired)
+	if (!st || is_null_backend(st) || !desired)
 		return 0;
-	struct wm_routes *st = state(d, true);
-	if (!st)
-		return -ENOMEM;
+	st->desired = desired;
+	st->mesh = mesh;
 	bool forwarding;
 	struct wm_prefix own[WM_MAX_ROUTES];
 	size_t n_own;
-	self_info(d, st, &forwarding, own, &n_own);
+	self_info(st, &forwarding, own, &n_own);
 	int err = sync_forwarding(st, forwarding || n_own > 0);
-	int rc = sync_nat(d, st, own, n_own);
+	int rc = sync_nat(st, own, n_own);
 	if (!err)
 		err = rc;
-	rc = sync_kernel_routes(d, st);
+	rc = sync_kernel_routes(st);
 	if (rc)
-		wm_warn("cannot bring the routes of %s up to date: %s", d->cfg->interface,
+		wm_warn("cannot bring the routes of %s up to date: %s", st->c.cfg->interface,
 			wm_strerror(rc));
 	return err ? err : rc;
 }
 
-void wm_routes_cleanup(struct wm_daemon *d)
+void wm_routes_free(struct wm_routes *st)
 {
-	struct wm_routes **pp = &all;
-	while (*pp && (*pp)->d != d)
-		pp = &(*pp)->next;
-	struct wm_routes *st = *pp;
 	if (!st)
 		return;
-	*pp = st->next;
-	int wg_index = wm_sys_link_index(d->cfg->interface);
+	int wg_index = wm_sys_link_index(st->c.cfg->interface);
 	/* Tunnel routes first: until they are gone the pins keep the
 	 * endpoints reachable. */
 	for (size_t pass = 0; pass < 2; pass++) {

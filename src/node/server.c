@@ -67,9 +67,9 @@ static void self_update_cb(uv_timer_t *t)
 		wm_arena_free(&a);
 		return;
 	}
-	wm_routes_set_self(d, pc.forwarding, pc.own_routes, pc.n_own_routes);
+	wm_routes_set_self(d->routes, pc.forwarding, pc.own_routes, pc.n_own_routes);
 	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
-	wm_netconf_apply_acl(d, pc.acl_rules);
+	wm_firewall_set(&d->firewall, pc.acl_rules);
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
 	if (d->phase == WM_PHASE_STARTING && d->cfg->bootstrap) {
@@ -80,9 +80,7 @@ static void self_update_cb(uv_timer_t *t)
 			wm_daemon_stop(d, 1);
 			return;
 		}
-		d->phase = WM_PHASE_RUNNING;
-		d->joined = true;
-		wm_heartbeat_start(d);
+		wm_daemon_running(d);
 		wm_info("this node is in the mesh");
 	}
 	wm_arena_free(&a);
@@ -111,9 +109,7 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 		wm_daemon_stop(d, 1);
 		return;
 	}
-	d->phase = WM_PHASE_RUNNING;
-	d->joined = true;
-	wm_heartbeat_start(d);
+	wm_daemon_running(d);
 	self_change_cb(d, res->index, NULL);
 	char ep[WM_ENDPOINT_STRLEN] = "";
 	char host[WM_PREFIX_STRLEN] = "THIS-HOST";
@@ -329,6 +325,9 @@ static void caught_up_cb(void *data, const struct wm_store_result *res)
 static void leader_poll_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
+	/* the timer runs until the store's row closes, later in a stop */
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
 	struct wm_store_status st;
 	wm_store_status(d->store, &st);
 	if (!st.is_leader)
@@ -392,7 +391,7 @@ int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen)
 				 wm_strerror(rc));
 		return rc;
 	}
-	uv_timer_start(&d->timer, leader_poll_cb, 0, LEADER_POLL_MS);
+	uv_timer_start(&d->leader_timer, leader_poll_cb, 0, LEADER_POLL_MS);
 	return 0;
 }
 
@@ -461,9 +460,6 @@ int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t 
 	if (rc)
 		return rc;
 	wm_store_on_change(d->store, self_change_cb, d);
-	if (d->services)
-		wm_services_set_store(d->services, d->store);
-	wm_raftmembers_start(d);
 	wm_info("raft listens on %s", raft_address);
-	return wm_node_dns_store_opened(d, err, errlen);
+	return wm_daemon_store_opened(d, err, errlen);
 }

@@ -1,9 +1,7 @@
 /* The daemon's side of NAT traversal: the NAT layer (nat.c) started on the
- * WireGuard device, the server it signals through, and this node's endpoints,
- * discovered at start (interfaces, public first, and STUN's server-reflexive
- * address) and again every endpoint-refresh seconds, so that a node that moves
- * (a laptop changing networks) tells the mesh where it is now. */
-#include "node/daemon.h"
+ * WireGuard device, and this node's endpoints discovered at start and again
+ * every endpoint-refresh seconds (see traversal.h). */
+#include "node/traversal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -12,88 +10,79 @@
 #include "core/error.h"
 #include "util/log.h"
 
-/* Members signal through the server they joined; servers through their own
- * Signaling service, on a client of their local socket. */
-static struct wm_rpc_client *signaling_client(void *data)
+static void refresh_cb(uv_timer_t *timer);
+
+int wm_traversal_init(struct wm_traversal *t, const struct wm_traversal_config *c, char *err,
+		      size_t errlen)
 {
-	struct wm_daemon *d = data;
-
-	if (d->phase == WM_PHASE_STOPPING)
-		return NULL;
-	if (!d->store)
-		return d->joined ? d->upstream : NULL;
-	if (!d->local_client) {
-		struct wm_rpc_client_config cc = {.unix_path = d->cfg->socket};
-
-		if (wm_rpc_client_new(d->loop, &cc, &d->local_client) < 0)
-			return NULL;
-	}
-	return d->local_client;
-}
-
-int wm_traversal_start(struct wm_daemon *d, char *err, size_t errlen)
-{
-	if (strcmp(wm_wg_backend_name(d->wg), "null") == 0)
+	*t = (struct wm_traversal){.c = *c};
+	uv_timer_init(c->loop, &t->timer);
+	t->timer.data = t;
+	if (strcmp(wm_wg_backend_name(c->wg), "null") == 0)
 		return 0;
-	struct wm_node_nat_config c = {
-		.loop = d->loop,
-		.cfg = d->cfg,
-		.node_id = d->node_id,
-		.wg = d->wg,
-		.signaling_client = signaling_client,
-		.changed_cb = wm_netconf_nat_changed,
-		.data = d,
+	struct wm_node_nat_config nc = {
+		.loop = c->loop,
+		.cfg = c->cfg,
+		.node_id = c->node_id,
+		.wg = c->wg,
+		.signaling_client = c->signaling_client,
+		.changed_cb = c->nat_changed_cb,
+		.data = c->data,
 	};
-	int rc = wm_node_nat_init(&c, &d->nat, err, errlen);
+	int rc = wm_node_nat_init(&nc, &t->nat, err, errlen);
 	if (rc)
 		return rc;
-	if (d->cfg->n_stun_servers || d->cfg->n_turn_servers)
+	if (c->cfg->n_stun_servers || c->cfg->n_turn_servers)
 		wm_info("NAT traversal: %zu STUN and %zu TURN servers; peers without a handshake "
 			"after %u s move to ICE",
-			d->cfg->n_stun_servers, d->cfg->n_turn_servers,
-			d->cfg->ice_handshake_timeout);
+			c->cfg->n_stun_servers, c->cfg->n_turn_servers,
+			c->cfg->ice_handshake_timeout);
 	return 0;
 }
 
-static bool same_endpoints(const struct wm_daemon *d, const struct wm_nat_discovery *r)
+static bool same_endpoints(const struct wm_traversal *t, const struct wm_nat_discovery *r)
 {
-	if (r->n_endpoints != d->n_endpoints)
+	if (r->n_endpoints != *t->c.n_endpoints)
 		return false;
 	for (size_t i = 0; i < r->n_endpoints; i++)
-		if (!wm_endpoint_equal(&r->endpoints[i], &d->endpoints[i]))
+		if (!wm_endpoint_equal(&r->endpoints[i], &t->c.endpoints[i]))
 			return false;
 	return true;
 }
 
-static void log_endpoints(const struct wm_daemon *d, const char *what)
+static void log_endpoints(const struct wm_traversal *t, const char *what)
 {
 	char list[WM_MAX_ENDPOINTS * WM_ENDPOINT_STRLEN] = "", one[WM_ENDPOINT_STRLEN];
-	size_t used = 0;
+	size_t used = 0, n = *t->c.n_endpoints;
 
-	for (size_t i = 0; i < d->n_endpoints && used < sizeof(list); i++) {
-		wm_endpoint_format(&d->endpoints[i], one, sizeof(one));
+	for (size_t i = 0; i < n && used < sizeof(list); i++) {
+		wm_endpoint_format(&t->c.endpoints[i], one, sizeof(one));
 		used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "",
 					 one);
 	}
-	wm_info("%s: %s", what, d->n_endpoints ? list : "none");
+	wm_info("%s: %s", what, n ? list : "none");
 }
 
-static void refresh_cb(uv_timer_t *t);
-
-static void schedule_refresh(struct wm_daemon *d)
+static void schedule_refresh(struct wm_traversal *t)
 {
-	if (d->cfg->endpoint_refresh)
-		uv_timer_start(&d->endpoint_timer, refresh_cb, d->cfg->endpoint_refresh * 1000ull,
-			       0);
+	if (t->c.cfg->endpoint_refresh && !t->closed)
+		uv_timer_start(&t->timer, refresh_cb, t->c.cfg->endpoint_refresh * 1000ull, 0);
+}
+
+static void first_done(struct wm_traversal *t)
+{
+	void (*first)(void *) = t->discovered;
+	t->discovered = NULL;
+	first(t->c.data);
 }
 
 static void discovered_cb(void *data, int err, const struct wm_nat_discovery *r)
 {
-	struct wm_daemon *d = data;
-	void (*first)(struct wm_daemon *) = d->discovered;
+	struct wm_traversal *t = data;
+	bool first = t->discovered != NULL;
 
-	d->discovery = NULL;
-	if (err == -ECANCELED || d->phase == WM_PHASE_STOPPING)
+	t->discovery = NULL;
+	if (err == -ECANCELED || t->closed || !t->c.running(t->c.data))
 		return;
 	if (err)
 		wm_warn("cannot list this host's addresses: %s", wm_strerror(err));
@@ -104,74 +93,63 @@ static void discovered_cb(void *data, int err, const struct wm_nat_discovery *r)
 			wm_nat_mapping_name(r->nat.mapping),
 			r->nat.port_preserved ? "kept" : "changed");
 	}
-	bool changed = !same_endpoints(d, r) && (r->n_endpoints || !err);
+	bool changed = !same_endpoints(t, r) && (r->n_endpoints || !err);
 	if (changed) {
-		memcpy(d->endpoints, r->endpoints, sizeof(r->endpoints[0]) * r->n_endpoints);
-		d->n_endpoints = r->n_endpoints;
-		log_endpoints(d, first ? "advertising endpoints" : "this node's endpoints changed");
+		memcpy(t->c.endpoints, r->endpoints, sizeof(r->endpoints[0]) * r->n_endpoints);
+		*t->c.n_endpoints = r->n_endpoints;
+		log_endpoints(t, first ? "advertising endpoints" : "this node's endpoints changed");
 	}
-	schedule_refresh(d);
-	if (first) {
-		d->discovered = NULL;
-		first(d);
-		return;
-	}
-	if (changed)
-		d->endpoints_gen++;
-	if (d->announced_gen == d->endpoints_gen)
-		return;
-	/* The mesh learns the new endpoints from a Join (same key, same lease);
-	 * peers get them with their next peer set. Until a Join with them is
-	 * answered, every round tries again (the change may have cut the
-	 * connection it went out on). */
-	if (!d->store)
-		wm_member_announce(d);
-	else if (changed)
-		wm_warn("a server's endpoints changed: restart it to announce them");
+	schedule_refresh(t);
+	if (first)
+		first_done(t);
+	else
+		t->c.endpoints_cb(t->c.data, changed);
 }
 
-static void discover(struct wm_daemon *d)
+static void discover(struct wm_traversal *t)
 {
-	if (d->discovery || d->phase == WM_PHASE_STOPPING)
+	if (t->discovery || t->closed || !t->c.running(t->c.data))
 		return;
-	int rc = wm_node_nat_discover(d->nat, discovered_cb, d, &d->discovery);
+	int rc = wm_node_nat_discover(t->nat, discovered_cb, t, &t->discovery);
 	if (rc) {
 		wm_warn("cannot discover endpoints: %s", wm_strerror(rc));
-		schedule_refresh(d);
-		if (d->discovered) {
-			void (*first)(struct wm_daemon *) = d->discovered;
-			d->discovered = NULL;
-			first(d);
-		}
+		schedule_refresh(t);
+		if (t->discovered)
+			first_done(t);
 	}
 }
 
-static void refresh_cb(uv_timer_t *t)
+static void refresh_cb(uv_timer_t *timer)
 {
-	discover(t->data);
+	discover(timer->data);
 }
 
-void wm_traversal_discover(struct wm_daemon *d, void (*done)(struct wm_daemon *d))
+void wm_traversal_discover(struct wm_traversal *t, void (*done)(void *data))
 {
 	/* --endpoints are advertised as given; the null backend has no NAT
 	 * layer and keeps the interface addresses listed at start. */
-	if (!d->nat || d->cfg->n_endpoints) {
-		done(d);
+	if (!t->nat || t->c.cfg->n_endpoints) {
+		done(t->c.data);
 		return;
 	}
-	d->discovered = done;
-	discover(d);
+	t->discovered = done;
+	discover(t);
 }
 
-void wm_traversal_close(struct wm_daemon *d, void (*done_cb)(void *data), void *data)
+void wm_traversal_close(struct wm_traversal *t, void (*done_cb)(void *data), void *data)
 {
-	uv_timer_stop(&d->endpoint_timer);
-	if (d->discovery) {
-		struct wm_nat_discover_req *r = d->discovery;
-		d->discovery = NULL;
+	if (t->closed) {
+		done_cb(data);
+		return;
+	}
+	t->closed = true;
+	uv_close((uv_handle_t *)&t->timer, NULL);
+	if (t->discovery) {
+		struct wm_nat_discover_req *r = t->discovery;
+		t->discovery = NULL;
 		wm_nat_discover_cancel(r);
 	}
-	struct wm_node_nat *n = d->nat;
-	d->nat = NULL;
+	struct wm_node_nat *n = t->nat;
+	t->nat = NULL;
 	wm_node_nat_close(n, done_cb, data);
 }

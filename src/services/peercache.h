@@ -18,9 +18,9 @@
 #include "util/arena.h"
 #include "webmesh/v1/mesh.pb-c.h"
 
-/* PeerConfigurations.acl_rules name the interface this way; each node puts
- * its own interface name in its place (node/netconf.c). */
-#define WM_ACL_IFNAME_PLACEHOLDER "wm-acl-ifname"
+/* PeerConfigurations.acl_rules name the interface WM_ACL_IFNAME_PLACEHOLDER
+ * (core/aclbatch.h); each node puts its own interface name in its place. */
+#include "core/aclbatch.h"
 
 struct wm_peercache;
 
