@@ -34,7 +34,7 @@ static int collect_routes(char *const *words, int n, char **out, size_t *n_out)
 		for (char *r = strtok_r(words[i], ",", &save); r; r = strtok_r(NULL, ",", &save)) {
 			struct wm_prefix p;
 
-			if (wm_prefix_parse(r, &p) < 0) {
+			if (wm_route_parse(r, &p) < 0) {
 				fprintf(stderr,
 					"wmctl: \"%s\" is not a CIDR prefix (such as 10.1.0.0/16, "
 					"0.0.0.0/0 or ::/0)\n",

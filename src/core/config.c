@@ -806,19 +806,13 @@ static const char *check_node_id(const char *v)
 
 static const char *check_zone(const char *v)
 {
-	size_t n = strlen(v);
+	static _Thread_local char why[96];
+	const char *reason;
 
-	if (n > 63)
-		return "is longer than 63 characters";
-	for (size_t i = 0; i < n; i++) {
-		char c = v[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return "may only contain a-z, 0-9 and '-'";
-	}
-	if (v[0] == '-' || v[n - 1] == '-')
-		return "may not start or end with '-'";
-	return NULL;
+	if (wm_zone_check(v, &reason) == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "is not a valid zone: it %s", reason);
+	return why;
 }
 
 /* stun:/turn: URIs (src/core/nat.c); the scheme may be left out. */
@@ -862,7 +856,7 @@ static const char *check_route(const char *v)
 {
 	struct wm_prefix p;
 
-	if (wm_prefix_parse(v, &p) < 0 || !strchr(v, '/'))
+	if (wm_route_parse(v, &p) < 0)
 		return "is not a network such as 10.1.0.0/16, 0.0.0.0/0 or ::/0";
 	return NULL;
 }
@@ -903,35 +897,12 @@ static int parse_uint(const char *v, uint64_t *out)
 	return 0;
 }
 
-static bool host_port_ok(const char *v)
-{
-	const char *colon = strrchr(v, ':');
-	char host[256];
-	uint64_t port;
-	size_t n;
-
-	if (!colon || parse_uint(colon + 1, &port) < 0 || port < 1 || port > 65535)
-		return false;
-	n = (size_t)(colon - v);
-	if (n == 0 || n >= sizeof(host))
-		return false;
-	memcpy(host, v, n);
-	host[n] = '\0';
-	if (host[0] == '[') {
-		struct wm_prefix p;
-
-		if (n < 3 || host[n - 1] != ']')
-			return false;
-		host[n - 1] = '\0';
-		return wm_prefix_parse(host + 1, &p) == 0 && p.family == AF_INET6 &&
-		       !strchr(host, '/');
-	}
-	return dns_name_ok(host, true);
-}
-
 static const char *check_join(const char *v)
 {
-	if (host_port_ok(v))
+	char host[WM_DNS_NAME_MAX + 1];
+	uint16_t port;
+
+	if (wm_hostport_split(v, host, sizeof(host), &port) == 0)
 		return NULL;
 	return "is not HOST:PORT (a host name, an IPv4 address or [IPv6 address], "
 	       "and a port 1..65535)";
@@ -955,7 +926,7 @@ static const char *check_server_name(const char *v)
 {
 	struct wm_prefix p;
 
-	if (dns_name_ok(v, true) || (wm_prefix_parse(v, &p) == 0 && !strchr(v, '/')))
+	if (dns_name_ok(v, true) || wm_addr_parse(v, &p) == 0)
 		return NULL;
 	return "is not a host name or IP address";
 }
@@ -995,20 +966,13 @@ static const char *check_socket(const char *v)
 
 static const char *check_interface(const char *v)
 {
-	size_t n = strlen(v);
+	static _Thread_local char why[96];
+	const char *reason;
 
-	if (n > 15)
-		return "is longer than 15 characters (the kernel's IFNAMSIZ)";
-	if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
-		return "is not an interface name";
-	for (; *v; v++) {
-		char c = *v;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return "may only contain A-Z, a-z, 0-9, '_', '.' and '-'";
-	}
-	return NULL;
+	if (wm_ifname_check(v, &reason) == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "is not an interface name: it %s", reason);
+	return why;
 }
 
 static const char *check_endpoint(const char *v)

@@ -289,8 +289,7 @@ int wm_dns_record_value(int type, const char *value, char *out, size_t len, cons
 	switch (type) {
 	case 1:
 	case 28:
-		if (strchr(value, '/') || wm_prefix_parse(value, &p) < 0 ||
-		    p.family != (type == 1 ? AF_INET : AF_INET6)) {
+		if (wm_addr_parse(value, &p) < 0 || p.family != (type == 1 ? AF_INET : AF_INET6)) {
 			*why = type == 1 ? "is not an IPv4 address" : "is not an IPv6 address";
 			return -EINVAL;
 		}
