@@ -910,16 +910,11 @@ static const char *check_join(const char *v)
 
 static const char *check_fingerprint(const char *v)
 {
-	static const char why[] =
-		"is not a certificate fingerprint (sha256: followed by 64 hex digits)";
+	char fp[WM_FINGERPRINT_LEN];
 
-	if (strncmp(v, "sha256:", 7) != 0 || strlen(v) != 7 + 64)
-		return why;
-	for (v += 7; *v; v++) {
-		if (!isxdigit((unsigned char)*v))
-			return why;
-	}
-	return NULL;
+	if (wm_fingerprint_parse(v, fp) == 0)
+		return NULL;
+	return "is not a certificate fingerprint (sha256: followed by 64 hex digits)";
 }
 
 static const char *check_server_name(const char *v)

@@ -419,24 +419,6 @@ static int pin_verify_cb(X509_STORE_CTX *st, void *arg)
 	return 0;
 }
 
-/* Accepts "sha256:" + 64 hex digits in either case; out is lower case. */
-static int pin_parse(const char *in, char out[WM_FINGERPRINT_LEN])
-{
-	if (strncasecmp(in, "sha256:", 7) != 0 || strlen(in) != 7 + 64)
-		return -EINVAL;
-	memcpy(out, "sha256:", 7);
-	for (size_t i = 7; i < 7 + 64; i++) {
-		char c = in[i];
-		if (c >= 'A' && c <= 'F')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return -EINVAL;
-		out[i] = c;
-	}
-	out[7 + 64] = '\0';
-	return 0;
-}
-
 static bool is_ip_literal(const char *s)
 {
 	ASN1_OCTET_STRING *ip = a2i_IPADDRESS(s);
@@ -455,7 +437,7 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 			"insecure mode to verify the server (EINVAL)");
 		return NULL;
 	}
-	if (o->pin_fingerprint && pin_parse(o->pin_fingerprint, pin)) {
+	if (o->pin_fingerprint && wm_fingerprint_parse(o->pin_fingerprint, pin) < 0) {
 		set_err(err, errlen,
 			"invalid fingerprint \"%s\": expected sha256: and 64 hex digits",
 			o->pin_fingerprint);

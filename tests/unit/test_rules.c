@@ -7,12 +7,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/config.h"
 #include "core/dnsname.h"
 #include "core/hostport.h"
 #include "core/ids.h"
+#include "core/key.h"
 #include "core/net.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -247,6 +249,44 @@ static void test_ifname(void **state)
 	}
 }
 
+static void test_fingerprint(void **state)
+{
+	(void)state;
+	char fp[WM_FINGERPRINT_LEN];
+	const char *hex = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+	char in[100], canon[100];
+
+	snprintf(canon, sizeof(canon), "sha256:%s", hex);
+	assert_int_equal(wm_fingerprint_parse(canon, fp), 0);
+	assert_string_equal(fp, canon);
+	assert_true(wm_fingerprint_canonical(canon));
+	config_agrees("join-fingerprint", canon, true);
+	/* upper-case digits are taken and written in lower case */
+	snprintf(in, sizeof(in), "sha256:%s",
+		 "0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef");
+	assert_int_equal(wm_fingerprint_parse(in, fp), 0);
+	assert_string_equal(fp, canon);
+	assert_false(wm_fingerprint_canonical(in));
+	config_agrees("join-fingerprint", in, true);
+	/* "SHA256:..." passed wmctl --fingerprint and failed --join-fingerprint */
+	snprintf(in, sizeof(in), "SHA256:%s", hex);
+	assert_int_equal(wm_fingerprint_parse(in, fp), -EINVAL);
+	config_agrees("join-fingerprint", in, false);
+	const char *bad[] = {"sha256:", "sha256:0123",
+			     "sha1:0123456789abcdef0123456789abcdef01234567",
+			     "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"};
+	for (size_t i = 0; i < N(bad); i++) {
+		assert_int_equal(wm_fingerprint_parse(bad[i], fp), -EINVAL);
+		config_agrees("join-fingerprint", bad[i], false);
+	}
+	snprintf(in, sizeof(in), "sha256:%s0", hex); /* 65 digits */
+	assert_int_equal(wm_fingerprint_parse(in, fp), -EINVAL);
+	snprintf(in, sizeof(in), "sha256:%.63sg", hex); /* not hex */
+	assert_int_equal(wm_fingerprint_parse(in, fp), -EINVAL);
+	assert_false(wm_fingerprint_canonical(in));
+	assert_int_equal(wm_fingerprint_parse(NULL, fp), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +294,7 @@ int main(void)
 		cmocka_unit_test(test_addr),	      cmocka_unit_test(test_route),
 		cmocka_unit_test(test_zone),	      cmocka_unit_test(test_dns_name),
 		cmocka_unit_test(test_edge_attr_key), cmocka_unit_test(test_ifname),
+		cmocka_unit_test(test_fingerprint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
