@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "util/log.h"
+#include "services/paths.h"
 
 static void heartbeat_done_cb(void *data, int status, const char *message, const uint8_t *resp,
 			      size_t len)
@@ -31,7 +32,7 @@ static void heartbeat_cb(uv_timer_t *t)
 	req.id = d->node_id;
 	uint8_t buf[128];
 	size_t len = webmesh__v1__heartbeat_request__pack(&req, buf);
-	const char *path = "/webmesh.v1.Membership/Heartbeat";
+	const char *path = WM_METHOD_MEMBERSHIP_HEARTBEAT;
 	if (d->store) {
 		struct wm_store_status st;
 		wm_store_status(d->store, &st);
