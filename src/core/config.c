@@ -774,7 +774,10 @@ void wm_cfg_env_name(const char *key, char *out, size_t len)
 	out[o < len ? o : len - 1] = '\0';
 }
 
-/* ---- per-key checks: NULL when fine, else what is allowed ---- */
+/* ---- per-key checks: NULL when fine, else what is allowed ----
+ * A reason with the rule's own words is formatted into a per-thread buffer:
+ * set_value copies it into its error before this thread checks anything
+ * else, so no answer outlives its check. */
 
 /* "ID=HOST:PORT" of bootstrap-servers. */
 static const char *check_bootstrap_server(const char *v)

@@ -47,6 +47,8 @@ __attribute__((constructor)) static void tls_lib_init(void)
 /* The last OpenSSL error as text, and the queue cleared for the next call. */
 static const char *ossl_reason(void)
 {
+	/* Per thread (auth runs on the threadpool); every caller copies it into
+	 * its error message at once. */
 	static _Thread_local char buf[160];
 	unsigned long e = ERR_peek_last_error();
 	if (!e)
@@ -392,8 +394,12 @@ fail:
 	return NULL;
 }
 
-/* The pinned fingerprint lives in the context's ex_data so it is freed with it. */
+/* The pinned fingerprint lives in the context's ex_data so it is freed with it.
+ * The index is process-wide by nature (OpenSSL hands out ex_data indexes per
+ * class, for the whole process, and never takes them back): made once, by
+ * whichever thread builds the first pinned context, and never changed. */
 static int pin_index = -1;
+static CRYPTO_ONCE pin_once = CRYPTO_ONCE_STATIC_INIT;
 
 static void pin_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -403,6 +409,11 @@ static void pin_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long 
 	(void)argl;
 	(void)argp;
 	free(ptr);
+}
+
+static void pin_index_init(void)
+{
+	pin_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, pin_free);
 }
 
 /* Replaces chain verification: only the leaf's identity matters with a pin. */
@@ -474,10 +485,9 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	} else if (o->pin_fingerprint) {
-		if (pin_index < 0)
-			pin_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, pin_free);
 		char *p = strdup(pin);
-		if (pin_index < 0 || !p || !SSL_CTX_set_ex_data(ctx, pin_index, p)) {
+		if (!CRYPTO_THREAD_run_once(&pin_once, pin_index_init) || pin_index < 0 || !p ||
+		    !SSL_CTX_set_ex_data(ctx, pin_index, p)) {
 			free(p);
 			set_err(err, errlen, "cannot store the pinned fingerprint");
 			goto fail;
