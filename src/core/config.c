@@ -15,6 +15,7 @@
 #include "core/key.h"
 #include "core/net.h"
 #include "core/nat.h"
+#include "core/rbac.h"
 
 #define F(field) offsetof(struct wm_config, field)
 #define SZ(field) sizeof(((struct wm_config *)0)->field)
@@ -1055,14 +1056,23 @@ static const char *check_auth_name(const char *v)
 	return NULL;
 }
 
-/* bootstrap-admin: a user name, "user:NAME" or "node:ID". */
+/* bootstrap-admin: a user name, "user:NAME" or "node:ID". It becomes an RBAC
+ * subject (user:NAME unless it says node:), so a name is an RBAC name
+ * (core/rbac.h), the rule the FSM checks it by: check_auth_name let "bob!"
+ * through to a bootstrap the FSM then refused. */
 static const char *check_admin_subject(const char *v)
 {
+	static _Thread_local char why[120];
+	const char *reason;
+
 	if (strncmp(v, "node:", 5) == 0)
 		return check_node_id(v + 5) ? "node:ID needs a valid node ID" : NULL;
 	if (strncmp(v, "user:", 5) == 0 && !*(v += 5))
 		return "user:NAME needs a name";
-	return check_auth_name(v);
+	if (wm_rbac_name_check(v, &reason) == 0 || strcmp(v, "*") == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "is not a user name for RBAC: it %s", reason);
+	return why;
 }
 
 /* ---- setting values ---- */
