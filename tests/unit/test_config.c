@@ -511,16 +511,8 @@ static void test_set_effects(void **state)
 		-WM_ECONFIG);
 	assert_contains(err, "\"a\\x0ab\\\"c\"");
 	/* control characters and broken UTF-8 are refused in any value */
-	static const char *const garbled[] = {"/a\tb",
-					      "/a\xff"
-					      "b",
-					      "/a\xc2\x85"
-					      "b",
-					      "/a\xe2\x80\xa8",
-					      "/a\xc0\xaf"
-					      "b",
-					      "/a\x7f",
-					      NULL};
+	static const char *const garbled[] = {
+		"/a\tb", "/a\xff" "b", "/a\xc2\x85" "b", "/a\xe2\x80\xa8", "/a\xc0\xaf" "b", "/a\x7f", NULL};
 	for (size_t i = 0; garbled[i]; i++) {
 		assert_int_equal(wm_config_set(&c, wm_cfg_find("state-dir"), garbled[i], "t", err,
 					       sizeof(err)),
@@ -530,11 +522,9 @@ static void test_set_effects(void **state)
 	assert_int_equal(wm_config_set(&c, ek, "1.2.3.4:1,\x01", "t", err, sizeof(err)),
 			 -WM_ECONFIG);
 	assert_contains(err, "\"\\x01\" from t contains a control character");
-	assert_int_equal(wm_config_set(&c, wm_cfg_find("state-dir"),
-				       "/v\xc3\xa9"
-				       "r",
-				       "t", err, sizeof(err)),
-			 0);
+	assert_int_equal(
+		wm_config_set(&c, wm_cfg_find("state-dir"), "/v\xc3\xa9" "r", "t", err, sizeof(err)),
+		0);
 	/* a tiny buffer is not overrun */
 	char small[8];
 	assert_int_equal(wm_config_set(&c, wm_cfg_find("mtu"), "1", NULL, small, sizeof(small)),
@@ -832,13 +822,10 @@ static void test_validate(void **state)
 		 "remove-after-ms (5000) must be greater than unreachable-after-ms (5000)"},
 		{{"--bootstrap", "--remove-after-ms", "0"}, NULL},
 		{{"--bootstrap", "--topology", "manual"}, NULL},
-		{{"--join", "a:1", "--topology", "full"},
-		 "topology is chosen when the mesh is created"},
+		{{"--join", "a:1", "--topology", "full"}, "topology is chosen when the mesh is created"},
 		{{"--bootstrap", "--wireguard-backend", "null", "--wireguard-record", "/r"}, NULL},
-		{{"--bootstrap", "--wireguard-record", "/r"},
-		 "wireguard-record needs wireguard-backend null"},
-		{{"--join", "a:1", "--node-id", "x", "--use-exit-node", "x"},
-		 "names this node itself"},
+		{{"--bootstrap", "--wireguard-record", "/r"}, "wireguard-record needs wireguard-backend null"},
+		{{"--join", "a:1", "--node-id", "x", "--use-exit-node", "x"}, "names this node itself"},
 		{{"--join", "a:1", "--use-exit-node", "gw", "--routes", "10.1.0.0/16,::/0"}, NULL},
 		{{"--bootstrap", "--api-max-buffered-per-connection", "40000000"},
 		 "api-max-buffered (33554432) must be at least api-max-buffered-per-connection "
@@ -1091,8 +1078,7 @@ int main(void)
 		cmocka_unit_test(test_flag_forms),  cmocka_unit_test(test_env),
 		cmocka_unit_test(test_yaml),	    cmocka_unit_test(test_yaml_lists_and_nulls),
 		cmocka_unit_test(test_validate),    cmocka_unit_test(test_to_yaml_roundtrip),
-		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_secret_files),
-		cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_secret_files),	    cmocka_unit_test(test_usage),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
