@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/key.h"
+#include "core/ldapfilter.h"
 #include "core/net.h"
 #include "core/nat.h"
 #include "core/rbac.h"
@@ -1015,15 +1016,9 @@ static const char *check_ldap_url(const char *v)
 
 static const char *check_ldap_attr(const char *v)
 {
-	if (!((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')) || strlen(v) > 64)
-		return "is not an LDAP attribute name (a letter, then letters, digits, '-')";
-	for (; *v; v++) {
-		char c = *v;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			return "is not an LDAP attribute name (a letter, then letters, digits, '-')";
-	}
-	return NULL;
+	if (wm_ldap_attr_ok(v))
+		return NULL;
+	return "is not an LDAP attribute name (a letter, then letters, digits, '-'; at most 64)";
 }
 
 static const char *check_ldap_filter(const char *v)
