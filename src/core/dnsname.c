@@ -212,6 +212,14 @@ int wm_dns_record_type(const char *s)
 	return -EINVAL;
 }
 
+const char *wm_dns_record_type_name(int type)
+{
+	for (size_t i = 0; i < sizeof(rr_types) / sizeof(rr_types[0]); i++)
+		if (rr_types[i].type == type)
+			return rr_types[i].name;
+	return NULL;
+}
+
 static void lower_copy(char *out, const char *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++)

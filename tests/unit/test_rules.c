@@ -213,6 +213,15 @@ static void test_dns_name(void **state)
 		config_agrees("domain", bad[i], false);
 	}
 	assert_int_equal(wm_dns_name_check("Webmesh.internal", WM_DNS_NAME_UPPER, NULL), 0);
+	/* record types: any case in, one canonical name out (the FSM stores it,
+	 * the Admin handler names it in errors) */
+	const char *types[] = {"a", "Aaaa", "cname", "TXT", "srv"};
+	const char *canon[] = {"A", "AAAA", "CNAME", "TXT", "SRV"};
+	for (size_t i = 0; i < N(types); i++)
+		assert_string_equal(wm_dns_record_type_name(wm_dns_record_type(types[i])),
+				    canon[i]);
+	assert_null(wm_dns_record_type_name(15));
+	assert_null(wm_dns_record_type_name(-EINVAL));
 }
 
 static void test_edge_attr_key(void **state)
