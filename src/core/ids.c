@@ -13,8 +13,7 @@ static bool label_char(char c)
 	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 
-/* An RFC 1123 label in lower case: the syntax node IDs and zones share.
- * what names the thing for the messages. */
+/* An RFC 1123 label in lower case: the syntax node IDs and zones share. */
 static int label_check(const char *s, const char **why)
 {
 	size_t n;
