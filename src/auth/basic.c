@@ -23,6 +23,9 @@
 /* The soname of the ABI the header above describes. */
 #define CRYPT_LIBRARY "libcrypt.so.1"
 
+/* Process-wide by nature: a library is mapped once per process, and its
+ * entry point, once bound, never changes (the lock orders the first binding
+ * between the threadpool's authentications). */
 static __typeof__(crypt_r) *crypt_fn;
 static pthread_mutex_t crypt_lock = PTHREAD_MUTEX_INITIALIZER;
 

@@ -7,6 +7,7 @@
 
 #include "webmesh/v1/admin.pb-c.h"
 #include "webmesh/v1/mesh.pb-c.h"
+#include "services/paths.h"
 
 int wm_cmd_delete_node(const struct wm_cli *c)
 {
@@ -18,7 +19,7 @@ int wm_cmd_delete_node(const struct wm_cli *c)
 		return 2;
 	Webmesh__V1__LeaveRequest req = WEBMESH__V1__LEAVE_REQUEST__INIT;
 	req.id = c->args[1];
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Membership/Leave", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_MEMBERSHIP_LEAVE, &req.base,
 					  &webmesh__v1__leave_response__descriptor);
 	if (!m)
 		return 1;
@@ -40,5 +41,5 @@ int wm_cmd_allow(const struct wm_cli *c)
 	char done[128];
 	req.node_id = c->args[1];
 	snprintf(done, sizeof(done), "node %s may join again", c->args[1]);
-	return wm_cli_write(c, "/webmesh.v1.Admin/AllowNode", &req.base, done);
+	return wm_cli_write(c, WM_METHOD_ADMIN_ALLOW_NODE, &req.base, done);
 }

@@ -6,6 +6,7 @@
 
 #include "webmesh/v1/admin.pb-c.h"
 #include "webmesh/v1/rbac.pb-c.h"
+#include "services/paths.h"
 
 int wm_cmd_auth(const struct wm_cli *c)
 {
@@ -30,7 +31,7 @@ int wm_cmd_auth(const struct wm_cli *c)
 	req.verb = (char *)pos[0];
 	req.resource = (char *)pos[1];
 	req.name = (char *)(pos[2] ? pos[2] : "");
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Admin/CanI", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_ADMIN_CAN_I, &req.base,
 					  &webmesh__v1__can_iresponse__descriptor);
 	if (!m)
 		return 1;

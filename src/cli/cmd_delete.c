@@ -6,6 +6,7 @@
 
 #include "core/mesh.h"
 #include "webmesh/v1/admin.pb-c.h"
+#include "services/paths.h"
 
 static int delete_edge(const struct wm_cli *c)
 {
@@ -26,7 +27,7 @@ static int delete_edge(const struct wm_cli *c)
 	req.source = c->args[1];
 	req.target = c->args[2];
 	snprintf(done, sizeof(done), "deleted edge %s-%s", c->args[1], c->args[2]);
-	return wm_cli_write(c, "/webmesh.v1.Admin/DeleteEdge", &req.base, done);
+	return wm_cli_write(c, WM_METHOD_ADMIN_DELETE_EDGE, &req.base, done);
 }
 
 static int delete_route(const struct wm_cli *c)
@@ -41,7 +42,7 @@ static int delete_route(const struct wm_cli *c)
 	req.routes = routes;
 	snprintf(done, sizeof(done), "node %s no longer advertises %zu route%s", c->args[1],
 		 req.n_routes, req.n_routes == 1 ? "" : "s");
-	return wm_cli_write(c, "/webmesh.v1.Admin/DeleteRoute", &req.base, done);
+	return wm_cli_write(c, WM_METHOD_ADMIN_DELETE_ROUTE, &req.base, done);
 }
 
 int wm_cmd_delete(const struct wm_cli *c)
@@ -76,7 +77,7 @@ int wm_cmd_get_routes(const struct wm_cli *c, const char *node)
 	if (node && wm_cli_check_node_id("node ID", node) < 0)
 		return 2;
 	req.node_id = (char *)(node ? node : "");
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Admin/ListRoutes", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_ADMIN_LIST_ROUTES, &req.base,
 					  &webmesh__v1__list_routes_response__descriptor);
 	if (!m)
 		return 1;

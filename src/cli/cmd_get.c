@@ -8,6 +8,7 @@
 
 #include "util/pbjson.h"
 #include "webmesh/v1/mesh.pb-c.h"
+#include "services/paths.h"
 
 static void join_list(char *const *items, size_t n, char *out, size_t len)
 {
@@ -101,7 +102,7 @@ static void print_dot(const Webmesh__V1__MeshGraph *g)
 static int get_graph(const struct wm_cli *c, bool edges_only)
 {
 	Webmesh__V1__GetMeshGraphRequest req = WEBMESH__V1__GET_MESH_GRAPH_REQUEST__INIT;
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Mesh/GetMeshGraph", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_MESH_GET_MESH_GRAPH, &req.base,
 					  &webmesh__v1__mesh_graph__descriptor);
 	if (!m)
 		return 1;
@@ -124,7 +125,7 @@ static int get_graph(const struct wm_cli *c, bool edges_only)
 static int get_nodes(const struct wm_cli *c)
 {
 	Webmesh__V1__ListNodesRequest req = WEBMESH__V1__LIST_NODES_REQUEST__INIT;
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Mesh/ListNodes", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_MESH_LIST_NODES, &req.base,
 					  &webmesh__v1__list_nodes_response__descriptor);
 	if (!m)
 		return 1;
@@ -141,7 +142,7 @@ static int get_node(const struct wm_cli *c, const char *id)
 {
 	Webmesh__V1__GetNodeRequest req = WEBMESH__V1__GET_NODE_REQUEST__INIT;
 	req.id = (char *)id;
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Mesh/GetNode", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_MESH_GET_NODE, &req.base,
 					  &webmesh__v1__mesh_node__descriptor);
 	if (!m)
 		return 1;

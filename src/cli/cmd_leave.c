@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "webmesh/v1/node.pb-c.h"
+#include "services/paths.h"
 
 int wm_cmd_leave(const struct wm_cli *c)
 {
@@ -12,7 +13,7 @@ int wm_cmd_leave(const struct wm_cli *c)
 		return 2;
 	}
 	Webmesh__V1__LeaveMeshRequest req = WEBMESH__V1__LEAVE_MESH_REQUEST__INIT;
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Node/LeaveMesh", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_NODE_LEAVE_MESH, &req.base,
 					  &webmesh__v1__leave_mesh_response__descriptor);
 	if (!m)
 		return 1;

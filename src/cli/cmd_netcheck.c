@@ -9,6 +9,7 @@
 
 #include "core/netcheck.h"
 #include "webmesh/v1/node.pb-c.h"
+#include "services/paths.h"
 
 static void print_list(const char *label, char **items, size_t n)
 {
@@ -87,7 +88,7 @@ int wm_cmd_netcheck(const struct wm_cli *c)
 	uint64_t need = (req.timeout_ms ? req.timeout_ms : 2000) + 5000;
 	if (cc.timeout_ms < need)
 		cc.timeout_ms = need;
-	ProtobufCMessage *m = wm_cli_call(&cc, "/webmesh.v1.Node/NetCheck", &req.base,
+	ProtobufCMessage *m = wm_cli_call(&cc, WM_METHOD_NODE_NET_CHECK, &req.base,
 					  &webmesh__v1__net_check_response__descriptor);
 	if (!m)
 		return 1;

@@ -10,6 +10,7 @@
 
 #include "core/netcheck.h"
 #include "webmesh/v1/node.pb-c.h"
+#include "services/paths.h"
 
 static int parse_uint(const char *flag, const char *v, uint32_t min, uint32_t max, uint32_t *out)
 {
@@ -165,7 +166,7 @@ int wm_cmd_ping(const struct wm_cli *c)
 		cc.timeout_ms = need;
 	struct ping_out o = {.json = c->output == WM_OUT_JSON,
 			     .last = WEBMESH__V1__PING_RESPONSE__INIT};
-	if (wm_cli_stream(&cc, "/webmesh.v1.Node/Ping", &req.base,
+	if (wm_cli_stream(&cc, WM_METHOD_NODE_PING, &req.base,
 			  &webmesh__v1__ping_response__descriptor, on_message, &o) < 0) {
 		out_free(&o);
 		return 1;

@@ -11,6 +11,7 @@
 #include "core/mesh.h"
 #include "core/net.h"
 #include "webmesh/v1/admin.pb-c.h"
+#include "services/paths.h"
 
 #define ATTR_MAX 32
 
@@ -34,7 +35,7 @@ static int collect_routes(char *const *words, int n, char **out, size_t *n_out)
 		for (char *r = strtok_r(words[i], ",", &save); r; r = strtok_r(NULL, ",", &save)) {
 			struct wm_prefix p;
 
-			if (wm_prefix_parse(r, &p) < 0) {
+			if (wm_route_parse(r, &p) < 0) {
 				fprintf(stderr,
 					"wmctl: \"%s\" is not a CIDR prefix (such as 10.1.0.0/16, "
 					"0.0.0.0/0 or ::/0)\n",
@@ -166,7 +167,7 @@ static int put_edge(const struct wm_cli *c)
 		req.target = (char *)ids[1];
 		req.attributes = ptrs;
 		snprintf(done, sizeof(done), "edge %s-%s weight %d", ids[0], ids[1], req.weight);
-		code = wm_cli_write(c, "/webmesh.v1.Admin/PutEdge", &req.base, done);
+		code = wm_cli_write(c, WM_METHOD_ADMIN_PUT_EDGE, &req.base, done);
 	}
 	for (size_t i = 0; i < req.n_attributes; i++)
 		free(attrs[i].key);
@@ -197,7 +198,7 @@ static int put_route(const struct wm_cli *c)
 	req.routes = routes;
 	snprintf(done, sizeof(done), "node %s advertises %zu more route%s", c->args[1],
 		 req.n_routes, req.n_routes == 1 ? "" : "s");
-	return wm_cli_write(c, "/webmesh.v1.Admin/PutRoute", &req.base, done);
+	return wm_cli_write(c, WM_METHOD_ADMIN_PUT_ROUTE, &req.base, done);
 }
 
 int wm_cmd_put(const struct wm_cli *c)

@@ -8,6 +8,7 @@
 
 #include "util/pbjson.h"
 #include "webmesh/v1/node.pb-c.h"
+#include "services/paths.h"
 
 static void ago(int64_t when, char *buf, size_t len)
 {
@@ -114,7 +115,7 @@ static void print_table(const Webmesh__V1__Status *st)
 int wm_cmd_status(const struct wm_cli *c)
 {
 	Webmesh__V1__GetStatusRequest req = WEBMESH__V1__GET_STATUS_REQUEST__INIT;
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Node/GetStatus", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_NODE_GET_STATUS, &req.base,
 					  &webmesh__v1__status__descriptor);
 	if (!m)
 		return 1;

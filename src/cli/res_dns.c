@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 #include "core/dnsname.h"
 #include "webmesh/v1/admin.pb-c.h"
+#include "services/paths.h"
 
 bool wm_cli_dns_owns(const char *what)
 {
@@ -14,7 +15,7 @@ bool wm_cli_dns_owns(const char *what)
 static int list(const struct wm_cli *c)
 {
 	Webmesh__V1__ListDnsRecordsRequest req = WEBMESH__V1__LIST_DNS_RECORDS_REQUEST__INIT;
-	ProtobufCMessage *m = wm_cli_call(c, "/webmesh.v1.Admin/ListDnsRecords", &req.base,
+	ProtobufCMessage *m = wm_cli_call(c, WM_METHOD_ADMIN_LIST_DNS_RECORDS, &req.base,
 					  &webmesh__v1__list_dns_records_response__descriptor);
 	if (!m)
 		return 1;
@@ -63,6 +64,6 @@ int wm_cli_dns(const struct wm_cli *c, const char *verb)
 	snprintf(done, sizeof(done), "%s %s %s %s", put ? "put" : "deleted", c->args[1], c->args[2],
 		 req.value);
 	return wm_cli_write(
-		c, put ? "/webmesh.v1.Admin/PutDnsRecord" : "/webmesh.v1.Admin/DeleteDnsRecord",
+		c, put ? WM_METHOD_ADMIN_PUT_DNS_RECORD : WM_METHOD_ADMIN_DELETE_DNS_RECORD,
 		&req.base, done);
 }

@@ -8,6 +8,7 @@
 
 #include "webmesh/v1/admin.pb-c.h"
 #include "webmesh/v1/rbac.pb-c.h"
+#include "services/paths.h"
 
 #define MAX_ITEMS 64
 
@@ -54,8 +55,8 @@ static char *subjects(Webmesh__V1__Subject **s, size_t n, char *buf, size_t len)
 static int get(const struct wm_cli *c, enum kind k, const char *name)
 {
 	static const char *const methods[] = {
-		"/webmesh.v1.Admin/ListRoles", "/webmesh.v1.Admin/ListRoleBindings",
-		"/webmesh.v1.Admin/ListGroups", "/webmesh.v1.Admin/ListNetworkACLs"};
+		WM_METHOD_ADMIN_LIST_ROLES, WM_METHOD_ADMIN_LIST_ROLE_BINDINGS,
+		WM_METHOD_ADMIN_LIST_GROUPS, WM_METHOD_ADMIN_LIST_NETWORK_ACLS};
 	static const ProtobufCMessageDescriptor *const descs[] = {
 		&webmesh__v1__roles__descriptor, &webmesh__v1__role_bindings__descriptor,
 		&webmesh__v1__groups__descriptor, &webmesh__v1__network_acls__descriptor};
@@ -267,7 +268,7 @@ static int put(const struct wm_cli *c, enum kind k)
 		m.name = name;
 		m.rules = rulep;
 		m.n_rules = nr;
-		return wm_cli_write(c, "/webmesh.v1.Admin/PutRole", &m.base, "role saved");
+		return wm_cli_write(c, WM_METHOD_ADMIN_PUT_ROLE, &m.base, "role saved");
 	}
 	if (k == K_BINDING) {
 		Webmesh__V1__RoleBinding m = WEBMESH__V1__ROLE_BINDING__INIT;
@@ -275,7 +276,7 @@ static int put(const struct wm_cli *c, enum kind k)
 		m.role = (char *)(role ? role : "");
 		m.subjects = subjp;
 		m.n_subjects = ns;
-		return wm_cli_write(c, "/webmesh.v1.Admin/PutRoleBinding", &m.base,
+		return wm_cli_write(c, WM_METHOD_ADMIN_PUT_ROLE_BINDING, &m.base,
 				    "role binding saved");
 	}
 	if (k == K_GROUP) {
@@ -283,7 +284,7 @@ static int put(const struct wm_cli *c, enum kind k)
 		m.name = name;
 		m.subjects = subjp;
 		m.n_subjects = ns;
-		return wm_cli_write(c, "/webmesh.v1.Admin/PutGroup", &m.base, "group saved");
+		return wm_cli_write(c, WM_METHOD_ADMIN_PUT_GROUP, &m.base, "group saved");
 	}
 	Webmesh__V1__NetworkACL m = WEBMESH__V1__NETWORK_ACL__INIT;
 	m.name = name;
@@ -301,14 +302,14 @@ static int put(const struct wm_cli *c, enum kind k)
 	m.n_protocols = nl[4];
 	m.ports = lists[5];
 	m.n_ports = nl[5];
-	return wm_cli_write(c, "/webmesh.v1.Admin/PutNetworkACL", &m.base, "network ACL saved");
+	return wm_cli_write(c, WM_METHOD_ADMIN_PUT_NETWORK_ACL, &m.base, "network ACL saved");
 }
 
 static int del(const struct wm_cli *c, enum kind k)
 {
 	static const char *const methods[] = {
-		"/webmesh.v1.Admin/DeleteRole", "/webmesh.v1.Admin/DeleteRoleBinding",
-		"/webmesh.v1.Admin/DeleteGroup", "/webmesh.v1.Admin/DeleteNetworkACL"};
+		WM_METHOD_ADMIN_DELETE_ROLE, WM_METHOD_ADMIN_DELETE_ROLE_BINDING,
+		WM_METHOD_ADMIN_DELETE_GROUP, WM_METHOD_ADMIN_DELETE_NETWORK_ACL};
 	Webmesh__V1__DeleteAuthzRequest req = WEBMESH__V1__DELETE_AUTHZ_REQUEST__INIT;
 	if (c->n_args != 2) {
 		fprintf(stderr, "usage: wmctl delete %s NAME\n", c->args[0]);

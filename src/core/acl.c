@@ -404,20 +404,6 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 	}
 }
 
-bool wm_acl_ifname_ok(const char *n)
-{
-	size_t len = n ? strlen(n) : 0;
-	if (len == 0 || len > 15)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = n[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return false;
-	}
-	return true;
-}
-
 #define CHAINS                                                                                     \
 	"add table inet webmesh\n"                                                                 \
 	"add chain inet webmesh acl\n"                                                             \
@@ -584,7 +570,7 @@ int wm_acl_nft_render(const struct wm_acl_set *s, const struct wm_mesh_node *nod
 	size_t *idx;
 
 	*out = NULL;
-	if (!s || !wm_acl_ifname_ok(ifname))
+	if (!s || wm_ifname_check(ifname, NULL) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < s->n; i++)
 		if (wm_acl_validate(&s->acls[i], NULL, 0) < 0)

@@ -83,7 +83,4 @@ int wm_acl_nft_render(const struct wm_acl_set *s, const struct wm_mesh_node *nod
 /* The batch that removes the chains again (flush + delete), for shutdown. */
 int wm_acl_nft_remove(char **out);
 
-/* A network interface name nft may be given verbatim: 1..15 of [A-Za-z0-9_.-]. */
-bool wm_acl_ifname_ok(const char *name);
-
 #endif

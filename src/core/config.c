@@ -13,8 +13,10 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/key.h"
+#include "core/ldapfilter.h"
 #include "core/net.h"
 #include "core/nat.h"
+#include "core/rbac.h"
 
 #define F(field) offsetof(struct wm_config, field)
 #define SZ(field) sizeof(((struct wm_config *)0)->field)
@@ -774,7 +776,10 @@ void wm_cfg_env_name(const char *key, char *out, size_t len)
 	out[o < len ? o : len - 1] = '\0';
 }
 
-/* ---- per-key checks: NULL when fine, else what is allowed ---- */
+/* ---- per-key checks: NULL when fine, else what is allowed ----
+ * A reason with the rule's own words is formatted into a per-thread buffer:
+ * set_value copies it into its error before this thread checks anything
+ * else, so no answer outlives its check. */
 
 /* "ID=HOST:PORT" of bootstrap-servers. */
 static const char *check_bootstrap_server(const char *v)
@@ -806,19 +811,13 @@ static const char *check_node_id(const char *v)
 
 static const char *check_zone(const char *v)
 {
-	size_t n = strlen(v);
+	static _Thread_local char why[96];
+	const char *reason;
 
-	if (n > 63)
-		return "is longer than 63 characters";
-	for (size_t i = 0; i < n; i++) {
-		char c = v[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return "may only contain a-z, 0-9 and '-'";
-	}
-	if (v[0] == '-' || v[n - 1] == '-')
-		return "may not start or end with '-'";
-	return NULL;
+	if (wm_zone_check(v, &reason) == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "is not a valid zone: it %s", reason);
+	return why;
 }
 
 /* stun:/turn: URIs (src/core/nat.c); the scheme may be left out. */
@@ -862,7 +861,7 @@ static const char *check_route(const char *v)
 {
 	struct wm_prefix p;
 
-	if (wm_prefix_parse(v, &p) < 0 || !strchr(v, '/'))
+	if (wm_route_parse(v, &p) < 0)
 		return "is not a network such as 10.1.0.0/16, 0.0.0.0/0 or ::/0";
 	return NULL;
 }
@@ -903,35 +902,12 @@ static int parse_uint(const char *v, uint64_t *out)
 	return 0;
 }
 
-static bool host_port_ok(const char *v)
-{
-	const char *colon = strrchr(v, ':');
-	char host[256];
-	uint64_t port;
-	size_t n;
-
-	if (!colon || parse_uint(colon + 1, &port) < 0 || port < 1 || port > 65535)
-		return false;
-	n = (size_t)(colon - v);
-	if (n == 0 || n >= sizeof(host))
-		return false;
-	memcpy(host, v, n);
-	host[n] = '\0';
-	if (host[0] == '[') {
-		struct wm_prefix p;
-
-		if (n < 3 || host[n - 1] != ']')
-			return false;
-		host[n - 1] = '\0';
-		return wm_prefix_parse(host + 1, &p) == 0 && p.family == AF_INET6 &&
-		       !strchr(host, '/');
-	}
-	return dns_name_ok(host, true);
-}
-
 static const char *check_join(const char *v)
 {
-	if (host_port_ok(v))
+	char host[WM_DNS_NAME_MAX + 1];
+	uint16_t port;
+
+	if (wm_hostport_split(v, host, sizeof(host), &port) == 0)
 		return NULL;
 	return "is not HOST:PORT (a host name, an IPv4 address or [IPv6 address], "
 	       "and a port 1..65535)";
@@ -939,23 +915,18 @@ static const char *check_join(const char *v)
 
 static const char *check_fingerprint(const char *v)
 {
-	static const char why[] =
-		"is not a certificate fingerprint (sha256: followed by 64 hex digits)";
+	char fp[WM_FINGERPRINT_LEN];
 
-	if (strncmp(v, "sha256:", 7) != 0 || strlen(v) != 7 + 64)
-		return why;
-	for (v += 7; *v; v++) {
-		if (!isxdigit((unsigned char)*v))
-			return why;
-	}
-	return NULL;
+	if (wm_fingerprint_parse(v, fp) == 0)
+		return NULL;
+	return "is not a certificate fingerprint (sha256: followed by 64 hex digits)";
 }
 
 static const char *check_server_name(const char *v)
 {
 	struct wm_prefix p;
 
-	if (dns_name_ok(v, true) || (wm_prefix_parse(v, &p) == 0 && !strchr(v, '/')))
+	if (dns_name_ok(v, true) || wm_addr_parse(v, &p) == 0)
 		return NULL;
 	return "is not a host name or IP address";
 }
@@ -995,20 +966,13 @@ static const char *check_socket(const char *v)
 
 static const char *check_interface(const char *v)
 {
-	size_t n = strlen(v);
+	static _Thread_local char why[96];
+	const char *reason;
 
-	if (n > 15)
-		return "is longer than 15 characters (the kernel's IFNAMSIZ)";
-	if (strcmp(v, ".") == 0 || strcmp(v, "..") == 0)
-		return "is not an interface name";
-	for (; *v; v++) {
-		char c = *v;
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '_' || c == '.' || c == '-'))
-			return "may only contain A-Z, a-z, 0-9, '_', '.' and '-'";
-	}
-	return NULL;
+	if (wm_ifname_check(v, &reason) == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "is not an interface name: it %s", reason);
+	return why;
 }
 
 static const char *check_endpoint(const char *v)
@@ -1052,15 +1016,9 @@ static const char *check_ldap_url(const char *v)
 
 static const char *check_ldap_attr(const char *v)
 {
-	if (!((v[0] >= 'a' && v[0] <= 'z') || (v[0] >= 'A' && v[0] <= 'Z')) || strlen(v) > 64)
-		return "is not an LDAP attribute name (a letter, then letters, digits, '-')";
-	for (; *v; v++) {
-		char c = *v;
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-'))
-			return "is not an LDAP attribute name (a letter, then letters, digits, '-')";
-	}
-	return NULL;
+	if (wm_ldap_attr_ok(v))
+		return NULL;
+	return "is not an LDAP attribute name (a letter, then letters, digits, '-'; at most 64)";
 }
 
 static const char *check_ldap_filter(const char *v)
@@ -1093,14 +1051,23 @@ static const char *check_auth_name(const char *v)
 	return NULL;
 }
 
-/* bootstrap-admin: a user name, "user:NAME" or "node:ID". */
+/* bootstrap-admin: a user name, "user:NAME" or "node:ID". It becomes an RBAC
+ * subject (user:NAME unless it says node:), so a name is an RBAC name
+ * (core/rbac.h), the rule the FSM checks it by: check_auth_name let "bob!"
+ * through to a bootstrap the FSM then refused. */
 static const char *check_admin_subject(const char *v)
 {
+	static _Thread_local char why[120];
+	const char *reason;
+
 	if (strncmp(v, "node:", 5) == 0)
 		return check_node_id(v + 5) ? "node:ID needs a valid node ID" : NULL;
 	if (strncmp(v, "user:", 5) == 0 && !*(v += 5))
 		return "user:NAME needs a name";
-	return check_auth_name(v);
+	if (wm_rbac_name_check(v, &reason) == 0 || strcmp(v, "*") == 0)
+		return NULL;
+	snprintf(why, sizeof(why), "is not a user name for RBAC: it %s", reason);
+	return why;
 }
 
 /* ---- setting values ---- */

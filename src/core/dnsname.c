@@ -212,6 +212,14 @@ int wm_dns_record_type(const char *s)
 	return -EINVAL;
 }
 
+const char *wm_dns_record_type_name(int type)
+{
+	for (size_t i = 0; i < sizeof(rr_types) / sizeof(rr_types[0]); i++)
+		if (rr_types[i].type == type)
+			return rr_types[i].name;
+	return NULL;
+}
+
 static void lower_copy(char *out, const char *in, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -289,8 +297,7 @@ int wm_dns_record_value(int type, const char *value, char *out, size_t len, cons
 	switch (type) {
 	case 1:
 	case 28:
-		if (strchr(value, '/') || wm_prefix_parse(value, &p) < 0 ||
-		    p.family != (type == 1 ? AF_INET : AF_INET6)) {
+		if (wm_addr_parse(value, &p) < 0 || p.family != (type == 1 ? AF_INET : AF_INET6)) {
 			*why = type == 1 ? "is not an IPv4 address" : "is not an IPv6 address";
 			return -EINVAL;
 		}

@@ -52,6 +52,8 @@ struct wm_dns_record {
 /* The type number (1, 28, 5, 16, 33) of a user record type name (any
  * case); -EINVAL for any other. */
 int wm_dns_record_type(const char *s);
+/* Its canonical name ("A", "AAAA"...), as stored; NULL for another number. */
+const char *wm_dns_record_type_name(int type);
 /* The canonical NAME: lower case, without a trailing dot, in domain (a name
  * not already in domain is taken relative to it). Wildcards (*.x) and
  * underscore labels (_http._tcp.x) are allowed. The names MeshDNS makes

@@ -1,39 +1,51 @@
-/* "HOST:PORT" as users write server addresses. */
+/* "HOST:PORT" as users write server addresses: the one owner of that syntax
+ * (config keys, wmctl --server, the daemon's own targets). */
 #include "core/hostport.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include "core/dnsname.h"
+#include "core/net.h"
+
 int wm_hostport_split(const char *s, char *host, size_t hostlen, uint16_t *port)
 {
+	char h[WM_DNS_NAME_MAX + 1];
+	uint16_t p;
+
+	if (!s)
+		return -EINVAL;
 	const char *colon = strrchr(s, ':');
-	if (!colon || colon == s)
+	if (!colon || colon == s || wm_port_parse(colon + 1, &p) < 0)
 		return -EINVAL;
-	const char *h = s;
 	size_t n = (size_t)(colon - s);
-	if (h[0] == '[') {
-		if (n < 3 || h[n - 1] != ']')
+	const char *start = s;
+	bool bracketed = s[0] == '[';
+	if (bracketed) {
+		if (n < 3 || s[n - 1] != ']')
 			return -EINVAL;
-		h++;
+		start++;
 		n -= 2;
-	} else if (memchr(h, ':', n)) {
-		return -EINVAL; /* a bare IPv6 address needs brackets */
 	}
-	const char *p = colon + 1;
-	if (*p == '\0' || strlen(p) > 5)
+	if (n >= sizeof(h))
 		return -EINVAL;
-	unsigned long v = 0;
-	for (; *p; p++) {
-		if (*p < '0' || *p > '9')
+	memcpy(h, start, n);
+	h[n] = '\0';
+	if (bracketed) {
+		struct wm_prefix a;
+
+		/* Brackets hold an IPv6 address and nothing else. */
+		if (wm_addr_parse(h, &a) < 0 || a.family != AF_INET6)
 			return -EINVAL;
-		v = v * 10 + (unsigned long)(*p - '0');
-	}
-	if (v == 0 || v > 65535)
+	} else if (wm_dns_name_check(h, WM_DNS_NAME_UPPER, NULL) < 0) {
+		/* A host name, or a dotted IPv4 address (all-digit labels are
+		 * valid host names, RFC 1123 2.1); a bare IPv6 address lands
+		 * here too and is refused: its last group would read as the port. */
 		return -EINVAL;
+	}
 	if (n >= hostlen)
 		return -ENAMETOOLONG;
-	memcpy(host, h, n);
-	host[n] = '\0';
-	*port = (uint16_t)v;
+	memcpy(host, h, n + 1);
+	*port = p;
 	return 0;
 }

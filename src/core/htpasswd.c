@@ -82,7 +82,7 @@ static int yescrypt_ok(const char *h, const char **why)
 
 int wm_hash_classify(const char *h, enum wm_hash_kind *kind, const char **why)
 {
-	static const char *dummy;
+	const char *dummy;
 
 	if (!why)
 		why = &dummy;

@@ -14,6 +14,26 @@
  * with "wm-") are refused too. why may be NULL. */
 int wm_node_id_check(const char *id, const char **why);
 
+/* Zones (zone-awareness-id, JoinRequest.zone): the label syntax of node IDs
+ * (1..63 of a-z, 0-9, '-', not starting or ending with '-'), without the
+ * reserved names: a zone only groups nodes, it is never looked up as a name
+ * in DNS or the CLI. The empty string is refused; callers for which a zone is
+ * optional test for "" first. 0, or -EINVAL with *why (why may be NULL). */
+int wm_zone_check(const char *zone, const char **why);
+
+/* Edge attribute keys: 1..63 of A-Z, a-z, 0-9, '-', '_', '.', '/' (values
+ * are at most WM_EDGE_ATTR_VALUE_MAX bytes of anything). */
+#define WM_EDGE_ATTR_MAX 32 /* attributes per edge */
+#define WM_EDGE_ATTR_KEY_MAX 63
+#define WM_EDGE_ATTR_VALUE_MAX 256
+int wm_edge_attr_key_check(const char *key, const char **why);
+
+/* Network interface names: 1..15 of A-Z, a-z, 0-9, '_', '.', '-', and not
+ * "." or "..": what the kernel accepts (dev_valid_name), minus characters
+ * that would need quoting in an nft rule or a shell. */
+#define WM_IFNAME_MAX 15
+int wm_ifname_check(const char *name, const char **why);
+
 /* Turns a host name into a valid node ID where possible (lower-cases, cuts at the
  * first '.', replaces other characters with '-'). Returns 0 or -EINVAL when
  * nothing valid is left. out must hold WM_NODE_ID_MAX + 1 bytes. */

@@ -94,3 +94,29 @@ void wm_wipe(void *p, size_t len)
 		return;
 	explicit_bzero(p, len);
 }
+
+int wm_fingerprint_parse(const char *in, char out[WM_FINGERPRINT_LEN])
+{
+	char tmp[WM_FINGERPRINT_LEN];
+
+	if (!in || strncmp(in, "sha256:", 7) != 0 || strnlen(in, 7 + 65) != 7 + 64)
+		return -EINVAL;
+	memcpy(tmp, "sha256:", 7);
+	for (size_t i = 7; i < 7 + 64; i++) {
+		int v = hex_value(in[i]);
+
+		if (v < 0)
+			return -EINVAL;
+		tmp[i] = "0123456789abcdef"[v];
+	}
+	tmp[7 + 64] = '\0';
+	memcpy(out, tmp, sizeof(tmp));
+	return 0;
+}
+
+bool wm_fingerprint_canonical(const char *s)
+{
+	char c[WM_FINGERPRINT_LEN];
+
+	return wm_fingerprint_parse(s, c) == 0 && strcmp(c, s) == 0;
+}

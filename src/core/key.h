@@ -22,6 +22,16 @@ int wm_key_from_hex(const char *s, wm_key out);
 bool wm_key_is_zero(const wm_key key);
 /* Constant-time comparison. */
 bool wm_key_equal(const wm_key a, const wm_key b);
+/* Certificate fingerprints as we print them and users pass them
+ * (--join-fingerprint, wmctl --fingerprint, the mesh's mTLS CA): "sha256:"
+ * and the 64 hex digits of the SHA-256 of the DER certificate. The digits
+ * may be upper case (out is lower case); the prefix is "sha256:" exactly.
+ * 0, or -EINVAL. */
+#define WM_FINGERPRINT_LEN 72 /* "sha256:" + 64 hex + NUL, rounded */
+int wm_fingerprint_parse(const char *in, char out[WM_FINGERPRINT_LEN]);
+/* s is a fingerprint in the canonical form out of wm_fingerprint_parse (what
+ * is stored, signed over and compared byte-wise). */
+bool wm_fingerprint_canonical(const char *s);
 /* Overwrites key material in a way the compiler cannot elide. */
 void wm_wipe(void *p, size_t len);
 

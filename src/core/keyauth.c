@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "core/key.h"
 
 int64_t wm_keyauth_window(int64_t t)
 {
@@ -19,12 +20,8 @@ int64_t wm_keyauth_window(int64_t t)
 
 bool wm_keyauth_audience_ok(const char *s)
 {
-	if (!s || strncmp(s, "sha256:", 7) != 0 || strlen(s) != WM_KEYAUTH_AUDIENCE_LEN)
-		return false;
-	for (s += 7; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
+	/* The audience is signed over: only the canonical form compares. */
+	return wm_fingerprint_canonical(s);
 }
 
 int wm_keyauth_message(const char *node_id, const char *audience, int64_t window, char *out,

@@ -39,27 +39,20 @@ nospc:
 	return -ENOSPC;
 }
 
-static int attr_ok(const char *a)
+bool wm_ldap_attr_ok(const char *a)
 {
-	size_t n = a ? strlen(a) : 0;
+	size_t n = a ? strnlen(a, WM_LDAP_ATTR_MAX + 1) : 0;
 
-	/* RFC 4512 descr: a letter, then letters, digits and '-'; or a numeric OID. */
-	if (n == 0 || n > 128)
-		return 0;
-	if (a[0] >= '0' && a[0] <= '9') {
-		for (size_t i = 0; i < n; i++)
-			if (!((a[i] >= '0' && a[i] <= '9') ||
-			      (a[i] == '.' && i && a[i - 1] != '.')))
-				return 0;
-		return a[n - 1] != '.';
-	}
-	for (size_t i = 0; i < n; i++) {
+	if (n == 0 || n > WM_LDAP_ATTR_MAX ||
+	    !((a[0] >= 'a' && a[0] <= 'z') || (a[0] >= 'A' && a[0] <= 'Z')))
+		return false;
+	for (size_t i = 1; i < n; i++) {
 		char c = a[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (i && c >= '0' && c <= '9') || (i && c == '-')))
-			return 0;
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-'))
+			return false;
 	}
-	return 1;
+	return true;
 }
 
 int wm_ldap_user_filter(const char *attr, const char *value, const char *extra, char *out,
@@ -68,7 +61,7 @@ int wm_ldap_user_filter(const char *attr, const char *value, const char *extra, 
 	char esc[3 * 256 + 1];
 	int n;
 
-	if (!attr_ok(attr) || !value || !out)
+	if (!wm_ldap_attr_ok(attr) || !value || !out)
 		return -EINVAL;
 	if (strlen(value) > 256)
 		return -EINVAL;

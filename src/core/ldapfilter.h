@@ -13,9 +13,15 @@
  * An out of 3 * strlen(value) + 1 bytes is always enough. */
 int wm_ldap_filter_escape(const char *value, char *out, size_t outlen);
 
+/* An attribute name as the configuration gives them (ldap-*-attr): an RFC
+ * 4512 descr, a letter then letters, digits and '-', at most 64 characters.
+ * Numeric OIDs are refused: every attribute a user directory needs has a
+ * name, and one rule serves the config and the filter builder. */
+#define WM_LDAP_ATTR_MAX 64
+bool wm_ldap_attr_ok(const char *attr);
+
 /* Builds "(&(ATTR=ESCAPED)EXTRA)" or "(ATTR=ESCAPED)" when extra is NULL/"".
- * attr must be an attribute description (letters, digits, '-', ';' options
- * not allowed): -EINVAL otherwise. extra is a trusted filter from the
+ * attr must pass wm_ldap_attr_ok: -EINVAL otherwise. extra is a trusted filter from the
  * configuration (e.g. "(objectClass=person)"). -ENOSPC if out is too small. */
 int wm_ldap_user_filter(const char *attr, const char *value, const char *extra, char *out,
 			size_t outlen);

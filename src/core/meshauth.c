@@ -1,6 +1,7 @@
 /* The mesh's replicated authentication settings and the check that a server
  * can enforce them. */
 #include "core/meshauth.h"
+#include "core/key.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -60,23 +61,13 @@ int wm_mesh_auth_methods_parse(const char *s, unsigned *out)
 	return 0;
 }
 
-static bool fingerprint_ok(const char *s)
-{
-	if (strncmp(s, "sha256:", 7) != 0 || strlen(s) != 7 + 64)
-		return false;
-	for (s += 7; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
-}
-
 int wm_mesh_auth_valid(const struct wm_mesh_auth *a)
 {
 	if (a->methods & ~(unsigned)WM_MESH_AUTH_ALL)
 		return -EINVAL;
 	if (memchr(a->ca_fingerprint, '\0', sizeof(a->ca_fingerprint)) == NULL)
 		return -EINVAL;
-	if ((a->methods & WM_MESH_AUTH_MTLS) ? !fingerprint_ok(a->ca_fingerprint)
+	if ((a->methods & WM_MESH_AUTH_MTLS) ? !wm_fingerprint_canonical(a->ca_fingerprint)
 					     : a->ca_fingerprint[0] != '\0')
 		return -EINVAL;
 	if (a->rbac != (a->methods != 0))

@@ -81,6 +81,33 @@ int wm_prefix_parse(const char *s, struct wm_prefix *out)
 	return 0;
 }
 
+int wm_addr_parse(const char *s, struct wm_prefix *out)
+{
+	if (!s || !out || strchr(s, '/'))
+		return -EINVAL;
+	return wm_prefix_parse(s, out);
+}
+
+int wm_route_parse(const char *s, struct wm_prefix *out)
+{
+	struct wm_prefix p;
+
+	if (!s || !out || !strchr(s, '/') || wm_prefix_parse(s, &p) < 0)
+		return -EINVAL;
+	*out = wm_prefix_network(&p);
+	return 0;
+}
+
+int wm_port_parse(const char *s, uint16_t *out)
+{
+	unsigned long v;
+
+	if (!s || !out || uint_parse(s, 65535, &v) < 0 || v == 0)
+		return -EINVAL;
+	*out = (uint16_t)v;
+	return 0;
+}
+
 int wm_prefix_format_addr(const struct wm_prefix *p, char *buf, size_t len)
 {
 	char tmp[INET6_ADDRSTRLEN];

@@ -29,6 +29,17 @@ struct wm_endpoint {
  * set (an interface address such as "172.16.0.1/12" is valid). -EINVAL on any
  * malformed input, never a partial parse. */
 int wm_prefix_parse(const char *s, struct wm_prefix *out);
+/* An address literal alone: "10.0.0.1" or "fd00::1", no "/len", no
+ * brackets; *out has the full length. -EINVAL otherwise. */
+int wm_addr_parse(const char *s, struct wm_prefix *out);
+/* A network as users write routes and mesh networks: an address with its
+ * length ("10.1.0.0/16", "0.0.0.0/0", "::/0"); host bits are cleared in *out
+ * ("10.1.2.3/16" is 10.1.0.0/16). A bare address is refused: "10.1.2.3"
+ * reads as a host to one reader and as its /8 class to another. -EINVAL. */
+int wm_route_parse(const char *s, struct wm_prefix *out);
+/* A port as users write one: 1..65535 in decimal digits, no sign, no
+ * leading zero ("08443" is refused, as in endpoints). -EINVAL otherwise. */
+int wm_port_parse(const char *s, uint16_t *out);
 /* Writes "addr/len"; returns -ENOSPC if buf is too small. */
 int wm_prefix_format(const struct wm_prefix *p, char *buf, size_t len);
 /* Writes the address alone, without "/len". */

@@ -1,6 +1,7 @@
 /* nftables rules for the Raft port: only the servers' mesh addresses. */
 #include "core/raftguard.h"
 #include "core/acl.h"
+#include "core/ids.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +23,7 @@ int wm_raftguard_nft_render(const char *ifname, uint16_t port, const struct wm_p
 {
 	char addr[WM_PREFIX_STRLEN];
 	*out = NULL;
-	if (!wm_acl_ifname_ok(ifname) || port == 0 || local->family != AF_INET ||
+	if (wm_ifname_check(ifname, NULL) < 0 || port == 0 || local->family != AF_INET ||
 	    wm_prefix_format_addr(local, addr, sizeof(addr)) < 0)
 		return -EINVAL;
 	size_t cap = sizeof(HEAD) + 512 + n * (WM_PREFIX_STRLEN + 2);

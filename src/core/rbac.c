@@ -47,7 +47,7 @@ static int name_check_n(const char *s, size_t n, bool wildcard, const char **why
 
 int wm_rbac_name_check(const char *name, const char **why)
 {
-	static const char *dummy;
+	const char *dummy;
 	return name_check_n(name ? name : "", name ? strlen(name) : 0, false, why ? why : &dummy);
 }
 
@@ -172,7 +172,7 @@ int wm_rbac_rules_check(const char *rules, char *err, size_t errlen)
 int wm_rbac_subject_parse(const char *text, enum wm_subject_kind *kind, const char **name,
 			  const char **why)
 {
-	static const char *dummy;
+	const char *dummy;
 	const char *colon;
 
 	if (!why)

@@ -21,6 +21,7 @@
 #include "services/convert.h"
 #include "util/log.h"
 #include "util/strbuf.h"
+#include "services/paths.h"
 
 #define DISCOVERY_MS 500
 #define INFO_TIMEOUT_MS 2000
@@ -256,7 +257,7 @@ static void discovery_cb(uv_timer_t *t)
 			if (wm_rpc_client_new(d->loop, &cc, &bp->client) < 0)
 				continue;
 		}
-		if (wm_rpc_client_unary(bp->client, "/webmesh.v1.Node/GetBootstrapInfo", buf, len,
+		if (wm_rpc_client_unary(bp->client, WM_METHOD_NODE_GET_BOOTSTRAP_INFO, buf, len,
 					INFO_TIMEOUT_MS, NULL, 0, info_cb, bp) == 0)
 			bp->pending = true;
 	}

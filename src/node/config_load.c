@@ -56,6 +56,8 @@ static void escape(const char *s, size_t n, char *out, size_t len)
 /* The soname of the ABI the header above describes. */
 #define YAML_LIBRARY "libyaml-0.so.2"
 
+/* Process-wide by nature: the library's entry points, bound once (under
+ * yl_lock) and never changed; each file gets its own parser. */
 static struct {
 	__typeof__(yaml_parser_initialize) *parser_initialize;
 	__typeof__(yaml_parser_set_input_string) *parser_set_input_string;

@@ -20,6 +20,7 @@
 #include "util/arena.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "services/paths.h"
 
 #define SHUTDOWN_GRACE_MS 500
 #define EPHEMERAL_LEAVE_TIMEOUT_MS 3000
@@ -607,7 +608,7 @@ void wm_daemon_stop(struct wm_daemon *d, int exit_code)
 		req.id = d->node_id;
 		uint8_t buf[128];
 		size_t len = webmesh__v1__leave_request__pack(&req, buf);
-		if (wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Leave", buf, len,
+		if (wm_rpc_client_unary(d->upstream, WM_METHOD_MEMBERSHIP_LEAVE, buf, len,
 					EPHEMERAL_LEAVE_TIMEOUT_MS, NULL, 0, ephemeral_left_cb,
 					d) == 0)
 			return;

@@ -4,6 +4,7 @@
 
 #include "util/log.h"
 #include "webmesh/v1/mesh.pb-c.h"
+#include "services/paths.h"
 
 static void done_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
 {
@@ -26,7 +27,7 @@ static void tick_cb(uv_timer_t *t)
 	uint8_t buf[128];
 	size_t len = webmesh__v1__heartbeat_request__pack(&req, buf);
 	/* nobody to send to now (we lead, or are between servers): next tick */
-	h->c.send(h->c.data, "/webmesh.v1.Membership/Heartbeat", buf, len, h->c.interval_ms,
+	h->c.send(h->c.data, WM_METHOD_MEMBERSHIP_HEARTBEAT, buf, len, h->c.interval_ms,
 		  done_cb, h);
 }
 

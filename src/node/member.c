@@ -18,6 +18,7 @@
 #include "node/meshauth.h"
 #include "node/routes.h"
 #include "util/log.h"
+#include "services/paths.h"
 
 #define JOIN_TIMEOUT_MS 15000
 #define LEAVE_TIMEOUT_MS 5000
@@ -377,7 +378,7 @@ static void send_join(struct wm_daemon *d)
 	Webmesh__V1__GetBootstrapInfoRequest req = WEBMESH__V1__GET_BOOTSTRAP_INFO_REQUEST__INIT;
 	uint8_t buf[16];
 	size_t len = webmesh__v1__get_bootstrap_info_request__pack(&req, buf);
-	int err = wm_rpc_client_unary(d->upstream, "/webmesh.v1.Node/GetBootstrapInfo", buf, len,
+	int err = wm_rpc_client_unary(d->upstream, WM_METHOD_NODE_GET_BOOTSTRAP_INFO, buf, len,
 				      JOIN_TIMEOUT_MS, NULL, 0, bootstrap_info_cb, d);
 	if (err) {
 		wm_warn("cannot ask %s who it is: %s", d->servers[d->cur_server], wm_strerror(err));
@@ -395,7 +396,7 @@ static void do_join(struct wm_daemon *d)
 		wm_daemon_stop(d, 1);
 		return;
 	}
-	int err = wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Join", buf, len,
+	int err = wm_rpc_client_unary(d->upstream, WM_METHOD_MEMBERSHIP_JOIN, buf, len,
 				      JOIN_TIMEOUT_MS, NULL, 0, join_cb, d);
 	if (err) {
 		wm_warn("cannot send Join: %s", wm_strerror(err));
@@ -430,7 +431,7 @@ void wm_member_announce(struct wm_daemon *d)
 	    pack_join(d, buf, sizeof(buf), &len) < 0)
 		return;
 	d->sent_gen = d->endpoints_gen;
-	if (wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Join", buf, len,
+	if (wm_rpc_client_unary(d->upstream, WM_METHOD_MEMBERSHIP_JOIN, buf, len,
 				JOIN_TIMEOUT_MS, NULL, 0, announce_cb, d) == 0)
 		d->announce_pending = true;
 }
@@ -482,7 +483,7 @@ static void subscribe(struct wm_daemon *d)
 	req.id = d->node_id;
 	uint8_t buf[128];
 	size_t len = webmesh__v1__subscribe_peers_request__pack(&req, buf);
-	int err = wm_rpc_client_stream(d->upstream, "/webmesh.v1.Membership/SubscribePeers", buf,
+	int err = wm_rpc_client_stream(d->upstream, WM_METHOD_MEMBERSHIP_SUBSCRIBE_PEERS, buf,
 				       len, 0, NULL, 0, peers_msg_cb, peers_close_cb, d,
 				       &d->peer_stream);
 	if (err) {
@@ -607,7 +608,7 @@ void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd)
 	req.id = d->node_id;
 	uint8_t buf[128];
 	size_t len = webmesh__v1__leave_request__pack(&req, buf);
-	int err = wm_rpc_client_unary(d->upstream, "/webmesh.v1.Membership/Leave", buf, len,
+	int err = wm_rpc_client_unary(d->upstream, WM_METHOD_MEMBERSHIP_LEAVE, buf, len,
 				      LEAVE_TIMEOUT_MS, NULL, 0, leave_cb, l);
 	if (err) {
 		free(l);

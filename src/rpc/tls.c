@@ -47,6 +47,8 @@ __attribute__((constructor)) static void tls_lib_init(void)
 /* The last OpenSSL error as text, and the queue cleared for the next call. */
 static const char *ossl_reason(void)
 {
+	/* Per thread (auth runs on the threadpool); every caller copies it into
+	 * its error message at once. */
 	static _Thread_local char buf[160];
 	unsigned long e = ERR_peek_last_error();
 	if (!e)
@@ -392,8 +394,12 @@ fail:
 	return NULL;
 }
 
-/* The pinned fingerprint lives in the context's ex_data so it is freed with it. */
+/* The pinned fingerprint lives in the context's ex_data so it is freed with it.
+ * The index is process-wide by nature (OpenSSL hands out ex_data indexes per
+ * class, for the whole process, and never takes them back): made once, by
+ * whichever thread builds the first pinned context, and never changed. */
 static int pin_index = -1;
+static CRYPTO_ONCE pin_once = CRYPTO_ONCE_STATIC_INIT;
 
 static void pin_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
 {
@@ -403,6 +409,11 @@ static void pin_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long 
 	(void)argl;
 	(void)argp;
 	free(ptr);
+}
+
+static void pin_index_init(void)
+{
+	pin_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, pin_free);
 }
 
 /* Replaces chain verification: only the leaf's identity matters with a pin. */
@@ -416,24 +427,6 @@ static int pin_verify_cb(X509_STORE_CTX *st, void *arg)
 		return 1;
 	}
 	X509_STORE_CTX_set_error(st, X509_V_ERR_CERT_REJECTED);
-	return 0;
-}
-
-/* Accepts "sha256:" + 64 hex digits in either case; out is lower case. */
-static int pin_parse(const char *in, char out[WM_FINGERPRINT_LEN])
-{
-	if (strncasecmp(in, "sha256:", 7) != 0 || strlen(in) != 7 + 64)
-		return -EINVAL;
-	memcpy(out, "sha256:", 7);
-	for (size_t i = 7; i < 7 + 64; i++) {
-		char c = in[i];
-		if (c >= 'A' && c <= 'F')
-			c = (char)(c - 'A' + 'a');
-		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-			return -EINVAL;
-		out[i] = c;
-	}
-	out[7 + 64] = '\0';
 	return 0;
 }
 
@@ -455,7 +448,7 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 			"insecure mode to verify the server (EINVAL)");
 		return NULL;
 	}
-	if (o->pin_fingerprint && pin_parse(o->pin_fingerprint, pin)) {
+	if (o->pin_fingerprint && wm_fingerprint_parse(o->pin_fingerprint, pin) < 0) {
 		set_err(err, errlen,
 			"invalid fingerprint \"%s\": expected sha256: and 64 hex digits",
 			o->pin_fingerprint);
@@ -492,10 +485,9 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	} else if (o->pin_fingerprint) {
-		if (pin_index < 0)
-			pin_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, pin_free);
 		char *p = strdup(pin);
-		if (pin_index < 0 || !p || !SSL_CTX_set_ex_data(ctx, pin_index, p)) {
+		if (!CRYPTO_THREAD_run_once(&pin_once, pin_index_init) || pin_index < 0 || !p ||
+		    !SSL_CTX_set_ex_data(ctx, pin_index, p)) {
 			free(p);
 			set_err(err, errlen, "cannot store the pinned fingerprint");
 			goto fail;

@@ -8,7 +8,7 @@
 
 #include <openssl/ssl.h>
 
-#define WM_FINGERPRINT_LEN 72 /* "sha256:" + 64 hex + NUL, rounded */
+#include "core/key.h" /* WM_FINGERPRINT_LEN, wm_fingerprint_parse */
 
 /* Makes sure cert_path/key_path exist: when both are missing, generates an
  * ECDSA P-256 key and a self-signed certificate for common_name (SAN: DNS

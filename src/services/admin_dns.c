@@ -37,12 +37,8 @@ static int check(const Webmesh__V1__DnsRecord *r, bool want_value, char *why, si
 		return -EINVAL;
 	}
 	if (want_value && wm_dns_record_value(t, r->value, value, sizeof(value), &reason) < 0) {
-		char type[8];
-		for (size_t i = 0; i < sizeof(type); i++)
-			type[i] = (char)(r->type[i] >= 'a' && r->type[i] <= 'z' ? r->type[i] - 32
-										: r->type[i]);
-		type[sizeof(type) - 1] = '\0';
-		snprintf(why, len, "invalid %s value \"%.64s\": %s", type, r->value, reason);
+		snprintf(why, len, "invalid %s value \"%.64s\": %s", wm_dns_record_type_name(t),
+			 r->value, reason);
 		return -EINVAL;
 	}
 	return 0;

@@ -14,9 +14,9 @@
 #include "util/log.h"
 #include "webmesh/v1/admin.pb-c.h"
 
-#define ATTR_MAX 32
-#define ATTR_KEY_MAX 63
-#define ATTR_VALUE_MAX 256
+#define ATTR_MAX WM_EDGE_ATTR_MAX
+#define ATTR_KEY_MAX WM_EDGE_ATTR_KEY_MAX
+#define ATTR_VALUE_MAX WM_EDGE_ATTR_VALUE_MAX
 
 static void applied_cb(void *data, const struct wm_store_result *res)
 {
@@ -78,14 +78,8 @@ static int check_attrs(const Webmesh__V1__PutEdgeRequest *r, char *why, size_t l
 	}
 	for (size_t i = 0; i < r->n_attributes; i++) {
 		const char *k = r->attributes[i]->key, *v = r->attributes[i]->value;
-		size_t n = strnlen(k, ATTR_KEY_MAX + 1);
-		bool ok = n > 0 && n <= ATTR_KEY_MAX;
+		bool ok = wm_edge_attr_key_check(k, NULL) == 0;
 
-		for (size_t j = 0; ok && j < n; j++) {
-			char c = k[j];
-			ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			     (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '/';
-		}
 		if (!ok) {
 			snprintf(why, len,
 				 "invalid edge attribute key \"%.64s\": 1 to %d of A-Z a-z 0-9 - _ "
@@ -255,7 +249,7 @@ static int check_routes(char *const *routes, size_t n, char *why, size_t len)
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct wm_prefix p;
-		if (wm_prefix_parse(routes[i], &p) < 0) {
+		if (wm_route_parse(routes[i], &p) < 0) {
 			snprintf(why, len,
 				 "invalid route \"%.64s\": expected a CIDR prefix such as "
 				 "10.1.0.0/16, 0.0.0.0/0 or ::/0",

@@ -17,8 +17,7 @@
 #include "store/authz.h"
 #include "util/log.h"
 #include "webmesh/v1/admin.pb-c.h"
-
-#define JOIN_PATH "/webmesh.v1.Membership/Join"
+#include "services/paths.h"
 
 /* Credentials that prove a node (or a server speaking for one): the ones a
  * removed node would come back with. A basic-auth or LDAP user of the same
@@ -35,7 +34,8 @@ int wm_deny_check(struct wm_store *store, const char *path, const struct wm_iden
 {
 	struct wm_gate_fields f = {0};
 	bool creds = node_credentials(id);
-	bool join = strcmp(path, JOIN_PATH) == 0 && wm_gate_scan(req, len, &f) == 0 && f.has_name;
+	bool join = strcmp(path, WM_METHOD_MEMBERSHIP_JOIN) == 0 &&
+		    wm_gate_scan(req, len, &f) == 0 && f.has_name;
 	if (!store || (!creds && !join))
 		return 0;
 	struct wm_authz_snapshot snap;

@@ -13,84 +13,21 @@
 #include "core/key.h"
 #include "core/nodeproof.h"
 #include "services/deny.h"
+#include "services/methods.h"
 #include "services/routerights.h"
 #include "store/authz.h"
 #include "util/log.h"
 #include "webmesh/v1/mesh.pb-c.h"
 
-enum rule_kind {
-	R_AUTHENTICATED, /* any authenticated caller */
-	R_SELF,		 /* the node named in field 1, or verb/resource on it */
-	R_RBAC_NAME,	 /* verb/resource with field 1 as the name */
-	R_RBAC,		 /* verb/resource, no name */
-	R_JOIN,		 /* R_SELF (put nodes) plus voters/observers */
-	R_SELF_ONLY,	 /* the node named in field 1, and nobody else */
-};
-
-struct policy {
-	const char *path;
-	enum rule_kind kind;
-	const char *verb, *resource;
-};
-
-static const struct policy policies[] = {
-	{"/webmesh.v1.Membership/Join", R_JOIN, "put", "nodes"},
-	{"/webmesh.v1.Membership/Leave", R_SELF, "delete", "nodes"},
-	{"/webmesh.v1.Membership/SubscribePeers", R_SELF, "get", "nodes"},
-	/* Liveness is about oneself: a node that could heartbeat for another
-	 * would keep a dead node in the mesh forever. */
-	{"/webmesh.v1.Membership/Heartbeat", R_SELF_ONLY, NULL, NULL},
-	{"/webmesh.v1.Mesh/GetNode", R_AUTHENTICATED, NULL, NULL},
-	{"/webmesh.v1.Mesh/ListNodes", R_AUTHENTICATED, NULL, NULL},
-	{"/webmesh.v1.Mesh/GetMeshGraph", R_AUTHENTICATED, NULL, NULL},
-	{"/webmesh.v1.Node/GetStatus", R_AUTHENTICATED, NULL, NULL},
-	{"/webmesh.v1.Node/GetBootstrapInfo", R_AUTHENTICATED, NULL, NULL},
-	{"/webmesh.v1.Admin/PutEdge", R_RBAC, "put", "edges"},
-	{"/webmesh.v1.Admin/DeleteEdge", R_RBAC, "delete", "edges"},
-	{"/webmesh.v1.Admin/ListEdges", R_RBAC, "get", "edges"},
-	{"/webmesh.v1.Admin/PutRoute", R_RBAC_NAME, "put", "routes"},
-	{"/webmesh.v1.Admin/DeleteRoute", R_RBAC_NAME, "delete", "routes"},
-	{"/webmesh.v1.Admin/ListRoutes", R_RBAC, "get", "routes"},
-	{"/webmesh.v1.Admin/PutRole", R_RBAC_NAME, "put", "roles"},
-	{"/webmesh.v1.Admin/DeleteRole", R_RBAC_NAME, "delete", "roles"},
-	{"/webmesh.v1.Admin/ListRoles", R_RBAC, "get", "roles"},
-	{"/webmesh.v1.Admin/PutRoleBinding", R_RBAC_NAME, "put", "rolebindings"},
-	{"/webmesh.v1.Admin/DeleteRoleBinding", R_RBAC_NAME, "delete", "rolebindings"},
-	{"/webmesh.v1.Admin/ListRoleBindings", R_RBAC, "get", "rolebindings"},
-	{"/webmesh.v1.Admin/PutGroup", R_RBAC_NAME, "put", "groups"},
-	{"/webmesh.v1.Admin/DeleteGroup", R_RBAC_NAME, "delete", "groups"},
-	{"/webmesh.v1.Admin/ListGroups", R_RBAC, "get", "groups"},
-	{"/webmesh.v1.Admin/PutNetworkACL", R_RBAC_NAME, "put", "networkacls"},
-	{"/webmesh.v1.Admin/DeleteNetworkACL", R_RBAC_NAME, "delete", "networkacls"},
-	/* Every node enforces the ACLs, so every node may read them. */
-	{"/webmesh.v1.Admin/ListNetworkACLs", R_AUTHENTICATED, NULL, NULL},
-	/* The handler checks "get rolebindings" when asking for someone else. */
-	{"/webmesh.v1.Admin/CanI", R_AUTHENTICATED, NULL, NULL},
-	/* A node signals and takes TURN credentials as itself only, with no
-	 * RBAC way around it: a second ReceiveSignals stream for a node
-	 * replaces the first, so reading another node's signals would also
-	 * cut that node off from ICE. */
-	{"/webmesh.v1.Signaling/SendSignal", R_SELF_ONLY, NULL, NULL},
-	{"/webmesh.v1.Signaling/ReceiveSignals", R_SELF_ONLY, NULL, NULL},
-	{"/webmesh.v1.Signaling/GetTurnCredentials", R_SELF_ONLY, NULL, NULL},
-	/* Re-admitting a removed node is removing it undone (issue 10). */
-	{"/webmesh.v1.Admin/AllowNode", R_RBAC_NAME, "delete", "nodes"},
-	/* MeshDNS user records: one resource, like edges (a record's name is
-	 * canonicalised against the mesh domain by the FSM, so per-name rules
-	 * would match the text the caller typed, not the name stored). */
-	{"/webmesh.v1.Admin/PutDnsRecord", R_RBAC, "put", "dns-records"},
-	{"/webmesh.v1.Admin/DeleteDnsRecord", R_RBAC, "delete", "dns-records"},
-	{"/webmesh.v1.Admin/ListDnsRecords", R_RBAC, "get", "dns-records"},
-};
-
 /* Unknown methods: only a wildcard verb passes (mesh-admin). */
-static const struct policy fallback = {NULL, R_RBAC, "call", "methods"};
+static const struct wm_method_def fallback = {
+	.path = NULL, .policy = WM_POLICY_RBAC, .verb = "call", .resource = "methods"};
 
 struct gated {
 	struct wm_gate *g;
 	struct wm_rpc_method m;
 	char *path;
-	const struct policy *p;
+	const struct wm_method_def *p;
 	struct gated *next;
 };
 
@@ -236,30 +173,37 @@ static bool is_server(struct wm_store *store, const char *id)
 	return n.raft_role == WM_ROLE_VOTER || n.raft_role == WM_ROLE_OBSERVER;
 }
 
-static const struct policy *policy_of(const char *path)
+/* The method table's row of path (services/methods.c): the one place a
+ * method's policy is written. */
+static const struct wm_method_def *policy_of(const char *path)
 {
-	for (size_t i = 0; i < sizeof(policies) / sizeof(policies[0]); i++)
-		if (strcmp(policies[i].path, path) == 0)
-			return &policies[i];
-	return &fallback;
+	const struct wm_method_def *m = wm_method_find(path);
+	return m ? m : &fallback;
 }
 
 /* 0 when allowed; else the gRPC status with why. */
-static int authorize(struct wm_store *store, const struct policy *p, const struct wm_identity *id,
-		     const uint8_t *req, size_t len, char *why, size_t whylen)
+static int authorize(struct wm_store *store, const struct wm_method_def *p,
+		     const struct wm_identity *id, const uint8_t *req, size_t len, char *why,
+		     size_t whylen)
 {
 	struct wm_gate_fields f;
 	const char *who = id->id[0] ? id->id : id->method;
 
-	if (id->local || (id->anonymous && p->kind != R_JOIN))
+	if (id->local)
 		return 0;
-	if (p->kind == R_AUTHENTICATED)
+	if (p->policy == WM_POLICY_LOCAL) {
+		snprintf(why, whylen, "%.64s may be called on the local socket only", p->path);
+		return WM_GRPC_PERMISSION_DENIED;
+	}
+	if (id->anonymous && p->policy != WM_POLICY_JOIN)
 		return 0;
-	if (p->kind != R_RBAC && wm_gate_scan(req, len, &f) < 0) {
+	if (p->policy == WM_POLICY_AUTHENTICATED)
+		return 0;
+	if (p->policy != WM_POLICY_RBAC && wm_gate_scan(req, len, &f) < 0) {
 		snprintf(why, whylen, "malformed request");
 		return WM_GRPC_INVALID_ARGUMENT;
 	}
-	if (p->kind == R_RBAC) {
+	if (p->policy == WM_POLICY_RBAC) {
 		if (wm_gate_allowed(store, id, p->verb, p->resource, NULL))
 			return 0;
 		snprintf(why, whylen, "%.64s may not %s %s", who, p->verb, p->resource);
@@ -268,21 +212,21 @@ static int authorize(struct wm_store *store, const struct policy *p, const struc
 	size_t n_routes = 0;
 	const char *name = f.has_name ? f.name : "";
 	bool self = f.has_name && id->id[0] && strcmp(name, id->id) == 0;
-	if (p->kind == R_SELF_ONLY) {
+	if (p->policy == WM_POLICY_SELF_ONLY) {
 		if (self)
 			return 0;
 		snprintf(why, whylen, "%.64s may act only as itself, not as %.64s", who,
 			 f.has_name ? name : "(no node ID)");
 		return WM_GRPC_PERMISSION_DENIED;
 	}
-	if (p->kind == R_RBAC_NAME || !self) {
+	if (p->policy == WM_POLICY_RBAC_NAME || !self) {
 		if (!wm_gate_allowed(store, id, p->verb, p->resource, name)) {
 			snprintf(why, whylen, "%.64s may not %s %s %.64s", who, p->verb,
 				 p->resource, name);
 			return WM_GRPC_PERMISSION_DENIED;
 		}
 	}
-	if (p->kind == R_JOIN) {
+	if (p->policy == WM_POLICY_JOIN) {
 		/* The real decoder decides what the handler will see: protobuf
 		 * accepts encodings of a bool (packed, repeated) a scanner can miss. */
 		Webmesh__V1__JoinRequest *j = webmesh__v1__join_request__unpack(NULL, len, req);
@@ -314,17 +258,19 @@ static int authorize(struct wm_store *store, const struct policy *p, const struc
 		if (id->anonymous)
 			return 0;
 	}
-	if (p->kind == R_JOIN && f.f5 && !wm_gate_allowed(store, id, "put", "voters", name)) {
+	if (p->policy == WM_POLICY_JOIN && f.f5 &&
+	    !wm_gate_allowed(store, id, "put", "voters", name)) {
 		snprintf(why, whylen,
 			 "%.64s may not join as a voter (not bound to the voters role)", who);
 		return WM_GRPC_PERMISSION_DENIED;
 	}
-	if (p->kind == R_JOIN && f.f6 && !wm_gate_allowed(store, id, "put", "observers", name) &&
+	if (p->policy == WM_POLICY_JOIN && f.f6 &&
+	    !wm_gate_allowed(store, id, "put", "observers", name) &&
 	    !wm_gate_allowed(store, id, "put", "voters", name)) {
 		snprintf(why, whylen, "%.64s may not join as an observer", who);
 		return WM_GRPC_PERMISSION_DENIED;
 	}
-	if (p->kind == R_JOIN && n_routes)
+	if (p->policy == WM_POLICY_JOIN && n_routes)
 		return wm_gate_join_routes(store, id, name, why, whylen);
 	return 0;
 }
@@ -355,7 +301,7 @@ static int caller_key(struct wm_store *store, const char *path, const char *id, 
 		memcpy(out, n.public_key, sizeof(wm_key));
 		return 0;
 	}
-	if (strcmp(path, "/webmesh.v1.Membership/Join") != 0)
+	if (strcmp(path, WM_METHOD_MEMBERSHIP_JOIN) != 0)
 		return -ENOENT;
 	Webmesh__V1__JoinRequest *j = webmesh__v1__join_request__unpack(NULL, len, req);
 	if (j && strcmp(j->id, id) == 0 && wm_key_from_base64(j->public_key, out) == 0)

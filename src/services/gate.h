@@ -15,7 +15,7 @@
  * Hook (one call): register methods with wm_gate_register(gate, srv, &m)
  * instead of wm_rpc_server_register(srv, &m).
  *
- * Policy per method (policies in gate.c): reads of the mesh and status
+ * Policy per method (its row in services/methods.c): reads of the mesh and status
  * need an authenticated caller; Join/Leave/SubscribePeers need the caller to
  * be the node itself (or put/delete/get nodes NAME), Join as voter also
  * "put voters ID" and as observer "put observers ID"; Admin writes need

@@ -61,13 +61,14 @@ static int validate_join(const Webmesh__V1__JoinRequest *r, char *why, size_t le
 	}
 	for (size_t i = 0; i < r->n_routes; i++) {
 		struct wm_prefix p;
-		if (wm_prefix_parse(r->routes[i], &p) < 0) {
-			snprintf(why, len, "invalid route \"%.64s\": expected a CIDR",
+		if (wm_route_parse(r->routes[i], &p) < 0) {
+			snprintf(why, len,
+				 "invalid route \"%.64s\": expected a CIDR such as 10.1.0.0/16",
 				 r->routes[i]);
 			return -EINVAL;
 		}
 	}
-	if (r->zone[0] && wm_node_id_check(r->zone, &reason) < 0) {
+	if (r->zone[0] && wm_zone_check(r->zone, &reason) < 0) {
 		snprintf(why, len, "invalid zone \"%.64s\": %s", r->zone, reason);
 		return -EINVAL;
 	}

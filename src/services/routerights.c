@@ -73,7 +73,7 @@ int wm_route_rights_decide(struct wm_services *s, struct wm_rpc_call *call, cons
 	if (n_routes > WM_MAX_ROUTES)
 		return -EINVAL;
 	for (size_t i = 0; i < n_routes; i++)
-		if (wm_prefix_parse(routes[i], &p[i]) < 0)
+		if (wm_route_parse(routes[i], &p[i]) < 0)
 			return -EINVAL;
 	r = wm_store_list_nodes(s->cfg.store, &nodes, &n);
 	if (r < 0)

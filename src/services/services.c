@@ -14,58 +14,10 @@
 #include "services/convert.h"
 #include "services/deny.h"
 #include "services/gate.h"
+#include "services/methods.h"
 #include "services/peercache.h"
 #include "services/signaling.h"
 #include "services/signal_fanout.h"
-
-struct method_def {
-	const char *path;
-	bool streaming;
-	wm_rpc_handler_cb handler;
-	bool local_only;
-};
-
-static const struct method_def methods[] = {
-	{"/webmesh.v1.Membership/Join", false, wm_membership_join, false},
-	{"/webmesh.v1.Membership/Leave", false, wm_membership_leave, false},
-	{"/webmesh.v1.Membership/SubscribePeers", true, wm_subscriptions_subscribe, false},
-	{"/webmesh.v1.Membership/Heartbeat", false, wm_membership_heartbeat, false},
-	{"/webmesh.v1.Mesh/GetNode", false, wm_mesh_get_node, false},
-	{"/webmesh.v1.Mesh/ListNodes", false, wm_mesh_list_nodes, false},
-	{"/webmesh.v1.Mesh/GetMeshGraph", false, wm_mesh_get_graph, false},
-	{"/webmesh.v1.Node/GetStatus", false, wm_node_get_status, false},
-	{"/webmesh.v1.Node/LeaveMesh", false, wm_node_leave_mesh, true},
-	{"/webmesh.v1.Admin/PutEdge", false, wm_admin_put_edge, false},
-	{"/webmesh.v1.Admin/DeleteEdge", false, wm_admin_delete_edge, false},
-	{"/webmesh.v1.Admin/ListEdges", false, wm_admin_list_edges, false},
-	{"/webmesh.v1.Admin/PutRoute", false, wm_admin_put_route, false},
-	{"/webmesh.v1.Admin/DeleteRoute", false, wm_admin_delete_route, false},
-	{"/webmesh.v1.Admin/ListRoutes", false, wm_admin_list_routes, false},
-	{"/webmesh.v1.Admin/PutRole", false, wm_admin_put_role, false},
-	{"/webmesh.v1.Admin/DeleteRole", false, wm_admin_delete_role, false},
-	{"/webmesh.v1.Admin/ListRoles", false, wm_admin_list_roles, false},
-	{"/webmesh.v1.Admin/PutRoleBinding", false, wm_admin_put_role_binding, false},
-	{"/webmesh.v1.Admin/DeleteRoleBinding", false, wm_admin_delete_role_binding, false},
-	{"/webmesh.v1.Admin/ListRoleBindings", false, wm_admin_list_role_bindings, false},
-	{"/webmesh.v1.Admin/PutGroup", false, wm_admin_put_group, false},
-	{"/webmesh.v1.Admin/DeleteGroup", false, wm_admin_delete_group, false},
-	{"/webmesh.v1.Admin/ListGroups", false, wm_admin_list_groups, false},
-	{"/webmesh.v1.Admin/PutNetworkACL", false, wm_admin_put_network_acl, false},
-	{"/webmesh.v1.Admin/DeleteNetworkACL", false, wm_admin_delete_network_acl, false},
-	{"/webmesh.v1.Admin/ListNetworkACLs", false, wm_admin_list_network_acls, false},
-	{"/webmesh.v1.Admin/CanI", false, wm_admin_can_i, false},
-	{"/webmesh.v1.Node/GetBootstrapInfo", false, wm_node_get_bootstrap_info, false},
-	{"/webmesh.v1.Signaling/SendSignal", false, wm_signaling_send, false},
-	{"/webmesh.v1.Signaling/ReceiveSignals", true, wm_signaling_receive, false},
-	{"/webmesh.v1.Signaling/GetTurnCredentials", false, wm_signaling_turn_credentials, false},
-	{"/webmesh.v1.Admin/AllowNode", false, wm_admin_allow_node, false},
-	/* Probes from this host: a remote caller could aim them elsewhere. */
-	{"/webmesh.v1.Node/Ping", true, wm_node_ping, true},
-	{"/webmesh.v1.Node/NetCheck", false, wm_node_netcheck, true},
-	{"/webmesh.v1.Admin/PutDnsRecord", false, wm_admin_put_dns_record, false},
-	{"/webmesh.v1.Admin/DeleteDnsRecord", false, wm_admin_delete_dns_record, false},
-	{"/webmesh.v1.Admin/ListDnsRecords", false, wm_admin_list_dns_records, false},
-};
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out)
 {
@@ -106,13 +58,13 @@ void wm_services_set_store(struct wm_services *s, struct wm_store *store)
 
 static int register_methods(struct wm_services *s, struct wm_rpc_server *srv, bool local)
 {
-	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
-		if (methods[i].local_only && !local)
+	for (size_t i = 0; i < wm_n_methods; i++) {
+		if (wm_methods[i].local_only && !local)
 			continue;
 		struct wm_rpc_method m = {
-			.path = methods[i].path,
-			.server_streaming = methods[i].streaming,
-			.handler = methods[i].handler,
+			.path = wm_methods[i].path,
+			.server_streaming = wm_methods[i].streaming,
+			.handler = wm_methods[i].handler,
 			.data = s,
 		};
 		int err = s->cfg.gate ? wm_gate_register(s->cfg.gate, srv, &m)
@@ -250,20 +202,10 @@ static void proxy_done_cb(void *data, int status, const char *message, const uin
 	free(p);
 }
 
-/* What a member without a replica (--serve) may pass on under its own name:
- * calls whose answer is the same for every authenticated caller. */
-static bool identity_free(const char *path)
+static bool caller_free(const char *path)
 {
-	static const char *const paths[] = {
-		"/webmesh.v1.Mesh/GetNode",
-		"/webmesh.v1.Mesh/ListNodes",
-		"/webmesh.v1.Mesh/GetMeshGraph",
-		"/webmesh.v1.Admin/ListNetworkACLs",
-	};
-	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
-		if (strcmp(paths[i], path) == 0)
-			return true;
-	return false;
+	const struct wm_method_def *m = wm_method_find(path);
+	return m && m->caller_free;
 }
 
 void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
@@ -275,7 +217,7 @@ void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const ui
 	 * in an open mesh (where everyone may do everything) all; anything else
 	 * would lend this node's rights to its callers. */
 	const struct wm_identity *who = wm_gate_caller(call);
-	if (who && !who->local && !who->anonymous && !identity_free(wm_rpc_call_path(call))) {
+	if (who && !who->local && !who->anonymous && !caller_free(wm_rpc_call_path(call))) {
 		char why[200];
 		snprintf(why, sizeof(why),
 			 "this node holds no replica and cannot call for others: send %s to a "

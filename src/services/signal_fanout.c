@@ -16,10 +16,10 @@
 #include "services/services_int.h"
 #include "util/log.h"
 #include "webmesh/v1/signaling.pb-c.h"
+#include "services/paths.h"
 
 #define FANOUT_TIMEOUT_MS 3000
 #define MAX_SERVER_CLIENTS 16
-#define P_SEND "/webmesh.v1.Signaling/SendSignal"
 
 struct server_client {
 	char id[WM_NODE_ID_MAX + 1];
@@ -163,11 +163,11 @@ int wm_signal_fanout(struct wm_services *s, const struct wm_identity *caller, co
 		struct wm_node_proof p;
 		struct wm_rpc_metadata md[5] = {{WM_HDR_PROXIED_FROM, s->node_id},
 						{WM_HDR_PROXIED_FOR, for_whom}};
-		size_t n_md =
-			2 + wm_services_proof(s, node->id, node->public_key, P_SEND, &p, md + 2, 3);
+		size_t n_md = 2 + wm_services_proof(s, node->id, node->public_key,
+						    WM_METHOD_SIGNALING_SEND_SIGNAL, &p, md + 2, 3);
 		if (c && n_md == 5 &&
-		    wm_rpc_client_unary(c, P_SEND, req, len, FANOUT_TIMEOUT_MS, md, n_md,
-					answered_cb, fc) == 0)
+		    wm_rpc_client_unary(c, WM_METHOD_SIGNALING_SEND_SIGNAL, req, len,
+					FANOUT_TIMEOUT_MS, md, n_md, answered_cb, fc) == 0)
 			fc->pending++;
 	}
 	free(nodes);

@@ -9,12 +9,12 @@
 
 #include "core/dnsname.h"
 #include "core/error.h"
+#include "core/ids.h"
 #include "core/ipam.h"
 #include "store/fsm_int.h"
 
-#define ATTR_MAX 32
-#define ATTR_KEY_MAX 63
-#define ATTR_VALUE_MAX 256
+#define ATTR_MAX WM_EDGE_ATTR_MAX
+#define ATTR_VALUE_MAX WM_EDGE_ATTR_VALUE_MAX
 
 /* Runs a statement that returns no row; -errno on failure. */
 static int step_done(sqlite3_stmt *st)
@@ -29,21 +29,6 @@ static int step_done(sqlite3_stmt *st)
 static int domain_check(const char *d, const char **why)
 {
 	return wm_dns_name_check(d, 0, why);
-}
-
-/* Zones are optional labels (the same alphabet as node IDs, no reserved names). */
-static bool zone_valid(const char *z)
-{
-	size_t n = z ? strnlen(z, WM_NODE_ID_MAX + 1) : 0;
-
-	if (n > WM_NODE_ID_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = z[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return false;
-	}
-	return n == 0 || (z[0] != '-' && z[n - 1] != '-');
 }
 
 int wm_fsm_cmd_bootstrap(struct wm_fsm *f, const Webmesh__V1__BootstrapMeshCommand *c,
@@ -204,9 +189,8 @@ static int join_validate(const Webmesh__V1__JoinNodeCommand *c, struct join *j,
 		return wm_fsm_refuse(res, -EINVAL, "invalid listen port %u", c->listen_port);
 	if (c->raft_role < WM_ROLE_MEMBER || c->raft_role > WM_ROLE_OBSERVER)
 		return wm_fsm_refuse(res, -EINVAL, "invalid raft role %d", c->raft_role);
-	if (!zone_valid(c->zone))
-		return wm_fsm_refuse(res, -EINVAL,
-				     "invalid zone (up to 63 characters of a-z, 0-9 and '-')");
+	if (c->zone && *c->zone && wm_zone_check(c->zone, &why) < 0)
+		return wm_fsm_refuse(res, -EINVAL, "invalid zone \"%.64s\": %s", c->zone, why);
 	if (c->ipv4_request && *c->ipv4_request) {
 		if (wm_prefix_parse(c->ipv4_request, &j->request) < 0 ||
 		    j->request.family != AF_INET)
@@ -681,21 +665,6 @@ static int attr_cmp(const void *x, const void *y)
 	return strcmp((*a)->key, (*b)->key);
 }
 
-static bool attr_key_valid(const char *k)
-{
-	size_t n = strnlen(k, ATTR_KEY_MAX + 1);
-
-	if (n == 0 || n > ATTR_KEY_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = k[i];
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_' || c == '.' || c == '/'))
-			return false;
-	}
-	return true;
-}
-
 static char *json_put(char *p, const char *s)
 {
 	*p++ = '"';
@@ -726,7 +695,7 @@ static int attrs_json(const Webmesh__V1__PutEdgeCommand *c, char **out, struct w
 				     c->n_attributes, ATTR_MAX);
 	for (size_t i = 0; i < c->n_attributes; i++) {
 		const char *k = c->attributes[i]->key, *v = c->attributes[i]->value;
-		if (!attr_key_valid(k))
+		if (wm_edge_attr_key_check(k, NULL) < 0)
 			return wm_fsm_refuse(
 				res, -EINVAL,
 				"invalid edge attribute key (1-63 of A-Z a-z 0-9 - _ . /)");

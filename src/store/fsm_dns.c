@@ -39,9 +39,7 @@ static int dns_canon(struct wm_fsm *f, const char *name, const char *type, const
 			res, -EINVAL,
 			"invalid DNS record type \"%.16s\" (A, AAAA, CNAME, TXT or SRV)",
 			type ? type : "");
-	for (size_t i = 0; i <= strlen(type) && i < sizeof(r->type) - 1; i++)
-		r->type[i] = (char)(type[i] >= 'a' && type[i] <= 'z' ? type[i] - 32 : type[i]);
-	r->type[sizeof(r->type) - 1] = '\0';
+	snprintf(r->type, sizeof(r->type), "%s", wm_dns_record_type_name(t));
 	r->value[0] = '\0';
 	if (want_value && wm_dns_record_value(t, value, r->value, sizeof(r->value), &why) < 0)
 		return wm_fsm_refuse(res, -EINVAL, "invalid %s value \"%.64s\": %s", r->type,

@@ -33,6 +33,7 @@
 #include <openssl/x509.h>
 #include <uv.h>
 
+#include "core/net.h"
 #include "core/raft_hello.h"
 #include "store/store.h"
 #include "util/crypto.h"
@@ -665,18 +666,18 @@ static int tp_init(struct raft_uv_transport *t, raft_id id, const char *address)
 	return 0;
 }
 
+/* Raft addresses are mesh IPv4 endpoints: core/net.h owns their syntax (this
+ * used strtol, which took "+9000" and " 9000"). */
 static int parse_addr(const char *address, struct sockaddr_in *sa)
 {
-	char host[64];
-	const char *colon = strrchr(address, ':');
-	if (!colon || (size_t)(colon - address) >= sizeof(host))
+	struct wm_endpoint e;
+	if (wm_endpoint_parse(address, &e) < 0 || e.ip.family != AF_INET)
 		return -EINVAL;
-	snprintf(host, sizeof(host), "%.*s", (int)(colon - address), address);
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	if (*end || port <= 0 || port > 65535)
-		return -EINVAL;
-	return uv_ip4_addr(host, (int)port, sa);
+	memset(sa, 0, sizeof(*sa));
+	sa->sin_family = AF_INET;
+	sa->sin_port = htons(e.port);
+	memcpy(&sa->sin_addr, e.ip.addr, 4);
+	return 0;
 }
 
 static void free_handle_cb(uv_handle_t *h)

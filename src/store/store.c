@@ -248,7 +248,6 @@ static int start_raft(struct wm_store *s, const struct wm_store_config *cfg, cha
 int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_store **out,
 		  char *err, size_t errlen)
 {
-	static bool sigpipe_ignored;
 	char path[4096];
 	struct wm_store *s;
 	int r, rv;
@@ -261,11 +260,10 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 		errf(err, errlen, "state directory path is too long");
 		return -ENAMETOOLONG;
 	}
-	/* libraft writes to peers' sockets; a peer going away must not kill us. */
-	if (!sigpipe_ignored) {
-		signal(SIGPIPE, SIG_IGN);
-		sigpipe_ignored = true;
-	}
+	/* libraft writes to peers' sockets; a peer going away must not kill us.
+	 * A signal's disposition is the process's, and setting it twice is
+	 * harmless: no flag needed. */
+	signal(SIGPIPE, SIG_IGN);
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return -ENOMEM;

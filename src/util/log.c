@@ -8,6 +8,9 @@
 #include <sys/time.h>
 #include <time.h>
 
+/* Process-wide by nature: one stderr, one level set by main (-log-level) before
+ * any loop runs; modules keep their own copies and never log (see
+ * docs/ARCHITECTURE.md). */
 static enum wm_log_level min_level = WM_LOG_INFO;
 static char log_name[64];
 

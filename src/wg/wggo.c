@@ -43,6 +43,7 @@ struct child {
 	int pid;
 	char line[LINE_MAX_LEN];
 	size_t linelen;
+	char slab[4096]; /* the read buffer: read_cb consumes it before returning */
 };
 
 struct wggo {
@@ -81,12 +82,12 @@ static void log_line(struct child *c)
 
 static void alloc_cb(uv_handle_t *h, size_t size, uv_buf_t *buf)
 {
-	static char slab[4096];
+	struct child *c = h->data;
 
-	(void)h;
 	(void)size;
-	/* Reads are handled synchronously in read_cb: one static slab suffices. */
-	*buf = uv_buf_init(slab, sizeof(slab));
+	/* Per child, not static: wg devices on loops of other threads (tests,
+	 * a future multi-loop daemon) would share a static one. */
+	*buf = uv_buf_init(c->slab, sizeof(c->slab));
 }
 
 static void child_handle_closed(uv_handle_t *h)

@@ -39,3 +39,7 @@ wm_unit_test(test_gate_forwarding SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_ga
 # leadership moving, with two live stores and a stand-in leader API.
 wm_unit_test(test_leader_forward SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_leader_forward.c
              LIBS wm_services wm_store wm_rpc)
+# The API's method table: one row per proto method, registered and
+# authorized from the same row (src/services/methods.c).
+wm_unit_test(test_methods SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_methods.c
+             LIBS wm_services wm_store wm_auth wm_rpc)

@@ -553,7 +553,10 @@ static void test_flag_errors(void **state)
 		{{"--node-id", "Bad"}, "config: node-id: \"Bad\" from --node-id"},
 		{{"--bootstrap-admin", "node:Bad"}, "node:ID needs a valid node ID"},
 		{{"--bootstrap-admin", "user:"}, "user:NAME needs a name"},
-		{{"--bootstrap-admin", "group:ops"}, "may not contain spaces, ':'"},
+		{{"--bootstrap-admin", "group:ops"},
+		 "may only contain A-Z, a-z, 0-9 and . _ @ + -"},
+		/* config took it, the FSM's RBAC subject rule refused it */
+		{{"--bootstrap-admin", "bob!"}, "is not a user name for RBAC"},
 	};
 	char err[512];
 

@@ -94,7 +94,17 @@ static void test_user_filter(void **state)
 	assert_string_equal(out, "(&(cn=bob)(objectClass=person))");
 	assert_int_equal(wm_ldap_user_filter("uid)(x", "bob", NULL, out, sizeof(out)), -EINVAL);
 	assert_int_equal(wm_ldap_user_filter("", "bob", NULL, out, sizeof(out)), -EINVAL);
-	assert_int_equal(wm_ldap_user_filter("1.2.3", "bob", NULL, out, sizeof(out)), 11);
+	/* numeric OIDs passed here and failed ldap-*-attr; one rule now (64 at most) */
+	assert_int_equal(wm_ldap_user_filter("1.2.3", "bob", NULL, out, sizeof(out)), -EINVAL);
+	assert_false(wm_ldap_attr_ok("1.2.3"));
+	assert_true(wm_ldap_attr_ok("sAMAccountName"));
+	assert_true(wm_ldap_attr_ok("a-9"));
+	assert_false(wm_ldap_attr_ok("9a"));
+	assert_false(wm_ldap_attr_ok("a;binary"));
+	assert_true(wm_ldap_attr_ok(
+		"a123456789012345678901234567890123456789012345678901234567890123"));
+	assert_false(wm_ldap_attr_ok(
+		"a1234567890123456789012345678901234567890123456789012345678901234"));
 	assert_int_equal(wm_ldap_user_filter("uid", "bob", NULL, out, 8), -ENOSPC);
 }
 

@@ -15,6 +15,8 @@
 /* The soname of the ABI the header above describes. */
 #define NFT_LIBRARY "libnftables.so.1"
 
+/* Process-wide by nature: the library's entry points, bound once (under
+ * nft_lock) and never changed; each batch makes its own nft context. */
 static struct {
 	__typeof__(nft_ctx_new) *ctx_new;
 	__typeof__(nft_ctx_free) *ctx_free;
