@@ -179,8 +179,11 @@ static bool carry_out(struct npeer *p, const struct wm_path_actions *a,
 		if (p->path.returned)
 			p->learned = p->wg_endpoint;
 	}
+	/* After the endpoint change is applied (see changed()): a kick sent
+	 * before would still go over the relay, and the peer's answer to it
+	 * would roam WireGuard straight back there. */
 	if (a->flags & WM_PATH_DO_KICK)
-		wm_sys_handshake_kick(&p->kick_addr);
+		p->kick_due = true;
 	return endpoint;
 }
 
@@ -195,10 +198,18 @@ static void peer_free(struct npeer *p)
 	free(p);
 }
 
-static void changed(struct wm_node_nat *n)
+/* Applies endpoint changes (ep) through the daemon, then sends the kicks
+ * that were waiting for them. */
+static void changed(struct wm_node_nat *n, bool ep)
 {
-	if (n->c.changed_cb)
+	if (ep && n->c.changed_cb)
 		n->c.changed_cb(n->c.data);
+	for (struct npeer *p = n->peers; p; p = p->next) {
+		if (!p->kick_due)
+			continue;
+		p->kick_due = false;
+		wm_sys_handshake_kick(&p->kick_addr);
+	}
 }
 
 /* ---- events from the ICE thread ---- */
@@ -228,8 +239,7 @@ static void ice_event_cb(void *data, const struct wm_ice_event *ev)
 			wm_info("ICE with %s: %s", p->id, ev->error);
 		ep = step(p, WM_PATH_EV_FAILED, ev->session, NULL, NULL, NULL, now_ms(n));
 	}
-	if (ep)
-		changed(n);
+	changed(n, ep);
 }
 
 /* ---- signals in (nat_signal.c checked them) ---- */
@@ -241,8 +251,7 @@ void wm_nat_on_signal(struct npeer *p, int kind, uint64_t session,
 		   : kind == WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_ANSWER ? WM_PATH_EV_ANSWER
 									  : WM_PATH_EV_BYE;
 
-	if (step(p, type, session, NULL, NULL, params, now_ms(p->n)))
-		changed(p->n);
+	changed(p->n, step(p, type, session, NULL, NULL, params, now_ms(p->n)));
 }
 
 /* ---- time passing ---- */
@@ -322,8 +331,7 @@ static void tick_cb(uv_timer_t *t)
 		ep |= step(p, WM_PATH_EV_TICK, 0, &obs, NULL, NULL, now);
 	}
 	wm_wg_device_free(dev);
-	if (ep)
-		changed(n);
+	changed(n, ep);
 }
 
 /* ---- servers ---- */
@@ -505,6 +513,20 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		*pp = p->next;
 		peer_free(p);
 	}
+	/* What the peer set says, before any rewrite: the endpoint a probe of
+	 * the direct path (or a pair leaving ICE) goes back to. */
+	for (size_t i = 0; desired && i < desired->n_peers; i++)
+		for (struct npeer *p = n->peers; p; p = p->next)
+			if (wm_key_equal(p->key, desired->peers[i].public_key)) {
+				const struct wm_wg_peer *dp = &desired->peers[i];
+
+				p->advertised = dp->flags & WM_WGPEER_HAS_ENDPOINT
+							? dp->endpoint
+							: (struct wm_endpoint){0};
+				p->advertised_keepalive = dp->flags & WM_WGPEER_HAS_KEEPALIVE
+								  ? dp->keepalive_interval
+								  : 0;
+			}
 	wm_node_nat_rewrite(n, desired);
 	return 0;
 }
@@ -524,9 +546,22 @@ void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
 				wp->keepalive_interval = wm_ice_controlling(n->node_id, p->id)
 								 ? ICE_KEEPALIVE_LEAD_S
 								 : ICE_KEEPALIVE_OTHER_S;
-			} else if (p->learned.ip.family && !wm_path_on_ice(&p->path)) {
-				wp->endpoint = p->learned;
-				wp->flags |= WM_WGPEER_HAS_ENDPOINT;
+			} else {
+				/* desired may still hold the relay from an earlier
+				 * rewrite (a probe, a pair leaving ICE): back to what
+				 * the peer set says, or to the endpoint that worked */
+				if (p->learned.ip.family && !wm_path_on_ice(&p->path)) {
+					wp->endpoint = p->learned;
+					wp->flags |= WM_WGPEER_HAS_ENDPOINT;
+				} else if (p->advertised.ip.family) {
+					wp->endpoint = p->advertised;
+					wp->flags |= WM_WGPEER_HAS_ENDPOINT;
+				}
+				if (wp->flags & WM_WGPEER_HAS_KEEPALIVE ||
+				    p->advertised_keepalive) {
+					wp->flags |= WM_WGPEER_HAS_KEEPALIVE;
+					wp->keepalive_interval = p->advertised_keepalive;
+				}
 			}
 		}
 	}

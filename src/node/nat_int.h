@@ -40,6 +40,9 @@ struct npeer {
 	uint16_t relay_port;
 	struct wm_endpoint wg_endpoint; /* WireGuard's endpoint at the last look */
 	struct wm_endpoint learned;	/* back from ICE: the endpoint that works */
+	struct wm_endpoint advertised;	/* the peer set's endpoint for it; family 0: none */
+	uint16_t advertised_keepalive;	/* and its keepalive (0: none) */
+	bool kick_due;			/* a kick waits for the new endpoint to be applied */
 };
 
 #define WM_NAT_RETRY_RESOLVE_MS 30000
