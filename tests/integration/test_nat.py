@@ -201,14 +201,15 @@ verbose
             return f"{PUBLIC_IP}:3478" in out
         wait_until(listening, 20, "coturn to listen")
 
-    def start_server(self):
+    def start_server(self, turn=True):
         state = self.dir / "server"
         state.mkdir(mode=0o700)
+        relay = ["--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
+                 self.turn_secret] if turn else []
         self._spawn("server", self.ns("public"),
                     [wmtest.WEBMESHD, "--bootstrap", "--node-id", "server", "--state-dir", state,
                      "--endpoints", f"{PUBLIC_IP}:51820", "--socket", state / "webmesh.sock",
-                     "--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
-                     self.turn_secret, "--log-level", "debug"])
+                     *relay, "--log-level", "debug"])
         self.fingerprint = self._fingerprint("server", r"--join-fingerprint[ =]")
 
     def _fingerprint(self, name, before):
@@ -624,3 +625,27 @@ def test_pair_returns_to_direct_when_the_direct_path_works_again(lab_factory):
         if pinger and pinger.poll() is None:
             pinger.kill()
             pinger.wait(5)
+
+
+def test_cone_nats_punch_through_with_stun_only(lab_factory):
+    """Issue 11: both routers masquerade, a STUN server (coturn) and no TURN
+    server anywhere (the server has no turn-secret): the sites hole-punch
+    with their server-reflexive candidates."""
+    lab = lab_factory(nat_a="cone", nat_b="cone")
+    try:
+        lab.start_coturn()
+        lab.start_server(turn=False)
+        lab.start_node("a")
+        lab.start_node("b")
+        wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+        wait_until(lambda: _connected(lab, "a", "b") and _connected(lab, "b", "a"), 90,
+                   "the pair to connect over ICE")
+        _ping_until(lab, "a", lab.address("b"), 30)
+        assert lab.ping("b", lab.address("a"), count=2)
+        for side, other in (("a", "b"), ("b", "a")):
+            p = lab.peer(side, f"site-{other}")
+            assert p["path"] == "ice-direct", p
+            assert p["remote_candidate"].split()[0] in ("srflx", "prflx"), p
+    except BaseException:
+        print(lab.logs())
+        raise
