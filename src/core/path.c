@@ -67,7 +67,12 @@ bool wm_path_wants_wg(const struct wm_path *p, int64_t now)
 {
 	switch (p->state) {
 	case WM_PATH_TRYING:
-		return p->attrs.handshake_timeout_ms &&
+		/* Only where wm_ice_decide could move the pair on a timeout: a
+		 * device read per second for a peer that can never leave
+		 * direct would be for nothing. */
+		return p->attrs.ice_available && p->attrs.traversal &&
+		       p->attrs.handshake_timeout_ms &&
+		       (p->attrs.peer_public || !p->attrs.self_public) &&
 		       now - p->since_ms >= (int64_t)p->attrs.handshake_timeout_ms;
 	case WM_PATH_DIRECT:
 		return false;

@@ -264,15 +264,15 @@ static const struct wm_wg_peer *device_peer(const struct wm_wg_device *dev, cons
 	return NULL;
 }
 
-static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_wg, int64_t now,
-		    int64_t wall, struct wm_path_obs *obs)
+static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_wg, bool can_signal,
+		    int64_t now, int64_t wall, struct wm_path_obs *obs)
 {
 	const struct wm_wg_peer *wp = have_wg ? device_peer(dev, p->key) : NULL;
 	struct wm_ice_status st;
 
 	memset(obs, 0, sizeof(*obs));
 	obs->ice_rx_idle_ms = -1;
-	obs->can_signal = p->n->c.signaling_client(p->n->c.data) != NULL;
+	obs->can_signal = can_signal;
 	obs->have_wg = have_wg;
 	if (wp) {
 		int64_t hs = (int64_t)wp->last_handshake_sec * 1000 +
@@ -301,13 +301,17 @@ static void tick_cb(uv_timer_t *t)
 	struct wm_node_nat *n = t->data;
 	int64_t now = now_ms(n), wall = wall_ms();
 	struct wm_wg_device *dev = NULL;
-	bool want_wg = false, ep = false;
+	bool want_wg = false, ep = false, undecided = false;
 
 	wm_nat_servers_tick(n);
 	wm_nat_signal_subscribe(n);
 	wm_nat_turn_tick(n);
-	for (struct npeer *p = n->peers; p && !want_wg; p = p->next)
-		want_wg = wm_path_wants_wg(&p->path, now);
+	for (struct npeer *p = n->peers; p; p = p->next) {
+		want_wg |= wm_path_wants_wg(&p->path, now);
+		undecided |= p->path.state != WM_PATH_DIRECT;
+	}
+	/* Asked once per tick, and only when a pair may need to signal. */
+	bool can_signal = undecided && n->c.signaling_client(n->c.data) != NULL;
 	/* One read of the device per tick, and only while a pair waits for
 	 * news from it. */
 	if (want_wg && wm_wg_get(n->c.wg, &dev) < 0) {
@@ -327,7 +331,7 @@ static void tick_cb(uv_timer_t *t)
 			at.traversal = n->n_stun_cfg || n->n_turn_cfg;
 			ep |= step(p, WM_PATH_EV_ATTRS, 0, NULL, &at, NULL, now);
 		}
-		observe(p, dev, want_wg, now, wall, &obs);
+		observe(p, dev, want_wg, can_signal, now, wall, &obs);
 		ep |= step(p, WM_PATH_EV_TICK, 0, &obs, NULL, NULL, now);
 	}
 	wm_wg_device_free(dev);

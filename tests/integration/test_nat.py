@@ -635,8 +635,9 @@ def test_cone_nats_punch_through_with_stun_only(lab_factory):
     try:
         lab.start_coturn()
         lab.start_server(turn=False)
-        lab.start_node("a")
-        lab.start_node("b")
+        # the default timeout, as a new user has it
+        lab.start_node("a", "--ice-handshake-timeout", "20")
+        lab.start_node("b", "--ice-handshake-timeout", "20")
         wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
         wait_until(lambda: _connected(lab, "a", "b") and _connected(lab, "b", "a"), 90,
                    "the pair to connect over ICE")

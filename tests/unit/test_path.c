@@ -360,12 +360,14 @@ static void test_trying(void **state)
 	/* we are public, the peer is not: it is expected to reach us */
 	a.self_public = true;
 	wm_path_init(&p, false, &a, T0);
+	assert_false(wm_path_wants_wg(&p, T0 + TIMEOUT));
 	tick(&p, T0 + TIMEOUT, &o);
 	assert_int_equal(p.state, WM_PATH_TRYING);
 	/* no STUN or TURN: never on a timeout, and no kicks */
 	a = attrs();
 	a.traversal = false;
 	wm_path_init(&p, false, &a, T0);
+	assert_false(wm_path_wants_wg(&p, T0 + TIMEOUT));
 	for (int64_t t = T0; t <= T0 + 3 * TIMEOUT; t += 500) {
 		r = tick(&p, t, &o);
 		assert_int_equal(r.flags, 0);
