@@ -1,30 +1,22 @@
-/* The daemon's NAT traversal: which peers go over ICE, their sessions, the
- * signaling with the server, TURN credentials, and their relay endpoints. */
-#include "node/nat.h"
+/* The daemon's NAT traversal sessions: one core/path.h state machine per
+ * peer, fed with what WireGuard, ICE and the peer's signals say, and the I/O
+ * its actions ask for (relays, ICE sessions, signals, endpoints). */
+#include "node/nat_int.h"
 
 #include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 
 #include "core/error.h"
 #include "core/hash.h"
-#include "core/ids.h"
-#include "core/nat.h"
-#include "nat/ice.h"
 #include "sys/sys.h"
 #include "util/log.h"
 #include "webmesh/v1/signaling.pb-c.h"
 #include "wg/wg.h"
 
-#define TICK_MS 1000
+#define TICK_MS WM_PATH_POLL_MS
 /* WireGuard keepalive on ICE peers, so that a dead path shows as silence.
  * The two sides use different intervals: WireGuard's persistent keepalive is
  * not jittered, and two timers started together would make both sides start
@@ -33,72 +25,6 @@
  * other's initiation) and no session ever forms. */
 #define ICE_KEEPALIVE_LEAD_S 5 /* the side with the smaller node ID */
 #define ICE_KEEPALIVE_OTHER_S 7
-#define DEAD_AFTER_MS 16000 /* two of the slower keepalives missed */
-#define OFFER_TIMEOUT_MS 15000
-#define CONNECT_TIMEOUT_MS 30000
-#define SIGNAL_TIMEOUT_MS 5000
-#define STREAM_RETRY_MIN_MS 500
-#define STREAM_RETRY_MAX_MS 10000
-#define TURN_REFRESH_MARGIN_S 300
-
-#define P_SEND "/webmesh.v1.Signaling/SendSignal"
-#define P_RECEIVE "/webmesh.v1.Signaling/ReceiveSignals"
-#define P_TURN "/webmesh.v1.Signaling/GetTurnCredentials"
-
-struct npeer {
-	struct npeer *next;
-	struct wm_node_nat *n;
-	char id[WM_NODE_ID_MAX + 1];
-	wm_key key;
-	bool seen;
-	bool ice_edge, peer_public;
-	struct wm_prefix kick_addr; /* a mesh address of the peer; family 0: none */
-	int64_t direct_since_ms;    /* wall clock, as WireGuard's handshakes */
-	bool direct_ok;		    /* a handshake came at these endpoints */
-	unsigned kicks;		    /* handshakes asked for at these endpoints */
-	uint64_t endpoints_hash;    /* of the advertised endpoints: a change restarts
-				       the timeout (a roaming peer) */
-	/* ICE: reason != 0 once the pair goes over ICE (then ice is set) */
-	int reason;
-	struct wm_ice_peer *ice;
-	uint16_t relay_port;
-	uint64_t session; /* 0: none running */
-	bool controlling, offer_pending, connected;
-	uint64_t session_started, connected_at; /* loop ms */
-	unsigned attempt;
-	uint64_t retry_at; /* loop ms; 0: none */
-};
-
-struct wm_node_nat {
-	struct wm_node_nat_config c;
-	char node_id[WM_NODE_ID_MAX + 1];
-	struct wm_ice *ice;
-	bool ice_failed; /* the ICE module could not be loaded: every peer direct */
-	uv_timer_t tick;
-	struct npeer *peers;
-	bool self_public;
-	/* signals */
-	struct wm_rpc_stream *stream;
-	unsigned stream_retry_ms;
-	uint64_t stream_retry_at;
-	/* servers */
-	struct wm_endpoint stun[WM_NAT_MAX_STUN];
-	size_t n_stun;
-	struct wm_ice_turn turn[WM_ICE_MAX_TURN];
-	size_t n_turn;
-	bool turn_static;	 /* turn-username/-password given */
-	int64_t turn_expires_at; /* handed-out credentials: unix seconds */
-	bool turn_pending;	 /* a GetTurnCredentials call is out */
-	uint64_t turn_retry_at;
-	/* shutdown */
-	bool closing;
-	int closing_count;
-	void (*done_cb)(void *data);
-	void *done_data;
-};
-
-static void schedule_retry(struct npeer *p, const char *why);
-static void part_done(struct wm_node_nat *n);
 
 static int64_t wall_ms(void)
 {
@@ -112,214 +38,29 @@ static uint64_t random_u64(void)
 {
 	uint64_t v = 0;
 
-	while (v == 0)
-		uv_random(NULL, NULL, &v, sizeof(v), 0, NULL);
-	return v;
-}
-
-static uint16_t random_u16(void)
-{
-	uint16_t v = 0;
-
 	uv_random(NULL, NULL, &v, sizeof(v), 0, NULL);
 	return v;
 }
 
-/* ---- servers ---- */
-
-/* A numeric address, or the first IPv4 (else IPv6) address of a name. The
- * lookup blocks: it happens once, at start. */
-static int resolve(const struct wm_ice_uri *u, struct wm_endpoint *out)
+static int64_t now_ms(const struct wm_node_nat *n)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL, *pick = NULL;
-	int rc;
-
-	if (wm_prefix_parse(u->host, &out->ip) == 0 && !strchr(u->host, '/')) {
-		out->port = u->port;
-		return 0;
-	}
-	rc = getaddrinfo(u->host, NULL, &hints, &res);
-	if (rc != 0)
-		return -EHOSTUNREACH;
-	for (struct addrinfo *a = res; a; a = a->ai_next) {
-		if (a->ai_family == AF_INET) {
-			pick = a;
-			break;
-		}
-		if (a->ai_family == AF_INET6 && !pick)
-			pick = a;
-	}
-	if (!pick) {
-		freeaddrinfo(res);
-		return -EHOSTUNREACH;
-	}
-	memset(out, 0, sizeof(*out));
-	if (pick->ai_family == AF_INET) {
-		out->ip.family = AF_INET;
-		out->ip.len = 32;
-		memcpy(out->ip.addr, &((struct sockaddr_in *)pick->ai_addr)->sin_addr, 4);
-	} else {
-		out->ip.family = AF_INET6;
-		out->ip.len = 128;
-		memcpy(out->ip.addr, &((struct sockaddr_in6 *)pick->ai_addr)->sin6_addr, 16);
-	}
-	out->port = u->port;
-	freeaddrinfo(res);
-	return 0;
+	return (int64_t)uv_now(n->c.loop);
 }
 
-static int add_turn_url(struct wm_node_nat *n, const char *url, char *err, size_t errlen)
+static bool ice_available(const struct wm_node_nat *n)
 {
-	struct wm_ice_uri u;
-	const char *why = NULL;
-
-	if (n->n_turn >= WM_ICE_MAX_TURN)
-		return 0; /* more relays than libnice needs: the first ones serve */
-	if (wm_ice_uri_parse(url, WM_URI_TURN, &u, &why) < 0 || u.scheme != WM_URI_TURN) {
-		snprintf(err, errlen, "TURN server \"%s\" %s", url, why ? why : "is not turn:");
-		return -EINVAL;
-	}
-	if (resolve(&u, &n->turn[n->n_turn].addr) < 0) {
-		snprintf(err, errlen, "cannot resolve the TURN server %s", u.host);
-		return -EHOSTUNREACH;
-	}
-	n->n_turn++;
-	return 0;
+	return n->ice && !n->ice_failed && !n->closing;
 }
 
-static void set_turn_credentials(struct wm_node_nat *n, const char *user, const char *pass)
+struct npeer *wm_nat_find_peer(struct wm_node_nat *n, const char *id)
 {
-	for (size_t i = 0; i < n->n_turn; i++) {
-		snprintf(n->turn[i].username, sizeof(n->turn[i].username), "%s", user);
-		snprintf(n->turn[i].password, sizeof(n->turn[i].password), "%s", pass);
-	}
+	for (struct npeer *p = n->peers; p; p = p->next)
+		if (strcmp(p->id, id) == 0)
+			return p;
+	return NULL;
 }
 
-static void turn_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
-{
-	struct wm_node_nat *n = data;
-	Webmesh__V1__TurnCredentials *tc = NULL;
-	char err[256];
-
-	n->turn_pending = false;
-	if (n->closing) {
-		part_done(n);
-		return;
-	}
-	if (status == WM_GRPC_OK)
-		tc = webmesh__v1__turn_credentials__unpack(NULL, len, resp);
-	if (!tc) {
-		/* A server without turn-secret says FAILED_PRECONDITION: ask
-		 * rarely, ICE works without a relay where hole punching does. */
-		if (status != WM_GRPC_FAILED_PRECONDITION)
-			wm_debug("no TURN credentials from the server: %s: %s",
-				 wm_grpc_status_name(status), message ? message : "");
-		n->turn_retry_at = uv_now(n->c.loop) +
-				   (status == WM_GRPC_FAILED_PRECONDITION ? 300000 : 10000);
-		return;
-	}
-	if (!n->c.cfg->n_turn_servers) {
-		/* No relays of our own: use the server's. */
-		n->n_turn = 0;
-		for (size_t i = 0; i < tc->n_urls; i++)
-			if (add_turn_url(n, tc->urls[i], err, sizeof(err)) < 0)
-				wm_warn("ignoring a TURN server from the server: %s", err);
-	}
-	set_turn_credentials(n, tc->username, tc->password);
-	n->turn_expires_at = tc->expires_at;
-	wm_wipe(tc->password, strlen(tc->password));
-	webmesh__v1__turn_credentials__free_unpacked(tc, NULL);
-	wm_debug("TURN credentials until %lld for %zu relays", (long long)n->turn_expires_at,
-		 n->n_turn);
-}
-
-static void maybe_refresh_turn(struct wm_node_nat *n)
-{
-	Webmesh__V1__TurnCredentialsRequest r = WEBMESH__V1__TURN_CREDENTIALS_REQUEST__INIT;
-	struct wm_rpc_client *client;
-	uint8_t buf[128];
-	size_t len;
-
-	if (n->turn_static || n->turn_pending || uv_now(n->c.loop) < n->turn_retry_at ||
-	    (int64_t)time(NULL) + TURN_REFRESH_MARGIN_S < n->turn_expires_at)
-		return;
-	client = n->c.signaling_client(n->c.data);
-	if (!client)
-		return;
-	r.id = n->node_id;
-	len = webmesh__v1__turn_credentials_request__pack(&r, buf);
-	if (wm_rpc_client_unary(client, P_TURN, buf, len, SIGNAL_TIMEOUT_MS, NULL, 0, turn_cb, n) ==
-	    0)
-		n->turn_pending = true;
-	else
-		n->turn_retry_at = uv_now(n->c.loop) + 10000;
-}
-
-/* ---- signals out ---- */
-
-struct sent {
-	char peer[WM_NODE_ID_MAX + 1];
-	int kind;
-};
-
-static void sent_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
-{
-	struct sent *s = data;
-
-	(void)resp;
-	(void)len;
-	/* Only logged: an offer that does not arrive times out and is sent
-	 * again; n may be gone by now (shutdown), so nothing else is done. */
-	if (status != WM_GRPC_OK)
-		wm_debug("signal %d to %s not sent: %s: %s", s->kind, s->peer,
-			 wm_grpc_status_name(status), message ? message : "");
-	free(s);
-}
-
-static void send_signal(struct npeer *p, int kind, const struct wm_ice_params *params)
-{
-	struct wm_node_nat *n = p->n;
-	Webmesh__V1__Signal sig = WEBMESH__V1__SIGNAL__INIT;
-	Webmesh__V1__IceParameters ice = WEBMESH__V1__ICE_PARAMETERS__INIT;
-	char *cands[WM_ICE_MAX_CANDIDATES];
-	struct wm_rpc_client *client = n->c.signaling_client(n->c.data);
-	struct sent *s;
-	uint8_t *buf;
-	size_t len;
-
-	if (!client)
-		return;
-	sig.from = n->node_id;
-	sig.to = p->id;
-	sig.kind = (Webmesh__V1__SignalKind)kind;
-	sig.session = p->session;
-	if (params) {
-		ice.ufrag = (char *)params->ufrag;
-		ice.pwd = (char *)params->pwd;
-		for (size_t i = 0; i < params->n_cand; i++)
-			cands[i] = (char *)params->cand[i];
-		ice.candidates = cands;
-		ice.n_candidates = params->n_cand;
-		sig.ice = &ice;
-	}
-	len = webmesh__v1__signal__get_packed_size(&sig);
-	buf = malloc(len ? len : 1);
-	s = calloc(1, sizeof(*s));
-	if (!buf || !s) {
-		free(buf);
-		free(s);
-		return;
-	}
-	webmesh__v1__signal__pack(&sig, buf);
-	snprintf(s->peer, sizeof(s->peer), "%s", p->id);
-	s->kind = kind;
-	if (wm_rpc_client_unary(client, P_SEND, buf, len, SIGNAL_TIMEOUT_MS, NULL, 0, sent_cb, s) <
-	    0)
-		free(s);
-	free(buf);
-}
-
-/* ---- sessions ---- */
+/* ---- carrying out the machine's actions ---- */
 
 static size_t local_addresses(struct wm_node_nat *n, struct wm_prefix *out, size_t max)
 {
@@ -335,11 +76,12 @@ static size_t local_addresses(struct wm_node_nat *n, struct wm_prefix *out, size
 	return k;
 }
 
-static void start_session(struct npeer *p, bool controlling, const struct wm_ice_params *remote,
-			  uint64_t session)
+static int start_session(struct npeer *p, bool controlling, const struct wm_ice_params *remote,
+			 uint64_t session)
 {
 	struct wm_node_nat *n = p->n;
 	struct wm_prefix addrs[WM_ICE_MAX_LOCAL_ADDRS];
+	struct wm_ice_turn turn[WM_ICE_MAX_TURN];
 	struct wm_ice_session_config sc = {
 		.session = session,
 		.controlling = controlling,
@@ -350,83 +92,124 @@ static void start_session(struct npeer *p, bool controlling, const struct wm_ice
 
 	sc.n_local_addrs = local_addresses(n, addrs, WM_ICE_MAX_LOCAL_ADDRS);
 	/* Without credentials a relay would only answer 401: leave it out. */
-	if (n->turn[0].username[0]) {
-		sc.turn = n->turn;
-		sc.n_turn = n->n_turn;
+	if (n->turn_user[0]) {
+		sc.n_turn = wm_nat_turn_list(n, turn, WM_ICE_MAX_TURN);
+		sc.turn = turn;
 	}
-	p->session = session;
-	p->controlling = controlling;
-	p->offer_pending = controlling;
-	p->connected = false;
-	p->retry_at = 0;
-	p->session_started = uv_now(n->c.loop);
 	err = wm_ice_peer_start(p->ice, &sc);
-	if (err) {
-		wm_warn("cannot start ICE with %s: %s", p->id, wm_strerror(err));
-		schedule_retry(p, "the session did not start");
-	}
+	wm_wipe(turn, sizeof(turn));
+	return err;
 }
 
-static void start_offer(struct npeer *p)
+static bool carry_out(struct npeer *p, const struct wm_path_actions *a,
+		      const struct wm_ice_params *params, int64_t now);
+
+static bool step(struct npeer *p, int type, uint64_t session, const struct wm_path_obs *obs,
+		 const struct wm_path_attrs *attrs, const struct wm_ice_params *params, int64_t now)
 {
-	if (!p->n->c.signaling_client(p->n->c.data)) {
-		/* No server to signal through right now: try again later. */
-		p->retry_at = uv_now(p->n->c.loop) + 1000;
-		return;
+	struct wm_path_event ev = {.type = type, .session = session, .obs = obs, .attrs = attrs};
+	struct wm_path_actions a;
+	int was = p->path.state;
+
+	wm_path_step(&p->path, &ev, now, random_u64(), &a);
+	if (a.why && p->path.state != was) {
+		if (a.delay_ms)
+			wm_info("path to %s: %s -> %s (%s; next try in %u ms)", p->id,
+				wm_path_state_name(was), wm_path_state_name(p->path.state), a.why,
+				a.delay_ms);
+		else
+			wm_info("path to %s: %s -> %s (%s)", p->id, wm_path_state_name(was),
+				wm_path_state_name(p->path.state), a.why);
 	}
-	start_session(p, true, NULL, random_u64());
+	return carry_out(p, &a, params, now);
 }
 
-static void schedule_retry(struct npeer *p, const char *why)
+/* Returns whether WireGuard's endpoint for the peer must change. */
+static bool carry_out(struct npeer *p, const struct wm_path_actions *a,
+		      const struct wm_ice_params *params, int64_t now)
 {
 	struct wm_node_nat *n = p->n;
-	uint32_t delay = wm_ice_backoff_ms(p->attempt, random_u16());
-
-	if (p->attempt < 16)
-		p->attempt++;
-	wm_info("ICE with %s: %s; trying again in %u ms", p->id, why, delay);
-	if (p->ice)
-		wm_ice_peer_stop(p->ice);
-	p->session = 0;
-	p->offer_pending = false;
-	p->connected = false;
-	p->retry_at = uv_now(n->c.loop) + delay;
-}
-
-/* Moves p to ICE: its relay comes first, so that WireGuard can be pointed at
- * it before any path exists (packets meanwhile are dropped, as they would be
- * at an unreachable endpoint). */
-static int go_ice(struct npeer *p, int reason)
-{
-	struct wm_node_nat *n = p->n;
+	bool endpoint = (a->flags & WM_PATH_DO_ENDPOINT) != 0;
 	int err;
 
-	if (p->ice)
-		return 0;
-	err = wm_ice_peer_open(n->ice, p->id, p, &p->ice, &p->relay_port);
-	if (err == -ENOTSUP) {
-		n->ice_failed = true; /* the loader said why, once */
-		return err;
+	if (a->flags & WM_PATH_DO_OPEN_RELAY && !p->ice) {
+		/* The relay comes first, so that WireGuard can be pointed at it
+		 * before any path exists (packets meanwhile are dropped, as at
+		 * an unreachable endpoint). */
+		err = wm_ice_peer_open(n->ice, p->id, p, &p->ice, &p->relay_port);
+		if (err) {
+			if (err == -ENOTSUP)
+				n->ice_failed = true; /* the loader said why, once */
+			else
+				wm_warn("cannot open an ICE relay for %s: %s", p->id,
+					wm_strerror(err));
+			p->ice = NULL;
+			step(p, WM_PATH_EV_RELAY_FAILED, 0, NULL, NULL, NULL, now);
+			return false;
+		}
+		p->learned.ip.family = 0;
+		wm_info("peer %s goes over ICE (%s); WireGuard reaches it at 127.0.0.1:%u", p->id,
+			wm_ice_reason_name(p->path.reason), p->relay_port);
 	}
-	if (err) {
-		wm_warn("cannot open an ICE relay for %s: %s", p->id, wm_strerror(err));
-		return err;
+	if (a->flags & WM_PATH_DO_SEND_BYE)
+		wm_nat_signal_send(p, WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE, a->session, NULL);
+	if (a->flags & WM_PATH_DO_STOP_ICE && p->ice)
+		wm_ice_peer_stop(p->ice);
+	if (a->flags & WM_PATH_DO_START_ICE && p->ice) {
+		err = start_session(p, a->controlling, a->controlling ? NULL : params, a->session);
+		if (err) {
+			wm_warn("cannot start ICE with %s: %s", p->id, wm_strerror(err));
+			endpoint |= step(p, WM_PATH_EV_FAILED, a->session, NULL, NULL, NULL, now);
+		}
 	}
-	p->reason = reason;
-	p->attempt = 0;
-	wm_info("peer %s goes over ICE (%s); WireGuard reaches it at 127.0.0.1:%u", p->id,
-		wm_ice_reason_name(reason), p->relay_port);
-	return 0;
+	if (a->flags & WM_PATH_DO_SET_REMOTE && p->ice && params)
+		wm_ice_peer_set_remote(p->ice, a->session, params);
+	if (a->flags & (WM_PATH_DO_SEND_OFFER | WM_PATH_DO_SEND_ANSWER) && params)
+		wm_nat_signal_send(p,
+				   a->flags & WM_PATH_DO_SEND_OFFER
+					   ? WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_OFFER
+					   : WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_ANSWER,
+				   a->session, params);
+	if (a->flags & WM_PATH_DO_CLOSE_RELAY && p->ice) {
+		wm_ice_peer_close(p->ice);
+		p->ice = NULL;
+		/* Back from ICE: keep the endpoint WireGuard found working (for
+		 * the side that did not probe, the peer's NAT mapping rather
+		 * than the address it advertises). */
+		if (p->path.returned)
+			p->learned = p->wg_endpoint;
+	}
+	/* After the endpoint change is applied (see changed()): a kick sent
+	 * before would still go over the relay, and the peer's answer to it
+	 * would roam WireGuard straight back there. */
+	if (a->flags & WM_PATH_DO_KICK)
+		p->kick_due = true;
+	return endpoint;
 }
 
 static void peer_free(struct npeer *p)
 {
 	if (p->ice) {
-		if (p->session)
-			send_signal(p, WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE, NULL);
+		if (p->path.session)
+			wm_nat_signal_send(p, WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE,
+					   p->path.session, NULL);
 		wm_ice_peer_close(p->ice);
 	}
 	free(p);
+}
+
+/* Applies endpoint changes (ep) through the daemon, then sends the kicks
+ * that were waiting for them. */
+static void changed(struct wm_node_nat *n, bool ep)
+{
+	if (ep && n->c.changed_cb)
+		n->c.changed_cb(n->c.data);
+	for (struct npeer *p = n->peers; p; p = p->next) {
+		if (!p->kick_due)
+			continue;
+		p->kick_due = false;
+		wm_sys_handshake_kick(&p->kick_addr);
+	}
 }
 
 /* ---- events from the ICE thread ---- */
@@ -436,281 +219,147 @@ static void ice_event_cb(void *data, const struct wm_ice_event *ev)
 	struct wm_node_nat *n = data;
 	struct npeer *p = ev->peer_data;
 	struct wm_ice_status st;
+	bool ep = false;
 
-	(void)n;
-	if (!p->session || ev->session != p->session)
-		return; /* an ended session's late news */
 	if (ev->type == WM_ICE_EV_LOCAL_PARAMS) {
 		for (size_t i = 0; i < ev->params->n_cand; i++)
 			wm_debug("ICE with %s: local %s", p->id, ev->params->cand[i]);
-		send_signal(p,
-			    p->controlling ? WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_OFFER
-					   : WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_ANSWER,
-			    ev->params);
-		return;
+		ep = step(p, WM_PATH_EV_LOCAL_PARAMS, ev->session, NULL, NULL, ev->params,
+			  now_ms(n));
+	} else if (ev->state == WM_ICE_CONNECTED) {
+		if (p->path.session == ev->session && p->path.state != WM_PATH_CONNECTED &&
+		    p->path.state != WM_PATH_PROBING) {
+			wm_ice_peer_status(p->ice, &st);
+			wm_info("ICE with %s connected: %s %s <-> %s %s", p->id, st.local_type,
+				st.local_addr, st.remote_type, st.remote_addr);
+		}
+		ep = step(p, WM_PATH_EV_CONNECTED, ev->session, NULL, NULL, NULL, now_ms(n));
+	} else if (ev->state == WM_ICE_FAILED) {
+		if (ev->error && p->path.session == ev->session)
+			wm_info("ICE with %s: %s", p->id, ev->error);
+		ep = step(p, WM_PATH_EV_FAILED, ev->session, NULL, NULL, NULL, now_ms(n));
 	}
-	switch (ev->state) {
-	case WM_ICE_CONNECTED:
-		if (p->connected)
-			break;
-		p->connected = true;
-		p->connected_at = uv_now(p->n->c.loop);
-		p->attempt = 0;
-		wm_ice_peer_status(p->ice, &st);
-		wm_info("ICE with %s connected: %s %s <-> %s %s", p->id, st.local_type,
-			st.local_addr, st.remote_type, st.remote_addr);
-		/* one side only: crossing initiations cancel each other */
-		if (wm_ice_controlling(p->n->node_id, p->id))
-			wm_sys_handshake_kick(&p->kick_addr);
-		break;
-	case WM_ICE_FAILED:
-		schedule_retry(p, ev->error ? ev->error : "the session failed");
-		break;
-	default:
-		break;
-	}
+	changed(n, ep);
 }
 
-/* ---- signals in ---- */
+/* ---- signals in (nat_signal.c checked them) ---- */
 
-static struct npeer *find_id(struct wm_node_nat *n, const char *id)
+void wm_nat_on_signal(struct npeer *p, int kind, uint64_t session,
+		      const struct wm_ice_params *params)
 {
-	for (struct npeer *p = n->peers; p; p = p->next)
-		if (strcmp(p->id, id) == 0)
-			return p;
+	int type = kind == WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_OFFER	  ? WM_PATH_EV_OFFER
+		   : kind == WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_ANSWER ? WM_PATH_EV_ANSWER
+									  : WM_PATH_EV_BYE;
+
+	changed(p->n, step(p, type, session, NULL, NULL, params, now_ms(p->n)));
+}
+
+/* ---- time passing ---- */
+
+static const struct wm_wg_peer *device_peer(const struct wm_wg_device *dev, const wm_key key)
+{
+	for (size_t i = 0; dev && i < dev->n_peers; i++)
+		if (wm_key_equal(dev->peers[i].public_key, key))
+			return &dev->peers[i];
 	return NULL;
 }
 
-static void on_offer(struct npeer *p, uint64_t session, const struct wm_ice_params *params)
+static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_wg, bool can_signal,
+		    int64_t now, int64_t wall, struct wm_path_obs *obs)
 {
-	struct wm_node_nat *n = p->n;
-	bool was_direct = !p->ice;
+	const struct wm_wg_peer *wp = have_wg ? device_peer(dev, p->key) : NULL;
+	struct wm_ice_status st;
 
-	if (session == p->session)
-		return; /* a duplicate */
-	if (p->offer_pending && !wm_ice_accept_offer(n->node_id, p->id, true))
-		return; /* crossed offers: ours wins, the peer answers it */
-	if (go_ice(p, WM_ICE_PEER_STARTED) < 0)
-		return;
-	start_session(p, false, params, session);
-	if (was_direct && n->c.changed_cb)
-		n->c.changed_cb(n->c.data);
-}
+	memset(obs, 0, sizeof(*obs));
+	obs->ice_rx_idle_ms = -1;
+	obs->can_signal = can_signal;
+	obs->have_wg = have_wg;
+	if (wp) {
+		int64_t hs = (int64_t)wp->last_handshake_sec * 1000 +
+			     (int64_t)(wp->last_handshake_nsec / 1000000);
 
-static int signal_msg_cb(void *data, const uint8_t *msg, size_t len)
-{
-	struct wm_node_nat *n = data;
-	Webmesh__V1__Signal *s = webmesh__v1__signal__unpack(NULL, len, msg);
-	struct wm_ice_params *params = NULL;
-	struct npeer *p;
-	const char *why = NULL;
-
-	n->stream_retry_ms = 0;
-	if (!s)
-		return 0;
-	p = s->from ? find_id(n, s->from) : NULL;
-	if (!p || !s->to || strcmp(s->to, n->node_id) != 0 || s->session == 0) {
-		/* Not (yet) a peer of ours: the offerer tries again later. */
-		webmesh__v1__signal__free_unpacked(s, NULL);
-		return 0;
+		obs->on_device = true;
+		/* WireGuard reports wall-clock handshakes; the machine runs on
+		 * the loop's monotonic clock: carry the age over. */
+		obs->last_handshake_ms = hs ? now - (wall - hs) : 0;
+		if (hs && obs->last_handshake_ms <= 0)
+			obs->last_handshake_ms = 1;
+		obs->rx_bytes = wp->rx_bytes;
+		p->wg_endpoint = wp->endpoint;
+		obs->endpoint_relay = p->ice && wp->endpoint.port == p->relay_port &&
+				      wp->endpoint.ip.family == AF_INET &&
+				      wp->endpoint.ip.addr[0] == 127;
 	}
-	if (s->kind != WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE) {
-		if (!s->ice ||
-		    wm_ice_params_check(s->ice->ufrag, s->ice->pwd, s->ice->candidates,
-					s->ice->n_candidates, &why) < 0 ||
-		    !(params = calloc(1, sizeof(*params)))) {
-			if (why)
-				wm_warn("ignoring a signal from %s: it %s", p->id, why);
-			webmesh__v1__signal__free_unpacked(s, NULL);
-			return 0;
-		}
-		snprintf(params->ufrag, sizeof(params->ufrag), "%s", s->ice->ufrag);
-		snprintf(params->pwd, sizeof(params->pwd), "%s", s->ice->pwd);
-		for (size_t i = 0; i < s->ice->n_candidates; i++)
-			snprintf(params->cand[i], sizeof(params->cand[i]), "%s",
-				 s->ice->candidates[i]);
-		params->n_cand = s->ice->n_candidates;
+	if (p->ice) {
+		wm_ice_peer_status(p->ice, &st);
+		obs->ice_rx_idle_ms = st.rx_idle_ms;
 	}
-	switch (s->kind) {
-	case WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_OFFER:
-		on_offer(p, s->session, params);
-		break;
-	case WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_ANSWER:
-		if (p->ice && p->offer_pending && s->session == p->session) {
-			p->offer_pending = false;
-			wm_ice_peer_set_remote(p->ice, p->session, params);
-		}
-		break;
-	case WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE:
-		if (p->ice && s->session == p->session)
-			schedule_retry(p, "the peer ended the session");
-		break;
-	default:
-		break;
-	}
-	free(params);
-	webmesh__v1__signal__free_unpacked(s, NULL);
-	return 0;
-}
-
-static void subscribe(struct wm_node_nat *n);
-
-static void signal_close_cb(void *data, int status, const char *message)
-{
-	struct wm_node_nat *n = data;
-
-	n->stream = NULL;
-	if (n->closing)
-		return;
-	n->stream_retry_ms = n->stream_retry_ms ? n->stream_retry_ms * 2 : STREAM_RETRY_MIN_MS;
-	if (n->stream_retry_ms > STREAM_RETRY_MAX_MS)
-		n->stream_retry_ms = STREAM_RETRY_MAX_MS;
-	n->stream_retry_at = uv_now(n->c.loop) + n->stream_retry_ms;
-	if (status != WM_GRPC_OK && status != WM_GRPC_CANCELLED)
-		wm_debug("signal stream ended (%s: %s); again in %u ms",
-			 wm_grpc_status_name(status), message ? message : "", n->stream_retry_ms);
-}
-
-static void subscribe(struct wm_node_nat *n)
-{
-	Webmesh__V1__ReceiveSignalsRequest r = WEBMESH__V1__RECEIVE_SIGNALS_REQUEST__INIT;
-	struct wm_rpc_client *client;
-	uint8_t buf[128];
-	size_t len;
-
-	if (n->stream || n->closing || uv_now(n->c.loop) < n->stream_retry_at)
-		return;
-	client = n->c.signaling_client(n->c.data);
-	if (!client)
-		return;
-	r.id = n->node_id;
-	len = webmesh__v1__receive_signals_request__pack(&r, buf);
-	if (wm_rpc_client_stream(client, P_RECEIVE, buf, len, 0, NULL, 0, signal_msg_cb,
-				 signal_close_cb, n, &n->stream) < 0)
-		n->stream_retry_at = uv_now(n->c.loop) + STREAM_RETRY_MAX_MS;
-}
-
-/* ---- decisions ---- */
-
-static bool ice_available(struct wm_node_nat *n)
-{
-	return n->ice && !n->ice_failed && !n->closing;
-}
-
-/* An idle peer is not a dead one: nothing may have been sent to it, so no
- * handshake was even tried. Ask WireGuard for one a second after the peer
- * got its endpoints and again halfway through the timeout (one initiation
- * may be lost, e.g. sent before the other side had us as a peer), so that
- * only a peer that does not answer moves to ICE. */
-static void kick_while_waiting(struct npeer *p, int64_t now, uint32_t timeout_ms)
-{
-	int64_t waited = now - p->direct_since_ms;
-
-	if ((p->kicks == 0 && waited >= 1000) || (p->kicks == 1 && waited >= timeout_ms / 2)) {
-		p->kicks++;
-		wm_sys_handshake_kick(&p->kick_addr);
-	}
-}
-
-/* Moves direct peers to ICE where the decision says so; reports whether
- * any endpoint changed. Reads handshakes only for a peer whose timeout
- * has passed. */
-static bool evaluate(struct wm_node_nat *n)
-{
-	struct wm_wg_device *dev = NULL;
-	bool changed = false, dev_read = false;
-	int64_t now = wall_ms();
-
-	for (struct npeer *p = n->peers; p; p = p->next) {
-		struct wm_ice_inputs in = {
-			.ice_edge = p->ice_edge || n->c.force_ice,
-			.self_public = n->self_public,
-			.peer_public = p->peer_public,
-			.on_ice = p->ice != NULL,
-			.ice_available = ice_available(n),
-			.traversal = n->n_stun > 0 || n->n_turn > 0,
-			.now_ms = now,
-			.direct_since_ms = p->direct_since_ms,
-			.handshake_timeout_ms = n->c.cfg->ice_handshake_timeout * 1000u,
-		};
-		if (p->ice)
-			continue;
-		if (p->direct_ok)
-			in.handshake_timeout_ms = 0; /* proven direct: WireGuard roams by itself */
-		else if (in.traversal && in.handshake_timeout_ms)
-			kick_while_waiting(p, now, in.handshake_timeout_ms);
-		if ((in.peer_public || !in.self_public) && in.traversal &&
-		    in.handshake_timeout_ms &&
-		    now - p->direct_since_ms >= (int64_t)in.handshake_timeout_ms) {
-			if (!dev_read) {
-				dev_read = true;
-				if (wm_wg_get(n->c.wg, &dev) < 0)
-					dev = NULL;
-			}
-			const struct wm_wg_peer *wp = NULL;
-			for (size_t i = 0; dev && i < dev->n_peers && !wp; i++)
-				if (wm_key_equal(dev->peers[i].public_key, p->key))
-					wp = &dev->peers[i];
-			if (!wp)
-				in.handshake_timeout_ms = 0; /* not on the device (yet) */
-			else
-				in.last_handshake_ms = wp->last_handshake_sec * 1000 +
-						       wp->last_handshake_nsec / 1000000;
-			/* read the device once per peer and endpoint set, not every tick */
-			if (wp && in.last_handshake_ms >= p->direct_since_ms)
-				p->direct_ok = true;
-		}
-		int reason = wm_ice_decide(&in);
-		if (reason == WM_ICE_NOT_NEEDED || go_ice(p, reason) < 0)
-			continue;
-		changed = true;
-		start_offer(p);
-	}
-	wm_wg_device_free(dev);
-	return changed;
 }
 
 static void tick_cb(uv_timer_t *t)
 {
 	struct wm_node_nat *n = t->data;
-	uint64_t now = uv_now(n->c.loop);
-	struct wm_ice_status st;
+	int64_t now = now_ms(n), wall = wall_ms();
+	struct wm_wg_device *dev = NULL;
+	bool want_wg = false, ep = false, undecided = false;
 
-	subscribe(n);
-	maybe_refresh_turn(n);
+	wm_nat_servers_tick(n);
+	wm_nat_signal_subscribe(n);
+	wm_nat_turn_tick(n);
 	for (struct npeer *p = n->peers; p; p = p->next) {
-		if (!p->ice)
-			continue;
-		if (p->retry_at && now >= p->retry_at) {
-			p->retry_at = 0;
-			start_offer(p);
-			continue;
-		}
-		if (!p->session)
-			continue;
-		if (p->offer_pending && now - p->session_started > OFFER_TIMEOUT_MS) {
-			schedule_retry(p, "no answer to our offer");
-		} else if (!p->connected && now - p->session_started > CONNECT_TIMEOUT_MS) {
-			schedule_retry(p, "no candidate pair worked in time");
-		} else if (p->connected) {
-			wm_ice_peer_status(p->ice, &st);
-			if ((now / TICK_MS) % 10 == 0)
-				wm_debug("ICE with %s: %llu/%llu packets out/in, %llu dropped, "
-					 "idle %lld ms",
-					 p->id, (unsigned long long)st.tx_packets,
-					 (unsigned long long)st.rx_packets,
-					 (unsigned long long)st.dropped, (long long)st.rx_idle_ms);
-			int64_t idle = st.rx_idle_ms >= 0 ? st.rx_idle_ms
-							  : (int64_t)(now - p->connected_at);
-			if (idle > DEAD_AFTER_MS) {
-				send_signal(p, WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE, NULL);
-				p->attempt = 0;
-				schedule_retry(p, "the path went silent");
-			}
-		}
+		want_wg |= wm_path_wants_wg(&p->path, now);
+		undecided |= p->path.state != WM_PATH_DIRECT;
 	}
-	if (evaluate(n) && n->c.changed_cb)
-		n->c.changed_cb(n->c.data);
+	/* Asked once per tick, and only when a pair may need to signal. */
+	bool can_signal = undecided && n->c.signaling_client(n->c.data) != NULL;
+	/* One read of the device per tick, and only while a pair waits for
+	 * news from it. */
+	if (want_wg && wm_wg_get(n->c.wg, &dev) < 0) {
+		dev = NULL;
+		want_wg = false;
+	}
+	for (struct npeer *p = n->peers; p; p = p->next) {
+		struct wm_path_obs obs;
+
+		if (p->path.attrs.ice_available != ice_available(n) ||
+		    p->path.attrs.traversal != (n->n_stun_cfg || n->n_turn_cfg)) {
+			/* ICE came up (names resolved) or the server's relays
+			 * arrived since the peer set did. */
+			struct wm_path_attrs at = p->path.attrs;
+
+			at.ice_available = ice_available(n);
+			at.traversal = n->n_stun_cfg || n->n_turn_cfg;
+			ep |= step(p, WM_PATH_EV_ATTRS, 0, NULL, &at, NULL, now);
+		}
+		observe(p, dev, want_wg, can_signal, now, wall, &obs);
+		ep |= step(p, WM_PATH_EV_TICK, 0, &obs, NULL, NULL, now);
+	}
+	wm_wg_device_free(dev);
+	changed(n, ep);
+}
+
+/* ---- servers ---- */
+
+void wm_nat_servers_ready(struct wm_node_nat *n)
+{
+	struct wm_ice_config ic = {0};
+	struct wm_endpoint stun[1];
+	char err[256];
+
+	if (n->ice || n->ice_failed || n->closing)
+		return;
+	ic.loop = n->c.loop;
+	ic.wg_port = n->c.cfg->wireguard_port;
+	if (wm_nat_stun_list(n, stun, 1))
+		ic.stun = stun[0]; /* libnice asks one STUN server */
+	ic.force_relay = n->c.force_relay;
+	ic.event_cb = ice_event_cb;
+	ic.data = n;
+	if (wm_ice_new(&ic, &n->ice, err, sizeof(err)) < 0) {
+		wm_warn("ICE is not available: %s", err);
+		n->ice = NULL;
+		n->ice_failed = true;
+	}
 }
 
 /* ---- the daemon's calls ---- */
@@ -720,8 +369,7 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 {
 	struct wm_node_nat *n;
 	const struct wm_config *cfg = c->cfg;
-	struct wm_ice_config ic = {0};
-	int rc = 0;
+	int rc;
 
 	if (!c->loop || !cfg || !c->node_id || !c->signaling_client) {
 		snprintf(err, errlen,
@@ -736,47 +384,38 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 	}
 	n->c = *c;
 	snprintf(n->node_id, sizeof(n->node_id), "%s", c->node_id);
-	for (size_t i = 0; i < cfg->n_stun_servers && n->n_stun < WM_NAT_MAX_STUN && !rc; i++) {
-		struct wm_ice_uri u;
-		const char *why = NULL;
-
-		if (wm_ice_uri_parse(cfg->stun_servers[i], WM_URI_STUN, &u, &why) < 0) {
-			snprintf(err, errlen, "STUN server \"%s\" %s", cfg->stun_servers[i], why);
-			rc = -EINVAL;
-		} else if (resolve(&u, &n->stun[n->n_stun]) < 0) {
-			snprintf(err, errlen, "cannot resolve the STUN server %s", u.host);
-			rc = -EHOSTUNREACH;
-		} else {
-			n->n_stun++;
-		}
-	}
-	for (size_t i = 0; i < cfg->n_turn_servers && !rc; i++)
-		rc = add_turn_url(n, cfg->turn_servers[i], err, errlen);
+	rc = wm_nat_servers_init(n, err, errlen);
 	if (!rc && cfg->turn_username && cfg->turn_password) {
 		n->turn_static = true;
-		set_turn_credentials(n, cfg->turn_username, cfg->turn_password);
+		snprintf(n->turn_user, sizeof(n->turn_user), "%s", cfg->turn_username);
+		snprintf(n->turn_pass, sizeof(n->turn_pass), "%s", cfg->turn_password);
+	}
+	/* Numeric servers (or none): ICE starts now, and an error is the
+	 * start's. Names: once their lookups are done. */
+	if (!rc && !wm_nat_servers_pending(n)) {
+		struct wm_ice_config ic = {0};
+		struct wm_endpoint stun[1];
+
+		ic.loop = c->loop;
+		ic.wg_port = cfg->wireguard_port;
+		if (wm_nat_stun_list(n, stun, 1))
+			ic.stun = stun[0]; /* libnice asks one STUN server */
+		ic.force_relay = c->force_relay;
+		ic.event_cb = ice_event_cb;
+		ic.data = n;
+		rc = wm_ice_new(&ic, &n->ice, err, errlen);
 	}
 	if (rc) {
-		free(n);
-		return rc;
-	}
-	ic.loop = c->loop;
-	ic.wg_port = cfg->wireguard_port;
-	if (n->n_stun)
-		ic.stun = n->stun[0]; /* libnice asks one STUN server */
-	ic.force_relay = c->force_relay;
-	ic.event_cb = ice_event_cb;
-	ic.data = n;
-	rc = wm_ice_new(&ic, &n->ice, err, errlen);
-	if (rc) {
+		wm_nat_servers_close(n);
+		wm_wipe(n->turn_pass, sizeof(n->turn_pass));
 		free(n);
 		return rc;
 	}
 	uv_timer_init(c->loop, &n->tick);
 	n->tick.data = n;
 	uv_timer_start(&n->tick, tick_cb, TICK_MS, TICK_MS);
-	subscribe(n);
-	maybe_refresh_turn(n);
+	wm_nat_signal_subscribe(n);
+	wm_nat_turn_tick(n);
 	*out = n;
 	return 0;
 }
@@ -809,15 +448,17 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		      size_t n_peers, const struct wm_endpoint *self, size_t n_self,
 		      struct wm_wg_device *desired)
 {
-	int64_t now = wall_ms();
+	int64_t now;
 
 	if (!n)
 		return 0; /* no NAT layer: every peer direct */
+	now = now_ms(n);
 	n->self_public = wm_endpoints_have_public(self, n_self);
 	for (struct npeer *p = n->peers; p; p = p->next)
 		p->seen = false;
 	for (size_t i = 0; i < n_peers; i++) {
 		const Webmesh__V1__WireGuardPeer *w = peers[i];
+		struct wm_path_attrs at = {0};
 		struct npeer *p;
 		wm_key key;
 
@@ -825,7 +466,14 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		    strcmp(w->node->id, n->node_id) == 0 ||
 		    wm_key_from_base64(w->node->public_key, key) < 0)
 			continue;
-		p = find_id(n, w->node->id);
+		at.ice_edge = w->ice || n->c.force_ice;
+		at.self_public = n->self_public;
+		at.peer_public = peer_has_public(w->node);
+		at.ice_available = ice_available(n);
+		at.traversal = n->n_stun_cfg || n->n_turn_cfg;
+		at.handshake_timeout_ms = n->c.cfg->ice_handshake_timeout * 1000u;
+		at.endpoints_hash = endpoints_hash(w->node);
+		p = wm_nat_find_peer(n, w->node->id);
 		if (p && !wm_key_equal(p->key, key)) {
 			/* Same ID, new key: a new node as far as WireGuard goes. */
 			struct npeer **pp = &n->peers;
@@ -842,26 +490,22 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 			p->n = n;
 			snprintf(p->id, sizeof(p->id), "%s", w->node->id);
 			memcpy(p->key, key, sizeof(wm_key));
-			p->direct_since_ms = now;
+			wm_path_init(&p->path, wm_ice_controlling(n->node_id, p->id), &at, now);
 			p->next = n->peers;
 			n->peers = p;
 		}
 		p->seen = true;
-		p->ice_edge = w->ice;
-		p->peer_public = peer_has_public(w->node);
-		uint64_t h = endpoints_hash(w->node);
-		if (h != p->endpoints_hash) {
-			p->endpoints_hash = h;
-			p->direct_since_ms = now;
-			p->direct_ok = false;
-			p->kicks = 0;
-		}
+		if (at.endpoints_hash != p->path.attrs.endpoints_hash)
+			p->learned.ip.family = 0;
 		/* Its own address, not its allowed IPs: a hub's may be the whole
 		 * mesh network. */
 		p->kick_addr.family = 0;
 		if (w->node->private_ipv4 &&
 		    wm_prefix_parse(w->node->private_ipv4, &p->kick_addr) < 0)
 			p->kick_addr.family = 0;
+		/* The rewrite below sets the endpoint; changed_cb is not called
+		 * from here (the caller applies desired next). */
+		step(p, WM_PATH_EV_ATTRS, 0, NULL, &at, NULL, now);
 	}
 	for (struct npeer **pp = &n->peers; *pp;) {
 		struct npeer *p = *pp;
@@ -873,7 +517,20 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		*pp = p->next;
 		peer_free(p);
 	}
-	evaluate(n);
+	/* What the peer set says, before any rewrite: the endpoint a probe of
+	 * the direct path (or a pair leaving ICE) goes back to. */
+	for (size_t i = 0; desired && i < desired->n_peers; i++)
+		for (struct npeer *p = n->peers; p; p = p->next)
+			if (wm_key_equal(p->key, desired->peers[i].public_key)) {
+				const struct wm_wg_peer *dp = &desired->peers[i];
+
+				p->advertised = dp->flags & WM_WGPEER_HAS_ENDPOINT
+							? dp->endpoint
+							: (struct wm_endpoint){0};
+				p->advertised_keepalive = dp->flags & WM_WGPEER_HAS_KEEPALIVE
+								  ? dp->keepalive_interval
+								  : 0;
+			}
 	wm_node_nat_rewrite(n, desired);
 	return 0;
 }
@@ -884,14 +541,32 @@ void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
 		struct wm_wg_peer *wp = &desired->peers[i];
 
 		for (struct npeer *p = n->peers; p; p = p->next) {
-			if (!p->ice || !wm_key_equal(p->key, wp->public_key))
+			if (!wm_key_equal(p->key, wp->public_key))
 				continue;
-			wm_endpoint_parse("127.0.0.1:1", &wp->endpoint);
-			wp->endpoint.port = p->relay_port;
-			wp->flags |= WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
-			wp->keepalive_interval = wm_ice_controlling(n->node_id, p->id)
-							 ? ICE_KEEPALIVE_LEAD_S
-							 : ICE_KEEPALIVE_OTHER_S;
+			if (p->ice && wm_path_uses_relay(&p->path)) {
+				wm_endpoint_parse("127.0.0.1:1", &wp->endpoint);
+				wp->endpoint.port = p->relay_port;
+				wp->flags |= WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
+				wp->keepalive_interval = wm_ice_controlling(n->node_id, p->id)
+								 ? ICE_KEEPALIVE_LEAD_S
+								 : ICE_KEEPALIVE_OTHER_S;
+			} else {
+				/* desired may still hold the relay from an earlier
+				 * rewrite (a probe, a pair leaving ICE): back to what
+				 * the peer set says, or to the endpoint that worked */
+				if (p->learned.ip.family && !wm_path_on_ice(&p->path)) {
+					wp->endpoint = p->learned;
+					wp->flags |= WM_WGPEER_HAS_ENDPOINT;
+				} else if (p->advertised.ip.family) {
+					wp->endpoint = p->advertised;
+					wp->flags |= WM_WGPEER_HAS_ENDPOINT;
+				}
+				if (wp->flags & WM_WGPEER_HAS_KEEPALIVE ||
+				    p->advertised_keepalive) {
+					wp->flags |= WM_WGPEER_HAS_KEEPALIVE;
+					wp->keepalive_interval = p->advertised_keepalive;
+				}
+			}
 		}
 	}
 }
@@ -928,20 +603,20 @@ void wm_node_nat_fill_peer_status(struct wm_node_nat *n, const wm_key key,
 	ps->ice_rx_bytes = st.rx_bytes;
 	ps->ice_tx_bytes = st.tx_bytes;
 	ps->ice_sessions = st.sessions;
-	ps->ice_reason = wm_arena_strdup(a, wm_ice_reason_name(p->reason));
+	ps->ice_reason = wm_arena_strdup(a, wm_ice_reason_name(p->path.reason));
 }
 
 int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data,
 			 struct wm_nat_discover_req **req)
 {
 	const struct wm_config *cfg = n->c.cfg;
-	struct wm_endpoint ovr[WM_MAX_ENDPOINTS];
+	struct wm_endpoint ovr[WM_MAX_ENDPOINTS], stun[WM_NAT_MAX_STUN];
 	size_t n_ovr = 0;
 	struct wm_nat_discover_opts o = {
 		.skip_ifname = cfg->interface,
 		.wg_port = cfg->wireguard_port,
-		.stun = n->stun,
-		.n_stun = n->n_stun,
+		.stun = stun,
+		.n_stun = wm_nat_stun_list(n, stun, WM_NAT_MAX_STUN),
 		.overrides = ovr,
 	};
 
@@ -954,31 +629,28 @@ int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *dat
 
 size_t wm_node_nat_stun_servers(const struct wm_node_nat *n, struct wm_endpoint *out, size_t max)
 {
-	size_t k = 0;
-
-	for (size_t i = 0; n && i < n->n_stun && k < max; i++)
-		out[k++] = n->stun[i];
-	return k;
+	return wm_nat_stun_list(n, out, max);
 }
 
 size_t wm_node_nat_turn_servers(const struct wm_node_nat *n, struct wm_endpoint *out, size_t max)
 {
 	size_t k = 0;
 
-	/* Addresses only: the credentials beside them stay here. */
-	for (size_t i = 0; n && i < n->n_turn && k < max; i++)
-		out[k++] = n->turn[i].addr;
+	/* Addresses only: the credentials stay here. */
+	for (size_t i = 0; n && i < n->n_turn_cfg && k < max; i++)
+		if (n->turn[i].ok)
+			out[k++] = n->turn[i].t.addr;
 	return k;
 }
 
-static void part_done(struct wm_node_nat *n)
+void wm_nat_part_done(struct wm_node_nat *n)
 {
 	if (--n->closing_count > 0)
 		return;
 	void (*done)(void *) = n->done_cb;
 	void *dd = n->done_data;
 
-	wm_wipe(n->turn, sizeof(n->turn));
+	wm_wipe(n->turn_pass, sizeof(n->turn_pass));
 	free(n);
 	if (done)
 		done(dd);
@@ -986,12 +658,12 @@ static void part_done(struct wm_node_nat *n)
 
 static void tick_closed_cb(uv_handle_t *h)
 {
-	part_done(h->data);
+	wm_nat_part_done(h->data);
 }
 
 static void ice_done_cb(void *data)
 {
-	part_done(data);
+	wm_nat_part_done(data);
 }
 
 void wm_node_nat_close(struct wm_node_nat *n, void (*done_cb)(void *data), void *data)
@@ -1012,16 +684,13 @@ void wm_node_nat_close(struct wm_node_nat *n, void (*done_cb)(void *data), void 
 		n->peers = p->next;
 		peer_free(p);
 	}
-	if (n->stream) {
-		struct wm_rpc_stream *s = n->stream;
-
-		n->stream = NULL;
-		wm_rpc_stream_cancel(s);
-	}
+	wm_nat_signal_close(n);
+	wm_nat_servers_close(n);
 	/* The tick, the ICE thread and an outstanding TURN call each end once. */
-	n->closing_count = 3 + (n->turn_pending ? 1 : 0);
+	n->closing_count = 2 + (n->ice ? 1 : 0) + (n->turn_pending ? 1 : 0);
 	uv_timer_stop(&n->tick);
 	uv_close((uv_handle_t *)&n->tick, tick_closed_cb);
-	wm_ice_free(n->ice, ice_done_cb, n);
-	part_done(n);
+	if (n->ice)
+		wm_ice_free(n->ice, ice_done_cb, n);
+	wm_nat_part_done(n);
 }

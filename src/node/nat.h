@@ -1,5 +1,5 @@
 /* NAT traversal in the daemon: per peer, direct WireGuard or ICE (the decision
- * is src/core/nat.c's), ICE sessions (src/nat/ice.h), the signaling with a
+ * is src/core/path.c's), ICE sessions (src/nat/ice.h), the signaling with a
  * server (Signaling service), TURN credentials (static, or handed out by the
  * server), and the rewriting of ICE peers' WireGuard endpoints to their
  * loopback relays.
@@ -7,19 +7,11 @@
  * The daemon's side is a handful of calls (see the end of this comment). Everything
  * runs on the daemon's loop; libnice's thread is hidden in src/nat.
  *
- * How a pair moves to ICE and stays there: a peer is first configured at its
- * advertised endpoints. It moves to ICE when its edge is marked ice=true,
- * when neither side has a public endpoint, when a public peer gives no
- * handshake within ice-handshake-timeout, or when the peer sends us an
- * offer. From then on its WireGuard endpoint is 127.0.0.1:RELAY, with a
- * persistent keepalive (5 s on the side with the smaller node ID, 7 s on the
- * other: equal timers would keep both sides' handshakes colliding) so that a
- * dead path shows (no packet from the path for 16 s), and it stays on ICE
- * until it leaves the peer set. A session that
- * fails (libnice FAILED, consent lost, the path silent, an offer unanswered)
- * is re-negotiated after 1 s, 2 s, 4 s ... at most 30 s (plus jitter).
- * Either side may offer; when offers cross, the side with the smaller node ID
- * keeps its own (RFC 8445 controlling) and the other answers.
+ * Which path each peer takes (direct, ICE, back to direct) is decided by the
+ * pure state machine of core/path.h, one per peer; docs/PATHS.md tells the
+ * whole story. This layer feeds it and does the I/O it asks for: nat.c (the
+ * sessions), nat_resolve.c (names, on libuv's threadpool), nat_turn.c (TURN
+ * credentials), nat_signal.c (signals).
  *
  * Hooks for the daemon (src/node):
  *   wm_node_nat_init    after the WireGuard device is open and the RPC client
@@ -75,9 +67,10 @@ struct wm_node_nat_config {
 	bool force_relay;
 };
 
-/* Resolves the STUN and TURN servers (names with a blocking lookup: call it
- * before the loop runs), starts the ICE thread and the signal stream. err says
- * what was wrong. */
+/* Checks the STUN and TURN server URIs (err says which is wrong), starts
+ * their lookups (numeric ones are done at once; names on libuv's threadpool,
+ * never blocking the loop), the ICE thread (now when no name is pending, else
+ * once the lookups are done) and the signal stream. */
 int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **out, char *err,
 		     size_t errlen);
 

@@ -201,14 +201,15 @@ verbose
             return f"{PUBLIC_IP}:3478" in out
         wait_until(listening, 20, "coturn to listen")
 
-    def start_server(self):
+    def start_server(self, turn=True):
         state = self.dir / "server"
         state.mkdir(mode=0o700)
+        relay = ["--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
+                 self.turn_secret] if turn else []
         self._spawn("server", self.ns("public"),
                     [wmtest.WEBMESHD, "--bootstrap", "--node-id", "server", "--state-dir", state,
                      "--endpoints", f"{PUBLIC_IP}:51820", "--socket", state / "webmesh.sock",
-                     "--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
-                     self.turn_secret, "--log-level", "debug"])
+                     *relay, "--log-level", "debug"])
         self.fingerprint = self._fingerprint("server", r"--join-fingerprint[ =]")
 
     def _fingerprint(self, name, before):
@@ -521,6 +522,131 @@ def test_sites_on_different_servers_signal_through_both(lab_factory):
                    "the pair to connect over ICE")
         _ping_until(lab, "a", lab.address("b"), 30)
         assert lab.ping("b", lab.address("a"), count=2)
+    except BaseException:
+        print(lab.logs())
+        raise
+
+
+def _forward_wireguard(lab, side):
+    """A port forward on side's router: its WAN address, port 51820, reaches
+    the site's WireGuard (as a user with a public address on a home router
+    would set up)."""
+    site = f"{SITE_NET[side]}.2"
+    lab.nft(side, f"""
+table ip wmh-dnat {{
+  chain prerouting {{
+    type nat hook prerouting priority dstnat; policy accept;
+    iifname "wan0" udp dport 51820 dnat to {site}:51820
+  }}
+}}
+add rule inet wmh-fw forward iifname "wan0" oifname "lan0" ip daddr {site} udp dport 51820 accept
+""")
+
+
+def _ping_stats(out):
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+    assert m, out
+    return int(m.group(1)), int(m.group(2))
+
+
+def test_pair_returns_to_direct_when_the_direct_path_works_again(lab_factory):
+    """site-b is reachable at a port forward that drops site-a's packets: the
+    pair goes over ICE. site-a probes the direct path now and then; once the
+    drop is lifted, a probe works and both sides return to direct (the PATH
+    column says so), while a ping that runs all along keeps getting answers
+    (losses only while a probe fails, at most its window each)."""
+    lab = lab_factory(nat_a="cone", nat_b="cone-snat")
+    pinger = None
+    try:
+        _forward_wireguard(lab, "b")
+        block = (f"table inet wmh-block {{\n chain forward {{\n"
+                 f"  type filter hook forward priority -10; policy accept;\n"
+                 f"  ip saddr {ROUTER_WAN['a']} udp dport 51820 drop\n }}\n}}\n")
+        lab.nft("b", block)
+        lab.start_coturn()
+        lab.start_server()
+        lab.start_node("a")
+        lab.start_node("b", "--endpoints", f"{ROUTER_WAN['b']}:51820")
+        wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+        wait_until(lambda: _connected(lab, "a", "b") and _connected(lab, "b", "a"), 90,
+                   "the pair to move to ICE")
+        assert lab.peer("a", "site-b")["ice_reason"] == "no handshake at the direct endpoints"
+        addr_b = lab.address("b")
+        _ping_until(lab, "a", addr_b, 30)
+
+        # A ping every 0.2 s for the rest of the test (bounded by count and
+        # deadline); SIGINT makes it print its statistics.
+        pinger = subprocess.Popen(
+            ["ip", "netns", "exec", lab.ns("site-a"), "ping", "-n", "-q", "-i", "0.2", "-c",
+             "3000", "-w", "500", addr_b], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True)
+
+        # While the drop is there, a probe fails and the pair stays on ICE.
+        failed = re.compile(r"path to site-b: probing -> connected")
+        wait_until(lambda: failed.search(lab.log("site-a")), 90,
+                   "site-a to probe the blocked direct path")
+        assert _connected(lab, "a", "b") and _connected(lab, "b", "a")
+
+        lab.nft("b", "delete table inet wmh-block\n")
+        wait_until(lambda: lab.peer("a", "site-b")["path"] == "direct" and
+                   lab.peer("b", "site-a")["path"] == "direct", 120,
+                   "the pair to return to direct")
+        pa, pb = lab.peer("a", "site-b"), lab.peer("b", "site-a")
+        assert pa["endpoint"] == f"{ROUTER_WAN['b']}:51820", pa
+        # site-b keeps where site-a's packets came from (its NAT), not the
+        # private address site-a advertises
+        assert pb["endpoint"].startswith(ROUTER_WAN["a"] + ":"), pb
+        table = run([wmtest.WMCTL, "--socket", lab.dir / "site-a" / "webmesh.sock",
+                     "status"]).stdout
+        row = next(line for line in table.splitlines() if line.split()[:1] == ["site-b"])
+        assert row.split()[1] == "direct", table
+        assert "the direct path works again" in lab.log("site-a")
+        assert "the peer's packets come over the direct path" in lab.log("site-b")
+        # direct for good: a few more seconds of pings, both ways, and the
+        # pair does not go back to ICE
+        assert lab.ping("b", lab.address("a"), count=3)
+        time.sleep(5)
+        pinger.send_signal(2)
+        out, _ = pinger.communicate(timeout=20)
+        sent, received = _ping_stats(out)
+        lost = sent - received
+        probes_failed = len(failed.findall(lab.log("site-a")))
+        print(f"pings: {sent} sent, {lost} lost; {probes_failed} failed probes")
+        assert lab.peer("a", "site-b")["path"] == "direct"
+        assert lab.peer("b", "site-a")["path"] == "direct"
+        assert received > 0
+        # a failed probe costs at most its window (4 s) and a tick: 25 pings
+        # at 0.2 s; everything else (the move back included) costs a few
+        assert lost <= probes_failed * 30 + 10, out
+    except BaseException:
+        print(lab.logs())
+        raise
+    finally:
+        if pinger and pinger.poll() is None:
+            pinger.kill()
+            pinger.wait(5)
+
+
+def test_cone_nats_punch_through_with_stun_only(lab_factory):
+    """Issue 11: both routers masquerade, a STUN server (coturn) and no TURN
+    server anywhere (the server has no turn-secret): the sites hole-punch
+    with their server-reflexive candidates."""
+    lab = lab_factory(nat_a="cone", nat_b="cone")
+    try:
+        lab.start_coturn()
+        lab.start_server(turn=False)
+        # the default timeout, as a new user has it
+        lab.start_node("a", "--ice-handshake-timeout", "20")
+        lab.start_node("b", "--ice-handshake-timeout", "20")
+        wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+        wait_until(lambda: _connected(lab, "a", "b") and _connected(lab, "b", "a"), 90,
+                   "the pair to connect over ICE")
+        _ping_until(lab, "a", lab.address("b"), 30)
+        assert lab.ping("b", lab.address("a"), count=2)
+        for side, other in (("a", "b"), ("b", "a")):
+            p = lab.peer(side, f"site-{other}")
+            assert p["path"] == "ice-direct", p
+            assert p["remote_candidate"].split()[0] in ("srflx", "prflx"), p
     except BaseException:
         print(lab.logs())
         raise

@@ -1,6 +1,11 @@
 # Unit tests of NAT traversal: the pure decisions (src/core/nat.c,
 # src/core/mailbox.c), the STUN codec and TURN credentials (src/nat).
 wm_unit_test(test_nat_policy SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_nat_policy.c LIBS wm_core)
+# The per-peer path state machine (src/core/path.c).
+wm_unit_test(test_path SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_path.c LIBS wm_core)
+# The NAT layer's name lookups (src/node/nat_resolve.c), on a real loop.
+wm_unit_test(test_nat_resolve SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_nat_resolve.c
+             LIBS wm_node)
 wm_unit_test(test_netcheck SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_netcheck.c LIBS wm_core)
 wm_unit_test(test_mailbox SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_mailbox.c LIBS wm_core)
 # libnice's own STUN library and zlib's crc32 are the independent references.
