@@ -2,35 +2,14 @@
  * classification and the endpoints a node advertises. */
 #include "core/nat.h"
 
+#include "core/hostport.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
 /* ---- URIs ---- */
-
-static bool host_char_ok(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '-' || c == '.';
-}
-
-static int parse_port(const char *s, size_t n, uint16_t *out)
-{
-	unsigned v = 0;
-
-	if (n == 0 || n > 5 || (s[0] == '0'))
-		return -EINVAL;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -EINVAL;
-		v = v * 10 + (unsigned)(s[i] - '0');
-	}
-	if (v < 1 || v > 65535)
-		return -EINVAL;
-	*out = (uint16_t)v;
-	return 0;
-}
 
 static int fail(const char **why, const char *reason)
 {
@@ -41,7 +20,7 @@ static int fail(const char **why, const char *reason)
 
 int wm_ice_uri_parse(const char *s, int default_scheme, struct wm_ice_uri *out, const char **why)
 {
-	const char *p, *end, *q, *hend;
+	const char *p, *end, *q;
 	struct wm_ice_uri u = {.port = WM_STUN_DEFAULT_PORT};
 
 	if (!s || !*s)
@@ -72,44 +51,28 @@ int wm_ice_uri_parse(const char *s, int default_scheme, struct wm_ice_uri *out, 
 	}
 	if (p == end)
 		return fail(why, "has no host");
+	/* HOST[:PORT] follows the one host:port rule (core/hostport.c); a URI
+	 * may leave the port out, so a bare host gets the default first. */
+	char auth[sizeof(u.host) + 16];
+	size_t alen = (size_t)(end - p);
+	bool has_port;
+	if (alen >= sizeof(auth))
+		return fail(why, "has a host that is too long");
 	if (*p == '[') {
-		hend = memchr(p, ']', (size_t)(end - p));
-		if (!hend || hend == p + 1)
-			return fail(why, "has an unterminated or empty [IPv6] address");
-		struct wm_prefix a;
-		size_t n = (size_t)(hend - p - 1);
-		if (n >= sizeof(u.host))
-			return fail(why, "has a host that is too long");
-		memcpy(u.host, p + 1, n);
-		u.host[n] = '\0';
-		if (wm_prefix_parse(u.host, &a) < 0 || a.family != AF_INET6 || strchr(u.host, '/'))
-			return fail(why, "has an invalid IPv6 address in brackets");
-		p = hend + 1;
-		if (p != end && *p != ':')
-			return fail(why, "has text after the IPv6 address");
-	} else {
-		hend = memchr(p, ':', (size_t)(end - p));
+		const char *hend = memchr(p, ']', alen);
 		if (!hend)
-			hend = end;
-		size_t n = (size_t)(hend - p);
-		if (n == 0)
-			return fail(why, "has no host");
-		if (n >= sizeof(u.host))
-			return fail(why, "has a host that is too long");
-		for (size_t i = 0; i < n; i++)
-			if (!host_char_ok(p[i]))
-				return fail(why, "has a host that is not a name or an IPv4 address "
-						 "(IPv6 goes in brackets)");
-		memcpy(u.host, p, n);
-		u.host[n] = '\0';
-		if (u.host[0] == '-' || u.host[0] == '.' || u.host[n - 1] == '-')
-			return fail(why, "has a host that is not a name or an IPv4 address");
-		p = hend;
+			return fail(why, "has an unterminated or empty [IPv6] address");
+		has_port = hend + 1 != end;
+	} else {
+		has_port = memchr(p, ':', alen) != NULL;
 	}
-	if (p != end) { /* ':' PORT */
-		if (parse_port(p + 1, (size_t)(end - p - 1), &u.port) < 0)
-			return fail(why, "has a port that is not 1..65535");
-	}
+	int n = snprintf(auth, sizeof(auth), has_port ? "%.*s" : "%.*s:%u", (int)alen, p,
+			 (unsigned)WM_STUN_DEFAULT_PORT);
+	if (n < 0 || (size_t)n >= sizeof(auth))
+		return fail(why, "has a host that is too long");
+	if (wm_hostport_split(auth, u.host, sizeof(u.host), &u.port) < 0)
+		return fail(why, "has a host that is not a name, an IPv4 address or an [IPv6] "
+				 "address, or a port that is not 1..65535");
 	*out = u;
 	return 0;
 }

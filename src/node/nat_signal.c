@@ -8,11 +8,12 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "services/paths.h"
 #include "util/log.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
-#define P_SEND "/webmesh.v1.Signaling/SendSignal"
-#define P_RECEIVE "/webmesh.v1.Signaling/ReceiveSignals"
+#define P_SEND WM_METHOD_SIGNALING_SEND_SIGNAL
+#define P_RECEIVE WM_METHOD_SIGNALING_RECEIVE_SIGNALS
 #define SIGNAL_TIMEOUT_MS 5000
 #define STREAM_RETRY_MIN_MS 500
 #define STREAM_RETRY_MAX_MS 10000

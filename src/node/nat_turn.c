@@ -8,10 +8,11 @@
 #include <time.h>
 
 #include "core/error.h"
+#include "services/paths.h"
 #include "util/log.h"
 #include "webmesh/v1/signaling.pb-c.h"
 
-#define P_TURN "/webmesh.v1.Signaling/GetTurnCredentials"
+#define P_TURN WM_METHOD_SIGNALING_GET_TURN_CREDENTIALS
 #define TURN_CALL_TIMEOUT_MS 5000
 #define TURN_REFRESH_MARGIN_S 300
 #define TURN_RETRY_MS 10000
