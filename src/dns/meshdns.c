@@ -164,7 +164,13 @@ static void trim(void)
 /* On the DNS thread: the newest zone, if one is waiting. */
 static void take_zone(struct wm_meshdns *m)
 {
-	struct wm_dns_zone *z = atomic_exchange_explicit(&m->pending, NULL, memory_order_acquire);
+	struct wm_dns_zone *z;
+
+	/* A plain load first: per query, the common case costs no locked
+	 * instruction. */
+	if (!atomic_load_explicit(&m->pending, memory_order_relaxed))
+		return;
+	z = atomic_exchange_explicit(&m->pending, NULL, memory_order_acquire);
 
 	if (z) {
 		wm_dns_zone_free(m->zone);
