@@ -40,8 +40,25 @@ for p in "${PKGS[@]}"; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	[ "$st" = installed ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
 
+# systemd-resolved for tests/integration/test_meshdns_resolved.py: downloaded
+# into apt's cache, never installed. Its postinst would turn this host's
+# /etc/resolv.conf into a symlink to resolved's stub and start the service;
+# the test unpacks the .deb (dpkg-deb -x) into the build dir and runs it in a
+# namespace of its own. Its version is the installed systemd's (it depends
+# on exactly that libsystemd-shared).
+sysv=$(dpkg-query -W -f='${Version}' systemd 2>/dev/null || true)
+need_resolved=
+if [ -n "$sysv" ] && ! ls /var/cache/apt/archives/systemd-resolved_"${sysv//:/%3a}"_*.deb \
+	>/dev/null 2>&1; then
+	need_resolved=1
+fi
+[ ${#missing[@]} -eq 0 ] && [ -z "$need_resolved" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ] && [ ${#missing[@]} -eq 0 ]; then
+	echo "deps: as root, scripts/deps.sh downloads systemd-resolved for test_meshdns_resolved.py" >&2
+	exit 0
+fi
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: missing Debian packages: ${missing[*]}" >&2
 	echo "deps: run as root (or: apt-get install ${missing[*]})" >&2
@@ -52,7 +69,13 @@ if ! command -v apt-get >/dev/null; then
 	exit 1
 fi
 
-echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${missing[@]}"
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+if [ -n "$need_resolved" ]; then
+	echo "deps: downloading (not installing) systemd-resolved $sysv for the tests"
+	apt-get install -y -qq --download-only --no-install-recommends "systemd-resolved=$sysv"
+fi

@@ -2,8 +2,10 @@
  * (see resolver.h). */
 #include "dns/resolver.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,8 +21,9 @@ struct wm_resolver {
 	char ifname[64];
 	char domain[256];
 	char path[256];
-	char resolvectl[64];
+	char busctl[64];
 	bool resolved; /* systemd-resolved runs: per-link DNS */
+	unsigned ifindex;
 	bool applied;
 	char *original;	  /* resolv.conf as we found it */
 	char *written;	  /* what we wrote */
@@ -105,15 +108,15 @@ int wm_resolver_new(const struct wm_resolver_config *cfg, struct wm_resolver **o
 	snprintf(r->domain, sizeof(r->domain), "%s", cfg->domain);
 	snprintf(r->path, sizeof(r->path), "%s",
 		 cfg->resolv_conf ? cfg->resolv_conf : "/etc/resolv.conf");
-	if (cfg->resolvectl)
-		snprintf(r->resolvectl, sizeof(r->resolvectl), "%s", cfg->resolvectl);
-	else if (access("/usr/bin/resolvectl", X_OK) == 0)
-		snprintf(r->resolvectl, sizeof(r->resolvectl), "/usr/bin/resolvectl");
-	else if (access("/bin/resolvectl", X_OK) == 0)
-		snprintf(r->resolvectl, sizeof(r->resolvectl), "/bin/resolvectl");
+	if (cfg->busctl)
+		snprintf(r->busctl, sizeof(r->busctl), "%s", cfg->busctl);
+	else if (access("/usr/bin/busctl", X_OK) == 0)
+		snprintf(r->busctl, sizeof(r->busctl), "/usr/bin/busctl");
+	else if (access("/bin/busctl", X_OK) == 0)
+		snprintf(r->busctl, sizeof(r->busctl), "/bin/busctl");
 	/* resolved is in charge when the stub is this host's nameserver. */
 	char *text = read_file(r->path);
-	r->resolved = r->resolvectl[0] && text && strstr(text, "nameserver 127.0.0.53") &&
+	r->resolved = r->busctl[0] && text && strstr(text, "nameserver 127.0.0.53") &&
 		      stat("/run/systemd/resolve", &st) == 0;
 	if (text && !r->resolved) {
 		/* A block left by a daemon that crashed goes first. */
@@ -128,10 +131,60 @@ int wm_resolver_new(const struct wm_resolver_config *cfg, struct wm_resolver **o
 	return 0;
 }
 
+/* One method of org.freedesktop.resolve1.Manager (resolved's D-Bus API,
+ * org.freedesktop.resolve1(5)) on the system bus, through busctl: argv
+ * after the signature are its arguments as busctl reads them. */
+static int resolved_call(const struct wm_resolver *r, const char *method, const char *const args[],
+			 size_t n)
+{
+	const char *argv[32] = {r->busctl,
+				"call",
+				"--quiet",
+				"org.freedesktop.resolve1",
+				"/org/freedesktop/resolve1",
+				"org.freedesktop.resolve1.Manager",
+				method};
+	size_t k = 7;
+
+	for (size_t i = 0; i < n && k < 31; i++)
+		argv[k++] = args[i];
+	argv[k] = NULL;
+	return run(argv);
+}
+
+/* The link's DNS server and its one routing-only domain (~DOMAIN: only
+ * names under it go there, and the link is no default route). */
+static int resolved_set(const struct wm_resolver *r, const struct wm_endpoint *server,
+			unsigned ifindex)
+{
+	char idx[16], fam[4], port[8], bytes[16][4];
+	const char *dns[8 + 16] = {"ia(iayqs)", idx, "1", fam};
+	size_t n = 4, alen = server->ip.family == AF_INET ? 4 : 16;
+	int rc;
+
+	snprintf(idx, sizeof(idx), "%u", ifindex);
+	snprintf(fam, sizeof(fam), "%d", server->ip.family);
+	static const char *lens[] = {[4] = "4", [16] = "16"};
+	dns[n++] = lens[alen];
+	for (size_t i = 0; i < alen; i++) {
+		snprintf(bytes[i], sizeof(bytes[i]), "%u", server->ip.addr[i]);
+		dns[n++] = bytes[i];
+	}
+	snprintf(port, sizeof(port), "%u", server->port);
+	dns[n++] = port;
+	dns[n++] = ""; /* no TLS server name */
+	rc = resolved_call(r, "SetLinkDNSEx", dns, n);
+	if (!rc) {
+		const char *dom[] = {"ia(sb)", idx, "1", r->domain, "true"};
+		rc = resolved_call(r, "SetLinkDomains", dom, 5);
+	}
+	return rc;
+}
+
 int wm_resolver_set(struct wm_resolver *r, const struct wm_endpoint *server, char *err,
 		    size_t errlen)
 {
-	char addr[WM_ENDPOINT_STRLEN], ip[WM_PREFIX_STRLEN], dom[260];
+	char addr[WM_ENDPOINT_STRLEN], ip[WM_PREFIX_STRLEN];
 	int rc;
 
 	wm_prefix_format_addr(&server->ip, ip, sizeof(ip));
@@ -142,17 +195,21 @@ int wm_resolver_set(struct wm_resolver *r, const struct wm_endpoint *server, cha
 	if (r->applied && strcmp(addr, r->current) == 0)
 		return 0;
 	if (r->resolved) {
-		const char *dns[] = {r->resolvectl, "dns", r->ifname, addr, NULL};
-		snprintf(dom, sizeof(dom), "~%s", r->domain);
-		const char *domain[] = {r->resolvectl, "domain", r->ifname, dom, NULL};
-		rc = run(dns);
-		if (!rc)
-			rc = run(domain);
+		unsigned ifindex = if_nametoindex(r->ifname);
+		if (!ifindex) {
+			snprintf(err, errlen, "no interface %s for systemd-resolved's per-link DNS",
+				 r->ifname);
+			return -ENODEV;
+		}
+		rc = resolved_set(r, server, ifindex);
 		if (rc) {
-			snprintf(err, errlen, "%s dns/domain %s failed: %s", r->resolvectl,
-				 r->ifname, strerror(-rc));
+			snprintf(err, errlen,
+				 "systemd-resolved refused the DNS settings of %s (%s call "
+				 "org.freedesktop.resolve1 SetLinkDNSEx/SetLinkDomains): %s",
+				 r->ifname, r->busctl, strerror(-rc));
 			return rc;
 		}
+		r->ifindex = ifindex;
 	} else {
 		char *text = NULL;
 		if (server->port != 53) {
@@ -187,8 +244,10 @@ void wm_resolver_free(struct wm_resolver *r)
 	if (!r)
 		return;
 	if (r->applied && r->resolved) {
-		const char *revert[] = {r->resolvectl, "revert", r->ifname, NULL};
-		run(revert);
+		char idx[16];
+		snprintf(idx, sizeof(idx), "%u", r->ifindex);
+		const char *revert[] = {"i", idx};
+		resolved_call(r, "RevertLink", revert, 2);
 	} else if (r->applied) {
 		char *now = read_file(r->path), *clean = NULL;
 		/* Untouched since: the original bytes. Changed by someone else:

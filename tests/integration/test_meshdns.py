@@ -292,6 +292,10 @@ def test_forwarders_answer_names_outside_the_mesh():
             st, flags, ans, _ = within_result(lambda: dig(n, "outside.example", "A", "+rec"))
             assert st == "NOERROR" and ("A", "192.0.2.77") in ans, (st, ans)
             assert "ra" in flags, flags
+            # over TCP too: the forwarder is asked over TCP (no REFUSED)
+            st, flags, ans, _ = dig(n, "outside.example", "A", "+rec", "+tcp")
+            assert st == "NOERROR" and ("A", "192.0.2.77") in ans, (st, ans)
+            assert "ra" in flags, flags
             # mesh names are still ours, authoritative
             st, flags, ans, _ = dig(n, f"g1.{D}")
             assert st == "NOERROR" and "aa" in flags and ans[0][0] == "A"

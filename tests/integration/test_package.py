@@ -74,6 +74,8 @@ echo "== dpkg"
 chroot "$R" dpkg -i /tmp/webmesh.deb 2>&1; echo "dpkg_rc=$?"
 echo "== files"
 chroot "$R" dpkg -L webmesh
+echo "== copyright"
+chroot "$R" cat /usr/share/doc/webmesh/copyright
 echo "== group"
 chroot "$R" getent group webmesh; echo "group_rc=$?"
 echo "== verify"
@@ -175,6 +177,12 @@ def test_installed_package(deb):
               "/usr/share/bash-completion/completions/webmeshd",
               "/usr/lib/sysusers.d/webmesh.conf"):
         assert f in files, (f, sorted(files))
+    # DEP-5, the project's license (LICENSE) by its SPDX name
+    cr = s["copyright"]
+    assert cr.startswith("Format: https://www.debian.org/doc/packaging-manuals/"
+                         "copyright-format/1.0/"), cr
+    assert "License: Apache-2.0" in cr and "/usr/share/common-licenses/Apache-2.0" in cr, cr
+    assert "License: none" not in cr, cr
     assert "group_rc=0" in s["group"] and s["group"].startswith("webmesh:"), s["group"]
     # systemd-analyze prints what it ignores but exits 0: silence is the test
     assert s["verify"].strip() == "verify_rc=0", s["verify"]
@@ -228,3 +236,9 @@ def test_make_install_rules(tmp_path):
                                             "webmesh-store.so"], mods
     unit = (tmp_path / base / "lib/systemd/system/webmeshd.service").read_text()
     assert f"ExecStart={prefix}/sbin/webmeshd --config /{etc}/webmesh/webmeshd.yaml" in unit
+
+
+def test_license_file_is_apache_2():
+    """LICENSE is the Apache License 2.0, word for word as Debian ships it."""
+    assert (ROOT / "LICENSE").read_text() == \
+        Path("/usr/share/common-licenses/Apache-2.0").read_text()

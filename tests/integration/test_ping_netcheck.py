@@ -228,7 +228,8 @@ def test_ping_reports_direct_and_ice_paths(ping_lab, pb_gen):
 
 def test_netcheck_symmetric_nat(ping_lab):
     """Behind a symmetric NAT each STUN server sees another port: netcheck says
-    endpoint-dependent, that hole punching will not work and the relay will."""
+    endpoint-dependent, that hole punching will not work and the relay will;
+    and wmctl ping to the other site goes through the relay and says so."""
     lab = ping_lab("cone", "symmetric")
     try:
         _start(lab)
@@ -253,6 +254,23 @@ def test_netcheck_symmetric_nat(ping_lab):
             "any peer can reach this node at its public endpoint", paths
         assert not paths["ice_srflx"]["possible"] and paths["ice_srflx"]["why"] == \
             "no STUN server configured: no reflexive candidates", paths
+
+        # wmctl ping over the TURN relay: between the cone and the symmetric
+        # site ICE finds no hole, so every echo goes through coturn, and each
+        # says so (ice_relay, with the relayed candidate)
+        def relay_peer():
+            p = lab.peer("b", "site-a")
+            return p if p and p["path"] == "ice-relay" else None
+        wait_until(relay_peer, 90, "site-b's relayed path to site-a")
+        r = wait_until(lambda: (lambda x: x if x.get("received") == 3 else None)(
+            lab.ping("b", "site-a")), 40, "three answers from site-a over the relay")
+        assert r["node_id"] == "site-a" and r["sent"] == 3, r
+        for p in r["replies"]:
+            assert p["path"] == "ice_relay", r
+            assert p["rtt_us"] > 0, r
+            assert "relay" in p["local_candidate"] + p["remote_candidate"], r
+        table = lab.wmctl("b", "ping", "site-a", "-c", "1").stdout
+        assert "seq=0 ice-relay" in table and "1 received" in table, table
     except BaseException:
         print(lab.logs())
         raise

@@ -56,6 +56,10 @@ ENV = {
 # mount points for the per-node tmpfs; sh execs webmeshd so that its PID is
 # the one Popen returns.
 NODE_SH = (
+    # A node whose directory holds pre-start.sh sources it first (in the
+    # node's namespaces, before anything is mounted): a test's stand-in for
+    # the host services a node meets, such as systemd-resolved.
+    "{ [ ! -e \"${3%/*}/pre-start.sh\" ] || . \"${3%/*}/pre-start.sh\"; } && "
     "mount -t tmpfs -o mode=0755 none /run/wireguard && "
     "mount -t tmpfs -o mode=0755 none /run/webmesh && "
     # A node whose directory holds a resolv.conf sees it as /etc/resolv.conf

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
 
 #include <cmocka.h>
@@ -247,11 +248,129 @@ static void test_tcp_framing(void **state)
 	close(idle);
 }
 
+/* A blocking accept on a listening socket, at most 2 s. */
+static int accept_within(int lfd)
+{
+	struct pollfd p = {.fd = lfd, .events = POLLIN};
+	if (poll(&p, 1, 2000) != 1)
+		return -1;
+	return accept(lfd, NULL, NULL);
+}
+
+/* Reads exactly n bytes, at most 2 s. */
+static bool read_all(int fd, uint8_t *buf, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 2000) != 1)
+			return false;
+		ssize_t r = recv(fd, buf + done, n - done, 0);
+		if (r <= 0)
+			return false;
+		done += (size_t)r;
+	}
+	return true;
+}
+
+/* A TCP query for a name outside the mesh goes to the forwarder over TCP
+ * and its answer comes back as is; a forwarder that hangs up gives
+ * SERVFAIL. The forwarder is this test: the answers come from MeshDNS's
+ * thread while this one plays upstream. */
+static void test_tcp_forwarding(void **state)
+{
+	uv_loop_t loop;
+	uint16_t port = free_port(), up_port = free_port();
+	uint8_t q[600], one[512], got_q[600];
+	struct wm_dns_parsed p;
+	struct wm_meshdns *m = NULL;
+	struct wm_meshdns_config cfg = {.load = load};
+	char err[256], ep[32];
+	(void)state;
+
+	uv_loop_init(&loop);
+	cfg.loop = &loop;
+	struct sockaddr_in ua = {.sin_family = AF_INET,
+				 .sin_port = htons(up_port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one_i = 1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one_i, sizeof(one_i));
+	assert_int_equal(bind(lfd, (struct sockaddr *)&ua, sizeof(ua)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", port);
+	assert_int_equal(wm_endpoint_parse(ep, &cfg.listen), 0);
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", up_port);
+	assert_int_equal(wm_endpoint_parse(ep, &cfg.forwarders[0]), 0);
+	cfg.n_forwarders = 1;
+	assert_int_equal(wm_meshdns_init(&cfg, &m, err, sizeof(err)), 0);
+	assert_int_equal(wm_meshdns_start(m, err, sizeof(err)), 0);
+
+	for (int round = 0; round < 2; round++) {
+		int c = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in to = {.sin_family = AF_INET,
+					 .sin_port = htons(port),
+					 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		assert_int_equal(connect(c, (struct sockaddr *)&to, sizeof(to)), 0);
+		size_t l = query(one, (uint16_t)(40 + round), "outside.example");
+		q[0] = (uint8_t)(l >> 8);
+		q[1] = (uint8_t)l;
+		memcpy(q + 2, one, l);
+		assert_int_equal(send(c, q, 2 + l, MSG_NOSIGNAL), (ssize_t)(2 + l));
+		int u = accept_within(lfd);
+		assert_true(u >= 0);
+		/* the query as the client sent it, framed */
+		assert_true(read_all(u, got_q, 2 + l));
+		assert_memory_equal(got_q, q, 2 + l);
+		if (round == 0) {
+			/* the upstream's answer: the question back, QR and RA set,
+			 * one A record 192.0.2.77 */
+			uint8_t a[600];
+			size_t al = l;
+			memcpy(a, one, l);
+			a[2] |= 0x80;
+			a[3] |= 0x80;
+			a[7] = 1;
+			const uint8_t rr[] = {0xC0, 0x0C, 0, 1, 0,   1, 0, 0,
+					      0,    60,	  0, 4, 192, 0, 2, 77};
+			memcpy(a + al, rr, sizeof(rr));
+			al += sizeof(rr);
+			uint8_t framed[602] = {(uint8_t)(al >> 8), (uint8_t)al};
+			memcpy(framed + 2, a, al);
+			assert_int_equal(send(u, framed, 2 + al, MSG_NOSIGNAL), (ssize_t)(2 + al));
+		}
+		close(u); /* round 1: no answer at all */
+		uint8_t len[2], ans[600];
+		assert_true(read_all(c, len, 2));
+		size_t n = (size_t)(len[0] << 8 | len[1]);
+		assert_true(n <= sizeof(ans));
+		assert_true(read_all(c, ans, n));
+		assert_int_equal(wm_dns_msg_parse(ans, n, &p), 0);
+		assert_int_equal(p.id, 40 + round);
+		if (round == 0) {
+			assert_int_equal(p.rcode, WM_DNS_NOERROR);
+			assert_int_equal(p.ancount, 1);
+			assert_string_equal(p.rr[0].data, "192.0.2.77");
+		} else {
+			assert_int_equal(p.rcode, WM_DNS_SERVFAIL);
+			assert_int_equal(p.ancount, 0);
+		}
+		close(c);
+	}
+	struct wm_meshdns_stats st;
+	wm_meshdns_stats(m, &st);
+	assert_int_equal(st.forwarded, 2);
+	assert_int_equal(st.refused, 0);
+	close(lfd);
+	stop(&loop, m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_udp_and_reload),
 		cmocka_unit_test(test_tcp_framing),
+		cmocka_unit_test(test_tcp_forwarding),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
