@@ -119,6 +119,24 @@ static bool reconcile_once(struct wm_daemon *d, const struct wm_store_status *st
 	return d->raft_failed[0] && add_once(d, st, nodes, n, false);
 }
 
+static void term_barrier_cb(void *data, const struct wm_store_result *res)
+{
+	(void)data;
+	if (res->err)
+		wm_debug("raft: the new term's barrier failed: %s", wm_strerror(res->err));
+}
+
+/* libraft 0.15 appends nothing when a leader is elected, so after a full
+ * restart nothing is known to be committed (and no replica counts as caught
+ * up, see wm_store_status) until the first write of the term: a barrier is
+ * that write. */
+static void term_barrier(struct wm_daemon *d)
+{
+	int err = wm_store_barrier(d->store, term_barrier_cb, d);
+	if (err)
+		wm_debug("raft: cannot start the new term's barrier: %s", wm_strerror(err));
+}
+
 static void reconcile_cb(uv_timer_t *t)
 {
 	struct wm_daemon *d = t->data;
@@ -136,6 +154,8 @@ static void reconcile_cb(uv_timer_t *t)
 			wm_info("raft: no leader (term %llu)", (unsigned long long)st.term);
 		snprintf(d->last_leader, sizeof(d->last_leader), "%s", st.leader_id);
 		d->last_term = st.term;
+		if (st.is_leader && !st.caught_up)
+			term_barrier(d);
 	}
 	wm_raftguard_sync(d, &st);
 	if (!st.is_leader || d->raft_change_pending || d->phase != WM_PHASE_RUNNING)

@@ -200,6 +200,23 @@ void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg)
 			   msg && *msg ? msg : wm_strerror(err));
 }
 
+bool wm_services_refuse_behind(struct wm_services *s, struct wm_rpc_call *call)
+{
+	const struct wm_identity *who = wm_gate_caller(call);
+	struct wm_store_status st;
+	if (!s->cfg.store || (who && who->local))
+		return false;
+	wm_store_status(s->cfg.store, &st);
+	if (st.caught_up)
+		return false;
+	char why[200];
+	snprintf(why, sizeof(why), "%s (applied %llu of %llu); try another server",
+		 st.behind ? st.behind : "this server is behind", (unsigned long long)st.applied_index,
+		 (unsigned long long)st.commit_index);
+	wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE, why);
+	return true;
+}
+
 ProtobufCMessage *wm_services_decode_id(struct wm_rpc_call *call,
 					const ProtobufCMessageDescriptor *desc, const uint8_t *req,
 					size_t len)

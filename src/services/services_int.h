@@ -50,6 +50,12 @@ ProtobufCMessage *wm_services_decode_id(struct wm_rpc_call *call,
  * status and message. */
 void wm_services_relay(struct wm_rpc_call *call, int status, const char *message,
 		       const uint8_t *resp, size_t len);
+/* A replica that has not caught up (store.h's caught_up: just restarted,
+ * replaying) must not answer reads or subscriptions from other nodes: it
+ * would tell a member it is not in the mesh. Finishes the call with
+ * UNAVAILABLE and the reason, and returns true, if so; the member then tries
+ * another server. The local socket still reads this replica as it is. */
+bool wm_services_refuse_behind(struct wm_services *s, struct wm_rpc_call *call);
 /* Forwards the call's raw request to the upstream server and relays the answer. */
 void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
 		       size_t len);

@@ -162,6 +162,10 @@ void wm_subscriptions_subscribe(struct wm_rpc_call *call, const uint8_t *req, si
 					      : "this node is not a mesh server");
 		return;
 	}
+	if (wm_services_refuse_behind(s, call)) {
+		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
+		return;
+	}
 	struct subscriber *sub = calloc(1, sizeof(*sub));
 	if (!sub) {
 		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
