@@ -156,6 +156,7 @@ static void free_cb(uv_handle_t *h)
 	wm_peercache_free(s->peercache, false);
 	wm_signaling_free(s);
 	wm_live_table_free(&s->live);
+	free(s->marks);
 	free(s);
 }
 

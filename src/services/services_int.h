@@ -28,6 +28,14 @@ struct wm_services {
 	bool live_full_logged;
 	uv_timer_t live_timer;
 	bool was_leader;
+	/* the marks last sent as a LivenessCommand (liveness.c): a hash of the
+	 * sorted IDs, valid once one was sent in this leadership */
+	uint64_t live_posted_hash;
+	bool live_posted_valid, live_posting;
+	/* the marks in force, as the last LivenessCommand applied here gave
+	 * them (every server, not only the leader): sorted node IDs */
+	char (*marks)[WM_NODE_ID_MAX + 1];
+	size_t n_marks;
 	/* the graph of the last change, shared by every subscriber (peercache.c) */
 	struct wm_peercache *peercache;
 	/* ICE signal mailboxes and TURN credentials (signaling.c), made on first use */
@@ -81,6 +89,10 @@ void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const 
 void wm_liveness_init(struct wm_services *s);
 /* Starts the leader's sweep (once a store exists). */
 void wm_liveness_start(struct wm_services *s);
+/* Follows the change feed: a LivenessCommand replaces s's marks. */
+void wm_liveness_follow(struct wm_services *s, const Webmesh__V1__RaftCommand *cmd);
+/* Whether the marks in force list node id (data is the services). */
+bool wm_liveness_marked(void *data, const char *id);
 
 /* Handlers, by file. */
 void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);

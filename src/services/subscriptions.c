@@ -117,8 +117,9 @@ static void notify_cb(uv_timer_t *t)
 static void change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
 {
 	(void)index;
-	(void)cmd;
 	struct wm_services *s = data;
+	if (cmd)
+		wm_liveness_follow(s, cmd);
 	if (s->stopped || s->notify_pending || !s->subscribers)
 		return;
 	s->notify_pending = true;

@@ -234,3 +234,80 @@ class TestFailover:
         for m in members:
             tail = m.log()[logs_before[m.name]:]
             assert NOT_IN_MESH not in tail, f"{m.name} was told it is not in the mesh"
+
+
+# =============================================================================
+# Route and exit-node failover: s1 leads, s2 follows; exit nodes e1 and e2
+# both advertise 0.0.0.0/0 and both hold PUBLIC_HOST (each answers for it
+# itself); member m follows s2 and chose e1 as its exit. When e1 is killed and
+# the leader marks it unreachable, m's default route moves to e2 (the marks
+# reach s2, which computes m's peers, through the log), and back to e1 when it
+# returns.
+
+HEARTBEAT_MS = 500
+UNREACHABLE_MS = 3000
+LIVENESS_FLAGS = ("--heartbeat-interval-ms", str(HEARTBEAT_MS), "--unreachable-after-ms",
+                  str(UNREACHABLE_MS), "--remove-after-ms", "3600000")
+PUBLIC_HOST = "198.51.100.1"
+
+
+def start_exit(topo, name, via):
+    n = topo.add_node(name)
+    n.netns_exec("ip", "addr", "add", f"{PUBLIC_HOST}/32", "dev", "lo")
+    n.start("--join", f"{via.underlay}:{API_PORT}", "--insecure-skip-verify", "--node-id",
+            name, "--endpoints", f"{n.underlay}:{WG_PORT}", "--routes", "0.0.0.0/0",
+            *LIVENESS_FLAGS)
+    n.wait_ready("member")
+    return n
+
+
+@pytest.fixture(scope="class")
+def exits():
+    with topology() as topo:
+        s1 = topo.bootstrap("s1", *LIVENESS_FLAGS)
+        s2 = topo.join("s2", "--voter", *LIVENESS_FLAGS, wait=False)
+        wait_server(s2)
+        start_exit(topo, "e1", s1)
+        start_exit(topo, "e2", s1)
+        m = topo.add_node("m")
+        m.start("--join", f"{s2.underlay}:{API_PORT}", "--insecure-skip-verify", "--node-id",
+                "m", "--endpoints", f"{m.underlay}:{WG_PORT}", "--use-exit-node", "e1",
+                *LIVENESS_FLAGS)
+        m.wait_ready("member")
+        yield topo
+
+
+def exit_of(m, keys):
+    """Which exit (by name) carries 0.0.0.0/0 on m's device, or None."""
+    peers = m.wg_peers()
+    got = [name for name, k in keys.items() if "0.0.0.0/0" in peers.get(k, {}).get(
+        "allowed_ips", set())]
+    return got[0] if len(got) == 1 else None
+
+
+class TestRouteFailover:
+    def test_default_route_moves_to_the_other_exit_and_back(self, exits):
+        s1, s2, m = exits.nodes["s1"], exits.nodes["s2"], exits.nodes["m"]
+        e1 = exits.nodes["e1"]
+        keys = {n: status(exits.nodes[n])["public_key"] for n in ("e1", "e2")}
+        # m's peers come from s2, a follower: the marks must reach it
+        assert status(m)["join_server"].rsplit(":", 1)[0] in server_addresses(exits, "s2")
+        wait_until(lambda: exit_of(m, keys) == "e1", 20, "m's default route through e1",
+                   interval=0.2)
+        wait_until(lambda: m.ping(PUBLIC_HOST, wait=1), 20, f"m -> {PUBLIC_HOST} via e1",
+                   interval=0.2)
+        e1.crash()
+        wait_until(lambda: "e1" in status(s1).get("unreachable_nodes", []),
+                   UNREACHABLE_MS / 1000 + 30, "the leader to mark e1 unreachable",
+                   interval=0.2)
+        wait_until(lambda: exit_of(m, keys) == "e2", 20, "m's default route through e2",
+                   interval=0.1)
+        wait_until(lambda: m.ping(PUBLIC_HOST, wait=1), 20, f"m -> {PUBLIC_HOST} via e2",
+                   interval=0.2)
+        e1.restart()
+        wait_until(lambda: "e1" not in status(s1).get("unreachable_nodes", []), 30,
+                   "the leader to see e1 again", interval=0.2)
+        wait_until(lambda: exit_of(m, keys) == "e1", 20, "m's default route back on e1",
+                   interval=0.1)
+        wait_until(lambda: m.ping(PUBLIC_HOST, wait=1), 30, f"m -> {PUBLIC_HOST} via e1 again",
+                   interval=0.2)
