@@ -288,7 +288,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "30000",
 	 .min = 200,
 	 .max = 4000000000u,
-	 .help = "a node not heard from for this long is shown as unreachable"},
+	 .help = "a node not heard from for this long is shown as unreachable, and its "
+		 "routes fail over to the next node advertising them"},
 	{.name = "remove-after-ms",
 	 .type = WM_CFG_UINT,
 	 .offset = F(remove_after_ms),
