@@ -151,12 +151,13 @@ void wm_member_upstream_failed(struct wm_daemon *d)
 	 * with its WireGuard); a missed heartbeat is the quicker sign. Move on
 	 * now: the stream's close schedules the retry on the next server. */
 	wm_warn("server %s does not answer heartbeats", d->servers[d->cur_server]);
-	d->failures = FAILURES_BEFORE_FAILOVER - 1;
 	if (d->peer_stream) {
+		/* Its close (CANCELLED) moves on at once, as a lost server. */
 		struct wm_rpc_stream *st = d->peer_stream;
 		d->peer_stream = NULL;
 		wm_rpc_stream_cancel(st);
 	} else {
+		d->failures = FAILURES_BEFORE_FAILOVER - 1;
 		schedule_retry(d);
 	}
 }
@@ -526,7 +527,10 @@ static void peers_close_cb(void *data, int status, const char *message)
 	} else {
 		wm_warn("peer stream from %s ended (%s: %s); reconnecting", d->servers[d->cur_server],
 			wm_grpc_status_name(status), message ? message : "");
-		if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED) {
+		/* CANCELLED while running is ours: wm_member_upstream_failed
+		 * gave up on the server. */
+		if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED ||
+		    status == WM_GRPC_CANCELLED) {
 			server_lost(d, was_following);
 			return;
 		}

@@ -15,6 +15,8 @@
 #include "util/log.h"
 
 #define FORWARD_TIMEOUT_MS 10000
+#define OVERLAY_KEEPALIVE_MS 1000
+#define OVERLAY_CONNECT_MS 1500
 
 int wm_services_overlay_client(struct wm_services *s, const char *host, struct wm_rpc_client **out)
 {
@@ -24,6 +26,13 @@ int wm_services_overlay_client(struct wm_services *s, const char *host, struct w
 		.tls = s->overlay_tls,
 		.call_metadata = s->cfg.call_metadata,
 		.call_metadata_data = s->cfg.data,
+		/* The other server is a hop away on the overlay: one that answers
+		 * neither a SYN nor a PING within a second or two is dead or cut
+		 * off (a killed leader, typically), and the forward moves on to
+		 * the next leader instead of waiting for the attempt's deadline. */
+		.keepalive_ms = OVERLAY_KEEPALIVE_MS,
+		.keepalive_timeout_ms = OVERLAY_KEEPALIVE_MS,
+		.connect_timeout_ms = OVERLAY_CONNECT_MS,
 	};
 	return wm_rpc_client_new(s->cfg.loop, &cc, out);
 }
