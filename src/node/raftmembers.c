@@ -156,6 +156,7 @@ static void reconcile_cb(uv_timer_t *t)
 		d->last_term = st.term;
 		if (st.is_leader && !st.caught_up)
 			term_barrier(d);
+		wm_services_leader_changed(d->services);
 	}
 	wm_raftguard_sync(d, &st);
 	if (!st.is_leader || d->raft_change_pending || d->phase != WM_PHASE_RUNNING)

@@ -69,6 +69,21 @@ static int leader_client(struct wm_services *s, struct wm_rpc_client **out)
 	return 0;
 }
 
+void wm_services_leader_changed(struct wm_services *s)
+{
+	struct wm_store_status st;
+	if (!s || !s->cfg.store || !s->leader_client)
+		return;
+	wm_store_status(s->cfg.store, &st);
+	if (!st.is_leader && strcmp(s->leader_client_id, st.leader_id) == 0)
+		return;
+	/* Its pending forwards fail with CANCELLED and are retried. */
+	struct wm_rpc_client *c = s->leader_client;
+	s->leader_client = NULL;
+	s->leader_client_id[0] = '\0';
+	wm_rpc_client_free(c);
+}
+
 size_t wm_services_proof(struct wm_services *s, const char *target_id, const uint8_t *target_pub,
 			 const char *path, struct wm_node_proof *p, struct wm_rpc_metadata *md,
 			 size_t max)
@@ -191,7 +206,12 @@ static void attempt(struct forward_ctx *f)
 	struct wm_rpc_client *c;
 	int err = f->s->stopped ? -ECANCELED : leader_client(f->s, &c);
 	if (err == -WM_ENOTLEADER) {
-		/* We lead now: the caller retries and lands on our store. */
+		/* We lead now: apply it here, as if it had come after the
+		 * election (a caller would only retry and land here). */
+		if (wm_services_dispatch_again(f->s, f->call, f->req, f->len)) {
+			uv_close((uv_handle_t *)&f->timer, forward_ctx_closed_cb);
+			return;
+		}
 		forward_done(f, WM_GRPC_UNAVAILABLE, "leadership moved to this server; retry", NULL,
 			     0);
 		return;

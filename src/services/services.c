@@ -104,6 +104,19 @@ void wm_services_set_store(struct wm_services *s, struct wm_store *store)
 	wm_liveness_start(s);
 }
 
+bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call,
+				const uint8_t *req, size_t len)
+{
+	const char *path = wm_rpc_call_path(call);
+	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
+		if (!methods[i].streaming && strcmp(methods[i].path, path) == 0) {
+			methods[i].handler(call, req, len, s);
+			return true;
+		}
+	}
+	return false;
+}
+
 static int register_methods(struct wm_services *s, struct wm_rpc_server *srv, bool local)
 {
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {

@@ -81,6 +81,11 @@ size_t wm_services_proof(struct wm_services *s, const char *target_id, const uin
 			 const char *path, struct wm_node_proof *p, struct wm_rpc_metadata *md,
 			 size_t max);
 
+/* Runs the handler of call's method again (the gate has passed it): a write
+ * forwarded to a leader that this server replaced is applied here. False if
+ * the method is unknown. req need not outlive the call. */
+bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call,
+				const uint8_t *req, size_t len);
 /* Forwards a write the local store refused with -WM_ENOTLEADER to the leader
  * and relays its answer; a call that was forwarded once is not forwarded again. */
 void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
