@@ -104,8 +104,8 @@ void wm_services_set_store(struct wm_services *s, struct wm_store *store)
 	wm_liveness_start(s);
 }
 
-bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call,
-				const uint8_t *req, size_t len)
+bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+				size_t len)
 {
 	const char *path = wm_rpc_call_path(call);
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
@@ -225,8 +225,8 @@ bool wm_services_refuse_behind(struct wm_services *s, struct wm_rpc_call *call)
 		return false;
 	char why[200];
 	snprintf(why, sizeof(why), "%s (applied %llu of %llu); try another server",
-		 st.behind ? st.behind : "this server is behind", (unsigned long long)st.applied_index,
-		 (unsigned long long)st.commit_index);
+		 st.behind ? st.behind : "this server is behind",
+		 (unsigned long long)st.applied_index, (unsigned long long)st.commit_index);
 	wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE, why);
 	return true;
 }

@@ -653,8 +653,9 @@ static struct conn *conn_new(struct tp *tp, bool client)
 	if (!client)
 		tp->n_unauth++; /* incoming, until its hello is verified */
 	uv_timer_start(&c->timer, timer_cb,
-		       client && tp->handshake_timeout_ms > SYN_TIMEOUT_MS ? SYN_TIMEOUT_MS
-									  : tp->handshake_timeout_ms,
+		       client && tp->handshake_timeout_ms > SYN_TIMEOUT_MS
+			       ? SYN_TIMEOUT_MS
+			       : tp->handshake_timeout_ms,
 		       0);
 	return c;
 }

@@ -18,6 +18,7 @@ what an earlier one left dead or cut off.
   caught up refuses with UNAVAILABLE instead).
 """
 
+import os
 import threading
 import time
 
@@ -99,7 +100,9 @@ def join_member(topo, name, via):
 def fo():
     with topology() as topo:
         build_servers(topo, VOTERS, ())
-        topo.join("c1")
+        # c1's heartbeats come once a minute, so that only the API keepalive
+        # can tell it in time that a cut-off server is gone
+        topo.join("c1", "--heartbeat-interval-ms", "60000")
         join_member(topo, "c2", topo.nodes["s2"])
         yield topo
 
@@ -157,8 +160,8 @@ def lose_server(fo, how):
         def moved():
             now = following(fo, c1)
             return status(c1).get("subscribed") is True and now and now is not server and now
-        now = wait_until(moved, 30, f"c1 to follow a server other than {server.name}",
-                         interval=0.2)
+        now = wait_until(moved, 15 if how == "cut" else 30,
+                         f"c1 to follow a server other than {server.name}", interval=0.2)
         via = next(fo.nodes[v] for v in VOTERS if v not in (server.name, now.name))
         name = f"n-{how}"
         joined = join_member(fo, name, via)
@@ -174,7 +177,65 @@ def lose_server(fo, how):
     return server
 
 
+# pidfd_open and pidfd_getfd (Linux 5.6): a copy of another process's socket,
+# to read its options.
+SYS_PIDFD_OPEN = 434
+SYS_PIDFD_GETFD = 438
+
+
+def api_sockets_nodelay(node):
+    """{(local, remote): TCP_NODELAY} of webmeshd's established TCP sockets
+    on node to or from API_PORT, read from copies of its descriptors."""
+    import ctypes
+    import socket
+    libc = ctypes.CDLL(None, use_errno=True)
+    pid = node.pid
+    inodes = {}
+    for name in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{name}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes[target[8:-1]] = int(name)
+    conns = {}
+    for line in open(f"/proc/{pid}/net/tcp").read().splitlines()[1:]:
+        f = line.split()
+        local, remote, state, inode = f[1], f[2], f[3], f[9]
+        lport, rport = int(local.split(":")[1], 16), int(remote.split(":")[1], 16)
+        if state == "01" and API_PORT in (lport, rport) and inode in inodes:
+            conns[(local, remote)] = inodes[inode]
+    pidfd = libc.syscall(SYS_PIDFD_OPEN, pid, 0)
+    assert pidfd >= 0, f"pidfd_open: errno {ctypes.get_errno()}"
+    out = {}
+    try:
+        for key, fd in conns.items():
+            copy = libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+            assert copy >= 0, f"pidfd_getfd: errno {ctypes.get_errno()}"
+            sock = socket.socket(fileno=copy)
+            try:
+                out[key] = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+            finally:
+                sock.detach()
+                os.close(copy)
+    finally:
+        os.close(pidfd)
+    return out
+
+
 class TestFailover:
+    def test_api_sockets_set_nodelay(self, fo):
+        """The join's answer is two small TLS records: with Nagle the second
+        waits for the client's delayed ACK. Both ends of every API
+        connection (c1's client, its server's accepted socket) disable it."""
+        heal(fo)
+        c1 = fo.nodes["c1"]
+        server = wait_until(lambda: following(fo, c1), 30, "c1 to follow one server")
+        for node in (c1, server):
+            got = wait_until(lambda: api_sockets_nodelay(node), 10,
+                             f"{node.name}'s API connections")
+            assert all(got.values()), f"{node.name}: TCP_NODELAY per connection: {got}"
+
     def test_member_follows_another_server_after_sigkill(self, fo):
         heal(fo)
         lose_server(fo, "kill")
