@@ -63,9 +63,14 @@ def scan(text):
     defs, statics, used = set(), set(), set()
     depth = 0
     decl = []  # the tokens of the current top-level declaration
+    prev = None
     for kind, tok in tokens(text):
-        if kind == "ident":
+        # a tag after struct/union/enum names a type, never a function,
+        # even where both share a name (struct wm_store_status and the
+        # function wm_store_status)
+        if kind == "ident" and prev not in ("struct", "union", "enum"):
             used.add(tok)
+        prev = tok
         if depth == 0:
             if tok == "{":
                 name = function_name(decl)

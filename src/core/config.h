@@ -60,6 +60,8 @@ struct wm_config {
 	char *bootstrap_servers[WM_CFG_LIST_MAX]; /* bootstrap-servers: ID=HOST:PORT list */
 	size_t n_bootstrap_servers;
 	uint32_t heartbeat_interval_ms; /* heartbeat-interval-ms: 5000 */
+	uint32_t api_keepalive_ms;      /* api-keepalive-ms: 1000 (0 = off) */
+	uint32_t api_keepalive_timeout_ms; /* api-keepalive-timeout-ms: 1000 */
 	uint32_t unreachable_after_ms;  /* unreachable-after-ms: 30000 */
 	uint32_t remove_after_ms;       /* remove-after-ms: 86400000 */
 	uint32_t liveness_max_nodes;    /* liveness-max-nodes: 65536 */

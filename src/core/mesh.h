@@ -52,6 +52,10 @@ struct wm_mesh_node {
 	struct wm_prefix routes[WM_MAX_ROUTES]; /* networks advertised behind this node */
 	size_t n_routes;
 	char exit_node[WM_NODE_ID_MAX + 1]; /* whose default routes it takes, "" = the nearest */
+	/* The leader marked it unreachable (liveness, unreachable-after-ms):
+	 * its routes go to the next node that advertises them. Not stored in
+	 * the replica; set by whoever computes peers (services/peercache.c). */
+	bool unreachable;
 };
 
 /* A directed-as-stored, used-as-undirected edge: A-B and B-A are the same link. */

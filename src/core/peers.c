@@ -36,7 +36,8 @@ struct heap {
 struct claim {
 	struct wm_prefix prefix;
 	int cls; /* -1: a mesh network, 0: the node's own address (or the chosen exit's
-		    default route), 1: a route it advertises */
+		    default route), 1: a route it advertises, 2: a route of a node
+		    marked unreachable */
 	int64_t dist;
 	size_t via_rank;
 	size_t owner_rank;
@@ -320,10 +321,15 @@ static bool self_owns(const struct wm_mesh_node *self, const struct wm_prefix *p
 }
 
 /* A route's claim class: 1, except that the default routes of the exit node
- * self chose (--use-exit-node) beat every other's, nearer or not. */
+ * self chose (--use-exit-node) beat every other's, nearer or not, and that
+ * the routes of a node marked unreachable lose to every reachable owner's
+ * (route and exit-node failover), chosen exit or not; with no other owner
+ * the unreachable one keeps them, as dropping the route helps nobody. */
 static int route_class(const struct wm_mesh_node *self, const struct wm_mesh_node *owner,
 		       const struct wm_prefix *p)
 {
+	if (owner->unreachable)
+		return 2;
 	if (p->len == 0 && self->exit_node[0] && strcmp(self->exit_node, owner->id) == 0)
 		return 0;
 	return 1;

@@ -40,7 +40,8 @@ struct wm_peer_set {
  * allows no duplicates): a node's own address beats a route, then the nearer
  * owner, then the smaller first-hop ID, then the smaller owner ID; a default
  * route (0.0.0.0/0, ::/0) of the node self names in exit_node beats any other
- * default route. Prefixes self
+ * default route, and a route of a node marked unreachable loses to every
+ * other owner's (failover; it keeps it when nobody else has it). Prefixes self
  * owns or advertises itself are never given to a peer. Prefixes are normalised
  * (host bits cleared). Weights below 1 count as 1; a duplicated node ID keeps its
  * first entry. A peer has ice set when any edge between self and it has: the

@@ -272,6 +272,12 @@ static void raft_status(void *data, const struct wm_store_status *st)
 	wm_raftguard_sync(&d->raftguard, st, &d->ipv4, servers, n);
 }
 
+static void leader_changed(void *data)
+{
+	struct wm_daemon *d = data;
+	wm_services_leader_changed(d->services);
+}
+
 static bool is_stopping(void *data)
 {
 	const struct wm_daemon *d = data;
@@ -294,6 +300,7 @@ static int raftmembers_start(struct wm_daemon *d, char *err, size_t errlen)
 		.raft_port = d->cfg->raft_port,
 		.period_ms = d->cfg->raft_heartbeat_ms,
 		.status_cb = raft_status,
+		.leader_changed = leader_changed,
 		.running = in_mesh,
 		.stopping = is_stopping,
 		.data = d,

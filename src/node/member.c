@@ -27,6 +27,11 @@ static void send_join(struct wm_daemon *d);
 static void subscribe(struct wm_daemon *d);
 static void schedule_retry(struct wm_daemon *d);
 
+#define OVERLAY_CONNECT_MS 3000
+/* After moving to another server, ask it at once: the move itself is the
+ * backoff. */
+#define FAILOVER_RETRY_MS 20
+
 /* Our credentials, and our node proof for the server in use once we know
  * who it is. */
 static size_t upstream_metadata(void *data, const char *path, const char *server_fp,
@@ -60,8 +65,28 @@ static int connect_upstream(struct wm_daemon *d)
 		.server_name = d->cur_server == 0 ? d->cfg->server_name : NULL,
 		.call_metadata = upstream_metadata,
 		.call_metadata_data = d,
+		.keepalive_ms = d->cfg->api_keepalive_ms,
+		.keepalive_timeout_ms = d->cfg->api_keepalive_timeout_ms,
+		/* The other servers are a hop away on the overlay: one that does
+		 * not answer a SYN quickly is down, try the next. */
+		.connect_timeout_ms = d->cur_server == 0 ? 0 : OVERLAY_CONNECT_MS,
 	};
 	return wm_rpc_client_new(d->loop, &cc, &d->upstream);
+}
+
+/* The server after the current one in the list that is another node: the
+ * --join address and the same server's mesh address are the same node,
+ * and moving from one to the other would cost a second timeout. */
+static size_t next_server(const struct wm_daemon *d)
+{
+	const struct wm_server_key *cur = &d->server_keys[d->cur_server];
+	for (size_t k = 1; k < d->n_servers; k++) {
+		size_t i = (d->cur_server + k) % d->n_servers;
+		const struct wm_server_key *sk = &d->server_keys[i];
+		if (!cur->known || !sk->known || strcmp(sk->id, cur->id) != 0)
+			return i;
+	}
+	return wm_upstream_next(d->cur_server, d->n_servers);
 }
 
 static void failover(struct wm_daemon *d)
@@ -75,7 +100,7 @@ static void failover(struct wm_daemon *d)
 	}
 	wm_rpc_client_free(d->upstream);
 	d->upstream = NULL;
-	d->cur_server = wm_upstream_next(d->cur_server, d->n_servers);
+	d->cur_server = next_server(d);
 	wm_info("switching to server %s", d->servers[d->cur_server]);
 	if (connect_upstream(d) < 0) {
 		d->cur_server = 0;
@@ -125,12 +150,13 @@ void wm_member_upstream_failed(struct wm_daemon *d)
 	 * with its WireGuard); a missed heartbeat is the quicker sign. Move on
 	 * now: the stream's close schedules the retry on the next server. */
 	wm_warn("server %s does not answer heartbeats", d->servers[d->cur_server]);
-	wm_upstream_missed_heartbeat(&d->failures);
 	if (d->peer_stream) {
+		/* Its close (CANCELLED) moves on at once, as a lost server. */
 		struct wm_rpc_stream *st = d->peer_stream;
 		d->peer_stream = NULL;
 		wm_rpc_stream_cancel(st);
 	} else {
+		wm_upstream_missed_heartbeat(&d->failures);
 		schedule_retry(d);
 	}
 }
@@ -458,9 +484,32 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	return 0;
 }
 
+/* The server we followed is gone (killed, cut off: its keepalive went
+ * unanswered) or cannot serve us now (behind the leader): move to the next
+ * one and subscribe there at once. The tunnels do not depend on it. */
+static void server_lost(struct wm_daemon *d, bool was_following)
+{
+	if (d->n_servers < 2) {
+		schedule_retry(d);
+		return;
+	}
+	if (!was_following) {
+		/* Not a working server lost: keep the usual backoff, so that a
+		 * mesh whose servers all refuse is not asked in a loop. */
+		wm_upstream_missed_heartbeat(&d->failures);
+		schedule_retry(d);
+		return;
+	}
+	d->failures = 0;
+	d->retry_ms = 0;
+	failover(d);
+	uv_timer_start(&d->retry_timer, retry_cb, FAILOVER_RETRY_MS, 0);
+}
+
 static void peers_close_cb(void *data, int status, const char *message)
 {
 	struct wm_daemon *d = data;
+	bool was_following = d->subscribed;
 	d->peer_stream = NULL;
 	d->subscribed = false;
 	if (d->phase == WM_PHASE_STOPPING)
@@ -473,6 +522,13 @@ static void peers_close_cb(void *data, int status, const char *message)
 	} else {
 		wm_warn("peer stream from %s ended (%s: %s); reconnecting", d->servers[d->cur_server],
 			wm_grpc_status_name(status), message ? message : "");
+		/* CANCELLED while running is ours: wm_member_upstream_failed
+		 * gave up on the server. */
+		if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED ||
+		    status == WM_GRPC_CANCELLED) {
+			server_lost(d, was_following);
+			return;
+		}
 	}
 	schedule_retry(d);
 }

@@ -120,6 +120,24 @@ static bool reconcile_once(struct wm_raftmembers *rm, const struct wm_store_stat
 	return rm->failed[0] && add_once(rm, st, nodes, n, false);
 }
 
+static void term_barrier_cb(void *data, const struct wm_store_result *res)
+{
+	(void)data;
+	if (res->err)
+		wm_debug("raft: the new term's barrier failed: %s", wm_strerror(res->err));
+}
+
+/* libraft 0.15 appends nothing when a leader is elected, so after a full
+ * restart nothing is known to be committed (and no replica counts as caught
+ * up, see wm_store_status) until the first write of the term: a barrier is
+ * that write. */
+static void term_barrier(struct wm_raftmembers *rm)
+{
+	int err = wm_store_barrier(rm->store, term_barrier_cb, rm);
+	if (err)
+		wm_debug("raft: cannot start the new term's barrier: %s", wm_strerror(err));
+}
+
 static void reconcile_cb(uv_timer_t *t)
 {
 	struct wm_raftmembers *rm = t->data;
@@ -137,6 +155,9 @@ static void reconcile_cb(uv_timer_t *t)
 			wm_info("raft: no leader (term %llu)", (unsigned long long)st.term);
 		snprintf(rm->last_leader, sizeof(rm->last_leader), "%s", st.leader_id);
 		rm->last_term = st.term;
+		if (st.is_leader && !st.caught_up)
+			term_barrier(rm);
+		rm->c.leader_changed(rm->c.data);
 	}
 	rm->c.status_cb(rm->c.data, &st);
 	if (!st.is_leader || rm->change_pending || !rm->c.running(rm->c.data))

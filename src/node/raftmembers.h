@@ -21,6 +21,9 @@ struct wm_raftmembers_config {
 	/* Every pass, with the store's status (the Raft port's firewall
 	 * follows the servers). */
 	void (*status_cb)(void *data, const struct wm_store_status *st);
+	/* Leadership moved (or the term changed): the services drop what
+	 * they held for the old leader. */
+	void (*leader_changed)(void *data);
 	/* Membership changes wait until the node is in the mesh. */
 	bool (*running)(void *data);
 	/* Nothing is done any more once the node stops. */

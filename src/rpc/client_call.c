@@ -415,7 +415,15 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
 	struct cconn *cc = cconn_of(user_data);
 	if (cc->conn.closing)
 		return NGHTTP2_ERR_CALLBACK_FAILURE;
-	wm_conn_disarm(&cc->conn); /* the server speaks HTTP/2 */
+	/* The server speaks HTTP/2; from now on the timer is the keepalive's.
+	 * Any frame shows the server alive. */
+	bool first = !cc->h2_up;
+	cc->h2_up = true;
+	cc->ping_out = false;
+	if (!cc->cl->keepalive_ms)
+		wm_conn_disarm(&cc->conn);
+	else if (first || (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)))
+		wm_conn_arm(&cc->conn, cc->cl->keepalive_ms);
 	if (f->hd.type == NGHTTP2_GOAWAY) {
 		/* Calls in flight finish here; new ones go to a new connection. */
 		cc->draining = true;
@@ -497,6 +505,32 @@ static int on_stream_close(nghttp2_session *h2, int32_t id, uint32_t code, void 
 	}
 	wm_cl_call_complete(s, status, why);
 	return 0;
+}
+
+void wm_cl_conn_timeout(struct cconn *cc)
+{
+	struct wm_conn *c = &cc->conn;
+	struct wm_rpc_client *cl = cc->cl;
+	char why[128];
+	if (!cc->h2_up || !cl->keepalive_ms) {
+		wm_conn_close(c, -ETIMEDOUT,
+			      c->ready ? "no HTTP/2 settings received in time"
+				       : "connection or TLS handshake timed out");
+		return;
+	}
+	if (cc->ping_out) {
+		snprintf(why, sizeof(why), "no answer to a keepalive PING within %u ms",
+			 cl->keepalive_timeout_ms);
+		wm_conn_close(c, -ETIMEDOUT, why);
+		return;
+	}
+	if (nghttp2_submit_ping(c->h2, NGHTTP2_FLAG_NONE, NULL) != 0) {
+		wm_conn_close(c, -ENOMEM, "cannot send a keepalive PING");
+		return;
+	}
+	cc->ping_out = true;
+	wm_conn_arm(c, cl->keepalive_timeout_ms ? cl->keepalive_timeout_ms : cl->keepalive_ms);
+	wm_conn_flush(c);
 }
 
 int wm_cl_session_new(struct cconn *cc)

@@ -25,6 +25,8 @@ struct cconn {
 	char server_fp[WM_FINGERPRINT_LEN]; /* the server's certificate, "" before TLS / on unix */
 	bool connected; /* the transport connected (later failures are not retried) */
 	bool draining;	/* GOAWAY received: no new calls */
+	bool h2_up;	/* the server sent its first frame */
+	bool ping_out;	/* a keepalive PING is unanswered */
 };
 
 struct wm_rpc_client {
@@ -35,6 +37,7 @@ struct wm_rpc_client {
 	SSL_CTX *tls;
 	char *server_name;
 	size_t max_message;
+	uint32_t keepalive_ms, keepalive_timeout_ms, connect_timeout_ms;
 	char authority[300];
 	char target[300]; /* for messages: "host:port" or "unix:path" */
 	struct cconn *active;
@@ -82,6 +85,9 @@ void wm_cl_free_now(struct wm_rpc_client *cl);
 
 /* client_call.c */
 int wm_cl_session_new(struct cconn *cc);
+/* The connection's timer ran out: the connect deadline, or a keepalive
+ * step (send a PING, or give up on an unanswered one). */
+void wm_cl_conn_timeout(struct cconn *cc);
 void wm_cl_call_submit(struct wm_rpc_stream *s);
 /* Moves a call not yet submitted to another connection. */
 void wm_cl_call_move(struct wm_rpc_stream *s, struct cconn *to);

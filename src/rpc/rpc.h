@@ -174,6 +174,16 @@ struct wm_rpc_client_config {
 	const char *server_name; /* SNI and :authority (default: host); the name
 				    checked is the context's verify_name */
 	size_t max_message_size; /* 0 = default */
+	/* HTTP/2 PING keepalive: once the connection is up, a PING goes out
+	 * keepalive_ms after the last PING answer, and a connection that
+	 * receives no frame at all within keepalive_timeout_ms of a PING is
+	 * closed (its calls fail with UNAVAILABLE). A server that was killed or
+	 * cut off sends no RST, so this is how a client learns of it quickly.
+	 * 0 = no keepalive. The connect and TLS handshake get connect_timeout_ms
+	 * (0 = 20 s). */
+	uint32_t keepalive_ms;
+	uint32_t keepalive_timeout_ms;
+	uint32_t connect_timeout_ms;
 	/* Credentials for every call: called as each call goes out on a
 	 * connection, it fills up to max entries (valid until it is called
 	 * again) that are sent after the call's own metadata; NULL = none.

@@ -210,6 +210,11 @@ static void sconn_start(struct sconn *sc, SSL_CTX *tls)
 			return;
 		}
 	}
+	/* The answer to a call is often two small TLS records (headers, then
+	 * data and trailers): Nagle would hold the second until the client's
+	 * delayed ACK of the first, about 40 ms. */
+	if (!sc->conn.is_pipe)
+		(void)uv_tcp_nodelay(&sc->conn.io.tcp, 1);
 	SSL *ssl = NULL;
 	if (tls) {
 		if (!(ssl = SSL_new(tls))) {

@@ -15,6 +15,8 @@
 #include "util/log.h"
 
 #define FORWARD_TIMEOUT_MS 10000
+#define OVERLAY_KEEPALIVE_MS 1000
+#define OVERLAY_CONNECT_MS 1500
 
 int wm_services_overlay_client(struct wm_services *s, const char *host, struct wm_rpc_client **out)
 {
@@ -24,6 +26,13 @@ int wm_services_overlay_client(struct wm_services *s, const char *host, struct w
 		.tls = s->overlay_tls,
 		.call_metadata = s->cfg.call_metadata,
 		.call_metadata_data = s->cfg.data,
+		/* The other server is a hop away on the overlay: one that answers
+		 * neither a SYN nor a PING within a second or two is dead or cut
+		 * off (a killed leader, typically), and the forward moves on to
+		 * the next leader instead of waiting for the attempt's deadline. */
+		.keepalive_ms = OVERLAY_KEEPALIVE_MS,
+		.keepalive_timeout_ms = OVERLAY_KEEPALIVE_MS,
+		.connect_timeout_ms = OVERLAY_CONNECT_MS,
 	};
 	return wm_rpc_client_new(s->cfg.loop, &cc, out);
 }
@@ -58,6 +67,21 @@ static int leader_client(struct wm_services *s, struct wm_rpc_client **out)
 	wm_debug("forwarding writes to leader %s at %s", st.leader_id, host);
 	*out = s->leader_client;
 	return 0;
+}
+
+void wm_services_leader_changed(struct wm_services *s)
+{
+	struct wm_store_status st;
+	if (!s || !s->cfg.store || !s->leader_client)
+		return;
+	wm_store_status(s->cfg.store, &st);
+	if (!st.is_leader && strcmp(s->leader_client_id, st.leader_id) == 0)
+		return;
+	/* Its pending forwards fail with CANCELLED and are retried. */
+	struct wm_rpc_client *c = s->leader_client;
+	s->leader_client = NULL;
+	s->leader_client_id[0] = '\0';
+	wm_rpc_client_free(c);
 }
 
 size_t wm_services_proof(struct wm_services *s, const char *target_id, const uint8_t *target_pub,
@@ -182,7 +206,12 @@ static void attempt(struct forward_ctx *f)
 	struct wm_rpc_client *c;
 	int err = f->s->stopped ? -ECANCELED : leader_client(f->s, &c);
 	if (err == -WM_ENOTLEADER) {
-		/* We lead now: the caller retries and lands on our store. */
+		/* We lead now: apply it here, as if it had come after the
+		 * election (a caller would only retry and land here). */
+		if (wm_services_dispatch_again(f->s, f->call, f->req, f->len)) {
+			uv_close((uv_handle_t *)&f->timer, forward_ctx_closed_cb);
+			return;
+		}
 		forward_done(f, WM_GRPC_UNAVAILABLE, "leadership moved to this server; retry", NULL,
 			     0);
 		return;

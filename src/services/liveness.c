@@ -40,16 +40,85 @@ static struct wm_live_entry *find_or_add(struct wm_services *s, const char *id, 
 	return r < 0 ? NULL : e;
 }
 
+static void post_marks(struct wm_services *s);
+
+static int id_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void posted_cb(void *data, const struct wm_store_result *res)
+{
+	struct wm_services *s = data;
+	s->live_posting = false;
+	if (res->err) {
+		/* Lost leadership or a full log: the next sweep sends them again. */
+		s->live_posted_valid = false;
+		return;
+	}
+	post_marks(s); /* marks that changed while this one was on its way */
+}
+
+/* Every server computes peers for its own subscribers, and a route of a node
+ * marked unreachable goes to the next node advertising it (core/peers.h):
+ * so the marks travel through the log, as one LivenessCommand holding all of
+ * them, whenever they change. */
+static void post_marks(struct wm_services *s)
+{
+	struct wm_arena a;
+	char **ids;
+	size_t n;
+	struct wm_store_status st;
+
+	if (!s->cfg.store || s->live_posting || s->stopped)
+		return;
+	wm_store_status(s->cfg.store, &st);
+	if (!st.is_leader)
+		return;
+	wm_arena_init(&a);
+	wm_services_unreachable(s, &a, &ids, &n);
+	if (!ids) {
+		wm_arena_free(&a);
+		return;
+	}
+	qsort(ids, n, sizeof(*ids), id_cmp);
+	uint64_t h = 1469598103934665603ull; /* FNV-1a over "id\n"... */
+	for (size_t i = 0; i < n; i++) {
+		for (const char *c = ids[i]; *c; c++)
+			h = (h ^ (uint8_t)*c) * 1099511628211ull;
+		h = (h ^ '\n') * 1099511628211ull;
+	}
+	if (s->live_posted_valid && h == s->live_posted_hash) {
+		wm_arena_free(&a);
+		return;
+	}
+	Webmesh__V1__LivenessCommand lc = WEBMESH__V1__LIVENESS_COMMAND__INIT;
+	lc.unreachable = ids;
+	lc.n_unreachable = n;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS;
+	cmd.liveness = &lc;
+	if (wm_store_apply(s->cfg.store, &cmd, posted_cb, s) == 0) {
+		s->live_posting = true;
+		s->live_posted_hash = h;
+		s->live_posted_valid = true;
+	}
+	wm_arena_free(&a);
+}
+
 void wm_services_seen(struct wm_services *s, const char *node_id)
 {
 	uint64_t now = uv_now(s->cfg.loop);
 	struct wm_live_entry *e = find_or_add(s, node_id, now, false);
 	if (!e)
 		return;
-	if (e->unreachable)
-		wm_info("node %s is reachable again", node_id);
+	bool back = e->unreachable;
 	e->last_ms = now;
 	e->unreachable = false;
+	if (back) {
+		wm_info("node %s is reachable again", node_id);
+		post_marks(s);
+	}
 }
 
 void wm_services_unreachable(struct wm_services *s, struct wm_arena *a, char ***ids, size_t *n)
@@ -97,6 +166,7 @@ static void sweep_cb(uv_timer_t *t)
 	if (!st.is_leader) {
 		wm_live_table_free(&s->live);
 		s->was_leader = false;
+		s->live_posted_valid = false;
 		return;
 	}
 	uint64_t now = uv_now(s->cfg.loop);
@@ -129,7 +199,45 @@ static void sweep_cb(uv_timer_t *t)
 		if (s->cfg.remove_after_ms && silent > s->cfg.remove_after_ms && !e->removing)
 			remove_node(s, e);
 	}
+	/* A new leader sends its marks (none, at first) once: the last leader's
+	 * may still be in force. */
+	if (!s->was_leader)
+		s->live_posted_valid = false;
 	s->was_leader = true;
+	post_marks(s);
+}
+
+static int mark_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+void wm_liveness_follow(struct wm_services *s, const Webmesh__V1__RaftCommand *cmd)
+{
+	if (cmd->command_case != WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS || !cmd->liveness)
+		return;
+	const Webmesh__V1__LivenessCommand *lc = cmd->liveness;
+	size_t n = 0, cap = lc->n_unreachable;
+	char(*marks)[WM_NODE_ID_MAX + 1] = cap ? calloc(cap, sizeof(*marks)) : NULL;
+	if (cap && !marks) {
+		wm_warn("liveness: out of memory for %zu marks; keeping the previous ones", cap);
+		return;
+	}
+	/* From the log, so the leader wrote it; an ID that is not one names no
+	 * node and is left out. */
+	for (size_t i = 0; i < lc->n_unreachable; i++)
+		if (wm_node_id_check(lc->unreachable[i], NULL) == 0)
+			snprintf(marks[n++], sizeof(marks[0]), "%s", lc->unreachable[i]);
+	qsort(marks, n, sizeof(*marks), mark_cmp);
+	free(s->marks);
+	s->marks = marks;
+	s->n_marks = n;
+}
+
+bool wm_liveness_marked(void *data, const char *id)
+{
+	struct wm_services *s = data;
+	return s->n_marks && bsearch(id, s->marks, s->n_marks, sizeof(*s->marks), mark_cmp);
 }
 
 void wm_liveness_init(struct wm_services *s)

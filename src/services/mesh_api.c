@@ -22,6 +22,10 @@ void wm_mesh_get_node(struct wm_rpc_call *call, const uint8_t *req, size_t len, 
 		wm_services_proxy(s, call, req, len);
 		return;
 	}
+	if (wm_services_refuse_behind(s, call)) {
+		webmesh__v1__get_node_request__free_unpacked(r, NULL);
+		return;
+	}
 	struct wm_mesh_node node;
 	int err = wm_store_get_node(s->cfg.store, r->id, &node);
 	if (err) {
@@ -98,6 +102,8 @@ static void serve_graph(struct wm_services *s, struct wm_rpc_call *call, const u
 		wm_services_proxy(s, call, req, len);
 		return;
 	}
+	if (wm_services_refuse_behind(s, call))
+		return;
 	struct wm_arena a;
 	wm_arena_init(&a);
 	Webmesh__V1__MeshGraph g = WEBMESH__V1__MESH_GRAPH__INIT;

@@ -23,6 +23,8 @@ struct snapshot {
 
 struct wm_peercache {
 	struct wm_store *store;
+	bool (*marked)(void *data, const char *id); /* the liveness marks, or NULL */
+	void *marked_data;
 	struct snapshot snap;
 	bool loaded;
 	uint64_t loads;
@@ -61,7 +63,8 @@ static int apply_acls(struct wm_store *store, struct snapshot *sn)
 	return err;
 }
 
-static int snapshot_load(struct wm_store *store, struct snapshot *sn)
+static int snapshot_load(struct wm_store *store, struct snapshot *sn,
+			 bool (*marked)(void *data, const char *id), void *marked_data)
 {
 	struct wm_peers_opts opts = {0};
 	struct wm_mesh_info info;
@@ -78,6 +81,9 @@ static int snapshot_load(struct wm_store *store, struct snapshot *sn)
 		return err;
 	}
 	err = wm_store_list_nodes(store, &sn->nodes, &sn->n_nodes);
+	/* Routes of nodes the leader marked unreachable fail over (peers.h). */
+	for (size_t i = 0; !err && marked && i < sn->n_nodes; i++)
+		sn->nodes[i].unreachable = marked(marked_data, sn->nodes[i].id);
 	if (!err)
 		err = wm_store_list_edges(store, &sn->edges, &sn->n_edges);
 	if (!err)
@@ -166,7 +172,7 @@ int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_
 			Webmesh__V1__PeerConfigurations *out)
 {
 	if (!pc->loaded) {
-		int err = snapshot_load(pc->store, &pc->snap);
+		int err = snapshot_load(pc->store, &pc->snap, pc->marked, pc->marked_data);
 		if (err)
 			return err;
 		pc->loaded = true;
@@ -184,7 +190,7 @@ int wm_peercache_config_once(struct wm_store *store, const char *node_id, struct
 			     Webmesh__V1__PeerConfigurations *out)
 {
 	struct snapshot sn;
-	int err = snapshot_load(store, &sn);
+	int err = snapshot_load(store, &sn, NULL, NULL);
 
 	if (err)
 		return err;
@@ -208,6 +214,8 @@ int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_aren
 		int err = wm_peercache_new(s->cfg.store, &s->peercache);
 		if (err)
 			return err;
+		s->peercache->marked = wm_liveness_marked;
+		s->peercache->marked_data = s;
 	}
 	return wm_peercache_config(s->peercache, node_id, a, out);
 }

@@ -56,6 +56,17 @@ void wm_services_set_store(struct wm_services *s, struct wm_store *store)
 	wm_liveness_start(s);
 }
 
+bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+				size_t len)
+{
+	const char *path = wm_rpc_call_path(call);
+	const struct wm_method_def *m = wm_method_find(path);
+	if (!m || m->streaming)
+		return false;
+	m->handler(call, req, len, s);
+	return true;
+}
+
 static int register_methods(struct wm_services *s, struct wm_rpc_server *srv, bool local)
 {
 	for (size_t i = 0; i < wm_n_methods; i++) {
@@ -108,6 +119,7 @@ static void free_cb(uv_handle_t *h)
 	wm_peercache_free(s->peercache, false);
 	wm_signaling_free(s);
 	wm_live_table_free(&s->live);
+	free(s->marks);
 	free(s);
 }
 
@@ -150,6 +162,23 @@ void wm_services_fail(struct wm_rpc_call *call, int err, const char *msg)
 {
 	wm_rpc_call_finish(call, wm_grpc_status_from_err(err),
 			   msg && *msg ? msg : wm_strerror(err));
+}
+
+bool wm_services_refuse_behind(struct wm_services *s, struct wm_rpc_call *call)
+{
+	const struct wm_identity *who = wm_gate_caller(call);
+	struct wm_store_status st;
+	if (!s->cfg.store || (who && who->local))
+		return false;
+	wm_store_status(s->cfg.store, &st);
+	if (st.caught_up)
+		return false;
+	char why[200];
+	snprintf(why, sizeof(why), "%s (applied %llu of %llu); try another server",
+		 st.behind ? st.behind : "this server is behind",
+		 (unsigned long long)st.applied_index, (unsigned long long)st.commit_index);
+	wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE, why);
+	return true;
 }
 
 ProtobufCMessage *wm_services_decode_id(struct wm_rpc_call *call,

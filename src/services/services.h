@@ -93,6 +93,11 @@ void wm_services_free(struct wm_services *s);
  * and, with proxied_for ("node:ID", see wm_gate_proxied_for), on behalf of
  * that caller (NULL: this server's own call). -WM_ENOTLEADER if this node
  * leads, -EAGAIN while no leader is known. */
+/* Drops the client to a leader that no longer leads (the node's leader
+ * detector calls it whenever leadership moves): writes forwarded to it are
+ * retried against the new leader, or applied here if this server leads,
+ * instead of waiting for their attempt's deadline. */
+void wm_services_leader_changed(struct wm_services *s);
 int wm_services_call_leader(struct wm_services *s, const char *path, const uint8_t *req, size_t len,
 			    const char *proxied_for, wm_rpc_unary_cb cb, void *data);
 /* Records that node_id is alive (the leader's own liveness table). */

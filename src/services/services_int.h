@@ -28,6 +28,14 @@ struct wm_services {
 	bool live_full_logged;
 	uv_timer_t live_timer;
 	bool was_leader;
+	/* the marks last sent as a LivenessCommand (liveness.c): a hash of the
+	 * sorted IDs, valid once one was sent in this leadership */
+	uint64_t live_posted_hash;
+	bool live_posted_valid, live_posting;
+	/* the marks in force, as the last LivenessCommand applied here gave
+	 * them (every server, not only the leader): sorted node IDs */
+	char (*marks)[WM_NODE_ID_MAX + 1];
+	size_t n_marks;
 	/* the graph of the last change, shared by every subscriber (peercache.c) */
 	struct wm_peercache *peercache;
 	/* ICE signal mailboxes and TURN credentials (signaling.c), made on first use */
@@ -50,6 +58,12 @@ ProtobufCMessage *wm_services_decode_id(struct wm_rpc_call *call,
  * status and message. */
 void wm_services_relay(struct wm_rpc_call *call, int status, const char *message,
 		       const uint8_t *resp, size_t len);
+/* A replica that has not caught up (store.h's caught_up: just restarted,
+ * replaying) must not answer reads or subscriptions from other nodes: it
+ * would tell a member it is not in the mesh. Finishes the call with
+ * UNAVAILABLE and the reason, and returns true, if so; the member then tries
+ * another server. The local socket still reads this replica as it is. */
+bool wm_services_refuse_behind(struct wm_services *s, struct wm_rpc_call *call);
 /* Forwards the call's raw request to the upstream server and relays the answer. */
 void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
 		       size_t len);
@@ -67,6 +81,11 @@ size_t wm_services_proof(struct wm_services *s, const char *target_id, const uin
 			 const char *path, struct wm_node_proof *p, struct wm_rpc_metadata *md,
 			 size_t max);
 
+/* Runs the handler of call's method again (the gate has passed it): a write
+ * forwarded to a leader that this server replaced is applied here. False if
+ * the method is unknown. req need not outlive the call. */
+bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call,
+				const uint8_t *req, size_t len);
 /* Forwards a write the local store refused with -WM_ENOTLEADER to the leader
  * and relays its answer; a call that was forwarded once is not forwarded again. */
 void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
@@ -75,6 +94,10 @@ void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const 
 void wm_liveness_init(struct wm_services *s);
 /* Starts the leader's sweep (once a store exists). */
 void wm_liveness_start(struct wm_services *s);
+/* Follows the change feed: a LivenessCommand replaces s's marks. */
+void wm_liveness_follow(struct wm_services *s, const Webmesh__V1__RaftCommand *cmd);
+/* Whether the marks in force list node id (data is the services). */
+bool wm_liveness_marked(void *data, const char *id);
 
 /* Handlers, by file. */
 void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);

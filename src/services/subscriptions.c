@@ -117,8 +117,9 @@ static void notify_cb(uv_timer_t *t)
 static void change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
 {
 	(void)index;
-	(void)cmd;
 	struct wm_services *s = data;
+	if (cmd)
+		wm_liveness_follow(s, cmd);
 	if (s->stopped || s->notify_pending || !s->subscribers)
 		return;
 	s->notify_pending = true;
@@ -160,6 +161,10 @@ void wm_subscriptions_subscribe(struct wm_rpc_call *call, const uint8_t *req, si
 		wm_rpc_call_finish(call, s->stopped ? WM_GRPC_UNAVAILABLE : WM_GRPC_UNIMPLEMENTED,
 				   s->stopped ? "server is shutting down"
 					      : "this node is not a mesh server");
+		return;
+	}
+	if (wm_services_refuse_behind(s, call)) {
+		webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
 		return;
 	}
 	struct subscriber *sub = calloc(1, sizeof(*sub));

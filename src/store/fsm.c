@@ -124,6 +124,8 @@ static int dispatch(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 		return wm_fsm_cmd_put_dns_record(f, cmd->put_dns_record, res);
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_DNS_RECORD:
 		return wm_fsm_cmd_delete_dns_record(f, cmd->delete_dns_record, res);
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS:
+		return 0; /* soft state, nothing stored: the change feed carries it */
 	default:
 		/* Every replica refuses it alike, so the log stays usable. */
 		return wm_fsm_refuse(res, -EINVAL, "unknown or empty command (case %d)",

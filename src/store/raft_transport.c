@@ -39,6 +39,12 @@
 #include "util/crypto.h"
 
 #define KEEPALIVE_S 2
+/* A SYN that gets no answer in this time went to a peer that is down or cut
+ * off: give up, and libraft tries again after its retry delay (store.c).
+ * Waiting longer only waits for the kernel's SYN retransmits, which back off
+ * (1 s, 3 s, 7 s...): a peer that came back would wait for the next one.
+ * On the overlay a live peer answers in milliseconds. */
+#define SYN_TIMEOUT_MS 700
 #define READ_CHUNK 16384
 /* Bytes queued towards one side before the other side stops being read:
  * a slow peer or a slow libraft cannot make us buffer more than this. */
@@ -647,7 +653,11 @@ static struct conn *conn_new(struct tp *tp, bool client)
 	tp->conns = c;
 	if (!client)
 		tp->n_unauth++; /* incoming, until its hello is verified */
-	uv_timer_start(&c->timer, timer_cb, tp->handshake_timeout_ms, 0);
+	uv_timer_start(&c->timer, timer_cb,
+		       client && tp->handshake_timeout_ms > SYN_TIMEOUT_MS
+			       ? SYN_TIMEOUT_MS
+			       : tp->handshake_timeout_ms,
+		       0);
 	return c;
 }
 
@@ -761,6 +771,8 @@ static void connected_cb(uv_connect_t *req, int status)
 	}
 	tune(c);
 	c->state = ST_TLS;
+	/* Connected: the rest of the handshake gets its own time. */
+	uv_timer_start(&c->timer, timer_cb, c->tp->handshake_timeout_ms, 0);
 	if (uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, tcp_read_cb) < 0) {
 		conn_close(c, RAFT_NOCONNECTION);
 		return;

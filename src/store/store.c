@@ -318,6 +318,10 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 		wm_raft_transport_free(&s->transport);
 		goto fail;
 	}
+	/* A peer that was away is retried this often (libraft's default is 1 s):
+	 * with the transport's short SYN timeout, a voter is back in Raft
+	 * within about a second of being reachable, however long it was gone. */
+	raft_uv_set_connect_retry_delay(&s->io, 200);
 	s->io_close = s->io.close;
 	s->io.close = io_close;
 	s->exiting = cfg->exiting;
@@ -559,4 +563,5 @@ void wm_store_status(struct wm_store *s, struct wm_store_status *out)
 		snprintf(m->address, sizeof(m->address), "%s", sv->address ? sv->address : "");
 		m->role = member_role(sv->role);
 	}
+	wm_store_catchup_status(s, out);
 }

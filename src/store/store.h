@@ -103,6 +103,13 @@ struct wm_store_status {
 	char leader_id[WM_NODE_ID_MAX + 1]; /* empty if unknown */
 	char leader_address[64];
 	uint64_t term, commit_index, applied_index, last_index;
+	/* The replica holds everything the mesh has committed: it has a
+	 * leader and has applied an entry of the leader's term. Until then
+	 * behind says why not (a static string), and the API refuses reads
+	 * and subscriptions with UNAVAILABLE, so that nobody acts on a replica
+	 * that is still replaying (e.g. just after a restart). */
+	bool caught_up;
+	const char *behind;
 	struct wm_store_member members[16];
 	size_t n_members;
 };

@@ -79,6 +79,9 @@ struct wm_store {
  * configuration first, then the daemon's peer_lookup (store_peers.c). */
 int wm_store_identify(void *data, uint64_t raft_id, char node_id[WM_NODE_ID_MAX + 1],
 		      uint8_t pub[32], bool *is_server);
+/* Fills out->caught_up and out->behind (store_catchup.c); out's other
+ * fields first. */
+void wm_store_catchup_status(struct wm_store *s, struct wm_store_status *out);
 /* The transport's log line, to cfg->log. */
 void wm_store_log(void *data, const char *msg);
 

@@ -422,8 +422,11 @@ int wm_wg_go_open(struct wm_wg *wg, char *err, size_t errlen)
 
 	/* Open is synchronous by contract: poll for the socket, bounded. The
 	 * loop is not running here, so a timer cannot do it; wireguard-go
-	 * usually answers within tens of milliseconds. */
-	for (long waited = 0;; waited += READY_POLL_MS) {
+	 * usually answers within tens of milliseconds, often within a few,
+	 * so the first probes come every millisecond, doubling up to
+	 * READY_POLL_MS: a join's first ping waits for this. */
+	long step = 1;
+	for (long waited = 0;; waited += step) {
 		if (sock_probe(wg) == 0)
 			break;
 		if (has_exited(go->cur->pid, &code)) {
@@ -441,7 +444,9 @@ int wm_wg_go_open(struct wm_wg *wg, char *err, size_t errlen)
 				 READY_TIMEOUT_MS);
 			return -ETIMEDOUT;
 		}
-		sleep_ms(READY_POLL_MS);
+		sleep_ms(step);
+		if (step < READY_POLL_MS)
+			step = step * 2 < READY_POLL_MS ? step * 2 : READY_POLL_MS;
 	}
 	go->state = GO_RUNNING;
 	return 0;

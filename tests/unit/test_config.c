@@ -99,6 +99,8 @@ static void test_table(void **state)
 		"serve",
 		"bootstrap-servers",
 		"heartbeat-interval-ms",
+		"api-keepalive-ms",
+		"api-keepalive-timeout-ms",
 		"unreachable-after-ms",
 		"remove-after-ms",
 		"liveness-max-nodes",

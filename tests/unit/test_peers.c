@@ -81,6 +81,10 @@ static void mesh_build(struct mesh *m, const char *nodes, const char *edges, con
 			if (strcmp(m->nodes[i].id, tok) == 0)
 				nd = &m->nodes[i];
 		assert_non_null(nd);
+		if (eq[1] == '!') { /* "a=!": the leader marked a unreachable */
+			nd->unreachable = true;
+			continue;
+		}
 		if (eq[1] == '>') { /* "a=>e": a uses e as its exit node */
 			snprintf(nd->exit_node, sizeof(nd->exit_node), "%s", eq + 2);
 			continue;
@@ -312,6 +316,20 @@ static const struct opts_case opts_cases[] = {
 	{"a spoke's chosen exit: the first hop is its hub either way (hops route on)", "h a x y",
 	 "h-a h-x h-y:3", "x=0.0.0.0/0 y=0.0.0.0/0 a=>y", "a", "h:0.0.0.0/0 10.0.0.0/8 fd00::/48",
 	 false},
+	{"exit failover: the nearest exit unreachable, the next carries the default route",
+	 "a b c d e", "a-b b-c a-d d-e:5", "c=0.0.0.0/0 e=0.0.0.0/0 c=!", "a",
+	 "b:b c|d:0.0.0.0/0 d e", true},
+	{"exit failover: the chosen exit unreachable, another carries the default route",
+	 "a b c d e", "a-b b-c a-d d-e:5", "c=0.0.0.0/0 e=0.0.0.0/0,::/0 a=>e e=!", "a",
+	 "b:0.0.0.0/0 b c|d:d e ::/0", true},
+	{"route failover: every owner unreachable, the nearest keeps it", "a b c d e",
+	 "a-b b-c a-d d-e:5", "c=192.168.7.0/24 e=192.168.7.0/24 c=! e=!", "a",
+	 "b:b c 192.168.7.0/24|d:d e", true},
+	{"route failover on a spoke: the route stays behind the hub", "h a x y", "h-a h-x h-y:3",
+	 "x=192.168.8.0/24 y=192.168.8.0/24 x=!", "a", "h:10.0.0.0/8 192.168.8.0/24 fd00::/48",
+	 false},
+	{"an unreachable node keeps its own address", "a b c", "a-b b-c", "c=!", "b", "a:a|c:c",
+	 true},
 	{"alone", "a b", NULL, NULL, "a", "", false},
 };
 
