@@ -33,14 +33,48 @@ PKGS=(
 	debhelper dpkg-dev fakeroot lintian systemd man-db groff-base
 	# MeshDNS: dig in the tests, dnsperf and dnsmasq in bench/meshdns
 	bind9-dnsutils dnsperf dnsmasq-base
+	# make test-kernel: a VM (TCG) whose initramfs is built from busybox,
+	# kernel modules (depmod) and a cpio archive
+	qemu-system-x86 busybox-static kmod cpio
 )
+
+# make test-kernel boots Debian's kernel, which has the WireGuard module. Its
+# package is only downloaded into apt's cache, never installed: installing it
+# pulls in initramfs-tools and udev (an upgrade of systemd in a container) and
+# its hooks build an initrd for /boot that nothing would boot.
+# tests/kernel/mkinitramfs.sh unpacks it from there.
+archives=${WM_APT_ARCHIVES:-/var/cache/apt/archives}
+kernel_deb() {
+	ls "$archives"/linux-image-[0-9]*-amd64_*_amd64.deb 2>/dev/null |
+		grep -qv -- -unsigned_
+}
+fetch_kernel() {
+	kernel_deb && return 0
+	# only root can run make test-kernel (nor write apt's cache); it says
+	# what is missing itself
+	[ "$(id -u)" -eq 0 ] || return 0
+	# the versioned package the linux-image-amd64 metapackage points to
+	local pkg
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	if [ -z "$pkg" ]; then
+		apt-get update -qq
+		pkg=$(apt-cache depends linux-image-amd64 |
+			awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	fi
+	[ -n "$pkg" ] || { echo "deps: apt knows no linux-image-amd64" >&2; return 1; }
+	echo "deps: downloading $pkg into $archives (not installed)"
+	(cd "$archives" && apt-get download -qq "$pkg" 2>&1 |
+		grep -v 'Download is performed unsandboxed' || true)
+	kernel_deb || { echo "deps: apt-get download $pkg failed" >&2; return 1; }
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
 	st=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	[ "$st" = installed ] || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+[ ${#missing[@]} -eq 0 ] && { fetch_kernel; exit; }
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "deps: missing Debian packages: ${missing[*]}" >&2
@@ -56,3 +90,4 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fetch_kernel
