@@ -40,7 +40,7 @@ fail() {
 send_results() {
 	set +e
 	log "sending results"
-	for n in $(ls /tmp/wm); do
+	for n in $NODES; do
 		cp /tmp/wm/"$n"/log $OUT/"$n".log 2>/dev/null
 	done
 	dmesg >$OUT/dmesg
@@ -269,5 +269,5 @@ if [ -n "$LATE" ]; then
 	ping_pairs left $INITIAL
 fi
 
-echo done >$OUT/done
+echo finished >$OUT/done
 log "scenario done"

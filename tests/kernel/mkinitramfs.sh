@@ -12,6 +12,7 @@
 # package is 400 MB unpacked: only the modules the test loads are kept).
 # $WM_KERNEL_DEB picks another linux-image-*.deb.
 set -euo pipefail
+trap 'echo "mkinitramfs: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
 build=$(realpath "$1")
 out=$(realpath -m "$2")
@@ -40,11 +41,15 @@ esac
 deb=${WM_KERNEL_DEB:-}
 if [ -z "$deb" ]; then
 	# the newest linux-image-<abi>-amd64 in apt's cache (scripts/deps.sh puts it there)
-	deb=$(ls /var/cache/apt/archives/linux-image-[0-9]*-amd64_*_amd64.deb 2>/dev/null |
-		grep -v -- -unsigned_ | sort -V | tail -n1 || true)
+	for f in /var/cache/apt/archives/linux-image-[0-9]*-amd64_*_amd64.deb; do
+		[ -f "$f" ] && echo "$f"
+	done | sort -V | tail -n1 >"$out/.deb"
+	deb=$(cat "$out/.deb")
+	rm -f "$out/.deb"
 fi
-[ -n "$deb" ] && [ -f "$deb" ] ||
+if [ -z "$deb" ] || [ ! -f "$deb" ]; then
 	die "no linux-image-*-amd64 package in /var/cache/apt/archives: run scripts/deps.sh as root"
+fi
 pkg=$(dpkg-deb -f "$deb" Package)
 ver=${pkg#linux-image-}
 kdir=$out/kernel-$ver
@@ -126,7 +131,8 @@ done
 # ldd's list, but a node writes nftables rules at its start.
 dlopened=()
 for so in libnftables.so.1 libyaml-0.so.2 libcrypt.so.1; do
-	p=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ { print $NF; exit }')
+	# (no early exit from awk: pipefail would take ldconfig's SIGPIPE for an error)
+	p=$(ldconfig -p | awk -v so="$so" '$1 == so && /x86-64/ && !p { p = $NF } END { print p }')
 	[ -n "$p" ] || die "$so not found (ldconfig -p): run scripts/deps.sh as root"
 	dlopened+=("$p")
 done

@@ -338,3 +338,15 @@ def test_leave_removes_the_peer(vm):
         assert not still, f"{n} still has {still} as peers after they left"
         state = {r["id"] for r in vm.json("left", n, "nodes").get("nodes", [])}
         assert not state & set(LATE), f"{n}'s state still lists {state & set(LATE)}"
+
+
+KERNEL_TROUBLE = re.compile(r"WARNING:|BUG:|Oops|general protection|Call Trace:|"
+                            r"kernel BUG|refcount_t:|UBSAN:|KASAN:")
+
+
+def test_kernel_logged_no_warning(vm):
+    # what webmeshd sends over generic netlink must not trip the module
+    dmesg = vm.text("dmesg")
+    assert dmesg, "no kernel log from the guest"
+    bad = [line for line in dmesg.splitlines() if KERNEL_TROUBLE.search(line)]
+    assert not bad, "the kernel logged:\n" + "\n".join(bad[:40])
