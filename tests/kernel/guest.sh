@@ -217,6 +217,13 @@ snapshot() {
 	log "snapshot $phase of $*"
 }
 
+# --- the kernel backend alone: big chunked writes and a diff (wg_probe.c) --
+ip netns add probe
+ip netns exec probe $WM/wg_probe >$OUT/wg_probe.out 2>&1
+echo $? >$OUT/wg_probe.rc
+ip netns del probe
+log "wg_probe exited with $(cat $OUT/wg_probe.rc)"
+
 # --- phase "mesh": the initial nodes -------------------------------------
 BOOT=$(nodes_with bootstrap)
 [ "$(echo $BOOT | wc -w)" = 1 ] || {

@@ -109,7 +109,7 @@ printf 'root:x:0:\n' >"$root/etc/group"
 printf '127.0.0.1 localhost\n::1 localhost\n' >"$root/etc/hosts"
 : >"$root/etc/resolv.conf"
 
-bins=("$build/src/node/webmeshd" "$build/src/cli/wmctl")
+bins=("$build/src/node/webmeshd" "$build/src/cli/wmctl" "$build/tests/kernel/wg_probe")
 for f in "${bins[@]}"; do
 	[ -x "$f" ] || die "$f is not built (make build)"
 	cp "$f" "$root/wm/"

@@ -219,6 +219,14 @@ def test_wireguard_module_loaded(vm):
     assert version and version.strip(), "the wireguard module did not load"
 
 
+def test_netlink_writes_far_bigger_than_a_message(vm):
+    # wg_probe.c: 301 peers with 6600 allowed IPs set, read back, changed by
+    # a diff and read back again, in the real module
+    out = vm.text("wg_probe.out") or ""
+    rc = (vm.text("wg_probe.rc") or "").strip()
+    assert rc == "0" and "wg_probe: all held" in out, f"wg_probe exited {rc!r}:\n{out}"
+
+
 def test_each_node_runs_its_backend(vm):
     for phase, nodes in (("mesh", INITIAL), ("joined", INITIAL + LATE)):
         for n in nodes:
