@@ -19,7 +19,7 @@ JOBS       ?= 2
 PYTHON     := /usr/bin/python3
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build configure test unit integration test-asan integration-asan fuzz demo demo-down bench clean install deb
+.PHONY: all deps build configure test unit integration test-kernel test-asan integration-asan fuzz demo demo-down bench clean install deb
 
 all: build
 
@@ -44,6 +44,12 @@ integration: build
 	exit $$rc
 
 test: unit integration
+
+# The kernel WireGuard backend in Debian's own kernel: a VM (qemu, TCG, no
+# network) boots it with an initramfs of this build and runs a mesh of kernel
+# and userspace nodes in namespaces (tests/kernel/, about 2 minutes).
+test-kernel: build
+	@WM_BUILD_DIR=$(abspath $(BUILD)) $(PYTHON) -m pytest -q --durations=3 tests/kernel
 
 test-asan: deps
 	cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DWM_SANITIZE=ON >/dev/null

@@ -33,7 +33,45 @@ PKGS=(
 	debhelper dpkg-dev fakeroot lintian systemd man-db groff-base
 	# MeshDNS: dig in the tests, dnsperf and dnsmasq in bench/meshdns
 	bind9-dnsutils dnsperf dnsmasq-base
+	# make test-kernel: a VM (TCG) whose initramfs is built from busybox,
+	# kernel modules (depmod) and a cpio archive
+	qemu-system-x86 busybox-static kmod cpio
 )
+
+# make test-kernel boots Debian's kernel, which has the WireGuard module. Its
+# package is only downloaded into apt's cache, never installed: installing it
+# pulls in initramfs-tools and udev (an upgrade of systemd in a container) and
+# its hooks build an initrd for /boot that nothing would boot.
+# tests/kernel/mkinitramfs.sh unpacks it from there.
+archives=${WM_APT_ARCHIVES:-/var/cache/apt/archives}
+kernel_deb() {
+	local f
+	for f in "$archives"/linux-image-[0-9]*-amd64_*_amd64.deb; do
+		[ -f "$f" ] && return 0
+	done
+	return 1
+}
+fetch_kernel() {
+	kernel_deb && return 0
+	# only root can run make test-kernel (nor write apt's cache); it says
+	# what is missing itself
+	[ "$(id -u)" -eq 0 ] || return 0
+	# the versioned package the linux-image-amd64 metapackage points to
+	local pkg
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
+		awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	if [ -z "$pkg" ]; then
+		apt-get update -qq
+		pkg=$(apt-cache depends linux-image-amd64 |
+			awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ { print $2; exit }')
+	fi
+	[ -n "$pkg" ] || { echo "deps: apt knows no linux-image-amd64" >&2; return 1; }
+	echo "deps: downloading $pkg into $archives (not installed)"
+	# apt's sandbox user cannot write there: apt says so and downloads as root
+	(cd "$archives" && { apt-get download -qq "$pkg" 2>&1 |
+		grep -v 'Download is performed unsandboxed' || true; })
+	kernel_deb || { echo "deps: apt-get download $pkg failed" >&2; return 1; }
+}
 
 missing=()
 for p in "${PKGS[@]}"; do
@@ -53,7 +91,7 @@ if [ -n "$sysv" ] && ! ls /var/cache/apt/archives/systemd-resolved_"${sysv//:/%3
 	>/dev/null 2>&1; then
 	need_resolved=1
 fi
-[ ${#missing[@]} -eq 0 ] && [ -z "$need_resolved" ] && exit 0
+[ ${#missing[@]} -eq 0 ] && [ -z "$need_resolved" ] && { fetch_kernel; exit; }
 
 if [ "$(id -u)" -ne 0 ] && [ ${#missing[@]} -eq 0 ]; then
 	echo "deps: as root, scripts/deps.sh downloads systemd-resolved for test_meshdns_resolved.py" >&2
@@ -79,3 +117,4 @@ if [ -n "$need_resolved" ]; then
 	echo "deps: downloading (not installing) systemd-resolved $sysv for the tests"
 	apt-get install -y -qq --download-only --no-install-recommends "systemd-resolved=$sysv"
 fi
+fetch_kernel
