@@ -226,7 +226,7 @@ static void test_defaults(void **state)
 	assert_null(c.tls_key);
 	assert_null(c.server_name);
 	assert_false(c.insecure_skip_verify);
-	assert_string_equal(c.api_listen, "0.0.0.0:8443");
+	assert_string_equal(c.api_listen, "[::]:8443");
 	assert_string_equal(c.socket, "/run/webmesh/webmesh.sock");
 	assert_string_equal(c.interface, "webmesh0");
 	assert_int_equal(c.mtu, 1420);
