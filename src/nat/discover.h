@@ -43,15 +43,20 @@ struct wm_nat_discovery {
 	/* per STUN server that answered: milliseconds from the last request
 	 * sent to it to its answer */
 	uint32_t rtt_ms[WM_NAT_MAX_STUN];
-	uint16_t stun_local_port; /* the STUN socket's own port */
+	uint16_t stun_local_port; /* the STUN socket's own port (one for both families) */
+	/* what the IPv4 servers' answers say (the IPv6 ones' when no IPv4
+	 * server answered), and the IPv6 servers' alone: each family is
+	 * classified on its own */
 	struct wm_nat_info nat;
+	struct wm_nat_info nat6;
 };
 
 struct wm_nat_discover_opts {
 	const char *skip_ifname; /* the WireGuard interface: never an endpoint */
 	uint16_t wg_port;
-	const struct wm_endpoint *stun; /* numeric IPv4 servers (IPv6 ones are skipped:
-					   mapped[] holds the IPv4 ones, in order) */
+	const struct wm_endpoint *stun; /* numeric IPv4 and IPv6 servers; mapped[]
+					   answers them in this order (IPv6 ones stay
+					   unanswered on a host without IPv6) */
 	size_t n_stun;
 	const struct wm_endpoint *overrides; /* --endpoints: advertised as given */
 	size_t n_overrides;

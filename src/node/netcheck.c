@@ -478,9 +478,8 @@ void wm_netcheck_start(void *data, const Webmesh__V1__NetCheckRequest *req,
 	op->timer.data = op;
 	op->deadline_ms = uv_now(d->loop) + req->timeout_ms;
 	op->n_stun = wm_node_nat_stun_servers(d->nat, stun, WM_NAT_MAX_STUN);
-	for (size_t i = 0; i < op->n_stun; i++)
-		if (stun[i].ip.family == AF_INET)
-			op->stun4[op->n_stun4++] = stun[i];
+	for (size_t i = 0; i < op->n_stun; i++) /* discovery asks IPv4 and IPv6 ones */
+		op->stun4[op->n_stun4++] = stun[i];
 	op->n_turn = wm_node_nat_turn_servers(d->nat, op->turn, WM_ICE_MAX_TURN);
 	if (d->nat) {
 		rc = wm_node_nat_discover(d->nat, disc_cb, op, &op->disc);
