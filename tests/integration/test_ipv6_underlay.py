@@ -316,14 +316,15 @@ def test_dual_stack_ipv4_only_and_ipv6_only_members(lab):
     assert out.strip() == "", "m4 must have no global IPv6 address"
     hp = lab.dir / "htpasswd"
     salt = crypt.mksalt(crypt.METHOD_SHA512)
-    hp.write_text(f"member:{crypt.crypt(PW, salt)}\n")
+    # The user name is the node ID (a node proves its own name).
+    hp.write_text("".join(f"{n}:{crypt.crypt(PW, salt)}\n" for n in ("m6", "m4", "m4-bad")))
     hp.chmod(0o600)
     lab.start_server("--basic-auth-file", hp)
     for name, ns, target, pw in (("m6", "m6", f"[{SERVER6}]:8443", PW),
                                  ("m4", "m4", f"{SERVER4}:8443", PW)):
         # In a 0600 file, not on the command line (ps shows that).
         f = lab.dir / f"{name}.yaml"
-        f.write_text(f"basic-auth-user: member\nbasic-auth-password: {pw}\n")
+        f.write_text(f"basic-auth-user: {name}\nbasic-auth-password: {pw}\n")
         f.chmod(0o600)
         lab.join(name, lab.ns(ns), target, "--config", f)
     lab.pings("m6", "m6", "server")
@@ -331,7 +332,7 @@ def test_dual_stack_ipv4_only_and_ipv6_only_members(lab):
     # m4 came in on the [::] listener as ::ffff:192.0.2.3: the server must
     # name it by its IPv4 address. A wrong password is logged with its source.
     bad = lab.dir / "bad.yaml"
-    bad.write_text("basic-auth-user: member\nbasic-auth-password: wrong-password\n")
+    bad.write_text("basic-auth-user: m4-bad\nbasic-auth-password: wrong-password\n")
     bad.chmod(0o600)
     lab.join("m4-bad", lab.ns("m4"), f"{SERVER4}:8443", "--config", bad, "--wireguard-backend",
              "null", "--interface", "wmbad0")
