@@ -91,6 +91,9 @@ int wm_ice_uri_parse(const char *s, int default_scheme, struct wm_ice_uri *out, 
 		hend = memchr(p, ':', (size_t)(end - p));
 		if (!hend)
 			hend = end;
+		else if (memchr(hend + 1, ':', (size_t)(end - hend - 1)))
+			return fail(why, "has an IPv6 address without brackets (write "
+					 "[ADDRESS]:PORT)");
 		size_t n = (size_t)(hend - p);
 		if (n == 0)
 			return fail(why, "has no host");
