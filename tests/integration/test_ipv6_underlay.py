@@ -112,18 +112,18 @@ class Lab:
         run(["ip", "-n", ns, "link", "set", "eth0", "up"])
         return ns
 
-    def nat_site(self):
+    def nat_site(self, site="site", router_name="router", wan=ROUTER_WAN6, lan="fd99::"):
         """router (NAT66) on the bridge, site behind it."""
-        router = self.host("router", f"{ROUTER_WAN6}/64")
-        site = self.ns_add("site")
+        router = self.host(router_name, f"{wan}/64")
+        site_ns = self.ns_add(site)
         run(["ip", "-n", router, "link", "set", "eth0", "name", "wan0"])
         run(["ip", "-n", router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0",
-             "netns", site])
-        self.addr("router", "lan0", "fd99::1/64")
+             "netns", site_ns])
+        self.addr(router_name, "lan0", f"{lan}1/64")
         run(["ip", "-n", router, "link", "set", "lan0", "up"])
-        self.addr("site", "eth0", "fd99::2/64")
-        run(["ip", "-n", site, "link", "set", "eth0", "up"])
-        run(["ip", "-n", site, "-6", "route", "add", "default", "via", "fd99::1"])
+        self.addr(site, "eth0", f"{lan}2/64")
+        run(["ip", "-n", site_ns, "link", "set", "eth0", "up"])
+        run(["ip", "-n", site_ns, "-6", "route", "add", "default", "via", f"{lan}1"])
         run(["ip", "netns", "exec", router, "sysctl", "-q", "-w",
              "net.ipv6.conf.all.forwarding=1"])
         run(["ip", "netns", "exec", router, "nft", "-f", "-"], input=ROUTER_RULES)
@@ -217,7 +217,7 @@ simple-log
         """Both mesh addresses of to answer frm's pings (in namespace ns_name)."""
         addrs = wait_until(lambda: self.mesh_addrs(to), 30, f"{to}'s mesh addresses")
         for a in addrs:
-            wait_until(lambda: self.ping(ns_name, a), wmtest.scaled(30),
+            wait_until(lambda: self.ping(ns_name, a), 30,
                        f"{frm} to ping {to} at {a} over the mesh", interval=1)
 
     def close(self):
@@ -297,12 +297,51 @@ def test_ipv6_only_join_ping_and_nat66_stun(lab):
                                   for c in stun):
             return nc
         return None
-    nc = wait_until(nat_seen, wmtest.scaled(30), "the site's IPv6 STUN answers", interval=1)
+    nc = wait_until(nat_seen, 30, "the site's IPv6 STUN answers", interval=1)
     assert nc["nat_mapping"] == "endpoint-independent", nc
     assert f"[{ROUTER_WAN6}]:51820" in nc["endpoints"], nc
     assert "[fd99::2]:51820" in nc["endpoints"], nc
     # Its own address must not be taken for the mapping.
     assert nc["mapped"].startswith(f"[{ROUTER_WAN6}]:"), nc
+
+
+def test_ice_between_two_nat66_sites_uses_ipv6_candidates(lab):
+    """Two sites behind NAT66 routers, private (ULA) addresses only. Their
+    NATs keep ports, so WireGuard's own handshakes punch through directly;
+    the edge between them asks for ICE (ice=true), whose agents gather IPv6
+    host and reflexive candidates and connect."""
+    if not shutil.which("turnserver"):
+        pytest.fail("coturn (turnserver) is not installed: scripts/deps.sh")
+    lab.public()
+    lab.nat_site("site-a", "router-a", "fd77::20", "fd99::")
+    lab.nat_site("site-b", "router-b", "fd77::21", "fd98::")
+    lab.start_stun()
+    lab.start_server()
+    for side in ("site-a", "site-b"):
+        lab.join(side, lab.ns(side), f"[{SERVER6}]:8443", "--stun-servers",
+                 f"stun:[{SERVER6}]:3478,stun:[{STUN6_B}]:3478", "--ice-handshake-timeout", "10")
+    wait_until(lambda: lab.mesh_addrs("site-a") and lab.mesh_addrs("site-b"), 60,
+               "both sites to join")
+    run([wmtest.WMCTL, "--socket", lab.dir / "server" / "webmesh.sock", "put", "edge", "site-a",
+         "site-b", "--attr", "ice=true"])
+
+    def on_ice(frm, to):
+        for p in lab.wmctl(frm, "status").get("peers", []):
+            if p.get("id") == to and p.get("path") in ("ice-direct", "ice-relay"):
+                return p
+        return None
+    pa = wait_until(lambda: on_ice("site-a", "site-b"), 40,
+                    "site-a's ICE path to site-b", interval=1)
+    wait_until(lambda: on_ice("site-b", "site-a"), 20,
+               "site-b's ICE path to site-a", interval=1)
+    lab.pings("site-a", "site-a", "site-b")
+    pa = on_ice("site-a", "site-b")
+    assert pa["path"] == "ice-direct", pa
+    # IPv6 candidates on both ends: "host [fd99::2]:PORT", "srflx [fd77::21]:PORT"
+    for field in ("local_candidate", "remote_candidate"):
+        kind, _, addr = pa[field].partition(" ")
+        assert addr.startswith("[fd"), pa
+    assert pa["ice_rx_bytes"] > 0 and pa["ice_tx_bytes"] > 0, pa
 
 
 def test_dual_stack_ipv4_only_and_ipv6_only_members(lab):
@@ -337,7 +376,7 @@ def test_dual_stack_ipv4_only_and_ipv6_only_members(lab):
     lab.join("m4-bad", lab.ns("m4"), f"{SERVER4}:8443", "--config", bad, "--wireguard-backend",
              "null", "--interface", "wmbad0")
     pat = re.compile(r"from 192\.0\.2\.3:\d+")
-    wait_until(lambda: pat.search(lab.log("server")), wmtest.scaled(20),
+    wait_until(lambda: pat.search(lab.log("server")), 20,
                "the server to log the refused member by its IPv4 address")
     assert "::ffff:192.0.2.3" not in lab.log("server")
 
