@@ -135,33 +135,12 @@ static bool all_answered(const struct wm_nat_discover_req *r)
 static void send_requests(struct wm_nat_discover_req *r)
 {
 	for (size_t i = 0; i < r->n_stun; i++) {
-		struct sockaddr_storage ss = {0};
+		struct sockaddr_storage ss;
 		uint8_t msg[WM_STUN_REQUEST_MAX];
 		int n;
 
-		if (r->d.mapped[i].ip.family)
-			continue;
-		if (r->udp_v6) {
-			/* IPv4 servers as ::ffff:a.b.c.d on the dual-stack socket. */
-			struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-
-			a->sin6_family = AF_INET6;
-			a->sin6_port = htons(r->stun[i].port);
-			if (r->stun[i].ip.family == AF_INET) {
-				a->sin6_addr.s6_addr[10] = a->sin6_addr.s6_addr[11] = 0xff;
-				memcpy(&a->sin6_addr.s6_addr[12], r->stun[i].ip.addr, 4);
-			} else {
-				memcpy(&a->sin6_addr, r->stun[i].ip.addr, 16);
-			}
-		} else if (r->stun[i].ip.family == AF_INET) {
-			struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-
-			a->sin_family = AF_INET;
-			a->sin_port = htons(r->stun[i].port);
-			memcpy(&a->sin_addr, r->stun[i].ip.addr, 4);
-		} else {
-			continue; /* no IPv6 on this host */
-		}
+		if (r->d.mapped[i].ip.family || !wm_nat_sockaddr(&r->stun[i], r->udp_v6, &ss))
+			continue; /* answered, or IPv6 on a host without it */
 		n = wm_stun_binding_request(r->txid[i], true, msg, sizeof(msg));
 		uv_buf_t b = uv_buf_init((char *)msg, (unsigned)n);
 		/* A send that fails now (no route yet) is retried at the next
@@ -200,29 +179,11 @@ static void recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
 {
 	struct wm_nat_discover_req *r = u->data;
 	struct wm_stun_response resp;
+	struct wm_endpoint from;
 
-	struct wm_endpoint from = {0};
-
-	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || r->done)
+	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || r->done ||
+	    !wm_nat_endpoint_of(addr, &from))
 		return;
-	if (addr->sa_family == AF_INET) {
-		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
-
-		from.ip.family = AF_INET;
-		from.ip.len = 32;
-		memcpy(from.ip.addr, &a->sin_addr, 4);
-		from.port = ntohs(a->sin_port);
-	} else if (addr->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
-
-		from.ip.family = AF_INET6;
-		from.ip.len = 128;
-		memcpy(from.ip.addr, &a->sin6_addr, 16);
-		from.port = ntohs(a->sin6_port);
-		wm_endpoint_unmap(&from); /* an IPv4 server on the dual-stack socket */
-	} else {
-		return;
-	}
 	for (size_t i = 0; i < r->n_stun; i++) {
 		/* Only the server we asked, with our transaction ID, may answer. */
 		if (!wm_endpoint_equal(&from, &r->stun[i]))
@@ -241,11 +202,10 @@ static void recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf, const struc
 		finish(r, 0);
 }
 
-/* One socket asks every server: [::] with IPV6_V6ONLY off, so IPv4 and IPv6
- * servers see the same local port (libuv leaves V6ONLY to the sysctl
- * net.ipv6.bindv6only, hence the socket of our own). A kernel without IPv6
- * gets an IPv4 socket, and the IPv6 servers go unasked. -errno. */
-static int dual_stack_fd(bool *v6)
+/* [::] with IPV6_V6ONLY off, so IPv4 and IPv6 servers see the same local
+ * port (libuv leaves V6ONLY to the sysctl net.ipv6.bindv6only, hence the
+ * socket of our own). */
+int wm_nat_udp_socket(bool *v6)
 {
 	struct sockaddr_in6 any6 = {.sin6_family = AF_INET6};
 	struct sockaddr_in any4 = {.sin_family = AF_INET};
@@ -274,11 +234,65 @@ static int dual_stack_fd(bool *v6)
 	return fd;
 }
 
+bool wm_nat_sockaddr(const struct wm_endpoint *e, bool v6, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		/* IPv4 servers as ::ffff:a.b.c.d on the dual-stack socket. */
+		struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
+
+		a->sin6_family = AF_INET6;
+		a->sin6_port = htons(e->port);
+		if (e->ip.family == AF_INET) {
+			a->sin6_addr.s6_addr[10] = a->sin6_addr.s6_addr[11] = 0xff;
+			memcpy(&a->sin6_addr.s6_addr[12], e->ip.addr, 4);
+		} else if (e->ip.family == AF_INET6) {
+			memcpy(&a->sin6_addr, e->ip.addr, 16);
+		} else {
+			return false;
+		}
+		return true;
+	}
+	if (e->ip.family != AF_INET)
+		return false;
+	struct sockaddr_in *a = (struct sockaddr_in *)ss;
+
+	a->sin_family = AF_INET;
+	a->sin_port = htons(e->port);
+	memcpy(&a->sin_addr, e->ip.addr, 4);
+	return true;
+}
+
+bool wm_nat_endpoint_of(const struct sockaddr *addr, struct wm_endpoint *e)
+{
+	memset(e, 0, sizeof(*e));
+	if (addr->sa_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)addr;
+
+		e->ip.family = AF_INET;
+		e->ip.len = 32;
+		memcpy(e->ip.addr, &a->sin_addr, 4);
+		e->port = ntohs(a->sin_port);
+		return true;
+	}
+	if (addr->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)addr;
+
+		e->ip.family = AF_INET6;
+		e->ip.len = 128;
+		memcpy(e->ip.addr, &a->sin6_addr, 16);
+		e->port = ntohs(a->sin6_port);
+		wm_endpoint_unmap(e); /* an IPv4 peer on the dual-stack socket */
+		return true;
+	}
+	return false;
+}
+
 static int open_socket(struct wm_nat_discover_req *r)
 {
 	struct sockaddr_storage self;
 	int len = sizeof(self);
-	int fd = dual_stack_fd(&r->udp_v6);
+	int fd = wm_nat_udp_socket(&r->udp_v6);
 	int rc;
 
 	if (fd < 0)

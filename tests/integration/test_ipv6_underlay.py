@@ -3,7 +3,7 @@
 IPv6 only (no IPv4 address on any underlay link):
 
     public (br0: fd77::1, fd77::a)  webmeshd --bootstrap (default api-listen),
-      |                             coturn --stun-only on both addresses
+      |                             coturn (STUN + TURN) on both addresses
       +-- m1 (fd77::2)              --join [fd77::1]:8443
       +-- router (wan0 fd77::20 | lan0 fd99::1, NAT66: nft masquerade,
       |            unsolicited inbound dropped)
@@ -74,6 +74,7 @@ class Lab:
         self.namespaces = []
         self.procs = {}
         self.fingerprint = None
+        self.turn_secret = secrets.token_hex(16)
 
     def ns(self, name):
         return f"{self.prefix}-{name}"
@@ -180,7 +181,13 @@ class Lab:
 listening-ip={SERVER6}
 listening-ip={STUN6_B}
 listening-port=3478
-stun-only
+relay-ip={SERVER6}
+min-port=49152
+max-port=65535
+realm=webmesh.test
+use-auth-secret
+static-auth-secret={self.turn_secret}
+fingerprint
 no-tcp
 no-tls
 no-dtls
@@ -268,7 +275,9 @@ def test_ipv6_only_join_ping_and_nat66_stun(lab):
     lab.host("m1", "fd77::2/64")
     lab.nat_site()
     lab.start_stun()
-    lab.start_server()
+    # The server hands out the IPv6 TURN server with credentials.
+    lab.start_server("--turn-servers", f"turn:[{SERVER6}]:3478", "--turn-secret",
+                     lab.turn_secret)
     # The server listens dual-stack by default.
     ss = run(["ip", "netns", "exec", lab.ns("public"), "ss", "-tln"]).stdout
     assert "[::]:8443" in ss or "*:8443" in ss, ss
@@ -293,8 +302,9 @@ def test_ipv6_only_join_ping_and_nat66_stun(lab):
     def nat_seen():
         nc = lab.wmctl("site", "netcheck")
         stun = [c for c in nc.get("checks", []) if c.get("kind") == "stun"]
+        turn = [c for c in nc.get("checks", []) if c.get("kind") == "turn"]
         if len(stun) == 2 and all(c.get("mapped", "").startswith(f"[{ROUTER_WAN6}]:")
-                                  for c in stun):
+                                  for c in stun) and turn and turn[0].get("reachable"):
             return nc
         return None
     nc = wait_until(nat_seen, 30, "the site's IPv6 STUN answers", interval=1)
