@@ -313,9 +313,9 @@ static int open_socket(struct wm_nat_discover_req *r)
 	if (!rc)
 		rc = uv_udp_recv_start(&r->udp, alloc_cb, recv_cb);
 	if (!rc)
-		r->d.stun_local_port = ntohs(self.ss_family == AF_INET6
-						     ? ((struct sockaddr_in6 *)&self)->sin6_port
-						     : ((struct sockaddr_in *)&self)->sin_port);
+		r->d.stun_local_port =
+			ntohs(self.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&self)->sin6_port
+							 : ((struct sockaddr_in *)&self)->sin_port);
 	return rc;
 }
 

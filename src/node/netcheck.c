@@ -55,7 +55,8 @@ struct netcheck_op {
 	bool disc_done;
 	int disc_err;
 	struct wm_nat_discovery dres;
-	struct wm_endpoint stun4[WM_NAT_MAX_STUN]; /* all of them (IPv4 and IPv6), as discovery asks */
+	struct wm_endpoint
+		stun4[WM_NAT_MAX_STUN]; /* all of them (IPv4 and IPv6), as discovery asks */
 	size_t n_stun4;
 	size_t n_stun; /* configured and resolved */
 	/* TURN */

@@ -82,10 +82,9 @@ static void fake_recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct
 		m->sin_port = htons((uint16_t)(ntohs(m->sin_port) + f->port_offset));
 	}
 	assert_true(stun_agent_init_response(&agent, &rs, out, sizeof(out), &rq));
-	assert_int_equal(stun_message_append_xor_addr(&rs, STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
-						      &mapped,
-						      f->v6 ? sizeof(struct sockaddr_in6)
-							    : sizeof(struct sockaddr_in)),
+	assert_int_equal(stun_message_append_xor_addr(
+				 &rs, STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS, &mapped,
+				 f->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)),
 			 STUN_MESSAGE_RETURN_SUCCESS);
 	size_t len = stun_agent_finish_message(&agent, &rs, NULL, 0);
 	if (f->wrong_txid) {

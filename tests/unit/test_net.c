@@ -247,8 +247,8 @@ static void test_unmap(void **state)
 	assert_string_equal(buf, "10.0.0.0/8");
 	/* Not mapped: left alone. */
 	static const char *const keep[] = {
-		"2001:db8::1", "::192.0.2.7", "::ffff:0:0/95", "fe80::ffff:c000:207", "192.0.2.7",
-		"::1",
+		"2001:db8::1",	       "::192.0.2.7", "::ffff:0:0/95",
+		"fe80::ffff:c000:207", "192.0.2.7",   "::1",
 	};
 	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
 		struct wm_prefix a = P(keep[i]), b = a;
