@@ -254,8 +254,6 @@ def lab():
     lab = Lab()
     try:
         yield lab
-    except BaseException:
-        raise
     finally:
         if any(p.poll() is not None and p.returncode not in (0, -15)
                for p in lab.procs.values()):
@@ -278,6 +276,10 @@ def test_ipv6_only_join_ping_and_nat66_stun(lab):
     # The server hands out the IPv6 TURN server with credentials.
     lab.start_server("--turn-servers", f"turn:[{SERVER6}]:3478", "--turn-secret",
                      lab.turn_secret)
+    # The join command it prints is ready to paste: the IPv6 address in
+    # brackets, quoted for shells that would take [..] for a pattern.
+    assert re.search(r"webmeshd --join '\[fd77::[1a]\]:8443' --join-fingerprint",
+                     lab.log("server")), lab.log("server")
     # The server listens dual-stack by default.
     ss = run(["ip", "netns", "exec", lab.ns("public"), "ss", "-tln"]).stdout
     assert "[::]:8443" in ss or "*:8443" in ss, ss
