@@ -37,7 +37,7 @@ struct wm_config {
 	char *server_name;   /* server-name: verify the server's name */
 	bool insecure_skip_verify; /* insecure-skip-verify */
 	/* API */
-	char *api_listen;    /* api-listen: 0.0.0.0:8443 */
+	char *api_listen;    /* api-listen: [::]:8443 (dual-stack) */
 	char *socket;        /* socket: /run/webmesh/webmesh.sock */
 	char *socket_group;  /* socket-group: group of the socket (0660), unset = ours */
 	/* WireGuard */

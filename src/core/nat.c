@@ -64,7 +64,11 @@ int wm_ice_uri_parse(const char *s, int default_scheme, struct wm_ice_uri *out, 
 			return fail(why, "has an unterminated or empty [IPv6] address");
 		has_port = hend + 1 != end;
 	} else {
-		has_port = memchr(p, ':', alen) != NULL;
+		const char *colon = memchr(p, ':', alen);
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+			return fail(why, "has an IPv6 address without brackets (write "
+					 "[ADDRESS]:PORT)");
+		has_port = colon != NULL;
 	}
 	int n = snprintf(auth, sizeof(auth), has_port ? "%.*s" : "%.*s:%u", (int)alen, p,
 			 (unsigned)WM_STUN_DEFAULT_PORT);

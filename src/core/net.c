@@ -266,6 +266,25 @@ int wm_endpoint_parse(const char *s, struct wm_endpoint *out)
 	return 0;
 }
 
+bool wm_prefix_unmap(struct wm_prefix *p)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	struct wm_prefix v4 = {.family = AF_INET};
+
+	if (!p || p->family != AF_INET6 || p->len < 96 ||
+	    memcmp(p->addr, mapped, sizeof(mapped)) != 0)
+		return false;
+	v4.len = (uint8_t)(p->len - 96);
+	memcpy(v4.addr, p->addr + 12, 4);
+	*p = v4;
+	return true;
+}
+
+bool wm_endpoint_unmap(struct wm_endpoint *e)
+{
+	return e && wm_prefix_unmap(&e->ip);
+}
+
 int wm_endpoint_format(const struct wm_endpoint *e, char *buf, size_t len)
 {
 	char tmp[INET6_ADDRSTRLEN];

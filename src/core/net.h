@@ -63,6 +63,14 @@ struct wm_prefix wm_prefix_from_ipv4_u32(uint32_t host_order, uint8_t len);
 int wm_endpoint_parse(const char *s, struct wm_endpoint *out);
 int wm_endpoint_format(const struct wm_endpoint *e, char *buf, size_t len);
 bool wm_endpoint_equal(const struct wm_endpoint *a, const struct wm_endpoint *b);
+/* An IPv4-mapped IPv6 address (::ffff:a.b.c.d, as a dual-stack socket names
+ * an IPv4 peer) becomes the IPv4 address it carries, so that one host is one
+ * address to limits, logs and endpoint lists whichever socket it came in on.
+ * A mapped prefix keeps its IPv4 part of the length (::ffff:0:0/104 is
+ * 0.0.0.0/8). Returns true when p was mapped and changed; anything else is
+ * left as it is. */
+bool wm_prefix_unmap(struct wm_prefix *p);
+bool wm_endpoint_unmap(struct wm_endpoint *e);
 /* True for RFC 1918, RFC 4193, link-local, CGNAT and loopback addresses. */
 bool wm_addr_is_private(const struct wm_prefix *p);
 

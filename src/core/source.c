@@ -9,7 +9,6 @@
 
 int wm_source_key(const char *peer, char out[WM_SOURCE_KEY_MAX])
 {
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 	struct wm_endpoint e;
 
 	if (!peer || !*peer)
@@ -18,11 +17,7 @@ int wm_source_key(const char *peer, char out[WM_SOURCE_KEY_MAX])
 		snprintf(out, WM_SOURCE_KEY_MAX, "%s", peer);
 		return 0;
 	}
-	if (e.ip.family == AF_INET6 && memcmp(e.ip.addr, mapped, sizeof(mapped)) == 0) {
-		struct wm_prefix v4 = {.family = AF_INET, .len = 32};
-		memcpy(v4.addr, e.ip.addr + 12, 4);
-		e.ip = v4;
-	}
+	wm_endpoint_unmap(&e);
 	if (e.ip.family == AF_INET)
 		return wm_prefix_format_addr(&e.ip, out, WM_SOURCE_KEY_MAX) < 0 ? -EINVAL : 0;
 	/* One host usually holds a whole /64 (SLAAC, privacy addresses): counting

@@ -18,8 +18,10 @@
 #ifndef WM_NAT_DISCOVER_H
 #define WM_NAT_DISCOVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <uv.h>
 
@@ -43,15 +45,20 @@ struct wm_nat_discovery {
 	/* per STUN server that answered: milliseconds from the last request
 	 * sent to it to its answer */
 	uint32_t rtt_ms[WM_NAT_MAX_STUN];
-	uint16_t stun_local_port; /* the STUN socket's own port */
+	uint16_t stun_local_port; /* the STUN socket's own port (one for both families) */
+	/* what the IPv4 servers' answers say (the IPv6 ones' when no IPv4
+	 * server answered), and the IPv6 servers' alone: each family is
+	 * classified on its own */
 	struct wm_nat_info nat;
+	struct wm_nat_info nat6;
 };
 
 struct wm_nat_discover_opts {
 	const char *skip_ifname; /* the WireGuard interface: never an endpoint */
 	uint16_t wg_port;
-	const struct wm_endpoint *stun; /* numeric IPv4 servers (IPv6 ones are skipped:
-					   mapped[] holds the IPv4 ones, in order) */
+	const struct wm_endpoint *stun; /* numeric IPv4 and IPv6 servers; mapped[]
+					   answers them in this order (IPv6 ones stay
+					   unanswered on a host without IPv6) */
 	size_t n_stun;
 	const struct wm_endpoint *overrides; /* --endpoints: advertised as given */
 	size_t n_overrides;
@@ -72,5 +79,16 @@ int wm_nat_discover(uv_loop_t *loop, const struct wm_nat_discover_opts *o, wm_na
 		    void *data, struct wm_nat_discover_req **req);
 /* Ends a discovery early: cb runs with -ECANCELED (before this returns). */
 void wm_nat_discover_cancel(struct wm_nat_discover_req *req);
+
+/* For probes to STUN and TURN servers of both families from one socket: a
+ * non-blocking UDP socket bound to [::] with IPV6_V6ONLY off (*v6 true), or,
+ * on a kernel without IPv6, to 0.0.0.0 (*v6 false). The fd or -errno. */
+int wm_nat_udp_socket(bool *v6);
+/* e as a destination on such a socket (IPv4 as ::ffff:a.b.c.d when v6);
+ * false when it cannot be reached from it (IPv6 without v6). */
+bool wm_nat_sockaddr(const struct wm_endpoint *e, bool v6, struct sockaddr_storage *ss);
+/* A datagram's source as an endpoint, IPv4-mapped ones as IPv4; false for
+ * other families. */
+bool wm_nat_endpoint_of(const struct sockaddr *addr, struct wm_endpoint *e);
 
 #endif

@@ -90,12 +90,24 @@ static int start_public(struct wm_daemon *d, char *err, size_t errlen)
 		rc = wm_services_register_public(d->services, d->api);
 	if (!rc)
 		rc = wm_rpc_server_listen_tcp(d->api, host, port, d->server_tls);
+	/* "::" means every address; on a kernel without IPv6 (ipv6.disable=1)
+	 * every address is 0.0.0.0. A host whose interfaces merely have IPv6
+	 * turned off (disable_ipv6) still opens [::] and takes IPv4 on it. */
+	char at[WM_ENDPOINT_STRLEN];
+	snprintf(at, sizeof(at), "%s", d->cfg->api_listen);
+	if (rc == -EAFNOSUPPORT && strcmp(host, "::") == 0) {
+		snprintf(at, sizeof(at), "0.0.0.0:%u", port);
+		wm_warn("IPv6 is not supported on this host: the API listens on %s (IPv4 only) "
+			"instead of %s",
+			at, d->cfg->api_listen);
+		rc = wm_rpc_server_listen_tcp(d->api, "0.0.0.0", port, d->server_tls);
+	}
 	if (rc) {
 		snprintf(err, errlen, "cannot serve the API on %s: %s", d->cfg->api_listen,
 			 wm_strerror(rc));
 		return rc;
 	}
-	wm_info("serving the API on %s (TLS, certificate %s)", d->cfg->api_listen, d->fingerprint);
+	wm_info("serving the API on %s (TLS, certificate %s)", at, d->fingerprint);
 	return 0;
 }
 

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/hostport.h"
 #include "core/nat.h"
 #include "core/netcheck.h"
+#include "nat/discover.h"
 #include "nat/ice.h"
 #include "nat/stun.h"
 #include "services/convert.h"
@@ -53,12 +55,14 @@ struct netcheck_op {
 	bool disc_done;
 	int disc_err;
 	struct wm_nat_discovery dres;
-	struct wm_endpoint stun4[WM_NAT_MAX_STUN]; /* the IPv4 ones, as discovery asks */
+	struct wm_endpoint
+		stun4[WM_NAT_MAX_STUN]; /* all of them (IPv4 and IPv6), as discovery asks */
 	size_t n_stun4;
 	size_t n_stun; /* configured and resolved */
 	/* TURN */
 	uv_udp_t udp;
 	bool udp_init;
+	bool udp_v6; /* the TURN probe socket is dual-stack */
 	struct wm_endpoint turn[WM_ICE_MAX_TURN];
 	size_t n_turn;
 	uint8_t txid[WM_ICE_MAX_TURN][WM_STUN_TXID_LEN];
@@ -253,18 +257,16 @@ static void disc_cb(void *data, int err, const struct wm_nat_discovery *r)
 static void turn_send(struct netcheck_op *op)
 {
 	for (size_t i = 0; i < op->n_turn; i++) {
-		struct sockaddr_in sin = {.sin_family = AF_INET,
-					  .sin_port = htons(op->turn[i].port)};
+		struct sockaddr_storage ss;
 		uint8_t msg[WM_STUN_ALLOCATE_REQUEST_MAX];
 		int n;
 
-		/* IPv4, as endpoint discovery: the mesh's underlay is IPv4. */
-		if (op->turn_ok[i] || op->turn[i].ip.family != AF_INET)
+		/* Both families from one socket, as endpoint discovery asks. */
+		if (op->turn_ok[i] || !wm_nat_sockaddr(&op->turn[i], op->udp_v6, &ss))
 			continue;
-		memcpy(&sin.sin_addr, op->turn[i].ip.addr, 4);
 		n = wm_stun_allocate_request(op->txid[i], msg, sizeof(msg));
 		uv_buf_t b = uv_buf_init((char *)msg, (unsigned)n);
-		int rc = uv_udp_try_send(&op->udp, &b, 1, (const struct sockaddr *)&sin);
+		int rc = uv_udp_try_send(&op->udp, &b, 1, (const struct sockaddr *)&ss);
 		if (rc < 0)
 			snprintf(op->turn_error, sizeof(op->turn_error), "cannot send: %s",
 				 uv_strerror(rc));
@@ -283,16 +285,14 @@ static void turn_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 			 const struct sockaddr *addr, unsigned flags)
 {
 	struct netcheck_op *op = u->data;
-	const struct sockaddr_in *sin = (const struct sockaddr_in *)addr;
+	struct wm_endpoint from;
 
-	if (nread <= 0 || !addr || addr->sa_family != AF_INET || (flags & UV_UDP_PARTIAL) ||
-	    op->finished)
+	if (nread <= 0 || !addr || (flags & UV_UDP_PARTIAL) || op->finished ||
+	    !wm_nat_endpoint_of(addr, &from))
 		return;
 	for (size_t i = 0; i < op->n_turn; i++) {
 		/* Only the server we asked, with our transaction ID, may answer. */
-		if (op->turn_ok[i] || op->turn[i].ip.family != AF_INET ||
-		    sin->sin_port != htons(op->turn[i].port) ||
-		    memcmp(&sin->sin_addr, op->turn[i].ip.addr, 4) != 0)
+		if (op->turn_ok[i] || !wm_endpoint_equal(&from, &op->turn[i]))
 			continue;
 		if (wm_stun_response_type((const uint8_t *)buf->base, (size_t)nread, op->txid[i]) <
 		    0)
@@ -305,18 +305,24 @@ static void turn_recv_cb(uv_udp_t *u, ssize_t nread, const uv_buf_t *buf,
 
 static int turn_start(struct netcheck_op *op)
 {
-	struct sockaddr_in any = {.sin_family = AF_INET};
-	int rc;
+	int rc, fd;
 
 	if (!op->n_turn)
 		return 0;
+	fd = wm_nat_udp_socket(&op->udp_v6);
+	if (fd < 0)
+		return fd;
 	rc = uv_udp_init(op->d->loop, &op->udp);
-	if (rc < 0)
+	if (rc < 0) {
+		close(fd);
 		return rc;
+	}
 	op->udp.data = op;
 	op->udp_init = true;
 	op->refs++;
-	rc = uv_udp_bind(&op->udp, (const struct sockaddr *)&any, 0);
+	rc = uv_udp_open(&op->udp, fd);
+	if (rc < 0)
+		close(fd);
 	if (!rc)
 		rc = uv_udp_recv_start(&op->udp, turn_alloc_cb, turn_recv_cb);
 	for (size_t i = 0; i < op->n_turn; i++)
@@ -478,9 +484,8 @@ void wm_netcheck_start(void *data, const Webmesh__V1__NetCheckRequest *req,
 	op->timer.data = op;
 	op->deadline_ms = uv_now(d->loop) + req->timeout_ms;
 	op->n_stun = wm_node_nat_stun_servers(d->nat, stun, WM_NAT_MAX_STUN);
-	for (size_t i = 0; i < op->n_stun; i++)
-		if (stun[i].ip.family == AF_INET)
-			op->stun4[op->n_stun4++] = stun[i];
+	for (size_t i = 0; i < op->n_stun; i++) /* discovery asks IPv4 and IPv6 ones */
+		op->stun4[op->n_stun4++] = stun[i];
 	op->n_turn = wm_node_nat_turn_servers(d->nat, op->turn, WM_ICE_MAX_TURN);
 	if (d->nat) {
 		rc = wm_node_nat_discover(d->nat, disc_cb, op, &op->disc);

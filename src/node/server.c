@@ -111,19 +111,21 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 	}
 	wm_daemon_running(d);
 	self_change_cb(d, res->index, NULL);
-	char ep[WM_ENDPOINT_STRLEN] = "";
+	char ep[WM_ENDPOINT_STRLEN + 2] = "";
 	char host[WM_PREFIX_STRLEN] = "THIS-HOST";
-	if (d->n_endpoints) {
-		wm_prefix_format_addr(&d->endpoints[0].ip, host, sizeof(host));
-		if (d->endpoints[0].ip.family == AF_INET6)
-			snprintf(ep, sizeof(ep), "[%s]", host);
-		else
-			snprintf(ep, sizeof(ep), "%s", host);
-	}
 	const char *colon = strrchr(d->cfg->api_listen, ':');
+	if (!colon)
+		colon = ":8443";
+	/* Quoted when IPv6: shells such as zsh take unquoted brackets for a
+	 * pattern and refuse the command instead of passing it on. */
+	if (d->n_endpoints)
+		wm_prefix_format_addr(&d->endpoints[0].ip, host, sizeof(host));
+	if (d->n_endpoints && d->endpoints[0].ip.family == AF_INET6)
+		snprintf(ep, sizeof(ep), "'[%s]%s'", host, colon);
+	else
+		snprintf(ep, sizeof(ep), "%s%s", host, colon);
 	wm_info("mesh is ready; join it from another host with:");
-	wm_info("  webmeshd --join %s%s --join-fingerprint %s", ep[0] ? ep : host,
-		colon ? colon : ":8443", d->fingerprint);
+	wm_info("  webmeshd --join %s --join-fingerprint %s", ep, d->fingerprint);
 }
 
 int wm_server_register(struct wm_daemon *d, const char *id, const char *key, char **endpoints,

@@ -11,6 +11,8 @@
 
 #include <openssl/err.h>
 
+#include "core/net.h"
+
 /* Stop taking frames from nghttp2 while this much is queued for the socket:
  * a slow reader then holds data in nghttp2's flow control and in the calls'
  * own queues, where it is bounded, not in an ever growing write queue. */
@@ -107,9 +109,18 @@ void wm_conn_set_peer(struct wm_conn *c)
 		uv_ip4_name(a, ip, sizeof(ip));
 		snprintf(c->peer, sizeof(c->peer), "%s:%u", ip, ntohs(a->sin_port));
 	} else if (ss.ss_family == AF_INET6) {
+		/* The dual-stack listener ([::]) names IPv4 clients
+		 * ::ffff:a.b.c.d: the peer is named by its IPv4 address, so that
+		 * limits, backoff and logs count one host as one source. */
 		struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-		uv_ip6_name(a, ip, sizeof(ip));
-		snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, ntohs(a->sin6_port));
+		struct wm_endpoint e = {.ip = {.family = AF_INET6, .len = 128},
+					.port = ntohs(a->sin6_port)};
+		memcpy(e.ip.addr, &a->sin6_addr, 16);
+		wm_endpoint_unmap(&e);
+		if (wm_endpoint_format(&e, c->peer, sizeof(c->peer)) < 0) {
+			uv_ip6_name(a, ip, sizeof(ip));
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%u", ip, ntohs(a->sin6_port));
+		}
 	}
 }
 

@@ -720,9 +720,23 @@ static void accept_conn_cb(uv_stream_t *server, int status)
 	struct sockaddr_storage ss;
 	int len = sizeof(ss);
 	snprintf(c->peer, sizeof(c->peer), "?");
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0 &&
-	    ss.ss_family == AF_INET)
-		uv_ip4_name((struct sockaddr_in *)&ss, c->peer, sizeof(c->peer));
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+		/* Named as the RPC layer names peers (IPv4-mapped as IPv4), so that
+		 * the refusal log counts one host once. */
+		struct wm_endpoint e = {0};
+		if (ss.ss_family == AF_INET6) {
+			e.ip.family = AF_INET6;
+			e.ip.len = 128;
+			memcpy(e.ip.addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+			wm_prefix_unmap(&e.ip);
+		} else if (ss.ss_family == AF_INET) {
+			e.ip.family = AF_INET;
+			e.ip.len = 32;
+			memcpy(e.ip.addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		}
+		if (e.ip.family)
+			wm_prefix_format_addr(&e.ip, c->peer, sizeof(c->peer));
+	}
 	if (tp->n_unauth > MAX_UNAUTHENTICATED) {
 		refuse(c, "more than %d connections waiting for their hello", MAX_UNAUTHENTICATED);
 		return;

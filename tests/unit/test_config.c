@@ -228,7 +228,7 @@ static void test_defaults(void **state)
 	assert_null(c.tls_key);
 	assert_null(c.server_name);
 	assert_false(c.insecure_skip_verify);
-	assert_string_equal(c.api_listen, "0.0.0.0:8443");
+	assert_string_equal(c.api_listen, "[::]:8443");
 	assert_string_equal(c.socket, "/run/webmesh/webmesh.sock");
 	assert_string_equal(c.interface, "webmesh0");
 	assert_int_equal(c.mtu, 1420);
@@ -396,6 +396,21 @@ static void test_set_values(void **state)
 		{"interface", "..", "is not an interface name"},
 		{"api-listen", "[::]:8443", NULL},
 		{"api-listen", "localhost:8443", "is not IP:PORT"},
+		/* IPv6 underlays: [v6]:port in every flag that takes an address,
+		 * and a bare or broken one refused by name */
+		{"api-listen", "[fd77::1]:8443", NULL},
+		{"api-listen", "::8443", "is not IP:PORT"},
+		{"api-listen", "[::]8443", "is not IP:PORT"},
+		{"join", "[fd77::1]:8443", NULL},
+		{"join", "[fd77::1:8443", "is not HOST:PORT"},
+		{"meshdns-listen", "[fd00::1]:53", NULL},
+		{"meshdns-listen", "fd00::1:53", "is not IP:PORT"},
+		{"meshdns-forwarders", "[2001:db8::53]:53,192.0.2.53:53", NULL},
+		{"meshdns-forwarders", "[2001:db8::53:53", "is not IP:PORT"},
+		{"stun-servers", "stun:[fd77::1]:3478,stun:192.0.2.1", NULL},
+		{"stun-servers", "stun:fd77::1:3478", "without brackets"},
+		{"turn-servers", "turn:[fd77::1]:3478", NULL},
+		{"turn-servers", "turn:[fd77::1", "unterminated"},
 		{"server-name", "node1.mesh.example", NULL},
 		{"server-name", "10.1.2.3", NULL},
 		{"server-name", "bad name", "is not a host name or IP address"},

@@ -1,7 +1,9 @@
 /* Endpoint discovery (src/nat/discover.c) against fake STUN servers on
  * loopback, built with libnice's STUN library: a cone NAT (both servers see
  * the same mapping), a symmetric one (they differ), a server that never
- * answers, a server that answers for another transaction, and --endpoints. */
+ * answers, a server that answers for another transaction, and --endpoints.
+ * Two more servers listen on ::1 and report an IPv6 mapping: both families are
+ * asked from one socket, and each family is judged on its own. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +21,7 @@
 
 struct fake {
 	uv_udp_t udp;
+	bool v6; /* listens on ::1, reports 2001:db8::5 */
 	uint16_t port;
 	int port_offset; /* added to the client's port in the answer: != 0 is "symmetric" */
 	bool silent;	 /* never answers */
@@ -28,7 +31,8 @@ struct fake {
 };
 
 static uv_loop_t loop;
-static struct fake servers[2];
+#define N_FAKES 4
+static struct fake servers[N_FAKES];
 static struct wm_nat_discovery result;
 static int result_err = 1;
 
@@ -48,7 +52,7 @@ static void fake_recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct
 	StunAgent agent;
 	StunMessage rq, rs;
 	uint8_t out[512];
-	struct sockaddr_in mapped;
+	struct sockaddr_storage mapped;
 
 	(void)flags;
 	if (n <= 0 || !from)
@@ -61,13 +65,26 @@ static void fake_recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct
 	assert_int_equal(
 		stun_agent_validate(&agent, &rq, (uint8_t *)b->base, (size_t)n, NULL, NULL),
 		STUN_VALIDATION_SUCCESS);
-	mapped = *(const struct sockaddr_in *)from;
-	inet_pton(AF_INET, "203.0.113.5", &mapped.sin_addr);
-	mapped.sin_port = htons((uint16_t)(ntohs(mapped.sin_port) + f->port_offset));
+	memset(&mapped, 0, sizeof(mapped));
+	if (f->v6) {
+		struct sockaddr_in6 *m = (struct sockaddr_in6 *)&mapped;
+
+		*m = *(const struct sockaddr_in6 *)from;
+		inet_pton(AF_INET6, "2001:db8::5", &m->sin6_addr);
+		m->sin6_port = htons((uint16_t)(ntohs(m->sin6_port) + f->port_offset));
+	} else {
+		struct sockaddr_in *m = (struct sockaddr_in *)&mapped;
+
+		/* The dual-stack client must reach an IPv4-only socket as IPv4. */
+		assert_int_equal(from->sa_family, AF_INET);
+		*m = *(const struct sockaddr_in *)from;
+		inet_pton(AF_INET, "203.0.113.5", &m->sin_addr);
+		m->sin_port = htons((uint16_t)(ntohs(m->sin_port) + f->port_offset));
+	}
 	assert_true(stun_agent_init_response(&agent, &rs, out, sizeof(out), &rq));
-	assert_int_equal(stun_message_append_xor_addr(&rs, STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
-						      (struct sockaddr_storage *)&mapped,
-						      sizeof(mapped)),
+	assert_int_equal(stun_message_append_xor_addr(
+				 &rs, STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS, &mapped,
+				 f->v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)),
 			 STUN_MESSAGE_RETURN_SUCCESS);
 	size_t len = stun_agent_finish_message(&agent, &rs, NULL, 0);
 	if (f->wrong_txid) {
@@ -80,15 +97,22 @@ static void fake_recv_cb(uv_udp_t *u, ssize_t n, const uv_buf_t *b, const struct
 
 static void fake_start(struct fake *f)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	int len = sizeof(sin);
+	struct sockaddr_storage ss = {0};
+	int len = sizeof(ss);
 
-	inet_pton(AF_INET, "127.0.0.1", &sin.sin_addr);
+	if (f->v6) {
+		ss.ss_family = AF_INET6;
+		inet_pton(AF_INET6, "::1", &((struct sockaddr_in6 *)&ss)->sin6_addr);
+	} else {
+		ss.ss_family = AF_INET;
+		inet_pton(AF_INET, "127.0.0.1", &((struct sockaddr_in *)&ss)->sin_addr);
+	}
 	assert_int_equal(uv_udp_init(&loop, &f->udp), 0);
 	f->udp.data = f;
-	assert_int_equal(uv_udp_bind(&f->udp, (struct sockaddr *)&sin, 0), 0);
-	assert_int_equal(uv_udp_getsockname(&f->udp, (struct sockaddr *)&sin, &len), 0);
-	f->port = ntohs(sin.sin_port);
+	assert_int_equal(uv_udp_bind(&f->udp, (struct sockaddr *)&ss, 0), 0);
+	assert_int_equal(uv_udp_getsockname(&f->udp, (struct sockaddr *)&ss, &len), 0);
+	f->port = ntohs(f->v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+			      : ((struct sockaddr_in *)&ss)->sin_port);
 	assert_int_equal(uv_udp_recv_start(&f->udp, alloc_cb, fake_recv_cb), 0);
 }
 
@@ -97,7 +121,7 @@ static void done_cb(void *data, int err, const struct wm_nat_discovery *d)
 	(void)data;
 	result_err = err;
 	result = *d;
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < N_FAKES; i++)
 		uv_close((uv_handle_t *)&servers[i].udp, NULL);
 }
 
@@ -110,7 +134,7 @@ static struct wm_endpoint ep(const char *s)
 
 static void run(int offset2, bool silent2, bool wrong1, const struct wm_endpoint *ovr, size_t n_ovr)
 {
-	struct wm_endpoint stun[3];
+	struct wm_endpoint stun[N_FAKES];
 	struct wm_nat_discover_opts o = {.wg_port = 51820, .timeout_ms = 600};
 
 	memset(servers, 0, sizeof(servers));
@@ -119,22 +143,26 @@ static void run(int offset2, bool silent2, bool wrong1, const struct wm_endpoint
 	servers[1].port_offset = offset2;
 	servers[1].silent = silent2;
 	servers[0].wrong_txid = wrong1;
-	fake_start(&servers[0]);
-	fake_start(&servers[1]);
-	stun[0] = ep("127.0.0.1:1");
-	stun[0].port = servers[0].port;
-	stun[1] = ep("127.0.0.1:1");
-	stun[1].port = servers[1].port;
-	stun[2] = ep("[::1]:3478"); /* IPv6 servers are skipped */
+	for (int i = 0; i < N_FAKES; i++) {
+		servers[i].v6 = i >= 2;
+		fake_start(&servers[i]);
+		stun[i] = ep(servers[i].v6 ? "[::1]:1" : "127.0.0.1:1");
+		stun[i].port = servers[i].port;
+	}
 	o.stun = stun;
-	o.n_stun = 3;
+	o.n_stun = N_FAKES;
 	o.overrides = ovr;
 	o.n_overrides = n_ovr;
 	assert_int_equal(wm_nat_discover(&loop, &o, done_cb, NULL, NULL), 0);
 	assert_int_equal(result_err, 1); /* never from within the call */
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(result_err, 0);
-	assert_int_equal(result.n_mapped, 2);
+	assert_int_equal(result.n_mapped, N_FAKES);
+	/* Both IPv6 servers answered, from the same local port. */
+	assert_int_equal(result.mapped[2].ip.family, AF_INET6);
+	assert_int_equal(result.mapped[2].port, result.stun_local_port);
+	assert_int_equal(result.nat6.mapping, WM_NAT_EIM);
+	assert_true(result.nat6.port_preserved);
 }
 
 static bool advertises(const char *s)
@@ -156,14 +184,18 @@ static void test_cone(void **state)
 	assert_int_equal(result.mapped[0].port, result.stun_local_port);
 	assert_int_equal(result.nat.mapped.port, result.stun_local_port);
 	assert_true(advertises("203.0.113.5:51820"));
+	assert_true(advertises("[2001:db8::5]:51820"));
 }
 
 static void test_symmetric(void **state)
 {
 	(void)state;
 	run(7, false, false, NULL, 0);
+	/* The IPv4 NAT is symmetric; the IPv6 path is not, and the answers of
+	 * the two families are never compared with each other. */
 	assert_int_equal(result.nat.mapping, WM_NAT_EDM);
 	assert_false(advertises("203.0.113.5:51820"));
+	assert_true(advertises("[2001:db8::5]:51820"));
 }
 
 static void test_silent_server_and_stale_answer(void **state)

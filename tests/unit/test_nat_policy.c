@@ -76,6 +76,11 @@ static void test_uri_refuses(void **state)
 	}
 	/* a scheme is required when no default is given */
 	assert_int_equal(wm_ice_uri_parse("example.org:3478", WM_URI_NONE, &u, &why), -EINVAL);
+	/* an IPv6 address without brackets is named as such, not as a bad port */
+	assert_int_equal(wm_ice_uri_parse("turn:fd77::1:3478", WM_URI_NONE, &u, &why), -EINVAL);
+	assert_non_null(strstr(why, "without brackets"));
+	assert_int_equal(wm_ice_uri_parse("fd77::1", WM_URI_STUN, &u, &why), -EINVAL);
+	assert_non_null(strstr(why, "without brackets"));
 }
 
 static struct wm_ice_inputs base(void)

@@ -226,6 +226,47 @@ static void test_private(void **state)
 	}
 }
 
+/* A dual-stack socket names IPv4 peers ::ffff:a.b.c.d: they must count as
+ * the IPv4 address, and nothing else may change. */
+static void test_unmap(void **state)
+{
+	struct wm_prefix p;
+	struct wm_endpoint e;
+	char buf[WM_ENDPOINT_STRLEN];
+
+	(void)state;
+	p = P("::ffff:192.0.2.7");
+	assert_true(wm_prefix_unmap(&p));
+	assert_int_equal(p.family, AF_INET);
+	assert_int_equal(p.len, 32);
+	wm_prefix_format(&p, buf, sizeof(buf));
+	assert_string_equal(buf, "192.0.2.7/32");
+	p = P("::ffff:10.0.0.0/104");
+	assert_true(wm_prefix_unmap(&p));
+	wm_prefix_format(&p, buf, sizeof(buf));
+	assert_string_equal(buf, "10.0.0.0/8");
+	/* Not mapped: left alone. */
+	static const char *const keep[] = {
+		"2001:db8::1",	       "::192.0.2.7", "::ffff:0:0/95",
+		"fe80::ffff:c000:207", "192.0.2.7",   "::1",
+	};
+	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		struct wm_prefix a = P(keep[i]), b = a;
+
+		if (wm_prefix_unmap(&a) || !wm_prefix_equal(&a, &b))
+			fail_msg("%s was changed", keep[i]);
+	}
+	assert_false(wm_prefix_unmap(NULL));
+	assert_int_equal(wm_endpoint_parse("[::ffff:198.51.100.1]:8443", &e), 0);
+	assert_true(wm_endpoint_unmap(&e));
+	wm_endpoint_format(&e, buf, sizeof(buf));
+	assert_string_equal(buf, "198.51.100.1:8443");
+	assert_int_equal(wm_endpoint_parse("[2001:db8::5]:8443", &e), 0);
+	assert_false(wm_endpoint_unmap(&e));
+	wm_endpoint_format(&e, buf, sizeof(buf));
+	assert_string_equal(buf, "[2001:db8::5]:8443");
+}
+
 /* wm_strerror lives in error.c; it has no test file of its own. */
 static void test_strerror(void **state)
 {
@@ -254,6 +295,7 @@ int main(void)
 		cmocka_unit_test(test_ipv4_u32),
 		cmocka_unit_test(test_endpoint),
 		cmocka_unit_test(test_private),
+		cmocka_unit_test(test_unmap),
 		cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
