@@ -59,7 +59,10 @@ static void resolved_cb(uv_getaddrinfo_t *r, int status, struct addrinfo *res)
 int wm_nat_resolve(uv_loop_t *loop, const char *host, uint16_t port, struct wm_endpoint *out,
 		   wm_nat_resolve_cb cb, void *data, struct wm_nat_resolve **req)
 {
-	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM};
+	/* AI_ADDRCONFIG: a family this host has no address of is not
+	 * answered, so a name with A and AAAA records gives an IPv6-only host
+	 * the AAAA one instead of an IPv4 address it cannot reach. */
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
 	struct wm_nat_resolve *q;
 	int rc;
 
