@@ -324,16 +324,19 @@ int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen)
 
 static const char *peer_name(const struct wm_daemon *d, const wm_key key)
 {
-	for (size_t i = 0; i < d->n_peer_names; i++)
-		if (wm_key_equal(d->peer_names[i].key, key))
-			return d->peer_names[i].id;
+	size_t n_peers;
+	const struct wm_peer_name *peers = wm_netconf_peers(&d->netconf, &n_peers);
+	for (size_t i = 0; i < n_peers; i++)
+		if (wm_key_equal(peers[i].key, key))
+			return peers[i].id;
 	return "";
 }
 
 static void fill_peers(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
 {
 	struct wm_wg_device *dev = NULL;
-	if (!d->wg || wm_wg_get(d->wg, &dev) < 0)
+	struct wm_wg *wg = wm_netconf_wg(&d->netconf);
+	if (!wg || wm_wg_get(wg, &dev) < 0)
 		return;
 	st->peers = wm_arena_alloc(a, sizeof(*st->peers) * (dev->n_peers + 1));
 	for (size_t i = 0; st->peers && i < dev->n_peers; i++) {
@@ -418,7 +421,7 @@ void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 	st->network_ipv6 = wm_pb_prefix(a, &d->mesh.ipv6_network);
 	st->mesh_domain = wm_arena_strdup(a, d->mesh.domain);
 	st->interface_name = (char *)d->cfg->interface;
-	st->wireguard_backend = (char *)(d->wg ? wm_wg_backend_name(d->wg) : "");
+	st->wireguard_backend = (char *)(wm_netconf_wg(&d->netconf) ? wm_wg_backend_name(wm_netconf_wg(&d->netconf)) : "");
 	st->listen_port = d->cfg->wireguard_port;
 	st->endpoints = wm_arena_alloc(a, sizeof(char *) * (d->n_endpoints + 1));
 	for (size_t i = 0; st->endpoints && i < d->n_endpoints; i++)

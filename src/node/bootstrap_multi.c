@@ -165,7 +165,7 @@ static int configure_peers(struct wm_daemon *d)
 			break;
 		peers[i] = one[0];
 	}
-	int err = a.failed || !peers ? -ENOMEM : wm_netconf_apply_peers(d, peers, d->n_bootpeers);
+	int err = a.failed || !peers ? -ENOMEM : wm_netconf_apply_peers(&d->netconf, peers, d->n_bootpeers);
 	wm_arena_free(&a);
 	return err;
 }
@@ -278,7 +278,7 @@ int wm_multiboot_start(struct wm_daemon *d, char *err, size_t errlen)
 	d->client_tls = wm_tls_client_ctx_new(&o, err, errlen);
 	if (!d->client_tls)
 		return -EINVAL;
-	int rc = wm_netconf_set_addresses(d);
+	int rc = wm_netconf_set_addresses(&d->netconf);
 	if (rc) {
 		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface, wm_strerror(rc));
 		return rc;

@@ -66,23 +66,53 @@ typedef void (*done_fn)(void *data);
 /* The WireGuard interface (netconf.c): its addresses and peers. What the
  * node puts on the host around it (routes, ACL and Raft-port chains) are the
  * rows below, so it is gone before the interface goes. */
+static struct wm_node_nat *nat_of(void *data)
+{
+	return ((struct wm_daemon *)data)->nat;
+}
+
+/* a sync of netconf -> routes.sync */
+static void peers_synced(void *data, const struct wm_wg_device *desired)
+{
+	struct wm_daemon *d = data;
+	wm_routes_sync(d->routes, desired, &d->mesh);
+}
+
+static bool is_running(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase != WM_PHASE_STOPPING;
+}
+
 static int netconf_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	int rc = wm_netconf_detect_endpoints(d);
+	int rc = wm_netconf_detect_endpoints(d->cfg, d->endpoints, &d->n_endpoints);
 	if (rc)
 		wm_warn("cannot list this host's addresses: %s", wm_strerror(rc));
 	if (d->n_endpoints == 0)
 		wm_warn("no endpoint to advertise: other nodes cannot reach this one directly "
 			"(set --endpoints IP:PORT)");
-	return wm_netconf_open(d, err, errlen);
+	struct wm_netconf_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.private_key = d->private_key,
+		.public_key = d->public_key,
+		.mesh = &d->mesh,
+		.ipv4 = &d->ipv4,
+		.ipv6 = &d->ipv6,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.nat = nat_of,
+		.synced_cb = peers_synced,
+		.running = is_running,
+		.data = d,
+	};
+	return wm_netconf_init(&d->netconf, &c, err, errlen);
 }
 
 static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	if (d->wg)
-		wm_wg_close(d->wg, done, data);
-	else
-		done(data);
+	wm_netconf_close(&d->netconf, done, data);
 }
 
 /* Routes, forwarding and NAT beyond the mesh (routes.c): synced with every
@@ -110,7 +140,7 @@ static int routes_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	struct wm_routes_config c = {
 		.cfg = d->cfg,
-		.wg = d->wg,
+		.wg = wm_netconf_wg(&d->netconf),
 		.self_from_replica = self_from_replica,
 		.data = d,
 	};
@@ -200,10 +230,10 @@ static void endpoints_found(void *data, bool changed)
 		wm_warn("a server's endpoints changed: restart it to announce them");
 }
 
-static bool is_running(void *data)
+static void nat_changed(void *data)
 {
-	const struct wm_daemon *d = data;
-	return d->phase != WM_PHASE_STOPPING;
+	struct wm_daemon *d = data;
+	wm_netconf_nat_changed(&d->netconf);
 }
 
 static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
@@ -212,11 +242,11 @@ static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
 		.loop = d->loop,
 		.cfg = d->cfg,
 		.node_id = d->node_id,
-		.wg = d->wg,
+		.wg = wm_netconf_wg(&d->netconf),
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
 		.signaling_client = signaling_client,
-		.nat_changed_cb = wm_netconf_nat_changed,
+		.nat_changed_cb = nat_changed,
 		.endpoints_cb = endpoints_found,
 		.running = is_running,
 		.data = d,
@@ -264,10 +294,11 @@ static void raft_status(void *data, const struct wm_store_status *st)
 {
 	struct wm_daemon *d = data;
 	struct wm_prefix servers[64];
-	size_t n = 0;
-	for (size_t i = 0; i < d->n_peer_names && n < 64; i++)
-		if (d->peer_names[i].raft_role != WM_ROLE_MEMBER)
-			servers[n++] = d->peer_names[i].ipv4;
+	size_t n = 0, n_peers;
+	const struct wm_peer_name *peers = wm_netconf_peers(&d->netconf, &n_peers);
+	for (size_t i = 0; i < n_peers && n < 64; i++)
+		if (peers[i].raft_role != WM_ROLE_MEMBER)
+			servers[n++] = peers[i].ipv4;
 	wm_raftguard_sync(&d->raftguard, st, &d->ipv4, servers, n);
 }
 
@@ -310,12 +341,18 @@ static void raftmembers_close(struct wm_daemon *d, done_fn done, void *data)
 /* MeshDNS (it reads the store) and the host resolver (dns.c). */
 static int dns_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	return wm_node_dns_start(d, err, errlen);
+	struct wm_node_dns_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.mesh = &d->mesh,
+	};
+	return wm_node_dns_init(&d->dns, &c, err, errlen);
 }
 
 static void dns_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	wm_node_dns_close(d, done, data);
+	wm_node_dns_close(&d->dns, done, data);
 }
 
 /* The listeners (api.c): the local socket, and the TLS API on servers. The
@@ -500,12 +537,15 @@ int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen)
 	if (d->services)
 		wm_services_set_store(d->services, d->store);
 	wm_raftmembers_start(&d->raftmembers, d->store);
-	return wm_node_dns_store_opened(d, err, errlen);
+	return wm_node_dns_store_opened(&d->dns, d->store, err, errlen);
 }
 
 void wm_daemon_servers_changed(struct wm_daemon *d)
 {
-	wm_node_dns_servers_changed(d);
+	const char *servers[WM_MAX_SERVERS];
+	for (size_t i = 0; i < d->n_servers; i++)
+		servers[i] = d->servers[i];
+	wm_node_dns_servers_changed(&d->dns, servers, d->n_servers);
 }
 
 static void close_next(struct wm_daemon *d);
@@ -698,9 +738,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	SSL_CTX_free(d->server_tls);
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->overlay_tls);
-	wm_wg_device_free(d->desired);
 	wm_multiboot_free(d);
-	free(d->peer_names);
 	wm_wipe(d->private_key, sizeof(d->private_key));
 	if (uv_loop_close(&loop) == UV_EBUSY)
 		wm_warn("some handles were still open at exit");

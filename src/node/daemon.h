@@ -21,7 +21,9 @@
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
 #include "node/firewall.h"
+#include "node/dns.h"
 #include "node/nat.h"
+#include "node/netconf.h"
 #include "node/raftguard.h"
 #include "node/raftmembers.h"
 #include "node/traversal.h"
@@ -30,14 +32,6 @@ enum wm_daemon_phase {
 	WM_PHASE_STARTING, /* interface up, waiting for the mesh */
 	WM_PHASE_RUNNING,  /* in the mesh, peers configured */
 	WM_PHASE_STOPPING,
-};
-
-/* A peer as last configured: to name WireGuard peers in status. */
-struct wm_peer_name {
-	wm_key key;
-	char id[WM_NODE_ID_MAX + 1];
-	struct wm_prefix ipv4; /* its mesh address; family 0: none */
-	int raft_role;	       /* enum wm_raft_role, as the server said */
 };
 
 struct wm_bootpeer;
@@ -65,9 +59,6 @@ struct wm_daemon {
 	struct wm_prefix ipv6;				/* our /112 */
 	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS]; /* rewritten by the traversal */
 	size_t n_endpoints;
-	/* the peers of the last peer set, by key (netconf.c writes them) */
-	struct wm_peer_name *peer_names;
-	size_t n_peer_names;
 
 	/* ---- the composition (daemon.c) */
 	struct wm_lifecycle lifecycle; /* which rows started, which closes next */
@@ -75,6 +66,7 @@ struct wm_daemon {
 	uv_signal_t sigterm, sigint;
 
 	/* ---- components, one field each, in the table's order */
+	struct wm_netconf netconf;     /* netconf.c: the interface and its peers */
 	struct wm_routes *routes;      /* routes.c */
 	struct wm_firewall firewall;   /* firewall.c: the network ACLs */
 	struct wm_raftguard raftguard; /* raftguard.c: the Raft port's rules */
@@ -84,14 +76,8 @@ struct wm_daemon {
 	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
 	struct wm_raftmembers raftmembers; /* raftmembers.c */
+	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */
 	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
-
-	/* ---- netconf.c: the interface and its peers */
-	struct wm_wg *wg;
-	bool addresses_set;
-	struct wm_wg_device *desired; /* what the device should hold */
-	bool apply_failed;	      /* the last apply of desired did not complete */
-	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
 
 	/* ---- server.c, bootstrap_multi.c: a server and its replica */
 	struct wm_store *store;	 /* servers only */
@@ -143,9 +129,6 @@ struct wm_daemon {
 	struct wm_gate *gate;	      /* in front of every method */
 	struct wm_auth_client *creds; /* what we present to other nodes */
 
-	/* ---- dns.c: MeshDNS on servers, the host resolver with use-meshdns */
-	struct wm_meshdns *meshdns;
-	struct wm_resolver *resolver;
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */
@@ -167,15 +150,6 @@ int wm_meshstate_save(const char *state_dir, const struct wm_mesh_info *mesh,
 		      const struct wm_prefix *ipv4, const struct wm_prefix *ipv6);
 int wm_meshstate_remove(const char *state_dir);
 
-/* netconf.c: the interface and its peers. */
-int wm_netconf_open(struct wm_daemon *d, char *err, size_t errlen);
-int wm_netconf_set_addresses(struct wm_daemon *d);
-/* Turns peer messages into the desired device and applies the difference. */
-int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n);
-int wm_netconf_detect_endpoints(struct wm_daemon *d);
-/* Applies STATE_DIR/peers.state, the last peer set this node had (none: 0). */
-int wm_netconf_restore_peers(struct wm_daemon *d);
-
 /* api.c: TLS and the listeners. */
 int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);
 /* Starts the TLS API listener if it is not running yet. */
@@ -193,14 +167,6 @@ size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,
 /* Frees the authenticator chain and the gate (after the rpc servers stopped). */
 void wm_api_free_auth(struct wm_daemon *d);
 
-/* dns.c: MeshDNS and --use-meshdns. start checks the flags and sets up the
- * resolver; store_opened starts MeshDNS (when configured); servers_changed
- * points the resolver at a server learnt from the peers; close restores the
- * resolver and closes MeshDNS (done_cb after the last handle). */
-int wm_node_dns_start(struct wm_daemon *d, char *err, size_t errlen);
-int wm_node_dns_store_opened(struct wm_daemon *d, char *err, size_t errlen);
-void wm_node_dns_servers_changed(struct wm_daemon *d);
-void wm_node_dns_close(struct wm_daemon *d, void (*done_cb)(void *data), void *data);
 /* server.c: bootstrap or resume a server with a local store. */
 int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
 /* Opens the local replica at our mesh IPv4 (d->ipv4 must be set): for the
@@ -222,9 +188,6 @@ void wm_multiboot_register_peers(struct wm_daemon *d, wm_store_apply_cb cb);
 void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *info,
 			    struct wm_arena *a);
 void wm_multiboot_free(struct wm_daemon *d);
-
-/* A peer moved to ICE: its endpoint changes on the device (netconf.c). */
-void wm_netconf_nat_changed(void *data);
 
 /* member.c: join through a server and follow the peer stream. */
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);

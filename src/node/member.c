@@ -194,10 +194,10 @@ static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
 	int err = wm_meshstate_save(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
 	if (err)
 		wm_warn("cannot save %s/mesh.state: %s", d->cfg->state_dir, wm_strerror(err));
-	err = wm_netconf_set_addresses(d);
+	err = wm_netconf_set_addresses(&d->netconf);
 	wm_routes_set_self(d->routes, r->forwarding, r->own_routes, r->n_own_routes);
 	if (!err)
-		err = wm_netconf_apply_peers(d, r->peers, r->n_peers);
+		err = wm_netconf_apply_peers(&d->netconf, r->peers, r->n_peers);
 	learn_servers(d, r->peers, r->n_peers);
 	return err;
 }
@@ -451,7 +451,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
 	learn_servers(d, pc->peers, pc->n_peers);
 	wm_routes_set_self(d->routes, pc->forwarding, pc->own_routes, pc->n_own_routes);
-	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
+	wm_netconf_apply_peers(&d->netconf, pc->peers, pc->n_peers);
 	wm_firewall_set(&d->firewall, pc->acl_rules);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;
@@ -543,8 +543,8 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 	/* A restart brings the old addresses back at once, so the tunnels carry
 	 * traffic while the join is still on its way. */
 	if (wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6) == 0) {
-		wm_netconf_set_addresses(d);
-		wm_netconf_restore_peers(d);
+		wm_netconf_set_addresses(&d->netconf);
+		wm_netconf_restore_peers(&d->netconf);
 		/* A voter or observer resumes its replica at once: when every
 		 * voter restarts together, none of them can answer a Join until
 		 * they have elected a leader among themselves. */

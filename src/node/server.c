@@ -68,7 +68,7 @@ static void self_update_cb(uv_timer_t *t)
 		return;
 	}
 	wm_routes_set_self(d->routes, pc.forwarding, pc.own_routes, pc.n_own_routes);
-	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
+	wm_netconf_apply_peers(&d->netconf, pc.peers, pc.n_peers);
 	wm_firewall_set(&d->firewall, pc.acl_rules);
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
@@ -364,7 +364,7 @@ int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
 		if (rc)
 			return rc;
 	}
-	rc = wm_netconf_set_addresses(d);
+	rc = wm_netconf_set_addresses(&d->netconf);
 	if (rc) {
 		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface, wm_strerror(rc));
 		return rc;
@@ -372,7 +372,7 @@ int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
 	/* Voters restarting together can only reach each other over the
 	 * overlay: the peers they last had are their way back to a quorum. */
 	if (resuming)
-		wm_netconf_restore_peers(d);
+		wm_netconf_restore_peers(&d->netconf);
 	wm_info("%s the mesh in %s", resuming ? "resuming" : "creating", d->cfg->state_dir);
 	return wm_server_resume(d, err, errlen);
 }
@@ -402,8 +402,10 @@ static int raft_peer_lookup(void *data, uint64_t raft_id, char node_id[WM_NODE_I
 			    uint8_t pub[32], bool *is_server)
 {
 	struct wm_daemon *d = data;
-	for (size_t i = 0; i < d->n_peer_names; i++) {
-		const struct wm_peer_name *p = &d->peer_names[i];
+	size_t n_peers;
+	const struct wm_peer_name *peers = wm_netconf_peers(&d->netconf, &n_peers);
+	for (size_t i = 0; i < n_peers; i++) {
+		const struct wm_peer_name *p = &peers[i];
 		if (wm_store_raft_id(p->id) != raft_id)
 			continue;
 		snprintf(node_id, WM_NODE_ID_MAX + 1, "%s", p->id);
