@@ -21,7 +21,6 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 
-#define SHUTDOWN_GRACE_MS 500
 #define EPHEMERAL_LEAVE_TIMEOUT_MS 3000
 
 static void teardown(struct wm_daemon *d);
@@ -121,12 +120,13 @@ static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 static void self_from_replica(void *data, bool *forwarding, struct wm_prefix *own, size_t *n_own)
 {
 	struct wm_daemon *d = data;
-	if (!d->store || !d->services)
+	struct wm_services *services = wm_api_services(&d->api);
+	if (!d->store || !services)
 		return;
 	struct wm_arena a;
 	Webmesh__V1__PeerConfigurations pc;
 	wm_arena_init(&a);
-	if (wm_services_peers(d->services, d->node_id, &a, &pc) == 0) {
+	if (wm_services_peers(services, d->node_id, &a, &pc) == 0) {
 		*forwarding = pc.forwarding;
 		for (size_t i = 0; i < pc.n_own_routes && *n_own < WM_MAX_ROUTES; i++) {
 			if (wm_prefix_parse(pc.own_routes[i], &own[*n_own]) == 0)
@@ -358,47 +358,51 @@ static void dns_close(struct wm_daemon *d, done_fn done, void *data)
 /* The listeners (api.c): the local socket, and the TLS API on servers. The
  * bootstrap node serves it at once: other bootstrap servers fetch our key
  * from it before any store exists. */
-static int api_start(struct wm_daemon *d, char *err, size_t errlen)
+static struct wm_store *store_of(void *data)
 {
-	return wm_api_start(d, d->cfg->bootstrap, err, errlen);
+	return ((struct wm_daemon *)data)->store;
 }
 
-struct api_closing {
-	int left;
-	done_fn done;
-	void *data;
-};
-
-static void api_server_closed(void *data)
+static struct wm_rpc_client *upstream_of(void *data)
 {
-	struct api_closing *c = data;
-	if (--c->left)
-		return;
-	done_fn done = c->done;
-	void *dd = c->data;
-	free(c);
-	done(dd);
+	struct wm_daemon *d = data;
+	return d->joined ? d->upstream : NULL;
+}
+
+static size_t call_metadata(void *data, const char *path, const char *server_fp,
+			    struct wm_rpc_metadata *md, size_t max)
+{
+	struct wm_daemon *d = data;
+	return wm_api_call_metadata(&d->api, path, server_fp, md, max);
+}
+
+static int api_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	struct wm_api_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.private_key = d->private_key,
+		.api_port = d->api_port,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.serve_public = d->cfg->bootstrap,
+		.store = store_of,
+		.upstream = upstream_of,
+		.fill_status = wm_status_fill,
+		.leave_mesh = wm_member_leave_mesh,
+		.fill_bootstrap_info = wm_status_fill_bootstrap_info,
+		.ping = wm_ping_start,
+		.netcheck = wm_netcheck_start,
+		.call_metadata = call_metadata,
+		.data = d,
+	};
+	return wm_api_init(&d->api, &c, err, errlen);
 }
 
 static void api_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	struct api_closing *c = malloc(sizeof(*c));
-	if (!c) {
-		/* cannot count: the servers are freed after the loop anyway */
-		done(data);
-		return;
-	}
-	/* both listeners drain at once, each within the grace */
-	*c = (struct api_closing){.left = 1, .done = done, .data = data};
-	if (d->api) {
-		c->left++;
-		wm_rpc_server_shutdown(d->api, SHUTDOWN_GRACE_MS, api_server_closed, c);
-	}
-	if (d->local) {
-		c->left++;
-		wm_rpc_server_shutdown(d->local, SHUTDOWN_GRACE_MS, api_server_closed, c);
-	}
-	api_server_closed(c);
+	wm_api_close(&d->api, done, data);
 }
 
 /* The bootstrap server registers itself with its endpoints: after discovery. */
@@ -453,7 +457,7 @@ static int heartbeat_send(void *data, const char *path, const uint8_t *req, size
 		wm_store_status(d->store, &st);
 		if (st.is_leader)
 			return -EAGAIN;
-		return wm_services_call_leader(d->services, path, req, len, NULL, done_cb,
+		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL, done_cb,
 					       done_data);
 	}
 	if (!d->upstream || !d->joined)
@@ -534,8 +538,8 @@ void wm_daemon_running(struct wm_daemon *d)
 
 int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen)
 {
-	if (d->services)
-		wm_services_set_store(d->services, d->store);
+	if (wm_api_services(&d->api))
+		wm_services_set_store(wm_api_services(&d->api), d->store);
 	wm_raftmembers_start(&d->raftmembers, d->store);
 	return wm_node_dns_store_opened(&d->dns, d->store, err, errlen);
 }
@@ -590,7 +594,7 @@ static void close_next(struct wm_daemon *d)
 
 static void teardown(struct wm_daemon *d)
 {
-	wm_services_stop(d->services);
+	wm_services_stop(wm_api_services(&d->api));
 	wm_lifecycle_stop(&d->lifecycle);
 	close_next(d);
 }
@@ -725,17 +729,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	int code = d->exit_code;
 
-	wm_services_free(d->services);
-	/* Calls still waiting for an authenticator end (CANCELLED) in the
-	 * loop run below; only then may the gate they point into go. */
-	wm_api_free_auth(d);
-	uv_run(&loop, UV_RUN_DEFAULT); /* the services' close callbacks */
-	if (d->api)
-		wm_rpc_server_free(d->api);
-	if (d->local)
-		wm_rpc_server_free(d->local);
-	wm_gate_free(d->gate);
-	SSL_CTX_free(d->server_tls);
+	wm_api_free(&d->api, &loop);
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->overlay_tls);
 	wm_multiboot_free(d);

@@ -21,6 +21,7 @@
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
 #include "node/firewall.h"
+#include "node/api.h"
 #include "node/dns.h"
 #include "node/nat.h"
 #include "node/netconf.h"
@@ -77,6 +78,7 @@ struct wm_daemon {
 	struct wm_node_nat *nat;
 	struct wm_raftmembers raftmembers; /* raftmembers.c */
 	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */
+	struct wm_api api;		   /* api.c: auth, services, listeners */
 	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
 
 	/* ---- server.c, bootstrap_multi.c: a server and its replica */
@@ -118,17 +120,6 @@ struct wm_daemon {
 	/* d->endpoints changed endpoints_gen times; the mesh has those of
 	 * announced_gen; a Join in flight carries those of sent_gen */
 	uint32_t endpoints_gen, announced_gen, sent_gen;
-
-	/* ---- api.c: listeners, authentication and authorization */
-	struct wm_services *services;
-	struct wm_rpc_server *api;   /* TLS API (servers) */
-	struct wm_rpc_server *local; /* unix socket */
-	SSL_CTX *server_tls;
-	char fingerprint[WM_FINGERPRINT_LEN];
-	struct wm_auth *auth;	      /* server side: who calls us */
-	struct wm_gate *gate;	      /* in front of every method */
-	struct wm_auth_client *creds; /* what we present to other nodes */
-
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */
@@ -150,23 +141,16 @@ int wm_meshstate_save(const char *state_dir, const struct wm_mesh_info *mesh,
 		      const struct wm_prefix *ipv4, const struct wm_prefix *ipv6);
 int wm_meshstate_remove(const char *state_dir);
 
-/* api.c: TLS and the listeners. */
-int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);
-/* Starts the TLS API listener if it is not running yet. */
-int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen);
-void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+/* status.c: this node's Status and BootstrapInfo (the services' fill_status
+ * and fill_bootstrap_info, data: the daemon). */
+void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+void wm_status_fill_bootstrap_info(void *data, Webmesh__V1__BootstrapInfo *info,
+				   struct wm_arena *a);
 /* ping.c, netcheck.c: Node.Ping and Node.NetCheck (services' ping, netcheck). */
 void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_send_cb send,
 		   wm_services_reply_cb done, void *cd);
 void wm_netcheck_start(void *data, const Webmesh__V1__NetCheckRequest *req,
 		       wm_services_reply_cb done, void *cd);
-/* Our credentials for a call to another node (rpc client call_metadata);
- * node proofs are added by whoever knows the server called. */
-size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,
-			    struct wm_rpc_metadata *md, size_t max);
-/* Frees the authenticator chain and the gate (after the rpc servers stopped). */
-void wm_api_free_auth(struct wm_daemon *d);
-
 /* server.c: bootstrap or resume a server with a local store. */
 int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
 /* Opens the local replica at our mesh IPv4 (d->ipv4 must be set): for the

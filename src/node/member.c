@@ -33,7 +33,7 @@ static size_t upstream_metadata(void *data, const char *path, const char *server
 {
 	struct wm_daemon *d = data;
 	const struct wm_server_key *sk = &d->server_keys[d->cur_server];
-	size_t n = wm_api_call_metadata(d, path, server_fp, md, max);
+	size_t n = wm_api_call_metadata(&d->api, path, server_fp, md, max);
 	if (!sk->known || max - n < 3 ||
 	    wm_node_proof_make(d->private_key, d->node_id, sk->id, sk->key, path,
 			       (int64_t)time(NULL), &d->upstream_proof) < 0)
@@ -216,7 +216,7 @@ static int become_server(struct wm_daemon *d)
 				d->cfg->voter ? "voter" : "observer");
 	}
 	if (!rc && (d->store || d->cfg->serve))
-		rc = wm_api_serve_public(d, err, sizeof(err));
+		rc = wm_api_serve_public(&d->api, err, sizeof(err));
 	if (rc)
 		wm_error("%s", err[0] ? err : wm_strerror(rc));
 	return rc;

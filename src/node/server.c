@@ -59,7 +59,8 @@ static void self_update_cb(uv_timer_t *t)
 	wm_arena_init(&a);
 	Webmesh__V1__PeerConfigurations pc;
 	/* the services' cache: one graph per change for this node and every subscriber */
-	int err = d->services ? wm_services_peers(d->services, d->node_id, &a, &pc)
+	struct wm_services *services = wm_api_services(&d->api);
+	int err = services ? wm_services_peers(services, d->node_id, &a, &pc)
 			      : wm_services_peer_config(d->store, d->node_id, &a, &pc);
 	if (err) {
 		if (err != -ENOENT)
@@ -123,7 +124,7 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 	const char *colon = strrchr(d->cfg->api_listen, ':');
 	wm_info("mesh is ready; join it from another host with:");
 	wm_info("  webmeshd --join %s%s --join-fingerprint %s", ep[0] ? ep : host,
-		colon ? colon : ":8443", d->fingerprint);
+		colon ? colon : ":8443", wm_api_fingerprint(&d->api));
 }
 
 int wm_server_register(struct wm_daemon *d, const char *id, const char *key, char **endpoints,
