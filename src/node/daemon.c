@@ -121,7 +121,7 @@ static void self_from_replica(void *data, bool *forwarding, struct wm_prefix *ow
 {
 	struct wm_daemon *d = data;
 	struct wm_services *services = wm_api_services(&d->api);
-	if (!d->store || !services)
+	if (!wm_server_store(&d->server) || !services)
 		return;
 	struct wm_arena a;
 	Webmesh__V1__PeerConfigurations pc;
@@ -204,7 +204,7 @@ static struct wm_rpc_client *signaling_client(void *data)
 
 	if (d->phase == WM_PHASE_STOPPING)
 		return NULL;
-	if (!d->store)
+	if (!wm_server_store(&d->server))
 		return d->joined ? d->upstream : NULL;
 	if (!d->local_client) {
 		struct wm_rpc_client_config cc = {.unix_path = d->cfg->socket};
@@ -224,7 +224,7 @@ static void endpoints_found(void *data, bool changed)
 	struct wm_daemon *d = data;
 	if (changed)
 		d->endpoints_gen++;
-	if (!d->store)
+	if (!wm_server_store(&d->server))
 		wm_member_announce(d);
 	else if (changed)
 		wm_warn("a server's endpoints changed: restart it to announce them");
@@ -267,25 +267,85 @@ static void traversal_close(struct wm_daemon *d, done_fn done, void *data)
 	}
 }
 
-/* The replica (server.c, raftmembers.c): opened by the role below once the
- * node has its mesh address, so nothing starts here. */
+/* The replica and the server around it (server.c, bootstrap_multi.c):
+ * opened by the role below once the node has its mesh address, so nothing
+ * starts here but its timers. */
+static struct wm_services *services_of(void *data)
+{
+	return wm_api_services(&((struct wm_daemon *)data)->api);
+}
+
+static const char *fingerprint_of(void *data)
+{
+	return wm_api_fingerprint(&((struct wm_daemon *)data)->api);
+}
+
+/* a peer set -> netconf.apply, routes.set_self, firewall.set */
+static void own_peers(void *data, const Webmesh__V1__PeerConfigurations *pc)
+{
+	struct wm_daemon *d = data;
+	wm_routes_set_self(d->routes, pc->forwarding, pc->own_routes, pc->n_own_routes);
+	wm_netconf_apply_peers(&d->netconf, pc->peers, pc->n_peers);
+	wm_firewall_set(&d->firewall, pc->acl_rules);
+}
+
+static int store_opened(void *data, struct wm_store *store, char *err, size_t errlen);
+
+static void server_running(void *data)
+{
+	wm_daemon_running(data);
+}
+
+static void server_stop(void *data, int exit_code)
+{
+	wm_daemon_stop(data, exit_code);
+}
+
+static bool is_starting(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_STARTING;
+}
+
+static bool is_stopping(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_STOPPING;
+}
+
 static int store_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	(void)err;
 	(void)errlen;
-	timer_init(d, &d->leader_timer);
-	timer_init(d, &d->self_timer);
+	struct wm_server_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.private_key = d->private_key,
+		.public_key = d->public_key,
+		.mesh = &d->mesh,
+		.ipv4 = &d->ipv4,
+		.ipv6 = &d->ipv6,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.netconf = &d->netconf,
+		.services = services_of,
+		.fingerprint = fingerprint_of,
+		.peers_cb = own_peers,
+		.store_opened_cb = store_opened,
+		.running_cb = server_running,
+		.stop_cb = server_stop,
+		.starting = is_starting,
+		.stopping = is_stopping,
+		.data = d,
+	};
+	wm_server_init(&d->server, &c);
 	return 0;
 }
 
 static void store_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	uv_close((uv_handle_t *)&d->leader_timer, NULL);
-	uv_close((uv_handle_t *)&d->self_timer, NULL);
-	if (d->store)
-		wm_store_close(d->store, done, data);
-	else
-		done(data);
+	wm_server_close(&d->server, done, data);
 }
 
 /* Leader detection and Raft membership (raftmembers.c), passes from the
@@ -300,12 +360,6 @@ static void raft_status(void *data, const struct wm_store_status *st)
 		if (peers[i].raft_role != WM_ROLE_MEMBER)
 			servers[n++] = peers[i].ipv4;
 	wm_raftguard_sync(&d->raftguard, st, &d->ipv4, servers, n);
-}
-
-static bool is_stopping(void *data)
-{
-	const struct wm_daemon *d = data;
-	return d->phase == WM_PHASE_STOPPING;
 }
 
 static bool in_mesh(void *data)
@@ -360,7 +414,7 @@ static void dns_close(struct wm_daemon *d, done_fn done, void *data)
  * from it before any store exists. */
 static struct wm_store *store_of(void *data)
 {
-	return ((struct wm_daemon *)data)->store;
+	return wm_server_store(&((struct wm_daemon *)data)->server);
 }
 
 static struct wm_rpc_client *upstream_of(void *data)
@@ -410,7 +464,7 @@ static void bootstrap_server(void *data)
 {
 	struct wm_daemon *d = data;
 	char err[512] = "";
-	int rc = wm_server_start(d, err, sizeof(err));
+	int rc = wm_server_start(&d->server, err, sizeof(err));
 	if (rc) {
 		wm_error("%s", err[0] ? err : wm_strerror(rc));
 		wm_daemon_stop(d, 1);
@@ -422,7 +476,6 @@ static void bootstrap_server(void *data)
 static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	timer_init(d, &d->retry_timer);
-	timer_init(d, &d->multiboot_timer);
 	if (d->cfg->bootstrap) {
 		wm_traversal_discover(&d->traversal, bootstrap_server);
 		return 0;
@@ -433,7 +486,6 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 static void role_close(struct wm_daemon *d, done_fn done, void *data)
 {
 	uv_close((uv_handle_t *)&d->retry_timer, NULL);
-	uv_close((uv_handle_t *)&d->multiboot_timer, NULL);
 	if (d->peer_stream) {
 		struct wm_rpc_stream *s = d->peer_stream;
 		d->peer_stream = NULL;
@@ -452,9 +504,10 @@ static int heartbeat_send(void *data, const char *path, const uint8_t *req, size
 	struct wm_daemon *d = data;
 	if (d->phase != WM_PHASE_RUNNING)
 		return -EAGAIN;
-	if (d->store) {
+	struct wm_store *store = wm_server_store(&d->server);
+	if (store) {
 		struct wm_store_status st;
-		wm_store_status(d->store, &st);
+		wm_store_status(store, &st);
 		if (st.is_leader)
 			return -EAGAIN;
 		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL, done_cb,
@@ -536,12 +589,13 @@ void wm_daemon_running(struct wm_daemon *d)
 	wm_heartbeat_start(&d->heartbeat);
 }
 
-int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen)
+static int store_opened(void *data, struct wm_store *store, char *err, size_t errlen)
 {
+	struct wm_daemon *d = data;
 	if (wm_api_services(&d->api))
-		wm_services_set_store(wm_api_services(&d->api), d->store);
-	wm_raftmembers_start(&d->raftmembers, d->store);
-	return wm_node_dns_store_opened(&d->dns, d->store, err, errlen);
+		wm_services_set_store(wm_api_services(&d->api), store);
+	wm_raftmembers_start(&d->raftmembers, store);
+	return wm_node_dns_store_opened(&d->dns, store, err, errlen);
 }
 
 void wm_daemon_servers_changed(struct wm_daemon *d)
@@ -630,13 +684,14 @@ static void handed_over_cb(void *data, int err)
  * an election timeout for a new one. */
 static bool hand_over(struct wm_daemon *d)
 {
-	if (!d->store)
+	struct wm_store *store = wm_server_store(&d->server);
+	if (!store)
 		return false;
 	struct wm_store_status st;
-	wm_store_status(d->store, &st);
+	wm_store_status(store, &st);
 	if (!st.is_leader)
 		return false;
-	return wm_store_transfer_leadership(d->store, handed_over_cb, d) == 0;
+	return wm_store_transfer_leadership(store, handed_over_cb, d) == 0;
 }
 
 void wm_daemon_stop(struct wm_daemon *d, int exit_code)
@@ -646,7 +701,7 @@ void wm_daemon_stop(struct wm_daemon *d, int exit_code)
 	d->phase = WM_PHASE_STOPPING;
 	d->exit_code = exit_code;
 	wm_info("stopping");
-	if (d->cfg->ephemeral && !d->store && d->joined && d->upstream) {
+	if (d->cfg->ephemeral && !wm_server_store(&d->server) && d->joined && d->upstream) {
 		Webmesh__V1__LeaveRequest req = WEBMESH__V1__LEAVE_REQUEST__INIT;
 		req.id = d->node_id;
 		uint8_t buf[128];
@@ -732,7 +787,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	wm_api_free(&d->api, &loop);
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->overlay_tls);
-	wm_multiboot_free(d);
+	wm_server_free(&d->server);
 	wm_wipe(d->private_key, sizeof(d->private_key));
 	if (uv_loop_close(&loop) == UV_EBUSY)
 		wm_warn("some handles were still open at exit");

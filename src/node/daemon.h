@@ -20,6 +20,7 @@
 #include "wg/wg.h"
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
+#include "node/meshstate.h"
 #include "node/firewall.h"
 #include "node/api.h"
 #include "node/dns.h"
@@ -27,6 +28,7 @@
 #include "node/netconf.h"
 #include "node/raftguard.h"
 #include "node/raftmembers.h"
+#include "node/server.h"
 #include "node/traversal.h"
 
 enum wm_daemon_phase {
@@ -34,8 +36,6 @@ enum wm_daemon_phase {
 	WM_PHASE_RUNNING,  /* in the mesh, peers configured */
 	WM_PHASE_STOPPING,
 };
-
-struct wm_bootpeer;
 
 /* The daemon: the node's own facts, read by every component; one field per
  * component of daemon.c's table; and the state of the rows that are not yet
@@ -76,20 +76,14 @@ struct wm_daemon {
 	 * traverse anything, and once the traversal closed */
 	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
+	struct wm_server server;	   /* server.c, bootstrap_multi.c: the replica */
 	struct wm_raftmembers raftmembers; /* raftmembers.c */
 	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */
 	struct wm_api api;		   /* api.c: auth, services, listeners */
 	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
 
-	/* ---- server.c, bootstrap_multi.c: a server and its replica */
-	struct wm_store *store;	 /* servers only */
-	uv_timer_t leader_timer; /* waiting to lead or to be registered */
-	uv_timer_t self_timer;	 /* coalesced self peer updates */
-	bool self_update_pending;
-	struct wm_rpc_client *local_client; /* to our own socket, for signals */
-	struct wm_bootpeer *bootpeers;	    /* multi-server bootstrap: the other servers */
-	size_t n_bootpeers;
-	uv_timer_t multiboot_timer; /* finding the other bootstrap servers */
+	/* ---- traversal's signals on a server: a client of our own socket */
+	struct wm_rpc_client *local_client;
 
 	/* ---- member.c: joining, following a server, failing over */
 #define WM_MAX_SERVERS 16
@@ -133,14 +127,6 @@ int wm_daemon_check_components(char *err, size_t errlen);
 /* identity.c: loads STATE_DIR/wireguard.key or creates it (mode 0600). */
 int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, size_t errlen);
 
-/* meshstate.c: what a node must know before it can reach the mesh again: its
- * networks and addresses (STATE_DIR/mesh.state). */
-int wm_meshstate_load(const char *state_dir, struct wm_mesh_info *mesh, struct wm_prefix *ipv4,
-		      struct wm_prefix *ipv6);
-int wm_meshstate_save(const char *state_dir, const struct wm_mesh_info *mesh,
-		      const struct wm_prefix *ipv4, const struct wm_prefix *ipv6);
-int wm_meshstate_remove(const char *state_dir);
-
 /* status.c: this node's Status and BootstrapInfo (the services' fill_status
  * and fill_bootstrap_info, data: the daemon). */
 void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
@@ -151,28 +137,6 @@ void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_
 		   wm_services_reply_cb done, void *cd);
 void wm_netcheck_start(void *data, const Webmesh__V1__NetCheckRequest *req,
 		       wm_services_reply_cb done, void *cd);
-/* server.c: bootstrap or resume a server with a local store. */
-int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
-/* Opens the local replica at our mesh IPv4 (d->ipv4 must be set): for the
- * bootstrap node, a voter or observer that joined, or one that restarts. */
-int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t errlen);
-/* Opens the bootstrapped store and waits to lead or to see itself registered. */
-int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen);
-/* Proposes a JoinNode for a voter (lease NULL: next free, or kept). */
-int wm_server_register(struct wm_daemon *d, const char *id, const char *key, char **endpoints,
-		       size_t n_endpoints, uint32_t listen_port, const struct wm_prefix *lease,
-		       wm_store_apply_cb cb);
-
-/* bootstrap_multi.c: several bootstrap servers forming one mesh. */
-int wm_multiboot_plan(struct wm_daemon *d, char *err, size_t errlen);
-int wm_multiboot_start(struct wm_daemon *d, char *err, size_t errlen);
-void wm_multiboot_initial_voters(struct wm_daemon *d, const char **ids, char (*addrs)[64],
-				 size_t *n);
-void wm_multiboot_register_peers(struct wm_daemon *d, wm_store_apply_cb cb);
-void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *info,
-			    struct wm_arena *a);
-void wm_multiboot_free(struct wm_daemon *d);
-
 /* member.c: join through a server and follow the peer stream. */
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);
 void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd);
@@ -188,11 +152,11 @@ void wm_daemon_stop(struct wm_daemon *d, int exit_code);
  * wants it (the components do not call each other for these):
  * running: the node is in the mesh (joined, or registered itself): the phase
  *   becomes RUNNING and what runs only in the mesh (heartbeats) starts;
- * store_opened: the local replica is open (d->store): the services read it,
- *   Raft membership is reconciled, MeshDNS starts; 0 or -errno with err;
- * servers_changed: the member learnt servers (d->servers) from its peers. */
+ * servers_changed: the member learnt servers (d->servers) from its peers.
+ * The server raises its own through its callbacks (store_opened: the
+ * services read the replica, Raft membership is reconciled, MeshDNS
+ * starts; a peer set from the replica; running). */
 void wm_daemon_running(struct wm_daemon *d);
-int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen);
 void wm_daemon_servers_changed(struct wm_daemon *d);
 
 #endif

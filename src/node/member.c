@@ -118,7 +118,7 @@ static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const
 
 void wm_member_upstream_failed(struct wm_daemon *d)
 {
-	if (d->store || d->phase != WM_PHASE_RUNNING || d->n_servers < 2)
+	if (wm_server_store(&d->server) || d->phase != WM_PHASE_RUNNING || d->n_servers < 2)
 		return;
 	/* A dead server's stream can stay silent for a long time (its FIN died
 	 * with its WireGuard); a missed heartbeat is the quicker sign. Move on
@@ -209,13 +209,13 @@ static int become_server(struct wm_daemon *d)
 {
 	char err[512] = "";
 	int rc = 0;
-	if ((d->cfg->voter || d->cfg->observer) && !d->store) {
-		rc = wm_server_open_store(d, false, err, sizeof(err));
+	if ((d->cfg->voter || d->cfg->observer) && !wm_server_store(&d->server)) {
+		rc = wm_server_open_store(&d->server, false, err, sizeof(err));
 		if (!rc)
 			wm_info("waiting for the leader to add this node as a Raft %s",
 				d->cfg->voter ? "voter" : "observer");
 	}
-	if (!rc && (d->store || d->cfg->serve))
+	if (!rc && (wm_server_store(&d->server) || d->cfg->serve))
 		rc = wm_api_serve_public(&d->api, err, sizeof(err));
 	if (rc)
 		wm_error("%s", err[0] ? err : wm_strerror(rc));
@@ -296,7 +296,7 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 		return;
 	}
 	/* Servers follow their own replica; members follow a stream. */
-	if (!d->store)
+	if (!wm_server_store(&d->server))
 		subscribe(d);
 }
 
@@ -589,7 +589,7 @@ static void leave_cb(void *data, int status, const char *message, const uint8_t 
 void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd)
 {
 	struct wm_daemon *d = data;
-	if (d->store) {
+	if (wm_server_store(&d->server)) {
 		done(cd, -EPERM, "a Raft voter cannot leave the mesh this way");
 		return;
 	}
