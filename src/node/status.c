@@ -66,13 +66,14 @@ static void fill_peers(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_a
 
 static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
 {
-	if (!wm_server_store(&d->server)) {
+	struct wm_store *store = wm_server_store(&d->server);
+	if (!store) {
 		st->raft_state = wm_arena_strdup(a, "none");
 		st->leader_id = wm_arena_strdup(a, "");
 		return;
 	}
 	struct wm_store_status rs;
-	wm_store_status(wm_server_store(&d->server), &rs);
+	wm_store_status(store, &rs);
 	st->raft_state = wm_arena_strdup(a, rs.state);
 	st->leader_id = wm_arena_strdup(a, rs.leader_id);
 	st->term = rs.term;
@@ -130,20 +131,21 @@ void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 		st->endpoints[st->n_endpoints++] = wm_pb_endpoint(a, &d->endpoints[i]);
 	/* The server in use now: after a failover, not the one given with --join. */
 	st->join_server = (char *)(d->n_servers ? d->servers[d->cur_server] : "");
-	st->subscribed = wm_server_store(&d->server) ? true : d->subscribed;
+	struct wm_store *store = wm_server_store(&d->server);
+	st->subscribed = store ? true : d->subscribed;
 	fill_raft(d, st, a);
 	fill_peers(d, st, a);
 	st->auth_methods = (char *)wm_auth_methods(wm_api_auth(&d->api));
 	st->default_network_policy = (char *)"";
-	if (wm_server_store(&d->server)) {
+	if (store) {
 		struct wm_authz_snapshot az;
-		if (wm_store_authz_load(wm_server_store(&d->server), &az) == 0) {
+		if (wm_store_authz_load(store, &az) == 0) {
 			st->default_network_policy = az.default_accept ? "accept" : "deny";
 			wm_authz_snapshot_free(&az);
 		}
 	}
 	st->warnings = wm_arena_alloc(a, sizeof(char *) * 3);
-	if (st->warnings && wm_server_store(&d->server) && wm_auth_is_open(wm_api_auth(&d->api)))
+	if (st->warnings && store && wm_auth_is_open(wm_api_auth(&d->api)))
 		st->warnings[st->n_warnings++] =
 			wm_arena_strdup(a, "no authentication configured: anyone who can reach "
 					   "the API port can join this mesh");
