@@ -1,6 +1,6 @@
 /* The node's API endpoints: TLS on the API port (servers) and the local unix
  * socket (every node), plus the Status this node reports. */
-#include "node/daemon.h"
+#include "node/api.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -21,6 +21,8 @@
 #include "store/authz.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+
+#define SHUTDOWN_GRACE_MS 500
 
 static void limit_cb(void *data, const char *source, const char *what)
 {
@@ -44,28 +46,28 @@ static struct wm_rpc_server_config public_limits(const struct wm_config *cfg)
 	};
 }
 
-static int start_public(struct wm_daemon *d, char *err, size_t errlen)
+static int start_public(struct wm_api *api, char *err, size_t errlen)
 {
 	char cert[PATH_MAX], key[PATH_MAX], host[256];
 	uint16_t port;
-	if (wm_hostport_split(d->cfg->api_listen, host, sizeof(host), &port) < 0) {
-		snprintf(err, errlen, "api-listen \"%s\" is not HOST:PORT", d->cfg->api_listen);
+	if (wm_hostport_split(api->c.cfg->api_listen, host, sizeof(host), &port) < 0) {
+		snprintf(err, errlen, "api-listen \"%s\" is not HOST:PORT", api->c.cfg->api_listen);
 		return -EINVAL;
 	}
-	if (d->cfg->tls_cert) {
-		snprintf(cert, sizeof(cert), "%s", d->cfg->tls_cert);
-		snprintf(key, sizeof(key), "%s", d->cfg->tls_key);
+	if (api->c.cfg->tls_cert) {
+		snprintf(cert, sizeof(cert), "%s", api->c.cfg->tls_cert);
+		snprintf(key, sizeof(key), "%s", api->c.cfg->tls_key);
 	} else {
-		snprintf(cert, sizeof(cert), "%s/tls.crt", d->cfg->state_dir);
-		snprintf(key, sizeof(key), "%s/tls.key", d->cfg->state_dir);
+		snprintf(cert, sizeof(cert), "%s/tls.crt", api->c.cfg->state_dir);
+		snprintf(key, sizeof(key), "%s/tls.key", api->c.cfg->state_dir);
 		char ipbuf[WM_MAX_ENDPOINTS][WM_PREFIX_STRLEN];
 		const char *ips[WM_MAX_ENDPOINTS];
-		for (size_t i = 0; i < d->n_endpoints; i++) {
-			wm_prefix_format_addr(&d->endpoints[i].ip, ipbuf[i], sizeof(ipbuf[i]));
+		for (size_t i = 0; i < *api->c.n_endpoints; i++) {
+			wm_prefix_format_addr(&api->c.endpoints[i].ip, ipbuf[i], sizeof(ipbuf[i]));
 			ips[i] = ipbuf[i];
 		}
-		int rc = wm_tls_ensure_self_signed(cert, key, d->node_id, ips, d->n_endpoints, err,
-						   errlen);
+		int rc = wm_tls_ensure_self_signed(cert, key, api->c.node_id, ips,
+						   *api->c.n_endpoints, err, errlen);
 		if (rc)
 			return rc;
 	}
@@ -74,40 +76,41 @@ static int start_public(struct wm_daemon *d, char *err, size_t errlen)
 	 * handshake). */
 	struct wm_tls_server_opts o = {.cert_file = cert,
 				       .key_file = key,
-				       .client_ca_file = d->cfg->mtls ? d->cfg->ca_file : NULL,
-				       .require_client_cert = d->cfg->mtls};
-	d->server_tls = wm_tls_server_ctx_new(&o, err, errlen);
-	if (!d->server_tls)
+				       .client_ca_file =
+					       api->c.cfg->mtls ? api->c.cfg->ca_file : NULL,
+				       .require_client_cert = api->c.cfg->mtls};
+	api->server_tls = wm_tls_server_ctx_new(&o, err, errlen);
+	if (!api->server_tls)
 		return -EINVAL;
-	int rc = wm_tls_cert_file_fingerprint(cert, d->fingerprint);
+	int rc = wm_tls_cert_file_fingerprint(cert, api->fingerprint);
 	if (rc) {
 		snprintf(err, errlen, "cannot read %s: %s", cert, wm_strerror(rc));
 		return rc;
 	}
-	struct wm_rpc_server_config limits = public_limits(d->cfg);
-	rc = wm_rpc_server_new(d->loop, &limits, &d->api);
+	struct wm_rpc_server_config limits = public_limits(api->c.cfg);
+	rc = wm_rpc_server_new(api->c.loop, &limits, &api->api);
 	if (!rc)
-		rc = wm_services_register_public(d->services, d->api);
+		rc = wm_services_register_public(api->services, api->api);
 	if (!rc)
-		rc = wm_rpc_server_listen_tcp(d->api, host, port, d->server_tls);
+		rc = wm_rpc_server_listen_tcp(api->api, host, port, api->server_tls);
 	/* "::" means every address; on a kernel without IPv6 (ipv6.disable=1)
 	 * every address is 0.0.0.0. A host whose interfaces merely have IPv6
 	 * turned off (disable_ipv6) still opens [::] and takes IPv4 on it. */
 	char at[WM_ENDPOINT_STRLEN];
-	snprintf(at, sizeof(at), "%s", d->cfg->api_listen);
+	snprintf(at, sizeof(at), "%s", api->c.cfg->api_listen);
 	if (rc == -EAFNOSUPPORT && strcmp(host, "::") == 0) {
 		snprintf(at, sizeof(at), "0.0.0.0:%u", port);
 		wm_warn("IPv6 is not supported on this host: the API listens on %s (IPv4 only) "
 			"instead of %s",
-			at, d->cfg->api_listen);
-		rc = wm_rpc_server_listen_tcp(d->api, "0.0.0.0", port, d->server_tls);
+			at, api->c.cfg->api_listen);
+		rc = wm_rpc_server_listen_tcp(api->api, "0.0.0.0", port, api->server_tls);
 	}
 	if (rc) {
-		snprintf(err, errlen, "cannot serve the API on %s: %s", d->cfg->api_listen,
+		snprintf(err, errlen, "cannot serve the API on %s: %s", api->c.cfg->api_listen,
 			 wm_strerror(rc));
 		return rc;
 	}
-	wm_info("serving the API on %s (TLS, certificate %s)", at, d->fingerprint);
+	wm_info("serving the API on %s (TLS, certificate %s)", at, api->fingerprint);
 	return 0;
 }
 
@@ -138,184 +141,157 @@ static int socket_group(const struct wm_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-static int start_local(struct wm_daemon *d, char *err, size_t errlen)
+static int start_local(struct wm_api *api, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];
-	snprintf(dir, sizeof(dir), "%s", d->cfg->socket);
+	snprintf(dir, sizeof(dir), "%s", api->c.cfg->socket);
 	char *slash = strrchr(dir, '/');
 	if (slash && slash != dir) {
 		*slash = '\0';
 		wm_mkdir_p(dir, 0750);
 	}
-	int rc = wm_rpc_server_new(d->loop, NULL, &d->local);
+	int rc = wm_rpc_server_new(api->c.loop, NULL, &api->local);
 	if (!rc)
-		rc = wm_services_register_local(d->services, d->local);
+		rc = wm_services_register_local(api->services, api->local);
 	if (!rc)
-		rc = wm_rpc_server_listen_unix(d->local, d->cfg->socket, 0660);
+		rc = wm_rpc_server_listen_unix(api->local, api->c.cfg->socket, 0660);
 	if (rc) {
-		snprintf(err, errlen, "cannot listen on %s: %s", d->cfg->socket, wm_strerror(rc));
+		snprintf(err, errlen, "cannot listen on %s: %s", api->c.cfg->socket,
+			 wm_strerror(rc));
 		return rc;
 	}
-	return socket_group(d->cfg, err, errlen);
+	return socket_group(api->c.cfg, err, errlen);
 }
 
-/* Every server names itself and its WireGuard key: a joiner learns from this
- * answer, over the TLS it verified, whom to make its node proofs for. The
- * rest is for the other servers of a multi-server bootstrap. */
-static void fill_bootstrap_info(void *data, Webmesh__V1__BootstrapInfo *info, struct wm_arena *a)
-{
-	struct wm_daemon *d = data;
-	char key[WM_KEY_B64_LEN + 1];
-	if (d->cfg->n_bootstrap_servers) {
-		wm_multiboot_fill_info(data, info, a);
-		return;
-	}
-	wm_key_to_base64(d->public_key, key);
-	info->id = d->node_id;
-	info->public_key = wm_arena_strdup(a, key);
-	info->listen_port = d->cfg->wireguard_port;
-}
-
-static struct wm_rpc_client *upstream_of(void *data)
-{
-	struct wm_daemon *d = data;
-	return d->joined ? d->upstream : NULL;
-}
-
-static struct wm_store *store_of(void *data)
-{
-	return ((struct wm_daemon *)data)->store;
-}
-
-size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,
+size_t wm_api_call_metadata(const struct wm_api *api, const char *path, const char *server_fp,
 			    struct wm_rpc_metadata *md, size_t max)
 {
-	struct wm_daemon *d = data;
 	(void)path;
-	if (!d->creds)
+	if (!api->creds)
 		return 0;
-	return wm_auth_client_metadata(d->creds, d->node_id, server_fp, (int64_t)time(NULL), md,
-				       max);
+	return wm_auth_client_metadata(api->creds, api->c.node_id, server_fp, (int64_t)time(NULL),
+				       md, max);
 }
 
-/* The certificate this node presents: --tls-cert, else the self-signed one. */
-static void cert_path(const struct wm_daemon *d, char *out, size_t len)
+void wm_api_cert_path(const struct wm_config *cfg, char *out, size_t len)
 {
-	if (d->cfg->tls_cert)
-		snprintf(out, len, "%s", d->cfg->tls_cert);
+	if (cfg->tls_cert)
+		snprintf(out, len, "%s", cfg->tls_cert);
 	else
-		snprintf(out, len, "%s/tls.crt", d->cfg->state_dir);
+		snprintf(out, len, "%s/tls.crt", cfg->state_dir);
 }
 
-static int auth_start(struct wm_daemon *d, char *err, size_t errlen)
+static int auth_start(struct wm_api *api, char *err, size_t errlen)
 {
-	int rc = wm_auth_from_config(d->loop, d->cfg, &d->auth, err, errlen);
+	int rc = wm_auth_from_config(api->c.loop, api->c.cfg, &api->auth, err, errlen);
 	if (rc)
 		return rc;
 	struct wm_gate_config gc = {
-		.loop = d->loop,
-		.auth = d->auth,
-		.store = store_of,
-		.data = d,
-		.node_id = d->node_id,
-		.wg_private_key = d->private_key,
-		.skew = d->cfg->key_auth_skew_seconds,
+		.loop = api->c.loop,
+		.auth = api->auth,
+		.store = api->c.store,
+		.data = api->c.data,
+		.node_id = api->c.node_id,
+		.wg_private_key = api->c.private_key,
+		.skew = api->c.cfg->key_auth_skew_seconds,
 	};
-	rc = wm_gate_new(&gc, &d->gate);
+	rc = wm_gate_new(&gc, &api->gate);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
 	/* What we present to servers: a joiner's Join and stream, a member's
 	 * proxied reads, a server's calls to the leader. */
-	if (d->cfg->basic_auth_user || d->cfg->key_auth_private_key_file) {
-		d->creds = calloc(1, sizeof(*d->creds));
-		if (!d->creds)
+	if (api->c.cfg->basic_auth_user || api->c.cfg->key_auth_private_key_file) {
+		api->creds = calloc(1, sizeof(*api->creds));
+		if (!api->creds)
 			return -ENOMEM;
 		char e[256] = "";
-		rc = wm_auth_client_init(d->creds, d->cfg->basic_auth_user,
-					 d->cfg->basic_auth_password,
-					 d->cfg->key_auth_private_key_file, e, sizeof(e));
+		rc = wm_auth_client_init(api->creds, api->c.cfg->basic_auth_user,
+					 api->c.cfg->basic_auth_password,
+					 api->c.cfg->key_auth_private_key_file, e, sizeof(e));
 		if (rc) {
-			free(d->creds);
-			d->creds = NULL;
+			free(api->creds);
+			api->creds = NULL;
 			snprintf(err, errlen, "client credentials: %s", e);
 			return rc;
 		}
 	}
-	if (wm_auth_is_open(d->auth)) {
-		if (d->cfg->bootstrap || d->cfg->voter || d->cfg->observer || d->cfg->serve)
+	if (wm_auth_is_open(api->auth)) {
+		if (api->c.cfg->bootstrap || api->c.cfg->voter || api->c.cfg->observer ||
+		    api->c.cfg->serve)
 			wm_warn("no authentication is configured: anyone who can reach %s can "
 				"join this mesh",
-				d->cfg->api_listen);
+				api->c.cfg->api_listen);
 	} else {
-		wm_info("API authentication: %s", wm_auth_methods(d->auth));
+		wm_info("API authentication: %s", wm_auth_methods(api->auth));
 	}
 	char cert[PATH_MAX], warn[256];
-	cert_path(d, cert, sizeof(cert));
+	wm_api_cert_path(api->c.cfg, cert, sizeof(cert));
 	if (wm_pki_expiry_warning(cert, (int64_t)time(NULL), WM_PKI_WARN_DAYS, warn,
 				  sizeof(warn)) == 1)
 		wm_warn("%s", warn);
 	return 0;
 }
 
-void wm_api_free_auth(struct wm_daemon *d)
+static void free_auth(struct wm_api *api)
 {
-	wm_auth_free(d->auth);
-	d->auth = NULL;
-	if (d->creds) {
-		wm_auth_client_free(d->creds);
-		free(d->creds);
-		d->creds = NULL;
+	wm_auth_free(api->auth);
+	api->auth = NULL;
+	if (api->creds) {
+		wm_auth_client_free(api->creds);
+		free(api->creds);
+		api->creds = NULL;
 	}
 }
 
-int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen)
+int wm_api_init(struct wm_api *api, const struct wm_api_config *c, char *err, size_t errlen)
 {
+	*api = (struct wm_api){.c = *c};
 	struct wm_services_config sc = {
-		.loop = d->loop,
-		.node_id = d->node_id,
-		.store = d->store,
-		.fill_status = wm_api_fill_status,
-		.leave_mesh = wm_member_leave_mesh,
-		.ping = wm_ping_start,
-		.netcheck = wm_netcheck_start,
-		.data = d,
-		.api_port = d->api_port,
-		.unreachable_after_ms = d->cfg->unreachable_after_ms,
-		.remove_after_ms = d->cfg->remove_after_ms,
-		.liveness_max_nodes = d->cfg->liveness_max_nodes,
-		.fill_bootstrap_info = fill_bootstrap_info,
-		.wg_private_key = d->private_key,
+		.loop = c->loop,
+		.node_id = c->node_id,
+		.store = c->store(c->data),
+		.upstream = c->upstream,
+		.fill_status = c->fill_status,
+		.leave_mesh = c->leave_mesh,
+		.fill_bootstrap_info = c->fill_bootstrap_info,
+		.ping = c->ping,
+		.netcheck = c->netcheck,
+		.data = c->data,
+		.api_port = c->api_port,
+		.unreachable_after_ms = c->cfg->unreachable_after_ms,
+		.remove_after_ms = c->cfg->remove_after_ms,
+		.liveness_max_nodes = c->cfg->liveness_max_nodes,
+		.wg_private_key = c->private_key,
+		.client_cert = c->cfg->tls_cert,
+		.client_key = c->cfg->tls_key,
+		.call_metadata = c->call_metadata,
 	};
-	sc.upstream = upstream_of;
-	int rc = auth_start(d, err, errlen);
+	int rc = auth_start(api, err, errlen);
 	if (rc)
 		return rc;
-	sc.gate = d->gate;
-	sc.client_cert = d->cfg->tls_cert;
-	sc.client_key = d->cfg->tls_key;
-	sc.call_metadata = wm_api_call_metadata;
-	rc = wm_services_new(&sc, &d->services);
+	sc.gate = api->gate;
+	rc = wm_services_new(&sc, &api->services);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	rc = wm_signaling_set_limits(d->services, d->cfg->signaling_max_messages,
-				     d->cfg->signaling_max_bytes);
+	rc = wm_signaling_set_limits(api->services, api->c.cfg->signaling_max_messages,
+				     api->c.cfg->signaling_max_bytes);
 	if (rc) {
 		snprintf(err, errlen, "out of memory");
 		return rc;
 	}
-	if (d->cfg->turn_secret) {
+	if (api->c.cfg->turn_secret) {
 		/* Servers hand members short-lived TURN credentials instead. */
 		struct wm_signaling_config sig = {
-			.turn_secret = d->cfg->turn_secret,
-			.turn_urls = (const char *const *)d->cfg->turn_servers,
-			.n_turn_urls = d->cfg->n_turn_servers,
-			.turn_ttl_s = d->cfg->turn_credential_ttl,
+			.turn_secret = api->c.cfg->turn_secret,
+			.turn_urls = (const char *const *)api->c.cfg->turn_servers,
+			.n_turn_urls = api->c.cfg->n_turn_servers,
+			.turn_ttl_s = api->c.cfg->turn_credential_ttl,
 		};
-		rc = wm_signaling_configure(d->services, &sig);
+		rc = wm_signaling_configure(api->services, &sig);
 		if (rc) {
 			snprintf(err, errlen,
 				 "turn-secret: cannot use turn-servers and "
@@ -323,140 +299,85 @@ int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errle
 			return rc;
 		}
 	}
-	rc = start_local(d, err, errlen);
-	if (!rc && serve_public)
-		rc = wm_api_serve_public(d, err, errlen);
+	rc = start_local(api, err, errlen);
+	if (!rc && c->serve_public)
+		rc = wm_api_serve_public(api, err, errlen);
 	return rc;
 }
 
-int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen)
+int wm_api_serve_public(struct wm_api *api, char *err, size_t errlen)
 {
-	return d->api ? 0 : start_public(d, err, errlen);
+	return api->api ? 0 : start_public(api, err, errlen);
 }
 
-static const char *peer_name(const struct wm_daemon *d, const wm_key key)
+struct wm_services *wm_api_services(const struct wm_api *api)
 {
-	for (size_t i = 0; i < d->n_peer_names; i++)
-		if (wm_key_equal(d->peer_names[i].key, key))
-			return d->peer_names[i].id;
-	return "";
+	return api->services;
 }
 
-static void fill_peers(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
+const struct wm_auth *wm_api_auth(const struct wm_api *api)
 {
-	struct wm_wg_device *dev = NULL;
-	if (!d->wg || wm_wg_get(d->wg, &dev) < 0)
+	return api->auth;
+}
+
+const char *wm_api_fingerprint(const struct wm_api *api)
+{
+	return api->fingerprint;
+}
+
+struct api_closing {
+	int left;
+	void (*done)(void *data);
+	void *data;
+};
+
+static void api_server_closed(void *data)
+{
+	struct api_closing *c = data;
+	if (--c->left)
 		return;
-	st->peers = wm_arena_alloc(a, sizeof(*st->peers) * (dev->n_peers + 1));
-	for (size_t i = 0; st->peers && i < dev->n_peers; i++) {
-		const struct wm_wg_peer *p = &dev->peers[i];
-		Webmesh__V1__PeerStatus *ps = wm_arena_alloc(a, sizeof(*ps));
-		if (!ps)
-			break;
-		webmesh__v1__peer_status__init(ps);
-		char key[WM_KEY_B64_LEN + 1];
-		wm_key_to_base64(p->public_key, key);
-		ps->id = wm_arena_strdup(a, peer_name(d, p->public_key));
-		ps->public_key = wm_arena_strdup(a, key);
-		ps->endpoint = wm_pb_endpoint(a, &p->endpoint);
-		ps->n_allowed_ips = p->n_allowed_ips;
-		ps->allowed_ips = wm_arena_alloc(a, sizeof(char *) * (p->n_allowed_ips + 1));
-		for (size_t j = 0; ps->allowed_ips && j < p->n_allowed_ips; j++)
-			ps->allowed_ips[j] = wm_pb_prefix(a, &p->allowed_ips[j]);
-		ps->last_handshake = p->last_handshake_sec;
-		ps->rx_bytes = p->rx_bytes;
-		ps->tx_bytes = p->tx_bytes;
-		/* the path (direct, ice-direct, ice-relay), candidates, ICE bytes */
-		wm_node_nat_fill_peer_status(d->nat, p->public_key, ps, a);
-		st->peers[st->n_peers++] = ps;
-	}
-	wm_wg_device_free(dev);
+	void (*done)(void *data) = c->done;
+	void *dd = c->data;
+	free(c);
+	done(dd);
 }
 
-static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
+void wm_api_close(struct wm_api *api, void (*done_cb)(void *data), void *data)
 {
-	if (!d->store) {
-		st->raft_state = wm_arena_strdup(a, "none");
-		st->leader_id = wm_arena_strdup(a, "");
+	struct api_closing *c = malloc(sizeof(*c));
+	if (!c) {
+		/* cannot count: the servers are freed after the loop anyway */
+		done_cb(data);
 		return;
 	}
-	struct wm_store_status rs;
-	wm_store_status(d->store, &rs);
-	st->raft_state = wm_arena_strdup(a, rs.state);
-	st->leader_id = wm_arena_strdup(a, rs.leader_id);
-	st->term = rs.term;
-	st->commit_index = rs.commit_index;
-	st->applied_index = rs.applied_index;
-	/* Our role is what the Raft configuration says, not what we asked for:
-	 * a joiner is an observer-to-be until the leader has added it. */
-	st->raft_role = WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_MEMBER;
-	for (size_t i = 0; i < rs.n_members; i++)
-		if (strcmp(rs.members[i].node_id, d->node_id) == 0)
-			st->raft_role = (Webmesh__V1__RaftRole)rs.members[i].role;
-	if (rs.is_leader)
-		wm_services_unreachable(d->services, a, &st->unreachable_nodes,
-					&st->n_unreachable_nodes);
-	st->raft_members = wm_arena_alloc(a, sizeof(*st->raft_members) * (rs.n_members + 1));
-	for (size_t i = 0; st->raft_members && i < rs.n_members; i++) {
-		Webmesh__V1__RaftMember *m = wm_arena_alloc(a, sizeof(*m));
-		if (!m)
-			break;
-		webmesh__v1__raft_member__init(m);
-		m->id = wm_arena_strdup(a, rs.members[i].node_id);
-		m->address = wm_arena_strdup(a, rs.members[i].address);
-		m->role = (Webmesh__V1__RaftRole)rs.members[i].role;
-		st->raft_members[st->n_raft_members++] = m;
+	/* both listeners drain at once, each within the grace */
+	*c = (struct api_closing){.left = 1, .done = done_cb, .data = data};
+	if (api->api) {
+		c->left++;
+		wm_rpc_server_shutdown(api->api, SHUTDOWN_GRACE_MS, api_server_closed, c);
 	}
+	if (api->local) {
+		c->left++;
+		wm_rpc_server_shutdown(api->local, SHUTDOWN_GRACE_MS, api_server_closed, c);
+	}
+	api_server_closed(c);
 }
 
-void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
+void wm_api_free(struct wm_api *api, uv_loop_t *loop)
 {
-	struct wm_daemon *d = data;
-	char key[WM_KEY_B64_LEN + 1];
-	wm_key_to_base64(d->public_key, key);
-	st->id = d->node_id;
-	st->version = WM_VERSION;
-	st->started_at = d->started_at;
-	st->public_key = wm_arena_strdup(a, key);
-	st->address_ipv4 = wm_pb_prefix(a, &d->ipv4);
-	/* The node's own address within its /112: ping the host part, route the prefix. */
-	struct wm_prefix a6 = d->ipv6;
-	if (a6.family) {
-		a6 = wm_ipam_v6_node_address(&d->ipv6);
-		a6.len = d->ipv6.len;
-	}
-	st->address_ipv6 = wm_pb_prefix(a, &a6);
-	st->network_ipv4 = wm_pb_prefix(a, &d->mesh.ipv4_network);
-	st->network_ipv6 = wm_pb_prefix(a, &d->mesh.ipv6_network);
-	st->mesh_domain = wm_arena_strdup(a, d->mesh.domain);
-	st->interface_name = (char *)d->cfg->interface;
-	st->wireguard_backend = (char *)(d->wg ? wm_wg_backend_name(d->wg) : "");
-	st->listen_port = d->cfg->wireguard_port;
-	st->endpoints = wm_arena_alloc(a, sizeof(char *) * (d->n_endpoints + 1));
-	for (size_t i = 0; st->endpoints && i < d->n_endpoints; i++)
-		st->endpoints[st->n_endpoints++] = wm_pb_endpoint(a, &d->endpoints[i]);
-	/* The server in use now: after a failover, not the one given with --join. */
-	st->join_server = (char *)(d->n_servers ? d->servers[d->cur_server] : "");
-	st->subscribed = d->store ? true : d->subscribed;
-	fill_raft(d, st, a);
-	fill_peers(d, st, a);
-	st->auth_methods = (char *)wm_auth_methods(d->auth);
-	st->default_network_policy = (char *)"";
-	if (d->store) {
-		struct wm_authz_snapshot az;
-		if (wm_store_authz_load(d->store, &az) == 0) {
-			st->default_network_policy = az.default_accept ? "accept" : "deny";
-			wm_authz_snapshot_free(&az);
-		}
-	}
-	st->warnings = wm_arena_alloc(a, sizeof(char *) * 3);
-	if (st->warnings && d->store && wm_auth_is_open(d->auth))
-		st->warnings[st->n_warnings++] =
-			wm_arena_strdup(a, "no authentication configured: anyone who can reach "
-					   "the API port can join this mesh");
-	char cert[PATH_MAX], warn[256];
-	cert_path(d, cert, sizeof(cert));
-	if (st->warnings && wm_pki_expiry_warning(cert, (int64_t)time(NULL), WM_PKI_WARN_DAYS, warn,
-						  sizeof(warn)) == 1)
-		st->warnings[st->n_warnings++] = wm_arena_strdup(a, warn);
+	wm_services_free(api->services);
+	api->services = NULL;
+	/* Calls still waiting for an authenticator end (CANCELLED) in the
+	 * loop run below; only then may the gate they point into go. */
+	free_auth(api);
+	uv_run(loop, UV_RUN_DEFAULT); /* the services' close callbacks */
+	if (api->api)
+		wm_rpc_server_free(api->api);
+	if (api->local)
+		wm_rpc_server_free(api->local);
+	api->api = api->local = NULL;
+	wm_gate_free(api->gate);
+	api->gate = NULL;
+	SSL_CTX_free(api->server_tls);
+	api->server_tls = NULL;
 }

@@ -22,7 +22,6 @@
 #include "util/log.h"
 #include "services/paths.h"
 
-#define SHUTDOWN_GRACE_MS 500
 #define EPHEMERAL_LEAVE_TIMEOUT_MS 3000
 
 static void teardown(struct wm_daemon *d);
@@ -67,23 +66,53 @@ typedef void (*done_fn)(void *data);
 /* The WireGuard interface (netconf.c): its addresses and peers. What the
  * node puts on the host around it (routes, ACL and Raft-port chains) are the
  * rows below, so it is gone before the interface goes. */
+static struct wm_node_nat *nat_of(void *data)
+{
+	return ((struct wm_daemon *)data)->nat;
+}
+
+/* a sync of netconf -> routes.sync */
+static void peers_synced(void *data, const struct wm_wg_device *desired)
+{
+	struct wm_daemon *d = data;
+	wm_routes_sync(d->routes, desired, &d->mesh);
+}
+
+static bool is_running(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase != WM_PHASE_STOPPING;
+}
+
 static int netconf_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	int rc = wm_netconf_detect_endpoints(d);
+	int rc = wm_netconf_detect_endpoints(d->cfg, d->endpoints, &d->n_endpoints);
 	if (rc)
 		wm_warn("cannot list this host's addresses: %s", wm_strerror(rc));
 	if (d->n_endpoints == 0)
 		wm_warn("no endpoint to advertise: other nodes cannot reach this one directly "
 			"(set --endpoints IP:PORT)");
-	return wm_netconf_open(d, err, errlen);
+	struct wm_netconf_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.private_key = d->private_key,
+		.public_key = d->public_key,
+		.mesh = &d->mesh,
+		.ipv4 = &d->ipv4,
+		.ipv6 = &d->ipv6,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.nat = nat_of,
+		.synced_cb = peers_synced,
+		.running = is_running,
+		.data = d,
+	};
+	return wm_netconf_init(&d->netconf, &c, err, errlen);
 }
 
 static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	if (d->wg)
-		wm_wg_close(d->wg, done, data);
-	else
-		done(data);
+	wm_netconf_close(&d->netconf, done, data);
 }
 
 /* Routes, forwarding and NAT beyond the mesh (routes.c): synced with every
@@ -92,12 +121,13 @@ static void netconf_close(struct wm_daemon *d, done_fn done, void *data)
 static void self_from_replica(void *data, bool *forwarding, struct wm_prefix *own, size_t *n_own)
 {
 	struct wm_daemon *d = data;
-	if (!d->store || !d->services)
+	struct wm_services *services = wm_api_services(&d->api);
+	if (!wm_server_store(&d->server) || !services)
 		return;
 	struct wm_arena a;
 	Webmesh__V1__PeerConfigurations pc;
 	wm_arena_init(&a);
-	if (wm_services_peers(d->services, d->node_id, &a, &pc) == 0) {
+	if (wm_services_peers(services, d->node_id, &a, &pc) == 0) {
 		*forwarding = pc.forwarding;
 		for (size_t i = 0; i < pc.n_own_routes && *n_own < WM_MAX_ROUTES; i++) {
 			if (wm_prefix_parse(pc.own_routes[i], &own[*n_own]) == 0)
@@ -111,7 +141,7 @@ static int routes_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	struct wm_routes_config c = {
 		.cfg = d->cfg,
-		.wg = d->wg,
+		.wg = wm_netconf_wg(&d->netconf),
 		.self_from_replica = self_from_replica,
 		.data = d,
 	};
@@ -175,7 +205,7 @@ static struct wm_rpc_client *signaling_client(void *data)
 
 	if (d->phase == WM_PHASE_STOPPING)
 		return NULL;
-	if (!d->store)
+	if (!wm_server_store(&d->server))
 		return d->joined ? d->upstream : NULL;
 	if (!d->local_client) {
 		struct wm_rpc_client_config cc = {.unix_path = d->cfg->socket};
@@ -195,16 +225,16 @@ static void endpoints_found(void *data, bool changed)
 	struct wm_daemon *d = data;
 	if (changed)
 		d->endpoints_gen++;
-	if (!d->store)
+	if (!wm_server_store(&d->server))
 		wm_member_announce(d);
 	else if (changed)
 		wm_warn("a server's endpoints changed: restart it to announce them");
 }
 
-static bool is_running(void *data)
+static void nat_changed(void *data)
 {
-	const struct wm_daemon *d = data;
-	return d->phase != WM_PHASE_STOPPING;
+	struct wm_daemon *d = data;
+	wm_netconf_nat_changed(&d->netconf);
 }
 
 static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
@@ -213,11 +243,11 @@ static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
 		.loop = d->loop,
 		.cfg = d->cfg,
 		.node_id = d->node_id,
-		.wg = d->wg,
+		.wg = wm_netconf_wg(&d->netconf),
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
 		.signaling_client = signaling_client,
-		.nat_changed_cb = wm_netconf_nat_changed,
+		.nat_changed_cb = nat_changed,
 		.endpoints_cb = endpoints_found,
 		.running = is_running,
 		.data = d,
@@ -238,25 +268,85 @@ static void traversal_close(struct wm_daemon *d, done_fn done, void *data)
 	}
 }
 
-/* The replica (server.c, raftmembers.c): opened by the role below once the
- * node has its mesh address, so nothing starts here. */
+/* The replica and the server around it (server.c, bootstrap_multi.c):
+ * opened by the role below once the node has its mesh address, so nothing
+ * starts here but its timers. */
+static struct wm_services *services_of(void *data)
+{
+	return wm_api_services(&((struct wm_daemon *)data)->api);
+}
+
+static const char *fingerprint_of(void *data)
+{
+	return wm_api_fingerprint(&((struct wm_daemon *)data)->api);
+}
+
+/* a peer set -> netconf.apply, routes.set_self, firewall.set */
+static void own_peers(void *data, const Webmesh__V1__PeerConfigurations *pc)
+{
+	struct wm_daemon *d = data;
+	wm_routes_set_self(d->routes, pc->forwarding, pc->own_routes, pc->n_own_routes);
+	wm_netconf_apply_peers(&d->netconf, pc->peers, pc->n_peers);
+	wm_firewall_set(&d->firewall, pc->acl_rules);
+}
+
+static int store_opened(void *data, struct wm_store *store, char *err, size_t errlen);
+
+static void server_running(void *data)
+{
+	wm_daemon_running(data);
+}
+
+static void server_stop(void *data, int exit_code)
+{
+	wm_daemon_stop(data, exit_code);
+}
+
+static bool is_starting(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_STARTING;
+}
+
+static bool is_stopping(void *data)
+{
+	const struct wm_daemon *d = data;
+	return d->phase == WM_PHASE_STOPPING;
+}
+
 static int store_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	(void)err;
 	(void)errlen;
-	timer_init(d, &d->leader_timer);
-	timer_init(d, &d->self_timer);
+	struct wm_server_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.private_key = d->private_key,
+		.public_key = d->public_key,
+		.mesh = &d->mesh,
+		.ipv4 = &d->ipv4,
+		.ipv6 = &d->ipv6,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.netconf = &d->netconf,
+		.services = services_of,
+		.fingerprint = fingerprint_of,
+		.peers_cb = own_peers,
+		.store_opened_cb = store_opened,
+		.running_cb = server_running,
+		.stop_cb = server_stop,
+		.starting = is_starting,
+		.stopping = is_stopping,
+		.data = d,
+	};
+	wm_server_init(&d->server, &c);
 	return 0;
 }
 
 static void store_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	uv_close((uv_handle_t *)&d->leader_timer, NULL);
-	uv_close((uv_handle_t *)&d->self_timer, NULL);
-	if (d->store)
-		wm_store_close(d->store, done, data);
-	else
-		done(data);
+	wm_server_close(&d->server, done, data);
 }
 
 /* Leader detection and Raft membership (raftmembers.c), passes from the
@@ -265,23 +355,22 @@ static void raft_status(void *data, const struct wm_store_status *st)
 {
 	struct wm_daemon *d = data;
 	struct wm_prefix servers[64];
-	size_t n = 0;
-	for (size_t i = 0; i < d->n_peer_names && n < 64; i++)
-		if (d->peer_names[i].raft_role != WM_ROLE_MEMBER)
-			servers[n++] = d->peer_names[i].ipv4;
+	size_t n = 0, n_peers;
+	const struct wm_peer_name *peers = wm_netconf_peers(&d->netconf, &n_peers);
+	for (size_t i = 0; i < n_peers && n < 64; i++)
+		if (peers[i].raft_role != WM_ROLE_MEMBER)
+			servers[n++] = peers[i].ipv4;
 	wm_raftguard_sync(&d->raftguard, st, &d->ipv4, servers, n);
 }
 
+/* The services drop their client to the old leader (api starts after
+ * raftmembers, so there may be none yet). */
 static void leader_changed(void *data)
 {
 	struct wm_daemon *d = data;
-	wm_services_leader_changed(d->services);
-}
-
-static bool is_stopping(void *data)
-{
-	const struct wm_daemon *d = data;
-	return d->phase == WM_PHASE_STOPPING;
+	struct wm_services *s = wm_api_services(&d->api);
+	if (s)
+		wm_services_leader_changed(s);
 }
 
 static bool in_mesh(void *data)
@@ -318,58 +407,68 @@ static void raftmembers_close(struct wm_daemon *d, done_fn done, void *data)
 /* MeshDNS (it reads the store) and the host resolver (dns.c). */
 static int dns_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	return wm_node_dns_start(d, err, errlen);
+	struct wm_node_dns_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.mesh = &d->mesh,
+	};
+	return wm_node_dns_init(&d->dns, &c, err, errlen);
 }
 
 static void dns_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	wm_node_dns_close(d, done, data);
+	wm_node_dns_close(&d->dns, done, data);
 }
 
 /* The listeners (api.c): the local socket, and the TLS API on servers. The
  * bootstrap node serves it at once: other bootstrap servers fetch our key
  * from it before any store exists. */
-static int api_start(struct wm_daemon *d, char *err, size_t errlen)
+static struct wm_store *store_of(void *data)
 {
-	return wm_api_start(d, d->cfg->bootstrap, err, errlen);
+	return wm_server_store(&((struct wm_daemon *)data)->server);
 }
 
-struct api_closing {
-	int left;
-	done_fn done;
-	void *data;
-};
-
-static void api_server_closed(void *data)
+static struct wm_rpc_client *upstream_of(void *data)
 {
-	struct api_closing *c = data;
-	if (--c->left)
-		return;
-	done_fn done = c->done;
-	void *dd = c->data;
-	free(c);
-	done(dd);
+	struct wm_daemon *d = data;
+	return d->joined ? d->upstream : NULL;
+}
+
+static size_t call_metadata(void *data, const char *path, const char *server_fp,
+			    struct wm_rpc_metadata *md, size_t max)
+{
+	struct wm_daemon *d = data;
+	return wm_api_call_metadata(&d->api, path, server_fp, md, max);
+}
+
+static int api_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	struct wm_api_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.private_key = d->private_key,
+		.api_port = d->api_port,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.serve_public = d->cfg->bootstrap,
+		.store = store_of,
+		.upstream = upstream_of,
+		.fill_status = wm_status_fill,
+		.leave_mesh = wm_member_leave_mesh,
+		.fill_bootstrap_info = wm_status_fill_bootstrap_info,
+		.ping = wm_ping_start,
+		.netcheck = wm_netcheck_start,
+		.call_metadata = call_metadata,
+		.data = d,
+	};
+	return wm_api_init(&d->api, &c, err, errlen);
 }
 
 static void api_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	struct api_closing *c = malloc(sizeof(*c));
-	if (!c) {
-		/* cannot count: the servers are freed after the loop anyway */
-		done(data);
-		return;
-	}
-	/* both listeners drain at once, each within the grace */
-	*c = (struct api_closing){.left = 1, .done = done, .data = data};
-	if (d->api) {
-		c->left++;
-		wm_rpc_server_shutdown(d->api, SHUTDOWN_GRACE_MS, api_server_closed, c);
-	}
-	if (d->local) {
-		c->left++;
-		wm_rpc_server_shutdown(d->local, SHUTDOWN_GRACE_MS, api_server_closed, c);
-	}
-	api_server_closed(c);
+	wm_api_close(&d->api, done, data);
 }
 
 /* The bootstrap server registers itself with its endpoints: after discovery. */
@@ -377,7 +476,7 @@ static void bootstrap_server(void *data)
 {
 	struct wm_daemon *d = data;
 	char err[512] = "";
-	int rc = wm_server_start(d, err, sizeof(err));
+	int rc = wm_server_start(&d->server, err, sizeof(err));
 	if (rc) {
 		wm_error("%s", err[0] ? err : wm_strerror(rc));
 		wm_daemon_stop(d, 1);
@@ -389,7 +488,6 @@ static void bootstrap_server(void *data)
 static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	timer_init(d, &d->retry_timer);
-	timer_init(d, &d->multiboot_timer);
 	if (d->cfg->bootstrap) {
 		wm_traversal_discover(&d->traversal, bootstrap_server);
 		return 0;
@@ -400,7 +498,6 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 static void role_close(struct wm_daemon *d, done_fn done, void *data)
 {
 	uv_close((uv_handle_t *)&d->retry_timer, NULL);
-	uv_close((uv_handle_t *)&d->multiboot_timer, NULL);
 	if (d->peer_stream) {
 		struct wm_rpc_stream *s = d->peer_stream;
 		d->peer_stream = NULL;
@@ -419,12 +516,13 @@ static int heartbeat_send(void *data, const char *path, const uint8_t *req, size
 	struct wm_daemon *d = data;
 	if (d->phase != WM_PHASE_RUNNING)
 		return -EAGAIN;
-	if (d->store) {
+	struct wm_store *store = wm_server_store(&d->server);
+	if (store) {
 		struct wm_store_status st;
-		wm_store_status(d->store, &st);
+		wm_store_status(store, &st);
 		if (st.is_leader)
 			return -EAGAIN;
-		return wm_services_call_leader(d->services, path, req, len, NULL, done_cb,
+		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL, done_cb,
 					       done_data);
 	}
 	if (!d->upstream || !d->joined)
@@ -503,17 +601,21 @@ void wm_daemon_running(struct wm_daemon *d)
 	wm_heartbeat_start(&d->heartbeat);
 }
 
-int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen)
+static int store_opened(void *data, struct wm_store *store, char *err, size_t errlen)
 {
-	if (d->services)
-		wm_services_set_store(d->services, d->store);
-	wm_raftmembers_start(&d->raftmembers, d->store);
-	return wm_node_dns_store_opened(d, err, errlen);
+	struct wm_daemon *d = data;
+	if (wm_api_services(&d->api))
+		wm_services_set_store(wm_api_services(&d->api), store);
+	wm_raftmembers_start(&d->raftmembers, store);
+	return wm_node_dns_store_opened(&d->dns, store, err, errlen);
 }
 
 void wm_daemon_servers_changed(struct wm_daemon *d)
 {
-	wm_node_dns_servers_changed(d);
+	const char *servers[WM_MAX_SERVERS];
+	for (size_t i = 0; i < d->n_servers; i++)
+		servers[i] = d->servers[i];
+	wm_node_dns_servers_changed(&d->dns, servers, d->n_servers);
 }
 
 static void close_next(struct wm_daemon *d);
@@ -558,7 +660,7 @@ static void close_next(struct wm_daemon *d)
 
 static void teardown(struct wm_daemon *d)
 {
-	wm_services_stop(d->services);
+	wm_services_stop(wm_api_services(&d->api));
 	wm_lifecycle_stop(&d->lifecycle);
 	close_next(d);
 }
@@ -594,13 +696,14 @@ static void handed_over_cb(void *data, int err)
  * an election timeout for a new one. */
 static bool hand_over(struct wm_daemon *d)
 {
-	if (!d->store)
+	struct wm_store *store = wm_server_store(&d->server);
+	if (!store)
 		return false;
 	struct wm_store_status st;
-	wm_store_status(d->store, &st);
+	wm_store_status(store, &st);
 	if (!st.is_leader)
 		return false;
-	return wm_store_transfer_leadership(d->store, handed_over_cb, d) == 0;
+	return wm_store_transfer_leadership(store, handed_over_cb, d) == 0;
 }
 
 void wm_daemon_stop(struct wm_daemon *d, int exit_code)
@@ -610,7 +713,7 @@ void wm_daemon_stop(struct wm_daemon *d, int exit_code)
 	d->phase = WM_PHASE_STOPPING;
 	d->exit_code = exit_code;
 	wm_info("stopping");
-	if (d->cfg->ephemeral && !d->store && d->joined && d->upstream) {
+	if (d->cfg->ephemeral && !wm_server_store(&d->server) && d->joined && d->upstream) {
 		Webmesh__V1__LeaveRequest req = WEBMESH__V1__LEAVE_REQUEST__INIT;
 		req.id = d->node_id;
 		uint8_t buf[128];
@@ -693,22 +796,10 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	int code = d->exit_code;
 
-	wm_services_free(d->services);
-	/* Calls still waiting for an authenticator end (CANCELLED) in the
-	 * loop run below; only then may the gate they point into go. */
-	wm_api_free_auth(d);
-	uv_run(&loop, UV_RUN_DEFAULT); /* the services' close callbacks */
-	if (d->api)
-		wm_rpc_server_free(d->api);
-	if (d->local)
-		wm_rpc_server_free(d->local);
-	wm_gate_free(d->gate);
-	SSL_CTX_free(d->server_tls);
+	wm_api_free(&d->api, &loop);
 	SSL_CTX_free(d->client_tls);
 	SSL_CTX_free(d->overlay_tls);
-	wm_wg_device_free(d->desired);
-	wm_multiboot_free(d);
-	free(d->peer_names);
+	wm_server_free(&d->server);
 	wm_wipe(d->private_key, sizeof(d->private_key));
 	if (uv_loop_close(&loop) == UV_EBUSY)
 		wm_warn("some handles were still open at exit");

@@ -20,10 +20,15 @@
 #include "wg/wg.h"
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
+#include "node/meshstate.h"
 #include "node/firewall.h"
+#include "node/api.h"
+#include "node/dns.h"
 #include "node/nat.h"
+#include "node/netconf.h"
 #include "node/raftguard.h"
 #include "node/raftmembers.h"
+#include "node/server.h"
 #include "node/traversal.h"
 
 enum wm_daemon_phase {
@@ -31,16 +36,6 @@ enum wm_daemon_phase {
 	WM_PHASE_RUNNING,  /* in the mesh, peers configured */
 	WM_PHASE_STOPPING,
 };
-
-/* A peer as last configured: to name WireGuard peers in status. */
-struct wm_peer_name {
-	wm_key key;
-	char id[WM_NODE_ID_MAX + 1];
-	struct wm_prefix ipv4; /* its mesh address; family 0: none */
-	int raft_role;	       /* enum wm_raft_role, as the server said */
-};
-
-struct wm_bootpeer;
 
 /* The daemon: the node's own facts, read by every component; one field per
  * component of daemon.c's table; and the state of the rows that are not yet
@@ -65,9 +60,6 @@ struct wm_daemon {
 	struct wm_prefix ipv6;				/* our /112 */
 	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS]; /* rewritten by the traversal */
 	size_t n_endpoints;
-	/* the peers of the last peer set, by key (netconf.c writes them) */
-	struct wm_peer_name *peer_names;
-	size_t n_peer_names;
 
 	/* ---- the composition (daemon.c) */
 	struct wm_lifecycle lifecycle; /* which rows started, which closes next */
@@ -75,6 +67,7 @@ struct wm_daemon {
 	uv_signal_t sigterm, sigint;
 
 	/* ---- components, one field each, in the table's order */
+	struct wm_netconf netconf;     /* netconf.c: the interface and its peers */
 	struct wm_routes *routes;      /* routes.c */
 	struct wm_firewall firewall;   /* firewall.c: the network ACLs */
 	struct wm_raftguard raftguard; /* raftguard.c: the Raft port's rules */
@@ -83,25 +76,14 @@ struct wm_daemon {
 	 * traverse anything, and once the traversal closed */
 	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
+	struct wm_server server;	   /* server.c, bootstrap_multi.c: the replica */
 	struct wm_raftmembers raftmembers; /* raftmembers.c */
+	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */
+	struct wm_api api;		   /* api.c: auth, services, listeners */
 	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
 
-	/* ---- netconf.c: the interface and its peers */
-	struct wm_wg *wg;
-	bool addresses_set;
-	struct wm_wg_device *desired; /* what the device should hold */
-	bool apply_failed;	      /* the last apply of desired did not complete */
-	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
-
-	/* ---- server.c, bootstrap_multi.c: a server and its replica */
-	struct wm_store *store;	 /* servers only */
-	uv_timer_t leader_timer; /* waiting to lead or to be registered */
-	uv_timer_t self_timer;	 /* coalesced self peer updates */
-	bool self_update_pending;
-	struct wm_rpc_client *local_client; /* to our own socket, for signals */
-	struct wm_bootpeer *bootpeers;	    /* multi-server bootstrap: the other servers */
-	size_t n_bootpeers;
-	uv_timer_t multiboot_timer; /* finding the other bootstrap servers */
+	/* ---- traversal's signals on a server: a client of our own socket */
+	struct wm_rpc_client *local_client;
 
 	/* ---- member.c: joining, following a server, failing over */
 #define WM_MAX_SERVERS 16
@@ -132,20 +114,6 @@ struct wm_daemon {
 	/* d->endpoints changed endpoints_gen times; the mesh has those of
 	 * announced_gen; a Join in flight carries those of sent_gen */
 	uint32_t endpoints_gen, announced_gen, sent_gen;
-
-	/* ---- api.c: listeners, authentication and authorization */
-	struct wm_services *services;
-	struct wm_rpc_server *api;   /* TLS API (servers) */
-	struct wm_rpc_server *local; /* unix socket */
-	SSL_CTX *server_tls;
-	char fingerprint[WM_FINGERPRINT_LEN];
-	struct wm_auth *auth;	      /* server side: who calls us */
-	struct wm_gate *gate;	      /* in front of every method */
-	struct wm_auth_client *creds; /* what we present to other nodes */
-
-	/* ---- dns.c: MeshDNS on servers, the host resolver with use-meshdns */
-	struct wm_meshdns *meshdns;
-	struct wm_resolver *resolver;
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */
@@ -159,73 +127,16 @@ int wm_daemon_check_components(char *err, size_t errlen);
 /* identity.c: loads STATE_DIR/wireguard.key or creates it (mode 0600). */
 int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, size_t errlen);
 
-/* meshstate.c: what a node must know before it can reach the mesh again: its
- * networks and addresses (STATE_DIR/mesh.state). */
-int wm_meshstate_load(const char *state_dir, struct wm_mesh_info *mesh, struct wm_prefix *ipv4,
-		      struct wm_prefix *ipv6);
-int wm_meshstate_save(const char *state_dir, const struct wm_mesh_info *mesh,
-		      const struct wm_prefix *ipv4, const struct wm_prefix *ipv6);
-int wm_meshstate_remove(const char *state_dir);
-
-/* netconf.c: the interface and its peers. */
-int wm_netconf_open(struct wm_daemon *d, char *err, size_t errlen);
-int wm_netconf_set_addresses(struct wm_daemon *d);
-/* Turns peer messages into the desired device and applies the difference. */
-int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n);
-int wm_netconf_detect_endpoints(struct wm_daemon *d);
-/* Applies STATE_DIR/peers.state, the last peer set this node had (none: 0). */
-int wm_netconf_restore_peers(struct wm_daemon *d);
-
-/* api.c: TLS and the listeners. */
-int wm_api_start(struct wm_daemon *d, bool serve_public, char *err, size_t errlen);
-/* Starts the TLS API listener if it is not running yet. */
-int wm_api_serve_public(struct wm_daemon *d, char *err, size_t errlen);
-void wm_api_fill_status(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+/* status.c: this node's Status and BootstrapInfo (the services' fill_status
+ * and fill_bootstrap_info, data: the daemon). */
+void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a);
+void wm_status_fill_bootstrap_info(void *data, Webmesh__V1__BootstrapInfo *info,
+				   struct wm_arena *a);
 /* ping.c, netcheck.c: Node.Ping and Node.NetCheck (services' ping, netcheck). */
 void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_send_cb send,
 		   wm_services_reply_cb done, void *cd);
 void wm_netcheck_start(void *data, const Webmesh__V1__NetCheckRequest *req,
 		       wm_services_reply_cb done, void *cd);
-/* Our credentials for a call to another node (rpc client call_metadata);
- * node proofs are added by whoever knows the server called. */
-size_t wm_api_call_metadata(void *data, const char *path, const char *server_fp,
-			    struct wm_rpc_metadata *md, size_t max);
-/* Frees the authenticator chain and the gate (after the rpc servers stopped). */
-void wm_api_free_auth(struct wm_daemon *d);
-
-/* dns.c: MeshDNS and --use-meshdns. start checks the flags and sets up the
- * resolver; store_opened starts MeshDNS (when configured); servers_changed
- * points the resolver at a server learnt from the peers; close restores the
- * resolver and closes MeshDNS (done_cb after the last handle). */
-int wm_node_dns_start(struct wm_daemon *d, char *err, size_t errlen);
-int wm_node_dns_store_opened(struct wm_daemon *d, char *err, size_t errlen);
-void wm_node_dns_servers_changed(struct wm_daemon *d);
-void wm_node_dns_close(struct wm_daemon *d, void (*done_cb)(void *data), void *data);
-/* server.c: bootstrap or resume a server with a local store. */
-int wm_server_start(struct wm_daemon *d, char *err, size_t errlen);
-/* Opens the local replica at our mesh IPv4 (d->ipv4 must be set): for the
- * bootstrap node, a voter or observer that joined, or one that restarts. */
-int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t errlen);
-/* Opens the bootstrapped store and waits to lead or to see itself registered. */
-int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen);
-/* Proposes a JoinNode for a voter (lease NULL: next free, or kept). */
-int wm_server_register(struct wm_daemon *d, const char *id, const char *key, char **endpoints,
-		       size_t n_endpoints, uint32_t listen_port, const struct wm_prefix *lease,
-		       wm_store_apply_cb cb);
-
-/* bootstrap_multi.c: several bootstrap servers forming one mesh. */
-int wm_multiboot_plan(struct wm_daemon *d, char *err, size_t errlen);
-int wm_multiboot_start(struct wm_daemon *d, char *err, size_t errlen);
-void wm_multiboot_initial_voters(struct wm_daemon *d, const char **ids, char (*addrs)[64],
-				 size_t *n);
-void wm_multiboot_register_peers(struct wm_daemon *d, wm_store_apply_cb cb);
-void wm_multiboot_fill_info(struct wm_daemon *d, Webmesh__V1__BootstrapInfo *info,
-			    struct wm_arena *a);
-void wm_multiboot_free(struct wm_daemon *d);
-
-/* A peer moved to ICE: its endpoint changes on the device (netconf.c). */
-void wm_netconf_nat_changed(void *data);
-
 /* member.c: join through a server and follow the peer stream. */
 int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);
 void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd);
@@ -241,11 +152,11 @@ void wm_daemon_stop(struct wm_daemon *d, int exit_code);
  * wants it (the components do not call each other for these):
  * running: the node is in the mesh (joined, or registered itself): the phase
  *   becomes RUNNING and what runs only in the mesh (heartbeats) starts;
- * store_opened: the local replica is open (d->store): the services read it,
- *   Raft membership is reconciled, MeshDNS starts; 0 or -errno with err;
- * servers_changed: the member learnt servers (d->servers) from its peers. */
+ * servers_changed: the member learnt servers (d->servers) from its peers.
+ * The server raises its own through its callbacks (store_opened: the
+ * services read the replica, Raft membership is reconciled, MeshDNS
+ * starts; a peer set from the replica; running). */
 void wm_daemon_running(struct wm_daemon *d);
-int wm_daemon_store_opened(struct wm_daemon *d, char *err, size_t errlen);
 void wm_daemon_servers_changed(struct wm_daemon *d);
 
 #endif

@@ -39,7 +39,7 @@ static size_t upstream_metadata(void *data, const char *path, const char *server
 {
 	struct wm_daemon *d = data;
 	const struct wm_server_key *sk = &d->server_keys[d->cur_server];
-	size_t n = wm_api_call_metadata(d, path, server_fp, md, max);
+	size_t n = wm_api_call_metadata(&d->api, path, server_fp, md, max);
 	if (!sk->known || max - n < 3 ||
 	    wm_node_proof_make(d->private_key, d->node_id, sk->id, sk->key, path,
 			       (int64_t)time(NULL), &d->upstream_proof) < 0)
@@ -144,7 +144,7 @@ static void learn_servers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const
 
 void wm_member_upstream_failed(struct wm_daemon *d)
 {
-	if (d->store || d->phase != WM_PHASE_RUNNING || d->n_servers < 2)
+	if (wm_server_store(&d->server) || d->phase != WM_PHASE_RUNNING || d->n_servers < 2)
 		return;
 	/* A dead server's stream can stay silent for a long time (its FIN died
 	 * with its WireGuard); a missed heartbeat is the quicker sign. Move on
@@ -221,10 +221,10 @@ static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
 	int err = wm_meshstate_save(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
 	if (err)
 		wm_warn("cannot save %s/mesh.state: %s", d->cfg->state_dir, wm_strerror(err));
-	err = wm_netconf_set_addresses(d);
+	err = wm_netconf_set_addresses(&d->netconf);
 	wm_routes_set_self(d->routes, r->forwarding, r->own_routes, r->n_own_routes);
 	if (!err)
-		err = wm_netconf_apply_peers(d, r->peers, r->n_peers);
+		err = wm_netconf_apply_peers(&d->netconf, r->peers, r->n_peers);
 	learn_servers(d, r->peers, r->n_peers);
 	return err;
 }
@@ -236,14 +236,14 @@ static int become_server(struct wm_daemon *d)
 {
 	char err[512] = "";
 	int rc = 0;
-	if ((d->cfg->voter || d->cfg->observer) && !d->store) {
-		rc = wm_server_open_store(d, false, err, sizeof(err));
+	if ((d->cfg->voter || d->cfg->observer) && !wm_server_store(&d->server)) {
+		rc = wm_server_open_store(&d->server, false, err, sizeof(err));
 		if (!rc)
 			wm_info("waiting for the leader to add this node as a Raft %s",
 				d->cfg->voter ? "voter" : "observer");
 	}
-	if (!rc && (d->store || d->cfg->serve))
-		rc = wm_api_serve_public(d, err, sizeof(err));
+	if (!rc && (wm_server_store(&d->server) || d->cfg->serve))
+		rc = wm_api_serve_public(&d->api, err, sizeof(err));
 	if (rc)
 		wm_error("%s", err[0] ? err : wm_strerror(rc));
 	return rc;
@@ -323,7 +323,7 @@ static void join_cb(void *data, int status, const char *message, const uint8_t *
 		return;
 	}
 	/* Servers follow their own replica; members follow a stream. */
-	if (!d->store)
+	if (!wm_server_store(&d->server))
 		subscribe(d);
 }
 
@@ -478,7 +478,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
 	learn_servers(d, pc->peers, pc->n_peers);
 	wm_routes_set_self(d->routes, pc->forwarding, pc->own_routes, pc->n_own_routes);
-	wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
+	wm_netconf_apply_peers(&d->netconf, pc->peers, pc->n_peers);
 	wm_firewall_set(&d->firewall, pc->acl_rules);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;
@@ -600,8 +600,8 @@ int wm_member_start(struct wm_daemon *d, char *err, size_t errlen)
 	/* A restart brings the old addresses back at once, so the tunnels carry
 	 * traffic while the join is still on its way. */
 	if (wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6) == 0) {
-		wm_netconf_set_addresses(d);
-		wm_netconf_restore_peers(d);
+		wm_netconf_set_addresses(&d->netconf);
+		wm_netconf_restore_peers(&d->netconf);
 		/* A voter or observer resumes its replica at once: when every
 		 * voter restarts together, none of them can answer a Join until
 		 * they have elected a leader among themselves. */
@@ -646,7 +646,7 @@ static void leave_cb(void *data, int status, const char *message, const uint8_t 
 void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd)
 {
 	struct wm_daemon *d = data;
-	if (d->store) {
+	if (wm_server_store(&d->server)) {
 		done(cd, -EPERM, "a Raft voter cannot leave the mesh this way");
 		return;
 	}

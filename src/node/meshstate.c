@@ -1,7 +1,7 @@
 /* STATE_DIR/mesh.state: the networks and addresses a node had, so that after a
  * restart it brings its interface (and, on servers, Raft's listen address) up
  * before it can reach any other node. */
-#include "node/daemon.h"
+#include "node/meshstate.h"
 
 #include <errno.h>
 #include <limits.h>

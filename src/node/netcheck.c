@@ -427,12 +427,12 @@ static void servers_start(struct netcheck_op *op)
 
 	for (size_t i = 0; i < d->n_servers; i++)
 		add_server(op, d->servers[i]);
-	if (d->store) {
+	if (wm_server_store(&d->server)) {
 		struct wm_store_status rs;
 		char addr[ADDR_LEN], host[256];
 		uint16_t port;
 
-		wm_store_status(d->store, &rs);
+		wm_store_status(wm_server_store(&d->server), &rs);
 		/* Raft members listen at MESH-IPv4:raft-port; their API is on
 		 * the API port of every server. */
 		for (size_t i = 0; i < rs.n_members; i++) {

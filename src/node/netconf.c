@@ -1,6 +1,6 @@
 /* The WireGuard interface of the node: creation, addresses, and peers applied
  * as a difference against what the device has now. */
-#include "node/daemon.h"
+#include "node/netconf.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -16,10 +16,6 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/ipam.h"
-#include "node/firewall.h"
-#include "node/routes.h"
-#include "services/peercache.h"
-#include "sys/nft.h"
 #include "sys/sys.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -30,7 +26,7 @@
  * start a handshake now. It goes to the peer's own mesh address (its allowed
  * IPs may be the whole mesh network, on a spoke). Port 9 is "discard":
  * nothing answers it. */
-static void kick_new_peers(struct wm_daemon *d, const struct wm_wg_device *before,
+static void kick_new_peers(struct wm_netconf *nc, const struct wm_wg_device *before,
 			   const struct wm_wg_device *update)
 {
 	for (size_t i = 0; i < update->n_peers; i++) {
@@ -38,9 +34,9 @@ static void kick_new_peers(struct wm_daemon *d, const struct wm_wg_device *befor
 		if ((p->flags & WM_WGPEER_REMOVE_ME) ||
 		    wm_wg_device_find_peer(before, p->public_key))
 			continue;
-		for (size_t j = 0; j < d->n_peer_names; j++)
-			if (wm_key_equal(d->peer_names[j].key, p->public_key)) {
-				wm_sys_handshake_kick(&d->peer_names[j].ipv4);
+		for (size_t j = 0; j < nc->n_peer_names; j++)
+			if (wm_key_equal(nc->peer_names[j].key, p->public_key)) {
+				wm_sys_handshake_kick(&nc->peer_names[j].ipv4);
 				break;
 			}
 	}
@@ -66,119 +62,126 @@ static void keep_roamed(struct wm_wg_device *update, const struct wm_wg_device *
 	}
 }
 
-/* Makes the device match d->desired (prev: what was desired before). */
-static int apply_desired(struct wm_daemon *d, const struct wm_wg_device *prev)
+/* Makes the device match nc->desired (prev: what was desired before). */
+static int apply_desired(struct wm_netconf *nc, const struct wm_wg_device *prev)
 {
 	struct wm_wg_device *actual = NULL, *update = NULL;
-	int err = wm_wg_get(d->wg, &actual);
+	int err = wm_wg_get(nc->wg, &actual);
 	if (!err) {
 		wm_wg_device_sort(actual);
-		err = wm_wg_diff(actual, d->desired, &update);
+		err = wm_wg_diff(actual, nc->desired, &update);
 	}
 	/* After a failed apply, what was desired last is not on the device:
 	 * write every endpoint once more. */
 	if (!err && update)
-		keep_roamed(update, d->apply_failed ? NULL : prev, actual);
+		keep_roamed(update, nc->apply_failed ? NULL : prev, actual);
 	if (!err && update) {
-		err = wm_wg_set(d->wg, update);
+		err = wm_wg_set(nc->wg, update);
 		if (!err) {
-			wm_debug("%s: applied a peer update (%zu peers changed)", d->cfg->interface,
-				 update->n_peers);
-			kick_new_peers(d, actual, update);
+			wm_debug("%s: applied a peer update (%zu peers changed)",
+				 nc->c.cfg->interface, update->n_peers);
+			kick_new_peers(nc, actual, update);
 		}
 	}
 	if (err)
-		wm_error("cannot configure the peers of %s: %s", d->cfg->interface,
+		wm_error("cannot configure the peers of %s: %s", nc->c.cfg->interface,
 			 wm_strerror(err));
-	d->apply_failed = err != 0;
+	nc->apply_failed = err != 0;
 	wm_wg_device_free(update);
 	wm_wg_device_free(actual);
 	return err;
 }
 
-void wm_netconf_nat_changed(void *data)
+static struct wm_node_nat *nat_of(const struct wm_netconf *nc)
 {
-	struct wm_daemon *d = data;
-	if (!d->desired || d->phase == WM_PHASE_STOPPING)
+	return nc->c.nat ? nc->c.nat(nc->c.data) : NULL;
+}
+
+void wm_netconf_nat_changed(struct wm_netconf *nc)
+{
+	if (!nc->desired || !nc->c.running(nc->c.data))
 		return;
-	struct wm_wg_device *prev = wm_wg_device_dup(d->desired);
-	wm_node_nat_rewrite(d->nat, d->desired);
-	apply_desired(d, prev);
+	struct wm_wg_device *prev = wm_wg_device_dup(nc->desired);
+	wm_node_nat_rewrite(nat_of(nc), nc->desired);
+	apply_desired(nc, prev);
 	wm_wg_device_free(prev);
 }
 
 static void wg_restarted_cb(void *data)
 {
-	struct wm_daemon *d = data;
+	struct wm_netconf *nc = data;
 	/* wireguard-go came back empty: the next apply must rebuild the device,
 	 * and the diff against an empty device does exactly that. */
-	wm_warn("wireguard-go was restarted; configuring %s again", d->cfg->interface);
-	wm_netconf_set_addresses(d);
-	apply_desired(d, NULL);
+	wm_warn("wireguard-go was restarted; configuring %s again", nc->c.cfg->interface);
+	wm_netconf_set_addresses(nc);
+	apply_desired(nc, NULL);
 }
 
-int wm_netconf_open(struct wm_daemon *d, char *err, size_t errlen)
+int wm_netconf_init(struct wm_netconf *nc, const struct wm_netconf_config *c, char *err,
+		    size_t errlen)
 {
+	*nc = (struct wm_netconf){.c = *c};
 	enum wm_wg_backend backend;
-	if (wm_wg_backend_parse(d->cfg->wireguard_backend, &backend) < 0) {
-		snprintf(err, errlen, "unknown wireguard-backend \"%s\"", d->cfg->wireguard_backend);
+	if (wm_wg_backend_parse(nc->c.cfg->wireguard_backend, &backend) < 0) {
+		snprintf(err, errlen, "unknown wireguard-backend \"%s\"",
+			 nc->c.cfg->wireguard_backend);
 		return -EINVAL;
 	}
 	struct wm_wg_config wc = {
-		.ifname = d->cfg->interface,
+		.ifname = nc->c.cfg->interface,
 		.backend = backend,
-		.wireguard_go = d->cfg->wireguard_go,
+		.wireguard_go = nc->c.cfg->wireguard_go,
 		.restarted_cb = wg_restarted_cb,
-		.null_record_path = d->cfg->wireguard_record,
-		.data = d,
+		.null_record_path = nc->c.cfg->wireguard_record,
+		.data = nc,
 	};
-	int rc = wm_wg_open(d->loop, &wc, &d->wg, err, errlen);
+	int rc = wm_wg_open(nc->c.loop, &wc, &nc->wg, err, errlen);
 	if (rc)
 		return rc;
-	wm_info("WireGuard interface %s is up (%s backend)", d->cfg->interface,
-		wm_wg_backend_name(d->wg));
+	wm_info("WireGuard interface %s is up (%s backend)", nc->c.cfg->interface,
+		wm_wg_backend_name(nc->wg));
 	/* The device starts with our key and port and no peers. */
-	return wm_netconf_apply_peers(d, NULL, 0);
+	return wm_netconf_apply_peers(nc, NULL, 0);
 }
 
-int wm_netconf_set_addresses(struct wm_daemon *d)
+int wm_netconf_set_addresses(struct wm_netconf *nc)
 {
-	if (d->ipv4.family == 0 || !d->wg || strcmp(wm_wg_backend_name(d->wg), "null") == 0)
+	if (nc->c.ipv4->family == 0 || !nc->wg || strcmp(wm_wg_backend_name(nc->wg), "null") == 0)
 		return 0;
-	const char *ifname = d->cfg->interface;
-	int err = wm_sys_link_up(ifname, d->cfg->mtu);
-	struct wm_prefix a4 = d->ipv4;
-	a4.len = d->mesh.ipv4_network.len;
+	const char *ifname = nc->c.cfg->interface;
+	int err = wm_sys_link_up(ifname, nc->c.cfg->mtu);
+	struct wm_prefix a4 = *nc->c.ipv4;
+	a4.len = nc->c.mesh->ipv4_network.len;
 	if (!err)
 		err = wm_sys_addr_add(ifname, &a4);
-	if (!err && d->ipv6.family) {
-		struct wm_prefix a6 = wm_ipam_v6_node_address(&d->ipv6);
-		a6.len = d->mesh.ipv6_network.len;
+	if (!err && nc->c.ipv6->family) {
+		struct wm_prefix a6 = wm_ipam_v6_node_address(nc->c.ipv6);
+		a6.len = nc->c.mesh->ipv6_network.len;
 		err = wm_sys_addr_add(ifname, &a6);
 	}
 	if (err) {
 		wm_error("cannot configure the addresses of %s: %s", ifname, wm_strerror(err));
 		return err;
 	}
-	if (!d->addresses_set) {
+	if (!nc->addresses_set) {
 		char b4[WM_PREFIX_STRLEN], b6[WM_PREFIX_STRLEN];
-		struct wm_prefix a6 = wm_ipam_v6_node_address(&d->ipv6);
-		a6.len = d->mesh.ipv6_network.len;
+		struct wm_prefix a6 = wm_ipam_v6_node_address(nc->c.ipv6);
+		a6.len = nc->c.mesh->ipv6_network.len;
 		wm_prefix_format(&a4, b4, sizeof(b4));
 		wm_prefix_format(&a6, b6, sizeof(b6));
 		wm_info("%s has addresses %s and %s", ifname, b4, b6);
 	}
-	d->addresses_set = true;
+	nc->addresses_set = true;
 	return 0;
 }
 
-static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh__V1__WireGuardPeer *p,
-		    struct wm_peer_name *name)
+static int add_peer(struct wm_netconf *nc, struct wm_wg_device *dev,
+		    const Webmesh__V1__WireGuardPeer *p, struct wm_peer_name *name)
 {
 	wm_key key;
 	if (!p->node || wm_key_from_base64(p->node->public_key, key) < 0)
 		return -EINVAL;
-	if (wm_key_equal(key, d->public_key))
+	if (wm_key_equal(key, nc->c.public_key))
 		return 0; /* never peer with ourselves, whatever a server says */
 	struct wm_wg_peer *peer = wm_wg_device_add_peer(dev, key);
 	if (!peer)
@@ -186,9 +189,9 @@ static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh
 	peer->flags = WM_WGPEER_REPLACE_ALLOWEDIPS;
 	if (p->endpoint && p->endpoint[0] && wm_endpoint_parse(p->endpoint, &peer->endpoint) == 0)
 		peer->flags |= WM_WGPEER_HAS_ENDPOINT;
-	if (d->cfg->persistent_keepalive) {
+	if (nc->c.cfg->persistent_keepalive) {
 		peer->flags |= WM_WGPEER_HAS_KEEPALIVE;
-		peer->keepalive_interval = (uint16_t)d->cfg->persistent_keepalive;
+		peer->keepalive_interval = (uint16_t)nc->c.cfg->persistent_keepalive;
 	}
 	for (size_t i = 0; i < p->n_allowed_ips; i++) {
 		struct wm_prefix pfx;
@@ -210,7 +213,7 @@ static int add_peer(struct wm_daemon *d, struct wm_wg_device *dev, const Webmesh
 /* The last applied peer set, kept so that a restarted node (a member whose
  * servers are down, or voters restarting together, which can only talk over
  * the overlay) brings its tunnels back before any server answers. */
-static void save_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
+static void save_peers(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
 {
 	Webmesh__V1__PeerConfigurations pc = WEBMESH__V1__PEER_CONFIGURATIONS__INIT;
 	pc.peers = (Webmesh__V1__WireGuardPeer **)peers;
@@ -221,24 +224,24 @@ static void save_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *p
 		return;
 	webmesh__v1__peer_configurations__pack(&pc, buf);
 	uint64_t h = wm_hash_fnv1a(buf, len);
-	if (h != d->peers_saved_hash) {
+	if (h != nc->peers_saved_hash) {
 		char path[PATH_MAX];
-		snprintf(path, sizeof(path), "%s/peers.state", d->cfg->state_dir);
+		snprintf(path, sizeof(path), "%s/peers.state", nc->c.cfg->state_dir);
 		int err = wm_write_file_atomic(path, buf, len, 0600);
 		if (err)
 			wm_warn("cannot save %s: %s", path, wm_strerror(err));
 		else
-			d->peers_saved_hash = h;
+			nc->peers_saved_hash = h;
 	}
 	free(buf);
 }
 
-int wm_netconf_restore_peers(struct wm_daemon *d)
+int wm_netconf_restore_peers(struct wm_netconf *nc)
 {
 	char path[PATH_MAX];
 	char *buf = NULL;
 	size_t len = 0;
-	snprintf(path, sizeof(path), "%s/peers.state", d->cfg->state_dir);
+	snprintf(path, sizeof(path), "%s/peers.state", nc->c.cfg->state_dir);
 	int err = wm_read_file(path, 64u << 20, &buf, &len);
 	if (err)
 		return err == -ENOENT ? 0 : err;
@@ -250,24 +253,25 @@ int wm_netconf_restore_peers(struct wm_daemon *d)
 		return -EINVAL;
 	}
 	wm_info("restoring %zu peers from %s", pc->n_peers, path);
-	err = wm_netconf_apply_peers(d, pc->peers, pc->n_peers);
+	err = wm_netconf_apply_peers(nc, pc->peers, pc->n_peers);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return err;
 }
 
-int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *const *peers, size_t n)
+int wm_netconf_apply_peers(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *const *peers,
+			   size_t n)
 {
-	struct wm_wg_device *desired = wm_wg_device_new(d->cfg->interface);
+	struct wm_wg_device *desired = wm_wg_device_new(nc->c.cfg->interface);
 	struct wm_peer_name *names = calloc(n + 1, sizeof(*names));
 	size_t n_names = 0;
 	int err = desired && names ? 0 : -ENOMEM;
 	if (!err) {
 		desired->flags = WM_WGDEV_HAS_PRIVATE_KEY | WM_WGDEV_HAS_LISTEN_PORT;
-		memcpy(desired->private_key, d->private_key, sizeof(wm_key));
-		desired->listen_port = d->cfg->wireguard_port;
+		memcpy(desired->private_key, nc->c.private_key, sizeof(wm_key));
+		desired->listen_port = nc->c.cfg->wireguard_port;
 	}
 	for (size_t i = 0; !err && i < n; i++) {
-		int rc = add_peer(d, desired, peers[i], &names[n_names]);
+		int rc = add_peer(nc, desired, peers[i], &names[n_names]);
 		if (rc < 0) {
 			wm_warn("ignoring an invalid peer %s from the server",
 				peers[i]->node ? peers[i]->node->id : "(unnamed)");
@@ -282,43 +286,72 @@ int wm_netconf_apply_peers(struct wm_daemon *d, Webmesh__V1__WireGuardPeer *cons
 	}
 	wm_wg_device_sort(desired);
 	/* Peers over ICE are reached at their loopback relay instead. */
-	if (wm_node_nat_apply(d->nat, peers, n, d->endpoints, d->n_endpoints, desired) < 0)
+	if (wm_node_nat_apply(nat_of(nc), peers, n, nc->c.endpoints, *nc->c.n_endpoints, desired) <
+	    0)
 		wm_warn("NAT traversal: out of memory; peers stay at their endpoints");
-	struct wm_wg_device *prev = d->desired;
-	d->desired = desired;
-	if (d->addresses_set)
-		save_peers(d, peers, n);
-	free(d->peer_names);
-	d->peer_names = names;
-	d->n_peer_names = n_names;
-	err = apply_desired(d, prev);
+	struct wm_wg_device *prev = nc->desired;
+	nc->desired = desired;
+	if (nc->addresses_set)
+		save_peers(nc, peers, n);
+	free(nc->peer_names);
+	nc->peer_names = names;
+	nc->n_peer_names = n_names;
+	err = apply_desired(nc, prev);
 	wm_wg_device_free(prev);
 	/* routes beyond the mesh, forwarding, NAT */
-	if (d->addresses_set)
-		wm_routes_sync(d->routes, d->desired, &d->mesh);
+	if (nc->addresses_set && nc->c.synced_cb)
+		nc->c.synced_cb(nc->c.data, nc->desired);
 	return err;
 }
 
-int wm_netconf_detect_endpoints(struct wm_daemon *d)
+int wm_netconf_detect_endpoints(const struct wm_config *cfg, struct wm_endpoint *endpoints,
+				size_t *n_endpoints)
 {
-	d->n_endpoints = 0;
-	if (d->cfg->n_endpoints) {
-		for (size_t i = 0; i < d->cfg->n_endpoints && d->n_endpoints < WM_MAX_ENDPOINTS; i++)
-			if (wm_endpoint_parse(d->cfg->endpoints[i], &d->endpoints[d->n_endpoints]) == 0)
-				d->n_endpoints++;
+	*n_endpoints = 0;
+	if (cfg->n_endpoints) {
+		for (size_t i = 0; i < cfg->n_endpoints && *n_endpoints < WM_MAX_ENDPOINTS; i++)
+			if (wm_endpoint_parse(cfg->endpoints[i], &endpoints[*n_endpoints]) == 0)
+				(*n_endpoints)++;
 		return 0;
 	}
 	struct wm_prefix *addrs = NULL;
 	size_t n = 0;
-	int err = wm_sys_list_addresses(d->cfg->interface, &addrs, &n);
+	int err = wm_sys_list_addresses(cfg->interface, &addrs, &n);
 	if (err)
 		return err;
-	for (size_t i = 0; i < n && d->n_endpoints < WM_MAX_ENDPOINTS; i++) {
-		struct wm_endpoint *e = &d->endpoints[d->n_endpoints++];
+	for (size_t i = 0; i < n && *n_endpoints < WM_MAX_ENDPOINTS; i++) {
+		struct wm_endpoint *e = &endpoints[(*n_endpoints)++];
 		e->ip = addrs[i];
 		e->ip.len = addrs[i].family == AF_INET ? 32 : 128;
-		e->port = d->cfg->wireguard_port;
+		e->port = cfg->wireguard_port;
 	}
 	free(addrs);
 	return 0;
+}
+
+struct wm_wg *wm_netconf_wg(const struct wm_netconf *nc)
+{
+	return nc->wg;
+}
+
+const struct wm_peer_name *wm_netconf_peers(const struct wm_netconf *nc, size_t *n)
+{
+	*n = nc->n_peer_names;
+	return nc->peer_names;
+}
+
+void wm_netconf_close(struct wm_netconf *nc, void (*done_cb)(void *data), void *data)
+{
+	/* every row above closed first: nothing reads the peer set any more */
+	wm_wg_device_free(nc->desired);
+	nc->desired = NULL;
+	free(nc->peer_names);
+	nc->peer_names = NULL;
+	nc->n_peer_names = 0;
+	struct wm_wg *wg = nc->wg;
+	nc->wg = NULL;
+	if (wg)
+		wm_wg_close(wg, done_cb, data);
+	else
+		done_cb(data);
 }

@@ -71,7 +71,8 @@ static void note_path(struct ping_op *op, Webmesh__V1__PingReply *r)
 	r->remote_candidate = ps.remote_candidate ? ps.remote_candidate : "";
 	r->via = op->id;
 	r->endpoint = "";
-	if (op->d->wg && wm_wg_get(op->d->wg, &dev) == 0) {
+	struct wm_wg *wg = wm_netconf_wg(&op->d->netconf);
+	if (wg && wm_wg_get(wg, &dev) == 0) {
 		for (size_t i = 0; i < dev->n_peers; i++)
 			if (wm_key_equal(dev->peers[i].public_key, op->key))
 				r->endpoint = wm_pb_endpoint(&op->a, &dev->peers[i].endpoint);
@@ -242,9 +243,11 @@ void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_
 	char why[160];
 	int rc;
 
-	for (size_t i = 0; i < d->n_peer_names && !peer; i++)
-		if (strcmp(d->peer_names[i].id, req->node_id) == 0)
-			peer = &d->peer_names[i];
+	size_t n_peers;
+	const struct wm_peer_name *peers = wm_netconf_peers(&d->netconf, &n_peers);
+	for (size_t i = 0; i < n_peers && !peer; i++)
+		if (strcmp(peers[i].id, req->node_id) == 0)
+			peer = &peers[i];
 	if (!peer || peer->ipv4.family != AF_INET) {
 		snprintf(why, sizeof(why),
 			 "%s is not a peer of this node (wmctl status lists them)", req->node_id);

@@ -1,6 +1,6 @@
 /* A server node: bootstraps a new mesh or resumes one from its state dir, keeps
  * the Raft store, and configures its own peers from the local replica. */
-#include "node/daemon.h"
+#include "node/server.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 #include "core/error.h"
 #include "core/ipam.h"
 #include "node/meshauth.h"
-#include "node/routes.h"
+#include "node/meshstate.h"
 #include "store/authz.h"
 #include "services/admin_rbac.h"
 #include "services/peercache.h"
@@ -23,64 +23,63 @@
 #define LEADER_POLL_MS 50
 
 /* New mesh: the first host of the network, a random ULA, our key-derived /112. */
-static int plan_new_mesh(struct wm_daemon *d, char *err, size_t errlen)
+static int plan_new_mesh(struct wm_server *s, char *err, size_t errlen)
 {
 	uint32_t first, last;
-	if (wm_ipam_v4_range(&d->cfg->ipv4_network, &first, &last) < 0) {
+	if (wm_ipam_v4_range(&s->c.cfg->ipv4_network, &first, &last) < 0) {
 		snprintf(err, errlen, "ipv4-network has no usable host address");
 		return -EINVAL;
 	}
-	memset(&d->mesh, 0, sizeof(d->mesh));
-	d->mesh.ipv4_network = wm_prefix_network(&d->cfg->ipv4_network);
+	memset(s->c.mesh, 0, sizeof(*s->c.mesh));
+	s->c.mesh->ipv4_network = wm_prefix_network(&s->c.cfg->ipv4_network);
 	uint8_t rnd[5];
 	if (wm_random(rnd, sizeof(rnd)) < 0) {
 		snprintf(err, errlen, "cannot get random bytes for the mesh's IPv6 network");
 		return -EIO;
 	}
-	d->mesh.ipv6_network = wm_ipam_ula48(rnd);
-	snprintf(d->mesh.domain, sizeof(d->mesh.domain), "%s", d->cfg->domain);
-	d->mesh.created_at = (int64_t)time(NULL);
-	d->ipv4 = wm_prefix_from_ipv4_u32(first, 32);
+	s->c.mesh->ipv6_network = wm_ipam_ula48(rnd);
+	snprintf(s->c.mesh->domain, sizeof(s->c.mesh->domain), "%s", s->c.cfg->domain);
+	s->c.mesh->created_at = (int64_t)time(NULL);
+	*s->c.ipv4 = wm_prefix_from_ipv4_u32(first, 32);
 	uint8_t digest[32];
-	SHA256(d->public_key, WM_KEY_LEN, digest);
-	d->ipv6 = wm_ipam_v6_node_prefix(&d->mesh.ipv6_network, digest);
+	SHA256(s->c.public_key, WM_KEY_LEN, digest);
+	*s->c.ipv6 = wm_ipam_v6_node_prefix(&s->c.mesh->ipv6_network, digest);
 	return 0;
 }
 
-static int check_replica_auth(struct wm_daemon *d);
+static int check_replica_auth(struct wm_server *s);
 
 static void self_update_cb(uv_timer_t *t)
 {
-	struct wm_daemon *d = t->data;
-	d->self_update_pending = false;
-	if (d->phase == WM_PHASE_STOPPING)
+	struct wm_server *s = t->data;
+	s->self_update_pending = false;
+	if (s->c.stopping(s->c.data))
 		return;
 	struct wm_arena a;
 	wm_arena_init(&a);
 	Webmesh__V1__PeerConfigurations pc;
 	/* the services' cache: one graph per change for this node and every subscriber */
-	int err = d->services ? wm_services_peers(d->services, d->node_id, &a, &pc)
-			      : wm_services_peer_config(d->store, d->node_id, &a, &pc);
+	struct wm_services *services = s->c.services(s->c.data);
+	int err = services ? wm_services_peers(services, s->c.node_id, &a, &pc)
+			   : wm_services_peer_config(s->store, s->c.node_id, &a, &pc);
 	if (err) {
 		if (err != -ENOENT)
 			wm_warn("cannot compute this node's peers: %s", wm_strerror(err));
 		wm_arena_free(&a);
 		return;
 	}
-	wm_routes_set_self(d->routes, pc.forwarding, pc.own_routes, pc.n_own_routes);
-	wm_netconf_apply_peers(d, pc.peers, pc.n_peers);
-	wm_firewall_set(&d->firewall, pc.acl_rules);
+	s->c.peers_cb(s->c.data, &pc);
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
-	if (d->phase == WM_PHASE_STARTING && d->cfg->bootstrap) {
+	if (s->c.starting(s->c.data) && s->c.cfg->bootstrap) {
 		/* Restarted, or one of several bootstrap servers: the replica
 		 * now holds the mesh's authentication, which we must enforce. */
-		if (check_replica_auth(d) < 0) {
+		if (check_replica_auth(s) < 0) {
 			wm_arena_free(&a);
-			wm_daemon_stop(d, 1);
+			s->c.stop_cb(s->c.data, 1);
 			return;
 		}
-		wm_daemon_running(d);
+		s->c.running_cb(s->c.data);
 		wm_info("this node is in the mesh");
 	}
 	wm_arena_free(&a);
@@ -91,44 +90,44 @@ static void self_change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCo
 {
 	(void)index;
 	(void)cmd;
-	struct wm_daemon *d = data;
-	if (d->self_update_pending || d->phase == WM_PHASE_STOPPING)
+	struct wm_server *s = data;
+	if (s->self_update_pending || s->c.stopping(s->c.data))
 		return;
-	d->self_update_pending = true;
-	uv_timer_start(&d->self_timer, self_update_cb, 0, 0);
+	s->self_update_pending = true;
+	uv_timer_start(&s->self_timer, self_update_cb, 0, 0);
 }
 
 static void self_joined_cb(void *data, const struct wm_store_result *res)
 {
-	struct wm_daemon *d = data;
-	if (d->phase == WM_PHASE_STOPPING)
+	struct wm_server *s = data;
+	if (s->c.stopping(s->c.data))
 		return;
 	if (res->err) {
 		wm_error("cannot register this node in the mesh: %s",
 			 res->message[0] ? res->message : wm_strerror(res->err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 		return;
 	}
-	wm_daemon_running(d);
-	self_change_cb(d, res->index, NULL);
+	s->c.running_cb(s->c.data);
+	self_change_cb(s, res->index, NULL);
 	char ep[WM_ENDPOINT_STRLEN + 2] = "";
 	char host[WM_PREFIX_STRLEN] = "THIS-HOST";
-	const char *colon = strrchr(d->cfg->api_listen, ':');
+	const char *colon = strrchr(s->c.cfg->api_listen, ':');
 	if (!colon)
 		colon = ":8443";
 	/* Quoted when IPv6: shells such as zsh take unquoted brackets for a
 	 * pattern and refuse the command instead of passing it on. */
-	if (d->n_endpoints)
-		wm_prefix_format_addr(&d->endpoints[0].ip, host, sizeof(host));
-	if (d->n_endpoints && d->endpoints[0].ip.family == AF_INET6)
+	if (*s->c.n_endpoints)
+		wm_prefix_format_addr(&s->c.endpoints[0].ip, host, sizeof(host));
+	if (*s->c.n_endpoints && s->c.endpoints[0].ip.family == AF_INET6)
 		snprintf(ep, sizeof(ep), "'[%s]%s'", host, colon);
 	else
 		snprintf(ep, sizeof(ep), "%s%s", host, colon);
 	wm_info("mesh is ready; join it from another host with:");
-	wm_info("  webmeshd --join %s --join-fingerprint %s", ep, d->fingerprint);
+	wm_info("  webmeshd --join %s --join-fingerprint %s", ep, s->c.fingerprint(s->c.data));
 }
 
-int wm_server_register(struct wm_daemon *d, const char *id, const char *key, char **endpoints,
+int wm_server_register(struct wm_server *s, const char *id, const char *key, char **endpoints,
 		       size_t n_endpoints, uint32_t listen_port, const struct wm_prefix *lease,
 		       wm_store_apply_cb cb)
 {
@@ -145,11 +144,11 @@ int wm_server_register(struct wm_daemon *d, const char *id, const char *key, cha
 	jc.joined_at = (int64_t)time(NULL);
 	jc.full_mesh = true;
 	jc.ipv4_request = lease_text;
-	if (strcmp(id, d->node_id) == 0) {
-		jc.zone = d->cfg->zone_awareness_id ? d->cfg->zone_awareness_id : (char *)"";
-		jc.routes = (char **)d->cfg->routes;
-		jc.n_routes = d->cfg->n_routes;
-		jc.exit_node = d->cfg->use_exit_node ? d->cfg->use_exit_node : (char *)"";
+	if (strcmp(id, s->c.node_id) == 0) {
+		jc.zone = s->c.cfg->zone_awareness_id ? s->c.cfg->zone_awareness_id : (char *)"";
+		jc.routes = (char **)s->c.cfg->routes;
+		jc.n_routes = s->c.cfg->n_routes;
+		jc.exit_node = s->c.cfg->use_exit_node ? s->c.cfg->use_exit_node : (char *)"";
 		/* A server registering itself writes its own configuration
 		 * straight to its store, as its local administrator would. */
 		jc.route_override_any = true;
@@ -158,25 +157,25 @@ int wm_server_register(struct wm_daemon *d, const char *id, const char *key, cha
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &jc;
-	return wm_store_apply(d->store, &cmd, cb, d);
+	return wm_store_apply(s->store, &cmd, cb, s);
 }
 
-static void register_self(struct wm_daemon *d, bool with_lease)
+static void register_self(struct wm_server *s, bool with_lease)
 {
 	char key[WM_KEY_B64_LEN + 1];
 	char eps[WM_MAX_ENDPOINTS][WM_ENDPOINT_STRLEN];
 	char *ep_ptrs[WM_MAX_ENDPOINTS];
-	wm_key_to_base64(d->public_key, key);
-	for (size_t i = 0; i < d->n_endpoints; i++) {
-		wm_endpoint_format(&d->endpoints[i], eps[i], sizeof(eps[i]));
+	wm_key_to_base64(s->c.public_key, key);
+	for (size_t i = 0; i < *s->c.n_endpoints; i++) {
+		wm_endpoint_format(&s->c.endpoints[i], eps[i], sizeof(eps[i]));
 		ep_ptrs[i] = eps[i];
 	}
-	int err = wm_server_register(d, d->node_id, key, ep_ptrs, d->n_endpoints,
-				     d->cfg->wireguard_port, with_lease ? &d->ipv4 : NULL,
+	int err = wm_server_register(s, s->c.node_id, key, ep_ptrs, *s->c.n_endpoints,
+				     s->c.cfg->wireguard_port, with_lease ? s->c.ipv4 : NULL,
 				     self_joined_cb);
 	if (err) {
 		wm_error("cannot register this node: %s", wm_strerror(err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 	}
 }
 
@@ -190,32 +189,32 @@ static void peer_registered_cb(void *data, const struct wm_store_result *res)
 
 static void authz_bootstrapped_cb(void *data, const struct wm_store_result *res)
 {
-	struct wm_daemon *d = data;
-	if (d->phase == WM_PHASE_STOPPING)
+	struct wm_server *s = data;
+	if (s->c.stopping(s->c.data))
 		return;
 	if (res->err) {
 		/* Without the built-ins nobody but the local socket could do
 		 * anything: better to stop than to run a mesh nobody can manage. */
 		wm_error("cannot create the built-in roles: %s",
 			 res->message[0] ? res->message : wm_strerror(res->err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 		return;
 	}
 	wm_info("RBAC bootstrapped: mesh-admin bound to %s, default network policy %s",
-		d->cfg->bootstrap_admin && *d->cfg->bootstrap_admin ? d->cfg->bootstrap_admin
-								     : d->node_id,
-		d->cfg->default_network_policy ? d->cfg->default_network_policy : "accept");
+		s->c.cfg->bootstrap_admin && *s->c.cfg->bootstrap_admin ? s->c.cfg->bootstrap_admin
+									: s->c.node_id,
+		s->c.cfg->default_network_policy ? s->c.cfg->default_network_policy : "accept");
 }
 
 static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 {
-	struct wm_daemon *d = data;
-	if (d->phase == WM_PHASE_STOPPING)
+	struct wm_server *s = data;
+	if (s->c.stopping(s->c.data))
 		return;
 	if (res->err) {
 		wm_error("cannot create the mesh: %s",
 			 res->message[0] ? res->message : wm_strerror(res->err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 		return;
 	}
 	wm_info("created a new mesh");
@@ -223,18 +222,18 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 	 * the mesh, before any node (even this one) is registered. */
 	Webmesh__V1__BootstrapAuthzCommand b;
 	Webmesh__V1__RaftCommand cmd;
-	const char *policy = d->cfg->default_network_policy ? d->cfg->default_network_policy
-							     : "accept";
-	wm_authz_bootstrap_command(&b, &cmd, d->cfg->bootstrap_admin, d->node_id,
-				   (char **)d->cfg->bootstrap_voters, d->cfg->n_bootstrap_voters,
-				   strcmp(policy, "accept") == 0);
+	const char *policy =
+		s->c.cfg->default_network_policy ? s->c.cfg->default_network_policy : "accept";
+	wm_authz_bootstrap_command(&b, &cmd, s->c.cfg->bootstrap_admin, s->c.node_id,
+				   (char **)s->c.cfg->bootstrap_voters,
+				   s->c.cfg->n_bootstrap_voters, strcmp(policy, "accept") == 0);
 	/* The mesh's authentication is what this bootstrap node enforces: every
 	 * server that joins later must enforce the same. */
 	struct wm_mesh_auth_local local;
 	char methods[WM_MESH_AUTH_TEXT_MAX], e[400];
-	if (wm_node_local_auth(d->cfg, &local, e, sizeof(e)) < 0) {
+	if (wm_node_local_auth(s->c.cfg, &local, e, sizeof(e)) < 0) {
 		wm_error("%s", e);
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 		return;
 	}
 	wm_mesh_auth_methods_format(local.auth.methods, methods);
@@ -242,29 +241,29 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 	b.mtls_ca_fingerprint = local.auth.ca_fingerprint;
 	b.rbac = local.auth.rbac;
 	wm_node_log_mesh_auth(&local.auth);
-	int err = wm_store_apply(d->store, &cmd, authz_bootstrapped_cb, d);
+	int err = wm_store_apply(s->store, &cmd, authz_bootstrapped_cb, s);
 	if (err) {
 		wm_error("cannot create the built-in roles: %s", wm_strerror(err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 		return;
 	}
-	wm_multiboot_register_peers(d, peer_registered_cb);
-	register_self(d, true);
+	wm_multiboot_register_peers(s, peer_registered_cb);
+	register_self(s, true);
 }
 
 /* A restarted server checks its configuration against its replica's mesh
  * authentication settings: it must not serve what it cannot enforce. */
-static int check_replica_auth(struct wm_daemon *d)
+static int check_replica_auth(struct wm_server *s)
 {
 	struct wm_authz_snapshot snap;
 	char e[400];
-	int r = wm_store_authz_load(d->store, &snap);
+	int r = wm_store_authz_load(s->store, &snap);
 	if (r < 0) {
 		wm_error("cannot read the mesh's authentication settings: %s", wm_strerror(r));
 		return r;
 	}
 	if (snap.has_mesh_auth) {
-		r = wm_node_check_mesh_auth(d->cfg, &snap.mesh_auth, e, sizeof(e));
+		r = wm_node_check_mesh_auth(s->c.cfg, &snap.mesh_auth, e, sizeof(e));
 		if (r < 0)
 			wm_error("refusing to serve: %s", e);
 		else
@@ -278,122 +277,125 @@ static int check_replica_auth(struct wm_daemon *d)
  * a resumed one only refreshes this node's endpoints. */
 static void caught_up_cb(void *data, const struct wm_store_result *res)
 {
-	struct wm_daemon *d = data;
-	if (d->phase == WM_PHASE_STOPPING)
+	struct wm_server *s = data;
+	if (s->c.stopping(s->c.data))
 		return;
 	if (res->err) {
 		wm_error("raft barrier failed: %s", wm_strerror(res->err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 		return;
 	}
 	struct wm_mesh_info stored;
-	if (wm_store_mesh_info(d->store, &stored) == 0) {
-		d->mesh = stored;
+	if (wm_store_mesh_info(s->store, &stored) == 0) {
+		*s->c.mesh = stored;
 		struct wm_mesh_node self;
-		if (wm_store_get_node(d->store, d->node_id, &self) == 0) {
-			if (!wm_prefix_equal(&self.ipv4, &d->ipv4))
-				wm_warn("stored lease differs from mesh.state; using the stored one");
-			d->ipv4 = self.ipv4;
-			d->ipv6 = self.ipv6;
+		if (wm_store_get_node(s->store, s->c.node_id, &self) == 0) {
+			if (!wm_prefix_equal(&self.ipv4, s->c.ipv4))
+				wm_warn("stored lease differs from mesh.state; using the stored "
+					"one");
+			*s->c.ipv4 = self.ipv4;
+			*s->c.ipv6 = self.ipv6;
 		}
-		wm_info("resumed the mesh from %s", d->cfg->state_dir);
-		if (check_replica_auth(d) < 0) {
-			wm_daemon_stop(d, 1);
+		wm_info("resumed the mesh from %s", s->c.cfg->state_dir);
+		if (check_replica_auth(s) < 0) {
+			s->c.stop_cb(s->c.data, 1);
 			return;
 		}
-		register_self(d, false);
+		register_self(s, false);
 		return;
 	}
 	char n4[WM_PREFIX_STRLEN], n6[WM_PREFIX_STRLEN];
-	wm_prefix_format(&d->mesh.ipv4_network, n4, sizeof(n4));
-	wm_prefix_format(&d->mesh.ipv6_network, n6, sizeof(n6));
+	wm_prefix_format(&s->c.mesh->ipv4_network, n4, sizeof(n4));
+	wm_prefix_format(&s->c.mesh->ipv6_network, n6, sizeof(n6));
 	Webmesh__V1__BootstrapMeshCommand bc = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
 	bc.network_ipv4 = n4;
 	bc.network_ipv6 = n6;
-	bc.domain = d->mesh.domain;
-	bc.created_at = d->mesh.created_at;
-	bc.topology = d->cfg->topology ? d->cfg->topology : (char *)"";
+	bc.domain = s->c.mesh->domain;
+	bc.created_at = s->c.mesh->created_at;
+	bc.topology = s->c.cfg->topology ? s->c.cfg->topology : (char *)"";
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
 	cmd.bootstrap = &bc;
-	int err = wm_store_apply(d->store, &cmd, bootstrapped_cb, d);
+	int err = wm_store_apply(s->store, &cmd, bootstrapped_cb, s);
 	if (err) {
 		wm_error("cannot create the mesh: %s", wm_strerror(err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 	}
 }
 
 /* libraft 0.15 has no leadership callback: poll until we lead. */
 static void leader_poll_cb(uv_timer_t *t)
 {
-	struct wm_daemon *d = t->data;
+	struct wm_server *s = t->data;
 	/* the timer runs until the store's row closes, later in a stop */
-	if (d->phase == WM_PHASE_STOPPING)
+	if (s->c.stopping(s->c.data))
 		return;
 	struct wm_store_status st;
-	wm_store_status(d->store, &st);
+	wm_store_status(s->store, &st);
 	if (!st.is_leader)
 		return;
 	uv_timer_stop(t);
 	wm_info("this node leads the mesh (term %llu)", (unsigned long long)st.term);
-	int err = wm_store_barrier(d->store, caught_up_cb, d);
+	int err = wm_store_barrier(s->store, caught_up_cb, s);
 	if (err) {
 		wm_error("raft barrier failed: %s", wm_strerror(err));
-		wm_daemon_stop(d, 1);
+		s->c.stop_cb(s->c.data, 1);
 	}
 }
 
-int wm_server_start(struct wm_daemon *d, char *err, size_t errlen)
+int wm_server_start(struct wm_server *s, char *err, size_t errlen)
 {
-	bool multi = d->cfg->n_bootstrap_servers > 0;
-	int rc = wm_meshstate_load(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
+	bool multi = s->c.cfg->n_bootstrap_servers > 0;
+	int rc = wm_meshstate_load(s->c.cfg->state_dir, s->c.mesh, s->c.ipv4, s->c.ipv6);
 	if (rc && rc != -ENOENT) {
-		snprintf(err, errlen, "%s/mesh.state is damaged (%s): remove the state dir to "
-				      "start a new mesh",
-			 d->cfg->state_dir, wm_strerror(rc));
+		snprintf(err, errlen,
+			 "%s/mesh.state is damaged (%s): remove the state dir to "
+			 "start a new mesh",
+			 s->c.cfg->state_dir, wm_strerror(rc));
 		return rc;
 	}
 	bool resuming = rc == 0;
 	if (multi) {
 		/* The list fixes addresses and the initial voters, resumed or not. */
-		rc = wm_multiboot_plan(d, err, errlen);
+		rc = wm_multiboot_plan(s, err, errlen);
 		if (rc)
 			return rc;
 		if (!resuming)
-			return wm_multiboot_start(d, err, errlen);
+			return wm_multiboot_start(s, err, errlen);
 	} else if (!resuming) {
-		rc = plan_new_mesh(d, err, errlen);
+		rc = plan_new_mesh(s, err, errlen);
 		if (rc)
 			return rc;
 	}
-	rc = wm_netconf_set_addresses(d);
+	rc = wm_netconf_set_addresses(s->c.netconf);
 	if (rc) {
-		snprintf(err, errlen, "cannot configure %s: %s", d->cfg->interface, wm_strerror(rc));
+		snprintf(err, errlen, "cannot configure %s: %s", s->c.cfg->interface,
+			 wm_strerror(rc));
 		return rc;
 	}
 	/* Voters restarting together can only reach each other over the
 	 * overlay: the peers they last had are their way back to a quorum. */
 	if (resuming)
-		wm_netconf_restore_peers(d);
-	wm_info("%s the mesh in %s", resuming ? "resuming" : "creating", d->cfg->state_dir);
-	return wm_server_resume(d, err, errlen);
+		wm_netconf_restore_peers(s->c.netconf);
+	wm_info("%s the mesh in %s", resuming ? "resuming" : "creating", s->c.cfg->state_dir);
+	return wm_server_resume(s, err, errlen);
 }
 
-int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen)
+int wm_server_resume(struct wm_server *s, char *err, size_t errlen)
 {
-	int rc = wm_server_open_store(d, true, err, errlen);
+	int rc = wm_server_open_store(s, true, err, errlen);
 	/* mesh.state is written only once Raft holds the bootstrap: a crash
 	 * before that starts over from scratch rather than resuming a cluster
 	 * that never existed. */
 	if (!rc)
-		rc = wm_meshstate_save(d->cfg->state_dir, &d->mesh, &d->ipv4, &d->ipv6);
+		rc = wm_meshstate_save(s->c.cfg->state_dir, s->c.mesh, s->c.ipv4, s->c.ipv6);
 	if (rc) {
 		if (!err[0])
-			snprintf(err, errlen, "cannot write %s/mesh.state: %s", d->cfg->state_dir,
+			snprintf(err, errlen, "cannot write %s/mesh.state: %s", s->c.cfg->state_dir,
 				 wm_strerror(rc));
 		return rc;
 	}
-	uv_timer_start(&d->leader_timer, leader_poll_cb, 0, LEADER_POLL_MS);
+	uv_timer_start(&s->leader_timer, leader_poll_cb, 0, LEADER_POLL_MS);
 	return 0;
 }
 
@@ -403,9 +405,11 @@ int wm_server_resume(struct wm_daemon *d, char *err, size_t errlen)
 static int raft_peer_lookup(void *data, uint64_t raft_id, char node_id[WM_NODE_ID_MAX + 1],
 			    uint8_t pub[32], bool *is_server)
 {
-	struct wm_daemon *d = data;
-	for (size_t i = 0; i < d->n_peer_names; i++) {
-		const struct wm_peer_name *p = &d->peer_names[i];
+	struct wm_server *s = data;
+	size_t n_peers;
+	const struct wm_peer_name *peers = wm_netconf_peers(s->c.netconf, &n_peers);
+	for (size_t i = 0; i < n_peers; i++) {
+		const struct wm_peer_name *p = &peers[i];
 		if (wm_store_raft_id(p->id) != raft_id)
 			continue;
 		snprintf(node_id, WM_NODE_ID_MAX + 1, "%s", p->id);
@@ -422,20 +426,20 @@ static void raft_log(void *data, const char *msg)
 	wm_warn("%s", msg);
 }
 
-int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t errlen)
+int wm_server_open_store(struct wm_server *s, bool bootstrap, char *err, size_t errlen)
 {
-	if (d->store)
+	if (s->store)
 		return 0;
 	/* Raft listens on the overlay address only, and its connections
 	 * prove both nodes' WireGuard keys inside TLS (store/raft_transport.c). */
 	char addr[WM_PREFIX_STRLEN], raft_address[WM_PREFIX_STRLEN + 8];
-	wm_prefix_format_addr(&d->ipv4, addr, sizeof(addr));
-	snprintf(raft_address, sizeof(raft_address), "%s:%u", addr, d->cfg->raft_port);
+	wm_prefix_format_addr(s->c.ipv4, addr, sizeof(addr));
+	snprintf(raft_address, sizeof(raft_address), "%s:%u", addr, s->c.cfg->raft_port);
 	const char *ids[WM_CFG_LIST_MAX];
 	char addrs[WM_CFG_LIST_MAX][64];
 	size_t n_initial = 0;
-	if (bootstrap && d->n_bootpeers)
-		wm_multiboot_initial_voters(d, ids, addrs, &n_initial);
+	if (bootstrap && s->n_bootpeers)
+		wm_multiboot_initial_voters(s, ids, addrs, &n_initial);
 	const char *addr_ptrs[WM_CFG_LIST_MAX];
 	for (size_t i = 0; i < n_initial; i++)
 		addr_ptrs[i] = addrs[i];
@@ -443,25 +447,67 @@ int wm_server_open_store(struct wm_daemon *d, bool bootstrap, char *err, size_t 
 		.initial_ids = ids,
 		.initial_addresses = addr_ptrs,
 		.n_initial = n_initial,
-		.dir = d->cfg->state_dir,
-		.node_id = d->node_id,
+		.dir = s->c.cfg->state_dir,
+		.node_id = s->c.node_id,
 		.raft_address = raft_address,
 		.bootstrap = bootstrap,
-		.heartbeat_ms = d->cfg->raft_heartbeat_ms,
-		.election_ms = d->cfg->raft_election_ms,
-		.snapshot_threshold = d->cfg->raft_snapshot_threshold,
-		.snapshot_trailing = d->cfg->raft_snapshot_trailing,
-		.wg_private_key = d->private_key,
+		.heartbeat_ms = s->c.cfg->raft_heartbeat_ms,
+		.election_ms = s->c.cfg->raft_election_ms,
+		.snapshot_threshold = s->c.cfg->raft_snapshot_threshold,
+		.snapshot_trailing = s->c.cfg->raft_snapshot_trailing,
+		.wg_private_key = s->c.private_key,
 		.peer_lookup = raft_peer_lookup,
 		.log = raft_log,
-		.peer_data = d,
+		.peer_data = s,
 		/* the daemon closes its store only on its way out */
 		.exiting = true,
 	};
-	int rc = wm_store_open(d->loop, &sc, &d->store, err, errlen);
+	int rc = wm_store_open(s->c.loop, &sc, &s->store, err, errlen);
 	if (rc)
 		return rc;
-	wm_store_on_change(d->store, self_change_cb, d);
+	wm_store_on_change(s->store, self_change_cb, s);
 	wm_info("raft listens on %s", raft_address);
-	return wm_daemon_store_opened(d, err, errlen);
+	return s->c.store_opened_cb(s->c.data, s->store, err, errlen);
+}
+
+void wm_server_init(struct wm_server *s, const struct wm_server_config *c)
+{
+	*s = (struct wm_server){.c = *c};
+	uv_timer_init(c->loop, &s->leader_timer);
+	uv_timer_init(c->loop, &s->self_timer);
+	uv_timer_init(c->loop, &s->multiboot_timer);
+	s->leader_timer.data = s->self_timer.data = s->multiboot_timer.data = s;
+}
+
+struct wm_store *wm_server_store(const struct wm_server *s)
+{
+	return s->store;
+}
+
+/* Every server names itself and its WireGuard key: a joiner learns from this
+ * answer, over the TLS it verified, whom to make its node proofs for. The
+ * rest is for the other servers of a multi-server bootstrap. */
+void wm_server_fill_bootstrap_info(const struct wm_server *s, Webmesh__V1__BootstrapInfo *info,
+				   struct wm_arena *a)
+{
+	char key[WM_KEY_B64_LEN + 1];
+	if (s->c.cfg->n_bootstrap_servers) {
+		wm_multiboot_fill_info(s, info, a);
+		return;
+	}
+	wm_key_to_base64(s->c.public_key, key);
+	info->id = (char *)s->c.node_id;
+	info->public_key = wm_arena_strdup(a, key);
+	info->listen_port = s->c.cfg->wireguard_port;
+}
+
+void wm_server_close(struct wm_server *s, void (*done_cb)(void *data), void *data)
+{
+	uv_close((uv_handle_t *)&s->leader_timer, NULL);
+	uv_close((uv_handle_t *)&s->self_timer, NULL);
+	uv_close((uv_handle_t *)&s->multiboot_timer, NULL);
+	if (s->store)
+		wm_store_close(s->store, done_cb, data);
+	else
+		done_cb(data);
 }

@@ -1,0 +1,157 @@
+/* What this node says about itself: the Status of wmctl status and
+ * Node.GetStatus, and the BootstrapInfo a server gives joiners. It reads
+ * the node's facts and each component through its getters. */
+#include "node/daemon.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "auth/pki.h"
+#include "core/ipam.h"
+#include "services/convert.h"
+#include "store/authz.h"
+
+/* Every server names itself and its WireGuard key: a joiner learns from this
+ * answer, over the TLS it verified, whom to make its node proofs for. The
+ * rest is for the other servers of a multi-server bootstrap. */
+void wm_status_fill_bootstrap_info(void *data, Webmesh__V1__BootstrapInfo *info, struct wm_arena *a)
+{
+	struct wm_daemon *d = data;
+	wm_server_fill_bootstrap_info(&d->server, info, a);
+}
+
+static const char *peer_name(const struct wm_daemon *d, const wm_key key)
+{
+	size_t n_peers;
+	const struct wm_peer_name *peers = wm_netconf_peers(&d->netconf, &n_peers);
+	for (size_t i = 0; i < n_peers; i++)
+		if (wm_key_equal(peers[i].key, key))
+			return peers[i].id;
+	return "";
+}
+
+static void fill_peers(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
+{
+	struct wm_wg_device *dev = NULL;
+	struct wm_wg *wg = wm_netconf_wg(&d->netconf);
+	if (!wg || wm_wg_get(wg, &dev) < 0)
+		return;
+	st->peers = wm_arena_alloc(a, sizeof(*st->peers) * (dev->n_peers + 1));
+	for (size_t i = 0; st->peers && i < dev->n_peers; i++) {
+		const struct wm_wg_peer *p = &dev->peers[i];
+		Webmesh__V1__PeerStatus *ps = wm_arena_alloc(a, sizeof(*ps));
+		if (!ps)
+			break;
+		webmesh__v1__peer_status__init(ps);
+		char key[WM_KEY_B64_LEN + 1];
+		wm_key_to_base64(p->public_key, key);
+		ps->id = wm_arena_strdup(a, peer_name(d, p->public_key));
+		ps->public_key = wm_arena_strdup(a, key);
+		ps->endpoint = wm_pb_endpoint(a, &p->endpoint);
+		ps->n_allowed_ips = p->n_allowed_ips;
+		ps->allowed_ips = wm_arena_alloc(a, sizeof(char *) * (p->n_allowed_ips + 1));
+		for (size_t j = 0; ps->allowed_ips && j < p->n_allowed_ips; j++)
+			ps->allowed_ips[j] = wm_pb_prefix(a, &p->allowed_ips[j]);
+		ps->last_handshake = p->last_handshake_sec;
+		ps->rx_bytes = p->rx_bytes;
+		ps->tx_bytes = p->tx_bytes;
+		/* the path (direct, ice-direct, ice-relay), candidates, ICE bytes */
+		wm_node_nat_fill_peer_status(d->nat, p->public_key, ps, a);
+		st->peers[st->n_peers++] = ps;
+	}
+	wm_wg_device_free(dev);
+}
+
+static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
+{
+	struct wm_store *store = wm_server_store(&d->server);
+	if (!store) {
+		st->raft_state = wm_arena_strdup(a, "none");
+		st->leader_id = wm_arena_strdup(a, "");
+		return;
+	}
+	struct wm_store_status rs;
+	wm_store_status(store, &rs);
+	st->raft_state = wm_arena_strdup(a, rs.state);
+	st->leader_id = wm_arena_strdup(a, rs.leader_id);
+	st->term = rs.term;
+	st->commit_index = rs.commit_index;
+	st->applied_index = rs.applied_index;
+	/* Our role is what the Raft configuration says, not what we asked for:
+	 * a joiner is an observer-to-be until the leader has added it. */
+	st->raft_role = WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_MEMBER;
+	for (size_t i = 0; i < rs.n_members; i++)
+		if (strcmp(rs.members[i].node_id, d->node_id) == 0)
+			st->raft_role = (Webmesh__V1__RaftRole)rs.members[i].role;
+	if (rs.is_leader)
+		wm_services_unreachable(wm_api_services(&d->api), a, &st->unreachable_nodes,
+					&st->n_unreachable_nodes);
+	st->raft_members = wm_arena_alloc(a, sizeof(*st->raft_members) * (rs.n_members + 1));
+	for (size_t i = 0; st->raft_members && i < rs.n_members; i++) {
+		Webmesh__V1__RaftMember *m = wm_arena_alloc(a, sizeof(*m));
+		if (!m)
+			break;
+		webmesh__v1__raft_member__init(m);
+		m->id = wm_arena_strdup(a, rs.members[i].node_id);
+		m->address = wm_arena_strdup(a, rs.members[i].address);
+		m->role = (Webmesh__V1__RaftRole)rs.members[i].role;
+		st->raft_members[st->n_raft_members++] = m;
+	}
+}
+
+void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
+{
+	struct wm_daemon *d = data;
+	char key[WM_KEY_B64_LEN + 1];
+	wm_key_to_base64(d->public_key, key);
+	st->id = d->node_id;
+	st->version = WM_VERSION;
+	st->started_at = d->started_at;
+	st->public_key = wm_arena_strdup(a, key);
+	st->address_ipv4 = wm_pb_prefix(a, &d->ipv4);
+	/* The node's own address within its /112: ping the host part, route the prefix. */
+	struct wm_prefix a6 = d->ipv6;
+	if (a6.family) {
+		a6 = wm_ipam_v6_node_address(&d->ipv6);
+		a6.len = d->ipv6.len;
+	}
+	st->address_ipv6 = wm_pb_prefix(a, &a6);
+	st->network_ipv4 = wm_pb_prefix(a, &d->mesh.ipv4_network);
+	st->network_ipv6 = wm_pb_prefix(a, &d->mesh.ipv6_network);
+	st->mesh_domain = wm_arena_strdup(a, d->mesh.domain);
+	st->interface_name = (char *)d->cfg->interface;
+	st->wireguard_backend =
+		(char *)(wm_netconf_wg(&d->netconf) ? wm_wg_backend_name(wm_netconf_wg(&d->netconf))
+						    : "");
+	st->listen_port = d->cfg->wireguard_port;
+	st->endpoints = wm_arena_alloc(a, sizeof(char *) * (d->n_endpoints + 1));
+	for (size_t i = 0; st->endpoints && i < d->n_endpoints; i++)
+		st->endpoints[st->n_endpoints++] = wm_pb_endpoint(a, &d->endpoints[i]);
+	/* The server in use now: after a failover, not the one given with --join. */
+	st->join_server = (char *)(d->n_servers ? d->servers[d->cur_server] : "");
+	struct wm_store *store = wm_server_store(&d->server);
+	st->subscribed = store ? true : d->subscribed;
+	fill_raft(d, st, a);
+	fill_peers(d, st, a);
+	st->auth_methods = (char *)wm_auth_methods(wm_api_auth(&d->api));
+	st->default_network_policy = (char *)"";
+	if (store) {
+		struct wm_authz_snapshot az;
+		if (wm_store_authz_load(store, &az) == 0) {
+			st->default_network_policy = az.default_accept ? "accept" : "deny";
+			wm_authz_snapshot_free(&az);
+		}
+	}
+	st->warnings = wm_arena_alloc(a, sizeof(char *) * 3);
+	if (st->warnings && store && wm_auth_is_open(wm_api_auth(&d->api)))
+		st->warnings[st->n_warnings++] =
+			wm_arena_strdup(a, "no authentication configured: anyone who can reach "
+					   "the API port can join this mesh");
+	char cert[PATH_MAX], warn[256];
+	wm_api_cert_path(d->cfg, cert, sizeof(cert));
+	if (st->warnings && wm_pki_expiry_warning(cert, (int64_t)time(NULL), WM_PKI_WARN_DAYS, warn,
+						  sizeof(warn)) == 1)
+		st->warnings[st->n_warnings++] = wm_arena_strdup(a, warn);
+}
