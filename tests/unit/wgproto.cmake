@@ -1,0 +1,4 @@
+# Unit tests of the embedded WireGuard's protocol core (src/wg/embedded).
+foreach(t wg_prim wg_noise wg_replay wg_allowedips wg_timers)
+  wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c LIBS wm_wgproto)
+endforeach()
