@@ -122,9 +122,19 @@ class Side:
                 p = self.exec("iperf3", "-c", other.inner4, "-t", str(seconds), "-J",
                               "-P", str(streams), *(["-R"] if reverse else []), check=False,
                               timeout=seconds + 30)
-                if p.returncode == 0:
-                    out = json.loads(p.stdout)
+                try:
+                    res = json.loads(p.stdout)
+                except ValueError:
+                    res = {}
+                if p.returncode == 0 and "sum_received" in res.get("end", {}):
+                    out = res
                     break
+                if server.poll() is not None:  # -1: a failed attempt ended it
+                    server = subprocess.Popen(
+                        ["ip", "netns", "exec", other.ns, "iperf3", "-s", "-1", "-B",
+                         other.inner4], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL, env=ENV, start_new_session=True)
+                    self.pair.procs.append(server)
                 time.sleep(0.2)  # the server may not listen yet
             assert out, f"iperf3 to {other.inner4} failed: {p.stdout[-500:]} {p.stderr}"
             return out["end"]["sum_received"]["bits_per_second"] / 1e6
