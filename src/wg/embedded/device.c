@@ -485,7 +485,8 @@ static bool send_data(struct wge_dev *d, struct wge_peer *p, const uint8_t *pkt,
 	kp->send_counter++;
 	tx_commit(d, sizeof(*hdr) + padded + WGP_TAG_LEN);
 	p->tx_bytes += sizeof(*hdr) + padded + WGP_TAG_LEN;
-	if (len)
+	/* The jitter is drawn only when the timer is armed: not per packet. */
+	if (len && !p->timers.new_handshake_at)
 		wgt_data_sent(&p->timers, &d->params, now, wgt_jitter(rand32()));
 	wgt_authenticated_sent(&p->timers);
 	wgt_authenticated_traversal(&p->timers, now);
