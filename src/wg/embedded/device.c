@@ -477,7 +477,8 @@ static bool send_data(struct wge_dev *d, struct wge_peer *p, const uint8_t *pkt,
 	hdr->type[0] = WGM_DATA;
 	wgm_put32(hdr->receiver, kp->remote_index);
 	wgm_put64(hdr->counter, kp->send_counter);
-	memcpy(slot + sizeof(*hdr), pkt, len);
+	if (len)
+		memcpy(slot + sizeof(*hdr), pkt, len);
 	memset(slot + sizeof(*hdr) + len, 0, padded - len);
 	if (wgp_aead_ctx_seal(kp->send, kp->send_counter, slot + sizeof(*hdr), slot + sizeof(*hdr),
 			      padded) < 0)
