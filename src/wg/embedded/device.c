@@ -96,13 +96,34 @@ struct wge_peer {
 	unsigned n_staged;
 };
 
+/* A batch of datagrams to send: each thread has its own, filled under the
+ * device lock and sent after it is released. */
+#define TXQ_LEN (2 * BATCH)
+struct txq {
+	uint8_t *bufs; /* TXQ_LEN x BUF_SIZE */
+	struct mmsghdr msgs[TXQ_LEN];
+	struct iovec iov[TXQ_LEN];
+	struct sockaddr_storage addrs[TXQ_LEN];
+	unsigned n;
+};
+
 struct wge_dev {
 	char ifname[IFNAMSIZ];
 	char sock_path[108];
 	uint32_t max_peers, mtu;
 	int tun_fd, udp_fd, udp_family, uapi_fd, wake_fd;
-	pthread_t thread;
-	bool thread_started;
+	/* Two threads: "rx" serves the UDP socket, the UAPI socket and the
+	 * timers; "tun" reads the TUN device. Every field below is under mu;
+	 * only system calls (reads, sendmmsg, TUN writes) run outside it, so
+	 * the two threads' kernel work overlaps. */
+	pthread_t thread, tun_thread;
+	bool thread_started, tun_thread_started, mu_init;
+	pthread_mutex_t mu;
+	struct txq txq[2];  /* [0] rx thread's, [1] tun thread's */
+	struct txq *tx;	    /* the queue of the thread holding mu */
+	int retired_fds[8]; /* sockets replaced by a rebind, closed at the end:
+			       the tun thread may still be sending on one */
+	unsigned n_retired;
 
 	struct wgn_static s;
 	struct wgc_checker checker;
@@ -121,11 +142,14 @@ struct wge_dev {
 
 	/* Buffers, allocated once. */
 	uint8_t *rx_bufs; /* BATCH x BUF_SIZE: datagrams in, then plaintext in place */
-	uint8_t *tx_bufs; /* BATCH x BUF_SIZE: datagrams out */
-	struct mmsghdr rx_msgs[BATCH], tx_msgs[BATCH];
-	struct iovec rx_iov[BATCH], tx_iov[BATCH];
-	struct sockaddr_storage rx_addrs[BATCH], tx_addrs[BATCH];
-	unsigned n_tx;
+	struct mmsghdr rx_msgs[BATCH];
+	struct iovec rx_iov[BATCH];
+	struct sockaddr_storage rx_addrs[BATCH];
+	const uint8_t *tun_out[BATCH]; /* plaintext to write to TUN, after mu */
+	size_t tun_out_len[BATCH];
+	unsigned n_tun_out;
+	uint8_t *tun_bufs; /* BATCH x BUF_SIZE: packets read from TUN */
+	size_t tun_lens[BATCH];
 	uint8_t *staged_mem;
 	struct staged staged_nodes[STAGED_POOL];
 	struct staged *staged_free;
@@ -369,12 +393,12 @@ static void endpoint_to_sa(const struct wm_endpoint *e, struct sockaddr_storage 
 
 /* ---- sending ---- */
 
-static void tx_flush(struct wge_dev *d)
+static void txq_flush(int fd, struct txq *q)
 {
 	unsigned off = 0;
 
-	while (off < d->n_tx) {
-		int n = sendmmsg(d->udp_fd, d->tx_msgs + off, d->n_tx - off, MSG_DONTWAIT);
+	while (off < q->n) {
+		int n = sendmmsg(fd, q->msgs + off, q->n - off, MSG_DONTWAIT);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -386,29 +410,46 @@ static void tx_flush(struct wge_dev *d)
 		}
 		off += (unsigned)n;
 	}
-	d->n_tx = 0;
+	q->n = 0;
+}
+
+static void lock(struct wge_dev *d, struct txq *q)
+{
+	pthread_mutex_lock(&d->mu);
+	d->tx = q;
+}
+
+/* Releases mu, then sends what the thread queued meanwhile. */
+static void unlock_flush(struct wge_dev *d)
+{
+	struct txq *q = d->tx;
+	int fd = d->udp_fd;
+
+	pthread_mutex_unlock(&d->mu);
+	txq_flush(fd, q);
 }
 
 /* A slot of the send batch for a datagram to ep, or NULL (no endpoint). */
 static uint8_t *tx_slot(struct wge_dev *d, const struct sockaddr_storage *ep)
 {
+	struct txq *q = d->tx;
 	unsigned i;
 	socklen_t alen;
 
-	if (d->n_tx == BATCH)
-		tx_flush(d);
-	i = d->n_tx;
-	if (!sa_for_socket(d, ep, &d->tx_addrs[i], &alen))
+	if (q->n == TXQ_LEN)
+		txq_flush(d->udp_fd, q);
+	i = q->n;
+	if (!sa_for_socket(d, ep, &q->addrs[i], &alen))
 		return NULL;
-	d->tx_msgs[i].msg_hdr.msg_name = &d->tx_addrs[i];
-	d->tx_msgs[i].msg_hdr.msg_namelen = alen;
-	return d->tx_bufs + (size_t)i * BUF_SIZE;
+	q->msgs[i].msg_hdr.msg_name = &q->addrs[i];
+	q->msgs[i].msg_hdr.msg_namelen = alen;
+	return q->bufs + (size_t)i * BUF_SIZE;
 }
 
 static void tx_commit(struct wge_dev *d, size_t len)
 {
-	d->tx_iov[d->n_tx].iov_len = len;
-	d->n_tx++;
+	d->tx->iov[d->tx->n].iov_len = len;
+	d->tx->n++;
 }
 
 static void send_raw(struct wge_dev *d, const struct sockaddr_storage *ep, const void *buf,
@@ -770,14 +811,13 @@ static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 	/* Cryptokey routing: the inner source must be one of the peer's. */
 	if (!fam || wga_lookup(&d->aips, fam, src) != p)
 		return;
-	(void)!write(d->tun_fd, plain, iplen);
+	d->tun_out[d->n_tun_out] = plain;
+	d->tun_out_len[d->n_tun_out++] = iplen;
 }
 
-static void rx_batch(struct wge_dev *d)
+/* Receives a batch of datagrams (outside mu). */
+static int rx_recv(struct wge_dev *d)
 {
-	int n;
-	int64_t now;
-
 	for (unsigned i = 0; i < BATCH; i++) {
 		d->rx_iov[i].iov_base = d->rx_bufs + (size_t)i * BUF_SIZE;
 		d->rx_iov[i].iov_len = BUF_SIZE;
@@ -785,11 +825,19 @@ static void rx_batch(struct wge_dev *d)
 		d->rx_msgs[i].msg_hdr.msg_iovlen = 1;
 		d->rx_msgs[i].msg_hdr.msg_name = &d->rx_addrs[i];
 		d->rx_msgs[i].msg_hdr.msg_namelen = sizeof(d->rx_addrs[i]);
+		d->rx_msgs[i].msg_hdr.msg_control = NULL;
+		d->rx_msgs[i].msg_hdr.msg_controllen = 0;
 	}
-	n = recvmmsg(d->udp_fd, d->rx_msgs, BATCH, MSG_DONTWAIT, NULL);
-	if (n <= 0)
-		return;
-	now = mono_ns();
+	return recvmmsg(d->udp_fd, d->rx_msgs, BATCH, MSG_DONTWAIT, NULL);
+}
+
+/* Handles n received datagrams (under mu); plaintext for the TUN device is
+ * queued in tun_out. */
+static void rx_process(struct wge_dev *d, int n)
+{
+	int64_t now = mono_ns();
+
+	d->n_tun_out = 0;
 	for (int i = 0; i < n; i++) {
 		uint8_t *buf = d->rx_bufs + (size_t)i * BUF_SIZE;
 		size_t len = d->rx_msgs[i].msg_len;
@@ -815,35 +863,44 @@ static void rx_batch(struct wge_dev *d)
 			break;
 		}
 	}
-	tx_flush(d);
 }
 
-static void tun_batch(struct wge_dev *d)
+/* Reads up to a batch of packets from TUN (outside mu). */
+static int tun_read(struct wge_dev *d)
 {
-	uint8_t *pkt = d->rx_bufs; /* the receive path is idle meanwhile */
-	int64_t now = mono_ns();
+	int i;
 
-	for (int i = 0; i < BATCH; i++) {
-		ssize_t n = read(d->tun_fd, pkt, BUF_SIZE);
-		const uint8_t *src, *dst;
-		size_t iplen;
-		struct wge_peer *p;
-		int fam;
+	for (i = 0; i < BATCH; i++) {
+		ssize_t n = read(d->tun_fd, d->tun_bufs + (size_t)i * BUF_SIZE, BUF_SIZE);
 
 		if (n <= 0)
 			break;
-		fam = ip_src_dst(pkt, (size_t)n, &src, &dst, &iplen);
+		d->tun_lens[i] = (size_t)n;
+	}
+	return i;
+}
+
+/* Encrypts and queues n packets read from TUN (under mu). */
+static void tun_process(struct wge_dev *d, int n)
+{
+	int64_t now = mono_ns();
+
+	for (int i = 0; i < n; i++) {
+		const uint8_t *pkt = d->tun_bufs + (size_t)i * BUF_SIZE, *src, *dst;
+		size_t len = d->tun_lens[i], iplen;
+		struct wge_peer *p;
+		int fam = ip_src_dst(pkt, len, &src, &dst, &iplen);
+
 		if (!fam)
 			continue;
 		p = wga_lookup(&d->aips, fam, dst);
 		if (!p)
 			continue;
-		if (!send_data(d, p, pkt, (size_t)n, now)) {
-			stage(d, p, pkt, (size_t)n);
+		if (!send_data(d, p, pkt, len, now)) {
+			stage(d, p, pkt, len);
 			send_initiation(d, p, false, now);
 		}
 	}
-	tx_flush(d);
 }
 
 /* ---- timers ---- */
@@ -866,7 +923,6 @@ static void run_timers(struct wge_dev *d, int64_t now)
 		if (f & WGT_ZERO_KEYS)
 			peer_zero_keys(d, p);
 	}
-	tx_flush(d);
 }
 
 /* ---- configuration ---- */
@@ -945,8 +1001,16 @@ static int bind_udp(struct wge_dev *d, uint16_t port)
 		close(fd);
 		return ret;
 	}
-	if (d->udp_fd >= 0)
-		close(d->udp_fd);
+	if (d->udp_fd >= 0) {
+		if (d->n_retired == sizeof(d->retired_fds) / sizeof(d->retired_fds[0])) {
+			/* Eight rebinds ago: long out of any send. */
+			close(d->retired_fds[0]);
+			memmove(d->retired_fds, d->retired_fds + 1,
+				sizeof(d->retired_fds) - sizeof(d->retired_fds[0]));
+			d->n_retired--;
+		}
+		d->retired_fds[d->n_retired++] = d->udp_fd;
+	}
 	d->udp_fd = fd;
 	d->udp_family = fam;
 	d->bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
@@ -1069,7 +1133,6 @@ static int apply_set(struct wge_dev *d, const struct wm_wg_device *u, const stru
 		if (ret < 0)
 			return ret;
 	}
-	tx_flush(d);
 	return 0;
 }
 
@@ -1199,15 +1262,20 @@ static void uapi_serve(struct wge_dev *d)
 	/* One connection may carry several requests, as with wireguard-go. */
 	while ((ret = uapi_read(fd, &req)) == 0) {
 		if (req.len >= 7 && !memcmp(req.s, "get=1\n\n", 7) && req.len == 7) {
+			lock(d, &d->txq[0]);
 			uapi_get(d, &resp);
+			unlock_flush(d);
 		} else if (req.len >= 6 && !memcmp(req.s, "set=1\n", 6)) {
 			struct wm_wg_device *u = NULL;
 			struct wgu_psk *psks = NULL;
 			char err[128];
 
 			ret = wgu_parse_set(req.s + 6, req.len - 6, &u, &psks, err, sizeof(err));
-			if (ret == 0)
+			if (ret == 0) {
+				lock(d, &d->txq[0]);
 				ret = apply_set(d, u, psks);
+				unlock_flush(d);
+			}
 			if (u) {
 				wgu_psks_free(psks, u->n_peers);
 				wm_wg_device_free(u);
@@ -1232,17 +1300,16 @@ static void uapi_serve(struct wge_dev *d)
 	close(fd);
 }
 
-/* ---- the thread ---- */
+/* ---- the threads ---- */
 
 static void *device_thread(void *arg)
 {
 	struct wge_dev *d = arg;
 
 	for (;;) {
-		struct pollfd pfd[4] = {
+		struct pollfd pfd[3] = {
 			{.fd = d->wake_fd, .events = POLLIN},
 			{.fd = d->udp_fd, .events = POLLIN},
-			{.fd = d->tun_fd, .events = POLLIN},
 			{.fd = d->uapi_fd, .events = POLLIN},
 		};
 		int64_t now = mono_ns();
@@ -1250,20 +1317,58 @@ static void *device_thread(void *arg)
 
 		if (timeout < 0)
 			timeout = 0;
-		if (poll(pfd, 4, timeout) < 0 && errno != EINTR)
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR)
 			break;
 		if (pfd[0].revents)
 			break;
-		if (pfd[1].revents & POLLIN)
-			rx_batch(d);
+		if (pfd[1].revents & POLLIN) {
+			int n = rx_recv(d);
+
+			if (n > 0) {
+				lock(d, &d->txq[0]);
+				rx_process(d, n);
+				unlock_flush(d);
+				/* tun_out points into rx_bufs, untouched until the
+				 * next rx_recv of this thread. */
+				for (unsigned i = 0; i < d->n_tun_out; i++)
+					(void)!write(d->tun_fd, d->tun_out[i], d->tun_out_len[i]);
+			}
+		}
 		if (pfd[2].revents & POLLIN)
-			tun_batch(d);
-		if (pfd[3].revents & POLLIN)
 			uapi_serve(d);
 		now = mono_ns();
 		if (now >= d->next_tick) {
+			lock(d, &d->txq[0]);
 			run_timers(d, now);
+			unlock_flush(d);
 			d->next_tick = now + TICK_NS;
+		}
+	}
+	return NULL;
+}
+
+static void *tun_thread(void *arg)
+{
+	struct wge_dev *d = arg;
+
+	for (;;) {
+		struct pollfd pfd[2] = {
+			{.fd = d->wake_fd, .events = POLLIN},
+			{.fd = d->tun_fd, .events = POLLIN},
+		};
+		int n;
+
+		if (poll(pfd, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (pfd[0].revents)
+			break;
+		if (!(pfd[1].revents & POLLIN))
+			continue;
+		n = tun_read(d);
+		if (n > 0) {
+			lock(d, &d->txq[1]);
+			tun_process(d, n);
+			unlock_flush(d);
 		}
 	}
 	return NULL;
@@ -1390,21 +1495,31 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 		return ret;
 	}
 	d->rx_bufs = malloc((size_t)BATCH * BUF_SIZE);
-	d->tx_bufs = malloc((size_t)BATCH * BUF_SIZE);
+	d->tun_bufs = malloc((size_t)BATCH * BUF_SIZE);
+	d->txq[0].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
+	d->txq[1].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->staged_mem = malloc((size_t)STAGED_POOL * BUF_SIZE);
-	if (!d->rx_bufs || !d->tx_bufs || !d->staged_mem) {
+	if (!d->rx_bufs || !d->tun_bufs || !d->txq[0].bufs || !d->txq[1].bufs || !d->staged_mem) {
 		ret = -ENOMEM;
 		goto fail;
 	}
+	if (pthread_mutex_init(&d->mu, NULL)) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	d->mu_init = true;
+	d->tx = &d->txq[0];
 	for (unsigned i = 0; i < STAGED_POOL; i++) {
 		d->staged_nodes[i].buf = d->staged_mem + (size_t)i * BUF_SIZE;
 		d->staged_nodes[i].next = d->staged_free;
 		d->staged_free = &d->staged_nodes[i];
 	}
-	for (unsigned i = 0; i < BATCH; i++) {
-		d->tx_iov[i].iov_base = d->tx_bufs + (size_t)i * BUF_SIZE;
-		d->tx_msgs[i].msg_hdr.msg_iov = &d->tx_iov[i];
-		d->tx_msgs[i].msg_hdr.msg_iovlen = 1;
+	for (unsigned q = 0; q < 2; q++) {
+		for (unsigned i = 0; i < TXQ_LEN; i++) {
+			d->txq[q].iov[i].iov_base = d->txq[q].bufs + (size_t)i * BUF_SIZE;
+			d->txq[q].msgs[i].msg_hdr.msg_iov = &d->txq[q].iov[i];
+			d->txq[q].msgs[i].msg_hdr.msg_iovlen = 1;
+		}
 	}
 	ret = open_tun(d->ifname, d->mtu, &d->tun_fd);
 	if (ret < 0) {
@@ -1432,6 +1547,12 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 		goto fail;
 	}
 	d->thread_started = true;
+	ret = -pthread_create(&d->tun_thread, NULL, tun_thread, d);
+	if (ret < 0) {
+		seterr(err, errlen, "starting the WireGuard thread: %s", strerror(-ret));
+		goto fail;
+	}
+	d->tun_thread_started = true;
 	*out = d;
 	return 0;
 fail:
@@ -1446,9 +1567,16 @@ void wge_close(struct wge_dev *d)
 	if (d->thread_started) {
 		uint64_t one = 1;
 
+		/* Never read, the eventfd stays readable: both threads see it. */
 		(void)!write(d->wake_fd, &one, sizeof(one));
 		pthread_join(d->thread, NULL);
 	}
+	if (d->tun_thread_started)
+		pthread_join(d->tun_thread, NULL);
+	for (unsigned i = 0; i < d->n_retired; i++)
+		close(d->retired_fds[i]);
+	if (d->mu_init)
+		pthread_mutex_destroy(&d->mu);
 	while (d->peers)
 		peer_remove(d, d->peers);
 	wga_free(&d->aips);
@@ -1470,8 +1598,13 @@ void wge_close(struct wge_dev *d)
 	if (d->rx_bufs)
 		wgp_wipe(d->rx_bufs, (size_t)BATCH * BUF_SIZE);
 	free(d->rx_bufs);
-	if (d->tx_bufs)
-		wgp_wipe(d->tx_bufs, (size_t)BATCH * BUF_SIZE);
-	free(d->tx_bufs);
+	if (d->tun_bufs)
+		wgp_wipe(d->tun_bufs, (size_t)BATCH * BUF_SIZE);
+	free(d->tun_bufs);
+	for (unsigned q = 0; q < 2; q++) {
+		if (d->txq[q].bufs)
+			wgp_wipe(d->txq[q].bufs, (size_t)TXQ_LEN * BUF_SIZE);
+		free(d->txq[q].bufs);
+	}
 	free(d);
 }
