@@ -26,6 +26,7 @@
 #define HEX_A0 K("a0")
 #define HEX_B0 K("b0")
 
+
 static struct wm_wg_peer *peer_new(struct wm_wg_device *dev, uint8_t b)
 {
 	wm_key k;
