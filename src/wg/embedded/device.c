@@ -29,6 +29,7 @@
 #include "wg/embedded/allowedips.h"
 #include "wg/embedded/cookie.h"
 #include "wg/embedded/noise.h"
+#include "wg/embedded/ratelimit.h"
 #include "wg/embedded/replay.h"
 #include "wg/embedded/timers.h"
 #include "wg/embedded/uapi_srv.h"
@@ -127,6 +128,7 @@ struct wge_dev {
 
 	struct wgn_static s;
 	struct wgc_checker checker;
+	struct wgl_table *ratelimit; /* handshakes per source, under load */
 	struct wgt_params params;
 	uint16_t listen_port; /* as configured (0 = any) */
 	uint16_t bound_port;
@@ -654,13 +656,17 @@ static bool handshake_macs_ok(struct wge_dev *d, const uint8_t *buf, size_t len,
 
 	if (r == WGC_INVALID)
 		return false;
-	if (under_load(d, now) && r != WGC_VALID_MAC1_MAC2) {
+	if (!under_load(d, now))
+		return true;
+	if (r != WGC_VALID_MAC1_MAC2) {
 		if (wgc_make_reply(&d->checker, d->s.cookie_key, buf, len, sender, addr, alen, now,
 				   &reply) == 0)
 			send_raw(d, from, &reply, sizeof(reply));
 		return false;
 	}
-	return true;
+	/* The address is proven: hold it to its share (the port is not part of
+	 * it, so one host cannot multiply its share by its ports). */
+	return wgl_allow(d->ratelimit, addr, alen - 2, now);
 }
 
 static void rx_initiation(struct wge_dev *d, const uint8_t *buf, size_t len,
@@ -1499,7 +1505,9 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	d->txq[0].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->txq[1].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->staged_mem = malloc((size_t)STAGED_POOL * BUF_SIZE);
-	if (!d->rx_bufs || !d->tun_bufs || !d->txq[0].bufs || !d->txq[1].bufs || !d->staged_mem) {
+	d->ratelimit = malloc(sizeof(*d->ratelimit));
+	if (!d->rx_bufs || !d->tun_bufs || !d->txq[0].bufs || !d->txq[1].bufs || !d->staged_mem ||
+	    !d->ratelimit) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -1508,6 +1516,9 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 		goto fail;
 	}
 	d->mu_init = true;
+	uint64_t seed;
+	(void)wgp_random(&seed, sizeof(seed));
+	wgl_init(d->ratelimit, seed);
 	d->tx = &d->txq[0];
 	for (unsigned i = 0; i < STAGED_POOL; i++) {
 		d->staged_nodes[i].buf = d->staged_mem + (size_t)i * BUF_SIZE;
@@ -1601,6 +1612,7 @@ void wge_close(struct wge_dev *d)
 	if (d->tun_bufs)
 		wgp_wipe(d->tun_bufs, (size_t)BATCH * BUF_SIZE);
 	free(d->tun_bufs);
+	free(d->ratelimit);
 	for (unsigned q = 0; q < 2; q++) {
 		if (d->txq[q].bufs)
 			wgp_wipe(d->txq[q].bufs, (size_t)TXQ_LEN * BUF_SIZE);
