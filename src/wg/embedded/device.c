@@ -8,6 +8,7 @@
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -106,6 +107,14 @@ struct txq {
 	struct iovec iov[TXQ_LEN];
 	struct sockaddr_storage addrs[TXQ_LEN];
 	unsigned n;
+	/* UDP GSO: runs of equal-sized datagrams to one peer go out as one
+	 * message the kernel segments (the last may be shorter). */
+	struct mmsghdr gso[TXQ_LEN];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctrl[TXQ_LEN];
+	bool gso_off; /* the kernel refused it once: plain datagrams from then on */
 };
 
 struct wge_dev {
@@ -395,10 +404,89 @@ static void endpoint_to_sa(const struct wm_endpoint *e, struct sockaddr_storage 
 
 /* ---- sending ---- */
 
+static bool same_dest(const struct msghdr *a, const struct msghdr *b)
+{
+	return a->msg_namelen == b->msg_namelen &&
+	       !memcmp(a->msg_name, b->msg_name, a->msg_namelen);
+}
+
+/* Groups the queue into GSO messages; false if no run is longer than one. */
+static bool txq_group(struct txq *q, unsigned *count)
+{
+	unsigned i = 0, m = 0;
+	bool any = false;
+
+	while (i < q->n) {
+		size_t seg = q->iov[i].iov_len, total = seg;
+		unsigned j = i + 1;
+		struct msghdr *h = &q->gso[m].msg_hdr;
+
+		/* At most 64 segments and 64 KiB per message; a shorter
+		 * datagram ends the run. */
+		while (j < q->n && j - i < 64 && total + q->iov[j].iov_len <= 65000 &&
+		       q->iov[j].iov_len <= seg &&
+		       same_dest(&q->msgs[i].msg_hdr, &q->msgs[j].msg_hdr)) {
+			total += q->iov[j].iov_len;
+			j++;
+			if (q->iov[j - 1].iov_len < seg)
+				break;
+		}
+		memset(h, 0, sizeof(*h));
+		h->msg_name = q->msgs[i].msg_hdr.msg_name;
+		h->msg_namelen = q->msgs[i].msg_hdr.msg_namelen;
+		h->msg_iov = &q->iov[i];
+		h->msg_iovlen = j - i;
+		if (j - i > 1) {
+			struct cmsghdr *c;
+			uint16_t v = (uint16_t)seg;
+
+			h->msg_control = q->ctrl[m].buf;
+			h->msg_controllen = sizeof(q->ctrl[m].buf);
+			c = CMSG_FIRSTHDR(h);
+			c->cmsg_level = SOL_UDP;
+			c->cmsg_type = UDP_SEGMENT;
+			c->cmsg_len = CMSG_LEN(sizeof(v));
+			memcpy(CMSG_DATA(c), &v, sizeof(v));
+			any = true;
+		}
+		m++;
+		i = j;
+	}
+	*count = m;
+	return any;
+}
+
 static void txq_flush(int fd, struct txq *q)
 {
-	unsigned off = 0;
+	unsigned off = 0, m;
 
+	if (!q->gso_off && q->n > 1 && txq_group(q, &m)) {
+		while (off < m) {
+			int n = sendmmsg(fd, q->gso + off, m - off, MSG_DONTWAIT);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EINVAL || errno == EOPNOTSUPP || errno == EIO ||
+				    errno == ENOPROTOOPT) {
+					/* No GSO here: resend plainly from this point. */
+					q->gso_off = true;
+					break;
+				}
+				off++;
+				continue;
+			}
+			off += (unsigned)n;
+		}
+		if (off >= m) {
+			q->n = 0;
+			return;
+		}
+		/* Find the first datagram of the unsent message. */
+		off = (unsigned)(q->gso[off].msg_hdr.msg_iov - q->iov);
+	} else {
+		off = 0;
+	}
 	while (off < q->n) {
 		int n = sendmmsg(fd, q->msgs + off, q->n - off, MSG_DONTWAIT);
 
