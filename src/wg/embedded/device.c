@@ -101,6 +101,11 @@ struct wge_peer {
 /* A batch of datagrams to send: each thread has its own, filled under the
  * device lock and sent after it is released. */
 #define TXQ_LEN (2 * BATCH)
+/* UDP GRO: the kernel hands over up to 64 KiB of coalesced datagrams per
+ * message, so fewer, larger receive buffers. */
+#define RX_MSGS 8
+#define RX_BUF 65536
+#define RX_MAX_DGRAMS (RX_MSGS * 64)
 struct txq {
 	uint8_t *bufs; /* TXQ_LEN x BUF_SIZE */
 	struct mmsghdr msgs[TXQ_LEN];
@@ -152,12 +157,16 @@ struct wge_dev {
 	int64_t next_tick;
 
 	/* Buffers, allocated once. */
-	uint8_t *rx_bufs; /* BATCH x BUF_SIZE: datagrams in, then plaintext in place */
-	struct mmsghdr rx_msgs[BATCH];
-	struct iovec rx_iov[BATCH];
-	struct sockaddr_storage rx_addrs[BATCH];
-	const uint8_t *tun_out[BATCH]; /* plaintext to write to TUN, after mu */
-	size_t tun_out_len[BATCH];
+	uint8_t *rx_bufs; /* RX_MSGS x RX_BUF: datagrams in, then plaintext in place */
+	struct mmsghdr rx_msgs[RX_MSGS];
+	struct iovec rx_iov[RX_MSGS];
+	struct sockaddr_storage rx_addrs[RX_MSGS];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} rx_ctrl[RX_MSGS];
+	const uint8_t *tun_out[RX_MAX_DGRAMS]; /* plaintext to write to TUN, after mu */
+	size_t tun_out_len[RX_MAX_DGRAMS];
 	unsigned n_tun_out;
 	uint8_t *tun_bufs; /* BATCH x BUF_SIZE: packets read from TUN */
 	size_t tun_lens[BATCH];
@@ -905,6 +914,8 @@ static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 	/* Cryptokey routing: the inner source must be one of the peer's. */
 	if (!fam || wga_lookup(&d->aips, fam, src) != p)
 		return;
+	if (d->n_tun_out == RX_MAX_DGRAMS)
+		return;
 	d->tun_out[d->n_tun_out] = plain;
 	d->tun_out_len[d->n_tun_out++] = iplen;
 }
@@ -912,20 +923,23 @@ static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 /* Receives a batch of datagrams (outside mu). */
 static int rx_recv(struct wge_dev *d)
 {
-	for (unsigned i = 0; i < BATCH; i++) {
-		d->rx_iov[i].iov_base = d->rx_bufs + (size_t)i * BUF_SIZE;
-		d->rx_iov[i].iov_len = BUF_SIZE;
+	for (unsigned i = 0; i < RX_MSGS; i++) {
+		d->rx_iov[i].iov_base = d->rx_bufs + (size_t)i * RX_BUF;
+		d->rx_iov[i].iov_len = RX_BUF;
 		d->rx_msgs[i].msg_hdr.msg_iov = &d->rx_iov[i];
 		d->rx_msgs[i].msg_hdr.msg_iovlen = 1;
 		d->rx_msgs[i].msg_hdr.msg_name = &d->rx_addrs[i];
 		d->rx_msgs[i].msg_hdr.msg_namelen = sizeof(d->rx_addrs[i]);
-		d->rx_msgs[i].msg_hdr.msg_control = NULL;
-		d->rx_msgs[i].msg_hdr.msg_controllen = 0;
+		d->rx_msgs[i].msg_hdr.msg_control = d->rx_ctrl[i].buf;
+		d->rx_msgs[i].msg_hdr.msg_controllen = sizeof(d->rx_ctrl[i].buf);
 	}
-	return recvmmsg(d->udp_fd, d->rx_msgs, BATCH, MSG_DONTWAIT, NULL);
+	return recvmmsg(d->udp_fd, d->rx_msgs, RX_MSGS, MSG_DONTWAIT, NULL);
 }
 
-/* Handles n received datagrams (under mu); plaintext for the TUN device is
+static void rx_one(struct wge_dev *d, uint8_t *buf, size_t len, struct sockaddr_storage *from,
+		   int64_t now);
+
+/* Handles n received messages (under mu); plaintext for the TUN device is
  * queued in tun_out. */
 static void rx_process(struct wge_dev *d, int n)
 {
@@ -933,29 +947,48 @@ static void rx_process(struct wge_dev *d, int n)
 
 	d->n_tun_out = 0;
 	for (int i = 0; i < n; i++) {
-		uint8_t *buf = d->rx_bufs + (size_t)i * BUF_SIZE;
-		size_t len = d->rx_msgs[i].msg_len;
+		struct msghdr *h = &d->rx_msgs[i].msg_hdr;
+		size_t total = d->rx_msgs[i].msg_len, seg = total;
 		struct sockaddr_storage *from = &d->rx_addrs[i];
 
-		if (d->rx_msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
+		if (h->msg_flags & MSG_TRUNC)
 			continue;
-		sa_normalize(from);
-		switch (wgm_type(buf, len)) {
-		case WGM_INITIATION:
-			rx_initiation(d, buf, len, from, now);
-			break;
-		case WGM_RESPONSE:
-			rx_response(d, buf, len, from, now);
-			break;
-		case WGM_COOKIE:
-			rx_cookie(d, buf, now);
-			break;
-		case WGM_DATA:
-			rx_data(d, buf, len, from, now);
-			break;
-		default:
-			break;
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+			int v;
+
+			if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+			    c->cmsg_len >= CMSG_LEN(sizeof(v))) {
+				memcpy(&v, CMSG_DATA(c), sizeof(v));
+				if (v > 0)
+					seg = (size_t)v;
+			}
 		}
+		sa_normalize(from);
+		for (size_t off = 0; off < total; off += seg)
+			rx_one(d, d->rx_bufs + (size_t)i * RX_BUF + off,
+			       total - off < seg ? total - off : seg, from, now);
+	}
+}
+
+/* One datagram (a GRO message holds several). */
+static void rx_one(struct wge_dev *d, uint8_t *buf, size_t len, struct sockaddr_storage *from,
+		   int64_t now)
+{
+	switch (wgm_type(buf, len)) {
+	case WGM_INITIATION:
+		rx_initiation(d, buf, len, from, now);
+		break;
+	case WGM_RESPONSE:
+		rx_response(d, buf, len, from, now);
+		break;
+	case WGM_COOKIE:
+		rx_cookie(d, buf, now);
+		break;
+	case WGM_DATA:
+		rx_data(d, buf, len, from, now);
+		break;
+	default:
+		break;
 	}
 }
 
@@ -1084,6 +1117,9 @@ static int bind_udp(struct wge_dev *d, uint16_t port)
 		close(fd);
 		return ret;
 	}
+	/* GRO where the kernel has it; without, datagrams come one by one. */
+	int one = 1;
+	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
 		ret = -errno;
 		close(fd);
@@ -1588,7 +1624,7 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 		free(d);
 		return ret;
 	}
-	d->rx_bufs = malloc((size_t)BATCH * BUF_SIZE);
+	d->rx_bufs = malloc((size_t)RX_MSGS * RX_BUF);
 	d->tun_bufs = malloc((size_t)BATCH * BUF_SIZE);
 	d->txq[0].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->txq[1].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
@@ -1695,7 +1731,7 @@ void wge_close(struct wge_dev *d)
 		wgp_wipe(d->staged_mem, (size_t)STAGED_POOL * BUF_SIZE);
 	free(d->staged_mem);
 	if (d->rx_bufs)
-		wgp_wipe(d->rx_bufs, (size_t)BATCH * BUF_SIZE);
+		wgp_wipe(d->rx_bufs, (size_t)RX_MSGS * RX_BUF);
 	free(d->rx_bufs);
 	if (d->tun_bufs)
 		wgp_wipe(d->tun_bufs, (size_t)BATCH * BUF_SIZE);
