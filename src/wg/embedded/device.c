@@ -1,4 +1,4 @@
-/* The embedded WireGuard device: TUN, UDP and UAPI served by one thread
+/* The embedded WireGuard device: TUN, UDP and UAPI served by two threads
  * (see device.h). The protocol is in noise.c, cookie.c, replay.c,
  * allowedips.c and timers.c; this file moves packets and keeps peers. */
 #include "wg/embedded/device.h"

@@ -1,8 +1,10 @@
-/* The embedded WireGuard device: a TUN interface, a UDP socket and the UAPI
- * socket (dir/IFNAME.sock, wireguard-go's protocol), served by one thread of
- * its own, so the daemon's loop never waits on packets. Everything the thread
- * touches (peers, keys, sockets) is private to it; the only way in is the
- * UAPI socket, exactly as for wireguard-go, so `wg` and src/wg/uapi.c drive it
+/* The embedded WireGuard device: a TUN interface, a UDP socket (batched,
+ * with UDP GSO/GRO where the kernel has them) and the UAPI socket
+ * (dir/IFNAME.sock, wireguard-go's protocol), served by two threads of its
+ * own (one reads TUN; the other serves UDP, UAPI and the timers), so the
+ * daemon's loop never waits on packets. Everything they touch (peers, keys,
+ * sockets) is private to the device; the only way in is the UAPI socket,
+ * exactly as for wireguard-go, so `wg` and src/wg/uapi.c drive it
  * unchanged.
  *
  * Memory: buffers are allocated once at open; a peer, its allowed IPs and its
