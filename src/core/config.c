@@ -47,7 +47,7 @@ static const char *check_turn_server(const char *v);
 static const char *check_turn_username(const char *v);
 
 static const char *const topologies[] = {"full", "manual", NULL};
-static const char *const backends[] = {"auto", "kernel", "userspace", "null", NULL};
+static const char *const backends[] = {"auto", "kernel", "userspace", "null", "embedded", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const san_kinds[] = {"dns", "email", "uri", NULL};
 static const char *const policies[] = {"accept", "deny", NULL};
@@ -182,7 +182,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .offset = F(wireguard_backend),
 	 .def = "auto",
 	 .choices = backends,
-	 .help = "kernel module, userspace (wireguard-go), null (no tunnel), or auto"},
+	 .help = "kernel module, embedded (our own WireGuard in this process), userspace "
+		 "(wireguard-go), null (no tunnel), or auto (kernel, else embedded)"},
 	{.name = "wireguard-go",
 	 .type = WM_CFG_STRING,
 	 .offset = F(wireguard_go),

@@ -16,6 +16,7 @@ static const char *const backend_names[] = {
 	[WM_WG_KERNEL] = "kernel",
 	[WM_WG_USERSPACE] = "userspace",
 	[WM_WG_NULL] = "null",
+	[WM_WG_EMBEDDED] = "embedded",
 };
 
 int wm_wg_backend_parse(const char *s, enum wm_wg_backend *out)
@@ -89,7 +90,7 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 		       cfg->ifname ? cfg->ifname : "", WM_IFNAMSIZ - 1);
 		return -EINVAL;
 	}
-	if ((unsigned)cfg->backend > WM_WG_NULL) {
+	if ((unsigned)cfg->backend > WM_WG_EMBEDDED) {
 		seterr(err, errlen, "unknown WireGuard backend %d", (int)cfg->backend);
 		return -EINVAL;
 	}
@@ -128,6 +129,10 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 		wg->backend = WM_WG_USERSPACE;
 		ret = wm_wg_go_open(wg, err, errlen);
 		break;
+	case WM_WG_EMBEDDED:
+		wg->backend = WM_WG_EMBEDDED;
+		ret = wm_wg_emb_open(wg, err, errlen);
+		break;
 	case WM_WG_AUTO:
 	default:
 		ret = wm_sys_link_create_wireguard(wg->ifname);
@@ -136,10 +141,11 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 		if (ret == -EEXIST && wm_wgnl_family(&wg->family_id) < 0)
 			ret = -EOPNOTSUPP;
 		if (ret == -EOPNOTSUPP) {
-			wm_info("wireguard: no kernel module, using wireguard-go for %s",
+			/* Our own WireGuard rather than a second program. */
+			wm_info("wireguard: no kernel module, using the embedded WireGuard for %s",
 				wg->ifname);
-			wg->backend = WM_WG_USERSPACE;
-			ret = wm_wg_go_open(wg, err, errlen);
+			wg->backend = WM_WG_EMBEDDED;
+			ret = wm_wg_emb_open(wg, err, errlen);
 		} else {
 			wg->backend = WM_WG_KERNEL;
 			ret = kernel_open(wg, err, errlen);
@@ -178,6 +184,8 @@ int wm_wg_set(struct wm_wg *wg, const struct wm_wg_device *dev)
 	}
 	case WM_WG_USERSPACE:
 		return wm_wg_go_set(wg, dev);
+	case WM_WG_EMBEDDED:
+		return wm_wg_emb_set(wg, dev);
 	case WM_WG_NULL:
 		return wm_wg_null_set(wg, dev);
 	default:
@@ -195,6 +203,8 @@ int wm_wg_get(struct wm_wg *wg, struct wm_wg_device **out)
 		return wm_wgnl_get(wg->family_id, wg->ifname, out);
 	case WM_WG_USERSPACE:
 		return wm_wg_go_get(wg, out);
+	case WM_WG_EMBEDDED:
+		return wm_wg_emb_get(wg, out);
 	case WM_WG_NULL:
 		return wm_wg_null_get(wg, out);
 	default:
@@ -248,6 +258,10 @@ void wm_wg_close(struct wm_wg *wg, void (*done_cb)(void *data), void *data)
 		break;
 	case WM_WG_USERSPACE:
 		wm_wg_go_close(wg); /* ends in wm_wg_free_done */
+		break;
+	case WM_WG_EMBEDDED:
+		wm_wg_emb_close(wg); /* deletes the TUN link with its fd */
+		wm_wg_free_done(wg);
 		break;
 	case WM_WG_NULL:
 	default:

@@ -2,8 +2,9 @@
  *
  * kernel:    generic netlink (libmnl) to the wireguard module;
  * userspace: wireguard-go started and supervised by us, configured over UAPI;
+ * embedded:  our own WireGuard in this process, on a thread (src/wg/embedded).
  * null:      records what it would configure (dry runs, control-plane benchmarks).
- * auto:      kernel if the module answers, else userspace.
+ * auto:      kernel if the module answers, else embedded.
  */
 #ifndef WM_WG_WG_H
 #define WM_WG_WG_H
@@ -20,8 +21,9 @@ enum wm_wg_backend {
 	WM_WG_KERNEL,
 	WM_WG_USERSPACE,
 	WM_WG_NULL,
+	WM_WG_EMBEDDED,
 };
-/* "auto", "kernel", "userspace", "null" -> enum; -EINVAL otherwise. */
+/* "auto", "kernel", "userspace", "null", "embedded" -> enum; -EINVAL otherwise. */
 int wm_wg_backend_parse(const char *s, enum wm_wg_backend *out);
 
 struct wm_wg;
@@ -57,7 +59,7 @@ int wm_wg_set(struct wm_wg *wg, const struct wm_wg_device *dev);
  * private key where the backend does not report it). *out is the caller's
  * (wm_wg_device_free). */
 int wm_wg_get(struct wm_wg *wg, struct wm_wg_device **out);
-const char *wm_wg_backend_name(const struct wm_wg *wg); /* "kernel", "userspace", "null" */
+const char *wm_wg_backend_name(const struct wm_wg *wg); /* "kernel", "userspace", "null", "embedded" */
 const char *wm_wg_ifname(const struct wm_wg *wg);
 /* PID of wireguard-go, or 0. */
 int wm_wg_helper_pid(const struct wm_wg *wg);

@@ -8,6 +8,7 @@
 #include "wg/wg.h"
 
 struct wggo;
+struct wge_dev;
 
 struct wm_wg {
 	uv_loop_t *loop;
@@ -23,6 +24,7 @@ struct wm_wg {
 	struct wm_wg_device *null_dev; /* null: the device as applied so far */
 	unsigned long null_sets;
 	struct wggo *go; /* userspace */
+	struct wge_dev *emb; /* embedded */
 
 	void (*done_cb)(void *data);
 	void *done_data;
@@ -41,6 +43,12 @@ int wm_wg_go_set(struct wm_wg *wg, const struct wm_wg_device *dev);
 int wm_wg_go_get(struct wm_wg *wg, struct wm_wg_device **out);
 int wm_wg_go_pid(const struct wm_wg *wg);
 void wm_wg_go_close(struct wm_wg *wg);
+
+/* embedded.c: our own WireGuard on a thread, configured over its UAPI socket. */
+int wm_wg_emb_open(struct wm_wg *wg, char *err, size_t errlen);
+int wm_wg_emb_set(struct wm_wg *wg, const struct wm_wg_device *dev);
+int wm_wg_emb_get(struct wm_wg *wg, struct wm_wg_device **out);
+void wm_wg_emb_close(struct wm_wg *wg);
 
 /* wg.c: frees wg and calls its done_cb (the last step of every close). */
 void wm_wg_free_done(struct wm_wg *wg);

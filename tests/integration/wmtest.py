@@ -48,6 +48,9 @@ READY_TIMEOUT = 60
 PROPAGATION_TIMEOUT = 2.0
 # WM_TEST_KEEP=1 keeps each topology's directory (logs, state) for debugging.
 KEEP = os.environ.get("WM_TEST_KEEP") == "1"
+# WM_TEST_WG_BACKEND=embedded|userspace|... runs every node whose command line
+# names no backend on that one (default: webmeshd's own, auto).
+WG_BACKEND = os.environ.get("WM_TEST_WG_BACKEND", "")
 
 ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -211,6 +214,8 @@ class Node:
         webmeshd (not yet ready: see wait_ready)."""
         assert not self.running(), f"{self.name} already running"
         self.args = [str(a) for a in args]
+        if WG_BACKEND and "--wireguard-backend" not in self.args:
+            self.args += ["--wireguard-backend", WG_BACKEND]
         cmd = ["ip", "netns", "exec", self.ns, "unshare", "-m", "--propagation",
                "private", "sh", "-c", NODE_SH, "sh", str(WEBMESHD), "--state-dir",
                str(self.state_dir), *self.args]

@@ -482,13 +482,27 @@ static void test_auto_and_kernel(void **state)
 	assert_int_equal(ret, -EOPNOTSUPP);
 	assert_non_null(strstr(err, "creating WireGuard link wme2e4"));
 
-	/* auto falls back to wireguard-go without the module. */
+	/* auto falls back to the embedded WireGuard without the module, and the
+	 * front end drives it as it drives wireguard-go: set, then read back. */
 	cfg.backend = WM_WG_AUTO;
 	cfg.wireguard_go = WRAPPER;
 	assert_int_equal(wm_wg_open(&loop, &cfg, &wg, err, sizeof(err)), 0);
 	track(wg, true);
-	assert_string_equal(wm_wg_backend_name(wg), "userspace");
-	assert_true(wm_wg_helper_pid(wg) > 0);
+	assert_string_equal(wm_wg_backend_name(wg), "embedded");
+	assert_int_equal(wm_wg_helper_pid(wg), 0);
+	struct wm_wg_device *want = wm_wg_device_new("wme2e4"), *have = NULL;
+	key_fill(want->private_key, 0x41);
+	want->flags = WM_WGDEV_HAS_PRIVATE_KEY | WM_WGDEV_HAS_LISTEN_PORT;
+	want->listen_port = 52004;
+	add_peer(want, 0x42, "127.0.0.1:4242", "10.9.0.2/32", "fd09::2/128");
+	add_peer(want, 0x43, "[::1]:4343", "10.9.1.0/24", "fd09:1::/64");
+	wm_wg_device_sort(want);
+	converge(wg, want);
+	assert_int_equal(wm_wg_get(wg, &have), 0);
+	assert_int_equal(have->listen_port, 52004);
+	assert_int_equal(have->n_peers, 2);
+	wm_wg_device_free(have);
+	wm_wg_device_free(want);
 	close_go(wg);
 }
 
