@@ -106,6 +106,26 @@ static void print_table(const Webmesh__V1__Status *st)
 			id, p->ice_state, p->local_candidate, p->remote_candidate, rx, tx,
 			n,  p->ice_reason};
 		wm_table_add(t, row);
+		/* No pair selected yet (checking, failed): one more row per
+		 * candidate gathered here and received from the peer, so that
+		 * the user sees what the checks are trying. */
+		if (p->local_candidate[0])
+			continue;
+		size_t nc = p->n_ice_local_candidates > p->n_ice_remote_candidates
+				    ? p->n_ice_local_candidates
+				    : p->n_ice_remote_candidates;
+		for (size_t j = 0; j < nc; j++) {
+			const char *cand[] = {
+				"",
+				j == 0 ? "candidates" : "",
+				j < p->n_ice_local_candidates ? p->ice_local_candidates[j] : "",
+				j < p->n_ice_remote_candidates ? p->ice_remote_candidates[j] : "",
+				"",
+				"",
+				"",
+				""};
+			wm_table_add(t, cand);
+		}
 	}
 	printf("over ICE:\n");
 	wm_table_print(t);

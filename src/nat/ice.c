@@ -244,6 +244,24 @@ static void recv_cb(NiceAgent *agent, guint stream, guint component, guint len, 
 
 /* ---- GLib thread: agent signals ---- */
 
+static void describe(const NiceCandidate *c, char *type, size_t tlen, char *addr, size_t alen);
+
+/* Copies the first candidates of the list into the status (for `wmctl
+ * status`), under the peer's lock: the loop thread reads them. */
+static void note_cands(struct wm_ice_peer *p, GSList *cands, bool local)
+{
+	struct wm_ice_status_cand tmp[WM_ICE_STATUS_MAX_CAND];
+	size_t n = 0;
+
+	for (GSList *l = cands; l && n < WM_ICE_STATUS_MAX_CAND; l = l->next, n++)
+		describe(l->data, tmp[n].type, sizeof(tmp[n].type), tmp[n].addr,
+			 sizeof(tmp[n].addr));
+	pthread_mutex_lock(&p->lock);
+	memcpy(local ? p->st.local_cands : p->st.remote_cands, tmp, n * sizeof(tmp[0]));
+	*(local ? &p->st.n_local_cands : &p->st.n_remote_cands) = n;
+	pthread_mutex_unlock(&p->lock);
+}
+
 static void apply_remote(struct wm_ice_peer *p, const struct wm_ice_params *r)
 {
 	GSList *cands = NULL;
@@ -259,6 +277,7 @@ static void apply_remote(struct wm_ice_peer *p, const struct wm_ice_params *r)
 		if (c)
 			cands = g_slist_append(cands, c);
 	}
+	note_cands(p, cands, false);
 	n = cands ? nice_agent_set_remote_candidates(p->agent, p->stream, 1, cands) : 0;
 	g_slist_free_full(cands, (GDestroyNotify)nice_candidate_free);
 	if (n <= 0) {
@@ -289,6 +308,7 @@ static void gathering_done_cb(NiceAgent *agent, guint stream, gpointer data)
 	g_free(ufrag);
 	g_free(pwd);
 	cands = nice_agent_get_local_candidates(agent, stream, 1);
+	note_cands(p, cands, true);
 	for (l = cands; l && lp->n_cand < WM_ICE_MAX_CANDIDATES; l = l->next) {
 		gchar *sdp = nice_agent_generate_local_candidate_sdp(agent, l->data);
 
@@ -411,6 +431,7 @@ static void session_end(struct wm_ice_peer *p)
 	p->st.local_type[0] = p->st.remote_type[0] = '\0';
 	p->st.local_addr[0] = p->st.remote_addr[0] = '\0';
 	p->st.relayed = false;
+	p->st.n_local_cands = p->st.n_remote_cands = 0;
 	pthread_mutex_unlock(&p->lock);
 }
 

@@ -123,6 +123,13 @@ int wm_ice_peer_set_remote(struct wm_ice_peer *p, uint64_t session,
 /* Ends the current session, keeping the relay (packets are dropped). */
 void wm_ice_peer_stop(struct wm_ice_peer *p);
 
+/* A candidate as status shows it: "host" and "10.0.0.2:50000". */
+#define WM_ICE_STATUS_MAX_CAND 8
+struct wm_ice_status_cand {
+	char type[8];
+	char addr[WM_ENDPOINT_STRLEN];
+};
+
 struct wm_ice_status {
 	uint64_t session; /* 0: none */
 	int state;	  /* enum wm_ice_state */
@@ -135,6 +142,12 @@ struct wm_ice_status {
 	uint16_t relay_port;
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, dropped;
 	int64_t rx_idle_ms; /* since a packet last came from the path; -1: never */
+	/* The session's gathered candidates and those the peer sent (the first
+	 * WM_ICE_STATUS_MAX_CAND of each), so that a pair that stays checking
+	 * or fails shows what was tried. */
+	struct wm_ice_status_cand local_cands[WM_ICE_STATUS_MAX_CAND];
+	struct wm_ice_status_cand remote_cands[WM_ICE_STATUS_MAX_CAND];
+	size_t n_local_cands, n_remote_cands;
 };
 void wm_ice_peer_status(const struct wm_ice_peer *p, struct wm_ice_status *out);
 

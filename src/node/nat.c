@@ -604,6 +604,23 @@ void wm_node_nat_fill_peer_status(struct wm_node_nat *n, const wm_key key,
 	ps->ice_tx_bytes = st.tx_bytes;
 	ps->ice_sessions = st.sessions;
 	ps->ice_reason = wm_arena_strdup(a, wm_ice_reason_name(p->path.reason));
+	ps->ice_local_candidates = wm_arena_alloc(a, sizeof(char *) * WM_ICE_STATUS_MAX_CAND);
+	ps->ice_remote_candidates = wm_arena_alloc(a, sizeof(char *) * WM_ICE_STATUS_MAX_CAND);
+	if (!ps->ice_local_candidates || !ps->ice_remote_candidates)
+		return; /* the counts stay 0: the rest of the status still goes out */
+	for (size_t i = 0; i < st.n_local_cands && i < WM_ICE_STATUS_MAX_CAND; i++) {
+		snprintf(buf, sizeof(buf), "%s %s", st.local_cands[i].type, st.local_cands[i].addr);
+		if ((ps->ice_local_candidates[ps->n_ice_local_candidates] =
+			     wm_arena_strdup(a, buf)))
+			ps->n_ice_local_candidates++;
+	}
+	for (size_t i = 0; i < st.n_remote_cands && i < WM_ICE_STATUS_MAX_CAND; i++) {
+		snprintf(buf, sizeof(buf), "%s %s", st.remote_cands[i].type,
+			 st.remote_cands[i].addr);
+		if ((ps->ice_remote_candidates[ps->n_ice_remote_candidates] =
+			     wm_arena_strdup(a, buf)))
+			ps->n_ice_remote_candidates++;
+	}
 }
 
 int wm_node_nat_discover(struct wm_node_nat *n, wm_nat_discover_cb cb, void *data,

@@ -647,6 +647,73 @@ def test_cone_nats_punch_through_with_stun_only(lab_factory):
             p = lab.peer(side, f"site-{other}")
             assert p["path"] == "ice-direct", p
             assert p["remote_candidate"].split()[0] in ("srflx", "prflx"), p
+            # a connected pair lists what was gathered and received too
+            _assert_candidates(p, side, other)
+    except BaseException:
+        print(lab.logs())
+        raise
+
+
+def _candidates_listed(p, side, other):
+    """p (site-side's view of site-other) lists a host candidate of its own
+    and the peer's host candidate among those received; None if not yet."""
+    if not p:
+        return None
+    local = p.get("ice_local_candidates", [])
+    remote = p.get("ice_remote_candidates", [])
+    if not any(c.startswith(f"host {SITE_NET[side]}.2:") for c in local):
+        return None
+    if not any(c.startswith(f"host {SITE_NET[other]}.2:") for c in remote):
+        return None
+    return p
+
+
+def _assert_candidates(p, side, other):
+    assert _candidates_listed(p, side, other), p
+    for c in p["ice_local_candidates"] + p["ice_remote_candidates"]:
+        kind, addr = c.split(" ")
+        assert kind in ("host", "srflx", "prflx", "relay"), p
+        assert 0 < int(addr.rsplit(":", 1)[1]) < 65536, p
+    assert len(p["ice_local_candidates"]) <= 8 and len(p["ice_remote_candidates"]) <= 8, p
+
+
+def test_failing_pair_shows_its_candidates(lab_factory):
+    """Issue 11: a pair that cannot connect (STUN only, and router-b drops
+    everything from router-a) stays checking or fails; `wmctl status` shows
+    the candidates each side gathered and those it received, the reflexive
+    ones included, so that a user can see what the checks try."""
+    lab = lab_factory(nat_a="cone", nat_b="cone")
+    try:
+        lab.nft("b", f"""
+insert rule inet wmh-fw forward ip saddr {ROUTER_WAN['a']} drop
+insert rule inet wmh-fw input ip saddr {ROUTER_WAN['a']} drop
+""")
+        lab.start_coturn()
+        lab.start_server(turn=False)
+        lab.start_node("a")
+        lab.start_node("b")
+        wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+        for side, other in (("a", "b"), ("b", "a")):
+            p = wait_until(lambda: _candidates_listed(lab.peer(side, f"site-{other}"), side,
+                                                      other), 90,
+                           f"site-{side} to list the candidates of its pair with site-{other}")
+            assert p["path"] not in ("ice-direct", "ice-relay"), p
+            assert p["ice_state"] in ("checking", "failed"), p
+            _assert_candidates(p, side, other)
+            # STUN works for both sides: the reflexive candidates are there
+            assert any(c.startswith("srflx ") for c in p["ice_local_candidates"]), p
+            assert any(c.startswith(f"srflx {ROUTER_WAN[other]}:")
+                       for c in p["ice_remote_candidates"]), p
+        # what a user reads: the candidates under the pair in the ICE table
+        # (polled: a session that failed is started again, and lists
+        # nothing while it gathers)
+        def table():
+            out = run([wmtest.WMCTL, "--socket", lab.dir / "site-a" / "webmesh.sock",
+                       "status"]).stdout
+            return ("candidates" in out and f"host {SITE_NET['a']}.2:" in out
+                    and f"srflx {ROUTER_WAN['b']}:" in out) and out
+        out = wait_until(table, 60, "site-a's table to list the pair's candidates")
+        print(out)
     except BaseException:
         print(lab.logs())
         raise

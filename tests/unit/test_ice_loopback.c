@@ -198,6 +198,14 @@ static void test_loopback(void **state)
 	assert_true(st.rx_packets >= 1);
 	assert_true(st.rx_idle_ms >= 0);
 	assert_true(strncmp(st.remote_addr, "127.0.0.1:", 10) == 0);
+	/* the session's candidates: the one each side gathered on 127.0.0.1,
+	 * and the selected pair among them */
+	assert_int_equal(st.n_local_cands, 1);
+	assert_int_equal(st.n_remote_cands, 1);
+	assert_string_equal(st.local_cands[0].type, "host");
+	assert_string_equal(st.local_cands[0].addr, st.local_addr);
+	assert_string_equal(st.remote_cands[0].type, "host");
+	assert_string_equal(st.remote_cands[0].addr, st.remote_addr);
 
 	/* a new session replaces the old one; the relay ports stay */
 	negotiate(2);
