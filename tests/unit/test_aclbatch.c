@@ -69,7 +69,8 @@ static void test_foreign_lines_refused(void **state)
 		 * not carry a second command after it */
 		"add rule inet webmesh acl accept; flush ruleset",
 		"add rule inet webmesh acl ip saddr { 10.0.0.1 } accept ; delete table inet filter",
-		"add chain inet webmesh acl-input { type filter hook input priority 0; }; flush ruleset",
+		"add chain inet webmesh acl-input { type filter hook input priority 0; }; flush "
+		"ruleset",
 		"add table inet webmesh;flush ruleset",
 		"flush chain inet webmesh acl;add table ip evil",
 		/* quotes and escapes must not hide one either */
