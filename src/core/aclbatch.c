@@ -9,17 +9,64 @@
 
 #include "core/acl.h"
 
+/* nft reads ';' as the end of a command, also on one line: a line that
+ * starts as one of ours could go on with any command ("... accept; flush
+ * ruleset"). A ';' may stand only inside braces (a chain's "{ type filter
+ * hook input priority 0; policy accept; }"), where no command can follow;
+ * quoted text is skipped, and a backslash (an escape inside quotes, which
+ * would make our idea of where a string ends differ from nft's) and
+ * unbalanced quotes or braces are refused. */
+static bool one_command(const char *l, size_t n)
+{
+	bool quoted = false;
+	unsigned depth = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = l[i];
+
+		if (c == '\\')
+			return false;
+		if (c == '"') {
+			quoted = !quoted;
+			continue;
+		}
+		if (quoted)
+			continue;
+		if (c == '{') {
+			depth++;
+		} else if (c == '}') {
+			if (depth == 0)
+				return false;
+			depth--;
+		} else if (c == ';' && depth == 0) {
+			return false;
+		}
+	}
+	return !quoted && depth == 0;
+}
+
 static bool line_ok(const char *l, size_t n)
 {
-	static const char *const ok[] = {
-		"add table inet webmesh",	    "add chain inet webmesh acl",
-		"flush chain inet webmesh acl",	    "add rule inet webmesh acl ",
-		"add rule inet webmesh acl-input ", "add rule inet webmesh acl-forward ",
+	/* After a prefix ending in a name: the line's end, a space, or (for the
+	 * chain names acl-input, acl-forward) a '-'; never for the table, whose
+	 * name is ours alone ("webmesh-x" is another table). */
+	static const struct {
+		const char *prefix;
+		bool dash;
+	} ok[] = {
+		{"add table inet webmesh", false},
+		{"add chain inet webmesh acl", true},
+		{"flush chain inet webmesh acl", true},
+		{"add rule inet webmesh acl ", false},
+		{"add rule inet webmesh acl-input ", false},
+		{"add rule inet webmesh acl-forward ", false},
 	};
+	if (!one_command(l, n))
+		return false;
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
-		size_t k = strlen(ok[i]);
-		if (n >= k && memcmp(l, ok[i], k) == 0 &&
-		    (n == k || l[k - 1] == ' ' || l[k] == ' ' || l[k] == '-'))
+		size_t k = strlen(ok[i].prefix);
+		if (n >= k && memcmp(l, ok[i].prefix, k) == 0 &&
+		    (n == k || l[k - 1] == ' ' || l[k] == ' ' || (ok[i].dash && l[k] == '-')))
 			return true;
 	}
 	return false;

@@ -1,6 +1,7 @@
 /* The network ACL batch a server sends (PeerConfigurations.acl_rules), as a
  * node takes it: every line must act on table inet webmesh's ACL chains (a
- * server can change nothing else of the host's firewall), and the interface
+ * server can change nothing else of the host's firewall; no second command
+ * after a ';' either), and the interface
  * placeholder becomes this node's interface name. */
 #ifndef WM_CORE_ACLBATCH_H
 #define WM_CORE_ACLBATCH_H

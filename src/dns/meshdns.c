@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/source.h"
 #include "dns/dnsmsg.h"
 
 #define RELOAD_DELAY_MS 20
@@ -33,7 +34,11 @@
  * so the unused part of each slot costs address space, not memory. */
 #define UDP_SLOT (64 * 1024)
 #define UDP_BATCH 8
-#define FWD_TCP_MAX 32		  /* TCP queries forwarded at once */
+#define FWD_TCP_MAX 32 /* TCP queries forwarded at once */
+/* ... of them from one source (IPv4 address or IPv6 /64, core/source.h),
+ * open connection or not: one client pipelining queries for slow names must
+ * not take every slot and leave the others REFUSED. */
+#define FWD_TCP_PER_SOURCE 8
 #define THREAD_STACK (256 * 1024) /* answers need a few KiB; RSS is what is touched */
 
 struct fwd_tcp;
@@ -43,7 +48,8 @@ struct tcp_conn {
 	uv_timer_t idle;
 	struct wm_meshdns *m;
 	struct tcp_conn *prev, *next;
-	struct fwd_tcp *fwds; /* its queries at a forwarder (fwd_tcp.cnext) */
+	struct fwd_tcp *fwds;	     /* its queries at a forwarder (fwd_tcp.cnext) */
+	char src[WM_SOURCE_KEY_MAX]; /* where it comes from, as limits count */
 	size_t in_len;
 	int open; /* handles not yet closed */
 	bool closing;
@@ -75,6 +81,7 @@ struct fwd_tcp {
 	size_t q_len, in_len, fail_len;
 	uint8_t *in;   /* 2 + the answer's length, once known */
 	uint8_t *fail; /* our REFUSED answer, sent as SERVFAIL if the forwarder fails */
+	char src[WM_SOURCE_KEY_MAX]; /* the client's source (tcp_conn.src) */
 	uint8_t q[2 + QUERY_MAX];
 };
 
@@ -523,6 +530,12 @@ static bool forward_tcp(struct wm_meshdns *m, struct tcp_conn *client, const uin
 
 	if (m->n_fwds >= FWD_TCP_MAX || len > QUERY_MAX || m->dclosing)
 		return false;
+	size_t same = 0; /* a closed client's forwards still hold their slots */
+	for (struct fwd_tcp *o = m->fwds; o; o = o->next)
+		if (!o->closing && strcmp(o->src, client->src) == 0)
+			same++;
+	if (same >= FWD_TCP_PER_SOURCE)
+		return false;
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return false;
@@ -534,6 +547,7 @@ static bool forward_tcp(struct wm_meshdns *m, struct tcp_conn *client, const uin
 	memcpy(f->fail, refused, refused_len);
 	f->fail_len = refused_len;
 	f->m = m;
+	memcpy(f->src, client->src, sizeof(f->src));
 	f->q[0] = (uint8_t)(len >> 8);
 	f->q[1] = (uint8_t)len;
 	memcpy(f->q + 2, q, len);
@@ -684,6 +698,30 @@ static void tcp_read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 	}
 }
 
+/* c->src: the peer's IPv4 address or IPv6 /64 ("?" if unknown: all such
+ * share one count). */
+static void conn_source(struct tcp_conn *c)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+	char ip[INET6_ADDRSTRLEN] = "", peer[INET6_ADDRSTRLEN + 10];
+
+	snprintf(c->src, sizeof(c->src), "?");
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) < 0)
+		return;
+	if (ss.ss_family == AF_INET) {
+		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
+		snprintf(peer, sizeof(peer), "%s:1", ip);
+	} else if (ss.ss_family == AF_INET6) {
+		uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof(ip));
+		snprintf(peer, sizeof(peer), "[%s]:1", ip);
+	} else {
+		return;
+	}
+	if (wm_source_key(peer, c->src) < 0)
+		snprintf(c->src, sizeof(c->src), "?");
+}
+
 static void accept_cb(uv_stream_t *srv, int status)
 {
 	struct wm_meshdns *m = srv->data;
@@ -708,6 +746,7 @@ static void accept_cb(uv_stream_t *srv, int status)
 		conn_close(c);
 		return;
 	}
+	conn_source(c);
 	uv_timer_start(&c->idle, idle_cb, TCP_IDLE_MS, TCP_IDLE_MS);
 	if (uv_read_start((uv_stream_t *)&c->tcp, tcp_alloc_cb, tcp_read_cb) < 0)
 		conn_close(c);

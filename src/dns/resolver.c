@@ -2,6 +2,8 @@
  * (see resolver.h). */
 #include "dns/resolver.h"
 
+#include "core/dnsname.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -99,9 +101,14 @@ static int run(const char *const argv[])
 
 int wm_resolver_new(const struct wm_resolver_config *cfg, struct wm_resolver **out)
 {
-	struct wm_resolver *r = calloc(1, sizeof(*r));
+	struct wm_resolver *r;
 	struct stat st;
 
+	/* On a member the domain is the server's (JoinResponse), and it goes
+	 * into busctl's arguments and into resolv.conf: only a DNS domain. */
+	if (!cfg->domain || wm_dns_name_check(cfg->domain, 0, NULL) < 0)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	snprintf(r->ifname, sizeof(r->ifname), "%s", cfg->ifname);
@@ -140,11 +147,12 @@ static int resolved_call(const struct wm_resolver *r, const char *method, const 
 	const char *argv[32] = {r->busctl,
 				"call",
 				"--quiet",
+				"--", /* no argument after it is read as an option */
 				"org.freedesktop.resolve1",
 				"/org/freedesktop/resolve1",
 				"org.freedesktop.resolve1.Manager",
 				method};
-	size_t k = 7;
+	size_t k = 8;
 
 	for (size_t i = 0; i < n && k < 31; i++)
 		argv[k++] = args[i];

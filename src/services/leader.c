@@ -205,9 +205,19 @@ static void attempt(struct forward_ctx *f)
 	f->attempts++;
 	struct wm_rpc_client *c;
 	int err = f->s->stopped ? -ECANCELED : leader_client(f->s, &c);
+	if (err == -WM_ENOTLEADER && f->attempts == 1) {
+		/* The handler's write was just refused as not leader, yet we
+		 * lead: libraft refuses writes while it hands leadership over.
+		 * Dispatching again would come straight back here, a frame
+		 * deeper each time, until the stack ran out. */
+		forward_done(f, WM_GRPC_UNAVAILABLE,
+			     "leadership is being handed to another server; retry", NULL, 0);
+		return;
+	}
 	if (err == -WM_ENOTLEADER) {
 		/* We lead now: apply it here, as if it had come after the
-		 * election (a caller would only retry and land here). */
+		 * election (a caller would only retry and land here). A write
+		 * refused again comes back here with attempts == 1. */
 		if (wm_services_dispatch_again(f->s, f->call, f->req, f->len)) {
 			uv_close((uv_handle_t *)&f->timer, forward_ctx_closed_cb);
 			return;

@@ -65,6 +65,20 @@ static void test_foreign_lines_refused(void **state)
 		"add rule inet webmesh acl-inputx accept",
 		"add table inet webmeshx",
 		" add table inet webmesh",
+		/* nft reads ';' as the end of a command: a line of ours must
+		 * not carry a second command after it */
+		"add rule inet webmesh acl accept; flush ruleset",
+		"add rule inet webmesh acl ip saddr { 10.0.0.1 } accept ; delete table inet filter",
+		"add chain inet webmesh acl-input { type filter hook input priority 0; }; flush "
+		"ruleset",
+		"add table inet webmesh;flush ruleset",
+		"flush chain inet webmesh acl;add table ip evil",
+		/* quotes and escapes must not hide one either */
+		"add rule inet webmesh acl accept comment \"x\\\" ; flush ruleset ; \\\"\"",
+		"add rule inet webmesh acl accept comment \"open",
+		"add rule inet webmesh acl accept }; flush ruleset",
+		/* another table, though its name starts like ours */
+		"add table inet webmesh-evil { chain c { type filter hook input priority -500; } }",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char *out = (char *)"unchanged";

@@ -365,12 +365,100 @@ static void test_tcp_forwarding(void **state)
 	stop(&loop, m);
 }
 
+/* One client pipelining queries for names whose answers take long (here an
+ * upstream that accepts and never answers) gets at most 8 of the 32 TCP
+ * forwarding slots: its others are REFUSED, also on a new connection after
+ * it closed the first, and another host's query is still forwarded. */
+static bool counted(struct wm_meshdns *m, uint64_t want)
+{
+	struct wm_meshdns_stats st;
+	for (int i = 0; i < 500; i++) {
+		wm_meshdns_stats(m, &st);
+		if (st.forwarded + st.refused >= want)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+static void test_tcp_forwarding_per_client(void **state)
+{
+	uv_loop_t loop;
+	uint16_t port = free_port(), up_port = free_port();
+	uint8_t q[40 * 600], one[512];
+	struct wm_meshdns *m = NULL;
+	struct wm_meshdns_config cfg = {.load = load};
+	char err[256], ep[32];
+	(void)state;
+
+	uv_loop_init(&loop);
+	cfg.loop = &loop;
+	struct sockaddr_in ua = {.sin_family = AF_INET,
+				 .sin_port = htons(up_port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int one_i = 1;
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one_i, sizeof(one_i));
+	assert_int_equal(bind(lfd, (struct sockaddr *)&ua, sizeof(ua)), 0);
+	assert_int_equal(listen(lfd, 64), 0); /* connections wait, never answered */
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", port);
+	assert_int_equal(wm_endpoint_parse(ep, &cfg.listen), 0);
+	snprintf(ep, sizeof(ep), "127.0.0.1:%u", up_port);
+	assert_int_equal(wm_endpoint_parse(ep, &cfg.forwarders[0]), 0);
+	cfg.n_forwarders = 1;
+	assert_int_equal(wm_meshdns_init(&cfg, &m, err, sizeof(err)), 0);
+	assert_int_equal(wm_meshdns_start(m, err, sizeof(err)), 0);
+
+	struct sockaddr_in to = {.sin_family = AF_INET,
+				 .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int a = socket(AF_INET, SOCK_STREAM, 0), b = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in other = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000002)};
+	assert_int_equal(bind(b, (struct sockaddr *)&other, sizeof(other)), 0);
+	assert_int_equal(connect(a, (struct sockaddr *)&to, sizeof(to)), 0);
+	assert_int_equal(connect(b, (struct sockaddr *)&to, sizeof(to)), 0);
+	size_t off = 0;
+	for (int i = 0; i < 32; i++) {
+		size_t l = query(one, (uint16_t)(100 + i), "slow.example");
+		q[off] = (uint8_t)(l >> 8);
+		q[off + 1] = (uint8_t)l;
+		memcpy(q + off + 2, one, l);
+		off += 2 + l;
+	}
+	assert_int_equal(send(a, q, off, MSG_NOSIGNAL), (ssize_t)off);
+	assert_true(counted(m, 32));
+	close(a);
+	a = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(a, (struct sockaddr *)&to, sizeof(to)), 0);
+	size_t l = query(one, 200, "again.example");
+	q[0] = (uint8_t)(l >> 8);
+	q[1] = (uint8_t)l;
+	memcpy(q + 2, one, l);
+	assert_int_equal(send(a, q, 2 + l, MSG_NOSIGNAL), (ssize_t)(2 + l));
+	assert_true(counted(m, 33));
+	l = query(one, 201, "other.example");
+	q[0] = (uint8_t)(l >> 8);
+	q[1] = (uint8_t)l;
+	memcpy(q + 2, one, l);
+	assert_int_equal(send(b, q, 2 + l, MSG_NOSIGNAL), (ssize_t)(2 + l));
+	assert_true(counted(m, 34));
+	struct wm_meshdns_stats st;
+	wm_meshdns_stats(m, &st);
+	assert_int_equal(st.forwarded, 8 + 1);
+	assert_int_equal(st.refused, 32 - 8 + 1);
+	close(a);
+	close(b);
+	close(lfd);
+	stop(&loop, m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_udp_and_reload),
 		cmocka_unit_test(test_tcp_framing),
 		cmocka_unit_test(test_tcp_forwarding),
+		cmocka_unit_test(test_tcp_forwarding_per_client),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
