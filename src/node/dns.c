@@ -114,7 +114,9 @@ int wm_node_dns_init(struct wm_node_dns *dns, const struct wm_node_dns_config *c
 			.resolv_conf = getenv("WEBMESH_RESOLV_CONF")};
 		int rv = wm_resolver_new(&rc, &dns->resolver);
 		if (rv) {
-			snprintf(err, errlen, "--use-meshdns: %s", wm_strerror(rv));
+			snprintf(err, errlen, "--use-meshdns: %s%s%s", wm_strerror(rv),
+				 rv == -EINVAL ? ": the mesh domain is not a DNS name: " : "",
+				 rv == -EINVAL ? rc.domain : "");
 			return rv;
 		}
 		if (c->meshdns_server) {

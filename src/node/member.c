@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/dnsname.h"
 #include "core/error.h"
 #include "core/hostport.h"
 #include "core/ids.h"
@@ -209,6 +210,15 @@ static int apply_join(struct wm_daemon *d, const Webmesh__V1__JoinResponse *r)
 	    !wm_prefix_contains(&mesh.ipv6_network, &v6)) {
 		wm_error("the server sent inconsistent addresses (%s, %s in %s, %s)", r->address_ipv4,
 			 r->address_ipv6, r->network_ipv4, r->network_ipv6);
+		return -WM_EPROTOCOL;
+	}
+	/* The domain reaches MeshDNS, the host resolver and busctl's arguments:
+	 * a server's word is checked like any other input. */
+	const char *why = NULL;
+	if (!r->mesh_domain || strlen(r->mesh_domain) >= sizeof(mesh.domain) ||
+	    wm_dns_name_check(r->mesh_domain, 0, &why) < 0) {
+		wm_error("the server sent a mesh domain that is not a DNS name (%s)",
+			 why ? why : "too long");
 		return -WM_EPROTOCOL;
 	}
 	snprintf(mesh.domain, sizeof(mesh.domain), "%s", r->mesh_domain);
