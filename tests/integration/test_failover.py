@@ -199,10 +199,15 @@ def api_sockets_nodelay(node):
         if target.startswith("socket:["):
             inodes[target[8:-1]] = int(name)
     conns = {}
-    for line in open(f"/proc/{pid}/net/tcp").read().splitlines()[1:]:
+    # tcp6 too: the API listens on [::] by default, so accepted IPv4
+    # clients are v4-mapped IPv6 sockets
+    lines = []
+    for table in ("tcp", "tcp6"):
+        lines += open(f"/proc/{pid}/net/{table}").read().splitlines()[1:]
+    for line in lines:
         f = line.split()
         local, remote, state, inode = f[1], f[2], f[3], f[9]
-        lport, rport = int(local.split(":")[1], 16), int(remote.split(":")[1], 16)
+        lport, rport = int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)
         if state == "01" and API_PORT in (lport, rport) and inode in inodes:
             conns[(local, remote)] = inodes[inode]
     pidfd = libc.syscall(SYS_PIDFD_OPEN, pid, 0)
