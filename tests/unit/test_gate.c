@@ -242,24 +242,13 @@ static int live_setup(void **state)
 {
 	uint8_t *bufs[TEST_GATE_FIXTURE_MAX];
 	size_t lens[TEST_GATE_FIXTURE_MAX], n;
-	char addr[32], err[512];
 
 	(void)state;
 	memset(&L, 0, sizeof(L));
 	snprintf(L.dir, sizeof(L.dir), "/tmp/wm-test-gate-XXXXXX");
 	assert_non_null(mkdtemp(L.dir));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
-	struct wm_store_config cfg = {.dir = L.dir,
-				      .node_id = "srv-1",
-				      .raft_address = addr,
-				      .bootstrap = true,
-				      .heartbeat_ms = 50,
-				      .election_ms = 300,
-				      .wg_private_key = test_lone_key,
-				      .peer_lookup = test_peer_lookup};
 	test_loop_init(&L.l);
-	assert_int_equal(wm_store_open(&L.l.loop, &cfg, &L.store, err, sizeof(err)), 0);
-	assert_true(test_run_until(&L.l, test_is_leader, L.store));
+	L.store = test_lone_leader(&L.l.loop, L.dir, "srv-1");
 	n = test_gate_fixture(bufs, lens);
 	for (size_t i = 0; i < n; i++)
 		test_apply_packed(&L.l, L.store, bufs[i], lens[i]);

@@ -192,7 +192,7 @@ static bool closed(void *arg)
 static void test_signaling(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/wm-test-signal-XXXXXX", addr[32], err[512], sock[256];
+	char dir[] = "/tmp/wm-test-signal-XXXXXX", err[512], sock[256];
 	struct wm_store *store;
 	struct wm_services *svc;
 	struct wm_rpc_server *srv;
@@ -202,17 +202,7 @@ static void test_signaling(void **state)
 
 	assert_non_null(mkdtemp(dir));
 	test_loop_init(&L);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
-	struct wm_store_config cfg = {.dir = dir,
-				      .node_id = "alpha",
-				      .raft_address = addr,
-				      .bootstrap = true,
-				      .heartbeat_ms = 50,
-				      .election_ms = 300,
-				      .wg_private_key = test_lone_key,
-				      .peer_lookup = test_peer_lookup};
-	assert_int_equal(wm_store_open(&L.loop, &cfg, &store, err, sizeof(err)), 0);
-	assert_true(test_run_until(&L, test_is_leader, store));
+	store = test_lone_leader(&L.loop, dir, "alpha");
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	apply(store, buf, len);
 	const char *ids[] = {"alpha", "beta", "gamma"};
