@@ -505,31 +505,9 @@ static struct wm_store *store_of(void *data)
 	return L.store;
 }
 
-struct unary {
-	bool done;
-	int status;
-	char message[256];
-	uint8_t resp[1024];
-	size_t len;
-};
-
-static void unary_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
-{
-	struct unary *u = data;
-
-	u->done = true;
-	u->status = status;
-	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
-	u->len = 0;
-	if (resp && len <= sizeof(u->resp)) {
-		memcpy(u->resp, resp, len);
-		u->len = len;
-	}
-}
-
 /* One call as user:pw; returns the status. */
 static int call_as(struct wm_rpc_client *c, const char *user, const char *path,
-		   const ProtobufCMessage *req, struct unary *u)
+		   const ProtobufCMessage *req, struct test_unary *u)
 {
 	char raw[64], b64[128], hdr[160];
 	uint8_t buf[512];
@@ -541,14 +519,14 @@ static int call_as(struct wm_rpc_client *c, const char *user, const char *path,
 	memset(u, 0, sizeof(*u));
 	assert_true(protobuf_c_message_get_packed_size(req) <= sizeof(buf));
 	assert_int_equal(wm_rpc_client_unary(c, path, buf, protobuf_c_message_pack(req, buf), 10000,
-					     &md, 1, unary_cb, u),
+					     &md, 1, test_unary_cb, u),
 			 0);
 	assert_true(test_run_until(&L.l, test_flag_set, &u->done));
 	return u->status;
 }
 
 static int can_i(struct wm_rpc_client *c, const char *user, const char *verb, const char *resource,
-		 const char *name, const char *as_id, struct unary *u, bool *allowed)
+		 const char *name, const char *as_id, struct test_unary *u, bool *allowed)
 {
 	Webmesh__V1__CanIRequest q = WEBMESH__V1__CAN_IREQUEST__INIT;
 
@@ -575,7 +553,7 @@ static void test_live_through_the_server(void **state)
 	struct wm_authenticator au;
 	struct wm_gate *gate;
 	struct wm_auth *auth;
-	struct unary u;
+	struct test_unary u;
 	bool allowed = false, down = false;
 	FILE *f;
 

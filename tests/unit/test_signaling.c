@@ -64,37 +64,16 @@ static void apply(struct wm_store *s, uint8_t *buf, size_t len)
 
 /* ---- client helpers ---- */
 
-struct unary {
-	bool done;
-	int status;
-	char message[256];
-	uint8_t resp[4096];
-	size_t len;
-};
-
-static void unary_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
-{
-	struct unary *u = data;
-
-	u->done = true;
-	u->status = status;
-	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
-	if (resp && len <= sizeof(u->resp)) {
-		memcpy(u->resp, resp, len);
-		u->len = len;
-	}
-}
-
 static struct wm_rpc_client *client;
 
-static void call(const char *path, const ProtobufCMessage *req, struct unary *u)
+static void call(const char *path, const ProtobufCMessage *req, struct test_unary *u)
 {
 	uint8_t buf[4096];
 	size_t len = protobuf_c_message_pack(req, buf);
 
 	memset(u, 0, sizeof(*u));
-	assert_int_equal(wm_rpc_client_unary(client, path, buf, len, 5000, NULL, 0, unary_cb, u),
-			 0);
+	assert_int_equal(
+		wm_rpc_client_unary(client, path, buf, len, 5000, NULL, 0, test_unary_cb, u), 0);
 	assert_true(test_run_until(&L, test_flag_set, &u->done));
 }
 
@@ -147,7 +126,7 @@ static void receive(const char *id, struct stream *st)
 static char *cands[] = {"a=candidate:1 1 UDP 2013266431 10.1.0.2 40000 typ host"};
 
 static int send_signal(const char *from, const char *to, uint64_t session, bool params,
-		       struct unary *u)
+		       struct test_unary *u)
 {
 	Webmesh__V1__Signal s = WEBMESH__V1__SIGNAL__INIT;
 	Webmesh__V1__IceParameters ice = WEBMESH__V1__ICE_PARAMETERS__INIT;
@@ -196,7 +175,7 @@ static void test_signaling(void **state)
 	struct wm_store *store;
 	struct wm_services *svc;
 	struct wm_rpc_server *srv;
-	struct unary u;
+	struct test_unary u;
 	struct stream beta, gamma, beta2;
 	size_t len;
 

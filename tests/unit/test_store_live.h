@@ -227,6 +227,30 @@ static inline int test_peer_lookup(void *data, uint64_t raft_id, char node_id[WM
 	return -ENOENT;
 }
 
+/* What a unary call answered (wm_rpc_client_unary with test_unary_cb). */
+struct test_unary {
+	bool done;
+	int status;
+	char message[256];
+	uint8_t resp[4096];
+	size_t len; /* 0 when the answer is missing or larger than resp */
+};
+
+static inline void test_unary_cb(void *data, int status, const char *message, const uint8_t *resp,
+				 size_t len)
+{
+	struct test_unary *u = data;
+
+	u->done = true;
+	u->status = status;
+	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
+	u->len = 0;
+	if (resp && len <= sizeof(u->resp)) {
+		memcpy(u->resp, resp, len);
+		u->len = len;
+	}
+}
+
 /* A key for stores that never talk to another (any 32 bytes do). */
 static const uint8_t test_lone_key[32] = {1, 2, 3, 4, 5, 6, 7, 8};
 
