@@ -75,6 +75,21 @@ static int write_new(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 	return 0;
 }
 
+/* A key (0600) and its certificate (0644), both new files: the key is
+ * removed again when the certificate cannot be written, so that no half
+ * pair is left for the next run to trip over. */
+static int write_pair(const char *keyp, EVP_PKEY *key, const char *crt, X509 *x, char *err,
+		      size_t errlen)
+{
+	int r = write_new(keyp, 0600, key, NULL, err, errlen);
+	if (r == 0) {
+		r = write_new(crt, 0644, NULL, x, err, errlen);
+		if (r < 0)
+			unlink(keyp);
+	}
+	return r;
+}
+
 static X509 *new_cert(EVP_PKEY *key, const char *cn, int64_t not_before_offset, unsigned days,
 		      int64_t not_after_offset)
 {
@@ -133,12 +148,7 @@ int wm_pki_init(const char *dir, unsigned days, char *err, size_t errlen)
 		r = fail(err, errlen, -EIO, "cannot build the CA certificate");
 		goto out;
 	}
-	r = write_new(keyp, 0600, key, NULL, err, errlen);
-	if (r == 0) {
-		r = write_new(crt, 0644, NULL, x, err, errlen);
-		if (r < 0)
-			unlink(keyp);
-	}
+	r = write_pair(keyp, key, crt, x, err, errlen);
 out:
 	X509_free(x);
 	EVP_PKEY_free(key);
@@ -283,12 +293,7 @@ int wm_pki_issue(const char *dir, const char *id, const struct wm_pki_issue_opts
 		r = fail(err, errlen, -EIO, "cannot build the certificate of %s", id);
 		goto out;
 	}
-	r = write_new(keyp, 0600, key, NULL, err, errlen);
-	if (r == 0) {
-		r = write_new(crt, 0644, NULL, x, err, errlen);
-		if (r < 0)
-			unlink(keyp);
-	}
+	r = write_pair(keyp, key, crt, x, err, errlen);
 out:
 	X509_free(x);
 	X509_free(ca);

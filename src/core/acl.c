@@ -414,6 +414,26 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 	"flush chain inet webmesh acl-forward\n"                                                   \
 	"flush chain inet webmesh acl\n"
 
+/* One element of an address match " FAM DIR { a, b }": the i-th (from 0)
+ * opens the set. */
+static void put_set_item(struct out *o, size_t i, const char *fam, const char *dir,
+			 const char *item)
+{
+	if (i == 0)
+		put(o, " %s %s { %s", fam, dir, item);
+	else
+		put(o, ", %s", item);
+}
+
+/* Closes a set of n elements; false when it has none (nothing to match). */
+static bool put_set_end(struct out *o, size_t n)
+{
+	if (!n)
+		return false;
+	put(o, " }");
+	return true;
+}
+
 /* Writes " FAM DIR { a, b }" for the nodes a selector picks, plus the CIDRs
  * of the family. Returns false when the selector is limited but nothing of
  * the family is left (the rule can match nothing). */
@@ -440,14 +460,10 @@ static bool put_addrs(struct out *o, const struct wm_acl_set *s, const struct wm
 			struct wm_prefix net = wm_prefix_network(a);
 			if (wm_prefix_format(&net, buf, sizeof(buf)) < 0)
 				continue;
-			if (count++ == 0)
-				put(o, " %s %s { %s", fam, dir, buf);
-			else
-				put(o, ", %s", buf);
+			put_set_item(o, count++, fam, dir, buf);
 		}
-		if (!count)
+		if (!put_set_end(o, count))
 			return false;
-		put(o, " }");
 	}
 	if (!empty(cidrs)) {
 		size_t c = 0;
@@ -459,14 +475,10 @@ static bool put_addrs(struct out *o, const struct wm_acl_set *s, const struct wm
 				continue;
 			p = wm_prefix_network(&p);
 			wm_prefix_format(&p, buf, sizeof(buf));
-			if (c++ == 0)
-				put(o, " %s %s { %s", fam, dir, buf);
-			else
-				put(o, ", %s", buf);
+			put_set_item(o, c++, fam, dir, buf);
 		}
-		if (!c)
+		if (!put_set_end(o, c))
 			return false;
-		put(o, " }");
 	}
 	return true;
 }

@@ -38,7 +38,7 @@ void wm_key_to_hex(const wm_key key, char out[WM_KEY_HEX_LEN + 1])
 	out[WM_KEY_HEX_LEN] = '\0';
 }
 
-static int hex_value(char c)
+int wm_hex_digit(char c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -56,7 +56,7 @@ int wm_key_from_hex(const char *s, wm_key out)
 	if (!s || strnlen(s, WM_KEY_HEX_LEN + 1) != WM_KEY_HEX_LEN)
 		return -EINVAL;
 	for (size_t i = 0; i < WM_KEY_LEN; i++) {
-		int hi = hex_value(s[2 * i]), lo = hex_value(s[2 * i + 1]);
+		int hi = wm_hex_digit(s[2 * i]), lo = wm_hex_digit(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
 			wm_wipe(tmp, sizeof(tmp));
@@ -103,7 +103,7 @@ int wm_fingerprint_parse(const char *in, char out[WM_FINGERPRINT_LEN])
 		return -EINVAL;
 	memcpy(tmp, "sha256:", 7);
 	for (size_t i = 7; i < 7 + 64; i++) {
-		int v = hex_value(in[i]);
+		int v = wm_hex_digit(in[i]);
 
 		if (v < 0)
 			return -EINVAL;

@@ -19,6 +19,8 @@ void wm_key_to_base64(const wm_key key, char out[WM_KEY_B64_LEN + 1]);
 int wm_key_from_base64(const char *s, wm_key out);
 void wm_key_to_hex(const wm_key key, char out[WM_KEY_HEX_LEN + 1]);
 int wm_key_from_hex(const char *s, wm_key out);
+/* The value 0..15 of one hex digit, either case; -1 for anything else. */
+int wm_hex_digit(char c);
 bool wm_key_is_zero(const wm_key key);
 /* Constant-time comparison. */
 bool wm_key_equal(const wm_key a, const wm_key b);

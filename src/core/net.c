@@ -16,6 +16,12 @@ static size_t family_bytes(uint8_t family)
 	return family == AF_INET ? 4 : 16;
 }
 
+bool wm_prefix_valid(const struct wm_prefix *p)
+{
+	return p &&
+	       ((p->family == AF_INET && p->len <= 32) || (p->family == AF_INET6 && p->len <= 128));
+}
+
 /* Parses a bare address (no prefix, no brackets) of either family. */
 static int addr_parse(const char *s, size_t n, struct wm_prefix *out)
 {

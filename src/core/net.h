@@ -44,6 +44,9 @@ int wm_port_parse(const char *s, uint16_t *out);
 int wm_prefix_format(const struct wm_prefix *p, char *buf, size_t len);
 /* Writes the address alone, without "/len". */
 int wm_prefix_format_addr(const struct wm_prefix *p, char *buf, size_t len);
+/* True when p is set to a known family with a length that fits it (0..32
+ * for AF_INET, 0..128 for AF_INET6); false for NULL. */
+bool wm_prefix_valid(const struct wm_prefix *p);
 /* The prefix with host bits cleared. */
 struct wm_prefix wm_prefix_network(const struct wm_prefix *p);
 /* True when addr (any length) lies inside net: every address of addr is in net,

@@ -38,11 +38,6 @@ static int pin_cmp(const void *a, const void *b)
 	return wm_prefix_cmp(&x->dst, &y->dst);
 }
 
-static bool valid(const struct wm_prefix *p)
-{
-	return (p->family == AF_INET && p->len <= 32) || (p->family == AF_INET6 && p->len <= 128);
-}
-
 /* The two halves that together cover the family's whole address space. */
 static int add_halves(struct vec *t, uint8_t family)
 {
@@ -83,7 +78,7 @@ static int plan_tunnel(const struct wm_route_plan_in *in, struct vec *t, struct 
 			bool skip = false;
 			int r;
 
-			if (!valid(&p))
+			if (!wm_prefix_valid(&p))
 				continue;
 			p = wm_prefix_network(&p);
 			for (size_t m = 0; m < in->n_mesh && !skip; m++)
@@ -155,7 +150,7 @@ static int plan_pins(const struct wm_route_plan_in *in, const struct vec *t,
 		const struct wm_route *via;
 		bool dup = false;
 
-		if (!valid(&e))
+		if (!wm_prefix_valid(&e))
 			continue;
 		e.len = e.family == AF_INET ? 32 : 128;
 		if (!in_tunnel(t, &e))

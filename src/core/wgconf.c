@@ -68,7 +68,7 @@ int wm_wg_peer_add_allowed_ip(struct wm_wg_peer *peer, const struct wm_prefix *p
 
 	if (!peer || !p)
 		return -EINVAL;
-	if ((p->family != AF_INET || p->len > 32) && (p->family != AF_INET6 || p->len > 128))
+	if (!wm_prefix_valid(p))
 		return -EINVAL;
 	ret = grow((void **)&peer->allowed_ips, &peer->cap_allowed_ips, peer->n_allowed_ips,
 		   peer->n_allowed_ips + 1, sizeof(*peer->allowed_ips));

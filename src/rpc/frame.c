@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "core/key.h"
+
 /* A buffer grown for one large message is not kept for the next ones. */
 #define KEEP_BUF_MAX (64u * 1024)
 
@@ -213,17 +215,6 @@ char *wm_grpc_percent_encode(const char *s)
 	return out;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 char *wm_grpc_percent_decode(const char *s, size_t len)
 {
 	char *out = malloc(len + 1), *o = out;
@@ -231,8 +222,8 @@ char *wm_grpc_percent_decode(const char *s, size_t len)
 		return NULL;
 	for (size_t i = 0; i < len; i++) {
 		int hi, lo;
-		if (s[i] == '%' && i + 2 < len && (hi = hexval(s[i + 1])) >= 0 &&
-		    (lo = hexval(s[i + 2])) >= 0) {
+		if (s[i] == '%' && i + 2 < len && (hi = wm_hex_digit(s[i + 1])) >= 0 &&
+		    (lo = wm_hex_digit(s[i + 2])) >= 0) {
 			*o++ = (char)(hi << 4 | lo);
 			i += 2;
 		} else {

@@ -24,7 +24,7 @@ import time
 
 import pytest
 
-from test_ha import (Pinger, build_servers, server_addresses, status, stop_together,
+from test_ha import (Pinger, build_servers, following, server_addresses, status, stop_together,
                      wait_cluster, wait_server)
 from wmtest import API_PORT, WG_PORT, host_ip, scaled, topology, wait_until
 
@@ -61,29 +61,6 @@ def heal(topo):
             n.restart()
             wait_server(n)
     return wait_cluster(topo, VOTERS, ())
-
-
-def following(topo, client):
-    """The server client's API connection goes to (from the kernel's socket
-    table), or None unless there is exactly one such connection."""
-    out = client.netns_exec("ss", "-Htn", "state", "established", "dport", "=",
-                            f":{API_PORT}").stdout
-    peers = {line.split()[-1].rsplit(":", 1)[0].strip("[]") for line in out.splitlines()
-             if line.strip()}
-    if len(peers) != 1:
-        return None
-    peer = peers.pop()
-    for name in VOTERS:
-        n = topo.nodes[name]
-        try:
-            if peer in server_addresses(topo, name):
-                return n
-        except AssertionError:
-            # a server that does not answer is named by its ID and
-            # underlay address only
-            if peer in (name, n.underlay):
-                return n
-    return None
 
 
 def join_member(topo, name, via):
@@ -146,7 +123,7 @@ def lose_server(fo, how):
     get a node that joined through a third one afterwards, and keep
     reaching c2. Returns the lost server."""
     c1, c2 = fo.nodes["c1"], fo.nodes["c2"]
-    server = wait_until(lambda: following(fo, c1), 30, "c1 to follow one server")
+    server = wait_until(lambda: following(fo, c1, VOTERS), 30, "c1 to follow one server")
     target = host_ip(status(c2)["address_ipv4"])
     wait_until(lambda: c1.ping(target, wait=1), 15, f"c1 -> c2 {target}", interval=0.2)
     pinger = Pinger(c1, target, count=PING_COUNT, interval=PING_INTERVAL)
@@ -158,7 +135,7 @@ def lose_server(fo, how):
             cut(server)
 
         def moved():
-            now = following(fo, c1)
+            now = following(fo, c1, VOTERS)
             return status(c1).get("subscribed") is True and now and now is not server and now
         now = wait_until(moved, 15 if how == "cut" else 30,
                          f"c1 to follow a server other than {server.name}", interval=0.2)
@@ -235,7 +212,7 @@ class TestFailover:
         connection (c1's client, its server's accepted socket) disable it."""
         heal(fo)
         c1 = fo.nodes["c1"]
-        server = wait_until(lambda: following(fo, c1), 30, "c1 to follow one server")
+        server = wait_until(lambda: following(fo, c1, VOTERS), 30, "c1 to follow one server")
         for node in (c1, server):
             got = wait_until(lambda: api_sockets_nodelay(node), 10,
                              f"{node.name}'s API connections")

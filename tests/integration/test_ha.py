@@ -645,10 +645,10 @@ def server_addresses(topo, name):
     return found
 
 
-def following(topo, client):
-    """The server whose API client has its (one) TCP connection to, read
-    from the kernel's socket table (the ground truth); None if there is not
-    exactly one."""
+def following(topo, client, servers=(*VOTERS, *OBSERVERS)):
+    """The one of servers whose API client has its (one) TCP connection to,
+    read from the kernel's socket table (the ground truth); None if there is
+    not exactly one."""
     out = client.netns_exec("ss", "-Htn", "state", "established", "dport", "=",
                             f":{API_PORT}").stdout
     peers = {line.split()[-1].rsplit(":", 1)[0].strip("[]") for line in out.splitlines()
@@ -656,8 +656,16 @@ def following(topo, client):
     if len(peers) != 1:
         return None
     peer = peers.pop()
-    return next((topo.nodes[n] for n in (*VOTERS, *OBSERVERS)
-                 if peer in server_addresses(topo, n)), None)
+    for name in servers:
+        try:
+            names = server_addresses(topo, name)
+        except AssertionError:
+            # a server that does not answer is named by its ID and
+            # underlay address only
+            names = (name, topo.nodes[name].underlay)
+        if peer in names:
+            return topo.nodes[name]
+    return None
 
 
 def stop_together(nodes, timeout=30):

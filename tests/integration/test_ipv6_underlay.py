@@ -26,13 +26,11 @@ import secrets
 import shutil
 import socket
 import struct
-import subprocess
-import tempfile
-from pathlib import Path
 
 import pytest
 
 import wmtest
+from nslab import NsLab, router_rules
 from wmtest import run, wait_until
 
 SERVER6 = "fd77::1"
@@ -41,50 +39,17 @@ ROUTER_WAN6 = "fd77::20"
 SERVER4 = "192.0.2.1"
 PW = "s3cret-Dual-Stack-Pw"
 
-ROUTER_RULES = """
-table inet wmh-fw {
-  chain forward {
-    type filter hook forward priority filter; policy drop;
-    ct state established,related accept
-    iifname "lan0" oifname "wan0" accept
-  }
-  chain input {
-    type filter hook input priority filter; policy drop;
-    ct state established,related accept
-    iifname "lo" accept
-    iifname "lan0" accept
-    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept
-  }
-}
-table ip6 wmh-nat {
-  chain postrouting {
-    type nat hook postrouting priority srcnat; policy accept;
-    oifname "wan0" masquerade
-  }
-}
-"""
+# NAT66 with the router's own neighbour discovery let in.
+ROUTER_RULES = router_rules(
+    'oifname "wan0" masquerade', family="ip6",
+    input_extra="icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } accept")
 
 
-class Lab:
+class Lab(NsLab):
     """Namespaces and processes of one test; everything goes in close()."""
 
     def __init__(self):
-        self.prefix = "wmh-v6-" + secrets.token_hex(2)
-        self.dir = Path(tempfile.mkdtemp(prefix=self.prefix + "-"))
-        self.namespaces = []
-        self.procs = {}
-        self.fingerprint = None
-        self.turn_secret = secrets.token_hex(16)
-
-    def ns(self, name):
-        return f"{self.prefix}-{name}"
-
-    def ns_add(self, name):
-        ns = self.ns(name)
-        self.namespaces.append(ns)
-        run(["ip", "netns", "add", ns])
-        run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        return ns
+        super().__init__("v6")
 
     def addr(self, name, dev, cidr):
         cmd = ["ip", "-n", self.ns(name), "addr", "add", cidr, "dev", dev]
@@ -130,28 +95,6 @@ class Lab:
         run(["ip", "netns", "exec", router, "nft", "-f", "-"], input=ROUTER_RULES)
 
     # --- processes -------------------------------------------------------
-    def spawn(self, name, ns, argv, mount=True, preexec=None):
-        log = open(self.dir / f"{name}.log", "ab")
-        cmd = ["ip", "netns", "exec", ns]
-        if mount:
-            cmd += ["unshare", "-m", "--propagation", "private", "sh", "-c", wmtest.NODE_SH, "sh"]
-        cmd += [str(a) for a in argv]
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             env=dict(wmtest.ENV), start_new_session=True, preexec_fn=preexec)
-        log.close()
-        self.procs[name] = p
-        return p
-
-    def log(self, name):
-        try:
-            return (self.dir / f"{name}.log").read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def logs(self, lines=60):
-        return "\n".join(f"--- {n}\n" + "\n".join(self.log(n).splitlines()[-lines:])
-                         for n in self.procs)
-
     def node(self, name, ns, *args, preexec=None):
         state = self.dir / name
         state.mkdir(mode=0o700, exist_ok=True)
@@ -163,45 +106,13 @@ class Lab:
         # No --api-listen and no --endpoints: the defaults must serve an
         # IPv6-only host, and detection must find its IPv6 address.
         self.node("server", self.ns("public"), "--bootstrap", *args)
-        pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
-
-        def found():
-            if self.procs["server"].poll() is not None:
-                raise wmtest.StopWaiting("server exited:\n" + self.log("server"))
-            m = pat.search(self.log("server"))
-            return m and m.group(1)
-        self.fingerprint = wait_until(found, 60, "the server's join command")
+        self.fingerprint = self.wait_fingerprint("server", r"--join-fingerprint[ =]")
 
     def join(self, name, ns, target, *args):
         self.node(name, ns, "--join", target, "--join-fingerprint", self.fingerprint, *args)
 
     def start_stun(self):
-        conf = self.dir / "turnserver.conf"
-        conf.write_text(f"""
-listening-ip={SERVER6}
-listening-ip={STUN6_B}
-listening-port=3478
-relay-ip={SERVER6}
-min-port=49152
-max-port=65535
-realm=webmesh.test
-use-auth-secret
-static-auth-secret={self.turn_secret}
-fingerprint
-no-tcp
-no-tls
-no-dtls
-no-cli
-pidfile={self.dir}/turnserver.pid
-log-file=stdout
-simple-log
-""")
-        self.spawn("coturn", self.ns("public"), ["turnserver", "-c", conf], mount=False)
-
-        def listening():
-            out = run(["ip", "netns", "exec", self.ns("public"), "ss", "-uln"]).stdout
-            return f"[{SERVER6}]:3478" in out and f"[{STUN6_B}]:3478" in out
-        wait_until(listening, 20, "coturn to listen on both addresses")
+        self.start_coturn([SERVER6, STUN6_B], SERVER6)
 
     def wmctl(self, name, *args):
         if self.procs[name].poll() is not None:
@@ -227,25 +138,6 @@ simple-log
             wait_until(lambda: self.ping(ns_name, a), 30,
                        f"{frm} to ping {to} at {a} over the mesh", interval=1)
 
-    def close(self):
-        for name in reversed(list(self.procs)):
-            p = self.procs[name]
-            if p.poll() is None:
-                p.terminate()
-                try:
-                    p.wait(15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait(5)
-        for ns in reversed(self.namespaces):
-            left = [int(x) for x in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
-            wmtest._kill_wait(left, 5)
-            run(["ip", "netns", "del", ns], check=False)
-        if os.environ.get("WM_TEST_KEEP") == "1":
-            print(f"test_ipv6_underlay: kept {self.dir}")
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
 
 @pytest.fixture
 def lab():
@@ -255,10 +147,7 @@ def lab():
     try:
         yield lab
     finally:
-        if any(p.poll() is not None and p.returncode not in (0, -15)
-               for p in lab.procs.values()):
-            print(lab.logs())
-        lab.close()
+        lab.close_reporting()
 
 
 def no_ipv4_on_underlay(lab, name):

@@ -21,16 +21,14 @@ What the tests read is `wmctl status -o json` on each site's socket.
 import json
 import os
 import re
-import secrets
 import shutil
 import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 
 import wmtest
+from nslab import COTURN_DENY_PRIVATE, NsLab, router_rules
 from wmtest import run, wait_until
 
 PUBLIC_IP = "203.0.113.10"
@@ -45,62 +43,21 @@ NAT_RULES = {
     # a new random port for every new destination ("symmetric")
     "symmetric": 'oifname "wan0" masquerade random,fully-random',
 }
-NODE_SH = wmtest.NODE_SH
 
 
-def _router_rules(nat, wan):
-    return f"""
-table inet wmh-fw {{
-  chain forward {{
-    type filter hook forward priority filter; policy drop;
-    ct state established,related accept
-    iifname "lan0" oifname "wan0" accept
-  }}
-  chain input {{
-    type filter hook input priority filter; policy drop;
-    ct state established,related accept
-    iifname "lo" accept
-    iifname "lan0" accept
-  }}
-}}
-table ip wmh-nat {{
-  chain postrouting {{
-    type nat hook postrouting priority srcnat; policy accept;
-    {NAT_RULES[nat].format(wan=wan)}
-  }}
-}}
-"""
-
-
-class NatLab:
+class NatLab(NsLab):
     """The namespaces, coturn, the server and the site nodes of one test."""
 
     def __init__(self, nat_a="cone", nat_b="cone-snat"):
-        self.prefix = "wmh-nat-" + secrets.token_hex(2)
-        self.dir = Path(tempfile.mkdtemp(prefix=self.prefix + "-"))
-        self.namespaces = []
-        self.procs = {}  # name -> Popen
-        self.turn_secret = secrets.token_hex(16)
-        self.fingerprint = None
+        super().__init__("nat")
         try:
             self._build(nat_a, nat_b)
         except BaseException:
             self.close()
             raise
 
-    # --- namespaces ----------------------------------------------------
-    def ns(self, name):
-        return f"{self.prefix}-{name}"
-
-    def _ns_add(self, name):
-        ns = self.ns(name)
-        self.namespaces.append(ns)
-        run(["ip", "netns", "add", ns])
-        run(["ip", "-n", ns, "link", "set", "lo", "up"])
-        return ns
-
     def _build(self, nat_a, nat_b):
-        pub = self._ns_add("public")
+        pub = self.ns_add("public")
         run(["ip", "-n", pub, "link", "add", "br0", "type", "bridge"])
         run(["ip", "-n", pub, "addr", "add", f"{PUBLIC_IP}/24", "dev", "br0"])
         run(["ip", "-n", pub, "link", "set", "br0", "up"])
@@ -116,8 +73,8 @@ class NatLab:
              "dev", "nowhere"])
         run(["ip", "-n", pub, "route", "add", "default", "via", "198.51.100.2"])
         for side, nat in (("a", nat_a), ("b", nat_b)):
-            router = self._ns_add(f"router-{side}")
-            site = self._ns_add(f"site-{side}")
+            router = self.ns_add(f"router-{side}")
+            site = self.ns_add(f"site-{side}")
             net = SITE_NET[side]
             run(["ip", "-n", pub, "link", "add", f"v{side}", "type", "veth", "peer", "name",
                  "wan0", "netns", router])
@@ -134,99 +91,30 @@ class NatLab:
             run(["ip", "netns", "exec", router, "sysctl", "-q", "-w",
                  "net.ipv4.ip_forward=1"])
             run(["ip", "netns", "exec", router, "nft", "-f", "-"],
-                input=_router_rules(nat, ROUTER_WAN[side]))
+                input=router_rules(NAT_RULES[nat].format(wan=ROUTER_WAN[side])))
 
     def nft(self, side, cmds):
         run(["ip", "netns", "exec", self.ns(f"router-{side}"), "nft", "-f", "-"], input=cmds)
 
     # --- processes -----------------------------------------------------
-    def _spawn(self, name, ns, argv, mount=True):
-        log = open(self.dir / f"{name}.log", "ab")
-        cmd = ["ip", "netns", "exec", ns]
-        if mount:
-            cmd += ["unshare", "-m", "--propagation", "private", "sh", "-c", NODE_SH, "sh"]
-        cmd += [str(a) for a in argv]
-        env = dict(wmtest.ENV)
-        if os.environ.get("WM_TEST_NICE_DEBUG") == "1":  # libnice's own trace
-            env.update(NICE_DEBUG="all", G_MESSAGES_DEBUG="all")
-        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                             env=env, start_new_session=True)
-        log.close()
-        self.procs[name] = p
-        return p
-
-    def log(self, name):
-        try:
-            return (self.dir / f"{name}.log").read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def logs(self, lines=80):
-        out = []
-        for name in self.procs:
-            tail = self.log(name).splitlines()[-lines:]
-            out.append(f"--- {name} (last {len(tail)} lines)\n" + "\n".join(tail))
-        return "\n".join(out)
-
     def start_coturn(self):
-        conf = self.dir / "turnserver.conf"
-        conf.write_text(f"""
-listening-ip={PUBLIC_IP}
-relay-ip={PUBLIC_IP}
-listening-port=3478
-min-port=49152
-max-port=65535
-realm=webmesh.test
-use-auth-secret
-static-auth-secret={self.turn_secret}
-fingerprint
-no-tcp
-no-tls
-no-dtls
-no-cli
-no-multicast-peers
-# a relay must not reach into the private networks around it
-denied-peer-ip=10.0.0.0-10.255.255.255
-denied-peer-ip=172.16.0.0-172.31.255.255
-denied-peer-ip=192.168.0.0-192.168.255.255
-pidfile={self.dir}/turnserver.pid
-log-file=stdout
-simple-log
-verbose
-""")
-        self._spawn("coturn", self.ns("public"), ["turnserver", "-c", conf], mount=False)
-
-        def listening():
-            out = run(["ip", "netns", "exec", self.ns("public"), "ss", "-uln"]).stdout
-            return f"{PUBLIC_IP}:3478" in out
-        wait_until(listening, 20, "coturn to listen")
+        super().start_coturn([PUBLIC_IP], PUBLIC_IP, COTURN_DENY_PRIVATE + "\nverbose")
 
     def start_server(self, turn=True):
         state = self.dir / "server"
         state.mkdir(mode=0o700)
         relay = ["--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
                  self.turn_secret] if turn else []
-        self._spawn("server", self.ns("public"),
-                    [wmtest.WEBMESHD, "--bootstrap", "--node-id", "server", "--state-dir", state,
-                     "--endpoints", f"{PUBLIC_IP}:51820", "--socket", state / "webmesh.sock",
-                     *relay, "--log-level", "debug"])
-        self.fingerprint = self._fingerprint("server", r"--join-fingerprint[ =]")
-
-    def _fingerprint(self, name, before):
-        """The sha256:HEX that the log of name prints after the regex before."""
-        pat = re.compile(before + r"(sha256:[0-9a-fA-F]{64})")
-
-        def found():
-            if self.procs[name].poll() is not None:
-                raise wmtest.StopWaiting(f"{name} exited:\n" + self.log(name))
-            m = pat.search(self.log(name))
-            return m and m.group(1)
-        return wait_until(found, 60, f"{name}'s certificate fingerprint")
+        self.spawn("server", self.ns("public"),
+                   [wmtest.WEBMESHD, "--bootstrap", "--node-id", "server", "--state-dir", state,
+                    "--endpoints", f"{PUBLIC_IP}:51820", "--socket", state / "webmesh.sock",
+                    *relay, "--log-level", "debug"])
+        self.fingerprint = self.wait_fingerprint("server", r"--join-fingerprint[ =]")
 
     def start_second_server(self):
         """A second voter, server2 at SERVER2_IP, in a namespace of its own on
         the public bridge; returns its certificate fingerprint."""
-        ns = self._ns_add("public2")
+        ns = self.ns_add("public2")
         run(["ip", "-n", self.ns("public"), "link", "add", "vs2", "type", "veth", "peer",
              "name", "eth0", "netns", ns])
         run(["ip", "-n", self.ns("public"), "link", "set", "vs2", "master", "br0", "up"])
@@ -234,13 +122,13 @@ verbose
         run(["ip", "-n", ns, "link", "set", "eth0", "up"])
         state = self.dir / "server2"
         state.mkdir(mode=0o700)
-        self._spawn("server2", ns,
-                    [wmtest.WEBMESHD, "--join", f"{PUBLIC_IP}:8443", "--join-fingerprint",
-                     self.fingerprint, "--voter", "--node-id", "server2", "--state-dir", state,
-                     "--endpoints", f"{SERVER2_IP}:51820", "--socket", state / "webmesh.sock",
-                     "--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
-                     self.turn_secret, "--log-level", "debug"])
-        return self._fingerprint("server2", r"serving the API on \S+ \(TLS, certificate ")
+        self.spawn("server2", ns,
+                   [wmtest.WEBMESHD, "--join", f"{PUBLIC_IP}:8443", "--join-fingerprint",
+                    self.fingerprint, "--voter", "--node-id", "server2", "--state-dir", state,
+                    "--endpoints", f"{SERVER2_IP}:51820", "--socket", state / "webmesh.sock",
+                    "--turn-servers", f"turn:{PUBLIC_IP}:3478", "--turn-secret",
+                    self.turn_secret, "--log-level", "debug"])
+        return self.wait_fingerprint("server2", r"serving the API on \S+ \(TLS, certificate ")
 
     def start_node(self, side, *extra):
         name = f"site-{side}"
@@ -257,17 +145,7 @@ verbose
                 "--socket", state / "webmesh.sock", "--stun-servers",
                 f"stun:{PUBLIC_IP}:3478", "--ice-handshake-timeout", "10",
                 "--log-level", "debug"]
-        self._spawn(name, self.ns(name), args + list(extra))
-
-    def stop(self, name):
-        p = self.procs.get(name)
-        if p and p.poll() is None:
-            p.terminate()
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        self.spawn(name, self.ns(name), args + list(extra))
 
     # --- observations --------------------------------------------------
     def status(self, side):
@@ -293,19 +171,6 @@ verbose
                  str(count), "-W", str(wait), addr], check=False, timeout=count * wait + 10)
         return p.returncode == 0
 
-    # --- teardown ------------------------------------------------------
-    def close(self):
-        for name in reversed(list(self.procs)):
-            self.stop(name)
-        for ns in reversed(self.namespaces):
-            left = [int(x) for x in run(["ip", "netns", "pids", ns], check=False).stdout.split()]
-            wmtest._kill_wait(left, 5)
-            run(["ip", "netns", "del", ns], check=False)
-        if os.environ.get("WM_TEST_KEEP") == "1":
-            print(f"test_nat: kept {self.dir}")
-        else:
-            shutil.rmtree(self.dir, ignore_errors=True)
-
 
 @pytest.fixture
 def lab_factory():
@@ -321,12 +186,7 @@ def lab_factory():
         return lab
     yield make
     for lab in labs:
-        try:
-            if any(p.poll() is not None and p.returncode not in (0, -15)
-                   for p in lab.procs.values()):
-                print(lab.logs())
-        finally:
-            lab.close()
+        lab.close_reporting()
 
 
 def _start_pair(lab, **kw):

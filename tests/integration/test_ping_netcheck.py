@@ -12,6 +12,7 @@ import json
 import pytest
 
 import wmtest
+from nslab import COTURN_DENY_PRIVATE, NsLab
 from wmtest import run, wait_until
 from test_nat import NatLab, PUBLIC_IP, ROUTER_WAN, lab_factory  # noqa: F401 (fixture)
 
@@ -22,37 +23,8 @@ DEAD_STUN = "203.0.113.99"
 class PingLab(NatLab):
     def start_coturn(self):
         run(["ip", "-n", self.ns("public"), "addr", "add", f"{STUN2_IP}/24", "dev", "br0"])
-        conf = self.dir / "turnserver.conf"
-        conf.write_text(f"""
-listening-ip={PUBLIC_IP}
-listening-ip={STUN2_IP}
-relay-ip={PUBLIC_IP}
-listening-port=3478
-min-port=49152
-max-port=65535
-realm=webmesh.test
-use-auth-secret
-static-auth-secret={self.turn_secret}
-fingerprint
-no-tcp
-no-tls
-no-dtls
-no-cli
-no-multicast-peers
-no-rfc5780
-denied-peer-ip=10.0.0.0-10.255.255.255
-denied-peer-ip=172.16.0.0-172.31.255.255
-denied-peer-ip=192.168.0.0-192.168.255.255
-pidfile={self.dir}/turnserver.pid
-log-file=stdout
-simple-log
-""")
-        self._spawn("coturn", self.ns("public"), ["turnserver", "-c", conf], mount=False)
-
-        def listening():
-            out = run(["ip", "netns", "exec", self.ns("public"), "ss", "-uln"]).stdout
-            return f"{PUBLIC_IP}:3478" in out and f"{STUN2_IP}:3478" in out
-        wait_until(listening, 20, "coturn to listen on both addresses")
+        NsLab.start_coturn(self, [PUBLIC_IP, STUN2_IP], PUBLIC_IP,
+                           COTURN_DENY_PRIVATE + "\nno-rfc5780")
 
     def wmctl(self, side, *args, check=True, timeout=60):
         name = "server" if side == "server" else f"site-{side}"
@@ -104,6 +76,17 @@ def _start(lab):
         lab.start_node(side, "--stun-servers", f"stun:{STUN2_IP}:3478", "--stun-servers",
                        f"stun:{DEAD_STUN}:3478")
     wait_until(lambda: lab.address("a") and lab.address("b"), 60, "both sites to join")
+
+
+def _three_answers(lab, side, other, path, timeout):
+    """Once site-side's peer other is on path (within timeout s), wmctl ping
+    until all three echoes answer; the ping's JSON."""
+    def on_path():
+        p = lab.peer(side, other)
+        return p if p and p["path"] == path else None
+    wait_until(on_path, timeout, f"site-{side}'s {path} path to {other}")
+    return wait_until(lambda: (lambda x: x if x.get("received") == 3 else None)(
+        lab.ping(side, other)), 40, f"three answers from {other} over {path}")
 
 
 def _checks(nc, kind):
@@ -174,12 +157,7 @@ def test_ping_reports_direct_and_ice_paths(ping_lab, pb_gen):
         # the edge's ice attribute puts the pair on ICE for sure.
         lab.wmctl("server", "put", "edge", "site-a", "site-b", "--attr", "ice=true")
 
-        def ice_peer():
-            p = lab.peer("a", "site-b")
-            return p if p and p["path"] == "ice-direct" else None
-        wait_until(ice_peer, 60, "site-a's ICE path to site-b")
-        r = wait_until(lambda: (lambda x: x if x.get("received") == 3 else None)(
-            lab.ping("a", "site-b")), 40, "three answers from site-b over ICE")
+        r = _three_answers(lab, "a", "site-b", "ice-direct", 60)
         for p in r["replies"]:
             # a hole punched through the NATs, not WireGuard's own endpoint
             assert p["path"] == "ice_srflx", r
@@ -258,12 +236,7 @@ def test_netcheck_symmetric_nat(ping_lab):
         # wmctl ping over the TURN relay: between the cone and the symmetric
         # site ICE finds no hole, so every echo goes through coturn, and each
         # says so (ice_relay, with the relayed candidate)
-        def relay_peer():
-            p = lab.peer("b", "site-a")
-            return p if p and p["path"] == "ice-relay" else None
-        wait_until(relay_peer, 90, "site-b's relayed path to site-a")
-        r = wait_until(lambda: (lambda x: x if x.get("received") == 3 else None)(
-            lab.ping("b", "site-a")), 40, "three answers from site-a over the relay")
+        r = _three_answers(lab, "b", "site-a", "ice-relay", 90)
         assert r["node_id"] == "site-a" and r["sent"] == 3, r
         for p in r["replies"]:
             assert p["path"] == "ice_relay", r

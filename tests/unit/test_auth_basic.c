@@ -16,6 +16,7 @@
 
 #include "auth/auth.h"
 #include "core/base64.h"
+#include "test_util.h"
 
 /* crypt(3) hashes of "pw" and "secret2". */
 #define PW_BCRYPT "$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q"
@@ -25,28 +26,6 @@
 	"08R2BPH2xk/"
 
 static char path[] = "/tmp/wm-test-htpasswd-XXXXXX";
-
-static void write_file(const char *text)
-{
-	/* Replace, not rewrite in place: a new inode, as editors and htpasswd do. */
-	char tmp[64];
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	FILE *f = fopen(tmp, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(rename(tmp, path), 0);
-}
-
-static char *basic(const char *user, const char *pass)
-{
-	static char hdr[256];
-	char raw[128], b64[200];
-	snprintf(raw, sizeof(raw), "%s:%s", user, pass);
-	wm_base64_encode(raw, strlen(raw), b64);
-	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
-	return hdr;
-}
 
 struct result {
 	int done, err;
@@ -86,7 +65,7 @@ static void test_basic(void **state)
 	char err[256];
 
 	assert_non_null(mkstemp(path) >= 0 ? path : NULL);
-	write_file("alice:" PW_BCRYPT "\nbob:" PW_YESCRYPT "\ncarol:" PW_SHA512 "\n");
+	test_replace_file(path, "alice:" PW_BCRYPT "\nbob:" PW_YESCRYPT "\ncarol:" PW_SHA512 "\n");
 	uv_loop_init(&loop);
 	assert_int_equal(wm_auth_new(&loop, &a), 0);
 	assert_true(wm_auth_is_open(a));
@@ -95,19 +74,19 @@ static void test_basic(void **state)
 	assert_false(wm_auth_is_open(a));
 	assert_string_equal(wm_auth_methods(a), "basic");
 
-	struct wm_auth_request req = {.authorization = basic("alice", "pw")};
+	struct wm_auth_request req = {.authorization = test_basic_auth("alice", "pw")};
 	assert_int_equal(run(a, &loop, &req, &res), 0);
 	assert_string_equal(res.id.id, "alice");
 	assert_string_equal(res.id.method, "basic");
-	req.authorization = basic("bob", "pw");
+	req.authorization = test_basic_auth("bob", "pw");
 	assert_int_equal(run(a, &loop, &req, &res), 0);
-	req.authorization = basic("carol", "pw");
+	req.authorization = test_basic_auth("carol", "pw");
 	assert_int_equal(run(a, &loop, &req, &res), 0);
-	req.authorization = basic("alice", "wrong");
+	req.authorization = test_basic_auth("alice", "wrong");
 	assert_int_equal(run(a, &loop, &req, &res), -EACCES);
 	assert_non_null(strstr(res.why, "wrong password"));
 	assert_null(strstr(res.why, "wrong\"")); /* the password is not echoed */
-	req.authorization = basic("mallory", "pw");
+	req.authorization = test_basic_auth("mallory", "pw");
 	assert_int_equal(run(a, &loop, &req, &res), -EACCES);
 	req.authorization = "Basic !!!notbase64";
 	assert_int_equal(run(a, &loop, &req, &res), -EACCES);
@@ -118,17 +97,17 @@ static void test_basic(void **state)
 	assert_int_equal(run(a, &loop, &req, &res), -EACCES);
 
 	/* The file changes: bob goes, dave comes. */
-	write_file("alice:" PW_BCRYPT "\ndave:" PW_BCRYPT "\n");
-	req.authorization = basic("bob", "pw");
+	test_replace_file(path, "alice:" PW_BCRYPT "\ndave:" PW_BCRYPT "\n");
+	req.authorization = test_basic_auth("bob", "pw");
 	assert_int_equal(run(a, &loop, &req, &res), -EACCES);
-	req.authorization = basic("dave", "pw");
+	req.authorization = test_basic_auth("dave", "pw");
 	assert_int_equal(run(a, &loop, &req, &res), 0);
 	/* It turns invalid: everyone is refused until it is fixed. */
-	write_file("alice:" PW_BCRYPT "\nbob:$1$saltsalt$2vnaRpHa6Jxjz5n83ok8Z0\n");
-	req.authorization = basic("alice", "pw");
+	test_replace_file(path, "alice:" PW_BCRYPT "\nbob:$1$saltsalt$2vnaRpHa6Jxjz5n83ok8Z0\n");
+	req.authorization = test_basic_auth("alice", "pw");
 	assert_int_equal(run(a, &loop, &req, &res), -EIO);
 	assert_non_null(strstr(res.why, "invalid"));
-	write_file("alice:" PW_BCRYPT "\n");
+	test_replace_file(path, "alice:" PW_BCRYPT "\n");
 	assert_int_equal(run(a, &loop, &req, &res), 0);
 
 	/* The local socket needs nothing. */
@@ -161,7 +140,7 @@ static void test_open_and_refused_load(void **state)
 	uv_run(&loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&loop), 0);
 
-	write_file("# comment\nalice:plaintext\n");
+	test_replace_file(path, "# comment\nalice:plaintext\n");
 	assert_int_equal(wm_auth_basic_new(path, &au, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "line 2 (user \"alice\")"));
 	assert_null(strstr(err, "plaintext\""));

@@ -29,6 +29,7 @@
 #include "core/base64.h"
 #include "services/gate.h"
 #include "test_tls_live.h"
+#include "test_util.h"
 
 /* crypt(3) SHA-512 hashes of "pw" and "pw2". */
 #define HASH_PW                                                                                    \
@@ -42,27 +43,6 @@
 static char dir[] = "/tmp/wm-test-auth-chain-XXXXXX";
 static char htpasswd1[128], htpasswd2[128], keys[128], nodekey[128];
 
-static void write_file(const char *path, const char *text)
-{
-	char tmp[160];
-	snprintf(tmp, sizeof(tmp), "%s.new", path);
-	FILE *f = fopen(tmp, "w");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
-	assert_int_equal(rename(tmp, path), 0);
-}
-
-static const char *basic(const char *user, const char *pass)
-{
-	static char hdr[256];
-	char raw[128], b64[200];
-	snprintf(raw, sizeof(raw), "%s:%s", user, pass);
-	wm_base64_encode(raw, strlen(raw), b64);
-	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
-	return hdr;
-}
-
 /* A good keys file for node-a's key, or one that fails to load. */
 static void keys_valid(bool valid)
 {
@@ -72,7 +52,7 @@ static void keys_valid(bool valid)
 	if (!pub[0])
 		assert_int_equal(wm_auth_key_generate(nodekey, pub, err, sizeof(err)), 0);
 	snprintf(text, sizeof(text), valid ? "node-a %s\n" : "node-a notakey\n", pub);
-	write_file(keys, text);
+	test_replace_file(keys, text);
 }
 
 static int setup(void **state)
@@ -83,8 +63,8 @@ static int setup(void **state)
 	snprintf(htpasswd2, sizeof(htpasswd2), "%s/htpasswd2", dir);
 	snprintf(keys, sizeof(keys), "%s/keys", dir);
 	snprintf(nodekey, sizeof(nodekey), "%s/node-a.key", dir);
-	write_file(htpasswd1, "alice:" HASH_PW "\n");
-	write_file(htpasswd2, "alice:" HASH_PW2 "\nbob:" HASH_PW "\n");
+	test_replace_file(htpasswd1, "alice:" HASH_PW "\n");
+	test_replace_file(htpasswd2, "alice:" HASH_PW2 "\nbob:" HASH_PW "\n");
 	keys_valid(true);
 	return 0;
 }
@@ -201,16 +181,17 @@ static void test_refusal_then_next_method(void **state)
 	assert_int_equal(wm_auth_new(NULL, &a), 0);
 	add(a, "basic", htpasswd1);
 	add(a, "basic", htpasswd2);
-	struct wm_auth_request req = {.authorization = basic("alice", "pw2"), .now = 1700000000};
+	struct wm_auth_request req = {.authorization = test_basic_auth("alice", "pw2"),
+				      .now = 1700000000};
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "alice");
 	assert_string_equal(id.method, "basic");
 	/* Refused by both: the first refusal is the reason. */
-	req.authorization = basic("alice", "wrong");
+	req.authorization = test_basic_auth("alice", "wrong");
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), -EACCES);
 	assert_string_equal(why, "basic: unknown user or wrong password");
 	/* Unknown to the first, known to the second. */
-	req.authorization = basic("bob", "pw");
+	req.authorization = test_basic_auth("bob", "pw");
 	assert_int_equal(wm_auth_authenticate_sync(a, &req, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "bob");
 	req.authorization = NULL;
@@ -247,7 +228,8 @@ static void test_backend_failure_ends_the_chain(void **state)
 	assert_string_equal(why, "key: the key-auth keys file is invalid or unreadable; fix it");
 	/* Without key-auth headers the broken method has nothing to check and
 	 * basic decides as usual. */
-	struct wm_auth_request only_basic = {.authorization = basic("alice", "pw"), .now = now};
+	struct wm_auth_request only_basic = {.authorization = test_basic_auth("alice", "pw"),
+					     .now = now};
 	assert_int_equal(wm_auth_authenticate_sync(a, &only_basic, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "alice");
 	assert_string_equal(id.method, "basic");
@@ -258,11 +240,12 @@ static void test_backend_failure_ends_the_chain(void **state)
 	assert_int_equal(wm_auth_new(NULL, &a), 0);
 	add(a, "basic", htpasswd2);
 	add(a, "basic", htpasswd1);
-	only_basic.authorization = basic("alice", "pw");
-	write_file(htpasswd1, "alice:$1$saltsalt$2vnaRpHa6Jxjz5n83ok8Z0\n"); /* MD5: refused */
+	only_basic.authorization = test_basic_auth("alice", "pw");
+	test_replace_file(htpasswd1,
+			  "alice:$1$saltsalt$2vnaRpHa6Jxjz5n83ok8Z0\n"); /* MD5: refused */
 	assert_int_equal(wm_auth_authenticate_sync(a, &only_basic, &id, why, sizeof(why)), -EIO);
 	assert_string_equal(why, "basic: the htpasswd file is invalid or unreadable; fix it");
-	write_file(htpasswd1, "alice:" HASH_PW "\n");
+	test_replace_file(htpasswd1, "alice:" HASH_PW "\n");
 	assert_int_equal(wm_auth_authenticate_sync(a, &only_basic, &id, why, sizeof(why)), 0);
 	assert_string_equal(id.id, "alice");
 	wm_auth_client_free(&k.c);
@@ -302,7 +285,7 @@ static void test_pending_limit(void **state)
 	memset(held, 0, sizeof(held));
 	for (int i = 0; i < WM_AUTH_MAX_PENDING; i++)
 		assert_int_equal(wm_auth_authenticate(a, &hold, answer_cb, &held[i]), 0);
-	struct wm_auth_request good = {.authorization = basic("alice", "pw")};
+	struct wm_auth_request good = {.authorization = test_basic_auth("alice", "pw")};
 	assert_int_equal(wm_auth_authenticate(a, &good, answer_cb, &extra), -EBUSY);
 	hold_release(true);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -392,7 +375,7 @@ static void test_gate_answers(void **state)
 	key_and_basic(&k, "alice", "pw", (int64_t)time(NULL), fp, &unused);
 	assert_int_equal(call(client, &loop, k.md, k.n, message, sizeof(message)), WM_GRPC_OK);
 	/* A wrong password alone. */
-	struct wm_rpc_metadata wrong = {"authorization", basic("alice", "wrong")};
+	struct wm_rpc_metadata wrong = {"authorization", test_basic_auth("alice", "wrong")};
 	assert_int_equal(call(client, &loop, &wrong, 1, message, sizeof(message)),
 			 WM_GRPC_UNAUTHENTICATED);
 	assert_string_equal(message, "authentication failed");

@@ -18,21 +18,12 @@
 
 #include "auth/auth.h"
 #include "core/base64.h"
+#include "test_util.h"
 
 /* crypt(3) bcrypt hash of "pw". */
 #define PW_BCRYPT "$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q"
 
 static char path[] = "/tmp/wm-test-authlim-XXXXXX";
-
-static char *basic(const char *user, const char *pass)
-{
-	static char hdr[256];
-	char raw[128], b64[200];
-	snprintf(raw, sizeof(raw), "%s:%s", user, pass);
-	wm_base64_encode(raw, strlen(raw), b64);
-	snprintf(hdr, sizeof(hdr), "Basic %s", b64);
-	return hdr;
-}
 
 struct result {
 	int done, err;
@@ -65,7 +56,7 @@ static struct wm_auth *chain(uv_loop_t *loop, const struct wm_auth_limits *lim)
 static int submit(struct wm_auth *a, const char *peer, const char *user, const char *pass,
 		  struct result *r)
 {
-	struct wm_auth_request req = {.authorization = basic(user, pass), .peer = peer};
+	struct wm_auth_request req = {.authorization = test_basic_auth(user, pass), .peer = peer};
 	memset(r, 0, sizeof(*r));
 	return wm_auth_authenticate(a, &req, done_cb, r);
 }
@@ -158,7 +149,7 @@ static void test_hammer(void **state)
 	assert_false(wm_auth_log_due(a, "203.0.113.9:2001"));
 	assert_true(wm_auth_log_due(a, "198.51.100.7:2000"));
 	/* Requests without an address (tools, tests) are not counted per source. */
-	struct wm_auth_request req = {.authorization = basic("alice", "guess")};
+	struct wm_auth_request req = {.authorization = test_basic_auth("alice", "guess")};
 	struct result x;
 	for (int i = 0; i < 8; i++) {
 		assert_int_equal(wm_auth_authenticate(a, &req, done_cb, &x), 0);

@@ -242,24 +242,13 @@ static int live_setup(void **state)
 {
 	uint8_t *bufs[TEST_GATE_FIXTURE_MAX];
 	size_t lens[TEST_GATE_FIXTURE_MAX], n;
-	char addr[32], err[512];
 
 	(void)state;
 	memset(&L, 0, sizeof(L));
 	snprintf(L.dir, sizeof(L.dir), "/tmp/wm-test-gate-XXXXXX");
 	assert_non_null(mkdtemp(L.dir));
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
-	struct wm_store_config cfg = {.dir = L.dir,
-				      .node_id = "srv-1",
-				      .raft_address = addr,
-				      .bootstrap = true,
-				      .heartbeat_ms = 50,
-				      .election_ms = 300,
-				      .wg_private_key = test_lone_key,
-				      .peer_lookup = test_peer_lookup};
 	test_loop_init(&L.l);
-	assert_int_equal(wm_store_open(&L.l.loop, &cfg, &L.store, err, sizeof(err)), 0);
-	assert_true(test_run_until(&L.l, test_is_leader, L.store));
+	L.store = test_lone_leader(&L.l.loop, L.dir, "srv-1");
 	n = test_gate_fixture(bufs, lens);
 	for (size_t i = 0; i < n; i++)
 		test_apply_packed(&L.l, L.store, bufs[i], lens[i]);
@@ -516,31 +505,9 @@ static struct wm_store *store_of(void *data)
 	return L.store;
 }
 
-struct unary {
-	bool done;
-	int status;
-	char message[256];
-	uint8_t resp[1024];
-	size_t len;
-};
-
-static void unary_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
-{
-	struct unary *u = data;
-
-	u->done = true;
-	u->status = status;
-	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
-	u->len = 0;
-	if (resp && len <= sizeof(u->resp)) {
-		memcpy(u->resp, resp, len);
-		u->len = len;
-	}
-}
-
 /* One call as user:pw; returns the status. */
 static int call_as(struct wm_rpc_client *c, const char *user, const char *path,
-		   const ProtobufCMessage *req, struct unary *u)
+		   const ProtobufCMessage *req, struct test_unary *u)
 {
 	char raw[64], b64[128], hdr[160];
 	uint8_t buf[512];
@@ -552,14 +519,14 @@ static int call_as(struct wm_rpc_client *c, const char *user, const char *path,
 	memset(u, 0, sizeof(*u));
 	assert_true(protobuf_c_message_get_packed_size(req) <= sizeof(buf));
 	assert_int_equal(wm_rpc_client_unary(c, path, buf, protobuf_c_message_pack(req, buf), 10000,
-					     &md, 1, unary_cb, u),
+					     &md, 1, test_unary_cb, u),
 			 0);
 	assert_true(test_run_until(&L.l, test_flag_set, &u->done));
 	return u->status;
 }
 
 static int can_i(struct wm_rpc_client *c, const char *user, const char *verb, const char *resource,
-		 const char *name, const char *as_id, struct unary *u, bool *allowed)
+		 const char *name, const char *as_id, struct test_unary *u, bool *allowed)
 {
 	Webmesh__V1__CanIRequest q = WEBMESH__V1__CAN_IREQUEST__INIT;
 
@@ -586,7 +553,7 @@ static void test_live_through_the_server(void **state)
 	struct wm_authenticator au;
 	struct wm_gate *gate;
 	struct wm_auth *auth;
-	struct unary u;
+	struct test_unary u;
 	bool allowed = false, down = false;
 	FILE *f;
 

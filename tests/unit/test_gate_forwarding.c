@@ -83,28 +83,10 @@ static void put_rbac(const char *role, const char *rules, const char *subjects)
  * "admin") and role edge-writer bound to user:m1 only. */
 static int setup(void **state)
 {
-	char addr[32], err[512];
-	struct wm_store_status st;
-
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(uv_loop_init(&loop), 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
-	struct wm_store_config cfg = {
-		.dir = dir,
-		.node_id = "s1",
-		.raft_address = addr,
-		.bootstrap = true,
-		.wg_private_key = test_lone_key,
-		.peer_lookup = test_peer_lookup};
-	assert_int_equal(wm_store_open(&loop, &cfg, &store, err, sizeof(err)), 0);
-	for (int i = 0; i < 400; i++) {
-		wm_store_status(store, &st);
-		if (st.is_leader)
-			break;
-		uv_run(&loop, UV_RUN_ONCE);
-	}
-	assert_true(test_is_leader(store));
+	store = test_lone_leader(&loop, dir, "s1");
 	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
 	Webmesh__V1__RaftCommand c = WEBMESH__V1__RAFT_COMMAND__INIT;
 	b.network_ipv4 = "172.16.0.0/12";

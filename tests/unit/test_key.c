@@ -119,12 +119,24 @@ static void test_compare_zero_wipe(void **state)
 	wm_wipe(NULL, 10);
 }
 
+static void test_hex_digit(void **state)
+{
+	(void)state;
+	assert_int_equal(wm_hex_digit('0'), 0);
+	assert_int_equal(wm_hex_digit('9'), 9);
+	assert_int_equal(wm_hex_digit('a'), 10);
+	assert_int_equal(wm_hex_digit('F'), 15);
+	assert_int_equal(wm_hex_digit('g'), -1);
+	assert_int_equal(wm_hex_digit('/'), -1);
+	assert_int_equal(wm_hex_digit('\0'), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_base64_roundtrip),  cmocka_unit_test(test_base64_known),
 		cmocka_unit_test(test_base64_invalid),	  cmocka_unit_test(test_hex),
-		cmocka_unit_test(test_compare_zero_wipe),
+		cmocka_unit_test(test_compare_zero_wipe), cmocka_unit_test(test_hex_digit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

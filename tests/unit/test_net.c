@@ -152,6 +152,29 @@ static void test_prefix_arith(void **state)
 	assert_int_equal(wm_prefix_cmp(&v6, &v6), 0);
 }
 
+static void test_prefix_valid(void **state)
+{
+	struct wm_prefix p;
+
+	(void)state;
+	assert_false(wm_prefix_valid(NULL));
+	memset(&p, 0, sizeof(p));
+	assert_false(wm_prefix_valid(&p)); /* family unset */
+	assert_int_equal(wm_prefix_parse("10.0.0.0/32", &p), 0);
+	assert_true(wm_prefix_valid(&p));
+	p.len = 33;
+	assert_false(wm_prefix_valid(&p));
+	assert_int_equal(wm_prefix_parse("::/0", &p), 0);
+	assert_true(wm_prefix_valid(&p));
+	p.len = 128;
+	assert_true(wm_prefix_valid(&p));
+	p.len = 129;
+	assert_false(wm_prefix_valid(&p));
+	p.family = 99;
+	p.len = 8;
+	assert_false(wm_prefix_valid(&p));
+}
+
 static void test_ipv4_u32(void **state)
 {
 	struct wm_prefix p = P("172.16.0.1/12");
@@ -292,6 +315,7 @@ int main(void)
 		cmocka_unit_test(test_prefix_parse_invalid),
 		cmocka_unit_test(test_prefix_format_small_buffer),
 		cmocka_unit_test(test_prefix_arith),
+		cmocka_unit_test(test_prefix_valid),
 		cmocka_unit_test(test_ipv4_u32),
 		cmocka_unit_test(test_endpoint),
 		cmocka_unit_test(test_private),

@@ -165,9 +165,8 @@ static bool has_allowed(const Webmesh__V1__WireGuardPeer *p, const char *prefix)
 
 static void test_cache(void **state)
 {
-	char dir[] = "/tmp/wm-test-peercache-XXXXXX", addr[32], err[512], id[16], cmd[128];
+	char dir[] = "/tmp/wm-test-peercache-XXXXXX", id[16], cmd[128];
 	struct wm_store *s;
-	struct wm_store_status st;
 	struct wm_peercache *pc;
 	Webmesh__V1__PeerConfigurations conf;
 	struct wm_arena ar;
@@ -175,23 +174,7 @@ static void test_cache(void **state)
 	(void)state;
 	assert_non_null(mkdtemp(dir));
 	assert_int_equal(uv_loop_init(&loop), 0);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
-	struct wm_store_config cfg = {
-		.dir = dir,
-		.node_id = "s",
-		.raft_address = addr,
-		.bootstrap = true,
-		.wg_private_key = test_lone_key,
-		.peer_lookup = test_peer_lookup};
-	assert_int_equal(wm_store_open(&loop, &cfg, &s, err, sizeof(err)), 0);
-	for (int i = 0; i < 400; i++) {
-		wm_store_status(s, &st);
-		if (st.is_leader)
-			break;
-		uv_run(&loop, UV_RUN_ONCE);
-	}
-	wm_store_status(s, &st);
-	assert_true(st.is_leader);
+	s = test_lone_leader(&loop, dir, "s");
 
 	{
 		Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;

@@ -64,37 +64,16 @@ static void apply(struct wm_store *s, uint8_t *buf, size_t len)
 
 /* ---- client helpers ---- */
 
-struct unary {
-	bool done;
-	int status;
-	char message[256];
-	uint8_t resp[4096];
-	size_t len;
-};
-
-static void unary_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
-{
-	struct unary *u = data;
-
-	u->done = true;
-	u->status = status;
-	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
-	if (resp && len <= sizeof(u->resp)) {
-		memcpy(u->resp, resp, len);
-		u->len = len;
-	}
-}
-
 static struct wm_rpc_client *client;
 
-static void call(const char *path, const ProtobufCMessage *req, struct unary *u)
+static void call(const char *path, const ProtobufCMessage *req, struct test_unary *u)
 {
 	uint8_t buf[4096];
 	size_t len = protobuf_c_message_pack(req, buf);
 
 	memset(u, 0, sizeof(*u));
-	assert_int_equal(wm_rpc_client_unary(client, path, buf, len, 5000, NULL, 0, unary_cb, u),
-			 0);
+	assert_int_equal(
+		wm_rpc_client_unary(client, path, buf, len, 5000, NULL, 0, test_unary_cb, u), 0);
 	assert_true(test_run_until(&L, test_flag_set, &u->done));
 }
 
@@ -147,7 +126,7 @@ static void receive(const char *id, struct stream *st)
 static char *cands[] = {"a=candidate:1 1 UDP 2013266431 10.1.0.2 40000 typ host"};
 
 static int send_signal(const char *from, const char *to, uint64_t session, bool params,
-		       struct unary *u)
+		       struct test_unary *u)
 {
 	Webmesh__V1__Signal s = WEBMESH__V1__SIGNAL__INIT;
 	Webmesh__V1__IceParameters ice = WEBMESH__V1__ICE_PARAMETERS__INIT;
@@ -192,27 +171,17 @@ static bool closed(void *arg)
 static void test_signaling(void **state)
 {
 	(void)state;
-	char dir[] = "/tmp/wm-test-signal-XXXXXX", addr[32], err[512], sock[256];
+	char dir[] = "/tmp/wm-test-signal-XXXXXX", err[512], sock[256];
 	struct wm_store *store;
 	struct wm_services *svc;
 	struct wm_rpc_server *srv;
-	struct unary u;
+	struct test_unary u;
 	struct stream beta, gamma, beta2;
 	size_t len;
 
 	assert_non_null(mkdtemp(dir));
 	test_loop_init(&L);
-	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
-	struct wm_store_config cfg = {.dir = dir,
-				      .node_id = "alpha",
-				      .raft_address = addr,
-				      .bootstrap = true,
-				      .heartbeat_ms = 50,
-				      .election_ms = 300,
-				      .wg_private_key = test_lone_key,
-				      .peer_lookup = test_peer_lookup};
-	assert_int_equal(wm_store_open(&L.loop, &cfg, &store, err, sizeof(err)), 0);
-	assert_true(test_run_until(&L, test_is_leader, store));
+	store = test_lone_leader(&L.loop, dir, "alpha");
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	apply(store, buf, len);
 	const char *ids[] = {"alpha", "beta", "gamma"};

@@ -227,7 +227,55 @@ static inline int test_peer_lookup(void *data, uint64_t raft_id, char node_id[WM
 	return -ENOENT;
 }
 
+/* What a unary call answered (wm_rpc_client_unary with test_unary_cb). */
+struct test_unary {
+	bool done;
+	int status;
+	char message[256];
+	uint8_t resp[4096];
+	size_t len; /* 0 when the answer is missing or larger than resp */
+};
+
+static inline void test_unary_cb(void *data, int status, const char *message, const uint8_t *resp,
+				 size_t len)
+{
+	struct test_unary *u = data;
+
+	u->done = true;
+	u->status = status;
+	snprintf(u->message, sizeof(u->message), "%s", message ? message : "");
+	u->len = 0;
+	if (resp && len <= sizeof(u->resp)) {
+		memcpy(u->resp, resp, len);
+		u->len = len;
+	}
+}
+
 /* A key for stores that never talk to another (any 32 bytes do). */
 static const uint8_t test_lone_key[32] = {1, 2, 3, 4, 5, 6, 7, 8};
+
+/* Opens a store in dir that bootstraps a mesh alone as node_id, on a free
+ * loopback port, and runs loop until it leads (bounded in iterations). */
+static inline struct wm_store *test_lone_leader(uv_loop_t *loop, const char *dir,
+						const char *node_id)
+{
+	char addr[32], err[512];
+	struct wm_store *s = NULL;
+
+	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
+	struct wm_store_config cfg = {.dir = dir,
+				      .node_id = node_id,
+				      .raft_address = addr,
+				      .bootstrap = true,
+				      .heartbeat_ms = 50,
+				      .election_ms = 300,
+				      .wg_private_key = test_lone_key,
+				      .peer_lookup = test_peer_lookup};
+	assert_int_equal(wm_store_open(loop, &cfg, &s, err, sizeof(err)), 0);
+	for (int i = 0; i < 400 && !test_is_leader(s); i++)
+		uv_run(loop, UV_RUN_ONCE);
+	assert_true(test_is_leader(s));
+	return s;
+}
 
 #endif

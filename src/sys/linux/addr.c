@@ -16,12 +16,9 @@ static int addr_msg(int type, uint16_t flags, const char *ifname, const struct w
 	size_t alen;
 	int idx;
 
-	if (addr && addr->family == AF_INET && addr->len <= 32)
-		alen = 4;
-	else if (addr && addr->family == AF_INET6 && addr->len <= 128)
-		alen = 16;
-	else
+	if (!wm_prefix_valid(addr))
 		return -EINVAL;
+	alen = addr->family == AF_INET ? 4 : 16;
 	idx = wm_sys_link_index(ifname);
 	if (idx < 0)
 		return idx;

@@ -58,39 +58,46 @@ int wm_sys_link_create_wireguard(const char *ifname)
 	return ret;
 }
 
+/* A request of type about the existing link ifname, written into buf; NULL
+ * (with *err set) when there is no such link. */
+static struct nlmsghdr *link_msg(char *buf, uint16_t type, const char *ifname,
+				 struct ifinfomsg **ifm, int *err)
+{
+	struct nlmsghdr *nlh;
+	int idx = wm_sys_link_index(ifname);
+
+	if (idx < 0) {
+		*err = idx;
+		return NULL;
+	}
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = type;
+	nlh->nlmsg_flags = NLM_F_REQUEST;
+	*ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(**ifm));
+	(*ifm)->ifi_family = AF_UNSPEC;
+	(*ifm)->ifi_index = idx;
+	return nlh;
+}
+
 int wm_sys_link_delete(const char *ifname)
 {
 	char buf[WM_NL_MSGSIZE];
-	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifm;
-	int idx = wm_sys_link_index(ifname);
+	int err = 0;
+	struct nlmsghdr *nlh = link_msg(buf, RTM_DELLINK, ifname, &ifm, &err);
 
-	if (idx < 0)
-		return idx;
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_DELLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = idx;
-	return wm_nl_route_talk(nlh, NULL, NULL);
+	return nlh ? wm_nl_route_talk(nlh, NULL, NULL) : err;
 }
 
 int wm_sys_link_up(const char *ifname, uint32_t mtu)
 {
 	char buf[WM_NL_MSGSIZE];
-	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifm;
-	int idx = wm_sys_link_index(ifname);
+	int err = 0;
+	struct nlmsghdr *nlh = link_msg(buf, RTM_NEWLINK, ifname, &ifm, &err);
 
-	if (idx < 0)
-		return idx;
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = RTM_NEWLINK;
-	nlh->nlmsg_flags = NLM_F_REQUEST;
-	ifm = mnl_nlmsg_put_extra_header(nlh, sizeof(*ifm));
-	ifm->ifi_family = AF_UNSPEC;
-	ifm->ifi_index = idx;
+	if (!nlh)
+		return err;
 	ifm->ifi_flags = IFF_UP;
 	ifm->ifi_change = IFF_UP;
 	if (mtu)

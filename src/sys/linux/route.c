@@ -16,12 +16,9 @@ static int route_msg(int type, uint16_t flags, const char *ifname, const struct 
 	size_t alen;
 	int idx;
 
-	if (dst && dst->family == AF_INET && dst->len <= 32)
-		alen = 4;
-	else if (dst && dst->family == AF_INET6 && dst->len <= 128)
-		alen = 16;
-	else
+	if (!wm_prefix_valid(dst))
 		return -EINVAL;
+	alen = dst->family == AF_INET ? 4 : 16;
 	idx = wm_sys_link_index(ifname);
 	if (idx < 0)
 		return idx;
