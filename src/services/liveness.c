@@ -51,12 +51,10 @@ static void posted_cb(void *data, const struct wm_store_result *res)
 {
 	struct wm_services *s = data;
 	s->live_posting = false;
-	if (res->err) {
-		/* Lost leadership or a full log: the next sweep sends them again. */
-		s->live_posted_valid = false;
-		return;
-	}
-	post_marks(s); /* marks that changed while this one was on its way */
+	/* On an error (lost leadership, a full log) the next sweep sends them
+	 * again; otherwise marks that changed meanwhile go now. */
+	if (!res->err)
+		post_marks(s);
 }
 
 /* Every server computes peers for its own subscribers, and a route of a node
@@ -82,13 +80,14 @@ static void post_marks(struct wm_services *s)
 		return;
 	}
 	qsort(ids, n, sizeof(*ids), id_cmp);
-	uint64_t h = 1469598103934665603ull; /* FNV-1a over "id\n"... */
-	for (size_t i = 0; i < n; i++) {
-		for (const char *c = ids[i]; *c; c++)
-			h = (h ^ (uint8_t)*c) * 1099511628211ull;
-		h = (h ^ '\n') * 1099511628211ull;
-	}
-	if (s->live_posted_valid && h == s->live_posted_hash) {
+	/* Written only when they differ from the marks in force, as this replica
+	 * applied them: a new leader of a mesh with nothing unreachable writes
+	 * nothing, and a stale command of the last leader applied after ours is
+	 * corrected by the next sweep. */
+	bool same = n == s->n_marks;
+	for (size_t i = 0; same && i < n; i++)
+		same = strcmp(ids[i], s->marks[i]) == 0;
+	if (same) {
 		wm_arena_free(&a);
 		return;
 	}
@@ -98,11 +97,8 @@ static void post_marks(struct wm_services *s)
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS;
 	cmd.liveness = &lc;
-	if (wm_store_apply(s->cfg.store, &cmd, posted_cb, s) == 0) {
+	if (wm_store_apply(s->cfg.store, &cmd, posted_cb, s) == 0)
 		s->live_posting = true;
-		s->live_posted_hash = h;
-		s->live_posted_valid = true;
-	}
 	wm_arena_free(&a);
 }
 
@@ -165,8 +161,6 @@ static void sweep_cb(uv_timer_t *t)
 	wm_store_status(s->cfg.store, &st);
 	if (!st.is_leader) {
 		wm_live_table_free(&s->live);
-		s->was_leader = false;
-		s->live_posted_valid = false;
 		return;
 	}
 	uint64_t now = uv_now(s->cfg.loop);
@@ -199,11 +193,6 @@ static void sweep_cb(uv_timer_t *t)
 		if (s->cfg.remove_after_ms && silent > s->cfg.remove_after_ms && !e->removing)
 			remove_node(s, e);
 	}
-	/* A new leader sends its marks (none, at first) once: the last leader's
-	 * may still be in force. */
-	if (!s->was_leader)
-		s->live_posted_valid = false;
-	s->was_leader = true;
 	post_marks(s);
 }
 

@@ -27,11 +27,8 @@ struct wm_services {
 	struct wm_live_table live;
 	bool live_full_logged;
 	uv_timer_t live_timer;
-	bool was_leader;
-	/* the marks last sent as a LivenessCommand (liveness.c): a hash of the
-	 * sorted IDs, valid once one was sent in this leadership */
-	uint64_t live_posted_hash;
-	bool live_posted_valid, live_posting;
+	/* a LivenessCommand is on its way (liveness.c) */
+	bool live_posting;
 	/* the marks in force, as the last LivenessCommand applied here gave
 	 * them (every server, not only the leader): sorted node IDs */
 	char (*marks)[WM_NODE_ID_MAX + 1];
