@@ -167,10 +167,17 @@ void wm_member_upstream_failed(struct wm_member *m)
 	}
 }
 
+/* Answers that arrive once the node stops, or the member closed, change
+ * nothing. */
+static bool gone(const struct wm_member *m)
+{
+	return m->closed || m->c.stopping(m->c.data);
+}
+
 static void retry_cb(uv_timer_t *t)
 {
 	struct wm_member *m = t->data;
-	if (m->c.stopping(m->c.data))
+	if (gone(m))
 		return;
 	if (m->joined)
 		subscribe(m);
@@ -294,7 +301,7 @@ static bool mesh_auth_refused(struct wm_member *m, const Webmesh__V1__JoinRespon
 static void join_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
 {
 	struct wm_member *m = data;
-	if (m->c.stopping(m->c.data))
+	if (gone(m))
 		return;
 	if (status != WM_GRPC_OK) {
 		if (is_permanent(status)) {
@@ -379,7 +386,7 @@ static void bootstrap_info_cb(void *data, int status, const char *message, const
 	struct wm_member *m = data;
 	struct wm_server_key *sk = &m->server_keys[m->cur_server];
 	Webmesh__V1__BootstrapInfo *info = NULL;
-	if (m->c.stopping(m->c.data))
+	if (gone(m))
 		return;
 	if (status == WM_GRPC_OK)
 		info = webmesh__v1__bootstrap_info__unpack(NULL, len, resp);
@@ -533,7 +540,7 @@ static void peers_close_cb(void *data, int status, const char *message)
 	bool was_following = m->subscribed;
 	m->peer_stream = NULL;
 	m->subscribed = false;
-	if (m->c.stopping(m->c.data))
+	if (gone(m))
 		return;
 	if (status == WM_GRPC_NOT_FOUND) {
 		/* The mesh no longer knows us (removed while we were away): join
