@@ -673,6 +673,10 @@ static void leave_cb(void *data, int status, const char *message, const uint8_t 
 
 void wm_member_leave(struct wm_member *m, wm_services_done_cb done, void *cd)
 {
+	if (!m->inited) {
+		done(cd, -WM_ENOMESH, "this node has not joined a mesh yet");
+		return;
+	}
 	if (m->c.store(m->c.data)) {
 		done(cd, -EPERM, "a Raft voter cannot leave the mesh this way");
 		return;
