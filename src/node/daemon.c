@@ -25,6 +25,7 @@
 #define EPHEMERAL_LEAVE_TIMEOUT_MS 3000
 
 static void teardown(struct wm_daemon *d);
+static void daemon_running(struct wm_daemon *d);
 
 static int lock_state_dir(struct wm_daemon *d, char *err, size_t errlen)
 {
@@ -54,9 +55,8 @@ static int lock_state_dir(struct wm_daemon *d, char *err, size_t errlen)
  * component that starts its work later (the store opens once the node has
  * its mesh address) still sits where its dependencies put it: its close
  * then finds it open or not. A component whose start was called is closed,
- * even if that start failed: closes cope with a partial start. Components
- * whose state still lives in struct wm_daemon init their timers in their
- * start and close them in their close. To add a component: its files, one row here,
+ * even if that start failed: closes cope with a partial start. To add a
+ * component: its files, one row here,
  * and (if it needs other components) callbacks given at its init below; see
  * docs/ARCHITECTURE.md, "How to add a component".
  */
@@ -191,29 +191,16 @@ static void raftguard_close(struct wm_daemon *d, done_fn done, void *data)
 }
 
 /* NAT traversal and endpoint discovery (traversal.c). */
-static void timer_init(struct wm_daemon *d, uv_timer_t *t)
+/* Members signal through the server they joined; servers through their own
+ * Signaling service, on the traversal's client of their local socket. */
+static struct wm_rpc_client *upstream_of(void *data)
 {
-	uv_timer_init(d->loop, t);
-	t->data = d;
+	return wm_member_upstream(&((struct wm_daemon *)data)->member);
 }
 
-/* Members signal through the server they joined; servers through their own
- * Signaling service, on a client of their local socket. */
-static struct wm_rpc_client *signaling_client(void *data)
+static bool has_store(void *data)
 {
-	struct wm_daemon *d = data;
-
-	if (d->phase == WM_PHASE_STOPPING)
-		return NULL;
-	if (!wm_server_store(&d->server))
-		return d->joined ? d->upstream : NULL;
-	if (!d->local_client) {
-		struct wm_rpc_client_config cc = {.unix_path = d->cfg->socket};
-
-		if (wm_rpc_client_new(d->loop, &cc, &d->local_client) < 0)
-			return NULL;
-	}
-	return d->local_client;
+	return wm_server_store(&((struct wm_daemon *)data)->server) != NULL;
 }
 
 /* A later discovery round: the mesh learns new endpoints from a Join (same
@@ -223,11 +210,8 @@ static struct wm_rpc_client *signaling_client(void *data)
 static void endpoints_found(void *data, bool changed)
 {
 	struct wm_daemon *d = data;
-	if (changed)
-		d->endpoints_gen++;
-	if (!wm_server_store(&d->server))
-		wm_member_announce(d);
-	else if (changed)
+	wm_member_endpoints_found(&d->member, changed);
+	if (wm_server_store(&d->server) && changed)
 		wm_warn("a server's endpoints changed: restart it to announce them");
 }
 
@@ -246,7 +230,8 @@ static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
 		.wg = wm_netconf_wg(&d->netconf),
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
-		.signaling_client = signaling_client,
+		.signaling_client = upstream_of,
+		.serves_signaling = has_store,
 		.nat_changed_cb = nat_changed,
 		.endpoints_cb = endpoints_found,
 		.running = is_running,
@@ -262,10 +247,6 @@ static void traversal_close(struct wm_daemon *d, done_fn done, void *data)
 	/* ICE sessions end (BYE to the peers) while the clients still exist */
 	d->nat = NULL;
 	wm_traversal_close(&d->traversal, done, data);
-	if (d->local_client) {
-		wm_rpc_client_free(d->local_client);
-		d->local_client = NULL;
-	}
 }
 
 /* The replica and the server around it (server.c, bootstrap_multi.c):
@@ -294,7 +275,7 @@ static int store_opened(void *data, struct wm_store *store, char *err, size_t er
 
 static void server_running(void *data)
 {
-	wm_daemon_running(data);
+	daemon_running(data);
 }
 
 static void server_stop(void *data, int exit_code)
@@ -429,17 +410,16 @@ static struct wm_store *store_of(void *data)
 	return wm_server_store(&((struct wm_daemon *)data)->server);
 }
 
-static struct wm_rpc_client *upstream_of(void *data)
-{
-	struct wm_daemon *d = data;
-	return d->joined ? d->upstream : NULL;
-}
-
 static size_t call_metadata(void *data, const char *path, const char *server_fp,
 			    struct wm_rpc_metadata *md, size_t max)
 {
 	struct wm_daemon *d = data;
 	return wm_api_call_metadata(&d->api, path, server_fp, md, max);
+}
+
+static void leave_mesh(void *data, wm_services_done_cb done, void *cd)
+{
+	wm_member_leave(&((struct wm_daemon *)data)->member, done, cd);
 }
 
 static int api_start(struct wm_daemon *d, char *err, size_t errlen)
@@ -456,7 +436,7 @@ static int api_start(struct wm_daemon *d, char *err, size_t errlen)
 		.store = store_of,
 		.upstream = upstream_of,
 		.fill_status = wm_status_fill,
-		.leave_mesh = wm_member_leave_mesh,
+		.leave_mesh = leave_mesh,
 		.fill_bootstrap_info = wm_status_fill_bootstrap_info,
 		.ping = wm_ping_start,
 		.netcheck = wm_netcheck_start,
@@ -484,28 +464,96 @@ static void bootstrap_server(void *data)
 }
 
 /* The node's role: bootstrap a mesh (server.c, bootstrap_multi.c), or join
- * one through a server (member.c). */
+ * one through a server (member.c, which applies what it learns through the
+ * callbacks below). */
+static int open_store(void *data, char *err, size_t errlen)
+{
+	return wm_server_open_store(&((struct wm_daemon *)data)->server, false, err, errlen);
+}
+
+static int serve_public(void *data, char *err, size_t errlen)
+{
+	return wm_api_serve_public(&((struct wm_daemon *)data)->api, err, errlen);
+}
+
+/* mesh.state read back -> netconf gets the addresses and the old peers */
+static void member_restored(void *data)
+{
+	struct wm_daemon *d = data;
+	wm_netconf_set_addresses(&d->netconf);
+	wm_netconf_restore_peers(&d->netconf);
+}
+
+/* a Join answered -> netconf.set_addresses, routes.set_self, netconf.apply */
+static int member_joined(void *data, const Webmesh__V1__JoinResponse *r)
+{
+	struct wm_daemon *d = data;
+	int err = wm_netconf_set_addresses(&d->netconf);
+	wm_routes_set_self(d->routes, r->forwarding, r->own_routes, r->n_own_routes);
+	if (!err)
+		err = wm_netconf_apply_peers(&d->netconf, r->peers, r->n_peers);
+	return err;
+}
+
+static void servers_changed(void *data, const char *const *servers, size_t n);
+
+static void member_running(void *data)
+{
+	daemon_running(data);
+}
+
+/* The Join carries our endpoints: find them first (STUN included). */
+static void member_discovered(void *data)
+{
+	wm_member_join(&((struct wm_daemon *)data)->member);
+}
+
 static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 {
-	timer_init(d, &d->retry_timer);
+	struct wm_member_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.private_key = d->private_key,
+		.public_key = d->public_key,
+		.api_port = d->api_port,
+		.mesh = &d->mesh,
+		.ipv4 = &d->ipv4,
+		.ipv6 = &d->ipv6,
+		.endpoints = d->endpoints,
+		.n_endpoints = &d->n_endpoints,
+		.call_metadata = call_metadata,
+		.store = store_of,
+		.open_store = open_store,
+		.serve_public = serve_public,
+		.restored_cb = member_restored,
+		.joined_cb = member_joined,
+		.peers_cb = own_peers,
+		.servers_cb = servers_changed,
+		.running_cb = member_running,
+		.stop_cb = server_stop,
+		.in_mesh = in_mesh,
+		.stopping = is_stopping,
+		.data = d,
+	};
+	/* A bootstrap node's member is initialised but never started: the
+	 * events it is given (running, endpoints found) change nothing. */
+	wm_member_init(&d->member, &c);
 	if (d->cfg->bootstrap) {
 		wm_traversal_discover(&d->traversal, bootstrap_server);
 		return 0;
 	}
-	return wm_member_start(d, err, errlen);
+	int rc = wm_member_start(&d->member, err, errlen);
+	if (!rc)
+		wm_traversal_discover(&d->traversal, member_discovered);
+	return rc;
 }
 
 static void role_close(struct wm_daemon *d, done_fn done, void *data)
 {
-	uv_close((uv_handle_t *)&d->retry_timer, NULL);
-	if (d->peer_stream) {
-		struct wm_rpc_stream *s = d->peer_stream;
-		d->peer_stream = NULL;
-		wm_rpc_stream_cancel(s);
-	}
-	/* the upstream client stays until every component closed: the
-	 * traversal's BYEs go out on it */
-	done(data);
+	/* the member's client to its server stays until every component
+	 * closed: the traversal's BYEs go out on it */
+	wm_member_close(&d->member, done, data);
 }
 
 /* Heartbeats to the leader: members through their server, servers straight
@@ -525,9 +573,10 @@ static int heartbeat_send(void *data, const char *path, const uint8_t *req, size
 		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL, done_cb,
 					       done_data);
 	}
-	if (!d->upstream || !d->joined)
+	struct wm_rpc_client *upstream = wm_member_upstream(&d->member);
+	if (!upstream)
 		return -EAGAIN;
-	return wm_rpc_client_unary(d->upstream, path, req, len, timeout_ms, NULL, 0, done_cb,
+	return wm_rpc_client_unary(upstream, path, req, len, timeout_ms, NULL, 0, done_cb,
 				   done_data);
 }
 
@@ -535,7 +584,7 @@ static void heartbeat_failed(void *data)
 {
 	struct wm_daemon *d = data;
 	if (d->phase == WM_PHASE_RUNNING)
-		wm_member_upstream_failed(d);
+		wm_member_upstream_failed(&d->member);
 }
 
 static int heartbeat_start(struct wm_daemon *d, char *err, size_t errlen)
@@ -594,10 +643,12 @@ int wm_daemon_check_components(char *err, size_t errlen)
 
 /* ---- events the components raise, to the components that want them ---- */
 
-void wm_daemon_running(struct wm_daemon *d)
+/* running (member.c, server.c) -> the phase, the member counts itself
+ * joined, heartbeats start */
+static void daemon_running(struct wm_daemon *d)
 {
 	d->phase = WM_PHASE_RUNNING;
-	d->joined = true;
+	wm_member_running(&d->member);
 	wm_heartbeat_start(&d->heartbeat);
 }
 
@@ -610,12 +661,11 @@ static int store_opened(void *data, struct wm_store *store, char *err, size_t er
 	return wm_node_dns_store_opened(&d->dns, store, err, errlen);
 }
 
-void wm_daemon_servers_changed(struct wm_daemon *d)
+/* servers_changed (member.c) -> the resolver follows a server */
+static void servers_changed(void *data, const char *const *servers, size_t n)
 {
-	const char *servers[WM_MAX_SERVERS];
-	for (size_t i = 0; i < d->n_servers; i++)
-		servers[i] = d->servers[i];
-	wm_node_dns_servers_changed(&d->dns, servers, d->n_servers);
+	struct wm_daemon *d = data;
+	wm_node_dns_servers_changed(&d->dns, servers, n);
 }
 
 static void close_next(struct wm_daemon *d);
@@ -641,10 +691,7 @@ static void close_next(struct wm_daemon *d)
 			/* every component is down: the daemon's own handles go,
 			 * and the client to our server, which the role and the
 			 * traversal's last signals shared */
-			if (d->upstream) {
-				wm_rpc_client_free(d->upstream);
-				d->upstream = NULL;
-			}
+			wm_member_free(&d->member);
 			if (!uv_is_closing((uv_handle_t *)&d->sigint)) {
 				uv_close((uv_handle_t *)&d->sigterm, NULL);
 				uv_close((uv_handle_t *)&d->sigint, NULL);
@@ -713,12 +760,13 @@ void wm_daemon_stop(struct wm_daemon *d, int exit_code)
 	d->phase = WM_PHASE_STOPPING;
 	d->exit_code = exit_code;
 	wm_info("stopping");
-	if (d->cfg->ephemeral && !wm_server_store(&d->server) && d->joined && d->upstream) {
+	struct wm_rpc_client *upstream = wm_member_upstream(&d->member);
+	if (d->cfg->ephemeral && !wm_server_store(&d->server) && upstream) {
 		Webmesh__V1__LeaveRequest req = WEBMESH__V1__LEAVE_REQUEST__INIT;
 		req.id = d->node_id;
 		uint8_t buf[128];
 		size_t len = webmesh__v1__leave_request__pack(&req, buf);
-		if (wm_rpc_client_unary(d->upstream, WM_METHOD_MEMBERSHIP_LEAVE, buf, len,
+		if (wm_rpc_client_unary(upstream, WM_METHOD_MEMBERSHIP_LEAVE, buf, len,
 					EPHEMERAL_LEAVE_TIMEOUT_MS, NULL, 0, ephemeral_left_cb,
 					d) == 0)
 			return;
@@ -797,8 +845,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 	int code = d->exit_code;
 
 	wm_api_free(&d->api, &loop);
-	SSL_CTX_free(d->client_tls);
-	SSL_CTX_free(d->overlay_tls);
+	wm_member_free(&d->member); /* after a failed start too */
 	wm_server_free(&d->server);
 	wm_wipe(d->private_key, sizeof(d->private_key));
 	if (uv_loop_close(&loop) == UV_EBUSY)

@@ -20,6 +20,7 @@
 #include "wg/wg.h"
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
+#include "node/member.h"
 #include "node/meshstate.h"
 #include "node/firewall.h"
 #include "node/api.h"
@@ -37,10 +38,9 @@ enum wm_daemon_phase {
 	WM_PHASE_STOPPING,
 };
 
-/* The daemon: the node's own facts, read by every component; one field per
- * component of daemon.c's table; and the state of the rows that are not yet
- * components of their own (see docs/ARCHITECTURE.md, "The module pattern"),
- * grouped by the file that owns it. */
+/* The daemon: the node's own facts, read by every component; the
+ * composition; and one field per component of daemon.c's table (see
+ * docs/ARCHITECTURE.md, "The module pattern"). */
 struct wm_daemon {
 	/* ---- the node's own facts (daemon.c, member.c, server.c write them) */
 	uv_loop_t *loop;
@@ -81,39 +81,7 @@ struct wm_daemon {
 	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */
 	struct wm_api api;		   /* api.c: auth, services, listeners */
 	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
-
-	/* ---- traversal's signals on a server: a client of our own socket */
-	struct wm_rpc_client *local_client;
-
-	/* ---- member.c: joining, following a server, failing over */
-#define WM_MAX_SERVERS 16
-	/* the servers it can use, --join first */
-	char servers[WM_MAX_SERVERS][WM_PREFIX_STRLEN + 272]; /* HOST:PORT */
-	size_t n_servers;
-	size_t cur_server;
-	/* who each of them is (its node ID and WireGuard key, from its
-	 * GetBootstrapInfo over verified TLS or from our peer set): what our
-	 * node proofs are made for */
-	struct wm_server_key {
-		char id[WM_NODE_ID_MAX + 1];
-		wm_key key;
-		bool known;
-	} server_keys[WM_MAX_SERVERS];
-	struct wm_node_proof upstream_proof; /* the last one sent upstream */
-	unsigned failures;		     /* consecutive failures on the current server */
-	unsigned retry_ms;
-	uv_timer_t retry_timer; /* Join and subscription retries */
-	/* verified: the --join server (bootstrap_multi.c: the other servers) */
-	SSL_CTX *client_tls;
-	SSL_CTX *overlay_tls; /* the others, over the overlay */
-	struct wm_rpc_client *upstream;
-	struct wm_rpc_stream *peer_stream;
-	bool joined;
-	bool subscribed;
-	bool announce_pending; /* a Join with new endpoints is out */
-	/* d->endpoints changed endpoints_gen times; the mesh has those of
-	 * announced_gen; a Join in flight carries those of sent_gen */
-	uint32_t endpoints_gen, announced_gen, sent_gen;
+	struct wm_member member;	   /* member.c (the role row): join, follow, fail over */
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */
@@ -137,26 +105,9 @@ void wm_ping_start(void *data, const Webmesh__V1__PingRequest *req, wm_services_
 		   wm_services_reply_cb done, void *cd);
 void wm_netcheck_start(void *data, const Webmesh__V1__NetCheckRequest *req,
 		       wm_services_reply_cb done, void *cd);
-/* member.c: join through a server and follow the peer stream. */
-int wm_member_start(struct wm_daemon *d, char *err, size_t errlen);
-void wm_member_leave_mesh(void *data, wm_services_done_cb done, void *cd);
-/* The server in use missed a heartbeat: fail over to the next one. */
-void wm_member_upstream_failed(struct wm_daemon *d);
-/* Sends a Join with the current endpoints again (they changed); the lease
- * and everything else stay as they are. */
-void wm_member_announce(struct wm_daemon *d);
-
-/* lifecycle (daemon.c) */
+/* lifecycle (daemon.c); the events the components raise (running,
+ * store_opened, servers_changed, a peer set) arrive through their callbacks
+ * and are delivered in daemon.c. */
 void wm_daemon_stop(struct wm_daemon *d, int exit_code);
-/* Events a component raises, delivered by daemon.c to every component that
- * wants it (the components do not call each other for these):
- * running: the node is in the mesh (joined, or registered itself): the phase
- *   becomes RUNNING and what runs only in the mesh (heartbeats) starts;
- * servers_changed: the member learnt servers (d->servers) from its peers.
- * The server raises its own through its callbacks (store_opened: the
- * services read the replica, Raft membership is reconciled, MeshDNS
- * starts; a peer set from the replica; running). */
-void wm_daemon_running(struct wm_daemon *d);
-void wm_daemon_servers_changed(struct wm_daemon *d);
 
 #endif

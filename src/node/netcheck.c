@@ -425,8 +425,11 @@ static void servers_start(struct netcheck_op *op)
 {
 	struct wm_daemon *d = op->d;
 
-	for (size_t i = 0; i < d->n_servers; i++)
-		add_server(op, d->servers[i]);
+	const char *servers[WM_MAX_SERVERS];
+	size_t n_servers = wm_member_servers(&d->member, servers, WM_MAX_SERVERS);
+
+	for (size_t i = 0; i < n_servers; i++)
+		add_server(op, servers[i]);
 	if (wm_server_store(&d->server)) {
 		struct wm_store_status rs;
 		char addr[ADDR_LEN], host[256];

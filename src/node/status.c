@@ -130,9 +130,9 @@ void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 	for (size_t i = 0; st->endpoints && i < d->n_endpoints; i++)
 		st->endpoints[st->n_endpoints++] = wm_pb_endpoint(a, &d->endpoints[i]);
 	/* The server in use now: after a failover, not the one given with --join. */
-	st->join_server = (char *)(d->n_servers ? d->servers[d->cur_server] : "");
+	st->join_server = (char *)wm_member_server(&d->member);
 	struct wm_store *store = wm_server_store(&d->server);
-	st->subscribed = store ? true : d->subscribed;
+	st->subscribed = store ? true : wm_member_subscribed(&d->member);
 	fill_raft(d, st, a);
 	fill_peers(d, st, a);
 	st->auth_methods = (char *)wm_auth_methods(wm_api_auth(&d->api));

@@ -12,6 +12,31 @@
 
 static void refresh_cb(uv_timer_t *timer);
 
+/* The NAT layer asks for a client for every signal: none once the node
+ * stops; the member's server; or, on a server, our own socket. */
+static struct wm_rpc_client *signaling_client(void *data)
+{
+	struct wm_traversal *t = data;
+
+	if (!t->c.running(t->c.data))
+		return NULL;
+	if (!t->c.serves_signaling(t->c.data))
+		return t->c.signaling_client(t->c.data);
+	if (!t->local_client) {
+		struct wm_rpc_client_config cc = {.unix_path = t->c.cfg->socket};
+
+		if (wm_rpc_client_new(t->c.loop, &cc, &t->local_client) < 0)
+			return NULL;
+	}
+	return t->local_client;
+}
+
+static void nat_changed(void *data)
+{
+	struct wm_traversal *t = data;
+	t->c.nat_changed_cb(t->c.data);
+}
+
 int wm_traversal_init(struct wm_traversal *t, const struct wm_traversal_config *c, char *err,
 		      size_t errlen)
 {
@@ -25,9 +50,9 @@ int wm_traversal_init(struct wm_traversal *t, const struct wm_traversal_config *
 		.cfg = c->cfg,
 		.node_id = c->node_id,
 		.wg = c->wg,
-		.signaling_client = c->signaling_client,
-		.changed_cb = c->nat_changed_cb,
-		.data = c->data,
+		.signaling_client = signaling_client,
+		.changed_cb = nat_changed,
+		.data = t,
 	};
 	int rc = wm_node_nat_init(&nc, &t->nat, err, errlen);
 	if (rc)
@@ -151,5 +176,10 @@ void wm_traversal_close(struct wm_traversal *t, void (*done_cb)(void *data), voi
 	}
 	struct wm_node_nat *n = t->nat;
 	t->nat = NULL;
+	/* ICE sessions end (BYE to the peers) while the clients still exist */
 	wm_node_nat_close(n, done_cb, data);
+	if (t->local_client) {
+		wm_rpc_client_free(t->local_client);
+		t->local_client = NULL;
+	}
 }

@@ -28,9 +28,12 @@ struct wm_traversal_config {
 	 * rewrites them in place, before calling endpoints_cb. */
 	struct wm_endpoint *endpoints;
 	size_t *n_endpoints;
-	/* The server to signal through, asked anew for every signal; NULL
-	 * while there is none. */
+	/* The server to signal through (a member's: the one it follows),
+	 * asked anew for every signal; NULL while there is none. A node that
+	 * serves the Signaling service itself (serves_signaling true: a
+	 * server) signals through a client of its local socket, kept here. */
 	struct wm_rpc_client *(*signaling_client)(void *data);
+	bool (*serves_signaling)(void *data);
 	/* A peer's path changed (it moved to ICE): the device's endpoints for
 	 * it must be rewritten (wm_node_nat_rewrite) and applied. */
 	void (*nat_changed_cb)(void *data);
@@ -49,6 +52,7 @@ struct wm_traversal {
 	struct wm_nat_discover_req *discovery; /* running now */
 	void (*discovered)(void *data);	       /* the first discovery is done */
 	uv_timer_t timer;		       /* endpoints discovered again (roaming) */
+	struct wm_rpc_client *local_client;    /* our own socket, on a server */
 	bool closed;
 };
 
