@@ -16,30 +16,112 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/ipam.h"
+#include "core/kick.h"
 #include "sys/sys.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
 /* A peer we just added may still hold a session with our previous incarnation
  * (after a restart) and keep sending with keys we no longer have until its
- * rekey timer fires, up to 15 s later. One datagram from us makes our side
- * start a handshake now. It goes to the peer's own mesh address (its allowed
- * IPs may be the whole mesh network, on a spoke). Port 9 is "discard":
- * nothing answers it. */
+ * rekey timer fires, up to 15 s later; a newcomer's first initiation may
+ * have reached us before we had it as a peer, and WireGuard tries again only
+ * 5 s later. One datagram from us makes our side start a handshake now. It
+ * goes to the peer's own mesh address (its allowed IPs may be the whole mesh
+ * network, on a spoke). Port 9 is "discard": nothing answers it. When to
+ * send it, so that the two sides' initiations do not cross and cancel each
+ * other, is core/kick.h's rule: a node that had no peers kicks at once, one
+ * that had peers only if no handshake happened a little later. */
+static void kick(const struct wm_netconf *nc, const wm_key key)
+{
+	for (size_t j = 0; j < nc->n_peer_names; j++)
+		if (wm_key_equal(nc->peer_names[j].key, key)) {
+			if (nc->peer_names[j].ipv4.family)
+				wm_sys_handshake_kick(&nc->peer_names[j].ipv4);
+			return;
+		}
+}
+
+static void kick_timer_cb(uv_timer_t *t);
+
+static void arm_kick_timer(struct wm_netconf *nc)
+{
+	if (!nc->n_kicks || !nc->kick_timer_open)
+		return;
+	uint64_t due = nc->kicks[0].due_ms;
+	for (size_t i = 1; i < nc->n_kicks; i++)
+		if (nc->kicks[i].due_ms < due)
+			due = nc->kicks[i].due_ms;
+	uint64_t now = uv_now(nc->c.loop);
+	uv_timer_start(&nc->kick_timer, kick_timer_cb, due > now ? due - now : 0, 0);
+}
+
+static void kick_timer_cb(uv_timer_t *t)
+{
+	struct wm_netconf *nc = t->data;
+	struct wm_wg_device *dev = NULL;
+	if (!nc->wg || wm_wg_get(nc->wg, &dev) < 0) {
+		nc->n_kicks = 0; /* the device is gone or failing: nothing to kick */
+		return;
+	}
+	uint64_t now = uv_now(nc->c.loop);
+	size_t kept = 0;
+	for (size_t i = 0; i < nc->n_kicks; i++) {
+		struct wm_pending_kick *k = &nc->kicks[i];
+		if (k->due_ms > now) {
+			nc->kicks[kept++] = *k;
+			continue;
+		}
+		if (wm_kick_wanted(wm_wg_device_find_peer(dev, k->key))) {
+			wm_debug("%s: no handshake with a new peer yet; starting one",
+				 nc->c.cfg->interface);
+			kick(nc, k->key);
+		}
+	}
+	nc->n_kicks = kept;
+	wm_wg_device_free(dev);
+	arm_kick_timer(nc);
+}
+
+/* A kick for key at now + delay_ms: replaces one pending for the same peer. */
+static void schedule_kick(struct wm_netconf *nc, const wm_key key, uint64_t delay_ms)
+{
+	struct wm_pending_kick *k = NULL;
+	for (size_t i = 0; i < nc->n_kicks && !k; i++)
+		if (wm_key_equal(nc->kicks[i].key, key))
+			k = &nc->kicks[i];
+	if (!k) {
+		if (nc->n_kicks == nc->cap_kicks) {
+			size_t cap = nc->cap_kicks ? 2 * nc->cap_kicks : 8;
+			struct wm_pending_kick *m = realloc(nc->kicks, cap * sizeof(*m));
+			if (!m) {
+				kick(nc, key); /* out of memory: at once, as before */
+				return;
+			}
+			nc->kicks = m;
+			nc->cap_kicks = cap;
+		}
+		k = &nc->kicks[nc->n_kicks++];
+		memcpy(k->key, key, sizeof(wm_key));
+	}
+	k->due_ms = uv_now(nc->c.loop) + delay_ms;
+}
+
 static void kick_new_peers(struct wm_netconf *nc, const struct wm_wg_device *before,
 			   const struct wm_wg_device *update)
 {
+	bool had_peers = before->n_peers > 0;
 	for (size_t i = 0; i < update->n_peers; i++) {
 		const struct wm_wg_peer *p = &update->peers[i];
 		if ((p->flags & WM_WGPEER_REMOVE_ME) ||
 		    wm_wg_device_find_peer(before, p->public_key))
 			continue;
-		for (size_t j = 0; j < nc->n_peer_names; j++)
-			if (wm_key_equal(nc->peer_names[j].key, p->public_key)) {
-				wm_sys_handshake_kick(&nc->peer_names[j].ipv4);
-				break;
-			}
+		uint64_t delay = wm_kick_delay_ms(had_peers, nc->c.public_key, p->public_key);
+		if (delay == 0 || !nc->kick_timer_open)
+			kick(nc, p->public_key);
+		else
+			schedule_kick(nc, p->public_key, delay);
 	}
+	arm_kick_timer(nc);
 }
 
 /* A peer behind NAT advertises an address we cannot reach; WireGuard learns
@@ -121,6 +203,9 @@ int wm_netconf_init(struct wm_netconf *nc, const struct wm_netconf_config *c, ch
 		    size_t errlen)
 {
 	*nc = (struct wm_netconf){.c = *c};
+	uv_timer_init(nc->c.loop, &nc->kick_timer);
+	nc->kick_timer.data = nc;
+	nc->kick_timer_open = true;
 	enum wm_wg_backend backend;
 	if (wm_wg_backend_parse(nc->c.cfg->wireguard_backend, &backend) < 0) {
 		snprintf(err, errlen, "unknown wireguard-backend \"%s\"",
@@ -340,6 +425,21 @@ const struct wm_peer_name *wm_netconf_peers(const struct wm_netconf *nc, size_t 
 	return nc->peer_names;
 }
 
+static void close_device(struct wm_netconf *nc)
+{
+	struct wm_wg *wg = nc->wg;
+	nc->wg = NULL;
+	if (wg)
+		wm_wg_close(wg, nc->close_cb, nc->close_data);
+	else
+		nc->close_cb(nc->close_data);
+}
+
+static void kick_timer_closed(uv_handle_t *h)
+{
+	close_device(h->data);
+}
+
 void wm_netconf_close(struct wm_netconf *nc, void (*done_cb)(void *data), void *data)
 {
 	/* every row above closed first: nothing reads the peer set any more */
@@ -348,10 +448,16 @@ void wm_netconf_close(struct wm_netconf *nc, void (*done_cb)(void *data), void *
 	free(nc->peer_names);
 	nc->peer_names = NULL;
 	nc->n_peer_names = 0;
-	struct wm_wg *wg = nc->wg;
-	nc->wg = NULL;
-	if (wg)
-		wm_wg_close(wg, done_cb, data);
-	else
-		done_cb(data);
+	free(nc->kicks);
+	nc->kicks = NULL;
+	nc->n_kicks = nc->cap_kicks = 0;
+	nc->close_cb = done_cb;
+	nc->close_data = data;
+	if (nc->kick_timer_open) {
+		/* the device closes once the timer cannot fire any more */
+		nc->kick_timer_open = false;
+		uv_close((uv_handle_t *)&nc->kick_timer, kick_timer_closed);
+		return;
+	}
+	close_device(nc);
 }
