@@ -18,9 +18,14 @@
 #include "core/wgconf.h"
 
 /* Long enough for a handshake the other side started when it added us (one
- * round trip and its first data) to complete, short enough to be the rare
- * extra cost of a join whose first initiation was lost. */
+ * round trip and its first data) to complete; it is the extra cost of a join
+ * whose first initiation reached a node before that node had the newcomer.
+ * A kick can still cross an initiation the other side starts just then:
+ * when there is no handshake WM_KICK_RECHECK_MS after a kick, the peer is
+ * added to the device again, which lets it initiate at once instead of after
+ * REKEY_TIMEOUT (only once: the other side's retry is seconds away). */
 #define WM_KICK_WAIT_MS 40
+#define WM_KICK_RECHECK_MS 100
 
 /* Milliseconds after adding their_key to wait before kicking it: 0 on a node
  * that had no peers (a newcomer, or a node starting again: the others

@@ -55,27 +55,69 @@ static void arm_kick_timer(struct wm_netconf *nc)
 	uv_timer_start(&nc->kick_timer, kick_timer_cb, due > now ? due - now : 0, 0);
 }
 
+/* Two initiations that crossed left both sides with a session neither can
+ * use, and WireGuard sends no other initiation for 5 s: a peer added again
+ * starts afresh (it has no session and no traffic to lose yet). */
+static void readd_peer(struct wm_netconf *nc, const wm_key key)
+{
+	const struct wm_wg_peer *want = wm_wg_device_find_peer(nc->desired, key);
+	if (!want)
+		return;
+	struct wm_wg_device *rm = wm_wg_device_new(nc->c.cfg->interface);
+	struct wm_wg_device *add = wm_wg_device_new(nc->c.cfg->interface);
+	struct wm_wg_peer *r = rm ? wm_wg_device_add_peer(rm, key) : NULL;
+	struct wm_wg_peer *a = add ? wm_wg_device_add_peer(add, key) : NULL;
+	int err = r && a ? 0 : -ENOMEM;
+	if (!err) {
+		r->flags = WM_WGPEER_REMOVE_ME;
+		a->flags = want->flags | WM_WGPEER_REPLACE_ALLOWEDIPS;
+		a->endpoint = want->endpoint;
+		a->keepalive_interval = want->keepalive_interval;
+	}
+	for (size_t i = 0; !err && i < want->n_allowed_ips; i++)
+		err = wm_wg_peer_add_allowed_ip(a, &want->allowed_ips[i]);
+	if (!err)
+		err = wm_wg_set(nc->wg, rm);
+	if (!err)
+		err = wm_wg_set(nc->wg, add);
+	if (err)
+		wm_warn("%s: cannot add a peer without a handshake again: %s", nc->c.cfg->interface,
+			wm_strerror(err));
+	wm_wg_device_free(rm);
+	wm_wg_device_free(add);
+}
+
 static void kick_timer_cb(uv_timer_t *t)
 {
 	struct wm_netconf *nc = t->data;
 	struct wm_wg_device *dev = NULL;
-	if (!nc->wg || wm_wg_get(nc->wg, &dev) < 0) {
+	if (!nc->wg || !nc->desired || wm_wg_get(nc->wg, &dev) < 0) {
 		nc->n_kicks = 0; /* the device is gone or failing: nothing to kick */
 		return;
 	}
+	wm_wg_device_sort(dev);
 	uint64_t now = uv_now(nc->c.loop);
 	size_t kept = 0;
 	for (size_t i = 0; i < nc->n_kicks; i++) {
-		struct wm_pending_kick *k = &nc->kicks[i];
-		if (k->due_ms > now) {
-			nc->kicks[kept++] = *k;
-			continue;
-		}
-		if (wm_kick_wanted(wm_wg_device_find_peer(dev, k->key))) {
+		struct wm_pending_kick k = nc->kicks[i];
+		if (k.due_ms <= now) {
+			if (!wm_kick_wanted(wm_wg_device_find_peer(dev, k.key)))
+				continue;
+			if (k.kicked) {
+				wm_info("%s: the first handshake with a new peer was lost; "
+					"adding it again",
+					nc->c.cfg->interface);
+				readd_peer(nc, k.key);
+				kick(nc, k.key);
+				continue;
+			}
 			wm_debug("%s: no handshake with a new peer yet; starting one",
 				 nc->c.cfg->interface);
-			kick(nc, k->key);
+			kick(nc, k.key);
+			k.kicked = true;
+			k.due_ms = now + WM_KICK_RECHECK_MS;
 		}
+		nc->kicks[kept++] = k;
 	}
 	nc->n_kicks = kept;
 	wm_wg_device_free(dev);
@@ -103,6 +145,7 @@ static void schedule_kick(struct wm_netconf *nc, const wm_key key, uint64_t dela
 		k = &nc->kicks[nc->n_kicks++];
 		memcpy(k->key, key, sizeof(wm_key));
 	}
+	k->kicked = false;
 	k->due_ms = uv_now(nc->c.loop) + delay_ms;
 }
 

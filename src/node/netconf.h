@@ -53,10 +53,12 @@ struct wm_netconf_config {
 };
 
 /* A peer added while we had others: kicked at due_ms (uv_now) if no
- * handshake with it happened by then (core/kick.h). */
+ * handshake with it happened by then, and added again if there is still
+ * none WM_KICK_RECHECK_MS after the kick (core/kick.h). */
 struct wm_pending_kick {
 	wm_key key;
 	uint64_t due_ms;
+	bool kicked;
 };
 
 struct wm_netconf {
