@@ -246,9 +246,6 @@ int wm_netconf_init(struct wm_netconf *nc, const struct wm_netconf_config *c, ch
 		    size_t errlen)
 {
 	*nc = (struct wm_netconf){.c = *c};
-	uv_timer_init(nc->c.loop, &nc->kick_timer);
-	nc->kick_timer.data = nc;
-	nc->kick_timer_open = true;
 	enum wm_wg_backend backend;
 	if (wm_wg_backend_parse(nc->c.cfg->wireguard_backend, &backend) < 0) {
 		snprintf(err, errlen, "unknown wireguard-backend \"%s\"",
@@ -266,6 +263,10 @@ int wm_netconf_init(struct wm_netconf *nc, const struct wm_netconf_config *c, ch
 	int rc = wm_wg_open(nc->c.loop, &wc, &nc->wg, err, errlen);
 	if (rc)
 		return rc;
+	/* only with a device: closing one without stays synchronous */
+	uv_timer_init(nc->c.loop, &nc->kick_timer);
+	nc->kick_timer.data = nc;
+	nc->kick_timer_open = true;
 	wm_info("WireGuard interface %s is up (%s backend)", nc->c.cfg->interface,
 		wm_wg_backend_name(nc->wg));
 	/* The device starts with our key and port and no peers. */
