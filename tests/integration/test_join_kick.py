@@ -14,11 +14,22 @@ first byte is 1): in every join the newcomer sends at most one to the
 member, so it never needed WireGuard's retry, and the member at most two
 (its kick and, after a crossing, the one of the peer it added again). The
 time to the first ping is measured by bench/failover, not asserted here.
+
+The same race cost pings when a path changes ("make before break"): an edge
+put back between two members makes both add each other at once, and a lost
+first handshake stalled the direct path for 5 s. A ping every 0.1 s across
+three deletions and restorations of the edge lost 39 (the issue) to 77
+(before this change, measured) of 300; now at most a late echo or one lost
+while the second side adds the first. The new path is not yet held back
+until its handshake is confirmed, so a few may still go: the bound is small,
+not zero.
 """
 
 import re
+import subprocess
+import time
 
-from wmtest import WG_PORT, host_ip, scaled, topology
+from wmtest import ENV, WG_PORT, host_ip, scaled, topology
 
 JOINS = 10
 TABLE = "wmkickcount"
@@ -66,3 +77,39 @@ def test_joins_never_wait_for_a_handshake_retry():
             assert sent + answered >= 1
             node.stop()
         print("initiations (newcomer, member) per join:", seen)
+
+
+PINGS = 300
+MAX_LOST = 3
+
+
+def test_edge_put_back_three_times_loses_almost_no_pings():
+    with topology() as topo:
+        b = topo.bootstrap("b", "--topology", "manual")
+        a, c = topo.join("a"), topo.join("c")
+        g = b.wmctl_json("get", "graph")
+        if not any({e["source"], e["target"]} == {"a", "c"} for e in g.get("edges", [])):
+            b.wmctl("put", "edge", "a", "c")
+        ip_c = host_ip(c.status()["address_ipv4"])
+        assert a.ping(ip_c, count=1, wait=scaled(2))
+        # bounded: PINGS at 0.1 s, each waited for at most 1 s
+        ping = subprocess.Popen(["ip", "netns", "exec", a.ns, "ping", "-n", "-q", "-i", "0.1",
+                                 "-c", str(PINGS), "-W", "1", ip_c], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=ENV)
+        try:
+            for _ in range(3):
+                time.sleep(4)  # direct
+                b.wmctl("delete", "edge", "a", "c")
+                time.sleep(5)  # through b, then direct again
+                b.wmctl("put", "edge", "a", "c")
+            out, _ = ping.communicate(timeout=PINGS * 0.1 + 60)
+        finally:
+            if ping.poll() is None:
+                ping.kill()
+                ping.wait()
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, out
+        sent, received = int(m.group(1)), int(m.group(2))
+        print(f"pings across 3 edge deletions and restorations: {sent} sent, "
+              f"{received} received")
+        assert sent == PINGS and sent - received <= MAX_LOST, out
