@@ -18,3 +18,8 @@ bool wm_kick_wanted(const struct wm_wg_peer *on_device)
 	return on_device && on_device->last_handshake_sec == 0 &&
 	       on_device->last_handshake_nsec == 0;
 }
+
+bool wm_kick_crossed(const struct wm_wg_peer *on_device)
+{
+	return wm_kick_wanted(on_device) && on_device->rx_bytes > 0;
+}

@@ -21,9 +21,10 @@
  * round trip and its first data) to complete; it is the extra cost of a join
  * whose first initiation reached a node before that node had the newcomer.
  * A kick can still cross an initiation the other side starts just then:
- * when there is no handshake WM_KICK_RECHECK_MS after a kick, the peer is
- * added to the device again, which lets it initiate at once instead of after
- * REKEY_TIMEOUT (only once: the other side's retry is seconds away). */
+ * when WM_KICK_RECHECK_MS after a kick there is no handshake but the peer
+ * sent us something (its initiation), the peer is added to the device
+ * again, which lets it initiate at once instead of after REKEY_TIMEOUT (only
+ * once: the other side's retry is seconds away). */
 #define WM_KICK_WAIT_MS 40
 #define WM_KICK_RECHECK_MS 100
 
@@ -38,5 +39,11 @@ uint64_t wm_kick_delay_ms(bool had_peers, const wm_key our_key, const wm_key the
  * now (NULL: the peer is gone, no). A peer that completed a handshake since
  * it was added needs none. */
 bool wm_kick_wanted(const struct wm_wg_peer *on_device);
+
+/* After our kick: whether the peer, as the device holds it now, shows a
+ * crossed handshake (none completed, yet it received bytes from the peer:
+ * WireGuard counts consumed initiations). A peer that is offline shows no
+ * bytes and is left to WireGuard's own retries. */
+bool wm_kick_crossed(const struct wm_wg_peer *on_device);
 
 #endif

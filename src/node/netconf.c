@@ -43,6 +43,8 @@ static void kick(const struct wm_netconf *nc, const wm_key key)
 
 static void kick_timer_cb(uv_timer_t *t);
 
+#define KICK_SLACK_MS 10
+
 static void arm_kick_timer(struct wm_netconf *nc)
 {
 	if (!nc->n_kicks || !nc->kick_timer_open)
@@ -100,13 +102,16 @@ static void kick_timer_cb(uv_timer_t *t)
 	size_t kept = 0;
 	for (size_t i = 0; i < nc->n_kicks; i++) {
 		struct wm_pending_kick k = nc->kicks[i];
-		if (k.due_ms <= now) {
-			if (!wm_kick_wanted(wm_wg_device_find_peer(dev, k.key)))
+		/* kicks due a little later are done now: one device read serves
+		 * a burst of joins */
+		if (k.due_ms <= now + KICK_SLACK_MS) {
+			const struct wm_wg_peer *p = wm_wg_device_find_peer(dev, k.key);
+			if (!wm_kick_wanted(p) || (k.kicked && !wm_kick_crossed(p)))
 				continue;
 			if (k.kicked) {
-				wm_info("%s: the first handshake with a new peer was lost; "
-					"adding it again",
-					nc->c.cfg->interface);
+				wm_debug("%s: our first handshake with a new peer crossed "
+					 "its own; adding it again",
+					 nc->c.cfg->interface);
 				readd_peer(nc, k.key);
 				kick(nc, k.key);
 				continue;

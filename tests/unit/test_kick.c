@@ -62,12 +62,28 @@ static void test_wanted_only_without_handshake(void **state)
 	assert_false(wm_kick_wanted(NULL));
 }
 
+/* After a kick, only a peer we heard from without a handshake counts as
+ * crossed: an offline one is left to WireGuard. */
+static void test_crossed_needs_bytes_from_the_peer(void **state)
+{
+	(void)state;
+	struct wm_wg_peer p;
+	memset(&p, 0, sizeof(p));
+	assert_false(wm_kick_crossed(&p));
+	p.rx_bytes = 148; /* one initiation */
+	assert_true(wm_kick_crossed(&p));
+	p.last_handshake_sec = 1796601600;
+	assert_false(wm_kick_crossed(&p));
+	assert_false(wm_kick_crossed(NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_newcomer_kicks_at_once),
 		cmocka_unit_test(test_existing_nodes_wait_apart),
 		cmocka_unit_test(test_wanted_only_without_handshake),
+		cmocka_unit_test(test_crossed_needs_bytes_from_the_peer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
