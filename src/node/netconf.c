@@ -16,30 +16,160 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/ipam.h"
+#include "core/kick.h"
 #include "sys/sys.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 
 /* A peer we just added may still hold a session with our previous incarnation
  * (after a restart) and keep sending with keys we no longer have until its
- * rekey timer fires, up to 15 s later. One datagram from us makes our side
- * start a handshake now. It goes to the peer's own mesh address (its allowed
- * IPs may be the whole mesh network, on a spoke). Port 9 is "discard":
- * nothing answers it. */
+ * rekey timer fires, up to 15 s later; a newcomer's first initiation may
+ * have reached us before we had it as a peer, and WireGuard tries again only
+ * 5 s later. One datagram from us makes our side start a handshake now. It
+ * goes to the peer's own mesh address (its allowed IPs may be the whole mesh
+ * network, on a spoke). Port 9 is "discard": nothing answers it. When to
+ * send it, so that the two sides' initiations do not cross and cancel each
+ * other, is core/kick.h's rule: a node that had no peers kicks at once, one
+ * that had peers only if no handshake happened a little later. */
+static void kick(const struct wm_netconf *nc, const wm_key key)
+{
+	for (size_t j = 0; j < nc->n_peer_names; j++)
+		if (wm_key_equal(nc->peer_names[j].key, key)) {
+			if (nc->peer_names[j].ipv4.family)
+				wm_sys_handshake_kick(&nc->peer_names[j].ipv4);
+			return;
+		}
+}
+
+static void kick_timer_cb(uv_timer_t *t);
+
+#define KICK_SLACK_MS 10
+
+static void arm_kick_timer(struct wm_netconf *nc)
+{
+	if (!nc->n_kicks || !nc->kick_timer_open)
+		return;
+	uint64_t due = nc->kicks[0].due_ms;
+	for (size_t i = 1; i < nc->n_kicks; i++)
+		if (nc->kicks[i].due_ms < due)
+			due = nc->kicks[i].due_ms;
+	uint64_t now = uv_now(nc->c.loop);
+	uv_timer_start(&nc->kick_timer, kick_timer_cb, due > now ? due - now : 0, 0);
+}
+
+/* Two initiations that crossed left both sides with a session neither can
+ * use, and WireGuard sends no other initiation for 5 s: a peer added again
+ * starts afresh (it has no session and no traffic to lose yet). */
+static void readd_peer(struct wm_netconf *nc, const wm_key key)
+{
+	const struct wm_wg_peer *want = wm_wg_device_find_peer(nc->desired, key);
+	if (!want)
+		return;
+	struct wm_wg_device *rm = wm_wg_device_new(nc->c.cfg->interface);
+	struct wm_wg_device *add = wm_wg_device_new(nc->c.cfg->interface);
+	struct wm_wg_peer *r = rm ? wm_wg_device_add_peer(rm, key) : NULL;
+	struct wm_wg_peer *a = add ? wm_wg_device_add_peer(add, key) : NULL;
+	int err = r && a ? 0 : -ENOMEM;
+	if (!err) {
+		r->flags = WM_WGPEER_REMOVE_ME;
+		a->flags = want->flags | WM_WGPEER_REPLACE_ALLOWEDIPS;
+		a->endpoint = want->endpoint;
+		a->keepalive_interval = want->keepalive_interval;
+	}
+	for (size_t i = 0; !err && i < want->n_allowed_ips; i++)
+		err = wm_wg_peer_add_allowed_ip(a, &want->allowed_ips[i]);
+	if (!err)
+		err = wm_wg_set(nc->wg, rm);
+	if (!err)
+		err = wm_wg_set(nc->wg, add);
+	if (err)
+		wm_warn("%s: cannot add a peer without a handshake again: %s", nc->c.cfg->interface,
+			wm_strerror(err));
+	wm_wg_device_free(rm);
+	wm_wg_device_free(add);
+}
+
+static void kick_timer_cb(uv_timer_t *t)
+{
+	struct wm_netconf *nc = t->data;
+	struct wm_wg_device *dev = NULL;
+	if (!nc->wg || !nc->desired || wm_wg_get(nc->wg, &dev) < 0) {
+		nc->n_kicks = 0; /* the device is gone or failing: nothing to kick */
+		return;
+	}
+	wm_wg_device_sort(dev);
+	uint64_t now = uv_now(nc->c.loop);
+	size_t kept = 0;
+	for (size_t i = 0; i < nc->n_kicks; i++) {
+		struct wm_pending_kick k = nc->kicks[i];
+		/* kicks due a little later are done now: one device read serves
+		 * a burst of joins */
+		if (k.due_ms <= now + KICK_SLACK_MS) {
+			const struct wm_wg_peer *p = wm_wg_device_find_peer(dev, k.key);
+			if (!wm_kick_wanted(p) || (k.kicked && !wm_kick_crossed(p)))
+				continue;
+			if (k.kicked) {
+				wm_debug("%s: our first handshake with a new peer crossed "
+					 "its own; adding it again",
+					 nc->c.cfg->interface);
+				readd_peer(nc, k.key);
+				kick(nc, k.key);
+				continue;
+			}
+			wm_debug("%s: no handshake with a new peer yet; starting one",
+				 nc->c.cfg->interface);
+			kick(nc, k.key);
+			k.kicked = true;
+			k.due_ms = now + WM_KICK_RECHECK_MS;
+		}
+		nc->kicks[kept++] = k;
+	}
+	nc->n_kicks = kept;
+	wm_wg_device_free(dev);
+	arm_kick_timer(nc);
+}
+
+/* A kick for key at now + delay_ms: replaces one pending for the same peer. */
+static void schedule_kick(struct wm_netconf *nc, const wm_key key, uint64_t delay_ms)
+{
+	struct wm_pending_kick *k = NULL;
+	for (size_t i = 0; i < nc->n_kicks && !k; i++)
+		if (wm_key_equal(nc->kicks[i].key, key))
+			k = &nc->kicks[i];
+	if (!k) {
+		if (nc->n_kicks == nc->cap_kicks) {
+			size_t cap = nc->cap_kicks ? 2 * nc->cap_kicks : 8;
+			struct wm_pending_kick *m = realloc(nc->kicks, cap * sizeof(*m));
+			if (!m) {
+				kick(nc, key); /* out of memory: at once, as before */
+				return;
+			}
+			nc->kicks = m;
+			nc->cap_kicks = cap;
+		}
+		k = &nc->kicks[nc->n_kicks++];
+		memcpy(k->key, key, sizeof(wm_key));
+	}
+	k->kicked = false;
+	k->due_ms = uv_now(nc->c.loop) + delay_ms;
+}
+
 static void kick_new_peers(struct wm_netconf *nc, const struct wm_wg_device *before,
 			   const struct wm_wg_device *update)
 {
+	bool had_peers = before->n_peers > 0;
 	for (size_t i = 0; i < update->n_peers; i++) {
 		const struct wm_wg_peer *p = &update->peers[i];
 		if ((p->flags & WM_WGPEER_REMOVE_ME) ||
 		    wm_wg_device_find_peer(before, p->public_key))
 			continue;
-		for (size_t j = 0; j < nc->n_peer_names; j++)
-			if (wm_key_equal(nc->peer_names[j].key, p->public_key)) {
-				wm_sys_handshake_kick(&nc->peer_names[j].ipv4);
-				break;
-			}
+		uint64_t delay = wm_kick_delay_ms(had_peers, nc->c.public_key, p->public_key);
+		if (delay == 0 || !nc->kick_timer_open)
+			kick(nc, p->public_key);
+		else
+			schedule_kick(nc, p->public_key, delay);
 	}
+	arm_kick_timer(nc);
 }
 
 /* A peer behind NAT advertises an address we cannot reach; WireGuard learns
@@ -138,6 +268,10 @@ int wm_netconf_init(struct wm_netconf *nc, const struct wm_netconf_config *c, ch
 	int rc = wm_wg_open(nc->c.loop, &wc, &nc->wg, err, errlen);
 	if (rc)
 		return rc;
+	/* only with a device: closing one without stays synchronous */
+	uv_timer_init(nc->c.loop, &nc->kick_timer);
+	nc->kick_timer.data = nc;
+	nc->kick_timer_open = true;
 	wm_info("WireGuard interface %s is up (%s backend)", nc->c.cfg->interface,
 		wm_wg_backend_name(nc->wg));
 	/* The device starts with our key and port and no peers. */
@@ -340,6 +474,21 @@ const struct wm_peer_name *wm_netconf_peers(const struct wm_netconf *nc, size_t 
 	return nc->peer_names;
 }
 
+static void close_device(struct wm_netconf *nc)
+{
+	struct wm_wg *wg = nc->wg;
+	nc->wg = NULL;
+	if (wg)
+		wm_wg_close(wg, nc->close_cb, nc->close_data);
+	else
+		nc->close_cb(nc->close_data);
+}
+
+static void kick_timer_closed(uv_handle_t *h)
+{
+	close_device(h->data);
+}
+
 void wm_netconf_close(struct wm_netconf *nc, void (*done_cb)(void *data), void *data)
 {
 	/* every row above closed first: nothing reads the peer set any more */
@@ -348,10 +497,16 @@ void wm_netconf_close(struct wm_netconf *nc, void (*done_cb)(void *data), void *
 	free(nc->peer_names);
 	nc->peer_names = NULL;
 	nc->n_peer_names = 0;
-	struct wm_wg *wg = nc->wg;
-	nc->wg = NULL;
-	if (wg)
-		wm_wg_close(wg, done_cb, data);
-	else
-		done_cb(data);
+	free(nc->kicks);
+	nc->kicks = NULL;
+	nc->n_kicks = nc->cap_kicks = 0;
+	nc->close_cb = done_cb;
+	nc->close_data = data;
+	if (nc->kick_timer_open) {
+		/* the device closes once the timer cannot fire any more */
+		nc->kick_timer_open = false;
+		uv_close((uv_handle_t *)&nc->kick_timer, kick_timer_closed);
+		return;
+	}
+	close_device(nc);
 }

@@ -52,6 +52,15 @@ struct wm_netconf_config {
 	void *data;
 };
 
+/* A peer added while we had others: kicked at due_ms (uv_now) if no
+ * handshake with it happened by then, and added again if there is still
+ * none WM_KICK_RECHECK_MS after the kick (core/kick.h). */
+struct wm_pending_kick {
+	wm_key key;
+	uint64_t due_ms;
+	bool kicked;
+};
+
 struct wm_netconf {
 	struct wm_netconf_config c;
 	struct wm_wg *wg;
@@ -62,6 +71,12 @@ struct wm_netconf {
 	/* the peers of the last peer set, by key */
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;
+	uv_timer_t kick_timer;
+	bool kick_timer_open;
+	struct wm_pending_kick *kicks;
+	size_t n_kicks, cap_kicks;
+	void (*close_cb)(void *data);
+	void *close_data;
 };
 
 /* Opens the interface (cfg's backend) with our key and port and no peers; 0,

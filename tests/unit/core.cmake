@@ -11,3 +11,4 @@ if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_config.c)
             ${CMAKE_SOURCE_DIR}/src/node/secrets.c
     LIBS wm_core wm_util PkgConfig::YAML)
 endif()
+wm_unit_test(test_kick SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_kick.c LIBS wm_core)

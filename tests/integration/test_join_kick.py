@@ -1,0 +1,115 @@
+"""End to end (issue 16, "Join to first ping"): a newcomer's first WireGuard
+handshake with a member is never lost.
+
+WireGuard retries a lost initiation only after REKEY_TIMEOUT (5 s). Two
+ways lost the first one: the newcomer and the member initiating at the
+same moment (crossed initiations cancel each other), and the newcomer's
+initiation reaching the member before the member had it as a peer. The
+newcomer now kicks at once, the member only if no handshake happened a
+little later, and adds the peer again if its kick crossed one.
+
+What is asserted is the number of handshake initiations, counted by an
+nftables rule on each side (a WireGuard initiation is a UDP datagram whose
+first byte is 1): in every join the newcomer sends at most one to the
+member, so it never needed WireGuard's retry, and the member at most two
+(its kick and, after a crossing, the one of the peer it added again). The
+time to the first ping is measured by bench/failover, not asserted here.
+
+The same race cost pings when a path changes ("make before break"): an edge
+put back between two members makes both add each other at once, and a lost
+first handshake stalled the direct path for 5 s. A ping every 0.1 s across
+three deletions and restorations of the edge lost 39 (the issue) to 77
+(before this change, measured) of 300; now at most a late echo or one lost
+while the second side adds the first. The new path is not yet held back
+until its handshake is confirmed, so a few may still go: the bound is small,
+not zero.
+"""
+
+import re
+import subprocess
+import time
+
+from wmtest import ENV, WG_PORT, host_ip, scaled, topology
+
+JOINS = 10
+TABLE = "wmkickcount"
+
+
+def count_initiations(node, daddr):
+    """Adds a counter of WireGuard initiations node sends to daddr."""
+    node.netns_exec("nft", "-f", "-", input=(
+        f"table inet {TABLE} {{\n"
+        " chain out { type filter hook output priority 0; policy accept; }\n"
+        "}\n"))
+    node.netns_exec("nft", "add", "rule", "inet", TABLE, "out", "ip", "daddr", daddr, "udp",
+                    "dport", str(WG_PORT), "@th,64,8", "1", "counter", "comment",
+                    f"\"to {daddr}\"")
+
+
+def initiations(node, daddr):
+    out = node.netns_exec("nft", "list", "chain", "inet", TABLE, "out").stdout
+    m = re.search(r"ip daddr " + re.escape(daddr) + r" .*counter packets (\d+)", out)
+    assert m, f"no initiation counter to {daddr} on {node.name}:\n{out}"
+    return int(m.group(1))
+
+
+def test_joins_never_wait_for_a_handshake_retry():
+    with topology() as topo:
+        topo.bootstrap("s1")
+        m1 = topo.join("m1")
+        target = host_ip(m1.status()["address_ipv4"])
+        seen = []
+        for i in range(JOINS):
+            node = topo.add_node(f"j{i}")
+            count_initiations(node, m1.underlay)
+            count_initiations(m1, node.underlay)
+            node.start(*topo.join_args(node))
+            node.wait_ready("member")
+            # Bounded well past the 5 s retry: the counters, not this
+            # bound, tell whether a retry was needed.
+            assert node.ping(target, count=1, wait=scaled(8)), \
+                f"j{i} never reached m1\n{node.log_tail()}\n{m1.log_tail()}"
+            sent, answered = initiations(node, m1.underlay), initiations(m1, node.underlay)
+            seen.append((sent, answered))
+            assert sent <= 1, (f"j{i} sent {sent} handshake initiations to m1: its first "
+                               f"was lost and WireGuard retried (all joins: {seen})")
+            assert answered <= 2, f"m1 sent {answered} initiations to j{i} ({seen})"
+            assert sent + answered >= 1
+            node.stop()
+        print("initiations (newcomer, member) per join:", seen)
+
+
+PINGS = 300
+MAX_LOST = 3
+
+
+def test_edge_put_back_three_times_loses_almost_no_pings():
+    with topology() as topo:
+        b = topo.bootstrap("b", "--topology", "manual")
+        a, c = topo.join("a"), topo.join("c")
+        g = b.wmctl_json("get", "graph")
+        if not any({e["source"], e["target"]} == {"a", "c"} for e in g.get("edges", [])):
+            b.wmctl("put", "edge", "a", "c")
+        ip_c = host_ip(c.status()["address_ipv4"])
+        assert a.ping(ip_c, count=1, wait=scaled(2))
+        # bounded: PINGS at 0.1 s, each waited for at most 1 s
+        ping = subprocess.Popen(["ip", "netns", "exec", a.ns, "ping", "-n", "-q", "-i", "0.1",
+                                 "-c", str(PINGS), "-W", "1", ip_c], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, env=ENV)
+        try:
+            for _ in range(3):
+                time.sleep(4)  # direct
+                b.wmctl("delete", "edge", "a", "c")
+                time.sleep(5)  # through b, then direct again
+                b.wmctl("put", "edge", "a", "c")
+            out, _ = ping.communicate(timeout=PINGS * 0.1 + 60)
+        finally:
+            if ping.poll() is None:
+                ping.kill()
+                ping.wait()
+        m = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert m, out
+        sent, received = int(m.group(1)), int(m.group(2))
+        print(f"pings across 3 edge deletions and restorations: {sent} sent, "
+              f"{received} received")
+        assert sent == PINGS and sent - received <= MAX_LOST, out
