@@ -4,6 +4,9 @@
 
 #include "core/error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 static const char *const wm_messages[] = {
 	[WM_ENOTLEADER - WM_EBASE] = "this node is not the Raft leader",
 	[WM_EEXHAUSTED - WM_EBASE] = "no free address left in the network",
@@ -32,4 +35,15 @@ const char *wm_strerror(int err)
 	 * strings for known codes; strerrordesc_np would avoid the locale but is
 	 * glibc-only. */
 	return strerror(e);
+}
+
+void wm_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
 }

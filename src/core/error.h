@@ -22,4 +22,11 @@ enum {
 
 const char *wm_strerror(int err);
 
+#include <stddef.h>
+
+/* Writes a message into a caller's (err, errlen) buffer, the way functions
+ * here report what went wrong; nothing when err is NULL or errlen 0. */
+__attribute__((format(printf, 3, 4))) void wm_seterr(char *err, size_t errlen, const char *fmt,
+						     ...);
+
 #endif

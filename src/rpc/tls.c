@@ -18,17 +18,9 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
-static const unsigned char alpn_h2[] = "\x02h2";
+#include "core/error.h"
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+static const unsigned char alpn_h2[] = "\x02h2";
 
 /* OpenSSL loads the text of every error of all its libraries the first time
  * any thread touches an error queue: about 250 KiB of RSS in every process
@@ -138,7 +130,7 @@ static int add_san(X509 *x, const char *cn, const char *const *ips, size_t n_ips
 		ASN1_OCTET_STRING *ip = a2i_IPADDRESS(ips[i]);
 		if (!ip) {
 			ERR_clear_error();
-			set_err(err, errlen, "invalid IP address for the certificate: \"%s\"",
+			wm_seterr(err, errlen, "invalid IP address for the certificate: \"%s\"",
 				ips[i]);
 			rv = -EINVAL;
 			goto out;
@@ -196,7 +188,7 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, const char *const *ips, si
 	BN_free(bn);
 	return x;
 fail:
-	set_err(err, errlen, "cannot build the self-signed certificate: %s", ossl_reason());
+	wm_seterr(err, errlen, "cannot build the self-signed certificate: %s", ossl_reason());
 fail_quiet:
 	BN_free(bn);
 	X509_free(x);
@@ -216,7 +208,7 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 	int fd = mkstemp(tmp), rv = 0;
 	if (fd < 0) {
 		rv = -errno;
-		set_err(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		wm_seterr(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
 		free(tmp);
 		return rv;
 	}
@@ -250,7 +242,7 @@ static int write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert, c
 	free(tmp);
 	return 0;
 fail:
-	set_err(err, errlen, "cannot write %s: %s", path, strerror(-rv));
+	wm_seterr(err, errlen, "cannot write %s: %s", path, strerror(-rv));
 	unlink(tmp);
 	free(tmp);
 	return rv;
@@ -263,17 +255,17 @@ int wm_tls_ensure_self_signed(const char *cert_path, const char *key_path, const
 	if (have_cert && have_key)
 		return 0;
 	if (have_cert || have_key) {
-		set_err(err, errlen, "%s exists but %s does not: provide both or neither",
+		wm_seterr(err, errlen, "%s exists but %s does not: provide both or neither",
 			have_cert ? cert_path : key_path, have_cert ? key_path : cert_path);
 		return -ENOENT;
 	}
 	if (!common_name || !*common_name || strlen(common_name) > 64) {
-		set_err(err, errlen, "invalid certificate common name (1 to 64 characters)");
+		wm_seterr(err, errlen, "invalid certificate common name (1 to 64 characters)");
 		return -EINVAL;
 	}
 	EVP_PKEY *key = EVP_EC_gen("P-256");
 	if (!key) {
-		set_err(err, errlen, "cannot generate an ECDSA P-256 key: %s", ossl_reason());
+		wm_seterr(err, errlen, "cannot generate an ECDSA P-256 key: %s", ossl_reason());
 		return -ENOMEM;
 	}
 	X509 *x = make_cert(key, common_name, ips, n_ips, err, errlen);
@@ -311,14 +303,14 @@ static SSL_CTX *ctx_base(const SSL_METHOD *method, char *err, size_t errlen)
 {
 	SSL_CTX *ctx = SSL_CTX_new(method);
 	if (!ctx) {
-		set_err(err, errlen, "cannot create a TLS context: %s", ossl_reason());
+		wm_seterr(err, errlen, "cannot create a TLS context: %s", ossl_reason());
 		return NULL;
 	}
 	/* RFC 9113 9.2: TLS 1.2 with ephemeral key exchange and AEAD only, no
 	 * renegotiation, no compression. */
 	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
 	    !SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20")) {
-		set_err(err, errlen, "cannot configure TLS: %s", ossl_reason());
+		wm_seterr(err, errlen, "cannot configure TLS: %s", ossl_reason());
 		SSL_CTX_free(ctx);
 		return NULL;
 	}
@@ -330,15 +322,15 @@ static SSL_CTX *ctx_base(const SSL_METHOD *method, char *err, size_t errlen)
 static int load_pair(SSL_CTX *ctx, const char *cert, const char *key, char *err, size_t errlen)
 {
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
-		set_err(err, errlen, "cannot load certificate %s: %s", cert, ossl_reason());
+		wm_seterr(err, errlen, "cannot load certificate %s: %s", cert, ossl_reason());
 		return -EINVAL;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-		set_err(err, errlen, "cannot load key %s: %s", key, ossl_reason());
+		wm_seterr(err, errlen, "cannot load key %s: %s", key, ossl_reason());
 		return -EINVAL;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		set_err(err, errlen, "key %s does not match certificate %s", key, cert);
+		wm_seterr(err, errlen, "key %s does not match certificate %s", key, cert);
 		ERR_clear_error();
 		return -EINVAL;
 	}
@@ -355,11 +347,11 @@ static int accept_any_cb(int preverify_ok, X509_STORE_CTX *ctx)
 SSL_CTX *wm_tls_server_ctx_new(const struct wm_tls_server_opts *o, char *err, size_t errlen)
 {
 	if (!o || !o->cert_file || !o->key_file) {
-		set_err(err, errlen, "a TLS server needs a certificate and a key file");
+		wm_seterr(err, errlen, "a TLS server needs a certificate and a key file");
 		return NULL;
 	}
 	if (o->require_client_cert && !o->client_ca_file) {
-		set_err(err, errlen, "requiring client certificates needs a client CA file");
+		wm_seterr(err, errlen, "requiring client certificates needs a client CA file");
 		return NULL;
 	}
 	ERR_clear_error();
@@ -377,7 +369,7 @@ SSL_CTX *wm_tls_server_ctx_new(const struct wm_tls_server_opts *o, char *err, si
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->client_ca_file);
 		if (!names || SSL_CTX_load_verify_locations(ctx, o->client_ca_file, NULL) != 1) {
 			sk_X509_NAME_pop_free(names, X509_NAME_free);
-			set_err(err, errlen, "cannot load client CA file %s: %s", o->client_ca_file,
+			wm_seterr(err, errlen, "cannot load client CA file %s: %s", o->client_ca_file,
 				ossl_reason());
 			goto fail;
 		}
@@ -443,19 +435,19 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 {
 	char pin[WM_FINGERPRINT_LEN];
 	if (!o || (!!o->ca_file + !!o->pin_fingerprint + !!o->insecure_skip_verify) != 1) {
-		set_err(err, errlen,
+		wm_seterr(err, errlen,
 			"give exactly one of a CA file, a pinned fingerprint or "
 			"insecure mode to verify the server (EINVAL)");
 		return NULL;
 	}
 	if (o->pin_fingerprint && wm_fingerprint_parse(o->pin_fingerprint, pin) < 0) {
-		set_err(err, errlen,
+		wm_seterr(err, errlen,
 			"invalid fingerprint \"%s\": expected sha256: and 64 hex digits",
 			o->pin_fingerprint);
 		return NULL;
 	}
 	if (!!o->cert_file != !!o->key_file) {
-		set_err(err, errlen,
+		wm_seterr(err, errlen,
 			"a client certificate needs both a certificate and a key file");
 		return NULL;
 	}
@@ -464,14 +456,14 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 	if (!ctx)
 		return NULL;
 	if (SSL_CTX_set_alpn_protos(ctx, alpn_h2, sizeof(alpn_h2) - 1) != 0) {
-		set_err(err, errlen, "cannot set ALPN: %s", ossl_reason());
+		wm_seterr(err, errlen, "cannot set ALPN: %s", ossl_reason());
 		goto fail;
 	}
 	if (o->cert_file && load_pair(ctx, o->cert_file, o->key_file, err, errlen))
 		goto fail;
 	if (o->ca_file) {
 		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
-			set_err(err, errlen, "cannot load CA file %s: %s", o->ca_file,
+			wm_seterr(err, errlen, "cannot load CA file %s: %s", o->ca_file,
 				ossl_reason());
 			goto fail;
 		}
@@ -480,7 +472,7 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 		 * member's client certificate from the same CA is refused here
 		 * (OpenSSL's own default purpose for a client, made explicit). */
 		if (!SSL_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER)) {
-			set_err(err, errlen, "cannot set the server purpose: %s", ossl_reason());
+			wm_seterr(err, errlen, "cannot set the server purpose: %s", ossl_reason());
 			goto fail;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -489,7 +481,7 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 		if (!CRYPTO_THREAD_run_once(&pin_once, pin_index_init) || pin_index < 0 || !p ||
 		    !SSL_CTX_set_ex_data(ctx, pin_index, p)) {
 			free(p);
-			set_err(err, errlen, "cannot store the pinned fingerprint");
+			wm_seterr(err, errlen, "cannot store the pinned fingerprint");
 			goto fail;
 		}
 		SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
@@ -503,7 +495,7 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 				 ? X509_VERIFY_PARAM_set1_ip_asc(param, o->verify_name)
 				 : X509_VERIFY_PARAM_set1_host(param, o->verify_name, 0);
 		if (!ok) {
-			set_err(err, errlen, "invalid name to verify \"%s\"", o->verify_name);
+			wm_seterr(err, errlen, "invalid name to verify \"%s\"", o->verify_name);
 			ERR_clear_error();
 			goto fail;
 		}

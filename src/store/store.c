@@ -34,19 +34,6 @@ struct barrier_req {
 	void *data;
 };
 
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Results go straight into the waiting request, so nothing is shared between
  * the FSM hook and the apply callback however libraft orders them. */
 static struct wm_store_result *result_for(void *owner, uint64_t index)
@@ -132,28 +119,28 @@ static int check_config(const struct wm_store_config *cfg, char *err, size_t err
 	unsigned el = cfg->election_ms ? cfg->election_ms : 1000;
 
 	if (!cfg->dir || !*cfg->dir) {
-		errf(err, errlen, "no state directory given");
+		wm_seterr(err, errlen, "no state directory given");
 		return -WM_ECONFIG;
 	}
 	if (wm_node_id_check(cfg->node_id, &why) < 0) {
-		errf(err, errlen, "invalid node ID for raft: %s", why);
+		wm_seterr(err, errlen, "invalid node ID for raft: %s", why);
 		return -WM_ECONFIG;
 	}
 	/* libraft's TCP transport takes IPv4 literals only. */
 	if (!cfg->raft_address || wm_endpoint_parse(cfg->raft_address, &ep) < 0 ||
 	    ep.ip.family != AF_INET || strlen(cfg->raft_address) >= 64) {
-		errf(err, errlen, "invalid raft address \"%.64s\" (want IPv4:port)",
+		wm_seterr(err, errlen, "invalid raft address \"%.64s\" (want IPv4:port)",
 		     cfg->raft_address ? cfg->raft_address : "");
 		return -WM_ECONFIG;
 	}
 	if (!cfg->wg_private_key || !cfg->peer_lookup) {
-		errf(err, errlen,
+		wm_seterr(err, errlen,
 		     "raft needs the node's WireGuard private key and a peer lookup "
 		     "to authenticate its connections");
 		return -WM_ECONFIG;
 	}
 	if (hb >= el) {
-		errf(err, errlen,
+		wm_seterr(err, errlen,
 		     "raft heartbeat timeout (%u ms) must be shorter than the election timeout "
 		     "(%u ms)",
 		     hb, el);
@@ -166,7 +153,7 @@ static int make_dir(const char *path, char *err, size_t errlen)
 {
 	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
 		int r = -errno;
-		errf(err, errlen, "create %s: %s", path, strerror(errno));
+		wm_seterr(err, errlen, "create %s: %s", path, strerror(errno));
 		return r;
 	}
 	return 0;
@@ -192,7 +179,7 @@ static int probe_listen(const char *address, char *err, size_t errlen)
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 1) < 0) {
 		r = -errno;
-		errf(err, errlen, "raft cannot listen on %s: %s", address, strerror(errno));
+		wm_seterr(err, errlen, "raft cannot listen on %s: %s", address, strerror(errno));
 	}
 	close(fd);
 	return r;
@@ -231,14 +218,14 @@ static int start_raft(struct wm_store *s, const struct wm_store_config *cfg, cha
 		/* CANTBOOTSTRAP: the directory already holds raft state, which is
 		 * the normal restart of a bootstrapped node: resume it. */
 		if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
-			errf(err, errlen, "raft bootstrap in %s: %s", cfg->dir,
+			wm_seterr(err, errlen, "raft bootstrap in %s: %s", cfg->dir,
 			     raft_errmsg(&s->raft));
 			return wm_store_raft_err(rv);
 		}
 	}
 	rv = raft_start(&s->raft);
 	if (rv != 0) {
-		errf(err, errlen, "start raft on %s (dir %s): %s", s->address, cfg->dir,
+		wm_seterr(err, errlen, "start raft on %s (dir %s): %s", s->address, cfg->dir,
 		     raft_errmsg(&s->raft));
 		return wm_store_raft_err(rv);
 	}
@@ -257,7 +244,7 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 	if (r < 0)
 		return r;
 	if (strlen(cfg->dir) > sizeof(path) - 16) {
-		errf(err, errlen, "state directory path is too long");
+		wm_seterr(err, errlen, "state directory path is too long");
 		return -ENAMETOOLONG;
 	}
 	/* libraft writes to peers' sockets; a peer going away must not kill us.
@@ -313,7 +300,7 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 	snprintf(path, sizeof(path), "%s/raft", cfg->dir);
 	rv = raft_uv_init(&s->io, loop, path, &s->transport);
 	if (rv != 0) {
-		errf(err, errlen, "raft storage in %s: %s", path, s->io.errmsg);
+		wm_seterr(err, errlen, "raft storage in %s: %s", path, s->io.errmsg);
 		r = wm_store_raft_err(rv);
 		wm_raft_transport_free(&s->transport);
 		goto fail;
@@ -328,7 +315,7 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 	rv = raft_init(&s->raft, &s->io, &s->glue.raft_fsm, s->raft_id, s->address);
 	if (rv != 0) {
 		/* raft_init fails before the I/O backend owns any handle. */
-		errf(err, errlen, "raft init in %s: %s", path, raft_errmsg(&s->raft));
+		wm_seterr(err, errlen, "raft init in %s: %s", path, raft_errmsg(&s->raft));
 		r = wm_store_raft_err(rv);
 		raft_uv_close(&s->io);
 		wm_raft_transport_free(&s->transport);

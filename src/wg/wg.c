@@ -32,18 +32,6 @@ int wm_wg_backend_parse(const char *s, enum wm_wg_backend *out)
 	return -EINVAL;
 }
 
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
-							 ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 static int copy_field(char *dst, size_t dstlen, const char *src, const char *def)
 {
 	const char *s = src && *src ? src : def;
@@ -60,12 +48,12 @@ static int kernel_open(struct wm_wg *wg, char *err, size_t errlen)
 
 	/* An existing link is reused: the daemon restarting keeps its tunnel. */
 	if (ret < 0 && ret != -EEXIST) {
-		seterr(err, errlen, "creating WireGuard link %s: %s", wg->ifname, wm_strerror(ret));
+		wm_seterr(err, errlen, "creating WireGuard link %s: %s", wg->ifname, wm_strerror(ret));
 		return ret;
 	}
 	ret = wm_wgnl_family(&wg->family_id);
 	if (ret < 0) {
-		seterr(err, errlen, "resolving the wireguard netlink family: %s", wm_strerror(ret));
+		wm_seterr(err, errlen, "resolving the wireguard netlink family: %s", wm_strerror(ret));
 		return ret;
 	}
 	return 0;
@@ -80,18 +68,18 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 	if (err && errlen)
 		err[0] = '\0';
 	if (!loop || !cfg || !out) {
-		seterr(err, errlen, "wm_wg_open: missing argument");
+		wm_seterr(err, errlen, "wm_wg_open: missing argument");
 		return -EINVAL;
 	}
 	*out = NULL;
 	if (!cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) >= WM_IFNAMSIZ ||
 	    strchr(cfg->ifname, '/') || strchr(cfg->ifname, ' ')) {
-		seterr(err, errlen, "invalid interface name \"%s\" (1 to %d characters, no '/')",
+		wm_seterr(err, errlen, "invalid interface name \"%s\" (1 to %d characters, no '/')",
 		       cfg->ifname ? cfg->ifname : "", WM_IFNAMSIZ - 1);
 		return -EINVAL;
 	}
 	if ((unsigned)cfg->backend > WM_WG_EMBEDDED) {
-		seterr(err, errlen, "unknown WireGuard backend %d", (int)cfg->backend);
+		wm_seterr(err, errlen, "unknown WireGuard backend %d", (int)cfg->backend);
 		return -EINVAL;
 	}
 	wg = calloc(1, sizeof(*wg));
@@ -104,7 +92,7 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 	if (copy_field(wg->uapi_dir, sizeof(wg->uapi_dir), cfg->uapi_dir, "/run/wireguard") < 0 ||
 	    copy_field(wg->wireguard_go, sizeof(wg->wireguard_go), cfg->wireguard_go,
 		       "wireguard-go") < 0) {
-		seterr(err, errlen, "uapi_dir or wireguard_go path too long");
+		wm_seterr(err, errlen, "uapi_dir or wireguard_go path too long");
 		free(wg);
 		return -ENAMETOOLONG;
 	}
@@ -162,7 +150,7 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 			free(wg);
 		}
 		if (err && errlen && !err[0])
-			seterr(err, errlen, "opening WireGuard device %s: %s", cfg->ifname,
+			wm_seterr(err, errlen, "opening WireGuard device %s: %s", cfg->ifname,
 			       wm_strerror(ret));
 		return ret;
 	}

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/error.h"
 #include "core/net.h"
 #include "core/wgconf.h"
 #include "util/strbuf.h"
@@ -174,18 +175,6 @@ struct wge_dev {
 	struct staged staged_nodes[STAGED_POOL];
 	struct staged *staged_free;
 };
-
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
-							 ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 static int64_t mono_ns(void)
 {
@@ -1535,19 +1524,19 @@ static int open_uapi(struct wge_dev *d, const char *dir, char *err, size_t errle
 
 	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 		ret = -errno;
-		seterr(err, errlen, "creating %s: %s", dir, strerror(-ret));
+		wm_seterr(err, errlen, "creating %s: %s", dir, strerror(-ret));
 		return ret;
 	}
 	ret = wm_uapi_sock_path(dir, d->ifname, d->sock_path, sizeof(d->sock_path));
 	if (ret < 0) {
-		seterr(err, errlen, "UAPI socket path under %s is too long", dir);
+		wm_seterr(err, errlen, "UAPI socket path under %s is too long", dir);
 		return ret;
 	}
 	fd = wm_uapi_connect(dir, d->ifname);
 	if (fd >= 0) {
 		close(fd);
 		d->sock_path[0] = '\0'; /* not ours: never unlink it */
-		seterr(err, errlen, "another WireGuard daemon serves %s/%s.sock", dir, d->ifname);
+		wm_seterr(err, errlen, "another WireGuard daemon serves %s/%s.sock", dir, d->ifname);
 		return -EEXIST;
 	}
 	(void)unlink(d->sock_path);
@@ -1563,7 +1552,7 @@ static int open_uapi(struct wge_dev *d, const char *dir, char *err, size_t errle
 		ret = -errno;
 		close(fd);
 		d->sock_path[0] = '\0';
-		seterr(err, errlen, "listening on the UAPI socket: %s", strerror(-ret));
+		wm_seterr(err, errlen, "listening on the UAPI socket: %s", strerror(-ret));
 		return ret;
 	}
 	d->uapi_fd = fd;
@@ -1581,7 +1570,7 @@ static int env_limit(const char *name, uint64_t max, uint64_t *out, char *err, s
 	errno = 0;
 	u = strtoull(v, &end, 10);
 	if (errno || *end || !u || u > max || v[0] == '-') {
-		seterr(err, errlen, "%s=\"%s\" is not a positive integer up to %llu", name, v,
+		wm_seterr(err, errlen, "%s=\"%s\" is not a positive integer up to %llu", name, v,
 		       (unsigned long long)max);
 		return -EINVAL;
 	}
@@ -1606,7 +1595,7 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	d->max_peers = cfg->max_peers ? cfg->max_peers : 65536;
 	d->mtu = cfg->mtu ? cfg->mtu : 1420;
 	if (d->mtu > BUF_SIZE - 64) {
-		seterr(err, errlen, "MTU %u is above the embedded backend's %u", d->mtu,
+		wm_seterr(err, errlen, "MTU %u is above the embedded backend's %u", d->mtu,
 		       BUF_SIZE - 64);
 		free(d);
 		return -EINVAL;
@@ -1658,12 +1647,12 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	}
 	ret = open_tun(d->ifname, d->mtu, &d->tun_fd);
 	if (ret < 0) {
-		seterr(err, errlen, "creating TUN device %s: %s", d->ifname, strerror(-ret));
+		wm_seterr(err, errlen, "creating TUN device %s: %s", d->ifname, strerror(-ret));
 		goto fail;
 	}
 	ret = bind_udp(d, 0);
 	if (ret < 0) {
-		seterr(err, errlen, "binding the UDP socket: %s", strerror(-ret));
+		wm_seterr(err, errlen, "binding the UDP socket: %s", strerror(-ret));
 		goto fail;
 	}
 	ret = open_uapi(d, cfg->uapi_dir && *cfg->uapi_dir ? cfg->uapi_dir : "/run/wireguard", err,
@@ -1678,13 +1667,13 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	d->next_tick = mono_ns() + TICK_NS;
 	ret = -pthread_create(&d->thread, NULL, device_thread, d);
 	if (ret < 0) {
-		seterr(err, errlen, "starting the WireGuard thread: %s", strerror(-ret));
+		wm_seterr(err, errlen, "starting the WireGuard thread: %s", strerror(-ret));
 		goto fail;
 	}
 	d->thread_started = true;
 	ret = -pthread_create(&d->tun_thread, NULL, tun_thread, d);
 	if (ret < 0) {
-		seterr(err, errlen, "starting the WireGuard thread: %s", strerror(-ret));
+		wm_seterr(err, errlen, "starting the WireGuard thread: %s", strerror(-ret));
 		goto fail;
 	}
 	d->tun_thread_started = true;

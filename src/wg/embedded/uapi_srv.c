@@ -9,19 +9,8 @@
 #include <sys/socket.h>
 
 #include "core/key.h"
+#include "core/error.h"
 #include "core/net.h"
-
-__attribute__((format(printf, 3, 4))) static void seterr(char *err, size_t errlen, const char *fmt,
-							 ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Decimal without sign, leading zeros or overflow. */
 static int parse_uint(const char *s, uint64_t max, uint64_t *out)
@@ -173,7 +162,7 @@ int wgu_parse_set(const char *buf, size_t len, struct wm_wg_device **upd, struct
 		char *eq;
 
 		if (n >= sizeof(line)) {
-			seterr(err, errlen, "line too long");
+			wm_seterr(err, errlen, "line too long");
 			ret = -EINVAL;
 			break;
 		}
@@ -183,13 +172,13 @@ int wgu_parse_set(const char *buf, size_t len, struct wm_wg_device **upd, struct
 		if (!n)
 			continue;
 		if (memchr(line, '\0', n)) {
-			seterr(err, errlen, "NUL byte in request");
+			wm_seterr(err, errlen, "NUL byte in request");
 			ret = -EINVAL;
 			break;
 		}
 		eq = strchr(line, '=');
 		if (!eq) {
-			seterr(err, errlen, "line without '='");
+			wm_seterr(err, errlen, "line without '='");
 			ret = -EINVAL;
 			break;
 		}
@@ -204,7 +193,7 @@ int wgu_parse_set(const char *buf, size_t len, struct wm_wg_device **upd, struct
 			ret = device_line(&p, line, eq + 1);
 		}
 		if (ret < 0) {
-			seterr(err, errlen, "invalid value or unknown key \"%.40s\"", line);
+			wm_seterr(err, errlen, "invalid value or unknown key \"%.40s\"", line);
 			break;
 		}
 	}
