@@ -23,3 +23,11 @@ bool wm_kick_crossed(const struct wm_wg_peer *on_device)
 {
 	return wm_kick_wanted(on_device) && on_device->rx_bytes > 0;
 }
+
+const struct wm_endpoint *wm_kick_readd_endpoint(const struct wm_wg_peer *want,
+						 const struct wm_wg_peer *on_device)
+{
+	if (on_device && on_device->endpoint.ip.family)
+		return &on_device->endpoint;
+	return want && (want->flags & WM_WGPEER_HAS_ENDPOINT) ? &want->endpoint : NULL;
+}

@@ -46,4 +46,12 @@ bool wm_kick_wanted(const struct wm_wg_peer *on_device);
  * bytes and is left to WireGuard's own retries. */
 bool wm_kick_crossed(const struct wm_wg_peer *on_device);
 
+/* The endpoint for a peer added again after a crossed handshake: the one the
+ * device holds now if it has one (WireGuard moved it to where the peer's
+ * initiation came from; behind NAT that is the only address that reaches
+ * the peer, and a peer may advertise none), else the one we want; NULL:
+ * none. */
+const struct wm_endpoint *wm_kick_readd_endpoint(const struct wm_wg_peer *want,
+						 const struct wm_wg_peer *on_device);
+
 #endif

@@ -60,8 +60,9 @@ static void arm_kick_timer(struct wm_netconf *nc)
 /* Two initiations that crossed left both sides with a session neither can
  * use, and WireGuard sends no other initiation for 5 s: a peer added again
  * starts afresh (it has no session and no traffic to lose yet). */
-static void readd_peer(struct wm_netconf *nc, const wm_key key)
+static void readd_peer(struct wm_netconf *nc, const struct wm_wg_peer *on_device)
 {
+	const uint8_t *key = on_device->public_key;
 	const struct wm_wg_peer *want = wm_wg_device_find_peer(nc->desired, key);
 	if (!want)
 		return;
@@ -72,8 +73,13 @@ static void readd_peer(struct wm_netconf *nc, const wm_key key)
 	int err = r && a ? 0 : -ENOMEM;
 	if (!err) {
 		r->flags = WM_WGPEER_REMOVE_ME;
-		a->flags = want->flags | WM_WGPEER_REPLACE_ALLOWEDIPS;
-		a->endpoint = want->endpoint;
+		/* the roamed endpoint, not the advertised one: see kick.h */
+		const struct wm_endpoint *ep = wm_kick_readd_endpoint(want, on_device);
+		a->flags = (want->flags & ~WM_WGPEER_HAS_ENDPOINT) | WM_WGPEER_REPLACE_ALLOWEDIPS;
+		if (ep) {
+			a->flags |= WM_WGPEER_HAS_ENDPOINT;
+			a->endpoint = *ep;
+		}
 		a->keepalive_interval = want->keepalive_interval;
 	}
 	for (size_t i = 0; !err && i < want->n_allowed_ips; i++)
@@ -112,7 +118,7 @@ static void kick_timer_cb(uv_timer_t *t)
 				wm_debug("%s: our first handshake with a new peer crossed "
 					 "its own; adding it again",
 					 nc->c.cfg->interface);
-				readd_peer(nc, k.key);
+				readd_peer(nc, p);
 				kick(nc, k.key);
 				continue;
 			}

@@ -77,6 +77,26 @@ static void test_crossed_needs_bytes_from_the_peer(void **state)
 	assert_false(wm_kick_crossed(NULL));
 }
 
+/* A peer added again after a crossed handshake keeps the endpoint the device
+ * roamed to (where its initiation came from: behind NAT the advertised one
+ * does not reach it), and one it learnt although it advertised none. */
+static void test_readd_keeps_the_roamed_endpoint(void **state)
+{
+	(void)state;
+	struct wm_wg_peer want = {0}, dev = {0};
+	want.flags = WM_WGPEER_HAS_ENDPOINT;
+	assert_int_equal(wm_endpoint_parse("192.0.2.7:51820", &want.endpoint), 0);
+	assert_int_equal(wm_endpoint_parse("198.51.100.9:40000", &dev.endpoint), 0);
+	assert_ptr_equal(wm_kick_readd_endpoint(&want, &dev), &dev.endpoint);
+	want.flags = 0;
+	assert_ptr_equal(wm_kick_readd_endpoint(&want, &dev), &dev.endpoint);
+	/* nothing roamed: the one we want, or none */
+	memset(&dev.endpoint, 0, sizeof(dev.endpoint));
+	assert_null(wm_kick_readd_endpoint(&want, &dev));
+	want.flags = WM_WGPEER_HAS_ENDPOINT;
+	assert_ptr_equal(wm_kick_readd_endpoint(&want, &dev), &want.endpoint);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -84,6 +104,7 @@ int main(void)
 		cmocka_unit_test(test_existing_nodes_wait_apart),
 		cmocka_unit_test(test_wanted_only_without_handshake),
 		cmocka_unit_test(test_crossed_needs_bytes_from_the_peer),
+		cmocka_unit_test(test_readd_keeps_the_roamed_endpoint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
