@@ -60,6 +60,8 @@ static void arm_kick_timer(struct wm_netconf *nc)
 /* Two initiations that crossed left both sides with a session neither can
  * use, and WireGuard sends no other initiation for 5 s: a peer added again
  * starts afresh (it has no session and no traffic to lose yet). */
+static int apply_desired(struct wm_netconf *nc, const struct wm_wg_device *prev);
+
 static void readd_peer(struct wm_netconf *nc, const struct wm_wg_peer *on_device)
 {
 	const uint8_t *key = on_device->public_key;
@@ -84,8 +86,9 @@ static void readd_peer(struct wm_netconf *nc, const struct wm_wg_peer *on_device
 	}
 	for (size_t i = 0; !err && i < want->n_allowed_ips; i++)
 		err = wm_wg_peer_add_allowed_ip(a, &want->allowed_ips[i]);
+	bool removed = false;
 	if (!err)
-		err = wm_wg_set(nc->wg, rm);
+		removed = (err = wm_wg_set(nc->wg, rm)) == 0;
 	if (!err)
 		err = wm_wg_set(nc->wg, add);
 	if (err)
@@ -93,6 +96,10 @@ static void readd_peer(struct wm_netconf *nc, const struct wm_wg_peer *on_device
 			wm_strerror(err));
 	wm_wg_device_free(rm);
 	wm_wg_device_free(add);
+	/* Removed but not added back: the device must not stay without the
+	 * peer until the next peer set, so make it match what is desired. */
+	if (removed && err)
+		apply_desired(nc, NULL);
 }
 
 static void kick_timer_cb(uv_timer_t *t)
