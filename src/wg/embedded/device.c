@@ -48,6 +48,7 @@
 #define UNDER_LOAD_PER_SEC 128
 #define UAPI_MAX_REQUEST (16u << 20)
 #define UAPI_IO_TIMEOUT_MS 2000
+#define UAPI_IDLE_MS 100
 
 struct wge_peer;
 
@@ -1339,13 +1340,19 @@ static void uapi_get(struct wge_dev *d, struct wm_strbuf *b)
 	wm_strbuf_puts(b, "errno=0\n\n");
 }
 
-/* Reads one request (up to its blank line) with a bounded wait. */
-static int uapi_read(int fd, struct wm_strbuf *req)
+/* Reads one request (up to its blank line). The thread that serves this
+ * socket also serves the UDP socket and the timers, so the whole request has
+ * to arrive within UAPI_IO_TIMEOUT_MS, and a further request on the same
+ * connection has to start within UAPI_IDLE_MS: otherwise a client that
+ * trickles bytes, or idles with its connection open, holds the data path. */
+static int uapi_read(int fd, struct wm_strbuf *req, bool first)
 {
 	char buf[4096];
+	int64_t start = mono_ns();
 
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t left = (start - mono_ns()) / 1000000 + UAPI_IO_TIMEOUT_MS;
 		ssize_t n;
 		const char *s = req->s;
 
@@ -1356,7 +1363,9 @@ static int uapi_read(int fd, struct wm_strbuf *req)
 		}
 		if (req->len > UAPI_MAX_REQUEST)
 			return -E2BIG;
-		if (poll(&pfd, 1, UAPI_IO_TIMEOUT_MS) <= 0)
+		if (!first && !req->len && left > UAPI_IDLE_MS)
+			left = UAPI_IDLE_MS;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return -ETIMEDOUT;
 		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -1379,7 +1388,7 @@ static void uapi_serve(struct wge_dev *d)
 	wm_strbuf_init(&req);
 	wm_strbuf_init(&resp);
 	/* One connection may carry several requests, as with wireguard-go. */
-	while ((ret = uapi_read(fd, &req)) == 0) {
+	for (bool first = true; (ret = uapi_read(fd, &req, first)) == 0; first = false) {
 		if (req.len >= 7 && !memcmp(req.s, "get=1\n\n", 7) && req.len == 7) {
 			lock(d, &d->txq[0]);
 			uapi_get(d, &resp);
