@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -118,11 +120,110 @@ static void test_uapi_slow_client_does_not_stall(void **state)
 	close(fast);
 }
 
+/* One request and its whole answer on a fresh connection. */
+static void uapi_request(const char *req, char *resp, size_t cap)
+{
+	int fd = connect_uapi();
+	size_t len = 0;
+
+	assert_int_equal(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	while (len + 1 < cap) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		ssize_t n;
+
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		n = read(fd, resp + len, cap - 1 - len);
+		assert_true(n > 0);
+		len += (size_t)n;
+		resp[len] = '\0';
+		if (len >= 2 && resp[len - 1] == '\n' && resp[len - 2] == '\n')
+			break;
+	}
+	close(fd);
+}
+
+/* Datagrams of every type and of wrong and edge lengths, one by one and
+ * coalesced by UDP GSO (the device reads them with GRO and splits them),
+ * from anyone: the device drops them and goes on serving. */
+static void test_garbage_datagrams(void **state)
+{
+	char resp[4096];
+	const char *lp;
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	int s;
+	uint8_t buf[2048];
+	unsigned seed = 12345;
+
+	(void)state;
+	if (!ready)
+		skip();
+	uapi_request("set=1\nprivate_key="
+		     "e84b5a6d2717c1003a13b431570353dbaca9146cf150c5f8575680feba52027a\n"
+		     "public_key=c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1\n"
+		     "allowed_ip=10.7.0.0/16\n\n",
+		     resp, sizeof(resp));
+	assert_string_equal(resp, "errno=0\n\n");
+	uapi_request("get=1\n\n", resp, sizeof(resp));
+	lp = strstr(resp, "listen_port=");
+	assert_non_null(lp);
+	to.sin_port = htons((uint16_t)atoi(lp + 12));
+	/* lo is down in a new namespace. */
+	assert_int_equal(system("ip link set lo up"), 0);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	for (int i = 0; i < 3000; i++) {
+		size_t len = (size_t)(rand_r(&seed) % 200);
+
+		for (size_t j = 0; j < len; j++)
+			buf[j] = (uint8_t)rand_r(&seed);
+		if (len >= 4) {
+			buf[0] = (uint8_t)(1 + i % 4);
+			buf[1] = buf[2] = buf[3] = 0;
+		}
+		if (i % 7 == 0)
+			len = (size_t[]){
+				0, 1, 4, 31, 32, 63, 64, 65, 91, 92, 93, 147, 148, 149}[i % 14];
+		assert_int_equal(sendto(s, buf, len, 0, (struct sockaddr *)&to, sizeof(to)),
+				 (ssize_t)len);
+	}
+	/* GSO: runs of equal segments, the last shorter, each a data header. */
+	for (int i = 0; i < 200; i++) {
+		uint16_t seg = (uint16_t)(1 + rand_r(&seed) % 200);
+		size_t total = (size_t)seg * (1 + rand_r(&seed) % 9) + rand_r(&seed) % seg;
+		char ctrl[CMSG_SPACE(sizeof(uint16_t))] = {0};
+		struct iovec iov = {.iov_base = buf, .iov_len = total};
+		struct msghdr mh = {.msg_name = &to,
+				    .msg_namelen = sizeof(to),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctrl,
+				    .msg_controllen = sizeof(ctrl)};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+		for (size_t j = 0; j < total; j++)
+			buf[j] = (uint8_t)rand_r(&seed);
+		for (size_t off = 0; off + 4 <= total; off += seg) {
+			buf[off] = (uint8_t)(1 + i % 4);
+			buf[off + 1] = buf[off + 2] = buf[off + 3] = 0;
+		}
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(seg));
+		memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		assert_int_equal(sendmsg(s, &mh, 0), (ssize_t)total);
+	}
+	close(s);
+	uapi_request("get=1\n\n", resp, sizeof(resp));
+	assert_non_null(strstr(resp, "rx_bytes=0\n"));
+	assert_non_null(strstr(resp, "errno=0\n\n"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uapi_socket_owner_only),
 		cmocka_unit_test(test_uapi_slow_client_does_not_stall),
+		cmocka_unit_test(test_garbage_datagrams),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
