@@ -595,8 +595,12 @@ static bool send_data(struct wge_dev *d, struct wge_peer *p, const uint8_t *pkt,
 
 	if (!kp || !p->has_ep || !wgt_keys_usable(&d->params, kp->birth, kp->send_counter, now))
 		return false;
+	/* Padded to 16 but never past the MTU; a packet that the rounding
+	 * would take past it is padded to the MTU exactly (as the kernel and
+	 * wireguard-go do), not left at its own length, which would give away
+	 * the exact size of near-MTU packets. */
 	if (padded > d->mtu && len <= d->mtu)
-		padded = len;
+		padded = d->mtu;
 	if (padded + sizeof(*hdr) + WGP_TAG_LEN > BUF_SIZE)
 		return true; /* larger than any MTU we allow: dropped */
 	slot = tx_slot(d, &p->ep);
