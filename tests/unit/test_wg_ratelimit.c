@@ -42,10 +42,63 @@ static void test_burst_then_rate(void **state)
 	free(t);
 }
 
+/* The kernel keys IPv6 sources by their /64: one host holds a whole /64 and
+ * would otherwise get a fresh burst from each of its 2^64 addresses. */
+static void test_ipv6_by_slash64(void **state)
+{
+	struct wgl_table *t = malloc(sizeof(*t));
+	uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1};
+	int64_t now = 1000 * MS;
+	int allowed = 0;
+
+	(void)state;
+	assert_non_null(t);
+	wgl_init(t, 777);
+	for (int i = 0; i < 1000; i++) {
+		a[14] = (uint8_t)(i >> 8);
+		a[15] = (uint8_t)i;
+		allowed += wgl_allow(t, a, 16, now);
+	}
+	assert_int_equal(allowed, WGL_BURST);
+	free(t);
+}
+
+/* More sources than slots, cycled at one instant: an address whose slot was
+ * taken over meanwhile must not come back to a full burst, or an attacker
+ * with a few thousand addresses (or two that share a slot) is never limited. */
+static void test_eviction_no_fresh_burst(void **state)
+{
+	struct wgl_table *t = malloc(sizeof(*t));
+	enum { N = 2 * WGL_SLOTS, ROUNDS = 10 };
+	static int per_addr[N];
+	int64_t now = 1000 * MS;
+	long total = 0;
+
+	(void)state;
+	assert_non_null(t);
+	wgl_init(t, 4242);
+	for (int r = 0; r < ROUNDS; r++) {
+		for (int i = 0; i < N; i++) {
+			const uint8_t a[4] = {10, (uint8_t)(i >> 16), (uint8_t)(i >> 8),
+					      (uint8_t)i};
+			int ok = wgl_allow(t, a, 4, now);
+
+			per_addr[i] += ok;
+			total += ok;
+		}
+	}
+	for (int i = 0; i < N; i++)
+		assert_true(per_addr[i] <= WGL_BURST);
+	assert_true(total <= (long)WGL_SLOTS * WGL_BURST);
+	free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_burst_then_rate),
+		cmocka_unit_test(test_ipv6_by_slash64),
+		cmocka_unit_test(test_eviction_no_fresh_burst),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -48,6 +48,7 @@
 #define UNDER_LOAD_PER_SEC 128
 #define UAPI_MAX_REQUEST (16u << 20)
 #define UAPI_IO_TIMEOUT_MS 2000
+#define UAPI_IDLE_MS 100
 
 struct wge_peer;
 
@@ -594,8 +595,12 @@ static bool send_data(struct wge_dev *d, struct wge_peer *p, const uint8_t *pkt,
 
 	if (!kp || !p->has_ep || !wgt_keys_usable(&d->params, kp->birth, kp->send_counter, now))
 		return false;
+	/* Padded to 16 but never past the MTU; a packet that the rounding
+	 * would take past it is padded to the MTU exactly (as the kernel and
+	 * wireguard-go do), not left at its own length, which would give away
+	 * the exact size of near-MTU packets. */
 	if (padded > d->mtu && len <= d->mtu)
-		padded = len;
+		padded = d->mtu;
 	if (padded + sizeof(*hdr) + WGP_TAG_LEN > BUF_SIZE)
 		return true; /* larger than any MTU we allow: dropped */
 	slot = tx_slot(d, &p->ep);
@@ -1339,13 +1344,19 @@ static void uapi_get(struct wge_dev *d, struct wm_strbuf *b)
 	wm_strbuf_puts(b, "errno=0\n\n");
 }
 
-/* Reads one request (up to its blank line) with a bounded wait. */
-static int uapi_read(int fd, struct wm_strbuf *req)
+/* Reads one request (up to its blank line). The thread that serves this
+ * socket also serves the UDP socket and the timers, so the whole request has
+ * to arrive within UAPI_IO_TIMEOUT_MS, and a further request on the same
+ * connection has to start within UAPI_IDLE_MS: otherwise a client that
+ * trickles bytes, or idles with its connection open, holds the data path. */
+static int uapi_read(int fd, struct wm_strbuf *req, bool first)
 {
 	char buf[4096];
+	int64_t start = mono_ns();
 
 	for (;;) {
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		int64_t left = (start - mono_ns()) / 1000000 + UAPI_IO_TIMEOUT_MS;
 		ssize_t n;
 		const char *s = req->s;
 
@@ -1356,7 +1367,9 @@ static int uapi_read(int fd, struct wm_strbuf *req)
 		}
 		if (req->len > UAPI_MAX_REQUEST)
 			return -E2BIG;
-		if (poll(&pfd, 1, UAPI_IO_TIMEOUT_MS) <= 0)
+		if (!first && !req->len && left > UAPI_IDLE_MS)
+			left = UAPI_IDLE_MS;
+		if (left <= 0 || poll(&pfd, 1, (int)left) <= 0)
 			return -ETIMEDOUT;
 		n = read(fd, buf, sizeof(buf));
 		if (n < 0 && errno == EINTR)
@@ -1379,7 +1392,7 @@ static void uapi_serve(struct wge_dev *d)
 	wm_strbuf_init(&req);
 	wm_strbuf_init(&resp);
 	/* One connection may carry several requests, as with wireguard-go. */
-	while ((ret = uapi_read(fd, &req)) == 0) {
+	for (bool first = true; (ret = uapi_read(fd, &req, first)) == 0; first = false) {
 		if (req.len >= 7 && !memcmp(req.s, "get=1\n\n", 7) && req.len == 7) {
 			lock(d, &d->txq[0]);
 			uapi_get(d, &resp);

@@ -30,18 +30,24 @@ bool wgl_allow(struct wgl_table *t, const uint8_t *addr, size_t len, int64_t now
 
 	if (len != 4 && len != 16)
 		return false;
+	/* An IPv6 host commonly holds a whole /64: it is one source, as in the
+	 * kernel's ratelimiter. */
+	if (len == 16)
+		len = 8;
 	s = &t->slot[slot_of(t, addr, len)];
-	if (s->len != len || memcmp(s->addr, addr, len)) {
-		/* A new address (or one evicted meanwhile) starts with a full
-		 * burst, as it would after a second of silence. */
-		memcpy(s->addr, addr, len);
-		s->len = (uint8_t)len;
+	if (!s->len) {
 		s->tokens_ns = CAP_NS;
 	} else {
+		/* The bucket belongs to the slot, not to whoever held it last:
+		 * an address taking over a slot gets only what the slot has
+		 * earned back, else cycling through more addresses than slots
+		 * (or two sharing one) would refill a burst on every message. */
 		s->tokens_ns += now - s->last_ns;
 		if (s->tokens_ns > CAP_NS)
 			s->tokens_ns = CAP_NS;
 	}
+	memcpy(s->addr, addr, len);
+	s->len = (uint8_t)len;
 	s->last_ns = now;
 	if (s->tokens_ns < INTERVAL_NS)
 		return false;

@@ -1,8 +1,10 @@
 /* Per-source rate limit of handshake messages under load (as the kernel's
  * ratelimiter: 20 per second and address, bursts of 5). Applied only to
  * messages whose MAC2 proved their source address, so a sender cannot
- * spread its flood over spoofed addresses. A fixed table: a new address
- * takes over its hash slot, so memory is bounded whatever the load. Pure. */
+ * spread its flood over spoofed addresses. IPv6 sources count by their /64.
+ * A fixed table of buckets by keyed hash: addresses sharing a slot share its
+ * bucket, so memory and the total rate are bounded whatever the number of
+ * sources. Pure. */
 #ifndef WM_WG_EMBEDDED_RATELIMIT_H
 #define WM_WG_EMBEDDED_RATELIMIT_H
 
@@ -28,7 +30,8 @@ struct wgl_table {
 
 /* seed: a random value, fixed for the table's life. */
 void wgl_init(struct wgl_table *t, uint64_t seed);
-/* True if a message from addr (4 or 16 address bytes, no port) may be
+/* True if a message from addr (4 or 16 address bytes, no port; of 16 only the
+ * /64 counts) may be
  * handled at now (monotonic ns); counts it when it may. */
 bool wgl_allow(struct wgl_table *t, const uint8_t *addr, size_t len, int64_t now);
 

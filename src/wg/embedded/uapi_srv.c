@@ -50,10 +50,17 @@ static int add_peer(struct parser *p, const uint8_t key[32])
 		return -E2BIG;
 	if (p->dev->n_peers + 1 > p->cap_psks) {
 		size_t cap = p->cap_psks ? 2 * p->cap_psks : 8;
-		struct wgu_psk *n = realloc(p->psks, cap * sizeof(*n));
+		/* Not realloc: it would free the old array, preshared keys and
+		 * all, without wiping it. */
+		struct wgu_psk *n = calloc(cap, sizeof(*n));
 
 		if (!n)
 			return -ENOMEM;
+		if (p->psks) {
+			memcpy(n, p->psks, p->cap_psks * sizeof(*n));
+			wm_wipe(p->psks, p->cap_psks * sizeof(*n));
+			free(p->psks);
+		}
 		p->psks = n;
 		p->cap_psks = cap;
 	}
