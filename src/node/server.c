@@ -110,7 +110,9 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 	}
 	s->c.running_cb(s->c.data);
 	self_change_cb(s, res->index, NULL);
-	char ep[WM_ENDPOINT_STRLEN + 2] = "";
+	/* host, brackets and quotes, ":PORT" (api-listen is a valid HOST:PORT,
+	 * so its port part is at most ":65535") */
+	char ep[WM_PREFIX_STRLEN + 12] = "";
 	char host[WM_PREFIX_STRLEN] = "THIS-HOST";
 	const char *colon = strrchr(s->c.cfg->api_listen, ':');
 	if (!colon)
@@ -120,9 +122,9 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 	if (*s->c.n_endpoints)
 		wm_prefix_format_addr(&s->c.endpoints[0].ip, host, sizeof(host));
 	if (*s->c.n_endpoints && s->c.endpoints[0].ip.family == AF_INET6)
-		snprintf(ep, sizeof(ep), "'[%s]%s'", host, colon);
+		snprintf(ep, sizeof(ep), "'[%s]%.6s'", host, colon);
 	else
-		snprintf(ep, sizeof(ep), "%s%s", host, colon);
+		snprintf(ep, sizeof(ep), "%s%.6s", host, colon);
 	wm_info("mesh is ready; join it from another host with:");
 	wm_info("  webmeshd --join %s --join-fingerprint %s", ep, s->c.fingerprint(s->c.data));
 }
