@@ -246,6 +246,9 @@ static int setup(void **state)
 	wm_key_to_base64(spub, fx->server_key);
 	if (wm_config_init(&fx->cfg) < 0)
 		return -1;
+	/* the defaults are the config's own strings: replaced, not leaked */
+	free(fx->cfg.state_dir);
+	free(fx->cfg.join_fingerprint);
 	fx->cfg.state_dir = strdup(fx->dir);
 	fx->cfg.join_fingerprint = strdup(fx->fp);
 	*state = fx;
