@@ -101,11 +101,22 @@ def attack(member, host, mode, payload):
 
 
 def snapshot(topo):
-    """(leader ID, term) as every voter sees it, and every voter's state."""
+    """(leader ID, term) as every voter sees it, and every voter's state,
+    once the voters' replicas agree: a change committed just before (the
+    fixture's join of c1) may still be on its way to a follower, and a
+    "before" taken then would differ from an "after" without any attack."""
     sts = {v: status(topo.nodes[v]) for v in VOTERS}
     views = {(s.get("leader_id"), s.get("term")) for s in sts.values()}
     assert len(views) == 1, f"voters disagree on leader and term: {sts}"
-    return views.pop(), {v: topo.nodes[v].state_dump() for v in VOTERS}
+    dumps = {}
+
+    def agreed():
+        dumps.update({v: topo.nodes[v].state_dump() for v in VOTERS})
+        first = dumps[VOTERS[0]]
+        return all(d == first for d in dumps.values())
+
+    wait_until(agreed, 10, "the voters' replicas to agree")
+    return views.pop(), dict(dumps)
 
 
 @pytest.fixture(scope="module")
