@@ -80,7 +80,7 @@ def test_joins_never_wait_for_a_handshake_retry():
 
 
 PINGS = 300
-MAX_LOST = 3
+MAX_LOST = 0
 
 
 def test_edge_put_back_three_times_loses_almost_no_pings():
