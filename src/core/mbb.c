@@ -52,8 +52,8 @@ static struct wm_mbb_linger *find_linger(struct wm_mbb *m, const wm_key key,
 	return NULL;
 }
 
-static int add_linger(struct wm_mbb *m, const wm_key key, const struct wm_prefix *p,
-		      uint64_t now, bool sending)
+static int add_linger(struct wm_mbb *m, const wm_key key, const struct wm_prefix *p, uint64_t now,
+		      bool sending)
 {
 	if (find_linger(m, key, p))
 		return 0;
@@ -133,12 +133,14 @@ int wm_mbb_target(struct wm_mbb *m, const struct wm_wg_device *target, uint64_t 
 
 		for (size_t j = 0; j < o->n_allowed_ips && !ret; j++)
 			if (!t || !covers(t, &o->allowed_ips[j]))
-				ret = add_linger(m, o->public_key, &o->allowed_ips[j], now_ms, true);
+				ret = add_linger(m, o->public_key, &o->allowed_ips[j], now_ms,
+						 true);
 		/* Accepted from it until now: the far end may already send that
 		 * way, so it stays accepted for a while. */
 		for (size_t j = 0; j < o->n_accept_ips && !ret; j++)
 			if (!t || !has_prefix(t->allowed_ips, t->n_allowed_ips, &o->accept_ips[j]))
-				ret = add_linger(m, o->public_key, &o->accept_ips[j], now_ms, false);
+				ret = add_linger(m, o->public_key, &o->accept_ips[j], now_ms,
+						 false);
 	}
 	for (size_t i = 0; i < target->n_peers && !ret; i++) {
 		const struct wm_wg_peer *t = &target->peers[i];

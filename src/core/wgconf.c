@@ -231,8 +231,7 @@ static bool prefixes_equal(const struct wm_prefix *a, size_t na, const struct wm
 
 static bool allowed_ips_equal(const struct wm_wg_peer *a, const struct wm_wg_peer *b)
 {
-	return prefixes_equal(a->allowed_ips, a->n_allowed_ips, b->allowed_ips,
-			      b->n_allowed_ips) &&
+	return prefixes_equal(a->allowed_ips, a->n_allowed_ips, b->allowed_ips, b->n_allowed_ips) &&
 	       prefixes_equal(a->accept_ips, a->n_accept_ips, b->accept_ips, b->n_accept_ips);
 }
 
@@ -296,7 +295,8 @@ static int emit_change(struct wm_wg_device *upd, const struct wm_wg_peer *a,
 	if (a->keepalive_interval != d->keepalive_interval)
 		flags |= WM_WGPEER_HAS_KEEPALIVE;
 	/* The promote mark travels with the lists it is about. */
-	if (!allowed_ips_equal(a, d) || (a->flags & WM_WGPEER_PROMOTE) != (d->flags & WM_WGPEER_PROMOTE))
+	if (!allowed_ips_equal(a, d) ||
+	    (a->flags & WM_WGPEER_PROMOTE) != (d->flags & WM_WGPEER_PROMOTE))
 		flags |= WM_WGPEER_REPLACE_ALLOWEDIPS | (d->flags & WM_WGPEER_PROMOTE);
 	if (!flags)
 		return 0;

@@ -276,21 +276,14 @@ static void plan_desired(struct wm_netconf *nc, bool target_changed)
 		}
 	}
 	nc->desired = plan ? plan : wm_wg_device_dup(nc->target);
-	if (getenv("WM_MBB_DEBUG") && nc->desired)
-		for (size_t i = 0; i < nc->desired->n_peers; i++) {
-			const struct wm_wg_peer *p = &nc->desired->peers[i];
-			char a[64] = "", b[64] = "";
-			if (p->n_allowed_ips)
-				wm_prefix_format(&p->allowed_ips[0], a, sizeof(a));
-			if (p->n_accept_ips)
-				wm_prefix_format(&p->accept_ips[0], b, sizeof(b));
-			wm_info("MBB plan peer %02x: %zu allowed (%s) %zu accept (%s) flags %x ka %u",
-				p->public_key[0], p->n_allowed_ips, a, p->n_accept_ips, b, p->flags,
-				p->keepalive_interval);
-		}
+	if (nc->mbb_on && (nc->mbb.n_lingers || nc->mbb.n_fresh))
+		wm_debug("%s: path change under way: %zu addresses leaving their peer, %zu new "
+			 "peers awaiting a handshake",
+			 nc->c.cfg->interface, nc->mbb.n_lingers, nc->mbb.n_fresh);
 	if (nc->mbb_timer_open) {
 		if (next)
-			uv_timer_start(&nc->mbb_timer, mbb_timer_cb, next > now ? next - now : 0, 0);
+			uv_timer_start(&nc->mbb_timer, mbb_timer_cb, next > now ? next - now : 0,
+				       0);
 		else
 			uv_timer_stop(&nc->mbb_timer);
 	}

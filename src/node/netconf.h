@@ -75,8 +75,8 @@ struct wm_netconf {
 	bool mbb_on;
 	uv_timer_t mbb_timer;
 	bool mbb_timer_open;
-	bool apply_failed;	      /* the last apply of desired did not complete */
-	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
+	bool apply_failed;	   /* the last apply of desired did not complete */
+	uint64_t peers_saved_hash; /* of STATE_DIR/peers.state */
 	/* the peers of the last peer set, by key */
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;

@@ -361,8 +361,7 @@ static int parse_device_line(struct wm_wg_device *dev, const char *k, size_t kn,
 		dev->fwmark = (uint32_t)u;
 		dev->flags |= WM_WGDEV_HAS_FWMARK;
 	} else if (key_is(k, kn, "endpoint") || key_is(k, kn, "allowed_ip") ||
-		   key_is(k, kn, "accept_ip") ||
-		   key_is(k, kn, "persistent_keepalive_interval")) {
+		   key_is(k, kn, "accept_ip") || key_is(k, kn, "persistent_keepalive_interval")) {
 		return fail(err, errlen, lineno, "peer key before any public_key");
 	}
 	return 0;

@@ -886,7 +886,6 @@ static int ip_src_dst(const uint8_t *pkt, size_t len, const uint8_t **src, const
 	return 0;
 }
 
-
 /* Whether src (4 or 16 bytes by fam, 4 or 6) lies in one of p's accept-only
  * prefixes. */
 static bool peer_accepts(const struct wge_peer *p, int fam, const uint8_t *src)
@@ -1250,7 +1249,8 @@ static int apply_peer(struct wge_dev *d, const struct wm_wg_peer *u, const struc
 		p->promote = (u->flags & WM_WGPEER_PROMOTE) != 0;
 	}
 	if (u->n_accept_ips) {
-		struct wm_prefix *m = realloc(p->accept, (p->n_accept + u->n_accept_ips) * sizeof(*m));
+		struct wm_prefix *m =
+			realloc(p->accept, (p->n_accept + u->n_accept_ips) * sizeof(*m));
 
 		if (!m)
 			return -ENOMEM;
