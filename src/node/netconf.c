@@ -87,6 +87,8 @@ static void readd_peer(struct wm_netconf *nc, const struct wm_wg_peer *on_device
 	}
 	for (size_t i = 0; !err && i < want->n_allowed_ips; i++)
 		err = wm_wg_peer_add_allowed_ip(a, &want->allowed_ips[i]);
+	for (size_t i = 0; !err && i < want->n_accept_ips; i++)
+		err = wm_wg_peer_add_accept_ip(a, &want->accept_ips[i]);
 	bool removed = false;
 	if (!err)
 		removed = (err = wm_wg_set(nc->wg, rm)) == 0;
