@@ -35,6 +35,36 @@ void wm_mbb_free(struct wm_mbb *m)
 	m->n_lingers = m->cap_lingers = m->n_fresh = m->cap_fresh = 0;
 }
 
+void wm_mbb_set_networks(struct wm_mbb *m, const struct wm_prefix *ipv4,
+			 const struct wm_prefix *ipv6)
+{
+	memset(m->networks, 0, sizeof(m->networks));
+	if (ipv4)
+		m->networks[0] = *ipv4;
+	if (ipv6)
+		m->networks[1] = *ipv6;
+}
+
+/* Whether p is made of mesh addresses: inside a mesh network (the network
+ * itself included, as a hub carries it), or the networks are not known. A
+ * default route around the network is a route: the mesh addresses in it go
+ * to their own, longer prefixes. */
+static bool in_mesh(const struct wm_mbb *m, const struct wm_prefix *p)
+{
+	bool known = false;
+
+	for (size_t i = 0; i < 2; i++) {
+		const struct wm_prefix *n = &m->networks[i];
+
+		if (!n->family)
+			continue;
+		known = true;
+		if (wm_prefix_contains(n, p))
+			return true;
+	}
+	return !known;
+}
+
 static bool has_prefix(const struct wm_prefix *v, size_t n, const struct wm_prefix *p)
 {
 	for (size_t i = 0; i < n; i++)
@@ -227,7 +257,7 @@ static void advance(struct wm_mbb *m, const struct wm_wg_device *target,
 			 * heard of the change. */
 			l.awaited |= awaited;
 			/* from when it was due, however late this runs */
-			if (!awaited && l.awaited)
+			if (!awaited && (l.awaited || !in_mesh(m, &l.pfx)))
 				l.accept_since_ms = now ? now : 1;
 			else if (!awaited && now >= l.since_ms + m->p.hold_ms)
 				l.accept_since_ms = l.since_ms + m->p.hold_ms;

@@ -82,11 +82,21 @@ struct wm_mbb {
 	struct wm_mbb_fresh *fresh;
 	size_t n_fresh, cap_fresh;
 	struct wm_wg_device *programmed; /* the last plan, owned; NULL: none */
+	struct wm_prefix networks[2];	 /* the mesh networks; family 0: unknown */
 };
 
 /* params NULL: the defaults above. */
 void wm_mbb_init(struct wm_mbb *m, const wm_key self, const struct wm_mbb_params *params);
 void wm_mbb_free(struct wm_mbb *m);
+
+/* The mesh networks (either may have family 0: unknown). A route beyond them
+ * (a LAN, a default route) needs no hold: the far end, a router, accepts our
+ * packets whichever way they come (our own address does not move on it), so
+ * it moves at once and its old peer is only still heard for the overlap. A
+ * mesh address moves on both ends, hence the hold. While unknown, every
+ * prefix counts as a mesh address. */
+void wm_mbb_set_networks(struct wm_mbb *m, const struct wm_prefix *ipv4,
+			 const struct wm_prefix *ipv6);
 
 /* The target (the peer set as computed, sorted) changed at now_ms (monotonic)
  * / now_wall_ns (the wall clock WireGuard reports handshakes in): addresses

@@ -258,6 +258,8 @@ static void plan_desired(struct wm_netconf *nc, bool target_changed)
 		struct timespec wall;
 
 		clock_gettime(CLOCK_REALTIME, &wall);
+		wm_mbb_set_networks(&nc->mbb, &nc->c.mesh->ipv4_network,
+				    &nc->c.mesh->ipv6_network);
 		if (target_changed)
 			err = wm_mbb_target(&nc->mbb, nc->target, now,
 					    (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec);

@@ -390,6 +390,37 @@ static void test_diff_carries_accept_ips(void **state)
 	wm_wg_device_free(d);
 }
 
+/* A route beyond the mesh networks (an exit node's default route failing
+ * over to another exit) moves at once: the far end is a router that takes
+ * our packets either way. The old exit is still heard for the overlap. A
+ * mesh address moving the same way is held. */
+static void test_route_beyond_the_mesh_moves_at_once(void **state)
+{
+	(void)state;
+	struct wm_mbb m;
+	uint64_t next;
+	struct wm_prefix v4 = pfx("172.16.0.0/12"), v6 = pfx("fd00:1::/48");
+	start(&m, "B:172.16.0.1/32,0.0.0.0/0;C:172.16.0.3/32");
+	wm_mbb_set_networks(&m, &v4, &v6);
+	struct wm_wg_device *t = dev("B:172.16.0.1/32;C:172.16.0.3/32,0.0.0.0/0");
+	assert_int_equal(wm_mbb_target(&m, t, 5, WALL0), 0);
+	struct wm_wg_device *p = plan(&m, t, NULL, 5, &next);
+	assert_sends(p, C, "0.0.0.0/0");
+	assert_accepts_only(p, B, "0.0.0.0/0");
+	assert_int_equal(next, 5 + WM_MBB_OVERLAP_MS);
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	/* the same move of a mesh address is held */
+	t = dev("B:172.16.0.1/32,172.16.0.3/32");
+	assert_int_equal(wm_mbb_target(&m, t, 10, WALL0), 0);
+	p = plan(&m, t, NULL, 10, &next);
+	assert_sends(p, C, "172.16.0.3/32");
+	assert_accepts_only(p, B, "172.16.0.3/32");
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -401,6 +432,7 @@ int main(void)
 		cmocka_unit_test(test_change_undone_during_the_hold),
 		cmocka_unit_test(test_held_address_dropped_stays_heard),
 		cmocka_unit_test(test_diff_carries_accept_ips),
+		cmocka_unit_test(test_route_beyond_the_mesh_moves_at_once),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
