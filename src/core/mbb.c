@@ -244,7 +244,7 @@ static void advance(struct wm_mbb *m, const struct wm_wg_device *target,
 		struct wm_mbb_linger l = m->lingers[i];
 		const struct wm_wg_peer *t = wm_wg_device_find_peer(target, l.key);
 
-		if (t && has_prefix(t->allowed_ips, t->n_allowed_ips, &l.pfx))
+		if (t && covers(t, &l.pfx))
 			continue; /* the target gives it back */
 		if (!l.accept_since_ms) {
 			bool awaited = false;
