@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "core/kick.h"
 
@@ -120,20 +121,100 @@ static struct wm_mbb_fresh *find_fresh(struct wm_mbb *m, const wm_key key)
 	return NULL;
 }
 
-/* Whether one of peer's target prefixes overlaps a prefix another peer sends
- * in the last plan. */
-static bool takes_over(const struct wm_wg_device *programmed, const struct wm_wg_peer *peer)
-{
-	for (size_t i = 0; i < programmed->n_peers; i++) {
-		const struct wm_wg_peer *o = &programmed->peers[i];
+/* The last plan's sent prefixes, sorted, with the lengths that occur: a
+ * server adding a thousand members to ten thousand asks once per new peer
+ * whether it takes an address over, and must not compare every pair. */
+struct sent_index {
+	struct wm_prefix *v;
+	size_t n;
+	bool has_len[2][129]; /* [0]: IPv4, [1]: IPv6 */
+};
 
-		if (wm_key_equal(o->public_key, peer->public_key))
-			continue;
-		for (size_t j = 0; j < o->n_allowed_ips; j++)
-			for (size_t k = 0; k < peer->n_allowed_ips; k++)
-				if (wm_prefix_overlaps(&o->allowed_ips[j], &peer->allowed_ips[k]))
-					return true;
+static int prefix_qcmp(const void *a, const void *b)
+{
+	return wm_prefix_cmp(a, b);
+}
+
+static int index_build(struct sent_index *x, const struct wm_wg_device *prog)
+{
+	size_t n = 0;
+
+	memset(x, 0, sizeof(*x));
+	for (size_t i = 0; i < prog->n_peers; i++)
+		n += prog->peers[i].n_allowed_ips;
+	if (!n)
+		return 0;
+	x->v = malloc(n * sizeof(*x->v));
+	if (!x->v)
+		return -ENOMEM;
+	for (size_t i = 0; i < prog->n_peers; i++)
+		for (size_t j = 0; j < prog->peers[i].n_allowed_ips; j++) {
+			struct wm_prefix p = wm_prefix_network(&prog->peers[i].allowed_ips[j]);
+
+			x->v[x->n++] = p;
+			x->has_len[p.family == AF_INET6][p.len <= 128 ? p.len : 128] = true;
+		}
+	qsort(x->v, x->n, sizeof(*x->v), prefix_qcmp);
+	return 0;
+}
+
+/* The first entry not below p. */
+static size_t lower_bound(const struct sent_index *x, const struct wm_prefix *p)
+{
+	size_t lo = 0, hi = x->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (wm_prefix_cmp(&x->v[mid], p) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
+	return lo;
+}
+
+/* Whether q overlaps a sent prefix: one of the lengths that occur holds q
+ * (looked up exactly), or one lies inside q (they sort right after q's
+ * network address). */
+static bool index_overlaps(const struct sent_index *x, const struct wm_prefix *q)
+{
+	struct wm_prefix net = wm_prefix_network(q);
+	int fam = net.family == AF_INET6;
+
+	for (unsigned len = 0; len <= net.len && len <= 128; len++) {
+		struct wm_prefix t = net;
+		size_t at;
+
+		if (!x->has_len[fam][len])
+			continue;
+		t.len = (uint8_t)len;
+		t = wm_prefix_network(&t);
+		at = lower_bound(x, &t);
+		if (at < x->n && wm_prefix_equal(&x->v[at], &t))
+			return true;
+	}
+	net.len = 0;
+	for (size_t at = lower_bound(x, &net); at < x->n; at++) {
+		const struct wm_prefix *p = &x->v[at];
+		struct wm_prefix addr = *p;
+
+		addr.len = q->len;
+		if (!wm_prefix_contains(q, &addr) || p->family != q->family)
+			break; /* past q's addresses */
+		if (wm_prefix_contains(q, p))
+			return true;
+	}
+	return false;
+}
+
+/* Whether one of a new peer's target prefixes overlaps a prefix the last
+ * plan sends to another peer. */
+static bool takes_over(const struct sent_index *x, const struct wm_wg_peer *peer)
+{
+	for (size_t k = 0; k < peer->n_allowed_ips; k++)
+		if (index_overlaps(x, &peer->allowed_ips[k]))
+			return true;
 	return false;
 }
 
@@ -172,18 +253,30 @@ int wm_mbb_target(struct wm_mbb *m, const struct wm_wg_device *target, uint64_t 
 				ret = add_linger(m, o->public_key, &o->accept_ips[j], now_ms,
 						 false);
 	}
+	struct sent_index sent = {0};
+	bool indexed = false;
+
 	for (size_t i = 0; i < target->n_peers && !ret; i++) {
 		const struct wm_wg_peer *t = &target->peers[i];
 
-		if (wm_wg_device_find_peer(prog, t->public_key) || find_fresh(m, t->public_key) ||
-		    !takes_over(prog, t))
+		if (wm_wg_device_find_peer(prog, t->public_key) || find_fresh(m, t->public_key))
+			continue;
+		if (!indexed) {
+			ret = index_build(&sent, prog);
+			indexed = true;
+			if (ret)
+				break;
+		}
+		if (!takes_over(&sent, t))
 			continue;
 		if (m->n_fresh == m->cap_fresh) {
 			size_t cap = m->cap_fresh ? 2 * m->cap_fresh : 4;
 			struct wm_mbb_fresh *n = realloc(m->fresh, cap * sizeof(*n));
 
-			if (!n)
-				return -ENOMEM;
+			if (!n) {
+				ret = -ENOMEM;
+				break;
+			}
 			m->fresh = n;
 			m->cap_fresh = cap;
 		}
@@ -195,6 +288,7 @@ int wm_mbb_target(struct wm_mbb *m, const struct wm_wg_device *target, uint64_t 
 		/* Both ends had peers (the old path): core/kick.h's order. */
 		f->pulse_ms = now_ms + wm_kick_delay_ms(true, m->self, t->public_key);
 	}
+	free(sent.v);
 	return ret;
 }
 

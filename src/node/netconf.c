@@ -258,13 +258,16 @@ static void plan_desired(struct wm_netconf *nc, bool target_changed)
 		struct timespec wall;
 
 		clock_gettime(CLOCK_REALTIME, &wall);
-		wm_mbb_set_networks(&nc->mbb, &nc->c.mesh->ipv4_network,
-				    &nc->c.mesh->ipv6_network);
+		if (nc->c.mesh)
+			wm_mbb_set_networks(&nc->mbb, &nc->c.mesh->ipv4_network,
+					    &nc->c.mesh->ipv6_network);
 		if (target_changed)
 			err = wm_mbb_target(&nc->mbb, nc->target, now,
 					    (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec);
-		/* Handshake times; a failed read only delays confirmations. */
-		if (!err && wm_wg_get(nc->wg, &actual) == 0)
+		/* Handshake times, only while a new peer's is awaited (a server
+		 * with thousands of peers reads its device once per change, in
+		 * apply_desired); a failed read only delays confirmations. */
+		if (!err && nc->mbb.n_fresh && wm_wg_get(nc->wg, &actual) == 0)
 			wm_wg_device_sort(actual);
 		if (!err)
 			err = wm_mbb_plan(&nc->mbb, nc->target, actual, now, &plan, &next);

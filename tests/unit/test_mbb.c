@@ -421,6 +421,53 @@ static void test_route_beyond_the_mesh_moves_at_once(void **state)
 	wm_mbb_free(&m);
 }
 
+/* A new peer whose addresses nobody carried (a node joining a mesh where we
+ * have several peers) is programmed at once, with nothing awaited; one that
+ * lies inside a route another peer carries, or holds one inside its own
+ * route, is awaited. */
+static void test_new_peer_without_overlap_is_not_awaited(void **state)
+{
+	(void)state;
+	struct wm_mbb m;
+	uint64_t next;
+	start(&m, "B:172.16.0.1/32,10.1.0.0/16;D:172.16.0.4/32");
+	struct wm_wg_device *t = dev("B:172.16.0.1/32,10.1.0.0/16;C:172.16.0.3/32;D:172.16.0.4/32");
+	assert_int_equal(wm_mbb_target(&m, t, 5, WALL0), 0);
+	assert_int_equal(m.n_fresh, 0);
+	struct wm_wg_device *p = plan(&m, t, NULL, 5, &next);
+	assert_same(p, t);
+	assert_int_equal(next, 0);
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	/* inside b's route */
+	t = dev("B:172.16.0.1/32,10.1.0.0/16;C:172.16.0.3/32,10.1.2.0/24;D:172.16.0.4/32");
+	assert_int_equal(wm_mbb_target(&m, t, 10, WALL0), 0);
+	assert_int_equal(m.n_fresh, 0); /* c is no longer new */
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+
+	start(&m, "B:172.16.0.1/32,10.1.0.0/16");
+	t = dev("B:172.16.0.1/32,10.1.0.0/16;C:10.1.2.0/24");
+	assert_int_equal(wm_mbb_target(&m, t, 5, WALL0), 0);
+	assert_int_equal(m.n_fresh, 1);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+	/* around b's route */
+	start(&m, "B:172.16.0.1/32,10.1.0.0/16");
+	t = dev("B:172.16.0.1/32,10.1.0.0/16;C:10.0.0.0/8");
+	assert_int_equal(wm_mbb_target(&m, t, 5, WALL0), 0);
+	assert_int_equal(m.n_fresh, 1);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+	/* beside it */
+	start(&m, "B:172.16.0.1/32,10.1.0.0/16");
+	t = dev("B:172.16.0.1/32,10.1.0.0/16;C:10.2.0.0/16,172.16.0.3/32");
+	assert_int_equal(wm_mbb_target(&m, t, 5, WALL0), 0);
+	assert_int_equal(m.n_fresh, 0);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +480,7 @@ int main(void)
 		cmocka_unit_test(test_held_address_dropped_stays_heard),
 		cmocka_unit_test(test_diff_carries_accept_ips),
 		cmocka_unit_test(test_route_beyond_the_mesh_moves_at_once),
+		cmocka_unit_test(test_new_peer_without_overlap_is_not_awaited),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
