@@ -78,12 +78,30 @@ int wm_wg_peer_add_allowed_ip(struct wm_wg_peer *peer, const struct wm_prefix *p
 	return 0;
 }
 
+int wm_wg_peer_add_accept_ip(struct wm_wg_peer *peer, const struct wm_prefix *p)
+{
+	int ret;
+
+	if (!peer || !p)
+		return -EINVAL;
+	if (!wm_prefix_valid(p))
+		return -EINVAL;
+	ret = grow((void **)&peer->accept_ips, &peer->cap_accept_ips, peer->n_accept_ips,
+		   peer->n_accept_ips + 1, sizeof(*peer->accept_ips));
+	if (ret < 0)
+		return ret;
+	peer->accept_ips[peer->n_accept_ips++] = *p;
+	return 0;
+}
+
 void wm_wg_device_free(struct wm_wg_device *dev)
 {
 	if (!dev)
 		return;
-	for (size_t i = 0; i < dev->n_peers; i++)
+	for (size_t i = 0; i < dev->n_peers; i++) {
 		free(dev->peers[i].allowed_ips);
+		free(dev->peers[i].accept_ips);
+	}
 	free(dev->peers);
 	wm_wipe(dev->private_key, sizeof(dev->private_key));
 	free(dev);
@@ -113,6 +131,8 @@ void wm_wg_device_sort(struct wm_wg_device *dev)
 		if (p->n_allowed_ips > 1)
 			qsort(p->allowed_ips, p->n_allowed_ips, sizeof(*p->allowed_ips),
 			      prefix_qcmp);
+		if (p->n_accept_ips > 1)
+			qsort(p->accept_ips, p->n_accept_ips, sizeof(*p->accept_ips), prefix_qcmp);
 	}
 }
 
@@ -142,6 +162,12 @@ static int peer_copy_ips(struct wm_wg_peer *dst, const struct wm_wg_peer *src)
 {
 	for (size_t i = 0; i < src->n_allowed_ips; i++) {
 		int ret = wm_wg_peer_add_allowed_ip(dst, &src->allowed_ips[i]);
+
+		if (ret < 0)
+			return ret;
+	}
+	for (size_t i = 0; i < src->n_accept_ips; i++) {
+		int ret = wm_wg_peer_add_accept_ip(dst, &src->accept_ips[i]);
 
 		if (ret < 0)
 			return ret;
@@ -188,18 +214,25 @@ fail:
 
 /* WireGuard stores allowed IPs with host bits cleared, so compare them that way
  * or a desired "10.1.2.3/24" would differ from what the device reports forever. */
-static bool allowed_ips_equal(const struct wm_wg_peer *a, const struct wm_wg_peer *b)
+static bool prefixes_equal(const struct wm_prefix *a, size_t na, const struct wm_prefix *b,
+			   size_t nb)
 {
-	if (a->n_allowed_ips != b->n_allowed_ips)
+	if (na != nb)
 		return false;
-	for (size_t i = 0; i < a->n_allowed_ips; i++) {
-		struct wm_prefix x = wm_prefix_network(&a->allowed_ips[i]);
-		struct wm_prefix y = wm_prefix_network(&b->allowed_ips[i]);
+	for (size_t i = 0; i < na; i++) {
+		struct wm_prefix x = wm_prefix_network(&a[i]);
+		struct wm_prefix y = wm_prefix_network(&b[i]);
 
 		if (wm_prefix_cmp(&x, &y) != 0)
 			return false;
 	}
 	return true;
+}
+
+static bool allowed_ips_equal(const struct wm_wg_peer *a, const struct wm_wg_peer *b)
+{
+	return prefixes_equal(a->allowed_ips, a->n_allowed_ips, b->allowed_ips, b->n_allowed_ips) &&
+	       prefixes_equal(a->accept_ips, a->n_accept_ips, b->accept_ips, b->n_accept_ips);
 }
 
 /* Both WireGuard implementations clamp a private key (RFC 7748) when it is set
@@ -247,6 +280,7 @@ static int emit_add(struct wm_wg_device *upd, const struct wm_wg_peer *d)
 		p->flags |= WM_WGPEER_HAS_KEEPALIVE;
 		p->keepalive_interval = d->keepalive_interval;
 	}
+	p->flags |= d->flags & WM_WGPEER_PROMOTE;
 	return peer_copy_ips(p, d);
 }
 
@@ -260,8 +294,10 @@ static int emit_change(struct wm_wg_device *upd, const struct wm_wg_peer *a,
 		flags |= WM_WGPEER_HAS_ENDPOINT;
 	if (a->keepalive_interval != d->keepalive_interval)
 		flags |= WM_WGPEER_HAS_KEEPALIVE;
-	if (!allowed_ips_equal(a, d))
-		flags |= WM_WGPEER_REPLACE_ALLOWEDIPS;
+	/* The promote mark travels with the lists it is about. */
+	if (!allowed_ips_equal(a, d) ||
+	    (a->flags & WM_WGPEER_PROMOTE) != (d->flags & WM_WGPEER_PROMOTE))
+		flags |= WM_WGPEER_REPLACE_ALLOWEDIPS | (d->flags & WM_WGPEER_PROMOTE);
 	if (!flags)
 		return 0;
 	p = wm_wg_device_add_peer(upd, d->public_key);
@@ -369,6 +405,7 @@ static int peer_apply(struct wm_wg_device *dev, size_t *slot, const struct wm_wg
 		if (p) {
 			p->flags = PEER_DEAD;
 			p->n_allowed_ips = 0;
+			p->n_accept_ips = 0;
 		}
 		return 0;
 	}
@@ -398,8 +435,27 @@ static int peer_apply(struct wm_wg_device *dev, size_t *slot, const struct wm_wg
 	}
 	if (u->flags & WM_WGPEER_HAS_KEEPALIVE)
 		p->keepalive_interval = u->keepalive_interval;
-	if (u->flags & WM_WGPEER_REPLACE_ALLOWEDIPS)
+	if (u->flags & WM_WGPEER_REPLACE_ALLOWEDIPS) {
 		p->n_allowed_ips = 0;
+		p->n_accept_ips = 0;
+		p->flags = (p->flags & ~WM_WGPEER_PROMOTE) | (u->flags & WM_WGPEER_PROMOTE);
+	}
+	for (size_t i = 0; i < u->n_accept_ips; i++) {
+		struct wm_prefix net;
+		bool dup = false;
+		int ret;
+
+		if (u->accept_ips[i].family != AF_INET && u->accept_ips[i].family != AF_INET6)
+			return -EINVAL;
+		net = wm_prefix_network(&u->accept_ips[i]);
+		for (size_t j = 0; j < p->n_accept_ips && !dup; j++)
+			dup = wm_prefix_cmp(&p->accept_ips[j], &net) == 0;
+		if (dup)
+			continue;
+		ret = wm_wg_peer_add_accept_ip(p, &net);
+		if (ret < 0)
+			return ret;
+	}
 	for (size_t i = 0; i < u->n_allowed_ips; i++) {
 		struct wm_prefix net;
 		bool dup = false;
@@ -426,6 +482,7 @@ static void compact(struct wm_wg_device *dev)
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		if (dev->peers[i].flags & PEER_DEAD) {
 			free(dev->peers[i].allowed_ips);
+			free(dev->peers[i].accept_ips);
 			continue;
 		}
 		if (out != i)
@@ -459,8 +516,10 @@ int wm_wg_device_apply(struct wm_wg_device *dev, const struct wm_wg_device *upda
 		dev->flags |= WM_WGDEV_HAS_FWMARK;
 	}
 	if (update->flags & WM_WGDEV_REPLACE_PEERS) {
-		for (size_t i = 0; i < dev->n_peers; i++)
+		for (size_t i = 0; i < dev->n_peers; i++) {
 			free(dev->peers[i].allowed_ips);
+			free(dev->peers[i].accept_ips);
+		}
 		dev->n_peers = 0;
 	}
 	if (!update->n_peers)

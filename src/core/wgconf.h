@@ -17,6 +17,10 @@ enum {
 	WM_WGPEER_HAS_ENDPOINT = 1u << 2,
 	WM_WGPEER_HAS_KEEPALIVE = 1u << 3,
 	WM_WGPEER_UPDATE_ONLY = 1u << 4, /* fail rather than create (netlink only) */
+	/* The accept-only IPs become allowed IPs (taken from whichever peer
+	 * had them) when the next handshake with the peer completes; the mark
+	 * is then cleared. Embedded backend only (core/mbb.h). */
+	WM_WGPEER_PROMOTE = 1u << 5,
 };
 
 enum {
@@ -39,6 +43,14 @@ struct wm_wg_peer {
 	int64_t last_handshake_nsec;
 	uint32_t protocol_version;
 	size_t cap_allowed_ips; /* allocated entries; 0 lets add reallocate */
+	/* Accept-only prefixes (make before break, core/mbb.h): packets from
+	 * this peer whose inner source lies in one are accepted even when
+	 * another peer holds the address in allowed_ips; nothing is sent to
+	 * the peer for them. Only the embedded backend has them ("accept_ip="
+	 * on its UAPI); REPLACE_ALLOWEDIPS replaces both lists. */
+	struct wm_prefix *accept_ips; /* owned by the peer */
+	size_t n_accept_ips;
+	size_t cap_accept_ips;
 };
 
 struct wm_wg_device {
@@ -59,9 +71,11 @@ struct wm_wg_device *wm_wg_device_new(const char *name);
  * until the next add. */
 struct wm_wg_peer *wm_wg_device_add_peer(struct wm_wg_device *dev, const wm_key key);
 int wm_wg_peer_add_allowed_ip(struct wm_wg_peer *peer, const struct wm_prefix *p);
+int wm_wg_peer_add_accept_ip(struct wm_wg_peer *peer, const struct wm_prefix *p);
 /* Frees everything, wiping the private key. NULL is fine. */
 void wm_wg_device_free(struct wm_wg_device *dev);
-/* Sorts peers by key and each peer's allowed IPs, so that two devices compare. */
+/* Sorts peers by key and each peer's allowed (and accept-only) IPs, so that
+ * two devices compare. */
 void wm_wg_device_sort(struct wm_wg_device *dev);
 
 /* Deep copy (flags, keys, peers, allowed IPs). NULL on ENOMEM. */

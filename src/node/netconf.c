@@ -12,6 +12,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "core/error.h"
 #include "core/hash.h"
@@ -86,6 +87,8 @@ static void readd_peer(struct wm_netconf *nc, const struct wm_wg_peer *on_device
 	}
 	for (size_t i = 0; !err && i < want->n_allowed_ips; i++)
 		err = wm_wg_peer_add_allowed_ip(a, &want->allowed_ips[i]);
+	for (size_t i = 0; !err && i < want->n_accept_ips; i++)
+		err = wm_wg_peer_add_accept_ip(a, &want->accept_ips[i]);
 	bool removed = false;
 	if (!err)
 		removed = (err = wm_wg_set(nc->wg, rm)) == 0;
@@ -240,14 +243,87 @@ static struct wm_node_nat *nat_of(const struct wm_netconf *nc)
 	return nc->c.nat ? nc->c.nat(nc->c.data) : NULL;
 }
 
+static void mbb_timer_cb(uv_timer_t *t);
+
+/* Sets nc->desired from nc->target: the target itself, or the make-before-
+ * break plan towards it (target_changed: the peer set or an endpoint just
+ * changed). The previous nc->desired is the caller's to free. */
+static void plan_desired(struct wm_netconf *nc, bool target_changed)
+{
+	struct wm_wg_device *plan = NULL, *actual = NULL;
+	uint64_t next = 0, now = uv_now(nc->c.loop);
+	int err = 0;
+
+	if (nc->mbb_on) {
+		struct timespec wall;
+
+		clock_gettime(CLOCK_REALTIME, &wall);
+		if (nc->c.mesh)
+			wm_mbb_set_networks(&nc->mbb, &nc->c.mesh->ipv4_network,
+					    &nc->c.mesh->ipv6_network);
+		if (target_changed)
+			err = wm_mbb_target(&nc->mbb, nc->target, now,
+					    (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec);
+		/* Handshake times, only while a new peer's is awaited (a server
+		 * with thousands of peers reads its device once per change, in
+		 * apply_desired); a failed read only delays confirmations. */
+		if (!err && nc->mbb.n_fresh && wm_wg_get(nc->wg, &actual) == 0)
+			wm_wg_device_sort(actual);
+		if (!err)
+			err = wm_mbb_plan(&nc->mbb, nc->target, actual, now, &plan, &next);
+		wm_wg_device_free(actual);
+		if (err) {
+			/* the plan is lost, the target still stands: switch at once
+			 * as without make before break */
+			wm_warn("%s: cannot plan a hitless path change (%s); switching at once",
+				nc->c.cfg->interface, wm_strerror(err));
+			wm_mbb_free(&nc->mbb);
+			wm_mbb_init(&nc->mbb, nc->c.public_key, NULL);
+			next = 0;
+		}
+	}
+	nc->desired = plan ? plan : wm_wg_device_dup(nc->target);
+	if (nc->mbb_on && (nc->mbb.n_lingers || nc->mbb.n_fresh))
+		wm_debug("%s: path change under way: %zu addresses leaving their peer, %zu new "
+			 "peers awaiting a handshake",
+			 nc->c.cfg->interface, nc->mbb.n_lingers, nc->mbb.n_fresh);
+	if (nc->mbb_timer_open) {
+		if (next)
+			uv_timer_start(&nc->mbb_timer, mbb_timer_cb, next > now ? next - now : 0,
+				       0);
+		else
+			uv_timer_stop(&nc->mbb_timer);
+	}
+}
+
+/* Plans again and applies what changed. */
+static void replan(struct wm_netconf *nc, bool target_changed)
+{
+	struct wm_wg_device *prev = nc->desired;
+	plan_desired(nc, target_changed);
+	if (nc->desired)
+		apply_desired(nc, prev);
+	else
+		nc->desired = prev; /* out of memory: keep the last one */
+	if (nc->desired != prev)
+		wm_wg_device_free(prev);
+}
+
+static void mbb_timer_cb(uv_timer_t *t)
+{
+	struct wm_netconf *nc = t->data;
+	if (nc->wg && nc->target && nc->c.running(nc->c.data))
+		replan(nc, false);
+}
+
 void wm_netconf_nat_changed(struct wm_netconf *nc)
 {
-	if (!nc->desired || !nc->c.running(nc->c.data))
+	if (!nc->target || !nc->c.running(nc->c.data))
 		return;
-	struct wm_wg_device *prev = wm_wg_device_dup(nc->desired);
-	wm_node_nat_rewrite(nat_of(nc), nc->desired);
-	apply_desired(nc, prev);
-	wm_wg_device_free(prev);
+	/* An endpoint moves with the target (WireGuard holds one per peer;
+	 * docs/PATHS.md says how a move stays hitless). */
+	wm_node_nat_rewrite(nat_of(nc), nc->target);
+	replan(nc, true);
 }
 
 static void wg_restarted_cb(void *data)
@@ -285,6 +361,13 @@ int wm_netconf_init(struct wm_netconf *nc, const struct wm_netconf_config *c, ch
 	uv_timer_init(nc->c.loop, &nc->kick_timer);
 	nc->kick_timer.data = nc;
 	nc->kick_timer_open = true;
+	/* Accept-only addresses exist in our own WireGuard only: elsewhere a
+	 * path changes at once, as WireGuard allows. */
+	nc->mbb_on = strcmp(wm_wg_backend_name(nc->wg), "embedded") == 0;
+	wm_mbb_init(&nc->mbb, nc->c.public_key, NULL);
+	uv_timer_init(nc->c.loop, &nc->mbb_timer);
+	nc->mbb_timer.data = nc;
+	nc->mbb_timer_open = true;
 	wm_info("WireGuard interface %s is up (%s backend)", nc->c.cfg->interface,
 		wm_wg_backend_name(nc->wg));
 	/* The device starts with our key and port and no peers. */
@@ -408,17 +491,17 @@ int wm_netconf_restore_peers(struct wm_netconf *nc)
 int wm_netconf_apply_peers(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *const *peers,
 			   size_t n)
 {
-	struct wm_wg_device *desired = wm_wg_device_new(nc->c.cfg->interface);
+	struct wm_wg_device *target = wm_wg_device_new(nc->c.cfg->interface);
 	struct wm_peer_name *names = calloc(n + 1, sizeof(*names));
 	size_t n_names = 0;
-	int err = desired && names ? 0 : -ENOMEM;
+	int err = target && names ? 0 : -ENOMEM;
 	if (!err) {
-		desired->flags = WM_WGDEV_HAS_PRIVATE_KEY | WM_WGDEV_HAS_LISTEN_PORT;
-		memcpy(desired->private_key, nc->c.private_key, sizeof(wm_key));
-		desired->listen_port = nc->c.cfg->wireguard_port;
+		target->flags = WM_WGDEV_HAS_PRIVATE_KEY | WM_WGDEV_HAS_LISTEN_PORT;
+		memcpy(target->private_key, nc->c.private_key, sizeof(wm_key));
+		target->listen_port = nc->c.cfg->wireguard_port;
 	}
 	for (size_t i = 0; !err && i < n; i++) {
-		int rc = add_peer(nc, desired, peers[i], &names[n_names]);
+		int rc = add_peer(nc, target, peers[i], &names[n_names]);
 		if (rc < 0) {
 			wm_warn("ignoring an invalid peer %s from the server",
 				peers[i]->node ? peers[i]->node->id : "(unnamed)");
@@ -428,26 +511,34 @@ int wm_netconf_apply_peers(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *co
 	}
 	if (err) {
 		free(names);
-		wm_wg_device_free(desired);
+		wm_wg_device_free(target);
 		return err;
 	}
-	wm_wg_device_sort(desired);
+	wm_wg_device_sort(target);
 	/* Peers over ICE are reached at their loopback relay instead. */
-	if (wm_node_nat_apply(nat_of(nc), peers, n, nc->c.endpoints, *nc->c.n_endpoints, desired) <
+	if (wm_node_nat_apply(nat_of(nc), peers, n, nc->c.endpoints, *nc->c.n_endpoints, target) <
 	    0)
 		wm_warn("NAT traversal: out of memory; peers stay at their endpoints");
-	struct wm_wg_device *prev = nc->desired;
-	nc->desired = desired;
+	wm_wg_device_free(nc->target);
+	nc->target = target;
 	if (nc->addresses_set)
 		save_peers(nc, peers, n);
 	free(nc->peer_names);
 	nc->peer_names = names;
 	nc->n_peer_names = n_names;
-	err = apply_desired(nc, prev);
+	struct wm_wg_device *prev = nc->desired;
+	plan_desired(nc, true);
+	if (!nc->desired) {
+		nc->desired = prev;
+		prev = NULL;
+		err = -ENOMEM;
+	} else {
+		err = apply_desired(nc, prev);
+	}
 	wm_wg_device_free(prev);
-	/* routes beyond the mesh, forwarding, NAT */
+	/* routes beyond the mesh, forwarding, NAT: they follow the target */
 	if (nc->addresses_set && nc->c.synced_cb)
-		nc->c.synced_cb(nc->c.data, nc->desired);
+		nc->c.synced_cb(nc->c.data, nc->target);
 	return err;
 }
 
@@ -502,11 +593,25 @@ static void kick_timer_closed(uv_handle_t *h)
 	close_device(h->data);
 }
 
+static void mbb_timer_closed(uv_handle_t *h)
+{
+	struct wm_netconf *nc = h->data;
+	if (nc->kick_timer_open) {
+		nc->kick_timer_open = false;
+		uv_close((uv_handle_t *)&nc->kick_timer, kick_timer_closed);
+		return;
+	}
+	close_device(nc);
+}
+
 void wm_netconf_close(struct wm_netconf *nc, void (*done_cb)(void *data), void *data)
 {
 	/* every row above closed first: nothing reads the peer set any more */
 	wm_wg_device_free(nc->desired);
 	nc->desired = NULL;
+	wm_wg_device_free(nc->target);
+	nc->target = NULL;
+	wm_mbb_free(&nc->mbb);
 	free(nc->peer_names);
 	nc->peer_names = NULL;
 	nc->n_peer_names = 0;
@@ -515,6 +620,12 @@ void wm_netconf_close(struct wm_netconf *nc, void (*done_cb)(void *data), void *
 	nc->n_kicks = nc->cap_kicks = 0;
 	nc->close_cb = done_cb;
 	nc->close_data = data;
+	if (nc->mbb_timer_open) {
+		/* then the kick timer, then the device */
+		nc->mbb_timer_open = false;
+		uv_close((uv_handle_t *)&nc->mbb_timer, mbb_timer_closed);
+		return;
+	}
 	if (nc->kick_timer_open) {
 		/* the device closes once the timer cannot fire any more */
 		nc->kick_timer_open = false;

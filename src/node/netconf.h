@@ -14,6 +14,7 @@
 
 #include "core/config.h"
 #include "core/key.h"
+#include "core/mbb.h"
 #include "core/mesh.h"
 #include "core/net.h"
 #include "node/nat.h"
@@ -65,9 +66,17 @@ struct wm_netconf {
 	struct wm_netconf_config c;
 	struct wm_wg *wg;
 	bool addresses_set;
-	struct wm_wg_device *desired; /* what the device should hold */
-	bool apply_failed;	      /* the last apply of desired did not complete */
-	uint64_t peers_saved_hash;    /* of STATE_DIR/peers.state */
+	/* The peer set as computed (after NAT rewrites), and what the device
+	 * should hold now: the same, or on the embedded backend the make-before-
+	 * break plan towards it (core/mbb.h), replanned on mbb_timer. */
+	struct wm_wg_device *target;
+	struct wm_wg_device *desired;
+	struct wm_mbb mbb;
+	bool mbb_on;
+	uv_timer_t mbb_timer;
+	bool mbb_timer_open;
+	bool apply_failed;	   /* the last apply of desired did not complete */
+	uint64_t peers_saved_hash; /* of STATE_DIR/peers.state */
 	/* the peers of the last peer set, by key */
 	struct wm_peer_name *peer_names;
 	size_t n_peer_names;

@@ -100,6 +100,8 @@ static int encode_peer(struct text *t, const struct wm_wg_peer *peer)
 		text_printf(t, "persistent_keepalive_interval=%u\n", peer->keepalive_interval);
 	if (peer->flags & WM_WGPEER_REPLACE_ALLOWEDIPS)
 		text_add(t, "replace_allowed_ips=true\n", 25);
+	if (peer->flags & WM_WGPEER_PROMOTE)
+		text_add(t, "promote_on_handshake=true\n", 26);
 	for (size_t i = 0; i < peer->n_allowed_ips; i++) {
 		const struct wm_prefix *p = &peer->allowed_ips[i];
 
@@ -109,6 +111,18 @@ static int encode_peer(struct text *t, const struct wm_wg_peer *peer)
 		if (wm_prefix_format(p, buf, sizeof(buf)) < 0)
 			return -EINVAL;
 		text_printf(t, "allowed_ip=%s\n", buf);
+	}
+	/* Only the embedded device knows this key; only it is given any
+	 * (core/mbb.h): wireguard-go would refuse the whole set. */
+	for (size_t i = 0; i < peer->n_accept_ips; i++) {
+		const struct wm_prefix *p = &peer->accept_ips[i];
+
+		if (!((p->family == AF_INET && p->len <= 32) ||
+		      (p->family == AF_INET6 && p->len <= 128)))
+			return -EINVAL;
+		if (wm_prefix_format(p, buf, sizeof(buf)) < 0)
+			return -EINVAL;
+		text_printf(t, "accept_ip=%s\n", buf);
 	}
 	return 0;
 }
@@ -269,6 +283,18 @@ static int parse_peer_line(struct wm_wg_peer *peer, const char *k, size_t kn, co
 			return fail(err, errlen, lineno, "bad allowed_ip");
 		if (wm_wg_peer_add_allowed_ip(peer, &p) < 0)
 			return -ENOMEM;
+	} else if (key_is(k, kn, "promote_on_handshake")) {
+		if (vn != 4 || memcmp(v, "true", 4))
+			return fail(err, errlen, lineno, "bad promote_on_handshake");
+		peer->flags |= WM_WGPEER_PROMOTE;
+	} else if (key_is(k, kn, "accept_ip")) {
+		struct wm_prefix p;
+
+		if (copy_str(buf, sizeof(buf), v, vn) < 0 || !memchr(buf, '/', vn) ||
+		    wm_prefix_parse(buf, &p) < 0)
+			return fail(err, errlen, lineno, "bad accept_ip");
+		if (wm_wg_peer_add_accept_ip(peer, &p) < 0)
+			return -ENOMEM;
 	} else if (key_is(k, kn, "persistent_keepalive_interval")) {
 		if (parse_u64(v, vn, UINT16_MAX, &u) < 0)
 			return fail(err, errlen, lineno, "bad persistent_keepalive_interval");
@@ -335,7 +361,7 @@ static int parse_device_line(struct wm_wg_device *dev, const char *k, size_t kn,
 		dev->fwmark = (uint32_t)u;
 		dev->flags |= WM_WGDEV_HAS_FWMARK;
 	} else if (key_is(k, kn, "endpoint") || key_is(k, kn, "allowed_ip") ||
-		   key_is(k, kn, "persistent_keepalive_interval")) {
+		   key_is(k, kn, "accept_ip") || key_is(k, kn, "persistent_keepalive_interval")) {
 		return fail(err, errlen, lineno, "peer key before any public_key");
 	}
 	return 0;

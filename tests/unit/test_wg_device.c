@@ -386,6 +386,192 @@ static void test_data_path_source_and_replay(void **state)
 	wgn_static_clear(&me);
 }
 
+/* One handshake as the initiator me (sender index idx) with the device at
+ * to; the keys to send data with. */
+static struct wgp_aead_ctx *handshake(int s, const struct sockaddr_in *to,
+				      const struct wgn_static *me, const uint8_t dev_pub[32],
+				      uint32_t idx, uint32_t *remote)
+{
+	struct wgn_handshake hs = {0};
+	struct wgc_maker maker = {0};
+	struct wgm_initiation init;
+	struct wgm_response resp;
+	struct wgn_keys keys;
+	struct timespec wall;
+	struct wgp_aead_ctx *ctx;
+
+	assert_int_equal(wgn_handshake_init(&hs, me, dev_pub, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	assert_int_equal(
+		wgn_create_initiation(&hs, me, idx, wall.tv_sec, wall.tv_nsec, NULL, &init), 0);
+	assert_int_equal(
+		wgc_add_macs(&maker, hs.remote_mac1_key, (uint8_t *)&init, sizeof(init), 1), 0);
+	assert_int_equal(
+		sendto(s, &init, sizeof(init), 0, (const struct sockaddr *)to, sizeof(*to)),
+		(ssize_t)sizeof(init));
+	/* Bounded: keepalives or stale datagrams may come first. */
+	for (int i = 0; i < 20; i++) {
+		struct pollfd p = {.fd = s, .events = POLLIN};
+
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		if (recv(s, &resp, sizeof(resp), 0) == (ssize_t)sizeof(resp) &&
+		    resp.type[0] == WGM_RESPONSE && wgm_get32(resp.receiver) == idx)
+			break;
+	}
+	assert_int_equal(wgn_consume_response(&hs, me, &resp), 0);
+	assert_int_equal(wgn_derive_keys(&hs, &keys), 0);
+	ctx = wgp_aead_ctx_new(keys.send, true);
+	assert_non_null(ctx);
+	*remote = keys.remote_index;
+	wgn_handshake_clear(&hs);
+	return ctx;
+}
+
+/* How many ICMP packets from 10.7.0.src the device delivered within a
+ * second (bounded). */
+static int delivered_from(int sniff, uint8_t src)
+{
+	int seen = 0;
+
+	for (int i = 0; i < 100; i++) {
+		struct pollfd p = {.fd = sniff, .events = POLLIN};
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		uint8_t pkt[2048];
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) != 1)
+			break;
+		n = recvfrom(sniff, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &fl);
+		if (n < 20 || from.sll_pkttype == PACKET_OUTGOING || (pkt[0] >> 4) != 4 ||
+		    pkt[9] != 1)
+			continue;
+		if (!memcmp(pkt + 12, (uint8_t[]){10, 7, 0, src}, 4))
+			seen++;
+	}
+	return seen;
+}
+
+/* The UAPI section of the peer with hex key hex in a get answer (up to the
+ * next peer), copied into out. */
+static void peer_section(const char *get, const char *hex, char *out, size_t cap)
+{
+	char key[80];
+	const char *p, *end;
+
+	snprintf(key, sizeof(key), "public_key=%s\n", hex);
+	p = strstr(get, key);
+	assert_non_null(p);
+	end = strstr(p + 1, "public_key=");
+	if (!end)
+		end = p + strlen(p);
+	assert_true((size_t)(end - p) < cap);
+	memcpy(out, p, (size_t)(end - p));
+	out[end - p] = '\0';
+}
+
+/* Make before break (core/mbb.h): an accept-only IP is accepted from the
+ * peer although another peer holds it as an allowed IP, an address neither
+ * allowed nor accept-only is not; with the promote mark, the next completed
+ * handshake moves the accept-only IPs to the peer's allowed IPs (taken from
+ * the other peer) before its first packet is checked. */
+static void test_accept_only_and_promote(void **state)
+{
+	static const uint8_t dev_priv[32] = {0x48, 1,  2,  3,  4,  5,  6,  7,  8,  9,	10,
+					     11,   12, 13, 14, 15, 16, 17, 18, 19, 20,	21,
+					     22,   23, 24, 25, 26, 27, 28, 29, 30, 0x71};
+	static const uint8_t me_priv[32] = {0x60, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
+					    7,	  7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 0x47};
+	static const uint8_t other_priv[32] = {0x68, 5, 5, 5, 5, 5, 5, 5, 5, 5,	  5,
+					       5,    5, 5, 5, 5, 5, 5, 5, 5, 5,	  5,
+					       5,    5, 5, 5, 5, 5, 5, 5, 5, 0x45};
+	struct wgn_static dev_s = {0}, me = {0}, other = {0};
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	struct sockaddr_in mine = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+	socklen_t alen = sizeof(mine);
+	char req[1024], out[4096], sect[1024], hexd[65], hexp[65], hexo[65];
+	const char *lp;
+	struct wgp_aead_ctx *ctx;
+	uint32_t remote;
+	int s, sniff;
+
+	(void)state;
+	if (!ready)
+		skip();
+	assert_int_equal(wgn_static_set(&dev_s, dev_priv), 0);
+	assert_int_equal(wgn_static_set(&me, me_priv), 0);
+	assert_int_equal(wgn_static_set(&other, other_priv), 0);
+	for (int i = 0; i < 32; i++) {
+		snprintf(hexd + 2 * i, 3, "%02x", dev_s.priv[i]);
+		snprintf(hexp + 2 * i, 3, "%02x", me.pub[i]);
+		snprintf(hexo + 2 * i, 3, "%02x", other.pub[i]);
+	}
+	assert_int_equal(system("ip link set lo up && ip link set wmdev0 up && "
+				"ip addr replace 10.7.0.1/24 dev wmdev0"),
+			 0);
+	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&mine, sizeof(mine)), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&mine, &alen), 0);
+	snprintf(req, sizeof(req),
+		 "set=1\nprivate_key=%s\nreplace_peers=true\n"
+		 "public_key=%s\nendpoint=127.0.0.1:%u\nallowed_ip=10.7.0.2/32\n"
+		 "accept_ip=10.7.0.3/32\n"
+		 "public_key=%s\nallowed_ip=10.7.0.3/32\nallowed_ip=10.7.0.4/32\n\n",
+		 hexd, hexp, ntohs(mine.sin_port), hexo);
+	uapi_request(req, out, sizeof(out));
+	assert_string_equal(out, "errno=0\n\n");
+	uapi_request("get=1\n\n", out, sizeof(out));
+	peer_section(out, hexp, sect, sizeof(sect));
+	assert_non_null(strstr(sect, "accept_ip=10.7.0.3/32\n"));
+	assert_null(strstr(sect, "promote_on_handshake"));
+	lp = strstr(out, "listen_port=");
+	assert_non_null(lp);
+	to.sin_port = htons((uint16_t)atoi(lp + 12));
+	sniff = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	assert_true(sniff >= 0);
+	ll.sll_ifindex = (int)if_nametoindex("wmdev0");
+	assert_int_equal(bind(sniff, (struct sockaddr *)&ll, sizeof(ll)), 0);
+
+	ctx = handshake(s, &to, &me, dev_s.pub, 91, &remote);
+	send_data(s, &to, ctx, remote, 0, 3); /* accept-only: taken */
+	assert_int_equal(delivered_from(sniff, 3), 1);
+	send_data(s, &to, ctx, remote, 1, 4); /* the other peer's: dropped */
+	assert_int_equal(delivered_from(sniff, 4), 0);
+	wgp_aead_ctx_free(ctx);
+
+	/* The promote mark: 10.7.0.4 becomes ours at the next handshake. */
+	snprintf(req, sizeof(req),
+		 "set=1\npublic_key=%s\nreplace_allowed_ips=true\npromote_on_handshake=true\n"
+		 "allowed_ip=10.7.0.2/32\naccept_ip=10.7.0.4/32\n\n",
+		 hexp);
+	uapi_request(req, out, sizeof(out));
+	assert_string_equal(out, "errno=0\n\n");
+	uapi_request("get=1\n\n", out, sizeof(out));
+	peer_section(out, hexp, sect, sizeof(sect));
+	assert_non_null(strstr(sect, "promote_on_handshake=true\n"));
+	assert_null(strstr(sect, "10.7.0.3"));
+	ctx = handshake(s, &to, &me, dev_s.pub, 92, &remote);
+	send_data(s, &to, ctx, remote, 0, 4);
+	assert_int_equal(delivered_from(sniff, 4), 1);
+	uapi_request("get=1\n\n", out, sizeof(out));
+	peer_section(out, hexp, sect, sizeof(sect));
+	assert_non_null(strstr(sect, "allowed_ip=10.7.0.4/32\n"));
+	assert_null(strstr(sect, "accept_ip="));
+	assert_null(strstr(sect, "promote_on_handshake"));
+	peer_section(out, hexo, sect, sizeof(sect));
+	assert_non_null(strstr(sect, "allowed_ip=10.7.0.3/32\n"));
+	assert_null(strstr(sect, "10.7.0.4"));
+
+	wgp_aead_ctx_free(ctx);
+	close(sniff);
+	close(s);
+	wgn_static_clear(&dev_s);
+	wgn_static_clear(&me);
+	wgn_static_clear(&other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +579,7 @@ int main(void)
 		cmocka_unit_test(test_uapi_slow_client_does_not_stall),
 		cmocka_unit_test(test_garbage_datagrams),
 		cmocka_unit_test(test_data_path_source_and_replay),
+		cmocka_unit_test(test_accept_only_and_promote),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -392,12 +392,61 @@ static void test_socket_io(void **state)
 	assert_int_equal(wm_uapi_connect(path, "wg0"), -ENAMETOOLONG);
 }
 
+/* Make before break's additions (core/mbb.h): accept-only IPs and the promote
+ * mark are encoded after the allowed IPs, and read back from a get. */
+static void test_accept_ips_and_promote(void **state)
+{
+	(void)state;
+	struct wm_wg_device *dev = wm_wg_device_new("wg0");
+	struct wm_wg_peer *p = peer_new(dev, 0xa0);
+	struct wm_prefix a, b;
+	char *txt;
+	size_t len;
+
+	assert_int_equal(wm_prefix_parse("10.0.0.2/32", &a), 0);
+	assert_int_equal(wm_prefix_parse("10.0.0.3/32", &b), 0);
+	p->flags = WM_WGPEER_REPLACE_ALLOWEDIPS | WM_WGPEER_PROMOTE;
+	assert_int_equal(wm_wg_peer_add_allowed_ip(p, &a), 0);
+	assert_int_equal(wm_wg_peer_add_accept_ip(p, &b), 0);
+	assert_int_equal(wm_uapi_encode_set(dev, &txt, &len), 0);
+	assert_string_equal(txt, "set=1\n"
+				 "public_key=" HEX_A0 "\n"
+				 "replace_allowed_ips=true\n"
+				 "promote_on_handshake=true\n"
+				 "allowed_ip=10.0.0.2/32\n"
+				 "accept_ip=10.0.0.3/32\n"
+				 "\n");
+	assert_int_equal(len, strlen(txt));
+	free(txt);
+	wm_wg_device_free(dev);
+
+	static const char get[] = "private_key=" HEX_11 "\n"
+				  "public_key=" HEX_A0 "\n"
+				  "promote_on_handshake=true\n"
+				  "allowed_ip=10.0.0.2/32\n"
+				  "accept_ip=10.0.0.3/32\n"
+				  "errno=0\n\n";
+	dev = NULL;
+	assert_int_equal(wm_uapi_parse_get(get, strlen(get), "wg0", &dev, NULL, 0), 0);
+	assert_int_equal(dev->n_peers, 1);
+	assert_true(dev->peers[0].flags & WM_WGPEER_PROMOTE);
+	assert_int_equal(dev->peers[0].n_allowed_ips, 1);
+	assert_int_equal(dev->peers[0].n_accept_ips, 1);
+	assert_true(wm_prefix_equal(&dev->peers[0].accept_ips[0], &b));
+	wm_wg_device_free(dev);
+	static const char bad[] = "public_key=" HEX_A0 "\naccept_ip=10.0.0.3\nerrno=0\n\n";
+	dev = NULL;
+	assert_int_equal(wm_uapi_parse_get(bad, strlen(bad), "wg0", &dev, NULL, 0), -WM_EPROTOCOL);
+	assert_null(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_encode_full),	cmocka_unit_test(test_encode_partial),
 		cmocka_unit_test(test_parse_get),	cmocka_unit_test(test_parse_errno),
 		cmocka_unit_test(test_parse_malformed), cmocka_unit_test(test_socket_io),
+		cmocka_unit_test(test_accept_ips_and_promote),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -98,6 +98,11 @@ struct wge_peer {
 	bool lastminute_sent; /* the initiator's rekey near expiry was sent */
 	struct staged *staged_head, *staged_tail;
 	unsigned n_staged;
+	/* Accept-only prefixes (wm_wg_peer.accept_ips): a handful, and only
+	 * while a path changes, so a list; under mu like the trie. */
+	struct wm_prefix *accept;
+	size_t n_accept;
+	bool promote; /* WM_WGPEER_PROMOTE: accept becomes allowed at a handshake */
 };
 
 /* A batch of datagrams to send: each thread has its own, filled under the
@@ -793,6 +798,31 @@ static void rx_initiation(struct wge_dev *d, const uint8_t *buf, size_t len,
 	wgp_wipe(&resp, sizeof(resp));
 }
 
+/* The path through p is confirmed by a handshake: the addresses it was
+ * given to take over (core/mbb.h) are its own from now on, so the switch
+ * happens with the first packet the path can carry, not at the next
+ * configuration. */
+static void aip_bytes(const struct wm_prefix *pfx, int *fam, const uint8_t **addr);
+
+static void promote(struct wge_dev *d, struct wge_peer *p)
+{
+	size_t kept = 0;
+
+	if (!p->promote)
+		return;
+	p->promote = false;
+	for (size_t i = 0; i < p->n_accept; i++) {
+		int fam;
+		const uint8_t *addr;
+
+		aip_bytes(&p->accept[i], &fam, &addr);
+		/* out of memory: it stays accept-only, as before */
+		if (wga_insert(&d->aips, fam, addr, p->accept[i].len, p) < 0)
+			p->accept[kept++] = p->accept[i];
+	}
+	p->n_accept = kept;
+}
+
 static void rx_response(struct wge_dev *d, const uint8_t *buf, size_t len,
 			const struct sockaddr_storage *from, int64_t now)
 {
@@ -817,6 +847,7 @@ static void rx_response(struct wge_dev *d, const uint8_t *buf, size_t len,
 	p->last_handshake_sec = wall.tv_sec;
 	p->last_handshake_nsec = wall.tv_nsec;
 	wgt_handshake_complete(&p->timers);
+	promote(d, p);
 	wgt_authenticated_received(&p->timers);
 	wgt_authenticated_traversal(&p->timers, now);
 	/* Confirm the session at once, with staged data or a keepalive. */
@@ -855,6 +886,25 @@ static int ip_src_dst(const uint8_t *pkt, size_t len, const uint8_t **src, const
 	return 0;
 }
 
+/* Whether src (4 or 16 bytes by fam, 4 or 6) lies in one of p's accept-only
+ * prefixes. */
+static bool peer_accepts(const struct wge_peer *p, int fam, const uint8_t *src)
+{
+	for (size_t i = 0; i < p->n_accept; i++) {
+		const struct wm_prefix *a = &p->accept[i];
+		unsigned bits = a->len, full = bits / 8, rest = bits % 8;
+
+		if ((a->family == AF_INET ? 4 : 6) != fam)
+			continue;
+		if (memcmp(a->addr, src, full))
+			continue;
+		if (rest && ((a->addr[full] ^ src[full]) & (uint8_t)(0xff00u >> rest)))
+			continue;
+		return true;
+	}
+	return false;
+}
+
 static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 		    const struct sockaddr_storage *from, int64_t now)
 {
@@ -890,6 +940,7 @@ static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 		p->last_handshake_sec = wall.tv_sec;
 		p->last_handshake_nsec = wall.tv_nsec;
 		wgt_handshake_complete(&p->timers);
+		promote(d, p);
 		staged_send(d, p, now);
 	}
 	set_endpoint(p, from);
@@ -905,8 +956,9 @@ static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 		return; /* a keepalive */
 	wgt_data_received(&p->timers, &d->params, now);
 	fam = ip_src_dst(plain, plen, &src, &dst, &iplen);
-	/* Cryptokey routing: the inner source must be one of the peer's. */
-	if (!fam || wga_lookup(&d->aips, fam, src) != p)
+	/* Cryptokey routing: the inner source must be one of the peer's, by
+	 * its allowed IPs or, while a path changes, its accept-only ones. */
+	if (!fam || (wga_lookup(&d->aips, fam, src) != p && !peer_accepts(p, fam, src)))
 		return;
 	if (d->n_tun_out == RX_MAX_DGRAMS)
 		return;
@@ -1061,6 +1113,7 @@ static void peer_free(struct wge_dev *d, struct wge_peer *p)
 	peer_zero_keys(d, p);
 	staged_drop(d, p);
 	wga_remove_value(&d->aips, p);
+	free(p->accept);
 	wgn_handshake_clear(&p->hs);
 	wgc_maker_clear(&p->cookie);
 	wgp_wipe(p, sizeof(*p));
@@ -1190,8 +1243,21 @@ static int apply_peer(struct wge_dev *d, const struct wm_wg_peer *u, const struc
 	if (u->flags & WM_WGPEER_HAS_KEEPALIVE) {
 		wgt_set_persistent(&p->timers, u->keepalive_interval, now);
 	}
-	if (u->flags & WM_WGPEER_REPLACE_ALLOWEDIPS)
+	if (u->flags & WM_WGPEER_REPLACE_ALLOWEDIPS) {
 		wga_remove_value(&d->aips, p);
+		p->n_accept = 0;
+		p->promote = (u->flags & WM_WGPEER_PROMOTE) != 0;
+	}
+	if (u->n_accept_ips) {
+		struct wm_prefix *m =
+			realloc(p->accept, (p->n_accept + u->n_accept_ips) * sizeof(*m));
+
+		if (!m)
+			return -ENOMEM;
+		p->accept = m;
+		for (size_t i = 0; i < u->n_accept_ips; i++)
+			m[p->n_accept++] = wm_prefix_network(&u->accept_ips[i]);
+	}
 	for (size_t i = 0; i < u->n_allowed_ips; i++) {
 		int fam;
 		const uint8_t *addr;
@@ -1340,6 +1406,14 @@ static void uapi_get(struct wge_dev *d, struct wm_strbuf *b)
 		wm_strbuf_printf(b, "persistent_keepalive_interval=%u\n",
 				 p->timers.persistent_interval);
 		wga_walk(&d->aips, p, get_aip_cb, &g);
+		if (p->promote)
+			wm_strbuf_puts(b, "promote_on_handshake=true\n");
+		for (size_t i = 0; i < p->n_accept; i++) {
+			char buf[64];
+
+			if (wm_prefix_format(&p->accept[i], buf, sizeof(buf)) == 0)
+				wm_strbuf_printf(b, "accept_ip=%s\n", buf);
+		}
 	}
 	wm_strbuf_puts(b, "errno=0\n\n");
 }

@@ -141,6 +141,20 @@ static int peer_line(struct parser *p, const char *k, const char *v)
 		if (wm_wg_peer_add_allowed_ip(peer, &pfx) < 0)
 			return -ENOMEM;
 		p->n_aips++;
+	} else if (!strcmp(k, "promote_on_handshake")) {
+		if (strcmp(v, "true"))
+			return -EINVAL;
+		peer->flags |= WM_WGPEER_PROMOTE;
+	} else if (!strcmp(k, "accept_ip")) {
+		/* ours, not WireGuard's: see wm_wg_peer.accept_ips */
+		if (p->n_aips >= WGU_MAX_ALLOWED_IPS)
+			return -E2BIG;
+		if (wm_prefix_parse(v, &pfx) < 0)
+			return -EINVAL;
+		pfx = wm_prefix_network(&pfx);
+		if (wm_wg_peer_add_accept_ip(peer, &pfx) < 0)
+			return -ENOMEM;
+		p->n_aips++;
 	} else if (!strcmp(k, "protocol_version")) {
 		if (strcmp(v, "1"))
 			return -EINVAL;
