@@ -38,6 +38,7 @@ struct wm_config {
 	bool insecure_skip_verify; /* insecure-skip-verify */
 	/* API */
 	char *api_listen;    /* api-listen: [::]:8443 (dual-stack) */
+	char *console_dir;   /* console-dir: the web console's files, unset = none */
 	char *socket;        /* socket: /run/webmesh/webmesh.sock */
 	char *socket_group;  /* socket-group: group of the socket (0660), unset = ours */
 	/* WireGuard */

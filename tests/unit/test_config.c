@@ -82,6 +82,7 @@ static void test_table(void **state)
 		"server-name",
 		"insecure-skip-verify",
 		"api-listen",
+		"console-dir",
 		"socket",
 		"socket-group",
 		"interface",
