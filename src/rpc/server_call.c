@@ -152,8 +152,7 @@ void wm_srv_detach_calls(struct sconn *sc)
 
 /* ------------------------------------------------------------ responses */
 
-static int outq_append(struct outq *q, const uint8_t *a, size_t alen, const uint8_t *b,
-		       size_t blen)
+static int outq_append(struct outq *q, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t need = q->len + alen + blen;
 	if (q->off > 0 && q->off >= q->len / 2) { /* compact before growing */
@@ -206,7 +205,6 @@ static int out_push(struct wm_rpc_call *call, const uint8_t *b, size_t len)
 {
 	return out_push2(call, b, len, NULL, 0);
 }
-
 
 static int nv_status(nghttp2_nv *nv, size_t n, const struct wm_rpc_call *call, char *buf)
 {
@@ -265,7 +263,7 @@ static void submit_headers(struct wm_rpc_call *call, bool trailers_only, int htt
 	snprintf(hs, sizeof(hs), "%d", http_status);
 	nv[n++] = (nghttp2_nv)WM_NV(":status", hs);
 	nv[n++] = (nghttp2_nv)WM_NV("content-type", call->web ? wm_grpcweb_content_type(call->web)
-								: "application/grpc");
+							      : "application/grpc");
 	call->headers_sent = true;
 	if (trailers_only && !call->web) {
 		n = (size_t)nv_status(nv, n, call, st);
@@ -295,9 +293,9 @@ static void respond_end(struct wm_rpc_call *call, int status, const char *msg, b
 		call->out.off = call->out.len = 0;
 	if (call->web) {
 		size_t tn;
-		char *plain = call->message ? wm_grpc_percent_decode(call->message,
-								     strlen(call->message))
-					    : NULL;
+		char *plain = call->message
+				      ? wm_grpc_percent_decode(call->message, strlen(call->message))
+				      : NULL;
 		uint8_t *t = wm_grpcweb_trailer(status, plain, &tn);
 		free(plain);
 		/* Without memory for the trailer the client sees the body end
@@ -487,10 +485,14 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 static const struct {
 	const char *ext, *type;
 } mime_types[] = {
-	{".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
-	{".css", "text/css; charset=utf-8"},   {".svg", "image/svg+xml"},
-	{".png", "image/png"},		       {".json", "application/json"},
-	{".ico", "image/x-icon"},	       {".txt", "text/plain; charset=utf-8"},
+	{".html", "text/html; charset=utf-8"},
+	{".js", "text/javascript; charset=utf-8"},
+	{".css", "text/css; charset=utf-8"},
+	{".svg", "image/svg+xml"},
+	{".png", "image/png"},
+	{".json", "application/json"},
+	{".ico", "image/x-icon"},
+	{".txt", "text/plain; charset=utf-8"},
 };
 
 /* A request path we serve: "/" and letters, digits, '-', '_', '.', with no

@@ -58,7 +58,7 @@ struct wm_rpc_server {
 	void (*on_limit)(void *data, const char *source, const char *what);
 	void *on_limit_data;
 	char *static_dir; /* the web console's files, or NULL */
-	size_t buffered; /* over every connection */
+	size_t buffered;  /* over every connection */
 	struct wm_logonce logonce;
 	struct method *methods;
 	size_t n_methods;
