@@ -821,9 +821,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user_
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user_data)
 {
 	(void)user_data;
-	if (f->hd.type != NGHTTP2_HEADERS || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+	if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+	    !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
 	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	/* gRPC-web and static files end with DATA, gRPC with trailers. */
+	if (f->hd.type == NGHTTP2_DATA && call && !call->web && !call->get)
+		return 0;
 	/* RFC 9113 8.1: a complete response before the end of the request; ask the
 	 * client to stop sending without an error. */
 	if (call && !call->remote_closed)
