@@ -178,6 +178,8 @@ async function renderGraph() {
   cy = cytoscape({
     container: $('#graph'),
     elements,
+    minZoom: 0.05,
+    maxZoom: 2,
     style: [
       { selector: 'node', style: { label: 'data(label)', 'font-size': 10, 'background-color': '#3465a4', width: 14, height: 14 } },
       { selector: 'edge', style: { 'line-color': 'data(colour)', label: 'data(label)', 'font-size': 9, width: 2, 'curve-style': big ? 'haystack' : 'bezier' } },
