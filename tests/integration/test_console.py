@@ -5,6 +5,7 @@ The tests run in file order on one mesh and one browser: the nodes, a fourth
 node appearing live, an edge deleted from the page, then wrong credentials
 and a user RBAC denies. Screenshots land in build/console-screenshots/."""
 
+import base64
 import importlib
 import json
 import shutil
@@ -182,14 +183,15 @@ def test_wrong_credentials_and_rbac_denials(mesh):
     assert edges(t) == before
 
 
-def grpc_web(t, path, origin=None, auth=("admin", ADMIN_PW)):
+def grpc_web(t, path, origin=None, auth=("admin", ADMIN_PW), text=False):
     """One gRPC-web call with curl (HTTP/2 over TLS) from the client
     namespace: (HTTP status, body bytes). The request (an empty message)
     is a file, so curl sends it with the headers as a browser's fetch does."""
     req = t.dir / "empty-request"
-    req.write_bytes(b"\x00\x00\x00\x00\x00")
+    req.write_bytes(base64.b64encode(b"\x00" * 5) if text else b"\x00" * 5)
+    ctype = "application/grpc-web-text" if text else "application/grpc-web+proto"
     cmd = ["ip", "netns", "exec", t.client, "curl", "-sk", "--http2", "-o", "-",
-           "-w", "\n%{http_code}", "-H", "content-type: application/grpc-web+proto",
+           "-w", "\n%{http_code}", "-H", f"content-type: {ctype}",
            "--data-binary", f"@{req}", f"https://{t.server.underlay}:{API_PORT}{path}"]
     if origin:
         cmd[5:5] = ["-H", f"origin: {origin}"]
@@ -210,6 +212,12 @@ def test_grpc_web_is_same_origin_and_authenticated(mesh):
     # Another site's page may not use the browser's credentials for us.
     code, body = grpc_web(t, "/webmesh.v1.Mesh/ListNodes", origin="https://evil.example")
     assert b"grpc-status:7" in body and b"n4" not in body
+    # Text mode: the body base64'd, each frame of the answer base64'd on its own.
+    code, body = grpc_web(t, "/webmesh.v1.Mesh/ListNodes", text=True)
+    assert len(body) % 4 == 0
+    plain = b"".join(base64.b64decode(body[i:i + 4]) for i in range(0, len(body), 4))
+    assert b"n4" in plain and b"grpc-status:0" in plain
+    # Wrong credentials last: failures make the server back off for a while.
     code, body = grpc_web(t, "/webmesh.v1.Mesh/ListNodes", auth=("admin", "wrong"))
     assert b"grpc-status:16" in body and b"n4" not in body
     # The console's files: the page, and no path outside the console.
