@@ -117,7 +117,7 @@ DEB_ARCH := $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
 deb: deps
 	rm -rf $(BUILD_DEB) && mkdir -p $(BUILD_DEB)/webmesh-$(VERSION)
 	tar -c --exclude='./build*' --exclude=./.git --exclude=./.pytest_cache --exclude=./out \
-		--exclude='__pycache__' . | tar -x -C $(BUILD_DEB)/webmesh-$(VERSION)
+		--exclude='__pycache__' --exclude=./console/node_modules . | tar -x -C $(BUILD_DEB)/webmesh-$(VERSION)
 	cd $(BUILD_DEB)/webmesh-$(VERSION) && \
 		DEB_BUILD_OPTIONS="parallel=$(JOBS) nocheck" dpkg-buildpackage -b -us -uc >../build.log 2>&1 \
 		|| { tail -40 ../build.log; exit 1; }
