@@ -122,6 +122,18 @@ def test_console_lists_the_nodes_and_draws_the_graph(mesh):
     cmd = b.ok("text", sel="#join-cmd")["text"]
     assert f"--join {t.server.underlay}:{API_PORT}" in cmd
     assert f"--join-fingerprint {t.fingerprint}" in cmd
+    # RBAC and ACLs, and who may reach whom under them.
+    t.server.wmctl("put", "networkacls", "no-ssh", "--action", "deny", "--priority", "10",
+                   "--src", "n2", "--dst", "n3", "--proto", "tcp", "--port", "22")
+    b.ok("click", sel="#tab-access")
+    b.ok("wait", sel="#roles", text="mesh-admin", timeout=scaled(10) * 1000)
+    b.ok("wait", sel="#bindings", text="user:admin", timeout=scaled(10) * 1000)
+    b.ok("wait", sel="#acls", text="no-ssh", timeout=scaled(10) * 1000)
+    b.ok("wait", sel="#matrix", text="all except tcp/22", timeout=scaled(10) * 1000)
+    cells = b.ok("eval", expr="[...document.querySelectorAll('#matrix td[title]')]"
+                              ".map(c => c.title).filter(x => x)")["value"]
+    assert "n2 may reach n3 on all except tcp/22" in cells
+    assert "n3 may reach n2 on all" in cells
     b.ok("click", sel="#tab-nodes")
 
 
