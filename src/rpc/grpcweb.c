@@ -374,6 +374,8 @@ int wm_grpcweb_call_start(struct wm_rpc_server *srv, uv_loop_t *loop,
 	}
 	if (rq->peer_cert && X509_up_ref(rq->peer_cert))
 		call->peer_cert = rq->peer_cert;
+	if (rq->local && rq->server_fp && strlen(rq->server_fp) < sizeof(call->own_fp))
+		snprintf(call->own_fp, sizeof(call->own_fp), "%s", rq->server_fp);
 	*out = (struct wm_grpcweb_call *)call;
 
 	call->web = (uint8_t)wm_grpcweb_mode_of(rq->content_type,

@@ -112,6 +112,11 @@ struct wm_grpcweb_request {
 	 * gate's mTLS authenticator verifies it) as for any remote call. */
 	bool local;
 	X509 *peer_cert; /* up-ref'd by the call; NULL for none */
+	/* With local only: the TLS API's certificate fingerprint
+	 * ("sha256:<hex>") for handlers that report it (Status.tls_fingerprint,
+	 * the console's join command). Ignored for other callers: signatures
+	 * bound to a TLS server (key auth) must not be honoured off it. */
+	const char *server_fp;
 	const uint8_t *body;
 	size_t len;
 };

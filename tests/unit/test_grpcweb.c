@@ -212,6 +212,12 @@ static void echo(struct wm_rpc_call *call, const uint8_t *req, size_t len, void 
 {
 	(void)data;
 	const char *auth = wm_rpc_call_metadata(call, "authorization");
+	const char *fp = wm_rpc_call_server_fingerprint(call);
+	/* only a local caller's transport may say which certificate it stands for */
+	if (wm_rpc_call_is_local(call))
+		assert_string_equal(fp, "sha256:00");
+	else
+		assert_null(fp);
 	/* The forwarding headers never reach a handler from a browser. */
 	assert_null(wm_rpc_call_metadata(call, "x-webmesh-proxied-for"));
 	if (auth && strcmp(auth, "Basic bad") == 0) {
@@ -297,6 +303,7 @@ static void test_adapter_unary(void **st)
 					.md = md,
 					.n_md = 2,
 					.peer = "127.0.0.1:1",
+					.server_fp = "sha256:00",
 					.body = body,
 					.len = n};
 	struct out o = {0};
@@ -312,6 +319,12 @@ static void test_adapter_unary(void **st)
 	assert_string_equal(msgs, "ping");
 	assert_string_equal(tr, "grpc-status:0\r\n");
 	wm_grpcweb_call_detach(c);
+	rq.local = true;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(wm_grpcweb_call_start(srv, &loop, &rq, &sink, &o, &c), 0);
+	assert_int_equal(o.ends, 1);
+	wm_grpcweb_call_detach(c);
+	rq.local = false;
 
 	/* the handler sees the metadata (key case folded) and refuses */
 	md[0].value = "Basic bad";
