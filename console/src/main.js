@@ -301,6 +301,7 @@ window.addEventListener('DOMContentLoaded', () => {
   for (const v of ['nodes', 'graph', 'access', 'join']) $(`#tab-${v}`).addEventListener('click', () => show(v));
   $('#nodes-body').addEventListener('scroll', () => requestAnimationFrame(renderNodes));
   $('#nodes-filter').addEventListener('input', renderNodes);
+  $('#nodes-refresh').addEventListener('click', refresh);
   $('#login-form').addEventListener('submit', login);
   $('#logout').addEventListener('click', () => { clearCredentials(); showLogin(''); });
   $('#edge-put').addEventListener('click', () => edgeForm('put'));
