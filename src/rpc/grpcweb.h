@@ -86,7 +86,9 @@ int wm_grpcweb_decode_status(int err, const char **why);
  *   negative return says the client is gone: the call is then cancelled
  *   and no other callback follows but end.
  * end: the body is complete (the trailer frame was the last data); the
- *   transport ends the response. Exactly once per call. */
+ *   transport ends the response. Once per call, unless the transport
+ *   detached first. *out of wm_grpcweb_call_start is set before any
+ *   callback runs, so a transport may look its handle up in them. */
 struct wm_grpcweb_sink {
 	int (*headers)(void *data, int http_status, const char *content_type);
 	int (*data)(void *data, const uint8_t *bytes, size_t len);
