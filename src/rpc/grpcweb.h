@@ -88,7 +88,8 @@ int wm_grpcweb_decode_status(int err, const char **why);
  * end: the body is complete (the trailer frame was the last data); the
  *   transport ends the response. Once per call, unless the transport
  *   detached first. *out of wm_grpcweb_call_start is set before any
- *   callback runs, so a transport may look its handle up in them. */
+ *   callback runs, so a transport may look its handle up in them, and may
+ *   detach from inside end (the usual place). */
 struct wm_grpcweb_sink {
 	int (*headers)(void *data, int http_status, const char *content_type);
 	int (*data)(void *data, const uint8_t *bytes, size_t len);

@@ -173,7 +173,8 @@ struct out {
 	uint8_t body[4096];
 	size_t len;
 	int chunks;
-	int fail_data; /* the transport's client is gone */
+	int fail_data;				/* the transport's client is gone */
+	struct wm_grpcweb_call **detach_in_end; /* the transport detaches in end */
 };
 
 static int o_headers(void *data, int status, const char *ctype)
@@ -204,6 +205,8 @@ static void o_end(void *data)
 {
 	struct out *o = data;
 	o->ends++;
+	if (o->detach_in_end)
+		wm_grpcweb_call_detach(*o->detach_in_end);
 }
 
 static const struct wm_grpcweb_sink sink = {o_headers, o_data, o_end};
@@ -325,6 +328,19 @@ static void test_adapter_unary(void **st)
 	assert_int_equal(o.ends, 1);
 	wm_grpcweb_call_detach(c);
 	rq.local = false;
+
+	/* the usual transport: detach in end, for a dispatched call and for
+	 * one refused before any handler ran */
+	memset(&o, 0, sizeof(o));
+	o.detach_in_end = &c;
+	assert_int_equal(wm_grpcweb_call_start(srv, &loop, &rq, &sink, &o, &c), 0);
+	assert_int_equal(o.ends, 1);
+	rq.path = "/t.S/Nope";
+	memset(&o, 0, sizeof(o));
+	o.detach_in_end = &c;
+	assert_int_equal(wm_grpcweb_call_start(srv, &loop, &rq, &sink, &o, &c), 0);
+	assert_int_equal(o.ends, 1);
+	rq.path = "/t.S/Echo";
 
 	/* the handler sees the metadata (key case folded) and refuses */
 	md[0].value = "Basic bad";
