@@ -138,14 +138,6 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "[::]:8443",
 	 .check = check_listen,
 	 .help = "where the TLS API listens ([::] takes IPv4 and IPv6)"},
-	/* web console (issue 13, gRPC-web on the TLS API port) */
-	{.name = "console-dir",
-	 .type = WM_CFG_STRING,
-	 .offset = F(console_dir),
-	 .arg = "DIR",
-	 .check = check_path,
-	 .help = "the web console's built files (build/console): the TLS API port serves them "
-		 "to browsers; unset = no console"},
 	{.name = "socket",
 	 .type = WM_CFG_STRING,
 	 .offset = F(socket),
@@ -717,6 +709,14 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .check = check_endpoint,
 	 .help = "with use-meshdns: the MeshDNS server to ask (default: port 53 at the mesh "
 		 "address of a voter or observer this node knows)"},
+	/* web console (issue 13, gRPC-web on the TLS API port) */
+	{.name = "console-dir",
+	 .type = WM_CFG_STRING,
+	 .offset = F(console_dir),
+	 .arg = "DIR",
+	 .check = check_path,
+	 .help = "the web console's built files (build/console): the TLS API port serves them "
+		 "to browsers; unset = no console"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
