@@ -50,6 +50,12 @@ function showLogin(why) {
   $('#app').hidden = true;
   $('#login-why').textContent = why || '';
   if (state.stream) state.stream.abort();
+  state.stream = null;
+  // Nothing of the last session stays in the page.
+  state.status = null;
+  state.nodes = [];
+  for (const id of ['#nodes-rows', '#roles', '#bindings', '#groups', '#acls', '#matrix']) $(id).replaceChildren();
+  if (cy) { cy.destroy(); cy = null; }
 }
 
 async function login(ev) {
@@ -108,7 +114,10 @@ async function start() {
   try {
     state.status = await unary('/webmesh.v1.Node/GetStatus', S.Empty, {}, S.Status);
   } catch (e) {
-    if (e.code === 16 || !hasCredentials()) return showLogin(hasCredentials() ? 'The server refused these credentials.' : '');
+    // 16: wrong credentials; 8: the server backs off after failed logins.
+    if (e.code === 16 || e.code === 8 || !hasCredentials()) {
+      return showLogin(!hasCredentials() ? '' : e.code === 16 ? 'The server refused these credentials.' : e.message);
+    }
     return showError('#error', e);
   }
   $('#whoami').textContent = `node ${state.status.id}`;

@@ -658,18 +658,6 @@ static void headers_done(struct wm_rpc_call *call)
 		       "message compression is not supported (grpc-encoding must be identity)");
 		return;
 	}
-	if (call->web && !same_origin(call)) {
-		/* CORS is same-origin only: a page of another site may not use
-		 * the credentials a browser holds for this one. */
-		reject(call, WM_GRPC_PERMISSION_DENIED,
-		       "gRPC-web from another origin is refused (same-origin only)");
-		return;
-	}
-	if (call->bad_forward) {
-		reject(call, WM_GRPC_PERMISSION_DENIED,
-		       "gRPC-web calls may not carry x-webmesh-proxied-* headers");
-		return;
-	}
 	const struct method *m = call->path ? find_method(call->sc->srv, call->path) : NULL;
 	if (!m) {
 		snprintf(msg, sizeof(msg), "unknown method %.256s", call->path ? call->path : "");
@@ -775,6 +763,19 @@ static void dispatch(struct wm_rpc_call *call)
 	if (call->n_req != 1) {
 		reject(call, WM_GRPC_UNIMPLEMENTED,
 		       "this method takes exactly one request message");
+		return;
+	}
+	if (call->web && !same_origin(call)) {
+		/* CORS is same-origin only: a page of another site may not use
+		 * the credentials a browser holds for this one. Refused once the
+		 * request is complete, so that the answer never races the body. */
+		reject(call, WM_GRPC_PERMISSION_DENIED,
+		       "gRPC-web from another origin is refused (same-origin only)");
+		return;
+	}
+	if (call->bad_forward) {
+		reject(call, WM_GRPC_PERMISSION_DENIED,
+		       "gRPC-web calls may not carry x-webmesh-proxied-* headers");
 		return;
 	}
 	wm_grpc_decoder_free(&call->dec);
