@@ -19,7 +19,7 @@ JOBS       ?= 2
 PYTHON     := /usr/bin/python3
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build configure test unit integration test-kernel test-asan integration-asan fuzz demo demo-down bench clean install deb
+.PHONY: all deps build console configure test unit integration test-kernel test-asan integration-asan fuzz demo demo-down bench clean install deb
 
 all: build
 
@@ -31,6 +31,19 @@ configure: deps
 
 build: configure
 	cmake --build $(BUILD) -j$(JOBS)
+	@$(MAKE) console
+
+# The web console (console/): npm ci from the committed lockfile, then
+# esbuild into $(BUILD)/console with a .gz beside each asset. Skipped, with a
+# note, where npm is missing (the daemon builds and runs without it).
+console:
+	@if command -v npm >/dev/null 2>&1; then \
+		cd console && { [ -d node_modules ] && [ node_modules/.package-lock.json -nt package-lock.json ] || \
+			npm ci --no-audit --no-fund --loglevel=error; } && \
+		OUT=$(abspath $(BUILD))/console node build.mjs; \
+	else \
+		echo "console: npm is not installed, the web console is not built" >&2; \
+	fi
 
 unit: build
 	cd $(BUILD) && ctest --output-on-failure --no-tests=error
@@ -104,7 +117,7 @@ DEB_ARCH := $(shell dpkg-architecture -qDEB_HOST_ARCH 2>/dev/null)
 deb: deps
 	rm -rf $(BUILD_DEB) && mkdir -p $(BUILD_DEB)/webmesh-$(VERSION)
 	tar -c --exclude='./build*' --exclude=./.git --exclude=./.pytest_cache --exclude=./out \
-		--exclude='__pycache__' . | tar -x -C $(BUILD_DEB)/webmesh-$(VERSION)
+		--exclude='__pycache__' --exclude=./console/node_modules . | tar -x -C $(BUILD_DEB)/webmesh-$(VERSION)
 	cd $(BUILD_DEB)/webmesh-$(VERSION) && \
 		DEB_BUILD_OPTIONS="parallel=$(JOBS) nocheck" dpkg-buildpackage -b -us -uc >../build.log 2>&1 \
 		|| { tail -40 ../build.log; exit 1; }

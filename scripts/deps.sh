@@ -36,7 +36,13 @@ PKGS=(
 	# make test-kernel: a VM (TCG) whose initramfs is built from busybox,
 	# kernel modules (depmod) and a cpio archive
 	qemu-system-x86 busybox-static kmod cpio
+	# the web console: npm builds it from console/package-lock.json; the
+	# browser tests drive Debian's chromium headless (playwright-core)
+	nodejs chromium
 )
+# Debian's npm, unless the installed nodejs brings its own (a nodejs build
+# that bundles npm conflicts with Debian's npm package).
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 # make test-kernel boots Debian's kernel, which has the WireGuard module. Its
 # package is only downloaded into apt's cache, never installed: installing it

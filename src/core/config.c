@@ -709,6 +709,14 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .check = check_endpoint,
 	 .help = "with use-meshdns: the MeshDNS server to ask (default: port 53 at the mesh "
 		 "address of a voter or observer this node knows)"},
+	/* web console (issue 13, gRPC-web on the TLS API port) */
+	{.name = "console-dir",
+	 .type = WM_CFG_STRING,
+	 .offset = F(console_dir),
+	 .arg = "DIR",
+	 .check = check_path,
+	 .help = "the web console's built files (build/console): the TLS API port serves them "
+		 "to browsers; unset = no console"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),

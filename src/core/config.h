@@ -140,6 +140,8 @@ struct wm_config {
 	bool meshdns_forward_public; /* meshdns-forward-public: forwarders on any address */
 	bool use_meshdns;            /* use-meshdns: the host resolver asks MeshDNS */
 	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
+	/* the web console (issue 13) */
+	char *console_dir; /* console-dir: the console's files, unset = none */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

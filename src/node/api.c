@@ -43,6 +43,7 @@ static struct wm_rpc_server_config public_limits(const struct wm_config *cfg)
 		.idle_timeout_ms =
 			cfg->api_idle_timeout ? (uint64_t)cfg->api_idle_timeout * 1000 : UINT64_MAX,
 		.on_limit = limit_cb,
+		.static_dir = cfg->console_dir,
 	};
 }
 

@@ -96,6 +96,11 @@ struct wm_rpc_server_config {
 	 * minute (and 64 sources a minute): what says which limit. NULL = none. */
 	void (*on_limit)(void *data, const char *source, const char *what);
 	void *on_limit_data;
+	/* The web console's built files (build/console): GET requests are
+	 * answered from there (a .gz beside a file is sent to clients that
+	 * accept gzip); NULL = every GET is 404. Requests with content-type
+	 * application/grpc-web* are gRPC-web (rpc/grpcweb.h), same-origin only. */
+	const char *static_dir;
 };
 
 int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,

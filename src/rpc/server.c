@@ -53,6 +53,11 @@ int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,
 	if (cfg) {
 		srv->on_limit = cfg->on_limit;
 		srv->on_limit_data = cfg->on_limit_data;
+		if (cfg->static_dir && *cfg->static_dir &&
+		    !(srv->static_dir = strdup(cfg->static_dir))) {
+			free(srv);
+			return -ENOMEM;
+		}
 	}
 	wm_logonce_init(&srv->logonce, LIMIT_LOG_MS);
 	*out = srv;
@@ -476,5 +481,6 @@ void wm_rpc_server_free(struct wm_rpc_server *srv)
 	for (size_t i = 0; i < srv->n_methods; i++)
 		free(srv->methods[i].path);
 	free(srv->methods);
+	free(srv->static_dir);
 	free(srv);
 }

@@ -3,9 +3,14 @@
 #include "rpc/server_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/base64.h"
 
 #define MAX_HEADER_BYTES (16u * 1024) /* counted as HPACK does: name + value + 32 */
 #define MAX_METADATA 64
@@ -91,7 +96,7 @@ static void timer_stop(struct wm_rpc_call *call)
 	}
 }
 
-static void call_unref(struct wm_rpc_call *call)
+void wm_srv_call_unref(struct wm_rpc_call *call)
 {
 	if (--call->refs > 0)
 		return;
@@ -104,6 +109,7 @@ static void call_unref(struct wm_rpc_call *call)
 	}
 	free(call->md);
 	free(call->path);
+	free(call->authority);
 	free(call->req);
 	free(call->out.data);
 	free(call->message);
@@ -135,7 +141,7 @@ static void stream_detach(struct wm_rpc_call *call)
 		if (call->cancel_cb)
 			call->cancel_cb(call, call->cancel_data);
 	}
-	call_unref(call);
+	wm_srv_call_unref(call);
 }
 
 void wm_srv_detach_calls(struct sconn *sc)
@@ -145,6 +151,60 @@ void wm_srv_detach_calls(struct sconn *sc)
 }
 
 /* ------------------------------------------------------------ responses */
+
+static int outq_append(struct outq *q, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	size_t need = q->len + alen + blen;
+	if (q->off > 0 && q->off >= q->len / 2) { /* compact before growing */
+		memmove(q->data, q->data + q->off, q->len - q->off);
+		q->len -= q->off;
+		q->off = 0;
+		need = q->len + alen + blen;
+	}
+	if (need > q->cap) {
+		size_t cap = q->cap ? q->cap : 1024;
+		while (cap < need)
+			cap *= 2;
+		uint8_t *p = realloc(q->data, cap);
+		if (!p)
+			return -ENOMEM;
+		q->data = p;
+		q->cap = cap;
+	}
+	if (alen)
+		memcpy(q->data + q->len, a, alen);
+	if (blen)
+		memcpy(q->data + q->len + alen, b, blen);
+	q->len += alen + blen;
+	return 0;
+}
+
+/* Queues response body bytes: whole frames, base64'd on their own in
+ * gRPC-web text mode (so the client can decode each chunk as it comes). */
+static int out_push2(struct wm_rpc_call *call, const uint8_t *a, size_t alen, const uint8_t *b,
+		     size_t blen)
+{
+	if (call->web != WM_GRPCWEB_TEXT)
+		return outq_append(&call->out, a, alen, b, blen);
+	uint8_t *plain = malloc(alen + blen + 1);
+	char *t = malloc(WM_BASE64_ENCODED_LEN(alen + blen));
+	int r = -ENOMEM;
+	if (plain && t) {
+		memcpy(plain, a, alen);
+		if (blen)
+			memcpy(plain + alen, b, blen);
+		size_t n = wm_base64_encode(plain, alen + blen, t);
+		r = outq_append(&call->out, (const uint8_t *)t, n, NULL, 0);
+	}
+	free(plain);
+	free(t);
+	return r;
+}
+
+static int out_push(struct wm_rpc_call *call, const uint8_t *b, size_t len)
+{
+	return out_push2(call, b, len, NULL, 0);
+}
 
 static int nv_status(nghttp2_nv *nv, size_t n, const struct wm_rpc_call *call, char *buf)
 {
@@ -172,6 +232,12 @@ static ssize_t data_read_cb(nghttp2_session *s, int32_t id, uint8_t *buf, size_t
 			q->cap = 0;
 		}
 	}
+	if (n == avail && call->ended && (call->web || call->get)) {
+		/* gRPC-web carries its status in the body's trailer frame; a
+		 * static file has none. */
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		return (ssize_t)n;
+	}
 	if (n == avail && call->ended) {
 		char st[16];
 		nghttp2_nv nv[2];
@@ -196,9 +262,10 @@ static void submit_headers(struct wm_rpc_call *call, bool trailers_only, int htt
 	size_t n = 0;
 	snprintf(hs, sizeof(hs), "%d", http_status);
 	nv[n++] = (nghttp2_nv)WM_NV(":status", hs);
-	nv[n++] = (nghttp2_nv)WM_NV("content-type", "application/grpc");
+	nv[n++] = (nghttp2_nv)WM_NV("content-type", call->web ? wm_grpcweb_content_type(call->web)
+							      : "application/grpc");
 	call->headers_sent = true;
-	if (trailers_only) {
+	if (trailers_only && !call->web) {
 		n = (size_t)nv_status(nv, n, call, st);
 		nghttp2_submit_response(h2, call->stream_id, nv, n, NULL);
 		return;
@@ -224,6 +291,19 @@ static void respond_end(struct wm_rpc_call *call, int status, const char *msg, b
 	}
 	if (drop)
 		call->out.off = call->out.len = 0;
+	if (call->web) {
+		size_t tn;
+		char *plain = call->message
+				      ? wm_grpc_percent_decode(call->message, strlen(call->message))
+				      : NULL;
+		uint8_t *t = wm_grpcweb_trailer(status, plain, &tn);
+		free(plain);
+		/* Without memory for the trailer the client sees the body end
+		 * without a status, which it takes for an error too. */
+		if (t)
+			out_push(call, t, tn);
+		free(t);
+	}
 	if (!call->headers_sent) {
 		submit_headers(call, call->out.len == 0, http_status);
 	} else if (call->deferred) {
@@ -262,7 +342,7 @@ static void deadline_cb(uv_timer_t *t)
 		call->refs++; /* the callback may finish the call */
 		if (call->cancel_cb)
 			call->cancel_cb(call, call->cancel_data);
-		call_unref(call);
+		wm_srv_call_unref(call);
 	}
 	wm_conn_flush(&sc->conn);
 }
@@ -360,7 +440,12 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		return 0;
 	}
 	if (name_is(name, nlen, ":method")) {
-		call->bad_method = !(vlen == 4 && memcmp(value, "POST", 4) == 0);
+		call->get = vlen == 3 && memcmp(value, "GET", 3) == 0;
+		call->bad_method = !(vlen == 4 && memcmp(value, "POST", 4) == 0) && !call->get;
+	} else if (name_is(name, nlen, ":authority")) {
+		free(call->authority);
+		if (!(call->authority = strndup((const char *)value, vlen)))
+			return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
 	} else if (name_is(name, nlen, ":path")) {
 		free(call->path);
 		if (!(call->path = strndup((const char *)value, vlen)))
@@ -369,6 +454,8 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		return 0;
 	} else if (name_is(name, nlen, "content-type")) {
 		call->ctype_ok = wm_grpc_content_type_ok((const char *)value, vlen);
+		call->web = (uint8_t)wm_grpcweb_mode_of((const char *)value, vlen);
+		call->ctype_ok |= call->web != WM_GRPCWEB_NONE;
 	} else if (name_is(name, nlen, "grpc-timeout")) {
 		uint64_t ms;
 		if (wm_grpc_timeout_parse((const char *)value, vlen, &ms) == 0) {
@@ -379,10 +466,155 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		}
 	} else if (name_is(name, nlen, "grpc-encoding")) {
 		call->bad_encoding = !(vlen == 8 && memcmp(value, "identity", 8) == 0);
+	} else if (name_is(name, nlen, "x-webmesh-proxied-for") ||
+		   name_is(name, nlen, "x-webmesh-proxied-from")) {
+		/* A browser never forwards calls: a page must not act as a server. */
+		if (call->web)
+			call->bad_forward = true;
+		return add_md(call, name, nlen, value, vlen);
 	} else if (!name_is(name, nlen, "te")) {
 		return add_md(call, name, nlen, value, vlen);
 	}
 	return 0;
+}
+
+/* ------------------------------------------------------------ the console's files */
+
+#define STATIC_MAX (16u * 1024 * 1024)
+
+static const struct {
+	const char *ext, *type;
+} mime_types[] = {
+	{".html", "text/html; charset=utf-8"},
+	{".js", "text/javascript; charset=utf-8"},
+	{".css", "text/css; charset=utf-8"},
+	{".svg", "image/svg+xml"},
+	{".png", "image/png"},
+	{".json", "application/json"},
+	{".ico", "image/x-icon"},
+	{".txt", "text/plain; charset=utf-8"},
+};
+
+/* A request path we serve: "/" and letters, digits, '-', '_', '.', with no
+ * segment starting with '.' (no "..", no hidden files) and no empty one. */
+static bool static_path_ok(const char *p, size_t n)
+{
+	if (n < 2 || n > 200 || p[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = p[i];
+		bool seg_start = i > 0 && p[i - 1] == '/';
+		if (c == '/' ? seg_start : seg_start && c == '.')
+			return false;
+		if (!(c == '/' || c == '-' || c == '_' || c == '.' || (c >= '0' && c <= '9') ||
+		      (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')))
+			return false;
+	}
+	return p[n - 1] != '/';
+}
+
+/* Reads a regular file of at most STATIC_MAX bytes into the call's queue. */
+static int static_read(struct wm_rpc_call *call, const char *file)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	int r = 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > STATIC_MAX) {
+		close(fd);
+		return -ENOENT;
+	}
+	uint8_t *buf = malloc((size_t)st.st_size + 1);
+	size_t got = 0;
+	if (!buf)
+		r = -ENOMEM;
+	while (!r && got < (size_t)st.st_size) {
+		ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			r = -EIO;
+		else
+			got += (size_t)k;
+	}
+	close(fd);
+	if (!r)
+		r = outq_append(&call->out, buf, got, NULL, 0);
+	free(buf);
+	return r;
+}
+
+/* GET of the web console's files (rpc.h: static_dir): the console is a
+ * client of this same port, so it is same-origin with the API it calls. */
+static void serve_static(struct wm_rpc_call *call)
+{
+	const char *root = call->sc->srv->static_dir;
+	const char *p = call->path ? call->path : "/";
+	size_t n = strcspn(p, "?#");
+	const char *type = "text/plain; charset=utf-8", *enc = NULL;
+	char file[1024], hs[8];
+	int status = 404;
+
+	if (n == 1 && p[0] == '/') {
+		p = "/index.html";
+		n = strlen(p);
+	}
+	if (root && static_path_ok(p, n)) {
+		for (size_t i = 0; i < sizeof(mime_types) / sizeof(mime_types[0]); i++) {
+			size_t el = strlen(mime_types[i].ext);
+			if (n > el && memcmp(p + n - el, mime_types[i].ext, el) == 0)
+				type = mime_types[i].type;
+		}
+		const char *ae = wm_rpc_call_metadata(call, "accept-encoding");
+		int k = snprintf(file, sizeof(file), "%s%.*s.gz", root, (int)n, p);
+		if (ae && strstr(ae, "gzip") && k > 0 && (size_t)k < sizeof(file) &&
+		    static_read(call, file) == 0) {
+			status = 200;
+			enc = "gzip";
+		} else if (k > 0 && (size_t)k < sizeof(file)) {
+			file[k - 3] = '\0';
+			if (static_read(call, file) == 0)
+				status = 200;
+		}
+	}
+	if (status != 200) {
+		static const char nf[] = "not found\n";
+		call->out.off = call->out.len = 0;
+		type = "text/plain; charset=utf-8";
+		enc = NULL;
+		if (outq_append(&call->out, (const uint8_t *)nf, sizeof(nf) - 1, NULL, 0))
+			status = 500;
+	}
+	snprintf(hs, sizeof(hs), "%d", status);
+	nghttp2_nv nv[10];
+	size_t k = 0;
+	nv[k++] = (nghttp2_nv)WM_NV(":status", hs);
+	nv[k++] = (nghttp2_nv)WM_NV("content-type", type);
+	nv[k++] = (nghttp2_nv)WM_NV("cache-control", "no-cache");
+	nv[k++] = (nghttp2_nv)WM_NV("x-content-type-options", "nosniff");
+	nv[k++] = (nghttp2_nv)WM_NV("x-frame-options", "DENY");
+	nv[k++] = (nghttp2_nv)WM_NV("referrer-policy", "no-referrer");
+	nv[k++] = (nghttp2_nv)WM_NV("content-security-policy",
+				    "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+				    "img-src 'self' data:; frame-ancestors 'none'");
+	nv[k++] = (nghttp2_nv)WM_NV("vary", "accept-encoding");
+	if (enc)
+		nv[k++] = (nghttp2_nv)WM_NV("content-encoding", enc);
+	call->headers_sent = true;
+	call->ended = true;
+	nghttp2_data_provider prd = {.source.ptr = call, .read_callback = data_read_cb};
+	nghttp2_submit_response(call->sc->conn.h2, call->stream_id, nv, k, &prd);
+}
+
+/* A browser's Origin, when it sends one, must be this very server. */
+static bool same_origin(const struct wm_rpc_call *call)
+{
+	const char *o = wm_rpc_call_metadata(call, "origin");
+	if (!o)
+		return true;
+	return call->authority && strncmp(o, "https://", 8) == 0 &&
+	       strcmp(o + 8, call->authority) == 0;
 }
 
 static const struct method *find_method(const struct wm_rpc_server *srv, const char *path)
@@ -396,6 +628,10 @@ static const struct method *find_method(const struct wm_rpc_server *srv, const c
 static void headers_done(struct wm_rpc_call *call)
 {
 	char msg[320];
+	if (call->get && !call->bad_method) {
+		serve_static(call);
+		return;
+	}
 	if (call->bad_method) {
 		respond_end(call, WM_GRPC_UNIMPLEMENTED, "gRPC requires POST", true, 405);
 		return;
@@ -472,7 +708,25 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 	}
 	call->held += len;
 	char msg[128];
-	switch (wm_grpc_decoder_feed(&call->dec, data, len, on_request_msg, call)) {
+	uint8_t *plain = NULL;
+	if (call->web == WM_GRPCWEB_TEXT) {
+		size_t n;
+		plain = malloc((len + 3) / 4 * 3 + 1);
+		if (!plain) {
+			reject(call, WM_GRPC_RESOURCE_EXHAUSTED, "out of memory");
+			return 0;
+		}
+		if (wm_grpcweb_b64_feed(&call->web_b64, data, len, plain, &n) < 0) {
+			free(plain);
+			reject(call, WM_GRPC_INTERNAL, "invalid base64 in a grpc-web-text request");
+			return 0;
+		}
+		data = plain;
+		len = n;
+	}
+	int fr = wm_grpc_decoder_feed(&call->dec, data, len, on_request_msg, call);
+	free(plain);
+	switch (fr) {
 	case 0:
 		break;
 	case -ENOBUFS:
@@ -502,13 +756,26 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t id, const ui
 
 static void dispatch(struct wm_rpc_call *call)
 {
-	if (!wm_grpc_decoder_idle(&call->dec)) {
+	if (!wm_grpc_decoder_idle(&call->dec) || !wm_grpcweb_b64_idle(&call->web_b64)) {
 		reject(call, WM_GRPC_INTERNAL, "the request ended inside a message");
 		return;
 	}
 	if (call->n_req != 1) {
 		reject(call, WM_GRPC_UNIMPLEMENTED,
 		       "this method takes exactly one request message");
+		return;
+	}
+	if (call->web && !same_origin(call)) {
+		/* CORS is same-origin only: a page of another site may not use
+		 * the credentials a browser holds for this one. Refused once the
+		 * request is complete, so that the answer never races the body. */
+		reject(call, WM_GRPC_PERMISSION_DENIED,
+		       "gRPC-web from another origin is refused (same-origin only)");
+		return;
+	}
+	if (call->bad_forward) {
+		reject(call, WM_GRPC_PERMISSION_DENIED,
+		       "gRPC-web calls may not carry x-webmesh-proxied-* headers");
 		return;
 	}
 	wm_grpc_decoder_free(&call->dec);
@@ -555,9 +822,13 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *user_
 static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f, void *user_data)
 {
 	(void)user_data;
-	if (f->hd.type != NGHTTP2_HEADERS || !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+	if ((f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA) ||
+	    !(f->hd.flags & NGHTTP2_FLAG_END_STREAM))
 		return 0;
 	struct wm_rpc_call *call = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
+	/* gRPC-web and static files end with DATA, gRPC with trailers. */
+	if (f->hd.type == NGHTTP2_DATA && call && !call->web && !call->get)
+		return 0;
 	/* RFC 9113 8.1: a complete response before the end of the request; ask the
 	 * client to stop sending without an error. */
 	if (call && !call->remote_closed)
@@ -618,34 +889,10 @@ int wm_srv_session_new(struct sconn *sc)
 
 /* ------------------------------------------------------------ public API */
 
-static int outq_append(struct outq *q, const uint8_t *hdr, const uint8_t *msg, size_t len)
-{
-	size_t need = q->len + WM_GRPC_FRAME_HDR + len;
-	if (q->off > 0 && q->off >= q->len / 2) { /* compact before growing */
-		memmove(q->data, q->data + q->off, q->len - q->off);
-		q->len -= q->off;
-		q->off = 0;
-		need = q->len + WM_GRPC_FRAME_HDR + len;
-	}
-	if (need > q->cap) {
-		size_t cap = q->cap ? q->cap : 1024;
-		while (cap < need)
-			cap *= 2;
-		uint8_t *p = realloc(q->data, cap);
-		if (!p)
-			return -ENOMEM;
-		q->data = p;
-		q->cap = cap;
-	}
-	memcpy(q->data + q->len, hdr, WM_GRPC_FRAME_HDR);
-	if (len)
-		memcpy(q->data + q->len + WM_GRPC_FRAME_HDR, msg, len);
-	q->len += WM_GRPC_FRAME_HDR + len;
-	return 0;
-}
-
 int wm_rpc_call_send(struct wm_rpc_call *call, const uint8_t *msg, size_t len)
 {
+	if (call->virt)
+		return wm_grpcweb_virt_send(call, msg, len);
 	if (call->cancelled || !call->sc)
 		return -ECANCELED;
 	if (call->ended || !call->owned || (!call->m.streaming && call->n_sent > 0))
@@ -657,7 +904,7 @@ int wm_rpc_call_send(struct wm_rpc_call *call, const uint8_t *msg, size_t len)
 		return -ENOBUFS;
 	uint8_t hdr[WM_GRPC_FRAME_HDR];
 	wm_grpc_frame_header(hdr, (uint32_t)len);
-	if (outq_append(&call->out, hdr, msg, len))
+	if (out_push2(call, hdr, WM_GRPC_FRAME_HDR, msg, len))
 		return -ENOMEM;
 	call->n_sent++;
 	if (!call->headers_sent) {
@@ -674,6 +921,10 @@ void wm_rpc_call_finish(struct wm_rpc_call *call, int grpc_status, const char *m
 {
 	if (!call->owned)
 		return;
+	if (call->virt) {
+		wm_grpcweb_virt_finish(call, grpc_status, message);
+		return;
+	}
 	call->owned = false;
 	struct sconn *sc = call->sc;
 	/* The handler is done with the request: its bytes no longer count. */
@@ -684,7 +935,7 @@ void wm_rpc_call_finish(struct wm_rpc_call *call, int grpc_status, const char *m
 			grpc_status = WM_GRPC_UNKNOWN;
 		respond_end(call, grpc_status, message, false, 200);
 	}
-	call_unref(call);
+	wm_srv_call_unref(call);
 	if (sc)
 		wm_conn_flush(&sc->conn);
 }
@@ -697,6 +948,8 @@ void wm_rpc_call_set_cancel_cb(struct wm_rpc_call *call, wm_rpc_cancel_cb cb, vo
 
 bool wm_rpc_call_cancelled(const struct wm_rpc_call *call)
 {
+	if (call->virt)
+		return call->cancelled || call->sink_failed || !call->sink;
 	return call->cancelled || !call->sc;
 }
 

@@ -6,6 +6,7 @@
 #include "core/source.h"
 #include "rpc/conn.h"
 #include "rpc/frame.h"
+#include "rpc/grpcweb.h"
 #include "rpc/rpc.h"
 #include "rpc/tls.h"
 
@@ -56,7 +57,8 @@ struct wm_rpc_server {
 	uint64_t handshake_ms, idle_ms;
 	void (*on_limit)(void *data, const char *source, const char *what);
 	void *on_limit_data;
-	size_t buffered; /* over every connection */
+	char *static_dir; /* the web console's files, or NULL */
+	size_t buffered;  /* over every connection */
 	struct wm_logonce logonce;
 	struct method *methods;
 	size_t n_methods;
@@ -123,10 +125,28 @@ struct wm_rpc_call {
 	/* request-scoped data of the layer in front of the handler (the gate's caller) */
 	void *user;
 	void (*user_free)(void *user);
+
+	/* gRPC-web (grpcweb.h): the request's mode (0: plain gRPC) */
+	uint8_t web;
+	struct wm_grpcweb_b64 web_b64; /* text mode: the request body's base64 */
+	bool get;		       /* a GET for a static file of the console */
+	bool bad_forward;	       /* gRPC-web with forwarding headers */
+	char *authority;	       /* :authority, to check a browser's Origin */
+	/* A call of wm_grpcweb_call_start: no HTTP/2 stream (sc stays NULL),
+	 * the response goes to the sink until the transport detaches. */
+	bool virt;
+	const struct wm_grpcweb_sink *sink; /* NULL once detached */
+	void *sink_data;
+	bool sink_failed; /* the sink refused bytes: the client is gone */
 };
 
 /* server_call.c */
 int wm_srv_session_new(struct sconn *sc);
+/* Drops a reference on the call, freeing it with the last one. */
+void wm_srv_call_unref(struct wm_rpc_call *call);
+/* grpcweb.c: wm_rpc_call_send and _finish of a call that has a sink. */
+int wm_grpcweb_virt_send(struct wm_rpc_call *call, const uint8_t *msg, size_t len);
+void wm_grpcweb_virt_finish(struct wm_rpc_call *call, int status, const char *message);
 /* server.c: the connection has no call in progress (start the idle timer) or
  * has one again (stop it). */
 void wm_srv_conn_idle(struct sconn *sc, bool idle);

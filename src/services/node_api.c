@@ -22,6 +22,11 @@ void wm_node_get_status(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	wm_arena_init(&a);
 	Webmesh__V1__Status st = WEBMESH__V1__STATUS__INIT;
 	s->cfg.fill_status(s->cfg.data, &st, &a);
+	/* What the caller's TLS connection showed: a browser cannot read it,
+	 * and the console's join command needs it. */
+	const char *fp = wm_rpc_call_server_fingerprint(call);
+	if (fp)
+		st.tls_fingerprint = (char *)fp;
 	if (a.failed)
 		wm_services_fail(call, -ENOMEM, NULL);
 	else

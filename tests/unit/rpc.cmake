@@ -15,3 +15,5 @@ if(WM_HAVE_PY_GRPC EQUAL 0)
                    $<TARGET_FILE:rpc_echo_server>)
   set_tests_properties(test_rpc_interop PROPERTIES TIMEOUT 300)
 endif()
+# gRPC-web: framing, base64 text mode and the adapter for other transports.
+wm_unit_test(test_grpcweb SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_grpcweb.c LIBS wm_rpc)

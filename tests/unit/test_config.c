@@ -159,6 +159,7 @@ static void test_table(void **state)
 		"meshdns-forward-public",
 		"use-meshdns",
 		"meshdns-server",
+		"console-dir",
 		"log-level",
 		"ldap-bind-password-file",
 		"basic-auth-password-file",
