@@ -79,6 +79,10 @@ static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_ar
 	st->term = rs.term;
 	st->commit_index = rs.commit_index;
 	st->applied_index = rs.applied_index;
+	st->command_version = rs.command_version;
+	st->mesh_command_version = rs.mesh_command_version;
+	st->stalled_index = rs.stalled_index;
+	st->stalled_needs_version = rs.stalled_needs;
 	/* Our role is what the Raft configuration says, not what we asked for:
 	 * a joiner is an observer-to-be until the leader has added it. */
 	st->raft_role = WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_MEMBER;

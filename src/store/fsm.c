@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cmdver.h"
 #include "core/error.h"
 #include "store/fsm_int.h"
 
@@ -141,6 +142,23 @@ int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCo
 
 	memset(res, 0, sizeof(*res));
 	res->index = index;
+	if (f->stalled_at)
+		return wm_fsm_refuse(res, -WM_EVERSION,
+				     "not applied: this replica stopped at entry %llu, which needs "
+				     "command version %u",
+				     (unsigned long long)f->stalled_at, f->stalled_needs);
+	/* An entry this build does not understand is neither applied nor
+	 * refused (newer replicas apply it: either would diverge): the replica
+	 * stops here, and a restart on a newer build replays from here. */
+	uint32_t needs = wm_cmd_apply_needs(WM_CMD_VERSION, (int)cmd->command_case,
+					    cmd->min_version, cmd->base.n_unknown_fields > 0);
+	if (needs) {
+		f->stalled_at = index;
+		f->stalled_needs = needs;
+		return wm_fsm_refuse(res, -WM_EVERSION,
+				     "entry %llu needs command version %u, this build has %u",
+				     (unsigned long long)index, needs, WM_CMD_VERSION);
+	}
 	/* IMMEDIATE: take the write lock up front so a reader (sqlite3 state.db)
 	 * cannot make the command fail half-way with SQLITE_BUSY. */
 	r = exec(f->db, "BEGIN IMMEDIATE");
@@ -207,6 +225,9 @@ int wm_fsm_snapshot_alloc(struct wm_fsm *f, void *(*alloc)(size_t), uint8_t **ou
 
 	*out = NULL;
 	*len = 0;
+	/* A snapshot would say entries after the stall were applied. */
+	if (f->stalled_at)
+		return -EBUSY;
 	img = sqlite3_serialize(f->db, "main", &size, 0);
 	if (!img)
 		return -ENOMEM;
@@ -258,7 +279,7 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 	sqlite3_backup *b;
 	sqlite3_stmt *st;
 	uint64_t applied = 0;
-	int rc, r;
+	int rc, r, version = 0;
 
 	if (len < 512)
 		return -EBADMSG;
@@ -273,7 +294,7 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 		r = -EBADMSG;
 		goto out;
 	}
-	r = wm_fsm_schema_check(src);
+	r = wm_fsm_schema_check(src, &version);
 	if (r < 0)
 		goto out;
 	r = wm_fsm_prepare(src, "PRAGMA quick_check", &st);
@@ -301,9 +322,37 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 		r = wm_fsm_sqlite_err(rc);
 		goto out;
 	}
+	/* An older snapshot is brought up to date in the live copy: the
+	 * scratch one is read-only, and a failed step rolls back to the old
+	 * schema, which this build then refuses at its next apply. */
+	f->migrated_from = 0;
+	if (version != WM_FSM_SCHEMA_VERSION) {
+		r = wm_fsm_migrate(f->db, version, NULL, 0);
+		if (r < 0)
+			goto out;
+		f->migrated_from = version;
+	}
+	/* The snapshot holds everything up to its index: whatever stopped the
+	 * replica before is behind it now. */
+	f->stalled_at = 0;
+	f->stalled_needs = 0;
 	f->applied = applied;
 	r = 0;
 out:
 	sqlite3_close_v2(src);
 	return r;
+}
+
+bool wm_fsm_stalled(struct wm_fsm *f, uint64_t *index, uint32_t *needs)
+{
+	if (index)
+		*index = f->stalled_at;
+	if (needs)
+		*needs = f->stalled_needs;
+	return f->stalled_at != 0;
+}
+
+int wm_fsm_migrated_from(struct wm_fsm *f)
+{
+	return f->migrated_from;
 }

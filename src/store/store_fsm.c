@@ -1,5 +1,6 @@
 /* The libraft FSM adapter: entries to wm_fsm transactions, snapshots, the change feed. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,9 +44,18 @@ static int apply_cb(struct raft_fsm *rf, const struct raft_buffer *buf, void **r
 		wm_fsm_apply(g->fsm, index, payload ? payload : (const uint8_t *)"", len, res);
 		return 0;
 	}
+	bool was_stalled = wm_fsm_stalled(g->fsm, NULL, NULL);
 	r = wm_fsm_apply_cmd(g->fsm, index, cmd, res);
 	if (r == 0 && res->err == 0)
 		notify(g, index, cmd);
+	if (!was_stalled && wm_fsm_stalled(g->fsm, NULL, NULL) && g->log) {
+		char msg[sizeof(res->message) + 96];
+		snprintf(msg, sizeof(msg),
+			 "stopped applying the Raft log: %s; restart this node on a build of that "
+			 "version or newer",
+			 res->message);
+		g->log(g->log_data, msg);
+	}
 	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
 	/* An SQLite failure (out of memory or disk) is this replica's, not the
 	 * command's: failing the hook makes libraft stop and retry the entry
@@ -60,7 +70,12 @@ static int snapshot_cb(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned
 	size_t len;
 
 	/* libraft frees both the array and the image with raft_free (version 1). */
-	if (wm_fsm_snapshot_alloc(g->fsm, raft_malloc, &img, &len) < 0)
+	int r = wm_fsm_snapshot_alloc(g->fsm, raft_malloc, &img, &len);
+	/* Stalled: RAFT_BUSY is the failure libraft retries later without
+	 * giving up, and the log it keeps is what a newer build replays. */
+	if (r == -EBUSY)
+		return RAFT_BUSY;
+	if (r < 0)
 		return RAFT_NOMEM;
 	*bufs = raft_malloc(sizeof(**bufs));
 	if (!*bufs) {
@@ -82,6 +97,12 @@ static int restore_cb(struct raft_fsm *rf, struct raft_buffer *buf)
 		return r == -ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
 	/* On success the buffer is ours to free; on failure it stays libraft's. */
 	raft_free(buf->base);
+	if (wm_fsm_migrated_from(g->fsm) && g->log) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "migrated state from schema %d to %d",
+			 wm_fsm_migrated_from(g->fsm), WM_FSM_SCHEMA_VERSION);
+		g->log(g->log_data, msg);
+	}
 	/* The whole state changed: listeners get no command, only the news. */
 	notify(g, wm_fsm_applied_index(g->fsm), NULL);
 	return 0;
