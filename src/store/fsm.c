@@ -213,6 +213,11 @@ int wm_fsm_apply(struct wm_fsm *f, uint64_t index, const uint8_t *buf, size_t le
 	return r;
 }
 
+/* The file format write and read versions in a database header: 2 in WAL
+ * mode, 1 otherwise (https://www.sqlite.org/fileformat2.html#database_header). */
+#define WAL_HEADER_WRITE 18
+#define WAL_HEADER_READ 19
+
 static void *malloc_cb(size_t n)
 {
 	return malloc(n);
@@ -238,6 +243,11 @@ int wm_fsm_snapshot_alloc(struct wm_fsm *f, void *(*alloc)(size_t), uint8_t **ou
 	}
 	memcpy(*out, img, (size_t)size);
 	*len = (size_t)size;
+	/* The image is a database file on its own, without the -wal beside it
+	 * (whose content serialize has read in): say so in the header, or
+	 * sqlite3_deserialize cannot open it. */
+	if (*len >= 100)
+		(*out)[WAL_HEADER_WRITE] = (*out)[WAL_HEADER_READ] = 1;
 	sqlite3_free(img);
 	return 0;
 }
@@ -264,9 +274,10 @@ static int read_applied(sqlite3 *db, uint64_t *out)
 /*
  * Restore copies the snapshot into the live connection with the backup API
  * rather than sqlite3_deserialize'ing it in place:
- *  - the snapshot is first opened read-only, without a copy, on a scratch
- *    connection, where it is checked (ours, right schema version, not
- *    corrupt); a bad snapshot is refused before the live state is touched;
+ *  - the snapshot is first opened read-only (a copy with its header marked
+ *    not WAL, see below) on a scratch connection, where it is checked
+ *    (ours, a schema version we know, not corrupt); a bad snapshot is
+ *    refused before the live state is touched;
  *  - the live connection keeps its file (state.db stays inspectable with
  *    `sqlite3 state.db`), its pragmas and its VFS, where a deserialized
  *    database would silently move to memory.
@@ -279,6 +290,7 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 	sqlite3_backup *b;
 	sqlite3_stmt *st;
 	uint64_t applied = 0;
+	unsigned char *img;
 	int rc, r, version = 0;
 
 	if (len < 512)
@@ -288,8 +300,18 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 		r = wm_fsm_sqlite_err(rc);
 		goto out;
 	}
-	rc = sqlite3_deserialize(src, "main", (unsigned char *)buf, (sqlite3_int64)len,
-				 (sqlite3_int64)len, SQLITE_DESERIALIZE_READONLY);
+	/* A copy, for the header fix of wm_fsm_snapshot_alloc: builds before
+	 * it (30926c0 and older) wrote images marked WAL, which a restore
+	 * could not open; their snapshots load now. */
+	img = sqlite3_malloc64(len);
+	if (!img) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(img, buf, len);
+	img[WAL_HEADER_WRITE] = img[WAL_HEADER_READ] = 1;
+	rc = sqlite3_deserialize(src, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
+				 SQLITE_DESERIALIZE_READONLY | SQLITE_DESERIALIZE_FREEONCLOSE);
 	if (rc != SQLITE_OK) {
 		r = -EBADMSG;
 		goto out;

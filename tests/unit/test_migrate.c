@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sqlite3.h>
@@ -121,7 +122,12 @@ static void test_migrate_5_to_6(void **state)
 	assert_int_equal(one_int(old, "PRAGMA user_version"), 5);
 	uint8_t *img = serialize(old, &len);
 	assert_int_equal(wm_fsm_open(":memory:", &fresh, err, sizeof(err)), 0);
-	assert_int_equal(wm_fsm_open(":memory:", &f, err, sizeof(err)), 0);
+	/* a file, as the daemon's state.db (WAL mode), not only :memory: */
+	char path[] = "/tmp/wm-test-migrate-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(wm_fsm_open(path, &f, err, sizeof(err)), 0);
 	/* the rows as schema 5 held them, read through the FSM of this build */
 	assert_int_equal(wm_fsm_restore(f, img, len), 0);
 	assert_int_equal(wm_fsm_migrated_from(f), 5);
@@ -155,6 +161,12 @@ static void test_migrate_5_to_6(void **state)
 	wm_fsm_close(f);
 	wm_fsm_close(fresh);
 	sqlite3_close(old);
+	unlink(path);
+	for (const char *sfx = "-wal\0-shm\0"; *sfx; sfx += strlen(sfx) + 1) {
+		char name[sizeof(path) + 8];
+		snprintf(name, sizeof(name), "%s%s", path, sfx);
+		unlink(name);
+	}
 }
 
 /* Versions no step starts from, or newer than this build: refused, the live
