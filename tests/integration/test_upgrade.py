@@ -7,8 +7,9 @@ Three voters (s1 bootstraps, s2 and s3 join with --voter) and two members
 test skips, saying why, when git or the commit is not there). Voters snapshot
 every 64 entries and the test writes RECORDS DNS records before upgrading,
 so that each voter has a snapshot of the old schema on disk. (Fewer than 64
-entries while the voters join: with a snapshot taken before the third voter
-is added, that voter is never added, in the old build and this one alike.)
+entries while the voters join: the old build cannot load a snapshot of its
+own (a WAL-marked image, fixed in this build), so a voter it adds after one
+is taken would never catch up.)
 
 While c1 pings c2 over the mesh every 0.2 s (a bounded count), the voters
 are upgraded one at a time: stop, then the new webmeshd on the same state
