@@ -4,3 +4,5 @@ wm_unit_test(test_cmdver SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_cmdver.c LI
 wm_unit_test(test_migrate SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_migrate.c LIBS wm_store)
 target_compile_definitions(test_migrate PRIVATE
   WM_TEST_STATE_V5="${CMAKE_SOURCE_DIR}/tests/unit/state_v5.sql")
+wm_unit_test(test_cmdver_fixture SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_cmdver_fixture.c
+             LIBS wm_store)
