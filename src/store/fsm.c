@@ -134,6 +134,19 @@ static int dispatch(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 	}
 }
 
+int wm_fsm_stall(struct wm_fsm *f, uint64_t index, uint32_t needs, struct wm_store_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->index = index;
+	if (!f->stalled_at) {
+		f->stalled_at = index;
+		f->stalled_needs = needs;
+	}
+	return wm_fsm_refuse(res, -WM_EVERSION,
+			     "entry %llu needs command version %u, this build has %u",
+			     (unsigned long long)index, needs, WM_CMD_VERSION);
+}
+
 int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCommand *cmd,
 		     struct wm_store_result *res)
 {
@@ -152,13 +165,8 @@ int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCo
 	 * stops here, and a restart on a newer build replays from here. */
 	uint32_t needs = wm_cmd_apply_needs(WM_CMD_VERSION, (int)cmd->command_case,
 					    cmd->min_version, cmd->base.n_unknown_fields > 0);
-	if (needs) {
-		f->stalled_at = index;
-		f->stalled_needs = needs;
-		return wm_fsm_refuse(res, -WM_EVERSION,
-				     "entry %llu needs command version %u, this build has %u",
-				     (unsigned long long)index, needs, WM_CMD_VERSION);
-	}
+	if (needs)
+		return wm_fsm_stall(f, index, needs, res);
 	/* IMMEDIATE: take the write lock up front so a reader (sqlite3 state.db)
 	 * cannot make the command fail half-way with SQLITE_BUSY. */
 	r = exec(f->db, "BEGIN IMMEDIATE");
@@ -205,7 +213,8 @@ int wm_fsm_apply(struct wm_fsm *f, uint64_t index, const uint8_t *buf, size_t le
 		memset(res, 0, sizeof(*res));
 		res->index = index;
 		wm_fsm_refuse(res, -EINVAL, "undecodable command (%zu bytes)", len);
-		f->applied = index;
+		if (!f->stalled_at)
+			f->applied = index;
 		return -EBADMSG;
 	}
 	r = wm_fsm_apply_cmd(f, index, cmd, res);

@@ -67,6 +67,10 @@ uint64_t wm_fsm_applied_index(struct wm_fsm *f);
  * (every entry is refused with -WM_EVERSION without a trace) and snapshots
  * fail with -EBUSY, until a snapshot is restored. */
 bool wm_fsm_stalled(struct wm_fsm *f, uint64_t *index, uint32_t *needs);
+/* Stops the FSM at entry index, which needs command version needs (an entry
+ * the caller could not even decode: framed by a newer build); res tells
+ * why. Already stopped: stays at the first entry. Returns 0. */
+int wm_fsm_stall(struct wm_fsm *f, uint64_t index, uint32_t needs, struct wm_store_result *res);
 /* The schema version the last restored snapshot was migrated from, 0 if it
  * needed no migration. */
 int wm_fsm_migrated_from(struct wm_fsm *f);

@@ -46,7 +46,8 @@ void wm_store_fsm_unlisten(struct wm_store_fsm *g, wm_store_change_cb cb, void *
 /* A command as a log entry: raft_malloc'd, framed and padded to a multiple of
  * 8 bytes as libraft's storage needs. 0, -ENOMEM or -E2BIG. */
 int wm_store_entry_encode(const Webmesh__V1__RaftCommand *cmd, struct raft_buffer *out);
-/* The protobuf message inside an entry; -EBADMSG if it is not framed. */
+/* The protobuf message inside an entry; -EBADMSG if it is not framed,
+ * -EPROTONOSUPPORT if it is framed in a later format than this build's. */
 int wm_store_entry_decode(const struct raft_buffer *buf, const uint8_t **msg, size_t *len);
 
 /* A libraft error code as a negative errno (RAFT_NOTLEADER -> -WM_ENOTLEADER...). */
