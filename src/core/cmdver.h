@@ -35,8 +35,9 @@ extern const size_t wm_cmd_n_kinds;
 uint32_t wm_cmd_kind_version(int kind);
 
 /* Whether a build of version own can apply an entry: 0 if it can, otherwise
- * the version it needs (always > own). kind 0 is "no kind set": an empty
- * command, which every build refuses alike (applies as a refusal: 0),
+ * the version it needs (always > own). kind is the case the entry decoded
+ * as: any case this build's proto has is known. kind 0 is "no kind set": an
+ * empty command, which every build refuses alike (applies as a refusal: 0),
  * unless the entry carries fields this build does not know (has_unknown),
  * which means a kind of a newer build. min_version is what the entry states
  * (0: written before command versions). */
@@ -49,8 +50,10 @@ uint32_t wm_cmd_mesh_version(const uint32_t *voters, size_t n, uint32_t own);
 
 /* Whether the leader may write an entry of kind in a mesh at mesh_version.
  * 0, with *needs the version to state in the entry; -WM_EVERSION with why
- * "mesh runs command version N, this write (NAME) needs M"; -EINVAL with why
- * for a kind this build does not know. why may be NULL. */
+ * "mesh runs command version N, this write (NAME) needs M"; -EINVAL for no
+ * kind (<= 0). A kind missing from wm_cmd_kinds needs WM_CMD_VERSION, so a
+ * kind added without a version is held back rather than let through
+ * (test_cmdver fails on it too). why may be NULL. */
 int wm_cmd_admit(int kind, uint32_t mesh_version, uint32_t *needs, char *why, size_t len);
 
 #endif

@@ -55,8 +55,9 @@ static void test_apply_needs(void **state)
 	/* an unknown oneof case decodes as none set, with unknown fields */
 	assert_int_equal(wm_cmd_apply_needs(2, 0, 0, true), 3);
 	assert_int_equal(wm_cmd_apply_needs(2, 0, 2, true), 3);
-	/* a case missing from the table */
-	assert_int_equal(wm_cmd_apply_needs(2, 999, 0, false), 3);
+	/* a case the proto decoded is known, listed or not */
+	assert_int_equal(wm_cmd_apply_needs(2, 999, 0, false), 0);
+	assert_int_equal(wm_cmd_apply_needs(2, 999, 3, false), 3);
 	/* a kind of version 2 on a build of version 1 */
 	assert_int_equal(wm_cmd_apply_needs(1, 2, 0, false), 0);
 	assert_int_equal(wm_cmd_apply_needs(UINT32_MAX, 0, 0, true), UINT32_MAX);
@@ -106,9 +107,15 @@ static void test_admit(void **state)
 			 -WM_EVERSION);
 	assert_string_equal(why, "mesh runs command version 0, this write (PutEdge) needs 1: "
 				 "upgrade every voter first");
-	assert_int_equal(wm_cmd_admit(999, 2, &needs, why, sizeof(why)), -EINVAL);
-	assert_string_equal(why, "unknown command kind 999");
-	assert_int_equal(wm_cmd_admit(0, 2, &needs, NULL, 0), -EINVAL);
+	/* a kind the table lacks needs this build's version */
+	assert_int_equal(wm_cmd_admit(999, WM_CMD_VERSION, &needs, why, sizeof(why)), 0);
+	assert_int_equal(needs, WM_CMD_VERSION);
+	assert_int_equal(wm_cmd_admit(999, 1, &needs, why, sizeof(why)), -WM_EVERSION);
+	assert_string_equal(why, "mesh runs command version 1, this write (kind 999) needs 2: "
+				 "upgrade every voter first");
+	assert_int_equal(wm_cmd_admit(0, 2, &needs, why, sizeof(why)), -EINVAL);
+	assert_string_equal(why, "no command kind");
+	assert_int_equal(wm_cmd_admit(-1, 2, NULL, NULL, 0), -EINVAL);
 	assert_string_equal(wm_strerror(-WM_EVERSION),
 			    "the mesh runs an older command version than this write needs");
 }
