@@ -207,6 +207,9 @@ def test_rolling_upgrade(base_build):
         # --- every voter runs this build: the leader counts the mesh at it
         wait_until(lambda: leader_status(topo).get("mesh_command_version") == 2, 30,
                    "the leader to count every voter at command version 2")
+        lead = next(topo.nodes[v] for v in VOTERS if status(topo.nodes[v]).get("raft_state")
+                    == "leader")
+        assert "versions:   command version 2, mesh 2" in lead.wmctl("status").stdout
 
         # --- then the members; each one's pings come back both ways
         for m in MEMBERS:
