@@ -6,3 +6,5 @@ target_compile_definitions(test_migrate PRIVATE
   WM_TEST_STATE_V5="${CMAKE_SOURCE_DIR}/tests/unit/state_v5.sql")
 wm_unit_test(test_cmdver_fixture SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_cmdver_fixture.c
              LIBS wm_store)
+wm_unit_test(test_store_upgrade SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_store_upgrade.c
+             LIBS wm_store)
