@@ -283,10 +283,11 @@ static int read_applied(sqlite3 *db, uint64_t *out)
 /*
  * Restore copies the snapshot into the live connection with the backup API
  * rather than sqlite3_deserialize'ing it in place:
- *  - the snapshot is first opened read-only (a copy with its header marked
- *    not WAL, see below) on a scratch connection, where it is checked
- *    (ours, a schema version we know, not corrupt); a bad snapshot is
- *    refused before the live state is touched;
+ *  - the snapshot is first opened on a scratch connection (a copy, with its
+ *    header marked not WAL, see below), where it is checked (ours, a schema
+ *    version we know, not corrupt) and an older schema is migrated; a bad
+ *    snapshot, or a failed migration, is refused before the live state is
+ *    touched;
  *  - the live connection keeps its file (state.db stays inspectable with
  *    `sqlite3 state.db`), its pragmas and its VFS, where a deserialized
  *    database would silently move to memory.
@@ -320,7 +321,7 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 	memcpy(img, buf, len);
 	img[WAL_HEADER_WRITE] = img[WAL_HEADER_READ] = 1;
 	rc = sqlite3_deserialize(src, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
-				 SQLITE_DESERIALIZE_READONLY | SQLITE_DESERIALIZE_FREEONCLOSE);
+				 SQLITE_DESERIALIZE_RESIZEABLE | SQLITE_DESERIALIZE_FREEONCLOSE);
 	if (rc != SQLITE_OK) {
 		r = -EBADMSG;
 		goto out;
@@ -342,6 +343,13 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 	r = read_applied(src, &applied);
 	if (r < 0)
 		goto out;
+	/* An older schema is brought up to date on the scratch copy, in one
+	 * transaction (migrate.c). */
+	if (version != WM_FSM_SCHEMA_VERSION) {
+		r = wm_fsm_migrate(src, version, NULL, 0);
+		if (r < 0)
+			goto out;
+	}
 	b = sqlite3_backup_init(f->db, "main", src, "main");
 	if (!b) {
 		r = wm_fsm_sqlite_err(sqlite3_errcode(f->db));
@@ -353,16 +361,7 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 		r = wm_fsm_sqlite_err(rc);
 		goto out;
 	}
-	/* An older snapshot is brought up to date in the live copy: the
-	 * scratch one is read-only, and a failed step rolls back to the old
-	 * schema, which this build then refuses at its next apply. */
-	f->migrated_from = 0;
-	if (version != WM_FSM_SCHEMA_VERSION) {
-		r = wm_fsm_migrate(f->db, version, NULL, 0);
-		if (r < 0)
-			goto out;
-		f->migrated_from = version;
-	}
+	f->migrated_from = version != WM_FSM_SCHEMA_VERSION ? version : 0;
 	/* The snapshot holds everything up to its index: whatever stopped the
 	 * replica before is behind it now. */
 	f->stalled_at = 0;

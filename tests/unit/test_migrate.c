@@ -204,6 +204,14 @@ static void test_migrate_refused(void **state)
 				      "ON t (x)",
 				      NULL, NULL, NULL),
 			 SQLITE_OK);
+	/* restored, the live state is left as it was */
+	size_t blen2;
+	uint8_t *bad = serialize(old, &blen2);
+	assert_true(wm_fsm_restore(f, bad, blen2) < 0);
+	assert_int_equal(wm_fsm_dump(f, &after), 0);
+	assert_string_equal(before, after);
+	free(after);
+	free(bad);
 	err[0] = '\0';
 	assert_true(wm_fsm_migrate(old, 5, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "migrate state schema 5 at step 5"));
