@@ -85,12 +85,12 @@ def upgrade(node):
 
 
 class Pinger:
-    """ping -i 0.2 -c COUNT from one member's namespace: one process, bounded
-    in count and time, its summary read at the end."""
+    """ping -i INTERVAL -c COUNT from one member's namespace: one process,
+    bounded in count and time, its summary read at the end."""
 
-    def __init__(self, src, dst_ip, count=PING_COUNT):
+    def __init__(self, src, dst_ip, count=PING_COUNT, interval=PING_INTERVAL):
         self.count = count
-        cmd = ["ip", "netns", "exec", src.ns, "ping", "-4", "-n", "-i", str(PING_INTERVAL),
+        cmd = ["ip", "netns", "exec", src.ns, "ping", "-4", "-n", "-i", str(interval),
                "-c", str(count), "-W", "1", dst_ip]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True, env=wmtest.ENV, start_new_session=True)
