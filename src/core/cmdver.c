@@ -58,7 +58,8 @@ uint32_t wm_cmd_mesh_version(const uint32_t *voters, size_t n, uint32_t own)
 	return min;
 }
 
-int wm_cmd_admit(int kind, uint32_t mesh_version, uint32_t *needs, char *why, size_t len)
+int wm_cmd_admit(int kind, uint32_t stated, uint32_t mesh_version, uint32_t *needs, char *why,
+		 size_t len)
 {
 	const struct wm_cmd_kind *k = find(kind);
 	char name[24];
@@ -70,6 +71,10 @@ int wm_cmd_admit(int kind, uint32_t mesh_version, uint32_t *needs, char *why, si
 	/* A kind of the proto the table does not list yet is of this build:
 	 * the newest there is. */
 	uint32_t v = k ? k->version : WM_CMD_VERSION;
+	/* what the caller asks for more: a field of a later version that
+	 * changes what the kind does */
+	if (stated > v)
+		v = stated;
 	if (!k)
 		snprintf(name, sizeof(name), "kind %d", kind);
 	if (needs)

@@ -49,11 +49,15 @@ uint32_t wm_cmd_apply_needs(uint32_t own, int kind, uint32_t min_version, bool h
 uint32_t wm_cmd_mesh_version(const uint32_t *voters, size_t n, uint32_t own);
 
 /* Whether the leader may write an entry of kind in a mesh at mesh_version.
- * 0, with *needs the version to state in the entry; -WM_EVERSION with why
- * "mesh runs command version N, this write (NAME) needs M"; -EINVAL for no
- * kind (<= 0). A kind missing from wm_cmd_kinds needs WM_CMD_VERSION, so a
- * kind added without a version is held back rather than let through
- * (test_cmdver fails on it too). why may be NULL. */
-int wm_cmd_admit(int kind, uint32_t mesh_version, uint32_t *needs, char *why, size_t len);
+ * It needs the kind's version, or stated if higher: what the writer asks
+ * for when the command uses a field of a later version that changes what
+ * the kind does (old builds would ignore the field and diverge). 0, with
+ * *needs the version to state in the entry; -WM_EVERSION with why "mesh
+ * runs command version N, this write (NAME) needs M"; -EINVAL for no kind
+ * (<= 0). A kind missing from wm_cmd_kinds needs WM_CMD_VERSION, so a kind
+ * added without a version is held back rather than let through (test_cmdver
+ * fails on it too). why may be NULL. */
+int wm_cmd_admit(int kind, uint32_t stated, uint32_t mesh_version, uint32_t *needs, char *why,
+		 size_t len);
 
 #endif

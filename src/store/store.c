@@ -427,8 +427,8 @@ int wm_store_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 	 * build from before command versions, be skipped there): refused. */
 	uint32_t needs = 0;
 	char why[sizeof(a->res.message)];
-	rv = wm_cmd_admit((int)cmd->command_case, wm_store_mesh_version(s), &needs, why,
-			  sizeof(why));
+	rv = wm_cmd_admit((int)cmd->command_case, cmd->min_version, wm_store_mesh_version(s),
+			  &needs, why, sizeof(why));
 	if (rv == -WM_EVERSION)
 		return refuse_later(s, rv, why, cb, data);
 	if (rv < 0)

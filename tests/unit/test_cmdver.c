@@ -89,33 +89,48 @@ static void test_admit(void **state)
 	uint32_t needs = 0;
 
 	(void)state;
-	assert_int_equal(wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE, 1, &needs, why,
-				      sizeof(why)),
+	assert_int_equal(wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE, 0, 1, &needs,
+				      why, sizeof(why)),
 			 0);
 	assert_int_equal(needs, 1);
 	assert_int_equal(
-		wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE, 2, NULL, NULL, 0), 0);
+		wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE, 0, 2, NULL, NULL, 0), 0);
 	/* every kind of this build is admitted in a mesh at this build's version */
 	for (size_t i = 0; i < wm_cmd_n_kinds; i++)
-		assert_int_equal(wm_cmd_admit(wm_cmd_kinds[i].kind, WM_CMD_VERSION, NULL, NULL, 0),
-				 0);
+		assert_int_equal(
+			wm_cmd_admit(wm_cmd_kinds[i].kind, 0, WM_CMD_VERSION, NULL, NULL, 0), 0);
 	/* a mesh still at 0 (impossible from wm_cmd_mesh_version, but the rule
 	 * holds): version-1 kinds are refused with the numbers */
 	why[0] = '\0';
-	assert_int_equal(wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE, 0, &needs, why,
-				      sizeof(why)),
+	assert_int_equal(wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE, 0, 0, &needs,
+				      why, sizeof(why)),
 			 -WM_EVERSION);
 	assert_string_equal(why, "mesh runs command version 0, this write (PutEdge) needs 1: "
 				 "upgrade every voter first");
+	/* a command asking for more than its kind: held back below that */
+	assert_int_equal(wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE, 2, 2, &needs,
+				      why, sizeof(why)),
+			 0);
+	assert_int_equal(needs, 2);
+	assert_int_equal(wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE, 2, 1, &needs,
+				      why, sizeof(why)),
+			 -WM_EVERSION);
+	assert_string_equal(why, "mesh runs command version 1, this write (JoinNode) needs 2: "
+				 "upgrade every voter first");
+	/* asking for less than the kind changes nothing */
+	assert_int_equal(
+		wm_cmd_admit(WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE, 0, 2, &needs, NULL, 0),
+		0);
+	assert_int_equal(needs, 1);
 	/* a kind the table lacks needs this build's version */
-	assert_int_equal(wm_cmd_admit(999, WM_CMD_VERSION, &needs, why, sizeof(why)), 0);
+	assert_int_equal(wm_cmd_admit(999, 0, WM_CMD_VERSION, &needs, why, sizeof(why)), 0);
 	assert_int_equal(needs, WM_CMD_VERSION);
-	assert_int_equal(wm_cmd_admit(999, 1, &needs, why, sizeof(why)), -WM_EVERSION);
+	assert_int_equal(wm_cmd_admit(999, 0, 1, &needs, why, sizeof(why)), -WM_EVERSION);
 	assert_string_equal(why, "mesh runs command version 1, this write (kind 999) needs 2: "
 				 "upgrade every voter first");
-	assert_int_equal(wm_cmd_admit(0, 2, &needs, why, sizeof(why)), -EINVAL);
+	assert_int_equal(wm_cmd_admit(0, 0, 2, &needs, why, sizeof(why)), -EINVAL);
 	assert_string_equal(why, "no command kind");
-	assert_int_equal(wm_cmd_admit(-1, 2, NULL, NULL, 0), -EINVAL);
+	assert_int_equal(wm_cmd_admit(-1, 0, 2, NULL, NULL, 0), -EINVAL);
 	assert_string_equal(wm_strerror(-WM_EVERSION),
 			    "the mesh runs an older command version than this write needs");
 }

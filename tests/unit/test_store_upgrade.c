@@ -84,6 +84,26 @@ static void test_live_store_stops_and_says_so(void **state)
 	assert_int_equal(st.mesh_command_version, WM_CMD_VERSION);
 	assert_int_equal(st.stalled_index, 0);
 
+	/* a write asking for more than the mesh runs is refused through its
+	 * callback, after the call, and nothing is stored */
+	size_t ql;
+	uint8_t *qb = test_join_cmd(&(struct test_join){.id = "q", .key_seed = 5}, &ql);
+	Webmesh__V1__RaftCommand *q = webmesh__v1__raft_command__unpack(NULL, ql, qb);
+	free(qb);
+	q->min_version = WM_CMD_VERSION + 1;
+	struct test_applied qa = {0};
+	assert_int_equal(wm_store_apply(s, q, test_applied_cb, &qa), 0);
+	webmesh__v1__raft_command__free_unpacked(q, NULL);
+	assert_false(qa.done);
+	assert_true(test_run_until(&l, test_flag_set, &qa.done));
+	assert_int_equal(qa.err, -WM_EVERSION);
+	assert_string_equal(qa.message, "mesh runs command version 2, this write (JoinNode) needs "
+					"3: upgrade every voter first");
+	struct wm_mesh_node qn;
+	assert_int_equal(wm_store_get_node(s, "q", &qn), -ENOENT);
+	wm_store_status(s, &st);
+	assert_int_equal(st.stalled_index, 0);
+
 	/* an entry of a newer build, written as its leader would */
 	size_t jl;
 	uint8_t *jb = test_join_cmd(&(struct test_join){.id = "new", .key_seed = 3}, &jl);
