@@ -49,6 +49,14 @@ static void print_table(const Webmesh__V1__Status *st)
 		       ", applied %" PRIu64 "\n",
 		       r ? r : "", st->raft_state, st->leader_id[0] ? st->leader_id : "(none)",
 		       st->term, st->commit_index, st->applied_index);
+		printf("versions:   command version %u", st->command_version);
+		if (st->mesh_command_version)
+			printf(", mesh %u", st->mesh_command_version);
+		printf("\n");
+		if (st->stalled_index)
+			printf("stopped:    at Raft entry %" PRIu64
+			       ", which needs command version %u: restart on a newer webmeshd\n",
+			       st->stalled_index, st->stalled_needs_version);
 		for (size_t i = 0; i < st->n_raft_members; i++) {
 			const Webmesh__V1__RaftMember *m = st->raft_members[i];
 			char mr[32];

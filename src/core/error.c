@@ -16,6 +16,7 @@ static const char *const wm_messages[] = {
 	[WM_ERPC - WM_EBASE] = "remote call failed",
 	[WM_ECONFIG - WM_EBASE] = "invalid configuration",
 	[WM_ELOCKED - WM_EBASE] = "the state directory is used by another daemon",
+	[WM_EVERSION - WM_EBASE] = "the mesh runs an older command version than this write needs",
 };
 
 const char *wm_strerror(int err)

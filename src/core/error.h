@@ -17,6 +17,7 @@ enum {
 	WM_ERPC,         /* a remote call failed; the message says why */
 	WM_ECONFIG,      /* a configuration key or value is invalid */
 	WM_ELOCKED,      /* the state directory is used by another daemon */
+	WM_EVERSION,     /* the mesh runs an older command version than a write needs */
 	WM_ELAST
 };
 

@@ -2,6 +2,7 @@
  * members through their server, servers directly over the overlay. */
 #include "node/heartbeat.h"
 
+#include "core/cmdver.h"
 #include "util/log.h"
 #include "webmesh/v1/mesh.pb-c.h"
 #include "services/paths.h"
@@ -24,6 +25,7 @@ static void tick_cb(uv_timer_t *t)
 	struct wm_heartbeat *h = t->data;
 	Webmesh__V1__HeartbeatRequest req = WEBMESH__V1__HEARTBEAT_REQUEST__INIT;
 	req.id = (char *)h->c.node_id;
+	req.command_version = WM_CMD_VERSION;
 	uint8_t buf[128];
 	size_t len = webmesh__v1__heartbeat_request__pack(&req, buf);
 	/* nobody to send to now (we lead, or are between servers): next tick */

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "auth/pki.h"
+#include "core/cmdver.h"
 #include "core/ipam.h"
 #include "services/convert.h"
 #include "store/authz.h"
@@ -67,6 +68,8 @@ static void fill_peers(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_a
 static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
 {
 	struct wm_store *store = wm_server_store(&d->server);
+	/* the build's, so members say it too */
+	st->command_version = WM_CMD_VERSION;
 	if (!store) {
 		st->raft_state = wm_arena_strdup(a, "none");
 		st->leader_id = wm_arena_strdup(a, "");
@@ -79,6 +82,9 @@ static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_ar
 	st->term = rs.term;
 	st->commit_index = rs.commit_index;
 	st->applied_index = rs.applied_index;
+	st->mesh_command_version = rs.mesh_command_version;
+	st->stalled_index = rs.stalled_index;
+	st->stalled_needs_version = rs.stalled_needs;
 	/* Our role is what the Raft configuration says, not what we asked for:
 	 * a joiner is an observer-to-be until the leader has added it. */
 	st->raft_role = WEBMESH__V1__RAFT_ROLE__RAFT_ROLE_MEMBER;

@@ -101,6 +101,7 @@ int wm_grpc_status_from_err(int err)
 	case ETIMEDOUT:
 		return WM_GRPC_UNAVAILABLE;
 	case WM_ENOMESH:
+	case WM_EVERSION:
 		return WM_GRPC_FAILED_PRECONDITION;
 	case EPERM:
 	case EACCES:

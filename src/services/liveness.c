@@ -261,6 +261,8 @@ void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_
 		wm_store_status(s->cfg.store, &st);
 	if (s->cfg.store && st.is_leader) {
 		wm_services_seen(s, r->id);
+		/* decode_id held r->id to the caller's own identity */
+		wm_store_note_version(s->cfg.store, r->id, r->command_version);
 		webmesh__v1__heartbeat_request__free_unpacked(r, NULL);
 		Webmesh__V1__HeartbeatResponse resp = WEBMESH__V1__HEARTBEAT_RESPONSE__INIT;
 		wm_services_reply(call, &resp.base);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/cmdver.h"
 #include "core/error.h"
 #include "store/fsm_int.h"
 
@@ -133,6 +134,19 @@ static int dispatch(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
 	}
 }
 
+int wm_fsm_stall(struct wm_fsm *f, uint64_t index, uint32_t needs, struct wm_store_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	res->index = index;
+	if (!f->stalled_at) {
+		f->stalled_at = index;
+		f->stalled_needs = needs;
+	}
+	return wm_fsm_refuse(res, -WM_EVERSION,
+			     "entry %llu needs command version %u, this build has %u",
+			     (unsigned long long)index, needs, WM_CMD_VERSION);
+}
+
 int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCommand *cmd,
 		     struct wm_store_result *res)
 {
@@ -141,6 +155,18 @@ int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCo
 
 	memset(res, 0, sizeof(*res));
 	res->index = index;
+	if (f->stalled_at)
+		return wm_fsm_refuse(res, -WM_EVERSION,
+				     "not applied: this replica stopped at entry %llu, which needs "
+				     "command version %u",
+				     (unsigned long long)f->stalled_at, f->stalled_needs);
+	/* An entry this build does not understand is neither applied nor
+	 * refused (newer replicas apply it: either would diverge): the replica
+	 * stops here, and a restart on a newer build replays from here. */
+	uint32_t needs = wm_cmd_apply_needs(WM_CMD_VERSION, (int)cmd->command_case,
+					    cmd->min_version, cmd->base.n_unknown_fields > 0);
+	if (needs)
+		return wm_fsm_stall(f, index, needs, res);
 	/* IMMEDIATE: take the write lock up front so a reader (sqlite3 state.db)
 	 * cannot make the command fail half-way with SQLITE_BUSY. */
 	r = exec(f->db, "BEGIN IMMEDIATE");
@@ -187,13 +213,19 @@ int wm_fsm_apply(struct wm_fsm *f, uint64_t index, const uint8_t *buf, size_t le
 		memset(res, 0, sizeof(*res));
 		res->index = index;
 		wm_fsm_refuse(res, -EINVAL, "undecodable command (%zu bytes)", len);
-		f->applied = index;
+		if (!f->stalled_at)
+			f->applied = index;
 		return -EBADMSG;
 	}
 	r = wm_fsm_apply_cmd(f, index, cmd, res);
 	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
 	return r;
 }
+
+/* The file format write and read versions in a database header: 2 in WAL
+ * mode, 1 otherwise (https://www.sqlite.org/fileformat2.html#database_header). */
+#define WAL_HEADER_WRITE 18
+#define WAL_HEADER_READ 19
 
 static void *malloc_cb(size_t n)
 {
@@ -207,6 +239,9 @@ int wm_fsm_snapshot_alloc(struct wm_fsm *f, void *(*alloc)(size_t), uint8_t **ou
 
 	*out = NULL;
 	*len = 0;
+	/* A snapshot would say entries after the stall were applied. */
+	if (f->stalled_at)
+		return -EBUSY;
 	img = sqlite3_serialize(f->db, "main", &size, 0);
 	if (!img)
 		return -ENOMEM;
@@ -217,6 +252,11 @@ int wm_fsm_snapshot_alloc(struct wm_fsm *f, void *(*alloc)(size_t), uint8_t **ou
 	}
 	memcpy(*out, img, (size_t)size);
 	*len = (size_t)size;
+	/* The image is a database file on its own, without the -wal beside it
+	 * (whose content serialize has read in): say so in the header, or
+	 * sqlite3_deserialize cannot open it. */
+	if (*len >= 100)
+		(*out)[WAL_HEADER_WRITE] = (*out)[WAL_HEADER_READ] = 1;
 	sqlite3_free(img);
 	return 0;
 }
@@ -243,9 +283,11 @@ static int read_applied(sqlite3 *db, uint64_t *out)
 /*
  * Restore copies the snapshot into the live connection with the backup API
  * rather than sqlite3_deserialize'ing it in place:
- *  - the snapshot is first opened read-only, without a copy, on a scratch
- *    connection, where it is checked (ours, right schema version, not
- *    corrupt); a bad snapshot is refused before the live state is touched;
+ *  - the snapshot is first opened on a scratch connection (a copy, with its
+ *    header marked not WAL, see below), where it is checked (ours, a schema
+ *    version we know, not corrupt) and an older schema is migrated; a bad
+ *    snapshot, or a failed migration, is refused before the live state is
+ *    touched;
  *  - the live connection keeps its file (state.db stays inspectable with
  *    `sqlite3 state.db`), its pragmas and its VFS, where a deserialized
  *    database would silently move to memory.
@@ -258,7 +300,8 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 	sqlite3_backup *b;
 	sqlite3_stmt *st;
 	uint64_t applied = 0;
-	int rc, r;
+	unsigned char *img;
+	int rc, r, version = 0;
 
 	if (len < 512)
 		return -EBADMSG;
@@ -267,13 +310,23 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 		r = wm_fsm_sqlite_err(rc);
 		goto out;
 	}
-	rc = sqlite3_deserialize(src, "main", (unsigned char *)buf, (sqlite3_int64)len,
-				 (sqlite3_int64)len, SQLITE_DESERIALIZE_READONLY);
+	/* A copy, for the header fix of wm_fsm_snapshot_alloc: builds before
+	 * it (30926c0 and older) wrote images marked WAL, which a restore
+	 * could not open; their snapshots load now. */
+	img = sqlite3_malloc64(len);
+	if (!img) {
+		r = -ENOMEM;
+		goto out;
+	}
+	memcpy(img, buf, len);
+	img[WAL_HEADER_WRITE] = img[WAL_HEADER_READ] = 1;
+	rc = sqlite3_deserialize(src, "main", img, (sqlite3_int64)len, (sqlite3_int64)len,
+				 SQLITE_DESERIALIZE_RESIZEABLE | SQLITE_DESERIALIZE_FREEONCLOSE);
 	if (rc != SQLITE_OK) {
 		r = -EBADMSG;
 		goto out;
 	}
-	r = wm_fsm_schema_check(src);
+	r = wm_fsm_schema_check(src, &version);
 	if (r < 0)
 		goto out;
 	r = wm_fsm_prepare(src, "PRAGMA quick_check", &st);
@@ -290,6 +343,13 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 	r = read_applied(src, &applied);
 	if (r < 0)
 		goto out;
+	/* An older schema is brought up to date on the scratch copy, in one
+	 * transaction (migrate.c). */
+	if (version != WM_FSM_SCHEMA_VERSION) {
+		r = wm_fsm_migrate(src, version, NULL, 0);
+		if (r < 0)
+			goto out;
+	}
 	b = sqlite3_backup_init(f->db, "main", src, "main");
 	if (!b) {
 		r = wm_fsm_sqlite_err(sqlite3_errcode(f->db));
@@ -301,9 +361,28 @@ int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len)
 		r = wm_fsm_sqlite_err(rc);
 		goto out;
 	}
+	f->migrated_from = version != WM_FSM_SCHEMA_VERSION ? version : 0;
+	/* The snapshot holds everything up to its index: whatever stopped the
+	 * replica before is behind it now. */
+	f->stalled_at = 0;
+	f->stalled_needs = 0;
 	f->applied = applied;
 	r = 0;
 out:
 	sqlite3_close_v2(src);
 	return r;
+}
+
+bool wm_fsm_stalled(struct wm_fsm *f, uint64_t *index, uint32_t *needs)
+{
+	if (index)
+		*index = f->stalled_at;
+	if (needs)
+		*needs = f->stalled_needs;
+	return f->stalled_at != 0;
+}
+
+int wm_fsm_migrated_from(struct wm_fsm *f)
+{
+	return f->migrated_from;
 }

@@ -4,11 +4,19 @@
 #ifndef WM_STORE_FSM_H
 #define WM_STORE_FSM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "core/mesh.h"
 #include "store/store.h"
+
+/* The state's schema (PRAGMA user_version), bumped when it changes, with a
+ * step in migrate.c: a snapshot of an older version is migrated when
+ * restored, a newer one refused. */
+#define WM_FSM_SCHEMA_VERSION 6
+/* The oldest version migrate.c has steps from. */
+#define WM_FSM_SCHEMA_OLDEST 5
 
 struct wm_fsm;
 
@@ -32,8 +40,9 @@ int wm_fsm_snapshot(struct wm_fsm *f, uint8_t **out, size_t *len);
 /* The same with the caller's allocator (raft_malloc for libraft). */
 int wm_fsm_snapshot_alloc(struct wm_fsm *f, void *(*alloc)(size_t), uint8_t **out, size_t *len);
 /* Replaces the database with a snapshot. buf stays the caller's. A snapshot
- * that is not ours, of another schema version, or corrupt is refused with
- * -EINVAL / -EBADMSG and the state is left as it was. */
+ * that is not ours, of a newer schema version, or corrupt is refused with
+ * -EINVAL / -EBADMSG and the state is left as it was; one of an older
+ * version is migrated (migrate.c) in one transaction. */
 int wm_fsm_restore(struct wm_fsm *f, const uint8_t *buf, size_t len);
 struct sqlite3 *wm_fsm_db(struct wm_fsm *f);
 
@@ -53,5 +62,17 @@ int wm_fsm_dump(struct wm_fsm *f, char **out);
  * restore: the last one the snapshot's state had applied). The meta table
  * records the last index that changed the state. */
 uint64_t wm_fsm_applied_index(struct wm_fsm *f);
+/* Whether the FSM met an entry this build cannot apply (core/cmdver.h): its
+ * index and the command version it needs. From there on nothing is applied
+ * (every entry is refused with -WM_EVERSION without a trace) and snapshots
+ * fail with -EBUSY, until a snapshot is restored. */
+bool wm_fsm_stalled(struct wm_fsm *f, uint64_t *index, uint32_t *needs);
+/* Stops the FSM at entry index, which needs command version needs (an entry
+ * the caller could not even decode: framed by a newer build); res tells
+ * why. Already stopped: stays at the first entry. Returns 0. */
+int wm_fsm_stall(struct wm_fsm *f, uint64_t index, uint32_t needs, struct wm_store_result *res);
+/* The schema version the last restored snapshot was migrated from, 0 if it
+ * needed no migration. */
+int wm_fsm_migrated_from(struct wm_fsm *f);
 
 #endif

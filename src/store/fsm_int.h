@@ -16,22 +16,35 @@
 #include "store/fsm.h"
 #include "store/fsm_sql.h"
 
-/* Bumped when the schema changes; a snapshot with another version is refused. */
-#define WM_FSM_SCHEMA_VERSION 5
 /* PRAGMA application_id: "wmsh", so `file state.db` and restores can tell it is ours. */
 #define WM_FSM_APPLICATION_ID 0x776d7368
 
 struct wm_fsm {
 	sqlite3 *db;
 	uint64_t applied; /* last index given to wm_fsm_apply, refused or not */
+	/* Set at the first entry this build cannot apply (core/cmdver.h):
+	 * nothing is applied from there on, and no snapshot is taken, so a
+	 * restart on a newer build replays the log from that entry. */
+	uint64_t stalled_at;
+	uint32_t stalled_needs;
+	int migrated_from; /* the schema version of the last restored snapshot, if migrated */
 };
 
 /* ---- schema.c ---- */
 
 /* Creates the tables of an empty database. */
 int wm_fsm_schema_create(sqlite3 *db, char *err, size_t errlen);
-/* 0 if db (a snapshot opened read-only) carries our schema, -EINVAL otherwise. */
-int wm_fsm_schema_check(sqlite3 *db);
+/* 0 if db (a snapshot opened read-only) carries our schema or an older one
+ * that migrate.c can bring up to date (its version in *version), -EINVAL
+ * otherwise. */
+int wm_fsm_schema_check(sqlite3 *db, int *version);
+
+/* ---- migrate.c ---- */
+
+/* Brings db from schema version from up to WM_FSM_SCHEMA_VERSION in one
+ * transaction (nothing changes on failure, err says which step failed).
+ * -EINVAL for a version no step starts from. */
+int wm_fsm_migrate(sqlite3 *db, int from, char *err, size_t errlen);
 
 /* ---- the commands ---- */
 

@@ -89,6 +89,8 @@ static const char schema_sql[] =
 	"  role TEXT NOT NULL,"
 	"  subjects TEXT NOT NULL"
 	") WITHOUT ROWID;"
+	/* Deleting a role looks for a binding to it (schema 6, migrate.c). */
+	"CREATE INDEX rbac_bindings_by_role ON rbac_bindings (role);"
 	"CREATE TABLE rbac_groups ("
 	"  name TEXT PRIMARY KEY NOT NULL,"
 	"  subjects TEXT NOT NULL"
@@ -162,14 +164,16 @@ static int pragma_int(sqlite3 *db, const char *sql, int64_t *out)
 	return rc == SQLITE_ROW ? 0 : -EINVAL;
 }
 
-int wm_fsm_schema_check(sqlite3 *db)
+int wm_fsm_schema_check(sqlite3 *db, int *version)
 {
-	int64_t app = 0, version = 0;
+	int64_t app = 0, v = 0;
 
 	if (pragma_int(db, "PRAGMA application_id", &app) < 0 ||
-	    pragma_int(db, "PRAGMA user_version", &version) < 0)
+	    pragma_int(db, "PRAGMA user_version", &v) < 0)
 		return -EINVAL;
-	if (app != WM_FSM_APPLICATION_ID || version != WM_FSM_SCHEMA_VERSION)
+	if (app != WM_FSM_APPLICATION_ID || v < WM_FSM_SCHEMA_OLDEST || v > WM_FSM_SCHEMA_VERSION)
 		return -EINVAL;
+	if (version)
+		*version = (int)v;
 	return 0;
 }

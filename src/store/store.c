@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/cmdver.h"
 #include "core/error.h"
 #include "store/authz.h"
 #include "store/lock.h"
@@ -32,6 +33,10 @@ struct barrier_req {
 	struct wm_store *s;
 	wm_store_apply_cb cb;
 	void *data;
+	/* A write refused before it reached the log: reported through the
+	 * barrier so that cb still runs after wm_store_apply has returned. */
+	int refuse;
+	char message[sizeof(((struct wm_store_result *)0)->message)];
 };
 
 /* Results go straight into the waiting request, so nothing is shared between
@@ -276,6 +281,8 @@ int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 	wm_store_fsm_init(&s->glue, s->fsm);
 	s->glue.result_for = result_for;
 	s->glue.owner = s;
+	s->glue.log = wm_store_log;
+	s->glue.log_data = s;
 
 	/* A dead peer's connection must fail within a few election timeouts,
 	 * not TCP's minutes (TCP_USER_TIMEOUT): libraft never reads from the
@@ -377,6 +384,30 @@ static void apply_done_cb(struct raft_apply *req, int status, void *result)
 	free(a);
 }
 
+static void barrier_done_cb(struct raft_barrier *req, int status);
+
+static int refuse_later(struct wm_store *s, int err, const char *why, wm_store_apply_cb cb,
+			void *data)
+{
+	struct barrier_req *b = calloc(1, sizeof(*b));
+	int rv;
+
+	if (!b)
+		return -ENOMEM;
+	b->raft.data = b;
+	b->s = s;
+	b->cb = cb;
+	b->data = data;
+	b->refuse = err;
+	snprintf(b->message, sizeof(b->message), "%s", why);
+	rv = raft_barrier(&s->raft, &b->raft, barrier_done_cb);
+	if (rv != 0) {
+		free(b);
+		return wm_store_raft_err(rv);
+	}
+	return 0;
+}
+
 int wm_store_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_store_apply_cb cb,
 		   void *data)
 {
@@ -392,10 +423,23 @@ int wm_store_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 	 * write to the leader at once. */
 	if (raft_state(&s->raft) != RAFT_LEADER)
 		return -WM_ENOTLEADER;
+	/* A kind some voter does not know yet would stop that voter (or, on a
+	 * build from before command versions, be skipped there): refused. */
+	uint32_t needs = 0;
+	char why[sizeof(a->res.message)];
+	rv = wm_cmd_admit((int)cmd->command_case, cmd->min_version, wm_store_mesh_version(s),
+			  &needs, why, sizeof(why));
+	if (rv == -WM_EVERSION)
+		return refuse_later(s, rv, why, cb, data);
+	if (rv < 0)
+		return rv;
+	Webmesh__V1__RaftCommand stated = *cmd;
+	/* Version-1 entries stay as builds before versions wrote them. */
+	stated.min_version = needs > WM_CMD_VERSION_BASE ? needs : 0;
 	a = calloc(1, sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	rv = wm_store_entry_encode(cmd, &buf);
+	rv = wm_store_entry_encode(&stated, &buf);
 	if (rv < 0) {
 		free(a);
 		return rv;
@@ -430,6 +474,9 @@ static void barrier_done_cb(struct raft_barrier *req, int status)
 		res.err = b->s->closing ? -ECANCELED : wm_store_raft_err(status);
 		snprintf(res.message, sizeof(res.message), "barrier failed: %s",
 			 b->s->closing ? "the store is closing" : raft_strerror(status));
+	} else if (b->refuse) {
+		res.err = b->refuse;
+		snprintf(res.message, sizeof(res.message), "%s", b->message);
 	}
 	b->cb(b->data, &res);
 	free(b);
@@ -550,5 +597,9 @@ void wm_store_status(struct wm_store *s, struct wm_store_status *out)
 		snprintf(m->address, sizeof(m->address), "%s", sv->address ? sv->address : "");
 		m->role = member_role(sv->role);
 	}
+	out->command_version = WM_CMD_VERSION;
+	if (out->is_leader)
+		out->mesh_command_version = wm_store_mesh_version(s);
+	wm_fsm_stalled(s->fsm, &out->stalled_index, &out->stalled_needs);
 	wm_store_catchup_status(s, out);
 }

@@ -112,6 +112,12 @@ struct wm_store_status {
 	const char *behind;
 	struct wm_store_member members[16];
 	size_t n_members;
+	/* Command versions (core/cmdver.h): this build's; on the leader the
+	 * mesh's effective one (0 elsewhere); and, when this replica stopped
+	 * at an entry it cannot apply, that entry's index and the version it
+	 * needs (0 otherwise). */
+	uint32_t command_version, mesh_command_version, stalled_needs;
+	uint64_t stalled_index;
 };
 
 /* The end of a membership change or leadership transfer: 0 or a negative error. */

@@ -30,7 +30,10 @@ void wm_store_catchup_status(struct wm_store *s, struct wm_store_status *out)
 	struct raft *r = &s->raft;
 	int state = raft_state(r);
 	out->caught_up = false;
-	if (state != RAFT_LEADER && state != RAFT_FOLLOWER)
+	if (out->stalled_index)
+		out->behind = "this server stopped applying the Raft log at an entry that needs a "
+			      "newer webmeshd (wmctl status)";
+	else if (state != RAFT_LEADER && state != RAFT_FOLLOWER)
 		out->behind = "this server has no Raft leader right now";
 	else if (state == RAFT_FOLLOWER && !out->leader_address[0])
 		out->behind = "this server has not heard from the Raft leader yet";

@@ -1,8 +1,10 @@
 /* The libraft FSM adapter: entries to wm_fsm transactions, snapshots, the change feed. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/cmdver.h"
 #include "core/error.h"
 #include "store/store_int.h"
 
@@ -15,6 +17,19 @@ static void notify(struct wm_store_fsm *g, uint64_t index, const Webmesh__V1__Ra
 	memcpy(tmp, g->listeners, n * sizeof(g->listeners[0]));
 	for (size_t i = 0; i < n; i++)
 		tmp[i].cb(tmp[i].data, index, cmd);
+}
+
+/* Once, when the replica has just stopped at an entry (core/cmdver.h). */
+static void stalled_log(struct wm_store_fsm *g, bool was_stalled, const struct wm_store_result *res)
+{
+	if (was_stalled || !wm_fsm_stalled(g->fsm, NULL, NULL) || !g->log)
+		return;
+	char msg[sizeof(res->message) + 96];
+	snprintf(msg, sizeof(msg),
+		 "stopped applying the Raft log: %s; restart this node on a build of that version "
+		 "or newer",
+		 res->message);
+	g->log(g->log_data, msg);
 }
 
 static int apply_cb(struct raft_fsm *rf, const struct raft_buffer *buf, void **result)
@@ -32,8 +47,16 @@ static int apply_cb(struct raft_fsm *rf, const struct raft_buffer *buf, void **r
 	if (!res)
 		res = &g->scratch;
 	*result = res;
+	bool was_stalled = wm_fsm_stalled(g->fsm, NULL, NULL);
 	/* Decoded once, for the FSM and for every listener. */
-	if (wm_store_entry_decode(buf, &payload, &len) < 0) {
+	r = wm_store_entry_decode(buf, &payload, &len);
+	if (r == -EPROTONOSUPPORT) {
+		/* framed by a newer build: not understood, so not skipped */
+		wm_fsm_stall(g->fsm, index, WM_CMD_VERSION + 1, res);
+		stalled_log(g, was_stalled, res);
+		return 0;
+	}
+	if (r < 0) {
 		payload = NULL;
 		len = 0;
 	}
@@ -46,6 +69,7 @@ static int apply_cb(struct raft_fsm *rf, const struct raft_buffer *buf, void **r
 	r = wm_fsm_apply_cmd(g->fsm, index, cmd, res);
 	if (r == 0 && res->err == 0)
 		notify(g, index, cmd);
+	stalled_log(g, was_stalled, res);
 	webmesh__v1__raft_command__free_unpacked(cmd, NULL);
 	/* An SQLite failure (out of memory or disk) is this replica's, not the
 	 * command's: failing the hook makes libraft stop and retry the entry
@@ -60,7 +84,12 @@ static int snapshot_cb(struct raft_fsm *rf, struct raft_buffer *bufs[], unsigned
 	size_t len;
 
 	/* libraft frees both the array and the image with raft_free (version 1). */
-	if (wm_fsm_snapshot_alloc(g->fsm, raft_malloc, &img, &len) < 0)
+	int r = wm_fsm_snapshot_alloc(g->fsm, raft_malloc, &img, &len);
+	/* Stalled: RAFT_BUSY is the failure libraft retries later without
+	 * giving up, and the log it keeps is what a newer build replays. */
+	if (r == -EBUSY)
+		return RAFT_BUSY;
+	if (r < 0)
 		return RAFT_NOMEM;
 	*bufs = raft_malloc(sizeof(**bufs));
 	if (!*bufs) {
@@ -82,6 +111,12 @@ static int restore_cb(struct raft_fsm *rf, struct raft_buffer *buf)
 		return r == -ENOMEM ? RAFT_NOMEM : RAFT_CORRUPT;
 	/* On success the buffer is ours to free; on failure it stays libraft's. */
 	raft_free(buf->base);
+	if (wm_fsm_migrated_from(g->fsm) && g->log) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "migrated state from schema %d to %d",
+			 wm_fsm_migrated_from(g->fsm), WM_FSM_SCHEMA_VERSION);
+		g->log(g->log_data, msg);
+	}
 	/* The whole state changed: listeners get no command, only the news. */
 	notify(g, wm_fsm_applied_index(g->fsm), NULL);
 	return 0;
@@ -93,6 +128,8 @@ static int restore_cb(struct raft_fsm *rf, struct raft_buffer *buf)
  * segments), and a protobuf message cannot be padded with zeros (a trailing
  * 0x00 could be a field). So an entry is a header, the message, zero padding:
  *   byte 0 format (1), bytes 1-3 zero, bytes 4-7 message length (LE), message.
+ * A later format keeps this header with its own number in byte 0: a build
+ * that meets one stops applying there (core/cmdver.h) instead of skipping.
  */
 #define ENTRY_FORMAT 1
 #define ENTRY_HEADER 8
@@ -126,12 +163,16 @@ int wm_store_entry_decode(const struct raft_buffer *buf, const uint8_t **msg, si
 	const uint8_t *p = buf->base;
 	size_t n = 0;
 
-	if (buf->len < ENTRY_HEADER || p[0] != ENTRY_FORMAT || p[1] || p[2] || p[3])
+	if (buf->len < ENTRY_HEADER || p[0] == 0 || p[1] || p[2] || p[3])
 		return -EBADMSG;
 	for (int i = 0; i < 4; i++)
 		n |= (size_t)p[4 + i] << (8 * i);
 	if (n > buf->len - ENTRY_HEADER)
 		return -EBADMSG;
+	/* A well-formed header of a later format is a newer build's entry,
+	 * not garbage: the caller must not skip it. */
+	if (p[0] != ENTRY_FORMAT)
+		return -EPROTONOSUPPORT;
 	*msg = p + ENTRY_HEADER;
 	*len = n;
 	return 0;

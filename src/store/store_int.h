@@ -27,6 +27,10 @@ struct wm_store_fsm {
 	struct wm_store_result *(*result_for)(void *owner, uint64_t index);
 	void *owner;
 	struct wm_store_result scratch;
+	/* One line when the replica stops at an entry or migrates a snapshot;
+	 * optional. */
+	void (*log)(void *data, const char *msg);
+	void *log_data;
 	struct {
 		wm_store_change_cb cb;
 		void *data;
@@ -42,13 +46,22 @@ void wm_store_fsm_unlisten(struct wm_store_fsm *g, wm_store_change_cb cb, void *
 /* A command as a log entry: raft_malloc'd, framed and padded to a multiple of
  * 8 bytes as libraft's storage needs. 0, -ENOMEM or -E2BIG. */
 int wm_store_entry_encode(const Webmesh__V1__RaftCommand *cmd, struct raft_buffer *out);
-/* The protobuf message inside an entry; -EBADMSG if it is not framed. */
+/* The protobuf message inside an entry; -EBADMSG if it is not framed,
+ * -EPROTONOSUPPORT if it is framed in a later format than this build's. */
 int wm_store_entry_decode(const struct raft_buffer *buf, const uint8_t **msg, size_t *len);
 
 /* A libraft error code as a negative errno (RAFT_NOTLEADER -> -WM_ENOTLEADER...). */
 int wm_store_raft_err(int rv);
 
 struct apply_req;
+
+/* The command versions voters advertised (store_version.c), kept for the
+ * term they were heard in: a new leader counts only what it heard itself. */
+#define WM_STORE_MAX_VERSIONS 32
+struct wm_store_version {
+	uint64_t raft_id, term;
+	uint32_t version;
+};
 
 struct wm_store {
 	uv_loop_t *loop;
@@ -73,7 +86,13 @@ struct wm_store {
 	struct apply_req *pending; /* applies waiting for their entry, for result_for */
 	void (*done_cb)(void *data);
 	void *done_data;
+	struct wm_store_version versions[WM_STORE_MAX_VERSIONS];
+	size_t n_versions;
 };
+
+/* The mesh's effective command version as this leader sees it: the lowest
+ * of the voters' (core/cmdver.h), this node's own for itself. */
+uint32_t wm_store_mesh_version(struct wm_store *s);
 
 /* Who a Raft peer is, for the transport: the replica and libraft's
  * configuration first, then the daemon's peer_lookup (store_peers.c). */
