@@ -140,6 +140,11 @@ struct wm_config {
 	bool meshdns_forward_public; /* meshdns-forward-public: forwarders on any address */
 	bool use_meshdns;            /* use-meshdns: the host resolver asks MeshDNS */
 	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
+	/* plugins (issue 12): include/webmesh/plugin.h */
+	char *plugins[WM_CFG_LIST_MAX];	       /* plugin: NAME=PATH.so list */
+	size_t n_plugins;
+	char *plugin_configs[WM_CFG_LIST_MAX]; /* plugin-config: NAME.KEY=VALUE list */
+	size_t n_plugin_configs;
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

@@ -1,0 +1,17 @@
+# The plugin ABI checks (src/plugin/load.c), with tiny .so fixtures: 1 good,
+# 2 wrong ABI, 3 short table, 4 missing function, 5 no table.
+if(TARGET wm_plugin)
+  foreach(n 1 2 3 4 5)
+    add_library(plugin_fixture_${n} MODULE ${CMAKE_SOURCE_DIR}/tests/unit/plugin_fixture.c)
+    target_include_directories(plugin_fixture_${n} PRIVATE ${CMAKE_SOURCE_DIR}/include)
+    target_compile_definitions(plugin_fixture_${n} PRIVATE FIXTURE=${n})
+    set_target_properties(plugin_fixture_${n} PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+                          LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures)
+  endforeach()
+  wm_unit_test(test_plugin_abi SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_plugin_abi.c
+               LIBS wm_plugin)
+  target_compile_definitions(test_plugin_abi PRIVATE
+                             WM_FIXTURE_DIR="${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures")
+  add_dependencies(test_plugin_abi plugin_fixture_1 plugin_fixture_2 plugin_fixture_3
+                   plugin_fixture_4 plugin_fixture_5)
+endif()
