@@ -177,12 +177,14 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 				goto fail;
 			}
 		}
+		uint32_t c = p->t->capabilities;
 		size_t o = strlen(h->describe);
-		snprintf(h->describe + o, sizeof(h->describe) - o, "%s%s(%s%s%s %s)", o ? "," : "",
-			 p->name, p->t->capabilities & WEBMESH_PLUGIN_CAP_AUTH ? "auth " : "",
-			 p->t->capabilities & WEBMESH_PLUGIN_CAP_IPAM ? "ipam " : "",
-			 p->t->capabilities & WEBMESH_PLUGIN_CAP_WATCH ? "watch" : "",
-			 p->t->version);
+		snprintf(h->describe + o, sizeof(h->describe) - o, "%s%s(%s%s%s%s%s %s)", o ? "," : "",
+			 p->name, c & WEBMESH_PLUGIN_CAP_AUTH ? "auth" : "",
+			 (c & WEBMESH_PLUGIN_CAP_AUTH) && (c & ~WEBMESH_PLUGIN_CAP_AUTH) ? "+" : "",
+			 c & WEBMESH_PLUGIN_CAP_IPAM ? "ipam" : "",
+			 (c & WEBMESH_PLUGIN_CAP_IPAM) && (c & WEBMESH_PLUGIN_CAP_WATCH) ? "+" : "",
+			 c & WEBMESH_PLUGIN_CAP_WATCH ? "watch" : "", p->t->version);
 	}
 	/* plugin-config for a plugin that is not loaded is a typo. */
 	for (size_t i = 0; i < cfg->n_plugin_configs; i++) {
