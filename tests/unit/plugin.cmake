@@ -15,3 +15,17 @@ if(TARGET wm_plugin)
   add_dependencies(test_plugin_abi plugin_fixture_1 plugin_fixture_2 plugin_fixture_3
                    plugin_fixture_4 plugin_fixture_5)
 endif()
+# An auth plugin in the chain: accepted, refused, failing, silent (timeout).
+find_package(Threads REQUIRED)
+if(TARGET wm_plugin)
+  add_library(plugin_auth_fixture MODULE ${CMAKE_SOURCE_DIR}/tests/unit/plugin_auth_fixture.c)
+  target_include_directories(plugin_auth_fixture PRIVATE ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(plugin_auth_fixture PRIVATE Threads::Threads)
+  set_target_properties(plugin_auth_fixture PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+                        LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures)
+  wm_unit_test(test_plugin_auth SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_plugin_auth.c
+               LIBS wm_plugin wm_auth wm_core wm_util)
+  target_compile_definitions(test_plugin_auth PRIVATE
+    WM_AUTH_FIXTURE="${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures/plugin_auth_fixture.so")
+  add_dependencies(test_plugin_auth plugin_auth_fixture)
+endif()
