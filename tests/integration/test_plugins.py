@@ -58,6 +58,9 @@ def read_events(path):
 def test_ipam_plugin_addresses_on_nodes(mesh):
     n1 = mesh.nodes["node1"]
     assert "plugins: log(watch 1.0),ipam(ipam 1.0)" in n1.log()
+    st = n1.status()
+    assert st["plugins"] == "log(watch 1.0),ipam(ipam 1.0)"
+    assert int(st.get("plugin_watch_dropped", 0)) == 0
     n2 = mesh.join("node2")
     n3 = mesh.join("node3", ephemeral=True)
     for n in (n2, n3):
