@@ -29,3 +29,16 @@ if(TARGET wm_plugin)
     WM_AUTH_FIXTURE="${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures/plugin_auth_fixture.so")
   add_dependencies(test_plugin_auth plugin_auth_fixture)
 endif()
+# The watch queue's bound: a blocked plugin, overflow counted and reported.
+if(TARGET wm_plugin)
+  add_library(plugin_watch_fixture MODULE ${CMAKE_SOURCE_DIR}/tests/unit/plugin_watch_fixture.c)
+  target_include_directories(plugin_watch_fixture PRIVATE ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(plugin_watch_fixture PRIVATE Threads::Threads)
+  set_target_properties(plugin_watch_fixture PROPERTIES PREFIX "" C_VISIBILITY_PRESET hidden
+                        LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures)
+  wm_unit_test(test_plugin_watch SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_plugin_watch.c
+               LIBS wm_plugin wm_auth wm_core wm_util ${CMAKE_DL_LIBS})
+  target_compile_definitions(test_plugin_watch PRIVATE
+    WM_WATCH_FIXTURE="${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures/plugin_watch_fixture.so")
+  add_dependencies(test_plugin_watch plugin_watch_fixture)
+endif()
