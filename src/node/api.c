@@ -377,6 +377,8 @@ void wm_api_close(struct wm_api *api, void (*done_cb)(void *data), void *data)
 
 void wm_api_free(struct wm_api *api, uv_loop_t *loop)
 {
+	/* Joins waiting for the IPAM plugin point into the services. */
+	wm_plugins_ipam_abandon(api->plugins);
 	wm_services_free(api->services);
 	api->services = NULL;
 	/* Calls still waiting for an authenticator end (CANCELLED) in the

@@ -265,6 +265,7 @@ bool wm_plugins_has_ipam(const struct wm_plugins *h)
 
 struct ipam_job {
 	uv_work_t work;
+	struct ipam_job *prev, *next; /* h->jobs: allocations waiting */
 	struct wm_plugins *h;
 	bool release;
 	char node_id[WM_PLUGIN_ID_MAX], public_key[64], network[WM_PREFIX_STRLEN];
@@ -329,6 +330,14 @@ static void ipam_after_cb(uv_work_t *w, int status)
 	} else if (j->err > 0) {
 		j->err = -EIO; /* not the contract: still a failure */
 	}
+	if (!j->release) {
+		if (j->prev)
+			j->prev->next = j->next;
+		else
+			h->jobs = j->next;
+		if (j->next)
+			j->next->prev = j->prev;
+	}
 	if (j->release) {
 		if (j->err)
 			wm_warn("plugin %s: release of node %s's address failed: %s",
@@ -339,7 +348,8 @@ static void ipam_after_cb(uv_work_t *w, int status)
 		else if (!j->why[0])
 			snprintf(j->why, sizeof(j->why), "plugin %s: %s", h->ipam->name,
 				 strerror(-j->err));
-		j->cb(j->data, j->err, j->err ? NULL : j->addr, j->why);
+		if (j->cb) /* NULL: abandoned, already answered */
+			j->cb(j->data, j->err, j->err ? NULL : j->addr, j->why);
 	}
 	free(j);
 	h->pending--;
@@ -372,7 +382,24 @@ int wm_plugins_ipam_allocate(struct wm_plugins *h, const char *node_id, const ch
 	snprintf(j->network, sizeof(j->network), "%s", network);
 	j->cb = cb;
 	j->data = data;
-	return ipam_queue(h, j);
+	int r = ipam_queue(h, j);
+	if (r == 0) {
+		j->next = h->jobs;
+		if (h->jobs)
+			h->jobs->prev = j;
+		h->jobs = j;
+	}
+	return r;
+}
+
+void wm_plugins_ipam_abandon(struct wm_plugins *h)
+{
+	for (struct ipam_job *j = h ? h->jobs : NULL; j; j = j->next) {
+		wm_plugins_ipam_cb cb = j->cb;
+		j->cb = NULL;
+		if (cb)
+			cb(j->data, -ECANCELED, NULL, "the server is shutting down");
+	}
 }
 
 void wm_plugins_ipam_release_queue(struct wm_plugins *h, const char *node_id, const char *address)

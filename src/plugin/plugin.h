@@ -59,6 +59,11 @@ typedef void (*wm_plugins_ipam_cb)(void *data, int err, const char *addr, const 
 int wm_plugins_ipam_allocate(struct wm_plugins *h, const char *node_id, const char *public_key,
 			     const char *network, wm_plugins_ipam_cb cb, void *data);
 
+/* Answers every allocation still waiting for the plugin with -ECANCELED
+ * now, before whoever waits for them goes away (the pool threads finish in
+ * the background). */
+void wm_plugins_ipam_abandon(struct wm_plugins *h);
+
 /* ---- watch and release, from the change feed ---- */
 
 /* The replica the feed will come from (a server, or a member that became

@@ -52,6 +52,7 @@ struct wm_plugins {
 	struct wm_plugin_inst *ipam; /* the one ipam plugin, or NULL */
 	char describe[512];
 	size_t pending; /* ipam jobs on the pool */
+	struct ipam_job *jobs; /* the allocations among them (host.c) */
 	bool freeing;
 	uint64_t dropped_total;
 	/* feed.c: the nodes as of the last change, sorted by id */
