@@ -749,7 +749,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .count_offset = F(n_plugins),
 	 .arg = "NAME=PATH.so",
 	 .check = check_plugin,
-	 .help = "load the plugin PATH.so as NAME (include/webmesh/plugin.h); repeatable"},
+	 .help = "load the plugin PATH.so as NAME (include/webmesh/plugin.h), or run "
+		 "NAME=exec:PROGRAM as one (auth, over gRPC); repeatable"},
 	{.name = "plugin-config",
 	 .type = WM_CFG_LIST,
 	 .offset = F(plugin_configs),
@@ -847,8 +848,10 @@ static const char *check_plugin(const char *v)
 	name[eq - v] = '\0';
 	if (wm_node_id_check(name, NULL) < 0)
 		return "is not NAME=/PATH/TO/PLUGIN.so: NAME must be a lower-case DNS label";
-	if (eq[1] != '/')
-		return "is not NAME=/PATH/TO/PLUGIN.so: the path must be absolute";
+	/* exec:/PROG is an out-of-process plugin (src/plugin/exec.c). */
+	if (eq[1] != '/' && !(strncmp(eq + 1, "exec:/", 6) == 0 && eq[7]))
+		return "is not NAME=/PATH/TO/PLUGIN.so or NAME=exec:/PATH/TO/PROGRAM: the path "
+		       "must be absolute";
 	return check_path(eq + 1);
 }
 

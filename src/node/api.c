@@ -356,6 +356,8 @@ static void api_server_closed(void *data)
 
 void wm_api_close(struct wm_api *api, void (*done_cb)(void *data), void *data)
 {
+	/* exec: plugins' children, sockets and clients would keep the loop up. */
+	wm_plugins_close(api->plugins);
 	struct api_closing *c = malloc(sizeof(*c));
 	if (!c) {
 		/* cannot count: the servers are freed after the loop anyway */
@@ -379,6 +381,7 @@ void wm_api_free(struct wm_api *api, uv_loop_t *loop)
 {
 	/* Joins waiting for the IPAM plugin point into the services. */
 	wm_plugins_ipam_abandon(api->plugins);
+	wm_plugins_close(api->plugins); /* exec: plugins' children and sockets */
 	wm_services_free(api->services);
 	api->services = NULL;
 	/* Calls still waiting for an authenticator end (CANCELLED) in the

@@ -140,13 +140,31 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 				goto fail;
 			}
 		p->host = h;
-		r = wm_plugin_open(p->name, eq + 1, &p->t, err, errlen);
+		bool is_exec = strncmp(eq + 1, "exec:", 5) == 0;
+		if (is_exec)
+			p->t = &wm_plugin_exec_table;
+		else
+			r = wm_plugin_open(p->name, eq + 1, &p->t, err, errlen);
 		if (r < 0)
 			goto fail;
 		h->n++;
 		r = instance_config(p, cfg, err, errlen);
 		if (r < 0)
 			goto fail;
+		if (is_exec) {
+			char dir[4096];
+			snprintf(dir, sizeof(dir), "%s/plugins", cfg->state_dir);
+			r = wm_plugin_exec_new(loop, p->name, eq + 6, dir, p->cfg, p->n_cfg,
+					       p->auth_timeout_ms, &p->exec, err, errlen);
+			if (r < 0)
+				goto fail;
+			p->state = p->exec;
+			p->inited = true;
+			size_t o = strlen(h->describe);
+			snprintf(h->describe + o, sizeof(h->describe) - o, "%s%s(auth exec)",
+				 o ? "," : "", p->name);
+			continue;
+		}
 		if ((p->t->capabilities & WEBMESH_PLUGIN_CAP_IPAM) && h->ipam) {
 			snprintf(err, errlen,
 				 "plugin %s: a second ipam plugin (%s is one): only one may allocate "
@@ -231,13 +249,21 @@ static void free_instance(struct wm_plugin_inst *p)
 		uv_cond_destroy(&p->cv);
 		uv_mutex_destroy(&p->mu);
 	}
-	if (p->inited && p->t->fini)
+	if (p->exec)
+		wm_plugin_exec_free(p->exec);
+	else if (p->inited && p->t->fini)
 		p->t->fini(p->state);
 	for (size_t i = 0; i < p->n_cfg; i++) {
 		free((char *)p->cfg[i].key);
 		free((char *)p->cfg[i].value);
 	}
 	free(p->cfg);
+}
+
+void wm_plugins_close(struct wm_plugins *h)
+{
+	for (size_t i = 0; h && i < h->n; i++)
+		wm_plugin_exec_close(h->p[i].exec);
 }
 
 void wm_plugins_free(struct wm_plugins *h)

@@ -37,6 +37,11 @@ struct wm_plugins;
  * loaded are refused. *out is NULL-free: an empty host when none. */
 int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugins **out,
 		   char *err, size_t errlen);
+/* PATH "exec:/path/to/prog" in --plugin is an out-of-process plugin (auth
+ * only, today): its socket goes in STATE-DIR/plugins. */
+/* Stops out-of-process plugins (SIGTERM, pending calls fail); run the loop
+ * afterwards, then free. NULL is fine. */
+void wm_plugins_close(struct wm_plugins *h);
 /* Stops the watch threads (events still queued are dropped), calls every
  * plugin's fini. Call after the auth chain and every ipam request are done.
  * NULL is fine. */

@@ -27,6 +27,7 @@ struct wm_plugin_inst {
 	size_t n_cfg;
 	uint32_t auth_timeout_ms;
 	struct wm_authenticator_ops auth_ops; /* named after the instance */
+	struct wm_plugin_exec *exec;	      /* exec: plugins (exec.c), else NULL */
 	/* watch: a ring of WM_PLUGIN_WATCH_QUEUE under mu; the thread takes */
 	uv_thread_t thread;
 	uv_mutex_t mu;
@@ -61,6 +62,16 @@ struct wm_plugins {
 	bool known_loaded;
 	char leader[WM_PLUGIN_ID_MAX];
 };
+
+/* exec.c: an out-of-process plugin behind a table of our own. */
+struct wm_plugin_exec;
+extern const struct webmesh_plugin wm_plugin_exec_table;
+int wm_plugin_exec_new(uv_loop_t *loop, const char *name, const char *prog, const char *dir,
+		       const struct webmesh_kv *cfg, size_t n_cfg, uint32_t timeout_ms,
+		       struct wm_plugin_exec **out, char *err, size_t errlen);
+/* Stops the child (SIGTERM), fails what waits; run the loop, then free. */
+void wm_plugin_exec_close(struct wm_plugin_exec *x);
+void wm_plugin_exec_free(struct wm_plugin_exec *x);
 
 void wm_plugins_watch_emit(struct wm_plugins *h, uint32_t kind, uint64_t index,
 			   const char *node_id, const char *peer_id, const char *address,

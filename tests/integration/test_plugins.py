@@ -7,8 +7,11 @@ command line, watch from a YAML plugins: section); node2 and node3 join
 through it, node3 ephemeral so that it leaves when stopped.
 """
 
+import base64
 import ipaddress
 import json
+import os
+import signal
 
 import pytest
 
@@ -119,3 +122,70 @@ def test_wrong_abi_refused_at_startup():
         rc = node.wait_exit(30)
         assert rc != 0
         assert "plugin old: built for plugin ABI 2, this webmeshd has ABI 1" in node.log()
+
+
+def child_pids(pid):
+    """The children of pid (a webmeshd we started)."""
+    try:
+        text = open(f"/proc/{pid}/task/{pid}/children").read()
+    except FileNotFoundError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def plugin_pid(node):
+    for c in child_pids(node.pid):
+        try:
+            if b"auth_bearer.py" in open(f"/proc/{c}/cmdline", "rb").read():
+                return c
+        except FileNotFoundError:
+            pass
+    return None
+
+
+def test_exec_auth_plugin_fails_closed_and_recovers(pb_gen):
+    """Joins authenticated only by the Python plugin, run by webmeshd: a valid
+    token joins, a wrong one is refused, a hung plugin refuses (its timeout),
+    a killed one is restarted and admits again."""
+    with topology() as topo:
+        tokens = topo.dir / "tokens"
+        tokens.write_text("# token identity\ntok-5 node5\ntok-6 node6\ntok-7 node7\n")
+        n1 = topo.bootstrap("node1", "--plugin",
+                            f"bearer=exec:{EXAMPLES / 'auth_bearer.py'}",
+                            "--plugin-config", f"bearer.tokens={tokens}",
+                            "--plugin-config", "bearer.auth-timeout-ms=1500")
+        assert n1.status()["auth_methods"] == "bearer"
+
+        def join(node_id, token):
+            key = base64.b64encode(os.urandom(32)).decode()
+            op = {"op": "unary", "method": "/webmesh.v1.Membership/Join",
+                  "request_type": "webmesh.v1.JoinRequest",
+                  "response_type": "webmesh.v1.JoinResponse",
+                  "request": {"id": node_id, "publicKey": key, "listenPort": 51820},
+                  "metadata": [["authorization", f"Bearer {token}"]], "timeout": 10}
+            return topo.grpc(pb_gen, n1, [op])[0]
+
+        # the plugin starts beside webmeshd: poll until it answers
+        res = wait_until(lambda: (r := join("node5", "tok-5"))["code"] == "OK" and r, 30,
+                         "the plugin to admit node5")
+        assert res["response"].get("address_ipv4") or res["response"].get("addressIpv4"), res
+        assert "node5" in n1.nodes()
+        bad = join("node6", "wrong")
+        assert bad["code"] == "UNAUTHENTICATED", bad
+        assert "node6" not in n1.nodes()
+
+        pid = plugin_pid(n1)
+        assert pid, "the plugin's process is a child of webmeshd"
+        os.kill(pid, signal.SIGSTOP)  # hung: no answer within auth-timeout-ms
+        try:
+            hung = join("node6", "tok-6")
+            assert hung["code"] == "UNAVAILABLE", hung
+            assert "node6" not in n1.nodes()
+        finally:
+            os.kill(pid, signal.SIGKILL)
+        wait_until(lambda: "plugin bearer: its process was killed by signal 9" in n1.log(), 30,
+                   "webmeshd to log the plugin's death")
+        wait_until(lambda: (p := plugin_pid(n1)) and p != pid, 30, "the plugin's restart")
+        res = wait_until(lambda: (r := join("node6", "tok-6"))["code"] == "OK" and r, 30,
+                         "the restarted plugin to admit node6")
+        assert "node6" in n1.nodes()
