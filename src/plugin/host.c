@@ -226,6 +226,25 @@ fail:
 	return r;
 }
 
+bool wm_plugins_config_has_auth(const struct wm_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_plugins; i++) {
+		const char *eq = strchr(cfg->plugins[i], '=');
+		const struct webmesh_plugin *t;
+		char name[WM_PLUGIN_ID_MAX], err[256];
+		if (!eq || (size_t)(eq - cfg->plugins[i]) >= sizeof(name))
+			continue;
+		if (strncmp(eq + 1, "exec:", 5) == 0)
+			return true;
+		snprintf(name, sizeof(name), "%.*s", (int)(eq - cfg->plugins[i]), cfg->plugins[i]);
+		/* a plugin that does not load fails the start later, with its reason */
+		if (wm_plugin_open(name, eq + 1, &t, err, sizeof(err)) == 0 &&
+		    (t->capabilities & WEBMESH_PLUGIN_CAP_AUTH))
+			return true;
+	}
+	return false;
+}
+
 const char *wm_plugins_describe(const struct wm_plugins *h)
 {
 	return h ? h->describe : "";

@@ -39,6 +39,10 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 		   char *err, size_t errlen);
 /* PATH "exec:/path/to/prog" in --plugin is an out-of-process plugin (auth
  * only, today): its socket goes in STATE-DIR/plugins. */
+/* True when the configuration loads an auth plugin (exec: ones are auth;
+ * a .so is opened to read its capabilities, not initialised): the mesh's
+ * replicated auth settings then name "plugin" (core/meshauth.h). */
+bool wm_plugins_config_has_auth(const struct wm_config *cfg);
 /* Stops out-of-process plugins (SIGTERM, pending calls fail); run the loop
  * afterwards, then free. NULL is fine. */
 void wm_plugins_close(struct wm_plugins *h);

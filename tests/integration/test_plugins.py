@@ -155,6 +155,11 @@ def test_exec_auth_plugin_fails_closed_and_recovers(pb_gen):
                             "--plugin-config", f"bearer.tokens={tokens}",
                             "--plugin-config", "bearer.auth-timeout-ms=1500")
         assert n1.status()["auth_methods"] == "bearer"
+        # the mesh records that its servers authenticate with a plugin (RBAC
+        # on, and a server without one may not serve): it is not open
+        assert "THIS MESH IS OPEN" not in n1.log()
+        wait_until(lambda: "mesh authentication: plugin, RBAC on" in n1.log(), 10,
+                   "node1 to log the mesh's authentication")
 
         def join(node_id, token):
             key = base64.b64encode(os.urandom(32)).decode()
