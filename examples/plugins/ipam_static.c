@@ -93,8 +93,7 @@ static void fini(void *state)
 	free(t);
 }
 
-static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg,
-		size_t msglen)
+static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg, size_t msglen)
 {
 	const char *path = NULL;
 	for (size_t i = 0; i < args->n_config; i++) {
@@ -107,7 +106,8 @@ static int init(const struct webmesh_plugin_init_args *args, void **state, char 
 		}
 	}
 	if (!path || !*path) {
-		snprintf(msg, msglen, "config key \"table\" (the file of NODE-ID ADDRESS) is missing");
+		snprintf(msg, msglen,
+			 "config key \"table\" (the file of NODE-ID ADDRESS) is missing");
 		return -EINVAL;
 	}
 	struct table *t = calloc(1, sizeof(*t));
@@ -137,8 +137,7 @@ static int allocate(void *state, const struct webmesh_ipam_request *req, char *a
 	return -ENOSPC;
 }
 
-static int release(void *state, const char *node_id, const char *address, char *msg,
-		   size_t msglen)
+static int release(void *state, const char *node_id, const char *address, char *msg, size_t msglen)
 {
 	/* Static: the address stays reserved for the node. */
 	(void)state, (void)node_id, (void)address, (void)msg, (void)msglen;

@@ -57,8 +57,9 @@ static void put_str(FILE *f, const char *s)
 static void event(void *state, const struct webmesh_watch_event *ev)
 {
 	struct out *o = state;
-	fprintf(o->f, "{\"seq\":%" PRIu64 ",\"kind\":\"%s\",\"index\":%" PRIu64
-		      ",\"time_ms\":%" PRId64 ",\"node\":",
+	fprintf(o->f,
+		"{\"seq\":%" PRIu64 ",\"kind\":\"%s\",\"index\":%" PRIu64 ",\"time_ms\":%" PRId64
+		",\"node\":",
 		ev->seq, kind_name(ev->kind), ev->index, ev->time_ms);
 	put_str(o->f, ev->node_id);
 	fputs(",\"peer\":", o->f);
@@ -78,8 +79,7 @@ static void dropped(void *state, uint64_t n)
 	fflush(o->f);
 }
 
-static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg,
-		size_t msglen)
+static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg, size_t msglen)
 {
 	const char *path = NULL;
 	for (size_t i = 0; i < args->n_config; i++) {

@@ -85,7 +85,7 @@ struct webmesh_kv {
 };
 
 struct webmesh_plugin_init_args {
-	const char *name; /* the NAME this instance was loaded as */
+	const char *name;		 /* the NAME this instance was loaded as */
 	const struct webmesh_kv *config; /* its configuration, in the order given */
 	size_t n_config;
 };
@@ -157,9 +157,9 @@ struct webmesh_ipam_ops {
 /* ---- watch ---- */
 
 enum webmesh_watch_kind {
-	WEBMESH_WATCH_NODE_JOINED = 1,	/* node_id, address */
-	WEBMESH_WATCH_NODE_CHANGED = 2, /* node_id, address: joined again */
-	WEBMESH_WATCH_NODE_LEFT = 3,	/* node_id, address */
+	WEBMESH_WATCH_NODE_JOINED = 1,	  /* node_id, address */
+	WEBMESH_WATCH_NODE_CHANGED = 2,	  /* node_id, address: joined again */
+	WEBMESH_WATCH_NODE_LEFT = 3,	  /* node_id, address */
 	WEBMESH_WATCH_LEADER_CHANGED = 4, /* node_id: the new leader, "" unknown */
 	WEBMESH_WATCH_EDGE_PUT = 5,	  /* node_id -> peer_id */
 	WEBMESH_WATCH_EDGE_DELETED = 6,	  /* node_id -> peer_id */
@@ -168,10 +168,10 @@ enum webmesh_watch_kind {
 };
 
 struct webmesh_watch_event {
-	uint32_t kind;	  /* enum webmesh_watch_kind; ignore kinds you do not know */
-	uint64_t seq;	  /* 1, 2, ... per plugin, gaps where events were dropped */
-	uint64_t index;	  /* the store's log index of the change, 0 for leader changes */
-	int64_t time_ms;  /* unix milliseconds when webmeshd saw it */
+	uint32_t kind;	 /* enum webmesh_watch_kind; ignore kinds you do not know */
+	uint64_t seq;	 /* 1, 2, ... per plugin, gaps where events were dropped */
+	uint64_t index;	 /* the store's log index of the change, 0 for leader changes */
+	int64_t time_ms; /* unix milliseconds when webmeshd saw it */
 	const char *node_id;
 	const char *peer_id; /* "" unless an edge */
 	const char *address; /* "" when not known */
@@ -198,7 +198,7 @@ struct webmesh_plugin {
 	 * a reason in msg (then fini is not called). */
 	int (*init)(const struct webmesh_plugin_init_args *args, void **state, char *msg,
 		    size_t msglen);
-	void (*fini)(void *state); /* may be NULL */
+	void (*fini)(void *state);	       /* may be NULL */
 	const struct webmesh_auth_ops *auth;   /* with WEBMESH_PLUGIN_CAP_AUTH */
 	const struct webmesh_ipam_ops *ipam;   /* with WEBMESH_PLUGIN_CAP_IPAM */
 	const struct webmesh_watch_ops *watch; /* with WEBMESH_PLUGIN_CAP_WATCH */

@@ -391,7 +391,8 @@ int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, w
 	j->req.call = NULL;
 	j->req.md = NULL;
 	j->req.n_md = 0;
-	if ((req->call && copy_md(j, req->call)) || dup_opt(req->authorization, &j->authorization) || dup_opt(req->key_id, &j->key_id) ||
+	if ((req->call && copy_md(j, req->call)) ||
+	    dup_opt(req->authorization, &j->authorization) || dup_opt(req->key_id, &j->key_id) ||
 	    dup_opt(req->key_window, &j->key_window) || dup_opt(req->key_sig, &j->key_sig) ||
 	    dup_opt(req->key_audience, &j->key_audience)) {
 		job_free(j);

@@ -141,7 +141,7 @@ struct wm_config {
 	bool use_meshdns;            /* use-meshdns: the host resolver asks MeshDNS */
 	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
 	/* plugins (issue 12): include/webmesh/plugin.h */
-	char *plugins[WM_CFG_LIST_MAX];	       /* plugin: NAME=PATH.so list */
+	char *plugins[WM_CFG_LIST_MAX]; /* plugin: NAME=PATH.so list */
 	size_t n_plugins;
 	char *plugin_configs[WM_CFG_LIST_MAX]; /* plugin-config: NAME.KEY=VALUE list */
 	size_t n_plugin_configs;

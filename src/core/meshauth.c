@@ -15,7 +15,8 @@ static const struct {
 	{WM_MESH_AUTH_BASIC, "basic", "basic auth", "--basic-auth-file FILE (the mesh's htpasswd)"},
 	{WM_MESH_AUTH_LDAP, "ldap", "LDAP", "--ldap-url URL (and the mesh's --ldap-* settings)"},
 	{WM_MESH_AUTH_KEY, "key", "key auth", "--key-auth-keys-file FILE"},
-	{WM_MESH_AUTH_PLUGIN, "plugin", "auth plugins", "--plugin NAME=... (the mesh's auth plugins)"},
+	{WM_MESH_AUTH_PLUGIN, "plugin", "auth plugins",
+	 "--plugin NAME=... (the mesh's auth plugins)"},
 };
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 

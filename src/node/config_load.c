@@ -196,8 +196,9 @@ static int yaml_list(struct yaml_ctx *y, struct wm_config *cfg, const struct wm_
 static int plugin_scalar(struct yaml_ctx *y, yaml_event_t *ev, const char *what, const char **out)
 {
 	if (ev->type != YAML_SCALAR_EVENT)
-		return fail(y->err, y->errlen, "config: %s:%zu: plugins: %s must be a single value, not %s",
-			    y->name, line_of(ev), what, event_what(ev->type));
+		return fail(y->err, y->errlen,
+			    "config: %s:%zu: plugins: %s must be a single value, not %s", y->name,
+			    line_of(ev), what, event_what(ev->type));
 	return scalar_text(y, ev, out);
 }
 
@@ -236,7 +237,8 @@ static int yaml_plugins(struct yaml_ctx *y, struct wm_config *cfg)
 				 "config: %s:%zu: plugins: %s: expected a mapping with path: and "
 				 "config:, not %s",
 				 y->name, line, name,
-				 ev.type == YAML_SCALAR_EVENT ? "a single value" : event_what(ev.type));
+				 ev.type == YAML_SCALAR_EVENT ? "a single value"
+							      : event_what(ev.type));
 			yl.event_delete(&ev);
 			return r;
 		}
@@ -253,7 +255,8 @@ static int yaml_plugins(struct yaml_ctx *y, struct wm_config *cfg)
 			bool is_config = r == 0 && strcmp(v, "config") == 0;
 			if (r == 0 && !is_path && !is_config)
 				r = fail(y->err, y->errlen,
-					 "config: %s:%zu: plugins: %s: unknown key \"%.64s\" (path or "
+					 "config: %s:%zu: plugins: %s: unknown key \"%.64s\" (path "
+					 "or "
 					 "config)",
 					 y->name, line_of(&ev), name, v);
 			yl.event_delete(&ev);
@@ -265,13 +268,15 @@ static int yaml_plugins(struct yaml_ctx *y, struct wm_config *cfg)
 			if (is_path) {
 				r = plugin_scalar(y, &ev2, "path", &v);
 				if (r == 0 && has_path)
-					r = fail(y->err, y->errlen, "config: %s: plugins: %s: path is given twice",
+					r = fail(y->err, y->errlen,
+						 "config: %s: plugins: %s: path is given twice",
 						 source, name);
 				has_path = true;
 				if (r == 0)
 					snprintf(item, sizeof(item), "%s=%s", name, v);
 				if (r == 0)
-					r = wm_config_append(cfg, kp, item, source, y->err, y->errlen);
+					r = wm_config_append(cfg, kp, item, source, y->err,
+							     y->errlen);
 				yl.event_delete(&ev2);
 				if (r < 0)
 					return r;
@@ -279,7 +284,8 @@ static int yaml_plugins(struct yaml_ctx *y, struct wm_config *cfg)
 			}
 			if (ev2.type != YAML_MAPPING_START_EVENT) {
 				r = fail(y->err, y->errlen,
-					 "config: %s: plugins: %s: config must be a mapping of KEY: VALUE",
+					 "config: %s: plugins: %s: config must be a mapping of "
+					 "KEY: VALUE",
 					 source, name);
 				yl.event_delete(&ev2);
 				return r;
@@ -306,23 +312,27 @@ static int yaml_plugins(struct yaml_ctx *y, struct wm_config *cfg)
 				r = plugin_scalar(y, &ev3, "a config value", &cv);
 				if (r == 0 && strchr(cv, ','))
 					r = fail(y->err, y->errlen,
-						 "config: %s: plugins: %s: %s: a value may not contain ','",
+						 "config: %s: plugins: %s: %s: a value may not "
+						 "contain ','",
 						 source, name, key);
-				if (r == 0 && snprintf(item, sizeof(item), "%s.%s=%s", name, key, cv) >=
-						      (int)sizeof(item))
+				if (r == 0 && snprintf(item, sizeof(item), "%s.%s=%s", name, key,
+						       cv) >= (int)sizeof(item))
 					r = fail(y->err, y->errlen,
-						 "config: %s: plugins: %s: %s: the value is too long",
+						 "config: %s: plugins: %s: %s: the value is too "
+						 "long",
 						 source, name, key);
 				if (r == 0)
-					r = wm_config_append(cfg, kc, item, source, y->err, y->errlen);
+					r = wm_config_append(cfg, kc, item, source, y->err,
+							     y->errlen);
 				yl.event_delete(&ev3);
 				if (r < 0)
 					return r;
 			}
 		}
 		if (!has_path)
-			return fail(y->err, y->errlen, "config: %s:%zu: plugins: %s has no path:",
-				    y->name, line, name);
+			return fail(y->err, y->errlen,
+				    "config: %s:%zu: plugins: %s has no path:", y->name, line,
+				    name);
 	}
 }
 

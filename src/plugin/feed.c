@@ -134,10 +134,12 @@ void wm_plugins_feed(struct wm_plugins *h, struct wm_store *store, uint64_t inde
 		struct wm_plugin_known *k = known_find(h, id);
 		if (k) {
 			snprintf(k->address, sizeof(k->address), "%s", addr);
-			wm_plugins_watch_emit(h, WEBMESH_WATCH_NODE_CHANGED, index, id, "", addr, "");
+			wm_plugins_watch_emit(h, WEBMESH_WATCH_NODE_CHANGED, index, id, "", addr,
+					      "");
 		} else {
 			known_add(h, id, addr);
-			wm_plugins_watch_emit(h, WEBMESH_WATCH_NODE_JOINED, index, id, "", addr, "");
+			wm_plugins_watch_emit(h, WEBMESH_WATCH_NODE_JOINED, index, id, "", addr,
+					      "");
 		}
 		return;
 	}

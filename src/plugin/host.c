@@ -109,8 +109,8 @@ static int watch_start(struct wm_plugin_inst *p)
 	return 0;
 }
 
-int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugins **out,
-		   char *err, size_t errlen)
+int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugins **out, char *err,
+		   size_t errlen)
 {
 	struct wm_plugins *h = calloc(1, sizeof(*h));
 	int r = 0;
@@ -135,7 +135,8 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 		memcpy(p->name, item, (size_t)(eq - item));
 		for (size_t j = 0; j < h->n; j++)
 			if (strcmp(h->p[j].name, p->name) == 0) {
-				snprintf(err, errlen, "plugin: the name %s is given twice", p->name);
+				snprintf(err, errlen, "plugin: the name %s is given twice",
+					 p->name);
 				r = -EINVAL;
 				goto fail;
 			}
@@ -167,7 +168,8 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 		}
 		if ((p->t->capabilities & WEBMESH_PLUGIN_CAP_IPAM) && h->ipam) {
 			snprintf(err, errlen,
-				 "plugin %s: a second ipam plugin (%s is one): only one may allocate "
+				 "plugin %s: a second ipam plugin (%s is one): only one may "
+				 "allocate "
 				 "addresses",
 				 p->name, h->ipam->name);
 			r = -EINVAL;
@@ -197,8 +199,8 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 		}
 		uint32_t c = p->t->capabilities;
 		size_t o = strlen(h->describe);
-		snprintf(h->describe + o, sizeof(h->describe) - o, "%s%s(%s%s%s%s%s %s)", o ? "," : "",
-			 p->name, c & WEBMESH_PLUGIN_CAP_AUTH ? "auth" : "",
+		snprintf(h->describe + o, sizeof(h->describe) - o, "%s%s(%s%s%s%s%s %s)",
+			 o ? "," : "", p->name, c & WEBMESH_PLUGIN_CAP_AUTH ? "auth" : "",
 			 (c & WEBMESH_PLUGIN_CAP_AUTH) && (c & ~WEBMESH_PLUGIN_CAP_AUTH) ? "+" : "",
 			 c & WEBMESH_PLUGIN_CAP_IPAM ? "ipam" : "",
 			 (c & WEBMESH_PLUGIN_CAP_IPAM) && (c & WEBMESH_PLUGIN_CAP_WATCH) ? "+" : "",
@@ -347,8 +349,9 @@ static int check_address(struct ipam_job *j)
 	char full[80];
 
 	if (inet_pton(AF_INET, j->addr, &a) != 1) {
-		snprintf(j->why, sizeof(j->why), "plugin %s answered \"%.40s\", not an IPv4 address",
-			 j->h->ipam->name, j->addr);
+		snprintf(j->why, sizeof(j->why),
+			 "plugin %s answered \"%.40s\", not an IPv4 address", j->h->ipam->name,
+			 j->addr);
 		return -EIO;
 	}
 	snprintf(full, sizeof(full), "%s/32", j->addr);
@@ -385,8 +388,8 @@ static void ipam_after_cb(uv_work_t *w, int status)
 	}
 	if (j->release) {
 		if (j->err)
-			wm_warn("plugin %s: release of node %s's address failed: %s",
-				h->ipam->name, j->node_id, j->why[0] ? j->why : strerror(-j->err));
+			wm_warn("plugin %s: release of node %s's address failed: %s", h->ipam->name,
+				j->node_id, j->why[0] ? j->why : strerror(-j->err));
 	} else {
 		if (!j->err)
 			j->err = check_address(j);
@@ -461,8 +464,8 @@ void wm_plugins_ipam_release_queue(struct wm_plugins *h, const char *node_id, co
 	snprintf(j->node_id, sizeof(j->node_id), "%s", node_id);
 	snprintf(j->addr, sizeof(j->addr), "%s", address);
 	if (ipam_queue(h, j) < 0)
-		wm_warn("plugin %s: cannot queue the release of node %s's address",
-			h->ipam->name, node_id);
+		wm_warn("plugin %s: cannot queue the release of node %s's address", h->ipam->name,
+			node_id);
 }
 
 /* ---- watch ---- */
@@ -501,9 +504,8 @@ static void *watch_main(void *arg)
 	}
 }
 
-void wm_plugins_watch_emit(struct wm_plugins *h, uint32_t kind, uint64_t index,
-			   const char *node_id, const char *peer_id, const char *address,
-			   const char *detail)
+void wm_plugins_watch_emit(struct wm_plugins *h, uint32_t kind, uint64_t index, const char *node_id,
+			   const char *peer_id, const char *address, const char *detail)
 {
 	uv_timeval64_t tv;
 	int64_t now = uv_gettimeofday(&tv) == 0 ? tv.tv_sec * 1000 + tv.tv_usec / 1000 : 0;

@@ -49,10 +49,10 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 		return -EINVAL;
 	}
 	if (t->capabilities & WEBMESH_PLUGIN_CAP_AUTH) {
-		const char *missing = !t->auth					? "ops"
-				      : t->auth->size < sizeof(*t->auth)	? "ops (too short)"
-				      : !t->auth->authenticate			? "authenticate"
-									: NULL;
+		const char *missing = !t->auth				 ? "ops"
+				      : t->auth->size < sizeof(*t->auth) ? "ops (too short)"
+				      : !t->auth->authenticate		 ? "authenticate"
+									 : NULL;
 		if (missing) {
 			snprintf(err, errlen,
 				 "plugin %s: declares the auth capability but has no auth %s", name,
@@ -61,11 +61,11 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 		}
 	}
 	if (t->capabilities & WEBMESH_PLUGIN_CAP_IPAM) {
-		const char *missing = !t->ipam				    ? "ops"
+		const char *missing = !t->ipam				 ? "ops"
 				      : t->ipam->size < sizeof(*t->ipam) ? "ops (too short)"
-				      : !t->ipam->allocate		    ? "allocate"
-				      : !t->ipam->release		    ? "release"
-									    : NULL;
+				      : !t->ipam->allocate		 ? "allocate"
+				      : !t->ipam->release		 ? "release"
+									 : NULL;
 		if (missing) {
 			snprintf(err, errlen,
 				 "plugin %s: declares the ipam capability but has no ipam %s", name,
@@ -74,11 +74,11 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 		}
 	}
 	if (t->capabilities & WEBMESH_PLUGIN_CAP_WATCH) {
-		const char *missing = !t->watch				      ? "ops"
+		const char *missing = !t->watch				   ? "ops"
 				      : t->watch->size < sizeof(*t->watch) ? "ops (too short)"
-				      : !t->watch->event		      ? "event"
-				      : !t->watch->dropped		      ? "dropped"
-									      : NULL;
+				      : !t->watch->event		   ? "event"
+				      : !t->watch->dropped		   ? "dropped"
+									   : NULL;
 		if (missing) {
 			snprintf(err, errlen,
 				 "plugin %s: declares the watch capability but has no watch %s",
@@ -89,8 +89,8 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 	return 0;
 }
 
-int wm_plugin_open(const char *name, const char *path, const struct webmesh_plugin **out,
-		   char *err, size_t errlen)
+int wm_plugin_open(const char *name, const char *path, const struct webmesh_plugin **out, char *err,
+		   size_t errlen)
 {
 	/* RTLD_LOCAL: a plugin's symbols never satisfy another's. */
 	void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);

@@ -27,16 +27,16 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 /* dlopens path and returns its checked table in *out (the .so stays loaded
  * until exit). -ENOENT (cannot open, no symbol) or the check's errors, with
  * err naming NAME, the path and the problem. */
-int wm_plugin_open(const char *name, const char *path, const struct webmesh_plugin **out,
-		   char *err, size_t errlen);
+int wm_plugin_open(const char *name, const char *path, const struct webmesh_plugin **out, char *err,
+		   size_t errlen);
 
 struct wm_plugins;
 
 /* Loads, checks and initialises every plugin the configuration names
  * (plugin, plugin-config). plugin-config entries for a NAME that is not
  * loaded are refused. *out is NULL-free: an empty host when none. */
-int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugins **out,
-		   char *err, size_t errlen);
+int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugins **out, char *err,
+		   size_t errlen);
 /* PATH "exec:/path/to/prog" in --plugin is an out-of-process plugin (auth
  * only, today): its socket goes in STATE-DIR/plugins. */
 /* True when the configuration loads an auth plugin (exec: ones are auth;

@@ -52,7 +52,7 @@ struct wm_plugins {
 	size_t n;
 	struct wm_plugin_inst *ipam; /* the one ipam plugin, or NULL */
 	char describe[512];
-	size_t pending; /* ipam jobs on the pool */
+	size_t pending;	       /* ipam jobs on the pool */
 	struct ipam_job *jobs; /* the allocations among them (host.c) */
 	bool freeing;
 	uint64_t dropped_total;
@@ -73,9 +73,8 @@ int wm_plugin_exec_new(uv_loop_t *loop, const char *name, const char *prog, cons
 void wm_plugin_exec_close(struct wm_plugin_exec *x);
 void wm_plugin_exec_free(struct wm_plugin_exec *x);
 
-void wm_plugins_watch_emit(struct wm_plugins *h, uint32_t kind, uint64_t index,
-			   const char *node_id, const char *peer_id, const char *address,
-			   const char *detail);
+void wm_plugins_watch_emit(struct wm_plugins *h, uint32_t kind, uint64_t index, const char *node_id,
+			   const char *peer_id, const char *address, const char *detail);
 void wm_plugins_ipam_release_queue(struct wm_plugins *h, const char *node_id, const char *address);
 
 #endif

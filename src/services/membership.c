@@ -236,9 +236,8 @@ static void ipam_done_cb(void *data, int err, const char *addr, const char *why)
 /* With an IPAM plugin, a new node's address comes from it (a node coming
  * back keeps its lease, as without). Returns true when the call is taken
  * care of (waiting for the plugin, or failed); r and rr are then owned. */
-static bool ipam_join(struct wm_services *s, struct wm_rpc_call *call,
-		      Webmesh__V1__JoinRequest *r, struct wm_route_rights *rr, const uint8_t *req,
-		      size_t len)
+static bool ipam_join(struct wm_services *s, struct wm_rpc_call *call, Webmesh__V1__JoinRequest *r,
+		      struct wm_route_rights *rr, const uint8_t *req, size_t len)
 {
 	struct wm_mesh_node node;
 	struct wm_mesh_info info;

@@ -9,8 +9,7 @@
 
 #include "webmesh/plugin.h"
 
-static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg,
-		size_t msglen)
+static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg, size_t msglen)
 {
 	(void)args, (void)msg, (void)msglen;
 	*state = NULL;

@@ -4,16 +4,15 @@
 
 #include "webmesh/plugin.h"
 
-static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg,
-		size_t msglen)
+static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg, size_t msglen)
 {
 	(void)args, (void)msg, (void)msglen;
 	*state = NULL;
 	return 0;
 }
 
-static int alloc_fn(void *state, const struct webmesh_ipam_request *req, char *addr,
-		    size_t addrlen, char *msg, size_t msglen)
+static int alloc_fn(void *state, const struct webmesh_ipam_request *req, char *addr, size_t addrlen,
+		    char *msg, size_t msglen)
 {
 	(void)state, (void)req, (void)addr, (void)addrlen, (void)msg, (void)msglen;
 	return -ENOSPC;
@@ -54,8 +53,8 @@ __attribute__((visibility("default"))) const struct webmesh_plugin webmesh_plugi
 };
 #else
 /* no webmesh_plugin table, only its parts */
-__attribute__((visibility("default"))) const void *webmesh_not_a_plugin[] = {(void *)init,
-									     &ipam_ops};
+__attribute__((visibility("default")))
+const void *webmesh_not_a_plugin[] = {(void *)init, &ipam_ops};
 #endif
 /* release_fn is unused in fixture 4 */
 __attribute__((visibility("default"))) void *webmesh_fixture_keep = (void *)release_fn;

@@ -13,8 +13,7 @@ static int blocked, released;
 static uint64_t events, dropped_total, last_seq, dropped_calls;
 static int out_of_order;
 
-static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg,
-		size_t msglen)
+static int init(const struct webmesh_plugin_init_args *args, void **state, char *msg, size_t msglen)
 {
 	(void)args, (void)msg, (void)msglen;
 	*state = NULL;

@@ -785,8 +785,8 @@ static void test_yaml_plugins(void **state)
 	}
 	/* the flag form */
 	assert_int_equal(wm_config_init(&c), 0);
-	assert_int_equal(wm_config_append(&c, wm_cfg_find("plugin"), "a=/x.so,b=/y.so", "flag",
-					  err, sizeof(err)),
+	assert_int_equal(wm_config_append(&c, wm_cfg_find("plugin"), "a=/x.so,b=/y.so", "flag", err,
+					  sizeof(err)),
 			 0);
 	assert_int_equal(c.n_plugins, 2);
 	assert_true(wm_config_append(&c, wm_cfg_find("plugin-config"), "a.k", "flag", err,

@@ -57,7 +57,8 @@ static void test_missing_function(void **st)
 	const struct webmesh_plugin *t = NULL;
 	char err[512] = "";
 	assert_int_equal(wm_plugin_open("nofn", fixture(4), &t, err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "plugin nofn: declares the ipam capability but has no ipam release");
+	assert_string_equal(err,
+			    "plugin nofn: declares the ipam capability but has no ipam release");
 }
 
 static void test_no_symbol(void **st)
@@ -119,11 +120,13 @@ static void test_table_checks(void **st)
 
 	auth.size = 4;
 	assert_int_equal(wm_plugin_table_check(&t, "p", err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "plugin p: declares the auth capability but has no auth ops (too short)");
+	assert_string_equal(
+		err, "plugin p: declares the auth capability but has no auth ops (too short)");
 	auth.size = sizeof(auth);
 	auth.authenticate = NULL;
 	assert_int_equal(wm_plugin_table_check(&t, "p", err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "plugin p: declares the auth capability but has no auth authenticate");
+	assert_string_equal(err,
+			    "plugin p: declares the auth capability but has no auth authenticate");
 	auth.authenticate = authn;
 
 	t.capabilities = WEBMESH_PLUGIN_CAP_WATCH;
@@ -131,7 +134,8 @@ static void test_table_checks(void **st)
 	assert_string_equal(err, "plugin p: declares the watch capability but has no watch ops");
 	t.watch = &watch;
 	assert_int_equal(wm_plugin_table_check(&t, "p", err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "plugin p: declares the watch capability but has no watch dropped");
+	assert_string_equal(err,
+			    "plugin p: declares the watch capability but has no watch dropped");
 
 	t.capabilities = 0;
 	assert_int_equal(wm_plugin_table_check(&t, "p", err, sizeof(err)), -EINVAL);
@@ -152,9 +156,9 @@ static void test_table_checks(void **st)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_good_loads),     cmocka_unit_test(test_wrong_abi),
-		cmocka_unit_test(test_short_table),    cmocka_unit_test(test_missing_function),
-		cmocka_unit_test(test_no_symbol),      cmocka_unit_test(test_missing_file),
+		cmocka_unit_test(test_good_loads),   cmocka_unit_test(test_wrong_abi),
+		cmocka_unit_test(test_short_table),  cmocka_unit_test(test_missing_function),
+		cmocka_unit_test(test_no_symbol),    cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_table_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

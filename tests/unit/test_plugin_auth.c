@@ -30,9 +30,8 @@ static int setup(void **state)
 	uv_loop_init(&e.loop);
 	assert_int_equal(wm_config_init(&e.cfg), 0);
 	snprintf(item, sizeof(item), "bearer=%s", WM_AUTH_FIXTURE);
-	assert_int_equal(wm_config_append(&e.cfg, wm_cfg_find("plugin"), item, "t", err,
-					  sizeof(err)),
-			 0);
+	assert_int_equal(
+		wm_config_append(&e.cfg, wm_cfg_find("plugin"), item, "t", err, sizeof(err)), 0);
 	assert_int_equal(wm_config_append(&e.cfg, wm_cfg_find("plugin-config"),
 					  "bearer.auth-timeout-ms=300", "t", err, sizeof(err)),
 			 0);
