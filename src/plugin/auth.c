@@ -108,7 +108,10 @@ static int plugin_authenticate(void *self, const struct wm_auth_request *req,
 	OPENSSL_free(der);
 	if (r != 0) {
 		msg[sizeof(msg) - 1] = '\0';
-		waiter_unref(w); /* done will not come */
+		/* The contract: no done after an error. An in-process plugin that
+		 * breaks it can corrupt anything anyway; holding the reference
+		 * for it would leak one waiter per failed call instead. */
+		waiter_unref(w);
 		waiter_unref(w);
 		snprintf(why, whylen, "plugin failed: %.100s", msg[0] ? msg : "no reason given");
 		return -EIO;
