@@ -1,6 +1,6 @@
 /* An auth plugin for test_plugin_auth.c: "authorization: Bearer TOKEN" with
  * TOKEN good (accepted as alice, answered from a thread of its own), bad
- * (refused), broken (fails), silent (never answered), bad-id (accepted with
+ * (refused), broken (fails), silent (answered only at fini, too late), bad-id (accepted with
  * an identity RBAC cannot hold); no header: no credentials. */
 #include <errno.h>
 #include <pthread.h>
@@ -14,6 +14,20 @@ static int init(const struct webmesh_plugin_init_args *args, void **state, char 
 	(void)args, (void)msg, (void)msglen;
 	*state = NULL;
 	return 0;
+}
+
+static pthread_mutex_t held_mu = PTHREAD_MUTEX_INITIALIZER;
+static webmesh_auth_done_fn held_done;
+static void *held_token;
+
+static void fini(void *state)
+{
+	(void)state;
+	pthread_mutex_lock(&held_mu);
+	if (held_done)
+		held_done(held_token, 0, "late", NULL);
+	held_done = NULL;
+	pthread_mutex_unlock(&held_mu);
 }
 
 struct later {
@@ -56,8 +70,14 @@ static int authenticate(void *state, const struct webmesh_auth_request *req,
 		pthread_detach(t);
 		return 0;
 	}
-	if (!strcmp(h, "silent"))
-		return 0; /* never answers */
+	if (!strcmp(h, "silent")) {
+		/* no answer until fini: too late, and harmless */
+		pthread_mutex_lock(&held_mu);
+		held_done = done;
+		held_token = token;
+		pthread_mutex_unlock(&held_mu);
+		return 0;
+	}
 	if (!strcmp(h, "broken"))
 		done(token, -EIO, NULL, "the token service is down");
 	else if (!strcmp(h, "bad-id"))
@@ -79,5 +99,6 @@ __attribute__((visibility("default"))) const struct webmesh_plugin webmesh_plugi
 	.version = "0",
 	.capabilities = WEBMESH_PLUGIN_CAP_AUTH,
 	.init = init,
+	.fini = fini,
 	.auth = &auth_ops,
 };
