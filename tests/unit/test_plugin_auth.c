@@ -131,6 +131,16 @@ static void test_host_config_errors(void **state)
 	assert_int_equal(wm_plugins_new(&loop, &c, &h, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "plugin: the name bearer is given twice");
 	wm_config_free(&c);
+
+	/* an exec: plugin whose program is missing */
+	assert_int_equal(wm_config_init(&c), 0);
+	wm_config_append(&c, wm_cfg_find("plugin"), "ext=exec:/nonexistent/prog", "t", err,
+			 sizeof(err));
+	assert_int_equal(wm_plugins_new(&loop, &c, &h, err, sizeof(err)), -ENOENT);
+	assert_null(h);
+	assert_non_null(strstr(err, "plugin ext: /nonexistent/prog is not an executable file"));
+	assert_true(wm_plugins_config_has_auth(&c)); /* exec: is auth */
+	wm_config_free(&c);
 	uv_loop_close(&loop);
 }
 
