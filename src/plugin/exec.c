@@ -167,14 +167,22 @@ static void unary_cb(void *data, int grpc_status, const char *message, const uin
 }
 
 /* On the loop: send every queued request. */
-static void async_cb(uv_async_t *a)
+/* Takes every queued request; close marks the plugin closed on the way. */
+static struct exec_req *take_all(struct wm_plugin_exec *x, bool close)
 {
-	struct wm_plugin_exec *x = a->data;
 	uv_mutex_lock(&x->mu);
 	struct exec_req *q = x->head;
 	x->head = NULL;
 	x->tail = &x->head;
+	x->closed = x->closed || close;
 	uv_mutex_unlock(&x->mu);
+	return q;
+}
+
+static void async_cb(uv_async_t *a)
+{
+	struct wm_plugin_exec *x = a->data;
+	struct exec_req *q = take_all(x, false);
 	while (q) {
 		struct exec_req *next = q->next;
 		if (!x->running) {
@@ -371,12 +379,7 @@ void wm_plugin_exec_close(struct wm_plugin_exec *x)
 {
 	if (!x || x->closed)
 		return;
-	uv_mutex_lock(&x->mu);
-	x->closed = true;
-	struct exec_req *q = x->head;
-	x->head = NULL;
-	x->tail = &x->head;
-	uv_mutex_unlock(&x->mu);
+	struct exec_req *q = take_all(x, true);
 	while (q) {
 		struct exec_req *next = q->next;
 		answer(q, -ECANCELED, NULL, "the server is shutting down");
