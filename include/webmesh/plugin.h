@@ -98,8 +98,9 @@ struct webmesh_auth_request {
 	const struct webmesh_kv *metadata;
 	size_t n_metadata;
 	/* The client's certificate chain as the TLS layer saw it, DER, leaf
-	 * first; n_certs 0 when the client sent none. webmeshd has NOT
-	 * checked it against anything unless mtls is also on. */
+	 * first (today the leaf only: n_certs is 0 or 1); n_certs 0 when the
+	 * client sent none. webmeshd has NOT checked it against anything
+	 * unless mtls is also on. */
 	const uint8_t *const *cert_der;
 	const size_t *cert_len;
 	size_t n_certs;
