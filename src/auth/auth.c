@@ -34,6 +34,7 @@ struct job {
 	struct wm_auth *a;
 	struct wm_auth_request req;
 	char *authorization, *key_id, *key_window, *key_sig, *key_audience;
+	struct wm_rpc_metadata *md; /* one block: the array, then the strings */
 	wm_auth_cb cb;
 	void *data;
 	int err;
@@ -58,6 +59,50 @@ void wm_auth_request_from_call(const struct wm_rpc_call *call, struct wm_auth_re
 	snprintf(req->server_fp, sizeof(req->server_fp), "%s", fp ? fp : "");
 	req->local = wm_rpc_call_is_local(call);
 	req->peer = wm_rpc_call_peer(call);
+	req->call = call;
+}
+
+/* Copies the call's metadata into one block for the threads (a plugin
+ * authenticator reads it). Secrets in it are wiped with the job. */
+static int copy_md(struct job *j, const struct wm_rpc_call *call)
+{
+	struct wm_rpc_metadata e;
+	size_t n = 0, bytes = 0;
+
+	while (n < WM_AUTH_MD_MAX && wm_rpc_call_metadata_at(call, n, &e)) {
+		bytes += strlen(e.key) + strlen(e.value) + 2;
+		n++;
+	}
+	if (!n)
+		return 0;
+	j->md = malloc(n * sizeof(*j->md) + bytes);
+	if (!j->md)
+		return -ENOMEM;
+	char *p = (char *)(j->md + n);
+	for (size_t i = 0; i < n; i++) {
+		wm_rpc_call_metadata_at(call, i, &e);
+		size_t kl = strlen(e.key) + 1, vl = strlen(e.value) + 1;
+		memcpy(p, e.key, kl);
+		j->md[i].key = p;
+		p += kl;
+		memcpy(p, e.value, vl);
+		j->md[i].value = p;
+		p += vl;
+	}
+	j->req.md = j->md;
+	j->req.n_md = n;
+	return 0;
+}
+
+static void free_md(struct job *j)
+{
+	if (!j->md)
+		return;
+	size_t bytes = j->req.n_md * sizeof(*j->md);
+	for (size_t i = 0; i < j->req.n_md; i++)
+		bytes += strlen(j->md[i].key) + strlen(j->md[i].value) + 2;
+	wm_wipe(j->md, bytes);
+	free(j->md);
 }
 
 int wm_auth_new(uv_loop_t *loop, struct wm_auth **out)
@@ -240,6 +285,7 @@ static void job_free(struct job *j)
 	free(j->key_window);
 	free(j->key_sig);
 	free(j->key_audience);
+	free_md(j);
 	X509_free(j->req.peer_cert);
 	free(j);
 }
@@ -342,7 +388,11 @@ int wm_auth_authenticate(struct wm_auth *a, const struct wm_auth_request *req, w
 	if (!j->req.now)
 		j->req.now = (int64_t)time(NULL);
 	j->req.peer_cert = NULL;
-	if (dup_opt(req->authorization, &j->authorization) || dup_opt(req->key_id, &j->key_id) ||
+	j->req.call = NULL;
+	j->req.md = NULL;
+	j->req.n_md = 0;
+	if ((req->call && copy_md(j, req->call)) ||
+	    dup_opt(req->authorization, &j->authorization) || dup_opt(req->key_id, &j->key_id) ||
 	    dup_opt(req->key_window, &j->key_window) || dup_opt(req->key_sig, &j->key_sig) ||
 	    dup_opt(req->key_audience, &j->key_audience)) {
 		job_free(j);

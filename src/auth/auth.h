@@ -59,7 +59,14 @@ struct wm_auth_request {
 	int64_t now; /* unix seconds; 0 = time(NULL) */
 	const char *peer; /* the caller's address (wm_rpc_call_peer) for the per-source
 			     limits, or NULL: not limited per source */
+	/* Plugin authenticators (issue 12) see every metadata entry: the call
+	 * they are copied from by wm_auth_authenticate (NULL: none), and the
+	 * copy the authenticators get (at most WM_AUTH_MD_MAX entries). */
+	const struct wm_rpc_call *call;
+	const struct wm_rpc_metadata *md;
+	size_t n_md;
 };
+#define WM_AUTH_MD_MAX 64
 
 /* Fills req from a server call: peer certificate, headers, local or not,
  * peer address; now = 0. The strings stay the call's. */

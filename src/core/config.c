@@ -39,6 +39,8 @@ static const char *check_ldap_filter(const char *v);
 static const char *check_auth_name(const char *v);
 static const char *check_admin_subject(const char *v);
 static const char *check_bootstrap_server(const char *v);
+static const char *check_plugin(const char *v);
+static const char *check_plugin_config(const char *v);
 
 static const char *check_zone(const char *v);
 static const char *check_route(const char *v);
@@ -748,6 +750,22 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .arg = "PATH",
 	 .check = check_path,
 	 .help = "read turn-secret from the first line of this file (mode 0600)"},
+	/* plugins (issue 12) */
+	{.name = "plugin",
+	 .type = WM_CFG_LIST,
+	 .offset = F(plugins),
+	 .count_offset = F(n_plugins),
+	 .arg = "NAME=PATH.so",
+	 .check = check_plugin,
+	 .help = "load the plugin PATH.so as NAME (include/webmesh/plugin.h), or run "
+		 "NAME=exec:PROGRAM as one (auth, over gRPC); repeatable"},
+	{.name = "plugin-config",
+	 .type = WM_CFG_LIST,
+	 .offset = F(plugin_configs),
+	 .count_offset = F(n_plugin_configs),
+	 .arg = "NAME.KEY=VALUE",
+	 .check = check_plugin_config,
+	 .help = "a setting handed to plugin NAME's init; repeatable"},
 	{.name = "config",
 	 .type = WM_CFG_STRING,
 	 .offset = F(config_file),
@@ -823,6 +841,51 @@ static const char *check_bootstrap_server(const char *v)
 		return "is not ID=HOST:PORT: the ID is not a valid node ID";
 	if (wm_hostport_split(eq + 1, host, sizeof(host), &port) < 0)
 		return "is not ID=HOST:PORT: HOST:PORT needs a port 1..65535";
+	return NULL;
+}
+
+/* "NAME=/PATH.so" of plugin: NAME a DNS label, as node IDs are. */
+static const char *check_plugin(const char *v)
+{
+	char name[WM_NODE_ID_MAX + 1];
+	const char *eq = strchr(v, '=');
+
+	if (!eq || eq == v || (size_t)(eq - v) > WM_NODE_ID_MAX)
+		return "is not NAME=/PATH/TO/PLUGIN.so";
+	memcpy(name, v, (size_t)(eq - v));
+	name[eq - v] = '\0';
+	if (wm_node_id_check(name, NULL) < 0)
+		return "is not NAME=/PATH/TO/PLUGIN.so: NAME must be a lower-case DNS label";
+	/* exec:/PROG is an out-of-process plugin (src/plugin/exec.c). */
+	if (eq[1] != '/' && !(strncmp(eq + 1, "exec:/", 6) == 0 && eq[7]))
+		return "is not NAME=/PATH/TO/PLUGIN.so or NAME=exec:/PATH/TO/PROGRAM: the path "
+		       "must be absolute";
+	return check_path(eq + 1);
+}
+
+/* "NAME.KEY=VALUE" of plugin-config. */
+static const char *check_plugin_config(const char *v)
+{
+	char name[WM_NODE_ID_MAX + 1];
+	const char *dot = strchr(v, '.'), *eq = strchr(v, '=');
+
+	if (!dot || !eq || dot > eq || dot == v || (size_t)(dot - v) > WM_NODE_ID_MAX)
+		return "is not NAME.KEY=VALUE";
+	memcpy(name, v, (size_t)(dot - v));
+	name[dot - v] = '\0';
+	if (wm_node_id_check(name, NULL) < 0)
+		return "is not NAME.KEY=VALUE: NAME must be a lower-case DNS label";
+	if (eq == dot + 1 || eq - dot - 1 > 63)
+		return "is not NAME.KEY=VALUE: KEY must be 1 to 63 characters";
+	for (const char *p = dot + 1; p < eq; p++)
+		if (!islower((unsigned char)*p) && !isdigit((unsigned char)*p) && *p != '-' &&
+		    *p != '_')
+			return "is not NAME.KEY=VALUE: KEY may hold a-z, 0-9, '-' and '_'";
+	if (strlen(eq + 1) > 1024)
+		return "has a VALUE longer than 1024 bytes";
+	for (const char *p = eq + 1; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "has a control character in its VALUE";
 	return NULL;
 }
 

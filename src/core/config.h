@@ -142,6 +142,11 @@ struct wm_config {
 	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
 	/* the web console (issue 13) */
 	char *console_dir; /* console-dir: the console's files, unset = none */
+	/* plugins (issue 12): include/webmesh/plugin.h */
+	char *plugins[WM_CFG_LIST_MAX]; /* plugin: NAME=PATH.so list */
+	size_t n_plugins;
+	char *plugin_configs[WM_CFG_LIST_MAX]; /* plugin-config: NAME.KEY=VALUE list */
+	size_t n_plugin_configs;
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

@@ -15,12 +15,14 @@ static const struct {
 	{WM_MESH_AUTH_BASIC, "basic", "basic auth", "--basic-auth-file FILE (the mesh's htpasswd)"},
 	{WM_MESH_AUTH_LDAP, "ldap", "LDAP", "--ldap-url URL (and the mesh's --ldap-* settings)"},
 	{WM_MESH_AUTH_KEY, "key", "key auth", "--key-auth-keys-file FILE"},
+	{WM_MESH_AUTH_PLUGIN, "plugin", "auth plugins",
+	 "--plugin NAME=... (the mesh's auth plugins)"},
 };
 #define N_METHODS (sizeof(methods) / sizeof(methods[0]))
 
 /* The flags that switch a method on, to name when it must go. */
 static const char *const enable_flag[] = {"--mtls", "--basic-auth-file", "--ldap-url",
-					  "--key-auth-keys-file"};
+					  "--key-auth-keys-file", "--plugin (its auth plugins)"};
 
 void wm_mesh_auth_methods_format(unsigned m, char out[WM_MESH_AUTH_TEXT_MAX])
 {

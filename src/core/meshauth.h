@@ -12,11 +12,12 @@ enum {
 	WM_MESH_AUTH_BASIC = 1u << 1,
 	WM_MESH_AUTH_LDAP = 1u << 2,
 	WM_MESH_AUTH_KEY = 1u << 3,
-	WM_MESH_AUTH_ALL = (1u << 4) - 1,
+	WM_MESH_AUTH_PLUGIN = 1u << 4, /* auth plugins (issue 12, include/webmesh/plugin.h) */
+	WM_MESH_AUTH_ALL = (1u << 5) - 1,
 };
 
 #define WM_MESH_AUTH_FP_LEN 72	 /* "sha256:" + 64 hex + NUL, rounded */
-#define WM_MESH_AUTH_TEXT_MAX 32 /* "mtls,basic,ldap,key" */
+#define WM_MESH_AUTH_TEXT_MAX 32 /* "mtls,basic,ldap,key,plugin" */
 
 struct wm_mesh_auth {
 	unsigned methods;			  /* WM_MESH_AUTH_* bits; 0: an open mesh */
@@ -24,7 +25,7 @@ struct wm_mesh_auth {
 	bool rbac;				  /* RBAC decides (on unless open) */
 };
 
-/* "mtls,basic,ldap,key" (in this order, the methods present) or "open". */
+/* "mtls,basic,ldap,key,plugin" (in this order, the methods present) or "open". */
 void wm_mesh_auth_methods_format(unsigned methods, char out[WM_MESH_AUTH_TEXT_MAX]);
 /* The inverse; -EINVAL for an unknown or repeated name, an empty string or
  * "open" with another name. */

@@ -16,6 +16,7 @@
 #include "core/hostport.h"
 #include "auth/pki.h"
 #include "core/ipam.h"
+#include "plugin/plugin.h"
 #include "services/convert.h"
 #include "services/signaling.h"
 #include "store/authz.h"
@@ -187,6 +188,9 @@ static int auth_start(struct wm_api *api, char *err, size_t errlen)
 	int rc = wm_auth_from_config(api->c.loop, api->c.cfg, &api->auth, err, errlen);
 	if (rc)
 		return rc;
+	rc = wm_plugins_auth_add(api->plugins, api->auth, err, errlen);
+	if (rc)
+		return rc;
 	struct wm_gate_config gc = {
 		.loop = api->c.loop,
 		.auth = api->auth,
@@ -269,7 +273,15 @@ int wm_api_init(struct wm_api *api, const struct wm_api_config *c, char *err, si
 		.client_key = c->cfg->tls_key,
 		.call_metadata = c->call_metadata,
 	};
-	int rc = auth_start(api, err, errlen);
+	int rc = 0;
+	if (c->cfg->n_plugins) {
+		rc = wm_plugins_new(c->loop, c->cfg, &api->plugins, err, errlen);
+		if (rc)
+			return rc;
+		wm_info("plugins: %s", wm_plugins_describe(api->plugins));
+	}
+	sc.plugins = api->plugins;
+	rc = auth_start(api, err, errlen);
 	if (rc)
 		return rc;
 	sc.gate = api->gate;
@@ -345,6 +357,8 @@ static void api_server_closed(void *data)
 
 void wm_api_close(struct wm_api *api, void (*done_cb)(void *data), void *data)
 {
+	/* exec: plugins' children, sockets and clients would keep the loop up. */
+	wm_plugins_close(api->plugins);
 	struct api_closing *c = malloc(sizeof(*c));
 	if (!c) {
 		/* cannot count: the servers are freed after the loop anyway */
@@ -366,6 +380,9 @@ void wm_api_close(struct wm_api *api, void (*done_cb)(void *data), void *data)
 
 void wm_api_free(struct wm_api *api, uv_loop_t *loop)
 {
+	/* Joins waiting for the IPAM plugin point into the services. */
+	wm_plugins_ipam_abandon(api->plugins);
+	wm_plugins_close(api->plugins); /* exec: plugins' children and sockets */
 	wm_services_free(api->services);
 	api->services = NULL;
 	/* Calls still waiting for an authenticator end (CANCELLED) in the
@@ -379,6 +396,9 @@ void wm_api_free(struct wm_api *api, uv_loop_t *loop)
 	api->api = api->local = NULL;
 	wm_gate_free(api->gate);
 	api->gate = NULL;
+	/* Last: the chain's threads and the services' ipam requests are done. */
+	wm_plugins_free(api->plugins);
+	api->plugins = NULL;
 	SSL_CTX_free(api->server_tls);
 	api->server_tls = NULL;
 }

@@ -63,6 +63,7 @@ struct wm_api {
 	struct wm_auth *auth;	      /* server side: who calls us */
 	struct wm_gate *gate;	      /* in front of every method */
 	struct wm_auth_client *creds; /* what we present to other nodes */
+	struct wm_plugins *plugins;   /* --plugin (src/plugin/plugin.h), or NULL */
 };
 
 /* The auth chain, the gate, the services and the local socket (and the TLS

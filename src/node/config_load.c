@@ -192,6 +192,150 @@ static int yaml_list(struct yaml_ctx *y, struct wm_config *cfg, const struct wm_
 	}
 }
 
+/* A scalar event's text; anything else is refused as "what". */
+static int plugin_scalar(struct yaml_ctx *y, yaml_event_t *ev, const char *what, const char **out)
+{
+	if (ev->type != YAML_SCALAR_EVENT)
+		return fail(y->err, y->errlen,
+			    "config: %s:%zu: plugins: %s must be a single value, not %s", y->name,
+			    line_of(ev), what, event_what(ev->type));
+	return scalar_text(y, ev, out);
+}
+
+/* plugins: NAME: {path: P, config: {KEY: VALUE}}, the YAML form of the
+ * plugin and plugin-config keys (include/webmesh/plugin.h): it appends their
+ * items, so the same checks apply. */
+static int yaml_plugins(struct yaml_ctx *y, struct wm_config *cfg)
+{
+	const struct wm_cfg_key *kp = wm_cfg_find("plugin"), *kc = wm_cfg_find("plugin-config");
+	char name[128], item[1200], source[512];
+	yaml_event_t ev, ev2, ev3;
+	const char *v;
+	int r;
+
+	wm_config_reset(cfg, kp);
+	wm_config_reset(cfg, kc);
+	for (;;) {
+		bool has_path = false;
+		if ((r = yaml_next(y, &ev)) < 0)
+			return r;
+		if (ev.type == YAML_MAPPING_END_EVENT) {
+			yl.event_delete(&ev);
+			return 0;
+		}
+		r = plugin_scalar(y, &ev, "a plugin's NAME", &v);
+		if (r == 0)
+			snprintf(name, sizeof(name), "%.100s", v);
+		size_t line = line_of(&ev);
+		yl.event_delete(&ev);
+		if (r < 0)
+			return r;
+		if ((r = yaml_next(y, &ev)) < 0)
+			return r;
+		if (ev.type != YAML_MAPPING_START_EVENT) {
+			r = fail(y->err, y->errlen,
+				 "config: %s:%zu: plugins: %s: expected a mapping with path: and "
+				 "config:, not %s",
+				 y->name, line, name,
+				 ev.type == YAML_SCALAR_EVENT ? "a single value"
+							      : event_what(ev.type));
+			yl.event_delete(&ev);
+			return r;
+		}
+		yl.event_delete(&ev);
+		for (;;) {
+			if ((r = yaml_next(y, &ev)) < 0)
+				return r;
+			if (ev.type == YAML_MAPPING_END_EVENT) {
+				yl.event_delete(&ev);
+				break;
+			}
+			r = plugin_scalar(y, &ev, "a key", &v);
+			bool is_path = r == 0 && strcmp(v, "path") == 0;
+			bool is_config = r == 0 && strcmp(v, "config") == 0;
+			if (r == 0 && !is_path && !is_config)
+				r = fail(y->err, y->errlen,
+					 "config: %s:%zu: plugins: %s: unknown key \"%.64s\" (path "
+					 "or "
+					 "config)",
+					 y->name, line_of(&ev), name, v);
+			yl.event_delete(&ev);
+			if (r < 0)
+				return r;
+			if ((r = yaml_next(y, &ev2)) < 0)
+				return r;
+			snprintf(source, sizeof(source), "%s:%zu", y->name, line_of(&ev2));
+			if (is_path) {
+				r = plugin_scalar(y, &ev2, "path", &v);
+				if (r == 0 && has_path)
+					r = fail(y->err, y->errlen,
+						 "config: %s: plugins: %s: path is given twice",
+						 source, name);
+				has_path = true;
+				if (r == 0)
+					snprintf(item, sizeof(item), "%s=%s", name, v);
+				if (r == 0)
+					r = wm_config_append(cfg, kp, item, source, y->err,
+							     y->errlen);
+				yl.event_delete(&ev2);
+				if (r < 0)
+					return r;
+				continue;
+			}
+			if (ev2.type != YAML_MAPPING_START_EVENT) {
+				r = fail(y->err, y->errlen,
+					 "config: %s: plugins: %s: config must be a mapping of "
+					 "KEY: VALUE",
+					 source, name);
+				yl.event_delete(&ev2);
+				return r;
+			}
+			yl.event_delete(&ev2);
+			for (;;) {
+				const char *ck, *cv;
+				char key[80];
+				if ((r = yaml_next(y, &ev2)) < 0)
+					return r;
+				if (ev2.type == YAML_MAPPING_END_EVENT) {
+					yl.event_delete(&ev2);
+					break;
+				}
+				r = plugin_scalar(y, &ev2, "a config key", &ck);
+				if (r == 0)
+					snprintf(key, sizeof(key), "%.70s", ck);
+				yl.event_delete(&ev2);
+				if (r < 0)
+					return r;
+				if ((r = yaml_next(y, &ev3)) < 0)
+					return r;
+				snprintf(source, sizeof(source), "%s:%zu", y->name, line_of(&ev3));
+				r = plugin_scalar(y, &ev3, "a config value", &cv);
+				if (r == 0 && strchr(cv, ','))
+					r = fail(y->err, y->errlen,
+						 "config: %s: plugins: %s: %s: a value may not "
+						 "contain ','",
+						 source, name, key);
+				if (r == 0 && snprintf(item, sizeof(item), "%s.%s=%s", name, key,
+						       cv) >= (int)sizeof(item))
+					r = fail(y->err, y->errlen,
+						 "config: %s: plugins: %s: %s: the value is too "
+						 "long",
+						 source, name, key);
+				if (r == 0)
+					r = wm_config_append(cfg, kc, item, source, y->err,
+							     y->errlen);
+				yl.event_delete(&ev3);
+				if (r < 0)
+					return r;
+			}
+		}
+		if (!has_path)
+			return fail(y->err, y->errlen,
+				    "config: %s:%zu: plugins: %s has no path:", y->name, line,
+				    name);
+	}
+}
+
 /* One "key: value" pair; ev is the key's scalar event. */
 static int yaml_pair(struct yaml_ctx *y, struct wm_config *cfg, const yaml_event_t *key_ev,
 		     bool *seen)
@@ -204,6 +348,26 @@ static int yaml_pair(struct yaml_ctx *y, struct wm_config *cfg, const yaml_event
 	int r;
 
 	escape(name, key_ev->data.scalar.length, shown, sizeof(shown));
+	if (strcmp(name, "plugins") == 0 && strlen(name) == key_ev->data.scalar.length) {
+		const struct wm_cfg_key *kp = wm_cfg_find("plugin");
+		if (seen[kp - wm_cfg_keys])
+			return fail(y->err, y->errlen, "config: %s:%zu: \"plugins\" is given twice",
+				    y->name, line_of(key_ev));
+		seen[kp - wm_cfg_keys] = true;
+		r = yaml_next(y, &ev);
+		if (r < 0)
+			return r;
+		if (ev.type != YAML_MAPPING_START_EVENT) {
+			r = fail(y->err, y->errlen,
+				 "config: %s:%zu: plugins: expected a mapping of NAME: {path: ..., "
+				 "config: {...}}",
+				 y->name, line_of(&ev));
+			yl.event_delete(&ev);
+			return r;
+		}
+		yl.event_delete(&ev);
+		return yaml_plugins(y, cfg);
+	}
 	if (!k || strlen(name) != key_ev->data.scalar.length)
 		return fail(y->err, y->errlen,
 			    "config: %s:%zu: unknown key \"%s\" (webmeshd --help lists the keys)",

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "plugin/plugin.h"
 #include "rpc/tls.h"
 #include "util/log.h"
 
@@ -21,6 +22,8 @@ int wm_node_local_auth(const struct wm_config *cfg, struct wm_mesh_auth_local *o
 		out->auth.methods |= WM_MESH_AUTH_LDAP;
 	if (cfg->key_auth_keys_file)
 		out->auth.methods |= WM_MESH_AUTH_KEY;
+	if (wm_plugins_config_has_auth(cfg))
+		out->auth.methods |= WM_MESH_AUTH_PLUGIN;
 	out->auth.rbac = out->auth.methods != 0;
 	if (cfg->mtls) {
 		_Static_assert(WM_MESH_AUTH_FP_LEN >= WM_FINGERPRINT_LEN, "fingerprint fits");

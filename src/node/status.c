@@ -11,6 +11,7 @@
 #include "auth/pki.h"
 #include "core/cmdver.h"
 #include "core/ipam.h"
+#include "plugin/plugin.h"
 #include "services/convert.h"
 #include "store/authz.h"
 
@@ -142,6 +143,8 @@ void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 	fill_raft(d, st, a);
 	fill_peers(d, st, a);
 	st->auth_methods = (char *)wm_auth_methods(wm_api_auth(&d->api));
+	st->plugins = (char *)wm_plugins_describe(d->api.plugins);
+	st->plugin_watch_dropped = wm_plugins_watch_dropped(d->api.plugins);
 	st->default_network_policy = (char *)"";
 	if (store) {
 		struct wm_authz_snapshot az;

@@ -148,6 +148,9 @@ void wm_rpc_call_set_user(struct wm_rpc_call *call, void *user, void (*user_free
 void *wm_rpc_call_user(const struct wm_rpc_call *call);
 /* Request metadata value for key, or NULL. */
 const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key);
+/* The i-th entry of the request's metadata, in the order received (plugins,
+ * issue 12): false past the last. The strings are valid while the call is. */
+bool wm_rpc_call_metadata_at(const struct wm_rpc_call *call, size_t i, struct wm_rpc_metadata *out);
 /* The method path of the call. */
 const char *wm_rpc_call_path(const struct wm_rpc_call *call);
 /* Peer address text ("1.2.3.4:5678" or "unix"), never NULL. */

@@ -974,6 +974,15 @@ const char *wm_rpc_call_metadata(const struct wm_rpc_call *call, const char *key
 	return NULL;
 }
 
+bool wm_rpc_call_metadata_at(const struct wm_rpc_call *call, size_t i, struct wm_rpc_metadata *out)
+{
+	if (i >= call->n_md)
+		return false;
+	out->key = call->md[i].key;
+	out->value = call->md[i].value;
+	return true;
+}
+
 const char *wm_rpc_call_path(const struct wm_rpc_call *call)
 {
 	return call->path ? call->path : "";

@@ -14,6 +14,7 @@
 #include "services/deny.h"
 #include "services/gate.h"
 #include "services/routerights.h"
+#include "plugin/plugin.h"
 #include "store/authz.h"
 #include "util/log.h"
 
@@ -145,6 +146,135 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 	wm_arena_free(&a);
 }
 
+/* Proposes the checked join; ipv4 is the IPAM plugin's address or NULL (the
+ * store's lease table picks). Answers the call in every case. */
+static void propose_join(struct wm_services *s, struct wm_rpc_call *call,
+			 const Webmesh__V1__JoinRequest *r, const struct wm_route_rights *rr,
+			 const char *ipv4, const uint8_t *raw, size_t rawlen)
+{
+	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
+	jc.id = r->id;
+	jc.public_key = r->public_key;
+	jc.endpoints = r->endpoints;
+	jc.n_endpoints = r->n_endpoints;
+	jc.listen_port = r->listen_port;
+	jc.zone = r->zone;
+	jc.routes = r->routes;
+	jc.n_routes = r->n_routes;
+	jc.joined_at = (int64_t)time(NULL);
+	jc.full_mesh = true;
+	/* A manual-topology mesh links the joiner to the server that took it:
+	 * the follower that forwarded the join, if one did. */
+	const char *from = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM);
+	const char *why_not = NULL;
+	jc.via = from && wm_node_id_check(from, &why_not) == 0 ? (char *)from : s->node_id;
+	jc.exit_node = r->use_exit_node;
+	jc.route_overrides = rr->owners;
+	jc.n_route_overrides = rr->n_owners;
+	jc.route_override_any = rr->any;
+	jc.route_claims_checked = true;
+	/* Who may become a voter is decided by authorization once it exists;
+	 * until then the mesh is open and says so at startup. */
+	jc.raft_role = r->as_voter	? WM_ROLE_VOTER
+		       : r->as_observer ? WM_ROLE_OBSERVER
+					: WM_ROLE_MEMBER;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+	cmd.join_node = &jc;
+	if (ipv4 && *ipv4) {
+		jc.ipv4_request = (char *)ipv4;
+		jc.ipv4_request_strict = true;
+	}
+	struct join_ctx *j = malloc(sizeof(*j));
+	if (!j) {
+		wm_services_fail(call, -ENOMEM, NULL);
+		return;
+	}
+	j->s = s;
+	j->call = call;
+	int err = wm_store_apply(s->cfg.store, &cmd, join_applied_cb, j);
+	if (err) {
+		free(j);
+		if (err == -WM_ENOTLEADER)
+			wm_services_forward(s, call, raw, rawlen);
+		else
+			wm_services_fail(call, err, NULL);
+	}
+}
+
+/* A join waiting for the IPAM plugin's address: the request stays decoded. */
+struct ipam_wait {
+	struct wm_services *s;
+	struct wm_rpc_call *call;
+	Webmesh__V1__JoinRequest *r;
+	struct wm_route_rights rr;
+	uint8_t *raw;
+	size_t rawlen;
+};
+
+static void ipam_done_cb(void *data, int err, const char *addr, const char *why)
+{
+	struct ipam_wait *w = data;
+	if (err) {
+		char msg[320];
+		wm_warn("refused the join of %s: IPAM plugin: %s", w->r->id,
+			why && *why ? why : wm_strerror(err));
+		snprintf(msg, sizeof(msg), "the IPAM plugin could not allocate an address: %s",
+			 why && *why ? why : wm_strerror(err));
+		wm_rpc_call_finish(w->call, WM_GRPC_UNAVAILABLE, msg);
+	} else if (w->s->stopped) {
+		wm_rpc_call_finish(w->call, WM_GRPC_UNAVAILABLE, "server is shutting down");
+	} else {
+		propose_join(w->s, w->call, w->r, &w->rr, addr, w->raw, w->rawlen);
+	}
+	wm_route_rights_free(&w->rr);
+	webmesh__v1__join_request__free_unpacked(w->r, NULL);
+	free(w->raw);
+	free(w);
+}
+
+/* With an IPAM plugin, a new node's address comes from it (a node coming
+ * back keeps its lease, as without). Returns true when the call is taken
+ * care of (waiting for the plugin, or failed); r and rr are then owned. */
+static bool ipam_join(struct wm_services *s, struct wm_rpc_call *call, Webmesh__V1__JoinRequest *r,
+		      struct wm_route_rights *rr, const uint8_t *req, size_t len)
+{
+	struct wm_mesh_node node;
+	struct wm_mesh_info info;
+	struct wm_store_status st;
+	char net[WM_PREFIX_STRLEN];
+
+	if (!wm_plugins_has_ipam(s->cfg.plugins))
+		return false;
+	wm_store_status(s->cfg.store, &st);
+	if (!st.is_leader || wm_store_get_node(s->cfg.store, r->id, &node) == 0 ||
+	    wm_store_mesh_info(s->cfg.store, &info) < 0 ||
+	    wm_prefix_format(&info.ipv4_network, net, sizeof(net)) < 0)
+		return false; /* the leader's plugin decides; the store says why not */
+	struct ipam_wait *w = calloc(1, sizeof(*w));
+	uint8_t *raw = malloc(len ? len : 1);
+	if (!w || !raw) {
+		free(w);
+		free(raw);
+		wm_route_rights_free(rr);
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		wm_services_fail(call, -ENOMEM, NULL);
+		return true;
+	}
+	memcpy(raw, req, len);
+	*w = (struct ipam_wait){.s = s, .call = call, .r = r, .rr = *rr, .raw = raw, .rawlen = len};
+	int err = wm_plugins_ipam_allocate(s->cfg.plugins, r->id, r->public_key, net, ipam_done_cb,
+					   w);
+	if (err) {
+		wm_route_rights_free(&w->rr);
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		free(raw);
+		free(w);
+		wm_services_fail(call, err, "could not ask the IPAM plugin");
+	}
+	return true;
+}
+
 void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
 {
 	struct wm_services *s = data;
@@ -176,54 +306,11 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 		wm_services_fail(call, err, err == -EACCES ? why : NULL);
 		return;
 	}
-	Webmesh__V1__JoinNodeCommand jc = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
-	jc.id = r->id;
-	jc.public_key = r->public_key;
-	jc.endpoints = r->endpoints;
-	jc.n_endpoints = r->n_endpoints;
-	jc.listen_port = r->listen_port;
-	jc.zone = r->zone;
-	jc.routes = r->routes;
-	jc.n_routes = r->n_routes;
-	jc.joined_at = (int64_t)time(NULL);
-	jc.full_mesh = true;
-	/* A manual-topology mesh links the joiner to the server that took it:
-	 * the follower that forwarded the join, if one did. */
-	const char *from = wm_rpc_call_metadata(call, WM_HDR_PROXIED_FROM);
-	const char *why_not = NULL;
-	jc.via = from && wm_node_id_check(from, &why_not) == 0 ? (char *)from : s->node_id;
-	jc.exit_node = r->use_exit_node;
-	jc.route_overrides = rr.owners;
-	jc.n_route_overrides = rr.n_owners;
-	jc.route_override_any = rr.any;
-	jc.route_claims_checked = true;
-	/* Who may become a voter is decided by authorization once it exists;
-	 * until then the mesh is open and says so at startup. */
-	jc.raft_role = r->as_voter	? WM_ROLE_VOTER
-		       : r->as_observer ? WM_ROLE_OBSERVER
-					: WM_ROLE_MEMBER;
-	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
-	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
-	cmd.join_node = &jc;
-	struct join_ctx *j = malloc(sizeof(*j));
-	if (!j) {
-		wm_route_rights_free(&rr);
-		webmesh__v1__join_request__free_unpacked(r, NULL);
-		wm_services_fail(call, -ENOMEM, NULL);
+	if (ipam_join(s, call, r, &rr, req, len))
 		return;
-	}
-	j->s = s;
-	j->call = call;
-	err = wm_store_apply(s->cfg.store, &cmd, join_applied_cb, j);
+	propose_join(s, call, r, &rr, NULL, req, len);
 	wm_route_rights_free(&rr);
 	webmesh__v1__join_request__free_unpacked(r, NULL);
-	if (err) {
-		free(j);
-		if (err == -WM_ENOTLEADER)
-			wm_services_forward(s, call, req, len);
-		else
-			wm_services_fail(call, err, NULL);
-	}
 }
 
 static bool is_last_voter(struct wm_store *store, const char *id)

@@ -74,6 +74,9 @@ struct wm_services_config {
 	 * which wipes it): every call a server makes to another server carries a
 	 * node proof made with it (core/nodeproof.h). NULL: none. */
 	const uint8_t *wg_private_key;
+	/* Loaded plugins (src/plugin/plugin.h): ipam before joins, watch and
+	 * release from the change feed. NULL: none. Borrowed. */
+	struct wm_plugins *plugins;
 };
 
 int wm_services_new(const struct wm_services_config *cfg, struct wm_services **out);

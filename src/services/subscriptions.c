@@ -12,6 +12,7 @@
 #include "core/ids.h"
 #include "services/convert.h"
 #include "services/peercache.h"
+#include "plugin/plugin.h"
 #include "util/log.h"
 
 struct subscriber {
@@ -116,10 +117,10 @@ static void notify_cb(uv_timer_t *t)
  * recomputation per subscriber, not one per entry. */
 static void change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
 {
-	(void)index;
 	struct wm_services *s = data;
 	if (cmd)
 		wm_liveness_follow(s, cmd);
+	wm_plugins_feed(s->cfg.plugins, s->cfg.store, index, cmd);
 	if (s->stopped || s->notify_pending || !s->subscribers)
 		return;
 	s->notify_pending = true;
@@ -135,8 +136,10 @@ void wm_subscriptions_init(struct wm_services *s)
 
 void wm_subscriptions_attach(struct wm_services *s)
 {
-	if (s->cfg.store)
+	if (s->cfg.store) {
+		wm_plugins_attach(s->cfg.plugins, s->cfg.store);
 		wm_store_on_change(s->cfg.store, change_cb, s);
+	}
 }
 
 static void cancel_cb(struct wm_rpc_call *call, void *data)

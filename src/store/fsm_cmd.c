@@ -118,6 +118,7 @@ struct join {
 	char *endpoints; /* "a,b" canonical, malloc'd */
 	char *routes;	 /* "p,q" canonical network form, malloc'd */
 	bool has_request;
+	bool strict; /* an IPAM plugin chose it: taken = refused */
 	struct wm_prefix request;
 };
 
@@ -198,6 +199,7 @@ static int join_validate(const Webmesh__V1__JoinNodeCommand *c, struct join *j,
 					     "invalid requested IPv4 address \"%.60s\"",
 					     c->ipv4_request);
 		j->has_request = true;
+		j->strict = c->ipv4_request_strict;
 	}
 	r = canon_list(c->endpoints, c->n_endpoints, true, &j->endpoints, bad, sizeof(bad));
 	if (r == -EINVAL)
@@ -332,6 +334,12 @@ static int lease_pick(struct wm_fsm *f, const struct wm_fsm_mesh *m, const struc
 			return r;
 		if (!taken)
 			*addr = want;
+		else if (j->strict)
+			/* A plugin's answer is never second-guessed into another
+			 * address, nor allowed to duplicate one. */
+			return wm_fsm_refuse(res, -EEXIST,
+					     "the IPAM plugin's address for the node is leased to "
+					     "another node");
 	}
 	if (taken) {
 		r = lease_next(f, m, addr);

@@ -11,7 +11,8 @@ Operations ("op"):
           -> code, details   (the response is not decoded)
   garbage_tcp  data_hex: raw bytes to the port -> closed (bool), received
   garbage_h2   data_hex: TLS with ALPN h2, then the bytes -> closed, received
-Every operation has a deadline ("timeout", default 10 s).
+Every operation has a deadline ("timeout", default 10 s); unary ones may carry
+"metadata", a list of [key, value].
 
 Arguments: --gen DIR (protoc --python_out output), --target HOST:PORT,
 --ca FILE and --name NAME (TLS, verifying the node's self-signed certificate
@@ -77,7 +78,8 @@ def op_unary(ch, op):
     call = ch.unary_unary(op["method"], request_serializer=lambda m: m.SerializeToString(),
                           response_deserializer=msg_class(op["response_type"]).FromString)
     try:
-        resp = call(req, timeout=op.get("timeout", 10))
+        resp = call(req, timeout=op.get("timeout", 10),
+                    metadata=[tuple(m) for m in op.get("metadata", [])] or None)
     except grpc.RpcError as e:
         return rpc_error(e)
     return {"code": "OK", "details": "", "response": to_dict(resp)}

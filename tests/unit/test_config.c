@@ -165,6 +165,8 @@ static void test_table(void **state)
 		"basic-auth-password-file",
 		"turn-password-file",
 		"turn-secret-file",
+		"plugin",
+		"plugin-config",
 		"config",
 		"print-config",
 		"help",
@@ -741,6 +743,59 @@ static void test_yaml(void **state)
 	}
 }
 
+/* plugins: (issue 12): the YAML section becomes plugin and plugin-config
+ * items, checked as the flags are. */
+static void test_yaml_plugins(void **state)
+{
+	struct wm_config c;
+	char err[512];
+	const char *ok = "plugins:\n  ipam1:\n    path: /opt/p/ipam.so\n    config:\n"
+			 "      table: /etc/t\n      auth-timeout-ms: 100\n  w:\n"
+			 "    path: /opt/p/w.so\n";
+	(void)state;
+	assert_int_equal(wm_config_init(&c), 0);
+	if (wm_config_load_yaml(&c, ok, strlen(ok), "f", err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(c.n_plugins, 2);
+	assert_string_equal(c.plugins[0], "ipam1=/opt/p/ipam.so");
+	assert_string_equal(c.plugins[1], "w=/opt/p/w.so");
+	assert_int_equal(c.n_plugin_configs, 2);
+	assert_string_equal(c.plugin_configs[0], "ipam1.table=/etc/t");
+	assert_string_equal(c.plugin_configs[1], "ipam1.auth-timeout-ms=100");
+	wm_config_free(&c);
+
+	const struct {
+		const char *yaml, *want;
+	} bad[] = {
+		{"plugins:\n  x:\n    config:\n      a: b\n", "plugins: x has no path:"},
+		{"plugins:\n  x:\n    path: rel.so\n", "the path must be absolute"},
+		{"plugins:\n  Bad_Name:\n    path: /a.so\n", "NAME must be a lower-case DNS label"},
+		{"plugins:\n  x:\n    path: /a.so\n    paht: /b\n", "unknown key \"paht\""},
+		{"plugins:\n  x:\n    path: /a.so\n    config:\n      K: v\n",
+		 "KEY may hold a-z, 0-9"},
+		{"plugins:\n  x: /a.so\n", "expected a mapping with path: and config:"},
+		{"plugins: [a]\n", "expected a mapping of NAME"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(wm_config_init(&c), 0);
+		err[0] = '\0';
+		assert_true(wm_config_load_yaml(&c, bad[i].yaml, strlen(bad[i].yaml), "f", err,
+						sizeof(err)) < 0);
+		assert_contains(err, bad[i].want);
+		wm_config_free(&c);
+	}
+	/* the flag form */
+	assert_int_equal(wm_config_init(&c), 0);
+	assert_int_equal(wm_config_append(&c, wm_cfg_find("plugin"), "a=/x.so,b=/y.so", "flag", err,
+					  sizeof(err)),
+			 0);
+	assert_int_equal(c.n_plugins, 2);
+	assert_true(wm_config_append(&c, wm_cfg_find("plugin-config"), "a.k", "flag", err,
+				     sizeof(err)) < 0);
+	assert_contains(err, "NAME.KEY=VALUE");
+	wm_config_free(&c);
+}
+
 static void test_yaml_lists_and_nulls(void **state)
 {
 	struct wm_config c;
@@ -1095,6 +1150,7 @@ int main(void)
 		cmocka_unit_test(test_set_effects), cmocka_unit_test(test_flag_errors),
 		cmocka_unit_test(test_flag_forms),  cmocka_unit_test(test_env),
 		cmocka_unit_test(test_yaml),	    cmocka_unit_test(test_yaml_lists_and_nulls),
+		cmocka_unit_test(test_yaml_plugins),
 		cmocka_unit_test(test_validate),    cmocka_unit_test(test_to_yaml_roundtrip),
 		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_secret_files),	    cmocka_unit_test(test_usage),
 	};

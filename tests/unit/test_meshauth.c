@@ -24,14 +24,14 @@ static void test_methods_text(void **state)
 	wm_mesh_auth_methods_format(0, out);
 	assert_string_equal(out, "open");
 	wm_mesh_auth_methods_format(WM_MESH_AUTH_ALL, out);
-	assert_string_equal(out, "mtls,basic,ldap,key");
+	assert_string_equal(out, "mtls,basic,ldap,key,plugin");
 	wm_mesh_auth_methods_format(WM_MESH_AUTH_KEY | WM_MESH_AUTH_BASIC, out);
 	assert_string_equal(out, "basic,key");
 	assert_int_equal(wm_mesh_auth_methods_parse("basic,key", &m), 0);
 	assert_int_equal(m, WM_MESH_AUTH_KEY | WM_MESH_AUTH_BASIC);
 	assert_int_equal(wm_mesh_auth_methods_parse("open", &m), 0);
 	assert_int_equal(m, 0);
-	assert_int_equal(wm_mesh_auth_methods_parse("key,mtls,ldap,basic", &m), 0);
+	assert_int_equal(wm_mesh_auth_methods_parse("key,mtls,plugin,ldap,basic", &m), 0);
 	assert_int_equal(m, WM_MESH_AUTH_ALL);
 	static const char *bad[] = {"",	     "none", "open,mtls",  "mtls,mtls", "mtls,",
 				    ",mtls", "MTLS", "mtls basic", "keys"};
