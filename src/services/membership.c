@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/cmdver.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/key.h"
@@ -184,6 +185,9 @@ static void propose_join(struct wm_services *s, struct wm_rpc_call *call,
 	if (ipv4 && *ipv4) {
 		jc.ipv4_request = (char *)ipv4;
 		jc.ipv4_request_strict = true;
+		/* A build before command versions ignores the field and would
+		 * lease another address: held back until every voter knows it. */
+		cmd.min_version = WM_CMD_VERSION;
 	}
 	struct join_ctx *j = malloc(sizeof(*j));
 	if (!j) {
