@@ -13,6 +13,7 @@
 #ifndef WM_WG_EMBEDDED_DEVICE_H
 #define WM_WG_EMBEDDED_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ struct wge_config {
 	const char *uapi_dir; /* default /run/wireguard */
 	uint32_t max_peers;   /* 0 = 65536 */
 	uint32_t mtu;	      /* 0 = 1420, as wireguard-go */
+	bool no_offload;      /* no IFF_VNET_HDR/TSO on the TUN (benchmarks, tests) */
+	/* Crypto worker threads beside the device's two, which encrypt and
+	 * decrypt too: 0 = one per online CPU beyond two (up to 16), -1 =
+	 * none, else that many (at most 64). */
+	int workers;
 };
 
 /* Creates the TUN interface, binds a UDP socket on a random port, listens on
@@ -35,5 +41,8 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 /* Stops the thread, removes the socket file and the interface, wipes and frees
  * everything. NULL is fine. */
 void wge_close(struct wge_dev *dev);
+/* One line saying which fast paths the kernel took (probed once at open and
+ * at each rebind), for the caller to log. */
+void wge_describe(struct wge_dev *dev, char *buf, size_t len);
 
 #endif

@@ -3,6 +3,7 @@
  * /run/wireguard/IFNAME.sock until SIGINT or SIGTERM. For interop tests and
  * benchmarks against wireguard-go; webmeshd runs the same code in-process. */
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,11 +17,19 @@ int main(int argc, char **argv)
 	char err[256] = "";
 	int sig, ret;
 
-	if (argc != 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
-		fprintf(stderr, "usage: webmesh-wg IFNAME\n");
+	int ai = 1;
+	char desc[160];
+
+	if (argc == 3 && !strcmp(argv[1], "--no-offload")) {
+		cfg.no_offload = true;
+		ai = 2;
+	}
+	if (argc != ai + 1 || argv[ai][0] == '-') {
+		fprintf(stderr, "usage: webmesh-wg [--no-offload] IFNAME\n"
+				"  --no-offload  no TSO/checksum offloads on the TUN device\n");
 		return 2;
 	}
-	cfg.ifname = argv[1];
+	cfg.ifname = argv[ai];
 	/* Signals are taken synchronously, so the device thread never sees one. */
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
@@ -32,7 +41,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "webmesh-wg: %s\n", err[0] ? err : strerror(-ret));
 		return 1;
 	}
-	fprintf(stderr, "webmesh-wg: %s up\n", argv[1]);
+	wge_describe(dev, desc, sizeof(desc));
+	fprintf(stderr, "webmesh-wg: %s up: %s\n", cfg.ifname, desc);
 	sigwait(&set, &sig);
 	wge_close(dev);
 	return 0;
