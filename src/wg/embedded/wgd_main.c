@@ -2,7 +2,9 @@
  * `wireguard-go -f IFNAME` is: it creates IFNAME and serves
  * /run/wireguard/IFNAME.sock until SIGINT or SIGTERM. For interop tests and
  * benchmarks against wireguard-go; webmeshd runs the same code in-process. */
+#include <errno.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -15,18 +17,35 @@ int main(int argc, char **argv)
 	struct wge_dev *dev;
 	sigset_t set;
 	char err[256] = "";
-	int sig, ret;
-
-	int ai = 1;
+	int sig, ret, ai;
 	char desc[160];
 
-	if (argc == 3 && !strcmp(argv[1], "--no-offload")) {
-		cfg.no_offload = true;
-		ai = 2;
+	for (ai = 1; ai < argc && argv[ai][0] == '-'; ai++) {
+		if (!strcmp(argv[ai], "--no-offload")) {
+			cfg.no_offload = true;
+		} else if (!strcmp(argv[ai], "--workers") && ai + 1 < argc) {
+			char *end;
+			long v;
+
+			errno = 0;
+			v = strtol(argv[++ai], &end, 10);
+			if (errno || *end || end == argv[ai] || v < -1 || v > 64) {
+				fprintf(stderr,
+					"webmesh-wg: --workers \"%s\": -1 (none), 0 (auto) or "
+					"1 to 64\n",
+					argv[ai]);
+				return 2;
+			}
+			cfg.workers = (int)v;
+		} else {
+			break;
+		}
 	}
 	if (argc != ai + 1 || argv[ai][0] == '-') {
-		fprintf(stderr, "usage: webmesh-wg [--no-offload] IFNAME\n"
-				"  --no-offload  no TSO/checksum offloads on the TUN device\n");
+		fprintf(stderr, "usage: webmesh-wg [--no-offload] [--workers N] IFNAME\n"
+				"  --no-offload  no TSO/checksum offloads on the TUN device\n"
+				"  --workers N   crypto threads beside the device's two: -1 none,\n"
+				"                0 one per CPU beyond two (the default), or N\n");
 		return 2;
 	}
 	cfg.ifname = argv[ai];
