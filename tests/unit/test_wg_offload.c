@@ -378,12 +378,210 @@ static void test_bad_headers(void **state)
 #undef RESET
 }
 
+/* ---- receive coalescing ---- */
+
+/* Runs packets through GRO as the device does, then cuts every written
+ * super-packet again with wgo_begin/wgo_next (checked above against the
+ * model): the packets that come out must be the packets that went in, in
+ * order, byte for byte but for the IPv4 ID of merged segments. */
+struct gro_run {
+	uint8_t out[64][MAXPKT / 32];
+	size_t outlen[64];
+	unsigned nout, writes, merged_writes;
+};
+
+static void gro_emit(struct gro_run *r, const uint8_t *buf, size_t len)
+{
+	struct wgo_iter it;
+	long n;
+
+	r->writes++;
+	assert_int_equal(wgo_begin(&it, buf, len), 0);
+	if (it.tso)
+		r->merged_writes++;
+	while ((n = wgo_next(&it, r->out[r->nout], sizeof(r->out[0]))) > 0) {
+		r->outlen[r->nout++] = (size_t)n;
+		assert_true(r->nout < 64);
+	}
+	assert_true(n == 0);
+}
+
+static void gro_feed(struct gro_run *r, struct wgo_gro *g, uint8_t (*in)[2048], const size_t *lens,
+		     unsigned n)
+{
+	uint8_t plain[WGO_VNET_HDR_LEN + 2048];
+
+	memset(r, 0, sizeof(*r));
+	for (unsigned i = 0; i < n; i++) {
+		size_t w;
+
+		if (wgo_gro_add(g, in[i], lens[i]))
+			continue;
+		if ((w = wgo_gro_finish(g)))
+			gro_emit(r, g->buf, w);
+		if (wgo_gro_add(g, in[i], lens[i]))
+			continue;
+		/* Not mergeable: written alone. */
+		wgo_hdr_put_none(plain);
+		memcpy(plain + WGO_VNET_HDR_LEN, in[i], lens[i]);
+		gro_emit(r, plain, WGO_VNET_HDR_LEN + lens[i]);
+	}
+	size_t w = wgo_gro_finish(g);
+	if (w)
+		gro_emit(r, g->buf, w);
+	assert_int_equal(g->len, 0);
+}
+
+/* Segment i of a flow, built by the model (IDs consecutive). */
+static size_t flow_packet(const struct flow *f, const uint8_t *payload, size_t off, size_t plen,
+			  unsigned i, uint8_t *out)
+{
+	return model_segment(f, payload, plen, off, i, true, out);
+}
+
+static void test_gro_round_trip(void **state)
+{
+	static uint8_t payload[131072], in[60][2048], gbuf[WGO_VNET_HDR_LEN + 65600];
+	static struct gro_run r;
+	struct wgo_gro g = {.buf = gbuf, .cap = sizeof(gbuf)};
+
+	(void)state;
+	for (size_t k = 0; k < sizeof(payload); k++)
+		payload[k] = (uint8_t)rnd();
+	for (int round = 0; round < 300; round++) {
+		struct flow f, other;
+		size_t lens[60], off = 0, mss = 500 + rnd() % 900;
+		unsigned n = 1 + rnd() % 59, kind = rnd() % 8;
+
+		random_flow(&f, round & 1 ? 6 : 4);
+		random_flow(&other, f.ipver);
+		f.flags = 0x10; /* ACK */
+		other.flags = 0x10;
+		for (unsigned i = 0; i < n; i++) {
+			size_t plen = mss;
+			const struct flow *use = &f;
+
+			if (kind == 1 && i == n / 2)
+				plen = mss / 2; /* a short one ends a run */
+			if (kind == 2 && i % 5 == 4)
+				use = &other; /* another flow in between */
+			lens[i] = flow_packet(use, payload, off, plen, i, in[i]);
+			if (kind == 3 && i == n / 2)
+				in[i][(f.ipver == 4 ? 20 : 40) + 13] |= 0x08; /* PSH */
+			if (kind == 4 && i == n / 2) {
+				/* a corrupt TCP checksum: never merged, written as is */
+				in[i][lens[i] - 1] ^= 0x40;
+			}
+			if (kind == 5 && i == n / 2)
+				in[i][(f.ipver == 4 ? 20 : 40) + 13] |= 0x01; /* FIN */
+			if (kind == 6 && i == n / 2)
+				in[i][(f.ipver == 4 ? 20 : 40) + 9] ^= 1; /* another ACK */
+			if (kind == 3 && i == n / 2) {
+				/* PSH changed the header: fix the checksum */
+				size_t l3 = f.ipver == 4 ? 20 : 40;
+				uint8_t *t = in[i] + l3;
+				uint32_t sum = f.ipver == 4 ? wgo_sum(in[i] + 12, 8, 0)
+							    : wgo_sum(in[i] + 8, 32, 0);
+				t[16] = t[17] = 0;
+				sum += 6 + (uint32_t)(lens[i] - l3);
+				uint16_t c = (uint16_t)~wgo_fold(wgo_sum(t, lens[i] - l3, sum));
+				t[16] = (uint8_t)(c >> 8);
+				t[17] = (uint8_t)c;
+			}
+			if ((kind == 5 || kind == 6) && i == n / 2) {
+				size_t l3 = f.ipver == 4 ? 20 : 40;
+				uint8_t *t = in[i] + l3;
+				uint32_t sum = f.ipver == 4 ? wgo_sum(in[i] + 12, 8, 0)
+							    : wgo_sum(in[i] + 8, 32, 0);
+				t[16] = t[17] = 0;
+				sum += 6 + (uint32_t)(lens[i] - l3);
+				uint16_t c = (uint16_t)~wgo_fold(wgo_sum(t, lens[i] - l3, sum));
+				t[16] = (uint8_t)(c >> 8);
+				t[17] = (uint8_t)c;
+			}
+			if (use == &f)
+				off += plen;
+		}
+		gro_feed(&r, &g, in, lens, n);
+		assert_int_equal(r.nout, n);
+		for (unsigned i = 0; i < n; i++) {
+			assert_int_equal(r.outlen[i], lens[i]);
+			if (f.ipver == 4) {
+				/* IDs of merged segments are renumbered from the
+				 * first; everything else is the same. */
+				assert_memory_equal(r.out[i], in[i], 4);
+				assert_memory_equal(r.out[i] + 6, in[i] + 6, 4);
+				assert_memory_equal(r.out[i] + 12, in[i] + 12, lens[i] - 12);
+				assert_int_equal(wgo_fold(wgo_sum(r.out[i], 20, 0)), 0xffff);
+			} else {
+				assert_memory_equal(r.out[i], in[i], lens[i]);
+			}
+		}
+		/* A run of one flow, all full size, is one write while it fits
+		 * in 64 KiB. */
+		size_t hl = lens[0] - mss;
+		if ((kind == 0 || kind == 7) && hl + n * mss <= 65535)
+			assert_int_equal(r.writes, 1);
+		if ((kind == 0 || kind == 7) && n > 1)
+			assert_true(r.merged_writes >= 1 && r.writes <= 1 + n * mss / (65535 - hl));
+		if (kind == 2 && n >= 5)
+			assert_true(r.writes >= 3);
+		if (kind == 4)
+			assert_true(r.writes >= (n > 1 ? 2 : 1));
+	}
+}
+
+/* What GRO must leave alone: not TCP, no payload, flags other than ACK/PSH,
+ * IPv4 options, fragments; and a full buffer starts a new packet. */
+static void test_gro_refuses(void **state)
+{
+	static uint8_t payload[4000], pkt[2048], gbuf[WGO_VNET_HDR_LEN + 3000];
+	struct wgo_gro g = {.buf = gbuf, .cap = sizeof(gbuf)};
+	struct flow f;
+	size_t len;
+
+	(void)state;
+	random_flow(&f, 4);
+	f.optlen = 0;
+	f.flags = 0x10;
+	len = model_segment(&f, payload, 100, 0, 0, true, pkt);
+	assert_true(wgo_gro_add(&g, pkt, len));
+	assert_int_equal(wgo_gro_finish(&g), WGO_VNET_HDR_LEN + len);
+	/* a single packet comes out as it went in, with a plain header */
+	assert_memory_equal(gbuf + WGO_VNET_HDR_LEN, pkt, len);
+	assert_int_equal(gbuf[1], WGO_GSO_NONE);
+	assert_false(wgo_gro_add(&g, pkt, len - 1)); /* length disagrees */
+	len = model_segment(&f, payload, 0, 0, 0, true, pkt);
+	assert_false(wgo_gro_add(&g, pkt, len)); /* no payload */
+	f.flags = 0x12;				 /* SYN|ACK */
+	len = model_segment(&f, payload, 10, 0, 0, true, pkt);
+	assert_false(wgo_gro_add(&g, pkt, len));
+	f.flags = 0x10;
+	len = model_segment(&f, payload, 10, 0, 0, true, pkt);
+	pkt[6] = 0x20; /* MF */
+	assert_false(wgo_gro_add(&g, pkt, len));
+	pkt[6] = 0x40;
+	pkt[9] = 17;
+	assert_false(wgo_gro_add(&g, pkt, len));
+	assert_int_equal(wgo_gro_finish(&g), 0);
+	/* The buffer holds 3000 bytes: the third 1400-byte segment does not fit. */
+	for (unsigned i = 0; i < 2; i++) {
+		len = model_segment(&f, payload, 1400, i * 1400, i, true, pkt);
+		assert_true(wgo_gro_add(&g, pkt, len));
+	}
+	len = model_segment(&f, payload, 500, 2800, 2, true, pkt);
+	assert_false(wgo_gro_add(&g, pkt, len));
+	assert_int_equal(wgo_gro_finish(&g), WGO_VNET_HDR_LEN + 40 + 2800);
+	assert_int_equal(gbuf[1], WGO_GSO_TCPV4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_tso_random),  cmocka_unit_test(test_tso_small_cap),
 		cmocka_unit_test(test_needs_csum),  cmocka_unit_test(test_plain_copied),
-		cmocka_unit_test(test_bad_headers),
+		cmocka_unit_test(test_bad_headers), cmocka_unit_test(test_gro_round_trip),
+		cmocka_unit_test(test_gro_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -239,6 +239,7 @@ struct wge_dev {
 	size_t tun_slot;
 	unsigned tun_batch;
 	uint8_t *seg_buf;      /* BUF_SIZE: one segment cut from a TSO packet */
+	struct wgo_gro gro;    /* decrypted TCP segments merged for one TUN write */
 	bool vnet;	       /* TUN packets carry a virtio header (IFF_VNET_HDR) */
 	bool tun_tso;	       /* ... and the kernel hands us TSO and partial checksums */
 	bool udp_gso, udp_gro; /* what the kernel took when probed at bind */
@@ -1749,17 +1750,12 @@ static void uapi_serve(struct wge_dev *d)
 
 /* ---- the threads ---- */
 
-/* Writes the i-th decrypted packet to TUN. With IFF_VNET_HDR it needs a
+/* Writes one decrypted packet to TUN as it is. With IFF_VNET_HDR it needs a
  * virtio header in front: written over the data message's own header, which
- * lies just before the plaintext and is no longer needed. Packets go one per
- * write, not GRO-coalesced: the sender's TCP already cut them to the tunnel's
- * MTU and the kernel's own GRO on the TUN's receive path merges them when
- * it can, so coalescing here would save system calls, not segments, at the
- * price of another TCP parser on the decrypted (peer-controlled) bytes. */
-static void tun_write(struct wge_dev *d, unsigned i)
+ * lies just before the plaintext and is no longer needed. */
+static void tun_write_one(struct wge_dev *d, const uint8_t *plain, size_t len)
 {
-	uint8_t *pkt = (uint8_t *)d->tun_out[i];
-	size_t len = d->tun_out_len[i];
+	uint8_t *pkt = (uint8_t *)plain;
 
 	if (d->vnet) {
 		pkt -= WGO_VNET_HDR_LEN;
@@ -1767,6 +1763,34 @@ static void tun_write(struct wge_dev *d, unsigned i)
 		wgo_hdr_put_none(pkt);
 	}
 	(void)!write(d->tun_fd, pkt, len);
+}
+
+/* Writes the batch's decrypted packets to TUN (rx thread, outside mu). With
+ * offloads, consecutive segments of one TCP flow go as one super-packet
+ * (offload.c's GRO): one write and one pass through the stack instead of
+ * one per segment. Order is kept: a packet that cannot join is written
+ * after what was merged before it. */
+static void tun_write_batch(struct wge_dev *d)
+{
+	size_t n;
+
+	for (unsigned i = 0; i < d->n_tun_out; i++) {
+		const uint8_t *pkt = d->tun_out[i];
+		size_t len = d->tun_out_len[i];
+
+		if (!d->tun_tso) {
+			tun_write_one(d, pkt, len);
+			continue;
+		}
+		if (wgo_gro_add(&d->gro, pkt, len))
+			continue;
+		if ((n = wgo_gro_finish(&d->gro)))
+			(void)!write(d->tun_fd, d->gro.buf, n);
+		if (!wgo_gro_add(&d->gro, pkt, len))
+			tun_write_one(d, pkt, len);
+	}
+	if ((n = wgo_gro_finish(&d->gro)))
+		(void)!write(d->tun_fd, d->gro.buf, n);
 }
 
 static void *device_thread(void *arg)
@@ -1797,8 +1821,7 @@ static void *device_thread(void *arg)
 				unlock_flush(d);
 				/* tun_out points into rx_bufs, untouched until the
 				 * next rx_recv of this thread. */
-				for (unsigned i = 0; i < d->n_tun_out; i++)
-					tun_write(d, i);
+				tun_write_batch(d);
 			}
 		}
 		if (pfd[2].revents & POLLIN)
@@ -1987,12 +2010,14 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	d->rx_bufs = malloc((size_t)RX_MSGS * RX_BUF);
 	d->tun_bufs = malloc(TUN_MEM);
 	d->seg_buf = malloc(BUF_SIZE);
+	d->gro.cap = WGO_VNET_HDR_LEN + 65536;
+	d->gro.buf = malloc(d->gro.cap);
 	d->txq[0].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->txq[1].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->staged_mem = malloc((size_t)STAGED_POOL * BUF_SIZE);
 	d->ratelimit = malloc(sizeof(*d->ratelimit));
-	if (!d->rx_bufs || !d->tun_bufs || !d->seg_buf || !d->txq[0].bufs || !d->txq[1].bufs ||
-	    !d->staged_mem || !d->ratelimit) {
+	if (!d->rx_bufs || !d->tun_bufs || !d->seg_buf || !d->gro.buf || !d->txq[0].bufs ||
+	    !d->txq[1].bufs || !d->staged_mem || !d->ratelimit) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -2107,6 +2132,9 @@ void wge_close(struct wge_dev *d)
 	if (d->seg_buf)
 		wgp_wipe(d->seg_buf, BUF_SIZE);
 	free(d->seg_buf);
+	if (d->gro.buf)
+		wgp_wipe(d->gro.buf, d->gro.cap);
+	free(d->gro.buf);
 	free(d->ratelimit);
 	for (unsigned q = 0; q < 2; q++) {
 		if (d->txq[q].bufs)

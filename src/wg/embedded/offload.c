@@ -192,3 +192,149 @@ long wgo_next(struct wgo_iter *it, uint8_t *out, size_t cap)
 		it->done = true;
 	return (long)total;
 }
+
+/* ---- receive coalescing ---- */
+
+#define TCP_ACK 0x10
+#define GRO_MAX 65535 /* an IPv4 total length, an IPv6 payload length */
+
+struct seg {
+	int ipver;
+	size_t l3len, hlen, plen;
+	uint32_t seq;
+	uint8_t flags;
+};
+
+static uint32_t pseudo_sum(const uint8_t *p, int ipver, size_t tcplen)
+{
+	uint32_t sum = ipver == 4 ? wgo_sum(p + 12, 8, 0) : wgo_sum(p + 8, 32, 0);
+
+	return sum + IPPROTO_TCP_ + (uint32_t)tcplen;
+}
+
+/* A TCP segment GRO may take: plain IPv4 (no options, not a fragment) or
+ * IPv6 without extension headers, data, ACK and maybe PSH only, and both
+ * checksums valid. */
+static bool gro_segment(const uint8_t *p, size_t len, struct seg *s)
+{
+	size_t doff;
+
+	if (len >= 20 && p[0] == 0x45) {
+		if (get16(p + 2) != len || p[9] != IPPROTO_TCP_ || (get16(p + 6) & 0x3fff) ||
+		    wgo_fold(wgo_sum(p, 20, 0)) != 0xffff)
+			return false;
+		s->ipver = 4;
+		s->l3len = 20;
+	} else if (len >= 40 && p[0] >> 4 == 6) {
+		if ((size_t)get16(p + 4) + 40 != len || p[6] != IPPROTO_TCP_)
+			return false;
+		s->ipver = 6;
+		s->l3len = 40;
+	} else {
+		return false;
+	}
+	if (s->l3len + 20 > len)
+		return false;
+	doff = (size_t)(p[s->l3len + 12] >> 4) * 4;
+	if (doff < 20 || s->l3len + doff >= len)
+		return false; /* no payload: nothing to merge */
+	s->hlen = s->l3len + doff;
+	s->plen = len - s->hlen;
+	s->seq = get32(p + s->l3len + 4);
+	s->flags = p[s->l3len + 13];
+	if ((s->flags & ~(TCP_ACK | TCP_PSH)) || !(s->flags & TCP_ACK))
+		return false;
+	return wgo_fold(wgo_sum(p + s->l3len, len - s->l3len,
+				pseudo_sum(p, s->ipver, len - s->l3len))) == 0xffff;
+}
+
+/* Whether pkt continues g's flow: every header byte equal but the lengths,
+ * the IPv4 ID and checksums, the sequence number, the window and PSH
+ * (urgent pointers must be equal too: URG itself is refused). */
+static bool gro_same_flow(const struct wgo_gro *g, const uint8_t *pkt, const struct seg *s)
+{
+	const uint8_t *h = g->buf + WGO_VNET_HDR_LEN, *t = h + g->l3len, *u = pkt + s->l3len;
+
+	if (s->ipver != g->ipver || s->hlen != g->hlen)
+		return false;
+	if (g->ipver == 4) {
+		if (h[1] != pkt[1] || memcmp(h + 6, pkt + 6, 4) || memcmp(h + 12, pkt + 12, 8))
+			return false;
+	} else if (memcmp(h, pkt, 4) || memcmp(h + 6, pkt + 6, 34)) {
+		return false;
+	}
+	return !memcmp(t, u, 4) && !memcmp(t + 8, u + 8, 5) && !memcmp(t + 18, u + 18, 2) &&
+	       !memcmp(t + 20, u + 20, g->hlen - g->l3len - 20) && s->seq == g->next_seq;
+}
+
+bool wgo_gro_add(struct wgo_gro *g, const uint8_t *pkt, size_t len)
+{
+	struct seg s;
+
+	if (!gro_segment(pkt, len, &s))
+		return false;
+	if (!g->len) {
+		if (WGO_VNET_HDR_LEN + len > g->cap)
+			return false;
+		memcpy(g->buf + WGO_VNET_HDR_LEN, pkt, len);
+		g->len = len;
+		g->ipver = s.ipver;
+		g->l3len = s.l3len;
+		g->hlen = s.hlen;
+		g->mss = s.plen;
+		g->next_seq = s.seq + (uint32_t)s.plen;
+		g->n = 1;
+		g->closed = s.flags & TCP_PSH;
+		return true;
+	}
+	if (g->closed || s.plen > g->mss || g->len + s.plen > GRO_MAX ||
+	    WGO_VNET_HDR_LEN + g->len + s.plen > g->cap || !gro_same_flow(g, pkt, &s))
+		return false;
+	memcpy(g->buf + WGO_VNET_HDR_LEN + g->len, pkt + s.hlen, s.plen);
+	g->len += s.plen;
+	g->next_seq += (uint32_t)s.plen;
+	g->n++;
+	if (s.flags & TCP_PSH) {
+		g->buf[WGO_VNET_HDR_LEN + g->l3len + 13] |= TCP_PSH;
+		g->closed = true;
+	}
+	if (s.plen < g->mss)
+		g->closed = true;
+	return true;
+}
+
+static void put16le(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+size_t wgo_gro_finish(struct wgo_gro *g)
+{
+	uint8_t *h = g->buf, *p = g->buf + WGO_VNET_HDR_LEN, *t;
+	size_t len = g->len;
+
+	if (!len)
+		return 0;
+	g->len = 0;
+	wgo_hdr_put_none(h);
+	if (g->n == 1)
+		return WGO_VNET_HDR_LEN + len; /* as it came, checksums and all */
+	t = p + g->l3len;
+	if (g->ipver == 4) {
+		put16(p + 2, (uint16_t)len);
+		put16(p + 10, 0);
+		put16(p + 10, (uint16_t)~wgo_fold(wgo_sum(p, 20, 0)));
+	} else {
+		put16(p + 4, (uint16_t)(len - 40));
+	}
+	/* Partial: the pseudo-header's sum, which the kernel completes. */
+	put16(t + 16, wgo_fold(pseudo_sum(p, g->ipver, len - g->l3len)));
+	h[0] = WGO_F_NEEDS_CSUM;
+	h[1] = g->ipver == 4 ? WGO_GSO_TCPV4 : WGO_GSO_TCPV6;
+	put16le(h + 2, (uint16_t)g->hlen);
+	put16le(h + 4, (uint16_t)g->mss);
+	put16le(h + 6, (uint16_t)g->l3len);
+	put16le(h + 8, 16);
+	return WGO_VNET_HDR_LEN + len;
+}

@@ -60,6 +60,36 @@ int wgo_begin(struct wgo_iter *it, const uint8_t *buf, size_t len);
  * a segment is larger than cap (nothing more is handed out). */
 long wgo_next(struct wgo_iter *it, uint8_t *out, size_t cap);
 
+/* Receive coalescing (GRO) for the TUN write: consecutive TCP segments of
+ * one flow, as decrypted, merged into one super-packet the kernel takes in
+ * one write (and splits again only if it forwards it). A segment joins only
+ * if the kernel's GRO would merge it too: the same addresses, ports, IP
+ * fields, TCP options and ACK; the next sequence number; no flag but ACK
+ * (PSH ends a run); every segment but the last of the first one's size; and
+ * its own TCP checksum valid, since the merged packet's checksum is left to
+ * the kernel to fill (so an invalid one could not be told apart later). */
+struct wgo_gro {
+	uint8_t *buf; /* WGO_VNET_HDR_LEN + the packet */
+	size_t cap;   /* of buf */
+	size_t len;   /* packet bytes in buf after the header; 0: empty */
+	int ipver;
+	size_t l3len, hlen, mss;
+	uint32_t next_seq;
+	unsigned n;  /* segments merged */
+	bool closed; /* PSH seen or a short segment: nothing more joins */
+};
+
+/* Starts or extends the current super-packet with pkt. Returns true when
+ * pkt was taken; false when it cannot join, and then the caller writes what
+ * wgo_gro_finish gives (if anything) and calls again, or writes pkt as it is
+ * when wgo_gro_add still refuses it on an empty g (not a mergeable TCP
+ * segment). */
+bool wgo_gro_add(struct wgo_gro *g, const uint8_t *pkt, size_t len);
+/* Completes the super-packet (virtio header, lengths, IPv4 header checksum,
+ * the TCP pseudo-header sum for the kernel to finish) and returns its length
+ * from buf, header included; g is empty afterwards. 0 when g was empty. */
+size_t wgo_gro_finish(struct wgo_gro *g);
+
 /* The Internet checksum's one's complement sum of buf, added to sum, not
  * folded (exposed for the tests' model). */
 uint32_t wgo_sum(const uint8_t *buf, size_t len, uint32_t sum);
