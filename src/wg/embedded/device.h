@@ -1,15 +1,17 @@
-/* The embedded WireGuard device: a TUN interface, a UDP socket (batched,
- * with UDP GSO/GRO where the kernel has them) and the UAPI socket
- * (dir/IFNAME.sock, wireguard-go's protocol), served by two threads of its
- * own (one reads TUN; the other serves UDP, UAPI and the timers), so the
- * daemon's loop never waits on packets. Everything they touch (peers, keys,
+/* The embedded WireGuard device: a TUN interface (with TSO and GRO through
+ * IFF_VNET_HDR where the kernel has it), a UDP socket (batched, with UDP
+ * GSO/GRO where the kernel has them) and the UAPI socket (dir/IFNAME.sock,
+ * wireguard-go's protocol), served by two threads of its own (one reads TUN;
+ * the other serves UDP, UAPI and the timers) and a pool of crypto workers,
+ * so the daemon's loop never waits on packets. Everything they touch (peers, keys,
  * sockets) is private to the device; the only way in is the UAPI socket,
  * exactly as for wireguard-go, so `wg` and src/wg/uapi.c drive it
  * unchanged.
  *
  * Memory: buffers are allocated once at open; a peer, its allowed IPs and its
  * keys are allocated when configured or handshaken, never per packet; peers
- * are limited by max_peers, staged packets by a device-wide pool. */
+ * are limited by max_peers, staged packets by a device-wide pool, crypto
+ * jobs by the send and receive batches. */
 #ifndef WM_WG_EMBEDDED_DEVICE_H
 #define WM_WG_EMBEDDED_DEVICE_H
 
