@@ -11,6 +11,12 @@
 
 #include "wg/embedded/device.h"
 
+#define USAGE                                                                                      \
+	"usage: webmesh-wg [--no-offload] [--workers N] IFNAME\n"                                  \
+	"  --no-offload  no TSO/checksum offloads on the TUN device\n"                             \
+	"  --workers N   crypto threads beside the device's two: -1 none,\n"                       \
+	"                0 one per CPU beyond two (the default), or N\n"
+
 int main(int argc, char **argv)
 {
 	struct wge_config cfg = {0};
@@ -41,11 +47,12 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	if (ai < argc && (!strcmp(argv[ai], "-h") || !strcmp(argv[ai], "--help"))) {
+		fputs(USAGE, stdout);
+		return 0;
+	}
 	if (argc != ai + 1 || argv[ai][0] == '-') {
-		fprintf(stderr, "usage: webmesh-wg [--no-offload] [--workers N] IFNAME\n"
-				"  --no-offload  no TSO/checksum offloads on the TUN device\n"
-				"  --workers N   crypto threads beside the device's two: -1 none,\n"
-				"                0 one per CPU beyond two (the default), or N\n");
+		fputs(USAGE, stderr);
 		return 2;
 	}
 	cfg.ifname = argv[ai];
