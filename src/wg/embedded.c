@@ -10,7 +10,8 @@
 
 int wm_wg_emb_open(struct wm_wg *wg, char *err, size_t errlen)
 {
-	struct wge_config cfg = {.ifname = wg->ifname, .uapi_dir = wg->uapi_dir};
+	struct wge_config cfg = {
+		.ifname = wg->ifname, .uapi_dir = wg->uapi_dir, .workers = (int)wg->emb_workers};
 
 	char desc[160];
 	int ret = wge_open(&cfg, &wg->emb, err, errlen);
