@@ -201,7 +201,7 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 0,
 	 .max = 64,
 	 .help = "embedded backend: threads that encrypt and decrypt beside its two "
-		 "(0: one per CPU beyond two)"},
+		 "(0: one per CPU but one)"},
 	{.name = "persistent-keepalive",
 	 .type = WM_CFG_UINT,
 	 .offset = F(persistent_keepalive),

@@ -640,14 +640,18 @@ static int pool_start(struct wge_dev *d, int workers)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned n;
 
-	/* By default one worker per core beyond the two the device's own
-	 * threads keep busy: on two cores, none. */
+	/* By default one worker per core beyond the first: a bulk flow keeps
+	 * one device thread busy with its crypto (the TUN thread sealing, or
+	 * the UDP thread opening), while the other has little to do, so a
+	 * second core is free for a worker. Measured on two shared cores: one
+	 * worker 611-697 Mbit/s single stream, none 335-486
+	 * (docs/BENCHMARKS.md). */
 	if (workers < 0)
 		n = 0;
 	else if (workers > 0)
 		n = (unsigned)workers;
 	else
-		n = cpus > 2 ? (unsigned)(cpus - 2) : 0;
+		n = cpus > 1 ? (unsigned)(cpus - 1) : 0;
 	if (n > 16 && !workers)
 		n = 16;
 	if (n > MAX_WORKERS)

@@ -28,7 +28,7 @@ struct wge_config {
 	uint32_t mtu;	      /* 0 = 1420, as wireguard-go */
 	bool no_offload;      /* no IFF_VNET_HDR/TSO on the TUN (benchmarks, tests) */
 	/* Crypto worker threads beside the device's two, which encrypt and
-	 * decrypt too: 0 = one per online CPU beyond two (up to 16), -1 =
+	 * decrypt too: 0 = one per online CPU but one (up to 16), -1 =
 	 * none, else that many (at most 64). */
 	int workers;
 };

@@ -15,7 +15,7 @@
 	"usage: webmesh-wg [--no-offload] [--workers N] IFNAME\n"                                  \
 	"  --no-offload  no TSO/checksum offloads on the TUN device\n"                             \
 	"  --workers N   crypto threads beside the device's two: -1 none,\n"                       \
-	"                0 one per CPU beyond two (the default), or N\n"
+	"                0 one per CPU but one (the default), or N\n"
 
 int main(int argc, char **argv)
 {
