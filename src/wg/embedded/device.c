@@ -2151,7 +2151,7 @@ void wge_close(struct wge_dev *d)
 void wge_describe(struct wge_dev *d, char *buf, size_t len)
 {
 	pthread_mutex_lock(&d->mu);
-	snprintf(buf, len, "TUN offloads %s, UDP GSO %s, UDP GRO %s, %u crypto workers",
+	snprintf(buf, len, "TUN offloads %s, UDP GSO %s, UDP GRO %s, crypto workers %u",
 		 d->tun_tso ? "on (TSO4/6, checksums)"
 		 : d->vnet  ? "off (the kernel refused TUNSETOFFLOAD)"
 			    : "off",
