@@ -193,6 +193,17 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "wireguard-go",
 	 .check = check_path,
 	 .help = "the userspace WireGuard program to run"},
+	/* the embedded WireGuard's crypto pool (issue 17) */
+	{.name = "wireguard-workers",
+	 .type = WM_CFG_UINT,
+	 .offset = F(wireguard_workers),
+	 .size = SZ(wireguard_workers),
+	 .arg = "N",
+	 .def = "0",
+	 .min = 0,
+	 .max = 64,
+	 .help = "embedded backend: threads that encrypt and decrypt beside its two "
+		 "(0: one per CPU but one)"},
 	{.name = "persistent-keepalive",
 	 .type = WM_CFG_UINT,
 	 .offset = F(persistent_keepalive),

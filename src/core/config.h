@@ -46,6 +46,7 @@ struct wm_config {
 	uint16_t wireguard_port; /* wireguard-port: 51820 */
 	char *wireguard_backend; /* wireguard-backend: auto|kernel|userspace|null */
 	char *wireguard_go;  /* wireguard-go: wireguard-go */
+	uint32_t wireguard_workers; /* wireguard-workers: 0 = auto (embedded backend) */
 	uint32_t persistent_keepalive; /* persistent-keepalive: 0 (seconds, 0..65535) */
 	char *endpoints[WM_CFG_LIST_MAX]; /* endpoints: ip:port list, default detected */
 	size_t n_endpoints;

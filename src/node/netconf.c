@@ -350,6 +350,7 @@ int wm_netconf_init(struct wm_netconf *nc, const struct wm_netconf_config *c, ch
 		.ifname = nc->c.cfg->interface,
 		.backend = backend,
 		.wireguard_go = nc->c.cfg->wireguard_go,
+		.workers = nc->c.cfg->wireguard_workers,
 		.restarted_cb = wg_restarted_cb,
 		.null_record_path = nc->c.cfg->wireguard_record,
 		.data = nc,

@@ -10,9 +10,17 @@
 
 int wm_wg_emb_open(struct wm_wg *wg, char *err, size_t errlen)
 {
-	struct wge_config cfg = {.ifname = wg->ifname, .uapi_dir = wg->uapi_dir};
+	struct wge_config cfg = {
+		.ifname = wg->ifname, .uapi_dir = wg->uapi_dir, .workers = (int)wg->emb_workers};
 
-	return wge_open(&cfg, &wg->emb, err, errlen);
+	char desc[160];
+	int ret = wge_open(&cfg, &wg->emb, err, errlen);
+
+	if (ret < 0)
+		return ret;
+	wge_describe(wg->emb, desc, sizeof(desc));
+	wm_info("wireguard: embedded %s: %s", wg->ifname, desc);
+	return 0;
 }
 
 int wm_wg_emb_set(struct wm_wg *wg, const struct wm_wg_device *dev)

@@ -88,6 +88,7 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 	wg->loop = loop;
 	strcpy(wg->ifname, cfg->ifname);
 	wg->restarted_cb = cfg->restarted_cb;
+	wg->emb_workers = cfg->workers;
 	wg->data = cfg->data;
 	if (copy_field(wg->uapi_dir, sizeof(wg->uapi_dir), cfg->uapi_dir, "/run/wireguard") < 0 ||
 	    copy_field(wg->wireguard_go, sizeof(wg->wireguard_go), cfg->wireguard_go,

@@ -33,6 +33,7 @@ struct wm_wg_config {
 	enum wm_wg_backend backend;
 	const char *wireguard_go;     /* path or name of wireguard-go, default "wireguard-go" */
 	const char *uapi_dir;	      /* default "/run/wireguard" */
+	unsigned workers;	      /* embedded: crypto threads, 0 = one per CPU but one */
 	const char *null_record_path; /* null backend: write each applied config here (text),
 					 optional */
 	/* userspace: called after wireguard-go was restarted by the supervisor; the

@@ -25,6 +25,7 @@ struct wm_wg {
 	unsigned long null_sets;
 	struct wggo *go; /* userspace */
 	struct wge_dev *emb; /* embedded */
+	unsigned emb_workers;
 
 	void (*done_cb)(void *data);
 	void *done_data;

@@ -1,7 +1,7 @@
 """The Debian package and `make install` (issue 14): `make deb` builds
 webmesh_<version>_<arch>.deb with debhelper, lintian finds no error, and the
 package installed with `dpkg -i` into a throwaway root holds the daemon, the
-CLI, the modules where webmeshd looks for them, a unit systemd-analyze
+CLI, the embedded WireGuard alone (webmesh-wg), the modules where webmeshd looks for them, a unit systemd-analyze
 accepts, man pages man renders and bash completion; its webmeshd starts from
 the shipped configuration file and hands the local socket to group webmesh.
 
@@ -76,6 +76,8 @@ echo "== files"
 chroot "$R" dpkg -L webmesh
 echo "== copyright"
 chroot "$R" cat /usr/share/doc/webmesh/copyright
+echo "== webmesh-wg"
+chroot "$R" /usr/sbin/webmesh-wg --help 2>&1; echo "wg_rc=$?"
 echo "== group"
 chroot "$R" getent group webmesh; echo "group_rc=$?"
 echo "== verify"
@@ -175,8 +177,11 @@ def test_installed_package(deb):
               "/etc/webmesh/webmeshd.yaml", "/usr/share/man/man8/webmeshd.8.gz",
               "/usr/share/man/man8/wmctl.8.gz", "/usr/share/bash-completion/completions/wmctl",
               "/usr/share/bash-completion/completions/webmeshd",
-              "/usr/lib/sysusers.d/webmesh.conf"):
+              "/usr/lib/sysusers.d/webmesh.conf", "/usr/sbin/webmesh-wg"):
         assert f in files, (f, sorted(files))
+    # the embedded WireGuard alone runs from the package (its usage)
+    assert "usage: webmesh-wg" in s["webmesh-wg"] and "wg_rc=0" in s["webmesh-wg"], \
+        s["webmesh-wg"]
     # DEP-5, the project's license (LICENSE) by its SPDX name
     cr = s["copyright"]
     assert cr.startswith("Format: https://www.debian.org/doc/packaging-manuals/"

@@ -50,7 +50,7 @@ class Side:
     def start(self, env=None):
         sock = UAPI_DIR / f"{self.ifname}.sock"
         if self.kind == "embedded":
-            cmd = [str(WEBMESH_WG), self.ifname]
+            cmd = [str(WEBMESH_WG), *self.pair.embedded_args, self.ifname]
         else:
             cmd = ["wireguard-go", "-f", self.ifname]
         e = dict(ENV)
@@ -157,8 +157,10 @@ class Side:
 
 
 class Pair:
-    def __init__(self, kind_a, kind_b):
+    def __init__(self, kind_a, kind_b, embedded_args=()):
+        """embedded_args: webmesh-wg's options (--workers N, --no-offload)."""
         global _count
+        self.embedded_args = list(embedded_args)
         _count += 1
         self.num = 100 + _count
         self.prefix = f"{RUN_ID}-wg{_count}"

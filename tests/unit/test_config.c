@@ -89,6 +89,7 @@ static void test_table(void **state)
 		"wireguard-port",
 		"wireguard-backend",
 		"wireguard-go",
+		"wireguard-workers",
 		"persistent-keepalive",
 		"endpoints",
 		"raft-port",

@@ -30,20 +30,25 @@
 #include "wg/embedded/device.h"
 #include "wg/embedded/noise.h"
 
-static bool ready;
+static bool ready, in_netns;
 static char dir[] = "/tmp/wm-wgdev-XXXXXX";
 static struct wge_dev *dev;
 
-static int setup(void **state)
+/* The first group runs the device without crypto workers (the device's
+ * threads seal and open themselves), the second with three, so that batches
+ * are split over threads; the default (one per CPU but one) runs in the
+ * integration tests. */
+static int setup_with(int workers)
 {
-	struct wge_config cfg = {.ifname = "wmdev0", .uapi_dir = dir};
+	struct wge_config cfg = {.ifname = "wmdev0", .uapi_dir = dir, .workers = workers};
 	char err[256] = "";
 
-	(void)state;
+	ready = false;
 	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK) != 0)
 		return 0;
-	if (unshare(CLONE_NEWNET) != 0 || !mkdtemp(dir))
+	if (!in_netns && (unshare(CLONE_NEWNET) != 0 || !mkdtemp(dir)))
 		return 0;
+	in_netns = true;
 	if (wge_open(&cfg, &dev, err, sizeof(err)) < 0) {
 		fprintf(stderr, "wge_open: %s\n", err);
 		return -1;
@@ -52,12 +57,23 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	(void)state;
+	return setup_with(-1);
+}
+
+static int setup_workers(void **state)
+{
+	(void)state;
+	return setup_with(3);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
 	wge_close(dev);
-	if (ready)
-		(void)rmdir(dir);
+	dev = NULL;
 	return 0;
 }
 
@@ -386,6 +402,220 @@ static void test_data_path_source_and_replay(void **state)
 	wgn_static_clear(&me);
 }
 
+/* A peer's side of a session with the device: a real handshake. */
+struct session {
+	int s;
+	struct sockaddr_in to;
+	struct wgn_keys keys;
+	struct wgp_aead_ctx *tx, *rx;
+};
+
+static void session_open(struct session *ss, uint8_t key_byte)
+{
+	uint8_t dev_priv[32], peer_priv[32];
+	struct wgn_static dev_s = {0}, me = {0};
+	struct wgn_handshake hs = {0};
+	struct wgc_maker maker = {0};
+	struct wgm_initiation init;
+	struct wgm_response resp;
+	struct sockaddr_in mine = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
+	socklen_t alen = sizeof(mine);
+	char req[512], out[4096], hexd[65], hexp[65];
+	const char *lp;
+	struct timespec wall;
+	int big = 8 << 20;
+
+	memset(ss, 0, sizeof(*ss));
+	for (int i = 0; i < 32; i++) {
+		dev_priv[i] = (uint8_t)(0x30 + i);
+		peer_priv[i] = key_byte;
+	}
+	assert_int_equal(wgn_static_set(&dev_s, dev_priv), 0);
+	assert_int_equal(wgn_static_set(&me, peer_priv), 0);
+	for (int i = 0; i < 32; i++) {
+		snprintf(hexd + 2 * i, 3, "%02x", dev_s.priv[i]);
+		snprintf(hexp + 2 * i, 3, "%02x", me.pub[i]);
+	}
+	assert_int_equal(system("ip link set lo up && ip link set wmdev0 up && "
+				"ip addr replace 10.7.0.1/24 dev wmdev0"),
+			 0);
+	ss->s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	assert_true(ss->s >= 0);
+	(void)setsockopt(ss->s, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	assert_int_equal(bind(ss->s, (struct sockaddr *)&mine, sizeof(mine)), 0);
+	assert_int_equal(getsockname(ss->s, (struct sockaddr *)&mine, &alen), 0);
+	snprintf(req, sizeof(req),
+		 "set=1\nprivate_key=%s\nreplace_peers=true\npublic_key=%s\n"
+		 "endpoint=127.0.0.1:%u\nallowed_ip=10.7.0.2/32\n\n",
+		 hexd, hexp, ntohs(mine.sin_port));
+	uapi_request(req, out, sizeof(out));
+	assert_string_equal(out, "errno=0\n\n");
+	uapi_request("get=1\n\n", out, sizeof(out));
+	lp = strstr(out, "listen_port=");
+	assert_non_null(lp);
+	ss->to = (struct sockaddr_in){.sin_family = AF_INET,
+				      .sin_port = htons((uint16_t)atoi(lp + 12)),
+				      .sin_addr.s_addr = htonl(0x7f000001)};
+	assert_int_equal(wgn_handshake_init(&hs, &me, dev_s.pub, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	assert_int_equal(
+		wgn_create_initiation(&hs, &me, 78, wall.tv_sec, wall.tv_nsec, NULL, &init), 0);
+	assert_int_equal(
+		wgc_add_macs(&maker, hs.remote_mac1_key, (uint8_t *)&init, sizeof(init), 1), 0);
+	assert_int_equal(
+		sendto(ss->s, &init, sizeof(init), 0, (struct sockaddr *)&ss->to, sizeof(ss->to)),
+		(ssize_t)sizeof(init));
+	for (int i = 0; i < 50; i++) {
+		struct pollfd p = {.fd = ss->s, .events = POLLIN};
+
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		if (recv(ss->s, &resp, sizeof(resp), 0) == (ssize_t)sizeof(resp) &&
+		    resp.type[0] == WGM_RESPONSE)
+			break;
+	}
+	assert_int_equal(wgn_consume_response(&hs, &me, &resp), 0);
+	assert_int_equal(wgn_derive_keys(&hs, &ss->keys), 0);
+	ss->tx = wgp_aead_ctx_new(ss->keys.send, true);
+	ss->rx = wgp_aead_ctx_new(ss->keys.recv, false);
+	assert_non_null(ss->tx);
+	assert_non_null(ss->rx);
+	wgn_static_clear(&dev_s);
+	wgn_static_clear(&me);
+}
+
+static void session_close(struct session *ss)
+{
+	wgp_aead_ctx_free(ss->tx);
+	wgp_aead_ctx_free(ss->rx);
+	close(ss->s);
+}
+
+#define BURST 400
+#define SEG_LEN (16 + 32 + 16) /* data header, IPv4+UDP+4 bytes (padded), tag */
+
+/* Bursts both ways, large enough for the device to split them over its
+ * crypto workers: every packet arrives once, in the order sent, and what the
+ * device sends carries counters in order. Into the device: BURST data
+ * messages sent 40 at a time with UDP GSO (one GRO batch for the device). */
+static void test_burst_order(void **state)
+{
+	struct session ss;
+	struct sockaddr_ll ll = {.sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL)};
+	static uint8_t buf[40 * SEG_LEN];
+	int sniff, big = 8 << 20, next = 0;
+	uint64_t last_counter = 0;
+
+	(void)state;
+	if (!ready)
+		skip();
+	session_open(&ss, 0x61);
+	sniff = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ALL));
+	assert_true(sniff >= 0);
+	(void)setsockopt(sniff, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big));
+	ll.sll_ifindex = (int)if_nametoindex("wmdev0");
+	assert_int_equal(bind(sniff, (struct sockaddr *)&ll, sizeof(ll)), 0);
+
+	for (int base = 0; base < BURST; base += 40) {
+		char ctrl[CMSG_SPACE(sizeof(uint16_t))] = {0};
+		uint16_t seg = SEG_LEN;
+		struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
+		struct msghdr mh = {.msg_name = &ss.to,
+				    .msg_namelen = sizeof(ss.to),
+				    .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = ctrl,
+				    .msg_controllen = sizeof(ctrl)};
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+		memset(buf, 0, sizeof(buf));
+		for (int k = 0; k < 40; k++) {
+			uint8_t *pkt = buf + k * SEG_LEN, *ip = pkt + 16;
+			uint32_t seq = (uint32_t)(base + k);
+
+			pkt[0] = WGM_DATA;
+			wgm_put32(pkt + 4, ss.keys.remote_index);
+			wgm_put64(pkt + 8, seq);
+			ip[0] = 0x45;
+			ip[3] = 32;
+			ip[8] = 64;
+			ip[9] = 17;
+			memcpy(ip + 12, (uint8_t[]){10, 7, 0, 2}, 4);
+			memcpy(ip + 16, (uint8_t[]){10, 7, 0, 1}, 4);
+			ip[22] = 0x30; /* UDP to port 12345 */
+			ip[23] = 0x39;
+			ip[25] = 12;
+			memcpy(ip + 28, &seq, 4);
+			assert_int_equal(wgp_aead_ctx_seal(ss.tx, seq, ip, ip, 32), 0);
+		}
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(seg));
+		memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+		assert_int_equal(sendmsg(ss.s, &mh, 0), (ssize_t)sizeof(buf));
+	}
+	/* Bounded: BURST packets, or a second of silence. */
+	for (int i = 0; i < 4 * BURST && next < BURST; i++) {
+		struct pollfd p = {.fd = sniff, .events = POLLIN};
+		struct sockaddr_ll from;
+		socklen_t fl = sizeof(from);
+		uint8_t pkt[2048];
+		uint32_t seq;
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) != 1)
+			break;
+		n = recvfrom(sniff, pkt, sizeof(pkt), 0, (struct sockaddr *)&from, &fl);
+		if (n != 32 || from.sll_pkttype == PACKET_OUTGOING || pkt[9] != 17)
+			continue;
+		memcpy(&seq, pkt + 28, 4);
+		assert_int_equal(seq, (uint32_t)next);
+		next++;
+	}
+	assert_int_equal(next, BURST);
+
+	/* Out of the device: BURST datagrams into the tunnel. */
+	{
+		int u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		struct sockaddr_in peer_in = {.sin_family = AF_INET,
+					      .sin_port = htons(9),
+					      .sin_addr.s_addr = htonl(0x0a070002)};
+
+		assert_true(u >= 0);
+		for (uint32_t seq = 0; seq < BURST; seq++)
+			assert_int_equal(sendto(u, &seq, sizeof(seq), 0,
+						(struct sockaddr *)&peer_in, sizeof(peer_in)),
+					 4);
+		close(u);
+	}
+	next = 0;
+	for (int i = 0; i < 4 * BURST && next < BURST; i++) {
+		struct pollfd p = {.fd = ss.s, .events = POLLIN};
+		uint8_t d[2048];
+		uint64_t counter;
+		uint32_t seq;
+		ssize_t n;
+
+		if (poll(&p, 1, 1000) != 1)
+			break;
+		n = recv(ss.s, d, sizeof(d), 0);
+		if (n < 32 || d[0] != WGM_DATA)
+			continue;
+		counter = wgm_get64(d + 8);
+		assert_true(!next || counter > last_counter);
+		last_counter = counter;
+		assert_int_equal(wgp_aead_ctx_open(ss.rx, counter, d + 16, d + 16, (size_t)n - 16),
+				 0);
+		if (n - 32 < 32 || d[16 + 9] != 17)
+			continue; /* a keepalive, or the kernel's ICMP */
+		memcpy(&seq, d + 16 + 28, 4);
+		assert_int_equal(seq, (uint32_t)next);
+		next++;
+	}
+	assert_int_equal(next, BURST);
+	close(sniff);
+	session_close(&ss);
+}
+
 /* One handshake as the initiator me (sender index idx) with the device at
  * to; the keys to send data with. */
 static struct wgp_aead_ctx *handshake(int s, const struct sockaddr_in *to,
@@ -571,7 +801,6 @@ static void test_accept_only_and_promote(void **state)
 	wgn_static_clear(&me);
 	wgn_static_clear(&other);
 }
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -579,7 +808,18 @@ int main(void)
 		cmocka_unit_test(test_uapi_slow_client_does_not_stall),
 		cmocka_unit_test(test_garbage_datagrams),
 		cmocka_unit_test(test_data_path_source_and_replay),
+		cmocka_unit_test(test_burst_order),
 		cmocka_unit_test(test_accept_only_and_promote),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	const struct CMUnitTest pooled[] = {
+		cmocka_unit_test(test_data_path_source_and_replay),
+		cmocka_unit_test(test_burst_order),
+	};
+	int fails = cmocka_run_group_tests_name("no crypto workers", tests, setup, teardown);
+
+	fails += cmocka_run_group_tests_name("three crypto workers", pooled, setup_workers,
+					     teardown);
+	if (ready)
+		(void)rmdir(dir);
+	return fails;
 }

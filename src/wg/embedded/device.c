@@ -11,6 +11,7 @@
 #include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@
 #include "wg/embedded/allowedips.h"
 #include "wg/embedded/cookie.h"
 #include "wg/embedded/noise.h"
+#include "wg/embedded/offload.h"
 #include "wg/embedded/ratelimit.h"
 #include "wg/embedded/replay.h"
 #include "wg/embedded/timers.h"
@@ -39,6 +41,11 @@
 
 #define BATCH 32
 #define BUF_SIZE 4096 /* an MTU up to BUF_SIZE - 64 */
+/* With TUN offloads a read returns up to 64 KiB (a TSO super-packet) behind
+ * the virtio header: fewer, larger read buffers, the same memory. */
+#define TUN_BIG_SLOT (65536 + 64)
+#define TUN_BIG_BATCH 8
+#define TUN_MEM ((size_t)TUN_BIG_BATCH * TUN_BIG_SLOT)
 #define STAGED_POOL 256
 #define STAGED_PER_PEER 64
 #define INDEX_BUCKETS 4096
@@ -66,7 +73,9 @@ struct wge_index {
 };
 
 struct wge_keypair {
-	struct wgp_aead_ctx *send, *recv;
+	/* Raw keys: every thread seals and opens with its own keyless
+	 * context (a lane), so one session's packets spread over the pool. */
+	uint8_t send_key[WGP_KEY_LEN], recv_key[WGP_KEY_LEN];
 	uint64_t send_counter;
 	struct wgr_window replay;
 	uint32_t remote_index;
@@ -105,6 +114,54 @@ struct wge_peer {
 	bool promote; /* WM_WGPEER_PROMOTE: accept becomes allowed at a handshake */
 };
 
+/* A data packet's AEAD, done in place after the packet logic queued it and
+ * before the batch it is in goes out: sealing a plaintext of len bytes
+ * (the tag is written after it) or opening len bytes (tag included). The
+ * key lies in a keypair, which is not freed while jobs on it are pending
+ * (keypair_free runs them first, or voids them). */
+struct job {
+	uint8_t *buf;
+	size_t len;
+	uint64_t counter;
+	const uint8_t *key; /* NULL: nothing to do (a handshake message) */
+	bool seal;
+	int ret;
+	/* Opening: what the packet logic needs after it. */
+	struct wge_keypair *kp; /* NULL: voided */
+	struct sockaddr_storage *from;
+	size_t dlen;
+};
+
+/* The crypto pool: worker threads that take jobs of the batch at hand
+ * alongside the thread that posted it, which holds the device lock
+ * throughout, so there is one batch at a time and the keys stay alive.
+ * Jobs are claimed by an atomic counter tagged with the batch's generation,
+ * so a worker that wakes late cannot take a job of the next batch. */
+#define MAX_WORKERS 64
+#define PAR_MIN 4 /* smaller batches are not worth waking a worker */
+struct pool;
+struct worker {
+	struct pool *pool;
+	unsigned lane;
+};
+struct pool {
+	pthread_mutex_t mu; /* gen, jobs, n, stop; the two condition variables */
+	pthread_cond_t work, done_cv;
+	bool mu_init;
+	struct job *jobs;
+	unsigned n;
+	uint32_t gen;
+	bool stop;
+	_Atomic uint64_t claim; /* gen << 32 | next job */
+	atomic_uint done;
+	unsigned n_threads;
+	pthread_t threads[MAX_WORKERS];
+	struct worker workers[MAX_WORKERS];
+	/* [0] the lane of whichever device thread holds the device lock;
+	 * [1 + i] worker i's. */
+	struct wgp_aead_ctx *lanes[MAX_WORKERS + 1];
+};
+
 /* A batch of datagrams to send: each thread has its own, filled under the
  * device lock and sent after it is released. */
 #define TXQ_LEN (2 * BATCH)
@@ -114,7 +171,9 @@ struct wge_peer {
 #define RX_BUF 65536
 #define RX_MAX_DGRAMS (RX_MSGS * 64)
 struct txq {
-	uint8_t *bufs; /* TXQ_LEN x BUF_SIZE */
+	uint8_t *bufs;		  /* TXQ_LEN x BUF_SIZE */
+	struct job jobs[TXQ_LEN]; /* slot i's sealing */
+	unsigned sealed;	  /* slots before this one are sealed */
 	struct mmsghdr msgs[TXQ_LEN];
 	struct iovec iov[TXQ_LEN];
 	struct sockaddr_storage addrs[TXQ_LEN];
@@ -172,11 +231,23 @@ struct wge_dev {
 		char buf[CMSG_SPACE(sizeof(int))];
 		struct cmsghdr align;
 	} rx_ctrl[RX_MSGS];
+	struct pool pool;
+	struct job rx_jobs[RX_MAX_DGRAMS]; /* data datagrams of the batch, in order */
+	unsigned n_rx_jobs;
+	bool rx_posting;		       /* rx_jobs are being handed to the packet logic */
+	unsigned rx_post_at;		       /* ... this one now */
 	const uint8_t *tun_out[RX_MAX_DGRAMS]; /* plaintext to write to TUN, after mu */
 	size_t tun_out_len[RX_MAX_DGRAMS];
 	unsigned n_tun_out;
-	uint8_t *tun_bufs; /* BATCH x BUF_SIZE: packets read from TUN */
+	uint8_t *tun_bufs; /* TUN_MEM: packets read from TUN, tun_batch x tun_slot */
 	size_t tun_lens[BATCH];
+	size_t tun_slot;
+	unsigned tun_batch;
+	uint8_t *seg_buf;      /* BUF_SIZE: one segment cut from a TSO packet */
+	struct wgo_gro gro;    /* decrypted TCP segments merged for one TUN write */
+	bool vnet;	       /* TUN packets carry a virtio header (IFF_VNET_HDR) */
+	bool tun_tso;	       /* ... and the kernel hands us TSO and partial checksums */
+	bool udp_gso, udp_gro; /* what the kernel took when probed at bind */
 	uint8_t *staged_mem;
 	struct staged staged_nodes[STAGED_POOL];
 	struct staged *staged_free;
@@ -247,13 +318,20 @@ static void index_add(struct wge_dev *d, struct wge_index *e)
 
 /* ---- keypairs ---- */
 
+static void txq_seal(struct wge_dev *d, struct txq *q);
+
 static void keypair_free(struct wge_dev *d, struct wge_keypair *kp)
 {
 	if (!kp)
 		return;
+	/* Packets queued under this key are sealed before it goes; those
+	 * received under it and not yet handed on are dropped. */
+	txq_seal(d, d->tx);
+	if (d->rx_posting)
+		for (unsigned i = d->rx_post_at + 1; i < d->n_rx_jobs; i++)
+			if (d->rx_jobs[i].kp == kp)
+				d->rx_jobs[i].kp = NULL;
 	index_del(d, &kp->idx);
-	wgp_aead_ctx_free(kp->send);
-	wgp_aead_ctx_free(kp->recv);
 	wgp_wipe(kp, sizeof(*kp));
 	free(kp);
 }
@@ -286,18 +364,14 @@ static int peer_new_session(struct wge_dev *d, struct wge_peer *p, int64_t now)
 		wgp_wipe(&keys, sizeof(keys));
 		return -ENOMEM;
 	}
-	kp->send = wgp_aead_ctx_new(keys.send, true);
-	kp->recv = wgp_aead_ctx_new(keys.recv, false);
+	memcpy(kp->send_key, keys.send, WGP_KEY_LEN);
+	memcpy(kp->recv_key, keys.recv, WGP_KEY_LEN);
 	kp->remote_index = keys.remote_index;
 	kp->initiator = keys.initiator;
 	uint32_t local_index = keys.local_index;
 	kp->birth = now;
 	wgr_init(&kp->replay);
 	wgp_wipe(&keys, sizeof(keys));
-	if (!kp->send || !kp->recv) {
-		keypair_free(d, kp);
-		return -ENOMEM;
-	}
 	kp->idx.kind = IDX_KEYPAIR;
 	kp->idx.peer = p;
 	kp->idx.kp = kp;
@@ -460,11 +534,184 @@ static bool txq_group(struct txq *q, unsigned *count)
 	return any;
 }
 
-static void txq_flush(int fd, struct txq *q)
+/* ---- the crypto pool ---- */
+
+static void job_do(struct job *j, struct wgp_aead_ctx *lane)
+{
+	if (!j->key)
+		return;
+	if (j->seal) {
+		j->ret = wgp_aead_lane_seal(lane, j->key, j->counter, j->buf, j->buf, j->len);
+		/* Never a plaintext on the wire: a failed seal sends zeros,
+		 * which the peer drops. */
+		if (j->ret < 0)
+			wgp_wipe(j->buf, j->len + WGP_TAG_LEN);
+	} else {
+		j->ret = wgp_aead_lane_open(lane, j->key, j->counter, j->buf, j->buf, j->len);
+	}
+}
+
+static bool job_claim(struct pool *p, uint32_t gen, unsigned n, unsigned *idx)
+{
+	uint64_t v = atomic_load(&p->claim);
+
+	for (;;) {
+		if ((uint32_t)(v >> 32) != gen || (uint32_t)v >= n)
+			return false;
+		if (atomic_compare_exchange_weak(&p->claim, &v, v + 1)) {
+			*idx = (uint32_t)v;
+			return true;
+		}
+	}
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct pool *p = w->pool;
+	uint32_t seen = 0;
+
+	for (;;) {
+		struct job *jobs;
+		unsigned n, i;
+
+		pthread_mutex_lock(&p->mu);
+		while (!p->stop && p->gen == seen)
+			pthread_cond_wait(&p->work, &p->mu);
+		if (p->stop) {
+			pthread_mutex_unlock(&p->mu);
+			return NULL;
+		}
+		seen = p->gen;
+		jobs = p->jobs;
+		n = p->n;
+		pthread_mutex_unlock(&p->mu);
+		while (job_claim(p, seen, n, &i)) {
+			job_do(&jobs[i], p->lanes[w->lane]);
+			if (atomic_fetch_add(&p->done, 1) + 1 == n) {
+				pthread_mutex_lock(&p->mu);
+				pthread_cond_signal(&p->done_cv);
+				pthread_mutex_unlock(&p->mu);
+			}
+		}
+	}
+}
+
+/* Runs n jobs over the pool and the calling thread, which holds the device
+ * lock; returns when all are done. */
+static void jobs_run(struct wge_dev *d, struct job *jobs, unsigned n)
+{
+	struct pool *p = &d->pool;
+	uint32_t gen;
+	unsigned i;
+
+	if (!n)
+		return;
+	if (!p->n_threads || n < PAR_MIN) {
+		for (i = 0; i < n; i++)
+			job_do(&jobs[i], p->lanes[0]);
+		return;
+	}
+	pthread_mutex_lock(&p->mu);
+	gen = ++p->gen;
+	p->jobs = jobs;
+	p->n = n;
+	atomic_store(&p->done, 0);
+	atomic_store(&p->claim, (uint64_t)gen << 32);
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	while (job_claim(p, gen, n, &i)) {
+		job_do(&jobs[i], p->lanes[0]);
+		atomic_fetch_add(&p->done, 1);
+	}
+	pthread_mutex_lock(&p->mu);
+	while (atomic_load(&p->done) < n)
+		pthread_cond_wait(&p->done_cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Seals what q holds and has not sealed yet (under the device lock). */
+static void txq_seal(struct wge_dev *d, struct txq *q)
+{
+	if (!q || q->sealed >= q->n)
+		return;
+	jobs_run(d, q->jobs + q->sealed, q->n - q->sealed);
+	q->sealed = q->n;
+}
+
+static int pool_start(struct wge_dev *d, int workers)
+{
+	struct pool *p = &d->pool;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n;
+
+	/* By default one worker per core beyond the first: a bulk flow keeps
+	 * one device thread busy with its crypto (the TUN thread sealing, or
+	 * the UDP thread opening), while the other has little to do, so a
+	 * second core is free for a worker. Measured on two shared cores: one
+	 * worker 611-697 Mbit/s single stream, none 335-486
+	 * (docs/BENCHMARKS.md). */
+	if (workers < 0)
+		n = 0;
+	else if (workers > 0)
+		n = (unsigned)workers;
+	else
+		n = cpus > 1 ? (unsigned)(cpus - 1) : 0;
+	if (n > 16 && !workers)
+		n = 16;
+	if (n > MAX_WORKERS)
+		return -EINVAL;
+	if (pthread_mutex_init(&p->mu, NULL))
+		return -ENOMEM;
+	if (pthread_cond_init(&p->work, NULL)) {
+		pthread_mutex_destroy(&p->mu);
+		return -ENOMEM;
+	}
+	if (pthread_cond_init(&p->done_cv, NULL)) {
+		pthread_cond_destroy(&p->work);
+		pthread_mutex_destroy(&p->mu);
+		return -ENOMEM;
+	}
+	p->mu_init = true;
+	for (unsigned i = 0; i <= n; i++) {
+		p->lanes[i] = wgp_aead_lane_new();
+		if (!p->lanes[i])
+			return -ENOMEM;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		p->workers[i].pool = p;
+		p->workers[i].lane = i + 1;
+		int ret = -pthread_create(&p->threads[i], NULL, worker_main, &p->workers[i]);
+		if (ret < 0)
+			return ret;
+		p->n_threads++;
+	}
+	return 0;
+}
+
+static void pool_stop(struct pool *p)
+{
+	if (!p->mu_init)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = true;
+	pthread_cond_broadcast(&p->work);
+	pthread_mutex_unlock(&p->mu);
+	for (unsigned i = 0; i < p->n_threads; i++)
+		pthread_join(p->threads[i], NULL);
+	for (unsigned i = 0; i <= MAX_WORKERS; i++)
+		wgp_aead_ctx_free(p->lanes[i]);
+	pthread_cond_destroy(&p->work);
+	pthread_cond_destroy(&p->done_cv);
+	pthread_mutex_destroy(&p->mu);
+	p->mu_init = false;
+}
+
+static void txq_flush(int fd, struct txq *q, bool gso)
 {
 	unsigned off = 0, m;
 
-	if (!q->gso_off && q->n > 1 && txq_group(q, &m)) {
+	if (gso && !q->gso_off && q->n > 1 && txq_group(q, &m)) {
 		while (off < m) {
 			int n = sendmmsg(fd, q->gso + off, m - off, MSG_DONTWAIT);
 
@@ -483,7 +730,7 @@ static void txq_flush(int fd, struct txq *q)
 			off += (unsigned)n;
 		}
 		if (off >= m) {
-			q->n = 0;
+			q->n = q->sealed = 0;
 			return;
 		}
 		/* Find the first datagram of the unsent message. */
@@ -504,7 +751,7 @@ static void txq_flush(int fd, struct txq *q)
 		}
 		off += (unsigned)n;
 	}
-	q->n = 0;
+	q->n = q->sealed = 0;
 }
 
 static void lock(struct wge_dev *d, struct txq *q)
@@ -518,9 +765,11 @@ static void unlock_flush(struct wge_dev *d)
 {
 	struct txq *q = d->tx;
 	int fd = d->udp_fd;
+	bool gso = d->udp_gso;
 
+	txq_seal(d, q);
 	pthread_mutex_unlock(&d->mu);
-	txq_flush(fd, q);
+	txq_flush(fd, q, gso);
 }
 
 /* A slot of the send batch for a datagram to ep, or NULL (no endpoint). */
@@ -530,9 +779,12 @@ static uint8_t *tx_slot(struct wge_dev *d, const struct sockaddr_storage *ep)
 	unsigned i;
 	socklen_t alen;
 
-	if (q->n == TXQ_LEN)
-		txq_flush(d->udp_fd, q);
+	if (q->n == TXQ_LEN) {
+		txq_seal(d, q);
+		txq_flush(d->udp_fd, q, d->udp_gso);
+	}
 	i = q->n;
+	q->jobs[i].key = NULL;
 	if (!sa_for_socket(d, ep, &q->addrs[i], &alen))
 		return NULL;
 	q->msgs[i].msg_hdr.msg_name = &q->addrs[i];
@@ -619,9 +871,12 @@ static bool send_data(struct wge_dev *d, struct wge_peer *p, const uint8_t *pkt,
 	if (len)
 		memcpy(slot + sizeof(*hdr), pkt, len);
 	memset(slot + sizeof(*hdr) + len, 0, padded - len);
-	if (wgp_aead_ctx_seal(kp->send, kp->send_counter, slot + sizeof(*hdr), slot + sizeof(*hdr),
-			      padded) < 0)
-		return true;
+	/* Sealed with the rest of the batch, before it goes out. */
+	d->tx->jobs[d->tx->n] = (struct job){.buf = slot + sizeof(*hdr),
+					     .len = padded,
+					     .counter = kp->send_counter,
+					     .key = kp->send_key,
+					     .seal = true};
 	kp->send_counter++;
 	tx_commit(d, sizeof(*hdr) + padded + WGP_TAG_LEN);
 	p->tx_bytes += sizeof(*hdr) + padded + WGP_TAG_LEN;
@@ -905,29 +1160,43 @@ static bool peer_accepts(const struct wge_peer *p, int fam, const uint8_t *src)
 	return false;
 }
 
-static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
-		    const struct sockaddr_storage *from, int64_t now)
+/* A data message: checked against its session, then queued for opening
+ * with the rest of the batch (rx_data_finish). */
+static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len, struct sockaddr_storage *from,
+		    int64_t now)
 {
 	const struct wgm_data *hdr = (const void *)buf;
 	struct wge_index *e = index_find(d, wgm_get32(hdr->receiver));
-	struct wge_keypair *kp;
-	struct wge_peer *p;
 	uint64_t counter = wgm_get64(hdr->counter);
-	size_t plen = len - sizeof(*hdr) - WGP_TAG_LEN, iplen;
-	uint8_t *plain = buf + sizeof(*hdr);
-	const uint8_t *src, *dst;
-	int fam;
+	struct wge_keypair *kp;
 
-	if (!e || e->kind != IDX_KEYPAIR)
+	if (!e || e->kind != IDX_KEYPAIR || d->n_rx_jobs == RX_MAX_DGRAMS)
 		return;
 	kp = e->kp;
-	p = e->peer;
 	if (!wgt_keys_usable(&d->params, kp->birth, 0, now) ||
 	    counter >= d->params.reject_after_messages)
 		return;
-	if (wgp_aead_ctx_open(kp->recv, counter, plain, plain, len - sizeof(*hdr)) < 0)
-		return;
-	if (!wgr_check_and_set(&kp->replay, counter))
+	d->rx_jobs[d->n_rx_jobs++] = (struct job){.buf = buf + sizeof(*hdr),
+						  .len = len - sizeof(*hdr),
+						  .counter = counter,
+						  .key = kp->recv_key,
+						  .kp = kp,
+						  .from = from,
+						  .dlen = len};
+}
+
+/* An opened data message: the replay window (only now, so a forgery cannot
+ * move it), session confirmation, timers, and cryptokey routing. */
+static void rx_data_opened(struct wge_dev *d, struct job *j, int64_t now)
+{
+	struct wge_keypair *kp = j->kp;
+	struct wge_peer *p = kp->idx.peer;
+	size_t plen = j->len - WGP_TAG_LEN, iplen;
+	uint8_t *plain = j->buf;
+	const uint8_t *src, *dst;
+	int fam;
+
+	if (!wgr_check_and_set(&kp->replay, j->counter))
 		return;
 	if (kp == p->next_kp) {
 		/* The initiator used the new session: it is confirmed. */
@@ -943,8 +1212,8 @@ static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 		promote(d, p);
 		staged_send(d, p, now);
 	}
-	set_endpoint(p, from);
-	p->rx_bytes += len;
+	set_endpoint(p, j->from);
+	p->rx_bytes += j->dlen;
 	wgt_authenticated_received(&p->timers);
 	wgt_authenticated_traversal(&p->timers, now);
 	if (kp == p->cur && !p->lastminute_sent &&
@@ -964,6 +1233,24 @@ static void rx_data(struct wge_dev *d, uint8_t *buf, size_t len,
 		return;
 	d->tun_out[d->n_tun_out] = plain;
 	d->tun_out_len[d->n_tun_out++] = iplen;
+}
+
+/* Opens the queued data messages over the pool, then hands them on in the
+ * order they came. Runs before any other message of the batch, which could
+ * free a session they were queued under. */
+static void rx_data_finish(struct wge_dev *d, int64_t now)
+{
+	jobs_run(d, d->rx_jobs, d->n_rx_jobs);
+	d->rx_posting = true;
+	for (unsigned i = 0; i < d->n_rx_jobs; i++) {
+		struct job *j = &d->rx_jobs[i];
+
+		d->rx_post_at = i;
+		if (j->kp && j->ret == 0)
+			rx_data_opened(d, j, now);
+	}
+	d->rx_posting = false;
+	d->n_rx_jobs = 0;
 }
 
 /* Receives a batch of datagrams (outside mu). */
@@ -1014,13 +1301,21 @@ static void rx_process(struct wge_dev *d, int n)
 			rx_one(d, d->rx_bufs + (size_t)i * RX_BUF + off,
 			       total - off < seg ? total - off : seg, from, now);
 	}
+	rx_data_finish(d, now);
 }
 
 /* One datagram (a GRO message holds several). */
 static void rx_one(struct wge_dev *d, uint8_t *buf, size_t len, struct sockaddr_storage *from,
 		   int64_t now)
 {
-	switch (wgm_type(buf, len)) {
+	int type = wgm_type(buf, len);
+
+	if (type == WGM_DATA) {
+		rx_data(d, buf, len, from, now);
+		return;
+	}
+	rx_data_finish(d, now);
+	switch (type) {
 	case WGM_INITIATION:
 		rx_initiation(d, buf, len, from, now);
 		break;
@@ -1029,9 +1324,6 @@ static void rx_one(struct wge_dev *d, uint8_t *buf, size_t len, struct sockaddr_
 		break;
 	case WGM_COOKIE:
 		rx_cookie(d, buf, now);
-		break;
-	case WGM_DATA:
-		rx_data(d, buf, len, from, now);
 		break;
 	default:
 		break;
@@ -1043,8 +1335,8 @@ static int tun_read(struct wge_dev *d)
 {
 	int i;
 
-	for (i = 0; i < BATCH; i++) {
-		ssize_t n = read(d->tun_fd, d->tun_bufs + (size_t)i * BUF_SIZE, BUF_SIZE);
+	for (i = 0; i < (int)d->tun_batch; i++) {
+		ssize_t n = read(d->tun_fd, d->tun_bufs + (size_t)i * d->tun_slot, d->tun_slot);
 
 		if (n <= 0)
 			break;
@@ -1053,26 +1345,50 @@ static int tun_read(struct wge_dev *d)
 	return i;
 }
 
-/* Encrypts and queues n packets read from TUN (under mu). */
+/* One IP packet from TUN, to the peer its destination routes to. */
+static void tun_one(struct wge_dev *d, const uint8_t *pkt, size_t len, int64_t now)
+{
+	const uint8_t *src, *dst;
+	size_t iplen;
+	struct wge_peer *p;
+	int fam = ip_src_dst(pkt, len, &src, &dst, &iplen);
+
+	if (!fam)
+		return;
+	p = wga_lookup(&d->aips, fam, dst);
+	if (!p)
+		return;
+	if (!send_data(d, p, pkt, len, now)) {
+		stage(d, p, pkt, len);
+		send_initiation(d, p, false, now);
+	}
+}
+
+/* Encrypts and queues n packets read from TUN (under mu). With offloads a
+ * read may be a TSO super-packet: it is cut into segments here, each
+ * encrypted on its own, as the kernel would have sent them. */
 static void tun_process(struct wge_dev *d, int n)
 {
 	int64_t now = mono_ns();
 
 	for (int i = 0; i < n; i++) {
-		const uint8_t *pkt = d->tun_bufs + (size_t)i * BUF_SIZE, *src, *dst;
-		size_t len = d->tun_lens[i], iplen;
-		struct wge_peer *p;
-		int fam = ip_src_dst(pkt, len, &src, &dst, &iplen);
+		const uint8_t *buf = d->tun_bufs + (size_t)i * d->tun_slot;
+		struct wgo_iter it;
+		long len;
 
-		if (!fam)
+		if (!d->vnet) {
+			tun_one(d, buf, d->tun_lens[i], now);
 			continue;
-		p = wga_lookup(&d->aips, fam, dst);
-		if (!p)
-			continue;
-		if (!send_data(d, p, pkt, len, now)) {
-			stage(d, p, pkt, len);
-			send_initiation(d, p, false, now);
 		}
+		if (wgo_begin(&it, buf, d->tun_lens[i]) < 0)
+			continue;
+		/* A whole packet with its checksum done goes as it is. */
+		if (!it.tso && !(it.h.flags & WGO_F_NEEDS_CSUM)) {
+			tun_one(d, it.pkt, it.len, now);
+			continue;
+		}
+		while ((len = wgo_next(&it, d->seg_buf, BUF_SIZE - 64)) > 0)
+			tun_one(d, d->seg_buf, (size_t)len, now);
 	}
 }
 
@@ -1164,9 +1480,13 @@ static int bind_udp(struct wge_dev *d, uint16_t port)
 		close(fd);
 		return ret;
 	}
-	/* GRO where the kernel has it; without, datagrams come one by one. */
-	int one = 1;
-	(void)setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one));
+	/* GRO where the kernel has it; without, datagrams come one by one.
+	 * GSO is probed by setting a segment size of 0 (none by default):
+	 * a kernel without it refuses the option, and every send is plain. */
+	int one = 1, zero_seg = 0;
+	d->udp_gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+	d->udp_gso = setsockopt(fd, SOL_UDP, UDP_SEGMENT, &zero_seg, sizeof(zero_seg)) == 0;
+
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
 		ret = -errno;
 		close(fd);
@@ -1508,6 +1828,49 @@ static void uapi_serve(struct wge_dev *d)
 
 /* ---- the threads ---- */
 
+/* Writes one decrypted packet to TUN as it is. With IFF_VNET_HDR it needs a
+ * virtio header in front: written over the data message's own header, which
+ * lies just before the plaintext and is no longer needed. */
+static void tun_write_one(struct wge_dev *d, const uint8_t *plain, size_t len)
+{
+	uint8_t *pkt = (uint8_t *)plain;
+
+	if (d->vnet) {
+		pkt -= WGO_VNET_HDR_LEN;
+		len += WGO_VNET_HDR_LEN;
+		wgo_hdr_put_none(pkt);
+	}
+	(void)!write(d->tun_fd, pkt, len);
+}
+
+/* Writes the batch's decrypted packets to TUN (rx thread, outside mu). With
+ * offloads, consecutive segments of one TCP flow go as one super-packet
+ * (offload.c's GRO): one write and one pass through the stack instead of
+ * one per segment. Order is kept: a packet that cannot join is written
+ * after what was merged before it. */
+static void tun_write_batch(struct wge_dev *d)
+{
+	size_t n;
+
+	for (unsigned i = 0; i < d->n_tun_out; i++) {
+		const uint8_t *pkt = d->tun_out[i];
+		size_t len = d->tun_out_len[i];
+
+		if (!d->tun_tso) {
+			tun_write_one(d, pkt, len);
+			continue;
+		}
+		if (wgo_gro_add(&d->gro, pkt, len))
+			continue;
+		if ((n = wgo_gro_finish(&d->gro)))
+			(void)!write(d->tun_fd, d->gro.buf, n);
+		if (!wgo_gro_add(&d->gro, pkt, len))
+			tun_write_one(d, pkt, len);
+	}
+	if ((n = wgo_gro_finish(&d->gro)))
+		(void)!write(d->tun_fd, d->gro.buf, n);
+}
+
 static void *device_thread(void *arg)
 {
 	struct wge_dev *d = arg;
@@ -1536,8 +1899,7 @@ static void *device_thread(void *arg)
 				unlock_flush(d);
 				/* tun_out points into rx_bufs, untouched until the
 				 * next rx_recv of this thread. */
-				for (unsigned i = 0; i < d->n_tun_out; i++)
-					(void)!write(d->tun_fd, d->tun_out[i], d->tun_out_len[i]);
+				tun_write_batch(d);
 			}
 		}
 		if (pfd[2].revents & POLLIN)
@@ -1580,20 +1942,36 @@ static void *tun_thread(void *arg)
 	return NULL;
 }
 
-static int open_tun(const char *ifname, uint32_t mtu, int *out)
+/* Opens the TUN device, with offloads when the kernel has them and the
+ * caller did not turn them off: IFF_VNET_HDR, then TSO for IPv4 and IPv6 and
+ * partial checksums. The virtio header is in the host's order for a legacy
+ * TUN device and offload.c reads little-endian, so only there. */
+static int open_tun(struct wge_dev *d, const char *ifname, uint32_t mtu, bool offload, int *out)
 {
 	struct ifreq ifr = {0};
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK), s, ret;
 
 	if (fd < 0)
 		return -errno;
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+	d->vnet = d->tun_tso = false;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_VNET_HDR;
+	if (offload && ioctl(fd, TUNSETIFF, &ifr) == 0) {
+		d->vnet = true;
+		d->tun_tso = ioctl(fd, TUNSETOFFLOAD, TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6) == 0;
+	}
+#else
+	(void)offload;
+#endif
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	if (!d->vnet && ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;
 		close(fd);
 		return ret;
 	}
+	d->tun_slot = d->vnet ? TUN_BIG_SLOT : BUF_SIZE;
+	d->tun_batch = d->vnet ? TUN_BIG_BATCH : BATCH;
 	s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (s >= 0) {
 		ifr.ifr_mtu = (int)mtu;
@@ -1623,7 +2001,8 @@ static int open_uapi(struct wge_dev *d, const char *dir, char *err, size_t errle
 	if (fd >= 0) {
 		close(fd);
 		d->sock_path[0] = '\0'; /* not ours: never unlink it */
-		wm_seterr(err, errlen, "another WireGuard daemon serves %s/%s.sock", dir, d->ifname);
+		wm_seterr(err, errlen, "another WireGuard daemon serves %s/%s.sock", dir,
+			  d->ifname);
 		return -EEXIST;
 	}
 	(void)unlink(d->sock_path);
@@ -1658,7 +2037,7 @@ static int env_limit(const char *name, uint64_t max, uint64_t *out, char *err, s
 	u = strtoull(v, &end, 10);
 	if (errno || *end || !u || u > max || v[0] == '-') {
 		wm_seterr(err, errlen, "%s=\"%s\" is not a positive integer up to %llu", name, v,
-		       (unsigned long long)max);
+			  (unsigned long long)max);
 		return -EINVAL;
 	}
 	*out = u;
@@ -1683,7 +2062,13 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	d->mtu = cfg->mtu ? cfg->mtu : 1420;
 	if (d->mtu > BUF_SIZE - 64) {
 		wm_seterr(err, errlen, "MTU %u is above the embedded backend's %u", d->mtu,
-		       BUF_SIZE - 64);
+			  BUF_SIZE - 64);
+		free(d);
+		return -EINVAL;
+	}
+	if (cfg->workers < -1 || cfg->workers > MAX_WORKERS) {
+		wm_seterr(err, errlen, "crypto workers %d: not -1 (none), 0 (auto) or 1 to %d",
+			  cfg->workers, MAX_WORKERS);
 		free(d);
 		return -EINVAL;
 	}
@@ -1701,13 +2086,16 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 		return ret;
 	}
 	d->rx_bufs = malloc((size_t)RX_MSGS * RX_BUF);
-	d->tun_bufs = malloc((size_t)BATCH * BUF_SIZE);
+	d->tun_bufs = malloc(TUN_MEM);
+	d->seg_buf = malloc(BUF_SIZE);
+	d->gro.cap = WGO_VNET_HDR_LEN + 65536;
+	d->gro.buf = malloc(d->gro.cap);
 	d->txq[0].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->txq[1].bufs = malloc((size_t)TXQ_LEN * BUF_SIZE);
 	d->staged_mem = malloc((size_t)STAGED_POOL * BUF_SIZE);
 	d->ratelimit = malloc(sizeof(*d->ratelimit));
-	if (!d->rx_bufs || !d->tun_bufs || !d->txq[0].bufs || !d->txq[1].bufs || !d->staged_mem ||
-	    !d->ratelimit) {
+	if (!d->rx_bufs || !d->tun_bufs || !d->seg_buf || !d->gro.buf || !d->txq[0].bufs ||
+	    !d->txq[1].bufs || !d->staged_mem || !d->ratelimit) {
 		ret = -ENOMEM;
 		goto fail;
 	}
@@ -1732,7 +2120,7 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 			d->txq[q].msgs[i].msg_hdr.msg_iovlen = 1;
 		}
 	}
-	ret = open_tun(d->ifname, d->mtu, &d->tun_fd);
+	ret = open_tun(d, d->ifname, d->mtu, !cfg->no_offload, &d->tun_fd);
 	if (ret < 0) {
 		wm_seterr(err, errlen, "creating TUN device %s: %s", d->ifname, strerror(-ret));
 		goto fail;
@@ -1749,6 +2137,12 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	d->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (d->wake_fd < 0) {
 		ret = -errno;
+		goto fail;
+	}
+	ret = pool_start(d, cfg->workers);
+	if (ret < 0) {
+		wm_seterr(err, errlen, "starting %d crypto workers: %s", cfg->workers,
+			  strerror(-ret));
 		goto fail;
 	}
 	d->next_tick = mono_ns() + TICK_NS;
@@ -1784,6 +2178,7 @@ void wge_close(struct wge_dev *d)
 	}
 	if (d->tun_thread_started)
 		pthread_join(d->tun_thread, NULL);
+	pool_stop(&d->pool);
 	for (unsigned i = 0; i < d->n_retired; i++)
 		close(d->retired_fds[i]);
 	if (d->mu_init)
@@ -1810,8 +2205,14 @@ void wge_close(struct wge_dev *d)
 		wgp_wipe(d->rx_bufs, (size_t)RX_MSGS * RX_BUF);
 	free(d->rx_bufs);
 	if (d->tun_bufs)
-		wgp_wipe(d->tun_bufs, (size_t)BATCH * BUF_SIZE);
+		wgp_wipe(d->tun_bufs, TUN_MEM);
 	free(d->tun_bufs);
+	if (d->seg_buf)
+		wgp_wipe(d->seg_buf, BUF_SIZE);
+	free(d->seg_buf);
+	if (d->gro.buf)
+		wgp_wipe(d->gro.buf, d->gro.cap);
+	free(d->gro.buf);
 	free(d->ratelimit);
 	for (unsigned q = 0; q < 2; q++) {
 		if (d->txq[q].bufs)
@@ -1819,4 +2220,16 @@ void wge_close(struct wge_dev *d)
 		free(d->txq[q].bufs);
 	}
 	free(d);
+}
+
+void wge_describe(struct wge_dev *d, char *buf, size_t len)
+{
+	pthread_mutex_lock(&d->mu);
+	snprintf(buf, len, "TUN offloads %s, UDP GSO %s, UDP GRO %s, crypto workers %u",
+		 d->tun_tso ? "on (TSO4/6, checksums)"
+		 : d->vnet  ? "off (the kernel refused TUNSETOFFLOAD)"
+			    : "off",
+		 d->udp_gso ? "on" : "off (not in this kernel)",
+		 d->udp_gro ? "on" : "off (not in this kernel)", d->pool.n_threads);
+	pthread_mutex_unlock(&d->mu);
 }

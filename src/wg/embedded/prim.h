@@ -83,5 +83,12 @@ int wgp_aead_ctx_seal(struct wgp_aead_ctx *c, uint64_t counter, uint8_t *out, co
 		      size_t len);
 int wgp_aead_ctx_open(struct wgp_aead_ctx *c, uint64_t counter, uint8_t *out, const uint8_t *in,
 		      size_t len);
+/* A context without a key, for one thread that seals and opens under many
+ * keys (the key comes with each call); freed by wgp_aead_ctx_free. */
+struct wgp_aead_ctx *wgp_aead_lane_new(void);
+int wgp_aead_lane_seal(struct wgp_aead_ctx *c, const uint8_t key[WGP_KEY_LEN], uint64_t counter,
+		       uint8_t *out, const uint8_t *in, size_t len);
+int wgp_aead_lane_open(struct wgp_aead_ctx *c, const uint8_t key[WGP_KEY_LEN], uint64_t counter,
+		       uint8_t *out, const uint8_t *in, size_t len);
 
 #endif
