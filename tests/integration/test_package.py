@@ -84,7 +84,7 @@ echo "== verify"
 chroot "$R" systemd-analyze verify /lib/systemd/system/webmeshd.service 2>&1; echo "verify_rc=$?"
 echo "== security"
 chroot "$R" systemd-analyze security --offline=yes /lib/systemd/system/webmeshd.service 2>&1 | tail -1
-for page in webmeshd wmctl; do
+for page in webmeshd wmctl webmesh-wg; do
 	echo "== man $page"
 	chroot "$R" env MANWIDTH=100 man -l /usr/share/man/man8/$page.8.gz 2>&1; echo "man_rc=$?"
 done
@@ -175,7 +175,8 @@ def test_installed_package(deb):
     for f in ("/usr/sbin/webmeshd", "/usr/bin/wmctl", f"{libdir}/webmesh-ice.so",
               f"{libdir}/webmesh-ldap.so", "/lib/systemd/system/webmeshd.service",
               "/etc/webmesh/webmeshd.yaml", "/usr/share/man/man8/webmeshd.8.gz",
-              "/usr/share/man/man8/wmctl.8.gz", "/usr/share/bash-completion/completions/wmctl",
+              "/usr/share/man/man8/wmctl.8.gz", "/usr/share/man/man8/webmesh-wg.8.gz",
+              "/usr/share/bash-completion/completions/wmctl",
               "/usr/share/bash-completion/completions/webmeshd",
               "/usr/lib/sysusers.d/webmesh.conf", "/usr/sbin/webmesh-wg"):
         assert f in files, (f, sorted(files))
@@ -199,6 +200,9 @@ def test_installed_package(deb):
         "WEBMESH_SOCKET_GROUP" in man_d, man_d
     assert "WMCTL(8)" in man_c and "wmctl ping NODE" in man_c and "wmctl netcheck" in man_c, man_c
     assert "warning" not in (man_d + man_c).lower(), out
+    man_w = s["man webmesh-wg"]
+    assert "man_rc=0" in man_w and "WEBMESH-WG(8)" in man_w and "--workers" in man_w and \
+        "warning" not in man_w.lower(), man_w
     comp = s["completion"]
     assert "wmctl p: put pki ping pubkey" in comp, comp
     assert "wmctl ping --w: --wait-ms" in comp, comp
@@ -231,6 +235,7 @@ def test_make_install_rules(tmp_path):
         else f"{base}/etc"
     want = {f"{base}/sbin/webmeshd", f"{base}/bin/wmctl",
             f"{base}/share/man/man8/webmeshd.8", f"{base}/share/man/man8/wmctl.8",
+            f"{base}/share/man/man8/webmesh-wg.8",
             f"{base}/share/bash-completion/completions/webmeshd",
             f"{base}/share/bash-completion/completions/wmctl",
             f"{etc}/webmesh/webmeshd.yaml", f"{base}/lib/systemd/system/webmeshd.service",
