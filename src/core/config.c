@@ -32,6 +32,7 @@ static const char *check_socket(const char *v);
 static const char *check_group(const char *v);
 static const char *check_interface(const char *v);
 static const char *check_endpoint(const char *v);
+static const char *check_http_listen(const char *v);
 static const char *check_ipv4_network(const char *v);
 static const char *check_ldap_url(const char *v);
 static const char *check_ldap_attr(const char *v);
@@ -709,6 +710,22 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .check = check_endpoint,
 	 .help = "with use-meshdns: the MeshDNS server to ask (default: port 53 at the mesh "
 		 "address of a voter or observer this node knows)"},
+	/* HTTP listener: metrics, health, the console (issue 13) */
+	{.name = "http-listen",
+	 .type = WM_CFG_STRING,
+	 .offset = F(http_listen),
+	 .arg = "IP:PORT",
+	 .def = "127.0.0.1:8080",
+	 .check = check_http_listen,
+	 .help = "serve /metrics, /healthz, /readyz and the web console over HTTP here "
+		 "(an empty value turns it off; /metrics and the probes need no login)"},
+	{.name = "console-dir",
+	 .type = WM_CFG_STRING,
+	 .offset = F(console_dir),
+	 .arg = "DIR",
+	 .check = check_path,
+	 .help = "the web console's files (default: the installed share/webmesh/console, or "
+		 "build/console in the build tree)"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
@@ -993,6 +1010,12 @@ static const char *check_interface(const char *v)
 		return NULL;
 	snprintf(why, sizeof(why), "is not an interface name: it %s", reason);
 	return why;
+}
+
+/* http-listen: IP:PORT, or empty for no listener */
+static const char *check_http_listen(const char *v)
+{
+	return v[0] ? check_endpoint(v) : NULL;
 }
 
 static const char *check_endpoint(const char *v)

@@ -140,6 +140,9 @@ struct wm_config {
 	bool meshdns_forward_public; /* meshdns-forward-public: forwarders on any address */
 	bool use_meshdns;            /* use-meshdns: the host resolver asks MeshDNS */
 	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
+	/* HTTP listener: metrics, health, the console (issue 13) */
+	char *http_listen; /* http-listen: IP:PORT, default 127.0.0.1:8080, "" = off */
+	char *console_dir; /* console-dir: the console's files, default found */
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

@@ -90,6 +90,8 @@ static int start_public(struct wm_api *api, char *err, size_t errlen)
 	struct wm_rpc_server_config limits = public_limits(api->c.cfg);
 	rc = wm_rpc_server_new(api->c.loop, &limits, &api->api);
 	if (!rc)
+		wm_rpc_server_set_call_done(api->api, api->c.call_done, api->c.data);
+	if (!rc)
 		rc = wm_services_register_public(api->services, api->api);
 	if (!rc)
 		rc = wm_rpc_server_listen_tcp(api->api, host, port, api->server_tls);
@@ -151,6 +153,8 @@ static int start_local(struct wm_api *api, char *err, size_t errlen)
 		wm_mkdir_p(dir, 0750);
 	}
 	int rc = wm_rpc_server_new(api->c.loop, NULL, &api->local);
+	if (!rc)
+		wm_rpc_server_set_call_done(api->local, api->c.call_done, api->c.data);
 	if (!rc)
 		rc = wm_services_register_local(api->services, api->local);
 	if (!rc)
@@ -258,6 +262,7 @@ int wm_api_init(struct wm_api *api, const struct wm_api_config *c, char *err, si
 		.fill_bootstrap_info = c->fill_bootstrap_info,
 		.ping = c->ping,
 		.netcheck = c->netcheck,
+		.console_url = c->console_url,
 		.data = c->data,
 		.api_port = c->api_port,
 		.unreachable_after_ms = c->cfg->unreachable_after_ms,
