@@ -80,7 +80,8 @@ int wm_http_clean_path(const char *path, char *out, size_t outlen)
 	for (const char *s = out; *s;) {
 		const char *e = strchr(s, '/');
 		size_t n = e ? (size_t)(e - s) : strlen(s);
-		if ((n == 0 && e) || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))
+		if ((n == 0 && e) || (n == 1 && s[0] == '.') ||
+		    (n == 2 && s[0] == '.' && s[1] == '.'))
 			return -EINVAL;
 		s = e ? e + 1 : s + n;
 	}

@@ -47,12 +47,12 @@ struct wm_http_config {
 	uint32_t max_connections_per_source; /* 0 = 32, per IPv4 address or IPv6 /64 */
 	size_t max_header_bytes;	     /* 0 = 16 KiB: request line and headers; 431 */
 	size_t max_body_bytes;		     /* 0 = 1 MiB; 413 */
-	uint64_t idle_timeout_ms; /* 0 = 30 s: a whole request must arrive within it of
-				     the connection's start or the last answer */
-	size_t max_pending_write; /* 0 = 8 MiB: bytes queued to a slow client; beyond
-				     it wm_http_chunk returns -ENOBUFS */
-	uint64_t session_ttl_ms;  /* 0 = 12 h: a console session's life */
-	uint64_t token_ttl_ms;	  /* 0 = 5 min: an unspent one-time token's life */
+	uint64_t idle_timeout_ms;	     /* 0 = 30 s: a whole request must arrive within it of
+						the connection's start or the last answer */
+	size_t max_pending_write;	     /* 0 = 8 MiB: bytes queued to a slow client; beyond
+						it wm_http_chunk returns -ENOBUFS */
+	uint64_t session_ttl_ms;	     /* 0 = 12 h: a console session's life */
+	uint64_t token_ttl_ms;		     /* 0 = 5 min: an unspent one-time token's life */
 };
 
 /* A new server (not listening yet); 0 or -errno. */

@@ -17,10 +17,22 @@ const char *const wm_metrics_paths[] = {"direct", "ice", "relay", "libp2p", NULL
 #define CODE_UNAUTHENTICATED 16
 
 static const char *const code_names[] = {
-	"OK",	      "CANCELLED",	    "UNKNOWN",		 "INVALID_ARGUMENT",
-	"DEADLINE_EXCEEDED", "NOT_FOUND",	    "ALREADY_EXISTS",	 "PERMISSION_DENIED",
-	"RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",		 "OUT_OF_RANGE",
-	"UNIMPLEMENTED",      "INTERNAL",	    "UNAVAILABLE",	 "DATA_LOSS",
+	"OK",
+	"CANCELLED",
+	"UNKNOWN",
+	"INVALID_ARGUMENT",
+	"DEADLINE_EXCEEDED",
+	"NOT_FOUND",
+	"ALREADY_EXISTS",
+	"PERMISSION_DENIED",
+	"RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION",
+	"ABORTED",
+	"OUT_OF_RANGE",
+	"UNIMPLEMENTED",
+	"INTERNAL",
+	"UNAVAILABLE",
+	"DATA_LOSS",
 	"UNAUTHENTICATED",
 };
 
@@ -139,7 +151,8 @@ static int render_peers(const struct wm_metrics_snapshot *s, struct wm_metrics_b
 	}
 	rc = rc ? rc
 		: family(b, "webmesh_peer_path", "gauge",
-			 "The path to the peer: 1 on the current one (direct, ice, relay, libp2p).");
+			 "The path to the peer: 1 on the current one (direct, ice, relay, "
+			 "libp2p).");
 	for (size_t i = 0; !rc && i < s->n_peers; i++) {
 		for (size_t k = 0; !rc && wm_metrics_paths[k]; k++) {
 			const char *cur = s->peers[i].path;
@@ -154,8 +167,7 @@ static int render_peers(const struct wm_metrics_snapshot *s, struct wm_metrics_b
 
 static int render_raft(const struct wm_metrics_snapshot *s, struct wm_metrics_buf *b)
 {
-	static const char *const roles[] = {"leader", "follower", "candidate", "unavailable",
-					    NULL};
+	static const char *const roles[] = {"leader", "follower", "candidate", "unavailable", NULL};
 	int rc = family(b, "webmesh_raft_term", "gauge", "The Raft term of this replica.");
 	rc = rc ? rc : put(b, "webmesh_raft_term %" PRIu64 "\n", s->raft_term);
 	rc = rc ? rc : family(b, "webmesh_raft_commit_index", "gauge", "The Raft commit index.");
@@ -196,7 +208,8 @@ static int render_calls(const struct wm_metrics_snapshot *s, struct wm_metrics_b
 		rc = put(b, "webmesh_api_calls_total{method=\"");
 		rc = rc ? rc : put_label(b, method);
 		if (code >= 0 && code < (int)(sizeof(code_names) / sizeof(code_names[0])))
-			rc = rc ? rc : put(b, "\",code=\"%s\"} %" PRIu64 "\n", code_names[code], count);
+			rc = rc ? rc
+				: put(b, "\",code=\"%s\"} %" PRIu64 "\n", code_names[code], count);
 		else
 			rc = rc ? rc : put(b, "\",code=\"%d\"} %" PRIu64 "\n", code, count);
 		if (code == 0 && strcmp(method, JOIN_METHOD) == 0)
@@ -212,8 +225,7 @@ static int render_calls(const struct wm_metrics_snapshot *s, struct wm_metrics_b
 	rc = rc ? rc
 		: put(b, "webmesh_api_calls_uncounted_total %" PRIu64 "\n",
 		      s->calls ? s->calls->dropped : 0);
-	rc = rc ? rc
-		: family(b, "webmesh_joins_total", "counter", "Joins this node accepted.");
+	rc = rc ? rc : family(b, "webmesh_joins_total", "counter", "Joins this node accepted.");
 	rc = rc ? rc : put(b, "webmesh_joins_total %" PRIu64 "\n", joins);
 	rc = rc ? rc
 		: family(b, "webmesh_auth_refusals_total", "counter",
@@ -238,13 +250,11 @@ int wm_metrics_render(const struct wm_metrics_snapshot *s, struct wm_metrics_buf
 			 "Path changes of the NAT layer (direct, ICE, relay and back).");
 	rc = rc ? rc : put(b, "webmesh_nat_events_total %" PRIu64 "\n", s->nat_events);
 	rc = rc ? rc
-		: family(b, "webmesh_node_info", "gauge",
-			 "This node: 1, with its ID as a label.");
+		: family(b, "webmesh_node_info", "gauge", "This node: 1, with its ID as a label.");
 	rc = rc ? rc : put(b, "webmesh_node_info{node_id=\"");
 	rc = rc ? rc : put_label(b, s->node_id);
 	rc = rc ? rc : put(b, "\"} 1\n");
-	rc = rc ? rc
-		: family(b, "webmesh_node_joined", "gauge", "1 once the node is in its mesh.");
+	rc = rc ? rc : family(b, "webmesh_node_joined", "gauge", "1 once the node is in its mesh.");
 	rc = rc ? rc : put(b, "webmesh_node_joined %d\n", s->joined);
 	rc = rc ? rc
 		: family(b, "webmesh_wireguard_up", "gauge",

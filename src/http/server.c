@@ -130,28 +130,50 @@ static uint64_t now_ms(void)
 static const char *reason(int status)
 {
 	switch (status) {
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 206: return "Partial Content";
-	case 301: return "Moved Permanently";
-	case 302: return "Found";
-	case 303: return "See Other";
-	case 304: return "Not Modified";
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 408: return "Request Timeout";
-	case 413: return "Content Too Large";
-	case 414: return "URI Too Long";
-	case 415: return "Unsupported Media Type";
-	case 429: return "Too Many Requests";
-	case 431: return "Request Header Fields Too Large";
-	case 500: return "Internal Server Error";
-	case 501: return "Not Implemented";
-	case 503: return "Service Unavailable";
-	default: return "Status";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 206:
+		return "Partial Content";
+	case 301:
+		return "Moved Permanently";
+	case 302:
+		return "Found";
+	case 303:
+		return "See Other";
+	case 304:
+		return "Not Modified";
+	case 400:
+		return "Bad Request";
+	case 401:
+		return "Unauthorized";
+	case 403:
+		return "Forbidden";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 408:
+		return "Request Timeout";
+	case 413:
+		return "Content Too Large";
+	case 414:
+		return "URI Too Long";
+	case 415:
+		return "Unsupported Media Type";
+	case 429:
+		return "Too Many Requests";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 501:
+		return "Not Implemented";
+	case 503:
+		return "Service Unavailable";
+	default:
+		return "Status";
 	}
 }
 
@@ -502,8 +524,9 @@ static bool redeem_token(struct conn *c, struct wm_http_req *r)
 	char cookie[WM_SESSION_HEX_LEN + 1];
 	if (rc || strcmp(r->method, "GET") || wm_random(rnd, sizeof(rnd)) ||
 	    wm_sessions_redeem(&c->srv->sessions, token, rnd, now_ms(), cookie)) {
-		respond_text(r, 401, NULL, "this console token is unknown, expired or spent: run "
-					   "wmctl console for a new one\n");
+		respond_text(r, 401, NULL,
+			     "this console token is unknown, expired or spent: run "
+			     "wmctl console for a new one\n");
 		return true;
 	}
 	memset(rnd, 0, sizeof(rnd));
@@ -618,9 +641,9 @@ static int on_headers_complete(http_parser *p)
 		return -1;
 	}
 	r->path = strndup(r->url + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
-	r->query = (u.field_set & (1 << UF_QUERY))
-			   ? strndup(r->url + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len)
-			   : strdup("");
+	r->query = (u.field_set & (1 << UF_QUERY)) ? strndup(r->url + u.field_data[UF_QUERY].off,
+							     u.field_data[UF_QUERY].len)
+						   : strdup("");
 	if (!r->path || !r->query)
 		return -1;
 	return 0;
@@ -913,8 +936,9 @@ int wm_http_new(const struct wm_http_config *cfg, struct wm_http **out)
 	srv->cfg = *cfg;
 	struct wm_http_config *c = &srv->cfg;
 	c->max_connections = c->max_connections ? c->max_connections : DEF_MAX_CONN;
-	c->max_connections_per_source =
-		c->max_connections_per_source ? c->max_connections_per_source : DEF_MAX_CONN_PER_SOURCE;
+	c->max_connections_per_source = c->max_connections_per_source
+						? c->max_connections_per_source
+						: DEF_MAX_CONN_PER_SOURCE;
 	c->max_header_bytes = c->max_header_bytes ? c->max_header_bytes : DEF_MAX_HEADER;
 	c->max_body_bytes = c->max_body_bytes ? c->max_body_bytes : DEF_MAX_BODY;
 	c->idle_timeout_ms = c->idle_timeout_ms ? c->idle_timeout_ms : DEF_IDLE_MS;
@@ -938,10 +962,42 @@ int wm_http_new(const struct wm_http_config *cfg, struct wm_http **out)
 	return 0;
 }
 
+/* "IP:PORT" or "[IPv6]:PORT", port 0 allowed (tests pick a free one) */
+static int parse_listen(const char *addr, struct wm_prefix *ip, uint16_t *port)
+{
+	char host[WM_PREFIX_STRLEN + 2];
+	const char *colon = addr ? strrchr(addr, ':') : NULL;
+	if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, addr, (size_t)(colon - addr));
+	host[colon - addr] = '\0';
+	char *h = host;
+	if (h[0] == '[') {
+		size_t n = strlen(h);
+		if (n < 3 || h[n - 1] != ']')
+			return -EINVAL;
+		h[n - 1] = '\0';
+		h++;
+	} else if (strchr(h, ':')) {
+		return -EINVAL; /* IPv6 needs its brackets */
+	}
+	char *end;
+	unsigned long p = strtoul(colon + 1, &end, 10);
+	if (!colon[1] || *end || p > 65535 || colon[1] == '-' || colon[1] == '+')
+		return -EINVAL;
+	if (wm_prefix_parse(h, ip) < 0 || strchr(h, '/'))
+		return -EINVAL;
+	*port = (uint16_t)p;
+	return 0;
+}
+
 int wm_http_listen(struct wm_http *srv, const char *addr)
 {
-	struct wm_endpoint e;
-	if (!addr || wm_endpoint_parse(addr, &e) < 0)
+	struct {
+		struct wm_prefix ip;
+		uint16_t port;
+	} e;
+	if (parse_listen(addr, &e.ip, &e.port) < 0)
 		return -EINVAL;
 	char ip[WM_PREFIX_STRLEN];
 	wm_prefix_format_addr(&e.ip, ip, sizeof(ip));
@@ -956,8 +1012,9 @@ int wm_http_listen(struct wm_http *srv, const char *addr)
 		return rc;
 	int sl = sizeof(ss);
 	if (uv_tcp_getsockname(&srv->listener, (struct sockaddr *)&ss, &sl) == 0)
-		srv->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-							   : ((struct sockaddr_in6 *)&ss)->sin6_port);
+		srv->port =
+			ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	srv->listening = true;
 	return 0;
 }

@@ -113,7 +113,8 @@ int wm_cookie_get(const char *header, const char *name, char *out, size_t outlen
 		size_t len = end ? (size_t)(end - p) : strlen(p);
 		if (len > nlen && strncmp(p, name, nlen) == 0 && p[nlen] == '=') {
 			size_t vlen = len - nlen - 1;
-			while (vlen && (p[nlen + 1 + vlen - 1] == ' ' || p[nlen + 1 + vlen - 1] == '\t'))
+			while (vlen &&
+			       (p[nlen + 1 + vlen - 1] == ' ' || p[nlen + 1 + vlen - 1] == '\t'))
 				vlen--;
 			if (vlen + 1 > outlen)
 				return -EINVAL;

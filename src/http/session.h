@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WM_SESSION_SECRET_LEN 32			/* random bytes per token or cookie */
+#define WM_SESSION_SECRET_LEN 32		       /* random bytes per token or cookie */
 #define WM_SESSION_HEX_LEN (2 * WM_SESSION_SECRET_LEN) /* as text */
 #define WM_SESSION_TOKENS 16
 #define WM_SESSION_COOKIES 64

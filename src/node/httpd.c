@@ -233,8 +233,9 @@ int wm_node_httpd_init(struct wm_node_httpd *h, const struct wm_node_httpd_confi
 	}
 	rc = wm_http_listen(h->http, listen);
 	if (rc) {
-		snprintf(err, errlen, "cannot serve HTTP on %s: %s (http-listen; empty turns it off)",
-			 listen, rc == -EINVAL ? "not IP:PORT" : wm_strerror(rc));
+		snprintf(err, errlen,
+			 "cannot serve HTTP on %s: %s (http-listen; empty turns it off)", listen,
+			 rc == -EINVAL ? "not IP:PORT" : wm_strerror(rc));
 		return rc;
 	}
 	wm_info("serving metrics, health and the console on http://%s (console files in %s)",

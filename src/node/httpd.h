@@ -32,7 +32,7 @@ struct wm_node_httpd_config {
 	/* the path to a peer: "direct", "ice", "relay", "libp2p", or NULL */
 	const char *(*path)(void *data, const wm_key key);
 	struct wm_store *(*store)(void *data); /* the replica, or NULL */
-	bool (*joined)(void *data);		/* in the mesh, peers configured */
+	bool (*joined)(void *data);	       /* in the mesh, peers configured */
 	void *data;
 };
 
