@@ -716,6 +716,7 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .offset = F(http_listen),
 	 .arg = "IP:PORT",
 	 .def = "127.0.0.1:8080",
+	 .flags = WM_CFG_EMPTY_OK,
 	 .check = check_http_listen,
 	 .help = "serve /metrics, /healthz, /readyz and the web console over HTTP here "
 		 "(an empty value turns it off; /metrics and the probes need no login)"},
@@ -1362,7 +1363,7 @@ static int set_value(struct wm_config *cfg, const struct wm_cfg_key *k, const ch
 		}
 		return list_append(cfg, k, value, source, err, errlen);
 	}
-	if (!*value)
+	if (!*value && !(k->flags & WM_CFG_EMPTY_OK))
 		return fail(err, errlen, k, value, source, "is empty");
 	if (strlen(value) > 4096)
 		return fail(err, errlen, k, value, source, "is longer than 4096 characters");

@@ -164,6 +164,7 @@ enum wm_cfg_type {
 enum {
 	WM_CFG_SECRET = 1u << 0,    /* masked by --print-config and in errors */
 	WM_CFG_FLAG_ONLY = 1u << 1, /* not accepted in the file or env */
+	WM_CFG_EMPTY_OK = 1u << 2,  /* WM_CFG_STRING: "" is a value (e.g. "off") */
 };
 
 struct wm_cfg_key {
