@@ -57,6 +57,7 @@ struct wm_http_req {
 	bool session;
 	bool keep_alive;
 	bool started, finished;
+	bool finishing; /* inside respond or end: on_close is not called then */
 	void (*on_close)(void *data);
 	void *on_close_data;
 };
@@ -340,8 +341,9 @@ static void req_done(struct wm_http_req *r)
 int wm_http_respond(struct wm_http_req *req, int status, const char *const *headers,
 		    const void *body, size_t len)
 {
-	if (req->finished || req->started)
+	if (req->finished || req->started || req->finishing)
 		return -EINVAL;
+	req->finishing = true;
 	if (!req->c) {
 		req_done(req);
 		return -ECONNRESET;
@@ -402,8 +404,9 @@ int wm_http_chunk(struct wm_http_req *req, const void *p, size_t len)
 
 int wm_http_end(struct wm_http_req *req)
 {
-	if (!req->started || req->finished)
+	if (!req->started || req->finished || req->finishing)
 		return -EINVAL;
+	req->finishing = true;
 	int rc = -ECONNRESET;
 	if (req->c)
 		rc = conn_write(req->c, "0\r\n\r\n", 5, NULL, 0, NULL, 0);
@@ -703,7 +706,7 @@ static void refuse(struct conn *c, int status)
 static void parse_more(struct conn *c)
 {
 	c->in_parse = true;
-	while (!c->closing && !c->active && c->in_len > 0) {
+	while (!c->closing && !c->close_after && !c->active && c->in_len > 0) {
 		size_t n = http_parser_execute(&c->parser, &c->srv->settings, (char *)c->in,
 					       c->in_len);
 		enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
@@ -841,7 +844,7 @@ static void conn_close(struct conn *c)
 	if (r) {
 		/* the handler still owns it: it learns, and frees it when it finishes */
 		r->c = NULL;
-		if (r->on_close)
+		if (r->on_close && !r->finishing)
 			r->on_close(r->on_close_data);
 	}
 	uv_close((uv_handle_t *)&c->timer, handle_closed);

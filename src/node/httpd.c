@@ -155,7 +155,7 @@ bool wm_node_httpd_ready(struct wm_node_httpd *h, const char **why)
 	}
 	wm_wg_device_free(dev);
 	struct wm_store *store = h->c.store(h->c.data);
-	if (h->c.cfg->bootstrap || store) {
+	if (h->c.cfg->bootstrap || h->c.cfg->voter || h->c.cfg->observer || store) {
 		struct wm_store_status st;
 		if (!store) {
 			*why = "the replica is not open yet";
