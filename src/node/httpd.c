@@ -72,6 +72,22 @@ static int cmp_key(const void *key, const void *elem)
 	return memcmp(key, y->key, WM_KEY_LEN);
 }
 
+#define RAFT_CACHE_MS 1000
+
+/* The replica's status, at most RAFT_CACHE_MS old; NULL without a replica. */
+static const struct wm_store_status *raft_status(struct wm_node_httpd *h)
+{
+	struct wm_store *store = h->c.store(h->c.data);
+	if (!store)
+		return NULL;
+	uint64_t now = uv_now(h->c.loop);
+	if (!h->raft_at_ms || now - h->raft_at_ms >= RAFT_CACHE_MS) {
+		wm_store_status(store, &h->raft);
+		h->raft_at_ms = now ? now : 1;
+	}
+	return &h->raft;
+}
+
 int wm_node_httpd_metrics(struct wm_node_httpd *h, struct wm_metrics_buf *buf)
 {
 	struct wm_metrics_snapshot s = {
@@ -119,17 +135,15 @@ int wm_node_httpd_metrics(struct wm_node_httpd *h, struct wm_metrics_buf *buf)
 		s.peers = peers;
 		s.n_peers = dev->n_peers;
 	}
-	struct wm_store *store = h->c.store(h->c.data);
-	struct wm_store_status st;
-	if (store) {
-		wm_store_status(store, &st);
+	const struct wm_store_status *st = raft_status(h);
+	if (st) {
 		s.raft = true;
-		s.raft_term = st.term;
-		s.raft_commit_index = st.commit_index;
-		s.raft_applied_index = st.applied_index;
-		s.raft_role = st.state;
-		s.raft_leader = st.leader_id;
-		s.raft_caught_up = st.caught_up;
+		s.raft_term = st->term;
+		s.raft_commit_index = st->commit_index;
+		s.raft_applied_index = st->applied_index;
+		s.raft_role = st->state;
+		s.raft_leader = st->leader_id;
+		s.raft_caught_up = st->caught_up;
 	}
 	s.rss_bytes = (uint64_t)rss_bytes();
 	rc = wm_metrics_render(&s, buf);
@@ -154,16 +168,14 @@ bool wm_node_httpd_ready(struct wm_node_httpd *h, const char **why)
 		return false;
 	}
 	wm_wg_device_free(dev);
-	struct wm_store *store = h->c.store(h->c.data);
-	if (h->c.cfg->bootstrap || h->c.cfg->voter || h->c.cfg->observer || store) {
-		struct wm_store_status st;
-		if (!store) {
+	const struct wm_store_status *st = raft_status(h);
+	if (h->c.cfg->bootstrap || h->c.cfg->voter || h->c.cfg->observer || st) {
+		if (!st) {
 			*why = "the replica is not open yet";
 			return false;
 		}
-		wm_store_status(store, &st);
-		if (!st.caught_up) {
-			*why = st.behind ? st.behind : "the replica is catching up";
+		if (!st->caught_up) {
+			*why = st->behind ? st->behind : "the replica is catching up";
 			return false;
 		}
 	}

@@ -42,6 +42,11 @@ struct wm_node_httpd {
 	struct wm_http_console *console;
 	struct wm_metrics_calls calls;
 	uint64_t nat_events;
+	/* the replica's status, kept for a second: a follower's status names
+	 * the leader and the members from the replica's tables, and a scrape
+	 * must not read the store each time */
+	struct wm_store_status raft;
+	uint64_t raft_at_ms; /* loop time it was read; 0: never */
 	bool started;
 	void (*done_cb)(void *data);
 	void *done_data;
