@@ -225,7 +225,8 @@ static int render_calls(const struct wm_metrics_snapshot *s, struct wm_metrics_b
 	rc = rc ? rc
 		: put(b, "webmesh_api_calls_uncounted_total %" PRIu64 "\n",
 		      s->calls ? s->calls->dropped : 0);
-	rc = rc ? rc : family(b, "webmesh_joins_total", "counter",
+	rc = rc ? rc
+		: family(b, "webmesh_joins_total", "counter",
 			 "Join calls this node answered OK (a forwarded Join counts on the "
 			 "server that took it and on the leader).");
 	rc = rc ? rc : put(b, "webmesh_joins_total %" PRIu64 "\n", joins);
