@@ -244,6 +244,18 @@ int wm_node_httpd_init(struct wm_node_httpd *h, const struct wm_node_httpd_confi
 		return rc;
 	}
 	rc = wm_http_listen(h->http, listen);
+	if (rc == -EADDRINUSE) {
+		/* several daemons on one host share the default (bench/scale runs
+		 * a thousand): the node runs without metrics rather than not at all */
+		wm_warn("no HTTP listener: %s is in use (another webmeshd on this host?); set "
+			"http-listen to a free IP:PORT, or empty to turn it off",
+			listen);
+		wm_http_close(h->http, NULL, NULL);
+		h->http = NULL;
+		wm_http_console_free(h->console);
+		h->console = NULL;
+		return 0;
+	}
 	if (rc) {
 		snprintf(err, errlen,
 			 "cannot serve HTTP on %s: %s (http-listen; empty turns it off)", listen,

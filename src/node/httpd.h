@@ -53,7 +53,9 @@ struct wm_node_httpd {
 };
 
 /* Listens on http-listen unless it is empty; 0, or -errno with err filled.
- * Close it even on failure. */
+ * An address in use is a warning (the node runs without the listener, as
+ * when several daemons share a host and its default). Close it even on
+ * failure. */
 int wm_node_httpd_init(struct wm_node_httpd *h, const struct wm_node_httpd_config *c, char *err,
 		       size_t errlen);
 /* An API call finished with a gRPC status code (counted by method). */
