@@ -238,7 +238,8 @@ void wm_node_console_token(struct wm_rpc_call *call, const uint8_t *req, size_t 
 	int rc = s->cfg.console_url ? s->cfg.console_url(s->cfg.data, url, sizeof(url)) : -ENOSYS;
 	if (rc == -ENOTCONN || rc == -ENOSYS) {
 		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION,
-				   "this node serves no HTTP listener (http-listen is empty)");
+				   "this node serves no HTTP listener (http-listen is empty, or "
+				   "its address was in use: see the node's log)");
 		return;
 	}
 	if (rc) {

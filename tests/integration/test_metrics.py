@@ -225,4 +225,4 @@ def test_http_listen_off_and_bad(mesh):
     n3 = t.join("n3", "--http-listen", "")
     assert _try(n3, "/healthz") is None
     p = n3.wmctl("console", check=False)
-    assert p.returncode != 0 and "http-listen is empty" in p.stderr, p.stdout + p.stderr
+    assert p.returncode != 0 and "http-listen is empty" in p.stderr.replace("\n", " "), p.stdout + p.stderr
