@@ -23,26 +23,20 @@
  * (build/src/node/webmeshd), else the installed one. */
 static void console_dir(const struct wm_config *cfg, char *out, size_t len)
 {
+	static const char tail[] = "/src/node/webmeshd";
 	if (cfg->console_dir && cfg->console_dir[0]) {
 		snprintf(out, len, "%s", cfg->console_dir);
 		return;
 	}
 	char exe[PATH_MAX - 64];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n > 0) {
+	size_t tl = sizeof(tail) - 1;
+	if (n > 0)
 		exe[n] = '\0';
-		char *slash = strrchr(exe, '/');
-		if (slash) {
-			*slash = '\0';
-			char cand[PATH_MAX];
-			struct stat st;
-			snprintf(cand, sizeof(cand), "%s/../../console", exe);
-			if (stat(cand, &st) == 0 && S_ISDIR(st.st_mode) &&
-			    stat(WM_CONSOLE_DIR, &st) != 0) {
-				snprintf(out, len, "%s", cand);
-				return;
-			}
-		}
+	if (n > (ssize_t)tl && strcmp(exe + n - tl, tail) == 0) {
+		exe[n - tl] = '\0';
+		snprintf(out, len, "%s/console", exe);
+		return;
 	}
 	snprintf(out, len, "%s", WM_CONSOLE_DIR);
 }
