@@ -256,8 +256,9 @@ int wm_node_httpd_init(struct wm_node_httpd *h, const struct wm_node_httpd_confi
 			 rc == -EINVAL ? "not IP:PORT" : wm_strerror(rc));
 		return rc;
 	}
-	wm_info("serving metrics, health and the console on http://%s (console files in %s)",
-		listen, dir);
+	wm_info("serving metrics, health and the console on http://%s (port %u; console files in "
+		"%s)",
+		listen, wm_http_port(h->http), dir);
 	return 0;
 }
 
@@ -273,14 +274,9 @@ void wm_node_httpd_nat_event(struct wm_node_httpd *h)
 		h->nat_events++;
 }
 
-int wm_node_httpd_console_url(struct wm_node_httpd *h, char *url, size_t len)
+/* http://HOST:PORT of the listener, as a browser on this host reaches it. */
+static void base_url(const struct wm_node_httpd *h, char *out, size_t len)
 {
-	if (!h->started || !h->http)
-		return -ENOTCONN;
-	char token[WM_HTTP_TOKEN_LEN + 1];
-	int rc = wm_http_token_new(h->http, token);
-	if (rc)
-		return rc;
 	struct wm_endpoint e;
 	char host[WM_PREFIX_STRLEN + 2] = "127.0.0.1";
 	if (wm_endpoint_parse(h->c.cfg->http_listen, &e) == 0) {
@@ -296,7 +292,19 @@ int wm_node_httpd_console_url(struct wm_node_httpd *h, char *url, size_t len)
 		else
 			snprintf(host, sizeof(host), "%s", ip);
 	}
-	int n = snprintf(url, len, "http://%s:%u/?token=%s", host, wm_http_port(h->http), token);
+	snprintf(out, len, "http://%s:%u", host, wm_http_port(h->http));
+}
+
+int wm_node_httpd_console_url(struct wm_node_httpd *h, char *url, size_t len)
+{
+	if (!h->started || !h->http)
+		return -ENOTCONN;
+	char token[WM_HTTP_TOKEN_LEN + 1], base[WM_PREFIX_STRLEN + 24];
+	int rc = wm_http_token_new(h->http, token);
+	if (rc)
+		return rc;
+	base_url(h, base, sizeof(base));
+	int n = snprintf(url, len, "%s/?token=%s", base, token);
 	memset(token, 0, sizeof(token));
 	return n > 0 && (size_t)n < len ? 0 : -ENOSPC;
 }

@@ -7,3 +7,6 @@ wm_unit_test(test_http_metrics SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_http_
 find_package(Threads REQUIRED)
 wm_unit_test(test_http_server SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_http_server.c
              LIBS wm_http Threads::Threads)
+# The daemon's component over it (src/node/httpd.c), on the null backend.
+wm_unit_test(test_httpd SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_httpd.c
+             LIBS wm_node wm_store_loader)
