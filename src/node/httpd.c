@@ -262,6 +262,11 @@ int wm_node_httpd_init(struct wm_node_httpd *h, const struct wm_node_httpd_confi
 	return 0;
 }
 
+struct wm_http *wm_node_httpd_server(const struct wm_node_httpd *h)
+{
+	return h->started ? h->http : NULL;
+}
+
 void wm_node_httpd_count_call(struct wm_node_httpd *h, const char *method, int code)
 {
 	if (h->started)

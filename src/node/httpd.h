@@ -58,6 +58,10 @@ struct wm_node_httpd {
  * failure. */
 int wm_node_httpd_init(struct wm_node_httpd *h, const struct wm_node_httpd_config *c, char *err,
 		       size_t errlen);
+/* The listener, for other features to mount their handlers on
+ * (wm_http_mount, http/http.h), e.g. gRPC-web; NULL when http-listen is
+ * empty or its address was in use. Valid until wm_node_httpd_close. */
+struct wm_http *wm_node_httpd_server(const struct wm_node_httpd *h);
 /* An API call finished with a gRPC status code (counted by method). */
 void wm_node_httpd_count_call(struct wm_node_httpd *h, const char *method, int code);
 /* The NAT layer changed a peer's path. */

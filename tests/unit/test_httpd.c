@@ -182,7 +182,9 @@ static void test_console_url(void **state)
 	assert_int_equal(wm_node_httpd_console_url(&f->h, url, sizeof(url)), -ENOTCONN);
 	wm_node_httpd_close(&f->h, NULL, NULL);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_null(wm_node_httpd_server(&f->h));
 	start(f, "127.0.0.1:0");
+	assert_non_null(wm_node_httpd_server(&f->h));
 	assert_int_equal(wm_node_httpd_console_url(&f->h, url, sizeof(url)), 0);
 	assert_int_equal(strncmp(url, "http://127.0.0.1:", 17), 0);
 	const char *tok = strstr(url, "/?token=");
