@@ -11,6 +11,8 @@ PKGS=(
 	libuv1-dev libraft-dev libnghttp2-dev libssl-dev protobuf-c-compiler
 	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev
 	libcmocka-dev libnftables-dev libldap-dev libcrypt-dev
+	# the HTTP listener (metrics, health, console): nodejs' http_parser 2.9.4
+	libhttp-parser-dev
 	# NAT traversal: ICE/TURN (libnice on GLib); zlib's crc32 checks STUN's in a test
 	libnice-dev libglib2.0-dev zlib1g-dev
 	# fuzzing (make fuzz): clang's libFuzzer runtime
@@ -23,6 +25,8 @@ PKGS=(
 	python3-cryptography
 	# inspecting the state database
 	sqlite3
+	# promtool checks a live node's /metrics (tests/integration/test_metrics.py)
+	prometheus
 	# authentication tests: a real LDAP server, nftables for ACLs
 	slapd ldap-utils nftables
 	# NAT traversal tests and benchmark: a TURN/STUN server, NAT routers

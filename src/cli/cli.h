@@ -84,6 +84,7 @@ int wm_cmd_put(const struct wm_cli *c);
 int wm_cmd_delete(const struct wm_cli *c);
 int wm_cmd_ping(const struct wm_cli *c);
 int wm_cmd_netcheck(const struct wm_cli *c);
+int wm_cmd_console(const struct wm_cli *c);
 /* RBAC and network ACL resources (res_rbac.c): get/put/delete roles,
  * rolebindings, groups, networkacls; and auth can-i, pki. */
 bool wm_cli_rbac_owns(const char *resource);

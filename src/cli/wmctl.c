@@ -28,6 +28,8 @@ static const struct wm_cli_command commands[] = {
 	 "ping NODE [-c N] [--interval-ms MS] [--wait-ms MS]   echo over the mesh, path per reply"},
 	{"netcheck", wm_cmd_netcheck,
 	 "netcheck [--wait-ms MS]   addresses, NAT kind, STUN/TURN/servers reached, paths"},
+	{"console", wm_cmd_console,
+	 "console                   a one-time URL of this node's web console (local socket)"},
 	{"leave", wm_cmd_leave, "leave                  leave the mesh for good (local node)"},
 	{"genkey", wm_cmd_genkey, "genkey                 print a new WireGuard private key"},
 	{"pubkey", wm_cmd_pubkey, "pubkey                 private key on stdin -> public key"},

@@ -32,6 +32,7 @@ static const char *check_socket(const char *v);
 static const char *check_group(const char *v);
 static const char *check_interface(const char *v);
 static const char *check_endpoint(const char *v);
+static const char *check_http_listen(const char *v);
 static const char *check_ipv4_network(const char *v);
 static const char *check_ldap_url(const char *v);
 static const char *check_ldap_attr(const char *v);
@@ -722,14 +723,23 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .check = check_endpoint,
 	 .help = "with use-meshdns: the MeshDNS server to ask (default: port 53 at the mesh "
 		 "address of a voter or observer this node knows)"},
-	/* web console (issue 13, gRPC-web on the TLS API port) */
+	/* HTTP listener: metrics, health, the console (issue 13) */
+	{.name = "http-listen",
+	 .type = WM_CFG_STRING,
+	 .offset = F(http_listen),
+	 .arg = "IP:PORT",
+	 .def = "127.0.0.1:8080",
+	 .flags = WM_CFG_EMPTY_OK,
+	 .check = check_http_listen,
+	 .help = "serve /metrics, /healthz, /readyz and the web console over HTTP here "
+		 "(an empty value turns it off; /metrics and the probes need no login)"},
 	{.name = "console-dir",
 	 .type = WM_CFG_STRING,
 	 .offset = F(console_dir),
 	 .arg = "DIR",
 	 .check = check_path,
-	 .help = "the web console's built files (build/console): the TLS API port serves them "
-		 "to browsers; unset = no console"},
+	 .help = "the web console's files (default: the installed share/webmesh/console, or "
+		 "build/console in the build tree)"},
 	{.name = "log-level",
 	 .type = WM_CFG_ENUM,
 	 .offset = F(log_level),
@@ -1077,6 +1087,12 @@ static const char *check_interface(const char *v)
 	return why;
 }
 
+/* http-listen: IP:PORT, or empty for no listener */
+static const char *check_http_listen(const char *v)
+{
+	return v[0] ? check_endpoint(v) : NULL;
+}
+
 static const char *check_endpoint(const char *v)
 {
 	struct wm_endpoint e;
@@ -1421,7 +1437,7 @@ static int set_value(struct wm_config *cfg, const struct wm_cfg_key *k, const ch
 		}
 		return list_append(cfg, k, value, source, err, errlen);
 	}
-	if (!*value)
+	if (!*value && !(k->flags & WM_CFG_EMPTY_OK))
 		return fail(err, errlen, k, value, source, "is empty");
 	if (strlen(value) > 4096)
 		return fail(err, errlen, k, value, source, "is longer than 4096 characters");

@@ -141,8 +141,9 @@ struct wm_config {
 	bool meshdns_forward_public; /* meshdns-forward-public: forwarders on any address */
 	bool use_meshdns;            /* use-meshdns: the host resolver asks MeshDNS */
 	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
-	/* the web console (issue 13) */
-	char *console_dir; /* console-dir: the console's files, unset = none */
+	/* HTTP listener: metrics, health, the console (issue 13) */
+	char *http_listen; /* http-listen: IP:PORT, default 127.0.0.1:8080, "" = off */
+	char *console_dir; /* console-dir: the console's files, default found */
 	/* plugins (issue 12): include/webmesh/plugin.h */
 	char *plugins[WM_CFG_LIST_MAX]; /* plugin: NAME=PATH.so list */
 	size_t n_plugins;
@@ -169,6 +170,7 @@ enum wm_cfg_type {
 enum {
 	WM_CFG_SECRET = 1u << 0,    /* masked by --print-config and in errors */
 	WM_CFG_FLAG_ONLY = 1u << 1, /* not accepted in the file or env */
+	WM_CFG_EMPTY_OK = 1u << 2,  /* WM_CFG_STRING: "" is a value (e.g. "off") */
 };
 
 struct wm_cfg_key {

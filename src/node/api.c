@@ -16,6 +16,7 @@
 #include "core/hostport.h"
 #include "auth/pki.h"
 #include "core/ipam.h"
+#include "node/console_dir.h"
 #include "plugin/plugin.h"
 #include "services/convert.h"
 #include "services/signaling.h"
@@ -44,7 +45,6 @@ static struct wm_rpc_server_config public_limits(const struct wm_config *cfg)
 		.idle_timeout_ms =
 			cfg->api_idle_timeout ? (uint64_t)cfg->api_idle_timeout * 1000 : UINT64_MAX,
 		.on_limit = limit_cb,
-		.static_dir = cfg->console_dir,
 	};
 }
 
@@ -90,7 +90,13 @@ static int start_public(struct wm_api *api, char *err, size_t errlen)
 		return rc;
 	}
 	struct wm_rpc_server_config limits = public_limits(api->c.cfg);
+	/* the console's files for browsers (the same ones httpd serves) */
+	char console[PATH_MAX];
+	wm_node_console_dir(api->c.cfg, console, sizeof(console));
+	limits.static_dir = console;
 	rc = wm_rpc_server_new(api->c.loop, &limits, &api->api);
+	if (!rc)
+		wm_rpc_server_set_call_done(api->api, api->c.call_done, api->c.data);
 	if (!rc)
 		rc = wm_services_register_public(api->services, api->api);
 	if (!rc)
@@ -153,6 +159,8 @@ static int start_local(struct wm_api *api, char *err, size_t errlen)
 		wm_mkdir_p(dir, 0750);
 	}
 	int rc = wm_rpc_server_new(api->c.loop, NULL, &api->local);
+	if (!rc)
+		wm_rpc_server_set_call_done(api->local, api->c.call_done, api->c.data);
 	if (!rc)
 		rc = wm_services_register_local(api->services, api->local);
 	if (!rc)
@@ -263,6 +271,7 @@ int wm_api_init(struct wm_api *api, const struct wm_api_config *c, char *err, si
 		.fill_bootstrap_info = c->fill_bootstrap_info,
 		.ping = c->ping,
 		.netcheck = c->netcheck,
+		.console_url = c->console_url,
 		.data = c->data,
 		.api_port = c->api_port,
 		.unreachable_after_ms = c->cfg->unreachable_after_ms,

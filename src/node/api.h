@@ -50,6 +50,9 @@ struct wm_api_config {
 			 wm_services_reply_cb done, void *cd);
 	size_t (*call_metadata)(void *data, const char *path, const char *server_fp,
 				struct wm_rpc_metadata *md, size_t max);
+	int (*console_url)(void *data, char *url, size_t len); /* Node.ConsoleToken */
+	/* every call answered by either listener (metrics), NULL = none */
+	void (*call_done)(void *data, const char *path, int grpc_status);
 	void *data;
 };
 

@@ -215,10 +215,12 @@ static void endpoints_found(void *data, bool changed)
 		wm_warn("a server's endpoints changed: restart it to announce them");
 }
 
+/* nat_changed (traversal) -> netconf rewrites the peers, httpd counts it */
 static void nat_changed(void *data)
 {
 	struct wm_daemon *d = data;
 	wm_netconf_nat_changed(&d->netconf);
+	wm_node_httpd_nat_event(&d->httpd);
 }
 
 static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
@@ -422,6 +424,19 @@ static void leave_mesh(void *data, wm_services_done_cb done, void *cd)
 	wm_member_leave(&((struct wm_daemon *)data)->member, done, cd);
 }
 
+/* What the API asks of the HTTP row below it: a console token (Node.
+ * ConsoleToken), and the count of every call answered (httpd counts once
+ * it started; the API answers nothing before the loop runs). */
+static int console_url(void *data, char *url, size_t len)
+{
+	return wm_node_httpd_console_url(&((struct wm_daemon *)data)->httpd, url, len);
+}
+
+static void api_call_done(void *data, const char *path, int grpc_status)
+{
+	wm_node_httpd_count_call(&((struct wm_daemon *)data)->httpd, path, grpc_status);
+}
+
 static int api_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	struct wm_api_config c = {
@@ -441,6 +456,8 @@ static int api_start(struct wm_daemon *d, char *err, size_t errlen)
 		.ping = wm_ping_start,
 		.netcheck = wm_netcheck_start,
 		.call_metadata = call_metadata,
+		.console_url = console_url,
+		.call_done = api_call_done,
 		.data = d,
 	};
 	return wm_api_init(&d->api, &c, err, errlen);
@@ -449,6 +466,72 @@ static int api_start(struct wm_daemon *d, char *err, size_t errlen)
 static void api_close(struct wm_daemon *d, done_fn done, void *data)
 {
 	wm_api_close(&d->api, done, data);
+}
+
+/* The HTTP listener (httpd.c): /metrics, /healthz, /readyz and the console,
+ * reading the rows above through their getters. */
+static struct wm_wg *wg_of(void *data)
+{
+	return wm_netconf_wg(&((struct wm_daemon *)data)->netconf);
+}
+
+static const struct wm_peer_name *peer_names(void *data, size_t *n)
+{
+	return wm_netconf_peers(&((struct wm_daemon *)data)->netconf, n);
+}
+
+/* The path Status reports, as the metric names it. */
+static const char *peer_path(void *data, const wm_key key)
+{
+	struct wm_daemon *d = data;
+	if (!d->nat)
+		return "direct";
+	struct wm_arena a;
+	Webmesh__V1__PeerStatus ps = WEBMESH__V1__PEER_STATUS__INIT;
+	wm_arena_init(&a);
+	wm_node_nat_fill_peer_status(d->nat, key, &ps, &a);
+	const char *path = NULL;
+	if (ps.path && strcmp(ps.path, "direct") == 0)
+		path = "direct";
+	else if (ps.path && strcmp(ps.path, "ice-relay") == 0)
+		path = "relay";
+	else if (ps.path && strncmp(ps.path, "ice-", 4) == 0)
+		path = "ice";
+	wm_arena_free(&a);
+	return path;
+}
+
+static struct wm_rpc_server *local_rpc_of(void *data)
+{
+	return ((struct wm_daemon *)data)->api.local;
+}
+
+static const char *tls_fingerprint_of(void *data)
+{
+	return wm_api_fingerprint(&((struct wm_daemon *)data)->api);
+}
+
+static int httpd_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	struct wm_node_httpd_config c = {
+		.loop = d->loop,
+		.cfg = d->cfg,
+		.node_id = d->node_id,
+		.wg = wg_of,
+		.peers = peer_names,
+		.path = peer_path,
+		.store = store_of,
+		.joined = in_mesh,
+		.local_rpc = local_rpc_of,
+		.tls_fingerprint = tls_fingerprint_of,
+		.data = d,
+	};
+	return wm_node_httpd_init(&d->httpd, &c, err, errlen);
+}
+
+static void httpd_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	wm_node_httpd_close(&d->httpd, done, data);
 }
 
 /* The bootstrap server registers itself with its endpoints: after discovery. */
@@ -627,6 +710,7 @@ static const struct component {
 	{"raftmembers", "store,raftguard", raftmembers_start, raftmembers_close},
 	{"dns", "netconf,store", dns_start, dns_close},
 	{"api", "netconf,traversal,store,dns", api_start, api_close},
+	{"httpd", "netconf,traversal,store,api", httpd_start, httpd_close},
 	{"heartbeat", "store,api", heartbeat_start, heartbeat_close},
 	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat",
 	 role_start, role_close},

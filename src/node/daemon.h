@@ -20,6 +20,7 @@
 #include "wg/wg.h"
 #include "core/lifecycle.h"
 #include "node/heartbeat.h"
+#include "node/httpd.h"
 #include "node/member.h"
 #include "node/meshstate.h"
 #include "node/firewall.h"
@@ -80,6 +81,7 @@ struct wm_daemon {
 	struct wm_raftmembers raftmembers; /* raftmembers.c */
 	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */
 	struct wm_api api;		   /* api.c: auth, services, listeners */
+	struct wm_node_httpd httpd;	   /* httpd.c: metrics, health, the console */
 	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
 	struct wm_member member;	   /* member.c (the role row): join, follow, fail over */
 };

@@ -108,6 +108,12 @@ int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,
 /* The method table is copied; paths must be unique (-EEXIST) and start with
  * '/' (-EINVAL). Unknown paths get UNIMPLEMENTED. May be called while serving. */
 int wm_rpc_server_register(struct wm_rpc_server *srv, const struct wm_rpc_method *m);
+/* cb runs as a handler finishes a call of a registered method (the path, the
+ * gRPC status sent), for counting; calls whose client left first are not
+ * reported. NULL cb: none. */
+void wm_rpc_server_set_call_done(struct wm_rpc_server *srv,
+				 void (*cb)(void *data, const char *path, int grpc_status),
+				 void *data);
 /* Listens on host:port ("0.0.0.0", "::", or an address). tls must be a server
  * context with ALPN "h2" set by wm_tls_server_ctx_new (it is up-ref'd). */
 int wm_rpc_server_listen_tcp(struct wm_rpc_server *srv, const char *host, uint16_t port,

@@ -21,6 +21,14 @@
 
 static void check_done(struct wm_rpc_server *srv);
 
+void wm_rpc_server_set_call_done(struct wm_rpc_server *srv,
+				 void (*cb)(void *data, const char *path, int grpc_status),
+				 void *data)
+{
+	srv->call_done = cb;
+	srv->call_done_data = data;
+}
+
 int wm_rpc_server_new(uv_loop_t *loop, const struct wm_rpc_server_config *cfg,
 		      struct wm_rpc_server **out)
 {

@@ -933,6 +933,8 @@ void wm_rpc_call_finish(struct wm_rpc_call *call, int grpc_status, const char *m
 	if (sc && !call->ended) {
 		if (grpc_status < 0 || grpc_status > WM_GRPC_UNAUTHENTICATED)
 			grpc_status = WM_GRPC_UNKNOWN;
+		if (sc->srv->call_done)
+			sc->srv->call_done(sc->srv->call_done_data, call->path, grpc_status);
 		respond_end(call, grpc_status, message, false, 200);
 	}
 	wm_srv_call_unref(call);

@@ -56,6 +56,9 @@ struct wm_rpc_server {
 	size_t max_buffered_conn, max_buffered;
 	uint64_t handshake_ms, idle_ms;
 	void (*on_limit)(void *data, const char *source, const char *what);
+	/* wm_rpc_server_set_call_done: metrics count every answered call */
+	void (*call_done)(void *data, const char *path, int grpc_status);
+	void *call_done_data;
 	void *on_limit_data;
 	char *static_dir; /* the web console's files, or NULL */
 	size_t buffered;  /* over every connection */

@@ -35,6 +35,9 @@ const struct wm_method_def wm_methods[] = {
 	/* Probes from this host: a remote caller could aim them elsewhere. */
 	{WM_METHOD_NODE_PING, wm_node_ping, true, true, WM_POLICY_LOCAL, NULL, NULL},
 	{WM_METHOD_NODE_NET_CHECK, wm_node_netcheck, false, true, WM_POLICY_LOCAL, NULL, NULL},
+	/* a console session is this host's user's: tokens only to the local socket */
+	{WM_METHOD_NODE_CONSOLE_TOKEN, wm_node_console_token, false, true, WM_POLICY_LOCAL, NULL,
+	 NULL},
 	{WM_METHOD_ADMIN_PUT_EDGE, wm_admin_put_edge, false, false, WM_POLICY_RBAC, "put", "edges"},
 	{WM_METHOD_ADMIN_DELETE_EDGE, wm_admin_delete_edge, false, false, WM_POLICY_RBAC, "delete",
 	 "edges"},

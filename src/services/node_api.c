@@ -1,4 +1,4 @@
-/* Node.GetStatus, LeaveMesh, Ping and NetCheck: about this node, answered by
+/* Node.GetStatus, LeaveMesh, Ping, NetCheck and ConsoleToken: about this node, answered by
  * the daemon. */
 #include "services/services_int.h"
 
@@ -221,4 +221,37 @@ void wm_node_netcheck(struct wm_rpc_call *call, const uint8_t *req, size_t len, 
 		return;
 	}
 	s->cfg.netcheck(s->cfg.data, r, diag_done_cb, g);
+}
+
+void wm_node_console_token(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__ConsoleTokenRequest *r =
+		webmesh__v1__console_token_request__unpack(NULL, len, req);
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed ConsoleTokenRequest");
+		return;
+	}
+	webmesh__v1__console_token_request__free_unpacked(r, NULL);
+	/* registered on the local socket only; checked again as LeaveMesh is */
+	if (!wm_rpc_call_is_local(call)) {
+		wm_rpc_call_finish(call, WM_GRPC_PERMISSION_DENIED,
+				   "ConsoleToken is only accepted on the local socket");
+		return;
+	}
+	char url[256];
+	int rc = s->cfg.console_url ? s->cfg.console_url(s->cfg.data, url, sizeof(url)) : -ENOSYS;
+	if (rc == -ENOTCONN || rc == -ENOSYS) {
+		wm_rpc_call_finish(call, WM_GRPC_FAILED_PRECONDITION,
+				   "this node serves no HTTP listener (http-listen is empty, or "
+				   "its address was in use: see the node's log)");
+		return;
+	}
+	if (rc) {
+		wm_services_fail(call, rc, "cannot make a console token");
+		return;
+	}
+	Webmesh__V1__ConsoleTokenResponse resp = WEBMESH__V1__CONSOLE_TOKEN_RESPONSE__INIT;
+	resp.url = url;
+	wm_services_reply(call, &resp.base);
 }

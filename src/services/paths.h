@@ -20,6 +20,7 @@
 #define WM_METHOD_NODE_LEAVE_MESH "/webmesh.v1.Node/LeaveMesh"
 #define WM_METHOD_NODE_PING "/webmesh.v1.Node/Ping"
 #define WM_METHOD_NODE_NET_CHECK "/webmesh.v1.Node/NetCheck"
+#define WM_METHOD_NODE_CONSOLE_TOKEN "/webmesh.v1.Node/ConsoleToken"
 /* webmesh.v1.Admin */
 #define WM_METHOD_ADMIN_PUT_EDGE "/webmesh.v1.Admin/PutEdge"
 #define WM_METHOD_ADMIN_DELETE_EDGE "/webmesh.v1.Admin/DeleteEdge"

@@ -51,6 +51,9 @@ struct wm_services_config {
 		     wm_services_reply_cb done, void *cd);
 	void (*netcheck)(void *data, const Webmesh__V1__NetCheckRequest *req,
 			 wm_services_reply_cb done, void *cd);
+	/* Node.ConsoleToken (NULL: UNIMPLEMENTED): a one-time console URL into
+	 * url; 0, -ENOTCONN when the HTTP listener is off, or -errno. */
+	int (*console_url)(void *data, char *url, size_t len);
 	void *data;
 	uint64_t proxy_timeout_ms; /* 0 = 10000 */
 	/* Servers: where other servers' APIs listen (the same port everywhere). */

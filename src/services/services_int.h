@@ -112,6 +112,8 @@ void wm_node_get_bootstrap_info(struct wm_rpc_call *call, const uint8_t *req, si
 void wm_node_leave_mesh(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_node_ping(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_node_netcheck(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
+void wm_node_console_token(struct wm_rpc_call *call, const uint8_t *req, size_t len,
+			   void *data);
 
 /* Subscriptions: start listening to the store, end every stream. */
 void wm_subscriptions_init(struct wm_services *s);

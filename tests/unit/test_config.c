@@ -160,6 +160,7 @@ static void test_table(void **state)
 		"meshdns-forward-public",
 		"use-meshdns",
 		"meshdns-server",
+		"http-listen",
 		"console-dir",
 		"log-level",
 		"ldap-bind-password-file",

@@ -1,0 +1,44 @@
+/* Console sessions of the HTTP listener (pure: time and randomness come in
+ * as arguments): one-time tokens that wmctl console hands out over the local
+ * socket, and the session cookies a spent token buys. Both tables are small
+ * and fixed: a new entry in a full table replaces the oldest, so a client
+ * asking for tokens in a loop costs no memory. */
+#ifndef WM_HTTP_SESSION_H
+#define WM_HTTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WM_SESSION_SECRET_LEN 32		       /* random bytes per token or cookie */
+#define WM_SESSION_HEX_LEN (2 * WM_SESSION_SECRET_LEN) /* as text */
+#define WM_SESSION_TOKENS 16
+#define WM_SESSION_COOKIES 64
+
+struct wm_session_entry {
+	char secret[WM_SESSION_HEX_LEN + 1];
+	uint64_t expires_ms; /* 0: free */
+};
+
+struct wm_sessions {
+	uint64_t token_ttl_ms, session_ttl_ms;
+	struct wm_session_entry tokens[WM_SESSION_TOKENS];
+	struct wm_session_entry cookies[WM_SESSION_COOKIES];
+};
+
+void wm_sessions_init(struct wm_sessions *s, uint64_t token_ttl_ms, uint64_t session_ttl_ms);
+/* Adds a token made of rnd; out receives it as hex. */
+void wm_sessions_token_add(struct wm_sessions *s, const uint8_t rnd[WM_SESSION_SECRET_LEN],
+			   uint64_t now_ms, char out[WM_SESSION_HEX_LEN + 1]);
+/* Spends token if it is valid at now_ms and makes a session of rnd (cookie
+ * receives it as hex): 0, or -EACCES (unknown, spent, expired or malformed). */
+int wm_sessions_redeem(struct wm_sessions *s, const char *token,
+		       const uint8_t rnd[WM_SESSION_SECRET_LEN], uint64_t now_ms,
+		       char cookie[WM_SESSION_HEX_LEN + 1]);
+/* True when cookie names a live session. Compares in constant time. */
+bool wm_sessions_valid(const struct wm_sessions *s, const char *cookie, uint64_t now_ms);
+/* The value of the cookie called name in a Cookie header ("a=1; wm_session=x"),
+ * copied into out: 0, -ENOENT, or -EINVAL (too long). */
+int wm_cookie_get(const char *header, const char *name, char *out, size_t outlen);
+
+#endif
