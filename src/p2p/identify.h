@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "p2p/wire.h"
+#include "core/p2pwire.h"
 
 #define WM_IDENTIFY_PROTOCOL "/ipfs/id/1.0.0"
 #define WM_PING_PROTOCOL "/ipfs/ping/1.0.0"

@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "p2p/wire.h"
+#include "core/p2pwire.h"
 
 #define WM_NOISE_PROTOCOL "/noise"
 #define WM_NOISE_TAG 16

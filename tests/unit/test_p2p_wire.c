@@ -1,4 +1,4 @@
-/* Unit tests for src/p2p/wire.c and identify.c: varints, multistream
+/* Unit tests for src/core/p2pwire.c and src/p2p/identify.c: varints, multistream
  * messages, peer IDs and multiaddrs (expected values printed by js-libp2p's
  * @libp2p/crypto, @libp2p/peer-id and @multiformats/multiaddr), identify. */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include "p2p/identify.h"
 #include "p2p/noise.h"
-#include "p2p/wire.h"
+#include "core/p2pwire.h"
 
 static size_t unhex(const char *h, uint8_t *out)
 {

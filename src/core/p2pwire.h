@@ -3,8 +3,8 @@
  * Ed25519 keys and multiaddrs. Every decoder takes untrusted bytes and either
  * returns a complete, checked value or an error; none keeps a pointer to its
  * input beyond what its contract says. */
-#ifndef WM_P2P_WIRE_H
-#define WM_P2P_WIRE_H
+#ifndef WM_CORE_P2PWIRE_H
+#define WM_CORE_P2PWIRE_H
 
 #include <stdbool.h>
 #include <stddef.h>

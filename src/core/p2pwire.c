@@ -1,6 +1,6 @@
 /* libp2p wire formats: varints, protobuf fields, multistream messages,
  * base58btc, peer IDs and multiaddrs (see wire.h). No I/O. */
-#include "p2p/wire.h"
+#include "core/p2pwire.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
