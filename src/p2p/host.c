@@ -64,7 +64,7 @@ struct conn {
 	bool header_seen;
 	int proposals;
 	struct dial *dial; /* the configured peer this connection serves, or NULL */
-	uint8_t *in;       /* received, not yet processed (raw, or plaintext in C_MS_MUX) */
+	uint8_t *in;	   /* received, not yet processed (raw, or plaintext in C_MS_MUX) */
 	size_t nin, capin;
 	uint8_t *plain;
 	size_t nplain;
@@ -159,7 +159,8 @@ static int load_identity(struct wm_p2p *p, const char *path, char *err, size_t e
 			OPENSSL_cleanse(buf, len);
 			free(buf);
 			wm_seterr(err, errlen,
-				  "libp2p key %s: must hold the 32 bytes of an Ed25519 seed; remove it "
+				  "libp2p key %s: must hold the 32 bytes of an Ed25519 seed; "
+				  "remove it "
 				  "to make a new identity",
 				  path);
 			return -EINVAL;
@@ -337,7 +338,8 @@ static void our_listen_addrs(struct wm_p2p *p, struct wm_identify *m)
 			continue;
 		static const uint8_t zero[16];
 		if (memcmp(t.ip, zero, t.family == 4 ? 4 : 16)) {
-			memcpy(m->listen[m->nlisten], p->listeners[i].addr, p->listeners[i].addr_len);
+			memcpy(m->listen[m->nlisten], p->listeners[i].addr,
+			       p->listeners[i].addr_len);
 			m->listen_len[m->nlisten++] = p->listeners[i].addr_len;
 			continue;
 		}
@@ -424,8 +426,7 @@ static void take_identify(struct conn *c, struct stream *s)
 	c->ident = m;
 	c->identified = true;
 	wm_peer_id_print(&c->peer, peer);
-	wm_info("libp2p: identified %s (%s, %zu protocols)", peer, m.agent_version,
-		m.nprotocols);
+	wm_info("libp2p: identified %s (%s, %zu protocols)", peer, m.agent_version, m.nprotocols);
 }
 
 static void open_stream(struct conn *c, enum sproto want)
@@ -472,14 +473,16 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 			continue;
 		}
 		if (s->outbound) {
-			const char *want = s->want == S_PING ? WM_PING_PROTOCOL : WM_IDENTIFY_PROTOCOL;
+			const char *want =
+				s->want == S_PING ? WM_PING_PROTOCOL : WM_IDENTIFY_PROTOCOL;
 			if (strcmp(text, want))
 				return -EPROTONOSUPPORT; /* "na", or anything else */
 			s->proto = s->want;
 			if (s->proto == S_PING)
 				ping_send(c, s);
 			else
-				wm_yamux_close(&c->y, s->id); /* we only read identify; s may be gone */
+				wm_yamux_close(&c->y,
+					       s->id); /* we only read identify; s may be gone */
 			return 0;
 		}
 		if (++s->proposals > MAX_PROPOSALS)
@@ -513,8 +516,7 @@ static void stream_on_data(struct conn *c, struct stream *s)
 	if (!s)
 		return;
 	if (rc < 0) {
-		wm_debug("libp2p: stream %" PRIu32 " negotiation failed: %s", s->id,
-			 strerror(-rc));
+		wm_debug("libp2p: stream %" PRIu32 " negotiation failed: %s", s->id, strerror(-rc));
 		stream_reset(c, s);
 		return;
 	}
@@ -615,7 +617,8 @@ static void noise_start(struct conn *c)
 
 	c->state = C_NOISE;
 	/* A fresh static key per connection: the identity key signs it. */
-	if (random_bytes(s, 32) || random_bytes(e, 32) || wm_noise_hs_init(&c->hs, c->outbound, s, e, NULL, 0)) {
+	if (random_bytes(s, 32) || random_bytes(e, 32) ||
+	    wm_noise_hs_init(&c->hs, c->outbound, s, e, NULL, 0)) {
 		OPENSSL_cleanse(s, 32);
 		OPENSSL_cleanse(e, 32);
 		conn_close(c, "cannot start the Noise handshake");
@@ -853,7 +856,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	c->nin += (size_t)nread;
 	rc = conn_input(c);
 	if (rc < 0 && c->state != C_CLOSING)
-		conn_close(c, rc == -EACCES  ? "the peer's identity was refused"
+		conn_close(c, rc == -EACCES   ? "the peer's identity was refused"
 			      : rc == -EPROTO ? "protocol violation"
 					      : wm_strerror(rc));
 	/* Shrink an idle buffer back: many idle connections stay small. */

@@ -23,20 +23,20 @@ struct wm_p2p_config {
 	size_t nlisten;
 	char *const *peers; /* multiaddr text, with or without /p2p/ID */
 	size_t npeers;
-	const char *agent;        /* identify's agentVersion */
+	const char *agent;	   /* identify's agentVersion */
 	uint32_t ping_interval_ms; /* pinging connected peers; 0: never */
 	uint32_t max_conns;
 	uint32_t max_streams; /* per connection */
-	int log_level;        /* enum wm_log_level, for the module's copy of the logger */
+	int log_level;	      /* enum wm_log_level, for the module's copy of the logger */
 };
 
 struct wm_p2p_conn_status {
 	char peer_id[64];
-	char addr[256];    /* the remote's address as multiaddr */
-	char agent[128];   /* from identify, "" before */
+	char addr[256];	 /* the remote's address as multiaddr */
+	char agent[128]; /* from identify, "" before */
 	bool outbound;
 	bool identified;
-	int64_t rtt_us;    /* last ping round trip, -1: none yet */
+	int64_t rtt_us;	   /* last ping round trip, -1: none yet */
 	size_t nprotocols; /* from identify */
 	char protocols[8][64];
 	size_t nlisten;

@@ -211,8 +211,10 @@ int wm_noise_hs_write(struct wm_noise_hs *hs, const uint8_t *payload, size_t ple
 
 	if (!my_turn(hs))
 		return -EPROTO;
-	/* e (+ s) + payload + tags: bounded by the caller's buffer. */
-	if (cap < 32 + 48 + plen + WM_NOISE_TAG || plen > WM_NOISE_PLAIN_MAX)
+	/* Message 1: e and the payload in clear; 2: e, s and payload sealed;
+	 * 3: s and payload sealed. */
+	static const size_t fixed[3] = {32, 32 + 48 + WM_NOISE_TAG, 48 + WM_NOISE_TAG};
+	if (plen > WM_NOISE_PLAIN_MAX || cap < fixed[hs->step] + plen)
 		return -ENOSPC;
 	switch (hs->step) {
 	case 0: /* -> e */

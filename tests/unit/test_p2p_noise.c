@@ -132,7 +132,9 @@ static void test_libp2p_handshake(void **state)
 	assert_int_equal(wm_noise_hs_init(&r, false, s_r, e_r, NULL, 0), 0);
 	/* Out of turn. */
 	assert_int_equal(wm_noise_hs_write(&r, NULL, 0, msg, sizeof(msg)), -EPROTO);
-	n = wm_noise_hs_write(&i, NULL, 0, msg, sizeof(msg));
+	/* Message 1 is exactly the ephemeral key: it fits 32 bytes, not 31. */
+	assert_int_equal(wm_noise_hs_write(&i, NULL, 0, msg, 31), -ENOSPC);
+	n = wm_noise_hs_write(&i, NULL, 0, msg, 32);
 	assert_int_equal(n, 32);
 	assert_int_equal(wm_noise_hs_read(&r, msg, (size_t)n, got, sizeof(got)), 0);
 	pl = wm_p2p_noise_payload(id_r, r.s_pub, pay, sizeof(pay));
