@@ -178,7 +178,8 @@ int wm_ms_decode(const uint8_t *buf, size_t len, char *text, size_t cap, size_t 
 		return -EBADMSG;
 	if (vl == 0)
 		return len >= WM_VARINT_MAX ? -EBADMSG : 0;
-	if (n == 0 || n > WM_MS_MAX || n > cap)
+	/* An empty text ("\n" alone) names nothing: refused, as encode does. */
+	if (n < 2 || n > WM_MS_MAX || n > cap)
 		return -EBADMSG;
 	if (len - (size_t)vl < n)
 		return 0;
@@ -449,6 +450,11 @@ int wm_maddr_parse(const char *text, uint8_t *out, size_t cap, char *err, size_t
 			if (put_raw(out, cap, &off, b, 2))
 				goto nospace;
 		} else if (p->kind == V_STR) {
+			if (!printable((const uint8_t *)val, nl)) {
+				wm_seterr(err, errlen, "multiaddr: /%s holds a non-printable byte",
+					  p->name);
+				return -EINVAL;
+			}
 			if (put_varint(out, cap, &off, nl) || put_raw(out, cap, &off, val, nl))
 				goto nospace;
 		} else {
@@ -541,10 +547,15 @@ int wm_maddr_print(const uint8_t *buf, size_t len, char *out, size_t cap)
 			memcpy(val, v, vl);
 			val[vl] = '\0';
 			break;
-		case V_P2P:
-			if (wm_base58_encode(v, vl, val, sizeof(val)))
-				return -EBADMSG;
+		case V_P2P: {
+			/* Only what parse accepts back: Ed25519 peer IDs. */
+			struct wm_peer_id id;
+			int r = wm_peer_id_from_bytes(v, vl, &id, NULL);
+			if (r)
+				return r;
+			wm_peer_id_print(&id, val);
 			break;
+		}
 		case V_NONE:
 			break;
 		}

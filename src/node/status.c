@@ -121,7 +121,8 @@ static void fill_libp2p(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_
 		return;
 	wm_p2p_status(d->p2p, ps);
 	st->libp2p_peer_id = wm_arena_strdup(a, ps->peer_id);
-	st->libp2p_listen_addrs = arena_strv(a, ps->listen, ps->nlisten, &st->n_libp2p_listen_addrs);
+	st->libp2p_listen_addrs =
+		arena_strv(a, ps->listen, ps->nlisten, &st->n_libp2p_listen_addrs);
 	st->libp2p_connections = wm_arena_alloc(a, sizeof(void *) * (ps->nconns ? ps->nconns : 1));
 	for (size_t i = 0; st->libp2p_connections && i < ps->nconns; i++) {
 		const struct wm_p2p_conn_status *cs = &ps->conns[i];
@@ -134,11 +135,12 @@ static void fill_libp2p(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_
 		c->outbound = cs->outbound;
 		c->agent_version = wm_arena_strdup(a, cs->agent);
 		c->ping_rtt_us = cs->rtt_us;
-		c->protocols = wm_arena_alloc(a, sizeof(char *) * (cs->nprotocols ? cs->nprotocols : 1));
+		c->protocols =
+			wm_arena_alloc(a, sizeof(char *) * (cs->nprotocols ? cs->nprotocols : 1));
 		for (size_t k = 0; c->protocols && k < cs->nprotocols; k++)
 			c->protocols[c->n_protocols++] = wm_arena_strdup(a, cs->protocols[k]);
-		c->listen_addrs = arena_strv(a, (char (*)[128])cs->listen, cs->nlisten,
-					     &c->n_listen_addrs);
+		c->listen_addrs =
+			arena_strv(a, (char(*)[128])cs->listen, cs->nlisten, &c->n_listen_addrs);
 		st->libp2p_connections[st->n_libp2p_connections++] = c;
 	}
 	free(ps);

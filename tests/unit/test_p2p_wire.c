@@ -81,6 +81,8 @@ static void test_multistream(void **state)
 	assert_int_equal(wm_ms_decode(big, 2, text, sizeof(text), &used), -EBADMSG);
 	uint8_t ctl[] = {3, 'a', 0x01, '\n'};
 	assert_int_equal(wm_ms_decode(ctl, 4, text, sizeof(text), &used), -EBADMSG);
+	uint8_t empty[] = {1, '\n'}; /* found by fuzz_p2p_multistream */
+	assert_int_equal(wm_ms_decode(empty, 2, text, sizeof(text), &used), -EBADMSG);
 	assert_int_equal(wm_ms_encode("", b, sizeof(b)), -EINVAL);
 	assert_int_equal(wm_ms_encode("a\nb", b, sizeof(b)), -EINVAL);
 	assert_int_equal(wm_ms_encode(WM_MS_PROTOCOL, b, 5), -ENOSPC);
@@ -170,6 +172,11 @@ static void test_multiaddr(void **state)
 	/* Truncated binary and an unknown code. */
 	uint8_t trunc[] = {0x04, 0x7f, 0x00};
 	assert_int_equal(wm_maddr_print(trunc, sizeof(trunc), text, sizeof(text)), -EBADMSG);
+	/* Found by fuzz_p2p_multiaddr: what print shows, parse takes back. */
+	assert_int_equal(wm_maddr_parse("/dns/a\x01b", b, sizeof(b), err, sizeof(err)), -EINVAL);
+	n = wm_maddr_parse("/ip4/127.0.0.1/tcp/4001/p2p/" JS_PEER, b, sizeof(b), err, sizeof(err));
+	b[n - 35] = 0x02; /* a secp256k1 key: not a peer ID we accept */
+	assert_int_not_equal(wm_maddr_print(b, (size_t)n, text, sizeof(text)), 0);
 	uint8_t unk[] = {0x99, 0x01};
 	assert_int_equal(wm_maddr_print(unk, sizeof(unk), text, sizeof(text)), -EPROTONOSUPPORT);
 }
