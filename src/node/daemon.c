@@ -276,6 +276,7 @@ static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
 		.max_conns = cfg->libp2p_max_connections,
 		.max_streams = cfg->libp2p_max_streams,
 		.log_level = (int)level,
+		.log_name = d->node_id,
 	};
 	return wm_p2p_new(&c, &d->p2p, err, errlen);
 }

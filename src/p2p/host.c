@@ -1114,7 +1114,10 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 
 	if (!p)
 		return -ENOMEM;
+	/* The module has its own copy of the logger: set it as the daemon's. */
 	wm_log_set_level((enum wm_log_level)cfg->log_level);
+	if (cfg->log_name)
+		wm_log_set_name(cfg->log_name);
 	p->loop = cfg->loop;
 	p->ping_interval_ms = cfg->ping_interval_ms;
 	p->max_conns = cfg->max_conns ? cfg->max_conns : 64;

@@ -27,7 +27,8 @@ struct wm_p2p_config {
 	uint32_t ping_interval_ms; /* pinging connected peers; 0: never */
 	uint32_t max_conns;
 	uint32_t max_streams; /* per connection */
-	int log_level;	      /* enum wm_log_level, for the module's copy of the logger */
+	int log_level;        /* enum wm_log_level, for the module's copy of the logger */
+	const char *log_name; /* its line prefix (the node ID), or NULL */
 };
 
 struct wm_p2p_conn_status {
