@@ -4,3 +4,5 @@
 wm_unit_test(test_p2p_wire SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wire.c LIBS wm_p2p)
 wm_unit_test(test_p2p_yamux SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_yamux.c LIBS wm_p2p)
 wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_noise.c LIBS wm_p2p)
+# The host on a real loop over loopback: connect, identify, ping, refusals.
+wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)
