@@ -148,7 +148,27 @@ def test_js_dials_pings_and_identifies_webmeshd(lab):
     assert "js-libp2p" in field(c, "agentVersion", "agent_version")
     assert "/ipfs/ping/1.0.0" in c["protocols"]
     assert f"/ip4/{js_ip(lab)}/tcp/{JS_PORT}" in field(c, "listenAddrs", "listen_addrs")
+    # The table says the same to a person.
+    text = node.wmctl("status").stdout
+    assert f"libp2p:     {peer_id}" in text
+    assert f"listening on /ip4/{ip}/tcp/{LIBP2P_PORT}" in text
+    assert js_id in text
     print(f"js-libp2p -> webmeshd ping RTT (ms): {[p['rtt_ms'] for p in pings]}")
+
+
+def test_bad_libp2p_flags_are_refused(lab):
+    """A wrong multiaddr stops the daemon before it starts, naming it."""
+    ns = lab.add_client("flags")
+    for flag, value, says in [
+            ("--libp2p-listen", "/ip4/10.0.0.1/udp/4001", "tcp"),
+            ("--libp2p-listen", "/ip4/10.0.0.1/tcp/4001/p2p/" + STRANGER, "/p2p"),
+            ("--libp2p-peers", "/ip4/10.0.0.300/tcp/4001", "10.0.0.300"),
+            ("--libp2p-peers", "/ip4/10.0.0.1/tcp/4001/p2p/QmNotAKey", "QmNotAKey")]:
+        r = run(["ip", "netns", "exec", ns, str(wmtest.WEBMESHD), "--state-dir",
+                 str(lab.dir / "flags"), flag, value], check=False)
+        assert r.returncode != 0
+        out = r.stdout + r.stderr
+        assert flag.lstrip("-") in out and says in out, out
 
 
 def test_webmeshd_dials_pings_and_identifies_js(lab):
