@@ -51,9 +51,10 @@ if (args.dial) {
   try {
     const ma = multiaddr(args.dial)
     for (let i = 0; i < args.pings; i++) {
+      const t0 = process.hrtime.bigint()
       const rtt = await node.services.ping.ping(ma)
-      out({ event: 'ping', rtt_ms: rtt })
-      await new Promise((resolve) => setTimeout(resolve, 100))
+      out({ event: 'ping', rtt_ms: rtt, wall_us: Number((process.hrtime.bigint() - t0) / 1000n) })
+      await new Promise((resolve) => setTimeout(resolve, 20))
     }
   } catch (err) {
     out({ event: 'error', message: String(err && err.stack ? err.stack : err) })
