@@ -31,6 +31,7 @@
 #define STREAM_BUF_MAX (WM_IDENTIFY_MAX + 2 * WM_MS_MAX)
 #define MAX_PROPOSALS 8 /* "na" answers before a stream or connection is dropped */
 #define HANDSHAKE_TIMEOUT_MS 20000
+#define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one peer */
 #define REDIAL_MIN_MS 1000
 #define REDIAL_MAX_MS 60000
 
@@ -198,6 +199,12 @@ static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
 {
 	if (c->state == C_CLOSING || len == 0)
 		return;
+	/* A peer that grants window but never reads would grow our queue
+	 * (its pings echoed, say): past the bound, the connection goes. */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > WRITE_QUEUE_MAX) {
+		conn_close(c, "the peer does not read what we send");
+		return;
+	}
 	struct wreq *w = malloc(sizeof(*w) + len);
 	if (!w) {
 		conn_close(c, "out of memory");
