@@ -142,6 +142,32 @@ static void test_connect_identify_ping(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The same over IPv6 loopback, the peer's ID learnt in the handshake. */
+static void test_ipv6(void **state)
+{
+	uv_loop_t loop;
+	char *listen[] = {"/ip6/::1/tcp/0"};
+	struct pair p;
+	int closed = 0;
+	(void)state;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	p.a = start(&loop, "a6", listen, 1, NULL, 0);
+	wm_p2p_status(p.a, &p.sa);
+	assert_int_equal(p.sa.nlisten, 1);
+	assert_non_null(strstr(p.sa.listen[0], "/ip6/::1/tcp/"));
+	char *peers[] = {p.sa.listen[0]};
+	p.b = start(&loop, "b6", NULL, 0, peers, 1);
+	assert_true(run_until(&loop, both_see, &p));
+	assert_string_equal(p.sb.conns[0].peer_id, p.sa.peer_id);
+	assert_non_null(strstr(p.sa.conns[0].addr, "/ip6/::1/tcp/"));
+	wm_p2p_free(p.b, closed_cb, &closed);
+	wm_p2p_free(p.a, closed_cb, &closed);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 2);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static void test_refusals(void **state)
 {
 	uv_loop_t loop;
@@ -195,10 +221,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	char path[256];
-	const char *names[] = {"a", "b", "refusals"};
+	const char *names[] = {"a", "b", "a6", "b6", "refusals"};
 	(void)state;
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 5; i++) {
 		key_path(path, sizeof(path), names[i]);
 		unlink(path);
 	}
@@ -209,6 +235,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_connect_identify_ping),
+		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
