@@ -77,7 +77,7 @@ struct wm_daemon {
 	 * traverse anything, and once the traversal closed */
 	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
-	struct wm_p2p *p2p; /* libp2p_start: NULL unless configured */
+	struct wm_p2p *p2p;		   /* libp2p_start: NULL unless configured */
 	struct wm_server server;	   /* server.c, bootstrap_multi.c: the replica */
 	struct wm_raftmembers raftmembers; /* raftmembers.c */
 	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */
