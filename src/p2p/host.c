@@ -769,6 +769,10 @@ static int secure_input(struct conn *c)
 			free(pt);
 			return rc;
 		}
+		if (c->state == C_MS_MUX && pl == 0) {
+			free(pt); /* an empty frame: nothing to negotiate with */
+			continue;
+		}
 		if (c->state == C_MS_MUX) {
 			if (c->nplain + pl > 2 * WM_MS_MAX + WM_NOISE_MAX) {
 				free(pt);
@@ -1284,9 +1288,13 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 		cs->identified = c->identified;
 		cs->rtt_us = c->rtt_us;
 		snprintf(cs->agent, sizeof(cs->agent), "%s", c->ident.agent_version);
-		for (size_t k = 0; k < c->ident.nprotocols && cs->nprotocols < 8; k++)
-			snprintf(cs->protocols[cs->nprotocols++], sizeof(cs->protocols[0]), "%s",
-				 c->ident.protocols[k]);
+		for (size_t k = 0; k < c->ident.nprotocols && cs->nprotocols < 8; k++) {
+			/* Longer names than status keeps are cut, not dropped. */
+			char *dst = cs->protocols[cs->nprotocols++];
+			size_t n = strnlen(c->ident.protocols[k], sizeof(cs->protocols[0]) - 1);
+			memcpy(dst, c->ident.protocols[k], n);
+			dst[n] = '\0';
+		}
 		for (size_t k = 0; k < c->ident.nlisten && cs->nlisten < WM_P2P_STATUS_ADDRS; k++)
 			if (wm_maddr_print(c->ident.listen[k], c->ident.listen_len[k],
 					   cs->listen[cs->nlisten], sizeof(cs->listen[0])) == 0)

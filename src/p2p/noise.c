@@ -18,7 +18,8 @@ int wm_noise_encrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, co
 	int n, ok;
 
 	if (!cs->has_key) {
-		memmove(out, in, len);
+		if (len) /* an empty payload may come as NULL */
+			memmove(out, in, len);
 		return 0;
 	}
 	/* n = 2^64-1 is reserved (rekey): the spec stops before it. */
@@ -46,7 +47,8 @@ int wm_noise_decrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, co
 	int n, ok;
 
 	if (!cs->has_key) {
-		memmove(out, in, len);
+		if (len) /* an empty payload may come as NULL */
+			memmove(out, in, len);
 		return 0;
 	}
 	if (len < WM_NOISE_TAG || len > INT32_MAX)
@@ -106,7 +108,8 @@ static void hmac(const uint8_t key[32], const uint8_t *a, size_t alen, const uin
 	unsigned int len = 32;
 
 	/* Inputs here are at most 32 + 33 bytes (HKDF's T(i-1) || i, or ikm). */
-	memcpy(buf, a, alen);
+	if (alen) /* Split's HKDF has no input key material: NULL */
+		memcpy(buf, a, alen);
 	if (blen)
 		memcpy(buf + alen, b, blen);
 	HMAC(EVP_sha256(), key, 32, buf, alen + blen, out, &len);
