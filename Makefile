@@ -19,7 +19,7 @@ JOBS       ?= 2
 PYTHON     := /usr/bin/python3
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build console configure test unit integration test-kernel test-asan integration-asan fuzz demo demo-down bench clean install deb
+.PHONY: all deps build console configure test unit integration p2p-deps test-kernel test-asan integration-asan fuzz demo demo-down bench clean install deb
 
 all: build
 
@@ -57,6 +57,14 @@ integration: build
 	exit $$rc
 
 test: unit integration
+
+# js-libp2p for the libp2p interop tests (tests/integration/test_libp2p.py
+# runs this): exactly the versions of tests/p2p/package-lock.json, installed
+# into tests/p2p/node_modules, once.
+p2p-deps:
+	@if [ ! -e tests/p2p/node_modules/.package-lock.json ] || \
+	    [ tests/p2p/package-lock.json -nt tests/p2p/node_modules/.package-lock.json ]; then \
+		cd tests/p2p && npm ci --no-audit --no-fund; fi
 
 # The kernel WireGuard backend in Debian's own kernel: a VM (qemu, TCG, no
 # network) boots it with an initramfs of this build and runs a mesh of kernel

@@ -32,6 +32,8 @@ PKGS=(
 	# NAT traversal tests and benchmark: a TURN/STUN server, NAT routers
 	# (nftables), overlay throughput
 	coturn iperf3
+	# libp2p interop tests: js-libp2p (tests/p2p, npm ci from its lockfile) on Node
+	nodejs
 	# the Debian package (make deb) and its checks: lintian, the unit with
 	# systemd-analyze, the man pages with man -l
 	debhelper dpkg-dev fakeroot lintian systemd man-db groff-base
@@ -82,6 +84,10 @@ fetch_kernel() {
 		grep -v 'Download is performed unsandboxed' || true; })
 	kernel_deb || { echo "deps: apt-get download $pkg failed" >&2; return 1; }
 }
+
+# npm: Debian packages it apart from nodejs; NodeSource's nodejs has it
+# inside (and conflicts with Debian's npm).
+command -v npm >/dev/null || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -25,6 +25,25 @@ static void ago(int64_t when, char *buf, size_t len)
 		snprintf(buf, len, "%" PRId64 "h ago", d / 3600);
 }
 
+/* libp2p (issue 11): this node's peer ID, where it listens, who it is
+ * connected to and the last ping. Nothing when libp2p is off. */
+static void print_libp2p(const Webmesh__V1__Status *st)
+{
+	if (!st->libp2p_peer_id || !st->libp2p_peer_id[0])
+		return;
+	printf("libp2p:     %s\n", st->libp2p_peer_id);
+	for (size_t i = 0; i < st->n_libp2p_listen_addrs; i++)
+		printf("            listening on %s\n", st->libp2p_listen_addrs[i]);
+	for (size_t i = 0; i < st->n_libp2p_connections; i++) {
+		const Webmesh__V1__Libp2pConnection *c = st->libp2p_connections[i];
+		char rtt[32] = "no ping yet";
+		if (c->ping_rtt_us >= 0)
+			snprintf(rtt, sizeof(rtt), "ping %.1f ms", (double)c->ping_rtt_us / 1000.0);
+		printf("            %s %s %s (%s, %s)\n", c->outbound ? "->" : "<-", c->peer_id,
+		       c->address, c->agent_version[0] ? c->agent_version : "not identified", rtt);
+	}
+}
+
 static void print_table(const Webmesh__V1__Status *st)
 {
 	char role[32];
@@ -69,6 +88,7 @@ static void print_table(const Webmesh__V1__Status *st)
 	}
 	for (size_t i = 0; i < st->n_warnings; i++)
 		printf("warning:    %s\n", st->warnings[i]);
+	print_libp2p(st);
 	printf("peers:      %zu\n", st->n_peers);
 	if (st->n_peers == 0)
 		return;

@@ -16,6 +16,7 @@
 #include "core/ldapfilter.h"
 #include "core/net.h"
 #include "core/nat.h"
+#include "core/p2pwire.h"
 #include "core/rbac.h"
 
 #define F(field) offsetof(struct wm_config, field)
@@ -46,6 +47,8 @@ static const char *check_plugin_config(const char *v);
 static const char *check_zone(const char *v);
 static const char *check_route(const char *v);
 static const char *check_stun_server(const char *v);
+static const char *check_libp2p_listen(const char *v);
+static const char *check_libp2p_peer(const char *v);
 static const char *check_turn_server(const char *v);
 static const char *check_turn_username(const char *v);
 
@@ -580,6 +583,50 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .max = 86400,
 	 .help = "discover this node's endpoints again this often and tell the mesh when "
 		 "they changed, e.g. a laptop on a new network (0: only at start)"},
+	/* libp2p (issue 11, src/p2p) */
+	{.name = "libp2p-listen",
+	 .type = WM_CFG_LIST,
+	 .offset = F(libp2p_listen),
+	 .count_offset = F(n_libp2p_listen),
+	 .arg = "MULTIADDR,...",
+	 .check = check_libp2p_listen,
+	 .help = "speak libp2p (TCP, Noise, yamux, identify, ping) on these addresses, e.g. "
+		 "/ip4/0.0.0.0/tcp/4001 (default: off)"},
+	{.name = "libp2p-peers",
+	 .type = WM_CFG_LIST,
+	 .offset = F(libp2p_peers),
+	 .count_offset = F(n_libp2p_peers),
+	 .arg = "MULTIADDR,...",
+	 .check = check_libp2p_peer,
+	 .help = "libp2p peers to connect to and keep, /ip4|ip6/ADDR/tcp/PORT[/p2p/ID] "
+		 "(without /p2p the peer ID is learnt in the handshake)"},
+	{.name = "libp2p-ping-interval",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_ping_interval),
+	 .size = SZ(libp2p_ping_interval),
+	 .arg = "SECONDS",
+	 .def = "30",
+	 .min = 0,
+	 .max = 86400,
+	 .help = "ping the libp2p peers this node dialed this often (0: never)"},
+	{.name = "libp2p-max-connections",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_max_connections),
+	 .size = SZ(libp2p_max_connections),
+	 .arg = "N",
+	 .def = "64",
+	 .min = 1,
+	 .max = 4096,
+	 .help = "libp2p connections open at once, both ways; more are closed at accept"},
+	{.name = "libp2p-max-streams",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_max_streams),
+	 .size = SZ(libp2p_max_streams),
+	 .arg = "N",
+	 .def = "64",
+	 .min = 1,
+	 .max = 1024,
+	 .help = "yamux streams open at once on one libp2p connection"},
 	{.name = "api-max-connections",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_max_connections),
@@ -945,6 +992,35 @@ static const char *check_ice_uri(const char *v, int scheme)
 		 scheme == WM_URI_STUN ? "stun:" : "turn:", scheme == WM_URI_STUN ? "stun" : "turn",
 		 reason ? reason : "has the other scheme");
 	return why;
+}
+
+/* libp2p multiaddrs (src/core/p2pwire.c): TCP ones, with /p2p for peers. */
+static const char *check_libp2p_maddr(const char *v, bool peer)
+{
+	static _Thread_local char why[320];
+	uint8_t b[WM_MADDR_MAX];
+	struct wm_maddr_tcp t;
+	int n = wm_maddr_parse(v, b, sizeof(b), why, sizeof(why));
+
+	if (n < 0)
+		return why;
+	if (wm_maddr_to_tcp(b, (size_t)n, &t))
+		return "must be /ip4/ADDR/tcp/PORT or /ip6/ADDR/tcp/PORT (with /p2p/ID for a peer)";
+	if (t.has_peer && !peer)
+		return "a listen address has no /p2p/ID part";
+	if (peer && t.port == 0)
+		return "a peer's port must not be 0";
+	return NULL;
+}
+
+static const char *check_libp2p_listen(const char *v)
+{
+	return check_libp2p_maddr(v, false);
+}
+
+static const char *check_libp2p_peer(const char *v)
+{
+	return check_libp2p_maddr(v, true);
 }
 
 static const char *check_stun_server(const char *v)

@@ -114,6 +114,14 @@ struct wm_config {
 	uint32_t turn_credential_ttl; /* turn-credential-ttl: 43200 seconds */
 	uint32_t ice_handshake_timeout; /* ice-handshake-timeout: 20 seconds, 0 = never */
 	uint32_t endpoint_refresh;	/* endpoint-refresh: 30 seconds, 0 = only at start */
+	/* libp2p (issue 11) */
+	char *libp2p_listen[WM_CFG_LIST_MAX]; /* libp2p-listen: multiaddrs, default off */
+	size_t n_libp2p_listen;
+	char *libp2p_peers[WM_CFG_LIST_MAX]; /* libp2p-peers: multiaddrs to dial and keep */
+	size_t n_libp2p_peers;
+	uint32_t libp2p_ping_interval;	 /* libp2p-ping-interval: 30 seconds, 0 = never */
+	uint32_t libp2p_max_connections; /* libp2p-max-connections: 64 */
+	uint32_t libp2p_max_streams;	 /* libp2p-max-streams: 64 per connection */
 	/* limits before authentication (issue 10) */
 	uint32_t api_max_connections;		  /* api-max-connections: 512 */
 	uint32_t api_max_connections_per_source; /* api-max-connections-per-source: 32 */

@@ -251,6 +251,46 @@ static void traversal_close(struct wm_daemon *d, done_fn done, void *data)
 	wm_traversal_close(&d->traversal, done, data);
 }
 
+/* libp2p (src/p2p, webmesh-p2p.so): loaded only when configured; it
+ * depends on no other row, and status reads it. */
+static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
+{
+	const struct wm_config *cfg = d->cfg;
+	char key[4096];
+	enum wm_log_level level = WM_LOG_INFO;
+
+	if (cfg->n_libp2p_listen == 0 && cfg->n_libp2p_peers == 0)
+		return 0;
+	if (snprintf(key, sizeof(key), "%s/libp2p.key", cfg->state_dir) >= (int)sizeof(key)) {
+		snprintf(err, errlen, "state-dir is too long for libp2p.key");
+		return -ENAMETOOLONG;
+	}
+	wm_log_parse_level(cfg->log_level, &level);
+	struct wm_p2p_config c = {
+		.loop = d->loop,
+		.key_path = key,
+		.listen = cfg->libp2p_listen,
+		.nlisten = cfg->n_libp2p_listen,
+		.peers = cfg->libp2p_peers,
+		.npeers = cfg->n_libp2p_peers,
+		.agent = "webmesh/" WM_VERSION,
+		.ping_interval_ms = cfg->libp2p_ping_interval * 1000u,
+		.max_conns = cfg->libp2p_max_connections,
+		.max_streams = cfg->libp2p_max_streams,
+		.log_level = (int)level,
+		.log_name = d->node_id,
+	};
+	return wm_p2p_new(&c, &d->p2p, err, errlen);
+}
+
+static void libp2p_close(struct wm_daemon *d, done_fn done, void *data)
+{
+	struct wm_p2p *p = d->p2p;
+
+	d->p2p = NULL;
+	wm_p2p_free(p, done, data);
+}
+
 /* The replica and the server around it (server.c, bootstrap_multi.c):
  * opened by the role below once the node has its mesh address, so nothing
  * starts here but its timers. */
@@ -706,10 +746,11 @@ static const struct component {
 	{"firewall", "netconf", firewall_start, firewall_close},
 	{"raftguard", "netconf", raftguard_start, raftguard_close},
 	{"traversal", "netconf", traversal_start, traversal_close},
+	{"libp2p", "", libp2p_start, libp2p_close},
 	{"store", "netconf", store_start, store_close},
 	{"raftmembers", "store,raftguard", raftmembers_start, raftmembers_close},
 	{"dns", "netconf,store", dns_start, dns_close},
-	{"api", "netconf,traversal,store,dns", api_start, api_close},
+	{"api", "netconf,traversal,libp2p,store,dns", api_start, api_close},
 	{"httpd", "netconf,traversal,store,api", httpd_start, httpd_close},
 	{"heartbeat", "store,api", heartbeat_start, heartbeat_close},
 	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat",

@@ -26,6 +26,7 @@
 #include "node/firewall.h"
 #include "node/api.h"
 #include "node/dns.h"
+#include "p2p/host.h"
 #include "node/nat.h"
 #include "node/netconf.h"
 #include "node/raftguard.h"
@@ -77,6 +78,7 @@ struct wm_daemon {
 	 * traverse anything, and once the traversal closed */
 	struct wm_traversal traversal;
 	struct wm_node_nat *nat;
+	struct wm_p2p *p2p;		   /* libp2p_start: NULL unless configured */
 	struct wm_server server;	   /* server.c, bootstrap_multi.c: the replica */
 	struct wm_raftmembers raftmembers; /* raftmembers.c */
 	struct wm_node_dns dns;		   /* dns.c: MeshDNS, the host resolver */

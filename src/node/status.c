@@ -4,6 +4,7 @@
 #include "node/daemon.h"
 
 #include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -108,6 +109,50 @@ static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_ar
 	}
 }
 
+/* libp2p: our peer ID, listen addresses and connections, when configured. */
+static char **arena_strv(struct wm_arena *a, char (*v)[128], size_t n, size_t *count)
+{
+	char **out = wm_arena_alloc(a, sizeof(char *) * (n ? n : 1));
+
+	*count = 0;
+	for (size_t i = 0; out && i < n; i++)
+		out[(*count)++] = wm_arena_strdup(a, v[i]);
+	return out;
+}
+
+static void fill_libp2p(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_arena *a)
+{
+	struct wm_p2p_status *ps;
+
+	if (!d->p2p || !(ps = malloc(sizeof(*ps))))
+		return;
+	wm_p2p_status(d->p2p, ps);
+	st->libp2p_peer_id = wm_arena_strdup(a, ps->peer_id);
+	st->libp2p_listen_addrs =
+		arena_strv(a, ps->listen, ps->nlisten, &st->n_libp2p_listen_addrs);
+	st->libp2p_connections = wm_arena_alloc(a, sizeof(void *) * (ps->nconns ? ps->nconns : 1));
+	for (size_t i = 0; st->libp2p_connections && i < ps->nconns; i++) {
+		const struct wm_p2p_conn_status *cs = &ps->conns[i];
+		Webmesh__V1__Libp2pConnection *c = wm_arena_alloc(a, sizeof(*c));
+		if (!c)
+			break;
+		webmesh__v1__libp2p_connection__init(c);
+		c->peer_id = wm_arena_strdup(a, cs->peer_id);
+		c->address = wm_arena_strdup(a, cs->addr);
+		c->outbound = cs->outbound;
+		c->agent_version = wm_arena_strdup(a, cs->agent);
+		c->ping_rtt_us = cs->rtt_us;
+		c->protocols =
+			wm_arena_alloc(a, sizeof(char *) * (cs->nprotocols ? cs->nprotocols : 1));
+		for (size_t k = 0; c->protocols && k < cs->nprotocols; k++)
+			c->protocols[c->n_protocols++] = wm_arena_strdup(a, cs->protocols[k]);
+		c->listen_addrs =
+			arena_strv(a, (char(*)[128])cs->listen, cs->nlisten, &c->n_listen_addrs);
+		st->libp2p_connections[st->n_libp2p_connections++] = c;
+	}
+	free(ps);
+}
+
 void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 {
 	struct wm_daemon *d = data;
@@ -142,6 +187,7 @@ void wm_status_fill(void *data, Webmesh__V1__Status *st, struct wm_arena *a)
 	st->subscribed = store ? true : wm_member_subscribed(&d->member);
 	fill_raft(d, st, a);
 	fill_peers(d, st, a);
+	fill_libp2p(d, st, a);
 	st->auth_methods = (char *)wm_auth_methods(wm_api_auth(&d->api));
 	st->plugins = (char *)wm_plugins_describe(d->api.plugins);
 	st->plugin_watch_dropped = wm_plugins_watch_dropped(d->api.plugins);

@@ -1,0 +1,56 @@
+/* host.h for webmeshd: the same functions, calling the libp2p module
+ * (webmesh-p2p.so) through its table. The module is loaded only when libp2p
+ * is configured (libp2p-listen or libp2p-peers): a node without it carries
+ * none of its pages. */
+#include "p2p/host.h"
+
+#include <errno.h>
+#include <stddef.h>
+
+#include "core/error.h"
+#include "p2p/p2p_module.h"
+
+struct wm_p2p; /* here: the module's own, passed through */
+
+static const struct wm_p2p_module *mod;
+
+int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, size_t errlen)
+{
+	void *real = NULL;
+	int rc;
+
+	if (!mod) {
+		const struct wm_p2p_module *m =
+			wm_module_load(WM_P2P_MODULE_NAME, WM_P2P_MODULE_SYMBOL, WM_P2P_MODULE_ABI,
+				       sizeof(struct wm_p2p_module), err, errlen);
+		if (!m)
+			return -ENOTSUP;
+		if (m->config_size != sizeof(struct wm_p2p_config) ||
+		    m->status_size != sizeof(struct wm_p2p_status)) {
+			wm_seterr(err, errlen,
+				  "%s.so is from another build (its structures differ); reinstall "
+				  "webmesh",
+				  WM_P2P_MODULE_NAME);
+			return -ENOTSUP;
+		}
+		mod = m;
+	}
+	rc = mod->p2p_new(cfg, &real, err, errlen);
+	*out = real;
+	return rc;
+}
+
+void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data)
+{
+	if (!p || !mod) {
+		if (done_cb)
+			done_cb(data);
+		return;
+	}
+	mod->p2p_free(p, done_cb, data);
+}
+
+void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
+{
+	mod->p2p_status(p, out);
+}

@@ -1,0 +1,23 @@
+/* The table the libp2p module (webmesh-p2p.so: host.c, Noise, yamux,
+ * identify) exports, and through which webmeshd's loader (p2p_loader.c)
+ * calls it. Each entry is the host.h function of the same name. Change the
+ * table or struct wm_p2p_config / wm_p2p_status: bump the ABI. */
+#ifndef WM_P2P_MODULE_H
+#define WM_P2P_MODULE_H
+
+#include "p2p/host.h"
+#include "util/module.h"
+
+#define WM_P2P_MODULE_NAME "webmesh-p2p"
+#define WM_P2P_MODULE_SYMBOL "wm_p2p_module_v1"
+#define WM_P2P_MODULE_ABI 1
+
+struct wm_p2p_module {
+	struct wm_module_header header;
+	uint32_t config_size, status_size; /* the structs' sizes, checked too */
+	int (*p2p_new)(const struct wm_p2p_config *cfg, void **out, char *err, size_t errlen);
+	void (*p2p_free)(void *p, void (*done_cb)(void *data), void *data);
+	void (*p2p_status)(const void *p, struct wm_p2p_status *out);
+};
+
+#endif

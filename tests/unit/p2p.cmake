@@ -1,0 +1,8 @@
+# Unit tests of libp2p's protocol pieces (src/p2p): wire formats against
+# values js-libp2p produced, yamux sessions talking to each other, Noise XX
+# against the cacophony vector and the libp2p handshake payload.
+wm_unit_test(test_p2p_wire SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wire.c LIBS wm_p2p)
+wm_unit_test(test_p2p_yamux SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_yamux.c LIBS wm_p2p)
+wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_noise.c LIBS wm_p2p)
+# The host on a real loop over loopback: connect, identify, ping, refusals.
+wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)

@@ -1,0 +1,270 @@
+/* Unit tests for src/p2p/yamux.c: header codec, two sessions wired to each
+ * other (open, data, FIN, RST, ping, go away), flow control against the
+ * 256 KiB window, the stream limit and protocol violations. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p2p/yamux.h"
+
+struct side {
+	struct wm_yamux y;
+	uint8_t *out; /* bytes sent, not yet delivered to the other side */
+	size_t nout;
+	size_t received; /* data bytes */
+	uint32_t last_open, last_data_id, fins, gones, pongs, go_aways;
+	int refuse;
+	uint8_t first;
+};
+
+static void s_send(void *ud, const uint8_t *buf, size_t len)
+{
+	struct side *s = ud;
+
+	s->out = realloc(s->out, s->nout + len);
+	assert_non_null(s->out);
+	memcpy(s->out + s->nout, buf, len);
+	s->nout += len;
+}
+
+static int s_open(void *ud, uint32_t id)
+{
+	struct side *s = ud;
+
+	s->last_open = id;
+	return s->refuse;
+}
+
+static void s_data(void *ud, uint32_t id, const uint8_t *buf, size_t len)
+{
+	struct side *s = ud;
+
+	if (s->received == 0 && len)
+		s->first = buf[0];
+	s->received += len;
+	s->last_data_id = id;
+}
+
+static void s_fin(void *ud, uint32_t id)
+{
+	struct side *s = ud;
+	(void)id;
+	s->fins++;
+}
+
+static void s_gone(void *ud, uint32_t id)
+{
+	struct side *s = ud;
+	(void)id;
+	s->gones++;
+}
+
+static void s_pong(void *ud, uint32_t opaque)
+{
+	struct side *s = ud;
+	s->pongs = opaque;
+}
+
+static void s_goaway(void *ud, uint32_t code)
+{
+	struct side *s = ud;
+	(void)code;
+	s->go_aways++;
+}
+
+static const struct wm_yamux_cb cb = {s_send, s_open, s_data, s_fin, s_gone, s_pong, s_goaway};
+
+/* Delivers what from sent to to, in small pieces to exercise reassembly. */
+static int pump(struct side *from, struct side *to)
+{
+	uint8_t *b = from->out;
+	size_t n = from->nout;
+	int rc = 0;
+
+	from->out = NULL;
+	from->nout = 0;
+	for (size_t off = 0; off < n && !rc; off += 7)
+		rc = wm_yamux_feed(&to->y, b + off, n - off < 7 ? n - off : 7);
+	free(b);
+	return rc;
+}
+
+static void pump_all(struct side *a, struct side *b)
+{
+	for (int i = 0; i < 100 && (a->nout || b->nout); i++) {
+		assert_int_equal(pump(a, b), 0);
+		assert_int_equal(pump(b, a), 0);
+	}
+}
+
+static void setup_pair(struct side *a, struct side *b, size_t max)
+{
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	assert_int_equal(wm_yamux_init(&a->y, true, max, &cb, a), 0);
+	assert_int_equal(wm_yamux_init(&b->y, false, max, &cb, b), 0);
+}
+
+static void teardown_pair(struct side *a, struct side *b)
+{
+	wm_yamux_free(&a->y);
+	wm_yamux_free(&b->y);
+	free(a->out);
+	free(b->out);
+}
+
+static void test_header(void **state)
+{
+	struct wm_yamux_hdr h = {0, WM_YAMUX_WINDOW_UPDATE, WM_YAMUX_SYN | WM_YAMUX_FIN, 0x01020304,
+				 0xa0b0c0d0},
+			    d;
+	uint8_t b[WM_YAMUX_HDR_LEN];
+	const uint8_t want[] = {0, 1, 0, 5, 1, 2, 3, 4, 0xa0, 0xb0, 0xc0, 0xd0};
+	(void)state;
+
+	wm_yamux_hdr_encode(&h, b);
+	assert_memory_equal(b, want, sizeof(want));
+	assert_int_equal(wm_yamux_hdr_decode(b, &d), 0);
+	assert_int_equal(d.flags, h.flags);
+	assert_int_equal(d.stream, h.stream);
+	assert_int_equal(d.length, h.length);
+	b[0] = 1;
+	assert_int_equal(wm_yamux_hdr_decode(b, &d), -EBADMSG);
+	b[0] = 0;
+	b[1] = 4;
+	assert_int_equal(wm_yamux_hdr_decode(b, &d), -EBADMSG);
+}
+
+static void test_stream_lifecycle(void **state)
+{
+	struct side a, b;
+	uint32_t id;
+	(void)state;
+
+	setup_pair(&a, &b, 4);
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	assert_int_equal(id, 1);
+	assert_int_equal(wm_yamux_write(&a.y, id, "hi", 2), 0);
+	pump_all(&a, &b);
+	assert_int_equal(b.last_open, 1);
+	assert_int_equal(b.received, 2);
+	assert_int_equal(b.first, 'h');
+	assert_int_equal(wm_yamux_count(&b.y), 1);
+	assert_int_equal(wm_yamux_write(&b.y, 1, "yo", 2), 0);
+	assert_int_equal(wm_yamux_close(&a.y, id), 0);
+	assert_int_equal(wm_yamux_write(&a.y, id, "x", 1), -EPIPE);
+	pump_all(&a, &b);
+	assert_int_equal(a.received, 2);
+	assert_int_equal(b.fins, 1);
+	assert_int_equal(wm_yamux_close(&b.y, 1), 0);
+	pump_all(&a, &b);
+	assert_int_equal(a.fins, 1);
+	assert_int_equal(a.gones, 1);
+	assert_int_equal(b.gones, 1);
+	assert_int_equal(wm_yamux_count(&a.y), 0);
+	assert_int_equal(wm_yamux_count(&b.y), 0);
+
+	/* Reset: the other side learns the stream is gone. */
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	assert_int_equal(id, 3);
+	pump_all(&a, &b);
+	wm_yamux_reset(&a.y, id);
+	pump_all(&a, &b);
+	assert_int_equal(b.gones, 2);
+	assert_int_equal(wm_yamux_write(&a.y, id, "x", 1), -ENOENT);
+
+	/* Ping and go away. */
+	wm_yamux_ping(&a.y, 77);
+	pump_all(&a, &b);
+	assert_int_equal(a.pongs, 77);
+	wm_yamux_go_away(&b.y, 0);
+	pump_all(&a, &b);
+	assert_int_equal(a.go_aways, 1);
+	assert_int_equal(wm_yamux_open(&a.y, &id), -EPIPE);
+	teardown_pair(&a, &b);
+}
+
+static void test_window(void **state)
+{
+	struct side a, b;
+	uint32_t id;
+	size_t total = 3 * WM_YAMUX_WINDOW + 100;
+	uint8_t *big = calloc(1, total);
+	(void)state;
+
+	setup_pair(&a, &b, 4);
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	/* Beyond the window, writes wait for the peer's updates. */
+	assert_int_equal(wm_yamux_write(&a.y, id, big, total), 0);
+	assert_int_equal(pump(&a, &b), 0);
+	assert_int_equal(b.received, WM_YAMUX_WINDOW);
+	pump_all(&a, &b);
+	assert_int_equal(b.received, total);
+	/* Held back beyond the bound: refused. */
+	assert_int_equal(wm_yamux_write(&a.y, id, big, WM_YAMUX_WINDOW), 0);
+	assert_int_equal(wm_yamux_write(&a.y, id, big, 2 * WM_YAMUX_PENDING_MAX), -ENOBUFS);
+	teardown_pair(&a, &b);
+
+	/* A peer that ignores our window is a protocol error. */
+	setup_pair(&a, &b, 4);
+	struct wm_yamux_hdr h = {0, WM_YAMUX_DATA, WM_YAMUX_SYN, 1, WM_YAMUX_WINDOW + 1};
+	uint8_t hb[WM_YAMUX_HDR_LEN];
+	wm_yamux_hdr_encode(&h, hb);
+	assert_int_equal(wm_yamux_feed(&b.y, hb, sizeof(hb)), -EPROTO);
+	teardown_pair(&a, &b);
+	free(big);
+}
+
+static void test_limits_and_violations(void **state)
+{
+	struct side a, b;
+	uint32_t id;
+	uint8_t hb[WM_YAMUX_HDR_LEN];
+	(void)state;
+
+	setup_pair(&a, &b, 2);
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	assert_int_equal(wm_yamux_open(&a.y, &id), -EMFILE);
+	pump_all(&a, &b);
+	assert_int_equal(wm_yamux_count(&b.y), 2);
+	/* The server at its limit resets a third stream the client forces. */
+	struct wm_yamux_hdr h = {0, WM_YAMUX_WINDOW_UPDATE, WM_YAMUX_SYN, 5, 0};
+	wm_yamux_hdr_encode(&h, hb);
+	assert_int_equal(wm_yamux_feed(&b.y, hb, sizeof(hb)), 0);
+	assert_int_equal(wm_yamux_count(&b.y), 2);
+	assert_true(b.nout >= WM_YAMUX_HDR_LEN);
+	assert_int_equal(b.out[WM_YAMUX_HDR_LEN - 12 + 3] & WM_YAMUX_RST, WM_YAMUX_RST);
+	/* SYN for a stream in use, or of the server's parity: protocol errors. */
+	h.stream = 1;
+	wm_yamux_hdr_encode(&h, hb);
+	assert_int_equal(wm_yamux_feed(&b.y, hb, sizeof(hb)), -EPROTO);
+	h.stream = 2;
+	wm_yamux_hdr_encode(&h, hb);
+	assert_int_equal(wm_yamux_feed(&b.y, hb, sizeof(hb)), -EPROTO);
+	/* A refused stream is reset, not kept. */
+	teardown_pair(&a, &b);
+	setup_pair(&a, &b, 2);
+	b.refuse = -1;
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	pump_all(&a, &b);
+	assert_int_equal(wm_yamux_count(&b.y), 0);
+	assert_int_equal(a.gones, 1);
+	teardown_pair(&a, &b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header),
+		cmocka_unit_test(test_stream_lifecycle),
+		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_limits_and_violations),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
