@@ -36,6 +36,7 @@ def srv():
         (secret / "secret.txt").write_text("outside the console\n")
         os.symlink(secret / "secret.txt", web / "leak.txt")
         os.symlink(secret, web / "out")
+        (web / "big.js").write_bytes(b"A" * (2 << 20))
         s1 = t.bootstrap("s1", "--basic-auth-file", str(hp), "--console-dir", str(web))
         s1.wmctl("put", "rolebindings", "trust-admin", "--role", "mesh-admin",
                  "--subject", "user:admin")
@@ -81,7 +82,8 @@ def test_forwarding_headers_are_refused_in_any_order(srv):
                ["content-type: application/grpc-web+proto", "x-webmesh-proxied-from: s1"]):
         code, _, body = web_call(srv, "/webmesh.v1.Mesh/ListNodes", headers=hs)
         assert code == "200", hs
-        assert b"grpc-status:7" in body and b"x-webmesh-proxied" in body, (hs, body)
+        assert b"grpc-status:7" in body, (hs, body)
+        assert b"may not carry x-webmesh-proxied" in body, (hs, body)
         assert b"s1" not in body.split(b"grpc-status")[0], hs
 
 
@@ -143,6 +145,73 @@ def test_console_files_stay_inside_the_console_dir(srv):
         code, headers, body = curl(t, *how, t.base + "/index.html", timeout=15)
         assert code == "405", method
         assert "access-control-allow-origin" not in headers, method
+
+
+# A minimal HTTP/2 client (no h2 module on the test machine): it opens many
+# GET streams with a 100-byte window and never reads further, then prints
+# the first DATA of each stream as JSON. HPACK literals only, no Huffman.
+SLOW_READER = r"""
+import json, socket, ssl, struct, sys, time
+host, port, path, n = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+ctx = ssl.create_default_context()
+ctx.check_hostname = False
+ctx.verify_mode = ssl.CERT_NONE
+ctx.set_alpn_protocols(["h2"])
+s = ctx.wrap_socket(socket.create_connection((host, port), timeout=10))
+assert s.selected_alpn_protocol() == "h2"
+def frame(t, f, sid, p):
+    return struct.pack(">I", len(p))[1:] + bytes([t, f]) + struct.pack(">I", sid) + p
+def lit(idx, v):
+    v = v.encode()
+    return bytes([idx, len(v)]) + v
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" +
+          frame(4, 0, 0, struct.pack(">HI", 4, 100)) + frame(4, 1, 0, b""))
+auth = f"{host}:{port}"
+for i in range(n):
+    block = b"\x82\x87" + lit(4, path) + lit(1, auth)
+    s.sendall(frame(1, 5, 1 + 2 * i, block))
+data, buf, end = {}, b"", time.monotonic() + 5
+while time.monotonic() < end and len(data) < n:
+    try:
+        chunk = s.recv(65536)
+    except socket.timeout:
+        break
+    if not chunk:
+        break
+    buf += chunk
+    while len(buf) >= 9:
+        ln = int.from_bytes(buf[:3], "big")
+        if len(buf) < 9 + ln:
+            break
+        t, sid, p = buf[3], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF, buf[9:9 + ln]
+        buf = buf[9 + ln:]
+        if t == 0 and sid and sid not in data:
+            data[sid] = p[:40].decode("latin-1")
+print(json.dumps(data))
+"""
+
+
+def test_a_reader_that_reads_nothing_holds_a_bounded_amount(srv):
+    """Many GETs of a 2 MiB file on one connection that never opens its
+    window: the copies waiting in memory count on the connection's byte
+    budget, so beyond it the answer is 503, not another copy."""
+    import json
+    t = srv
+    script = t.dir / "slow_reader.py"
+    script.write_text(SLOW_READER)
+    host, port = t.base[len("https://"):].rsplit(":", 1)
+    p = subprocess.run(["ip", "netns", "exec", t.client, "/usr/bin/python3", str(script), host,
+                        port, "/big.js", "40"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    first = json.loads(p.stdout)
+    served = [v for v in first.values() if v.startswith("AAAA")]
+    busy = [v for v in first.values() if v.startswith("server busy")]
+    assert served, first
+    assert busy and len(served) + len(busy) == 40, first
+    assert len(served) <= 10, len(served)
+    # Once that connection is gone its budget is back.
+    code, _, body = curl(t, t.base + "/big.js")
+    assert code == "200" and len(body) == 2 << 20
 
 
 def test_grpc_web_answers_are_not_sniffed(srv):
