@@ -228,6 +228,29 @@ static bool covers(const struct wm_wg_peer *t, const struct wm_prefix *p)
 	return false;
 }
 
+/* Drops the lingers of addresses no peer of the target carries any more: the
+ * node left the mesh or was denied (or a route was withdrawn), and no path
+ * moved, so nothing is made before the break and its old peer must not be
+ * heard from it. Only a carrier (a hub's network, the node behind another
+ * peer) keeps a linger. A carrier inside the address itself (the same peer
+ * keeping a part of a route) counts too: that errs towards the hold. */
+static int drop_uncarried(struct wm_mbb *m, const struct wm_wg_device *target)
+{
+	struct sent_index carried;
+	size_t kept = 0;
+
+	if (!m->n_lingers)
+		return 0;
+	if (index_build(&carried, target) < 0)
+		return -ENOMEM;
+	for (size_t i = 0; i < m->n_lingers; i++)
+		if (index_overlaps(&carried, &m->lingers[i].pfx))
+			m->lingers[kept++] = m->lingers[i];
+	m->n_lingers = kept;
+	free(carried.v);
+	return 0;
+}
+
 int wm_mbb_target(struct wm_mbb *m, const struct wm_wg_device *target, uint64_t now_ms,
 		  int64_t now_wall_ns)
 {
@@ -253,6 +276,8 @@ int wm_mbb_target(struct wm_mbb *m, const struct wm_wg_device *target, uint64_t 
 				ret = add_linger(m, o->public_key, &o->accept_ips[j], now_ms,
 						 false);
 	}
+	if (!ret)
+		ret = drop_uncarried(m, target);
 	struct sent_index sent = {0};
 	bool indexed = false;
 
@@ -410,8 +435,23 @@ static int hold(struct wm_wg_peer *p, size_t i)
 	return add_accept(p, &pfx);
 }
 
-static int build(struct wm_mbb *m, const struct wm_wg_device *actual, uint64_t now,
-		 struct wm_wg_device *out)
+/* Whether the device may make every accept-only address of p its own at p's
+ * first handshake: only those the target gives p. An address p merely
+ * lingers on (taken from it while it awaited its handshake) would otherwise
+ * become p's at a moment p's owner chooses, taken from the peer that
+ * carries it now, and p would receive that address's traffic. */
+static bool may_promote(const struct wm_wg_peer *p, const struct wm_wg_device *target)
+{
+	const struct wm_wg_peer *t = wm_wg_device_find_peer(target, p->public_key);
+
+	for (size_t i = 0; i < p->n_accept_ips; i++)
+		if (!t || !covers(t, &p->accept_ips[i]))
+			return false;
+	return p->n_accept_ips > 0;
+}
+
+static int build(struct wm_mbb *m, const struct wm_wg_device *target,
+		 const struct wm_wg_device *actual, uint64_t now, struct wm_wg_device *out)
 {
 	const struct wm_wg_device *prog = m->programmed;
 	int err = 0;
@@ -483,7 +523,7 @@ static int build(struct wm_mbb *m, const struct wm_wg_device *actual, uint64_t n
 		const struct wm_wg_peer *was = prog ? wm_wg_device_find_peer(prog, f->key) : NULL;
 		bool pulsing = was && was->keepalive_interval && p && !p->keepalive_interval;
 
-		if (p && p->n_accept_ips)
+		if (p && may_promote(p, target))
 			p->flags |= WM_WGPEER_PROMOTE;
 		if (!p || p->keepalive_interval)
 			continue;
@@ -512,7 +552,7 @@ int wm_mbb_plan(struct wm_mbb *m, const struct wm_wg_device *target,
 	plan = wm_wg_device_dup(target);
 	if (!plan)
 		return -ENOMEM;
-	err = build(m, actual, now_ms, plan);
+	err = build(m, target, actual, now_ms, plan);
 	copy = err ? NULL : wm_wg_device_dup(plan);
 	if (!err && !copy)
 		err = -ENOMEM;

@@ -310,12 +310,14 @@ static const struct method *find_method(const struct wm_rpc_server *srv, const c
 
 /* Request headers a browser may pass on as metadata: the rest (pseudo
  * headers, grpc-*, forwarding headers of servers, hop headers) are the
- * transport's or must not come from a browser at all. */
+ * transport's or must not come from a browser at all. Compared without case:
+ * an HTTP/1.1 transport hands names as the client wrote them, and they are
+ * folded to lower case only once they pass. */
 static bool md_passes(const char *k)
 {
-	return k && *k && k[0] != ':' && strncmp(k, "grpc-", 5) != 0 &&
-	       strncmp(k, "x-webmesh-proxied-", 18) != 0 && strcmp(k, "te") != 0 &&
-	       strcmp(k, "content-type") != 0 && strcmp(k, "cookie") != 0;
+	return k && *k && k[0] != ':' && strncasecmp(k, "grpc-", 5) != 0 &&
+	       strncasecmp(k, "x-webmesh-proxied-", 18) != 0 && strcasecmp(k, "te") != 0 &&
+	       strcasecmp(k, "content-type") != 0 && strcasecmp(k, "cookie") != 0;
 }
 
 static int copy_md(struct wm_rpc_call *call, const struct wm_grpcweb_request *rq)

@@ -264,6 +264,9 @@ static void submit_headers(struct wm_rpc_call *call, bool trailers_only, int htt
 	nv[n++] = (nghttp2_nv)WM_NV(":status", hs);
 	nv[n++] = (nghttp2_nv)WM_NV("content-type", call->web ? wm_grpcweb_content_type(call->web)
 							      : "application/grpc");
+	/* A browser must not sniff an answer into something it renders. */
+	if (call->web)
+		nv[n++] = (nghttp2_nv)WM_NV("x-content-type-options", "nosniff");
 	call->headers_sent = true;
 	if (trailers_only && !call->web) {
 		n = (size_t)nv_status(nv, n, call, st);
@@ -468,9 +471,9 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f, const uint8_t *
 		call->bad_encoding = !(vlen == 8 && memcmp(value, "identity", 8) == 0);
 	} else if (name_is(name, nlen, "x-webmesh-proxied-for") ||
 		   name_is(name, nlen, "x-webmesh-proxied-from")) {
-		/* A browser never forwards calls: a page must not act as a server. */
-		if (call->web)
-			call->bad_forward = true;
+		/* A browser never forwards calls: a page must not act as a server.
+		 * Judged in dispatch: content-type may come after this header. */
+		call->bad_forward = true;
 		return add_md(call, name, nlen, value, vlen);
 	} else if (!name_is(name, nlen, "te")) {
 		return add_md(call, name, nlen, value, vlen);
@@ -511,6 +514,25 @@ static bool static_path_ok(const char *p, size_t n)
 			return false;
 	}
 	return p[n - 1] != '/';
+}
+
+/* Whether every directory between root and the file p[0..n) is a real one:
+ * O_NOFOLLOW guards the last component only, and a symlinked directory in
+ * the console's directory must not serve files from elsewhere. */
+static bool static_dirs_real(const char *root, const char *p, size_t n)
+{
+	char dir[1024];
+	struct stat st;
+
+	for (size_t i = 1; i < n; i++) {
+		if (p[i] != '/')
+			continue;
+		int k = snprintf(dir, sizeof(dir), "%s%.*s", root, (int)i, p);
+		if (k < 0 || (size_t)k >= sizeof(dir) || lstat(dir, &st) < 0 ||
+		    !S_ISDIR(st.st_mode))
+			return false;
+	}
+	return true;
 }
 
 /* Reads a regular file of at most STATIC_MAX bytes into the call's queue. */
@@ -560,7 +582,7 @@ static void serve_static(struct wm_rpc_call *call)
 		p = "/index.html";
 		n = strlen(p);
 	}
-	if (root && static_path_ok(p, n)) {
+	if (root && static_path_ok(p, n) && static_dirs_real(root, p, n)) {
 		for (size_t i = 0; i < sizeof(mime_types) / sizeof(mime_types[0]); i++) {
 			size_t el = strlen(mime_types[i].ext);
 			if (n > el && memcmp(p + n - el, mime_types[i].ext, el) == 0)
@@ -578,12 +600,18 @@ static void serve_static(struct wm_rpc_call *call)
 				status = 200;
 		}
 	}
+	/* A file waits in memory until the client reads it: many streams of a
+	 * client that reads nothing count on the same byte budgets as requests. */
+	char why[160];
+	if (status == 200 && budget_take(call, call->out.len, why, sizeof(why)) < 0)
+		status = 503;
 	if (status != 200) {
-		static const char nf[] = "not found\n";
+		static const char nf[] = "not found\n", busy[] = "server busy: retry later\n";
+		const char *b = status == 503 ? busy : nf;
 		call->out.off = call->out.len = 0;
 		type = "text/plain; charset=utf-8";
 		enc = NULL;
-		if (outq_append(&call->out, (const uint8_t *)nf, sizeof(nf) - 1, NULL, 0))
+		if (outq_append(&call->out, (const uint8_t *)b, strlen(b), NULL, 0))
 			status = 500;
 	}
 	snprintf(hs, sizeof(hs), "%d", status);
@@ -773,7 +801,7 @@ static void dispatch(struct wm_rpc_call *call)
 		       "gRPC-web from another origin is refused (same-origin only)");
 		return;
 	}
-	if (call->bad_forward) {
+	if (call->web && call->bad_forward) {
 		reject(call, WM_GRPC_PERMISSION_DENIED,
 		       "gRPC-web calls may not carry x-webmesh-proxied-* headers");
 		return;

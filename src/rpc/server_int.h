@@ -133,7 +133,7 @@ struct wm_rpc_call {
 	uint8_t web;
 	struct wm_grpcweb_b64 web_b64; /* text mode: the request body's base64 */
 	bool get;		       /* a GET for a static file of the console */
-	bool bad_forward;	       /* gRPC-web with forwarding headers */
+	bool bad_forward;	       /* x-webmesh-proxied-* seen (refused for gRPC-web) */
 	char *authority;	       /* :authority, to check a browser's Origin */
 	/* A call of wm_grpcweb_call_start: no HTTP/2 stream (sc stays NULL),
 	 * the response goes to the sink until the transport detaches. */

@@ -221,8 +221,11 @@ static void echo(struct wm_rpc_call *call, const uint8_t *req, size_t len, void 
 		assert_string_equal(fp, "sha256:00");
 	else
 		assert_null(fp);
-	/* The forwarding headers never reach a handler from a browser. */
+	/* The forwarding headers never reach a handler from a browser, whatever
+	 * case the transport gave their names in; nor do cookies. */
 	assert_null(wm_rpc_call_metadata(call, "x-webmesh-proxied-for"));
+	assert_null(wm_rpc_call_metadata(call, "x-webmesh-proxied-from"));
+	assert_null(wm_rpc_call_metadata(call, "cookie"));
 	if (auth && strcmp(auth, "Basic bad") == 0) {
 		wm_rpc_call_finish(call, WM_GRPC_UNAUTHENTICATED, "authentication failed");
 		return;
@@ -300,11 +303,14 @@ static void test_adapter_unary(void **st)
 	uint8_t body[64];
 	size_t n = framed(body, 0, "ping");
 	struct wm_rpc_metadata md[] = {{"Authorization", "Basic ok"},
-				       {"x-webmesh-proxied-for", "node:n1"}};
+				       {"x-webmesh-proxied-for", "node:n1"},
+				       {"X-Webmesh-Proxied-For", "node:n1"},
+				       {"X-WEBMESH-PROXIED-FROM", "n1"},
+				       {"Cookie", "session=1"}};
 	struct wm_grpcweb_request rq = {.path = "/t.S/Echo",
 					.content_type = "application/grpc-web+proto",
 					.md = md,
-					.n_md = 2,
+					.n_md = 5,
 					.peer = "127.0.0.1:1",
 					.server_fp = "sha256:00",
 					.body = body,

@@ -468,6 +468,71 @@ static void test_new_peer_without_overlap_is_not_awaited(void **state)
 	wm_mbb_free(&m);
 }
 
+/* Attack review: a node removed (or denied) with no other peer carrying its
+ * address has nothing to make before the break: its peer goes at once, it is
+ * neither sent to nor heard from after the change. */
+static void test_removed_node_goes_at_once(void **state)
+{
+	(void)state;
+	struct wm_mbb m;
+	uint64_t next = 1;
+	start(&m, "B:172.16.0.1/32;C:172.16.0.3/32");
+	struct wm_wg_device *t = dev("B:172.16.0.1/32");
+	assert_int_equal(wm_mbb_target(&m, t, 100, WALL0), 0);
+	struct wm_wg_device *p = plan(&m, t, NULL, 100, &next);
+	assert_null(peer(p, C));
+	assert_same(p, t);
+	assert_int_equal(next, 0);
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+
+	/* a linger whose carrier goes away with a later change goes too */
+	start(&m, "B:172.16.0.1/32;C:172.16.0.3/32");
+	t = dev("B:172.16.0.0/12");
+	assert_int_equal(wm_mbb_target(&m, t, 100, WALL0), 0);
+	p = plan(&m, t, NULL, 100, &next);
+	assert_sends(p, C, "172.16.0.3/32");
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	t = dev("B:172.16.0.1/32");
+	assert_int_equal(wm_mbb_target(&m, t, 200, WALL0), 0);
+	p = plan(&m, t, NULL, 200, &next);
+	assert_null(peer(p, C));
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+}
+
+/* Attack review: a new peer is marked to take its accept-only addresses over
+ * at its first handshake, a moment the far end chooses. An address the
+ * target took from it while it awaited that handshake (only lingering on
+ * it) must not be among them: the peer would become its owner on the device
+ * (taking it from whoever carries it now) and receive its traffic. */
+static void test_lingering_address_is_never_promoted(void **state)
+{
+	(void)state;
+	struct wm_mbb m;
+	uint64_t next;
+	start(&m, "B:172.16.0.0/12");
+	struct wm_wg_device *t = dev("B:172.16.0.1/32;C:172.16.0.3/32");
+	assert_int_equal(wm_mbb_target(&m, t, 0, WALL0), 0);
+	struct wm_wg_device *p = plan(&m, t, NULL, 0, &next);
+	assert_accepts_only(p, C, "172.16.0.3/32");
+	assert_true(peer(p, C)->flags & WM_WGPEER_PROMOTE);
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	/* before c's handshake .3 is reached through b, and c gets .7 */
+	t = dev("B:172.16.0.1/32,172.16.0.3/32;C:172.16.0.7/32");
+	assert_int_equal(wm_mbb_target(&m, t, 100, WALL0 + 100000000), 0);
+	p = plan(&m, t, NULL, 100, &next);
+	assert_accepts_only(p, C, "172.16.0.3/32");
+	assert_false(peer(p, C)->flags & WM_WGPEER_PROMOTE);
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -481,6 +546,8 @@ int main(void)
 		cmocka_unit_test(test_diff_carries_accept_ips),
 		cmocka_unit_test(test_route_beyond_the_mesh_moves_at_once),
 		cmocka_unit_test(test_new_peer_without_overlap_is_not_awaited),
+		cmocka_unit_test(test_removed_node_goes_at_once),
+		cmocka_unit_test(test_lingering_address_is_never_promoted),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
