@@ -16,6 +16,13 @@ if [ ! -d "$WM_RUN_DIR" ]; then
 	echo "demo-down: no demo found in $WM_RUN_DIR"
 	exit 0
 fi
+# the console forwarder of demo.sh, only while it is still that socat
+if [ -f "$WM_RUN_DIR/console-forward.pid" ]; then
+	pid=$(cat "$WM_RUN_DIR/console-forward.pid")
+	if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "^socat TCP-LISTEN"; then
+		kill "$pid" 2>/dev/null || true
+	fi
+fi
 wm_teardown
 rm -rf "$WM_RUN_DIR"
 echo "demo-down: removed the demo in $WM_RUN_DIR"

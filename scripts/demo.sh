@@ -34,6 +34,7 @@ fi
 
 done_cleanup=0
 sleeper=
+forwarder=
 cleanup() {
 	local rc=$?
 	set +e
@@ -41,6 +42,7 @@ cleanup() {
 	done_cleanup=1
 	trap - INT TERM
 	[ -n "$sleeper" ] && kill "$sleeper" 2>/dev/null
+	[ -n "$forwarder" ] && kill "$forwarder" 2>/dev/null
 	echo
 	echo "demo: stopping nodes and removing namespaces"
 	wm_teardown
@@ -81,6 +83,31 @@ rc=0
 wm_node_exec n1 ping -c 3 -W 2 "$v4" || rc=1
 wm_node_exec n1 ping -6 -c 3 -W 2 "$v6" || rc=1
 [ $rc -eq 0 ] || { echo "demo: ping across the mesh failed" >&2; exit 1; }
+
+# The console: n1's HTTP listener is 127.0.0.1:8080 inside its namespace;
+# socat makes the host's 127.0.0.1:PORT reach it (the page checks that its
+# calls come from the origin it was served from, so the port stays the same
+# unless WM_DEMO_CONSOLE_PORT says otherwise, and then the URL follows).
+console_port=${WM_DEMO_CONSOLE_PORT:-8080}
+console_url=
+if command -v socat >/dev/null 2>&1; then
+	socat "TCP-LISTEN:$console_port,bind=127.0.0.1,reuseaddr,fork" \
+		"EXEC:ip netns exec $(wm_ns_name n1) socat STDIO TCP\:127.0.0.1\:8080" \
+		2>>"$WM_RUN_DIR/console-forward.log" &
+	forwarder=$!
+	echo "$forwarder" >"$WM_RUN_DIR/console-forward.pid"
+	if url=$(wm_wmctl n1 console 2>/dev/null); then
+		console_url=${url/:8080\//:$console_port/}
+	fi
+fi
+section "the web console (n1)"
+if [ -n "$console_url" ]; then
+	echo "Open in a browser on this host (the token works once):"
+	echo "  $console_url"
+	echo "Another token: nsenter -t $(wm_node_pid n1) -m -n $(wm_wmctl_bin) console"
+else
+	echo "not reachable from the host (socat missing, or n1's HTTP listener is off)"
+fi
 
 section "the mesh is running"
 cat <<EOT

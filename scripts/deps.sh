@@ -45,6 +45,9 @@ PKGS=(
 	# the web console: npm builds it from console/package-lock.json; the
 	# browser tests drive Debian's chromium headless (playwright-core)
 	nodejs chromium
+	# make demo: the host's 127.0.0.1 reaches the first node's console
+	# (its HTTP listener is on loopback inside the node's namespace)
+	socat
 )
 # Debian's npm, unless the installed nodejs brings its own (a nodejs build
 # that bundles npm conflicts with Debian's npm package).
