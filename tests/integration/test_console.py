@@ -254,3 +254,30 @@ def test_wrong_credentials_read_and_write_nothing(mesh):
     code, body = grpc_web(t, "/webmesh.v1.Admin/DeleteEdge", auth=("admin", "wrong"))
     assert b"grpc-status:16" in body or b"grpc-status:8" in body
     assert edges(t) == before
+
+
+def test_loopback_console_opens_with_a_token_and_not_without(mesh):
+    """On the node itself: `wmctl console` gives a one-time URL of the HTTP
+    listener; the page opens without a login (the session is the local
+    administrator's) and lists the mesh through gRPC-web on that listener;
+    without the token the page is refused."""
+    t = mesh
+    s1 = t.server
+    b = Browser(s1.ns)
+    try:
+        r = b.do("open", url="http://127.0.0.1:8080/")
+        assert r["ok"]
+        assert "401" in b.ok("eval", expr="document.title + document.body.innerText")["value"] \
+            or b.ok("eval", expr="!document.querySelector('#nodes-rows')")["value"]
+        url = s1.wmctl("console").stdout.strip()
+        assert url.startswith("http://127.0.0.1:8080/?token="), url
+        b.ok("open", url=url)
+        for n in ("s1", "n2", "n3"):
+            b.ok("wait", sel="#nodes-rows", text=n, timeout=scaled(15) * 1000)
+        assert b.ok("eval", expr="document.querySelector('#login').hidden")["value"] is True
+        # the token left the address bar (a redirect without it)
+        assert "token=" not in b.ok("eval", expr="location.href")["value"]
+        b.ok("wait", sel="#live", text="live", timeout=scaled(10) * 1000)
+        b.ok("screenshot", path=str(SHOTS / "loopback-nodes.png"))
+    finally:
+        b.close()
