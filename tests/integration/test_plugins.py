@@ -410,7 +410,7 @@ def test_plain_grpc_plugin_refused_at_startup():
         except AssertionError:
             pass
         assert node.wait_exit(30) != 0
-        assert "grpc:// is not supported" in node.log()
+        assert "grpc://, which is not supported" in node.log()
         node2 = topo.add_node("bad2")
         try:
             node2.start("--bootstrap", "--node-id", "bad2",
