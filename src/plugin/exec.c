@@ -796,7 +796,11 @@ void wm_plugin_exec_free(struct wm_plugin_exec *x)
 {
 	if (!x)
 		return;
-	/* Closed and its handles' callbacks run (the loop ran after close). */
+	/* Closed and its handles' callbacks run (the loop ran after close);
+	 * or a start that failed after the child was spawned, which must not
+	 * outlive us. */
+	if (!x->closed && x->running && !x->remote)
+		kill(x->proc.pid, SIGTERM);
 	if (!x->remote)
 		unlink(x->sock);
 	if (x->tls)

@@ -226,10 +226,30 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 		r = instance_config(p, cfg, err, errlen);
 		if (r < 0)
 			goto fail;
+		uint32_t caps = is_exec ? p->capabilities : p->t->capabilities;
+		if ((caps & WEBMESH_PLUGIN_CAP_IPAM) && h->ipam) {
+			snprintf(err, errlen,
+				 "plugin %s: a second ipam plugin (%s is one): only one may "
+				 "allocate addresses",
+				 p->name, h->ipam->name);
+			r = -EINVAL;
+			goto fail;
+		}
 		if (is_exec) {
 			char dir[4096];
 			snprintf(dir, sizeof(dir), "%s/plugins", cfg->state_dir);
 			bool remote = strncmp(eq + 1, "grpcs://", 8) == 0;
+			/* a remote plugin is configured on its own host: a key
+			 * here would go nowhere, so it is a mistake */
+			if (remote && p->n_cfg) {
+				snprintf(err, errlen,
+					 "plugin-config: %s.%.64s is not used by a grpcs:// plugin "
+					 "(only capabilities, auth-timeout-ms, ca-file, cert and "
+					 "key; configure the plugin on its host)",
+					 p->name, p->cfg[0].key);
+				r = -EINVAL;
+				goto fail;
+			}
 			if (!remote && (p->ca_file || p->cert_file || p->key_file)) {
 				snprintf(
 					err, errlen,
@@ -255,15 +275,6 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 				goto fail;
 			p->t = wm_plugin_exec_get_table(p->exec);
 			p->state = p->exec;
-		}
-		if ((p->t->capabilities & WEBMESH_PLUGIN_CAP_IPAM) && h->ipam) {
-			snprintf(err, errlen,
-				 "plugin %s: a second ipam plugin (%s is one): only one may "
-				 "allocate "
-				 "addresses",
-				 p->name, h->ipam->name);
-			r = -EINVAL;
-			goto fail;
 		}
 		char msg[WEBMESH_PLUGIN_MSG_MAX] = "";
 		struct webmesh_plugin_init_args args = {
