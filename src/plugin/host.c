@@ -51,7 +51,8 @@ static bool key_is(const char *key, size_t keylen, const char *name)
 }
 
 /* An out-of-process plugin's keys for webmeshd: capabilities (a comma list of
- * auth, ipam, watch; auth when not given) and, for grpcs://, the mTLS files.
+ * auth, ipam, watch joined by '+' (a comma would split the list item);
+ * auth when not given) and, for grpcs://, the mTLS files.
  * 1 when the key was one of them. */
 static int remote_key(struct wm_plugin_inst *p, const char *key, size_t keylen, const char *value,
 		      char *err, size_t errlen)
@@ -75,7 +76,7 @@ static int remote_key(struct wm_plugin_inst *p, const char *key, size_t keylen, 
 	uint32_t caps = 0;
 	const char *s = value;
 	while (*s) {
-		size_t n = strcspn(s, ",");
+		size_t n = strcspn(s, "+");
 		if (n == 4 && strncmp(s, "auth", 4) == 0)
 			caps |= WEBMESH_PLUGIN_CAP_AUTH;
 		else if (n == 4 && strncmp(s, "ipam", 4) == 0)
@@ -90,7 +91,7 @@ static int remote_key(struct wm_plugin_inst *p, const char *key, size_t keylen, 
 			return -EINVAL;
 		}
 		s += n;
-		if (*s == ',')
+		if (*s == '+')
 			s++;
 	}
 	if (!caps) {
