@@ -84,7 +84,8 @@ struct wm_plugin_exec {
  * each waiting for a connect timeout; the first call after it dials again. */
 static void remote_result(struct wm_plugin_exec *x, int grpc_status, const char *message)
 {
-	if (!x->remote)
+	/* CANCELLED is our own shutdown: it says nothing of the plugin */
+	if (!x->remote || grpc_status == WM_GRPC_CANCELLED)
 		return;
 	if (grpc_status == WM_GRPC_UNAVAILABLE || grpc_status == WM_GRPC_DEADLINE_EXCEEDED) {
 		if (!x->remote_down)
@@ -687,6 +688,7 @@ int wm_plugin_exec_new(uv_loop_t *loop, const struct wm_plugin_exec_opts *o,
 	x->table.capabilities = o->capabilities;
 	if (strncmp(o->target, "grpcs://", 8) == 0) {
 		x->remote = true;
+		x->table.version = "grpcs"; /* what wmctl status shows */
 		r = remote_client(x, o, err, errlen);
 		if (r < 0)
 			goto fail_quiet;
