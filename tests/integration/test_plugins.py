@@ -350,8 +350,9 @@ def make_cert(d, ca, name, san):
 def test_grpcs_auth_plugin_mtls(pb_gen):
     """The Python auth plugin served over TLS from another namespace, checking
     client certificates: a server with the right client certificate admits a
-    valid token; one with a certificate of another CA is refused by the
-    plugin, so its joins fail closed."""
+    valid token (and again after the plugin's server restarted); one with a
+    certificate of another CA is refused by the plugin, so its joins fail
+    closed."""
     with topology() as topo:
         d = topo.dir
         ca = make_ca(d, "plugin-ca")
@@ -362,13 +363,16 @@ def test_grpcs_auth_plugin_mtls(pb_gen):
         good = make_cert(d, ca, "webmeshd", "DNS:webmeshd")
         bad = make_cert(d, other, "intruder", "DNS:webmeshd")
         tokens = d / "tokens"
-        tokens.write_text("tok-5 node5\n")
+        tokens.write_text("tok-5 node5\ntok-8 node8\n")
         log = open(d / "plugin.log", "wb")
-        plugin = subprocess.Popen(
-            ["ip", "netns", "exec", ns, PYTHON, str(EXAMPLES / "auth_bearer.py"),
-             "--listen", f"{addr}:7443", "--cert", str(srv[0]), "--key", str(srv[1]),
-             "--client-ca", str(ca[0]), "--tokens", str(tokens)],
-            stdout=log, stderr=subprocess.STDOUT)
+
+        def serve():
+            return subprocess.Popen(
+                ["ip", "netns", "exec", ns, PYTHON, str(EXAMPLES / "auth_bearer.py"),
+                 "--listen", f"{addr}:7443", "--cert", str(srv[0]), "--key", str(srv[1]),
+                 "--client-ca", str(ca[0]), "--tokens", str(tokens)],
+                stdout=log, stderr=subprocess.STDOUT)
+        plugin = serve()
         try:
             def remote(cert):
                 return ("--plugin", f"bearer=grpcs://{addr}:7443",
@@ -382,6 +386,22 @@ def test_grpcs_auth_plugin_mtls(pb_gen):
             assert "node5" in n1.nodes()
             wrong = api_join(topo, pb_gen, n1, "node6", "wrong")
             assert wrong["code"] == "UNAUTHENTICATED", wrong
+            assert n1.status()["plugins"] == "bearer(auth grpcs)"
+
+            # the plugin's server goes away: joins fail closed; it comes back:
+            # webmeshd dials again (after its backoff) and admits again
+            plugin.terminate()
+            plugin.wait(10)
+            down = api_join(topo, pb_gen, n1, "node8", "tok-8")
+            assert down["code"] == "UNAVAILABLE", down
+            assert "node8" not in n1.nodes()
+            wait_until(lambda: "plugin bearer: unreachable" in n1.log(), 30,
+                       "node1 to log the plugin's outage")
+            plugin = serve()
+            wait_until(lambda: api_join(topo, pb_gen, n1, "node8", "tok-8")["code"] == "OK",
+                       60, "node1 to reach the restarted plugin")
+            wait_until(lambda: "plugin bearer: reachable again" in n1.log(), 10,
+                       "node1 to log the recovery")
 
             n2 = topo.add_node("node2")
             n2.start("--bootstrap", "--node-id", "node2", *remote(bad))
