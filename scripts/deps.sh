@@ -21,6 +21,8 @@ PKGS=(
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
 	# the tests' own node proofs (X25519, HKDF), independent of our C code
 	python3-cryptography
+	# the tests' certificates (openssl req/x509/ca): auth, remote plugins
+	openssl
 	# inspecting the state database
 	sqlite3
 	# authentication tests: a real LDAP server, nftables for ACLs

@@ -1,10 +1,13 @@
-/* Out-of-process plugins (--plugin NAME=exec:/path/to/prog): webmeshd starts
- * the program with a unix socket path in WEBMESH_PLUGIN_SOCKET, calls it over
- * gRPC (proto/webmesh/v1/plugin.proto), and restarts it with backoff when it
- * exits. To the host it is one more plugin table: its auth function runs on a
- * pool thread, hands the request to the loop (where the gRPC client lives)
- * and the answer comes back through the usual completion, so the bounded
- * wait and fail-closed rules of auth.c hold unchanged. */
+/* Out-of-process plugins: --plugin NAME=exec:/path/to/prog, which webmeshd
+ * starts with a unix socket path in WEBMESH_PLUGIN_SOCKET and restarts with
+ * backoff when it exits, and --plugin NAME=grpcs://HOST:PORT, dialled with
+ * mutual TLS and dialled again after a backoff when it fails. Either is
+ * called over gRPC (proto/webmesh/v1/plugin.proto) and is, to the host, one
+ * more plugin table with the capabilities configured for it: auth hands the
+ * request to the loop (where the gRPC client lives) and answers through the
+ * usual completion; ipam (a pool thread) and watch (its thread) wait for
+ * their call's answer, bounded by the call's deadline. Every failure fails
+ * closed as for an in-process plugin. */
 #include "plugin/plugin_int.h"
 
 #include <ctype.h>
