@@ -23,6 +23,8 @@ PKGS=(
 	python3 python3-pytest python3-grpcio python3-protobuf protobuf-compiler
 	# the tests' own node proofs (X25519, HKDF), independent of our C code
 	python3-cryptography
+	# the tests' certificates (openssl req/x509/ca): auth, remote plugins
+	openssl
 	# inspecting the state database
 	sqlite3
 	# promtool checks a live node's /metrics (tests/integration/test_metrics.py)

@@ -8,8 +8,15 @@ webmeshd runs it with --plugin NAME=exec:/path/to/auth_bearer.py and
 webmeshd names in WEBMESH_PLUGIN_SOCKET and serves webmesh.v1.AuthPlugin
 (proto/webmesh/v1/plugin.proto). Needs python3-grpcio and python3-protobuf,
 and plugin_pb2 generated beside it (CMake does so in build/examples/plugins).
+
+Run on its own as a remote plugin (webmeshd dials it with
+--plugin NAME=grpcs://HOST:PORT), it serves over TLS and accepts only
+clients whose certificate its CA signed:
+  auth_bearer.py --listen HOST:PORT --cert FILE --key FILE --client-ca FILE
+                 --tokens FILE
 """
 
+import argparse
 import hmac
 import os
 import re
@@ -72,13 +79,27 @@ class Tokens:
             return None, None
 
 
+def parse_args():
+    ap = argparse.ArgumentParser(description="bearer-token auth plugin for webmeshd")
+    ap.add_argument("--listen", help="serve over TLS on HOST:PORT (a remote plugin)")
+    ap.add_argument("--cert", help="server certificate (PEM)")
+    ap.add_argument("--key", help="server key (PEM)")
+    ap.add_argument("--client-ca", help="CA that signs the clients allowed (PEM)")
+    ap.add_argument("--tokens", help="the token file")
+    a = ap.parse_args()
+    if a.listen and not (a.cert and a.key and a.client_ca):
+        ap.error("--listen needs --cert, --key and --client-ca (mutual TLS)")
+    return a
+
+
 def main():
+    args = parse_args()
     sock = os.environ.get("WEBMESH_PLUGIN_SOCKET")
-    path = os.environ.get("WEBMESH_PLUGIN_CONFIG_TOKENS")
+    path = args.tokens or os.environ.get("WEBMESH_PLUGIN_CONFIG_TOKENS")
     name = os.environ.get("WEBMESH_PLUGIN_NAME", "bearer")
-    if not sock or not path:
-        print(f"{name}: WEBMESH_PLUGIN_SOCKET and the config key tokens are required",
-              file=sys.stderr)
+    if not (sock or args.listen) or not path:
+        print(f"{name}: WEBMESH_PLUGIN_SOCKET (or --listen) and the config key tokens "
+              "(or --tokens) are required", file=sys.stderr)
         return 2
     tokens = Tokens(path)
 
@@ -101,7 +122,18 @@ def main():
     })
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"unix:{sock}")
+    if args.listen:
+        def read(p):
+            with open(p, "rb") as f:
+                return f.read()
+        creds = grpc.ssl_server_credentials(
+            [(read(args.key), read(args.cert))], root_certificates=read(args.client_ca),
+            require_client_auth=True)
+        if server.add_secure_port(args.listen, creds) == 0:
+            print(f"{name}: cannot listen on {args.listen}", file=sys.stderr)
+            return 1
+    else:
+        server.add_insecure_port(f"unix:{sock}")
     server.start()
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())

@@ -826,7 +826,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .arg = "NAME=PATH.so",
 	 .check = check_plugin,
 	 .help = "load the plugin PATH.so as NAME (include/webmesh/plugin.h), or run "
-		 "NAME=exec:PROGRAM as one (auth, over gRPC); repeatable"},
+		 "NAME=exec:PROGRAM as one or dial NAME=grpcs://HOST:PORT (over gRPC); "
+		 "repeatable"},
 	{.name = "plugin-config",
 	 .type = WM_CFG_LIST,
 	 .offset = F(plugin_configs),
@@ -924,6 +925,13 @@ static const char *check_plugin(const char *v)
 	name[eq - v] = '\0';
 	if (wm_node_id_check(name, NULL) < 0)
 		return "is not NAME=/PATH/TO/PLUGIN.so: NAME must be a lower-case DNS label";
+	/* grpcs://HOST:PORT is a remote plugin, parsed in src/plugin/exec.c;
+	 * never cleartext over a network (it decides who joins). */
+	if (strncmp(eq + 1, "grpcs://", 8) == 0 && eq[9])
+		return NULL;
+	if (strncmp(eq + 1, "grpc://", 7) == 0)
+		return "uses grpc://, which is not supported: a remote plugin is dialled with "
+		       "mutual TLS only (grpcs://HOST:PORT)";
 	/* exec:/PROG is an out-of-process plugin (src/plugin/exec.c). */
 	if (eq[1] != '/' && !(strncmp(eq + 1, "exec:/", 6) == 0 && eq[7]))
 		return "is not NAME=/PATH/TO/PLUGIN.so or NAME=exec:/PATH/TO/PROGRAM: the path "

@@ -45,12 +45,70 @@ static int parse_uint(const char *v, uint32_t min, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+static bool key_is(const char *key, size_t keylen, const char *name)
+{
+	return keylen == strlen(name) && strncmp(key, name, keylen) == 0;
+}
+
+/* An out-of-process plugin's keys for webmeshd: capabilities (a comma list of
+ * auth, ipam, watch joined by '+' (a comma would split the list item);
+ * auth when not given) and, for grpcs://, the mTLS files.
+ * 1 when the key was one of them. */
+static int remote_key(struct wm_plugin_inst *p, const char *key, size_t keylen, const char *value,
+		      char *err, size_t errlen)
+{
+	char **file = key_is(key, keylen, "ca-file") ? &p->ca_file
+		      : key_is(key, keylen, "cert")  ? &p->cert_file
+		      : key_is(key, keylen, "key")   ? &p->key_file
+						     : NULL;
+	if (file) {
+		if (!*value) {
+			snprintf(err, errlen, "plugin-config: %s.%.*s is empty", p->name,
+				 (int)keylen, key);
+			return -EINVAL;
+		}
+		free(*file);
+		*file = strdup(value);
+		return *file ? 1 : -ENOMEM;
+	}
+	if (!key_is(key, keylen, "capabilities"))
+		return 0;
+	uint32_t caps = 0;
+	const char *s = value;
+	while (*s) {
+		size_t n = strcspn(s, "+");
+		if (n == 4 && strncmp(s, "auth", 4) == 0)
+			caps |= WEBMESH_PLUGIN_CAP_AUTH;
+		else if (n == 4 && strncmp(s, "ipam", 4) == 0)
+			caps |= WEBMESH_PLUGIN_CAP_IPAM;
+		else if (n == 5 && strncmp(s, "watch", 5) == 0)
+			caps |= WEBMESH_PLUGIN_CAP_WATCH;
+		else {
+			snprintf(err, errlen,
+				 "plugin-config: %s.capabilities \"%.64s\": \"%.*s\" is not auth, "
+				 "ipam or watch",
+				 p->name, value, (int)(n > 32 ? 32 : n), s);
+			return -EINVAL;
+		}
+		s += n;
+		if (*s == '+')
+			s++;
+	}
+	if (!caps) {
+		snprintf(err, errlen, "plugin-config: %s.capabilities is empty", p->name);
+		return -EINVAL;
+	}
+	p->capabilities = caps;
+	return 1;
+}
+
 /* The instance's settings: auth-timeout-ms is webmeshd's, the rest the
  * plugin's. */
 static int instance_config(struct wm_plugin_inst *p, const struct wm_config *cfg, char *err,
 			   size_t errlen)
 {
 	p->auth_timeout_ms = 5000;
+	p->capabilities = WEBMESH_PLUGIN_CAP_AUTH;
 	p->cfg = calloc(cfg->n_plugin_configs + 1, sizeof(*p->cfg));
 	if (!p->cfg)
 		return -ENOMEM;
@@ -69,6 +127,13 @@ static int instance_config(struct wm_plugin_inst *p, const struct wm_config *cfg
 				return -EINVAL;
 			}
 			continue;
+		}
+		if (p->out_of_process) {
+			int r = remote_key(p, key, keylen, value, err, errlen);
+			if (r < 0)
+				return r;
+			if (r > 0)
+				continue;
 		}
 		char *k = strndup(key, keylen);
 		char *v = strdup(value);
@@ -141,7 +206,17 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 				goto fail;
 			}
 		p->host = h;
-		bool is_exec = strncmp(eq + 1, "exec:", 5) == 0;
+		bool is_exec =
+			strncmp(eq + 1, "exec:", 5) == 0 || strncmp(eq + 1, "grpcs://", 8) == 0;
+		if (strncmp(eq + 1, "grpc://", 7) == 0) {
+			snprintf(err, errlen,
+				 "plugin %s: grpc:// is not supported: a remote plugin is dialled "
+				 "with mutual TLS only (grpcs://HOST:PORT)",
+				 p->name);
+			r = -EINVAL;
+			goto fail;
+		}
+		p->out_of_process = is_exec;
 		if (is_exec)
 			p->t = &wm_plugin_exec_table;
 		else
@@ -152,33 +227,60 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 		r = instance_config(p, cfg, err, errlen);
 		if (r < 0)
 			goto fail;
-		if (is_exec) {
-			char dir[4096];
-			snprintf(dir, sizeof(dir), "%s/plugins", cfg->state_dir);
-			r = wm_plugin_exec_new(loop, p->name, eq + 6, dir, p->cfg, p->n_cfg,
-					       p->auth_timeout_ms, &p->exec, err, errlen);
-			if (r < 0)
-				goto fail;
-			p->state = p->exec;
-			p->inited = true;
-			size_t o = strlen(h->describe);
-			snprintf(h->describe + o, sizeof(h->describe) - o, "%s%s(auth exec)",
-				 o ? "," : "", p->name);
-			continue;
-		}
-		if ((p->t->capabilities & WEBMESH_PLUGIN_CAP_IPAM) && h->ipam) {
+		uint32_t caps = is_exec ? p->capabilities : p->t->capabilities;
+		if ((caps & WEBMESH_PLUGIN_CAP_IPAM) && h->ipam) {
 			snprintf(err, errlen,
 				 "plugin %s: a second ipam plugin (%s is one): only one may "
-				 "allocate "
-				 "addresses",
+				 "allocate addresses",
 				 p->name, h->ipam->name);
 			r = -EINVAL;
 			goto fail;
 		}
+		if (is_exec) {
+			char dir[4096];
+			snprintf(dir, sizeof(dir), "%s/plugins", cfg->state_dir);
+			bool remote = strncmp(eq + 1, "grpcs://", 8) == 0;
+			/* a remote plugin is configured on its own host: a key
+			 * here would go nowhere, so it is a mistake */
+			if (remote && p->n_cfg) {
+				snprintf(err, errlen,
+					 "plugin-config: %s.%.64s is not used by a grpcs:// plugin "
+					 "(only capabilities, auth-timeout-ms, ca-file, cert and "
+					 "key; configure the plugin on its host)",
+					 p->name, p->cfg[0].key);
+				r = -EINVAL;
+				goto fail;
+			}
+			if (!remote && (p->ca_file || p->cert_file || p->key_file)) {
+				snprintf(
+					err, errlen,
+					"plugin-config: %s.ca-file, .cert and .key are for "
+					"grpcs:// "
+					"plugins; an exec: plugin talks over a private unix socket",
+					p->name);
+				r = -EINVAL;
+				goto fail;
+			}
+			struct wm_plugin_exec_opts eo = {.name = p->name,
+							 .target = eq + 1,
+							 .dir = dir,
+							 .cfg = p->cfg,
+							 .n_cfg = p->n_cfg,
+							 .timeout_ms = p->auth_timeout_ms,
+							 .capabilities = p->capabilities,
+							 .ca_file = p->ca_file,
+							 .cert_file = p->cert_file,
+							 .key_file = p->key_file};
+			r = wm_plugin_exec_new(loop, &eo, &p->exec, err, errlen);
+			if (r < 0)
+				goto fail;
+			p->t = wm_plugin_exec_get_table(p->exec);
+			p->state = p->exec;
+		}
 		char msg[WEBMESH_PLUGIN_MSG_MAX] = "";
 		struct webmesh_plugin_init_args args = {
 			.name = p->name, .config = p->cfg, .n_config = p->n_cfg};
-		r = p->t->init(&args, &p->state, msg, sizeof(msg));
+		r = p->exec ? 0 : p->t->init(&args, &p->state, msg, sizeof(msg));
 		if (r != 0) {
 			msg[sizeof(msg) - 1] = '\0';
 			snprintf(err, errlen, "plugin %s: init failed: %s", p->name,
@@ -236,9 +338,22 @@ bool wm_plugins_config_has_auth(const struct wm_config *cfg)
 		char name[WM_PLUGIN_ID_MAX], err[256];
 		if (!eq || (size_t)(eq - cfg->plugins[i]) >= sizeof(name))
 			continue;
-		if (strncmp(eq + 1, "exec:", 5) == 0)
-			return true;
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - cfg->plugins[i]), cfg->plugins[i]);
+		if (strncmp(eq + 1, "exec:", 5) == 0 || strncmp(eq + 1, "grpcs://", 8) == 0) {
+			/* its capabilities key, auth when not given (a bad one fails
+			 * the start later) */
+			bool auth = true;
+			for (size_t j = 0; j < cfg->n_plugin_configs; j++) {
+				const char *k, *v;
+				size_t kl;
+				if (config_for(cfg->plugin_configs[j], name, &k, &kl, &v) &&
+				    key_is(k, kl, "capabilities"))
+					auth = strstr(v, "auth") != NULL;
+			}
+			if (auth)
+				return true;
+			continue;
+		}
 		/* a plugin that does not load fails the start later, with its reason */
 		if (wm_plugin_open(name, eq + 1, &t, err, sizeof(err)) == 0 &&
 		    (t->capabilities & WEBMESH_PLUGIN_CAP_AUTH))
@@ -279,6 +394,9 @@ static void free_instance(struct wm_plugin_inst *p)
 		free((char *)p->cfg[i].value);
 	}
 	free(p->cfg);
+	free(p->ca_file);
+	free(p->cert_file);
+	free(p->key_file);
 }
 
 void wm_plugins_close(struct wm_plugins *h)

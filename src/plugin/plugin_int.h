@@ -28,6 +28,10 @@ struct wm_plugin_inst {
 	uint32_t auth_timeout_ms;
 	struct wm_authenticator_ops auth_ops; /* named after the instance */
 	struct wm_plugin_exec *exec;	      /* exec: plugins (exec.c), else NULL */
+	/* exec: and grpcs: plugins: webmeshd's keys, not the plugin's */
+	bool out_of_process;
+	uint32_t capabilities;
+	char *ca_file, *cert_file, *key_file;
 	/* watch: a ring of WM_PLUGIN_WATCH_QUEUE under mu; the thread takes */
 	uv_thread_t thread;
 	uv_mutex_t mu;
@@ -66,9 +70,22 @@ struct wm_plugins {
 /* exec.c: an out-of-process plugin behind a table of our own. */
 struct wm_plugin_exec;
 extern const struct webmesh_plugin wm_plugin_exec_table;
-int wm_plugin_exec_new(uv_loop_t *loop, const char *name, const char *prog, const char *dir,
-		       const struct webmesh_kv *cfg, size_t n_cfg, uint32_t timeout_ms,
+struct wm_plugin_exec_opts {
+	const char *name;
+	const char *target;	      /* "exec:/path/to/prog" or "grpcs://host:port" */
+	const char *dir;	      /* exec: where its socket goes */
+	const struct webmesh_kv *cfg; /* exec: given to the child as environment */
+	size_t n_cfg;
+	uint32_t timeout_ms;   /* per call */
+	uint32_t capabilities; /* WEBMESH_PLUGIN_CAP_* it serves */
+	const char *ca_file;   /* grpcs: the plugin server's CA */
+	const char *cert_file; /* grpcs: our client certificate */
+	const char *key_file;
+};
+int wm_plugin_exec_new(uv_loop_t *loop, const struct wm_plugin_exec_opts *o,
 		       struct wm_plugin_exec **out, char *err, size_t errlen);
+/* The instance's table: wm_plugin_exec_table with its capabilities. */
+const struct webmesh_plugin *wm_plugin_exec_get_table(const struct wm_plugin_exec *x);
 /* Stops the child (SIGTERM), fails what waits; run the loop, then free. */
 void wm_plugin_exec_close(struct wm_plugin_exec *x);
 void wm_plugin_exec_free(struct wm_plugin_exec *x);

@@ -42,3 +42,8 @@ if(TARGET wm_plugin)
     WM_WATCH_FIXTURE="${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures/plugin_watch_fixture.so")
   add_dependencies(test_plugin_watch plugin_watch_fixture)
 endif()
+# Out-of-process plugin settings (exec:, grpcs://) refused with the reason.
+if(TARGET wm_plugin)
+  wm_unit_test(test_plugin_remote SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_plugin_remote.c
+               LIBS wm_plugin wm_auth wm_core wm_util)
+endif()
