@@ -1,0 +1,55 @@
+/* The mesh state kept in etcd v3: the commands as etcd transactions, the
+ * reads from a local cache that an etcd watch keeps current, and the change
+ * feed from that watch. It has the shape of the store interface
+ * (store/store_api.def): apply's results and refusals, on_change's feed with
+ * cmd NULL for "reload everything", so that a storage plugin can forward to
+ * it. Commands so far: BootstrapMesh, JoinNode, RemoveNode; others are
+ * refused with -ENOTSUP. */
+#ifndef WM_ETCD_STORE_H
+#define WM_ETCD_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "etcd/client.h"
+#include "store/store.h"
+
+struct wm_etcd_store;
+
+/* Reads the mesh under /webmesh/<mesh>/ (none yet is fine: mesh_info then
+ * says -WM_ENOMESH until a BootstrapMesh) and starts watching it; ready_cb
+ * runs once with 0, or a negative error (etcd unreachable, a record that is
+ * not ours) and err_msg. The client stays the caller's, and must outlive the
+ * store. */
+int wm_etcd_store_open(uv_loop_t *loop, struct wm_etcd_client *client, const char *mesh,
+		       void (*ready_cb)(void *data, int err, const char *err_msg), void *data,
+		       struct wm_etcd_store **out);
+/* Pending commands end with -ECANCELED (their cb runs within this call). */
+void wm_etcd_store_close(struct wm_etcd_store *s);
+
+/* As wm_store_apply: 0 and cb exactly once later (never within the call),
+ * or -EINVAL/-ENOTSUP/-ENOMEM and no cb. res->err as the Raft store's
+ * (-EEXIST, -WM_EKEYMISMATCH, -WM_EEXHAUSTED, -WM_ENOMESH, -ENOENT, -EINVAL)
+ * and -WM_ERPC when etcd could not be reached; res->index is the etcd
+ * revision of the write. */
+int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand *cmd,
+			wm_store_apply_cb cb, void *data);
+
+/* Reads of the cache (as of the last event seen; a command's own write is
+ * there as soon as its cb ran). */
+int wm_etcd_store_mesh_info(struct wm_etcd_store *s, struct wm_mesh_info *out);
+int wm_etcd_store_get_node(struct wm_etcd_store *s, const char *id, struct wm_mesh_node *out);
+int wm_etcd_store_list_nodes(struct wm_etcd_store *s, struct wm_mesh_node **out, size_t *n);
+/* The etcd revision the cache reflects. */
+int64_t wm_etcd_store_revision(const struct wm_etcd_store *s);
+
+/* As wm_store_on_change: cb after every change of the mesh in etcd (whoever
+ * wrote it), in revision order, with the revision as index; cmd NULL when
+ * the cache was reloaded (after a compaction). 0 or -ENOSPC past 16. The
+ * callback must not close the store. */
+int wm_etcd_store_on_change(struct wm_etcd_store *s, wm_store_change_cb cb, void *data);
+void wm_etcd_store_off_change(struct wm_etcd_store *s, wm_store_change_cb cb, void *data);
+
+#endif
