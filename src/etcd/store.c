@@ -858,6 +858,11 @@ int64_t wm_etcd_store_revision(const struct wm_etcd_store *s)
 	return s->revision;
 }
 
+unsigned wm_etcd_store_watch_restarts(const struct wm_etcd_store *s)
+{
+	return s->watch ? wm_etcd_watch_restarts(s->watch) : 0;
+}
+
 int wm_etcd_store_on_change(struct wm_etcd_store *s, wm_store_change_cb cb, void *data)
 {
 	if (s->n_listeners == MAX_LISTENERS)

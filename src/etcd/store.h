@@ -44,6 +44,8 @@ int wm_etcd_store_get_node(struct wm_etcd_store *s, const char *id, struct wm_me
 int wm_etcd_store_list_nodes(struct wm_etcd_store *s, struct wm_mesh_node **out, size_t *n);
 /* The etcd revision the cache reflects. */
 int64_t wm_etcd_store_revision(const struct wm_etcd_store *s);
+/* How often the watch was opened again after losing its stream. */
+unsigned wm_etcd_store_watch_restarts(const struct wm_etcd_store *s);
 
 /* As wm_store_on_change: cb after every change of the mesh in etcd (whoever
  * wrote it), in revision order, with the revision as index; cmd NULL when

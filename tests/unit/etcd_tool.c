@@ -2,7 +2,8 @@
  * tests/integration/test_etcd.py: it speaks to a real etcd.
  *   etcd_tool ENDPOINTS MESH bootstrap V4NET V6NET DOMAIN
  *   etcd_tool ENDPOINTS MESH join ID KEY [IPV4]
- *   etcd_tool ENDPOINTS MESH joins N PREFIX      N concurrent joins
+ *   etcd_tool ENDPOINTS MESH joins N PREFIX [MS] N concurrent joins, one
+ *                                                started every MS ms
  *   etcd_tool ENDPOINTS MESH leave ID
  *   etcd_tool ENDPOINTS MESH list
  *   etcd_tool ENDPOINTS MESH watch N SECONDS     print the first N changes
@@ -173,9 +174,19 @@ int main(int argc, char **argv)
 	} else if (strcmp(cmd, "join") == 0 && (argc == 6 || argc == 7)) {
 		if (join(s, argv[4], argv[5], argc == 7 ? argv[6] : NULL) < 0)
 			failed++;
-	} else if (strcmp(cmd, "joins") == 0 && argc == 6) {
+	} else if ((strcmp(cmd, "joins") == 0 && (argc == 6 || argc == 7))) {
 		unsigned n = (unsigned)atoi(argv[4]);
+		unsigned ms = argc == 7 ? (unsigned)atoi(argv[6]) : 0;
 		for (unsigned i = 0; i < n && i < 1000; i++) {
+			/* Pacing keeps joins in flight while a test breaks etcd. */
+			if (ms && i) {
+				uint64_t until = uv_now(loop) + ms;
+				while (uv_now(loop) < until) {
+					uv_run(loop, UV_RUN_NOWAIT);
+					uv_sleep(5);
+					uv_update_time(loop);
+				}
+			}
 			char id[64], key[WM_KEY_B64_LEN + 1];
 			wm_key k;
 			RAND_bytes(k, sizeof(k));
@@ -214,6 +225,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		while (changes < want_changes)
 			uv_run(loop, UV_RUN_ONCE);
+		printf("restarts %u\n", wm_etcd_store_watch_restarts(s));
 	} else {
 		fprintf(stderr, "etcd_tool: bad command\n");
 		return 2;
