@@ -40,19 +40,22 @@ def _need_etcd():
 class Etcd:
     """n etcd members, one per namespace, and a client namespace."""
 
-    def __init__(self, topo, n):
+    def __init__(self, topo, n, tls=None):
         self.topo = topo
         self.members = [topo.add_node(f"etcd{i}") for i in range(n)]
         self.client = topo.add_node("client")
         self.procs = {}
+        self.tls = tls
+        scheme = "https" if tls else "http"
         cluster = ",".join(f"{m.name}=http://{m.underlay}:2380" for m in self.members)
         for m in self.members:
             log = open(m.log_path, "w")
+            extra = tls(m) if tls else []
             self.procs[m.name] = subprocess.Popen(
-                ["ip", "netns", "exec", m.ns, ETCD, "--name", m.name,
+                ["ip", "netns", "exec", m.ns, ETCD, "--name", m.name, *extra,
                  "--data-dir", str(m.state_dir / "etcd"),
-                 "--listen-client-urls", f"http://{m.underlay}:2379",
-                 "--advertise-client-urls", f"http://{m.underlay}:2379",
+                 "--listen-client-urls", f"{scheme}://{m.underlay}:2379",
+                 "--advertise-client-urls", f"{scheme}://{m.underlay}:2379",
                  "--listen-peer-urls", f"http://{m.underlay}:2380",
                  "--initial-advertise-peer-urls", f"http://{m.underlay}:2380",
                  "--initial-cluster", cluster, "--initial-cluster-state", "new",
@@ -60,18 +63,23 @@ class Etcd:
                  "--heartbeat-interval", "100", "--election-timeout", "1000"],
                 stdout=log, stderr=subprocess.STDOUT, env=wmtest.ENV)
             log.close()
-        self.endpoints = ",".join(f"http://{m.underlay}:2379" for m in self.members)
+        self.endpoints = ",".join(f"{scheme}://{m.underlay}:2379" for m in self.members)
+        self.ctl_tls = []
+        if tls:
+            d = topo.dir
+            self.ctl_tls = [f"--cacert={d / 'ca.pem'}", f"--cert={d / 'client.pem'}",
+                            f"--key={d / 'client.key'}"]
         wait_until(lambda: self.ctl("endpoint", "health", check=False).returncode == 0,
                    60, "the etcd cluster is healthy")
 
     def ctl(self, *args, endpoints=None, check=True):
         return self.client.netns_exec(
             ETCDCTL, "--endpoints", endpoints or self.endpoints, "--command-timeout=5s",
-            *args, check=check)
+            *self.ctl_tls, *args, check=check)
 
-    def tool(self, *args, endpoints=None, check=True, timeout=60):
+    def tool(self, *args, endpoints=None, check=True, timeout=60, env=()):
         return self.client.netns_exec(
-            str(TOOL), endpoints or self.endpoints, MESH, *args, check=check,
+            "env", *env, str(TOOL), endpoints or self.endpoints, MESH, *args, check=check,
             timeout=timeout)
 
     def tool_bg(self, *args, out):
@@ -237,3 +245,55 @@ def test_etcd_cluster_member_killed_during_joins(etcd3):
     restarts = [int(line.split()[1]) for line in (d / "watch.out").read_text().splitlines()
                 if line.startswith("restarts ")]
     assert restarts and restarts[0] >= 1
+
+
+def make_pki(d, server_ips):
+    """A CA, a server certificate for the members' addresses and a client
+    certificate, with the openssl command (independent of our TLS code)."""
+    def ossl(*args):
+        wmtest.run(["openssl", *args])
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", d / "ca.key", "-out", d / "ca.pem", "-days", "2", "-subj", "/CN=etcd-ca")
+    ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-keyout", d / "other-ca.key", "-out", d / "other-ca.pem", "-days", "2",
+         "-subj", "/CN=other-ca")
+    for name, ext in (("server", "subjectAltName=" + ",".join(f"IP:{ip}" for ip in server_ips)
+                       + "\nextendedKeyUsage=serverAuth,clientAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        (d / f"{name}.ext").write_text(ext.replace("\\n", "\n") + "\n")
+        ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", d / f"{name}.key", "-out", d / f"{name}.csr", "-subj", f"/CN={name}")
+        ossl("x509", "-req", "-in", d / f"{name}.csr", "-CA", d / "ca.pem", "-CAkey",
+             d / "ca.key", "-CAcreateserial", "-out", d / f"{name}.pem", "-days", "2",
+             "-extfile", d / f"{name}.ext")
+
+
+def test_etcd_tls():
+    with wmtest.topology() as t:
+        ip = f"10.250.{t.subnet}.1"  # the first node added: etcd0
+        make_pki(t.dir, [ip])
+        d = t.dir
+        e = Etcd(t, 1, tls=lambda m: [
+            "--cert-file", str(d / "server.pem"), "--key-file", str(d / "server.key"),
+            "--client-cert-auth", "--trusted-ca-file", str(d / "ca.pem")])
+        try:
+            good = (f"ETCD_CA={d / 'ca.pem'}", f"ETCD_CERT={d / 'client.pem'}",
+                    f"ETCD_KEY={d / 'client.key'}")
+            r = e.tool("bootstrap", "10.45.0.0/24", "fd45:1:2::/48", "mesh.internal", env=good)
+            assert "ok mesh" in r.stdout
+            assert "plain http" not in r.stdout + r.stderr
+            assert "ok node-a 10.45.0.1" in e.tool("join", "node-a", KEY_A, env=good).stdout
+            assert e.keys("leases/v4/") == {f"/webmesh/{MESH}/leases/v4/0a2d0001": "node-a"}
+            # https:// without a CA to check the members against is refused at once.
+            r = e.tool("list", check=False)
+            assert r.returncode == 2 and "--etcd-ca-file" in r.stderr
+            # A member whose certificate another CA signed is not talked to.
+            bad_ca = (f"ETCD_CA={d / 'other-ca.pem'}", f"ETCD_CERT={d / 'client.pem'}",
+                      f"ETCD_KEY={d / 'client.key'}")
+            r = e.tool("list", env=bad_ca, check=False, timeout=60)
+            assert r.returncode != 0 and "node node-a" not in r.stdout
+            # Nor does etcd talk to us without our client certificate.
+            r = e.tool("list", env=(f"ETCD_CA={d / 'ca.pem'}",), check=False, timeout=60)
+            assert r.returncode != 0 and "node node-a" not in r.stdout
+        finally:
+            e.close()
