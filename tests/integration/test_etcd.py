@@ -13,7 +13,6 @@ answered OK is in etcd and no address is given twice.
 import shutil
 import signal
 import subprocess
-import time
 
 import pytest
 
