@@ -21,8 +21,8 @@ struct wm_etcd_store;
 /* Reads the mesh under /webmesh/<mesh>/ (none yet is fine: mesh_info then
  * says -WM_ENOMESH until a BootstrapMesh) and starts watching it; ready_cb
  * runs once with 0, or a negative error (etcd unreachable, a record that is
- * not ours) and err_msg. The client stays the caller's, and must outlive the
- * store. */
+ * not ours) and err_msg; the store is then still to be closed. The client
+ * stays the caller's, and must outlive the store. */
 int wm_etcd_store_open(uv_loop_t *loop, struct wm_etcd_client *client, const char *mesh,
 		       void (*ready_cb)(void *data, int err, const char *err_msg), void *data,
 		       struct wm_etcd_store **out);

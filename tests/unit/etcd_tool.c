@@ -155,8 +155,13 @@ int main(int argc, char **argv)
 	}
 	while (!ready)
 		uv_run(loop, UV_RUN_ONCE);
-	if (ready_err < 0)
+	if (ready_err < 0) {
+		wm_etcd_store_close(s);
+		wm_etcd_client_free(c);
+		uv_close((uv_handle_t *)&deadline, NULL);
+		uv_run(loop, UV_RUN_DEFAULT);
 		return 1;
+	}
 
 	if (strcmp(cmd, "bootstrap") == 0 && argc == 7) {
 		Webmesh__V1__RaftCommand rc = WEBMESH__V1__RAFT_COMMAND__INIT;
