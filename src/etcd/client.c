@@ -10,7 +10,17 @@
 #include "rpc/rpc.h"
 #include "rpc/tls.h"
 
+/* A lost watch is opened again after 200 ms, doubling up to 5 s while
+ * it keeps failing (every endpoint down): no tight loop against a cluster
+ * that refuses us. */
 #define RESTART_DELAY_MS 200
+#define RESTART_DELAY_MAX_MS 5000
+/* HTTP/2 PINGs find a member that went silent (killed host, cut link).
+ * etcd (grpc-go) answers a client that pings more often than its
+ * --grpc-keepalive-min-time (5 s by default) with GOAWAY too_many_pings
+ * and closes the connection, watches and all: stay above it. */
+#define KEEPALIVE_MS 10000
+#define KEEPALIVE_TIMEOUT_MS 5000
 
 struct ep {
 	struct wm_etcd_endpoint url;
@@ -52,6 +62,7 @@ struct wm_etcd_watch {
 	struct wm_rpc_stream *stream;
 	size_t ep;
 	uv_timer_t *timer; /* restart delay; closed on stop */
+	uint64_t delay_ms;
 	unsigned restarts;
 	wm_etcd_event_cb cb;
 	void *data;
@@ -83,8 +94,8 @@ static struct wm_rpc_client *ep_rpc(struct wm_etcd_client *c, size_t i, int *err
 		.host = e->url.host,
 		.port = e->url.port,
 		.cleartext = !e->url.tls,
-		.keepalive_ms = 1000,
-		.keepalive_timeout_ms = 2000,
+		.keepalive_ms = KEEPALIVE_MS,
+		.keepalive_timeout_ms = KEEPALIVE_TIMEOUT_MS,
 		.connect_timeout_ms = c->timeout_ms,
 	};
 	SSL_CTX *tls = NULL;
@@ -402,7 +413,10 @@ static void watch_later(struct wm_etcd_watch *w)
 	if (w->stopped)
 		return;
 	w->restarts++;
-	uv_timer_start(w->timer, restart_timer_cb, RESTART_DELAY_MS, 0);
+	w->delay_ms = w->delay_ms ? w->delay_ms * 2 : RESTART_DELAY_MS;
+	if (w->delay_ms > RESTART_DELAY_MAX_MS)
+		w->delay_ms = RESTART_DELAY_MAX_MS;
+	uv_timer_start(w->timer, restart_timer_cb, w->delay_ms, 0);
 }
 
 static int watch_msg_cb(void *data, const uint8_t *msg, size_t len)
@@ -412,6 +426,7 @@ static int watch_msg_cb(void *data, const uint8_t *msg, size_t len)
 
 	if (!r)
 		return 1; /* garbage: drop the stream; close_cb opens it again */
+	w->delay_ms = 0; /* the member answers: the next loss retries soon */
 	if (r->compact_revision > 0) {
 		/* What we missed is gone: the caller reloads at the
 		 * revision etcd kept, and we go on from there. */
