@@ -460,7 +460,10 @@ static void watch_close_cb(void *data, int status, const char *message)
 	w->stream = NULL;
 	if (w->stopped || w->c->freeing)
 		return;
-	fail_over(w->c, w->ep, message ? message : wm_grpc_status_name(status));
+	/* CANCELLED is our own doing (a compaction, an undecodable answer):
+	 * the member is fine, stay with it. */
+	if (status != WM_GRPC_CANCELLED)
+		fail_over(w->c, w->ep, message ? message : wm_grpc_status_name(status));
 	watch_later(w);
 }
 
