@@ -10,6 +10,7 @@ with one member of three SIGKILLed during 30 concurrent joins every join
 answered OK is in etcd and no address is given twice.
 """
 
+import json
 import shutil
 import signal
 import subprocess
@@ -296,3 +297,41 @@ def test_etcd_tls():
             assert r.returncode != 0 and "node node-a" not in r.stdout
         finally:
             e.close()
+
+
+def test_etcd_watch_reloads_after_compaction(etcd3):
+    """The watch's member goes silent (SIGSTOP: no RST, only the keepalive
+    notices) while joins happen and etcd compacts its history past them: the
+    feed says "reload" at the compacted revision and goes on from there."""
+    e = etcd3
+    e.tool("bootstrap", "10.46.0.0/24", "fd46:1:2::/48", "mesh.internal")
+    d = e.topo.dir
+    others = ",".join(f"http://{m.underlay}:2379" for m in e.members[1:])
+    stopped = False
+    with open(d / "watch.out", "w") as wout:
+        watch = e.tool_bg("watch", "2", "120", out=wout)  # on etcd0 first
+        try:
+            wait_until(lambda: "watching" in (d / "watch.out").read_text(), 20,
+                       "the watch is open")
+            e.procs["etcd0"].send_signal(signal.SIGSTOP)
+            stopped = True
+            e.tool("joins", "3", "c", endpoints=others)
+            status = e.ctl("endpoint", "status", "-w", "json", endpoints=others).stdout
+            rev = json.loads(status)[0]["Status"]["header"]["revision"]
+            e.ctl("compact", str(rev), endpoints=others)
+            wait_until(lambda: "reload" in (d / "watch.out").read_text(), 60,
+                       "the watch reloads after the compaction")
+            assert "ok c0" in e.tool("leave", "c0", endpoints=others).stdout
+            watch.wait(scaled(60))
+        finally:
+            if stopped:
+                e.procs["etcd0"].send_signal(signal.SIGCONT)
+            if watch.poll() is None:
+                watch.kill()
+                watch.wait(10)
+    changes = [line.split() for line in (d / "watch.out").read_text().splitlines()
+               if line.startswith("change ")]
+    # The three joins were compacted away: one reload at that revision
+    # instead, then the leave, never an event twice.
+    assert [c[2] for c in changes] == ["reload", "remove"], changes
+    assert int(changes[0][1]) == rev and int(changes[1][1]) > rev
