@@ -426,7 +426,7 @@ static int watch_msg_cb(void *data, const uint8_t *msg, size_t len)
 
 	if (!r)
 		return 1; /* garbage: drop the stream; close_cb opens it again */
-	w->delay_ms = 0; /* the member answers: the next loss retries soon */
+	w->delay_ms = 0;  /* the member answers: the next loss retries soon */
 	if (r->compact_revision > 0) {
 		/* What we missed is gone: the caller reloads at the
 		 * revision etcd kept, and we go on from there. */

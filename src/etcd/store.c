@@ -517,6 +517,34 @@ static void leases_cb(void *data, int err, const char *message, const uint8_t *r
 		op_fail(o, -WM_ERPC, "etcd: %s", strerror(-rv));
 }
 
+/* The addresses o must not pick: those leased when it last looked, and
+ * those the other joins of this store are trying right now. Without the
+ * latter, concurrent joins through one server would all try the same lowest
+ * free address and go through one conflict each per join ahead of them. */
+static int pick_avoid(struct wm_etcd_store *s, const struct op *o, uint32_t **out, size_t *n)
+{
+	size_t cap = o->n_leased + 1;
+	for (const struct op *p = s->ops; p; p = p->next)
+		cap++;
+	uint32_t *v = malloc(cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	if (o->n_leased)
+		memcpy(v, o->leased, o->n_leased * sizeof(*v));
+	size_t k = o->n_leased;
+	for (const struct op *p = s->ops; p; p = p->next)
+		if (p != o && p->kind == OP_JOIN && !p->rejoin && p->node.ipv4.family == AF_INET)
+			v[k++] = wm_prefix_ipv4_u32(&p->node.ipv4);
+	qsort(v, k, sizeof(*v), u32_cmp);
+	size_t m = 0;
+	for (size_t i = 0; i < k; i++)
+		if (m == 0 || v[m - 1] != v[i])
+			v[m++] = v[i];
+	*out = v;
+	*n = m;
+	return 0;
+}
+
 static int op_step(struct op *o)
 {
 	struct wm_etcd_store *s = o->s;
@@ -543,9 +571,13 @@ static int op_step(struct op *o)
 		if (o->rejoin) {
 			r = wm_etcd_txn_rejoin(&o->txn, s->mesh, &o->node, o->mod_rev);
 		} else {
-			uint32_t a;
-			r = wm_etcd_lease_pick(s->first, s->last, o->leased, o->n_leased, o->want,
-					       &a);
+			uint32_t a, *taken;
+			size_t n_taken;
+			r = pick_avoid(s, o, &taken, &n_taken);
+			if (r < 0)
+				return r;
+			r = wm_etcd_lease_pick(s->first, s->last, taken, n_taken, o->want, &a);
+			free(taken);
 			if (r == -WM_EEXHAUSTED) {
 				char net[WM_PREFIX_STRLEN];
 				wm_prefix_format(&s->info.ipv4_network, net, sizeof(net));
