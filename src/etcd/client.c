@@ -209,6 +209,12 @@ bool wm_etcd_client_insecure(const struct wm_etcd_client *c)
 	return false;
 }
 
+void wm_etcd_client_log(struct wm_etcd_client *c, const char *msg)
+{
+	if (c->log)
+		c->log(c->log_data, msg);
+}
+
 const char *wm_etcd_client_endpoint(const struct wm_etcd_client *c)
 {
 	return c->eps[c->cur].text;
@@ -393,6 +399,68 @@ int wm_etcd_range_sync(struct wm_etcd_client *c, uv_loop_t *loop, const char *pr
 	if (!*out) {
 		snprintf(err, errlen, "etcd Range: undecodable response");
 		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ lease */
+
+struct renew {
+	wm_etcd_call_cb cb;
+	void *data;
+	struct wm_etcd_client *c;
+	size_t ep;
+	bool done;
+};
+
+static int renew_msg_cb(void *data, const uint8_t *msg, size_t len)
+{
+	struct renew *k = data;
+	if (!k->done) {
+		k->done = true;
+		k->cb(k->data, 0, NULL, msg, len);
+	}
+	return 1; /* one answer is all we asked for */
+}
+
+static void renew_close_cb(void *data, int status, const char *message)
+{
+	struct renew *k = data;
+	if (!k->done) {
+		if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED)
+			fail_over(k->c, k->ep, message);
+		k->cb(k->data, status == WM_GRPC_CANCELLED ? -ECANCELED : -ECONNREFUSED,
+		      message ? message : wm_grpc_status_name(status), NULL, 0);
+	}
+	free(k);
+}
+
+int wm_etcd_lease_keepalive(struct wm_etcd_client *c, int64_t id, wm_etcd_call_cb cb, void *data)
+{
+	Etcdserverpb__LeaseKeepAliveRequest rq = ETCDSERVERPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
+	struct wm_rpc_stream *st;
+	uint8_t buf[16];
+	int r = 0;
+
+	if (c->freeing)
+		return -ECANCELED;
+	struct renew *k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->cb = cb;
+	k->data = data;
+	k->c = c;
+	k->ep = c->cur;
+	rq.id = id;
+	size_t len = etcdserverpb__lease_keep_alive_request__pack(&rq, buf);
+	struct wm_rpc_client *rpc = ep_rpc(c, k->ep, &r);
+	if (rpc)
+		r = wm_rpc_client_stream(rpc, "/etcdserverpb.Lease/LeaseKeepAlive", buf, len,
+					 c->timeout_ms, NULL, 0, renew_msg_cb, renew_close_cb, k,
+					 &st);
+	if (!rpc || r < 0) {
+		free(k);
+		return r < 0 ? r : -EIO;
 	}
 	return 0;
 }

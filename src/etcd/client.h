@@ -49,6 +49,8 @@ int wm_etcd_client_new(uv_loop_t *loop, const struct wm_etcd_config *cfg,
 void wm_etcd_client_free(struct wm_etcd_client *c);
 /* Whether some endpoint is plain http:// (the caller warns at startup). */
 bool wm_etcd_client_insecure(const struct wm_etcd_client *c);
+/* Passes msg to the configured log (for the client's users). */
+void wm_etcd_client_log(struct wm_etcd_client *c, const char *msg);
 /* The endpoint calls currently go to, as given. */
 const char *wm_etcd_client_endpoint(const struct wm_etcd_client *c);
 
@@ -68,6 +70,11 @@ int wm_etcd_txn_sync(struct wm_etcd_client *c, uv_loop_t *loop, const Etcdserver
 		     Etcdserverpb__TxnResponse **out, char *err, size_t errlen);
 int wm_etcd_range_sync(struct wm_etcd_client *c, uv_loop_t *loop, const char *prefix,
 		       bool is_prefix, Etcdserverpb__RangeResponse **out, char *err, size_t errlen);
+
+/* Renews etcd lease id once (LeaseKeepAlive is a stream: one request, its
+ * answer, then the stream is closed). cb as for wm_etcd_call, with a
+ * LeaseKeepAliveResponse (TTL <= 0: the lease had expired). */
+int wm_etcd_lease_keepalive(struct wm_etcd_client *c, int64_t id, wm_etcd_call_cb cb, void *data);
 
 /* A watch on every key under prefix. Events come in revision order; after
  * the stream is lost it is opened again (on the next endpoint) from the

@@ -5,6 +5,9 @@
  *   leases/v4/<hex8>     an IPv4 lease (8 hex digits, host order, so that
  *                        keys sort as addresses do); value: the node ID
  *   leases/v6/<prefix>   a node's derived IPv6 /112; value: the node ID
+ *   servers/<id>         a server that serves the API from this mesh's state;
+ *                        value: its API address "IP:port"; bound to an etcd
+ *                        lease, so that it goes when the server stops
  * One key per node ID and one per address: an etcd transaction that creates
  * them only if none exists (create_revision == 0) keeps both unique. */
 #ifndef WM_ETCD_LAYOUT_H
@@ -24,6 +27,7 @@ enum wm_etcd_kind {
 	WM_ETCD_KEY_NODE,
 	WM_ETCD_KEY_LEASE_V4,
 	WM_ETCD_KEY_LEASE_V6,
+	WM_ETCD_KEY_SERVER,
 };
 
 /* Checks a mesh name (1-63 of [a-z0-9-], not starting or ending with '-'):

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "core/ids.h"
 #include "etcd/record.h"
 
 #define MAX_LISTENERS 16
@@ -28,6 +29,8 @@ struct listener {
 };
 
 struct op;
+struct reg;
+static void reg_close(struct reg *g);
 
 struct wm_etcd_store {
 	uv_loop_t *loop;
@@ -45,6 +48,9 @@ struct wm_etcd_store {
 	struct listener listeners[MAX_LISTENERS];
 	size_t n_listeners;
 	struct op *ops;
+	struct wm_etcd_server *servers; /* sorted by ID */
+	size_t n_servers;
+	struct reg *reg;
 	void (*ready_cb)(void *data, int err, const char *msg);
 	void *ready_data;
 	bool loading, closing;
@@ -160,7 +166,8 @@ static int key_kind(const struct wm_etcd_store *s, const uint8_t *key, size_t le
 		enum wm_etcd_kind kind;
 	} dirs[] = {{"nodes/", WM_ETCD_KEY_NODE},
 		    {"leases/v4/", WM_ETCD_KEY_LEASE_V4},
-		    {"leases/v6/", WM_ETCD_KEY_LEASE_V6}};
+		    {"leases/v6/", WM_ETCD_KEY_LEASE_V6},
+		    {"servers/", WM_ETCD_KEY_SERVER}};
 	if (len < s->prefix_len || memcmp(key, s->prefix, s->prefix_len) != 0)
 		return -EINVAL;
 	key += s->prefix_len;
@@ -180,6 +187,48 @@ static int key_kind(const struct wm_etcd_store *s, const uint8_t *key, size_t le
 		}
 	}
 	return -EINVAL;
+}
+
+/* A server key put (kv) or deleted (NULL). A value that is not IP:port is
+ * not a server of ours. */
+static int server_apply(struct wm_etcd_store *s, const char *id, const Mvccpb__KeyValue *kv)
+{
+	size_t i = 0;
+	while (i < s->n_servers && strcmp(s->servers[i].node_id, id) < 0)
+		i++;
+	bool found = i < s->n_servers && strcmp(s->servers[i].node_id, id) == 0;
+	struct wm_endpoint e;
+	char text[WM_ENDPOINT_STRLEN];
+	const char *why;
+
+	if (wm_node_id_check(id, &why) < 0)
+		return 0;
+	if (kv && (kv->value.len >= sizeof(text) ||
+		   (memcpy(text, kv->value.data, kv->value.len), text[kv->value.len] = '\0',
+		    wm_endpoint_parse(text, &e) < 0)))
+		kv = NULL;
+	if (!kv) {
+		if (found) {
+			memmove(&s->servers[i], &s->servers[i + 1],
+				(s->n_servers - i - 1) * sizeof(*s->servers));
+			s->n_servers--;
+		}
+		return 0;
+	}
+	if (!found) {
+		struct wm_etcd_server *v =
+			realloc(s->servers, (s->n_servers + 1) * sizeof(*s->servers));
+		if (!v)
+			return -ENOMEM;
+		s->servers = v;
+		memmove(&s->servers[i + 1], &s->servers[i],
+			(s->n_servers - i) * sizeof(*s->servers));
+		s->n_servers++;
+		snprintf(s->servers[i].node_id, sizeof(s->servers[i].node_id), "%.*s",
+			 WM_NODE_ID_MAX, id);
+	}
+	s->servers[i].api = e;
+	return 0;
 }
 
 static void notify(struct wm_etcd_store *s, int64_t rev, const Webmesh__V1__RaftCommand *cmd)
@@ -223,6 +272,8 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 		}
 		return r;
 	}
+	if (kind == WM_ETCD_KEY_SERVER)
+		return server_apply(s, name, deleted ? NULL : kv);
 	if (kind != WM_ETCD_KEY_NODE || !s->has_mesh)
 		return 0;
 	if (deleted) {
@@ -765,6 +816,7 @@ static void load_cb(void *data, int err, const char *message, const uint8_t *res
 		return;
 	}
 	s->n_nodes = 0;
+	s->n_servers = 0;
 	s->has_mesh = false;
 	/* The mesh first: nodes are read against its networks. */
 	for (int pass = 0; pass < 2; pass++)
@@ -850,8 +902,190 @@ void wm_etcd_store_close(struct wm_etcd_store *s)
 		o->s = NULL;
 	}
 	s->ops = NULL;
+	reg_close(s->reg);
+	free(s->servers);
 	free(s->nodes);
 	free(s);
+}
+
+/* ------------------------------------------------------------ servers */
+
+struct reg {
+	struct wm_etcd_store *s; /* NULL once the store closed */
+	char node_id[WM_NODE_ID_MAX + 1];
+	char address[WM_ENDPOINT_STRLEN];
+	unsigned ttl_s;
+	int64_t lease;	/* 0: none granted (yet, or lost) */
+	bool in_flight; /* an etcd call holds the reg */
+	uv_timer_t *timer;
+};
+
+#define REG_RETRY_MS 1000
+
+static void reg_step(struct reg *g);
+
+static void reg_timer_cb(uv_timer_t *t)
+{
+	reg_step(t->data);
+}
+
+static void reg_later(struct reg *g, uint64_t ms)
+{
+	if (g->s)
+		uv_timer_start(g->timer, reg_timer_cb, ms, 0);
+}
+
+static void reg_log(struct reg *g, const char *what, const char *why)
+{
+	char msg[300];
+	snprintf(msg, sizeof(msg), "server %s: %s: %s", g->node_id, what, why ? why : "failed");
+	wm_etcd_client_log(g->s->client, msg);
+}
+
+/* A call of the registration ended: free it if the store closed meanwhile. */
+static bool reg_gone(struct reg *g)
+{
+	g->in_flight = false;
+	if (g->s)
+		return false;
+	free(g);
+	return true;
+}
+
+static void reg_put_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct reg *g = data;
+	(void)resp;
+	(void)len;
+	if (reg_gone(g))
+		return;
+	if (err < 0) {
+		reg_log(g, "cannot register", message);
+		reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	reg_later(g, g->ttl_s * 1000ull / 3);
+}
+
+static void reg_grant_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct reg *g = data;
+	if (reg_gone(g))
+		return;
+	Etcdserverpb__LeaseGrantResponse *r =
+		err < 0 ? NULL : etcdserverpb__lease_grant_response__unpack(NULL, len, resp);
+	if (!r || r->id == 0 || (r->error && *r->error)) {
+		reg_log(g, "cannot get an etcd lease", r && r->error ? r->error : message);
+		if (r)
+			etcdserverpb__lease_grant_response__free_unpacked(r, NULL);
+		reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	g->lease = r->id;
+	etcdserverpb__lease_grant_response__free_unpacked(r, NULL);
+
+	Etcdserverpb__PutRequest rq = ETCDSERVERPB__PUT_REQUEST__INIT;
+	char key[WM_ETCD_KEY_MAX];
+	if (wm_etcd_key(g->s->mesh, WM_ETCD_KEY_SERVER, g->node_id, key, sizeof(key)) < 0)
+		return;
+	rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+	rq.value = (ProtobufCBinaryData){strlen(g->address), (uint8_t *)g->address};
+	rq.lease = g->lease;
+	if (wm_etcd_call(g->s->client, "/etcdserverpb.KV/Put", &rq.base, reg_put_cb, g) == 0)
+		g->in_flight = true;
+	else
+		reg_later(g, REG_RETRY_MS);
+}
+
+static void reg_renew_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct reg *g = data;
+	if (reg_gone(g))
+		return;
+	Etcdserverpb__LeaseKeepAliveResponse *r =
+		err < 0 ? NULL : etcdserverpb__lease_keep_alive_response__unpack(NULL, len, resp);
+	if (!r) {
+		reg_log(g, "cannot renew its etcd lease", message);
+		reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	if (r->ttl <= 0) {
+		/* Expired (we were cut off for longer than the TTL): the key
+		 * went with it; register anew. */
+		reg_log(g, "its etcd lease expired", "registering again");
+		g->lease = 0;
+		reg_later(g, 0);
+	} else {
+		reg_later(g, g->ttl_s * 1000ull / 3);
+	}
+	etcdserverpb__lease_keep_alive_response__free_unpacked(r, NULL);
+}
+
+static void reg_step(struct reg *g)
+{
+	int r;
+	if (!g->s || g->in_flight)
+		return;
+	if (g->lease == 0) {
+		Etcdserverpb__LeaseGrantRequest rq = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
+		rq.ttl = g->ttl_s;
+		r = wm_etcd_call(g->s->client, "/etcdserverpb.Lease/LeaseGrant", &rq.base,
+				 reg_grant_cb, g);
+	} else {
+		r = wm_etcd_lease_keepalive(g->s->client, g->lease, reg_renew_cb, g);
+	}
+	if (r == 0)
+		g->in_flight = true;
+	else
+		reg_later(g, REG_RETRY_MS);
+}
+
+int wm_etcd_store_register_server(struct wm_etcd_store *s, const char *node_id,
+				  const char *api_address, unsigned ttl_s)
+{
+	const char *why;
+	struct wm_endpoint e;
+
+	if (s->reg)
+		return -EALREADY;
+	if (!node_id || wm_node_id_check(node_id, &why) < 0 || !api_address ||
+	    wm_endpoint_parse(api_address, &e) < 0 || ttl_s < 3 || ttl_s > 3600)
+		return -EINVAL;
+	struct reg *g = calloc(1, sizeof(*g));
+	if (!g || !(g->timer = malloc(sizeof(*g->timer)))) {
+		free(g);
+		return -ENOMEM;
+	}
+	g->s = s;
+	snprintf(g->node_id, sizeof(g->node_id), "%s", node_id);
+	wm_endpoint_format(&e, g->address, sizeof(g->address));
+	g->ttl_s = ttl_s;
+	uv_timer_init(s->loop, g->timer);
+	g->timer->data = g;
+	s->reg = g;
+	reg_step(g);
+	return 0;
+}
+
+static void reg_close(struct reg *g)
+{
+	if (!g)
+		return;
+	uv_close((uv_handle_t *)g->timer, timer_free_cb);
+	g->s = NULL;
+	if (!g->in_flight)
+		free(g);
+}
+
+int wm_etcd_store_list_servers(struct wm_etcd_store *s, struct wm_etcd_server **out, size_t *n)
+{
+	*out = malloc((s->n_servers ? s->n_servers : 1) * sizeof(**out));
+	if (!*out)
+		return -ENOMEM;
+	if (s->n_servers)
+		memcpy(*out, s->servers, s->n_servers * sizeof(**out));
+	*n = s->n_servers;
+	return 0;
 }
 
 /* ------------------------------------------------------------ reads */

@@ -47,6 +47,22 @@ int64_t wm_etcd_store_revision(const struct wm_etcd_store *s);
 /* How often the watch was opened again after losing its stream. */
 unsigned wm_etcd_store_watch_restarts(const struct wm_etcd_store *s);
 
+/* Servers. Any process with access to etcd can serve the mesh: it
+ * registers under servers/<node_id> with its API address, on an etcd lease
+ * of ttl_s seconds (at least 3) that it renews every ttl_s / 3 seconds, so
+ * that the key goes ttl_s after the process stops renewing it (a crash).
+ * Failures to renew are retried (a lost lease is granted and the key put
+ * again) and logged through the client's log. 0, -EINVAL (bad ID, address
+ * not IP:port, ttl) or -EALREADY (registered already). */
+int wm_etcd_store_register_server(struct wm_etcd_store *s, const char *node_id,
+				  const char *api_address, unsigned ttl_s);
+struct wm_etcd_server {
+	char node_id[WM_NODE_ID_MAX + 1];
+	struct wm_endpoint api;
+};
+/* The servers registered now, ordered by ID; *out is malloc'd. */
+int wm_etcd_store_list_servers(struct wm_etcd_store *s, struct wm_etcd_server **out, size_t *n);
+
 /* As wm_store_on_change: cb after every change of the mesh in etcd (whoever
  * wrote it), in revision order, with the revision as index; cmd NULL when
  * the cache was reloaded (after a compaction). 0 or -ENOSPC past 16. The

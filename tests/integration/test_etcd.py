@@ -14,6 +14,7 @@ import json
 import shutil
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -335,3 +336,38 @@ def test_etcd_watch_reloads_after_compaction(etcd3):
     # instead, then the leave, never an event twice.
     assert [c[2] for c in changes] == ["reload", "remove"], changes
     assert int(changes[0][1]) == rev and int(changes[1][1]) > rev
+
+
+def test_etcd_servers_register_and_expire(etcd1):
+    """Any process with access to etcd registers as a server, on a lease it
+    renews: a live one stays past several TTLs, a SIGKILLed one goes within
+    its TTL."""
+    e = etcd1
+    e.tool("bootstrap", "10.47.0.0/24", "fd47:1:2::/48", "mesh.internal")
+    d = e.topo.dir
+    ttl = 3
+    with open(d / "s1.out", "w") as o1, open(d / "s2.out", "w") as o2:
+        s1 = e.tool_bg("serve", "server-1", "10.250.0.1:8443", str(ttl), "40", out=o1)
+        s2 = e.tool_bg("serve", "server-2", "10.250.0.2:8443", str(ttl), "40", out=o2)
+        try:
+            def servers():
+                return {line.split()[1]: line.split()[2]
+                        for line in e.tool("list").stdout.splitlines()
+                        if line.startswith("server ")}
+            wait_until(lambda: servers() == {"server-1": "10.250.0.1:8443",
+                                             "server-2": "10.250.0.2:8443"},
+                       20, "both servers are registered")
+            s2.send_signal(signal.SIGKILL)
+            s2.wait(10)
+            wait_until(lambda: servers() == {"server-1": "10.250.0.1:8443"},
+                       ttl + 10, "the killed server's lease expires")
+            # server-1 renews: still there after three more TTLs.
+            deadline = time.monotonic() + 3 * ttl
+            while time.monotonic() < deadline:
+                assert "server-1" in servers()
+                time.sleep(0.5)
+        finally:
+            for p in (s1, s2):
+                if p.poll() is None:
+                    p.kill()
+                    p.wait(10)

@@ -5,7 +5,8 @@
  *   etcd_tool ENDPOINTS MESH joins N PREFIX [MS] N concurrent joins, one
  *                                                started every MS ms
  *   etcd_tool ENDPOINTS MESH leave ID
- *   etcd_tool ENDPOINTS MESH list
+ *   etcd_tool ENDPOINTS MESH list                nodes, then servers
+ *   etcd_tool ENDPOINTS MESH serve ID ADDR TTL SECONDS   register as a server
  *   etcd_tool ENDPOINTS MESH watch N SECONDS     print the first N changes
  * Results are one line each ("ok ID IPV4 IPV6", "err ID MESSAGE", "node ...",
  * "change ..."); the exit status is 0 unless something failed. */
@@ -145,7 +146,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	const char *cmd = argv[3];
-	unsigned secs = strcmp(cmd, "watch") == 0 && argc > 5 ? (unsigned)atoi(argv[5]) : 60;
+	unsigned secs = strcmp(cmd, "watch") == 0 && argc > 5	? (unsigned)atoi(argv[5])
+			: strcmp(cmd, "serve") == 0 && argc > 7 ? (unsigned)atoi(argv[7]) + 60
+								: 60;
 	uv_timer_init(loop, &deadline);
 	uv_timer_start(&deadline, timeout_cb, secs * 1000ull, 0);
 	uv_unref((uv_handle_t *)&deadline);
@@ -223,6 +226,39 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			print_node("node", &v[i]);
 		free(v);
+		struct wm_etcd_server *sv;
+		if (wm_etcd_store_list_servers(s, &sv, &n) < 0)
+			return 1;
+		for (size_t i = 0; i < n; i++) {
+			char a[WM_ENDPOINT_STRLEN];
+			wm_endpoint_format(&sv[i].api, a, sizeof(a));
+			printf("server %s %s\n", sv[i].node_id, a);
+		}
+		free(sv);
+	} else if (strcmp(cmd, "serve") == 0 && argc == 8) {
+		int r = wm_etcd_store_register_server(s, argv[4], argv[5], (unsigned)atoi(argv[6]));
+		if (r < 0) {
+			fprintf(stderr, "etcd_tool: serve: %s\n", strerror(-r));
+			return 2;
+		}
+		uint64_t until = uv_now(loop) + 1000ull * (unsigned)atoi(argv[7]);
+		bool said = false;
+		while (uv_now(loop) < until) {
+			uv_run(loop, UV_RUN_NOWAIT);
+			uv_sleep(20);
+			uv_update_time(loop);
+			struct wm_etcd_server *sv;
+			size_t n;
+			if (!said && wm_etcd_store_list_servers(s, &sv, &n) == 0) {
+				for (size_t i = 0; i < n; i++)
+					if (strcmp(sv[i].node_id, argv[4]) == 0) {
+						printf("registered %s\n", argv[4]);
+						fflush(stdout);
+						said = true;
+					}
+				free(sv);
+			}
+		}
 	} else if (strcmp(cmd, "watch") == 0 && argc == 6) {
 		want_changes = (unsigned)atoi(argv[4]);
 		wm_etcd_store_on_change(s, change_cb, NULL);

@@ -39,6 +39,10 @@ static void test_keys(void **state)
 	assert_string_equal(k, "/webmesh/m/leases/v4/ac100001");
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LEASE_V6, "fd00:1::/112", k, sizeof(k)), 0);
 	assert_string_equal(k, "/webmesh/m/leases/v6/fd00:1::");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "server-1", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/servers/server-1");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "a/b", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER + 1, "x", k, sizeof(k)), -EINVAL);
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_NODE, "", k, sizeof(k)), 0);
 	assert_string_equal(k, "/webmesh/m/nodes/");
 	/* Names that would leave their directory are refused. */
