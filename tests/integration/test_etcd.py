@@ -198,6 +198,9 @@ def test_etcd_single_member_mesh(etcd1):
 
 def test_etcd_cluster_member_killed_during_joins(etcd3):
     e = etcd3
+    members = sorted(line.split()[1:] for line in e.tool("members").stdout.splitlines()
+                     if line.startswith("member "))
+    assert members == [[m.name, f"http://{m.underlay}:2379"] for m in e.members]
     e.tool("bootstrap", "10.44.0.0/24", "fd44:1:2::/48", "mesh.internal")
     d = e.topo.dir
     with open(d / "watch.out", "w") as wout, open(d / "joins.out", "w") as jout:

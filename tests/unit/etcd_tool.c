@@ -7,6 +7,7 @@
  *   etcd_tool ENDPOINTS MESH leave ID
  *   etcd_tool ENDPOINTS MESH list                nodes, then servers
  *   etcd_tool ENDPOINTS MESH serve ID ADDR TTL SECONDS   register as a server
+ *   etcd_tool ENDPOINTS MESH members             etcd's members (MemberList)
  *   etcd_tool ENDPOINTS MESH watch N SECONDS     print the first N changes
  * Results are one line each ("ok ID IPV4 IPV6", "err ID MESSAGE", "node ...",
  * "change ..."); the exit status is 0 unless something failed. */
@@ -111,6 +112,23 @@ static int join(struct wm_etcd_store *s, const char *id, const char *key, const 
 	else
 		pending++;
 	return rv;
+}
+
+static void members_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	(void)data;
+	pending--;
+	Etcdserverpb__MemberListResponse *r =
+		err < 0 ? NULL : etcdserverpb__member_list_response__unpack(NULL, len, resp);
+	if (!r) {
+		failed++;
+		fprintf(stderr, "etcd_tool: MemberList: %s\n", message ? message : "undecodable");
+		return;
+	}
+	for (size_t i = 0; i < r->n_members; i++)
+		printf("member %s %s\n", r->members[i]->name,
+		       r->members[i]->n_clienturls ? r->members[i]->clienturls[0] : "-");
+	etcdserverpb__member_list_response__free_unpacked(r, NULL);
 }
 
 static void timeout_cb(uv_timer_t *t)
@@ -235,6 +253,13 @@ int main(int argc, char **argv)
 			printf("server %s %s\n", sv[i].node_id, a);
 		}
 		free(sv);
+	} else if (strcmp(cmd, "members") == 0 && argc == 4) {
+		Etcdserverpb__MemberListRequest rq = ETCDSERVERPB__MEMBER_LIST_REQUEST__INIT;
+		if (wm_etcd_call(c, "/etcdserverpb.Cluster/MemberList", &rq.base, members_cb,
+				 NULL) == 0)
+			pending++;
+		else
+			failed++;
 	} else if (strcmp(cmd, "serve") == 0 && argc == 8) {
 		int r = wm_etcd_store_register_server(s, argv[4], argv[5], (unsigned)atoi(argv[6]));
 		if (r < 0) {
