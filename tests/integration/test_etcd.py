@@ -1,5 +1,7 @@
 """etcd as the mesh store (issue 12, item 3): the etcd client and store of
-src/etcd against Debian's etcd-server, through tests/unit/etcd_tool.
+src/etcd against Debian's etcd-server, through tests/unit/etcd_tool (and
+tests/unit/etcd_conform, which runs the same commands through the Raft
+store's FSM).
 
 Each etcd member runs in a namespace of its own on the test's bridge; the
 tool and etcdctl run in a client namespace. The store's promises checked
@@ -24,6 +26,7 @@ from wmtest import BUILD_DIR, scaled, wait_until
 ETCD = shutil.which("etcd")
 ETCDCTL = shutil.which("etcdctl")
 TOOL = BUILD_DIR / "tests" / "unit" / "etcd_tool"
+CONFORM = BUILD_DIR / "tests" / "unit" / "etcd_conform"
 MESH = "testmesh"
 KEY_A = "YNv0dxJDr9kH0OQOqWNaoajIVsR8fTBEbz1tWg8G2ng="
 KEY_B = "HrEkipF9rj3bi574T/xDAZkA5YvcpLKmJ9nfBFWumTM="
@@ -34,8 +37,9 @@ def _need_etcd():
     if not ETCD or not ETCDCTL:
         pytest.fail("etcd and etcdctl are missing: make deps installs etcd-server "
                     "and etcd-client")
-    if not TOOL.exists():
-        pytest.fail(f"{TOOL} is not built (make build)")
+    for b in (TOOL, CONFORM):
+        if not b.exists():
+            pytest.fail(f"{b} is not built (make build)")
 
 
 class Etcd:
@@ -374,3 +378,15 @@ def test_etcd_servers_register_and_expire(etcd1):
                 if p.poll() is None:
                     p.kill()
                     p.wait(10)
+
+
+def test_etcd_conforms_to_raft_store(etcd1):
+    """The same commands through the Raft store's FSM and the etcd store:
+    the same results and refusals (before bootstrap, bad networks, taken and
+    requested addresses, another key under an ID, a key under two IDs, bad
+    IDs, keys and routes, removal, reuse of a released address, exhaustion)
+    and, at the end, the same nodes with the same addresses."""
+    e = etcd1
+    r = e.client.netns_exec(str(CONFORM), e.endpoints, "conform", check=False)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "conform ok 22" in r.stdout

@@ -3,3 +3,5 @@
 wm_unit_test(test_etcd SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_etcd.c LIBS wm_etcd)
 add_executable(etcd_tool ${CMAKE_SOURCE_DIR}/tests/unit/etcd_tool.c)
 target_link_libraries(etcd_tool PRIVATE wm_etcd)
+add_executable(etcd_conform ${CMAKE_SOURCE_DIR}/tests/unit/etcd_conform.c)
+target_link_libraries(etcd_conform PRIVATE wm_etcd wm_store)
