@@ -5,6 +5,8 @@
  *   leases/v4/<hex8>     an IPv4 lease (8 hex digits, host order, so that
  *                        keys sort as addresses do); value: the node ID
  *   leases/v6/<prefix>   a node's derived IPv6 /112; value: the node ID
+ *   denied/<id>          a node an administrator removed and denied
+ *                        (DenyNodeCommand); its joins are refused
  *   servers/<id>         a server that serves the API from this mesh's state;
  *                        value: its API address "IP:port"; bound to an etcd
  *                        lease, so that it goes when the server stops
@@ -28,6 +30,7 @@ enum wm_etcd_kind {
 	WM_ETCD_KEY_LEASE_V4,
 	WM_ETCD_KEY_LEASE_V6,
 	WM_ETCD_KEY_SERVER,
+	WM_ETCD_KEY_DENIED,
 };
 
 /* Checks a mesh name (1-63 of [a-z0-9-], not starting or ending with '-'):

@@ -143,9 +143,15 @@ int wm_etcd_node_from_cmd(const struct wm_mesh_info *m, uint32_t first, uint32_t
 		}
 		snprintf(n->zone, sizeof(n->zone), "%s", c->zone);
 	}
+	if (c->via && *c->via && wm_node_id_check(c->via, &w) < 0) {
+		snprintf(why, whylen, "invalid via node ID: %s", w);
+		return -EINVAL;
+	}
 	if (c->exit_node && *c->exit_node) {
-		if (wm_node_id_check(c->exit_node, &w) < 0) {
-			snprintf(why, whylen, "invalid exit node: %s", w);
+		w = NULL;
+		if (wm_node_id_check(c->exit_node, &w) < 0 || strcmp(c->exit_node, c->id) == 0) {
+			snprintf(why, whylen, "invalid exit node ID for node %s: %s", c->id,
+				 w ? w : "it names the node itself");
 			return -EINVAL;
 		}
 		snprintf(n->exit_node, sizeof(n->exit_node), "%s", c->exit_node);
@@ -286,11 +292,12 @@ static ProtobufCBinaryData key_of(struct wm_etcd_txn *t, size_t i)
 }
 
 /* Compare key i's create_revision (absent: 0) or mod_revision with rev. */
-static void cmp_add(struct wm_etcd_txn *t, size_t i, bool mod, int64_t rev)
+static void cmp_add_r(struct wm_etcd_txn *t, size_t i, bool mod, int64_t rev,
+		      Etcdserverpb__Compare__CompareResult result)
 {
 	Etcdserverpb__Compare *c = &t->cmp[t->req.n_compare];
 	etcdserverpb__compare__init(c);
-	c->result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+	c->result = result;
 	c->key = key_of(t, i);
 	if (mod) {
 		c->target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD;
@@ -302,6 +309,11 @@ static void cmp_add(struct wm_etcd_txn *t, size_t i, bool mod, int64_t rev)
 		c->create_revision = rev;
 	}
 	t->cmpp[t->req.n_compare++] = c;
+}
+
+static void cmp_add(struct wm_etcd_txn *t, size_t i, bool mod, int64_t rev)
+{
+	cmp_add_r(t, i, mod, rev, ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL);
 }
 
 static Etcdserverpb__RequestOp *op_new(struct wm_etcd_txn *t)
@@ -396,7 +408,8 @@ int wm_etcd_txn_join(struct wm_etcd_txn *t, const char *mesh, const struct wm_me
 	if ((r = lease_names(n, v4, v6)) < 0 ||
 	    (r = set_key(t, 0, mesh, WM_ETCD_KEY_NODE, n->id)) < 0 ||
 	    (r = set_key(t, 1, mesh, WM_ETCD_KEY_LEASE_V4, v4)) < 0 ||
-	    (r = set_key(t, 2, mesh, WM_ETCD_KEY_LEASE_V6, v6)) < 0)
+	    (r = set_key(t, 2, mesh, WM_ETCD_KEY_LEASE_V6, v6)) < 0 ||
+	    (r = set_key(t, 3, mesh, WM_ETCD_KEY_DENIED, n->id)) < 0)
 		return r;
 	if ((r = wm_etcd_node_encode(n, &node, &len)) < 0)
 		return r;
@@ -408,12 +421,12 @@ int wm_etcd_txn_join(struct wm_etcd_txn *t, const char *mesh, const struct wm_me
 		free(id6);
 		return -ENOMEM;
 	}
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		cmp_add(t, i, false, 0);
 	put_add(t, 0, node, len);
 	put_add(t, 1, id4, l4);
 	put_add(t, 2, id6, l6);
-	for (size_t i = 0; i < 3; i++)
+	for (size_t i = 0; i < 4; i++)
 		get_add(t, i);
 	return 0;
 }
@@ -428,13 +441,16 @@ int wm_etcd_txn_rejoin(struct wm_etcd_txn *t, const char *mesh, const struct wm_
 	txn_init(t);
 	if (mod_revision <= 0)
 		return -EINVAL;
-	if ((r = set_key(t, 0, mesh, WM_ETCD_KEY_NODE, n->id)) < 0)
+	if ((r = set_key(t, 0, mesh, WM_ETCD_KEY_NODE, n->id)) < 0 ||
+	    (r = set_key(t, 1, mesh, WM_ETCD_KEY_DENIED, n->id)) < 0)
 		return r;
 	if ((r = wm_etcd_node_encode(n, &node, &len)) < 0)
 		return r;
 	cmp_add(t, 0, true, mod_revision);
+	cmp_add(t, 1, false, 0);
 	put_add(t, 0, node, len);
 	get_add(t, 0);
+	get_add(t, 1);
 	return 0;
 }
 
@@ -455,6 +471,35 @@ int wm_etcd_txn_remove(struct wm_etcd_txn *t, const char *mesh, const struct wm_
 	cmp_add(t, 0, true, mod_revision);
 	for (size_t i = 0; i < 3; i++)
 		del_add(t, i);
+	get_add(t, 0);
+	return 0;
+}
+
+int wm_etcd_txn_deny(struct wm_etcd_txn *t, const char *mesh, const Webmesh__V1__DenyNodeCommand *c)
+{
+	size_t len = webmesh__v1__deny_node_command__get_packed_size(c);
+	uint8_t *v;
+	int r;
+
+	txn_init(t);
+	if (!c->node_id || (r = set_key(t, 0, mesh, WM_ETCD_KEY_DENIED, c->node_id)) < 0)
+		return -EINVAL;
+	if (!(v = malloc(len ? len : 1)))
+		return -ENOMEM;
+	webmesh__v1__deny_node_command__pack(c, v);
+	put_add(t, 0, v, len);
+	return 0;
+}
+
+int wm_etcd_txn_allow(struct wm_etcd_txn *t, const char *mesh, const char *node_id)
+{
+	int r;
+
+	txn_init(t);
+	if (!node_id || (r = set_key(t, 0, mesh, WM_ETCD_KEY_DENIED, node_id)) < 0)
+		return -EINVAL;
+	cmp_add_r(t, 0, false, 0, ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER);
+	del_add(t, 0);
 	get_add(t, 0);
 	return 0;
 }

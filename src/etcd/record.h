@@ -59,18 +59,25 @@ struct wm_etcd_txn {
 /* Creates the mesh key if there is none; otherwise reads it (resume). */
 int wm_etcd_txn_bootstrap(struct wm_etcd_txn *t, const char *mesh,
 			  const Webmesh__V1__BootstrapMeshCommand *c);
-/* A new node: if none of its node key, IPv4 lease key and IPv6 key exists,
- * creates all three; otherwise reads the three (the failure responses, in
- * that order, say which one exists). n->ipv4 must be set. */
+/* A new node: if none of its node key, IPv4 lease key, IPv6 key and denied
+ * key exists, creates the first three; otherwise reads the four (the
+ * failure responses, in that order, say which one exists). n->ipv4 must be
+ * set. */
 int wm_etcd_txn_join(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n);
 /* An existing node refreshed (same ID and key; the lease kept): writes the
- * node key only if it is unchanged since mod_revision; else reads it. */
+ * node key only if it is unchanged since mod_revision and the node is not
+ * denied; else reads the node key and the denied key. */
 int wm_etcd_txn_rejoin(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
 		       int64_t mod_revision);
 /* Removes the node and its two lease keys if the node key is unchanged since
  * mod_revision; else reads it. */
 int wm_etcd_txn_remove(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
 		       int64_t mod_revision);
+/* Records a denied node (replacing an earlier record). */
+int wm_etcd_txn_deny(struct wm_etcd_txn *t, const char *mesh,
+		     const Webmesh__V1__DenyNodeCommand *c);
+/* Forgets a denied node if it is denied; else reads its (absent) key. */
+int wm_etcd_txn_allow(struct wm_etcd_txn *t, const char *mesh, const char *node_id);
 void wm_etcd_txn_free(struct wm_etcd_txn *t);
 
 #endif

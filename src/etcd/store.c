@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/denied.h"
 #include "core/error.h"
 #include "core/ids.h"
 #include "etcd/record.h"
@@ -48,6 +49,8 @@ struct wm_etcd_store {
 	struct listener listeners[MAX_LISTENERS];
 	size_t n_listeners;
 	struct op *ops;
+	char (*denied)[WM_NODE_ID_MAX + 1]; /* sorted */
+	size_t n_denied;
 	struct wm_etcd_server *servers; /* sorted by ID */
 	size_t n_servers;
 	struct reg *reg;
@@ -56,13 +59,15 @@ struct wm_etcd_store {
 	bool loading, closing;
 };
 
-enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD };
+enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD, OP_DENY, OP_ALLOW };
 
 struct op {
 	struct wm_etcd_store *s;
 	struct op *prev, *next;
 	enum op_kind kind;
 	Webmesh__V1__BootstrapMeshCommand *boot; /* a copy */
+	Webmesh__V1__DenyNodeCommand deny;	 /* points into node.id, by */
+	char by[256];
 	struct wm_mesh_node node;
 	uint32_t want;	  /* requested lease, 0 = none */
 	uint32_t *leased; /* the leases as last read, sorted */
@@ -167,7 +172,8 @@ static int key_kind(const struct wm_etcd_store *s, const uint8_t *key, size_t le
 	} dirs[] = {{"nodes/", WM_ETCD_KEY_NODE},
 		    {"leases/v4/", WM_ETCD_KEY_LEASE_V4},
 		    {"leases/v6/", WM_ETCD_KEY_LEASE_V6},
-		    {"servers/", WM_ETCD_KEY_SERVER}};
+		    {"servers/", WM_ETCD_KEY_SERVER},
+		    {"denied/", WM_ETCD_KEY_DENIED}};
 	if (len < s->prefix_len || memcmp(key, s->prefix, s->prefix_len) != 0)
 		return -EINVAL;
 	key += s->prefix_len;
@@ -187,6 +193,48 @@ static int key_kind(const struct wm_etcd_store *s, const uint8_t *key, size_t le
 		}
 	}
 	return -EINVAL;
+}
+
+static bool denied_has(const struct wm_etcd_store *s, const char *id, size_t *at)
+{
+	size_t lo = 0, hi = s->n_denied;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(s->denied[mid], id);
+		if (c == 0) {
+			*at = mid;
+			return true;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*at = lo;
+	return false;
+}
+
+static int denied_apply(struct wm_etcd_store *s, const char *id, bool present)
+{
+	const char *why;
+	size_t i;
+	bool found = denied_has(s, id, &i);
+	if (wm_node_id_check(id, &why) < 0 || found == present)
+		return 0;
+	if (!present) {
+		memmove(&s->denied[i], &s->denied[i + 1],
+			(s->n_denied - i - 1) * sizeof(*s->denied));
+		s->n_denied--;
+		return 0;
+	}
+	char(*v)[WM_NODE_ID_MAX + 1] = realloc(s->denied, (s->n_denied + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	s->denied = v;
+	memmove(&s->denied[i + 1], &s->denied[i], (s->n_denied - i) * sizeof(*s->denied));
+	snprintf(s->denied[i], sizeof(s->denied[i]), "%.*s", WM_NODE_ID_MAX, id);
+	s->n_denied++;
+	return 0;
 }
 
 /* A server key put (kv) or deleted (NULL). A value that is not IP:port is
@@ -274,6 +322,8 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 	}
 	if (kind == WM_ETCD_KEY_SERVER)
 		return server_apply(s, name, deleted ? NULL : kv);
+	if (kind == WM_ETCD_KEY_DENIED)
+		return denied_apply(s, name, !deleted);
 	if (kind != WM_ETCD_KEY_NODE || !s->has_mesh)
 		return 0;
 	if (deleted) {
@@ -414,12 +464,25 @@ static void retry(struct op *o)
 		op_fail(o, -WM_ERPC, "etcd: %s", strerror(-r));
 }
 
-/* The failure side of a join: which of node, v4 lease, v6 key exists. */
+static void refuse_denied(struct op *o)
+{
+	char why[WM_DENIED_REASON_MAX];
+	wm_denied_reason(o->node.id, why, sizeof(why));
+	op_fail(o, -EPERM, "%s", why);
+}
+
+/* The failure side of a join: which of node, v4 lease, v6 key, denied key
+ * exists. */
 static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 {
 	struct wm_etcd_store *s = o->s;
 	const Mvccpb__KeyValue *node = resp_kv(r, 0), *v4 = resp_kv(r, 1), *v6 = resp_kv(r, 2);
 
+	if (resp_kv(r, 3)) {
+		denied_apply(s, o->node.id, true);
+		refuse_denied(o);
+		return;
+	}
 	if (node) {
 		struct wm_mesh_node old;
 		if (wm_etcd_node_decode(&s->info, node->value.data, node->value.len, &old) < 0) {
@@ -497,6 +560,11 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 			op_end(o);
 		} else if (o->rejoin) {
 			const Mvccpb__KeyValue *kv = resp_kv(r, 0);
+			if (resp_kv(r, 1)) {
+				denied_apply(s, o->node.id, true);
+				refuse_denied(o);
+				break;
+			}
 			if (!kv) { /* removed meanwhile: join anew */
 				o->rejoin = false;
 				o->node.ipv4.family = 0;
@@ -521,6 +589,19 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 				o->mod_rev = kv->mod_revision;
 				retry(o);
 			}
+		}
+		break;
+	case OP_DENY:
+		denied_apply(s, o->node.id, true);
+		op_end(o);
+		break;
+	case OP_ALLOW:
+		if (r->succeeded) {
+			denied_apply(s, o->node.id, false);
+			op_end(o);
+		} else {
+			denied_apply(s, o->node.id, false);
+			op_fail(o, -ENOENT, "node %s is not denied", o->node.id);
 		}
 		break;
 	case OP_LOAD:
@@ -644,6 +725,12 @@ static int op_step(struct op *o)
 	case OP_REMOVE:
 		r = wm_etcd_txn_remove(&o->txn, s->mesh, &o->node, o->mod_rev);
 		break;
+	case OP_DENY:
+		r = wm_etcd_txn_deny(&o->txn, s->mesh, &o->deny);
+		break;
+	case OP_ALLOW:
+		r = wm_etcd_txn_allow(&o->txn, s->mesh, o->node.id);
+		break;
 	default:
 		return -EINVAL;
 	}
@@ -691,9 +778,51 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 			r = -ENOMEM;
 		break;
 	}
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE:
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE: {
+		const char *why = NULL;
+		bool deny = cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE;
+		const char *id = deny ? cmd->deny_node->node_id : cmd->allow_node->node_id;
+		o->kind = deny ? OP_DENY : OP_ALLOW;
+		/* The FSM's checks (fsm_deny.c). */
+		if (!id || wm_node_id_check(id, &why) < 0) {
+			o->res.err = -EINVAL;
+			snprintf(o->res.message, sizeof(o->res.message), "invalid node ID: %s",
+				 why ? why : "missing");
+			refused = true;
+			break;
+		}
+		snprintf(o->node.id, sizeof(o->node.id), "%s", id);
+		if (deny) {
+			if (!cmd->deny_node->by || strlen(cmd->deny_node->by) > 255) {
+				o->res.err = -EINVAL;
+				snprintf(o->res.message, sizeof(o->res.message),
+					 "invalid remover (at most 255 characters)");
+				refused = true;
+				break;
+			}
+			snprintf(o->by, sizeof(o->by), "%s", cmd->deny_node->by);
+			webmesh__v1__deny_node_command__init(&o->deny);
+			o->deny.node_id = o->node.id;
+			o->deny.by = o->by;
+			o->deny.denied_at = cmd->deny_node->denied_at;
+		}
+		break;
+	}
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE: {
 		bool found;
+		size_t at;
 		o->kind = OP_JOIN;
+		/* As the FSM: a denied node is refused before anything else is
+		 * looked at; the transaction checks it again, atomically. */
+		if (cmd->join_node->id && denied_has(s, cmd->join_node->id, &at)) {
+			snprintf(o->node.id, sizeof(o->node.id), "%.*s", WM_NODE_ID_MAX,
+				 cmd->join_node->id);
+			wm_denied_reason(o->node.id, o->res.message, sizeof(o->res.message));
+			o->res.err = -EPERM;
+			refused = true;
+			break;
+		}
 		if (!s->has_mesh) {
 			o->res.err = -WM_ENOMESH;
 			snprintf(o->res.message, sizeof(o->res.message),
@@ -817,6 +946,7 @@ static void load_cb(void *data, int err, const char *message, const uint8_t *res
 	}
 	s->n_nodes = 0;
 	s->n_servers = 0;
+	s->n_denied = 0;
 	s->has_mesh = false;
 	/* The mesh first: nodes are read against its networks. */
 	for (int pass = 0; pass < 2; pass++)
@@ -904,6 +1034,7 @@ void wm_etcd_store_close(struct wm_etcd_store *s)
 	s->ops = NULL;
 	reg_close(s->reg);
 	free(s->servers);
+	free(s->denied);
 	free(s->nodes);
 	free(s);
 }

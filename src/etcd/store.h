@@ -3,8 +3,8 @@
  * feed from that watch. It has the shape of the store interface
  * (store/store_api.def): apply's results and refusals, on_change's feed with
  * cmd NULL for "reload everything", so that a storage plugin can forward to
- * it. Commands so far: BootstrapMesh, JoinNode, RemoveNode; others are
- * refused with -ENOTSUP. */
+ * it. Commands so far: BootstrapMesh, JoinNode, RemoveNode, DenyNode,
+ * AllowNode; others are refused with -ENOTSUP. */
 #ifndef WM_ETCD_STORE_H
 #define WM_ETCD_STORE_H
 

@@ -384,9 +384,10 @@ def test_etcd_conforms_to_raft_store(etcd1):
     """The same commands through the Raft store's FSM and the etcd store:
     the same results and refusals (before bootstrap, bad networks, taken and
     requested addresses, another key under an ID, a key under two IDs, bad
-    IDs, keys and routes, removal, reuse of a released address, exhaustion)
+    IDs, keys and routes, an exit node naming itself, removal, deny and
+    allow, reuse of a released address, exhaustion)
     and, at the end, the same nodes with the same addresses."""
     e = etcd1
     r = e.client.netns_exec(str(CONFORM), e.endpoints, "conform", check=False)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "conform ok 22" in r.stdout
+    assert "conform ok 29" in r.stdout

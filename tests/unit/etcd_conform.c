@@ -192,6 +192,10 @@ int main(int argc, char **argv)
 	     (cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, rt_in, 1, NULL), &cmd));
 	BOTH("address outside the network",
 	     (cmd = join_cmd(&j, "node-d", kd, "10.8.0.1", ep1, 1, NULL, 0, NULL), &cmd));
+	char *self_exit = "node-d";
+	cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, NULL, 0, NULL);
+	j.exit_node = self_exit;
+	BOTH("exit node names itself", &cmd);
 	BOTH("join d", (cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, NULL, 0, NULL), &cmd));
 	Webmesh__V1__RemoveNodeCommand rm = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;
 	Webmesh__V1__RaftCommand rc = WEBMESH__V1__RAFT_COMMAND__INIT;
@@ -200,6 +204,27 @@ int main(int argc, char **argv)
 	rm.id = "node-a";
 	BOTH("remove a", &rc);
 	BOTH("remove a again", &rc);
+	Webmesh__V1__DenyNodeCommand dn = WEBMESH__V1__DENY_NODE_COMMAND__INIT;
+	Webmesh__V1__AllowNodeCommand al = WEBMESH__V1__ALLOW_NODE_COMMAND__INIT;
+	Webmesh__V1__RaftCommand dc = WEBMESH__V1__RAFT_COMMAND__INIT;
+	Webmesh__V1__RaftCommand ac = WEBMESH__V1__RAFT_COMMAND__INIT;
+	dc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE;
+	dc.deny_node = &dn;
+	ac.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE;
+	ac.allow_node = &al;
+	dn.node_id = "node-a";
+	dn.by = "admin";
+	dn.denied_at = 5;
+	al.node_id = "node-a";
+	BOTH("deny a", &dc);
+	BOTH("join a while denied",
+	     (cmd = join_cmd(&j, "node-a", ka, NULL, ep1, 1, NULL, 0, NULL), &cmd));
+	BOTH("join a while denied, with a bad key",
+	     (cmd = join_cmd(&j, "node-a", "nope", NULL, ep1, 1, NULL, 0, NULL), &cmd));
+	BOTH("allow a", &ac);
+	BOTH("allow a again", &ac);
+	dn.node_id = "Bad ID";
+	BOTH("deny an invalid ID", &dc);
 	BOTH("join e takes a's address",
 	     (cmd = join_cmd(&j, "node-e", ke, NULL, ep1, 1, NULL, 0, NULL), &cmd));
 	const char *more[] = {"m1", "m2", "m3", "m4"};

@@ -42,7 +42,9 @@ static void test_keys(void **state)
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "server-1", k, sizeof(k)), 0);
 	assert_string_equal(k, "/webmesh/m/servers/server-1");
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "a/b", k, sizeof(k)), -EINVAL);
-	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER + 1, "x", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_DENIED + 1, "x", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_DENIED, "node-1", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/denied/node-1");
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_NODE, "", k, sizeof(k)), 0);
 	assert_string_equal(k, "/webmesh/m/nodes/");
 	/* Names that would leave their directory are refused. */
@@ -254,10 +256,12 @@ static void test_txn_join(void **state)
 	wm_etcd_txn_free(&t);
 	n.ipv4 = wm_prefix_from_ipv4_u32(0x0a010002, 32);
 	assert_int_equal(wm_etcd_txn_join(&t, "m", &n), 0);
-	/* Three keys, each created only if absent; all three read otherwise. */
-	assert_int_equal(t.req.n_compare, 3);
-	const char *keys[] = {"/webmesh/m/nodes/node-a", "/webmesh/m/leases/v4/0a010002", NULL};
-	for (size_t i = 0; i < 3; i++) {
+	/* Three keys, each created only if absent, and no denied key; all four
+	 * read otherwise. */
+	assert_int_equal(t.req.n_compare, 4);
+	const char *keys[] = {"/webmesh/m/nodes/node-a", "/webmesh/m/leases/v4/0a010002", NULL,
+			      "/webmesh/m/denied/node-a"};
+	for (size_t i = 0; i < 4; i++) {
 		const Etcdserverpb__Compare *c = t.req.compare[i];
 		assert_int_equal(c->target, ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE);
 		assert_int_equal(c->result, ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL);
@@ -271,13 +275,13 @@ static void test_txn_join(void **state)
 	}
 	assert_memory_equal(t.req.compare[2]->key.data, "/webmesh/m/leases/v6/fd12:3456:789a:", 36);
 	assert_int_equal(t.req.n_success, 3);
-	assert_int_equal(t.req.n_failure, 3);
-	for (size_t i = 0; i < 3; i++) {
+	assert_int_equal(t.req.n_failure, 4);
+	for (size_t i = 0; i < 3; i++)
 		assert_int_equal(t.req.success[i]->request_case,
 				 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT);
+	for (size_t i = 0; i < 4; i++)
 		assert_int_equal(t.req.failure[i]->request_case,
 				 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE);
-	}
 	/* The lease keys name their node. */
 	const Etcdserverpb__PutRequest *p = t.req.success[1]->request_put;
 	assert_int_equal(p->value.len, 6);
@@ -293,7 +297,7 @@ static void test_txn_join(void **state)
 	etcdserverpb__txn_request__pack(&t.req, buf);
 	Etcdserverpb__TxnRequest *u = etcdserverpb__txn_request__unpack(NULL, len, buf);
 	assert_non_null(u);
-	assert_int_equal(u->n_compare, 3);
+	assert_int_equal(u->n_compare, 4);
 	etcdserverpb__txn_request__free_unpacked(u, NULL);
 	free(buf);
 	wm_etcd_txn_free(&t);
@@ -327,9 +331,20 @@ static void test_txn_remove_rejoin(void **state)
 			    "/webmesh/m/leases/v4/0a010002", 29);
 	wm_etcd_txn_free(&t);
 	assert_int_equal(wm_etcd_txn_rejoin(&t, "m", &n, 7), 0);
-	assert_int_equal(t.req.n_compare, 1);
+	assert_int_equal(t.req.n_compare, 2);
 	assert_int_equal(t.req.compare[0]->mod_revision, 7);
+	assert_memory_equal(t.req.compare[1]->key.data, "/webmesh/m/denied/node-a", 24);
+	assert_int_equal(t.req.compare[1]->create_revision, 0);
 	assert_int_equal(t.req.n_success, 1);
+	wm_etcd_txn_free(&t);
+	/* Allow: only a denied node (create_revision > 0) is forgotten. */
+	assert_int_equal(wm_etcd_txn_allow(&t, "m", "node-a"), 0);
+	assert_int_equal(t.req.compare[0]->result, ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER);
+	assert_int_equal(t.req.compare[0]->create_revision, 0);
+	assert_int_equal(t.req.success[0]->request_case,
+			 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE);
+	wm_etcd_txn_free(&t);
+	assert_int_equal(wm_etcd_txn_allow(&t, "m", "../x"), -EINVAL);
 	wm_etcd_txn_free(&t);
 }
 
