@@ -285,6 +285,40 @@ static void notify(struct wm_etcd_store *s, int64_t rev, const Webmesh__V1__Raft
 		s->listeners[i].cb(s->listeners[i].data, (uint64_t)rev, cmd);
 }
 
+/* The command a change of a denied key amounts to, for the feed: the
+ * DenyNodeCommand stored (kv), or an AllowNodeCommand (NULL). NULL on
+ * failure. */
+static Webmesh__V1__RaftCommand *deny_cmd(const char *id, const Mvccpb__KeyValue *kv)
+{
+	Webmesh__V1__RaftCommand *c = malloc(sizeof(*c));
+	if (!c)
+		return NULL;
+	webmesh__v1__raft_command__init(c);
+	if (kv) {
+		c->deny_node =
+			webmesh__v1__deny_node_command__unpack(NULL, kv->value.len, kv->value.data);
+		c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE;
+		if (!c->deny_node) {
+			free(c);
+			return NULL;
+		}
+		return c;
+	}
+	Webmesh__V1__AllowNodeCommand *a = malloc(sizeof(*a));
+	char *nid = strdup(id);
+	if (!a || !nid) {
+		free(a);
+		free(nid);
+		free(c);
+		return NULL;
+	}
+	webmesh__v1__allow_node_command__init(a);
+	a->node_id = nid;
+	c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE;
+	c->allow_node = a;
+	return c;
+}
+
 /* One key of the mesh as read or seen changing; cmd (may be NULL) receives
  * the command the change amounts to, for the feed. */
 static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool deleted,
@@ -322,8 +356,14 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 	}
 	if (kind == WM_ETCD_KEY_SERVER)
 		return server_apply(s, name, deleted ? NULL : kv);
-	if (kind == WM_ETCD_KEY_DENIED)
-		return denied_apply(s, name, !deleted);
+	if (kind == WM_ETCD_KEY_DENIED) {
+		/* Reported at every event: our own deny is in the cache
+		 * before its event arrives. */
+		int r = denied_apply(s, name, !deleted);
+		if (r == 0 && cmd)
+			*cmd = deny_cmd(name, deleted ? NULL : kv);
+		return r;
+	}
 	if (kind != WM_ETCD_KEY_NODE || !s->has_mesh)
 		return 0;
 	if (deleted) {

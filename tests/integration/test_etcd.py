@@ -156,7 +156,7 @@ def test_etcd_single_member_mesh(etcd1):
     assert r.returncode == 1 and "already bootstrapped" in r.stdout
 
     with open(e.topo.dir / "watch.out", "w") as out:
-        watch = e.tool_bg("watch", "4", "40", out=out)
+        watch = e.tool_bg("watch", "6", "40", out=out)
         try:
             wait_until(lambda: "watching" in (e.topo.dir / "watch.out").read_text(), 20,
                        "the watch is open")
@@ -175,6 +175,11 @@ def test_etcd_single_member_mesh(etcd1):
             r = e.tool("join", "Bad_ID", KEY_B, check=False)
             assert r.returncode == 1 and "invalid node ID" in r.stdout
             assert "ok node-b" in e.tool("leave", "node-b").stdout
+            # A denied node is refused until it is allowed again.
+            assert "ok node-b" in e.tool("deny", "node-b").stdout
+            r = e.tool("join", "node-b", KEY_B, check=False)
+            assert r.returncode == 1 and "wmctl allow node node-b" in r.stdout
+            assert "ok node-b" in e.tool("allow", "node-b").stdout
             watch.wait(scaled(30))
         finally:
             if watch.poll() is None:
@@ -183,7 +188,8 @@ def test_etcd_single_member_mesh(etcd1):
     changes = [line.split() for line in (e.topo.dir / "watch.out").read_text().splitlines()
                if line.startswith("change ")]
     assert [(c[2], c[3]) for c in changes] == [
-        ("join", "node-a"), ("join", "node-b"), ("join", "node-a"), ("remove", "node-b")]
+        ("join", "node-a"), ("join", "node-b"), ("join", "node-a"), ("remove", "node-b"),
+        ("deny", "node-b"), ("allow", "node-b")]
     revs = [int(c[1]) for c in changes]
     assert revs == sorted(revs) and len(set(revs)) == len(revs)
 

@@ -5,6 +5,7 @@
  *   etcd_tool ENDPOINTS MESH joins N PREFIX [MS] N concurrent joins, one
  *                                                started every MS ms
  *   etcd_tool ENDPOINTS MESH leave ID
+ *   etcd_tool ENDPOINTS MESH deny ID | allow ID
  *   etcd_tool ENDPOINTS MESH list                nodes, then servers
  *   etcd_tool ENDPOINTS MESH serve ID ADDR TTL SECONDS   register as a server
  *   etcd_tool ENDPOINTS MESH members             etcd's members (MemberList)
@@ -84,6 +85,11 @@ static void change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand
 		       cmd->join_node->ipv4_request);
 	else if (cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_REMOVE_NODE)
 		printf("change %llu remove %s\n", (unsigned long long)index, cmd->remove_node->id);
+	else if (cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE)
+		printf("change %llu deny %s\n", (unsigned long long)index, cmd->deny_node->node_id);
+	else if (cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE)
+		printf("change %llu allow %s\n", (unsigned long long)index,
+		       cmd->allow_node->node_id);
 	else
 		printf("change %llu other\n", (unsigned long long)index);
 	fflush(stdout);
@@ -231,6 +237,26 @@ int main(int argc, char **argv)
 		rc.remove_node = &rm;
 		if (wm_etcd_store_apply(s, &rc, apply_cb, r) == 0)
 			pending++;
+	} else if ((strcmp(cmd, "deny") == 0 || strcmp(cmd, "allow") == 0) && argc == 5) {
+		Webmesh__V1__RaftCommand rc = WEBMESH__V1__RAFT_COMMAND__INIT;
+		Webmesh__V1__DenyNodeCommand dn = WEBMESH__V1__DENY_NODE_COMMAND__INIT;
+		Webmesh__V1__AllowNodeCommand al = WEBMESH__V1__ALLOW_NODE_COMMAND__INIT;
+		struct join_req *r = calloc(1, sizeof(*r));
+		snprintf(r->id, sizeof(r->id), "%s", argv[4]);
+		if (cmd[0] == 'd') {
+			dn.node_id = argv[4];
+			dn.by = "etcd_tool";
+			rc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE;
+			rc.deny_node = &dn;
+		} else {
+			al.node_id = argv[4];
+			rc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE;
+			rc.allow_node = &al;
+		}
+		if (wm_etcd_store_apply(s, &rc, apply_cb, r) == 0)
+			pending++;
+		else
+			free(r);
 	} else if (strcmp(cmd, "list") == 0) {
 		struct wm_mesh_node *v;
 		size_t n;
