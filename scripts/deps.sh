@@ -31,6 +31,8 @@ PKGS=(
 	prometheus
 	# authentication tests: a real LDAP server, nftables for ACLs
 	slapd ldap-utils nftables
+	# the etcd storage provider's tests: real etcd members and etcdctl
+	etcd-server etcd-client
 	# NAT traversal tests and benchmark: a TURN/STUN server, NAT routers
 	# (nftables), overlay throughput
 	coturn iperf3

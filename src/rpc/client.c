@@ -240,7 +240,7 @@ struct cconn *wm_cl_conn_get(struct wm_rpc_client *cl)
 int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 		      struct wm_rpc_client **out)
 {
-	if (!cfg || (!cfg->unix_path == !cfg->host) || (cfg->host && (!cfg->tls || !cfg->port)))
+	if (!cfg || (!cfg->unix_path == !cfg->host) || (cfg->host && (!cfg->tls == !cfg->cleartext || !cfg->port)))
 		return -EINVAL;
 	struct wm_rpc_client *cl = calloc(1, sizeof(*cl));
 	if (!cl)

@@ -185,6 +185,10 @@ struct wm_rpc_client_config {
 	uint16_t port;
 	const char *unix_path;	 /* cleartext HTTP/2 over a unix socket */
 	SSL_CTX *tls;		 /* client context (wm_tls_client_ctx_new); NULL for unix */
+	/* TCP without TLS (HTTP/2 prior knowledge), for a server that offers
+	 * nothing else (an etcd with http:// URLs): host and port without tls.
+	 * Nothing is authenticated or private on such a connection. */
+	bool cleartext;
 	const char *server_name; /* SNI and :authority (default: host); the name
 				    checked is the context's verify_name */
 	size_t max_message_size; /* 0 = default */
@@ -213,7 +217,8 @@ struct wm_rpc_client_config {
 
 /* Connects lazily on the first call and again after the connection is lost
  * (a name is resolved with uv_getaddrinfo; its addresses are tried in turn).
- * -EINVAL unless exactly one of host (with tls and port) or unix_path is set.
+ * -EINVAL unless exactly one of host (with port, and tls unless cleartext)
+ * or unix_path is set.
  * The client takes its own reference on tls. */
 int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 		      struct wm_rpc_client **out);

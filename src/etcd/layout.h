@@ -1,0 +1,75 @@
+/* Where the mesh state lives in etcd, and the etcd endpoints' URLs (pure:
+ * no I/O). Every key of a mesh is under /webmesh/<mesh>/:
+ *   mesh                 the BootstrapMeshCommand that created it
+ *   nodes/<id>           a node: its JoinNodeCommand, ipv4_request = its lease
+ *   leases/v4/<hex8>     an IPv4 lease (8 hex digits, host order, so that
+ *                        keys sort as addresses do); value: the node ID
+ *   leases/v6/<prefix>   a node's derived IPv6 /112; value: the node ID
+ *   denied/<id>          a node an administrator removed and denied
+ *                        (DenyNodeCommand); its joins are refused
+ *   servers/<id>         a server that serves the API from this mesh's state;
+ *                        value: its API address "IP:port"; bound to an etcd
+ *                        lease, so that it goes when the server stops
+ * One key per node ID and one per address: an etcd transaction that creates
+ * them only if none exists (create_revision == 0) keeps both unique. */
+#ifndef WM_ETCD_LAYOUT_H
+#define WM_ETCD_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define WM_ETCD_MESH_MAX 63
+#define WM_ETCD_KEY_MAX 192
+#define WM_ETCD_MAX_ENDPOINTS 16
+#define WM_ETCD_DEFAULT_PORT 2379
+
+enum wm_etcd_kind {
+	WM_ETCD_KEY_MESH,
+	WM_ETCD_KEY_NODE,
+	WM_ETCD_KEY_LEASE_V4,
+	WM_ETCD_KEY_LEASE_V6,
+	WM_ETCD_KEY_SERVER,
+	WM_ETCD_KEY_DENIED,
+};
+
+/* Checks a mesh name (1-63 of [a-z0-9-], not starting or ending with '-'):
+ * it becomes a key component, so '/' and anything etcdctl would need to
+ * quote are refused. 0 or -EINVAL with *why. */
+int wm_etcd_mesh_check(const char *mesh, const char **why);
+
+/* The key of kind for name (NULL for WM_ETCD_KEY_MESH; a node ID, an IPv4
+ * address "a.b.c.d" or an IPv6 prefix "x::/112" otherwise), or with name ""
+ * the prefix every key of that kind starts with. 0, -EINVAL (bad mesh or
+ * name) or -ENAMETOOLONG. */
+int wm_etcd_key(const char *mesh, enum wm_etcd_kind kind, const char *name, char *out, size_t len);
+/* The prefix of the whole mesh: "/webmesh/<mesh>/". */
+int wm_etcd_mesh_prefix(const char *mesh, char *out, size_t len);
+
+/* The IPv4 lease key name of a host-order address and back: 8 lower-case hex
+ * digits. parse: 0 or -EINVAL. */
+void wm_etcd_v4_name(uint32_t addr, char out[9]);
+int wm_etcd_v4_parse(const char *name, size_t len, uint32_t *addr);
+
+/* etcd's range end for "every key starting with prefix": the prefix with its
+ * last byte below 0xff incremented and what follows dropped; "\0" (one zero
+ * byte: every key) when all bytes are 0xff. Returns the length written
+ * (at most len of prefix, at least 1). */
+size_t wm_etcd_prefix_end(const uint8_t *prefix, size_t len, uint8_t *out);
+
+struct wm_etcd_endpoint {
+	bool tls;	/* https:// */
+	char host[256]; /* a name or address literal, without brackets */
+	uint16_t port;	/* WM_ETCD_DEFAULT_PORT when the URL names none */
+};
+
+/* Parses "http://host[:port]" or "https://host[:port]" (an IPv6 literal in
+ * brackets; nothing after the port but an optional "/"). 0 or -EINVAL with
+ * *why. */
+int wm_etcd_endpoint_parse(const char *url, struct wm_etcd_endpoint *out, const char **why);
+/* A comma-separated list of them (1 to WM_ETCD_MAX_ENDPOINTS). 0 with *n, or
+ * -EINVAL with *why and bad (which item). */
+int wm_etcd_endpoints_parse(const char *list, struct wm_etcd_endpoint *out, size_t max, size_t *n,
+			    const char **why, char *bad, size_t badlen);
+
+#endif

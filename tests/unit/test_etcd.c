@@ -1,0 +1,389 @@
+/* The etcd provider's pure parts: key layout, endpoint URLs, records and the
+ * transactions that keep node IDs and addresses unique. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+#include "core/key.h"
+#include "etcd/layout.h"
+#include "etcd/record.h"
+
+static void test_mesh_names(void **state)
+{
+	const char *why;
+	(void)state;
+	assert_int_equal(wm_etcd_mesh_check("prod-1", &why), 0);
+	assert_int_equal(wm_etcd_mesh_check("", &why), -EINVAL);
+	assert_int_equal(wm_etcd_mesh_check("a/b", &why), -EINVAL);
+	assert_non_null(why);
+	assert_int_equal(wm_etcd_mesh_check("-x", &why), -EINVAL);
+	assert_int_equal(wm_etcd_mesh_check("Caps", &why), -EINVAL);
+}
+
+static void test_keys(void **state)
+{
+	char k[WM_ETCD_KEY_MAX];
+	(void)state;
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_MESH, NULL, k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/mesh");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_NODE, "node-1", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/nodes/node-1");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LEASE_V4, "ac100001", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/leases/v4/ac100001");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LEASE_V6, "fd00:1::/112", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/leases/v6/fd00:1::");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "server-1", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/servers/server-1");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "a/b", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_DENIED + 1, "x", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_DENIED, "node-1", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/denied/node-1");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_NODE, "", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/nodes/");
+	/* Names that would leave their directory are refused. */
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_NODE, "../mesh", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LEASE_V4, "1.2.3.4", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LEASE_V6, "fd00::/64", k, sizeof(k)),
+			 -EINVAL);
+	assert_int_equal(wm_etcd_key("m/x", WM_ETCD_KEY_MESH, NULL, k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_NODE, "node-1", k, 10), -ENAMETOOLONG);
+}
+
+static void test_v4_names(void **state)
+{
+	char n[9];
+	uint32_t a;
+	(void)state;
+	wm_etcd_v4_name(0xac100001, n);
+	assert_string_equal(n, "ac100001");
+	assert_int_equal(wm_etcd_v4_parse(n, 8, &a), 0);
+	assert_int_equal(a, 0xac100001);
+	/* Hex of fixed width sorts as the addresses do. */
+	char lo[9], hi[9];
+	wm_etcd_v4_name(0x0a0000ff, lo);
+	wm_etcd_v4_name(0x0a000100, hi);
+	assert_true(strcmp(lo, hi) < 0);
+	assert_int_equal(wm_etcd_v4_parse("AC100001", 8, &a), -EINVAL);
+	assert_int_equal(wm_etcd_v4_parse("ac1000", 6, &a), -EINVAL);
+}
+
+static void test_prefix_end(void **state)
+{
+	uint8_t out[8];
+	(void)state;
+	assert_int_equal(wm_etcd_prefix_end((const uint8_t *)"/a/", 3, out), 3);
+	assert_memory_equal(out, "/a0", 3);
+	const uint8_t ff[] = {'a', 0xff, 0xff};
+	assert_int_equal(wm_etcd_prefix_end(ff, 3, out), 1);
+	assert_int_equal(out[0], 'b');
+	const uint8_t all[] = {0xff};
+	assert_int_equal(wm_etcd_prefix_end(all, 1, out), 1);
+	assert_int_equal(out[0], 0);
+}
+
+static void test_endpoints(void **state)
+{
+	struct wm_etcd_endpoint e[WM_ETCD_MAX_ENDPOINTS];
+	const char *why;
+	char bad[64];
+	size_t n;
+	(void)state;
+	assert_int_equal(wm_etcd_endpoint_parse("https://etcd.example:2380", e, &why), 0);
+	assert_true(e[0].tls);
+	assert_string_equal(e[0].host, "etcd.example");
+	assert_int_equal(e[0].port, 2380);
+	assert_int_equal(wm_etcd_endpoint_parse("http://[fd00::1]/", e, &why), 0);
+	assert_false(e[0].tls);
+	assert_string_equal(e[0].host, "fd00::1");
+	assert_int_equal(e[0].port, WM_ETCD_DEFAULT_PORT);
+	assert_int_equal(wm_etcd_endpoint_parse("etcd:2379", e, &why), -EINVAL);
+	assert_int_equal(wm_etcd_endpoint_parse("http://h:0", e, &why), -EINVAL);
+	assert_int_equal(wm_etcd_endpoint_parse("http://h:65536", e, &why), -EINVAL);
+	assert_int_equal(wm_etcd_endpoint_parse("http://h:1/v3", e, &why), -EINVAL);
+	assert_int_equal(wm_etcd_endpoint_parse("http://fd00::1:2379", e, &why), -EINVAL);
+	assert_int_equal(wm_etcd_endpoint_parse("http://h@x:1", e, &why), -EINVAL);
+	assert_int_equal(wm_etcd_endpoints_parse("http://a:1,https://b:2", e, 16, &n, &why, bad,
+						 sizeof(bad)),
+			 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(e[1].port, 2);
+	assert_int_equal(
+		wm_etcd_endpoints_parse("http://a:1,,http://b", e, 16, &n, &why, bad, sizeof(bad)),
+		-EINVAL);
+	assert_int_equal(
+		wm_etcd_endpoints_parse("http://a,http://b", e, 1, &n, &why, bad, sizeof(bad)),
+		-EINVAL);
+	assert_string_equal(bad, "http://b");
+}
+
+static void mesh(struct wm_mesh_info *m, uint32_t *first, uint32_t *last)
+{
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	char why[256];
+	b.network_ipv4 = "10.1.0.0/29";
+	b.network_ipv6 = "fd12:3456:789a::/48";
+	b.domain = "mesh.internal";
+	assert_int_equal(wm_etcd_mesh_from_cmd(&b, m, first, last, why, sizeof(why)), 0);
+}
+
+static void test_mesh_record(void **state)
+{
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	struct wm_mesh_info m;
+	uint32_t first, last;
+	char why[256];
+	(void)state;
+	mesh(&m, &first, &last);
+	assert_int_equal(first, 0x0a010001);
+	assert_int_equal(last, 0x0a010006);
+	b.network_ipv4 = "10.1.0.0/29";
+	b.network_ipv6 = "fd12:3456:789a::/64";
+	b.domain = "mesh.internal";
+	assert_int_equal(wm_etcd_mesh_from_cmd(&b, &m, &first, &last, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "/48"));
+	b.network_ipv6 = "fd12:3456:789a::/48";
+	b.topology = "star";
+	assert_int_equal(wm_etcd_mesh_from_cmd(&b, &m, &first, &last, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "topology"));
+}
+
+static const char *KEY = "YNv0dxJDr9kH0OQOqWNaoajIVsR8fTBEbz1tWg8G2ng=";
+
+static void join_cmd(Webmesh__V1__JoinNodeCommand *j, char **ep, char **rt)
+{
+	webmesh__v1__join_node_command__init(j);
+	j->id = "node-a";
+	j->public_key = (char *)KEY;
+	j->endpoints = ep;
+	j->n_endpoints = 1;
+	j->routes = rt;
+	j->n_routes = 1;
+	j->listen_port = 51820;
+}
+
+static void test_node_record(void **state)
+{
+	Webmesh__V1__JoinNodeCommand j;
+	char *ep[] = {"192.0.2.1:51820"}, *rt[] = {"192.168.7.9/24"};
+	struct wm_mesh_info m;
+	struct wm_mesh_node n, back;
+	uint32_t first, last;
+	char why[256];
+	uint8_t *v;
+	size_t len;
+	(void)state;
+	mesh(&m, &first, &last);
+	join_cmd(&j, ep, rt);
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), 0);
+	assert_int_equal(n.ipv4.family, 0);
+	assert_int_equal(n.ipv6.family, AF_INET6);
+	assert_int_equal(n.ipv6.len, 112);
+	/* Routes are stored in network form, as the FSM stores them. */
+	char r0[WM_PREFIX_STRLEN];
+	wm_prefix_format(&n.routes[0], r0, sizeof(r0));
+	assert_string_equal(r0, "192.168.7.0/24");
+	n.ipv4 = wm_prefix_from_ipv4_u32(0x0a010003, 32);
+	assert_int_equal(wm_etcd_node_encode(&n, &v, &len), 0);
+	assert_int_equal(wm_etcd_node_decode(&m, v, len, &back), 0);
+	free(v);
+	assert_string_equal(back.id, "node-a");
+	assert_true(wm_prefix_equal(&back.ipv4, &n.ipv4));
+	assert_true(wm_prefix_equal(&back.ipv6, &n.ipv6));
+	assert_int_equal(back.listen_port, 51820);
+	assert_int_equal(wm_etcd_node_decode(&m, (const uint8_t *)"\xff\xff", 2, &back), -EINVAL);
+
+	/* The FSM's refusals. */
+	j.id = "Bad ID";
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "node ID"));
+	j.id = "node-a";
+	j.public_key = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "public key"));
+	j.public_key = (char *)KEY;
+	rt[0] = "10.1.0.0/30";
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "inside the mesh network"));
+	rt[0] = "192.168.7.9/24";
+	j.ipv4_request = "10.1.0.7"; /* the broadcast address */
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), -EINVAL);
+	j.ipv4_request = "10.1.0.5";
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), 0);
+	assert_int_equal(wm_prefix_ipv4_u32(&n.ipv4), 0x0a010005);
+	j.raft_role = 7;
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), -EINVAL);
+}
+
+static void test_lease_pick(void **state)
+{
+	uint32_t a;
+	const uint32_t leased[] = {1, 2, 4};
+	(void)state;
+	assert_int_equal(wm_etcd_lease_pick(1, 6, leased, 3, 0, &a), 0);
+	assert_int_equal(a, 3);
+	assert_int_equal(wm_etcd_lease_pick(1, 6, leased, 3, 5, &a), 0);
+	assert_int_equal(a, 5);
+	assert_int_equal(wm_etcd_lease_pick(1, 6, leased, 3, 4, &a), 0); /* taken: lowest */
+	assert_int_equal(a, 3);
+	const uint32_t full[] = {1, 2, 3};
+	assert_int_equal(wm_etcd_lease_pick(1, 3, full, 3, 0, &a), -WM_EEXHAUSTED);
+	assert_int_equal(wm_etcd_lease_pick(1, 4, full, 3, 0, &a), 0);
+	assert_int_equal(a, 4);
+}
+
+static void test_txn_join(void **state)
+{
+	Webmesh__V1__JoinNodeCommand j;
+	char *ep[] = {"192.0.2.1:51820"}, *rt[] = {"192.168.7.0/24"};
+	struct wm_mesh_info m;
+	struct wm_mesh_node n;
+	struct wm_etcd_txn t;
+	uint32_t first, last;
+	char why[256];
+	(void)state;
+	mesh(&m, &first, &last);
+	join_cmd(&j, ep, rt);
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), 0);
+	/* No lease yet: a join cannot be built. */
+	assert_int_equal(wm_etcd_txn_join(&t, "m", &n), -EINVAL);
+	wm_etcd_txn_free(&t);
+	n.ipv4 = wm_prefix_from_ipv4_u32(0x0a010002, 32);
+	assert_int_equal(wm_etcd_txn_join(&t, "m", &n), 0);
+	/* Three keys, each created only if absent, and no denied key; all four
+	 * read otherwise. */
+	assert_int_equal(t.req.n_compare, 4);
+	const char *keys[] = {"/webmesh/m/nodes/node-a", "/webmesh/m/leases/v4/0a010002", NULL,
+			      "/webmesh/m/denied/node-a"};
+	for (size_t i = 0; i < 4; i++) {
+		const Etcdserverpb__Compare *c = t.req.compare[i];
+		assert_int_equal(c->target, ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE);
+		assert_int_equal(c->result, ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL);
+		assert_int_equal(c->target_union_case,
+				 ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION);
+		assert_int_equal(c->create_revision, 0);
+		if (keys[i]) {
+			assert_int_equal(c->key.len, strlen(keys[i]));
+			assert_memory_equal(c->key.data, keys[i], c->key.len);
+		}
+	}
+	assert_memory_equal(t.req.compare[2]->key.data, "/webmesh/m/leases/v6/fd12:3456:789a:", 36);
+	assert_int_equal(t.req.n_success, 3);
+	assert_int_equal(t.req.n_failure, 4);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(t.req.success[i]->request_case,
+				 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(t.req.failure[i]->request_case,
+				 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE);
+	/* The lease keys name their node. */
+	const Etcdserverpb__PutRequest *p = t.req.success[1]->request_put;
+	assert_int_equal(p->value.len, 6);
+	assert_memory_equal(p->value.data, "node-a", 6);
+	/* The node value decodes to the node with its lease. */
+	struct wm_mesh_node back;
+	p = t.req.success[0]->request_put;
+	assert_int_equal(wm_etcd_node_decode(&m, p->value.data, p->value.len, &back), 0);
+	assert_int_equal(wm_prefix_ipv4_u32(&back.ipv4), 0x0a010002);
+	/* It packs: etcd gets one message. */
+	size_t len = etcdserverpb__txn_request__get_packed_size(&t.req);
+	uint8_t *buf = malloc(len);
+	etcdserverpb__txn_request__pack(&t.req, buf);
+	Etcdserverpb__TxnRequest *u = etcdserverpb__txn_request__unpack(NULL, len, buf);
+	assert_non_null(u);
+	assert_int_equal(u->n_compare, 4);
+	etcdserverpb__txn_request__free_unpacked(u, NULL);
+	free(buf);
+	wm_etcd_txn_free(&t);
+}
+
+static void test_txn_remove_rejoin(void **state)
+{
+	Webmesh__V1__JoinNodeCommand j;
+	char *ep[] = {"192.0.2.1:51820"}, *rt[] = {"192.168.7.0/24"};
+	struct wm_mesh_info m;
+	struct wm_mesh_node n;
+	struct wm_etcd_txn t;
+	uint32_t first, last;
+	char why[256];
+	(void)state;
+	mesh(&m, &first, &last);
+	join_cmd(&j, ep, rt);
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), 0);
+	n.ipv4 = wm_prefix_from_ipv4_u32(0x0a010002, 32);
+	assert_int_equal(wm_etcd_txn_remove(&t, "m", &n, 0), -EINVAL);
+	assert_int_equal(wm_etcd_txn_remove(&t, "m", &n, 42), 0);
+	/* Only if the node is as read; then its three keys go together. */
+	assert_int_equal(t.req.n_compare, 1);
+	assert_int_equal(t.req.compare[0]->target, ETCDSERVERPB__COMPARE__COMPARE_TARGET__MOD);
+	assert_int_equal(t.req.compare[0]->mod_revision, 42);
+	assert_int_equal(t.req.n_success, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(t.req.success[i]->request_case,
+				 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE);
+	assert_memory_equal(t.req.success[1]->request_delete_range->key.data,
+			    "/webmesh/m/leases/v4/0a010002", 29);
+	wm_etcd_txn_free(&t);
+	assert_int_equal(wm_etcd_txn_rejoin(&t, "m", &n, 7), 0);
+	assert_int_equal(t.req.n_compare, 2);
+	assert_int_equal(t.req.compare[0]->mod_revision, 7);
+	assert_memory_equal(t.req.compare[1]->key.data, "/webmesh/m/denied/node-a", 24);
+	assert_int_equal(t.req.compare[1]->create_revision, 0);
+	assert_int_equal(t.req.n_success, 1);
+	wm_etcd_txn_free(&t);
+	/* Allow: only a denied node (create_revision > 0) is forgotten. */
+	assert_int_equal(wm_etcd_txn_allow(&t, "m", "node-a"), 0);
+	assert_int_equal(t.req.compare[0]->result, ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER);
+	assert_int_equal(t.req.compare[0]->create_revision, 0);
+	assert_int_equal(t.req.success[0]->request_case,
+			 ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_DELETE_RANGE);
+	wm_etcd_txn_free(&t);
+	assert_int_equal(wm_etcd_txn_allow(&t, "m", "../x"), -EINVAL);
+	wm_etcd_txn_free(&t);
+}
+
+static void test_txn_bootstrap(void **state)
+{
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	struct wm_etcd_txn t;
+	(void)state;
+	b.network_ipv4 = "10.1.0.0/29";
+	b.network_ipv6 = "fd12:3456:789a::/48";
+	b.domain = "mesh.internal";
+	assert_int_equal(wm_etcd_txn_bootstrap(&t, "m", &b), 0);
+	assert_int_equal(t.req.n_compare, 1);
+	assert_int_equal(t.req.compare[0]->create_revision, 0);
+	assert_memory_equal(t.req.compare[0]->key.data, "/webmesh/m/mesh", 15);
+	assert_int_equal(t.req.n_success, 1);
+	assert_int_equal(t.req.n_failure, 1);
+	struct wm_mesh_info m;
+	uint32_t first, last;
+	char why[256];
+	const Etcdserverpb__PutRequest *p = t.req.success[0]->request_put;
+	assert_int_equal(wm_etcd_mesh_decode(p->value.data, p->value.len, &m, &first, &last, why,
+					     sizeof(why)),
+			 0);
+	assert_string_equal(m.domain, "mesh.internal");
+	wm_etcd_txn_free(&t);
+	assert_int_equal(wm_etcd_txn_bootstrap(&t, "bad/mesh", &b), -EINVAL);
+	wm_etcd_txn_free(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mesh_names),    cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_v4_names),      cmocka_unit_test(test_prefix_end),
+		cmocka_unit_test(test_endpoints),     cmocka_unit_test(test_mesh_record),
+		cmocka_unit_test(test_node_record),   cmocka_unit_test(test_lease_pick),
+		cmocka_unit_test(test_txn_join),      cmocka_unit_test(test_txn_remove_rejoin),
+		cmocka_unit_test(test_txn_bootstrap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
