@@ -280,15 +280,12 @@ void wm_sent_peers_free(struct wm_sent_peers *sp)
  * now (its old key is no longer a member). A node that only moved behind a
  * hub is still there with its key. The node table is the one the peer set
  * was just computed from, looked up by the graph's index of IDs. */
-int wm_services_gone_keys(struct wm_services *s, const struct wm_sent_peers *sp, struct wm_arena *a,
-			  Webmesh__V1__PeerConfigurations *out)
+int wm_peercache_gone_keys(struct wm_peercache *pc, const struct wm_sent_peers *sp,
+			   struct wm_arena *a, Webmesh__V1__PeerConfigurations *out)
 {
-	struct wm_peercache *pc;
 	size_t n = 0;
-	int err = services_cache(s, &pc);
+	int err = cache_load(pc);
 
-	if (!err)
-		err = cache_load(pc);
 	if (err || !sp->n)
 		return err;
 	out->gone_keys = wm_arena_alloc(a, sizeof(char *) * sp->n);
@@ -310,4 +307,13 @@ int wm_services_gone_keys(struct wm_services *s, const struct wm_sent_peers *sp,
 	}
 	out->n_gone_keys = n;
 	return 0;
+}
+
+int wm_services_gone_keys(struct wm_services *s, const struct wm_sent_peers *sp, struct wm_arena *a,
+			  Webmesh__V1__PeerConfigurations *out)
+{
+	struct wm_peercache *pc;
+	int err = services_cache(s, &pc);
+
+	return err ? err : wm_peercache_gone_keys(pc, sp, a, out);
 }

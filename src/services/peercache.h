@@ -65,8 +65,11 @@ struct wm_sent_peers {
 int wm_sent_peers_set(struct wm_sent_peers *sp, const Webmesh__V1__PeerConfigurations *pc);
 void wm_sent_peers_free(struct wm_sent_peers *sp);
 /* Sets out->gone_keys (strings in a) to the keys of sp's peers whose node is
- * not in the mesh with that key, as of the state s's cache computed out from
- * (call it right after wm_services_peers). 0, -ENOMEM, or the store's error. */
+ * not in the mesh with that key, as of the state the cache computed out from
+ * (call it right after wm_peercache_config). 0, -ENOMEM, or the store's error. */
+int wm_peercache_gone_keys(struct wm_peercache *pc, const struct wm_sent_peers *sp,
+			   struct wm_arena *a, Webmesh__V1__PeerConfigurations *out);
+/* The same through s's cache (right after wm_services_peers). */
 int wm_services_gone_keys(struct wm_services *s, const struct wm_sent_peers *sp, struct wm_arena *a,
 			  Webmesh__V1__PeerConfigurations *out);
 
