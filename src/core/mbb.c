@@ -317,6 +317,21 @@ int wm_mbb_target(struct wm_mbb *m, const struct wm_wg_device *target, uint64_t 
 	return ret;
 }
 
+void wm_mbb_drop_gone(struct wm_mbb *m, const wm_key *keys, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < m->n_lingers; i++) {
+		bool gone = false;
+
+		for (size_t k = 0; k < n && !gone; k++)
+			gone = wm_key_equal(m->lingers[i].key, keys[k]);
+		if (!gone)
+			m->lingers[kept++] = m->lingers[i];
+	}
+	m->n_lingers = kept;
+}
+
 static bool fresh_overlaps(const struct wm_mbb_fresh *f, const struct wm_wg_device *target,
 			   const struct wm_prefix *p)
 {

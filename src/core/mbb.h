@@ -106,6 +106,14 @@ void wm_mbb_set_networks(struct wm_mbb *m, const struct wm_prefix *ipv4,
 int wm_mbb_target(struct wm_mbb *m, const struct wm_wg_device *target, uint64_t now_ms,
 		  int64_t now_wall_ns);
 
+/* Peers whose node left the mesh (removed, left, denied: the server names
+ * them, PeerConfigurations.gone_keys), called after wm_mbb_target with the
+ * same change: their lingering addresses go at once, with no hold and no
+ * overlap. A peer set alone cannot tell such a node from one that moved
+ * behind a hub carrying the whole mesh network, and its tunnel must not
+ * carry anything once it is out. Keys the plan does not hold are ignored. */
+void wm_mbb_drop_gone(struct wm_mbb *m, const wm_key *keys, size_t n);
+
 /* The device to program now, given the target and the device as read
  * (actual: for handshake times; NULL: none known). *out is owned by the
  * caller (a copy is kept as the last plan); *next_ms is when to plan again

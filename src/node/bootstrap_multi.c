@@ -343,4 +343,5 @@ void wm_server_free(struct wm_server *s)
 	s->n_bootpeers = 0;
 	SSL_CTX_free(s->boot_tls);
 	s->boot_tls = NULL;
+	wm_sent_peers_free(&s->own_sent);
 }

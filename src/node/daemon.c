@@ -309,7 +309,8 @@ static void own_peers(void *data, const Webmesh__V1__PeerConfigurations *pc)
 {
 	struct wm_daemon *d = data;
 	wm_routes_set_self(d->routes, pc->forwarding, pc->own_routes, pc->n_own_routes);
-	wm_netconf_apply_peers(&d->netconf, pc->peers, pc->n_peers);
+	wm_netconf_apply_peers_gone(&d->netconf, pc->peers, pc->n_peers, pc->gone_keys,
+				    pc->n_gone_keys);
 	wm_firewall_set(&d->firewall, pc->acl_rules);
 }
 

@@ -247,8 +247,10 @@ static void mbb_timer_cb(uv_timer_t *t);
 
 /* Sets nc->desired from nc->target: the target itself, or the make-before-
  * break plan towards it (target_changed: the peer set or an endpoint just
- * changed). The previous nc->desired is the caller's to free. */
-static void plan_desired(struct wm_netconf *nc, bool target_changed)
+ * changed; gone: peers of the last set whose node left the mesh, with it).
+ * The previous nc->desired is the caller's to free. */
+static void plan_desired(struct wm_netconf *nc, bool target_changed, const wm_key *gone,
+			 size_t n_gone)
 {
 	struct wm_wg_device *plan = NULL, *actual = NULL;
 	uint64_t next = 0, now = uv_now(nc->c.loop);
@@ -264,6 +266,8 @@ static void plan_desired(struct wm_netconf *nc, bool target_changed)
 		if (target_changed)
 			err = wm_mbb_target(&nc->mbb, nc->target, now,
 					    (int64_t)wall.tv_sec * 1000000000 + wall.tv_nsec);
+		if (!err && target_changed)
+			wm_mbb_drop_gone(&nc->mbb, gone, n_gone);
 		/* Handshake times, only while a new peer's is awaited (a server
 		 * with thousands of peers reads its device once per change, in
 		 * apply_desired); a failed read only delays confirmations. */
@@ -300,7 +304,7 @@ static void plan_desired(struct wm_netconf *nc, bool target_changed)
 static void replan(struct wm_netconf *nc, bool target_changed)
 {
 	struct wm_wg_device *prev = nc->desired;
-	plan_desired(nc, target_changed);
+	plan_desired(nc, target_changed, NULL, 0);
 	if (nc->desired)
 		apply_desired(nc, prev);
 	else
@@ -489,8 +493,33 @@ int wm_netconf_restore_peers(struct wm_netconf *nc)
 	return err;
 }
 
+/* The server's gone keys, decoded; a malformed one is left out (its peer,
+ * if it lingers, ends after the hold as without the list). NULL when there
+ * are none or memory ran out (the same fallback). */
+static wm_key *decode_gone(char *const *keys, size_t n, size_t *n_out)
+{
+	wm_key *v = n ? calloc(n, sizeof(*v)) : NULL;
+
+	*n_out = 0;
+	for (size_t i = 0; v && i < n; i++) {
+		if (!keys[i] || wm_key_from_base64(keys[i], v[*n_out]) < 0) {
+			wm_warn("ignoring a malformed key of a peer that left the mesh from the "
+				"server");
+			continue;
+		}
+		(*n_out)++;
+	}
+	return v;
+}
+
 int wm_netconf_apply_peers(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *const *peers,
 			   size_t n)
+{
+	return wm_netconf_apply_peers_gone(nc, peers, n, NULL, 0);
+}
+
+int wm_netconf_apply_peers_gone(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *const *peers,
+				size_t n, char *const *gone_keys, size_t n_gone_keys)
 {
 	struct wm_wg_device *target = wm_wg_device_new(nc->c.cfg->interface);
 	struct wm_peer_name *names = calloc(n + 1, sizeof(*names));
@@ -528,7 +557,10 @@ int wm_netconf_apply_peers(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *co
 	nc->peer_names = names;
 	nc->n_peer_names = n_names;
 	struct wm_wg_device *prev = nc->desired;
-	plan_desired(nc, true);
+	size_t n_gone = 0;
+	wm_key *gone = decode_gone(gone_keys, n_gone_keys, &n_gone);
+	plan_desired(nc, true, gone, n_gone);
+	free(gone);
 	if (!nc->desired) {
 		nc->desired = prev;
 		prev = NULL;

@@ -98,6 +98,11 @@ int wm_netconf_set_addresses(struct wm_netconf *nc);
 /* Turns peer messages into the desired device and applies the difference. */
 int wm_netconf_apply_peers(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *const *peers,
 			   size_t n);
+/* The same, with the WireGuard keys (base64) of peers of the last set whose
+ * node left the mesh (PeerConfigurations.gone_keys): their tunnels end at
+ * once instead of after the make-before-break hold (core/mbb.h). */
+int wm_netconf_apply_peers_gone(struct wm_netconf *nc, Webmesh__V1__WireGuardPeer *const *peers,
+				size_t n, char *const *gone_keys, size_t n_gone_keys);
 /* Applies STATE_DIR/peers.state, the last peer set this node had (none: 0). */
 int wm_netconf_restore_peers(struct wm_netconf *nc);
 /* A peer moved to ICE: its endpoint changes on the device. */

@@ -68,7 +68,13 @@ static void self_update_cb(uv_timer_t *t)
 		wm_arena_free(&a);
 		return;
 	}
+	/* Peers whose node left the mesh end at once (core/mbb.h); without the
+	 * cache (no services yet) they end after the hold, as before. */
+	if (services && wm_services_gone_keys(services, &s->own_sent, &a, &pc) < 0)
+		pc.n_gone_keys = 0;
 	s->c.peers_cb(s->c.data, &pc);
+	if (services && wm_sent_peers_set(&s->own_sent, &pc) < 0)
+		wm_warn("out of memory: peers leaving the mesh are held like moved ones");
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
 	if (s->c.starting(s->c.data) && s->c.cfg->bootstrap) {
@@ -507,6 +513,7 @@ void wm_server_close(struct wm_server *s, void (*done_cb)(void *data), void *dat
 {
 	uv_close((uv_handle_t *)&s->leader_timer, NULL);
 	uv_close((uv_handle_t *)&s->self_timer, NULL);
+	wm_sent_peers_free(&s->own_sent);
 	uv_close((uv_handle_t *)&s->multiboot_timer, NULL);
 	if (s->store)
 		wm_store_close(s->store, done_cb, data);

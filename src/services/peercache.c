@@ -2,7 +2,9 @@
 #include "services/peercache.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/acl.h"
 #include "core/error.h"
@@ -168,8 +170,8 @@ void wm_peercache_free(struct wm_peercache *pc, bool store_open)
 	free(pc);
 }
 
-int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_arena *a,
-			Webmesh__V1__PeerConfigurations *out)
+/* The state as of the last change, loaded on first use after it. */
+static int cache_load(struct wm_peercache *pc)
 {
 	if (!pc->loaded) {
 		int err = snapshot_load(pc->store, &pc->snap, pc->marked, pc->marked_data);
@@ -178,7 +180,15 @@ int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_
 		pc->loaded = true;
 		pc->loads++;
 	}
-	return snapshot_config(&pc->snap, node_id, a, out);
+	return 0;
+}
+
+int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_arena *a,
+			Webmesh__V1__PeerConfigurations *out)
+{
+	int err = cache_load(pc);
+
+	return err ? err : snapshot_config(&pc->snap, node_id, a, out);
 }
 
 uint64_t wm_peercache_loads(const struct wm_peercache *pc)
@@ -199,8 +209,8 @@ int wm_peercache_config_once(struct wm_store *store, const char *node_id, struct
 	return err;
 }
 
-int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_arena *a,
-		      Webmesh__V1__PeerConfigurations *out)
+/* s's cache, made on first use. */
+static int services_cache(struct wm_services *s, struct wm_peercache **out)
 {
 	if (!s->cfg.store)
 		return -WM_ENOTLEADER;
@@ -217,5 +227,93 @@ int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_aren
 		s->peercache->marked = wm_liveness_marked;
 		s->peercache->marked_data = s;
 	}
-	return wm_peercache_config(s->peercache, node_id, a, out);
+	*out = s->peercache;
+	return 0;
+}
+
+int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_arena *a,
+		      Webmesh__V1__PeerConfigurations *out)
+{
+	struct wm_peercache *pc;
+	int err = services_cache(s, &pc);
+
+	return err ? err : wm_peercache_config(pc, node_id, a, out);
+}
+
+int wm_sent_peers_set(struct wm_sent_peers *sp, const Webmesh__V1__PeerConfigurations *pc)
+{
+	struct wm_sent_peer *v = NULL;
+	size_t n = 0;
+
+	if (pc->n_peers) {
+		v = calloc(pc->n_peers, sizeof(*v));
+		if (!v) {
+			wm_sent_peers_free(sp);
+			return -ENOMEM;
+		}
+	}
+	for (size_t i = 0; i < pc->n_peers; i++) {
+		const Webmesh__V1__MeshNode *node = pc->peers[i]->node;
+
+		/* computed here from the replica: always named and keyed */
+		if (!node || !node->id || !node->public_key)
+			continue;
+		snprintf(v[n].id, sizeof(v[n].id), "%s", node->id);
+		snprintf(v[n].key, sizeof(v[n].key), "%s", node->public_key);
+		n++;
+	}
+	free(sp->v);
+	sp->v = v;
+	sp->n = n;
+	return 0;
+}
+
+void wm_sent_peers_free(struct wm_sent_peers *sp)
+{
+	free(sp->v);
+	sp->v = NULL;
+	sp->n = 0;
+}
+
+/* A peer's node is gone when its ID is not in the node table (removed for
+ * silence, left, denied: a denied node is removed too), or holds another key
+ * now (its old key is no longer a member). A node that only moved behind a
+ * hub is still there with its key. The node table is the one the peer set
+ * was just computed from, looked up by the graph's index of IDs. */
+int wm_peercache_gone_keys(struct wm_peercache *pc, const struct wm_sent_peers *sp,
+			   struct wm_arena *a, Webmesh__V1__PeerConfigurations *out)
+{
+	size_t n = 0;
+	int err = cache_load(pc);
+
+	if (err || !sp->n)
+		return err;
+	out->gone_keys = wm_arena_alloc(a, sizeof(char *) * sp->n);
+	if (!out->gone_keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < sp->n; i++) {
+		size_t at;
+		char key[WM_KEY_B64_LEN + 1];
+
+		if (wm_peer_graph_find(pc->snap.graph, sp->v[i].id, &at) == 0) {
+			wm_key_to_base64(pc->snap.nodes[at].public_key, key);
+			if (strcmp(key, sp->v[i].key) == 0)
+				continue;
+		}
+		out->gone_keys[n] = wm_arena_strdup(a, sp->v[i].key);
+		if (!out->gone_keys[n])
+			return -ENOMEM;
+		n++;
+	}
+	out->n_gone_keys = n;
+	return 0;
+}
+
+int wm_services_gone_keys(struct wm_services *s, const struct wm_sent_peers *sp, struct wm_arena *a,
+			  Webmesh__V1__PeerConfigurations *out)
+{
+	struct wm_peercache *pc;
+	int err = services_cache(s, &pc);
+
+	return err ? err : wm_peercache_gone_keys(pc, sp, a, out);
 }

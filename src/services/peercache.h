@@ -14,6 +14,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "core/ids.h"
+#include "core/key.h"
 #include "store/store.h"
 #include "util/arena.h"
 #include "webmesh/v1/mesh.pb-c.h"
@@ -47,5 +49,28 @@ struct wm_services;
  * after a change. -WM_ENOTLEADER on a node without a store. */
 int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_arena *a,
 		      Webmesh__V1__PeerConfigurations *out);
+
+/* The peers last sent to one receiver (node ID and base64 key), to name in
+ * the next set those whose node left the mesh (PeerConfigurations.gone_keys). */
+struct wm_sent_peer {
+	char id[WM_NODE_ID_MAX + 1];
+	char key[WM_KEY_B64_LEN + 1];
+};
+struct wm_sent_peers {
+	struct wm_sent_peer *v;
+	size_t n;
+};
+/* Remembers pc's peers as the last sent: 0 or -ENOMEM (then none are
+ * remembered, and the next set names none gone). */
+int wm_sent_peers_set(struct wm_sent_peers *sp, const Webmesh__V1__PeerConfigurations *pc);
+void wm_sent_peers_free(struct wm_sent_peers *sp);
+/* Sets out->gone_keys (strings in a) to the keys of sp's peers whose node is
+ * not in the mesh with that key, as of the state the cache computed out from
+ * (call it right after wm_peercache_config). 0, -ENOMEM, or the store's error. */
+int wm_peercache_gone_keys(struct wm_peercache *pc, const struct wm_sent_peers *sp,
+			   struct wm_arena *a, Webmesh__V1__PeerConfigurations *out);
+/* The same through s's cache (right after wm_services_peers). */
+int wm_services_gone_keys(struct wm_services *s, const struct wm_sent_peers *sp, struct wm_arena *a,
+			  Webmesh__V1__PeerConfigurations *out);
 
 #endif

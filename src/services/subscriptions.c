@@ -22,6 +22,7 @@ struct subscriber {
 	char id[WM_NODE_ID_MAX + 1];
 	uint64_t last_hash; /* of the last peer set sent, index excluded */
 	bool sent;
+	struct wm_sent_peers sent_peers; /* its peers, to name those that leave */
 };
 
 static void unlink_subscriber(struct subscriber *sub)
@@ -40,6 +41,7 @@ static void end_subscriber(struct subscriber *sub, int status, const char *msg)
 {
 	unlink_subscriber(sub);
 	wm_rpc_call_finish(sub->call, status, msg);
+	wm_sent_peers_free(&sub->sent_peers);
 	free(sub);
 }
 
@@ -78,6 +80,14 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 		return 0;
 	}
 	pc.index = index;
+	/* Not hashed: named only when the set changed. Without them the
+	 * member still ends those tunnels, after the make-before-break hold. */
+	err = sub->sent ? wm_services_gone_keys(sub->s, &sub->sent_peers, &a, &pc) : 0;
+	if (err) {
+		wm_warn("cannot tell node %s which peers left the mesh: %s", sub->id,
+			wm_strerror(err));
+		pc.n_gone_keys = 0;
+	}
 	len = protobuf_c_message_get_packed_size(&pc.base);
 	uint8_t *out = realloc(buf, len);
 	if (out) {
@@ -88,6 +98,8 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 		err = -ENOMEM;
 	}
 	free(buf);
+	if (!err && wm_sent_peers_set(&sub->sent_peers, &pc) < 0)
+		wm_warn("out of memory: node %s is not told of peers leaving the mesh", sub->id);
 	wm_arena_free(&a);
 	if (err) {
 		end_subscriber(sub, err == -ECANCELED ? WM_GRPC_CANCELLED : WM_GRPC_INTERNAL,

@@ -504,6 +504,46 @@ static void test_removed_node_goes_at_once(void **state)
 	wm_mbb_free(&m);
 }
 
+/* The edge to c deleted and c removed from the mesh in one change, d only
+ * moved behind the hub: both addresses are now carried by b's network, and
+ * only the server's word (gone keys) tells them apart. c's tunnel ends at
+ * once, d's still lingers through the hold and the overlap. */
+static void test_gone_key_ends_its_linger_at_once(void **state)
+{
+	(void)state;
+	struct wm_mbb m;
+	uint64_t next = 1;
+	start(&m, "B:172.16.0.1/32;C:172.16.0.3/32;D:172.16.0.4/32");
+	struct wm_wg_device *t = dev("B:172.16.0.0/12");
+	assert_int_equal(wm_mbb_target(&m, t, 100, WALL0), 0);
+	wm_key gone[1];
+	memcpy(gone[0], C, sizeof(wm_key));
+	wm_mbb_drop_gone(&m, (const wm_key *)gone, 1);
+	struct wm_wg_device *p = plan(&m, t, NULL, 100, &next);
+	assert_null(peer(p, C));
+	assert_sends(p, D, "172.16.0.4/32");
+	assert_sends(p, B, "172.16.0.0/12");
+	assert_false(has(peer(p, B)->accept_ips, peer(p, B)->n_accept_ips, "172.16.0.3/32"));
+	assert_int_equal(next, 100 + WM_MBB_HOLD_MS);
+	wm_wg_device_free(p);
+
+	p = plan(&m, t, NULL, 100 + WM_MBB_HOLD_MS, &next);
+	assert_null(peer(p, C));
+	assert_accepts_only(p, D, "172.16.0.4/32");
+	wm_wg_device_free(p);
+
+	/* a key with nothing lingering, and no keys at all, change nothing */
+	memcpy(gone[0], SELF, sizeof(wm_key));
+	wm_mbb_drop_gone(&m, (const wm_key *)gone, 1);
+	wm_mbb_drop_gone(&m, NULL, 0);
+	p = plan(&m, t, NULL, 100 + WM_MBB_HOLD_MS, &next);
+	assert_accepts_only(p, D, "172.16.0.4/32");
+	assert_int_equal(next, 100 + WM_MBB_HOLD_MS + WM_MBB_OVERLAP_MS);
+	wm_wg_device_free(p);
+	wm_wg_device_free(t);
+	wm_mbb_free(&m);
+}
+
 /* Attack review: a new peer is marked to take its accept-only addresses over
  * at its first handshake, a moment the far end chooses. An address the
  * target took from it while it awaited that handshake (only lingering on
@@ -548,6 +588,7 @@ int main(void)
 		cmocka_unit_test(test_new_peer_without_overlap_is_not_awaited),
 		cmocka_unit_test(test_removed_node_goes_at_once),
 		cmocka_unit_test(test_lingering_address_is_never_promoted),
+		cmocka_unit_test(test_gone_key_ends_its_linger_at_once),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -90,6 +90,17 @@ static int put_edge(struct wm_store *s, const char *a, const char *b, const char
 	return err;
 }
 
+static int remove_node(struct wm_store *s, const char *id)
+{
+	Webmesh__V1__RemoveNodeCommand r = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+
+	r.id = (char *)id;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_REMOVE_NODE;
+	cmd.remove_node = &r;
+	return apply(s, &cmd);
+}
+
 /* Packs a configuration so that two compare byte for byte. */
 static uint8_t *pack(const Webmesh__V1__PeerConfigurations *pc, size_t *len)
 {
@@ -268,6 +279,42 @@ static void test_cache(void **state)
 			free(before[i]);
 			free(after[i]);
 		}
+	}
+
+	/* A node removed: the hub's next set names its key gone, and only its
+	 * (the others are still members, however their paths change); a
+	 * spoke whose one peer stays names none; no previous set, none. */
+	{
+		struct wm_sent_peers hub = {0}, spoke = {0}, none = {0};
+		char key4[WM_KEY_B64_LEN + 1];
+
+		wm_arena_init(&ar);
+		assert_int_equal(wm_peercache_config(pc, "s", &ar, &conf), 0);
+		assert_int_equal(wm_sent_peers_set(&hub, &conf), 0);
+		assert_int_equal(hub.n, SPOKES);
+		assert_int_equal(wm_peercache_config(pc, "x01", &ar, &conf), 0);
+		assert_int_equal(wm_sent_peers_set(&spoke, &conf), 0);
+		assert_int_equal(wm_peercache_gone_keys(pc, &hub, &ar, &conf), 0);
+		assert_int_equal(conf.n_gone_keys, 0); /* nothing changed */
+		wm_arena_free(&ar);
+
+		assert_int_equal(remove_node(s, "x04"), 0);
+		test_key(104, key4);
+		wm_arena_init(&ar);
+		assert_int_equal(wm_peercache_config(pc, "s", &ar, &conf), 0);
+		assert_int_equal(conf.n_peers, SPOKES - 1);
+		assert_int_equal(wm_peercache_gone_keys(pc, &hub, &ar, &conf), 0);
+		assert_int_equal(conf.n_gone_keys, 1);
+		assert_string_equal(conf.gone_keys[0], key4);
+		assert_int_equal(wm_peercache_config(pc, "x01", &ar, &conf), 0);
+		assert_int_equal(wm_peercache_gone_keys(pc, &spoke, &ar, &conf), 0);
+		assert_int_equal(conf.n_gone_keys, 0);
+		assert_int_equal(wm_peercache_gone_keys(pc, &none, &ar, &conf), 0);
+		assert_int_equal(conf.n_gone_keys, 0);
+		wm_arena_free(&ar);
+		wm_sent_peers_free(&hub);
+		wm_sent_peers_free(&spoke);
+		assert_null(hub.v);
 	}
 
 	wm_peercache_free(pc, true);
