@@ -199,6 +199,15 @@ static int authorize(struct wm_store *store, const struct wm_method_def *p,
 		return 0;
 	if (p->policy == WM_POLICY_AUTHENTICATED)
 		return 0;
+	if (p->policy == WM_POLICY_MESH_READ) {
+		struct wm_mesh_node n;
+		if ((id->kind == WM_ID_NODE && id->proven) ||
+		    (id->id[0] && store && wm_store_get_node(store, id->id, &n) == 0) ||
+		    wm_gate_allowed(store, id, p->verb, p->resource, NULL))
+			return 0;
+		snprintf(why, whylen, "%.64s may not %s %s", who, p->verb, p->resource);
+		return WM_GRPC_PERMISSION_DENIED;
+	}
 	if (p->policy != WM_POLICY_RBAC && wm_gate_scan(req, len, &f) < 0) {
 		snprintf(why, whylen, "malformed request");
 		return WM_GRPC_INVALID_ARGUMENT;

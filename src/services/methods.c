@@ -21,14 +21,14 @@ const struct wm_method_def wm_methods[] = {
 	 * would keep a dead node in the mesh forever. */
 	{WM_METHOD_MEMBERSHIP_HEARTBEAT, wm_membership_heartbeat, false, false, WM_POLICY_SELF_ONLY,
 	 NULL, NULL},
-	{WM_METHOD_MESH_GET_NODE, wm_mesh_get_node, false, false, WM_POLICY_AUTHENTICATED, NULL,
-	 NULL, true},
-	{WM_METHOD_MESH_LIST_NODES, wm_mesh_list_nodes, false, false, WM_POLICY_AUTHENTICATED, NULL,
-	 NULL, true},
-	{WM_METHOD_MESH_GET_MESH_GRAPH, wm_mesh_get_graph, false, false, WM_POLICY_AUTHENTICATED,
-	 NULL, NULL, true},
-	{WM_METHOD_NODE_GET_STATUS, wm_node_get_status, false, false, WM_POLICY_AUTHENTICATED, NULL,
-	 NULL},
+	{WM_METHOD_MESH_GET_NODE, wm_mesh_get_node, false, false, WM_POLICY_MESH_READ, "get",
+	 "nodes", true},
+	{WM_METHOD_MESH_LIST_NODES, wm_mesh_list_nodes, false, false, WM_POLICY_MESH_READ, "get",
+	 "nodes", true},
+	{WM_METHOD_MESH_GET_MESH_GRAPH, wm_mesh_get_graph, false, false, WM_POLICY_MESH_READ,
+	 "get", "edges", true},
+	{WM_METHOD_NODE_GET_STATUS, wm_node_get_status, false, false, WM_POLICY_MESH_READ, "get",
+	 "nodes"},
 	{WM_METHOD_NODE_GET_BOOTSTRAP_INFO, wm_node_get_bootstrap_info, false, false,
 	 WM_POLICY_AUTHENTICATED, NULL, NULL},
 	{WM_METHOD_NODE_LEAVE_MESH, wm_node_leave_mesh, false, true, WM_POLICY_LOCAL, NULL, NULL},
@@ -73,7 +73,7 @@ const struct wm_method_def wm_methods[] = {
 	 WM_POLICY_RBAC_NAME, "delete", "networkacls"},
 	/* Every node enforces the ACLs, so every node may read them. */
 	{WM_METHOD_ADMIN_LIST_NETWORK_ACLS, wm_admin_list_network_acls, false, false,
-	 WM_POLICY_AUTHENTICATED, NULL, NULL, true},
+	 WM_POLICY_MESH_READ, "get", "networkacls", true},
 	/* The handler checks "get rolebindings" when asking for someone else. */
 	{WM_METHOD_ADMIN_CAN_I, wm_admin_can_i, false, false, WM_POLICY_AUTHENTICATED, NULL, NULL},
 	/* Re-admitting a removed node is removing it undone (issue 10). */

@@ -21,6 +21,10 @@ enum wm_method_policy {
 	WM_POLICY_JOIN,		 /* SELF (put nodes) plus voters/observers and routes */
 	WM_POLICY_SELF_ONLY,	 /* the node named in field 1, and nobody else */
 	WM_POLICY_LOCAL,	 /* the local socket only (registered nowhere else) */
+	/* reads of the mesh: a node of the mesh (proven, or calling under its
+	 * own registered node ID: members read the mesh they are in), else
+	 * verb/resource by RBAC (a user, e.g. the web console's) */
+	WM_POLICY_MESH_READ,
 };
 
 struct wm_method_def {

@@ -214,8 +214,15 @@ static void test_other_methods_without_grants(void **state)
 	size_t n = receive_of("m1", buf, sizeof(buf));
 
 	(void)state;
-	/* Reads need only an authenticated caller. */
-	assert_int_equal(decide("/webmesh.v1.Mesh/ListNodes", &m1, NULL, 0), 0);
+	/* Reads of the mesh: a proven node reads it; any other caller is a
+	 * node of the mesh by its registered ID (here is no replica to find
+	 * m1 in) or needs "get nodes". */
+	struct wm_identity proven = node("m1", "nodeproof");
+	proven.kind = WM_ID_NODE;
+	proven.proven = true;
+	assert_int_equal(decide("/webmesh.v1.Mesh/ListNodes", &proven, NULL, 0), 0);
+	assert_int_equal(decide("/webmesh.v1.Mesh/ListNodes", &m1, NULL, 0),
+			 WM_GRPC_PERMISSION_DENIED);
 	/* SubscribePeers as itself (same field layout as ReceiveSignals). */
 	assert_int_equal(decide("/webmesh.v1.Membership/SubscribePeers", &m1, buf, n), 0);
 	n = receive_of("m2", buf, sizeof(buf));

@@ -68,7 +68,8 @@ static void test_rows_complete(void **state)
 	for (size_t i = 0; i < wm_n_methods; i++) {
 		const struct wm_method_def *m = &wm_methods[i];
 		bool rbac = m->policy == WM_POLICY_RBAC || m->policy == WM_POLICY_RBAC_NAME ||
-			    m->policy == WM_POLICY_SELF || m->policy == WM_POLICY_JOIN;
+			    m->policy == WM_POLICY_SELF || m->policy == WM_POLICY_JOIN ||
+			    m->policy == WM_POLICY_MESH_READ;
 		const char *why;
 
 		assert_non_null(m->handler);
@@ -83,10 +84,12 @@ static void test_rows_complete(void **state)
 		 * and their policy says so should one be registered elsewhere. */
 		if (m->local_only != (m->policy == WM_POLICY_LOCAL))
 			fail_msg("%s: local_only and the LOCAL policy disagree", m->path);
-		/* Passed on under a member's own name: only for reads that any
-		 * authenticated caller may make. */
-		if (m->caller_free && m->policy != WM_POLICY_AUTHENTICATED)
-			fail_msg("%s: caller_free needs the AUTHENTICATED policy", m->path);
+		/* Passed on under a member's own name: only for reads a member
+		 * may make itself (its local caller is its administrator). */
+		if (m->caller_free && m->policy != WM_POLICY_AUTHENTICATED &&
+		    m->policy != WM_POLICY_MESH_READ)
+			fail_msg("%s: caller_free needs the AUTHENTICATED or MESH_READ policy",
+				 m->path);
 	}
 }
 
@@ -118,6 +121,7 @@ static void test_gate_reads_the_row(void **state)
 				 m->path);
 			break;
 		case WM_POLICY_RBAC:
+		case WM_POLICY_MESH_READ: /* alice is no node of the mesh */
 			snprintf(want, sizeof(want), "alice may not %s %s", m->verb, m->resource);
 			break;
 		case WM_POLICY_RBAC_NAME:
