@@ -72,21 +72,6 @@ uint8_t *wm_grpcweb_trailer(int status, const char *message, size_t *len)
 	return f;
 }
 
-static int b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* One group of four: "xxxx", "xxx=" or "xx==". */
 static int b64_group(const char q[4], uint8_t *out, size_t *n)
 {
@@ -99,7 +84,7 @@ static int b64_group(const char q[4], uint8_t *out, size_t *n)
 			v[i] = 0;
 			continue;
 		}
-		if (pad || (v[i] = b64_val(q[i])) < 0)
+		if (pad || (v[i] = wm_base64_value(q[i])) < 0)
 			return -EBADMSG; /* data after padding inside a group */
 	}
 	uint32_t w =
