@@ -28,12 +28,4 @@ int wm_auth_read_file(const char *path, size_t max, char **out, size_t *len);
 int wm_auth_parse_basic(const char *header, char *user, size_t userlen, char **pass);
 void wm_auth_wipe_free(char *s);
 
-/* Ed25519 (ed25519.c). A secret key is the 32-byte seed; wm_auth_client keeps
- * seed || public key in its 64-byte sk, as libsodium laid it out. Return 0, or
- * -1 when libcrypto failed; verify is true only for a good signature. */
-int wm_auth_ed25519_public(const uint8_t seed[32], uint8_t pk[32]);
-int wm_auth_ed25519_sign(const uint8_t seed[32], const void *msg, size_t len, uint8_t sig[64]);
-bool wm_auth_ed25519_verify(const uint8_t pk[32], const uint8_t sig[64], const void *msg,
-			    size_t len);
-
 #endif

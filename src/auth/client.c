@@ -48,7 +48,7 @@ static int load_seed(const char *path, unsigned char sk[64], char *err, size_t e
 	/* sk is seed || public key, the layout libsodium gave it. */
 	memcpy(sk, seed, 32);
 	wm_wipe(seed, sizeof(seed));
-	if (wm_auth_ed25519_public(sk, sk + 32) < 0) {
+	if (wm_ed25519_public(sk, sk + 32) < 0) {
 		snprintf(err, errlen, "cannot derive the public key of %s", path);
 		wm_wipe(sk, 64);
 		return -EIO;
@@ -109,7 +109,7 @@ size_t wm_auth_client_metadata(struct wm_auth_client *c, const char *node_id, co
 		int len = wm_keyauth_message(node_id, audience, w, msg, sizeof(msg));
 		if (len < 0)
 			return n;
-		if (wm_auth_ed25519_sign(c->sk, msg, (size_t)len, sig) < 0)
+		if (wm_ed25519_sign(c->sk, msg, (size_t)len, sig) < 0)
 			return n;
 		snprintf(c->key_id, sizeof(c->key_id), "%s", node_id);
 		snprintf(c->window, sizeof(c->window), "%" PRId64, w);
@@ -146,7 +146,7 @@ int wm_auth_key_generate(const char *path, char pub[45], char *err, size_t errle
 		snprintf(err, errlen, "cannot get random bytes for a key");
 		return -EIO;
 	}
-	if (wm_auth_ed25519_public(seed, pk) < 0) {
+	if (wm_ed25519_public(seed, pk) < 0) {
 		wm_wipe(seed, sizeof(seed));
 		snprintf(err, errlen, "cannot derive an Ed25519 public key");
 		return -EIO;

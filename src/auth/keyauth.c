@@ -10,6 +10,7 @@
 #include "core/base64.h"
 #include "core/ids.h"
 #include "core/keyauth.h"
+#include "util/crypto.h"
 
 #define KEYS_MAX_BYTES (1u << 20)
 
@@ -192,7 +193,7 @@ static int key_authenticate(void *self, const struct wm_auth_request *req, struc
 		return -EIO;
 	}
 	n = wm_keyauth_message(req->key_id, req->server_fp, window, msg, sizeof(msg));
-	if (!found || n < 0 || !wm_auth_ed25519_verify(pk, sig, msg, (size_t)n)) {
+	if (!found || n < 0 || wm_ed25519_verify(pk, msg, (size_t)n, sig) != 0) {
 		snprintf(why, whylen, "unknown node key or bad signature");
 		return -EACCES;
 	}

@@ -6,7 +6,7 @@
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int value(char c)
+int wm_base64_value(char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -60,7 +60,7 @@ int wm_base64_decode(const char *s, size_t len, uint8_t *out, size_t max, size_t
 	int r = 0;
 
 	for (; pos < len; pos++) {
-		int v = value(s[pos]);
+		int v = wm_base64_value(s[pos]);
 
 		if (v < 0)
 			break;

@@ -18,4 +18,8 @@ size_t wm_base64_encode(const void *in, size_t n, char *out);
  * bad input, -ERANGE when the bytes do not fit in max (out is then wiped). */
 int wm_base64_decode(const char *s, size_t len, uint8_t *out, size_t max, size_t *outlen);
 
+/* The 6-bit value of one standard-alphabet character, or -1 for any other
+ * character (padding included): for decoders with their own framing. */
+int wm_base64_value(char c);
+
 #endif

@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/key.h"
+
 #define MAX_FILE (16 * 1024 * 1024)
 
 struct wm_http_console {
@@ -44,17 +46,6 @@ const char *wm_http_content_type(const char *name)
 	return "application/octet-stream";
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int wm_http_clean_path(const char *path, char *out, size_t outlen)
 {
 	if (!path || path[0] != '/' || outlen == 0)
@@ -63,7 +54,7 @@ int wm_http_clean_path(const char *path, char *out, size_t outlen)
 	for (const char *p = path + 1; *p; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (c == '%') {
-			int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+			int hi = wm_hex_digit(p[1]), lo = hi < 0 ? -1 : wm_hex_digit(p[2]);
 			if (hi < 0 || lo < 0)
 				return -EINVAL;
 			c = (unsigned char)(hi * 16 + lo);

@@ -1,6 +1,8 @@
 /* Prometheus text exposition of the node's metrics (pure): see metrics.h. */
 #include "http/metrics.h"
 
+#include "core/grpccode.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -15,26 +17,6 @@ const char *const wm_metrics_paths[] = {"direct", "ice", "relay", "libp2p", NULL
 #define JOIN_METHOD "/webmesh.v1.Membership/Join"
 #define CODE_PERMISSION_DENIED 7
 #define CODE_UNAUTHENTICATED 16
-
-static const char *const code_names[] = {
-	"OK",
-	"CANCELLED",
-	"UNKNOWN",
-	"INVALID_ARGUMENT",
-	"DEADLINE_EXCEEDED",
-	"NOT_FOUND",
-	"ALREADY_EXISTS",
-	"PERMISSION_DENIED",
-	"RESOURCE_EXHAUSTED",
-	"FAILED_PRECONDITION",
-	"ABORTED",
-	"OUT_OF_RANGE",
-	"UNIMPLEMENTED",
-	"INTERNAL",
-	"UNAVAILABLE",
-	"DATA_LOSS",
-	"UNAUTHENTICATED",
-};
 
 void wm_metrics_calls_add(struct wm_metrics_calls *t, const char *method, int code)
 {
@@ -207,9 +189,9 @@ static int render_calls(const struct wm_metrics_snapshot *s, struct wm_metrics_b
 		uint64_t count = s->calls->row[i].count;
 		rc = put(b, "webmesh_api_calls_total{method=\"");
 		rc = rc ? rc : put_label(b, method);
-		if (code >= 0 && code < (int)(sizeof(code_names) / sizeof(code_names[0])))
-			rc = rc ? rc
-				: put(b, "\",code=\"%s\"} %" PRIu64 "\n", code_names[code], count);
+		const char *name = wm_grpc_code_name(code);
+		if (name)
+			rc = rc ? rc : put(b, "\",code=\"%s\"} %" PRIu64 "\n", name, count);
 		else
 			rc = rc ? rc : put(b, "\",code=\"%d\"} %" PRIu64 "\n", code, count);
 		if (code == 0 && strcmp(method, JOIN_METHOD) == 0)

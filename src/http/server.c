@@ -11,6 +11,7 @@
 
 #include <http_parser.h>
 
+#include "core/key.h"
 #include "core/net.h"
 #include "core/source.h"
 #include "http/session.h"
@@ -1052,17 +1053,6 @@ void wm_http_close(struct wm_http *srv, void (*done_cb)(void *data), void *data)
 
 /* ---- queries ---- */
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int wm_http_query_get(const char *query, const char *name, char *out, size_t outlen)
 {
 	size_t nlen = strlen(name);
@@ -1076,7 +1066,8 @@ int wm_http_query_get(const char *query, const char *name, char *out, size_t out
 				if (ch == '%') {
 					if (i + 2 >= len)
 						return -EINVAL;
-					int hi = hexval(p[i + 1]), lo = hexval(p[i + 2]);
+					int hi = wm_hex_digit(p[i + 1]),
+					    lo = wm_hex_digit(p[i + 2]);
 					if (hi < 0 || lo < 0)
 						return -EINVAL;
 					ch = (char)(hi * 16 + lo);

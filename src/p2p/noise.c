@@ -74,16 +74,6 @@ int wm_noise_decrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, co
 	return 0;
 }
 
-int wm_x25519_public(const uint8_t priv[32], uint8_t pub[32])
-{
-	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
-	size_t len = 32;
-	int ok = k && EVP_PKEY_get_raw_public_key(k, pub, &len) == 1 && len == 32;
-
-	EVP_PKEY_free(k);
-	return ok ? 0 : -EINVAL;
-}
-
 static int dh(const uint8_t priv[32], const uint8_t pub[32], uint8_t out[32])
 {
 	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_X25519, NULL, priv, 32);
@@ -322,41 +312,6 @@ void wm_noise_hs_split(struct wm_noise_hs *hs, struct wm_noise_cs *send, struct 
 void wm_noise_hs_wipe(struct wm_noise_hs *hs)
 {
 	OPENSSL_cleanse(hs, sizeof(*hs));
-}
-
-int wm_ed25519_public(const uint8_t seed[32], uint8_t pk[32])
-{
-	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
-	size_t len = 32;
-	int ok = k && EVP_PKEY_get_raw_public_key(k, pk, &len) == 1 && len == 32;
-
-	EVP_PKEY_free(k);
-	return ok ? 0 : -EINVAL;
-}
-
-int wm_ed25519_sign(const uint8_t seed[32], const void *msg, size_t len, uint8_t sig[64])
-{
-	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	size_t siglen = 64;
-	int ok = k && c && EVP_DigestSignInit(c, NULL, NULL, NULL, k) == 1 &&
-		 EVP_DigestSign(c, sig, &siglen, msg, len) == 1 && siglen == 64;
-
-	EVP_MD_CTX_free(c);
-	EVP_PKEY_free(k);
-	return ok ? 0 : -EIO;
-}
-
-int wm_ed25519_verify(const uint8_t pk[32], const void *msg, size_t len, const uint8_t sig[64])
-{
-	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk, 32);
-	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	int ok = k && c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1 &&
-		 EVP_DigestVerify(c, sig, 64, msg, len) == 1;
-
-	EVP_MD_CTX_free(c);
-	EVP_PKEY_free(k);
-	return ok ? 0 : -EACCES;
 }
 
 static void sig_msg(const uint8_t static_pub[32], uint8_t out[sizeof(SIG_PREFIX) - 1 + 32])

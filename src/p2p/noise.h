@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/p2pwire.h"
+#include "util/crypto.h" /* wm_x25519_public, wm_ed25519_* */
 
 #define WM_NOISE_PROTOCOL "/noise"
 #define WM_NOISE_TAG 16
@@ -55,13 +56,6 @@ bool wm_noise_hs_done(const struct wm_noise_hs *hs);
 /* After the third message: the two transport keys for our direction. */
 void wm_noise_hs_split(struct wm_noise_hs *hs, struct wm_noise_cs *send, struct wm_noise_cs *recv);
 void wm_noise_hs_wipe(struct wm_noise_hs *hs);
-
-/* X25519 public key of a private one: 0 or -EINVAL. */
-int wm_x25519_public(const uint8_t priv[32], uint8_t pub[32]);
-/* Ed25519 public key of a 32-byte seed; sign; verify (0 or -EACCES). */
-int wm_ed25519_public(const uint8_t seed[32], uint8_t pk[32]);
-int wm_ed25519_sign(const uint8_t seed[32], const void *msg, size_t len, uint8_t sig[64]);
-int wm_ed25519_verify(const uint8_t pk[32], const void *msg, size_t len, const uint8_t sig[64]);
 
 /* The NoiseHandshakePayload of our identity (seed) for our Noise static
  * public key: bytes written or -ENOSPC / -EIO. */

@@ -72,21 +72,6 @@ uint8_t *wm_grpcweb_trailer(int status, const char *message, size_t *len)
 	return f;
 }
 
-static int b64_val(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* One group of four: "xxxx", "xxx=" or "xx==". */
 static int b64_group(const char q[4], uint8_t *out, size_t *n)
 {
@@ -99,7 +84,7 @@ static int b64_group(const char q[4], uint8_t *out, size_t *n)
 			v[i] = 0;
 			continue;
 		}
-		if (pad || (v[i] = b64_val(q[i])) < 0)
+		if (pad || (v[i] = wm_base64_value(q[i])) < 0)
 			return -EBADMSG; /* data after padding inside a group */
 	}
 	uint32_t w =
@@ -300,14 +285,6 @@ void wm_grpcweb_virt_finish(struct wm_rpc_call *call, int status, const char *me
 	wm_srv_call_unref(call);
 }
 
-static const struct method *find_method(const struct wm_rpc_server *srv, const char *path)
-{
-	for (size_t i = 0; i < srv->n_methods; i++)
-		if (strcmp(srv->methods[i].path, path) == 0)
-			return &srv->methods[i];
-	return NULL;
-}
-
 /* Request headers a browser may pass on as metadata: the rest (pseudo
  * headers, grpc-*, forwarding headers of servers, hop headers) are the
  * transport's or must not come from a browser at all. Compared without case:
@@ -392,7 +369,7 @@ int wm_grpcweb_call_start(struct wm_rpc_server *srv, uv_loop_t *loop,
 		sink_end(call, WM_GRPC_RESOURCE_EXHAUSTED, "request metadata too large");
 		return 0;
 	}
-	const struct method *m = find_method(srv, rq->path);
+	const struct method *m = wm_srv_find_method(srv, rq->path);
 	if (!m) {
 		char msg[320];
 		snprintf(msg, sizeof(msg), "unknown method %.256s", rq->path);

@@ -78,13 +78,20 @@ void wm_srv_limit_hit(struct wm_rpc_server *srv, const char *source, const char 
 		srv->on_limit(srv->on_limit_data, source, what);
 }
 
+const struct method *wm_srv_find_method(const struct wm_rpc_server *srv, const char *path)
+{
+	for (size_t i = 0; i < srv->n_methods; i++)
+		if (strcmp(srv->methods[i].path, path) == 0)
+			return &srv->methods[i];
+	return NULL;
+}
+
 int wm_rpc_server_register(struct wm_rpc_server *srv, const struct wm_rpc_method *m)
 {
 	if (!m || !m->path || m->path[0] != '/' || !m->handler)
 		return -EINVAL;
-	for (size_t i = 0; i < srv->n_methods; i++)
-		if (strcmp(srv->methods[i].path, m->path) == 0)
-			return -EEXIST;
+	if (wm_srv_find_method(srv, m->path))
+		return -EEXIST;
 	struct method *t = realloc(srv->methods, (srv->n_methods + 1) * sizeof(*t));
 	if (!t)
 		return -ENOMEM;

@@ -645,14 +645,6 @@ static bool same_origin(const struct wm_rpc_call *call)
 	       strcmp(o + 8, call->authority) == 0;
 }
 
-static const struct method *find_method(const struct wm_rpc_server *srv, const char *path)
-{
-	for (size_t i = 0; i < srv->n_methods; i++)
-		if (strcmp(srv->methods[i].path, path) == 0)
-			return &srv->methods[i];
-	return NULL;
-}
-
 static void headers_done(struct wm_rpc_call *call)
 {
 	char msg[320];
@@ -686,7 +678,7 @@ static void headers_done(struct wm_rpc_call *call)
 		       "message compression is not supported (grpc-encoding must be identity)");
 		return;
 	}
-	const struct method *m = call->path ? find_method(call->sc->srv, call->path) : NULL;
+	const struct method *m = call->path ? wm_srv_find_method(call->sc->srv, call->path) : NULL;
 	if (!m) {
 		snprintf(msg, sizeof(msg), "unknown method %.256s", call->path ? call->path : "");
 		reject(call, WM_GRPC_UNIMPLEMENTED, msg);

@@ -153,6 +153,9 @@ void wm_grpcweb_virt_finish(struct wm_rpc_call *call, int status, const char *me
 /* server.c: the connection has no call in progress (start the idle timer) or
  * has one again (stop it). */
 void wm_srv_conn_idle(struct sconn *sc, bool idle);
+/* server.c: the registered method with this exact path, or NULL. Both
+ * transports (HTTP/2 and gRPC-web) dispatch through it. */
+const struct method *wm_srv_find_method(const struct wm_rpc_server *srv, const char *path);
 /* server.c: reports a limit hit by the connection's source, once per source
  * and minute. */
 void wm_srv_limit_hit(struct wm_rpc_server *srv, const char *source, const char *what);

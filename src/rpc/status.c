@@ -1,31 +1,12 @@
 /* gRPC status names and the HTTP-to-gRPC status mapping. */
+#include "core/grpccode.h"
 #include "rpc/frame.h"
 #include "rpc/rpc.h"
 
 const char *wm_grpc_status_name(int status)
 {
-	static const char *const names[] = {
-		"OK",
-		"CANCELLED",
-		"UNKNOWN",
-		"INVALID_ARGUMENT",
-		"DEADLINE_EXCEEDED",
-		"NOT_FOUND",
-		"ALREADY_EXISTS",
-		"PERMISSION_DENIED",
-		"RESOURCE_EXHAUSTED",
-		"FAILED_PRECONDITION",
-		"ABORTED",
-		"OUT_OF_RANGE",
-		"UNIMPLEMENTED",
-		"INTERNAL",
-		"UNAVAILABLE",
-		"DATA_LOSS",
-		"UNAUTHENTICATED",
-	};
-	if (status < 0 || status >= (int)(sizeof(names) / sizeof(names[0])))
-		return "INVALID_STATUS";
-	return names[status];
+	const char *name = wm_grpc_code_name(status);
+	return name ? name : "INVALID_STATUS";
 }
 
 /* As in gRPC's doc/http-grpc-status-mapping.md. */

@@ -386,8 +386,11 @@ static void apply_done_cb(struct raft_apply *req, int status, void *result)
 
 static void barrier_done_cb(struct raft_barrier *req, int status);
 
-static int refuse_later(struct wm_store *s, int err, const char *why, wm_store_apply_cb cb,
-			void *data)
+/* Submits a barrier whose completion calls cb: with err 0 a plain barrier
+ * (wm_store_barrier), otherwise a write refused before it reached the log,
+ * reported as err and why once the barrier completes. */
+static int submit_barrier(struct wm_store *s, int err, const char *why, wm_store_apply_cb cb,
+			  void *data)
 {
 	struct barrier_req *b = calloc(1, sizeof(*b));
 	int rv;
@@ -430,7 +433,7 @@ int wm_store_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 	rv = wm_cmd_admit((int)cmd->command_case, cmd->min_version, wm_store_mesh_version(s),
 			  &needs, why, sizeof(why));
 	if (rv == -WM_EVERSION)
-		return refuse_later(s, rv, why, cb, data);
+		return submit_barrier(s, rv, why, cb, data);
 	if (rv < 0)
 		return rv;
 	Webmesh__V1__RaftCommand stated = *cmd;
@@ -484,28 +487,13 @@ static void barrier_done_cb(struct raft_barrier *req, int status)
 
 int wm_store_barrier(struct wm_store *s, wm_store_apply_cb cb, void *data)
 {
-	struct barrier_req *b;
-	int rv;
-
 	if (s->closing)
 		return -ECANCELED;
 	if (!cb)
 		return -EINVAL;
 	if (raft_state(&s->raft) != RAFT_LEADER)
 		return -WM_ENOTLEADER;
-	b = calloc(1, sizeof(*b));
-	if (!b)
-		return -ENOMEM;
-	b->raft.data = b;
-	b->s = s;
-	b->cb = cb;
-	b->data = data;
-	rv = raft_barrier(&s->raft, &b->raft, barrier_done_cb);
-	if (rv != 0) {
-		free(b);
-		return wm_store_raft_err(rv);
-	}
-	return 0;
+	return submit_barrier(s, 0, "", cb, data);
 }
 
 int wm_store_mesh_info(struct wm_store *s, struct wm_mesh_info *out)

@@ -1,4 +1,4 @@
-/* Randomness and X25519 public keys from libcrypto, which TLS loads anyway. */
+/* Randomness, X25519 and Ed25519 from libcrypto, which TLS loads anyway. */
 #include "util/crypto.h"
 
 #include <errno.h>
@@ -97,4 +97,39 @@ int wm_hmac_sha256(const uint8_t key[32], const void *msg, size_t len, uint8_t o
 _Bool wm_ct_equal(const void *a, const void *b, size_t n)
 {
 	return CRYPTO_memcmp(a, b, n) == 0;
+}
+
+int wm_ed25519_public(const uint8_t seed[32], uint8_t pk[32])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	size_t len = 32;
+	int ok = k && EVP_PKEY_get_raw_public_key(k, pk, &len) == 1 && len == 32;
+
+	EVP_PKEY_free(k);
+	return ok ? 0 : -EINVAL;
+}
+
+int wm_ed25519_sign(const uint8_t seed[32], const void *msg, size_t len, uint8_t sig[64])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	size_t siglen = 64;
+	int ok = k && c && EVP_DigestSignInit(c, NULL, NULL, NULL, k) == 1 &&
+		 EVP_DigestSign(c, sig, &siglen, msg, len) == 1 && siglen == 64;
+
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return ok ? 0 : -EIO;
+}
+
+int wm_ed25519_verify(const uint8_t pk[32], const void *msg, size_t len, const uint8_t sig[64])
+{
+	EVP_PKEY *k = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, pk, 32);
+	EVP_MD_CTX *c = EVP_MD_CTX_new();
+	int ok = k && c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, k) == 1 &&
+		 EVP_DigestVerify(c, sig, 64, msg, len) == 1;
+
+	EVP_MD_CTX_free(c);
+	EVP_PKEY_free(k);
+	return ok ? 0 : -EACCES;
 }

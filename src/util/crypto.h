@@ -26,6 +26,14 @@ int wm_node_shared_key(const uint8_t priv[32], const uint8_t peer_pub[32], const
 /* HMAC-SHA256 of msg under a 32-byte key; 0 or -EIO. */
 int wm_hmac_sha256(const uint8_t key[32], const void *msg, size_t len, uint8_t out[32]);
 
+/* Ed25519 (RFC 8032, PureEdDSA) with a 32-byte seed as the secret key:
+ * its public key (0 or -EINVAL), a signature (0 or -EIO), and a check of
+ * one (0 for a good signature, -EACCES otherwise). Used by key
+ * authentication and by the libp2p identity, which must agree. */
+int wm_ed25519_public(const uint8_t seed[32], uint8_t pk[32]);
+int wm_ed25519_sign(const uint8_t seed[32], const void *msg, size_t len, uint8_t sig[64]);
+int wm_ed25519_verify(const uint8_t pk[32], const void *msg, size_t len, const uint8_t sig[64]);
+
 /* Constant-time comparison of n bytes: true when equal. */
 _Bool wm_ct_equal(const void *a, const void *b, size_t n);
 

@@ -21,6 +21,7 @@
 #include "auth/auth_int.h"
 #include "core/base64.h"
 #include "core/keyauth.h"
+#include "util/crypto.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -55,7 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		seed_a[i] = (uint8_t)(i + 1);
 		seed_b[i] = (uint8_t)(i + 0x21);
 	}
-	if (wm_auth_ed25519_public(seed_a, pk_a) || wm_auth_ed25519_public(seed_b, pk_b))
+	if (wm_ed25519_public(seed_a, pk_a) || wm_ed25519_public(seed_b, pk_b))
 		abort();
 	wm_base64_encode(pk_a, 32, b64a);
 	wm_base64_encode(pk_b, 32, b64b);
@@ -135,7 +136,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		int n = wm_keyauth_message(req.key_id, SERVER_FP, window, msg, sizeof(msg));
 		if (n < 0 ||
 		    wm_base64_decode(req.key_sig, strlen(req.key_sig), sig, sizeof(sig), &siglen) ||
-		    siglen != 64 || wm_auth_ed25519_sign(seed, msg, (size_t)n, expect) != 0)
+		    siglen != 64 || wm_ed25519_sign(seed, msg, (size_t)n, expect) != 0)
 			abort();
 		/* Ed25519 signatures are deterministic; a second valid encoding
 		 * of the same signature would be a malleability bug. */

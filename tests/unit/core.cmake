@@ -1,5 +1,5 @@
 # Unit tests of the pure core (src/core) and of config loading (src/node/config_load.c).
-foreach(t net key base64 ids ipam peers rules)
+foreach(t net key base64 ids ipam peers rules grpccode)
   if(EXISTS ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c)
     wm_unit_test(test_${t} SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_${t}.c LIBS wm_core)
   endif()

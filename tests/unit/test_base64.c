@@ -85,11 +85,25 @@ static void test_rejects(void **state)
 	assert_int_equal(n, 5);
 }
 
+static void test_value(void **state)
+{
+	(void)state;
+	assert_int_equal(wm_base64_value('A'), 0);
+	assert_int_equal(wm_base64_value('a'), 26);
+	assert_int_equal(wm_base64_value('0'), 52);
+	assert_int_equal(wm_base64_value('+'), 62);
+	assert_int_equal(wm_base64_value('/'), 63);
+	assert_int_equal(wm_base64_value('='), -1);
+	assert_int_equal(wm_base64_value('-'), -1);
+	assert_int_equal(wm_base64_value('\0'), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_vectors),
 		cmocka_unit_test(test_rejects),
+		cmocka_unit_test(test_value),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
