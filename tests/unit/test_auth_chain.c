@@ -333,9 +333,9 @@ static int call(struct wm_rpc_client *c, uv_loop_t *loop, const struct wm_rpc_me
 	uint8_t *resp = NULL;
 	size_t resp_len = 0;
 	char *msg = NULL;
-	int st =
-		wm_rpc_client_unary_sync(c, loop, "/webmesh.v1.Mesh/ListNodes", (const uint8_t *)"",
-					 0, 10000, md, n, &resp, &resp_len, &msg);
+	int st = wm_rpc_client_unary_sync(c, loop, "/webmesh.v1.Node/GetBootstrapInfo",
+					  (const uint8_t *)"", 0, 10000, md, n, &resp, &resp_len,
+					  &msg);
 	snprintf(message, len, "%s", msg ? msg : "");
 	free(resp);
 	free(msg);
@@ -362,7 +362,8 @@ static void test_gate_answers(void **state)
 	struct wm_gate_config gc = {.loop = &loop, .auth = a};
 	assert_int_equal(wm_gate_new(&gc, &gate), 0);
 	assert_int_equal(wm_rpc_server_new(&loop, &(struct wm_rpc_server_config){0}, &srv), 0);
-	struct wm_rpc_method m = {.path = "/webmesh.v1.Mesh/ListNodes", .handler = ok_handler};
+	struct wm_rpc_method m = {.path = "/webmesh.v1.Node/GetBootstrapInfo",
+				  .handler = ok_handler};
 	assert_int_equal(wm_gate_register(gate, srv, &m), 0);
 	client = test_tls_client(&loop, test_tls_listen(srv, dir, "srv"));
 	char fp[WM_FINGERPRINT_LEN], cert[512];
