@@ -9,9 +9,9 @@
  *
  * One libuv loop, one thread. Commands on stdin, one per line; every command
  * is answered with one line on stdout:
- *   status              -> "status sessions=N joined=J streaming=S retries=R
- *                          seen=K msgs=M" (K sessions saw the mark, M
- *                          messages in all)
+ *   status              -> "status sessions=N joined=J streaming=S joining=I
+ *                          retries=R seen=K msgs=M" (K sessions saw the mark,
+ *                          M messages in all)
  *   mark any            -> the next message on each stream counts as seen
  *   mark has PREFIX     -> a message where some peer allows PREFIX counts
  *   mark lacks PREFIX   -> a message where no peer allows PREFIX counts
@@ -94,6 +94,7 @@ struct sim {
 	enum mark mark;
 	char mark_prefix[MAX_PREFIX];
 	uv_pipe_t in;
+	uv_timer_t reasons_timer;
 	char line[512];
 	size_t line_len;
 	bool quitting;
@@ -135,15 +136,55 @@ static void retry_cb(uv_timer_t *t)
 	start_session(t->data);
 }
 
+/* Why sessions failed, counted by reason and printed to stderr every few
+ * seconds: thousands of sessions would drown any log line by line. */
+#define N_REASONS 32
+#define REASON_LEN 120
+#define REASON_REPORT_MS 5000
+static struct {
+	char text[REASON_LEN];
+	uint32_t count;
+} reasons[N_REASONS];
+static uint32_t reasons_other;
+
+static void count_reason(const char *what, int status, const char *msg)
+{
+	char text[REASON_LEN];
+	snprintf(text, sizeof(text), "%s: %s: %s", what, wm_grpc_status_name(status),
+		 msg ? msg : "");
+	/* The same reason from another session differs only in its digits. */
+	for (char *p = text; *p; p++)
+		if (*p >= '0' && *p <= '9')
+			*p = '#';
+	for (size_t i = 0; i < N_REASONS; i++) {
+		if (!reasons[i].count)
+			snprintf(reasons[i].text, REASON_LEN, "%s", text);
+		if (strcmp(reasons[i].text, text) == 0) {
+			reasons[i].count++;
+			return;
+		}
+	}
+	reasons_other++;
+}
+
+static void reasons_cb(uv_timer_t *t)
+{
+	(void)t;
+	for (size_t i = 0; i < N_REASONS && reasons[i].count; i++) {
+		fprintf(stderr, "memsim: %u x %s\n", reasons[i].count, reasons[i].text);
+		reasons[i].count = 0;
+	}
+	if (reasons_other)
+		fprintf(stderr, "memsim: %u x other reasons\n", reasons_other);
+	reasons_other = 0;
+}
+
 /* Drops the connection and tries again after 1-3 s: the server may be
  * overloaded or electing. */
 static void session_fail(struct session *se, const char *what, int status, const char *msg)
 {
 	struct sim *sim = se->sim;
-	static unsigned reported;
-	if (reported++ < 20)
-		fprintf(stderr, "memsim: session %" PRIu32 ": %s: %s: %s\n", se->idx + 1, what,
-			wm_grpc_status_name(status), msg ? msg : "");
+	count_reason(what, status, msg);
 	if (se->step == STREAMING)
 		sim->streaming--;
 	else if (se->step != IDLE)
@@ -220,11 +261,9 @@ static void heartbeat_done_cb(void *data, int status, const char *message, const
 	(void)data;
 	(void)resp;
 	(void)len;
-	static unsigned reported;
-	/* A lost heartbeat is the stream's to notice (keepalive); just say so. */
-	if (status != WM_GRPC_OK && status != WM_GRPC_CANCELLED && reported++ < 5)
-		fprintf(stderr, "memsim: heartbeat: %s: %s\n", wm_grpc_status_name(status),
-			message ? message : "");
+	/* A lost heartbeat is the stream's to notice (keepalive); count it. */
+	if (status != WM_GRPC_OK && status != WM_GRPC_CANCELLED)
+		count_reason("heartbeat", status, message);
 }
 
 static void heartbeat_cb(uv_timer_t *t)
@@ -403,6 +442,8 @@ static void quit(struct sim *sim)
 		uv_close((uv_handle_t *)&se->timer, close_cb);
 	}
 	uv_close((uv_handle_t *)&sim->in, close_cb);
+	reasons_cb(&sim->reasons_timer);
+	uv_close((uv_handle_t *)&sim->reasons_timer, close_cb);
 }
 
 static void report(struct sim *sim, const char *path)
@@ -433,8 +474,9 @@ static void command(struct sim *sim, char *line)
 		*arg++ = '\0';
 	if (strcmp(line, "status") == 0) {
 		reply("status sessions=%" PRIu32 " joined=%" PRIu32 " streaming=%" PRIu32
-		      " retries=%" PRIu32 " seen=%" PRIu32 " msgs=%" PRIu64,
-		      sim->count, sim->joined, sim->streaming, sim->retries, sim->seen, sim->msgs);
+		      " joining=%" PRIu32 " retries=%" PRIu32 " seen=%" PRIu32 " msgs=%" PRIu64,
+		      sim->count, sim->joined, sim->streaming, sim->inflight, sim->retries,
+		      sim->seen, sim->msgs);
 	} else if (strcmp(line, "mark") == 0 && arg) {
 		char *pfx = strchr(arg, ' ');
 		if (pfx)
@@ -677,6 +719,8 @@ int main(int argc, char **argv)
 		fprintf(stderr, "memsim: stdin must be a pipe\n");
 		return 2;
 	}
+	uv_timer_init(sim.loop, &sim.reasons_timer);
+	uv_timer_start(&sim.reasons_timer, reasons_cb, REASON_REPORT_MS, REASON_REPORT_MS);
 	pump(&sim);
 	uv_run(sim.loop, UV_RUN_DEFAULT);
 	for (uint32_t i = 0; i < sim.count; i++)
