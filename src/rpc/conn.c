@@ -165,25 +165,6 @@ static int write_raw(struct wm_conn *c, const void *data, size_t len, BIO *from)
 	return 0;
 }
 
-/* A memory BIO keeps the largest buffer it ever held: one large read or
- * write left 60-80 KiB behind on every connection, which at 10,000 members
- * was most of a server's memory (bench/scale --sim). An empty BIO that grew
- * past this is replaced by a new one. */
-#define BIO_KEEP_MAX 4096
-
-static BIO *fresh_bio(BIO *b, bool is_read)
-{
-	BUF_MEM *m = NULL;
-	if (BIO_ctrl_pending(b) != 0 || BIO_get_mem_ptr(b, &m) != 1 || !m ||
-	    m->max <= BIO_KEEP_MAX)
-		return NULL;
-	BIO *n = BIO_new(BIO_s_mem());
-	/* An empty read BIO means "wait for more", not end of file. */
-	if (n && is_read)
-		BIO_set_mem_eof_return(n, -1);
-	return n;
-}
-
 /* Sends what TLS produced (records, handshake messages, alerts). */
 static int drain_tls(struct wm_conn *c)
 {
@@ -194,9 +175,6 @@ static int drain_tls(struct wm_conn *c)
 		if (rv)
 			return rv;
 	}
-	BIO *fresh = fresh_bio(wbio, false);
-	if (fresh)
-		SSL_set0_wbio(c->ssl, fresh); /* frees the old one */
 	return 0;
 }
 
@@ -378,13 +356,8 @@ static void tls_recv(struct wm_conn *c, uint8_t *p, size_t n, size_t cap)
 		return;
 	}
 	/* Reading may produce output too (TLS 1.3 tickets, key updates). */
-	if (!c->closing && drain_tls(c)) {
+	if (!c->closing && drain_tls(c))
 		wm_conn_close(c, -EIO, "cannot write to the connection");
-		return;
-	}
-	BIO *fresh = c->closing ? NULL : fresh_bio(SSL_get_rbio(c->ssl), true);
-	if (fresh)
-		SSL_set0_rbio(c->ssl, fresh);
 }
 
 /* One loop per thread, callbacks never nest: a single buffer serves every
