@@ -457,8 +457,8 @@ static void report(struct sim *sim, const char *path)
 		const struct session *se = &sim->sessions[i];
 		char id[WM_NODE_ID_MAX + 1];
 		session_id(se, id, sizeof(id));
-		fprintf(f, "%s %" PRId64 " %" PRId64 " %" PRIu32 " %" PRIu64 "\n", id, se->joined_ns,
-			se->seen ? se->seen_ns : 0, se->msgs, se->bytes);
+		fprintf(f, "%s %" PRId64 " %" PRId64 " %" PRIu32 " %" PRIu64 "\n", id,
+			se->joined_ns, se->seen ? se->seen_ns : 0, se->msgs, se->bytes);
 	}
 	if (fclose(f) != 0) {
 		reply("error cannot write %s: %s", path, strerror(errno));
@@ -485,7 +485,8 @@ static void command(struct sim *sim, char *line)
 			      : strcmp(arg, "has") == 0	  ? MARK_HAS
 			      : strcmp(arg, "lacks") == 0 ? MARK_LACKS
 							  : MARK_NONE;
-		if (m == MARK_NONE || (m != MARK_ANY && (!pfx || !*pfx || strlen(pfx) >= MAX_PREFIX))) {
+		if (m == MARK_NONE ||
+		    (m != MARK_ANY && (!pfx || !*pfx || strlen(pfx) >= MAX_PREFIX))) {
 			reply("error mark wants any, has PREFIX or lacks PREFIX");
 			return;
 		}
@@ -536,13 +537,12 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: wm-memsim --join HOST:PORT[,HOST:PORT...] --count N\n"
-		"       [--insecure-skip-verify | --ca-file FILE] [--prefix sim]\n"
-		"       [--source IPV4] [--window 100] [--keepalive-ms 1000]\n"
-		"       [--heartbeat-ms 5000]\n"
-		"Session i (0-based) joins through server i mod the number given, as\n"
-		"node PREFIX%%05d, from address IPV4 + i if --source is given.\n");
+	fprintf(f, "usage: wm-memsim --join HOST:PORT[,HOST:PORT...] --count N\n"
+		   "       [--insecure-skip-verify | --ca-file FILE] [--prefix sim]\n"
+		   "       [--source IPV4] [--window 100] [--keepalive-ms 1000]\n"
+		   "       [--heartbeat-ms 5000]\n"
+		   "Session i (0-based) joins through server i mod the number given, as\n"
+		   "node PREFIX%%05d, from address IPV4 + i if --source is given.\n");
 }
 
 static int parse_uint(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out)
@@ -551,8 +551,9 @@ static int parse_uint(const char *s, const char *what, uint32_t min, uint32_t ma
 	errno = 0;
 	unsigned long v = strtoul(s, &end, 10);
 	if (errno || end == s || *end || v < min || v > max) {
-		fprintf(stderr, "memsim: %s \"%s\" is not a number from %" PRIu32 " to %" PRIu32 "\n",
-			what, s, min, max);
+		fprintf(stderr,
+			"memsim: %s \"%s\" is not a number from %" PRIu32 " to %" PRIu32 "\n", what,
+			s, min, max);
 		return -EINVAL;
 	}
 	*out = (uint32_t)v;
@@ -570,7 +571,8 @@ static int parse_servers(struct sim *sim, const char *arg)
 		struct in6_addr a;
 		if (sim->n_servers == MAX_SERVERS ||
 		    wm_hostport_split(t, s->host, sizeof(s->host), &s->port) < 0 || !s->port ||
-		    (inet_pton(AF_INET, s->host, &a) != 1 && inet_pton(AF_INET6, s->host, &a) != 1)) {
+		    (inet_pton(AF_INET, s->host, &a) != 1 &&
+		     inet_pton(AF_INET6, s->host, &a) != 1)) {
 			fprintf(stderr, "memsim: --join \"%s\" is not ADDRESS:PORT (at most %d)\n",
 				t, MAX_SERVERS);
 			err = -EINVAL;
@@ -597,8 +599,8 @@ int main(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct sim sim = {.prefix = "sim", .window = 100, .keepalive_ms = 1000,
-			  .heartbeat_ms = 5000};
+	struct sim sim = {
+		.prefix = "sim", .window = 100, .keepalive_ms = 1000, .heartbeat_ms = 5000};
 	bool insecure = false;
 	const char *ca = NULL;
 	int o;
@@ -659,8 +661,8 @@ int main(int argc, char **argv)
 	char probe[WM_NODE_ID_MAX + 16];
 	snprintf(probe, sizeof(probe), "%s%05" PRIu32, sim.prefix, sim.count);
 	if (wm_node_id_check(probe, NULL) < 0) {
-		fprintf(stderr, "memsim: --prefix \"%s\" makes invalid node IDs (%s)\n",
-			sim.prefix, probe);
+		fprintf(stderr, "memsim: --prefix \"%s\" makes invalid node IDs (%s)\n", sim.prefix,
+			probe);
 		return 2;
 	}
 	if (sim.source_base && (uint64_t)sim.source_base + sim.count > UINT32_MAX) {
