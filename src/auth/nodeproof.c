@@ -18,8 +18,8 @@
 /* The shared keys of recent pairs. The X25519 behind one cost more than the
  * rest of a call: a server checks a proof on every call (every member's
  * heartbeat) and a follower makes one for every call it forwards, always to
- * the same leader; at 3,000 members they were a third of a server's CPU
- * (bench/scale --sim, perf). A slot is found by an HMAC of the peer's key
+ * the same leader; at 3,000 members they were a large part of a server's
+ * CPU (bench/scale --sim, perf). A slot is found by an HMAC of the peer's key
  * under our private key, so the table holds nothing from which either key
  * follows; the keys K themselves are as secret as the private key this
  * process holds anyway. */

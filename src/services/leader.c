@@ -148,8 +148,8 @@ int wm_services_call_leader(struct wm_services *s, const char *path, const uint8
 /* A Join the leader took is answered once this replica lists the node (or
  * after JOIN_VISIBLE_MAX_MS): the joiner's next call, its SubscribePeers,
  * comes here, and would otherwise be NOT_FOUND while the entry is on its
- * way, sending the joiner round again (a third of all joins through a
- * follower at 1,000 members, measured with bench/scale --sim). */
+ * way, sending the joiner round again (most joins through a follower in a
+ * join storm, seen with bench/scale --sim). */
 #define JOIN_VISIBLE_POLL_MS 10
 #define JOIN_VISIBLE_MAX_MS 3000
 

@@ -26,7 +26,7 @@ struct wm_fsm {
 	uint64_t applied; /* last index given to wm_fsm_apply, refused or not */
 	/* wm_fsm_get_node's statement, prepared once: a server looks a node up
 	 * on every call (its node proof) and parsing the SQL each time was a
-	 * fifth of its CPU at 3,000 members (bench/scale --sim). */
+	 * large part of its CPU at 3,000 members (bench/scale --sim, perf). */
 	sqlite3_stmt *get_node;
 };
 
