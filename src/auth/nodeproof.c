@@ -2,6 +2,8 @@
  * under the key it shares with the receiving server (core/nodeproof.h). */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,6 +14,47 @@
 #include "core/keyauth.h"
 #include "core/nodeproof.h"
 #include "util/crypto.h"
+
+/* The shared keys of recent pairs. The X25519 behind one cost more than the
+ * rest of a call: a server checks a proof on every call (every member's
+ * heartbeat) and a follower makes one for every call it forwards, always to
+ * the same leader; at 3,000 members they were a large part of a server's
+ * CPU (bench/scale --sim, perf). A slot is found by an HMAC of the peer's key
+ * under our private key, so the table holds nothing from which either key
+ * follows; the keys K themselves are as secret as the private key this
+ * process holds anyway. */
+#define KEY_CACHE_SLOTS 512
+static struct {
+	uint8_t tag[32];
+	uint8_t k[32];
+	bool used;
+} key_cache[KEY_CACHE_SLOTS];
+static pthread_mutex_t key_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int shared_key(const uint8_t priv[32], const uint8_t peer_pub[32], uint8_t k[32])
+{
+	uint8_t tag[32];
+	int r = wm_hmac_sha256(priv, peer_pub, 32, tag);
+	if (r < 0)
+		return wm_node_shared_key(priv, peer_pub, WM_NODEPROOF_LABEL, k);
+	size_t slot = ((size_t)tag[0] << 8 | tag[1]) % KEY_CACHE_SLOTS;
+	pthread_mutex_lock(&key_cache_lock);
+	if (key_cache[slot].used && wm_ct_equal(key_cache[slot].tag, tag, sizeof(tag))) {
+		memcpy(k, key_cache[slot].k, 32);
+		pthread_mutex_unlock(&key_cache_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&key_cache_lock);
+	r = wm_node_shared_key(priv, peer_pub, WM_NODEPROOF_LABEL, k);
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&key_cache_lock);
+	memcpy(key_cache[slot].tag, tag, sizeof(tag));
+	memcpy(key_cache[slot].k, k, 32);
+	key_cache[slot].used = true;
+	pthread_mutex_unlock(&key_cache_lock);
+	return 0;
+}
 
 /* HMAC(K, message) for the pair (priv, peer_pub); K and the message stay here. */
 static int proof_mac(const uint8_t priv[32], const uint8_t peer_pub[32], const char *node_id,
@@ -24,7 +67,7 @@ static int proof_mac(const uint8_t priv[32], const uint8_t peer_pub[32], const c
 
 	if (n < 0)
 		return n;
-	r = wm_node_shared_key(priv, peer_pub, WM_NODEPROOF_LABEL, k);
+	r = shared_key(priv, peer_pub, k);
 	if (r < 0)
 		return r;
 	r = wm_hmac_sha256(k, msg, (size_t)n, mac);

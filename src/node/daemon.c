@@ -380,6 +380,12 @@ static void raft_status(void *data, const struct wm_store_status *st)
 	struct wm_daemon *d = data;
 	struct wm_prefix servers[64];
 	size_t n = 0, n_peers;
+	struct wm_wg *wg = wm_netconf_wg(&d->netconf);
+	/* The null backend configures nothing on the host (bench/scale runs
+	 * many nodes in one namespace, where no Raft peer arrives on the mesh
+	 * interface): no firewall either. */
+	if (wg && strcmp(wm_wg_backend_name(wg), "null") == 0)
+		return;
 	const struct wm_peer_name *peers = wm_netconf_peers(&d->netconf, &n_peers);
 	for (size_t i = 0; i < n_peers && n < 64; i++)
 		if (peers[i].raft_role != WM_ROLE_MEMBER)

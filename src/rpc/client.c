@@ -133,7 +133,11 @@ static void connect_cb(uv_connect_t *req, int status)
 static void connect_addr(struct cconn *cc, const struct sockaddr *sa)
 {
 	cc->connect_req.data = cc;
-	int rv = uv_tcp_connect(&cc->connect_req, &cc->conn.io.tcp, sa, connect_cb);
+	int rv = 0;
+	if (cc->cl->source.ss_family == sa->sa_family)
+		rv = uv_tcp_bind(&cc->conn.io.tcp, (const struct sockaddr *)&cc->cl->source, 0);
+	if (rv == 0)
+		rv = uv_tcp_connect(&cc->connect_req, &cc->conn.io.tcp, sa, connect_cb);
 	if (rv < 0)
 		wm_conn_close(&cc->conn, rv, uv_strerror(rv));
 }
@@ -242,9 +246,14 @@ int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 {
 	if (!cfg || (!cfg->unix_path == !cfg->host) || (cfg->host && (!cfg->tls == !cfg->cleartext || !cfg->port)))
 		return -EINVAL;
+	struct sockaddr_storage src = {.ss_family = AF_UNSPEC};
+	if (cfg->source && uv_ip4_addr(cfg->source, 0, (struct sockaddr_in *)&src) != 0 &&
+	    uv_ip6_addr(cfg->source, 0, (struct sockaddr_in6 *)&src) != 0)
+		return -EINVAL;
 	struct wm_rpc_client *cl = calloc(1, sizeof(*cl));
 	if (!cl)
 		return -ENOMEM;
+	cl->source = src;
 	cl->loop = loop;
 	cl->port = cfg->port;
 	cl->call_metadata = cfg->call_metadata;

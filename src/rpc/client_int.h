@@ -38,6 +38,7 @@ struct wm_rpc_client {
 	char *server_name;
 	size_t max_message;
 	uint32_t keepalive_ms, keepalive_timeout_ms, connect_timeout_ms;
+	struct sockaddr_storage source; /* ss_family AF_UNSPEC: none */
 	char authority[300];
 	char target[300]; /* for messages: "host:port" or "unix:path" */
 	struct cconn *active;

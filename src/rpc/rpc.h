@@ -202,6 +202,11 @@ struct wm_rpc_client_config {
 	uint32_t keepalive_ms;
 	uint32_t keepalive_timeout_ms;
 	uint32_t connect_timeout_ms;
+	/* The local address TCP connections bind to before connecting (numeric,
+	 * the family of the server's; port chosen by the kernel); NULL = the
+	 * kernel picks it. A host with many addresses (bench/memsim) makes each
+	 * client come from its own, as separate machines would. */
+	const char *source;
 	/* Credentials for every call: called as each call goes out on a
 	 * connection, it fills up to max entries (valid until it is called
 	 * again) that are sent after the call's own metadata; NULL = none.
@@ -218,7 +223,7 @@ struct wm_rpc_client_config {
 /* Connects lazily on the first call and again after the connection is lost
  * (a name is resolved with uv_getaddrinfo; its addresses are tried in turn).
  * -EINVAL unless exactly one of host (with port, and tls unless cleartext)
- * or unix_path is set.
+ * or unix_path is set, or when source is set but is no numeric address.
  * The client takes its own reference on tls. */
 int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 		      struct wm_rpc_client **out);

@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/hostport.h"
 #include "services/gate.h"
+#include "services/paths.h"
 #include "util/log.h"
 
 #define FORWARD_TIMEOUT_MS 10000
@@ -144,6 +145,13 @@ int wm_services_call_leader(struct wm_services *s, const char *path, const uint8
 #define ATTEMPT_MS 3000
 #define RETRY_DELAY_MS 250
 #define MAX_ATTEMPTS 8
+/* A Join the leader took is answered once this replica lists the node (or
+ * after JOIN_VISIBLE_MAX_MS): the joiner's next call, its SubscribePeers,
+ * comes here, and would otherwise be NOT_FOUND while the entry is on its
+ * way, sending the joiner round again (most joins through a follower in a
+ * join storm, seen with bench/scale --sim). */
+#define JOIN_VISIBLE_POLL_MS 10
+#define JOIN_VISIBLE_MAX_MS 3000
 
 struct forward_ctx {
 	struct wm_services *s;
@@ -154,12 +162,18 @@ struct forward_ctx {
 	uv_timer_t timer;
 	/* whom the leader must authorize: the original caller, not us */
 	char proxied_for[WM_AUTH_ID_MAX + 8];
+	/* a successful Join's answer, held until the node is in our replica */
+	uint8_t *resp;
+	size_t resp_len;
+	char join_id[WM_NODE_ID_MAX + 1];
+	uint64_t visible_by;
 };
 
 static void forward_ctx_closed_cb(uv_handle_t *h)
 {
 	struct forward_ctx *f = h->data;
 	free(f->req);
+	free(f->resp);
 	free(f);
 }
 
@@ -185,10 +199,49 @@ static bool may_retry(struct forward_ctx *f)
 	return left < 0 || left > RETRY_DELAY_MS + 500;
 }
 
+static bool join_visible(struct forward_ctx *f)
+{
+	struct wm_mesh_node n;
+	return !f->s->cfg.store || f->s->stopped || wm_rpc_call_cancelled(f->call) ||
+	       uv_now(f->s->cfg.loop) >= f->visible_by ||
+	       wm_store_get_node(f->s->cfg.store, f->join_id, &n) == 0;
+}
+
+static void join_visible_cb(uv_timer_t *t)
+{
+	struct forward_ctx *f = t->data;
+	if (join_visible(f))
+		forward_done(f, WM_GRPC_OK, NULL, f->resp, f->resp_len);
+	else
+		uv_timer_start(&f->timer, join_visible_cb, JOIN_VISIBLE_POLL_MS, 0);
+}
+
+/* True when f now waits for its Join to reach this replica (it owns a copy
+ * of the answer and finishes the call later). */
+static bool hold_join(struct forward_ctx *f, const uint8_t *resp, size_t len)
+{
+	if (strcmp(wm_rpc_call_path(f->call), WM_METHOD_MEMBERSHIP_JOIN) != 0)
+		return false;
+	Webmesh__V1__JoinRequest *r = webmesh__v1__join_request__unpack(NULL, f->len, f->req);
+	if (!r)
+		return false;
+	snprintf(f->join_id, sizeof(f->join_id), "%s", r->id);
+	webmesh__v1__join_request__free_unpacked(r, NULL);
+	f->visible_by = uv_now(f->s->cfg.loop) + JOIN_VISIBLE_MAX_MS;
+	if (join_visible(f) || !(f->resp = malloc(len ? len : 1)))
+		return false;
+	memcpy(f->resp, resp, len);
+	f->resp_len = len;
+	uv_timer_start(&f->timer, join_visible_cb, JOIN_VISIBLE_POLL_MS, 0);
+	return true;
+}
+
 static void forwarded_cb(void *data, int status, const char *message, const uint8_t *resp,
 			 size_t len)
 {
 	struct forward_ctx *f = data;
+	if (status == WM_GRPC_OK && hold_join(f, resp, len))
+		return;
 	/* CANCELLED too: replacing the client of a dead leader cancels what was
 	 * pending on it, and may_retry checks that our own caller is still here. */
 	if ((status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED ||

@@ -13,6 +13,7 @@
 #include "core/key.h"
 #include "services/convert.h"
 #include "services/deny.h"
+#include "services/peercache.h"
 #include "services/gate.h"
 #include "services/routerights.h"
 #include "plugin/plugin.h"
@@ -99,21 +100,15 @@ static void fill_mesh_auth(struct wm_store *store, Webmesh__V1__JoinResponse *re
 }
 
 struct join_ctx {
+	struct join_ctx *next;
 	struct wm_services *s;
 	struct wm_rpc_call *call;
+	struct wm_mesh_node node; /* as applied */
 };
 
-static void join_applied_cb(void *data, const struct wm_store_result *res)
+static void answer_join(struct wm_services *s, struct wm_rpc_call *call,
+			const struct wm_mesh_node *node)
 {
-	struct join_ctx *j = data;
-	struct wm_rpc_call *call = j->call;
-	struct wm_services *s = j->s;
-	free(j);
-	if (res->err) {
-		wm_services_fail(call, res->err, res->message);
-		return;
-	}
-	wm_services_seen(s, res->node.id);
 	struct wm_mesh_info info;
 	struct wm_arena a;
 	wm_arena_init(&a);
@@ -121,7 +116,7 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 	Webmesh__V1__PeerConfigurations pc;
 	int err = wm_store_mesh_info(s->cfg.store, &info);
 	if (!err)
-		err = wm_services_peer_config(s->cfg.store, res->node.id, &a, &pc);
+		err = wm_services_peers(s, node->id, &a, &pc);
 	if (err) {
 		wm_arena_free(&a);
 		wm_services_fail(call, err, "could not compute the joiner's peers");
@@ -129,8 +124,8 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 	}
 	resp.network_ipv4 = wm_pb_prefix(&a, &info.ipv4_network);
 	resp.network_ipv6 = wm_pb_prefix(&a, &info.ipv6_network);
-	resp.address_ipv4 = wm_pb_prefix(&a, &res->node.ipv4);
-	resp.address_ipv6 = wm_pb_prefix(&a, &res->node.ipv6);
+	resp.address_ipv4 = wm_pb_prefix(&a, &node->ipv4);
+	resp.address_ipv6 = wm_pb_prefix(&a, &node->ipv6);
 	resp.mesh_domain = wm_arena_strdup(&a, info.domain);
 	resp.server_id = s->node_id;
 	resp.peers = pc.peers;
@@ -143,8 +138,74 @@ static void join_applied_cb(void *data, const struct wm_store_result *res)
 		wm_services_fail(call, -ENOMEM, NULL);
 	else
 		wm_services_reply(call, &resp.base);
-	wm_info("node %s joined with %s", res->node.id, resp.address_ipv4);
+	wm_info("node %s joined with %s", node->id, resp.address_ipv4);
 	wm_arena_free(&a);
+}
+
+/* Every join answer reads the whole state (the joiner's peers need the
+ * graph). Answered one by one as each entry was applied, a storm of joins
+ * read it once per join, O(N) each, on the loop: at 2,000 members that
+ * stalled a leader past the election timeout (bench/scale --sim, perf).
+ * The joins of one batch of entries share one read (services/peercache.c). */
+static void joins_cb(uv_timer_t *t)
+{
+	struct wm_services *s = t->data;
+	struct join_ctx *list = s->joins_done, *rev = NULL;
+	s->joins_done = NULL;
+	while (list) { /* answer in the order applied */
+		struct join_ctx *next = list->next;
+		list->next = rev;
+		rev = list;
+		list = next;
+	}
+	while (rev) {
+		struct join_ctx *j = rev;
+		rev = j->next;
+		if (!s->cfg.store || s->stopped)
+			wm_rpc_call_finish(j->call, WM_GRPC_UNAVAILABLE, "server is shutting down");
+		else
+			answer_join(s, j->call, &j->node);
+		free(j);
+	}
+}
+
+static void join_applied_cb(void *data, const struct wm_store_result *res)
+{
+	struct join_ctx *j = data;
+	struct wm_services *s = j->s;
+	if (res->err) {
+		wm_services_fail(j->call, res->err, res->message);
+		free(j);
+		return;
+	}
+	wm_services_seen(s, res->node.id);
+	if (s->stopped) {
+		wm_rpc_call_finish(j->call, WM_GRPC_UNAVAILABLE, "server is shutting down");
+		free(j);
+		return;
+	}
+	j->node = res->node;
+	j->next = s->joins_done;
+	s->joins_done = j;
+	if (!uv_is_active((uv_handle_t *)&s->join_timer))
+		uv_timer_start(&s->join_timer, joins_cb, 0, 0);
+}
+
+void wm_membership_init(struct wm_services *s)
+{
+	uv_timer_init(s->cfg.loop, &s->join_timer);
+	s->join_timer.data = s;
+}
+
+void wm_membership_stop(struct wm_services *s)
+{
+	uv_timer_stop(&s->join_timer);
+	while (s->joins_done) {
+		struct join_ctx *j = s->joins_done;
+		s->joins_done = j->next;
+		wm_rpc_call_finish(j->call, WM_GRPC_UNAVAILABLE, "server is shutting down");
+		free(j);
+	}
 }
 
 /* Proposes the checked join; ipv4 is the IPAM plugin's address or NULL (the

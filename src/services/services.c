@@ -42,6 +42,7 @@ int wm_services_new(const struct wm_services_config *cfg, struct wm_services **o
 		return -ENOMEM;
 	}
 	wm_subscriptions_init(s);
+	wm_membership_init(s);
 	wm_liveness_init(s);
 	*out = s;
 	return 0;
@@ -102,6 +103,7 @@ void wm_services_stop(struct wm_services *s)
 		return;
 	s->stopped = true;
 	uv_timer_stop(&s->live_timer);
+	wm_membership_stop(s);
 	wm_subscriptions_close_all(s, WM_GRPC_UNAVAILABLE, "server is shutting down");
 	wm_signaling_stop(s);
 	wm_signal_fanout_free(s);
@@ -123,11 +125,17 @@ static void free_cb(uv_handle_t *h)
 	free(s);
 }
 
-static void live_timer_closed_cb(uv_handle_t *h)
+static void join_timer_closed_cb(uv_handle_t *h)
 {
 	struct wm_services *s = h->data;
 	/* The notify timer closes last and frees s. */
 	uv_close((uv_handle_t *)&s->notify_timer, free_cb);
+}
+
+static void live_timer_closed_cb(uv_handle_t *h)
+{
+	struct wm_services *s = h->data;
+	uv_close((uv_handle_t *)&s->join_timer, join_timer_closed_cb);
 }
 
 void wm_services_free(struct wm_services *s)
@@ -137,6 +145,7 @@ void wm_services_free(struct wm_services *s)
 	wm_services_stop(s);
 	/* The timers are embedded: free the struct only in the last close callback. */
 	s->notify_timer.data = s;
+	s->join_timer.data = s;
 	s->live_timer.data = s;
 	uv_close((uv_handle_t *)&s->live_timer, live_timer_closed_cb);
 }

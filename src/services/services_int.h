@@ -10,6 +10,7 @@
 #include "services/services.h"
 
 struct subscriber;
+struct join_ctx;
 
 struct wm_services {
 	struct wm_services_config cfg;
@@ -17,6 +18,11 @@ struct wm_services {
 	struct subscriber *subscribers; /* doubly linked */
 	uv_timer_t notify_timer;        /* coalesces bursts of changes */
 	bool notify_pending;
+	/* Joins applied and not yet answered: answered together once the
+	 * batch of entries they came in is applied, from one read of the
+	 * state (membership.c). */
+	struct join_ctx *joins_done;
+	uv_timer_t join_timer;
 	bool stopped;
 	/* forwarding to the leader */
 	SSL_CTX *overlay_tls;
@@ -116,6 +122,9 @@ void wm_node_console_token(struct wm_rpc_call *call, const uint8_t *req, size_t 
 			   void *data);
 
 /* Subscriptions: start listening to the store, end every stream. */
+/* The timer that answers applied joins in batches; stop fails those waiting. */
+void wm_membership_init(struct wm_services *s);
+void wm_membership_stop(struct wm_services *s);
 void wm_subscriptions_init(struct wm_services *s);
 /* Starts following the store's change feed (once a store exists). */
 void wm_subscriptions_attach(struct wm_services *s);

@@ -79,6 +79,7 @@ void wm_fsm_close(struct wm_fsm *f)
 {
 	if (!f)
 		return;
+	sqlite3_finalize(f->get_node);
 	sqlite3_close_v2(f->db);
 	free(f);
 }

@@ -28,6 +28,10 @@ struct wm_fsm {
 	uint64_t stalled_at;
 	uint32_t stalled_needs;
 	int migrated_from; /* the schema version of the last restored snapshot, if migrated */
+	/* wm_fsm_get_node's statement, prepared once: a server looks a node up
+	 * on every call (its node proof) and parsing the SQL each time was a
+	 * large part of its CPU at 3,000 members (bench/scale --sim, perf). */
+	sqlite3_stmt *get_node;
 };
 
 /* ---- schema.c ---- */

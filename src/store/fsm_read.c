@@ -128,18 +128,23 @@ int wm_fsm_mesh_info(struct wm_fsm *f, struct wm_mesh_info *out)
 
 int wm_fsm_get_node(struct wm_fsm *f, const char *id, struct wm_mesh_node *out)
 {
-	sqlite3_stmt *st;
-	int r = wm_fsm_prepare(f->db, NODE_COLUMNS " WHERE n.id = ?1", &st), rc;
+	int r = 0, rc;
 
-	if (r < 0)
+	if (!f->get_node)
+		r = wm_fsm_prepare(f->db, NODE_COLUMNS " WHERE n.id = ?1", &f->get_node);
+	if (r < 0) {
+		f->get_node = NULL;
 		return r;
+	}
+	sqlite3_stmt *st = f->get_node;
 	wm_fsm_bind_text(st, 1, id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		r = row_to_node(st, out);
 	else
 		r = rc == SQLITE_DONE ? -ENOENT : wm_fsm_sqlite_err(rc);
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return r;
 }
 

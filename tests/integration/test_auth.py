@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from wmtest import (API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, host_ip, run,
+from wmtest import (agreed_dumps, API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, host_ip, run,
                     topology, wait_until)
 
 AUTH_CALL = Path(__file__).resolve().parent / "auth_call.py"
@@ -64,8 +64,7 @@ def state_of(server):
 def voters_state(t):
     """What a refused call must not change: the replicated state of every
     server of the mesh, row by row."""
-    return {n.name: n.state_dump() for n in t.nodes.values()
-            if n.name in ("s1", "s2") and n.running()}
+    return agreed_dumps(n for n in t.nodes.values() if n.name in ("s1", "s2") and n.running())
 
 
 def start_joiner(topo, name, ca, *extra):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from wmtest import (API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, run, topology,
+from wmtest import (agreed_dumps, API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, run, topology,
                     wait_until)
 
 AUTH_CALL = Path(__file__).resolve().parent / "auth_call.py"
@@ -103,7 +103,7 @@ def voters(t):
 
 
 def dumps(t):
-    return {n.name: n.state_dump() for n in voters(t)}
+    return agreed_dumps(voters(t))
 
 
 def targets(t):

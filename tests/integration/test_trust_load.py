@@ -29,7 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from wmtest import API_PORT, PYTHON, READY_TIMEOUT, StopWaiting, scaled, topology, wait_until
+from wmtest import (agreed_dumps, API_PORT, PYTHON, READY_TIMEOUT, StopWaiting, scaled, topology,
+                    wait_until)
 
 LOAD = Path(__file__).resolve().parent / "trust_load.py"
 RSS_LIMIT_KIB = 64 * 1024
@@ -130,7 +131,7 @@ def under_attack(t, attacker_ns, mode, *args, duration=ATTACK_SECONDS):
     `wmctl status` and leadership while it runs; returns (attack result,
     probe calls, max RSS in KiB)."""
     s1 = t.nodes["s1"]
-    before = [v.state_dump() for v in t.voters]
+    before = list(agreed_dumps(t.voters).values())
     probe = start_probe(t, duration + 2)
     attack = subprocess.Popen(
         ["ip", "netns", "exec", attacker_ns, PYTHON, str(LOAD), mode,
@@ -169,7 +170,7 @@ def under_attack(t, attacker_ns, mode, *args, duration=ATTACK_SECONDS):
     assert calls, "the probe made no call"
     bad = [c for c in calls if c["code"] != "OK" or c["ms"] >= 1000]
     assert not bad, f"legitimate calls failed or took 1 s or more under {mode}: {bad[:5]}"
-    after = [v.state_dump() for v in t.voters]
+    after = list(agreed_dumps(t.voters).values())
     assert after == before, f"the state changed under {mode}"
     slowest = max(c["ms"] for c in calls)
     print(f"\n{mode}: {json.dumps(result)[:600]} max_rss={max_rss} KiB calls={len(calls)} "

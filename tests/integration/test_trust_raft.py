@@ -24,7 +24,7 @@ import textwrap
 import pytest
 
 from test_ha import build_servers, status, wait_cluster
-from wmtest import PYTHON, host_ip, topology, wait_until
+from wmtest import agreed_dumps, PYTHON, host_ip, topology, wait_until
 
 VOTERS = ("s1", "s2", "s3")
 RAFT_PORT = 9000
@@ -108,15 +108,7 @@ def snapshot(topo):
     sts = {v: status(topo.nodes[v]) for v in VOTERS}
     views = {(s.get("leader_id"), s.get("term")) for s in sts.values()}
     assert len(views) == 1, f"voters disagree on leader and term: {sts}"
-    dumps = {}
-
-    def agreed():
-        dumps.update({v: topo.nodes[v].state_dump() for v in VOTERS})
-        first = dumps[VOTERS[0]]
-        return all(d == first for d in dumps.values())
-
-    wait_until(agreed, 10, "the voters' replicas to agree")
-    return views.pop(), dict(dumps)
+    return views.pop(), agreed_dumps(topo.nodes[v] for v in VOTERS)
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,8 @@ import os
 import pytest
 
 from test_auth import AUTH_CALL, creds, pki, start_joiner, wait_server
-from wmtest import API_PORT, PYTHON, WG_PORT, generate_protos, run, topology, wait_until
+from wmtest import (agreed_dumps, API_PORT, PYTHON, WG_PORT, generate_protos, run, topology,
+                    wait_until)
 
 SERVERS = ("s1", "s2", "obs")
 NAMES = ("s1", "s2", "admin", "site-a", "exit", "evil", "binder", "editor", "grouper", "obs")
@@ -105,7 +106,7 @@ def voters(t):
 
 
 def dumps(t):
-    return [v.state_dump() for v in voters(t)]
+    return list(agreed_dumps(voters(t)).values())
 
 
 def settled(t):

@@ -10,7 +10,8 @@ import re
 import subprocess
 from pathlib import Path
 
-from wmtest import API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, run, topology, wait_until
+from wmtest import (agreed_dumps, API_PORT, PYTHON, WG_PORT, WMCTL, generate_protos, run, topology,
+                    wait_until)
 
 PROBE = Path(__file__).resolve().parent / "auth_call.py"
 
@@ -26,7 +27,7 @@ def fingerprint(path):
 
 
 def dumps(*servers):
-    return {s.name: s.state_dump() for s in servers}
+    return agreed_dumps(servers)
 
 
 def wait_follower(node, leader="s1"):

@@ -130,6 +130,26 @@ def wait_until(fn, timeout, what, interval=0.1):
         time.sleep(interval)
 
 
+
+def agreed_dumps(servers, timeout=10):
+    """{name: state_dump()} of servers once their replicas agree. Refusal
+    tests compare these before and after an attack: a change committed just
+    before "before" (a join of the test's own setup) may still be on its way
+    to a follower, and without waiting a "before" taken then differs from the
+    "after" with no attack at all. A replica an attack made diverge never
+    agrees, and the wait fails."""
+    servers = list(servers)
+    got = {}
+
+    def agreed():
+        got.clear()
+        got.update({s.name: s.state_dump() for s in servers})
+        first = next(iter(got.values()), None)
+        return all(d == first for d in got.values())
+
+    wait_until(agreed, timeout, "the servers' replicas to agree")
+    return dict(got)
+
 def host_ip(addr):
     """'172.16.0.1/32' -> '172.16.0.1'."""
     return str(ipaddress.ip_interface(addr).ip)

@@ -91,6 +91,34 @@ static void test_wrong_key(void **state)
 	assert_string_equal(why, "the node proof does not match node s3's key");
 }
 
+/* The shared keys are kept per pair (nodeproof.c): with more pairs than
+ * slots, checked twice over (the second pass from the cache where it still
+ * holds them), every proof holds for its own caller only, and a key kept for
+ * one server's private key never serves another's. */
+static void test_kept_keys_stay_with_their_pair(void **state)
+{
+	(void)state;
+	enum { N = 700 };
+	static struct keys callers[N];
+	struct wm_node_proof p;
+	char why[200] = "";
+	for (int i = 0; i < N; i++)
+		keypair(&callers[i]);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < N; i++) {
+			const struct keys *c = &callers[i], *next = &callers[(i + 1) % N];
+			assert_int_equal(
+				wm_node_proof_make(c->priv, "m1", "s1", server.pub, PATH, NOW, &p),
+				0);
+			assert_int_equal(check(&server, "s1", c->pub, &p, PATH, NOW, why), 0);
+			assert_int_equal(check(&server, "s1", next->pub, &p, PATH, NOW, why),
+					 -EACCES);
+			assert_int_equal(check(&other_server, "s1", c->pub, &p, PATH, NOW, why),
+					 -EACCES);
+		}
+	}
+}
+
 static void test_wrong_audience_and_replay(void **state)
 {
 	(void)state;
@@ -170,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_make_and_verify),		  cmocka_unit_test(test_wrong_key),
 		cmocka_unit_test(test_wrong_audience_and_replay), cmocka_unit_test(test_wrong_path),
 		cmocka_unit_test(test_expired_and_malformed),
+		cmocka_unit_test(test_kept_keys_stay_with_their_pair),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
