@@ -294,7 +294,7 @@ def test_registered_node_rejoins_only_with_its_proof(mesh):
 
 def test_member_without_replica_does_not_lend_its_name(mesh):
     """A member with --serve holds no replica, so it is no proven server: it
-    passes on for others only reads that are the same for every caller."""
+    passes on nothing in its own name for other callers."""
     t = mesh
     auth = ["--ca-file", str(t.ca / "ca.crt"), "--mtls", "--basic-auth-file",
             str(t.dir / "htpasswd")]
@@ -317,8 +317,14 @@ def test_member_without_replica_does_not_lend_its_name(mesh):
     r = call(t, m2, cert="admin", metadata=[(FOR, "user:admin")])
     expect(r, "PERMISSION_DENIED", NOT_PROVEN.format(FOR))
     assert dumps(t) == before
-    # A read any authenticated caller may make is passed on (as m2).
+    # Reads of the mesh depend on who asks (a node of the mesh, or RBAC's get
+    # nodes): m2 has no replica to decide that for a user, so it refuses
+    # rather than pass the read on in its own name.
     r = call(t, m2, cert="admin", method="/webmesh.v1.Mesh/ListNodes",
+             types=("ListNodesRequest", "ListNodesResponse"), request={})
+    expect(r, "PERMISSION_DENIED", "admin may not get nodes")
+    # The same read on a server, which has the replica: admin's role allows it.
+    r = call(t, t.nodes["s1"], cert="admin", method="/webmesh.v1.Mesh/ListNodes",
              types=("ListNodesRequest", "ListNodesResponse"), request={})
     assert r["code"] == "OK", r
     assert any(n.get("id") == "s1" for n in r["responses"][0].get("nodes", [])), r
