@@ -152,6 +152,11 @@ def shown_rx(b, node):
 
 def test_peer_counters_update_live_without_reload_or_click(mesh):
     t, b = mesh, mesh.browser
+    # Run alone (-k), the page is not open yet.
+    r = b.do("eval", expr="!!document.querySelector('#app') && !document.querySelector('#app').hidden")
+    if not r.get("value"):
+        b.ok("open", url=t.url)
+        login(b, "admin", ADMIN_PW)
     b.ok("click", sel="#tab-nodes")
     b.ok("wait", sel="#nodes-rows", text="n2", timeout=scaled(15) * 1000)
     b.ok("eval", expr="window.__liveCounters = 1")
