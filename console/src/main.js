@@ -16,7 +16,7 @@ const el = (tag, attrs = {}, ...kids) => {
   return e;
 };
 
-const state = { status: null, nodes: [], graph: null, view: 'nodes', stream: null, retry: 0 };
+const state = { status: null, nodes: [], graph: null, view: 'nodes', stream: null, retry: 0, statusStream: null, statusRetry: 0 };
 const ROLE = ['member', 'voter', 'observer'];
 const PATH_COLOUR = { direct: '#2e9d4f', 'ice-host': '#e69f00', 'ice-srflx': '#e69f00', 'ice-relay': '#d1495b', relay: '#d1495b', libp2p: '#7b52ab' };
 
@@ -51,6 +51,8 @@ function showLogin(why) {
   $('#login-why').textContent = why || '';
   if (state.stream) state.stream.abort();
   state.stream = null;
+  if (state.statusStream) state.statusStream.abort();
+  state.statusStream = null;
   // Nothing of the last session stays in the page.
   state.status = null;
   state.nodes = [];
@@ -110,6 +112,28 @@ function subscribe() {
     });
 }
 
+// Traffic counters and handshakes change without a mesh event: the node
+// streams its Status (Node.SubscribeStatus) every STATUS_MS, and each one
+// redraws the nodes in view.
+const STATUS_MS = 2000;
+function subscribeStatus() {
+  if (state.statusStream) state.statusStream.abort();
+  const ac = new AbortController();
+  state.statusStream = ac;
+  call('/webmesh.v1.Node/SubscribeStatus', S.SubscribeStatusRequest, { interval_ms: STATUS_MS }, S.Status,
+    (st) => {
+      state.statusRetry = 0;
+      state.status = st;
+      render();
+    }, ac.signal)
+    .catch((e) => {
+      if (ac.signal.aborted) return;
+      if (e.code === 16 || e.code === 7) return showError('#error', e);
+      state.statusRetry = Math.min(state.statusRetry + 1, 5);
+      setTimeout(() => { if (state.statusStream === ac) subscribeStatus(); }, 1000 * state.statusRetry);
+    });
+}
+
 async function start() {
   try {
     state.status = await unary('/webmesh.v1.Node/GetStatus', S.Empty, {}, S.Status);
@@ -123,6 +147,7 @@ async function start() {
   $('#whoami').textContent = `node ${state.status.id}`;
   await refresh();
   subscribe();
+  subscribeStatus();
 }
 
 // ---------------------------------------------------------------- nodes
@@ -310,7 +335,6 @@ window.addEventListener('DOMContentLoaded', () => {
   for (const v of ['nodes', 'graph', 'access', 'join']) $(`#tab-${v}`).addEventListener('click', () => show(v));
   $('#nodes-body').addEventListener('scroll', () => requestAnimationFrame(renderNodes));
   $('#nodes-filter').addEventListener('input', renderNodes);
-  $('#nodes-refresh').addEventListener('click', refresh);
   $('#login-form').addEventListener('submit', login);
   $('#logout').addEventListener('click', () => { clearCredentials(); showLogin(''); });
   $('#edge-put').addEventListener('click', () => edgeForm('put'));

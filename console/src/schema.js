@@ -16,6 +16,7 @@ export const WireGuardPeer = {
 };
 export const PeerConfigurations = { 1: ['peers', WireGuardPeer, true], 2: ['index', 'uint64'] };
 export const IdRequest = { 1: ['id', 'string'] };
+export const SubscribeStatusRequest = { 1: ['interval_ms', 'uint32'] };
 export const ListNodesResponse = { 1: ['nodes', MeshNode, true] };
 export const MeshGraph = { 1: ['nodes', MeshNode, true], 2: ['edges', MeshEdge, true] };
 export const PeerStatus = {

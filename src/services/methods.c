@@ -29,6 +29,9 @@ const struct wm_method_def wm_methods[] = {
 	 "get", "edges", true},
 	{WM_METHOD_NODE_GET_STATUS, wm_node_get_status, false, false, WM_POLICY_MESH_READ, "get",
 	 "nodes"},
+	/* GetStatus repeated: whoever may read it once may watch it. */
+	{WM_METHOD_NODE_SUBSCRIBE_STATUS, wm_node_subscribe_status, true, false,
+	 WM_POLICY_MESH_READ, "get", "nodes"},
 	{WM_METHOD_NODE_GET_BOOTSTRAP_INFO, wm_node_get_bootstrap_info, false, false,
 	 WM_POLICY_AUTHENTICATED, NULL, NULL},
 	{WM_METHOD_NODE_LEAVE_MESH, wm_node_leave_mesh, false, true, WM_POLICY_LOCAL, NULL, NULL},

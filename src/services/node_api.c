@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/error.h"
 #include "core/ids.h"
 #include "services/convert.h"
 
@@ -32,6 +33,130 @@ void wm_node_get_status(struct wm_rpc_call *call, const uint8_t *req, size_t len
 	else
 		wm_services_reply(call, &st.base);
 	wm_arena_free(&a);
+}
+
+/* Node.SubscribeStatus: one per open stream, on s->status_streams. The
+ * timer is the stream's; the struct is freed in its close callback. How many
+ * a client may hold is the connection's stream limit, as for every stream. */
+struct status_stream {
+	uv_timer_t timer;
+	struct wm_services *s;
+	struct wm_rpc_call *call; /* NULL once finished */
+	struct status_stream *prev, *next;
+};
+
+enum { STATUS_INTERVAL_MIN = 1000, STATUS_INTERVAL_MAX = 60000, STATUS_INTERVAL_DEF = 2000 };
+
+static void status_stream_closed_cb(uv_handle_t *h)
+{
+	free(h->data);
+}
+
+/* Finishes the call (once), unlinks the stream and closes its timer. */
+static void status_stream_end(struct status_stream *st, int code, const char *msg)
+{
+	if (!st->call)
+		return;
+	struct wm_rpc_call *call = st->call;
+	st->call = NULL;
+	if (st->prev)
+		st->prev->next = st->next;
+	else
+		st->s->status_streams = st->next;
+	if (st->next)
+		st->next->prev = st->prev;
+	uv_timer_stop(&st->timer);
+	uv_close((uv_handle_t *)&st->timer, status_stream_closed_cb);
+	wm_rpc_call_finish(call, code, msg);
+}
+
+/* Sends the node's Status now; false when the stream ended. */
+static bool status_stream_send(struct status_stream *st)
+{
+	struct wm_arena a;
+	wm_arena_init(&a);
+	Webmesh__V1__Status m = WEBMESH__V1__STATUS__INIT;
+	st->s->cfg.fill_status(st->s->cfg.data, &m, &a);
+	const char *fp = wm_rpc_call_server_fingerprint(st->call);
+	if (fp)
+		m.tls_fingerprint = (char *)fp;
+	int err = -ENOMEM;
+	if (!a.failed) {
+		size_t len = protobuf_c_message_get_packed_size(&m.base);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (buf) {
+			protobuf_c_message_pack(&m.base, buf);
+			err = wm_rpc_call_send(st->call, buf, len);
+			free(buf);
+		}
+	}
+	wm_arena_free(&a);
+	if (!err)
+		return true;
+	/* A client that stopped reading (the send queue is full) is let go:
+	 * it asks again when it reads again. */
+	if (err == -ECANCELED)
+		status_stream_end(st, WM_GRPC_CANCELLED, "the client went away");
+	else
+		status_stream_end(st, wm_grpc_status_from_err(err), wm_strerror(err));
+	return false;
+}
+
+static void status_stream_tick_cb(uv_timer_t *t)
+{
+	status_stream_send(t->data);
+}
+
+static void status_stream_cancel_cb(struct wm_rpc_call *call, void *data)
+{
+	(void)call;
+	status_stream_end(data, WM_GRPC_CANCELLED, "the client went away");
+}
+
+void wm_node_subscribe_status(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	struct wm_services *s = data;
+	Webmesh__V1__SubscribeStatusRequest *r =
+		webmesh__v1__subscribe_status_request__unpack(NULL, len, req);
+	if (!r) {
+		wm_services_fail(call, -EINVAL, "malformed SubscribeStatusRequest");
+		return;
+	}
+	/* Clamped rather than refused: the bounds only keep the work per
+	 * stream small, any value in between serves the caller as well. */
+	uint32_t iv = r->interval_ms ? r->interval_ms : STATUS_INTERVAL_DEF;
+	webmesh__v1__subscribe_status_request__free_unpacked(r, NULL);
+	if (iv < STATUS_INTERVAL_MIN)
+		iv = STATUS_INTERVAL_MIN;
+	if (iv > STATUS_INTERVAL_MAX)
+		iv = STATUS_INTERVAL_MAX;
+	if (s->stopped) {
+		wm_rpc_call_finish(call, WM_GRPC_UNAVAILABLE, "server is shutting down");
+		return;
+	}
+	struct status_stream *st = calloc(1, sizeof(*st));
+	if (!st) {
+		wm_services_fail(call, -ENOMEM, NULL);
+		return;
+	}
+	st->s = s;
+	st->call = call;
+	uv_timer_init(s->cfg.loop, &st->timer);
+	st->timer.data = st;
+	st->next = s->status_streams;
+	if (st->next)
+		st->next->prev = st;
+	s->status_streams = st;
+	wm_rpc_call_set_cancel_cb(call, status_stream_cancel_cb, st);
+	if (status_stream_send(st))
+		uv_timer_start(&st->timer, status_stream_tick_cb, iv, iv);
+}
+
+void wm_node_status_streams_close_all(struct wm_services *s)
+{
+	while (s->status_streams)
+		status_stream_end(s->status_streams, WM_GRPC_UNAVAILABLE,
+				  "server is shutting down");
 }
 
 static void leave_done_cb(void *cd, int err, const char *msg)

@@ -16,6 +16,7 @@
 #define WM_METHOD_MESH_GET_MESH_GRAPH "/webmesh.v1.Mesh/GetMeshGraph"
 /* webmesh.v1.Node */
 #define WM_METHOD_NODE_GET_STATUS "/webmesh.v1.Node/GetStatus"
+#define WM_METHOD_NODE_SUBSCRIBE_STATUS "/webmesh.v1.Node/SubscribeStatus"
 #define WM_METHOD_NODE_GET_BOOTSTRAP_INFO "/webmesh.v1.Node/GetBootstrapInfo"
 #define WM_METHOD_NODE_LEAVE_MESH "/webmesh.v1.Node/LeaveMesh"
 #define WM_METHOD_NODE_PING "/webmesh.v1.Node/Ping"

@@ -105,6 +105,7 @@ void wm_services_stop(struct wm_services *s)
 	uv_timer_stop(&s->live_timer);
 	wm_membership_stop(s);
 	wm_subscriptions_close_all(s, WM_GRPC_UNAVAILABLE, "server is shutting down");
+	wm_node_status_streams_close_all(s);
 	wm_signaling_stop(s);
 	wm_signal_fanout_free(s);
 	if (s->leader_client) {

@@ -10,6 +10,7 @@
 #include "services/services.h"
 
 struct subscriber;
+struct status_stream;
 struct join_ctx;
 
 struct wm_services {
@@ -45,6 +46,8 @@ struct wm_services {
 	struct wm_signaling *signaling;
 	/* clients to the other servers, for signals they may deliver */
 	struct wm_signal_fanout *signal_fanout;
+	/* Node.SubscribeStatus streams (node_api.c), doubly linked */
+	struct status_stream *status_streams;
 };
 
 /* Packs msg, sends it as the only message and finishes the call with OK. */
@@ -113,6 +116,10 @@ void wm_mesh_get_graph(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 			     void *data);
 void wm_node_get_status(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
+void wm_node_subscribe_status(struct wm_rpc_call *call, const uint8_t *req, size_t len,
+			      void *data);
+/* Ends every SubscribeStatus stream with UNAVAILABLE (services stopping). */
+void wm_node_status_streams_close_all(struct wm_services *s);
 void wm_node_get_bootstrap_info(struct wm_rpc_call *call, const uint8_t *req, size_t len,
 				void *data);
 void wm_node_leave_mesh(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
