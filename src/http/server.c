@@ -102,6 +102,7 @@ struct wm_http {
 	struct conn *conns;
 	size_t n_conns;
 	struct wm_sessions sessions;
+	bool loopback; /* listening on 127/8 or ::1: Host must name this machine */
 	bool closing;
 	int open_handles;
 	void (*done_cb)(void *data);
@@ -164,6 +165,8 @@ static const char *reason(int status)
 		return "URI Too Long";
 	case 415:
 		return "Unsupported Media Type";
+	case 421:
+		return "Misdirected Request";
 	case 429:
 		return "Too Many Requests";
 	case 431:
@@ -732,11 +735,33 @@ static void parse_more(struct conn *c)
 	c->in_parse = false;
 }
 
+/* DNS rebinding: a page of evil.example re-pointed at 127.0.0.1 is same-origin
+ * with this listener for its browser, and /metrics is public. Its requests
+ * carry Host: evil.example, so a loopback listener refuses names it does not
+ * know. One Host only; none is a client that is not a browser. */
+static bool host_ok(const struct wm_http *srv, const struct wm_http_req *r)
+{
+	const char *host = NULL;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		if (strcasecmp(r->headers[i].name, "Host"))
+			continue;
+		if (host)
+			return false;
+		host = r->headers[i].value;
+	}
+	return !srv->loopback || !host || wm_http_host_is_local(host);
+}
+
 static void dispatch(struct conn *c)
 {
 	struct wm_http_req *r = c->active;
 	struct wm_http *srv = c->srv;
 	uv_timer_stop(&c->timer);
+	if (!host_ok(srv, r)) {
+		respond_text(r, 421, NULL,
+			     "this listener answers only to its address or localhost as Host\n");
+		return;
+	}
 	char cookie[WM_SESSION_HEX_LEN + 2];
 	const char *ch = wm_http_req_header(r, "Cookie");
 	r->session = ch && wm_cookie_get(ch, SESSION_COOKIE, cookie, sizeof(cookie)) == 0 &&
@@ -1019,6 +1044,12 @@ int wm_http_listen(struct wm_http *srv, const char *addr)
 		srv->port =
 			ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	static const uint8_t v6lo[16] = {[15] = 1};
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	srv->loopback = e.ip.family == AF_INET ? e.ip.addr[0] == 127
+					       : memcmp(e.ip.addr, v6lo, 16) == 0 ||
+							 (memcmp(e.ip.addr, mapped, 12) == 0 &&
+							  e.ip.addr[12] == 127);
 	srv->listening = true;
 	return 0;
 }
