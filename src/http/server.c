@@ -542,7 +542,11 @@ static bool redeem_token(struct conn *c, struct wm_http_req *r)
 		 SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%llu", cookie,
 		 (unsigned long long)(c->srv->cfg.session_ttl_ms / 1000));
 	memset(cookie, 0, sizeof(cookie));
-	const char *extra[] = {"Set-Cookie", set, "Location", wm_http_req_path(r), NULL};
+	/* "//host/x" (or "/\\host/x", which browsers read alike) as a Location
+	 * would send the new session's browser to another site */
+	const char *path = wm_http_req_path(r);
+	const char *to = path[0] == '/' && path[1] != '/' && path[1] != '\\' ? path : "/";
+	const char *extra[] = {"Set-Cookie", set, "Location", to, NULL};
 	respond_text(r, 303, extra, "session started\n");
 	return true;
 }

@@ -499,6 +499,19 @@ static void test_console_session(void **state)
 	assert_non_null(strstr(c->resp, "HTTP/1.1 200 OK"));
 	assert_non_null(strstr(c->resp, "secret"));
 	free(c);
+	/* no redirect off the site: "//host" and "/\\host" go to "/" */
+	const char *offsite[] = {"//evil.example/x", "/\\evil.example/x"};
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(wm_http_token_new(f->srv, tok), 0);
+		snprintf(req, sizeof(req), "GET %s?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+			 offsite[i], tok);
+		c = client(f, req, NULL);
+		talk(&f->loop, c);
+		assert_true(strstr(c->resp, "HTTP/1.1 303 ") || strstr(c->resp, "HTTP/1.1 400 "));
+		assert_null(strstr(c->resp, "Location: //"));
+		assert_null(strstr(c->resp, "Location: /\\"));
+		free(c);
+	}
 	/* the token is spent */
 	c = client(f, req, NULL);
 	talk(&f->loop, c);
