@@ -360,6 +360,18 @@ static void test_bad_requests(void **state)
 		"CONNECT evil.example:443 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
 		"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: "
 		"2\r\n\r\n",
+		/* smuggling: both framings, a negative or signed length, a chunk
+		 * size beyond 64 bits, a coding other than chunked last */
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+		"Content-Length: 5\r\n\r\n0\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: +1\r\n\r\nx",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"fffffffffffffffff\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
+		"0\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct client *c = client(f, bad[i], NULL);
