@@ -70,6 +70,7 @@ struct conn {
 		uv_tcp_t tcp;
 	} h;
 	struct wm_http *srv;
+	bool local_loopback; /* arrived on 127/8 or ::1: Host must name this machine */
 	struct conn *prev, *next;
 	uv_timer_t timer;
 	int closing; /* handles still to close */
@@ -102,7 +103,6 @@ struct wm_http {
 	struct conn *conns;
 	size_t n_conns;
 	struct wm_sessions sessions;
-	bool loopback; /* listening on 127/8 or ::1: Host must name this machine */
 	bool closing;
 	int open_handles;
 	void (*done_cb)(void *data);
@@ -743,7 +743,7 @@ static void parse_more(struct conn *c)
  * with this listener for its browser, and /metrics is public. Its requests
  * carry Host: evil.example, so a loopback listener refuses names it does not
  * know. One Host only; none is a client that is not a browser. */
-static bool host_ok(const struct wm_http *srv, const struct wm_http_req *r)
+static bool host_ok(const struct conn *c, const struct wm_http_req *r)
 {
 	const char *host = NULL;
 	for (size_t i = 0; i < r->n_headers; i++) {
@@ -753,7 +753,7 @@ static bool host_ok(const struct wm_http *srv, const struct wm_http_req *r)
 			return false;
 		host = r->headers[i].value;
 	}
-	return !srv->loopback || !host || wm_http_host_is_local(host);
+	return !c->local_loopback || !host || wm_http_host_is_local(host);
 }
 
 static void dispatch(struct conn *c)
@@ -761,7 +761,7 @@ static void dispatch(struct conn *c)
 	struct wm_http_req *r = c->active;
 	struct wm_http *srv = c->srv;
 	uv_timer_stop(&c->timer);
-	if (!host_ok(srv, r)) {
+	if (!host_ok(c, r)) {
 		respond_text(r, 421, NULL,
 			     "this listener answers only to its address or localhost as Host\n");
 		return;
@@ -915,6 +915,21 @@ static void peer_name(uv_tcp_t *t, char *out, size_t len)
 	}
 }
 
+/* The address the connection came in on, not the listener's: a listener on
+ * 0.0.0.0 or :: takes loopback connections too, which a rebinding page on
+ * this machine reaches as 127.0.0.1. */
+static bool arrived_on_loopback(uv_tcp_t *t)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &sl))
+		return true; /* unknown: the stricter rule */
+	if (ss.ss_family == AF_INET)
+		return ((const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr)[0] == 127;
+	const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 static void accept_cb(uv_stream_t *l, int status)
 {
 	struct wm_http *srv = l->data;
@@ -939,6 +954,7 @@ static void accept_cb(uv_stream_t *l, int status)
 		return;
 	}
 	peer_name(&c->h.tcp, c->peer, sizeof(c->peer));
+	c->local_loopback = arrived_on_loopback(&c->h.tcp);
 	char with_port[WM_SOURCE_KEY_MAX + 8];
 	snprintf(with_port, sizeof(with_port), strchr(c->peer, ':') ? "[%s]:0" : "%s:0", c->peer);
 	if (wm_source_key(with_port, c->source))
@@ -1048,12 +1064,6 @@ int wm_http_listen(struct wm_http *srv, const char *addr)
 		srv->port =
 			ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 						      : ((struct sockaddr_in6 *)&ss)->sin6_port);
-	static const uint8_t v6lo[16] = {[15] = 1};
-	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
-	srv->loopback = e.ip.family == AF_INET ? e.ip.addr[0] == 127
-					       : memcmp(e.ip.addr, v6lo, 16) == 0 ||
-							 (memcmp(e.ip.addr, mapped, 12) == 0 &&
-							  e.ip.addr[12] == 127);
 	srv->listening = true;
 	return 0;
 }

@@ -417,6 +417,37 @@ static void test_rebinding_host(void **state)
 	}
 }
 
+/* A listener on 0.0.0.0 takes loopback connections too: those are held to
+ * the same Host rule (a rebinding page reaches it as 127.0.0.1). */
+static void test_rebinding_any_address(void **state)
+{
+	(void)state;
+	struct fixture *f = calloc(1, sizeof(*f));
+	uv_loop_init(&f->loop);
+	struct wm_http_config cfg = {.loop = &f->loop,
+				     .max_header_bytes = 2048,
+				     .max_body_bytes = 100,
+				     .idle_timeout_ms = 300,
+				     .max_connections_per_source = 3};
+	assert_int_equal(wm_http_new(&cfg, &f->srv), 0);
+	assert_int_equal(wm_http_mount_public(f->srv, "GET", "/hello", h_hello, NULL), 0);
+	assert_int_equal(wm_http_listen(f->srv, "0.0.0.0:0"), 0);
+	struct client *c =
+		client(f, "GET /hello HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n", NULL);
+	talk(&f->loop, c);
+	assert_non_null(strstr(c->resp, "HTTP/1.1 421 "));
+	free(c);
+	c = client(f, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n", NULL);
+	talk(&f->loop, c);
+	assert_non_null(strstr(c->resp, "HTTP/1.1 200 OK"));
+	free(c);
+	wm_http_close(f->srv, srv_closed, f);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_true(f->closed);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	free(f);
+}
+
 static void test_routes(void **state)
 {
 	struct fixture *f = *state;
@@ -651,6 +682,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_console_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_per_source, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rebinding_host, setup, teardown),
+		cmocka_unit_test(test_rebinding_any_address),
 		cmocka_unit_test(test_clean_path_and_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
