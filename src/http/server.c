@@ -70,6 +70,7 @@ struct conn {
 		uv_tcp_t tcp;
 	} h;
 	struct wm_http *srv;
+	bool local_loopback; /* arrived on 127/8 or ::1: Host must name this machine */
 	struct conn *prev, *next;
 	uv_timer_t timer;
 	int closing; /* handles still to close */
@@ -164,6 +165,8 @@ static const char *reason(int status)
 		return "URI Too Long";
 	case 415:
 		return "Unsupported Media Type";
+	case 421:
+		return "Misdirected Request";
 	case 429:
 		return "Too Many Requests";
 	case 431:
@@ -539,7 +542,11 @@ static bool redeem_token(struct conn *c, struct wm_http_req *r)
 		 SESSION_COOKIE "=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%llu", cookie,
 		 (unsigned long long)(c->srv->cfg.session_ttl_ms / 1000));
 	memset(cookie, 0, sizeof(cookie));
-	const char *extra[] = {"Set-Cookie", set, "Location", wm_http_req_path(r), NULL};
+	/* "//host/x" (or "/\\host/x", which browsers read alike) as a Location
+	 * would send the new session's browser to another site */
+	const char *path = wm_http_req_path(r);
+	const char *to = path[0] == '/' && path[1] != '/' && path[1] != '\\' ? path : "/";
+	const char *extra[] = {"Set-Cookie", set, "Location", to, NULL};
 	respond_text(r, 303, extra, "session started\n");
 	return true;
 }
@@ -732,11 +739,33 @@ static void parse_more(struct conn *c)
 	c->in_parse = false;
 }
 
+/* DNS rebinding: a page of evil.example re-pointed at 127.0.0.1 is same-origin
+ * with this listener for its browser, and /metrics is public. Its requests
+ * carry Host: evil.example, so a loopback listener refuses names it does not
+ * know. One Host only; none is a client that is not a browser. */
+static bool host_ok(const struct conn *c, const struct wm_http_req *r)
+{
+	const char *host = NULL;
+	for (size_t i = 0; i < r->n_headers; i++) {
+		if (strcasecmp(r->headers[i].name, "Host"))
+			continue;
+		if (host)
+			return false;
+		host = r->headers[i].value;
+	}
+	return !c->local_loopback || !host || wm_http_host_is_local(host);
+}
+
 static void dispatch(struct conn *c)
 {
 	struct wm_http_req *r = c->active;
 	struct wm_http *srv = c->srv;
 	uv_timer_stop(&c->timer);
+	if (!host_ok(c, r)) {
+		respond_text(r, 421, NULL,
+			     "this listener answers only to its address or localhost as Host\n");
+		return;
+	}
 	char cookie[WM_SESSION_HEX_LEN + 2];
 	const char *ch = wm_http_req_header(r, "Cookie");
 	r->session = ch && wm_cookie_get(ch, SESSION_COOKIE, cookie, sizeof(cookie)) == 0 &&
@@ -886,6 +915,21 @@ static void peer_name(uv_tcp_t *t, char *out, size_t len)
 	}
 }
 
+/* The address the connection came in on, not the listener's: a listener on
+ * 0.0.0.0 or :: takes loopback connections too, which a rebinding page on
+ * this machine reaches as 127.0.0.1. */
+static bool arrived_on_loopback(uv_tcp_t *t)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	if (uv_tcp_getsockname(t, (struct sockaddr *)&ss, &sl))
+		return true; /* unknown: the stricter rule */
+	if (ss.ss_family == AF_INET)
+		return ((const uint8_t *)&((struct sockaddr_in *)&ss)->sin_addr)[0] == 127;
+	const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 static void accept_cb(uv_stream_t *l, int status)
 {
 	struct wm_http *srv = l->data;
@@ -910,6 +954,7 @@ static void accept_cb(uv_stream_t *l, int status)
 		return;
 	}
 	peer_name(&c->h.tcp, c->peer, sizeof(c->peer));
+	c->local_loopback = arrived_on_loopback(&c->h.tcp);
 	char with_port[WM_SOURCE_KEY_MAX + 8];
 	snprintf(with_port, sizeof(with_port), strchr(c->peer, ':') ? "[%s]:0" : "%s:0", c->peer);
 	if (wm_source_key(with_port, c->source))

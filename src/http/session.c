@@ -2,8 +2,10 @@
 #include "http/session.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 void wm_sessions_init(struct wm_sessions *s, uint64_t token_ttl_ms, uint64_t session_ttl_ms)
 {
@@ -125,4 +127,50 @@ int wm_cookie_get(const char *header, const char *name, char *out, size_t outlen
 		p = end;
 	}
 	return -ENOENT;
+}
+
+static bool only(const char *p, size_t n, const char *set)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr(set, p[i]) || p[i] == '\0')
+			return false;
+	return true;
+}
+
+bool wm_http_host_is_local(const char *host)
+{
+	if (!host)
+		return false;
+	size_t n = strlen(host);
+	const char *colon = NULL;
+	if (host[0] == '[') {
+		const char *close = strchr(host, ']');
+		if (!close || close == host + 1 ||
+		    !only(host + 1, (size_t)(close - host - 1), "0123456789abcdefABCDEF:."))
+			return false;
+		if (close[1] && close[1] != ':')
+			return false;
+		colon = close[1] ? close + 1 : NULL;
+	} else {
+		colon = strchr(host, ':');
+	}
+	if (colon) {
+		size_t plen = n - (size_t)(colon + 1 - host);
+		if (plen < 1 || plen > 5 || !only(colon + 1, plen, "0123456789"))
+			return false;
+		n = (size_t)(colon - host);
+	}
+	if (host[0] == '[')
+		return true;
+	if (n == 0)
+		return false;
+	/* all digits and dots: a URL parser takes it as IPv4, never as a name */
+	if (only(host, n, "0123456789."))
+		return true;
+	static const char lh[] = "localhost";
+	const size_t lhn = sizeof(lh) - 1;
+	if (n == lhn)
+		return strncasecmp(host, lh, lhn) == 0;
+	return n > lhn + 1 && host[n - lhn - 1] == '.' &&
+	       strncasecmp(host + n - lhn, lh, lhn) == 0 && host[0] != '.';
 }

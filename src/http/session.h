@@ -40,5 +40,11 @@ bool wm_sessions_valid(const struct wm_sessions *s, const char *cookie, uint64_t
 /* The value of the cookie called name in a Cookie header ("a=1; wm_session=x"),
  * copied into out: 0, -ENOENT, or -EINVAL (too long). */
 int wm_cookie_get(const char *header, const char *name, char *out, size_t outlen);
+/* True when a Host header value names this machine in a way no DNS answer
+ * can change: an IP literal (digits and dots, or [IPv6]), "localhost" or a
+ * name under ".localhost", each with an optional :port. A loopback listener
+ * refuses every other Host, so that a page whose name an attacker re-points
+ * at 127.0.0.1 (DNS rebinding) cannot read it from the victim's browser. */
+bool wm_http_host_is_local(const char *host);
 
 #endif

@@ -81,6 +81,7 @@ struct conn {
 	int64_t rtt_us;
 	uint8_t remote[WM_MADDR_MAX];
 	size_t remote_len;
+	uint8_t src[9]; /* inbound: family, then the IPv4 address or the IPv6 /64 */
 	int closing_handles;
 };
 
@@ -113,6 +114,7 @@ struct wm_p2p {
 	size_t ndials;
 	struct conn *conns;
 	size_t nconns;
+	size_t ninbound; /* the part of nconns that max_conns bounds */
 	uv_timer_t ping_timer;
 	bool closing;
 	int pending_closes;
@@ -957,6 +959,8 @@ static void conn_close(struct conn *c, const char *why)
 		if (*pp == c) {
 			*pp = c->next;
 			p->nconns--;
+			if (!c->outbound)
+				p->ninbound--;
 			break;
 		}
 	}
@@ -979,7 +983,9 @@ static struct conn *conn_new(struct wm_p2p *p, bool outbound)
 {
 	struct conn *c;
 
-	if (p->nconns >= p->max_conns)
+	/* Only accepted connections count against max_conns: strangers filling
+	 * it must not stop our dials (one per configured peer at most). */
+	if (!outbound && p->ninbound >= p->max_conns)
 		return NULL;
 	c = calloc(1, sizeof(*c));
 	if (!c)
@@ -997,8 +1003,36 @@ static struct conn *conn_new(struct wm_p2p *p, bool outbound)
 	c->next = p->conns;
 	p->conns = c;
 	p->nconns++;
+	if (!outbound)
+		p->ninbound++;
 	uv_timer_start(&c->timer, on_handshake_timeout, HANDSHAKE_TIMEOUT_MS, 0);
 	return c;
+}
+
+/* One source (an IPv4 address, an IPv6 /64) may hold a quarter of the
+ * accepted connections (at least 2), so that one host cannot take them all
+ * with handshakes it never finishes. Sets c->src as it counts. */
+static bool over_source_limit(struct wm_p2p *p, struct conn *c)
+{
+	struct sockaddr_storage ss;
+	int sl = sizeof(ss);
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl))
+		return true;
+	if (ss.ss_family == AF_INET) {
+		c->src[0] = 4;
+		memcpy(c->src + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		c->src[0] = 6;
+		memcpy(c->src + 1, &((struct sockaddr_in6 *)&ss)->sin6_addr, 8);
+	} else {
+		return true;
+	}
+	uint32_t limit = p->max_conns / 4 > 2 ? p->max_conns / 4 : 2;
+	uint32_t n = 0;
+	for (const struct conn *o = p->conns; o; o = o->next)
+		if (o != c && !o->outbound && memcmp(o->src, c->src, sizeof(c->src)) == 0)
+			n++;
+	return n >= limit;
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -1023,6 +1057,10 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
 		conn_close(c, "accept failed");
+		return;
+	}
+	if (over_source_limit(l->host, c)) {
+		conn_close(c, "too many connections from its source");
 		return;
 	}
 	conn_begin(c);

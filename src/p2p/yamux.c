@@ -90,8 +90,9 @@ static struct wm_yamux_stream *add(struct wm_yamux *y, uint32_t id)
 	return s;
 }
 
-static void drop(struct wm_yamux_stream *s)
+static void drop(struct wm_yamux *y, struct wm_yamux_stream *s)
 {
+	y->npending -= s->npending;
 	free(s->pending);
 	memset(s, 0, sizeof(*s));
 }
@@ -120,7 +121,7 @@ static bool maybe_done(struct wm_yamux *y, struct wm_yamux_stream *s)
 	if (!s->local_fin || !s->remote_fin)
 		return false;
 	uint32_t id = s->id;
-	drop(s);
+	drop(y, s);
 	if (y->cb->stream_gone)
 		y->cb->stream_gone(y->ud, id);
 	return true;
@@ -162,6 +163,7 @@ static void flush(struct wm_yamux *y, struct wm_yamux_stream *s)
 		size_t n = send_data(y, s, s->pending, s->npending);
 		memmove(s->pending, s->pending + n, s->npending - n);
 		s->npending -= n;
+		y->npending -= n;
 	}
 	if (s->npending == 0 && s->fin_pending && !s->local_fin) {
 		s->local_fin = true;
@@ -199,7 +201,10 @@ int wm_yamux_write(struct wm_yamux *y, uint32_t id, const void *buf, size_t len)
 		n = send_data(y, s, buf, len);
 	if (n == len)
 		return 0;
-	if (s->npending + (len - n) > WM_YAMUX_PENDING_MAX)
+	/* per stream and per session: a peer that opens every stream and
+	 * grants no window holds the session's bound, not streams times it */
+	if (s->npending + (len - n) > WM_YAMUX_PENDING_MAX ||
+	    y->npending + (len - n) > WM_YAMUX_SESSION_PENDING_MAX)
 		return -ENOBUFS;
 	uint8_t *p = realloc(s->pending, s->npending + (len - n));
 	if (!p)
@@ -207,6 +212,7 @@ int wm_yamux_write(struct wm_yamux *y, uint32_t id, const void *buf, size_t len)
 	memcpy(p + s->npending, (const uint8_t *)buf + n, len - n);
 	s->pending = p;
 	s->npending += len - n;
+	y->npending += len - n;
 	return 0;
 }
 
@@ -229,7 +235,7 @@ void wm_yamux_reset(struct wm_yamux *y, uint32_t id)
 
 	if (!s)
 		return;
-	drop(s);
+	drop(y, s);
 	send_hdr(y, WM_YAMUX_WINDOW_UPDATE, WM_YAMUX_RST, id, 0);
 }
 
@@ -263,7 +269,7 @@ static struct wm_yamux_stream *on_flags(struct wm_yamux *y, const struct wm_yamu
 		s = y->closed ? NULL : add(y, id);
 		if (!s || y->cb->stream_open(y->ud, id) != 0) {
 			if (s)
-				drop(s);
+				drop(y, s);
 			send_hdr(y, WM_YAMUX_WINDOW_UPDATE, WM_YAMUX_RST, id, 0);
 			return NULL;
 		}
@@ -275,7 +281,7 @@ static struct wm_yamux_stream *on_flags(struct wm_yamux *y, const struct wm_yamu
 	if (!s)
 		return NULL; /* late frames of a stream we reset: ignored */
 	if (h->flags & WM_YAMUX_RST) {
-		drop(s);
+		drop(y, s);
 		if (y->cb->stream_gone)
 			y->cb->stream_gone(y->ud, id);
 		return NULL;

@@ -14,7 +14,8 @@
 
 #define WM_YAMUX_HDR_LEN 12
 #define WM_YAMUX_WINDOW (256u * 1024u)
-#define WM_YAMUX_PENDING_MAX (1024u * 1024u) /* held back per stream */
+#define WM_YAMUX_PENDING_MAX (1024u * 1024u)			/* held back per stream */
+#define WM_YAMUX_SESSION_PENDING_MAX (2 * WM_YAMUX_PENDING_MAX) /* and per session */
 
 enum { WM_YAMUX_DATA = 0, WM_YAMUX_WINDOW_UPDATE = 1, WM_YAMUX_PING = 2, WM_YAMUX_GO_AWAY = 3 };
 enum { WM_YAMUX_SYN = 1, WM_YAMUX_ACK = 2, WM_YAMUX_FIN = 4, WM_YAMUX_RST = 8 };
@@ -59,6 +60,7 @@ struct wm_yamux {
 	size_t hdr_have;
 	struct wm_yamux_hdr cur;
 	uint32_t data_left;
+	size_t npending; /* held back over all streams */
 };
 
 /* 0 or -ENOMEM. max_streams bounds the streams open at once, both ways. */

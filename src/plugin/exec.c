@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "rpc/rpc.h"
@@ -672,6 +673,23 @@ static int remote_client(struct wm_plugin_exec *x, const struct wm_plugin_exec_o
 	return r;
 }
 
+static bool private_dir(const char *dir, bool parent)
+{
+	char p[4096];
+	struct stat st;
+	if (snprintf(p, sizeof(p), "%s", dir) >= (int)sizeof(p))
+		return false;
+	if (parent) {
+		char *slash = strrchr(p, '/');
+		if (!slash)
+			snprintf(p, sizeof(p), ".");
+		else
+			slash[slash == p] = '\0'; /* "/x" has "/" for parent */
+	}
+	return stat(p, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid() &&
+	       !(st.st_mode & (S_IWGRP | S_IWOTH));
+}
+
 int wm_plugin_exec_new(uv_loop_t *loop, const struct wm_plugin_exec_opts *o,
 		       struct wm_plugin_exec **out, char *err, size_t errlen)
 {
@@ -710,6 +728,18 @@ int wm_plugin_exec_new(uv_loop_t *loop, const struct wm_plugin_exec_opts *o,
 			 name, o->dir);
 		free(x);
 		return -EINVAL;
+	}
+	/* Whoever can write the directory (or its parent, to swap it) can bind
+	 * the socket path before the child does and answer auth calls in its
+	 * place: both must be ours and closed to others' writes (mkdir's 0700
+	 * holds only for a new directory). */
+	if (!private_dir(o->dir, false) || !private_dir(o->dir, true)) {
+		snprintf(err, errlen,
+			 "plugin %s: %s and its parent must be directories of this user that no "
+			 "one else can write (the plugin's socket is made there)",
+			 name, o->dir);
+		free(x);
+		return -EPERM;
 	}
 	/* webmeshd's own WEBMESH_* settings are not the child's business. */
 	while (environ[n_env])

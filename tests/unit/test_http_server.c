@@ -250,8 +250,8 @@ static struct client *client(struct fixture *f, const char *a, const char *b)
 static void test_get_and_keep_alive(void **state)
 {
 	struct fixture *f = *state;
-	struct client *c = client(f, "GET /hello/x?a=1 HTTP/1.1\r\nHost: x\r\n\r\n",
-				  "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
+	struct client *c = client(f, "GET /hello/x?a=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+				  "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	talk(&f->loop, c);
 	/* both on one connection, in order, then closed for idleness */
 	assert_int_equal(count(c->resp, "HTTP/1.1 200 OK"), 2);
@@ -266,11 +266,12 @@ static void test_get_and_keep_alive(void **state)
 static void test_pipelining(void **state)
 {
 	struct fixture *f = *state;
-	struct client *c = client(f,
-				  "GET /hello/1 HTTP/1.1\r\nHost: x\r\n\r\n"
-				  "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz"
-				  "GET /hello/3 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-				  NULL);
+	struct client *c =
+		client(f,
+		       "GET /hello/1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+		       "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 3\r\n\r\nxyz"
+		       "GET /hello/3 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+		       NULL);
 	talk(&f->loop, c);
 	assert_int_equal(count(c->resp, "HTTP/1.1 200 OK"), 3);
 	char *a = strstr(c->resp, "hello /hello/1"), *b = strstr(c->resp, "len=3 first=x"),
@@ -286,7 +287,7 @@ static void test_chunked_request_body(void **state)
 {
 	struct fixture *f = *state;
 	struct client *c = client(f,
-				  "POST /echo HTTP/1.1\r\nHost: x\r\nX-Test: yes\r\n"
+				  "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Test: yes\r\n"
 				  "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\n abc\r\n",
 				  "0\r\n\r\n");
 	talk(&f->loop, c);
@@ -294,7 +295,7 @@ static void test_chunked_request_body(void **state)
 	assert_non_null(strstr(c->resp, "HTTP/1.1 400 "));
 	free(c);
 	c = client(f,
-		   "POST /echo HTTP/1.1\r\nHost: x\r\nX-Test: yes\r\n"
+		   "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Test: yes\r\n"
 		   "Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n3\r\nabc\r\n",
 		   "0\r\n\r\n");
 	talk(&f->loop, c);
@@ -307,8 +308,8 @@ static void test_body_limits(void **state)
 {
 	struct fixture *f = *state;
 	/* announced beyond the limit: refused before the body is read */
-	struct client *c =
-		client(f, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n", NULL);
+	struct client *c = client(
+		f, "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 101\r\n\r\n", NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 413 "));
 	assert_non_null(strstr(c->resp, "Connection: close"));
@@ -316,7 +317,7 @@ static void test_body_limits(void **state)
 	/* chunked beyond the limit */
 	static char big[512];
 	snprintf(big, sizeof(big),
-		 "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+		 "POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
 		 "40\r\n%064d\r\n40\r\n%064d\r\n0\r\n\r\n",
 		 0, 0);
 	c = client(f, big, NULL);
@@ -333,14 +334,15 @@ static void test_oversize_headers(void **state)
 	char pad[3000];
 	memset(pad, 'a', sizeof(pad) - 1);
 	pad[sizeof(pad) - 1] = '\0';
-	snprintf(req, sizeof(req), "GET /hello HTTP/1.1\r\nHost: x\r\nX-Pad: %s\r\n\r\n", pad);
+	snprintf(req, sizeof(req), "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: %s\r\n\r\n",
+		 pad);
 	struct client *c = client(f, req, NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 431 "));
 	assert_null(strstr(c->resp, "hello"));
 	free(c);
 	/* a long URL counts too */
-	snprintf(req, sizeof(req), "GET /hello?%s HTTP/1.1\r\nHost: x\r\n\r\n", pad);
+	snprintf(req, sizeof(req), "GET /hello?%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", pad);
 	c = client(f, req, NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 431 "));
@@ -351,12 +353,25 @@ static void test_bad_requests(void **state)
 {
 	struct fixture *f = *state;
 	const char *bad[] = {
-		"FOO /hello HTTP/1.1\r\nHost: x\r\n\r\n",		/* no such method */
-		"GET /hello HTTP/1.1\r\nHost x\r\n\r\n",		/* header without colon */
-		"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",		/* TLS to the HTTP port */
-		"GET http://evil.example/ HTTP/1.1\r\nHost: x\r\n\r\n", /* absolute form */
-		"CONNECT evil.example:443 HTTP/1.1\r\nHost: x\r\n\r\n",
-		"GET /hello HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		"FOO /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", /* no such method */
+		"GET /hello HTTP/1.1\r\nHost x\r\n\r\n",	  /* header without colon */
+		"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",	  /* TLS to the HTTP port */
+		"GET http://evil.example/ HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", /* absolute form */
+		"CONNECT evil.example:443 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+		"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1\r\nContent-Length: "
+		"2\r\n\r\n",
+		/* smuggling: both framings, a negative or signed length, a chunk
+		 * size beyond 64 bits, a coding other than chunked last */
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\n"
+		"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+		"Content-Length: 5\r\n\r\n0\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -1\r\n\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: +1\r\n\r\nx",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+		"fffffffffffffffff\r\n",
+		"POST /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n"
+		"0\r\n\r\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct client *c = client(f, bad[i], NULL);
@@ -366,24 +381,85 @@ static void test_bad_requests(void **state)
 		free(c);
 	}
 	/* the server still serves after all that */
-	struct client *c = client(f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+	struct client *c = client(f, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 200 OK"));
 	free(c);
 }
 
+/* DNS rebinding: a page of evil.example re-pointed at 127.0.0.1 sends its
+ * own name as Host; a loopback listener refuses it, public paths included,
+ * and so does a request with two Host headers. */
+static void test_rebinding_host(void **state)
+{
+	struct fixture *f = *state;
+	const char *bad[] = {
+		"GET /hello HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n",
+		"GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		struct client *c = client(f, bad[i], NULL);
+		talk(&f->loop, c);
+		assert_non_null(strstr(c->resp, "HTTP/1.1 421 "));
+		assert_null(strstr(c->resp, "hello"));
+		free(c);
+	}
+	const char *good[] = {
+		"GET /hello HTTP/1.1\r\nHost: localhost:8080\r\n\r\n",
+		"GET /hello HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+		"GET /hello HTTP/1.0\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		struct client *c = client(f, good[i], NULL);
+		talk(&f->loop, c);
+		assert_non_null(strstr(c->resp, "HTTP/1.1 200 OK"));
+		free(c);
+	}
+}
+
+/* A listener on 0.0.0.0 takes loopback connections too: those are held to
+ * the same Host rule (a rebinding page reaches it as 127.0.0.1). */
+static void test_rebinding_any_address(void **state)
+{
+	(void)state;
+	struct fixture *f = calloc(1, sizeof(*f));
+	uv_loop_init(&f->loop);
+	struct wm_http_config cfg = {.loop = &f->loop,
+				     .max_header_bytes = 2048,
+				     .max_body_bytes = 100,
+				     .idle_timeout_ms = 300,
+				     .max_connections_per_source = 3};
+	assert_int_equal(wm_http_new(&cfg, &f->srv), 0);
+	assert_int_equal(wm_http_mount_public(f->srv, "GET", "/hello", h_hello, NULL), 0);
+	assert_int_equal(wm_http_listen(f->srv, "0.0.0.0:0"), 0);
+	struct client *c =
+		client(f, "GET /hello HTTP/1.1\r\nHost: evil.example:8080\r\n\r\n", NULL);
+	talk(&f->loop, c);
+	assert_non_null(strstr(c->resp, "HTTP/1.1 421 "));
+	free(c);
+	c = client(f, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n\r\n", NULL);
+	talk(&f->loop, c);
+	assert_non_null(strstr(c->resp, "HTTP/1.1 200 OK"));
+	free(c);
+	wm_http_close(f->srv, srv_closed, f);
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	assert_true(f->closed);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	free(f);
+}
+
 static void test_routes(void **state)
 {
 	struct fixture *f = *state;
-	struct client *c = client(f, "DELETE /hello HTTP/1.1\r\nHost: x\r\n\r\n",
-				  "GET /hellothere HTTP/1.1\r\nHost: x\r\n\r\n");
+	struct client *c = client(f, "DELETE /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+				  "GET /hellothere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 405 "));
 	/* /hellothere is no /hello: it falls to the console, which wants a session */
 	assert_non_null(strstr(c->resp, "HTTP/1.1 401 "));
 	free(c);
 	/* a handler's header with CR LF is refused, never sent */
-	c = client(f, "GET /badheader HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+	c = client(f, "GET /badheader HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 500 "));
 	assert_null(strstr(c->resp, "x=y"));
@@ -393,7 +469,7 @@ static void test_routes(void **state)
 static void test_streaming(void **state)
 {
 	struct fixture *f = *state;
-	struct client *c = client(f, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+	struct client *c = client(f, "GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "Transfer-Encoding: chunked\r\n"));
 	assert_non_null(strstr(c->resp, "\r\n\r\n3\r\nabc\r\n5\r\ndefgh\r\n0\r\n\r\n"));
@@ -405,7 +481,7 @@ static void test_streaming(void **state)
 static void test_client_leaves_stream(void **state)
 {
 	struct fixture *f = *state;
-	struct client *c = client(f, "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+	struct client *c = client(f, "GET /forever HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", NULL);
 	/* the client reads until the 5 s receive timeout... too slow: close
 	 * early by sending a shutdown through a second request line that the
 	 * server only buffers. Instead, read once and close. */
@@ -440,12 +516,12 @@ static void test_console_session(void **state)
 	struct fixture *f = *state;
 	char tok[WM_HTTP_TOKEN_LEN + 1];
 	assert_int_equal(wm_http_token_new(f->srv, tok), 0);
-	struct client *c = client(f, "GET /secret HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+	struct client *c = client(f, "GET /secret HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 401 "));
 	free(c);
 	static char req[512];
-	snprintf(req, sizeof(req), "GET /secret?token=%s HTTP/1.1\r\nHost: x\r\n\r\n", tok);
+	snprintf(req, sizeof(req), "GET /secret?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", tok);
 	c = client(f, req, NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 303 "));
@@ -459,12 +535,26 @@ static void test_console_session(void **state)
 	free(c);
 	static char req2[512];
 	snprintf(req2, sizeof(req2),
-		 "GET /secret HTTP/1.1\r\nHost: x\r\nCookie: a=b; wm_session=%s\r\n\r\n", cookie);
+		 "GET /secret HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: a=b; wm_session=%s\r\n\r\n",
+		 cookie);
 	c = client(f, req2, NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 200 OK"));
 	assert_non_null(strstr(c->resp, "secret"));
 	free(c);
+	/* no redirect off the site: "//host" and "/\\host" go to "/" */
+	const char *offsite[] = {"//evil.example/x", "/\\evil.example/x"};
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(wm_http_token_new(f->srv, tok), 0);
+		snprintf(req, sizeof(req), "GET %s?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+			 offsite[i], tok);
+		c = client(f, req, NULL);
+		talk(&f->loop, c);
+		assert_true(strstr(c->resp, "HTTP/1.1 303 ") || strstr(c->resp, "HTTP/1.1 400 "));
+		assert_null(strstr(c->resp, "Location: //"));
+		assert_null(strstr(c->resp, "Location: /\\"));
+		free(c);
+	}
 	/* the token is spent */
 	c = client(f, req, NULL);
 	talk(&f->loop, c);
@@ -473,7 +563,7 @@ static void test_console_session(void **state)
 	free(c);
 	/* a forged cookie */
 	snprintf(req2, sizeof(req2),
-		 "GET /secret HTTP/1.1\r\nHost: x\r\nCookie: wm_session=%064d\r\n\r\n", 0);
+		 "GET /secret HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: wm_session=%064d\r\n\r\n", 0);
 	c = client(f, req2, NULL);
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 401 "));
@@ -486,7 +576,7 @@ static void test_console_files(void **state)
 	char tok[WM_HTTP_TOKEN_LEN + 1], cookie[80];
 	assert_int_equal(wm_http_token_new(f->srv, tok), 0);
 	static char req[512];
-	snprintf(req, sizeof(req), "GET /?token=%s HTTP/1.1\r\nHost: x\r\n\r\n", tok);
+	snprintf(req, sizeof(req), "GET /?token=%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", tok);
 	struct client *c = client(f, req, NULL);
 	talk(&f->loop, c);
 	char *sc = strstr(c->resp, "Set-Cookie: wm_session=");
@@ -515,7 +605,8 @@ static void test_console_files(void **state)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		static char r[1024];
 		snprintf(r, sizeof(r),
-			 "GET %s HTTP/1.1\r\nHost: x\r\n%sCookie: wm_session=%s\r\nConnection: "
+			 "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sCookie: "
+			 "wm_session=%s\r\nConnection: "
 			 "close\r\n\r\n",
 			 cases[i].path, cases[i].accept, cookie);
 		c = client(f, r, NULL);
@@ -535,12 +626,12 @@ static void test_console_files(void **state)
 static void test_connections_per_source(void **state)
 {
 	struct fixture *f = *state;
-	struct client *c = client(f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+	struct client *c = client(f, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", NULL);
 	c->n_conns = 4; /* 3 allowed per source; the 4th talks */
 	talk(&f->loop, c);
 	assert_int_equal(c->len, 0);
 	free(c);
-	c = client(f, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n", NULL);
+	c = client(f, "GET /hello HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", NULL);
 	c->n_conns = 3;
 	talk(&f->loop, c);
 	assert_non_null(strstr(c->resp, "HTTP/1.1 200 OK"));
@@ -590,6 +681,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_console_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_console_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connections_per_source, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rebinding_host, setup, teardown),
+		cmocka_unit_test(test_rebinding_any_address),
 		cmocka_unit_test(test_clean_path_and_types),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

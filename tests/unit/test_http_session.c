@@ -98,6 +98,45 @@ static void test_cookie_header(void **state)
 	assert_int_equal(wm_cookie_get("wm_session=0123456789", "wm_session", v, 5), -EINVAL);
 }
 
+/* DNS rebinding: only names no DNS answer can re-point pass. */
+static void test_host_is_local(void **state)
+{
+	(void)state;
+	const char *ok[] = {"127.0.0.1",
+			    "127.0.0.1:8080",
+			    "localhost",
+			    "LOCALHOST:80",
+			    "console.localhost:8080",
+			    "[::1]",
+			    "[::1]:8080",
+			    "10.0.0.1:1",
+			    "[::ffff:127.0.0.1]:8080"};
+	const char *bad[] = {"evil.example",
+			     "evil.example:8080",
+			     "127.0.0.1.evil.example",
+			     "localhost.",
+			     "localhost.evil.example",
+			     "evillocalhost",
+			     ".localhost",
+			     "",
+			     ":8080",
+			     "127.0.0.1:",
+			     "127.0.0.1:123456",
+			     "127.0.0.1:80x",
+			     "[::1",
+			     "[]:80",
+			     "[::1]x",
+			     "[::1]:",
+			     "[evil]:80",
+			     "local host",
+			     "127.0.0.1 ",
+			     NULL};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_true(wm_http_host_is_local(ok[i]));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(wm_http_host_is_local(bad[i]));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -105,6 +144,7 @@ int main(void)
 		cmocka_unit_test(test_token_expires_and_malformed),
 		cmocka_unit_test(test_full_table_replaces_oldest),
 		cmocka_unit_test(test_cookie_header),
+		cmocka_unit_test(test_host_is_local),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "p2p/host.h"
 
@@ -212,6 +215,101 @@ static void test_refusals(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A TCP connection from src (an address of 127/8) to 127.0.0.1:port that
+ * never says a word: a handshake that is never finished. */
+static int silent_from(const char *src, const char *listen_maddr)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	const char *port = strrchr(listen_maddr, '/');
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_true(fd >= 0 && port);
+	assert_int_equal(inet_pton(AF_INET, src, &a.sin_addr), 1);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	a.sin_port = htons((uint16_t)atoi(port + 1));
+	assert_int_equal(inet_pton(AF_INET, "127.0.0.1", &a.sin_addr), 1);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static bool b_identified(void *arg)
+{
+	struct pair *p = arg;
+
+	wm_p2p_status(p->a, &p->sa);
+	wm_p2p_status(p->b, &p->sb);
+	return p->sb.nconns == 1 && p->sb.conns[0].identified && p->sb.conns[0].rtt_us > 0;
+}
+
+static void stop_pair(uv_loop_t *loop, struct pair *p, int *fds, size_t nfds)
+{
+	int closed = 0;
+	wm_p2p_free(p->b, closed_cb, &closed);
+	wm_p2p_free(p->a, closed_cb, &closed);
+	uv_run(loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 2);
+	assert_int_equal(uv_loop_close(loop), 0);
+	for (size_t i = 0; i < nfds; i++)
+		close(fds[i]);
+}
+
+/* One source opening silent connections up to max_conns (8) keeps only a
+ * quarter of them (2): a peer from elsewhere still gets in. */
+static void test_one_source_cannot_fill(void **state)
+{
+	uv_loop_t loop;
+	char *listen[] = {"/ip4/127.0.0.1/tcp/0"};
+	struct pair p;
+	int fds[8];
+	(void)state;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	p.a = start(&loop, "fa", listen, 1, NULL, 0);
+	wm_p2p_status(p.a, &p.sa);
+	for (size_t i = 0; i < 8; i++)
+		fds[i] = silent_from("127.0.0.2", p.sa.listen[0]);
+	for (int i = 0; i < 50; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	char *peers[] = {p.sa.listen[0]};
+	p.b = start(&loop, "fb", NULL, 0, peers, 1);
+	assert_true(run_until(&loop, b_identified, &p));
+	assert_string_equal(p.sb.conns[0].peer_id, p.sa.peer_id);
+	stop_pair(&loop, &p, fds, 8);
+}
+
+/* Strangers filling every accepted slot do not stop a's own dial. */
+static void test_full_inbound_still_dials(void **state)
+{
+	uv_loop_t loop;
+	char *listen[] = {"/ip4/127.0.0.1/tcp/0"};
+	char b_addr[256];
+	struct pair p;
+	int fds[8];
+	int closed = 0;
+	(void)state;
+
+	assert_int_equal(uv_loop_init(&loop), 0);
+	/* b's address first, then b away while a fills up */
+	p.b = start(&loop, "db", listen, 1, NULL, 0);
+	wm_p2p_status(p.b, &p.sb);
+	snprintf(b_addr, sizeof(b_addr), "%s", p.sb.listen[0]);
+	wm_p2p_free(p.b, closed_cb, &closed);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 1);
+	char *peers[] = {b_addr};
+	p.a = start(&loop, "da", listen, 1, peers, 1);
+	wm_p2p_status(p.a, &p.sa);
+	const char *srcs[] = {"127.0.0.2", "127.0.0.3", "127.0.0.4", "127.0.0.5"};
+	for (size_t i = 0; i < 8; i++)
+		fds[i] = silent_from(srcs[i / 2], p.sa.listen[0]);
+	for (int i = 0; i < 50; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	char *b_listen[] = {b_addr};
+	p.b = start(&loop, "db", b_listen, 1, NULL, 0);
+	struct pair q = {.a = p.b, .b = p.a};
+	assert_true(run_until(&loop, b_identified, &q));
+	stop_pair(&loop, &p, fds, 8);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -221,10 +319,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	char path[256];
-	const char *names[] = {"a", "b", "a6", "b6", "refusals"};
+	const char *names[] = {"a", "b", "a6", "b6", "refusals", "fa", "fb", "da", "db"};
 	(void)state;
 
-	for (size_t i = 0; i < 5; i++) {
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		key_path(path, sizeof(path), names[i]);
 		unlink(path);
 	}
@@ -237,6 +335,8 @@ int main(void)
 		cmocka_unit_test(test_connect_identify_ping),
 		cmocka_unit_test(test_ipv6),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_one_source_cannot_fill),
+		cmocka_unit_test(test_full_inbound_still_dials),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

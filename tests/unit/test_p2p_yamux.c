@@ -220,6 +220,34 @@ static void test_window(void **state)
 	free(big);
 }
 
+/* A peer that opens streams and never grants window makes us hold back at
+ * most the session's bound, not the per-stream bound times the streams; what
+ * is sent once it reads leaves the count. */
+static void test_held_back_per_session(void **state)
+{
+	struct side a, b;
+	uint32_t id[4];
+	size_t each = WM_YAMUX_WINDOW + WM_YAMUX_PENDING_MAX;
+	uint8_t *big = calloc(1, each);
+	(void)state;
+
+	setup_pair(&a, &b, 4);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(wm_yamux_open(&a.y, &id[i]), 0);
+	assert_int_equal(wm_yamux_write(&a.y, id[0], big, each), 0);
+	assert_int_equal(wm_yamux_write(&a.y, id[1], big, each), 0);
+	assert_int_equal(a.y.npending, WM_YAMUX_SESSION_PENDING_MAX);
+	assert_int_equal(wm_yamux_write(&a.y, id[2], big, each), -ENOBUFS);
+	assert_int_equal(wm_yamux_write(&a.y, id[3], big, each), -ENOBUFS);
+	pump_all(&a, &b);
+	assert_int_equal(a.y.npending, 0);
+	assert_int_equal(wm_yamux_write(&a.y, id[2], big, each), 0);
+	wm_yamux_reset(&a.y, id[2]);
+	assert_int_equal(a.y.npending, 0);
+	teardown_pair(&a, &b);
+	free(big);
+}
+
 static void test_limits_and_violations(void **state)
 {
 	struct side a, b;
@@ -265,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_stream_lifecycle),
 		cmocka_unit_test(test_window),
 		cmocka_unit_test(test_limits_and_violations),
+		cmocka_unit_test(test_held_back_per_session),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

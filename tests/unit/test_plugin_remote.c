@@ -8,6 +8,9 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -16,7 +19,8 @@
 
 /* wm_plugins_new with the given --plugin and --plugin-config items; returns
  * its result with the message in err. */
-static int start(const char *plugin, const char *const *cfgs, char *err, size_t errlen)
+static int start_in(const char *plugin, const char *const *cfgs, const char *state_dir, char *err,
+		    size_t errlen)
 {
 	struct wm_config c;
 	struct wm_plugins *h = NULL;
@@ -31,6 +35,9 @@ static int start(const char *plugin, const char *const *cfgs, char *err, size_t 
 		if (wm_config_append(&c, wm_cfg_find("plugin-config"), cfgs[i], "t", e,
 				     sizeof(e)) != 0)
 			fail_msg("%s", e);
+	if (state_dir &&
+	    wm_config_append(&c, wm_cfg_find("state-dir"), state_dir, "t", e, sizeof(e)) != 0)
+		fail_msg("%s", e);
 	err[0] = '\0';
 	int r = wm_plugins_new(&loop, &c, &h, err, errlen);
 	if (r == 0) {
@@ -41,6 +48,37 @@ static int start(const char *plugin, const char *const *cfgs, char *err, size_t 
 	wm_config_free(&c);
 	assert_int_equal(uv_loop_close(&loop), 0);
 	return r;
+}
+
+static int start(const char *plugin, const char *const *cfgs, char *err, size_t errlen)
+{
+	return start_in(plugin, cfgs, NULL, err, errlen);
+}
+
+/* The exec: child's socket lives in the state directory: one that others can
+ * write (where they could bind the path first and answer in the plugin's
+ * place) is refused, naming it; a private one is taken. */
+static void test_exec_socket_dir_private(void **state)
+{
+	(void)state;
+	char err[512], dir[] = "/tmp/wm-plugin-dir-XXXXXX", sub[128], sock[160];
+	const char *cfg[] = {"e.capabilities=watch", NULL};
+	assert_non_null(mkdtemp(dir));
+	snprintf(sub, sizeof(sub), "%s/plugins", dir);
+	snprintf(sock, sizeof(sock), "%s/e.sock", sub);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	assert_int_equal(chmod(sub, 01777), 0); /* plugins/ open to all */
+	assert_int_equal(start_in("e=exec:/bin/true", cfg, dir, err, sizeof(err)), -EPERM);
+	assert_non_null(strstr(err, "no one else can write"));
+	assert_non_null(strstr(err, sub));
+	assert_int_equal(chmod(sub, 0700), 0);
+	assert_int_equal(chmod(dir, 0770), 0); /* the state dir open to the group */
+	assert_int_equal(start_in("e=exec:/bin/true", cfg, dir, err, sizeof(err)), -EPERM);
+	assert_int_equal(chmod(dir, 0700), 0);
+	assert_int_equal(start_in("e=exec:/bin/true", cfg, dir, err, sizeof(err)), 0);
+	unlink(sock);
+	assert_int_equal(rmdir(sub), 0);
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static void test_grpcs_needs_mtls_files(void **state)
@@ -128,6 +166,7 @@ int main(void)
 		cmocka_unit_test(test_grpcs_bad_address),
 		cmocka_unit_test(test_grpcs_stray_key_refused),
 		cmocka_unit_test(test_capabilities_checked),
+		cmocka_unit_test(test_exec_socket_dir_private),
 		cmocka_unit_test(test_exec_refuses_tls_keys),
 		cmocka_unit_test(test_plain_grpc_refused),
 	};
