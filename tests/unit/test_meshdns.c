@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -46,16 +47,36 @@ static int load(void *data, struct wm_dns_zone **out)
 	return wm_dns_zone_from_mesh(&m, out);
 }
 
+/* A loopback port free for TCP and UDP alike (MeshDNS binds both) and not
+ * handed out before in this process: the kernel may give the same ephemeral
+ * port to two probes in a row, and other tests run beside this one. */
 static uint16_t free_port(void)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
+	static uint16_t given[64];
+	static size_t n_given;
+
+	for (int tries = 0; tries < 100; tries++) {
+		struct sockaddr_in a = {.sin_family = AF_INET,
+					.sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+		socklen_t len = sizeof(a);
+		int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+		bool ok, seen = false;
+
+		assert_true(t >= 0 && u >= 0);
+		assert_int_equal(bind(t, (struct sockaddr *)&a, sizeof(a)), 0);
+		assert_int_equal(getsockname(t, (struct sockaddr *)&a, &len), 0);
+		ok = bind(u, (struct sockaddr *)&a, sizeof(a)) == 0;
+		close(t);
+		close(u);
+		for (size_t i = 0; i < n_given; i++)
+			seen = seen || given[i] == ntohs(a.sin_port);
+		if (ok && !seen) {
+			given[n_given++ % 64] = ntohs(a.sin_port);
+			return ntohs(a.sin_port);
+		}
+	}
+	fail_msg("no free loopback port for TCP and UDP");
+	return 0;
 }
 
 static size_t query(uint8_t *buf, uint16_t id, const char *name)
