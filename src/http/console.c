@@ -159,9 +159,11 @@ static void serve(struct wm_http_req *req, void *arg)
 	char name[PATH_MAX];
 	snprintf(name, sizeof(name), "%s", rel);
 	if (accepts_gzip(req)) {
-		char gzname[PATH_MAX];
-		snprintf(gzname, sizeof(gzname), "%s.gz", rel);
-		gz = read_below(root, gzname, &data, &len) == 0;
+		/* room for rel and ".gz": a name that long is no file of ours */
+		char gzname[PATH_MAX + 4];
+		int k = snprintf(gzname, sizeof(gzname), "%s.gz", rel);
+		gz = k > 0 && (size_t)k < sizeof(gzname) &&
+		     read_below(root, gzname, &data, &len) == 0;
 	}
 	int rc = gz ? 0 : read_below(root, rel, &data, &len);
 	if (rc == -ENOENT && !strchr(last, '.')) {
