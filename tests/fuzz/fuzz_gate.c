@@ -14,8 +14,8 @@
  * Properties: the status is 0, PERMISSION_DENIED or INVALID_ARGUMENT; a
  * refusal says why and an allowed call says nothing; local and anonymous
  * callers pass; a caller without any grant (a name no binding knows) passes
- * only the methods any authenticated caller may call or its own node's; the
- * same call decided twice gives the same answer.
+ * only the methods any authenticated caller may call or its own node's, and
+ * no read of the mesh; the same call decided twice gives the same answer.
  *
  * Built by `make fuzz` (tests/fuzz/CMakeLists.txt), with the seed corpus
  * tests/fuzz/corpus/fuzz_gate/. */
@@ -49,6 +49,7 @@ static const char *const paths[] = {
 	"/webmesh.v1.Mesh/GetMeshGraph",
 	"/webmesh.v1.Node/GetStatus",
 	"/webmesh.v1.Node/GetBootstrapInfo",
+	"/webmesh.v1.Node/SubscribeStatus",
 	"/webmesh.v1.Admin/PutEdge",
 	"/webmesh.v1.Admin/DeleteEdge",
 	"/webmesh.v1.Admin/ListEdges",
@@ -76,22 +77,33 @@ static const char *const paths[] = {
 };
 #define N_PATHS (sizeof(paths) / sizeof(paths[0]))
 
+static bool listed(const char *const *list, size_t n, const char *path)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i], path) == 0)
+			return true;
+	return false;
+}
+
 /* Methods any authenticated caller may call, whatever it asks. */
 static bool open_to_all(const char *path)
 {
 	static const char *const open[] = {
-		"/webmesh.v1.Mesh/GetNode",
-		"/webmesh.v1.Mesh/ListNodes",
-		"/webmesh.v1.Mesh/GetMeshGraph",
-		"/webmesh.v1.Node/GetStatus",
 		"/webmesh.v1.Node/GetBootstrapInfo",
-		"/webmesh.v1.Admin/ListNetworkACLs",
 		"/webmesh.v1.Admin/CanI",
 	};
-	for (size_t i = 0; i < sizeof(open) / sizeof(open[0]); i++)
-		if (strcmp(open[i], path) == 0)
-			return true;
-	return false;
+	return listed(open, sizeof(open) / sizeof(open[0]), path);
+}
+
+/* Reads of the mesh: a node of the mesh, or RBAC's get (WM_POLICY_MESH_READ). */
+static bool mesh_read(const char *path)
+{
+	static const char *const reads[] = {
+		"/webmesh.v1.Mesh/GetNode",	    "/webmesh.v1.Mesh/ListNodes",
+		"/webmesh.v1.Mesh/GetMeshGraph",    "/webmesh.v1.Node/GetStatus",
+		"/webmesh.v1.Node/SubscribeStatus", "/webmesh.v1.Admin/ListNetworkACLs",
+	};
+	return listed(reads, sizeof(reads) / sizeof(reads[0]), path);
 }
 
 static const char *const names[] = {"m1", "m2", "srv-1", "srv-2", "alice", "bob", "admin", "obs"};
@@ -285,6 +297,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool known = false;
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		known |= strcmp(id.id, names[i]) == 0;
+	/* ... and no read of the mesh: it is no node of it, and unproven */
+	if (st == 0 && !known && !id.local && !id.anonymous && mesh_read(path))
+		abort();
 	if (st == 0 && !known && !id.local && !id.anonymous && !open_to_all(path)) {
 		struct wm_gate_fields f;
 		if (wm_gate_scan(data, size, &f) != 0 || !f.has_name || strcmp(f.name, id.id) != 0)
