@@ -96,7 +96,12 @@ if command -v socat >/dev/null 2>&1; then
 		2>>"$WM_RUN_DIR/console-forward.log" &
 	forwarder=$!
 	echo "$forwarder" >"$WM_RUN_DIR/console-forward.pid"
-	if url=$(wm_wmctl n1 console 2>/dev/null); then
+	sleep 0.3
+	if ! kill -0 "$forwarder" 2>/dev/null; then
+		echo "demo: 127.0.0.1:$console_port is taken on this host; set" \
+			"WM_DEMO_CONSOLE_PORT to a free port for the console" >&2
+		forwarder=
+	elif url=$(wm_wmctl n1 console 2>/dev/null); then
 		console_url=${url/:8080\//:$console_port/}
 	fi
 fi
