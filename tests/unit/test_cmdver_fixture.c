@@ -16,6 +16,7 @@
 #include "core/cmdver.h"
 #include "core/error.h"
 #include "store/store_int.h"
+#include "test_raft_apply.h"
 #include "test_store_util.h"
 
 #define N 3
@@ -71,30 +72,6 @@ static void cluster_free(struct cluster *c)
 	for (unsigned i = 0; i < N; i++)
 		wm_fsm_close(c->fsm[i]);
 	free(c);
-}
-
-struct applied {
-	bool done;
-	int status;
-	raft_index index;
-	struct wm_store_result res;
-};
-
-static void apply_cb(struct raft_apply *req, int status, void *result)
-{
-	struct applied *a = req->data;
-
-	a->done = true;
-	a->status = status;
-	a->index = req->index;
-	if (status == 0 && result)
-		a->res = *(const struct wm_store_result *)result;
-}
-
-static bool applied_stop(struct raft_fixture *f, void *arg)
-{
-	(void)f;
-	return ((struct applied *)arg)->done;
 }
 
 /* Proposes a packed command (freed here) stating min_version on the

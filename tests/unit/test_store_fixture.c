@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "store/store_int.h"
+#include "test_raft_apply.h"
 #include "test_store_util.h"
 
 #define N_SERVERS 4 /* servers 0-2 vote, 3 is a standby (observer) */
@@ -81,30 +82,6 @@ static void cluster_free(struct cluster *c)
 	for (unsigned i = 0; i < N_SERVERS; i++)
 		wm_fsm_close(c->fsm[i]);
 	free(c);
-}
-
-struct applied {
-	bool done;
-	int status;
-	raft_index index;
-	struct wm_store_result res;
-};
-
-static void apply_cb(struct raft_apply *req, int status, void *result)
-{
-	struct applied *a = req->data;
-
-	a->done = true;
-	a->status = status;
-	a->index = req->index;
-	if (status == 0 && result)
-		a->res = *(const struct wm_store_result *)result;
-}
-
-static bool applied_stop(struct raft_fixture *f, void *arg)
-{
-	(void)f;
-	return ((struct applied *)arg)->done;
 }
 
 /* Proposes a packed command (freed here) on the leader and steps until it is
