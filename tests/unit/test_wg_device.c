@@ -265,6 +265,41 @@ static void send_data(int s, const struct sockaddr_in *to, struct wgp_aead_ctx *
 /* A peer completes a real handshake, then sends from inside and outside its
  * allowed IPs and replays a counter: only the first packet from its own
  * address reaches the TUN device, once. */
+/* One handshake as the initiator me (sender index idx) with the device at
+ * to, from socket s, skipping at most max_skip other datagrams before the
+ * response; the session's keys in *keys. */
+static void handshake(int s, const struct sockaddr_in *to, const struct wgn_static *me,
+		      const uint8_t dev_pub[32], uint32_t idx, int max_skip, struct wgn_keys *keys)
+{
+	struct wgn_handshake hs = {0};
+	struct wgc_maker maker = {0};
+	struct wgm_initiation init;
+	struct wgm_response resp;
+	struct timespec wall;
+
+	assert_int_equal(wgn_handshake_init(&hs, me, dev_pub, NULL), 0);
+	clock_gettime(CLOCK_REALTIME, &wall);
+	assert_int_equal(
+		wgn_create_initiation(&hs, me, idx, wall.tv_sec, wall.tv_nsec, NULL, &init), 0);
+	assert_int_equal(
+		wgc_add_macs(&maker, hs.remote_mac1_key, (uint8_t *)&init, sizeof(init), 1), 0);
+	assert_int_equal(
+		sendto(s, &init, sizeof(init), 0, (const struct sockaddr *)to, sizeof(*to)),
+		(ssize_t)sizeof(init));
+	/* Bounded: keepalives or stale datagrams may come first. */
+	for (int i = 0; i < max_skip; i++) {
+		struct pollfd p = {.fd = s, .events = POLLIN};
+
+		assert_int_equal(poll(&p, 1, 5000), 1);
+		if (recv(s, &resp, sizeof(resp), 0) == (ssize_t)sizeof(resp) &&
+		    resp.type[0] == WGM_RESPONSE && wgm_get32(resp.receiver) == idx)
+			break;
+	}
+	assert_int_equal(wgn_consume_response(&hs, me, &resp), 0);
+	assert_int_equal(wgn_derive_keys(&hs, keys), 0);
+	wgn_handshake_clear(&hs);
+}
+
 static void test_data_path_source_and_replay(void **state)
 {
 	static const uint8_t dev_priv[32] = {0x48, 1,  2,  3,  4,  5,  6,  7,  8,  9,	10,
@@ -273,10 +308,6 @@ static void test_data_path_source_and_replay(void **state)
 	static const uint8_t peer_priv[32] = {0x50, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9,
 					      9,    9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 0x49};
 	struct wgn_static dev_s = {0}, me = {0};
-	struct wgn_handshake hs = {0};
-	struct wgc_maker maker = {0};
-	struct wgm_initiation init;
-	struct wgm_response resp;
 	struct wgn_keys keys;
 	struct wgp_aead_ctx *ctx;
 	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
@@ -286,7 +317,6 @@ static void test_data_path_source_and_replay(void **state)
 	char req[512], out[4096], hexd[65], hexp[65];
 	const char *lp;
 	int s, sniff, seen_good = 0, seen_spoof = 0;
-	struct timespec wall;
 
 	(void)state;
 	if (!ready)
@@ -320,24 +350,7 @@ static void test_data_path_source_and_replay(void **state)
 	ll.sll_ifindex = (int)if_nametoindex("wmdev0");
 	assert_int_equal(bind(sniff, (struct sockaddr *)&ll, sizeof(ll)), 0);
 
-	assert_int_equal(wgn_handshake_init(&hs, &me, dev_s.pub, NULL), 0);
-	clock_gettime(CLOCK_REALTIME, &wall);
-	assert_int_equal(
-		wgn_create_initiation(&hs, &me, 77, wall.tv_sec, wall.tv_nsec, NULL, &init), 0);
-	assert_int_equal(
-		wgc_add_macs(&maker, hs.remote_mac1_key, (uint8_t *)&init, sizeof(init), 1), 0);
-	assert_int_equal(sendto(s, &init, sizeof(init), 0, (struct sockaddr *)&to, sizeof(to)),
-			 (ssize_t)sizeof(init));
-	for (;;) {
-		struct pollfd p = {.fd = s, .events = POLLIN};
-
-		assert_int_equal(poll(&p, 1, 5000), 1);
-		if (recv(s, &resp, sizeof(resp), 0) == (ssize_t)sizeof(resp) &&
-		    resp.type[0] == WGM_RESPONSE)
-			break;
-	}
-	assert_int_equal(wgn_consume_response(&hs, &me, &resp), 0);
-	assert_int_equal(wgn_derive_keys(&hs, &keys), 0);
+	handshake(s, &to, &me, dev_s.pub, 77, 20, &keys);
 	ctx = wgp_aead_ctx_new(keys.send, true);
 	assert_non_null(ctx);
 
@@ -414,15 +427,10 @@ static void session_open(struct session *ss, uint8_t key_byte)
 {
 	uint8_t dev_priv[32], peer_priv[32];
 	struct wgn_static dev_s = {0}, me = {0};
-	struct wgn_handshake hs = {0};
-	struct wgc_maker maker = {0};
-	struct wgm_initiation init;
-	struct wgm_response resp;
 	struct sockaddr_in mine = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001)};
 	socklen_t alen = sizeof(mine);
 	char req[512], out[4096], hexd[65], hexp[65];
 	const char *lp;
-	struct timespec wall;
 	int big = 8 << 20;
 
 	memset(ss, 0, sizeof(*ss));
@@ -456,25 +464,7 @@ static void session_open(struct session *ss, uint8_t key_byte)
 	ss->to = (struct sockaddr_in){.sin_family = AF_INET,
 				      .sin_port = htons((uint16_t)atoi(lp + 12)),
 				      .sin_addr.s_addr = htonl(0x7f000001)};
-	assert_int_equal(wgn_handshake_init(&hs, &me, dev_s.pub, NULL), 0);
-	clock_gettime(CLOCK_REALTIME, &wall);
-	assert_int_equal(
-		wgn_create_initiation(&hs, &me, 78, wall.tv_sec, wall.tv_nsec, NULL, &init), 0);
-	assert_int_equal(
-		wgc_add_macs(&maker, hs.remote_mac1_key, (uint8_t *)&init, sizeof(init), 1), 0);
-	assert_int_equal(
-		sendto(ss->s, &init, sizeof(init), 0, (struct sockaddr *)&ss->to, sizeof(ss->to)),
-		(ssize_t)sizeof(init));
-	for (int i = 0; i < 50; i++) {
-		struct pollfd p = {.fd = ss->s, .events = POLLIN};
-
-		assert_int_equal(poll(&p, 1, 5000), 1);
-		if (recv(ss->s, &resp, sizeof(resp), 0) == (ssize_t)sizeof(resp) &&
-		    resp.type[0] == WGM_RESPONSE)
-			break;
-	}
-	assert_int_equal(wgn_consume_response(&hs, &me, &resp), 0);
-	assert_int_equal(wgn_derive_keys(&hs, &ss->keys), 0);
+	handshake(ss->s, &ss->to, &me, dev_s.pub, 78, 50, &ss->keys);
 	ss->tx = wgp_aead_ctx_new(ss->keys.send, true);
 	ss->rx = wgp_aead_ctx_new(ss->keys.recv, false);
 	assert_non_null(ss->tx);
@@ -616,47 +606,6 @@ static void test_burst_order(void **state)
 	session_close(&ss);
 }
 
-/* One handshake as the initiator me (sender index idx) with the device at
- * to; the keys to send data with. */
-static struct wgp_aead_ctx *handshake(int s, const struct sockaddr_in *to,
-				      const struct wgn_static *me, const uint8_t dev_pub[32],
-				      uint32_t idx, uint32_t *remote)
-{
-	struct wgn_handshake hs = {0};
-	struct wgc_maker maker = {0};
-	struct wgm_initiation init;
-	struct wgm_response resp;
-	struct wgn_keys keys;
-	struct timespec wall;
-	struct wgp_aead_ctx *ctx;
-
-	assert_int_equal(wgn_handshake_init(&hs, me, dev_pub, NULL), 0);
-	clock_gettime(CLOCK_REALTIME, &wall);
-	assert_int_equal(
-		wgn_create_initiation(&hs, me, idx, wall.tv_sec, wall.tv_nsec, NULL, &init), 0);
-	assert_int_equal(
-		wgc_add_macs(&maker, hs.remote_mac1_key, (uint8_t *)&init, sizeof(init), 1), 0);
-	assert_int_equal(
-		sendto(s, &init, sizeof(init), 0, (const struct sockaddr *)to, sizeof(*to)),
-		(ssize_t)sizeof(init));
-	/* Bounded: keepalives or stale datagrams may come first. */
-	for (int i = 0; i < 20; i++) {
-		struct pollfd p = {.fd = s, .events = POLLIN};
-
-		assert_int_equal(poll(&p, 1, 5000), 1);
-		if (recv(s, &resp, sizeof(resp), 0) == (ssize_t)sizeof(resp) &&
-		    resp.type[0] == WGM_RESPONSE && wgm_get32(resp.receiver) == idx)
-			break;
-	}
-	assert_int_equal(wgn_consume_response(&hs, me, &resp), 0);
-	assert_int_equal(wgn_derive_keys(&hs, &keys), 0);
-	ctx = wgp_aead_ctx_new(keys.send, true);
-	assert_non_null(ctx);
-	*remote = keys.remote_index;
-	wgn_handshake_clear(&hs);
-	return ctx;
-}
-
 /* How many ICMP packets from 10.7.0.src the device delivered within a
  * second (bounded). */
 static int delivered_from(int sniff, uint8_t src)
@@ -723,6 +672,7 @@ static void test_accept_only_and_promote(void **state)
 	char req[1024], out[4096], sect[1024], hexd[65], hexp[65], hexo[65];
 	const char *lp;
 	struct wgp_aead_ctx *ctx;
+	struct wgn_keys keys;
 	uint32_t remote;
 	int s, sniff;
 
@@ -764,7 +714,10 @@ static void test_accept_only_and_promote(void **state)
 	ll.sll_ifindex = (int)if_nametoindex("wmdev0");
 	assert_int_equal(bind(sniff, (struct sockaddr *)&ll, sizeof(ll)), 0);
 
-	ctx = handshake(s, &to, &me, dev_s.pub, 91, &remote);
+	handshake(s, &to, &me, dev_s.pub, 91, 20, &keys);
+	ctx = wgp_aead_ctx_new(keys.send, true);
+	assert_non_null(ctx);
+	remote = keys.remote_index;
 	send_data(s, &to, ctx, remote, 0, 3); /* accept-only: taken */
 	assert_int_equal(delivered_from(sniff, 3), 1);
 	send_data(s, &to, ctx, remote, 1, 4); /* the other peer's: dropped */
@@ -782,7 +735,10 @@ static void test_accept_only_and_promote(void **state)
 	peer_section(out, hexp, sect, sizeof(sect));
 	assert_non_null(strstr(sect, "promote_on_handshake=true\n"));
 	assert_null(strstr(sect, "10.7.0.3"));
-	ctx = handshake(s, &to, &me, dev_s.pub, 92, &remote);
+	handshake(s, &to, &me, dev_s.pub, 92, 20, &keys);
+	ctx = wgp_aead_ctx_new(keys.send, true);
+	assert_non_null(ctx);
+	remote = keys.remote_index;
 	send_data(s, &to, ctx, remote, 0, 4);
 	assert_int_equal(delivered_from(sniff, 4), 1);
 	uapi_request("get=1\n\n", out, sizeof(out));
