@@ -63,18 +63,6 @@ static void client_gone(void *data)
 	free(w);
 }
 
-/* A browser's Origin, when it sends one, must be this listener itself (a
- * page of another local port is same-site, so SameSite alone lets its
- * requests carry the session cookie). */
-static bool same_origin(const struct wm_http_req *req)
-{
-	const char *o = wm_http_req_header(req, "origin");
-	const char *host = wm_http_req_header(req, "host");
-	if (!o)
-		return true;
-	return host && strncmp(o, "http://", 7) == 0 && strcmp(o + 7, host) == 0;
-}
-
 static void refuse(struct wm_http_req *req, int status, const char *msg)
 {
 	const char *const h[] = {"Content-Type", "text/plain; charset=utf-8", NULL};
@@ -89,7 +77,10 @@ static void serve_grpcweb(struct wm_http_req *req, void *arg)
 		refuse(req, 503, "the API is not serving yet\n");
 		return;
 	}
-	if (!same_origin(req)) {
+	/* A page of another local port is same-site, so SameSite alone would
+	 * let its requests carry the session cookie. */
+	if (!wm_grpcweb_same_origin(wm_http_req_header(req, "origin"), "http",
+				    wm_http_req_header(req, "host"))) {
 		refuse(req, 403, "gRPC-web from another origin is refused (same-origin only)\n");
 		return;
 	}

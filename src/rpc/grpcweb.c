@@ -328,6 +328,15 @@ static int copy_md(struct wm_rpc_call *call, const struct wm_grpcweb_request *rq
 	return 0;
 }
 
+bool wm_grpcweb_same_origin(const char *origin, const char *scheme, const char *authority)
+{
+	size_t n = strlen(scheme);
+	if (!origin)
+		return true;
+	return authority && strncmp(origin, scheme, n) == 0 && strncmp(origin + n, "://", 3) == 0 &&
+	       strcmp(origin + n + 3, authority) == 0;
+}
+
 int wm_grpcweb_call_start(struct wm_rpc_server *srv, uv_loop_t *loop,
 			  const struct wm_grpcweb_request *rq, const struct wm_grpcweb_sink *sink,
 			  void *sink_data, struct wm_grpcweb_call **out)

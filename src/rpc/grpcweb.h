@@ -72,6 +72,13 @@ int wm_grpcweb_request_decode(enum wm_grpcweb_mode mode, const uint8_t *body, si
 /* The gRPC status and a message for an error of wm_grpcweb_request_decode. */
 int wm_grpcweb_decode_status(int err, const char **why);
 
+/* Whether a browser's Origin header (NULL: none sent, as by non-browser
+ * clients) names the very server the request reached: scheme ("https",
+ * "http") and authority (the request's Host or :authority, NULL: unknown)
+ * exactly. CORS is same-origin only: a page of another site may not use
+ * the credentials a browser holds for this one. */
+bool wm_grpcweb_same_origin(const char *origin, const char *scheme, const char *authority);
+
 /* ------------------------------------------------ the adapter for other transports */
 
 /* Where the response goes. Every callback runs on the loop's thread, maybe

@@ -635,16 +635,6 @@ static void serve_static(struct wm_rpc_call *call)
 	nghttp2_submit_response(call->sc->conn.h2, call->stream_id, nv, k, &prd);
 }
 
-/* A browser's Origin, when it sends one, must be this very server. */
-static bool same_origin(const struct wm_rpc_call *call)
-{
-	const char *o = wm_rpc_call_metadata(call, "origin");
-	if (!o)
-		return true;
-	return call->authority && strncmp(o, "https://", 8) == 0 &&
-	       strcmp(o + 8, call->authority) == 0;
-}
-
 static void headers_done(struct wm_rpc_call *call)
 {
 	char msg[320];
@@ -785,7 +775,8 @@ static void dispatch(struct wm_rpc_call *call)
 		       "this method takes exactly one request message");
 		return;
 	}
-	if (call->web && !same_origin(call)) {
+	if (call->web && !wm_grpcweb_same_origin(wm_rpc_call_metadata(call, "origin"), "https",
+						 call->authority)) {
 		/* CORS is same-origin only: a page of another site may not use
 		 * the credentials a browser holds for this one. Refused once the
 		 * request is complete, so that the answer never races the body. */

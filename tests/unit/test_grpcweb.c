@@ -440,12 +440,30 @@ static void test_adapter_text_stream(void **st)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* The one rule both transports ask: an Origin must name this very server. */
+static void test_same_origin(void **state)
+{
+	(void)state;
+	assert_true(wm_grpcweb_same_origin(NULL, "https", "a.example:8443"));
+	assert_true(wm_grpcweb_same_origin("https://a.example:8443", "https", "a.example:8443"));
+	assert_true(wm_grpcweb_same_origin("http://127.0.0.1:8080", "http", "127.0.0.1:8080"));
+	assert_false(wm_grpcweb_same_origin("http://a.example:8443", "https", "a.example:8443"));
+	assert_false(wm_grpcweb_same_origin("https://a.example:8443/", "https", "a.example:8443"));
+	assert_false(wm_grpcweb_same_origin("https://a.example", "https", "a.example:8443"));
+	assert_false(
+		wm_grpcweb_same_origin("https://a.example:8443.evil", "https", "a.example:8443"));
+	assert_false(wm_grpcweb_same_origin("null", "https", "a.example:8443"));
+	assert_false(wm_grpcweb_same_origin("https:/a.example:8443", "https", "a.example:8443"));
+	assert_false(wm_grpcweb_same_origin("https://a.example:8443", "https", NULL));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_mode_of),	      cmocka_unit_test(test_trailer),
 		cmocka_unit_test(test_b64),	      cmocka_unit_test(test_request_decode),
 		cmocka_unit_test(test_adapter_unary), cmocka_unit_test(test_adapter_text_stream),
+		cmocka_unit_test(test_same_origin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
