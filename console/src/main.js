@@ -134,16 +134,23 @@ function subscribeStatus() {
     });
 }
 
-async function start() {
+async function start(attempt = 0) {
   try {
     state.status = await unary('/webmesh.v1.Node/GetStatus', S.Empty, {}, S.Status);
   } catch (e) {
+    // 14: the server or the network is away for a moment (a browser drops
+    // requests in flight when its network changes): try again, a few times.
+    if (e.code === 14 && attempt < 10) {
+      showError('#error', e);
+      return setTimeout(() => start(attempt + 1), 1000);
+    }
     // 16: wrong credentials; 8: the server backs off after failed logins.
     if (e.code === 16 || e.code === 8 || !hasCredentials()) {
       return showLogin(!hasCredentials() ? '' : e.code === 16 ? 'The server refused these credentials.' : e.message);
     }
     return showError('#error', e);
   }
+  showError('#error', null);
   $('#whoami').textContent = `node ${state.status.id}`;
   await refresh();
   subscribe();
