@@ -104,6 +104,12 @@ def scaled(seconds):
     return seconds * TIME_SCALE
 
 
+def _link_local_settled(ns):
+    """eth0 in ns is up with its IPv6 link-local address, none tentative."""
+    out = run(["ip", "-n", ns, "-6", "-o", "addr", "show", "dev", "eth0"]).stdout
+    return "fe80::" in out and "tentative" not in out
+
+
 def wait_until(fn, timeout, what, interval=0.1):
     """Polls fn until it returns something truthy and returns that. Exceptions
     count as "not yet". Fails after timeout (scaled) naming what and the last
@@ -515,7 +521,18 @@ class Topology:
              "eth0", "netns", ns])
         run(["ip", "-n", self.switch, "link", "set", veth, "master", "br0", "up"])
         run(["ip", "-n", ns, "addr", "add", f"10.250.{self.subnet}.{index}/24", "dev", "eth0"])
+        # A client's addresses must be final before it is used: the kernel
+        # adds eth0's IPv6 link-local address only once the veth's carrier is
+        # up, after duplicate address detection, and Chromium aborts its
+        # requests with ERR_NETWORK_CHANGED when an address appears under it
+        # (seen as a flaky first page load in test_console). No DAD on this
+        # private bridge, then wait for the address.
+        v6 = os.path.isdir("/proc/sys/net/ipv6")
+        if v6:
+            run(["ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0"])
         run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+        if v6:
+            wait_until(lambda: _link_local_settled(ns), 10, f"{ns}'s eth0 addresses to settle")
         return ns
 
     def grpc(self, gen_dir, target, ops, via="tls", timeout=120):
