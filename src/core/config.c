@@ -34,6 +34,7 @@ static const char *check_group(const char *v);
 static const char *check_interface(const char *v);
 static const char *check_endpoint(const char *v);
 static const char *check_http_listen(const char *v);
+static const char *check_host_name(const char *v);
 static const char *check_ipv4_network(const char *v);
 static const char *check_ldap_url(const char *v);
 static const char *check_ldap_attr(const char *v);
@@ -780,6 +781,15 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .check = check_http_listen,
 	 .help = "serve /metrics, /healthz, /readyz and the web console over HTTP here "
 		 "(an empty value turns it off; /metrics and the probes need no login)"},
+	{.name = "http-allowed-hosts",
+	 .type = WM_CFG_LIST,
+	 .offset = F(http_allowed_hosts),
+	 .count_offset = F(n_http_allowed_hosts),
+	 .arg = "NAME,...",
+	 .check = check_host_name,
+	 .help = "host names (as in http://NAME:8080/) the HTTP listener answers to when "
+		 "reached on a non-loopback address, besides IP addresses and localhost; "
+		 "others get 421, which keeps DNS-rebinding pages out"},
 	{.name = "console-dir",
 	 .type = WM_CFG_STRING,
 	 .offset = F(console_dir),
@@ -1175,6 +1185,17 @@ static const char *check_interface(const char *v)
 static const char *check_http_listen(const char *v)
 {
 	return v[0] ? check_endpoint(v) : NULL;
+}
+
+/* http-allowed-hosts: a DNS name as a browser sends it in Host (no port) */
+static const char *check_host_name(const char *v)
+{
+	const char *why = NULL;
+	if (wm_dns_name_check(v, WM_DNS_NAME_UPPER, &why) == 0)
+		return NULL;
+	static char msg[160];
+	snprintf(msg, sizeof(msg), "is not a host name (%s)", why ? why : "bad name");
+	return msg;
 }
 
 static const char *check_endpoint(const char *v)

@@ -17,7 +17,7 @@
 #include "core/net.h"
 
 #define WM_CFG_LIST_MAX 16
-#define WM_CFG_KEYS_MAX 128 /* wm_cfg_keys has fewer entries (checked at build time) */
+#define WM_CFG_KEYS_MAX 192 /* wm_cfg_keys has fewer entries (checked at build time) */
 
 struct wm_config {
 	/* identity and state */
@@ -151,6 +151,8 @@ struct wm_config {
 	char *meshdns_server;        /* meshdns-server: IP:PORT, default found in the mesh */
 	/* HTTP listener: metrics, health, the console (issue 13) */
 	char *http_listen; /* http-listen: IP:PORT, default 127.0.0.1:8080, "" = off */
+	char *http_allowed_hosts[WM_CFG_LIST_MAX]; /* http-allowed-hosts: Host names */
+	size_t n_http_allowed_hosts;
 	char *console_dir; /* console-dir: the console's files, default found */
 	/* plugins (issue 12): include/webmesh/plugin.h */
 	char *plugins[WM_CFG_LIST_MAX]; /* plugin: NAME=PATH.so list */

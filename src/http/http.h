@@ -53,6 +53,11 @@ struct wm_http_config {
 						it wm_http_chunk returns -ENOBUFS */
 	uint64_t session_ttl_ms;	     /* 0 = 12 h: a console session's life */
 	uint64_t token_ttl_ms;		     /* 0 = 5 min: an unspent one-time token's life */
+	/* Host names a request arriving on a non-loopback address may carry
+	 * besides IP literals (http-allowed-hosts); others get 421. Not copied:
+	 * they must outlive the server. */
+	const char *const *allowed_hosts;
+	size_t n_allowed_hosts;
 };
 
 /* A new server (not listening yet); 0 or -errno. */

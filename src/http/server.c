@@ -739,10 +739,13 @@ static void parse_more(struct conn *c)
 	c->in_parse = false;
 }
 
-/* DNS rebinding: a page of evil.example re-pointed at 127.0.0.1 is same-origin
- * with this listener for its browser, and /metrics is public. Its requests
- * carry Host: evil.example, so a loopback listener refuses names it does not
- * know. One Host only; none is a client that is not a browser. */
+/* DNS rebinding: a page of evil.example re-pointed at 127.0.0.1 (or at this
+ * node's LAN address, from a browser inside that LAN) is same-origin with
+ * this listener for its browser, and /metrics is public. Its requests carry
+ * Host: evil.example, so the listener refuses names it does not know: over
+ * loopback all but IP literals and localhost names, over other addresses all
+ * but IP literals, localhost names and http-allowed-hosts. One Host only; none
+ * is a client that is not a browser. */
 static bool host_ok(const struct conn *c, const struct wm_http_req *r)
 {
 	const char *host = NULL;
@@ -753,7 +756,10 @@ static bool host_ok(const struct conn *c, const struct wm_http_req *r)
 			return false;
 		host = r->headers[i].value;
 	}
-	return !c->local_loopback || !host || wm_http_host_is_local(host);
+	if (!host || wm_http_host_is_local(host))
+		return true;
+	return !c->local_loopback && wm_http_host_named(host, c->srv->cfg.allowed_hosts,
+							c->srv->cfg.n_allowed_hosts);
 }
 
 static void dispatch(struct conn *c)
@@ -763,7 +769,10 @@ static void dispatch(struct conn *c)
 	uv_timer_stop(&c->timer);
 	if (!host_ok(c, r)) {
 		respond_text(r, 421, NULL,
-			     "this listener answers only to its address or localhost as Host\n");
+			     c->local_loopback
+				     ? "this listener answers only to its address or localhost as Host\n"
+				     : "this listener answers only to its address, localhost or a name "
+				       "of http-allowed-hosts as Host\n");
 		return;
 	}
 	char cookie[WM_SESSION_HEX_LEN + 2];

@@ -137,6 +137,23 @@ static bool only(const char *p, size_t n, const char *set)
 	return true;
 }
 
+bool wm_http_host_named(const char *host, const char *const *names, size_t n)
+{
+	if (!host || host[0] == '[')
+		return false;
+	const char *colon = strchr(host, ':');
+	size_t len = colon ? (size_t)(colon - host) : strlen(host);
+	if (colon) {
+		size_t plen = strlen(colon + 1);
+		if (plen < 1 || plen > 5 || !only(colon + 1, plen, "0123456789"))
+			return false;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (len && strlen(names[i]) == len && strncasecmp(host, names[i], len) == 0)
+			return true;
+	return false;
+}
+
 bool wm_http_host_is_local(const char *host)
 {
 	if (!host)

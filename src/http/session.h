@@ -46,5 +46,10 @@ int wm_cookie_get(const char *header, const char *name, char *out, size_t outlen
  * refuses every other Host, so that a page whose name an attacker re-points
  * at 127.0.0.1 (DNS rebinding) cannot read it from the victim's browser. */
 bool wm_http_host_is_local(const char *host);
+/* True when host (a Host header value, with an optional :port) is one of the
+ * n names (case-insensitive). A listener reached over a non-loopback address
+ * answers only to IP literals and these names (http-allowed-hosts), so that
+ * a page whose name an attacker re-points at that address cannot read it. */
+bool wm_http_host_named(const char *host, const char *const *names, size_t n);
 
 #endif

@@ -195,7 +195,11 @@ int wm_node_httpd_init(struct wm_node_httpd *h, const struct wm_node_httpd_confi
 	const char *listen = c->cfg->http_listen;
 	if (!listen || !listen[0])
 		return 0;
-	struct wm_http_config hc = {.loop = c->loop};
+	struct wm_http_config hc = {
+		.loop = c->loop,
+		.allowed_hosts = (const char *const *)c->cfg->http_allowed_hosts,
+		.n_allowed_hosts = c->cfg->n_http_allowed_hosts,
+	};
 	int rc = wm_http_new(&hc, &h->http);
 	if (rc) {
 		snprintf(err, errlen, "cannot start the HTTP listener: %s", wm_strerror(rc));

@@ -296,3 +296,43 @@ def test_grpc_web_on_the_listener_needs_the_session(mesh):
     r = post(n2, "/webmesh.v1.Node/NoSuchMethod", empty, Cookie=session, **web)
     assert r["status"] == 200 and b"grpc-status:12" in grpcweb_frames(r["body"])[-1][1], r
     assert get(n2, "/healthz")["status"] == 200
+
+
+# Runs in a client namespace: GET /healthz at host:port with a given Host.
+REMOTE = r"""
+import http.client, json, sys
+addr, host = sys.argv[1], sys.argv[2]
+c = http.client.HTTPConnection(addr, 8080, timeout=10)
+c.putrequest("GET", "/healthz", skip_host=True, skip_accept_encoding=True)
+c.putheader("Host", host)
+c.endheaders()
+r = c.getresponse()
+print(json.dumps({"status": r.status, "body": r.read().decode("latin-1")}))
+"""
+
+
+def test_listener_on_a_lan_address_refuses_unknown_host_names(mesh):
+    """A listener on a non-loopback address (an operator scraping from
+    another host) answers to IP addresses and the names of
+    http-allowed-hosts only: a page whose name an attacker re-points at the
+    node's address (DNS rebinding, from a browser inside the LAN) gets 421."""
+    t, n1, n2 = joined(mesh)
+    n3 = t.join("n4", "--http-listen", "0.0.0.0:8080",
+                "--http-allowed-hosts", "Metrics.Example,n3.lan")
+    client = t.add_client("lanclient", 201)
+    wait_until(lambda: _try(n3, "/healthz"), 30, "n4's /healthz")
+
+    def remote(host):
+        p = run(["ip", "netns", "exec", client, PYTHON, "-c", REMOTE, n3.underlay, host],
+                timeout=30)
+        return json.loads(p.stdout)
+
+    for host in (f"{n3.underlay}:8080", n3.underlay, "metrics.example:8080", "N3.LAN"):
+        r = remote(host)
+        assert r["status"] == 200 and r["body"] == "ok\n", (host, r)
+    for host in ("evil.example:8080", "metrics.example.evil.example", "n3.lan.", "n3"):
+        r = remote(host)
+        assert r["status"] == 421 and "http-allowed-hosts" in r["body"], (host, r)
+    # a bad name is refused by name at startup
+    p = run([WEBMESHD, "--http-allowed-hosts", "bad_name!", "--print-config"], check=False)
+    assert p.returncode != 0 and "http-allowed-hosts" in p.stderr, p.stdout + p.stderr

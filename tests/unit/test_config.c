@@ -166,6 +166,7 @@ static void test_table(void **state)
 		"use-meshdns",
 		"meshdns-server",
 		"http-listen",
+		"http-allowed-hosts",
 		"console-dir",
 		"log-level",
 		"ldap-bind-password-file",

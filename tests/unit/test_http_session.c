@@ -137,6 +137,31 @@ static void test_host_is_local(void **state)
 		assert_false(wm_http_host_is_local(bad[i]));
 }
 
+/* http-allowed-hosts: exact names, any case, an optional numeric port;
+ * nothing that merely contains or extends an allowed name. */
+static void test_host_named(void **state)
+{
+	(void)state;
+	const char *names[] = {"metrics.example", "N3.lan"};
+	const char *ok[] = {"metrics.example", "METRICS.example:8080", "n3.lan", "n3.LAN:1"};
+	const char *bad[] = {"metrics.example.evil.example",
+			     "evil.metrics.example",
+			     "metrics.exampl",
+			     "n3.lan.",
+			     "n3.lan:",
+			     "n3.lan:80x",
+			     "n3.lan:123456",
+			     "[n3.lan]",
+			     "",
+			     ":80",
+			     NULL};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		assert_true(wm_http_host_named(ok[i], names, 2));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_false(wm_http_host_named(bad[i], names, 2));
+	assert_false(wm_http_host_named("metrics.example", names, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -145,6 +170,7 @@ int main(void)
 		cmocka_unit_test(test_full_table_replaces_oldest),
 		cmocka_unit_test(test_cookie_header),
 		cmocka_unit_test(test_host_is_local),
+		cmocka_unit_test(test_host_named),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
