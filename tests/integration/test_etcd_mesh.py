@@ -1,0 +1,119 @@
+"""webmeshd on etcd (issue 12, item 3): `--storage etcd` servers with no Raft,
+members joining through either of them, the data plane between them, and
+one etcd member SIGKILLed on the way.
+
+A 3-member etcd cluster runs in namespaces of its own (test_etcd.Etcd); two
+webmeshd servers keep the mesh in it through webmesh-etcd.so: the first
+with --bootstrap (creates the mesh in etcd), the second with --serve only
+(finds it there, registers and serves; no join address). Members join as
+usual, through either server.
+"""
+
+import re
+
+import pytest
+
+import wmtest
+from test_etcd import ETCD, ETCDCTL, Etcd
+from wmtest import API_PORT, WG_PORT, host_ip, wait_until
+
+MESH = "webmesh"  # the plugin's default mesh name in etcd
+FP = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
+
+
+@pytest.fixture(autouse=True)
+def _need_etcd():
+    if not ETCD or not ETCDCTL:
+        pytest.fail("etcd and etcdctl are missing: make deps installs etcd-server "
+                    "and etcd-client")
+    if not (wmtest.BUILD_DIR / "src" / "node" / "webmesh-etcd.so").exists():
+        pytest.fail("webmesh-etcd.so is not built (make build)")
+
+
+def start_server(t, e, name, *role):
+    node = t.add_node(name)
+    node.start(*role, "--storage", "etcd", "--etcd-endpoints", e.endpoints, "--node-id", name,
+               "--endpoints", f"{node.underlay}:{WG_PORT}")
+
+    def ready():
+        if not node.running():
+            raise AssertionError(f"{name} exited:\n{node.log_tail()}")
+        s = node.status()
+        m = FP.search(node.log())
+        return s.get("storage") == "etcd" and s.get("address_ipv4") and m and m.group(1)
+    node.fingerprint = wait_until(ready, wmtest.READY_TIMEOUT, f"{name} serving on etcd")
+    return node
+
+
+def join(t, name, server):
+    node = t.add_node(name)
+    node.start("--join", f"{server.underlay}:{API_PORT}", "--join-fingerprint",
+               server.fingerprint, "--node-id", name, "--endpoints",
+               f"{node.underlay}:{WG_PORT}")
+    return node
+
+
+def etcd_nodes(e, endpoints=None):
+    out = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/nodes/",
+                endpoints=endpoints).stdout.split()
+    return {k.rsplit("/", 1)[1] for k in out if k}
+
+
+def etcd_leases(e, endpoints=None):
+    out = e.ctl("get", "--prefix", f"/webmesh/{MESH}/leases/v4/",
+                endpoints=endpoints).stdout.splitlines()
+    return dict(zip(out[0::2], out[1::2]))
+
+
+def test_two_servers_on_etcd_members_join_either(tmp_path):
+    with wmtest.topology() as t:
+        e = Etcd(t, 3)
+        try:
+            s1 = start_server(t, e, "s1", "--bootstrap")
+            s2 = start_server(t, e, "s2", "--serve")
+            st = s2.status()
+            # No Raft on a server on etcd: the status says where the state is.
+            assert st["storage"] == "etcd" and st["raft_state"] == "serving", st
+            assert st["storage_endpoints"] == e.endpoints
+            assert int(st.get("storage_revision", 0)) > 0
+            assert "revision" in s2.wmctl("status").stdout
+            # The plain http:// endpoints were warned about at startup.
+            assert "plain http://" in s1.log()
+            # Both servers registered on a lease.
+            servers = e.ctl("get", "--prefix", "--keys-only",
+                            f"/webmesh/{MESH}/servers/").stdout.split()
+            assert {k.rsplit("/", 1)[1] for k in servers if k} == {"s1", "s2"}
+
+            m1 = join(t, "m1", s1)
+            m2 = join(t, "m2", s2)
+            for m in (m1, m2):
+                m.wait_ready("member")
+            a1 = host_ip(m1.status()["address_ipv4"])
+            a2 = host_ip(m2.status()["address_ipv4"])
+            assert a1 != a2
+            wait_until(lambda: m1.ping(a2), 30, "m1 pings m2 (joined through s2)")
+            wait_until(lambda: m2.ping(a1), 30, "m2 pings m1 (joined through s1)")
+
+            # One etcd member gone: the servers fail over, joins go on.
+            e.kill("etcd0")
+            alive = ",".join(f"http://{m.underlay}:2379" for m in e.members[1:])
+            late = [join(t, "m3", s1), join(t, "m4", s2)]
+            for m in late:
+                m.wait_ready("member")
+            a3 = host_ip(late[0].status()["address_ipv4"])
+            wait_until(lambda: m2.ping(a3), 30, "m2 pings m3 after the failover")
+            wait_until(lambda: m1.ping(a2), 30, "m1 still pings m2")
+
+            # Every node answered OK is in etcd, each with its own address.
+            want = {"s1", "s2", "m1", "m2", "m3", "m4"}
+            assert etcd_nodes(e, alive) == want
+            leases = etcd_leases(e, alive)
+            assert sorted(leases.values()) == sorted(want)
+            addrs = {n.name: host_ip(n.status()["address_ipv4"])
+                     for n in (s1, s2, m1, m2, *late)}
+            assert len(set(addrs.values())) == len(addrs)
+            for name, a in addrs.items():
+                key = "%02x%02x%02x%02x" % tuple(int(x) for x in a.split("."))
+                assert leases[f"/webmesh/{MESH}/leases/v4/{key}"] == name
+        finally:
+            e.close()
