@@ -74,6 +74,9 @@ int wm_etcd_store_authz_load(struct wm_etcd_store *s, struct wm_authz_snapshot *
 {
 	(void)s;
 	memset(out, 0, sizeof(*out));
+	/* No RBAC objects and no network ACLs: the default network policy
+	 * (accept) is what lets the implied edges carry traffic. */
+	out->default_accept = true;
 	return 0;
 }
 
