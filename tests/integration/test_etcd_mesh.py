@@ -1,6 +1,7 @@
 """webmeshd on etcd (issue 12, item 3): `--storage etcd` servers with no Raft,
 members joining through either of them, the data plane between them, and
-one etcd member SIGKILLed on the way.
+one etcd member SIGKILLed during 30 concurrent joins (ha_joins.py, sent
+round robin to both servers).
 
 A 3-member etcd cluster runs in namespaces of its own (test_etcd.Etcd); two
 webmeshd servers keep the mesh in it through webmesh-etcd.so: the first
@@ -10,11 +11,13 @@ usual, through either server.
 """
 
 import re
+import time
 
 import pytest
 
 import wmtest
 from test_etcd import ETCD, ETCDCTL, Etcd
+from test_ha import JoinBurst, make_joins
 from wmtest import API_PORT, WG_PORT, host_ip, wait_until
 
 MESH = "webmesh"  # the plugin's default mesh name in etcd
@@ -94,8 +97,22 @@ def test_two_servers_on_etcd_members_join_either(tmp_path):
             wait_until(lambda: m1.ping(a2), 30, "m1 pings m2 (joined through s2)")
             wait_until(lambda: m2.ping(a1), 30, "m2 pings m1 (joined through s1)")
 
-            # One etcd member gone: the servers fail over, joins go on.
-            e.kill("etcd0")
+            # 30 concurrent joins through both servers; one etcd member is
+            # SIGKILLed while they are under way: the servers fail over.
+            gen = wmtest.generate_protos(tmp_path)
+            burst = JoinBurst(t, gen, [s1, s2], make_joins("j", 30, 2, 0.1))
+            try:
+                burst.wait_ready()
+                time.sleep(1)
+                e.kill("etcd0")
+                results = burst.results()
+            finally:
+                burst.close()
+            ok = {r["id"]: r for r in results if r["code"] == "OK"}
+            print("burst:", len(ok), "OK; others:",
+                  [(r["id"], r["code"], r["details"]) for r in results if r["code"] != "OK"])
+            assert len(ok) >= 25, results  # a few may time out while etcd elects
+            assert {r["target"] for r in ok.values()} == {"s1", "s2"}
             alive = ",".join(f"http://{m.underlay}:2379" for m in e.members[1:])
             late = [join(t, "m3", s1), join(t, "m4", s2)]
             for m in late:
@@ -104,13 +121,17 @@ def test_two_servers_on_etcd_members_join_either(tmp_path):
             wait_until(lambda: m2.ping(a3), 30, "m2 pings m3 after the failover")
             wait_until(lambda: m1.ping(a2), 30, "m1 still pings m2")
 
-            # Every node answered OK is in etcd, each with its own address.
+            # Every join answered OK is in etcd with the address it was
+            # told, and no address is held twice.
             want = {"s1", "s2", "m1", "m2", "m3", "m4"}
-            assert etcd_nodes(e, alive) == want
+            stored = etcd_nodes(e, alive)
+            assert want | set(ok) <= stored, sorted(want | set(ok) - stored)
             leases = etcd_leases(e, alive)
-            assert sorted(leases.values()) == sorted(want)
+            assert len(leases) == len(stored)
+            assert len(set(leases.values())) == len(leases)
             addrs = {n.name: host_ip(n.status()["address_ipv4"])
                      for n in (s1, s2, m1, m2, *late)}
+            addrs.update({i: host_ip(r["address_ipv4"]) for i, r in ok.items()})
             assert len(set(addrs.values())) == len(addrs)
             for name, a in addrs.items():
                 key = "%02x%02x%02x%02x" % tuple(int(x) for x in a.split("."))
