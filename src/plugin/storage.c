@@ -20,6 +20,11 @@
 #include "util/module.h"
 
 #define MAX_LISTENERS 16
+/* How long a command's result waits for the change feed to report it (see
+ * apply_done): longer only when the store wrote nothing the feed can see. */
+#define HOLD_MS 2000
+
+struct held;
 
 struct storage {
 	uv_loop_t *loop;
@@ -35,6 +40,10 @@ struct storage {
 		void *data;
 	} listeners[MAX_LISTENERS];
 	size_t n_listeners;
+	uint64_t fed_index;	 /* the last index the change feed reported */
+	struct held *held;	 /* results waiting for the feed, oldest first */
+	struct held **held_tail; /* where the next one goes */
+	uv_timer_t *hold_timer;
 };
 
 static const struct webmesh_plugin *plugin;
@@ -437,25 +446,84 @@ static int later(uv_loop_t *loop, struct later *l)
 /* ---- commands ---- */
 
 struct apply_req {
+	struct storage *st;
 	wm_store_apply_cb cb;
 	void *data;
 };
 
+/* A result whose change the feed has not reported yet. */
+struct held {
+	struct held *next;
+	struct apply_req *q;
+	uint64_t since_ms;
+	struct wm_store_result res;
+};
+
+static void held_deliver(struct storage *st, bool all)
+{
+	uint64_t now = uv_now(st->loop);
+	while (st->held && (all || st->held->res.index <= st->fed_index ||
+			    now - st->held->since_ms >= HOLD_MS)) {
+		struct held *h = st->held;
+		st->held = h->next;
+		if (!st->held)
+			st->held_tail = &st->held;
+		h->q->cb(h->q->data, &h->res);
+		free(h->q);
+		free(h);
+	}
+	if (!st->held && st->hold_timer)
+		uv_timer_stop(st->hold_timer);
+}
+
+static void handle_free_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
+static void hold_timer_cb(uv_timer_t *t)
+{
+	held_deliver(t->data, false);
+}
+
 static void apply_done(void *token, const struct webmesh_storage_result *pr)
 {
 	struct apply_req *q = token;
-	struct wm_store_result res;
-	memset(&res, 0, sizeof(res));
-	res.err = pr->err > 0 ? -EIO : pr->err;
-	res.index = pr->index;
-	snprintf(res.message, sizeof(res.message), "%s", pr->message ? pr->message : "");
-	if (!res.err && pr->node && node_from(pr->node, &res.node) < 0) {
-		res.err = -EIO;
-		snprintf(res.message, sizeof(res.message),
+	struct storage *st = q->st;
+	struct held *h = calloc(1, sizeof(*h));
+	struct wm_store_result tmp, *res = h ? &h->res : &tmp;
+	memset(res, 0, sizeof(*res));
+	res->err = pr->err > 0 ? -EIO : pr->err;
+	res->index = pr->index;
+	snprintf(res->message, sizeof(res->message), "%s", pr->message ? pr->message : "");
+	if (!res->err && pr->node && node_from(pr->node, &res->node) < 0) {
+		res->err = -EIO;
+		snprintf(res->message, sizeof(res->message),
 			 "storage %s answered a node webmeshd cannot read", plugin_name);
 	}
-	q->cb(q->data, &res);
-	free(q);
+	/* The Raft store answers once the entry is applied here and every
+	 * listener has seen it; callers rely on that (the join handler reads
+	 * the joiner's peers from the services' cache, which follows the
+	 * feed). A plugin may answer before its feed reports the change: the
+	 * result waits for it, in order, for at most HOLD_MS (a write the
+	 * feed never shows, e.g. one that changed nothing). Refusals and a
+	 * closing store need no wait. */
+	bool wait = h && !res->err && st->store && (st->held || res->index > st->fed_index);
+	if (wait && !st->hold_timer && (st->hold_timer = malloc(sizeof(*st->hold_timer)))) {
+		uv_timer_init(st->loop, st->hold_timer);
+		st->hold_timer->data = st;
+	}
+	if (!wait || !st->hold_timer) {
+		q->cb(q->data, res);
+		free(q);
+		free(h);
+		return;
+	}
+	h->q = q;
+	h->since_ms = uv_now(st->loop);
+	*st->held_tail = h;
+	st->held_tail = &h->next;
+	uv_timer_start(st->hold_timer, hold_timer_cb, HOLD_MS / 4, HOLD_MS / 4);
 }
 
 static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_store_apply_cb cb,
@@ -477,6 +545,7 @@ static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 		return -ENOMEM;
 	}
 	protobuf_c_message_pack(&cmd->base, buf);
+	q->st = st;
 	q->cb = cb;
 	q->data = data;
 	int r = plugin->storage->apply(st->store, buf, len, apply_done, q);
@@ -536,10 +605,13 @@ static void host_changed(void *ctx, uint64_t index, const uint8_t *cmd, size_t l
 					    plugin_name, (unsigned long long)index);
 		}
 	}
+	if (index > st->fed_index)
+		st->fed_index = index;
 	for (size_t i = 0; i < st->n_listeners; i++)
 		st->listeners[i].cb(st->listeners[i].data, index, c);
 	if (c)
 		webmesh__v1__raft_command__free_unpacked(c, NULL);
+	held_deliver(st, false);
 }
 
 static int a_on_change(struct wm_store *s, wm_store_change_cb cb, void *data)
@@ -605,6 +677,7 @@ static int a_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 	if (!st)
 		return -ENOMEM;
 	st->loop = loop;
+	st->held_tail = &st->held;
 	snprintf(st->node_id, sizeof(st->node_id), "%s", cfg->node_id);
 	snprintf(st->api_address, sizeof(st->api_address), "%s",
 		 cfg->api_address ? cfg->api_address : "");
@@ -670,6 +743,11 @@ static void a_close(struct wm_store *s, void (*done_cb)(void *data), void *data)
 		plugin->storage->close(store);
 	}
 	st->n_listeners = 0;
+	/* Applied already: their callers hear so now, as the contract's
+	 * "within close" says for what is pending. */
+	held_deliver(st, true);
+	if (st->hold_timer)
+		uv_close((uv_handle_t *)st->hold_timer, handle_free_cb);
 	struct later *l = calloc(1, sizeof(*l));
 	if (!l) {
 		/* Cannot wait a turn: finish now (fini may then run with
