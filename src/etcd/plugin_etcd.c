@@ -30,8 +30,7 @@ struct estore {
 	int ready; /* 0 loading, 1 ready, -1 failed */
 };
 
-static void msgf(char *msg, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+static void msgf(char *msg, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void msgf(char *msg, size_t len, const char *fmt, ...)
 {
 	va_list ap;
@@ -203,9 +202,7 @@ static int s_open(void *state, const struct webmesh_storage_host *host, void **o
 		free(e);
 		return r;
 	}
-	if (wm_etcd_client_insecure(e->client))
-		host->log(host->ctx, "etcd endpoints over plain http://: the mesh state travels "
-				     "unencrypted and unauthenticated (use https://)");
+	/* The client warns of plain http:// endpoints itself, through log. */
 	r = wm_etcd_store_open(host->loop, e->client, c->mesh, ready_cb, e, &e->store);
 	if (r == 0)
 		r = wm_etcd_store_on_change(e->store, change_cb, e);
@@ -351,8 +348,8 @@ static int read_nodes(struct estore *e, const char *id, const struct webmesh_sto
 	return r;
 }
 
-static int s_read(void *store, uint32_t what, const char *arg,
-		  const struct webmesh_storage_sink *k, char *msg, size_t msglen)
+static int s_read(void *store, uint32_t what, const char *arg, const struct webmesh_storage_sink *k,
+		  char *msg, size_t msglen)
 {
 	struct estore *e = store;
 	int r = 0;
@@ -446,8 +443,8 @@ static void s_status(void *store, struct webmesh_storage_status *out)
 		 wm_etcd_store_watch_restarts(e->store));
 }
 
-static int s_register_server(void *store, const char *node_id, const char *api_address,
-			     char *msg, size_t msglen)
+static int s_register_server(void *store, const char *node_id, const char *api_address, char *msg,
+			     size_t msglen)
 {
 	struct estore *e = store;
 	int r = wm_etcd_store_register_server(e->store, node_id, api_address, SERVER_TTL_S);

@@ -357,15 +357,13 @@ static int a_get_node(struct wm_store *s, const char *id, struct wm_mesh_node *o
 static int a_list_nodes(struct wm_store *s, struct wm_mesh_node **out, size_t *n)
 {
 	struct webmesh_storage_sink sink = {.node = sink_node};
-	return read_items(ST(s), WEBMESH_STORAGE_READ_NODES, &sink, sizeof(**out), (void **)out,
-			  n);
+	return read_items(ST(s), WEBMESH_STORAGE_READ_NODES, &sink, sizeof(**out), (void **)out, n);
 }
 
 static int a_list_edges(struct wm_store *s, struct wm_mesh_edge **out, size_t *n)
 {
 	struct webmesh_storage_sink sink = {.edge = sink_edge};
-	return read_items(ST(s), WEBMESH_STORAGE_READ_EDGES, &sink, sizeof(**out), (void **)out,
-			  n);
+	return read_items(ST(s), WEBMESH_STORAGE_READ_EDGES, &sink, sizeof(**out), (void **)out, n);
 }
 
 static int a_list_edge_attrs(struct wm_store *s, struct wm_edge_attr **out, size_t *n)
@@ -601,8 +599,8 @@ static void host_changed(void *ctx, uint64_t index, const uint8_t *cmd, size_t l
 		if (!c) {
 			/* Not ours to guess at: every listener reloads. */
 			wm_warn("storage %s: a change at %llu is no RaftCommand; "
-					    "reloading",
-					    plugin_name, (unsigned long long)index);
+				"reloading",
+				plugin_name, (unsigned long long)index);
 		}
 	}
 	if (index > st->fed_index)
@@ -663,8 +661,7 @@ static void host_ready(void *ctx, int err, const char *msg)
 					     sizeof(m)) < 0) {
 		/* Members still join through this server; other servers just
 		 * cannot list it. */
-		wm_warn("storage %s: cannot register this server: %s", plugin_name,
-				    m);
+		wm_warn("storage %s: cannot register this server: %s", plugin_name, m);
 		return;
 	}
 	st->registered = st->api_address[0] != '\0';
@@ -804,8 +801,7 @@ static int a_add_member(struct wm_store *s, const char *node_id, const char *add
 	return -ENOTSUP;
 }
 
-static int a_remove_member(struct wm_store *s, const char *node_id, wm_store_done_cb cb,
-			   void *data)
+static int a_remove_member(struct wm_store *s, const char *node_id, wm_store_done_cb cb, void *data)
 {
 	(void)s, (void)node_id, (void)cb, (void)data;
 	return -ENOTSUP;
@@ -855,7 +851,8 @@ static const struct wm_store_module table = {
 const struct wm_store_module *wm_storage_plugin_module(const char *name, char *err, size_t errlen)
 {
 	char mod[64];
-	if (!name || !*name || strlen(name) > 24 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(name)) {
+	if (!name || !*name || strlen(name) > 24 ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(name)) {
 		snprintf(err, errlen, "storage \"%.32s\": not a storage name", name ? name : "");
 		return NULL;
 	}

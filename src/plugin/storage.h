@@ -15,7 +15,6 @@
  * the plugin and what is wrong. The plugin's init runs at wm_store_open,
  * with the configuration in wm_store_config. Call once, from the loop's
  * thread. */
-const struct wm_store_module *wm_storage_plugin_module(const char *name, char *err,
-						       size_t errlen);
+const struct wm_store_module *wm_storage_plugin_module(const char *name, char *err, size_t errlen);
 
 #endif

@@ -48,11 +48,11 @@ def start_server(t, e, name, *role):
     return node
 
 
-def join(t, name, server):
+def join(t, name, server, *extra):
     node = t.add_node(name)
     node.start("--join", f"{server.underlay}:{API_PORT}", "--join-fingerprint",
                server.fingerprint, "--node-id", name, "--endpoints",
-               f"{node.underlay}:{WG_PORT}")
+               f"{node.underlay}:{WG_PORT}", *extra)
     return node
 
 
@@ -136,5 +136,22 @@ def test_two_servers_on_etcd_members_join_either(tmp_path):
             for name, a in addrs.items():
                 key = "%02x%02x%02x%02x" % tuple(int(x) for x in a.split("."))
                 assert leases[f"/webmesh/{MESH}/leases/v4/{key}"] == name
+
+            # A Raft voter cannot join a mesh that has no Raft.
+            v = join(t, "v1", s2, "--voter")
+            assert v.wait_exit(30) != 0
+            assert "not as a voter or observer" in v.log()
+            assert "v1" not in etcd_nodes(e, alive)
+
+            # A restarted --bootstrap server resumes the mesh in etcd and
+            # keeps its address.
+            s1.stop()
+            s1.restart()
+            wait_until(lambda: s1.status().get("raft_state") == "serving", 60,
+                       "s1 serving again")
+            assert host_ip(s1.status()["address_ipv4"]) == addrs["s1"]
+            assert len(etcd_leases(e, alive)) == len(leases)
+            wait_until(lambda: m2.ping(host_ip(s1.status()["address_ipv4"])), 30,
+                       "m2 pings the restarted s1")
         finally:
             e.close()
