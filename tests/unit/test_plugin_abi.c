@@ -153,19 +153,22 @@ static void test_storage_checks(void **st)
 	assert_ptr_equal(wm_plugin_storage_ops(&t), &ops);
 	ops.read = NULL;
 	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "plugin s: declares the storage capability but has no storage read");
+	assert_string_equal(err,
+			    "plugin s: declares the storage capability but has no storage read");
 	ops.read = s_read;
 	ops.size = 8;
 	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
 	assert_string_equal(
-		err, "plugin s: declares the storage capability but has no storage ops (too short)");
+		err,
+		"plugin s: declares the storage capability but has no storage ops (too short)");
 	ops.size = sizeof(ops);
 	/* A table of ABI 1 from before storage: accepted, without storage,
 	 * so it cannot declare the capability. */
 	t.size = (uint32_t)WEBMESH_PLUGIN_SIZE_V1;
 	assert_null(wm_plugin_storage_ops(&t));
 	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "plugin s: declares the storage capability but has no storage ops");
+	assert_string_equal(err,
+			    "plugin s: declares the storage capability but has no storage ops");
 	t.capabilities = 0;
 	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "declares no capability (auth, ipam, watch or storage)"));
@@ -234,8 +237,7 @@ int main(void)
 		cmocka_unit_test(test_good_loads),   cmocka_unit_test(test_wrong_abi),
 		cmocka_unit_test(test_short_table),  cmocka_unit_test(test_missing_function),
 		cmocka_unit_test(test_no_symbol),    cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_table_checks),
-		cmocka_unit_test(test_storage_checks),
+		cmocka_unit_test(test_table_checks), cmocka_unit_test(test_storage_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
