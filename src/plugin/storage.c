@@ -649,9 +649,9 @@ static void host_ready(void *ctx, int err, const char *msg)
 	struct storage *st = ctx;
 	if (err) {
 		st->failed = true;
+		/* Said once, by the server that stops on it (status "failed"). */
 		snprintf(st->why, sizeof(st->why), "storage %s: %s", plugin_name,
 			 msg && *msg ? msg : wm_strerror(err));
-		wm_warn("%s", st->why);
 		return;
 	}
 	st->ready = true;

@@ -16,7 +16,7 @@ import time
 import pytest
 
 import wmtest
-from test_etcd import ETCD, ETCDCTL, Etcd
+from test_etcd import ETCD, ETCDCTL, Etcd, make_pki
 from test_ha import JoinBurst, make_joins
 from wmtest import API_PORT, WG_PORT, host_ip, wait_until
 
@@ -153,5 +153,55 @@ def test_two_servers_on_etcd_members_join_either(tmp_path):
             assert len(etcd_leases(e, alive)) == len(leases)
             wait_until(lambda: m2.ping(host_ip(s1.status()["address_ipv4"])), 30,
                        "m2 pings the restarted s1")
+        finally:
+            e.close()
+
+
+def failed_start(node, *args):
+    """Starts webmeshd expecting it to stop by itself; returns its log."""
+    try:
+        node.start(*args)
+    except AssertionError:
+        pass  # exited before the harness saw it run: what we expect
+    if node.running():
+        assert node.wait_exit(60) != 0
+    return node.log()
+
+
+def test_server_on_etcd_over_tls():
+    """--etcd-ca-file, --etcd-cert and --etcd-key reach the plugin: a server
+    with them serves; one that trusts another CA, or gives no CA for an
+    https:// endpoint, stops with the reason and changes nothing."""
+    with wmtest.topology() as t:
+        ip = f"10.250.{t.subnet}.1"  # the first node added: etcd0
+        make_pki(t.dir, [ip])
+        d = t.dir
+        (d / "client.key").chmod(0o600)
+        e = Etcd(t, 1, tls=lambda m: [
+            "--cert-file", str(d / "server.pem"), "--key-file", str(d / "server.key"),
+            "--client-cert-auth", "--trusted-ca-file", str(d / "ca.pem")])
+        try:
+            tls = ["--etcd-ca-file", d / "ca.pem", "--etcd-cert", d / "client.pem",
+                   "--etcd-key", d / "client.key"]
+            s1 = start_server(t, e, "s1", "--bootstrap", *tls)
+            assert "plain http" not in s1.log()
+            assert s1.status()["storage_endpoints"] == e.endpoints
+            nodes = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/nodes/").stdout
+            assert f"/webmesh/{MESH}/nodes/s1" in nodes.split()
+
+            def server(name, *extra):
+                n = t.add_node(name)
+                return n, ["--serve", "--storage", "etcd", "--etcd-endpoints", e.endpoints,
+                           "--node-id", name, "--endpoints", f"{n.underlay}:{WG_PORT}",
+                           *extra]
+            n, args = server("s2", "--etcd-ca-file", d / "other-ca.pem", "--etcd-cert",
+                             d / "client.pem", "--etcd-key", d / "client.key")
+            log = failed_start(n, *args)
+            assert "storage etcd" in log, log[-2000:]
+            n, args = server("s3")
+            log = failed_start(n, *args)
+            assert "etcd-ca-file" in log, log[-2000:]
+            nodes = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/nodes/").stdout
+            assert {k.rsplit("/", 1)[1] for k in nodes.split()} == {"s1"}
         finally:
             e.close()
