@@ -195,10 +195,11 @@ struct webmesh_watch_ops {
  *
  * The whole mesh state: a storage plugin replaces the built-in Raft + SQLite
  * store of a server (`webmeshd --storage NAME`, which loads webmesh-NAME.so
- * from webmeshd's module directory, util/module.h's search order). The
- * plugin's configuration comes from webmeshd's own flags for that storage
- * (for etcd: endpoints, ca-file, cert, key). Every server of the mesh must
- * use the same storage; members never load it.
+ * from webmeshd's module directory, the same search order as its own
+ * modules; NAME is one of the storages webmeshd's `storage` option lists,
+ * today etcd). The plugin's configuration comes from webmeshd's own flags
+ * for that storage (for etcd: endpoints, ca-file, cert, key). Every server
+ * of the mesh must use the same storage; members never load it.
  *
  * Added within ABI 1 as an optional table: a plugin table that ends before
  * the `storage` field (an older plugin) is still accepted and has no

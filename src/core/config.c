@@ -851,8 +851,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .offset = F(etcd_endpoints),
 	 .arg = "URL,...",
 	 .check = check_etcd_endpoints,
-	 .help = "with storage etcd: the etcd members, https://HOST:PORT,... (http:// only "
-		 "with a warning: nothing on it is private)"},
+	 .help = "with storage etcd: the etcd members, https://HOST:PORT,... (http:// is "
+		 "accepted for tests and logged at startup: nothing on it is private)"},
 	{.name = "etcd-ca-file",
 	 .type = WM_CFG_STRING,
 	 .offset = F(etcd_ca_file),
