@@ -147,8 +147,8 @@ def test_two_servers_on_etcd_members_join_either(tmp_path):
             # keeps its address.
             s1.stop()
             s1.restart()
-            wait_until(lambda: s1.status().get("raft_state") == "serving", 60,
-                       "s1 serving again")
+            wait_until(lambda: s1.status().get("raft_state") == "serving"
+                       and s1.status().get("address_ipv4"), 60, "s1 serving again")
             assert host_ip(s1.status()["address_ipv4"]) == addrs["s1"]
             assert len(etcd_leases(e, alive)) == len(leases)
             wait_until(lambda: m2.ping(host_ip(s1.status()["address_ipv4"])), 30,
