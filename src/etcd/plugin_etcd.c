@@ -12,8 +12,9 @@
 
 #include "core/key.h"
 #include "etcd/client.h"
-#include "etcd/pending_reads.h"
+#include "etcd/pending_reads.h" /* TEMPORARY: delete this line at merge */
 #include "etcd/store.h"
+#include "store/authz.h"
 
 /* How long a server's registration outlives its last renewal. */
 #define SERVER_TTL_S 10
