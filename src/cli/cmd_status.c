@@ -60,7 +60,13 @@ static void print_table(const Webmesh__V1__Status *st)
 	for (size_t i = 0; i < st->n_endpoints; i++)
 		printf(" %s", st->endpoints[i]);
 	printf("%s\n", st->n_endpoints ? "" : " none");
-	if (strcmp(st->raft_state, "none") == 0) {
+	if (st->storage && st->storage[0] && strcmp(st->storage, "raft") != 0) {
+		/* storage plugins (issue 12): no Raft on this server */
+		printf("storage:    %s %s at %s, revision %" PRIu64 "\n", st->storage,
+		       st->raft_state, st->storage_endpoints, st->storage_revision);
+		if (st->storage_detail && st->storage_detail[0])
+			printf("            %s\n", st->storage_detail);
+	} else if (strcmp(st->raft_state, "none") == 0) {
 		printf("raft:       not a member (%s); server %s, %s\n", r ? r : "member",
 		       st->join_server, st->subscribed ? "subscribed" : "not connected");
 	} else {

@@ -54,6 +54,8 @@ static const char *check_turn_server(const char *v);
 static const char *check_turn_username(const char *v);
 
 static const char *const topologies[] = {"full", "manual", NULL};
+static const char *const storages[] = {"raft", "etcd", NULL}; /* storage plugins (issue 12) */
+static const char *check_etcd_endpoints(const char *v);
 static const char *const backends[] = {"auto", "kernel", "userspace", "null", "embedded", NULL};
 static const char *const log_levels[] = {"debug", "info", "warn", "error", NULL};
 static const char *const san_kinds[] = {"dns", "email", "uri", NULL};
@@ -845,6 +847,40 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .arg = "NAME.KEY=VALUE",
 	 .check = check_plugin_config,
 	 .help = "a setting handed to plugin NAME's init; repeatable"},
+	/* storage plugins (issue 12): the mesh state in etcd */
+	{.name = "storage",
+	 .type = WM_CFG_ENUM,
+	 .offset = F(storage),
+	 .def = "raft",
+	 .choices = storages,
+	 .help = "where a server keeps the mesh state: raft (the built-in replicated "
+		 "store) or etcd (webmesh-etcd.so, an etcd v3 cluster; no join address "
+		 "needed)"},
+	{.name = "etcd-endpoints",
+	 .type = WM_CFG_STRING,
+	 .offset = F(etcd_endpoints),
+	 .arg = "URL,...",
+	 .check = check_etcd_endpoints,
+	 .help = "with storage etcd: the etcd members, https://HOST:PORT,... (http:// is "
+		 "accepted for tests and logged at startup: nothing on it is private)"},
+	{.name = "etcd-ca-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(etcd_ca_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "with storage etcd: the CA that signed the etcd members' certificates"},
+	{.name = "etcd-cert",
+	 .type = WM_CFG_STRING,
+	 .offset = F(etcd_cert),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "with storage etcd: this server's client certificate for etcd"},
+	{.name = "etcd-key",
+	 .type = WM_CFG_STRING,
+	 .offset = F(etcd_key),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "with storage etcd: the key of etcd-cert (mode 0600)"},
 	{.name = "config",
 	 .type = WM_CFG_STRING,
 	 .offset = F(config_file),
@@ -1069,6 +1105,28 @@ static const char *check_route(const char *v)
 
 	if (wm_route_parse(v, &p) < 0)
 		return "is not a network such as 10.1.0.0/16, 0.0.0.0/0 or ::/0";
+	return NULL;
+}
+
+/* storage plugins (issue 12): "http(s)://HOST:PORT,..."; the etcd client
+ * parses each again when it connects. */
+static const char *check_etcd_endpoints(const char *v)
+{
+	const char *p = v;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		size_t scheme = strncmp(p, "https://", 8) == 0	 ? 8
+				: strncmp(p, "http://", 7) == 0 ? 7
+								: 0;
+		if (!scheme)
+			return "each endpoint must start with https:// (or http://)";
+		const char *colon = memchr(p + scheme, ':', n - scheme);
+		if (n - scheme < 3 || !colon || colon == p + scheme || colon + 1 == p + n)
+			return "each endpoint must be http(s)://HOST:PORT";
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			return "a trailing comma";
+	}
 	return NULL;
 }
 
@@ -1732,7 +1790,30 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 		return vfail(err, errlen,
 			     "config: bootstrap and join exclude each other: a node either "
 			     "starts a mesh or joins one");
-	if (!cfg->bootstrap && !cfg->join && !cfg->print_config)
+	/* storage plugins (issue 12) */
+	bool etcd = cfg->storage && strcmp(cfg->storage, "etcd") == 0;
+	if (etcd && !cfg->etcd_endpoints)
+		return vfail(err, errlen,
+			     "config: storage etcd needs etcd-endpoints: where the etcd members "
+			     "are");
+	if (!etcd && (cfg->etcd_endpoints || cfg->etcd_ca_file || cfg->etcd_cert || cfg->etcd_key))
+		return vfail(err, errlen, "config: etcd-* settings are for storage etcd");
+	if (!cfg->etcd_cert != !cfg->etcd_key)
+		return vfail(err, errlen, "config: etcd-cert and etcd-key go together");
+	if (etcd && cfg->join)
+		return vfail(err, errlen,
+			     "config: storage etcd and join exclude each other: a server on etcd "
+			     "reads the mesh from etcd (members join it with --join, without "
+			     "--storage)");
+	if (etcd && !cfg->bootstrap && !cfg->serve)
+		return vfail(err, errlen,
+			     "config: storage etcd needs --bootstrap (create or resume the mesh "
+			     "in etcd) or --serve (serve the mesh that is there)");
+	if (etcd && cfg->n_bootstrap_servers)
+		return vfail(err, errlen,
+			     "config: bootstrap-servers lists Raft voters: servers on etcd need "
+			     "none (each one registers in etcd)");
+	if (!cfg->bootstrap && !cfg->join && !etcd && !cfg->print_config)
 		return vfail(err, errlen,
 			     "config: nothing to do: pass --bootstrap to start a mesh or "
 			     "--join HOST:PORT to join one");

@@ -159,6 +159,10 @@ struct wm_config {
 	size_t n_plugins;
 	char *plugin_configs[WM_CFG_LIST_MAX]; /* plugin-config: NAME.KEY=VALUE list */
 	size_t n_plugin_configs;
+	/* storage plugins (issue 12): the mesh state outside Raft */
+	char *storage;        /* storage: raft|etcd */
+	char *etcd_endpoints; /* etcd-endpoints: https://HOST:PORT,... */
+	char *etcd_ca_file, *etcd_cert, *etcd_key;
 	/* logging */
 	char *log_level;     /* log-level: debug|info|warn|error */
 	/* not keys of the file: command-line only */

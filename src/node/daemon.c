@@ -494,7 +494,7 @@ static int api_start(struct wm_daemon *d, char *err, size_t errlen)
 		.api_port = d->api_port,
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
-		.serve_public = d->cfg->bootstrap,
+		.serve_public = d->cfg->bootstrap || wm_server_plugin_storage(d->cfg),
 		.store = store_of,
 		.upstream = upstream_of,
 		.fill_status = wm_status_fill,
@@ -669,7 +669,9 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 	/* A bootstrap node's member is initialised but never started: the
 	 * events it is given (running, endpoints found) change nothing. */
 	wm_member_init(&d->member, &c);
-	if (d->cfg->bootstrap) {
+	/* A server on a storage plugin starts as a bootstrap one does: it
+	 * finds the mesh in the store, or creates it there. */
+	if (d->cfg->bootstrap || wm_server_plugin_storage(d->cfg)) {
 		wm_traversal_discover(&d->traversal, bootstrap_server);
 		return 0;
 	}
@@ -789,7 +791,9 @@ static int store_opened(void *data, struct wm_store *store, char *err, size_t er
 	struct wm_daemon *d = data;
 	if (wm_api_services(&d->api))
 		wm_services_set_store(wm_api_services(&d->api), store);
-	wm_raftmembers_start(&d->raftmembers, store);
+	/* No Raft membership on a storage plugin: servers register in it. */
+	if (!wm_server_plugin_storage(d->cfg))
+		wm_raftmembers_start(&d->raftmembers, store);
 	return wm_node_dns_store_opened(&d->dns, store, err, errlen);
 }
 

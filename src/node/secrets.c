@@ -142,5 +142,12 @@ size_t wm_secrets_warnings(const struct wm_config *cfg, char (*out)[WM_SECRETS_W
 				 "%04o): chmod 600 %s",
 				 path, s->file_key, (unsigned)m, path);
 	}
+	/* storage plugins (issue 12): the etcd client key lets its holder
+	 * rewrite the whole mesh. */
+	if (cfg->etcd_key && others_read(cfg->etcd_key, &mode) && n < max)
+		snprintf(out[n++], WM_SECRETS_WARN_LEN,
+			 "the etcd client key %s (etcd-key) is readable by group or others (mode "
+			 "%04o): chmod 600 %s",
+			 cfg->etcd_key, (unsigned)mode, cfg->etcd_key);
 	return n;
 }

@@ -77,7 +77,8 @@ static void self_update_cb(uv_timer_t *t)
 		wm_warn("out of memory: peers leaving the mesh are held like moved ones");
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
-	if (s->c.starting(s->c.data) && s->c.cfg->bootstrap) {
+	if (s->c.starting(s->c.data) && s->c.cfg->bootstrap &&
+	    !wm_server_plugin_storage(s->c.cfg)) {
 		/* Restarted, or one of several bootstrap servers: the replica
 		 * now holds the mesh's authentication, which we must enforce. */
 		if (check_replica_auth(s) < 0) {
@@ -113,6 +114,17 @@ static void self_joined_cb(void *data, const struct wm_store_result *res)
 			 res->message[0] ? res->message : wm_strerror(res->err));
 		s->c.stop_cb(s->c.data, 1);
 		return;
+	}
+	if (wm_server_plugin_storage(s->c.cfg)) {
+		/* The store chose (or kept) our lease: the interface gets it now. */
+		*s->c.ipv4 = res->node.ipv4;
+		*s->c.ipv6 = res->node.ipv6;
+		int rc = wm_netconf_set_addresses(s->c.netconf);
+		if (rc) {
+			wm_error("cannot configure %s: %s", s->c.cfg->interface, wm_strerror(rc));
+			s->c.stop_cb(s->c.data, 1);
+			return;
+		}
 	}
 	s->c.running_cb(s->c.data);
 	self_change_cb(s, res->index, NULL);
@@ -250,13 +262,20 @@ static void bootstrapped_cb(void *data, const struct wm_store_result *res)
 	b.rbac = local.auth.rbac;
 	wm_node_log_mesh_auth(&local.auth);
 	int err = wm_store_apply(s->store, &cmd, authz_bootstrapped_cb, s);
-	if (err) {
+	if (err == -ENOTSUP && wm_server_plugin_storage(s->c.cfg)) {
+		/* A storage plugin may keep no RBAC objects (the header lets
+		 * it refuse a kind of command): the mesh then has none. */
+		wm_warn("storage %s keeps no RBAC objects: the mesh has no built-in roles",
+			s->c.cfg->storage);
+	} else if (err) {
 		wm_error("cannot create the built-in roles: %s", wm_strerror(err));
 		s->c.stop_cb(s->c.data, 1);
 		return;
 	}
 	wm_multiboot_register_peers(s, peer_registered_cb);
-	register_self(s, true);
+	/* On a storage plugin another server may create the mesh at the same
+	 * moment: the store picks our lease rather than us. */
+	register_self(s, !wm_server_plugin_storage(s->c.cfg));
 }
 
 /* A restarted server checks its configuration against its replica's mesh
@@ -294,7 +313,35 @@ static void caught_up_cb(void *data, const struct wm_store_result *res)
 		return;
 	}
 	struct wm_mesh_info stored;
-	if (wm_store_mesh_info(s->store, &stored) == 0) {
+	bool plugin = wm_server_plugin_storage(s->c.cfg);
+	if (plugin && wm_store_mesh_info(s->store, &stored) == 0) {
+		/* A mesh in the store: this server registers (or re-registers,
+		 * keeping its lease) and serves it. */
+		*s->c.mesh = stored;
+		wm_info("serving the mesh in %s storage", s->c.cfg->storage);
+		if (check_replica_auth(s) < 0) {
+			s->c.stop_cb(s->c.data, 1);
+			return;
+		}
+		register_self(s, false);
+		return;
+	}
+	if (plugin && !s->c.cfg->bootstrap) {
+		wm_error("%s storage holds no mesh yet: start one server with --bootstrap "
+			 "--storage %s first",
+			 s->c.cfg->storage, s->c.cfg->storage);
+		s->c.stop_cb(s->c.data, 1);
+		return;
+	}
+	if (plugin) {
+		char e[256] = "";
+		if (plan_new_mesh(s, e, sizeof(e)) < 0) {
+			wm_error("%s", e);
+			s->c.stop_cb(s->c.data, 1);
+			return;
+		}
+	}
+	if (!plugin && wm_store_mesh_info(s->store, &stored) == 0) {
 		*s->c.mesh = stored;
 		struct wm_mesh_node self;
 		if (wm_store_get_node(s->store, s->c.node_id, &self) == 0) {
@@ -340,10 +387,20 @@ static void leader_poll_cb(uv_timer_t *t)
 		return;
 	struct wm_store_status st;
 	wm_store_status(s->store, &st);
+	if (st.state && strcmp(st.state, "failed") == 0) {
+		uv_timer_stop(t);
+		wm_error("%s", st.storage_detail);
+		s->c.stop_cb(s->c.data, 1);
+		return;
+	}
 	if (!st.is_leader)
 		return;
 	uv_timer_stop(t);
-	wm_info("this node leads the mesh (term %llu)", (unsigned long long)st.term);
+	if (wm_server_plugin_storage(s->c.cfg))
+		wm_info("%s storage is ready (%s, revision %llu)", st.storage,
+			st.storage_endpoints, (unsigned long long)st.storage_revision);
+	else
+		wm_info("this node leads the mesh (term %llu)", (unsigned long long)st.term);
 	int err = wm_store_barrier(s->store, caught_up_cb, s);
 	if (err) {
 		wm_error("raft barrier failed: %s", wm_strerror(err));
@@ -353,6 +410,13 @@ static void leader_poll_cb(uv_timer_t *t)
 
 int wm_server_start(struct wm_server *s, char *err, size_t errlen)
 {
+	if (wm_server_plugin_storage(s->c.cfg)) {
+		/* The state dir holds no mesh: the store has it (or will). */
+		int rc = wm_server_open_store(s, s->c.cfg->bootstrap, err, errlen);
+		if (!rc)
+			uv_timer_start(&s->leader_timer, leader_poll_cb, 0, LEADER_POLL_MS);
+		return rc;
+	}
 	bool multi = s->c.cfg->n_bootstrap_servers > 0;
 	int rc = wm_meshstate_load(s->c.cfg->state_dir, s->c.mesh, s->c.ipv4, s->c.ipv6);
 	if (rc && rc != -ENOENT) {
@@ -470,11 +534,44 @@ int wm_server_open_store(struct wm_server *s, bool bootstrap, char *err, size_t 
 		/* the daemon closes its store only on its way out */
 		.exiting = true,
 	};
+	/* A storage plugin's settings, from our etcd-* flags. */
+	const struct wm_config *cfg = s->c.cfg;
+	const char *keys[4], *values[4];
+	char api_address[WM_ENDPOINT_STRLEN] = "";
+	size_t n = 0;
+	bool plugin = wm_server_plugin_storage(cfg);
+	if (plugin) {
+		const char *k[] = {"endpoints", "ca-file", "cert", "key"};
+		const char *v[] = {cfg->etcd_endpoints, cfg->etcd_ca_file, cfg->etcd_cert,
+				   cfg->etcd_key};
+		for (size_t i = 0; i < 4; i++) {
+			if (!v[i])
+				continue;
+			keys[n] = k[i];
+			values[n++] = v[i];
+		}
+		/* Where members reach this server's API: its first endpoint's
+		 * address and the API port. */
+		const char *colon = cfg->api_listen ? strrchr(cfg->api_listen, ':') : NULL;
+		if (*s->c.n_endpoints && colon) {
+			struct wm_endpoint ep = s->c.endpoints[0];
+			ep.port = (uint16_t)atoi(colon + 1);
+			wm_endpoint_format(&ep, api_address, sizeof(api_address));
+		}
+		sc.storage = cfg->storage;
+		sc.storage_keys = keys;
+		sc.storage_values = values;
+		sc.n_storage_config = n;
+		sc.api_address = api_address;
+	}
 	int rc = wm_store_open(s->c.loop, &sc, &s->store, err, errlen);
 	if (rc)
 		return rc;
 	wm_store_on_change(s->store, self_change_cb, s);
-	wm_info("raft listens on %s", raft_address);
+	if (plugin)
+		wm_info("the mesh state is in %s storage at %s", cfg->storage, cfg->etcd_endpoints);
+	else
+		wm_info("raft listens on %s", raft_address);
 	return s->c.store_opened_cb(s->c.data, s->store, err, errlen);
 }
 

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <openssl/ssl.h>
 #include <uv.h>
@@ -72,6 +73,13 @@ struct wm_server {
 	uv_timer_t multiboot_timer; /* finding the other bootstrap servers */
 	SSL_CTX *boot_tls;	    /* verifies the other bootstrap servers */
 };
+
+/* The mesh state lives in a storage plugin (--storage etcd), not in Raft:
+ * every server reads and writes it directly, none joins through another. */
+static inline bool wm_server_plugin_storage(const struct wm_config *cfg)
+{
+	return cfg->storage && strcmp(cfg->storage, "raft") != 0;
+}
 
 /* Initialises the timers; opens nothing (the store waits for the lease). */
 void wm_server_init(struct wm_server *s, const struct wm_server_config *c);

@@ -79,6 +79,10 @@ static void fill_raft(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_ar
 	}
 	struct wm_store_status rs;
 	wm_store_status(store, &rs);
+	st->storage = wm_arena_strdup(a, rs.storage ? rs.storage : "raft");
+	st->storage_endpoints = wm_arena_strdup(a, rs.storage_endpoints);
+	st->storage_revision = rs.storage_revision;
+	st->storage_detail = wm_arena_strdup(a, rs.storage_detail);
 	st->raft_state = wm_arena_strdup(a, rs.state);
 	st->leader_id = wm_arena_strdup(a, rs.leader_id);
 	st->term = rs.term;

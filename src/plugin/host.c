@@ -228,6 +228,14 @@ int wm_plugins_new(uv_loop_t *loop, const struct wm_config *cfg, struct wm_plugi
 		if (r < 0)
 			goto fail;
 		uint32_t caps = is_exec ? p->capabilities : p->t->capabilities;
+		if (caps & WEBMESH_PLUGIN_CAP_STORAGE) {
+			snprintf(err, errlen,
+				 "plugin %s: a storage plugin is chosen with --storage, not loaded "
+				 "with --plugin",
+				 p->name);
+			r = -EINVAL;
+			goto fail;
+		}
 		if ((caps & WEBMESH_PLUGIN_CAP_IPAM) && h->ipam) {
 			snprintf(err, errlen,
 				 "plugin %s: a second ipam plugin (%s is one): only one may "

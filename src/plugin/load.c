@@ -22,11 +22,11 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 		return -EPROTO;
 	}
 	/* Read nothing past abi and size before knowing the table holds it. */
-	if (t->size < sizeof(struct webmesh_plugin)) {
+	if (t->size < WEBMESH_PLUGIN_SIZE_V1) {
 		snprintf(err, errlen,
 			 "plugin %s: its table is %u bytes, shorter than the %zu of ABI %u "
 			 "(a truncated or hand-made table)",
-			 name, t->size, sizeof(struct webmesh_plugin), WEBMESH_PLUGIN_ABI);
+			 name, t->size, (size_t)WEBMESH_PLUGIN_SIZE_V1, WEBMESH_PLUGIN_ABI);
 		return -EPROTO;
 	}
 	if (!text_ok(t->name) || !text_ok(t->version)) {
@@ -44,7 +44,8 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 		return -EINVAL;
 	}
 	if (!t->capabilities) {
-		snprintf(err, errlen, "plugin %s: declares no capability (auth, ipam or watch)",
+		snprintf(err, errlen,
+			 "plugin %s: declares no capability (auth, ipam, watch or storage)",
 			 name);
 		return -EINVAL;
 	}
@@ -86,7 +87,33 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 			return -EINVAL;
 		}
 	}
+	if (t->capabilities & WEBMESH_PLUGIN_CAP_STORAGE) {
+		const struct webmesh_storage_ops *o = wm_plugin_storage_ops(t);
+		const char *missing = !o			 ? "ops"
+				      : o->size < sizeof(*o)	 ? "ops (too short)"
+				      : !o->open		 ? "open"
+				      : !o->close		 ? "close"
+				      : !o->apply		 ? "apply"
+				      : !o->read		 ? "read"
+				      : !o->status		 ? "status"
+				      : !o->register_server	 ? "register_server"
+							 : NULL;
+		if (missing) {
+			snprintf(err, errlen,
+				 "plugin %s: declares the storage capability but has no storage %s",
+				 name, missing);
+			return -EINVAL;
+		}
+	}
 	return 0;
+}
+
+const struct webmesh_storage_ops *wm_plugin_storage_ops(const struct webmesh_plugin *t)
+{
+	/* A table of ABI 1 from before storage was appended ends earlier. */
+	if (t->size < offsetof(struct webmesh_plugin, storage) + sizeof(t->storage))
+		return NULL;
+	return t->storage;
 }
 
 int wm_plugin_open(const char *name, const char *path, const struct webmesh_plugin **out, char *err,

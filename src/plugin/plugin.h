@@ -24,6 +24,10 @@ struct Webmesh__V1__RaftCommand;
 int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char *err,
 			  size_t errlen);
 
+/* The table's storage ops, NULL when it has none or is too short to hold
+ * the field (a table from before storage was appended to ABI 1). */
+const struct webmesh_storage_ops *wm_plugin_storage_ops(const struct webmesh_plugin *t);
+
 /* dlopens path and returns its checked table in *out (the .so stays loaded
  * until exit). -ENOENT (cannot open, no symbol) or the check's errors, with
  * err naming NAME, the path and the problem. */

@@ -163,6 +163,10 @@ static void sweep_cb(uv_timer_t *t)
 		wm_live_table_free(&s->live);
 		return;
 	}
+	/* On a storage plugin every server writes, and each hears only the
+	 * nodes that heartbeat to it: it judges those alone, and removes
+	 * none (another server may hear the node well; issue 12). */
+	bool plugin = st.storage && strcmp(st.storage, "raft") != 0;
 	uint64_t now = uv_now(s->cfg.loop);
 	struct wm_mesh_node *nodes = NULL;
 	size_t n = 0;
@@ -175,7 +179,8 @@ static void sweep_cb(uv_timer_t *t)
 			continue;
 		/* A node we have no record of gets a full period from now: a
 		 * fresh leader does not know who was silent before it. */
-		e = find_or_add(s, nodes[i].id, now, true);
+		e = plugin ? wm_live_find(&s->live, nodes[i].id)
+			   : find_or_add(s, nodes[i].id, now, true);
 		if (e)
 			e->present = true;
 	}
@@ -190,7 +195,8 @@ static void sweep_cb(uv_timer_t *t)
 			wm_warn("node %s is unreachable: not heard from for %llu ms", e->id,
 				(unsigned long long)silent);
 		}
-		if (s->cfg.remove_after_ms && silent > s->cfg.remove_after_ms && !e->removing)
+		if (s->cfg.remove_after_ms && silent > s->cfg.remove_after_ms && !e->removing &&
+		    !plugin)
 			remove_node(s, e);
 	}
 	post_marks(s);

@@ -361,6 +361,20 @@ void wm_membership_join(struct wm_rpc_call *call, const uint8_t *req, size_t len
 		wm_services_forward(s, call, req, len);
 		return;
 	}
+	/* A mesh on a storage plugin has no Raft to vote in or observe
+	 * (issue 12): its servers start with --storage NAME --serve. */
+	struct wm_store_status sst;
+	wm_store_status(s->cfg.store, &sst);
+	if ((r->as_voter || r->as_observer) && sst.storage && strcmp(sst.storage, "raft") != 0) {
+		snprintf(why, sizeof(why),
+			 "this mesh keeps its state in %s storage, not Raft: a server joins it "
+			 "with --storage %s --serve, not as a voter or observer",
+			 sst.storage, sst.storage);
+		wm_info("refused a join from %s: %s", wm_rpc_call_peer(call), why);
+		webmesh__v1__join_request__free_unpacked(r, NULL);
+		wm_services_fail(call, -EINVAL, why);
+		return;
+	}
 	/* Routes over other nodes' (the gate checked put routes on this one). */
 	struct wm_route_rights rr;
 	err = wm_route_rights_decide(s, call, r->id, r->routes, r->n_routes, &rr, why, sizeof(why));

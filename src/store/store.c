@@ -567,6 +567,7 @@ void wm_store_status(struct wm_store *s, struct wm_store_status *out)
 	int state = raft_state(r);
 
 	memset(out, 0, sizeof(*out));
+	out->storage = "raft";
 	out->state = state >= 0 && state <= RAFT_LEADER ? states[state] : "unavailable";
 	out->is_leader = state == RAFT_LEADER;
 	raft_leader(r, &leader, &leader_addr);

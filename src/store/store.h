@@ -58,6 +58,15 @@ struct wm_store_config {
 	 * closed before a last segment write has finished (seen on tmpfs) and
 	 * touch that memory afterwards. Tests leave it false and free all. */
 	bool exiting;
+	/* Storage plugins (include/webmesh/plugin.h): NULL or "raft" is the
+	 * built-in store above; another NAME loads webmesh-NAME.so, hands it
+	 * the settings below (its init's configuration) and registers this
+	 * server at api_address ("IP:PORT") once it is ready. The Raft
+	 * fields above are then unused. */
+	const char *storage;
+	const char *const *storage_keys, *const *storage_values;
+	size_t n_storage_config;
+	const char *api_address;
 };
 
 /* What applying one command produced. */
@@ -118,6 +127,13 @@ struct wm_store_status {
 	 * needs (0 otherwise). */
 	uint32_t command_version, mesh_command_version, stalled_needs;
 	uint64_t stalled_index;
+	/* Where the state lives: "raft", or a storage plugin's name with its
+	 * backend's endpoints, position (etcd: the revision) and a status
+	 * line. */
+	const char *storage;
+	char storage_endpoints[256];
+	uint64_t storage_revision;
+	char storage_detail[256];
 };
 
 /* The end of a membership change or leadership transfer: 0 or a negative error. */

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include <string.h>
+
+#include "plugin/storage.h"
 #include "store/store_module.h"
 
 static const struct wm_store_module *mod;
@@ -36,6 +39,15 @@ const struct wm_store_module *wm_store_module_load(char *err, size_t errlen)
 int wm_store_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_store **out,
 		  char *err, size_t errlen)
 {
+	if (!mod && cfg->storage && strcmp(cfg->storage, "raft") != 0) {
+		/* A storage plugin: the same table, forwarding to the plugin. */
+		char why[512] = "";
+		mod = wm_storage_plugin_module(cfg->storage, why, sizeof(why));
+		if (!mod) {
+			snprintf(err, errlen, "storage %s: %s", cfg->storage, why);
+			return -ENOTSUP;
+		}
+	}
 	if (!mod) {
 		char why[512] = "";
 		mod = wm_store_module_load(why, sizeof(why));

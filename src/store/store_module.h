@@ -17,7 +17,7 @@
 /* Bumped whenever store_api.def or a type its functions take changes: a
  * module of another build is refused rather than called. 5: the table is
  * generated from store_api.def (rbac_check left it for authz_view.c). */
-#define WM_STORE_MODULE_ABI 6
+#define WM_STORE_MODULE_ABI 7 /* 7: storage fields in config and status */
 
 struct wm_store_module {
 	struct wm_module_header header;

@@ -173,7 +173,7 @@ def test_installed_package(deb):
     # webmeshd looks for modules in LIBDIR/webmesh (src/util/module.c)
     assert re.fullmatch(r"/usr/lib/[a-z0-9_-]+/webmesh", libdir), libdir
     for f in ("/usr/sbin/webmeshd", "/usr/bin/wmctl", f"{libdir}/webmesh-ice.so",
-              f"{libdir}/webmesh-ldap.so", f"{libdir}/webmesh-p2p.so",
+              f"{libdir}/webmesh-ldap.so", f"{libdir}/webmesh-p2p.so", f"{libdir}/webmesh-etcd.so",
               "/lib/systemd/system/webmeshd.service",
               "/etc/webmesh/webmeshd.yaml", "/usr/share/man/man8/webmeshd.8.gz",
               "/usr/share/man/man8/wmctl.8.gz", "/usr/share/man/man8/webmesh-wg.8.gz",
@@ -243,7 +243,7 @@ def test_make_install_rules(tmp_path):
             f"{base}/lib/sysusers.d/webmesh.conf"}
     assert want <= got, sorted(want - got)
     mods = sorted(f for f in got if "/webmesh/webmesh-" in f)
-    assert [Path(m).name for m in mods] == ["webmesh-ice.so", "webmesh-ldap.so",
+    assert [Path(m).name for m in mods] == ["webmesh-etcd.so", "webmesh-ice.so", "webmesh-ldap.so",
                                             "webmesh-p2p.so", "webmesh-store.so"], mods
     unit = (tmp_path / base / "lib/systemd/system/webmeshd.service").read_text()
     assert f"ExecStart={prefix}/sbin/webmeshd --config /{etc}/webmesh/webmeshd.yaml" in unit

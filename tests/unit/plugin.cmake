@@ -47,3 +47,18 @@ if(TARGET wm_plugin)
   wm_unit_test(test_plugin_remote SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_plugin_remote.c
                LIBS wm_plugin wm_auth wm_core wm_util)
 endif()
+# A storage plugin behind the store interface (src/plugin/storage.c): reads in
+# text forms, a malformed item refused, results after the change feed.
+if(TARGET wm_plugin)
+  add_library(plugin_storage_fixture MODULE ${CMAKE_SOURCE_DIR}/tests/unit/plugin_storage_fixture.c)
+  target_include_directories(plugin_storage_fixture PRIVATE ${CMAKE_SOURCE_DIR}/include)
+  target_link_libraries(plugin_storage_fixture PRIVATE PkgConfig::UV)
+  set_target_properties(plugin_storage_fixture PROPERTIES PREFIX "" OUTPUT_NAME webmesh-fixture
+                        C_VISIBILITY_PRESET hidden
+                        LIBRARY_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures)
+  wm_unit_test(test_plugin_storage SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_plugin_storage.c
+               LIBS wm_store_loader wm_plugin wm_core wm_util wm_proto PkgConfig::UV)
+  target_compile_definitions(test_plugin_storage PRIVATE
+                             WM_FIXTURE_DIR="${CMAKE_BINARY_DIR}/tests/unit/plugin_fixtures")
+  add_dependencies(test_plugin_storage plugin_storage_fixture)
+endif()

@@ -175,6 +175,11 @@ static void test_table(void **state)
 		"turn-secret-file",
 		"plugin",
 		"plugin-config",
+		"storage",
+		"etcd-endpoints",
+		"etcd-ca-file",
+		"etcd-cert",
+		"etcd-key",
 		"config",
 		"print-config",
 		"help",
@@ -861,6 +866,31 @@ static void test_yaml_lists_and_nulls(void **state)
 	wm_config_free(&c);
 }
 
+/* storage plugins (issue 12): the values the table itself refuses. */
+static void test_storage_values(void **state)
+{
+	static const struct {
+		const char *args[4];
+		const char *want;
+	} cases[] = {
+		{{"--etcd-endpoints", "e:2379"}, "each endpoint must start with https://"},
+		{{"--etcd-endpoints", "https://e"}, "each endpoint must be http(s)://HOST:PORT"},
+		{{"--etcd-endpoints", "https://e:1,"}, "a trailing comma"},
+		{{"--etcd-endpoints", "https://:1"}, "each endpoint must be http(s)://HOST:PORT"},
+		{{"--storage", "zookeeper"}, "zookeeper"},
+	};
+	char err[512];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct wm_config c;
+		err[0] = '\0';
+		assert_int_equal(load(&c, cases[i].args, NULL, err, sizeof(err)), -WM_ECONFIG);
+		assert_contains(err, cases[i].want);
+		wm_config_free(&c);
+	}
+}
+
 static void test_validate(void **state)
 {
 	static const struct {
@@ -894,6 +924,21 @@ static void test_validate(void **state)
 		{{"--bootstrap", "--api-listen", "[::]:9000", "--raft-port", "9001"}, NULL},
 		{{"--join", "a:1", "--voter"}, NULL},
 		{{"--join", "a:1", "--voter", "--observer"}, "voter and observer exclude"},
+		/* storage plugins (issue 12) */
+		{{"--bootstrap", "--storage", "etcd", "--etcd-endpoints", "https://e:2379"}, NULL},
+		{{"--serve", "--storage", "etcd", "--etcd-endpoints", "http://e:2379,https://f:1"},
+		 NULL},
+		{{"--serve", "--storage", "etcd"}, "storage etcd needs etcd-endpoints"},
+		{{"--storage", "etcd", "--etcd-endpoints", "https://e:2379"},
+		 "storage etcd needs --bootstrap"},
+		{{"--join", "a:1", "--storage", "etcd", "--etcd-endpoints", "https://e:2379"},
+		 "storage etcd and join exclude each other"},
+		{{"--bootstrap", "--etcd-endpoints", "https://e:2379"},
+		 "etcd-* settings are for storage etcd"},
+		{{"--bootstrap", "--storage", "etcd", "--etcd-endpoints", "https://e:2379",
+		  "--etcd-cert", "/c"},
+		 "etcd-cert and etcd-key go together"},
+
 		{{"--bootstrap", "--voter"}, "voter needs --join"},
 		{{"--bootstrap", "--bootstrap-servers", "a=h:1,b=h:2"}, NULL},
 		{{"--join", "a:1", "--bootstrap-servers", "a=h:1,b=h:2"},
@@ -903,10 +948,13 @@ static void test_validate(void **state)
 		 "remove-after-ms (5000) must be greater than unreachable-after-ms (5000)"},
 		{{"--bootstrap", "--remove-after-ms", "0"}, NULL},
 		{{"--bootstrap", "--topology", "manual"}, NULL},
-		{{"--join", "a:1", "--topology", "full"}, "topology is chosen when the mesh is created"},
+		{{"--join", "a:1", "--topology", "full"},
+		 "topology is chosen when the mesh is created"},
 		{{"--bootstrap", "--wireguard-backend", "null", "--wireguard-record", "/r"}, NULL},
-		{{"--bootstrap", "--wireguard-record", "/r"}, "wireguard-record needs wireguard-backend null"},
-		{{"--join", "a:1", "--node-id", "x", "--use-exit-node", "x"}, "names this node itself"},
+		{{"--bootstrap", "--wireguard-record", "/r"},
+		 "wireguard-record needs wireguard-backend null"},
+		{{"--join", "a:1", "--node-id", "x", "--use-exit-node", "x"},
+		 "names this node itself"},
 		{{"--join", "a:1", "--use-exit-node", "gw", "--routes", "10.1.0.0/16,::/0"}, NULL},
 		{{"--bootstrap", "--api-max-buffered-per-connection", "40000000"},
 		 "api-max-buffered (33554432) must be at least api-max-buffered-per-connection "
@@ -1161,6 +1209,7 @@ int main(void)
 		cmocka_unit_test(test_yaml_plugins),
 		cmocka_unit_test(test_validate),    cmocka_unit_test(test_to_yaml_roundtrip),
 		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_secret_files),	    cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_storage_values), /* storage plugins (issue 12) */
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -99,6 +99,84 @@ static void ev(void *s, const struct webmesh_watch_event *e)
 	(void)s, (void)e;
 }
 
+/* storage (appended within ABI 1): every function required, and a table
+ * from before the field has none. */
+static int s_open(void *st, const struct webmesh_storage_host *h, void **out, char *m, size_t l)
+{
+	(void)st, (void)h, (void)out, (void)m, (void)l;
+	return -ENOTSUP;
+}
+static void s_close(void *store)
+{
+	(void)store;
+}
+static int s_apply(void *store, const uint8_t *c, size_t n, webmesh_storage_done_fn d, void *t)
+{
+	(void)store, (void)c, (void)n, (void)d, (void)t;
+	return -ENOTSUP;
+}
+static int s_read(void *store, uint32_t w, const char *a, const struct webmesh_storage_sink *k,
+		  char *m, size_t l)
+{
+	(void)store, (void)w, (void)a, (void)k, (void)m, (void)l;
+	return -ENOTSUP;
+}
+static void s_status(void *store, struct webmesh_storage_status *o)
+{
+	(void)store, (void)o;
+}
+static int s_register(void *store, const char *id, const char *a, char *m, size_t l)
+{
+	(void)store, (void)id, (void)a, (void)m, (void)l;
+	return -ENOTSUP;
+}
+
+static void test_storage_checks(void **st)
+{
+	(void)st;
+	char err[512];
+	struct webmesh_storage_ops ops = {.size = sizeof(ops),
+					  .open = s_open,
+					  .close = s_close,
+					  .apply = s_apply,
+					  .read = s_read,
+					  .status = s_status,
+					  .register_server = s_register};
+	struct webmesh_plugin t = {.abi = WEBMESH_PLUGIN_ABI,
+				   .size = sizeof(t),
+				   .name = "x",
+				   .version = "1",
+				   .capabilities = WEBMESH_PLUGIN_CAP_STORAGE,
+				   .init = init,
+				   .storage = &ops};
+	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), 0);
+	assert_ptr_equal(wm_plugin_storage_ops(&t), &ops);
+	ops.read = NULL;
+	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+			    "plugin s: declares the storage capability but has no storage read");
+	ops.read = s_read;
+	ops.size = 8;
+	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
+	assert_string_equal(
+		err,
+		"plugin s: declares the storage capability but has no storage ops (too short)");
+	ops.size = sizeof(ops);
+	/* A table of ABI 1 from before storage: accepted, without storage,
+	 * so it cannot declare the capability. */
+	t.size = (uint32_t)WEBMESH_PLUGIN_SIZE_V1;
+	assert_null(wm_plugin_storage_ops(&t));
+	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err,
+			    "plugin s: declares the storage capability but has no storage ops");
+	t.capabilities = 0;
+	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "declares no capability (auth, ipam, watch or storage)"));
+	t.size = (uint32_t)WEBMESH_PLUGIN_SIZE_V1 - 1;
+	t.capabilities = WEBMESH_PLUGIN_CAP_STORAGE;
+	assert_int_equal(wm_plugin_table_check(&t, "s", err, sizeof(err)), -EPROTO);
+}
+
 static void test_table_checks(void **st)
 {
 	(void)st;
@@ -159,7 +237,7 @@ int main(void)
 		cmocka_unit_test(test_good_loads),   cmocka_unit_test(test_wrong_abi),
 		cmocka_unit_test(test_short_table),  cmocka_unit_test(test_missing_function),
 		cmocka_unit_test(test_no_symbol),    cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_table_checks),
+		cmocka_unit_test(test_table_checks), cmocka_unit_test(test_storage_checks),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
