@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "etcd/record.h"
+#include "etcd/store_state.h"
 
 #define MAX_LISTENERS 16
 /* Conflicts one command goes through before it gives up: each is another
@@ -54,6 +55,7 @@ struct wm_etcd_store {
 	struct wm_etcd_server *servers; /* sorted by ID */
 	size_t n_servers;
 	struct reg *reg;
+	struct wm_etcd_state *st; /* the whole state, for reads and the other commands */
 	void (*ready_cb)(void *data, int err, const char *msg);
 	void *ready_data;
 	bool loading, closing;
@@ -435,6 +437,11 @@ static void op_end(struct op *o)
 {
 	if (o->s)
 		op_unlink(o);
+	/* Reads go to the replica (store_state.c), which the watch feeds: a
+	 * write is reported once it is there. */
+	if (o->cb && o->s && o->res.err == 0 && o->res.index &&
+	    wm_etcd_state_defer(o->s->st, (int64_t)o->res.index, o->cb, o->data, &o->res) == 0)
+		o->cb = NULL;
 	if (o->cb)
 		o->cb(o->data, &o->res);
 	wm_etcd_txn_free(&o->txn);
@@ -786,6 +793,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		return -EINVAL;
 	if (s->closing)
 		return -ECANCELED;
+	if (wm_etcd_state_handles(cmd))
+		return wm_etcd_state_apply(s->st, cmd, cb, data);
 	struct op *o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
@@ -952,12 +961,17 @@ static void watch_cb(void *data, int64_t revision, const Mvccpb__Event *ev)
 		load(s);
 		return;
 	}
-	cache_apply(s, ev->kv, ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE, &cmd);
+	bool deleted = ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE;
+	cache_apply(s, ev->kv, deleted, NULL);
 	if (revision > s->revision)
 		s->revision = revision;
+	/* The feed is what the replica applied: every kind of command, and
+	 * a node this store removed itself (gone from the cache already). */
+	wm_etcd_state_event(s->st, ev->kv, deleted, revision, &cmd);
 	if (cmd)
 		notify(s, revision, cmd);
 	cmd_free(cmd);
+	wm_etcd_state_caught_up(s->st);
 }
 
 static void load_done(struct wm_etcd_store *s, int err, const char *msg)
@@ -1000,7 +1014,13 @@ static void load_cb(void *data, int err, const char *message, const uint8_t *res
 			cache_apply(s, kv, false, NULL);
 		}
 	s->revision = r->header ? r->header->revision : 0;
+	int sr = wm_etcd_state_load(s->st, r->kvs, r->n_kvs, s->revision);
 	etcdserverpb__range_response__free_unpacked(r, NULL);
+	if (sr < 0) {
+		load_done(s, sr, "cannot rebuild the state");
+		return;
+	}
+	wm_etcd_state_caught_up(s->st);
 	if (s->watch)
 		wm_etcd_watch_stop(s->watch);
 	s->watch = NULL;
@@ -1042,10 +1062,16 @@ int wm_etcd_store_open(uv_loop_t *loop, struct wm_etcd_client *client, const cha
 		return -EINVAL;
 	}
 	s->prefix_len = strlen(s->prefix);
+	int r = wm_etcd_state_new(loop, client, mesh, &s->st);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
 	s->ready_cb = ready_cb;
 	s->ready_data = data;
 	load(s);
 	if (!s->loading) {
+		wm_etcd_state_free(s->st);
 		free(s);
 		return -ECONNREFUSED;
 	}
@@ -1072,6 +1098,7 @@ void wm_etcd_store_close(struct wm_etcd_store *s)
 		o->s = NULL;
 	}
 	s->ops = NULL;
+	wm_etcd_state_free(s->st);
 	reg_close(s->reg);
 	free(s->servers);
 	free(s->denied);
@@ -1288,6 +1315,11 @@ int wm_etcd_store_list_nodes(struct wm_etcd_store *s, struct wm_mesh_node **out,
 		(*out)[i] = s->nodes[i].n;
 	*n = s->n_nodes;
 	return 0;
+}
+
+struct wm_etcd_state *wm_etcd_store_state(struct wm_etcd_store *s)
+{
+	return s->st;
 }
 
 int64_t wm_etcd_store_revision(const struct wm_etcd_store *s)
