@@ -175,6 +175,8 @@ int wm_etcd_srec_encode(const Webmesh__V1__RaftCommand *cmd, int64_t source_rev,
 /* Which commands a record of kind may hold. */
 static bool fits(enum wm_etcd_skind kind, const Webmesh__V1__RaftCommand *c)
 {
+	if (kind == WM_ETCD_S_CMD)
+		return c->command_case != WEBMESH__V1__RAFT_COMMAND__COMMAND__NOT_SET;
 	switch (c->command_case) {
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE:
 		return kind == WM_ETCD_S_EDGE && c->put_edge;
@@ -191,10 +193,8 @@ static bool fits(enum wm_etcd_skind kind, const Webmesh__V1__RaftCommand *c)
 		return kind == WM_ETCD_S_AUTHZ;
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ:
 		return kind == WM_ETCD_S_AUTHZ_SET && c->bootstrap_authz;
-	case WEBMESH__V1__RAFT_COMMAND__COMMAND__NOT_SET:
-		return false;
 	default:
-		return kind == WM_ETCD_S_CMD;
+		return false;
 	}
 }
 

@@ -13,6 +13,7 @@
 #include "core/ids.h"
 #include "etcd/record.h"
 #include "etcd/store_state.h"
+#include "store/fsm.h"
 
 #define MAX_LISTENERS 16
 /* Conflicts one command goes through before it gives up: each is another
@@ -1296,25 +1297,17 @@ int wm_etcd_store_mesh_info(struct wm_etcd_store *s, struct wm_mesh_info *out)
 	return 0;
 }
 
+/* Nodes as the replica holds them: with the routes an administrator put
+ * behind them, as the Raft store lists them (the cache above keeps only
+ * what the join commands need). */
 int wm_etcd_store_get_node(struct wm_etcd_store *s, const char *id, struct wm_mesh_node *out)
 {
-	bool found;
-	size_t i = node_find(s, id, &found);
-	if (!found)
-		return -ENOENT;
-	*out = s->nodes[i].n;
-	return 0;
+	return wm_fsm_get_node(wm_etcd_state_fsm(s->st), id, out);
 }
 
 int wm_etcd_store_list_nodes(struct wm_etcd_store *s, struct wm_mesh_node **out, size_t *n)
 {
-	*out = malloc((s->n_nodes ? s->n_nodes : 1) * sizeof(**out));
-	if (!*out)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->n_nodes; i++)
-		(*out)[i] = s->nodes[i].n;
-	*n = s->n_nodes;
-	return 0;
+	return wm_fsm_list_nodes(wm_etcd_state_fsm(s->st), out, n);
 }
 
 struct wm_etcd_state *wm_etcd_store_state(struct wm_etcd_store *s)
