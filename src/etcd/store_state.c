@@ -702,6 +702,10 @@ static void pump(uv_timer_t *t)
 	while (done) {
 		struct sop *o = done;
 		done = o->next;
+		/* A join's node as the state holds it now, as the Raft
+		 * store answers: with the routes put behind it. */
+		if (!o->cmd && o->res.err == 0 && o->res.node.id[0])
+			wm_fsm_get_node(st->fsm, o->res.node.id, &o->res.node);
 		if (o->cb)
 			o->cb(o->data, &o->res);
 		sop_free(o);

@@ -419,6 +419,155 @@ static void feed_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *
 		fed++;
 }
 
+/* xorshift64*: the sequence depends on the seed alone, so a failing seed
+ * replays. */
+static uint64_t rng_state;
+static unsigned rnd(unsigned n)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return (unsigned)((rng_state * 2685821657736338717ull) >> 33) % n;
+}
+
+/* A seeded random sequence over a few nodes, names and values, so that
+ * commands meet each other's records: both stores compared after every
+ * step, and a store loaded from etcd at the end. Returns the differences. */
+static int random_run(struct wm_etcd_client *c, const char *mesh, uint64_t seed, int steps,
+		      int *count)
+{
+	static const char *ids[] = {"r0", "r1", "r2", "r3", "r4", "r5"};
+	static const char *keys[] = {"YNv0dxJDr9kH0OQOqWNaoajIVsR8fTBEbz1tWg8G2ng=",
+				     "HrEkipF9rj3bi574T/xDAZkA5YvcpLKmJ9nfBFWumTM=",
+				     "REH4xa48P0TtZCAHx1BwNslelGxusv41sCKkGacB5PQ=",
+				     "BiR35gNORs2w8amawu/85J0754mZhWg2K9booGjlyH8=",
+				     "Kh8bU4cijsnrndmreSRdRe97IbOj2CFTDxM6j1x2e0s=",
+				     "h4d8lWRQ9s/gFdsnzIk9A6M3vzuuH9X1E1lLTY2gvbY="};
+	static const char *nets[] = {"172.20.0.0/16", "172.20.1.0/24", "192.168.50.0/24",
+				     "10.200.0.0/16", "10.250.0.0/16"};
+	static const char *names[] = {"www", "api", "db"};
+	static const char *types[] = {"A", "CNAME", "TXT"};
+	static const char *vals[3][2] = {{"10.30.0.7", "10.30.0.8"},
+					 {"www.rand.internal", "api.rand.internal"},
+					 {"v=1", "hello"}};
+	static const char *roles[] = {"ra", "rb"};
+	char err[256], what[160];
+	struct wm_fsm *f;
+	struct wm_etcd_store *s;
+	int bad = 0;
+
+	rng_state = seed ? seed : 1;
+	if (wm_fsm_open(":memory:", &f, err, sizeof(err)) < 0)
+		return 1;
+	done = false;
+	if (wm_etcd_store_open(loop, c, mesh, ready_cb, NULL, &s) < 0) {
+		wm_fsm_close(f);
+		return 1;
+	}
+	while (!done)
+		uv_run(loop, UV_RUN_ONCE);
+	uint64_t idx = 1;
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	Webmesh__V1__RaftCommand bc = WEBMESH__V1__RAFT_COMMAND__INIT;
+	b.network_ipv4 = "10.30.0.0/24";
+	b.network_ipv6 = "fd30:1:2::/48";
+	b.domain = "rand.internal";
+	b.created_at = 1;
+	bc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
+	bc.bootstrap = &b;
+	struct cmdbuf cb;
+	(*count) += 2;
+	if (both(f, s, idx++, "random: bootstrap", &bc) < 0 ||
+	    both(f, s, idx++, "random: bootstrap RBAC", boot_authz(&cb, "admin")) < 0)
+		bad++;
+	for (int i = 0; i < steps && bad < 5; i++) {
+		unsigned x = rnd(6), y = rnd(6), k = rnd(16);
+		const char *a = ids[x], *bb = ids[y];
+		Webmesh__V1__RaftCommand *cmd = NULL, jc;
+		Webmesh__V1__JoinNodeCommand j;
+		Webmesh__V1__DenyNodeCommand dn = WEBMESH__V1__DENY_NODE_COMMAND__INIT;
+		Webmesh__V1__AllowNodeCommand al = WEBMESH__V1__ALLOW_NODE_COMMAND__INIT;
+		char *rt[1] = {(char *)nets[rnd(5)]};
+		char *ep[1] = {"192.0.2.1:51820"};
+		unsigned t = rnd(3);
+		switch (k) {
+		case 0:
+		case 1:
+		case 2:
+			jc = join_cmd(&j, a, keys[rnd(4) ? x : y], NULL, ep, 1, rt, rnd(3) == 0,
+				      rnd(2) ? "z1" : NULL);
+			cmd = &jc;
+			break;
+		case 3:
+			cmd = remove_cmd(&cb, a);
+			break;
+		case 4:
+			cmd = put_edge(&cb, a, bb, 1 + (int)rnd(9), rnd(2) ? "ice" : NULL, "true");
+			break;
+		case 5:
+			cmd = del_edge(&cb, a, bb);
+			break;
+		case 6:
+			cmd = routes(&cb, true, a, nets[rnd(5)], rnd(2) ? nets[rnd(5)] : NULL,
+				     rnd(2));
+			break;
+		case 7:
+			cmd = routes(&cb, false, a, nets[rnd(5)], NULL, false);
+			break;
+		case 8:
+			cmd = dns(&cb, true, names[rnd(3)], types[t], vals[t][rnd(2)]);
+			break;
+		case 9:
+			cmd = dns(&cb, false, names[rnd(3)], types[t],
+				  rnd(2) ? vals[t][rnd(2)] : "");
+			break;
+		case 10:
+			cmd = role(&cb, roles[rnd(2)], rnd(2) ? "get:edges:" : "get,put:routes:");
+			break;
+		case 11:
+			cmd = rnd(2) ? binding(&cb, "bind", roles[rnd(2)], "group:ops")
+				     : group(&cb, "ops", rnd(2) ? "user:dave" : "user:erin");
+			break;
+		case 12: {
+			static const char *kinds[] = {"roles", "rolebindings", "groups"};
+			static const char *objs[] = {"ra", "bind", "ops"};
+			unsigned q = rnd(3);
+			cmd = del_authz(&cb, kinds[q], q == 0 ? roles[rnd(2)] : objs[q]);
+			break;
+		}
+		case 13:
+			cmd = acl(&cb, rnd(2) ? "web" : "db", (int)rnd(5), a, "80");
+			break;
+		case 14:
+			c_init(&cb, rnd(2) ? WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE
+					   : WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE);
+			dn.node_id = al.node_id = (char *)a;
+			dn.by = "admin";
+			cb.c.deny_node = &dn;
+			if (cb.c.command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE) {
+				cb.c.deny_node = NULL;
+				cb.c.allow_node = &al;
+			}
+			cmd = &cb.c;
+			break;
+		default:
+			cmd = liveness(&cb, a);
+			break;
+		}
+		snprintf(what, sizeof(what), "random %d (seed %llu, kind %u)", i,
+			 (unsigned long long)seed, k);
+		(*count)++;
+		if (both(f, s, idx++, what, cmd) < 0)
+			bad++;
+	}
+	(*count)++;
+	if (reopen_same(c, mesh, s, "random: reload") < 0)
+		bad++;
+	wm_etcd_store_close(s);
+	wm_fsm_close(f);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	char err[256];
@@ -426,8 +575,14 @@ int main(int argc, char **argv)
 	struct wm_etcd_store *s;
 	struct wm_fsm *f;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: etcd_conform ENDPOINTS MESH\n");
+	if (argc < 3 || argc > 5) {
+		fprintf(stderr, "usage: etcd_conform ENDPOINTS MESH [SEED [STEPS]]\n");
+		return 2;
+	}
+	uint64_t seed = argc > 3 ? strtoull(argv[3], NULL, 10) : 12;
+	int steps = argc > 4 ? atoi(argv[4]) : 200;
+	if (steps < 0 || steps > 100000 || strlen(argv[2]) > 40) {
+		fprintf(stderr, "etcd_conform: STEPS 0-100000, MESH at most 40 characters\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -644,6 +799,9 @@ int main(int argc, char **argv)
 	free(fv);
 	free(ev);
 	wm_etcd_store_close(s);
+	char rmesh[64];
+	snprintf(rmesh, sizeof(rmesh), "%s-rand", argv[2]);
+	bad += random_run(c, rmesh, seed, steps, &n);
 	wm_etcd_client_free(c);
 	wm_fsm_close(f);
 	uv_run(loop, UV_RUN_DEFAULT);
