@@ -1,5 +1,6 @@
 /* Records and transactions of the etcd store (record.h). */
 #include "etcd/record.h"
+#include "etcd/record_state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -501,6 +502,21 @@ int wm_etcd_txn_allow(struct wm_etcd_txn *t, const char *mesh, const char *node_
 	cmp_add_r(t, 0, false, 0, ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER);
 	del_add(t, 0);
 	get_add(t, 0);
+	return 0;
+}
+
+int wm_etcd_txn_guard(struct wm_etcd_txn *t, const char *mesh, int64_t guard_rev)
+{
+	const size_t g = WM_ETCD_TXN_OPS - 1; /* the builders above use fewer */
+	uint8_t *v;
+	int r = wm_etcd_skey(mesh, WM_ETCD_S_GUARD, NULL, NULL, NULL, t->key[g], sizeof(t->key[g]));
+	if (r < 0)
+		return r;
+	if (!(v = malloc(1)))
+		return -ENOMEM;
+	cmp_add(t, g, true, guard_rev);
+	put_add(t, g, v, 0);
+	get_add(t, g);
 	return 0;
 }
 

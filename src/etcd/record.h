@@ -42,7 +42,7 @@ int wm_etcd_lease_pick(uint32_t first, uint32_t last, const uint32_t *leased, si
 
 /* One transaction and the storage it points into; fill with one of the
  * builders, send t->req, then wm_etcd_txn_free. */
-#define WM_ETCD_TXN_OPS 4
+#define WM_ETCD_TXN_OPS 5
 struct wm_etcd_txn {
 	Etcdserverpb__TxnRequest req;
 	Etcdserverpb__Compare cmp[WM_ETCD_TXN_OPS], *cmpp[WM_ETCD_TXN_OPS];
@@ -78,6 +78,11 @@ int wm_etcd_txn_deny(struct wm_etcd_txn *t, const char *mesh,
 		     const Webmesh__V1__DenyNodeCommand *c);
 /* Forgets a denied node if it is denied; else reads its (absent) key. */
 int wm_etcd_txn_allow(struct wm_etcd_txn *t, const char *mesh, const char *node_id);
+/* Adds to a join or rejoin built above: the guard key (record_state.h) must
+ * still have mod revision guard_rev, and is bumped; on failure it is read
+ * (the last failure response). A join that advertises routes takes it, as
+ * the commands that check routes against each other do (layout.h). */
+int wm_etcd_txn_guard(struct wm_etcd_txn *t, const char *mesh, int64_t guard_rev);
 void wm_etcd_txn_free(struct wm_etcd_txn *t);
 
 #endif

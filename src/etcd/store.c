@@ -77,6 +77,11 @@ struct op {
 	size_t n_leased;
 	int64_t mod_rev; /* rejoin / remove: the node key as read */
 	bool rejoin;
+	/* A join that advertises routes: checked against every node's routes
+	 * on the replica, and written only if the guard is still guard_rev. */
+	bool guarded;
+	int64_t guard_rev;
+	Webmesh__V1__RaftCommand *orig; /* the join as given, for that check */
 	unsigned attempts;
 	struct wm_etcd_txn txn;
 	uv_timer_t *later; /* a refusal found before any etcd call */
@@ -448,6 +453,8 @@ static void op_end(struct op *o)
 	wm_etcd_txn_free(&o->txn);
 	if (o->boot)
 		webmesh__v1__bootstrap_mesh_command__free_unpacked(o->boot, NULL);
+	if (o->orig)
+		webmesh__v1__raft_command__free_unpacked(o->orig, NULL);
 	if (o->later)
 		uv_close((uv_handle_t *)o->later, timer_free_cb);
 	free(o->leased);
@@ -567,6 +574,31 @@ static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 	retry(o);
 }
 
+static void guard_resume(void *data, const struct wm_store_result *res)
+{
+	struct op *o = data;
+	if (!o->s || res->err) {
+		op_end(o); /* the store closed: its caller has heard */
+		return;
+	}
+	retry(o);
+}
+
+/* A guarded join failed: if the guard moved (another command that checks
+ * routes committed), try again once the replica holds that command. */
+static bool guard_moved(struct op *o, const Etcdserverpb__TxnResponse *r)
+{
+	const Mvccpb__KeyValue *g = r->n_responses ? resp_kv(r, r->n_responses - 1) : NULL;
+	int64_t now = g ? g->mod_revision : 0;
+	struct wm_store_result wait = {0};
+	if (now == o->guard_rev)
+		return false;
+	wm_etcd_txn_free(&o->txn);
+	if (wm_etcd_state_defer(o->s->st, now, guard_resume, o, &wait) < 0)
+		op_fail(o, -ENOMEM, "out of memory");
+	return true;
+}
+
 static void txn_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
 {
 	struct op *o = data;
@@ -602,7 +634,9 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 		}
 		break;
 	case OP_JOIN:
-		if (r->succeeded) {
+		if (!r->succeeded && o->guarded && guard_moved(o, r)) {
+			break;
+		} else if (r->succeeded) {
 			node_put(s, &o->node, rev);
 			o->res.node = o->node;
 			op_end(o);
@@ -748,6 +782,17 @@ static int op_step(struct op *o)
 		return wm_etcd_call(s->client, "/etcdserverpb.KV/Range", &rq.base, leases_cb, o);
 	}
 	case OP_JOIN:
+		if (o->guarded) {
+			/* The FSM's route claims check (join_routes_check), on
+			 * the state the guard stands for. */
+			struct wm_store_result res;
+			o->guard_rev = wm_etcd_state_guard_rev(s->st);
+			r = wm_etcd_state_check(s->st, o->orig, &res);
+			if (r == 0 && res.err == -EACCES) {
+				o->res = res;
+				return op_refuse_later(o);
+			}
+		}
 		if (o->rejoin) {
 			r = wm_etcd_txn_rejoin(&o->txn, s->mesh, &o->node, o->mod_rev);
 		} else {
@@ -782,6 +827,8 @@ static int op_step(struct op *o)
 	default:
 		return -EINVAL;
 	}
+	if (r == 0 && o->kind == OP_JOIN && o->guarded)
+		r = wm_etcd_txn_guard(&o->txn, s->mesh, o->guard_rev);
 	if (r < 0)
 		return r;
 	return wm_etcd_call(s->client, "/etcdserverpb.KV/Txn", &o->txn.req.base, txn_cb, o);
@@ -888,6 +935,20 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		}
 		if (o->node.ipv4.family == AF_INET)
 			o->want = wm_prefix_ipv4_u32(&o->node.ipv4);
+		if (cmd->join_node->n_routes) {
+			size_t len = webmesh__v1__raft_command__get_packed_size(cmd);
+			uint8_t *buf = malloc(len ? len : 1);
+			if (buf) {
+				webmesh__v1__raft_command__pack(cmd, buf);
+				o->orig = webmesh__v1__raft_command__unpack(NULL, len, buf);
+				free(buf);
+			}
+			o->guarded = true;
+			if (!o->orig) {
+				r = -ENOMEM;
+				break;
+			}
+		}
 		size_t i = node_find(s, o->node.id, &found);
 		if (found && !wm_key_equal(s->nodes[i].n.public_key, o->node.public_key)) {
 			o->res.err = -WM_EKEYMISMATCH;
@@ -926,6 +987,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 	if (r < 0) {
 		if (o->boot)
 			webmesh__v1__bootstrap_mesh_command__free_unpacked(o->boot, NULL);
+		if (o->orig)
+			webmesh__v1__raft_command__free_unpacked(o->orig, NULL);
 		free(o->leased);
 		free(o);
 		return r;
@@ -940,6 +1003,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		wm_etcd_txn_free(&o->txn);
 		if (o->boot)
 			webmesh__v1__bootstrap_mesh_command__free_unpacked(o->boot, NULL);
+		if (o->orig)
+			webmesh__v1__raft_command__free_unpacked(o->orig, NULL);
 		free(o->leased);
 		if (o->later)
 			uv_close((uv_handle_t *)o->later, timer_free_cb);

@@ -425,6 +425,17 @@ void wm_etcd_state_event(struct wm_etcd_state *st, const Mvccpb__KeyValue *kv, b
 		webmesh__v1__raft_command__free_unpacked(c, NULL);
 }
 
+int64_t wm_etcd_state_guard_rev(const struct wm_etcd_state *st)
+{
+	return st->guard_rev;
+}
+
+int wm_etcd_state_check(struct wm_etcd_state *st, const Webmesh__V1__RaftCommand *cmd,
+			struct wm_store_result *res)
+{
+	return wm_fsm_check_cmd(st->fsm, cmd, res, NULL, NULL);
+}
+
 int64_t wm_etcd_state_revision(const struct wm_etcd_state *st)
 {
 	return st->rev;

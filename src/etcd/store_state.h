@@ -49,6 +49,11 @@ bool wm_etcd_state_handles(const Webmesh__V1__RaftCommand *cmd);
 int wm_etcd_state_apply(struct wm_etcd_state *st, const Webmesh__V1__RaftCommand *cmd,
 			wm_store_apply_cb cb, void *data);
 
+/* The guard key's mod revision as the replica saw it (0: none yet). */
+int64_t wm_etcd_state_guard_rev(const struct wm_etcd_state *st);
+/* The FSM's verdict on cmd against the replica (wm_fsm_check_cmd). */
+int wm_etcd_state_check(struct wm_etcd_state *st, const Webmesh__V1__RaftCommand *cmd,
+			struct wm_store_result *res);
 /* The replica, for reads (store_reads.c). */
 struct wm_fsm *wm_etcd_state_fsm(struct wm_etcd_state *st);
 

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "core/error.h"
@@ -568,6 +569,145 @@ static int random_run(struct wm_etcd_client *c, const char *mesh, uint64_t seed,
 	return bad;
 }
 
+/* Two stores on one mesh, each given a command at the same time; both run
+ * to the end. */
+static struct wm_store_result race_res[2];
+static int race_done;
+static void race_cb(void *data, const struct wm_store_result *res)
+{
+	race_res[(intptr_t)data] = *res;
+	race_done++;
+	uv_stop(loop);
+}
+
+static int race(struct wm_etcd_store *s1, struct wm_etcd_store *s2,
+		const Webmesh__V1__RaftCommand *c1, const Webmesh__V1__RaftCommand *c2)
+{
+	race_done = 0;
+	memset(race_res, 0, sizeof(race_res));
+	if (wm_etcd_store_apply(s1, c1, race_cb, (void *)0) < 0 ||
+	    wm_etcd_store_apply(s2, c2, race_cb, (void *)1) < 0)
+		return -1;
+	while (race_done < 2)
+		uv_run(loop, UV_RUN_ONCE);
+	return 0;
+}
+
+/* Commands whose checks read more than their own keys (routes against every
+ * node's routes), given to two servers at once: exactly one may win, the
+ * loser is refused as the Raft store refuses the second of the two, and the
+ * two replicas (and the Raft FSM given the winner) stay equal. Returns the
+ * differences. */
+static int race_run(struct wm_etcd_client *c, const char *mesh, int *count)
+{
+	struct wm_etcd_store *s[2];
+	struct wm_fsm *f;
+	char err[256];
+	int bad = 0;
+	uint64_t idx = 1;
+	if (wm_fsm_open(":memory:", &f, err, sizeof(err)) < 0)
+		return 1;
+	for (int i = 0; i < 2; i++) {
+		done = false;
+		if (wm_etcd_store_open(loop, c, mesh, ready_cb, NULL, &s[i]) < 0)
+			return 1;
+		while (!done)
+			uv_run(loop, UV_RUN_ONCE);
+	}
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	Webmesh__V1__RaftCommand bc = WEBMESH__V1__RAFT_COMMAND__INIT;
+	b.network_ipv4 = "10.40.0.0/24";
+	b.network_ipv6 = "fd40:1:2::/48";
+	b.domain = "race.internal";
+	b.created_at = 1;
+	bc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
+	bc.bootstrap = &b;
+	Webmesh__V1__JoinNodeCommand j;
+	Webmesh__V1__RaftCommand jc;
+	char *ep[] = {"192.0.2.1:51820"};
+	static const char *keys[] = {"YNv0dxJDr9kH0OQOqWNaoajIVsR8fTBEbz1tWg8G2ng=",
+				     "HrEkipF9rj3bi574T/xDAZkA5YvcpLKmJ9nfBFWumTM=",
+				     "REH4xa48P0TtZCAHx1BwNslelGxusv41sCKkGacB5PQ=",
+				     "BiR35gNORs2w8amawu/85J0754mZhWg2K9booGjlyH8="};
+	static const char *ids[] = {"q0", "q1", "q2", "q3"};
+	*count += 3;
+	if (both(f, s[0], idx++, "race: bootstrap", &bc) < 0 ||
+	    both(f, s[0], idx++, "race: join q0",
+		 (jc = join_cmd(&j, ids[0], keys[0], NULL, ep, 1, NULL, 0, NULL), &jc)) < 0 ||
+	    both(f, s[0], idx++, "race: join q1",
+		 (jc = join_cmd(&j, ids[1], keys[1], NULL, ep, 1, NULL, 0, NULL), &jc)) < 0)
+		bad++;
+	for (int round = 0; round < 20 && !bad; round++) {
+		struct cmdbuf x, y;
+		Webmesh__V1__JoinNodeCommand jx;
+		Webmesh__V1__RaftCommand jxc, *c1, *c2;
+		char net[32], *rt[1] = {net};
+		snprintf(net, sizeof(net), "10.%d.0.0/16", 100 + round);
+		/* Even rounds: two PutRoutes; odd: a PutRoutes and a join
+		 * (the guarded join path) claiming the same network. */
+		c1 = routes(&x, true, ids[0], net, NULL, true);
+		if (round % 2 == 0) {
+			c2 = routes(&y, true, ids[1], net, NULL, true);
+		} else {
+			jxc = join_cmd(&jx, ids[2 + (round / 2) % 2], keys[2 + (round / 2) % 2],
+				       NULL, ep, 1, rt, 1, NULL);
+			jx.route_claims_checked = true;
+			c2 = &jxc;
+		}
+		(*count)++;
+		if (race(s[0], s[1], c1, c2) < 0) {
+			bad++;
+			break;
+		}
+		int wins = (race_res[0].err == 0) + (race_res[1].err == 0);
+		/* The Raft FSM gets them in etcd's order: the loser's refusal
+		 * must be the one the FSM gives the second. */
+		int first = race_res[0].err == 0 ? 0 : 1;
+		const Webmesh__V1__RaftCommand *order[2] = {first == 0 ? c1 : c2,
+							    first == 0 ? c2 : c1};
+		struct wm_store_result fr[2];
+		for (int i = 0; i < 2; i++)
+			wm_fsm_apply_cmd(f, idx++, order[i], &fr[i]);
+		printf("race %d: %s / %s (raft in that order: %s / %s)\n", round,
+		       race_res[0].err ? wm_strerror(race_res[0].err) : "ok",
+		       race_res[1].err ? wm_strerror(race_res[1].err) : "ok",
+		       fr[0].err ? wm_strerror(fr[0].err) : "ok",
+		       fr[1].err ? wm_strerror(fr[1].err) : "ok");
+		if (wins != 1 || fr[0].err != 0 || fr[1].err != race_res[1 - first].err) {
+			printf("race %d: want exactly one winner, refused as the FSM refuses\n",
+			       round);
+			bad++;
+		}
+		/* Then the routes go, so that the next round starts clean. */
+		struct cmdbuf dz;
+		const char *who =
+			first == 0							    ? ids[0]
+			: c2->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES ? ids[1]
+											    : NULL;
+		(*count)++;
+		if (who && both(f, s[0], idx++, "race: drop the winner's route",
+				routes(&dz, false, who, net, NULL, false)) < 0)
+			bad++;
+		if (!who && both(f, s[0], idx++, "race: remove the joined node",
+				 remove_cmd(&dz, jx.id)) < 0)
+			bad++;
+		char *d0 = NULL, *d1 = NULL;
+		/* The other store has seen it all once it saw a write after it. */
+		(*count)++;
+		if (both(f, s[1], idx++, "race: liveness through the other store",
+			 liveness(&dz, NULL)) < 0)
+			bad++;
+		wm_etcd_store_dump(s[0], &d0);
+		wm_etcd_store_dump(s[1], &d1);
+		if (dumps_equal(d0, d1, "race", "one server", "the other") < 0)
+			bad++;
+	}
+	for (int i = 0; i < 2; i++)
+		wm_etcd_store_close(s[i]);
+	wm_fsm_close(f);
+	return bad;
+}
+
 int main(int argc, char **argv)
 {
 	char err[256];
@@ -726,6 +866,20 @@ int main(int argc, char **argv)
 	     routes(&cb, false, "node-b", "192.168.99.0/24", NULL, true));
 	BOTH("delete it again", routes(&cb, false, "node-b", "192.168.99.0/24", NULL, true));
 	BOTH("delete d's own route", routes(&cb, false, "node-c", "172.16.6.0/24", NULL, true));
+	/* A join's own routes against the routes others advertise. */
+	char *rt_over[] = {"172.16.9.0/24"}, *rt_free[] = {"10.123.0.0/16"};
+	cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, rt_over, 1, NULL);
+	j.route_claims_checked = true;
+	BOTH("rejoin d with a route overlapping b's", &cmd);
+	cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, rt_free, 1, NULL);
+	j.route_claims_checked = true;
+	BOTH("rejoin d with a route of its own", &cmd);
+	cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, rt_over, 1, NULL);
+	BOTH("rejoin d overlapping, unchecked", &cmd);
+	BOTH("routes of b overlapping d's now",
+	     routes(&cb, true, "node-b", "172.16.9.128/25", NULL, true));
+	cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, rt_free, 1, NULL);
+	BOTH("rejoin d back to its own route", &cmd);
 	/* DNS. */
 	BOTH("dns A www", dns(&cb, true, "www", "A", "10.9.0.2"));
 	BOTH("dns A www again, a second value",
@@ -802,6 +956,8 @@ int main(int argc, char **argv)
 	char rmesh[64];
 	snprintf(rmesh, sizeof(rmesh), "%s-rand", argv[2]);
 	bad += random_run(c, rmesh, seed, steps, &n);
+	snprintf(rmesh, sizeof(rmesh), "%s-race", argv[2]);
+	bad += race_run(c, rmesh, &n);
 	wm_etcd_client_free(c);
 	wm_fsm_close(f);
 	uv_run(loop, UV_RUN_DEFAULT);
