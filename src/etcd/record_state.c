@@ -317,7 +317,7 @@ int wm_etcd_gtxn_del(struct wm_etcd_gtxn *t, const char *key, bool prefix)
 	return 0;
 }
 
-int wm_etcd_gtxn_get(struct wm_etcd_gtxn *t, const char *key)
+static int range_add(struct wm_etcd_gtxn *t, const char *key, bool success)
 {
 	Etcdserverpb__RequestOp *o = op_new(t);
 	if (!o)
@@ -329,9 +329,22 @@ int wm_etcd_gtxn_get(struct wm_etcd_gtxn *t, const char *key)
 		return r;
 	o->request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
 	o->request_range = g;
-	t->fail[t->req.n_failure++] = o;
+	if (success)
+		t->succ[t->req.n_success++] = o;
+	else
+		t->fail[t->req.n_failure++] = o;
 	t->n_ops++;
 	return 0;
+}
+
+int wm_etcd_gtxn_read(struct wm_etcd_gtxn *t, const char *key)
+{
+	return range_add(t, key, true);
+}
+
+int wm_etcd_gtxn_get(struct wm_etcd_gtxn *t, const char *key)
+{
+	return range_add(t, key, false);
 }
 
 void wm_etcd_gtxn_free(struct wm_etcd_gtxn *t)

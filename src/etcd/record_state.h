@@ -74,6 +74,8 @@ int wm_etcd_gtxn_put(struct wm_etcd_gtxn *t, const char *key, const uint8_t *val
 int wm_etcd_gtxn_del(struct wm_etcd_gtxn *t, const char *key, bool prefix);
 /* Failure: read key. */
 int wm_etcd_gtxn_get(struct wm_etcd_gtxn *t, const char *key);
+/* Success: read key (a transaction of reads only: one consistent view). */
+int wm_etcd_gtxn_read(struct wm_etcd_gtxn *t, const char *key);
 void wm_etcd_gtxn_free(struct wm_etcd_gtxn *t);
 
 /* The records a command writes, as a transaction: compares on the guard key

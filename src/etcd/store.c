@@ -24,6 +24,7 @@
 struct cnode {
 	struct wm_mesh_node n;
 	int64_t mod_rev;
+	struct wm_etcd_join_flags fl; /* its first join's, kept by rejoins */
 };
 
 struct listener {
@@ -77,6 +78,9 @@ struct op {
 	size_t n_leased;
 	int64_t mod_rev; /* rejoin / remove: the node key as read */
 	bool rejoin;
+	struct wm_etcd_join_flags fl;	 /* what the record keeps of the join */
+	struct wm_etcd_join_flags asked; /* the command's, for a new node */
+	bool strict;			 /* the requested address or none (IPAM) */
 	/* A join that advertises routes: checked against every node's routes
 	 * on the replica, and written only if the guard is still guard_rev. */
 	bool guarded;
@@ -111,7 +115,8 @@ static size_t node_find(const struct wm_etcd_store *s, const char *id, bool *fou
 	return lo;
 }
 
-static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64_t mod_rev)
+static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64_t mod_rev,
+		    const struct wm_etcd_join_flags *fl)
 {
 	bool found;
 	size_t i = node_find(s, n->id, &found);
@@ -121,6 +126,7 @@ static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64
 		if (s->nodes[i].mod_rev <= mod_rev) {
 			s->nodes[i].n = *n;
 			s->nodes[i].mod_rev = mod_rev;
+			s->nodes[i].fl = *fl;
 		}
 		return 0;
 	}
@@ -135,6 +141,7 @@ static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64
 	memmove(&s->nodes[i + 1], &s->nodes[i], (s->n_nodes - i) * sizeof(*s->nodes));
 	s->nodes[i].n = *n;
 	s->nodes[i].mod_rev = mod_rev;
+	s->nodes[i].fl = *fl;
 	s->n_nodes++;
 	return 0;
 }
@@ -398,7 +405,9 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 	if (wm_etcd_node_decode(&s->info, kv->value.data, kv->value.len, &n) < 0 ||
 	    strcmp(n.id, name) != 0)
 		return 0; /* a record we did not write: not a node */
-	int r = node_put(s, &n, kv->mod_revision);
+	struct wm_etcd_join_flags fl;
+	wm_etcd_join_flags_decode(kv->value.data, kv->value.len, &fl);
+	int r = node_put(s, &n, kv->mod_revision, &fl);
 	if (r == 0 && cmd) {
 		Webmesh__V1__JoinNodeCommand *j =
 			webmesh__v1__join_node_command__unpack(NULL, kv->value.len, kv->value.data);
@@ -555,6 +564,7 @@ static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 		o->node.ipv4 = old.ipv4;
 		o->node.joined_at = old.joined_at;
 		o->mod_rev = node->mod_revision;
+		wm_etcd_join_flags_decode(node->value.data, node->value.len, &o->fl);
 		retry(o);
 		return;
 	}
@@ -637,7 +647,7 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 		if (!r->succeeded && o->guarded && guard_moved(o, r)) {
 			break;
 		} else if (r->succeeded) {
-			node_put(s, &o->node, rev);
+			node_put(s, &o->node, rev, &o->fl);
 			o->res.node = o->node;
 			op_end(o);
 		} else if (o->rejoin) {
@@ -650,8 +660,10 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 			if (!kv) { /* removed meanwhile: join anew */
 				o->rejoin = false;
 				o->node.ipv4.family = 0;
+				o->fl = o->asked;
 			} else {
 				o->mod_rev = kv->mod_revision;
+				wm_etcd_join_flags_decode(kv->value.data, kv->value.len, &o->fl);
 			}
 			retry(o);
 		} else {
@@ -794,7 +806,8 @@ static int op_step(struct op *o)
 			}
 		}
 		if (o->rejoin) {
-			r = wm_etcd_txn_rejoin(&o->txn, s->mesh, &o->node, o->mod_rev);
+			r = wm_etcd_txn_rejoin_flags(&o->txn, s->mesh, &o->node, o->mod_rev,
+						     &o->fl);
 		} else {
 			uint32_t a, *taken;
 			size_t n_taken;
@@ -803,6 +816,15 @@ static int op_step(struct op *o)
 				return r;
 			r = wm_etcd_lease_pick(s->first, s->last, taken, n_taken, o->want, &a);
 			free(taken);
+			if (o->strict && (r < 0 || a != o->want)) {
+				/* As the FSM's lease_pick: an IPAM plugin's address is
+				 * never second-guessed into another one. */
+				o->res.err = -EEXIST;
+				snprintf(o->res.message, sizeof(o->res.message),
+					 "the IPAM plugin's address for the node is leased to "
+					 "another node");
+				return op_refuse_later(o);
+			}
 			if (r == -WM_EEXHAUSTED) {
 				char net[WM_PREFIX_STRLEN];
 				wm_prefix_format(&s->info.ipv4_network, net, sizeof(net));
@@ -812,7 +834,7 @@ static int op_step(struct op *o)
 				return op_refuse_later(o);
 			}
 			o->node.ipv4 = wm_prefix_from_ipv4_u32(a, 32);
-			r = wm_etcd_txn_join(&o->txn, s->mesh, &o->node);
+			r = wm_etcd_txn_join_flags(&o->txn, s->mesh, &o->node, &o->fl);
 		}
 		break;
 	case OP_REMOVE:
@@ -935,6 +957,12 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		}
 		if (o->node.ipv4.family == AF_INET)
 			o->want = wm_prefix_ipv4_u32(&o->node.ipv4);
+		o->strict = cmd->join_node->ipv4_request_strict && o->want;
+		o->fl.full_mesh = cmd->join_node->full_mesh;
+		if (cmd->join_node->via && *cmd->join_node->via)
+			snprintf(o->fl.via, sizeof(o->fl.via), "%.*s", WM_NODE_ID_MAX,
+				 cmd->join_node->via);
+		o->asked = o->fl;
 		if (cmd->join_node->n_routes) {
 			size_t len = webmesh__v1__raft_command__get_packed_size(cmd);
 			uint8_t *buf = malloc(len ? len : 1);
@@ -960,6 +988,7 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 			o->node.ipv4 = s->nodes[i].n.ipv4;
 			o->node.joined_at = s->nodes[i].n.joined_at;
 			o->mod_rev = s->nodes[i].mod_rev;
+			o->fl = s->nodes[i].fl;
 		} else {
 			r = cache_leases(s, &o->leased, &o->n_leased);
 		}

@@ -56,6 +56,8 @@ struct sop {
 	Webmesh__V1__PutDnsRecordCommand dns;
 	char dns_name[WM_DNS_NAME_MAX + 1], dns_type[8], dns_value[WM_DNS_VALUE_MAX + 1];
 	struct wm_store_result res;
+	struct wm_store_result refusal; /* the check's, while it is verified */
+	int64_t checked_rev;		/* the replica's revision at that check */
 	wm_store_apply_cb cb;
 	void *data;
 };
@@ -84,7 +86,8 @@ static void log_msg(struct wm_etcd_state *st, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	wm_etcd_client_log(st->client, msg);
+	if (st->client) /* none in the fuzzer */
+		wm_etcd_client_log(st->client, msg);
 }
 
 /* ------------------------------------------------------------ node revisions */
@@ -652,6 +655,90 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 	etcdserverpb__txn_response__free_unpacked(r, NULL);
 }
 
+/* The node IDs a command names (their keys are compared by its write). */
+static void cmd_nodes(const Webmesh__V1__RaftCommand *c, const char **a, const char **b)
+{
+	*a = *b = NULL;
+	switch (c->command_case) {
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE:
+		*a = c->put_edge->source;
+		*b = c->put_edge->target;
+		break;
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_EDGE:
+		*a = c->delete_edge->source;
+		*b = c->delete_edge->target;
+		break;
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES:
+		*a = c->put_routes->node_id;
+		break;
+	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_ROUTES:
+		*a = c->delete_routes->node_id;
+		break;
+	default:
+		break;
+	}
+}
+
+static void verify_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct sop *o = data;
+	(void)message;
+	if (!o->st) {
+		sop_free(o);
+		return;
+	}
+	wm_etcd_gtxn_free(&o->txn);
+	Etcdserverpb__TxnResponse *r =
+		err < 0 ? NULL : etcdserverpb__txn_response__unpack(NULL, len, resp);
+	int64_t newest = 0;
+	for (size_t i = 0; r && i < r->n_responses; i++) {
+		const Mvccpb__KeyValue *kv = fail_kv(r, i);
+		if (kv && kv->mod_revision > newest)
+			newest = kv->mod_revision;
+	}
+	if (r)
+		etcdserverpb__txn_response__free_unpacked(r, NULL);
+	if (newest > o->checked_rev) {
+		/* The replica was behind what the command names when it
+		 * checked: check again once it holds it (now, maybe). */
+		o->wait_rev = newest;
+		o->state = S_WAIT;
+		pump_arm(o->st, 0);
+		return;
+	}
+	/* The refusal stands (or etcd cannot say otherwise now). */
+	o->res = o->refusal;
+	sop_end(o, o->res.err, NULL);
+}
+
+/* A refusal is the replica's: another server may have written what the
+ * command needs a moment ago, and this replica not heard of it yet. One read
+ * of the guard and of the nodes the command names says whether it is
+ * behind; a refusal stands only when it is not. */
+static int verify(struct sop *o, const struct wm_store_result *res)
+{
+	struct wm_etcd_state *st = o->st;
+	char key[WM_ETCD_SKEY_MAX];
+	const char *ids[2];
+	int r;
+	o->refusal = *res;
+	o->checked_rev = st->rev;
+	wm_etcd_gtxn_init(&o->txn);
+	cmd_nodes(o->cmd, &ids[0], &ids[1]);
+	if ((r = wm_etcd_skey(st->mesh, WM_ETCD_S_GUARD, NULL, NULL, NULL, key, sizeof(key))) < 0 ||
+	    (r = wm_etcd_gtxn_read(&o->txn, key)) < 0)
+		return r;
+	for (size_t i = 0; i < 2; i++)
+		if (ids[i] &&
+		    wm_etcd_key(st->mesh, WM_ETCD_KEY_NODE, ids[i], key, sizeof(key)) == 0 &&
+		    (r = wm_etcd_gtxn_read(&o->txn, key)) < 0)
+			return r;
+	r = wm_etcd_call(st->client, "/etcdserverpb.KV/Txn", &o->txn.req.base, verify_cb, o);
+	if (r == 0)
+		o->state = S_FLIGHT;
+	return r;
+}
+
 static void sop_step(struct sop *o)
 {
 	struct wm_etcd_state *st = o->st;
@@ -664,7 +751,10 @@ static void sop_step(struct sop *o)
 		return;
 	}
 	int r = wm_fsm_check_cmd(st->fsm, o->cmd, &res, after_cb, o);
+	if (r == 0 && res.err && res.err != -EINVAL && verify(o, &res) == 0)
+		return; /* bad input needs no second look */
 	if (r < 0 || res.err) {
+		wm_etcd_gtxn_free(&o->txn);
 		o->res = res;
 		sop_end(o, res.err ? res.err : r, NULL);
 		return;

@@ -35,6 +35,17 @@ static void ready_cb(void *data, int err, const char *msg)
 	uv_stop(loop);
 }
 
+/* The store's log: a stored command its replica refused would show here. */
+static unsigned logged;
+static void log_cb(void *data, const char *msg)
+{
+	(void)data;
+	printf("log: %s\n", msg);
+	/* A replica that refused what etcd holds has parted from it. */
+	if (strstr(msg, "refused a stored command") || strstr(msg, "not ours"))
+		logged++;
+}
+
 static void apply_cb(void *data, const struct wm_store_result *res)
 {
 	(void)data;
@@ -184,6 +195,7 @@ static Webmesh__V1__RaftCommand join_cmd(Webmesh__V1__JoinNodeCommand *j, const 
 	j->listen_port = 51820;
 	j->zone = (char *)(zone ? zone : "");
 	j->joined_at = 100;
+	j->full_mesh = true; /* as webmeshd's joins: the default edges */
 	c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	c.join_node = j;
 	return c;
@@ -473,6 +485,10 @@ static int random_run(struct wm_etcd_client *c, const char *mesh, uint64_t seed,
 	b.network_ipv4 = "10.30.0.0/24";
 	b.network_ipv6 = "fd30:1:2::/48";
 	b.domain = "rand.internal";
+	/* A full mesh: in a manual one a join's default edges depend on the
+	 * zones and roles of the nodes at the time, which a store loading from
+	 * etcd does not know (docs/ARCHITECTURE.md, etcd layout). */
+	b.topology = "full";
 	b.created_at = 1;
 	bc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
 	bc.bootstrap = &b;
@@ -497,6 +513,16 @@ static int random_run(struct wm_etcd_client *c, const char *mesh, uint64_t seed,
 		case 2:
 			jc = join_cmd(&j, a, keys[rnd(4) ? x : y], NULL, ep, 1, rt, rnd(3) == 0,
 				      rnd(2) ? "z1" : NULL);
+			j.full_mesh = rnd(4) != 0;
+			j.via = rnd(2) ? (char *)bb : "";
+			j.raft_role = (int)rnd(2);
+			if (rnd(4) == 0) {
+				/* An IPAM plugin's address: free or taken. */
+				static char want[16];
+				snprintf(want, sizeof(want), "10.30.0.%u", 1 + rnd(8));
+				j.ipv4_request = want;
+				j.ipv4_request_strict = rnd(2);
+			}
 			cmd = &jc;
 			break;
 		case 3:
@@ -674,8 +700,9 @@ static int race_run(struct wm_etcd_client *c, const char *mesh, int *count)
 		       fr[0].err ? wm_strerror(fr[0].err) : "ok",
 		       fr[1].err ? wm_strerror(fr[1].err) : "ok");
 		if (wins != 1 || fr[0].err != 0 || fr[1].err != race_res[1 - first].err) {
-			printf("race %d: want exactly one winner, refused as the FSM refuses\n",
-			       round);
+			printf("race %d: want exactly one winner, refused as the FSM refuses "
+			       "(%s / %s)\n",
+			       round, race_res[0].message, race_res[1].message);
 			bad++;
 		}
 		/* Then the routes go, so that the next round starts clean. */
@@ -727,7 +754,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	loop = uv_default_loop();
-	struct wm_etcd_config cfg = {.endpoints = argv[1], .timeout_ms = 3000};
+	struct wm_etcd_config cfg = {.endpoints = argv[1], .timeout_ms = 3000, .log = log_cb};
 	if (wm_etcd_client_new(loop, &cfg, &c, err, sizeof(err)) < 0 ||
 	    wm_fsm_open(":memory:", &f, err, sizeof(err)) < 0) {
 		fprintf(stderr, "etcd_conform: %s\n", err);
@@ -833,6 +860,9 @@ int main(int argc, char **argv)
 			    "BXLv7GRQlUzdAIMa3EAReHj3kATceo91HhrgWOgBzsM=",
 			    "VS/r0N74okgfOmucQ0dLuJGMiLVlWhIvKfw2+ZgdJLE=",
 			    "2QrRUbYLKwIoSLxQ/3O4JwwtzyhpJSCqDgnTsyQOM10="};
+	cmd = join_cmd(&j, "m0", mk[0], "10.9.0.5", ep1, 1, NULL, 0, NULL);
+	j.ipv4_request_strict = true;
+	BOTH("an IPAM plugin's address that is taken", &cmd);
 	for (size_t i = 0; i < 4; i++) /* the last one finds the network full */
 		BOTH(more[i],
 		     (cmd = join_cmd(&j, more[i], mk[i], NULL, ep1, 1, NULL, 0, NULL), &cmd));
@@ -961,6 +991,10 @@ int main(int argc, char **argv)
 	wm_etcd_client_free(c);
 	wm_fsm_close(f);
 	uv_run(loop, UV_RUN_DEFAULT);
+	if (logged) {
+		printf("conform: %u stored command(s) refused by a replica\n", logged);
+		bad++;
+	}
 	if (bad) {
 		printf("conform: %d difference(s)\n", bad);
 		return 1;
