@@ -510,6 +510,7 @@ static void test_txn_ops_at_1000_nodes(void **state)
 		j.id = ids[i];
 		j.public_key = key;
 		j.n_routes = 0;
+		j.full_mesh = true;
 		c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 		c.join_node = &j;
 		assert_int_equal(wm_fsm_apply_cmd(f, 2 + (uint64_t)i, &c, &res), 0);
