@@ -539,6 +539,7 @@ static void test_txn_ops_at_1000_nodes(void **state)
 	assert_int_equal(wm_etcd_txn_join(&t, "m", &n), 0);
 	assert_int_equal(wm_etcd_txn_guard(&t, "m", 12345), 0);
 	largest = txn_ops(&t.req);
+	assert_int_equal(largest, 14); /* 4 + 1 compares, 3 + 1 puts, 4 + 1 reads */
 	wm_etcd_txn_free(&t);
 	assert_int_equal(wm_etcd_txn_rejoin(&t, "m", &n, 77), 0);
 	assert_int_equal(wm_etcd_txn_guard(&t, "m", 12345), 0);
