@@ -880,6 +880,8 @@ int main(int argc, char **argv)
 	BOTH("delete the implied edge c-d", del_edge(&cb, "node-d", "node-c"));
 	BOTH("delete it again", del_edge(&cb, "node-c", "node-d"));
 	BOTH("delete edge b-e", del_edge(&cb, "node-e", "node-b"));
+	BOTH("delete an edge of an unknown node", del_edge(&cb, "node-e", "ghost"));
+	BOTH("delete an edge with an invalid ID", del_edge(&cb, "node-e", "Bad ID"));
 	BOTH("put edge c-d back", put_edge(&cb, "node-c", "node-d", 3, NULL, NULL));
 	/* Routes. */
 	BOTH("routes of b", routes(&cb, true, "node-b", "172.16.0.0/16", "192.168.99.1/24", true));
@@ -895,6 +897,10 @@ int main(int argc, char **argv)
 	BOTH("delete b's 192.168.99.0/24",
 	     routes(&cb, false, "node-b", "192.168.99.0/24", NULL, true));
 	BOTH("delete it again", routes(&cb, false, "node-b", "192.168.99.0/24", NULL, true));
+	BOTH("delete routes of an unknown node",
+	     routes(&cb, false, "ghost", "10.1.0.0/16", NULL, true));
+	BOTH("delete a route that is not a prefix",
+	     routes(&cb, false, "node-b", "x/99", NULL, true));
 	BOTH("delete d's own route", routes(&cb, false, "node-c", "172.16.6.0/24", NULL, true));
 	/* A join's own routes against the routes others advertise. */
 	char *rt_over[] = {"172.16.9.0/24"}, *rt_free[] = {"10.123.0.0/16"};
@@ -914,6 +920,7 @@ int main(int argc, char **argv)
 	BOTH("dns A www", dns(&cb, true, "www", "A", "10.9.0.2"));
 	BOTH("dns A www again, a second value",
 	     dns(&cb, true, "www.mesh.internal.", "a", "10.9.0.3"));
+	BOTH("dns A www, the same value again", dns(&cb, true, "www", "A", "10.9.0.2"));
 	BOTH("dns TXT www", dns(&cb, true, "www", "TXT", "hello world"));
 	BOTH("dns CNAME at www", dns(&cb, true, "www", "CNAME", "other.mesh.internal"));
 	BOTH("dns CNAME api", dns(&cb, true, "api", "CNAME", "www.mesh.internal"));
@@ -927,6 +934,7 @@ int main(int argc, char **argv)
 	BOTH("dns delete a missing type", dns(&cb, false, "www", "AAAA", ""));
 	/* RBAC. */
 	BOTH("put a role before RBAC is bootstrapped", role(&cb, "edge-editor", "get,put:edges:"));
+	BOTH("bootstrap RBAC with an invalid admin", boot_authz(&cb, "bad admin!"));
 	BOTH("bootstrap RBAC", boot_authz(&cb, "admin"));
 	BOTH("bootstrap RBAC again", boot_authz(&cb, "admin"));
 	BOTH("put a role", role(&cb, "edge-editor", "get,put:edges:"));
