@@ -795,12 +795,14 @@ static int op_step(struct op *o)
 	}
 	case OP_JOIN:
 		if (o->guarded) {
-			/* The FSM's route claims check (join_routes_check), on
-			 * the state the guard stands for. */
+			/* The FSM's checks of a join's routes against the
+			 * other nodes' (claims) and against the routes put
+			 * behind it (at most WM_MAX_ROUTES in all), on the
+			 * state the guard stands for. */
 			struct wm_store_result res;
 			o->guard_rev = wm_etcd_state_guard_rev(s->st);
 			r = wm_etcd_state_check(s->st, o->orig, &res);
-			if (r == 0 && res.err == -EACCES) {
+			if (r == 0 && (res.err == -EACCES || res.err == -EINVAL)) {
 				o->res = res;
 				return op_refuse_later(o);
 			}

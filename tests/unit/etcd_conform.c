@@ -916,6 +916,16 @@ int main(int argc, char **argv)
 	     routes(&cb, true, "node-b", "172.16.9.128/25", NULL, true));
 	cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, rt_free, 1, NULL);
 	BOTH("rejoin d back to its own route", &cmd);
+	/* 31 routes put behind d, then a rejoin with 2 of its own: 33. */
+	static char many[31][24];
+	for (int i = 0; i < 31; i++) {
+		snprintf(many[i], sizeof(many[i]), "10.%d.0.0/16", 130 + i);
+		BOTH("a route behind d", routes(&cb, true, "node-d", many[i], NULL, true));
+	}
+	char *rt_two[] = {"10.123.0.0/16", "10.124.0.0/16"};
+	cmd = join_cmd(&j, "node-d", kd, NULL, ep1, 1, rt_two, 2, NULL);
+	BOTH("rejoin d with its routes and those put: too many", &cmd);
+	BOTH("delete the route behind d", routes(&cb, false, "node-d", many[0], NULL, true));
 	/* DNS. */
 	BOTH("dns A www", dns(&cb, true, "www", "A", "10.9.0.2"));
 	BOTH("dns A www again, a second value",
