@@ -300,49 +300,12 @@ static void notify(struct wm_etcd_store *s, int64_t rev, const Webmesh__V1__Raft
 		s->listeners[i].cb(s->listeners[i].data, (uint64_t)rev, cmd);
 }
 
-/* The command a change of a denied key amounts to, for the feed: the
- * DenyNodeCommand stored (kv), or an AllowNodeCommand (NULL). NULL on
- * failure. */
-static Webmesh__V1__RaftCommand *deny_cmd(const char *id, const Mvccpb__KeyValue *kv)
-{
-	Webmesh__V1__RaftCommand *c = malloc(sizeof(*c));
-	if (!c)
-		return NULL;
-	webmesh__v1__raft_command__init(c);
-	if (kv) {
-		c->deny_node =
-			webmesh__v1__deny_node_command__unpack(NULL, kv->value.len, kv->value.data);
-		c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE;
-		if (!c->deny_node) {
-			free(c);
-			return NULL;
-		}
-		return c;
-	}
-	Webmesh__V1__AllowNodeCommand *a = malloc(sizeof(*a));
-	char *nid = strdup(id);
-	if (!a || !nid) {
-		free(a);
-		free(nid);
-		free(c);
-		return NULL;
-	}
-	webmesh__v1__allow_node_command__init(a);
-	a->node_id = nid;
-	c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE;
-	c->allow_node = a;
-	return c;
-}
-
-/* One key of the mesh as read or seen changing; cmd (may be NULL) receives
- * the command the change amounts to, for the feed. */
-static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool deleted,
-		       Webmesh__V1__RaftCommand **cmd)
+/* One key of the mesh as read or seen changing. The change feed is the
+ * replica's (store_state.c), which sees every kind of command. */
+static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool deleted)
 {
 	enum wm_etcd_kind kind;
 	char name[WM_ETCD_KEY_MAX], why[256];
-	if (cmd)
-		*cmd = NULL;
 	if (!kv || key_kind(s, kv->key.data, kv->key.len, &kind, name, sizeof(name)) < 0)
 		return 0; /* not ours: someone else's key under the prefix */
 	if (kind == WM_ETCD_KEY_MESH) {
@@ -353,52 +316,16 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 		int r = wm_etcd_mesh_decode(kv->value.data, kv->value.len, &s->info, &s->first,
 					    &s->last, why, sizeof(why));
 		s->has_mesh = r == 0;
-		if (r == 0 && cmd) {
-			Webmesh__V1__BootstrapMeshCommand *b =
-				webmesh__v1__bootstrap_mesh_command__unpack(NULL, kv->value.len,
-									    kv->value.data);
-			Webmesh__V1__RaftCommand *c = b ? malloc(sizeof(*c)) : NULL;
-			if (c) {
-				webmesh__v1__raft_command__init(c);
-				c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
-				c->bootstrap = b;
-				*cmd = c;
-			} else if (b) {
-				webmesh__v1__bootstrap_mesh_command__free_unpacked(b, NULL);
-			}
-		}
 		return r;
 	}
 	if (kind == WM_ETCD_KEY_SERVER)
 		return server_apply(s, name, deleted ? NULL : kv);
-	if (kind == WM_ETCD_KEY_DENIED) {
-		/* Reported at every event: our own deny is in the cache
-		 * before its event arrives. */
-		int r = denied_apply(s, name, !deleted);
-		if (r == 0 && cmd)
-			*cmd = deny_cmd(name, deleted ? NULL : kv);
-		return r;
-	}
+	if (kind == WM_ETCD_KEY_DENIED)
+		return denied_apply(s, name, !deleted);
 	if (kind != WM_ETCD_KEY_NODE || !s->has_mesh)
 		return 0;
 	if (deleted) {
-		if (node_del(s, name) && cmd) {
-			Webmesh__V1__RaftCommand *c = malloc(sizeof(*c));
-			Webmesh__V1__RemoveNodeCommand *rm = malloc(sizeof(*rm));
-			char *id = strdup(name);
-			if (!c || !rm || !id) {
-				free(c);
-				free(rm);
-				free(id);
-				return -ENOMEM;
-			}
-			webmesh__v1__raft_command__init(c);
-			webmesh__v1__remove_node_command__init(rm);
-			rm->id = id;
-			c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_REMOVE_NODE;
-			c->remove_node = rm;
-			*cmd = c;
-		}
+		node_del(s, name);
 		return 0;
 	}
 	struct wm_mesh_node n;
@@ -407,21 +334,7 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 		return 0; /* a record we did not write: not a node */
 	struct wm_etcd_join_flags fl;
 	wm_etcd_join_flags_decode(kv->value.data, kv->value.len, &fl);
-	int r = node_put(s, &n, kv->mod_revision, &fl);
-	if (r == 0 && cmd) {
-		Webmesh__V1__JoinNodeCommand *j =
-			webmesh__v1__join_node_command__unpack(NULL, kv->value.len, kv->value.data);
-		Webmesh__V1__RaftCommand *c = j ? malloc(sizeof(*c)) : NULL;
-		if (c) {
-			webmesh__v1__raft_command__init(c);
-			c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
-			c->join_node = j;
-			*cmd = c;
-		} else if (j) {
-			webmesh__v1__join_node_command__free_unpacked(j, NULL);
-		}
-	}
-	return r;
+	return node_put(s, &n, kv->mod_revision, &fl);
 }
 
 static void cmd_free(Webmesh__V1__RaftCommand *c)
@@ -637,7 +550,7 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 			kv.key = o->txn.put[0].key;
 			kv.value = o->txn.put[0].value;
 			kv.mod_revision = rev;
-			cache_apply(s, &kv, false, NULL);
+			cache_apply(s, &kv, false);
 			op_end(o);
 		} else {
 			op_fail(o, -EEXIST, "the mesh is already bootstrapped");
@@ -1059,7 +972,7 @@ static void watch_cb(void *data, int64_t revision, const Mvccpb__Event *ev)
 		return;
 	}
 	bool deleted = ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE;
-	cache_apply(s, ev->kv, deleted, NULL);
+	cache_apply(s, ev->kv, deleted);
 	if (revision > s->revision)
 		s->revision = revision;
 	/* The feed is what the replica applied: every kind of command, and
@@ -1108,7 +1021,7 @@ static void load_cb(void *data, int err, const char *message, const uint8_t *res
 			if (key_kind(s, kv->key.data, kv->key.len, &kind, name, sizeof(name)) < 0 ||
 			    (kind == WM_ETCD_KEY_MESH) != (pass == 0))
 				continue;
-			cache_apply(s, kv, false, NULL);
+			cache_apply(s, kv, false);
 		}
 	s->revision = r->header ? r->header->revision : 0;
 	int sr = wm_etcd_state_load(s->st, r->kvs, r->n_kvs, s->revision);
