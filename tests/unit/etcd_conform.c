@@ -23,6 +23,23 @@
 static uv_loop_t *loop;
 static bool done;
 static unsigned accepted; /* commands both took */
+
+/* The change feed of the store under test: each command it took is reported
+ * once, as the Raft store's on_change reports an applied entry: its kind,
+ * at its index, by the time the command's callback runs. */
+static struct wm_etcd_store *feed_store;
+static unsigned fed;
+static int fed_case;
+static uint64_t fed_index;
+static void feed_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
+{
+	(void)data;
+	if (!cmd)
+		return;
+	fed++;
+	fed_case = (int)cmd->command_case;
+	fed_index = index;
+}
 static struct wm_store_result got;
 
 static void ready_cb(void *data, int err, const char *msg)
@@ -155,6 +172,7 @@ static int both(struct wm_fsm *f, struct wm_etcd_store *s, uint64_t index, const
 	}
 	done = false;
 	memset(&got, 0, sizeof(got));
+	unsigned fed_before = fed;
 	int r = wm_etcd_store_apply(s, cmd, apply_cb, NULL);
 	if (r < 0) {
 		printf("%s: etcd store refused at once: %s\n", what, wm_strerror(r));
@@ -170,6 +188,19 @@ static int both(struct wm_fsm *f, struct wm_etcd_store *s, uint64_t index, const
 	}
 	if (!got.err)
 		accepted++;
+	if (s == feed_store && !got.err &&
+	    (fed != fed_before + 1 || fed_case != (int)cmd->command_case ||
+	     fed_index != got.index)) {
+		printf("%s: the feed reported %u command(s), the last of kind %d at %llu; want "
+		       "one of kind %d at %llu\n",
+		       what, fed - fed_before, fed_case, (unsigned long long)fed_index,
+		       (int)cmd->command_case, (unsigned long long)got.index);
+		return -1;
+	}
+	if (s == feed_store && got.err && fed != fed_before) {
+		printf("%s: a refused command was reported\n", what);
+		return -1;
+	}
 	if (!fr.err && cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE &&
 	    !same_node(&fr.node, &got.node)) {
 		show("raft", &fr.node);
@@ -422,16 +453,6 @@ static int reopen_same(struct wm_etcd_client *c, const char *mesh, struct wm_etc
 	return r;
 }
 
-/* The change feed: every command the store reports, counted. */
-static unsigned fed;
-static void feed_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
-{
-	(void)data;
-	(void)index;
-	if (cmd)
-		fed++;
-}
-
 /* xorshift64*: the sequence depends on the seed alone, so a failing seed
  * replays. */
 static uint64_t rng_state;
@@ -479,6 +500,8 @@ static int random_run(struct wm_etcd_client *c, const char *mesh, uint64_t seed,
 	}
 	while (!done)
 		uv_run(loop, UV_RUN_ONCE);
+	wm_etcd_store_on_change(s, feed_cb, NULL);
+	feed_store = s;
 	uint64_t idx = 1;
 	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
 	Webmesh__V1__RaftCommand bc = WEBMESH__V1__RAFT_COMMAND__INIT;
@@ -767,6 +790,7 @@ int main(int argc, char **argv)
 	if (got.err < 0)
 		return 2;
 	wm_etcd_store_on_change(s, feed_cb, NULL);
+	feed_store = s;
 
 	const char *ka = "YNv0dxJDr9kH0OQOqWNaoajIVsR8fTBEbz1tWg8G2ng=";
 	const char *kb = "HrEkipF9rj3bi574T/xDAZkA5YvcpLKmJ9nfBFWumTM=";
