@@ -114,6 +114,7 @@ static int join(struct wm_etcd_store *s, const char *id, const char *key, const 
 	j.n_endpoints = 1;
 	j.listen_port = 51820;
 	j.ipv4_request = (char *)(v4 ? v4 : "");
+	j.full_mesh = true; /* as webmeshd asks: the default edges */
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &j;
 	int rv = wm_etcd_store_apply(s, &cmd, apply_cb, r);
