@@ -1,5 +1,8 @@
 /* The mesh state in etcd (store.h): a cache loaded by one Range and kept by a
- * Watch from the revision after it, and commands as transactions (record.h). */
+ * Watch from the revision after it, and the node, lease and deny-list commands
+ * as transactions (record.h). The same Range and Watch feed the replica
+ * (store_state.c), which answers the other reads and takes the other
+ * commands. */
 #include "etcd/store.h"
 
 #include <errno.h>
