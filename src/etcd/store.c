@@ -66,7 +66,7 @@ struct wm_etcd_store {
 	bool loading, closing;
 };
 
-enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD, OP_DENY, OP_ALLOW };
+enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD, OP_DENY, OP_ALLOW, OP_FIND };
 
 struct op {
 	struct wm_etcd_store *s;
@@ -615,9 +615,41 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 		}
 		break;
 	case OP_LOAD:
+	case OP_FIND:
 		break;
 	}
 	etcdserverpb__txn_response__free_unpacked(r, NULL);
+}
+
+/* A node to remove that the cache does not hold: etcd says whether it
+ * exists (another server may have joined it a moment ago). */
+static void find_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct op *o = data;
+	if (!o->s) {
+		op_end(o);
+		return;
+	}
+	if (err < 0) {
+		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
+			message ? message : strerror(-err));
+		return;
+	}
+	Etcdserverpb__RangeResponse *r = etcdserverpb__range_response__unpack(NULL, len, resp);
+	const Mvccpb__KeyValue *kv = r && r->n_kvs ? r->kvs[0] : NULL;
+	int rv = -ENOENT;
+	if (kv && o->s->has_mesh &&
+	    wm_etcd_node_decode(&o->s->info, kv->value.data, kv->value.len, &o->node) == 0) {
+		o->mod_rev = kv->mod_revision;
+		o->kind = OP_REMOVE;
+		rv = op_step(o);
+	}
+	if (r)
+		etcdserverpb__range_response__free_unpacked(r, NULL);
+	if (rv == -ENOENT)
+		op_fail(o, -ENOENT, "no node %.64s", o->node.id);
+	else if (rv < 0)
+		op_fail(o, -WM_ERPC, "etcd: %s", strerror(-rv));
 }
 
 /* The leases as they are in etcd now (keys only), then the join again. */
@@ -708,6 +740,15 @@ static int op_step(struct op *o)
 		rq.range_end.data = end;
 		rq.keys_only = true;
 		return wm_etcd_call(s->client, "/etcdserverpb.KV/Range", &rq.base, leases_cb, o);
+	}
+	case OP_FIND: {
+		Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+		char key[WM_ETCD_KEY_MAX];
+		r = wm_etcd_key(s->mesh, WM_ETCD_KEY_NODE, o->node.id, key, sizeof(key));
+		if (r < 0)
+			return r;
+		rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+		return wm_etcd_call(s->client, "/etcdserverpb.KV/Range", &rq.base, find_cb, o);
 	}
 	case OP_JOIN:
 		if (o->guarded) {
@@ -917,10 +958,14 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		o->kind = OP_REMOVE;
 		const char *id = cmd->remove_node->id ? cmd->remove_node->id : "";
 		size_t i = node_find(s, id, &found);
-		if (!found) {
+		const char *why;
+		snprintf(o->node.id, sizeof(o->node.id), "%.*s", WM_NODE_ID_MAX, id);
+		if (!found && wm_node_id_check(id, &why) < 0) {
 			o->res.err = -ENOENT;
 			snprintf(o->res.message, sizeof(o->res.message), "no node %.64s", id);
 			refused = true;
+		} else if (!found) {
+			o->kind = OP_FIND; /* not here yet, maybe */
 		} else {
 			o->node = s->nodes[i].n;
 			o->mod_rev = s->nodes[i].mod_rev;
