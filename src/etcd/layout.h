@@ -10,8 +10,32 @@
  *   servers/<id>         a server that serves the API from this mesh's state;
  *                        value: its API address "IP:port"; bound to an etcd
  *                        lease, so that it goes when the server stops
+ *   guard                bumped (and compared) by every command whose checks read
+ *                        more than its own keys: edges, routes, DNS, RBAC, a
+ *                        join that advertises routes; empty value
+ *   cmd                  the last such command (and each Liveness), a
+ *                        StateRecord (proto/etcd/staterec.proto) holding the
+ *                        RaftCommand: the change feed and the replicas take it
+ *   edges/<h32>          an edge an administrator put (PutEdge) or deleted
+ *                        (DeleteEdge: a full mesh implies an edge between every
+ *                        two nodes, stored nowhere); h32: 32 hex digits of
+ *                        SHA-256 of the two IDs in order; with both nodes'
+ *                        create revisions, so that a record of a node removed
+ *                        and joined again is stale
+ *   routes/<id>          the routes an administrator put behind a node: one
+ *                        PutRoutes with all of them, with the node's create
+ *                        revision
+ *   dns/<h32>/<h32>      a MeshDNS record: hash of name and type / of value
+ *                        (every value of a name and type: one range)
+ *   authz/<kind>/<h32>   an RBAC object (roles, rolebindings, groups,
+ *                        networkacls): its Put command
+ *   authz-settings       the BootstrapAuthzCommand
  * One key per node ID and one per address: an etcd transaction that creates
- * them only if none exists (create_revision == 0) keeps both unique. */
+ * them only if none exists (create_revision == 0) keeps both unique. A node's
+ * record keeps what its join asked for its default edges (full_mesh, via), so
+ * that the full mesh's edges follow from the nodes in join (create revision)
+ * order: a join stays O(1) operations, whatever the size of the mesh. The
+ * whole of it: docs/ARCHITECTURE.md, "The etcd store". */
 #ifndef WM_ETCD_LAYOUT_H
 #define WM_ETCD_LAYOUT_H
 

@@ -12,7 +12,6 @@
 
 #include "core/key.h"
 #include "etcd/client.h"
-#include "etcd/pending_reads.h" /* TEMPORARY: delete this line at merge */
 #include "etcd/store.h"
 #include "store/authz.h"
 

@@ -1,5 +1,6 @@
 /* Records and transactions of the etcd store (record.h). */
 #include "etcd/record.h"
+#include "etcd/record_state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -179,6 +180,25 @@ int wm_etcd_node_from_cmd(const struct wm_mesh_info *m, uint32_t first, uint32_t
 
 int wm_etcd_node_encode(const struct wm_mesh_node *n, uint8_t **out, size_t *len)
 {
+	return wm_etcd_node_encode_flags(n, NULL, out, len);
+}
+
+void wm_etcd_join_flags_decode(const uint8_t *v, size_t len, struct wm_etcd_join_flags *out)
+{
+	Webmesh__V1__JoinNodeCommand *c = webmesh__v1__join_node_command__unpack(NULL, len, v);
+	const char *why;
+	memset(out, 0, sizeof(*out));
+	if (!c)
+		return;
+	out->full_mesh = c->full_mesh;
+	if (c->via && wm_node_id_check(c->via, &why) == 0)
+		snprintf(out->via, sizeof(out->via), "%s", c->via);
+	webmesh__v1__join_node_command__free_unpacked(c, NULL);
+}
+
+int wm_etcd_node_encode_flags(const struct wm_mesh_node *n, const struct wm_etcd_join_flags *fl,
+			      uint8_t **out, size_t *len)
+{
 	Webmesh__V1__JoinNodeCommand c = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
 	char key[WM_KEY_B64_LEN + 1], v4[WM_PREFIX_STRLEN];
 	char ep[WM_MAX_ENDPOINTS][WM_ENDPOINT_STRLEN], rt[WM_MAX_ROUTES][WM_PREFIX_STRLEN];
@@ -206,6 +226,10 @@ int wm_etcd_node_encode(const struct wm_mesh_node *n, uint8_t **out, size_t *len
 	c.zone = (char *)n->zone;
 	c.exit_node = (char *)n->exit_node;
 	c.joined_at = n->joined_at;
+	if (fl) {
+		c.full_mesh = fl->full_mesh;
+		c.via = (char *)fl->via;
+	}
 	if (n->ipv4.family == AF_INET) {
 		if (wm_prefix_format_addr(&n->ipv4, v4, sizeof(v4)) < 0)
 			return -EINVAL;
@@ -399,6 +423,12 @@ static int lease_names(const struct wm_mesh_node *n, char v4[9], char v6[WM_PREF
 
 int wm_etcd_txn_join(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n)
 {
+	return wm_etcd_txn_join_flags(t, mesh, n, NULL);
+}
+
+int wm_etcd_txn_join_flags(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
+			   const struct wm_etcd_join_flags *fl)
+{
 	char v4[9], v6[WM_PREFIX_STRLEN];
 	uint8_t *node, *id4, *id6;
 	size_t len, l4, l6;
@@ -411,7 +441,7 @@ int wm_etcd_txn_join(struct wm_etcd_txn *t, const char *mesh, const struct wm_me
 	    (r = set_key(t, 2, mesh, WM_ETCD_KEY_LEASE_V6, v6)) < 0 ||
 	    (r = set_key(t, 3, mesh, WM_ETCD_KEY_DENIED, n->id)) < 0)
 		return r;
-	if ((r = wm_etcd_node_encode(n, &node, &len)) < 0)
+	if ((r = wm_etcd_node_encode_flags(n, fl, &node, &len)) < 0)
 		return r;
 	id4 = dup_text(n->id, &l4);
 	id6 = dup_text(n->id, &l6);
@@ -434,6 +464,12 @@ int wm_etcd_txn_join(struct wm_etcd_txn *t, const char *mesh, const struct wm_me
 int wm_etcd_txn_rejoin(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
 		       int64_t mod_revision)
 {
+	return wm_etcd_txn_rejoin_flags(t, mesh, n, mod_revision, NULL);
+}
+
+int wm_etcd_txn_rejoin_flags(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
+			     int64_t mod_revision, const struct wm_etcd_join_flags *fl)
+{
 	uint8_t *node;
 	size_t len;
 	int r;
@@ -444,7 +480,7 @@ int wm_etcd_txn_rejoin(struct wm_etcd_txn *t, const char *mesh, const struct wm_
 	if ((r = set_key(t, 0, mesh, WM_ETCD_KEY_NODE, n->id)) < 0 ||
 	    (r = set_key(t, 1, mesh, WM_ETCD_KEY_DENIED, n->id)) < 0)
 		return r;
-	if ((r = wm_etcd_node_encode(n, &node, &len)) < 0)
+	if ((r = wm_etcd_node_encode_flags(n, fl, &node, &len)) < 0)
 		return r;
 	cmp_add(t, 0, true, mod_revision);
 	cmp_add(t, 1, false, 0);
@@ -501,6 +537,21 @@ int wm_etcd_txn_allow(struct wm_etcd_txn *t, const char *mesh, const char *node_
 	cmp_add_r(t, 0, false, 0, ETCDSERVERPB__COMPARE__COMPARE_RESULT__GREATER);
 	del_add(t, 0);
 	get_add(t, 0);
+	return 0;
+}
+
+int wm_etcd_txn_guard(struct wm_etcd_txn *t, const char *mesh, int64_t guard_rev)
+{
+	const size_t g = WM_ETCD_TXN_OPS - 1; /* the builders above use fewer */
+	uint8_t *v;
+	int r = wm_etcd_skey(mesh, WM_ETCD_S_GUARD, NULL, NULL, NULL, t->key[g], sizeof(t->key[g]));
+	if (r < 0)
+		return r;
+	if (!(v = malloc(1)))
+		return -ENOMEM;
+	cmp_add(t, g, true, guard_rev);
+	put_add(t, g, v, 0);
+	get_add(t, g);
 	return 0;
 }
 

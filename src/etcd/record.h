@@ -6,6 +6,7 @@
 #ifndef WM_ETCD_RECORD_H
 #define WM_ETCD_RECORD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -29,8 +30,21 @@ int wm_etcd_mesh_decode(const uint8_t *v, size_t len, struct wm_mesh_info *out, 
 int wm_etcd_node_from_cmd(const struct wm_mesh_info *m, uint32_t first, uint32_t last,
 			  const Webmesh__V1__JoinNodeCommand *c, struct wm_mesh_node *out,
 			  char *why, size_t whylen);
-/* A node as stored (canonical JoinNodeCommand, malloc'd into *out) and back. */
+/* What a join asked beyond the node itself, kept in the node's record so
+ * that a store loading the mesh from etcd replays the join as it was: the
+ * default edges of a new node (full_mesh; via, the server it joined
+ * through, in a manual-topology mesh). A rejoin keeps the first join's. */
+struct wm_etcd_join_flags {
+	bool full_mesh;
+	char via[WM_NODE_ID_MAX + 1];
+};
+/* A node as stored (canonical JoinNodeCommand, malloc'd into *out) and back.
+ * fl may be NULL (none asked). */
 int wm_etcd_node_encode(const struct wm_mesh_node *n, uint8_t **out, size_t *len);
+int wm_etcd_node_encode_flags(const struct wm_mesh_node *n, const struct wm_etcd_join_flags *fl,
+			      uint8_t **out, size_t *len);
+/* The flags of a stored node (all clear for a value that is not one). */
+void wm_etcd_join_flags_decode(const uint8_t *v, size_t len, struct wm_etcd_join_flags *out);
 int wm_etcd_node_decode(const struct wm_mesh_info *m, const uint8_t *v, size_t len,
 			struct wm_mesh_node *out);
 
@@ -42,7 +56,7 @@ int wm_etcd_lease_pick(uint32_t first, uint32_t last, const uint32_t *leased, si
 
 /* One transaction and the storage it points into; fill with one of the
  * builders, send t->req, then wm_etcd_txn_free. */
-#define WM_ETCD_TXN_OPS 4
+#define WM_ETCD_TXN_OPS 5
 struct wm_etcd_txn {
 	Etcdserverpb__TxnRequest req;
 	Etcdserverpb__Compare cmp[WM_ETCD_TXN_OPS], *cmpp[WM_ETCD_TXN_OPS];
@@ -64,11 +78,15 @@ int wm_etcd_txn_bootstrap(struct wm_etcd_txn *t, const char *mesh,
  * failure responses, in that order, say which one exists). n->ipv4 must be
  * set. */
 int wm_etcd_txn_join(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n);
+int wm_etcd_txn_join_flags(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
+			   const struct wm_etcd_join_flags *fl);
 /* An existing node refreshed (same ID and key; the lease kept): writes the
  * node key only if it is unchanged since mod_revision and the node is not
  * denied; else reads the node key and the denied key. */
 int wm_etcd_txn_rejoin(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
 		       int64_t mod_revision);
+int wm_etcd_txn_rejoin_flags(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
+			     int64_t mod_revision, const struct wm_etcd_join_flags *fl);
 /* Removes the node and its two lease keys if the node key is unchanged since
  * mod_revision; else reads it. */
 int wm_etcd_txn_remove(struct wm_etcd_txn *t, const char *mesh, const struct wm_mesh_node *n,
@@ -78,6 +96,11 @@ int wm_etcd_txn_deny(struct wm_etcd_txn *t, const char *mesh,
 		     const Webmesh__V1__DenyNodeCommand *c);
 /* Forgets a denied node if it is denied; else reads its (absent) key. */
 int wm_etcd_txn_allow(struct wm_etcd_txn *t, const char *mesh, const char *node_id);
+/* Adds to a join or rejoin built above: the guard key (record_state.h) must
+ * still have mod revision guard_rev, and is bumped; on failure it is read
+ * (the last failure response). A join that advertises routes takes it, as
+ * the commands that check routes against each other do (layout.h). */
+int wm_etcd_txn_guard(struct wm_etcd_txn *t, const char *mesh, int64_t guard_rev);
 void wm_etcd_txn_free(struct wm_etcd_txn *t);
 
 #endif

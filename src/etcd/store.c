@@ -1,5 +1,8 @@
 /* The mesh state in etcd (store.h): a cache loaded by one Range and kept by a
- * Watch from the revision after it, and commands as transactions (record.h). */
+ * Watch from the revision after it, and the node, lease and deny-list commands
+ * as transactions (record.h). The same Range and Watch feed the replica
+ * (store_state.c), which answers the other reads and takes the other
+ * commands. */
 #include "etcd/store.h"
 
 #include <errno.h>
@@ -12,6 +15,8 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "etcd/record.h"
+#include "etcd/store_state.h"
+#include "store/fsm.h"
 
 #define MAX_LISTENERS 16
 /* Conflicts one command goes through before it gives up: each is another
@@ -22,6 +27,7 @@
 struct cnode {
 	struct wm_mesh_node n;
 	int64_t mod_rev;
+	struct wm_etcd_join_flags fl; /* its first join's, kept by rejoins */
 };
 
 struct listener {
@@ -54,12 +60,13 @@ struct wm_etcd_store {
 	struct wm_etcd_server *servers; /* sorted by ID */
 	size_t n_servers;
 	struct reg *reg;
+	struct wm_etcd_state *st; /* the whole state, for reads and the other commands */
 	void (*ready_cb)(void *data, int err, const char *msg);
 	void *ready_data;
 	bool loading, closing;
 };
 
-enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD, OP_DENY, OP_ALLOW };
+enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD, OP_DENY, OP_ALLOW, OP_FIND };
 
 struct op {
 	struct wm_etcd_store *s;
@@ -74,6 +81,14 @@ struct op {
 	size_t n_leased;
 	int64_t mod_rev; /* rejoin / remove: the node key as read */
 	bool rejoin;
+	struct wm_etcd_join_flags fl;	 /* what the record keeps of the join */
+	struct wm_etcd_join_flags asked; /* the command's, for a new node */
+	bool strict;			 /* the requested address or none (IPAM) */
+	/* A join that advertises routes: checked against every node's routes
+	 * on the replica, and written only if the guard is still guard_rev. */
+	bool guarded;
+	int64_t guard_rev;
+	Webmesh__V1__RaftCommand *orig; /* the join as given, for that check */
 	unsigned attempts;
 	struct wm_etcd_txn txn;
 	uv_timer_t *later; /* a refusal found before any etcd call */
@@ -103,7 +118,8 @@ static size_t node_find(const struct wm_etcd_store *s, const char *id, bool *fou
 	return lo;
 }
 
-static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64_t mod_rev)
+static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64_t mod_rev,
+		    const struct wm_etcd_join_flags *fl)
 {
 	bool found;
 	size_t i = node_find(s, n->id, &found);
@@ -113,6 +129,7 @@ static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64
 		if (s->nodes[i].mod_rev <= mod_rev) {
 			s->nodes[i].n = *n;
 			s->nodes[i].mod_rev = mod_rev;
+			s->nodes[i].fl = *fl;
 		}
 		return 0;
 	}
@@ -127,6 +144,7 @@ static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64
 	memmove(&s->nodes[i + 1], &s->nodes[i], (s->n_nodes - i) * sizeof(*s->nodes));
 	s->nodes[i].n = *n;
 	s->nodes[i].mod_rev = mod_rev;
+	s->nodes[i].fl = *fl;
 	s->n_nodes++;
 	return 0;
 }
@@ -285,49 +303,12 @@ static void notify(struct wm_etcd_store *s, int64_t rev, const Webmesh__V1__Raft
 		s->listeners[i].cb(s->listeners[i].data, (uint64_t)rev, cmd);
 }
 
-/* The command a change of a denied key amounts to, for the feed: the
- * DenyNodeCommand stored (kv), or an AllowNodeCommand (NULL). NULL on
- * failure. */
-static Webmesh__V1__RaftCommand *deny_cmd(const char *id, const Mvccpb__KeyValue *kv)
-{
-	Webmesh__V1__RaftCommand *c = malloc(sizeof(*c));
-	if (!c)
-		return NULL;
-	webmesh__v1__raft_command__init(c);
-	if (kv) {
-		c->deny_node =
-			webmesh__v1__deny_node_command__unpack(NULL, kv->value.len, kv->value.data);
-		c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_DENY_NODE;
-		if (!c->deny_node) {
-			free(c);
-			return NULL;
-		}
-		return c;
-	}
-	Webmesh__V1__AllowNodeCommand *a = malloc(sizeof(*a));
-	char *nid = strdup(id);
-	if (!a || !nid) {
-		free(a);
-		free(nid);
-		free(c);
-		return NULL;
-	}
-	webmesh__v1__allow_node_command__init(a);
-	a->node_id = nid;
-	c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_ALLOW_NODE;
-	c->allow_node = a;
-	return c;
-}
-
-/* One key of the mesh as read or seen changing; cmd (may be NULL) receives
- * the command the change amounts to, for the feed. */
-static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool deleted,
-		       Webmesh__V1__RaftCommand **cmd)
+/* One key of the mesh as read or seen changing. The change feed is the
+ * replica's (store_state.c), which sees every kind of command. */
+static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool deleted)
 {
 	enum wm_etcd_kind kind;
 	char name[WM_ETCD_KEY_MAX], why[256];
-	if (cmd)
-		*cmd = NULL;
 	if (!kv || key_kind(s, kv->key.data, kv->key.len, &kind, name, sizeof(name)) < 0)
 		return 0; /* not ours: someone else's key under the prefix */
 	if (kind == WM_ETCD_KEY_MESH) {
@@ -338,73 +319,25 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 		int r = wm_etcd_mesh_decode(kv->value.data, kv->value.len, &s->info, &s->first,
 					    &s->last, why, sizeof(why));
 		s->has_mesh = r == 0;
-		if (r == 0 && cmd) {
-			Webmesh__V1__BootstrapMeshCommand *b =
-				webmesh__v1__bootstrap_mesh_command__unpack(NULL, kv->value.len,
-									    kv->value.data);
-			Webmesh__V1__RaftCommand *c = b ? malloc(sizeof(*c)) : NULL;
-			if (c) {
-				webmesh__v1__raft_command__init(c);
-				c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
-				c->bootstrap = b;
-				*cmd = c;
-			} else if (b) {
-				webmesh__v1__bootstrap_mesh_command__free_unpacked(b, NULL);
-			}
-		}
 		return r;
 	}
 	if (kind == WM_ETCD_KEY_SERVER)
 		return server_apply(s, name, deleted ? NULL : kv);
-	if (kind == WM_ETCD_KEY_DENIED) {
-		/* Reported at every event: our own deny is in the cache
-		 * before its event arrives. */
-		int r = denied_apply(s, name, !deleted);
-		if (r == 0 && cmd)
-			*cmd = deny_cmd(name, deleted ? NULL : kv);
-		return r;
-	}
+	if (kind == WM_ETCD_KEY_DENIED)
+		return denied_apply(s, name, !deleted);
 	if (kind != WM_ETCD_KEY_NODE || !s->has_mesh)
 		return 0;
 	if (deleted) {
-		if (node_del(s, name) && cmd) {
-			Webmesh__V1__RaftCommand *c = malloc(sizeof(*c));
-			Webmesh__V1__RemoveNodeCommand *rm = malloc(sizeof(*rm));
-			char *id = strdup(name);
-			if (!c || !rm || !id) {
-				free(c);
-				free(rm);
-				free(id);
-				return -ENOMEM;
-			}
-			webmesh__v1__raft_command__init(c);
-			webmesh__v1__remove_node_command__init(rm);
-			rm->id = id;
-			c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_REMOVE_NODE;
-			c->remove_node = rm;
-			*cmd = c;
-		}
+		node_del(s, name);
 		return 0;
 	}
 	struct wm_mesh_node n;
 	if (wm_etcd_node_decode(&s->info, kv->value.data, kv->value.len, &n) < 0 ||
 	    strcmp(n.id, name) != 0)
 		return 0; /* a record we did not write: not a node */
-	int r = node_put(s, &n, kv->mod_revision);
-	if (r == 0 && cmd) {
-		Webmesh__V1__JoinNodeCommand *j =
-			webmesh__v1__join_node_command__unpack(NULL, kv->value.len, kv->value.data);
-		Webmesh__V1__RaftCommand *c = j ? malloc(sizeof(*c)) : NULL;
-		if (c) {
-			webmesh__v1__raft_command__init(c);
-			c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
-			c->join_node = j;
-			*cmd = c;
-		} else if (j) {
-			webmesh__v1__join_node_command__free_unpacked(j, NULL);
-		}
-	}
-	return r;
+	struct wm_etcd_join_flags fl;
+	wm_etcd_join_flags_decode(kv->value.data, kv->value.len, &fl);
+	return node_put(s, &n, kv->mod_revision, &fl);
 }
 
 static void cmd_free(Webmesh__V1__RaftCommand *c)
@@ -435,11 +368,18 @@ static void op_end(struct op *o)
 {
 	if (o->s)
 		op_unlink(o);
+	/* Reads go to the replica (store_state.c), which the watch feeds: a
+	 * write is reported once it is there. */
+	if (o->cb && o->s && o->res.err == 0 && o->res.index &&
+	    wm_etcd_state_defer(o->s->st, (int64_t)o->res.index, o->cb, o->data, &o->res) == 0)
+		o->cb = NULL;
 	if (o->cb)
 		o->cb(o->data, &o->res);
 	wm_etcd_txn_free(&o->txn);
 	if (o->boot)
 		webmesh__v1__bootstrap_mesh_command__free_unpacked(o->boot, NULL);
+	if (o->orig)
+		webmesh__v1__raft_command__free_unpacked(o->orig, NULL);
 	if (o->later)
 		uv_close((uv_handle_t *)o->later, timer_free_cb);
 	free(o->leased);
@@ -540,6 +480,7 @@ static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 		o->node.ipv4 = old.ipv4;
 		o->node.joined_at = old.joined_at;
 		o->mod_rev = node->mod_revision;
+		wm_etcd_join_flags_decode(node->value.data, node->value.len, &o->fl);
 		retry(o);
 		return;
 	}
@@ -557,6 +498,31 @@ static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 		o->n_leased = 0;
 	}
 	retry(o);
+}
+
+static void guard_resume(void *data, const struct wm_store_result *res)
+{
+	struct op *o = data;
+	if (!o->s || res->err) {
+		op_end(o); /* the store closed: its caller has heard */
+		return;
+	}
+	retry(o);
+}
+
+/* A guarded join failed: if the guard moved (another command that checks
+ * routes committed), try again once the replica holds that command. */
+static bool guard_moved(struct op *o, const Etcdserverpb__TxnResponse *r)
+{
+	const Mvccpb__KeyValue *g = r->n_responses ? resp_kv(r, r->n_responses - 1) : NULL;
+	int64_t now = g ? g->mod_revision : 0;
+	struct wm_store_result wait = {0};
+	if (now == o->guard_rev)
+		return false;
+	wm_etcd_txn_free(&o->txn);
+	if (wm_etcd_state_defer(o->s->st, now, guard_resume, o, &wait) < 0)
+		op_fail(o, -ENOMEM, "out of memory");
+	return true;
 }
 
 static void txn_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
@@ -587,15 +553,17 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 			kv.key = o->txn.put[0].key;
 			kv.value = o->txn.put[0].value;
 			kv.mod_revision = rev;
-			cache_apply(s, &kv, false, NULL);
+			cache_apply(s, &kv, false);
 			op_end(o);
 		} else {
 			op_fail(o, -EEXIST, "the mesh is already bootstrapped");
 		}
 		break;
 	case OP_JOIN:
-		if (r->succeeded) {
-			node_put(s, &o->node, rev);
+		if (!r->succeeded && o->guarded && guard_moved(o, r)) {
+			break;
+		} else if (r->succeeded) {
+			node_put(s, &o->node, rev, &o->fl);
 			o->res.node = o->node;
 			op_end(o);
 		} else if (o->rejoin) {
@@ -608,8 +576,10 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 			if (!kv) { /* removed meanwhile: join anew */
 				o->rejoin = false;
 				o->node.ipv4.family = 0;
+				o->fl = o->asked;
 			} else {
 				o->mod_rev = kv->mod_revision;
+				wm_etcd_join_flags_decode(kv->value.data, kv->value.len, &o->fl);
 			}
 			retry(o);
 		} else {
@@ -645,9 +615,41 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 		}
 		break;
 	case OP_LOAD:
+	case OP_FIND:
 		break;
 	}
 	etcdserverpb__txn_response__free_unpacked(r, NULL);
+}
+
+/* A node to remove that the cache does not hold: etcd says whether it
+ * exists (another server may have joined it a moment ago). */
+static void find_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct op *o = data;
+	if (!o->s) {
+		op_end(o);
+		return;
+	}
+	if (err < 0) {
+		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
+			message ? message : strerror(-err));
+		return;
+	}
+	Etcdserverpb__RangeResponse *r = etcdserverpb__range_response__unpack(NULL, len, resp);
+	const Mvccpb__KeyValue *kv = r && r->n_kvs ? r->kvs[0] : NULL;
+	int rv = -ENOENT;
+	if (kv && o->s->has_mesh &&
+	    wm_etcd_node_decode(&o->s->info, kv->value.data, kv->value.len, &o->node) == 0) {
+		o->mod_rev = kv->mod_revision;
+		o->kind = OP_REMOVE;
+		rv = op_step(o);
+	}
+	if (r)
+		etcdserverpb__range_response__free_unpacked(r, NULL);
+	if (rv == -ENOENT)
+		op_fail(o, -ENOENT, "no node %.64s", o->node.id);
+	else if (rv < 0)
+		op_fail(o, -WM_ERPC, "etcd: %s", strerror(-rv));
 }
 
 /* The leases as they are in etcd now (keys only), then the join again. */
@@ -739,9 +741,32 @@ static int op_step(struct op *o)
 		rq.keys_only = true;
 		return wm_etcd_call(s->client, "/etcdserverpb.KV/Range", &rq.base, leases_cb, o);
 	}
+	case OP_FIND: {
+		Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
+		char key[WM_ETCD_KEY_MAX];
+		r = wm_etcd_key(s->mesh, WM_ETCD_KEY_NODE, o->node.id, key, sizeof(key));
+		if (r < 0)
+			return r;
+		rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+		return wm_etcd_call(s->client, "/etcdserverpb.KV/Range", &rq.base, find_cb, o);
+	}
 	case OP_JOIN:
+		if (o->guarded) {
+			/* The FSM's checks of a join's routes against the
+			 * other nodes' (claims) and against the routes put
+			 * behind it (at most WM_MAX_ROUTES in all), on the
+			 * state the guard stands for. */
+			struct wm_store_result res;
+			o->guard_rev = wm_etcd_state_guard_rev(s->st);
+			r = wm_etcd_state_check(s->st, o->orig, &res);
+			if (r == 0 && (res.err == -EACCES || res.err == -EINVAL)) {
+				o->res = res;
+				return op_refuse_later(o);
+			}
+		}
 		if (o->rejoin) {
-			r = wm_etcd_txn_rejoin(&o->txn, s->mesh, &o->node, o->mod_rev);
+			r = wm_etcd_txn_rejoin_flags(&o->txn, s->mesh, &o->node, o->mod_rev,
+						     &o->fl);
 		} else {
 			uint32_t a, *taken;
 			size_t n_taken;
@@ -750,6 +775,15 @@ static int op_step(struct op *o)
 				return r;
 			r = wm_etcd_lease_pick(s->first, s->last, taken, n_taken, o->want, &a);
 			free(taken);
+			if (o->strict && (r < 0 || a != o->want)) {
+				/* As the FSM's lease_pick: an IPAM plugin's address is
+				 * never second-guessed into another one. */
+				o->res.err = -EEXIST;
+				snprintf(o->res.message, sizeof(o->res.message),
+					 "the IPAM plugin's address for the node is leased to "
+					 "another node");
+				return op_refuse_later(o);
+			}
 			if (r == -WM_EEXHAUSTED) {
 				char net[WM_PREFIX_STRLEN];
 				wm_prefix_format(&s->info.ipv4_network, net, sizeof(net));
@@ -759,7 +793,7 @@ static int op_step(struct op *o)
 				return op_refuse_later(o);
 			}
 			o->node.ipv4 = wm_prefix_from_ipv4_u32(a, 32);
-			r = wm_etcd_txn_join(&o->txn, s->mesh, &o->node);
+			r = wm_etcd_txn_join_flags(&o->txn, s->mesh, &o->node, &o->fl);
 		}
 		break;
 	case OP_REMOVE:
@@ -774,6 +808,8 @@ static int op_step(struct op *o)
 	default:
 		return -EINVAL;
 	}
+	if (r == 0 && o->kind == OP_JOIN && o->guarded)
+		r = wm_etcd_txn_guard(&o->txn, s->mesh, o->guard_rev);
 	if (r < 0)
 		return r;
 	return wm_etcd_call(s->client, "/etcdserverpb.KV/Txn", &o->txn.req.base, txn_cb, o);
@@ -786,6 +822,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		return -EINVAL;
 	if (s->closing)
 		return -ECANCELED;
+	if (wm_etcd_state_handles(cmd))
+		return wm_etcd_state_apply(s->st, cmd, cb, data);
 	struct op *o = calloc(1, sizeof(*o));
 	if (!o)
 		return -ENOMEM;
@@ -878,6 +916,26 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		}
 		if (o->node.ipv4.family == AF_INET)
 			o->want = wm_prefix_ipv4_u32(&o->node.ipv4);
+		o->strict = cmd->join_node->ipv4_request_strict && o->want;
+		o->fl.full_mesh = cmd->join_node->full_mesh;
+		if (cmd->join_node->via && *cmd->join_node->via)
+			snprintf(o->fl.via, sizeof(o->fl.via), "%.*s", WM_NODE_ID_MAX,
+				 cmd->join_node->via);
+		o->asked = o->fl;
+		if (cmd->join_node->n_routes) {
+			size_t len = webmesh__v1__raft_command__get_packed_size(cmd);
+			uint8_t *buf = malloc(len ? len : 1);
+			if (buf) {
+				webmesh__v1__raft_command__pack(cmd, buf);
+				o->orig = webmesh__v1__raft_command__unpack(NULL, len, buf);
+				free(buf);
+			}
+			o->guarded = true;
+			if (!o->orig) {
+				r = -ENOMEM;
+				break;
+			}
+		}
 		size_t i = node_find(s, o->node.id, &found);
 		if (found && !wm_key_equal(s->nodes[i].n.public_key, o->node.public_key)) {
 			o->res.err = -WM_EKEYMISMATCH;
@@ -889,6 +947,7 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 			o->node.ipv4 = s->nodes[i].n.ipv4;
 			o->node.joined_at = s->nodes[i].n.joined_at;
 			o->mod_rev = s->nodes[i].mod_rev;
+			o->fl = s->nodes[i].fl;
 		} else {
 			r = cache_leases(s, &o->leased, &o->n_leased);
 		}
@@ -899,10 +958,14 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		o->kind = OP_REMOVE;
 		const char *id = cmd->remove_node->id ? cmd->remove_node->id : "";
 		size_t i = node_find(s, id, &found);
-		if (!found) {
+		const char *why;
+		snprintf(o->node.id, sizeof(o->node.id), "%.*s", WM_NODE_ID_MAX, id);
+		if (!found && wm_node_id_check(id, &why) < 0) {
 			o->res.err = -ENOENT;
 			snprintf(o->res.message, sizeof(o->res.message), "no node %.64s", id);
 			refused = true;
+		} else if (!found) {
+			o->kind = OP_FIND; /* not here yet, maybe */
 		} else {
 			o->node = s->nodes[i].n;
 			o->mod_rev = s->nodes[i].mod_rev;
@@ -916,6 +979,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 	if (r < 0) {
 		if (o->boot)
 			webmesh__v1__bootstrap_mesh_command__free_unpacked(o->boot, NULL);
+		if (o->orig)
+			webmesh__v1__raft_command__free_unpacked(o->orig, NULL);
 		free(o->leased);
 		free(o);
 		return r;
@@ -930,6 +995,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		wm_etcd_txn_free(&o->txn);
 		if (o->boot)
 			webmesh__v1__bootstrap_mesh_command__free_unpacked(o->boot, NULL);
+		if (o->orig)
+			webmesh__v1__raft_command__free_unpacked(o->orig, NULL);
 		free(o->leased);
 		if (o->later)
 			uv_close((uv_handle_t *)o->later, timer_free_cb);
@@ -952,12 +1019,17 @@ static void watch_cb(void *data, int64_t revision, const Mvccpb__Event *ev)
 		load(s);
 		return;
 	}
-	cache_apply(s, ev->kv, ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE, &cmd);
+	bool deleted = ev->type == MVCCPB__EVENT__EVENT_TYPE__DELETE;
+	cache_apply(s, ev->kv, deleted);
 	if (revision > s->revision)
 		s->revision = revision;
+	/* The feed is what the replica applied: every kind of command, and
+	 * a node this store removed itself (gone from the cache already). */
+	wm_etcd_state_event(s->st, ev->kv, deleted, revision, &cmd);
 	if (cmd)
 		notify(s, revision, cmd);
 	cmd_free(cmd);
+	wm_etcd_state_caught_up(s->st);
 }
 
 static void load_done(struct wm_etcd_store *s, int err, const char *msg)
@@ -997,10 +1069,16 @@ static void load_cb(void *data, int err, const char *message, const uint8_t *res
 			if (key_kind(s, kv->key.data, kv->key.len, &kind, name, sizeof(name)) < 0 ||
 			    (kind == WM_ETCD_KEY_MESH) != (pass == 0))
 				continue;
-			cache_apply(s, kv, false, NULL);
+			cache_apply(s, kv, false);
 		}
 	s->revision = r->header ? r->header->revision : 0;
+	int sr = wm_etcd_state_load(s->st, r->kvs, r->n_kvs, s->revision);
 	etcdserverpb__range_response__free_unpacked(r, NULL);
+	if (sr < 0) {
+		load_done(s, sr, "cannot rebuild the state");
+		return;
+	}
+	wm_etcd_state_caught_up(s->st);
 	if (s->watch)
 		wm_etcd_watch_stop(s->watch);
 	s->watch = NULL;
@@ -1042,10 +1120,16 @@ int wm_etcd_store_open(uv_loop_t *loop, struct wm_etcd_client *client, const cha
 		return -EINVAL;
 	}
 	s->prefix_len = strlen(s->prefix);
+	int r = wm_etcd_state_new(loop, client, mesh, &s->st);
+	if (r < 0) {
+		free(s);
+		return r;
+	}
 	s->ready_cb = ready_cb;
 	s->ready_data = data;
 	load(s);
 	if (!s->loading) {
+		wm_etcd_state_free(s->st);
 		free(s);
 		return -ECONNREFUSED;
 	}
@@ -1072,6 +1156,7 @@ void wm_etcd_store_close(struct wm_etcd_store *s)
 		o->s = NULL;
 	}
 	s->ops = NULL;
+	wm_etcd_state_free(s->st);
 	reg_close(s->reg);
 	free(s->servers);
 	free(s->denied);
@@ -1269,25 +1354,22 @@ int wm_etcd_store_mesh_info(struct wm_etcd_store *s, struct wm_mesh_info *out)
 	return 0;
 }
 
+/* Nodes as the replica holds them: with the routes an administrator put
+ * behind them, as the Raft store lists them (the cache above keeps only
+ * what the join commands need). */
 int wm_etcd_store_get_node(struct wm_etcd_store *s, const char *id, struct wm_mesh_node *out)
 {
-	bool found;
-	size_t i = node_find(s, id, &found);
-	if (!found)
-		return -ENOENT;
-	*out = s->nodes[i].n;
-	return 0;
+	return wm_fsm_get_node(wm_etcd_state_fsm(s->st), id, out);
 }
 
 int wm_etcd_store_list_nodes(struct wm_etcd_store *s, struct wm_mesh_node **out, size_t *n)
 {
-	*out = malloc((s->n_nodes ? s->n_nodes : 1) * sizeof(**out));
-	if (!*out)
-		return -ENOMEM;
-	for (size_t i = 0; i < s->n_nodes; i++)
-		(*out)[i] = s->nodes[i].n;
-	*n = s->n_nodes;
-	return 0;
+	return wm_fsm_list_nodes(wm_etcd_state_fsm(s->st), out, n);
+}
+
+struct wm_etcd_state *wm_etcd_store_state(struct wm_etcd_store *s)
+{
+	return s->st;
 }
 
 int64_t wm_etcd_store_revision(const struct wm_etcd_store *s)

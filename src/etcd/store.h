@@ -3,8 +3,9 @@
  * feed from that watch. It has the shape of the store interface
  * (store/store_api.def): apply's results and refusals, on_change's feed with
  * cmd NULL for "reload everything", so that a storage plugin can forward to
- * it. Commands so far: BootstrapMesh, JoinNode, RemoveNode, DenyNode,
- * AllowNode; others are refused with -ENOTSUP. */
+ * it. Every RaftCommand kind is taken; reads (list_edges, authz_load, dump...)
+ * answer from a replica of the Raft store's own state machine that the watch
+ * keeps (store_state.h), so they are the Raft store's, byte for byte. */
 #ifndef WM_ETCD_STORE_H
 #define WM_ETCD_STORE_H
 
@@ -14,6 +15,7 @@
 #include <uv.h>
 
 #include "etcd/client.h"
+#include "store/authz.h"
 #include "store/store.h"
 
 struct wm_etcd_store;
@@ -42,6 +44,16 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 int wm_etcd_store_mesh_info(struct wm_etcd_store *s, struct wm_mesh_info *out);
 int wm_etcd_store_get_node(struct wm_etcd_store *s, const char *id, struct wm_mesh_node *out);
 int wm_etcd_store_list_nodes(struct wm_etcd_store *s, struct wm_mesh_node **out, size_t *n);
+/* The store interface's other reads (store/store_api.def), with the same
+ * meaning and order; arrays malloc'd. dump is wm_store_dump's format (the
+ * meta row's applied_index is the etcd revision the replica reflects). */
+int wm_etcd_store_list_edges(struct wm_etcd_store *s, struct wm_mesh_edge **out, size_t *n);
+int wm_etcd_store_list_edge_attrs(struct wm_etcd_store *s, struct wm_edge_attr **out, size_t *n);
+int wm_etcd_store_list_dns_records(struct wm_etcd_store *s, struct wm_dns_record **out, size_t *n);
+int wm_etcd_store_authz_load(struct wm_etcd_store *s, struct wm_authz_snapshot *out);
+int wm_etcd_store_dump(struct wm_etcd_store *s, char **out);
+/* The replica itself (store_state.h), for store_reads.c. */
+struct wm_etcd_state *wm_etcd_store_state(struct wm_etcd_store *s);
 /* The etcd revision the cache reflects. */
 int64_t wm_etcd_store_revision(const struct wm_etcd_store *s);
 /* How often the watch was opened again after losing its stream. */

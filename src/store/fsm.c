@@ -203,6 +203,26 @@ int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCo
 	return 0;
 }
 
+int wm_fsm_check_cmd(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
+		     struct wm_store_result *res, int (*after)(void *data, struct wm_fsm *f),
+		     void *data)
+{
+	memset(res, 0, sizeof(*res));
+	/* Another store (src/etcd) keeps its state elsewhere and asks the
+	 * FSM only what a command would do to it: the same code that decides
+	 * on a Raft replica, so both refuse alike; nothing stays. */
+	int r = exec(f->db, "BEGIN IMMEDIATE");
+	if (r < 0)
+		return r;
+	r = dispatch(f, cmd, res);
+	if (r == 0 && res->err == 0 && after)
+		r = after(data, f);
+	exec(f->db, "ROLLBACK");
+	if (r < 0 && res->err == 0)
+		wm_fsm_refuse(res, r, "state database error: %s", sqlite3_errmsg(f->db));
+	return r;
+}
+
 int wm_fsm_apply(struct wm_fsm *f, uint64_t index, const uint8_t *buf, size_t len,
 		 struct wm_store_result *res)
 {

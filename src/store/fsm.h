@@ -35,6 +35,14 @@ int wm_fsm_apply(struct wm_fsm *f, uint64_t index, const uint8_t *buf, size_t le
  * every replica. res->node is filled for a successful JoinNode only. */
 int wm_fsm_apply_cmd(struct wm_fsm *f, uint64_t index, const Webmesh__V1__RaftCommand *cmd,
 		     struct wm_store_result *res);
+/* What cmd would do, without doing it: the checks of wm_fsm_apply_cmd, then
+ * (when it would succeed and after is not NULL) after(data, f) reads the
+ * state as the command leaves it; then everything is rolled back. res as
+ * wm_fsm_apply_cmd's (res->index 0); < 0 only for an SQLite failure or
+ * after's error. For a store that keeps the state elsewhere (src/etcd). */
+int wm_fsm_check_cmd(struct wm_fsm *f, const Webmesh__V1__RaftCommand *cmd,
+		     struct wm_store_result *res, int (*after)(void *data, struct wm_fsm *f),
+		     void *data);
 /* Serializes the database (sqlite3_serialize); *out is malloc'd. */
 int wm_fsm_snapshot(struct wm_fsm *f, uint8_t **out, size_t *len);
 /* The same with the caller's allocator (raft_malloc for libraft). */

@@ -7,6 +7,10 @@
  *   etcd_tool ENDPOINTS MESH leave ID
  *   etcd_tool ENDPOINTS MESH deny ID | allow ID
  *   etcd_tool ENDPOINTS MESH list                nodes, then servers
+ *   etcd_tool ENDPOINTS MESH edge A B WEIGHT     put an edge
+ *   etcd_tool ENDPOINTS MESH routes ID PREFIX    put a route behind a node
+ *                                                (route claims checked)
+ *   etcd_tool ENDPOINTS MESH dump                the store's dump
  *   etcd_tool ENDPOINTS MESH serve ID ADDR TTL SECONDS   register as a server
  *   etcd_tool ENDPOINTS MESH members             etcd's members (MemberList)
  *   etcd_tool ENDPOINTS MESH watch N SECONDS     print the first N changes
@@ -110,6 +114,7 @@ static int join(struct wm_etcd_store *s, const char *id, const char *key, const 
 	j.n_endpoints = 1;
 	j.listen_port = 51820;
 	j.ipv4_request = (char *)(v4 ? v4 : "");
+	j.full_mesh = true; /* as webmeshd asks: the default edges */
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &j;
 	int rv = wm_etcd_store_apply(s, &cmd, apply_cb, r);
@@ -257,6 +262,38 @@ int main(int argc, char **argv)
 			pending++;
 		else
 			free(r);
+	} else if ((strcmp(cmd, "edge") == 0 && argc == 7) ||
+		   (strcmp(cmd, "routes") == 0 && argc == 6)) {
+		Webmesh__V1__RaftCommand rc = WEBMESH__V1__RAFT_COMMAND__INIT;
+		Webmesh__V1__PutEdgeCommand pe = WEBMESH__V1__PUT_EDGE_COMMAND__INIT;
+		Webmesh__V1__PutRoutesCommand pr = WEBMESH__V1__PUT_ROUTES_COMMAND__INIT;
+		char *rt[1] = {argc > 5 ? argv[5] : NULL};
+		struct join_req *r = calloc(1, sizeof(*r));
+		snprintf(r->id, sizeof(r->id), "%s", argv[4]);
+		if (cmd[0] == 'e') {
+			pe.source = argv[4];
+			pe.target = argv[5];
+			pe.weight = atoi(argv[6]);
+			rc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE;
+			rc.put_edge = &pe;
+		} else {
+			pr.node_id = argv[4];
+			pr.routes = rt;
+			pr.n_routes = 1;
+			pr.route_claims_checked = true;
+			rc.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_ROUTES;
+			rc.put_routes = &pr;
+		}
+		if (wm_etcd_store_apply(s, &rc, apply_cb, r) == 0)
+			pending++;
+		else
+			free(r);
+	} else if (strcmp(cmd, "dump") == 0 && argc == 4) {
+		char *d = NULL;
+		if (wm_etcd_store_dump(s, &d) < 0)
+			return 1;
+		fputs(d, stdout);
+		free(d);
 	} else if (strcmp(cmd, "list") == 0) {
 		struct wm_mesh_node *v;
 		size_t n;

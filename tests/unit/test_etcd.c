@@ -14,6 +14,8 @@
 #include "core/key.h"
 #include "etcd/layout.h"
 #include "etcd/record.h"
+#include "etcd/record_state.h"
+#include "store/fsm.h"
 
 static void test_mesh_names(void **state)
 {
@@ -375,6 +377,239 @@ static void test_txn_bootstrap(void **state)
 	wm_etcd_txn_free(&t);
 }
 
+/* Keys of the state records: undirected edges, DNS values under a prefix of
+ * their name and type, and every key recognised for its kind. */
+static void test_state_keys(void **state)
+{
+	char k1[WM_ETCD_SKEY_MAX], k2[WM_ETCD_SKEY_MAX], pfx[WM_ETCD_SKEY_MAX];
+	enum wm_etcd_skind kind;
+	(void)state;
+	const size_t pl = strlen("/webmesh/m/");
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_EDGE, "a", "b", NULL, k1, sizeof(k1)), 0);
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_EDGE, "b", "a", NULL, k2, sizeof(k2)), 0);
+	assert_string_equal(k1, k2);
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_EDGE, "a", "c", NULL, k2, sizeof(k2)), 0);
+	assert_string_not_equal(k1, k2);
+	assert_int_equal(wm_etcd_skey_kind((const uint8_t *)k1 + pl, strlen(k1) - pl, &kind), 0);
+	assert_int_equal(kind, WM_ETCD_S_EDGE);
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_DNS, "www.x", "A", "10.0.0.1", k1, sizeof(k1)),
+			 0);
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_DNS, "www.x", "A", NULL, pfx, sizeof(pfx)), 0);
+	assert_memory_equal(k1, pfx, strlen(pfx));
+	assert_int_equal(wm_etcd_skey_kind((const uint8_t *)k1 + pl, strlen(k1) - pl, &kind), 0);
+	assert_int_equal(kind, WM_ETCD_S_DNS);
+	/* The prefix itself is not a record. */
+	assert_int_equal(wm_etcd_skey_kind((const uint8_t *)pfx + pl, strlen(pfx) - pl, &kind),
+			 -EINVAL);
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_ROUTES, "node-a", NULL, NULL, k1, sizeof(k1)),
+			 0);
+	assert_string_equal(k1, "/webmesh/m/routes/node-a");
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_ROUTES, "../x", NULL, NULL, k1, sizeof(k1)),
+			 -EINVAL);
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_AUTHZ, "roles", "r", NULL, k1, sizeof(k1)), 0);
+	assert_int_equal(wm_etcd_skey_kind((const uint8_t *)k1 + pl, strlen(k1) - pl, &kind), 0);
+	assert_int_equal(kind, WM_ETCD_S_AUTHZ);
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_AUTHZ, "widgets", "r", NULL, k1, sizeof(k1)),
+			 -EINVAL);
+	static const char *const other[] = {"guard", "cmd", "authz-settings"};
+	static const enum wm_etcd_skind ok[] = {WM_ETCD_S_GUARD, WM_ETCD_S_CMD,
+						WM_ETCD_S_AUTHZ_SET};
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(
+			wm_etcd_skey_kind((const uint8_t *)other[i], strlen(other[i]), &kind), 0);
+		assert_int_equal(kind, ok[i]);
+	}
+	static const char *const bad[] = {"edges/xyz", "edges/",  "dns/00/11",
+					  "guards",    "nodes/a", "authz/roles/short"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_equal(wm_etcd_skey_kind((const uint8_t *)bad[i], strlen(bad[i]), &kind),
+				 -EINVAL);
+}
+
+/* A record holds only the commands of its kind, with its nodes' create
+ * revisions; anything else is refused. */
+static void test_state_records(void **state)
+{
+	Webmesh__V1__RaftCommand c = WEBMESH__V1__RAFT_COMMAND__INIT, *back;
+	Webmesh__V1__PutEdgeCommand e = WEBMESH__V1__PUT_EDGE_COMMAND__INIT;
+	uint8_t *v;
+	size_t len;
+	int64_t a, b;
+	(void)state;
+	e.source = "a";
+	e.target = "b";
+	e.weight = 3;
+	c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE;
+	c.put_edge = &e;
+	assert_int_equal(wm_etcd_srec_encode(&c, 7, 9, &v, &len), 0);
+	assert_int_equal(wm_etcd_srec_decode(WM_ETCD_S_EDGE, v, len, &back, &a, &b), 0);
+	assert_int_equal(a, 7);
+	assert_int_equal(b, 9);
+	assert_string_equal(back->put_edge->target, "b");
+	assert_int_equal(back->put_edge->weight, 3);
+	webmesh__v1__raft_command__free_unpacked(back, NULL);
+	/* The cmd key takes any command; the routes key not an edge. */
+	assert_int_equal(wm_etcd_srec_decode(WM_ETCD_S_CMD, v, len, &back, &a, &b), 0);
+	webmesh__v1__raft_command__free_unpacked(back, NULL);
+	assert_int_equal(wm_etcd_srec_decode(WM_ETCD_S_ROUTES, v, len, &back, &a, &b), -EINVAL);
+	assert_null(back);
+	assert_int_equal(wm_etcd_srec_decode(WM_ETCD_S_DNS, v, len, &back, &a, &b), -EINVAL);
+	free(v);
+	/* Negative revisions, garbage, an empty command. */
+	assert_int_equal(wm_etcd_srec_encode(&c, -1, 0, &v, &len), 0);
+	assert_int_equal(wm_etcd_srec_decode(WM_ETCD_S_EDGE, v, len, &back, &a, &b), -EINVAL);
+	free(v);
+	const uint8_t junk[] = {0xff, 0xff, 0xff};
+	assert_int_equal(wm_etcd_srec_decode(WM_ETCD_S_EDGE, junk, sizeof(junk), &back, &a, &b),
+			 -EINVAL);
+	Webmesh__V1__RaftCommand empty = WEBMESH__V1__RAFT_COMMAND__INIT;
+	assert_int_equal(wm_etcd_srec_encode(&empty, 0, 0, &v, &len), 0);
+	assert_int_equal(wm_etcd_srec_decode(WM_ETCD_S_CMD, v, len, &back, &a, &b), -EINVAL);
+	free(v);
+}
+
+static size_t txn_ops(const Etcdserverpb__TxnRequest *r)
+{
+	return r->n_compare + r->n_success + r->n_failure;
+}
+
+/* etcd takes at most 128 operations per transaction (--max-txn-ops). In a
+ * full mesh of N = 1000 nodes the Raft store's join adds an edge to each of
+ * the other 999; the etcd store's largest transaction of any command kind
+ * stays a handful of operations, whatever N. */
+static void test_txn_ops_at_1000_nodes(void **state)
+{
+	enum { N = 1000 };
+	struct wm_fsm *f;
+	struct wm_store_result res;
+	char err[256], ids[N][16], key[WM_KEY_B64_LEN + 1];
+	Webmesh__V1__RaftCommand c = WEBMESH__V1__RAFT_COMMAND__INIT;
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	Webmesh__V1__JoinNodeCommand j;
+	char *ep[] = {"192.0.2.1:51820"}, *rt[] = {"192.168.7.0/24"};
+	struct wm_mesh_edge *edges;
+	size_t n_edges, largest = 0;
+	(void)state;
+
+	assert_int_equal(wm_fsm_open(":memory:", &f, err, sizeof(err)), 0);
+	b.network_ipv4 = "10.1.0.0/16";
+	b.network_ipv6 = "fd12:3456:789a::/48";
+	b.domain = "mesh.internal";
+	c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP;
+	c.bootstrap = &b;
+	assert_int_equal(wm_fsm_apply_cmd(f, 1, &c, &res), 0);
+	assert_int_equal(res.err, 0);
+	for (int i = 0; i < N; i++) {
+		wm_key k = {0};
+		k[0] = (uint8_t)(i + 1);
+		k[1] = (uint8_t)((i + 1) >> 8);
+		k[31] = 0x42;
+		wm_key_to_base64(k, key);
+		snprintf(ids[i], sizeof(ids[i]), "n%d", i);
+		join_cmd(&j, ep, rt);
+		j.id = ids[i];
+		j.public_key = key;
+		j.n_routes = 0;
+		j.full_mesh = true;
+		c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+		c.join_node = &j;
+		assert_int_equal(wm_fsm_apply_cmd(f, 2 + (uint64_t)i, &c, &res), 0);
+		assert_int_equal(res.err, 0);
+	}
+	struct wm_mesh_node *nodes;
+	size_t n_nodes;
+	assert_int_equal(wm_fsm_list_nodes(f, &nodes, &n_nodes), 0);
+	free(nodes);
+	assert_int_equal(n_nodes, N);
+	assert_int_equal(wm_fsm_list_edges(f, &edges, &n_edges), 0);
+	assert_int_equal(n_edges, (size_t)N * (N - 1) / 2);
+	free(edges);
+
+	/* Node 1001 joins (and comes again), with routes: the guarded join. */
+	struct wm_mesh_info m;
+	struct wm_mesh_node n;
+	uint32_t first, last;
+	char why[256];
+	assert_int_equal(wm_fsm_mesh_info(f, &m), 0);
+	assert_int_equal(wm_etcd_mesh_from_cmd(&b, &m, &first, &last, why, sizeof(why)), 0);
+	join_cmd(&j, ep, rt);
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), 0);
+	n.ipv4 = wm_prefix_from_ipv4_u32(first + N, 32);
+	struct wm_etcd_txn t;
+	assert_int_equal(wm_etcd_txn_join(&t, "m", &n), 0);
+	assert_int_equal(wm_etcd_txn_guard(&t, "m", 12345), 0);
+	largest = txn_ops(&t.req);
+	assert_int_equal(largest, 14); /* 4 + 1 compares, 3 + 1 puts, 4 + 1 reads */
+	wm_etcd_txn_free(&t);
+	assert_int_equal(wm_etcd_txn_rejoin(&t, "m", &n, 77), 0);
+	assert_int_equal(wm_etcd_txn_guard(&t, "m", 12345), 0);
+	largest = txn_ops(&t.req) > largest ? txn_ops(&t.req) : largest;
+	wm_etcd_txn_free(&t);
+	assert_int_equal(wm_etcd_txn_remove(&t, "m", &n, 77), 0);
+	largest = txn_ops(&t.req) > largest ? txn_ops(&t.req) : largest;
+	wm_etcd_txn_free(&t);
+
+	/* The other commands: the most any takes is an edge's (two nodes
+	 * compared, the record, the guard, the cmd key). */
+	struct wm_etcd_change ch;
+	struct wm_etcd_gtxn g;
+	Webmesh__V1__PutEdgeCommand e = WEBMESH__V1__PUT_EDGE_COMMAND__INIT;
+	e.source = ids[0];
+	e.target = ids[N - 1];
+	e.weight = 2;
+	c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_EDGE;
+	c.put_edge = &e;
+	memset(&ch, 0, sizeof(ch));
+	ch.node_a = ids[0];
+	ch.node_b = ids[N - 1];
+	ch.rev_a = 5;
+	ch.rev_b = 6;
+	ch.create_a = 2;
+	ch.create_b = 3;
+	ch.put = true;
+	ch.record = &c;
+	assert_int_equal(
+		wm_etcd_skey("m", WM_ETCD_S_EDGE, e.source, e.target, NULL, ch.key, sizeof(ch.key)),
+		0);
+	assert_int_equal(wm_etcd_txn_change(&g, "m", 99, &ch, &c), 0);
+	assert_int_equal(g.req.n_compare, 3);
+	assert_int_equal(g.req.n_success, 3);
+	assert_int_equal(g.req.n_failure, 1);
+	assert_int_equal(g.n_ops, txn_ops(&g.req));
+	largest = txn_ops(&g.req) > largest ? txn_ops(&g.req) : largest;
+	/* It packs. */
+	size_t len = etcdserverpb__txn_request__get_packed_size(&g.req);
+	uint8_t *buf = malloc(len);
+	etcdserverpb__txn_request__pack(&g.req, buf);
+	Etcdserverpb__TxnRequest *u = etcdserverpb__txn_request__unpack(NULL, len, buf);
+	assert_non_null(u);
+	assert_int_equal(txn_ops(u), 7);
+	etcdserverpb__txn_request__free_unpacked(u, NULL);
+	free(buf);
+	wm_etcd_gtxn_free(&g);
+	/* A DNS delete of every value of a name: one range delete. */
+	memset(&ch, 0, sizeof(ch));
+	ch.del_prefix = true;
+	assert_int_equal(wm_etcd_skey("m", WM_ETCD_S_DNS, "www.mesh.internal", "A", NULL, ch.key,
+				      sizeof(ch.key)),
+			 0);
+	assert_int_equal(wm_etcd_txn_change(&g, "m", 99, &ch, &c), 0);
+	assert_non_null(g.req.success[0]->request_delete_range->range_end.data);
+	wm_etcd_gtxn_free(&g);
+
+	assert_true(largest <= WM_ETCD_GTXN_MAX);
+	assert_true(largest * 8 < 128); /* far under etcd's limit */
+	/* The builder refuses to grow past its bound rather than overflow. */
+	wm_etcd_gtxn_init(&g);
+	int r = 0;
+	for (int i = 0; i <= WM_ETCD_GTXN_MAX && r == 0; i++)
+		r = wm_etcd_gtxn_cmp(&g, "/webmesh/m/guard", 1);
+	assert_int_equal(r, -E2BIG);
+	assert_int_equal(g.n_ops, WM_ETCD_GTXN_MAX);
+	wm_etcd_gtxn_free(&g);
+	wm_fsm_close(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -383,7 +618,8 @@ int main(void)
 		cmocka_unit_test(test_endpoints),     cmocka_unit_test(test_mesh_record),
 		cmocka_unit_test(test_node_record),   cmocka_unit_test(test_lease_pick),
 		cmocka_unit_test(test_txn_join),      cmocka_unit_test(test_txn_remove_rejoin),
-		cmocka_unit_test(test_txn_bootstrap),
+		cmocka_unit_test(test_txn_bootstrap), cmocka_unit_test(test_state_keys),
+		cmocka_unit_test(test_state_records), cmocka_unit_test(test_txn_ops_at_1000_nodes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
