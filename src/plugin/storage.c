@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct storage {
 	struct held *held;	 /* results waiting for the feed, oldest first */
 	struct held **held_tail; /* where the next one goes */
 	uv_timer_t *hold_timer;
+	bool in_apply; /* within the plugin's apply: a result now is too early */
 };
 
 static const struct webmesh_plugin *plugin;
@@ -63,14 +65,15 @@ static int node_from(const struct webmesh_storage_node *p, struct wm_mesh_node *
 	if (p->ipv6 && *p->ipv6 && wm_prefix_parse(p->ipv6, &n->ipv6) < 0)
 		return -EINVAL;
 	if (p->n_endpoints > WM_MAX_ENDPOINTS || p->n_routes > WM_MAX_ROUTES ||
-	    p->listen_port > 65535 || p->raft_role > WM_ROLE_OBSERVER)
+	    p->listen_port > 65535 || p->raft_role > WM_ROLE_OBSERVER ||
+	    (p->n_endpoints && !p->endpoints) || (p->n_routes && !p->routes))
 		return -EINVAL;
 	for (size_t i = 0; i < p->n_endpoints; i++)
-		if (wm_endpoint_parse(p->endpoints[i], &n->endpoints[i]) < 0)
+		if (!p->endpoints[i] || wm_endpoint_parse(p->endpoints[i], &n->endpoints[i]) < 0)
 			return -EINVAL;
 	n->n_endpoints = p->n_endpoints;
 	for (size_t i = 0; i < p->n_routes; i++)
-		if (wm_prefix_parse(p->routes[i], &n->routes[i]) < 0)
+		if (!p->routes[i] || wm_prefix_parse(p->routes[i], &n->routes[i]) < 0)
 			return -EINVAL;
 	n->n_routes = p->n_routes;
 	n->listen_port = (uint16_t)p->listen_port;
@@ -303,6 +306,74 @@ static int sink_text(void *ctx, const char *text)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* Every sink function a read does not expect refuses its item: a plugin
+ * that answers one read with items of another kind gets an error, never a
+ * call through NULL (the header lets webmeshd leave them out). */
+static int no_mesh(void *c, const struct webmesh_storage_mesh *m)
+{
+	(void)c, (void)m;
+	return -EINVAL;
+}
+static int no_node(void *c, const struct webmesh_storage_node *n)
+{
+	(void)c, (void)n;
+	return -EINVAL;
+}
+static int no_edge(void *c, const struct webmesh_storage_edge *e)
+{
+	(void)c, (void)e;
+	return -EINVAL;
+}
+static int no_str4(void *c, const char *a, const char *b, const char *d, const char *e)
+{
+	(void)c, (void)a, (void)b, (void)d, (void)e;
+	return -EINVAL;
+}
+static int no_str3(void *c, const char *a, const char *b, const char *d)
+{
+	(void)c, (void)a, (void)b, (void)d;
+	return -EINVAL;
+}
+static int no_str2(void *c, const char *a, const char *b)
+{
+	(void)c, (void)a, (void)b;
+	return -EINVAL;
+}
+static int no_str1(void *c, const char *a)
+{
+	(void)c, (void)a;
+	return -EINVAL;
+}
+static int no_authz(void *c, const struct webmesh_storage_authz *a)
+{
+	(void)c, (void)a;
+	return -EINVAL;
+}
+static int no_acl(void *c, const struct webmesh_storage_acl *a)
+{
+	(void)c, (void)a;
+	return -EINVAL;
+}
+
+static struct webmesh_storage_sink sink_refusing(void *ctx)
+{
+	return (struct webmesh_storage_sink){
+		.ctx = ctx,
+		.mesh = no_mesh,
+		.node = no_node,
+		.edge = no_edge,
+		.edge_attr = no_str4,
+		.dns_record = no_str3,
+		.authz = no_authz,
+		.role = no_str2,
+		.binding = no_str3,
+		.group = no_str2,
+		.acl = no_acl,
+		.denied = no_str1,
+		.text = no_str1,
+	};
+}
+
 /* ---- reads ---- */
 
 static int plugin_read(struct storage *st, uint32_t what, const char *arg,
@@ -336,7 +407,8 @@ static int read_items(struct storage *st, uint32_t what, struct webmesh_storage_
 
 static int a_mesh_info(struct wm_store *s, struct wm_mesh_info *out)
 {
-	struct webmesh_storage_sink sink = {.ctx = out, .mesh = sink_mesh};
+	struct webmesh_storage_sink sink = sink_refusing(out);
+	sink.mesh = sink_mesh;
 	int r = plugin_read(ST(s), WEBMESH_STORAGE_READ_MESH, NULL, &sink);
 	return r == -ENOENT ? -WM_ENOMESH : r;
 }
@@ -344,7 +416,8 @@ static int a_mesh_info(struct wm_store *s, struct wm_mesh_info *out)
 static int a_get_node(struct wm_store *s, const char *id, struct wm_mesh_node *out)
 {
 	struct items it = {.size = sizeof(*out)};
-	struct webmesh_storage_sink sink = {.ctx = &it, .node = sink_node};
+	struct webmesh_storage_sink sink = sink_refusing(&it);
+	sink.node = sink_node;
 	int r = plugin_read(ST(s), WEBMESH_STORAGE_READ_NODE, id, &sink);
 	if (r == 0 && it.n != 1)
 		r = -EIO;
@@ -356,41 +429,43 @@ static int a_get_node(struct wm_store *s, const char *id, struct wm_mesh_node *o
 
 static int a_list_nodes(struct wm_store *s, struct wm_mesh_node **out, size_t *n)
 {
-	struct webmesh_storage_sink sink = {.node = sink_node};
+	struct webmesh_storage_sink sink = sink_refusing(NULL);
+	sink.node = sink_node;
 	return read_items(ST(s), WEBMESH_STORAGE_READ_NODES, &sink, sizeof(**out), (void **)out, n);
 }
 
 static int a_list_edges(struct wm_store *s, struct wm_mesh_edge **out, size_t *n)
 {
-	struct webmesh_storage_sink sink = {.edge = sink_edge};
+	struct webmesh_storage_sink sink = sink_refusing(NULL);
+	sink.edge = sink_edge;
 	return read_items(ST(s), WEBMESH_STORAGE_READ_EDGES, &sink, sizeof(**out), (void **)out, n);
 }
 
 static int a_list_edge_attrs(struct wm_store *s, struct wm_edge_attr **out, size_t *n)
 {
-	struct webmesh_storage_sink sink = {.edge_attr = sink_edge_attr};
+	struct webmesh_storage_sink sink = sink_refusing(NULL);
+	sink.edge_attr = sink_edge_attr;
 	return read_items(ST(s), WEBMESH_STORAGE_READ_EDGE_ATTRS, &sink, sizeof(**out),
 			  (void **)out, n);
 }
 
 static int a_list_dns_records(struct wm_store *s, struct wm_dns_record **out, size_t *n)
 {
-	struct webmesh_storage_sink sink = {.dns_record = sink_dns};
+	struct webmesh_storage_sink sink = sink_refusing(NULL);
+	sink.dns_record = sink_dns;
 	return read_items(ST(s), WEBMESH_STORAGE_READ_DNS, &sink, sizeof(**out), (void **)out, n);
 }
 
 static int a_authz_load(struct wm_store *s, struct wm_authz_snapshot *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct webmesh_storage_sink sink = {
-		.ctx = out,
-		.authz = sink_authz,
-		.role = sink_role,
-		.binding = sink_binding,
-		.group = sink_group,
-		.acl = sink_acl,
-		.denied = sink_denied,
-	};
+	struct webmesh_storage_sink sink = sink_refusing(out);
+	sink.authz = sink_authz;
+	sink.role = sink_role;
+	sink.binding = sink_binding;
+	sink.group = sink_group;
+	sink.acl = sink_acl;
+	sink.denied = sink_denied;
 	int r = plugin_read(ST(s), WEBMESH_STORAGE_READ_AUTHZ, NULL, &sink);
 	if (r < 0)
 		snapshot_free(out);
@@ -400,7 +475,8 @@ static int a_authz_load(struct wm_store *s, struct wm_authz_snapshot *out)
 static int a_dump(struct wm_store *s, char **out)
 {
 	*out = NULL;
-	struct webmesh_storage_sink sink = {.ctx = out, .text = sink_text};
+	struct webmesh_storage_sink sink = sink_refusing(out);
+	sink.text = sink_text;
 	int r = plugin_read(ST(s), WEBMESH_STORAGE_READ_DUMP, NULL, &sink);
 	if (r == 0 && !*out)
 		r = -EIO;
@@ -443,11 +519,33 @@ static int later(uv_loop_t *loop, struct later *l)
 
 /* ---- commands ---- */
 
+/* A command the plugin holds. The plugin's token is the request's serial
+ * number, never a pointer: a result for a serial not in flight (called
+ * twice, after close, made up) finds nothing and is ignored, where a
+ * pointer would be freed memory. */
 struct apply_req {
+	struct apply_req *next;
+	uint64_t serial;
 	struct storage *st;
 	wm_store_apply_cb cb;
 	void *data;
 };
+
+/* One storage plugin per process; this list spans its stores. */
+static struct apply_req *in_flight;
+static uint64_t last_serial;
+
+static struct apply_req *in_flight_take(uint64_t serial)
+{
+	for (struct apply_req **pp = &in_flight; *pp; pp = &(*pp)->next) {
+		if ((*pp)->serial == serial) {
+			struct apply_req *q = *pp;
+			*pp = q->next;
+			return q;
+		}
+	}
+	return NULL;
+}
 
 /* A result whose change the feed has not reported yet. */
 struct held {
@@ -486,8 +584,19 @@ static void hold_timer_cb(uv_timer_t *t)
 
 static void apply_done(void *token, const struct webmesh_storage_result *pr)
 {
-	struct apply_req *q = token;
+	struct apply_req *q = in_flight_take((uint64_t)(uintptr_t)token);
+	if (!q) {
+		wm_warn("storage %s: a result for no command in flight (answered twice or "
+			"after close); ignored",
+			plugin_name);
+		return;
+	}
 	struct storage *st = q->st;
+	if (!pr) {
+		static const struct webmesh_storage_result none = {
+			.err = -EIO, .message = "the storage plugin answered no result"};
+		pr = &none;
+	}
 	struct held *h = calloc(1, sizeof(*h));
 	struct wm_store_result tmp, *res = h ? &h->res : &tmp;
 	memset(res, 0, sizeof(*res));
@@ -506,7 +615,12 @@ static void apply_done(void *token, const struct webmesh_storage_result *pr)
 	 * result waits for it, in order, for at most HOLD_MS (a write the
 	 * feed never shows, e.g. one that changed nothing). Refusals and a
 	 * closing store need no wait. */
-	bool wait = h && !res->err && st->store && (st->held || res->index > st->fed_index);
+	bool wait = h && st->store &&
+		    (st->in_apply || (!res->err && (st->held || res->index > st->fed_index)));
+	if (st->in_apply)
+		wm_warn("storage %s: a result from within apply (the header says later); "
+			"held until the loop's next turns",
+			plugin_name);
 	if (wait && !st->hold_timer && (st->hold_timer = malloc(sizeof(*st->hold_timer)))) {
 		uv_timer_init(st->loop, st->hold_timer);
 		st->hold_timer->data = st;
@@ -546,13 +660,47 @@ static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 	q->st = st;
 	q->cb = cb;
 	q->data = data;
-	int r = plugin->storage->apply(st->store, buf, len, apply_done, q);
+	q->serial = ++last_serial;
+	q->next = in_flight;
+	in_flight = q;
+	st->in_apply = true;
+	int r = plugin->storage->apply(st->store, buf, len, apply_done,
+				       (void *)(uintptr_t)q->serial);
+	st->in_apply = false;
 	free(buf);
-	if (r < 0) {
+	if (r < 0 && in_flight_take(q->serial)) {
 		free(q);
 		return r;
 	}
+	/* r < 0 after its result came anyway: the result stands (the
+	 * caller hears it once, from the hold). */
+	if (r < 0)
+		wm_warn("storage %s: apply failed (%s) after answering; the answer stands",
+			plugin_name, wm_strerror(r));
 	return 0;
+}
+
+/* What the plugin still holds of this store after its close: the header
+ * says close completes them, a plugin that did not is answered here, so
+ * that no caller waits forever. */
+static void cancel_in_flight(struct storage *st)
+{
+	for (struct apply_req **pp = &in_flight; *pp;) {
+		struct apply_req *q = *pp;
+		if (q->st != st) {
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
+		wm_warn("storage %s: a command still pending after close; cancelled", plugin_name);
+		struct wm_store_result res;
+		memset(&res, 0, sizeof(res));
+		res.err = -ECANCELED;
+		snprintf(res.message, sizeof(res.message), "the storage closed");
+		q->cb(q->data, &res);
+		free(q);
+		pp = &in_flight; /* the callback may have changed the list */
+	}
 }
 
 static void barrier_cb(struct later *l)
@@ -594,6 +742,8 @@ static void host_changed(void *ctx, uint64_t index, const uint8_t *cmd, size_t l
 {
 	struct storage *st = ctx;
 	Webmesh__V1__RaftCommand *c = NULL;
+	if (!st->store)
+		return; /* closed: the header promises no more changes */
 	if (cmd) {
 		c = webmesh__v1__raft_command__unpack(NULL, len, cmd);
 		if (!c) {
@@ -647,6 +797,10 @@ static void host_log(void *ctx, const char *msg)
 static void host_ready(void *ctx, int err, const char *msg)
 {
 	struct storage *st = ctx;
+	if (!st->store || st->ready || st->failed) {
+		wm_warn("storage %s: ready called again or after close; ignored", plugin_name);
+		return;
+	}
 	if (err) {
 		st->failed = true;
 		/* Said once, by the server that stops on it (status "failed"). */
@@ -709,6 +863,10 @@ static int a_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 		.log = host_log,
 	};
 	r = plugin->storage->open(st->state, &st->host, &st->store, msg, sizeof(msg));
+	if (r >= 0 && !st->store) {
+		r = -EPROTO;
+		snprintf(msg, sizeof(msg), "open succeeded but gave no store");
+	}
 	if (r < 0) {
 		snprintf(err, errlen, "storage %s: %s", plugin_name, msg[0] ? msg : wm_strerror(r));
 		if (plugin->fini)
@@ -739,6 +897,7 @@ static void a_close(struct wm_store *s, void (*done_cb)(void *data), void *data)
 		st->ready = false;
 		plugin->storage->close(store);
 	}
+	cancel_in_flight(st);
 	st->n_listeners = 0;
 	/* Applied already: their callers hear so now, as the contract's
 	 * "within close" says for what is pending. */

@@ -2,7 +2,13 @@
  * only: commands kept in memory, each answered on the next loop turn and
  * reported by the change feed feed-delay-ms later (a store whose answer
  * comes before its feed, as etcd's may), and reads in the header's text
- * forms, one of them malformed on purpose (node "bad"). */
+ * forms, one of them malformed on purpose (node "bad"). misbehave=MODE
+ * breaks the header's contract on purpose, for webmeshd's checks: "twice"
+ * answers each command twice, "inline" answers from within apply, "late"
+ * leaves commands pending at close and answers them afterwards,
+ * "null-store" opens with no store, "ready-twice" reports ready and then a
+ * failure; node "null-endpoints" and the edge attributes read are
+ * malformed in every mode. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +20,7 @@
 
 struct conf {
 	unsigned feed_delay_ms;
+	char misbehave[16];
 };
 
 struct pending {
@@ -29,11 +36,23 @@ struct pending {
 
 struct fstore {
 	const struct webmesh_storage_host *host;
-	const struct conf *conf;
+	struct conf conf; /* a copy: commands may outlive fini ("late") */
 	uv_timer_t ready;
 	uint64_t rev;
 	int closed;
+	unsigned refs; /* the ready timer's and each pending command's */
 };
+
+static int mode(const struct fstore *s, const char *m)
+{
+	return strcmp(s->conf.misbehave, m) == 0;
+}
+
+static void store_unref(struct fstore *s)
+{
+	if (--s->refs == 0)
+		free(s);
+}
 
 static int init(const struct webmesh_plugin_init_args *a, void **state, char *msg, size_t len)
 {
@@ -41,6 +60,10 @@ static int init(const struct webmesh_plugin_init_args *a, void **state, char *ms
 	if (!c)
 		return -ENOMEM;
 	for (size_t i = 0; i < a->n_config; i++) {
+		if (strcmp(a->config[i].key, "misbehave") == 0) {
+			snprintf(c->misbehave, sizeof(c->misbehave), "%s", a->config[i].value);
+			continue;
+		}
 		if (strcmp(a->config[i].key, "feed-delay-ms") != 0) {
 			snprintf(msg, len, "unknown setting \"%s\"", a->config[i].key);
 			free(c);
@@ -61,6 +84,8 @@ static void ready_cb(uv_timer_t *t)
 {
 	struct fstore *s = t->data;
 	s->host->ready(s->host->ctx, 0, NULL);
+	if (mode(s, "ready-twice"))
+		s->host->ready(s->host->ctx, -EIO, "changed its mind");
 }
 
 static int s_open(void *state, const struct webmesh_storage_host *host, void **out, char *msg,
@@ -71,7 +96,13 @@ static int s_open(void *state, const struct webmesh_storage_host *host, void **o
 	if (!s)
 		return -ENOMEM;
 	s->host = host;
-	s->conf = state;
+	s->conf = *(const struct conf *)state;
+	s->refs = 1;
+	if (mode(s, "null-store")) {
+		free(s);
+		*out = NULL;
+		return 0;
+	}
 	uv_timer_init(host->loop, &s->ready);
 	s->ready.data = s;
 	uv_timer_start(&s->ready, ready_cb, 0, 0);
@@ -81,7 +112,7 @@ static int s_open(void *state, const struct webmesh_storage_host *host, void **o
 
 static void free_store_cb(uv_handle_t *h)
 {
-	free(h->data);
+	store_unref(h->data);
 }
 
 static void s_close(void *store)
@@ -94,6 +125,7 @@ static void s_close(void *store)
 static void pending_free_cb(uv_handle_t *h)
 {
 	struct pending *p = h->data;
+	store_unref(p->s);
 	free(p->cmd);
 	free(p);
 }
@@ -104,8 +136,10 @@ static void pending_cb(uv_timer_t *t)
 	if (p->stage == 0) {
 		struct webmesh_storage_result r = {.err = 0, .message = "", .index = p->index};
 		p->done(p->token, &r);
+		if (mode(p->s, "twice"))
+			p->done(p->token, &r);
 		p->stage = 1;
-		uv_timer_start(t, pending_cb, p->s->conf->feed_delay_ms, 0);
+		uv_timer_start(t, pending_cb, p->s->conf.feed_delay_ms, 0);
 		return;
 	}
 	if (!p->s->closed)
@@ -128,9 +162,15 @@ static int s_apply(void *store, const uint8_t *cmd, size_t len, webmesh_storage_
 	p->index = ++s->rev;
 	p->done = done;
 	p->token = token;
+	s->refs++;
 	uv_timer_init(s->host->loop, &p->t);
 	p->t.data = p;
-	uv_timer_start(&p->t, pending_cb, 0, 0);
+	if (mode(s, "inline")) {
+		struct webmesh_storage_result r = {.err = 0, .message = "", .index = p->index};
+		done(token, &r);
+		p->stage = 1;
+	}
+	uv_timer_start(&p->t, pending_cb, mode(s, "late") ? 50 : 0, 0);
 	return 0;
 }
 
@@ -170,6 +210,10 @@ static int s_read(void *store, uint32_t what, const char *arg, const struct webm
 		}
 		if (strcmp(arg, "node-a") == 0)
 			return k->node(k->ctx, &a);
+		if (strcmp(arg, "null-endpoints") == 0) {
+			b.endpoints = NULL;
+			return k->node(k->ctx, &b);
+		}
 		return -ENOENT;
 	case WEBMESH_STORAGE_READ_NODES: {
 		int r = k->node(k->ctx, &a);
@@ -180,6 +224,10 @@ static int s_read(void *store, uint32_t what, const char *arg, const struct webm
 			.source = "node-a", .target = "node-b", .weight = 1};
 		return k->edge(k->ctx, &e);
 	}
+	case WEBMESH_STORAGE_READ_EDGE_ATTRS:
+		/* Items of another kind: webmeshd's sink has no such function
+		 * for this read. */
+		return k->dns_record(k->ctx, "a.example", "A", "192.0.2.1");
 	case WEBMESH_STORAGE_READ_AUTHZ: {
 		struct webmesh_storage_authz z = {.bootstrapped = 1,
 						  .default_accept = 1,

@@ -168,11 +168,132 @@ static void test_storage_plugin(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* ---- a plugin that breaks the header's contract ---- */
+
+struct count {
+	int calls, err;
+};
+
+static void count_cb(void *data, const struct wm_store_result *res)
+{
+	struct count *c = data;
+	c->calls++;
+	c->err = res->err;
+}
+
+static struct wm_store *open_ready(uv_loop_t *loop, const char *misbehave)
+{
+	char err[512] = "";
+	int rc;
+	struct wm_store *s = open_fixture(loop, "misbehave", misbehave, &rc, err, sizeof(err));
+	assert_int_equal(rc, 0);
+	struct wm_store_status st = {0};
+	for (int i = 0; i < 100 && !st.caught_up; i++) {
+		uv_run(loop, UV_RUN_ONCE);
+		wm_store_status(s, &st);
+	}
+	assert_true(st.caught_up);
+	return s;
+}
+
+static void apply_remove(struct wm_store *s, struct count *c)
+{
+	Webmesh__V1__RemoveNodeCommand rm = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;
+	rm.id = "node-b";
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_REMOVE_NODE;
+	cmd.remove_node = &rm;
+	assert_int_equal(wm_store_apply(s, &cmd, count_cb, c), 0);
+}
+
+static void close_and_drain(uv_loop_t *loop, struct wm_store *s)
+{
+	int closed = 0;
+	wm_store_close(s, closed_cb, &closed);
+	for (int i = 0; i < 100 && !closed; i++)
+		uv_run(loop, UV_RUN_ONCE);
+	assert_true(closed);
+	uv_run(loop, UV_RUN_DEFAULT);
+}
+
+static void test_storage_plugin_misbehaving(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	char err[512] = "";
+	int rc;
+	assert_int_equal(uv_loop_init(&loop), 0);
+
+	/* open "succeeds" with no store: refused by name. */
+	assert_null(open_fixture(&loop, "misbehave", "null-store", &rc, err, sizeof(err)));
+	assert_int_equal(rc, -EPROTO);
+	assert_non_null(strstr(err, "storage fixture: open succeeded but gave no store"));
+
+	/* Items webmeshd cannot take: a node with NULL endpoints, items of a
+	 * kind the read did not ask for (no sink function for them). */
+	struct wm_store *s = open_ready(&loop, "none");
+	struct wm_mesh_node n;
+	assert_int_equal(wm_store_get_node(s, "null-endpoints", &n), -EINVAL);
+	struct wm_edge_attr *attrs = NULL;
+	size_t na = 0;
+	assert_int_equal(wm_store_list_edge_attrs(s, &attrs, &na), -EINVAL);
+	assert_null(attrs);
+	close_and_drain(&loop, s);
+
+	/* A second ready (a failure after success) changes nothing. */
+	s = open_ready(&loop, "ready-twice");
+	struct wm_store_status st;
+	wm_store_status(s, &st);
+	assert_string_equal(st.state, "serving");
+	close_and_drain(&loop, s);
+
+	/* Each result given twice: the caller hears it once. */
+	s = open_ready(&loop, "twice");
+	struct count c = {0};
+	apply_remove(s, &c);
+	for (int i = 0; i < 100 && c.calls == 0; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	for (int i = 0; i < 5; i++)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.err, 0);
+	close_and_drain(&loop, s);
+	assert_int_equal(c.calls, 1);
+
+	/* A result from within apply: the caller still hears it later, once. */
+	s = open_ready(&loop, "inline");
+	c = (struct count){0};
+	apply_remove(s, &c);
+	assert_int_equal(c.calls, 0);
+	for (int i = 0; i < 300 && c.calls == 0; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.err, 0);
+	close_and_drain(&loop, s);
+	assert_int_equal(c.calls, 1);
+
+	/* Commands the plugin keeps past close: cancelled within close, and
+	 * its answers afterwards (for a freed store) are ignored. */
+	s = open_ready(&loop, "late");
+	c = (struct count){0};
+	apply_remove(s, &c);
+	int closed = 0;
+	wm_store_close(s, closed_cb, &closed);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.err, -ECANCELED);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_true(closed);
+	assert_int_equal(c.calls, 1);
+
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	setenv("WEBMESHD_MODULE_DIR", WM_FIXTURE_DIR, 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_storage_plugin),
+		cmocka_unit_test(test_storage_plugin_misbehaving),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
