@@ -1120,6 +1120,12 @@ static const char *check_etcd_endpoints(const char *v)
 								: 0;
 		if (!scheme)
 			return "each endpoint must start with https:// (or http://)";
+		/* A user:password@ would be echoed by every error and status
+		 * line that shows the endpoints; etcd authenticates webmeshd
+		 * by its client certificate instead. */
+		if (memchr(p + scheme, '@', n - scheme))
+			return "credentials in an endpoint (user:password@) are not supported: "
+			       "use etcd-cert and etcd-key";
 		const char *colon = memchr(p + scheme, ':', n - scheme);
 		if (n - scheme < 3 || !colon || colon == p + scheme || colon + 1 == p + n)
 			return "each endpoint must be http(s)://HOST:PORT";
@@ -1353,15 +1359,45 @@ static const char *check_admin_subject(const char *v)
 
 /* ---- setting values ---- */
 
+/* The user:password of each scheme://user:password@host in v replaced by
+ * "<redacted>", into out (len >= 1): a URL's credentials are a secret
+ * whatever key carries them. */
+static const char *without_userinfo(const char *v, char *out, size_t len)
+{
+	size_t o = 0;
+	const char *p = v;
+	while (*p && o + 1 < len) {
+		const char *s = strstr(p, "://");
+		const char *auth = s ? s + 3 : p + strlen(p);
+		size_t alen = s ? strcspn(auth, "/,") : 0;
+		const char *at = NULL;
+		for (size_t j = 0; j < alen; j++)
+			if (auth[j] == '@')
+				at = auth + j;
+		while (p < auth && o + 1 < len)
+			out[o++] = *p++;
+		if (at) {
+			o += (size_t)snprintf(out + o, len - o, "<redacted>");
+			if (o >= len)
+				o = len - 1;
+			p = at;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /* Quoted and escaped for an error message, or <redacted> for secrets. */
 static void show_value(const struct wm_cfg_key *k, const char *v, char *out, size_t len)
 {
 	size_t o = 0, i;
+	char clean[256];
 
 	if (k->flags & WM_CFG_SECRET) {
 		snprintf(out, len, "<redacted>");
 		return;
 	}
+	v = without_userinfo(v, clean, sizeof(clean));
 	if (len < 8) {
 		if (len)
 			out[0] = '\0';

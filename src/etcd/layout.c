@@ -155,6 +155,11 @@ int wm_etcd_endpoint_parse(const char *url, struct wm_etcd_endpoint *out, const 
 		*why = "want http:// or https://";
 		return -EINVAL;
 	}
+	if (memchr(p, '@', strcspn(p, "/"))) {
+		*why = "credentials (user:password@) are not supported: etcd authenticates "
+		       "webmeshd by --etcd-cert and --etcd-key";
+		return -EINVAL;
+	}
 	if (*p == '[') {
 		host = p + 1;
 		host_end = strchr(host, ']');
@@ -231,7 +236,9 @@ int wm_etcd_endpoints_parse(const char *list, struct wm_etcd_endpoint *out, size
 			return -EINVAL;
 		}
 		if (wm_etcd_endpoint_parse(item, &out[*n], why) < 0) {
-			snprintf(bad, badlen, "%.60s", item);
+			/* Never echo what may be a password. */
+			snprintf(bad, badlen, "%.60s",
+				 strchr(item, '@') ? "(an endpoint with credentials)" : item);
 			return -EINVAL;
 		}
 		(*n)++;

@@ -878,6 +878,11 @@ static void test_storage_values(void **state)
 		{{"--etcd-endpoints", "https://e:1,"}, "a trailing comma"},
 		{{"--etcd-endpoints", "https://:1"}, "each endpoint must be http(s)://HOST:PORT"},
 		{{"--storage", "zookeeper"}, "zookeeper"},
+		{{"--etcd-endpoints", "https://root:s3cret@e:2379"}, "\"https://<redacted>@e:2379\""},
+		{{"--etcd-endpoints", "https://root:s3cret@e:2379"},
+		 "credentials in an endpoint (user:password@) are not supported"},
+		{{"--etcd-endpoints", "https://e:2379,http://u:s3cret@f:2379/"},
+		 "\"https://e:2379,http://<redacted>@f:2379/\""},
 	};
 	char err[512];
 
@@ -887,6 +892,7 @@ static void test_storage_values(void **state)
 		err[0] = '\0';
 		assert_int_equal(load(&c, cases[i].args, NULL, err, sizeof(err)), -WM_ECONFIG);
 		assert_contains(err, cases[i].want);
+		assert_null(strstr(err, "s3cret"));
 		wm_config_free(&c);
 	}
 }
