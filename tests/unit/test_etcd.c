@@ -15,6 +15,7 @@
 #include "etcd/layout.h"
 #include "etcd/record.h"
 #include "etcd/record_state.h"
+#include "etcd/store_state.h"
 #include "store/fsm.h"
 
 static void test_mesh_names(void **state)
@@ -123,6 +124,12 @@ static void test_endpoints(void **state)
 		wm_etcd_endpoints_parse("http://a,http://b", e, 1, &n, &why, bad, sizeof(bad)),
 		-EINVAL);
 	assert_string_equal(bad, "http://b");
+	/* Credentials are refused by name and never echoed. */
+	assert_int_equal(wm_etcd_endpoints_parse("http://a:1,https://root:s3cret@b:2379", e, 16, &n,
+						 &why, bad, sizeof(bad)),
+			 -EINVAL);
+	assert_non_null(strstr(why, "credentials (user:password@) are not supported"));
+	assert_null(strstr(bad, "s3cret"));
 }
 
 static void mesh(struct wm_mesh_info *m, uint32_t *first, uint32_t *last)
@@ -610,16 +617,129 @@ static void test_txn_ops_at_1000_nodes(void **state)
 	wm_fsm_close(f);
 }
 
+/* Records anyone with write access to etcd could have put there, among good
+ * ones: the replica's load refuses each bad one and serves the rest, with no
+ * two nodes on one address and every node under its own key. */
+static void put_kv(Mvccpb__KeyValue *kv, const char *mesh, enum wm_etcd_kind kind, const char *name,
+		   uint8_t *v, size_t len, int64_t rev, char *keybuf)
+{
+	mvccpb__key_value__init(kv);
+	assert_int_equal(wm_etcd_key(mesh, kind, name, keybuf, WM_ETCD_KEY_MAX), 0);
+	kv->key = (ProtobufCBinaryData){strlen(keybuf), (uint8_t *)keybuf};
+	kv->value = (ProtobufCBinaryData){len, v};
+	kv->create_revision = kv->mod_revision = rev;
+}
+
+static uint8_t *node_rec(const char *id, const char *key, uint32_t v4, size_t *len)
+{
+	Webmesh__V1__JoinNodeCommand j;
+	char *ep[] = {"192.0.2.1:51820"}, *rt[] = {"192.168.7.9/24"};
+	struct wm_mesh_info m;
+	struct wm_mesh_node n;
+	uint32_t first, last;
+	char why[256];
+	uint8_t *v;
+	mesh(&m, &first, &last);
+	join_cmd(&j, ep, rt);
+	j.id = (char *)id;
+	j.public_key = (char *)key;
+	j.n_routes = 0;
+	assert_int_equal(wm_etcd_node_from_cmd(&m, first, last, &j, &n, why, sizeof(why)), 0);
+	n.ipv4 = wm_prefix_from_ipv4_u32(v4, 32);
+	assert_int_equal(wm_etcd_node_encode(&n, &v, len), 0);
+	return v;
+}
+
+static void test_hostile_records(void **state)
+{
+	static const char *K2 = "EREREREREREREREREREREREREREREREREREREREREVE=";
+	static const char *K3 = "IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiImI=";
+	uv_loop_t loop;
+	struct wm_etcd_state *st;
+	Mvccpb__KeyValue kv[7], *kvs[7];
+	char keys[7][WM_ETCD_KEY_MAX];
+	uint8_t *v[7] = {0};
+	size_t len[7] = {0};
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	assert_int_equal(wm_etcd_state_new(&loop, NULL, "t", &st), 0);
+
+	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
+	b.network_ipv4 = "10.1.0.0/29";
+	b.network_ipv6 = "fd12:3456:789a::/48";
+	b.domain = "mesh.internal";
+	len[0] = webmesh__v1__bootstrap_mesh_command__get_packed_size(&b);
+	v[0] = malloc(len[0]);
+	webmesh__v1__bootstrap_mesh_command__pack(&b, v[0]);
+	put_kv(&kv[0], "t", WM_ETCD_KEY_MESH, NULL, v[0], len[0], 2, keys[0]);
+	v[1] = node_rec("node-a", KEY, 0x0a010002, &len[1]);
+	put_kv(&kv[1], "t", WM_ETCD_KEY_NODE, "node-a", v[1], len[1], 3, keys[1]);
+	/* not a record at all */
+	v[2] = (uint8_t *)strdup("\xff\xff garbage");
+	len[2] = strlen((char *)v[2]);
+	put_kv(&kv[2], "t", WM_ETCD_KEY_NODE, "node-b", v[2], len[2], 4, keys[2]);
+	/* node-a's address under another node */
+	v[3] = node_rec("node-c", K2, 0x0a010002, &len[3]);
+	put_kv(&kv[3], "t", WM_ETCD_KEY_NODE, "node-c", v[3], len[3], 5, keys[3]);
+	/* a record naming node-a (another key, another address) under node-d's key */
+	v[4] = node_rec("node-a", K3, 0x0a010004, &len[4]);
+	put_kv(&kv[4], "t", WM_ETCD_KEY_NODE, "node-d", v[4], len[4], 6, keys[4]);
+	/* a good node after them all */
+	v[5] = node_rec("node-e", K3, 0x0a010005, &len[5]);
+	put_kv(&kv[5], "t", WM_ETCD_KEY_NODE, "node-e", v[5], len[5], 7, keys[5]);
+	/* the deny list with garbage in it */
+	v[6] = (uint8_t *)strdup("\x0a\xff");
+	len[6] = strlen((char *)v[6]);
+	put_kv(&kv[6], "t", WM_ETCD_KEY_DENIED, "node-e", v[6], len[6], 8, keys[6]);
+	for (size_t i = 0; i < 7; i++)
+		kvs[i] = &kv[i];
+
+	assert_int_equal(wm_etcd_state_load(st, kvs, 7, 8), 0);
+	struct wm_fsm *f = wm_etcd_state_fsm(st);
+	struct wm_mesh_node n;
+	assert_int_equal(wm_fsm_get_node(f, "node-a", &n), 0);
+	char a_key[WM_KEY_B64_LEN + 1];
+	wm_key_to_base64(n.public_key, a_key);
+	assert_string_equal(a_key, KEY); /* node-d's record did not take node-a over */
+	assert_int_equal(wm_prefix_ipv4_u32(&n.ipv4), 0x0a010002);
+	assert_int_equal(wm_fsm_get_node(f, "node-b", &n), -ENOENT);
+	struct wm_mesh_node *all = NULL;
+	size_t nn = 0;
+	assert_int_equal(wm_fsm_list_nodes(f, &all, &nn), 0);
+	for (size_t i = 0; i < nn; i++)
+		for (size_t j = i + 1; j < nn; j++)
+			assert_false(all[i].ipv4.family &&
+				     wm_prefix_equal(&all[i].ipv4, &all[j].ipv4));
+	bool has_e = false;
+	for (size_t i = 0; i < nn; i++)
+		has_e |= strcmp(all[i].id, "node-e") == 0;
+	assert_true(has_e);
+	free(all);
+	wm_etcd_state_free(st);
+	for (size_t i = 0; i < 7; i++)
+		free(v[i]);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_mesh_names),    cmocka_unit_test(test_keys),
-		cmocka_unit_test(test_v4_names),      cmocka_unit_test(test_prefix_end),
-		cmocka_unit_test(test_endpoints),     cmocka_unit_test(test_mesh_record),
-		cmocka_unit_test(test_node_record),   cmocka_unit_test(test_lease_pick),
-		cmocka_unit_test(test_txn_join),      cmocka_unit_test(test_txn_remove_rejoin),
-		cmocka_unit_test(test_txn_bootstrap), cmocka_unit_test(test_state_keys),
-		cmocka_unit_test(test_state_records), cmocka_unit_test(test_txn_ops_at_1000_nodes),
+		cmocka_unit_test(test_mesh_names),
+		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_v4_names),
+		cmocka_unit_test(test_prefix_end),
+		cmocka_unit_test(test_endpoints),
+		cmocka_unit_test(test_mesh_record),
+		cmocka_unit_test(test_node_record),
+		cmocka_unit_test(test_lease_pick),
+		cmocka_unit_test(test_txn_join),
+		cmocka_unit_test(test_txn_remove_rejoin),
+		cmocka_unit_test(test_txn_bootstrap),
+		cmocka_unit_test(test_state_keys),
+		cmocka_unit_test(test_state_records),
+		cmocka_unit_test(test_txn_ops_at_1000_nodes),
+		cmocka_unit_test(test_hostile_records),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
