@@ -562,3 +562,15 @@ void wm_etcd_txn_free(struct wm_etcd_txn *t)
 		t->value[i] = NULL;
 	}
 }
+
+ProtobufCMessage *wm_etcd_msg_copy(const ProtobufCMessage *m)
+{
+	size_t len = protobuf_c_message_get_packed_size(m);
+	uint8_t *buf = malloc(len ? len : 1);
+	if (!buf)
+		return NULL;
+	protobuf_c_message_pack(m, buf);
+	ProtobufCMessage *c = protobuf_c_message_unpack(m->descriptor, NULL, len, buf);
+	free(buf);
+	return c;
+}

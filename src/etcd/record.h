@@ -103,4 +103,9 @@ int wm_etcd_txn_allow(struct wm_etcd_txn *t, const char *mesh, const char *node_
 int wm_etcd_txn_guard(struct wm_etcd_txn *t, const char *mesh, int64_t guard_rev);
 void wm_etcd_txn_free(struct wm_etcd_txn *t);
 
+/* A deep copy of a protobuf message that its holder owns (a command kept
+ * past the caller's call), or NULL (out of memory). Free it with the
+ * message type's free_unpacked. */
+ProtobufCMessage *wm_etcd_msg_copy(const ProtobufCMessage *m);
+
 #endif

@@ -525,20 +525,29 @@ static bool guard_moved(struct op *o, const Etcdserverpb__TxnResponse *r)
 	return true;
 }
 
+/* Whether an etcd call of o came back with a response to read: if not, o
+ * ended here (the store closed meanwhile, or the call failed). */
+static bool op_answered(struct op *o, int err, const char *message)
+{
+	if (!o->s) {
+		op_end(o);
+		return false;
+	}
+	if (err < 0) {
+		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
+			message ? message : strerror(-err));
+		return false;
+	}
+	return true;
+}
+
 static void txn_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
 {
 	struct op *o = data;
 	struct wm_etcd_store *s = o->s;
 
-	if (!s) { /* the store closed meanwhile */
-		op_end(o);
+	if (!op_answered(o, err, message))
 		return;
-	}
-	if (err < 0) {
-		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
-			message ? message : strerror(-err));
-		return;
-	}
 	Etcdserverpb__TxnResponse *r = etcdserverpb__txn_response__unpack(NULL, len, resp);
 	if (!r) {
 		op_fail(o, -WM_ERPC, "etcd: undecodable Txn response");
@@ -626,15 +635,8 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 static void find_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
 {
 	struct op *o = data;
-	if (!o->s) {
-		op_end(o);
+	if (!op_answered(o, err, message))
 		return;
-	}
-	if (err < 0) {
-		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
-			message ? message : strerror(-err));
-		return;
-	}
 	Etcdserverpb__RangeResponse *r = etcdserverpb__range_response__unpack(NULL, len, resp);
 	const Mvccpb__KeyValue *kv = r && r->n_kvs ? r->kvs[0] : NULL;
 	int rv = -ENOENT;
@@ -656,15 +658,8 @@ static void find_cb(void *data, int err, const char *message, const uint8_t *res
 static void leases_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
 {
 	struct op *o = data;
-	if (!o->s) {
-		op_end(o);
+	if (!op_answered(o, err, message))
 		return;
-	}
-	if (err < 0) {
-		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
-			message ? message : strerror(-err));
-		return;
-	}
 	Etcdserverpb__RangeResponse *r = etcdserverpb__range_response__unpack(NULL, len, resp);
 	uint32_t *v = r ? malloc((r->n_kvs ? r->n_kvs : 1) * sizeof(*v)) : NULL;
 	if (!v) {
@@ -845,13 +840,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 			break;
 		}
 		/* A copy the op owns: the caller's command is theirs. */
-		size_t len = webmesh__v1__bootstrap_mesh_command__get_packed_size(cmd->bootstrap);
-		uint8_t *buf = malloc(len ? len : 1);
-		if (buf) {
-			webmesh__v1__bootstrap_mesh_command__pack(cmd->bootstrap, buf);
-			o->boot = webmesh__v1__bootstrap_mesh_command__unpack(NULL, len, buf);
-			free(buf);
-		}
+		o->boot = (Webmesh__V1__BootstrapMeshCommand *)wm_etcd_msg_copy(
+			&cmd->bootstrap->base);
 		if (!o->boot)
 			r = -ENOMEM;
 		break;
@@ -923,13 +913,7 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 				 cmd->join_node->via);
 		o->asked = o->fl;
 		if (cmd->join_node->n_routes) {
-			size_t len = webmesh__v1__raft_command__get_packed_size(cmd);
-			uint8_t *buf = malloc(len ? len : 1);
-			if (buf) {
-				webmesh__v1__raft_command__pack(cmd, buf);
-				o->orig = webmesh__v1__raft_command__unpack(NULL, len, buf);
-				free(buf);
-			}
+			o->orig = (Webmesh__V1__RaftCommand *)wm_etcd_msg_copy(&cmd->base);
 			o->guarded = true;
 			if (!o->orig) {
 				r = -ENOMEM;

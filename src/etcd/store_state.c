@@ -21,6 +21,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "etcd/layout.h"
+#include "etcd/record.h"
 #include "etcd/record_state.h"
 #include "store/authz.h"
 #include "store/fsm.h"
@@ -364,6 +365,10 @@ int wm_etcd_state_load(struct wm_etcd_state *st, Mvccpb__KeyValue **kvs, size_t 
 				classify(st, nodes[i], name, sizeof(name), &sk);
 				Webmesh__V1__RaftCommand *c =
 					legacy_cmd(L_NODE, name, nodes[i], false);
+				if (!c)
+					log_msg(st,
+						"etcd: skipped node %s: its record is not a node",
+						name);
 				if (c && replica_apply(st, rev, c))
 					inc_put(st, name, nodes[i]->create_revision,
 						nodes[i]->mod_revision);
@@ -385,7 +390,9 @@ int wm_etcd_state_load(struct wm_etcd_state *st, Mvccpb__KeyValue **kvs, size_t 
 								kvs[i]->value.len, &c, &a,
 								&b) < 0) {
 						log_msg(st,
-							"etcd: skipped a record that is not ours");
+							"etcd: skipped %s: a record that is not "
+							"ours",
+							name);
 						continue;
 					}
 					if (rec_rank(sk, c) == rank && rec_current(st, c, a, b))
@@ -888,13 +895,7 @@ int wm_etcd_state_apply(struct wm_etcd_state *st, const Webmesh__V1__RaftCommand
 	if (!o)
 		return -ENOMEM;
 	/* Our own copy: the caller's command is theirs. */
-	size_t len = webmesh__v1__raft_command__get_packed_size(cmd);
-	uint8_t *buf = malloc(len ? len : 1);
-	if (buf) {
-		webmesh__v1__raft_command__pack(cmd, buf);
-		o->cmd = webmesh__v1__raft_command__unpack(NULL, len, buf);
-		free(buf);
-	}
+	o->cmd = (Webmesh__V1__RaftCommand *)wm_etcd_msg_copy(&cmd->base);
 	if (!o->cmd) {
 		free(o);
 		return -ENOMEM;
