@@ -248,3 +248,47 @@ int wm_etcd_endpoints_parse(const char *list, struct wm_etcd_endpoint *out, size
 	}
 	return 0;
 }
+
+size_t wm_etcd_sorted_find(const void *v, size_t n, size_t size, size_t id_off, const char *id,
+			   bool *found)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp((const char *)v + mid * size + id_off, id);
+		if (c == 0) {
+			*found = true;
+			return mid;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*found = false;
+	return lo;
+}
+
+int wm_etcd_sorted_insert(void **v, size_t *n, size_t *cap, size_t size, size_t i)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 64;
+		void *nv = realloc(*v, c * size);
+		if (!nv)
+			return -ENOMEM;
+		*v = nv;
+		*cap = c;
+	}
+	char *at = (char *)*v + i * size;
+	memmove(at + size, at, (*n - i) * size);
+	memset(at, 0, size);
+	(*n)++;
+	return 0;
+}
+
+void wm_etcd_sorted_remove(void *v, size_t *n, size_t size, size_t i)
+{
+	char *at = (char *)v + i * size;
+	memmove(at, at + size, (*n - i - 1) * size);
+	(*n)--;
+}

@@ -96,4 +96,14 @@ int wm_etcd_endpoint_parse(const char *url, struct wm_etcd_endpoint *out, const 
 int wm_etcd_endpoints_parse(const char *list, struct wm_etcd_endpoint *out, size_t max, size_t *n,
 			    const char **why, char *bad, size_t badlen);
 
+/* Arrays of records sorted by a node ID (a char array at id_off in each
+ * record of size bytes), as the store and its replica keep them. find: the
+ * index of id, or where it would go (*found false). insert: room for one
+ * record at i (zeroed; the array grows by doubling from 64), 0 or -ENOMEM.
+ * remove: drops the record at i. */
+size_t wm_etcd_sorted_find(const void *v, size_t n, size_t size, size_t id_off, const char *id,
+			   bool *found);
+int wm_etcd_sorted_insert(void **v, size_t *n, size_t *cap, size_t size, size_t i);
+void wm_etcd_sorted_remove(void *v, size_t *n, size_t size, size_t i);
+
 #endif

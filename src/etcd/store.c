@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +57,7 @@ struct wm_etcd_store {
 	size_t n_listeners;
 	struct op *ops;
 	char (*denied)[WM_NODE_ID_MAX + 1]; /* sorted */
-	size_t n_denied;
+	size_t n_denied, cap_denied;
 	struct wm_etcd_server *servers; /* sorted by ID */
 	size_t n_servers;
 	struct reg *reg;
@@ -101,21 +102,8 @@ struct op {
 
 static size_t node_find(const struct wm_etcd_store *s, const char *id, bool *found)
 {
-	size_t lo = 0, hi = s->n_nodes;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(s->nodes[mid].n.id, id);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return wm_etcd_sorted_find(s->nodes, s->n_nodes, sizeof(*s->nodes),
+				   offsetof(struct cnode, n.id), id, found);
 }
 
 static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64_t mod_rev,
@@ -133,19 +121,14 @@ static int node_put(struct wm_etcd_store *s, const struct wm_mesh_node *n, int64
 		}
 		return 0;
 	}
-	if (s->n_nodes == s->cap_nodes) {
-		size_t cap = s->cap_nodes ? s->cap_nodes * 2 : 64;
-		struct cnode *v = realloc(s->nodes, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		s->nodes = v;
-		s->cap_nodes = cap;
-	}
-	memmove(&s->nodes[i + 1], &s->nodes[i], (s->n_nodes - i) * sizeof(*s->nodes));
+	void *grown = s->nodes;
+	int gr = wm_etcd_sorted_insert(&grown, &s->n_nodes, &s->cap_nodes, sizeof(*s->nodes), i);
+	s->nodes = grown;
+	if (gr < 0)
+		return -ENOMEM;
 	s->nodes[i].n = *n;
 	s->nodes[i].mod_rev = mod_rev;
 	s->nodes[i].fl = *fl;
-	s->n_nodes++;
 	return 0;
 }
 
@@ -153,11 +136,9 @@ static bool node_del(struct wm_etcd_store *s, const char *id)
 {
 	bool found;
 	size_t i = node_find(s, id, &found);
-	if (!found)
-		return false;
-	memmove(&s->nodes[i], &s->nodes[i + 1], (s->n_nodes - i - 1) * sizeof(*s->nodes));
-	s->n_nodes--;
-	return true;
+	if (found)
+		wm_etcd_sorted_remove(s->nodes, &s->n_nodes, sizeof(*s->nodes), i);
+	return found;
 }
 
 static int u32_cmp(const void *a, const void *b)
@@ -215,21 +196,9 @@ static int key_kind(const struct wm_etcd_store *s, const uint8_t *key, size_t le
 
 static bool denied_has(const struct wm_etcd_store *s, const char *id, size_t *at)
 {
-	size_t lo = 0, hi = s->n_denied;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(s->denied[mid], id);
-		if (c == 0) {
-			*at = mid;
-			return true;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*at = lo;
-	return false;
+	bool found;
+	*at = wm_etcd_sorted_find(s->denied, s->n_denied, sizeof(*s->denied), 0, id, &found);
+	return found;
 }
 
 static int denied_apply(struct wm_etcd_store *s, const char *id, bool present)
@@ -240,18 +209,15 @@ static int denied_apply(struct wm_etcd_store *s, const char *id, bool present)
 	if (wm_node_id_check(id, &why) < 0 || found == present)
 		return 0;
 	if (!present) {
-		memmove(&s->denied[i], &s->denied[i + 1],
-			(s->n_denied - i - 1) * sizeof(*s->denied));
-		s->n_denied--;
+		wm_etcd_sorted_remove(s->denied, &s->n_denied, sizeof(*s->denied), i);
 		return 0;
 	}
-	char(*v)[WM_NODE_ID_MAX + 1] = realloc(s->denied, (s->n_denied + 1) * sizeof(*v));
-	if (!v)
+	void *grown = s->denied;
+	int gr = wm_etcd_sorted_insert(&grown, &s->n_denied, &s->cap_denied, sizeof(*s->denied), i);
+	s->denied = grown;
+	if (gr < 0)
 		return -ENOMEM;
-	s->denied = v;
-	memmove(&s->denied[i + 1], &s->denied[i], (s->n_denied - i) * sizeof(*s->denied));
 	snprintf(s->denied[i], sizeof(s->denied[i]), "%.*s", WM_NODE_ID_MAX, id);
-	s->n_denied++;
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,21 +97,8 @@ static void log_msg(struct wm_etcd_state *st, const char *fmt, ...)
 
 static size_t inc_find(const struct wm_etcd_state *st, const char *id, bool *found)
 {
-	size_t lo = 0, hi = st->n_nodes;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = strcmp(st->nodes[mid].id, id);
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
+	return wm_etcd_sorted_find(st->nodes, st->n_nodes, sizeof(*st->nodes),
+				   offsetof(struct inc, id), id, found);
 }
 
 static const struct inc *inc_get(const struct wm_etcd_state *st, const char *id)
@@ -125,16 +113,12 @@ static int inc_put(struct wm_etcd_state *st, const char *id, int64_t create_rev,
 	bool found;
 	size_t i = inc_find(st, id, &found);
 	if (!found) {
-		if (st->n_nodes == st->cap_nodes) {
-			size_t cap = st->cap_nodes ? st->cap_nodes * 2 : 64;
-			struct inc *v = realloc(st->nodes, cap * sizeof(*v));
-			if (!v)
-				return -ENOMEM;
-			st->nodes = v;
-			st->cap_nodes = cap;
-		}
-		memmove(&st->nodes[i + 1], &st->nodes[i], (st->n_nodes - i) * sizeof(*st->nodes));
-		st->n_nodes++;
+		void *grown = st->nodes;
+		int gr = wm_etcd_sorted_insert(&grown, &st->n_nodes, &st->cap_nodes,
+					       sizeof(*st->nodes), i);
+		st->nodes = grown;
+		if (gr < 0)
+			return -ENOMEM;
 		snprintf(st->nodes[i].id, sizeof(st->nodes[i].id), "%s", id);
 	}
 	st->nodes[i].create_rev = create_rev;
@@ -146,10 +130,8 @@ static void inc_del(struct wm_etcd_state *st, const char *id)
 {
 	bool found;
 	size_t i = inc_find(st, id, &found);
-	if (!found)
-		return;
-	memmove(&st->nodes[i], &st->nodes[i + 1], (st->n_nodes - i - 1) * sizeof(*st->nodes));
-	st->n_nodes--;
+	if (found)
+		wm_etcd_sorted_remove(st->nodes, &st->n_nodes, sizeof(*st->nodes), i);
 }
 
 /* ------------------------------------------------------------ keys */

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -617,6 +618,44 @@ static void test_txn_ops_at_1000_nodes(void **state)
 	wm_fsm_close(f);
 }
 
+/* The sorted arrays the store and its replica keep nodes and the deny list in. */
+static void test_sorted_ids(void **state)
+{
+	struct rec {
+		int64_t rev;
+		char id[8];
+	} *v = NULL;
+	size_t n = 0, cap = 0, i;
+	bool found;
+	static const char *const ids[] = {"m", "c", "x", "a", "q"};
+	(void)state;
+	for (size_t k = 0; k < 5; k++) {
+		i = wm_etcd_sorted_find(v, n, sizeof(*v), offsetof(struct rec, id), ids[k], &found);
+		assert_false(found);
+		void *grown = v;
+		assert_int_equal(wm_etcd_sorted_insert(&grown, &n, &cap, sizeof(*v), i), 0);
+		v = grown;
+		assert_int_equal(v[i].rev, 0); /* zeroed */
+		snprintf(v[i].id, sizeof(v[i].id), "%s", ids[k]);
+		v[i].rev = (int64_t)k + 1;
+	}
+	assert_int_equal(n, 5);
+	assert_int_equal(cap, 64);
+	assert_string_equal(v[0].id, "a");
+	assert_string_equal(v[4].id, "x");
+	i = wm_etcd_sorted_find(v, n, sizeof(*v), offsetof(struct rec, id), "m", &found);
+	assert_true(found);
+	assert_int_equal(i, 2);
+	assert_int_equal(v[i].rev, 1);
+	wm_etcd_sorted_remove(v, &n, sizeof(*v), i);
+	assert_int_equal(n, 4);
+	assert_string_equal(v[2].id, "q");
+	i = wm_etcd_sorted_find(v, n, sizeof(*v), offsetof(struct rec, id), "m", &found);
+	assert_false(found);
+	assert_int_equal(i, 2);
+	free(v);
+}
+
 /* Records anyone with write access to etcd could have put there, among good
  * ones: the replica's load refuses each bad one and serves the rest, with no
  * two nodes on one address and every node under its own key. */
@@ -740,6 +779,7 @@ int main(void)
 		cmocka_unit_test(test_state_records),
 		cmocka_unit_test(test_txn_ops_at_1000_nodes),
 		cmocka_unit_test(test_hostile_records),
+		cmocka_unit_test(test_sorted_ids),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
