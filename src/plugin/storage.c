@@ -45,7 +45,7 @@ struct storage {
 	struct held *held;	 /* results waiting for the feed, oldest first */
 	struct held **held_tail; /* where the next one goes */
 	uv_timer_t *hold_timer;
-	bool in_apply; /* within the plugin's apply: a result now is too early */
+	uint64_t applying; /* the serial in the plugin's apply: its result now is too early */
 };
 
 static const struct webmesh_plugin *plugin;
@@ -614,10 +614,13 @@ static void apply_done(void *token, const struct webmesh_storage_result *pr)
 	 * feed). A plugin may answer before its feed reports the change: the
 	 * result waits for it, in order, for at most HOLD_MS (a write the
 	 * feed never shows, e.g. one that changed nothing). Refusals and a
-	 * closing store need no wait. */
+	 * closing store need no wait, but a result given from within apply
+	 * (against the header) waits too: no caller is called back from
+	 * within its own wm_store_apply. */
+	bool early = st->applying == q->serial;
 	bool wait = h && st->store &&
-		    (st->in_apply || (!res->err && (st->held || res->index > st->fed_index)));
-	if (st->in_apply)
+		    (early || (!res->err && (st->held || res->index > st->fed_index)));
+	if (early)
 		wm_warn("storage %s: a result from within apply (the header says later); "
 			"held until the loop's next turns",
 			plugin_name);
@@ -663,10 +666,10 @@ static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 	q->serial = ++last_serial;
 	q->next = in_flight;
 	in_flight = q;
-	st->in_apply = true;
+	st->applying = q->serial;
 	int r = plugin->storage->apply(st->store, buf, len, apply_done,
 				       (void *)(uintptr_t)q->serial);
-	st->in_apply = false;
+	st->applying = 0;
 	free(buf);
 	if (r < 0 && in_flight_take(q->serial)) {
 		free(q);
