@@ -211,7 +211,8 @@ struct webmesh_watch_ops {
  * block: a plugin does its I/O on that loop (libuv handles of its own) or
  * on threads of its own that hand results back through a uv_async_t.
  * Completions (done, ready, changed) are always called on the loop thread,
- * never from within the call that started them.
+ * never from within the call that started them; webmeshd never calls close
+ * from within one of them (it waits a turn of the loop).
  *
  * Commands are encoded webmesh.v1.RaftCommand messages
  * (proto/webmesh/v1/raft.proto), as the Raft log holds them. The plugin

@@ -46,6 +46,7 @@ struct storage {
 	struct held **held_tail; /* where the next one goes */
 	uv_timer_t *hold_timer;
 	uint64_t applying; /* the serial in the plugin's apply: its result now is too early */
+	unsigned depth;	   /* within the plugin's callbacks (changed, done, ready) */
 };
 
 static const struct webmesh_plugin *plugin;
@@ -493,6 +494,7 @@ struct later {
 	uv_timer_t t;
 	void (*fn)(struct later *l);
 	struct storage *st;
+	void *store; /* a close put off a turn: the plugin's store */
 	wm_store_apply_cb apply_cb;
 	void (*done_cb)(void *data);
 	void *data;
@@ -629,7 +631,9 @@ static void apply_done(void *token, const struct webmesh_storage_result *pr)
 		st->hold_timer->data = st;
 	}
 	if (!wait || !st->hold_timer) {
+		st->depth++;
 		q->cb(q->data, res);
+		st->depth--;
 		free(q);
 		free(h);
 		return;
@@ -758,11 +762,13 @@ static void host_changed(void *ctx, uint64_t index, const uint8_t *cmd, size_t l
 	}
 	if (index > st->fed_index)
 		st->fed_index = index;
+	st->depth++;
 	for (size_t i = 0; i < st->n_listeners; i++)
 		st->listeners[i].cb(st->listeners[i].data, index, c);
 	if (c)
 		webmesh__v1__raft_command__free_unpacked(c, NULL);
 	held_deliver(st, false);
+	st->depth--;
 }
 
 static int a_on_change(struct wm_store *s, wm_store_change_cb cb, void *data)
@@ -891,22 +897,19 @@ static void close_cb(struct later *l)
 		l->done_cb(l->data);
 }
 
-static void a_close(struct wm_store *s, void (*done_cb)(void *data), void *data)
+static void close_now(struct storage *st, void *store, void (*done_cb)(void *data), void *data)
 {
-	struct storage *st = ST(s);
-	if (st->store) {
-		void *store = st->store;
-		st->store = NULL;
-		st->ready = false;
+	if (store)
 		plugin->storage->close(store);
-	}
 	cancel_in_flight(st);
 	st->n_listeners = 0;
 	/* Applied already: their callers hear so now, as the contract's
 	 * "within close" says for what is pending. */
 	held_deliver(st, true);
-	if (st->hold_timer)
+	if (st->hold_timer) {
 		uv_close((uv_handle_t *)st->hold_timer, handle_free_cb);
+		st->hold_timer = NULL;
+	}
 	struct later *l = calloc(1, sizeof(*l));
 	if (!l) {
 		/* Cannot wait a turn: finish now (fini may then run with
@@ -920,6 +923,35 @@ static void a_close(struct wm_store *s, void (*done_cb)(void *data), void *data)
 	}
 	l->fn = close_cb;
 	l->st = st;
+	l->done_cb = done_cb;
+	l->data = data;
+	later(st->loop, l);
+}
+
+static void deferred_close_cb(struct later *l)
+{
+	close_now(l->st, l->store, l->done_cb, l->data);
+}
+
+static void a_close(struct wm_store *s, void (*done_cb)(void *data), void *data)
+{
+	struct storage *st = ST(s);
+	void *store = st->store;
+	st->store = NULL; /* nothing reaches the plugin from now on */
+	st->ready = false;
+	struct later *l = st->depth ? calloc(1, sizeof(*l)) : NULL;
+	if (!l) {
+		close_now(st, store, done_cb, data);
+		return;
+	}
+	/* Called back from within the plugin (its change feed or a result):
+	 * the plugin's close would free what its own caller still uses, so
+	 * it waits a turn; its results and changes meanwhile find the store
+	 * closing. */
+	st->n_listeners = 0;
+	l->fn = deferred_close_cb;
+	l->st = st;
+	l->store = store;
 	l->done_cb = done_cb;
 	l->data = data;
 	later(st->loop, l);

@@ -43,6 +43,21 @@ struct fstore {
 	unsigned refs; /* the ready timer's and each pending command's */
 };
 
+/* Within a call to webmeshd's host or done: webmeshd must not close the
+ * store then (the header's promise; a real store would be freed under its
+ * own caller, as etcd's is). */
+static int in_host;
+
+static void host_call_begin(void)
+{
+	in_host++;
+}
+
+static void host_call_end(void)
+{
+	in_host--;
+}
+
 static int mode(const struct fstore *s, const char *m)
 {
 	return strcmp(s->conf.misbehave, m) == 0;
@@ -83,9 +98,11 @@ static void fini(void *state)
 static void ready_cb(uv_timer_t *t)
 {
 	struct fstore *s = t->data;
+	host_call_begin();
 	s->host->ready(s->host->ctx, 0, NULL);
 	if (mode(s, "ready-twice"))
 		s->host->ready(s->host->ctx, -EIO, "changed its mind");
+	host_call_end();
 }
 
 static int s_open(void *state, const struct webmesh_storage_host *host, void **out, char *msg,
@@ -118,6 +135,10 @@ static void free_store_cb(uv_handle_t *h)
 static void s_close(void *store)
 {
 	struct fstore *s = store;
+	if (in_host) {
+		fprintf(stderr, "fixture: close from within a host callback\n");
+		abort();
+	}
 	s->closed = 1;
 	uv_close((uv_handle_t *)&s->ready, free_store_cb);
 }
@@ -135,15 +156,20 @@ static void pending_cb(uv_timer_t *t)
 	struct pending *p = t->data;
 	if (p->stage == 0) {
 		struct webmesh_storage_result r = {.err = 0, .message = "", .index = p->index};
+		host_call_begin();
 		p->done(p->token, &r);
 		if (mode(p->s, "twice"))
 			p->done(p->token, &r);
+		host_call_end();
 		p->stage = 1;
 		uv_timer_start(t, pending_cb, p->s->conf.feed_delay_ms, 0);
 		return;
 	}
-	if (!p->s->closed)
+	if (!p->s->closed) {
+		host_call_begin();
 		p->s->host->changed(p->s->host->ctx, p->index, p->cmd, p->len);
+		host_call_end();
+	}
 	uv_close((uv_handle_t *)t, pending_free_cb);
 }
 
@@ -167,7 +193,9 @@ static int s_apply(void *store, const uint8_t *cmd, size_t len, webmesh_storage_
 	p->t.data = p;
 	if (mode(s, "inline")) {
 		struct webmesh_storage_result r = {.err = 0, .message = "", .index = p->index};
+		host_call_begin();
 		done(token, &r);
+		host_call_end();
 		p->stage = 1;
 	}
 	uv_timer_start(&p->t, pending_cb, mode(s, "late") ? 50 : 0, 0);

@@ -288,12 +288,65 @@ static void test_storage_plugin_misbehaving(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* A caller that closes the store from a result or a change, as a server
+ * stopping on a failed join does: the plugin's close waits a turn (the
+ * fixture aborts on a close from within its call to webmeshd). */
+struct closer {
+	struct wm_store *s;
+	int calls, closed;
+};
+
+static void close_on_result(void *data, const struct wm_store_result *res)
+{
+	struct closer *c = data;
+	(void)res;
+	c->calls++;
+	wm_store_close(c->s, closed_cb, &c->closed);
+}
+
+static void close_on_change(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
+{
+	struct closer *c = data;
+	(void)index, (void)cmd;
+	c->calls++;
+	wm_store_close(c->s, closed_cb, &c->closed);
+}
+
+static void test_storage_plugin_closed_from_callback(void **state)
+{
+	(void)state;
+	uv_loop_t loop;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	for (int on_change = 0; on_change < 2; on_change++) {
+		struct closer c = {.s = open_ready(&loop, "none")};
+		Webmesh__V1__RemoveNodeCommand rm = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;
+		rm.id = "node-b";
+		Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+		cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_REMOVE_NODE;
+		cmd.remove_node = &rm;
+		if (on_change) {
+			assert_int_equal(wm_store_on_change(c.s, close_on_change, &c), 0);
+			struct count ignored = {0};
+			assert_int_equal(wm_store_apply(c.s, &cmd, count_cb, &ignored), 0);
+		} else {
+			assert_int_equal(wm_store_apply(c.s, &cmd, close_on_result, &c), 0);
+		}
+		for (int i = 0; i < 100 && !c.closed; i++)
+			uv_run(&loop, UV_RUN_ONCE);
+		assert_int_equal(c.calls, 1);
+		assert_true(c.closed);
+		uv_run(&loop, UV_RUN_DEFAULT);
+	}
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
 	setenv("WEBMESHD_MODULE_DIR", WM_FIXTURE_DIR, 1);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_storage_plugin),
 		cmocka_unit_test(test_storage_plugin_misbehaving),
+		cmocka_unit_test(test_storage_plugin_closed_from_callback),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
