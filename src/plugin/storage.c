@@ -24,6 +24,9 @@
 /* How long a command's result waits for the change feed to report it (see
  * apply_done): longer only when the store wrote nothing the feed can see. */
 #define HOLD_MS 2000
+/* How long a command may wait for the plugin's answer before its caller
+ * hears -ETIMEDOUT (wm_store_config.storage_answer_ms). */
+#define ANSWER_MS 60000
 
 struct held;
 
@@ -47,6 +50,8 @@ struct storage {
 	uv_timer_t *hold_timer;
 	uint64_t applying; /* the serial in the plugin's apply: its result now is too early */
 	unsigned depth;	   /* within the plugin's callbacks (changed, done, ready) */
+	uint64_t answer_ms;
+	uv_timer_t *answer_timer; /* fails commands the plugin never answers */
 };
 
 static const struct webmesh_plugin *plugin;
@@ -528,6 +533,7 @@ static int later(uv_loop_t *loop, struct later *l)
 struct apply_req {
 	struct apply_req *next;
 	uint64_t serial;
+	uint64_t since_ms;
 	struct storage *st;
 	wm_store_apply_cb cb;
 	void *data;
@@ -645,6 +651,54 @@ static void apply_done(void *token, const struct webmesh_storage_result *pr)
 	uv_timer_start(st->hold_timer, hold_timer_cb, HOLD_MS / 4, HOLD_MS / 4);
 }
 
+/* Commands of st the plugin has not answered within answer_ms: the header
+ * says done comes exactly once, a plugin that hangs must not hold its
+ * callers for ever. Its answer, if it comes later, is ignored. */
+static void answer_timer_cb(uv_timer_t *t)
+{
+	struct storage *st = t->data;
+	uint64_t now = uv_now(st->loop);
+	bool pending = false;
+	for (struct apply_req **pp = &in_flight; *pp;) {
+		struct apply_req *q = *pp;
+		if (q->st != st || now - q->since_ms < st->answer_ms) {
+			pending |= q->st == st;
+			pp = &q->next;
+			continue;
+		}
+		*pp = q->next;
+		wm_warn("storage %s: a command unanswered for %llu ms; failed", plugin_name,
+			(unsigned long long)(now - q->since_ms));
+		struct wm_store_result res;
+		memset(&res, 0, sizeof(res));
+		res.err = -ETIMEDOUT;
+		snprintf(res.message, sizeof(res.message),
+			 "storage %s did not answer within %llu ms", plugin_name,
+			 (unsigned long long)st->answer_ms);
+		q->cb(q->data, &res);
+		free(q);
+		pending = false;
+		pp = &in_flight; /* the callback may have changed the list */
+	}
+	if (!pending && st->answer_timer)
+		uv_timer_stop(st->answer_timer);
+}
+
+static void answer_watch(struct storage *st)
+{
+	if (!st->answer_timer) {
+		st->answer_timer = malloc(sizeof(*st->answer_timer));
+		if (!st->answer_timer)
+			return; /* then only close ends what the plugin never answers */
+		uv_timer_init(st->loop, st->answer_timer);
+		st->answer_timer->data = st;
+	}
+	if (!uv_is_active((uv_handle_t *)st->answer_timer)) {
+		uint64_t every = st->answer_ms / 2 ? st->answer_ms / 2 : 1;
+		uv_timer_start(st->answer_timer, answer_timer_cb, every, every);
+	}
+}
+
 static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_store_apply_cb cb,
 		   void *data)
 {
@@ -668,6 +722,7 @@ static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 	q->cb = cb;
 	q->data = data;
 	q->serial = ++last_serial;
+	q->since_ms = uv_now(st->loop);
 	q->next = in_flight;
 	in_flight = q;
 	st->applying = q->serial;
@@ -679,6 +734,8 @@ static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 		free(q);
 		return r;
 	}
+	if (st->store) /* not closed by a result from within apply */
+		answer_watch(st);
 	/* r < 0 after its result came anyway: the result stands (the
 	 * caller hears it once, from the hold). */
 	if (r < 0)
@@ -838,6 +895,7 @@ static int a_open(uv_loop_t *loop, const struct wm_store_config *cfg, struct wm_
 		return -ENOMEM;
 	st->loop = loop;
 	st->held_tail = &st->held;
+	st->answer_ms = cfg->storage_answer_ms ? cfg->storage_answer_ms : ANSWER_MS;
 	snprintf(st->node_id, sizeof(st->node_id), "%s", cfg->node_id);
 	snprintf(st->api_address, sizeof(st->api_address), "%s",
 		 cfg->api_address ? cfg->api_address : "");
@@ -909,6 +967,10 @@ static void close_now(struct storage *st, void *store, void (*done_cb)(void *dat
 	if (st->hold_timer) {
 		uv_close((uv_handle_t *)st->hold_timer, handle_free_cb);
 		st->hold_timer = NULL;
+	}
+	if (st->answer_timer) {
+		uv_close((uv_handle_t *)st->answer_timer, handle_free_cb);
+		st->answer_timer = NULL;
 	}
 	struct later *l = calloc(1, sizeof(*l));
 	if (!l) {

@@ -67,6 +67,10 @@ struct wm_store_config {
 	const char *const *storage_keys, *const *storage_values;
 	size_t n_storage_config;
 	const char *api_address;
+	/* A command the plugin leaves unanswered this long fails with
+	 * -ETIMEDOUT (its outcome unknown, as a Raft leader's loss leaves
+	 * it); 0 = 60000. */
+	unsigned storage_answer_ms;
 };
 
 /* What applying one command produced. */

@@ -5,7 +5,8 @@
  * forms, one of them malformed on purpose (node "bad"). misbehave=MODE
  * breaks the header's contract on purpose, for webmeshd's checks: "twice"
  * answers each command twice, "inline" answers from within apply, "late"
- * leaves commands pending at close and answers them afterwards,
+ * leaves commands pending at close and answers them afterwards, "never"
+ * never answers them,
  * "null-store" opens with no store, "ready-twice" reports ready and then a
  * failure; node "null-endpoints" and the edge attributes read are
  * malformed in every mode. */
@@ -177,6 +178,8 @@ static int s_apply(void *store, const uint8_t *cmd, size_t len, webmesh_storage_
 		   void *token)
 {
 	struct fstore *s = store;
+	if (mode(s, "never"))
+		return 0; /* taken, never answered */
 	struct pending *p = calloc(1, sizeof(*p));
 	if (!p || !(p->cmd = malloc(len ? len : 1))) {
 		free(p);

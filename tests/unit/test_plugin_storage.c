@@ -285,6 +285,33 @@ static void test_storage_plugin_misbehaving(void **state)
 	assert_true(closed);
 	assert_int_equal(c.calls, 1);
 
+	/* A command never answered fails after the answer time, once; the
+	 * store serves on. */
+	const char *keys[] = {"misbehave"}, *values[] = {"never"};
+	struct wm_store_config cfg = {
+		.node_id = "server-1",
+		.storage = "fixture",
+		.storage_keys = keys,
+		.storage_values = values,
+		.n_storage_config = 1,
+		.storage_answer_ms = 40,
+	};
+	s = NULL;
+	assert_int_equal(wm_store_open(&loop, &cfg, &s, err, sizeof(err)), 0);
+	struct wm_store_status st2 = {0};
+	for (int i = 0; i < 100 && !st2.caught_up; i++) {
+		uv_run(&loop, UV_RUN_ONCE);
+		wm_store_status(s, &st2);
+	}
+	c = (struct count){0};
+	apply_remove(s, &c);
+	for (int i = 0; i < 300 && c.calls == 0; i++)
+		uv_run(&loop, UV_RUN_ONCE);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.err, -ETIMEDOUT);
+	close_and_drain(&loop, s);
+	assert_int_equal(c.calls, 1);
+
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
