@@ -49,8 +49,8 @@ static void closed_cb(void *data)
 	*(int *)data = 1;
 }
 
-static struct wm_store *open_fixture(uv_loop_t *loop, const char *key, const char *value, int *rc,
-				     char *err, size_t errlen)
+static struct wm_store *open_answering(uv_loop_t *loop, const char *key, const char *value,
+				       unsigned answer_ms, int *rc, char *err, size_t errlen)
 {
 	const char *keys[] = {key}, *values[] = {value};
 	struct wm_store_config cfg = {
@@ -60,10 +60,17 @@ static struct wm_store *open_fixture(uv_loop_t *loop, const char *key, const cha
 		.storage_values = values,
 		.n_storage_config = 1,
 		.api_address = "192.0.2.10:8443",
+		.storage_answer_ms = answer_ms,
 	};
 	struct wm_store *s = NULL;
 	*rc = wm_store_open(loop, &cfg, &s, err, errlen);
 	return s;
+}
+
+static struct wm_store *open_fixture(uv_loop_t *loop, const char *key, const char *value, int *rc,
+				     char *err, size_t errlen)
+{
+	return open_answering(loop, key, value, 0, rc, err, errlen);
 }
 
 static void test_storage_plugin(void **state)
@@ -181,11 +188,12 @@ static void count_cb(void *data, const struct wm_store_result *res)
 	c->err = res->err;
 }
 
-static struct wm_store *open_ready(uv_loop_t *loop, const char *misbehave)
+static struct wm_store *open_ready_ms(uv_loop_t *loop, const char *misbehave, unsigned answer_ms)
 {
 	char err[512] = "";
 	int rc;
-	struct wm_store *s = open_fixture(loop, "misbehave", misbehave, &rc, err, sizeof(err));
+	struct wm_store *s =
+		open_answering(loop, "misbehave", misbehave, answer_ms, &rc, err, sizeof(err));
 	assert_int_equal(rc, 0);
 	struct wm_store_status st = {0};
 	for (int i = 0; i < 100 && !st.caught_up; i++) {
@@ -194,6 +202,11 @@ static struct wm_store *open_ready(uv_loop_t *loop, const char *misbehave)
 	}
 	assert_true(st.caught_up);
 	return s;
+}
+
+static struct wm_store *open_ready(uv_loop_t *loop, const char *misbehave)
+{
+	return open_ready_ms(loop, misbehave, 0);
 }
 
 static void apply_remove(struct wm_store *s, struct count *c)
@@ -287,22 +300,7 @@ static void test_storage_plugin_misbehaving(void **state)
 
 	/* A command never answered fails after the answer time, once; the
 	 * store serves on. */
-	const char *keys[] = {"misbehave"}, *values[] = {"never"};
-	struct wm_store_config cfg = {
-		.node_id = "server-1",
-		.storage = "fixture",
-		.storage_keys = keys,
-		.storage_values = values,
-		.n_storage_config = 1,
-		.storage_answer_ms = 40,
-	};
-	s = NULL;
-	assert_int_equal(wm_store_open(&loop, &cfg, &s, err, sizeof(err)), 0);
-	struct wm_store_status st2 = {0};
-	for (int i = 0; i < 100 && !st2.caught_up; i++) {
-		uv_run(&loop, UV_RUN_ONCE);
-		wm_store_status(s, &st2);
-	}
+	s = open_ready_ms(&loop, "never", 40);
 	c = (struct count){0};
 	apply_remove(s, &c);
 	for (int i = 0; i < 300 && c.calls == 0; i++)
