@@ -364,7 +364,10 @@ struct webmesh_storage_ops {
 	/* Applies one command: 0 and done exactly once later (never from
 	 * within), or a negative errno and done never called: -EINVAL (not a
 	 * RaftCommand), -ENOTSUP (a command this store does not implement),
-	 * -ECANCELED (closing), -ENOMEM. The bytes are borrowed for the call. */
+	 * -ECANCELED (closing), -ENOMEM. The bytes are borrowed for the call.
+	 * A command left unanswered for 60 s fails for webmeshd's caller
+	 * (-ETIMEDOUT); a done after that, a second one or one after close
+	 * is ignored. */
 	int (*apply)(void *store, const uint8_t *cmd, size_t len, webmesh_storage_done_fn done,
 		     void *token);
 	/* A synchronous read of the store's current state into sink; arg is a

@@ -594,8 +594,8 @@ static void apply_done(void *token, const struct webmesh_storage_result *pr)
 {
 	struct apply_req *q = in_flight_take((uint64_t)(uintptr_t)token);
 	if (!q) {
-		wm_warn("storage %s: a result for no command in flight (answered twice or "
-			"after close); ignored",
+		wm_warn("storage %s: a result for no command in flight (answered twice, "
+			"after close or after its time); ignored",
 			plugin_name);
 		return;
 	}
