@@ -651,36 +651,49 @@ static void apply_done(void *token, const struct webmesh_storage_result *pr)
 	uv_timer_start(st->hold_timer, hold_timer_cb, HOLD_MS / 4, HOLD_MS / 4);
 }
 
-/* Commands of st the plugin has not answered within answer_ms: the header
- * says done comes exactly once, a plugin that hangs must not hold its
- * callers for ever. Its answer, if it comes later, is ignored. */
-static void answer_timer_cb(uv_timer_t *t)
+/* Fails st's commands the plugin still holds: all of them (after its
+ * close, which should have ended them: the header says so), or those it
+ * has not answered within answer_ms (the header says done comes exactly
+ * once; a plugin that hangs must not hold its callers for ever). A later
+ * answer for them is ignored. Whether any of st's remain. */
+static bool fail_in_flight(struct storage *st, bool all)
 {
-	struct storage *st = t->data;
 	uint64_t now = uv_now(st->loop);
-	bool pending = false;
+	bool left = false;
 	for (struct apply_req **pp = &in_flight; *pp;) {
 		struct apply_req *q = *pp;
-		if (q->st != st || now - q->since_ms < st->answer_ms) {
-			pending |= q->st == st;
+		if (q->st != st || (!all && now - q->since_ms < st->answer_ms)) {
+			left |= q->st == st;
 			pp = &q->next;
 			continue;
 		}
 		*pp = q->next;
-		wm_warn("storage %s: a command unanswered for %llu ms; failed", plugin_name,
-			(unsigned long long)(now - q->since_ms));
 		struct wm_store_result res;
 		memset(&res, 0, sizeof(res));
-		res.err = -ETIMEDOUT;
-		snprintf(res.message, sizeof(res.message),
-			 "storage %s did not answer within %llu ms", plugin_name,
-			 (unsigned long long)st->answer_ms);
+		res.err = all ? -ECANCELED : -ETIMEDOUT;
+		if (all) {
+			wm_warn("storage %s: a command still pending after close; cancelled",
+				plugin_name);
+			snprintf(res.message, sizeof(res.message), "the storage closed");
+		} else {
+			wm_warn("storage %s: a command unanswered for %llu ms; failed", plugin_name,
+				(unsigned long long)(now - q->since_ms));
+			snprintf(res.message, sizeof(res.message),
+				 "storage %s did not answer within %llu ms", plugin_name,
+				 (unsigned long long)st->answer_ms);
+		}
 		q->cb(q->data, &res);
 		free(q);
-		pending = false;
+		left = false;
 		pp = &in_flight; /* the callback may have changed the list */
 	}
-	if (!pending && st->answer_timer)
+	return left;
+}
+
+static void answer_timer_cb(uv_timer_t *t)
+{
+	struct storage *st = t->data;
+	if (!fail_in_flight(st, false) && st->answer_timer)
 		uv_timer_stop(st->answer_timer);
 }
 
@@ -742,29 +755,6 @@ static int a_apply(struct wm_store *s, const Webmesh__V1__RaftCommand *cmd, wm_s
 		wm_warn("storage %s: apply failed (%s) after answering; the answer stands",
 			plugin_name, wm_strerror(r));
 	return 0;
-}
-
-/* What the plugin still holds of this store after its close: the header
- * says close completes them, a plugin that did not is answered here, so
- * that no caller waits forever. */
-static void cancel_in_flight(struct storage *st)
-{
-	for (struct apply_req **pp = &in_flight; *pp;) {
-		struct apply_req *q = *pp;
-		if (q->st != st) {
-			pp = &q->next;
-			continue;
-		}
-		*pp = q->next;
-		wm_warn("storage %s: a command still pending after close; cancelled", plugin_name);
-		struct wm_store_result res;
-		memset(&res, 0, sizeof(res));
-		res.err = -ECANCELED;
-		snprintf(res.message, sizeof(res.message), "the storage closed");
-		q->cb(q->data, &res);
-		free(q);
-		pp = &in_flight; /* the callback may have changed the list */
-	}
 }
 
 static void barrier_cb(struct later *l)
@@ -959,7 +949,7 @@ static void close_now(struct storage *st, void *store, void (*done_cb)(void *dat
 {
 	if (store)
 		plugin->storage->close(store);
-	cancel_in_flight(st);
+	fail_in_flight(st, true);
 	st->n_listeners = 0;
 	/* Applied already: their callers hear so now, as the contract's
 	 * "within close" says for what is pending. */
