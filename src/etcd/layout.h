@@ -30,6 +30,10 @@
  *   authz/<kind>/<h32>   an RBAC object (roles, rolebindings, groups,
  *                        networkacls): its Put command
  *   authz-settings       the BootstrapAuthzCommand
+ *   liveness/<id>        the nodes server <id> has not heard from for
+ *                        unreachable-after: a LivenessCommand, on the
+ *                        server's lease; a node every such record holds is
+ *                        unreachable (liveset.h)
  * One key per node ID and one per address: an etcd transaction that creates
  * them only if none exists (create_revision == 0) keeps both unique. A node's
  * record keeps what its join asked for its default edges (full_mesh, via), so
@@ -55,6 +59,7 @@ enum wm_etcd_kind {
 	WM_ETCD_KEY_LEASE_V6,
 	WM_ETCD_KEY_SERVER,
 	WM_ETCD_KEY_DENIED,
+	WM_ETCD_KEY_LIVENESS,
 };
 
 /* Checks a mesh name (1-63 of [a-z0-9-], not starting or ending with '-'):
