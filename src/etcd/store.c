@@ -67,6 +67,7 @@ struct wm_etcd_store {
 	 * (a packed LivenessCommand), put again on a new lease. */
 	struct wm_etcd_liveset live;
 	bool live_dirty;
+	uint64_t live_said; /* hash of the marks the feed last said (none) */
 	uint8_t *live_own;
 	size_t live_own_len;
 	void (*ready_cb)(void *data, int err, const char *msg);
@@ -358,6 +359,20 @@ static void live_notify(struct wm_etcd_store *s)
 		s->live_dirty = true; /* said at the next event */
 		return;
 	}
+	/* Said only when they changed: a record rewritten, a server come or
+	 * gone, or a reload that leave them as they were are no news. */
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < n; i++)
+		for (const char *p = ids[i];; p++) {
+			h = (h ^ (uint8_t)*p) * 1099511628211ull;
+			if (!*p)
+				break;
+		}
+	if (h == (s->live_said ? s->live_said : 14695981039346656037ull)) {
+		free(ids);
+		return;
+	}
+	s->live_said = h;
 	Webmesh__V1__LivenessCommand lc = WEBMESH__V1__LIVENESS_COMMAND__INIT;
 	lc.unreachable = ids;
 	lc.n_unreachable = n;
@@ -791,8 +806,6 @@ static int pick_avoid(struct wm_etcd_store *s, const struct op *o, uint32_t **ou
 static void live_put_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
 {
 	struct op *o = data;
-	(void)resp;
-	(void)len;
 	if (!o->s) {
 		op_end(o);
 		return;
@@ -811,8 +824,12 @@ static void live_put_cb(void *data, int err, const char *message, const uint8_t 
 		o->s->live_own = own;
 		o->s->live_own_len = o->live_len;
 	}
-	/* Soft state with no place in the replica: nothing to wait for. */
-	o->res.index = 0;
+	/* Reported once the replica is there (op_end), as every write: the
+	 * caller may read what other servers wrote before it. */
+	Etcdserverpb__PutResponse *r = etcdserverpb__put_response__unpack(NULL, len, resp);
+	o->res.index = r && r->header ? (uint64_t)r->header->revision : 0;
+	if (r)
+		etcdserverpb__put_response__free_unpacked(r, NULL);
 	op_end(o);
 }
 
@@ -1224,8 +1241,8 @@ static void load_done(struct wm_etcd_store *s, int err, const char *msg)
 	} else if (err == 0) {
 		notify(s, s->revision, NULL);
 	}
-	/* Always, once read: the listeners (there from the start) learn
-	 * the marks in force, also when a reload found fewer. */
+	/* Once read: the listeners (there from the start) learn the marks in
+	 * force, if any, and after a reload whether they changed. */
 	if (err == 0)
 		live_notify(s);
 }
