@@ -13,9 +13,10 @@
  *   guard                bumped (and compared) by every command whose checks read
  *                        more than its own keys: edges, routes, DNS, RBAC, a
  *                        join that advertises routes; empty value
- *   cmd                  the last such command (and each Liveness), a
- *                        StateRecord (proto/etcd/staterec.proto) holding the
- *                        RaftCommand: the change feed and the replicas take it
+ *   cmd                  the last such command, a StateRecord
+ *                        (proto/etcd/staterec.proto) holding the RaftCommand:
+ *                        the change feed and the replicas take it (a
+ *                        server's Liveness goes to liveness/ instead)
  *   edges/<h32>          an edge an administrator put (PutEdge) or deleted
  *                        (DeleteEdge: a full mesh implies an edge between every
  *                        two nodes, stored nowhere); h32: 32 hex digits of
