@@ -295,6 +295,16 @@ def test_route_failover_across_servers_on_etcd():
             s1.crash()
             wait_until(lambda: liveness_keys(e) == {"s2"}, 60,
                        "s1's liveness record gone with its lease", interval=0.5)
+            # Nobody hears s1 now: it is marked. e1 and e2 lost their
+            # server and follow s2, which hears them: they stay reachable,
+            # and m's default route stays on e1.
+            wait_until(lambda: "s1" in s2.status().get("unreachable_nodes", []), MARK_S,
+                       "s2 to hold the dead s1 unreachable", interval=0.2)
+            wait_until(lambda: not {"e1", "e2"} & set(s2.status().get("unreachable_nodes", [])),
+                       90, "e1 and e2 heard through s2", interval=0.5)
+            wait_until(lambda: exit_of(m, keys) == "e1", 30,
+                       "m's default route on e1 after s1 died", interval=0.2)
+            assert m.ping(PUBLIC_HOST, wait=2)
         finally:
             e.close()
 
