@@ -42,7 +42,7 @@ struct wm_services {
 	size_t n_marks;
 	/* On a storage plugin (etcd) the marks in force are every server's
 	 * together, so a server compares its own with what it last wrote:
-	 * hashes of the sorted IDs (0: nothing written yet = none). */
+	 * hashes of the sorted IDs (0: nothing written yet). */
 	uint64_t live_own_hash, live_post_hash;
 	/* when the table started listening (0: not yet), on a plugin */
 	uint64_t live_since_ms;
