@@ -1379,6 +1379,7 @@ struct reg {
 	unsigned ttl_s;
 	int64_t lease;	/* 0: none granted (yet, or lost) */
 	bool in_flight; /* an etcd call holds the reg */
+	bool reput;	/* our liveness record is to be put on the new lease */
 	uv_timer_t *timer;
 };
 
@@ -1390,15 +1391,6 @@ static int64_t reg_lease(const struct reg *g, const char **node_id)
 		return 0;
 	*node_id = g->node_id;
 	return g->lease;
-}
-
-static void live_reput_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
-{
-	(void)data;
-	(void)err;
-	(void)message;
-	(void)resp;
-	(void)len;
 }
 
 static void reg_step(struct reg *g);
@@ -1443,16 +1435,12 @@ static void reg_put_cb(void *data, int err, const char *message, const uint8_t *
 		reg_later(g, REG_RETRY_MS);
 		return;
 	}
-	/* A new lease: our liveness marks went with the last one. A failure
-	 * is mended by the next change of them. */
-	char key[WM_ETCD_KEY_MAX];
-	if (g->s->live_own &&
-	    wm_etcd_key(g->s->mesh, WM_ETCD_KEY_LIVENESS, g->node_id, key, sizeof(key)) == 0) {
-		Etcdserverpb__PutRequest rq = ETCDSERVERPB__PUT_REQUEST__INIT;
-		rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
-		rq.value = (ProtobufCBinaryData){g->s->live_own_len, g->s->live_own};
-		rq.lease = g->lease;
-		wm_etcd_call(g->s->client, "/etcdserverpb.KV/Put", &rq.base, live_reput_cb, NULL);
+	/* A new lease: our liveness record went with the last one, if we
+	 * had written one; reg_step puts it again first. */
+	if (g->s->live_own) {
+		g->reput = true;
+		reg_later(g, 0);
+		return;
 	}
 	reg_later(g, g->ttl_s * 1000ull / 3);
 }
@@ -1511,11 +1499,44 @@ static void reg_renew_cb(void *data, int err, const char *message, const uint8_t
 	etcdserverpb__lease_keep_alive_response__free_unpacked(r, NULL);
 }
 
+static void reg_reput_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct reg *g = data;
+	(void)resp;
+	(void)len;
+	if (reg_gone(g))
+		return;
+	if (err < 0) {
+		reg_log(g, "cannot put its liveness record again", message);
+		reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	g->reput = false;
+	reg_later(g, g->ttl_s * 1000ull / 3);
+}
+
 static void reg_step(struct reg *g)
 {
 	int r;
+	char key[WM_ETCD_KEY_MAX];
 	if (!g->s || g->in_flight)
 		return;
+	if (g->lease && g->reput && g->s->live_own &&
+	    wm_etcd_key(g->s->mesh, WM_ETCD_KEY_LIVENESS, g->node_id, key, sizeof(key)) == 0) {
+		/* Until it is there, the marks in force lack this server's
+		 * word on the members that heartbeat to it. */
+		Etcdserverpb__PutRequest rq = ETCDSERVERPB__PUT_REQUEST__INIT;
+		rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+		rq.value = (ProtobufCBinaryData){g->s->live_own_len, g->s->live_own};
+		rq.lease = g->lease;
+		r = wm_etcd_call(g->s->client, "/etcdserverpb.KV/Put", &rq.base, reg_reput_cb, g);
+		if (r == 0)
+			g->in_flight = true;
+		else
+			reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	g->reput = false;
 	if (g->lease == 0) {
 		Etcdserverpb__LeaseGrantRequest rq = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
 		rq.ttl = g->ttl_s;

@@ -236,6 +236,11 @@ def exit_of(m, keys):
     return got[0] if len(got) == 1 else None
 
 
+def etcd_servers(e):
+    out = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/servers/").stdout.split()
+    return {k.rsplit("/", 1)[1] for k in out if k}
+
+
 def liveness_keys(e):
     out = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/liveness/").stdout.split()
     return {k.rsplit("/", 1)[1] for k in out if k}
@@ -289,6 +294,17 @@ def test_route_failover_across_servers_on_etcd():
                            f"{s.name} to see e1 again", interval=0.2)
             wait_until(lambda: exit_of(m, keys) == "e1", 20, "m's default route back on e1",
                        interval=0.1)
+
+            # A lease lost while the server runs (revoked here, as etcd does
+            # after an outage longer than its TTL) takes the server's record;
+            # the server registers again and puts its record back.
+            kvs = json.loads(e.ctl("get", f"/webmesh/{MESH}/servers/s2", "-w",
+                                   "json").stdout)["kvs"]
+            e.ctl("lease", "revoke", "%x" % kvs[0]["lease"])
+            assert "s2" not in liveness_keys(e)
+            wait_until(lambda: liveness_keys(e) == {"s1", "s2"}, 30,
+                       "s2's liveness record back on its new lease", interval=0.5)
+            assert "s2" in etcd_servers(e)
 
             # A server's marks live on its lease: s1 SIGKILLed, its record
             # goes with the lease, and s2's marks alone are in force.
