@@ -50,6 +50,7 @@ static int name_check(enum wm_etcd_kind kind, const char *name)
 	case WM_ETCD_KEY_NODE:
 	case WM_ETCD_KEY_SERVER:
 	case WM_ETCD_KEY_DENIED:
+	case WM_ETCD_KEY_LIVENESS:
 		return wm_node_id_check(name, &why) < 0 ? -EINVAL : 0;
 	case WM_ETCD_KEY_LEASE_V4: {
 		uint32_t a;
@@ -70,7 +71,7 @@ int wm_etcd_key(const char *mesh, enum wm_etcd_kind kind, const char *name, char
 	static const char *const dir[] = {
 		[WM_ETCD_KEY_NODE] = "nodes/",	       [WM_ETCD_KEY_LEASE_V4] = "leases/v4/",
 		[WM_ETCD_KEY_LEASE_V6] = "leases/v6/", [WM_ETCD_KEY_SERVER] = "servers/",
-		[WM_ETCD_KEY_DENIED] = "denied/",
+		[WM_ETCD_KEY_DENIED] = "denied/",      [WM_ETCD_KEY_LIVENESS] = "liveness/",
 	};
 	char pfx[WM_ETCD_KEY_MAX];
 	int r = wm_etcd_mesh_prefix(mesh, pfx, sizeof(pfx)), n;
@@ -82,7 +83,7 @@ int wm_etcd_key(const char *mesh, enum wm_etcd_kind kind, const char *name, char
 			return -EINVAL;
 		n = snprintf(out, len, "%smesh", pfx);
 	} else {
-		if ((unsigned)kind > WM_ETCD_KEY_DENIED || !name)
+		if ((unsigned)kind > WM_ETCD_KEY_LIVENESS || !name)
 			return -EINVAL;
 		/* A v6 prefix "fdxx::/112" keeps its length out of the key
 		 * (every node's is /112): no '/' inside a name. */

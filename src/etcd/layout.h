@@ -13,9 +13,10 @@
  *   guard                bumped (and compared) by every command whose checks read
  *                        more than its own keys: edges, routes, DNS, RBAC, a
  *                        join that advertises routes; empty value
- *   cmd                  the last such command (and each Liveness), a
- *                        StateRecord (proto/etcd/staterec.proto) holding the
- *                        RaftCommand: the change feed and the replicas take it
+ *   cmd                  the last such command, a StateRecord
+ *                        (proto/etcd/staterec.proto) holding the RaftCommand:
+ *                        the change feed and the replicas take it (a
+ *                        server's Liveness goes to liveness/ instead)
  *   edges/<h32>          an edge an administrator put (PutEdge) or deleted
  *                        (DeleteEdge: a full mesh implies an edge between every
  *                        two nodes, stored nowhere); h32: 32 hex digits of
@@ -30,6 +31,10 @@
  *   authz/<kind>/<h32>   an RBAC object (roles, rolebindings, groups,
  *                        networkacls): its Put command
  *   authz-settings       the BootstrapAuthzCommand
+ *   liveness/<id>        the nodes server <id> has not heard from for
+ *                        unreachable-after: a LivenessCommand, on the
+ *                        server's lease; a node every such record holds is
+ *                        unreachable (liveset.h)
  * One key per node ID and one per address: an etcd transaction that creates
  * them only if none exists (create_revision == 0) keeps both unique. A node's
  * record keeps what its join asked for its default edges (full_mesh, via), so
@@ -55,6 +60,7 @@ enum wm_etcd_kind {
 	WM_ETCD_KEY_LEASE_V6,
 	WM_ETCD_KEY_SERVER,
 	WM_ETCD_KEY_DENIED,
+	WM_ETCD_KEY_LIVENESS,
 };
 
 /* Checks a mesh name (1-63 of [a-z0-9-], not starting or ending with '-'):

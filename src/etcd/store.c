@@ -15,6 +15,7 @@
 #include "core/denied.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "etcd/liveset.h"
 #include "etcd/record.h"
 #include "etcd/store_state.h"
 #include "store/fsm.h"
@@ -62,12 +63,20 @@ struct wm_etcd_store {
 	size_t n_servers;
 	struct reg *reg;
 	struct wm_etcd_state *st; /* the whole state, for reads and the other commands */
+	/* Every server's liveness marks (liveset.h); dirty: the marks in
+	 * force may have changed since the feed last said them. live_own: our last record
+	 * (a packed LivenessCommand), put again on a new lease. */
+	struct wm_etcd_liveset live;
+	bool live_dirty;
+	uint64_t live_said; /* hash of the marks the feed last said (none) */
+	uint8_t *live_own;
+	size_t live_own_len;
 	void (*ready_cb)(void *data, int err, const char *msg);
 	void *ready_data;
 	bool loading, closing;
 };
 
-enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD, OP_DENY, OP_ALLOW, OP_FIND };
+enum op_kind { OP_BOOTSTRAP, OP_JOIN, OP_REMOVE, OP_LOAD, OP_DENY, OP_ALLOW, OP_FIND, OP_LIVE };
 
 struct op {
 	struct wm_etcd_store *s;
@@ -96,7 +105,13 @@ struct op {
 	struct wm_store_result res;
 	wm_store_apply_cb cb;
 	void *data;
+	uint8_t *live_val; /* OP_LIVE: the packed LivenessCommand */
+	size_t live_len;
 };
+
+/* This server's registration (servers/<id>) and its lease: 0 when none
+ * (not registered, or the lease is being granted again). */
+static int64_t reg_lease(const struct reg *g, const char **node_id);
 
 /* ------------------------------------------------------------ cache */
 
@@ -168,11 +183,9 @@ static int key_kind(const struct wm_etcd_store *s, const uint8_t *key, size_t le
 	static const struct {
 		const char *dir;
 		enum wm_etcd_kind kind;
-	} dirs[] = {{"nodes/", WM_ETCD_KEY_NODE},
-		    {"leases/v4/", WM_ETCD_KEY_LEASE_V4},
-		    {"leases/v6/", WM_ETCD_KEY_LEASE_V6},
-		    {"servers/", WM_ETCD_KEY_SERVER},
-		    {"denied/", WM_ETCD_KEY_DENIED}};
+	} dirs[] = {{"nodes/", WM_ETCD_KEY_NODE},	  {"leases/v4/", WM_ETCD_KEY_LEASE_V4},
+		    {"leases/v6/", WM_ETCD_KEY_LEASE_V6}, {"servers/", WM_ETCD_KEY_SERVER},
+		    {"denied/", WM_ETCD_KEY_DENIED},	  {"liveness/", WM_ETCD_KEY_LIVENESS}};
 	if (len < s->prefix_len || memcmp(key, s->prefix, s->prefix_len) != 0)
 		return -EINVAL;
 	key += s->prefix_len;
@@ -269,6 +282,73 @@ static void notify(struct wm_etcd_store *s, int64_t rev, const Webmesh__V1__Raft
 		s->listeners[i].cb(s->listeners[i].data, (uint64_t)rev, cmd);
 }
 
+/* A server's liveness record put (kv) or deleted (NULL: the server stopped
+ * marking, or its lease ended with it). A record that is not a
+ * LivenessCommand of node IDs is not ours: it counts as none. */
+static int live_apply(struct wm_etcd_store *s, const char *server, const Mvccpb__KeyValue *kv)
+{
+	Webmesh__V1__LivenessCommand *lc =
+		kv ? webmesh__v1__liveness_command__unpack(NULL, kv->value.len, kv->value.data)
+		   : NULL;
+	bool changed = false;
+	int r = 0;
+	if (lc)
+		r = wm_etcd_liveset_put(&s->live, server, lc->unreachable, lc->n_unreachable,
+					&changed);
+	if (!lc || r == -EINVAL || r == -E2BIG) {
+		if (kv) {
+			char msg[200];
+			snprintf(msg, sizeof(msg),
+				 "etcd: the liveness record of server %.64s is not ours; "
+				 "it counts as no marks",
+				 server);
+			wm_etcd_client_log(s->client, msg);
+		}
+		changed = wm_etcd_liveset_del(&s->live, server);
+		r = 0;
+	}
+	if (lc)
+		webmesh__v1__liveness_command__free_unpacked(lc, NULL);
+	if (changed)
+		s->live_dirty = true;
+	return r;
+}
+
+/* The feed's LivenessCommand: the marks every server's record holds, as
+ * the Raft leader's command would hold them. */
+static void live_notify(struct wm_etcd_store *s)
+{
+	char **ids;
+	size_t n;
+	s->live_dirty = false;
+	if (wm_etcd_liveset_marks(&s->live, &ids, &n) < 0) {
+		s->live_dirty = true; /* said at the next event */
+		return;
+	}
+	/* Said only when they changed: a record rewritten, a server come or
+	 * gone, or a reload that leave them as they were are no news. */
+	uint64_t h = 14695981039346656037ull;
+	for (size_t i = 0; i < n; i++)
+		for (const char *p = ids[i];; p++) {
+			h = (h ^ (uint8_t)*p) * 1099511628211ull;
+			if (!*p)
+				break;
+		}
+	if (h == (s->live_said ? s->live_said : 14695981039346656037ull)) {
+		free(ids);
+		return;
+	}
+	s->live_said = h;
+	Webmesh__V1__LivenessCommand lc = WEBMESH__V1__LIVENESS_COMMAND__INIT;
+	lc.unreachable = ids;
+	lc.n_unreachable = n;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS;
+	cmd.liveness = &lc;
+	notify(s, s->revision, &cmd);
+	free(ids);
+}
+
 /* One key of the mesh as read or seen changing. The change feed is the
  * replica's (store_state.c), which sees every kind of command. */
 static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool deleted)
@@ -291,6 +371,8 @@ static int cache_apply(struct wm_etcd_store *s, const Mvccpb__KeyValue *kv, bool
 		return server_apply(s, name, deleted ? NULL : kv);
 	if (kind == WM_ETCD_KEY_DENIED)
 		return denied_apply(s, name, !deleted);
+	if (kind == WM_ETCD_KEY_LIVENESS)
+		return live_apply(s, name, deleted ? NULL : kv);
 	if (kind != WM_ETCD_KEY_NODE || !s->has_mesh)
 		return 0;
 	if (deleted) {
@@ -349,6 +431,7 @@ static void op_end(struct op *o)
 	if (o->later)
 		uv_close((uv_handle_t *)o->later, timer_free_cb);
 	free(o->leased);
+	free(o->live_val);
 	free(o);
 }
 
@@ -591,6 +674,7 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 		break;
 	case OP_LOAD:
 	case OP_FIND:
+	case OP_LIVE:
 		break;
 	}
 	etcdserverpb__txn_response__free_unpacked(r, NULL);
@@ -680,6 +764,58 @@ static int pick_avoid(struct wm_etcd_store *s, const struct op *o, uint32_t **ou
 	return 0;
 }
 
+static void live_put_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct op *o = data;
+	if (!o->s) {
+		op_end(o);
+		return;
+	}
+	if (err < 0) {
+		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
+			message ? message : strerror(-err));
+		return;
+	}
+	/* Kept, to be put again with a new lease (reg_put_cb). */
+	uint8_t *own = malloc(o->live_len ? o->live_len : 1);
+	if (own) {
+		if (o->live_len)
+			memcpy(own, o->live_val, o->live_len);
+		free(o->s->live_own);
+		o->s->live_own = own;
+		o->s->live_own_len = o->live_len;
+	}
+	/* Reported once the replica is there (op_end), as every write: the
+	 * caller may read what other servers wrote before it. */
+	Etcdserverpb__PutResponse *r = etcdserverpb__put_response__unpack(NULL, len, resp);
+	o->res.index = r && r->header ? (uint64_t)r->header->revision : 0;
+	if (r)
+		etcdserverpb__put_response__free_unpacked(r, NULL);
+	op_end(o);
+}
+
+/* Our marks, on our server lease: when this server dies, they go too. */
+static int live_put(struct op *o)
+{
+	const char *id;
+	int64_t lease = reg_lease(o->s->reg, &id);
+	char key[WM_ETCD_KEY_MAX];
+	int r;
+	if (!lease) {
+		o->res.err = -EAGAIN;
+		snprintf(o->res.message, sizeof(o->res.message),
+			 "this server holds no etcd lease yet: its liveness marks wait");
+		return op_refuse_later(o);
+	}
+	if ((r = wm_etcd_key(o->s->mesh, WM_ETCD_KEY_LIVENESS, id, key, sizeof(key))) < 0)
+		return r;
+	Etcdserverpb__PutRequest rq = ETCDSERVERPB__PUT_REQUEST__INIT;
+	rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+	rq.value = (ProtobufCBinaryData){o->live_len, o->live_val};
+	rq.lease = lease;
+	return wm_etcd_call(o->s->client, "/etcdserverpb.KV/Put", &rq.base, live_put_cb, o);
+}
+
 static int op_step(struct op *o)
 {
 	struct wm_etcd_store *s = o->s;
@@ -766,6 +902,8 @@ static int op_step(struct op *o)
 	case OP_ALLOW:
 		r = wm_etcd_txn_allow(&o->txn, s->mesh, o->node.id);
 		break;
+	case OP_LIVE:
+		return live_put(o);
 	default:
 		return -EINVAL;
 	}
@@ -776,6 +914,63 @@ static int op_step(struct op *o)
 	return wm_etcd_call(s->client, "/etcdserverpb.KV/Txn", &o->txn.req.base, txn_cb, o);
 }
 
+/* A LivenessCommand: this server's marks, not the mesh's (on Raft the
+ * leader's are all there is; here each server judges the members that
+ * heartbeat to it, and the feed says the marks all agree on: liveset.h). */
+static int live_apply_cmd(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand *cmd,
+			  wm_store_apply_cb cb, void *data)
+{
+	const Webmesh__V1__LivenessCommand *lc = cmd->liveness;
+	const char *why = NULL;
+	if (!lc)
+		return -EINVAL;
+	struct op *o = calloc(1, sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	o->s = s;
+	o->kind = OP_LIVE;
+	o->cb = cb;
+	o->data = data;
+	bool refused = false;
+	if (lc->n_unreachable > WM_ETCD_LIVE_MAX_MARKS) {
+		o->res.err = -E2BIG;
+		snprintf(o->res.message, sizeof(o->res.message), "%zu liveness marks: at most %d",
+			 lc->n_unreachable, WM_ETCD_LIVE_MAX_MARKS);
+		refused = true;
+	}
+	for (size_t i = 0; !refused && i < lc->n_unreachable; i++) {
+		if (!lc->unreachable[i] || wm_node_id_check(lc->unreachable[i], &why) < 0) {
+			o->res.err = -EINVAL;
+			snprintf(o->res.message, sizeof(o->res.message),
+				 "invalid node ID in the liveness marks: %s",
+				 why ? why : "missing");
+			refused = true;
+		}
+	}
+	if (!refused) {
+		o->live_len = webmesh__v1__liveness_command__get_packed_size(lc);
+		o->live_val = malloc(o->live_len ? o->live_len : 1);
+		if (!o->live_val) {
+			free(o);
+			return -ENOMEM;
+		}
+		webmesh__v1__liveness_command__pack(lc, o->live_val);
+	}
+	o->next = s->ops;
+	if (s->ops)
+		s->ops->prev = o;
+	s->ops = o;
+	int r = refused ? op_refuse_later(o) : op_step(o);
+	if (r < 0) {
+		op_unlink(o);
+		if (o->later)
+			uv_close((uv_handle_t *)o->later, timer_free_cb);
+		free(o->live_val);
+		free(o);
+	}
+	return r;
+}
+
 int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand *cmd,
 			wm_store_apply_cb cb, void *data)
 {
@@ -783,6 +978,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		return -EINVAL;
 	if (s->closing)
 		return -ECANCELED;
+	if (cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS)
+		return live_apply_cmd(s, cmd, cb, data);
 	if (wm_etcd_state_handles(cmd))
 		return wm_etcd_state_apply(s->st, cmd, cb, data);
 	struct op *o = calloc(1, sizeof(*o));
@@ -979,6 +1176,8 @@ static void watch_cb(void *data, int64_t revision, const Mvccpb__Event *ev)
 	if (cmd)
 		notify(s, revision, cmd);
 	cmd_free(cmd);
+	if (s->live_dirty)
+		live_notify(s);
 	wm_etcd_state_caught_up(s->st);
 }
 
@@ -992,6 +1191,10 @@ static void load_done(struct wm_etcd_store *s, int err, const char *msg)
 	} else if (err == 0) {
 		notify(s, s->revision, NULL);
 	}
+	/* Once read: the listeners (there from the start) learn the marks in
+	 * force, if any, and after a reload whether they changed. */
+	if (err == 0)
+		live_notify(s);
 }
 
 static void load_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
@@ -1010,6 +1213,7 @@ static void load_cb(void *data, int err, const char *message, const uint8_t *res
 	s->n_servers = 0;
 	s->n_denied = 0;
 	s->has_mesh = false;
+	wm_etcd_liveset_clear(&s->live);
 	/* The mesh first: nodes are read against its networks. */
 	for (int pass = 0; pass < 2; pass++)
 		for (size_t i = 0; i < r->n_kvs; i++) {
@@ -1111,6 +1315,8 @@ void wm_etcd_store_close(struct wm_etcd_store *s)
 	free(s->servers);
 	free(s->denied);
 	free(s->nodes);
+	wm_etcd_liveset_free(&s->live);
+	free(s->live_own);
 	free(s);
 }
 
@@ -1123,10 +1329,19 @@ struct reg {
 	unsigned ttl_s;
 	int64_t lease;	/* 0: none granted (yet, or lost) */
 	bool in_flight; /* an etcd call holds the reg */
+	bool reput;	/* our liveness record is to be put on the new lease */
 	uv_timer_t *timer;
 };
 
 #define REG_RETRY_MS 1000
+
+static int64_t reg_lease(const struct reg *g, const char **node_id)
+{
+	if (!g)
+		return 0;
+	*node_id = g->node_id;
+	return g->lease;
+}
 
 static void reg_step(struct reg *g);
 
@@ -1168,6 +1383,13 @@ static void reg_put_cb(void *data, int err, const char *message, const uint8_t *
 	if (err < 0) {
 		reg_log(g, "cannot register", message);
 		reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	/* A new lease: our liveness record went with the last one, if we
+	 * had written one; reg_step puts it again first. */
+	if (g->s->live_own) {
+		g->reput = true;
+		reg_later(g, 0);
 		return;
 	}
 	reg_later(g, g->ttl_s * 1000ull / 3);
@@ -1227,11 +1449,44 @@ static void reg_renew_cb(void *data, int err, const char *message, const uint8_t
 	etcdserverpb__lease_keep_alive_response__free_unpacked(r, NULL);
 }
 
+static void reg_reput_cb(void *data, int err, const char *message, const uint8_t *resp, size_t len)
+{
+	struct reg *g = data;
+	(void)resp;
+	(void)len;
+	if (reg_gone(g))
+		return;
+	if (err < 0) {
+		reg_log(g, "cannot put its liveness record again", message);
+		reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	g->reput = false;
+	reg_later(g, g->ttl_s * 1000ull / 3);
+}
+
 static void reg_step(struct reg *g)
 {
 	int r;
+	char key[WM_ETCD_KEY_MAX];
 	if (!g->s || g->in_flight)
 		return;
+	if (g->lease && g->reput && g->s->live_own &&
+	    wm_etcd_key(g->s->mesh, WM_ETCD_KEY_LIVENESS, g->node_id, key, sizeof(key)) == 0) {
+		/* Until it is there, the marks in force lack this server's
+		 * word on the members that heartbeat to it. */
+		Etcdserverpb__PutRequest rq = ETCDSERVERPB__PUT_REQUEST__INIT;
+		rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
+		rq.value = (ProtobufCBinaryData){g->s->live_own_len, g->s->live_own};
+		rq.lease = g->lease;
+		r = wm_etcd_call(g->s->client, "/etcdserverpb.KV/Put", &rq.base, reg_reput_cb, g);
+		if (r == 0)
+			g->in_flight = true;
+		else
+			reg_later(g, REG_RETRY_MS);
+		return;
+	}
+	g->reput = false;
 	if (g->lease == 0) {
 		Etcdserverpb__LeaseGrantRequest rq = ETCDSERVERPB__LEASE_GRANT_REQUEST__INIT;
 		rq.ttl = g->ttl_s;

@@ -90,7 +90,10 @@ int wm_node_dns_init(struct wm_node_dns *dns, const struct wm_node_dns_config *c
 {
 	*dns = (struct wm_node_dns){.c = *cfg};
 	const struct wm_config *c = dns->c.cfg;
-	bool server = c->bootstrap || c->voter || c->observer || c->n_bootstrap_servers;
+	/* A server on a storage plugin (--storage etcd --serve) reads the
+	 * plugin's own replica of the state. */
+	bool plugin = c->storage && strcmp(c->storage, "raft") != 0;
+	bool server = c->bootstrap || c->voter || c->observer || c->n_bootstrap_servers || plugin;
 
 	if (c->meshdns_listen && !server) {
 		snprintf(err, errlen,

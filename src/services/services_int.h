@@ -40,6 +40,12 @@ struct wm_services {
 	 * them (every server, not only the leader): sorted node IDs */
 	char (*marks)[WM_NODE_ID_MAX + 1];
 	size_t n_marks;
+	/* On a storage plugin (etcd) the marks in force are every server's
+	 * together, so a server compares its own with what it last wrote:
+	 * hashes of the sorted IDs (0: nothing written yet). */
+	uint64_t live_own_hash, live_post_hash;
+	/* when the table started listening (0: not yet), on a plugin */
+	uint64_t live_since_ms;
 	/* the graph of the last change, shared by every subscriber (peercache.c) */
 	struct wm_peercache *peercache;
 	/* ICE signal mailboxes and TURN credentials (signaling.c), made on first use */

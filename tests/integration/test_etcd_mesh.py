@@ -10,6 +10,8 @@ with --bootstrap (creates the mesh in etcd), the second with --serve only
 usual, through either server.
 """
 
+import base64
+import json
 import re
 import time
 
@@ -203,5 +205,241 @@ def test_server_on_etcd_over_tls():
             assert "etcd-ca-file" in log, log[-2000:]
             nodes = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/nodes/").stdout
             assert {k.rsplit("/", 1)[1] for k in nodes.split()} == {"s1"}
+        finally:
+            e.close()
+
+
+# -----------------------------------------------------------------------------
+# Liveness across servers on etcd (issue 12 with issue 16's failover): exits e1
+# and e2 advertise 0.0.0.0/0 and heartbeat to s1; member m follows s2 and chose
+# e1. Each server writes, on its lease, the nodes it has not heard from
+# (liveness/<server>); a node every server marks is unreachable, and every
+# server computes its members' peers from those marks. When e1 is killed, s1
+# and s2 both mark it and m's default route (computed by s2) moves to e2; when
+# e1 returns, s1 hears it again and the route comes back.
+
+HEARTBEAT_MS = 500
+UNREACHABLE_MS = 3000
+LIVENESS_FLAGS = ("--heartbeat-interval-ms", str(HEARTBEAT_MS), "--unreachable-after-ms",
+                  str(UNREACHABLE_MS), "--remove-after-ms", "3600000")
+PUBLIC_HOST = "198.51.100.1"
+# A mark is in force within unreachable-after, one sweep (a quarter of it)
+# and etcd's watch (docs/ARCHITECTURE.md); the rest is slack for a busy box.
+MARK_S = (UNREACHABLE_MS * 5 / 4) / 1000 + 20
+
+
+def exit_of(m, keys):
+    """Which exit (by name) carries 0.0.0.0/0 on m's device, or None."""
+    peers = m.wg_peers()
+    got = [name for name, k in keys.items()
+           if "0.0.0.0/0" in peers.get(k, {}).get("allowed_ips", set())]
+    return got[0] if len(got) == 1 else None
+
+
+def etcd_servers(e):
+    out = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/servers/").stdout.split()
+    return {k.rsplit("/", 1)[1] for k in out if k}
+
+
+def liveness_keys(e):
+    out = e.ctl("get", "--prefix", "--keys-only", f"/webmesh/{MESH}/liveness/").stdout.split()
+    return {k.rsplit("/", 1)[1] for k in out if k}
+
+
+def test_route_failover_across_servers_on_etcd():
+    with wmtest.topology() as t:
+        e = Etcd(t, 1)
+        try:
+            s1 = start_server(t, e, "s1", "--bootstrap", *LIVENESS_FLAGS)
+            s2 = start_server(t, e, "s2", "--serve", *LIVENESS_FLAGS)
+            exits = {}
+            for name in ("e1", "e2"):
+                n = t.add_node(name)
+                n.netns_exec("ip", "addr", "add", f"{PUBLIC_HOST}/32", "dev", "lo")
+                n.start("--join", f"{s1.underlay}:{API_PORT}", "--join-fingerprint",
+                        s1.fingerprint, "--node-id", name, "--endpoints",
+                        f"{n.underlay}:{WG_PORT}", "--routes", "0.0.0.0/0", *LIVENESS_FLAGS)
+                exits[name] = n
+            m = join(t, "m", s2, "--use-exit-node", "e1", *LIVENESS_FLAGS)
+            for n in (*exits.values(), m):
+                n.wait_ready("member")
+            keys = {name: n.status()["public_key"] for name, n in exits.items()}
+            wait_until(lambda: exit_of(m, keys) == "e1", 30, "m's default route through e1",
+                       interval=0.2)
+            wait_until(lambda: m.ping(PUBLIC_HOST, wait=1), 30, f"m -> {PUBLIC_HOST} via e1",
+                       interval=0.2)
+            # Both servers write their marks once they have listened for a
+            # full period: s1 marks m (it heartbeats to s2), s2 marks e1
+            # and e2; nothing is in force, as every node is heard by one.
+            wait_until(lambda: liveness_keys(e) == {"s1", "s2"}, MARK_S,
+                       "both servers' liveness records in etcd", interval=0.5)
+            for s in (s1, s2):
+                assert s.status().get("unreachable_nodes", []) == [], s.name
+            assert exit_of(m, keys) == "e1"
+
+            exits["e1"].crash()
+            for s in (s1, s2):
+                wait_until(lambda: "e1" in s.status().get("unreachable_nodes", []), MARK_S,
+                           f"{s.name} to hold e1 unreachable", interval=0.2)
+            # s2 computes m's peers: the route moved with the marks in etcd.
+            wait_until(lambda: exit_of(m, keys) == "e2", 20, "m's default route through e2",
+                       interval=0.1)
+            wait_until(lambda: m.ping(PUBLIC_HOST, wait=1), 20, f"m -> {PUBLIC_HOST} via e2",
+                       interval=0.2)
+            assert "e2" not in s2.status().get("unreachable_nodes", [])
+
+            exits["e1"].restart()
+            for s in (s1, s2):
+                wait_until(lambda: "e1" not in s.status().get("unreachable_nodes", []), 60,
+                           f"{s.name} to see e1 again", interval=0.2)
+            wait_until(lambda: exit_of(m, keys) == "e1", 20, "m's default route back on e1",
+                       interval=0.1)
+
+            # A lease lost while the server runs (revoked here, as etcd does
+            # after an outage longer than its TTL) takes the server's record;
+            # the server registers again and puts its record back.
+            kvs = json.loads(e.ctl("get", f"/webmesh/{MESH}/servers/s2", "-w",
+                                   "json").stdout)["kvs"]
+            e.ctl("lease", "revoke", "%x" % kvs[0]["lease"])
+            assert "s2" not in liveness_keys(e)
+            wait_until(lambda: liveness_keys(e) == {"s1", "s2"}, 30,
+                       "s2's liveness record back on its new lease", interval=0.5)
+            assert "s2" in etcd_servers(e)
+
+            # A server's marks live on its lease: s1 SIGKILLed, its record
+            # goes with the lease, and s2's marks alone are in force.
+            s1.crash()
+            wait_until(lambda: liveness_keys(e) == {"s2"}, 60,
+                       "s1's liveness record gone with its lease", interval=0.5)
+            # Nobody hears s1 now: it is marked. e1 and e2 lost their
+            # server and follow s2, which hears them: they stay reachable,
+            # and m's default route stays on e1.
+            wait_until(lambda: "s1" in s2.status().get("unreachable_nodes", []), MARK_S,
+                       "s2 to hold the dead s1 unreachable", interval=0.2)
+            wait_until(lambda: not {"e1", "e2"} & set(s2.status().get("unreachable_nodes", [])),
+                       90, "e1 and e2 heard through s2", interval=0.5)
+            wait_until(lambda: exit_of(m, keys) == "e1", 30,
+                       "m's default route on e1 after s1 died", interval=0.2)
+            assert m.ping(PUBLIC_HOST, wait=2)
+        finally:
+            e.close()
+
+
+# -----------------------------------------------------------------------------
+# Administration through either server on etcd: what the admin puts through
+# s2 (an edge, a route, a DNS record, an RBAC binding) s1 acts on (its peer
+# sets and its members' WireGuard peers, its MeshDNS answer, its RBAC), and
+# what RBAC denies a user is refused by both servers with nothing written.
+
+LAN = "192.168.77.0/24"
+
+
+def etcd_state(e):
+    """Every key of the mesh in etcd with its value and mod revision, but
+    the servers' liveness records (soft state, rewritten as heartbeats come
+    and go)."""
+    out = json.loads(e.ctl("get", "--prefix", f"/webmesh/{MESH}/", "-w", "json").stdout)
+    got = {}
+    for kv in out.get("kvs", []):
+        k = base64.b64decode(kv["key"]).decode()
+        if not k.startswith(f"/webmesh/{MESH}/liveness/"):
+            got[k] = (kv.get("value", ""), kv["mod_revision"])
+    return got
+
+
+def test_admin_through_either_server_on_etcd():
+    from test_meshdns import D, data  # dig's answer from a node's namespace
+    with wmtest.topology() as t:
+        ca = t.dir / "pki"
+        wmtest.run([str(wmtest.WMCTL), "pki", "init", "--dir", str(ca)])
+        for n in ("s1", "s2"):
+            wmtest.run([str(wmtest.WMCTL), "pki", "issue", n, "--server-cert", "--dir", str(ca)])
+        for n in ("a", "b", "admin", "good"):
+            wmtest.run([str(wmtest.WMCTL), "pki", "issue", n, "--dir", str(ca)])
+
+        def creds(name):
+            return ["--tls-cert", str(ca / f"{name}.crt"), "--tls-key", str(ca / f"{name}.key")]
+        e = Etcd(t, 1)
+        try:
+            servers = {}
+            for name, role in (("s1", "--bootstrap"), ("s2", "--serve")):
+                node = t.add_node(name)
+                node.start(role, "--storage", "etcd", "--etcd-endpoints", e.endpoints,
+                           "--node-id", name, "--endpoints", f"{node.underlay}:{WG_PORT}",
+                           "--ca-file", str(ca / "ca.crt"), "--mtls", *creds(name),
+                           "--meshdns-listen", "127.0.0.1:53")
+
+                def ready(node=node):
+                    if not node.running():
+                        raise AssertionError(f"{node.name} exited:\n{node.log_tail()}")
+                    st = node.status()
+                    return st.get("storage") == "etcd" and st.get("address_ipv4")
+                wait_until(ready, wmtest.READY_TIMEOUT, f"{name} serving on etcd")
+                servers[name] = node
+            s1, s2 = servers["s1"], servers["s2"]
+            members = {}
+            for name, via in (("a", s1), ("b", s2)):
+                n = t.add_node(name)
+                n.start("--join", f"{via.underlay}:{API_PORT}", "--ca-file",
+                        str(ca / "ca.crt"), *creds(name), "--node-id", name, "--endpoints",
+                        f"{n.underlay}:{WG_PORT}")
+                members[name] = n
+            for n in members.values():
+                n.wait_ready("member")
+            a, b = members["a"], members["b"]
+
+            def as_user(server, user, *args):
+                return a.exec(str(wmtest.WMCTL), "--server", f"{server.underlay}:{API_PORT}",
+                              "--ca-file", str(ca / "ca.crt"), *creds(user), *args,
+                              check=False)
+
+            # A user RBAC does not allow: refused by both servers, with the
+            # reason, and nothing is written to etcd.
+            before = etcd_state(e)
+            for server in (s1, s2):
+                for args, what in ((("put", "edge", "a", "b", "--weight", "3"), "edges"),
+                                   (("put", "route", "b", LAN), "routes"),
+                                   (("put", "dns-record", "www", "A", "10.1.1.1"),
+                                    "dns-records"),
+                                   (("put", "rolebindings", "mine", "--role", "mesh-admin",
+                                     "--subject", "user:good"), "rolebindings")):
+                    p = as_user(server, "good", *args)
+                    assert p.returncode != 0, (server.name, args, p.stdout)
+                    assert "PERMISSION_DENIED" in p.stderr, (server.name, args, p.stderr)
+                    assert f"good may not put {what}" in p.stderr, (server.name, p.stderr)
+            assert etcd_state(e) == before
+            assert data(s1, f"www.{D}")[0] == "NXDOMAIN"
+
+            # The admin through s2; s1 acts on each.
+            for args in (("put", "edge", "a", "b", "--weight", "3"), ("put", "route", "b", LAN),
+                         ("put", "dns-record", "www", "A", "10.1.1.1")):
+                p = as_user(s2, "admin", *args)
+                assert p.returncode == 0, (args, p.stderr)
+
+            def has_edge(node):
+                edges = node.wmctl_json("get", "edges").get("edges", [])
+                return any({x.get("source"), x.get("target")} == {"a", "b"} and
+                           x.get("weight") == 3 for x in edges)
+            wait_until(lambda: has_edge(s1), 20, "s1 to hold the edge put through s2")
+            b_key = b.status()["public_key"]
+            # a follows s1: s1 computed its peers, with b's new route.
+            wait_until(lambda: LAN in a.wg_peers().get(b_key, {}).get("allowed_ips", set()),
+                       20, "the route put through s2 on a's WireGuard peer b", interval=0.2)
+            wait_until(lambda: data(s1, f"www.{D}") == ("NOERROR", ["10.1.1.1"]), 20,
+                       "s1's MeshDNS to answer the record put through s2", interval=0.2)
+
+            # An RBAC binding through s2 lets the user write through s1.
+            p = as_user(s2, "admin", "put", "rolebindings", "good-admin", "--role",
+                        "mesh-admin", "--subject", "user:good")
+            assert p.returncode == 0, p.stderr
+
+            def good_may():
+                p = as_user(s1, "good", "put", "dns-record", "ok", "A", "10.2.2.2")
+                assert p.returncode == 0 or "PERMISSION_DENIED" in p.stderr, p.stderr
+                return p.returncode == 0
+            wait_until(good_may, 20, "s1 to allow good after the binding put through s2",
+                       interval=0.5)
+            wait_until(lambda: data(s2, f"ok.{D}") == ("NOERROR", ["10.2.2.2"]), 20,
+                       "s2's MeshDNS to answer the record put through s1", interval=0.2)
         finally:
             e.close()

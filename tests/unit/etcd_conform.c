@@ -31,6 +31,8 @@ static struct wm_etcd_store *feed_store;
 static unsigned fed;
 static int fed_case;
 static uint64_t fed_index;
+/* The marks in force the feed last said (a LivenessCommand), joined by ',' */
+static char fed_marks[256];
 static void feed_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *cmd)
 {
 	(void)data;
@@ -39,6 +41,13 @@ static void feed_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *
 	fed++;
 	fed_case = (int)cmd->command_case;
 	fed_index = index;
+	if (cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS) {
+		fed_marks[0] = '\0';
+		for (size_t i = 0; i < cmd->liveness->n_unreachable; i++)
+			snprintf(fed_marks + strlen(fed_marks),
+				 sizeof(fed_marks) - strlen(fed_marks), "%s%s", i ? "," : "",
+				 cmd->liveness->unreachable[i]);
+	}
 }
 static struct wm_store_result got;
 
@@ -188,7 +197,11 @@ static int both(struct wm_fsm *f, struct wm_etcd_store *s, uint64_t index, const
 	}
 	if (!got.err)
 		accepted++;
-	if (s == feed_store && !got.err &&
+	/* Liveness is each server's own marks on etcd; the feed says the marks
+	 * all servers agree on, when they change (src/etcd/liveset.h):
+	 * checked by live_check, not here. */
+	bool live = cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS;
+	if (s == feed_store && !got.err && !live &&
 	    (fed != fed_before + 1 || fed_case != (int)cmd->command_case ||
 	     fed_index != got.index)) {
 		printf("%s: the feed reported %u command(s), the last of kind %d at %llu; want "
@@ -428,6 +441,30 @@ static Webmesh__V1__RaftCommand *remove_cmd(struct cmdbuf *b, const char *id)
 	return &b->c;
 }
 
+/* Registers s as server id and runs the loop until etcd lists it: its
+ * liveness marks go on its server lease. Bounded: the registration retries
+ * every second, so each turn of the loop is an event of it. */
+static int serve(struct wm_etcd_store *s, const char *id)
+{
+	if (wm_etcd_store_register_server(s, id, "127.0.0.1:8443", 10) < 0)
+		return -1;
+	for (int i = 0; i < 2000; i++) {
+		struct wm_etcd_server *v;
+		size_t n;
+		bool found = false;
+		if (wm_etcd_store_list_servers(s, &v, &n) < 0)
+			return -1;
+		for (size_t k = 0; k < n; k++)
+			found = found || strcmp(v[k].node_id, id) == 0;
+		free(v);
+		if (found)
+			return 0;
+		uv_run(loop, UV_RUN_ONCE);
+	}
+	printf("server %s: never registered in etcd\n", id);
+	return -1;
+}
+
 /* A second etcd store on the same mesh: it reads the mesh from the records
  * alone (no command history) and must hold the same state. */
 static int reopen_same(struct wm_etcd_client *c, const char *mesh, struct wm_etcd_store *s,
@@ -500,6 +537,11 @@ static int random_run(struct wm_etcd_client *c, const char *mesh, uint64_t seed,
 	}
 	while (!done)
 		uv_run(loop, UV_RUN_ONCE);
+	if (serve(s, "conform-random") < 0) {
+		wm_etcd_store_close(s);
+		wm_fsm_close(f);
+		return 1;
+	}
 	wm_etcd_store_on_change(s, feed_cb, NULL);
 	feed_store = s;
 	uint64_t idx = 1;
@@ -613,6 +655,8 @@ static int random_run(struct wm_etcd_client *c, const char *mesh, uint64_t seed,
 	(*count)++;
 	if (reopen_same(c, mesh, s, "random: reload") < 0)
 		bad++;
+	/* Another store may be given its address later. */
+	feed_store = NULL;
 	wm_etcd_store_close(s);
 	wm_fsm_close(f);
 	return bad;
@@ -662,6 +706,8 @@ static int race_run(struct wm_etcd_client *c, const char *mesh, int *count)
 			return 1;
 		while (!done)
 			uv_run(loop, UV_RUN_ONCE);
+		if (serve(s[i], i ? "conform-race1" : "conform-race0") < 0)
+			return 1;
 	}
 	Webmesh__V1__BootstrapMeshCommand b = WEBMESH__V1__BOOTSTRAP_MESH_COMMAND__INIT;
 	Webmesh__V1__RaftCommand bc = WEBMESH__V1__RAFT_COMMAND__INIT;
@@ -801,7 +847,7 @@ int main(int argc, char **argv)
 		return 2;
 	while (!done)
 		uv_run(loop, UV_RUN_ONCE);
-	if (got.err < 0)
+	if (got.err < 0 || serve(s, "conform-main") < 0)
 		return 2;
 	wm_etcd_store_on_change(s, feed_cb, NULL);
 	feed_store = s;
@@ -1005,6 +1051,20 @@ int main(int argc, char **argv)
 	BOTH("delete the ACL", del_authz(&cb, "networkacls", "web"));
 	/* Liveness: soft state, nothing stored. */
 	BOTH("liveness", liveness(&cb, "node-c"));
+	/* This store is the only server with marks: its marks are in force,
+	 * and the feed said so by the time the command's callback ran. */
+	n++;
+	if (strcmp(fed_marks, "node-c") != 0 ||
+	    fed_case != WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS) {
+		printf("liveness: the feed said marks \"%s\", want \"node-c\"\n", fed_marks);
+		bad++;
+	}
+	BOTH("liveness: none", liveness(&cb, NULL));
+	n++;
+	if (fed_marks[0]) {
+		printf("liveness: the feed said marks \"%s\", want none\n", fed_marks);
+		bad++;
+	}
 	/* A node removed with its edges and routes; back as a new node it has
 	 * none of them (the old records are stale). */
 	BOTH("put edge c-e", put_edge(&cb, "node-c", "node-e", 9, NULL, NULL));

@@ -46,7 +46,10 @@ static void test_keys(void **state)
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "server-1", k, sizeof(k)), 0);
 	assert_string_equal(k, "/webmesh/m/servers/server-1");
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_SERVER, "a/b", k, sizeof(k)), -EINVAL);
-	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_DENIED + 1, "x", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LIVENESS + 1, "x", k, sizeof(k)), -EINVAL);
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LIVENESS, "server-1", k, sizeof(k)), 0);
+	assert_string_equal(k, "/webmesh/m/liveness/server-1");
+	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_LIVENESS, "a/b", k, sizeof(k)), -EINVAL);
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_DENIED, "node-1", k, sizeof(k)), 0);
 	assert_string_equal(k, "/webmesh/m/denied/node-1");
 	assert_int_equal(wm_etcd_key("m", WM_ETCD_KEY_NODE, "", k, sizeof(k)), 0);
