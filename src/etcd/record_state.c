@@ -366,10 +366,7 @@ int wm_etcd_txn_change(struct wm_etcd_gtxn *t, const char *mesh, int64_t guard_r
 	if ((r = wm_etcd_skey(mesh, WM_ETCD_S_GUARD, NULL, NULL, NULL, guard, sizeof(guard))) < 0 ||
 	    (r = wm_etcd_skey(mesh, WM_ETCD_S_CMD, NULL, NULL, NULL, ckey, sizeof(ckey))) < 0)
 		return r;
-	bool liveness = cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS;
-	/* Liveness is soft state (nothing stored, as on Raft): it checks
-	 * nothing, so it neither waits for nor disturbs the others. */
-	if (!liveness && (r = wm_etcd_gtxn_cmp(t, guard, guard_rev)) < 0)
+	if ((r = wm_etcd_gtxn_cmp(t, guard, guard_rev)) < 0)
 		return r;
 	const char *ids[2] = {ch->node_a, ch->node_b};
 	int64_t revs[2] = {ch->rev_a, ch->rev_b};
@@ -392,7 +389,7 @@ int wm_etcd_txn_change(struct wm_etcd_gtxn *t, const char *mesh, int64_t guard_r
 	} else if (ch->key[0] && (r = wm_etcd_gtxn_del(t, ch->key, ch->del_prefix)) < 0) {
 		return r;
 	}
-	if (!liveness && (r = wm_etcd_gtxn_put(t, guard, (const uint8_t *)"", 0)) < 0)
+	if ((r = wm_etcd_gtxn_put(t, guard, (const uint8_t *)"", 0)) < 0)
 		return r;
 	if ((r = wm_etcd_srec_encode(cmd, 0, 0, &v, &len)) < 0 ||
 	    (r = wm_etcd_gtxn_put(t, ckey, v, len)) < 0) {
@@ -400,7 +397,7 @@ int wm_etcd_txn_change(struct wm_etcd_gtxn *t, const char *mesh, int64_t guard_r
 		return r;
 	}
 	free(v);
-	if (!liveness && (r = wm_etcd_gtxn_get(t, guard)) < 0)
+	if ((r = wm_etcd_gtxn_get(t, guard)) < 0)
 		return r;
 	return 0;
 }

@@ -599,9 +599,6 @@ static int after_cb(void *data, struct wm_fsm *f)
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ:
 		return wm_etcd_skey(st->mesh, WM_ETCD_S_AUTHZ_SET, NULL, NULL, NULL, o->ch.key,
 				    sizeof(o->ch.key));
-	case WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS:
-		o->ch.key[0] = '\0';
-		return 0;
 	default:
 		return -ENOTSUP;
 	}
@@ -861,7 +858,6 @@ bool wm_etcd_state_handles(const Webmesh__V1__RaftCommand *cmd)
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ:
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_PUT_DNS_RECORD:
 	case WEBMESH__V1__RAFT_COMMAND__COMMAND_DELETE_DNS_RECORD:
-	case WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS:
 		return true;
 	default:
 		return false;
