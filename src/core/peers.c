@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/ipam.h"
 #include "core/peers.h"
 
@@ -472,6 +473,11 @@ struct wm_peer_graph {
 	int64_t *wa, *wb; /* scratch: weight to each neighbour of two nodes */
 	size_t *sa, *sb;  /* scratch stamps for wa, wb */
 	size_t stamp;
+	/* Per component (indexed by its root node), made on the first
+	 * wm_peer_graph_inputs: digests of every node and edge in it, and of
+	 * the routes its nodes advertise. */
+	size_t *root;
+	uint64_t *comp_all, *comp_routes;
 };
 
 static bool has_routes(const struct wm_mesh_node *nd)
@@ -518,6 +524,9 @@ void wm_peer_graph_free(struct wm_peer_graph *pg)
 	free(pg->wb);
 	free(pg->sa);
 	free(pg->sb);
+	free(pg->root);
+	free(pg->comp_all);
+	free(pg->comp_routes);
 	graph_free(&pg->g);
 	free(pg);
 }
@@ -845,6 +854,195 @@ int wm_peers_compute(const struct wm_mesh_node *nodes, size_t n_nodes,
 		     struct wm_peer_set *out)
 {
 	return wm_peers_compute_opts(nodes, n_nodes, edges, n_edges, NULL, self_id, out);
+}
+
+/* ---- what a node's set is computed from ---- */
+
+/* splitmix64's finaliser: folds a running digest so that the order of the
+ * pieces matters and sums of pieces do not cancel. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+static uint64_t hash_prefix(uint64_t h, const struct wm_prefix *p)
+{
+	h = wm_hash_fnv1a_more(h, &p->family, 1);
+	h = wm_hash_fnv1a_more(h, &p->len, 1);
+	return wm_hash_fnv1a_more(h, p->addr, sizeof(p->addr));
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return wm_hash_fnv1a_more(h, s, strlen(s) + 1);
+}
+
+/* The routes a node advertises (and its mark, which decides who wins them). */
+static uint64_t hash_routes(uint64_t h, const struct wm_mesh_node *nd)
+{
+	size_t n = nd->n_routes < WM_MAX_ROUTES ? nd->n_routes : WM_MAX_ROUTES;
+
+	h = wm_hash_fnv1a_more(h, &n, sizeof(n));
+	for (size_t k = 0; k < n; k++)
+		h = hash_prefix(h, &nd->routes[k]);
+	return wm_hash_fnv1a_more(h, &nd->unreachable, sizeof(nd->unreachable));
+}
+
+/* Every field of a node record: whatever of it a peer set or its message
+ * carries (the peer's node, endpoint, addresses, self's own routes). */
+static uint64_t hash_node(const struct wm_mesh_node *nd)
+{
+	uint64_t h = hash_str(WM_HASH_FNV1A_INIT, nd->id);
+	size_t ne = nd->n_endpoints < WM_MAX_ENDPOINTS ? nd->n_endpoints : WM_MAX_ENDPOINTS;
+
+	h = wm_hash_fnv1a_more(h, nd->public_key, sizeof(nd->public_key));
+	h = hash_prefix(h, &nd->ipv4);
+	h = hash_prefix(h, &nd->ipv6);
+	h = wm_hash_fnv1a_more(h, &ne, sizeof(ne));
+	for (size_t k = 0; k < ne; k++) {
+		h = hash_prefix(h, &nd->endpoints[k].ip);
+		h = wm_hash_fnv1a_more(h, &nd->endpoints[k].port, sizeof(nd->endpoints[k].port));
+	}
+	h = wm_hash_fnv1a_more(h, &nd->listen_port, sizeof(nd->listen_port));
+	h = wm_hash_fnv1a_more(h, &nd->raft_role, sizeof(nd->raft_role));
+	h = hash_str(h, nd->zone);
+	h = wm_hash_fnv1a_more(h, &nd->joined_at, sizeof(nd->joined_at));
+	h = hash_str(h, nd->exit_node);
+	return hash_routes(h, nd);
+}
+
+static size_t uf_find(size_t *root, size_t x)
+{
+	while (root[x] != x) {
+		root[x] = root[root[x]];
+		x = root[x];
+	}
+	return x;
+}
+
+/* Components by union-find over the resolved edges, then per component a
+ * digest of its nodes (in ID order), of its edges (summed, as the input
+ * order of edges does not matter) and of its routes. O(nodes + edges). */
+static int digest_components(struct wm_peer_graph *pg)
+{
+	const struct graph *g = &pg->g;
+	size_t n = g->n;
+	uint64_t *edges_sum;
+
+	pg->root = calloc(n + 1, sizeof(size_t));
+	pg->comp_all = calloc(n + 1, sizeof(uint64_t));
+	pg->comp_routes = calloc(n + 1, sizeof(uint64_t));
+	edges_sum = calloc(n + 1, sizeof(uint64_t));
+	if (!pg->root || !pg->comp_all || !pg->comp_routes || !edges_sum) {
+		free(pg->root);
+		free(pg->comp_all);
+		free(pg->comp_routes);
+		free(edges_sum);
+		pg->root = NULL;
+		pg->comp_all = pg->comp_routes = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		pg->root[i] = i;
+	for (size_t u = 0; u < n; u++) {
+		for (size_t k = g->adj_off[u]; k < g->adj_off[u + 1]; k++) {
+			size_t a = uf_find(pg->root, u), b = uf_find(pg->root, g->adj[k]);
+
+			if (a != b)
+				pg->root[a < b ? b : a] = a < b ? a : b;
+		}
+	}
+	for (size_t u = 0; u < n; u++)
+		pg->root[u] = uf_find(pg->root, u);
+	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
+		size_t i = g->by_id[r_], c = pg->root[i];
+
+		pg->comp_all[c] = mix64(pg->comp_all[c] + hash_node(&g->nodes[i]));
+		if (has_routes(&g->nodes[i]))
+			pg->comp_routes[c] =
+				mix64(pg->comp_routes[c] +
+				      hash_routes(hash_str(WM_HASH_FNV1A_INIT, g->nodes[i].id),
+						  &g->nodes[i]));
+	}
+	/* Each edge is in the adjacency twice: counted from its lower-ranked end. */
+	for (size_t u = 0; u < n; u++) {
+		for (size_t k = g->adj_off[u]; k < g->adj_off[u + 1]; k++) {
+			size_t v = g->adj[k];
+			uint64_t h;
+
+			if (g->rank[u] > g->rank[v])
+				continue;
+			h = hash_str(WM_HASH_FNV1A_INIT, g->nodes[u].id);
+			h = hash_str(h, g->nodes[v].id);
+			h = wm_hash_fnv1a_more(h, &g->adj_w[k], sizeof(g->adj_w[k]));
+			h = wm_hash_fnv1a_more(h, &g->adj_ice[k], sizeof(g->adj_ice[k]));
+			edges_sum[pg->root[u]] += mix64(h);
+		}
+	}
+	for (size_t c = 0; c < n; c++)
+		pg->comp_all[c] = mix64(pg->comp_all[c] ^ mix64(edges_sum[c] + 1));
+	free(edges_sum);
+	return 0;
+}
+
+/*
+ * Why these inputs suffice (tests/unit/test_peers.c compares against full
+ * computations on random graphs and changes):
+ *  - A node reaches only its own component, and build_set and transit read
+ *    nothing outside it but the relative order of IDs, which the same IDs
+ *    keep: so a node's set is a function of its ID and its component's
+ *    nodes and edges.
+ *  - A summarised spoke's set is its one neighbour (record, ice of the
+ *    link), the mesh networks, and the prefixes of the routes advertised in
+ *    its component less those it owns: every claim goes to that neighbour,
+ *    so distances, the rest of the graph and other nodes' addresses do not
+ *    matter. That is what keeps a join in hub and spoke from touching the
+ *    spokes.
+ */
+int wm_peer_graph_inputs(struct wm_peer_graph *pg, const char *self_id, uint64_t seed,
+			 uint64_t *out)
+{
+	uint64_t h;
+	size_t self, c;
+
+	if (!pg || !self_id || !out)
+		return -EINVAL;
+	self = find_id(&pg->g, self_id);
+	if (self == NONE)
+		return -ENOENT;
+	if (!pg->root) {
+		int r = digest_components(pg);
+
+		if (r < 0)
+			return r;
+	}
+	c = pg->root[self];
+	h = wm_hash_fnv1a_more(WM_HASH_FNV1A_INIT, &seed, sizeof(seed));
+	h = hash_prefix(h, &pg->opts.ipv4_network);
+	h = hash_prefix(h, &pg->opts.ipv6_network);
+	h = wm_hash_fnv1a_more(h, &pg->summary, sizeof(pg->summary));
+	if (pg->summary && pg->deg[self] == 1) {
+		const struct graph *g = &pg->g;
+		bool ice = false;
+
+		for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
+			ice |= g->adj_ice[k];
+		h = wm_hash_fnv1a_more(h, "spoke", 6);
+		h = mix64(h + hash_node(&g->nodes[self]));
+		h = mix64(h + hash_node(&g->nodes[pg->only[self]]));
+		h = wm_hash_fnv1a_more(h, &ice, sizeof(ice));
+		h = mix64(h + pg->comp_routes[c]);
+	} else {
+		h = wm_hash_fnv1a_more(h, "graph", 6);
+		h = hash_str(h, self_id);
+		h = mix64(h + pg->comp_all[c]);
+	}
+	*out = h;
+	return 0;
 }
 
 void wm_peer_set_free(struct wm_peer_set *set)

@@ -19,6 +19,12 @@ struct wm_services {
 	struct subscriber *subscribers; /* doubly linked */
 	uv_timer_t notify_timer;        /* coalesces bursts of changes */
 	bool notify_pending;
+	/* A pass over the subscribers runs in slices of bounded time
+	 * (subscriptions.c): the next one to look at, and whether a change
+	 * came since the pass began (then it starts over from the head). */
+	struct subscriber *notify_next;
+	bool notify_restart;
+	uint64_t notify_computed, notify_skipped; /* counters, for the log */
 	/* Joins applied and not yet answered: answered together once the
 	 * batch of entries they came in is applied, from one read of the
 	 * state (membership.c). */
