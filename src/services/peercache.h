@@ -26,6 +26,14 @@
 
 struct wm_peercache;
 
+/* The work that follows a change and costs O(mesh) (loading the state,
+ * this node's own peers, the pass over subscribers) is paced to this share
+ * of the time (core/pace.h), delayed by no more than the cap: a storm of
+ * joins is then answered in batches, not with one full recomputation per
+ * applied entry, while a lone change goes at once. */
+#define WM_PEERS_PACE_SHARE_PCT 25
+#define WM_PEERS_PACE_MAX_NS (200ull * 1000 * 1000)
+
 /* Listens to store's changes until freed. Free it before the store is closed,
  * or after (then it never unregisters: the store is gone). */
 int wm_peercache_new(struct wm_store *store, struct wm_peercache **out);

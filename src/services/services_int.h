@@ -7,6 +7,7 @@
 
 #include "auth/auth.h"
 #include "core/livetable.h"
+#include "core/pace.h"
 #include "services/services.h"
 
 struct subscriber;
@@ -25,6 +26,8 @@ struct wm_services {
 	struct subscriber *notify_next;
 	bool notify_restart;
 	uint64_t notify_computed, notify_skipped; /* counters, for the log */
+	uint64_t notify_pass_start, notify_pass_cost; /* ns, of the pass under way */
+	struct wm_pace notify_pace;
 	/* Joins applied and not yet answered: answered together once the
 	 * batch of entries they came in is applied, from one read of the
 	 * state (membership.c). */

@@ -141,14 +141,16 @@ static void notify_cb(uv_timer_t *t)
 {
 	struct wm_services *s = t->data;
 	s->notify_pending = false;
+	uint64_t start = uv_hrtime();
 	if (s->notify_restart) {
 		s->notify_restart = false;
 		s->notify_next = s->subscribers;
 		s->notify_computed = s->notify_skipped = 0;
+		s->notify_pass_start = start;
+		s->notify_pass_cost = 0;
 	}
 	struct wm_store_status st;
 	wm_store_status(s->cfg.store, &st);
-	uint64_t start = uv_hrtime();
 	while (s->notify_next) {
 		struct subscriber *sub = s->notify_next;
 		/* moved on first: sub may be ended, and unlinking it moves the
@@ -156,6 +158,7 @@ static void notify_cb(uv_timer_t *t)
 		s->notify_next = sub->next;
 		update_subscriber(sub, st.applied_index);
 		if (s->notify_next && uv_hrtime() - start > NOTIFY_SLICE_NS) {
+			s->notify_pass_cost += uv_hrtime() - start;
 			/* 1 ms, not 0: libuv 1.44 would run a timer re-armed
 			 * with 0 in this same turn, before any I/O. */
 			s->notify_pending = true;
@@ -163,8 +166,11 @@ static void notify_cb(uv_timer_t *t)
 			return;
 		}
 	}
-	wm_debug("peer sets after a change: %llu computed, %llu unchanged inputs",
-		 (unsigned long long)s->notify_computed, (unsigned long long)s->notify_skipped);
+	s->notify_pass_cost += uv_hrtime() - start;
+	wm_pace_done(&s->notify_pace, s->notify_pass_start, s->notify_pass_cost);
+	wm_debug("peer sets after a change: %llu computed, %llu unchanged inputs, %llu us",
+		 (unsigned long long)s->notify_computed, (unsigned long long)s->notify_skipped,
+		 (unsigned long long)(s->notify_pass_cost / 1000));
 }
 
 /* A burst of applied entries (a snapshot install, many joins) triggers one
@@ -180,7 +186,10 @@ static void change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand
 	if (s->stopped || s->notify_pending || !s->subscribers)
 		return;
 	s->notify_pending = true;
-	uv_timer_start(&s->notify_timer, notify_cb, 0, 0);
+	uv_timer_start(&s->notify_timer, notify_cb,
+		       wm_pace_delay_ms(&s->notify_pace, uv_hrtime(), WM_PEERS_PACE_SHARE_PCT,
+					WM_PEERS_PACE_MAX_NS),
+		       0);
 }
 
 void wm_subscriptions_init(struct wm_services *s)
