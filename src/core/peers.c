@@ -478,6 +478,8 @@ struct wm_peer_graph {
 	 * the routes its nodes advertise. */
 	size_t *root;
 	uint64_t *comp_all, *comp_routes;
+	uint64_t *node_hash; /* each node's record, once asked for */
+	bool *node_hashed;
 };
 
 static bool has_routes(const struct wm_mesh_node *nd)
@@ -527,6 +529,8 @@ void wm_peer_graph_free(struct wm_peer_graph *pg)
 	free(pg->root);
 	free(pg->comp_all);
 	free(pg->comp_routes);
+	free(pg->node_hash);
+	free(pg->node_hashed);
 	graph_free(&pg->g);
 	free(pg);
 }
@@ -869,16 +873,33 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+/* Eight bytes at a time: a digest of every node runs after each change, and
+ * byte-wise FNV cost more than the peer sets it spares. */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	uint64_t w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	w = n;
+	memcpy(&w, p, n); /* the length in the unused bytes tells "ab" from "ab\0" */
+	w ^= (uint64_t)n << 56;
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
 static uint64_t hash_prefix(uint64_t h, const struct wm_prefix *p)
 {
-	h = wm_hash_fnv1a_more(h, &p->family, 1);
-	h = wm_hash_fnv1a_more(h, &p->len, 1);
-	return wm_hash_fnv1a_more(h, p->addr, sizeof(p->addr));
+	return hash_bytes(h, p, sizeof(*p)); /* three byte fields, no padding */
 }
 
 static uint64_t hash_str(uint64_t h, const char *s)
 {
-	return wm_hash_fnv1a_more(h, s, strlen(s) + 1);
+	return hash_bytes(h, s, strlen(s) + 1);
 }
 
 /* The routes a node advertises (and its mark, which decides who wins them). */
@@ -886,33 +907,44 @@ static uint64_t hash_routes(uint64_t h, const struct wm_mesh_node *nd)
 {
 	size_t n = nd->n_routes < WM_MAX_ROUTES ? nd->n_routes : WM_MAX_ROUTES;
 
-	h = wm_hash_fnv1a_more(h, &n, sizeof(n));
+	h = hash_bytes(h, &n, sizeof(n));
 	for (size_t k = 0; k < n; k++)
 		h = hash_prefix(h, &nd->routes[k]);
-	return wm_hash_fnv1a_more(h, &nd->unreachable, sizeof(nd->unreachable));
+	return hash_bytes(h, &nd->unreachable, sizeof(nd->unreachable));
 }
 
 /* Every field of a node record: whatever of it a peer set or its message
  * carries (the peer's node, endpoint, addresses, self's own routes). */
-static uint64_t hash_node(const struct wm_mesh_node *nd)
+static uint64_t hash_node_fields(const struct wm_mesh_node *nd)
 {
 	uint64_t h = hash_str(WM_HASH_FNV1A_INIT, nd->id);
 	size_t ne = nd->n_endpoints < WM_MAX_ENDPOINTS ? nd->n_endpoints : WM_MAX_ENDPOINTS;
 
-	h = wm_hash_fnv1a_more(h, nd->public_key, sizeof(nd->public_key));
+	h = hash_bytes(h, nd->public_key, sizeof(nd->public_key));
 	h = hash_prefix(h, &nd->ipv4);
 	h = hash_prefix(h, &nd->ipv6);
-	h = wm_hash_fnv1a_more(h, &ne, sizeof(ne));
+	h = hash_bytes(h, &ne, sizeof(ne));
 	for (size_t k = 0; k < ne; k++) {
 		h = hash_prefix(h, &nd->endpoints[k].ip);
-		h = wm_hash_fnv1a_more(h, &nd->endpoints[k].port, sizeof(nd->endpoints[k].port));
+		h = hash_bytes(h, &nd->endpoints[k].port, sizeof(nd->endpoints[k].port));
 	}
-	h = wm_hash_fnv1a_more(h, &nd->listen_port, sizeof(nd->listen_port));
-	h = wm_hash_fnv1a_more(h, &nd->raft_role, sizeof(nd->raft_role));
+	h = hash_bytes(h, &nd->listen_port, sizeof(nd->listen_port));
+	h = hash_bytes(h, &nd->raft_role, sizeof(nd->raft_role));
 	h = hash_str(h, nd->zone);
-	h = wm_hash_fnv1a_more(h, &nd->joined_at, sizeof(nd->joined_at));
+	h = hash_bytes(h, &nd->joined_at, sizeof(nd->joined_at));
 	h = hash_str(h, nd->exit_node);
 	return hash_routes(h, nd);
+}
+
+/* Each node's record digest, computed once per graph (a hub is the
+ * neighbour of thousands of spokes). */
+static uint64_t hash_node(struct wm_peer_graph *pg, size_t i)
+{
+	if (!pg->node_hashed[i]) {
+		pg->node_hash[i] = hash_node_fields(&pg->g.nodes[i]);
+		pg->node_hashed[i] = true;
+	}
+	return pg->node_hash[i];
 }
 
 static size_t uf_find(size_t *root, size_t x)
@@ -924,26 +956,26 @@ static size_t uf_find(size_t *root, size_t x)
 	return x;
 }
 
-/* Components by union-find over the resolved edges, then per component a
- * digest of its nodes (in ID order), of its edges (summed, as the input
- * order of edges does not matter) and of its routes. O(nodes + edges). */
+/* Components by union-find over the resolved edges, and per component a
+ * digest of the routes its nodes advertise: all a summarised spoke needs
+ * beyond its own link. O(nodes + edges), hashing only the routed nodes. */
 static int digest_components(struct wm_peer_graph *pg)
 {
 	const struct graph *g = &pg->g;
 	size_t n = g->n;
-	uint64_t *edges_sum;
 
 	pg->root = calloc(n + 1, sizeof(size_t));
-	pg->comp_all = calloc(n + 1, sizeof(uint64_t));
 	pg->comp_routes = calloc(n + 1, sizeof(uint64_t));
-	edges_sum = calloc(n + 1, sizeof(uint64_t));
-	if (!pg->root || !pg->comp_all || !pg->comp_routes || !edges_sum) {
+	pg->node_hash = calloc(n + 1, sizeof(uint64_t));
+	pg->node_hashed = calloc(n + 1, sizeof(bool));
+	if (!pg->root || !pg->comp_routes || !pg->node_hash || !pg->node_hashed) {
 		free(pg->root);
-		free(pg->comp_all);
 		free(pg->comp_routes);
-		free(edges_sum);
+		free(pg->node_hash);
+		free(pg->node_hashed);
 		pg->root = NULL;
-		pg->comp_all = pg->comp_routes = NULL;
+		pg->comp_routes = pg->node_hash = NULL;
+		pg->node_hashed = NULL;
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++)
@@ -958,15 +990,37 @@ static int digest_components(struct wm_peer_graph *pg)
 	}
 	for (size_t u = 0; u < n; u++)
 		pg->root[u] = uf_find(pg->root, u);
+	/* routed is in ID order: the same order in every graph */
+	for (size_t r_ = 0; r_ < pg->n_routed; r_++) {
+		size_t i = pg->routed[r_], c = pg->root[i];
+
+		pg->comp_routes[c] = mix64(
+			pg->comp_routes[c] +
+			hash_routes(hash_str(WM_HASH_FNV1A_INIT, g->nodes[i].id), &g->nodes[i]));
+	}
+	return 0;
+}
+
+/* Per component a digest of its nodes (in ID order) and of its edges
+ * (summed, as the input order of edges does not matter): what a node that is
+ * no summarised spoke depends on. Made on the first such node's request. */
+static int digest_components_all(struct wm_peer_graph *pg)
+{
+	const struct graph *g = &pg->g;
+	size_t n = g->n;
+	uint64_t *edges_sum = calloc(n + 1, sizeof(uint64_t));
+
+	pg->comp_all = calloc(n + 1, sizeof(uint64_t));
+	if (!pg->comp_all || !edges_sum) {
+		free(pg->comp_all);
+		free(edges_sum);
+		pg->comp_all = NULL;
+		return -ENOMEM;
+	}
 	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
 		size_t i = g->by_id[r_], c = pg->root[i];
 
-		pg->comp_all[c] = mix64(pg->comp_all[c] + hash_node(&g->nodes[i]));
-		if (has_routes(&g->nodes[i]))
-			pg->comp_routes[c] =
-				mix64(pg->comp_routes[c] +
-				      hash_routes(hash_str(WM_HASH_FNV1A_INIT, g->nodes[i].id),
-						  &g->nodes[i]));
+		pg->comp_all[c] = mix64(pg->comp_all[c] + hash_node(pg, i));
 	}
 	/* Each edge is in the adjacency twice: counted from its lower-ranked end. */
 	for (size_t u = 0; u < n; u++) {
@@ -978,8 +1032,8 @@ static int digest_components(struct wm_peer_graph *pg)
 				continue;
 			h = hash_str(WM_HASH_FNV1A_INIT, g->nodes[u].id);
 			h = hash_str(h, g->nodes[v].id);
-			h = wm_hash_fnv1a_more(h, &g->adj_w[k], sizeof(g->adj_w[k]));
-			h = wm_hash_fnv1a_more(h, &g->adj_ice[k], sizeof(g->adj_ice[k]));
+			h = hash_bytes(h, &g->adj_w[k], sizeof(g->adj_w[k]));
+			h = hash_bytes(h, &g->adj_ice[k], sizeof(g->adj_ice[k]));
 			edges_sum[pg->root[u]] += mix64(h);
 		}
 	}
@@ -990,8 +1044,8 @@ static int digest_components(struct wm_peer_graph *pg)
 }
 
 /*
- * Why these inputs suffice (tests/unit/test_peers.c compares against full
- * computations on random graphs and changes):
+ * Why these inputs suffice (tests/unit/test_peer_inputs.c compares against
+ * full computations on random graphs and changes):
  *  - A node reaches only its own component, and build_set and transit read
  *    nothing outside it but the relative order of IDs, which the same IDs
  *    keep: so a node's set is a function of its ID and its component's
@@ -1001,7 +1055,7 @@ static int digest_components(struct wm_peer_graph *pg)
  *    its component less those it owns: every claim goes to that neighbour,
  *    so distances, the rest of the graph and other nodes' addresses do not
  *    matter. That is what keeps a join in hub and spoke from touching the
- *    spokes.
+ *    spokes, and their digests from costing O(mesh).
  */
 int wm_peer_graph_inputs(struct wm_peer_graph *pg, const char *self_id, uint64_t seed,
 			 uint64_t *out)
@@ -1021,23 +1075,29 @@ int wm_peer_graph_inputs(struct wm_peer_graph *pg, const char *self_id, uint64_t
 			return r;
 	}
 	c = pg->root[self];
-	h = wm_hash_fnv1a_more(WM_HASH_FNV1A_INIT, &seed, sizeof(seed));
+	h = hash_bytes(WM_HASH_FNV1A_INIT, &seed, sizeof(seed));
 	h = hash_prefix(h, &pg->opts.ipv4_network);
 	h = hash_prefix(h, &pg->opts.ipv6_network);
-	h = wm_hash_fnv1a_more(h, &pg->summary, sizeof(pg->summary));
+	h = hash_bytes(h, &pg->summary, sizeof(pg->summary));
 	if (pg->summary && pg->deg[self] == 1) {
 		const struct graph *g = &pg->g;
 		bool ice = false;
 
 		for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
 			ice |= g->adj_ice[k];
-		h = wm_hash_fnv1a_more(h, "spoke", 6);
-		h = mix64(h + hash_node(&g->nodes[self]));
-		h = mix64(h + hash_node(&g->nodes[pg->only[self]]));
-		h = wm_hash_fnv1a_more(h, &ice, sizeof(ice));
+		h = hash_bytes(h, "spoke", 6);
+		h = mix64(h + hash_node(pg, self));
+		h = mix64(h + hash_node(pg, pg->only[self]));
+		h = hash_bytes(h, &ice, sizeof(ice));
 		h = mix64(h + pg->comp_routes[c]);
 	} else {
-		h = wm_hash_fnv1a_more(h, "graph", 6);
+		if (!pg->comp_all) {
+			int r = digest_components_all(pg);
+
+			if (r < 0)
+				return r;
+		}
+		h = hash_bytes(h, "graph", 6);
 		h = hash_str(h, self_id);
 		h = mix64(h + pg->comp_all[c]);
 	}
