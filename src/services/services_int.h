@@ -25,8 +25,10 @@ struct wm_services {
 	 * came since the pass began (then it starts over from the head). */
 	struct subscriber *notify_next;
 	bool notify_restart;
-	uint64_t notify_computed, notify_skipped; /* counters, for the log */
-	uint64_t notify_pass_start, notify_pass_cost; /* ns, of the pass under way */
+	/* counters for the log; start and busy time (ns) of the pass under
+	 * way; its pacing (core/pace.h) */
+	uint64_t notify_computed, notify_skipped;
+	uint64_t notify_pass_start, notify_pass_cost;
 	struct wm_pace notify_pace;
 	/* Joins applied and not yet answered: answered together once the
 	 * batch of entries they came in is applied, from one read of the

@@ -132,10 +132,12 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 }
 
 /* The most time one slice of a pass may take. A change that affects every
- * member of a server with thousands costs more than an election timeout's
- * worth of one loop turn; in slices, Raft's heartbeats and the API are served
- * between them. */
-#define NOTIFY_SLICE_NS (20 * 1000 * 1000)
+ * member of a server with thousands costs about an election timeout's worth
+ * of one loop turn; in slices, Raft's heartbeats and the API are served
+ * between them. A tenth of the election timeout: with 20 ms slices, each
+ * followed by a turn of queued PINGs and heartbeats, a route put at 10,000
+ * members took 6 s to reach them all (bench/scale, BENCHMARKS.md). */
+#define NOTIFY_SLICE_NS (100 * 1000 * 1000)
 
 static void notify_cb(uv_timer_t *t)
 {
