@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/ipam.h"
 #include "core/peers.h"
 
@@ -472,6 +473,13 @@ struct wm_peer_graph {
 	int64_t *wa, *wb; /* scratch: weight to each neighbour of two nodes */
 	size_t *sa, *sb;  /* scratch stamps for wa, wb */
 	size_t stamp;
+	/* Per component (indexed by its root node), made on the first
+	 * wm_peer_graph_inputs: digests of every node and edge in it, and of
+	 * the routes its nodes advertise. */
+	size_t *root;
+	uint64_t *comp_all, *comp_routes;
+	uint64_t *node_hash; /* each node's record, once asked for */
+	bool *node_hashed;
 };
 
 static bool has_routes(const struct wm_mesh_node *nd)
@@ -518,6 +526,11 @@ void wm_peer_graph_free(struct wm_peer_graph *pg)
 	free(pg->wb);
 	free(pg->sa);
 	free(pg->sb);
+	free(pg->root);
+	free(pg->comp_all);
+	free(pg->comp_routes);
+	free(pg->node_hash);
+	free(pg->node_hashed);
 	graph_free(&pg->g);
 	free(pg);
 }
@@ -845,6 +858,251 @@ int wm_peers_compute(const struct wm_mesh_node *nodes, size_t n_nodes,
 		     struct wm_peer_set *out)
 {
 	return wm_peers_compute_opts(nodes, n_nodes, edges, n_edges, NULL, self_id, out);
+}
+
+/* ---- what a node's set is computed from ---- */
+
+/* splitmix64's finaliser: folds a running digest so that the order of the
+ * pieces matters and sums of pieces do not cancel. */
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Eight bytes at a time: a digest of every node runs after each change, and
+ * byte-wise FNV cost more than the peer sets it spares. */
+static uint64_t hash_bytes(uint64_t h, const void *data, size_t n)
+{
+	const uint8_t *p = data;
+	uint64_t w;
+
+	for (; n >= 8; p += 8, n -= 8) {
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	w = n;
+	memcpy(&w, p, n); /* the length in the unused bytes tells "ab" from "ab\0" */
+	w ^= (uint64_t)n << 56;
+	h = (h ^ w) * 0x9e3779b97f4a7c15ull;
+	return h ^ (h >> 29);
+}
+
+static uint64_t hash_prefix(uint64_t h, const struct wm_prefix *p)
+{
+	return hash_bytes(h, p, sizeof(*p)); /* three byte fields, no padding */
+}
+
+static uint64_t hash_str(uint64_t h, const char *s)
+{
+	return hash_bytes(h, s, strlen(s) + 1);
+}
+
+/* The routes a node advertises (and its mark, which decides who wins them). */
+static uint64_t hash_routes(uint64_t h, const struct wm_mesh_node *nd)
+{
+	size_t n = nd->n_routes < WM_MAX_ROUTES ? nd->n_routes : WM_MAX_ROUTES;
+
+	h = hash_bytes(h, &n, sizeof(n));
+	for (size_t k = 0; k < n; k++)
+		h = hash_prefix(h, &nd->routes[k]);
+	return hash_bytes(h, &nd->unreachable, sizeof(nd->unreachable));
+}
+
+/* Every field of a node record: whatever of it a peer set or its message
+ * carries (the peer's node, endpoint, addresses, self's own routes). */
+static uint64_t hash_node_fields(const struct wm_mesh_node *nd)
+{
+	uint64_t h = hash_str(WM_HASH_FNV1A_INIT, nd->id);
+	size_t ne = nd->n_endpoints < WM_MAX_ENDPOINTS ? nd->n_endpoints : WM_MAX_ENDPOINTS;
+
+	h = hash_bytes(h, nd->public_key, sizeof(nd->public_key));
+	h = hash_prefix(h, &nd->ipv4);
+	h = hash_prefix(h, &nd->ipv6);
+	h = hash_bytes(h, &ne, sizeof(ne));
+	for (size_t k = 0; k < ne; k++) {
+		h = hash_prefix(h, &nd->endpoints[k].ip);
+		h = hash_bytes(h, &nd->endpoints[k].port, sizeof(nd->endpoints[k].port));
+	}
+	h = hash_bytes(h, &nd->listen_port, sizeof(nd->listen_port));
+	h = hash_bytes(h, &nd->raft_role, sizeof(nd->raft_role));
+	h = hash_str(h, nd->zone);
+	h = hash_bytes(h, &nd->joined_at, sizeof(nd->joined_at));
+	h = hash_str(h, nd->exit_node);
+	return hash_routes(h, nd);
+}
+
+/* Each node's record digest, computed once per graph (a hub is the
+ * neighbour of thousands of spokes). */
+static uint64_t hash_node(struct wm_peer_graph *pg, size_t i)
+{
+	if (!pg->node_hashed[i]) {
+		pg->node_hash[i] = hash_node_fields(&pg->g.nodes[i]);
+		pg->node_hashed[i] = true;
+	}
+	return pg->node_hash[i];
+}
+
+static size_t uf_find(size_t *root, size_t x)
+{
+	while (root[x] != x) {
+		root[x] = root[root[x]];
+		x = root[x];
+	}
+	return x;
+}
+
+/* Components by union-find over the resolved edges, and per component a
+ * digest of the routes its nodes advertise: all a summarised spoke needs
+ * beyond its own link. O(nodes + edges), hashing only the routed nodes. */
+static int digest_components(struct wm_peer_graph *pg)
+{
+	const struct graph *g = &pg->g;
+	size_t n = g->n;
+
+	pg->root = calloc(n + 1, sizeof(size_t));
+	pg->comp_routes = calloc(n + 1, sizeof(uint64_t));
+	pg->node_hash = calloc(n + 1, sizeof(uint64_t));
+	pg->node_hashed = calloc(n + 1, sizeof(bool));
+	if (!pg->root || !pg->comp_routes || !pg->node_hash || !pg->node_hashed) {
+		free(pg->root);
+		free(pg->comp_routes);
+		free(pg->node_hash);
+		free(pg->node_hashed);
+		pg->root = NULL;
+		pg->comp_routes = pg->node_hash = NULL;
+		pg->node_hashed = NULL;
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++)
+		pg->root[i] = i;
+	for (size_t u = 0; u < n; u++) {
+		for (size_t k = g->adj_off[u]; k < g->adj_off[u + 1]; k++) {
+			size_t a = uf_find(pg->root, u), b = uf_find(pg->root, g->adj[k]);
+
+			if (a != b)
+				pg->root[a < b ? b : a] = a < b ? a : b;
+		}
+	}
+	for (size_t u = 0; u < n; u++)
+		pg->root[u] = uf_find(pg->root, u);
+	/* routed is in ID order: the same order in every graph */
+	for (size_t r_ = 0; r_ < pg->n_routed; r_++) {
+		size_t i = pg->routed[r_], c = pg->root[i];
+
+		pg->comp_routes[c] = mix64(
+			pg->comp_routes[c] +
+			hash_routes(hash_str(WM_HASH_FNV1A_INIT, g->nodes[i].id), &g->nodes[i]));
+	}
+	return 0;
+}
+
+/* Per component a digest of its nodes (in ID order) and of its edges
+ * (summed, as the input order of edges does not matter): what a node that is
+ * no summarised spoke depends on. Made on the first such node's request. */
+static int digest_components_all(struct wm_peer_graph *pg)
+{
+	const struct graph *g = &pg->g;
+	size_t n = g->n;
+	uint64_t *edges_sum = calloc(n + 1, sizeof(uint64_t));
+
+	pg->comp_all = calloc(n + 1, sizeof(uint64_t));
+	if (!pg->comp_all || !edges_sum) {
+		free(pg->comp_all);
+		free(edges_sum);
+		pg->comp_all = NULL;
+		return -ENOMEM;
+	}
+	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
+		size_t i = g->by_id[r_], c = pg->root[i];
+
+		pg->comp_all[c] = mix64(pg->comp_all[c] + hash_node(pg, i));
+	}
+	/* Each edge is in the adjacency twice: counted from its lower-ranked end. */
+	for (size_t u = 0; u < n; u++) {
+		for (size_t k = g->adj_off[u]; k < g->adj_off[u + 1]; k++) {
+			size_t v = g->adj[k];
+			uint64_t h;
+
+			if (g->rank[u] > g->rank[v])
+				continue;
+			h = hash_str(WM_HASH_FNV1A_INIT, g->nodes[u].id);
+			h = hash_str(h, g->nodes[v].id);
+			h = hash_bytes(h, &g->adj_w[k], sizeof(g->adj_w[k]));
+			h = hash_bytes(h, &g->adj_ice[k], sizeof(g->adj_ice[k]));
+			edges_sum[pg->root[u]] += mix64(h);
+		}
+	}
+	for (size_t c = 0; c < n; c++)
+		pg->comp_all[c] = mix64(pg->comp_all[c] ^ mix64(edges_sum[c] + 1));
+	free(edges_sum);
+	return 0;
+}
+
+/*
+ * Why these inputs suffice (tests/unit/test_peer_inputs.c compares against
+ * full computations on random graphs and changes):
+ *  - A node reaches only its own component, and build_set and transit read
+ *    nothing outside it but the relative order of IDs, which the same IDs
+ *    keep: so a node's set is a function of its ID and its component's
+ *    nodes and edges.
+ *  - A summarised spoke's set is its one neighbour (record, ice of the
+ *    link), the mesh networks, and the prefixes of the routes advertised in
+ *    its component less those it owns: every claim goes to that neighbour,
+ *    so distances, the rest of the graph and other nodes' addresses do not
+ *    matter. That is what keeps a join in hub and spoke from touching the
+ *    spokes, and their digests from costing O(mesh).
+ */
+int wm_peer_graph_inputs(struct wm_peer_graph *pg, const char *self_id, uint64_t seed,
+			 uint64_t *out)
+{
+	uint64_t h;
+	size_t self, c;
+
+	if (!pg || !self_id || !out)
+		return -EINVAL;
+	self = find_id(&pg->g, self_id);
+	if (self == NONE)
+		return -ENOENT;
+	if (!pg->root) {
+		int r = digest_components(pg);
+
+		if (r < 0)
+			return r;
+	}
+	c = pg->root[self];
+	h = hash_bytes(WM_HASH_FNV1A_INIT, &seed, sizeof(seed));
+	h = hash_prefix(h, &pg->opts.ipv4_network);
+	h = hash_prefix(h, &pg->opts.ipv6_network);
+	h = hash_bytes(h, &pg->summary, sizeof(pg->summary));
+	if (pg->summary && pg->deg[self] == 1) {
+		const struct graph *g = &pg->g;
+		bool ice = false;
+
+		for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
+			ice |= g->adj_ice[k];
+		h = hash_bytes(h, "spoke", 6);
+		h = mix64(h + hash_node(pg, self));
+		h = mix64(h + hash_node(pg, pg->only[self]));
+		h = hash_bytes(h, &ice, sizeof(ice));
+		h = mix64(h + pg->comp_routes[c]);
+	} else {
+		if (!pg->comp_all) {
+			int r = digest_components_all(pg);
+
+			if (r < 0)
+				return r;
+		}
+		h = hash_bytes(h, "graph", 6);
+		h = hash_str(h, self_id);
+		h = mix64(h + pg->comp_all[c]);
+	}
+	*out = h;
+	return 0;
 }
 
 void wm_peer_set_free(struct wm_peer_set *set)

@@ -85,6 +85,20 @@ int wm_peer_graph_find(const struct wm_peer_graph *g, const char *id, size_t *in
 size_t wm_peer_graph_trees(const struct wm_peer_graph *g);
 void wm_peer_graph_free(struct wm_peer_graph *g);
 
+/* A digest of everything node self_id's set (wm_peer_graph_compute) is
+ * computed from, mixed with seed (what the caller sends along with the set,
+ * such as the ACL rules). When a node's digest is the same in two graphs its
+ * set is the same too (same peers by ID, same records, same allowed IPs,
+ * flags), so a server can skip the nodes a change cannot affect: a change
+ * outside a node's component, and, for a summarised spoke, any change but one
+ * to itself, its neighbour, their link or the routes of its component (a join
+ * in hub and spoke touches the hub, not the other spokes). Different digests
+ * mean the set may have changed. The first call costs O(nodes + edges), each
+ * after it O(log nodes). Returns 0, -EINVAL, -ENOENT for an unknown self,
+ * -ENOMEM. */
+int wm_peer_graph_inputs(struct wm_peer_graph *g, const char *self_id, uint64_t seed,
+			 uint64_t *out);
+
 /* wm_peers_compute with opts (NULL: as wm_peers_compute). */
 int wm_peers_compute_opts(const struct wm_mesh_node *nodes, size_t n_nodes,
 			  const struct wm_mesh_edge *edges, size_t n_edges,

@@ -55,6 +55,7 @@ static void self_update_cb(uv_timer_t *t)
 	s->self_update_pending = false;
 	if (s->c.stopping(s->c.data))
 		return;
+	uint64_t start = uv_hrtime();
 	struct wm_arena a;
 	wm_arena_init(&a);
 	Webmesh__V1__PeerConfigurations pc;
@@ -75,6 +76,7 @@ static void self_update_cb(uv_timer_t *t)
 	s->c.peers_cb(s->c.data, &pc);
 	if (services && wm_sent_peers_set(&s->own_sent, &pc) < 0)
 		wm_warn("out of memory: peers leaving the mesh are held like moved ones");
+	wm_pace_done(&s->self_pace, start, uv_hrtime() - start);
 	/* A bootstrap server that does not lead is registered by the leader:
 	 * seeing itself in its replica is its cue that the mesh is up. */
 	if (s->c.starting(s->c.data) && s->c.cfg->bootstrap &&
@@ -101,7 +103,10 @@ static void self_change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCo
 	if (s->self_update_pending || s->c.stopping(s->c.data))
 		return;
 	s->self_update_pending = true;
-	uv_timer_start(&s->self_timer, self_update_cb, 0, 0);
+	uv_timer_start(&s->self_timer, self_update_cb,
+		       wm_pace_delay_ms(&s->self_pace, uv_hrtime(), WM_PEERS_PACE_SHARE_PCT,
+					WM_PEERS_PACE_MAX_NS),
+		       0);
 }
 
 static void self_joined_cb(void *data, const struct wm_store_result *res)

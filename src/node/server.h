@@ -20,6 +20,7 @@
 #include "core/config.h"
 #include "core/mesh.h"
 #include "core/net.h"
+#include "core/pace.h"
 #include "node/netconf.h"
 #include "services/peercache.h"
 #include "services/services.h"
@@ -66,6 +67,8 @@ struct wm_server {
 	uv_timer_t leader_timer; /* waiting to lead or to be registered */
 	uv_timer_t self_timer;	 /* coalesced self peer updates */
 	bool self_update_pending;
+	/* self updates share the loop with the rest (services/peercache.h) */
+	struct wm_pace self_pace;
 	struct wm_sent_peers own_sent; /* our last peers, to tell which left the mesh */
 	/* multi-server bootstrap (bootstrap_multi.c): the other servers */
 	struct wm_bootpeer *bootpeers;

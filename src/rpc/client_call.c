@@ -420,6 +420,7 @@ static int on_frame_recv(nghttp2_session *h2, const nghttp2_frame *f, void *user
 	bool first = !cc->h2_up;
 	cc->h2_up = true;
 	cc->ping_out = false;
+	cc->ping_grace = false;
 	if (!cc->cl->keepalive_ms)
 		wm_conn_disarm(&cc->conn);
 	else if (first || (f->hd.type == NGHTTP2_PING && (f->hd.flags & NGHTTP2_FLAG_ACK)))
@@ -518,6 +519,14 @@ void wm_cl_conn_timeout(struct cconn *cc)
 				       : "connection or TLS handshake timed out");
 		return;
 	}
+	/* libuv runs timers before it reads sockets: after a loop turn longer
+	 * than the timeout (a busy process, thousands of connections on one
+	 * loop) the answer may be waiting unread. One more turn reads it. */
+	if (cc->ping_out && !cc->ping_grace) {
+		cc->ping_grace = true;
+		wm_conn_arm(c, 1);
+		return;
+	}
 	if (cc->ping_out) {
 		snprintf(why, sizeof(why), "no answer to a keepalive PING within %u ms",
 			 cl->keepalive_timeout_ms);
@@ -529,6 +538,7 @@ void wm_cl_conn_timeout(struct cconn *cc)
 		return;
 	}
 	cc->ping_out = true;
+	cc->ping_grace = false;
 	wm_conn_arm(c, cl->keepalive_timeout_ms ? cl->keepalive_timeout_ms : cl->keepalive_ms);
 	wm_conn_flush(c);
 }

@@ -27,6 +27,8 @@ struct cconn {
 	bool draining;	/* GOAWAY received: no new calls */
 	bool h2_up;	/* the server sent its first frame */
 	bool ping_out;	/* a keepalive PING is unanswered */
+	/* its timeout came once: one more loop turn to read the answer */
+	bool ping_grace;
 };
 
 struct wm_rpc_client {

@@ -246,6 +246,14 @@ void wm_conn_flush(struct wm_conn *c)
 		emit(c);
 	} while (c->want_flush && !c->closing && c->inflight < HIGH_WATER);
 	c->depth--;
+	/* Everything appended was emitted: the buffer holds nothing between
+	 * flushes, and a server with thousands of idle members would keep
+	 * 16 KiB each (measured with massif: a sixth of a server's heap). */
+	if (c->depth == 0 && c->out_len == 0 && c->out) {
+		free(c->out);
+		c->out = NULL;
+		c->out_cap = 0;
+	}
 	/* After GOAWAY and the last stream, nghttp2 wants nothing more: close once
 	 * everything we queued has reached the socket. */
 	if (!c->closing && c->inflight == 0 && !nghttp2_session_want_read(c->h2) &&

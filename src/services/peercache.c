@@ -8,6 +8,7 @@
 
 #include "core/acl.h"
 #include "core/error.h"
+#include "core/hash.h"
 #include "core/peers.h"
 #include "services/convert.h"
 #include "store/authz.h"
@@ -191,6 +192,17 @@ int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_
 	return err ? err : snapshot_config(&pc->snap, node_id, a, out);
 }
 
+int wm_peercache_inputs(struct wm_peercache *pc, const char *node_id, uint64_t *out)
+{
+	int err = cache_load(pc);
+	/* The rules travel with every set, so they are one of its inputs. */
+	uint64_t rules = pc->snap.acl_rules
+				 ? wm_hash_fnv1a(pc->snap.acl_rules, strlen(pc->snap.acl_rules) + 1)
+				 : 0;
+
+	return err ? err : wm_peer_graph_inputs(pc->snap.graph, node_id, rules, out);
+}
+
 uint64_t wm_peercache_loads(const struct wm_peercache *pc)
 {
 	return pc ? pc->loads : 0;
@@ -238,6 +250,14 @@ int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_aren
 	int err = services_cache(s, &pc);
 
 	return err ? err : wm_peercache_config(pc, node_id, a, out);
+}
+
+int wm_services_peer_inputs(struct wm_services *s, const char *node_id, uint64_t *out)
+{
+	struct wm_peercache *pc;
+	int err = services_cache(s, &pc);
+
+	return err ? err : wm_peercache_inputs(pc, node_id, out);
 }
 
 int wm_sent_peers_set(struct wm_sent_peers *sp, const Webmesh__V1__PeerConfigurations *pc)

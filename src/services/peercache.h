@@ -26,6 +26,14 @@
 
 struct wm_peercache;
 
+/* The work that follows a change and costs O(mesh) (loading the state,
+ * this node's own peers, the pass over subscribers) is paced to this share
+ * of the time (core/pace.h), delayed by no more than the cap: a storm of
+ * joins is then answered in batches, not with one full recomputation per
+ * applied entry, while a lone change goes at once. */
+#define WM_PEERS_PACE_SHARE_PCT 25
+#define WM_PEERS_PACE_MAX_NS (200ull * 1000 * 1000)
+
 /* Listens to store's changes until freed. Free it before the store is closed,
  * or after (then it never unregisters: the store is gone). */
 int wm_peercache_new(struct wm_store *store, struct wm_peercache **out);
@@ -35,6 +43,11 @@ void wm_peercache_free(struct wm_peercache *pc, bool store_open);
  * from the state as of the last change. -ENOENT if the node is not in the mesh. */
 int wm_peercache_config(struct wm_peercache *pc, const char *node_id, struct wm_arena *a,
 			Webmesh__V1__PeerConfigurations *out);
+/* A digest of what node_id's set is computed from, as of the last change
+ * (wm_peer_graph_inputs, with the ACL rules): the same digest after a change
+ * means the same set, so the subscriber needs no recomputation. -ENOENT if
+ * the node is not in the mesh. */
+int wm_peercache_inputs(struct wm_peercache *pc, const char *node_id, uint64_t *out);
 /* How many times the state was loaded and graphs built (tests, benchmarks). */
 uint64_t wm_peercache_loads(const struct wm_peercache *pc);
 
@@ -49,6 +62,9 @@ struct wm_services;
  * after a change. -WM_ENOTLEADER on a node without a store. */
 int wm_services_peers(struct wm_services *s, const char *node_id, struct wm_arena *a,
 		      Webmesh__V1__PeerConfigurations *out);
+
+/* wm_peercache_inputs through s's cache. */
+int wm_services_peer_inputs(struct wm_services *s, const char *node_id, uint64_t *out);
 
 /* The peers last sent to one receiver (node ID and base64 key), to name in
  * the next set those whose node left the mesh (PeerConfigurations.gone_keys). */

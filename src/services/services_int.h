@@ -7,6 +7,7 @@
 
 #include "auth/auth.h"
 #include "core/livetable.h"
+#include "core/pace.h"
 #include "services/services.h"
 
 struct subscriber;
@@ -19,6 +20,16 @@ struct wm_services {
 	struct subscriber *subscribers; /* doubly linked */
 	uv_timer_t notify_timer;        /* coalesces bursts of changes */
 	bool notify_pending;
+	/* A pass over the subscribers runs in slices of bounded time
+	 * (subscriptions.c): the next one to look at, and whether a change
+	 * came since the pass began (then it starts over from the head). */
+	struct subscriber *notify_next;
+	bool notify_restart;
+	/* counters for the log; start and busy time (ns) of the pass under
+	 * way; its pacing (core/pace.h) */
+	uint64_t notify_computed, notify_skipped;
+	uint64_t notify_pass_start, notify_pass_cost;
+	struct wm_pace notify_pace;
 	/* Joins applied and not yet answered: answered together once the
 	 * batch of entries they came in is applied, from one read of the
 	 * state (membership.c). */

@@ -22,12 +22,19 @@ struct subscriber {
 	char id[WM_NODE_ID_MAX + 1];
 	uint64_t last_hash; /* of the last peer set sent, index excluded */
 	bool sent;
+	/* what that set was computed from (wm_services_peer_inputs): while it
+	 * stays the same, so does the set, and a change costs this subscriber
+	 * one lookup instead of a computation */
+	uint64_t inputs;
+	bool have_inputs;
 	struct wm_sent_peers sent_peers; /* its peers, to name those that leave */
 };
 
 static void unlink_subscriber(struct subscriber *sub)
 {
 	struct wm_services *s = sub->s;
+	if (s->notify_next == sub)
+		s->notify_next = sub->next;
 	if (sub->prev)
 		sub->prev->next = sub->next;
 	else
@@ -49,6 +56,15 @@ static void end_subscriber(struct subscriber *sub, int status, const char *msg)
  * Returns non-zero when the subscriber was ended. */
 static int update_subscriber(struct subscriber *sub, uint64_t index)
 {
+	uint64_t inputs = 0;
+	/* Without a digest (an error here) the set is computed, which reports
+	 * the error or sends the set: the digest only ever saves work. */
+	bool have_inputs = wm_services_peer_inputs(sub->s, sub->id, &inputs) == 0;
+	if (have_inputs && sub->sent && sub->have_inputs && inputs == sub->inputs) {
+		sub->s->notify_skipped++;
+		return 0;
+	}
+	sub->s->notify_computed++;
 	struct wm_arena a;
 	wm_arena_init(&a);
 	Webmesh__V1__PeerConfigurations pc;
@@ -77,6 +93,8 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 	if (sub->sent && h == sub->last_hash) {
 		free(buf);
 		wm_arena_free(&a);
+		sub->inputs = inputs;
+		sub->have_inputs = have_inputs;
 		return 0;
 	}
 	pc.index = index;
@@ -108,21 +126,53 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 	}
 	sub->last_hash = h;
 	sub->sent = true;
+	sub->inputs = inputs;
+	sub->have_inputs = have_inputs;
 	return 0;
 }
+
+/* The most time one slice of a pass may take. A change that affects every
+ * member of a server with thousands costs about an election timeout's worth
+ * of one loop turn; in slices, Raft's heartbeats and the API are served
+ * between them. A tenth of the election timeout: with 20 ms slices, each
+ * followed by a turn of queued PINGs and heartbeats, a route put at 10,000
+ * members took 6 s to reach them all (bench/scale, BENCHMARKS.md). */
+#define NOTIFY_SLICE_NS (100 * 1000 * 1000)
 
 static void notify_cb(uv_timer_t *t)
 {
 	struct wm_services *s = t->data;
 	s->notify_pending = false;
+	uint64_t start = uv_hrtime();
+	if (s->notify_restart) {
+		s->notify_restart = false;
+		s->notify_next = s->subscribers;
+		s->notify_computed = s->notify_skipped = 0;
+		s->notify_pass_start = start;
+		s->notify_pass_cost = 0;
+	}
 	struct wm_store_status st;
 	wm_store_status(s->cfg.store, &st);
-	struct subscriber *sub = s->subscribers;
-	while (sub) {
-		struct subscriber *next = sub->next;
+	while (s->notify_next) {
+		struct subscriber *sub = s->notify_next;
+		/* moved on first: sub may be ended, and unlinking it moves the
+		 * cursor past it (unlink_subscriber) */
+		s->notify_next = sub->next;
 		update_subscriber(sub, st.applied_index);
-		sub = next;
+		if (s->notify_next && uv_hrtime() - start > NOTIFY_SLICE_NS) {
+			s->notify_pass_cost += uv_hrtime() - start;
+			/* 1 ms, not 0: libuv 1.44 would run a timer re-armed
+			 * with 0 in this same turn, before any I/O. */
+			s->notify_pending = true;
+			uv_timer_start(&s->notify_timer, notify_cb, 1, 0);
+			return;
+		}
 	}
+	s->notify_pass_cost += uv_hrtime() - start;
+	wm_pace_done(&s->notify_pace, s->notify_pass_start, s->notify_pass_cost);
+	wm_debug("peer sets after a change: %llu computed, %llu unchanged inputs, %llu us",
+		 (unsigned long long)s->notify_computed, (unsigned long long)s->notify_skipped,
+		 (unsigned long long)(s->notify_pass_cost / 1000));
 }
 
 /* A burst of applied entries (a snapshot install, many joins) triggers one
@@ -133,10 +183,15 @@ static void change_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand
 	if (cmd)
 		wm_liveness_follow(s, cmd);
 	wm_plugins_feed(s->cfg.plugins, s->cfg.store, index, cmd);
+	/* A pass under way saw the state before this change: start over. */
+	s->notify_restart = true;
 	if (s->stopped || s->notify_pending || !s->subscribers)
 		return;
 	s->notify_pending = true;
-	uv_timer_start(&s->notify_timer, notify_cb, 0, 0);
+	uv_timer_start(&s->notify_timer, notify_cb,
+		       wm_pace_delay_ms(&s->notify_pace, uv_hrtime(), WM_PEERS_PACE_SHARE_PCT,
+					WM_PEERS_PACE_MAX_NS),
+		       0);
 }
 
 void wm_subscriptions_init(struct wm_services *s)
@@ -208,4 +263,6 @@ void wm_subscriptions_close_all(struct wm_services *s, int grpc_status, const ch
 	while (s->subscribers)
 		end_subscriber(s->subscribers, grpc_status, msg);
 	uv_timer_stop(&s->notify_timer);
+	s->notify_pending = false;
+	s->notify_next = NULL;
 }

@@ -2,6 +2,7 @@
  * 127.0.0.1 with TLS and over a unix socket. No sleeps: everything is driven
  * by running the loop until a flag is set. */
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -867,6 +868,135 @@ static void test_connection_lost(void **state)
 	wm_rpc_client_free(c);
 }
 
+/* A server on its own loop and thread, as a real server is another process:
+ * it answers PINGs while the client's loop is busy. Its one method answers
+ * 3 s after the call. */
+struct far {
+	uv_loop_t loop;
+	uv_async_t stop;
+	uv_timer_t later;
+	struct wm_rpc_server *srv;
+	struct wm_rpc_call *call;
+	SSL_CTX *tls;
+	int port;
+};
+
+static void far_later_cb(uv_timer_t *t)
+{
+	struct far *f = t->data;
+	if (f->call) {
+		wm_rpc_call_send(f->call, (const uint8_t *)"y", 1);
+		wm_rpc_call_finish(f->call, WM_GRPC_OK, NULL);
+		f->call = NULL;
+	}
+}
+
+static void far_handler(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data)
+{
+	(void)req;
+	(void)len;
+	struct far *f = data;
+	f->call = call;
+	uv_timer_start(&f->later, far_later_cb, 3000, 0);
+}
+
+static void far_done_cb(void *data)
+{
+	struct far *f = data;
+	uv_close((uv_handle_t *)&f->later, NULL);
+	uv_close((uv_handle_t *)&f->stop, NULL);
+}
+
+static void far_stop_cb(uv_async_t *a)
+{
+	struct far *f = a->data;
+	uv_timer_stop(&f->later);
+	wm_rpc_server_shutdown(f->srv, 0, far_done_cb, f);
+}
+
+static void *far_thread(void *arg)
+{
+	struct far *f = arg;
+	uv_run(&f->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static int slow_turns;
+static struct result *slow_result;
+
+/* A loop turn much longer than the keepalive timeout, as a process with
+ * thousands of connections on one loop has under load. */
+static void slow_turn_cb(uv_timer_t *t)
+{
+	slow_turns++;
+	usleep(150 * 1000);
+	if (slow_result->done || slow_turns > 60)
+		uv_stop(t->loop);
+}
+
+/* The client's keepalive must not take a PING answer that waits unread behind
+ * a long loop turn for a dead server: libuv runs the timeout before it reads
+ * the socket. A call on a keepalive connection (PING every 20 ms, 40 ms to
+ * answer) lives through turns of 150 ms for 3 s and ends normally. The loop
+ * runs as the daemon's does (UV_RUN_DEFAULT). */
+static void test_keepalive_survives_slow_turns(void **state)
+{
+	struct fx *fx = *state;
+	char err[256] = "";
+	struct far f = {0};
+	struct wm_tls_server_opts so = {.cert_file = fx->cert, .key_file = fx->key};
+	struct wm_tls_client_opts o = {.pin_fingerprint = fx->fp};
+	struct wm_rpc_method m = {"/test.Far/Later", false, far_handler, &f};
+	pthread_t th;
+	uv_timer_t slow;
+	struct result r = {0};
+
+	assert_int_equal(uv_loop_init(&f.loop), 0);
+	f.tls = wm_tls_server_ctx_new(&so, err, sizeof(err));
+	assert_non_null(f.tls);
+	assert_int_equal(wm_rpc_server_new(&f.loop, NULL, &f.srv), 0);
+	assert_int_equal(wm_rpc_server_register(f.srv, &m), 0);
+	assert_int_equal(wm_rpc_server_listen_tcp(f.srv, "127.0.0.1", 0, f.tls), 0);
+	f.port = wm_rpc_server_port(f.srv);
+	uv_timer_init(&f.loop, &f.later);
+	f.later.data = &f;
+	uv_async_init(&f.loop, &f.stop, far_stop_cb);
+	f.stop.data = &f;
+	assert_int_equal(pthread_create(&th, NULL, far_thread, &f), 0);
+
+	SSL_CTX *ctx = wm_tls_client_ctx_new(&o, err, sizeof(err));
+	assert_non_null(ctx);
+	struct wm_rpc_client_config cfg = {.host = "127.0.0.1",
+					   .port = (uint16_t)f.port,
+					   .tls = ctx,
+					   .keepalive_ms = 20,
+					   .keepalive_timeout_ms = 40};
+	struct wm_rpc_client *c;
+	assert_int_equal(wm_rpc_client_new(&fx->loop, &cfg, &c), 0);
+	SSL_CTX_free(ctx);
+	wm_rpc_client_unary(c, "/test.Far/Later", (const uint8_t *)"x", 1, 0, NULL, 0, unary_cb,
+			    &r);
+	slow_turns = 0;
+	slow_result = &r;
+	uv_timer_init(&fx->loop, &slow);
+	uv_timer_start(&slow, slow_turn_cb, 5, 5);
+	uv_run(&fx->loop, UV_RUN_DEFAULT);
+	uv_timer_stop(&slow);
+	uv_close((uv_handle_t *)&slow, NULL);
+	if (r.status != WM_GRPC_OK)
+		fail_msg("the call ended during slow turns: %d %s", r.status, r.msg);
+	assert_true(slow_turns >= 5);
+	free(r.resp);
+	wm_rpc_client_free(c);
+
+	uv_async_send(&f.stop);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	wm_rpc_server_free(f.srv);
+	SSL_CTX_free(f.tls);
+	uv_run(&f.loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&f.loop), 0);
+}
+
 static void test_unary_sync(void **state)
 {
 	struct fx *fx = *state;
@@ -1112,6 +1242,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_oversized_request, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pin_mismatch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_keepalive_survives_slow_turns, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_client_free_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_metadata_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mtls, setup, teardown),
