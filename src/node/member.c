@@ -21,6 +21,7 @@
 #include "rpc/tls.h"
 #include "util/log.h"
 #include "services/paths.h"
+#include "services/peercache.h"
 
 #define JOIN_TIMEOUT_MS 15000
 #define LEAVE_TIMEOUT_MS 5000
@@ -489,6 +490,32 @@ void wm_member_endpoints_found(struct wm_member *m, bool changed)
 		m->announce_pending = true;
 }
 
+/* The peers of the set just received, for the next subscription. Out of
+ * memory, none are remembered: the next first set then names none gone,
+ * and those tunnels end after the make-before-break hold instead. */
+static void remember_held(struct wm_member *m, const Webmesh__V1__PeerConfigurations *pc)
+{
+	size_t n = 0;
+	struct wm_held_peer *v =
+		pc->n_peers ? calloc(pc->n_peers < WM_HELD_PEERS_MAX ? pc->n_peers
+								    : WM_HELD_PEERS_MAX,
+				     sizeof(*v))
+			    : NULL;
+	for (size_t i = 0; v && i < pc->n_peers && n < WM_HELD_PEERS_MAX; i++) {
+		const Webmesh__V1__MeshNode *node = pc->peers[i]->node;
+		wm_key key;
+		if (!node || !node->id || wm_node_id_check(node->id, NULL) < 0 ||
+		    !node->public_key || wm_key_from_base64(node->public_key, key) < 0)
+			continue;
+		snprintf(v[n].id, sizeof(v[n].id), "%s", node->id);
+		snprintf(v[n].key, sizeof(v[n].key), "%s", node->public_key);
+		n++;
+	}
+	free(m->held);
+	m->held = v;
+	m->n_held = v ? n : 0;
+}
+
 static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 {
 	struct wm_member *m = data;
@@ -505,6 +532,7 @@ static int peers_msg_cb(void *data, const uint8_t *msg, size_t len)
 	m->failures = 0;
 	wm_debug("peer set at index %llu: %zu peers", (unsigned long long)pc->index, pc->n_peers);
 	learn_servers(m, pc->peers, pc->n_peers);
+	remember_held(m, pc);
 	m->c.peers_cb(m->c.data, pc);
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
 	return 0;
@@ -566,11 +594,30 @@ static void subscribe(struct wm_member *m)
 {
 	Webmesh__V1__SubscribePeersRequest req = WEBMESH__V1__SUBSCRIBE_PEERS_REQUEST__INIT;
 	req.id = (char *)m->c.node_id;
-	uint8_t buf[128];
-	size_t len = webmesh__v1__subscribe_peers_request__pack(&req, buf);
-	int err =
-		wm_rpc_client_stream(m->upstream, WM_METHOD_MEMBERSHIP_SUBSCRIBE_PEERS, buf, len, 0,
-				     NULL, 0, peers_msg_cb, peers_close_cb, m, &m->peer_stream);
+	Webmesh__V1__HeldPeer *hv = m->n_held ? calloc(m->n_held, sizeof(*hv)) : NULL;
+	Webmesh__V1__HeldPeer **hp = m->n_held ? calloc(m->n_held, sizeof(*hp)) : NULL;
+	if (hv && hp) {
+		for (size_t i = 0; i < m->n_held; i++) {
+			webmesh__v1__held_peer__init(&hv[i]);
+			hv[i].id = m->held[i].id;
+			hv[i].public_key = m->held[i].key;
+			hp[i] = &hv[i];
+		}
+		req.held = hp;
+		req.n_held = m->n_held;
+	}
+	size_t len = webmesh__v1__subscribe_peers_request__get_packed_size(&req);
+	uint8_t *buf = malloc(len ? len : 1);
+	int err = buf ? 0 : -ENOMEM;
+	if (buf) {
+		webmesh__v1__subscribe_peers_request__pack(&req, buf);
+		err = wm_rpc_client_stream(m->upstream, WM_METHOD_MEMBERSHIP_SUBSCRIBE_PEERS, buf,
+					   len, 0, NULL, 0, peers_msg_cb, peers_close_cb, m,
+					   &m->peer_stream);
+	}
+	free(buf);
+	free(hp);
+	free(hv);
 	if (err) {
 		wm_warn("cannot subscribe to peers: %s", wm_strerror(err));
 		schedule_retry(m);
@@ -748,6 +795,9 @@ void wm_member_free(struct wm_member *m)
 	SSL_CTX_free(m->client_tls);
 	SSL_CTX_free(m->overlay_tls);
 	m->client_tls = m->overlay_tls = NULL;
+	free(m->held);
+	m->held = NULL;
+	m->n_held = 0;
 }
 
 struct wm_rpc_client *wm_member_upstream(const struct wm_member *m)

@@ -98,6 +98,14 @@ struct wm_member {
 	SSL_CTX *overlay_tls;	/* the others, over the overlay */
 	struct wm_rpc_client *upstream;
 	struct wm_rpc_stream *peer_stream;
+	/* the peers of the last set received (node ID, base64 key; at most
+	 * WM_HELD_PEERS_MAX): named when subscribing again, so that the first
+	 * set says which of them left the mesh meanwhile */
+	struct wm_held_peer {
+		char id[WM_NODE_ID_MAX + 1];
+		char key[WM_KEY_B64_LEN + 1];
+	} *held;
+	size_t n_held;
 	bool joined;
 	bool subscribed;
 	bool announce_pending; /* a Join with new endpoints is out */

@@ -9,6 +9,8 @@
 #include "core/acl.h"
 #include "core/error.h"
 #include "core/hash.h"
+#include "core/ids.h"
+#include "core/key.h"
 #include "core/peers.h"
 #include "services/convert.h"
 #include "store/authz.h"
@@ -281,6 +283,40 @@ int wm_sent_peers_set(struct wm_sent_peers *sp, const Webmesh__V1__PeerConfigura
 		snprintf(v[n].id, sizeof(v[n].id), "%s", node->id);
 		snprintf(v[n].key, sizeof(v[n].key), "%s", node->public_key);
 		n++;
+	}
+	free(sp->v);
+	sp->v = v;
+	sp->n = n;
+	return 0;
+}
+
+int wm_sent_peers_held(struct wm_sent_peers *sp, Webmesh__V1__HeldPeer *const *held, size_t n,
+		       const char **why)
+{
+	wm_key key;
+
+	if (n > WM_HELD_PEERS_MAX) {
+		*why = "held: more peers than a subscriber may name (1024)";
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!held[i]->id || wm_node_id_check(held[i]->id, NULL) < 0) {
+			*why = "held: a peer's node ID is not a node ID";
+			return -EINVAL;
+		}
+		if (!held[i]->public_key || wm_key_from_base64(held[i]->public_key, key) < 0) {
+			*why = "held: a peer's public key is not a base64 WireGuard key";
+			return -EINVAL;
+		}
+	}
+	if (!n)
+		return 0;
+	struct wm_sent_peer *v = calloc(n, sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(v[i].id, sizeof(v[i].id), "%s", held[i]->id);
+		snprintf(v[i].key, sizeof(v[i].key), "%s", held[i]->public_key);
 	}
 	free(sp->v);
 	sp->v = v;

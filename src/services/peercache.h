@@ -79,6 +79,15 @@ struct wm_sent_peers {
 /* Remembers pc's peers as the last sent: 0 or -ENOMEM (then none are
  * remembered, and the next set names none gone). */
 int wm_sent_peers_set(struct wm_sent_peers *sp, const Webmesh__V1__PeerConfigurations *pc);
+/* The most peers a subscriber may say it holds (SubscribePeersRequest.held),
+ * and a member sends. */
+#define WM_HELD_PEERS_MAX 1024
+/* Remembers the peers a new subscriber says it holds from an earlier stream,
+ * as if sent to it, so that its first set names those that left: 0;
+ * -EINVAL with *why naming the first bad entry (more than
+ * WM_HELD_PEERS_MAX, a bad node ID or key), sp unchanged; -ENOMEM. */
+int wm_sent_peers_held(struct wm_sent_peers *sp, Webmesh__V1__HeldPeer *const *held, size_t n,
+		       const char **why);
 void wm_sent_peers_free(struct wm_sent_peers *sp);
 /* Sets out->gone_keys (strings in a) to the keys of sp's peers whose node is
  * not in the mesh with that key, as of the state the cache computed out from

@@ -98,9 +98,10 @@ static int update_subscriber(struct subscriber *sub, uint64_t index)
 		return 0;
 	}
 	pc.index = index;
-	/* Not hashed: named only when the set changed. Without them the
+	/* Not hashed: named only when the set changed, and in the first set
+	 * among the peers the subscriber said it holds. Without them the
 	 * member still ends those tunnels, after the make-before-break hold. */
-	err = sub->sent ? wm_services_gone_keys(sub->s, &sub->sent_peers, &a, &pc) : 0;
+	err = wm_services_gone_keys(sub->s, &sub->sent_peers, &a, &pc);
 	if (err) {
 		wm_warn("cannot tell node %s which peers left the mesh: %s", sub->id,
 			wm_strerror(err));
@@ -246,7 +247,17 @@ void wm_subscriptions_subscribe(struct wm_rpc_call *call, const uint8_t *req, si
 	sub->s = s;
 	sub->call = call;
 	snprintf(sub->id, sizeof(sub->id), "%s", r->id);
+	const char *why = NULL;
+	int herr = wm_sent_peers_held(&sub->sent_peers, r->held, r->n_held, &why);
 	webmesh__v1__subscribe_peers_request__free_unpacked(r, NULL);
+	if (herr) {
+		free(sub);
+		if (herr == -EINVAL)
+			wm_rpc_call_finish(call, WM_GRPC_INVALID_ARGUMENT, why);
+		else
+			wm_services_fail(call, herr, NULL);
+		return;
+	}
 	sub->next = s->subscribers;
 	if (s->subscribers)
 		s->subscribers->prev = sub;

@@ -155,3 +155,38 @@ def test_removed_node_loses_its_direct_tunnel_at_once():
         net_a = a.wg_peers()
         assert any(str(n).endswith("/12") for p in net_a.values() for n in p["allowed_ips"]), \
             f"a's hub peer does not carry the mesh network: {net_a}"
+
+
+def test_member_subscribing_again_drops_a_node_removed_meanwhile():
+    """A member whose peer stream broke while a node was removed names the
+    peers it holds when it subscribes again (SubscribePeersRequest.held): the
+    first set of the new stream names the removed node's key as gone, so its
+    tunnel ends at once, not after the make-before-break hold."""
+    with topology() as topo:
+        b = topo.bootstrap("b")
+        a = topo.join("a", "--wireguard-backend", "embedded")
+        c = topo.join("c", "--wireguard-backend", "embedded")
+        key_c = b.nodes()["c"]["public_key"]
+        wait_until(lambda: key_c in a.wg_peers(), 10, "a to have c as a peer")
+        follows = a.log().count("following peer updates")
+        a.set_link(False)
+        b.wmctl("delete", "node", "c")
+        wait_until(lambda: "peer stream from" in a.log().split("following peer updates")[-1],
+                   30, "a to see its peer stream end")
+        assert key_c in a.wg_peers(), "a dropped c before it could hear of the removal"
+        a.set_link(True)
+        back_at = gone_at = None
+        for _ in range(600):  # bounded: 600 reads 0.05 s apart
+            now = time.monotonic()
+            if back_at is None and a.log().count("following peer updates") > follows:
+                back_at = now
+            if key_c not in a.wg_peers():
+                gone_at = now
+                break
+            time.sleep(0.05)
+        assert gone_at is not None, f"a kept c's peer\n{a.log_tail()}"
+        back_at = back_at if back_at is not None else gone_at
+        print(f"c's peer left a's device {gone_at - back_at:.2f} s after a subscribed again")
+        assert gone_at - back_at < GONE_AFTER, (
+            f"a kept the removed c's tunnel {gone_at - back_at:.2f} s into its new stream"
+            f"\n{a.log_tail()}")

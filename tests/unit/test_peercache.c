@@ -311,6 +311,44 @@ static void test_cache(void **state)
 		assert_int_equal(conf.n_gone_keys, 0);
 		assert_int_equal(wm_peercache_gone_keys(pc, &none, &ar, &conf), 0);
 		assert_int_equal(conf.n_gone_keys, 0);
+		/* A hub subscribing again names the peers it holds from its old
+		 * stream (x04 among them): its first set names x04's key gone,
+		 * and a held peer whose node holds another key now too. */
+		{
+			char keys[3][WM_KEY_B64_LEN + 1];
+			test_key(104, keys[0]);
+			test_key(101, keys[1]);
+			test_key(999, keys[2]); /* x02's key is another */
+			Webmesh__V1__HeldPeer hv[3], *hp[3];
+			const char *hid[3] = {"x04", "x01", "x02"};
+			for (int i = 0; i < 3; i++) {
+				webmesh__v1__held_peer__init(&hv[i]);
+				hv[i].id = (char *)hid[i];
+				hv[i].public_key = keys[i];
+				hp[i] = &hv[i];
+			}
+			struct wm_sent_peers held = {0};
+			const char *why = NULL;
+			assert_int_equal(wm_sent_peers_held(&held, hp, 3, &why), 0);
+			assert_int_equal(wm_peercache_config(pc, "s", &ar, &conf), 0);
+			assert_int_equal(wm_peercache_gone_keys(pc, &held, &ar, &conf), 0);
+			assert_int_equal(conf.n_gone_keys, 2);
+			assert_string_equal(conf.gone_keys[0], keys[0]);
+			assert_string_equal(conf.gone_keys[1], keys[2]);
+			/* bad entries are refused by name and change nothing */
+			hv[1].id = "not a node id!";
+			assert_int_equal(wm_sent_peers_held(&held, hp, 3, &why), -EINVAL);
+			assert_non_null(strstr(why, "node ID"));
+			hv[1].id = "x01";
+			hv[2].public_key = "AAAA";
+			assert_int_equal(wm_sent_peers_held(&held, hp, 3, &why), -EINVAL);
+			assert_non_null(strstr(why, "public key"));
+			assert_int_equal(wm_sent_peers_held(&held, hp, WM_HELD_PEERS_MAX + 1, &why),
+					 -EINVAL);
+			assert_int_equal(held.n, 3);
+			assert_string_equal(held.v[2].key, keys[2]);
+			wm_sent_peers_free(&held);
+		}
 		wm_arena_free(&ar);
 		wm_sent_peers_free(&hub);
 		wm_sent_peers_free(&spoke);
