@@ -44,6 +44,10 @@
 
 static const char *etcd_endpoints; /* NULL: the Raft store */
 static const char *dump_path;
+/* The case's loop: a result that arrives from a timer (the etcd plugin
+ * answers refusals so) stops uv_run at once, rather than after the poll
+ * that follows the timers in UV_RUN_ONCE. */
+static uv_loop_t *cur_loop;
 static unsigned run_seq;
 
 struct fed {
@@ -138,6 +142,7 @@ static int setup(void **state)
 	struct fx *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
 	assert_int_equal(uv_loop_init(&f->loop), 0);
+	cur_loop = &f->loop;
 	uv_timer_init(&f->loop, &f->deadline);
 	f->deadline.data = f;
 	char err[512] = "", mesh[48], port[32];
@@ -178,6 +183,7 @@ static int setup(void **state)
 static void closed_cb(void *data)
 {
 	*(bool *)data = true;
+	uv_stop(cur_loop);
 }
 
 static void close_store(struct fx *f)
@@ -220,6 +226,7 @@ static void answer_cb(void *data, const struct wm_store_result *res)
 	a->calls++;
 	a->done = true;
 	a->res = *res;
+	uv_stop(cur_loop);
 }
 
 /* Applies cmd and waits for its result. The contract checked on every
