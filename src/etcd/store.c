@@ -535,9 +535,21 @@ static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 	}
 	if (v6 && !(v6->value.len == strlen(o->node.id) &&
 		    memcmp(v6->value.data, o->node.id, v6->value.len) == 0)) {
-		op_fail(o, -EEXIST, "node %s's derived IPv6 prefix collides with node %.*s",
-			o->node.id, (int)(v6->value.len > 64 ? 64 : v6->value.len),
-			(const char *)v6->value.data);
+		/* The prefix derives from the key: the same key under another
+		 * ID is said as the Raft store says it (store_conform.c). */
+		char other[WM_NODE_ID_MAX + 1];
+		struct wm_mesh_node held;
+		snprintf(other, sizeof(other), "%.*s",
+			 (int)(v6->value.len > WM_NODE_ID_MAX ? WM_NODE_ID_MAX : v6->value.len),
+			 (const char *)v6->value.data);
+		if (wm_fsm_get_node(wm_etcd_state_fsm(s->st), other, &held) == 0 &&
+		    wm_key_equal(held.public_key, o->node.public_key))
+			op_fail(o, -EEXIST,
+				"the public key of node %s is already registered to node %s",
+				o->node.id, other);
+		else
+			op_fail(o, -EEXIST, "node %s's derived IPv6 prefix collides with node %s",
+				o->node.id, other);
 		return;
 	}
 	if (v4) {

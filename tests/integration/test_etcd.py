@@ -171,9 +171,10 @@ def test_etcd_single_member_mesh(etcd1):
             assert again["node-a"][0] == "10.42.0.1"
             r = e.tool("join", "node-a", KEY_B, check=False)
             assert r.returncode == 1 and "another public key" in r.stdout
-            # B's key under a new ID: its derived IPv6 prefix is B's.
+            # B's key under a new ID (its derived IPv6 prefix is B's): said as
+            # the Raft store says it.
             r = e.tool("join", "node-c", KEY_B, check=False)
-            assert r.returncode == 1 and "collides with node node-b" in r.stdout
+            assert r.returncode == 1 and "already registered to node node-b" in r.stdout
             r = e.tool("join", "Bad_ID", KEY_B, check=False)
             assert r.returncode == 1 and "invalid node ID" in r.stdout
             assert "ok node-b" in e.tool("leave", "node-b").stdout

@@ -273,10 +273,22 @@ static int apply_packed(struct fx *f, uint8_t *buf, const size_t *len, struct wm
 	return rc;
 }
 
-static int bootstrap(struct fx *f, const char *v4, const char *v6)
+static int bootstrap_res(struct fx *f, const char *v4, const char *v6, struct wm_store_result *out)
 {
 	size_t len;
-	return apply_packed(f, test_bootstrap_cmd(v4, v6, &len), &len, NULL);
+	return apply_packed(f, test_bootstrap_cmd(v4, v6, &len), &len, out);
+}
+
+static int bootstrap(struct fx *f, const char *v4, const char *v6)
+{
+	return bootstrap_res(f, v4, v6, NULL);
+}
+
+/* The refusal's message says what was wrong, in words both providers use. */
+static void says(const struct wm_store_result *r, const char *words)
+{
+	if (!strstr(r->message, words))
+		fail_msg("message \"%s\" does not say \"%s\"", r->message, words);
 }
 
 static int join(struct fx *f, const struct test_join *j, struct wm_store_result *out)
@@ -346,7 +358,8 @@ static void test_nodes(void **state)
 	char a4[WM_PREFIX_STRLEN];
 
 	assert_int_equal(bootstrap(f, "10.9.0.0/29", "fd09:1:2::/48"), 0);
-	assert_int_equal(bootstrap(f, "10.9.0.0/29", "fd09:1:2::/48"), -EEXIST);
+	assert_int_equal(bootstrap_res(f, "10.9.0.0/29", "fd09:1:2::/48", &r), -EEXIST);
+	says(&r, "already bootstrapped");
 	struct wm_mesh_info info;
 	assert_int_equal(wm_store_mesh_info(f->s, &info), 0);
 	assert_string_equal(info.domain, "webmesh.internal");
@@ -404,7 +417,9 @@ static void test_nodes(void **state)
 	 * input; none changes the state. */
 	assert_int_equal(join(f, &(struct test_join){.id = "node-a", .key_seed = 2}, &r),
 			 -WM_EKEYMISMATCH);
+	says(&r, "registered with another public key");
 	assert_int_equal(join(f, &(struct test_join){.id = "node-x", .key_seed = 2}, &r), -EEXIST);
+	says(&r, "already registered to node node-b");
 	assert_int_equal(join(f, &(struct test_join){.id = "Not Valid", .key_seed = 9}, &r),
 			 -EINVAL);
 	assert_int_equal(join(f, &(struct test_join){.id = "node-d", .key = "nope"}, &r), -EINVAL);
@@ -443,6 +458,7 @@ static void test_nodes(void **state)
 			taken++;
 	}
 	assert_int_equal(err, -WM_EEXHAUSTED);
+	says(&r, "no free IPv4 address left");
 	assert_int_equal(taken, 6);
 	if (dump_path) {
 		/* The state after the case, for the cross-provider comparison. */
