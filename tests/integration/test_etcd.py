@@ -476,10 +476,10 @@ def test_store_conformance_suite_both_providers(etcd1):
     the Raft run is also a ctest test): the same cases through wm_store_*
     as webmeshd opens each provider, the Raft store through
     webmesh-store.so and etcd through the storage plugin webmesh-etcd.so;
-    both pass every case, and the state the node case leaves (leases
-    included) is the same in both."""
+    both pass every case, the state the node case leaves (leases included)
+    is the same in both, and so is every refusal's error and message."""
     e = etcd1
-    dumps = {}
+    dumps, refused = {}, {}
     for name, args in (("raft", []), ("etcd", ["--etcd", e.endpoints])):
         out = e.topo.dir / f"conform-{name}.dump"
         r = e.client.netns_exec(str(STORE_CONFORM), *args, "--dump", str(out), check=False,
@@ -487,5 +487,9 @@ def test_store_conformance_suite_both_providers(etcd1):
         assert r.returncode == 0, f"{name}:\n{r.stdout[-4000:]}{r.stderr[-2000:]}"
         assert "[  PASSED  ] 7 test(s)." in r.stdout + r.stderr, r.stdout[-2000:]
         dumps[name] = _state_rows(out.read_text())
+        refused[name] = (e.topo.dir / f"conform-{name}.dump.refusals").read_text().splitlines()
     assert any(x.startswith("node id=m0 ") for x in dumps["raft"]), dumps["raft"][:5]
     assert dumps["raft"] == dumps["etcd"]
+    # Every refusal with the same error and the same words.
+    assert len(refused["raft"]) >= 20, refused["raft"]
+    assert refused["raft"] == refused["etcd"]

@@ -5,9 +5,9 @@
  *                                  one-voter libraft cluster in a temp dir
  *   store_conform --etcd ENDPOINTS the etcd storage plugin (webmesh-etcd.so
  *                                  through src/plugin/storage.c), a real etcd
- * Optionally --dump FILE writes the final state of the command case (the
- * dump without the rows that differ by design, see state_of) so that the
- * integration test can compare the two providers' states line by line.
+ * Optionally --dump FILE writes the state the node case leaves (its dump)
+ * and FILE.refusals every refusal with its error and message, so that the
+ * integration test can compare the two providers line by line.
  *
  * Where the providers differ by design the case says so and asserts the
  * documented difference:
@@ -44,6 +44,9 @@
 
 static const char *etcd_endpoints; /* NULL: the Raft store */
 static const char *dump_path;
+/* With --dump FILE: FILE.refusals lists every refusal (kind, error,
+ * message) for the integration test to compare across providers. */
+static FILE *refusals;
 /* The case's loop: a result that arrives from a timer (the etcd plugin
  * answers refusals so) stops uv_run at once, rather than after the poll
  * that follows the timers in UV_RUN_ONCE. */
@@ -256,6 +259,9 @@ static int apply(struct fx *f, const Webmesh__V1__RaftCommand *cmd, struct wm_st
 	} else {
 		assert_int_equal(f->n_feed, before);
 		assert_true(a.res.message[0] != '\0');
+		if (refusals)
+			fprintf(refusals, "%d %d %s\n", (int)cmd->command_case, a.res.err,
+				a.res.message);
 	}
 	if (out)
 		*out = a.res;
@@ -801,6 +807,15 @@ int main(int argc, char **argv)
 	}
 	/* webmesh-store.so and webmesh-etcd.so, as webmeshd finds them. */
 	setenv("WEBMESHD_MODULE_DIR", WM_MODULE_DIR, 0);
+	if (dump_path) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s.refusals", dump_path);
+		refusals = fopen(p, "w");
+		if (!refusals) {
+			perror(p);
+			return 2;
+		}
+	}
 	if (getenv("WM_CONFORM_ONLY")) /* one case by name, when looking into it */
 		cmocka_set_test_filter(getenv("WM_CONFORM_ONLY"));
 	const struct CMUnitTest tests[] = {
@@ -812,6 +827,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_membership, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
 	};
-	return cmocka_run_group_tests_name(is_etcd() ? "store_conform etcd" : "store_conform raft",
-					   tests, NULL, NULL);
+	int failed = cmocka_run_group_tests_name(
+		is_etcd() ? "store_conform etcd" : "store_conform raft", tests, NULL, NULL);
+	if (refusals && fclose(refusals) != 0)
+		return 2;
+	return failed;
 }
