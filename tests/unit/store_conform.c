@@ -67,7 +67,10 @@ struct fx {
 	struct fed feed[256];
 	size_t n_feed;
 	bool feed_overflow;
-	bool unheard; /* no listener registered: apply checks no report */
+	bool unheard;	 /* no listener registered: apply checks no report */
+	bool loose;	 /* the feed reports this command its own way (liveness on etcd) */
+	char marks[128]; /* the unreachable marks the feed last reported, ',' joined */
+	unsigned n_marks_reports;
 };
 
 static bool is_etcd(void)
@@ -103,6 +106,14 @@ static void feed_cb(void *data, uint64_t index, const Webmesh__V1__RaftCommand *
 		return;
 	}
 	f->feed[f->n_feed++] = (struct fed){index, (int)cmd->command_case};
+	if (cmd->command_case == WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS) {
+		f->marks[0] = '\0';
+		for (size_t i = 0; i < cmd->liveness->n_unreachable; i++)
+			snprintf(f->marks + strlen(f->marks), sizeof(f->marks) - strlen(f->marks),
+				 "%s%s", i ? "," : "", cmd->liveness->unreachable[i]);
+		f->n_marks_reports++;
+		uv_stop(&f->loop);
+	}
 }
 
 static int no_peer(void *data, uint64_t raft_id, char node_id[WM_NODE_ID_MAX + 1], uint8_t pub[32],
@@ -248,7 +259,9 @@ static int apply(struct fx *f, const Webmesh__V1__RaftCommand *cmd, struct wm_st
 	assert_true(run_until(f, &a.done));
 	assert_int_equal(a.calls, 1);
 	assert_false(f->feed_overflow);
-	if (f->unheard) {
+	if (f->loose) {
+		/* checked by the case */
+	} else if (f->unheard) {
 		assert_int_equal(f->n_feed, before);
 	} else if (a.res.err == 0) {
 		assert_int_equal(f->n_feed, before + 1);
@@ -724,6 +737,56 @@ static void test_feed_and_dump(void **state)
 
 /* Raft membership through the interface: a lone voter's answers, or the
  * etcd plugin's documented -ENOTSUP (no Raft configuration there). */
+static Webmesh__V1__RaftCommand *liveness(Webmesh__V1__RaftCommand *c,
+					  Webmesh__V1__LivenessCommand *lc, char **who, size_t n)
+{
+	webmesh__v1__raft_command__init(c);
+	webmesh__v1__liveness_command__init(lc);
+	lc->unreachable = who;
+	lc->n_unreachable = n;
+	c->command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_LIVENESS;
+	c->liveness = lc;
+	return c;
+}
+
+/* Liveness marks. On Raft the leader's marks are the mesh's: the feed
+ * reports the command itself, at its index (apply checks that). On etcd
+ * each server writes its own marks and the feed reports the marks all
+ * servers agree on when they change (src/etcd/liveset.h), by design not the
+ * command at its revision: with this one server, its marks. Both: the feed
+ * says [node-a], then []. */
+static void test_liveness(void **state)
+{
+	struct fx *f = *state;
+	struct wm_store_result r;
+	Webmesh__V1__RaftCommand c;
+	Webmesh__V1__LivenessCommand lc;
+	char *a[] = {"node-a"}, *bad[] = {"Bad ID"};
+
+	assert_int_equal(bootstrap(f, "10.9.0.0/24", "fd09:1:2::/48"), 0);
+	assert_int_equal(join(f, &(struct test_join){.id = "node-a", .key_seed = 1}, &r), 0);
+	f->loose = is_etcd();
+	assert_int_equal(apply(f, liveness(&c, &lc, a, 1), NULL), 0);
+	f->timed_out = false;
+	uv_timer_start(&f->deadline, deadline_cb, WAIT_MS, 0);
+	while (strcmp(f->marks, "node-a") != 0 && !f->timed_out)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	assert_string_equal(f->marks, "node-a");
+	unsigned reports = f->n_marks_reports;
+	assert_int_equal(apply(f, liveness(&c, &lc, NULL, 0), NULL), 0);
+	while (f->n_marks_reports == reports && !f->timed_out)
+		uv_run(&f->loop, UV_RUN_ONCE);
+	uv_timer_stop(&f->deadline);
+	assert_string_equal(f->marks, "");
+	f->loose = false;
+	/* A difference found here, not by design (reported; the fix belongs in
+	 * src/store/fsm.c, a replicated command's validation, so with command
+	 * versions in mind): the etcd store checks the marks' node IDs, the
+	 * Raft FSM stores nothing for liveness and takes any string. Asserted
+	 * as each does now so that a change to either shows here. */
+	assert_int_equal(apply(f, liveness(&c, &lc, bad, 1), &r), is_etcd() ? -EINVAL : 0);
+}
+
 static void never_cb(void *data, int err)
 {
 	(void)data, (void)err;
@@ -824,6 +887,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_edges_routes_dns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_authz, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_feed_and_dump, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_membership, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_close_in_flight, setup, teardown),
 	};
