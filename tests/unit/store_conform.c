@@ -690,6 +690,24 @@ static void test_authz(void **state)
 	assert_int_equal(wm_store_authz_load(f->s, &az), 0);
 	assert_int_equal(az.n_roles, 0);
 	assert_false(wm_authz_denied(&az, "node-a"));
+	assert_false(az.bootstrapped);
+	wm_authz_snapshot_free(&az);
+
+	/* RBAC's bootstrap, once. */
+	Webmesh__V1__BootstrapAuthzCommand ba = WEBMESH__V1__BOOTSTRAP_AUTHZ_COMMAND__INIT;
+	char *voters[] = {"node-a"};
+	c.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_BOOTSTRAP_AUTHZ;
+	c.bootstrap_authz = &ba;
+	ba.admin = "admin";
+	ba.bootstrap_node = "node-a";
+	ba.voters = voters;
+	ba.n_voters = 1;
+	assert_int_equal(apply(f, &c, NULL), 0);
+	assert_int_equal(apply(f, &c, &r), -EEXIST);
+	says(&r, "already bootstrapped");
+	assert_int_equal(wm_store_authz_load(f->s, &az), 0);
+	assert_true(az.bootstrapped);
+	assert_true(az.n_roles > 0 && az.n_bindings > 0);
 	wm_authz_snapshot_free(&az);
 }
 
