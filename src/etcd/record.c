@@ -166,8 +166,12 @@ int wm_etcd_node_from_cmd(const struct wm_mesh_info *m, uint32_t first, uint32_t
 		}
 		uint32_t v = wm_prefix_ipv4_u32(&a);
 		if (v < first || v > last) {
+			/* Worded as the Raft store's FSM words it. */
+			char net[WM_PREFIX_STRLEN] = "";
+			wm_prefix_format(&m->ipv4_network, net, sizeof(net));
 			snprintf(why, whylen,
-				 "requested IPv4 address is not a host of the mesh network");
+				 "requested IPv4 address is not a host of the mesh network %s",
+				 net);
 			return -EINVAL;
 		}
 		n->ipv4 = wm_prefix_from_ipv4_u32(v, 32);

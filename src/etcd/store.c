@@ -520,7 +520,7 @@ static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 		}
 		if (!wm_key_equal(old.public_key, o->node.public_key)) {
 			op_fail(o, -WM_EKEYMISMATCH,
-				"node %s is registered with another public key", o->node.id);
+				"node ID %s is registered with another public key", o->node.id);
 			return;
 		}
 		/* The same node again: a refresh that keeps its lease (and a
@@ -535,9 +535,21 @@ static void join_conflict(struct op *o, const Etcdserverpb__TxnResponse *r)
 	}
 	if (v6 && !(v6->value.len == strlen(o->node.id) &&
 		    memcmp(v6->value.data, o->node.id, v6->value.len) == 0)) {
-		op_fail(o, -EEXIST, "node %s's derived IPv6 prefix collides with node %.*s",
-			o->node.id, (int)(v6->value.len > 64 ? 64 : v6->value.len),
-			(const char *)v6->value.data);
+		/* The prefix derives from the key: the same key under another
+		 * ID is said as the Raft store says it (store_conform.c). */
+		char other[WM_NODE_ID_MAX + 1];
+		struct wm_mesh_node held;
+		snprintf(other, sizeof(other), "%.*s",
+			 (int)(v6->value.len > WM_NODE_ID_MAX ? WM_NODE_ID_MAX : v6->value.len),
+			 (const char *)v6->value.data);
+		if (wm_fsm_get_node(wm_etcd_state_fsm(s->st), other, &held) == 0 &&
+		    wm_key_equal(held.public_key, o->node.public_key))
+			op_fail(o, -EEXIST,
+				"the public key of node %s is already registered to node %s",
+				o->node.id, other);
+		else
+			op_fail(o, -EEXIST, "node %s's derived IPv6 prefix collides with node %s",
+				o->node.id, other);
 		return;
 	}
 	if (v4) {
@@ -652,7 +664,7 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 			const Mvccpb__KeyValue *kv = resp_kv(r, 0);
 			if (!kv || wm_etcd_node_decode(&s->info, kv->value.data, kv->value.len,
 						       &o->node) < 0) {
-				op_fail(o, -ENOENT, "no node %s", o->node.id);
+				op_fail(o, -ENOENT, "node %s does not exist", o->node.id);
 			} else {
 				o->mod_rev = kv->mod_revision;
 				retry(o);
@@ -699,7 +711,7 @@ static void find_cb(void *data, int err, const char *message, const uint8_t *res
 	if (r)
 		etcdserverpb__range_response__free_unpacked(r, NULL);
 	if (rv == -ENOENT)
-		op_fail(o, -ENOENT, "no node %.64s", o->node.id);
+		op_fail(o, -ENOENT, "node %.64s does not exist", o->node.id);
 	else if (rv < 0)
 		op_fail(o, -WM_ERPC, "etcd: %s", strerror(-rv));
 }
@@ -1057,7 +1069,7 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		if (!s->has_mesh) {
 			o->res.err = -WM_ENOMESH;
 			snprintf(o->res.message, sizeof(o->res.message),
-				 "the mesh is not bootstrapped");
+				 "the mesh has not been bootstrapped yet");
 			refused = true;
 			break;
 		}
@@ -1087,7 +1099,7 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		if (found && !wm_key_equal(s->nodes[i].n.public_key, o->node.public_key)) {
 			o->res.err = -WM_EKEYMISMATCH;
 			snprintf(o->res.message, sizeof(o->res.message),
-				 "node %s is registered with another public key", o->node.id);
+				 "node ID %s is registered with another public key", o->node.id);
 			refused = true;
 		} else if (found) {
 			o->rejoin = true;
@@ -1109,7 +1121,8 @@ int wm_etcd_store_apply(struct wm_etcd_store *s, const Webmesh__V1__RaftCommand 
 		snprintf(o->node.id, sizeof(o->node.id), "%.*s", WM_NODE_ID_MAX, id);
 		if (!found && wm_node_id_check(id, &why) < 0) {
 			o->res.err = -ENOENT;
-			snprintf(o->res.message, sizeof(o->res.message), "no node %.64s", id);
+			snprintf(o->res.message, sizeof(o->res.message),
+				 "node %.64s does not exist", id);
 			refused = true;
 		} else if (!found) {
 			o->kind = OP_FIND; /* not here yet, maybe */

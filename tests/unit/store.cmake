@@ -35,3 +35,14 @@ wm_unit_test(test_store_loaded SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_store
 add_dependencies(test_store_loaded webmesh-store)
 set_tests_properties(test_store_loaded PROPERTIES
                      ENVIRONMENT "WEBMESHD_MODULE_DIR=$<TARGET_FILE_DIR:webmesh-store>")
+# The store interface's conformance suite (store_conform.c): the same cases
+# against each provider as webmeshd opens it. ctest runs the Raft store;
+# tests/integration/test_etcd.py runs the same binary with --etcd.
+wm_unit_test(store_conform SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/store_conform.c
+             LIBS wm_store_loader wm_plugin wm_core wm_util wm_proto PkgConfig::UV)
+target_compile_definitions(store_conform PRIVATE WM_MODULE_DIR="$<TARGET_FILE_DIR:webmesh-store>")
+if(TARGET webmesh-etcd)
+  add_dependencies(store_conform webmesh-store webmesh-etcd)
+else()
+  add_dependencies(store_conform webmesh-store)
+endif()
