@@ -81,6 +81,10 @@ struct wm_store {
 	void (*io_close)(struct raft_io *io, void (*cb)(struct raft_io *io));
 	void (*io_closed_cb)(struct raft_io *io);
 	bool io_closed, exiting;
+	/* libraft's own append of io: wrapped so that appends cancelled by a
+	 * close do not crash libraft 0.15 (store.c, io_append) */
+	int (*io_append)(struct raft_io *io, struct raft_io_append *req,
+			 const struct raft_entry entries[], unsigned n, raft_io_append_cb cb);
 	struct raft raft;
 	bool closing;
 	struct apply_req *pending; /* applies waiting for their entry, for result_for */
