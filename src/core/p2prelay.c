@@ -470,6 +470,8 @@ int wm_relay_reserve(struct wm_relay_table *t, const struct wm_peer_id *peer, co
 		r = &t->r[t->n++];
 		memset(r, 0, sizeof(*r));
 		r->peer = *peer;
+	} else if (r->expire_ms <= now_ms) {
+		r->bytes = 0; /* a lapsed one kept for its circuits: a new life */
 	}
 	/* A renewal from elsewhere moves the reservation to its new source. */
 	memcpy(r->src, src, sizeof(r->src));
@@ -507,4 +509,14 @@ void wm_relay_circuit_close(struct wm_relay_table *t, const struct wm_peer_id *p
 		r->circuits--;
 	if (t->circuits)
 		t->circuits--;
+}
+
+int wm_relay_account(struct wm_relay_table *t, const struct wm_peer_id *peer, uint64_t n)
+{
+	struct wm_relay_rsvp *r = find_any(t, peer);
+
+	if (!r)
+		return -ENOENT;
+	r->bytes = UINT64_MAX - r->bytes < n ? UINT64_MAX : r->bytes + n;
+	return t->lim.reservation_bytes && r->bytes > t->lim.reservation_bytes ? -EDQUOT : 0;
 }

@@ -124,6 +124,8 @@ struct wm_relay_limits {
 	uint32_t max_circuits_per_peer; /* to or from one reserved peer */
 	uint32_t circuit_duration_s;	/* a circuit's limit; 0: none */
 	uint64_t circuit_bytes;		/* each way, per circuit; 0: none */
+	uint64_t reservation_bytes;	/* both ways over all circuits of one
+					 * reservation, for its life; 0: none */
 };
 
 struct wm_relay_rsvp {
@@ -131,6 +133,7 @@ struct wm_relay_rsvp {
 	uint8_t src[9];
 	uint64_t expire_ms; /* on the caller's clock */
 	uint32_t circuits;  /* open now, to this peer */
+	uint64_t bytes;	    /* relayed for it during this reservation */
 };
 
 struct wm_relay_table {
@@ -157,5 +160,8 @@ struct wm_relay_rsvp *wm_relay_find(struct wm_relay_table *t, const struct wm_pe
  * reservation, -EDQUOT over the circuit limits. */
 int wm_relay_circuit_open(struct wm_relay_table *t, const struct wm_peer_id *peer, uint64_t now_ms);
 void wm_relay_circuit_close(struct wm_relay_table *t, const struct wm_peer_id *peer);
+/* Counts n bytes relayed on a circuit to peer: 0, or -EDQUOT once the
+ * reservation's byte budget is spent (the circuit must end). */
+int wm_relay_account(struct wm_relay_table *t, const struct wm_peer_id *peer, uint64_t n);
 
 #endif

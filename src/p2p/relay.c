@@ -309,6 +309,10 @@ static void circuit_pass(struct circuit *c, int dir, const uint8_t *buf, size_t 
 		circuit_end(c, "over its byte limit");
 		return;
 	}
+	if (wm_relay_account(&c->rs->table, &c->dst_id, len)) {
+		circuit_end(c, "its reservation's byte budget is spent");
+		return;
+	}
 	if (!to || wm_p2p_write(to, buf, len))
 		circuit_end(c, "the other side does not take more");
 }

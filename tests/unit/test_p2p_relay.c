@@ -247,6 +247,42 @@ static void test_table_limits(void **state)
 	wm_relay_table_free(&t);
 }
 
+static void test_reservation_bytes(void **state)
+{
+	struct wm_relay_limits lim = {.max_reservations = 2,
+				      .max_per_source = 2,
+				      .reservation_ttl_s = 60,
+				      .max_circuits = 2,
+				      .max_circuits_per_peer = 2,
+				      .reservation_bytes = 1000};
+	struct wm_relay_table t;
+	struct wm_peer_id a, b;
+	uint8_t pk[32] = {1}, src[9] = {4, 1};
+	uint64_t exp;
+
+	(void)state;
+	wm_peer_id_from_pubkey(pk, &a);
+	pk[0] = 2;
+	wm_peer_id_from_pubkey(pk, &b);
+	assert_int_equal(wm_relay_table_init(&t, &lim), 0);
+	assert_int_equal(wm_relay_account(&t, &a, 1), -ENOENT);
+	assert_int_equal(wm_relay_reserve(&t, &a, src, 0, &exp), 0);
+	assert_int_equal(wm_relay_reserve(&t, &b, src, 0, &exp), 0);
+	/* The budget spans the reservation's circuits, and one peer's use
+	 * leaves the other's budget alone. */
+	assert_int_equal(wm_relay_account(&t, &a, 600), 0);
+	assert_int_equal(wm_relay_account(&t, &a, 400), 0);
+	assert_int_equal(wm_relay_account(&t, &a, 1), -EDQUOT);
+	assert_int_equal(wm_relay_account(&t, &b, 1000), 0);
+	/* A renewal keeps what was used. */
+	assert_int_equal(wm_relay_reserve(&t, &a, src, 1000, &exp), 0);
+	assert_int_equal(wm_relay_account(&t, &a, 1), -EDQUOT);
+	/* Without a budget nothing is refused. */
+	t.lim.reservation_bytes = 0;
+	assert_int_equal(wm_relay_account(&t, &a, UINT64_MAX), 0);
+	wm_relay_table_free(&t);
+}
+
 static void test_circuit_split(void **state)
 {
 	char relay[256], err[256];
@@ -288,6 +324,7 @@ int main(void)
 		cmocka_unit_test(test_decode_js),    cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_refusals),     cmocka_unit_test(test_voucher),
 		cmocka_unit_test(test_table_limits), cmocka_unit_test(test_circuit_split),
+		cmocka_unit_test(test_reservation_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
