@@ -39,9 +39,22 @@ static void print_libp2p(const Webmesh__V1__Status *st)
 		char rtt[32] = "no ping yet";
 		if (c->ping_rtt_us >= 0)
 			snprintf(rtt, sizeof(rtt), "ping %.1f ms", (double)c->ping_rtt_us / 1000.0);
-		printf("            %s %s %s (%s, %s)\n", c->outbound ? "->" : "<-", c->peer_id,
-		       c->address, c->agent_version[0] ? c->agent_version : "not identified", rtt);
+		printf("            %s %s %s (%s, %s)%s\n", c->outbound ? "->" : "<-", c->peer_id,
+		       c->address, c->agent_version[0] ? c->agent_version : "not identified", rtt,
+		       c->relayed ? ", relayed" : "");
 	}
+	/* circuit relay v2: where we are reachable through relays, and what we
+	 * carry as one */
+	for (size_t i = 0; i < st->n_libp2p_reservations; i++) {
+		const Webmesh__V1__Libp2pReservation *r = st->libp2p_reservations[i];
+		printf("            reservation on relay %s until %" PRIu64 "\n", r->relay_peer_id,
+		       r->expire);
+		for (size_t k = 0; k < r->n_addrs; k++)
+			printf("              reachable at %s\n", r->addrs[k]);
+	}
+	if (st->libp2p_relay)
+		printf("            relay: %u reservations, %u circuits\n",
+		       st->libp2p_relay_reservations, st->libp2p_relay_circuits);
 }
 
 static void print_table(const Webmesh__V1__Status *st)

@@ -16,6 +16,7 @@
 #include "core/ldapfilter.h"
 #include "core/net.h"
 #include "core/nat.h"
+#include "core/p2prelay.h"
 #include "core/p2pwire.h"
 #include "core/rbac.h"
 
@@ -628,6 +629,86 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 1,
 	 .max = 1024,
 	 .help = "yamux streams open at once on one libp2p connection"},
+	/* libp2p circuit relay v2 (issue 11, src/p2p/relay.c) */
+	{.name = "libp2p-relay",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(libp2p_relay),
+	 .def = "false",
+	 .help = "serve libp2p peers as a circuit relay v2 (hop), within the libp2p-relay-* limits"},
+	{.name = "libp2p-relay-max-reservations",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_reservations),
+	 .size = SZ(libp2p_relay_max_reservations),
+	 .arg = "N",
+	 .def = "128",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relay reservations held at once; more are refused"},
+	{.name = "libp2p-relay-max-reservations-per-source",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_per_source),
+	 .size = SZ(libp2p_relay_max_per_source),
+	 .arg = "N",
+	 .def = "4",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relay reservations held by one IPv4 address or IPv6 /64"},
+	{.name = "libp2p-relay-reservation-ttl",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_reservation_ttl),
+	 .size = SZ(libp2p_relay_reservation_ttl),
+	 .arg = "SECONDS",
+	 .def = "3600",
+	 .min = 10,
+	 .max = 86400,
+	 .help = "how long a relay reservation lasts unless renewed"},
+	{.name = "libp2p-relay-reservation-bytes",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_reservation_bytes),
+	 .size = SZ(libp2p_relay_reservation_bytes),
+	 .arg = "BYTES",
+	 .def = "0",
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .help = "bytes relayed for one reservation over all its circuits and its life, up "
+		 "to 4 GiB (0: no limit)"},
+	{.name = "libp2p-relay-max-circuits",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_circuits),
+	 .size = SZ(libp2p_relay_max_circuits),
+	 .arg = "N",
+	 .def = "64",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relayed connections open at once through this relay"},
+	{.name = "libp2p-relay-max-circuits-per-peer",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_circuits_per_peer),
+	 .size = SZ(libp2p_relay_max_circuits_per_peer),
+	 .arg = "N",
+	 .def = "8",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relayed connections open at once to one reserved peer"},
+	{.name = "libp2p-relay-circuit-duration",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_circuit_duration),
+	 .size = SZ(libp2p_relay_circuit_duration),
+	 .arg = "SECONDS",
+	 .def = "0",
+	 .min = 0,
+	 .max = 86400,
+	 .help = "a relayed connection is closed after this long (0: no limit)"},
+	{.name = "libp2p-relay-circuit-bytes",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_circuit_bytes),
+	 .size = SZ(libp2p_relay_circuit_bytes),
+	 .arg = "BYTES",
+	 .def = "0",
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .help = "a relayed connection is closed after this many bytes either way (0: no "
+		 "limit)"},
 	{.name = "api-max-connections",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_max_connections),
@@ -1018,8 +1099,15 @@ static const char *check_libp2p_maddr(const char *v, bool peer)
 	static _Thread_local char why[320];
 	uint8_t b[WM_MADDR_MAX];
 	struct wm_maddr_tcp t;
-	int n = wm_maddr_parse(v, b, sizeof(b), why, sizeof(why));
+	char relay[WM_MADDR_TEXT_MAX];
+	struct wm_peer_id target;
+	int n;
 
+	/* A peer may be a circuit: a relay's address, /p2p-circuit/p2p/ID. */
+	if (peer && (n = wm_relay_circuit_split(v, relay, sizeof(relay), &target, why,
+						sizeof(why))) != 0)
+		return n < 0 ? why : NULL;
+	n = wm_maddr_parse(v, b, sizeof(b), why, sizeof(why));
 	if (n < 0)
 		return why;
 	if (wm_maddr_to_tcp(b, (size_t)n, &t))

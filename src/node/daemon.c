@@ -279,6 +279,16 @@ static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
 		.max_streams = cfg->libp2p_max_streams,
 		.log_level = (int)level,
 		.log_name = d->node_id,
+		/* circuit relay v2 (src/p2p/relay.c) */
+		.relay = cfg->libp2p_relay,
+		.relay_limits = {.max_reservations = cfg->libp2p_relay_max_reservations,
+				 .max_per_source = cfg->libp2p_relay_max_per_source,
+				 .reservation_ttl_s = cfg->libp2p_relay_reservation_ttl,
+				 .reservation_bytes = cfg->libp2p_relay_reservation_bytes,
+				 .max_circuits = cfg->libp2p_relay_max_circuits,
+				 .max_circuits_per_peer = cfg->libp2p_relay_max_circuits_per_peer,
+				 .circuit_duration_s = cfg->libp2p_relay_circuit_duration,
+				 .circuit_bytes = cfg->libp2p_relay_circuit_bytes},
 	};
 	return wm_p2p_new(&c, &d->p2p, err, errlen);
 }

@@ -20,6 +20,7 @@
 #include "p2p/identify.h"
 #include "p2p/noise.h"
 #include "core/p2pwire.h"
+#include "p2p/relay.h"
 #include "p2p/yamux.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -36,7 +37,12 @@
 #define REDIAL_MAX_MS 60000
 
 enum cstate { C_CONNECTING, C_MS_SEC, C_NOISE, C_MS_MUX, C_MUX, C_CLOSING };
-enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING };
+enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
+#define MAX_HANDLERS 8
+#define APP_PROTO_MAX 128
+/* A relayed connection's input held at once: a Noise frame behind a yamux
+ * window's worth of data (what one stream delivery can carry). */
+#define VIA_IN_MAX (WM_YAMUX_WINDOW + 2 * (2 + WM_NOISE_MAX))
 
 struct stream {
 	struct stream *next;
@@ -50,6 +56,12 @@ struct stream {
 	size_t n;
 	uint8_t ping[PING_LEN];
 	uint64_t ping_sent_ns;
+	/* S_APP (host.h's stream API): the owner, and for an outbound one the
+	 * protocol proposed */
+	struct conn *conn;
+	const struct wm_p2p_stream_cb *cb;
+	void *ud;
+	char app[APP_PROTO_MAX];
 };
 
 struct dial;
@@ -83,6 +95,11 @@ struct conn {
 	size_t remote_len;
 	uint8_t src[9]; /* inbound: family, then the IPv4 address or the IPv6 /64 */
 	int closing_handles;
+	/* relayed: the connection runs over this stream of the relay's
+	 * connection instead of TCP (wm_p2p_conn_over) */
+	bool relayed;
+	struct stream *via;
+	struct wm_peer_id relay_id;
 };
 
 struct dial {
@@ -92,6 +109,12 @@ struct dial {
 	struct conn *conn;
 	uv_timer_t timer;
 	uint32_t backoff_ms;
+};
+
+struct handler {
+	char proto[APP_PROTO_MAX];
+	wm_p2p_accept_fn fn;
+	void *arg;
 };
 
 struct listener {
@@ -120,10 +143,14 @@ struct wm_p2p {
 	int pending_closes;
 	void (*done_cb)(void *data);
 	void *done_data;
+	struct handler handlers[MAX_HANDLERS];
+	size_t nhandlers;
+	struct wm_relay_svc *relay;
 };
 
 static void conn_close(struct conn *c, const char *why);
 static void stream_on_data(struct conn *c, struct stream *s);
+static int via_write(struct conn *c, const uint8_t *buf, size_t len);
 
 static int random_bytes(void *buf, size_t n)
 {
@@ -201,6 +228,11 @@ static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
 {
 	if (c->state == C_CLOSING || len == 0)
 		return;
+	if (c->relayed) {
+		if (via_write(c, buf, len))
+			conn_close(c, "the relay's stream is gone or does not drain");
+		return;
+	}
 	/* A peer that grants window but never reads would grow our queue
 	 * (its pings echoed, say): past the bound, the connection goes. */
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > WRITE_QUEUE_MAX) {
@@ -273,6 +305,7 @@ static struct stream *stream_add(struct conn *c, uint32_t id, bool outbound)
 		return NULL;
 	s->id = id;
 	s->outbound = outbound;
+	s->conn = c;
 	s->next = c->streams;
 	c->streams = s;
 	return s;
@@ -284,6 +317,12 @@ static void stream_free(struct conn *c, uint32_t id)
 		if ((*pp)->id == id) {
 			struct stream *s = *pp;
 			*pp = s->next;
+			/* Unlinked first: the owner may touch other streams. */
+			if (s->cb) {
+				const struct wm_p2p_stream_cb *cb = s->cb;
+				s->cb = NULL;
+				cb->gone(s->ud, (struct wm_p2p_stream *)s);
+			}
 			free(s->buf);
 			free(s);
 			return;
@@ -394,6 +433,9 @@ static void send_identify(struct conn *c, uint32_t id)
 	const char *protos[] = {WM_IDENTIFY_PROTOCOL, IDPUSH_PROTOCOL, WM_PING_PROTOCOL};
 	for (size_t i = 0; i < 3; i++)
 		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s", protos[i]);
+	for (size_t i = 0; i < p->nhandlers && m->nprotocols < WM_IDENTIFY_PROTOS; i++)
+		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s",
+			 p->handlers[i].proto);
 	n = wm_identify_encode(m, buf + WM_VARINT_MAX, WM_IDENTIFY_MAX);
 	if (n > 0) {
 		uint8_t v[WM_VARINT_MAX];
@@ -436,6 +478,11 @@ static void take_identify(struct conn *c, struct stream *s)
 	c->identified = true;
 	wm_peer_id_print(&c->peer, peer);
 	wm_info("libp2p: identified %s (%s, %zu protocols)", peer, m.agent_version, m.nprotocols);
+	bool hop = false;
+	for (size_t i = 0; i < m.nprotocols; i++)
+		hop = hop || !strcmp(m.protocols[i], WM_RELAY_HOP_PROTOCOL);
+	if (c->host->relay)
+		wm_relay_svc_peer_up(c->host->relay, &c->peer, hop, c->dial != NULL, c->relayed);
 }
 
 static void open_stream(struct conn *c, enum sproto want)
@@ -462,6 +509,14 @@ static void ping_send(struct conn *c, struct stream *s)
 	wm_yamux_write(&c->y, s->id, s->ping, sizeof(s->ping));
 }
 
+static const struct handler *find_handler(const struct wm_p2p *p, const char *proto)
+{
+	for (size_t i = 0; i < p->nhandlers; i++)
+		if (!strcmp(p->handlers[i].proto, proto))
+			return &p->handlers[i];
+	return NULL;
+}
+
 /* Negotiation on a stream: our answers as listener, the peer's as dialer. */
 static int stream_negotiate(struct conn *c, struct stream *s)
 {
@@ -482,11 +537,14 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 			continue;
 		}
 		if (s->outbound) {
-			const char *want =
-				s->want == S_PING ? WM_PING_PROTOCOL : WM_IDENTIFY_PROTOCOL;
+			const char *want = s->want == S_APP    ? s->app
+					   : s->want == S_PING ? WM_PING_PROTOCOL
+							       : WM_IDENTIFY_PROTOCOL;
 			if (strcmp(text, want))
 				return -EPROTONOSUPPORT; /* "na", or anything else */
 			s->proto = s->want;
+			if (s->proto == S_APP)
+				return 0;
 			if (s->proto == S_PING)
 				ping_send(c, s);
 			else
@@ -508,6 +566,17 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 		} else if (!strcmp(text, WM_PING_PROTOCOL)) {
 			stream_write_ms(c, s->id, text);
 			s->proto = S_PING;
+		} else if (find_handler(c->host, text)) {
+			const struct handler *h = find_handler(c->host, text);
+			const struct wm_p2p_stream_cb *cb = NULL;
+			void *ud = NULL;
+			stream_write_ms(c, s->id, text);
+			s->proto = S_APP;
+			if (h->fn(h->arg, (struct wm_p2p_stream *)s, &cb, &ud) || !cb)
+				return -ECONNREFUSED;
+			s->cb = cb;
+			s->ud = ud;
+			return 0;
 		} else {
 			stream_write_ms(c, s->id, WM_MS_NA);
 		}
@@ -527,6 +596,18 @@ static void stream_on_data(struct conn *c, struct stream *s)
 	if (rc < 0) {
 		wm_debug("libp2p: stream %" PRIu32 " negotiation failed: %s", s->id, strerror(-rc));
 		stream_reset(c, s);
+		return;
+	}
+	if (s->proto == S_APP) {
+		/* What came behind the negotiation goes to the owner, once. */
+		if (s->n && s->cb) {
+			uint8_t *b = s->buf;
+			size_t n = s->n;
+			s->buf = NULL;
+			s->n = 0;
+			s->cb->data(s->ud, (struct wm_p2p_stream *)s, b, n);
+			free(b);
+		}
 		return;
 	}
 	if (s->proto == S_PING) {
@@ -570,6 +651,11 @@ static void y_data(void *ud, uint32_t id, const uint8_t *buf, size_t len)
 
 	if (!s)
 		return;
+	if (s->proto == S_APP) {
+		if (s->cb)
+			s->cb->data(s->ud, (struct wm_p2p_stream *)s, buf, len);
+		return;
+	}
 	if (len > STREAM_BUF_MAX - s->n) {
 		stream_reset(c, s);
 		return;
@@ -592,6 +678,11 @@ static void y_fin(void *ud, uint32_t id)
 
 	if (!s)
 		return;
+	if (s->proto == S_APP) {
+		if (s->cb && s->cb->fin)
+			s->cb->fin(s->ud, (struct wm_p2p_stream *)s);
+		return; /* the owner closes its side when it is done */
+	}
 	if ((s->proto == S_IDENTIFY && s->outbound) || s->proto == S_IDPUSH)
 		take_identify(c, s);
 	wm_yamux_close(&c->y, id);
@@ -856,6 +947,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->in + c->nin, (unsigned)(c->capin - c->nin));
 }
 
+static void conn_after_input(struct conn *c, int rc);
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = st->data;
@@ -868,6 +961,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->nin += (size_t)nread;
 	rc = conn_input(c);
+	conn_after_input(c, rc);
+}
+
+static void conn_after_input(struct conn *c, int rc)
+{
 	if (rc < 0 && c->state != C_CLOSING)
 		conn_close(c, rc == -EACCES   ? "the peer's identity was refused"
 			      : rc == -EPROTO ? "protocol violation"
@@ -973,13 +1071,34 @@ static void conn_close(struct conn *c, const char *why)
 									  : d->backoff_ms * 2;
 		}
 	}
+	/* The streams' owners learn now; the structures go with the handles.
+	 * An owner may reset other streams here: look again each time. */
+	for (;;) {
+		struct stream *s = c->streams;
+		while (s && !s->cb)
+			s = s->next;
+		if (!s)
+			break;
+		const struct wm_p2p_stream_cb *cb = s->cb;
+		s->cb = NULL;
+		cb->gone(s->ud, (struct wm_p2p_stream *)s);
+	}
 	p->pending_closes++;
+	if (c->relayed) {
+		struct stream *v = c->via;
+		c->via = NULL;
+		if (v)
+			wm_p2p_reset((struct wm_p2p_stream *)v);
+		c->closing_handles = 1;
+		uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+		return;
+	}
 	c->closing_handles = 2;
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
-static struct conn *conn_new(struct wm_p2p *p, bool outbound)
+static struct conn *conn_new(struct wm_p2p *p, bool outbound, bool relayed)
 {
 	struct conn *c;
 
@@ -993,12 +1112,14 @@ static struct conn *conn_new(struct wm_p2p *p, bool outbound)
 	c->host = p;
 	c->outbound = outbound;
 	c->rtt_us = -1;
-	if (uv_tcp_init(p->loop, &c->tcp)) {
+	c->relayed = relayed;
+	if (!relayed && uv_tcp_init(p->loop, &c->tcp)) {
 		free(c);
 		return NULL;
 	}
 	uv_timer_init(p->loop, &c->timer);
-	c->tcp.data = c;
+	if (!relayed)
+		c->tcp.data = c;
 	c->timer.data = c;
 	c->next = p->conns;
 	p->conns = c;
@@ -1042,7 +1163,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 	if (status < 0)
 		return;
-	c = conn_new(l->host, false);
+	c = conn_new(l->host, false, false);
 	if (!c) {
 		/* At the limit: accept and drop, so the backlog does not fill. */
 		uv_tcp_t *t = malloc(sizeof(*t));
@@ -1082,7 +1203,7 @@ static void on_connected(uv_connect_t *req, int status)
 static void dial_start(struct dial *d)
 {
 	struct wm_p2p *p = d->host;
-	struct conn *c = conn_new(p, true);
+	struct conn *c = conn_new(p, true, false);
 	struct sockaddr_storage ss = {0};
 
 	if (!c) {
@@ -1135,6 +1256,14 @@ static void on_simple_closed(uv_handle_t *h)
 	maybe_done(p);
 }
 
+static void on_relay_closed(void *data)
+{
+	struct wm_p2p *p = data;
+
+	p->pending_closes--;
+	maybe_done(p);
+}
+
 /* ---- public ---- */
 
 static int parse_tcp(const char *text, struct wm_maddr_tcp *t, const char *what, char *err,
@@ -1159,6 +1288,8 @@ static int parse_tcp(const char *text, struct wm_maddr_tcp *t, const char *what,
 int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, size_t errlen)
 {
 	struct wm_p2p *p = calloc(1, sizeof(*p));
+	struct wm_peer_id *ctarget = NULL, *crelay = NULL; /* circuit targets and relays */
+	size_t ncircuits = 0, ndials = 0;
 	int rc;
 
 	if (!p)
@@ -1174,16 +1305,47 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	snprintf(p->agent, sizeof(p->agent), "%s", cfg->agent ? cfg->agent : "webmesh");
 	p->listeners = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*p->listeners));
 	p->dials = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*p->dials));
+	ctarget = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*ctarget));
+	crelay = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*crelay));
+	if (!ctarget || !crelay) {
+		rc = -ENOMEM;
+		goto fail_mem;
+	}
 	if (!p->listeners || !p->dials) {
 		rc = -ENOMEM;
 		goto fail_mem;
 	}
-	/* Check every address before anything is bound. */
+	/* Check every address before anything is bound. A circuit address
+	 * (.../p2p/RELAY/p2p-circuit/p2p/TARGET) dials its relay and keeps
+	 * the target connected through it (relay.c). */
 	for (size_t i = 0; i < cfg->npeers; i++) {
-		struct dial *d = &p->dials[i];
-		if ((rc = parse_tcp(cfg->peers[i], &d->addr, "libp2p-peers", err, errlen)))
+		char relay_text[WM_MADDR_TEXT_MAX], e[320];
+		const char *text = cfg->peers[i];
+		struct dial *d = &p->dials[ndials];
+		rc = wm_relay_circuit_split(text, relay_text, sizeof(relay_text),
+					    &ctarget[ncircuits], e, sizeof(e));
+		if (rc < 0) {
+			wm_seterr(err, errlen, "libp2p-peers: %s", e);
 			goto fail_mem;
-		snprintf(d->text, sizeof(d->text), "%s", cfg->peers[i]);
+		}
+		if (rc == 1)
+			text = relay_text;
+		if ((rc = parse_tcp(text, &d->addr, "libp2p-peers", err, errlen)))
+			goto fail_mem;
+		if (text == relay_text) {
+			crelay[ncircuits++] = d->addr.peer;
+			bool dup = false;
+			for (size_t k = 0; k < ndials; k++)
+				dup = dup || (p->dials[k].addr.has_peer &&
+					      wm_peer_id_equal(&p->dials[k].addr.peer,
+							       &d->addr.peer));
+			if (dup) {
+				memset(d, 0, sizeof(*d));
+				continue;
+			}
+		}
+		snprintf(d->text, sizeof(d->text), "%s", text);
+		ndials++;
 	}
 	struct wm_maddr_tcp lt[16];
 	if (cfg->nlisten > 16) {
@@ -1203,6 +1365,13 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	}
 	if ((rc = load_identity(p, cfg->key_path, err, errlen)))
 		goto fail_mem;
+	if ((rc = wm_relay_svc_new(p, cfg, &p->relay, err, errlen)))
+		goto fail_mem;
+	for (size_t i = 0; i < ncircuits; i++)
+		wm_relay_svc_keep(p->relay, &crelay[i], &ctarget[i]);
+	free(ctarget);
+	free(crelay);
+	ctarget = crelay = NULL;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &p->listeners[i];
 		struct sockaddr_storage ss = {0};
@@ -1241,7 +1410,7 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	if (p->ping_interval_ms)
 		uv_timer_start(&p->ping_timer, on_ping_timer, p->ping_interval_ms,
 			       p->ping_interval_ms);
-	for (size_t i = 0; i < cfg->npeers; i++) {
+	for (size_t i = 0; i < ndials; i++) {
 		struct dial *d = &p->dials[i];
 		d->host = p;
 		d->backoff_ms = REDIAL_MIN_MS;
@@ -1259,6 +1428,11 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 fail_handles:
 	/* The listeners' handles must close on the loop: free then. */
 	p->closing = true;
+	if (p->relay) {
+		p->pending_closes++;
+		wm_relay_svc_free(p->relay, on_relay_closed, p);
+		p->relay = NULL;
+	}
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		p->pending_closes++;
 		p->listeners[i].tcp.data = p;
@@ -1266,6 +1440,14 @@ fail_handles:
 	}
 	return rc;
 fail_mem:
+	free(ctarget);
+	free(crelay);
+	if (p->relay) { /* its timer is not started before the handles */
+		p->pending_closes++;
+		p->closing = true;
+		wm_relay_svc_free(p->relay, on_relay_closed, p);
+		return rc;
+	}
 	OPENSSL_cleanse(p->seed, sizeof(p->seed));
 	free(p->listeners);
 	free(p->dials);
@@ -1284,6 +1466,12 @@ void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data)
 	p->done_cb = done_cb;
 	p->done_data = data;
 	p->pending_closes++; /* held until everything below is started */
+	if (p->relay) {
+		/* First: its circuits reset while their connections still work. */
+		p->pending_closes++;
+		wm_relay_svc_free(p->relay, on_relay_closed, p);
+		p->relay = NULL;
+	}
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		p->pending_closes++;
 		p->listeners[i].tcp.data = p;
@@ -1324,6 +1512,9 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 			wm_maddr_print(c->remote, c->remote_len, cs->addr, sizeof(cs->addr));
 		cs->outbound = c->outbound;
 		cs->identified = c->identified;
+		cs->relayed = c->relayed;
+		if (c->relayed)
+			wm_peer_id_print(&c->relay_id, cs->relay_id);
 		cs->rtt_us = c->rtt_us;
 		snprintf(cs->agent, sizeof(cs->agent), "%s", c->ident.agent_version);
 		for (size_t k = 0; k < c->ident.nprotocols && cs->nprotocols < 8; k++) {
@@ -1338,4 +1529,268 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 					   cs->listen[cs->nlisten], sizeof(cs->listen[0])) == 0)
 				cs->nlisten++;
 	}
+	if (p->relay)
+		wm_relay_svc_status(p->relay, out);
+}
+
+/* ---- streams of other protocols (host.h) ---- */
+
+static bool proto_ok(const char *proto)
+{
+	size_t n = strnlen(proto, APP_PROTO_MAX);
+
+	if (n == 0 || n >= APP_PROTO_MAX || proto[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (proto[i] < 0x21 || proto[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int wm_p2p_handle(struct wm_p2p *p, const char *protocol, wm_p2p_accept_fn fn, void *arg)
+{
+	if (!proto_ok(protocol) || !fn)
+		return -EINVAL;
+	if (find_handler(p, protocol) || !strcmp(protocol, WM_IDENTIFY_PROTOCOL) ||
+	    !strcmp(protocol, IDPUSH_PROTOCOL) || !strcmp(protocol, WM_PING_PROTOCOL))
+		return -EEXIST;
+	if (p->nhandlers >= MAX_HANDLERS)
+		return -ENOSPC;
+	struct handler *h = &p->handlers[p->nhandlers++];
+	snprintf(h->proto, sizeof(h->proto), "%s", protocol);
+	h->fn = fn;
+	h->arg = arg;
+	return 0;
+}
+
+/* The connection to peer that is up: a direct one before a relayed one. */
+static struct conn *best_conn(const struct wm_p2p *p, const struct wm_peer_id *peer)
+{
+	struct conn *best = NULL;
+
+	for (struct conn *c = p->conns; c; c = c->next) {
+		if (c->state != C_MUX || !c->peer_known || !wm_peer_id_equal(&c->peer, peer))
+			continue;
+		if (!c->relayed)
+			return c;
+		best = best ? best : c;
+	}
+	return best;
+}
+
+int wm_p2p_connected(const struct wm_p2p *p, const struct wm_peer_id *peer)
+{
+	const struct conn *c = best_conn(p, peer);
+
+	return !c ? 0 : c->relayed ? 2 : 1;
+}
+
+int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol,
+		bool relay, const struct wm_p2p_stream_cb *cb, void *ud,
+		struct wm_p2p_stream **out)
+{
+	struct conn *c;
+	uint32_t id;
+	int rc;
+
+	if (!proto_ok(protocol) || !cb || !cb->data || !cb->gone)
+		return -EINVAL;
+	if (p->closing)
+		return -EPIPE;
+	c = best_conn(p, peer);
+	if (!c) {
+		if (relay && p->relay && wm_relay_svc_dial(p->relay, peer) == 0)
+			return -EINPROGRESS;
+		return -ENOTCONN;
+	}
+	if ((rc = wm_yamux_open(&c->y, &id)))
+		return rc;
+	struct stream *s = stream_add(c, id, true);
+	if (!s) {
+		wm_yamux_reset(&c->y, id);
+		return -ENOMEM;
+	}
+	s->want = S_APP;
+	snprintf(s->app, sizeof(s->app), "%s", protocol);
+	s->cb = cb;
+	s->ud = ud;
+	stream_write_ms(c, id, WM_MS_PROTOCOL);
+	stream_write_ms(c, id, protocol);
+	*out = (struct wm_p2p_stream *)s;
+	return 0;
+}
+
+int wm_p2p_write(struct wm_p2p_stream *ps, const void *buf, size_t len)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->conn->state != C_MUX)
+		return -EPIPE;
+	return len ? wm_yamux_write(&s->conn->y, s->id, buf, len) : 0;
+}
+
+void wm_p2p_close(struct wm_p2p_stream *ps)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->conn->state == C_MUX)
+		wm_yamux_close(&s->conn->y, s->id);
+}
+
+void wm_p2p_reset(struct wm_p2p_stream *ps)
+{
+	struct stream *s = (struct stream *)ps;
+	struct conn *c = s->conn;
+	uint32_t id = s->id;
+
+	s->cb = NULL;
+	wm_yamux_reset(&c->y, id);
+	stream_free(c, id);
+}
+
+void wm_p2p_stream_peer(const struct wm_p2p_stream *ps, struct wm_peer_id *id)
+{
+	*id = ((const struct stream *)ps)->conn->peer;
+}
+
+size_t wm_p2p_stream_addr(const struct wm_p2p_stream *ps, uint8_t *out, size_t cap)
+{
+	const struct conn *c = ((const struct stream *)ps)->conn;
+
+	if (c->remote_len > cap)
+		return 0;
+	memcpy(out, c->remote, c->remote_len);
+	return c->remote_len;
+}
+
+void wm_p2p_stream_src(const struct wm_p2p_stream *ps, uint8_t src[9])
+{
+	memcpy(src, ((const struct stream *)ps)->conn->src, 9);
+}
+
+bool wm_p2p_stream_relayed(const struct wm_p2p_stream *ps)
+{
+	return ((const struct stream *)ps)->conn->relayed;
+}
+
+const struct wm_peer_id *wm_p2p_id(const struct wm_p2p *p)
+{
+	return &p->id;
+}
+
+void wm_p2p_public_key(const struct wm_p2p *p, uint8_t pk[32])
+{
+	memcpy(pk, p->pk, 32);
+}
+
+int wm_p2p_sign(const struct wm_p2p *p, const void *msg, size_t len, uint8_t sig[64])
+{
+	return wm_ed25519_sign(p->seed, msg, len, sig);
+}
+
+size_t wm_p2p_listen_addrs(const struct wm_p2p *p, uint8_t (*out)[WM_MADDR_MAX], size_t *lens,
+			   size_t max)
+{
+	struct wm_identify *m = calloc(1, sizeof(*m));
+	size_t n = 0;
+
+	if (!m)
+		return 0;
+	our_listen_addrs((struct wm_p2p *)p, m);
+	for (; n < m->nlisten && n < max; n++) {
+		memcpy(out[n], m->listen[n], m->listen_len[n]);
+		lens[n] = m->listen_len[n];
+	}
+	free(m);
+	return n;
+}
+
+/* ---- connections over a relayed stream ---- */
+
+static int via_write(struct conn *c, const uint8_t *buf, size_t len)
+{
+	return c->via ? wm_p2p_write((struct wm_p2p_stream *)c->via, buf, len) : -EPIPE;
+}
+
+static void via_data(void *ud, struct wm_p2p_stream *ps, const uint8_t *buf, size_t len)
+{
+	struct conn *c = ud;
+
+	(void)ps;
+	if (c->state == C_CLOSING || len == 0)
+		return;
+	if (len > VIA_IN_MAX - c->nin) {
+		conn_close(c, "the relayed input is over its bound");
+		return;
+	}
+	if (c->capin < c->nin + len) {
+		uint8_t *b = realloc(c->in, c->nin + len);
+		if (!b) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		c->in = b;
+		c->capin = c->nin + len;
+	}
+	memcpy(c->in + c->nin, buf, len);
+	c->nin += len;
+	conn_after_input(c, conn_input(c));
+}
+
+static void via_fin(void *ud, struct wm_p2p_stream *ps)
+{
+	(void)ps;
+	conn_close(ud, "the relay closed the circuit");
+}
+
+static void via_gone(void *ud, struct wm_p2p_stream *ps)
+{
+	struct conn *c = ud;
+
+	(void)ps;
+	c->via = NULL; /* going now: never reset it again */
+	conn_close(c, "the circuit is gone");
+}
+
+static const struct wm_p2p_stream_cb via_cb = {
+	.data = via_data,
+	.fin = via_fin,
+	.gone = via_gone,
+};
+
+int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound,
+		     const struct wm_peer_id *peer, const struct wm_peer_id *relay,
+		     const uint8_t *early, size_t nearly)
+{
+	struct stream *s = (struct stream *)ps;
+	char text[WM_MADDR_TEXT_MAX], rid[WM_PEERID_TEXT_MAX];
+	struct conn *c;
+
+	if (p->closing || !(c = conn_new(p, outbound, true))) {
+		wm_p2p_reset(ps);
+		return -EMFILE;
+	}
+	c->via = s;
+	c->relay_id = *relay;
+	/* Outbound, Noise must prove the target; inbound, the relay's word
+	 * on who dials is only a claim: the handshake says who it is. */
+	if (outbound) {
+		c->peer = *peer;
+		c->peer_known = true;
+	}
+	wm_peer_id_print(relay, rid);
+	snprintf(text, sizeof(text), "/p2p/%s/p2p-circuit", rid);
+	char e[128];
+	int n = wm_maddr_parse(text, c->remote, sizeof(c->remote), e, sizeof(e));
+	c->remote_len = n > 0 ? (size_t)n : 0;
+	s->cb = &via_cb;
+	s->ud = c;
+	c->state = C_MS_SEC;
+	if (outbound) {
+		send_ms(c, WM_MS_PROTOCOL, false);
+		send_ms(c, WM_NOISE_PROTOCOL, false);
+	}
+	if (nearly && c->state != C_CLOSING)
+		via_data(c, ps, early, nearly);
+	return 0;
 }

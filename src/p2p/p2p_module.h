@@ -10,7 +10,7 @@
 
 #define WM_P2P_MODULE_NAME "webmesh-p2p"
 #define WM_P2P_MODULE_SYMBOL "wm_p2p_module_v1"
-#define WM_P2P_MODULE_ABI 1
+#define WM_P2P_MODULE_ABI 2 /* 2: circuit relay v2 in wm_p2p_config and wm_p2p_status */
 
 struct wm_p2p_module {
 	struct wm_module_header header;

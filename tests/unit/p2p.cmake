@@ -6,3 +6,5 @@ wm_unit_test(test_p2p_yamux SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_yamu
 wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_noise.c LIBS wm_p2p)
 # The host on a real loop over loopback: connect, identify, ping, refusals.
 wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)
+# Circuit relay v2 (issue 11): messages against js-libp2p's bytes, vouchers, reservation limits.
+wm_unit_test(test_p2p_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay.c LIBS wm_p2p)
