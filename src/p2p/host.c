@@ -36,7 +36,7 @@
 #define REDIAL_MAX_MS 60000
 
 enum cstate { C_CONNECTING, C_MS_SEC, C_NOISE, C_MS_MUX, C_MUX, C_CLOSING };
-enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING };
+enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_EXT };
 
 struct stream {
 	struct stream *next;
@@ -50,7 +50,20 @@ struct stream {
 	size_t n;
 	uint8_t ping[PING_LEN];
 	uint64_t ping_sent_ns;
+	struct conn *conn;
+	const struct wm_p2p_proto *ext; /* S_EXT: whose stream, with its context */
+	void *ctx;
 };
+
+/* A stream asked for before its connection was ready. */
+struct pending_open {
+	struct pending_open *next;
+	const struct wm_p2p_proto *proto;
+	void *ctx;
+};
+
+#define MAX_PROTOS 8
+#define EPHEMERAL_IDLE_MS 30000 /* a connection dialed for streams, once idle */
 
 struct dial;
 
@@ -83,6 +96,8 @@ struct conn {
 	size_t remote_len;
 	uint8_t src[9]; /* inbound: family, then the IPv4 address or the IPv6 /64 */
 	int closing_handles;
+	bool ephemeral; /* dialed by wm_p2p_stream_open */
+	struct pending_open *pending;
 };
 
 struct dial {
@@ -116,6 +131,9 @@ struct wm_p2p {
 	size_t nconns;
 	size_t ninbound; /* the part of nconns that max_conns bounds */
 	uv_timer_t ping_timer;
+	const struct wm_p2p_proto *protos[MAX_PROTOS];
+	size_t nprotos;
+	size_t nephemeral;
 	bool closing;
 	int pending_closes;
 	void (*done_cb)(void *data);
@@ -273,6 +291,7 @@ static struct stream *stream_add(struct conn *c, uint32_t id, bool outbound)
 		return NULL;
 	s->id = id;
 	s->outbound = outbound;
+	s->conn = c;
 	s->next = c->streams;
 	c->streams = s;
 	return s;
@@ -284,6 +303,8 @@ static void stream_free(struct conn *c, uint32_t id)
 		if ((*pp)->id == id) {
 			struct stream *s = *pp;
 			*pp = s->next;
+			if (s->ext && s->ext->gone)
+				s->ext->gone((struct wm_p2p_stream *)s);
 			free(s->buf);
 			free(s);
 			return;
@@ -394,6 +415,8 @@ static void send_identify(struct conn *c, uint32_t id)
 	const char *protos[] = {WM_IDENTIFY_PROTOCOL, IDPUSH_PROTOCOL, WM_PING_PROTOCOL};
 	for (size_t i = 0; i < 3; i++)
 		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s", protos[i]);
+	for (size_t i = 0; i < p->nprotos && m->nprotocols < WM_IDENTIFY_PROTOS; i++)
+		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s", p->protos[i]->name);
 	n = wm_identify_encode(m, buf + WM_VARINT_MAX, WM_IDENTIFY_MAX);
 	if (n > 0) {
 		uint8_t v[WM_VARINT_MAX];
@@ -436,6 +459,9 @@ static void take_identify(struct conn *c, struct stream *s)
 	c->identified = true;
 	wm_peer_id_print(&c->peer, peer);
 	wm_info("libp2p: identified %s (%s, %zu protocols)", peer, m.agent_version, m.nprotocols);
+	for (size_t i = 0; i < c->host->nprotos; i++)
+		if (c->host->protos[i]->identified)
+			c->host->protos[i]->identified(c->host->protos[i]->ud, &c->peer, &c->ident);
 }
 
 static void open_stream(struct conn *c, enum sproto want)
@@ -481,6 +507,13 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 				stream_write_ms(c, s->id, WM_MS_PROTOCOL);
 			continue;
 		}
+		if (s->outbound && s->want == S_EXT) {
+			if (strcmp(text, s->ext->name))
+				return -EPROTONOSUPPORT;
+			s->proto = S_EXT;
+			s->ext->opened((struct wm_p2p_stream *)s);
+			return 0; /* s may be gone */
+		}
 		if (s->outbound) {
 			const char *want =
 				s->want == S_PING ? WM_PING_PROTOCOL : WM_IDENTIFY_PROTOCOL;
@@ -496,6 +529,18 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 		}
 		if (++s->proposals > MAX_PROPOSALS)
 			return -EPROTO;
+		const struct wm_p2p_proto *ext = NULL;
+		for (size_t i = 0; i < c->host->nprotos && !ext; i++)
+			if (!strcmp(text, c->host->protos[i]->name))
+				ext = c->host->protos[i];
+		if (ext) {
+			stream_write_ms(c, s->id, text);
+			if (ext->accept(ext->ud, (struct wm_p2p_stream *)s))
+				return -EPROTO;
+			s->proto = S_EXT;
+			s->ext = ext; /* from here its gone callback is owed */
+			return 0;
+		}
 		if (!strcmp(text, WM_IDENTIFY_PROTOCOL)) {
 			s->proto = S_IDENTIFY;
 			stream_write_ms(c, s->id, text);
@@ -527,6 +572,16 @@ static void stream_on_data(struct conn *c, struct stream *s)
 	if (rc < 0) {
 		wm_debug("libp2p: stream %" PRIu32 " negotiation failed: %s", s->id, strerror(-rc));
 		stream_reset(c, s);
+		return;
+	}
+	if (s->proto == S_EXT && s->n) {
+		/* What came with the negotiation is the protocol's first bytes. */
+		uint8_t *b = s->buf;
+		size_t n = s->n;
+		s->buf = NULL;
+		s->n = 0;
+		s->ext->data((struct wm_p2p_stream *)s, b, n);
+		free(b);
 		return;
 	}
 	if (s->proto == S_PING) {
@@ -570,6 +625,10 @@ static void y_data(void *ud, uint32_t id, const uint8_t *buf, size_t len)
 
 	if (!s)
 		return;
+	if (s->proto == S_EXT) {
+		s->ext->data((struct wm_p2p_stream *)s, buf, len);
+		return;
+	}
 	if (len > STREAM_BUF_MAX - s->n) {
 		stream_reset(c, s);
 		return;
@@ -592,6 +651,10 @@ static void y_fin(void *ud, uint32_t id)
 
 	if (!s)
 		return;
+	if (s->proto == S_EXT) {
+		s->ext->fin((struct wm_p2p_stream *)s);
+		return;
+	}
 	if ((s->proto == S_IDENTIFY && s->outbound) || s->proto == S_IDPUSH)
 		take_identify(c, s);
 	wm_yamux_close(&c->y, id);
@@ -647,6 +710,46 @@ static void noise_start(struct conn *c)
 	send_raw(c, msg, 2 + (size_t)rc);
 }
 
+static void on_idle_check(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (!c->streams)
+		conn_close(c, "idle");
+}
+
+static int open_ext(struct conn *c, const struct wm_p2p_proto *proto, void *ctx)
+{
+	uint32_t id;
+	int rc = wm_yamux_open(&c->y, &id);
+
+	if (rc)
+		return rc;
+	struct stream *s = stream_add(c, id, true);
+	if (!s) {
+		wm_yamux_reset(&c->y, id);
+		return -ENOMEM;
+	}
+	s->want = S_EXT;
+	s->ext = proto;
+	s->ctx = ctx;
+	stream_write_ms(c, id, WM_MS_PROTOCOL);
+	stream_write_ms(c, id, proto->name);
+	return 0;
+}
+
+static void open_pending(struct conn *c)
+{
+	while (c->pending && c->state == C_MUX) {
+		struct pending_open *po = c->pending;
+		c->pending = po->next;
+		int rc = open_ext(c, po->proto, po->ctx);
+		if (rc)
+			po->proto->failed(po->proto->ud, po->ctx, rc);
+		free(po);
+	}
+}
+
 static void mux_ready(struct conn *c)
 {
 	char peer[WM_PEERID_TEXT_MAX];
@@ -663,6 +766,9 @@ static void mux_ready(struct conn *c)
 	wm_peer_id_print(&c->peer, peer);
 	wm_info("libp2p: connected to %s (%s)", peer, c->outbound ? "outbound" : "inbound");
 	open_stream(c, S_IDENTIFY);
+	open_pending(c);
+	if (c->ephemeral)
+		uv_timer_start(&c->timer, on_idle_check, EPHEMERAL_IDLE_MS, EPHEMERAL_IDLE_MS);
 }
 
 /* The handshake message just read; our next one when it is our turn. */
@@ -955,6 +1061,14 @@ static void conn_close(struct conn *c, const char *why)
 	else
 		wm_debug("libp2p: connection from %s closed: %s", peer, why);
 	c->state = C_CLOSING;
+	if (c->ephemeral)
+		p->nephemeral--;
+	while (c->pending) {
+		struct pending_open *po = c->pending;
+		c->pending = po->next;
+		po->proto->failed(po->proto->ud, po->ctx, -ECONNRESET);
+		free(po);
+	}
 	for (struct conn **pp = &p->conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -1079,35 +1193,49 @@ static void on_connected(uv_connect_t *req, int status)
 	conn_begin(c);
 }
 
-static void dial_start(struct dial *d)
+/* An outbound connection to addr; NULL at the limit or out of memory.
+ * A failure to connect closes it on the loop (conn_close). */
+static struct conn *conn_dial(struct wm_p2p *p, const struct wm_maddr_tcp *addr)
 {
-	struct wm_p2p *p = d->host;
 	struct conn *c = conn_new(p, true);
 	struct sockaddr_storage ss = {0};
 
-	if (!c) {
-		uv_timer_start(&d->timer, on_redial, REDIAL_MAX_MS, 0);
-		return;
-	}
-	c->dial = d;
-	d->conn = c;
-	c->peer = d->addr.peer;
-	c->peer_known = d->addr.has_peer;
-	if (d->addr.family == 4) {
+	if (!c)
+		return NULL;
+	c->peer = addr->peer;
+	c->peer_known = addr->has_peer;
+	if (addr->family == 4) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 		in->sin_family = AF_INET;
-		memcpy(&in->sin_addr, d->addr.ip, 4);
-		in->sin_port = htons(d->addr.port);
+		memcpy(&in->sin_addr, addr->ip, 4);
+		in->sin_port = htons(addr->port);
 	} else {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 		in6->sin6_family = AF_INET6;
-		memcpy(&in6->sin6_addr, d->addr.ip, 16);
-		in6->sin6_port = htons(d->addr.port);
+		memcpy(&in6->sin6_addr, addr->ip, 16);
+		in6->sin6_port = htons(addr->port);
 	}
 	c->connect.data = c;
 	int rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, on_connected);
 	if (rc)
 		conn_close(c, uv_strerror(rc));
+	return c;
+}
+
+static void dial_start(struct dial *d)
+{
+	struct conn *c = conn_dial(d->host, &d->addr);
+
+	if (!c) {
+		uv_timer_start(&d->timer, on_redial, REDIAL_MAX_MS, 0);
+		return;
+	}
+	if (c->state == C_CLOSING) { /* it failed at once, before it knew d */
+		uv_timer_start(&d->timer, on_redial, d->backoff_ms, 0);
+		return;
+	}
+	c->dial = d;
+	d->conn = c;
 }
 
 static void on_redial(uv_timer_t *t)
@@ -1338,4 +1466,121 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 					   cs->listen[cs->nlisten], sizeof(cs->listen[0])) == 0)
 				cs->nlisten++;
 	}
+}
+
+/* ---- protocols of the module's other files ---- */
+
+int wm_p2p_register(struct wm_p2p *p, const struct wm_p2p_proto *proto)
+{
+	if (p->nprotos >= MAX_PROTOS)
+		return -ENOSPC;
+	p->protos[p->nprotos++] = proto;
+	return 0;
+}
+
+int wm_p2p_stream_open(struct wm_p2p *p, const struct wm_peer_id *peer,
+		       const uint8_t (*addrs)[WM_MADDR_MAX], const size_t *addr_len, size_t naddrs,
+		       const struct wm_p2p_proto *proto, void *ctx)
+{
+	struct conn *c = NULL;
+
+	if (p->closing)
+		return -ESHUTDOWN;
+	for (struct conn *o = p->conns; o && !c; o = o->next)
+		if (o->peer_known && o->state != C_CLOSING && wm_peer_id_equal(&o->peer, peer))
+			c = o;
+	if (c && c->state == C_MUX)
+		return open_ext(c, proto, ctx);
+	if (!c) {
+		struct wm_maddr_tcp t;
+		size_t i;
+		for (i = 0; i < naddrs; i++)
+			if (wm_maddr_to_tcp(addrs[i], addr_len[i], &t) == 0 &&
+			    (!t.has_peer || wm_peer_id_equal(&t.peer, peer)))
+				break;
+		if (i == naddrs)
+			return -EHOSTUNREACH;
+		/* Dialed for others' streams: bounded like accepted ones. */
+		if (p->nephemeral >= p->max_conns)
+			return -EMFILE;
+		t.has_peer = true;
+		t.peer = *peer;
+		c = conn_dial(p, &t);
+		if (!c)
+			return -EMFILE;
+		if (c->state == C_CLOSING)
+			return -ECONNREFUSED;
+		c->ephemeral = true;
+		p->nephemeral++;
+	}
+	struct pending_open *po = calloc(1, sizeof(*po));
+	if (!po)
+		return -ENOMEM;
+	po->proto = proto;
+	po->ctx = ctx;
+	po->next = c->pending;
+	c->pending = po;
+	return 0;
+}
+
+int wm_p2p_stream_write(struct wm_p2p_stream *ws, const void *buf, size_t len)
+{
+	struct stream *s = (struct stream *)ws;
+
+	return wm_yamux_write(&s->conn->y, s->id, buf, len);
+}
+
+void wm_p2p_stream_close(struct wm_p2p_stream *ws)
+{
+	struct stream *s = (struct stream *)ws;
+
+	wm_yamux_close(&s->conn->y, s->id);
+}
+
+void wm_p2p_stream_reset(struct wm_p2p_stream *ws)
+{
+	struct stream *s = (struct stream *)ws;
+
+	stream_reset(s->conn, s);
+}
+
+void wm_p2p_stream_set_ctx(struct wm_p2p_stream *ws, void *ctx)
+{
+	((struct stream *)ws)->ctx = ctx;
+}
+
+void *wm_p2p_stream_ctx(const struct wm_p2p_stream *ws)
+{
+	return ((const struct stream *)ws)->ctx;
+}
+
+const struct wm_peer_id *wm_p2p_stream_peer(const struct wm_p2p_stream *ws)
+{
+	return &((const struct stream *)ws)->conn->peer;
+}
+
+const struct wm_peer_id *wm_p2p_id(const struct wm_p2p *p)
+{
+	return &p->id;
+}
+
+size_t wm_p2p_listen_addrs(struct wm_p2p *p, uint8_t (*out)[WM_MADDR_MAX], size_t *len, size_t max)
+{
+	struct wm_identify *m = calloc(1, sizeof(*m));
+	size_t n = 0;
+
+	if (!m)
+		return 0;
+	our_listen_addrs(p, m);
+	for (; n < m->nlisten && n < max; n++) {
+		memcpy(out[n], m->listen[n], m->listen_len[n]);
+		len[n] = m->listen_len[n];
+	}
+	free(m);
+	return n;
+}
+
+uv_loop_t *wm_p2p_loop(const struct wm_p2p *p)
+{
+	return p->loop;
 }
