@@ -31,6 +31,10 @@ struct wm_p2p_config {
 	uint32_t max_streams; /* per connection */
 	int log_level;	      /* enum wm_log_level, for the module's copy of the logger */
 	const char *log_name; /* its line prefix (the node ID), or NULL */
+	/* the DHT (dht.c) and join by rendezvous (rendezvous.c); 0: defaults */
+	uint32_t dht_providers_max, dht_providers_per_key, dht_provider_ttl_s;
+	const char *announce_rendezvous; /* a server's secret, or NULL */
+	const char *api_addr;		 /* our TLS API's HOST:PORT, where its pipes end */
 };
 
 struct wm_p2p_conn_status {
@@ -63,6 +67,11 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 /* Closes every connection and listener; done_cb once all handles are closed. */
 void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data);
 void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out);
+/* Join by rendezvous (rendezvous.h, in the module only): finds a server of
+ * secret through the DHT and calls cb once with the loopback HOST:PORT
+ * that pipes to its API. 0, -EINVAL, -EBUSY. */
+int wm_p2p_join_rendezvous(struct wm_p2p *p, const char *secret,
+			   void (*cb)(void *ud, const char *hostport), void *ud);
 
 /* ---- protocols of the module's other files (the DHT) on the host's
  * connections. Callbacks run on the loop; none may free the host. ---- */
