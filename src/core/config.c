@@ -709,6 +709,48 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .max = UINT32_MAX,
 	 .help = "a relayed connection is closed after this many bytes either way (0: no "
 		 "limit)"},
+	/* Kademlia DHT and join by rendezvous (issue 11, src/p2p/dht.c, rendezvous.c) */
+	{.name = "libp2p-dht-max-providers",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_max_providers),
+	 .size = SZ(libp2p_dht_max_providers),
+	 .arg = "N",
+	 .def = "1024",
+	 .min = 1,
+	 .max = 1000000,
+	 .help = "DHT provider records this node stores for others, over all keys"},
+	{.name = "libp2p-dht-providers-per-key",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_providers_per_key),
+	 .size = SZ(libp2p_dht_providers_per_key),
+	 .arg = "N",
+	 .def = "20",
+	 .min = 1,
+	 .max = 1000,
+	 .help = "DHT provider records stored for one key; newcomers beyond are refused"},
+	{.name = "libp2p-dht-provider-ttl",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_provider_ttl),
+	 .size = SZ(libp2p_dht_provider_ttl),
+	 .arg = "SECONDS",
+	 .def = "86400",
+	 .min = 60,
+	 .max = 604800,
+	 .help = "life of a DHT provider record; this node renews its own at half of it"},
+	{.name = "announce-rendezvous",
+	 .type = WM_CFG_STRING,
+	 .offset = F(announce_rendezvous),
+	 .arg = "SECRET",
+	 .flags = WM_CFG_SECRET,
+	 .help = "servers: announce this server in the libp2p DHT under a key derived from "
+		 "SECRET (16 to 256 characters), for nodes started with --join-rendezvous"},
+	{.name = "join-rendezvous",
+	 .type = WM_CFG_STRING,
+	 .offset = F(join_rendezvous),
+	 .arg = "SECRET",
+	 .flags = WM_CFG_SECRET,
+	 .help = "join the mesh through a server found in the libp2p DHT (from --libp2p-peers) "
+		 "that proves it knows SECRET; instead of --join HOST:PORT"},
 	{.name = "api-max-connections",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_max_connections),
@@ -744,7 +786,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "10485760",
 	 .min = 4259840,
 	 .max = 1073741824,
-	 .help = "request bytes one API connection may have in flight (its HTTP/2 window); announced lengths count"},
+	 .help = "request bytes one API connection may have in flight (its HTTP/2 window); "
+		 "announced lengths count"},
 	{.name = "api-max-buffered",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_max_buffered),
@@ -762,7 +805,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "10",
 	 .min = 1,
 	 .max = 300,
-	 .help = "close an API connection that has not finished TLS and the HTTP/2 preface in this time"},
+	 .help = "close an API connection that has not finished TLS and the HTTP/2 preface in this "
+		 "time"},
 	{.name = "api-idle-timeout",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_idle_timeout),
@@ -798,7 +842,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "10000",
 	 .min = 100,
 	 .max = 3600000,
-	 .help = "the longest wait after failed authentications from a source or for a user (it doubles from 100 ms)"},
+	 .help = "the longest wait after failed authentications from a source or for a user (it "
+		 "doubles from 100 ms)"},
 	{.name = "signaling-max-messages",
 	 .type = WM_CFG_UINT,
 	 .offset = F(signaling_max_messages),
@@ -1243,8 +1288,8 @@ static const char *check_group(const char *v)
 		return "must be a group name: a lower-case letter or _ first, at most 32 "
 		       "characters of a-z, 0-9, _ and -";
 	for (size_t i = 1; i < n; i++)
-		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') ||
-		      v[i] == '_' || v[i] == '-'))
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ||
+		      v[i] == '-'))
 			return "must be a group name: a lower-case letter or _ first, at most 32 "
 			       "characters of a-z, 0-9, _ and -";
 	return NULL;
@@ -1820,7 +1865,20 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 		return vfail(err, errlen,
 			     "config: bootstrap and join exclude each other: a node either "
 			     "starts a mesh or joins one");
-	if (!cfg->bootstrap && !cfg->join && !cfg->print_config)
+	if (cfg->join_rendezvous && (cfg->join || cfg->bootstrap))
+		return vfail(err, errlen,
+			     "config: join-rendezvous excludes %s: it finds the server to join "
+			     "itself",
+			     cfg->join ? "join" : "bootstrap");
+	if (cfg->join_rendezvous && cfg->n_libp2p_peers == 0)
+		return vfail(err, errlen,
+			     "config: join-rendezvous needs --libp2p-peers MULTIADDR: the DHT is "
+			     "searched from there");
+	if (cfg->announce_rendezvous && cfg->n_libp2p_listen == 0)
+		return vfail(err, errlen,
+			     "config: announce-rendezvous needs --libp2p-listen MULTIADDR: joiners "
+			     "reach this server there");
+	if (!cfg->bootstrap && !cfg->join && !cfg->join_rendezvous && !cfg->print_config)
 		return vfail(err, errlen,
 			     "config: nothing to do: pass --bootstrap to start a mesh or "
 			     "--join HOST:PORT to join one");
@@ -1838,7 +1896,7 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 		return vfail(err, errlen,
 			     "config: voter and observer exclude each other: a Raft member either "
 			     "votes or observes");
-	if ((cfg->voter || cfg->observer) && !cfg->join)
+	if ((cfg->voter || cfg->observer) && !cfg->join && !cfg->join_rendezvous)
 		return vfail(err, errlen, "config: %s needs --join: it is how a node becomes one",
 			     cfg->voter ? "voter" : "observer");
 	if (cfg->n_bootstrap_servers && !cfg->bootstrap)

@@ -132,6 +132,12 @@ struct wm_config {
 	uint32_t libp2p_relay_max_circuits_per_peer;
 	uint32_t libp2p_relay_circuit_duration; /* seconds, 0: none */
 	uint32_t libp2p_relay_circuit_bytes;	/* each way, 0: none */
+	/* Kademlia DHT and join by rendezvous (issue 11) */
+	uint32_t libp2p_dht_max_providers;     /* libp2p-dht-max-providers: 1024 */
+	uint32_t libp2p_dht_providers_per_key; /* libp2p-dht-providers-per-key: 20 */
+	uint32_t libp2p_dht_provider_ttl;      /* libp2p-dht-provider-ttl: 86400 seconds */
+	char *announce_rendezvous;	       /* announce-rendezvous: SECRET (secret) */
+	char *join_rendezvous;		       /* join-rendezvous: SECRET (secret) */
 	/* limits before authentication (issue 10) */
 	uint32_t api_max_connections;		  /* api-max-connections: 512 */
 	uint32_t api_max_connections_per_source; /* api-max-connections-per-source: 32 */

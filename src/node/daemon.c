@@ -289,6 +289,11 @@ static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
 				 .max_circuits_per_peer = cfg->libp2p_relay_max_circuits_per_peer,
 				 .circuit_duration_s = cfg->libp2p_relay_circuit_duration,
 				 .circuit_bytes = cfg->libp2p_relay_circuit_bytes},
+		.dht_providers_max = cfg->libp2p_dht_max_providers,
+		.dht_providers_per_key = cfg->libp2p_dht_providers_per_key,
+		.dht_provider_ttl_s = cfg->libp2p_dht_provider_ttl,
+		.announce_rendezvous = cfg->announce_rendezvous,
+		.api_addr = cfg->api_listen,
 	};
 	return wm_p2p_new(&c, &d->p2p, err, errlen);
 }
@@ -648,6 +653,26 @@ static void member_discovered(void *data)
 	wm_member_join(&((struct wm_daemon *)data)->member);
 }
 
+/* join-rendezvous: the server is found and proved it knows the secret;
+ * the member joins through the loopback end of the pipe to its API. */
+static void rendezvous_found(void *data, const char *hostport)
+{
+	struct wm_daemon *d = data;
+	char err[512] = "";
+
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	snprintf(d->rdv_join, sizeof(d->rdv_join), "%s", hostport);
+	d->rdv_cfg.join = d->rdv_join;
+	int rc = wm_member_start(&d->member, err, sizeof(err));
+	if (rc) {
+		wm_error("join-rendezvous: %s", err);
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	wm_traversal_discover(&d->traversal, member_discovered);
+}
+
 static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	struct wm_member_config c = {
@@ -676,6 +701,19 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 		.stopping = is_stopping,
 		.data = d,
 	};
+	/* join-rendezvous: the member starts once a server is found. */
+	if (d->cfg->join_rendezvous) {
+		d->rdv_cfg = *d->cfg;
+		c.cfg = &d->rdv_cfg;
+		wm_member_init(&d->member, &c);
+		int rc = wm_p2p_join_rendezvous(d->p2p, d->cfg->join_rendezvous, rendezvous_found,
+						d);
+		if (rc)
+			snprintf(err, errlen, "join-rendezvous: %s", wm_strerror(rc));
+		else
+			wm_info("join-rendezvous: looking for a server in the libp2p DHT");
+		return rc;
+	}
 	/* A bootstrap node's member is initialised but never started: the
 	 * events it is given (running, endpoints found) change nothing. */
 	wm_member_init(&d->member, &c);
@@ -710,8 +748,8 @@ static int heartbeat_send(void *data, const char *path, const uint8_t *req, size
 		wm_store_status(store, &st);
 		if (st.is_leader)
 			return -EAGAIN;
-		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL, done_cb,
-					       done_data);
+		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL,
+					       done_cb, done_data);
 	}
 	struct wm_rpc_client *upstream = wm_member_upstream(&d->member);
 	if (!upstream)

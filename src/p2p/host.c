@@ -39,6 +39,8 @@
 enum cstate { C_CONNECTING, C_MS_SEC, C_NOISE, C_MS_MUX, C_MUX, C_CLOSING };
 enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
 #define MAX_HANDLERS 8
+#define MAX_WATCHERS 4
+#define EPHEMERAL_IDLE_MS 30000 /* a connection dialed for streams, once idle */
 #define APP_PROTO_MAX 128
 /* A relayed connection's input held at once: a Noise frame behind a yamux
  * window's worth of data (what one stream delivery can carry). */
@@ -62,6 +64,9 @@ struct stream {
 	const struct wm_p2p_stream_cb *cb;
 	void *ud;
 	char app[APP_PROTO_MAX];
+	/* ours, opened while its connection was being made: no yamux ID (0)
+	 * until the connection is up (mux_ready); fin_pending: closed before */
+	bool pending, fin_pending;
 };
 
 struct dial;
@@ -100,6 +105,7 @@ struct conn {
 	bool relayed;
 	struct stream *via;
 	struct wm_peer_id relay_id;
+	bool ephemeral; /* dialed by wm_p2p_dial: closed once idle */
 };
 
 struct dial {
@@ -146,6 +152,12 @@ struct wm_p2p {
 	struct handler handlers[MAX_HANDLERS];
 	size_t nhandlers;
 	struct wm_relay_svc *relay;
+	struct {
+		wm_p2p_identified_fn fn;
+		void *arg;
+	} watchers[MAX_WATCHERS];
+	size_t nwatchers;
+	size_t nephemeral; /* connections dialed by wm_p2p_dial, open now */
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -292,7 +304,7 @@ static void send_ms(struct conn *c, const char *text, bool secure)
 static struct stream *stream_find(struct conn *c, uint32_t id)
 {
 	for (struct stream *s = c->streams; s; s = s->next)
-		if (s->id == id)
+		if (s->id == id && !s->pending)
 			return s;
 	return NULL;
 }
@@ -311,10 +323,11 @@ static struct stream *stream_add(struct conn *c, uint32_t id, bool outbound)
 	return s;
 }
 
-static void stream_free(struct conn *c, uint32_t id)
+/* By pointer: streams waiting for their connection all have ID 0. */
+static void stream_free_s(struct conn *c, struct stream *target)
 {
 	for (struct stream **pp = &c->streams; *pp; pp = &(*pp)->next) {
-		if ((*pp)->id == id) {
+		if (*pp == target) {
 			struct stream *s = *pp;
 			*pp = s->next;
 			/* Unlinked first: the owner may touch other streams. */
@@ -328,6 +341,14 @@ static void stream_free(struct conn *c, uint32_t id)
 			return;
 		}
 	}
+}
+
+static void stream_free(struct conn *c, uint32_t id)
+{
+	struct stream *s = stream_find(c, id);
+
+	if (s)
+		stream_free_s(c, s);
 }
 
 static void stream_reset(struct conn *c, struct stream *s)
@@ -483,6 +504,11 @@ static void take_identify(struct conn *c, struct stream *s)
 		hop = hop || !strcmp(m.protocols[i], WM_RELAY_HOP_PROTOCOL);
 	if (c->host->relay)
 		wm_relay_svc_peer_up(c->host->relay, &c->peer, hop, c->dial != NULL, c->relayed);
+	/* A watcher may close connections (this one too): c->ident is copied. */
+	struct wm_p2p *p = c->host;
+	struct wm_peer_id id = c->peer;
+	for (size_t i = 0; i < p->nwatchers; i++)
+		p->watchers[i].fn(p->watchers[i].arg, &id, &m);
 }
 
 static void open_stream(struct conn *c, enum sproto want)
@@ -543,8 +569,11 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 			if (strcmp(text, want))
 				return -EPROTONOSUPPORT; /* "na", or anything else */
 			s->proto = s->want;
-			if (s->proto == S_APP)
-				return 0;
+			if (s->proto == S_APP) {
+				if (s->cb && s->cb->opened)
+					s->cb->opened(s->ud, (struct wm_p2p_stream *)s);
+				return 0; /* s may be gone */
+			}
 			if (s->proto == S_PING)
 				ping_send(c, s);
 			else
@@ -738,6 +767,38 @@ static void noise_start(struct conn *c)
 	send_raw(c, msg, 2 + (size_t)rc);
 }
 
+static void on_idle_check(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (!c->streams)
+		conn_close(c, "idle");
+}
+
+/* The streams opened while the connection was being made: proposed now.
+ * An owner's gone may reset others: look again from the start each time. */
+static void open_pending(struct conn *c)
+{
+	for (;;) {
+		struct stream *s = c->streams;
+		uint32_t id;
+		while (s && !s->pending)
+			s = s->next;
+		if (!s || c->state != C_MUX)
+			return;
+		if (wm_yamux_open(&c->y, &id)) {
+			stream_free_s(c, s); /* gone tells its owner */
+			continue;
+		}
+		s->pending = false;
+		s->id = id;
+		stream_write_ms(c, id, WM_MS_PROTOCOL);
+		stream_write_ms(c, id, s->app);
+		if (s->fin_pending)
+			wm_yamux_close(&c->y, id);
+	}
+}
+
 static void mux_ready(struct conn *c)
 {
 	char peer[WM_PEERID_TEXT_MAX];
@@ -754,6 +815,9 @@ static void mux_ready(struct conn *c)
 	wm_peer_id_print(&c->peer, peer);
 	wm_info("libp2p: connected to %s (%s)", peer, c->outbound ? "outbound" : "inbound");
 	open_stream(c, S_IDENTIFY);
+	open_pending(c);
+	if (c->ephemeral && c->state == C_MUX)
+		uv_timer_start(&c->timer, on_idle_check, EPHEMERAL_IDLE_MS, EPHEMERAL_IDLE_MS);
 }
 
 /* The handshake message just read; our next one when it is our turn. */
@@ -1026,7 +1090,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
 	if (--c->closing_handles > 0)
 		return;
 	while (c->streams)
-		stream_free(c, c->streams->id);
+		stream_free_s(c, c->streams);
 	if (c->y_init)
 		wm_yamux_free(&c->y);
 	OPENSSL_cleanse(&c->tx, sizeof(c->tx));
@@ -1053,6 +1117,8 @@ static void conn_close(struct conn *c, const char *why)
 	else
 		wm_debug("libp2p: connection from %s closed: %s", peer, why);
 	c->state = C_CLOSING;
+	if (c->ephemeral)
+		p->nephemeral--;
 	for (struct conn **pp = &p->conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -1200,35 +1266,49 @@ static void on_connected(uv_connect_t *req, int status)
 	conn_begin(c);
 }
 
-static void dial_start(struct dial *d)
+/* An outbound connection to addr; NULL at the limit or out of memory.
+ * A failure to connect closes it on the spot (state C_CLOSING). */
+static struct conn *conn_dial(struct wm_p2p *p, const struct wm_maddr_tcp *addr)
 {
-	struct wm_p2p *p = d->host;
 	struct conn *c = conn_new(p, true, false);
 	struct sockaddr_storage ss = {0};
 
-	if (!c) {
-		uv_timer_start(&d->timer, on_redial, REDIAL_MAX_MS, 0);
-		return;
-	}
-	c->dial = d;
-	d->conn = c;
-	c->peer = d->addr.peer;
-	c->peer_known = d->addr.has_peer;
-	if (d->addr.family == 4) {
+	if (!c)
+		return NULL;
+	c->peer = addr->peer;
+	c->peer_known = addr->has_peer;
+	if (addr->family == 4) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 		in->sin_family = AF_INET;
-		memcpy(&in->sin_addr, d->addr.ip, 4);
-		in->sin_port = htons(d->addr.port);
+		memcpy(&in->sin_addr, addr->ip, 4);
+		in->sin_port = htons(addr->port);
 	} else {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 		in6->sin6_family = AF_INET6;
-		memcpy(&in6->sin6_addr, d->addr.ip, 16);
-		in6->sin6_port = htons(d->addr.port);
+		memcpy(&in6->sin6_addr, addr->ip, 16);
+		in6->sin6_port = htons(addr->port);
 	}
 	c->connect.data = c;
 	int rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, on_connected);
 	if (rc)
 		conn_close(c, uv_strerror(rc));
+	return c;
+}
+
+static void dial_start(struct dial *d)
+{
+	struct conn *c = conn_dial(d->host, &d->addr);
+
+	if (!c) {
+		uv_timer_start(&d->timer, on_redial, REDIAL_MAX_MS, 0);
+		return;
+	}
+	if (c->state == C_CLOSING) { /* it failed at once, before it knew d */
+		uv_timer_start(&d->timer, on_redial, d->backoff_ms, 0);
+		return;
+	}
+	c->dial = d;
+	d->conn = c;
 }
 
 static void on_redial(uv_timer_t *t)
@@ -1585,8 +1665,96 @@ int wm_p2p_connected(const struct wm_p2p *p, const struct wm_peer_id *peer)
 	return !c ? 0 : c->relayed ? 2 : 1;
 }
 
+void wm_p2p_unhandle(struct wm_p2p *p, const char *protocol)
+{
+	for (size_t i = 0; i < p->nhandlers; i++)
+		if (!strcmp(p->handlers[i].proto, protocol)) {
+			/* In order: identify lists them as they were added. */
+			memmove(&p->handlers[i], &p->handlers[i + 1],
+				(p->nhandlers - i - 1) * sizeof(p->handlers[0]));
+			p->nhandlers--;
+			return;
+		}
+}
+
+int wm_p2p_watch(struct wm_p2p *p, wm_p2p_identified_fn fn, void *arg)
+{
+	if (!fn)
+		return -EINVAL;
+	if (p->nwatchers >= MAX_WATCHERS)
+		return -ENOSPC;
+	p->watchers[p->nwatchers].fn = fn;
+	p->watchers[p->nwatchers++].arg = arg;
+	return 0;
+}
+
+/* A connection to peer that is being made and knows it is peer's. */
+static struct conn *coming_conn(const struct wm_p2p *p, const struct wm_peer_id *peer)
+{
+	for (struct conn *c = p->conns; c; c = c->next)
+		if (c->state != C_MUX && c->state != C_CLOSING && c->peer_known &&
+		    wm_peer_id_equal(&c->peer, peer))
+			return c;
+	return NULL;
+}
+
+/* Dials peer directly from to: the connection (being made), or NULL with
+ * *rc: -EHOSTUNREACH when to has no usable address, else why it failed. */
+static struct conn *dial_direct(struct wm_p2p *p, const struct wm_peer_id *peer,
+				const struct wm_p2p_dial *to, int *rc)
+{
+	struct wm_maddr_tcp t;
+	size_t i;
+	struct conn *c;
+
+	*rc = -EHOSTUNREACH;
+	for (i = 0; i < to->naddrs; i++)
+		if (wm_maddr_to_tcp(to->addrs[i], to->lens[i], &t) == 0 &&
+		    (!t.has_peer || wm_peer_id_equal(&t.peer, peer)))
+			break;
+	if (i == to->naddrs)
+		return NULL;
+	/* Dialed for others' streams: bounded like accepted ones. */
+	if (p->nephemeral >= p->max_conns) {
+		*rc = -EMFILE;
+		return NULL;
+	}
+	t.has_peer = true;
+	t.peer = *peer;
+	if (!(c = conn_dial(p, &t))) {
+		*rc = -EMFILE;
+		return NULL;
+	}
+	if (c->state == C_CLOSING) {
+		*rc = -ECONNREFUSED;
+		return NULL;
+	}
+	c->ephemeral = true;
+	p->nephemeral++;
+	return c;
+}
+
+int wm_p2p_dial(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_p2p_dial *to)
+{
+	int rc;
+
+	if (p->closing)
+		return -ESHUTDOWN;
+	if (best_conn(p, peer))
+		return 0;
+	if (coming_conn(p, peer))
+		return -EINPROGRESS;
+	if (!to)
+		return -ENOTCONN;
+	if (dial_direct(p, peer, to, &rc))
+		return -EINPROGRESS;
+	if (rc == -EHOSTUNREACH && to->relay && p->relay && wm_relay_svc_dial(p->relay, peer) == 0)
+		return -EINPROGRESS;
+	return rc;
+}
+
 int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol,
-		bool relay, const struct wm_p2p_stream_cb *cb, void *ud,
+		const struct wm_p2p_dial *to, const struct wm_p2p_stream_cb *cb, void *ud,
 		struct wm_p2p_stream **out)
 {
 	struct conn *c;
@@ -1599,9 +1767,26 @@ int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *pro
 		return -EPIPE;
 	c = best_conn(p, peer);
 	if (!c) {
-		if (relay && p->relay && wm_relay_svc_dial(p->relay, peer) == 0)
-			return -EINPROGRESS;
-		return -ENOTCONN;
+		/* The stream waits on a connection being made (mux_ready). */
+		c = coming_conn(p, peer);
+		if (!c && !to)
+			return -ENOTCONN;
+		if (!c && !(c = dial_direct(p, peer, to, &rc))) {
+			if (rc == -EHOSTUNREACH && to->relay && p->relay &&
+			    wm_relay_svc_dial(p->relay, peer) == 0)
+				return -EINPROGRESS;
+			return rc;
+		}
+		struct stream *s = stream_add(c, 0, true);
+		if (!s)
+			return -ENOMEM;
+		s->pending = true;
+		s->want = S_APP;
+		snprintf(s->app, sizeof(s->app), "%s", protocol);
+		s->cb = cb;
+		s->ud = ud;
+		*out = (struct wm_p2p_stream *)s;
+		return 0;
 	}
 	if ((rc = wm_yamux_open(&c->y, &id)))
 		return rc;
@@ -1624,6 +1809,8 @@ int wm_p2p_write(struct wm_p2p_stream *ps, const void *buf, size_t len)
 {
 	struct stream *s = (struct stream *)ps;
 
+	if (s->pending)
+		return -EAGAIN;
 	if (s->conn->state != C_MUX)
 		return -EPIPE;
 	return len ? wm_yamux_write(&s->conn->y, s->id, buf, len) : 0;
@@ -1633,7 +1820,9 @@ void wm_p2p_close(struct wm_p2p_stream *ps)
 {
 	struct stream *s = (struct stream *)ps;
 
-	if (s->conn->state == C_MUX)
+	if (s->pending)
+		s->fin_pending = true;
+	else if (s->conn->state == C_MUX)
 		wm_yamux_close(&s->conn->y, s->id);
 }
 
@@ -1641,11 +1830,11 @@ void wm_p2p_reset(struct wm_p2p_stream *ps)
 {
 	struct stream *s = (struct stream *)ps;
 	struct conn *c = s->conn;
-	uint32_t id = s->id;
 
 	s->cb = NULL;
-	wm_yamux_reset(&c->y, id);
-	stream_free(c, id);
+	if (!s->pending && c->y_init)
+		wm_yamux_reset(&c->y, s->id);
+	stream_free_s(c, s);
 }
 
 void wm_p2p_stream_peer(const struct wm_p2p_stream *ps, struct wm_peer_id *id)
@@ -1671,6 +1860,41 @@ void wm_p2p_stream_src(const struct wm_p2p_stream *ps, uint8_t src[9])
 bool wm_p2p_stream_relayed(const struct wm_p2p_stream *ps)
 {
 	return ((const struct stream *)ps)->conn->relayed;
+}
+
+void wm_p2p_stream_info(const struct wm_p2p_stream *ps, struct wm_p2p_stream_info *out)
+{
+	const struct stream *s = (const struct stream *)ps;
+	const struct conn *c = s->conn;
+
+	memset(out, 0, sizeof(*out));
+	out->ready = !s->pending && s->proto == S_APP && c->state == C_MUX;
+	out->outbound = s->outbound;
+	out->relayed = c->relayed;
+	if (c->relayed)
+		wm_peer_id_print(&c->relay_id, out->relay_id);
+	if (c->remote_len)
+		wm_maddr_print(c->remote, c->remote_len, out->remote, sizeof(out->remote));
+}
+
+size_t wm_p2p_stream_queued(const struct wm_p2p_stream *ps)
+{
+	const struct conn *c = ((const struct stream *)ps)->conn;
+	size_t n = 0;
+
+	/* A relayed connection's bytes wait in the relay stream's session too. */
+	for (; c; c = c->relayed && c->via ? c->via->conn : NULL) {
+		if (c->y_init)
+			n += c->y.npending;
+		if (!c->relayed && c->state != C_CLOSING)
+			n += uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+	}
+	return n;
+}
+
+uv_loop_t *wm_p2p_loop(const struct wm_p2p *p)
+{
+	return p->loop;
 }
 
 const struct wm_peer_id *wm_p2p_id(const struct wm_p2p *p)

@@ -34,6 +34,10 @@ struct wm_p2p_config {
 	/* circuit relay v2 (relay.c): serve as a relay (hop) with these limits */
 	bool relay;
 	struct wm_relay_limits relay_limits;
+	/* the DHT (dht.c) and join by rendezvous (rendezvous.c); 0: defaults */
+	uint32_t dht_providers_max, dht_providers_per_key, dht_provider_ttl_s;
+	const char *announce_rendezvous; /* a server's secret, or NULL */
+	const char *api_addr;		 /* our TLS API's HOST:PORT, where its pipes end */
 };
 
 struct wm_p2p_conn_status {
@@ -83,48 +87,93 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 /* Closes every connection and listener; done_cb once all handles are closed. */
 void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data);
 void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out);
+/* Join by rendezvous (rendezvous.h; p2p_module.c and the loader): finds a
+ * server of secret through the DHT and calls cb once with the loopback
+ * HOST:PORT that pipes to its API. 0, -EINVAL, -EBUSY. */
+int wm_p2p_join_rendezvous(struct wm_p2p *p, const char *secret,
+			   void (*cb)(void *ud, const char *hostport), void *ud);
 
-/* ---- streams of other protocols, for the code inside the module (the
- * relay here; the DHT and WireGuard over libp2p) ----
+/* ---- streams of other protocols: the one stream API of the module's
+ * other files (relay.c, dht.c, rendezvous.c, wglink.c) ----
  *
  * A stream is a yamux stream of one connection, negotiated to one protocol.
  * Its owner gets the bytes as they come (no framing, no buffering here) and
- * writes bytes; yamux carries them with its windows. Callbacks run on the
- * loop; any of them may call any function below. After gone the handle is
- * invalid. */
+ * writes bytes; yamux carries them with its windows. The per-stream context
+ * is the ud given when the stream is taken (accept) or opened (open); every
+ * callback gets it. Callbacks run on the loop; any of them may call any
+ * function below except wm_p2p_free. After gone, or after our own
+ * wm_p2p_reset, the handle is invalid. */
+struct wm_identify;
 struct wm_p2p_stream;
 
 struct wm_p2p_stream_cb {
 	void (*data)(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len);
-	void (*fin)(void *ud, struct wm_p2p_stream *s); /* the peer sends no more */
-	/* reset (by the peer, or its connection went), or closed both ways */
+	void (*fin)(void *ud, struct wm_p2p_stream *s); /* the peer sends no more; may be NULL */
+	/* The last call: reset by the peer, refused, its connection gone (or
+	 * never made, for a stream opened while dialing), or closed both ways.
+	 * Not called after our own wm_p2p_reset. */
 	void (*gone)(void *ud, struct wm_p2p_stream *s);
+	/* Ours only, may be NULL: the peer accepted the protocol. */
+	void (*opened)(void *ud, struct wm_p2p_stream *s);
 };
 
 /* A peer opened a stream of a protocol we handle: return 0 with *cb and *ud
- * to take it, or a negative errno to have it reset. */
+ * to take it, or a negative errno to have it reset. Who the peer is (its
+ * Noise-authenticated ID): wm_p2p_stream_peer. */
 typedef int (*wm_p2p_accept_fn)(void *arg, struct wm_p2p_stream *s,
 				const struct wm_p2p_stream_cb **cb, void **ud);
 
 /* Handles protocol (at most 8 protocols; identify lists them): 0, -EEXIST,
  * -ENOSPC, -EINVAL for a name multistream cannot carry. */
 int wm_p2p_handle(struct wm_p2p *p, const char *protocol, wm_p2p_accept_fn fn, void *arg);
+/* Handles it no more (identify stops listing it); its open streams stay,
+ * with their callbacks: their owner resets them first. */
+void wm_p2p_unhandle(struct wm_p2p *p, const char *protocol);
 
-/* Opens a stream of protocol to peer over the best connection we have to it
- * (a direct one before a relayed one): 0 with *out. -ENOTCONN when there is
- * none: then, when relay is true, a connection through a relay we hold a
- * reservation on is started (-EINPROGRESS instead), and the caller tries
- * again once wm_p2p_connected says it is up. Data written before the peer
- * accepted goes out at once behind the proposal (multistream pipelining); a
- * refusal ends in gone. */
+/* A peer identified itself (identify: its listen addresses, protocols):
+ * fn for every peer, after the host's own use of it. At most 4 watchers:
+ * 0 or -ENOSPC. */
+typedef void (*wm_p2p_identified_fn)(void *arg, const struct wm_peer_id *peer,
+				     const struct wm_identify *m);
+int wm_p2p_watch(struct wm_p2p *p, wm_p2p_identified_fn fn, void *arg);
+
+/* How to reach a peer we have no connection to (wm_p2p_dial, wm_p2p_open):
+ * addrs are binary multiaddrs, of which the first /ip4|ip6/ADDR/tcp/PORT
+ * (with no /p2p part, or the peer's) is dialed; with none usable and relay
+ * set, a connection through a relay we hold a reservation on. The Noise
+ * handshake must show the peer's key either way. */
+struct wm_p2p_dial {
+	const uint8_t (*addrs)[WM_MADDR_MAX];
+	const size_t *lens;
+	size_t naddrs;
+	bool relay;
+};
+
+/* A connection to peer: 0 when one is up, -EINPROGRESS when one is being
+ * made (before, or started now from to), -ENOTCONN with none and to NULL,
+ * -EHOSTUNREACH when to gives no way, -EMFILE at the limit of connections
+ * dialed this way (max_conns; they close once idle for 30 s). */
+int wm_p2p_dial(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_p2p_dial *to);
+
+/* Opens a stream of protocol to peer: 0 with *out. Over the best
+ * connection that is up (a direct one before a relayed one): data written
+ * before the peer accepted goes out at once behind the proposal
+ * (multistream pipelining). With none up, over a direct connection being
+ * made, or one dialed now from to (as wm_p2p_dial): then the stream waits
+ * for it, wm_p2p_write says -EAGAIN until opened is called, and gone
+ * follows if the connection fails. Else, with to->relay, a connection
+ * through a relay is started: -EINPROGRESS, and the caller tries again once
+ * wm_p2p_connected says it is up. -ENOTCONN (to NULL), -EHOSTUNREACH,
+ * -EMFILE as wm_p2p_dial; a refusal ends in gone. */
 int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol,
-		bool relay, const struct wm_p2p_stream_cb *cb, void *ud,
+		const struct wm_p2p_dial *to, const struct wm_p2p_stream_cb *cb, void *ud,
 		struct wm_p2p_stream **out);
 /* 1 when a connection to peer is up (2: only relayed ones), else 0. */
 int wm_p2p_connected(const struct wm_p2p *p, const struct wm_peer_id *peer);
-/* 0, -EPIPE after our close or when its connection is going, -ENOBUFS when
- * more than WM_YAMUX_PENDING_MAX waits for the peer's window (the stream is
- * then best reset: the peer does not read). */
+/* 0, -EAGAIN before its connection is up, -EPIPE after our close or when
+ * its connection is going, -ENOBUFS when more than WM_YAMUX_PENDING_MAX
+ * waits for the peer's window (the stream is then best reset: the peer does
+ * not read). */
 int wm_p2p_write(struct wm_p2p_stream *s, const void *buf, size_t len);
 /* Half-closes our side; gone may be called from inside when the peer had
  * closed its side already. */
@@ -138,6 +187,32 @@ size_t wm_p2p_stream_addr(const struct wm_p2p_stream *s, uint8_t *out, size_t ca
 void wm_p2p_stream_src(const struct wm_p2p_stream *s, uint8_t src[9]);
 /* Whether its connection is itself relayed (a relay never relays those). */
 bool wm_p2p_stream_relayed(const struct wm_p2p_stream *s);
+/* For status: negotiated with its connection up; our own; the relay. */
+struct wm_p2p_stream_info {
+	bool ready;
+	bool outbound;
+	bool relayed;
+	char relay_id[64]; /* the relay's peer ID, "" when direct */
+	char remote[256];  /* the connection's remote address, multiaddr */
+};
+void wm_p2p_stream_info(const struct wm_p2p_stream *s, struct wm_p2p_stream_info *out);
+/* Bytes that wait to go out under s (held back by yamux on its connection
+ * and any it is relayed over, and queued on the socket): a datagram carrier
+ * drops beyond WM_P2P_DGRAM_QUEUE_MAX, as a full socket would, rather than
+ * having the connection closed at its bound. */
+#define WM_P2P_DGRAM_QUEUE_MAX (1024u * 1024u)
+size_t wm_p2p_stream_queued(const struct wm_p2p_stream *s);
+
+/* Our identity, for vouchers and DHT records: the peer ID, the public key
+ * and a signature. */
+const struct wm_peer_id *wm_p2p_id(const struct wm_p2p *p);
+void wm_p2p_public_key(const struct wm_p2p *p, uint8_t pk[32]);
+int wm_p2p_sign(const struct wm_p2p *p, const void *msg, size_t len, uint8_t sig[64]);
+/* Our listen addresses as identify sends them (binary multiaddrs). */
+size_t wm_p2p_listen_addrs(const struct wm_p2p *p, uint8_t (*out)[WM_MADDR_MAX], size_t *lens,
+			   size_t max);
+/* The loop the host runs on, for its users' timers. */
+uv_loop_t *wm_p2p_loop(const struct wm_p2p *p);
 
 /* ---- for relay.c: connections over a relayed stream ---- */
 
@@ -149,11 +224,4 @@ bool wm_p2p_stream_relayed(const struct wm_p2p_stream *s);
 int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *s, bool outbound,
 		     const struct wm_peer_id *peer, const struct wm_peer_id *relay,
 		     const uint8_t *early, size_t nearly);
-/* Our identity, for vouchers: the peer ID, the public key and a signature. */
-const struct wm_peer_id *wm_p2p_id(const struct wm_p2p *p);
-void wm_p2p_public_key(const struct wm_p2p *p, uint8_t pk[32]);
-int wm_p2p_sign(const struct wm_p2p *p, const void *msg, size_t len, uint8_t sig[64]);
-/* Our listen addresses as identify sends them (binary multiaddrs). */
-size_t wm_p2p_listen_addrs(const struct wm_p2p *p, uint8_t (*out)[WM_MADDR_MAX], size_t *lens,
-			   size_t max);
 #endif

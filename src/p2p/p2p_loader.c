@@ -54,3 +54,9 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 {
 	mod->p2p_status(p, out);
 }
+
+int wm_p2p_join_rendezvous(struct wm_p2p *p, const char *secret,
+			   void (*cb)(void *ud, const char *hostport), void *ud)
+{
+	return mod->p2p_join_rendezvous(p, secret, cb, ud);
+}

@@ -1,5 +1,5 @@
 /* The table the libp2p module (webmesh-p2p.so: host.c, Noise, yamux,
- * identify) exports, and through which webmeshd's loader (p2p_loader.c)
+ * identify, the DHT, rendezvous) exports, and through which webmeshd's loader (p2p_loader.c)
  * calls it. Each entry is the host.h function of the same name. Change the
  * table or struct wm_p2p_config / wm_p2p_status: bump the ABI. */
 #ifndef WM_P2P_MODULE_H
@@ -10,7 +10,7 @@
 
 #define WM_P2P_MODULE_NAME "webmesh-p2p"
 #define WM_P2P_MODULE_SYMBOL "wm_p2p_module_v1"
-#define WM_P2P_MODULE_ABI 2 /* 2: circuit relay v2 in wm_p2p_config and wm_p2p_status */
+#define WM_P2P_MODULE_ABI 2 /* 2: relay, DHT, rendezvous and WireGuard links */
 
 struct wm_p2p_module {
 	struct wm_module_header header;
@@ -18,6 +18,8 @@ struct wm_p2p_module {
 	int (*p2p_new)(const struct wm_p2p_config *cfg, void **out, char *err, size_t errlen);
 	void (*p2p_free)(void *p, void (*done_cb)(void *data), void *data);
 	void (*p2p_status)(const void *p, struct wm_p2p_status *out);
+	int (*p2p_join_rendezvous)(void *p, const char *secret,
+				   void (*cb)(void *ud, const char *hostport), void *ud);
 };
 
 #endif
