@@ -6,3 +6,5 @@ wm_unit_test(test_p2p_yamux SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_yamu
 wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_noise.c LIBS wm_p2p)
 # The host on a real loop over loopback: connect, identify, ping, refusals.
 wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)
+# /webmesh/wg/1.0.0: WireGuard datagrams over a libp2p stream (src/core/p2pwg.c).
+wm_unit_test(test_p2p_wg SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wg.c LIBS wm_core)
