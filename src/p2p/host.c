@@ -36,7 +36,7 @@
 #define REDIAL_MAX_MS 60000
 
 enum cstate { C_CONNECTING, C_MS_SEC, C_NOISE, C_MS_MUX, C_MUX, C_CLOSING };
-enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING };
+enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_HANDLER };
 
 struct stream {
 	struct stream *next;
@@ -50,6 +50,10 @@ struct stream {
 	size_t n;
 	uint8_t ping[PING_LEN];
 	uint64_t ping_sent_ns;
+	/* S_HANDLER: a registered protocol's stream (wm_p2p_register) */
+	struct conn *conn;
+	const struct wm_p2p_proto *handler;
+	void *ud;
 };
 
 struct dial;
@@ -120,6 +124,8 @@ struct wm_p2p {
 	int pending_closes;
 	void (*done_cb)(void *data);
 	void *done_data;
+	const struct wm_p2p_proto *handlers[WM_P2P_MAX_HANDLERS];
+	size_t nhandlers;
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -273,6 +279,7 @@ static struct stream *stream_add(struct conn *c, uint32_t id, bool outbound)
 		return NULL;
 	s->id = id;
 	s->outbound = outbound;
+	s->conn = c;
 	s->next = c->streams;
 	c->streams = s;
 	return s;
@@ -284,6 +291,8 @@ static void stream_free(struct conn *c, uint32_t id)
 		if ((*pp)->id == id) {
 			struct stream *s = *pp;
 			*pp = s->next;
+			if (s->handler && s->handler->gone)
+				s->handler->gone(s->ud);
 			free(s->buf);
 			free(s);
 			return;
@@ -462,6 +471,24 @@ static void ping_send(struct conn *c, struct stream *s)
 	wm_yamux_write(&c->y, s->id, s->ping, sizeof(s->ping));
 }
 
+/* An inbound stream for a registered protocol: its accept callback decides
+ * on the Noise-authenticated peer ID. */
+static bool handler_accepts(struct conn *c, struct stream *s, const char *name)
+{
+	for (size_t i = 0; i < c->host->nhandlers; i++) {
+		const struct wm_p2p_proto *h = c->host->handlers[i];
+		if (strcmp(h->name, name))
+			continue;
+		void *ud = NULL;
+		if (h->accept(h->data, &c->peer, (struct wm_p2p_stream *)s, &ud))
+			return false;
+		s->handler = h;
+		s->ud = ud;
+		return true;
+	}
+	return false;
+}
+
 /* Negotiation on a stream: our answers as listener, the peer's as dialer. */
 static int stream_negotiate(struct conn *c, struct stream *s)
 {
@@ -480,6 +507,12 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 			if (!s->outbound)
 				stream_write_ms(c, s->id, WM_MS_PROTOCOL);
 			continue;
+		}
+		if (s->outbound && s->handler) {
+			if (strcmp(text, s->handler->name))
+				return -EPROTONOSUPPORT; /* refused by the peer */
+			s->proto = S_HANDLER;
+			return 0;
 		}
 		if (s->outbound) {
 			const char *want =
@@ -508,6 +541,9 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 		} else if (!strcmp(text, WM_PING_PROTOCOL)) {
 			stream_write_ms(c, s->id, text);
 			s->proto = S_PING;
+		} else if (handler_accepts(c, s, text)) {
+			stream_write_ms(c, s->id, text);
+			s->proto = S_HANDLER;
 		} else {
 			stream_write_ms(c, s->id, WM_MS_NA);
 		}
@@ -519,6 +555,22 @@ static void stream_on_data(struct conn *c, struct stream *s)
 {
 	uint32_t id = s->id;
 	int rc = stream_negotiate(c, s);
+
+	s = stream_find(c, id);
+	if (s && rc == 0 && s->proto == S_HANDLER && !s->handler)
+		s->n = 0; /* its protocol is gone: dropped */
+	if (s && rc == 0 && s->proto == S_HANDLER && s->n) {
+		/* The handler takes what came after the negotiation and may
+		 * reset the stream: nothing of s is touched after it. */
+		size_t n = s->n;
+		s->n = 0;
+		if (s->handler->recv(s->ud, s->buf, n) < 0) {
+			s = stream_find(c, id);
+			if (s)
+				stream_reset(c, s);
+		}
+		return;
+	}
 
 	/* Closing our side may have ended the stream: look it up again. */
 	s = stream_find(c, id);
@@ -570,6 +622,11 @@ static void y_data(void *ud, uint32_t id, const uint8_t *buf, size_t len)
 
 	if (!s)
 		return;
+	if (s->proto == S_HANDLER) {
+		if (s->handler && s->handler->recv(s->ud, buf, len) < 0 && (s = stream_find(c, id)))
+			stream_reset(c, s);
+		return;
+	}
 	if (len > STREAM_BUF_MAX - s->n) {
 		stream_reset(c, s);
 		return;
@@ -1338,4 +1395,142 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 					   cs->listen[cs->nlisten], sizeof(cs->listen[0])) == 0)
 				cs->nlisten++;
 	}
+}
+
+/* ---- protocols of other parts of the module (host.h) ---- */
+
+uv_loop_t *wm_p2p_loop(const struct wm_p2p *p)
+{
+	return p->loop;
+}
+
+int wm_p2p_register(struct wm_p2p *p, const struct wm_p2p_proto *proto)
+{
+	if (p->nhandlers >= WM_P2P_MAX_HANDLERS)
+		return -ENOSPC;
+	p->handlers[p->nhandlers++] = proto;
+	return 0;
+}
+
+void wm_p2p_unregister(struct wm_p2p *p, const struct wm_p2p_proto *proto)
+{
+	for (size_t i = 0; i < p->nhandlers; i++)
+		if (p->handlers[i] == proto) {
+			p->handlers[i] = p->handlers[--p->nhandlers];
+			break;
+		}
+	/* Its open streams forget it: no callback into what is gone. */
+	for (struct conn *c = p->conns; c; c = c->next)
+		for (struct stream *s = c->streams; s; s = s->next)
+			if (s->handler == proto)
+				s->handler = NULL;
+}
+
+static struct conn *conn_to(struct wm_p2p *p, const struct wm_peer_id *peer, bool any_state)
+{
+	for (struct conn *c = p->conns; c; c = c->next)
+		if (c->peer_known && wm_peer_id_equal(&c->peer, peer) &&
+		    (c->state == C_MUX || (any_state && c->state != C_CLOSING)))
+			return c;
+	return NULL;
+}
+
+/* A dial that is no configured peer's: no redial (the caller asks again),
+ * only the key named may answer. This is where a relayed connection (circuit
+ * relay v2, /p2p-circuit) slots in when no direct address works. */
+int wm_p2p_connect(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_maddr_tcp *addr)
+{
+	struct sockaddr_storage ss = {0};
+	struct conn *c;
+
+	if (p->closing)
+		return -ESHUTDOWN;
+	if (conn_to(p, peer, false))
+		return 0;
+	if (conn_to(p, peer, true))
+		return -EINPROGRESS;
+	if (!addr)
+		return -ENOTCONN;
+	c = conn_new(p, true);
+	if (!c)
+		return -ENOMEM;
+	c->peer = *peer;
+	c->peer_known = true;
+	if (addr->family == 4) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		memcpy(&in->sin_addr, addr->ip, 4);
+		in->sin_port = htons(addr->port);
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		memcpy(&in6->sin6_addr, addr->ip, 16);
+		in6->sin6_port = htons(addr->port);
+	}
+	c->connect.data = c;
+	int rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, on_connected);
+	if (rc) {
+		conn_close(c, uv_strerror(rc));
+		return rc;
+	}
+	return -EINPROGRESS;
+}
+
+int wm_p2p_stream_open(struct wm_p2p *p, const struct wm_peer_id *peer,
+		       const struct wm_p2p_proto *proto, void *ud, struct wm_p2p_stream **out)
+{
+	struct conn *c = conn_to(p, peer, false);
+	uint32_t id;
+	int rc;
+
+	if (!c)
+		return -ENOTCONN;
+	if ((rc = wm_yamux_open(&c->y, &id)))
+		return rc;
+	struct stream *s = stream_add(c, id, true);
+	if (!s) {
+		wm_yamux_reset(&c->y, id);
+		return -ENOMEM;
+	}
+	s->handler = proto;
+	s->ud = ud;
+	stream_write_ms(c, id, WM_MS_PROTOCOL);
+	stream_write_ms(c, id, proto->name);
+	*out = (struct wm_p2p_stream *)s;
+	return 0;
+}
+
+int wm_p2p_stream_write(struct wm_p2p_stream *st, const void *buf, size_t len)
+{
+	struct stream *s = (struct stream *)st;
+	struct conn *c = s->conn;
+
+	if (c->state != C_MUX || s->proto != S_HANDLER)
+		return -EAGAIN;
+	/* Past a quarter of the connection's bound, datagram-like users drop
+	 * rather than have the connection closed for a peer that reads too
+	 * slowly. */
+	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > WRITE_QUEUE_MAX / 4)
+		return -ENOBUFS;
+	return wm_yamux_write(&c->y, s->id, buf, len);
+}
+
+void wm_p2p_stream_reset(struct wm_p2p_stream *st)
+{
+	struct stream *s = (struct stream *)st;
+
+	s->handler = NULL; /* the caller knows: no gone callback */
+	stream_reset(s->conn, s);
+}
+
+void wm_p2p_stream_info(const struct wm_p2p_stream *st, struct wm_p2p_stream_info *out)
+{
+	const struct stream *s = (const struct stream *)st;
+
+	memset(out, 0, sizeof(*out));
+	out->ready = s->proto == S_HANDLER && s->conn->state == C_MUX;
+	out->outbound = s->outbound;
+	if (s->conn->remote_len)
+		wm_maddr_print(s->conn->remote, s->conn->remote_len, out->remote,
+			       sizeof(out->remote));
 }
