@@ -403,6 +403,9 @@ static void send_identify(struct conn *c, uint32_t id)
 	const char *protos[] = {WM_IDENTIFY_PROTOCOL, IDPUSH_PROTOCOL, WM_PING_PROTOCOL};
 	for (size_t i = 0; i < 3; i++)
 		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s", protos[i]);
+	for (size_t i = 0; i < p->nhandlers && m->nprotocols < WM_IDENTIFY_PROTOS; i++)
+		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s",
+			 p->handlers[i]->name);
 	n = wm_identify_encode(m, buf + WM_VARINT_MAX, WM_IDENTIFY_MAX);
 	if (n > 0) {
 		uint8_t v[WM_VARINT_MAX];

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -101,12 +102,51 @@ static void test_bad_lengths_refused_early(void **state)
 	assert_null(d);
 }
 
+static void test_pub_canon(void **state)
+{
+	const char *id = "12D3KooWJ1TsijH7H5F74hfAD5XishQz3sxrmAtVY37GtNd9CqYf";
+	char idc[WM_P2P_PUB_ID_MAX], ac[WM_P2P_PUB_ADDRS_MAX], why[200], with_id[200];
+	char *one[] = {with_id};
+	char *split[WM_P2P_PUB_ADDRS];
+
+	(void)state;
+	assert_int_equal(wm_p2p_pub_canon(NULL, NULL, 0, idc, ac, why, sizeof(why)), 0);
+	assert_string_equal(idc, "");
+	assert_string_equal(ac, "");
+	snprintf(with_id, sizeof(with_id), "/ip6/fd00:0:0::1/tcp/4001/p2p/%s", id);
+	assert_int_equal(wm_p2p_pub_canon(id, one, 1, idc, ac, why, sizeof(why)), 0);
+	assert_string_equal(idc, id);
+	assert_string_equal(ac, "/ip6/fd00::1/tcp/4001");
+	/* the longest addresses, four of them, fit */
+	char *longest[] = {"/ip6/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/tcp/65535",
+			   "/ip6/ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffe/tcp/65535",
+			   "/ip6/ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffd/tcp/65535",
+			   "/ip6/ffff:ffff:ffff:ffff:ffff:ffff:ffff:fffc/tcp/65535"};
+	assert_int_equal(wm_p2p_pub_canon(id, longest, 4, idc, ac, why, sizeof(why)), 0);
+	assert_int_equal(wm_p2p_pub_split(ac, split, WM_P2P_PUB_ADDRS), 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_string_equal(split[i], longest[i]);
+	/* refusals name what was wrong */
+	assert_int_equal(wm_p2p_pub_canon("", one, 1, idc, ac, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "without a libp2p peer ID"));
+	assert_int_equal(wm_p2p_pub_canon("12D3KooWnope", NULL, 0, idc, ac, why, sizeof(why)),
+			 -EINVAL);
+	assert_non_null(strstr(why, "not a libp2p peer ID"));
+	char *dns[] = {"/dns4/example.org/tcp/4001"};
+	assert_int_equal(wm_p2p_pub_canon(id, dns, 1, idc, ac, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "/ip4|ip6/ADDR/tcp/PORT"));
+	char *null_addr[] = {NULL};
+	assert_int_equal(wm_p2p_pub_canon(id, null_addr, 1, idc, ac, why, sizeof(why)), -EINVAL);
+	assert_int_equal(wm_p2p_pub_split(ac, split, 4), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_boundaries_survive_any_split),
 		cmocka_unit_test(test_bad_lengths_refused_early),
+		cmocka_unit_test(test_pub_canon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
