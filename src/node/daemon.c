@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "core/p2pwire.h"
 #include "node/routes.h"
 #include "services/peercache.h"
 #include "util/arena.h"
@@ -237,6 +238,7 @@ static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
 		.nat_changed_cb = nat_changed,
 		.endpoints_cb = endpoints_found,
 		.running = is_running,
+		.p2p = d->p2p,
 		.data = d,
 	};
 	int rc = wm_traversal_init(&d->traversal, &c, err, errlen);
@@ -296,6 +298,53 @@ static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
 		.api_addr = cfg->api_listen,
 	};
 	return wm_p2p_new(&c, &d->p2p, err, errlen);
+}
+
+/* What this node publishes of its libp2p side in its Join (core/p2pwg.h):
+ * its peer ID and listen addresses, a wildcard one (0.0.0.0, ::) as the
+ * advertised endpoints' addresses of its family, which peers reach already.
+ * Returns how many addresses; id "" without libp2p. */
+static size_t libp2p_info(void *data, char *id, char (*addrs)[WM_P2P_PUB_ADDR_MAX])
+{
+	struct wm_daemon *d = data;
+	struct wm_p2p_status *st;
+	size_t n = 0;
+
+	id[0] = '\0';
+	if (!d->p2p || !(st = malloc(sizeof(*st))))
+		return 0;
+	wm_p2p_status(d->p2p, st);
+	snprintf(id, WM_P2P_PUB_ID_MAX, "%s", st->peer_id);
+	for (size_t i = 0; i < st->nlisten && n < WM_P2P_PUB_ADDRS; i++) {
+		uint8_t b[WM_MADDR_MAX];
+		char e[64];
+		struct wm_maddr_tcp t;
+		static const uint8_t zero[16];
+		int len = wm_maddr_parse(st->listen[i], b, sizeof(b), e, sizeof(e));
+
+		if (len < 0 || wm_maddr_to_tcp(b, (size_t)len, &t))
+			continue;
+		if (memcmp(t.ip, zero, t.family == 4 ? 4 : 16)) {
+			if (strlen(st->listen[i]) < WM_P2P_PUB_ADDR_MAX)
+				snprintf(addrs[n++], WM_P2P_PUB_ADDR_MAX, "%s", st->listen[i]);
+			continue;
+		}
+		for (size_t k = 0; k < d->n_endpoints && n < WM_P2P_PUB_ADDRS; k++) {
+			const struct wm_endpoint *ep = &d->endpoints[k];
+			struct wm_maddr_tcp a = t;
+			char text[WM_MADDR_TEXT_MAX];
+
+			if ((ep->ip.family == AF_INET) != (t.family == 4))
+				continue;
+			memcpy(a.ip, ep->ip.addr, t.family == 4 ? 4 : 16);
+			len = wm_maddr_from_tcp(&a, b, sizeof(b));
+			if (len > 0 && wm_maddr_print(b, (size_t)len, text, sizeof(text)) == 0 &&
+			    strlen(text) < WM_P2P_PUB_ADDR_MAX)
+				snprintf(addrs[n++], WM_P2P_PUB_ADDR_MAX, "%s", text);
+		}
+	}
+	free(st);
+	return n;
 }
 
 static void libp2p_close(struct wm_daemon *d, done_fn done, void *data)
@@ -369,6 +418,7 @@ static int store_start(struct wm_daemon *d, char *err, size_t errlen)
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
 		.netconf = &d->netconf,
+		.libp2p_info = libp2p_info,
 		.services = services_of,
 		.fingerprint = fingerprint_of,
 		.peers_cb = own_peers,
@@ -559,6 +609,8 @@ static const char *peer_path(void *data, const wm_key key)
 		path = "relay";
 	else if (ps.path && strncmp(ps.path, "ice-", 4) == 0)
 		path = "ice";
+	else if (ps.path && strncmp(ps.path, "libp2p-", 7) == 0)
+		path = "libp2p";
 	wm_arena_free(&a);
 	return path;
 }
@@ -688,6 +740,7 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
 		.call_metadata = call_metadata,
+		.libp2p_info = libp2p_info,
 		.store = store_of,
 		.open_store = open_store,
 		.serve_public = serve_public,
@@ -800,15 +853,15 @@ static const struct component {
 	{"routes", "netconf", routes_start, routes_close},
 	{"firewall", "netconf", firewall_start, firewall_close},
 	{"raftguard", "netconf", raftguard_start, raftguard_close},
-	{"traversal", "netconf", traversal_start, traversal_close},
 	{"libp2p", "", libp2p_start, libp2p_close},
-	{"store", "netconf", store_start, store_close},
+	{"traversal", "netconf,libp2p", traversal_start, traversal_close},
+	{"store", "netconf,libp2p", store_start, store_close},
 	{"raftmembers", "store,raftguard", raftmembers_start, raftmembers_close},
 	{"dns", "netconf,store", dns_start, dns_close},
 	{"api", "netconf,traversal,libp2p,store,dns", api_start, api_close},
 	{"httpd", "netconf,traversal,store,api", httpd_start, httpd_close},
 	{"heartbeat", "store,api", heartbeat_start, heartbeat_close},
-	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat",
+	{"role", "netconf,routes,firewall,traversal,libp2p,store,raftmembers,dns,api,heartbeat",
 	 role_start, role_close},
 };
 #define N_COMPONENTS (sizeof(components) / sizeof(components[0]))

@@ -731,7 +731,7 @@ static void on_tick(uv_timer_t *t)
 			continue;
 		if (q->attached && q->s) {
 			stream_kill(q->s, q); /* gone settles and frees it */
-			break;			   /* the list changed: next tick goes on */
+			break;		      /* the list changed: next tick goes on */
 		}
 		req_settle(q, NULL); /* still dialing: the host lets go later */
 		break;

@@ -29,7 +29,7 @@ struct wm_p2p_config {
 	uint32_t ping_interval_ms; /* pinging connected peers; 0: never */
 	uint32_t max_conns;
 	uint32_t max_streams; /* per connection */
-	int log_level;        /* enum wm_log_level, for the module's copy of the logger */
+	int log_level;	      /* enum wm_log_level, for the module's copy of the logger */
 	const char *log_name; /* its line prefix (the node ID), or NULL */
 	/* circuit relay v2 (relay.c): serve as a relay (hop) with these limits */
 	bool relay;
@@ -51,7 +51,7 @@ struct wm_p2p_conn_status {
 	char protocols[8][64];
 	size_t nlisten;
 	char listen[WM_P2P_STATUS_ADDRS][128];
-	bool relayed;	    /* runs over a circuit of the relay below */
+	bool relayed; /* runs over a circuit of the relay below */
 	char relay_id[64];
 };
 

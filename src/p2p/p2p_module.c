@@ -1,5 +1,6 @@
-/* The entry of webmesh-p2p.so: the host (host.c) with the DHT (dht.c) and
- * rendezvous (rendezvous.c) on it, behind the table of p2p_module.h, the
+/* The entry of webmesh-p2p.so: the host (host.c, with circuit relay) with
+ * the DHT (dht.c), rendezvous (rendezvous.c) and WireGuard links (wglink.c)
+ * on it, behind the table of p2p_module.h, the
  * only symbol the module exports. */
 #include <errno.h>
 #include <stdio.h>
@@ -110,6 +111,27 @@ static int p2p_join_rendezvous(void *p, const char *secret,
 	return wm_rdv_join(((struct node *)p)->rdv, secret, cb, ud);
 }
 
+static int wg_open(void *p, const char *peer_id, char *const *addrs, size_t naddrs,
+		   uint16_t wg_port, void **out, uint16_t *relay_port, char *err, size_t errlen)
+{
+	struct wm_p2p_wg *w = NULL;
+	int rc = wm_p2p_wg_open(((struct node *)p)->host, peer_id, addrs, naddrs, wg_port, &w,
+				relay_port, err, errlen);
+
+	*out = w;
+	return rc;
+}
+
+static void wg_close(void *w)
+{
+	wm_p2p_wg_close(w);
+}
+
+static void wg_status(const void *w, struct wm_p2p_wg_status *out)
+{
+	wm_p2p_wg_status(w, out);
+}
+
 __attribute__((visibility("default"))) const struct wm_p2p_module wm_p2p_module_v1 = {
 	.header = {.abi = WM_P2P_MODULE_ABI, .size = sizeof(struct wm_p2p_module)},
 	.config_size = sizeof(struct wm_p2p_config),
@@ -118,4 +140,8 @@ __attribute__((visibility("default"))) const struct wm_p2p_module wm_p2p_module_
 	.p2p_free = p2p_free,
 	.p2p_status = p2p_status,
 	.p2p_join_rendezvous = p2p_join_rendezvous,
+	.wg_status_size = sizeof(struct wm_p2p_wg_status),
+	.wg_open = wg_open,
+	.wg_close = wg_close,
+	.wg_status = wg_status,
 };

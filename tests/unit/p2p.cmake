@@ -8,3 +8,7 @@ wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_nois
 wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)
 # Circuit relay v2 (issue 11): messages against js-libp2p's bytes, vouchers, reservation limits.
 wm_unit_test(test_p2p_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay.c LIBS wm_p2p)
+# /webmesh/wg/1.0.0: WireGuard datagrams over a libp2p stream (src/core/p2pwg.c).
+wm_unit_test(test_p2p_wg SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wg.c LIBS wm_core)
+# WireGuard over libp2p: two hosts' links carry datagrams, a stranger is refused.
+wm_unit_test(test_p2p_wglink SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wglink.c LIBS wm_p2p_host)
