@@ -751,6 +751,18 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .flags = WM_CFG_SECRET,
 	 .help = "join the mesh through a server found in the libp2p DHT (from --libp2p-peers) "
 		 "that proves it knows SECRET; instead of --join HOST:PORT"},
+	{.name = "announce-rendezvous-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(announce_rendezvous_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read announce-rendezvous from the first line of this file (mode 0600)"},
+	{.name = "join-rendezvous-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(join_rendezvous_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read join-rendezvous from the first line of this file (mode 0600)"},
 	{.name = "api-max-connections",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_max_connections),
@@ -1835,6 +1847,8 @@ const struct wm_cfg_secret_file wm_cfg_secret_files[] = {
 	{"basic-auth-password", "basic-auth-password-file"},
 	{"turn-password", "turn-password-file"},
 	{"turn-secret", "turn-secret-file"},
+	{"announce-rendezvous", "announce-rendezvous-file"}, /* rendezvous (issue 11) */
+	{"join-rendezvous", "join-rendezvous-file"},
 	{NULL, NULL},
 };
 
@@ -1870,6 +1884,14 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 			     "config: join-rendezvous excludes %s: it finds the server to join "
 			     "itself",
 			     cfg->join ? "join" : "bootstrap");
+	/* The secret is all that keeps a stranger from posing as the mesh
+	 * (rendezvous.h): too short is refused, as over-long input is. */
+	const char *rdv[] = {cfg->announce_rendezvous, cfg->join_rendezvous};
+	for (int i = 0; i < 2; i++)
+		if (rdv[i] && (strlen(rdv[i]) < 16 || strlen(rdv[i]) > 256))
+			return vfail(err, errlen,
+				     "config: %s: the secret must have 16 to 256 characters",
+				     i ? "join-rendezvous" : "announce-rendezvous");
 	if (cfg->join_rendezvous && cfg->n_libp2p_peers == 0)
 		return vfail(err, errlen,
 			     "config: join-rendezvous needs --libp2p-peers MULTIADDR: the DHT is "

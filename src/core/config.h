@@ -138,6 +138,8 @@ struct wm_config {
 	uint32_t libp2p_dht_provider_ttl;      /* libp2p-dht-provider-ttl: 86400 seconds */
 	char *announce_rendezvous;	       /* announce-rendezvous: SECRET (secret) */
 	char *join_rendezvous;		       /* join-rendezvous: SECRET (secret) */
+	char *announce_rendezvous_file;	       /* announce-rendezvous-file */
+	char *join_rendezvous_file;	       /* join-rendezvous-file */
 	/* limits before authentication (issue 10) */
 	uint32_t api_max_connections;		  /* api-max-connections: 512 */
 	uint32_t api_max_connections_per_source; /* api-max-connections-per-source: 32 */
