@@ -174,7 +174,7 @@ def test_js_relay_carries_webmeshd_to_webmeshd(lab):
 def test_webmeshd_relay_between_webmeshd_nodes_and_byte_limit(lab):
     """Our client, stop side and hop together; a circuit over its byte
     limit is closed by the relay (and the client dials a new one)."""
-    relay, rid, circuit = start_relay(lab, "relay", "--libp2p-relay-circuit-bytes", "20000")
+    relay, rid, circuit = start_relay(lab, "relay", "--libp2p-relay-circuit-bytes", "4000")
     b = lab.add_node("b")
     b.start("--bootstrap", "--node-id", "b", "--libp2p-peers", f"{listen(relay)}/p2p/{rid}")
     b.wait_ready("leader")
@@ -191,8 +191,9 @@ def test_webmeshd_relay_between_webmeshd_nodes_and_byte_limit(lab):
                    int(field(c, "pingRttUs", "ping_rtt_us", -1)) > 0
                    for c in conns(a.status()))
     wait_until(pinged, 40, "a to ping b through our relay")
-    # Pings every second: identify, Noise and the pings pass 20000 bytes
-    # in well under a minute; the relay then closes that circuit.
+    # Pings every second (a stream each, about 150 bytes each way): Noise,
+    # identify and the pings pass 4000 bytes within a minute; the relay
+    # then closes that circuit.
     wait_until(lambda: "over its byte limit" in relay.log(), 90,
                "the relay to close the circuit at its byte limit")
     # The client keeps its target: it dials a new circuit, which works.
