@@ -8,3 +8,5 @@ wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_nois
 wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)
 # Circuit relay v2 (issue 11): messages against js-libp2p's bytes, vouchers, reservation limits.
 wm_unit_test(test_p2p_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay.c LIBS wm_p2p)
+# DCUtR (issue 11): HolePunch messages against js-libp2p's bytes, punch targets.
+wm_unit_test(test_p2p_dcutr SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_dcutr.c LIBS wm_core)
