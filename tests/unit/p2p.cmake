@@ -12,3 +12,5 @@ wm_unit_test(test_p2p_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_rela
 wm_unit_test(test_p2p_wg SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wg.c LIBS wm_core)
 # WireGuard over libp2p: two hosts' links carry datagrams, a stranger is refused.
 wm_unit_test(test_p2p_wglink SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wglink.c LIBS wm_p2p_host)
+# DCUtR (issue 11): HolePunch messages against js-libp2p's bytes, punch targets.
+wm_unit_test(test_p2p_dcutr SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_dcutr.c LIBS wm_core)

@@ -1,0 +1,219 @@
+"""libp2p circuit relay v2 (issue 11): webmeshd as relay (hop), as reserving
+client and as target (stop), against js-libp2p's @libp2p/circuit-relay-v2
+(tests/p2p/relay.mjs, pinned by tests/p2p/package-lock.json) and against
+itself. Everything runs in namespaces on the test topology's bridge.
+"""
+import json
+import subprocess
+import threading
+
+import pytest
+
+import wmtest
+from wmtest import ROOT, scaled, wait_until
+
+P2P_DIR = ROOT / "tests" / "p2p"
+PORT = 4001
+JS_PORT = 4002
+
+
+@pytest.fixture(scope="module", autouse=True)
+def js_libp2p():
+    wmtest.run(["make", "-C", str(ROOT), "p2p-deps"], timeout=600)
+
+
+class Js:
+    """relay.mjs in a namespace of its own; its JSON lines collected."""
+
+    def __init__(self, topo, name, index, *args, ready=True):
+        self.ns = topo.add_client(name, index)
+        self.ip = f"10.250.{topo.subnet}.{index}"
+        self.events = []
+        self.lock = threading.Lock()
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "node", str(P2P_DIR / "relay.mjs"),
+             "--listen", f"/ip4/{self.ip}/tcp/{JS_PORT}", *args],
+            cwd=P2P_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        threading.Thread(target=self._read, daemon=True).start()
+        topo.js_peers.append(self)
+        self.id = self.wait("ready")[0]["peer_id"] if ready else None
+
+    def output(self):
+        with self.lock:
+            return "\n".join(e.get("line", "") for e in self.events)
+
+    def _read(self):
+        for line in self.proc.stdout:
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                ev = {"event": "output", "line": line.rstrip()}
+            with self.lock:
+                self.events.append(ev)
+
+    def find(self, kind, pred=lambda e: True):
+        with self.lock:
+            return [e for e in self.events if e.get("event") == kind and pred(e)]
+
+    def wait(self, kind, pred=lambda e: True, timeout=30, count=1):
+        def found():
+            got = self.find(kind, pred)
+            if len(got) >= count:
+                return got
+            if self.proc.poll() is not None:
+                raise AssertionError(f"js-libp2p exited: {self.events}")
+            return None
+        try:
+            return wait_until(found, timeout, f"js-libp2p event {kind}")
+        except AssertionError:
+            print("js-libp2p events:", self.events)
+            raise
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(scaled(10))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def lab():
+    with wmtest.topology() as topo:
+        topo.js_peers = []
+        try:
+            yield topo
+        finally:
+            for p in topo.js_peers:
+                p.stop()
+
+
+def field(d, camel, snake, default=None):
+    return d.get(camel, d.get(snake, default))
+
+
+def p2p(node):
+    st = node.status()
+    return field(st, "libp2pPeerId", "libp2p_peer_id"), st
+
+
+def conns(st):
+    return field(st, "libp2pConnections", "libp2p_connections", [])
+
+
+def listen(node):
+    return f"/ip4/{node.underlay}/tcp/{PORT}"
+
+
+def start_relay(lab, name, *limits):
+    """A webmeshd relay; its peer ID and the circuit prefix through it."""
+    node = lab.add_node(name)
+    node.start("--bootstrap", "--node-id", name, "--libp2p-listen", listen(node),
+               "--libp2p-relay", *limits)
+    node.wait_ready("leader")
+    rid, st = p2p(node)
+    assert field(st, "libp2pRelay", "libp2p_relay")
+    return node, rid, f"{listen(node)}/p2p/{rid}/p2p-circuit"
+
+
+def test_webmeshd_relays_between_two_js_nodes(lab):
+    relay, rid, circuit = start_relay(lab, "relay")
+    target = Js(lab, "jsb", 201, "--listen", circuit)
+    # The reservation gives the target its address through the relay.
+    target.wait("addrs", lambda e: any("/p2p-circuit" in a for a in e["addrs"]))
+    wait_until(lambda: field(relay.status(), "libp2pRelayReservations",
+                             "libp2p_relay_reservations") == 1, 20, "the reservation")
+    dialer = Js(lab, "jsa", 202, "--dial", f"{circuit}/p2p/{target.id}", "--pings", "3")
+    pings = dialer.wait("ping", count=3, timeout=60)
+    assert all(p["relayed"] for p in pings), pings
+    assert not dialer.find("error")
+    assert "circuit" in relay.log() and target.id in relay.log()
+    text = relay.wmctl("status").stdout
+    assert "relay: 1 reservations" in text, text
+
+
+def test_js_relay_carries_webmeshd_to_webmeshd(lab):
+    js = Js(lab, "jsr", 201, "--relay")
+    via = f"/ip4/{js.ip}/tcp/{JS_PORT}/p2p/{js.id}"
+    b = lab.add_node("b")
+    b.start("--bootstrap", "--node-id", "b", "--libp2p-listen", listen(b),
+            "--libp2p-peers", via)
+    b.wait_ready("leader")
+    bid, _ = p2p(b)
+
+    def reserved():
+        r = field(b.status(), "libp2pReservations", "libp2p_reservations", [])
+        return r and r[0]
+    r = wait_until(reserved, 30, "b's reservation on the js relay")
+    assert field(r, "relayPeerId", "relay_peer_id") == js.id
+    assert any(a.endswith(f"/p2p/{js.id}/p2p-circuit") for a in r["addrs"]), r
+
+    a = lab.add_node("a")
+    a.start("--bootstrap", "--node-id", "a", "--libp2p-ping-interval", "1",
+            "--libp2p-peers", f"{via}/p2p-circuit/p2p/{bid}")
+    a.wait_ready("leader")
+
+    def pinged():
+        for c in conns(a.status()):
+            if field(c, "peerId", "peer_id") == bid and c.get("relayed") and \
+                    int(field(c, "pingRttUs", "ping_rtt_us", -1)) > 0:
+                return c
+    c = wait_until(pinged, 40, "a to ping b through the js relay")
+    assert field(c, "relayPeerId", "relay_peer_id") == js.id
+    assert "webmesh/" in field(c, "agentVersion", "agent_version")
+    # b sees the same connection, inbound and relayed.
+    aid, _ = p2p(a)
+    inbound = [c for c in conns(b.status()) if field(c, "peerId", "peer_id") == aid]
+    assert inbound and inbound[0].get("relayed") and not inbound[0].get("outbound")
+    assert "relayed" in a.wmctl("status").stdout
+
+
+def test_webmeshd_relay_between_webmeshd_nodes_and_byte_limit(lab):
+    """Our client, stop side and hop together; a circuit over its byte
+    limit is closed by the relay (and the client dials a new one)."""
+    relay, rid, circuit = start_relay(lab, "relay", "--libp2p-relay-circuit-bytes", "4000")
+    b = lab.add_node("b")
+    b.start("--bootstrap", "--node-id", "b", "--libp2p-peers", f"{listen(relay)}/p2p/{rid}")
+    b.wait_ready("leader")
+    bid, _ = p2p(b)
+    wait_until(lambda: field(b.status(), "libp2pReservations", "libp2p_reservations"), 30,
+               "b's reservation on our relay")
+    a = lab.add_node("a")
+    a.start("--bootstrap", "--node-id", "a", "--libp2p-ping-interval", "1",
+            "--libp2p-peers", f"{circuit}/p2p/{bid}")
+    a.wait_ready("leader")
+
+    def pinged():
+        return any(field(c, "peerId", "peer_id") == bid and c.get("relayed") and
+                   int(field(c, "pingRttUs", "ping_rtt_us", -1)) > 0
+                   for c in conns(a.status()))
+    wait_until(pinged, 40, "a to ping b through our relay")
+    # Pings every second (a stream each, about 150 bytes each way): Noise,
+    # identify and the pings pass 4000 bytes within a minute; the relay
+    # then closes that circuit.
+    wait_until(lambda: "over its byte limit" in relay.log(), 90,
+               "the relay to close the circuit at its byte limit")
+    # The client keeps its target: it dials a new circuit, which works.
+    wait_until(lambda: a.log().count("libp2p: circuit to") >= 2, 30,
+               "a to dial b again through the relay")
+    wait_until(pinged, 30, "a to ping b again")
+
+
+def test_reservations_over_the_limit_are_refused(lab):
+    relay, rid, circuit = start_relay(lab, "relay", "--libp2p-relay-max-reservations", "1")
+    first = Js(lab, "js1", 201, "--listen", circuit)
+    first.wait("addrs", lambda e: any("/p2p-circuit" in a for a in e["addrs"]))
+    # js-libp2p treats a refused reservation on a listen address as fatal:
+    # the second peer stops, saying why; the relay logged its refusal.
+    second = Js(lab, "js2", 202, "--listen", circuit, ready=False)
+    wait_until(lambda: second.proc.poll() is not None, 30, "the second js peer to give up")
+    assert "RESERVATION_REFUSED" in second.output(), second.output()
+    wait_until(lambda: "reservation of" in relay.log() and "refused: at the limit" in
+               relay.log(), 10, "the relay to log its refusal")
+    assert field(relay.status(), "libp2pRelayReservations", "libp2p_relay_reservations") == 1
+    # The first reservation still carries a circuit.
+    dialer = Js(lab, "jsa", 203, "--dial", f"{circuit}/p2p/{first.id}", "--pings", "1")
+    assert dialer.wait("ping", timeout=60)[0]["relayed"]
