@@ -332,6 +332,24 @@ static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_w
 	}
 }
 
+/* The libp2p stream just came up: a handshake over it now, rather than at
+ * WireGuard's next retry (up to 5 s), whose last initiation went where
+ * nothing arrives. One side only: crossing initiations cancel each other. */
+static void p2p_kick_when_up(struct wm_node_nat *n, struct npeer *p)
+{
+	struct wm_p2p_wg_status ws;
+	bool up = false;
+
+	if (p->p2p) {
+		wm_p2p_wg_status(p->p2p, &ws);
+		up = ws.connected;
+	}
+	if (up && !p->p2p_up && wm_path_uses_p2p(&p->path) &&
+	    wm_ice_controlling(n->node_id, p->id))
+		p->kick_due = true;
+	p->p2p_up = up;
+}
+
 static void tick_cb(uv_timer_t *t)
 {
 	struct wm_node_nat *n = t->data;
@@ -369,6 +387,7 @@ static void tick_cb(uv_timer_t *t)
 		}
 		observe(p, dev, want_wg, can_signal, now, wall, &obs);
 		ep |= step(p, WM_PATH_EV_TICK, 0, &obs, NULL, NULL, now);
+		p2p_kick_when_up(n, p);
 	}
 	wm_wg_device_free(dev);
 	changed(n, ep);
@@ -396,6 +415,24 @@ void wm_nat_servers_ready(struct wm_node_nat *n)
 		n->ice = NULL;
 		n->ice_failed = true;
 	}
+}
+
+/* A WireGuard stream from a libp2p peer with no link here: if the mesh says
+ * a peer of ours holds that peer ID, its path follows onto libp2p (which
+ * opens the link, from within this call). */
+static int p2p_incoming(void *data, const char *peer_id)
+{
+	struct wm_node_nat *n = data;
+
+	if (n->closing)
+		return -ESHUTDOWN;
+	for (struct npeer *p = n->peers; p; p = p->next) {
+		if (!p->p2p_id[0] || strcmp(p->p2p_id, peer_id) != 0)
+			continue;
+		changed(n, step(p, WM_PATH_EV_P2P_PEER, 0, NULL, NULL, NULL, now_ms(n)));
+		return p->p2p ? 0 : -EPERM;
+	}
+	return -EPERM;
 }
 
 /* ---- the daemon's calls ---- */
@@ -447,6 +484,8 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 		free(n);
 		return rc;
 	}
+	if (c->p2p)
+		wm_p2p_wg_listen(c->p2p, p2p_incoming, n);
 	uv_timer_init(c->loop, &n->tick);
 	n->tick.data = n;
 	uv_timer_start(&n->tick, tick_cb, TICK_MS, TICK_MS);
@@ -782,6 +821,8 @@ void wm_node_nat_close(struct wm_node_nat *n, void (*done_cb)(void *data), void 
 	n->closing = true;
 	n->done_cb = done_cb;
 	n->done_data = data;
+	if (n->c.p2p)
+		wm_p2p_wg_listen(n->c.p2p, NULL, NULL);
 	while (n->peers) {
 		struct npeer *p = n->peers;
 

@@ -33,6 +33,8 @@ struct wgset {
 	struct wm_p2p *host;
 	struct wm_p2p_proto proto;
 	struct wm_p2p_wg *links;
+	int (*incoming)(void *data, const char *peer_id);
+	void *incoming_data;
 };
 
 struct wm_p2p_wg {
@@ -93,10 +95,13 @@ static int on_accept(void *data, const struct wm_peer_id *peer, struct wm_p2p_st
 	struct wm_p2p_wg *w = link_of(set, peer);
 	char text[WM_PEERID_TEXT_MAX];
 
+	wm_peer_id_print(peer, text);
+	/* The mesh may know the peer and follow it onto libp2p. */
+	if (!w && set->incoming && set->incoming(set->incoming_data, text) == 0)
+		w = link_of(set, peer);
 	if (!w) {
 		/* Only a peer the mesh put on libp2p with us may carry
 		 * WireGuard here. */
-		wm_peer_id_print(peer, text);
 		wm_info("libp2p: refused %s from %s: no mesh peer of ours holds that peer ID "
 			"on libp2p",
 			WM_P2PWG_PROTOCOL, text);
@@ -240,6 +245,8 @@ static void timer_cb(uv_timer_t *t)
 
 /* ---- the links ---- */
 
+static void set_release(struct wgset *set);
+
 static struct wgset *set_for(struct wm_p2p *p)
 {
 	for (struct wgset *s = sets; s; s = s->next)
@@ -367,7 +374,13 @@ void wm_p2p_wg_close(struct wm_p2p_wg *w)
 	uv_close((uv_handle_t *)&w->poll, handle_closed);
 	uv_close((uv_handle_t *)&w->timer, handle_closed);
 	wm_info("libp2p: WireGuard link to %s closed", w->peer_text);
-	if (!set->links) {
+	set_release(set);
+}
+
+/* A set with no links and no listener goes: the host may be freed next. */
+static void set_release(struct wgset *set)
+{
+	if (!set->links && !set->incoming) {
 		/* The last link: the host may go, and with it the set. */
 		wm_p2p_unregister(set->host, &set->proto);
 		for (struct wgset **pp = &sets; *pp; pp = &(*pp)->next)
@@ -377,6 +390,24 @@ void wm_p2p_wg_close(struct wm_p2p_wg *w)
 			}
 		free(set);
 	}
+}
+
+void wm_p2p_wg_listen(struct wm_p2p *p, int (*incoming)(void *data, const char *peer_id),
+		      void *data)
+{
+	struct wgset *set = incoming ? set_for(p) : NULL;
+
+	if (!incoming) {
+		for (set = sets; set && set->host != p; set = set->next)
+			;
+		if (!set)
+			return;
+	}
+	if (!set)
+		return;
+	set->incoming = incoming;
+	set->incoming_data = data;
+	set_release(set);
 }
 
 void wm_p2p_wg_status(const struct wm_p2p_wg *w, struct wm_p2p_wg_status *out)
