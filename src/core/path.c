@@ -185,6 +185,10 @@ static void p2p_on(struct wm_path *p, int64_t now, uint64_t rnd, struct wm_path_
 				 ? now + wm_path_p2p_probe_backoff_ms(0, (uint16_t)(rnd >> 48))
 				 : 0;
 	out->flags |= WM_PATH_DO_OPEN_P2P | WM_PATH_DO_ENDPOINT;
+	/* A handshake over libp2p at once (the link holds it until its stream
+	 * is up), one side only: crossing initiations cancel each other. */
+	if (p->controlling)
+		out->flags |= WM_PATH_DO_KICK;
 	out->why = p->attrs.p2p_edge ? "the edge is marked libp2p"
 		   : p->p2p_peer	 ? "the peer carries the pair over libp2p"
 		   : p->state == WM_PATH_TRYING

@@ -332,24 +332,6 @@ static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_w
 	}
 }
 
-/* The libp2p stream just came up: a handshake over it now, rather than at
- * WireGuard's next retry (up to 5 s), whose last initiation went where
- * nothing arrives. One side only: crossing initiations cancel each other. */
-static void p2p_kick_when_up(struct wm_node_nat *n, struct npeer *p)
-{
-	struct wm_p2p_wg_status ws;
-	bool up = false;
-
-	if (p->p2p) {
-		wm_p2p_wg_status(p->p2p, &ws);
-		up = ws.connected;
-	}
-	if (up && !p->p2p_up && wm_path_uses_p2p(&p->path) &&
-	    wm_ice_controlling(n->node_id, p->id))
-		p->kick_due = true;
-	p->p2p_up = up;
-}
-
 static void tick_cb(uv_timer_t *t)
 {
 	struct wm_node_nat *n = t->data;
@@ -387,7 +369,6 @@ static void tick_cb(uv_timer_t *t)
 		}
 		observe(p, dev, want_wg, can_signal, now, wall, &obs);
 		ep |= step(p, WM_PATH_EV_TICK, 0, &obs, NULL, NULL, now);
-		p2p_kick_when_up(n, p);
 	}
 	wm_wg_device_free(dev);
 	changed(n, ep);

@@ -51,7 +51,6 @@ struct npeer {
 	size_t n_p2p_addrs;
 	struct wm_p2p_wg *p2p;
 	uint16_t p2p_port;
-	bool p2p_up; /* its stream was up at the last tick */
 };
 
 #define WM_NAT_RETRY_RESOLVE_MS 30000
