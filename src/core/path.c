@@ -151,11 +151,14 @@ static bool p2p_wanted(const struct wm_path *p, int64_t now)
 		return true;
 	switch (p->state) {
 	case WM_PATH_TRYING:
-		return p->direct_failed;
+		return p->direct_failed || p->p2p_peer;
 	case WM_PATH_ICE_WAIT:
 	case WM_PATH_OFFERING:
 	case WM_PATH_CHECKING:
-		return p->attempt > 0; /* ICE failed once: libp2p while it retries */
+		/* ICE failed once: libp2p while it retries */
+		return p->attempt > 0 || p->p2p_peer;
+	case WM_PATH_DIRECT:
+		return p->p2p_peer;
 	default:
 		return false;
 	}
@@ -182,7 +185,12 @@ static void p2p_on(struct wm_path *p, int64_t now, uint64_t rnd, struct wm_path_
 				 ? now + wm_path_p2p_probe_backoff_ms(0, (uint16_t)(rnd >> 48))
 				 : 0;
 	out->flags |= WM_PATH_DO_OPEN_P2P | WM_PATH_DO_ENDPOINT;
+	/* A handshake over libp2p at once (the link holds it until its stream
+	 * is up), one side only: crossing initiations cancel each other. */
+	if (p->controlling)
+		out->flags |= WM_PATH_DO_KICK;
 	out->why = p->attrs.p2p_edge ? "the edge is marked libp2p"
+		   : p->p2p_peer	 ? "the peer carries the pair over libp2p"
 		   : p->state == WM_PATH_TRYING
 			   ? "no handshake at the direct endpoints, no ICE: over libp2p"
 			   : "ICE failed: over libp2p while it retries";
@@ -196,6 +204,7 @@ static void p2p_off(struct wm_path *p, const char *why, struct wm_path_actions *
 		return;
 	p->p2p = false;
 	p->p2p_probing = false;
+	p->p2p_peer = false;
 	p->p2p_wake_ms = 0;
 	out->flags |= WM_PATH_DO_CLOSE_P2P | WM_PATH_DO_ENDPOINT;
 	if (why)
@@ -630,6 +639,7 @@ void wm_path_step(struct wm_path *p, const struct wm_path_event *ev, int64_t now
 		/* One side only: crossing initiations cancel each other. */
 		if (p->controlling)
 			out->flags |= WM_PATH_DO_KICK;
+		p->p2p_peer = false;
 		if (!p2p_wanted(p, now))
 			p2p_off(p, NULL, out); /* ICE carries the pair now */
 		return;
@@ -649,6 +659,15 @@ void wm_path_step(struct wm_path *p, const struct wm_path_event *ev, int64_t now
 			      ev->type == WM_PATH_EV_BYE ? "the peer ended the session"
 							 : "the session failed",
 			      out);
+		return;
+	case WM_PATH_EV_P2P_PEER:
+		/* Only where both sides speak libp2p; on ICE that works, the
+		 * peer will follow ICE back. */
+		if (p->p2p || !p->attrs.p2p_available || now < p->p2p_blocked_ms ||
+		    p->state == WM_PATH_CONNECTED || p->state == WM_PATH_PROBING)
+			return;
+		p->p2p_peer = true;
+		p2p_on(p, now, rnd, out);
 		return;
 	case WM_PATH_EV_P2P_FAILED:
 		if (!p->p2p)

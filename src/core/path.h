@@ -54,7 +54,9 @@
  * WM_PATH_PROBE_WINDOW_MS, first WM_PATH_P2P_PROBE_FIRST_MS after libp2p
  * began, doubling up to WM_PATH_P2P_PROBE_MAX_MS (shorter than ICE's: a
  * pair on libp2p pays TCP and a userspace hop, so the way back matters
- * more). An edge marked libp2p is never probed away from it. */
+ * more). An edge marked libp2p is never probed away from it. The side whose
+ * timeout has not fired yet follows a peer that opens a WireGuard stream to
+ * it (EV_P2P_PEER), as it follows an ICE offer. */
 #ifndef WM_CORE_PATH_H
 #define WM_CORE_PATH_H
 
@@ -128,6 +130,7 @@ enum wm_path_event_type {
 	WM_PATH_EV_FAILED,	 /* session: ICE failed, or the session did not start */
 	WM_PATH_EV_RELAY_FAILED, /* the relay could not be opened: stay direct */
 	WM_PATH_EV_P2P_FAILED,	 /* the libp2p relay could not be opened */
+	WM_PATH_EV_P2P_PEER,	 /* the peer opened a WireGuard stream to us */
 };
 
 struct wm_path_event {
@@ -193,6 +196,7 @@ struct wm_path {
 	int64_t p2p_probe_ms;	/* the running probe started at */
 	uint64_t p2p_probe_rx;	/* rx bytes then */
 	int64_t p2p_blocked_ms; /* libp2p failed to open: not before this */
+	bool p2p_peer;		/* the peer put the pair on libp2p (EV_P2P_PEER) */
 };
 
 /* A new pair, at its direct endpoints since now. controlling: this side has

@@ -398,6 +398,24 @@ void wm_nat_servers_ready(struct wm_node_nat *n)
 	}
 }
 
+/* A WireGuard stream from a libp2p peer with no link here: if the mesh says
+ * a peer of ours holds that peer ID, its path follows onto libp2p (which
+ * opens the link, from within this call). */
+static int p2p_incoming(void *data, const char *peer_id)
+{
+	struct wm_node_nat *n = data;
+
+	if (n->closing)
+		return -ESHUTDOWN;
+	for (struct npeer *p = n->peers; p; p = p->next) {
+		if (!p->p2p_id[0] || strcmp(p->p2p_id, peer_id) != 0)
+			continue;
+		changed(n, step(p, WM_PATH_EV_P2P_PEER, 0, NULL, NULL, NULL, now_ms(n)));
+		return p->p2p ? 0 : -EPERM;
+	}
+	return -EPERM;
+}
+
 /* ---- the daemon's calls ---- */
 
 int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **out, char *err,
@@ -447,6 +465,8 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 		free(n);
 		return rc;
 	}
+	if (c->p2p)
+		wm_p2p_wg_listen(c->p2p, p2p_incoming, n);
 	uv_timer_init(c->loop, &n->tick);
 	n->tick.data = n;
 	uv_timer_start(&n->tick, tick_cb, TICK_MS, TICK_MS);
@@ -782,6 +802,8 @@ void wm_node_nat_close(struct wm_node_nat *n, void (*done_cb)(void *data), void 
 	n->closing = true;
 	n->done_cb = done_cb;
 	n->done_data = data;
+	if (n->c.p2p)
+		wm_p2p_wg_listen(n->c.p2p, NULL, NULL);
 	while (n->peers) {
 		struct npeer *p = n->peers;
 

@@ -91,3 +91,10 @@ void wm_p2p_wg_status(const struct wm_p2p_wg *w, struct wm_p2p_wg_status *out)
 {
 	mod->wg_status(w, out);
 }
+
+void wm_p2p_wg_listen(struct wm_p2p *p, int (*incoming)(void *data, const char *peer_id),
+		      void *data)
+{
+	if (p && mod)
+		mod->wg_listen(p, incoming, data);
+}

@@ -132,6 +132,11 @@ static void wg_status(const void *w, struct wm_p2p_wg_status *out)
 	wm_p2p_wg_status(w, out);
 }
 
+static void wg_listen(void *p, int (*incoming)(void *data, const char *peer_id), void *data)
+{
+	wm_p2p_wg_listen(((struct node *)p)->host, incoming, data);
+}
+
 __attribute__((visibility("default"))) const struct wm_p2p_module wm_p2p_module_v1 = {
 	.header = {.abi = WM_P2P_MODULE_ABI, .size = sizeof(struct wm_p2p_module)},
 	.config_size = sizeof(struct wm_p2p_config),
@@ -144,4 +149,5 @@ __attribute__((visibility("default"))) const struct wm_p2p_module wm_p2p_module_
 	.wg_open = wg_open,
 	.wg_close = wg_close,
 	.wg_status = wg_status,
+	.wg_listen = wg_listen,
 };

@@ -28,6 +28,7 @@ struct wm_p2p_module {
 		       size_t errlen);
 	void (*wg_close)(void *w);
 	void (*wg_status)(const void *w, struct wm_p2p_wg_status *out);
+	void (*wg_listen)(void *p, int (*incoming)(void *data, const char *peer_id), void *data);
 };
 
 #endif

@@ -16,8 +16,16 @@
 #include "p2p/host.h"
 #include "util/log.h"
 
-#define RELAY_BATCH 16 /* the relay hands at most this many datagrams at once */
-#define CONNECT_EVERY_MS 1000
+#define RELAY_BATCH 16	 /* the relay hands at most this many datagrams at once */
+#define CHECK_UP_MS 1000 /* a stream is up: is it still? */
+#define CHECK_DOWN_MS 50 /* none yet: connect, open, and look again soon */
+/* Held while no stream is up, sent once one is: WireGuard's handshake
+ * messages (148 and 92 bytes), so that the first handshake does not wait
+ * for WireGuard's 5 s retry. Larger datagrams (data) are dropped as on a
+ * path that is down. */
+#define PENDING 4
+#define PENDING_DGRAM 256
+#define PENDING_MAX_AGE_MS 2000 /* older ones are WireGuard's past: dropped */
 
 struct wgstream {
 	struct wgstream *next;
@@ -32,6 +40,8 @@ struct wgset {
 	struct wgset *next;
 	struct wm_p2p *host;
 	struct wm_p2p_wg *links;
+	int (*incoming)(void *data, const char *peer_id);
+	void *incoming_data;
 };
 
 struct wm_p2p_wg {
@@ -48,6 +58,9 @@ struct wm_p2p_wg {
 	struct wgstream *streams;
 	struct wgstream *tx; /* the stream we send on */
 	uint8_t *txbuf;	     /* one relay batch, framed */
+	uint8_t pending[PENDING][WM_P2PWG_HDR + PENDING_DGRAM];
+	size_t pending_len[PENDING], npending;
+	uint64_t pending_since; /* the loop's time of the oldest held */
 	int closing_handles;
 	bool was_connected;
 };
@@ -100,10 +113,13 @@ static int on_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_str
 	wm_p2p_stream_peer(s, &peer_id);
 	struct wm_p2p_wg *w = link_of(set, peer);
 
+	wm_peer_id_print(peer, text);
+	/* The mesh may know the peer and follow it onto libp2p. */
+	if (!w && set->incoming && set->incoming(set->incoming_data, text) == 0)
+		w = link_of(set, peer);
 	if (!w) {
 		/* Only a peer the mesh put on libp2p with us may carry
 		 * WireGuard here. */
-		wm_peer_id_print(peer, text);
 		wm_info("libp2p: refused %s from %s: no mesh peer of ours holds that peer ID "
 			"on libp2p",
 			WM_P2PWG_PROTOCOL, text);
@@ -190,10 +206,22 @@ static int relay_send_cb(void *data, const struct iovec *pkts, unsigned n)
 	struct wm_p2p_wg *w = data;
 	size_t off = 0;
 
-	if (!w->tx)
-		return -ENOTCONN;
 	if (n > RELAY_BATCH)
 		n = RELAY_BATCH;
+	if (!w->tx || !stream_ready(w->tx)) {
+		for (unsigned i = 0; i < n; i++) {
+			size_t len = pkts[i].iov_len;
+			if (len > PENDING_DGRAM ||
+			    wm_p2pwg_header(len, w->pending[w->npending % PENDING]))
+				continue;
+			if (!w->npending)
+				w->pending_since = uv_now(wm_p2p_loop(w->set->host));
+			memcpy(w->pending[w->npending % PENDING] + WM_P2PWG_HDR, pkts[i].iov_base,
+			       len);
+			w->pending_len[w->npending++ % PENDING] = WM_P2PWG_HDR + len;
+		}
+		return 0; /* counted as dropped: most are */
+	}
 	for (unsigned i = 0; i < n; i++) {
 		if (wm_p2pwg_header(pkts[i].iov_len, w->txbuf + off))
 			continue; /* the relay never takes one that large */
@@ -235,6 +263,18 @@ static void timer_cb(uv_timer_t *t)
 		wm_info("libp2p: WireGuard to %s %s", w->peer_text,
 			up ? "goes over libp2p now" : "has no libp2p stream");
 		w->was_connected = up;
+		uv_timer_set_repeat(t, up ? CHECK_UP_MS : CHECK_DOWN_MS);
+	}
+	if (w->npending && uv_now(t->loop) - w->pending_since > PENDING_MAX_AGE_MS)
+		w->npending = 0;
+	if (up && w->npending) {
+		/* The newest held, oldest first: a handshake WireGuard sent
+		 * while the stream was being opened. */
+		size_t first = w->npending > PENDING ? w->npending - PENDING : 0;
+		for (size_t i = first; i < w->npending; i++)
+			wm_p2p_write(w->tx->s, w->pending[i % PENDING],
+				     w->pending_len[i % PENDING]);
+		w->npending = 0;
 	}
 	if (up || pending)
 		return;
@@ -259,7 +299,7 @@ static void timer_cb(uv_timer_t *t)
 		size_t slot = w->next_addr++ % (w->naddrs + 1);
 		struct wm_p2p_dial to = {.relay = true};
 		if (slot < w->naddrs) {
-			to.addrs = (const uint8_t(*)[WM_MADDR_MAX])(w->addrs + slot);
+			to.addrs = (const uint8_t(*)[WM_MADDR_MAX]) & w->addrs[slot];
 			to.lens = &w->addr_len[slot];
 			to.naddrs = 1;
 		}
@@ -268,6 +308,8 @@ static void timer_cb(uv_timer_t *t)
 }
 
 /* ---- the links ---- */
+
+static void set_release(struct wgset *set);
 
 static struct wgset *set_for(struct wm_p2p *p)
 {
@@ -344,7 +386,7 @@ int wm_p2p_wg_open(struct wm_p2p *p, const char *peer_id, char *const *addrs, si
 	uv_poll_start(&w->poll, UV_READABLE, poll_cb);
 	uv_timer_init(loop, &w->timer);
 	w->timer.data = w;
-	uv_timer_start(&w->timer, timer_cb, 0, CONNECT_EVERY_MS);
+	uv_timer_start(&w->timer, timer_cb, 0, CHECK_DOWN_MS);
 	w->next = set->links;
 	set->links = w;
 	*relay_port = wm_relay_port(w->relay);
@@ -391,7 +433,13 @@ void wm_p2p_wg_close(struct wm_p2p_wg *w)
 	uv_close((uv_handle_t *)&w->poll, handle_closed);
 	uv_close((uv_handle_t *)&w->timer, handle_closed);
 	wm_info("libp2p: WireGuard link to %s closed", w->peer_text);
-	if (!set->links) {
+	set_release(set);
+}
+
+/* A set with no links and no listener goes: the host may be freed next. */
+static void set_release(struct wgset *set)
+{
+	if (!set->links && !set->incoming) {
 		/* The last link: the host may go, and with it the set. */
 		wm_p2p_unhandle(set->host, WM_P2PWG_PROTOCOL);
 		for (struct wgset **pp = &sets; *pp; pp = &(*pp)->next)
@@ -401,6 +449,24 @@ void wm_p2p_wg_close(struct wm_p2p_wg *w)
 			}
 		free(set);
 	}
+}
+
+void wm_p2p_wg_listen(struct wm_p2p *p, int (*incoming)(void *data, const char *peer_id),
+		      void *data)
+{
+	struct wgset *set = incoming ? set_for(p) : NULL;
+
+	if (!incoming) {
+		for (set = sets; set && set->host != p; set = set->next)
+			;
+		if (!set)
+			return;
+	}
+	if (!set)
+		return;
+	set->incoming = incoming;
+	set->incoming_data = data;
+	set_release(set);
 }
 
 void wm_p2p_wg_status(const struct wm_p2p_wg *w, struct wm_p2p_wg_status *out)

@@ -45,5 +45,12 @@ int wm_p2p_wg_open(struct wm_p2p *p, const char *peer_id, char *const *addrs, si
  * the host. */
 void wm_p2p_wg_close(struct wm_p2p_wg *w);
 void wm_p2p_wg_status(const struct wm_p2p_wg *w, struct wm_p2p_wg_status *out);
+/* A stream from a peer ID no link names is offered to incoming(data,
+ * peer_id) first: it may open a link to that peer (wm_p2p_wg_open, from
+ * within the call) when the mesh holds it, and return 0; anything else, or
+ * no link after it, refuses the stream. NULL: refuse them all. Set it to
+ * NULL before the host is freed. */
+void wm_p2p_wg_listen(struct wm_p2p *p, int (*incoming)(void *data, const char *peer_id),
+		      void *data);
 
 #endif

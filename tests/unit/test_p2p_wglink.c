@@ -135,6 +135,39 @@ static bool never(void *arg)
 	return false;
 }
 
+/* b's listener: the "mesh" of the test holds a's peer ID only. */
+struct listener {
+	struct wm_p2p *host;
+	char allowed[64];
+	uint16_t wg_port;
+	struct wm_p2p_wg *opened;
+	uint16_t relay_port;
+	int asked;
+};
+
+static int incoming(void *data, const char *peer_id)
+{
+	struct listener *l = data;
+	char err[128];
+
+	l->asked++;
+	if (strcmp(peer_id, l->allowed) != 0)
+		return -EPERM;
+	return wm_p2p_wg_open(l->host, peer_id, NULL, 0, l->wg_port, &l->opened, &l->relay_port,
+			      err, sizeof(err));
+}
+
+static bool opened(void *arg)
+{
+	struct listener *l = arg;
+	struct wm_p2p_wg_status st;
+
+	if (!l->opened)
+		return false;
+	wm_p2p_wg_status(l->opened, &st);
+	return st.connected;
+}
+
 static void closed_cb(void *data)
 {
 	(*(int *)data)++;
@@ -225,6 +258,32 @@ static void test_datagrams_both_ways_and_refusal(void **state)
 	run_until(&loop, never, NULL, 300);
 	uint8_t junk[64];
 	assert_true(recv(wa, junk, sizeof(junk), MSG_DONTWAIT) < 0);
+
+	/* With a listener on b that holds only a's peer ID: c is still
+	 * refused, asked about; a, once b has no link, gets one opened. */
+	wm_p2p_wg_close(l.b);
+	static struct listener lis;
+	lis.host = hb;
+	snprintf(lis.allowed, sizeof(lis.allowed), "%s", sa.peer_id);
+	lis.wg_port = wb_port;
+	wm_p2p_wg_listen(hb, incoming, &lis);
+	wm_p2p_wg_close(l.c);
+	assert_int_equal(
+		wm_p2p_wg_open(hc, sb.peer_id, to_b, 2, wc_port, &l.c, &rc_port, err, sizeof(err)),
+		0);
+	assert_true(run_until(&loop, opened, &lis, 5000));
+	assert_true(lis.asked >= 1);
+	run_until(&loop, never, NULL, 1200);
+	wm_p2p_wg_status(l.c, &st);
+	assert_false(st.connected);
+	send_to(wa, ra, "again", 5);
+	memset(&rx, 0, sizeof(rx));
+	rx.fd = wb;
+	rx.want = 1;
+	assert_true(run_until(&loop, received, &rx, 5000));
+	assert_memory_equal(rx.bufs[0], "again", 5);
+	wm_p2p_wg_listen(hb, NULL, NULL);
+	l.b = lis.opened;
 
 	/* b closes its link: a's stream goes, and b refuses a new one. */
 	wm_p2p_wg_close(l.b);

@@ -1072,6 +1072,43 @@ static void test_p2p_open_failed(void **state)
 	assert_int_equal(wm_path_p2p_probe_backoff_ms(9, 65535), 75000);
 }
 
+/* The side whose timeout has not fired follows a peer that opened a
+ * WireGuard stream; not without libp2p, not on working ICE. */
+static void test_p2p_peer_started(void **state)
+{
+	struct wm_path p;
+	struct wm_path_attrs a = p2p_attrs();
+	struct wm_path_actions out;
+	struct wm_path_obs o;
+	int64_t now = T0;
+
+	(void)state;
+	wm_path_init(&p, false, &a, now);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, now + 100, 1, NULL, NULL);
+	assert_true(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_OPEN_P2P);
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	/* it stays, though our own timeout has not fired */
+	o = p2p_quiet(&p, 0);
+	for (int i = 1; i <= 30; i++)
+		tick(&p, now + i * 1000, &o);
+	assert_true(p.p2p);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+
+	a.p2p_available = false;
+	wm_path_init(&p, false, &a, now);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, now, 1, NULL, NULL);
+	assert_false(p.p2p);
+	assert_int_equal(out.flags, 0);
+
+	put(&p, WM_PATH_CONNECTED, false, &now);
+	a = p.attrs;
+	a.p2p_available = true;
+	ev(&p, WM_PATH_EV_ATTRS, 0, now, 1, NULL, &a);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, now, 1, NULL, NULL);
+	assert_false(p.p2p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1094,6 +1131,7 @@ int main(void)
 		cmocka_unit_test(test_p2p_probe_back_to_direct),
 		cmocka_unit_test(test_p2p_peer_returned),
 		cmocka_unit_test(test_p2p_open_failed),
+		cmocka_unit_test(test_p2p_peer_started),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
