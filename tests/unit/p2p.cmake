@@ -14,3 +14,6 @@ wm_unit_test(test_p2p_wg SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wg.c LI
 wm_unit_test(test_p2p_wglink SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wglink.c LIBS wm_p2p_host)
 # DCUtR (issue 11): HolePunch messages against js-libp2p's bytes, punch targets.
 wm_unit_test(test_p2p_dcutr SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_dcutr.c LIBS wm_core)
+# host.h's one stream API: open while dialing, refusals and failed dials end
+# in gone, identify reaches the watchers.
+wm_unit_test(test_p2p_streams SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_streams.c LIBS wm_p2p_host)
