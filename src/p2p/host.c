@@ -1736,21 +1736,26 @@ static struct conn *dial_direct(struct wm_p2p *p, const struct wm_peer_id *peer,
 
 int wm_p2p_dial(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_p2p_dial *to)
 {
-	int rc;
+	struct conn *coming;
+	int rc = -EHOSTUNREACH;
 
 	if (p->closing)
 		return -ESHUTDOWN;
 	if (best_conn(p, peer))
 		return 0;
-	if (coming_conn(p, peer))
-		return -EINPROGRESS;
+	coming = coming_conn(p, peer);
 	if (!to)
-		return -ENOTCONN;
-	if (dial_direct(p, peer, to, &rc))
+		return coming ? -EINPROGRESS : -ENOTCONN;
+	if (!coming && dial_direct(p, peer, to, &rc))
 		return -EINPROGRESS;
-	if (rc == -EHOSTUNREACH && to->relay && p->relay && wm_relay_svc_dial(p->relay, peer) == 0)
+	if (coming && to->naddrs)
+		return -EINPROGRESS; /* one direct dial at a time */
+	/* Through a relay even while a direct dial is under way: behind a NAT
+	 * that drops inbound TCP, that dial only ends at its timeout. The
+	 * relay service runs one such dial per peer. */
+	if (to->relay && p->relay && wm_relay_svc_dial(p->relay, peer) == 0)
 		return -EINPROGRESS;
-	return rc;
+	return coming ? -EINPROGRESS : rc;
 }
 
 int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol,

@@ -152,7 +152,9 @@ struct wm_p2p_dial {
 /* A connection to peer: 0 when one is up, -EINPROGRESS when one is being
  * made (before, or started now from to), -ENOTCONN with none and to NULL,
  * -EHOSTUNREACH when to gives no way, -EMFILE at the limit of connections
- * dialed this way (max_conns; they close once idle for 30 s). */
+ * dialed this way (max_conns; they close once idle for 30 s). One direct
+ * dial to a peer at a time; a to with no addresses and relay set starts a
+ * relayed one even while a direct one is under way. */
 int wm_p2p_dial(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_p2p_dial *to);
 
 /* Opens a stream of protocol to peer: 0 with *out. Over the best

@@ -276,7 +276,7 @@ static void hop_connect(struct circuit *c, const struct wm_relay_msg *m)
 	/* The stop stream goes over the target's own (direct) connection:
 	 * the one it reserved on. */
 	if (wm_p2p_connected(rs->p, &c->dst_id) != 1 ||
-	    wm_p2p_open(rs->p, &c->dst_id, WM_RELAY_STOP_PROTOCOL, false, &dst_cb, c, &c->dst)) {
+	    wm_p2p_open(rs->p, &c->dst_id, WM_RELAY_STOP_PROTOCOL, NULL, &dst_cb, c, &c->dst)) {
 		send_status(c->src, true, WM_RELAY_CONNECTION_FAILED);
 		wm_p2p_close(c->src);
 		return;
@@ -694,7 +694,7 @@ static void rsvp_start(struct rsvp *r)
 	bool renewal = r->state == R_HELD;
 
 	r->rd.n = 0;
-	if (wm_p2p_open(r->rs->p, &r->relay, WM_RELAY_HOP_PROTOCOL, false, &rsvp_cb, r, &r->s)) {
+	if (wm_p2p_open(r->rs->p, &r->relay, WM_RELAY_HOP_PROTOCOL, NULL, &rsvp_cb, r, &r->s)) {
 		r->s = NULL;
 		rsvp_fail(r, "cannot open a stream");
 		return;
@@ -806,7 +806,7 @@ static int dial_via(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 	d->rs = rs;
 	d->relay = *relay;
 	d->target = *target;
-	if (wm_p2p_open(rs->p, relay, WM_RELAY_HOP_PROTOCOL, false, &cdial_cb, d, &d->s))
+	if (wm_p2p_open(rs->p, relay, WM_RELAY_HOP_PROTOCOL, NULL, &cdial_cb, d, &d->s))
 		return -ENOTCONN;
 	d->used = true;
 	struct wm_relay_msg m = {.hop = true, .type = WM_HOP_CONNECT, .has_peer = true};

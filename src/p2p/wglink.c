@@ -16,9 +16,10 @@
 #include "p2p/host.h"
 #include "util/log.h"
 
-#define RELAY_BATCH 16	 /* the relay hands at most this many datagrams at once */
-#define CHECK_UP_MS 1000 /* a stream is up: is it still? */
-#define CHECK_DOWN_MS 50 /* none yet: connect, open, and look again soon */
+#define RELAY_BATCH 16	    /* the relay hands at most this many datagrams at once */
+#define RELAY_AFTER_MS 2000 /* down this long: a relayed connection is tried too */
+#define CHECK_UP_MS 1000    /* a stream is up: is it still? */
+#define CHECK_DOWN_MS 50    /* none yet: connect, open, and look again soon */
 /* Held while no stream is up, sent once one is: WireGuard's handshake
  * messages (148 and 92 bytes), so that the first handshake does not wait
  * for WireGuard's 5 s retry. Larger datagrams (data) are dropped as on a
@@ -63,6 +64,7 @@ struct wm_p2p_wg {
 	uint64_t pending_since; /* the loop's time of the oldest held */
 	int closing_handles;
 	bool was_connected;
+	uint64_t down_since; /* the loop's time since when no stream is up, 0: up */
 };
 
 static struct wgset *sets; /* one per host with links */
@@ -276,6 +278,8 @@ static void timer_cb(uv_timer_t *t)
 				     w->pending_len[i % PENDING]);
 		w->npending = 0;
 	}
+	if (up)
+		w->down_since = 0;
 	if (up || pending)
 		return;
 	int rc = wm_p2p_dial(host, &w->peer, NULL);
@@ -292,18 +296,28 @@ static void timer_cb(uv_timer_t *t)
 		w->streams = ws;
 		if (!w->tx)
 			w->tx = ws;
-	} else if (rc == -ENOTCONN) {
-		/* Its published addresses in turn, and after them a circuit
-		 * through a relay we hold a reservation on (circuit relay v2):
-		 * for peers that no direct TCP reaches. */
-		size_t slot = w->next_addr++ % (w->naddrs + 1);
-		struct wm_p2p_dial to = {.relay = true};
-		if (slot < w->naddrs) {
-			to.addrs = (const uint8_t(*)[WM_MADDR_MAX]) & w->addrs[slot];
-			to.lens = &w->addr_len[slot];
-			to.naddrs = 1;
+	} else {
+		/* Its published addresses in turn, one dial at a time; and,
+		 * once direct has had RELAY_AFTER_MS, a circuit through a relay
+		 * we hold a reservation on alongside (circuit relay v2): a peer
+		 * behind a NAT that drops inbound TCP is reached only so, and a
+		 * direct dial there lasts until its handshake timeout. */
+		uint64_t now = uv_now(t->loop);
+		if (!w->down_since)
+			w->down_since = now;
+		if (rc == -ENOTCONN && w->naddrs) {
+			size_t slot = w->next_addr++ % w->naddrs;
+			struct wm_p2p_dial to = {
+				.addrs = (const uint8_t(*)[WM_MADDR_MAX])(w->addrs + slot),
+				.lens = &w->addr_len[slot],
+				.naddrs = 1,
+			};
+			wm_p2p_dial(host, &w->peer, &to);
 		}
-		wm_p2p_dial(host, &w->peer, &to);
+		if (!w->naddrs || now - w->down_since >= RELAY_AFTER_MS) {
+			struct wm_p2p_dial relay = {.relay = true};
+			wm_p2p_dial(host, &w->peer, &relay);
+		}
 	}
 }
 
