@@ -49,6 +49,7 @@ struct wm_p2p_conn_status {
 	char listen[WM_P2P_STATUS_ADDRS][128];
 	bool relayed;	    /* runs over a circuit of the relay below */
 	char relay_id[64];
+	bool punched; /* direct, made by a DCUtR hole punch */
 };
 
 #define WM_P2P_STATUS_RSVPS 4
@@ -153,6 +154,13 @@ int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *s, bool outbound,
 const struct wm_peer_id *wm_p2p_id(const struct wm_p2p *p);
 void wm_p2p_public_key(const struct wm_p2p *p, uint8_t pk[32]);
 int wm_p2p_sign(const struct wm_p2p *p, const void *msg, size_t len, uint8_t sig[64]);
+/* DCUtR (dcutr.c): the addresses others saw us at (identify's observed
+ * address on direct connections) with our listen port; and a hole punch:
+ * TCP connects from our listen port to each of to (at most 4), as the
+ * initiator of the secure channel or not. 0 when one was started. */
+size_t wm_p2p_public_addrs(const struct wm_p2p *p, struct wm_maddr_tcp *out, size_t max);
+int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_maddr_tcp *to,
+		 size_t n, bool initiator);
 /* Our listen addresses as identify sends them (binary multiaddrs). */
 size_t wm_p2p_listen_addrs(const struct wm_p2p *p, uint8_t (*out)[WM_MADDR_MAX], size_t *lens,
 			   size_t max);
