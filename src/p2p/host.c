@@ -763,7 +763,9 @@ static void mux_ready(struct conn *c)
 		c->dial->backoff_ms = REDIAL_MIN_MS;
 	wm_peer_id_print(&c->peer, peer);
 	wm_info("libp2p: connected to %s (%s%s)", peer, c->outbound ? "outbound" : "inbound",
-		c->punched ? ", hole punched" : c->relayed ? ", relayed" : "");
+		c->punched   ? ", hole punched"
+		: c->relayed ? ", relayed"
+			     : "");
 	/* A direct connection replaces relayed ones to the same peer (the
 	 * upgrade DCUtR is for): the relay's bytes are spent no more. */
 	if (!c->relayed) {
@@ -1372,9 +1374,9 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 			crelay[ncircuits++] = d->addr.peer;
 			bool dup = false;
 			for (size_t k = 0; k < ndials; k++)
-				dup = dup || (p->dials[k].addr.has_peer &&
-					      wm_peer_id_equal(&p->dials[k].addr.peer,
-							       &d->addr.peer));
+				dup = dup ||
+				      (p->dials[k].addr.has_peer &&
+				       wm_peer_id_equal(&p->dials[k].addr.peer, &d->addr.peer));
 			if (dup) {
 				memset(d, 0, sizeof(*d));
 				continue;
@@ -1638,9 +1640,8 @@ int wm_p2p_connected(const struct wm_p2p *p, const struct wm_peer_id *peer)
 	return !c ? 0 : c->relayed ? 2 : 1;
 }
 
-int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol,
-		bool relay, const struct wm_p2p_stream_cb *cb, void *ud,
-		struct wm_p2p_stream **out)
+int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol, bool relay,
+		const struct wm_p2p_stream_cb *cb, void *ud, struct wm_p2p_stream **out)
 {
 	struct conn *c;
 	uint32_t id;
@@ -1936,7 +1937,8 @@ int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct w
 		}
 		c->connect.data = c;
 		if (!rc)
-			rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, on_connected);
+			rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss,
+					    on_connected);
 		if (rc) {
 			conn_close(c, uv_strerror(rc));
 			continue;
