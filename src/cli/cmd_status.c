@@ -41,7 +41,9 @@ static void print_libp2p(const Webmesh__V1__Status *st)
 			snprintf(rtt, sizeof(rtt), "ping %.1f ms", (double)c->ping_rtt_us / 1000.0);
 		printf("            %s %s %s (%s, %s)%s\n", c->outbound ? "->" : "<-", c->peer_id,
 		       c->address, c->agent_version[0] ? c->agent_version : "not identified", rtt,
-		       c->relayed ? ", relayed" : "");
+		       c->relayed	 ? ", relayed"
+		       : c->hole_punched ? ", hole punched (DCUtR)"
+					 : "");
 	}
 	/* circuit relay v2: where we are reachable through relays, and what we
 	 * carry as one */

@@ -149,6 +149,7 @@ static void fill_libp2p(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_
 		c->listen_addrs =
 			arena_strv(a, (char(*)[128])cs->listen, cs->nlisten, &c->n_listen_addrs);
 		c->relayed = cs->relayed;
+		c->hole_punched = cs->punched;
 		c->relay_peer_id = wm_arena_strdup(a, cs->relay_id);
 		st->libp2p_connections[st->n_libp2p_connections++] = c;
 	}

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -18,6 +19,7 @@
 
 #include "core/error.h"
 #include "p2p/identify.h"
+#include "p2p/dcutr.h"
 #include "p2p/noise.h"
 #include "core/p2pwire.h"
 #include "p2p/relay.h"
@@ -106,6 +108,7 @@ struct conn {
 	struct stream *via;
 	struct wm_peer_id relay_id;
 	bool ephemeral; /* dialed by wm_p2p_dial: closed once idle */
+	bool punched; /* a DCUtR hole punch made it (wm_p2p_punch) */
 };
 
 struct dial {
@@ -158,6 +161,7 @@ struct wm_p2p {
 	} watchers[MAX_WATCHERS];
 	size_t nwatchers;
 	size_t nephemeral; /* connections dialed by wm_p2p_dial, open now */
+	struct wm_dcutr *dcutr;
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -509,6 +513,12 @@ static void take_identify(struct conn *c, struct stream *s)
 	struct wm_peer_id id = c->peer;
 	for (size_t i = 0; i < p->nwatchers; i++)
 		p->watchers[i].fn(p->watchers[i].arg, &id, &m);
+	/* DCUtR: the side that accepted a relayed connection starts it. */
+	bool dcutr = false;
+	for (size_t i = 0; i < m.nprotocols; i++)
+		dcutr = dcutr || !strcmp(m.protocols[i], WM_DCUTR_PROTOCOL);
+	if (c->host->dcutr && c->relayed && !c->outbound && dcutr)
+		wm_dcutr_relayed_up(c->host->dcutr, &c->peer);
 }
 
 static void open_stream(struct conn *c, enum sproto want)
@@ -813,7 +823,22 @@ static void mux_ready(struct conn *c)
 	if (c->dial)
 		c->dial->backoff_ms = REDIAL_MIN_MS;
 	wm_peer_id_print(&c->peer, peer);
-	wm_info("libp2p: connected to %s (%s)", peer, c->outbound ? "outbound" : "inbound");
+	wm_info("libp2p: connected to %s (%s%s)", peer, c->outbound ? "outbound" : "inbound",
+		c->punched   ? ", hole punched"
+		: c->relayed ? ", relayed"
+			     : "");
+	/* A direct connection replaces relayed ones to the same peer (the
+	 * upgrade DCUtR is for): the relay's bytes are spent no more. */
+	if (!c->relayed) {
+		for (struct conn *o = c->host->conns, *next; o; o = next) {
+			next = o->next;
+			if (o != c && o->relayed && o->state == C_MUX &&
+			    wm_peer_id_equal(&o->peer, &c->peer)) {
+				conn_close(o, "a direct connection replaces it");
+				next = c->host->conns; /* the list changed */
+			}
+		}
+	}
 	open_stream(c, S_IDENTIFY);
 	open_pending(c);
 	if (c->ephemeral && c->state == C_MUX)
@@ -1336,6 +1361,19 @@ static void on_simple_closed(uv_handle_t *h)
 	maybe_done(p);
 }
 
+static int reuse_port(uv_tcp_t *t)
+{
+	uv_os_fd_t fd;
+	int one = 1;
+
+	if (uv_fileno((uv_handle_t *)t, &fd))
+		return UV_EBADF;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		return uv_translate_sys_error(errno);
+	return 0;
+}
+
 static void on_relay_closed(void *data)
 {
 	struct wm_p2p *p = data;
@@ -1416,9 +1454,9 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 			crelay[ncircuits++] = d->addr.peer;
 			bool dup = false;
 			for (size_t k = 0; k < ndials; k++)
-				dup = dup || (p->dials[k].addr.has_peer &&
-					      wm_peer_id_equal(&p->dials[k].addr.peer,
-							       &d->addr.peer));
+				dup = dup ||
+				      (p->dials[k].addr.has_peer &&
+				       wm_peer_id_equal(&p->dials[k].addr.peer, &d->addr.peer));
 			if (dup) {
 				memset(d, 0, sizeof(*d));
 				continue;
@@ -1449,6 +1487,8 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 		goto fail_mem;
 	for (size_t i = 0; i < ncircuits; i++)
 		wm_relay_svc_keep(p->relay, &crelay[i], &ctarget[i]);
+	if ((rc = wm_dcutr_new(p, p->loop, &p->dcutr, err, errlen)))
+		goto fail_mem;
 	free(ctarget);
 	free(crelay);
 	ctarget = crelay = NULL;
@@ -1468,11 +1508,15 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 			in6->sin6_port = htons(lt[i].port);
 		}
 		l->host = p;
-		uv_tcp_init(p->loop, &l->tcp);
+		uv_tcp_init_ex(p->loop, &l->tcp, lt[i].family == 6 ? AF_INET6 : AF_INET);
 		l->tcp.data = l;
 		p->nlisteners++;
-		rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
-				 lt[i].family == 6 ? UV_TCP_IPV6ONLY : 0);
+		/* DCUtR punches from the listen port (the port peers learn
+		 * through NATs that keep it): the listener must share it. */
+		rc = reuse_port(&l->tcp);
+		if (!rc)
+			rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
+					 lt[i].family == 6 ? UV_TCP_IPV6ONLY : 0);
 		if (!rc)
 			rc = uv_listen((uv_stream_t *)&l->tcp, 64, on_connection);
 		if (!rc)
@@ -1513,6 +1557,11 @@ fail_handles:
 		wm_relay_svc_free(p->relay, on_relay_closed, p);
 		p->relay = NULL;
 	}
+	if (p->dcutr) {
+		p->pending_closes++;
+		wm_dcutr_free(p->dcutr, on_relay_closed, p);
+		p->dcutr = NULL;
+	}
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		p->pending_closes++;
 		p->listeners[i].tcp.data = p;
@@ -1522,7 +1571,7 @@ fail_handles:
 fail_mem:
 	free(ctarget);
 	free(crelay);
-	if (p->relay) { /* its timer is not started before the handles */
+	if (p->relay) { /* its timer closes on the loop: p goes then */
 		p->pending_closes++;
 		p->closing = true;
 		wm_relay_svc_free(p->relay, on_relay_closed, p);
@@ -1551,6 +1600,11 @@ void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data)
 		p->pending_closes++;
 		wm_relay_svc_free(p->relay, on_relay_closed, p);
 		p->relay = NULL;
+	}
+	if (p->dcutr) {
+		p->pending_closes++;
+		wm_dcutr_free(p->dcutr, on_relay_closed, p);
+		p->dcutr = NULL;
 	}
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		p->pending_closes++;
@@ -1593,6 +1647,7 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 		cs->outbound = c->outbound;
 		cs->identified = c->identified;
 		cs->relayed = c->relayed;
+		cs->punched = c->punched;
 		if (c->relayed)
 			wm_peer_id_print(&c->relay_id, cs->relay_id);
 		cs->rtt_us = c->rtt_us;
@@ -2022,4 +2077,103 @@ int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound,
 	if (nearly && c->state != C_CLOSING)
 		via_data(c, ps, early, nearly);
 	return 0;
+}
+
+/* ---- DCUtR's part (dcutr.c) ---- */
+
+size_t wm_p2p_public_addrs(const struct wm_p2p *p, struct wm_maddr_tcp *out, size_t max)
+{
+	size_t n = 0;
+
+	/* What peers we dialed saw as our address, with our listen port:
+	 * punches go out from that port, and a NAT that keeps ports maps it
+	 * to the same one outside. */
+	for (const struct conn *c = p->conns; c && n < max; c = c->next) {
+		struct wm_maddr_tcp t;
+		if (c->relayed || !c->identified || !c->ident.observed_len ||
+		    wm_maddr_to_tcp(c->ident.observed, c->ident.observed_len, &t))
+			continue;
+		bool found = false;
+		for (size_t i = 0; i < p->nlisteners && !found; i++) {
+			struct wm_maddr_tcp l;
+			if (!wm_maddr_to_tcp(p->listeners[i].addr, p->listeners[i].addr_len, &l) &&
+			    l.family == t.family) {
+				t.port = l.port;
+				found = true;
+			}
+		}
+		if (!found)
+			continue;
+		t.has_peer = false;
+		bool dup = false;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = out[k].family == t.family && out[k].port == t.port &&
+			      !memcmp(out[k].ip, t.ip, 16);
+		if (!dup)
+			out[n++] = t;
+	}
+	return n;
+}
+
+int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_maddr_tcp *to,
+		 size_t n, bool initiator)
+{
+	int started = 0;
+
+	for (size_t i = 0; i < n && i < 4; i++) {
+		const struct listener *l = NULL;
+		for (size_t k = 0; k < p->nlisteners && !l; k++) {
+			struct wm_maddr_tcp la;
+			if (!wm_maddr_to_tcp(p->listeners[k].addr, p->listeners[k].addr_len, &la) &&
+			    la.family == to[i].family)
+				l = &p->listeners[k];
+		}
+		if (!l)
+			continue;
+		/* initiator: the one that dialed through the relay speaks first
+		 * (multistream, Noise), as over the relayed connection. */
+		struct conn *c = conn_new(p, initiator, true);
+		if (!c)
+			break;
+		c->relayed = false; /* conn_new(..., true) skipped its TCP handle */
+		c->punched = true;
+		c->peer = *peer;
+		c->peer_known = true;
+		struct sockaddr_storage local = {0}, ss = {0};
+		int sl = sizeof(local);
+		struct wm_maddr_tcp dst = to[i];
+		int rc = uv_tcp_init_ex(p->loop, &c->tcp, dst.family == 6 ? AF_INET6 : AF_INET);
+		if (rc) {
+			c->relayed = true; /* no TCP handle to close */
+			conn_close(c, uv_strerror(rc));
+			continue;
+		}
+		c->tcp.data = c;
+		rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&local, &sl);
+		if (!rc)
+			rc = reuse_port(&c->tcp);
+		if (!rc)
+			rc = uv_tcp_bind(&c->tcp, (struct sockaddr *)&local, 0);
+		if (dst.family == 4) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			in->sin_family = AF_INET;
+			memcpy(&in->sin_addr, dst.ip, 4);
+			in->sin_port = htons(dst.port);
+		} else {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			in6->sin6_family = AF_INET6;
+			memcpy(&in6->sin6_addr, dst.ip, 16);
+			in6->sin6_port = htons(dst.port);
+		}
+		c->connect.data = c;
+		if (!rc)
+			rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss,
+					    on_connected);
+		if (rc) {
+			conn_close(c, uv_strerror(rc));
+			continue;
+		}
+		started++;
+	}
+	return started ? 0 : -ENOTCONN;
 }

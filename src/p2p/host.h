@@ -53,6 +53,7 @@ struct wm_p2p_conn_status {
 	char listen[WM_P2P_STATUS_ADDRS][128];
 	bool relayed; /* runs over a circuit of the relay below */
 	char relay_id[64];
+	bool punched; /* direct, made by a DCUtR hole punch */
 };
 
 #define WM_P2P_STATUS_RSVPS 4
@@ -226,4 +227,14 @@ uv_loop_t *wm_p2p_loop(const struct wm_p2p *p);
 int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *s, bool outbound,
 		     const struct wm_peer_id *peer, const struct wm_peer_id *relay,
 		     const uint8_t *early, size_t nearly);
+
+/* ---- for dcutr.c ---- */
+
+/* DCUtR (dcutr.c): the addresses others saw us at (identify's observed
+ * address on direct connections) with our listen port; and a hole punch:
+ * TCP connects from our listen port to each of to (at most 4), as the
+ * initiator of the secure channel or not. 0 when one was started. */
+size_t wm_p2p_public_addrs(const struct wm_p2p *p, struct wm_maddr_tcp *out, size_t max);
+int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_maddr_tcp *to,
+		 size_t n, bool initiator);
 #endif

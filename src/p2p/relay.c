@@ -259,6 +259,8 @@ static void hop_connect(struct circuit *c, const struct wm_relay_msg *m)
 	uint32_t st = 0;
 	int rc;
 
+	/* One hop message per stream: whatever follows is not read as one. */
+	c->state = H_WAIT_STOP;
 	if (!m->has_peer) {
 		st = WM_RELAY_MALFORMED_MESSAGE;
 	} else if (wm_p2p_stream_relayed(c->src) || wm_peer_id_equal(&m->peer, &c->src_id)) {
@@ -336,9 +338,10 @@ static void hop_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size
 		return;
 	int rc = reader_take(&c->rd, true, buf, len, m);
 	if (rc < 0) {
+		/* State first: closing may end the stream, and c with it. */
+		c->state = H_WAIT_STOP; /* read no more */
 		send_status(c->src, true, WM_RELAY_MALFORMED_MESSAGE);
 		wm_p2p_close(c->src);
-		c->state = H_WAIT_STOP; /* read no more */
 	} else if (rc == 1 && c->rd.n) {
 		circuit_end(c, "bytes behind the hop message");
 	} else if (rc == 1 && m->type == WM_HOP_RESERVE) {
@@ -347,9 +350,9 @@ static void hop_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size
 	} else if (rc == 1 && m->type == WM_HOP_CONNECT) {
 		hop_connect(c, m);
 	} else if (rc == 1) {
+		c->state = H_WAIT_STOP;
 		send_status(c->src, true, WM_RELAY_UNEXPECTED_MESSAGE);
 		wm_p2p_close(c->src);
-		c->state = H_WAIT_STOP;
 	}
 	free(m);
 }
@@ -394,12 +397,13 @@ static void stop_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, siz
 		return;
 	int rc = reader_take(&c->rd, false, buf, len, m);
 	if (rc < 0 || (rc == 1 && (m->type != WM_STOP_STATUS || m->status != WM_RELAY_OK))) {
-		send_status(c->src, true, WM_RELAY_CONNECTION_FAILED);
-		wm_p2p_close(c->src);
+		/* The target's stream first: closing the source may end c. */
 		struct wm_p2p_stream *d = c->dst;
 		c->dst = NULL;
-		wm_p2p_reset(d);
 		c->state = H_WAIT_STOP;
+		wm_p2p_reset(d);
+		send_status(c->src, true, WM_RELAY_CONNECTION_FAILED);
+		wm_p2p_close(c->src);
 	} else if (rc == 1) {
 		size_t rest = c->rd.n;
 		uint8_t *early = rest ? malloc(rest) : NULL;
@@ -505,17 +509,25 @@ static void stopin_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, s
 		return;
 	}
 	print_id(&si->relay, rel);
+	/* Refused: nothing more is read, and si goes at gone, which closing
+	 * may call at once. */
 	if (rc < 0 || m->type != WM_STOP_CONNECT || !m->has_peer) {
 		wm_info("libp2p: a malformed stop message from relay %s", rel);
+		si->done = true;
+		free(m);
 		send_status(s, false,
 			    rc < 0 ? WM_RELAY_MALFORMED_MESSAGE : WM_RELAY_UNEXPECTED_MESSAGE);
 		wm_p2p_close(s);
+		return;
 	} else if (!holds_rsvp(si->rs, &si->relay)) {
 		/* Only relays we chose may hand us connections. */
 		wm_info("libp2p: relay %s offered a connection, but we hold no reservation there",
 			rel);
+		si->done = true;
+		free(m);
 		send_status(s, false, WM_RELAY_PERMISSION_DENIED);
 		wm_p2p_close(s);
+		return;
 	} else if (send_status(s, false, WM_RELAY_OK) == 0) {
 		print_id(&m->peer, who);
 		wm_info("libp2p: relayed connection from %s via %s", who, rel);
@@ -532,11 +544,7 @@ static void stopin_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, s
 		free(m);
 		free(si);
 		wm_p2p_reset(s);
-		return;
 	}
-	free(m);
-	/* Refused: our side is closed; the stream goes when the peer's is. */
-	si->done = true;
 }
 
 static void stopin_fin(void *ud, struct wm_p2p_stream *s)

@@ -217,3 +217,63 @@ def test_reservations_over_the_limit_are_refused(lab):
     # The first reservation still carries a circuit.
     dialer = Js(lab, "jsa", 203, "--dial", f"{circuit}/p2p/{first.id}", "--pings", "1")
     assert dialer.wait("ping", timeout=60)[0]["relayed"]
+
+
+def test_dcutr_punches_through_two_nats(tmp_path):
+    """Two sites behind routers that masquerade (keeping ports) and drop
+    unsolicited inbound traffic; a webmeshd relay on the public side. Site a
+    reaches b through the relay; b starts DCUtR, both connect at once from
+    their listen ports, and the direct connection replaces the relayed one."""
+    from test_nat import PUBLIC_IP, NatLab
+
+    lab = NatLab(nat_a="cone", nat_b="cone-snat")
+    try:
+        def start(name, ns, *args):
+            state = lab.dir / name
+            state.mkdir(mode=0o700)
+            lab.spawn(name, ns, [wmtest.WEBMESHD, "--bootstrap", "--node-id", name,
+                                 "--state-dir", state, "--socket", state / "webmesh.sock",
+                                 "--log-level", "debug", *args])
+
+        def status(name):
+            if lab.procs[name].poll() is not None:
+                raise wmtest.StopWaiting(f"{name} exited:\n" + lab.log(name))
+            p = wmtest.run([wmtest.WMCTL, "--socket", lab.dir / name / "webmesh.sock",
+                            "status", "-o", "json"], check=False)
+            return json.loads(p.stdout) if p.returncode == 0 else {}
+
+        def peer_id(name):
+            return wait_until(lambda: field(status(name), "libp2pPeerId", "libp2p_peer_id"),
+                              30, f"{name}'s libp2p peer ID")
+
+        start("relay", lab.ns("public"), "--libp2p-listen", f"/ip4/{PUBLIC_IP}/tcp/{PORT}",
+              "--libp2p-relay")
+        rid = peer_id("relay")
+        via = f"/ip4/{PUBLIC_IP}/tcp/{PORT}/p2p/{rid}"
+        listen_any = f"/ip4/0.0.0.0/tcp/{PORT}"
+        start("site-b", lab.ns("site-b"), "--libp2p-listen", listen_any, "--libp2p-peers", via)
+        bid = peer_id("site-b")
+        wait_until(lambda: field(status("site-b"), "libp2pReservations",
+                                 "libp2p_reservations"), 30, "b's reservation")
+        start("site-a", lab.ns("site-a"), "--libp2p-listen", listen_any, "--libp2p-ping-interval",
+              "1", "--libp2p-peers", f"{via},{via}/p2p-circuit/p2p/{bid}")
+        aid = peer_id("site-a")
+
+        def direct(name, other):
+            for c in conns(status(name)):
+                if field(c, "peerId", "peer_id") == other and not c.get("relayed") and \
+                        field(c, "holePunched", "hole_punched"):
+                    return c
+        c = wait_until(lambda: direct("site-a", bid), 60, "a hole-punched connection a->b")
+        # Through b's router: its public address, b's listen port kept.
+        assert c["address"] == f"/ip4/203.0.113.2/tcp/{PORT}", c
+        assert wait_until(lambda: direct("site-b", aid), 20, "b's side of it")
+        # The relayed connection is gone from both; pings go direct.
+        wait_until(lambda: not any(x.get("relayed") for x in conns(status("site-a"))), 20,
+                   "the relayed connection to close")
+        wait_until(lambda: int(field(direct("site-a", bid) or {}, "pingRttUs", "ping_rtt_us",
+                                     -1)) > 0, 20, "a ping over the direct connection")
+        assert "hole punched" in wmtest.run(
+            [wmtest.WMCTL, "--socket", lab.dir / "site-a" / "webmesh.sock", "status"]).stdout
+    finally:
+        lab.close_reporting()

@@ -17,3 +17,5 @@ wm_unit_test(test_p2p_dcutr SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_dcut
 # host.h's one stream API: open while dialing, refusals and failed dials end
 # in gone, identify reaches the watchers.
 wm_unit_test(test_p2p_streams SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_streams.c LIBS wm_p2p_host)
+# The relay, the stop side and the stream API on a real loop: three hosts over loopback.
+wm_unit_test(test_p2p_relay_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay_host.c LIBS wm_p2p_host)
