@@ -568,6 +568,9 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 	if (r->ready || r->stopped || wm_peer_id_from_bytes(kp->id, kp->id_len, &id, NULL) ||
 	    wm_peer_id_equal(&id, wm_p2p_id(r->host)))
 		return;
+	char text[WM_PEERID_TEXT_MAX];
+	wm_peer_id_print(&id, text);
+	wm_debug("libp2p: rendezvous: %s announces the key; asking it to prove the secret", text);
 	size_t probes = 0;
 	for (struct pipe *o = r->pipes; o; o = o->next)
 		probes += o->probe;
@@ -594,9 +597,14 @@ static void on_retry(uv_timer_t *t)
 	for (struct pipe *o = r->pipes; o; o = o->next)
 		if (o->probe)
 			return; /* a probe is on its way */
-	if (wm_dht_find_providers(r->dht, r->dht_key, sizeof(r->dht_key), MAX_PROBES, on_provider,
-				  r) == 0)
-		r->looking = true;
+	/* looking first: the lookup may end inside the call. */
+	r->looking = true;
+	int rc = wm_dht_find_providers(r->dht, r->dht_key, sizeof(r->dht_key), MAX_PROBES,
+				       on_provider, r);
+	if (rc) {
+		r->looking = false;
+		wm_debug("libp2p: rendezvous lookup not started: %s", wm_strerror(rc));
+	}
 }
 
 /* ---- public ---- */
