@@ -1478,6 +1478,13 @@ int wm_p2p_register(struct wm_p2p *p, const struct wm_p2p_proto *proto)
 	return 0;
 }
 
+static bool is_loopback(const struct wm_maddr_tcp *t)
+{
+	static const uint8_t v6[16] = {[15] = 1};
+
+	return t->family == 4 ? t->ip[0] == 127 : memcmp(t->ip, v6, 16) == 0;
+}
+
 int wm_p2p_stream_open(struct wm_p2p *p, const struct wm_peer_id *peer,
 		       const uint8_t (*addrs)[WM_MADDR_MAX], const size_t *addr_len, size_t naddrs,
 		       const struct wm_p2p_proto *proto, void *ctx)
@@ -1493,11 +1500,15 @@ int wm_p2p_stream_open(struct wm_p2p *p, const struct wm_peer_id *peer,
 		return open_ext(c, proto, ctx);
 	if (!c) {
 		struct wm_maddr_tcp t;
-		size_t i;
-		for (i = 0; i < naddrs; i++)
-			if (wm_maddr_to_tcp(addrs[i], addr_len[i], &t) == 0 &&
-			    (!t.has_peer || wm_peer_id_equal(&t.peer, peer)))
-				break;
+		size_t i = naddrs;
+		/* Peers list their loopback addresses too (so do we): those
+		 * are ours, not theirs, unless nothing else is given. */
+		for (int pass = 0; pass < 2 && i == naddrs; pass++)
+			for (i = 0; i < naddrs; i++)
+				if (wm_maddr_to_tcp(addrs[i], addr_len[i], &t) == 0 &&
+				    (!t.has_peer || wm_peer_id_equal(&t.peer, peer)) &&
+				    (pass == 1 || !is_loopback(&t)))
+					break;
 		if (i == naddrs)
 			return -EHOSTUNREACH;
 		/* Dialed for others' streams: bounded like accepted ones. */
