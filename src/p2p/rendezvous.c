@@ -24,6 +24,8 @@
 #define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one TCP peer */
 #define MAX_PIPES 32
 #define MAX_PROBES 4
+#define HANDSHAKE_MS 10000    /* a pipe's proofs, both ways */
+#define HANDSHAKES_PER_PEER 4 /* pipes of one peer in their handshake */
 
 enum pstate { P_HS, P_OPEN };
 
@@ -46,6 +48,7 @@ struct pipe {
 	size_t nhs;
 	uint8_t *held;
 	size_t nheld;
+	uint64_t created_ms;
 };
 
 struct wm_rdv {
@@ -65,6 +68,7 @@ struct wm_rdv {
 	void *ud;
 	uv_timer_t retry;
 	bool retry_init;
+	uv_timer_t sweep; /* ends handshakes that take too long */
 	struct wm_peer_id server;
 	struct wm_kad_peer server_peer;
 	uv_tcp_t listener;
@@ -178,6 +182,7 @@ static struct pipe *pipe_new(struct wm_rdv *r, bool server)
 		return NULL;
 	p->r = r;
 	p->server = server;
+	p->created_ms = uv_now(wm_p2p_loop(r->host));
 	p->tcp.data = p;
 	p->next = r->pipes;
 	r->pipes = p;
@@ -404,8 +409,17 @@ static int on_accept(void *ud, struct wm_p2p_stream *s)
 	struct wm_rdv *r = ud;
 	struct pipe *p;
 
-	if (!r->serving || !(p = pipe_new(r, true)))
+	if (!r->serving)
 		return -EPERM;
+	/* A peer that opens pipes and never proves anything holds at most a
+	 * few, for HANDSHAKE_MS each. */
+	size_t n = 0;
+	for (struct pipe *o = r->pipes; o; o = o->next)
+		if (o->server && o->st == P_HS && !o->dead && o->s &&
+		    wm_peer_id_equal(wm_p2p_stream_peer(o->s), wm_p2p_stream_peer(s)))
+			n++;
+	if (n >= HANDSHAKES_PER_PEER || !(p = pipe_new(r, true)))
+		return -EBUSY;
 	p->s = s;
 	p->attached = true;
 	wm_p2p_stream_set_ctx(s, p);
@@ -607,6 +621,20 @@ static void on_retry(uv_timer_t *t)
 	}
 }
 
+static void on_sweep(uv_timer_t *t)
+{
+	struct wm_rdv *r = t->data;
+	uint64_t now = uv_now(t->loop);
+
+	for (struct pipe *p = r->pipes, *next; p; p = next) {
+		next = p->next;
+		if (!p->dead && p->st == P_HS && now - p->created_ms > HANDSHAKE_MS) {
+			pipe_kill(p, "the handshake took too long");
+			break; /* the list may have changed: the next sweep goes on */
+		}
+	}
+}
+
 /* ---- public ---- */
 
 static int check_secret(const char *s, const char *what, char *err, size_t errlen)
@@ -669,20 +697,25 @@ int wm_rdv_new(const struct wm_rdv_config *cfg, struct wm_rdv **out, char *err, 
 		wm_rdv_hmac_key(cfg->announce_secret, r->serve_key);
 		r->serving = true;
 	}
-	if ((rc = wm_p2p_register(r->host, &r->proto))) {
-		wm_seterr(err, errlen, "libp2p: too many protocols");
-		free(r);
-		return rc;
-	}
 	if (cfg->announce_secret) {
 		uint8_t key[WM_RDV_KEY_LEN];
 		wm_rdv_dht_key(cfg->announce_secret, key);
 		if ((rc = wm_dht_provide(r->dht, key, sizeof(key)))) {
 			wm_seterr(err, errlen, "announce-rendezvous: %s", wm_strerror(rc));
+			OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
 			free(r);
 			return rc;
 		}
 	}
+	if ((rc = wm_p2p_register(r->host, &r->proto))) {
+		wm_seterr(err, errlen, "libp2p: too many protocols");
+		OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
+		free(r);
+		return rc;
+	}
+	uv_timer_init(wm_p2p_loop(r->host), &r->sweep);
+	r->sweep.data = r;
+	uv_timer_start(&r->sweep, on_sweep, 1000, 1000);
 	*out = r;
 	return 0;
 }
@@ -721,6 +754,8 @@ void wm_rdv_stop(struct wm_rdv *r)
 	r->serving = false;
 	OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
 	OPENSSL_cleanse(r->join_key, sizeof(r->join_key));
+	r->pending_closes++;
+	uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
 	if (r->retry_init) {
 		r->pending_closes++;
 		uv_close((uv_handle_t *)&r->retry, on_handle_closed);

@@ -95,7 +95,9 @@ static void start(uv_loop_t *loop, struct node *n, const char *name, char *peer,
 	assert_int_equal(wm_dht_new(n->h, &dc, &n->d), 0);
 	struct wm_rdv_config rc = {
 		.host = n->h, .dht = n->d, .announce_secret = announce, .api_addr = api};
-	if (wm_rdv_new(&rc, &n->r, err, sizeof(err)))
+	n->r = NULL;
+	/* "silent" speaks the protocol its own way (below). */
+	if (strcmp(name, "silent") && wm_rdv_new(&rc, &n->r, err, sizeof(err)))
 		fail_msg("wm_rdv_new %s: %s", name, err);
 	wm_p2p_status(n->h, &st);
 	snprintf(n->addr, sizeof(n->addr), "%s/p2p/%s", st.listen[0], st.peer_id);
@@ -238,6 +240,34 @@ static bool echoed(void *arg)
 	return ngot == strlen("hello through the pipe");
 }
 
+/* An impostor that takes the stream and never answers. */
+static int silent_accept(void *ud, struct wm_p2p_stream *s)
+{
+	(void)ud;
+	(void)s;
+	return 0;
+}
+
+static void silent_data(struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	(void)s;
+	(void)buf;
+	(void)len;
+}
+
+static void silent_stream(struct wm_p2p_stream *s)
+{
+	(void)s;
+}
+
+static const struct wm_p2p_proto silent_proto = {
+	.name = WM_RDV_PROTOCOL,
+	.accept = silent_accept,
+	.data = silent_data,
+	.fin = silent_stream,
+	.gone = silent_stream,
+};
+
 static void test_impostor_then_server(void **state)
 {
 	uv_loop_t loop;
@@ -263,9 +293,15 @@ static void test_impostor_then_server(void **state)
 	start(&loop, &boot, "boot", NULL, NULL, NULL);
 	/* The impostor saw the DHT key only: it announces it, with a secret
 	 * of its own for the proof. */
-	start(&loop, &fake, "fake", boot.addr, "not the mesh's secret at all", api);
 	wm_rdv_dht_key(SECRET, key);
+	start(&loop, &fake, "fake", boot.addr, "not the mesh's secret at all", api);
 	assert_int_equal(wm_dht_provide(fake.d, key, sizeof(key)), 0);
+	/* Another takes the stream and never answers: the joiner's probe
+	 * ends after 10 s and it goes on looking. */
+	struct node silent;
+	start(&loop, &silent, "silent", boot.addr, NULL, NULL);
+	assert_int_equal(wm_p2p_register(silent.h, &silent_proto), 0);
+	assert_int_equal(wm_dht_provide(silent.d, key, sizeof(key)), 0);
 	start(&loop, &joiner, "joiner", boot.addr, NULL, NULL);
 	assert_int_equal(wm_rdv_join(joiner.r, "short", on_joined, &j), -EINVAL);
 	assert_int_equal(wm_rdv_join(joiner.r, SECRET, on_joined, &j), 0);
@@ -274,7 +310,7 @@ static void test_impostor_then_server(void **state)
 
 	/* The real server: joined through it, and its pipe works. */
 	start(&loop, &real, "real", boot.addr, SECRET, api);
-	assert_true(run_until(&loop, is_joined, &j, 15000));
+	assert_true(run_until(&loop, is_joined, &j, 25000));
 	assert_int_equal(j.calls, 1);
 	assert_non_null(strstr(j.hostport, "127.0.0.1:"));
 	uv_ip4_addr("127.0.0.1", atoi(strchr(j.hostport, ':') + 1), &sin);
@@ -291,12 +327,13 @@ static void test_impostor_then_server(void **state)
 	stop(&joiner);
 	stop(&real);
 	stop(&fake);
+	stop(&silent);
 	stop(&boot);
 	uv_run(&loop, UV_RUN_DEFAULT);
-	assert_int_equal(closed, 4);
+	assert_int_equal(closed, 5);
 	assert_int_equal(uv_loop_close(&loop), 0);
-	const char *names[] = {"boot", "fake", "joiner", "real"};
-	for (int i = 0; i < 4; i++) {
+	const char *names[] = {"boot", "fake", "joiner", "real", "silent"};
+	for (int i = 0; i < 5; i++) {
 		char f[256];
 		snprintf(f, sizeof(f), "%s/%s.key", dir, names[i]);
 		unlink(f);
