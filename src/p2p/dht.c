@@ -869,6 +869,13 @@ int wm_dht_provide(struct wm_dht *d, const uint8_t *key, size_t len)
 	struct provide *p = &d->provides[d->nprovides++];
 	memcpy(p->key, key, len);
 	p->key_len = len;
+	/* In our own store at once: a peer that asks us before our first
+	 * announce (a joiner whose only peer we are) finds us. */
+	struct wm_kad_peer self;
+	uint8_t kid[32];
+	self_peer(d, &self);
+	sha256(key, len, kid);
+	wm_kad_providers_add(&d->store, kid, d->self_kid, &self, now_ms(d));
 	p->next_ms = 0; /* the next tick, or once the table has a peer */
 	return 0;
 }

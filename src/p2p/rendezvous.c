@@ -19,7 +19,8 @@
 #include "core/hostport.h"
 #include "util/log.h"
 
-#define RETRY_MS 2000
+#define RETRY_MS 2000			     /* between lookups that found no server */
+#define TICK_MS 250			     /* while no peer is there to ask */
 #define HELD_MAX (256u * 1024u)		     /* bytes waiting for the other side */
 #define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one TCP peer */
 #define MAX_PIPES 32
@@ -49,6 +50,7 @@ struct pipe {
 	uint8_t *held;
 	size_t nheld;
 	uint64_t created_ms;
+	struct wm_kad_peer kpeer; /* a probe: the provider's record (addresses) */
 };
 
 struct wm_rdv {
@@ -68,6 +70,7 @@ struct wm_rdv {
 	void *ud;
 	uv_timer_t retry;
 	bool retry_init;
+	uint64_t next_lookup_ms;
 	uv_timer_t sweep; /* ends handshakes that take too long */
 	struct wm_peer_id server;
 	struct wm_kad_peer server_peer;
@@ -548,6 +551,7 @@ static void joiner_ready(struct wm_rdv *r, struct pipe *probe)
 	if (r->ready)
 		return;
 	r->server = probe->peer;
+	r->server_peer = probe->kpeer;
 	wm_peer_id_print(&r->server, id);
 	uv_ip4_addr("127.0.0.1", 0, &sin);
 	uv_tcp_init(wm_p2p_loop(r->host), &r->listener);
@@ -575,6 +579,9 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 
 	if (!kp) {
 		r->looking = false;
+		/* No peer to ask yet (the bootstrap connection is on its way):
+		 * again at the next tick; otherwise in RETRY_MS. */
+		r->next_lookup_ms = uv_now(wm_p2p_loop(r->host)) + (err == -ENOENT ? 0 : RETRY_MS);
 		if (err && !r->ready)
 			wm_debug("libp2p: rendezvous lookup: %s", wm_strerror(err));
 		return;
@@ -592,7 +599,7 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 		return;
 	p->probe = true;
 	p->peer = id;
-	r->server_peer = *kp;
+	p->kpeer = *kp;
 	p->attached = true;
 	int rc = wm_p2p_stream_open(r->host, &id, (const uint8_t(*)[WM_MADDR_MAX])kp->addrs,
 				    kp->addr_len, kp->naddrs, &r->proto, p);
@@ -606,7 +613,7 @@ static void on_retry(uv_timer_t *t)
 {
 	struct wm_rdv *r = t->data;
 
-	if (r->ready || r->stopped || r->looking)
+	if (r->ready || r->stopped || r->looking || uv_now(t->loop) < r->next_lookup_ms)
 		return;
 	for (struct pipe *o = r->pipes; o; o = o->next)
 		if (o->probe)
@@ -734,7 +741,7 @@ int wm_rdv_join(struct wm_rdv *r, const char *secret, wm_rdv_join_cb cb, void *u
 	uv_timer_init(wm_p2p_loop(r->host), &r->retry);
 	r->retry_init = true;
 	r->retry.data = r;
-	uv_timer_start(&r->retry, on_retry, 200, RETRY_MS);
+	uv_timer_start(&r->retry, on_retry, TICK_MS, TICK_MS);
 	return 0;
 }
 
