@@ -736,7 +736,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "86400",
 	 .min = 60,
 	 .max = 604800,
-	 .help = "life of a DHT provider record; this node renews its own at half of it"},
+	 .help = "life of a DHT provider record; this node announces its own again every 10 "
+		 "minutes (or at half the life if shorter)"},
 	{.name = "announce-rendezvous",
 	 .type = WM_CFG_STRING,
 	 .offset = F(announce_rendezvous),

@@ -745,7 +745,11 @@ static void on_tick(uv_timer_t *t)
 	for (size_t i = 0; i < d->nprovides; i++) {
 		struct provide *p = &d->provides[i];
 		if (now >= p->next_ms && d->table.size && d->nlookups < MAX_LOOKUPS) {
-			p->next_ms = now + (uint64_t)d->cfg.provider_ttl_s * 500u;
+			/* Half the record's life, and at least as often as the
+			 * table is refreshed: peers that came since (or lost our
+			 * record in a restart) learn it within minutes. */
+			uint64_t every = (uint64_t)d->cfg.provider_ttl_s * 500u;
+			p->next_ms = now + (every < REFRESH_MS ? every : REFRESH_MS);
 			/* Our own store holds us too, for the peers that ask us. */
 			struct wm_kad_peer self;
 			uint8_t kid[32];
@@ -871,6 +875,13 @@ int wm_dht_provide(struct wm_dht *d, const uint8_t *key, size_t len)
 	struct provide *p = &d->provides[d->nprovides++];
 	memcpy(p->key, key, len);
 	p->key_len = len;
+	/* In our own store at once: a peer that asks us before our first
+	 * announce (a joiner whose only peer we are) finds us. */
+	struct wm_kad_peer self;
+	uint8_t kid[32];
+	self_peer(d, &self);
+	sha256(key, len, kid);
+	wm_kad_providers_add(&d->store, kid, d->self_kid, &self, now_ms(d));
 	p->next_ms = 0; /* the next tick, or once the table has a peer */
 	return 0;
 }

@@ -18,7 +18,7 @@
 struct wm_dht_config {
 	uint32_t providers_max;	    /* records kept over all keys; 0: 1024 */
 	uint32_t providers_per_key; /* records kept per key; 0: 20 */
-	uint32_t provider_ttl_s;    /* a record's life; ours are renewed at half; 0: 24 h */
+	uint32_t provider_ttl_s;    /* a record's life (ours renewed within it); 0: 24 h */
 	uint32_t query_timeout_ms;  /* one request to one peer; 0: 5000 */
 	uint32_t lookup_timeout_ms; /* a whole lookup; 0: 30000 */
 	uint32_t requests_per_s;    /* served to all peers together; 0: 200 */
@@ -39,7 +39,8 @@ void wm_dht_free(struct wm_dht *d, void (*done_cb)(void *data), void *data);
 typedef void (*wm_dht_providers_cb)(void *ud, const struct wm_kad_peer *p, int err);
 
 /* Announces us as a provider of key (a multihash, up to WM_KAD_KEY_MAX
- * bytes) to the k peers nearest to it, now and every provider_ttl_s / 2.
+ * bytes) to the k peers nearest to it, as soon as the table has a peer and
+ * then every 10 minutes (or provider_ttl_s / 2 if shorter).
  * 0, -EINVAL, -ENOSPC (at most 8 keys). */
 int wm_dht_provide(struct wm_dht *d, const uint8_t *key, size_t len);
 /* Looks up providers of key: cb once per distinct provider (at most max),

@@ -1753,6 +1753,13 @@ static struct conn *coming_conn(const struct wm_p2p *p, const struct wm_peer_id 
 	return NULL;
 }
 
+static bool is_loopback(const struct wm_maddr_tcp *t)
+{
+	static const uint8_t v6[16] = {[15] = 1};
+
+	return t->family == 4 ? t->ip[0] == 127 : memcmp(t->ip, v6, 16) == 0;
+}
+
 /* Dials peer directly from to: the connection (being made), or NULL with
  * *rc: -EHOSTUNREACH when to has no usable address, else why it failed. */
 static struct conn *dial_direct(struct wm_p2p *p, const struct wm_peer_id *peer,
@@ -1763,10 +1770,15 @@ static struct conn *dial_direct(struct wm_p2p *p, const struct wm_peer_id *peer,
 	struct conn *c;
 
 	*rc = -EHOSTUNREACH;
-	for (i = 0; i < to->naddrs; i++)
-		if (wm_maddr_to_tcp(to->addrs[i], to->lens[i], &t) == 0 &&
-		    (!t.has_peer || wm_peer_id_equal(&t.peer, peer)))
-			break;
+	i = to->naddrs;
+	/* Peers list their loopback addresses too (so do we): those are
+	 * ours, not theirs, unless nothing else is given. */
+	for (int pass = 0; pass < 2 && i == to->naddrs; pass++)
+		for (i = 0; i < to->naddrs; i++)
+			if (wm_maddr_to_tcp(to->addrs[i], to->lens[i], &t) == 0 &&
+			    (!t.has_peer || wm_peer_id_equal(&t.peer, peer)) &&
+			    (pass == 1 || !is_loopback(&t)))
+				break;
 	if (i == to->naddrs)
 		return NULL;
 	/* Dialed for others' streams: bounded like accepted ones. */

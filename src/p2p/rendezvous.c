@@ -19,11 +19,14 @@
 #include "core/hostport.h"
 #include "util/log.h"
 
-#define RETRY_MS 2000
+#define RETRY_MS 2000			     /* between lookups that found no server */
+#define TICK_MS 250			     /* while no peer is there to ask */
 #define HELD_MAX (256u * 1024u)		     /* bytes waiting for the other side */
 #define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one TCP peer */
 #define MAX_PIPES 32
 #define MAX_PROBES 4
+#define HANDSHAKE_MS 10000    /* a pipe's proofs, both ways */
+#define HANDSHAKES_PER_PEER 4 /* pipes of one peer in their handshake */
 
 enum pstate { P_HS, P_OPEN };
 
@@ -46,6 +49,8 @@ struct pipe {
 	size_t nhs;
 	uint8_t *held;
 	size_t nheld;
+	uint64_t created_ms;
+	struct wm_kad_peer kpeer; /* a probe: the provider's record (addresses) */
 };
 
 struct wm_rdv {
@@ -64,6 +69,8 @@ struct wm_rdv {
 	void *ud;
 	uv_timer_t retry;
 	bool retry_init;
+	uint64_t next_lookup_ms;
+	uv_timer_t sweep; /* ends handshakes that take too long */
 	struct wm_peer_id server;
 	struct wm_kad_peer server_peer;
 	uv_tcp_t listener;
@@ -177,6 +184,7 @@ static struct pipe *pipe_new(struct wm_rdv *r, bool server)
 		return NULL;
 	p->r = r;
 	p->server = server;
+	p->created_ms = uv_now(wm_p2p_loop(r->host));
 	p->tcp.data = p;
 	p->next = r->pipes;
 	r->pipes = p;
@@ -410,8 +418,22 @@ static int on_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_str
 	struct wm_rdv *r = arg;
 	struct pipe *p;
 
-	if (!r->serving || !(p = pipe_new(r, true)))
+	if (!r->serving)
 		return -EPERM;
+	/* A peer that opens pipes and never proves anything holds at most a
+	 * few, for HANDSHAKE_MS each. */
+	size_t n = 0;
+	struct wm_peer_id from, other;
+
+	wm_p2p_stream_peer(s, &from);
+	for (struct pipe *o = r->pipes; o; o = o->next) {
+		if (!o->server || o->st != P_HS || o->dead || !o->s)
+			continue;
+		wm_p2p_stream_peer(o->s, &other);
+		n += wm_peer_id_equal(&other, &from);
+	}
+	if (n >= HANDSHAKES_PER_PEER || !(p = pipe_new(r, true)))
+		return -EBUSY;
 	p->s = s;
 	p->attached = true;
 	*cb = &stream_cb;
@@ -548,6 +570,7 @@ static void joiner_ready(struct wm_rdv *r, struct pipe *probe)
 	if (r->ready)
 		return;
 	r->server = probe->peer;
+	r->server_peer = probe->kpeer;
 	wm_peer_id_print(&r->server, id);
 	uv_ip4_addr("127.0.0.1", 0, &sin);
 	uv_tcp_init(wm_p2p_loop(r->host), &r->listener);
@@ -575,6 +598,9 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 
 	if (!kp) {
 		r->looking = false;
+		/* No peer to ask yet (the bootstrap connection is on its way):
+		 * again at the next tick; otherwise in RETRY_MS. */
+		r->next_lookup_ms = uv_now(wm_p2p_loop(r->host)) + (err == -ENOENT ? 0 : RETRY_MS);
 		if (err && !r->ready)
 			wm_debug("libp2p: rendezvous lookup: %s", wm_strerror(err));
 		return;
@@ -582,6 +608,9 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 	if (r->ready || r->stopped || wm_peer_id_from_bytes(kp->id, kp->id_len, &id, NULL) ||
 	    wm_peer_id_equal(&id, wm_p2p_id(r->host)))
 		return;
+	char text[WM_PEERID_TEXT_MAX];
+	wm_peer_id_print(&id, text);
+	wm_debug("libp2p: rendezvous: %s announces the key; asking it to prove the secret", text);
 	size_t probes = 0;
 	for (struct pipe *o = r->pipes; o; o = o->next)
 		probes += o->probe;
@@ -589,7 +618,7 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 		return;
 	p->probe = true;
 	p->peer = id;
-	r->server_peer = *kp;
+	p->kpeer = *kp;
 	p->attached = true;
 	struct wm_p2p_dial to = {
 		.addrs = (const uint8_t(*)[WM_MADDR_MAX])kp->addrs,
@@ -607,14 +636,33 @@ static void on_retry(uv_timer_t *t)
 {
 	struct wm_rdv *r = t->data;
 
-	if (r->ready || r->stopped || r->looking)
+	if (r->ready || r->stopped || r->looking || uv_now(t->loop) < r->next_lookup_ms)
 		return;
 	for (struct pipe *o = r->pipes; o; o = o->next)
 		if (o->probe)
 			return; /* a probe is on its way */
-	if (wm_dht_find_providers(r->dht, r->dht_key, sizeof(r->dht_key), MAX_PROBES, on_provider,
-				  r) == 0)
-		r->looking = true;
+	/* looking first: the lookup may end inside the call. */
+	r->looking = true;
+	int rc = wm_dht_find_providers(r->dht, r->dht_key, sizeof(r->dht_key), MAX_PROBES,
+				       on_provider, r);
+	if (rc) {
+		r->looking = false;
+		wm_debug("libp2p: rendezvous lookup not started: %s", wm_strerror(rc));
+	}
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+	struct wm_rdv *r = t->data;
+	uint64_t now = uv_now(t->loop);
+
+	for (struct pipe *p = r->pipes, *next; p; p = next) {
+		next = p->next;
+		if (!p->dead && p->st == P_HS && now - p->created_ms > HANDSHAKE_MS) {
+			pipe_kill(p, "the handshake took too long");
+			break; /* the list may have changed: the next sweep goes on */
+		}
+	}
 }
 
 /* ---- public ---- */
@@ -669,20 +717,25 @@ int wm_rdv_new(const struct wm_rdv_config *cfg, struct wm_rdv **out, char *err, 
 		wm_rdv_hmac_key(cfg->announce_secret, r->serve_key);
 		r->serving = true;
 	}
-	if ((rc = wm_p2p_handle(r->host, WM_RDV_PROTOCOL, on_accept, r))) {
-		wm_seterr(err, errlen, "libp2p: too many protocols");
-		free(r);
-		return rc;
-	}
 	if (cfg->announce_secret) {
 		uint8_t key[WM_RDV_KEY_LEN];
 		wm_rdv_dht_key(cfg->announce_secret, key);
 		if ((rc = wm_dht_provide(r->dht, key, sizeof(key)))) {
 			wm_seterr(err, errlen, "announce-rendezvous: %s", wm_strerror(rc));
+			OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
 			free(r);
 			return rc;
 		}
 	}
+	if ((rc = wm_p2p_handle(r->host, WM_RDV_PROTOCOL, on_accept, r))) {
+		wm_seterr(err, errlen, "libp2p: too many protocols");
+		OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
+		free(r);
+		return rc;
+	}
+	uv_timer_init(wm_p2p_loop(r->host), &r->sweep);
+	r->sweep.data = r;
+	uv_timer_start(&r->sweep, on_sweep, 1000, 1000);
 	*out = r;
 	return 0;
 }
@@ -701,7 +754,7 @@ int wm_rdv_join(struct wm_rdv *r, const char *secret, wm_rdv_join_cb cb, void *u
 	uv_timer_init(wm_p2p_loop(r->host), &r->retry);
 	r->retry_init = true;
 	r->retry.data = r;
-	uv_timer_start(&r->retry, on_retry, 200, RETRY_MS);
+	uv_timer_start(&r->retry, on_retry, TICK_MS, TICK_MS);
 	return 0;
 }
 
@@ -721,6 +774,8 @@ void wm_rdv_stop(struct wm_rdv *r)
 	r->serving = false;
 	OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
 	OPENSSL_cleanse(r->join_key, sizeof(r->join_key));
+	r->pending_closes++;
+	uv_close((uv_handle_t *)&r->sweep, on_handle_closed);
 	if (r->retry_init) {
 		r->pending_closes++;
 		uv_close((uv_handle_t *)&r->retry, on_handle_closed);

@@ -65,3 +65,24 @@ def test_node_joins_by_rendezvous_without_an_address():
         assert other.running()
         assert not other.status().get("address_ipv4")
         assert "proved it knows the secret" not in other.log()
+
+
+def test_rendezvous_through_another_dht_peer():
+    """The joiner's only libp2p peer is a member, not the server: the server
+    is found through it in the DHT and dialed at the address its record
+    gives (not its loopback one)."""
+    with topology() as topo:
+        server = topo.bootstrap(
+            "a", "--libp2p-listen", f"/ip4/0.0.0.0/tcp/{LIBP2P_PORT}",
+            "--announce-rendezvous", SECRET)
+        relay = topo.join("d", "--libp2p-listen", f"/ip4/0.0.0.0/tcp/{LIBP2P_PORT}",
+                          "--libp2p-peers", libp2p_addr(server))
+        node = topo.add_node("b")
+        args = rendezvous_args(topo, node, SECRET, relay)
+        node.start(*args)
+        st = node.wait_ready("member")
+        assert st.get("address_ipv4")
+        server_id = libp2p_addr(server).rsplit("/", 1)[1]
+        assert f"{server_id} proved it knows the secret" in node.log()
+        a_ip = server.status()["address_ipv4"].split("/")[0]
+        wait_until(lambda: node.ping(a_ip), scaled(30), "b pings a over the mesh")

@@ -113,6 +113,8 @@ int main(int argc, char **argv)
 	long seconds = 60;
 	char err[512] = "";
 	uv_loop_t *loop = uv_default_loop();
+	/* As webmeshd: a peer that closes first is an error code, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
 
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *k = argv[i], *v = argv[i + 1];
