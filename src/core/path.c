@@ -190,7 +190,7 @@ static void p2p_on(struct wm_path *p, int64_t now, uint64_t rnd, struct wm_path_
 	if (p->controlling)
 		out->flags |= WM_PATH_DO_KICK;
 	out->why = p->attrs.p2p_edge ? "the edge is marked libp2p"
-		   : p->p2p_peer	 ? "the peer carries the pair over libp2p"
+		   : p->p2p_peer     ? "the peer carries the pair over libp2p"
 		   : p->state == WM_PATH_TRYING
 			   ? "no handshake at the direct endpoints, no ICE: over libp2p"
 			   : "ICE failed: over libp2p while it retries";

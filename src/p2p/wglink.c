@@ -16,9 +16,9 @@
 #include "p2p/host.h"
 #include "util/log.h"
 
-#define RELAY_BATCH 16 /* the relay hands at most this many datagrams at once */
-#define CHECK_UP_MS 1000  /* a stream is up: is it still? */
-#define CHECK_DOWN_MS 50  /* none yet: connect, open, and look again soon */
+#define RELAY_BATCH 16	 /* the relay hands at most this many datagrams at once */
+#define CHECK_UP_MS 1000 /* a stream is up: is it still? */
+#define CHECK_DOWN_MS 50 /* none yet: connect, open, and look again soon */
 /* Held while no stream is up, sent once one is: WireGuard's handshake
  * messages (148 and 92 bytes), so that the first handshake does not wait
  * for WireGuard's 5 s retry. Larger datagrams (data) are dropped as on a
@@ -194,11 +194,13 @@ static int relay_send_cb(void *data, const struct iovec *pkts, unsigned n)
 	if (!w->tx || !stream_ready(w->tx)) {
 		for (unsigned i = 0; i < n; i++) {
 			size_t len = pkts[i].iov_len;
-			if (len > PENDING_DGRAM || wm_p2pwg_header(len, w->pending[w->npending % PENDING]))
+			if (len > PENDING_DGRAM ||
+			    wm_p2pwg_header(len, w->pending[w->npending % PENDING]))
 				continue;
 			if (!w->npending)
 				w->pending_since = uv_now(wm_p2p_loop(w->set->host));
-			memcpy(w->pending[w->npending % PENDING] + WM_P2PWG_HDR, pkts[i].iov_base, len);
+			memcpy(w->pending[w->npending % PENDING] + WM_P2PWG_HDR, pkts[i].iov_base,
+			       len);
 			w->pending_len[w->npending++ % PENDING] = WM_P2PWG_HDR + len;
 		}
 		return 0; /* counted as dropped: most are */
