@@ -91,6 +91,10 @@ struct wm_p2p_stream_info {
 	bool ready;	  /* negotiated, its connection up */
 	bool outbound;	  /* we opened it */
 	char remote[256]; /* the connection's remote address, multiaddr */
+	/* A connection through a circuit relay (/p2p-circuit): the relay's
+	 * peer ID. Nothing sets them before circuit relay v2 exists. */
+	bool relayed;
+	char relay_peer_id[64];
 };
 
 uv_loop_t *wm_p2p_loop(const struct wm_p2p *p);

@@ -456,6 +456,8 @@ void wm_p2p_wg_status(const struct wm_p2p_wg *w, struct wm_p2p_wg_status *out)
 		struct wm_p2p_stream_info in;
 		wm_p2p_stream_info(w->tx->s, &in);
 		out->connected = true;
+		out->relayed = in.relayed;
+		snprintf(out->relay_peer_id, sizeof(out->relay_peer_id), "%s", in.relay_peer_id);
 		snprintf(out->remote, sizeof(out->remote), "%s", in.remote);
 	}
 	wm_relay_get_stats(w->relay, &rs);
