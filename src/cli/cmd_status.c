@@ -59,6 +59,35 @@ static void print_libp2p(const Webmesh__V1__Status *st)
 		       st->libp2p_relay_reservations, st->libp2p_relay_circuits);
 }
 
+/* The peers whose WireGuard goes over libp2p (issue 11): directly, or
+ * through a circuit relay, whose peer ID is shown. */
+static void print_libp2p_paths(const Webmesh__V1__Status *st)
+{
+	static const char *const headers[] = {"  ID",	"PATH",	   "VIA",
+					      "REMOTE", "PATH RX", "PATH TX"};
+	struct wm_table *t = wm_table_new(6, headers);
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->n_peers; i++) {
+		const Webmesh__V1__PeerStatus *p = st->peers[i];
+		if (strncmp(p->path, "libp2p-", 7) != 0)
+			continue;
+		char id[80], rx[32], tx[32];
+		snprintf(id, sizeof(id), "  %s", p->id[0] ? p->id : "(unknown)");
+		snprintf(rx, sizeof(rx), "%" PRIu64, p->libp2p_rx_bytes);
+		snprintf(tx, sizeof(tx), "%" PRIu64, p->libp2p_tx_bytes);
+		const char *via = p->libp2p_relay_peer_id[0] ? p->libp2p_relay_peer_id : "direct";
+		const char *row[] = {id, p->path, via, p->libp2p_remote, rx, tx};
+		wm_table_add(t, row);
+		n++;
+	}
+	if (n) {
+		printf("over libp2p:\n");
+		wm_table_print(t);
+	}
+	wm_table_free(t);
+}
+
 static void print_table(const Webmesh__V1__Status *st)
 {
 	char role[32];
@@ -129,6 +158,10 @@ static void print_table(const Webmesh__V1__Status *st)
 	}
 	wm_table_print(t);
 	wm_table_free(t);
+	print_libp2p_paths(st);
+	for (size_t i = 0; i < st->n_peers; i++)
+		if (strncmp(st->peers[i]->path, "libp2p-", 7) == 0 && !st->peers[i]->ice_state[0])
+			over_ice--; /* in the table above, not ICE's */
 	if (over_ice == 0)
 		return;
 	/* The peers over ICE: the pair carrying them and why they use it. */
@@ -138,7 +171,8 @@ static void print_table(const Webmesh__V1__Status *st)
 	t = wm_table_new(8, ice_headers);
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const Webmesh__V1__PeerStatus *p = st->peers[i];
-		if (!p->path[0] || strcmp(p->path, "direct") == 0)
+		if (!p->path[0] || strcmp(p->path, "direct") == 0 ||
+		    (strncmp(p->path, "libp2p-", 7) == 0 && !p->ice_state[0]))
 			continue;
 		char id[80], rx[32], tx[32], n[16];
 		snprintf(id, sizeof(id), "  %s", p->id[0] ? p->id : "(unknown)");

@@ -190,7 +190,7 @@ static void p2p_on(struct wm_path *p, int64_t now, uint64_t rnd, struct wm_path_
 	if (p->controlling)
 		out->flags |= WM_PATH_DO_KICK;
 	out->why = p->attrs.p2p_edge ? "the edge is marked libp2p"
-		   : p->p2p_peer	 ? "the peer carries the pair over libp2p"
+		   : p->p2p_peer     ? "the peer carries the pair over libp2p"
 		   : p->state == WM_PATH_TRYING
 			   ? "no handshake at the direct endpoints, no ICE: over libp2p"
 			   : "ICE failed: over libp2p while it retries";
@@ -568,6 +568,7 @@ static void p2p_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t n
 	return;
 direct:
 	p2p_off(p, NULL, out);
+	p->p2p_direct_ms = now;
 	if (wm_path_on_ice(p)) {
 		leave_ice(p, now, true, "the direct path works again", out);
 	} else {
@@ -664,7 +665,9 @@ void wm_path_step(struct wm_path *p, const struct wm_path_event *ev, int64_t now
 		/* Only where both sides speak libp2p; on ICE that works, the
 		 * peer will follow ICE back. */
 		if (p->p2p || !p->attrs.p2p_available || now < p->p2p_blocked_ms ||
-		    p->state == WM_PATH_CONNECTED || p->state == WM_PATH_PROBING)
+		    p->state == WM_PATH_CONNECTED || p->state == WM_PATH_PROBING ||
+		    (p->state == WM_PATH_DIRECT && p->p2p_direct_ms &&
+		     now - p->p2p_direct_ms < WM_PATH_P2P_FOLLOW_HOLD_MS))
 			return;
 		p->p2p_peer = true;
 		p2p_on(p, now, rnd, out);

@@ -78,6 +78,9 @@
 #define WM_PATH_P2P_PROBE_FIRST_MS 10000 /* first probe of direct after libp2p began */
 #define WM_PATH_P2P_PROBE_MAX_MS 60000
 #define WM_PATH_P2P_RETRY_MS 5000 /* libp2p could not be opened: again after */
+/* Back on direct from libp2p: the peer's streams are not followed for this
+ * long, while it sees the direct path work and returns too (no flapping). */
+#define WM_PATH_P2P_FOLLOW_HOLD_MS 10000
 
 enum wm_path_state {
 	WM_PATH_TRYING = 0,
@@ -197,6 +200,7 @@ struct wm_path {
 	uint64_t p2p_probe_rx;	/* rx bytes then */
 	int64_t p2p_blocked_ms; /* libp2p failed to open: not before this */
 	bool p2p_peer;		/* the peer put the pair on libp2p (EV_P2P_PEER) */
+	int64_t p2p_direct_ms;	/* libp2p was left for the direct path then */
 };
 
 /* A new pair, at its direct endpoints since now. controlling: this side has

@@ -240,27 +240,28 @@ static void on_written(uv_write_t *req, int status)
 		conn_close(c, uv_strerror(status));
 }
 
-static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
+/* Queues len bytes of w->data; w is the write's from now on. */
+static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 {
-	if (c->state == C_CLOSING || len == 0)
+	if (c->state == C_CLOSING) {
+		free(w);
 		return;
+	}
 	if (c->relayed) {
-		if (via_write(c, buf, len))
+		/* The relay's stream copies what it takes: w is done with. */
+		int rc = via_write(c, w->data, len);
+		free(w);
+		if (rc)
 			conn_close(c, "the relay's stream is gone or does not drain");
 		return;
 	}
 	/* A peer that grants window but never reads would grow our queue
 	 * (its pings echoed, say): past the bound, the connection goes. */
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > WRITE_QUEUE_MAX) {
+		free(w);
 		conn_close(c, "the peer does not read what we send");
 		return;
 	}
-	struct wreq *w = malloc(sizeof(*w) + len);
-	if (!w) {
-		conn_close(c, "out of memory");
-		return;
-	}
-	memcpy(w->data, buf, len);
 	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
 	w->req.data = c;
 	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
@@ -270,21 +271,34 @@ static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
 	}
 }
 
+static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (c->state == C_CLOSING || len == 0)
+		return;
+	struct wreq *w = malloc(sizeof(*w) + len);
+	if (!w) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	memcpy(w->data, buf, len);
+	send_wreq(c, w, len);
+}
+
 /* Plaintext over the Noise channel, in frames of at most 65535 bytes. */
 static void send_secure(struct conn *c, const uint8_t *buf, size_t len)
 {
 	while (len && c->state != C_CLOSING) {
 		size_t n = len > WM_NOISE_PLAIN_MAX ? WM_NOISE_PLAIN_MAX : len;
-		uint8_t *f = malloc(2 + n + WM_NOISE_TAG);
-		if (!f || wm_noise_encrypt(&c->tx, NULL, 0, buf, n, f + 2)) {
-			free(f);
+		/* Encrypted straight into the write's buffer: no copy after. */
+		struct wreq *w = malloc(sizeof(*w) + 2 + n + WM_NOISE_TAG);
+		if (!w || wm_noise_encrypt(&c->tx, NULL, 0, buf, n, w->data + 2)) {
+			free(w);
 			conn_close(c, "cannot encrypt");
 			return;
 		}
-		f[0] = (uint8_t)((n + WM_NOISE_TAG) >> 8);
-		f[1] = (uint8_t)(n + WM_NOISE_TAG);
-		send_raw(c, f, 2 + n + WM_NOISE_TAG);
-		free(f);
+		w->data[0] = (uint8_t)((n + WM_NOISE_TAG) >> 8);
+		w->data[1] = (uint8_t)(n + WM_NOISE_TAG);
+		send_wreq(c, w, 2 + n + WM_NOISE_TAG);
 		buf += n;
 		len -= n;
 	}

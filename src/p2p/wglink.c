@@ -2,6 +2,7 @@
 #include "p2p/wglink.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,14 @@
 #include "core/p2pwire.h"
 #include "nat/relay.h"
 #include "p2p/host.h"
+#include "p2p/noise.h"
+#include "p2p/yamux.h"
 #include "util/log.h"
 
-#define RELAY_BATCH 16	    /* the relay hands at most this many datagrams at once */
+/* What WireGuard sent during one wakeup of the relay goes out in writes of
+ * up to this much (one Noise frame with the yamux header), not one per
+ * relay batch: fewer frames, encryptions and syscalls per datagram. */
+#define TXBUF (WM_NOISE_PLAIN_MAX - WM_YAMUX_HDR_LEN)
 #define RELAY_AFTER_MS 2000 /* down this long: a relayed connection is tried too */
 #define CHECK_UP_MS 1000    /* a stream is up: is it still? */
 #define CHECK_DOWN_MS 50    /* none yet: connect, open, and look again soon */
@@ -58,7 +64,9 @@ struct wm_p2p_wg {
 	uv_timer_t timer;
 	struct wgstream *streams;
 	struct wgstream *tx; /* the stream we send on */
-	uint8_t *txbuf;	     /* one relay batch, framed */
+	uint8_t *txbuf;	     /* framed datagrams not written yet */
+	size_t ntx;
+	uint64_t tx_dropped; /* taken from the relay, then dropped at the write */
 	uint8_t pending[PENDING][WM_P2PWG_HDR + PENDING_DGRAM];
 	size_t pending_len[PENDING], npending;
 	uint64_t pending_since; /* the loop's time of the oldest held */
@@ -203,13 +211,26 @@ static const struct wm_p2p_stream_cb stream_cb = {
 
 /* ---- WireGuard's side ---- */
 
+/* Writes what is gathered. A backed-up connection drops it, as a full
+ * socket buffer would (WireGuard retransmits what matters). */
+static void tx_flush(struct wm_p2p_wg *w)
+{
+	if (!w->ntx)
+		return;
+	if (!w->tx || wm_p2p_stream_queued(w->tx->s) + w->ntx > WM_P2P_DGRAM_QUEUE_MAX ||
+	    wm_p2p_write(w->tx->s, w->txbuf, w->ntx) != 0) {
+		for (size_t off = 0; off + WM_P2PWG_HDR <= w->ntx;) {
+			w->tx_dropped++;
+			off += WM_P2PWG_HDR + ((size_t)w->txbuf[off] << 8 | w->txbuf[off + 1]);
+		}
+	}
+	w->ntx = 0;
+}
+
 static int relay_send_cb(void *data, const struct iovec *pkts, unsigned n)
 {
 	struct wm_p2p_wg *w = data;
-	size_t off = 0;
 
-	if (n > RELAY_BATCH)
-		n = RELAY_BATCH;
 	if (!w->tx || !stream_ready(w->tx)) {
 		for (unsigned i = 0; i < n; i++) {
 			size_t len = pkts[i].iov_len;
@@ -225,23 +246,25 @@ static int relay_send_cb(void *data, const struct iovec *pkts, unsigned n)
 		return 0; /* counted as dropped: most are */
 	}
 	for (unsigned i = 0; i < n; i++) {
-		if (wm_p2pwg_header(pkts[i].iov_len, w->txbuf + off))
+		size_t len = pkts[i].iov_len;
+		if (w->ntx + WM_P2PWG_HDR + len > TXBUF)
+			tx_flush(w);
+		if (wm_p2pwg_header(len, w->txbuf + w->ntx))
 			continue; /* the relay never takes one that large */
-		memcpy(w->txbuf + off + WM_P2PWG_HDR, pkts[i].iov_base, pkts[i].iov_len);
-		off += WM_P2PWG_HDR + pkts[i].iov_len;
+		memcpy(w->txbuf + w->ntx + WM_P2PWG_HDR, pkts[i].iov_base, len);
+		w->ntx += WM_P2PWG_HDR + len;
 	}
-	/* One write for the batch; a backed-up connection drops it, as a full
-	 * socket buffer would (WireGuard retransmits what matters). */
-	if (!off || wm_p2p_stream_queued(w->tx->s) + off > WM_P2P_DGRAM_QUEUE_MAX)
-		return 0;
-	return wm_p2p_write(w->tx->s, w->txbuf, off) == 0 ? (int)n : 0;
+	return (int)n; /* drops at the write are counted there */
 }
 
 static void poll_cb(uv_poll_t *h, int status, int events)
 {
+	struct wm_p2p_wg *w = h->data;
+
 	(void)status;
 	(void)events;
-	wm_relay_read(h->data);
+	wm_relay_read(w->relay);
+	tx_flush(w);
 }
 
 /* Keeps a stream to the peer: a ready one is sent on; else a connection is
@@ -365,7 +388,7 @@ int wm_p2p_wg_open(struct wm_p2p *p, const char *peer_id, char *const *addrs, si
 		return -EEXIST;
 	}
 	w = calloc(1, sizeof(*w));
-	if (!w || !(w->txbuf = malloc(RELAY_BATCH * (WM_P2PWG_HDR + WM_P2PWG_DGRAM_MAX)))) {
+	if (!w || !(w->txbuf = malloc(TXBUF))) {
 		free(w);
 		return -ENOMEM;
 	}
@@ -396,7 +419,7 @@ int wm_p2p_wg_open(struct wm_p2p *p, const char *peer_id, char *const *addrs, si
 	wm_relay_set_send(w->relay, relay_send_cb, w);
 	uv_loop_t *loop = wm_p2p_loop(p);
 	uv_poll_init(loop, &w->poll, wm_relay_fd(w->relay));
-	w->poll.data = w->relay;
+	w->poll.data = w;
 	uv_poll_start(&w->poll, UV_READABLE, poll_cb);
 	uv_timer_init(loop, &w->timer);
 	w->timer.data = w;
@@ -446,7 +469,12 @@ void wm_p2p_wg_close(struct wm_p2p_wg *w)
 	uv_poll_stop(&w->poll);
 	uv_close((uv_handle_t *)&w->poll, handle_closed);
 	uv_close((uv_handle_t *)&w->timer, handle_closed);
-	wm_info("libp2p: WireGuard link to %s closed", w->peer_text);
+	struct wm_relay_stats rs;
+	wm_relay_get_stats(w->relay, &rs);
+	wm_info("libp2p: WireGuard link to %s closed (%" PRIu64 " datagrams sent, %" PRIu64
+		" received, %" PRIu64 " dropped)",
+		w->peer_text, rs.tx_packets - w->tx_dropped, rs.rx_packets,
+		rs.dropped + w->tx_dropped);
 	set_release(set);
 }
 
@@ -499,11 +527,11 @@ void wm_p2p_wg_status(const struct wm_p2p_wg *w, struct wm_p2p_wg_status *out)
 		snprintf(out->remote, sizeof(out->remote), "%s", in.remote);
 	}
 	wm_relay_get_stats(w->relay, &rs);
-	out->tx_packets = rs.tx_packets;
+	out->tx_packets = rs.tx_packets - w->tx_dropped;
 	out->tx_bytes = rs.tx_bytes;
 	out->rx_packets = rs.rx_packets;
 	out->rx_bytes = rs.rx_bytes;
-	out->dropped = rs.dropped;
+	out->dropped = rs.dropped + w->tx_dropped;
 	if (rs.last_rx_us) {
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		out->rx_idle_ms =

@@ -107,7 +107,11 @@ def test_udp_blocked_goes_over_libp2p_and_back(topo):
     rx = int(pa.get("libp2pRxBytes") or pa.get("libp2p_rx_bytes") or 0)
     assert rx > 0, pa
     text = a.wmctl("status").stdout
-    assert "libp2p-direct" in text, text
+    assert "over libp2p:" in text, text
+    row = next(l for l in text.splitlines()[text.splitlines().index("over libp2p:"):]
+               if l.split()[:1] == ["b"])
+    assert row.split()[1:3] == ["libp2p-direct", "direct"], text
+    assert f"/ip4/{b.underlay}/tcp/" in row, text
     # /metrics (the default http-listen, 127.0.0.1:8080 in a's namespace)
     metrics = a.netns_exec("/usr/bin/python3", "-c",
                            "import urllib.request; print(urllib.request.urlopen("

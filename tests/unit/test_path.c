@@ -1015,6 +1015,12 @@ static void test_p2p_probe_back_to_direct(void **state)
 	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
 	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
 	assert_int_equal(wm_path_next_ms(&p, wake + 1000), 0);
+	/* the peer, not yet back, opens a stream: not followed for a while */
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, wake + 2000, 1, NULL, NULL);
+	assert_false(p.p2p);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, wake + 1000 + WM_PATH_P2P_FOLLOW_HOLD_MS, 1, NULL,
+		 NULL);
+	assert_true(p.p2p);
 }
 
 /* The side that does not probe follows the peer: WireGuard roamed away from
