@@ -1,7 +1,7 @@
 """WireGuard over a libp2p circuit relay (issue 11): two sites that reach
-nothing of each other (every UDP datagram dropped on the underlay, and TCP
-between the two refused, as behind routers that allow only TCP out to a
-public node) carry their WireGuard datagrams over a relayed libp2p
+nothing of each other (every UDP datagram dropped on the underlay, and all
+TCP between the two, so that no direct connection nor DCUtR's hole punch
+works) carry their WireGuard datagrams over a relayed libp2p
 connection through the server, which serves as a circuit relay v2
 (--libp2p-relay) and on which both hold a reservation (--libp2p-peers).
 Ping works, and `wmctl status` reports the path as libp2p-relay with the
@@ -16,22 +16,23 @@ from wmtest import scaled, wait_until
 PORT = 4001
 
 
-def no_udp_and_only(peer_ip):
-    """Drops UDP both ways and every TCP packet from the underlay that is
-    not the relay's (loopback stays open: WireGuard talks to its libp2p
-    relay there)."""
+def no_udp_and_no_tcp_with(other_ip):
+    """Drops UDP both ways, and TCP to and from the other site in any state
+    (no direct connection, not even DCUtR's hole punch); loopback stays
+    open: WireGuard talks to its libp2p relay there."""
     return f"""
 table inet wmh-site {{
   chain input {{
     type filter hook input priority filter; policy accept;
     iifname "lo" accept
     meta l4proto udp drop
-    ip saddr != {peer_ip} meta l4proto tcp ct state new drop
+    ip saddr {other_ip} meta l4proto tcp drop
   }}
   chain output {{
     type filter hook output priority filter; policy accept;
     oifname "lo" accept
     meta l4proto udp drop
+    ip daddr {other_ip} meta l4proto tcp drop
   }}
 }}
 """
@@ -73,16 +74,15 @@ def test_sites_meet_through_the_relay(topo):
     rid = field(srv.status(), "libp2pPeerId", "libp2p_peer_id")
     assert rid and rid.startswith("12D3KooW")
 
-    sites = []
-    for name in ("a", "b"):
-        n = topo.add_node(name)
-        n.netns_exec("nft", "-f", "-", input=no_udp_and_only(srv.underlay))
+    sites = [topo.add_node(name) for name in ("a", "b")]
+    for n, other in ((sites[0], sites[1]), (sites[1], sites[0])):
+        n.netns_exec("nft", "-f", "-", input=no_udp_and_no_tcp_with(other.underlay))
+    for n in sites:
         n.start(*topo.join_args(n, "--libp2p-listen", f"/ip4/{n.underlay}/tcp/{PORT}",
                                 "--libp2p-peers",
                                 f"/ip4/{srv.underlay}/tcp/{PORT}/p2p/{rid}",
                                 "--ice-handshake-timeout", "5"))
         n.wait_ready("member")
-        sites.append(n)
     a, b = sites
     for n in sites:
         wait_until(lambda n=n: field(n.status(), "libp2pReservations",
