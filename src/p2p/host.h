@@ -95,7 +95,7 @@ int wm_p2p_join_rendezvous(struct wm_p2p *p, const char *secret,
 			   void (*cb)(void *ud, const char *hostport), void *ud);
 
 /* ---- streams of other protocols: the one stream API of the module's
- * other files (relay.c, dht.c, rendezvous.c, wglink.c) ----
+ * other files (relay.c, dcutr.c, dht.c, rendezvous.c, wglink.c) ----
  *
  * A stream is a yamux stream of one connection, negotiated to one protocol.
  * Its owner gets the bytes as they come (no framing, no buffering here) and
@@ -140,7 +140,8 @@ int wm_p2p_watch(struct wm_p2p *p, wm_p2p_identified_fn fn, void *arg);
 
 /* How to reach a peer we have no connection to (wm_p2p_dial, wm_p2p_open):
  * addrs are binary multiaddrs, of which the first /ip4|ip6/ADDR/tcp/PORT
- * (with no /p2p part, or the peer's) is dialed; with none usable and relay
+ * (with no /p2p part, or the peer's; loopback ones only when no other
+ * is usable) is dialed; with none usable and relay
  * set, a connection through a relay we hold a reservation on. The Noise
  * handshake must show the peer's key either way. */
 struct wm_p2p_dial {
