@@ -432,8 +432,12 @@ static void send_identify(struct conn *c, uint32_t id)
 	m->has_pubkey = true;
 	memcpy(m->pubkey, p->pk, 32);
 	our_listen_addrs(p, m);
-	memcpy(m->observed, c->remote, c->remote_len);
-	m->observed_len = c->remote_len;
+	/* Over a relay we saw no address of the peer's, only the circuit:
+	 * no observed address then (js-libp2p fails identify on one). */
+	if (!c->relayed) {
+		memcpy(m->observed, c->remote, c->remote_len);
+		m->observed_len = c->remote_len;
+	}
 	const char *protos[] = {WM_IDENTIFY_PROTOCOL, IDPUSH_PROTOCOL, WM_PING_PROTOCOL};
 	for (size_t i = 0; i < 3; i++)
 		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s", protos[i]);
