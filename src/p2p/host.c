@@ -1706,6 +1706,21 @@ void wm_p2p_reset(struct wm_p2p_stream *ps)
 	stream_free(c, id);
 }
 
+size_t wm_p2p_pending(const struct wm_p2p_stream *ps)
+{
+	const struct stream *s = (const struct stream *)ps;
+
+	return s->conn->state == C_MUX ? wm_yamux_pending(&s->conn->y, s->id) : 0;
+}
+
+void wm_p2p_hold(struct wm_p2p_stream *ps, bool hold)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->conn->state == C_MUX)
+		wm_yamux_hold(&s->conn->y, s->id, hold);
+}
+
 void wm_p2p_stream_peer(const struct wm_p2p_stream *ps, struct wm_peer_id *id)
 {
 	*id = ((const struct stream *)ps)->conn->peer;
