@@ -155,6 +155,15 @@ static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_
 	if (t->step == S_CONNECT && m->type == WM_DCUTR_CONNECT) {
 		t->ntargets = wm_dcutr_targets(m, &t->peer, t->targets, 4);
 		if (t->ntargets == 0) {
+			for (size_t i = 0; i < m->naddrs; i++) {
+				char text[WM_MADDR_TEXT_MAX];
+				if (wm_maddr_print(m->addrs[i], m->len[i], text, sizeof(text)) == 0)
+					wm_debug("libp2p: DCUtR: the peer offered %s", text);
+				else
+					wm_debug("libp2p: DCUtR: the peer offered an address we "
+						 "cannot read (%zu bytes)",
+						 m->len[i]);
+			}
 			free(m);
 			attempt_end(t, "the peer offered no address to connect to");
 			return;

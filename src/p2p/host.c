@@ -108,7 +108,7 @@ struct conn {
 	struct stream *via;
 	struct wm_peer_id relay_id;
 	bool ephemeral; /* dialed by wm_p2p_dial: closed once idle */
-	bool punched; /* a DCUtR hole punch made it (wm_p2p_punch) */
+	bool punched;	/* a DCUtR hole punch made it (wm_p2p_punch) */
 };
 
 struct dial {
@@ -467,8 +467,12 @@ static void send_identify(struct conn *c, uint32_t id)
 	m->has_pubkey = true;
 	memcpy(m->pubkey, p->pk, 32);
 	our_listen_addrs(p, m);
-	memcpy(m->observed, c->remote, c->remote_len);
-	m->observed_len = c->remote_len;
+	/* Over a relay we saw no address of the peer's, only the circuit:
+	 * no observed address then (js-libp2p fails identify on one). */
+	if (!c->relayed) {
+		memcpy(m->observed, c->remote, c->remote_len);
+		m->observed_len = c->remote_len;
+	}
 	const char *protos[] = {WM_IDENTIFY_PROTOCOL, IDPUSH_PROTOCOL, WM_PING_PROTOCOL};
 	for (size_t i = 0; i < 3; i++)
 		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s", protos[i]);
@@ -1921,6 +1925,21 @@ void wm_p2p_reset(struct wm_p2p_stream *ps)
 	if (!s->pending && c->y_init)
 		wm_yamux_reset(&c->y, s->id);
 	stream_free_s(c, s);
+}
+
+size_t wm_p2p_pending(const struct wm_p2p_stream *ps)
+{
+	const struct stream *s = (const struct stream *)ps;
+
+	return s->conn->state == C_MUX && !s->pending ? wm_yamux_pending(&s->conn->y, s->id) : 0;
+}
+
+void wm_p2p_hold(struct wm_p2p_stream *ps, bool hold)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->conn->state == C_MUX && !s->pending)
+		wm_yamux_hold(&s->conn->y, s->id, hold);
 }
 
 void wm_p2p_stream_peer(const struct wm_p2p_stream *ps, struct wm_peer_id *id)

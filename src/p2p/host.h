@@ -184,6 +184,11 @@ int wm_p2p_write(struct wm_p2p_stream *s, const void *buf, size_t len);
 void wm_p2p_close(struct wm_p2p_stream *s);
 /* Resets it; no gone callback. */
 void wm_p2p_reset(struct wm_p2p_stream *s);
+/* Backpressure for an owner that forwards what it reads (the relay): bytes
+ * written and not yet sent for want of the peer's window; and holding a
+ * stream's reads, which stops its peer at its window until released. */
+size_t wm_p2p_pending(const struct wm_p2p_stream *s);
+void wm_p2p_hold(struct wm_p2p_stream *s, bool hold);
 /* Who is at the other end, and the address of the connection (a multiaddr,
  * binary; 0 bytes when unknown); src: the source key of per-source limits. */
 void wm_p2p_stream_peer(const struct wm_p2p_stream *s, struct wm_peer_id *id);

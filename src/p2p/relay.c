@@ -26,6 +26,12 @@
 #define RETRY_MS 5000		      /* a failed reservation or dial, again after */
 #define MIN_RENEW_MS 5000
 #define MSG_BUF (WM_RELAY_MSG_MAX + WM_VARINT_MAX)
+/* Backpressure: past HOLD_HIGH bytes waiting for one side's window, the
+ * other side's reads are held (its sender stops at its yamux window); below
+ * HOLD_LOW they flow again. Far below yamux's 1 MiB bound, which resets. */
+#define HOLD_HIGH (256u * 1024u)
+#define HOLD_LOW (64u * 1024u)
+#define DRAIN_MS 5
 
 /* One stream that reads exactly one relay message first. */
 struct reader {
@@ -106,6 +112,8 @@ struct wm_relay_svc {
 	struct wm_p2p *p;
 	uv_loop_t *loop;
 	uv_timer_t timer;
+	uv_timer_t drain; /* runs while a circuit is held */
+	int open_handles;
 	bool relay; /* hop on */
 	struct wm_relay_table table;
 	struct circuit *circuits;
@@ -141,6 +149,7 @@ struct circuit {
 	struct wm_peer_id src_id, dst_id;
 	bool counted;	      /* holds a circuit slot of dst_id's reservation */
 	uint64_t bytes[2];    /* src to dst, dst to src */
+	bool held[2];	      /* reads of that direction's source held */
 	uint64_t deadline_ms; /* 0: none */
 	struct reader rd;     /* the hop message, then the stop response */
 };
@@ -299,6 +308,8 @@ static void hop_connect(struct circuit *c, const struct wm_relay_msg *m)
 		circuit_end(c, "cannot write to the target");
 }
 
+static void on_drain(uv_timer_t *t);
+
 /* Bytes one way; over the limit the circuit ends (the spec: the relay
  * resets both streams). */
 static void circuit_pass(struct circuit *c, int dir, const uint8_t *buf, size_t len)
@@ -315,8 +326,39 @@ static void circuit_pass(struct circuit *c, int dir, const uint8_t *buf, size_t 
 		circuit_end(c, "its reservation's byte budget is spent");
 		return;
 	}
-	if (!to || wm_p2p_write(to, buf, len))
+	if (!to || wm_p2p_write(to, buf, len)) {
 		circuit_end(c, "the other side does not take more");
+		return;
+	}
+	if (!c->held[dir] && wm_p2p_pending(to) > HOLD_HIGH) {
+		c->held[dir] = true;
+		wm_p2p_hold(dir == 0 ? c->src : c->dst, true);
+		if (!uv_is_active((uv_handle_t *)&c->rs->drain))
+			uv_timer_start(&c->rs->drain, on_drain, DRAIN_MS, DRAIN_MS);
+	}
+}
+
+static void on_drain(uv_timer_t *t)
+{
+	struct wm_relay_svc *rs = t->data;
+	bool any = false;
+
+	for (struct circuit *c = rs->circuits; c; c = c->next) {
+		for (int dir = 0; dir < 2; dir++) {
+			struct wm_p2p_stream *from = dir == 0 ? c->src : c->dst;
+			struct wm_p2p_stream *to = dir == 0 ? c->dst : c->src;
+			if (!c->held[dir] || !from || !to)
+				continue;
+			if (wm_p2p_pending(to) < HOLD_LOW) {
+				c->held[dir] = false;
+				wm_p2p_hold(from, false);
+			} else {
+				any = true;
+			}
+		}
+	}
+	if (!any)
+		uv_timer_stop(t);
 }
 
 static void hop_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
@@ -918,6 +960,8 @@ int wm_relay_svc_new(struct wm_p2p *p, const struct wm_p2p_config *cfg, struct w
 		goto fail;
 	uv_timer_init(rs->loop, &rs->timer);
 	rs->timer.data = rs;
+	uv_timer_init(rs->loop, &rs->drain);
+	rs->drain.data = rs;
 	uv_timer_start(&rs->timer, on_tick, TICK_MS, TICK_MS);
 	uv_unref((uv_handle_t *)&rs->timer);
 	*out = rs;
@@ -932,6 +976,9 @@ fail:
 static void on_timer_closed(uv_handle_t *h)
 {
 	struct wm_relay_svc *rs = h->data;
+
+	if (--rs->open_handles > 0)
+		return;
 	void (*closed)(void *) = rs->closed;
 	void *data = rs->closed_data;
 
@@ -964,7 +1011,9 @@ void wm_relay_svc_free(struct wm_relay_svc *rs, void (*closed)(void *data), void
 	}
 	rs->closed = closed;
 	rs->closed_data = data;
+	rs->open_handles = 2;
 	uv_close((uv_handle_t *)&rs->timer, on_timer_closed);
+	uv_close((uv_handle_t *)&rs->drain, on_timer_closed);
 }
 
 void wm_relay_svc_status(const struct wm_relay_svc *rs, struct wm_p2p_status *out)

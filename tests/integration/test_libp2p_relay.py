@@ -277,3 +277,113 @@ def test_dcutr_punches_through_two_nats(tmp_path):
             [wmtest.WMCTL, "--socket", lab.dir / "site-a" / "webmesh.sock", "status"]).stdout
     finally:
         lab.close_reporting()
+
+
+# Addresses js-libp2p's DCUtR takes for public (it dials no reserved range,
+# 203.0.113.0/24 included); they exist only inside this test's namespaces.
+DC_NET = "192.0.3"
+
+
+def test_dcutr_with_js_libp2p(tmp_path):
+    """js-libp2p (public, with @libp2p/dcutr) holds a reservation on our
+    relay; webmeshd behind a router that masquerades dials it through the
+    relay. js-libp2p starts DCUtR over that relayed connection; webmeshd
+    answers with the address the relay saw (its listen port kept by the NAT)
+    and, on SYNC, connects directly: the relayed connection is replaced."""
+    from nslab import NsLab, router_rules
+
+    lab = NsLab("dcutr")
+    js = None
+    try:
+        pub = lab.ns_add("public")
+        run = wmtest.run
+        run(["ip", "-n", pub, "link", "add", "br0", "type", "bridge"])
+        run(["ip", "-n", pub, "addr", "add", f"{DC_NET}.10/24", "dev", "br0"])
+        run(["ip", "-n", pub, "link", "set", "br0", "up"])
+
+        def attach(name, ip, peer_if="eth0"):
+            ns = lab.ns_add(name)
+            run(["ip", "-n", pub, "link", "add", f"v-{name}"[:15], "type", "veth", "peer",
+                 "name", peer_if, "netns", ns])
+            run(["ip", "-n", pub, "link", "set", f"v-{name}"[:15], "master", "br0", "up"])
+            run(["ip", "-n", ns, "addr", "add", f"{ip}/24", "dev", peer_if])
+            run(["ip", "-n", ns, "link", "set", peer_if, "up"])
+            return ns
+        jsns = attach("js", f"{DC_NET}.20")
+        router = attach("router", f"{DC_NET}.2", "wan0")
+        site = lab.ns_add("site")
+        run(["ip", "-n", router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0",
+             "netns", site])
+        run(["ip", "-n", router, "addr", "add", "10.1.0.1/24", "dev", "lan0"])
+        run(["ip", "-n", router, "link", "set", "lan0", "up"])
+        run(["ip", "-n", site, "addr", "add", "10.1.0.2/24", "dev", "eth0"])
+        run(["ip", "-n", site, "link", "set", "eth0", "up"])
+        run(["ip", "-n", site, "route", "add", "default", "via", "10.1.0.1"])
+        run(["ip", "netns", "exec", router, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])
+        run(["ip", "netns", "exec", router, "nft", "-f", "-"],
+            input=router_rules('oifname "wan0" masquerade'))
+
+        def start(name, ns, *args):
+            state = lab.dir / name
+            state.mkdir(mode=0o700)
+            lab.spawn(name, ns, [wmtest.WEBMESHD, "--bootstrap", "--node-id", name,
+                                 "--state-dir", state, "--socket", state / "webmesh.sock",
+                                 "--log-level", "debug", *args])
+
+        def status(name):
+            if lab.procs[name].poll() is not None:
+                raise wmtest.StopWaiting(f"{name} exited:\n" + lab.log(name))
+            p = run([wmtest.WMCTL, "--socket", lab.dir / name / "webmesh.sock", "status", "-o",
+                     "json"], check=False)
+            return json.loads(p.stdout) if p.returncode == 0 else {}
+
+        start("relay", pub, "--libp2p-listen", f"/ip4/{DC_NET}.10/tcp/{PORT}", "--libp2p-relay")
+        rid = wait_until(lambda: field(status("relay"), "libp2pPeerId", "libp2p_peer_id"), 30,
+                         "the relay's peer ID")
+        via = f"/ip4/{DC_NET}.10/tcp/{PORT}/p2p/{rid}"
+
+        class Topo:  # what Js needs of a topology, in this lab
+            subnet = None
+            js_peers = []
+
+            def add_client(self, name, index):
+                return jsns
+        topo = Topo()
+        js = Js.__new__(Js)
+        js.ns, js.ip, js.events = jsns, f"{DC_NET}.20", []
+        js.lock = threading.Lock()
+        js.proc = subprocess.Popen(
+            # js-libp2p offers in DCUtR only addresses it holds for
+            # confirmed (AutoNAT, not run here) or announced: announced.
+            ["ip", "netns", "exec", jsns, "node", str(P2P_DIR / "relay.mjs"), "--dcutr",
+             "--listen", f"/ip4/{js.ip}/tcp/{JS_PORT}", "--listen", f"{via}/p2p-circuit",
+             "--announce", f"/ip4/{js.ip}/tcp/{JS_PORT}"],
+            cwd=P2P_DIR, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        threading.Thread(target=js._read, daemon=True).start()
+        js.id = js.wait("ready")[0]["peer_id"]
+        js.wait("addrs", lambda e: any("/p2p-circuit" in a for a in e["addrs"]))
+        del topo
+
+        start("site", site, "--libp2p-listen", f"/ip4/0.0.0.0/tcp/{PORT}",
+              "--libp2p-ping-interval", "1", "--libp2p-peers", f"{via},{via}/p2p-circuit/p2p/{js.id}")
+
+        def punched():
+            for c in conns(status("site")):
+                if field(c, "peerId", "peer_id") == js.id and \
+                        field(c, "holePunched", "hole_punched"):
+                    return c
+        c = wait_until(punched, 30, "a hole-punched connection to js-libp2p")
+        assert c["address"] == f"/ip4/{js.ip}/tcp/{JS_PORT}", c
+        # js-libp2p saw it come from the router's address, our listen port kept.
+        js.wait("conn", lambda e: e["addr"].startswith(f"/ip4/{DC_NET}.2/tcp/{PORT}"))
+        wait_until(lambda: not any(x.get("relayed") for x in conns(status("site"))), 30,
+                   "the relayed connection to close")
+    except BaseException:
+        if js:
+            print("js-libp2p events:", js.events[-60:])
+        raise
+    finally:
+        if js:
+            js.stop()
+        lab.close_reporting()

@@ -3,6 +3,8 @@
 //   --listen ADDR      listen (repeatable); a .../p2p/RELAY/p2p-circuit address
 //                      reserves on that relay
 //   --relay            serve as a relay (hop), without default limits
+//   --dcutr            run DCUtR (@libp2p/dcutr) on relayed connections
+//   --announce ADDR    tell peers this address too (a public one, for DCUtR)
 //   --dial ADDR        dial ADDR (a circuit address too) and ping it --pings
 //                      times, retrying a failed one up to --dial-tries times
 // One JSON object per line on stdout: ready, addrs, connected, ping, error.
@@ -16,14 +18,17 @@ const { yamux } = await import('@chainsafe/libp2p-yamux')
 const { identify } = await import('@libp2p/identify')
 const { ping } = await import('@libp2p/ping')
 const { circuitRelayServer, circuitRelayTransport } = await import('@libp2p/circuit-relay-v2')
+const { dcutr } = await import('@libp2p/dcutr')
 const { multiaddr } = await import('@multiformats/multiaddr')
 
-const args = { listen: [], dial: null, pings: 0, relay: false, tries: 30 }
+const args = { listen: [], announce: [], dial: null, pings: 0, relay: false, dcutr: false, tries: 30 }
 for (let i = 2; i < process.argv.length; i++) {
   const k = process.argv[i]
   if (k === '--relay') { args.relay = true; continue }
+  if (k === '--dcutr') { args.dcutr = true; continue }
   const v = process.argv[++i]
   if (k === '--listen') args.listen.push(v)
+  else if (k === '--announce') args.announce.push(v)
   else if (k === '--dial') args.dial = v
   else if (k === '--pings') args.pings = Number(v)
   else if (k === '--dial-tries') args.tries = Number(v)
@@ -33,9 +38,10 @@ for (let i = 2; i < process.argv.length; i++) {
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n')
 const services = { identify: identify(), ping: ping() }
 if (args.relay) services.relay = circuitRelayServer({ reservations: { applyDefaultLimit: false } })
+if (args.dcutr) services.dcutr = dcutr()
 
 const node = await createLibp2p({
-  addresses: { listen: args.listen },
+  addresses: { listen: args.listen, appendAnnounce: args.announce },
   transports: [tcp(), circuitRelayTransport()],
   connectionEncrypters: [noise()],
   streamMuxers: [yamux()],
@@ -43,6 +49,7 @@ const node = await createLibp2p({
 })
 
 node.addEventListener('peer:connect', (e) => out({ event: 'connected', peer_id: e.detail.toString() }))
+node.addEventListener('connection:open', (e) => out({ event: 'conn', peer_id: e.detail.remotePeer.toString(), addr: e.detail.remoteAddr.toString(), direction: e.detail.direction }))
 node.addEventListener('peer:disconnect', (e) => out({ event: 'disconnected', peer_id: e.detail.toString() }))
 node.addEventListener('self:peer:update', () => out({ event: 'addrs', addrs: node.getMultiaddrs().map((a) => a.toString()) }))
 
