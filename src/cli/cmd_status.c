@@ -42,6 +42,10 @@ static void print_libp2p(const Webmesh__V1__Status *st)
 		printf("            %s %s %s (%s, %s)\n", c->outbound ? "->" : "<-", c->peer_id,
 		       c->address, c->agent_version[0] ? c->agent_version : "not identified", rtt);
 	}
+	printf("            DHT: %u peers, %u provider records\n", st->libp2p_dht_peers,
+	       st->libp2p_dht_records);
+	if (st->rendezvous_server && st->rendezvous_server[0])
+		printf("            joined by rendezvous through %s\n", st->rendezvous_server);
 }
 
 static void print_table(const Webmesh__V1__Status *st)

@@ -150,6 +150,9 @@ static void fill_libp2p(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_
 			arena_strv(a, (char(*)[128])cs->listen, cs->nlisten, &c->n_listen_addrs);
 		st->libp2p_connections[st->n_libp2p_connections++] = c;
 	}
+	st->libp2p_dht_peers = ps->dht_peers;
+	st->libp2p_dht_records = ps->dht_records;
+	st->rendezvous_server = wm_arena_strdup(a, ps->rendezvous_server);
 	free(ps);
 }
 

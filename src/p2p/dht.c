@@ -897,3 +897,8 @@ size_t wm_dht_table_size(const struct wm_dht *d)
 {
 	return d->table.size;
 }
+
+size_t wm_dht_records(const struct wm_dht *d)
+{
+	return d->store.n;
+}

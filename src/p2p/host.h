@@ -56,6 +56,9 @@ struct wm_p2p_status {
 	char listen[WM_P2P_STATUS_ADDRS][128]; /* bound addresses, ports resolved */
 	size_t nconns;
 	struct wm_p2p_conn_status conns[WM_P2P_STATUS_CONNS];
+	/* the DHT and rendezvous (p2p_module.c fills them) */
+	uint32_t dht_peers, dht_records;
+	char rendezvous_server[64]; /* the server joined through, "" before */
 };
 
 struct wm_p2p;

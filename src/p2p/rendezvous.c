@@ -811,3 +811,12 @@ void wm_rdv_free(struct wm_rdv *r, void (*done_cb)(void *data), void *data)
 	r->freeing = true; /* only now: the loop above must not free r */
 	maybe_freed(r);
 }
+
+void wm_rdv_server(const struct wm_rdv *r, char *out, size_t len)
+{
+	char id[WM_PEERID_TEXT_MAX] = "";
+
+	if (r && r->ready)
+		wm_peer_id_print(&r->server, id);
+	snprintf(out, len, "%s", id);
+}
