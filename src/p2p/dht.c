@@ -712,21 +712,26 @@ static void on_tick(uv_timer_t *t)
 
 	if (d->stopped)
 		return;
-	for (struct req *q = d->reqs; q; q = q->next) {
-		if (q->settled || now < q->deadline_ms)
-			continue;
-		if (q->attached && q->s) {
-			wm_p2p_stream_reset(q->s); /* gone settles and frees it */
-			break;			   /* the list changed: next tick goes on */
-		}
-		req_settle(q, NULL); /* still dialing: the host lets go later */
-		break;
-	}
-	for (struct lookup *l = d->lookups; l; l = l->next) {
-		if (now >= l->deadline_ms) {
-			lookup_end(l, -ETIMEDOUT);
+	/* One expired request or lookup at a time, from the head again after
+	 * each: settling one changes the lists (lookups step, requests go). */
+	for (size_t n = 0; n <= MAX_REQUESTS; n++) {
+		struct req *q = d->reqs;
+		while (q && (q->settled || now < q->deadline_ms))
+			q = q->next;
+		if (!q)
 			break;
-		}
+		if (q->attached && q->s)
+			wm_p2p_stream_reset(q->s); /* gone settles and frees it */
+		else
+			req_settle(q, NULL); /* still dialing: the host lets go later */
+	}
+	for (size_t n = 0; n <= MAX_LOOKUPS; n++) {
+		struct lookup *l = d->lookups;
+		while (l && now < l->deadline_ms)
+			l = l->next;
+		if (!l)
+			break;
+		lookup_end(l, -ETIMEDOUT);
 	}
 	for (size_t i = 0; i < d->nprovides; i++) {
 		struct provide *p = &d->provides[i];
