@@ -15,7 +15,8 @@
 #include "p2p/identify.h"
 #include "util/log.h"
 
-#define TICK_MS 250
+#define TICK_MS 250		       /* while requests or lookups are on */
+#define IDLE_TICK_MS 1000	       /* otherwise: an idle node wakes once a second */
 #define REFRESH_MS (10u * 60u * 1000u) /* a self lookup, to keep the table fresh */
 #define MAX_PROVIDES 8
 #define MAX_LOOKUPS 16		 /* at once; more are refused */
@@ -180,6 +181,8 @@ static void lookup_start(struct wm_dht *d, enum lkind kind, const uint8_t *key, 
 static void req_send(struct wm_dht *d, struct lookup *l, const uint8_t kid[32],
 		     const struct wm_kad_peer *p, const struct wm_kad_msg *m, bool answer);
 
+static void on_tick(uv_timer_t *t);
+
 /* A peer that speaks the protocol (identify said so, or it answered). */
 static void peer_seen(struct wm_dht *d, const uint8_t kid[32], const struct wm_kad_peer *p)
 {
@@ -196,8 +199,10 @@ static void peer_seen(struct wm_dht *d, const uint8_t kid[32], const struct wm_k
 		}
 	}
 	/* The first peer: look ourselves up through it, as bootstrap. */
-	if (before == 0 && d->table.size > 0 && !d->stopped)
+	if (before == 0 && d->table.size > 0 && !d->stopped) {
 		d->next_refresh_ms = now_ms(d);
+		uv_timer_start(&d->tick, on_tick, 0, TICK_MS); /* and our announces */
+	}
 }
 
 static void on_identified(void *ud, const struct wm_peer_id *peer, const struct wm_identify *m)
@@ -755,6 +760,7 @@ static void on_tick(uv_timer_t *t)
 		const struct wm_peer_id *id = wm_p2p_id(d->host);
 		lookup_start(d, L_SELF, id->b, WM_PEERID_LEN, 0, NULL, NULL, NULL);
 	}
+	uv_timer_set_repeat(t, d->reqs || d->lookups ? TICK_MS : IDLE_TICK_MS);
 }
 
 /* ---- public ---- */

@@ -564,6 +564,7 @@ static void joiner_ready(struct wm_rdv *r, struct pipe *probe)
 		return;
 	}
 	r->ready = true;
+	uv_timer_stop(&r->retry);
 	snprintf(hp, sizeof(hp), "127.0.0.1:%u",
 		 (unsigned)ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	wm_info("libp2p: rendezvous: %s proved it knows the secret; joining through it (%s)", id,
@@ -714,7 +715,9 @@ int wm_rdv_new(const struct wm_rdv_config *cfg, struct wm_rdv **out, char *err, 
 			return rc;
 		}
 	}
-	if ((rc = wm_p2p_register(r->host, &r->proto))) {
+	/* Only a server takes streams (and identify advertises what is
+	 * registered); a joiner's streams are outbound. */
+	if (r->serving && (rc = wm_p2p_register(r->host, &r->proto))) {
 		wm_seterr(err, errlen, "libp2p: too many protocols");
 		OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
 		free(r);
