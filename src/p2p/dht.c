@@ -1,8 +1,9 @@
 /* The Kademlia DHT on the libp2p host (see dht.h). Every message on a
  * stream is a varint length and a Message protobuf (kad-dht/README.md);
  * a request stream carries one request and one answer. One timer ticks
- * every TICK_MS for request and lookup deadlines, re-announcements and
- * table refreshes, so that no request owns a libuv handle. */
+ * (every TICK_MS while anything is in flight, IDLE_TICK_MS otherwise) for
+ * request and lookup deadlines, re-announcements and table refreshes, so
+ * that no request owns a libuv handle. */
 #include "p2p/dht.h"
 
 #include <errno.h>
