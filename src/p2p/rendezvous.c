@@ -23,7 +23,7 @@
 #define TICK_MS 250			     /* while no peer is there to ask */
 #define HELD_MAX (256u * 1024u)		     /* bytes waiting for the other side */
 #define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one TCP peer */
-#define MAX_PIPES 32
+#define MAX_PIPES 256			     /* a joined member keeps its pipe: its upstream */
 #define MAX_PROBES 4
 #define HANDSHAKE_MS 10000    /* a pipe's proofs, both ways */
 #define HANDSHAKES_PER_PEER 4 /* pipes of one peer in their handshake */
