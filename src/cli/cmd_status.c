@@ -57,6 +57,10 @@ static void print_libp2p(const Webmesh__V1__Status *st)
 	if (st->libp2p_relay)
 		printf("            relay: %u reservations, %u circuits\n",
 		       st->libp2p_relay_reservations, st->libp2p_relay_circuits);
+	printf("            DHT: %u peers, %u provider records\n", st->libp2p_dht_peers,
+	       st->libp2p_dht_records);
+	if (st->rendezvous_server && st->rendezvous_server[0])
+		printf("            joined by rendezvous through %s\n", st->rendezvous_server);
 }
 
 /* The peers whose WireGuard goes over libp2p (issue 11): directly, or

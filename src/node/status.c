@@ -171,6 +171,9 @@ static void fill_libp2p(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_
 			r->addrs[r->n_addrs++] = wm_arena_strdup(a, rv->addrs[k]);
 		st->libp2p_reservations[st->n_libp2p_reservations++] = r;
 	}
+	st->libp2p_dht_peers = ps->dht_peers;
+	st->libp2p_dht_records = ps->dht_records;
+	st->rendezvous_server = wm_arena_strdup(a, ps->rendezvous_server);
 	free(ps);
 }
 

@@ -1,8 +1,9 @@
 /* The Kademlia DHT on the libp2p host (see dht.h). Every message on a
  * stream is a varint length and a Message protobuf (kad-dht/README.md);
  * a request stream carries one request and one answer. One timer ticks
- * every TICK_MS for request and lookup deadlines, re-announcements and
- * table refreshes, so that no request owns a libuv handle. */
+ * (every TICK_MS while anything is in flight, IDLE_TICK_MS otherwise) for
+ * request and lookup deadlines, re-announcements and table refreshes, so
+ * that no request owns a libuv handle. */
 #include "p2p/dht.h"
 
 #include <errno.h>
@@ -15,7 +16,8 @@
 #include "p2p/identify.h"
 #include "util/log.h"
 
-#define TICK_MS 250
+#define TICK_MS 250		       /* while requests or lookups are on */
+#define IDLE_TICK_MS 1000	       /* otherwise: an idle node wakes once a second */
 #define REFRESH_MS (10u * 60u * 1000u) /* a self lookup, to keep the table fresh */
 #define MAX_PROVIDES 8
 #define MAX_LOOKUPS 16		 /* at once; more are refused */
@@ -179,6 +181,8 @@ static void lookup_start(struct wm_dht *d, enum lkind kind, const uint8_t *key, 
 static void req_send(struct wm_dht *d, struct lookup *l, const uint8_t kid[32],
 		     const struct wm_kad_peer *p, const struct wm_kad_msg *m, bool answer);
 
+static void on_tick(uv_timer_t *t);
+
 /* A peer that speaks the protocol (identify said so, or it answered). */
 static void peer_seen(struct wm_dht *d, const uint8_t kid[32], const struct wm_kad_peer *p)
 {
@@ -195,8 +199,10 @@ static void peer_seen(struct wm_dht *d, const uint8_t kid[32], const struct wm_k
 		}
 	}
 	/* The first peer: look ourselves up through it, as bootstrap. */
-	if (before == 0 && d->table.size > 0 && !d->stopped)
+	if (before == 0 && d->table.size > 0 && !d->stopped) {
 		d->next_refresh_ms = now_ms(d);
+		uv_timer_start(&d->tick, on_tick, 0, TICK_MS); /* and our announces */
+	}
 }
 
 static void on_identified(void *ud, const struct wm_peer_id *peer, const struct wm_identify *m)
@@ -726,21 +732,26 @@ static void on_tick(uv_timer_t *t)
 
 	if (d->stopped)
 		return;
-	for (struct req *q = d->reqs; q; q = q->next) {
-		if (q->settled || now < q->deadline_ms)
-			continue;
-		if (q->attached && q->s) {
-			stream_kill(q->s, q); /* gone settles and frees it */
-			break;		      /* the list changed: next tick goes on */
-		}
-		req_settle(q, NULL); /* still dialing: the host lets go later */
-		break;
-	}
-	for (struct lookup *l = d->lookups; l; l = l->next) {
-		if (now >= l->deadline_ms) {
-			lookup_end(l, -ETIMEDOUT);
+	/* One expired request or lookup at a time, from the head again after
+	 * each: settling one changes the lists (lookups step, requests go). */
+	for (size_t n = 0; n <= MAX_REQUESTS; n++) {
+		struct req *q = d->reqs;
+		while (q && (q->settled || now < q->deadline_ms))
+			q = q->next;
+		if (!q)
 			break;
-		}
+		if (q->attached && q->s)
+			stream_kill(q->s, q); /* gone settles and frees it */
+		else
+			req_settle(q, NULL); /* still dialing: the host lets go later */
+	}
+	for (size_t n = 0; n <= MAX_LOOKUPS; n++) {
+		struct lookup *l = d->lookups;
+		while (l && now < l->deadline_ms)
+			l = l->next;
+		if (!l)
+			break;
+		lookup_end(l, -ETIMEDOUT);
 	}
 	for (size_t i = 0; i < d->nprovides; i++) {
 		struct provide *p = &d->provides[i];
@@ -764,6 +775,7 @@ static void on_tick(uv_timer_t *t)
 		const struct wm_peer_id *id = wm_p2p_id(d->host);
 		lookup_start(d, L_SELF, id->b, WM_PEERID_LEN, 0, NULL, NULL, NULL);
 	}
+	uv_timer_set_repeat(t, d->reqs || d->lookups ? TICK_MS : IDLE_TICK_MS);
 }
 
 /* ---- public ---- */
@@ -902,4 +914,9 @@ int wm_dht_find_providers(struct wm_dht *d, const uint8_t *key, size_t len, size
 size_t wm_dht_table_size(const struct wm_dht *d)
 {
 	return d->table.size;
+}
+
+size_t wm_dht_records(const struct wm_dht *d)
+{
+	return d->store.n;
 }

@@ -47,7 +47,8 @@ int wm_dht_provide(struct wm_dht *d, const uint8_t *key, size_t len);
  * then once with NULL. 0, or -EINVAL, -ENOMEM, -ESHUTDOWN with no call. */
 int wm_dht_find_providers(struct wm_dht *d, const uint8_t *key, size_t len, size_t max,
 			  wm_dht_providers_cb cb, void *ud);
-/* Peers in the routing table. */
+/* Peers in the routing table; provider records stored (ours included). */
 size_t wm_dht_table_size(const struct wm_dht *d);
+size_t wm_dht_records(const struct wm_dht *d);
 
 #endif

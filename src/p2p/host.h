@@ -77,6 +77,9 @@ struct wm_p2p_status {
 	struct wm_p2p_rsvp_status rsvps[WM_P2P_STATUS_RSVPS];
 	bool relay;
 	uint32_t relay_reservations, relay_circuits;
+	/* the DHT and rendezvous (p2p_module.c fills them) */
+	uint32_t dht_peers, dht_records;
+	char rendezvous_server[64]; /* the server joined through, "" before */
 };
 
 struct wm_p2p;

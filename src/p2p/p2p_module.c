@@ -102,7 +102,12 @@ static void p2p_free(void *p, void (*done_cb)(void *data), void *data)
 
 static void p2p_status(const void *p, struct wm_p2p_status *out)
 {
-	wm_p2p_status(((const struct node *)p)->host, out);
+	const struct node *n = p;
+
+	wm_p2p_status(n->host, out);
+	out->dht_peers = (uint32_t)wm_dht_table_size(n->dht);
+	out->dht_records = (uint32_t)wm_dht_records(n->dht);
+	wm_rdv_server(n->rdv, out->rendezvous_server, sizeof(out->rendezvous_server));
 }
 
 static int p2p_join_rendezvous(void *p, const char *secret,

@@ -23,7 +23,7 @@
 #define TICK_MS 250			     /* while no peer is there to ask */
 #define HELD_MAX (256u * 1024u)		     /* bytes waiting for the other side */
 #define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one TCP peer */
-#define MAX_PIPES 32
+#define MAX_PIPES 256			     /* a joined member keeps its pipe: its upstream */
 #define MAX_PROBES 4
 #define HANDSHAKE_MS 10000    /* a pipe's proofs, both ways */
 #define HANDSHAKES_PER_PEER 4 /* pipes of one peer in their handshake */
@@ -583,6 +583,7 @@ static void joiner_ready(struct wm_rdv *r, struct pipe *probe)
 		return;
 	}
 	r->ready = true;
+	uv_timer_stop(&r->retry);
 	snprintf(hp, sizeof(hp), "127.0.0.1:%u",
 		 (unsigned)ntohs(((struct sockaddr_in *)&ss)->sin_port));
 	wm_info("libp2p: rendezvous: %s proved it knows the secret; joining through it (%s)", id,
@@ -727,7 +728,9 @@ int wm_rdv_new(const struct wm_rdv_config *cfg, struct wm_rdv **out, char *err, 
 			return rc;
 		}
 	}
-	if ((rc = wm_p2p_handle(r->host, WM_RDV_PROTOCOL, on_accept, r))) {
+	/* Only a server takes streams (and identify advertises what is
+	 * registered); a joiner's streams are outbound. */
+	if (r->serving && (rc = wm_p2p_handle(r->host, WM_RDV_PROTOCOL, on_accept, r))) {
 		wm_seterr(err, errlen, "libp2p: too many protocols");
 		OPENSSL_cleanse(r->serve_key, sizeof(r->serve_key));
 		free(r);
@@ -823,4 +826,13 @@ void wm_rdv_free(struct wm_rdv *r, void (*done_cb)(void *data), void *data)
 	}
 	r->freeing = true; /* only now: the loop above must not free r */
 	maybe_freed(r);
+}
+
+void wm_rdv_server(const struct wm_rdv *r, char *out, size_t len)
+{
+	char id[WM_PEERID_TEXT_MAX] = "";
+
+	if (r && r->ready)
+		wm_peer_id_print(&r->server, id);
+	snprintf(out, len, "%s", id);
 }

@@ -61,6 +61,8 @@ int wm_rdv_join(struct wm_rdv *r, const char *secret, wm_rdv_join_cb cb, void *u
  * struct is freed by done_cb's time; its streams' last callbacks come from
  * the host's free, so free the host after this and the rdv last. */
 void wm_rdv_stop(struct wm_rdv *r);
+/* The peer ID of the server joined through, or "" (not yet, or no join). */
+void wm_rdv_server(const struct wm_rdv *r, char *out, size_t len);
 void wm_rdv_free(struct wm_rdv *r, void (*done_cb)(void *data), void *data);
 
 #endif

@@ -3,8 +3,10 @@ p2p_dht_tool test binary on the real libp2p host) against js-libp2p's
 @libp2p/kad-dht 16.4.5 as a DHT server (tests/p2p/dht.mjs, clientMode false,
 /ipfs/kad/1.0.0). The js node dials ours; each announces a key and finds the
 other's provider record. Both processes listen on loopback only, on ports
-the kernel picks.
+the kernel picks. Then webmeshd itself: js finds a server's rendezvous
+record, in the test's namespaces.
 """
+import hashlib
 import json
 import subprocess
 import tempfile
@@ -12,6 +14,7 @@ import threading
 
 import pytest
 
+import wmtest
 from wmtest import BUILD_DIR, ROOT, run, scaled, wait_until
 
 P2P_DIR = ROOT / "tests" / "p2p"
@@ -118,3 +121,33 @@ def test_js_dht_and_ours_find_each_others_provider_records(procs):
     assert got["peer_id"] == js_ready["peer_id"]
     assert "/ip4/127.0.0.1/tcp/" in got["addr"]
     assert not js.find("error"), js.events
+
+
+def test_js_dht_finds_webmeshd_rendezvous_record():
+    """webmeshd itself in the DHT: a server with --announce-rendezvous, a
+    js-libp2p DHT node in another namespace dialing it; js finds the server
+    as the provider of the rendezvous key (the sha2-256 multihash of the
+    domain-separated secret, as docs/ARCHITECTURE.md says)."""
+    secret = "a secret only the mesh knows"
+    key = "1220" + hashlib.sha256(b"webmesh rendezvous dht v1\x00" +
+                                  secret.encode()).hexdigest()
+    with wmtest.topology() as topo:
+        server = topo.bootstrap("a", "--libp2p-listen", "/ip4/0.0.0.0/tcp/4001",
+                                "--announce-rendezvous", secret)
+        st = server.status()
+        peer_id = st.get("libp2p_peer_id")
+        ns = topo.add_client("js")
+        js = Proc("js kad-dht", ["ip", "netns", "exec", ns, "node", str(P2P_DIR / "dht.mjs"),
+                                 "--listen", f"/ip4/10.250.{topo.subnet}.200/tcp/4002",
+                                 "--dial", f"/ip4/{server.underlay}/tcp/4001/p2p/{peer_id}",
+                                 "--find", key, "--seconds", str(int(scaled(60)))],
+                  cwd=P2P_DIR)
+        try:
+            got = js.wait("provider", lambda e: e["key"] == key, timeout=40)
+            assert got["peer_id"] == peer_id
+            assert any(f"/ip4/{server.underlay}/tcp/4001" in a for a in got["addrs"]), got
+            # The server counts js in its routing table.
+            wait_until(lambda: server.status().get("libp2p_dht_peers", 0) >= 1, scaled(10),
+                       "the server's DHT to hold the js node")
+        finally:
+            js.stop()

@@ -53,6 +53,17 @@ def test_node_joins_by_rendezvous_without_an_address():
         assert "--join" not in node.args
         assert SECRET not in daemon_log(node) and SECRET not in daemon_log(server)
 
+        # Status names the server joined through and the DHT's size.
+        server_id = libp2p_addr(server).rsplit("/", 1)[1]
+        st = node.status()
+        assert st.get("rendezvous_server") == server_id, st
+        assert st.get("libp2p_dht_peers", 0) >= 1, st
+        sst = server.status()
+        assert sst.get("libp2p_dht_records", 0) >= 1, sst  # its own announce
+        assert not sst.get("rendezvous_server"), sst
+        out = node.wmctl("status").stdout
+        assert f"joined by rendezvous through {server_id}" in out, out
+
         # The mesh works: b pings a over WireGuard.
         a_ip = server.status()["address_ipv4"].split("/")[0]
         wait_until(lambda: node.ping(a_ip), scaled(30), "b pings a over the mesh")

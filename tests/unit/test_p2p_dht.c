@@ -173,6 +173,99 @@ static void test_provide_find(void **state)
 			 i ? (char[]){'n', (char)('0' + i), 0} : "boot");
 		unlink(key_file);
 	}
+}
+
+/* A peer that speaks the protocol and never answers: our request to it
+ * ends at its time bound, and the lookup with it. */
+static void silent_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	(void)ud;
+	(void)s;
+	(void)buf;
+	(void)len;
+}
+
+static void silent_stream(void *ud, struct wm_p2p_stream *s)
+{
+	(void)ud;
+	(void)s;
+}
+
+static const struct wm_p2p_stream_cb silent_cb = {
+	.data = silent_data,
+	.fin = silent_stream,
+	.gone = silent_stream,
+};
+
+static int silent_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_stream_cb **cb,
+			 void **ud)
+{
+	(void)arg;
+	(void)s;
+	*cb = &silent_cb;
+	*ud = NULL;
+	return 0;
+}
+
+static bool has_peer(void *arg)
+{
+	return wm_dht_table_size(arg) > 0;
+}
+
+static void host_only_done(void *data)
+{
+	(void)data;
+	closed++;
+}
+
+static void test_silent_peer_times_out(void **state)
+{
+	uv_loop_t loop;
+	char key_file[256], err[512] = "";
+	char *listen[] = {"/ip4/127.0.0.1/tcp/0"};
+	struct wm_p2p *silent = NULL;
+	struct wm_p2p_status st;
+	struct node asker;
+	struct found f = {0};
+	uint8_t key[34] = {0x12, 0x20, 1};
+	(void)state;
+
+	closed = 0;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(key_file, sizeof(key_file), "%s/silent.key", dir);
+	struct wm_p2p_config c = {
+		.loop = &loop,
+		.key_path = key_file,
+		.listen = listen,
+		.nlisten = 1,
+		.max_conns = 8,
+		.max_streams = 8,
+		.log_level = 3,
+	};
+	if (wm_p2p_new(&c, &silent, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(wm_p2p_handle(silent, WM_KAD_PROTOCOL, silent_accept, NULL), 0);
+	wm_p2p_status(silent, &st);
+	char addr[300];
+	snprintf(addr, sizeof(addr), "%s/p2p/%s", st.listen[0], st.peer_id);
+	start(&loop, &asker, "asker", addr);
+	assert_true(run_until(&loop, has_peer, asker.d));
+	/* Its query (2 s bound) goes unanswered; the lookup ends, empty,
+	 * long before its own bound (8 s) or the run's (15 s). */
+	assert_int_equal(wm_dht_find_providers(asker.d, key, sizeof(key), 4, on_provider, &f), 0);
+	assert_true(run_until(&loop, lookup_done, &f));
+	assert_int_equal(f.nfound, 0);
+	assert_int_equal(f.err, 0);
+
+	wm_dht_stop(asker.d);
+	wm_p2p_free(asker.h, host_done, asker.d);
+	wm_p2p_free(silent, host_only_done, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 2);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	unlink(key_file);
+	snprintf(key_file, sizeof(key_file), "%s/asker.key", dir);
+	unlink(key_file);
 	rmdir(dir);
 }
 
@@ -182,6 +275,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_provide_find),
+		cmocka_unit_test(test_silent_peer_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
