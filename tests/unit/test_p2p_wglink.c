@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "core/p2pwg.h"
+#include "core/p2pwire.h"
 #include "p2p/host.h"
 #include "p2p/wglink.h"
 
@@ -168,6 +169,29 @@ static bool opened(void *arg)
 	return st.connected;
 }
 
+/* Streams of the protocol opened by hand, beyond the link's own. */
+static int extra_gone;
+static int extra_recv(void *ud, const uint8_t *buf, size_t len)
+{
+	(void)ud;
+	(void)buf;
+	(void)len;
+	return 0;
+}
+static void extra_gone_cb(void *ud)
+{
+	(void)ud;
+	extra_gone++;
+}
+static const struct wm_p2p_proto extra = {
+	.name = WM_P2PWG_PROTOCOL, .recv = extra_recv, .gone = extra_gone_cb};
+
+static bool two_gone(void *arg)
+{
+	(void)arg;
+	return extra_gone >= 2;
+}
+
 static void closed_cb(void *data)
 {
 	(*(int *)data)++;
@@ -245,6 +269,18 @@ static void test_datagrams_both_ways_and_refusal(void **state)
 	assert_int_equal(st.tx_packets, 4);
 	assert_int_equal(st.rx_packets, 1);
 	assert_true(st.rx_idle_ms >= 0);
+
+	/* The peer that holds the ID may not open streams without end: a link
+	 * takes 4 (here: each side's own and 2 more), the rest are refused. */
+	struct wm_peer_id bid;
+	assert_int_equal(wm_peer_id_parse(sb.peer_id, &bid), 0);
+	for (int i = 0; i < 4; i++) {
+		struct wm_p2p_stream *s;
+		assert_int_equal(wm_p2p_stream_open(ha, &bid, &extra, NULL, &s), 0);
+	}
+	assert_true(run_until(&loop, two_gone, NULL, 5000));
+	run_until(&loop, never, NULL, 200);
+	assert_int_equal(extra_gone, 2);
 
 	/* c knows a's peer ID and address, but no link of a names c: its
 	 * stream is refused and nothing it sends reaches a's WireGuard. */
