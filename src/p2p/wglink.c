@@ -128,8 +128,8 @@ static int on_accept(void *data, const struct wm_peer_id *peer, struct wm_p2p_st
 		uint64_t now = uv_now(wm_p2p_loop(set->host));
 		set->refused++;
 		if (!set->refused_logged_at || now - set->refused_logged_at >= REFUSED_LOG_MS) {
-			wm_info("libp2p: refused %s from %s: no mesh peer of ours holds that peer "
-				"ID (%" PRIu64 " refused so far)",
+			wm_info("libp2p: refused %s from %s: not a mesh peer of ours that goes "
+				"over libp2p (%" PRIu64 " refused so far)",
 				WM_P2PWG_PROTOCOL, text, set->refused);
 			set->refused_logged_at = now;
 		} else {
@@ -159,6 +159,18 @@ static int on_data(void *ud, const uint8_t *buf, size_t len)
 		const uint8_t *d;
 		size_t dl, used;
 
+		if (ws->n == 0) {
+			/* Whole datagrams straight from the read, no copy here. */
+			int rc = wm_p2pwg_next(buf, len, &d, &dl, &used);
+			if (rc < 0)
+				goto bad;
+			if (rc == 1) {
+				wm_relay_queue(w->relay, d, dl);
+				buf += used;
+				len -= used;
+				continue;
+			}
+		}
 		if (ws->n >= WM_P2PWG_HDR) {
 			int rc = wm_p2pwg_next(ws->buf, ws->n, &d, &dl, &used);
 			if (rc < 0)
