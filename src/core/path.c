@@ -85,17 +85,18 @@ bool wm_path_wants_wg(const struct wm_path *p, int64_t now)
 		return true; /* probes, and the peer may return to direct */
 	switch (p->state) {
 	case WM_PATH_TRYING:
-		/* Only where wm_ice_decide could move the pair on a timeout, or
-		 * libp2p could carry it: a device read per second for a peer
-		 * that can never leave direct would be for nothing. */
-		/* With libp2p, every second: traffic may prove direct first. */
+		/* With libp2p, every second: traffic may prove the direct path
+		 * before the timeout, and the timeout moves the pair. Else only
+		 * where wm_ice_decide could move the pair on a timeout: a device
+		 * read per second for a peer that can never leave direct would
+		 * be for nothing. */
 		if (p->attrs.p2p_available)
 			return true;
 		if (!p->attrs.handshake_timeout_ms ||
 		    now - p->since_ms < (int64_t)p->attrs.handshake_timeout_ms)
 			return false;
-		return (p->attrs.ice_available && p->attrs.traversal &&
-			(p->attrs.peer_public || !p->attrs.self_public));
+		return p->attrs.ice_available && p->attrs.traversal &&
+		       (p->attrs.peer_public || !p->attrs.self_public);
 	case WM_PATH_DIRECT:
 		return false;
 	default:
