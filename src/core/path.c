@@ -85,14 +85,18 @@ bool wm_path_wants_wg(const struct wm_path *p, int64_t now)
 		return true; /* probes, and the peer may return to direct */
 	switch (p->state) {
 	case WM_PATH_TRYING:
-		/* Only where wm_ice_decide could move the pair on a timeout, or
-		 * libp2p could carry it: a device read per second for a peer
-		 * that can never leave direct would be for nothing. */
+		/* With libp2p, every second: traffic may prove the direct path
+		 * before the timeout, and the timeout moves the pair. Else only
+		 * where wm_ice_decide could move the pair on a timeout: a device
+		 * read per second for a peer that can never leave direct would
+		 * be for nothing. */
+		if (p->attrs.p2p_available)
+			return true;
 		if (!p->attrs.handshake_timeout_ms ||
 		    now - p->since_ms < (int64_t)p->attrs.handshake_timeout_ms)
 			return false;
-		return p->attrs.p2p_available || (p->attrs.ice_available && p->attrs.traversal &&
-						  (p->attrs.peer_public || !p->attrs.self_public));
+		return p->attrs.ice_available && p->attrs.traversal &&
+		       (p->attrs.peer_public || !p->attrs.self_public);
 	case WM_PATH_DIRECT:
 		return false;
 	default:
@@ -136,6 +140,7 @@ static void to_trying(struct wm_path *p, int64_t now)
 	p->kicks = 0;
 	p->returned = false;
 	p->direct_failed = false;
+	p->rx_known = false; /* what came before came over another path */
 }
 
 /* ---- libp2p ---- */
@@ -400,7 +405,7 @@ static void probe_end(struct wm_path *p, int64_t now, uint64_t rnd, const char *
 }
 
 static void tick_paths(struct wm_path *p, const struct wm_path_obs *obs, int64_t now, uint64_t rnd,
-		       struct wm_path_actions *out)
+		       uint64_t rx_before, bool rx_was_known, struct wm_path_actions *out)
 {
 	const struct wm_path_attrs *a = &p->attrs;
 	bool returned = wm_path_on_ice(p) && p->state != WM_PATH_PROBING && peer_returned(p, obs);
@@ -428,6 +433,15 @@ static void tick_paths(struct wm_path *p, const struct wm_path_obs *obs, int64_t
 		    obs->last_handshake_ms >= p->since_ms) {
 			p->state = WM_PATH_DIRECT;
 			out->why = "a handshake at the direct endpoints";
+			return;
+		}
+		/* Back from libp2p with WireGuard's session still valid, no new
+		 * handshake comes for minutes: traffic that arrives while
+		 * WireGuard is at a direct endpoint proves the path as well. */
+		if (a->p2p_available && obs->have_wg && obs->on_device && !obs->endpoint_p2p &&
+		    !obs->endpoint_relay && rx_was_known && obs->rx_bytes > rx_before) {
+			p->state = WM_PATH_DIRECT;
+			out->why = "traffic at the direct endpoints";
 			return;
 		}
 		if (obs->have_wg && obs->on_device && a->handshake_timeout_ms &&
@@ -586,7 +600,7 @@ static void on_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t no
 	bool rx_was_known = p->rx_known;
 	int was = p->state;
 
-	tick_paths(p, obs, now, rnd, out);
+	tick_paths(p, obs, now, rnd, rx_before, rx_was_known, out);
 	/* A tick that just moved the pair is left to settle first. */
 	if (p->state == was || p->p2p)
 		p2p_tick(p, obs, now, rnd, rx_before, rx_was_known, out);

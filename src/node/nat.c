@@ -322,8 +322,9 @@ static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_w
 		obs->endpoint_relay = p->ice && wp->endpoint.port == p->relay_port &&
 				      wp->endpoint.ip.family == AF_INET &&
 				      wp->endpoint.ip.addr[0] == 127;
-		obs->endpoint_p2p = p->p2p && wp->endpoint.port == p->p2p_port &&
-				    wp->endpoint.ip.family == AF_INET &&
+		/* Any other loopback endpoint is a libp2p relay's, this link's or
+		 * the one just closed (WireGuard roamed there): never direct. */
+		obs->endpoint_p2p = !obs->endpoint_relay && wp->endpoint.ip.family == AF_INET &&
 				    wp->endpoint.ip.addr[0] == 127;
 	}
 	if (p->ice) {

@@ -33,6 +33,8 @@
 #define PENDING 4
 #define PENDING_DGRAM 256
 #define PENDING_MAX_AGE_MS 2000 /* older ones are WireGuard's past: dropped */
+#define STREAMS_MAX 4		/* of one link, inbound and outbound */
+#define REFUSED_LOG_MS 60000
 
 struct wgstream {
 	struct wgstream *next;
@@ -49,6 +51,7 @@ struct wgset {
 	struct wm_p2p_wg *links;
 	int (*incoming)(void *data, const char *peer_id);
 	void *incoming_data;
+	uint64_t refused, refused_logged_at;
 };
 
 struct wm_p2p_wg {
@@ -129,12 +132,25 @@ static int on_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_str
 		w = link_of(set, peer);
 	if (!w) {
 		/* Only a peer the mesh put on libp2p with us may carry
-		 * WireGuard here. */
-		wm_info("libp2p: refused %s from %s: no mesh peer of ours holds that peer ID "
-			"on libp2p",
-			WM_P2PWG_PROTOCOL, text);
+		 * WireGuard here. Said once a minute at most: a stranger
+		 * retrying must not fill the log. */
+		uint64_t now = uv_now(wm_p2p_loop(set->host));
+		set->refused++;
+		if (!set->refused_logged_at || now - set->refused_logged_at >= REFUSED_LOG_MS) {
+			wm_info("libp2p: refused %s from %s: not a mesh peer of ours that goes "
+				"over libp2p (%" PRIu64 " refused so far)",
+				WM_P2PWG_PROTOCOL, text, set->refused);
+			set->refused_logged_at = now;
+		} else {
+			wm_debug("libp2p: refused %s from %s", WM_P2PWG_PROTOCOL, text);
+		}
 		return -EPERM;
 	}
+	size_t n = 0;
+	for (struct wgstream *o = w->streams; o; o = o->next)
+		n++;
+	if (n >= STREAMS_MAX)
+		return -EMFILE; /* both sides' streams and a spare: more is no use */
 	struct wgstream *ws = stream_add(w, s);
 	if (!ws)
 		return -ENOMEM;
@@ -155,6 +171,18 @@ static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_
 		const uint8_t *d;
 		size_t dl, used;
 
+		if (ws->n == 0) {
+			/* Whole datagrams straight from the read, no copy here. */
+			int rc = wm_p2pwg_next(buf, len, &d, &dl, &used);
+			if (rc < 0)
+				goto bad;
+			if (rc == 1) {
+				wm_relay_queue(w->relay, d, dl);
+				buf += used;
+				len -= used;
+				continue;
+			}
+		}
 		if (ws->n >= WM_P2PWG_HDR) {
 			int rc = wm_p2pwg_next(ws->buf, ws->n, &d, &dl, &used);
 			if (rc < 0)

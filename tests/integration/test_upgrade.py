@@ -14,7 +14,7 @@ is taken would never catch up.)
 While c1 pings c2 over the mesh every 0.2 s (a bounded count), the voters
 are upgraded one at a time: stop, then the new webmeshd on the same state
 dir. After each step a new node joins through that voter, and the
-upgraded voter has said "migrated state from schema 5 to 6". Then the
+upgraded voter has said "migrated state from schema 5 to 7". Then the
 members are upgraded the same way. At the end:
 
 - nothing lost: every node whose join was answered is in every replica;
@@ -52,7 +52,7 @@ PING_COUNT = 600
 # The data plane does not go through the servers: expect 0 (bench/upgrade
 # holds 0 as its target); a few are tolerated for a box under load.
 MAX_LOST = 3
-MIGRATED = "migrated state from schema 5 to 6"
+MIGRATED = "migrated state from schema 5 to 7"
 # wmtest's own, from this build: it speaks to old daemons as well (the
 # Node API only grows fields).
 NEW_WEBMESHD = wmtest.WEBMESHD

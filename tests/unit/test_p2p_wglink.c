@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 
 #include "core/p2pwg.h"
+#include "core/p2pwire.h"
 #include "p2p/host.h"
 #include "p2p/wglink.h"
 
@@ -168,6 +169,30 @@ static bool opened(void *arg)
 	return st.connected;
 }
 
+/* Streams of the protocol opened by hand, beyond the link's own. */
+static int extra_gone;
+static uint8_t junk_buf[64];
+static void extra_recv(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	(void)ud;
+	(void)s;
+	(void)buf;
+	(void)len;
+}
+static void extra_gone_cb(void *ud, struct wm_p2p_stream *s)
+{
+	(void)s;
+	*(bool *)ud = true;
+	extra_gone++;
+}
+static const struct wm_p2p_stream_cb extra = {.data = extra_recv, .gone = extra_gone_cb};
+
+static bool two_gone(void *arg)
+{
+	(void)arg;
+	return extra_gone >= 2;
+}
+
 static void closed_cb(void *data)
 {
 	(*(int *)data)++;
@@ -245,6 +270,48 @@ static void test_datagrams_both_ways_and_refusal(void **state)
 	assert_int_equal(st.tx_packets, 4);
 	assert_int_equal(st.rx_packets, 1);
 	assert_true(st.rx_idle_ms >= 0);
+
+	/* The peer that holds the ID may not open streams without end: a link
+	 * takes 4 (here: each side's own and 2 more), the rest are refused. */
+	struct wm_peer_id bid;
+	assert_int_equal(wm_peer_id_parse(sb.peer_id, &bid), 0);
+	static struct wm_p2p_stream *xs[4];
+	static bool xgone[4];
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(
+			wm_p2p_open(ha, &bid, WM_P2PWG_PROTOCOL, NULL, &extra, &xgone[i], &xs[i]),
+			0);
+	assert_true(run_until(&loop, two_gone, NULL, 5000));
+	run_until(&loop, never, NULL, 200);
+	assert_int_equal(extra_gone, 2);
+
+	/* On an accepted one, datagrams split anywhere across writes (another
+	 * implementation may frame so) arrive whole and in order. */
+	struct wm_p2p_stream *x = NULL;
+	for (int i = 0; i < 4 && !x; i++)
+		if (!xgone[i])
+			x = xs[i];
+	assert_non_null(x);
+	static const uint8_t c1[] = {0x00}, c2[] = {0x0e, 's', 'p', 'l'}, c3[] = "it-data",
+			     c4[] = {'g', 'r', 'a', 'm', 0x00, 0x01, 'x'};
+	assert_int_equal(wm_p2p_write(x, c1, sizeof(c1)), 0);
+	assert_int_equal(wm_p2p_write(x, c2, sizeof(c2)), 0);
+	assert_int_equal(wm_p2p_write(x, c3, 7), 0);
+	assert_int_equal(wm_p2p_write(x, c4, sizeof(c4)), 0);
+	memset(&rx, 0, sizeof(rx));
+	rx.fd = wb;
+	rx.want = 2;
+	assert_true(run_until(&loop, received, &rx, 5000));
+	assert_int_equal(rx.lens[0], 14);
+	assert_memory_equal(rx.bufs[0], "split-datagram", 14);
+	assert_int_equal(rx.lens[1], 1);
+	assert_memory_equal(rx.bufs[1], "x", 1);
+	/* A length beyond the bound resets that stream, nothing delivered. */
+	static const uint8_t huge[] = {0xff, 0xff, 'z'};
+	assert_int_equal(wm_p2p_write(x, huge, sizeof(huge)), 0);
+	run_until(&loop, never, NULL, 300);
+	assert_int_equal(extra_gone, 3);
+	assert_true(recv(wb, junk_buf, sizeof(junk_buf), MSG_DONTWAIT) < 0);
 
 	/* c knows a's peer ID and address, but no link of a names c: its
 	 * stream is refused and nothing it sends reaches a's WireGuard. */

@@ -948,6 +948,20 @@ static void test_p2p_edge(void **state)
 	out = tick(&p, now + 602000, &o);
 	assert_false(p.p2p);
 	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
+	/* WireGuard's session is still valid: no new handshake, but traffic at
+	 * the direct endpoint proves it (what came over libp2p does not) */
+	o = p2p_quiet(&p, 5000);
+	tick(&p, now + 603000, &o);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+	o.endpoint_p2p = true; /* still roamed to the old relay */
+	o.rx_bytes = 6000;
+	tick(&p, now + 604000, &o);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+	o.endpoint_p2p = false;
+	o.rx_bytes = 7000;
+	out = tick(&p, now + 605000, &o);
+	assert_int_equal(p.state, WM_PATH_DIRECT);
+	assert_false(p.p2p);
 
 	/* Marked libp2p while on ICE: ICE ends, libp2p carries the pair. */
 	put(&p, WM_PATH_CONNECTED, true, &now);
