@@ -325,8 +325,11 @@ static size_t libp2p_info(void *data, char *id, char (*addrs)[WM_P2P_PUB_ADDR_MA
 		if (len < 0 || wm_maddr_to_tcp(b, (size_t)len, &t))
 			continue;
 		if (memcmp(t.ip, zero, t.family == 4 ? 4 : 16)) {
-			if (strlen(st->listen[i]) < WM_P2P_PUB_ADDR_MAX)
-				snprintf(addrs[n++], WM_P2P_PUB_ADDR_MAX, "%s", st->listen[i]);
+			/* memcpy, not snprintf: the length is checked here, and a
+			 * Debug build's format-truncation check cannot see it. */
+			size_t l = strlen(st->listen[i]);
+			if (l < WM_P2P_PUB_ADDR_MAX)
+				memcpy(addrs[n++], st->listen[i], l + 1);
 			continue;
 		}
 		for (size_t k = 0; k < d->n_endpoints && n < WM_P2P_PUB_ADDRS; k++) {
@@ -340,7 +343,7 @@ static size_t libp2p_info(void *data, char *id, char (*addrs)[WM_P2P_PUB_ADDR_MA
 			len = wm_maddr_from_tcp(&a, b, sizeof(b));
 			if (len > 0 && wm_maddr_print(b, (size_t)len, text, sizeof(text)) == 0 &&
 			    strlen(text) < WM_P2P_PUB_ADDR_MAX)
-				snprintf(addrs[n++], WM_P2P_PUB_ADDR_MAX, "%s", text);
+				memcpy(addrs[n++], text, strlen(text) + 1);
 		}
 	}
 	free(st);
