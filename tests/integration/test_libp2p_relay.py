@@ -387,3 +387,19 @@ def test_dcutr_with_js_libp2p(tmp_path):
         if js:
             js.stop()
         lab.close_reporting()
+
+
+def test_bad_circuit_addresses_are_refused(lab):
+    """A circuit address in libp2p-peers must name its relay by ID and end in
+    its target's ID; a wrong one stops the daemon before it starts, saying so."""
+    ns = lab.add_client("flags")
+    rid = "12D3KooWJ1TsijH7H5F74hfAD5XishQz3sxrmAtVY37GtNd9CqYf"
+    for value, says in [
+            (f"/ip4/10.0.0.1/tcp/4001/p2p-circuit/p2p/{rid}", "relay part"),
+            (f"/ip4/10.0.0.1/tcp/4001/p2p/{rid}/p2p-circuit", "ends in /p2p-circuit/p2p/ID"),
+            (f"/ip4/10.0.0.1/tcp/4001/p2p/{rid}/p2p-circuit/p2p/{rid}", "its own target")]:
+        r = wmtest.run(["ip", "netns", "exec", ns, str(wmtest.WEBMESHD), "--state-dir",
+                        str(lab.dir / "flags"), "--libp2p-peers", value], check=False)
+        assert r.returncode != 0
+        out = r.stdout + r.stderr
+        assert "libp2p-peers" in out and says in out, out
