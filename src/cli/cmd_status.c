@@ -39,9 +39,57 @@ static void print_libp2p(const Webmesh__V1__Status *st)
 		char rtt[32] = "no ping yet";
 		if (c->ping_rtt_us >= 0)
 			snprintf(rtt, sizeof(rtt), "ping %.1f ms", (double)c->ping_rtt_us / 1000.0);
-		printf("            %s %s %s (%s, %s)\n", c->outbound ? "->" : "<-", c->peer_id,
-		       c->address, c->agent_version[0] ? c->agent_version : "not identified", rtt);
+		printf("            %s %s %s (%s, %s)%s\n", c->outbound ? "->" : "<-", c->peer_id,
+		       c->address, c->agent_version[0] ? c->agent_version : "not identified", rtt,
+		       c->relayed	 ? ", relayed"
+		       : c->hole_punched ? ", hole punched (DCUtR)"
+					 : "");
 	}
+	/* circuit relay v2: where we are reachable through relays, and what we
+	 * carry as one */
+	for (size_t i = 0; i < st->n_libp2p_reservations; i++) {
+		const Webmesh__V1__Libp2pReservation *r = st->libp2p_reservations[i];
+		printf("            reservation on relay %s until %" PRIu64 "\n", r->relay_peer_id,
+		       r->expire);
+		for (size_t k = 0; k < r->n_addrs; k++)
+			printf("              reachable at %s\n", r->addrs[k]);
+	}
+	if (st->libp2p_relay)
+		printf("            relay: %u reservations, %u circuits\n",
+		       st->libp2p_relay_reservations, st->libp2p_relay_circuits);
+	printf("            DHT: %u peers, %u provider records\n", st->libp2p_dht_peers,
+	       st->libp2p_dht_records);
+	if (st->rendezvous_server && st->rendezvous_server[0])
+		printf("            joined by rendezvous through %s\n", st->rendezvous_server);
+}
+
+/* The peers whose WireGuard goes over libp2p (issue 11): directly, or
+ * through a circuit relay, whose peer ID is shown. */
+static void print_libp2p_paths(const Webmesh__V1__Status *st)
+{
+	static const char *const headers[] = {"  ID",	"PATH",	   "VIA",
+					      "REMOTE", "PATH RX", "PATH TX"};
+	struct wm_table *t = wm_table_new(6, headers);
+	size_t n = 0;
+
+	for (size_t i = 0; i < st->n_peers; i++) {
+		const Webmesh__V1__PeerStatus *p = st->peers[i];
+		if (strncmp(p->path, "libp2p-", 7) != 0)
+			continue;
+		char id[80], rx[32], tx[32];
+		snprintf(id, sizeof(id), "  %s", p->id[0] ? p->id : "(unknown)");
+		snprintf(rx, sizeof(rx), "%" PRIu64, p->libp2p_rx_bytes);
+		snprintf(tx, sizeof(tx), "%" PRIu64, p->libp2p_tx_bytes);
+		const char *via = p->libp2p_relay_peer_id[0] ? p->libp2p_relay_peer_id : "direct";
+		const char *row[] = {id, p->path, via, p->libp2p_remote, rx, tx};
+		wm_table_add(t, row);
+		n++;
+	}
+	if (n) {
+		printf("over libp2p:\n");
+		wm_table_print(t);
+	}
+	wm_table_free(t);
 }
 
 static void print_table(const Webmesh__V1__Status *st)
@@ -120,6 +168,10 @@ static void print_table(const Webmesh__V1__Status *st)
 	}
 	wm_table_print(t);
 	wm_table_free(t);
+	print_libp2p_paths(st);
+	for (size_t i = 0; i < st->n_peers; i++)
+		if (strncmp(st->peers[i]->path, "libp2p-", 7) == 0 && !st->peers[i]->ice_state[0])
+			over_ice--; /* in the table above, not ICE's */
 	if (over_ice == 0)
 		return;
 	/* The peers over ICE: the pair carrying them and why they use it. */
@@ -129,7 +181,8 @@ static void print_table(const Webmesh__V1__Status *st)
 	t = wm_table_new(8, ice_headers);
 	for (size_t i = 0; i < st->n_peers; i++) {
 		const Webmesh__V1__PeerStatus *p = st->peers[i];
-		if (!p->path[0] || strcmp(p->path, "direct") == 0)
+		if (!p->path[0] || strcmp(p->path, "direct") == 0 ||
+		    (strncmp(p->path, "libp2p-", 7) == 0 && !p->ice_state[0]))
 			continue;
 		char id[80], rx[32], tx[32], n[16];
 		snprintf(id, sizeof(id), "  %s", p->id[0] ? p->id : "(unknown)");

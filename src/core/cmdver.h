@@ -14,8 +14,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* This build's command version. */
-#define WM_CMD_VERSION 2
+/* This build's command version. 3: JoinNode stores the libp2p peer ID and
+ * addresses (WireGuard over libp2p), which a build of 2 would drop. */
+#define WM_CMD_VERSION 3
+#define WM_CMD_VERSION_LIBP2P 3
 /* What every build before command versions understood (commit 30926c0 and
  * older): the kinds of version 1. Such builds advertise no version; they
  * count as this one. */

@@ -16,6 +16,7 @@
 #include "core/ldapfilter.h"
 #include "core/net.h"
 #include "core/nat.h"
+#include "core/p2prelay.h"
 #include "core/p2pwire.h"
 #include "core/rbac.h"
 
@@ -630,6 +631,141 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 1,
 	 .max = 1024,
 	 .help = "yamux streams open at once on one libp2p connection"},
+	/* libp2p circuit relay v2 (issue 11, src/p2p/relay.c) */
+	{.name = "libp2p-relay",
+	 .type = WM_CFG_BOOL,
+	 .offset = F(libp2p_relay),
+	 .def = "false",
+	 .help = "serve libp2p peers as a circuit relay v2 (hop), within the libp2p-relay-* limits"},
+	{.name = "libp2p-relay-max-reservations",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_reservations),
+	 .size = SZ(libp2p_relay_max_reservations),
+	 .arg = "N",
+	 .def = "128",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relay reservations held at once; more are refused"},
+	{.name = "libp2p-relay-max-reservations-per-source",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_per_source),
+	 .size = SZ(libp2p_relay_max_per_source),
+	 .arg = "N",
+	 .def = "4",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relay reservations held by one IPv4 address or IPv6 /64"},
+	{.name = "libp2p-relay-reservation-ttl",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_reservation_ttl),
+	 .size = SZ(libp2p_relay_reservation_ttl),
+	 .arg = "SECONDS",
+	 .def = "3600",
+	 .min = 10,
+	 .max = 86400,
+	 .help = "how long a relay reservation lasts unless renewed"},
+	{.name = "libp2p-relay-reservation-bytes",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_reservation_bytes),
+	 .size = SZ(libp2p_relay_reservation_bytes),
+	 .arg = "BYTES",
+	 .def = "0",
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .help = "bytes relayed for one reservation over all its circuits and its life, up "
+		 "to 4 GiB (0: no limit)"},
+	{.name = "libp2p-relay-max-circuits",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_circuits),
+	 .size = SZ(libp2p_relay_max_circuits),
+	 .arg = "N",
+	 .def = "64",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relayed connections open at once through this relay"},
+	{.name = "libp2p-relay-max-circuits-per-peer",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_max_circuits_per_peer),
+	 .size = SZ(libp2p_relay_max_circuits_per_peer),
+	 .arg = "N",
+	 .def = "8",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "relayed connections open at once to one reserved peer"},
+	{.name = "libp2p-relay-circuit-duration",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_circuit_duration),
+	 .size = SZ(libp2p_relay_circuit_duration),
+	 .arg = "SECONDS",
+	 .def = "0",
+	 .min = 0,
+	 .max = 86400,
+	 .help = "a relayed connection is closed after this long (0: no limit)"},
+	{.name = "libp2p-relay-circuit-bytes",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_relay_circuit_bytes),
+	 .size = SZ(libp2p_relay_circuit_bytes),
+	 .arg = "BYTES",
+	 .def = "0",
+	 .min = 0,
+	 .max = UINT32_MAX,
+	 .help = "a relayed connection is closed after this many bytes either way (0: no "
+		 "limit)"},
+	/* Kademlia DHT and join by rendezvous (issue 11, src/p2p/dht.c, rendezvous.c) */
+	{.name = "libp2p-dht-max-providers",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_max_providers),
+	 .size = SZ(libp2p_dht_max_providers),
+	 .arg = "N",
+	 .def = "1024",
+	 .min = 1,
+	 .max = 1000000,
+	 .help = "DHT provider records this node stores for others, over all keys"},
+	{.name = "libp2p-dht-providers-per-key",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_providers_per_key),
+	 .size = SZ(libp2p_dht_providers_per_key),
+	 .arg = "N",
+	 .def = "20",
+	 .min = 1,
+	 .max = 1000,
+	 .help = "DHT provider records stored for one key; newcomers beyond are refused"},
+	{.name = "libp2p-dht-provider-ttl",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_provider_ttl),
+	 .size = SZ(libp2p_dht_provider_ttl),
+	 .arg = "SECONDS",
+	 .def = "86400",
+	 .min = 60,
+	 .max = 604800,
+	 .help = "life of a DHT provider record; this node announces its own again every 10 "
+		 "minutes (or at half the life if shorter)"},
+	{.name = "announce-rendezvous",
+	 .type = WM_CFG_STRING,
+	 .offset = F(announce_rendezvous),
+	 .arg = "SECRET",
+	 .flags = WM_CFG_SECRET,
+	 .help = "servers: announce this server in the libp2p DHT under a key derived from "
+		 "SECRET (16 to 256 characters), for nodes started with --join-rendezvous"},
+	{.name = "join-rendezvous",
+	 .type = WM_CFG_STRING,
+	 .offset = F(join_rendezvous),
+	 .arg = "SECRET",
+	 .flags = WM_CFG_SECRET,
+	 .help = "join the mesh through a server found in the libp2p DHT (from --libp2p-peers) "
+		 "that proves it knows SECRET; instead of --join HOST:PORT"},
+	{.name = "announce-rendezvous-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(announce_rendezvous_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read announce-rendezvous from the first line of this file (mode 0600)"},
+	{.name = "join-rendezvous-file",
+	 .type = WM_CFG_STRING,
+	 .offset = F(join_rendezvous_file),
+	 .arg = "PATH",
+	 .check = check_path,
+	 .help = "read join-rendezvous from the first line of this file (mode 0600)"},
 	{.name = "api-max-connections",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_max_connections),
@@ -665,7 +801,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "10485760",
 	 .min = 4259840,
 	 .max = 1073741824,
-	 .help = "request bytes one API connection may have in flight (its HTTP/2 window); announced lengths count"},
+	 .help = "request bytes one API connection may have in flight (its HTTP/2 window); "
+		 "announced lengths count"},
 	{.name = "api-max-buffered",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_max_buffered),
@@ -683,7 +820,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "10",
 	 .min = 1,
 	 .max = 300,
-	 .help = "close an API connection that has not finished TLS and the HTTP/2 preface in this time"},
+	 .help = "close an API connection that has not finished TLS and the HTTP/2 preface in this "
+		 "time"},
 	{.name = "api-idle-timeout",
 	 .type = WM_CFG_UINT,
 	 .offset = F(api_idle_timeout),
@@ -719,7 +857,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .def = "10000",
 	 .min = 100,
 	 .max = 3600000,
-	 .help = "the longest wait after failed authentications from a source or for a user (it doubles from 100 ms)"},
+	 .help = "the longest wait after failed authentications from a source or for a user (it "
+		 "doubles from 100 ms)"},
 	{.name = "signaling-max-messages",
 	 .type = WM_CFG_UINT,
 	 .offset = F(signaling_max_messages),
@@ -1054,8 +1193,15 @@ static const char *check_libp2p_maddr(const char *v, bool peer)
 	static _Thread_local char why[320];
 	uint8_t b[WM_MADDR_MAX];
 	struct wm_maddr_tcp t;
-	int n = wm_maddr_parse(v, b, sizeof(b), why, sizeof(why));
+	char relay[WM_MADDR_TEXT_MAX];
+	struct wm_peer_id target;
+	int n;
 
+	/* A peer may be a circuit: a relay's address, /p2p-circuit/p2p/ID. */
+	if (peer && (n = wm_relay_circuit_split(v, relay, sizeof(relay), &target, why,
+						sizeof(why))) != 0)
+		return n < 0 ? why : NULL;
+	n = wm_maddr_parse(v, b, sizeof(b), why, sizeof(why));
 	if (n < 0)
 		return why;
 	if (wm_maddr_to_tcp(b, (size_t)n, &t))
@@ -1219,8 +1365,8 @@ static const char *check_group(const char *v)
 		return "must be a group name: a lower-case letter or _ first, at most 32 "
 		       "characters of a-z, 0-9, _ and -";
 	for (size_t i = 1; i < n; i++)
-		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') ||
-		      v[i] == '_' || v[i] == '-'))
+		if (!((v[i] >= 'a' && v[i] <= 'z') || (v[i] >= '0' && v[i] <= '9') || v[i] == '_' ||
+		      v[i] == '-'))
 			return "must be a group name: a lower-case letter or _ first, at most 32 "
 			       "characters of a-z, 0-9, _ and -";
 	return NULL;
@@ -1796,6 +1942,8 @@ const struct wm_cfg_secret_file wm_cfg_secret_files[] = {
 	{"basic-auth-password", "basic-auth-password-file"},
 	{"turn-password", "turn-password-file"},
 	{"turn-secret", "turn-secret-file"},
+	{"announce-rendezvous", "announce-rendezvous-file"}, /* rendezvous (issue 11) */
+	{"join-rendezvous", "join-rendezvous-file"},
 	{NULL, NULL},
 };
 
@@ -1849,7 +1997,28 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 		return vfail(err, errlen,
 			     "config: bootstrap-servers lists Raft voters: servers on etcd need "
 			     "none (each one registers in etcd)");
-	if (!cfg->bootstrap && !cfg->join && !etcd && !cfg->print_config)
+	if (cfg->join_rendezvous && (cfg->join || cfg->bootstrap))
+		return vfail(err, errlen,
+			     "config: join-rendezvous excludes %s: it finds the server to join "
+			     "itself",
+			     cfg->join ? "join" : "bootstrap");
+	/* The secret is all that keeps a stranger from posing as the mesh
+	 * (rendezvous.h): too short is refused, as over-long input is. */
+	const char *rdv[] = {cfg->announce_rendezvous, cfg->join_rendezvous};
+	for (int i = 0; i < 2; i++)
+		if (rdv[i] && (strlen(rdv[i]) < 16 || strlen(rdv[i]) > 256))
+			return vfail(err, errlen,
+				     "config: %s: the secret must have 16 to 256 characters",
+				     i ? "join-rendezvous" : "announce-rendezvous");
+	if (cfg->join_rendezvous && cfg->n_libp2p_peers == 0)
+		return vfail(err, errlen,
+			     "config: join-rendezvous needs --libp2p-peers MULTIADDR: the DHT is "
+			     "searched from there");
+	if (cfg->announce_rendezvous && cfg->n_libp2p_listen == 0)
+		return vfail(err, errlen,
+			     "config: announce-rendezvous needs --libp2p-listen MULTIADDR: joiners "
+			     "reach this server there");
+	if (!cfg->bootstrap && !cfg->join && !cfg->join_rendezvous && !etcd && !cfg->print_config)
 		return vfail(err, errlen,
 			     "config: nothing to do: pass --bootstrap to start a mesh or "
 			     "--join HOST:PORT to join one");
@@ -1867,7 +2036,7 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 		return vfail(err, errlen,
 			     "config: voter and observer exclude each other: a Raft member either "
 			     "votes or observes");
-	if ((cfg->voter || cfg->observer) && !cfg->join)
+	if ((cfg->voter || cfg->observer) && !cfg->join && !cfg->join_rendezvous)
 		return vfail(err, errlen, "config: %s needs --join: it is how a node becomes one",
 			     cfg->voter ? "voter" : "observer");
 	if (cfg->n_bootstrap_servers && !cfg->bootstrap)

@@ -122,6 +122,24 @@ struct wm_config {
 	uint32_t libp2p_ping_interval;	 /* libp2p-ping-interval: 30 seconds, 0 = never */
 	uint32_t libp2p_max_connections; /* libp2p-max-connections: 64 */
 	uint32_t libp2p_max_streams;	 /* libp2p-max-streams: 64 per connection */
+	/* libp2p circuit relay v2 (issue 11, src/p2p/relay.c) */
+	bool libp2p_relay;			 /* libp2p-relay: serve as a relay */
+	uint32_t libp2p_relay_max_reservations;	 /* held at once */
+	uint32_t libp2p_relay_max_per_source;	 /* held by one IPv4 address or IPv6 /64 */
+	uint32_t libp2p_relay_reservation_ttl;	 /* seconds */
+	uint32_t libp2p_relay_reservation_bytes; /* per reservation, 0: none */
+	uint32_t libp2p_relay_max_circuits;	 /* open at once */
+	uint32_t libp2p_relay_max_circuits_per_peer;
+	uint32_t libp2p_relay_circuit_duration; /* seconds, 0: none */
+	uint32_t libp2p_relay_circuit_bytes;	/* each way, 0: none */
+	/* Kademlia DHT and join by rendezvous (issue 11) */
+	uint32_t libp2p_dht_max_providers;     /* libp2p-dht-max-providers: 1024 */
+	uint32_t libp2p_dht_providers_per_key; /* libp2p-dht-providers-per-key: 20 */
+	uint32_t libp2p_dht_provider_ttl;      /* libp2p-dht-provider-ttl: 86400 seconds */
+	char *announce_rendezvous;	       /* announce-rendezvous: SECRET (secret) */
+	char *join_rendezvous;		       /* join-rendezvous: SECRET (secret) */
+	char *announce_rendezvous_file;	       /* announce-rendezvous-file */
+	char *join_rendezvous_file;	       /* join-rendezvous-file */
 	/* limits before authentication (issue 10) */
 	uint32_t api_max_connections;		  /* api-max-connections: 512 */
 	uint32_t api_max_connections_per_source; /* api-max-connections-per-source: 32 */

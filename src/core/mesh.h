@@ -9,6 +9,7 @@
 #include "core/ids.h"
 #include "core/key.h"
 #include "core/net.h"
+#include "core/p2pwg.h"
 
 #define WM_MAX_ENDPOINTS 8
 #define WM_MAX_ROUTES 32
@@ -46,12 +47,16 @@ struct wm_mesh_node {
 	struct wm_endpoint endpoints[WM_MAX_ENDPOINTS];
 	size_t n_endpoints;
 	uint16_t listen_port;
-	int raft_role;        /* enum wm_raft_role */
+	int raft_role; /* enum wm_raft_role */
 	char zone[WM_NODE_ID_MAX + 1];
-	int64_t joined_at;    /* unix seconds */
+	int64_t joined_at;			/* unix seconds */
 	struct wm_prefix routes[WM_MAX_ROUTES]; /* networks advertised behind this node */
 	size_t n_routes;
 	char exit_node[WM_NODE_ID_MAX + 1]; /* whose default routes it takes, "" = the nearest */
+	/* WireGuard over libp2p (core/p2pwg.h): the peer ID and listen
+	 * addresses it published, canonical; "" without libp2p. */
+	char libp2p_id[WM_P2P_PUB_ID_MAX];
+	char libp2p_addrs[WM_P2P_PUB_ADDRS_MAX];
 	/* The leader marked it unreachable (liveness, unreachable-after-ms):
 	 * its routes go to the next node that advertises them. Not stored in
 	 * the replica; set by whoever computes peers (services/peercache.c). */
@@ -64,6 +69,7 @@ struct wm_mesh_edge {
 	char target[WM_NODE_ID_MAX + 1];
 	int32_t weight; /* >= 1; lower is preferred */
 	bool ice;	/* attribute ice=true: the two ends reach each other over ICE */
+	bool libp2p;	/* attribute libp2p=true: WireGuard over libp2p between them */
 };
 
 #endif

@@ -36,6 +36,17 @@ uint32_t wm_path_probe_backoff_ms(unsigned n, uint16_t jitter)
 	return ms + (uint32_t)(((uint64_t)ms / 4) * jitter / 65535);
 }
 
+uint32_t wm_path_p2p_probe_backoff_ms(unsigned n, uint16_t jitter)
+{
+	uint32_t ms = WM_PATH_P2P_PROBE_FIRST_MS;
+
+	for (unsigned i = 0; i < n && ms < WM_PATH_P2P_PROBE_MAX_MS; i++)
+		ms *= 2;
+	if (ms > WM_PATH_P2P_PROBE_MAX_MS)
+		ms = WM_PATH_P2P_PROBE_MAX_MS;
+	return ms + (uint32_t)(((uint64_t)ms / 4) * jitter / 65535);
+}
+
 bool wm_path_on_ice(const struct wm_path *p)
 {
 	return p->state >= WM_PATH_ICE_WAIT;
@@ -44,6 +55,11 @@ bool wm_path_on_ice(const struct wm_path *p)
 bool wm_path_uses_relay(const struct wm_path *p)
 {
 	return wm_path_on_ice(p) && p->state != WM_PATH_PROBING;
+}
+
+bool wm_path_uses_p2p(const struct wm_path *p)
+{
+	return p->p2p && !p->p2p_probing;
 }
 
 /* Only one side probes, so that two trials never cross: the one that can send
@@ -65,15 +81,22 @@ static bool probe_due(const struct wm_path *p, int64_t now)
 
 bool wm_path_wants_wg(const struct wm_path *p, int64_t now)
 {
+	if (p->p2p)
+		return true; /* probes, and the peer may return to direct */
 	switch (p->state) {
 	case WM_PATH_TRYING:
-		/* Only where wm_ice_decide could move the pair on a timeout: a
-		 * device read per second for a peer that can never leave
-		 * direct would be for nothing. */
+		/* With libp2p, every second: traffic may prove the direct path
+		 * before the timeout, and the timeout moves the pair. Else only
+		 * where wm_ice_decide could move the pair on a timeout: a device
+		 * read per second for a peer that can never leave direct would
+		 * be for nothing. */
+		if (p->attrs.p2p_available)
+			return true;
+		if (!p->attrs.handshake_timeout_ms ||
+		    now - p->since_ms < (int64_t)p->attrs.handshake_timeout_ms)
+			return false;
 		return p->attrs.ice_available && p->attrs.traversal &&
-		       p->attrs.handshake_timeout_ms &&
-		       (p->attrs.peer_public || !p->attrs.self_public) &&
-		       now - p->since_ms >= (int64_t)p->attrs.handshake_timeout_ms;
+		       (p->attrs.peer_public || !p->attrs.self_public);
 	case WM_PATH_DIRECT:
 		return false;
 	default:
@@ -85,7 +108,7 @@ int64_t wm_path_next_ms(const struct wm_path *p, int64_t now)
 {
 	int64_t poll = now + WM_PATH_POLL_MS;
 
-	if (p->state == WM_PATH_DIRECT)
+	if (p->state == WM_PATH_DIRECT && !p->p2p)
 		return 0;
 	return p->wake_ms && p->wake_ms < poll ? p->wake_ms : poll;
 }
@@ -116,6 +139,81 @@ static void to_trying(struct wm_path *p, int64_t now)
 	p->since_ms = now;
 	p->kicks = 0;
 	p->returned = false;
+	p->direct_failed = false;
+	p->rx_known = false; /* what came before came over another path */
+}
+
+/* ---- libp2p ---- */
+
+/* Whether the pair should be carried over libp2p now (see path.h). */
+static bool p2p_wanted(const struct wm_path *p, int64_t now)
+{
+	const struct wm_path_attrs *a = &p->attrs;
+
+	if (!a->p2p_available || now < p->p2p_blocked_ms)
+		return false;
+	if (a->p2p_edge)
+		return true;
+	switch (p->state) {
+	case WM_PATH_TRYING:
+		return p->direct_failed || p->p2p_peer;
+	case WM_PATH_ICE_WAIT:
+	case WM_PATH_OFFERING:
+	case WM_PATH_CHECKING:
+		/* ICE failed once: libp2p while it retries */
+		return p->attempt > 0 || p->p2p_peer;
+	case WM_PATH_DIRECT:
+		return p->p2p_peer;
+	default:
+		return false;
+	}
+}
+
+/* The probing side, as for ICE: the one that can send to a public endpoint
+ * of the other; both or neither public: the controlling side. */
+static bool p2p_probe_eligible(const struct wm_path *p)
+{
+	const struct wm_path_attrs *a = &p->attrs;
+
+	if (a->p2p_edge || !a->peer_direct)
+		return false;
+	return a->peer_public == a->self_public ? p->controlling : a->peer_public;
+}
+
+static void p2p_on(struct wm_path *p, int64_t now, uint64_t rnd, struct wm_path_actions *out)
+{
+	p->p2p = true;
+	p->p2p_probing = false;
+	p->p2p_seen = false;
+	p->p2p_probes = 0;
+	p->p2p_wake_ms = p2p_probe_eligible(p)
+				 ? now + wm_path_p2p_probe_backoff_ms(0, (uint16_t)(rnd >> 48))
+				 : 0;
+	out->flags |= WM_PATH_DO_OPEN_P2P | WM_PATH_DO_ENDPOINT;
+	/* A handshake over libp2p at once (the link holds it until its stream
+	 * is up), one side only: crossing initiations cancel each other. */
+	if (p->controlling)
+		out->flags |= WM_PATH_DO_KICK;
+	out->why = p->attrs.p2p_edge ? "the edge is marked libp2p"
+		   : p->p2p_peer     ? "the peer carries the pair over libp2p"
+		   : p->state == WM_PATH_TRYING
+			   ? "no handshake at the direct endpoints, no ICE: over libp2p"
+			   : "ICE failed: over libp2p while it retries";
+	if (p->p2p_wake_ms)
+		out->delay_ms = (uint32_t)(p->p2p_wake_ms - now);
+}
+
+static void p2p_off(struct wm_path *p, const char *why, struct wm_path_actions *out)
+{
+	if (!p->p2p)
+		return;
+	p->p2p = false;
+	p->p2p_probing = false;
+	p->p2p_peer = false;
+	p->p2p_wake_ms = 0;
+	out->flags |= WM_PATH_DO_CLOSE_P2P | WM_PATH_DO_ENDPOINT;
+	if (why)
+		out->why = why;
 }
 
 static void start_offer(struct wm_path *p, int64_t now, uint64_t rnd, struct wm_path_actions *out)
@@ -225,6 +323,9 @@ static void decide(struct wm_path *p, const struct wm_path_obs *obs, int64_t now
 		.direct_since_ms = p->since_ms,
 	};
 
+	/* An edge marked libp2p goes there, not to ICE. */
+	if (a->p2p_edge && a->p2p_available)
+		return;
 	/* The timeout counts only in TRYING and only once the device told us
 	 * about the peer's handshakes: a peer not on the device yet had no
 	 * chance to answer. */
@@ -262,6 +363,11 @@ static void on_attrs(struct wm_path *p, const struct wm_path_attrs *a, int64_t n
 		leave_ice(p, now, false, "the edge is no longer marked ice", out);
 		return;
 	}
+	if (a->p2p_edge && a->p2p_available) {
+		/* The operator chose libp2p for this pair: not ICE. */
+		leave_ice(p, now, false, "the edge is marked libp2p", out);
+		return;
+	}
 	if (moved && p->state == WM_PATH_CONNECTED && probe_eligible(p)) {
 		/* The peer is somewhere new: its direct endpoint is worth a try
 		 * soon, whatever the earlier probes said. */
@@ -276,8 +382,8 @@ static void on_attrs(struct wm_path *p, const struct wm_path_attrs *a, int64_t n
  * address, i.e. the peer returned the pair to direct. */
 static bool peer_returned(struct wm_path *p, const struct wm_path_obs *obs)
 {
-	return obs->have_wg && obs->on_device && !obs->endpoint_relay && p->relay_seen &&
-	       p->rx_known && obs->rx_bytes > p->rx_seen;
+	return obs->have_wg && obs->on_device && !obs->endpoint_relay && !obs->endpoint_p2p &&
+	       p->relay_seen && p->rx_known && obs->rx_bytes > p->rx_seen;
 }
 
 static void probe_end(struct wm_path *p, int64_t now, uint64_t rnd, const char *why,
@@ -298,8 +404,8 @@ static void probe_end(struct wm_path *p, int64_t now, uint64_t rnd, const char *
 	out->delay_ms = delay;
 }
 
-static void on_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t now, uint64_t rnd,
-		    struct wm_path_actions *out)
+static void tick_paths(struct wm_path *p, const struct wm_path_obs *obs, int64_t now, uint64_t rnd,
+		       uint64_t rx_before, bool rx_was_known, struct wm_path_actions *out)
 {
 	const struct wm_path_attrs *a = &p->attrs;
 	bool returned = wm_path_on_ice(p) && p->state != WM_PATH_PROBING && peer_returned(p, obs);
@@ -311,6 +417,7 @@ static void on_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t no
 		p->rx_known = true;
 	}
 	if (returned) {
+		p2p_off(p, NULL, out);
 		leave_ice(p, now, true, "the peer's packets come over the direct path", out);
 		return;
 	}
@@ -318,18 +425,34 @@ static void on_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t no
 	case WM_PATH_TRYING: {
 		int64_t waited = now - p->since_ms;
 
+		/* Over libp2p, handshakes say nothing of the direct path:
+		 * only a probe does (p2p_tick). */
+		if (p->p2p)
+			return;
 		if (obs->have_wg && obs->on_device && obs->last_handshake_ms &&
 		    obs->last_handshake_ms >= p->since_ms) {
 			p->state = WM_PATH_DIRECT;
 			out->why = "a handshake at the direct endpoints";
 			return;
 		}
+		/* Back from libp2p with WireGuard's session still valid, no new
+		 * handshake comes for minutes: traffic that arrives while
+		 * WireGuard is at a direct endpoint proves the path as well. */
+		if (a->p2p_available && obs->have_wg && obs->on_device && !obs->endpoint_p2p &&
+		    !obs->endpoint_relay && rx_was_known && obs->rx_bytes > rx_before) {
+			p->state = WM_PATH_DIRECT;
+			out->why = "traffic at the direct endpoints";
+			return;
+		}
+		if (obs->have_wg && obs->on_device && a->handshake_timeout_ms &&
+		    waited >= (int64_t)a->handshake_timeout_ms)
+			p->direct_failed = true;
 		/* An idle peer is not a dead one: nothing may have been sent
 		 * to it. Ask WireGuard for a handshake a second after the
 		 * endpoints were set and again halfway through the timeout
 		 * (the first may be lost), so that only a peer that does not
 		 * answer moves to ICE. */
-		if (a->traversal && a->handshake_timeout_ms &&
+		if ((a->traversal || a->p2p_available) && a->handshake_timeout_ms &&
 		    ((p->kicks == 0 && waited >= WM_PATH_KICK_FIRST_MS) ||
 		     (p->kicks == 1 && waited >= (int64_t)a->handshake_timeout_ms / 2))) {
 			p->kicks++;
@@ -400,6 +523,89 @@ static void on_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t no
 	}
 }
 
+/* libp2p's part of a tick, after the ICE machine's (see path.h). */
+static void p2p_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t now, uint64_t rnd,
+		     uint64_t rx_before, bool rx_was_known, struct wm_path_actions *out)
+{
+	bool seen = obs->have_wg && obs->on_device;
+
+	if (!p->p2p) {
+		if (p2p_wanted(p, now))
+			p2p_on(p, now, rnd, out);
+		return;
+	}
+	if (!p2p_wanted(p, now)) {
+		p2p_off(p, "libp2p is no longer needed", out);
+		/* Handshakes so far came over libp2p: the direct path's
+		 * timeout starts now. */
+		if (p->state == WM_PATH_TRYING)
+			to_trying(p, now);
+		return;
+	}
+	if (seen && obs->endpoint_p2p)
+		p->p2p_seen = true;
+	if (p->p2p_probing) {
+		if (seen && obs->endpoint_p2p) {
+			p->p2p_probing = false; /* the peer's packets still come over libp2p */
+		} else if (seen && (obs->rx_bytes > p->p2p_probe_rx ||
+				    (obs->last_handshake_ms &&
+				     obs->last_handshake_ms >= p->p2p_probe_ms))) {
+			goto direct;
+		} else if (now - p->p2p_probe_ms >= WM_PATH_PROBE_WINDOW_MS) {
+			p->p2p_probing = false;
+		} else {
+			out->flags |= WM_PATH_DO_KICK; /* something for the peer to answer */
+			return;
+		}
+		uint32_t delay = wm_path_p2p_probe_backoff_ms(p->p2p_probes, (uint16_t)(rnd >> 48));
+		if (p->p2p_probes < 16)
+			p->p2p_probes++;
+		p->p2p_wake_ms = now + delay;
+		out->flags |= WM_PATH_DO_ENDPOINT;
+		out->why = "the direct path still does not work";
+		out->delay_ms = delay;
+		return;
+	}
+	/* The peer's probe worked: its packets come from a direct address and
+	 * our WireGuard roamed there, away from the libp2p relay. */
+	if (seen && p->p2p_seen && !obs->endpoint_p2p && !obs->endpoint_relay && rx_was_known &&
+	    obs->rx_bytes > rx_before)
+		goto direct;
+	if (seen && p->p2p_wake_ms && now >= p->p2p_wake_ms && p2p_probe_eligible(p)) {
+		p->p2p_probing = true;
+		p->p2p_probe_ms = now;
+		p->p2p_probe_rx = obs->rx_bytes;
+		p->p2p_wake_ms = 0;
+		out->flags |= WM_PATH_DO_ENDPOINT | WM_PATH_DO_KICK;
+		out->why = "probing the direct path from libp2p";
+	}
+	return;
+direct:
+	p2p_off(p, NULL, out);
+	p->p2p_direct_ms = now;
+	if (wm_path_on_ice(p)) {
+		leave_ice(p, now, true, "the direct path works again", out);
+	} else {
+		p->state = WM_PATH_DIRECT;
+		p->returned = true;
+		p->direct_failed = false;
+		out->why = "the direct path works again";
+	}
+}
+
+static void on_tick(struct wm_path *p, const struct wm_path_obs *obs, int64_t now, uint64_t rnd,
+		    struct wm_path_actions *out)
+{
+	uint64_t rx_before = p->rx_seen;
+	bool rx_was_known = p->rx_known;
+	int was = p->state;
+
+	tick_paths(p, obs, now, rnd, rx_before, rx_was_known, out);
+	/* A tick that just moved the pair is left to settle first. */
+	if (p->state == was || p->p2p)
+		p2p_tick(p, obs, now, rnd, rx_before, rx_was_known, out);
+}
+
 void wm_path_step(struct wm_path *p, const struct wm_path_event *ev, int64_t now, uint64_t rnd,
 		  struct wm_path_actions *out)
 {
@@ -448,6 +654,9 @@ void wm_path_step(struct wm_path *p, const struct wm_path_event *ev, int64_t now
 		/* One side only: crossing initiations cancel each other. */
 		if (p->controlling)
 			out->flags |= WM_PATH_DO_KICK;
+		p->p2p_peer = false;
+		if (!p2p_wanted(p, now))
+			p2p_off(p, NULL, out); /* ICE carries the pair now */
 		return;
 	case WM_PATH_EV_FAILED:
 	case WM_PATH_EV_BYE:
@@ -465,6 +674,26 @@ void wm_path_step(struct wm_path *p, const struct wm_path_event *ev, int64_t now
 			      ev->type == WM_PATH_EV_BYE ? "the peer ended the session"
 							 : "the session failed",
 			      out);
+		return;
+	case WM_PATH_EV_P2P_PEER:
+		/* Only where both sides speak libp2p; on ICE that works, the
+		 * peer will follow ICE back. */
+		if (p->p2p || !p->attrs.p2p_available || now < p->p2p_blocked_ms ||
+		    p->state == WM_PATH_CONNECTED || p->state == WM_PATH_PROBING ||
+		    (p->state == WM_PATH_DIRECT && p->p2p_direct_ms &&
+		     now - p->p2p_direct_ms < WM_PATH_P2P_FOLLOW_HOLD_MS))
+			return;
+		p->p2p_peer = true;
+		p2p_on(p, now, rnd, out);
+		return;
+	case WM_PATH_EV_P2P_FAILED:
+		if (!p->p2p)
+			return;
+		p2p_off(p, "libp2p could not be opened", out);
+		p->p2p_blocked_ms = now + WM_PATH_P2P_RETRY_MS;
+		if (p->state == WM_PATH_TRYING)
+			p->since_ms = now; /* earlier handshakes may be libp2p's */
+		out->delay_ms = WM_PATH_P2P_RETRY_MS;
 		return;
 	case WM_PATH_EV_RELAY_FAILED:
 		if (!wm_path_on_ice(p))

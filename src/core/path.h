@@ -39,7 +39,24 @@
  * one that sees a public endpoint on the other (both public: the controlling
  * side), never on an edge marked ice. Probes back off from
  * WM_PATH_PROBE_FIRST_MS doubling to WM_PATH_PROBE_MAX_MS, plus up to a
- * quarter of jitter. */
+ * quarter of jitter.
+ *
+ * WireGuard over libp2p (issue 11) rides on top of these states, as a flag
+ * rather than a state of its own, because ICE keeps retrying underneath: a
+ * pair carries WireGuard over a libp2p stream (/webmesh/wg/1.0.0, through a
+ * loopback relay as for ICE) when both sides speak libp2p and either its
+ * edge is marked libp2p=true, or its direct path timed out with no ICE to
+ * try, or ICE failed at least once. It leaves libp2p when ICE connects, when
+ * the peer's packets come over the direct path again (the peer returned),
+ * or when a probe of the direct path works: as with ICE, one side (the one
+ * that can send to a public endpoint of the other; both or neither: the
+ * controlling side) points WireGuard at the direct endpoint for
+ * WM_PATH_PROBE_WINDOW_MS, first WM_PATH_P2P_PROBE_FIRST_MS after libp2p
+ * began, doubling up to WM_PATH_P2P_PROBE_MAX_MS (shorter than ICE's: a
+ * pair on libp2p pays TCP and a userspace hop, so the way back matters
+ * more). An edge marked libp2p is never probed away from it. The side whose
+ * timeout has not fired yet follows a peer that opens a WireGuard stream to
+ * it (EV_P2P_PEER), as it follows an ICE offer. */
 #ifndef WM_CORE_PATH_H
 #define WM_CORE_PATH_H
 
@@ -56,8 +73,14 @@
 #define WM_PATH_SIGNAL_WAIT_MS 1000	 /* no server to signal through: again */
 #define WM_PATH_PROBE_FIRST_MS 15000	 /* first probe after ICE connected */
 #define WM_PATH_PROBE_MAX_MS 480000
-#define WM_PATH_PROBE_WINDOW_MS 4000 /* how long WireGuard tries direct */
-#define WM_PATH_POLL_MS 1000	     /* observations while they matter */
+#define WM_PATH_PROBE_WINDOW_MS 4000	 /* how long WireGuard tries direct */
+#define WM_PATH_POLL_MS 1000		 /* observations while they matter */
+#define WM_PATH_P2P_PROBE_FIRST_MS 10000 /* first probe of direct after libp2p began */
+#define WM_PATH_P2P_PROBE_MAX_MS 60000
+#define WM_PATH_P2P_RETRY_MS 5000 /* libp2p could not be opened: again after */
+/* Back on direct from libp2p: the peer's streams are not followed for this
+ * long, while it sees the direct path work and returns too (no flapping). */
+#define WM_PATH_P2P_FOLLOW_HOLD_MS 10000
 
 enum wm_path_state {
 	WM_PATH_TRYING = 0,
@@ -81,6 +104,9 @@ struct wm_path_attrs {
 	bool traversal;		       /* this node has STUN or TURN servers */
 	uint32_t handshake_timeout_ms; /* 0: never leave direct on a timeout */
 	uint64_t endpoints_hash;       /* of the peer's advertised endpoints */
+	bool p2p_edge;		       /* the edge is marked libp2p=true */
+	bool p2p_available;	       /* our libp2p host is up and the peer published a peer ID */
+	bool peer_direct;	       /* the peer advertises an endpoint (a probe has a target) */
 };
 
 /* What the node saw on the WireGuard device and the ICE session (EV_TICK).
@@ -93,6 +119,7 @@ struct wm_path_obs {
 	bool endpoint_relay;	/* WireGuard's endpoint for the peer is our relay */
 	int64_t ice_rx_idle_ms; /* since a packet came over the ICE path; -1: never */
 	bool can_signal;	/* a server to signal through exists now */
+	bool endpoint_p2p;	/* WireGuard's endpoint for the peer is our libp2p relay */
 };
 
 enum wm_path_event_type {
@@ -105,6 +132,8 @@ enum wm_path_event_type {
 	WM_PATH_EV_CONNECTED,	 /* session: ICE found a working pair */
 	WM_PATH_EV_FAILED,	 /* session: ICE failed, or the session did not start */
 	WM_PATH_EV_RELAY_FAILED, /* the relay could not be opened: stay direct */
+	WM_PATH_EV_P2P_FAILED,	 /* the libp2p relay could not be opened */
+	WM_PATH_EV_P2P_PEER,	 /* the peer opened a WireGuard stream to us */
 };
 
 struct wm_path_event {
@@ -127,7 +156,10 @@ enum wm_path_do {
 	WM_PATH_DO_CLOSE_RELAY = 1u << 7, /* the pair is direct again */
 	WM_PATH_DO_KICK = 1u << 8,	  /* make WireGuard send to the peer now */
 	WM_PATH_DO_ENDPOINT = 1u << 9,	  /* where WireGuard sends changed: rewrite
-					     the peer (wm_path_uses_relay) and apply */
+					     the peer (wm_path_uses_p2p, then
+					     wm_path_uses_relay) and apply */
+	WM_PATH_DO_OPEN_P2P = 1u << 10,	  /* open the peer's libp2p relay and stream */
+	WM_PATH_DO_CLOSE_P2P = 1u << 11,  /* WireGuard leaves libp2p */
 };
 
 struct wm_path_actions {
@@ -156,8 +188,19 @@ struct wm_path {
 	uint64_t probe_rx;     /* PROBING: rx bytes then */
 	uint64_t rx_seen;      /* rx bytes at the last observation */
 	bool rx_known;
-	bool returned; /* DIRECT after ICE: WireGuard's roamed endpoint is the one
-			  to keep (the advertised one may be unreachable) */
+	bool returned;		/* DIRECT after ICE: WireGuard's roamed endpoint is the one
+				   to keep (the advertised one may be unreachable) */
+	bool direct_failed;	/* TRYING: the handshake timeout passed without one */
+	bool p2p;		/* WireGuard goes over libp2p (the libp2p relay is open) */
+	bool p2p_probing;	/* and is pointed at the direct endpoint for a probe */
+	bool p2p_seen;		/* WireGuard was seen at the libp2p relay */
+	unsigned p2p_probes;	/* failed probes since libp2p began */
+	int64_t p2p_wake_ms;	/* the next probe; 0: none */
+	int64_t p2p_probe_ms;	/* the running probe started at */
+	uint64_t p2p_probe_rx;	/* rx bytes then */
+	int64_t p2p_blocked_ms; /* libp2p failed to open: not before this */
+	bool p2p_peer;		/* the peer put the pair on libp2p (EV_P2P_PEER) */
+	int64_t p2p_direct_ms;	/* libp2p was left for the direct path then */
 };
 
 /* A new pair, at its direct endpoints since now. controlling: this side has
@@ -175,6 +218,10 @@ bool wm_path_on_ice(const struct wm_path *p);
 /* WireGuard should send to the relay (with the ICE keepalive): on ICE and
  * not probing. */
 bool wm_path_uses_relay(const struct wm_path *p);
+/* WireGuard should send to the libp2p relay: carried over libp2p and not
+ * probing. Comes before wm_path_uses_relay (ICE may be retrying underneath,
+ * with its relay open). */
+bool wm_path_uses_p2p(const struct wm_path *p);
 /* When the machine wants its next EV_TICK: the armed timer (a retry, a
  * probe, a timeout), or now + WM_PATH_POLL_MS while observations matter
  * (trying, on ICE). 0: nothing to wait for (direct). */
@@ -185,5 +232,7 @@ bool wm_path_wants_wg(const struct wm_path *p, int64_t now_ms);
 /* Delay before probe number n (0 = the first) of the direct path: 15 s
  * doubling up to 480 s, plus up to a quarter more from jitter (0..65535). */
 uint32_t wm_path_probe_backoff_ms(unsigned n, uint16_t jitter);
+/* The same for probes from libp2p: 10 s doubling up to 60 s, plus jitter. */
+uint32_t wm_path_p2p_probe_backoff_ms(unsigned n, uint16_t jitter);
 
 #endif

@@ -20,6 +20,7 @@ struct graph {
 	size_t *adj;
 	int64_t *adj_w;
 	bool *adj_ice; /* the edge behind adj[k] is marked ice */
+	bool *adj_p2p; /* and libp2p */
 };
 
 struct heap_item {
@@ -86,6 +87,7 @@ static void graph_free(struct graph *g)
 	free(g->adj);
 	free(g->adj_w);
 	free(g->adj_ice);
+	free(g->adj_p2p);
 }
 
 static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t n,
@@ -142,7 +144,8 @@ static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t
 	g->adj = calloc(m + 1, sizeof(size_t));
 	g->adj_w = calloc(m + 1, sizeof(int64_t));
 	g->adj_ice = calloc(m + 1, sizeof(bool));
-	if (!g->adj || !g->adj_w || !g->adj_ice)
+	g->adj_p2p = calloc(m + 1, sizeof(bool));
+	if (!g->adj || !g->adj_w || !g->adj_ice || !g->adj_p2p)
 		goto nomem;
 	memcpy(fill, g->adj_off, (n + 1) * sizeof(size_t));
 	for (size_t i = 0; i < n_edges; i++) {
@@ -154,9 +157,11 @@ static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t
 			continue;
 		g->adj[fill[a]] = b;
 		g->adj_ice[fill[a]] = edges[i].ice;
+		g->adj_p2p[fill[a]] = edges[i].libp2p;
 		g->adj_w[fill[a]++] = w;
 		g->adj[fill[b]] = a;
 		g->adj_ice[fill[b]] = edges[i].ice;
+		g->adj_p2p[fill[b]] = edges[i].libp2p;
 		g->adj_w[fill[b]++] = w;
 	}
 	free(ents);
@@ -390,8 +395,10 @@ static int build_set(const struct graph *g, size_t self, const int64_t *dist, co
 		}
 	}
 	/* Any of several edges to a neighbour may carry the mark. */
-	for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
+	for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++) {
 		peers[slot[g->adj[k]]].ice |= g->adj_ice[k];
+		peers[slot[g->adj[k]]].libp2p |= g->adj_p2p[k];
+	}
 
 	for (size_t r_ = 0; r_ < g->n_by_id; r_++) {
 		size_t i = g->by_id[r_];
@@ -758,8 +765,10 @@ static int build_summary(const struct wm_peer_graph *pg, size_t self, const int6
 		return -ENOMEM;
 	}
 	peer->node = nb;
-	for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
+	for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++) {
 		peer->ice |= g->adj_ice[k];
+		peer->libp2p |= g->adj_p2p[k];
+	}
 	/* class -1: the networks win over a route that happens to equal them */
 	if (normalise(&pg->opts.ipv4_network, -1, &p))
 		add_claim(claims, &n_claims, &p, -1, 0, g, nb, nb);

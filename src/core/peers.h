@@ -14,7 +14,8 @@ struct wm_peer {
 	size_t node;		       /* index into the nodes array */
 	struct wm_prefix *allowed_ips; /* owned, sorted */
 	size_t n_allowed_ips;
-	bool ice; /* an edge between self and this peer is marked ice */
+	bool ice;    /* an edge between self and this peer is marked ice */
+	bool libp2p; /* one is marked libp2p (WireGuard over libp2p) */
 };
 
 struct wm_peer_set {

@@ -11,39 +11,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <time.h>
+
 #include <arpa/inet.h>
-#include <glib-unix.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
-/* Big enough for WireGuard at the largest MTU we accept (9000) plus its
- * 32 bytes of overhead. */
-#define MAX_DGRAM 9216
-#define BATCH 16
+#include "nat/relay_int.h"
+
 #define BATCHES_PER_WAKEUP 4
 #define SOCKET_BUFFER (4 * 1024 * 1024)
-/* Queued datagrams towards WireGuard; larger ones go out at once. */
-#define QUEUE 32
-#define QUEUE_DGRAM 2048
 
-struct wm_relay {
-	int fd;
-	uint16_t port;
-	struct sockaddr_in wg; /* 127.0.0.1:wg_port */
-	GMainContext *ctx;
-	GSource *source;
-	GSource *flush;
-	wm_relay_send_cb send_cb;
-	void *send_data;
-	_Atomic uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, dropped;
-	_Atomic int64_t last_rx_us;
-	uint8_t (*bufs)[MAX_DGRAM];
-	uint8_t (*queue)[QUEUE_DGRAM];
-	size_t queue_len[QUEUE];
-	unsigned queued;
-	bool gso; /* the kernel takes UDP_SEGMENT on this socket */
-};
+/* CLOCK_MONOTONIC in microseconds: what g_get_monotonic_time returns on
+ * Linux, without GLib, so that the libp2p module (no GLib) shares this. */
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 /* One sendmsg for a run of datagrams of one size (the last may be shorter),
  * segmented by the kernel (UDP GSO, Linux 4.18): the run crosses the stack
@@ -187,14 +175,18 @@ static void count(_Atomic uint64_t *c, uint64_t n)
 	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
 
-static gboolean readable_cb(gint fd, GIOCondition cond, gpointer data)
+int wm_relay_fd(const struct wm_relay *r)
 {
-	struct wm_relay *r = data;
+	return r->fd;
+}
+
+void wm_relay_read(struct wm_relay *r)
+{
+	int fd = r->fd;
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov[BATCH], pkts[BATCH];
 	struct sockaddr_in from[BATCH];
 
-	(void)cond;
 	for (int round = 0; round < BATCHES_PER_WAKEUP; round++) {
 		unsigned n_pkts = 0;
 		uint64_t bytes = 0;
@@ -238,20 +230,6 @@ static gboolean readable_cb(gint fd, GIOCondition cond, gpointer data)
 		if (n < BATCH)
 			break;
 	}
-	return G_SOURCE_CONTINUE;
-}
-
-int wm_relay_attach(struct wm_relay *r, GMainContext *ctx)
-{
-	if (r->source)
-		return -EALREADY;
-	r->source = g_unix_fd_source_new(r->fd, G_IO_IN);
-	if (!r->source)
-		return -ENOMEM;
-	r->ctx = ctx;
-	g_source_set_callback(r->source, G_SOURCE_FUNC(readable_cb), r, NULL);
-	g_source_attach(r->source, ctx);
-	return 0;
 }
 
 void wm_relay_set_send(struct wm_relay *r, wm_relay_send_cb cb, void *data)
@@ -270,7 +248,7 @@ int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len)
 	}
 	count(&r->rx_packets, 1);
 	count(&r->rx_bytes, len);
-	atomic_store_explicit(&r->last_rx_us, g_get_monotonic_time(), memory_order_relaxed);
+	atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
 	return 0;
 }
 
@@ -295,38 +273,27 @@ void wm_relay_flush(struct wm_relay *r)
 	count(&r->rx_bytes, bytes);
 	count(&r->dropped, r->queued - done);
 	if (done)
-		atomic_store_explicit(&r->last_rx_us, g_get_monotonic_time(), memory_order_relaxed);
+		atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
 	r->queued = 0;
 }
 
-static gboolean flush_cb(gpointer data)
+void wm_relay_hold(struct wm_relay *r)
 {
-	struct wm_relay *r = data;
-
-	g_source_unref(r->flush);
-	r->flush = NULL;
-	wm_relay_flush(r);
-	return G_SOURCE_REMOVE;
+	r->manual = true;
 }
 
 int wm_relay_queue(struct wm_relay *r, const uint8_t *buf, size_t len)
 {
-	if (len > QUEUE_DGRAM || !r->ctx) {
+	if (len > QUEUE_DGRAM || (!r->schedule_flush && !r->manual)) {
 		wm_relay_flush(r); /* keep the order */
 		return wm_relay_deliver(r, buf, len);
 	}
 	memcpy(r->queue[r->queued], buf, len);
 	r->queue_len[r->queued++] = len;
-	if (r->queued == QUEUE) {
+	if (r->queued == QUEUE)
 		wm_relay_flush(r);
-	} else if (!r->flush) {
-		/* Runs before the next round of socket sources: after the read
-		 * loop that is delivering this burst has drained its socket. */
-		r->flush = g_idle_source_new();
-		g_source_set_priority(r->flush, G_PRIORITY_HIGH);
-		g_source_set_callback(r->flush, flush_cb, r, NULL);
-		g_source_attach(r->flush, r->ctx);
-	}
+	else if (r->schedule_flush)
+		r->schedule_flush(r);
 	return 0;
 }
 
@@ -344,14 +311,8 @@ void wm_relay_free(struct wm_relay *r)
 {
 	if (!r)
 		return;
-	if (r->flush) {
-		g_source_destroy(r->flush);
-		g_source_unref(r->flush);
-	}
-	if (r->source) {
-		g_source_destroy(r->source);
-		g_source_unref(r->source);
-	}
+	if (r->detach)
+		r->detach(r);
 	close(r->fd);
 	free(r->bufs);
 	free(r->queue);

@@ -5,8 +5,10 @@
  * 127.0.0.1:relay-port whatever the path underneath is.
  *
  * The socket is made (and its port known) at once, from any thread; reading
- * runs on a GMainContext given to wm_relay_attach, and every other call except
- * wm_relay_port and wm_relay_get_stats must come from that context's thread.
+ * runs on a GMainContext given to wm_relay_attach (ICE, relay_glib.c), or
+ * wherever the owner calls wm_relay_read when wm_relay_fd is readable (the
+ * libp2p module, on libuv), and every other call except wm_relay_port and
+ * wm_relay_get_stats must come from that thread.
  * Only datagrams from 127.0.0.1:wg_port are taken: nothing else on the host can
  * inject into the path.
  */
@@ -17,11 +19,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <glib.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 struct wm_relay;
+/* GLib's, declared here so that users without GLib (the libp2p module) need
+ * not its headers; a repeated typedef of the same type is fine in C11. */
+typedef struct _GMainContext GMainContext;
 
 /* Sends a batch of datagrams over the path, in order; returns how many went
  * (the rest count as drops, never retried: WireGuard retransmits what
@@ -40,8 +44,18 @@ struct wm_relay_stats {
 int wm_relay_new(uint16_t wg_port, struct wm_relay **out);
 /* The relay's port: WireGuard's endpoint for the peer is 127.0.0.1:port. */
 uint16_t wm_relay_port(const struct wm_relay *r);
-/* Starts reading on ctx. Datagrams are dropped until a send callback is set. */
+/* Starts reading on ctx (relay_glib.c). Datagrams are dropped until a send
+ * callback is set. */
 int wm_relay_attach(struct wm_relay *r, GMainContext *ctx);
+/* Without wm_relay_attach: the socket to watch for reading, and the read
+ * (a few batches of datagrams from WireGuard to the send callback), to call
+ * when it is readable. */
+int wm_relay_fd(const struct wm_relay *r);
+void wm_relay_read(struct wm_relay *r);
+/* Without wm_relay_attach: wm_relay_queue keeps datagrams until the owner
+ * calls wm_relay_flush (after the burst it is delivering), instead of
+ * sending each at once. */
+void wm_relay_hold(struct wm_relay *r);
 /* The path to send on; NULL drops (no path right now). */
 void wm_relay_set_send(struct wm_relay *r, wm_relay_send_cb cb, void *data);
 /* A datagram from the path, for WireGuard, sent at once. Returns 0 or -errno
@@ -49,7 +63,7 @@ void wm_relay_set_send(struct wm_relay *r, wm_relay_send_cb cb, void *data);
 int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len);
 /* The same, queued: the queue leaves with one sendmmsg when it is full or,
  * after the current burst, from a high-priority idle source on the context
- * (before it is attached: at once). Order is kept. */
+ * (held: when the owner flushes; neither: at once). Order is kept. */
 int wm_relay_queue(struct wm_relay *r, const uint8_t *buf, size_t len);
 /* Sends what is queued now. */
 void wm_relay_flush(struct wm_relay *r);

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "core/p2pwire.h"
 #include "node/routes.h"
 #include "services/peercache.h"
 #include "util/arena.h"
@@ -237,6 +238,7 @@ static int traversal_start(struct wm_daemon *d, char *err, size_t errlen)
 		.nat_changed_cb = nat_changed,
 		.endpoints_cb = endpoints_found,
 		.running = is_running,
+		.p2p = d->p2p,
 		.data = d,
 	};
 	int rc = wm_traversal_init(&d->traversal, &c, err, errlen);
@@ -279,8 +281,73 @@ static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
 		.max_streams = cfg->libp2p_max_streams,
 		.log_level = (int)level,
 		.log_name = d->node_id,
+		/* circuit relay v2 (src/p2p/relay.c) */
+		.relay = cfg->libp2p_relay,
+		.relay_limits = {.max_reservations = cfg->libp2p_relay_max_reservations,
+				 .max_per_source = cfg->libp2p_relay_max_per_source,
+				 .reservation_ttl_s = cfg->libp2p_relay_reservation_ttl,
+				 .reservation_bytes = cfg->libp2p_relay_reservation_bytes,
+				 .max_circuits = cfg->libp2p_relay_max_circuits,
+				 .max_circuits_per_peer = cfg->libp2p_relay_max_circuits_per_peer,
+				 .circuit_duration_s = cfg->libp2p_relay_circuit_duration,
+				 .circuit_bytes = cfg->libp2p_relay_circuit_bytes},
+		.dht_providers_max = cfg->libp2p_dht_max_providers,
+		.dht_providers_per_key = cfg->libp2p_dht_providers_per_key,
+		.dht_provider_ttl_s = cfg->libp2p_dht_provider_ttl,
+		.announce_rendezvous = cfg->announce_rendezvous,
+		.api_addr = cfg->api_listen,
 	};
 	return wm_p2p_new(&c, &d->p2p, err, errlen);
+}
+
+/* What this node publishes of its libp2p side in its Join (core/p2pwg.h):
+ * its peer ID and listen addresses, a wildcard one (0.0.0.0, ::) as the
+ * advertised endpoints' addresses of its family, which peers reach already.
+ * Returns how many addresses; id "" without libp2p. */
+static size_t libp2p_info(void *data, char *id, char (*addrs)[WM_P2P_PUB_ADDR_MAX])
+{
+	struct wm_daemon *d = data;
+	struct wm_p2p_status *st;
+	size_t n = 0;
+
+	id[0] = '\0';
+	if (!d->p2p || !(st = malloc(sizeof(*st))))
+		return 0;
+	wm_p2p_status(d->p2p, st);
+	snprintf(id, WM_P2P_PUB_ID_MAX, "%s", st->peer_id);
+	for (size_t i = 0; i < st->nlisten && n < WM_P2P_PUB_ADDRS; i++) {
+		uint8_t b[WM_MADDR_MAX];
+		char e[64];
+		struct wm_maddr_tcp t;
+		static const uint8_t zero[16];
+		int len = wm_maddr_parse(st->listen[i], b, sizeof(b), e, sizeof(e));
+
+		if (len < 0 || wm_maddr_to_tcp(b, (size_t)len, &t))
+			continue;
+		if (memcmp(t.ip, zero, t.family == 4 ? 4 : 16)) {
+			/* memcpy, not snprintf: the length is checked here, and a
+			 * Debug build's format-truncation check cannot see it. */
+			size_t l = strlen(st->listen[i]);
+			if (l < WM_P2P_PUB_ADDR_MAX)
+				memcpy(addrs[n++], st->listen[i], l + 1);
+			continue;
+		}
+		for (size_t k = 0; k < d->n_endpoints && n < WM_P2P_PUB_ADDRS; k++) {
+			const struct wm_endpoint *ep = &d->endpoints[k];
+			struct wm_maddr_tcp a = t;
+			char text[WM_MADDR_TEXT_MAX];
+
+			if ((ep->ip.family == AF_INET) != (t.family == 4))
+				continue;
+			memcpy(a.ip, ep->ip.addr, t.family == 4 ? 4 : 16);
+			len = wm_maddr_from_tcp(&a, b, sizeof(b));
+			if (len > 0 && wm_maddr_print(b, (size_t)len, text, sizeof(text)) == 0 &&
+			    strlen(text) < WM_P2P_PUB_ADDR_MAX)
+				memcpy(addrs[n++], text, strlen(text) + 1);
+		}
+	}
+	free(st);
+	return n;
 }
 
 static void libp2p_close(struct wm_daemon *d, done_fn done, void *data)
@@ -354,6 +421,7 @@ static int store_start(struct wm_daemon *d, char *err, size_t errlen)
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
 		.netconf = &d->netconf,
+		.libp2p_info = libp2p_info,
 		.services = services_of,
 		.fingerprint = fingerprint_of,
 		.peers_cb = own_peers,
@@ -544,6 +612,8 @@ static const char *peer_path(void *data, const wm_key key)
 		path = "relay";
 	else if (ps.path && strncmp(ps.path, "ice-", 4) == 0)
 		path = "ice";
+	else if (ps.path && strncmp(ps.path, "libp2p-", 7) == 0)
+		path = "libp2p";
 	wm_arena_free(&a);
 	return path;
 }
@@ -638,6 +708,26 @@ static void member_discovered(void *data)
 	wm_member_join(&((struct wm_daemon *)data)->member);
 }
 
+/* join-rendezvous: the server is found and proved it knows the secret;
+ * the member joins through the loopback end of the pipe to its API. */
+static void rendezvous_found(void *data, const char *hostport)
+{
+	struct wm_daemon *d = data;
+	char err[512] = "";
+
+	if (d->phase == WM_PHASE_STOPPING)
+		return;
+	snprintf(d->rdv_join, sizeof(d->rdv_join), "%s", hostport);
+	d->rdv_cfg.join = d->rdv_join;
+	int rc = wm_member_start(&d->member, err, sizeof(err));
+	if (rc) {
+		wm_error("join-rendezvous: %s", err);
+		wm_daemon_stop(d, 1);
+		return;
+	}
+	wm_traversal_discover(&d->traversal, member_discovered);
+}
+
 static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 {
 	struct wm_member_config c = {
@@ -653,6 +743,7 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 		.endpoints = d->endpoints,
 		.n_endpoints = &d->n_endpoints,
 		.call_metadata = call_metadata,
+		.libp2p_info = libp2p_info,
 		.store = store_of,
 		.open_store = open_store,
 		.serve_public = serve_public,
@@ -666,6 +757,19 @@ static int role_start(struct wm_daemon *d, char *err, size_t errlen)
 		.stopping = is_stopping,
 		.data = d,
 	};
+	/* join-rendezvous: the member starts once a server is found. */
+	if (d->cfg->join_rendezvous) {
+		d->rdv_cfg = *d->cfg;
+		c.cfg = &d->rdv_cfg;
+		wm_member_init(&d->member, &c);
+		int rc = wm_p2p_join_rendezvous(d->p2p, d->cfg->join_rendezvous, rendezvous_found,
+						d);
+		if (rc)
+			snprintf(err, errlen, "join-rendezvous: %s", wm_strerror(rc));
+		else
+			wm_info("join-rendezvous: looking for a server in the libp2p DHT");
+		return rc;
+	}
 	/* A bootstrap node's member is initialised but never started: the
 	 * events it is given (running, endpoints found) change nothing. */
 	wm_member_init(&d->member, &c);
@@ -702,8 +806,8 @@ static int heartbeat_send(void *data, const char *path, const uint8_t *req, size
 		wm_store_status(store, &st);
 		if (st.is_leader)
 			return -EAGAIN;
-		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL, done_cb,
-					       done_data);
+		return wm_services_call_leader(wm_api_services(&d->api), path, req, len, NULL,
+					       done_cb, done_data);
 	}
 	struct wm_rpc_client *upstream = wm_member_upstream(&d->member);
 	if (!upstream)
@@ -754,15 +858,15 @@ static const struct component {
 	{"routes", "netconf", routes_start, routes_close},
 	{"firewall", "netconf", firewall_start, firewall_close},
 	{"raftguard", "netconf", raftguard_start, raftguard_close},
-	{"traversal", "netconf", traversal_start, traversal_close},
 	{"libp2p", "", libp2p_start, libp2p_close},
-	{"store", "netconf", store_start, store_close},
+	{"traversal", "netconf,libp2p", traversal_start, traversal_close},
+	{"store", "netconf,libp2p", store_start, store_close},
 	{"raftmembers", "store,raftguard", raftmembers_start, raftmembers_close},
 	{"dns", "netconf,store", dns_start, dns_close},
 	{"api", "netconf,traversal,libp2p,store,dns", api_start, api_close},
 	{"httpd", "netconf,traversal,store,api", httpd_start, httpd_close},
 	{"heartbeat", "store,api", heartbeat_start, heartbeat_close},
-	{"role", "netconf,routes,firewall,traversal,store,raftmembers,dns,api,heartbeat",
+	{"role", "netconf,routes,firewall,traversal,libp2p,store,raftmembers,dns,api,heartbeat",
 	 role_start, role_close},
 };
 #define N_COMPONENTS (sizeof(components) / sizeof(components[0]))

@@ -86,6 +86,11 @@ struct wm_daemon {
 	struct wm_node_httpd httpd;	   /* httpd.c: metrics, health, the console */
 	struct wm_heartbeat heartbeat;	   /* heartbeat.c */
 	struct wm_member member;	   /* member.c (the role row): join, follow, fail over */
+
+	/* join-rendezvous (role_start): the member's configuration, join set
+	 * to the loopback end of the pipe to the server found (rendezvous.h) */
+	struct wm_config rdv_cfg;
+	char rdv_join[64];
 };
 
 /* Runs the daemon until it stops; returns the process exit code. */

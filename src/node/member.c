@@ -372,6 +372,16 @@ static int pack_join(struct wm_member *m, uint8_t *buf, size_t size, size_t *len
 	req.routes = (char **)m->c.cfg->routes;
 	req.n_routes = m->c.cfg->n_routes;
 	req.use_exit_node = m->c.cfg->use_exit_node ? m->c.cfg->use_exit_node : (char *)"";
+	char p2p_id[WM_P2P_PUB_ID_MAX] = "", p2p_addrs[WM_P2P_PUB_ADDRS][WM_P2P_PUB_ADDR_MAX];
+	char *p2p_ptrs[WM_P2P_PUB_ADDRS];
+	size_t n_p2p = m->c.libp2p_info ? m->c.libp2p_info(m->c.data, p2p_id, p2p_addrs) : 0;
+	if (p2p_id[0]) {
+		for (size_t i = 0; i < n_p2p; i++)
+			p2p_ptrs[i] = p2p_addrs[i];
+		req.libp2p_peer_id = p2p_id;
+		req.libp2p_addrs = p2p_ptrs;
+		req.n_libp2p_addrs = n_p2p;
+	}
 	*len = webmesh__v1__join_request__get_packed_size(&req);
 	if (*len > size)
 		return -EMSGSIZE;

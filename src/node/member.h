@@ -41,6 +41,10 @@ struct wm_member_config {
 	struct wm_mesh_info *mesh;
 	struct wm_prefix *ipv4, *ipv6;
 	const struct wm_endpoint *endpoints; /* announced in every Join */
+	/* This node's libp2p peer ID (into id, WM_P2P_PUB_ID_MAX) and the
+	 * addresses it publishes (up to WM_P2P_PUB_ADDRS): how many; id ""
+	 * without libp2p. NULL: none. */
+	size_t (*libp2p_info)(void *data, char *id, char (*addrs)[WM_P2P_PUB_ADDR_MAX]);
 	const size_t *n_endpoints;
 	/* Our credentials for a call (the API's client metadata); the node
 	 * proof for the server in use is added here. */

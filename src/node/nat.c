@@ -11,6 +11,8 @@
 
 #include "core/error.h"
 #include "core/hash.h"
+#include "p2p/host.h"
+#include "p2p/wglink.h"
 #include "sys/sys.h"
 #include "util/log.h"
 #include "webmesh/v1/signaling.pb-c.h"
@@ -110,8 +112,12 @@ static bool step(struct npeer *p, int type, uint64_t session, const struct wm_pa
 	struct wm_path_event ev = {.type = type, .session = session, .obs = obs, .attrs = attrs};
 	struct wm_path_actions a;
 	int was = p->path.state;
+	bool was_p2p = p->path.p2p;
 
 	wm_path_step(&p->path, &ev, now, random_u64(), &a);
+	if (a.why && p->path.p2p != was_p2p && p->path.state == was)
+		wm_info("path to %s: %s libp2p (%s)", p->id, p->path.p2p ? "over" : "leaves",
+			a.why);
 	if (a.why && p->path.state != was) {
 		if (a.delay_ms)
 			wm_info("path to %s: %s -> %s (%s; next try in %u ms)", p->id,
@@ -151,6 +157,32 @@ static bool carry_out(struct npeer *p, const struct wm_path_actions *a,
 		wm_info("peer %s goes over ICE (%s); WireGuard reaches it at 127.0.0.1:%u", p->id,
 			wm_ice_reason_name(p->path.reason), p->relay_port);
 	}
+	if (a->flags & WM_PATH_DO_CLOSE_P2P && p->p2p) {
+		wm_p2p_wg_close(p->p2p);
+		p->p2p = NULL;
+		/* Back from libp2p: keep the endpoint WireGuard found working. */
+		if (p->path.returned && p->wg_endpoint.ip.family &&
+		    !(p->wg_endpoint.ip.family == AF_INET && p->wg_endpoint.ip.addr[0] == 127))
+			p->learned = p->wg_endpoint;
+	}
+	if (a->flags & WM_PATH_DO_OPEN_P2P && !p->p2p) {
+		char *addrs[WM_P2P_PUB_ADDRS], why[256];
+
+		for (size_t i = 0; i < p->n_p2p_addrs; i++)
+			addrs[i] = p->p2p_addrs[i];
+		err = n->c.p2p ? wm_p2p_wg_open(n->c.p2p, p->p2p_id, addrs, p->n_p2p_addrs,
+						n->c.cfg->wireguard_port, &p->p2p, &p->p2p_port,
+						why, sizeof(why))
+			       : -ENOTSUP;
+		if (err) {
+			wm_warn("cannot carry %s over libp2p: %s", p->id,
+				n->c.p2p ? why : "libp2p is not configured");
+			p->p2p = NULL;
+			return step(p, WM_PATH_EV_P2P_FAILED, 0, NULL, NULL, NULL, now) || endpoint;
+		}
+		wm_info("peer %s goes over libp2p (%s); WireGuard reaches it at 127.0.0.1:%u",
+			p->id, a->why ? a->why : "", p->p2p_port);
+	}
 	if (a->flags & WM_PATH_DO_SEND_BYE)
 		wm_nat_signal_send(p, WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE, a->session, NULL);
 	if (a->flags & WM_PATH_DO_STOP_ICE && p->ice)
@@ -189,6 +221,7 @@ static bool carry_out(struct npeer *p, const struct wm_path_actions *a,
 
 static void peer_free(struct npeer *p)
 {
+	wm_p2p_wg_close(p->p2p);
 	if (p->ice) {
 		if (p->path.session)
 			wm_nat_signal_send(p, WEBMESH__V1__SIGNAL_KIND__SIGNAL_KIND_BYE,
@@ -289,6 +322,10 @@ static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_w
 		obs->endpoint_relay = p->ice && wp->endpoint.port == p->relay_port &&
 				      wp->endpoint.ip.family == AF_INET &&
 				      wp->endpoint.ip.addr[0] == 127;
+		/* Any other loopback endpoint is a libp2p relay's, this link's or
+		 * the one just closed (WireGuard roamed there): never direct. */
+		obs->endpoint_p2p = !obs->endpoint_relay && wp->endpoint.ip.family == AF_INET &&
+				    wp->endpoint.ip.addr[0] == 127;
 	}
 	if (p->ice) {
 		wm_ice_peer_status(p->ice, &st);
@@ -362,6 +399,24 @@ void wm_nat_servers_ready(struct wm_node_nat *n)
 	}
 }
 
+/* A WireGuard stream from a libp2p peer with no link here: if the mesh says
+ * a peer of ours holds that peer ID, its path follows onto libp2p (which
+ * opens the link, from within this call). */
+static int p2p_incoming(void *data, const char *peer_id)
+{
+	struct wm_node_nat *n = data;
+
+	if (n->closing)
+		return -ESHUTDOWN;
+	for (struct npeer *p = n->peers; p; p = p->next) {
+		if (!p->p2p_id[0] || strcmp(p->p2p_id, peer_id) != 0)
+			continue;
+		changed(n, step(p, WM_PATH_EV_P2P_PEER, 0, NULL, NULL, NULL, now_ms(n)));
+		return p->p2p ? 0 : -EPERM;
+	}
+	return -EPERM;
+}
+
 /* ---- the daemon's calls ---- */
 
 int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **out, char *err,
@@ -411,6 +466,8 @@ int wm_node_nat_init(const struct wm_node_nat_config *c, struct wm_node_nat **ou
 		free(n);
 		return rc;
 	}
+	if (c->p2p)
+		wm_p2p_wg_listen(c->p2p, p2p_incoming, n);
 	uv_timer_init(c->loop, &n->tick);
 	n->tick.data = n;
 	uv_timer_start(&n->tick, tick_cb, TICK_MS, TICK_MS);
@@ -444,6 +501,26 @@ static bool peer_has_public(const Webmesh__V1__MeshNode *node)
 	return false;
 }
 
+/* The peer's published libp2p side; a link open to another peer ID than
+ * the one published now is closed (the machine opens the new one). */
+static void p2p_learn(struct npeer *p, const Webmesh__V1__MeshNode *node, bool available)
+{
+	const char *id = available ? node->libp2p_peer_id : "";
+
+	if (p->p2p && strcmp(p->p2p_id, id) != 0) {
+		wm_p2p_wg_close(p->p2p);
+		p->p2p = NULL;
+		p->path.p2p = false; /* the next tick opens it again, if still wanted */
+		p->path.p2p_probing = false;
+	}
+	snprintf(p->p2p_id, sizeof(p->p2p_id), "%s", id);
+	p->n_p2p_addrs = 0;
+	for (size_t i = 0; available && i < node->n_libp2p_addrs && i < WM_P2P_PUB_ADDRS; i++)
+		if (node->libp2p_addrs[i] && strlen(node->libp2p_addrs[i]) < WM_P2P_PUB_ADDR_MAX)
+			snprintf(p->p2p_addrs[p->n_p2p_addrs++], WM_P2P_PUB_ADDR_MAX, "%s",
+				 node->libp2p_addrs[i]);
+}
+
 int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *peers,
 		      size_t n_peers, const struct wm_endpoint *self, size_t n_self,
 		      struct wm_wg_device *desired)
@@ -473,6 +550,13 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 		at.traversal = n->n_stun_cfg || n->n_turn_cfg;
 		at.handshake_timeout_ms = n->c.cfg->ice_handshake_timeout * 1000u;
 		at.endpoints_hash = endpoints_hash(w->node);
+		/* WireGuard over libp2p: both sides speak it (the peer published
+		 * a peer ID the store checked), or the edge asks for it. */
+		at.p2p_available = n->c.p2p && w->node->libp2p_peer_id &&
+				   *w->node->libp2p_peer_id &&
+				   strlen(w->node->libp2p_peer_id) < WM_P2P_PUB_ID_MAX;
+		at.p2p_edge = w->libp2p;
+		at.peer_direct = w->node->n_endpoints > 0;
 		p = wm_nat_find_peer(n, w->node->id);
 		if (p && !wm_key_equal(p->key, key)) {
 			/* Same ID, new key: a new node as far as WireGuard goes. */
@@ -495,6 +579,7 @@ int wm_node_nat_apply(struct wm_node_nat *n, Webmesh__V1__WireGuardPeer *const *
 			n->peers = p;
 		}
 		p->seen = true;
+		p2p_learn(p, w->node, at.p2p_available);
 		if (at.endpoints_hash != p->path.attrs.endpoints_hash)
 			p->learned.ip.family = 0;
 		/* Its own address, not its allowed IPs: a hub's may be the whole
@@ -543,7 +628,14 @@ void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
 		for (struct npeer *p = n->peers; p; p = p->next) {
 			if (!wm_key_equal(p->key, wp->public_key))
 				continue;
-			if (p->ice && wm_path_uses_relay(&p->path)) {
+			if (p->p2p && wm_path_uses_p2p(&p->path)) {
+				wm_endpoint_parse("127.0.0.1:1", &wp->endpoint);
+				wp->endpoint.port = p->p2p_port;
+				wp->flags |= WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
+				wp->keepalive_interval = wm_ice_controlling(n->node_id, p->id)
+								 ? ICE_KEEPALIVE_LEAD_S
+								 : ICE_KEEPALIVE_OTHER_S;
+			} else if (p->ice && wm_path_uses_relay(&p->path)) {
 				wm_endpoint_parse("127.0.0.1:1", &wp->endpoint);
 				wp->endpoint.port = p->relay_port;
 				wp->flags |= WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
@@ -554,7 +646,8 @@ void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
 				/* desired may still hold the relay from an earlier
 				 * rewrite (a probe, a pair leaving ICE): back to what
 				 * the peer set says, or to the endpoint that worked */
-				if (p->learned.ip.family && !wm_path_on_ice(&p->path)) {
+				if (p->learned.ip.family && !wm_path_on_ice(&p->path) &&
+				    !p->path.p2p) {
 					wp->endpoint = p->learned;
 					wp->flags |= WM_WGPEER_HAS_ENDPOINT;
 				} else if (p->advertised.ip.family) {
@@ -573,6 +666,13 @@ void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
 
 static const char *path_of(const struct npeer *p, const struct wm_ice_status *st)
 {
+	if (p && p->p2p && wm_path_uses_p2p(&p->path)) {
+		struct wm_p2p_wg_status ws;
+		wm_p2p_wg_status(p->p2p, &ws);
+		return !ws.connected ? "libp2p-connecting"
+		       : ws.relayed  ? "libp2p-relay"
+				     : "libp2p-direct";
+	}
 	if (!p || !p->ice)
 		return "direct";
 	if (st->state != WM_ICE_CONNECTED)
@@ -593,6 +693,14 @@ void wm_node_nat_fill_peer_status(struct wm_node_nat *n, const wm_key key,
 	if (p && p->ice)
 		wm_ice_peer_status(p->ice, &st);
 	ps->path = wm_arena_strdup(a, path_of(p, &st));
+	if (p && p->p2p) {
+		struct wm_p2p_wg_status ws;
+		wm_p2p_wg_status(p->p2p, &ws);
+		ps->libp2p_relay_peer_id = wm_arena_strdup(a, ws.relay_peer_id);
+		ps->libp2p_remote = wm_arena_strdup(a, ws.remote);
+		ps->libp2p_rx_bytes = ws.rx_bytes;
+		ps->libp2p_tx_bytes = ws.tx_bytes;
+	}
 	if (!p || !p->ice)
 		return;
 	snprintf(buf, sizeof(buf), "%s %s", st.local_type, st.local_addr);
@@ -695,6 +803,8 @@ void wm_node_nat_close(struct wm_node_nat *n, void (*done_cb)(void *data), void 
 	n->closing = true;
 	n->done_cb = done_cb;
 	n->done_data = data;
+	if (n->c.p2p)
+		wm_p2p_wg_listen(n->c.p2p, NULL, NULL);
 	while (n->peers) {
 		struct npeer *p = n->peers;
 

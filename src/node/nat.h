@@ -45,6 +45,7 @@
 
 struct wm_wg;
 struct wm_node_nat;
+struct wm_p2p;
 
 struct wm_node_nat_config {
 	uv_loop_t *loop;
@@ -62,6 +63,9 @@ struct wm_node_nat_config {
 	 * wm_node_nat_apply on the desired device again and apply the diff. */
 	void (*changed_cb)(void *data);
 	void *data;
+	/* The libp2p host, NULL without libp2p: pairs that the path machine
+	 * puts on libp2p get a WireGuard link there (p2p/wglink.h). */
+	struct wm_p2p *p2p;
 	/* Tests and benchmarks: every peer over ICE; only TURN-relayed pairs. */
 	bool force_ice;
 	bool force_relay;

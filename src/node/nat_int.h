@@ -9,6 +9,7 @@
 #include "node/nat.h"
 
 #include "core/ids.h"
+#include "core/p2pwg.h"
 #include "core/path.h"
 #include "nat/ice.h"
 
@@ -43,6 +44,13 @@ struct npeer {
 	struct wm_endpoint advertised;	/* the peer set's endpoint for it; family 0: none */
 	uint16_t advertised_keepalive;	/* and its keepalive (0: none) */
 	bool kick_due;			/* a kick waits for the new endpoint to be applied */
+	/* WireGuard over libp2p: what the peer published, and the link while
+	 * the path machine carries the pair there */
+	char p2p_id[WM_P2P_PUB_ID_MAX];
+	char p2p_addrs[WM_P2P_PUB_ADDRS][WM_P2P_PUB_ADDR_MAX];
+	size_t n_p2p_addrs;
+	struct wm_p2p_wg *p2p;
+	uint16_t p2p_port;
 };
 
 #define WM_NAT_RETRY_RESOLVE_MS 30000

@@ -10,6 +10,7 @@
 
 #include <openssl/sha.h>
 
+#include "core/cmdver.h"
 #include "core/error.h"
 #include "core/ipam.h"
 #include "node/meshauth.h"
@@ -182,6 +183,27 @@ int wm_server_register(struct wm_server *s, const char *id, const char *key, cha
 	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
 	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
 	cmd.join_node = &jc;
+	/* Our libp2p side (WireGuard over libp2p), as a member's Join carries
+	 * it: only into a mesh whose voters all know the fields. */
+	char p2p_id[WM_P2P_PUB_ID_MAX] = "", p2p_addrs[WM_P2P_PUB_ADDRS][WM_P2P_PUB_ADDR_MAX];
+	char *p2p_ptrs[WM_P2P_PUB_ADDRS];
+	size_t n_p2p = 0;
+	if (strcmp(id, s->c.node_id) == 0 && s->c.libp2p_info)
+		n_p2p = s->c.libp2p_info(s->c.data, p2p_id, p2p_addrs);
+	if (p2p_id[0]) {
+		struct wm_store_status *ss = malloc(sizeof(*ss));
+		if (ss)
+			wm_store_status(s->store, ss);
+		if (ss && ss->is_leader && ss->mesh_command_version >= WM_CMD_VERSION_LIBP2P) {
+			for (size_t i = 0; i < n_p2p; i++)
+				p2p_ptrs[i] = p2p_addrs[i];
+			jc.libp2p_peer_id = p2p_id;
+			jc.libp2p_addrs = p2p_ptrs;
+			jc.n_libp2p_addrs = n_p2p;
+			cmd.min_version = WM_CMD_VERSION_LIBP2P;
+		}
+		free(ss);
+	}
 	return wm_store_apply(s->store, &cmd, cb, s);
 }
 

@@ -37,6 +37,10 @@ struct wm_server_config {
 	struct wm_mesh_info *mesh;
 	struct wm_prefix *ipv4, *ipv6;
 	const struct wm_endpoint *endpoints; /* to register with */
+	/* This node's libp2p peer ID (into id, WM_P2P_PUB_ID_MAX) and the
+	 * addresses it publishes (up to WM_P2P_PUB_ADDRS): how many; id ""
+	 * without libp2p. NULL: none. */
+	size_t (*libp2p_info)(void *data, char *id, char (*addrs)[WM_P2P_PUB_ADDR_MAX]);
 	const size_t *n_endpoints;
 	struct wm_netconf *netconf; /* a row above: addresses, peers, peer names */
 	/* The services, once the API started (NULL before): our own peers come

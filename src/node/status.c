@@ -152,8 +152,32 @@ static void fill_libp2p(struct wm_daemon *d, Webmesh__V1__Status *st, struct wm_
 			c->protocols[c->n_protocols++] = wm_arena_strdup(a, cs->protocols[k]);
 		c->listen_addrs =
 			arena_strv(a, (char(*)[128])cs->listen, cs->nlisten, &c->n_listen_addrs);
+		c->relayed = cs->relayed;
+		c->hole_punched = cs->punched;
+		c->relay_peer_id = wm_arena_strdup(a, cs->relay_id);
 		st->libp2p_connections[st->n_libp2p_connections++] = c;
 	}
+	/* circuit relay v2 */
+	st->libp2p_relay = ps->relay;
+	st->libp2p_relay_reservations = ps->relay_reservations;
+	st->libp2p_relay_circuits = ps->relay_circuits;
+	st->libp2p_reservations = wm_arena_alloc(a, sizeof(void *) * (ps->nrsvps ? ps->nrsvps : 1));
+	for (size_t i = 0; st->libp2p_reservations && i < ps->nrsvps; i++) {
+		const struct wm_p2p_rsvp_status *rv = &ps->rsvps[i];
+		Webmesh__V1__Libp2pReservation *r = wm_arena_alloc(a, sizeof(*r));
+		if (!r)
+			break;
+		webmesh__v1__libp2p_reservation__init(r);
+		r->relay_peer_id = wm_arena_strdup(a, rv->relay_id);
+		r->expire = rv->expire;
+		r->addrs = wm_arena_alloc(a, sizeof(char *) * (rv->naddrs ? rv->naddrs : 1));
+		for (size_t k = 0; r->addrs && k < rv->naddrs; k++)
+			r->addrs[r->n_addrs++] = wm_arena_strdup(a, rv->addrs[k]);
+		st->libp2p_reservations[st->n_libp2p_reservations++] = r;
+	}
+	st->libp2p_dht_peers = ps->dht_peers;
+	st->libp2p_dht_records = ps->dht_records;
+	st->rendezvous_server = wm_arena_strdup(a, ps->rendezvous_server);
 	free(ps);
 }
 

@@ -52,6 +52,7 @@ int wm_traversal_init(struct wm_traversal *t, const struct wm_traversal_config *
 		.wg = c->wg,
 		.signaling_client = signaling_client,
 		.changed_cb = nat_changed,
+		.p2p = c->p2p,
 		.data = t,
 	};
 	int rc = wm_node_nat_init(&nc, &t->nat, err, errlen);

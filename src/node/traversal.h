@@ -43,6 +43,9 @@ struct wm_traversal_config {
 	void (*endpoints_cb)(void *data, bool changed);
 	/* False once the node is stopping: no new round starts. */
 	bool (*running)(void *data);
+	/* The libp2p host (NULL without libp2p): pairs go over it where the
+	 * path machine says so (WireGuard over libp2p). */
+	struct wm_p2p *p2p;
 	void *data;
 };
 

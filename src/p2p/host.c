@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <openssl/crypto.h>
@@ -18,8 +19,10 @@
 
 #include "core/error.h"
 #include "p2p/identify.h"
+#include "p2p/dcutr.h"
 #include "p2p/noise.h"
 #include "core/p2pwire.h"
+#include "p2p/relay.h"
 #include "p2p/yamux.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -36,7 +39,14 @@
 #define REDIAL_MAX_MS 60000
 
 enum cstate { C_CONNECTING, C_MS_SEC, C_NOISE, C_MS_MUX, C_MUX, C_CLOSING };
-enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING };
+enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
+#define MAX_HANDLERS 8
+#define MAX_WATCHERS 4
+#define EPHEMERAL_IDLE_MS 30000 /* a connection dialed for streams, once idle */
+#define APP_PROTO_MAX 128
+/* A relayed connection's input held at once: a Noise frame behind a yamux
+ * window's worth of data (what one stream delivery can carry). */
+#define VIA_IN_MAX (WM_YAMUX_WINDOW + 2 * (2 + WM_NOISE_MAX))
 
 struct stream {
 	struct stream *next;
@@ -50,6 +60,15 @@ struct stream {
 	size_t n;
 	uint8_t ping[PING_LEN];
 	uint64_t ping_sent_ns;
+	/* S_APP (host.h's stream API): the owner, and for an outbound one the
+	 * protocol proposed */
+	struct conn *conn;
+	const struct wm_p2p_stream_cb *cb;
+	void *ud;
+	char app[APP_PROTO_MAX];
+	/* ours, opened while its connection was being made: no yamux ID (0)
+	 * until the connection is up (mux_ready); fin_pending: closed before */
+	bool pending, fin_pending;
 };
 
 struct dial;
@@ -83,6 +102,13 @@ struct conn {
 	size_t remote_len;
 	uint8_t src[9]; /* inbound: family, then the IPv4 address or the IPv6 /64 */
 	int closing_handles;
+	/* relayed: the connection runs over this stream of the relay's
+	 * connection instead of TCP (wm_p2p_conn_over) */
+	bool relayed;
+	struct stream *via;
+	struct wm_peer_id relay_id;
+	bool ephemeral; /* dialed by wm_p2p_dial: closed once idle */
+	bool punched;	/* a DCUtR hole punch made it (wm_p2p_punch) */
 };
 
 struct dial {
@@ -92,6 +118,12 @@ struct dial {
 	struct conn *conn;
 	uv_timer_t timer;
 	uint32_t backoff_ms;
+};
+
+struct handler {
+	char proto[APP_PROTO_MAX];
+	wm_p2p_accept_fn fn;
+	void *arg;
 };
 
 struct listener {
@@ -120,10 +152,21 @@ struct wm_p2p {
 	int pending_closes;
 	void (*done_cb)(void *data);
 	void *done_data;
+	struct handler handlers[MAX_HANDLERS];
+	size_t nhandlers;
+	struct wm_relay_svc *relay;
+	struct {
+		wm_p2p_identified_fn fn;
+		void *arg;
+	} watchers[MAX_WATCHERS];
+	size_t nwatchers;
+	size_t nephemeral; /* connections dialed by wm_p2p_dial, open now */
+	struct wm_dcutr *dcutr;
 };
 
 static void conn_close(struct conn *c, const char *why);
 static void stream_on_data(struct conn *c, struct stream *s);
+static int via_write(struct conn *c, const uint8_t *buf, size_t len);
 
 static int random_bytes(void *buf, size_t n)
 {
@@ -197,22 +240,28 @@ static void on_written(uv_write_t *req, int status)
 		conn_close(c, uv_strerror(status));
 }
 
-static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
+/* Queues len bytes of w->data; w is the write's from now on. */
+static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 {
-	if (c->state == C_CLOSING || len == 0)
+	if (c->state == C_CLOSING) {
+		free(w);
 		return;
+	}
+	if (c->relayed) {
+		/* The relay's stream copies what it takes: w is done with. */
+		int rc = via_write(c, w->data, len);
+		free(w);
+		if (rc)
+			conn_close(c, "the relay's stream is gone or does not drain");
+		return;
+	}
 	/* A peer that grants window but never reads would grow our queue
 	 * (its pings echoed, say): past the bound, the connection goes. */
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > WRITE_QUEUE_MAX) {
+		free(w);
 		conn_close(c, "the peer does not read what we send");
 		return;
 	}
-	struct wreq *w = malloc(sizeof(*w) + len);
-	if (!w) {
-		conn_close(c, "out of memory");
-		return;
-	}
-	memcpy(w->data, buf, len);
 	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
 	w->req.data = c;
 	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
@@ -222,21 +271,34 @@ static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
 	}
 }
 
+static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
+{
+	if (c->state == C_CLOSING || len == 0)
+		return;
+	struct wreq *w = malloc(sizeof(*w) + len);
+	if (!w) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	memcpy(w->data, buf, len);
+	send_wreq(c, w, len);
+}
+
 /* Plaintext over the Noise channel, in frames of at most 65535 bytes. */
 static void send_secure(struct conn *c, const uint8_t *buf, size_t len)
 {
 	while (len && c->state != C_CLOSING) {
 		size_t n = len > WM_NOISE_PLAIN_MAX ? WM_NOISE_PLAIN_MAX : len;
-		uint8_t *f = malloc(2 + n + WM_NOISE_TAG);
-		if (!f || wm_noise_encrypt(&c->tx, NULL, 0, buf, n, f + 2)) {
-			free(f);
+		/* Encrypted straight into the write's buffer: no copy after. */
+		struct wreq *w = malloc(sizeof(*w) + 2 + n + WM_NOISE_TAG);
+		if (!w || wm_noise_encrypt(&c->tx, NULL, 0, buf, n, w->data + 2)) {
+			free(w);
 			conn_close(c, "cannot encrypt");
 			return;
 		}
-		f[0] = (uint8_t)((n + WM_NOISE_TAG) >> 8);
-		f[1] = (uint8_t)(n + WM_NOISE_TAG);
-		send_raw(c, f, 2 + n + WM_NOISE_TAG);
-		free(f);
+		w->data[0] = (uint8_t)((n + WM_NOISE_TAG) >> 8);
+		w->data[1] = (uint8_t)(n + WM_NOISE_TAG);
+		send_wreq(c, w, 2 + n + WM_NOISE_TAG);
 		buf += n;
 		len -= n;
 	}
@@ -260,7 +322,7 @@ static void send_ms(struct conn *c, const char *text, bool secure)
 static struct stream *stream_find(struct conn *c, uint32_t id)
 {
 	for (struct stream *s = c->streams; s; s = s->next)
-		if (s->id == id)
+		if (s->id == id && !s->pending)
 			return s;
 	return NULL;
 }
@@ -273,22 +335,38 @@ static struct stream *stream_add(struct conn *c, uint32_t id, bool outbound)
 		return NULL;
 	s->id = id;
 	s->outbound = outbound;
+	s->conn = c;
 	s->next = c->streams;
 	c->streams = s;
 	return s;
 }
 
-static void stream_free(struct conn *c, uint32_t id)
+/* By pointer: streams waiting for their connection all have ID 0. */
+static void stream_free_s(struct conn *c, struct stream *target)
 {
 	for (struct stream **pp = &c->streams; *pp; pp = &(*pp)->next) {
-		if ((*pp)->id == id) {
+		if (*pp == target) {
 			struct stream *s = *pp;
 			*pp = s->next;
+			/* Unlinked first: the owner may touch other streams. */
+			if (s->cb) {
+				const struct wm_p2p_stream_cb *cb = s->cb;
+				s->cb = NULL;
+				cb->gone(s->ud, (struct wm_p2p_stream *)s);
+			}
 			free(s->buf);
 			free(s);
 			return;
 		}
 	}
+}
+
+static void stream_free(struct conn *c, uint32_t id)
+{
+	struct stream *s = stream_find(c, id);
+
+	if (s)
+		stream_free_s(c, s);
 }
 
 static void stream_reset(struct conn *c, struct stream *s)
@@ -389,11 +467,18 @@ static void send_identify(struct conn *c, uint32_t id)
 	m->has_pubkey = true;
 	memcpy(m->pubkey, p->pk, 32);
 	our_listen_addrs(p, m);
-	memcpy(m->observed, c->remote, c->remote_len);
-	m->observed_len = c->remote_len;
+	/* Over a relay we saw no address of the peer's, only the circuit:
+	 * no observed address then (js-libp2p fails identify on one). */
+	if (!c->relayed) {
+		memcpy(m->observed, c->remote, c->remote_len);
+		m->observed_len = c->remote_len;
+	}
 	const char *protos[] = {WM_IDENTIFY_PROTOCOL, IDPUSH_PROTOCOL, WM_PING_PROTOCOL};
 	for (size_t i = 0; i < 3; i++)
 		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s", protos[i]);
+	for (size_t i = 0; i < p->nhandlers && m->nprotocols < WM_IDENTIFY_PROTOS; i++)
+		snprintf(m->protocols[m->nprotocols++], WM_IDENTIFY_STR, "%s",
+			 p->handlers[i].proto);
 	n = wm_identify_encode(m, buf + WM_VARINT_MAX, WM_IDENTIFY_MAX);
 	if (n > 0) {
 		uint8_t v[WM_VARINT_MAX];
@@ -436,6 +521,22 @@ static void take_identify(struct conn *c, struct stream *s)
 	c->identified = true;
 	wm_peer_id_print(&c->peer, peer);
 	wm_info("libp2p: identified %s (%s, %zu protocols)", peer, m.agent_version, m.nprotocols);
+	bool hop = false;
+	for (size_t i = 0; i < m.nprotocols; i++)
+		hop = hop || !strcmp(m.protocols[i], WM_RELAY_HOP_PROTOCOL);
+	if (c->host->relay)
+		wm_relay_svc_peer_up(c->host->relay, &c->peer, hop, c->dial != NULL, c->relayed);
+	/* A watcher may close connections (this one too): c->ident is copied. */
+	struct wm_p2p *p = c->host;
+	struct wm_peer_id id = c->peer;
+	for (size_t i = 0; i < p->nwatchers; i++)
+		p->watchers[i].fn(p->watchers[i].arg, &id, &m);
+	/* DCUtR: the side that accepted a relayed connection starts it. */
+	bool dcutr = false;
+	for (size_t i = 0; i < m.nprotocols; i++)
+		dcutr = dcutr || !strcmp(m.protocols[i], WM_DCUTR_PROTOCOL);
+	if (c->host->dcutr && c->relayed && !c->outbound && dcutr)
+		wm_dcutr_relayed_up(c->host->dcutr, &c->peer);
 }
 
 static void open_stream(struct conn *c, enum sproto want)
@@ -462,6 +563,14 @@ static void ping_send(struct conn *c, struct stream *s)
 	wm_yamux_write(&c->y, s->id, s->ping, sizeof(s->ping));
 }
 
+static const struct handler *find_handler(const struct wm_p2p *p, const char *proto)
+{
+	for (size_t i = 0; i < p->nhandlers; i++)
+		if (!strcmp(p->handlers[i].proto, proto))
+			return &p->handlers[i];
+	return NULL;
+}
+
 /* Negotiation on a stream: our answers as listener, the peer's as dialer. */
 static int stream_negotiate(struct conn *c, struct stream *s)
 {
@@ -482,11 +591,17 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 			continue;
 		}
 		if (s->outbound) {
-			const char *want =
-				s->want == S_PING ? WM_PING_PROTOCOL : WM_IDENTIFY_PROTOCOL;
+			const char *want = s->want == S_APP    ? s->app
+					   : s->want == S_PING ? WM_PING_PROTOCOL
+							       : WM_IDENTIFY_PROTOCOL;
 			if (strcmp(text, want))
 				return -EPROTONOSUPPORT; /* "na", or anything else */
 			s->proto = s->want;
+			if (s->proto == S_APP) {
+				if (s->cb && s->cb->opened)
+					s->cb->opened(s->ud, (struct wm_p2p_stream *)s);
+				return 0; /* s may be gone */
+			}
 			if (s->proto == S_PING)
 				ping_send(c, s);
 			else
@@ -508,6 +623,17 @@ static int stream_negotiate(struct conn *c, struct stream *s)
 		} else if (!strcmp(text, WM_PING_PROTOCOL)) {
 			stream_write_ms(c, s->id, text);
 			s->proto = S_PING;
+		} else if (find_handler(c->host, text)) {
+			const struct handler *h = find_handler(c->host, text);
+			const struct wm_p2p_stream_cb *cb = NULL;
+			void *ud = NULL;
+			stream_write_ms(c, s->id, text);
+			s->proto = S_APP;
+			if (h->fn(h->arg, (struct wm_p2p_stream *)s, &cb, &ud) || !cb)
+				return -ECONNREFUSED;
+			s->cb = cb;
+			s->ud = ud;
+			return 0;
 		} else {
 			stream_write_ms(c, s->id, WM_MS_NA);
 		}
@@ -527,6 +653,18 @@ static void stream_on_data(struct conn *c, struct stream *s)
 	if (rc < 0) {
 		wm_debug("libp2p: stream %" PRIu32 " negotiation failed: %s", s->id, strerror(-rc));
 		stream_reset(c, s);
+		return;
+	}
+	if (s->proto == S_APP) {
+		/* What came behind the negotiation goes to the owner, once. */
+		if (s->n && s->cb) {
+			uint8_t *b = s->buf;
+			size_t n = s->n;
+			s->buf = NULL;
+			s->n = 0;
+			s->cb->data(s->ud, (struct wm_p2p_stream *)s, b, n);
+			free(b);
+		}
 		return;
 	}
 	if (s->proto == S_PING) {
@@ -570,6 +708,11 @@ static void y_data(void *ud, uint32_t id, const uint8_t *buf, size_t len)
 
 	if (!s)
 		return;
+	if (s->proto == S_APP) {
+		if (s->cb)
+			s->cb->data(s->ud, (struct wm_p2p_stream *)s, buf, len);
+		return;
+	}
 	if (len > STREAM_BUF_MAX - s->n) {
 		stream_reset(c, s);
 		return;
@@ -592,6 +735,11 @@ static void y_fin(void *ud, uint32_t id)
 
 	if (!s)
 		return;
+	if (s->proto == S_APP) {
+		if (s->cb && s->cb->fin)
+			s->cb->fin(s->ud, (struct wm_p2p_stream *)s);
+		return; /* the owner closes its side when it is done */
+	}
 	if ((s->proto == S_IDENTIFY && s->outbound) || s->proto == S_IDPUSH)
 		take_identify(c, s);
 	wm_yamux_close(&c->y, id);
@@ -647,6 +795,38 @@ static void noise_start(struct conn *c)
 	send_raw(c, msg, 2 + (size_t)rc);
 }
 
+static void on_idle_check(uv_timer_t *t)
+{
+	struct conn *c = t->data;
+
+	if (!c->streams)
+		conn_close(c, "idle");
+}
+
+/* The streams opened while the connection was being made: proposed now.
+ * An owner's gone may reset others: look again from the start each time. */
+static void open_pending(struct conn *c)
+{
+	for (;;) {
+		struct stream *s = c->streams;
+		uint32_t id;
+		while (s && !s->pending)
+			s = s->next;
+		if (!s || c->state != C_MUX)
+			return;
+		if (wm_yamux_open(&c->y, &id)) {
+			stream_free_s(c, s); /* gone tells its owner */
+			continue;
+		}
+		s->pending = false;
+		s->id = id;
+		stream_write_ms(c, id, WM_MS_PROTOCOL);
+		stream_write_ms(c, id, s->app);
+		if (s->fin_pending)
+			wm_yamux_close(&c->y, id);
+	}
+}
+
 static void mux_ready(struct conn *c)
 {
 	char peer[WM_PEERID_TEXT_MAX];
@@ -661,8 +841,26 @@ static void mux_ready(struct conn *c)
 	if (c->dial)
 		c->dial->backoff_ms = REDIAL_MIN_MS;
 	wm_peer_id_print(&c->peer, peer);
-	wm_info("libp2p: connected to %s (%s)", peer, c->outbound ? "outbound" : "inbound");
+	wm_info("libp2p: connected to %s (%s%s)", peer, c->outbound ? "outbound" : "inbound",
+		c->punched   ? ", hole punched"
+		: c->relayed ? ", relayed"
+			     : "");
+	/* A direct connection replaces relayed ones to the same peer (the
+	 * upgrade DCUtR is for): the relay's bytes are spent no more. */
+	if (!c->relayed) {
+		for (struct conn *o = c->host->conns, *next; o; o = next) {
+			next = o->next;
+			if (o != c && o->relayed && o->state == C_MUX &&
+			    wm_peer_id_equal(&o->peer, &c->peer)) {
+				conn_close(o, "a direct connection replaces it");
+				next = c->host->conns; /* the list changed */
+			}
+		}
+	}
 	open_stream(c, S_IDENTIFY);
+	open_pending(c);
+	if (c->ephemeral && c->state == C_MUX)
+		uv_timer_start(&c->timer, on_idle_check, EPHEMERAL_IDLE_MS, EPHEMERAL_IDLE_MS);
 }
 
 /* The handshake message just read; our next one when it is our turn. */
@@ -856,6 +1054,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)c->in + c->nin, (unsigned)(c->capin - c->nin));
 }
 
+static void conn_after_input(struct conn *c, int rc);
+
 static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = st->data;
@@ -868,6 +1068,11 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	}
 	c->nin += (size_t)nread;
 	rc = conn_input(c);
+	conn_after_input(c, rc);
+}
+
+static void conn_after_input(struct conn *c, int rc)
+{
 	if (rc < 0 && c->state != C_CLOSING)
 		conn_close(c, rc == -EACCES   ? "the peer's identity was refused"
 			      : rc == -EPROTO ? "protocol violation"
@@ -928,7 +1133,7 @@ static void on_conn_handle_closed(uv_handle_t *h)
 	if (--c->closing_handles > 0)
 		return;
 	while (c->streams)
-		stream_free(c, c->streams->id);
+		stream_free_s(c, c->streams);
 	if (c->y_init)
 		wm_yamux_free(&c->y);
 	OPENSSL_cleanse(&c->tx, sizeof(c->tx));
@@ -955,6 +1160,8 @@ static void conn_close(struct conn *c, const char *why)
 	else
 		wm_debug("libp2p: connection from %s closed: %s", peer, why);
 	c->state = C_CLOSING;
+	if (c->ephemeral)
+		p->nephemeral--;
 	for (struct conn **pp = &p->conns; *pp; pp = &(*pp)->next) {
 		if (*pp == c) {
 			*pp = c->next;
@@ -973,13 +1180,34 @@ static void conn_close(struct conn *c, const char *why)
 									  : d->backoff_ms * 2;
 		}
 	}
+	/* The streams' owners learn now; the structures go with the handles.
+	 * An owner may reset other streams here: look again each time. */
+	for (;;) {
+		struct stream *s = c->streams;
+		while (s && !s->cb)
+			s = s->next;
+		if (!s)
+			break;
+		const struct wm_p2p_stream_cb *cb = s->cb;
+		s->cb = NULL;
+		cb->gone(s->ud, (struct wm_p2p_stream *)s);
+	}
 	p->pending_closes++;
+	if (c->relayed) {
+		struct stream *v = c->via;
+		c->via = NULL;
+		if (v)
+			wm_p2p_reset((struct wm_p2p_stream *)v);
+		c->closing_handles = 1;
+		uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+		return;
+	}
 	c->closing_handles = 2;
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 	uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
-static struct conn *conn_new(struct wm_p2p *p, bool outbound)
+static struct conn *conn_new(struct wm_p2p *p, bool outbound, bool relayed)
 {
 	struct conn *c;
 
@@ -993,12 +1221,14 @@ static struct conn *conn_new(struct wm_p2p *p, bool outbound)
 	c->host = p;
 	c->outbound = outbound;
 	c->rtt_us = -1;
-	if (uv_tcp_init(p->loop, &c->tcp)) {
+	c->relayed = relayed;
+	if (!relayed && uv_tcp_init(p->loop, &c->tcp)) {
 		free(c);
 		return NULL;
 	}
 	uv_timer_init(p->loop, &c->timer);
-	c->tcp.data = c;
+	if (!relayed)
+		c->tcp.data = c;
 	c->timer.data = c;
 	c->next = p->conns;
 	p->conns = c;
@@ -1042,7 +1272,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 	if (status < 0)
 		return;
-	c = conn_new(l->host, false);
+	c = conn_new(l->host, false, false);
 	if (!c) {
 		/* At the limit: accept and drop, so the backlog does not fill. */
 		uv_tcp_t *t = malloc(sizeof(*t));
@@ -1079,35 +1309,49 @@ static void on_connected(uv_connect_t *req, int status)
 	conn_begin(c);
 }
 
-static void dial_start(struct dial *d)
+/* An outbound connection to addr; NULL at the limit or out of memory.
+ * A failure to connect closes it on the spot (state C_CLOSING). */
+static struct conn *conn_dial(struct wm_p2p *p, const struct wm_maddr_tcp *addr)
 {
-	struct wm_p2p *p = d->host;
-	struct conn *c = conn_new(p, true);
+	struct conn *c = conn_new(p, true, false);
 	struct sockaddr_storage ss = {0};
 
-	if (!c) {
-		uv_timer_start(&d->timer, on_redial, REDIAL_MAX_MS, 0);
-		return;
-	}
-	c->dial = d;
-	d->conn = c;
-	c->peer = d->addr.peer;
-	c->peer_known = d->addr.has_peer;
-	if (d->addr.family == 4) {
+	if (!c)
+		return NULL;
+	c->peer = addr->peer;
+	c->peer_known = addr->has_peer;
+	if (addr->family == 4) {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
 		in->sin_family = AF_INET;
-		memcpy(&in->sin_addr, d->addr.ip, 4);
-		in->sin_port = htons(d->addr.port);
+		memcpy(&in->sin_addr, addr->ip, 4);
+		in->sin_port = htons(addr->port);
 	} else {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 		in6->sin6_family = AF_INET6;
-		memcpy(&in6->sin6_addr, d->addr.ip, 16);
-		in6->sin6_port = htons(d->addr.port);
+		memcpy(&in6->sin6_addr, addr->ip, 16);
+		in6->sin6_port = htons(addr->port);
 	}
 	c->connect.data = c;
 	int rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss, on_connected);
 	if (rc)
 		conn_close(c, uv_strerror(rc));
+	return c;
+}
+
+static void dial_start(struct dial *d)
+{
+	struct conn *c = conn_dial(d->host, &d->addr);
+
+	if (!c) {
+		uv_timer_start(&d->timer, on_redial, REDIAL_MAX_MS, 0);
+		return;
+	}
+	if (c->state == C_CLOSING) { /* it failed at once, before it knew d */
+		uv_timer_start(&d->timer, on_redial, d->backoff_ms, 0);
+		return;
+	}
+	c->dial = d;
+	d->conn = c;
 }
 
 static void on_redial(uv_timer_t *t)
@@ -1130,6 +1374,27 @@ static void on_ping_timer(uv_timer_t *t)
 static void on_simple_closed(uv_handle_t *h)
 {
 	struct wm_p2p *p = h->data;
+
+	p->pending_closes--;
+	maybe_done(p);
+}
+
+static int reuse_port(uv_tcp_t *t)
+{
+	uv_os_fd_t fd;
+	int one = 1;
+
+	if (uv_fileno((uv_handle_t *)t, &fd))
+		return UV_EBADF;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+		return uv_translate_sys_error(errno);
+	return 0;
+}
+
+static void on_relay_closed(void *data)
+{
+	struct wm_p2p *p = data;
 
 	p->pending_closes--;
 	maybe_done(p);
@@ -1159,6 +1424,8 @@ static int parse_tcp(const char *text, struct wm_maddr_tcp *t, const char *what,
 int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, size_t errlen)
 {
 	struct wm_p2p *p = calloc(1, sizeof(*p));
+	struct wm_peer_id *ctarget = NULL, *crelay = NULL; /* circuit targets and relays */
+	size_t ncircuits = 0, ndials = 0;
 	int rc;
 
 	if (!p)
@@ -1174,16 +1441,47 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	snprintf(p->agent, sizeof(p->agent), "%s", cfg->agent ? cfg->agent : "webmesh");
 	p->listeners = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*p->listeners));
 	p->dials = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*p->dials));
+	ctarget = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*ctarget));
+	crelay = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*crelay));
+	if (!ctarget || !crelay) {
+		rc = -ENOMEM;
+		goto fail_mem;
+	}
 	if (!p->listeners || !p->dials) {
 		rc = -ENOMEM;
 		goto fail_mem;
 	}
-	/* Check every address before anything is bound. */
+	/* Check every address before anything is bound. A circuit address
+	 * (.../p2p/RELAY/p2p-circuit/p2p/TARGET) dials its relay and keeps
+	 * the target connected through it (relay.c). */
 	for (size_t i = 0; i < cfg->npeers; i++) {
-		struct dial *d = &p->dials[i];
-		if ((rc = parse_tcp(cfg->peers[i], &d->addr, "libp2p-peers", err, errlen)))
+		char relay_text[WM_MADDR_TEXT_MAX], e[320];
+		const char *text = cfg->peers[i];
+		struct dial *d = &p->dials[ndials];
+		rc = wm_relay_circuit_split(text, relay_text, sizeof(relay_text),
+					    &ctarget[ncircuits], e, sizeof(e));
+		if (rc < 0) {
+			wm_seterr(err, errlen, "libp2p-peers: %s", e);
 			goto fail_mem;
-		snprintf(d->text, sizeof(d->text), "%s", cfg->peers[i]);
+		}
+		if (rc == 1)
+			text = relay_text;
+		if ((rc = parse_tcp(text, &d->addr, "libp2p-peers", err, errlen)))
+			goto fail_mem;
+		if (text == relay_text) {
+			crelay[ncircuits++] = d->addr.peer;
+			bool dup = false;
+			for (size_t k = 0; k < ndials; k++)
+				dup = dup ||
+				      (p->dials[k].addr.has_peer &&
+				       wm_peer_id_equal(&p->dials[k].addr.peer, &d->addr.peer));
+			if (dup) {
+				memset(d, 0, sizeof(*d));
+				continue;
+			}
+		}
+		snprintf(d->text, sizeof(d->text), "%s", text);
+		ndials++;
 	}
 	struct wm_maddr_tcp lt[16];
 	if (cfg->nlisten > 16) {
@@ -1203,6 +1501,15 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	}
 	if ((rc = load_identity(p, cfg->key_path, err, errlen)))
 		goto fail_mem;
+	if ((rc = wm_relay_svc_new(p, cfg, &p->relay, err, errlen)))
+		goto fail_mem;
+	for (size_t i = 0; i < ncircuits; i++)
+		wm_relay_svc_keep(p->relay, &crelay[i], &ctarget[i]);
+	if ((rc = wm_dcutr_new(p, p->loop, &p->dcutr, err, errlen)))
+		goto fail_mem;
+	free(ctarget);
+	free(crelay);
+	ctarget = crelay = NULL;
 	for (size_t i = 0; i < cfg->nlisten; i++) {
 		struct listener *l = &p->listeners[i];
 		struct sockaddr_storage ss = {0};
@@ -1219,11 +1526,15 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 			in6->sin6_port = htons(lt[i].port);
 		}
 		l->host = p;
-		uv_tcp_init(p->loop, &l->tcp);
+		uv_tcp_init_ex(p->loop, &l->tcp, lt[i].family == 6 ? AF_INET6 : AF_INET);
 		l->tcp.data = l;
 		p->nlisteners++;
-		rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
-				 lt[i].family == 6 ? UV_TCP_IPV6ONLY : 0);
+		/* DCUtR punches from the listen port (the port peers learn
+		 * through NATs that keep it): the listener must share it. */
+		rc = reuse_port(&l->tcp);
+		if (!rc)
+			rc = uv_tcp_bind(&l->tcp, (struct sockaddr *)&ss,
+					 lt[i].family == 6 ? UV_TCP_IPV6ONLY : 0);
 		if (!rc)
 			rc = uv_listen((uv_stream_t *)&l->tcp, 64, on_connection);
 		if (!rc)
@@ -1241,7 +1552,7 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	if (p->ping_interval_ms)
 		uv_timer_start(&p->ping_timer, on_ping_timer, p->ping_interval_ms,
 			       p->ping_interval_ms);
-	for (size_t i = 0; i < cfg->npeers; i++) {
+	for (size_t i = 0; i < ndials; i++) {
 		struct dial *d = &p->dials[i];
 		d->host = p;
 		d->backoff_ms = REDIAL_MIN_MS;
@@ -1259,6 +1570,16 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 fail_handles:
 	/* The listeners' handles must close on the loop: free then. */
 	p->closing = true;
+	if (p->relay) {
+		p->pending_closes++;
+		wm_relay_svc_free(p->relay, on_relay_closed, p);
+		p->relay = NULL;
+	}
+	if (p->dcutr) {
+		p->pending_closes++;
+		wm_dcutr_free(p->dcutr, on_relay_closed, p);
+		p->dcutr = NULL;
+	}
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		p->pending_closes++;
 		p->listeners[i].tcp.data = p;
@@ -1266,6 +1587,14 @@ fail_handles:
 	}
 	return rc;
 fail_mem:
+	free(ctarget);
+	free(crelay);
+	if (p->relay) { /* its timer closes on the loop: p goes then */
+		p->pending_closes++;
+		p->closing = true;
+		wm_relay_svc_free(p->relay, on_relay_closed, p);
+		return rc;
+	}
 	OPENSSL_cleanse(p->seed, sizeof(p->seed));
 	free(p->listeners);
 	free(p->dials);
@@ -1284,6 +1613,17 @@ void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data)
 	p->done_cb = done_cb;
 	p->done_data = data;
 	p->pending_closes++; /* held until everything below is started */
+	if (p->relay) {
+		/* First: its circuits reset while their connections still work. */
+		p->pending_closes++;
+		wm_relay_svc_free(p->relay, on_relay_closed, p);
+		p->relay = NULL;
+	}
+	if (p->dcutr) {
+		p->pending_closes++;
+		wm_dcutr_free(p->dcutr, on_relay_closed, p);
+		p->dcutr = NULL;
+	}
 	for (size_t i = 0; i < p->nlisteners; i++) {
 		p->pending_closes++;
 		p->listeners[i].tcp.data = p;
@@ -1324,6 +1664,10 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 			wm_maddr_print(c->remote, c->remote_len, cs->addr, sizeof(cs->addr));
 		cs->outbound = c->outbound;
 		cs->identified = c->identified;
+		cs->relayed = c->relayed;
+		cs->punched = c->punched;
+		if (c->relayed)
+			wm_peer_id_print(&c->relay_id, cs->relay_id);
 		cs->rtt_us = c->rtt_us;
 		snprintf(cs->agent, sizeof(cs->agent), "%s", c->ident.agent_version);
 		for (size_t k = 0; k < c->ident.nprotocols && cs->nprotocols < 8; k++) {
@@ -1338,4 +1682,543 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 					   cs->listen[cs->nlisten], sizeof(cs->listen[0])) == 0)
 				cs->nlisten++;
 	}
+	if (p->relay)
+		wm_relay_svc_status(p->relay, out);
+}
+
+/* ---- streams of other protocols (host.h) ---- */
+
+static bool proto_ok(const char *proto)
+{
+	size_t n = strnlen(proto, APP_PROTO_MAX);
+
+	if (n == 0 || n >= APP_PROTO_MAX || proto[0] != '/')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (proto[i] < 0x21 || proto[i] > 0x7e)
+			return false;
+	return true;
+}
+
+int wm_p2p_handle(struct wm_p2p *p, const char *protocol, wm_p2p_accept_fn fn, void *arg)
+{
+	if (!proto_ok(protocol) || !fn)
+		return -EINVAL;
+	if (find_handler(p, protocol) || !strcmp(protocol, WM_IDENTIFY_PROTOCOL) ||
+	    !strcmp(protocol, IDPUSH_PROTOCOL) || !strcmp(protocol, WM_PING_PROTOCOL))
+		return -EEXIST;
+	if (p->nhandlers >= MAX_HANDLERS)
+		return -ENOSPC;
+	struct handler *h = &p->handlers[p->nhandlers++];
+	snprintf(h->proto, sizeof(h->proto), "%s", protocol);
+	h->fn = fn;
+	h->arg = arg;
+	return 0;
+}
+
+/* The connection to peer that is up: a direct one before a relayed one. */
+static struct conn *best_conn(const struct wm_p2p *p, const struct wm_peer_id *peer)
+{
+	struct conn *best = NULL;
+
+	for (struct conn *c = p->conns; c; c = c->next) {
+		if (c->state != C_MUX || !c->peer_known || !wm_peer_id_equal(&c->peer, peer))
+			continue;
+		if (!c->relayed)
+			return c;
+		best = best ? best : c;
+	}
+	return best;
+}
+
+int wm_p2p_connected(const struct wm_p2p *p, const struct wm_peer_id *peer)
+{
+	const struct conn *c = best_conn(p, peer);
+
+	return !c ? 0 : c->relayed ? 2 : 1;
+}
+
+void wm_p2p_unhandle(struct wm_p2p *p, const char *protocol)
+{
+	for (size_t i = 0; i < p->nhandlers; i++)
+		if (!strcmp(p->handlers[i].proto, protocol)) {
+			/* In order: identify lists them as they were added. */
+			memmove(&p->handlers[i], &p->handlers[i + 1],
+				(p->nhandlers - i - 1) * sizeof(p->handlers[0]));
+			p->nhandlers--;
+			return;
+		}
+}
+
+int wm_p2p_watch(struct wm_p2p *p, wm_p2p_identified_fn fn, void *arg)
+{
+	if (!fn)
+		return -EINVAL;
+	if (p->nwatchers >= MAX_WATCHERS)
+		return -ENOSPC;
+	p->watchers[p->nwatchers].fn = fn;
+	p->watchers[p->nwatchers++].arg = arg;
+	return 0;
+}
+
+/* A connection to peer that is being made and knows it is peer's. */
+static struct conn *coming_conn(const struct wm_p2p *p, const struct wm_peer_id *peer)
+{
+	for (struct conn *c = p->conns; c; c = c->next)
+		if (c->state != C_MUX && c->state != C_CLOSING && c->peer_known &&
+		    wm_peer_id_equal(&c->peer, peer))
+			return c;
+	return NULL;
+}
+
+static bool is_loopback(const struct wm_maddr_tcp *t)
+{
+	static const uint8_t v6[16] = {[15] = 1};
+
+	return t->family == 4 ? t->ip[0] == 127 : memcmp(t->ip, v6, 16) == 0;
+}
+
+/* Dials peer directly from to: the connection (being made), or NULL with
+ * *rc: -EHOSTUNREACH when to has no usable address, else why it failed. */
+static struct conn *dial_direct(struct wm_p2p *p, const struct wm_peer_id *peer,
+				const struct wm_p2p_dial *to, int *rc)
+{
+	struct wm_maddr_tcp t;
+	size_t i;
+	struct conn *c;
+
+	*rc = -EHOSTUNREACH;
+	i = to->naddrs;
+	/* Peers list their loopback addresses too (so do we): those are
+	 * ours, not theirs, unless nothing else is given. */
+	for (int pass = 0; pass < 2 && i == to->naddrs; pass++)
+		for (i = 0; i < to->naddrs; i++)
+			if (wm_maddr_to_tcp(to->addrs[i], to->lens[i], &t) == 0 &&
+			    (!t.has_peer || wm_peer_id_equal(&t.peer, peer)) &&
+			    (pass == 1 || !is_loopback(&t)))
+				break;
+	if (i == to->naddrs)
+		return NULL;
+	/* Dialed for others' streams: bounded like accepted ones. */
+	if (p->nephemeral >= p->max_conns) {
+		*rc = -EMFILE;
+		return NULL;
+	}
+	t.has_peer = true;
+	t.peer = *peer;
+	if (!(c = conn_dial(p, &t))) {
+		*rc = -EMFILE;
+		return NULL;
+	}
+	if (c->state == C_CLOSING) {
+		*rc = -ECONNREFUSED;
+		return NULL;
+	}
+	c->ephemeral = true;
+	p->nephemeral++;
+	return c;
+}
+
+int wm_p2p_dial(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_p2p_dial *to)
+{
+	struct conn *coming;
+	int rc = -EHOSTUNREACH;
+
+	if (p->closing)
+		return -ESHUTDOWN;
+	if (best_conn(p, peer))
+		return 0;
+	coming = coming_conn(p, peer);
+	if (!to)
+		return coming ? -EINPROGRESS : -ENOTCONN;
+	if (!coming && dial_direct(p, peer, to, &rc))
+		return -EINPROGRESS;
+	if (coming && to->naddrs)
+		return -EINPROGRESS; /* one direct dial at a time */
+	/* Through a relay even while a direct dial is under way: behind a NAT
+	 * that drops inbound TCP, that dial only ends at its timeout. The
+	 * relay service runs one such dial per peer. */
+	if (to->relay && p->relay && wm_relay_svc_dial(p->relay, peer) == 0)
+		return -EINPROGRESS;
+	return coming ? -EINPROGRESS : rc;
+}
+
+int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol,
+		const struct wm_p2p_dial *to, const struct wm_p2p_stream_cb *cb, void *ud,
+		struct wm_p2p_stream **out)
+{
+	struct conn *c;
+	uint32_t id;
+	int rc;
+
+	if (!proto_ok(protocol) || !cb || !cb->data || !cb->gone)
+		return -EINVAL;
+	if (p->closing)
+		return -EPIPE;
+	c = best_conn(p, peer);
+	if (!c) {
+		/* The stream waits on a connection being made (mux_ready). */
+		c = coming_conn(p, peer);
+		if (!c && !to)
+			return -ENOTCONN;
+		if (!c && !(c = dial_direct(p, peer, to, &rc))) {
+			if (rc == -EHOSTUNREACH && to->relay && p->relay &&
+			    wm_relay_svc_dial(p->relay, peer) == 0)
+				return -EINPROGRESS;
+			return rc;
+		}
+		struct stream *s = stream_add(c, 0, true);
+		if (!s)
+			return -ENOMEM;
+		s->pending = true;
+		s->want = S_APP;
+		snprintf(s->app, sizeof(s->app), "%s", protocol);
+		s->cb = cb;
+		s->ud = ud;
+		*out = (struct wm_p2p_stream *)s;
+		return 0;
+	}
+	if ((rc = wm_yamux_open(&c->y, &id)))
+		return rc;
+	struct stream *s = stream_add(c, id, true);
+	if (!s) {
+		wm_yamux_reset(&c->y, id);
+		return -ENOMEM;
+	}
+	s->want = S_APP;
+	snprintf(s->app, sizeof(s->app), "%s", protocol);
+	s->cb = cb;
+	s->ud = ud;
+	stream_write_ms(c, id, WM_MS_PROTOCOL);
+	stream_write_ms(c, id, protocol);
+	*out = (struct wm_p2p_stream *)s;
+	return 0;
+}
+
+int wm_p2p_write(struct wm_p2p_stream *ps, const void *buf, size_t len)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->pending)
+		return -EAGAIN;
+	if (s->conn->state != C_MUX)
+		return -EPIPE;
+	return len ? wm_yamux_write(&s->conn->y, s->id, buf, len) : 0;
+}
+
+void wm_p2p_close(struct wm_p2p_stream *ps)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->pending)
+		s->fin_pending = true;
+	else if (s->conn->state == C_MUX)
+		wm_yamux_close(&s->conn->y, s->id);
+}
+
+void wm_p2p_reset(struct wm_p2p_stream *ps)
+{
+	struct stream *s = (struct stream *)ps;
+	struct conn *c = s->conn;
+
+	s->cb = NULL;
+	if (!s->pending && c->y_init)
+		wm_yamux_reset(&c->y, s->id);
+	stream_free_s(c, s);
+}
+
+size_t wm_p2p_pending(const struct wm_p2p_stream *ps)
+{
+	const struct stream *s = (const struct stream *)ps;
+
+	return s->conn->state == C_MUX && !s->pending ? wm_yamux_pending(&s->conn->y, s->id) : 0;
+}
+
+void wm_p2p_hold(struct wm_p2p_stream *ps, bool hold)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->conn->state == C_MUX && !s->pending)
+		wm_yamux_hold(&s->conn->y, s->id, hold);
+}
+
+void wm_p2p_stream_peer(const struct wm_p2p_stream *ps, struct wm_peer_id *id)
+{
+	*id = ((const struct stream *)ps)->conn->peer;
+}
+
+size_t wm_p2p_stream_addr(const struct wm_p2p_stream *ps, uint8_t *out, size_t cap)
+{
+	const struct conn *c = ((const struct stream *)ps)->conn;
+
+	if (c->remote_len > cap)
+		return 0;
+	memcpy(out, c->remote, c->remote_len);
+	return c->remote_len;
+}
+
+void wm_p2p_stream_src(const struct wm_p2p_stream *ps, uint8_t src[9])
+{
+	memcpy(src, ((const struct stream *)ps)->conn->src, 9);
+}
+
+bool wm_p2p_stream_relayed(const struct wm_p2p_stream *ps)
+{
+	return ((const struct stream *)ps)->conn->relayed;
+}
+
+void wm_p2p_stream_info(const struct wm_p2p_stream *ps, struct wm_p2p_stream_info *out)
+{
+	const struct stream *s = (const struct stream *)ps;
+	const struct conn *c = s->conn;
+
+	memset(out, 0, sizeof(*out));
+	out->ready = !s->pending && s->proto == S_APP && c->state == C_MUX;
+	out->outbound = s->outbound;
+	out->relayed = c->relayed;
+	if (c->relayed)
+		wm_peer_id_print(&c->relay_id, out->relay_id);
+	if (c->remote_len)
+		wm_maddr_print(c->remote, c->remote_len, out->remote, sizeof(out->remote));
+}
+
+size_t wm_p2p_stream_queued(const struct wm_p2p_stream *ps)
+{
+	const struct conn *c = ((const struct stream *)ps)->conn;
+	size_t n = 0;
+
+	/* A relayed connection's bytes wait in the relay stream's session too. */
+	for (; c; c = c->relayed && c->via ? c->via->conn : NULL) {
+		if (c->y_init)
+			n += c->y.npending;
+		if (!c->relayed && c->state != C_CLOSING)
+			n += uv_stream_get_write_queue_size((const uv_stream_t *)&c->tcp);
+	}
+	return n;
+}
+
+uv_loop_t *wm_p2p_loop(const struct wm_p2p *p)
+{
+	return p->loop;
+}
+
+const struct wm_peer_id *wm_p2p_id(const struct wm_p2p *p)
+{
+	return &p->id;
+}
+
+void wm_p2p_public_key(const struct wm_p2p *p, uint8_t pk[32])
+{
+	memcpy(pk, p->pk, 32);
+}
+
+int wm_p2p_sign(const struct wm_p2p *p, const void *msg, size_t len, uint8_t sig[64])
+{
+	return wm_ed25519_sign(p->seed, msg, len, sig);
+}
+
+size_t wm_p2p_listen_addrs(const struct wm_p2p *p, uint8_t (*out)[WM_MADDR_MAX], size_t *lens,
+			   size_t max)
+{
+	struct wm_identify *m = calloc(1, sizeof(*m));
+	size_t n = 0;
+
+	if (!m)
+		return 0;
+	our_listen_addrs((struct wm_p2p *)p, m);
+	for (; n < m->nlisten && n < max; n++) {
+		memcpy(out[n], m->listen[n], m->listen_len[n]);
+		lens[n] = m->listen_len[n];
+	}
+	free(m);
+	return n;
+}
+
+/* ---- connections over a relayed stream ---- */
+
+static int via_write(struct conn *c, const uint8_t *buf, size_t len)
+{
+	return c->via ? wm_p2p_write((struct wm_p2p_stream *)c->via, buf, len) : -EPIPE;
+}
+
+static void via_data(void *ud, struct wm_p2p_stream *ps, const uint8_t *buf, size_t len)
+{
+	struct conn *c = ud;
+
+	(void)ps;
+	if (c->state == C_CLOSING || len == 0)
+		return;
+	if (len > VIA_IN_MAX - c->nin) {
+		conn_close(c, "the relayed input is over its bound");
+		return;
+	}
+	if (c->capin < c->nin + len) {
+		uint8_t *b = realloc(c->in, c->nin + len);
+		if (!b) {
+			conn_close(c, "out of memory");
+			return;
+		}
+		c->in = b;
+		c->capin = c->nin + len;
+	}
+	memcpy(c->in + c->nin, buf, len);
+	c->nin += len;
+	conn_after_input(c, conn_input(c));
+}
+
+static void via_fin(void *ud, struct wm_p2p_stream *ps)
+{
+	(void)ps;
+	conn_close(ud, "the relay closed the circuit");
+}
+
+static void via_gone(void *ud, struct wm_p2p_stream *ps)
+{
+	struct conn *c = ud;
+
+	(void)ps;
+	c->via = NULL; /* going now: never reset it again */
+	conn_close(c, "the circuit is gone");
+}
+
+static const struct wm_p2p_stream_cb via_cb = {
+	.data = via_data,
+	.fin = via_fin,
+	.gone = via_gone,
+};
+
+int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound,
+		     const struct wm_peer_id *peer, const struct wm_peer_id *relay,
+		     const uint8_t *early, size_t nearly)
+{
+	struct stream *s = (struct stream *)ps;
+	char text[WM_MADDR_TEXT_MAX], rid[WM_PEERID_TEXT_MAX];
+	struct conn *c;
+
+	if (p->closing || !(c = conn_new(p, outbound, true))) {
+		wm_p2p_reset(ps);
+		return -EMFILE;
+	}
+	c->via = s;
+	c->relay_id = *relay;
+	/* Outbound, Noise must prove the target; inbound, the relay's word
+	 * on who dials is only a claim: the handshake says who it is. */
+	if (outbound) {
+		c->peer = *peer;
+		c->peer_known = true;
+	}
+	wm_peer_id_print(relay, rid);
+	snprintf(text, sizeof(text), "/p2p/%s/p2p-circuit", rid);
+	char e[128];
+	int n = wm_maddr_parse(text, c->remote, sizeof(c->remote), e, sizeof(e));
+	c->remote_len = n > 0 ? (size_t)n : 0;
+	s->cb = &via_cb;
+	s->ud = c;
+	c->state = C_MS_SEC;
+	if (outbound) {
+		send_ms(c, WM_MS_PROTOCOL, false);
+		send_ms(c, WM_NOISE_PROTOCOL, false);
+	}
+	if (nearly && c->state != C_CLOSING)
+		via_data(c, ps, early, nearly);
+	return 0;
+}
+
+/* ---- DCUtR's part (dcutr.c) ---- */
+
+size_t wm_p2p_public_addrs(const struct wm_p2p *p, struct wm_maddr_tcp *out, size_t max)
+{
+	size_t n = 0;
+
+	/* What peers we dialed saw as our address, with our listen port:
+	 * punches go out from that port, and a NAT that keeps ports maps it
+	 * to the same one outside. */
+	for (const struct conn *c = p->conns; c && n < max; c = c->next) {
+		struct wm_maddr_tcp t;
+		if (c->relayed || !c->identified || !c->ident.observed_len ||
+		    wm_maddr_to_tcp(c->ident.observed, c->ident.observed_len, &t))
+			continue;
+		bool found = false;
+		for (size_t i = 0; i < p->nlisteners && !found; i++) {
+			struct wm_maddr_tcp l;
+			if (!wm_maddr_to_tcp(p->listeners[i].addr, p->listeners[i].addr_len, &l) &&
+			    l.family == t.family) {
+				t.port = l.port;
+				found = true;
+			}
+		}
+		if (!found)
+			continue;
+		t.has_peer = false;
+		bool dup = false;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = out[k].family == t.family && out[k].port == t.port &&
+			      !memcmp(out[k].ip, t.ip, 16);
+		if (!dup)
+			out[n++] = t;
+	}
+	return n;
+}
+
+int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_maddr_tcp *to,
+		 size_t n, bool initiator)
+{
+	int started = 0;
+
+	for (size_t i = 0; i < n && i < 4; i++) {
+		const struct listener *l = NULL;
+		for (size_t k = 0; k < p->nlisteners && !l; k++) {
+			struct wm_maddr_tcp la;
+			if (!wm_maddr_to_tcp(p->listeners[k].addr, p->listeners[k].addr_len, &la) &&
+			    la.family == to[i].family)
+				l = &p->listeners[k];
+		}
+		if (!l)
+			continue;
+		/* initiator: the one that dialed through the relay speaks first
+		 * (multistream, Noise), as over the relayed connection. */
+		struct conn *c = conn_new(p, initiator, true);
+		if (!c)
+			break;
+		c->relayed = false; /* conn_new(..., true) skipped its TCP handle */
+		c->punched = true;
+		c->peer = *peer;
+		c->peer_known = true;
+		struct sockaddr_storage local = {0}, ss = {0};
+		int sl = sizeof(local);
+		struct wm_maddr_tcp dst = to[i];
+		int rc = uv_tcp_init_ex(p->loop, &c->tcp, dst.family == 6 ? AF_INET6 : AF_INET);
+		if (rc) {
+			c->relayed = true; /* no TCP handle to close */
+			conn_close(c, uv_strerror(rc));
+			continue;
+		}
+		c->tcp.data = c;
+		rc = uv_tcp_getsockname(&l->tcp, (struct sockaddr *)&local, &sl);
+		if (!rc)
+			rc = reuse_port(&c->tcp);
+		if (!rc)
+			rc = uv_tcp_bind(&c->tcp, (struct sockaddr *)&local, 0);
+		if (dst.family == 4) {
+			struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+			in->sin_family = AF_INET;
+			memcpy(&in->sin_addr, dst.ip, 4);
+			in->sin_port = htons(dst.port);
+		} else {
+			struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+			in6->sin6_family = AF_INET6;
+			memcpy(&in6->sin6_addr, dst.ip, 16);
+			in6->sin6_port = htons(dst.port);
+		}
+		c->connect.data = c;
+		if (!rc)
+			rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss,
+					    on_connected);
+		if (rc) {
+			conn_close(c, uv_strerror(rc));
+			continue;
+		}
+		started++;
+	}
+	return started ? 0 : -ENOTCONN;
 }

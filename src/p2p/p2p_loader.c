@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "p2p/p2p_module.h"
+#include "p2p/wglink.h"
 
 struct wm_p2p; /* here: the module's own, passed through */
 
@@ -26,7 +27,8 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 		if (!m)
 			return -ENOTSUP;
 		if (m->config_size != sizeof(struct wm_p2p_config) ||
-		    m->status_size != sizeof(struct wm_p2p_status)) {
+		    m->status_size != sizeof(struct wm_p2p_status) ||
+		    m->wg_status_size != sizeof(struct wm_p2p_wg_status)) {
 			wm_seterr(err, errlen,
 				  "%s.so is from another build (its structures differ); reinstall "
 				  "webmesh",
@@ -53,4 +55,46 @@ void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data)
 void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 {
 	mod->p2p_status(p, out);
+}
+
+int wm_p2p_join_rendezvous(struct wm_p2p *p, const char *secret,
+			   void (*cb)(void *ud, const char *hostport), void *ud)
+{
+	return mod->p2p_join_rendezvous(p, secret, cb, ud);
+}
+
+struct wm_p2p_wg; /* the module's, passed through */
+
+int wm_p2p_wg_open(struct wm_p2p *p, const char *peer_id, char *const *addrs, size_t naddrs,
+		   uint16_t wg_port, struct wm_p2p_wg **out, uint16_t *relay_port, char *err,
+		   size_t errlen)
+{
+	void *real = NULL;
+	int rc;
+
+	if (!mod || !p) {
+		wm_seterr(err, errlen, "libp2p is not configured on this node");
+		return -ENOTSUP;
+	}
+	rc = mod->wg_open(p, peer_id, addrs, naddrs, wg_port, &real, relay_port, err, errlen);
+	*out = real;
+	return rc;
+}
+
+void wm_p2p_wg_close(struct wm_p2p_wg *w)
+{
+	if (w && mod)
+		mod->wg_close(w);
+}
+
+void wm_p2p_wg_status(const struct wm_p2p_wg *w, struct wm_p2p_wg_status *out)
+{
+	mod->wg_status(w, out);
+}
+
+void wm_p2p_wg_listen(struct wm_p2p *p, int (*incoming)(void *data, const char *peer_id),
+		      void *data)
+{
+	if (p && mod)
+		mod->wg_listen(p, incoming, data);
 }

@@ -13,6 +13,7 @@ struct wm_yamux_stream {
 	uint32_t recv_window;
 	uint32_t recv_consumed; /* since our last window update */
 	bool local_fin, remote_fin, fin_pending;
+	bool hold; /* wm_yamux_hold: grant no more window for now */
 	uint8_t *pending;
 	size_t npending;
 };
@@ -347,7 +348,7 @@ static void data_done(struct wm_yamux *y)
 {
 	struct wm_yamux_stream *s = find(y, y->cur.stream);
 
-	if (s && s->recv_consumed >= WM_YAMUX_WINDOW / 2 && !s->remote_fin) {
+	if (s && !s->hold && s->recv_consumed >= WM_YAMUX_WINDOW / 2 && !s->remote_fin) {
 		uint32_t n = s->recv_consumed;
 		s->recv_consumed = 0;
 		s->recv_window += n;
@@ -406,4 +407,29 @@ int wm_yamux_feed(struct wm_yamux *y, const uint8_t *buf, size_t len)
 			data_done(y);
 	}
 	return 0;
+}
+
+/* Backpressure for an owner that forwards a stream's data elsewhere (the
+ * relay): while held, what it consumed is not granted back, so the peer
+ * stops at its window; released, the grant goes out at once. */
+void wm_yamux_hold(struct wm_yamux *y, uint32_t id, bool hold)
+{
+	struct wm_yamux_stream *s = find(y, id);
+
+	if (!s || s->hold == hold)
+		return;
+	s->hold = hold;
+	if (!hold && s->recv_consumed && !s->remote_fin) {
+		uint32_t n = s->recv_consumed;
+		s->recv_consumed = 0;
+		s->recv_window += n;
+		send_hdr(y, WM_YAMUX_WINDOW_UPDATE, 0, s->id, n);
+	}
+}
+
+size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id)
+{
+	struct wm_yamux_stream *s = find(y, id);
+
+	return s ? s->npending : 0;
 }

@@ -86,5 +86,10 @@ void wm_yamux_ping(struct wm_yamux *y, uint32_t opaque);
 void wm_yamux_go_away(struct wm_yamux *y, uint32_t code);
 /* Streams open now. */
 size_t wm_yamux_count(const struct wm_yamux *y);
+/* Backpressure (the relay): while held, consumed data is not granted back
+ * as window, so the peer stops sending at its window; releasing grants it. */
+void wm_yamux_hold(struct wm_yamux *y, uint32_t id, bool hold);
+/* Bytes of ours held back on the stream, waiting for the peer's window. */
+size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id);
 
 #endif

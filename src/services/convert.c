@@ -47,6 +47,14 @@ Webmesh__V1__MeshNode *wm_pb_node_new(struct wm_arena *a, const struct wm_mesh_n
 	m->routes = wm_arena_alloc(a, sizeof(char *) * (node->n_routes + 1));
 	for (size_t i = 0; m->routes && i < node->n_routes; i++)
 		m->routes[i] = wm_pb_prefix(a, &node->routes[i]);
+	if (node->libp2p_id[0]) {
+		char *addrs = wm_arena_strdup(a, node->libp2p_addrs);
+		m->libp2p_peer_id = wm_arena_strdup(a, node->libp2p_id);
+		m->libp2p_addrs = wm_arena_alloc(a, sizeof(char *) * WM_P2P_PUB_ADDRS);
+		if (addrs && m->libp2p_addrs)
+			m->n_libp2p_addrs =
+				wm_p2p_pub_split(addrs, m->libp2p_addrs, WM_P2P_PUB_ADDRS);
+	}
 	return a->failed ? NULL : m;
 }
 
@@ -67,6 +75,7 @@ int wm_pb_peers_new(struct wm_arena *a, const struct wm_mesh_node *nodes,
 		w->endpoint = node->n_endpoints ? wm_pb_endpoint(a, &node->endpoints[0])
 						: wm_arena_strdup(a, "");
 		w->ice = p->ice;
+		w->libp2p = p->libp2p;
 		w->n_allowed_ips = p->n_allowed_ips;
 		w->allowed_ips = wm_arena_alloc(a, sizeof(char *) * (p->n_allowed_ips + 1));
 		for (size_t j = 0; w->allowed_ips && j < p->n_allowed_ips; j++)
@@ -114,7 +123,7 @@ int wm_grpc_status_from_err(int err)
 /* Hangs on e the attributes of its edge: attrs is ordered like the edges, so
  * one cursor (*pos) walks it once for the whole list. */
 void wm_pb_edge_add_attrs(struct wm_arena *a, Webmesh__V1__MeshEdge *e,
-			   const struct wm_edge_attr *attrs, size_t n, size_t *pos)
+			  const struct wm_edge_attr *attrs, size_t n, size_t *pos)
 {
 	size_t i = *pos, first;
 	int cmp = -1;

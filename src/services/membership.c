@@ -248,7 +248,26 @@ static void propose_join(struct wm_services *s, struct wm_rpc_call *call,
 		jc.ipv4_request_strict = true;
 		/* A build before command versions ignores the field and would
 		 * lease another address: held back until every voter knows it. */
-		cmd.min_version = WM_CMD_VERSION;
+		cmd.min_version = 2;
+	}
+	/* WireGuard over libp2p: a build of command version 2 would drop the
+	 * fields and its replica would differ, so they go only into a mesh
+	 * whose voters all know them; else the node joins without them. */
+	if (r->libp2p_peer_id && *r->libp2p_peer_id) {
+		struct wm_store_status *ss = malloc(sizeof(*ss));
+		if (ss)
+			wm_store_status(s->cfg.store, ss);
+		if (ss && ss->is_leader && ss->mesh_command_version < WM_CMD_VERSION_LIBP2P) {
+			wm_info("join of %s: its libp2p peer ID is left out: the mesh runs command "
+				"version %u, libp2p needs %d (upgrade every voter)",
+				r->id, ss->mesh_command_version, WM_CMD_VERSION_LIBP2P);
+		} else {
+			jc.libp2p_peer_id = r->libp2p_peer_id;
+			jc.libp2p_addrs = r->libp2p_addrs;
+			jc.n_libp2p_addrs = r->n_libp2p_addrs;
+			cmd.min_version = WM_CMD_VERSION_LIBP2P;
+		}
+		free(ss);
 	}
 	struct join_ctx *j = malloc(sizeof(*j));
 	if (!j) {

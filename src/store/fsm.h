@@ -14,7 +14,7 @@
 /* The state's schema (PRAGMA user_version), bumped when it changes, with a
  * step in migrate.c: a snapshot of an older version is migrated when
  * restored, a newer one refused. */
-#define WM_FSM_SCHEMA_VERSION 6
+#define WM_FSM_SCHEMA_VERSION 7
 /* The oldest version migrate.c has steps from. */
 #define WM_FSM_SCHEMA_OLDEST 5
 

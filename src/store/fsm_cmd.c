@@ -117,6 +117,8 @@ struct join {
 	char key_b64[WM_KEY_B64_LEN + 1];
 	char *endpoints; /* "a,b" canonical, malloc'd */
 	char *routes;	 /* "p,q" canonical network form, malloc'd */
+	char libp2p_id[WM_P2P_PUB_ID_MAX];
+	char libp2p_addrs[WM_P2P_PUB_ADDRS_MAX];
 	bool has_request;
 	bool strict; /* an IPAM plugin chose it: taken = refused */
 	struct wm_prefix request;
@@ -201,6 +203,10 @@ static int join_validate(const Webmesh__V1__JoinNodeCommand *c, struct join *j,
 		j->has_request = true;
 		j->strict = c->ipv4_request_strict;
 	}
+	char p2p_why[160];
+	if (wm_p2p_pub_canon(c->libp2p_peer_id, c->libp2p_addrs, c->n_libp2p_addrs, j->libp2p_id,
+			     j->libp2p_addrs, p2p_why, sizeof(p2p_why)))
+		return wm_fsm_refuse(res, -EINVAL, "node %s: %s", c->id, p2p_why);
 	r = canon_list(c->endpoints, c->n_endpoints, true, &j->endpoints, bad, sizeof(bad));
 	if (r == -EINVAL)
 		return wm_fsm_refuse(res, -EINVAL, "invalid endpoint \"%s\" (want IP:port)", bad);
@@ -387,8 +393,8 @@ static int insert_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	r = wm_fsm_prepare(
 		f->db,
 		"INSERT INTO nodes (id, raft_id, public_key, ipv6, endpoints, listen_port,"
-		" raft_role, zone, joined_at, routes, exit_node)"
-		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+		" raft_role, zone, joined_at, routes, exit_node, libp2p_id, libp2p_addrs)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 		&st);
 	if (r < 0)
 		return r;
@@ -403,6 +409,8 @@ static int insert_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	sqlite3_bind_int64(st, 9, c->joined_at);
 	wm_fsm_bind_text(st, 10, j->routes);
 	wm_fsm_bind_text(st, 11, c->exit_node);
+	wm_fsm_bind_text(st, 12, j->libp2p_id);
+	wm_fsm_bind_text(st, 13, j->libp2p_addrs);
 	r = step_done(st);
 	if (r < 0)
 		return r;
@@ -420,7 +428,8 @@ static int update_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	sqlite3_stmt *st;
 	int r = wm_fsm_prepare(f->db,
 			       "UPDATE nodes SET endpoints = ?2, listen_port = ?3, raft_role = ?4,"
-			       " zone = ?5, routes = ?6, exit_node = ?7 WHERE id = ?1",
+			       " zone = ?5, routes = ?6, exit_node = ?7, libp2p_id = ?8,"
+			       " libp2p_addrs = ?9 WHERE id = ?1",
 			       &st);
 
 	if (r < 0)
@@ -432,6 +441,8 @@ static int update_node(struct wm_fsm *f, const Webmesh__V1__JoinNodeCommand *c,
 	wm_fsm_bind_text(st, 5, c->zone);
 	wm_fsm_bind_text(st, 6, j->routes);
 	wm_fsm_bind_text(st, 7, c->exit_node);
+	wm_fsm_bind_text(st, 8, j->libp2p_id);
+	wm_fsm_bind_text(st, 9, j->libp2p_addrs);
 	return step_done(st);
 }
 

@@ -17,7 +17,8 @@
 #define NODE_COLUMNS                                                                               \
 	"SELECT n.id, n.public_key, l.ipv4, n.ipv6, n.endpoints, n.listen_port, n.raft_role,"      \
 	" n.zone, n.joined_at, n.routes, n.exit_node,"                                             \
-	" (SELECT group_concat(r.prefix, ',') FROM routes r WHERE r.node_id = n.id)"               \
+	" (SELECT group_concat(r.prefix, ',') FROM routes r WHERE r.node_id = n.id),"              \
+	" n.libp2p_id, n.libp2p_addrs"                                                             \
 	" FROM nodes n LEFT JOIN leases l ON l.node_id = n.id"
 
 static const char *col_text(sqlite3_stmt *st, int i)
@@ -113,6 +114,8 @@ static int row_to_node(sqlite3_stmt *st, struct wm_mesh_node *n)
 		       sizeof(n->routes[0]), parse_prefix) < 0)
 		return -EBADMSG;
 	snprintf(n->exit_node, sizeof(n->exit_node), "%s", col_text(st, 10));
+	snprintf(n->libp2p_id, sizeof(n->libp2p_id), "%s", col_text(st, 12));
+	snprintf(n->libp2p_addrs, sizeof(n->libp2p_addrs), "%s", col_text(st, 13));
 	return add_admin_routes(n, col_text(st, 11));
 }
 
@@ -222,6 +225,7 @@ static int edge_row(sqlite3_stmt *st, void *item)
 	snprintf(e->target, sizeof(e->target), "%s", col_text(st, 1));
 	e->weight = sqlite3_column_int(st, 2);
 	e->ice = sqlite3_column_int(st, 3) != 0;
+	e->libp2p = sqlite3_column_int(st, 4) != 0;
 	return 0;
 }
 
@@ -238,7 +242,9 @@ int wm_fsm_list_edges(struct wm_fsm *f, struct wm_mesh_edge **out, size_t *n)
 	return collect(f,
 		       "SELECT source, target, weight,"
 		       " CASE WHEN json_valid(attributes)"
-		       " THEN coalesce(json_extract(attributes, '$.ice') = 'true', 0) ELSE 0 END"
+		       " THEN coalesce(json_extract(attributes, '$.ice') = 'true', 0) ELSE 0 END,"
+		       " CASE WHEN json_valid(attributes)"
+		       " THEN coalesce(json_extract(attributes, '$.libp2p') = 'true', 0) ELSE 0 END"
 		       " FROM edges ORDER BY source, target",
 		       sizeof(**out), edge_row, (void **)out, n);
 }
@@ -580,8 +586,8 @@ int wm_fsm_authz_load(struct wm_fsm *f, struct wm_authz_snapshot *out)
 		out->default_accept = true;
 	}
 	sqlite3_finalize(st);
-	r = wm_fsm_prepare(f->db, "SELECT methods, ca_fingerprint, rbac FROM mesh_auth WHERE id = 1",
-			   &st);
+	r = wm_fsm_prepare(f->db,
+			   "SELECT methods, ca_fingerprint, rbac FROM mesh_auth WHERE id = 1", &st);
 	if (r < 0)
 		goto fail;
 	if (sqlite3_step(st) == SQLITE_ROW) {

@@ -23,6 +23,9 @@ struct step {
 static const struct step steps[] = {
 	/* 5 -> 6: an index for the binding lookup of a role delete. */
 	{5, "CREATE INDEX rbac_bindings_by_role ON rbac_bindings (role);"},
+	/* 6 -> 7: the libp2p peer ID and addresses a node published (issue 11). */
+	{6, "ALTER TABLE nodes ADD COLUMN libp2p_id TEXT NOT NULL DEFAULT '';"
+	    "ALTER TABLE nodes ADD COLUMN libp2p_addrs TEXT NOT NULL DEFAULT '';"},
 };
 
 int wm_fsm_migrate(sqlite3 *db, int from, char *err, size_t errlen)

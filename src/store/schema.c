@@ -45,6 +45,8 @@ static const char schema_sql[] =
 	"  joined_at INTEGER NOT NULL,"
 	"  routes TEXT NOT NULL,"
 	"  exit_node TEXT NOT NULL DEFAULT ''"
+	/* schema 7 (WireGuard over libp2p): as ALTER TABLE ADD COLUMN writes them */
+	", libp2p_id TEXT NOT NULL DEFAULT '', libp2p_addrs TEXT NOT NULL DEFAULT ''"
 	") WITHOUT ROWID;"
 	/* ipv4 is the host-order address: as the rowid, the table is its own
 	 * ordered index, which the free-host search walks. */

@@ -14,7 +14,7 @@ is taken would never catch up.)
 While c1 pings c2 over the mesh every 0.2 s (a bounded count), the voters
 are upgraded one at a time: stop, then the new webmeshd on the same state
 dir. After each step a new node joins through that voter, and the
-upgraded voter has said "migrated state from schema 5 to 6". Then the
+upgraded voter has said "migrated state from schema 5 to 7". Then the
 members are upgraded the same way. At the end:
 
 - nothing lost: every node whose join was answered is in every replica;
@@ -52,7 +52,7 @@ PING_COUNT = 600
 # The data plane does not go through the servers: expect 0 (bench/upgrade
 # holds 0 as its target); a few are tolerated for a box under load.
 MAX_LOST = 3
-MIGRATED = "migrated state from schema 5 to 6"
+MIGRATED = "migrated state from schema 5 to 7"
 # wmtest's own, from this build: it speaks to old daemons as well (the
 # Node API only grows fields).
 NEW_WEBMESHD = wmtest.WEBMESHD
@@ -188,13 +188,13 @@ def test_rolling_upgrade(base_build):
                 wait_server(node)
                 wait_cluster(topo, VOTERS, ())
                 st = status(node)
-                assert st.get("command_version") == 2, st
+                assert st.get("command_version") == 3, st
                 assert not st.get("stalled_index"), st
                 assert MIGRATED in node.log(), node.log_tail()
                 # a leader of this build counts the old voters at version 1
                 lead = leader_status(topo)
-                if lead.get("command_version") == 2:
-                    want = 2 if i == len(VOTERS) - 1 else 1
+                if lead.get("command_version") == 3:
+                    want = 3 if i == len(VOTERS) - 1 else 1
                     wait_until(lambda: leader_status(topo).get("mesh_command_version") == want,
                                30, f"the leader to count the mesh at version {want}")
                 # through the voter just upgraded: a new server takes joins
@@ -207,18 +207,18 @@ def test_rolling_upgrade(base_build):
             f"c1 -> c2 during the voter upgrades: {received} of {sent} answered"
 
         # --- every voter runs this build: the leader counts the mesh at it
-        wait_until(lambda: leader_status(topo).get("mesh_command_version") == 2, 30,
-                   "the leader to count every voter at command version 2")
+        wait_until(lambda: leader_status(topo).get("mesh_command_version") == 3, 30,
+                   "the leader to count every voter at command version 3")
         lead = next(topo.nodes[v] for v in VOTERS if status(topo.nodes[v]).get("raft_state")
                     == "leader")
-        assert "versions:   command version 2, mesh 2" in lead.wmctl("status").stdout
+        assert "versions:   command version 3, mesh 3" in lead.wmctl("status").stdout
 
         # --- then the members; each one's pings come back both ways
         for m in MEMBERS:
             node = topo.nodes[m]
             upgrade(node)
             node.wait_ready("member")
-            assert status(node).get("command_version") == 2
+            assert status(node).get("command_version") == 3
             wait_until(lambda: pings(c1, c2) and pings(c2, c1), 30,
                        f"pings c1 <-> c2 after {m}'s upgrade")
         joined.append(join_new(topo, "n4", topo.nodes["s2"]))

@@ -6,3 +6,16 @@ wm_unit_test(test_p2p_yamux SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_yamu
 wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_noise.c LIBS wm_p2p)
 # The host on a real loop over loopback: connect, identify, ping, refusals.
 wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)
+# Circuit relay v2 (issue 11): messages against js-libp2p's bytes, vouchers, reservation limits.
+wm_unit_test(test_p2p_relay SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay.c LIBS wm_p2p)
+# /webmesh/wg/1.0.0: WireGuard datagrams over a libp2p stream (src/core/p2pwg.c).
+wm_unit_test(test_p2p_wg SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wg.c LIBS wm_core)
+# WireGuard over libp2p: two hosts' links carry datagrams, a stranger is refused.
+wm_unit_test(test_p2p_wglink SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wglink.c LIBS wm_p2p_host)
+# DCUtR (issue 11): HolePunch messages against js-libp2p's bytes, punch targets.
+wm_unit_test(test_p2p_dcutr SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_dcutr.c LIBS wm_core)
+# host.h's one stream API: open while dialing, refusals and failed dials end
+# in gone, identify reaches the watchers.
+wm_unit_test(test_p2p_streams SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_streams.c LIBS wm_p2p_host)
+# The relay, the stop side and the stream API on a real loop: three hosts over loopback.
+wm_unit_test(test_p2p_relay_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay_host.c LIBS wm_p2p_host)

@@ -126,7 +126,7 @@ static void test_admit(void **state)
 	assert_int_equal(wm_cmd_admit(999, 0, WM_CMD_VERSION, &needs, why, sizeof(why)), 0);
 	assert_int_equal(needs, WM_CMD_VERSION);
 	assert_int_equal(wm_cmd_admit(999, 0, 1, &needs, why, sizeof(why)), -WM_EVERSION);
-	assert_string_equal(why, "mesh runs command version 1, this write (kind 999) needs 2: "
+	assert_string_equal(why, "mesh runs command version 1, this write (kind 999) needs 3: "
 				 "upgrade every voter first");
 	assert_int_equal(wm_cmd_admit(0, 0, 2, &needs, why, sizeof(why)), -EINVAL);
 	assert_string_equal(why, "no command kind");

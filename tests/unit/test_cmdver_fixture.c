@@ -158,7 +158,7 @@ static void test_every_replica_stops_alike(void **state)
 		free(after);
 		/* said once, with the version it needs */
 		assert_non_null(strstr(c->last_log[i], "stopped applying the Raft log: entry"));
-		assert_non_null(strstr(c->last_log[i], "needs command version 3"));
+		assert_non_null(strstr(c->last_log[i], "needs command version 4"));
 		/* Raft went on: the entries are committed, and no snapshot was
 		 * taken past the stop, so they stay in the log for a newer build */
 		struct raft *r = raft_fixture_get(&c->f, i);

@@ -148,6 +148,22 @@ static void test_table(void **state)
 		"libp2p-ping-interval",
 		"libp2p-max-connections",
 		"libp2p-max-streams",
+		"libp2p-relay",
+		"libp2p-relay-max-reservations",
+		"libp2p-relay-max-reservations-per-source",
+		"libp2p-relay-reservation-ttl",
+		"libp2p-relay-reservation-bytes",
+		"libp2p-relay-max-circuits",
+		"libp2p-relay-max-circuits-per-peer",
+		"libp2p-relay-circuit-duration",
+		"libp2p-relay-circuit-bytes",
+		"libp2p-dht-max-providers",
+		"libp2p-dht-providers-per-key",
+		"libp2p-dht-provider-ttl",
+		"announce-rendezvous",
+		"join-rendezvous",
+		"announce-rendezvous-file",
+		"join-rendezvous-file",
 		"api-max-connections",
 		"api-max-connections-per-source",
 		"api-max-streams",
@@ -207,12 +223,15 @@ static void test_table(void **state)
 						    strcmp(k->name, "print-config") == 0 ||
 						    strcmp(k->name, "help") == 0 ||
 						    strcmp(k->name, "version") == 0);
-		/* Only the passwords are secret (masked by --print-config). */
+		/* Only the passwords and the rendezvous secrets are secret
+		 * (masked by --print-config). */
 		assert_int_equal((k->flags & WM_CFG_SECRET) != 0,
 				 strcmp(k->name, "ldap-bind-password") == 0 ||
 					 strcmp(k->name, "basic-auth-password") == 0 ||
 					 strcmp(k->name, "turn-password") == 0 ||
-					 strcmp(k->name, "turn-secret") == 0);
+					 strcmp(k->name, "turn-secret") == 0 ||
+					 strcmp(k->name, "announce-rendezvous") == 0 ||
+					 strcmp(k->name, "join-rendezvous") == 0);
 	}
 	assert_int_equal(i, sizeof(names) / sizeof(names[0]));
 	assert_null(wm_cfg_find("nope"));
@@ -967,6 +986,20 @@ static void test_validate(void **state)
 		 "(40000000)"},
 		{{"--bootstrap", "--api-max-buffered-per-connection", "40000000",
 		  "--api-max-buffered", "40000000"},
+		 NULL},
+		/* join by rendezvous (issue 11) */
+		{{"--join-rendezvous", "short", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001"},
+		 "join-rendezvous: the secret must have 16 to 256 characters"},
+		{{"--join-rendezvous", "0123456789abcdef", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001"}, NULL},
+		{{"--join-rendezvous", "0123456789abcdef"}, "join-rendezvous needs --libp2p-peers"},
+		{{"--join-rendezvous", "0123456789abcdef", "--join", "a:1"}, "join-rendezvous excludes join"},
+		{{"--join-rendezvous", "0123456789abcdef", "--bootstrap"}, "join-rendezvous excludes bootstrap"},
+		{{"--join-rendezvous", "0123456789abcdef", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001", "--voter"},
+		 NULL},
+		{{"--bootstrap", "--announce-rendezvous", "0123456789abcdef"},
+		 "announce-rendezvous needs --libp2p-listen"},
+		{{"--bootstrap", "--announce-rendezvous", "0123456789abcdef", "--libp2p-listen",
+		  "/ip4/0.0.0.0/tcp/4001"},
 		 NULL},
 	};
 	char err[512];

@@ -151,6 +151,20 @@ static int edge_attrs(struct t *t, const char *a, const char *b, const char *con
 }
 
 /* Whether the listed edge a-b (as stored: a < b) is marked ice. */
+static bool edge_libp2p(struct t *t, const char *a, const char *b)
+{
+	struct wm_mesh_edge *e;
+	size_t n;
+	bool mark = false;
+
+	assert_int_equal(wm_fsm_list_edges(t->f, &e, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(e[i].source, a) == 0 && strcmp(e[i].target, b) == 0)
+			mark = e[i].libp2p;
+	free(e);
+	return mark;
+}
+
 static bool edge_ice(struct t *t, const char *a, const char *b)
 {
 	struct wm_mesh_edge *e;
@@ -489,6 +503,85 @@ static void test_exit_node_stored(void **state)
 	assert_non_null(strstr(t->res.message, "exit node"));
 }
 
+/* WireGuard over libp2p: the attribute libp2p=true (that exact value) marks
+ * an edge; a node's published peer ID and addresses are stored canonical,
+ * cleared by a rejoin without them, and refused when malformed. */
+static void test_libp2p_stored(void **state)
+{
+	struct t *t = *state;
+	struct wm_mesh_node n;
+	const char *id = "12D3KooWJ1TsijH7H5F74hfAD5XishQz3sxrmAtVY37GtNd9CqYf";
+	char addr_p2p[160];
+	char *good[] = {"/ip4/10.0.0.2/tcp/4001", addr_p2p, "/ip6/fd00::2/tcp/4001"};
+
+	assert_int_equal(bootstrap(t, NULL), 0);
+	assert_int_equal(join(t, &(struct jn){"a", 1}), 0);
+	assert_int_equal(join(t, &(struct jn){"b", 2}), 0);
+	assert_false(edge_libp2p(t, "a", "b"));
+	assert_int_equal(edge_attrs(t, "a", "b", (const char *const[]){"libp2p=true", NULL}), 0);
+	assert_true(edge_libp2p(t, "a", "b"));
+	assert_false(edge_ice(t, "a", "b"));
+	assert_int_equal(edge_attrs(t, "a", "b", (const char *const[]){"libp2p=yes", NULL}), 0);
+	assert_false(edge_libp2p(t, "a", "b"));
+
+	snprintf(addr_p2p, sizeof(addr_p2p), "/ip4/192.0.2.7/tcp/4002/p2p/%s", id);
+	Webmesh__V1__JoinNodeCommand c = WEBMESH__V1__JOIN_NODE_COMMAND__INIT;
+	Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
+	char key[WM_KEY_B64_LEN + 1];
+	test_key(3, key);
+	c.id = "c";
+	c.public_key = key;
+	c.listen_port = 51820;
+	c.full_mesh = true;
+	c.route_override_any = true;
+	c.route_claims_checked = true;
+	c.libp2p_peer_id = (char *)id;
+	c.libp2p_addrs = good;
+	c.n_libp2p_addrs = 3;
+	cmd.command_case = WEBMESH__V1__RAFT_COMMAND__COMMAND_JOIN_NODE;
+	cmd.join_node = &c;
+	assert_int_equal(apply(t, &cmd), 0);
+	assert_int_equal(wm_fsm_get_node(t->f, "c", &n), 0);
+	assert_string_equal(n.libp2p_id, id);
+	/* the /p2p part (its own ID) is dropped */
+	assert_string_equal(n.libp2p_addrs, "/ip4/10.0.0.2/tcp/4001,/ip4/192.0.2.7/tcp/4002,"
+					    "/ip6/fd00::2/tcp/4001");
+
+	/* refused, nothing changed */
+	char other[160];
+	snprintf(other, sizeof(other), "/ip4/10.0.0.2/tcp/4001/p2p/%s",
+		 "12D3KooWQuWxJ74FW94M9d6SSBmxn5DVpdwzpAf4XFxMNK8yrWwQ");
+	char *bad_addrs[][1] = {{"/ip4/10.0.0.2/udp/4001"}, {other}, {"not a multiaddr"}};
+	for (size_t i = 0; i < 3; i++) {
+		c.libp2p_addrs = bad_addrs[i];
+		c.n_libp2p_addrs = 1;
+		assert_int_equal(apply(t, &cmd), -EINVAL);
+		assert_non_null(strstr(t->res.message, "libp2p address"));
+	}
+	char *five[] = {good[0], good[0], good[0], good[0], good[0]};
+	c.libp2p_addrs = five;
+	c.n_libp2p_addrs = 5;
+	assert_int_equal(apply(t, &cmd), -EINVAL);
+	assert_non_null(strstr(t->res.message, "too many libp2p addresses"));
+	c.libp2p_peer_id = "QmNotAKey";
+	c.n_libp2p_addrs = 0;
+	assert_int_equal(apply(t, &cmd), -EINVAL);
+	assert_non_null(strstr(t->res.message, "not a libp2p peer ID"));
+	c.libp2p_peer_id = "";
+	c.libp2p_addrs = good;
+	c.n_libp2p_addrs = 1;
+	assert_int_equal(apply(t, &cmd), -EINVAL);
+	assert_non_null(strstr(t->res.message, "without a libp2p peer ID"));
+	assert_int_equal(wm_fsm_get_node(t->f, "c", &n), 0);
+	assert_string_equal(n.libp2p_id, id);
+	/* a rejoin without libp2p clears it */
+	c.n_libp2p_addrs = 0;
+	assert_int_equal(apply(t, &cmd), 0);
+	assert_int_equal(wm_fsm_get_node(t->f, "c", &n), 0);
+	assert_string_equal(n.libp2p_id, "");
+	assert_string_equal(n.libp2p_addrs, "");
+}
+
 static void test_route_limit(void **state)
 {
 	struct t *t = *state;
@@ -620,6 +713,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_route_overlaps_need_overrides, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_exit_node_stored, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_libp2p_stored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_ice, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_edge_attrs_listed, setup, teardown),
 	};

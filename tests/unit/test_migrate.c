@@ -348,7 +348,7 @@ static void test_stops_at_newer_version(void **state)
 	assert_int_equal(wm_fsm_dump(t->f, &before), 0);
 	assert_int_equal(apply_built(t, join_stating("b", 2, WM_CMD_VERSION + 1, &len), &len, &res),
 			 -WM_EVERSION);
-	assert_non_null(strstr(res.message, "needs command version 3"));
+	assert_non_null(strstr(res.message, "needs command version 4"));
 	assert_true(wm_fsm_stalled(t->f, &at, &needs));
 	assert_int_equal(at, t->index);
 	assert_int_equal(needs, WM_CMD_VERSION + 1);

@@ -792,6 +792,343 @@ static void test_names(void **state)
 	assert_string_equal(wm_path_state_name(WM_PATH_N_STATES), "unknown");
 }
 
+/* ---- WireGuard over libp2p ---- */
+
+/* A pair with no ICE to try (no STUN or TURN), both sides on libp2p. */
+static struct wm_path_attrs p2p_attrs(void)
+{
+	struct wm_path_attrs a = attrs();
+
+	a.traversal = false;
+	a.p2p_available = true;
+	a.peer_direct = true;
+	return a;
+}
+
+static struct wm_path_obs p2p_quiet(const struct wm_path *p, uint64_t rx)
+{
+	struct wm_path_obs o = quiet(p, rx);
+
+	o.endpoint_relay = false;
+	o.endpoint_p2p = wm_path_uses_p2p(p);
+	return o;
+}
+
+/* Put on libp2p by the direct timeout, at *now. */
+static void put_p2p(struct wm_path *p, bool controlling, int64_t *now)
+{
+	struct wm_path_attrs a = p2p_attrs();
+	struct wm_path_obs o;
+	struct wm_path_actions out;
+
+	*now = T0;
+	wm_path_init(p, controlling, &a, *now);
+	o = p2p_quiet(p, 0);
+	out = tick(p, *now + 1000, &o);
+	assert_false(p->p2p);
+	*now += TIMEOUT;
+	assert_true(wm_path_wants_wg(p, *now));
+	out = tick(p, *now, &o);
+	assert_true(p->p2p);
+	assert_true(out.flags & WM_PATH_DO_OPEN_P2P);
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	assert_false(out.flags & WM_PATH_DO_START_ICE);
+	assert_true(wm_path_uses_p2p(p));
+	assert_false(wm_path_uses_relay(p));
+	assert_int_equal(p->state, WM_PATH_TRYING);
+}
+
+static void test_p2p_when_direct_fails_without_ice(void **state)
+{
+	struct wm_path p;
+	struct wm_path_attrs a = p2p_attrs();
+	struct wm_path_obs o;
+	int64_t now;
+
+	(void)state;
+	put_p2p(&p, true, &now);
+	/* A handshake now is one over libp2p: not the direct path's. */
+	o = p2p_quiet(&p, 100);
+	o.last_handshake_ms = now + 500;
+	tick(&p, now + 1000, &o);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+	assert_true(wm_path_uses_p2p(&p));
+
+	/* Without libp2p on both sides the pair never leaves direct. */
+	a.p2p_available = false;
+	now = T0;
+	wm_path_init(&p, true, &a, now);
+	o = p2p_quiet(&p, 0);
+	assert_false(wm_path_wants_wg(&p, now + TIMEOUT));
+	for (int i = 1; i <= 60; i++)
+		tick(&p, now + i * 1000, &o);
+	assert_false(p.p2p);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+
+	/* A handshake in time: direct, never libp2p. */
+	a.p2p_available = true;
+	wm_path_init(&p, true, &a, now);
+	o.last_handshake_ms = now + 300;
+	tick(&p, now + 1000, &o);
+	assert_int_equal(p.state, WM_PATH_DIRECT);
+	for (int i = 2; i <= 60; i++)
+		tick(&p, now + i * 1000, &o);
+	assert_false(p.p2p);
+}
+
+static void test_p2p_while_ice_retries(void **state)
+{
+	struct wm_path p;
+	struct wm_path_actions out;
+	struct wm_path_obs o;
+	struct wm_path_attrs a = attrs();
+	int64_t now;
+
+	(void)state;
+	put(&p, WM_PATH_CHECKING, false, &now);
+	a.p2p_available = true;
+	a.peer_direct = true;
+	ev(&p, WM_PATH_EV_ATTRS, 0, now, 1, NULL, &a);
+	/* The first ICE session runs: no libp2p yet. */
+	o = quiet(&p, 0);
+	tick(&p, now + 1000, &o);
+	assert_false(p.p2p);
+	out = ev(&p, WM_PATH_EV_FAILED, p.session, now + 2000, 1, NULL, NULL);
+	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
+	o = quiet(&p, 0);
+	out = tick(&p, now + 2500, &o);
+	assert_true(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_OPEN_P2P);
+	assert_true(wm_path_uses_p2p(&p));
+	/* ICE keeps retrying underneath, and once it connects it carries the
+	 * pair: libp2p closes. */
+	o = p2p_quiet(&p, 0);
+	int64_t t = now + 2500;
+	for (int i = 0; i < 60 && p.state != WM_PATH_OFFERING; i++)
+		tick(&p, t += 1000, &o);
+	assert_int_equal(p.state, WM_PATH_OFFERING);
+	assert_true(p.p2p);
+	ev(&p, WM_PATH_EV_ANSWER, p.session, t, 1, NULL, NULL);
+	out = ev(&p, WM_PATH_EV_CONNECTED, p.session, t, 1, NULL, NULL);
+	assert_int_equal(p.state, WM_PATH_CONNECTED);
+	assert_false(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	assert_true(wm_path_uses_relay(&p));
+}
+
+static void test_p2p_edge(void **state)
+{
+	struct wm_path p;
+	struct wm_path_attrs a = attrs();
+	struct wm_path_actions out;
+	struct wm_path_obs o;
+	int64_t now = T0;
+
+	(void)state;
+	a.p2p_available = true;
+	a.p2p_edge = true;
+	a.peer_direct = true;
+	wm_path_init(&p, true, &a, now);
+	o = quiet(&p, 0);
+	out = tick(&p, now, &o);
+	assert_true(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_OPEN_P2P);
+	/* Not ICE, even when the direct timeout passes. */
+	o = p2p_quiet(&p, 0);
+	for (int i = 1; i <= 600; i++) {
+		out = tick(&p, now + i * 1000, &o);
+		assert_false(out.flags & (WM_PATH_DO_START_ICE | WM_PATH_DO_OPEN_RELAY));
+		/* An edge marked libp2p is never probed away from it. */
+		assert_true(wm_path_uses_p2p(&p));
+	}
+	/* The edge no longer says libp2p: the pair tries direct again. */
+	a.p2p_edge = false;
+	ev(&p, WM_PATH_EV_ATTRS, 0, now + 601000, 1, NULL, &a);
+	out = tick(&p, now + 602000, &o);
+	assert_false(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
+	/* WireGuard's session is still valid: no new handshake, but traffic at
+	 * the direct endpoint proves it (what came over libp2p does not) */
+	o = p2p_quiet(&p, 5000);
+	tick(&p, now + 603000, &o);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+	o.endpoint_p2p = true; /* still roamed to the old relay */
+	o.rx_bytes = 6000;
+	tick(&p, now + 604000, &o);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+	o.endpoint_p2p = false;
+	o.rx_bytes = 7000;
+	out = tick(&p, now + 605000, &o);
+	assert_int_equal(p.state, WM_PATH_DIRECT);
+	assert_false(p.p2p);
+
+	/* Marked libp2p while on ICE: ICE ends, libp2p carries the pair. */
+	put(&p, WM_PATH_CONNECTED, true, &now);
+	a = attrs();
+	a.p2p_available = true;
+	a.p2p_edge = true;
+	out = ev(&p, WM_PATH_EV_ATTRS, 0, now, 1, NULL, &a);
+	assert_true(out.flags & WM_PATH_DO_CLOSE_RELAY);
+	o = quiet(&p, 0);
+	out = tick(&p, now + 1000, &o);
+	assert_true(p.p2p);
+	assert_false(wm_path_on_ice(&p));
+}
+
+static void test_p2p_probe_back_to_direct(void **state)
+{
+	struct wm_path p;
+	struct wm_path_actions out;
+	struct wm_path_obs o;
+	int64_t now;
+	uint64_t rx = 100;
+
+	(void)state;
+	put_p2p(&p, true, &now);
+	int64_t wake = p.p2p_wake_ms;
+	assert_true(wake >= now + WM_PATH_P2P_PROBE_FIRST_MS);
+	assert_true(wake <= now + WM_PATH_P2P_PROBE_FIRST_MS * 5 / 4);
+	o = p2p_quiet(&p, rx);
+	tick(&p, now + 1000, &o);
+	/* A failed probe: the window ends with nothing at the direct endpoint,
+	 * libp2p again, the next probe twice as late. */
+	o = p2p_quiet(&p, rx);
+	out = tick(&p, wake, &o);
+	assert_true(p.p2p_probing);
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	assert_true(out.flags & WM_PATH_DO_KICK);
+	assert_false(wm_path_uses_p2p(&p));
+	o = p2p_quiet(&p, rx);
+	out = tick(&p, wake + 1000, &o);
+	assert_true(out.flags & WM_PATH_DO_KICK);
+	out = tick(&p, wake + WM_PATH_PROBE_WINDOW_MS, &o);
+	assert_false(p.p2p_probing);
+	assert_true(wm_path_uses_p2p(&p));
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	assert_int_equal(p.p2p_wake_ms,
+			 wake + WM_PATH_PROBE_WINDOW_MS + WM_PATH_P2P_PROBE_FIRST_MS);
+	/* The peer's packets come back over libp2p during a probe: it ends. */
+	wake = p.p2p_wake_ms;
+	o = p2p_quiet(&p, rx);
+	tick(&p, wake, &o);
+	assert_true(p.p2p_probing);
+	o.endpoint_p2p = true;
+	tick(&p, wake + 1000, &o);
+	assert_false(p.p2p_probing);
+	assert_true(p.p2p);
+	/* A probe that works: traffic at the direct endpoint. */
+	wake = p.p2p_wake_ms;
+	o = p2p_quiet(&p, rx);
+	tick(&p, wake, &o);
+	assert_true(p.p2p_probing);
+	o = p2p_quiet(&p, rx + 148);
+	out = tick(&p, wake + 1000, &o);
+	assert_int_equal(p.state, WM_PATH_DIRECT);
+	assert_false(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	assert_int_equal(wm_path_next_ms(&p, wake + 1000), 0);
+	/* the peer, not yet back, opens a stream: not followed for a while */
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, wake + 2000, 1, NULL, NULL);
+	assert_false(p.p2p);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, wake + 1000 + WM_PATH_P2P_FOLLOW_HOLD_MS, 1, NULL,
+		 NULL);
+	assert_true(p.p2p);
+}
+
+/* The side that does not probe follows the peer: WireGuard roamed away from
+ * the libp2p relay with traffic coming in. */
+static void test_p2p_peer_returned(void **state)
+{
+	struct wm_path p;
+	struct wm_path_actions out;
+	struct wm_path_obs o;
+	int64_t now;
+
+	(void)state;
+	put_p2p(&p, false, &now);
+	o = p2p_quiet(&p, 100);
+	tick(&p, now + 1000, &o);
+	/* Not seen moving with no traffic: stays. */
+	o.endpoint_p2p = false;
+	tick(&p, now + 2000, &o);
+	assert_true(p.p2p);
+	o.rx_bytes = 400;
+	out = tick(&p, now + 3000, &o);
+	assert_int_equal(p.state, WM_PATH_DIRECT);
+	assert_true(p.returned);
+	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
+}
+
+static void test_p2p_open_failed(void **state)
+{
+	struct wm_path p;
+	struct wm_path_actions out;
+	struct wm_path_obs o;
+	int64_t now;
+
+	(void)state;
+	put_p2p(&p, true, &now);
+	out = ev(&p, WM_PATH_EV_P2P_FAILED, 0, now, 1, NULL, NULL);
+	assert_false(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	o = p2p_quiet(&p, 0);
+	out = tick(&p, now + WM_PATH_P2P_RETRY_MS - 1, &o);
+	assert_false(p.p2p);
+	out = tick(&p, now + WM_PATH_P2P_RETRY_MS, &o);
+	assert_true(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_OPEN_P2P);
+	/* The peer stops publishing its peer ID: libp2p closes. */
+	struct wm_path_attrs a = p.attrs;
+	a.p2p_available = false;
+	ev(&p, WM_PATH_EV_ATTRS, 0, now + 6000, 1, NULL, &a);
+	out = tick(&p, now + 7000, &o);
+	assert_false(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
+	assert_int_equal(wm_path_p2p_probe_backoff_ms(0, 0), 10000);
+	assert_int_equal(wm_path_p2p_probe_backoff_ms(2, 0), 40000);
+	assert_int_equal(wm_path_p2p_probe_backoff_ms(9, 0), 60000);
+	assert_int_equal(wm_path_p2p_probe_backoff_ms(9, 65535), 75000);
+}
+
+/* The side whose timeout has not fired follows a peer that opened a
+ * WireGuard stream; not without libp2p, not on working ICE. */
+static void test_p2p_peer_started(void **state)
+{
+	struct wm_path p;
+	struct wm_path_attrs a = p2p_attrs();
+	struct wm_path_actions out;
+	struct wm_path_obs o;
+	int64_t now = T0;
+
+	(void)state;
+	wm_path_init(&p, false, &a, now);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, now + 100, 1, NULL, NULL);
+	assert_true(p.p2p);
+	assert_true(out.flags & WM_PATH_DO_OPEN_P2P);
+	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
+	/* it stays, though our own timeout has not fired */
+	o = p2p_quiet(&p, 0);
+	for (int i = 1; i <= 30; i++)
+		tick(&p, now + i * 1000, &o);
+	assert_true(p.p2p);
+	assert_int_equal(p.state, WM_PATH_TRYING);
+
+	a.p2p_available = false;
+	wm_path_init(&p, false, &a, now);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, now, 1, NULL, NULL);
+	assert_false(p.p2p);
+	assert_int_equal(out.flags, 0);
+
+	put(&p, WM_PATH_CONNECTED, false, &now);
+	a = p.attrs;
+	a.p2p_available = true;
+	ev(&p, WM_PATH_EV_ATTRS, 0, now, 1, NULL, &a);
+	out = ev(&p, WM_PATH_EV_P2P_PEER, 0, now, 1, NULL, NULL);
+	assert_false(p.p2p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -808,6 +1145,13 @@ int main(void)
 		cmocka_unit_test(test_probe_with_session_events),
 		cmocka_unit_test(test_edges_and_roaming),
 		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_p2p_when_direct_fails_without_ice),
+		cmocka_unit_test(test_p2p_while_ice_retries),
+		cmocka_unit_test(test_p2p_edge),
+		cmocka_unit_test(test_p2p_probe_back_to_direct),
+		cmocka_unit_test(test_p2p_peer_returned),
+		cmocka_unit_test(test_p2p_open_failed),
+		cmocka_unit_test(test_p2p_peer_started),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

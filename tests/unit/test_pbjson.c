@@ -34,7 +34,7 @@ static void test_node_compact(void **state)
 	assert_string_equal(s, "{\"id\":\"a\\\"b\",\"public_key\":\"\",\"endpoints\":[\"10.0.0.1:"
 			       "51820\"],\"listen_port\":51820,\"private_ipv4\":\"\",\"private_"
 			       "ipv6\":\"\",\"raft_role\":\"voter\",\"zone\":\"\",\"joined_at\":-5,"
-			       "\"routes\":[]}");
+			       "\"routes\":[],\"libp2p_peer_id\":\"\",\"libp2p_addrs\":[]}");
 	free(s);
 }
 

@@ -751,6 +751,50 @@ static void test_ice_table(void **state)
 	assert_true(summarised > 0);
 }
 
+/* An edge marked libp2p marks the peer at its two ends, independently of
+ * ice, in all three ways of computing. */
+static void test_libp2p_mark(void **state)
+{
+	struct wm_peers_opts o = test_opts();
+	struct wm_peer_graph *g = NULL;
+	struct mesh m;
+
+	(void)state;
+	mesh_build(&m, "a b c d", "a-b b-c c-d*", NULL);
+	m.edges[1].libp2p = true; /* b-c */
+	assert_int_equal(wm_peer_graph_new(m.nodes, m.n, m.edges, m.n_edges, &o, &g), 0);
+	for (size_t i = 0; i < m.n; i++) {
+		for (int way = 0; way < 3; way++) {
+			struct wm_peer_set set;
+			if (way == 0)
+				assert_int_equal(wm_peers_compute(m.nodes, m.n, m.edges, m.n_edges,
+								  m.nodes[i].id, &set),
+						 0);
+			else if (way == 1)
+				assert_int_equal(wm_peers_compute_opts(m.nodes, m.n, m.edges,
+								       m.n_edges, &o, m.nodes[i].id,
+								       &set),
+						 0);
+			else
+				assert_int_equal(wm_peer_graph_compute(g, m.nodes[i].id, &set), 0);
+			for (size_t p = 0; p < set.n_peers; p++) {
+				const char *self = m.nodes[i].id,
+					   *peer = m.nodes[set.peers[p].node].id;
+				bool want = (!strcmp(self, "b") && !strcmp(peer, "c")) ||
+					    (!strcmp(self, "c") && !strcmp(peer, "b"));
+				if (set.peers[p].libp2p != want)
+					fail_msg("way %d: %s's peer %s libp2p=%d", way, self, peer,
+						 set.peers[p].libp2p);
+				bool ice = (!strcmp(self, "c") && !strcmp(peer, "d")) ||
+					   (!strcmp(self, "d") && !strcmp(peer, "c"));
+				assert_int_equal(set.peers[p].ice, ice);
+			}
+			wm_peer_set_free(&set);
+		}
+	}
+	wm_peer_graph_free(g);
+}
+
 /* Marking a link changes the sets of its two ends only, and in nothing but
  * the mark: paths and allowed IPs do not depend on it. */
 static void test_ice_changes_only_the_two_ends(void **state)
@@ -800,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_path_change_diff),
 		cmocka_unit_test(test_ice_table),
+		cmocka_unit_test(test_libp2p_mark),
 		cmocka_unit_test(test_ice_changes_only_the_two_ends),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include <cmocka.h>
+#include <glib.h>
 
 #include "nat/relay.h"
 

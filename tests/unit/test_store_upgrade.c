@@ -97,8 +97,8 @@ static void test_live_store_stops_and_says_so(void **state)
 	assert_false(qa.done);
 	assert_true(test_run_until(&l, test_flag_set, &qa.done));
 	assert_int_equal(qa.err, -WM_EVERSION);
-	assert_string_equal(qa.message, "mesh runs command version 2, this write (JoinNode) needs "
-					"3: upgrade every voter first");
+	assert_string_equal(qa.message, "mesh runs command version 3, this write (JoinNode) needs "
+					"4: upgrade every voter first");
 	struct wm_mesh_node qn;
 	assert_int_equal(wm_store_get_node(s, "q", &qn), -ENOENT);
 	wm_store_status(s, &st);

@@ -1,0 +1,167 @@
+/* libp2p circuit relay v2 (libp2p/specs relay/circuit-v2.md) without I/O:
+ * the HopMessage and StopMessage codec, the reservation voucher (a signed
+ * envelope around a ReservationVoucher record) and the relay's reservation
+ * table with its limits. Every decoder takes bytes a libp2p peer chose: it
+ * returns a complete, checked message or an error, and keeps no pointer to
+ * its input. Time is an argument (milliseconds on any monotonic clock, or
+ * Unix seconds where the wire says so). */
+#ifndef WM_CORE_P2PRELAY_H
+#define WM_CORE_P2PRELAY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/p2pwire.h"
+
+#define WM_RELAY_HOP_PROTOCOL "/libp2p/circuit/relay/0.2.0/hop"
+#define WM_RELAY_STOP_PROTOCOL "/libp2p/circuit/relay/0.2.0/stop"
+/* The spec bounds a message at 4 KiB; we refuse longer ones. */
+#define WM_RELAY_MSG_MAX 4096
+#define WM_RELAY_ADDRS 8	 /* addresses kept per Peer or Reservation; more are dropped */
+#define WM_RELAY_VOUCHER_MAX 512 /* an Ed25519 envelope is about 180 bytes */
+
+enum { WM_HOP_RESERVE = 0, WM_HOP_CONNECT = 1, WM_HOP_STATUS = 2 };
+enum { WM_STOP_CONNECT = 0, WM_STOP_STATUS = 1 };
+
+enum wm_relay_status {
+	WM_RELAY_OK = 100,
+	WM_RELAY_RESERVATION_REFUSED = 200,
+	WM_RELAY_RESOURCE_LIMIT_EXCEEDED = 201,
+	WM_RELAY_PERMISSION_DENIED = 202,
+	WM_RELAY_CONNECTION_FAILED = 203,
+	WM_RELAY_NO_RESERVATION = 204,
+	WM_RELAY_MALFORMED_MESSAGE = 400,
+	WM_RELAY_UNEXPECTED_MESSAGE = 401,
+};
+
+struct wm_relay_addrs {
+	size_t n;
+	size_t len[WM_RELAY_ADDRS];
+	uint8_t a[WM_RELAY_ADDRS][WM_MADDR_MAX];
+};
+
+struct wm_relay_msg {
+	bool hop; /* HopMessage, else StopMessage */
+	uint32_t type;
+	bool has_peer;
+	struct wm_peer_id peer;
+	struct wm_relay_addrs peer_addrs;
+	bool has_rsvp;	      /* HopMessage only */
+	uint64_t rsvp_expire; /* Unix seconds */
+	struct wm_relay_addrs rsvp_addrs;
+	size_t voucher_len;
+	uint8_t voucher[WM_RELAY_VOUCHER_MAX];
+	bool has_limit;
+	bool has_duration, has_data;
+	uint32_t limit_duration; /* seconds */
+	uint64_t limit_data;	 /* bytes, each way */
+	bool has_status;
+	uint32_t status;
+};
+
+/* 0 with *m set; -EBADMSG for malformed protobuf, a missing type, a type
+ * outside the message's enum, a Peer without id or a Reservation without
+ * expire; -EPROTONOSUPPORT for a peer ID that is not an Ed25519 identity
+ * hash (the only kind this host speaks); -EMSGSIZE beyond WM_RELAY_MSG_MAX.
+ * Unknown fields are skipped (protobuf's rule); addresses beyond
+ * WM_RELAY_ADDRS or longer than WM_MADDR_MAX are dropped. */
+int wm_relay_msg_decode(bool hop, const uint8_t *buf, size_t len, struct wm_relay_msg *m);
+/* Bytes written, -ENOSPC, or -EINVAL for fields the message kind lacks. */
+int wm_relay_msg_encode(const struct wm_relay_msg *m, uint8_t *out, size_t cap);
+
+/* A message framed as on the wire (unsigned varint length, then the
+ * message): 1 with *m and *used set, 0 when buf holds only part of one,
+ * or a wm_relay_msg_decode error. */
+int wm_relay_msg_read(bool hop, const uint8_t *buf, size_t len, struct wm_relay_msg *m,
+		      size_t *used);
+/* Framed: bytes written, or -ENOSPC / -EINVAL. */
+int wm_relay_msg_write(const struct wm_relay_msg *m, uint8_t *out, size_t cap);
+
+/* A circuit address, /ip4|ip6/ADDR/tcp/PORT/p2p/RELAY/p2p-circuit/p2p/TARGET:
+ * 1 with the relay's part (its text, a TCP address with /p2p) and the
+ * target; 0 when text names no circuit; -EINVAL with err saying what is
+ * wrong (another shape, a relay without its ID, the relay as its own target). */
+int wm_relay_circuit_split(const char *text, char *relay, size_t cap, struct wm_peer_id *target,
+			   char *err, size_t errlen);
+
+/* ---- the reservation voucher (RFC 0002 signed envelope, domain
+ * "libp2p-relay-rsvp", payload type the multicodec 0x0302 as bytes 03 02) ---- */
+
+#define WM_RELAY_VOUCHER_DOMAIN "libp2p-relay-rsvp"
+
+/* The ReservationVoucher record: bytes written or -ENOSPC. */
+int wm_relay_voucher_record(const struct wm_peer_id *relay, const struct wm_peer_id *peer,
+			    uint64_t expire, uint8_t *out, size_t cap);
+/* What the envelope's signature covers for a record. */
+int wm_relay_voucher_signed_part(const uint8_t *record, size_t rlen, uint8_t *out, size_t cap);
+/* The Envelope: the signer's key, payload type, record and signature. */
+int wm_relay_voucher_envelope(const uint8_t pk[32], const uint8_t *record, size_t rlen,
+			      const uint8_t sig[64], uint8_t *out, size_t cap);
+
+struct wm_relay_voucher {
+	uint8_t pk[32]; /* the envelope's signer */
+	struct wm_peer_id relay, peer;
+	uint64_t expire;
+	uint8_t sig[64];
+	size_t record_len;
+	uint8_t record[256];
+};
+
+/* Splits an envelope: 0, -EBADMSG (malformed, another payload type, a
+ * signer that is not the record's relay), -EPROTONOSUPPORT (not Ed25519).
+ * The signature is not checked here (no crypto in core): the caller checks
+ * it over wm_relay_voucher_signed_part(record). */
+int wm_relay_voucher_decode(const uint8_t *buf, size_t len, struct wm_relay_voucher *v);
+
+/* ---- the relay's reservations (hop side) ---- */
+
+struct wm_relay_limits {
+	uint32_t max_reservations;	/* held at once */
+	uint32_t max_per_source;	/* held by one source (IPv4 address, IPv6 /64) */
+	uint32_t reservation_ttl_s;	/* how long one lasts before it must be renewed */
+	uint32_t max_circuits;		/* relayed connections at once, all peers */
+	uint32_t max_circuits_per_peer; /* to or from one reserved peer */
+	uint32_t circuit_duration_s;	/* a circuit's limit; 0: none */
+	uint64_t circuit_bytes;		/* each way, per circuit; 0: none */
+	uint64_t reservation_bytes;	/* both ways over all circuits of one
+					 * reservation, for its life; 0: none */
+};
+
+struct wm_relay_rsvp {
+	struct wm_peer_id peer;
+	uint8_t src[9];
+	uint64_t expire_ms; /* on the caller's clock */
+	uint32_t circuits;  /* open now, to this peer */
+	uint64_t bytes;	    /* relayed for it during this reservation */
+};
+
+struct wm_relay_table {
+	struct wm_relay_limits lim;
+	struct wm_relay_rsvp *r; /* lim.max_reservations slots */
+	size_t n;
+	uint32_t circuits; /* open now, all peers */
+};
+
+/* 0, -ENOMEM, or -EINVAL for a limit of 0 where one is needed. */
+int wm_relay_table_init(struct wm_relay_table *t, const struct wm_relay_limits *lim);
+void wm_relay_table_free(struct wm_relay_table *t);
+/* Drops reservations past their expiry that carry no circuit. */
+void wm_relay_table_expire(struct wm_relay_table *t, uint64_t now_ms);
+/* Makes or renews peer's reservation until now + ttl: 0 with *expire_ms,
+ * -EDQUOT when the table or the source's share is full (a renewal always
+ * succeeds: it takes no new slot). */
+int wm_relay_reserve(struct wm_relay_table *t, const struct wm_peer_id *peer, const uint8_t src[9],
+		     uint64_t now_ms, uint64_t *expire_ms);
+/* The live reservation of peer, or NULL. */
+struct wm_relay_rsvp *wm_relay_find(struct wm_relay_table *t, const struct wm_peer_id *peer,
+				    uint64_t now_ms);
+/* A circuit to peer may open: 0 (counted), -ENOENT without a live
+ * reservation, -EDQUOT over the circuit limits. */
+int wm_relay_circuit_open(struct wm_relay_table *t, const struct wm_peer_id *peer, uint64_t now_ms);
+void wm_relay_circuit_close(struct wm_relay_table *t, const struct wm_peer_id *peer);
+/* Counts n bytes relayed on a circuit to peer: 0, or -EDQUOT once the
+ * reservation's byte budget is spent (the circuit must end). */
+int wm_relay_account(struct wm_relay_table *t, const struct wm_peer_id *peer, uint64_t n);
+
+#endif

@@ -1,0 +1,41 @@
+/* The loopback relay's insides, shared by relay.c (the socket, batches,
+ * counters: no GLib) and relay_glib.c (reading and flushing on a
+ * GMainContext, for ICE). */
+#ifndef WM_NAT_RELAY_INT_H
+#define WM_NAT_RELAY_INT_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+
+#include "nat/relay.h"
+
+/* Big enough for WireGuard at the largest MTU we accept (9000) plus its
+ * 32 bytes of overhead. */
+#define MAX_DGRAM 9216
+#define BATCH 16
+/* Queued datagrams towards WireGuard; larger ones go out at once. */
+#define QUEUE 32
+#define QUEUE_DGRAM 2048
+
+struct wm_relay {
+	int fd;
+	uint16_t port;
+	struct sockaddr_in wg; /* 127.0.0.1:wg_port */
+	GMainContext *ctx;
+	void *source; /* relay_glib.c's GSources */
+	void *flush;
+	void (*schedule_flush)(struct wm_relay *r); /* set by wm_relay_attach */
+	void (*detach)(struct wm_relay *r);
+	bool manual; /* wm_relay_hold */
+	wm_relay_send_cb send_cb;
+	void *send_data;
+	_Atomic uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, dropped;
+	_Atomic int64_t last_rx_us;
+	uint8_t (*bufs)[MAX_DGRAM];
+	uint8_t (*queue)[QUEUE_DGRAM];
+	size_t queue_len[QUEUE];
+	unsigned queued;
+	bool gso; /* the kernel takes UDP_SEGMENT on this socket */
+};
+
+#endif

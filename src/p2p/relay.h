@@ -1,0 +1,33 @@
+/* Circuit relay v2 inside the libp2p module (relay.c): the hop side when
+ * configured (reservations and circuits within wm_relay_limits), the stop
+ * side on every host (relayed connections from relays we hold a
+ * reservation on), and the client (reserving on relays that are configured
+ * peers, renewing, dialing through them). host.c calls these; relay.c
+ * talks back through host.h's stream API. */
+#ifndef WM_P2P_RELAY_H
+#define WM_P2P_RELAY_H
+
+#include <stdbool.h>
+
+#include "p2p/host.h"
+
+struct wm_relay_svc;
+
+/* Registers the stop protocol (and hop when cfg->relay): 0 or -errno with err. */
+int wm_relay_svc_new(struct wm_p2p *p, const struct wm_p2p_config *cfg, struct wm_relay_svc **out,
+		     char *err, size_t errlen);
+/* Ends every circuit and reservation; closed(data) once its timer is closed. */
+void wm_relay_svc_free(struct wm_relay_svc *rs, void (*closed)(void *data), void *data);
+/* A circuit target to keep connected through relay (from libp2p-peers). */
+int wm_relay_svc_keep(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
+		      const struct wm_peer_id *target);
+/* A connection was identified: reserve on it when it is a configured,
+ * direct peer that speaks hop. */
+void wm_relay_svc_peer_up(struct wm_relay_svc *rs, const struct wm_peer_id *peer, bool speaks_hop,
+			  bool configured, bool relayed);
+/* Starts a connection to target through a relay we hold a reservation on:
+ * 0 (started, or already under way), -ENOENT without such a relay. */
+int wm_relay_svc_dial(struct wm_relay_svc *rs, const struct wm_peer_id *target);
+void wm_relay_svc_status(const struct wm_relay_svc *rs, struct wm_p2p_status *out);
+
+#endif

@@ -1,0 +1,104 @@
+"""WireGuard over a libp2p circuit relay (issue 11): two sites that reach
+nothing of each other (every UDP datagram dropped on the underlay, and all
+TCP between the two, so that no direct connection nor DCUtR's hole punch
+works) carry their WireGuard datagrams over a relayed libp2p
+connection through the server, which serves as a circuit relay v2
+(--libp2p-relay) and on which both hold a reservation (--libp2p-peers).
+Ping works, and `wmctl status` reports the path as libp2p-relay with the
+relay's peer ID. Everything stays in the namespaces of the test's topology."""
+import re
+
+import pytest
+
+import wmtest
+from wmtest import scaled, wait_until
+
+PORT = 4001
+
+
+def no_udp_and_no_tcp_with(other_ip):
+    """Drops UDP both ways, and TCP to and from the other site in any state
+    (no direct connection, not even DCUtR's hole punch); loopback stays
+    open: WireGuard talks to its libp2p relay there."""
+    return f"""
+table inet wmh-site {{
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    iifname "lo" accept
+    meta l4proto udp drop
+    ip saddr {other_ip} meta l4proto tcp drop
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    oifname "lo" accept
+    meta l4proto udp drop
+    ip daddr {other_ip} meta l4proto tcp drop
+  }}
+}}
+"""
+
+
+@pytest.fixture
+def topo():
+    with wmtest.topology() as t:
+        yield t
+
+
+def field(d, camel, snake, default=None):
+    return d.get(camel, d.get(snake, default))
+
+
+def peer(node, peer_id):
+    for p in node.status().get("peers", []):
+        if p.get("id") == peer_id:
+            return p
+    return None
+
+
+def path_is(node, peer_id, *paths):
+    p = peer(node, peer_id)
+    return p if p and p.get("path") in paths else None
+
+
+def test_sites_meet_through_the_relay(topo):
+    srv = topo.add_node("srv")
+    srv.start("--bootstrap", "--node-id", "srv", "--endpoints",
+              f"{srv.underlay}:{wmtest.WG_PORT}", "--libp2p-listen",
+              f"/ip4/{srv.underlay}/tcp/{PORT}", "--libp2p-relay",
+              "--ice-handshake-timeout", "5")
+    srv.wait_ready("leader")
+    pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
+    topo.fingerprint = wait_until(lambda: (m := pat.search(srv.log())) and m.group(1), 10,
+                                  "the join fingerprint")
+    topo.server = srv
+    rid = field(srv.status(), "libp2pPeerId", "libp2p_peer_id")
+    assert rid and rid.startswith("12D3KooW")
+
+    sites = [topo.add_node(name) for name in ("a", "b")]
+    for n, other in ((sites[0], sites[1]), (sites[1], sites[0])):
+        n.netns_exec("nft", "-f", "-", input=no_udp_and_no_tcp_with(other.underlay))
+    for n in sites:
+        n.start(*topo.join_args(n, "--libp2p-listen", f"/ip4/{n.underlay}/tcp/{PORT}",
+                                "--libp2p-peers",
+                                f"/ip4/{srv.underlay}/tcp/{PORT}/p2p/{rid}",
+                                "--ice-handshake-timeout", "5"))
+        n.wait_ready("member")
+    a, b = sites
+    for n in sites:
+        wait_until(lambda n=n: field(n.status(), "libp2pReservations",
+                                     "libp2p_reservations"), scaled(30),
+                   f"{n.name}'s reservation on the relay")
+
+    pa = wait_until(lambda: path_is(a, "b", "libp2p-relay"), scaled(90),
+                    "a's path to b through the relay")
+    assert field(pa, "libp2pRelayPeerId", "libp2p_relay_peer_id") == rid, pa
+    wait_until(lambda: path_is(b, "a", "libp2p-relay"), scaled(30),
+               "b's path to a through the relay")
+    ip_b = b.status()["address_ipv4"].split("/")[0]
+    ip_a = a.status()["address_ipv4"].split("/")[0]
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), scaled(30), "a -> b through the relay")
+    wait_until(lambda: b.ping(ip_a, count=1, wait=1), scaled(15), "b -> a through the relay")
+    text = a.wmctl("status").stdout
+    assert "libp2p-relay" in text, text
+    # The relay counts the circuit it carries.
+    assert field(srv.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1

@@ -1,0 +1,281 @@
+/* Unit tests for src/p2p/dht.c on real hosts over loopback: three nodes
+ * bootstrap from a fourth; one announces a key; another finds it as the
+ * key's provider through the DHT (FIND_NODE, ADD_PROVIDER, GET_PROVIDERS);
+ * a lookup with no peer to ask ends at once with -ENOENT. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "p2p/dht.h"
+#include "p2p/host.h"
+
+static char dir[] = "/tmp/wm-p2p-dht-XXXXXX";
+
+struct node {
+	struct wm_p2p *h;
+	struct wm_dht *d;
+	char addr[300];
+	char id[64];
+};
+
+static void start(uv_loop_t *loop, struct node *n, const char *name, char *peer)
+{
+	char key[256], err[512] = "";
+	char *listen[] = {"/ip4/127.0.0.1/tcp/0"};
+	char *peers[] = {peer};
+	struct wm_p2p_config c = {
+		.loop = loop,
+		.key_path = key,
+		.listen = listen,
+		.nlisten = 1,
+		.peers = peers,
+		.npeers = peer ? 1 : 0,
+		.agent = "webmesh/test",
+		.max_conns = 16,
+		.max_streams = 16,
+		.log_level = 3,
+	};
+	struct wm_dht_config dc = {.query_timeout_ms = 2000, .lookup_timeout_ms = 8000};
+	struct wm_p2p_status st;
+
+	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+	if (wm_p2p_new(&c, &n->h, err, sizeof(err)))
+		fail_msg("wm_p2p_new %s: %s", name, err);
+	assert_int_equal(wm_dht_new(n->h, &dc, &n->d), 0);
+	wm_p2p_status(n->h, &st);
+	snprintf(n->addr, sizeof(n->addr), "%s/p2p/%s", st.listen[0], st.peer_id);
+	snprintf(n->id, sizeof(n->id), "%s", st.peer_id);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg)
+{
+	uint64_t end = uv_hrtime() + 15000000000ull;
+	uv_timer_t tick;
+
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, tick_cb, 10, 10);
+	bool ok = false;
+	while (uv_hrtime() < end && !(ok = pred(arg)))
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	return ok;
+}
+
+struct found {
+	int nfound, ndone, err;
+	char id[64];
+};
+
+static void on_provider(void *ud, const struct wm_kad_peer *p, int err)
+{
+	struct found *f = ud;
+	struct wm_peer_id id;
+
+	if (!p) {
+		f->ndone++;
+		f->err = err;
+		return;
+	}
+	f->nfound++;
+	assert_int_equal(wm_peer_id_from_bytes(p->id, p->id_len, &id, NULL), 0);
+	wm_peer_id_print(&id, f->id);
+	assert_true(p->naddrs > 0);
+}
+
+static struct node nodes[4];
+
+static bool tables_full(void *arg)
+{
+	(void)arg;
+	/* Each learnt the others: the bootstrap node, then the rest through
+	 * its self lookup's FIND_NODE answers. */
+	for (int i = 0; i < 4; i++)
+		if (wm_dht_table_size(nodes[i].d) < 3)
+			return false;
+	return true;
+}
+
+static bool lookup_done(void *arg)
+{
+	return ((struct found *)arg)->ndone > 0;
+}
+
+static int closed;
+
+static void host_done(void *data)
+{
+	wm_dht_free(data, NULL, NULL);
+	closed++;
+}
+
+static void test_provide_find(void **state)
+{
+	uv_loop_t loop;
+	uint8_t key[34] = {0x12, 0x20};
+	struct found f = {0};
+	(void)state;
+
+	memset(key + 2, 0xab, 32);
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(uv_loop_init(&loop), 0);
+	start(&loop, &nodes[0], "boot", NULL);
+	/* Alone: no one to ask. */
+	assert_int_equal(wm_dht_find_providers(nodes[0].d, key, sizeof(key), 4, on_provider, &f),
+			 0);
+	assert_int_equal(f.ndone, 1);
+	assert_int_equal(f.err, -ENOENT);
+	assert_int_equal(wm_dht_find_providers(nodes[0].d, key, 0, 4, on_provider, &f), -EINVAL);
+	for (int i = 1; i < 4; i++) {
+		char name[8];
+		snprintf(name, sizeof(name), "n%d", i);
+		start(&loop, &nodes[i], name, nodes[0].addr);
+	}
+	assert_true(run_until(&loop, tables_full, NULL));
+	assert_int_equal(wm_dht_provide(nodes[2].d, key, sizeof(key)), 0);
+	/* Until the record is out, a lookup may come back empty: ask again. */
+	memset(&f, 0, sizeof(f));
+	for (int tries = 0; tries < 10 && f.nfound == 0; tries++) {
+		f.ndone = 0;
+		assert_int_equal(
+			wm_dht_find_providers(nodes[3].d, key, sizeof(key), 4, on_provider, &f), 0);
+		assert_true(run_until(&loop, lookup_done, &f));
+		if (!f.nfound)
+			usleep(200000);
+	}
+	assert_int_equal(f.nfound, 1);
+	assert_string_equal(f.id, nodes[2].id);
+	assert_int_equal(f.err, 0);
+
+	for (int i = 0; i < 4; i++) {
+		wm_dht_stop(nodes[i].d);
+		wm_p2p_free(nodes[i].h, host_done, nodes[i].d);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 4);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	for (int i = 0; i < 4; i++) {
+		char key_file[256];
+		snprintf(key_file, sizeof(key_file), "%s/%s.key", dir,
+			 i ? (char[]){'n', (char)('0' + i), 0} : "boot");
+		unlink(key_file);
+	}
+}
+
+/* A peer that speaks the protocol and never answers: our request to it
+ * ends at its time bound, and the lookup with it. */
+static void silent_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	(void)ud;
+	(void)s;
+	(void)buf;
+	(void)len;
+}
+
+static void silent_stream(void *ud, struct wm_p2p_stream *s)
+{
+	(void)ud;
+	(void)s;
+}
+
+static const struct wm_p2p_stream_cb silent_cb = {
+	.data = silent_data,
+	.fin = silent_stream,
+	.gone = silent_stream,
+};
+
+static int silent_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_stream_cb **cb,
+			 void **ud)
+{
+	(void)arg;
+	(void)s;
+	*cb = &silent_cb;
+	*ud = NULL;
+	return 0;
+}
+
+static bool has_peer(void *arg)
+{
+	return wm_dht_table_size(arg) > 0;
+}
+
+static void host_only_done(void *data)
+{
+	(void)data;
+	closed++;
+}
+
+static void test_silent_peer_times_out(void **state)
+{
+	uv_loop_t loop;
+	char key_file[256], err[512] = "";
+	char *listen[] = {"/ip4/127.0.0.1/tcp/0"};
+	struct wm_p2p *silent = NULL;
+	struct wm_p2p_status st;
+	struct node asker;
+	struct found f = {0};
+	uint8_t key[34] = {0x12, 0x20, 1};
+	(void)state;
+
+	closed = 0;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	snprintf(key_file, sizeof(key_file), "%s/silent.key", dir);
+	struct wm_p2p_config c = {
+		.loop = &loop,
+		.key_path = key_file,
+		.listen = listen,
+		.nlisten = 1,
+		.max_conns = 8,
+		.max_streams = 8,
+		.log_level = 3,
+	};
+	if (wm_p2p_new(&c, &silent, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_int_equal(wm_p2p_handle(silent, WM_KAD_PROTOCOL, silent_accept, NULL), 0);
+	wm_p2p_status(silent, &st);
+	char addr[300];
+	snprintf(addr, sizeof(addr), "%s/p2p/%s", st.listen[0], st.peer_id);
+	start(&loop, &asker, "asker", addr);
+	assert_true(run_until(&loop, has_peer, asker.d));
+	/* Its query (2 s bound) goes unanswered; the lookup ends, empty,
+	 * long before its own bound (8 s) or the run's (15 s). */
+	assert_int_equal(wm_dht_find_providers(asker.d, key, sizeof(key), 4, on_provider, &f), 0);
+	assert_true(run_until(&loop, lookup_done, &f));
+	assert_int_equal(f.nfound, 0);
+	assert_int_equal(f.err, 0);
+
+	wm_dht_stop(asker.d);
+	wm_p2p_free(asker.h, host_done, asker.d);
+	wm_p2p_free(silent, host_only_done, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 2);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	unlink(key_file);
+	snprintf(key_file, sizeof(key_file), "%s/asker.key", dir);
+	unlink(key_file);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	/* As webmeshd: a peer that closes first is an error code, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_provide_find),
+		cmocka_unit_test(test_silent_peer_times_out),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,368 @@
+/* Unit tests for host.h's one stream API (src/p2p/host.c) on a real loop
+ * over loopback: a stream opened while its connection is dialed waits for it
+ * (writes refused until opened), then carries bytes both ways; a dial that
+ * fails or a protocol the peer stopped handling ends in gone; identify
+ * reaches the watchers; the lookups without a way to the peer say so. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/p2pwire.h"
+#include "p2p/host.h"
+#include "p2p/identify.h"
+
+#define ECHO_PROTO "/webmesh-test/echo/1.0.0"
+
+static char dir[] = "/tmp/wm-p2p-streams-XXXXXX";
+
+static struct wm_p2p *start(uv_loop_t *loop, const char *name, char **listen, size_t nl)
+{
+	char key[256], err[512] = "";
+	struct wm_p2p *p = NULL;
+	struct wm_p2p_config c = {
+		.loop = loop,
+		.key_path = key,
+		.listen = listen,
+		.nlisten = nl,
+		.agent = "webmesh/test",
+		.max_conns = 8,
+		.max_streams = 8,
+		.log_level = 3,
+	};
+
+	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
+	if (wm_p2p_new(&c, &p, err, sizeof(err)))
+		fail_msg("wm_p2p_new %s: %s", name, err);
+	return p;
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	(void)t;
+}
+
+static void closed_cb(void *data)
+{
+	(*(int *)data)++;
+}
+
+/* Runs the loop until pred holds or 10 s pass. */
+static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg)
+{
+	uint64_t end = uv_hrtime() + 10000000000ull;
+	uv_timer_t tick;
+	bool ok = false;
+
+	uv_timer_init(loop, &tick);
+	uv_timer_start(&tick, tick_cb, 10, 10);
+	while (uv_hrtime() < end && !(ok = pred(arg)))
+		uv_run(loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(loop, UV_RUN_NOWAIT);
+	return ok;
+}
+
+static void free_hosts(uv_loop_t *loop, struct wm_p2p **h, int n)
+{
+	int closed = 0;
+
+	for (int i = 0; i < n; i++)
+		wm_p2p_free(h[i], closed_cb, &closed);
+	for (int i = 0; i < 1000 && closed < n; i++)
+		uv_run(loop, UV_RUN_ONCE);
+	assert_int_equal(closed, n);
+}
+
+/* ---- the server side: echoes what it gets, closes when the peer does ---- */
+
+static void echo_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	(void)ud;
+	assert_int_equal(wm_p2p_write(s, buf, len), 0);
+}
+
+static void echo_fin(void *ud, struct wm_p2p_stream *s)
+{
+	(void)ud;
+	wm_p2p_close(s);
+}
+
+static void echo_gone(void *ud, struct wm_p2p_stream *s)
+{
+	(void)s;
+	(*(int *)ud)++;
+}
+
+static const struct wm_p2p_stream_cb echo_cb = {
+	.data = echo_data,
+	.fin = echo_fin,
+	.gone = echo_gone,
+};
+
+static int echo_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_stream_cb **cb,
+		       void **ud)
+{
+	(void)s;
+	*cb = &echo_cb;
+	*ud = arg;
+	return 0;
+}
+
+/* ---- the client side ---- */
+
+struct client {
+	struct wm_p2p_stream *s;
+	int opened, gone, fins;
+	char got[64];
+	size_t ngot;
+};
+
+static void c_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	struct client *c = ud;
+
+	(void)s;
+	assert_true(c->ngot + len < sizeof(c->got));
+	memcpy(c->got + c->ngot, buf, len);
+	c->ngot += len;
+}
+
+static void c_fin(void *ud, struct wm_p2p_stream *s)
+{
+	(void)s;
+	((struct client *)ud)->fins++;
+}
+
+static void c_gone(void *ud, struct wm_p2p_stream *s)
+{
+	struct client *c = ud;
+
+	(void)s;
+	c->gone++;
+	c->s = NULL;
+}
+
+static void c_opened(void *ud, struct wm_p2p_stream *s)
+{
+	struct client *c = ud;
+
+	assert_ptr_equal(s, c->s);
+	c->opened++;
+}
+
+static const struct wm_p2p_stream_cb client_cb = {
+	.data = c_data,
+	.fin = c_fin,
+	.gone = c_gone,
+	.opened = c_opened,
+};
+
+static bool c_is_opened(void *arg)
+{
+	return ((struct client *)arg)->opened > 0;
+}
+
+static bool c_is_gone(void *arg)
+{
+	return ((struct client *)arg)->gone > 0;
+}
+
+static bool c_got_hello(void *arg)
+{
+	struct client *c = arg;
+
+	return c->ngot == 5 && !memcmp(c->got, "hello", 5);
+}
+
+struct seen {
+	struct wm_peer_id want;
+	int n;
+	bool listed; /* identify listed our protocol */
+};
+
+static void on_identified(void *arg, const struct wm_peer_id *peer, const struct wm_identify *m)
+{
+	struct seen *w = arg;
+
+	if (!wm_peer_id_equal(peer, &w->want))
+		return;
+	w->n++;
+	for (size_t i = 0; i < m->nprotocols; i++)
+		w->listed = w->listed || !strcmp(m->protocols[i], ECHO_PROTO);
+}
+
+static bool seen_once(void *arg)
+{
+	return ((struct seen *)arg)->n > 0;
+}
+
+/* B's listen address as a dial would get it from the DHT. */
+static struct wm_p2p_dial dial_of(struct wm_p2p *b, uint8_t (*addrs)[WM_MADDR_MAX], size_t *lens)
+{
+	size_t n = wm_p2p_listen_addrs(b, addrs, lens, 4);
+
+	assert_true(n >= 1);
+	return (struct wm_p2p_dial){
+		.addrs = (const uint8_t(*)[WM_MADDR_MAX])addrs, .lens = lens, .naddrs = n};
+}
+
+static void test_open_while_dialing(void **state)
+{
+	uv_loop_t *loop = *state;
+	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
+	struct wm_p2p *b = start(loop, "b", lb, 1), *a = start(loop, "a", NULL, 0);
+	const struct wm_peer_id *bid = wm_p2p_id(b);
+	uint8_t addrs[4][WM_MADDR_MAX];
+	size_t lens[4];
+	struct client c = {0};
+	struct seen w = {.want = *bid};
+	int server_gone = 0;
+
+	assert_int_equal(wm_p2p_handle(b, ECHO_PROTO, echo_accept, &server_gone), 0);
+	assert_int_equal(wm_p2p_handle(b, ECHO_PROTO, echo_accept, &server_gone), -EEXIST);
+	assert_int_equal(wm_p2p_handle(b, "no slash", echo_accept, NULL), -EINVAL);
+	assert_int_equal(wm_p2p_watch(a, on_identified, &w), 0);
+	assert_ptr_equal(wm_p2p_loop(a), loop);
+
+	/* No connection and no way to one: said at once, no callback. */
+	assert_int_equal(wm_p2p_dial(a, bid, NULL), -ENOTCONN);
+	assert_int_equal(wm_p2p_open(a, bid, ECHO_PROTO, NULL, &client_cb, &c, &c.s), -ENOTCONN);
+	struct wm_p2p_dial none = {.naddrs = 0};
+	assert_int_equal(wm_p2p_open(a, bid, ECHO_PROTO, &none, &client_cb, &c, &c.s),
+			 -EHOSTUNREACH);
+	assert_int_equal(wm_p2p_connected(a, bid), 0);
+
+	/* Opened while dialing: it waits, and refuses writes until opened. */
+	struct wm_p2p_dial to = dial_of(b, addrs, lens);
+	assert_int_equal(wm_p2p_open(a, bid, ECHO_PROTO, &to, &client_cb, &c, &c.s), 0);
+	assert_non_null(c.s);
+	assert_int_equal(wm_p2p_write(c.s, "hello", 5), -EAGAIN);
+	assert_int_equal(wm_p2p_dial(a, bid, NULL), -EINPROGRESS);
+	struct wm_p2p_stream_info in;
+	wm_p2p_stream_info(c.s, &in);
+	assert_false(in.ready);
+	assert_true(in.outbound);
+
+	assert_true(run_until(loop, c_is_opened, &c));
+	assert_int_equal(c.opened, 1);
+	assert_int_equal(c.gone, 0);
+	assert_int_equal(wm_p2p_connected(a, bid), 1);
+	assert_int_equal(wm_p2p_dial(a, bid, &to), 0);
+	wm_p2p_stream_info(c.s, &in);
+	assert_true(in.ready);
+	assert_false(in.relayed);
+	assert_string_equal(in.relay_id, "");
+	assert_non_null(strstr(in.remote, "/ip4/127.0.0.1/tcp/"));
+	struct wm_peer_id peer;
+	wm_p2p_stream_peer(c.s, &peer);
+	assert_true(wm_peer_id_equal(&peer, bid));
+
+	assert_int_equal(wm_p2p_write(c.s, "hel", 3), 0);
+	assert_int_equal(wm_p2p_write(c.s, "lo", 2), 0);
+	assert_true(wm_p2p_stream_queued(c.s) < WM_P2P_DGRAM_QUEUE_MAX);
+	assert_true(run_until(loop, c_got_hello, &c));
+
+	/* Identify reached the watcher, and listed B's protocol. */
+	assert_true(run_until(loop, seen_once, &w));
+	assert_true(w.listed);
+
+	/* Closed both ways: gone on both sides, once. */
+	wm_p2p_close(c.s);
+	assert_true(run_until(loop, c_is_gone, &c));
+	assert_int_equal(c.fins, 1);
+	assert_int_equal(c.gone, 1);
+	for (int i = 0; i < 100 && server_gone == 0; i++)
+		uv_run(loop, UV_RUN_ONCE);
+	assert_int_equal(server_gone, 1);
+
+	/* A protocol B handles no more: the peer's refusal ends in gone. */
+	wm_p2p_unhandle(b, ECHO_PROTO);
+	struct client r = {0};
+	assert_int_equal(wm_p2p_open(a, bid, ECHO_PROTO, NULL, &client_cb, &r, &r.s), 0);
+	assert_true(run_until(loop, c_is_gone, &r));
+	assert_int_equal(r.opened, 0);
+
+	struct wm_p2p *h[] = {a, b};
+	free_hosts(loop, h, 2);
+}
+
+static void test_dial_fails(void **state)
+{
+	uv_loop_t *loop = *state;
+	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
+	struct wm_p2p *b = start(loop, "b", lb, 1), *a = start(loop, "a", NULL, 0);
+	struct wm_peer_id bid = *wm_p2p_id(b);
+	uint8_t addrs[4][WM_MADDR_MAX];
+	size_t lens[4];
+	struct client c = {0};
+	struct wm_p2p_dial to = dial_of(b, addrs, lens);
+	int freed = 0;
+
+	/* B is gone: nobody listens at its address any more. */
+	wm_p2p_free(b, closed_cb, &freed);
+	for (int i = 0; i < 1000 && !freed; i++)
+		uv_run(loop, UV_RUN_ONCE);
+	assert_int_equal(freed, 1);
+
+	int rc = wm_p2p_open(a, &bid, ECHO_PROTO, &to, &client_cb, &c, &c.s);
+	if (rc == 0) {
+		assert_true(run_until(loop, c_is_gone, &c));
+		assert_int_equal(c.opened, 0);
+	} else {
+		assert_int_equal(rc, -ECONNREFUSED); /* refused on the spot */
+	}
+	assert_int_equal(wm_p2p_connected(a, &bid), 0);
+
+	/* Reset by us while still dialing: no gone, no opened. */
+	struct client d = {0};
+	rc = wm_p2p_open(a, &bid, ECHO_PROTO, &to, &client_cb, &d, &d.s);
+	if (rc == 0) {
+		wm_p2p_reset(d.s);
+		for (int i = 0; i < 50; i++)
+			uv_run(loop, UV_RUN_NOWAIT);
+		assert_int_equal(d.gone, 0);
+		assert_int_equal(d.opened, 0);
+	}
+	struct wm_p2p *h[] = {a};
+	free_hosts(loop, h, 1);
+}
+
+static int setup(void **state)
+{
+	static uv_loop_t loop;
+
+	if (!mkdtemp(dir))
+		return -1;
+	uv_loop_init(&loop);
+	*state = &loop;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char path[300];
+
+	uv_loop_close(*state);
+	snprintf(path, sizeof(path), "%s/a.key", dir);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/b.key", dir);
+	unlink(path);
+	rmdir(dir);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_open_while_dialing),
+		cmocka_unit_test(test_dial_fails),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
