@@ -923,7 +923,15 @@ static uint64_t hash_routes(uint64_t h, const struct wm_mesh_node *nd)
 }
 
 /* Every field of a node record: whatever of it a peer set or its message
- * carries (the peer's node, endpoint, addresses, self's own routes). */
+ * carries (the peer's node, endpoint, addresses, self's own routes). A
+ * field added to the record and left out here lets a change of it skip the
+ * subscribers it concerns (the libp2p fields once did): the size check
+ * makes whoever adds one come here (x86_64; other ABIs skip it). */
+#if defined(__x86_64__)
+_Static_assert(sizeof(struct wm_mesh_node) == 1360,
+	       "struct wm_mesh_node changed: hash the new field in hash_node_fields (and mutate it "
+	       "in tests/unit/test_peer_inputs.c), then update this size");
+#endif
 static uint64_t hash_node_fields(const struct wm_mesh_node *nd)
 {
 	uint64_t h = hash_str(WM_HASH_FNV1A_INIT, nd->id);
@@ -942,6 +950,8 @@ static uint64_t hash_node_fields(const struct wm_mesh_node *nd)
 	h = hash_str(h, nd->zone);
 	h = hash_bytes(h, &nd->joined_at, sizeof(nd->joined_at));
 	h = hash_str(h, nd->exit_node);
+	h = hash_str(h, nd->libp2p_id);
+	h = hash_str(h, nd->libp2p_addrs);
 	return hash_routes(h, nd);
 }
 
@@ -1043,6 +1053,7 @@ static int digest_components_all(struct wm_peer_graph *pg)
 			h = hash_str(h, g->nodes[v].id);
 			h = hash_bytes(h, &g->adj_w[k], sizeof(g->adj_w[k]));
 			h = hash_bytes(h, &g->adj_ice[k], sizeof(g->adj_ice[k]));
+			h = hash_bytes(h, &g->adj_p2p[k], sizeof(g->adj_p2p[k]));
 			edges_sum[pg->root[u]] += mix64(h);
 		}
 	}
@@ -1059,8 +1070,8 @@ static int digest_components_all(struct wm_peer_graph *pg)
  *    nothing outside it but the relative order of IDs, which the same IDs
  *    keep: so a node's set is a function of its ID and its component's
  *    nodes and edges.
- *  - A summarised spoke's set is its one neighbour (record, ice of the
- *    link), the mesh networks, and the prefixes of the routes advertised in
+ *  - A summarised spoke's set is its one neighbour (record, ice and libp2p
+ *    of the link), the mesh networks, and the prefixes of the routes advertised in
  *    its component less those it owns: every claim goes to that neighbour,
  *    so distances, the rest of the graph and other nodes' addresses do not
  *    matter. That is what keeps a join in hub and spoke from touching the
@@ -1090,14 +1101,17 @@ int wm_peer_graph_inputs(struct wm_peer_graph *pg, const char *self_id, uint64_t
 	h = hash_bytes(h, &pg->summary, sizeof(pg->summary));
 	if (pg->summary && pg->deg[self] == 1) {
 		const struct graph *g = &pg->g;
-		bool ice = false;
+		bool ice = false, p2p = false;
 
-		for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++)
+		for (size_t k = g->adj_off[self]; k < g->adj_off[self + 1]; k++) {
 			ice |= g->adj_ice[k];
+			p2p |= g->adj_p2p[k];
+		}
 		h = hash_bytes(h, "spoke", 6);
 		h = mix64(h + hash_node(pg, self));
 		h = mix64(h + hash_node(pg, pg->only[self]));
 		h = hash_bytes(h, &ice, sizeof(ice));
+		h = hash_bytes(h, &p2p, sizeof(p2p));
 		h = mix64(h + pg->comp_routes[c]);
 	} else {
 		if (!pg->comp_all) {

@@ -136,7 +136,7 @@ static void mutate(struct mesh *m, uint32_t *seed, size_t hubs)
 	size_t i = rnd(seed) % m->n;
 	struct wm_mesh_node *nd = &m->nodes[i];
 
-	switch (rnd(seed) % 11) {
+	switch (rnd(seed) % 13) {
 	case 0: /* a join through a hub (or any node) */
 		if (m->n < MAXN) {
 			add_node(m);
@@ -183,6 +183,15 @@ static void mutate(struct mesh *m, uint32_t *seed, size_t hubs)
 	case 9:
 		memmove(nd->exit_node, m->nodes[rnd(seed) % m->n].id, sizeof(nd->exit_node));
 		break;
+	case 10: /* an edge marked libp2p=true, or no longer */
+		if (m->n_edges)
+			m->edges[rnd(seed) % m->n_edges].libp2p ^= true;
+		break;
+	case 11: /* a node publishes another libp2p peer ID and address */
+		snprintf(nd->libp2p_id, sizeof(nd->libp2p_id), "12D3KooW%u", rnd(seed) % 1000);
+		snprintf(nd->libp2p_addrs, sizeof(nd->libp2p_addrs), "/ip4/192.0.2.%u/tcp/4001",
+			 rnd(seed) % 250);
+		break;
 	default: /* two at once, as a batch of entries is */
 		mutate(m, seed, hubs);
 		mutate(m, seed, hubs);
@@ -210,7 +219,8 @@ static bool same_set(const struct mesh *ma, const struct wm_peer_set *a, const s
 		const struct wm_peer *p = &a->peers[i], *q = &b->peers[i];
 
 		if (memcmp(&ma->nodes[p->node], &mb->nodes[q->node], sizeof(struct wm_mesh_node)) ||
-		    p->n_allowed_ips != q->n_allowed_ips || p->ice != q->ice)
+		    p->n_allowed_ips != q->n_allowed_ips || p->ice != q->ice ||
+		    p->libp2p != q->libp2p)
 			return false;
 		for (size_t k = 0; k < p->n_allowed_ips; k++)
 			if (!wm_prefix_equal(&p->allowed_ips[k], &q->allowed_ips[k]))
