@@ -50,21 +50,15 @@ int wm_dcutr_encode(const struct wm_dcutr_msg *m, uint8_t *out, size_t cap)
 
 int wm_dcutr_read(const uint8_t *buf, size_t len, struct wm_dcutr_msg *m, size_t *used)
 {
-	uint64_t n;
-	int vl = wm_varint_decode(buf, len, &n);
+	const uint8_t *body;
+	size_t blen, took;
+	int rc = wm_varint_frame(buf, len, WM_DCUTR_MSG_MAX, &body, &blen, &took);
 
-	if (vl < 0)
-		return -EBADMSG;
-	if (vl == 0)
-		return len >= WM_VARINT_MAX ? -EBADMSG : 0;
-	if (n > WM_DCUTR_MSG_MAX)
-		return -EMSGSIZE;
-	if (len - (size_t)vl < n)
-		return 0;
-	int rc = wm_dcutr_decode(buf + vl, (size_t)n, m);
-	if (rc)
+	if (rc <= 0)
 		return rc;
-	*used = (size_t)vl + (size_t)n;
+	if ((rc = wm_dcutr_decode(body, blen, m)))
+		return rc;
+	*used = took;
 	return 1;
 }
 

@@ -207,21 +207,15 @@ int wm_relay_msg_encode(const struct wm_relay_msg *m, uint8_t *out, size_t cap)
 int wm_relay_msg_read(bool hop, const uint8_t *buf, size_t len, struct wm_relay_msg *m,
 		      size_t *used)
 {
-	uint64_t n;
-	int vl = wm_varint_decode(buf, len, &n);
+	const uint8_t *body;
+	size_t blen, took;
+	int rc = wm_varint_frame(buf, len, WM_RELAY_MSG_MAX, &body, &blen, &took);
 
-	if (vl < 0)
-		return -EBADMSG;
-	if (vl == 0)
-		return len >= WM_VARINT_MAX ? -EBADMSG : 0;
-	if (n > WM_RELAY_MSG_MAX)
-		return -EMSGSIZE;
-	if (len - (size_t)vl < n)
-		return 0;
-	int rc = wm_relay_msg_decode(hop, buf + vl, (size_t)n, m);
-	if (rc)
+	if (rc <= 0)
 		return rc;
-	*used = (size_t)vl + (size_t)n;
+	if ((rc = wm_relay_msg_decode(hop, body, blen, m)))
+		return rc;
+	*used = took;
 	return 1;
 }
 

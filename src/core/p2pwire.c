@@ -169,6 +169,26 @@ int wm_ms_encode(const char *text, uint8_t *out, size_t cap)
 	return (int)(vl + n + 1);
 }
 
+int wm_varint_frame(const uint8_t *buf, size_t len, size_t max, const uint8_t **body,
+		    size_t *blen, size_t *used)
+{
+	uint64_t n;
+	int vl = wm_varint_decode(buf, len, &n);
+
+	if (vl < 0)
+		return -EBADMSG;
+	if (vl == 0)
+		return len >= WM_VARINT_MAX ? -EBADMSG : 0;
+	if (n > max)
+		return -EMSGSIZE;
+	if (len - (size_t)vl < n)
+		return 0;
+	*body = buf + vl;
+	*blen = (size_t)n;
+	*used = (size_t)vl + (size_t)n;
+	return 1;
+}
+
 int wm_ms_decode(const uint8_t *buf, size_t len, char *text, size_t cap, size_t *used)
 {
 	uint64_t n;

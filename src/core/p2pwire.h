@@ -20,6 +20,13 @@ size_t wm_varint_encode(uint64_t v, uint8_t *out);
 /* Bytes consumed (>0) with *v set; 0 when buf holds only the start of a
  * varint; -EBADMSG when it is not minimal or longer than 9 bytes. */
 int wm_varint_decode(const uint8_t *buf, size_t len, uint64_t *v);
+/* The first message of buf framed by an unsigned varint length (how relay,
+ * DCUtR and Kademlia messages travel on their streams): 1 with *body and
+ * *blen the message and *used the bytes the frame took; 0 while incomplete;
+ * -EBADMSG for a bad length prefix, -EMSGSIZE for a length over max (known
+ * from the prefix alone, before the body arrives). */
+int wm_varint_frame(const uint8_t *buf, size_t len, size_t max, const uint8_t **body,
+		    size_t *blen, size_t *used);
 
 /* ---- protobuf (proto2/proto3 wire format, the subset libp2p uses) ---- */
 

@@ -143,21 +143,15 @@ static int frame(const struct wm_kad_msg *m, uint8_t **out, size_t *nout)
 /* The first whole message of buf: 1 with *used, 0 incomplete, <0 bad. */
 static int unframe(const uint8_t *buf, size_t len, struct wm_kad_msg *m, size_t *used)
 {
-	uint64_t ml;
-	int vl = wm_varint_decode(buf, len, &ml);
+	const uint8_t *body;
+	size_t blen, took;
+	int rc = wm_varint_frame(buf, len, WM_KAD_MSG_MAX, &body, &blen, &took);
 
-	if (vl < 0)
-		return vl;
-	if (vl == 0)
-		return len >= WM_VARINT_MAX ? -EBADMSG : 0;
-	if (ml > WM_KAD_MSG_MAX)
-		return -EMSGSIZE;
-	if (len - (size_t)vl < ml)
-		return 0;
-	int rc = wm_kad_msg_decode(buf + vl, (size_t)ml, m);
-	if (rc)
+	if (rc <= 0)
 		return rc;
-	*used = (size_t)vl + (size_t)ml;
+	if ((rc = wm_kad_msg_decode(body, blen, m)))
+		return rc;
+	*used = took;
 	return 1;
 }
 
