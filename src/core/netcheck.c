@@ -19,6 +19,12 @@ enum wm_peer_path wm_peer_path_of(const char *path, const char *local_cand, cons
 		return WM_PATH_DIRECT;
 	if (strcmp(path, "ice-connecting") == 0)
 		return WM_PATH_ICE_CONNECTING;
+	if (strcmp(path, "libp2p-direct") == 0)
+		return WM_PATH_LIBP2P;
+	if (strcmp(path, "libp2p-relay") == 0)
+		return WM_PATH_LIBP2P_RELAY;
+	if (strcmp(path, "libp2p-connecting") == 0)
+		return WM_PATH_LIBP2P_CONNECTING;
 	if (strcmp(path, "ice-relay") == 0)
 		return WM_PATH_ICE_RELAY;
 	if (strcmp(path, "ice-direct") != 0)
@@ -49,7 +55,11 @@ const char *wm_peer_path_name(enum wm_peer_path p)
 	case WM_PATH_ICE_CONNECTING:
 		return "ice-connecting";
 	case WM_PATH_LIBP2P:
-		return "libp2p";
+		return "libp2p-direct";
+	case WM_PATH_LIBP2P_RELAY:
+		return "libp2p-relay";
+	case WM_PATH_LIBP2P_CONNECTING:
+		return "libp2p-connecting";
 	case WM_PATH_UNKNOWN:
 		break;
 	}

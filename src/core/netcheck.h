@@ -15,19 +15,22 @@ enum wm_peer_path {
 	WM_PATH_ICE_SRFLX = 3,	    /* ICE through a NAT (server- or peer-reflexive) */
 	WM_PATH_ICE_RELAY = 4,	    /* ICE through a TURN relay */
 	WM_PATH_ICE_CONNECTING = 5, /* ICE is being negotiated: no path yet */
-	WM_PATH_LIBP2P = 6,	    /* reserved: nothing produces it yet */
+	WM_PATH_LIBP2P = 6,	    /* WireGuard over a direct libp2p connection */
+	WM_PATH_LIBP2P_RELAY = 7,   /* ... through a libp2p circuit relay */
+	WM_PATH_LIBP2P_CONNECTING = 8, /* its libp2p connection is being made */
 };
 
 /* The path from a peer's status as the NAT layer fills it: path is "direct",
- * "ice-direct", "ice-relay" or "ice-connecting" ("" counts as direct: no NAT
+ * "ice-direct", "ice-relay", "ice-connecting", "libp2p-direct",
+ * "libp2p-relay" or "libp2p-connecting" ("" counts as direct: no NAT
  * layer); the candidates are "TYPE ADDRESS" (TYPE host, srflx, prflx or
  * relay), either may be "" or NULL. A relay on either side makes the pair
  * relayed; a reflexive one, a hole punched through a NAT. Unknown text gives
  * WM_PATH_UNKNOWN. */
 enum wm_peer_path wm_peer_path_of(const char *path, const char *local_cand,
 				  const char *remote_cand);
-/* "direct", "ice-host", "ice-srflx", "ice-relay", "ice-connecting", "libp2p",
- * "unknown". */
+/* "direct", "ice-host", "ice-srflx", "ice-relay", "ice-connecting",
+ * "libp2p-direct", "libp2p-relay", "libp2p-connecting", "unknown". */
 const char *wm_peer_path_name(enum wm_peer_path p);
 
 /* What netcheck found. */

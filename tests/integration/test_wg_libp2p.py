@@ -6,6 +6,7 @@ and `wmctl status` reports the path as libp2p-direct; once UDP is allowed
 again the pair returns to the direct path. A second test marks the edge
 libp2p=true: the pair goes over libp2p at once, with UDP open. Everything
 stays in the namespaces of the test's topology."""
+import json
 import re
 
 import pytest
@@ -140,5 +141,10 @@ def test_edge_marked_libp2p(topo):
     wait_until(lambda: path_is(b, "a", "libp2p-direct"), scaled(30),
                "b's path to a over libp2p (edge)")
     wait_until(lambda: a.ping(mesh_ip(b), count=1, wait=1), scaled(30), "a -> b (edge)")
+    # wmctl ping names the path each answer took, as status does
+    r = json.loads(a.wmctl("ping", "b", "-c", "1", "--wait-ms", "3000", "-o", "json").stdout)
+    assert r.get("received") == 1 and r["replies"][0]["path"] == "libp2p_direct", r
+    text = a.wmctl("ping", "b", "-c", "1", "--wait-ms", "3000").stdout
+    assert "libp2p-direct" in text, text
     # a to the server is not marked: direct.
     assert path_is(a, "srv", "direct")

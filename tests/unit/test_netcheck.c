@@ -38,6 +38,13 @@ static void test_path_of(void **state)
 			 WM_PATH_UNKNOWN);
 	assert_int_equal(wm_peer_path_of("ice-direct", "", ""), WM_PATH_UNKNOWN);
 	assert_int_equal(wm_peer_path_of("libp2p", "", ""), WM_PATH_UNKNOWN);
+	/* WireGuard over libp2p, as the NAT layer names it (node/nat.c) */
+	assert_int_equal(wm_peer_path_of("libp2p-direct", "", ""), WM_PATH_LIBP2P);
+	assert_int_equal(wm_peer_path_of("libp2p-relay", "", ""), WM_PATH_LIBP2P_RELAY);
+	assert_int_equal(wm_peer_path_of("libp2p-connecting", "", ""), WM_PATH_LIBP2P_CONNECTING);
+	for (int p = WM_PATH_LIBP2P; p <= WM_PATH_LIBP2P_CONNECTING; p++)
+		assert_int_equal(wm_peer_path_of(wm_peer_path_name((enum wm_peer_path)p), "", ""),
+				 p);
 	assert_string_equal(wm_peer_path_name(WM_PATH_ICE_SRFLX), "ice-srflx");
 	assert_string_equal(wm_peer_path_name(WM_PATH_ICE_RELAY), "ice-relay");
 	assert_string_equal(wm_peer_path_name((enum wm_peer_path)77), "unknown");
