@@ -70,7 +70,8 @@ int wm_etcd_liveset_put(struct wm_etcd_liveset *l, const char *server, char *con
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		snprintf(v[i], sizeof(v[i]), "%s", ids[i]);
-	qsort(v, n, sizeof(*v), id_cmp);
+	if (n) /* qsort wants an array, even of nothing */
+		qsort(v, n, sizeof(*v), id_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || strcmp(v[k - 1], v[i]) != 0)

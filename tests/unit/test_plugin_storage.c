@@ -344,6 +344,7 @@ static void test_storage_plugin_closed_from_callback(void **state)
 	assert_int_equal(uv_loop_init(&loop), 0);
 	for (int on_change = 0; on_change < 2; on_change++) {
 		struct closer c = {.s = open_ready(&loop, "none")};
+		struct count ignored = {0}; /* answered after close, in the loop below */
 		Webmesh__V1__RemoveNodeCommand rm = WEBMESH__V1__REMOVE_NODE_COMMAND__INIT;
 		rm.id = "node-b";
 		Webmesh__V1__RaftCommand cmd = WEBMESH__V1__RAFT_COMMAND__INIT;
@@ -351,7 +352,6 @@ static void test_storage_plugin_closed_from_callback(void **state)
 		cmd.remove_node = &rm;
 		if (on_change) {
 			assert_int_equal(wm_store_on_change(c.s, close_on_change, &c), 0);
-			struct count ignored = {0};
 			assert_int_equal(wm_store_apply(c.s, &cmd, count_cb, &ignored), 0);
 		} else {
 			assert_int_equal(wm_store_apply(c.s, &cmd, close_on_result, &c), 0);
