@@ -376,6 +376,68 @@ static void test_relay_backpressure(void **state)
 	assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static bool a_connected_to_b(void *arg)
+{
+	struct lab *l = arg;
+
+	return wm_p2p_connected(l->a, &l->bid) == 1;
+}
+
+static bool answered(void *arg)
+{
+	struct lab *l = arg;
+
+	return l->g.gone || l->g.fin;
+}
+
+/* The stop side from the attacker's side: a peer that is no relay we hold a
+ * reservation on offers us a "relayed" connection (a STOP CONNECT naming
+ * whoever it likes). It is refused with PERMISSION_DENIED and nothing runs
+ * over the stream; without the reservation check it became a connection
+ * in the name of the peer the stranger chose. */
+static void test_stop_from_a_stranger_refused(void **state)
+{
+	uv_loop_t loop;
+	char *listen[] = {"/ip4/127.0.0.1/tcp/0"};
+	char baddr[300], *peers[1] = {baddr};
+	struct lab l = {0};
+	struct wm_p2p_stream *s;
+	uint8_t msg[512];
+	size_t used = 0;
+
+	(void)state;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	l.b = start(&loop, "b", listen, 1, NULL, 0, false, 0);
+	relay_addr(l.b, baddr, sizeof(baddr));
+	l.a = start(&loop, "a", NULL, 0, peers, 1, false, 0);
+	wm_p2p_status(l.b, &l.st);
+	assert_int_equal(wm_peer_id_parse(l.st.peer_id, &l.bid), 0);
+	assert_true(run_until(&loop, a_connected_to_b, &l));
+
+	struct wm_relay_msg m = {.hop = false, .type = WM_STOP_CONNECT, .has_peer = true};
+	wm_p2p_status(l.a, &l.st);
+	assert_int_equal(wm_peer_id_parse(l.st.peer_id, &m.peer), 0);
+	int n = wm_relay_msg_write(&m, msg, sizeof(msg));
+	assert_true(n > 0);
+	assert_int_equal(wm_p2p_open(l.a, &l.bid, WM_RELAY_STOP_PROTOCOL, NULL, &got_cb, &l.g, &s),
+			 0);
+	assert_int_equal(wm_p2p_write(s, msg, (size_t)n), 0);
+	assert_true(run_until(&loop, answered, &l));
+	struct wm_relay_msg st;
+	assert_int_equal(wm_relay_msg_read(false, l.g.buf, l.g.n, &st, &used), 1);
+	assert_int_equal(st.type, WM_STOP_STATUS);
+	assert_true(st.has_status);
+	assert_int_equal(st.status, WM_RELAY_PERMISSION_DENIED);
+	wm_p2p_status(l.b, &l.st);
+	for (size_t i = 0; i < l.st.nconns; i++)
+		assert_false(l.st.conns[i].relayed);
+
+	wm_p2p_free(l.a, NULL, NULL);
+	wm_p2p_free(l.b, NULL, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -401,6 +463,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relayed_streams),
 		cmocka_unit_test(test_relay_backpressure),
+		cmocka_unit_test(test_stop_from_a_stranger_refused),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
