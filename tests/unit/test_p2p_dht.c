@@ -218,6 +218,120 @@ static void host_only_done(void *data)
 	closed++;
 }
 
+struct liar {
+	struct wm_p2p *h;
+	struct wm_peer_id victim;
+};
+
+static bool liar_connected(void *arg)
+{
+	struct liar *l = arg;
+
+	return wm_p2p_connected(l->h, &l->victim) == 1;
+}
+
+static bool records_1(void *arg)
+{
+	return wm_dht_records(arg) == 1;
+}
+
+static void ignore_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	(void)ud, (void)s, (void)buf, (void)len;
+}
+
+static void ignore_end(void *ud, struct wm_p2p_stream *s)
+{
+	(void)ud, (void)s;
+}
+
+static const struct wm_p2p_stream_cb ignore_cb = {ignore_data, ignore_end, ignore_end};
+
+/* ADD_PROVIDER from a peer's side, framed as on the wire. */
+static void add_provider(struct wm_p2p_stream *s, uint8_t key, const struct wm_peer_id *who,
+			 const char *addr)
+{
+	static struct wm_kad_msg m;
+	uint8_t buf[1024], len[WM_VARINT_MAX];
+	char err[128];
+	int rc;
+
+	memset(&m, 0, sizeof(m));
+	m.type = WM_KAD_ADD_PROVIDER;
+	m.key[0] = 0x12, m.key[1] = 0x20, m.key[2] = key;
+	m.key_len = 34;
+	m.nproviders = 1;
+	memcpy(m.providers[0].id, who->b, WM_PEERID_LEN);
+	m.providers[0].id_len = WM_PEERID_LEN;
+	rc = wm_maddr_parse(addr, m.providers[0].addrs[0], WM_MADDR_MAX, err, sizeof(err));
+	assert_true(rc > 0);
+	m.providers[0].addr_len[0] = (size_t)rc;
+	m.providers[0].naddrs = 1;
+	rc = wm_kad_msg_encode(&m, buf, sizeof(buf));
+	assert_true(rc > 0);
+	size_t vl = wm_varint_encode((uint64_t)rc, len);
+	assert_int_equal(wm_p2p_write(s, len, vl), 0);
+	assert_int_equal(wm_p2p_write(s, buf, (size_t)rc), 0);
+}
+
+/* A provider record from the attacker's side: a peer announcing someone
+ * else (pointing the key's seekers at a victim, or at an address of its
+ * choice under another's name) is not stored; the same peer announcing
+ * itself is, on the same stream. */
+static void test_provider_for_another_peer_dropped(void **state)
+{
+	uv_loop_t loop;
+	char key_file[256], err[512] = "";
+	struct node victim;
+	struct liar l = {0};
+	struct wm_p2p_status st;
+	struct wm_peer_id self, other;
+	struct wm_p2p_stream *s;
+	(void)state;
+
+	closed = 0;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	start(&loop, &victim, "victim", NULL);
+	assert_int_equal(wm_peer_id_parse(victim.id, &l.victim), 0);
+	snprintf(key_file, sizeof(key_file), "%s/liar.key", dir);
+	char *peers[] = {victim.addr};
+	struct wm_p2p_config c = {
+		.loop = &loop,
+		.key_path = key_file,
+		.peers = peers,
+		.npeers = 1,
+		.max_conns = 8,
+		.max_streams = 8,
+		.log_level = 3,
+	};
+	if (wm_p2p_new(&c, &l.h, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_true(run_until(&loop, liar_connected, &l));
+	wm_p2p_status(l.h, &st);
+	assert_int_equal(wm_peer_id_parse(st.peer_id, &self), 0);
+	other = l.victim; /* anyone but the sender */
+	assert_int_equal(wm_p2p_open(l.h, &l.victim, WM_KAD_PROTOCOL, NULL, &ignore_cb, NULL, &s),
+			 0);
+	/* two keys, so that a record stored for the other counts apart */
+	add_provider(s, 7, &other, "/ip4/192.0.2.66/tcp/4001");
+	add_provider(s, 8, &self, "/ip4/192.0.2.77/tcp/4001");
+	assert_true(run_until(&loop, records_1, victim.d));
+	uint64_t until = uv_hrtime() + 300000000ull;
+	while (uv_hrtime() < until)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(wm_dht_records(victim.d), 1);
+
+	wm_dht_stop(victim.d);
+	wm_p2p_free(victim.h, host_done, victim.d);
+	wm_p2p_free(l.h, host_only_done, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 2);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	unlink(key_file);
+	snprintf(key_file, sizeof(key_file), "%s/victim.key", dir);
+	unlink(key_file);
+}
+
 static void test_silent_peer_times_out(void **state)
 {
 	uv_loop_t loop;
@@ -275,6 +389,7 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_provide_find),
+		cmocka_unit_test(test_provider_for_another_peer_dropped),
 		cmocka_unit_test(test_silent_peer_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
