@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "core/ids.h"
+#include "core/key.h"
 
 /* Names that mean something else in the CLI, DNS or the API. */
 static const char *const reserved[] = {"localhost", "self", "all", "leader", NULL};
@@ -161,4 +162,19 @@ int wm_node_id_from_hostname(const char *hostname, char *out)
 		return -EINVAL;
 	memcpy(out, tmp, end - start + 1);
 	return 0;
+}
+
+bool wm_peer_named_ok(const char *id, const char *key_b64, const char **why)
+{
+	wm_key k;
+
+	if (!id || wm_node_id_check(id, NULL) < 0) {
+		*why = "held: a peer's node ID is not a node ID";
+		return false;
+	}
+	if (!key_b64 || wm_key_from_base64(key_b64, k) < 0) {
+		*why = "held: a peer's public key is not a base64 WireGuard key";
+		return false;
+	}
+	return true;
 }

@@ -13,6 +13,11 @@
  * Reserved IDs (see ids.c: "localhost", "self", "all", "leader", names starting
  * with "wm-") are refused too. why may be NULL. */
 int wm_node_id_check(const char *id, const char **why);
+/* A peer named by its node ID and base64 WireGuard key (a subscriber's held
+ * peers): true, or false with *why saying which is bad. The member names only
+ * such peers (one bad entry would refuse its whole subscription), the server
+ * refuses any other. */
+bool wm_peer_named_ok(const char *id, const char *key_b64, const char **why);
 
 /* Zones (zone-awareness-id, JoinRequest.zone): the label syntax of node IDs
  * (1..63 of a-z, 0-9, '-', not starting or ending with '-'), without the

@@ -513,9 +513,8 @@ static void remember_held(struct wm_member *m, const Webmesh__V1__PeerConfigurat
 			    : NULL;
 	for (size_t i = 0; v && i < pc->n_peers && n < WM_HELD_PEERS_MAX; i++) {
 		const Webmesh__V1__MeshNode *node = pc->peers[i]->node;
-		wm_key key;
-		if (!node || !node->id || wm_node_id_check(node->id, NULL) < 0 ||
-		    !node->public_key || wm_key_from_base64(node->public_key, key) < 0)
+		const char *why;
+		if (!node || !wm_peer_named_ok(node->id, node->public_key, &why))
 			continue;
 		snprintf(v[n].id, sizeof(v[n].id), "%s", node->id);
 		snprintf(v[n].key, sizeof(v[n].key), "%s", node->public_key);

@@ -293,22 +293,13 @@ int wm_sent_peers_set(struct wm_sent_peers *sp, const Webmesh__V1__PeerConfigura
 int wm_sent_peers_held(struct wm_sent_peers *sp, Webmesh__V1__HeldPeer *const *held, size_t n,
 		       const char **why)
 {
-	wm_key key;
-
 	if (n > WM_HELD_PEERS_MAX) {
 		*why = "held: more peers than a subscriber may name (1024)";
 		return -EINVAL;
 	}
-	for (size_t i = 0; i < n; i++) {
-		if (!held[i]->id || wm_node_id_check(held[i]->id, NULL) < 0) {
-			*why = "held: a peer's node ID is not a node ID";
+	for (size_t i = 0; i < n; i++)
+		if (!wm_peer_named_ok(held[i]->id, held[i]->public_key, why))
 			return -EINVAL;
-		}
-		if (!held[i]->public_key || wm_key_from_base64(held[i]->public_key, key) < 0) {
-			*why = "held: a peer's public key is not a base64 WireGuard key";
-			return -EINVAL;
-		}
-	}
 	if (!n)
 		return 0;
 	struct wm_sent_peer *v = calloc(n, sizeof(*v));
