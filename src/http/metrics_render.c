@@ -30,10 +30,30 @@ void wm_metrics_calls_add(struct wm_metrics_calls *t, const char *method, int co
 		t->dropped++;
 		return;
 	}
+	if (t->n == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 8;
+		if (cap > WM_METRICS_MAX_CALLS)
+			cap = WM_METRICS_MAX_CALLS;
+		struct wm_metrics_call *row = realloc(t->row, cap * sizeof(*row));
+		if (!row) {
+			t->dropped++;
+			return;
+		}
+		t->row = row;
+		t->cap = cap;
+	}
 	snprintf(t->row[t->n].method, sizeof(t->row[0].method), "%s", method);
 	t->row[t->n].code = code;
 	t->row[t->n].count = 1;
 	t->n++;
+}
+
+void wm_metrics_calls_free(struct wm_metrics_calls *t)
+{
+	if (!t)
+		return;
+	free(t->row);
+	*t = (struct wm_metrics_calls){0};
 }
 
 static int grow(struct wm_metrics_buf *b, size_t more)

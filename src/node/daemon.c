@@ -1092,6 +1092,7 @@ int wm_daemon_run(const struct wm_config *cfg, const char *node_id)
 		wm_warn("some handles were still open at exit");
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
+	wm_metrics_calls_free(&d->httpd.calls);
 	free(d);
 	wm_info("stopped");
 	return code;

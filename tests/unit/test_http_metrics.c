@@ -111,6 +111,7 @@ static void test_raft_calls_and_node(void **state)
 	assert_int_equal(wm_metrics_render(&s, &b), 0);
 	assert_int_equal(b.len, len);
 	wm_metrics_buf_free(&b);
+	wm_metrics_calls_free(&calls);
 }
 
 /* The call table is bounded: a full one counts what does not fit apart. */
@@ -130,6 +131,9 @@ static void test_call_table_bounded(void **state)
 	longname[sizeof(longname) - 1] = '\0';
 	wm_metrics_calls_add(&calls, longname, 0);
 	assert_int_equal(calls.dropped, 11);
+	wm_metrics_calls_free(&calls);
+	assert_int_equal(calls.n, 0);
+	assert_null(calls.row);
 }
 
 /* Every family is announced once, with HELP and TYPE. */

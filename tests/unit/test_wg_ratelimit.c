@@ -13,7 +13,7 @@
 
 static void test_burst_then_rate(void **state)
 {
-	struct wgl_table *t = malloc(sizeof(*t));
+	struct wgl_table *t = calloc(1, sizeof(*t));
 	const uint8_t a[4] = {192, 0, 2, 1},
 		      b[16] = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 	int64_t now = 1000 * MS;
@@ -46,7 +46,7 @@ static void test_burst_then_rate(void **state)
  * would otherwise get a fresh burst from each of its 2^64 addresses. */
 static void test_ipv6_by_slash64(void **state)
 {
-	struct wgl_table *t = malloc(sizeof(*t));
+	struct wgl_table *t = calloc(1, sizeof(*t));
 	uint8_t a[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1};
 	int64_t now = 1000 * MS;
 	int allowed = 0;
@@ -68,7 +68,7 @@ static void test_ipv6_by_slash64(void **state)
  * with a few thousand addresses (or two that share a slot) is never limited. */
 static void test_eviction_no_fresh_burst(void **state)
 {
-	struct wgl_table *t = malloc(sizeof(*t));
+	struct wgl_table *t = calloc(1, sizeof(*t));
 	enum { N = 2 * WGL_SLOTS, ROUNDS = 10 };
 	static int per_addr[N];
 	int64_t now = 1000 * MS;

@@ -8,7 +8,6 @@
 
 void wgl_init(struct wgl_table *t, uint64_t seed)
 {
-	memset(t, 0, sizeof(*t));
 	t->seed = seed;
 }
 

@@ -28,7 +28,9 @@ struct wgl_table {
 	struct wgl_slot slot[WGL_SLOTS];
 };
 
-/* seed: a random value, fixed for the table's life. */
+/* seed: a random value, fixed for the table's life. t must be zeroed memory
+ * (an anonymous mmap, calloc): it is not cleared here, so that the 160 KiB
+ * of slots stay unbacked until sources use them (an idle node uses none). */
 void wgl_init(struct wgl_table *t, uint64_t seed);
 /* True if a message from addr (4 or 16 address bytes, no port; of 16 only the
  * /64 counts) may be
