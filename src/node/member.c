@@ -61,6 +61,20 @@ static int connect_upstream(struct wm_member *m)
 	const char *target = m->servers[m->cur_server];
 	if (wm_hostport_split(target, host, sizeof(host), &port) < 0)
 		return -EINVAL;
+	/* Made at the first failover, not at start: most members never need it,
+	 * and a TLS context is 16 KiB of heap. */
+	if (m->cur_server != 0 && !m->overlay_tls) {
+		char err[256];
+		struct wm_tls_client_opts overlay = {
+			.insecure_skip_verify = true,
+			.cert_file = m->c.cfg->tls_cert,
+			.key_file = m->c.cfg->tls_cert ? m->c.cfg->tls_key : NULL};
+		m->overlay_tls = wm_tls_client_ctx_new(&overlay, err, sizeof(err));
+		if (!m->overlay_tls) {
+			wm_warn("cannot reach %s over the overlay: %s", target, err);
+			return -EINVAL;
+		}
+	}
 	struct wm_rpc_client_config cc = {
 		.host = host,
 		.port = port,
@@ -670,13 +684,6 @@ int wm_member_start(struct wm_member *m, char *err, size_t errlen)
 	m->client_tls = wm_tls_client_ctx_new(&o, err, errlen);
 	if (!m->client_tls)
 		return -EINVAL;
-	struct wm_tls_client_opts overlay = {.insecure_skip_verify = true,
-					     .cert_file = m->c.cfg->tls_cert,
-					     .key_file =
-						     m->c.cfg->tls_cert ? m->c.cfg->tls_key : NULL};
-	m->overlay_tls = wm_tls_client_ctx_new(&overlay, err, errlen);
-	if (!m->overlay_tls)
-		return -ENOMEM;
 	snprintf(m->servers[0], sizeof(m->servers[0]), "%s", m->c.cfg->join);
 	m->n_servers = 1;
 	int rc = connect_upstream(m);

@@ -99,7 +99,7 @@ struct wm_member {
 	unsigned retry_ms;
 	uv_timer_t retry_timer; /* Join and subscription retries */
 	SSL_CTX *client_tls;	/* verified: the --join server */
-	SSL_CTX *overlay_tls;	/* the others, over the overlay */
+	SSL_CTX *overlay_tls;	/* the others, over the overlay; made at the first failover */
 	struct wm_rpc_client *upstream;
 	struct wm_rpc_stream *peer_stream;
 	/* the peers of the last set received (node ID, base64 key; at most

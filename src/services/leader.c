@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/hostport.h"
+#include "rpc/tls.h"
 #include "services/gate.h"
 #include "services/paths.h"
 #include "util/log.h"
@@ -21,6 +22,23 @@
 
 int wm_services_overlay_client(struct wm_services *s, const char *host, struct wm_rpc_client **out)
 {
+	/* Over the overlay a server's address is bound to its WireGuard key: only
+	 * the peer holding that key can send from or receive for it. That, not a
+	 * certificate, is what identifies the leader we forward to. The context
+	 * is made at the first forward, not at start: a member seldom forwards,
+	 * and a TLS context is 16 KiB of heap. */
+	if (!s->overlay_tls) {
+		char err[256];
+		struct wm_tls_client_opts o = {.insecure_skip_verify = true,
+					       .cert_file = s->cfg.client_cert,
+					       .key_file = s->cfg.client_cert ? s->cfg.client_key
+									      : NULL};
+		s->overlay_tls = wm_tls_client_ctx_new(&o, err, sizeof(err));
+		if (!s->overlay_tls) {
+			wm_warn("cannot reach %s over the overlay: %s", host, err);
+			return -EINVAL;
+		}
+	}
 	struct wm_rpc_client_config cc = {
 		.host = host,
 		.port = s->cfg.api_port ? s->cfg.api_port : 8443,

@@ -29,18 +29,6 @@ int wm_services_new(const struct wm_services_config *cfg, struct wm_services **o
 		s->cfg.proxy_timeout_ms = 10000;
 	snprintf(s->node_id, sizeof(s->node_id), "%s", cfg->node_id);
 	s->cfg.node_id = s->node_id;
-	/* Over the overlay a server's address is bound to its WireGuard key: only
-	 * the peer holding that key can send from or receive for it. That, not a
-	 * certificate, is what identifies the leader we forward to. */
-	char err[128];
-	struct wm_tls_client_opts o = {.insecure_skip_verify = true,
-				       .cert_file = cfg->client_cert,
-				       .key_file = cfg->client_cert ? cfg->client_key : NULL};
-	s->overlay_tls = wm_tls_client_ctx_new(&o, err, sizeof(err));
-	if (!s->overlay_tls) {
-		free(s);
-		return -ENOMEM;
-	}
 	wm_subscriptions_init(s);
 	wm_membership_init(s);
 	wm_liveness_init(s);

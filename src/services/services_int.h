@@ -37,7 +37,7 @@ struct wm_services {
 	uv_timer_t join_timer;
 	bool stopped;
 	/* forwarding to the leader */
-	SSL_CTX *overlay_tls;
+	SSL_CTX *overlay_tls; /* made at the first forward (leader.c) */
 	struct wm_rpc_client *leader_client;
 	char leader_client_id[WM_NODE_ID_MAX + 1];
 	/* liveness, kept by the leader in memory: a new leader starts everyone
