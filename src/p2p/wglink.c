@@ -23,6 +23,11 @@
  * up to this much (one Noise frame with the yamux header), not one per
  * relay batch: fewer frames, encryptions and syscalls per datagram. */
 #define TXBUF (WM_NOISE_PLAIN_MAX - WM_YAMUX_HDR_LEN)
+/* Over a relayed connection that frame is itself carried in a yamux frame
+ * of the relay's connection: this much less lets the sealed inner frame
+ * (its 2-byte length, yamux header and tag) fill one outer Noise message
+ * instead of spilling 30 bytes into a second one. */
+#define TXBUF_RELAYED (TXBUF - 2 - WM_YAMUX_HDR_LEN - WM_NOISE_TAG)
 #define RELAY_AFTER_MS 2000 /* down this long: a relayed connection is tried too */
 #define CHECK_UP_MS 1000    /* a stream is up: is it still? */
 #define CHECK_DOWN_MS 50    /* none yet: connect, open, and look again soon */
@@ -273,9 +278,10 @@ static int relay_send_cb(void *data, const struct iovec *pkts, unsigned n)
 		}
 		return 0; /* counted as dropped: most are */
 	}
+	size_t max = wm_p2p_stream_relayed(w->tx->s) ? TXBUF_RELAYED : TXBUF;
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = pkts[i].iov_len;
-		if (w->ntx + WM_P2PWG_HDR + len > TXBUF)
+		if (w->ntx + WM_P2PWG_HDR + len > max)
 			tx_flush(w);
 		if (wm_p2pwg_header(len, w->txbuf + w->ntx))
 			continue; /* the relay never takes one that large */

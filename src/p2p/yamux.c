@@ -52,6 +52,7 @@ int wm_yamux_init(struct wm_yamux *y, bool client, size_t max_streams, const str
 	y->client = client;
 	y->next_id = client ? 1 : 2;
 	y->max_streams = max_streams;
+	y->max_data = 65536;
 	y->cb = cb;
 	y->ud = ud;
 	return 0;
@@ -138,20 +139,24 @@ static size_t send_data(struct wm_yamux *y, struct wm_yamux_stream *s, const uin
 		size_t n = len - sent;
 		if (n > s->send_window)
 			n = s->send_window;
-		if (n > 65536)
-			n = 65536;
+		if (y->max_data && n > y->max_data)
+			n = y->max_data;
 		uint8_t b[WM_YAMUX_HDR_LEN];
 		struct wm_yamux_hdr h = {0, WM_YAMUX_DATA, 0, s->id, (uint32_t)n};
 		wm_yamux_hdr_encode(&h, b);
-		/* Header and payload in one call: the owner may encrypt each
-		 * call into its own frame. */
-		uint8_t *frame = malloc(sizeof(b) + n);
-		if (!frame)
-			break;
-		memcpy(frame, b, sizeof(b));
-		memcpy(frame + sizeof(b), buf + sent, n);
-		y->cb->send(y->ud, frame, sizeof(b) + n);
-		free(frame);
+		if (y->cb->send2) {
+			y->cb->send2(y->ud, b, sizeof(b), buf + sent, n);
+		} else {
+			/* Header and payload in one call: the owner may
+			 * encrypt each call into its own frame. */
+			uint8_t *frame = malloc(sizeof(b) + n);
+			if (!frame)
+				break;
+			memcpy(frame, b, sizeof(b));
+			memcpy(frame + sizeof(b), buf + sent, n);
+			y->cb->send(y->ud, frame, sizeof(b) + n);
+			free(frame);
+		}
 		s->send_window -= (uint32_t)n;
 		sent += n;
 	}

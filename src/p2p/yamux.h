@@ -43,6 +43,11 @@ struct wm_yamux_cb {
 	void (*stream_gone)(void *ud, uint32_t id); /* reset, or closed both ways */
 	void (*pong)(void *ud, uint32_t opaque);
 	void (*go_away)(void *ud, uint32_t code);
+	/* Optional: a data frame as its header and payload (the payload
+	 * points into the writer's buffer), so that the owner can seal both
+	 * into one message without joining them; without it, send gets the
+	 * frame joined. */
+	void (*send2)(void *ud, const uint8_t *hdr, size_t hlen, const uint8_t *buf, size_t len);
 };
 
 struct wm_yamux_stream;
@@ -61,6 +66,9 @@ struct wm_yamux {
 	struct wm_yamux_hdr cur;
 	uint32_t data_left;
 	size_t npending; /* held back over all streams */
+	/* The largest DATA payload we send (65536 by default; the owner may
+	 * lower it so that a frame fits one message of its channel). */
+	uint32_t max_data;
 };
 
 /* 0 or -ENOMEM. max_streams bounds the streams open at once, both ways. */
