@@ -52,6 +52,9 @@ int wm_relay_attach(struct wm_relay *r, GMainContext *ctx);
  * when it is readable. */
 int wm_relay_fd(const struct wm_relay *r);
 void wm_relay_read(struct wm_relay *r);
+/* Frees the read buffers when nothing was read since the last call (they
+ * come back at the next read): an idle link holds none. */
+void wm_relay_trim(struct wm_relay *r);
 /* Without wm_relay_attach: wm_relay_queue keeps datagrams until the owner
  * calls wm_relay_flush (after the burst it is delivering), instead of
  * sending each at once. */

@@ -55,6 +55,7 @@ enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
 #define READ_BULK (4 * (2 + WM_NOISE_MAX))
 #define SMALL_BUF 4096
 #define SWEEP_MS 1000
+#define WREQ_SPARES 4
 
 struct stream {
 	struct stream *next;
@@ -159,6 +160,9 @@ struct wm_p2p {
 	size_t ninbound; /* the part of nconns that max_conns bounds */
 	uv_timer_t ping_timer;
 	uv_timer_t sweep; /* frees big input buffers of connections gone quiet */
+	struct wreq *spares[WREQ_SPARES]; /* full-frame write buffers, kept while traffic flows */
+	size_t nspares;
+	bool spares_used; /* since the last sweep */
 	bool closing;
 	int pending_closes;
 	void (*done_cb)(void *data);
@@ -176,6 +180,7 @@ struct wm_p2p {
 };
 
 static void conn_close(struct conn *c, const char *why);
+static void sweep_cb(uv_timer_t *t);
 static void stream_on_data(struct conn *c, struct stream *s);
 static int via_write(struct conn *c, const uint8_t *buf, size_t len);
 
@@ -238,15 +243,57 @@ static int load_identity(struct wm_p2p *p, const char *path, char *err, size_t e
 
 struct wreq {
 	uv_write_t req;
+	struct wm_p2p *host;
+	bool spare; /* WREQ_BIG bytes of data: goes back to the host's spares */
 	uint8_t data[];
 };
+
+/* A whole Noise frame: what bulk traffic writes, again and again. */
+#define WREQ_BIG (2 + WM_NOISE_MAX)
+
+/* A write's buffer for len bytes: a full-size one from the spares (a
+ * malloc and free of 64 KiB per frame made glibc grow and trim the heap,
+ * a brk each way), else its own. */
+static struct wreq *wreq_get(struct wm_p2p *p, size_t len)
+{
+	struct wreq *w;
+
+	if (len > SMALL_BUF && len <= WREQ_BIG) {
+		w = p->nspares ? p->spares[--p->nspares] : malloc(sizeof(*w) + WREQ_BIG);
+		if (w) {
+			w->host = p;
+			w->spare = true;
+		}
+		return w;
+	}
+	w = malloc(sizeof(*w) + len);
+	if (w) {
+		w->host = p;
+		w->spare = false;
+	}
+	return w;
+}
+
+static void wreq_put(struct wreq *w)
+{
+	struct wm_p2p *p = w->host;
+
+	if (w->spare && p->nspares < WREQ_SPARES && !p->closing) {
+		p->spares[p->nspares++] = w;
+		p->spares_used = true;
+		if (!uv_is_active((uv_handle_t *)&p->sweep))
+			uv_timer_start(&p->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+		return;
+	}
+	free(w);
+}
 
 static void on_written(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
 	struct conn *c = req->data;
 
-	free(w);
+	wreq_put(w);
 	if (status < 0 && status != UV_ECANCELED && c->state != C_CLOSING)
 		conn_close(c, uv_strerror(status));
 }
@@ -255,13 +302,13 @@ static void on_written(uv_write_t *req, int status)
 static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 {
 	if (c->state == C_CLOSING) {
-		free(w);
+		wreq_put(w);
 		return;
 	}
 	if (c->relayed) {
 		/* The relay's stream copies what it takes: w is done with. */
 		int rc = via_write(c, w->data, len);
-		free(w);
+		wreq_put(w);
 		if (rc)
 			conn_close(c, "the relay's stream is gone or does not drain");
 		return;
@@ -269,7 +316,7 @@ static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 	/* A peer that grants window but never reads would grow our queue
 	 * (its pings echoed, say): past the bound, the connection goes. */
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > WRITE_QUEUE_MAX) {
-		free(w);
+		wreq_put(w);
 		conn_close(c, "the peer does not read what we send");
 		return;
 	}
@@ -277,7 +324,7 @@ static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 	w->req.data = c;
 	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
 	if (rc) {
-		free(w);
+		wreq_put(w);
 		conn_close(c, uv_strerror(rc));
 	}
 }
@@ -286,7 +333,7 @@ static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
 {
 	if (c->state == C_CLOSING || len == 0)
 		return;
-	struct wreq *w = malloc(sizeof(*w) + len);
+	struct wreq *w = wreq_get(c->host, len);
 	if (!w) {
 		conn_close(c, "out of memory");
 		return;
@@ -303,9 +350,10 @@ static void send_secure2(struct conn *c, const uint8_t *a, size_t alen, const ui
 	while (alen + blen && c->state != C_CLOSING) {
 		size_t n = alen + blen > WM_NOISE_PLAIN_MAX ? WM_NOISE_PLAIN_MAX : alen + blen;
 		size_t na = alen < n ? alen : n;
-		struct wreq *w = malloc(sizeof(*w) + 2 + n + WM_NOISE_TAG);
+		struct wreq *w = wreq_get(c->host, 2 + n + WM_NOISE_TAG);
 		if (!w || wm_noise_encrypt2(&c->tx, a, na, b, n - na, w->data + 2)) {
-			free(w);
+			if (w)
+				wreq_put(w);
 			conn_close(c, "cannot encrypt");
 			return;
 		}
@@ -1071,15 +1119,20 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	size_t want = c->bulk && c->state == C_MUX ? READ_BULK : READ_ONE;
 
 	(void)suggested;
-	/* Never more than a read's worth beyond what is held. */
+	/* Never more than a read's worth beyond what is held (less than a
+	 * frame). A bulk buffer is sized once for both: resizing it with
+	 * every read's leftover was a mremap per read. */
 	if (c->capin < c->nin + want) {
-		uint8_t *b = realloc(c->in, c->nin + want);
+		size_t cap = c->nin + want;
+		if (want == READ_BULK && cap < READ_BULK + READ_ONE)
+			cap = READ_BULK + READ_ONE;
+		uint8_t *b = realloc(c->in, cap);
 		if (!b) {
 			*buf = uv_buf_init(NULL, 0);
 			return;
 		}
 		c->in = b;
-		c->capin = c->nin + want;
+		c->capin = cap;
 	}
 	*buf = uv_buf_init((char *)c->in + c->nin, (unsigned)(c->capin - c->nin));
 }
@@ -1117,7 +1170,12 @@ static void sweep_cb(uv_timer_t *t)
 		c->read_recently = false;
 		big = big || c->capin > SMALL_BUF;
 	}
-	if (!big)
+	if (!p->spares_used) {
+		while (p->nspares)
+			free(p->spares[--p->nspares]);
+	}
+	p->spares_used = false;
+	if (!big && !p->nspares)
 		uv_timer_stop(t);
 }
 
@@ -1171,6 +1229,8 @@ static void maybe_done(struct wm_p2p *p)
 {
 	if (p->closing && p->pending_closes == 0) {
 		OPENSSL_cleanse(p->seed, sizeof(p->seed));
+		while (p->nspares)
+			free(p->spares[--p->nspares]);
 		void (*cb)(void *) = p->done_cb;
 		void *data = p->done_data;
 		free(p->listeners);

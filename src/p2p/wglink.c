@@ -309,6 +309,7 @@ static void timer_cb(uv_timer_t *t)
 	struct wm_p2p *host = w->set->host;
 	bool pending = false;
 
+	wm_relay_trim(w->relay); /* an idle link holds no read buffers */
 	for (struct wgstream *ws = w->streams; ws; ws = ws->next) {
 		if (stream_ready(ws)) {
 			if (!w->tx || !stream_ready(w->tx))
