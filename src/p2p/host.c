@@ -47,6 +47,7 @@ enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
 /* A relayed connection's input held at once: a Noise frame behind a yamux
  * window's worth of data (what one stream delivery can carry). */
 #define VIA_IN_MAX (WM_YAMUX_WINDOW + 2 * (2 + WM_NOISE_MAX))
+#define VIA_WINDOW (1024u * 1024u)
 /* One read takes up to a Noise frame; on a connection whose reads fill
  * that (bulk traffic: WireGuard), up to four, so that a syscall moves four
  * frames. The buffer stays while reads keep coming and goes once a second
@@ -78,6 +79,7 @@ struct stream {
 	/* ours, opened while its connection was being made: no yamux ID (0)
 	 * until the connection is up (mux_ready); fin_pending: closed before */
 	bool pending, fin_pending;
+	uint32_t window; /* wm_p2p_set_window's, for a pending one */
 };
 
 struct dial;
@@ -894,6 +896,8 @@ static void open_pending(struct conn *c)
 		}
 		s->pending = false;
 		s->id = id;
+		if (s->window)
+			wm_yamux_set_window(&c->y, id, s->window);
 		stream_write_ms(c, id, WM_MS_PROTOCOL);
 		stream_write_ms(c, id, s->app);
 		if (s->fin_pending)
@@ -2062,6 +2066,16 @@ void wm_p2p_hold(struct wm_p2p_stream *ps, bool hold)
 		wm_yamux_hold(&s->conn->y, s->id, hold);
 }
 
+void wm_p2p_set_window(struct wm_p2p_stream *ps, uint32_t bytes)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->pending)
+		s->window = bytes;
+	else if (s->conn->state == C_MUX)
+		wm_yamux_set_window(&s->conn->y, s->id, bytes);
+}
+
 void wm_p2p_stream_peer(const struct wm_p2p_stream *ps, struct wm_peer_id *id)
 {
 	*id = ((const struct stream *)ps)->conn->peer;
@@ -2241,6 +2255,10 @@ int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound,
 	c->remote_len = n > 0 ? (size_t)n : 0;
 	s->cb = &via_cb;
 	s->ud = c;
+	/* The relayed connection consumes what the stream brings at once (it
+	 * holds at most a frame): the relay may send a window's worth more
+	 * than yamux's 256 KiB before it waits for us. */
+	wm_p2p_set_window(ps, VIA_WINDOW);
 	c->state = C_MS_SEC;
 	if (outbound) {
 		send_ms(c, WM_MS_PROTOCOL, false);

@@ -40,6 +40,10 @@
 #define PENDING_MAX_AGE_MS 2000 /* older ones are WireGuard's past: dropped */
 #define STREAMS_MAX 4		/* of one link, inbound and outbound */
 #define REFUSED_LOG_MS 60000
+/* The receive window we grant a link's stream: datagrams go to WireGuard as
+ * they come (nothing is held), and with yamux's 256 KiB the sender waited
+ * for an update every 128 KiB, a round trip through both loops. */
+#define WG_WINDOW (1024u * 1024u)
 
 struct wgstream {
 	struct wgstream *next;
@@ -113,6 +117,7 @@ static struct wgstream *stream_add(struct wm_p2p_wg *w, struct wm_p2p_stream *s)
 	w->streams = ws;
 	if (!w->tx)
 		w->tx = ws;
+	wm_p2p_set_window(s, WG_WINDOW);
 	return ws;
 }
 
@@ -250,7 +255,9 @@ static void tx_flush(struct wm_p2p_wg *w)
 {
 	if (!w->ntx)
 		return;
-	if (!w->tx || wm_p2p_stream_queued(w->tx->s) + w->ntx > WM_P2P_DGRAM_QUEUE_MAX ||
+	/* With the framing a relayed write adds (64), so that the relay's
+	 * stream never holds more than yamux's bound, which would reset it. */
+	if (!w->tx || wm_p2p_stream_queued(w->tx->s) + w->ntx + 64 > WM_P2P_DGRAM_QUEUE_MAX ||
 	    wm_p2p_write(w->tx->s, w->txbuf, w->ntx) != 0) {
 		for (size_t off = 0; off + WM_P2PWG_HDR <= w->ntx;) {
 			w->tx_dropped++;
@@ -350,6 +357,7 @@ static void timer_cb(uv_timer_t *t)
 			free(ws);
 			return;
 		}
+		wm_p2p_set_window(ws->s, WG_WINDOW);
 		ws->next = w->streams;
 		w->streams = ws;
 		if (!w->tx)

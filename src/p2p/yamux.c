@@ -12,6 +12,7 @@ struct wm_yamux_stream {
 	uint32_t send_window;
 	uint32_t recv_window;
 	uint32_t recv_consumed; /* since our last window update */
+	uint32_t window;	/* what we grant in all: WM_YAMUX_WINDOW or more */
 	bool local_fin, remote_fin, fin_pending;
 	bool hold; /* wm_yamux_hold: grant no more window for now */
 	uint8_t *pending;
@@ -89,6 +90,7 @@ static struct wm_yamux_stream *add(struct wm_yamux *y, uint32_t id)
 	s->id = id;
 	s->send_window = WM_YAMUX_WINDOW;
 	s->recv_window = WM_YAMUX_WINDOW;
+	s->window = WM_YAMUX_WINDOW;
 	return s;
 }
 
@@ -353,7 +355,7 @@ static void data_done(struct wm_yamux *y)
 {
 	struct wm_yamux_stream *s = find(y, y->cur.stream);
 
-	if (s && !s->hold && s->recv_consumed >= WM_YAMUX_WINDOW / 2 && !s->remote_fin) {
+	if (s && !s->hold && s->recv_consumed >= s->window / 2 && !s->remote_fin) {
 		uint32_t n = s->recv_consumed;
 		s->recv_consumed = 0;
 		s->recv_window += n;
@@ -430,6 +432,23 @@ void wm_yamux_hold(struct wm_yamux *y, uint32_t id, bool hold)
 		s->recv_window += n;
 		send_hdr(y, WM_YAMUX_WINDOW_UPDATE, 0, s->id, n);
 	}
+}
+
+int wm_yamux_set_window(struct wm_yamux *y, uint32_t id, uint32_t bytes)
+{
+	struct wm_yamux_stream *s = find(y, id);
+
+	if (!s)
+		return -ENOENT;
+	if (bytes > WM_YAMUX_WINDOW_MAX)
+		return -EINVAL;
+	if (bytes <= s->window || s->remote_fin)
+		return 0;
+	uint32_t more = bytes - s->window;
+	s->window = bytes;
+	s->recv_window += more;
+	send_hdr(y, WM_YAMUX_WINDOW_UPDATE, 0, s->id, more);
+	return 0;
 }
 
 size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id)

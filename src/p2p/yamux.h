@@ -14,6 +14,7 @@
 
 #define WM_YAMUX_HDR_LEN 12
 #define WM_YAMUX_WINDOW (256u * 1024u)
+#define WM_YAMUX_WINDOW_MAX (16u * 1024u * 1024u) /* go-yamux's largest */
 #define WM_YAMUX_PENDING_MAX (1024u * 1024u)			/* held back per stream */
 #define WM_YAMUX_SESSION_PENDING_MAX (2 * WM_YAMUX_PENDING_MAX) /* and per session */
 
@@ -97,6 +98,12 @@ size_t wm_yamux_count(const struct wm_yamux *y);
 /* Backpressure (the relay): while held, consumed data is not granted back
  * as window, so the peer stops sending at its window; releasing grants it. */
 void wm_yamux_hold(struct wm_yamux *y, uint32_t id, bool hold);
+/* Raises the stream's receive window to bytes (at most
+ * WM_YAMUX_WINDOW_MAX; never lowers it), granting the difference at once:
+ * for a stream whose data the owner consumes as it comes (WireGuard over
+ * libp2p), so that the sender is not stopped every 256 KiB to wait for an
+ * update. 0, -ENOENT, -EINVAL beyond the maximum. */
+int wm_yamux_set_window(struct wm_yamux *y, uint32_t id, uint32_t bytes);
 /* Bytes of ours held back on the stream, waiting for the peer's window. */
 size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id);
 
