@@ -340,6 +340,26 @@ void wm_relay_flush(struct wm_relay *r)
 	r->queued = 0;
 }
 
+unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n)
+{
+	uint64_t bytes = 0;
+	unsigned done;
+
+	wm_relay_flush(r);
+	if (!n)
+		return 0;
+	done = (unsigned)wm_udp_send_batch(r->fd, (struct sockaddr *)&r->wg, sizeof(r->wg), pkts, n,
+					   &r->gso);
+	for (unsigned i = 0; i < done; i++)
+		bytes += pkts[i].iov_len;
+	count(&r->rx_packets, done);
+	count(&r->rx_bytes, bytes);
+	count(&r->dropped, n - done);
+	if (done)
+		atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
+	return done;
+}
+
 void wm_relay_hold(struct wm_relay *r)
 {
 	r->manual = true;

@@ -70,6 +70,11 @@ int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len);
 int wm_relay_queue(struct wm_relay *r, const uint8_t *buf, size_t len);
 /* Sends what is queued now. */
 void wm_relay_flush(struct wm_relay *r);
+/* Datagrams from the path for WireGuard, sent now from where they lie (no
+ * copy into the queue; what is queued leaves first, to keep the order),
+ * runs of one size as one UDP GSO send. Returns how many left; the rest
+ * count as drops. */
+unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n);
 /* Counters, readable from any thread. */
 void wm_relay_get_stats(const struct wm_relay *r, struct wm_relay_stats *out);
 /* Sends n datagrams to one address from fd, in order: runs of equal size as

@@ -171,10 +171,16 @@ static int on_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_str
 
 static void stream_remove(struct wgstream *ws);
 
+/* Whole datagrams go to WireGuard from where they lie in the decrypted
+ * frame, this many per send (one GSO run at most). */
+#define RX_BATCH 64
+
 static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
 {
 	struct wgstream *ws = ud;
 	struct wm_p2p_wg *w = ws->w;
+	struct iovec iov[RX_BATCH];
+	unsigned n = 0;
 
 	while (len) {
 		size_t want = WM_P2PWG_HDR;
@@ -182,16 +188,27 @@ static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_
 		size_t dl, used;
 
 		if (ws->n == 0) {
-			/* Whole datagrams straight from the read, no copy here. */
+			/* Whole datagrams straight from the frame, no copy. */
 			int rc = wm_p2pwg_next(buf, len, &d, &dl, &used);
 			if (rc < 0)
 				goto bad;
 			if (rc == 1) {
-				wm_relay_queue(w->relay, d, dl);
+				iov[n].iov_base = (void *)d;
+				iov[n++].iov_len = dl;
+				if (n == RX_BATCH) {
+					wm_relay_send(w->relay, iov, n);
+					n = 0;
+				}
 				buf += used;
 				len -= used;
 				continue;
 			}
+		}
+		/* A datagram cut by the frame's end: gathered (a copy), after
+		 * the ones before it. */
+		if (n) {
+			wm_relay_send(w->relay, iov, n);
+			n = 0;
 		}
 		if (ws->n >= WM_P2PWG_HDR) {
 			int rc = wm_p2pwg_next(ws->buf, ws->n, &d, &dl, &used);
@@ -212,10 +229,10 @@ static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_
 			ws->n = 0;
 		}
 	}
-	wm_relay_flush(w->relay);
+	wm_relay_send(w->relay, iov, n); /* also what the gathering queued */
 	return;
 bad:
-	wm_relay_flush(w->relay);
+	wm_relay_send(w->relay, iov, n);
 	wm_warn("libp2p: %s from %s: a datagram length out of bounds, stream reset",
 		WM_P2PWG_PROTOCOL, w->peer_text);
 	wm_p2p_reset(s); /* no gone after our own reset */
