@@ -2101,13 +2101,20 @@ bool wm_p2p_stream_relayed(const struct wm_p2p_stream *ps)
 	return ((const struct stream *)ps)->conn->relayed;
 }
 
+bool wm_p2p_stream_ready(const struct wm_p2p_stream *ps)
+{
+	const struct stream *s = (const struct stream *)ps;
+
+	return !s->pending && s->proto == S_APP && s->conn->state == C_MUX;
+}
+
 void wm_p2p_stream_info(const struct wm_p2p_stream *ps, struct wm_p2p_stream_info *out)
 {
 	const struct stream *s = (const struct stream *)ps;
 	const struct conn *c = s->conn;
 
 	memset(out, 0, sizeof(*out));
-	out->ready = !s->pending && s->proto == S_APP && c->state == C_MUX;
+	out->ready = wm_p2p_stream_ready(ps);
 	out->outbound = s->outbound;
 	out->relayed = c->relayed;
 	if (c->relayed)

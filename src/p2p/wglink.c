@@ -99,10 +99,8 @@ static struct wm_p2p_wg *link_of(struct wgset *set, const struct wm_peer_id *pee
 
 static bool stream_ready(const struct wgstream *ws)
 {
-	struct wm_p2p_stream_info in;
-
-	wm_p2p_stream_info(ws->s, &in);
-	return in.ready;
+	/* asked for every batch: no printing of addresses here */
+	return wm_p2p_stream_ready(ws->s);
 }
 
 static struct wgstream *stream_add(struct wm_p2p_wg *w, struct wm_p2p_stream *s)
