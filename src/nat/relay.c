@@ -215,6 +215,23 @@ static size_t gro_size(const struct msghdr *mh)
 	return 0;
 }
 
+/* Hands n datagrams to the path; counts what went and what did not. */
+static void pass(struct wm_relay *r, const struct iovec *pkts, unsigned n)
+{
+	uint64_t bytes = 0;
+	int sent = n && r->send_cb ? r->send_cb(r->send_data, pkts, n) : 0;
+
+	if (sent < 0)
+		sent = 0;
+	if ((unsigned)sent > n)
+		sent = (int)n;
+	for (int i = 0; i < sent; i++)
+		bytes += pkts[i].iov_len;
+	count(&r->tx_packets, (uint64_t)sent);
+	count(&r->tx_bytes, bytes);
+	count(&r->dropped, (uint64_t)(n - (unsigned)sent));
+}
+
 void wm_relay_read(struct wm_relay *r)
 {
 	int fd = r->fd;
@@ -235,9 +252,7 @@ void wm_relay_read(struct wm_relay *r)
 	}
 	r->read_recently = true;
 	for (int round = 0; round < BATCHES_PER_WAKEUP; round++) {
-		unsigned n_pkts = 0, n_dgrams = 0;
-		uint64_t bytes = 0;
-		int sent;
+		unsigned n_pkts = 0;
 
 		memset(msgs, 0, sizeof(msgs[0]) * r->nbufs);
 		for (unsigned i = 0; i < r->nbufs; i++) {
@@ -259,37 +274,34 @@ void wm_relay_read(struct wm_relay *r)
 			const struct sockaddr_in *f = &from[i];
 			size_t len = msgs[i].msg_len;
 			size_t seg = r->gro ? gro_size(&msgs[i].msg_hdr) : 0;
-			unsigned k = seg && len > seg ? (unsigned)((len + seg - 1) / seg) : 1;
+			size_t k = seg && len > seg ? (len + seg - 1) / seg : 1;
 
-			n_dgrams += k;
 			/* Only WireGuard's own port may send into the path. */
 			if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
 			    msgs[i].msg_hdr.msg_namelen != sizeof(*f) || f->sin_family != AF_INET ||
 			    f->sin_port != r->wg.sin_port ||
-			    f->sin_addr.s_addr != r->wg.sin_addr.s_addr || k > GRO_SEGS || seg > MAX_DGRAM ||
-			    (k == 1 && len > MAX_DGRAM))
+			    f->sin_addr.s_addr != r->wg.sin_addr.s_addr || seg > MAX_DGRAM ||
+			    (k == 1 && len > MAX_DGRAM)) {
+				count(&r->dropped, k);
 				continue;
-			/* A run: datagrams of seg bytes, the last one may be shorter. */
+			}
+			/* A run: datagrams of seg bytes, the last one may be
+			 * shorter; the path gets them in batches of what fits. */
 			uint8_t *b = iov[i].iov_base;
-			for (unsigned j = 0; j < k; j++) {
-				size_t off = (size_t)j * seg, l = k == 1 ? len : len - off;
+			for (size_t j = 0; j < k; j++) {
+				size_t off = j * seg, l = k == 1 ? len : len - off;
 				if (k > 1 && l > seg)
 					l = seg;
+				if (n_pkts == sizeof(pkts) / sizeof(pkts[0])) {
+					pass(r, pkts, n_pkts);
+					n_pkts = 0;
+				}
 				pkts[n_pkts].iov_base = b + off;
 				pkts[n_pkts].iov_len = l;
 				n_pkts++;
 			}
 		}
-		sent = n_pkts && r->send_cb ? r->send_cb(r->send_data, pkts, n_pkts) : 0;
-		if (sent < 0)
-			sent = 0;
-		if ((unsigned)sent > n_pkts)
-			sent = (int)n_pkts;
-		for (int i = 0; i < sent; i++)
-			bytes += pkts[i].iov_len;
-		count(&r->tx_packets, (uint64_t)sent);
-		count(&r->tx_bytes, bytes);
-		count(&r->dropped, (uint64_t)(n_dgrams - (unsigned)sent));
+		pass(r, pkts, n_pkts);
 		if ((unsigned)n < r->nbufs)
 			break;
 	}

@@ -18,7 +18,7 @@
  * by one): buffers of 64 KiB then, fewer of them. */
 #define GRO_BUF 65536
 #define GRO_BATCH 8
-#define GRO_SEGS 64 /* the kernel's UDP_GRO_CNT_MAX */
+#define GRO_SEGS 64 /* per read, on average: more are passed on in several batches */
 /* Queued datagrams towards WireGuard; larger ones go out at once. */
 #define QUEUE 32
 #define QUEUE_DGRAM 2048
