@@ -136,11 +136,8 @@ int wm_relay_new(uint16_t wg_port, struct wm_relay **out)
 
 	if (!r)
 		return -ENOMEM;
-	r->bufs = malloc(sizeof(*r->bufs) * BATCH);
 	r->queue = malloc(sizeof(*r->queue) * QUEUE);
-	if (!r->bufs || !r->queue) {
-		free(r->bufs);
-		free(r->queue);
+	if (!r->queue) {
 		free(r);
 		return -ENOMEM;
 	}
@@ -150,12 +147,16 @@ int wm_relay_new(uint16_t wg_port, struct wm_relay **out)
 		err = -errno;
 		if (r->fd >= 0)
 			close(r->fd);
-		free(r->bufs);
 		free(r->queue);
 		free(r);
 		return err;
 	}
 	wm_relay_grow_buffers(r->fd);
+	int one = 1;
+	/* WireGuard (ours, wireguard-go) sends runs of datagrams with UDP GSO:
+	 * with GRO on, loopback hands such a run to this socket whole, one
+	 * queue entry and one copy instead of one per datagram (Linux 5.0). */
+	r->gro = setsockopt(r->fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
 	r->gso = true;
 	r->port = ntohs(sin.sin_port);
 	r->wg.sin_family = AF_INET;
@@ -180,54 +181,128 @@ int wm_relay_fd(const struct wm_relay *r)
 	return r->fd;
 }
 
+/* The read buffers, made when first needed. */
+static bool bufs_ready(struct wm_relay *r)
+{
+	if (r->bufs)
+		return true;
+	r->nbufs = r->gro ? GRO_BATCH : BATCH;
+	r->buflen = r->gro ? GRO_BUF : MAX_DGRAM;
+	r->bufs = malloc((size_t)r->nbufs * r->buflen);
+	return r->bufs != NULL;
+}
+
+void wm_relay_trim(struct wm_relay *r)
+{
+	if (!r->read_recently) {
+		free(r->bufs);
+		r->bufs = NULL;
+	}
+	r->read_recently = false;
+}
+
+/* The segment size of a read with UDP_GRO (0: one datagram). */
+static size_t gro_size(const struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR((struct msghdr *)mh, c)) {
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(int))) {
+			int v;
+			memcpy(&v, CMSG_DATA(c), sizeof(v));
+			return v > 0 ? (size_t)v : 0;
+		}
+	}
+	return 0;
+}
+
+/* Hands n datagrams to the path; counts what went and what did not. */
+static void pass(struct wm_relay *r, const struct iovec *pkts, unsigned n)
+{
+	uint64_t bytes = 0;
+	int sent = n && r->send_cb ? r->send_cb(r->send_data, pkts, n) : 0;
+
+	if (sent < 0)
+		sent = 0;
+	if ((unsigned)sent > n)
+		sent = (int)n;
+	for (int i = 0; i < sent; i++)
+		bytes += pkts[i].iov_len;
+	count(&r->tx_packets, (uint64_t)sent);
+	count(&r->tx_bytes, bytes);
+	count(&r->dropped, (uint64_t)(n - (unsigned)sent));
+}
+
 void wm_relay_read(struct wm_relay *r)
 {
 	int fd = r->fd;
 	struct mmsghdr msgs[BATCH];
-	struct iovec iov[BATCH], pkts[BATCH];
+	struct iovec iov[BATCH], pkts[GRO_BATCH * GRO_SEGS];
 	struct sockaddr_in from[BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl[BATCH];
 
+	if (!bufs_ready(r)) {
+		/* No memory to read into: drain one, so that poll does not spin. */
+		uint8_t b[1];
+		if (recv(fd, b, sizeof(b), MSG_DONTWAIT | MSG_TRUNC) >= 0)
+			count(&r->dropped, 1);
+		return;
+	}
+	r->read_recently = true;
 	for (int round = 0; round < BATCHES_PER_WAKEUP; round++) {
 		unsigned n_pkts = 0;
-		uint64_t bytes = 0;
-		int sent;
 
-		memset(msgs, 0, sizeof(msgs));
-		for (int i = 0; i < BATCH; i++) {
-			iov[i].iov_base = r->bufs[i];
-			iov[i].iov_len = MAX_DGRAM;
+		memset(msgs, 0, sizeof(msgs[0]) * r->nbufs);
+		for (unsigned i = 0; i < r->nbufs; i++) {
+			iov[i].iov_base = r->bufs + (size_t)i * r->buflen;
+			iov[i].iov_len = r->buflen;
 			msgs[i].msg_hdr.msg_iov = &iov[i];
 			msgs[i].msg_hdr.msg_iovlen = 1;
 			msgs[i].msg_hdr.msg_name = &from[i];
 			msgs[i].msg_hdr.msg_namelen = sizeof(from[i]);
+			if (r->gro) {
+				msgs[i].msg_hdr.msg_control = ctl[i].buf;
+				msgs[i].msg_hdr.msg_controllen = sizeof(ctl[i].buf);
+			}
 		}
-		int n = recvmmsg(fd, msgs, BATCH, MSG_DONTWAIT, NULL);
+		int n = recvmmsg(fd, msgs, r->nbufs, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		for (int i = 0; i < n; i++) {
 			const struct sockaddr_in *f = &from[i];
+			size_t len = msgs[i].msg_len;
+			size_t seg = r->gro ? gro_size(&msgs[i].msg_hdr) : 0;
+			size_t k = seg && len > seg ? (len + seg - 1) / seg : 1;
 
 			/* Only WireGuard's own port may send into the path. */
 			if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) ||
 			    msgs[i].msg_hdr.msg_namelen != sizeof(*f) || f->sin_family != AF_INET ||
 			    f->sin_port != r->wg.sin_port ||
-			    f->sin_addr.s_addr != r->wg.sin_addr.s_addr)
+			    f->sin_addr.s_addr != r->wg.sin_addr.s_addr || seg > MAX_DGRAM ||
+			    (k == 1 && len > MAX_DGRAM)) {
+				count(&r->dropped, k);
 				continue;
-			pkts[n_pkts].iov_base = r->bufs[i];
-			pkts[n_pkts].iov_len = msgs[i].msg_len;
-			n_pkts++;
+			}
+			/* A run: datagrams of seg bytes, the last one may be
+			 * shorter; the path gets them in batches of what fits. */
+			uint8_t *b = iov[i].iov_base;
+			for (size_t j = 0; j < k; j++) {
+				size_t off = j * seg, l = k == 1 ? len : len - off;
+				if (k > 1 && l > seg)
+					l = seg;
+				if (n_pkts == sizeof(pkts) / sizeof(pkts[0])) {
+					pass(r, pkts, n_pkts);
+					n_pkts = 0;
+				}
+				pkts[n_pkts].iov_base = b + off;
+				pkts[n_pkts].iov_len = l;
+				n_pkts++;
+			}
 		}
-		sent = n_pkts && r->send_cb ? r->send_cb(r->send_data, pkts, n_pkts) : 0;
-		if (sent < 0)
-			sent = 0;
-		if ((unsigned)sent > n_pkts)
-			sent = (int)n_pkts;
-		for (int i = 0; i < sent; i++)
-			bytes += pkts[i].iov_len;
-		count(&r->tx_packets, (uint64_t)sent);
-		count(&r->tx_bytes, bytes);
-		count(&r->dropped, (uint64_t)(n - sent));
-		if (n < BATCH)
+		pass(r, pkts, n_pkts);
+		if ((unsigned)n < r->nbufs)
 			break;
 	}
 }
@@ -275,6 +350,26 @@ void wm_relay_flush(struct wm_relay *r)
 	if (done)
 		atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
 	r->queued = 0;
+}
+
+unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n)
+{
+	uint64_t bytes = 0;
+	unsigned done;
+
+	wm_relay_flush(r);
+	if (!n)
+		return 0;
+	done = (unsigned)wm_udp_send_batch(r->fd, (struct sockaddr *)&r->wg, sizeof(r->wg), pkts, n,
+					   &r->gso);
+	for (unsigned i = 0; i < done; i++)
+		bytes += pkts[i].iov_len;
+	count(&r->rx_packets, done);
+	count(&r->rx_bytes, bytes);
+	count(&r->dropped, n - done);
+	if (done)
+		atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
+	return done;
 }
 
 void wm_relay_hold(struct wm_relay *r)

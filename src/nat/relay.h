@@ -52,6 +52,9 @@ int wm_relay_attach(struct wm_relay *r, GMainContext *ctx);
  * when it is readable. */
 int wm_relay_fd(const struct wm_relay *r);
 void wm_relay_read(struct wm_relay *r);
+/* Frees the read buffers when nothing was read since the last call (they
+ * come back at the next read): an idle link holds none. */
+void wm_relay_trim(struct wm_relay *r);
 /* Without wm_relay_attach: wm_relay_queue keeps datagrams until the owner
  * calls wm_relay_flush (after the burst it is delivering), instead of
  * sending each at once. */
@@ -67,6 +70,11 @@ int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len);
 int wm_relay_queue(struct wm_relay *r, const uint8_t *buf, size_t len);
 /* Sends what is queued now. */
 void wm_relay_flush(struct wm_relay *r);
+/* Datagrams from the path for WireGuard, sent now from where they lie (no
+ * copy into the queue; what is queued leaves first, to keep the order),
+ * runs of one size as one UDP GSO send. Returns how many left; the rest
+ * count as drops. */
+unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n);
 /* Counters, readable from any thread. */
 void wm_relay_get_stats(const struct wm_relay *r, struct wm_relay_stats *out);
 /* Sends n datagrams to one address from fd, in order: runs of equal size as

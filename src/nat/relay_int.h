@@ -13,6 +13,12 @@
  * 32 bytes of overhead. */
 #define MAX_DGRAM 9216
 #define BATCH 16
+/* With UDP_GRO a read may return a run of WireGuard's datagrams of one size
+ * as one (its GSO send kept whole on loopback, not cut up and queued one
+ * by one): buffers of 64 KiB then, fewer of them. */
+#define GRO_BUF 65536
+#define GRO_BATCH 8
+#define GRO_SEGS 64 /* per read, on average: more are passed on in several batches */
 /* Queued datagrams towards WireGuard; larger ones go out at once. */
 #define QUEUE 32
 #define QUEUE_DGRAM 2048
@@ -31,7 +37,11 @@ struct wm_relay {
 	void *send_data;
 	_Atomic uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, dropped;
 	_Atomic int64_t last_rx_us;
-	uint8_t (*bufs)[MAX_DGRAM];
+	uint8_t *bufs; /* nbufs of buflen, made at the first read (wm_relay_trim frees) */
+	unsigned nbufs;
+	size_t buflen;
+	bool gro;	   /* UDP_GRO is on: a read may hold a run of datagrams */
+	bool read_recently; /* since the last wm_relay_trim */
 	uint8_t (*queue)[QUEUE_DGRAM];
 	size_t queue_len[QUEUE];
 	unsigned queued;

@@ -47,6 +47,16 @@ enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
 /* A relayed connection's input held at once: a Noise frame behind a yamux
  * window's worth of data (what one stream delivery can carry). */
 #define VIA_IN_MAX (WM_YAMUX_WINDOW + 2 * (2 + WM_NOISE_MAX))
+#define VIA_WINDOW (1024u * 1024u)
+/* One read takes up to a Noise frame; on a connection whose reads fill
+ * that (bulk traffic: WireGuard), up to four, so that a syscall moves four
+ * frames. The buffer stays while reads keep coming and goes once a second
+ * without one (sweep_cb): idle connections hold none. */
+#define READ_ONE (2 + WM_NOISE_MAX + 64)
+#define READ_BULK (4 * (2 + WM_NOISE_MAX))
+#define SMALL_BUF 4096
+#define SWEEP_MS 1000
+#define WREQ_SPARES 4
 
 struct stream {
 	struct stream *next;
@@ -69,6 +79,7 @@ struct stream {
 	/* ours, opened while its connection was being made: no yamux ID (0)
 	 * until the connection is up (mux_ready); fin_pending: closed before */
 	bool pending, fin_pending;
+	uint32_t window; /* wm_p2p_set_window's, for a pending one */
 };
 
 struct dial;
@@ -109,6 +120,8 @@ struct conn {
 	struct wm_peer_id relay_id;
 	bool ephemeral; /* dialed by wm_p2p_dial: closed once idle */
 	bool punched;	/* a DCUtR hole punch made it (wm_p2p_punch) */
+	bool bulk;	/* the last read filled what it was offered */
+	bool read_recently; /* since the last sweep */
 };
 
 struct dial {
@@ -148,6 +161,10 @@ struct wm_p2p {
 	size_t nconns;
 	size_t ninbound; /* the part of nconns that max_conns bounds */
 	uv_timer_t ping_timer;
+	uv_timer_t sweep; /* frees big input buffers of connections gone quiet */
+	struct wreq *spares[WREQ_SPARES]; /* full-frame write buffers, kept while traffic flows */
+	size_t nspares;
+	bool spares_used; /* since the last sweep */
 	bool closing;
 	int pending_closes;
 	void (*done_cb)(void *data);
@@ -165,6 +182,7 @@ struct wm_p2p {
 };
 
 static void conn_close(struct conn *c, const char *why);
+static void sweep_cb(uv_timer_t *t);
 static void stream_on_data(struct conn *c, struct stream *s);
 static int via_write(struct conn *c, const uint8_t *buf, size_t len);
 
@@ -227,15 +245,57 @@ static int load_identity(struct wm_p2p *p, const char *path, char *err, size_t e
 
 struct wreq {
 	uv_write_t req;
+	struct wm_p2p *host;
+	bool spare; /* WREQ_BIG bytes of data: goes back to the host's spares */
 	uint8_t data[];
 };
+
+/* A whole Noise frame: what bulk traffic writes, again and again. */
+#define WREQ_BIG (2 + WM_NOISE_MAX)
+
+/* A write's buffer for len bytes: a full-size one from the spares (a
+ * malloc and free of 64 KiB per frame made glibc grow and trim the heap,
+ * a brk each way), else its own. */
+static struct wreq *wreq_get(struct wm_p2p *p, size_t len)
+{
+	struct wreq *w;
+
+	if (len > SMALL_BUF && len <= WREQ_BIG) {
+		w = p->nspares ? p->spares[--p->nspares] : malloc(sizeof(*w) + WREQ_BIG);
+		if (w) {
+			w->host = p;
+			w->spare = true;
+		}
+		return w;
+	}
+	w = malloc(sizeof(*w) + len);
+	if (w) {
+		w->host = p;
+		w->spare = false;
+	}
+	return w;
+}
+
+static void wreq_put(struct wreq *w)
+{
+	struct wm_p2p *p = w->host;
+
+	if (w->spare && p->nspares < WREQ_SPARES && !p->closing) {
+		p->spares[p->nspares++] = w;
+		p->spares_used = true;
+		if (!uv_is_active((uv_handle_t *)&p->sweep))
+			uv_timer_start(&p->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+		return;
+	}
+	free(w);
+}
 
 static void on_written(uv_write_t *req, int status)
 {
 	struct wreq *w = (struct wreq *)req;
 	struct conn *c = req->data;
 
-	free(w);
+	wreq_put(w);
 	if (status < 0 && status != UV_ECANCELED && c->state != C_CLOSING)
 		conn_close(c, uv_strerror(status));
 }
@@ -244,13 +304,13 @@ static void on_written(uv_write_t *req, int status)
 static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 {
 	if (c->state == C_CLOSING) {
-		free(w);
+		wreq_put(w);
 		return;
 	}
 	if (c->relayed) {
 		/* The relay's stream copies what it takes: w is done with. */
 		int rc = via_write(c, w->data, len);
-		free(w);
+		wreq_put(w);
 		if (rc)
 			conn_close(c, "the relay's stream is gone or does not drain");
 		return;
@@ -258,7 +318,7 @@ static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 	/* A peer that grants window but never reads would grow our queue
 	 * (its pings echoed, say): past the bound, the connection goes. */
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + len > WRITE_QUEUE_MAX) {
-		free(w);
+		wreq_put(w);
 		conn_close(c, "the peer does not read what we send");
 		return;
 	}
@@ -266,7 +326,7 @@ static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 	w->req.data = c;
 	int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_written);
 	if (rc) {
-		free(w);
+		wreq_put(w);
 		conn_close(c, uv_strerror(rc));
 	}
 }
@@ -275,7 +335,7 @@ static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
 {
 	if (c->state == C_CLOSING || len == 0)
 		return;
-	struct wreq *w = malloc(sizeof(*w) + len);
+	struct wreq *w = wreq_get(c->host, len);
 	if (!w) {
 		conn_close(c, "out of memory");
 		return;
@@ -284,24 +344,34 @@ static void send_raw(struct conn *c, const uint8_t *buf, size_t len)
 	send_wreq(c, w, len);
 }
 
-/* Plaintext over the Noise channel, in frames of at most 65535 bytes. */
-static void send_secure(struct conn *c, const uint8_t *buf, size_t len)
+/* Plaintext a then b over the Noise channel, in frames of at most 65535
+ * bytes, sealed straight into the write's buffer: no copy before or after. */
+static void send_secure2(struct conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
+			 size_t blen)
 {
-	while (len && c->state != C_CLOSING) {
-		size_t n = len > WM_NOISE_PLAIN_MAX ? WM_NOISE_PLAIN_MAX : len;
-		/* Encrypted straight into the write's buffer: no copy after. */
-		struct wreq *w = malloc(sizeof(*w) + 2 + n + WM_NOISE_TAG);
-		if (!w || wm_noise_encrypt(&c->tx, NULL, 0, buf, n, w->data + 2)) {
-			free(w);
+	while (alen + blen && c->state != C_CLOSING) {
+		size_t n = alen + blen > WM_NOISE_PLAIN_MAX ? WM_NOISE_PLAIN_MAX : alen + blen;
+		size_t na = alen < n ? alen : n;
+		struct wreq *w = wreq_get(c->host, 2 + n + WM_NOISE_TAG);
+		if (!w || wm_noise_encrypt2(&c->tx, a, na, b, n - na, w->data + 2)) {
+			if (w)
+				wreq_put(w);
 			conn_close(c, "cannot encrypt");
 			return;
 		}
 		w->data[0] = (uint8_t)((n + WM_NOISE_TAG) >> 8);
 		w->data[1] = (uint8_t)(n + WM_NOISE_TAG);
 		send_wreq(c, w, 2 + n + WM_NOISE_TAG);
-		buf += n;
-		len -= n;
+		a += na;
+		alen -= na;
+		b += n - na;
+		blen -= n - na;
 	}
+}
+
+static void send_secure(struct conn *c, const uint8_t *buf, size_t len)
+{
+	send_secure2(c, buf, len, NULL, 0);
 }
 
 static void send_ms(struct conn *c, const char *text, bool secure)
@@ -696,6 +766,11 @@ static void y_send(void *ud, const uint8_t *buf, size_t len)
 	send_secure(ud, buf, len);
 }
 
+static void y_send2(void *ud, const uint8_t *hdr, size_t hlen, const uint8_t *buf, size_t len)
+{
+	send_secure2(ud, hdr, hlen, buf, len);
+}
+
 static int y_open(void *ud, uint32_t id)
 {
 	return stream_add(ud, id, false) ? 0 : -ENOMEM;
@@ -758,6 +833,7 @@ static void y_go_away(void *ud, uint32_t code)
 
 static const struct wm_yamux_cb ycb = {
 	.send = y_send,
+	.send2 = y_send2,
 	.stream_open = y_open,
 	.stream_data = y_data,
 	.stream_fin = y_fin,
@@ -820,6 +896,8 @@ static void open_pending(struct conn *c)
 		}
 		s->pending = false;
 		s->id = id;
+		if (s->window)
+			wm_yamux_set_window(&c->y, id, s->window);
 		stream_write_ms(c, id, WM_MS_PROTOCOL);
 		stream_write_ms(c, id, s->app);
 		if (s->fin_pending)
@@ -836,6 +914,9 @@ static void mux_ready(struct conn *c)
 		return;
 	}
 	c->y_init = true;
+	/* A data frame and its header fill one Noise message at most, never
+	 * a full one and a 29-byte one after it. */
+	c->y.max_data = WM_NOISE_PLAIN_MAX - WM_YAMUX_HDR_LEN;
 	c->state = C_MUX;
 	uv_timer_stop(&c->timer);
 	if (c->dial)
@@ -948,62 +1029,63 @@ static int conn_negotiate(struct conn *c, uint8_t *buf, size_t *len)
 	}
 }
 
-/* Decrypts whole frames from c->in; plaintext goes to the muxer's
- * negotiation buffer or to yamux. */
+/* Decrypts whole frames from c->in, each in place (its ciphertext is not
+ * needed after), and moves what is left to the front once, after them all;
+ * plaintext goes to the muxer's negotiation buffer or to yamux. */
 static int secure_input(struct conn *c)
 {
-	while (c->nin >= 2 && c->state != C_CLOSING) {
-		size_t fl = (size_t)c->in[0] << 8 | c->in[1];
-		if (c->nin < 2 + fl)
-			return 0;
-		if (fl < WM_NOISE_TAG)
-			return -EBADMSG;
-		uint8_t *pt = malloc(fl);
-		if (!pt)
-			return -ENOMEM;
-		int rc = wm_noise_decrypt(&c->rx, NULL, 0, c->in + 2, fl, pt);
-		memmove(c->in, c->in + 2 + fl, c->nin - 2 - fl);
-		c->nin -= 2 + fl;
+	size_t off = 0;
+	int rc = 0;
+
+	while (c->nin - off >= 2 && c->state != C_CLOSING) {
+		uint8_t *f = c->in + off;
+		size_t fl = (size_t)f[0] << 8 | f[1];
+		if (c->nin - off < 2 + fl)
+			break;
+		if (fl < WM_NOISE_TAG) {
+			rc = -EBADMSG;
+			break;
+		}
+		off += 2 + fl;
+		uint8_t *pt = f + 2;
 		size_t pl = fl - WM_NOISE_TAG;
-		if (rc) {
-			free(pt);
-			return rc;
-		}
-		if (c->state == C_MS_MUX && pl == 0) {
-			free(pt); /* an empty frame: nothing to negotiate with */
-			continue;
-		}
+		if ((rc = wm_noise_decrypt(&c->rx, NULL, 0, pt, fl, pt)))
+			break;
+		if (c->state == C_MS_MUX && pl == 0)
+			continue; /* an empty frame: nothing to negotiate with */
 		if (c->state == C_MS_MUX) {
 			if (c->nplain + pl > 2 * WM_MS_MAX + WM_NOISE_MAX) {
-				free(pt);
-				return -EPROTO;
+				rc = -EPROTO;
+				break;
 			}
 			uint8_t *b = realloc(c->plain, c->nplain + pl);
 			if (!b) {
-				free(pt);
-				return -ENOMEM;
+				rc = -ENOMEM;
+				break;
 			}
 			memcpy(b + c->nplain, pt, pl);
 			c->plain = b;
 			c->nplain += pl;
-			free(pt);
 			rc = conn_negotiate(c, c->plain, &c->nplain);
 			if (rc < 0)
-				return rc;
+				break;
+			rc = 0;
 			if (c->state == C_MUX && c->nplain) {
 				rc = wm_yamux_feed(&c->y, c->plain, c->nplain);
 				c->nplain = 0;
 				if (rc)
-					return rc;
+					break;
 			}
 			continue;
 		}
-		rc = c->state == C_MUX ? wm_yamux_feed(&c->y, pt, pl) : 0;
-		free(pt);
-		if (rc)
-			return rc;
+		if (c->state == C_MUX && (rc = wm_yamux_feed(&c->y, pt, pl)))
+			break;
 	}
-	return 0;
+	if (off) {
+		memmove(c->in, c->in + off, c->nin - off);
+		c->nin -= off;
+	}
+	return rc;
 }
 
 static int conn_input(struct conn *c)
@@ -1038,18 +1120,23 @@ static int conn_input(struct conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
-	size_t want = 2 + WM_NOISE_MAX + 64;
+	size_t want = c->bulk && c->state == C_MUX ? READ_BULK : READ_ONE;
 
 	(void)suggested;
-	/* Never more than one frame plus a little beyond what is held. */
+	/* Never more than a read's worth beyond what is held (less than a
+	 * frame). A bulk buffer is sized once for both: resizing it with
+	 * every read's leftover was a mremap per read. */
 	if (c->capin < c->nin + want) {
-		uint8_t *b = realloc(c->in, c->nin + want);
+		size_t cap = c->nin + want;
+		if (want == READ_BULK && cap < READ_BULK + READ_ONE)
+			cap = READ_BULK + READ_ONE;
+		uint8_t *b = realloc(c->in, cap);
 		if (!b) {
 			*buf = uv_buf_init(NULL, 0);
 			return;
 		}
 		c->in = b;
-		c->capin = c->nin + want;
+		c->capin = cap;
 	}
 	*buf = uv_buf_init((char *)c->in + c->nin, (unsigned)(c->capin - c->nin));
 }
@@ -1061,14 +1148,39 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	struct conn *c = st->data;
 	int rc;
 
-	(void)buf;
 	if (nread < 0) {
 		conn_close(c, nread == UV_EOF ? "closed by the peer" : uv_strerror((int)nread));
 		return;
 	}
+	c->bulk = buf->len && (size_t)nread == buf->len;
+	c->read_recently = true;
 	c->nin += (size_t)nread;
 	rc = conn_input(c);
 	conn_after_input(c, rc);
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+	struct wm_p2p *p = t->data;
+	bool big = false;
+
+	for (struct conn *c = p->conns; c; c = c->next) {
+		if (c->capin > SMALL_BUF && c->nin == 0 && !c->read_recently) {
+			free(c->in);
+			c->in = NULL;
+			c->capin = 0;
+			c->bulk = false;
+		}
+		c->read_recently = false;
+		big = big || c->capin > SMALL_BUF;
+	}
+	if (!p->spares_used) {
+		while (p->nspares)
+			free(p->spares[--p->nspares]);
+	}
+	p->spares_used = false;
+	if (!big && !p->nspares)
+		uv_timer_stop(t);
 }
 
 static void conn_after_input(struct conn *c, int rc)
@@ -1077,11 +1189,17 @@ static void conn_after_input(struct conn *c, int rc)
 		conn_close(c, rc == -EACCES   ? "the peer's identity was refused"
 			      : rc == -EPROTO ? "protocol violation"
 					      : wm_strerror(rc));
-	/* Shrink an idle buffer back: many idle connections stay small. */
-	if (c->state != C_CLOSING && c->nin == 0 && c->capin > 4096) {
+	if (c->state == C_CLOSING || c->capin <= SMALL_BUF)
+		return;
+	/* An idle buffer goes back: many idle connections stay small. Under
+	 * bulk traffic it is kept (a free and a malloc of it per read cost
+	 * more than the read), and the sweep frees it once reads stop. */
+	if (c->nin == 0 && !c->bulk) {
 		free(c->in);
 		c->in = NULL;
 		c->capin = 0;
+	} else if (!uv_is_active((uv_handle_t *)&c->host->sweep) && !c->host->closing) {
+		uv_timer_start(&c->host->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
 	}
 }
 
@@ -1115,6 +1233,8 @@ static void maybe_done(struct wm_p2p *p)
 {
 	if (p->closing && p->pending_closes == 0) {
 		OPENSSL_cleanse(p->seed, sizeof(p->seed));
+		while (p->nspares)
+			free(p->spares[--p->nspares]);
 		void (*cb)(void *) = p->done_cb;
 		void *data = p->done_data;
 		free(p->listeners);
@@ -1136,8 +1256,8 @@ static void on_conn_handle_closed(uv_handle_t *h)
 		stream_free_s(c, c->streams);
 	if (c->y_init)
 		wm_yamux_free(&c->y);
-	OPENSSL_cleanse(&c->tx, sizeof(c->tx));
-	OPENSSL_cleanse(&c->rx, sizeof(c->rx));
+	wm_noise_cs_free(&c->tx);
+	wm_noise_cs_free(&c->rx);
 	wm_noise_hs_wipe(&c->hs);
 	free(c->in);
 	free(c->plain);
@@ -1549,6 +1669,8 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	}
 	uv_timer_init(p->loop, &p->ping_timer);
 	p->ping_timer.data = p;
+	uv_timer_init(p->loop, &p->sweep);
+	p->sweep.data = p;
 	if (p->ping_interval_ms)
 		uv_timer_start(&p->ping_timer, on_ping_timer, p->ping_interval_ms,
 			       p->ping_interval_ms);
@@ -1636,6 +1758,8 @@ void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data)
 	}
 	p->pending_closes++;
 	uv_close((uv_handle_t *)&p->ping_timer, on_simple_closed);
+	p->pending_closes++;
+	uv_close((uv_handle_t *)&p->sweep, on_simple_closed);
 	while (p->conns) {
 		struct conn *c = p->conns;
 		if (c->y_init && c->state == C_MUX)
@@ -1942,6 +2066,16 @@ void wm_p2p_hold(struct wm_p2p_stream *ps, bool hold)
 		wm_yamux_hold(&s->conn->y, s->id, hold);
 }
 
+void wm_p2p_set_window(struct wm_p2p_stream *ps, uint32_t bytes)
+{
+	struct stream *s = (struct stream *)ps;
+
+	if (s->pending)
+		s->window = bytes;
+	else if (s->conn->state == C_MUX)
+		wm_yamux_set_window(&s->conn->y, s->id, bytes);
+}
+
 void wm_p2p_stream_peer(const struct wm_p2p_stream *ps, struct wm_peer_id *id)
 {
 	*id = ((const struct stream *)ps)->conn->peer;
@@ -1967,13 +2101,20 @@ bool wm_p2p_stream_relayed(const struct wm_p2p_stream *ps)
 	return ((const struct stream *)ps)->conn->relayed;
 }
 
+bool wm_p2p_stream_ready(const struct wm_p2p_stream *ps)
+{
+	const struct stream *s = (const struct stream *)ps;
+
+	return !s->pending && s->proto == S_APP && s->conn->state == C_MUX;
+}
+
 void wm_p2p_stream_info(const struct wm_p2p_stream *ps, struct wm_p2p_stream_info *out)
 {
 	const struct stream *s = (const struct stream *)ps;
 	const struct conn *c = s->conn;
 
 	memset(out, 0, sizeof(*out));
-	out->ready = !s->pending && s->proto == S_APP && c->state == C_MUX;
+	out->ready = wm_p2p_stream_ready(ps);
 	out->outbound = s->outbound;
 	out->relayed = c->relayed;
 	if (c->relayed)
@@ -2052,14 +2193,21 @@ static void via_data(void *ud, struct wm_p2p_stream *ps, const uint8_t *buf, siz
 		conn_close(c, "the relayed input is over its bound");
 		return;
 	}
+	/* Bulk deliveries keep a frame's room for the next one (freed as
+	 * TCP's buffer is: once they stop, conn_after_input and the sweep). */
+	c->bulk = len > SMALL_BUF;
+	c->read_recently = true;
 	if (c->capin < c->nin + len) {
-		uint8_t *b = realloc(c->in, c->nin + len);
+		size_t cap = c->nin + len;
+		if (c->bulk && cap < READ_ONE)
+			cap = READ_ONE;
+		uint8_t *b = realloc(c->in, cap);
 		if (!b) {
 			conn_close(c, "out of memory");
 			return;
 		}
 		c->in = b;
-		c->capin = c->nin + len;
+		c->capin = cap;
 	}
 	memcpy(c->in + c->nin, buf, len);
 	c->nin += len;
@@ -2114,6 +2262,10 @@ int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound,
 	c->remote_len = n > 0 ? (size_t)n : 0;
 	s->cb = &via_cb;
 	s->ud = c;
+	/* The relayed connection consumes what the stream brings at once (it
+	 * holds at most a frame): the relay may send a window's worth more
+	 * than yamux's 256 KiB before it waits for us. */
+	wm_p2p_set_window(ps, VIA_WINDOW);
 	c->state = C_MS_SEC;
 	if (outbound) {
 		send_ms(c, WM_MS_PROTOCOL, false);

@@ -192,6 +192,13 @@ void wm_p2p_reset(struct wm_p2p_stream *s);
  * stream's reads, which stops its peer at its window until released. */
 size_t wm_p2p_pending(const struct wm_p2p_stream *s);
 void wm_p2p_hold(struct wm_p2p_stream *s, bool hold);
+/* Grants the peer a receive window of bytes on the stream (yamux's
+ * wm_yamux_set_window; a stream still waiting for its connection gets it
+ * once open): for an owner that consumes what it reads at once. */
+void wm_p2p_set_window(struct wm_p2p_stream *s, uint32_t bytes);
+/* wm_p2p_stream_info's ready alone, without printing the addresses: for
+ * the data path, which asks for every batch. */
+bool wm_p2p_stream_ready(const struct wm_p2p_stream *s);
 /* Who is at the other end, and the address of the connection (a multiaddr,
  * binary; 0 bytes when unknown); src: the source key of per-source limits. */
 void wm_p2p_stream_peer(const struct wm_p2p_stream *s, struct wm_peer_id *id);

@@ -11,39 +11,74 @@
 #define PROTOCOL_NAME "Noise_XX_25519_ChaChaPoly_SHA256"
 #define SIG_PREFIX "noise-libp2p-static-key:"
 
-int wm_noise_encrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
-		     size_t len, uint8_t *out)
+/* The context keyed with cs->k for mode (1 encrypt, 2 decrypt), the nonce
+ * set to cs->n: made once, keyed again only when the key or mode changed
+ * (the handshake uses one state both ways). */
+static EVP_CIPHER_CTX *cs_ctx(struct wm_noise_cs *cs, int mode)
 {
 	uint8_t iv[12] = {0};
+	EVP_CIPHER_CTX *c = cs->ctx;
+
+	for (int i = 0; i < 8; i++)
+		iv[4 + i] = (uint8_t)(cs->n >> (8 * i));
+	if (!c && !(c = cs->ctx = EVP_CIPHER_CTX_new()))
+		return NULL;
+	if (cs->ctx_mode != mode) {
+		cs->ctx_mode = 0;
+		if (EVP_CipherInit_ex(c, EVP_chacha20_poly1305(), NULL, cs->k, iv, mode == 1) != 1)
+			return NULL;
+		cs->ctx_mode = mode;
+		return c;
+	}
+	/* Same key: a new nonce restarts ChaCha20 and Poly1305. */
+	return EVP_CipherInit_ex(c, NULL, NULL, NULL, iv, mode == 1) == 1 ? c : NULL;
+}
+
+static int seal(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *a,
+		size_t alen, const uint8_t *b, size_t blen, uint8_t *out)
+{
 	int n, ok;
 
 	if (!cs->has_key) {
-		if (len) /* an empty payload may come as NULL */
-			memmove(out, in, len);
+		if (alen) /* an empty payload may come as NULL */
+			memmove(out, a, alen);
+		if (blen)
+			memmove(out + alen, b, blen);
 		return 0;
 	}
 	/* n = 2^64-1 is reserved (rekey): the spec stops before it. */
-	if (cs->n == UINT64_MAX || len > INT32_MAX)
+	if (cs->n == UINT64_MAX || alen > INT32_MAX || blen > INT32_MAX - alen)
 		return -EOVERFLOW;
-	for (int i = 0; i < 8; i++)
-		iv[4 + i] = (uint8_t)(cs->n >> (8 * i));
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	ok = c && EVP_EncryptInit_ex(c, EVP_chacha20_poly1305(), NULL, cs->k, iv) == 1 &&
-	     (adlen == 0 || EVP_EncryptUpdate(c, NULL, &n, ad, (int)adlen) == 1) &&
-	     EVP_EncryptUpdate(c, out, &n, in, (int)len) == 1 &&
-	     EVP_EncryptFinal_ex(c, out + n, &n) == 1 &&
-	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, WM_NOISE_TAG, out + len) == 1;
-	EVP_CIPHER_CTX_free(c);
-	if (!ok)
+	EVP_CIPHER_CTX *c = cs_ctx(cs, 1);
+	ok = c && (adlen == 0 || EVP_EncryptUpdate(c, NULL, &n, ad, (int)adlen) == 1) &&
+	     (alen == 0 || EVP_EncryptUpdate(c, out, &n, a, (int)alen) == 1) &&
+	     (blen == 0 || EVP_EncryptUpdate(c, out + alen, &n, b, (int)blen) == 1) &&
+	     EVP_EncryptFinal_ex(c, out + alen + blen, &n) == 1 &&
+	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, WM_NOISE_TAG, out + alen + blen) == 1;
+	if (!ok) {
+		cs->ctx_mode = 0; /* key it afresh next time */
 		return -EIO;
+	}
 	cs->n++;
 	return 0;
+}
+
+int wm_noise_encrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
+		     size_t len, uint8_t *out)
+{
+	return seal(cs, ad, adlen, in, len, NULL, 0, out);
+}
+
+int wm_noise_encrypt2(struct wm_noise_cs *cs, const uint8_t *a, size_t alen, const uint8_t *b,
+		      size_t blen, uint8_t *out)
+{
+	return seal(cs, NULL, 0, a, alen, b, blen, out);
 }
 
 int wm_noise_decrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		     size_t len, uint8_t *out)
 {
-	uint8_t iv[12] = {0}, tag[WM_NOISE_TAG];
+	uint8_t tag[WM_NOISE_TAG];
 	int n, ok;
 
 	if (!cs->has_key) {
@@ -57,21 +92,24 @@ int wm_noise_decrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, co
 		return -EOVERFLOW;
 	len -= WM_NOISE_TAG;
 	memcpy(tag, in + len, WM_NOISE_TAG);
-	for (int i = 0; i < 8; i++)
-		iv[4 + i] = (uint8_t)(cs->n >> (8 * i));
-	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
-	ok = c && EVP_DecryptInit_ex(c, EVP_chacha20_poly1305(), NULL, cs->k, iv) == 1 &&
-	     (adlen == 0 || EVP_DecryptUpdate(c, NULL, &n, ad, (int)adlen) == 1) &&
-	     EVP_DecryptUpdate(c, out, &n, in, (int)len) == 1 &&
+	EVP_CIPHER_CTX *c = cs_ctx(cs, 2);
+	ok = c && (adlen == 0 || EVP_DecryptUpdate(c, NULL, &n, ad, (int)adlen) == 1) &&
+	     (len == 0 || EVP_DecryptUpdate(c, out, &n, in, (int)len) == 1) &&
 	     EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, WM_NOISE_TAG, tag) == 1 &&
-	     EVP_DecryptFinal_ex(c, out + n, &n) == 1;
-	EVP_CIPHER_CTX_free(c);
+	     EVP_DecryptFinal_ex(c, out + len, &n) == 1;
 	if (!ok) {
+		cs->ctx_mode = 0; /* key it afresh next time */
 		OPENSSL_cleanse(out, len);
 		return -EBADMSG;
 	}
 	cs->n++;
 	return 0;
+}
+
+void wm_noise_cs_free(struct wm_noise_cs *cs)
+{
+	EVP_CIPHER_CTX_free(cs->ctx); /* cleanses the key schedule */
+	OPENSSL_cleanse(cs, sizeof(*cs));
 }
 
 static int dh(const uint8_t priv[32], const uint8_t pub[32], uint8_t out[32])
@@ -143,6 +181,7 @@ static int mix_key(struct wm_noise_hs *hs, const uint8_t priv[32], const uint8_t
 	hkdf2(hs->ck, shared, 32, hs->ck, hs->cs.k);
 	hs->cs.n = 0;
 	hs->cs.has_key = true;
+	hs->cs.ctx_mode = 0; /* a new key */
 	OPENSSL_cleanse(shared, sizeof(shared));
 	return 0;
 }
@@ -311,6 +350,7 @@ void wm_noise_hs_split(struct wm_noise_hs *hs, struct wm_noise_cs *send, struct 
 
 void wm_noise_hs_wipe(struct wm_noise_hs *hs)
 {
+	EVP_CIPHER_CTX_free(hs->cs.ctx);
 	OPENSSL_cleanse(hs, sizeof(*hs));
 }
 

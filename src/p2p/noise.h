@@ -21,16 +21,28 @@ struct wm_noise_cs {
 	uint8_t k[32];
 	uint64_t n;
 	bool has_key;
+	/* libcrypto's context, keyed once and given only the nonce per
+	 * message (setting up a context per message cost more than sealing
+	 * a datagram): made at the first use, freed by wm_noise_cs_free. */
+	void *ctx;
+	int ctx_mode; /* 0: not keyed for k; 1 encrypt, 2 decrypt */
 };
 
 /* AEAD with the nonce n++ (little-endian after 4 zero bytes). encrypt
- * writes len + 16 bytes; decrypt len - 16. 0, -EBADMSG for a forged or
- * short message, -EOVERFLOW when the nonce is used up. Without a key both
- * copy the input, as the spec says. */
+ * writes len + 16 bytes; decrypt len - 16, in place when out == in. 0,
+ * -EBADMSG for a forged or short message, -EOVERFLOW when the nonce is used
+ * up. Without a key both copy the input, as the spec says. */
 int wm_noise_encrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		     size_t len, uint8_t *out);
 int wm_noise_decrypt(struct wm_noise_cs *cs, const uint8_t *ad, size_t adlen, const uint8_t *in,
 		     size_t len, uint8_t *out);
+/* wm_noise_encrypt of the concatenation of two parts (a yamux header and
+ * its payload) without joining them first: out gets a + b + 16 bytes. */
+int wm_noise_encrypt2(struct wm_noise_cs *cs, const uint8_t *a, size_t alen, const uint8_t *b,
+		      size_t blen, uint8_t *out);
+/* Frees the context and wipes the key; cs is unusable after (NULL-safe
+ * fields: calling it twice is fine). */
+void wm_noise_cs_free(struct wm_noise_cs *cs);
 
 struct wm_noise_hs {
 	bool initiator;

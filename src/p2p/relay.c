@@ -31,6 +31,7 @@
  * HOLD_LOW they flow again. Far below yamux's 1 MiB bound, which resets. */
 #define HOLD_HIGH (256u * 1024u)
 #define HOLD_LOW (64u * 1024u)
+#define SPLICE_WINDOW (512u * 1024u)
 #define DRAIN_MS 5
 
 /* One stream that reads exactly one relay message first. */
@@ -464,6 +465,11 @@ static void stop_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, siz
 			ok.limit_data = lim->circuit_bytes;
 		}
 		c->state = H_SPLICE;
+		/* Both sides may send twice yamux's window before they wait
+		 * for us: what is held here stays below HOLD_HIGH plus that,
+		 * under yamux's 1 MiB bound. */
+		wm_p2p_set_window(c->src, SPLICE_WINDOW);
+		wm_p2p_set_window(c->dst, SPLICE_WINDOW);
 		if (lim->circuit_duration_s)
 			c->deadline_ms = now_ms(c->rs) + (uint64_t)lim->circuit_duration_s * 1000u;
 		char a[WM_PEERID_TEXT_MAX], b[WM_PEERID_TEXT_MAX];

@@ -23,6 +23,11 @@
  * up to this much (one Noise frame with the yamux header), not one per
  * relay batch: fewer frames, encryptions and syscalls per datagram. */
 #define TXBUF (WM_NOISE_PLAIN_MAX - WM_YAMUX_HDR_LEN)
+/* Over a relayed connection that frame is itself carried in a yamux frame
+ * of the relay's connection: this much less lets the sealed inner frame
+ * (its 2-byte length, yamux header and tag) fill one outer Noise message
+ * instead of spilling 30 bytes into a second one. */
+#define TXBUF_RELAYED (TXBUF - 2 - WM_YAMUX_HDR_LEN - WM_NOISE_TAG)
 #define RELAY_AFTER_MS 2000 /* down this long: a relayed connection is tried too */
 #define CHECK_UP_MS 1000    /* a stream is up: is it still? */
 #define CHECK_DOWN_MS 50    /* none yet: connect, open, and look again soon */
@@ -35,6 +40,10 @@
 #define PENDING_MAX_AGE_MS 2000 /* older ones are WireGuard's past: dropped */
 #define STREAMS_MAX 4		/* of one link, inbound and outbound */
 #define REFUSED_LOG_MS 60000
+/* The receive window we grant a link's stream: datagrams go to WireGuard as
+ * they come (nothing is held), and with yamux's 256 KiB the sender waited
+ * for an update every 128 KiB, a round trip through both loops. */
+#define WG_WINDOW (1024u * 1024u)
 
 struct wgstream {
 	struct wgstream *next;
@@ -90,10 +99,8 @@ static struct wm_p2p_wg *link_of(struct wgset *set, const struct wm_peer_id *pee
 
 static bool stream_ready(const struct wgstream *ws)
 {
-	struct wm_p2p_stream_info in;
-
-	wm_p2p_stream_info(ws->s, &in);
-	return in.ready;
+	/* asked for every batch: no printing of addresses here */
+	return wm_p2p_stream_ready(ws->s);
 }
 
 static struct wgstream *stream_add(struct wm_p2p_wg *w, struct wm_p2p_stream *s)
@@ -108,6 +115,7 @@ static struct wgstream *stream_add(struct wm_p2p_wg *w, struct wm_p2p_stream *s)
 	w->streams = ws;
 	if (!w->tx)
 		w->tx = ws;
+	wm_p2p_set_window(s, WG_WINDOW);
 	return ws;
 }
 
@@ -161,10 +169,16 @@ static int on_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_str
 
 static void stream_remove(struct wgstream *ws);
 
+/* Whole datagrams go to WireGuard from where they lie in the decrypted
+ * frame, this many per send (one GSO run at most). */
+#define RX_BATCH 64
+
 static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
 {
 	struct wgstream *ws = ud;
 	struct wm_p2p_wg *w = ws->w;
+	struct iovec iov[RX_BATCH];
+	unsigned n = 0;
 
 	while (len) {
 		size_t want = WM_P2PWG_HDR;
@@ -172,16 +186,27 @@ static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_
 		size_t dl, used;
 
 		if (ws->n == 0) {
-			/* Whole datagrams straight from the read, no copy here. */
+			/* Whole datagrams straight from the frame, no copy. */
 			int rc = wm_p2pwg_next(buf, len, &d, &dl, &used);
 			if (rc < 0)
 				goto bad;
 			if (rc == 1) {
-				wm_relay_queue(w->relay, d, dl);
+				iov[n].iov_base = (void *)d;
+				iov[n++].iov_len = dl;
+				if (n == RX_BATCH) {
+					wm_relay_send(w->relay, iov, n);
+					n = 0;
+				}
 				buf += used;
 				len -= used;
 				continue;
 			}
+		}
+		/* A datagram cut by the frame's end: gathered (a copy), after
+		 * the ones before it. */
+		if (n) {
+			wm_relay_send(w->relay, iov, n);
+			n = 0;
 		}
 		if (ws->n >= WM_P2PWG_HDR) {
 			int rc = wm_p2pwg_next(ws->buf, ws->n, &d, &dl, &used);
@@ -202,10 +227,10 @@ static void on_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_
 			ws->n = 0;
 		}
 	}
-	wm_relay_flush(w->relay);
+	wm_relay_send(w->relay, iov, n); /* also what the gathering queued */
 	return;
 bad:
-	wm_relay_flush(w->relay);
+	wm_relay_send(w->relay, iov, n);
 	wm_warn("libp2p: %s from %s: a datagram length out of bounds, stream reset",
 		WM_P2PWG_PROTOCOL, w->peer_text);
 	wm_p2p_reset(s); /* no gone after our own reset */
@@ -245,7 +270,9 @@ static void tx_flush(struct wm_p2p_wg *w)
 {
 	if (!w->ntx)
 		return;
-	if (!w->tx || wm_p2p_stream_queued(w->tx->s) + w->ntx > WM_P2P_DGRAM_QUEUE_MAX ||
+	/* With the framing a relayed write adds (64), so that the relay's
+	 * stream never holds more than yamux's bound, which would reset it. */
+	if (!w->tx || wm_p2p_stream_queued(w->tx->s) + w->ntx + 64 > WM_P2P_DGRAM_QUEUE_MAX ||
 	    wm_p2p_write(w->tx->s, w->txbuf, w->ntx) != 0) {
 		for (size_t off = 0; off + WM_P2PWG_HDR <= w->ntx;) {
 			w->tx_dropped++;
@@ -273,9 +300,10 @@ static int relay_send_cb(void *data, const struct iovec *pkts, unsigned n)
 		}
 		return 0; /* counted as dropped: most are */
 	}
+	size_t max = wm_p2p_stream_relayed(w->tx->s) ? TXBUF_RELAYED : TXBUF;
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = pkts[i].iov_len;
-		if (w->ntx + WM_P2PWG_HDR + len > TXBUF)
+		if (w->ntx + WM_P2PWG_HDR + len > max)
 			tx_flush(w);
 		if (wm_p2pwg_header(len, w->txbuf + w->ntx))
 			continue; /* the relay never takes one that large */
@@ -303,6 +331,7 @@ static void timer_cb(uv_timer_t *t)
 	struct wm_p2p *host = w->set->host;
 	bool pending = false;
 
+	wm_relay_trim(w->relay); /* an idle link holds no read buffers */
 	for (struct wgstream *ws = w->streams; ws; ws = ws->next) {
 		if (stream_ready(ws)) {
 			if (!w->tx || !stream_ready(w->tx))
@@ -343,6 +372,7 @@ static void timer_cb(uv_timer_t *t)
 			free(ws);
 			return;
 		}
+		wm_p2p_set_window(ws->s, WG_WINDOW);
 		ws->next = w->streams;
 		w->streams = ws;
 		if (!w->tx)

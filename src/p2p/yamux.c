@@ -12,6 +12,7 @@ struct wm_yamux_stream {
 	uint32_t send_window;
 	uint32_t recv_window;
 	uint32_t recv_consumed; /* since our last window update */
+	uint32_t window;	/* what we grant in all: WM_YAMUX_WINDOW or more */
 	bool local_fin, remote_fin, fin_pending;
 	bool hold; /* wm_yamux_hold: grant no more window for now */
 	uint8_t *pending;
@@ -52,6 +53,7 @@ int wm_yamux_init(struct wm_yamux *y, bool client, size_t max_streams, const str
 	y->client = client;
 	y->next_id = client ? 1 : 2;
 	y->max_streams = max_streams;
+	y->max_data = 65536;
 	y->cb = cb;
 	y->ud = ud;
 	return 0;
@@ -88,6 +90,7 @@ static struct wm_yamux_stream *add(struct wm_yamux *y, uint32_t id)
 	s->id = id;
 	s->send_window = WM_YAMUX_WINDOW;
 	s->recv_window = WM_YAMUX_WINDOW;
+	s->window = WM_YAMUX_WINDOW;
 	return s;
 }
 
@@ -138,20 +141,24 @@ static size_t send_data(struct wm_yamux *y, struct wm_yamux_stream *s, const uin
 		size_t n = len - sent;
 		if (n > s->send_window)
 			n = s->send_window;
-		if (n > 65536)
-			n = 65536;
+		if (y->max_data && n > y->max_data)
+			n = y->max_data;
 		uint8_t b[WM_YAMUX_HDR_LEN];
 		struct wm_yamux_hdr h = {0, WM_YAMUX_DATA, 0, s->id, (uint32_t)n};
 		wm_yamux_hdr_encode(&h, b);
-		/* Header and payload in one call: the owner may encrypt each
-		 * call into its own frame. */
-		uint8_t *frame = malloc(sizeof(b) + n);
-		if (!frame)
-			break;
-		memcpy(frame, b, sizeof(b));
-		memcpy(frame + sizeof(b), buf + sent, n);
-		y->cb->send(y->ud, frame, sizeof(b) + n);
-		free(frame);
+		if (y->cb->send2) {
+			y->cb->send2(y->ud, b, sizeof(b), buf + sent, n);
+		} else {
+			/* Header and payload in one call: the owner may
+			 * encrypt each call into its own frame. */
+			uint8_t *frame = malloc(sizeof(b) + n);
+			if (!frame)
+				break;
+			memcpy(frame, b, sizeof(b));
+			memcpy(frame + sizeof(b), buf + sent, n);
+			y->cb->send(y->ud, frame, sizeof(b) + n);
+			free(frame);
+		}
 		s->send_window -= (uint32_t)n;
 		sent += n;
 	}
@@ -348,7 +355,7 @@ static void data_done(struct wm_yamux *y)
 {
 	struct wm_yamux_stream *s = find(y, y->cur.stream);
 
-	if (s && !s->hold && s->recv_consumed >= WM_YAMUX_WINDOW / 2 && !s->remote_fin) {
+	if (s && !s->hold && s->recv_consumed >= s->window / 2 && !s->remote_fin) {
 		uint32_t n = s->recv_consumed;
 		s->recv_consumed = 0;
 		s->recv_window += n;
@@ -425,6 +432,23 @@ void wm_yamux_hold(struct wm_yamux *y, uint32_t id, bool hold)
 		s->recv_window += n;
 		send_hdr(y, WM_YAMUX_WINDOW_UPDATE, 0, s->id, n);
 	}
+}
+
+int wm_yamux_set_window(struct wm_yamux *y, uint32_t id, uint32_t bytes)
+{
+	struct wm_yamux_stream *s = find(y, id);
+
+	if (!s)
+		return -ENOENT;
+	if (bytes > WM_YAMUX_WINDOW_MAX)
+		return -EINVAL;
+	if (bytes <= s->window || s->remote_fin)
+		return 0;
+	uint32_t more = bytes - s->window;
+	s->window = bytes;
+	s->recv_window += more;
+	send_hdr(y, WM_YAMUX_WINDOW_UPDATE, 0, s->id, more);
+	return 0;
 }
 
 size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id)

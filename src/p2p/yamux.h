@@ -14,6 +14,7 @@
 
 #define WM_YAMUX_HDR_LEN 12
 #define WM_YAMUX_WINDOW (256u * 1024u)
+#define WM_YAMUX_WINDOW_MAX (16u * 1024u * 1024u) /* go-yamux's largest */
 #define WM_YAMUX_PENDING_MAX (1024u * 1024u)			/* held back per stream */
 #define WM_YAMUX_SESSION_PENDING_MAX (2 * WM_YAMUX_PENDING_MAX) /* and per session */
 
@@ -43,6 +44,11 @@ struct wm_yamux_cb {
 	void (*stream_gone)(void *ud, uint32_t id); /* reset, or closed both ways */
 	void (*pong)(void *ud, uint32_t opaque);
 	void (*go_away)(void *ud, uint32_t code);
+	/* Optional: a data frame as its header and payload (the payload
+	 * points into the writer's buffer), so that the owner can seal both
+	 * into one message without joining them; without it, send gets the
+	 * frame joined. */
+	void (*send2)(void *ud, const uint8_t *hdr, size_t hlen, const uint8_t *buf, size_t len);
 };
 
 struct wm_yamux_stream;
@@ -61,6 +67,9 @@ struct wm_yamux {
 	struct wm_yamux_hdr cur;
 	uint32_t data_left;
 	size_t npending; /* held back over all streams */
+	/* The largest DATA payload we send (65536 by default; the owner may
+	 * lower it so that a frame fits one message of its channel). */
+	uint32_t max_data;
 };
 
 /* 0 or -ENOMEM. max_streams bounds the streams open at once, both ways. */
@@ -89,6 +98,12 @@ size_t wm_yamux_count(const struct wm_yamux *y);
 /* Backpressure (the relay): while held, consumed data is not granted back
  * as window, so the peer stops sending at its window; releasing grants it. */
 void wm_yamux_hold(struct wm_yamux *y, uint32_t id, bool hold);
+/* Raises the stream's receive window to bytes (at most
+ * WM_YAMUX_WINDOW_MAX; never lowers it), granting the difference at once:
+ * for a stream whose data the owner consumes as it comes (WireGuard over
+ * libp2p), so that the sender is not stopped every 256 KiB to wait for an
+ * update. 0, -ENOENT, -EINVAL beyond the maximum. */
+int wm_yamux_set_window(struct wm_yamux *y, uint32_t id, uint32_t bytes);
 /* Bytes of ours held back on the stream, waiting for the peer's window. */
 size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id);
 

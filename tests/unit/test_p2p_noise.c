@@ -107,6 +107,63 @@ static void test_cacophony(void **state)
 	assert_int_equal(wm_noise_decrypt(&rs_recv, NULL, 0, c, 15, p), -EBADMSG);
 	wm_noise_hs_wipe(&i);
 	wm_noise_hs_wipe(&r);
+	wm_noise_cs_free(&is_send);
+	wm_noise_cs_free(&is_recv);
+	wm_noise_cs_free(&rs_send);
+	wm_noise_cs_free(&rs_recv);
+}
+
+/* The data path's forms: a message sealed from two parts equals the one
+ * sealed from their concatenation, decryption works in place, and one
+ * context per direction serves many messages of every size (the nonce,
+ * not a new context, changes), also after a forged one. */
+static void test_transport_reuse(void **state)
+{
+	static uint8_t msg[WM_NOISE_PLAIN_MAX], one[WM_NOISE_MAX], two[WM_NOISE_MAX];
+	struct wm_noise_cs a = {.has_key = true}, b = {.has_key = true};
+	struct wm_noise_cs ra = {.has_key = true};
+	(void)state;
+
+	for (int k = 0; k < 32; k++)
+		a.k[k] = b.k[k] = ra.k[k] = (uint8_t)(k * 7 + 1);
+	for (size_t k = 0; k < sizeof(msg); k++)
+		msg[k] = (uint8_t)(k * 31 + 5);
+	static const size_t sizes[] = {0, 1, 12, 13, 1500, 65507, WM_NOISE_PLAIN_MAX};
+	for (int round = 0; round < 3; round++) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			size_t len = sizes[i], split = len > 12 ? 12 : len;
+			assert_int_equal(wm_noise_encrypt(&a, NULL, 0, msg, len, one), 0);
+			assert_int_equal(
+			    wm_noise_encrypt2(&b, msg, split, msg + split, len - split, two), 0);
+			assert_memory_equal(one, two, len + WM_NOISE_TAG);
+			if (i == 2) { /* a forged one: refused, the next still opens */
+				one[0] ^= 1;
+				assert_int_equal(
+				    wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, one),
+				    -EBADMSG);
+				assert_int_equal(wm_noise_encrypt(&a, NULL, 0, msg, len, one), 0);
+				assert_int_equal(wm_noise_encrypt2(&b, msg, len, NULL, 0, two), 0);
+				assert_memory_equal(one, two, len + WM_NOISE_TAG);
+				/* the receiver's nonce did not move: this one is
+				 * a message later than it expects */
+				assert_int_equal(
+				    wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, two),
+				    -EBADMSG);
+				ra.n++;
+				assert_int_equal(
+				    wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, one), 0);
+				assert_memory_equal(one, msg, len);
+				continue;
+			}
+			assert_int_equal(wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, one),
+					 0);
+			assert_memory_equal(one, msg, len);
+		}
+	}
+	assert_true(a.n == b.n && ra.n == a.n);
+	wm_noise_cs_free(&a);
+	wm_noise_cs_free(&b);
+	wm_noise_cs_free(&ra);
 }
 
 /* Two libp2p sides: payloads are signed and checked, peer IDs learnt. */
@@ -145,6 +202,7 @@ static void test_libp2p_handshake(void **state)
 	struct wm_noise_hs copy = i;
 	msg[40] ^= 1;
 	assert_int_equal(wm_noise_hs_read(&copy, msg, (size_t)n, got, sizeof(got)), -EBADMSG);
+	wm_noise_hs_wipe(&copy);
 	msg[40] ^= 1;
 	n = wm_noise_hs_read(&i, msg, (size_t)n, got, sizeof(got));
 	assert_int_equal(n, pl);
@@ -169,6 +227,8 @@ static void test_libp2p_handshake(void **state)
 	assert_true(wm_peer_id_equal(&pid, &want));
 	assert_true(wm_noise_hs_done(&i) && wm_noise_hs_done(&r));
 	assert_int_equal(wm_noise_hs_write(&i, NULL, 0, msg, sizeof(msg)), -EPROTO);
+	wm_noise_hs_wipe(&i);
+	wm_noise_hs_wipe(&r);
 }
 
 int main(void)
@@ -176,6 +236,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cacophony),
 		cmocka_unit_test(test_libp2p_handshake),
+		cmocka_unit_test(test_transport_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -220,6 +220,53 @@ static void test_window(void **state)
 	free(big);
 }
 
+/* A larger window (WireGuard's streams): granted at once, the sender sends
+ * that much before it waits, the receiver still refuses more than it
+ * granted, and updates come once half of the larger window is consumed. */
+static void test_set_window(void **state)
+{
+	struct side a, b;
+	uint32_t id;
+	const uint32_t w = 4 * WM_YAMUX_WINDOW;
+	uint8_t *big = calloc(1, w);
+	(void)state;
+
+	setup_pair(&a, &b, 4);
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	pump_all(&a, &b);
+	assert_int_equal(wm_yamux_set_window(&b.y, id, WM_YAMUX_WINDOW_MAX + 1), -EINVAL);
+	assert_int_equal(wm_yamux_set_window(&b.y, 999, w), -ENOENT);
+	assert_int_equal(wm_yamux_set_window(&b.y, id, w), 0);
+	assert_int_equal(wm_yamux_set_window(&b.y, id, WM_YAMUX_WINDOW), 0); /* never lower */
+	pump_all(&a, &b);
+	assert_int_equal(wm_yamux_write(&a.y, id, big, w), 0);
+	assert_int_equal(wm_yamux_pending(&a.y, id), 0); /* all of it within the window */
+	assert_int_equal(wm_yamux_write(&a.y, id, big, 100), 0);
+	assert_int_equal(wm_yamux_pending(&a.y, id), 100);
+	assert_int_equal(pump(&a, &b), 0);
+	assert_int_equal(b.received, w);
+	pump_all(&a, &b);
+	assert_int_equal(b.received, w + 100);
+	/* the rest flows with updates of the larger window */
+	assert_int_equal(wm_yamux_write(&a.y, id, big, w / 2), 0);
+	assert_int_equal(wm_yamux_write(&a.y, id, big, w / 2), 0);
+	pump_all(&a, &b);
+	assert_int_equal(b.received, 2 * (size_t)w + 100);
+	teardown_pair(&a, &b);
+
+	/* A peer sending beyond the larger window is still refused. */
+	setup_pair(&a, &b, 4);
+	assert_int_equal(wm_yamux_open(&a.y, &id), 0);
+	pump_all(&a, &b);
+	assert_int_equal(wm_yamux_set_window(&b.y, id, w), 0);
+	struct wm_yamux_hdr h = {0, WM_YAMUX_DATA, 0, id, w + 1};
+	uint8_t hb[WM_YAMUX_HDR_LEN];
+	wm_yamux_hdr_encode(&h, hb);
+	assert_int_equal(wm_yamux_feed(&b.y, hb, sizeof(hb)), -EPROTO);
+	teardown_pair(&a, &b);
+	free(big);
+}
+
 /* Holding a stream's reads (the relay's backpressure): the sender stops at
  * its window and keeps the rest; released, all of it arrives. */
 static void test_hold(void **state)
@@ -319,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_header),
 		cmocka_unit_test(test_stream_lifecycle),
 		cmocka_unit_test(test_window),
+		cmocka_unit_test(test_set_window),
 		cmocka_unit_test(test_limits_and_violations),
 		cmocka_unit_test(test_held_back_per_session),
 		cmocka_unit_test(test_hold),
