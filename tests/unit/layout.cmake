@@ -18,3 +18,9 @@ add_test(NAME test_file_cycles_found
 set_tests_properties(test_file_cycles_found PROPERTIES TIMEOUT 60
   PASS_REGULAR_EXPRESSION "include cycle: [^\n]*/x\\.h -> [^\n]*/y\\.h \\(y\\.h\\) -> [^\n]*/x\\.h \\(x\\.h\\)\ncall cycle: [^\n]*/a\\.c -> [^\n]*/b\\.c \\(wm_b\\) -> [^\n]*/a\\.c \\(wm_a\\)"
   FAIL_REGULAR_EXPRESSION "c\\.c \\(;Traceback")
+# The product is built without unwind tables (CMakeLists.txt, "Footprint"):
+# that holds only while no thread of ours is ended by unwinding its stack.
+add_test(NAME test_no_thread_unwinding
+         COMMAND /bin/sh -c "! grep -rnE 'pthread_(cancel|exit)|g_thread_exit' src"
+         WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
+set_tests_properties(test_no_thread_unwinding PROPERTIES TIMEOUT 60)
