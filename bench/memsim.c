@@ -10,14 +10,18 @@
  * One libuv loop, one thread. Commands on stdin, one per line; every command
  * is answered with one line on stdout:
  *   status              -> "status sessions=N joined=J streaming=S joining=I
- *                          retries=R seen=K msgs=M" (K sessions saw the mark,
- *                          M messages in all)
+ *                          retries=R seen=K msgs=M lag_ms=L" (K sessions
+ *                          saw the mark, M messages in all, L the most a
+ *                          10 ms timer ran late since the mark)
  *   mark any            -> the next message on each stream counts as seen
  *   mark has PREFIX     -> a message where some peer allows PREFIX counts
  *   mark lacks PREFIX   -> a message where no peer allows PREFIX counts
  *   report PATH         -> writes one line per session to PATH:
- *                          "ID JOINED_NS SEEN_NS MSGS BYTES" (unix time in ns,
- *                          0 = not yet), answers "report N"
+ *                          "ID JOINED_NS SEEN_NS READY_NS MSGS BYTES" (unix
+ *                          time in ns, 0 = not yet; READY_NS is when the
+ *                          loop's poll returned with the marked message's
+ *                          bytes, SEEN_NS when it got to them), answers
+ *                          "report N"
  *   quit                -> leaves every session and exits
  * Errors go to stderr; a bad command is answered "error ...". */
 #include <errno.h>
@@ -75,6 +79,10 @@ struct session {
 	uint32_t msgs;
 	uint64_t bytes;
 	int64_t joined_ns, seen_ns;
+	/* when the loop learnt the bytes were there (its poll returned), as
+	 * opposed to seen_ns, when it got to them: between the two lies this
+	 * process's own backlog, which a member on a machine of its own has not */
+	int64_t ready_ns;
 };
 
 struct sim {
@@ -87,6 +95,7 @@ struct sim {
 	uint32_t keepalive_ms, heartbeat_ms;
 	uint32_t window, inflight, next;
 	uint32_t count;
+	uint32_t first; /* the index of this process's first session */
 	struct session *sessions;
 	struct wm_node_proof proof; /* valid until the next call goes out */
 	uint32_t joined, streaming, retries, seen;
@@ -95,6 +104,11 @@ struct sim {
 	char mark_prefix[MAX_PREFIX];
 	uv_pipe_t in;
 	uv_timer_t reasons_timer;
+	/* how late the loop ran a 10 ms timer, at most, since the last mark:
+	 * a busy simulator timestamps messages late (its own backlog) */
+	uv_timer_t lag_timer;
+	uint64_t lag_due_ms, lag_max_ms;
+	int64_t mono_to_real_ns; /* added to the loop's clock gives unix time */
 	char line[512];
 	size_t line_len;
 	bool quitting;
@@ -238,6 +252,10 @@ static int peers_cb(void *data, const uint8_t *msg, size_t len)
 	    (sim->mark == MARK_ANY || (sim->mark == MARK_HAS) == allows(pc, sim->mark_prefix))) {
 		se->seen = true;
 		se->seen_ns = t;
+		/* uv_now: the loop's time, taken when its poll returned */
+		se->ready_ns = (int64_t)uv_now(sim->loop) * 1000000 + sim->mono_to_real_ns;
+		if (se->ready_ns > t)
+			se->ready_ns = t;
 		sim->seen++;
 	}
 	webmesh__v1__peer_configurations__free_unpacked(pc, NULL);
@@ -419,6 +437,17 @@ static void reply(const char *fmt, ...)
 	fflush(stdout);
 }
 
+#define LAG_TICK_MS 10
+
+static void lag_cb(uv_timer_t *t)
+{
+	struct sim *sim = t->data;
+	uint64_t now = uv_now(sim->loop);
+	if (sim->lag_due_ms && now > sim->lag_due_ms && now - sim->lag_due_ms > sim->lag_max_ms)
+		sim->lag_max_ms = now - sim->lag_due_ms;
+	sim->lag_due_ms = now + LAG_TICK_MS;
+}
+
 static void close_cb(uv_handle_t *h)
 {
 	(void)h;
@@ -444,6 +473,7 @@ static void quit(struct sim *sim)
 	uv_close((uv_handle_t *)&sim->in, close_cb);
 	reasons_cb(&sim->reasons_timer);
 	uv_close((uv_handle_t *)&sim->reasons_timer, close_cb);
+	uv_close((uv_handle_t *)&sim->lag_timer, close_cb);
 }
 
 static void report(struct sim *sim, const char *path)
@@ -457,8 +487,9 @@ static void report(struct sim *sim, const char *path)
 		const struct session *se = &sim->sessions[i];
 		char id[WM_NODE_ID_MAX + 1];
 		session_id(se, id, sizeof(id));
-		fprintf(f, "%s %" PRId64 " %" PRId64 " %" PRIu32 " %" PRIu64 "\n", id,
-			se->joined_ns, se->seen ? se->seen_ns : 0, se->msgs, se->bytes);
+		fprintf(f, "%s %" PRId64 " %" PRId64 " %" PRId64 " %" PRIu32 " %" PRIu64 "\n", id,
+			se->joined_ns, se->seen ? se->seen_ns : 0, se->seen ? se->ready_ns : 0,
+			se->msgs, se->bytes);
 	}
 	if (fclose(f) != 0) {
 		reply("error cannot write %s: %s", path, strerror(errno));
@@ -474,9 +505,10 @@ static void command(struct sim *sim, char *line)
 		*arg++ = '\0';
 	if (strcmp(line, "status") == 0) {
 		reply("status sessions=%" PRIu32 " joined=%" PRIu32 " streaming=%" PRIu32
-		      " joining=%" PRIu32 " retries=%" PRIu32 " seen=%" PRIu32 " msgs=%" PRIu64,
+		      " joining=%" PRIu32 " retries=%" PRIu32 " seen=%" PRIu32 " msgs=%" PRIu64
+		      " lag_ms=%" PRIu64,
 		      sim->count, sim->joined, sim->streaming, sim->inflight, sim->retries,
-		      sim->seen, sim->msgs);
+		      sim->seen, sim->msgs, sim->lag_max_ms);
 	} else if (strcmp(line, "mark") == 0 && arg) {
 		char *pfx = strchr(arg, ' ');
 		if (pfx)
@@ -495,6 +527,7 @@ static void command(struct sim *sim, char *line)
 		for (uint32_t i = 0; i < sim->count; i++)
 			sim->sessions[i].seen = false;
 		sim->seen = 0;
+		sim->lag_max_ms = 0;
 		reply("marked");
 	} else if (strcmp(line, "report") == 0 && arg && *arg) {
 		report(sim, arg);
@@ -540,9 +573,11 @@ static void usage(FILE *f)
 	fprintf(f, "usage: wm-memsim --join HOST:PORT[,HOST:PORT...] --count N\n"
 		   "       [--insecure-skip-verify | --ca-file FILE] [--prefix sim]\n"
 		   "       [--source IPV4] [--window 100] [--keepalive-ms 1000]\n"
-		   "       [--heartbeat-ms 5000]\n"
-		   "Session i (0-based) joins through server i mod the number given, as\n"
-		   "node PREFIX%%05d, from address IPV4 + i if --source is given.\n");
+		   "       [--heartbeat-ms 5000] [--first 0]\n"
+		   "Session i (0-based, counted from --first: several processes can\n"
+		   "share a mesh's sessions) joins through server i mod the number\n"
+		   "given, as node PREFIX%%05d of i + 1, from address IPV4 + i if\n"
+		   "--source is given.\n");
 }
 
 static int parse_uint(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out)
@@ -596,6 +631,7 @@ int main(int argc, char **argv)
 		{"window", required_argument, NULL, 'w'},
 		{"keepalive-ms", required_argument, NULL, 'a'},
 		{"heartbeat-ms", required_argument, NULL, 'b'},
+		{"first", required_argument, NULL, 'f'},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
@@ -646,6 +682,10 @@ int main(int argc, char **argv)
 			    0)
 				return 2;
 			break;
+		case 'f':
+			if (parse_uint(optarg, "--first", 0, 1000000, &sim.first) < 0)
+				return 2;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -659,13 +699,13 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	char probe[WM_NODE_ID_MAX + 16];
-	snprintf(probe, sizeof(probe), "%s%05" PRIu32, sim.prefix, sim.count);
+	snprintf(probe, sizeof(probe), "%s%05" PRIu32, sim.prefix, sim.first + sim.count);
 	if (wm_node_id_check(probe, NULL) < 0) {
 		fprintf(stderr, "memsim: --prefix \"%s\" makes invalid node IDs (%s)\n", sim.prefix,
 			probe);
 		return 2;
 	}
-	if (sim.source_base && (uint64_t)sim.source_base + sim.count > UINT32_MAX) {
+	if (sim.source_base && (uint64_t)sim.source_base + sim.first + sim.count > UINT32_MAX) {
 		fprintf(stderr, "memsim: --source + --count leaves IPv4\n");
 		return 2;
 	}
@@ -702,10 +742,12 @@ int main(int argc, char **argv)
 	}
 	srand(seed);
 	sim.loop = uv_default_loop();
+	/* uv_now counts in ms of the monotonic clock that uv_hrtime reads */
+	sim.mono_to_real_ns = now_ns() - (int64_t)uv_hrtime();
 	for (uint32_t i = 0; i < sim.count; i++) {
 		struct session *se = &sim.sessions[i];
 		se->sim = &sim;
-		se->idx = i;
+		se->idx = sim.first + i;
 		/* Its own WireGuard key, as every member generates. */
 		if (wm_random(se->priv, sizeof(se->priv)) < 0) {
 			fprintf(stderr, "memsim: no randomness\n");
@@ -723,6 +765,9 @@ int main(int argc, char **argv)
 	}
 	uv_timer_init(sim.loop, &sim.reasons_timer);
 	uv_timer_start(&sim.reasons_timer, reasons_cb, REASON_REPORT_MS, REASON_REPORT_MS);
+	uv_timer_init(sim.loop, &sim.lag_timer);
+	sim.lag_timer.data = &sim;
+	uv_timer_start(&sim.lag_timer, lag_cb, LAG_TICK_MS, LAG_TICK_MS);
 	pump(&sim);
 	uv_run(sim.loop, UV_RUN_DEFAULT);
 	for (uint32_t i = 0; i < sim.count; i++)

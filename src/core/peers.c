@@ -354,8 +354,85 @@ static void add_claim(struct claim *claims, size_t *n, const struct wm_prefix *p
 	c->owner_rank = g->rank[owner];
 }
 
+/* A peer that carries at least this many addresses of other nodes (two per
+ * node: IPv4 and IPv6) carries the mesh networks in their place when the
+ * networks are known: below it (a full mesh, a short chain, the small
+ * meshes of the tests) the set stays as it was. */
+#define SUMMARY_MIN_ADDRESSES 32
+
+/*
+ * The neighbour through which self reaches most nodes takes the mesh
+ * networks instead of those nodes' addresses; every other peer keeps its
+ * own, which WireGuard prefers as longer prefixes. A member linked to its
+ * hub and to one other member got a peer set naming every node of the mesh
+ * (~580 KiB at 10,000: bench/scale, put edge); now its hub's networks and the
+ * other member, as a spoke gets. Each address still goes to the same peer as
+ * before: only addresses no node holds go to that neighbour instead of
+ * nowhere, as from a spoke. Claims are sorted and unique by prefix on entry
+ * and on return.
+ */
+static int summarise_claims(const struct graph *g, const struct wm_peers_opts *nets,
+			    struct claim **claims, size_t *n_claims, size_t n_peers,
+			    const size_t *slot)
+{
+	const struct wm_prefix *net[2] = {&nets->ipv4_network, &nets->ipv6_network};
+	size_t *carried = calloc(n_peers + 1, sizeof(*carried));
+	size_t best = NONE, w = 0;
+	struct claim *c = *claims, *grown;
+	struct wm_prefix p;
+
+	if (!carried)
+		return -ENOMEM;
+	for (size_t i = 0; i < *n_claims; i++) {
+		if (c[i].cls == 0 && c[i].owner_rank != c[i].via_rank)
+			carried[slot[c[i].via]]++;
+	}
+	for (size_t i = 0; i < *n_claims; i++) {
+		size_t k = slot[c[i].via];
+
+		if (carried[k] >= SUMMARY_MIN_ADDRESSES &&
+		    (best == NONE || carried[k] > carried[slot[best]]))
+			best = c[i].via;
+	}
+	free(carried);
+	if (best == NONE)
+		return 0;
+	grown = realloc(c, (*n_claims + 3) * sizeof(*c));
+	if (!grown)
+		return -ENOMEM;
+	c = *claims = grown;
+	for (size_t i = 0; i < *n_claims; i++) {
+		bool inside = false;
+
+		for (size_t j = 0; j < 2 && c[i].cls == 0 && c[i].via == best; j++)
+			inside |= net[j]->family == c[i].prefix.family &&
+				  wm_prefix_contains(net[j], &c[i].prefix);
+		if (!inside)
+			c[w++] = c[i];
+	}
+	/* class -1: the networks win over a route that happens to equal them */
+	for (size_t j = 0; j < 2; j++) {
+		if (normalise(net[j], -1, &p)) {
+			c[w] = (struct claim){.prefix = p,
+					      .cls = -1,
+					      .via = best,
+					      .via_rank = g->rank[best],
+					      .owner_rank = g->rank[best]};
+			w++;
+		}
+	}
+	qsort(c, w, sizeof(*c), claim_cmp);
+	*n_claims = 0;
+	for (size_t i = 0; i < w; i++) {
+		if (*n_claims > 0 && wm_prefix_equal(&c[*n_claims - 1].prefix, &c[i].prefix))
+			continue;
+		c[(*n_claims)++] = c[i];
+	}
+	return 0;
+}
+
 static int build_set(const struct graph *g, size_t self, const int64_t *dist, const size_t *hop,
-		     struct wm_peer_set *out)
+		     const struct wm_peers_opts *nets, struct wm_peer_set *out)
 {
 	const struct wm_mesh_node *me = &g->nodes[self];
 	struct claim *claims = NULL;
@@ -433,6 +510,8 @@ static int build_set(const struct graph *g, size_t self, const int64_t *dist, co
 		}
 		n_claims = w;
 	}
+	if (nets && summarise_claims(g, nets, &claims, &n_claims, n_peers, slot) < 0)
+		goto out;
 	for (size_t i = 0; i < n_claims; i++)
 		peers[slot[claims[i].via]].n_allowed_ips++;
 	for (size_t i = 0; i < n_peers; i++) {
@@ -835,7 +914,7 @@ int wm_peer_graph_compute(struct wm_peer_graph *pg, const char *self_id, struct 
 	} else {
 		r = tree(pg, self, &dist, &hop);
 		if (r == 0)
-			r = build_set(&pg->g, self, dist, hop, out);
+			r = build_set(&pg->g, self, dist, hop, pg->summary ? &pg->opts : NULL, out);
 	}
 	if (r == 0)
 		out->forwarding = fwd;

@@ -71,6 +71,8 @@ struct wm_server {
 	uv_timer_t leader_timer; /* waiting to lead or to be registered */
 	uv_timer_t self_timer;	 /* coalesced self peer updates */
 	bool self_update_pending;
+	/* when the update first stood back for the subscribers' pass (0: not) */
+	uint64_t self_deferred_ns;
 	/* self updates share the loop with the rest (services/peercache.h) */
 	struct wm_pace self_pace;
 	struct wm_sent_peers own_sent; /* our last peers, to tell which left the mesh */

@@ -15,6 +15,7 @@
 #include "services/convert.h"
 #include "store/authz.h"
 #include "services/services_int.h"
+#include "util/log.h"
 
 /* One state of the mesh, as read at one point of the log. */
 struct snapshot {
@@ -177,11 +178,14 @@ void wm_peercache_free(struct wm_peercache *pc, bool store_open)
 static int cache_load(struct wm_peercache *pc)
 {
 	if (!pc->loaded) {
+		uint64_t t0 = uv_hrtime();
 		int err = snapshot_load(pc->store, &pc->snap, pc->marked, pc->marked_data);
 		if (err)
 			return err;
 		pc->loaded = true;
 		pc->loads++;
+		wm_debug("peer graph of %zu nodes loaded in %llu us", pc->snap.n_nodes,
+			 (unsigned long long)((uv_hrtime() - t0) / 1000));
 	}
 	return 0;
 }

@@ -112,6 +112,11 @@ void wm_services_seen(struct wm_services *s, const char *node_id);
  * from the arena. */
 void wm_services_unreachable(struct wm_services *s, struct wm_arena *a, char ***ids, size_t *n);
 
+/* Whether a pass over the subscribers' peer sets is under way or due now
+ * (not held back by pacing): a server's own update waits for it, since
+ * thousands of members wait on the pass and only one node on the update. */
+bool wm_services_peers_pass_due(struct wm_services *s);
+
 /* Computes the peers of node_id from the store into *out (strings in a).
  * -ENOENT if the node is not in the mesh. Used by Join, subscriptions and the
  * daemon's own WireGuard config on servers. */

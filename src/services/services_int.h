@@ -27,8 +27,11 @@ struct wm_services {
 	bool notify_restart;
 	/* counters for the log; start and busy time (ns) of the pass under
 	 * way; its pacing (core/pace.h) */
-	uint64_t notify_computed, notify_skipped;
+	uint64_t notify_computed, notify_skipped, notify_sent, notify_slices;
 	uint64_t notify_pass_start, notify_pass_cost;
+	/* when the first change the pass answers was applied here (0: none
+	 * waiting), for the log's breakdown of a change's latency */
+	uint64_t notify_change_ns;
 	struct wm_pace notify_pace;
 	/* Joins applied and not yet answered: answered together once the
 	 * batch of entries they came in is applied, from one read of the

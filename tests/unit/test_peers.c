@@ -513,6 +513,94 @@ static void test_hub_and_spokes_share_one_tree(void **state)
 	free(edges);
 }
 
+/* The peer whose allowed IPs hold addr most specifically, as WireGuard
+ * picks one; NONE-like SIZE_MAX if none does. */
+static size_t peer_for(const struct wm_peer_set *set, const struct wm_prefix *addr)
+{
+	size_t best = SIZE_MAX;
+	int best_len = -1;
+
+	for (size_t i = 0; i < set->n_peers; i++)
+		for (size_t j = 0; j < set->peers[i].n_allowed_ips; j++) {
+			const struct wm_prefix *p = &set->peers[i].allowed_ips[j];
+
+			if (wm_prefix_contains(p, addr) && p->len > best_len) {
+				best = set->peers[i].node;
+				best_len = p->len;
+			}
+		}
+	return best;
+}
+
+/* Two hubs of 99 spokes each, linked; spoke n0001 also linked to n0002 (a
+ * spoke of its own hub) and to n0150 (a spoke of the other). n0001 is no
+ * spoke now, yet its set names its three neighbours only: the neighbour that
+ * reaches most nodes carries the mesh networks, the other two their nodes'
+ * addresses. Every node's address still goes to the same peer as in the set
+ * computed without the networks, which names each one. */
+static void test_summary_beyond_spokes(void **state)
+{
+	enum { N = 200 };
+	struct wm_mesh_node *nodes = calloc(N, sizeof(*nodes));
+	struct wm_mesh_edge *edges = calloc(N + 4, sizeof(*edges));
+	struct wm_peers_opts o = test_opts();
+	struct wm_peer_set full, sum;
+	size_t n_edges = 0;
+
+	(void)state;
+	for (int i = 0; i < N; i++) {
+		snprintf(nodes[i].id, sizeof(nodes[i].id), "n%04d", i);
+		nodes[i].ipv4 = wm_prefix_from_ipv4_u32(0x0a000001u + (uint32_t)i, 32);
+		if (i == 0 || i == 100)
+			continue;
+		snprintf(edges[n_edges].source, sizeof(edges[n_edges].source), "%s",
+			 i < 100 ? "n0000" : "n0100");
+		snprintf(edges[n_edges].target, sizeof(edges[n_edges].target), "n%04d", i);
+		edges[n_edges++].weight = 1;
+	}
+	const char *extra[][2] = {{"n0000", "n0100"}, {"n0001", "n0002"}, {"n0001", "n0150"}};
+	for (size_t k = 0; k < 3; k++) {
+		snprintf(edges[n_edges].source, sizeof(edges[n_edges].source), "%s", extra[k][0]);
+		snprintf(edges[n_edges].target, sizeof(edges[n_edges].target), "%s", extra[k][1]);
+		edges[n_edges++].weight = 1;
+	}
+	assert_int_equal(wm_prefix_parse("192.168.0.0/16", &nodes[150].routes[0]), 0);
+	nodes[150].n_routes = 1;
+	assert_int_equal(wm_peers_compute_opts(nodes, N, edges, n_edges, NULL, "n0001", &full), 0);
+	assert_int_equal(wm_peers_compute_opts(nodes, N, edges, n_edges, &o, "n0001", &sum), 0);
+	assert_int_equal(full.n_peers, 3);
+	assert_int_equal(sum.n_peers, 3);
+	assert_false(sum.summarised);
+	size_t with_networks = 0, listed = 0;
+	for (size_t i = 0; i < sum.n_peers; i++) {
+		for (size_t j = 0; j < sum.peers[i].n_allowed_ips; j++)
+			with_networks += sum.peers[i].allowed_ips[j].len == 8;
+		listed += sum.peers[i].n_allowed_ips;
+	}
+	/* one peer has the networks; n0002 has its own address; n0150 the
+	 * other hub's nodes and its route (about a hundred); none has every node */
+	assert_int_equal(with_networks, 1);
+	assert_true(listed < N - 50);
+	for (int v = 0; v < N; v++) {
+		if (v == 1)
+			continue;
+		size_t want = peer_for(&full, &nodes[v].ipv4);
+
+		assert_true(want != SIZE_MAX);
+		assert_int_equal(peer_for(&sum, &nodes[v].ipv4), want);
+	}
+	{
+		struct wm_prefix route;
+
+		assert_int_equal(wm_prefix_parse("192.168.0.0/16", &route), 0);
+		assert_int_equal(peer_for(&sum, &route), peer_for(&full, &route));
+	}
+	wm_peer_set_free(&full);
+	wm_peer_set_free(&sum);
+	free(nodes);
+	free(edges);
+}
+
 static int str_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -841,6 +929,7 @@ int main(void)
 		cmocka_unit_test(test_forwarding_without_networks),
 		cmocka_unit_test(test_graph_matches_single),
 		cmocka_unit_test(test_hub_and_spokes_share_one_tree),
+		cmocka_unit_test(test_summary_beyond_spokes),
 		cmocka_unit_test(test_order_independent),
 		cmocka_unit_test(test_path_change_diff),
 		cmocka_unit_test(test_ice_table),
