@@ -102,3 +102,80 @@ def test_sites_meet_through_the_relay(topo):
     assert "libp2p-relay" in text, text
     # The relay counts the circuit it carries.
     assert field(srv.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1
+
+
+def no_udp_and_no_inbound_tcp_from(other_ip):
+    """A stateful firewall: UDP with the other site dropped both ways, and
+    every TCP connection the other site starts; a SYN answering one of our
+    own (the simultaneous open of DCUtR's punch) is in the reply direction
+    of our attempt, established, and let in."""
+    return f"""
+table inet wmh-site {{
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    ip saddr {other_ip} meta l4proto udp drop
+    ip saddr {other_ip} meta l4proto tcp ct state new drop
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    ip daddr {other_ip} meta l4proto udp drop
+  }}
+}}
+"""
+
+
+def test_dcutr_upgrades_the_wireguard_link(topo):
+    """Two sites whose UDP to each other fails and whose firewalls drop the
+    TCP connections the other starts: the WireGuard pair goes over libp2p
+    through the relay first, DCUtR punches a direct connection that replaces
+    the relayed one, and WireGuard follows onto it: the path becomes
+    libp2p-direct over a hole-punched connection, with no relayed connection
+    left, and pings pass."""
+    srv = topo.add_node("srv")
+    srv.start("--bootstrap", "--node-id", "srv", "--endpoints",
+              f"{srv.underlay}:{wmtest.WG_PORT}", "--libp2p-listen",
+              f"/ip4/{srv.underlay}/tcp/{PORT}", "--libp2p-relay",
+              "--ice-handshake-timeout", "5")
+    srv.wait_ready("leader")
+    pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
+    topo.fingerprint = wait_until(lambda: (m := pat.search(srv.log())) and m.group(1), 10,
+                                  "the join fingerprint")
+    topo.server = srv
+    rid = field(srv.status(), "libp2pPeerId", "libp2p_peer_id")
+
+    a, b = topo.add_node("a"), topo.add_node("b")
+    for n, other in ((a, b), (b, a)):
+        n.netns_exec("nft", "-f", "-", input=no_udp_and_no_inbound_tcp_from(other.underlay))
+    for n in (a, b):
+        n.start(*topo.join_args(n, "--libp2p-listen", f"/ip4/{n.underlay}/tcp/{PORT}",
+                                "--libp2p-peers",
+                                f"/ip4/{srv.underlay}/tcp/{PORT}/p2p/{rid}",
+                                "--ice-handshake-timeout", "2"))
+        n.wait_ready("member")
+    bid = field(b.status(), "libp2pPeerId", "libp2p_peer_id")
+
+    def punched(node, other_id):
+        st = node.status()
+        cs = [c for c in field(st, "libp2pConnections", "libp2p_connections", [])
+              if field(c, "peerId", "peer_id") == other_id]
+        ok = [c for c in cs if not c.get("relayed") and field(c, "holePunched", "hole_punched")]
+        return ok and not any(c.get("relayed") for c in cs) and ok
+
+    pa = wait_until(lambda: path_is(a, "b", "libp2p-direct") and punched(a, bid), scaled(90),
+                    "a's path to b over a hole-punched connection")
+    assert pa
+    wait_until(lambda: path_is(b, "a", "libp2p-direct"), scaled(30),
+               "b's path to a over the punched connection")
+    # WireGuard went through the relay before the punch replaced it.
+    assert "goes over libp2p now" in a.log() or "goes over libp2p now" in b.log()
+    assert field(srv.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1 or \
+        "relayed)" in a.log() or "relayed)" in b.log()
+    ip_b = b.status()["address_ipv4"].split("/")[0]
+    ip_a = a.status()["address_ipv4"].split("/")[0]
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), scaled(30), "a -> b over the punch")
+    wait_until(lambda: b.ping(ip_a, count=1, wait=1), scaled(15), "b -> a over the punch")
+    # and the bytes went over the punched connection, not the relay
+    p = path_is(a, "b", "libp2p-direct")
+    assert p and field(p, "libp2pRelayPeerId", "libp2p_relay_peer_id", "") == "", p
+    assert a.ping(ip_b, count=3, wait=1)
+    assert punched(a, bid)
