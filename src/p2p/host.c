@@ -929,13 +929,27 @@ static void mux_ready(struct conn *c)
 	/* A direct connection replaces relayed ones to the same peer (the
 	 * upgrade DCUtR is for): the relay's bytes are spent no more. */
 	if (!c->relayed) {
+		bool replaced = false, replaced_ephemeral = false;
 		for (struct conn *o = c->host->conns, *next; o; o = next) {
 			next = o->next;
 			if (o != c && o->relayed && o->state == C_MUX &&
 			    wm_peer_id_equal(&o->peer, &c->peer)) {
+				replaced = true;
+				replaced_ephemeral = replaced_ephemeral || o->ephemeral;
 				conn_close(o, "a direct connection replaces it");
 				next = c->host->conns; /* the list changed */
 			}
+		}
+		/* A punched connection carries what the relayed one did, so
+		 * it is closed once idle as that one would have been (one
+		 * dialed for streams, a WireGuard link's); one that replaces
+		 * none (its punch completed after the relayed connection was
+		 * gone) is nobody's once idle. Else it would outlive the
+		 * streams it was made for and stay the peer's best connection
+		 * while its path may have silently died. */
+		if (c->punched && !c->ephemeral && (replaced_ephemeral || !replaced)) {
+			c->ephemeral = true;
+			c->host->nephemeral++;
 		}
 	}
 	open_stream(c, S_IDENTIFY);
@@ -2235,7 +2249,7 @@ static const struct wm_p2p_stream_cb via_cb = {
 	.gone = via_gone,
 };
 
-int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound,
+int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound, bool ephemeral,
 		     const struct wm_peer_id *peer, const struct wm_peer_id *relay,
 		     const uint8_t *early, size_t nearly)
 {
@@ -2249,6 +2263,12 @@ int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *ps, bool outbound,
 	}
 	c->via = s;
 	c->relay_id = *relay;
+	/* A circuit dialed for a link's streams holds one of the relay's
+	 * slots: it goes once idle, as a direct dial for them does. */
+	if (ephemeral) {
+		c->ephemeral = true;
+		p->nephemeral++;
+	}
 	/* Outbound, Noise must prove the target; inbound, the relay's word
 	 * on who dials is only a claim: the handshake says who it is. */
 	if (outbound) {

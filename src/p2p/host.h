@@ -239,8 +239,10 @@ uv_loop_t *wm_p2p_loop(const struct wm_p2p *p);
  * owner hands over (its callbacks are replaced): outbound when we dialed
  * through the relay (then peer is the one we expect), inbound for a stop
  * stream. relay: the relay's peer ID, for status; early: bytes that came
- * behind the relay's last message. 0 or -errno (s reset). */
-int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *s, bool outbound,
+ * behind the relay's last message. ephemeral: dialed for streams, so closed
+ * once idle as a direct connection wm_p2p_dial makes (not a kept circuit).
+ * 0 or -errno (s reset). */
+int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *s, bool outbound, bool ephemeral,
 		     const struct wm_peer_id *peer, const struct wm_peer_id *relay,
 		     const uint8_t *early, size_t nearly);
 

@@ -100,6 +100,7 @@ struct cdial {
 	struct wm_peer_id relay, target;
 	struct wm_p2p_stream *s;
 	struct reader rd;
+	bool ephemeral; /* for streams (wm_relay_svc_dial), not a kept circuit */
 };
 
 struct keep {
@@ -586,7 +587,7 @@ static void stopin_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, s
 		struct wm_peer_id relay = si->relay;
 		free(si);
 		free(m);
-		wm_p2p_conn_over(rs->p, s, false, NULL, &relay, early, n);
+		wm_p2p_conn_over(rs->p, s, false, false, NULL, &relay, early, n);
 		return;
 	} else {
 		free(m);
@@ -818,9 +819,10 @@ static void cdial_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, si
 		memcpy(early, d->rd.buf, n);
 		struct wm_peer_id target = d->target, relay = d->relay;
 		struct wm_relay_svc *rs = d->rs;
+		bool ephemeral = d->ephemeral;
 		cdial_end(d);
 		wm_info("libp2p: circuit to %s open", t);
-		wm_p2p_conn_over(rs->p, s, true, &target, &relay, early, n);
+		wm_p2p_conn_over(rs->p, s, true, ephemeral, &target, &relay, early, n);
 	}
 	free(m);
 }
@@ -844,7 +846,7 @@ static const struct wm_p2p_stream_cb cdial_cb = {
 };
 
 static int dial_via(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
-		    const struct wm_peer_id *target)
+		    const struct wm_peer_id *target, bool ephemeral)
 {
 	struct cdial *d = NULL;
 
@@ -862,6 +864,7 @@ static int dial_via(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 	d->rs = rs;
 	d->relay = *relay;
 	d->target = *target;
+	d->ephemeral = ephemeral;
 	if (wm_p2p_open(rs->p, relay, WM_RELAY_HOP_PROTOCOL, NULL, &cdial_cb, d, &d->s))
 		return -ENOTCONN;
 	d->used = true;
@@ -880,10 +883,11 @@ int wm_relay_svc_dial(struct wm_relay_svc *rs, const struct wm_peer_id *target)
 {
 	for (size_t i = 0; i < rs->nkeeps; i++)
 		if (wm_peer_id_equal(&rs->keeps[i].target, target) &&
-		    dial_via(rs, &rs->keeps[i].relay, target) == 0)
+		    dial_via(rs, &rs->keeps[i].relay, target, false) == 0)
 			return 0;
 	for (size_t i = 0; i < MAX_RSVPS; i++)
-		if (rs->rsvps[i].state == R_HELD && dial_via(rs, &rs->rsvps[i].relay, target) == 0)
+		if (rs->rsvps[i].state == R_HELD &&
+		    dial_via(rs, &rs->rsvps[i].relay, target, true) == 0)
 			return 0;
 	return -ENOENT;
 }
@@ -933,7 +937,7 @@ static void on_tick(uv_timer_t *t)
 		if (now < k->next_ms || wm_p2p_connected(rs->p, &k->target))
 			continue;
 		k->next_ms = now + RETRY_MS;
-		dial_via(rs, &k->relay, &k->target);
+		dial_via(rs, &k->relay, &k->target, false);
 	}
 }
 

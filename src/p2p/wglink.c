@@ -323,6 +323,9 @@ static void poll_cb(uv_poll_t *h, int status, int events)
 	tx_flush(w);
 }
 
+/* How much longer than RELAY_AFTER_MS the side that dials second waits. */
+#define RELAY_SECOND_MS 2000
+
 /* Keeps a stream to the peer: a ready one is sent on; else a connection is
  * found or dialled and a stream opened on it. */
 static void timer_cb(uv_timer_t *t)
@@ -395,7 +398,15 @@ static void timer_cb(uv_timer_t *t)
 			};
 			wm_p2p_dial(host, &w->peer, &to);
 		}
-		if (!w->naddrs || now - w->down_since >= RELAY_AFTER_MS) {
+		/* Both sides of a link often go down at the same moment (an
+		 * edge marked libp2p reaches both at once): dialing through the
+		 * relay together, their circuits would cross, and DCUtR on each
+		 * would cancel the other's. The side with the higher peer ID
+		 * dials later, by when it finds the other's circuit. */
+		uint64_t after = w->naddrs ? RELAY_AFTER_MS : 0;
+		if (memcmp(wm_p2p_id(host)->b, w->peer.b, sizeof(w->peer.b)) > 0)
+			after += RELAY_SECOND_MS;
+		if (now - w->down_since >= after) {
 			struct wm_p2p_dial relay = {.relay = true};
 			wm_p2p_dial(host, &w->peer, &relay);
 		}
