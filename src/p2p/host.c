@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -1217,9 +1218,24 @@ static void conn_after_input(struct conn *c, int rc)
 	}
 }
 
+/* A connection whose path died (a NAT that forgot it, a firewall that now
+ * drops it) must end: a WireGuard link would keep writing into it, and a
+ * punch to the same peer cannot reuse its 4-tuple while it exists. Data left
+ * unacknowledged for CONN_USER_TIMEOUT_MS ends it, as do keepalive probes
+ * unanswered once it has been idle for CONN_KEEPIDLE_S. */
+#define CONN_USER_TIMEOUT_MS 20000
+#define CONN_KEEPIDLE_S 15
+
 static void conn_begin(struct conn *c)
 {
+	uv_os_fd_t fd;
+	unsigned int user_timeout = CONN_USER_TIMEOUT_MS;
+
 	uv_tcp_nodelay(&c->tcp, 1);
+	uv_tcp_keepalive(&c->tcp, 1, CONN_KEEPIDLE_S);
+	if (!uv_fileno((uv_handle_t *)&c->tcp, &fd))
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
+				 sizeof(user_timeout));
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {
@@ -1335,6 +1351,18 @@ static void conn_close(struct conn *c, const char *why)
 		c->closing_handles = 1;
 		uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
 		return;
+	}
+	/* A punched connection's 4-tuple (our listen port, the peer's) is the
+	 * only one the next punch to this peer can use. Closed with a FIN it
+	 * stays held in FIN-WAIT or TIME-WAIT for a minute, longer when the
+	 * path is gone and the FIN goes unanswered, and that punch's connect
+	 * fails ("no connection could be started"). Closed with a RST it is
+	 * free at once; the connection carries nothing by now. */
+	if (c->punched) {
+		uv_os_fd_t fd;
+		struct linger abortive = {.l_onoff = 1, .l_linger = 0};
+		if (!uv_fileno((uv_handle_t *)&c->tcp, &fd))
+			(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &abortive, sizeof(abortive));
 	}
 	c->closing_handles = 2;
 	uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
