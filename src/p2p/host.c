@@ -1222,20 +1222,28 @@ static void conn_after_input(struct conn *c, int rc)
  * drops it) must end: a WireGuard link would keep writing into it, and a
  * punch to the same peer cannot reuse its 4-tuple while it exists. Data left
  * unacknowledged for CONN_USER_TIMEOUT_MS ends it, as do keepalive probes
- * unanswered once it has been idle for CONN_KEEPIDLE_S. */
+ * (every CONN_KEEPINTVL_S once idle for CONN_KEEPIDLE_S) left unanswered. */
 #define CONN_USER_TIMEOUT_MS 20000
 #define CONN_KEEPIDLE_S 15
+#define CONN_KEEPINTVL_S 5
+#define CONN_KEEPCNT 3
 
 static void conn_begin(struct conn *c)
 {
 	uv_os_fd_t fd;
 	unsigned int user_timeout = CONN_USER_TIMEOUT_MS;
+	int intvl = CONN_KEEPINTVL_S, cnt = CONN_KEEPCNT;
 
 	uv_tcp_nodelay(&c->tcp, 1);
 	uv_tcp_keepalive(&c->tcp, 1, CONN_KEEPIDLE_S);
-	if (!uv_fileno((uv_handle_t *)&c->tcp, &fd))
+	if (!uv_fileno((uv_handle_t *)&c->tcp, &fd)) {
+		/* best effort: without them the connection ends as TCP's defaults
+		 * say, minutes later */
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+		(void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout,
 				 sizeof(user_timeout));
+	}
 	struct sockaddr_storage ss;
 	int sl = sizeof(ss);
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl) == 0) {

@@ -213,6 +213,32 @@ def test_dcutr_upgrades_the_wireguard_link(topo):
     wait_until(none_between, scaled(40), "the connections between a and b to close once idle")
 
 
+def test_punched_connection_whose_path_dies_ends(topo):
+    """A hole-punched connection carrying the WireGuard pair, then every
+    packet between the two sites dropped, established TCP too (a NAT that
+    forgot the mapping): the connection must end (data unacknowledged for
+    20 s) rather than hold WireGuard for the minutes TCP retransmits, and
+    the pair carries on through the relay."""
+    srv, a, b, bid = relay_and_two_sites(topo, no_udp_and_no_inbound_tcp_from)
+    wait_until(lambda: path_is(a, "b", "libp2p-direct") and punched(a, bid), scaled(90),
+               "a's path to b over a hole-punched connection")
+    ip_b = b.status()["address_ipv4"].split("/")[0]
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), scaled(30), "a -> b over the punch")
+    for n, other in ((a, b), (b, a)):
+        n.netns_exec("nft", "delete", "table", "inet", "wmh-site")
+        n.netns_exec("nft", "-f", "-", input=no_udp_and_no_tcp_with(other.underlay))
+
+    def punched_gone():
+        a.ping(ip_b, count=1, wait=1)  # traffic for the dead connection to carry
+        return not any(not c.get("relayed") and field(c, "peerId", "peer_id") == bid
+                       for c in field(a.status(), "libp2pConnections",
+                                      "libp2p_connections", []))
+    # 20 s of unacknowledged data; TCP's own retransmissions would take ~15 min
+    wait_until(punched_gone, 60, "a's dead punched connection to b to end")
+    wait_until(lambda: path_is(a, "b", "libp2p-relay") and a.ping(ip_b, count=1, wait=1),
+               scaled(60), "a -> b through the relay")
+
+
 def test_dcutr_when_both_sides_move_at_once(topo):
     """The pair on direct, then the same firewalls as above and the edge
     marked libp2p: both sides open their links at the same moment, and still
