@@ -90,7 +90,10 @@ def test_edge_put_back_three_times_loses_no_pings():
         if not any({e["source"], e["target"]} == {"a", "c"} for e in g.get("edges", [])):
             b.wmctl("put", "edge", "a", "c")
         ip_c = host_ip(c.status()["address_ipv4"])
-        assert a.ping(ip_c, count=1, wait=scaled(2))
+        # The pair first settles on its direct path (right after two joins
+        # and the put, a first echo was sometimes lost to a handshake
+        # retry: not what this test is about); then not one echo may be lost.
+        wait_until(lambda: a.ping(ip_c, count=1, wait=1), scaled(15), "a -> c")
         # bounded: PINGS at 0.1 s, each waited for at most 1 s
         ping = subprocess.Popen(["ip", "netns", "exec", a.ns, "ping", "-n", "-q", "-i", "0.1",
                                  "-c", str(PINGS), "-W", "1", ip_c], stdout=subprocess.PIPE,
