@@ -61,33 +61,9 @@ def path_is(node, peer_id, *paths):
 
 
 def test_sites_meet_through_the_relay(topo):
-    srv = topo.add_node("srv")
-    srv.start("--bootstrap", "--node-id", "srv", "--endpoints",
-              f"{srv.underlay}:{wmtest.WG_PORT}", "--libp2p-listen",
-              f"/ip4/{srv.underlay}/tcp/{PORT}", "--libp2p-relay",
-              "--ice-handshake-timeout", "5")
-    srv.wait_ready("leader")
-    pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
-    topo.fingerprint = wait_until(lambda: (m := pat.search(srv.log())) and m.group(1), 10,
-                                  "the join fingerprint")
-    topo.server = srv
+    srv, a, b, _ = relay_and_two_sites(topo, no_udp_and_no_tcp_with, handshake_timeout=5)
     rid = field(srv.status(), "libp2pPeerId", "libp2p_peer_id")
     assert rid and rid.startswith("12D3KooW")
-
-    sites = [topo.add_node(name) for name in ("a", "b")]
-    for n, other in ((sites[0], sites[1]), (sites[1], sites[0])):
-        n.netns_exec("nft", "-f", "-", input=no_udp_and_no_tcp_with(other.underlay))
-    for n in sites:
-        n.start(*topo.join_args(n, "--libp2p-listen", f"/ip4/{n.underlay}/tcp/{PORT}",
-                                "--libp2p-peers",
-                                f"/ip4/{srv.underlay}/tcp/{PORT}/p2p/{rid}",
-                                "--ice-handshake-timeout", "5"))
-        n.wait_ready("member")
-    a, b = sites
-    for n in sites:
-        wait_until(lambda n=n: field(n.status(), "libp2pReservations",
-                                     "libp2p_reservations"), scaled(30),
-                   f"{n.name}'s reservation on the relay")
 
     pa = wait_until(lambda: path_is(a, "b", "libp2p-relay"), scaled(90),
                     "a's path to b through the relay")
@@ -124,10 +100,11 @@ table inet wmh-site {{
 """
 
 
-def relay_and_two_sites(topo, firewall):
+def relay_and_two_sites(topo, firewall, handshake_timeout=2):
     """A server that is a relay, and sites a, b joined with libp2p on and a
-    reservation on it; firewall: their nftables, given before they join.
-    Returns a, b and b's peer ID."""
+    reservation on it; firewall: their nftables, given before they join;
+    handshake_timeout: their --ice-handshake-timeout.
+    Returns the server, a, b and b's peer ID."""
     srv = topo.add_node("srv")
     srv.start("--bootstrap", "--node-id", "srv", "--endpoints",
               f"{srv.underlay}:{wmtest.WG_PORT}", "--libp2p-listen",
@@ -148,7 +125,7 @@ def relay_and_two_sites(topo, firewall):
         n.start(*topo.join_args(n, "--libp2p-listen", f"/ip4/{n.underlay}/tcp/{PORT}",
                                 "--libp2p-peers",
                                 f"/ip4/{srv.underlay}/tcp/{PORT}/p2p/{rid}",
-                                "--ice-handshake-timeout", "2"))
+                                "--ice-handshake-timeout", str(handshake_timeout)))
         n.wait_ready("member")
     for n in (a, b):
         wait_until(lambda n=n: field(n.status(), "libp2pReservations",
