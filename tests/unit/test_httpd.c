@@ -100,6 +100,8 @@ static int teardown(void **state)
 	wm_wg_close(f->wg, NULL, NULL);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
 	assert_int_equal(uv_loop_close(&f->loop), 0);
+	/* the table's owner frees it, as the daemon does at exit */
+	wm_metrics_calls_free(&f->h.calls);
 	free(f);
 	return 0;
 }
