@@ -213,6 +213,32 @@ static void check_tso(int ipver, size_t plen, uint16_t mss)
 	assert_int_equal(i, plen ? (plen + mss - 1) / mss : 1);
 }
 
+/* wgo_sum (eight bytes at a time, host order) against the model, for every
+ * length up to 88 at every start offset, and summed in two parts split at an
+ * even byte as the callers do (pseudo-header first). */
+static void test_sum_matches_model(void **state)
+{
+	uint8_t buf[96];
+
+	(void)state;
+	for (int round = 0; round < 200; round++) {
+		for (size_t k = 0; k < sizeof(buf); k++)
+			buf[k] = round == 0 ? 0 : round == 1 ? 0xff : (uint8_t)rnd();
+		for (size_t off = 0; off < 8; off++) {
+			for (size_t len = 0; len + off <= 88; len++) {
+				const uint8_t *p = buf + off;
+				uint16_t want = model_csum(&p, &len, 1);
+				size_t cut = (len / 2) & ~(size_t)1;
+
+				assert_int_equal((uint16_t)~wgo_fold(wgo_sum(p, len, 0)), want);
+				assert_int_equal((uint16_t)~wgo_fold(wgo_sum(p + cut, len - cut,
+									     wgo_sum(p, cut, 0))),
+						 want);
+			}
+		}
+	}
+}
+
 static void test_tso_random(void **state)
 {
 	(void)state;
@@ -524,7 +550,9 @@ static void test_gro_round_trip(void **state)
 			assert_int_equal(r.writes, 1);
 		if ((kind == 0 || kind == 7) && n > 1)
 			assert_true(r.merged_writes >= 1 && r.writes <= 1 + n * mss / (65535 - hl));
-		if (kind == 2 && n >= 5)
+		/* the other flow's packets at 4, 9, ... each end a run: n == 5
+		 * is a run and the one packet */
+		if (kind == 2 && n >= 6)
 			assert_true(r.writes >= 3);
 		if (kind == 4)
 			assert_true(r.writes >= (n > 1 ? 2 : 1));
@@ -578,10 +606,10 @@ static void test_gro_refuses(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_tso_random),  cmocka_unit_test(test_tso_small_cap),
-		cmocka_unit_test(test_needs_csum),  cmocka_unit_test(test_plain_copied),
-		cmocka_unit_test(test_bad_headers), cmocka_unit_test(test_gro_round_trip),
-		cmocka_unit_test(test_gro_refuses),
+		cmocka_unit_test(test_sum_matches_model), cmocka_unit_test(test_tso_random),
+		cmocka_unit_test(test_tso_small_cap),	  cmocka_unit_test(test_needs_csum),
+		cmocka_unit_test(test_plain_copied),	  cmocka_unit_test(test_bad_headers),
+		cmocka_unit_test(test_gro_round_trip),	  cmocka_unit_test(test_gro_refuses),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
