@@ -683,9 +683,13 @@ static int pool_start(struct wge_dev *d, int workers)
 		p->workers[i].pool = p;
 		p->workers[i].lane = i + 1;
 		int ret = -pthread_create(&p->threads[i], NULL, worker_main, &p->workers[i]);
+		char name[16];
+
 		if (ret < 0)
 			return ret;
 		p->n_threads++;
+		snprintf(name, sizeof(name), "wg-crypto%u", i + 1);
+		pthread_setname_np(p->threads[i], name);
 	}
 	return 0;
 }
@@ -2177,12 +2181,15 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 		goto fail;
 	}
 	d->thread_started = true;
+	/* Named, so that top -H and perf tell the device's threads apart. */
+	pthread_setname_np(d->thread, "wg-udp");
 	ret = -pthread_create(&d->tun_thread, NULL, tun_thread, d);
 	if (ret < 0) {
 		wm_seterr(err, errlen, "starting the WireGuard thread: %s", strerror(-ret));
 		goto fail;
 	}
 	d->tun_thread_started = true;
+	pthread_setname_np(d->tun_thread, "wg-tun");
 	*out = d;
 	return 0;
 fail:
