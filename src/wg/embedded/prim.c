@@ -125,16 +125,21 @@ static void nonce96(uint8_t iv[12], uint64_t counter)
 		iv[4 + i] = (uint8_t)(counter >> (8 * i));
 }
 
-/* One AEAD operation with libcrypto's ChaCha20-Poly1305 (RFC 8439). */
-static int aead(EVP_CIPHER_CTX *c, bool enc, const uint8_t *key, const uint8_t iv[12], uint8_t *out,
-		const uint8_t *in, size_t len, const uint8_t *aad, size_t aadlen)
+/* One AEAD operation with libcrypto's ChaCha20-Poly1305 (RFC 8439). cipher
+ * is given for a new context only; key is NULL when the context has it. Key
+ * and nonce go in one init call: each init asks the provider the key and IV
+ * lengths through parameter lookups, which cost as much as sealing a small
+ * packet. */
+static int aead(EVP_CIPHER_CTX *c, bool enc, const EVP_CIPHER *cipher, const uint8_t *key,
+		const uint8_t iv[12], uint8_t *out, const uint8_t *in, size_t len, const uint8_t *aad,
+		size_t aadlen)
 {
 	int n = 0, ok;
 	uint8_t tag[WGP_TAG_LEN];
 
 	if (len > (size_t)INT32_MAX)
 		return -EINVAL;
-	ok = EVP_CipherInit_ex(c, key ? EVP_chacha20_poly1305() : NULL, NULL, key, iv, enc);
+	ok = EVP_CipherInit_ex(c, cipher, NULL, key, iv, enc);
 	if (!ok)
 		return -EIO;
 	if (aadlen && !EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen))
@@ -167,7 +172,7 @@ static int aead_once(bool enc, const uint8_t key[32], const uint8_t iv[12], uint
 
 	if (!c)
 		return -ENOMEM;
-	ret = aead(c, enc, key, iv, out, in, len, aad, aadlen);
+	ret = aead(c, enc, EVP_chacha20_poly1305(), key, iv, out, in, len, aad, aadlen);
 	EVP_CIPHER_CTX_free(c);
 	return ret;
 }
@@ -378,7 +383,7 @@ int wgp_aead_ctx_seal(struct wgp_aead_ctx *a, uint64_t counter, uint8_t *out, co
 	uint8_t iv[12];
 
 	nonce96(iv, counter);
-	return aead(a->c, true, NULL, iv, out, in, len, NULL, 0);
+	return aead(a->c, true, NULL, NULL, iv, out, in, len, NULL, 0);
 }
 
 int wgp_aead_ctx_open(struct wgp_aead_ctx *a, uint64_t counter, uint8_t *out, const uint8_t *in,
@@ -389,7 +394,7 @@ int wgp_aead_ctx_open(struct wgp_aead_ctx *a, uint64_t counter, uint8_t *out, co
 	if (len < WGP_TAG_LEN)
 		return -EINVAL;
 	nonce96(iv, counter);
-	return aead(a->c, false, NULL, iv, out, in, len - WGP_TAG_LEN, NULL, 0);
+	return aead(a->c, false, NULL, NULL, iv, out, in, len - WGP_TAG_LEN, NULL, 0);
 }
 
 /* A lane: a context that takes the key with each call (ChaCha20 has no key
@@ -415,9 +420,7 @@ int wgp_aead_lane_seal(struct wgp_aead_ctx *a, const uint8_t key[WGP_KEY_LEN], u
 	uint8_t iv[12];
 
 	nonce96(iv, counter);
-	if (!EVP_CipherInit_ex(a->c, NULL, NULL, key, NULL, 1))
-		return -EIO;
-	return aead(a->c, true, NULL, iv, out, in, len, NULL, 0);
+	return aead(a->c, true, NULL, key, iv, out, in, len, NULL, 0);
 }
 
 int wgp_aead_lane_open(struct wgp_aead_ctx *a, const uint8_t key[WGP_KEY_LEN], uint64_t counter,
@@ -428,7 +431,5 @@ int wgp_aead_lane_open(struct wgp_aead_ctx *a, const uint8_t key[WGP_KEY_LEN], u
 	if (len < WGP_TAG_LEN)
 		return -EINVAL;
 	nonce96(iv, counter);
-	if (!EVP_CipherInit_ex(a->c, NULL, NULL, key, NULL, 0))
-		return -EIO;
-	return aead(a->c, false, NULL, iv, out, in, len - WGP_TAG_LEN, NULL, 0);
+	return aead(a->c, false, NULL, key, iv, out, in, len - WGP_TAG_LEN, NULL, 0);
 }
