@@ -241,3 +241,87 @@ def test_dcutr_when_both_sides_move_at_once(topo):
     ip_b = b.status()["address_ipv4"].split("/")[0]
     wait_until(lambda: a.ping(ip_b, count=1, wait=1), scaled(30), "a -> b over the punch")
     assert punched(a, bid)
+
+
+def hold_time_wait(node, other):
+    """A TCP connection from node's libp2p port to other's, closed by node
+    first: its 4-tuple stays in TIME-WAIT on node for a minute, as after a
+    connection between the two ports that node ended with a FIN. Made
+    without TCP timestamps: Linux lets a connect from a bound port take over
+    a TIME-WAIT that has them, and the case is the one it refuses."""
+    key = "net.ipv4.tcp_timestamps"
+    was = node.netns_exec("sysctl", "-n", key).stdout.strip()
+    node.netns_exec("sysctl", "-qw", f"{key}=0")
+    try:
+        node.netns_exec("/usr/bin/python3", "-c", f"""
+import socket
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+s.bind(("{node.underlay}", {PORT}))
+s.settimeout(5)
+s.connect(("{other.underlay}", {PORT}))
+s.close()
+""")
+    finally:
+        node.netns_exec("sysctl", "-qw", f"{key}={was}")
+    mine, theirs = f"{node.underlay}:{PORT}", f"{other.underlay}:{PORT}"
+    wait_until(lambda: any(ln.split()[:1] == ["TIME-WAIT"] and mine in ln.split()
+                           and theirs in ln.split()
+                           for ln in node.netns_exec("ss", "-Htan").stdout.splitlines()),
+               10, f"{mine} -> {theirs} in TIME-WAIT on {node.name}")
+
+
+def test_punch_whose_connect_cannot_start_meets_the_peers(topo):
+    """DCUtR's punch on a side whose own connect from its listen port cannot
+    start, the 4-tuple still in TIME-WAIT there (as after a punched
+    connection between the two closed with a FIN): the other side's connect
+    reaches the listener through the TIME-WAIT socket and is taken as the
+    punched connection, with the role DCUtR gave. Before, that side took it
+    for a stranger's inbound connection, and either both waited for the
+    other to speak until the handshake timed out or it carried on unmarked.
+    b's firewall lets only its punch out to a (from the libp2p port) and
+    nothing a starts in, so a direct dial works neither way."""
+    srv, a, b, bid = relay_and_two_sites(topo, None)
+    wait_until(lambda: path_is(a, "b", "direct") and path_is(b, "a", "direct"), scaled(30),
+               "the pair on direct")
+    aid = field(a.status(), "libp2pPeerId", "libp2p_peer_id")
+    wait_until(lambda: not any(field(c, "peerId", "peer_id") == other
+                               for n, other in ((a, bid), (b, aid))
+                               for c in field(n.status(), "libp2pConnections",
+                                              "libp2p_connections", [])),
+               scaled(40), "no libp2p connection between a and b")
+    hold_time_wait(a, b)
+    a.netns_exec("nft", "-f", "-", input=f"""
+table inet wmh-site {{
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    ip saddr {b.underlay} meta l4proto udp drop
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    ip daddr {b.underlay} meta l4proto udp drop
+  }}
+}}
+""")
+    b.netns_exec("nft", "-f", "-", input=f"""
+table inet wmh-site {{
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    ip saddr {a.underlay} meta l4proto udp drop
+    ip saddr {a.underlay} meta l4proto tcp ct state new drop
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    ip daddr {a.underlay} meta l4proto udp drop
+    ip daddr {a.underlay} tcp sport != {PORT} ct state new drop
+  }}
+}}
+""")
+    srv.wmctl("put", "edge", "a", "b", "--attr", "libp2p=true")
+    wait_until(lambda: path_is(a, "b", "libp2p-direct") and path_is(b, "a", "libp2p-direct")
+               and punched(a, bid), scaled(20), "the pair over a hole-punched connection")
+    assert "taken as the punched one" in a.log()
+    ip_b = b.status()["address_ipv4"].split("/")[0]
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), scaled(30), "a -> b over the punch")
+    assert punched(a, bid)
