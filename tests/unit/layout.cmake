@@ -35,7 +35,8 @@ if(WM_SIZE_OPTIMIZED)
                    src/core/config.c=Os src/node/daemon.c=Os src/rpc/conn.c=Os)
   add_test(NAME test_speed_critical_levels_p2p
            COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/scripts/optlevels.py
-                   $<TARGET_FILE:webmesh-p2p> src/nat/relay.c=O2 src/core/p2pwg.c=O2
+                   $<TARGET_FILE:webmesh-p2p> src/p2p/wglink.c=O2 src/nat/relay.c=O2
+                   src/core/p2pwg.c=O2
                    src/p2p/host.c=Os src/p2p/dht.c=Os)
   set_tests_properties(test_speed_critical_levels test_speed_critical_levels_p2p
                        PROPERTIES TIMEOUT 60)
