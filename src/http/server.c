@@ -3,6 +3,7 @@
 #include "http/http.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -910,7 +911,7 @@ static void peer_name(uv_tcp_t *t, char *out, size_t len)
 	snprintf(out, len, "unknown");
 	if (uv_tcp_getpeername(t, (struct sockaddr *)&ss, &sl))
 		return;
-	char ip[64] = "";
+	char ip[INET6_ADDRSTRLEN] = ""; /* fits out: WM_SOURCE_KEY_MAX */
 	if (ss.ss_family == AF_INET)
 		uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof(ip));
 	else

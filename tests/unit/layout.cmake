@@ -24,3 +24,20 @@ add_test(NAME test_no_thread_unwinding
          COMMAND /bin/sh -c "! grep -rnE 'pthread_(cancel|exit)|g_thread_exit' src"
          WORKING_DIRECTORY ${CMAKE_SOURCE_DIR})
 set_tests_properties(test_no_thread_unwinding PROPERTIES TIMEOUT 60)
+# -Os for what a member maps, -O2 where speed is measured (CMakeLists.txt,
+# "Footprint"): each compile unit's recorded switches say which applied.
+if(WM_SIZE_OPTIMIZED)
+  add_test(NAME test_speed_critical_levels
+           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/scripts/optlevels.py $<TARGET_FILE:webmeshd>
+                   src/wg/embedded/device.c=O2 src/wg/embedded/offload.c=O2
+                   src/wg/embedded/prim.c=O2 src/core/peers.c=O2
+                   src/services/subscriptions.c=O2 src/services/peercache.c=O2
+                   src/core/config.c=Os src/node/daemon.c=Os src/rpc/conn.c=Os)
+  add_test(NAME test_speed_critical_levels_p2p
+           COMMAND /usr/bin/python3 ${CMAKE_SOURCE_DIR}/scripts/optlevels.py
+                   $<TARGET_FILE:webmesh-p2p> src/p2p/wglink.c=O2 src/nat/relay.c=O2
+                   src/core/p2pwg.c=O2
+                   src/p2p/host.c=Os src/p2p/dht.c=Os)
+  set_tests_properties(test_speed_critical_levels test_speed_critical_levels_p2p
+                       PROPERTIES TIMEOUT 60)
+endif()
