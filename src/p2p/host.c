@@ -1206,16 +1206,12 @@ static void conn_after_input(struct conn *c, int rc)
 					      : wm_strerror(rc));
 	if (c->state == C_CLOSING || c->capin <= SMALL_BUF)
 		return;
-	/* An idle buffer goes back: many idle connections stay small. Under
-	 * bulk traffic it is kept (a free and a malloc of it per read cost
-	 * more than the read), and the sweep frees it once reads stop. */
-	if (c->nin == 0 && !c->bulk) {
-		free(c->in);
-		c->in = NULL;
-		c->capin = 0;
-	} else if (!uv_is_active((uv_handle_t *)&c->host->sweep) && !c->host->closing) {
+	/* A big buffer is kept while reads come, and the sweep frees it once
+	 * a sweep period passed without any: an idle connection holds none.
+	 * Freed after every read that left nothing, it was a malloc and a free
+	 * of 64 KiB per read, and with main's trim threshold a brk each way. */
+	if (!uv_is_active((uv_handle_t *)&c->host->sweep) && !c->host->closing)
 		uv_timer_start(&c->host->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
-	}
 }
 
 /* A connection whose path died (a NAT that forgot it, a firewall that now
@@ -1824,6 +1820,9 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 {
 	memset(out, 0, sizeof(*out));
 	wm_peer_id_print(&p->id, out->peer_id);
+	for (const struct conn *c = p->conns; c; c = c->next)
+		out->buffered += c->capin;
+	out->buffered += p->nspares * (sizeof(struct wreq) + WREQ_BIG);
 	for (size_t i = 0; i < p->nlisteners && out->nlisten < WM_P2P_STATUS_ADDRS; i++)
 		if (wm_maddr_print(p->listeners[i].addr, p->listeners[i].addr_len,
 				   out->listen[out->nlisten], sizeof(out->listen[0])) == 0)
