@@ -1180,7 +1180,9 @@ static void sweep_cb(uv_timer_t *t)
 	bool big = false;
 
 	for (struct conn *c = p->conns; c; c = c->next) {
-		if (c->capin > SMALL_BUF && c->nin == 0 && !c->read_recently) {
+		/* Empty, and either idle or not bulk (a ping's read, a
+		 * handshake's): one free a period, not one per read. */
+		if (c->capin > SMALL_BUF && c->nin == 0 && (!c->read_recently || !c->bulk)) {
 			free(c->in);
 			c->in = NULL;
 			c->capin = 0;
@@ -1206,10 +1208,11 @@ static void conn_after_input(struct conn *c, int rc)
 					      : wm_strerror(rc));
 	if (c->state == C_CLOSING || c->capin <= SMALL_BUF)
 		return;
-	/* A big buffer is kept while reads come, and the sweep frees it once
-	 * a sweep period passed without any: an idle connection holds none.
-	 * Freed after every read that left nothing, it was a malloc and a free
-	 * of 64 KiB per read, and with main's trim threshold a brk each way. */
+	/* A big buffer is kept between reads, and the sweep frees it: once a
+	 * period when reads do not fill it, once they stop when they do (bulk
+	 * traffic). Freed after every read that left nothing, it was a malloc
+	 * and a free of 64 KiB per read, and with main's trim threshold a brk
+	 * each way. */
 	if (!uv_is_active((uv_handle_t *)&c->host->sweep) && !c->host->closing)
 		uv_timer_start(&c->host->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
 }
