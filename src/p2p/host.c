@@ -56,6 +56,7 @@ enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
 #define READ_ONE (2 + WM_NOISE_MAX + 64)
 #define READ_BULK (4 * (2 + WM_NOISE_MAX))
 #define SMALL_BUF 4096
+#define READ_MIN 1024 /* room a small read buffer keeps beyond what it holds */
 #define SWEEP_MS 1000
 #define WREQ_SPARES 4
 
@@ -1135,16 +1136,34 @@ static int conn_input(struct conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
-	size_t want = c->bulk && c->state == C_MUX ? READ_BULK : READ_ONE;
+	size_t cap;
 
 	(void)suggested;
-	/* Never more than a read's worth beyond what is held (less than a
-	 * frame). A bulk buffer is sized once for both: resizing it with
-	 * every read's leftover was a mremap per read. */
-	if (c->capin < c->nin + want) {
-		size_t cap = c->nin + want;
-		if (want == READ_BULK && cap < READ_BULK + READ_ONE)
+	/* Bulk reads get a large buffer, sized once for both a read and a
+	 * frame's leftover (resizing it with every read's leftover was a
+	 * mremap per read). Other reads (a ping, a handshake, a datagram now
+	 * and then) fit in a small one, which a connection keeps: it grows to
+	 * a whole frame once that frame's length prefix is in, and a read that
+	 * fills it makes the connection bulk. A 64 KiB buffer per read, freed
+	 * after, was a malloc and a free of it per ping. */
+	if (c->bulk && c->state == C_MUX) {
+		cap = c->nin + READ_BULK;
+		if (cap < READ_BULK + READ_ONE)
 			cap = READ_BULK + READ_ONE;
+	} else if (c->bulk) {
+		cap = c->nin + READ_ONE;
+	} else {
+		cap = c->nin + READ_MIN;
+		bool framed = c->state == C_NOISE || c->state == C_MS_MUX || c->state == C_MUX;
+		if (framed && c->nin >= 2) {
+			size_t frame = 2 + ((size_t)c->in[0] << 8 | c->in[1]);
+			if (cap < frame)
+				cap = frame;
+		}
+		if (cap < SMALL_BUF)
+			cap = SMALL_BUF;
+	}
+	if (c->capin < cap) {
 		uint8_t *b = realloc(c->in, cap);
 		if (!b) {
 			*buf = uv_buf_init(NULL, 0);
