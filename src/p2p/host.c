@@ -70,6 +70,7 @@ enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
 #define READ_ONE (2 + WM_NOISE_MAX + 64)
 #define READ_BULK (4 * (2 + WM_NOISE_MAX))
 #define SMALL_BUF 4096
+#define READ_MIN 1024 /* room a small read buffer keeps beyond what it holds */
 #define SWEEP_MS 1000
 #define WREQ_SPARES 4
 
@@ -1151,16 +1152,34 @@ static int conn_input(struct conn *c)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
-	size_t want = c->bulk && c->state == C_MUX ? READ_BULK : READ_ONE;
+	size_t cap;
 
 	(void)suggested;
-	/* Never more than a read's worth beyond what is held (less than a
-	 * frame). A bulk buffer is sized once for both: resizing it with
-	 * every read's leftover was a mremap per read. */
-	if (c->capin < c->nin + want) {
-		size_t cap = c->nin + want;
-		if (want == READ_BULK && cap < READ_BULK + READ_ONE)
+	/* Bulk reads get a large buffer, sized once for both a read and a
+	 * frame's leftover (resizing it with every read's leftover was a
+	 * mremap per read). Other reads (a ping, a handshake, a datagram now
+	 * and then) fit in a small one, which a connection keeps: it grows to
+	 * a whole frame once that frame's length prefix is in, and a read that
+	 * fills it makes the connection bulk. A 64 KiB buffer per read, freed
+	 * after, was a malloc and a free of it per ping. */
+	if (c->bulk && c->state == C_MUX) {
+		cap = c->nin + READ_BULK;
+		if (cap < READ_BULK + READ_ONE)
 			cap = READ_BULK + READ_ONE;
+	} else if (c->bulk) {
+		cap = c->nin + READ_ONE;
+	} else {
+		cap = c->nin + READ_MIN;
+		bool framed = c->state == C_NOISE || c->state == C_MS_MUX || c->state == C_MUX;
+		if (framed && c->nin >= 2) {
+			size_t frame = 2 + ((size_t)c->in[0] << 8 | c->in[1]);
+			if (cap < frame)
+				cap = frame;
+		}
+		if (cap < SMALL_BUF)
+			cap = SMALL_BUF;
+	}
+	if (c->capin < cap) {
 		uint8_t *b = realloc(c->in, cap);
 		if (!b) {
 			*buf = uv_buf_init(NULL, 0);
@@ -1196,7 +1215,9 @@ static void sweep_cb(uv_timer_t *t)
 	bool big = false;
 
 	for (struct conn *c = p->conns; c; c = c->next) {
-		if (c->capin > SMALL_BUF && c->nin == 0 && !c->read_recently) {
+		/* Empty, and either idle or not bulk (a ping's read, a
+		 * handshake's): one free a period, not one per read. */
+		if (c->capin > SMALL_BUF && c->nin == 0 && (!c->read_recently || !c->bulk)) {
 			free(c->in);
 			c->in = NULL;
 			c->capin = 0;
@@ -1222,16 +1243,13 @@ static void conn_after_input(struct conn *c, int rc)
 					      : wm_strerror(rc));
 	if (c->state == C_CLOSING || c->capin <= SMALL_BUF)
 		return;
-	/* An idle buffer goes back: many idle connections stay small. Under
-	 * bulk traffic it is kept (a free and a malloc of it per read cost
-	 * more than the read), and the sweep frees it once reads stop. */
-	if (c->nin == 0 && !c->bulk) {
-		free(c->in);
-		c->in = NULL;
-		c->capin = 0;
-	} else if (!uv_is_active((uv_handle_t *)&c->host->sweep) && !c->host->closing) {
+	/* A big buffer is kept between reads, and the sweep frees it: once a
+	 * period when reads do not fill it, once they stop when they do (bulk
+	 * traffic). Freed after every read that left nothing, it was a malloc
+	 * and a free of 64 KiB per read, and with main's trim threshold a brk
+	 * each way. */
+	if (!uv_is_active((uv_handle_t *)&c->host->sweep) && !c->host->closing)
 		uv_timer_start(&c->host->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
-	}
 }
 
 /* A connection whose path died (a NAT that forgot it, a firewall that now
@@ -1901,6 +1919,9 @@ void wm_p2p_status(const struct wm_p2p *p, struct wm_p2p_status *out)
 {
 	memset(out, 0, sizeof(*out));
 	wm_peer_id_print(&p->id, out->peer_id);
+	for (const struct conn *c = p->conns; c; c = c->next)
+		out->buffered += c->capin;
+	out->buffered += p->nspares * (sizeof(struct wreq) + WREQ_BIG);
 	for (size_t i = 0; i < p->nlisteners && out->nlisten < WM_P2P_STATUS_ADDRS; i++)
 		if (wm_maddr_print(p->listeners[i].addr, p->listeners[i].addr_len,
 				   out->listen[out->nlisten], sizeof(out->listen[0])) == 0)

@@ -80,6 +80,9 @@ struct wm_p2p_status {
 	/* the DHT and rendezvous (p2p_module.c fills them) */
 	uint32_t dht_peers, dht_records;
 	char rendezvous_server[64]; /* the server joined through, "" before */
+	/* bytes of read buffers and spare write buffers held: bulk traffic's
+	 * buffers are made at its first read or write and freed once idle */
+	size_t buffered;
 };
 
 struct wm_p2p;

@@ -2,7 +2,8 @@
  * over loopback: a stream opened while its connection is dialed waits for it
  * (writes refused until opened), then carries bytes both ways; a dial that
  * fails or a protocol the peer stopped handling ends in gone; identify
- * reaches the watchers; the lookups without a way to the peer say so. */
+ * reaches the watchers; the lookups without a way to the peer say so; a
+ * connection's buffers are kept while traffic flows and freed once idle. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -334,6 +335,138 @@ static void test_dial_fails(void **state)
 	free_hosts(loop, h, 1);
 }
 
+/* ---- buffers: bulk traffic's are made at its first use and freed when idle ---- */
+
+#define BULK_LEN (192u * 1024u)
+
+struct bulk {
+	struct wm_p2p_stream *s;
+	int opened;
+	size_t ngot;
+	bool bad; /* a byte out of place */
+};
+
+static uint8_t pattern(size_t i)
+{
+	return (uint8_t)(i * 7 % 251);
+}
+
+static void bulk_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	struct bulk *k = ud;
+
+	(void)s;
+	for (size_t i = 0; i < len; i++)
+		k->bad = k->bad || buf[i] != pattern(k->ngot + i);
+	k->ngot += len;
+}
+
+static void bulk_opened(void *ud, struct wm_p2p_stream *s)
+{
+	(void)s;
+	((struct bulk *)ud)->opened++;
+}
+
+static void bulk_gone(void *ud, struct wm_p2p_stream *s)
+{
+	(void)s;
+	((struct bulk *)ud)->s = NULL;
+}
+
+static const struct wm_p2p_stream_cb bulk_cb = {
+	.data = bulk_data, .gone = bulk_gone, .opened = bulk_opened};
+
+static bool bulk_is_opened(void *arg)
+{
+	return ((struct bulk *)arg)->opened > 0;
+}
+
+struct want_bytes {
+	struct bulk *k;
+	size_t n;
+};
+
+static bool bulk_got(void *arg)
+{
+	struct want_bytes *w = arg;
+
+	return w->k->ngot >= w->n;
+}
+
+static size_t buffered(const struct wm_p2p *p)
+{
+	static struct wm_p2p_status st;
+
+	wm_p2p_status(p, &st);
+	return st.buffered;
+}
+
+/* A connection's small read buffer (host.c's SMALL_BUF), kept while idle. */
+#define SMALL 4096
+
+static bool both_idle(void *arg)
+{
+	struct wm_p2p **h = arg;
+
+	return buffered(h[0]) <= SMALL && buffered(h[1]) <= SMALL;
+}
+
+static void send_pattern(struct bulk *k, size_t from, size_t len)
+{
+	uint8_t chunk[8192];
+
+	for (size_t off = 0; off < len; off += sizeof(chunk)) {
+		size_t n = len - off < sizeof(chunk) ? len - off : sizeof(chunk);
+		for (size_t i = 0; i < n; i++)
+			chunk[i] = pattern(from + off + i);
+		assert_int_equal(wm_p2p_write(k->s, chunk, n), 0);
+	}
+}
+
+/* Small traffic is read into a small buffer that the connection keeps (not
+ * 64 KiB made and freed per read); bulk traffic's buffers are made at its
+ * first use and go back once the connection is idle; the connection then
+ * carries traffic again, intact. */
+static void test_idle_connection_frees_buffers(void **state)
+{
+	uv_loop_t *loop = *state;
+	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
+	struct wm_p2p *b = start(loop, "b", lb, 1), *a = start(loop, "a", NULL, 0);
+	struct wm_p2p *h[] = {a, b};
+	uint8_t addrs[4][WM_MADDR_MAX];
+	size_t lens[4];
+	struct bulk k = {0};
+	int server_gone = 0;
+
+	assert_int_equal(wm_p2p_handle(b, ECHO_PROTO, echo_accept, &server_gone), 0);
+	struct wm_p2p_dial to = dial_of(b, addrs, lens);
+	assert_int_equal(wm_p2p_open(a, wm_p2p_id(b), ECHO_PROTO, &to, &bulk_cb, &k, &k.s), 0);
+	assert_true(run_until(loop, bulk_is_opened, &k));
+
+	/* Small: the echo is read into a small buffer, kept for the next. */
+	send_pattern(&k, 0, 5);
+	struct want_bytes w = {&k, 5};
+	assert_true(run_until(loop, bulk_got, &w));
+	assert_true(buffered(a) > 0);
+	assert_true(buffered(a) <= SMALL);
+
+	/* Bulk both ways, then idle again, then small: all of it intact. */
+	send_pattern(&k, 5, BULK_LEN);
+	w.n = 5 + BULK_LEN;
+	assert_true(run_until(loop, bulk_got, &w));
+	assert_true(buffered(a) > SMALL);
+	assert_true(run_until(loop, both_idle, h));
+	send_pattern(&k, 5 + BULK_LEN, 5);
+	w.n = 10 + BULK_LEN;
+	assert_true(run_until(loop, bulk_got, &w));
+	assert_int_equal(k.ngot, 10 + BULK_LEN);
+	assert_false(k.bad);
+
+	assert_non_null(k.s);
+	wm_p2p_reset(k.s);
+	free_hosts(loop, h, 2);
+}
+
 static int setup(void **state)
 {
 	static uv_loop_t loop;
@@ -363,6 +496,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_open_while_dialing),
 		cmocka_unit_test(test_dial_fails),
+		cmocka_unit_test(test_idle_connection_frees_buffers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2056,11 +2056,13 @@ static int env_limit(const char *name, uint64_t max, uint64_t *out, char *err, s
 	return 1;
 }
 
-/* The packet pools and the rate-limit table, straight from the kernel: their
- * pages stay unbacked until traffic first uses them, so an idle device costs
- * no RSS for them (malloc'd, each cost its header page, and the 160 KiB
- * table its clearing). Unmapping returns the pages to the kernel, which
- * clears them before any reuse: no wipe needed for the plaintext they held. */
+/* The device itself, the packet pools and the rate-limit table, straight from
+ * the kernel: their pages stay unbacked until traffic first uses them, so an
+ * idle device costs no RSS for them (malloc'd, each cost its header page, the
+ * 160 KiB table its clearing, and the 128 KiB device, mostly the data path's
+ * batch arrays, was all resident once calloc cleared it). Unmapping returns
+ * the pages to the kernel, which clears them before any reuse: no wipe needed
+ * for the plaintext they held. */
 static void *pages_new(size_t len)
 {
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -2082,7 +2084,7 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	*out = NULL;
 	if (!cfg || !cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) >= IFNAMSIZ)
 		return -EINVAL;
-	d = calloc(1, sizeof(*d));
+	d = pages_new(sizeof(*d)); /* zeroed by the kernel */
 	if (!d)
 		return -ENOMEM;
 	d->tun_fd = d->udp_fd = d->uapi_fd = d->wake_fd = -1;
@@ -2092,13 +2094,13 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	if (d->mtu > BUF_SIZE - 64) {
 		wm_seterr(err, errlen, "MTU %u is above the embedded backend's %u", d->mtu,
 			  BUF_SIZE - 64);
-		free(d);
+		pages_free(d, sizeof(*d));
 		return -EINVAL;
 	}
 	if (cfg->workers < -1 || cfg->workers > MAX_WORKERS) {
 		wm_seterr(err, errlen, "crypto workers %d: not -1 (none), 0 (auto) or 1 to %d",
 			  cfg->workers, MAX_WORKERS);
-		free(d);
+		pages_free(d, sizeof(*d));
 		return -EINVAL;
 	}
 	wgt_params_default(&d->params);
@@ -2111,7 +2113,7 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	if (ret > 0)
 		d->params.rekey_after_messages = v;
 	if (ret < 0) {
-		free(d);
+		pages_free(d, sizeof(*d));
 		return ret;
 	}
 	d->rx_bufs = pages_new((size_t)RX_MSGS * RX_BUF);
@@ -2242,7 +2244,7 @@ void wge_close(struct wge_dev *d)
 	pages_free(d->ratelimit, sizeof(*d->ratelimit));
 	for (unsigned q = 0; q < 2; q++)
 		pages_free(d->txq[q].bufs, (size_t)TXQ_LEN * BUF_SIZE);
-	free(d);
+	pages_free(d, sizeof(*d));
 }
 
 void wge_describe(struct wge_dev *d, char *buf, size_t len)
