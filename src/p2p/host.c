@@ -33,20 +33,6 @@
 #define PROTOCOL_VERSION "ipfs/0.1.0"
 #define PING_LEN 32
 #define STREAM_BUF_MAX (WM_IDENTIFY_MAX + 2 * WM_MS_MAX)
-/* A punch whose connect from our listen port could not start (the 4-tuple
- * still held here, in TIME-WAIT) can still meet the peer's connect: that SYN
- * reaches our listener, which a TIME-WAIT socket hands it to. For this long
- * such an inbound connection from the punch's target is taken as the punched
- * connection, with the role DCUtR gave us (arm_punch, adopt_punch). */
-#define ARMED_PUNCHES 4
-#define ARMED_PUNCH_MS 10000
-struct armed_punch {
-	struct wm_peer_id peer;
-	struct wm_maddr_tcp to;
-	bool initiator;
-	uint64_t until; /* uv_now; 0: unused */
-};
-
 #define MAX_PROPOSALS 8 /* "na" answers before a stream or connection is dropped */
 #define HANDSHAKE_TIMEOUT_MS 20000
 #define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one peer */
@@ -134,9 +120,9 @@ struct conn {
 	bool relayed;
 	struct stream *via;
 	struct wm_peer_id relay_id;
-	bool ephemeral;	    /* dialed by wm_p2p_dial: closed once idle */
-	bool punched;	    /* a DCUtR hole punch made it (wm_p2p_punch) */
-	bool bulk;	    /* the last read filled what it was offered */
+	bool ephemeral; /* dialed by wm_p2p_dial: closed once idle */
+	bool punched;	/* a DCUtR hole punch made it (wm_p2p_punch) */
+	bool bulk;	/* the last read filled what it was offered */
 	bool read_recently; /* since the last sweep */
 };
 
@@ -177,7 +163,7 @@ struct wm_p2p {
 	size_t nconns;
 	size_t ninbound; /* the part of nconns that max_conns bounds */
 	uv_timer_t ping_timer;
-	uv_timer_t sweep;		  /* frees big input buffers of connections gone quiet */
+	uv_timer_t sweep; /* frees big input buffers of connections gone quiet */
 	struct wreq *spares[WREQ_SPARES]; /* full-frame write buffers, kept while traffic flows */
 	size_t nspares;
 	bool spares_used; /* since the last sweep */
@@ -195,8 +181,6 @@ struct wm_p2p {
 	size_t nwatchers;
 	size_t nephemeral; /* connections dialed by wm_p2p_dial, open now */
 	struct wm_dcutr *dcutr;
-	struct armed_punch armed[ARMED_PUNCHES]; /* see arm_punch */
-	size_t narmed;				 /* the next slot to use, modulo */
 };
 
 static void conn_close(struct conn *c, const char *why);
@@ -1469,63 +1453,6 @@ static bool over_source_limit(struct wm_p2p *p, struct conn *c)
 	return n >= limit;
 }
 
-static bool sockaddr_is(const struct sockaddr_storage *ss, const struct wm_maddr_tcp *t)
-{
-	if (ss->ss_family == AF_INET && t->family == 4) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
-		return ntohs(in->sin_port) == t->port && !memcmp(&in->sin_addr, t->ip, 4);
-	}
-	if (ss->ss_family == AF_INET6 && t->family == 6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
-		return ntohs(in6->sin6_port) == t->port && !memcmp(&in6->sin6_addr, t->ip, 16);
-	}
-	return false;
-}
-
-static void arm_punch(struct wm_p2p *p, const struct wm_peer_id *peer,
-		      const struct wm_maddr_tcp *to, bool initiator)
-{
-	struct armed_punch *a = &p->armed[p->narmed++ % ARMED_PUNCHES];
-
-	a->peer = *peer;
-	a->to = *to;
-	a->initiator = initiator;
-	a->until = uv_now(p->loop) + ARMED_PUNCH_MS;
-}
-
-/* Whether the connection just accepted is the peer's side of a punch armed
- * by arm_punch: then it is that punch's connection (role, peer to prove in
- * the Noise handshake, hole punched) and counts as no stranger's. */
-static bool adopt_punch(struct wm_p2p *p, struct conn *c)
-{
-	struct sockaddr_storage ss;
-	int sl = sizeof(ss);
-	uint64_t now = uv_now(p->loop);
-
-	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &sl))
-		return false;
-	for (size_t i = 0; i < ARMED_PUNCHES; i++) {
-		struct armed_punch *a = &p->armed[i];
-		char peer[WM_PEERID_TEXT_MAX];
-		if (!a->until || a->until < now || !sockaddr_is(&ss, &a->to))
-			continue;
-		a->until = 0;
-		c->punched = true;
-		c->peer = a->peer;
-		c->peer_known = true;
-		if (a->initiator) { /* we speak first, as over the relayed one */
-			c->outbound = true;
-			p->ninbound--;
-		}
-		wm_peer_id_print(&a->peer, peer);
-		wm_info("libp2p: DCUtR with %s: its connection reached our listener, taken as "
-			"the punched one",
-			peer);
-		return true;
-	}
-	return false;
-}
-
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct listener *l = server->data;
@@ -1548,10 +1475,6 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	if (uv_accept(server, (uv_stream_t *)&c->tcp)) {
 		conn_close(c, "accept failed");
-		return;
-	}
-	if (adopt_punch(l->host, c)) {
-		conn_begin(c);
 		return;
 	}
 	if (over_source_limit(l->host, c)) {
@@ -2521,14 +2444,7 @@ int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct w
 			rc = uv_tcp_connect(&c->connect, &c->tcp, (struct sockaddr *)&ss,
 					    on_connected);
 		if (rc) {
-			char text[WM_PEERID_TEXT_MAX];
-			wm_peer_id_print(peer, text);
-			wm_info("libp2p: DCUtR with %s: no connect from our listen port (%s); "
-				"waiting for the peer's",
-				text, uv_strerror(rc));
-			arm_punch(p, peer, &dst, initiator);
 			conn_close(c, uv_strerror(rc));
-			started++; /* the peer's connect may still make it */
 			continue;
 		}
 		started++;
