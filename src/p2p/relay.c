@@ -13,12 +13,12 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 
 #include "core/error.h"
 #include "util/crypto.h"
 #include "util/log.h"
+#include "util/pages.h"
 
 #define TICK_MS 1000
 #define MAX_RSVPS WM_P2P_STATUS_RSVPS /* relays we reserve on */
@@ -944,27 +944,14 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- life ---- */
 
-/* The service straight from the kernel, zeroed there: its reservation and
- * dial slots each hold a message buffer (4 KiB, 48 KiB in all) that a node
- * using no relay never writes, so those pages are never backed. calloc
- * cleared them from reused heap, and they stayed resident (32 KiB on an idle
- * member, measured). */
-static struct wm_relay_svc *svc_alloc(void)
-{
-	void *m = mmap(NULL, sizeof(struct wm_relay_svc), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return m == MAP_FAILED ? NULL : m;
-}
-
-static void svc_free(struct wm_relay_svc *rs)
-{
-	munmap(rs, sizeof(*rs));
-}
-
+/* The service from wm_pages_new: its reservation and dial slots each hold a
+ * message buffer (4 KiB, 48 KiB in all) that a node using no relay never
+ * writes, so those pages are never backed. calloc cleared them from reused
+ * heap, and they stayed resident (32 KiB on an idle member, measured). */
 int wm_relay_svc_new(struct wm_p2p *p, const struct wm_p2p_config *cfg, struct wm_relay_svc **out,
 		     char *err, size_t errlen)
 {
-	struct wm_relay_svc *rs = svc_alloc();
+	struct wm_relay_svc *rs = wm_pages_new(sizeof(*rs));
 	int rc;
 
 	if (!rs)
@@ -978,7 +965,7 @@ int wm_relay_svc_new(struct wm_p2p *p, const struct wm_p2p_config *cfg, struct w
 				  rc == -EINVAL ? "every reservation and circuit limit must be "
 						  "at least 1"
 						: "out of memory");
-			svc_free(rs);
+			wm_pages_free(rs, sizeof(*rs));
 			return rc;
 		}
 		if ((rc = wm_p2p_handle(p, WM_RELAY_HOP_PROTOCOL, hop_accept, rs)))
@@ -997,7 +984,7 @@ int wm_relay_svc_new(struct wm_p2p *p, const struct wm_p2p_config *cfg, struct w
 fail:
 	wm_seterr(err, errlen, "libp2p relay: cannot register its protocols: %s", strerror(-rc));
 	wm_relay_table_free(&rs->table);
-	svc_free(rs);
+	wm_pages_free(rs, sizeof(*rs));
 	return rc;
 }
 
@@ -1011,7 +998,7 @@ static void on_timer_closed(uv_handle_t *h)
 	void *data = rs->closed_data;
 
 	wm_relay_table_free(&rs->table);
-	svc_free(rs);
+	wm_pages_free(rs, sizeof(*rs));
 	if (closed)
 		closed(data);
 }

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -29,6 +28,7 @@
 #include "core/error.h"
 #include "core/net.h"
 #include "core/wgconf.h"
+#include "util/pages.h"
 #include "util/strbuf.h"
 #include "wg/embedded/allowedips.h"
 #include "wg/embedded/cookie.h"
@@ -2056,25 +2056,13 @@ static int env_limit(const char *name, uint64_t max, uint64_t *out, char *err, s
 	return 1;
 }
 
-/* The device itself, the packet pools and the rate-limit table, straight from
- * the kernel: their pages stay unbacked until traffic first uses them, so an
+/* The device itself, the packet pools and the rate-limit table come from
+ * wm_pages_new: their pages stay unbacked until traffic first uses them, so an
  * idle device costs no RSS for them (malloc'd, each cost its header page, the
  * 160 KiB table its clearing, and the 128 KiB device, mostly the data path's
  * batch arrays, was all resident once calloc cleared it). Unmapping returns
  * the pages to the kernel, which clears them before any reuse: no wipe needed
  * for the plaintext they held. */
-static void *pages_new(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	return p == MAP_FAILED ? NULL : p;
-}
-
-static void pages_free(void *p, size_t len)
-{
-	if (p)
-		munmap(p, len);
-}
-
 int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size_t errlen)
 {
 	struct wge_dev *d;
@@ -2084,7 +2072,7 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	*out = NULL;
 	if (!cfg || !cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) >= IFNAMSIZ)
 		return -EINVAL;
-	d = pages_new(sizeof(*d)); /* zeroed by the kernel */
+	d = wm_pages_new(sizeof(*d)); /* zeroed by the kernel */
 	if (!d)
 		return -ENOMEM;
 	d->tun_fd = d->udp_fd = d->uapi_fd = d->wake_fd = -1;
@@ -2094,13 +2082,13 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	if (d->mtu > BUF_SIZE - 64) {
 		wm_seterr(err, errlen, "MTU %u is above the embedded backend's %u", d->mtu,
 			  BUF_SIZE - 64);
-		pages_free(d, sizeof(*d));
+		wm_pages_free(d, sizeof(*d));
 		return -EINVAL;
 	}
 	if (cfg->workers < -1 || cfg->workers > MAX_WORKERS) {
 		wm_seterr(err, errlen, "crypto workers %d: not -1 (none), 0 (auto) or 1 to %d",
 			  cfg->workers, MAX_WORKERS);
-		pages_free(d, sizeof(*d));
+		wm_pages_free(d, sizeof(*d));
 		return -EINVAL;
 	}
 	wgt_params_default(&d->params);
@@ -2113,18 +2101,18 @@ int wge_open(const struct wge_config *cfg, struct wge_dev **out, char *err, size
 	if (ret > 0)
 		d->params.rekey_after_messages = v;
 	if (ret < 0) {
-		pages_free(d, sizeof(*d));
+		wm_pages_free(d, sizeof(*d));
 		return ret;
 	}
-	d->rx_bufs = pages_new((size_t)RX_MSGS * RX_BUF);
-	d->tun_bufs = pages_new(TUN_MEM);
+	d->rx_bufs = wm_pages_new((size_t)RX_MSGS * RX_BUF);
+	d->tun_bufs = wm_pages_new(TUN_MEM);
 	d->seg_buf = malloc(BUF_SIZE);
 	d->gro.cap = WGO_VNET_HDR_LEN + 65536;
 	d->gro.buf = malloc(d->gro.cap);
-	d->txq[0].bufs = pages_new((size_t)TXQ_LEN * BUF_SIZE);
-	d->txq[1].bufs = pages_new((size_t)TXQ_LEN * BUF_SIZE);
-	d->staged_mem = pages_new((size_t)STAGED_POOL * BUF_SIZE);
-	d->ratelimit = pages_new(sizeof(*d->ratelimit));
+	d->txq[0].bufs = wm_pages_new((size_t)TXQ_LEN * BUF_SIZE);
+	d->txq[1].bufs = wm_pages_new((size_t)TXQ_LEN * BUF_SIZE);
+	d->staged_mem = wm_pages_new((size_t)STAGED_POOL * BUF_SIZE);
+	d->ratelimit = wm_pages_new(sizeof(*d->ratelimit));
 	if (!d->rx_bufs || !d->tun_bufs || !d->seg_buf || !d->gro.buf || !d->txq[0].bufs ||
 	    !d->txq[1].bufs || !d->staged_mem || !d->ratelimit) {
 		ret = -ENOMEM;
@@ -2232,19 +2220,19 @@ void wge_close(struct wge_dev *d)
 		close(d->wake_fd);
 	wgn_static_clear(&d->s);
 	wgc_checker_clear(&d->checker);
-	pages_free(d->staged_mem, (size_t)STAGED_POOL * BUF_SIZE);
-	pages_free(d->rx_bufs, (size_t)RX_MSGS * RX_BUF);
-	pages_free(d->tun_bufs, TUN_MEM);
+	wm_pages_free(d->staged_mem, (size_t)STAGED_POOL * BUF_SIZE);
+	wm_pages_free(d->rx_bufs, (size_t)RX_MSGS * RX_BUF);
+	wm_pages_free(d->tun_bufs, TUN_MEM);
 	if (d->seg_buf)
 		wgp_wipe(d->seg_buf, BUF_SIZE);
 	free(d->seg_buf);
 	if (d->gro.buf)
 		wgp_wipe(d->gro.buf, d->gro.cap);
 	free(d->gro.buf);
-	pages_free(d->ratelimit, sizeof(*d->ratelimit));
+	wm_pages_free(d->ratelimit, sizeof(*d->ratelimit));
 	for (unsigned q = 0; q < 2; q++)
-		pages_free(d->txq[q].bufs, (size_t)TXQ_LEN * BUF_SIZE);
-	pages_free(d, sizeof(*d));
+		wm_pages_free(d->txq[q].bufs, (size_t)TXQ_LEN * BUF_SIZE);
+	wm_pages_free(d, sizeof(*d));
 }
 
 void wge_describe(struct wge_dev *d, char *buf, size_t len)
