@@ -12,8 +12,9 @@
  * (any, node, user), bit 5 "the name is the next bytes up to a '\n'", bit 6
  * local, bit 7 anonymous; the rest is the request.
  * Properties: the status is 0, PERMISSION_DENIED or INVALID_ARGUMENT; a
- * refusal says why and an allowed call says nothing; local and anonymous
- * callers pass; a caller without any grant (a name no binding knows) passes
+ * refusal says why and an allowed call says nothing; local callers pass;
+ * anonymous callers pass all but a Join and the local socket's own methods,
+ * which no caller from the network passes; a caller without any grant (a name no binding knows) passes
  * only the methods any authenticated caller may call or its own node's, and
  * no read of the mesh; the same call decided twice gives the same answer.
  *
@@ -34,6 +35,7 @@
 
 #include "../unit/test_store_util.h"
 #include "services/gate.h"
+#include "services/methods.h"
 #include "store/store.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -72,6 +74,8 @@ static const char *const paths[] = {
 	"/webmesh.v1.Signaling/SendSignal",
 	"/webmesh.v1.Signaling/ReceiveSignals",
 	"/webmesh.v1.Signaling/GetTurnCredentials",
+	"/webmesh.v1.Node/Ping",
+	"/webmesh.v1.Node/LeaveMesh",
 	"/webmesh.v1.Admin/Nothing",
 	"/webmesh.v1.Nothing/Such",
 };
@@ -281,10 +285,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if ((st == 0) != (why[0] == '\0'))
 		abort();
-	/* The local socket and an open mesh's anonymous caller pass everything
-	 * but a Join of a registered node, which only that node's own proof
-	 * passes (issue 10). */
-	if ((id.local || id.anonymous) && st != 0 &&
+	/* The local socket passes everything; an open mesh's anonymous caller
+	 * everything but a Join of a registered node, which only that node's
+	 * own proof passes (issue 10), and the methods of the local socket,
+	 * which nobody from the network passes (the method table's policy). */
+	const struct wm_method_def *def = wm_method_find(path);
+	bool local_only = def && def->policy == WM_POLICY_LOCAL;
+	if (id.local && st != 0)
+		abort();
+	if (!id.local && local_only && st != WM_GRPC_PERMISSION_DENIED)
+		abort();
+	if (id.anonymous && !id.local && st != 0 && !local_only &&
 	    strcmp(path, "/webmesh.v1.Membership/Join") != 0)
 		abort();
 	if (open_to_all(path) && st != 0)
