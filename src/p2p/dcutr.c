@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -91,10 +92,16 @@ static void punch(struct attempt *t)
 
 	wm_peer_id_print(&t->peer, peer);
 	wm_info("libp2p: DCUtR with %s: connecting to %zu address(es)", peer, t->ntargets);
-	if (wm_p2p_punch(t->d->p, &t->peer, t->targets, t->ntargets, t->role == D_A))
-		attempt_end(t, "no connection could be started");
-	else
+	int rc = wm_p2p_punch(t->d->p, &t->peer, t->targets, t->ntargets, t->role == D_A);
+	if (rc) {
+		/* the reason tells a 4-tuple still held (EADDRNOTAVAIL) from a
+		 * missing listener */
+		char why[96];
+		snprintf(why, sizeof(why), "no connection could be started (%s)", strerror(-rc));
+		attempt_end(t, why);
+	} else {
 		attempt_end(t, NULL);
+	}
 }
 
 static void on_timer(uv_timer_t *h);

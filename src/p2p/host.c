@@ -2392,7 +2392,7 @@ size_t wm_p2p_public_addrs(const struct wm_p2p *p, struct wm_maddr_tcp *out, siz
 int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_maddr_tcp *to,
 		 size_t n, bool initiator)
 {
-	int started = 0;
+	int started = 0, failed = -ENOTCONN; /* why the last connect could not start */
 
 	for (size_t i = 0; i < n && i < 4; i++) {
 		const struct listener *l = NULL;
@@ -2420,6 +2420,7 @@ int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct w
 		if (rc) {
 			c->relayed = true; /* no TCP handle to close */
 			conn_close(c, uv_strerror(rc));
+			failed = rc;
 			continue;
 		}
 		c->tcp.data = c;
@@ -2445,9 +2446,10 @@ int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct w
 					    on_connected);
 		if (rc) {
 			conn_close(c, uv_strerror(rc));
+			failed = rc;
 			continue;
 		}
 		started++;
 	}
-	return started ? 0 : -ENOTCONN;
+	return started ? 0 : failed;
 }

@@ -254,7 +254,10 @@ int wm_p2p_conn_over(struct wm_p2p *p, struct wm_p2p_stream *s, bool outbound, b
 /* DCUtR (dcutr.c): the addresses others saw us at (identify's observed
  * address on direct connections) with our listen port; and a hole punch:
  * TCP connects from our listen port to each of to (at most 4), as the
- * initiator of the secure channel or not. 0 when one was started. */
+ * initiator of the secure channel or not. 0 when one was started, else
+ * why the last one could not (-EADDRNOTAVAIL: the 4-tuple is held here,
+ * -ENOTCONN: no listener of the address family, or no room for a
+ * connection). */
 size_t wm_p2p_public_addrs(const struct wm_p2p *p, struct wm_maddr_tcp *out, size_t max);
 int wm_p2p_punch(struct wm_p2p *p, const struct wm_peer_id *peer, const struct wm_maddr_tcp *to,
 		 size_t n, bool initiator);
