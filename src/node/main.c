@@ -66,6 +66,7 @@ int main(int argc, char **argv)
 	if (wm_config_load(&cfg, argc, argv, environ, err, sizeof(err)) < 0) {
 		fprintf(stderr, "webmeshd: %s\n", err);
 		fprintf(stderr, "Run 'webmeshd --help' for the list of options.\n");
+		wm_config_free(&cfg); /* what was set before the error */
 		return 2;
 	}
 	if (cfg.help) {
