@@ -58,7 +58,12 @@ enum sproto { S_NEG, S_IDENTIFY, S_IDPUSH, S_PING, S_APP };
 #define SMALL_BUF 4096
 #define READ_MIN 1024 /* room a small read buffer keeps beyond what it holds */
 #define SWEEP_MS 1000
-#define WREQ_SPARES 4
+/* Full-frame write buffers kept while traffic flows (1 MiB at most, freed
+ * by the sweep once it stops): as many as a WireGuard link at full speed
+ * has in flight behind a full socket, so that none is malloc'ed (and, with
+ * main's trim threshold, faulted in anew) per frame. 4 left most of a
+ * libp2p-direct run's page faults in the loop thread. */
+#define WREQ_SPARES 16
 
 struct stream {
 	struct stream *next;
@@ -185,6 +190,14 @@ struct wm_p2p {
 
 static void conn_close(struct conn *c, const char *why);
 static void sweep_cb(uv_timer_t *t);
+
+/* Starts the sweep that frees what bulk traffic keeps (big input buffers,
+ * spare write buffers, yamux's held-back data) once it stops. */
+static void sweep_arm(struct wm_p2p *p)
+{
+	if (!uv_is_active((uv_handle_t *)&p->sweep) && !p->closing)
+		uv_timer_start(&p->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+}
 static void stream_on_data(struct conn *c, struct stream *s);
 static int via_write(struct conn *c, const uint8_t *buf, size_t len);
 
@@ -285,8 +298,7 @@ static void wreq_put(struct wreq *w)
 	if (w->spare && p->nspares < WREQ_SPARES && !p->closing) {
 		p->spares[p->nspares++] = w;
 		p->spares_used = true;
-		if (!uv_is_active((uv_handle_t *)&p->sweep))
-			uv_timer_start(&p->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+		sweep_arm(p);
 		return;
 	}
 	free(w);
@@ -1209,6 +1221,8 @@ static void sweep_cb(uv_timer_t *t)
 		}
 		c->read_recently = false;
 		big = big || c->capin > SMALL_BUF;
+		if (c->state == C_MUX)
+			big = wm_yamux_trim(&c->y) > 0 || big;
 	}
 	if (!p->spares_used) {
 		while (p->nspares)
@@ -1232,8 +1246,7 @@ static void conn_after_input(struct conn *c, int rc)
 	 * traffic). Freed after every read that left nothing, it was a malloc
 	 * and a free of 64 KiB per read, and with main's trim threshold a brk
 	 * each way. */
-	if (!uv_is_active((uv_handle_t *)&c->host->sweep) && !c->host->closing)
-		uv_timer_start(&c->host->sweep, sweep_cb, SWEEP_MS, SWEEP_MS);
+	sweep_arm(c->host);
 }
 
 /* A connection whose path died (a NAT that forgot it, a firewall that now
@@ -2098,7 +2111,12 @@ int wm_p2p_write(struct wm_p2p_stream *ps, const void *buf, size_t len)
 		return -EAGAIN;
 	if (s->conn->state != C_MUX)
 		return -EPIPE;
-	return len ? wm_yamux_write(&s->conn->y, s->id, buf, len) : 0;
+	if (!len)
+		return 0;
+	int rc = wm_yamux_write(&s->conn->y, s->id, buf, len);
+	if (rc == 0 && wm_yamux_pending(&s->conn->y, s->id))
+		sweep_arm(s->conn->host); /* the held-back buffer is kept: trimmed there */
+	return rc;
 }
 
 void wm_p2p_close(struct wm_p2p_stream *ps)

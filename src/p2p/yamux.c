@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The smallest buffer for data held back (one WireGuard-over-libp2p write). */
+#define PENDING_MIN (4u * 1024u)
+
 struct wm_yamux_stream {
 	uint32_t id; /* 0: free slot */
 	uint32_t send_window;
@@ -17,6 +20,7 @@ struct wm_yamux_stream {
 	bool hold; /* wm_yamux_hold: grant no more window for now */
 	uint8_t *pending;
 	size_t npending;
+	size_t cappending; /* pending's size: kept when drained, wm_yamux_trim frees it */
 };
 
 int wm_yamux_hdr_decode(const uint8_t b[WM_YAMUX_HDR_LEN], struct wm_yamux_hdr *h)
@@ -214,11 +218,25 @@ int wm_yamux_write(struct wm_yamux *y, uint32_t id, const void *buf, size_t len)
 	if (s->npending + (len - n) > WM_YAMUX_PENDING_MAX ||
 	    y->npending + (len - n) > WM_YAMUX_SESSION_PENDING_MAX)
 		return -ENOBUFS;
-	uint8_t *p = realloc(s->pending, s->npending + (len - n));
-	if (!p)
-		return -ENOMEM;
-	memcpy(p + s->npending, (const uint8_t *)buf + n, len - n);
-	s->pending = p;
+	size_t need = s->npending + (len - n);
+	if (need > s->cappending) {
+		/* Doubling, and kept when drained: a stream that backs up
+		 * now and then (WireGuard over libp2p at full speed) grew
+		 * this by realloc on every write and had it faulted in
+		 * anew, pages the sweep's wm_yamux_trim now returns once
+		 * a period. */
+		size_t cap = s->cappending ? s->cappending : PENDING_MIN;
+		while (cap < need)
+			cap *= 2;
+		if (cap > WM_YAMUX_PENDING_MAX)
+			cap = WM_YAMUX_PENDING_MAX;
+		uint8_t *p = realloc(s->pending, cap);
+		if (!p)
+			return -ENOMEM;
+		s->pending = p;
+		s->cappending = cap;
+	}
+	memcpy(s->pending + s->npending, (const uint8_t *)buf + n, len - n);
 	s->npending += len - n;
 	y->npending += len - n;
 	return 0;
@@ -449,6 +467,22 @@ int wm_yamux_set_window(struct wm_yamux *y, uint32_t id, uint32_t bytes)
 	s->recv_window += more;
 	send_hdr(y, WM_YAMUX_WINDOW_UPDATE, 0, s->id, more);
 	return 0;
+}
+
+size_t wm_yamux_trim(struct wm_yamux *y)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < y->max_streams; i++) {
+		struct wm_yamux_stream *s = &y->streams[i];
+		if (s->id && s->npending == 0 && s->pending) {
+			free(s->pending);
+			s->pending = NULL;
+			s->cappending = 0;
+		}
+		kept += s->cappending;
+	}
+	return kept;
 }
 
 size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id)

@@ -104,6 +104,10 @@ void wm_yamux_hold(struct wm_yamux *y, uint32_t id, bool hold);
  * libp2p), so that the sender is not stopped every 256 KiB to wait for an
  * update. 0, -ENOENT, -EINVAL beyond the maximum. */
 int wm_yamux_set_window(struct wm_yamux *y, uint32_t id, uint32_t bytes);
+/* Frees the buffers of streams with nothing held back (kept between
+ * backlogs so that bulk traffic does not allocate them again and again);
+ * returns the bytes of buffers still kept. For a periodic sweep. */
+size_t wm_yamux_trim(struct wm_yamux *y);
 /* Bytes of ours held back on the stream, waiting for the peer's window. */
 size_t wm_yamux_pending(struct wm_yamux *y, uint32_t id);
 
