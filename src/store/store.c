@@ -161,9 +161,9 @@ static void close_cb(struct raft *r)
 	/* A process about to exit keeps what libraft may still touch (see
 	 * store.h); the state is already on disk and the lock released. The
 	 * kept store stays reachable (kept_until_exit). */
-	if (s->exiting)
+	if (s->exiting) {
 		kept_until_exit = s;
-	else {
+	} else {
 		raft_uv_close(&s->io);
 		wm_raft_transport_free(&s->transport);
 		free(s);

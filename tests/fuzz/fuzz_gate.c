@@ -13,10 +13,11 @@
  * local, bit 7 anonymous; the rest is the request.
  * Properties: the status is 0, PERMISSION_DENIED or INVALID_ARGUMENT; a
  * refusal says why and an allowed call says nothing; local callers pass;
- * anonymous callers pass all but a Join and the local socket's own methods,
- * which no caller from the network passes; a caller without any grant (a name no binding knows) passes
- * only the methods any authenticated caller may call or its own node's, and
- * no read of the mesh; the same call decided twice gives the same answer.
+ * anonymous callers pass all but a Join and the local socket's own
+ * methods, which no caller from the network passes; a caller without any
+ * grant (a name no binding knows) passes only the methods any authenticated
+ * caller may call or its own node's, and no read of the mesh; the same call
+ * decided twice gives the same answer.
  *
  * Built by `make fuzz` (tests/fuzz/CMakeLists.txt), with the seed corpus
  * tests/fuzz/corpus/fuzz_gate/. */
