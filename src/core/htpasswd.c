@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/key.h"
+#include "core/sort.h"
 
 /* crypt(3)'s base64 alphabet. */
 static bool b64c(char c)
@@ -222,7 +223,7 @@ int wm_htpasswd_parse(const char *text, size_t len, struct wm_htpasswd *out, cha
 		}
 	}
 	if (h.n)
-		qsort(h.entries, h.n, sizeof(*h.entries), entry_cmp);
+		wm_sort(h.entries, h.n, sizeof(*h.entries), entry_cmp);
 	for (size_t i = 1; i < h.n; i++) {
 		if (strcmp(h.entries[i - 1].user, h.entries[i].user) == 0) {
 			char who[80];

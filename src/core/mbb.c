@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "core/kick.h"
+#include "core/sort.h"
 
 static const struct wm_mbb_params defaults = {
 	.hold_ms = WM_MBB_HOLD_MS,
@@ -154,7 +155,7 @@ static int index_build(struct sent_index *x, const struct wm_wg_device *prog)
 			x->v[x->n++] = p;
 			x->has_len[p.family == AF_INET6][p.len <= 128 ? p.len : 128] = true;
 		}
-	qsort(x->v, x->n, sizeof(*x->v), prefix_qcmp);
+	wm_sort(x->v, x->n, sizeof(*x->v), prefix_qcmp);
 	return 0;
 }
 

@@ -7,6 +7,7 @@
 #include "core/hash.h"
 #include "core/ipam.h"
 #include "core/peers.h"
+#include "core/sort.h"
 
 #define NONE SIZE_MAX
 
@@ -113,7 +114,7 @@ static int graph_build(struct graph *g, const struct wm_mesh_node *nodes, size_t
 
 	for (size_t i = 0; i < n; i++)
 		ents[i] = (struct id_ent){nodes[i].id, i};
-	qsort(ents, n, sizeof(*ents), id_ent_cmp);
+	wm_sort(ents, n, sizeof(*ents), id_ent_cmp);
 	/* A duplicated ID keeps its first entry; the others do not exist. */
 	for (size_t i = 0; i < n; i++) {
 		if (i > 0 && strcmp(ents[i - 1].id, ents[i].id) == 0) {
@@ -421,7 +422,7 @@ static int summarise_claims(const struct graph *g, const struct wm_peers_opts *n
 			w++;
 		}
 	}
-	qsort(c, w, sizeof(*c), claim_cmp);
+	wm_sort(c, w, sizeof(*c), claim_cmp);
 	*n_claims = 0;
 	for (size_t i = 0; i < w; i++) {
 		if (*n_claims > 0 && wm_prefix_equal(&c[*n_claims - 1].prefix, &c[i].prefix))
@@ -499,7 +500,7 @@ static int build_set(const struct graph *g, size_t self, const int64_t *dist, co
 		}
 	}
 	/* WireGuard routes a prefix to one peer only: the best claim wins. */
-	qsort(claims, n_claims, sizeof(*claims), claim_cmp);
+	wm_sort(claims, n_claims, sizeof(*claims), claim_cmp);
 	{
 		size_t w = 0;
 
@@ -865,7 +866,7 @@ static int build_summary(const struct wm_peer_graph *pg, size_t self, const int6
 					  g, nb, i);
 		}
 	}
-	qsort(claims, n_claims, sizeof(*claims), claim_cmp);
+	wm_sort(claims, n_claims, sizeof(*claims), claim_cmp);
 	peer->allowed_ips = calloc(n_claims + 1, sizeof(struct wm_prefix));
 	if (!peer->allowed_ips) {
 		free(claims);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sort.h"
+
 struct vec {
 	struct wm_prefix *v;
 	size_t n, cap;
@@ -113,7 +115,7 @@ static int plan_tunnel(const struct wm_route_plan_in *in, struct vec *t, struct 
 		}
 	}
 	if (t->n) /* v is NULL while empty; qsort wants a valid pointer */
-		qsort(t->v, t->n, sizeof(*t->v), prefix_cmp);
+		wm_sort(t->v, t->n, sizeof(*t->v), prefix_cmp);
 	{
 		size_t w = 0;
 
@@ -172,7 +174,7 @@ static int plan_pins(const struct wm_route_plan_in *in, const struct vec *t,
 		n++;
 	}
 	if (n)
-		qsort(pins, n, sizeof(*pins), pin_cmp);
+		wm_sort(pins, n, sizeof(*pins), pin_cmp);
 	out->pins = pins;
 	out->n_pins = n;
 	return 0;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sort.h"
+
 struct wm_wg_device *wm_wg_device_new(const char *name)
 {
 	struct wm_wg_device *dev = calloc(1, sizeof(*dev));
@@ -124,15 +126,16 @@ void wm_wg_device_sort(struct wm_wg_device *dev)
 	if (!dev)
 		return;
 	if (dev->n_peers > 1)
-		qsort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_cmp);
+		wm_sort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_cmp);
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		struct wm_wg_peer *p = &dev->peers[i];
 
 		if (p->n_allowed_ips > 1)
-			qsort(p->allowed_ips, p->n_allowed_ips, sizeof(*p->allowed_ips),
-			      prefix_qcmp);
+			wm_sort(p->allowed_ips, p->n_allowed_ips, sizeof(*p->allowed_ips),
+				prefix_qcmp);
 		if (p->n_accept_ips > 1)
-			qsort(p->accept_ips, p->n_accept_ips, sizeof(*p->accept_ips), prefix_qcmp);
+			wm_sort(p->accept_ips, p->n_accept_ips, sizeof(*p->accept_ips),
+				prefix_qcmp);
 	}
 }
 
@@ -529,7 +532,7 @@ int wm_wg_device_apply(struct wm_wg_device *dev, const struct wm_wg_device *upda
 		return -ENOMEM;
 	for (size_t i = 0; i < update->n_peers; i++)
 		order[i] = &update->peers[i];
-	qsort(order, update->n_peers, sizeof(*order), upd_cmp);
+	wm_sort(order, update->n_peers, sizeof(*order), upd_cmp);
 	wm_wg_device_sort(dev);
 	nsorted = dev->n_peers;
 	for (size_t i = 0; i < update->n_peers && !ret; i++) {

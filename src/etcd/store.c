@@ -15,6 +15,7 @@
 #include "core/denied.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/sort.h"
 #include "etcd/liveset.h"
 #include "etcd/record.h"
 #include "etcd/store_state.h"
@@ -172,7 +173,7 @@ static int cache_leases(struct wm_etcd_store *s, uint32_t **out, size_t *n)
 	for (size_t i = 0; i < s->n_nodes; i++)
 		if (s->nodes[i].n.ipv4.family == AF_INET)
 			(*out)[(*n)++] = wm_prefix_ipv4_u32(&s->nodes[i].n.ipv4);
-	qsort(*out, *n, sizeof(**out), u32_cmp);
+	wm_sort(*out, *n, sizeof(**out), u32_cmp);
 	return 0;
 }
 
@@ -738,7 +739,7 @@ static void leases_cb(void *data, int err, const char *message, const uint8_t *r
 			n++;
 	}
 	etcdserverpb__range_response__free_unpacked(r, NULL);
-	qsort(v, n, sizeof(*v), u32_cmp);
+	wm_sort(v, n, sizeof(*v), u32_cmp);
 	free(o->leased);
 	o->leased = v;
 	o->n_leased = n;
@@ -766,7 +767,7 @@ static int pick_avoid(struct wm_etcd_store *s, const struct op *o, uint32_t **ou
 	for (const struct op *p = s->ops; p; p = p->next)
 		if (p != o && p->kind == OP_JOIN && !p->rejoin && p->node.ipv4.family == AF_INET)
 			v[k++] = wm_prefix_ipv4_u32(&p->node.ipv4);
-	qsort(v, k, sizeof(*v), u32_cmp);
+	wm_sort(v, k, sizeof(*v), u32_cmp);
 	size_t m = 0;
 	for (size_t i = 0; i < k; i++)
 		if (m == 0 || v[m - 1] != v[i])

@@ -21,6 +21,7 @@
 #include "core/dnsname.h"
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/sort.h"
 #include "etcd/layout.h"
 #include "etcd/record.h"
 #include "etcd/record_state.h"
@@ -342,7 +343,7 @@ int wm_etcd_state_load(struct wm_etcd_state *st, Mvccpb__KeyValue **kvs, size_t 
 			}
 		}
 		if (pass == 1) {
-			qsort(nodes, n_nodes, sizeof(*nodes), by_create);
+			wm_sort(nodes, n_nodes, sizeof(*nodes), by_create);
 			for (size_t i = 0; i < n_nodes; i++) {
 				classify(st, nodes[i], name, sizeof(name), &sk);
 				Webmesh__V1__RaftCommand *c =

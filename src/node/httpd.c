@@ -11,6 +11,7 @@
 
 #include "core/error.h"
 #include "core/net.h"
+#include "core/sort.h"
 #include "http/console.h"
 #include "node/console_dir.h"
 #include "node/netconf.h"
@@ -86,7 +87,7 @@ int wm_node_httpd_metrics(struct wm_node_httpd *h, struct wm_metrics_buf *buf)
 		}
 		for (size_t i = 0; i < n_names; i++)
 			byname[i] = &names[i];
-		qsort(byname, n_names, sizeof(*byname), cmp_name);
+		wm_sort(byname, n_names, sizeof(*byname), cmp_name);
 		for (size_t i = 0; i < dev->n_peers; i++) {
 			const struct wm_wg_peer *p = &dev->peers[i];
 			const struct wm_peer_name *const *hit =

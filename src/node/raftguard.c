@@ -13,6 +13,7 @@
 #include "core/error.h"
 #include "core/hash.h"
 #include "core/raftguard.h"
+#include "core/sort.h"
 #include "sys/nft.h"
 #include "util/log.h"
 
@@ -55,7 +56,7 @@ void wm_raftguard_sync(struct wm_raftguard *g, const struct wm_store_status *st,
 	}
 	for (size_t i = 0; i < n_servers; i++)
 		add(ips, &n, &servers[i]);
-	qsort(ips, n, sizeof(ips[0]), cmp_prefix);
+	wm_sort(ips, n, sizeof(ips[0]), cmp_prefix);
 	int r = wm_raftguard_nft_render(g->interface, g->raft_port, self, ips, n, &batch);
 	if (r < 0) {
 		if (!g->warned)

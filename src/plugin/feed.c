@@ -9,6 +9,7 @@
 
 #include "core/mesh.h"
 #include "core/net.h"
+#include "core/sort.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -47,7 +48,7 @@ static void known_load(struct wm_plugins *h, struct wm_store *store)
 		format_v4(&nodes[i], k[i].address, sizeof(k[i].address));
 	}
 	free(nodes);
-	qsort(k, n, sizeof(*k), known_cmp);
+	wm_sort(k, n, sizeof(*k), known_cmp);
 	free(h->known);
 	h->known = k;
 	h->n_known = n;
@@ -70,7 +71,7 @@ static void known_add(struct wm_plugins *h, const char *id, const char *address)
 	snprintf(k[h->n_known].id, sizeof(k->id), "%s", id);
 	snprintf(k[h->n_known].address, sizeof(k->address), "%s", address);
 	h->n_known++;
-	qsort(h->known, h->n_known, sizeof(*k), known_cmp);
+	wm_sort(h->known, h->n_known, sizeof(*k), known_cmp);
 }
 
 static void known_remove(struct wm_plugins *h, struct wm_plugin_known *k)

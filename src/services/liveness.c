@@ -26,6 +26,7 @@
 
 #include "core/error.h"
 #include "core/ids.h"
+#include "core/sort.h"
 #include "services/gate.h"
 #include "util/log.h"
 
@@ -125,7 +126,7 @@ static void post_marks(struct wm_services *s)
 		wm_arena_free(&a);
 		return;
 	}
-	qsort(ids, n, sizeof(*ids), id_cmp);
+	wm_sort(ids, n, sizeof(*ids), id_cmp);
 	if (plugin) {
 		/* Ours are one server's of several (src/etcd/liveset.h): they
 		 * are compared with what we last wrote, not with the marks
@@ -331,7 +332,7 @@ void wm_liveness_follow(struct wm_services *s, const Webmesh__V1__RaftCommand *c
 		if (wm_node_id_check(lc->unreachable[i], NULL) == 0)
 			snprintf(marks[n++], sizeof(marks[0]), "%s", lc->unreachable[i]);
 	if (n > 1) /* qsort of NULL, even for 0 items, is undefined */
-		qsort(marks, n, sizeof(*marks), mark_cmp);
+		wm_sort(marks, n, sizeof(*marks), mark_cmp);
 	if (on_plugin(s))
 		log_changes(s, marks, n);
 	free(s->marks);

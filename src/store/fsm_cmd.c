@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/ids.h"
 #include "core/ipam.h"
+#include "core/sort.h"
 #include "store/fsm_int.h"
 
 #define ATTR_MAX WM_EDGE_ATTR_MAX
@@ -734,7 +735,7 @@ static int attrs_json(const Webmesh__V1__PutEdgeCommand *c, char **out, struct w
 	}
 	if (c->n_attributes) /* attributes is NULL when there are none */
 		memcpy(sorted, c->attributes, c->n_attributes * sizeof(*sorted));
-	qsort(sorted, c->n_attributes, sizeof(*sorted), attr_cmp);
+	wm_sort(sorted, c->n_attributes, sizeof(*sorted), attr_cmp);
 	p = *out;
 	*p++ = '{';
 	for (size_t i = 0; i < c->n_attributes; i++) {

@@ -10,6 +10,7 @@
 
 #include "core/error.h"
 #include "core/meshauth.h"
+#include "core/sort.h"
 #include "store/authz.h"
 #include "store/fsm_int.h"
 
@@ -78,7 +79,7 @@ static int add_admin_routes(struct wm_mesh_node *n, const char *list)
 
 	if (split_list(list, WM_MAX_ROUTES, &n_extra, extra, sizeof(extra[0]), parse_prefix) < 0)
 		return -EBADMSG;
-	qsort(extra, n_extra, sizeof(extra[0]), prefix_ptr_cmp);
+	wm_sort(extra, n_extra, sizeof(extra[0]), prefix_ptr_cmp);
 	for (size_t i = 0; i < n_extra; i++) {
 		bool dup = false;
 
