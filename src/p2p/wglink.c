@@ -41,9 +41,14 @@
 #define STREAMS_MAX 4		/* of one link, inbound and outbound */
 #define REFUSED_LOG_MS 60000
 /* The receive window we grant a link's stream: datagrams go to WireGuard as
- * they come (nothing is held), and with yamux's 256 KiB the sender waited
- * for an update every 128 KiB, a round trip through both loops. */
-#define WG_WINDOW (1024u * 1024u)
+ * they come (nothing is held here), so a large one costs us no memory. With
+ * yamux's 256 KiB the sender waited for an update every 128 KiB, a round
+ * trip through both loops; with 1 MiB it still ran out under bulk traffic
+ * (our update, sent after half, reaches the sender behind what fills its
+ * socket), and what the window held back beyond WM_P2P_DGRAM_QUEUE_MAX was
+ * dropped: iperf3 over the link retransmitted in most runs of
+ * bench/libp2p-wg, none with 4 MiB. */
+#define WG_WINDOW (4u * 1024u * 1024u)
 
 struct wgstream {
 	struct wgstream *next;
