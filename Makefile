@@ -79,8 +79,10 @@ test-asan: deps
 		ctest --output-on-failure --no-tests=error
 
 # The end-to-end suite against the sanitizer build: every node runs under
-# ASan + UBSan, and a report in any node's log fails the test.
+# ASan + UBSan, and a report in any node's log fails the test. The console's
+# tests serve it from the build directory, so it is built there too.
 integration-asan: test-asan
+	@$(MAKE) console BUILD=$(BUILD_ASAN)
 	@WM_BUILD_DIR=$(abspath $(BUILD_ASAN)) WM_TEST_TIME_SCALE=3 \
 		$(PYTHON) -m pytest -q --durations=10 tests/integration
 

@@ -189,6 +189,8 @@ static bool bufs_ready(struct wm_relay *r)
 	r->nbufs = r->gro ? GRO_BATCH : BATCH;
 	r->buflen = r->gro ? GRO_BUF : MAX_DGRAM;
 	r->bufs = malloc((size_t)r->nbufs * r->buflen);
+	if (r->bufs && r->schedule_trim)
+		r->schedule_trim(r);
 	return r->bufs != NULL;
 }
 

@@ -30,7 +30,11 @@ struct wm_relay {
 	GMainContext *ctx;
 	void *source; /* relay_glib.c's GSources */
 	void *flush;
+	void *trim;
 	void (*schedule_flush)(struct wm_relay *r); /* set by wm_relay_attach */
+	/* Called when the read buffers are made (set by wm_relay_attach):
+	 * wm_relay_trim is to run from then on, until it frees them. */
+	void (*schedule_trim)(struct wm_relay *r);
 	void (*detach)(struct wm_relay *r);
 	bool manual; /* wm_relay_hold */
 	wm_relay_send_cb send_cb;

@@ -17,6 +17,7 @@
 #include <glib.h>
 
 #include "nat/relay.h"
+#include "nat/relay_int.h" /* the read buffers and the trim source, looked at */
 
 struct capture {
 	uint8_t last[2048];
@@ -295,11 +296,46 @@ static void test_gso_run(void **state)
 	g_main_context_unref(ctx);
 }
 
+/* On a GMainContext (ICE), a link that stops reading gives its read
+ * buffers back by itself, and its trim source goes with them (no wakeups
+ * while idle); the next datagram makes both again. */
+static void test_idle_buffers_freed(void **state)
+{
+	(void)state;
+	GMainContext *ctx = g_main_context_new();
+	struct capture cap = {0};
+	struct wm_relay *r;
+	uint16_t wg_port;
+	int wg = udp_socket(&wg_port);
+
+	assert_int_equal(wm_relay_new(wg_port, &r), 0);
+	assert_int_equal(wm_relay_attach(r, ctx), 0);
+	wm_relay_set_send(r, capture_cb, &cap);
+	assert_null(r->bufs); /* nothing read yet: nothing held */
+	assert_null(r->trim);
+	for (unsigned round = 1; round <= 2; round++) {
+		send_to(wg, wm_relay_port(r), "data", 4);
+		run_until(ctx, &cap.count, round);
+		assert_non_null(r->bufs);
+		assert_non_null(r->trim);
+		/* Idle: freed within two trim periods (bounded at five). */
+		gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+		while (r->bufs && g_get_monotonic_time() < end)
+			g_main_context_iteration(ctx, FALSE) ? (void)0 : g_usleep(10000);
+		assert_null(r->bufs);
+		assert_null(r->trim);
+	}
+	wm_relay_free(r);
+	close(wg);
+	g_main_context_unref(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forwarding),
 		cmocka_unit_test(test_gso_run),
+		cmocka_unit_test(test_idle_buffers_freed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
