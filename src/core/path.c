@@ -47,6 +47,11 @@ uint32_t wm_path_p2p_probe_backoff_ms(unsigned n, uint16_t jitter)
 	return ms + (uint32_t)(((uint64_t)ms / 4) * jitter / 65535);
 }
 
+uint16_t wm_path_keepalive_s(const struct wm_path *p)
+{
+	return p->controlling ? WM_PATH_KEEPALIVE_LEAD_S : WM_PATH_KEEPALIVE_OTHER_S;
+}
+
 bool wm_path_on_ice(const struct wm_path *p)
 {
 	return p->state >= WM_PATH_ICE_WAIT;
@@ -484,7 +489,7 @@ static void tick_paths(struct wm_path *p, const struct wm_path_obs *obs, int64_t
 	case WM_PATH_CONNECTED: {
 		int64_t idle = obs->ice_rx_idle_ms >= 0 ? obs->ice_rx_idle_ms : now - p->session_ms;
 
-		if (idle > WM_PATH_SILENT_MS) {
+		if (idle > (p->controlling ? WM_PATH_SILENT_LEAD_MS : WM_PATH_SILENT_MS)) {
 			out->flags |= WM_PATH_DO_SEND_BYE;
 			out->session = p->session;
 			p->attempt = 0;

@@ -69,9 +69,27 @@
 #define WM_PATH_KICK_FIRST_MS 1000	 /* first handshake kick at new endpoints */
 #define WM_PATH_OFFER_TIMEOUT_MS 15000	 /* an offer without an answer */
 #define WM_PATH_CONNECT_TIMEOUT_MS 30000 /* a session without a working pair */
-#define WM_PATH_SILENT_MS 16000		 /* connected, no packet from the path */
-#define WM_PATH_SIGNAL_WAIT_MS 1000	 /* no server to signal through: again */
-#define WM_PATH_PROBE_FIRST_MS 15000	 /* first probe after ICE connected */
+/* Connected, no packet from the path this long: it is dead. Only the
+ * controlled side can judge so soon: it hears the controlling side's
+ * keepalive every WM_PATH_KEEPALIVE_LEAD_S, but WireGuard restarts a
+ * persistent keepalive's timer at every packet it sends or receives, so the
+ * controlling side's keepalives keep the other's from ever firing and an
+ * idle pair's controlling side hears nothing (an idle ICE pair was torn down
+ * and set up again every 17-20 s). The controlled side's bye tells it; on
+ * its own it is only sure to hear WireGuard's handshake, which its keepalive
+ * forces once the session is REJECT_AFTER_TIME (180 s) old. */
+#define WM_PATH_SILENT_MS 16000
+#define WM_PATH_SILENT_LEAD_MS 200000
+/* WireGuard's persistent keepalive on a pair over ICE or libp2p, so that a
+ * dead path shows as silence. The two sides use different intervals:
+ * keepalives are not jittered, and two timers started together would make
+ * both sides start their handshakes at the same moment, every time - each
+ * then drops the other's response (its own handshake state was replaced by
+ * answering the other's initiation) and no session ever forms. */
+#define WM_PATH_KEEPALIVE_LEAD_S 5 /* the controlling side */
+#define WM_PATH_KEEPALIVE_OTHER_S 7
+#define WM_PATH_SIGNAL_WAIT_MS 1000  /* no server to signal through: again */
+#define WM_PATH_PROBE_FIRST_MS 15000 /* first probe after ICE connected */
 #define WM_PATH_PROBE_MAX_MS 480000
 #define WM_PATH_PROBE_WINDOW_MS 4000	 /* how long WireGuard tries direct */
 #define WM_PATH_POLL_MS 1000		 /* observations while they matter */
@@ -202,6 +220,10 @@ struct wm_path {
 	bool p2p_peer;		/* the peer put the pair on libp2p (EV_P2P_PEER) */
 	int64_t p2p_direct_ms;	/* libp2p was left for the direct path then */
 };
+
+/* WireGuard's persistent keepalive interval for this side of a pair that
+ * goes over ICE or libp2p, in seconds. */
+uint16_t wm_path_keepalive_s(const struct wm_path *p);
 
 /* A new pair, at its direct endpoints since now. controlling: this side has
  * the smaller node ID (wm_ice_controlling). */

@@ -19,14 +19,6 @@
 #include "wg/wg.h"
 
 #define TICK_MS WM_PATH_POLL_MS
-/* WireGuard keepalive on ICE peers, so that a dead path shows as silence.
- * The two sides use different intervals: WireGuard's persistent keepalive is
- * not jittered, and two timers started together would make both sides start
- * their handshakes at the same moment, every time - each then drops the
- * other's response (its own handshake state was replaced by answering the
- * other's initiation) and no session ever forms. */
-#define ICE_KEEPALIVE_LEAD_S 5 /* the side with the smaller node ID */
-#define ICE_KEEPALIVE_OTHER_S 7
 
 static int64_t wall_ms(void)
 {
@@ -632,16 +624,12 @@ void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
 				wm_endpoint_parse("127.0.0.1:1", &wp->endpoint);
 				wp->endpoint.port = p->p2p_port;
 				wp->flags |= WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
-				wp->keepalive_interval = wm_ice_controlling(n->node_id, p->id)
-								 ? ICE_KEEPALIVE_LEAD_S
-								 : ICE_KEEPALIVE_OTHER_S;
+				wp->keepalive_interval = wm_path_keepalive_s(&p->path);
 			} else if (p->ice && wm_path_uses_relay(&p->path)) {
 				wm_endpoint_parse("127.0.0.1:1", &wp->endpoint);
 				wp->endpoint.port = p->relay_port;
 				wp->flags |= WM_WGPEER_HAS_ENDPOINT | WM_WGPEER_HAS_KEEPALIVE;
-				wp->keepalive_interval = wm_ice_controlling(n->node_id, p->id)
-								 ? ICE_KEEPALIVE_LEAD_S
-								 : ICE_KEEPALIVE_OTHER_S;
+				wp->keepalive_interval = wm_path_keepalive_s(&p->path);
 			} else {
 				/* desired may still hold the relay from an earlier
 				 * rewrite (a probe, a pair leaving ICE): back to what

@@ -8,6 +8,7 @@ that nobody serves shows what an unreachable server looks like.
 """
 
 import json
+import time
 
 import pytest
 
@@ -164,6 +165,15 @@ def test_ping_reports_direct_and_ice_paths(ping_lab, pb_gen):
             assert p["local_candidate"] and p["remote_candidate"], r
         table = lab.wmctl("a", "ping", "site-b", "-c", "1").stdout
         assert "seq=0 ice-srflx" in table and "1 received" in table, table
+        # Idle, the pair stays on ICE. The controlling side (site-a) hears
+        # nothing from an idle peer: its keepalives restart the other's
+        # timer, which then never fires. It took that for a dead path and
+        # tore the session down every 17-20 s; only the controlled side,
+        # which hears those keepalives, may call the path silent so soon.
+        time.sleep(25)  # the daemon's 16 s rule, not scaled
+        for side, other in (("a", "site-b"), ("b", "site-a")):
+            assert lab.peer(side, other)["path"] == "ice-direct", lab.peer(side, other)
+            assert "the path went silent" not in lab.log(f"site-{side}"), side
 
         nc, paths = _assert_netcheck(lab, "a", "endpoint-independent")
         assert nc["port_preserved"], nc

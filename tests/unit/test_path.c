@@ -455,6 +455,28 @@ static void test_ice_wait_and_timeouts(void **state)
 	assert_int_equal(p.state, WM_PATH_CONNECTED);
 	tick(&p, now + WM_PATH_SILENT_MS + 1, &o);
 	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
+	/* The controlling side's keepalives keep an idle peer's from firing:
+	 * hearing nothing for WM_PATH_SILENT_MS is no sign of a dead path
+	 * there, only hearing no handshake either is. */
+	put(&p, WM_PATH_CONNECTED, true, &now);
+	assert_int_equal(wm_path_keepalive_s(&p), WM_PATH_KEEPALIVE_LEAD_S);
+	o = quiet(&p, 100);
+	p.wake_ms = 0; /* no probe due meanwhile */
+	o.ice_rx_idle_ms = WM_PATH_SILENT_MS + 1;
+	tick(&p, now, &o);
+	o.ice_rx_idle_ms = WM_PATH_SILENT_LEAD_MS;
+	tick(&p, now, &o);
+	assert_int_equal(p.state, WM_PATH_CONNECTED);
+	o.ice_rx_idle_ms = WM_PATH_SILENT_LEAD_MS + 1;
+	r = tick(&p, now, &o);
+	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
+	assert_int_equal(r.flags, WM_PATH_DO_SEND_BYE | WM_PATH_DO_STOP_ICE);
+	assert_string_equal(r.why, "the path went silent");
+	/* and the keepalive that keeps the controlled side's quiet is the
+	 * shorter one */
+	put(&p, WM_PATH_CONNECTED, false, &now);
+	assert_int_equal(wm_path_keepalive_s(&p), WM_PATH_KEEPALIVE_OTHER_S);
+	assert_true(WM_PATH_KEEPALIVE_LEAD_S < WM_PATH_KEEPALIVE_OTHER_S);
 }
 
 static void test_retry_backoff_and_jitter(void **state)
