@@ -489,7 +489,12 @@ static void tick_paths(struct wm_path *p, const struct wm_path_obs *obs, int64_t
 	case WM_PATH_CONNECTED: {
 		int64_t idle = obs->ice_rx_idle_ms >= 0 ? obs->ice_rx_idle_ms : now - p->session_ms;
 
-		if (idle > (p->controlling ? WM_PATH_SILENT_LEAD_MS : WM_PATH_SILENT_MS)) {
+		bool silent = p->controlling
+				      ? idle > WM_PATH_SILENT_LEAD_MS ||
+						obs->ice_unanswered_ms > WM_PATH_UNANSWERED_MS
+				      : idle > WM_PATH_SILENT_MS;
+
+		if (silent) {
 			out->flags |= WM_PATH_DO_SEND_BYE;
 			out->session = p->session;
 			p->attempt = 0;

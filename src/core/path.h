@@ -76,10 +76,16 @@
  * controlling side's keepalives keep the other's from ever firing and an
  * idle pair's controlling side hears nothing (an idle ICE pair was torn down
  * and set up again every 17-20 s). The controlled side's bye tells it; on
- * its own it is only sure to hear WireGuard's handshake, which its keepalive
- * forces once the session is REJECT_AFTER_TIME (180 s) old. */
+ * its own, idle, it is only sure to hear WireGuard's handshake, which its
+ * keepalive forces once the session is REJECT_AFTER_TIME (180 s) old... */
 #define WM_PATH_SILENT_MS 16000
 #define WM_PATH_SILENT_LEAD_MS 200000
+/* ... but what it sends that asks for an answer (data: the peer's
+ * WireGuard answers within 10 s even with nothing to say; a handshake
+ * message) must be answered: unanswered this long, the path is dead there
+ * too. Beyond WireGuard's own 15 s, after which it starts a handshake when
+ * data went unanswered (a peer that lost its session answers that). */
+#define WM_PATH_UNANSWERED_MS 25000
 /* WireGuard's persistent keepalive on a pair over ICE or libp2p, so that a
  * dead path shows as silence. The two sides use different intervals:
  * keepalives are not jittered, and two timers started together would make
@@ -136,8 +142,11 @@ struct wm_path_obs {
 	uint64_t rx_bytes;
 	bool endpoint_relay;	/* WireGuard's endpoint for the peer is our relay */
 	int64_t ice_rx_idle_ms; /* since a packet came over the ICE path; -1: never */
-	bool can_signal;	/* a server to signal through exists now */
-	bool endpoint_p2p;	/* WireGuard's endpoint for the peer is our libp2p relay */
+	/* since WireGuard sent over it what its peer answers (not a
+	 * keepalive) and nothing came back; -1: all answered */
+	int64_t ice_unanswered_ms;
+	bool can_signal;   /* a server to signal through exists now */
+	bool endpoint_p2p; /* WireGuard's endpoint for the peer is our libp2p relay */
 };
 
 enum wm_path_event_type {

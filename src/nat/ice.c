@@ -908,5 +908,7 @@ void wm_ice_peer_status(const struct wm_ice_peer *p, struct wm_ice_status *out)
 	out->rx_packets = rs.rx_packets;
 	out->rx_bytes = rs.rx_bytes;
 	out->dropped = rs.dropped;
-	out->rx_idle_ms = rs.last_rx_us ? (g_get_monotonic_time() - rs.last_rx_us) / 1000 : -1;
+	int64_t now = g_get_monotonic_time();
+	out->rx_idle_ms = rs.last_rx_us ? (now - rs.last_rx_us) / 1000 : -1;
+	out->unanswered_ms = rs.unanswered_since_us ? (now - rs.unanswered_since_us) / 1000 : -1;
 }

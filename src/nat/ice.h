@@ -142,6 +142,9 @@ struct wm_ice_status {
 	uint16_t relay_port;
 	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, dropped;
 	int64_t rx_idle_ms; /* since a packet last came from the path; -1: never */
+	/* since WireGuard sent something the peer answers (not a keepalive)
+	 * and nothing came back; -1: all answered */
+	int64_t unanswered_ms;
 	/* The session's gathered candidates and those the peer sent (the first
 	 * WM_ICE_STATUS_MAX_CAND of each), so that a pair that stays checking
 	 * or fails shows what was tried. */

@@ -10,7 +10,7 @@
 
 #define WM_ICE_MODULE_NAME "webmesh-ice"
 #define WM_ICE_MODULE_SYMBOL "wm_ice_module_v1"
-#define WM_ICE_MODULE_ABI 2 /* 2: wm_ice_status lists candidates */
+#define WM_ICE_MODULE_ABI 3 /* 2: wm_ice_status lists candidates; 3: unanswered_ms */
 
 struct wm_ice_module {
 	struct wm_module_header header;

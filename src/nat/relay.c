@@ -217,18 +217,35 @@ static size_t gro_size(const struct msghdr *mh)
 	return 0;
 }
 
+/* A WireGuard data message with no payload (header 16, tag 16): the one
+ * thing WireGuard sends that its peer never answers. */
+#define WG_KEEPALIVE_LEN 32
+
+/* Something came from the path: WireGuard heard its peer. */
+static void heard(struct wm_relay *r)
+{
+	atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
+	atomic_store_explicit(&r->unanswered_since_us, 0, memory_order_relaxed);
+}
+
 /* Hands n datagrams to the path; counts what went and what did not. */
 static void pass(struct wm_relay *r, const struct iovec *pkts, unsigned n)
 {
 	uint64_t bytes = 0;
+	bool asks = false;
 	int sent = n && r->send_cb ? r->send_cb(r->send_data, pkts, n) : 0;
 
 	if (sent < 0)
 		sent = 0;
 	if ((unsigned)sent > n)
 		sent = (int)n;
-	for (int i = 0; i < sent; i++)
+	for (int i = 0; i < sent; i++) {
 		bytes += pkts[i].iov_len;
+		asks = asks || pkts[i].iov_len > WG_KEEPALIVE_LEN;
+	}
+	/* Only this thread writes it: no lost update between load and store. */
+	if (asks && !atomic_load_explicit(&r->unanswered_since_us, memory_order_relaxed))
+		atomic_store_explicit(&r->unanswered_since_us, mono_us(), memory_order_relaxed);
 	count(&r->tx_packets, (uint64_t)sent);
 	count(&r->tx_bytes, bytes);
 	count(&r->dropped, (uint64_t)(n - (unsigned)sent));
@@ -325,7 +342,7 @@ int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len)
 	}
 	count(&r->rx_packets, 1);
 	count(&r->rx_bytes, len);
-	atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
+	heard(r);
 	return 0;
 }
 
@@ -350,7 +367,7 @@ void wm_relay_flush(struct wm_relay *r)
 	count(&r->rx_bytes, bytes);
 	count(&r->dropped, r->queued - done);
 	if (done)
-		atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
+		heard(r);
 	r->queued = 0;
 }
 
@@ -370,7 +387,7 @@ unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n)
 	count(&r->rx_bytes, bytes);
 	count(&r->dropped, n - done);
 	if (done)
-		atomic_store_explicit(&r->last_rx_us, mono_us(), memory_order_relaxed);
+		heard(r);
 	return done;
 }
 
@@ -402,6 +419,8 @@ void wm_relay_get_stats(const struct wm_relay *r, struct wm_relay_stats *out)
 	out->rx_bytes = atomic_load_explicit(&r->rx_bytes, memory_order_relaxed);
 	out->dropped = atomic_load_explicit(&r->dropped, memory_order_relaxed);
 	out->last_rx_us = atomic_load_explicit(&r->last_rx_us, memory_order_relaxed);
+	out->unanswered_since_us =
+		atomic_load_explicit(&r->unanswered_since_us, memory_order_relaxed);
 }
 
 void wm_relay_free(struct wm_relay *r)

@@ -37,6 +37,11 @@ struct wm_relay_stats {
 	uint64_t rx_packets, rx_bytes; /* path -> WireGuard */
 	uint64_t dropped;	       /* no path, a send error, or a foreign sender */
 	int64_t last_rx_us;	       /* g_get_monotonic_time of the last rx, 0 = never */
+	/* Since when WireGuard has sent something that asks for an answer
+	 * (anything but a keepalive: data, which the peer's WireGuard answers
+	 * within 10 s even with nothing to send, or a handshake message) and
+	 * nothing came back; 0 = all answered. */
+	int64_t unanswered_since_us;
 };
 
 /* Binds 127.0.0.1:0 for WireGuard listening on wg_port (on any address that

@@ -40,7 +40,7 @@ struct wm_relay {
 	wm_relay_send_cb send_cb;
 	void *send_data;
 	_Atomic uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes, dropped;
-	_Atomic int64_t last_rx_us;
+	_Atomic int64_t last_rx_us, unanswered_since_us;
 	uint8_t *bufs; /* nbufs of buflen, made at the first read (wm_relay_trim frees) */
 	unsigned nbufs;
 	size_t buflen;

@@ -297,6 +297,7 @@ static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_w
 
 	memset(obs, 0, sizeof(*obs));
 	obs->ice_rx_idle_ms = -1;
+	obs->ice_unanswered_ms = -1;
 	obs->can_signal = can_signal;
 	obs->have_wg = have_wg;
 	if (wp) {
@@ -322,6 +323,7 @@ static void observe(struct npeer *p, const struct wm_wg_device *dev, bool have_w
 	if (p->ice) {
 		wm_ice_peer_status(p->ice, &st);
 		obs->ice_rx_idle_ms = st.rx_idle_ms;
+		obs->ice_unanswered_ms = st.unanswered_ms;
 	}
 }
 

@@ -37,6 +37,7 @@ static struct wm_path_obs quiet(const struct wm_path *p, uint64_t rx)
 		.rx_bytes = rx,
 		.endpoint_relay = wm_path_uses_relay(p),
 		.ice_rx_idle_ms = 0,
+		.ice_unanswered_ms = -1,
 		.can_signal = true,
 	};
 	return o;
@@ -472,6 +473,19 @@ static void test_ice_wait_and_timeouts(void **state)
 	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
 	assert_int_equal(r.flags, WM_PATH_DO_SEND_BYE | WM_PATH_DO_STOP_ICE);
 	assert_string_equal(r.why, "the path went silent");
+	/* But what it sends that asks for an answer (data, a handshake) must
+	 * be answered, there too. */
+	put(&p, WM_PATH_CONNECTED, true, &now);
+	o = quiet(&p, 100);
+	p.wake_ms = 0;
+	o.ice_rx_idle_ms = WM_PATH_UNANSWERED_MS + 1;
+	o.ice_unanswered_ms = WM_PATH_UNANSWERED_MS;
+	tick(&p, now, &o);
+	assert_int_equal(p.state, WM_PATH_CONNECTED);
+	o.ice_unanswered_ms = WM_PATH_UNANSWERED_MS + 1;
+	r = tick(&p, now, &o);
+	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
+	assert_int_equal(r.flags, WM_PATH_DO_SEND_BYE | WM_PATH_DO_STOP_ICE);
 	/* and the keepalive that keeps the controlled side's quiet is the
 	 * shorter one */
 	put(&p, WM_PATH_CONNECTED, false, &now);

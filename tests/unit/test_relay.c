@@ -330,12 +330,54 @@ static void test_idle_buffers_freed(void **state)
 	g_main_context_unref(ctx);
 }
 
+/* What WireGuard sends that its peer answers (anything but a 32-byte
+ * keepalive) starts the unanswered clock; anything from the path stops it. */
+static void test_unanswered(void **state)
+{
+	(void)state;
+	GMainContext *ctx = g_main_context_new();
+	struct capture cap = {0};
+	struct wm_relay *r;
+	struct wm_relay_stats st;
+	uint16_t wg_port;
+	int wg = udp_socket(&wg_port);
+	uint8_t keepalive[32] = {4}, data[100] = {4}, buf[128];
+
+	assert_int_equal(wm_relay_new(wg_port, &r), 0);
+	assert_int_equal(wm_relay_attach(r, ctx), 0);
+	wm_relay_set_send(r, capture_cb, &cap);
+	send_to(wg, wm_relay_port(r), keepalive, sizeof(keepalive));
+	run_until(ctx, &cap.count, 1);
+	wm_relay_get_stats(r, &st);
+	assert_int_equal(st.unanswered_since_us, 0);
+	send_to(wg, wm_relay_port(r), data, sizeof(data));
+	run_until(ctx, &cap.count, 2);
+	wm_relay_get_stats(r, &st);
+	assert_true(st.unanswered_since_us > 0);
+	int64_t since = st.unanswered_since_us;
+	/* more unanswered data does not move the start */
+	send_to(wg, wm_relay_port(r), data, sizeof(data));
+	run_until(ctx, &cap.count, 3);
+	wm_relay_get_stats(r, &st);
+	assert_int_equal(st.unanswered_since_us, since);
+	/* the peer's answer, even a keepalive, stops it */
+	assert_int_equal(wm_relay_deliver(r, keepalive, sizeof(keepalive)), 0);
+	assert_int_equal(recv(wg, buf, sizeof(buf), 0), (ssize_t)sizeof(keepalive));
+	wm_relay_get_stats(r, &st);
+	assert_int_equal(st.unanswered_since_us, 0);
+	assert_true(st.last_rx_us >= since);
+	wm_relay_free(r);
+	close(wg);
+	g_main_context_unref(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forwarding),
 		cmocka_unit_test(test_gso_run),
 		cmocka_unit_test(test_idle_buffers_freed),
+		cmocka_unit_test(test_unanswered),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
