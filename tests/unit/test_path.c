@@ -396,6 +396,31 @@ static void test_trying(void **state)
 	assert_int_equal(p.state, WM_PATH_OFFERING);
 }
 
+/* A connected pair observed with (rx idle, unanswered) keeps its session,
+ * and ends it with a bye once observed with the second pair. */
+static void silent_past(bool controlling, int64_t idle, int64_t unanswered, int64_t idle_past,
+			int64_t unanswered_past)
+{
+	struct wm_path p;
+	struct wm_path_obs o;
+	struct wm_path_actions r;
+	int64_t now;
+
+	put(&p, WM_PATH_CONNECTED, controlling, &now);
+	p.wake_ms = 0; /* no probe due meanwhile */
+	o = quiet(&p, 100);
+	o.ice_rx_idle_ms = idle;
+	o.ice_unanswered_ms = unanswered;
+	tick(&p, now, &o);
+	assert_int_equal(p.state, WM_PATH_CONNECTED);
+	o.ice_rx_idle_ms = idle_past;
+	o.ice_unanswered_ms = unanswered_past;
+	r = tick(&p, now, &o);
+	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
+	assert_int_equal(r.flags, WM_PATH_DO_SEND_BYE | WM_PATH_DO_STOP_ICE);
+	assert_string_equal(r.why, "the path went silent");
+}
+
 static void test_ice_wait_and_timeouts(void **state)
 {
 	(void)state;
@@ -458,34 +483,14 @@ static void test_ice_wait_and_timeouts(void **state)
 	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
 	/* The controlling side's keepalives keep an idle peer's from firing:
 	 * hearing nothing for WM_PATH_SILENT_MS is no sign of a dead path
-	 * there, only hearing no handshake either is. */
+	 * there, only hearing no handshake either is... */
 	put(&p, WM_PATH_CONNECTED, true, &now);
 	assert_int_equal(wm_path_keepalive_s(&p), WM_PATH_KEEPALIVE_LEAD_S);
-	o = quiet(&p, 100);
-	p.wake_ms = 0; /* no probe due meanwhile */
-	o.ice_rx_idle_ms = WM_PATH_SILENT_MS + 1;
-	tick(&p, now, &o);
-	o.ice_rx_idle_ms = WM_PATH_SILENT_LEAD_MS;
-	tick(&p, now, &o);
-	assert_int_equal(p.state, WM_PATH_CONNECTED);
-	o.ice_rx_idle_ms = WM_PATH_SILENT_LEAD_MS + 1;
-	r = tick(&p, now, &o);
-	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
-	assert_int_equal(r.flags, WM_PATH_DO_SEND_BYE | WM_PATH_DO_STOP_ICE);
-	assert_string_equal(r.why, "the path went silent");
-	/* But what it sends that asks for an answer (data, a handshake) must
-	 * be answered, there too. */
-	put(&p, WM_PATH_CONNECTED, true, &now);
-	o = quiet(&p, 100);
-	p.wake_ms = 0;
-	o.ice_rx_idle_ms = WM_PATH_UNANSWERED_MS + 1;
-	o.ice_unanswered_ms = WM_PATH_UNANSWERED_MS;
-	tick(&p, now, &o);
-	assert_int_equal(p.state, WM_PATH_CONNECTED);
-	o.ice_unanswered_ms = WM_PATH_UNANSWERED_MS + 1;
-	r = tick(&p, now, &o);
-	assert_int_equal(p.state, WM_PATH_ICE_WAIT);
-	assert_int_equal(r.flags, WM_PATH_DO_SEND_BYE | WM_PATH_DO_STOP_ICE);
+	silent_past(true, WM_PATH_SILENT_LEAD_MS, -1, WM_PATH_SILENT_LEAD_MS + 1, -1);
+	/* ... but what it sends that asks for an answer (data, a handshake)
+	 * must be answered, there too. */
+	silent_past(true, WM_PATH_UNANSWERED_MS + 1, WM_PATH_UNANSWERED_MS,
+		    WM_PATH_UNANSWERED_MS + 1, WM_PATH_UNANSWERED_MS + 1);
 	/* and the keepalive that keeps the controlled side's quiet is the
 	 * shorter one */
 	put(&p, WM_PATH_CONNECTED, false, &now);

@@ -98,6 +98,33 @@ static void run_stats_until(GMainContext *ctx, struct wm_relay *r, uint64_t drop
 	assert_int_equal(st.dropped, dropped);
 }
 
+/* A relay attached to its own context, for a stand-in WireGuard socket,
+ * sending to a capture: what most tests start from. */
+struct lab {
+	GMainContext *ctx;
+	struct capture cap;
+	struct wm_relay *r;
+	uint16_t wg_port;
+	int wg;
+};
+
+static void lab_open(struct lab *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->ctx = g_main_context_new();
+	l->wg = udp_socket(&l->wg_port);
+	assert_int_equal(wm_relay_new(l->wg_port, &l->r), 0);
+	assert_int_equal(wm_relay_attach(l->r, l->ctx), 0);
+	wm_relay_set_send(l->r, capture_cb, &l->cap);
+}
+
+static void lab_close(struct lab *l)
+{
+	wm_relay_free(l->r);
+	close(l->wg);
+	g_main_context_unref(l->ctx);
+}
+
 static void test_forwarding(void **state)
 {
 	(void)state;
@@ -228,16 +255,13 @@ static void test_forwarding(void **state)
 static void test_gso_run(void **state)
 {
 	(void)state;
-	GMainContext *ctx = g_main_context_new();
-	struct capture cap = {0};
-	struct wm_relay *r;
-	uint16_t wg_port;
-	int wg = udp_socket(&wg_port);
+	struct lab l;
 	static uint8_t run[5 * 1400 + 300];
 
-	assert_int_equal(wm_relay_new(wg_port, &r), 0);
-	assert_int_equal(wm_relay_attach(r, ctx), 0);
-	wm_relay_set_send(r, capture_cb, &cap);
+	lab_open(&l);
+	struct wm_relay *r = l.r;
+	GMainContext *ctx = l.ctx;
+	int wg = l.wg;
 	for (size_t i = 0; i < sizeof(run); i++)
 		run[i] = (uint8_t)(i / 1400 + 1);
 	struct sockaddr_in to = {.sin_family = AF_INET,
@@ -269,16 +293,16 @@ static void test_gso_run(void **state)
 	}
 	/* and a lone datagram after it, of another size */
 	send_to(wg, wm_relay_port(r), "\x09tail", 5);
-	run_until(ctx, &cap.count, 7);
+	run_until(ctx, &l.cap.count, 7);
 	for (unsigned i = 0; i < 5; i++) {
-		assert_int_equal(cap.sizes[i], 1400);
-		assert_int_equal(cap.firsts[i], i + 1);
+		assert_int_equal(l.cap.sizes[i], 1400);
+		assert_int_equal(l.cap.firsts[i], i + 1);
 	}
-	assert_int_equal(cap.sizes[5], 300);
-	assert_int_equal(cap.firsts[5], 6);
-	assert_int_equal(cap.sizes[6], 5);
-	assert_int_equal(cap.firsts[6], 9);
-	assert_memory_equal(cap.last, "\x09tail", 5);
+	assert_int_equal(l.cap.sizes[5], 300);
+	assert_int_equal(l.cap.firsts[5], 6);
+	assert_int_equal(l.cap.sizes[6], 5);
+	assert_int_equal(l.cap.firsts[6], 9);
+	assert_memory_equal(l.cap.last, "\x09tail", 5);
 	struct wm_relay_stats st;
 	wm_relay_get_stats(r, &st);
 	assert_int_equal(st.tx_packets, 7);
@@ -288,12 +312,10 @@ static void test_gso_run(void **state)
 	wm_relay_trim(r);
 	wm_relay_trim(r);
 	send_to(wg, wm_relay_port(r), "\x0aagain", 6);
-	run_until(ctx, &cap.count, 8);
-	assert_memory_equal(cap.last, "\x0aagain", 6);
+	run_until(ctx, &l.cap.count, 8);
+	assert_memory_equal(l.cap.last, "\x0aagain", 6);
 
-	wm_relay_free(r);
-	close(wg);
-	g_main_context_unref(ctx);
+	lab_close(&l);
 }
 
 /* On a GMainContext (ICE), a link that stops reading gives its read
@@ -302,32 +324,25 @@ static void test_gso_run(void **state)
 static void test_idle_buffers_freed(void **state)
 {
 	(void)state;
-	GMainContext *ctx = g_main_context_new();
-	struct capture cap = {0};
-	struct wm_relay *r;
-	uint16_t wg_port;
-	int wg = udp_socket(&wg_port);
+	struct lab l;
 
-	assert_int_equal(wm_relay_new(wg_port, &r), 0);
-	assert_int_equal(wm_relay_attach(r, ctx), 0);
-	wm_relay_set_send(r, capture_cb, &cap);
+	lab_open(&l);
+	struct wm_relay *r = l.r;
 	assert_null(r->bufs); /* nothing read yet: nothing held */
 	assert_null(r->trim);
 	for (unsigned round = 1; round <= 2; round++) {
-		send_to(wg, wm_relay_port(r), "data", 4);
-		run_until(ctx, &cap.count, round);
+		send_to(l.wg, wm_relay_port(r), "data", 4);
+		run_until(l.ctx, &l.cap.count, round);
 		assert_non_null(r->bufs);
 		assert_non_null(r->trim);
 		/* Idle: freed within two trim periods (bounded at five). */
 		gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
 		while (r->bufs && g_get_monotonic_time() < end)
-			g_main_context_iteration(ctx, FALSE) ? (void)0 : g_usleep(10000);
+			g_main_context_iteration(l.ctx, FALSE) ? (void)0 : g_usleep(10000);
 		assert_null(r->bufs);
 		assert_null(r->trim);
 	}
-	wm_relay_free(r);
-	close(wg);
-	g_main_context_unref(ctx);
+	lab_close(&l);
 }
 
 /* What WireGuard sends that its peer answers (anything but a 32-byte
@@ -335,40 +350,33 @@ static void test_idle_buffers_freed(void **state)
 static void test_unanswered(void **state)
 {
 	(void)state;
-	GMainContext *ctx = g_main_context_new();
-	struct capture cap = {0};
-	struct wm_relay *r;
+	struct lab l;
 	struct wm_relay_stats st;
-	uint16_t wg_port;
-	int wg = udp_socket(&wg_port);
 	uint8_t keepalive[32] = {4}, data[100] = {4}, buf[128];
 
-	assert_int_equal(wm_relay_new(wg_port, &r), 0);
-	assert_int_equal(wm_relay_attach(r, ctx), 0);
-	wm_relay_set_send(r, capture_cb, &cap);
-	send_to(wg, wm_relay_port(r), keepalive, sizeof(keepalive));
-	run_until(ctx, &cap.count, 1);
+	lab_open(&l);
+	struct wm_relay *r = l.r;
+	send_to(l.wg, wm_relay_port(r), keepalive, sizeof(keepalive));
+	run_until(l.ctx, &l.cap.count, 1);
 	wm_relay_get_stats(r, &st);
 	assert_int_equal(st.unanswered_since_us, 0);
-	send_to(wg, wm_relay_port(r), data, sizeof(data));
-	run_until(ctx, &cap.count, 2);
+	send_to(l.wg, wm_relay_port(r), data, sizeof(data));
+	run_until(l.ctx, &l.cap.count, 2);
 	wm_relay_get_stats(r, &st);
 	assert_true(st.unanswered_since_us > 0);
 	int64_t since = st.unanswered_since_us;
 	/* more unanswered data does not move the start */
-	send_to(wg, wm_relay_port(r), data, sizeof(data));
-	run_until(ctx, &cap.count, 3);
+	send_to(l.wg, wm_relay_port(r), data, sizeof(data));
+	run_until(l.ctx, &l.cap.count, 3);
 	wm_relay_get_stats(r, &st);
 	assert_int_equal(st.unanswered_since_us, since);
 	/* the peer's answer, even a keepalive, stops it */
 	assert_int_equal(wm_relay_deliver(r, keepalive, sizeof(keepalive)), 0);
-	assert_int_equal(recv(wg, buf, sizeof(buf), 0), (ssize_t)sizeof(keepalive));
+	assert_int_equal(recv(l.wg, buf, sizeof(buf), 0), (ssize_t)sizeof(keepalive));
 	wm_relay_get_stats(r, &st);
 	assert_int_equal(st.unanswered_since_us, 0);
 	assert_true(st.last_rx_us >= since);
-	wm_relay_free(r);
-	close(wg);
-	g_main_context_unref(ctx);
+	lab_close(&l);
 }
 
 int main(void)
