@@ -54,6 +54,13 @@ SERVER_FLAGS = ("--raft-election-ms", str(ELECTION_MS))
 # Polling granularity of the new-leader measurement: one wmctl status round
 # (nsenter + wmctl on each survivor) plus the daemon's own leader poll.
 POLL_SLACK = 0.5
+# Election rounds the failover bound allows. One round takes up to twice the
+# election timeout (each survivor's is drawn from [E, 2E]); with two
+# survivors a round can end without a leader (both stand at once and split
+# the vote, or one's pre-vote is refused by the other, which heard the dead
+# leader more recently), and the next round is Raft working as designed:
+# seen once in CI, a leader after 3.34 s against a one-round bound of 2.5 s.
+ELECTION_ROUNDS = 2
 # Overlay pings between the two clients across a leader crash: one every
 # PING_INTERVAL s, PING_COUNT of them; at most MAX_LOST may go unanswered
 # (the data plane does not depend on the control plane, so expect 0).
@@ -746,9 +753,10 @@ class TestFailover:
         finally:
             pinger.close()
         lost = sent - received
-        bound = scaled(2 * ELECTION_MS / 1000) + POLL_SLACK
+        bound = scaled(ELECTION_ROUNDS * 2 * ELECTION_MS / 1000) + POLL_SLACK
         report(capsys, f"leader {leader.name} SIGKILLed: {new} leads after {elapsed:.2f}s "
-                       f"(bound {bound:.2f}s = 2 x {ELECTION_MS} ms + {POLL_SLACK}s polling); "
+                       f"(bound {bound:.2f}s = {ELECTION_ROUNDS} rounds of up to 2 x "
+                       f"{ELECTION_MS} ms + {POLL_SLACK}s polling); "
                        f"c1 -> c2 pings: {received}/{sent} answered, {lost} lost")
         bad = [r for r in results if r["code"] != "OK"]
         if bad:
