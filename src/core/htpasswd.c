@@ -222,8 +222,7 @@ int wm_htpasswd_parse(const char *text, size_t len, struct wm_htpasswd *out, cha
 			goto fail;
 		}
 	}
-	if (h.n)
-		wm_sort(h.entries, h.n, sizeof(*h.entries), entry_cmp);
+	wm_sort(h.entries, h.n, sizeof(*h.entries), entry_cmp);
 	for (size_t i = 1; i < h.n; i++) {
 		if (strcmp(h.entries[i - 1].user, h.entries[i].user) == 0) {
 			char who[80];

@@ -114,8 +114,7 @@ static int plan_tunnel(const struct wm_route_plan_in *in, struct vec *t, struct 
 				return r;
 		}
 	}
-	if (t->n) /* v is NULL while empty; qsort wants a valid pointer */
-		wm_sort(t->v, t->n, sizeof(*t->v), prefix_cmp);
+	wm_sort(t->v, t->n, sizeof(*t->v), prefix_cmp);
 	{
 		size_t w = 0;
 
@@ -173,8 +172,7 @@ static int plan_pins(const struct wm_route_plan_in *in, const struct vec *t,
 		pins[n].dst = e;
 		n++;
 	}
-	if (n)
-		wm_sort(pins, n, sizeof(*pins), pin_cmp);
+	wm_sort(pins, n, sizeof(*pins), pin_cmp);
 	out->pins = pins;
 	out->n_pins = n;
 	return 0;

@@ -125,17 +125,12 @@ void wm_wg_device_sort(struct wm_wg_device *dev)
 {
 	if (!dev)
 		return;
-	if (dev->n_peers > 1)
-		wm_sort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_cmp);
+	wm_sort(dev->peers, dev->n_peers, sizeof(*dev->peers), peer_cmp);
 	for (size_t i = 0; i < dev->n_peers; i++) {
 		struct wm_wg_peer *p = &dev->peers[i];
 
-		if (p->n_allowed_ips > 1)
-			wm_sort(p->allowed_ips, p->n_allowed_ips, sizeof(*p->allowed_ips),
-				prefix_qcmp);
-		if (p->n_accept_ips > 1)
-			wm_sort(p->accept_ips, p->n_accept_ips, sizeof(*p->accept_ips),
-				prefix_qcmp);
+		wm_sort(p->allowed_ips, p->n_allowed_ips, sizeof(*p->allowed_ips), prefix_qcmp);
+		wm_sort(p->accept_ips, p->n_accept_ips, sizeof(*p->accept_ips), prefix_qcmp);
 	}
 }
 

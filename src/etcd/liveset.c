@@ -72,8 +72,7 @@ int wm_etcd_liveset_put(struct wm_etcd_liveset *l, const char *server, char *con
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		snprintf(v[i], sizeof(v[i]), "%s", ids[i]);
-	if (n) /* qsort wants an array, even of nothing */
-		wm_sort(v, n, sizeof(*v), id_cmp);
+	wm_sort(v, n, sizeof(*v), id_cmp);
 	size_t k = 0;
 	for (size_t i = 0; i < n; i++)
 		if (k == 0 || strcmp(v[k - 1], v[i]) != 0)

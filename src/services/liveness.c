@@ -331,8 +331,7 @@ void wm_liveness_follow(struct wm_services *s, const Webmesh__V1__RaftCommand *c
 	for (size_t i = 0; i < lc->n_unreachable; i++)
 		if (wm_node_id_check(lc->unreachable[i], NULL) == 0)
 			snprintf(marks[n++], sizeof(marks[0]), "%s", lc->unreachable[i]);
-	if (n > 1) /* qsort of NULL, even for 0 items, is undefined */
-		wm_sort(marks, n, sizeof(*marks), mark_cmp);
+	wm_sort(marks, n, sizeof(*marks), mark_cmp);
 	if (on_plugin(s))
 		log_changes(s, marks, n);
 	free(s->marks);
