@@ -83,6 +83,9 @@ struct wm_p2p_status {
 	/* bytes of read buffers and spare write buffers held: bulk traffic's
 	 * buffers are made at its first read or write and freed once idle */
 	size_t buffered;
+	/* writes to peers' TCP connections, and the Noise frames they carried:
+	 * frames per write says how well bulk traffic is batched */
+	uint64_t writes, frames;
 };
 
 struct wm_p2p;

@@ -3,7 +3,8 @@
  * (writes refused until opened), then carries bytes both ways; a dial that
  * fails or a protocol the peer stopped handling ends in gone; identify
  * reaches the watchers; the lookups without a way to the peer say so; a
- * connection's buffers are kept while traffic flows and freed once idle. */
+ * connection's buffers are kept while traffic flows and freed once idle;
+ * frames written in one pass of the loop leave in one write. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -467,6 +468,50 @@ static void test_idle_connection_frees_buffers(void **state)
 	free_hosts(loop, h, 2);
 }
 
+/* Frames sealed during one pass of the loop leave together: a writev of
+ * eight at most (host.c's OUT_FRAMES), the rest before the loop waits
+ * again; the peer gets every byte, in order. */
+static void test_frames_batched(void **state)
+{
+	uv_loop_t *loop = *state;
+	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
+	struct wm_p2p *b = start(loop, "b", lb, 1), *a = start(loop, "a", NULL, 0);
+	struct wm_p2p *h[] = {a, b};
+	uint8_t addrs[4][WM_MADDR_MAX];
+	size_t lens[4];
+	struct bulk k = {0};
+	int server_gone = 0;
+	static struct wm_p2p_status st0, st1;
+
+	assert_int_equal(wm_p2p_handle(b, ECHO_PROTO, echo_accept, &server_gone), 0);
+	struct wm_p2p_dial to = dial_of(b, addrs, lens);
+	assert_int_equal(wm_p2p_open(a, wm_p2p_id(b), ECHO_PROTO, &to, &bulk_cb, &k, &k.s), 0);
+	assert_true(run_until(loop, bulk_is_opened, &k));
+	send_pattern(&k, 0, 5);
+	struct want_bytes w = {&k, 5};
+	assert_true(run_until(loop, bulk_got, &w));
+
+	wm_p2p_status(a, &st0);
+	for (size_t i = 0; i < 20; i++)
+		send_pattern(&k, 5 + i * 100, 100); /* a frame each */
+	wm_p2p_status(a, &st1);
+	assert_int_equal(st1.frames - st0.frames, 16); /* two full writes so far */
+	assert_int_equal(st1.writes - st0.writes, 2);
+	w.n = 5 + 2000;
+	assert_true(run_until(loop, bulk_got, &w));
+	assert_int_equal(k.ngot, 5 + 2000);
+	assert_false(k.bad);
+	wm_p2p_status(a, &st1);
+	/* the last four in one more write (and whatever else a sent since: a
+	 * frame per write at worst) */
+	assert_true(st1.frames - st0.frames >= 20);
+	assert_true(st1.writes - st0.writes <= 3 + (st1.frames - st0.frames - 20));
+
+	assert_non_null(k.s);
+	wm_p2p_reset(k.s);
+	free_hosts(loop, h, 2);
+}
+
 static int setup(void **state)
 {
 	static uv_loop_t loop;
@@ -497,6 +542,7 @@ int main(void)
 		cmocka_unit_test(test_open_while_dialing),
 		cmocka_unit_test(test_dial_fails),
 		cmocka_unit_test(test_idle_connection_frees_buffers),
+		cmocka_unit_test(test_frames_batched),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
