@@ -33,68 +33,82 @@ static int64_t mono_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* One sendmsg for a run of datagrams of one size (the last may be shorter),
- * segmented by the kernel (UDP GSO, Linux 4.18): the run crosses the stack
- * once instead of once per datagram. Falls back to sendmmsg where the kernel
- * refuses GSO (then *gso is cleared for good). */
-static int send_run(int fd, const struct sockaddr *to, socklen_t tolen, const struct iovec *pkts,
-		    unsigned n, size_t seg)
+/* The length of the run that starts pkts: datagrams of one size, a shorter
+ * one may end it, 64 and 64 KiB at most (what one UDP GSO send takes). */
+static unsigned run_length(const struct iovec *pkts, unsigned n)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(uint16_t))];
-		struct cmsghdr align;
-	} ctl;
-	struct msghdr mh = {
-		.msg_name = (void *)to,
-		.msg_namelen = tolen,
-		.msg_iov = (struct iovec *)pkts,
-		.msg_iovlen = n,
-	};
-	uint16_t gso = (uint16_t)seg;
+	size_t seg = pkts[0].iov_len, total = seg;
+	unsigned k = 1;
 
-	if (n > 1) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_UDP;
-		cm->cmsg_type = UDP_SEGMENT;
-		cm->cmsg_len = CMSG_LEN(sizeof(gso));
-		memcpy(CMSG_DATA(cm), &gso, sizeof(gso));
+	if (seg == 0)
+		return 1;
+	while (k < n && k < 64 && pkts[k].iov_len <= seg && pkts[k].iov_len > 0 &&
+	       total + pkts[k].iov_len <= 65000) {
+		total += pkts[k].iov_len;
+		if (pkts[k++].iov_len < seg)
+			break;
 	}
-	return sendmsg(fd, &mh, MSG_DONTWAIT) < 0 ? -errno : 0;
+	return k;
 }
+
+/* Runs per system call: each run crosses the stack once, segmented by the
+ * kernel (UDP GSO, Linux 4.18), and one sendmmsg takes several runs (a
+ * decrypted Noise frame holds two or three: a burst's shorter last datagram
+ * ends each). A sendmsg per run was half the receiving loop's system calls. */
+#define RUNS_PER_CALL 16
 
 int wm_udp_send_batch(int fd, const struct sockaddr *to, socklen_t tolen, const struct iovec *pkts,
 		      unsigned n, bool *gso)
 {
 	struct mmsghdr msgs[64];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl[RUNS_PER_CALL];
+	unsigned len[RUNS_PER_CALL];
 	unsigned done = 0;
 
 	while (*gso && done < n) {
-		size_t seg = pkts[done].iov_len, total = seg;
-		unsigned k = 1;
-		int err;
+		unsigned m = 0;
 
-		/* a run: equal sizes, a shorter one may end it, 64 KiB at most */
-		while (done + k < n && k < 64 && pkts[done + k].iov_len <= seg &&
-		       pkts[done + k].iov_len > 0 && total + pkts[done + k].iov_len <= 65000) {
-			total += pkts[done + k].iov_len;
-			if (pkts[done + k++].iov_len < seg)
+		memset(msgs, 0, sizeof(msgs[0]) * RUNS_PER_CALL);
+		for (unsigned at = done; m < RUNS_PER_CALL && at < n; m++) {
+			struct msghdr *mh = &msgs[m].msg_hdr;
+			unsigned k = run_length(&pkts[at], n - at);
+
+			mh->msg_name = (void *)to;
+			mh->msg_namelen = tolen;
+			mh->msg_iov = (struct iovec *)&pkts[at];
+			mh->msg_iovlen = k;
+			if (k > 1) {
+				uint16_t seg = (uint16_t)pkts[at].iov_len;
+				memset(&ctl[m], 0, sizeof(ctl[m]));
+				mh->msg_control = ctl[m].buf;
+				mh->msg_controllen = sizeof(ctl[m].buf);
+				struct cmsghdr *cm = CMSG_FIRSTHDR(mh);
+				cm->cmsg_level = SOL_UDP;
+				cm->cmsg_type = UDP_SEGMENT;
+				cm->cmsg_len = CMSG_LEN(sizeof(seg));
+				memcpy(CMSG_DATA(cm), &seg, sizeof(seg));
+			}
+			len[m] = k;
+			at += k;
+		}
+		/* sendmmsg stops at the first run that fails: an error on the
+		 * first is returned, one on a later run comes back next time */
+		int sent = sendmmsg(fd, msgs, m, MSG_DONTWAIT);
+		if (sent < 0) {
+			int err = -errno;
+			if (err == -EAGAIN || err == -ENOBUFS)
+				return (int)done;
+			if (len[0] > 1 && (err == -EINVAL || err == -EOPNOTSUPP || err == -EIO)) {
+				*gso = false; /* no GSO here: per datagram from now on */
 				break;
+			}
+			sent = 1; /* a datagram the network refused is lost, as on a wire */
 		}
-		if (seg == 0)
-			k = 1;
-		err = send_run(fd, to, tolen, &pkts[done], k, seg);
-		if (err == -EAGAIN || err == -ENOBUFS)
-			return (int)done;
-		if (err && k > 1 && (err == -EINVAL || err == -EOPNOTSUPP || err == -EIO)) {
-			*gso = false; /* no GSO here: per datagram from now on */
-			break;
-		}
-		done += k; /* a datagram the network refused is lost, as on a wire */
+		for (int i = 0; i < sent; i++)
+			done += len[i];
 	}
 	while (done < n) {
 		unsigned m = n - done > 64 ? 64 : n - done;
@@ -346,41 +360,15 @@ int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len)
 	return 0;
 }
 
-void wm_relay_flush(struct wm_relay *r)
-{
-	struct iovec iov[QUEUE];
-	unsigned done;
-	uint64_t bytes = 0;
-
-	if (!r->queued)
-		return;
-	for (unsigned i = 0; i < r->queued; i++) {
-		iov[i].iov_base = r->queue[i];
-		iov[i].iov_len = r->queue_len[i];
-	}
-	/* what does not fit in WireGuard's buffer is lost, as on a wire */
-	done = (unsigned)wm_udp_send_batch(r->fd, (struct sockaddr *)&r->wg, sizeof(r->wg), iov,
-					   r->queued, &r->gso);
-	for (unsigned i = 0; i < done; i++)
-		bytes += r->queue_len[i];
-	count(&r->rx_packets, done);
-	count(&r->rx_bytes, bytes);
-	count(&r->dropped, r->queued - done);
-	if (done)
-		heard(r);
-	r->queued = 0;
-}
-
-unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n)
+/* Sends n datagrams to WireGuard and counts them; what does not fit in
+ * WireGuard's buffer is lost, as on a wire. Returns how many left. */
+static unsigned send_counted(struct wm_relay *r, const struct iovec *pkts, unsigned n)
 {
 	uint64_t bytes = 0;
-	unsigned done;
+	unsigned done =
+		(unsigned)wm_udp_send_batch(r->fd, (struct sockaddr *)&r->wg, sizeof(r->wg), pkts,
+					    n, &r->gso);
 
-	wm_relay_flush(r);
-	if (!n)
-		return 0;
-	done = (unsigned)wm_udp_send_batch(r->fd, (struct sockaddr *)&r->wg, sizeof(r->wg), pkts, n,
-					   &r->gso);
 	for (unsigned i = 0; i < done; i++)
 		bytes += pkts[i].iov_len;
 	count(&r->rx_packets, done);
@@ -389,6 +377,46 @@ unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n)
 	if (done)
 		heard(r);
 	return done;
+}
+
+/* The queued datagrams into iov (QUEUE entries); empties the queue. */
+static unsigned take_queue(struct wm_relay *r, struct iovec *iov)
+{
+	unsigned n = r->queued;
+
+	for (unsigned i = 0; i < n; i++) {
+		iov[i].iov_base = r->queue[i];
+		iov[i].iov_len = r->queue_len[i];
+	}
+	r->queued = 0;
+	return n;
+}
+
+void wm_relay_flush(struct wm_relay *r)
+{
+	struct iovec iov[QUEUE];
+	unsigned n = take_queue(r, iov);
+
+	if (n)
+		send_counted(r, iov, n);
+}
+
+/* Up to this many datagrams from the path leave in one call with what is
+ * queued before them (a datagram a Noise frame's end cut, gathered). */
+#define SEND_WITH_QUEUE 64
+
+unsigned wm_relay_send(struct wm_relay *r, const struct iovec *pkts, unsigned n)
+{
+	if (r->queued && n && n <= SEND_WITH_QUEUE) {
+		struct iovec all[QUEUE + SEND_WITH_QUEUE];
+		unsigned q = take_queue(r, all);
+
+		memcpy(all + q, pkts, sizeof(*pkts) * n);
+		unsigned done = send_counted(r, all, q + n);
+		return done > q ? done - q : 0;
+	}
+	wm_relay_flush(r);
+	return n ? send_counted(r, pkts, n) : 0;
 }
 
 void wm_relay_hold(struct wm_relay *r)

@@ -318,6 +318,50 @@ static void test_gso_run(void **state)
 	lab_close(&l);
 }
 
+/* Towards WireGuard, one call sends several runs (sendmmsg of GSO sends):
+ * what was queued first, then every datagram of every run, each on its
+ * own, in order, none lost or merged. */
+static void test_send_runs(void **state)
+{
+	(void)state;
+	struct lab l;
+	static uint8_t data[8][1400];
+	/* runs: three of 1400 and a shorter one; two of 1000; a lone 5; one of
+	 * 1400 again */
+	static const size_t sizes[] = {1400, 1400, 1400, 300, 1000, 1000, 5, 1400};
+	struct iovec pkts[8];
+	uint8_t buf[2048];
+
+	lab_open(&l);
+	for (unsigned i = 0; i < 8; i++) {
+		memset(data[i], 'a' + i, sizes[i]);
+		pkts[i].iov_base = data[i];
+		pkts[i].iov_len = sizes[i];
+	}
+	wm_relay_hold(l.r);
+	assert_int_equal(wm_relay_queue(l.r, (const uint8_t *)"Q", 1), 0);
+	assert_int_equal(wm_relay_send(l.r, pkts, 8), 8);
+	assert_int_equal(recv(l.wg, buf, sizeof(buf), 0), 1);
+	assert_int_equal(buf[0], 'Q');
+	for (unsigned i = 0; i < 8; i++) {
+		assert_int_equal(recv(l.wg, buf, sizeof(buf), 0), (ssize_t)sizes[i]);
+		assert_int_equal(buf[0], 'a' + i);
+		assert_int_equal(buf[sizes[i] - 1], 'a' + i);
+	}
+	struct wm_relay_stats st;
+	wm_relay_get_stats(l.r, &st);
+	assert_int_equal(st.rx_packets, 9);
+	assert_int_equal(st.rx_bytes, 1 + 3 * 1400 + 300 + 2000 + 5 + 1400);
+	assert_int_equal(st.dropped, 0);
+	/* nothing queued: the runs alone, the same way */
+	assert_int_equal(wm_relay_send(l.r, pkts + 4, 4), 4);
+	for (unsigned i = 4; i < 8; i++) {
+		assert_int_equal(recv(l.wg, buf, sizeof(buf), 0), (ssize_t)sizes[i]);
+		assert_int_equal(buf[0], 'a' + i);
+	}
+	lab_close(&l);
+}
+
 /* On a GMainContext (ICE), a link that stops reading gives its read
  * buffers back by itself, and its trim source goes with them (no wakeups
  * while idle); the next datagram makes both again. */
@@ -384,6 +428,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forwarding),
 		cmocka_unit_test(test_gso_run),
+		cmocka_unit_test(test_send_runs),
 		cmocka_unit_test(test_idle_buffers_freed),
 		cmocka_unit_test(test_unanswered),
 	};
