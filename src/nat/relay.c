@@ -365,9 +365,8 @@ int wm_relay_deliver(struct wm_relay *r, const uint8_t *buf, size_t len)
 static unsigned send_counted(struct wm_relay *r, const struct iovec *pkts, unsigned n)
 {
 	uint64_t bytes = 0;
-	unsigned done =
-		(unsigned)wm_udp_send_batch(r->fd, (struct sockaddr *)&r->wg, sizeof(r->wg), pkts,
-					    n, &r->gso);
+	unsigned done = (unsigned)wm_udp_send_batch(r->fd, (struct sockaddr *)&r->wg, sizeof(r->wg),
+						    pkts, n, &r->gso);
 
 	for (unsigned i = 0; i < done; i++)
 		bytes += pkts[i].iov_len;

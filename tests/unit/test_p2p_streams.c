@@ -424,6 +424,41 @@ static void send_pattern(struct bulk *k, size_t from, size_t len)
 	}
 }
 
+/* Two hosts on the loop, a with an echo stream to b's listener, opened and
+ * past one echo of 5 bytes (pattern 0-4); h gets {a, b}. */
+struct echo_pair {
+	struct wm_p2p *h[2];
+	struct bulk k;
+	int server_gone;
+};
+
+static void echo_pair_open(uv_loop_t *loop, struct echo_pair *e)
+{
+	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
+	uint8_t addrs[4][WM_MADDR_MAX];
+	size_t lens[4];
+
+	memset(e, 0, sizeof(*e));
+	e->h[1] = start(loop, "b", lb, 1);
+	e->h[0] = start(loop, "a", NULL, 0);
+	assert_int_equal(wm_p2p_handle(e->h[1], ECHO_PROTO, echo_accept, &e->server_gone), 0);
+	struct wm_p2p_dial to = dial_of(e->h[1], addrs, lens);
+	assert_int_equal(
+		wm_p2p_open(e->h[0], wm_p2p_id(e->h[1]), ECHO_PROTO, &to, &bulk_cb, &e->k, &e->k.s),
+		0);
+	assert_true(run_until(loop, bulk_is_opened, &e->k));
+	send_pattern(&e->k, 0, 5);
+	struct want_bytes w = {&e->k, 5};
+	assert_true(run_until(loop, bulk_got, &w));
+}
+
+static void echo_pair_close(uv_loop_t *loop, struct echo_pair *e)
+{
+	assert_non_null(e->k.s);
+	wm_p2p_reset(e->k.s);
+	free_hosts(loop, e->h, 2);
+}
+
 /* Small traffic is read into a small buffer that the connection keeps (not
  * 64 KiB made and freed per read); bulk traffic's buffers are made at its
  * first use and go back once the connection is idle; the connection then
@@ -431,41 +466,27 @@ static void send_pattern(struct bulk *k, size_t from, size_t len)
 static void test_idle_connection_frees_buffers(void **state)
 {
 	uv_loop_t *loop = *state;
-	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
-	struct wm_p2p *b = start(loop, "b", lb, 1), *a = start(loop, "a", NULL, 0);
-	struct wm_p2p *h[] = {a, b};
-	uint8_t addrs[4][WM_MADDR_MAX];
-	size_t lens[4];
-	struct bulk k = {0};
-	int server_gone = 0;
-
-	assert_int_equal(wm_p2p_handle(b, ECHO_PROTO, echo_accept, &server_gone), 0);
-	struct wm_p2p_dial to = dial_of(b, addrs, lens);
-	assert_int_equal(wm_p2p_open(a, wm_p2p_id(b), ECHO_PROTO, &to, &bulk_cb, &k, &k.s), 0);
-	assert_true(run_until(loop, bulk_is_opened, &k));
+	struct echo_pair e;
 
 	/* Small: the echo is read into a small buffer, kept for the next. */
-	send_pattern(&k, 0, 5);
-	struct want_bytes w = {&k, 5};
-	assert_true(run_until(loop, bulk_got, &w));
+	echo_pair_open(loop, &e);
+	struct wm_p2p *a = e.h[0];
+	struct bulk *k = &e.k;
 	assert_true(buffered(a) > 0);
 	assert_true(buffered(a) <= SMALL);
 
 	/* Bulk both ways, then idle again, then small: all of it intact. */
-	send_pattern(&k, 5, BULK_LEN);
-	w.n = 5 + BULK_LEN;
+	send_pattern(k, 5, BULK_LEN);
+	struct want_bytes w = {k, 5 + BULK_LEN};
 	assert_true(run_until(loop, bulk_got, &w));
 	assert_true(buffered(a) > SMALL);
-	assert_true(run_until(loop, both_idle, h));
-	send_pattern(&k, 5 + BULK_LEN, 5);
+	assert_true(run_until(loop, both_idle, e.h));
+	send_pattern(k, 5 + BULK_LEN, 5);
 	w.n = 10 + BULK_LEN;
 	assert_true(run_until(loop, bulk_got, &w));
-	assert_int_equal(k.ngot, 10 + BULK_LEN);
-	assert_false(k.bad);
-
-	assert_non_null(k.s);
-	wm_p2p_reset(k.s);
-	free_hosts(loop, h, 2);
+	assert_int_equal(k->ngot, 10 + BULK_LEN);
+	assert_false(k->bad);
+	echo_pair_close(loop, &e);
 }
 
 /* Frames sealed during one pass of the loop leave together: a writev of
@@ -474,42 +495,26 @@ static void test_idle_connection_frees_buffers(void **state)
 static void test_frames_batched(void **state)
 {
 	uv_loop_t *loop = *state;
-	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
-	struct wm_p2p *b = start(loop, "b", lb, 1), *a = start(loop, "a", NULL, 0);
-	struct wm_p2p *h[] = {a, b};
-	uint8_t addrs[4][WM_MADDR_MAX];
-	size_t lens[4];
-	struct bulk k = {0};
-	int server_gone = 0;
+	struct echo_pair e;
 	static struct wm_p2p_status st0, st1;
 
-	assert_int_equal(wm_p2p_handle(b, ECHO_PROTO, echo_accept, &server_gone), 0);
-	struct wm_p2p_dial to = dial_of(b, addrs, lens);
-	assert_int_equal(wm_p2p_open(a, wm_p2p_id(b), ECHO_PROTO, &to, &bulk_cb, &k, &k.s), 0);
-	assert_true(run_until(loop, bulk_is_opened, &k));
-	send_pattern(&k, 0, 5);
-	struct want_bytes w = {&k, 5};
-	assert_true(run_until(loop, bulk_got, &w));
-
-	wm_p2p_status(a, &st0);
+	echo_pair_open(loop, &e);
+	wm_p2p_status(e.h[0], &st0);
 	for (size_t i = 0; i < 20; i++)
-		send_pattern(&k, 5 + i * 100, 100); /* a frame each */
-	wm_p2p_status(a, &st1);
+		send_pattern(&e.k, 5 + i * 100, 100); /* a frame each */
+	wm_p2p_status(e.h[0], &st1);
 	assert_int_equal(st1.frames - st0.frames, 16); /* two full writes so far */
 	assert_int_equal(st1.writes - st0.writes, 2);
-	w.n = 5 + 2000;
+	struct want_bytes w = {&e.k, 5 + 2000};
 	assert_true(run_until(loop, bulk_got, &w));
-	assert_int_equal(k.ngot, 5 + 2000);
-	assert_false(k.bad);
-	wm_p2p_status(a, &st1);
+	assert_int_equal(e.k.ngot, 5 + 2000);
+	assert_false(e.k.bad);
+	wm_p2p_status(e.h[0], &st1);
 	/* the last four in one more write (and whatever else a sent since: a
 	 * frame per write at worst) */
 	assert_true(st1.frames - st0.frames >= 20);
 	assert_true(st1.writes - st0.writes <= 3 + (st1.frames - st0.frames - 20));
-
-	assert_non_null(k.s);
-	wm_p2p_reset(k.s);
-	free_hosts(loop, h, 2);
+	echo_pair_close(loop, &e);
 }
 
 static int setup(void **state)

@@ -425,6 +425,7 @@ static void test_unanswered(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_forwarding),
 		cmocka_unit_test(test_gso_run),
@@ -432,5 +433,6 @@ int main(void)
 		cmocka_unit_test(test_idle_buffers_freed),
 		cmocka_unit_test(test_unanswered),
 	};
+	/* clang-format on */
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
