@@ -346,14 +346,15 @@ static void on_written(uv_write_t *req, int status)
 		conn_close(c, uv_strerror(status));
 }
 
-/* Writes the connection's sealed frames, in one writev. */
-static void out_flush(struct conn *c)
+/* Writes the connection's sealed frames, in one writev: 0, or libuv's
+ * error (the frames are freed). */
+static int out_write(struct conn *c)
 {
 	uv_buf_t b[OUT_FRAMES];
 	unsigned n = c->nout;
 
 	if (!n)
-		return;
+		return 0;
 	for (unsigned i = 0; i < n; i++) {
 		b[i] = uv_buf_init((char *)c->out[i]->data, (unsigned)c->out[i]->len);
 		c->out[i]->next = i + 1 < n ? c->out[i + 1] : NULL;
@@ -365,10 +366,17 @@ static void out_flush(struct conn *c)
 	c->host->writes++;
 	c->host->frames += n;
 	int rc = uv_write(&head->req, (uv_stream_t *)&c->tcp, b, n, on_written);
-	if (rc) {
+	if (rc)
 		wreq_put_chain(head);
+	return rc;
+}
+
+static void out_flush(struct conn *c)
+{
+	int rc = out_write(c);
+
+	if (rc)
 		conn_close(c, uv_strerror(rc));
-	}
 }
 
 static void out_flush_all(struct wm_p2p *p)
@@ -1446,11 +1454,10 @@ static void conn_close(struct conn *c, const char *why)
 	if (c->state == C_CLOSING)
 		return;
 	/* What was sealed goes out as it would have before the close (a
-	 * go-away, a reset): libuv writes it now if the socket takes it. */
-	out_flush(c);
+	 * go-away, a reset): libuv writes it now if the socket takes it. A
+	 * write that fails changes nothing here: the connection goes anyway. */
+	(void)out_write(c);
 	out_unlist(c);
-	if (c->state == C_CLOSING)
-		return; /* the flush failed and closed it */
 	if (c->peer_known)
 		wm_peer_id_print(&c->peer, peer);
 	if (c->dial)
@@ -1954,15 +1961,19 @@ void wm_p2p_free(struct wm_p2p *p, void (*done_cb)(void *data), void *data)
 	uv_close((uv_handle_t *)&p->ping_timer, on_simple_closed);
 	p->pending_closes++;
 	uv_close((uv_handle_t *)&p->sweep, on_simple_closed);
-	p->pending_closes += 2;
-	uv_close((uv_handle_t *)&p->out_check, on_simple_closed);
-	uv_close((uv_handle_t *)&p->out_prepare, on_simple_closed);
 	while (p->conns) {
 		struct conn *c = p->conns;
 		if (c->y_init && c->state == C_MUX)
 			wm_yamux_go_away(&c->y, 0);
 		conn_close(c, "shutting down");
 	}
+	/* After the connections: their go-aways (and what the streams' owners
+	 * wrote on hearing of their end) start the flush handles, and a closed
+	 * handle started again would stay active after p is gone. Every
+	 * connection is closed and flushed by now. */
+	p->pending_closes += 2;
+	uv_close((uv_handle_t *)&p->out_check, on_simple_closed);
+	uv_close((uv_handle_t *)&p->out_prepare, on_simple_closed);
 	p->pending_closes--;
 	maybe_done(p);
 }

@@ -84,9 +84,12 @@ static void free_hosts(uv_loop_t *loop, struct wm_p2p **h, int n)
 
 /* ---- the server side: echoes what it gets, closes when the peer does ---- */
 
+static size_t echo_bytes; /* what the echo servers got, in all */
+
 static void echo_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
 {
 	(void)ud;
+	echo_bytes += len;
 	assert_int_equal(wm_p2p_write(s, buf, len), 0);
 }
 
@@ -517,6 +520,28 @@ static void test_frames_batched(void **state)
 	echo_pair_close(loop, &e);
 }
 
+static bool echo_got_105(void *arg)
+{
+	(void)arg;
+	return echo_bytes == 105;
+}
+
+/* What a host wrote just before it was freed still reaches the peer: the
+ * close writes the frames the loop had not flushed yet. */
+static void test_free_flushes(void **state)
+{
+	uv_loop_t *loop = *state;
+	struct echo_pair e;
+
+	echo_bytes = 0;
+	echo_pair_open(loop, &e);
+	assert_int_equal(echo_bytes, 5);
+	send_pattern(&e.k, 5, 100);
+	free_hosts(loop, e.h, 1); /* a: no pass of the loop in between */
+	assert_true(run_until(loop, echo_got_105, NULL));
+	free_hosts(loop, e.h + 1, 1);
+}
+
 static int setup(void **state)
 {
 	static uv_loop_t loop;
@@ -548,6 +573,7 @@ int main(void)
 		cmocka_unit_test(test_dial_fails),
 		cmocka_unit_test(test_idle_connection_frees_buffers),
 		cmocka_unit_test(test_frames_batched),
+		cmocka_unit_test(test_free_flushes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

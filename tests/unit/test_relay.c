@@ -1,5 +1,6 @@
 /* The loopback relay (src/nat/relay.c) between two real sockets: a stand-in
  * for WireGuard's port, and the path (a callback here). */
+#include <dlfcn.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -18,6 +19,27 @@
 
 #include "nat/relay.h"
 #include "nat/relay_int.h" /* the read buffers and the trim source, looked at */
+
+/* The relay's sendmmsg, counted and, when told, failed once with an errno
+ * (this definition comes before libc's for the statically linked relay). */
+static unsigned mmsg_calls;
+static int mmsg_fail;
+
+int sendmmsg(int fd, struct mmsghdr *msgs, unsigned int n, int flags)
+{
+	static int (*real)(int, struct mmsghdr *, unsigned int, int);
+
+	mmsg_calls++;
+	if (mmsg_fail) {
+		errno = mmsg_fail;
+		mmsg_fail = 0;
+		return -1;
+	}
+	if (!real)
+		real = (int (*)(int, struct mmsghdr *, unsigned int, int))dlsym(RTLD_NEXT,
+										"sendmmsg");
+	return real(fd, msgs, n, flags);
+}
 
 struct capture {
 	uint8_t last[2048];
@@ -340,7 +362,9 @@ static void test_send_runs(void **state)
 	}
 	wm_relay_hold(l.r);
 	assert_int_equal(wm_relay_queue(l.r, (const uint8_t *)"Q", 1), 0);
+	unsigned calls = mmsg_calls;
 	assert_int_equal(wm_relay_send(l.r, pkts, 8), 8);
+	assert_int_equal(mmsg_calls - calls, 1); /* five runs, one system call */
 	assert_int_equal(recv(l.wg, buf, sizeof(buf), 0), 1);
 	assert_int_equal(buf[0], 'Q');
 	for (unsigned i = 0; i < 8; i++) {
@@ -359,6 +383,19 @@ static void test_send_runs(void **state)
 		assert_int_equal(recv(l.wg, buf, sizeof(buf), 0), (ssize_t)sizes[i]);
 		assert_int_equal(buf[0], 'a' + i);
 	}
+	/* WireGuard's buffer full: nothing left, all of it counted as dropped */
+	mmsg_fail = EAGAIN;
+	assert_int_equal(wm_relay_send(l.r, pkts + 4, 4), 0);
+	wm_relay_get_stats(l.r, &st);
+	assert_int_equal(st.dropped, 4);
+	/* a kernel that refuses GSO: the same datagrams one by one, from then on */
+	mmsg_fail = EINVAL;
+	assert_int_equal(wm_relay_send(l.r, pkts, 4), 4);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(recv(l.wg, buf, sizeof(buf), 0), (ssize_t)sizes[i]);
+		assert_int_equal(buf[0], 'a' + i);
+	}
+	assert_false(l.r->gso);
 	lab_close(&l);
 }
 
