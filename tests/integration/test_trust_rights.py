@@ -12,14 +12,16 @@ other in file order.
 import base64
 import json
 import os
+import time
 
 import pytest
 
 from test_auth import AUTH_CALL, creds, pki, start_joiner, wait_server
-from wmtest import (agreed_dumps, API_PORT, PYTHON, WG_PORT, generate_protos, run, topology,
-                    wait_until)
+from wmtest import (agreed_dumps, API_PORT, PYTHON, WG_PORT, generate_protos, run, scaled,
+                    topology, wait_until)
 
 SERVERS = ("s1", "s2", "obs")
+REMOVE_AFTER_S = 4  # the live mesh's server removes a node silent this long
 NAMES = ("s1", "s2", "admin", "site-a", "exit", "evil", "binder", "editor", "grouper", "obs")
 JOIN = "/webmesh.v1.Membership/Join"
 ADMIN = "/webmesh.v1.Admin/"
@@ -335,7 +337,8 @@ def live_mesh():
         s1 = t.add_node("s1")
         s1.start("--bootstrap", "--node-id", "s1", "--endpoints", f"{s1.underlay}:{WG_PORT}",
                  *creds(ca, "s1"), "--ca-file", str(ca / "ca.crt"), "--mtls",
-                 "--unreachable-after-ms", "1500", "--remove-after-ms", "4000")
+                 "--unreachable-after-ms", "1500",
+                 "--remove-after-ms", str(int(REMOVE_AFTER_S * 1000)))
         s1.wait_ready("leader")
         t.server = s1
         yield t
@@ -362,10 +365,16 @@ def test_a_node_heartbeats_only_as_itself_and_a_dead_node_still_goes(live_mesh):
     # victim dies; liar keeps heartbeating for it, in vain: the leader removes it
     victim.crash()
     gone = False
-    for _ in range(40):  # bounded: about 40 calls of well under a second
+    # Bounded in time by the server's remove-after (4 s from victim's last
+    # heartbeat) with room, and in count: a call takes about 0.1 s here, so
+    # the 40 calls this once allowed ended before the 4 s had passed (CI).
+    deadline = time.monotonic() + scaled(REMOVE_AFTER_S) + 5
+    for _ in range(400):
         refused(call(t, "liar", HEARTBEAT, {"id": "victim"}, "HeartbeatRequest",
                      "HeartbeatResponse"), "liar may act only as itself, not as victim")
         if "victim" not in s1.nodes():
             gone = True
+            break
+        if time.monotonic() > deadline:
             break
     assert gone, s1.log_tail()
