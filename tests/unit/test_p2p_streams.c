@@ -4,7 +4,8 @@
  * fails or a protocol the peer stopped handling ends in gone; identify
  * reaches the watchers; the lookups without a way to the peer say so; a
  * connection's buffers are kept while traffic flows and freed once idle;
- * frames written in one pass of the loop leave in one write. */
+ * frames written in one pass of the loop leave in one write; a peer that
+ * never reads cannot make us hold more than the write bound. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include "core/p2pwire.h"
 #include "p2p/host.h"
 #include "p2p/identify.h"
+#include "p2p/yamux.h"
 
 #define ECHO_PROTO "/webmesh-test/echo/1.0.0"
 
@@ -542,6 +544,97 @@ static void test_free_flushes(void **state)
 	free_hosts(loop, e.h + 1, 1);
 }
 
+/* ---- a peer that grants all the window it may and never reads ---- */
+
+static void sink_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
+{
+	(void)ud;
+	(void)s;
+	(void)buf;
+	(void)len;
+}
+
+static void sink_gone(void *ud, struct wm_p2p_stream *s)
+{
+	(void)ud;
+	(void)s;
+}
+
+static const struct wm_p2p_stream_cb sink_cb = {.data = sink_data, .gone = sink_gone};
+
+static int sink_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_stream_cb **cb,
+		       void **ud)
+{
+	*cb = &sink_cb;
+	*ud = arg;
+	wm_p2p_set_window(s, WM_YAMUX_WINDOW_MAX);
+	return 0;
+}
+
+/* Both loops, for ms milliseconds. */
+static void run_both(uv_loop_t *a, uv_loop_t *b, unsigned ms)
+{
+	uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000u;
+
+	while (uv_hrtime() < end) {
+		uv_run(a, UV_RUN_NOWAIT);
+		uv_run(b, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+}
+
+/* A peer that grants a 16 MiB window and then never reads (its process
+ * stopped, on its own loop here) must not make us hold what we send to it
+ * without bound: past host.c's 4 MiB of writes queued (written or waiting
+ * for the loop's flush), the connection goes, well before its window runs
+ * out. Without the bound, the writes would stop only at yamux's refusal
+ * once the window is spent, the connection kept. */
+static void test_peer_that_never_reads(void **state)
+{
+	uv_loop_t *loop = *state, loop_b;
+	char *lb[] = {"/ip4/127.0.0.1/tcp/0"};
+	uint8_t addrs[4][WM_MADDR_MAX];
+	size_t lens[4];
+	struct bulk k = {0};
+	static uint8_t chunk[64 * 1024];
+	int closed = 0;
+
+	uv_loop_init(&loop_b);
+	struct wm_p2p *b = start(&loop_b, "b", lb, 1), *a = start(loop, "a", NULL, 0);
+	assert_int_equal(wm_p2p_handle(b, ECHO_PROTO, sink_accept, NULL), 0);
+	struct wm_p2p_dial to = dial_of(b, addrs, lens);
+	assert_int_equal(wm_p2p_open(a, wm_p2p_id(b), ECHO_PROTO, &to, &bulk_cb, &k, &k.s), 0);
+	for (int i = 0; i < 100 && !k.opened; i++)
+		run_both(loop, &loop_b, 100);
+	assert_int_equal(k.opened, 1);
+	run_both(loop, &loop_b, 200); /* b's window update reaches a */
+
+	/* b stops: only a's loop runs from here */
+	size_t sent = 0;
+	int rc = 0;
+	uint64_t end = uv_hrtime() + 20000000000ull;
+	while (k.s && sent < WM_YAMUX_WINDOW_MAX && uv_hrtime() < end) {
+		rc = wm_p2p_write(k.s, chunk, sizeof(chunk));
+		if (rc == -ENOBUFS)
+			break; /* the window ran out first: the bound did not act */
+		if (rc == 0)
+			sent += sizeof(chunk);
+		uv_run(loop, UV_RUN_NOWAIT);
+	}
+	for (int i = 0; i < 100 && k.s; i++)
+		uv_run(loop, UV_RUN_NOWAIT);
+	assert_null(k.s); /* gone: the connection was closed */
+	assert_true(sent < WM_YAMUX_WINDOW_MAX);
+	assert_int_equal(wm_p2p_connected(a, wm_p2p_id(b)), 0);
+
+	free_hosts(loop, &a, 1);
+	wm_p2p_free(b, closed_cb, &closed);
+	for (int i = 0; i < 1000 && !closed; i++)
+		uv_run(&loop_b, UV_RUN_ONCE);
+	assert_int_equal(closed, 1);
+	assert_int_equal(uv_loop_close(&loop_b), 0);
+}
+
 static int setup(void **state)
 {
 	static uv_loop_t loop;
@@ -574,6 +667,7 @@ int main(void)
 		cmocka_unit_test(test_idle_connection_frees_buffers),
 		cmocka_unit_test(test_frames_batched),
 		cmocka_unit_test(test_free_flushes),
+		cmocka_unit_test(test_peer_that_never_reads),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
