@@ -54,7 +54,7 @@ static unsigned run_length(const struct iovec *pkts, unsigned n)
 /* Runs per system call: each run crosses the stack once, segmented by the
  * kernel (UDP GSO, Linux 4.18), and one sendmmsg takes several runs (a
  * decrypted Noise frame holds two or three: a burst's shorter last datagram
- * ends each). A sendmsg per run was half the receiving loop's system calls. */
+ * ends each). A sendmsg per run was a third of the receiving loop's calls. */
 #define RUNS_PER_CALL 16
 
 int wm_udp_send_batch(int fd, const struct sockaddr *to, socklen_t tolen, const struct iovec *pkts,
