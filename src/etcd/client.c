@@ -2,11 +2,13 @@
 #include "etcd/client.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "etcd/retry.h"
 #include "rpc/rpc.h"
 #include "rpc/tls.h"
 
@@ -33,7 +35,7 @@ struct wm_etcd_client {
 	struct ep eps[WM_ETCD_MAX_ENDPOINTS];
 	size_t n_eps, cur;
 	char *ca_file, *cert_file, *key_file;
-	uint32_t timeout_ms;
+	uint32_t timeout_ms, retry_ms;
 	void (*log)(void *data, const char *msg);
 	void *log_data;
 	struct call *calls; /* in flight, for free */
@@ -48,7 +50,9 @@ struct call {
 	uint8_t *req;
 	size_t len;
 	unsigned attempts;
-	size_t ep; /* where this attempt went */
+	size_t ep;	   /* where this attempt went */
+	uint64_t start_ms; /* uv_now when the call was made */
+	uv_timer_t *timer; /* the delay before the next attempt; made on first use */
 	wm_etcd_call_cb cb;
 	void *data;
 };
@@ -168,6 +172,7 @@ int wm_etcd_client_new(uv_loop_t *loop, const struct wm_etcd_config *cfg,
 	c->loop = loop;
 	c->n_eps = n;
 	c->timeout_ms = cfg->timeout_ms ? cfg->timeout_ms : 5000;
+	c->retry_ms = cfg->retry_ms ? cfg->retry_ms : WM_ETCD_RETRY_MS;
 	c->log = cfg->log;
 	c->log_data = cfg->log_data;
 	for (size_t i = 0; i < n; i++) {
@@ -233,15 +238,38 @@ static void call_unlink(struct call *k)
 		k->next->prev = k->prev;
 }
 
+static void timer_free_cb(uv_handle_t *h)
+{
+	free(h);
+}
+
 static void call_end(struct call *k, int err, const char *msg, const uint8_t *resp, size_t len)
 {
 	call_unlink(k);
+	if (k->timer)
+		uv_close((uv_handle_t *)k->timer, timer_free_cb);
 	k->cb(k->data, err, msg, resp, len);
 	free(k->req);
 	free(k);
 }
 
 static int call_send(struct call *k);
+
+static void call_fail(struct call *k, int err, const char *message)
+{
+	char msg[300];
+	snprintf(msg, sizeof(msg), "%s (gave up after %u attempts in %" PRIu64 " ms)", message,
+		 k->attempts, uv_now(k->c->loop) - k->start_ms);
+	call_end(k, err, msg, NULL, 0);
+}
+
+static void retry_timer_cb(uv_timer_t *t)
+{
+	struct call *k = t->data;
+	int r = call_send(k);
+	if (r < 0)
+		call_fail(k, r, "no etcd endpoint can be reached");
+}
 
 static void call_cb(void *data, int status, const char *message, const uint8_t *resp, size_t len)
 {
@@ -256,15 +284,45 @@ static void call_cb(void *data, int status, const char *message, const uint8_t *
 		call_end(k, -ECANCELED, message, NULL, 0);
 		return;
 	}
-	if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED) {
-		fail_over(c, k->ep, message);
-		if (++k->attempts < 2 * c->n_eps && call_send(k) == 0)
-			return;
-		call_end(k, status == WM_GRPC_UNAVAILABLE ? -ECONNREFUSED : -ETIMEDOUT,
-			 message ? message : "no etcd endpoint answered", NULL, 0);
+	if (!message)
+		message = wm_grpc_status_name(status);
+	if (!wm_etcd_error_transient(status, message)) {
+		call_end(k, -EIO, message, NULL, 0);
 		return;
 	}
-	call_end(k, -EIO, message ? message : wm_grpc_status_name(status), NULL, 0);
+	/* Another member may have a leader, or be up: move on from this one
+	 * whatever it said. */
+	fail_over(c, k->ep, message);
+	k->attempts++;
+	int err = -ECONNREFUSED;
+	if (status == WM_GRPC_DEADLINE_EXCEEDED || strstr(message, "timed out"))
+		err = -ETIMEDOUT;
+	if (!wm_etcd_path_repeatable(k->path)) {
+		call_end(k, err, message, NULL, 0);
+		return;
+	}
+	int64_t delay = wm_etcd_retry_delay(k->attempts, c->n_eps, uv_now(c->loop) - k->start_ms,
+					    c->retry_ms);
+	if (delay < 0) {
+		call_fail(k, err, message);
+		return;
+	}
+	if (delay == 0) {
+		int r = call_send(k);
+		if (r < 0)
+			call_fail(k, r, message);
+		return;
+	}
+	if (!k->timer) {
+		k->timer = malloc(sizeof(*k->timer));
+		if (!k->timer) {
+			call_fail(k, err, message);
+			return;
+		}
+		uv_timer_init(c->loop, k->timer);
+		k->timer->data = k;
+	}
+	uv_timer_start(k->timer, retry_timer_cb, (uint64_t)delay, 0);
 }
 
 static int call_send(struct call *k)
@@ -296,6 +354,7 @@ int wm_etcd_call(struct wm_etcd_client *c, const char *path, const ProtobufCMess
 	k->c = c;
 	k->cb = cb;
 	k->data = data;
+	k->start_ms = uv_now(c->loop);
 	snprintf(k->path, sizeof(k->path), "%s", path);
 	k->len = protobuf_c_message_get_packed_size(req);
 	k->req = malloc(k->len ? k->len : 1);
@@ -427,7 +486,7 @@ static void renew_close_cb(void *data, int status, const char *message)
 {
 	struct renew *k = data;
 	if (!k->done) {
-		if (status == WM_GRPC_UNAVAILABLE || status == WM_GRPC_DEADLINE_EXCEEDED)
+		if (wm_etcd_error_transient(status, message))
 			fail_over(k->c, k->ep, message);
 		k->cb(k->data, status == WM_GRPC_CANCELLED ? -ECANCELED : -ECONNREFUSED,
 		      message ? message : wm_grpc_status_name(status), NULL, 0);
@@ -594,11 +653,6 @@ int wm_etcd_watch_start(struct wm_etcd_client *c, const char *prefix, int64_t st
 	watch_open(w);
 	*out = w;
 	return 0;
-}
-
-static void timer_free_cb(uv_handle_t *h)
-{
-	free(h);
 }
 
 void wm_etcd_watch_stop(struct wm_etcd_watch *w)

@@ -1,12 +1,15 @@
 /* An etcd v3 client over our own gRPC client (src/rpc): unary KV, Lease and
  * Cluster calls and prefix watches, with a list of endpoints and failover.
  *
- * One endpoint is current; a call that ends UNAVAILABLE or DEADLINE_EXCEEDED
- * (the member is down, cut off or lost quorum) moves the client to the next
- * endpoint and is sent again there, up to twice round the list. A retried
- * write may have been applied by the member that went silent: callers write
- * with transactions whose comparisons make a repeat harmless (store.c).
- * Everything runs on the caller's libuv loop. */
+ * One endpoint is current; a call that ends with a transient error (the
+ * member is down or cut off, the cluster has no leader or is electing one, a
+ * proposal timed out: retry.h) moves the client to the next endpoint and is
+ * sent again: at once to each endpoint in turn, then with a growing delay, for
+ * at most retry_ms, so that a cluster without a leader is not hammered. Any
+ * other error (bad request, permission denied, ...) ends the call at once. A
+ * retried write may have been applied already: only the methods retry.c lists
+ * are sent again, and callers write with transactions whose comparisons make a
+ * repeat harmless (store.c). Everything runs on the caller's libuv loop. */
 #ifndef WM_ETCD_CLIENT_H
 #define WM_ETCD_CLIENT_H
 
@@ -31,6 +34,10 @@ struct wm_etcd_config {
 	const char *cert_file;
 	const char *key_file;
 	uint32_t timeout_ms; /* per attempt; 0 = 5000 */
+	/* How long a call keeps retrying transient errors, from its start;
+	 * 0 = WM_ETCD_RETRY_MS. Each endpoint is tried once however long the
+	 * attempts took. */
+	uint32_t retry_ms;
 	/* One line per event worth an operator's eye (failover, plain http);
 	 * may be NULL. */
 	void (*log)(void *data, const char *msg);
@@ -55,8 +62,10 @@ void wm_etcd_client_log(struct wm_etcd_client *c, const char *msg);
 const char *wm_etcd_client_endpoint(const struct wm_etcd_client *c);
 
 /* A unary call's end: err 0 with the response bytes, or a negative errno
- * (-EIO for an etcd error, -ETIMEDOUT, -ECONNREFUSED when no endpoint
- * answered, -ECANCELED on free) with message saying what etcd said. */
+ * (-EIO for an etcd error that is final, -ETIMEDOUT or -ECONNREFUSED when
+ * transient errors outlasted the retries, -ECANCELED on free) with message
+ * saying what etcd said last (and, after retries, how many attempts in how
+ * long). */
 typedef void (*wm_etcd_call_cb)(void *data, int err, const char *message, const uint8_t *resp,
 				size_t len);
 /* Sends req (packed now) to path ("/etcdserverpb.KV/Txn") with failover.
