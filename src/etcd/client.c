@@ -50,9 +50,9 @@ struct call {
 	uint8_t *req;
 	size_t len;
 	unsigned attempts;
-	size_t ep;	   /* where this attempt went */
-	uint64_t start_ms; /* uv_now when the call was made */
-	uv_timer_t *timer; /* the delay before the next attempt; made on first use */
+	size_t ep;	    /* where this attempt went */
+	uint64_t failed_ms; /* uv_now at the first transient error */
+	uv_timer_t *timer;  /* the delay before the next attempt; made on first use */
 	wm_etcd_call_cb cb;
 	void *data;
 };
@@ -258,8 +258,8 @@ static int call_send(struct call *k);
 static void call_fail(struct call *k, int err, const char *message)
 {
 	char msg[300];
-	snprintf(msg, sizeof(msg), "%s (gave up after %u attempts in %" PRIu64 " ms)", message,
-		 k->attempts, uv_now(k->c->loop) - k->start_ms);
+	snprintf(msg, sizeof(msg), "%s (gave up after %u attempts, %" PRIu64 " ms of retries)",
+		 message, k->attempts, uv_now(k->c->loop) - k->failed_ms);
 	call_end(k, err, msg, NULL, 0);
 }
 
@@ -293,7 +293,8 @@ static void call_cb(void *data, int status, const char *message, const uint8_t *
 	/* Another member may have a leader, or be up: move on from this one
 	 * whatever it said. */
 	fail_over(c, k->ep, message);
-	k->attempts++;
+	if (k->attempts++ == 0)
+		k->failed_ms = uv_now(c->loop);
 	int err = -ECONNREFUSED;
 	if (status == WM_GRPC_DEADLINE_EXCEEDED || strstr(message, "timed out"))
 		err = -ETIMEDOUT;
@@ -301,7 +302,7 @@ static void call_cb(void *data, int status, const char *message, const uint8_t *
 		call_end(k, err, message, NULL, 0);
 		return;
 	}
-	int64_t delay = wm_etcd_retry_delay(k->attempts, c->n_eps, uv_now(c->loop) - k->start_ms,
+	int64_t delay = wm_etcd_retry_delay(k->attempts, c->n_eps, uv_now(c->loop) - k->failed_ms,
 					    c->retry_ms);
 	if (delay < 0) {
 		call_fail(k, err, message);
@@ -325,6 +326,11 @@ static void call_cb(void *data, int status, const char *message, const uint8_t *
 	uv_timer_start(k->timer, retry_timer_cb, (uint64_t)delay, 0);
 }
 
+/* etcd then answers "no leader" at once when the member has none (it is cut
+ * off, or the cluster is electing) instead of holding the request until it
+ * times out: the call moves on to a member that has one, or backs off. */
+static const struct wm_rpc_metadata require_leader[] = {{"hasleader", "true"}};
+
 static int call_send(struct call *k)
 {
 	struct wm_etcd_client *c = k->c;
@@ -333,8 +339,8 @@ static int call_send(struct call *k)
 		k->ep = c->cur;
 		struct wm_rpc_client *rpc = ep_rpc(c, k->ep, &r);
 		if (rpc) {
-			r = wm_rpc_client_unary(rpc, k->path, k->req, k->len, c->timeout_ms, NULL,
-						0, call_cb, k);
+			r = wm_rpc_client_unary(rpc, k->path, k->req, k->len, c->timeout_ms,
+						require_leader, 1, call_cb, k);
 			if (r == 0)
 				return 0;
 		}
@@ -354,7 +360,6 @@ int wm_etcd_call(struct wm_etcd_client *c, const char *path, const ProtobufCMess
 	k->c = c;
 	k->cb = cb;
 	k->data = data;
-	k->start_ms = uv_now(c->loop);
 	snprintf(k->path, sizeof(k->path), "%s", path);
 	k->len = protobuf_c_message_get_packed_size(req);
 	k->req = malloc(k->len ? k->len : 1);

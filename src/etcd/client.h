@@ -5,7 +5,9 @@
  * member is down or cut off, the cluster has no leader or is electing one, a
  * proposal timed out: retry.h) moves the client to the next endpoint and is
  * sent again: at once to each endpoint in turn, then with a growing delay, for
- * at most retry_ms, so that a cluster without a leader is not hammered. Any
+ * at most retry_ms, so that a cluster without a leader is not hammered. Calls
+ * ask etcd to refuse them at once when the member has no leader ("hasleader"
+ * metadata) rather than wait for one. Any
  * other error (bad request, permission denied, ...) ends the call at once. A
  * retried write may have been applied already: only the methods retry.c lists
  * are sent again, and callers write with transactions whose comparisons make a
@@ -34,9 +36,9 @@ struct wm_etcd_config {
 	const char *cert_file;
 	const char *key_file;
 	uint32_t timeout_ms; /* per attempt; 0 = 5000 */
-	/* How long a call keeps retrying transient errors, from its start;
-	 * 0 = WM_ETCD_RETRY_MS. Each endpoint is tried once however long the
-	 * attempts took. */
+	/* How long a call keeps retrying transient errors, from its first
+	 * one; 0 = WM_ETCD_RETRY_MS. Each endpoint is tried once however long
+	 * the attempts took. */
 	uint32_t retry_ms;
 	/* One line per event worth an operator's eye (failover, plain http);
 	 * may be NULL. */

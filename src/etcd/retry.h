@@ -36,12 +36,16 @@ bool wm_etcd_error_transient(int grpc_status, const char *message);
  * still commit). Only the methods we know are: see retry.c. */
 bool wm_etcd_path_repeatable(const char *path);
 
-/* After `attempts` (>= 1) failed attempts of one call begun elapsed_ms ago,
- * against a list of n_eps endpoints: the delay in ms before the next attempt,
- * or -1 to give up. Each endpoint gets one attempt at once (failover to a
- * member that went silent must not wait); then attempts back off, doubling
- * from budget_ms / 100 up to budget_ms / 5, while the next one starts within
- * budget_ms of the first and at most WM_ETCD_RETRY_EXTRA more were made. */
+/* After `attempts` (>= 1) failed attempts of one call, the first of them
+ * elapsed_ms ago, against a list of n_eps endpoints: the delay in ms before
+ * the next attempt, or -1 to give up. Each endpoint gets one attempt at once
+ * (failover to a member that went silent must not wait); then attempts back
+ * off, doubling from budget_ms / 100 up to budget_ms / 5, while the next one
+ * starts within budget_ms of the first failure and at most
+ * WM_ETCD_RETRY_EXTRA more were made. Counting from the first failure, not
+ * the call's start, leaves the retries their time after an attempt that
+ * waited out its whole timeout on a silent member; a call then takes at most
+ * about timeout + budget_ms + timeout. */
 int64_t wm_etcd_retry_delay(unsigned attempts, size_t n_eps, uint64_t elapsed_ms,
 			    uint32_t budget_ms);
 

@@ -52,13 +52,14 @@ class Etcd:
         self.members = [topo.add_node(f"etcd{i}") for i in range(n)]
         self.client = topo.add_node("client")
         self.procs = {}
+        self.argv = {}
         self.tls = tls
         scheme = "https" if tls else "http"
         cluster = ",".join(f"{m.name}=http://{m.underlay}:2380" for m in self.members)
         for m in self.members:
             log = open(m.log_path, "w")
             extra = tls(m) if tls else []
-            self.procs[m.name] = subprocess.Popen(
+            self.argv[m.name] = (
                 ["ip", "netns", "exec", m.ns, ETCD, "--name", m.name, *extra,
                  "--data-dir", str(m.state_dir / "etcd"),
                  "--listen-client-urls", f"{scheme}://{m.underlay}:2379",
@@ -67,8 +68,9 @@ class Etcd:
                  "--initial-advertise-peer-urls", f"http://{m.underlay}:2380",
                  "--initial-cluster", cluster, "--initial-cluster-state", "new",
                  "--initial-cluster-token", topo.prefix,
-                 "--heartbeat-interval", "100", "--election-timeout", "1000"],
-                stdout=log, stderr=subprocess.STDOUT, env=wmtest.ENV)
+                 "--heartbeat-interval", "100", "--election-timeout", "1000"])
+            self.procs[m.name] = subprocess.Popen(self.argv[m.name], stdout=log,
+                                                  stderr=subprocess.STDOUT, env=wmtest.ENV)
             log.close()
         self.endpoints = ",".join(f"{scheme}://{m.underlay}:2379" for m in self.members)
         self.ctl_tls = []
@@ -110,6 +112,13 @@ class Etcd:
         p = self.procs[name]
         p.send_signal(signal.SIGKILL)
         p.wait(10)
+
+    def restart(self, name):
+        """Starts a killed member again on its data directory."""
+        m = next(m for m in self.members if m.name == name)
+        with open(m.log_path, "a") as log:
+            self.procs[name] = subprocess.Popen(self.argv[name], stdout=log,
+                                                stderr=subprocess.STDOUT, env=wmtest.ENV)
 
     def close(self):
         for p in self.procs.values():
@@ -435,6 +444,101 @@ def test_etcd_commands_agree_across_members(etcd3):
     assert "edge source=n2 target=n3 weight=4 attributes={}" in one
     assert "edge source=n4 target=n5 weight=7 attributes={}" in one
     assert len([x for x in one if x.startswith("route ")]) == 1
+
+
+def etcd_leader(e, endpoints=None):
+    """The client URL of the member that is the leader now, or None."""
+    for st in json.loads(e.ctl("endpoint", "status", "-w", "json",
+                               endpoints=endpoints).stdout):
+        if st["Status"]["header"]["member_id"] == st["Status"].get("leader"):
+            return st["Endpoint"]
+    return None
+
+
+def test_etcd_command_survives_leader_kill(etcd3):
+    """The leader is SIGKILLed while joins go to it, one started every 100 ms:
+    every join is still answered OK. The survivors elect a new leader (about
+    1 s, more when votes split) and meanwhile answer "no leader", "leader
+    changed", "raft proposal dropped" or "request timed out", some as UNKNOWN;
+    the client retries those, with backoff, on the other members."""
+    e = etcd3
+    e.tool("bootstrap", "10.46.0.0/24", "fd46:1:2::/48", "mesh.internal")
+    lead = wait_until(lambda: etcd_leader(e), 20, "the cluster has a leader")
+    urls = [f"http://{m.underlay}:2379" for m in e.members]
+    victim = e.members[urls.index(lead)].name
+    others = [u for u in urls if u != lead]
+    d = e.topo.dir
+    n = 40
+    with open(d / "joins.out", "w") as out:
+        joins = subprocess.Popen(
+            ["ip", "netns", "exec", e.client.ns, str(TOOL), ",".join([lead, *others]), MESH,
+             "joins", str(n), "k", "100"],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=wmtest.ENV)
+        try:
+            wait_until(lambda: (d / "joins.out").read_text().count("ok ") >= 5, 30,
+                       "the first joins are answered")
+            e.kill(victim)
+            answered_before = (d / "joins.out").read_text().count("ok ")
+            joins.wait(scaled(90))
+        finally:
+            if joins.poll() is None:
+                joins.kill()
+                joins.wait(10)
+    text = (d / "joins.out").read_text()
+    ok = parse(text, "ok")
+    print("after the kill:", [x for x in text.splitlines() if x[:3] != "ok "])
+    assert joins.returncode == 0 and len(ok) == n, text
+    # The kill fell among the joins: most were answered after it, through
+    # a new leader, after the client moved off the dead one.
+    assert answered_before < n / 2, text
+    assert f"etcd {lead}: " in text and "; trying " in text, text
+    new = wait_until(lambda: etcd_leader(e, ",".join(others)), 20, "a new leader")
+    assert new != lead
+    nodes = e.key_names("nodes/", endpoints=",".join(others))
+    assert {k.rsplit("/", 1)[1] for k in nodes} == set(ok)
+
+
+def test_etcd_command_waits_out_a_leaderless_cluster(etcd3):
+    """The leader and a follower are SIGKILLed: the last member has no
+    quorum, so no leader, and answers "etcdserver: no leader" at once (the
+    client asks it to: "hasleader"). A join started then is retried with
+    backoff, not given up after a quick round of the endpoints, and is
+    answered OK once the follower is back and the two elect a leader."""
+    e = etcd3
+    e.tool("bootstrap", "10.47.0.0/24", "fd47:1:2::/48", "mesh.internal")
+    lead = wait_until(lambda: etcd_leader(e), 20, "the cluster has a leader")
+    urls = [f"http://{m.underlay}:2379" for m in e.members]
+    names = {u: m.name for u, m in zip(urls, e.members)}
+    survivor, back = [u for u in urls if u != lead]
+    e.kill(names[lead])
+    e.kill(names[back])
+
+    def leaderless():
+        st = json.loads(e.ctl("endpoint", "status", "-w", "json",
+                              endpoints=survivor).stdout)
+        return st[0]["Status"].get("leader", 0) == 0  # omitted when 0
+    wait_until(leaderless, 20, "the last member knows it has no leader")
+    d = e.topo.dir
+    with open(d / "join.out", "w") as out:
+        join = subprocess.Popen(
+            ["ip", "netns", "exec", e.client.ns, "env", f"ETCD_RETRY_MS={scaled(20) * 1000}",
+             str(TOOL), ",".join([survivor, lead, back]), MESH, "join", "node-a", KEY_A],
+            stdout=out, stderr=subprocess.STDOUT, text=True, env=wmtest.ENV)
+        try:
+            wait_until(lambda: "etcdserver: no leader" in (d / "join.out").read_text(), 20,
+                       "the join is refused for want of a leader")
+            assert join.poll() is None, (d / "join.out").read_text()
+            e.restart(names[back])
+            join.wait(scaled(60))
+        finally:
+            if join.poll() is None:
+                join.kill()
+                join.wait(10)
+    text = (d / "join.out").read_text()
+    print("join:", text.splitlines())
+    assert join.returncode == 0 and "ok node-a 10.47.0.1 " in text, text
+    assert e.key_names("nodes/", endpoints=f"{survivor},{back}") == {
+        f"/webmesh/{MESH}/nodes/node-a"}
 
 
 def test_etcd_conforms_to_raft_store(etcd1):

@@ -168,6 +168,7 @@ int main(int argc, char **argv)
 		.cert_file = getenv("ETCD_CERT"),
 		.key_file = getenv("ETCD_KEY"),
 		.timeout_ms = 3000,
+		.retry_ms = getenv("ETCD_RETRY_MS") ? (uint32_t)atoi(getenv("ETCD_RETRY_MS")) : 0,
 		.log = log_cb,
 	};
 	if (wm_etcd_client_new(loop, &cfg, &c, err, sizeof(err)) < 0) {
