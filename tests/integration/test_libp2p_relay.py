@@ -3,7 +3,9 @@ client and as target (stop), against js-libp2p's @libp2p/circuit-relay-v2
 (tests/p2p/relay.mjs, pinned by tests/p2p/package-lock.json) and against
 itself. Everything runs in namespaces on the test topology's bridge.
 """
+import datetime
 import json
+import re
 import subprocess
 import threading
 
@@ -200,6 +202,82 @@ def test_webmeshd_relay_between_webmeshd_nodes_and_byte_limit(lab):
     wait_until(lambda: a.log().count("libp2p: circuit to") >= 2, 30,
                "a to dial b again through the relay")
     wait_until(pinged, 30, "a to ping b again")
+
+
+def circuit_events(log):
+    """(time in s, "open" or the reason it ended, bytes each way) of each
+    "libp2p relay: circuit ..." line of a webmeshd log, in order."""
+    out = []
+    for m in re.finditer(r"^(\S+Z) \S+ .*libp2p relay: circuit \S+ -> \S+ "
+                         r"(open|ended: (.*) \((\d+)/(\d+) bytes\))$", log, re.M):
+        t = datetime.datetime.strptime(m[1], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+        if m[2] == "open":
+            out.append((t, "open", None))
+        else:
+            out.append((t, m[3], (int(m[4]), int(m[5]))))
+    return out
+
+
+def test_webmeshd_relay_circuit_duration_limit(lab):
+    """A circuit through a relay with --libp2p-relay-circuit-duration carries
+    traffic until that time is up, not less, and is then closed by the relay;
+    the client dials a new circuit, which works."""
+    limit = int(scaled(3))
+    relay, rid, circuit = start_relay(lab, "relay", "--libp2p-relay-circuit-duration",
+                                      str(limit))
+    b = lab.add_node("b")
+    b.start("--bootstrap", "--node-id", "b", "--libp2p-peers", f"{listen(relay)}/p2p/{rid}")
+    b.wait_ready("leader")
+    bid, _ = p2p(b)
+    wait_until(lambda: field(b.status(), "libp2pReservations", "libp2p_reservations"), 30,
+               "b's reservation on our relay")
+    a = lab.add_node("a")
+    a.start("--bootstrap", "--node-id", "a", "--libp2p-ping-interval", "1",
+            "--libp2p-peers", f"{circuit}/p2p/{bid}")
+    a.wait_ready("leader")
+
+    def ping_rtt():
+        for c in conns(a.status()):
+            if field(c, "peerId", "peer_id") == bid and c.get("relayed"):
+                rtt = int(field(c, "pingRttUs", "ping_rtt_us", -1))
+                if rtt > 0:
+                    return rtt
+    wait_until(ping_rtt, 40, "a to ping b through our relay")
+    wait_until(lambda: any(e[1] == "over its time limit" for e in circuit_events(relay.log())),
+               limit + 30, "the relay to close the circuit at its time limit")
+    ev = circuit_events(relay.log())
+    print("relay circuit events:", ev)
+    end = next(i for i, e in enumerate(ev) if e[1] == "over its time limit")
+    opened = [e for e in ev[:end] if e[1] == "open"]
+    assert opened, ev
+    # Closed for its time, not before: it was open the whole limit (the
+    # relay checks once a second), and no circuit ended earlier.
+    lived = ev[end][0] - opened[-1][0]
+    assert limit <= lived < limit + 2.5, ev
+    assert all(e[1] == "open" for e in ev[:end]), ev
+    # It carried traffic both ways first (Noise, identify, a ping a second).
+    assert min(ev[end][2]) > 500, ev
+    aid, _ = p2p(a)
+
+    def log_times(node, what):
+        return [datetime.datetime.strptime(m[1], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+                for m in re.finditer(r"^(\S+Z) .*" + re.escape(what), node.log(), re.M)]
+    # Both ends saw it go: a dials b again through the relay (it does so
+    # only once it has no connection to b), b takes the new circuit, and
+    # each holds one connection to the other, not the old one besides.
+    wait_until(lambda: len(log_times(a, f"libp2p: circuit to {bid} open")) >= 2, 30,
+               "a to dial b again through the relay")
+    wait_until(lambda: len(log_times(b, f"libp2p: relayed connection from {aid} via")) >= 2,
+               30, "b to take the new circuit")
+    assert log_times(a, f"libp2p: circuit to {bid} open")[1] >= ev[end][0]
+    assert log_times(b, f"libp2p: relayed connection from {aid} via")[1] >= ev[end][0]
+    wait_until(lambda: sum(e[1] == "open" for e in circuit_events(relay.log())) > len(opened),
+               30, "the relay to open the new circuit")
+    assert "over its byte limit" not in relay.log()
+    wait_until(ping_rtt, 30, "a to ping b again")
+    for node, other in ((a, bid), (b, aid)):
+        mine = [c for c in conns(node.status()) if field(c, "peerId", "peer_id") == other]
+        assert len(mine) <= 1, mine  # 0 if the new circuit also timed out since
 
 
 def test_reservations_over_the_limit_are_refused(lab):
