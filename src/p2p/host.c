@@ -22,6 +22,7 @@
 #include "p2p/identify.h"
 #include "p2p/dcutr.h"
 #include "p2p/noise.h"
+#include "p2p/noiseframe.h"
 #include "core/p2pwire.h"
 #include "p2p/relay.h"
 #include "p2p/yamux.h"
@@ -1169,28 +1170,19 @@ static int conn_negotiate(struct conn *c, uint8_t *buf, size_t *len)
 	}
 }
 
-/* Decrypts whole frames from c->in, each in place (its ciphertext is not
+/* Opens whole frames from c->in, each in place (its ciphertext is not
  * needed after), and moves what is left to the front once, after them all;
  * plaintext goes to the muxer's negotiation buffer or to yamux. */
 static int secure_input(struct conn *c)
 {
-	size_t off = 0;
+	size_t off = 0, used, pl;
+	uint8_t *pt;
 	int rc = 0;
 
-	while (c->nin - off >= 2 && c->state != C_CLOSING) {
-		uint8_t *f = c->in + off;
-		size_t fl = (size_t)f[0] << 8 | f[1];
-		if (c->nin - off < 2 + fl)
-			break;
-		if (fl < WM_NOISE_TAG) {
-			rc = -EBADMSG;
-			break;
-		}
-		off += 2 + fl;
-		uint8_t *pt = f + 2;
-		size_t pl = fl - WM_NOISE_TAG;
-		if ((rc = wm_noise_decrypt(&c->rx, NULL, 0, pt, fl, pt)))
-			break;
+	while (c->state != C_CLOSING &&
+	       (rc = wm_noise_frame_open(&c->rx, c->in + off, c->nin - off, &used, &pt, &pl)) > 0) {
+		off += used;
+		rc = 0;
 		if (c->state == C_MS_MUX && pl == 0)
 			continue; /* an empty frame: nothing to negotiate with */
 		if (c->state == C_MS_MUX) {
