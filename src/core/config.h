@@ -144,6 +144,8 @@ struct wm_config {
 	uint32_t libp2p_dht_requests_per_stream;	/* libp2p-dht-requests-per-stream: 16 */
 	uint32_t libp2p_dht_max_requests;		/* libp2p-dht-max-requests: 64 in flight */
 	uint32_t libp2p_dht_max_lookups;		/* libp2p-dht-max-lookups: 16 at once */
+	uint32_t libp2p_dht_query_timeout;		/* libp2p-dht-query-timeout: 5 seconds */
+	uint32_t libp2p_dht_lookup_timeout;		/* libp2p-dht-lookup-timeout: 30 seconds */
 	uint32_t libp2p_rendezvous_max_pipes;		/* libp2p-rendezvous-max-pipes: 256 */
 	uint32_t libp2p_rendezvous_handshake_timeout;	/* seconds: 10 */
 	uint32_t libp2p_rendezvous_handshakes_per_peer; /* 4 */

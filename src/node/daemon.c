@@ -302,6 +302,8 @@ static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
 		.dht_requests_per_stream = cfg->libp2p_dht_requests_per_stream,
 		.dht_max_requests = cfg->libp2p_dht_max_requests,
 		.dht_max_lookups = cfg->libp2p_dht_max_lookups,
+		.dht_query_timeout_ms = cfg->libp2p_dht_query_timeout * 1000u,
+		.dht_lookup_timeout_ms = cfg->libp2p_dht_lookup_timeout * 1000u,
 		.rdv_max_pipes = cfg->libp2p_rendezvous_max_pipes,
 		.rdv_handshake_ms = cfg->libp2p_rendezvous_handshake_timeout * 1000u,
 		.rdv_handshakes_per_peer = cfg->libp2p_rendezvous_handshakes_per_peer,

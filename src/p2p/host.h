@@ -42,6 +42,7 @@ struct wm_p2p_config {
 	/* the DHT (dht.c) and join by rendezvous (rendezvous.c); 0: defaults */
 	uint32_t dht_providers_max, dht_providers_per_key, dht_provider_ttl_s;
 	uint32_t dht_requests_per_s, dht_requests_per_stream, dht_max_requests, dht_max_lookups;
+	uint32_t dht_query_timeout_ms, dht_lookup_timeout_ms;
 	uint32_t rdv_max_pipes, rdv_handshake_ms, rdv_handshakes_per_peer;
 	const char *announce_rendezvous; /* a server's secret, or NULL */
 	const char *api_addr;		 /* our TLS API's HOST:PORT, where its pipes end */

@@ -70,6 +70,8 @@ static int p2p_new(const struct wm_p2p_config *cfg, void **out, char *err, size_
 		.requests_per_stream = cfg->dht_requests_per_stream,
 		.max_requests = cfg->dht_max_requests,
 		.max_lookups = cfg->dht_max_lookups,
+		.query_timeout_ms = cfg->dht_query_timeout_ms,
+		.lookup_timeout_ms = cfg->dht_lookup_timeout_ms,
 	};
 	struct wm_rdv_config rc_ = {
 		.announce_secret = cfg->announce_rendezvous,
