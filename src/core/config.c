@@ -1,6 +1,7 @@
 /* The webmeshd key table, defaults, and typed validation of one text value per key. */
 #include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -631,6 +632,47 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 1,
 	 .max = 1024,
 	 .help = "yamux streams open at once on one libp2p connection"},
+	{.name = "libp2p-handshake-timeout",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_handshake_timeout),
+	 .size = SZ(libp2p_handshake_timeout),
+	 .arg = "SECONDS",
+	 .def = "20",
+	 .min = 1,
+	 .max = 3600,
+	 .help = "a libp2p connection not secured and multiplexed (Noise, yamux) this long after "
+		 "its TCP connect is closed"},
+	{.name = "libp2p-max-write-queue",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_max_write_queue),
+	 .size = SZ(libp2p_max_write_queue),
+	 .arg = "BYTES",
+	 .def = "4194304",
+	 .min = 1048576,
+	 .max = 1073741824,
+	 .help = "bytes queued to one libp2p peer's socket; a peer that reads no more is "
+		 "disconnected past it (1 MiB to 1 GiB)"},
+	{.name = "libp2p-max-held-per-stream",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_max_held_per_stream),
+	 .size = SZ(libp2p_max_held_per_stream),
+	 .arg = "BYTES",
+	 .def = "1048576",
+	 .min = 1048576,
+	 .max = 67108864,
+	 .help = "bytes a libp2p stream holds back for want of the peer's yamux window; a write "
+		 "beyond fails (1 MiB, what relays and WireGuard carriers are built for, to 64 "
+		 "MiB)"},
+	{.name = "libp2p-max-held-per-connection",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_max_held_per_connection),
+	 .size = SZ(libp2p_max_held_per_connection),
+	 .arg = "BYTES",
+	 .def = "2097152",
+	 .min = 1048576,
+	 .max = 1073741824,
+	 .help = "bytes held back over all streams of one libp2p connection (at least "
+		 "libp2p-max-held-per-stream)"},
 	/* libp2p circuit relay v2 (issue 11, src/p2p/relay.c) */
 	{.name = "libp2p-relay",
 	 .type = WM_CFG_BOOL,
@@ -740,6 +782,94 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .max = 604800,
 	 .help = "life of a DHT provider record; this node announces its own again every 10 "
 		 "minutes (or at half the life if shorter)"},
+	{.name = "libp2p-dht-requests-per-second",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_requests_per_second),
+	 .size = SZ(libp2p_dht_requests_per_second),
+	 .arg = "N",
+	 .def = "200",
+	 .min = 1,
+	 .max = 100000,
+	 .help = "DHT requests this node answers per second, from all peers together; more are "
+		 "refused"},
+	{.name = "libp2p-dht-requests-per-stream",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_requests_per_stream),
+	 .size = SZ(libp2p_dht_requests_per_stream),
+	 .arg = "N",
+	 .def = "16",
+	 .min = 1,
+	 .max = 1024,
+	 .help = "DHT requests answered on one inbound stream before it is reset"},
+	{.name = "libp2p-dht-max-requests",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_max_requests),
+	 .size = SZ(libp2p_dht_max_requests),
+	 .arg = "N",
+	 .def = "64",
+	 .min = 1,
+	 .max = 4096,
+	 .help = "DHT requests of this node in flight at once, over all its lookups; more wait or "
+		 "count as failed"},
+	{.name = "libp2p-dht-max-lookups",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_max_lookups),
+	 .size = SZ(libp2p_dht_max_lookups),
+	 .arg = "N",
+	 .def = "16",
+	 .min = 1,
+	 .max = 1024,
+	 .help = "DHT lookups of this node at once (rendezvous, announcements, refreshes); "
+		 "more are refused"},
+	{.name = "libp2p-dht-query-timeout",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_query_timeout),
+	 .size = SZ(libp2p_dht_query_timeout),
+	 .arg = "SECONDS",
+	 .def = "5",
+	 .min = 1,
+	 .max = 300,
+	 .help = "one DHT request of this node to one peer counts as failed after this long"},
+	{.name = "libp2p-dht-lookup-timeout",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_dht_lookup_timeout),
+	 .size = SZ(libp2p_dht_lookup_timeout),
+	 .arg = "SECONDS",
+	 .def = "30",
+	 .min = 1,
+	 .max = 3600,
+	 .help = "a DHT lookup of this node (rendezvous, announcements) ends with what it found "
+		 "after this long"},
+	{.name = "libp2p-rendezvous-max-pipes",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_rendezvous_max_pipes),
+	 .size = SZ(libp2p_rendezvous_max_pipes),
+	 .arg = "N",
+	 .def = "256",
+	 .min = 1,
+	 .max = 65536,
+	 .help = "rendezvous pipes (libp2p streams to the API) open at once; a joined member keeps "
+		 "one as its upstream"},
+	{.name = "libp2p-rendezvous-handshake-timeout",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_rendezvous_handshake_timeout),
+	 .size = SZ(libp2p_rendezvous_handshake_timeout),
+	 .arg = "SECONDS",
+	 .def = "10",
+	 .min = 1,
+	 .max = 600,
+	 .help = "a rendezvous pipe whose proofs of the secret are not done this long after "
+		 "it opened is closed"},
+	{.name = "libp2p-rendezvous-handshakes-per-peer",
+	 .type = WM_CFG_UINT,
+	 .offset = F(libp2p_rendezvous_handshakes_per_peer),
+	 .size = SZ(libp2p_rendezvous_handshakes_per_peer),
+	 .arg = "N",
+	 .def = "4",
+	 .min = 1,
+	 .max = 256,
+	 .help = "servers: rendezvous pipes of one peer in their handshake at once; more are "
+		 "refused"},
 	{.name = "announce-rendezvous",
 	 .type = WM_CFG_STRING,
 	 .offset = F(announce_rendezvous),
@@ -2010,6 +2140,12 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 			return vfail(err, errlen,
 				     "config: %s: the secret must have 16 to 256 characters",
 				     i ? "join-rendezvous" : "announce-rendezvous");
+	if (cfg->libp2p_max_held_per_connection < cfg->libp2p_max_held_per_stream)
+		return vfail(err, errlen,
+			     "config: libp2p-max-held-per-connection (%" PRIu32
+			     ") is less than libp2p-max-held-per-stream (%" PRIu32
+			     "): one stream could never use its share; raise it or lower the other",
+			     cfg->libp2p_max_held_per_connection, cfg->libp2p_max_held_per_stream);
 	if (cfg->join_rendezvous && cfg->n_libp2p_peers == 0)
 		return vfail(err, errlen,
 			     "config: join-rendezvous needs --libp2p-peers MULTIADDR: the DHT is "

@@ -122,6 +122,10 @@ struct wm_config {
 	uint32_t libp2p_ping_interval;	 /* libp2p-ping-interval: 30 seconds, 0 = never */
 	uint32_t libp2p_max_connections; /* libp2p-max-connections: 64 */
 	uint32_t libp2p_max_streams;	 /* libp2p-max-streams: 64 per connection */
+	uint32_t libp2p_handshake_timeout;	 /* libp2p-handshake-timeout: 20 seconds */
+	uint32_t libp2p_max_write_queue;	 /* libp2p-max-write-queue: 4 MiB per peer */
+	uint32_t libp2p_max_held_per_stream;	 /* libp2p-max-held-per-stream: 1 MiB */
+	uint32_t libp2p_max_held_per_connection; /* libp2p-max-held-per-connection: 2 MiB */
 	/* libp2p circuit relay v2 (issue 11, src/p2p/relay.c) */
 	bool libp2p_relay;			 /* libp2p-relay: serve as a relay */
 	uint32_t libp2p_relay_max_reservations;	 /* held at once */
@@ -136,6 +140,15 @@ struct wm_config {
 	uint32_t libp2p_dht_max_providers;     /* libp2p-dht-max-providers: 1024 */
 	uint32_t libp2p_dht_providers_per_key; /* libp2p-dht-providers-per-key: 20 */
 	uint32_t libp2p_dht_provider_ttl;      /* libp2p-dht-provider-ttl: 86400 seconds */
+	uint32_t libp2p_dht_requests_per_second;	/* libp2p-dht-requests-per-second: 200 */
+	uint32_t libp2p_dht_requests_per_stream;	/* libp2p-dht-requests-per-stream: 16 */
+	uint32_t libp2p_dht_max_requests;		/* libp2p-dht-max-requests: 64 in flight */
+	uint32_t libp2p_dht_max_lookups;		/* libp2p-dht-max-lookups: 16 at once */
+	uint32_t libp2p_dht_query_timeout;		/* libp2p-dht-query-timeout: 5 seconds */
+	uint32_t libp2p_dht_lookup_timeout;		/* libp2p-dht-lookup-timeout: 30 seconds */
+	uint32_t libp2p_rendezvous_max_pipes;		/* libp2p-rendezvous-max-pipes: 256 */
+	uint32_t libp2p_rendezvous_handshake_timeout;	/* seconds: 10 */
+	uint32_t libp2p_rendezvous_handshakes_per_peer; /* 4 */
 	char *announce_rendezvous;	       /* announce-rendezvous: SECRET (secret) */
 	char *join_rendezvous;		       /* join-rendezvous: SECRET (secret) */
 	char *announce_rendezvous_file;	       /* announce-rendezvous-file */

@@ -20,9 +20,6 @@
 #define IDLE_TICK_MS 1000	       /* otherwise: an idle node wakes once a second */
 #define REFRESH_MS (10u * 60u * 1000u) /* a self lookup, to keep the table fresh */
 #define MAX_PROVIDES 8
-#define MAX_LOOKUPS 16		 /* at once; more are refused */
-#define MAX_REQUESTS 64		 /* our requests in flight, over all lookups */
-#define SERVE_MSGS_PER_STREAM 16 /* requests one inbound stream may carry */
 #define FRAME_MAX (WM_KAD_MSG_MAX + WM_VARINT_MAX)
 
 enum lkind { L_FIND_PROVIDERS, L_PROVIDE, L_SELF };
@@ -356,7 +353,7 @@ static void srv_data(struct wm_p2p_stream *s, struct srv *v, const uint8_t *buf,
 		bool answer;
 		memmove(v->in, v->in + used, v->nin - used);
 		v->nin -= used;
-		if (++v->served > SERVE_MSGS_PER_STREAM || !take_token(d)) {
+		if ((uint32_t)++v->served > d->cfg.requests_per_stream || !take_token(d)) {
 			rc = -EBUSY;
 			goto bad;
 		}
@@ -480,7 +477,7 @@ static void req_send(struct wm_dht *d, struct lookup *l, const uint8_t kid[32],
 	struct req *q;
 	int rc = -ENOMEM;
 
-	if (d->stopped || d->nreqs >= MAX_REQUESTS ||
+	if (d->stopped || d->nreqs >= d->cfg.max_requests ||
 	    wm_peer_id_from_bytes(p->id, p->id_len, &id, NULL) || !(q = calloc(1, sizeof(*q)))) {
 		/* Not askable (a key type we do not speak, or too busy): a failure. */
 		if (l)
@@ -728,7 +725,7 @@ static void on_tick(uv_timer_t *t)
 		return;
 	/* One expired request or lookup at a time, from the head again after
 	 * each: settling one changes the lists (lookups step, requests go). */
-	for (size_t n = 0; n <= MAX_REQUESTS; n++) {
+	for (size_t n = 0; n <= d->cfg.max_requests; n++) {
 		struct req *q = d->reqs;
 		while (q && (q->settled || now < q->deadline_ms))
 			q = q->next;
@@ -739,7 +736,7 @@ static void on_tick(uv_timer_t *t)
 		else
 			req_settle(q, NULL); /* still dialing: the host lets go later */
 	}
-	for (size_t n = 0; n <= MAX_LOOKUPS; n++) {
+	for (size_t n = 0; n <= d->cfg.max_lookups; n++) {
 		struct lookup *l = d->lookups;
 		while (l && now < l->deadline_ms)
 			l = l->next;
@@ -749,7 +746,7 @@ static void on_tick(uv_timer_t *t)
 	}
 	for (size_t i = 0; i < d->nprovides; i++) {
 		struct provide *p = &d->provides[i];
-		if (now >= p->next_ms && d->table.size && d->nlookups < MAX_LOOKUPS) {
+		if (now >= p->next_ms && d->table.size && d->nlookups < d->cfg.max_lookups) {
 			/* Half the record's life, and at least as often as the
 			 * table is refreshed: peers that came since (or lost our
 			 * record in a restart) learn it within minutes. */
@@ -764,7 +761,7 @@ static void on_tick(uv_timer_t *t)
 			lookup_start(d, L_PROVIDE, p->key, p->key_len, 0, NULL, NULL, NULL);
 		}
 	}
-	if (now >= d->next_refresh_ms && d->table.size && d->nlookups < MAX_LOOKUPS) {
+	if (now >= d->next_refresh_ms && d->table.size && d->nlookups < d->cfg.max_lookups) {
 		d->next_refresh_ms = now + REFRESH_MS;
 		const struct wm_peer_id *id = wm_p2p_id(d->host);
 		lookup_start(d, L_SELF, id->b, WM_PEERID_LEN, 0, NULL, NULL, NULL);
@@ -795,6 +792,12 @@ int wm_dht_new(struct wm_p2p *host, const struct wm_dht_config *cfg, struct wm_d
 		d->cfg.lookup_timeout_ms = 30000;
 	if (!d->cfg.requests_per_s)
 		d->cfg.requests_per_s = 200;
+	if (!d->cfg.requests_per_stream)
+		d->cfg.requests_per_stream = 16;
+	if (!d->cfg.max_requests)
+		d->cfg.max_requests = 64;
+	if (!d->cfg.max_lookups)
+		d->cfg.max_lookups = 16;
 	sha256(wm_p2p_id(host)->b, WM_PEERID_LEN, d->self_kid);
 	wm_kad_table_init(&d->table, d->self_kid, 2);
 	if ((rc = wm_kad_providers_init(&d->store, d->cfg.providers_per_key, d->cfg.providers_max,
@@ -899,7 +902,7 @@ int wm_dht_find_providers(struct wm_dht *d, const uint8_t *key, size_t len, size
 		return -EINVAL;
 	if (d->stopped)
 		return -ESHUTDOWN;
-	if (d->nlookups >= MAX_LOOKUPS)
+	if (d->nlookups >= d->cfg.max_lookups)
 		return -EBUSY;
 	lookup_start(d, L_FIND_PROVIDERS, key, len, max, cb, ud, NULL);
 	return 0;

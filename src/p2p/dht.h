@@ -22,6 +22,9 @@ struct wm_dht_config {
 	uint32_t query_timeout_ms;  /* one request to one peer; 0: 5000 */
 	uint32_t lookup_timeout_ms; /* a whole lookup; 0: 30000 */
 	uint32_t requests_per_s;    /* served to all peers together; 0: 200 */
+	uint32_t requests_per_stream; /* served on one inbound stream; 0: 16 */
+	uint32_t max_requests;	      /* ours in flight, over all lookups; 0: 64 */
+	uint32_t max_lookups;	      /* ours at once, more are refused; 0: 16 */
 };
 
 struct wm_dht;

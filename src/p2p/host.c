@@ -22,6 +22,7 @@
 #include "p2p/identify.h"
 #include "p2p/dcutr.h"
 #include "p2p/noise.h"
+#include "p2p/noiseframe.h"
 #include "core/p2pwire.h"
 #include "p2p/relay.h"
 #include "p2p/yamux.h"
@@ -34,8 +35,6 @@
 #define PING_LEN 32
 #define STREAM_BUF_MAX (WM_IDENTIFY_MAX + 2 * WM_MS_MAX)
 #define MAX_PROPOSALS 8 /* "na" answers before a stream or connection is dropped */
-#define HANDSHAKE_TIMEOUT_MS 20000
-#define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one peer */
 #define REDIAL_MIN_MS 1000
 #define REDIAL_MAX_MS 60000
 
@@ -174,6 +173,7 @@ struct wm_p2p {
 	struct wm_peer_id id;
 	char agent[WM_IDENTIFY_STR];
 	uint32_t ping_interval_ms, max_conns, max_streams;
+	uint32_t handshake_timeout_ms, write_queue_max, held_per_stream, held_per_conn;
 	struct listener *listeners;
 	size_t nlisteners;
 	struct dial *dials;
@@ -432,7 +432,7 @@ static void send_wreq(struct conn *c, struct wreq *w, size_t len)
 	/* A peer that grants window but never reads would grow our queue
 	 * (its pings echoed, say): past the bound, the connection goes. */
 	if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) + c->out_bytes + len >
-	    WRITE_QUEUE_MAX) {
+	    c->host->write_queue_max) {
 		wreq_put(w);
 		conn_close(c, "the peer does not read what we send");
 		return;
@@ -1042,6 +1042,8 @@ static void mux_ready(struct conn *c)
 	/* A data frame and its header fill one Noise message at most, never
 	 * a full one and a 29-byte one after it. */
 	c->y.max_data = WM_NOISE_PLAIN_MAX - WM_YAMUX_HDR_LEN;
+	c->y.pending_max = c->host->held_per_stream;
+	c->y.session_pending_max = c->host->held_per_conn;
 	c->state = C_MUX;
 	uv_timer_stop(&c->timer);
 	if (c->dial)
@@ -1168,28 +1170,19 @@ static int conn_negotiate(struct conn *c, uint8_t *buf, size_t *len)
 	}
 }
 
-/* Decrypts whole frames from c->in, each in place (its ciphertext is not
+/* Opens whole frames from c->in, each in place (its ciphertext is not
  * needed after), and moves what is left to the front once, after them all;
  * plaintext goes to the muxer's negotiation buffer or to yamux. */
 static int secure_input(struct conn *c)
 {
-	size_t off = 0;
+	size_t off = 0, used, pl;
+	uint8_t *pt;
 	int rc = 0;
 
-	while (c->nin - off >= 2 && c->state != C_CLOSING) {
-		uint8_t *f = c->in + off;
-		size_t fl = (size_t)f[0] << 8 | f[1];
-		if (c->nin - off < 2 + fl)
-			break;
-		if (fl < WM_NOISE_TAG) {
-			rc = -EBADMSG;
-			break;
-		}
-		off += 2 + fl;
-		uint8_t *pt = f + 2;
-		size_t pl = fl - WM_NOISE_TAG;
-		if ((rc = wm_noise_decrypt(&c->rx, NULL, 0, pt, fl, pt)))
-			break;
+	while (c->state != C_CLOSING &&
+	       (rc = wm_noise_frame_open(&c->rx, c->in + off, c->nin - off, &used, &pt, &pl)) > 0) {
+		off += used;
+		rc = 0;
 		if (c->state == C_MS_MUX && pl == 0)
 			continue; /* an empty frame: nothing to negotiate with */
 		if (c->state == C_MS_MUX) {
@@ -1552,7 +1545,7 @@ static struct conn *conn_new(struct wm_p2p *p, bool outbound, bool relayed)
 	p->nconns++;
 	if (!outbound)
 		p->ninbound++;
-	uv_timer_start(&c->timer, on_handshake_timeout, HANDSHAKE_TIMEOUT_MS, 0);
+	uv_timer_start(&c->timer, on_handshake_timeout, p->handshake_timeout_ms, 0);
 	return c;
 }
 
@@ -1755,6 +1748,10 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	p->ping_interval_ms = cfg->ping_interval_ms;
 	p->max_conns = cfg->max_conns ? cfg->max_conns : 64;
 	p->max_streams = cfg->max_streams ? cfg->max_streams : 64;
+	p->handshake_timeout_ms = cfg->handshake_timeout_ms ? cfg->handshake_timeout_ms : 20000;
+	p->write_queue_max = cfg->write_queue_max ? cfg->write_queue_max : 4u * 1024u * 1024u;
+	p->held_per_stream = cfg->held_per_stream ? cfg->held_per_stream : WM_YAMUX_PENDING_MAX;
+	p->held_per_conn = cfg->held_per_conn ? cfg->held_per_conn : WM_YAMUX_SESSION_PENDING_MAX;
 	snprintf(p->agent, sizeof(p->agent), "%s", cfg->agent ? cfg->agent : "webmesh");
 	p->listeners = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*p->listeners));
 	p->dials = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*p->dials));

@@ -29,6 +29,11 @@ struct wm_p2p_config {
 	uint32_t ping_interval_ms; /* pinging connected peers; 0: never */
 	uint32_t max_conns;
 	uint32_t max_streams; /* per connection */
+	/* a connection's bounds; 0: the default given */
+	uint32_t handshake_timeout_ms; /* up to yamux, from the TCP connect; 20 s */
+	uint32_t write_queue_max;      /* bytes queued to a peer's socket, then closed; 4 MiB */
+	uint32_t held_per_stream;      /* yamux: held back for a peer's window; 1 MiB */
+	uint32_t held_per_conn;	       /* and over all streams of a connection; 2 MiB */
 	int log_level;	      /* enum wm_log_level, for the module's copy of the logger */
 	const char *log_name; /* its line prefix (the node ID), or NULL */
 	/* circuit relay v2 (relay.c): serve as a relay (hop) with these limits */
@@ -36,6 +41,9 @@ struct wm_p2p_config {
 	struct wm_relay_limits relay_limits;
 	/* the DHT (dht.c) and join by rendezvous (rendezvous.c); 0: defaults */
 	uint32_t dht_providers_max, dht_providers_per_key, dht_provider_ttl_s;
+	uint32_t dht_requests_per_s, dht_requests_per_stream, dht_max_requests, dht_max_lookups;
+	uint32_t dht_query_timeout_ms, dht_lookup_timeout_ms;
+	uint32_t rdv_max_pipes, rdv_handshake_ms, rdv_handshakes_per_peer;
 	const char *announce_rendezvous; /* a server's secret, or NULL */
 	const char *api_addr;		 /* our TLS API's HOST:PORT, where its pipes end */
 };
@@ -184,7 +192,7 @@ int wm_p2p_open(struct wm_p2p *p, const struct wm_peer_id *peer, const char *pro
 /* 1 when a connection to peer is up (2: only relayed ones), else 0. */
 int wm_p2p_connected(const struct wm_p2p *p, const struct wm_peer_id *peer);
 /* 0, -EAGAIN before its connection is up, -EPIPE after our close or when
- * its connection is going, -ENOBUFS when more than WM_YAMUX_PENDING_MAX
+ * its connection is going, -ENOBUFS when more than held_per_stream
  * waits for the peer's window (the stream is then best reset: the peer does
  * not read). */
 int wm_p2p_write(struct wm_p2p_stream *s, const void *buf, size_t len);

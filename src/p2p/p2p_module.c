@@ -66,10 +66,19 @@ static int p2p_new(const struct wm_p2p_config *cfg, void **out, char *err, size_
 		.providers_max = cfg->dht_providers_max,
 		.providers_per_key = cfg->dht_providers_per_key,
 		.provider_ttl_s = cfg->dht_provider_ttl_s,
+		.requests_per_s = cfg->dht_requests_per_s,
+		.requests_per_stream = cfg->dht_requests_per_stream,
+		.max_requests = cfg->dht_max_requests,
+		.max_lookups = cfg->dht_max_lookups,
+		.query_timeout_ms = cfg->dht_query_timeout_ms,
+		.lookup_timeout_ms = cfg->dht_lookup_timeout_ms,
 	};
 	struct wm_rdv_config rc_ = {
 		.announce_secret = cfg->announce_rendezvous,
 		.api_addr = cfg->api_addr,
+		.max_pipes = cfg->rdv_max_pipes,
+		.handshake_ms = cfg->rdv_handshake_ms,
+		.handshakes_per_peer = cfg->rdv_handshakes_per_peer,
 	};
 	if ((rc = wm_dht_new(n->host, &dc, &n->dht))) {
 		snprintf(err, errlen, "libp2p: cannot start the DHT");

@@ -23,10 +23,7 @@
 #define TICK_MS 250			     /* while no peer is there to ask */
 #define HELD_MAX (256u * 1024u)		     /* bytes waiting for the other side */
 #define WRITE_QUEUE_MAX (4u * 1024u * 1024u) /* bytes queued to one TCP peer */
-#define MAX_PIPES 256			     /* a joined member keeps its pipe: its upstream */
 #define MAX_PROBES 4
-#define HANDSHAKE_MS 10000    /* a pipe's proofs, both ways */
-#define HANDSHAKES_PER_PEER 4 /* pipes of one peer in their handshake */
 
 enum pstate { P_HS, P_OPEN };
 
@@ -61,6 +58,8 @@ struct wm_rdv {
 	struct sockaddr_storage api;
 	struct pipe *pipes;
 	size_t npipes;
+	/* limits (wm_rdv_config); a joined member keeps its pipe: its upstream */
+	uint32_t max_pipes, handshake_ms, handshakes_per_peer;
 	/* joining */
 	bool joining, looking, ready;
 	uint8_t join_key[32];
@@ -180,7 +179,7 @@ static struct pipe *pipe_new(struct wm_rdv *r, bool server)
 {
 	struct pipe *p;
 
-	if (r->npipes >= MAX_PIPES || r->stopped || !(p = calloc(1, sizeof(*p))))
+	if (r->npipes >= r->max_pipes || r->stopped || !(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->r = r;
 	p->server = server;
@@ -421,7 +420,7 @@ static int on_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_str
 	if (!r->serving)
 		return -EPERM;
 	/* A peer that opens pipes and never proves anything holds at most a
-	 * few, for HANDSHAKE_MS each. */
+	 * few, for handshake_ms each. */
 	size_t n = 0;
 	struct wm_peer_id from, other;
 
@@ -432,7 +431,7 @@ static int on_accept(void *arg, struct wm_p2p_stream *s, const struct wm_p2p_str
 		wm_p2p_stream_peer(o->s, &other);
 		n += wm_peer_id_equal(&other, &from);
 	}
-	if (n >= HANDSHAKES_PER_PEER || !(p = pipe_new(r, true)))
+	if (n >= r->handshakes_per_peer || !(p = pipe_new(r, true)))
 		return -EBUSY;
 	p->s = s;
 	p->attached = true;
@@ -659,7 +658,7 @@ static void on_sweep(uv_timer_t *t)
 
 	for (struct pipe *p = r->pipes, *next; p; p = next) {
 		next = p->next;
-		if (!p->dead && p->st == P_HS && now - p->created_ms > HANDSHAKE_MS) {
+		if (!p->dead && p->st == P_HS && now - p->created_ms > r->handshake_ms) {
 			pipe_kill(p, "the handshake took too long");
 			break; /* the list may have changed: the next sweep goes on */
 		}
@@ -694,6 +693,9 @@ int wm_rdv_new(const struct wm_rdv_config *cfg, struct wm_rdv **out, char *err, 
 		return -ENOMEM;
 	r->host = cfg->host;
 	r->dht = cfg->dht;
+	r->max_pipes = cfg->max_pipes ? cfg->max_pipes : 256;
+	r->handshake_ms = cfg->handshake_ms ? cfg->handshake_ms : 10000;
+	r->handshakes_per_peer = cfg->handshakes_per_peer ? cfg->handshakes_per_peer : 4;
 	if (cfg->announce_secret) {
 		char host[256];
 		uint16_t port;

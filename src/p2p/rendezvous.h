@@ -43,6 +43,9 @@ struct wm_rdv_config {
 	struct wm_dht *dht;
 	const char *announce_secret; /* serve and announce; NULL: not a server */
 	const char *api_addr;	     /* HOST:PORT of our TLS API (the server's pipe end) */
+	uint32_t max_pipes;	     /* open at once, both roles; 0: 256 */
+	uint32_t handshake_ms;	     /* a pipe's proofs, both ways; 0: 10000 */
+	uint32_t handshakes_per_peer; /* a server's pipes of one peer in their handshake; 0: 4 */
 };
 
 struct wm_rdv;

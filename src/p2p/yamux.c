@@ -58,6 +58,8 @@ int wm_yamux_init(struct wm_yamux *y, bool client, size_t max_streams, const str
 	y->next_id = client ? 1 : 2;
 	y->max_streams = max_streams;
 	y->max_data = 65536;
+	y->pending_max = WM_YAMUX_PENDING_MAX;
+	y->session_pending_max = WM_YAMUX_SESSION_PENDING_MAX;
 	y->cb = cb;
 	y->ud = ud;
 	return 0;
@@ -215,8 +217,8 @@ int wm_yamux_write(struct wm_yamux *y, uint32_t id, const void *buf, size_t len)
 		return 0;
 	/* per stream and per session: a peer that opens every stream and
 	 * grants no window holds the session's bound, not streams times it */
-	if (s->npending + (len - n) > WM_YAMUX_PENDING_MAX ||
-	    y->npending + (len - n) > WM_YAMUX_SESSION_PENDING_MAX)
+	if (s->npending + (len - n) > y->pending_max ||
+	    y->npending + (len - n) > y->session_pending_max)
 		return -ENOBUFS;
 	size_t need = s->npending + (len - n);
 	if (need > s->cappending) {
@@ -228,8 +230,8 @@ int wm_yamux_write(struct wm_yamux *y, uint32_t id, const void *buf, size_t len)
 		size_t cap = s->cappending ? s->cappending : PENDING_MIN;
 		while (cap < need)
 			cap *= 2;
-		if (cap > WM_YAMUX_PENDING_MAX)
-			cap = WM_YAMUX_PENDING_MAX;
+		if (cap > y->pending_max)
+			cap = y->pending_max;
 		uint8_t *p = realloc(s->pending, cap);
 		if (!p)
 			return -ENOMEM;

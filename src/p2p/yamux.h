@@ -15,6 +15,7 @@
 #define WM_YAMUX_HDR_LEN 12
 #define WM_YAMUX_WINDOW (256u * 1024u)
 #define WM_YAMUX_WINDOW_MAX (16u * 1024u * 1024u) /* go-yamux's largest */
+/* Defaults of wm_yamux's pending_max and session_pending_max. */
 #define WM_YAMUX_PENDING_MAX (1024u * 1024u)			/* held back per stream */
 #define WM_YAMUX_SESSION_PENDING_MAX (2 * WM_YAMUX_PENDING_MAX) /* and per session */
 
@@ -70,6 +71,10 @@ struct wm_yamux {
 	/* The largest DATA payload we send (65536 by default; the owner may
 	 * lower it so that a frame fits one message of its channel). */
 	uint32_t max_data;
+	/* Bytes held back for want of the peer's window, per stream and over
+	 * the session (WM_YAMUX_PENDING_MAX and WM_YAMUX_SESSION_PENDING_MAX
+	 * by default; the owner may set others after init, before writing). */
+	size_t pending_max, session_pending_max;
 };
 
 /* 0 or -ENOMEM. max_streams bounds the streams open at once, both ways. */

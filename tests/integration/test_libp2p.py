@@ -171,6 +171,34 @@ def test_bad_libp2p_flags_are_refused(lab):
         assert flag.lstrip("-") in out and says in out, out
 
 
+def test_configured_handshake_timeout_is_in_force(lab):
+    """libp2p-handshake-timeout reaches the host: a TCP peer that connects
+    and never starts Noise is dropped after the configured 2 s, long before
+    the default 20 s."""
+    ip = node_ip(lab)
+    lab.bootstrap("a", "--libp2p-listen", f"/ip4/{ip}/tcp/{LIBP2P_PORT}",
+                  "--libp2p-handshake-timeout", "2")
+    ns = lab.add_client("silent")
+    # Connects, reads until the daemon closes (bounded by the socket's
+    # timeout), prints how long that took.
+    probe = (
+        "import socket, sys, time\n"
+        f"s = socket.create_connection(('{ip}', {LIBP2P_PORT}), timeout=5)\n"
+        f"s.settimeout({scaled(15)})\n"
+        "t = time.monotonic()\n"
+        "try:\n"
+        "    for _ in range(64):\n"
+        "        if not s.recv(4096):\n"
+        "            break\n"
+        "except (socket.timeout, ConnectionResetError):\n"
+        "    pass\n"
+        "print(time.monotonic() - t)\n")
+    r = run(["ip", "netns", "exec", ns, "/usr/bin/python3", "-c", probe],
+            timeout=scaled(15) + 30)
+    waited = float(r.stdout.strip())
+    assert 1.5 <= waited <= 2 + scaled(3), f"closed after {waited:.1f} s"
+
+
 def test_webmeshd_dials_pings_and_identifies_js(lab):
     js = start_js(lab)
     js_id = js.wait("ready")[0]["peer_id"]

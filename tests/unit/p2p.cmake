@@ -4,6 +4,8 @@
 wm_unit_test(test_p2p_wire SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_wire.c LIBS wm_p2p)
 wm_unit_test(test_p2p_yamux SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_yamux.c LIBS wm_p2p)
 wm_unit_test(test_p2p_noise SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_noise.c LIBS wm_p2p)
+# Noise transport frames: split, open in place, refuse what breaks the channel.
+wm_unit_test(test_p2p_noiseframe SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_noiseframe.c LIBS wm_p2p)
 # The host on a real loop over loopback: connect, identify, ping, refusals.
 wm_unit_test(test_p2p_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_host.c LIBS wm_p2p_host)
 # Circuit relay v2 (issue 11): messages against js-libp2p's bytes, vouchers, reservation limits.

@@ -5,7 +5,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <ctype.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,6 +150,10 @@ static void test_table(void **state)
 		"libp2p-ping-interval",
 		"libp2p-max-connections",
 		"libp2p-max-streams",
+		"libp2p-handshake-timeout",
+		"libp2p-max-write-queue",
+		"libp2p-max-held-per-stream",
+		"libp2p-max-held-per-connection",
 		"libp2p-relay",
 		"libp2p-relay-max-reservations",
 		"libp2p-relay-max-reservations-per-source",
@@ -160,6 +166,15 @@ static void test_table(void **state)
 		"libp2p-dht-max-providers",
 		"libp2p-dht-providers-per-key",
 		"libp2p-dht-provider-ttl",
+		"libp2p-dht-requests-per-second",
+		"libp2p-dht-requests-per-stream",
+		"libp2p-dht-max-requests",
+		"libp2p-dht-max-lookups",
+		"libp2p-dht-query-timeout",
+		"libp2p-dht-lookup-timeout",
+		"libp2p-rendezvous-max-pipes",
+		"libp2p-rendezvous-handshake-timeout",
+		"libp2p-rendezvous-handshakes-per-peer",
 		"announce-rendezvous",
 		"join-rendezvous",
 		"announce-rendezvous-file",
@@ -991,6 +1006,12 @@ static void test_validate(void **state)
 		{{"--join-rendezvous", "short", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001"},
 		 "join-rendezvous: the secret must have 16 to 256 characters"},
 		{{"--join-rendezvous", "0123456789abcdef", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001"}, NULL},
+		{{"--bootstrap", "--libp2p-max-held-per-stream", "4194304"},
+		 "libp2p-max-held-per-connection (2097152) is less than libp2p-max-held-per-stream "
+		 "(4194304)"},
+		{{"--bootstrap", "--libp2p-max-held-per-stream", "4194304",
+		  "--libp2p-max-held-per-connection", "4194304"},
+		 NULL},
 		{{"--join-rendezvous", "0123456789abcdef"}, "join-rendezvous needs --libp2p-peers"},
 		{{"--join-rendezvous", "0123456789abcdef", "--join", "a:1"}, "join-rendezvous excludes join"},
 		{{"--join-rendezvous", "0123456789abcdef", "--bootstrap"}, "join-rendezvous excludes bootstrap"},
@@ -1215,6 +1236,78 @@ static void test_secret_files(void **state)
 	unlink(path);
 }
 
+/* The libp2p module's limits (issue 11): each a key with today's constant
+ * as default, its range enforced naming the key, and 0 refused where it
+ * would stop the node. */
+static void test_libp2p_limits(void **state)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+		uint32_t def, min, max;
+	} keys[] = {
+#define K(k, f, d, lo, hi) {k, offsetof(struct wm_config, f), d, lo, hi}
+		K("libp2p-handshake-timeout", libp2p_handshake_timeout, 20, 1, 3600),
+		K("libp2p-max-write-queue", libp2p_max_write_queue, 4194304, 1048576, 1073741824),
+		K("libp2p-max-held-per-stream", libp2p_max_held_per_stream, 1048576, 1048576,
+		  67108864),
+		K("libp2p-max-held-per-connection", libp2p_max_held_per_connection, 2097152,
+		  1048576, 1073741824),
+		K("libp2p-dht-requests-per-second", libp2p_dht_requests_per_second, 200, 1, 100000),
+		K("libp2p-dht-requests-per-stream", libp2p_dht_requests_per_stream, 16, 1, 1024),
+		K("libp2p-dht-max-requests", libp2p_dht_max_requests, 64, 1, 4096),
+		K("libp2p-dht-max-lookups", libp2p_dht_max_lookups, 16, 1, 1024),
+		K("libp2p-dht-query-timeout", libp2p_dht_query_timeout, 5, 1, 300),
+		K("libp2p-dht-lookup-timeout", libp2p_dht_lookup_timeout, 30, 1, 3600),
+		K("libp2p-rendezvous-max-pipes", libp2p_rendezvous_max_pipes, 256, 1, 65536),
+		K("libp2p-rendezvous-handshake-timeout", libp2p_rendezvous_handshake_timeout, 10, 1,
+		  600),
+		K("libp2p-rendezvous-handshakes-per-peer", libp2p_rendezvous_handshakes_per_peer, 4,
+		  1, 256),
+#undef K
+	};
+	char err[512], flag[128], val[32], want[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		struct wm_config c;
+		const char *args[4] = {flag, val, NULL};
+
+		assert_int_equal(wm_config_init(&c), 0);
+		assert_int_equal(*(uint32_t *)((char *)&c + keys[i].off), keys[i].def);
+		wm_config_free(&c);
+		snprintf(flag, sizeof(flag), "--%s", keys[i].key);
+		/* both ends of the range are taken, as flag and in the environment */
+		snprintf(val, sizeof(val), "%" PRIu32, keys[i].min);
+		assert_int_equal(load(&c, args, NULL, err, sizeof(err)), 0);
+		assert_int_equal(*(uint32_t *)((char *)&c + keys[i].off), keys[i].min);
+		wm_config_free(&c);
+		char env[160];
+		size_t n = (size_t)snprintf(env, sizeof(env), "WEBMESH_");
+		for (const char *k = keys[i].key; *k; k++)
+			env[n++] = *k == '-' ? '_' : (char)toupper((unsigned char)*k);
+		snprintf(env + n, sizeof(env) - n, "=%" PRIu32, keys[i].max);
+		const char *envp[] = {env, NULL}, *none[] = {NULL};
+		assert_int_equal(load(&c, none, envp, err, sizeof(err)), 0);
+		assert_int_equal(*(uint32_t *)((char *)&c + keys[i].off), keys[i].max);
+		wm_config_free(&c);
+		/* below and above: refused, naming the key and the range */
+		snprintf(want, sizeof(want),
+			 "config: %s: \"%" PRIu32 "\" from %s is out of range %" PRIu32
+			 "..%" PRIu32,
+			 keys[i].key, keys[i].min - 1, flag, keys[i].min, keys[i].max);
+		snprintf(val, sizeof(val), "%" PRIu32, keys[i].min - 1);
+		assert_int_equal(load(&c, args, NULL, err, sizeof(err)), -WM_ECONFIG);
+		assert_contains(err, want);
+		wm_config_free(&c);
+		snprintf(val, sizeof(val), "%" PRIu64, (uint64_t)keys[i].max + 1);
+		assert_int_equal(load(&c, args, NULL, err, sizeof(err)), -WM_ECONFIG);
+		assert_contains(err, keys[i].key);
+		assert_contains(err, "out of range");
+		wm_config_free(&c);
+	}
+}
+
 static void test_usage(void **state)
 {
 	char *text = NULL;
@@ -1249,6 +1342,7 @@ int main(void)
 		cmocka_unit_test(test_validate),    cmocka_unit_test(test_to_yaml_roundtrip),
 		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_secret_files),	    cmocka_unit_test(test_usage),
 		cmocka_unit_test(test_storage_values), /* storage plugins (issue 12) */
+		cmocka_unit_test(test_libp2p_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -26,6 +26,9 @@ struct node {
 	char id[64];
 };
 
+/* requests_per_stream of the nodes start() makes (0: the default). */
+static uint32_t per_stream;
+
 static void start(uv_loop_t *loop, struct node *n, const char *name, char *peer)
 {
 	char key[256], err[512] = "";
@@ -43,7 +46,9 @@ static void start(uv_loop_t *loop, struct node *n, const char *name, char *peer)
 		.max_streams = 16,
 		.log_level = 3,
 	};
-	struct wm_dht_config dc = {.query_timeout_ms = 2000, .lookup_timeout_ms = 8000};
+	struct wm_dht_config dc = {.query_timeout_ms = 2000,
+				   .lookup_timeout_ms = 8000,
+				   .requests_per_stream = per_stream};
 	struct wm_p2p_status st;
 
 	snprintf(key, sizeof(key), "%s/%s.key", dir, name);
@@ -332,6 +337,75 @@ static void test_provider_for_another_peer_dropped(void **state)
 	unlink(key_file);
 }
 
+static bool records_2(void *arg)
+{
+	return wm_dht_records(arg) == 2;
+}
+
+static void count_gone(void *ud, struct wm_p2p_stream *s)
+{
+	(void)s;
+	(*(int *)ud)++;
+}
+
+/* The configured requests per inbound stream are the ones in force: with
+ * 2, a third request on the stream is not served and the stream is reset. */
+static void test_requests_per_stream(void **state)
+{
+	uv_loop_t loop;
+	char key_file[256], err[512] = "";
+	struct node server;
+	struct liar l = {0};
+	struct wm_p2p_status st;
+	struct wm_peer_id self;
+	struct wm_p2p_stream *s;
+	int gone = 0;
+	const struct wm_p2p_stream_cb cb = {ignore_data, ignore_end, count_gone};
+	(void)state;
+
+	closed = 0;
+	assert_int_equal(uv_loop_init(&loop), 0);
+	per_stream = 2;
+	start(&loop, &server, "server", NULL);
+	per_stream = 0;
+	assert_int_equal(wm_peer_id_parse(server.id, &l.victim), 0);
+	snprintf(key_file, sizeof(key_file), "%s/asker.key", dir);
+	char *peers[] = {server.addr};
+	struct wm_p2p_config c = {
+		.loop = &loop,
+		.key_path = key_file,
+		.peers = peers,
+		.npeers = 1,
+		.max_conns = 8,
+		.max_streams = 8,
+		.log_level = 3,
+	};
+	if (wm_p2p_new(&c, &l.h, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_true(run_until(&loop, liar_connected, &l));
+	wm_p2p_status(l.h, &st);
+	assert_int_equal(wm_peer_id_parse(st.peer_id, &self), 0);
+	assert_int_equal(wm_p2p_open(l.h, &l.victim, WM_KAD_PROTOCOL, NULL, &cb, &gone, &s), 0);
+	for (uint8_t k = 1; k <= 3; k++)
+		add_provider(s, k, &self, "/ip4/192.0.2.88/tcp/4001");
+	assert_true(run_until(&loop, records_2, server.d));
+	uint64_t until = uv_hrtime() + 300000000ull;
+	while (uv_hrtime() < until)
+		uv_run(&loop, UV_RUN_NOWAIT);
+	assert_int_equal(wm_dht_records(server.d), 2);
+	assert_int_equal(gone, 1);
+
+	wm_dht_stop(server.d);
+	wm_p2p_free(server.h, host_done, server.d);
+	wm_p2p_free(l.h, host_only_done, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	assert_int_equal(closed, 2);
+	assert_int_equal(uv_loop_close(&loop), 0);
+	unlink(key_file);
+	snprintf(key_file, sizeof(key_file), "%s/server.key", dir);
+	unlink(key_file);
+}
+
 static void test_silent_peer_times_out(void **state)
 {
 	uv_loop_t loop;
@@ -390,6 +464,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_provide_find),
 		cmocka_unit_test(test_provider_for_another_peer_dropped),
+		cmocka_unit_test(test_requests_per_stream),
 		cmocka_unit_test(test_silent_peer_times_out),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

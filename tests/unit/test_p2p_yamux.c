@@ -357,6 +357,32 @@ static void test_held_back_per_session(void **state)
 	free(big);
 }
 
+/* The bounds an owner configures (libp2p-max-held-per-stream and
+ * -per-connection) are the ones in force, not the defaults. */
+static void test_held_back_configured(void **state)
+{
+	struct side a, b;
+	uint32_t id[2];
+	uint8_t *big = calloc(1, WM_YAMUX_WINDOW + 8192);
+	(void)state;
+
+	setup_pair(&a, &b, 4);
+	a.y.pending_max = 8192;
+	a.y.session_pending_max = 12288;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(wm_yamux_open(&a.y, &id[i]), 0);
+	assert_int_equal(wm_yamux_write(&a.y, id[0], big, WM_YAMUX_WINDOW + 8192), 0);
+	assert_int_equal(wm_yamux_write(&a.y, id[0], big, 1), -ENOBUFS); /* the stream's */
+	assert_int_equal(wm_yamux_write(&a.y, id[1], big, WM_YAMUX_WINDOW + 4096), 0);
+	assert_int_equal(a.y.npending, 12288);
+	assert_int_equal(wm_yamux_write(&a.y, id[1], big, 1), -ENOBUFS); /* the session's */
+	pump_all(&a, &b);
+	assert_int_equal(a.y.npending, 0);
+	assert_int_equal(b.received, 2 * WM_YAMUX_WINDOW + 12288);
+	teardown_pair(&a, &b);
+	free(big);
+}
+
 static void test_limits_and_violations(void **state)
 {
 	struct side a, b;
@@ -404,6 +430,7 @@ int main(void)
 		cmocka_unit_test(test_set_window),
 		cmocka_unit_test(test_limits_and_violations),
 		cmocka_unit_test(test_held_back_per_session),
+		cmocka_unit_test(test_held_back_configured),
 		cmocka_unit_test(test_hold),
 		cmocka_unit_test(test_held_back_buffer_kept_then_trimmed),
 	};
