@@ -542,7 +542,13 @@ int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_
 	return -ENOSPC;
 }
 
-uint64_t wm_relay_find_next(uint64_t last_ms, size_t held)
+uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses)
 {
-	return last_ms + (held ? WM_RELAY_FIND_MS : WM_RELAY_FIND_EMPTY_MS);
+	uint64_t wait = WM_RELAY_FIND_EMPTY_MS;
+
+	if (held)
+		return last_ms + WM_RELAY_FIND_MS;
+	for (unsigned i = 1; i < misses && wait < WM_RELAY_FIND_MS; i++)
+		wait *= 2;
+	return last_ms + (wait < WM_RELAY_FIND_MS ? wait : WM_RELAY_FIND_MS);
 }

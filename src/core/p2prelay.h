@@ -173,8 +173,8 @@ int wm_relay_account(struct wm_relay_table *t, const struct wm_peer_id *peer, ui
  * reservation slots) and each is dialed again no sooner than its retry
  * time. */
 
-#define WM_RELAY_FIND_EMPTY_MS 10000u	/* between lookups while no reservation is held */
-#define WM_RELAY_FIND_MS (300u * 1000u) /* between lookups once one is */
+#define WM_RELAY_FIND_EMPTY_MS 10000u	/* after a lookup that left no reservation held */
+#define WM_RELAY_FIND_MS (300u * 1000u) /* between lookups once one is, and at most */
 
 struct wm_relay_cand {
 	struct wm_peer_id id;
@@ -191,7 +191,10 @@ struct wm_relay_cand {
 int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_peer_id *self,
 		       const struct wm_peer_id *found, uint64_t now_ms);
 /* When the lookup after one that ended at last_ms is due, with held
- * reservations held: sooner while none is. */
-uint64_t wm_relay_find_next(uint64_t last_ms, size_t held);
+ * reservations held now and misses lookups in a row that ended with none
+ * held: sooner while none is, from WM_RELAY_FIND_EMPTY_MS doubling with each
+ * miss up to WM_RELAY_FIND_MS, so that the members of a mesh without a
+ * relay do not all ask the peers nearest the key every few seconds. */
+uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses);
 
 #endif

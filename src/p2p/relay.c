@@ -984,7 +984,12 @@ static void on_tick(uv_timer_t *t)
 	}
 	for (size_t i = 0; i < MAX_RSVPS; i++) {
 		struct rsvp *r = &rs->rsvps[i];
-		if (r->state == R_HELD && !r->s && now >= r->renew_ms) {
+		if (r->state == R_HELD && !r->s && wm_p2p_connected(rs->p, &r->relay) != 1 &&
+		    cand_find(rs, &r->relay)) {
+			/* Nobody redials a relay found in the DHT (a configured one
+			 * has its dial): dropped now, the next lookup finds it. */
+			rsvp_fail(r, "the connection to it is gone");
+		} else if (r->state == R_HELD && !r->s && now >= r->renew_ms) {
 			if (wm_p2p_connected(rs->p, &r->relay) == 1)
 				rsvp_start(r);
 			else

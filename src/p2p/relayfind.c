@@ -22,6 +22,7 @@ struct wm_relay_find {
 	bool looking;	  /* a lookup is under way */
 	bool looked;	  /* one has ended with peers to ask */
 	uint64_t last_ms; /* when it ended */
+	unsigned misses;  /* lookups in a row that ended with no reservation held */
 	bool stopped, closed;
 	void (*done_cb)(void *data);
 	void *done_data;
@@ -48,6 +49,7 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 		if (err != -ENOENT) {
 			f->looked = true;
 			f->last_ms = uv_now(wm_p2p_loop(f->host));
+			f->misses += f->misses < 64;
 		}
 		if (err)
 			wm_debug("libp2p: relay lookup: %s", wm_strerror(err));
@@ -69,8 +71,10 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = uv_now(t->loop);
 	size_t held = wm_relay_svc_held(wm_p2p_relay_svc(f->host));
 
+	if (held)
+		f->misses = 0;
 	if (f->stopped || f->looking || wm_dht_table_size(f->dht) == 0 ||
-	    (f->looked && now < wm_relay_find_next(f->last_ms, held)))
+	    (f->looked && now < wm_relay_find_next(f->last_ms, held, f->misses)))
 		return;
 	/* looking first: the lookup may end inside the call. */
 	f->looking = true;
@@ -80,6 +84,7 @@ static void on_tick(uv_timer_t *t)
 		f->looking = false;
 		f->looked = true;
 		f->last_ms = now;
+		f->misses += f->misses < 64;
 		wm_debug("libp2p: relay lookup not started: %s", wm_strerror(rc));
 	}
 }

@@ -1,8 +1,8 @@
 /* Relays found through the DHT (issue 11): a node started as a relay
  * (--libp2p-relay) announces itself as a provider of one well-known key;
  * every other libp2p node looks up that key's providers once its DHT has a
- * peer, then every few minutes (every few seconds while it holds no
- * reservation), and hands each provider to the relay service
+ * peer, then every 5 minutes (sooner while it holds no reservation: from
+ * 10 s, backing off), and hands each provider to the relay service
  * (wm_relay_svc_found), which dials and reserves on it as on a configured
  * relay. Runs on the host's loop; p2p_module.c wires it. */
 #ifndef WM_P2P_RELAYFIND_H

@@ -66,9 +66,16 @@ static void test_pick(void **state)
 static void test_next(void **state)
 {
 	(void)state;
-	assert_int_equal(wm_relay_find_next(1000, 0), 1000 + WM_RELAY_FIND_EMPTY_MS);
-	assert_int_equal(wm_relay_find_next(1000, 1), 1000 + WM_RELAY_FIND_MS);
-	assert_true(WM_RELAY_FIND_EMPTY_MS < WM_RELAY_FIND_MS);
+	/* Held: every 5 minutes, whatever came before. */
+	assert_int_equal(wm_relay_find_next(1000, 1, 0), 1000 + 300000);
+	assert_int_equal(wm_relay_find_next(1000, 2, 9), 1000 + 300000);
+	/* None held: 10 s after the first miss, doubling, at most 5 minutes. */
+	assert_int_equal(wm_relay_find_next(1000, 0, 0), 1000 + 10000);
+	assert_int_equal(wm_relay_find_next(1000, 0, 1), 1000 + 10000);
+	assert_int_equal(wm_relay_find_next(1000, 0, 2), 1000 + 20000);
+	assert_int_equal(wm_relay_find_next(1000, 0, 5), 1000 + 160000);
+	assert_int_equal(wm_relay_find_next(1000, 0, 6), 1000 + 300000);
+	assert_int_equal(wm_relay_find_next(1000, 0, 64), 1000 + 300000);
 }
 
 int main(void)
