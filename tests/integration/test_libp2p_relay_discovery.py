@@ -5,7 +5,8 @@ server as their --libp2p-peers. R announces itself in the DHT; a and b
 find it there through the server, reserve on it (their status lists the
 reservation with R's peer ID) and carry WireGuard to each other through
 it: ping works, and `wmctl status` reports the path libp2p-relay with R's
-peer ID. Everything stays in the namespaces of the test's topology."""
+peer ID; after the relay restarts they find it again. Everything stays in
+the namespaces of the test's topology."""
 import re
 
 import pytest
@@ -79,3 +80,18 @@ def test_sites_find_the_relay_in_the_dht(topo):
     text = a.wmctl("status").stdout
     assert "libp2p-relay" in text and rid in text, text
     assert field(r.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1
+
+    # The relay restarts, its reservations gone with it: the sites drop
+    # theirs as soon as the connection goes (nobody redials a relay the DHT
+    # gave), find it again and carry WireGuard through it again.
+    r.stop()
+    for n in (a, b):
+        wait_until(lambda n=n: not rsvp_on(n, rid), 15,
+                   f"{n.name} to drop its reservation on the stopped relay")
+    r.restart()
+    r.wait_ready("member")
+    for n in (a, b):
+        wait_until(lambda n=n: rsvp_on(n, rid), 40,
+                   f"{n.name}'s reservation on the restarted relay")
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), 60, "a -> b through the relay again")
+    wait_until(lambda: b.ping(ip_a, count=1, wait=1), 15, "b -> a through the relay again")
