@@ -514,3 +514,41 @@ int wm_relay_account(struct wm_relay_table *t, const struct wm_peer_id *peer, ui
 	r->bytes = UINT64_MAX - r->bytes < n ? UINT64_MAX : r->bytes + n;
 	return t->lim.reservation_bytes && r->bytes > t->lim.reservation_bytes ? -EDQUOT : 0;
 }
+
+/* ---- relays found in the DHT ---- */
+
+int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_peer_id *self,
+		       const struct wm_peer_id *found, uint64_t now_ms)
+{
+	size_t i;
+
+	if (wm_peer_id_equal(found, self))
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		if (!c[i].used || !wm_peer_id_equal(&c[i].id, found))
+			continue;
+		if (c[i].held)
+			return -EALREADY;
+		return now_ms < c[i].retry_ms ? -EAGAIN : (int)i;
+	}
+	for (i = 0; i < n; i++)
+		if (!c[i].used)
+			return (int)i;
+	/* A relay that failed us and waits for nobody gives its slot up:
+	 * one lookup's stale records do not block a working relay. */
+	for (i = 0; i < n; i++)
+		if (!c[i].held && now_ms >= c[i].retry_ms)
+			return (int)i;
+	return -ENOSPC;
+}
+
+uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses)
+{
+	uint64_t wait = WM_RELAY_FIND_EMPTY_MS;
+
+	if (held)
+		return last_ms + WM_RELAY_FIND_MS;
+	for (unsigned i = 1; i < misses && wait < WM_RELAY_FIND_MS; i++)
+		wait *= 2;
+	return last_ms + (wait < WM_RELAY_FIND_MS ? wait : WM_RELAY_FIND_MS);
+}

@@ -164,4 +164,37 @@ void wm_relay_circuit_close(struct wm_relay_table *t, const struct wm_peer_id *p
  * reservation's byte budget is spent (the circuit must end). */
 int wm_relay_account(struct wm_relay_table *t, const struct wm_peer_id *peer, uint64_t n);
 
+/* ---- relays found in the DHT (the client side, relay.c) ----
+ *
+ * A node that is no relay looks up the providers of a well-known DHT key
+ * (relayfind.c) and reserves on what it finds as on a configured relay.
+ * A found relay only forwards: the circuit's Noise handshake still
+ * authenticates the far end. So the candidates are few (as many as the
+ * reservation slots) and each is dialed again no sooner than its retry
+ * time. */
+
+#define WM_RELAY_FIND_EMPTY_MS 10000u	/* after a lookup that left no reservation held */
+#define WM_RELAY_FIND_MS (300u * 1000u) /* between lookups once one is, and at most */
+
+struct wm_relay_cand {
+	struct wm_peer_id id;
+	bool used;
+	bool held;	   /* a reservation on it is held */
+	uint64_t retry_ms; /* neither dialed nor reserved on again before */
+};
+
+/* Which of the n slots in c a provider found in the DHT goes to: its own
+ * slot (once past its retry time), else a free one, else one whose relay
+ * holds no reservation and is past its retry time. -EINVAL for self (we
+ * never reserve on ourselves), -EALREADY when a reservation on it is held,
+ * -EAGAIN before its retry time, -ENOSPC with every slot taken. */
+int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_peer_id *self,
+		       const struct wm_peer_id *found, uint64_t now_ms);
+/* When the lookup after one that ended at last_ms is due, with held
+ * reservations held now and misses lookups in a row that ended with none
+ * held: sooner while none is, from WM_RELAY_FIND_EMPTY_MS doubling with each
+ * miss up to WM_RELAY_FIND_MS, so that the members of a mesh without a
+ * relay do not all ask the peers nearest the key every few seconds. */
+uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses);
+
 #endif

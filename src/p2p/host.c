@@ -131,9 +131,10 @@ struct conn {
 	bool relayed;
 	struct stream *via;
 	struct wm_peer_id relay_id;
-	bool ephemeral; /* dialed by wm_p2p_dial: closed once idle */
-	bool punched;	/* a DCUtR hole punch made it (wm_p2p_punch) */
-	bool bulk;	/* the last read filled what it was offered */
+	bool ephemeral;	    /* dialed by wm_p2p_dial: closed once idle */
+	bool kept;	    /* was, until wm_p2p_keep: a relay we reserve on */
+	bool punched;	    /* a DCUtR hole punch made it (wm_p2p_punch) */
+	bool bulk;	    /* the last read filled what it was offered */
 	bool read_recently; /* since the last sweep */
 	/* sealed frames not written yet (OUT_FRAMES), and the host's list of
 	 * connections holding some */
@@ -182,7 +183,7 @@ struct wm_p2p {
 	size_t nconns;
 	size_t ninbound; /* the part of nconns that max_conns bounds */
 	uv_timer_t ping_timer;
-	uv_timer_t sweep; /* frees big input buffers of connections gone quiet */
+	uv_timer_t sweep;		  /* frees big input buffers of connections gone quiet */
 	struct wreq *spares[WREQ_SPARES]; /* full-frame write buffers, kept while traffic flows */
 	size_t nspares;
 	bool spares_used; /* since the last sweep */
@@ -2070,6 +2071,44 @@ int wm_p2p_connected(const struct wm_p2p *p, const struct wm_peer_id *peer)
 	const struct conn *c = best_conn(p, peer);
 
 	return !c ? 0 : c->relayed ? 2 : 1;
+}
+
+bool wm_p2p_speaks(const struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol)
+{
+	const struct conn *c = best_conn(p, peer);
+
+	if (!c || c->relayed || !c->identified)
+		return false;
+	for (size_t i = 0; i < c->ident.nprotocols; i++)
+		if (!strcmp(c->ident.protocols[i], protocol))
+			return true;
+	return false;
+}
+
+void wm_p2p_keep(struct wm_p2p *p, const struct wm_peer_id *peer, bool keep)
+{
+	for (struct conn *c = p->conns; c; c = c->next) {
+		if (c->state != C_MUX || c->relayed || !c->peer_known ||
+		    !wm_peer_id_equal(&c->peer, peer))
+			continue;
+		if (keep && c->ephemeral) {
+			c->ephemeral = false;
+			c->kept = true;
+			p->nephemeral--;
+			uv_timer_stop(&c->timer);
+		} else if (!keep && c->kept) {
+			c->kept = false;
+			c->ephemeral = true;
+			p->nephemeral++;
+			uv_timer_start(&c->timer, on_idle_check, EPHEMERAL_IDLE_MS,
+				       EPHEMERAL_IDLE_MS);
+		}
+	}
+}
+
+struct wm_relay_svc *wm_p2p_relay_svc(struct wm_p2p *p)
+{
+	return p->relay;
 }
 
 void wm_p2p_unhandle(struct wm_p2p *p, const char *protocol)

@@ -247,6 +247,18 @@ size_t wm_p2p_listen_addrs(const struct wm_p2p *p, uint8_t (*out)[WM_MADDR_MAX],
 /* The loop the host runs on, for its users' timers. */
 uv_loop_t *wm_p2p_loop(const struct wm_p2p *p);
 
+/* ---- for relay.c and relayfind.c: relays found in the DHT ---- */
+
+/* Whether peer's direct connection is identified and lists protocol. */
+bool wm_p2p_speaks(const struct wm_p2p *p, const struct wm_peer_id *peer, const char *protocol);
+/* keep: the direct connections to peer that wm_p2p_dial made are closed
+ * once idle no more (they carry a reservation's stop streams, which come
+ * only when someone dials us); !keep undoes exactly that. */
+void wm_p2p_keep(struct wm_p2p *p, const struct wm_peer_id *peer, bool keep);
+/* The circuit relay service (relay.h) every host runs. */
+struct wm_relay_svc;
+struct wm_relay_svc *wm_p2p_relay_svc(struct wm_p2p *p);
+
 /* ---- for relay.c: connections over a relayed stream ---- */
 
 /* Runs a libp2p connection (multistream, Noise, yamux) over s, which its

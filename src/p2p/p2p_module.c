@@ -1,13 +1,16 @@
 /* The entry of webmesh-p2p.so: the host (host.c, with circuit relay) with
- * the DHT (dht.c), rendezvous (rendezvous.c) and WireGuard links (wglink.c)
- * on it, behind the table of p2p_module.h, the
+ * the DHT (dht.c), relays found through it (relayfind.c), rendezvous
+ * (rendezvous.c) and WireGuard links (wglink.c) on it, behind the table of p2p_module.h, the
  * only symbol the module exports. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "core/error.h"
+
 #include "p2p/dht.h"
 #include "p2p/p2p_module.h"
+#include "p2p/relayfind.h"
 #include "p2p/rendezvous.h"
 
 /* What the daemon's handle stands for. */
@@ -15,6 +18,7 @@ struct node {
 	struct wm_p2p *host;
 	struct wm_dht *dht;
 	struct wm_rdv *rdv;
+	struct wm_relay_find *rf;
 	void (*done_cb)(void *data);
 	void *done_data;
 };
@@ -29,9 +33,16 @@ static void node_free_now(struct node *n)
 		cb(data);
 }
 
-static void dht_freed(void *data)
+static void rf_freed(void *data)
 {
 	node_free_now(data);
+}
+
+static void dht_freed(void *data)
+{
+	struct node *n = data;
+
+	wm_relay_find_free(n->rf, rf_freed, n);
 }
 
 static void rdv_freed(void *data)
@@ -84,6 +95,11 @@ static int p2p_new(const struct wm_p2p_config *cfg, void **out, char *err, size_
 		snprintf(err, errlen, "libp2p: cannot start the DHT");
 		goto fail;
 	}
+	if ((rc = wm_relay_find_new(n->host, n->dht, cfg->relay, &n->rf))) {
+		snprintf(err, errlen, "libp2p: cannot announce or look up relays in the DHT: %s",
+			 wm_strerror(rc));
+		goto fail;
+	}
 	rc_.host = n->host;
 	rc_.dht = n->dht;
 	if ((rc = wm_rdv_new(&rc_, &n->rdv, err, errlen)))
@@ -92,6 +108,7 @@ static int p2p_new(const struct wm_p2p_config *cfg, void **out, char *err, size_
 	return 0;
 fail:
 	/* Everything closes on the loop; the caller runs it until done. */
+	wm_relay_find_stop(n->rf);
 	wm_dht_stop(n->dht);
 	n->done_cb = NULL;
 	wm_p2p_free(n->host, host_freed, n);
@@ -104,6 +121,7 @@ static void p2p_free(void *p, void (*done_cb)(void *data), void *data)
 
 	n->done_cb = done_cb;
 	n->done_data = data;
+	wm_relay_find_stop(n->rf);
 	wm_rdv_stop(n->rdv);
 	wm_dht_stop(n->dht);
 	wm_p2p_free(n->host, host_freed, n);

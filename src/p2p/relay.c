@@ -4,9 +4,9 @@
  * limit is reset. Every node answers stop from relays it holds a
  * reservation on and runs the connection over that stream
  * (wm_p2p_conn_over). The client reserves on configured peers that speak
- * hop, renews at three quarters of the reservation's life, and dials
- * through relays. Every message a peer sends is bounded
- * (WM_RELAY_MSG_MAX) and only one is read per stream role. */
+ * hop and on relays found in the DHT (wm_relay_svc_found), renews at three
+ * quarters of the reservation's life, and dials through relays. Every message a peer sends is
+ * bounded (WM_RELAY_MSG_MAX) and only one is read per stream role. */
 #include "p2p/relay.h"
 
 #include <errno.h>
@@ -124,6 +124,7 @@ struct wm_relay_svc {
 	struct cdial dials[MAX_DIALS];
 	struct keep keeps[MAX_KEEPS];
 	size_t nkeeps;
+	struct wm_relay_cand cands[MAX_RSVPS]; /* relays found in the DHT */
 	void (*closed)(void *data);
 	void *closed_data;
 };
@@ -647,15 +648,31 @@ static struct rsvp *rsvp_find(struct wm_relay_svc *rs, const struct wm_peer_id *
 	return NULL;
 }
 
+static struct wm_relay_cand *cand_find(struct wm_relay_svc *rs, const struct wm_peer_id *relay)
+{
+	for (size_t i = 0; i < MAX_RSVPS; i++)
+		if (rs->cands[i].used && wm_peer_id_equal(&rs->cands[i].id, relay))
+			return &rs->cands[i];
+	return NULL;
+}
+
 static void rsvp_fail(struct rsvp *r, const char *why)
 {
 	char rel[WM_PEERID_TEXT_MAX];
+	struct wm_relay_cand *c = cand_find(r->rs, &r->relay);
 
 	print_id(&r->relay, rel);
 	wm_warn("libp2p: reservation on relay %s: %s", rel, why);
 	r->state = R_NONE;
 	r->s = NULL;
 	r->retry_ms = now_ms(r->rs) + RETRY_MS;
+	if (c) {
+		/* Found in the DHT: the next lookup may dial it again, no
+		 * sooner than this; its connection goes once idle. */
+		c->held = false;
+		c->retry_ms = r->retry_ms;
+		wm_p2p_keep(r->rs->p, &r->relay, false);
+	}
 }
 
 /* The relay's answer: a reservation with a voucher that it signed for us. */
@@ -715,7 +732,15 @@ static void rsvp_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, siz
 	r->renew_ms = now_ms(r->rs) + (renew < MIN_RENEW_MS ? MIN_RENEW_MS : renew);
 	r->addrs = m->rsvp_addrs;
 	print_id(&r->relay, rel);
-	wm_info("libp2p: reservation on relay %s for %" PRIu64 " s", rel, life);
+	struct wm_relay_cand *c = cand_find(r->rs, &r->relay);
+	if (c) {
+		/* Its stop streams come over this connection whenever someone
+		 * dials us: it must outlive idleness. */
+		c->held = true;
+		wm_p2p_keep(r->rs->p, &r->relay, true);
+	}
+	wm_info("libp2p: reservation on relay %s for %" PRIu64 " s%s", rel, life,
+		c ? " (found in the DHT)" : "");
 out:
 	free(m);
 	free(v);
@@ -771,7 +796,7 @@ static void rsvp_start(struct rsvp *r)
 void wm_relay_svc_peer_up(struct wm_relay_svc *rs, const struct wm_peer_id *peer, bool speaks_hop,
 			  bool configured, bool relayed)
 {
-	if (!speaks_hop || !configured || relayed || rsvp_find(rs, peer))
+	if (!speaks_hop || relayed || rsvp_find(rs, peer) || (!configured && !cand_find(rs, peer)))
 		return;
 	for (size_t i = 0; i < MAX_RSVPS; i++) {
 		struct rsvp *r = &rs->rsvps[i];
@@ -785,6 +810,43 @@ void wm_relay_svc_peer_up(struct wm_relay_svc *rs, const struct wm_peer_id *peer
 		rsvp_start(r);
 		return;
 	}
+}
+
+int wm_relay_svc_found(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
+		       const struct wm_p2p_dial *to)
+{
+	uint64_t now = now_ms(rs);
+	int i = wm_relay_cand_pick(rs->cands, MAX_RSVPS, wm_p2p_id(rs->p), relay, now);
+	char rel[WM_PEERID_TEXT_MAX];
+
+	if (i < 0)
+		return i;
+	struct wm_relay_cand *c = &rs->cands[i];
+	bool again = c->used && wm_peer_id_equal(&c->id, relay);
+	print_id(relay, rel);
+	if (!again)
+		wm_info("libp2p: relay %s found in the DHT", rel);
+	*c = (struct wm_relay_cand){.id = *relay, .used = true, .retry_ms = now + RETRY_MS};
+	int rc = wm_p2p_dial(rs->p, relay, to);
+	if (rc == 0 && wm_p2p_connected(rs->p, relay) == 1) {
+		/* Connected already (a DHT query, say), and identified before
+		 * it was a candidate: identify does not come again. */
+		wm_relay_svc_peer_up(rs, relay, wm_p2p_speaks(rs->p, relay, WM_RELAY_HOP_PROTOCOL),
+				     false, false);
+	} else if (rc && rc != -EINPROGRESS) {
+		wm_info("libp2p: relay %s found in the DHT: cannot dial it: %s", rel,
+			wm_strerror(rc));
+	}
+	return 0;
+}
+
+size_t wm_relay_svc_held(const struct wm_relay_svc *rs)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < MAX_RSVPS; i++)
+		n += rs->rsvps[i].state == R_HELD;
+	return n;
 }
 
 /* ---- the client: dialing through a relay ---- */
@@ -922,7 +984,12 @@ static void on_tick(uv_timer_t *t)
 	}
 	for (size_t i = 0; i < MAX_RSVPS; i++) {
 		struct rsvp *r = &rs->rsvps[i];
-		if (r->state == R_HELD && !r->s && now >= r->renew_ms) {
+		if (r->state == R_HELD && !r->s && wm_p2p_connected(rs->p, &r->relay) != 1 &&
+		    cand_find(rs, &r->relay)) {
+			/* Nobody redials a relay found in the DHT (a configured one
+			 * has its dial): dropped now, the next lookup finds it. */
+			rsvp_fail(r, "the connection to it is gone");
+		} else if (r->state == R_HELD && !r->s && now >= r->renew_ms) {
 			if (wm_p2p_connected(rs->p, &r->relay) == 1)
 				rsvp_start(r);
 			else

@@ -2,7 +2,7 @@
  * configured (reservations and circuits within wm_relay_limits), the stop
  * side on every host (relayed connections from relays we hold a
  * reservation on), and the client (reserving on relays that are configured
- * peers, renewing, dialing through them). host.c calls these; relay.c
+ * peers or found in the DHT, renewing, dialing through them). host.c calls these; relay.c
  * talks back through host.h's stream API. */
 #ifndef WM_P2P_RELAY_H
 #define WM_P2P_RELAY_H
@@ -21,13 +21,21 @@ void wm_relay_svc_free(struct wm_relay_svc *rs, void (*closed)(void *data), void
 /* A circuit target to keep connected through relay (from libp2p-peers). */
 int wm_relay_svc_keep(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 		      const struct wm_peer_id *target);
-/* A connection was identified: reserve on it when it is a configured,
- * direct peer that speaks hop. */
+/* A connection was identified: reserve on it when it is a configured peer
+ * or a relay found in the DHT, speaks hop, and is direct. */
 void wm_relay_svc_peer_up(struct wm_relay_svc *rs, const struct wm_peer_id *peer, bool speaks_hop,
 			  bool configured, bool relayed);
 /* Starts a connection to target through a relay we hold a reservation on:
  * 0 (started, or already under way), -ENOENT without such a relay. */
 int wm_relay_svc_dial(struct wm_relay_svc *rs, const struct wm_peer_id *target);
+/* A relay found in the DHT (relayfind.c): dialed from to, and reserved on
+ * once identify shows it speaks hop, as a configured one; at most as many
+ * as the reservation slots, never ourselves, each again no sooner than its
+ * retry time. 0, or why not (wm_relay_cand_pick's errors). */
+int wm_relay_svc_found(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
+		       const struct wm_p2p_dial *to);
+/* Reservations held now. */
+size_t wm_relay_svc_held(const struct wm_relay_svc *rs);
 void wm_relay_svc_status(const struct wm_relay_svc *rs, struct wm_p2p_status *out);
 
 #endif

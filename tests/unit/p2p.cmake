@@ -21,3 +21,5 @@ wm_unit_test(test_p2p_dcutr SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_dcut
 wm_unit_test(test_p2p_streams SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_streams.c LIBS wm_p2p_host)
 # The relay, the stop side and the stream API on a real loop: three hosts over loopback.
 wm_unit_test(test_p2p_relay_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay_host.c LIBS wm_p2p_host)
+# Relays found through the DHT: the key relays provide, candidate slots, lookup times.
+wm_unit_test(test_p2p_relayfind SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relayfind.c LIBS wm_p2p_host)
