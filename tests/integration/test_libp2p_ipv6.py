@@ -8,6 +8,8 @@ records) must work over IPv6 alone.
 - WireGuard over a libp2p circuit relay: the sites drop all UDP and all TCP
   with each other; the pair goes through the relay (--libp2p-relay), pings,
   and `wmctl status` says libp2p-relay with the relay's peer ID.
+- DCUtR: the sites drop UDP and the TCP connections the other starts; the
+  hole punch over IPv6 replaces the relayed connection (libp2p-direct).
 - Join by rendezvous with no address: the server's libp2p address is an
   /ip6 one, the node finds it through the DHT and joins.
 Everything stays in the namespaces of the test's topology."""
@@ -94,7 +96,10 @@ def bootstrap6(topo, *extra):
     return srv
 
 
-def test_sites_meet_through_a_relay_over_ipv6(topo):
+def relay_and_two_sites6(topo, firewall):
+    """A relay server and sites a, b joined with libp2p on and a
+    reservation on it, all IPv6 only; firewall: the sites' nftables, given
+    before they join. Returns the server, a, b and the relay's peer ID."""
     srv = bootstrap6(topo, "--libp2p-relay", "--ice-handshake-timeout", "5")
     rid = peer_id(srv)
     relay = f"/ip6/{v6(srv)}/tcp/{PORT}/p2p/{rid}"
@@ -102,7 +107,7 @@ def test_sites_meet_through_a_relay_over_ipv6(topo):
     a, b = topo.add_node("a"), topo.add_node("b")
     for n, other in ((a, b), (b, a)):
         six_only(n)
-        n.netns_exec("nft", "-f", "-", input=no_udp_and_no_tcp_with(v6(other)))
+        n.netns_exec("nft", "-f", "-", input=firewall(v6(other)))
     for n in (a, b):
         n.start("--join", f"[{v6(srv)}]:{wmtest.API_PORT}", "--join-fingerprint",
                 topo.fingerprint, "--node-id", n.name, "--endpoints",
@@ -112,6 +117,11 @@ def test_sites_meet_through_a_relay_over_ipv6(topo):
     for n in (a, b):
         wait_until(lambda n=n: field(n.status(), "libp2pReservations", "libp2p_reservations"),
                    30, f"{n.name}'s reservation on the relay over IPv6")
+    return srv, a, b, rid
+
+
+def test_sites_meet_through_a_relay_over_ipv6(topo):
+    srv, a, b, rid = relay_and_two_sites6(topo, no_udp_and_no_tcp_with)
 
     pa = wait_until(lambda: path_is(a, "b", "libp2p-relay"), 90,
                     "a's path to b through the relay")
@@ -151,3 +161,40 @@ def test_join_by_rendezvous_over_ipv6(topo):
     assert field(node.status(), "rendezvous_server", "rendezvousServer") == peer_id(srv)
     ip = srv.status()["address_ipv4"].split("/")[0]
     wait_until(lambda: node.ping(ip, count=1, wait=1), 30, "n pings srv over the mesh")
+
+
+def no_udp_and_no_inbound_tcp_from(other_ip):
+    """As test_wg_libp2p_relay's, for IPv6: UDP with the other site dropped,
+    and the TCP connections it starts; a SYN answering one of ours (DCUtR's
+    simultaneous open) is established and let in."""
+    return f"""
+table inet wmh-site {{
+  chain input {{
+    type filter hook input priority filter; policy accept;
+    ip6 saddr {other_ip} meta l4proto udp drop
+    ip6 saddr {other_ip} meta l4proto tcp ct state new drop
+  }}
+  chain output {{
+    type filter hook output priority filter; policy accept;
+    ip6 daddr {other_ip} meta l4proto udp drop
+  }}
+}}
+"""
+
+
+def test_dcutr_over_ipv6(topo):
+    """DCUtR's address exchange over IPv6: each side learns the other's
+    /ip6 addresses (identify, CONNECT/SYNC) and the simultaneous open
+    replaces the relayed connection; WireGuard runs over it."""
+    srv, a, b, rid = relay_and_two_sites6(topo, no_udp_and_no_inbound_tcp_from)
+    bid = peer_id(b)
+
+    def punched():
+        cs = [c for c in field(a.status(), "libp2pConnections", "libp2p_connections", [])
+              if field(c, "peerId", "peer_id") == bid]
+        return (path_is(a, "b", "libp2p-direct") and not any(c.get("relayed") for c in cs)
+                and [c for c in cs if field(c, "holePunched", "hole_punched")])
+    conns = wait_until(punched, 90, "a's path to b over a hole-punched IPv6 connection")
+    assert conns[0].get("address", "").startswith(f"/ip6/{v6(b)}/tcp/"), conns
+    ip_b = b.status()["address_ipv4"].split("/")[0]
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), 30, "a -> b over the punch")
