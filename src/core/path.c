@@ -62,6 +62,11 @@ bool wm_path_uses_relay(const struct wm_path *p)
 	return wm_path_on_ice(p) && p->state != WM_PATH_PROBING;
 }
 
+bool wm_path_on_p2p(const struct wm_path *p)
+{
+	return p->p2p;
+}
+
 bool wm_path_uses_p2p(const struct wm_path *p)
 {
 	return p->p2p && !p->p2p_probing;

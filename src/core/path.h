@@ -249,6 +249,10 @@ bool wm_path_on_ice(const struct wm_path *p);
 /* WireGuard should send to the relay (with the ICE keepalive): on ICE and
  * not probing. */
 bool wm_path_uses_relay(const struct wm_path *p);
+/* The pair is carried over libp2p (the libp2p relay is open), probing or
+ * not: what status reports, since a probe of the direct path is a trial
+ * and not the path. */
+bool wm_path_on_p2p(const struct wm_path *p);
 /* WireGuard should send to the libp2p relay: carried over libp2p and not
  * probing. Comes before wm_path_uses_relay (ICE may be retrying underneath,
  * with its relay open). */

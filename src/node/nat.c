@@ -110,6 +110,8 @@ static bool step(struct npeer *p, int type, uint64_t session, const struct wm_pa
 	if (a.why && p->path.p2p != was_p2p && p->path.state == was)
 		wm_info("path to %s: %s libp2p (%s)", p->id, p->path.p2p ? "over" : "leaves",
 			a.why);
+	else if (a.why && p->path.state == was)
+		wm_debug("path to %s: %s", p->id, a.why); /* a probe starts or fails */
 	if (a.why && p->path.state != was) {
 		if (a.delay_ms)
 			wm_info("path to %s: %s -> %s (%s; next try in %u ms)", p->id,
@@ -656,7 +658,10 @@ void wm_node_nat_rewrite(struct wm_node_nat *n, struct wm_wg_device *desired)
 
 static const char *path_of(const struct npeer *p, const struct wm_ice_status *st)
 {
-	if (p && p->p2p && wm_path_uses_p2p(&p->path)) {
+	/* Not uses_p2p: during a probe of the direct path WireGuard points at
+	 * the direct endpoint, yet the pair is on libp2p until the probe works
+	 * (status said "direct" for the probe's window). */
+	if (p && p->p2p && wm_path_on_p2p(&p->path)) {
 		struct wm_p2p_wg_status ws;
 		wm_p2p_wg_status(p->p2p, &ws);
 		return !ws.connected ? "libp2p-connecting"

@@ -7,6 +7,7 @@ connection through the server, which serves as a circuit relay v2
 Ping works, and `wmctl status` reports the path as libp2p-relay with the
 relay's peer ID. Everything stays in the namespaces of the test's topology."""
 import re
+import time
 
 import pytest
 
@@ -241,3 +242,43 @@ def test_dcutr_when_both_sides_move_at_once(topo):
     ip_b = b.status()["address_ipv4"].split("/")[0]
     wait_until(lambda: a.ping(ip_b, count=1, wait=1), scaled(30), "a -> b over the punch")
     assert punched(a, bid)
+
+
+def test_relayed_pair_moves_back_to_direct(topo):
+    """The sites of test_sites_meet_through_the_relay meet through the
+    relay; then their firewalls go (UDP and the TCP between them allowed
+    again): the pair must not stay on the relay for ever but move back to
+    direct WireGuard over UDP, found by the probes of the direct path a pair
+    on libp2p makes (the first 10 s after libp2p began, doubling to 60 s,
+    plus at most a quarter of jitter: so within 75 s plus the probe's 4 s
+    window). Ping still works, and `wmctl status` says direct."""
+    srv, a, b, _ = relay_and_two_sites(topo, no_udp_and_no_tcp_with, handshake_timeout=5)
+    wait_until(lambda: path_is(a, "b", "libp2p-relay") and path_is(b, "a", "libp2p-relay"),
+               90, "the pair through the relay")
+    ip_b = b.status()["address_ipv4"].split("/")[0]
+    ip_a = a.status()["address_ipv4"].split("/")[0]
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), 30, "a -> b through the relay")
+    # 30 s on the relay, so that the probes have backed off (10, 20, 40 s)
+    # and the way back does not depend on an early one; the failing probes
+    # meanwhile must not take the pair off the relay.
+    end = time.monotonic() + scaled(30)
+    while time.monotonic() < end:
+        assert path_is(a, "b", "libp2p-relay") and path_is(b, "a", "libp2p-relay")
+        time.sleep(1)
+
+    for n in (a, b):
+        n.netns_exec("nft", "delete", "table", "inet", "wmh-site")
+    # wait_until scales its timeout: 90 s covers the longest probe interval
+    # (75 s) and the window, once.
+    wait_until(lambda: path_is(a, "b", "direct") and path_is(b, "a", "direct"), 90,
+               "the pair back on direct")
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), 15, "a -> b on direct")
+    wait_until(lambda: b.ping(ip_a, count=1, wait=1), 15, "b -> a on direct")
+    # Still direct after pings (no flapping back to the relay), and the
+    # WireGuard endpoints are the peers' underlay addresses, not loopback.
+    for n, other in ((a, "b"), (b, "a")):
+        text = n.wmctl("status").stdout
+        row = next((line for line in text.splitlines() if line.split()[:1] == [other]), "")
+        assert row.split()[1:2] == ["direct"], text
+        p = path_is(n, other, "direct")
+        assert p and not p.get("endpoint", "").startswith("127."), p

@@ -1040,6 +1040,7 @@ static void test_p2p_probe_back_to_direct(void **state)
 	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
 	assert_true(out.flags & WM_PATH_DO_KICK);
 	assert_false(wm_path_uses_p2p(&p));
+	assert_true(wm_path_on_p2p(&p)); /* a trial: status still says libp2p */
 	o = p2p_quiet(&p, rx);
 	out = tick(&p, wake + 1000, &o);
 	assert_true(out.flags & WM_PATH_DO_KICK);
@@ -1067,6 +1068,7 @@ static void test_p2p_probe_back_to_direct(void **state)
 	out = tick(&p, wake + 1000, &o);
 	assert_int_equal(p.state, WM_PATH_DIRECT);
 	assert_false(p.p2p);
+	assert_false(wm_path_on_p2p(&p));
 	assert_true(out.flags & WM_PATH_DO_CLOSE_P2P);
 	assert_true(out.flags & WM_PATH_DO_ENDPOINT);
 	assert_int_equal(wm_path_next_ms(&p, wake + 1000), 0);
