@@ -276,6 +276,7 @@ static int libp2p_start(struct wm_daemon *d, char *err, size_t errlen)
 		.peers = cfg->libp2p_peers,
 		.npeers = cfg->n_libp2p_peers,
 		.agent = "webmesh/" WM_VERSION,
+		.mesh_ifname = cfg->interface,
 		.ping_interval_ms = cfg->libp2p_ping_interval * 1000u,
 		.max_conns = cfg->libp2p_max_connections,
 		.max_streams = cfg->libp2p_max_streams,

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -173,6 +174,7 @@ struct wm_p2p {
 	uint8_t pk[32];
 	struct wm_peer_id id;
 	char agent[WM_IDENTIFY_STR];
+	char mesh_ifname[IF_NAMESIZE];
 	uint32_t ping_interval_ms, max_conns, max_streams;
 	uint32_t handshake_timeout_ms, write_queue_max, held_per_stream, held_per_conn;
 	struct listener *listeners;
@@ -610,6 +612,27 @@ static int maddr_of_sockaddr(const struct sockaddr *sa, uint8_t *out, size_t cap
 
 /* Our listen addresses as identify advertises them: an unspecified bind
  * address stands for every address of this host's interfaces. */
+/* An interface address a wildcard listener of this family is reached on
+ * (copied into ip): never IPv6 link-local (useless without its scope). */
+static bool if_addr_usable(const uv_interface_address_t *ifa, int family, uint8_t ip[16])
+{
+	if (family == 4 && ifa->address.address4.sin_family == AF_INET) {
+		memcpy(ip, &ifa->address.address4.sin_addr, 4);
+		return true;
+	}
+	if (family == 6 && ifa->address.address6.sin6_family == AF_INET6 &&
+	    !IN6_IS_ADDR_LINKLOCAL(&ifa->address.address6.sin6_addr)) {
+		memcpy(ip, &ifa->address.address6.sin6_addr, 16);
+		return true;
+	}
+	return false;
+}
+
+static bool is_mesh_if(const struct wm_p2p *p, const uv_interface_address_t *ifa)
+{
+	return p->mesh_ifname[0] && strcmp(ifa->name, p->mesh_ifname) == 0;
+}
+
 static void our_listen_addrs(struct wm_p2p *p, struct wm_identify *m)
 {
 	uv_interface_address_t *ifs = NULL;
@@ -628,17 +651,21 @@ static void our_listen_addrs(struct wm_p2p *p, struct wm_identify *m)
 		}
 		if (!ifs && uv_interface_addresses(&ifs, &nifs))
 			nifs = 0;
+		/* Loopback leads a peer back to itself: offered only by a
+		 * host that has nothing else (tests on one machine). The
+		 * mesh's own addresses never: a connection to one would run
+		 * inside the WireGuard tunnel it may itself be carrying. */
+		bool external = false;
+		for (int k = 0; k < nifs; k++) {
+			uint8_t ip[16];
+			if (!ifs[k].is_internal && !is_mesh_if(p, &ifs[k]) &&
+			    if_addr_usable(&ifs[k], t.family, ip))
+				external = true;
+		}
 		for (int k = 0; k < nifs && m->nlisten < WM_IDENTIFY_ADDRS; k++) {
-			const struct sockaddr *sa = (const struct sockaddr *)&ifs[k].address;
-			if ((t.family == 4) != (sa->sa_family == AF_INET))
-				continue;
 			struct wm_maddr_tcp a = t;
-			if (sa->sa_family == AF_INET)
-				memcpy(a.ip, &ifs[k].address.address4.sin_addr, 4);
-			else if (sa->sa_family == AF_INET6 &&
-				 !IN6_IS_ADDR_LINKLOCAL(&ifs[k].address.address6.sin6_addr))
-				memcpy(a.ip, &ifs[k].address.address6.sin6_addr, 16);
-			else
+			if ((external && ifs[k].is_internal) || is_mesh_if(p, &ifs[k]) ||
+			    !if_addr_usable(&ifs[k], t.family, a.ip))
 				continue;
 			int n = wm_maddr_from_tcp(&a, m->listen[m->nlisten], WM_MADDR_MAX);
 			if (n > 0)
@@ -1754,6 +1781,8 @@ int wm_p2p_new(const struct wm_p2p_config *cfg, struct wm_p2p **out, char *err, 
 	p->held_per_stream = cfg->held_per_stream ? cfg->held_per_stream : WM_YAMUX_PENDING_MAX;
 	p->held_per_conn = cfg->held_per_conn ? cfg->held_per_conn : WM_YAMUX_SESSION_PENDING_MAX;
 	snprintf(p->agent, sizeof(p->agent), "%s", cfg->agent ? cfg->agent : "webmesh");
+	snprintf(p->mesh_ifname, sizeof(p->mesh_ifname), "%s",
+		 cfg->mesh_ifname ? cfg->mesh_ifname : "");
 	p->listeners = calloc(cfg->nlisten ? cfg->nlisten : 1, sizeof(*p->listeners));
 	p->dials = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*p->dials));
 	ctarget = calloc(cfg->npeers ? cfg->npeers : 1, sizeof(*ctarget));

@@ -26,6 +26,7 @@ struct wm_p2p_config {
 	char *const *peers; /* multiaddr text, with or without /p2p/ID */
 	size_t npeers;
 	const char *agent;	   /* identify's agentVersion */
+	const char *mesh_ifname;   /* the WireGuard interface: never offered to peers */
 	uint32_t ping_interval_ms; /* pinging connected peers; 0: never */
 	uint32_t max_conns;
 	uint32_t max_streams; /* per connection */
@@ -34,8 +35,8 @@ struct wm_p2p_config {
 	uint32_t write_queue_max;      /* bytes queued to a peer's socket, then closed; 4 MiB */
 	uint32_t held_per_stream;      /* yamux: held back for a peer's window; 1 MiB */
 	uint32_t held_per_conn;	       /* and over all streams of a connection; 2 MiB */
-	int log_level;	      /* enum wm_log_level, for the module's copy of the logger */
-	const char *log_name; /* its line prefix (the node ID), or NULL */
+	int log_level;		       /* enum wm_log_level, for the module's copy of the logger */
+	const char *log_name;	       /* its line prefix (the node ID), or NULL */
 	/* circuit relay v2 (relay.c): serve as a relay (hop) with these limits */
 	bool relay;
 	struct wm_relay_limits relay_limits;

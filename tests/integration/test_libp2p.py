@@ -156,6 +156,21 @@ def test_js_dials_pings_and_identifies_webmeshd(lab):
     print(f"js-libp2p -> webmeshd ping RTT (ms): {[p['rtt_ms'] for p in pings]}")
 
 
+def test_wildcard_listener_offers_no_loopback(lab):
+    """Listening on 0.0.0.0, the node offers peers (identify) its interfaces'
+    addresses, never 127.0.0.1 (it leads a peer back to itself) nor its mesh
+    address (a connection there would run inside WireGuard)."""
+    ip = node_ip(lab)
+    node = lab.bootstrap("a", "--libp2p-listen", f"/ip4/0.0.0.0/tcp/{LIBP2P_PORT}")
+    peer_id, _ = libp2p_status(node)
+    js = start_js(lab, "--dial", f"/ip4/{ip}/tcp/{LIBP2P_PORT}/p2p/{peer_id}", "--pings", "1")
+    ident = js.wait("identify", lambda e: e["peer_id"] == peer_id)[0]
+    assert f"/ip4/{ip}/tcp/{LIBP2P_PORT}" in ident["listen_addrs"], ident
+    assert not any(a.startswith("/ip4/127.") for a in ident["listen_addrs"]), ident
+    mesh_ip = node.status()["address_ipv4"].split("/")[0]
+    assert not any(f"/ip4/{mesh_ip}/" in a for a in ident["listen_addrs"]), ident
+
+
 def test_bad_libp2p_flags_are_refused(lab):
     """A wrong multiaddr stops the daemon before it starts, naming it."""
     ns = lab.add_client("flags")
