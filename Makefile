@@ -19,7 +19,7 @@ JOBS       ?= 2
 PYTHON     := /usr/bin/python3
 MAKEFLAGS  += --no-print-directory
 
-.PHONY: all deps build console configure test unit integration p2p-deps test-kernel test-asan integration-asan fuzz demo demo-down bench clean install deb
+.PHONY: all deps build console configure test format-check unit integration p2p-deps test-kernel test-asan integration-asan fuzz demo demo-down bench clean install deb
 
 all: build
 
@@ -56,7 +56,12 @@ integration: build
 	if [ $$rc -eq 5 ]; then echo "integration: no tests collected" >&2; exit 1; fi; \
 	exit $$rc
 
-test: unit integration
+test: format-check unit integration
+
+# Every C file as .clang-format says (Debian's clang-format 14): a drift
+# fails here, first, rather than piling up in reviews.
+format-check: deps
+	@git ls-files -z '*.c' '*.h' | xargs -0 -r clang-format --dry-run --Werror
 
 # js-libp2p for the libp2p interop tests (tests/integration/test_libp2p.py
 # runs this): exactly the versions of tests/p2p/package-lock.json, installed

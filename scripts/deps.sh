@@ -7,6 +7,8 @@ set -euo pipefail
 PKGS=(
 	# build
 	build-essential cmake pkg-config clang
+	# make format-check (part of make test): .clang-format's style
+	clang-format
 	# libraries
 	libuv1-dev libraft-dev libnghttp2-dev libssl-dev protobuf-c-compiler
 	libprotobuf-c-dev libsqlite3-dev libmnl-dev libyaml-dev

@@ -253,18 +253,18 @@ struct webmesh_storage_mesh {
 
 struct webmesh_storage_node {
 	const char *id;
-	const char *public_key;		   /* base64 */
-	const char *ipv4;		   /* "/32" lease, "" if none */
-	const char *ipv6;		   /* "/112" */
-	const char *const *endpoints;	   /* "IP:PORT" in order of preference */
+	const char *public_key;	      /* base64 */
+	const char *ipv4;	      /* "/32" lease, "" if none */
+	const char *ipv6;	      /* "/112" */
+	const char *const *endpoints; /* "IP:PORT" in order of preference */
 	size_t n_endpoints;
 	uint32_t listen_port;
-	uint32_t raft_role;		   /* webmesh.v1.RaftRole */
+	uint32_t raft_role; /* webmesh.v1.RaftRole */
 	const char *zone;
 	int64_t joined_at;
-	const char *const *routes;	   /* prefixes advertised behind the node */
+	const char *const *routes; /* prefixes advertised behind the node */
 	size_t n_routes;
-	const char *exit_node;		   /* "" = the nearest */
+	const char *exit_node; /* "" = the nearest */
 };
 
 struct webmesh_storage_edge {
@@ -274,11 +274,11 @@ struct webmesh_storage_edge {
 };
 
 struct webmesh_storage_authz {
-	int bootstrapped;	     /* a BootstrapAuthz command was applied */
-	int default_accept;	     /* the default network policy */
-	int has_mesh_auth;	     /* the mesh recorded its authentication */
-	const char *auth_methods;    /* "mtls,basic" ... or "open" (with has_mesh_auth) */
-	const char *ca_fingerprint;  /* with mtls, else "" */
+	int bootstrapped;	    /* a BootstrapAuthz command was applied */
+	int default_accept;	    /* the default network policy */
+	int has_mesh_auth;	    /* the mesh recorded its authentication */
+	const char *auth_methods;   /* "mtls,basic" ... or "open" (with has_mesh_auth) */
+	const char *ca_fingerprint; /* with mtls, else "" */
 	int rbac;
 };
 
@@ -335,8 +335,8 @@ struct webmesh_storage_result {
 	 * state, with message), -EAGAIN (the store's own conflict retries ran
 	 * out), -EIO (the backend could not be reached; nothing applied) */
 	int err;
-	const char *message;			/* reason when err != 0, else "" */
-	uint64_t index;				/* the change's index (its "changed" index) */
+	const char *message;			 /* reason when err != 0, else "" */
+	uint64_t index;				 /* the change's index (its "changed" index) */
 	const struct webmesh_storage_node *node; /* JoinNode: the node as stored, else NULL */
 };
 

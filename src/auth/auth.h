@@ -55,8 +55,8 @@ struct wm_auth_request {
 	 * call's connection ("" on the unix socket): key-auth signatures must
 	 * be for it. */
 	char server_fp[WM_KEYAUTH_AUDIENCE_LEN + 1];
-	bool local;  /* came in on the unix socket */
-	int64_t now; /* unix seconds; 0 = time(NULL) */
+	bool local;	  /* came in on the unix socket */
+	int64_t now;	  /* unix seconds; 0 = time(NULL) */
 	const char *peer; /* the caller's address (wm_rpc_call_peer) for the per-source
 			     limits, or NULL: not limited per source */
 	/* Plugin authenticators (issue 12) see every metadata entry: the call

@@ -12,18 +12,18 @@
 enum wm_cli_output { WM_OUT_TABLE, WM_OUT_JSON, WM_OUT_DOT };
 
 struct wm_cli {
-	const char *socket;       /* --socket, default /run/webmesh/webmesh.sock */
-	const char *server;       /* --server HOST:PORT: talk TLS to a remote node */
+	const char *socket; /* --socket, default /run/webmesh/webmesh.sock */
+	const char *server; /* --server HOST:PORT: talk TLS to a remote node */
 	const char *ca_file;
 	const char *fingerprint;
 	const char *server_name;
 	bool insecure;
 	/* credentials for a remote node (--server) */
-	const char *tls_cert, *tls_key;	     /* client certificate (mTLS) */
-	const char *basic_user;		     /* --basic-auth-user */
-	const char *basic_password;	     /* --basic-auth-password */
-	const char *basic_password_file;     /* --basic-auth-password-file */
-	const char *key_file, *key_id;	     /* --key-file (Ed25519 seed), --key-id */
+	const char *tls_cert, *tls_key;	 /* client certificate (mTLS) */
+	const char *basic_user;		 /* --basic-auth-user */
+	const char *basic_password;	 /* --basic-auth-password */
+	const char *basic_password_file; /* --basic-auth-password-file */
+	const char *key_file, *key_id;	 /* --key-file (Ed25519 seed), --key-id */
 	enum wm_cli_output output;
 	uint64_t timeout_ms;
 	char **args; /* the subcommand's words after its name */

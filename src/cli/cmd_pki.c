@@ -96,7 +96,8 @@ int wm_cmd_pki(const struct wm_cli *c)
 	}
 	if (strcmp(sub, "issue") == 0 && id) {
 		if (n_sans && !server) {
-			fprintf(stderr, "wmctl: --san is for server certificates: add --server-cert\n");
+			fprintf(stderr,
+				"wmctl: --san is for server certificates: add --server-cert\n");
 			return 2;
 		}
 		struct wm_pki_issue_opts o = {

@@ -20,9 +20,10 @@ static char *read_password(const struct wm_cli *c)
 {
 	if (!c->basic_password_file) {
 		if (c->basic_password)
-			fprintf(stderr, "wmctl: warning: --basic-auth-password is readable by every "
-					"local user in /proc/PID/cmdline; use "
-					"--basic-auth-password-file FILE (mode 0600)\n");
+			fprintf(stderr,
+				"wmctl: warning: --basic-auth-password is readable by every "
+				"local user in /proc/PID/cmdline; use "
+				"--basic-auth-password-file FILE (mode 0600)\n");
 		return c->basic_password ? strdup(c->basic_password) : NULL;
 	}
 	FILE *f = fopen(c->basic_password_file, "r");
@@ -242,8 +243,8 @@ int wm_cli_stream(const struct wm_cli *c, const char *method, const ProtobufCMes
 		session_close(&s);
 		return -1;
 	}
-	if (wm_rpc_client_stream(s.client, method, buf, len, c->timeout_ms, NULL, 0,
-				 stream_msg_cb, stream_close_cb, &w, &st) < 0) {
+	if (wm_rpc_client_stream(s.client, method, buf, len, c->timeout_ms, NULL, 0, stream_msg_cb,
+				 stream_close_cb, &w, &st) < 0) {
 		fprintf(stderr, "wmctl: cannot call %s on %s\n", method, s.target);
 	} else {
 		while (!w.done && uv_run(&s.loop, UV_RUN_ONCE))

@@ -678,7 +678,8 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .type = WM_CFG_BOOL,
 	 .offset = F(libp2p_relay),
 	 .def = "false",
-	 .help = "serve libp2p peers as a circuit relay v2 (hop), within the libp2p-relay-* limits"},
+	 .help = "serve libp2p peers as a circuit relay v2 (hop), within the libp2p-relay-* "
+		 "limits"},
 	{.name = "libp2p-relay-max-reservations",
 	 .type = WM_CFG_UINT,
 	 .offset = F(libp2p_relay_max_reservations),
@@ -1328,8 +1329,8 @@ static const char *check_libp2p_maddr(const char *v, bool peer)
 	int n;
 
 	/* A peer may be a circuit: a relay's address, /p2p-circuit/p2p/ID. */
-	if (peer && (n = wm_relay_circuit_split(v, relay, sizeof(relay), &target, why,
-						sizeof(why))) != 0)
+	if (peer &&
+	    (n = wm_relay_circuit_split(v, relay, sizeof(relay), &target, why, sizeof(why))) != 0)
 		return n < 0 ? why : NULL;
 	n = wm_maddr_parse(v, b, sizeof(b), why, sizeof(why));
 	if (n < 0)
@@ -1391,7 +1392,7 @@ static const char *check_etcd_endpoints(const char *v)
 	const char *p = v;
 	while (*p) {
 		size_t n = strcspn(p, ",");
-		size_t scheme = strncmp(p, "https://", 8) == 0	 ? 8
+		size_t scheme = strncmp(p, "https://", 8) == 0	? 8
 				: strncmp(p, "http://", 7) == 0 ? 7
 								: 0;
 		if (!scheme)

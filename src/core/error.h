@@ -9,15 +9,15 @@
  */
 enum {
 	WM_EBASE = 4096,
-	WM_ENOTLEADER,   /* this node cannot apply a write: it is not the Raft leader */
-	WM_EEXHAUSTED,   /* no free address left in the network */
+	WM_ENOTLEADER,	 /* this node cannot apply a write: it is not the Raft leader */
+	WM_EEXHAUSTED,	 /* no free address left in the network */
 	WM_EKEYMISMATCH, /* the node ID is registered with another public key */
-	WM_ENOMESH,      /* the mesh has not been bootstrapped yet */
-	WM_EPROTOCOL,    /* a peer sent something the protocol does not allow */
-	WM_ERPC,         /* a remote call failed; the message says why */
-	WM_ECONFIG,      /* a configuration key or value is invalid */
-	WM_ELOCKED,      /* the state directory is used by another daemon */
-	WM_EVERSION,     /* the mesh runs an older command version than a write needs */
+	WM_ENOMESH,	 /* the mesh has not been bootstrapped yet */
+	WM_EPROTOCOL,	 /* a peer sent something the protocol does not allow */
+	WM_ERPC,	 /* a remote call failed; the message says why */
+	WM_ECONFIG,	 /* a configuration key or value is invalid */
+	WM_ELOCKED,	 /* the state directory is used by another daemon */
+	WM_EVERSION,	 /* the mesh runs an older command version than a write needs */
 	WM_ELAST
 };
 

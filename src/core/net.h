@@ -8,14 +8,14 @@
 #include <sys/socket.h> /* AF_INET, AF_INET6 */
 
 /* Longest text form of a prefix or endpoint, with the terminating NUL. */
-#define WM_PREFIX_STRLEN 52 /* "ffff:...:ffff/128" */
+#define WM_PREFIX_STRLEN 52   /* "ffff:...:ffff/128" */
 #define WM_ENDPOINT_STRLEN 56 /* "[ffff:...:ffff]:65535" */
 
 /* An IPv4 or IPv6 address with a prefix length; addr is in network byte order
  * (4 bytes used for AF_INET). A plain address is a prefix of full length. */
 struct wm_prefix {
 	uint8_t family; /* AF_INET or AF_INET6; 0 means unset */
-	uint8_t len;    /* 0..32 or 0..128 */
+	uint8_t len;	/* 0..32 or 0..128 */
 	uint8_t addr[16];
 };
 

@@ -10,13 +10,13 @@
 /* The same numbers as webmesh.v1.PeerPath. */
 enum wm_peer_path {
 	WM_PATH_UNKNOWN = 0,
-	WM_PATH_DIRECT = 1,	    /* WireGuard to the peer's endpoint */
-	WM_PATH_ICE_HOST = 2,	    /* ICE, two host candidates */
-	WM_PATH_ICE_SRFLX = 3,	    /* ICE through a NAT (server- or peer-reflexive) */
-	WM_PATH_ICE_RELAY = 4,	    /* ICE through a TURN relay */
-	WM_PATH_ICE_CONNECTING = 5, /* ICE is being negotiated: no path yet */
-	WM_PATH_LIBP2P = 6,	    /* WireGuard over a direct libp2p connection */
-	WM_PATH_LIBP2P_RELAY = 7,   /* ... through a libp2p circuit relay */
+	WM_PATH_DIRECT = 1,	       /* WireGuard to the peer's endpoint */
+	WM_PATH_ICE_HOST = 2,	       /* ICE, two host candidates */
+	WM_PATH_ICE_SRFLX = 3,	       /* ICE through a NAT (server- or peer-reflexive) */
+	WM_PATH_ICE_RELAY = 4,	       /* ICE through a TURN relay */
+	WM_PATH_ICE_CONNECTING = 5,    /* ICE is being negotiated: no path yet */
+	WM_PATH_LIBP2P = 6,	       /* WireGuard over a direct libp2p connection */
+	WM_PATH_LIBP2P_RELAY = 7,      /* ... through a libp2p circuit relay */
 	WM_PATH_LIBP2P_CONNECTING = 8, /* its libp2p connection is being made */
 };
 

@@ -169,8 +169,8 @@ int wm_ms_encode(const char *text, uint8_t *out, size_t cap)
 	return (int)(vl + n + 1);
 }
 
-int wm_varint_frame(const uint8_t *buf, size_t len, size_t max, const uint8_t **body,
-		    size_t *blen, size_t *used)
+int wm_varint_frame(const uint8_t *buf, size_t len, size_t max, const uint8_t **body, size_t *blen,
+		    size_t *used)
 {
 	uint64_t n;
 	int vl = wm_varint_decode(buf, len, &n);

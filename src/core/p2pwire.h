@@ -25,8 +25,8 @@ int wm_varint_decode(const uint8_t *buf, size_t len, uint64_t *v);
  * *blen the message and *used the bytes the frame took; 0 while incomplete;
  * -EBADMSG for a bad length prefix, -EMSGSIZE for a length over max (known
  * from the prefix alone, before the body arrives). */
-int wm_varint_frame(const uint8_t *buf, size_t len, size_t max, const uint8_t **body,
-		    size_t *blen, size_t *used);
+int wm_varint_frame(const uint8_t *buf, size_t len, size_t max, const uint8_t **body, size_t *blen,
+		    size_t *used);
 
 /* ---- protobuf (proto2/proto3 wire format, the subset libp2p uses) ---- */
 

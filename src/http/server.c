@@ -759,8 +759,8 @@ static bool host_ok(const struct conn *c, const struct wm_http_req *r)
 	}
 	if (!host || wm_http_host_is_local(host))
 		return true;
-	return !c->local_loopback && wm_http_host_named(host, c->srv->cfg.allowed_hosts,
-							c->srv->cfg.n_allowed_hosts);
+	return !c->local_loopback &&
+	       wm_http_host_named(host, c->srv->cfg.allowed_hosts, c->srv->cfg.n_allowed_hosts);
 }
 
 static void dispatch(struct conn *c)
@@ -769,11 +769,12 @@ static void dispatch(struct conn *c)
 	struct wm_http *srv = c->srv;
 	uv_timer_stop(&c->timer);
 	if (!host_ok(c, r)) {
-		respond_text(r, 421, NULL,
-			     c->local_loopback
-				     ? "this listener answers only to its address or localhost as Host\n"
-				     : "this listener answers only to its address, localhost or a name "
-				       "of http-allowed-hosts as Host\n");
+		respond_text(
+			r, 421, NULL,
+			c->local_loopback
+				? "this listener answers only to its address or localhost as Host\n"
+				: "this listener answers only to its address, localhost or a name "
+				  "of http-allowed-hosts as Host\n");
 		return;
 	}
 	char cookie[WM_SESSION_HEX_LEN + 2];

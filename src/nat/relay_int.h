@@ -44,7 +44,7 @@ struct wm_relay {
 	uint8_t *bufs; /* nbufs of buflen, made at the first read (wm_relay_trim frees) */
 	unsigned nbufs;
 	size_t buflen;
-	bool gro;	   /* UDP_GRO is on: a read may hold a run of datagrams */
+	bool gro;	    /* UDP_GRO is on: a read may hold a run of datagrams */
 	bool read_recently; /* since the last wm_relay_trim */
 	uint8_t (*queue)[QUEUE_DGRAM];
 	size_t queue_len[QUEUE];

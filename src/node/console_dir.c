@@ -29,4 +29,3 @@ void wm_node_console_dir(const struct wm_config *cfg, char *out, size_t len)
 	}
 	snprintf(out, len, "%s", WM_CONSOLE_DIR);
 }
-

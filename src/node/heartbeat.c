@@ -29,8 +29,8 @@ static void tick_cb(uv_timer_t *t)
 	uint8_t buf[128];
 	size_t len = webmesh__v1__heartbeat_request__pack(&req, buf);
 	/* nobody to send to now (we lead, or are between servers): next tick */
-	h->c.send(h->c.data, WM_METHOD_MEMBERSHIP_HEARTBEAT, buf, len, h->c.interval_ms,
-		  done_cb, h);
+	h->c.send(h->c.data, WM_METHOD_MEMBERSHIP_HEARTBEAT, buf, len, h->c.interval_ms, done_cb,
+		  h);
 }
 
 void wm_heartbeat_init(struct wm_heartbeat *h, const struct wm_heartbeat_config *c)

@@ -23,8 +23,8 @@ int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, 
 		if (stat(path, &st) == 0 && (st.st_mode & 077)) {
 			free(text);
 			snprintf(err, errlen,
-				 "%s is readable by other users (mode %o): run chmod 600 on it", path,
-				 st.st_mode & 0777);
+				 "%s is readable by other users (mode %o): run chmod 600 on it",
+				 path, st.st_mode & 0777);
 			return -EPERM;
 		}
 		text[strcspn(text, "\r\n")] = '\0';
@@ -32,7 +32,8 @@ int wm_identity_load(const char *state_dir, wm_key priv, wm_key pub, char *err, 
 		wm_wipe(text, strlen(text));
 		free(text);
 		if (rc < 0) {
-			snprintf(err, errlen, "%s does not hold a base64 WireGuard private key", path);
+			snprintf(err, errlen, "%s does not hold a base64 WireGuard private key",
+				 path);
 			return rc;
 		}
 	} else if (rc == -ENOENT) {

@@ -521,10 +521,10 @@ static void remember_held(struct wm_member *m, const Webmesh__V1__PeerConfigurat
 {
 	size_t n = 0;
 	struct wm_held_peer *v =
-		pc->n_peers ? calloc(pc->n_peers < WM_HELD_PEERS_MAX ? pc->n_peers
-								    : WM_HELD_PEERS_MAX,
-				     sizeof(*v))
-			    : NULL;
+		pc->n_peers
+			? calloc(pc->n_peers < WM_HELD_PEERS_MAX ? pc->n_peers : WM_HELD_PEERS_MAX,
+				 sizeof(*v))
+			: NULL;
 	for (size_t i = 0; v && i < pc->n_peers && n < WM_HELD_PEERS_MAX; i++) {
 		const Webmesh__V1__MeshNode *node = pc->peers[i]->node;
 		const char *why;

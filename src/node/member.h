@@ -108,7 +108,7 @@ struct wm_member {
 	struct wm_held_peer {
 		char id[WM_NODE_ID_MAX + 1];
 		char key[WM_KEY_B64_LEN + 1];
-	} *held;
+	} * held;
 	size_t n_held;
 	bool joined;
 	bool subscribed;

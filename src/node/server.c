@@ -452,8 +452,8 @@ static void leader_poll_cb(uv_timer_t *t)
 		return;
 	uv_timer_stop(t);
 	if (wm_server_plugin_storage(s->c.cfg))
-		wm_info("%s storage is ready (%s, revision %llu)", st.storage,
-			st.storage_endpoints, (unsigned long long)st.storage_revision);
+		wm_info("%s storage is ready (%s, revision %llu)", st.storage, st.storage_endpoints,
+			(unsigned long long)st.storage_revision);
 	else
 		wm_info("this node leads the mesh (term %llu)", (unsigned long long)st.term);
 	int err = wm_store_barrier(s->store, caught_up_cb, s);

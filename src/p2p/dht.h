@@ -16,12 +16,12 @@
 #include "p2p/host.h"
 
 struct wm_dht_config {
-	uint32_t providers_max;	    /* records kept over all keys; 0: 1024 */
-	uint32_t providers_per_key; /* records kept per key; 0: 20 */
-	uint32_t provider_ttl_s;    /* a record's life (ours renewed within it); 0: 24 h */
-	uint32_t query_timeout_ms;  /* one request to one peer; 0: 5000 */
-	uint32_t lookup_timeout_ms; /* a whole lookup; 0: 30000 */
-	uint32_t requests_per_s;    /* served to all peers together; 0: 200 */
+	uint32_t providers_max;	      /* records kept over all keys; 0: 1024 */
+	uint32_t providers_per_key;   /* records kept per key; 0: 20 */
+	uint32_t provider_ttl_s;      /* a record's life (ours renewed within it); 0: 24 h */
+	uint32_t query_timeout_ms;    /* one request to one peer; 0: 5000 */
+	uint32_t lookup_timeout_ms;   /* a whole lookup; 0: 30000 */
+	uint32_t requests_per_s;      /* served to all peers together; 0: 200 */
 	uint32_t requests_per_stream; /* served on one inbound stream; 0: 16 */
 	uint32_t max_requests;	      /* ours in flight, over all lookups; 0: 64 */
 	uint32_t max_lookups;	      /* ours at once, more are refused; 0: 16 */

@@ -41,10 +41,10 @@ int wm_rdv_proof(const uint8_t key[32], const char *role, const uint8_t nonce[32
 struct wm_rdv_config {
 	struct wm_p2p *host;
 	struct wm_dht *dht;
-	const char *announce_secret; /* serve and announce; NULL: not a server */
-	const char *api_addr;	     /* HOST:PORT of our TLS API (the server's pipe end) */
-	uint32_t max_pipes;	     /* open at once, both roles; 0: 256 */
-	uint32_t handshake_ms;	     /* a pipe's proofs, both ways; 0: 10000 */
+	const char *announce_secret;  /* serve and announce; NULL: not a server */
+	const char *api_addr;	      /* HOST:PORT of our TLS API (the server's pipe end) */
+	uint32_t max_pipes;	      /* open at once, both roles; 0: 256 */
+	uint32_t handshake_ms;	      /* a pipe's proofs, both ways; 0: 10000 */
 	uint32_t handshakes_per_peer; /* a server's pipes of one peer in their handshake; 0: 4 */
 };
 

@@ -45,8 +45,7 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 	}
 	if (!t->capabilities) {
 		snprintf(err, errlen,
-			 "plugin %s: declares no capability (auth, ipam, watch or storage)",
-			 name);
+			 "plugin %s: declares no capability (auth, ipam, watch or storage)", name);
 		return -EINVAL;
 	}
 	if (t->capabilities & WEBMESH_PLUGIN_CAP_AUTH) {
@@ -89,15 +88,15 @@ int wm_plugin_table_check(const struct webmesh_plugin *t, const char *name, char
 	}
 	if (t->capabilities & WEBMESH_PLUGIN_CAP_STORAGE) {
 		const struct webmesh_storage_ops *o = wm_plugin_storage_ops(t);
-		const char *missing = !o			 ? "ops"
-				      : o->size < sizeof(*o)	 ? "ops (too short)"
-				      : !o->open		 ? "open"
-				      : !o->close		 ? "close"
-				      : !o->apply		 ? "apply"
-				      : !o->read		 ? "read"
-				      : !o->status		 ? "status"
-				      : !o->register_server	 ? "register_server"
-							 : NULL;
+		const char *missing = !o		     ? "ops"
+				      : o->size < sizeof(*o) ? "ops (too short)"
+				      : !o->open	     ? "open"
+				      : !o->close	     ? "close"
+				      : !o->apply	     ? "apply"
+				      : !o->read	     ? "read"
+				      : !o->status	     ? "status"
+				      : !o->register_server  ? "register_server"
+							     : NULL;
 		if (missing) {
 			snprintf(err, errlen,
 				 "plugin %s: declares the storage capability but has no storage %s",

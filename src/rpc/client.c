@@ -244,7 +244,8 @@ struct cconn *wm_cl_conn_get(struct wm_rpc_client *cl)
 int wm_rpc_client_new(uv_loop_t *loop, const struct wm_rpc_client_config *cfg,
 		      struct wm_rpc_client **out)
 {
-	if (!cfg || (!cfg->unix_path == !cfg->host) || (cfg->host && (!cfg->tls == !cfg->cleartext || !cfg->port)))
+	if (!cfg || (!cfg->unix_path == !cfg->host) ||
+	    (cfg->host && (!cfg->tls == !cfg->cleartext || !cfg->port)))
 		return -EINVAL;
 	struct sockaddr_storage src = {.ss_family = AF_UNSPEC};
 	if (cfg->source && uv_ip4_addr(cfg->source, 0, (struct sockaddr_in *)&src) != 0 &&

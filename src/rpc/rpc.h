@@ -183,8 +183,8 @@ struct wm_rpc_stream;
 struct wm_rpc_client_config {
 	const char *host; /* numeric address or name for TCP; NULL with unix_path */
 	uint16_t port;
-	const char *unix_path;	 /* cleartext HTTP/2 over a unix socket */
-	SSL_CTX *tls;		 /* client context (wm_tls_client_ctx_new); NULL for unix */
+	const char *unix_path; /* cleartext HTTP/2 over a unix socket */
+	SSL_CTX *tls;	       /* client context (wm_tls_client_ctx_new); NULL for unix */
 	/* TCP without TLS (HTTP/2 prior knowledge), for a server that offers
 	 * nothing else (an etcd with http:// URLs): host and port without tls.
 	 * Nothing is authenticated or private on such a connection. */

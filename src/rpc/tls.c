@@ -131,7 +131,7 @@ static int add_san(X509 *x, const char *cn, const char *const *ips, size_t n_ips
 		if (!ip) {
 			ERR_clear_error();
 			wm_seterr(err, errlen, "invalid IP address for the certificate: \"%s\"",
-				ips[i]);
+				  ips[i]);
 			rv = -EINVAL;
 			goto out;
 		}
@@ -256,7 +256,7 @@ int wm_tls_ensure_self_signed(const char *cert_path, const char *key_path, const
 		return 0;
 	if (have_cert || have_key) {
 		wm_seterr(err, errlen, "%s exists but %s does not: provide both or neither",
-			have_cert ? cert_path : key_path, have_cert ? key_path : cert_path);
+			  have_cert ? cert_path : key_path, have_cert ? key_path : cert_path);
 		return -ENOENT;
 	}
 	if (!common_name || !*common_name || strlen(common_name) > 64) {
@@ -369,8 +369,8 @@ SSL_CTX *wm_tls_server_ctx_new(const struct wm_tls_server_opts *o, char *err, si
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(o->client_ca_file);
 		if (!names || SSL_CTX_load_verify_locations(ctx, o->client_ca_file, NULL) != 1) {
 			sk_X509_NAME_pop_free(names, X509_NAME_free);
-			wm_seterr(err, errlen, "cannot load client CA file %s: %s", o->client_ca_file,
-				ossl_reason());
+			wm_seterr(err, errlen, "cannot load client CA file %s: %s",
+				  o->client_ca_file, ossl_reason());
 			goto fail;
 		}
 		SSL_CTX_set_client_CA_list(ctx, names);
@@ -436,19 +436,19 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 	char pin[WM_FINGERPRINT_LEN];
 	if (!o || (!!o->ca_file + !!o->pin_fingerprint + !!o->insecure_skip_verify) != 1) {
 		wm_seterr(err, errlen,
-			"give exactly one of a CA file, a pinned fingerprint or "
-			"insecure mode to verify the server (EINVAL)");
+			  "give exactly one of a CA file, a pinned fingerprint or "
+			  "insecure mode to verify the server (EINVAL)");
 		return NULL;
 	}
 	if (o->pin_fingerprint && wm_fingerprint_parse(o->pin_fingerprint, pin) < 0) {
 		wm_seterr(err, errlen,
-			"invalid fingerprint \"%s\": expected sha256: and 64 hex digits",
-			o->pin_fingerprint);
+			  "invalid fingerprint \"%s\": expected sha256: and 64 hex digits",
+			  o->pin_fingerprint);
 		return NULL;
 	}
 	if (!!o->cert_file != !!o->key_file) {
 		wm_seterr(err, errlen,
-			"a client certificate needs both a certificate and a key file");
+			  "a client certificate needs both a certificate and a key file");
 		return NULL;
 	}
 	ERR_clear_error();
@@ -464,7 +464,7 @@ SSL_CTX *wm_tls_client_ctx_new(const struct wm_tls_client_opts *o, char *err, si
 	if (o->ca_file) {
 		if (SSL_CTX_load_verify_locations(ctx, o->ca_file, NULL) != 1) {
 			wm_seterr(err, errlen, "cannot load CA file %s: %s", o->ca_file,
-				ossl_reason());
+				  ossl_reason());
 			goto fail;
 		}
 		/* Only a certificate fit for a server: keyUsage allowing the

@@ -21,7 +21,7 @@ void wm_admin_list_dns_records(struct wm_rpc_call *call, const uint8_t *req, siz
 
 /* Applies cmd on the leader, or forwards the original request (req) to it;
  * answers the call with AdminWriteResponse or the refusal. */
-void wm_admin_apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
-		    size_t len, const Webmesh__V1__RaftCommand *cmd);
+void wm_admin_apply(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req, size_t len,
+		    const Webmesh__V1__RaftCommand *cmd);
 
 #endif

@@ -16,7 +16,8 @@ Webmesh__V1__MeshNode *wm_pb_node_new(struct wm_arena *a, const struct wm_mesh_n
 /* The WireGuard peers of a computed peer set as messages (endpoint: the node's
  * first advertised endpoint). Returns 0 or -ENOMEM. */
 int wm_pb_peers_new(struct wm_arena *a, const struct wm_mesh_node *nodes,
-		    const struct wm_peer_set *set, Webmesh__V1__WireGuardPeer ***out, size_t *n_out);
+		    const struct wm_peer_set *set, Webmesh__V1__WireGuardPeer ***out,
+		    size_t *n_out);
 /* Text forms from the arena; "" for an unset prefix. */
 char *wm_pb_prefix(struct wm_arena *a, const struct wm_prefix *p);
 char *wm_pb_endpoint(struct wm_arena *a, const struct wm_endpoint *e);

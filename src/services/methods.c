@@ -25,8 +25,8 @@ const struct wm_method_def wm_methods[] = {
 	 "nodes", true},
 	{WM_METHOD_MESH_LIST_NODES, wm_mesh_list_nodes, false, false, WM_POLICY_MESH_READ, "get",
 	 "nodes", true},
-	{WM_METHOD_MESH_GET_MESH_GRAPH, wm_mesh_get_graph, false, false, WM_POLICY_MESH_READ,
-	 "get", "edges", true},
+	{WM_METHOD_MESH_GET_MESH_GRAPH, wm_mesh_get_graph, false, false, WM_POLICY_MESH_READ, "get",
+	 "edges", true},
 	{WM_METHOD_NODE_GET_STATUS, wm_node_get_status, false, false, WM_POLICY_MESH_READ, "get",
 	 "nodes"},
 	/* GetStatus repeated: whoever may read it once may watch it. */

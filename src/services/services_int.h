@@ -18,7 +18,7 @@ struct wm_services {
 	struct wm_services_config cfg;
 	char node_id[WM_NODE_ID_MAX + 1];
 	struct subscriber *subscribers; /* doubly linked */
-	uv_timer_t notify_timer;        /* coalesces bursts of changes */
+	uv_timer_t notify_timer;	/* coalesces bursts of changes */
 	bool notify_pending;
 	/* A pass over the subscribers runs in slices of bounded time
 	 * (subscriptions.c): the next one to look at, and whether a change
@@ -96,8 +96,7 @@ void wm_services_proxy(struct wm_services *s, struct wm_rpc_call *call, const ui
 
 /* A client for another server's API at host (its mesh address), over the
  * overlay, presenting this node's credentials (leader.c). */
-int wm_services_overlay_client(struct wm_services *s, const char *host,
-			       struct wm_rpc_client **out);
+int wm_services_overlay_client(struct wm_services *s, const char *host, struct wm_rpc_client **out);
 
 /* The node proof of this server for a call of path to server target_id,
  * whose WireGuard key is target_pub (NULL: looked up in the replica): fills
@@ -110,8 +109,8 @@ size_t wm_services_proof(struct wm_services *s, const char *target_id, const uin
 /* Runs the handler of call's method again (the gate has passed it): a write
  * forwarded to a leader that this server replaced is applied here. False if
  * the method is unknown. req need not outlive the call. */
-bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call,
-				const uint8_t *req, size_t len);
+bool wm_services_dispatch_again(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
+				size_t len);
 /* Forwards a write the local store refused with -WM_ENOTLEADER to the leader
  * and relays its answer; a call that was forwarded once is not forwarded again. */
 void wm_services_forward(struct wm_services *s, struct wm_rpc_call *call, const uint8_t *req,
@@ -133,11 +132,9 @@ void wm_subscriptions_subscribe(struct wm_rpc_call *call, const uint8_t *req, si
 void wm_mesh_get_node(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_mesh_list_nodes(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_mesh_get_graph(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
-void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_t len,
-			     void *data);
+void wm_membership_heartbeat(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_node_get_status(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
-void wm_node_subscribe_status(struct wm_rpc_call *call, const uint8_t *req, size_t len,
-			      void *data);
+void wm_node_subscribe_status(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 /* Ends every SubscribeStatus stream with UNAVAILABLE (services stopping). */
 void wm_node_status_streams_close_all(struct wm_services *s);
 void wm_node_get_bootstrap_info(struct wm_rpc_call *call, const uint8_t *req, size_t len,
@@ -145,8 +142,7 @@ void wm_node_get_bootstrap_info(struct wm_rpc_call *call, const uint8_t *req, si
 void wm_node_leave_mesh(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_node_ping(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 void wm_node_netcheck(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
-void wm_node_console_token(struct wm_rpc_call *call, const uint8_t *req, size_t len,
-			   void *data);
+void wm_node_console_token(struct wm_rpc_call *call, const uint8_t *req, size_t len, void *data);
 
 /* Subscriptions: start listening to the store, end every stream. */
 /* The timer that answers applied joins in batches; stop fails those waiting. */

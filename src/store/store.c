@@ -191,20 +191,21 @@ static int check_config(const struct wm_store_config *cfg, char *err, size_t err
 	if (!cfg->raft_address || wm_endpoint_parse(cfg->raft_address, &ep) < 0 ||
 	    ep.ip.family != AF_INET || strlen(cfg->raft_address) >= 64) {
 		wm_seterr(err, errlen, "invalid raft address \"%.64s\" (want IPv4:port)",
-		     cfg->raft_address ? cfg->raft_address : "");
+			  cfg->raft_address ? cfg->raft_address : "");
 		return -WM_ECONFIG;
 	}
 	if (!cfg->wg_private_key || !cfg->peer_lookup) {
 		wm_seterr(err, errlen,
-		     "raft needs the node's WireGuard private key and a peer lookup "
-		     "to authenticate its connections");
+			  "raft needs the node's WireGuard private key and a peer lookup "
+			  "to authenticate its connections");
 		return -WM_ECONFIG;
 	}
 	if (hb >= el) {
-		wm_seterr(err, errlen,
-		     "raft heartbeat timeout (%u ms) must be shorter than the election timeout "
-		     "(%u ms)",
-		     hb, el);
+		wm_seterr(
+			err, errlen,
+			"raft heartbeat timeout (%u ms) must be shorter than the election timeout "
+			"(%u ms)",
+			hb, el);
 		return -WM_ECONFIG;
 	}
 	return 0;
@@ -280,14 +281,14 @@ static int start_raft(struct wm_store *s, const struct wm_store_config *cfg, cha
 		 * the normal restart of a bootstrapped node: resume it. */
 		if (rv != 0 && rv != RAFT_CANTBOOTSTRAP) {
 			wm_seterr(err, errlen, "raft bootstrap in %s: %s", cfg->dir,
-			     raft_errmsg(&s->raft));
+				  raft_errmsg(&s->raft));
 			return wm_store_raft_err(rv);
 		}
 	}
 	rv = raft_start(&s->raft);
 	if (rv != 0) {
 		wm_seterr(err, errlen, "start raft on %s (dir %s): %s", s->address, cfg->dir,
-		     raft_errmsg(&s->raft));
+			  raft_errmsg(&s->raft));
 		return wm_store_raft_err(rv);
 	}
 	return 0;

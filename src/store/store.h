@@ -28,12 +28,12 @@ typedef int (*wm_store_peer_lookup_fn)(void *data, uint64_t raft_id,
 				       bool *is_server);
 
 struct wm_store_config {
-	const char *dir;          /* data dir: raft log + snapshots + state.db; locked */
-	const char *node_id;      /* mesh node ID; the raft ID is derived from it */
-	const char *raft_address; /* "IPv4:port" this node's raft listens on */
-	bool bootstrap;           /* dir without raft data: start a one-voter cluster */
-	unsigned heartbeat_ms;    /* 0 = 100 */
-	unsigned election_ms;     /* 0 = 1000 */
+	const char *dir;	     /* data dir: raft log + snapshots + state.db; locked */
+	const char *node_id;	     /* mesh node ID; the raft ID is derived from it */
+	const char *raft_address;    /* "IPv4:port" this node's raft listens on */
+	bool bootstrap;		     /* dir without raft data: start a one-voter cluster */
+	unsigned heartbeat_ms;	     /* 0 = 100 */
+	unsigned election_ms;	     /* 0 = 1000 */
 	unsigned snapshot_threshold; /* entries between snapshots, 0 = 1024 */
 	unsigned snapshot_trailing;  /* entries kept after a snapshot, 0 = 128 */
 	/* With bootstrap: the other initial voters (node ID and raft address).
@@ -75,9 +75,9 @@ struct wm_store_config {
 
 /* What applying one command produced. */
 struct wm_store_result {
-	int err;              /* 0 or negative: -EEXIST, -WM_EKEYMISMATCH, -WM_EEXHAUSTED, -ENOENT, -EINVAL */
-	char message[256];    /* human-readable reason when err != 0 */
-	uint64_t index;       /* raft index of the entry */
+	int err; /* 0 or negative: -EEXIST, -WM_EKEYMISMATCH, -WM_EEXHAUSTED, -ENOENT, -EINVAL */
+	char message[256];	  /* human-readable reason when err != 0 */
+	uint64_t index;		  /* raft index of the entry */
 	struct wm_mesh_node node; /* JoinNode: the node as stored (lease included) */
 };
 

@@ -70,7 +70,8 @@ int wm_node_shared_key(const uint8_t priv[32], const uint8_t peer_pub[32], const
 	kdf = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
 	if (!kdf || EVP_PKEY_derive_init(kdf) != 1 ||
 	    EVP_PKEY_CTX_set_hkdf_md(kdf, EVP_sha256()) != 1 ||
-	    EVP_PKEY_CTX_set1_hkdf_salt(kdf, (const unsigned char *)label, (int)strlen(label)) != 1 ||
+	    EVP_PKEY_CTX_set1_hkdf_salt(kdf, (const unsigned char *)label, (int)strlen(label)) !=
+		    1 ||
 	    EVP_PKEY_CTX_set1_hkdf_key(kdf, ss, sizeof(ss)) != 1 ||
 	    EVP_PKEY_derive(kdf, out, &outlen) != 1 || outlen != 32)
 		goto out;

@@ -34,8 +34,7 @@ static size_t enum_prefix_len(const ProtobufCEnumDescriptor *d)
 	return common;
 }
 
-const char *wm_pbjson_enum_name(const ProtobufCEnumDescriptor *d, int value, char *buf,
-				size_t len)
+const char *wm_pbjson_enum_name(const ProtobufCEnumDescriptor *d, int value, char *buf, size_t len)
 {
 	const ProtobufCEnumValue *v = protobuf_c_enum_descriptor_get_value(d, value);
 	if (!v || len == 0)

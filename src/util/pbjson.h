@@ -13,7 +13,6 @@
 void wm_pbjson_write(struct wm_strbuf *b, const ProtobufCMessage *msg, int indent);
 /* The short lower-case name of an enum value ("voter"), or NULL if unknown.
  * Writes into buf (at least 64 bytes). */
-const char *wm_pbjson_enum_name(const ProtobufCEnumDescriptor *d, int value, char *buf,
-				size_t len);
+const char *wm_pbjson_enum_name(const ProtobufCEnumDescriptor *d, int value, char *buf, size_t len);
 
 #endif

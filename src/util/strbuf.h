@@ -6,10 +6,10 @@
 #include <stddef.h>
 
 struct wm_strbuf {
-	char *s;      /* always NUL-terminated once anything was added */
+	char *s; /* always NUL-terminated once anything was added */
 	size_t len;
 	size_t cap;
-	bool failed;  /* an allocation failed; further appends are dropped */
+	bool failed; /* an allocation failed; further appends are dropped */
 };
 
 void wm_strbuf_init(struct wm_strbuf *b);

@@ -12,11 +12,8 @@
 #include "wg/wg_int.h"
 
 static const char *const backend_names[] = {
-	[WM_WG_AUTO] = "auto",
-	[WM_WG_KERNEL] = "kernel",
-	[WM_WG_USERSPACE] = "userspace",
-	[WM_WG_NULL] = "null",
-	[WM_WG_EMBEDDED] = "embedded",
+	[WM_WG_AUTO] = "auto", [WM_WG_KERNEL] = "kernel",     [WM_WG_USERSPACE] = "userspace",
+	[WM_WG_NULL] = "null", [WM_WG_EMBEDDED] = "embedded",
 };
 
 int wm_wg_backend_parse(const char *s, enum wm_wg_backend *out)
@@ -48,12 +45,14 @@ static int kernel_open(struct wm_wg *wg, char *err, size_t errlen)
 
 	/* An existing link is reused: the daemon restarting keeps its tunnel. */
 	if (ret < 0 && ret != -EEXIST) {
-		wm_seterr(err, errlen, "creating WireGuard link %s: %s", wg->ifname, wm_strerror(ret));
+		wm_seterr(err, errlen, "creating WireGuard link %s: %s", wg->ifname,
+			  wm_strerror(ret));
 		return ret;
 	}
 	ret = wm_wgnl_family(&wg->family_id);
 	if (ret < 0) {
-		wm_seterr(err, errlen, "resolving the wireguard netlink family: %s", wm_strerror(ret));
+		wm_seterr(err, errlen, "resolving the wireguard netlink family: %s",
+			  wm_strerror(ret));
 		return ret;
 	}
 	return 0;
@@ -75,7 +74,7 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 	if (!cfg->ifname || !*cfg->ifname || strlen(cfg->ifname) >= WM_IFNAMSIZ ||
 	    strchr(cfg->ifname, '/') || strchr(cfg->ifname, ' ')) {
 		wm_seterr(err, errlen, "invalid interface name \"%s\" (1 to %d characters, no '/')",
-		       cfg->ifname ? cfg->ifname : "", WM_IFNAMSIZ - 1);
+			  cfg->ifname ? cfg->ifname : "", WM_IFNAMSIZ - 1);
 		return -EINVAL;
 	}
 	if ((unsigned)cfg->backend > WM_WG_EMBEDDED) {
@@ -152,7 +151,7 @@ int wm_wg_open(uv_loop_t *loop, const struct wm_wg_config *cfg, struct wm_wg **o
 		}
 		if (err && errlen && !err[0])
 			wm_seterr(err, errlen, "opening WireGuard device %s: %s", cfg->ifname,
-			       wm_strerror(ret));
+				  wm_strerror(ret));
 		return ret;
 	}
 	*out = wg;

@@ -60,7 +60,8 @@ int wm_wg_set(struct wm_wg *wg, const struct wm_wg_device *dev);
  * private key where the backend does not report it). *out is the caller's
  * (wm_wg_device_free). */
 int wm_wg_get(struct wm_wg *wg, struct wm_wg_device **out);
-const char *wm_wg_backend_name(const struct wm_wg *wg); /* "kernel", "userspace", "null", "embedded" */
+const char *
+wm_wg_backend_name(const struct wm_wg *wg); /* "kernel", "userspace", "null", "embedded" */
 const char *wm_wg_ifname(const struct wm_wg *wg);
 /* PID of wireguard-go, or 0. */
 int wm_wg_helper_pid(const struct wm_wg *wg);

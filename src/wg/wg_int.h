@@ -23,7 +23,7 @@ struct wm_wg {
 	uint16_t family_id;	       /* kernel */
 	struct wm_wg_device *null_dev; /* null: the device as applied so far */
 	unsigned long null_sets;
-	struct wggo *go; /* userspace */
+	struct wggo *go;     /* userspace */
 	struct wge_dev *emb; /* embedded */
 	unsigned emb_workers;
 

@@ -164,8 +164,8 @@ static bool executable(const char *name)
 	char buf[4096];
 	while (*path) {
 		size_t n = strcspn(path, ":");
-		if (n > 0 && snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) <
-				     (int)sizeof(buf) &&
+		if (n > 0 &&
+		    snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, path, name) < (int)sizeof(buf) &&
 		    access(buf, X_OK) == 0)
 			return true;
 		path += n;

@@ -1,8 +1,8 @@
 /* libFuzzer harness for the key-auth headers (src/auth/keyauth.c and
  * src/core/keyauth.c): x-webmesh-key-id, -window and -sig as a server gets
  * them, through the real key authenticator with a keys file of two nodes,
- * at a fixed time, for a server presenting the certificate SERVER_FP. The input is the three header values separated by '\n'
- * (a missing part is a missing header). Seeds with a valid signature (made
+ * at a fixed time, for a server presenting the certificate SERVER_FP. The input is the three header
+ * values separated by '\n' (a missing part is a missing header). Seeds with a valid signature (made
  * with the seed key below) let the fuzzer start past the parsers.
  * Properties: only a signature by the listed key of that ID, for a window
  * inside the skew, is accepted, and then as that node (kind node, method

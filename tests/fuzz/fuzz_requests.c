@@ -22,7 +22,7 @@
 
 static const ProtobufCServiceDescriptor *const services[] = {
 	&webmesh__v1__membership__descriptor, &webmesh__v1__mesh__descriptor,
-	&webmesh__v1__node__descriptor,       &webmesh__v1__admin__descriptor,
+	&webmesh__v1__node__descriptor,	      &webmesh__v1__admin__descriptor,
 	&webmesh__v1__signaling__descriptor,
 };
 
@@ -76,7 +76,8 @@ static void walk(const ProtobufCMessage *m)
 			if (s)
 				validate(s);
 		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
-			const ProtobufCMessage *sub = *(ProtobufCMessage *const *)(base + f->offset);
+			const ProtobufCMessage *sub =
+				*(ProtobufCMessage *const *)(base + f->offset);
 			if (sub)
 				walk(sub);
 		}

@@ -195,8 +195,10 @@ static void test_expired_and_malformed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_make_and_verify),		  cmocka_unit_test(test_wrong_key),
-		cmocka_unit_test(test_wrong_audience_and_replay), cmocka_unit_test(test_wrong_path),
+		cmocka_unit_test(test_make_and_verify),
+		cmocka_unit_test(test_wrong_key),
+		cmocka_unit_test(test_wrong_audience_and_replay),
+		cmocka_unit_test(test_wrong_path),
 		cmocka_unit_test(test_expired_and_malformed),
 		cmocka_unit_test(test_kept_keys_stay_with_their_pair),
 	};

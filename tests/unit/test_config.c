@@ -578,8 +578,16 @@ static void test_set_effects(void **state)
 		-WM_ECONFIG);
 	assert_contains(err, "\"a\\x0ab\\\"c\"");
 	/* control characters and broken UTF-8 are refused in any value */
-	static const char *const garbled[] = {
-		"/a\tb", "/a\xff" "b", "/a\xc2\x85" "b", "/a\xe2\x80\xa8", "/a\xc0\xaf" "b", "/a\x7f", NULL};
+	static const char *const garbled[] = {"/a\tb",
+					      "/a\xff"
+					      "b",
+					      "/a\xc2\x85"
+					      "b",
+					      "/a\xe2\x80\xa8",
+					      "/a\xc0\xaf"
+					      "b",
+					      "/a\x7f",
+					      NULL};
 	for (size_t i = 0; garbled[i]; i++) {
 		assert_int_equal(wm_config_set(&c, wm_cfg_find("state-dir"), garbled[i], "t", err,
 					       sizeof(err)),
@@ -589,9 +597,11 @@ static void test_set_effects(void **state)
 	assert_int_equal(wm_config_set(&c, ek, "1.2.3.4:1,\x01", "t", err, sizeof(err)),
 			 -WM_ECONFIG);
 	assert_contains(err, "\"\\x01\" from t contains a control character");
-	assert_int_equal(
-		wm_config_set(&c, wm_cfg_find("state-dir"), "/v\xc3\xa9" "r", "t", err, sizeof(err)),
-		0);
+	assert_int_equal(wm_config_set(&c, wm_cfg_find("state-dir"),
+				       "/v\xc3\xa9"
+				       "r",
+				       "t", err, sizeof(err)),
+			 0);
 	/* a tiny buffer is not overrun */
 	char small[8];
 	assert_int_equal(wm_config_set(&c, wm_cfg_find("mtu"), "1", NULL, small, sizeof(small)),
@@ -912,7 +922,8 @@ static void test_storage_values(void **state)
 		{{"--etcd-endpoints", "https://e:1,"}, "a trailing comma"},
 		{{"--etcd-endpoints", "https://:1"}, "each endpoint must be http(s)://HOST:PORT"},
 		{{"--storage", "zookeeper"}, "zookeeper"},
-		{{"--etcd-endpoints", "https://root:s3cret@e:2379"}, "\"https://<redacted>@e:2379\""},
+		{{"--etcd-endpoints", "https://root:s3cret@e:2379"},
+		 "\"https://<redacted>@e:2379\""},
 		{{"--etcd-endpoints", "https://root:s3cret@e:2379"},
 		 "credentials in an endpoint (user:password@) are not supported"},
 		{{"--etcd-endpoints", "https://e:2379,http://u:s3cret@f:2379/"},
@@ -1005,7 +1016,9 @@ static void test_validate(void **state)
 		/* join by rendezvous (issue 11) */
 		{{"--join-rendezvous", "short", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001"},
 		 "join-rendezvous: the secret must have 16 to 256 characters"},
-		{{"--join-rendezvous", "0123456789abcdef", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001"}, NULL},
+		{{"--join-rendezvous", "0123456789abcdef", "--libp2p-peers",
+		  "/ip4/10.0.0.1/tcp/4001"},
+		 NULL},
 		{{"--bootstrap", "--libp2p-max-held-per-stream", "4194304"},
 		 "libp2p-max-held-per-connection (2097152) is less than libp2p-max-held-per-stream "
 		 "(4194304)"},
@@ -1013,9 +1026,12 @@ static void test_validate(void **state)
 		  "--libp2p-max-held-per-connection", "4194304"},
 		 NULL},
 		{{"--join-rendezvous", "0123456789abcdef"}, "join-rendezvous needs --libp2p-peers"},
-		{{"--join-rendezvous", "0123456789abcdef", "--join", "a:1"}, "join-rendezvous excludes join"},
-		{{"--join-rendezvous", "0123456789abcdef", "--bootstrap"}, "join-rendezvous excludes bootstrap"},
-		{{"--join-rendezvous", "0123456789abcdef", "--libp2p-peers", "/ip4/10.0.0.1/tcp/4001", "--voter"},
+		{{"--join-rendezvous", "0123456789abcdef", "--join", "a:1"},
+		 "join-rendezvous excludes join"},
+		{{"--join-rendezvous", "0123456789abcdef", "--bootstrap"},
+		 "join-rendezvous excludes bootstrap"},
+		{{"--join-rendezvous", "0123456789abcdef", "--libp2p-peers",
+		  "/ip4/10.0.0.1/tcp/4001", "--voter"},
 		 NULL},
 		{{"--bootstrap", "--announce-rendezvous", "0123456789abcdef"},
 		 "announce-rendezvous needs --libp2p-listen"},
@@ -1333,14 +1349,22 @@ static void test_usage(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_table),	    cmocka_unit_test(test_defaults),
-		cmocka_unit_test(test_precedence),  cmocka_unit_test(test_set_values),
-		cmocka_unit_test(test_set_effects), cmocka_unit_test(test_flag_errors),
-		cmocka_unit_test(test_flag_forms),  cmocka_unit_test(test_env),
-		cmocka_unit_test(test_yaml),	    cmocka_unit_test(test_yaml_lists_and_nulls),
+		cmocka_unit_test(test_table),
+		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_precedence),
+		cmocka_unit_test(test_set_values),
+		cmocka_unit_test(test_set_effects),
+		cmocka_unit_test(test_flag_errors),
+		cmocka_unit_test(test_flag_forms),
+		cmocka_unit_test(test_env),
+		cmocka_unit_test(test_yaml),
+		cmocka_unit_test(test_yaml_lists_and_nulls),
 		cmocka_unit_test(test_yaml_plugins),
-		cmocka_unit_test(test_validate),    cmocka_unit_test(test_to_yaml_roundtrip),
-		cmocka_unit_test(test_secrets),	    cmocka_unit_test(test_secret_files),	    cmocka_unit_test(test_usage),
+		cmocka_unit_test(test_validate),
+		cmocka_unit_test(test_to_yaml_roundtrip),
+		cmocka_unit_test(test_secrets),
+		cmocka_unit_test(test_secret_files),
+		cmocka_unit_test(test_usage),
 		cmocka_unit_test(test_storage_values), /* storage plugins (issue 12) */
 		cmocka_unit_test(test_libp2p_limits),
 	};

@@ -263,7 +263,8 @@ static void test_mesh_auth(void **state)
 		const char *why;
 	} bad[] = {
 		{"mtls", "", true, "invalid mesh authentication settings (CA fingerprint or RBAC)"},
-		{"basic", "", false, "invalid mesh authentication settings (CA fingerprint or RBAC)"},
+		{"basic", "", false,
+		 "invalid mesh authentication settings (CA fingerprint or RBAC)"},
 		{"open", "", true, "invalid mesh authentication settings (CA fingerprint or RBAC)"},
 		{"mtls,none", "", true, "invalid mesh authentication methods"},
 	};

@@ -29,8 +29,9 @@ static void test_refuses(void **state)
 	(void)state;
 	char host[8];
 	uint16_t port;
-	const char *bad[] = {"", ":8443", "host", "host:", "host:0", "host:65536", "host:12a",
-			     "fd00::1:8443", "[fd00::1:8443", "[]:80", "h:+80", "h:123456"};
+	const char *bad[] = {"",	   ":8443",    "host",	       "host:",		"host:0",
+			     "host:65536", "host:12a", "fd00::1:8443", "[fd00::1:8443", "[]:80",
+			     "h:+80",	   "h:123456"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		assert_int_equal(wm_hostport_split(bad[i], host, sizeof(host), &port), -EINVAL);
 	assert_int_equal(wm_hostport_split("verylonghostname:80", host, sizeof(host), &port),

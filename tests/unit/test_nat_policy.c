@@ -191,7 +191,6 @@ static struct wm_endpoint ep(const char *s)
 	return e;
 }
 
-
 static void test_classify(void **state)
 {
 	(void)state;
@@ -230,8 +229,8 @@ static void test_classify(void **state)
 static void test_endpoints(void **state)
 {
 	(void)state;
-	struct wm_prefix addrs[] = {test_pfx("10.1.0.2/24"), test_pfx("198.51.100.9/24"), test_pfx("fd00::2/64"),
-				    test_pfx("198.51.100.9/32")};
+	struct wm_prefix addrs[] = {test_pfx("10.1.0.2/24"), test_pfx("198.51.100.9/24"),
+				    test_pfx("fd00::2/64"), test_pfx("198.51.100.9/32")};
 	struct wm_nat_info ni = {
 		.mapping = WM_NAT_EIM, .port_preserved = true, .mapped = ep("203.0.113.5:40000")};
 	struct wm_endpoint out[8];

@@ -134,29 +134,31 @@ static void test_transport_reuse(void **state)
 			size_t len = sizes[i], split = len > 12 ? 12 : len;
 			assert_int_equal(wm_noise_encrypt(&a, NULL, 0, msg, len, one), 0);
 			assert_int_equal(
-			    wm_noise_encrypt2(&b, msg, split, msg + split, len - split, two), 0);
+				wm_noise_encrypt2(&b, msg, split, msg + split, len - split, two),
+				0);
 			assert_memory_equal(one, two, len + WM_NOISE_TAG);
 			if (i == 2) { /* a forged one: refused, the next still opens */
 				one[0] ^= 1;
-				assert_int_equal(
-				    wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, one),
-				    -EBADMSG);
+				assert_int_equal(wm_noise_decrypt(&ra, NULL, 0, one,
+								  len + WM_NOISE_TAG, one),
+						 -EBADMSG);
 				assert_int_equal(wm_noise_encrypt(&a, NULL, 0, msg, len, one), 0);
 				assert_int_equal(wm_noise_encrypt2(&b, msg, len, NULL, 0, two), 0);
 				assert_memory_equal(one, two, len + WM_NOISE_TAG);
 				/* the receiver's nonce did not move: this one is
 				 * a message later than it expects */
-				assert_int_equal(
-				    wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, two),
-				    -EBADMSG);
+				assert_int_equal(wm_noise_decrypt(&ra, NULL, 0, one,
+								  len + WM_NOISE_TAG, two),
+						 -EBADMSG);
 				ra.n++;
-				assert_int_equal(
-				    wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, one), 0);
+				assert_int_equal(wm_noise_decrypt(&ra, NULL, 0, one,
+								  len + WM_NOISE_TAG, one),
+						 0);
 				assert_memory_equal(one, msg, len);
 				continue;
 			}
-			assert_int_equal(wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, one),
-					 0);
+			assert_int_equal(
+				wm_noise_decrypt(&ra, NULL, 0, one, len + WM_NOISE_TAG, one), 0);
 			assert_memory_equal(one, msg, len);
 		}
 	}

@@ -321,9 +321,9 @@ static void test_circuit_split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_decode_js),    cmocka_unit_test(test_framing),
-		cmocka_unit_test(test_refusals),     cmocka_unit_test(test_voucher),
-		cmocka_unit_test(test_table_limits), cmocka_unit_test(test_circuit_split),
+		cmocka_unit_test(test_decode_js),	  cmocka_unit_test(test_framing),
+		cmocka_unit_test(test_refusals),	  cmocka_unit_test(test_voucher),
+		cmocka_unit_test(test_table_limits),	  cmocka_unit_test(test_circuit_split),
 		cmocka_unit_test(test_reservation_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -33,8 +33,6 @@ static int setup(void **state)
 	return 0;
 }
 
-
-
 static const struct wm_route *find(const struct wm_route *v, size_t n, const char *dst)
 {
 	struct wm_prefix d = test_pfx(dst);

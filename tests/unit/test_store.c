@@ -191,7 +191,8 @@ static void test_bootstrap_resume_lock(void **state)
 				      .bootstrap = true,
 				      .heartbeat_ms = 50,
 				      .election_ms = 300,
-				      .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
+				      .wg_private_key = test_lone_key,
+				      .peer_lookup = test_peer_lookup};
 	ctx_init(&c);
 	assert_int_equal(wm_store_open(&c.loop, &cfg, &s, err, sizeof(err)), 0);
 
@@ -273,7 +274,11 @@ static void test_not_leader_and_config(void **state)
 	assert_non_null(mkdtemp(dir));
 	snprintf(addr, sizeof(addr), "127.0.0.1:%d", test_free_port());
 	ctx_init(&c);
-	struct wm_store_config bad = {.dir = dir, .node_id = "n1", .raft_address = "[::1]:9000", .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
+	struct wm_store_config bad = {.dir = dir,
+				      .node_id = "n1",
+				      .raft_address = "[::1]:9000",
+				      .wg_private_key = test_lone_key,
+				      .peer_lookup = test_peer_lookup};
 	assert_int_equal(wm_store_open(&c.loop, &bad, &s, err, sizeof(err)), -WM_ECONFIG);
 	assert_non_null(strstr(err, "raft address"));
 	bad.raft_address = addr;
@@ -300,8 +305,12 @@ static void test_not_leader_and_config(void **state)
 	assert_int_equal(getsockname(busy, (struct sockaddr *)&sa, &salen), 0);
 	char busy_addr[32];
 	snprintf(busy_addr, sizeof(busy_addr), "127.0.0.1:%d", ntohs(sa.sin_port));
-	struct wm_store_config taken = {
-		.dir = dir, .node_id = "n1", .raft_address = busy_addr, .bootstrap = true, .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
+	struct wm_store_config taken = {.dir = dir,
+					.node_id = "n1",
+					.raft_address = busy_addr,
+					.bootstrap = true,
+					.wg_private_key = test_lone_key,
+					.peer_lookup = test_peer_lookup};
 	err[0] = '\0';
 	assert_int_not_equal(wm_store_open(&c.loop, &taken, &s, err, sizeof(err)), 0);
 	assert_null(s);
@@ -310,7 +319,11 @@ static void test_not_leader_and_config(void **state)
 	close(busy);
 
 	/* No bootstrap, no state: a node waiting to be added, and not a leader. */
-	struct wm_store_config cfg = {.dir = dir, .node_id = "n1", .raft_address = addr, .wg_private_key = test_lone_key, .peer_lookup = test_peer_lookup};
+	struct wm_store_config cfg = {.dir = dir,
+				      .node_id = "n1",
+				      .raft_address = addr,
+				      .wg_private_key = test_lone_key,
+				      .peer_lookup = test_peer_lookup};
 	assert_int_equal(wm_store_open(&c.loop, &cfg, &s, err, sizeof(err)), 0);
 	uint8_t *buf = test_bootstrap_cmd("172.16.0.0/12", "fd00:aa:bb::/48", &len);
 	assert_int_equal(apply_packed(&c, s, buf, len, &r), -WM_ENOTLEADER);

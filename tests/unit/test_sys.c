@@ -28,8 +28,6 @@ static int setup(void **state)
 	return 0;
 }
 
-
-
 static void test_link(void **state)
 {
 	(void)state;
@@ -104,7 +102,8 @@ static void test_route(void **state)
 	assert_int_equal(wm_sys_route_replace("v0", &r6), 0);
 	assert_non_null(strstr(test_output("ip route show 10.97.0.0/16"), "10.97.0.0/16 dev v0"));
 	assert_non_null(strstr(test_output("ip route show 10.97.0.0/16"), "scope link"));
-	assert_non_null(strstr(test_output("ip -6 route show fd00:97::/48"), "fd00:97::/48 dev v0"));
+	assert_non_null(
+		strstr(test_output("ip -6 route show fd00:97::/48"), "fd00:97::/48 dev v0"));
 	/* Moving the route to another link replaces it. */
 	assert_int_equal(wm_sys_route_replace("v1", &r), 0);
 	assert_non_null(strstr(test_output("ip route show 10.97.0.0/16"), "dev v1"));

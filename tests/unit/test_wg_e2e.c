@@ -112,7 +112,6 @@ static void run_until(const int *flag)
 	}
 }
 
-
 static int restarted;
 
 static void restarted_cb(void *data)
@@ -272,8 +271,8 @@ static void test_userspace_roundtrip(void **state)
 	assert_int_equal(wm_sys_route_replace("wme2e0", &route), 0);
 	assert_non_null(strstr(test_output("ip -o link show wme2e0"), "mtu 1420"));
 	assert_non_null(strstr(test_output("ip -o addr show dev wme2e0"), "inet 172.16.0.1/12"));
-	assert_non_null(
-		strstr(test_output("ip route show dev wme2e0"), "10.10.0.0/16 proto static scope link"));
+	assert_non_null(strstr(test_output("ip route show dev wme2e0"),
+			       "10.10.0.0/16 proto static scope link"));
 
 	/* Private key + port + two peers. */
 	want = wm_wg_device_new("wme2e0");

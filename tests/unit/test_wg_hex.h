@@ -19,7 +19,7 @@ static inline void unhex(const char *s, uint8_t *out, size_t n)
 
 #define assert_hex_equal(buf, hexstr)                                                              \
 	do {                                                                                       \
-		uint8_t want_[256];                                                                 \
+		uint8_t want_[256];                                                                \
 		size_t n_ = strlen(hexstr) / 2;                                                    \
 		unhex(hexstr, want_, n_);                                                          \
 		assert_memory_equal(buf, want_, n_);                                               \

@@ -63,7 +63,6 @@ static void done_cb(void *data)
 	done_calls++;
 }
 
-
 static void test_null_set_get(void **state)
 {
 	(void)state;

@@ -26,7 +26,6 @@
 #define HEX_A0 K("a0")
 #define HEX_B0 K("b0")
 
-
 static struct wm_wg_peer *peer_new(struct wm_wg_device *dev, uint8_t b)
 {
 	wm_key k;
@@ -443,9 +442,12 @@ static void test_accept_ips_and_promote(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_encode_full),	cmocka_unit_test(test_encode_partial),
-		cmocka_unit_test(test_parse_get),	cmocka_unit_test(test_parse_errno),
-		cmocka_unit_test(test_parse_malformed), cmocka_unit_test(test_socket_io),
+		cmocka_unit_test(test_encode_full),
+		cmocka_unit_test(test_encode_partial),
+		cmocka_unit_test(test_parse_get),
+		cmocka_unit_test(test_parse_errno),
+		cmocka_unit_test(test_parse_malformed),
+		cmocka_unit_test(test_socket_io),
 		cmocka_unit_test(test_accept_ips_and_promote),
 	};
 

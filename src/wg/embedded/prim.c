@@ -131,8 +131,8 @@ static void nonce96(uint8_t iv[12], uint64_t counter)
  * lengths through parameter lookups, which cost as much as sealing a small
  * packet. */
 static int aead(EVP_CIPHER_CTX *c, bool enc, const EVP_CIPHER *cipher, const uint8_t *key,
-		const uint8_t iv[12], uint8_t *out, const uint8_t *in, size_t len, const uint8_t *aad,
-		size_t aadlen)
+		const uint8_t iv[12], uint8_t *out, const uint8_t *in, size_t len,
+		const uint8_t *aad, size_t aadlen)
 {
 	int n = 0, ok;
 	uint8_t tag[WGP_TAG_LEN];
