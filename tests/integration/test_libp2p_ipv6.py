@@ -13,14 +13,14 @@ records) must work over IPv6 alone.
 - Join by rendezvous with no address: the server's libp2p address is an
   /ip6 one, the node finds it through the DHT and joins.
 Everything stays in the namespaces of the test's topology."""
-import re
 
 import pytest
 
 import wmtest
 from wmtest import wait_until
+from test_wg_libp2p_relay import (PORT, field, meet_through_relay, no_udp_and_no_inbound_tcp_from,
+                                  no_udp_and_no_tcp_with, path_is, punched, start_server)
 
-PORT = 4001
 SECRET = "v6 only rendezvous secret 17"
 
 
@@ -37,43 +37,10 @@ def six_only(node):
     assert not out.strip(), f"{node.name} still has IPv4 on eth0: {out}"
 
 
-def field(d, camel, snake, default=None):
-    return d.get(camel, d.get(snake, default))
-
-
 def peer_id(node):
     pid = field(node.status(), "libp2pPeerId", "libp2p_peer_id")
     assert pid and pid.startswith("12D3KooW"), pid
     return pid
-
-
-def path_is(node, other, *paths):
-    for p in node.status().get("peers", []):
-        if p.get("id") == other and p.get("path") in paths:
-            return p
-    return None
-
-
-def no_udp_and_no_tcp_with(other_ip):
-    """As test_wg_libp2p_relay's, for IPv6: UDP dropped both ways, TCP with
-    the other site too; loopback (WireGuard to its libp2p relay) and ICMPv6
-    (neighbour discovery) stay open."""
-    return f"""
-table inet wmh-site {{
-  chain input {{
-    type filter hook input priority filter; policy accept;
-    iifname "lo" accept
-    meta l4proto udp drop
-    ip6 saddr {other_ip} meta l4proto tcp drop
-  }}
-  chain output {{
-    type filter hook output priority filter; policy accept;
-    oifname "lo" accept
-    meta l4proto udp drop
-    ip6 daddr {other_ip} meta l4proto tcp drop
-  }}
-}}
-"""
 
 
 @pytest.fixture
@@ -82,18 +49,15 @@ def topo():
         yield t
 
 
+def v6_args(node):
+    """node made IPv6 only; WireGuard at its address, libp2p on [::]."""
+    six_only(node)
+    return ["--endpoints", f"[{v6(node)}]:{wmtest.WG_PORT}", "--libp2p-listen",
+            f"/ip6/::/tcp/{PORT}"]
+
+
 def bootstrap6(topo, *extra):
-    srv = topo.add_node("srv")
-    six_only(srv)
-    srv.start("--bootstrap", "--node-id", "srv", "--endpoints",
-              f"[{v6(srv)}]:{wmtest.WG_PORT}", "--libp2p-listen", f"/ip6/::/tcp/{PORT}",
-              *extra)
-    srv.wait_ready("leader")
-    pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
-    topo.fingerprint = wait_until(lambda: (m := pat.search(srv.log())) and m.group(1), 10,
-                                  "the join fingerprint")
-    topo.server = srv
-    return srv
+    return start_server(topo, *extra, args_for=v6_args)
 
 
 def relay_and_two_sites6(topo, firewall):
@@ -107,7 +71,7 @@ def relay_and_two_sites6(topo, firewall):
     a, b = topo.add_node("a"), topo.add_node("b")
     for n, other in ((a, b), (b, a)):
         six_only(n)
-        n.netns_exec("nft", "-f", "-", input=firewall(v6(other)))
+        n.netns_exec("nft", "-f", "-", input=firewall(v6(other), ip="ip6"))
     for n in (a, b):
         n.start("--join", f"[{v6(srv)}]:{wmtest.API_PORT}", "--join-fingerprint",
                 topo.fingerprint, "--node-id", n.name, "--endpoints",
@@ -123,10 +87,7 @@ def relay_and_two_sites6(topo, firewall):
 def test_sites_meet_through_a_relay_over_ipv6(topo):
     srv, a, b, rid = relay_and_two_sites6(topo, no_udp_and_no_tcp_with)
 
-    pa = wait_until(lambda: path_is(a, "b", "libp2p-relay"), 90,
-                    "a's path to b through the relay")
-    assert field(pa, "libp2pRelayPeerId", "libp2p_relay_peer_id") == rid, pa
-    wait_until(lambda: path_is(b, "a", "libp2p-relay"), 30, "b's path to a through the relay")
+    meet_through_relay(a, b, srv, rid)
     # a reaches the relay at its IPv6 address, and the circuit address its
     # reservation gives peers is an IPv6 one.
     st = a.status()
@@ -139,13 +100,6 @@ def test_sites_meet_through_a_relay_over_ipv6(topo):
     assert any(x.startswith(f"/ip6/{v6(srv)}/tcp/{PORT}/p2p/{rid}/p2p-circuit")
                for x in addrs), addrs
 
-    ip_b = b.status()["address_ipv4"].split("/")[0]
-    ip_a = a.status()["address_ipv4"].split("/")[0]
-    wait_until(lambda: a.ping(ip_b, count=1, wait=1), 30, "a -> b through the relay")
-    wait_until(lambda: b.ping(ip_a, count=1, wait=1), 15, "b -> a through the relay")
-    text = a.wmctl("status").stdout
-    assert "libp2p-relay" in text and rid in text, text
-    assert field(srv.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1
 
 
 def test_join_by_rendezvous_over_ipv6(topo):
@@ -163,25 +117,6 @@ def test_join_by_rendezvous_over_ipv6(topo):
     wait_until(lambda: node.ping(ip, count=1, wait=1), 30, "n pings srv over the mesh")
 
 
-def no_udp_and_no_inbound_tcp_from(other_ip):
-    """As test_wg_libp2p_relay's, for IPv6: UDP with the other site dropped,
-    and the TCP connections it starts; a SYN answering one of ours (DCUtR's
-    simultaneous open) is established and let in."""
-    return f"""
-table inet wmh-site {{
-  chain input {{
-    type filter hook input priority filter; policy accept;
-    ip6 saddr {other_ip} meta l4proto udp drop
-    ip6 saddr {other_ip} meta l4proto tcp ct state new drop
-  }}
-  chain output {{
-    type filter hook output priority filter; policy accept;
-    ip6 daddr {other_ip} meta l4proto udp drop
-  }}
-}}
-"""
-
-
 def test_dcutr_over_ipv6(topo):
     """DCUtR's address exchange over IPv6: each side learns the other's
     /ip6 addresses (identify, CONNECT/SYNC) and the simultaneous open
@@ -189,12 +124,8 @@ def test_dcutr_over_ipv6(topo):
     srv, a, b, rid = relay_and_two_sites6(topo, no_udp_and_no_inbound_tcp_from)
     bid = peer_id(b)
 
-    def punched():
-        cs = [c for c in field(a.status(), "libp2pConnections", "libp2p_connections", [])
-              if field(c, "peerId", "peer_id") == bid]
-        return (path_is(a, "b", "libp2p-direct") and not any(c.get("relayed") for c in cs)
-                and [c for c in cs if field(c, "holePunched", "hole_punched")])
-    conns = wait_until(punched, 90, "a's path to b over a hole-punched IPv6 connection")
+    conns = wait_until(lambda: path_is(a, "b", "libp2p-direct") and punched(a, bid), 90,
+                       "a's path to b over a hole-punched IPv6 connection")
     assert conns[0].get("address", "").startswith(f"/ip6/{v6(b)}/tcp/"), conns
     ip_b = b.status()["address_ipv4"].split("/")[0]
     wait_until(lambda: a.ping(ip_b, count=1, wait=1), 30, "a -> b over the punch")

@@ -7,13 +7,13 @@ reservation with R's peer ID) and carry WireGuard to each other through
 it: ping works, and `wmctl status` reports the path libp2p-relay with R's
 peer ID; after the relay restarts they find it again. Everything stays in
 the namespaces of the test's topology."""
-import re
 
 import pytest
 
 import wmtest
 from wmtest import wait_until
-from test_wg_libp2p_relay import PORT, field, no_udp_and_no_tcp_with, path_is
+from test_wg_libp2p_relay import (PORT, field, meet_through_relay, no_udp_and_no_tcp_with,
+                                  start_server)
 
 
 @pytest.fixture
@@ -28,15 +28,7 @@ def rsvp_on(node, relay_id):
 
 
 def test_sites_find_the_relay_in_the_dht(topo):
-    srv = topo.add_node("srv")
-    srv.start("--bootstrap", "--node-id", "srv", "--endpoints",
-              f"{srv.underlay}:{wmtest.WG_PORT}", "--libp2p-listen",
-              f"/ip4/{srv.underlay}/tcp/{PORT}", "--ice-handshake-timeout", "5")
-    srv.wait_ready("leader")
-    pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
-    topo.fingerprint = wait_until(lambda: (m := pat.search(srv.log())) and m.group(1), 10,
-                                  "the join fingerprint")
-    topo.server = srv
+    srv = start_server(topo, "--ice-handshake-timeout", "5")
     sid = field(srv.status(), "libp2pPeerId", "libp2p_peer_id")
     entry = f"/ip4/{srv.underlay}/tcp/{PORT}/p2p/{sid}"
     assert not field(srv.status(), "libp2pRelay", "libp2p_relay", False)
@@ -68,18 +60,9 @@ def test_sites_find_the_relay_in_the_dht(topo):
         # never the server: it does not speak hop
         assert not rsvp_on(n, sid)
 
-    pa = wait_until(lambda: path_is(a, "b", "libp2p-relay"), 60,
-                    "a's path to b through the found relay")
-    assert field(pa, "libp2pRelayPeerId", "libp2p_relay_peer_id") == rid, pa
-    wait_until(lambda: path_is(b, "a", "libp2p-relay"), 30,
-               "b's path to a through the found relay")
+    meet_through_relay(a, b, r, rid)
     ip_b = b.status()["address_ipv4"].split("/")[0]
     ip_a = a.status()["address_ipv4"].split("/")[0]
-    wait_until(lambda: a.ping(ip_b, count=1, wait=1), 30, "a -> b through the relay")
-    wait_until(lambda: b.ping(ip_a, count=1, wait=1), 15, "b -> a through the relay")
-    text = a.wmctl("status").stdout
-    assert "libp2p-relay" in text and rid in text, text
-    assert field(r.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1
 
     # The relay restarts, its reservations gone with it: the sites drop
     # theirs as soon as the connection goes (nobody redials a relay the DHT

@@ -17,23 +17,24 @@ from wmtest import scaled, wait_until
 PORT = 4001
 
 
-def no_udp_and_no_tcp_with(other_ip):
+def no_udp_and_no_tcp_with(other_ip, ip="ip"):
     """Drops UDP both ways, and TCP to and from the other site in any state
     (no direct connection, not even DCUtR's hole punch); loopback stays
-    open: WireGuard talks to its libp2p relay there."""
+    open: WireGuard talks to its libp2p relay there. ip: nftables' family
+    of other_ip, "ip" or "ip6" (ICMPv6, neighbour discovery, stays open)."""
     return f"""
 table inet wmh-site {{
   chain input {{
     type filter hook input priority filter; policy accept;
     iifname "lo" accept
     meta l4proto udp drop
-    ip saddr {other_ip} meta l4proto tcp drop
+    {ip} saddr {other_ip} meta l4proto tcp drop
   }}
   chain output {{
     type filter hook output priority filter; policy accept;
     oifname "lo" accept
     meta l4proto udp drop
-    ip daddr {other_ip} meta l4proto tcp drop
+    {ip} daddr {other_ip} meta l4proto tcp drop
   }}
 }}
 """
@@ -61,41 +62,64 @@ def path_is(node, peer_id, *paths):
     return p if p and p.get("path") in paths else None
 
 
+def v4_args(node):
+    """WireGuard and libp2p at node's IPv4 underlay address."""
+    return ["--endpoints", f"{node.underlay}:{wmtest.WG_PORT}", "--libp2p-listen",
+            f"/ip4/{node.underlay}/tcp/{PORT}"]
+
+
+def start_server(topo, *extra, args_for=v4_args):
+    """The bootstrap server "srv", with args_for(srv) (its addresses) and
+    extra; topo learns its join fingerprint."""
+    srv = topo.add_node("srv")
+    srv.start("--bootstrap", "--node-id", "srv", *args_for(srv), *extra)
+    srv.wait_ready("leader")
+    pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
+    topo.fingerprint = wait_until(lambda: (m := pat.search(srv.log())) and m.group(1), 10,
+                                  "the join fingerprint")
+    topo.server = srv
+    return srv
+
+
+def meet_through_relay(a, b, relay, rid):
+    """a and b reach libp2p-relay through relay (peer ID rid), ping each
+    other over the mesh, and say so in `wmctl status`; the relay counts the
+    circuit it carries. wait_until scales its timeouts itself."""
+    pa = wait_until(lambda: path_is(a, "b", "libp2p-relay"), 90,
+                    "a's path to b through the relay")
+    assert field(pa, "libp2pRelayPeerId", "libp2p_relay_peer_id") == rid, pa
+    wait_until(lambda: path_is(b, "a", "libp2p-relay"), 30, "b's path to a through the relay")
+    ip_b = b.status()["address_ipv4"].split("/")[0]
+    ip_a = a.status()["address_ipv4"].split("/")[0]
+    wait_until(lambda: a.ping(ip_b, count=1, wait=1), 30, "a -> b through the relay")
+    wait_until(lambda: b.ping(ip_a, count=1, wait=1), 15, "b -> a through the relay")
+    text = a.wmctl("status").stdout
+    assert "libp2p-relay" in text and rid in text, text
+    assert field(relay.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1
+
+
 def test_sites_meet_through_the_relay(topo):
     srv, a, b, _ = relay_and_two_sites(topo, no_udp_and_no_tcp_with, handshake_timeout=5)
     rid = field(srv.status(), "libp2pPeerId", "libp2p_peer_id")
     assert rid and rid.startswith("12D3KooW")
-
-    pa = wait_until(lambda: path_is(a, "b", "libp2p-relay"), scaled(90),
-                    "a's path to b through the relay")
-    assert field(pa, "libp2pRelayPeerId", "libp2p_relay_peer_id") == rid, pa
-    wait_until(lambda: path_is(b, "a", "libp2p-relay"), scaled(30),
-               "b's path to a through the relay")
-    ip_b = b.status()["address_ipv4"].split("/")[0]
-    ip_a = a.status()["address_ipv4"].split("/")[0]
-    wait_until(lambda: a.ping(ip_b, count=1, wait=1), scaled(30), "a -> b through the relay")
-    wait_until(lambda: b.ping(ip_a, count=1, wait=1), scaled(15), "b -> a through the relay")
-    text = a.wmctl("status").stdout
-    assert "libp2p-relay" in text, text
-    # The relay counts the circuit it carries.
-    assert field(srv.status(), "libp2pRelayCircuits", "libp2p_relay_circuits", 0) >= 1
+    meet_through_relay(a, b, srv, rid)
 
 
-def no_udp_and_no_inbound_tcp_from(other_ip):
+def no_udp_and_no_inbound_tcp_from(other_ip, ip="ip"):
     """A stateful firewall: UDP with the other site dropped both ways, and
     every TCP connection the other site starts; a SYN answering one of our
     own (the simultaneous open of DCUtR's punch) is in the reply direction
-    of our attempt, established, and let in."""
+    of our attempt, established, and let in. ip: as above."""
     return f"""
 table inet wmh-site {{
   chain input {{
     type filter hook input priority filter; policy accept;
-    ip saddr {other_ip} meta l4proto udp drop
-    ip saddr {other_ip} meta l4proto tcp ct state new drop
+    {ip} saddr {other_ip} meta l4proto udp drop
+    {ip} saddr {other_ip} meta l4proto tcp ct state new drop
   }}
   chain output {{
     type filter hook output priority filter; policy accept;
-    ip daddr {other_ip} meta l4proto udp drop
+    {ip} daddr {other_ip} meta l4proto udp drop
   }}
 }}
 """
@@ -106,16 +130,7 @@ def relay_and_two_sites(topo, firewall, handshake_timeout=2):
     reservation on it; firewall: their nftables, given before they join;
     handshake_timeout: their --ice-handshake-timeout.
     Returns the server, a, b and b's peer ID."""
-    srv = topo.add_node("srv")
-    srv.start("--bootstrap", "--node-id", "srv", "--endpoints",
-              f"{srv.underlay}:{wmtest.WG_PORT}", "--libp2p-listen",
-              f"/ip4/{srv.underlay}/tcp/{PORT}", "--libp2p-relay",
-              "--ice-handshake-timeout", "5")
-    srv.wait_ready("leader")
-    pat = re.compile(r"--join-fingerprint[ =](sha256:[0-9a-fA-F]{64})")
-    topo.fingerprint = wait_until(lambda: (m := pat.search(srv.log())) and m.group(1), 10,
-                                  "the join fingerprint")
-    topo.server = srv
+    srv = start_server(topo, "--libp2p-relay", "--ice-handshake-timeout", "5")
     rid = field(srv.status(), "libp2pPeerId", "libp2p_peer_id")
 
     a, b = topo.add_node("a"), topo.add_node("b")

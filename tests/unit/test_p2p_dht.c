@@ -235,6 +235,30 @@ static bool liar_connected(void *arg)
 	return wm_p2p_connected(l->h, &l->victim) == 1;
 }
 
+/* A bare host (no DHT of its own) with its key at key_file, connected to
+ * the node at addr (whose ID l->victim holds); our own ID into self. */
+static void liar_start(uv_loop_t *loop, struct liar *l, const char *key_file, char *addr,
+		       struct wm_peer_id *self)
+{
+	char err[512] = "";
+	char *peers[] = {addr};
+	struct wm_p2p_status st;
+	struct wm_p2p_config c = {
+		.loop = loop,
+		.key_path = key_file,
+		.peers = peers,
+		.npeers = 1,
+		.max_conns = 8,
+		.max_streams = 8,
+		.log_level = 3,
+	};
+	if (wm_p2p_new(&c, &l->h, err, sizeof(err)))
+		fail_msg("%s", err);
+	assert_true(run_until(loop, liar_connected, l));
+	wm_p2p_status(l->h, &st);
+	assert_int_equal(wm_peer_id_parse(st.peer_id, self), 0);
+}
+
 static bool records_1(void *arg)
 {
 	return wm_dht_records(arg) == 1;
@@ -286,10 +310,9 @@ static void add_provider(struct wm_p2p_stream *s, uint8_t key, const struct wm_p
 static void test_provider_for_another_peer_dropped(void **state)
 {
 	uv_loop_t loop;
-	char key_file[256], err[512] = "";
+	char key_file[256];
 	struct node victim;
 	struct liar l = {0};
-	struct wm_p2p_status st;
 	struct wm_peer_id self, other;
 	struct wm_p2p_stream *s;
 	(void)state;
@@ -299,21 +322,7 @@ static void test_provider_for_another_peer_dropped(void **state)
 	start(&loop, &victim, "victim", NULL);
 	assert_int_equal(wm_peer_id_parse(victim.id, &l.victim), 0);
 	snprintf(key_file, sizeof(key_file), "%s/liar.key", dir);
-	char *peers[] = {victim.addr};
-	struct wm_p2p_config c = {
-		.loop = &loop,
-		.key_path = key_file,
-		.peers = peers,
-		.npeers = 1,
-		.max_conns = 8,
-		.max_streams = 8,
-		.log_level = 3,
-	};
-	if (wm_p2p_new(&c, &l.h, err, sizeof(err)))
-		fail_msg("%s", err);
-	assert_true(run_until(&loop, liar_connected, &l));
-	wm_p2p_status(l.h, &st);
-	assert_int_equal(wm_peer_id_parse(st.peer_id, &self), 0);
+	liar_start(&loop, &l, key_file, victim.addr, &self);
 	other = l.victim; /* anyone but the sender */
 	assert_int_equal(wm_p2p_open(l.h, &l.victim, WM_KAD_PROTOCOL, NULL, &ignore_cb, NULL, &s),
 			 0);
@@ -353,10 +362,9 @@ static void count_gone(void *ud, struct wm_p2p_stream *s)
 static void test_requests_per_stream(void **state)
 {
 	uv_loop_t loop;
-	char key_file[256], err[512] = "";
+	char key_file[256];
 	struct node server;
 	struct liar l = {0};
-	struct wm_p2p_status st;
 	struct wm_peer_id self;
 	struct wm_p2p_stream *s;
 	int gone = 0;
@@ -370,21 +378,7 @@ static void test_requests_per_stream(void **state)
 	per_stream = 0;
 	assert_int_equal(wm_peer_id_parse(server.id, &l.victim), 0);
 	snprintf(key_file, sizeof(key_file), "%s/asker.key", dir);
-	char *peers[] = {server.addr};
-	struct wm_p2p_config c = {
-		.loop = &loop,
-		.key_path = key_file,
-		.peers = peers,
-		.npeers = 1,
-		.max_conns = 8,
-		.max_streams = 8,
-		.log_level = 3,
-	};
-	if (wm_p2p_new(&c, &l.h, err, sizeof(err)))
-		fail_msg("%s", err);
-	assert_true(run_until(&loop, liar_connected, &l));
-	wm_p2p_status(l.h, &st);
-	assert_int_equal(wm_peer_id_parse(st.peer_id, &self), 0);
+	liar_start(&loop, &l, key_file, server.addr, &self);
 	assert_int_equal(wm_p2p_open(l.h, &l.victim, WM_KAD_PROTOCOL, NULL, &cb, &gone, &s), 0);
 	for (uint8_t k = 1; k <= 3; k++)
 		add_provider(s, k, &self, "/ip4/192.0.2.88/tcp/4001");
