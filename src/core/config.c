@@ -639,7 +639,9 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .arg = "SECONDS",
 	 .def = "20",
 	 .min = 1,
-	 .max = 3600,
+	 /* Each connection still in its handshake holds an inbound slot: a
+	  * longer wait lets slow peers fill them. */
+	 .max = 300,
 	 .help = "a libp2p connection not secured and multiplexed (Noise, yamux) this long after "
 		 "its TCP connect is closed"},
 	{.name = "libp2p-max-write-queue",
@@ -672,7 +674,7 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .min = 1048576,
 	 .max = 1073741824,
 	 .help = "bytes held back over all streams of one libp2p connection (at least "
-		 "libp2p-max-held-per-stream)"},
+		 "libp2p-max-held-per-stream, at most libp2p-max-write-queue)"},
 	/* libp2p circuit relay v2 (issue 11, src/p2p/relay.c) */
 	{.name = "libp2p-relay",
 	 .type = WM_CFG_BOOL,
@@ -838,7 +840,9 @@ const struct wm_cfg_key wm_cfg_keys[] = {
 	 .arg = "SECONDS",
 	 .def = "30",
 	 .min = 1,
-	 .max = 3600,
+	 /* A lookup holds one of libp2p-dht-max-lookups: ten minutes is
+	  * already far past any useful answer. */
+	 .max = 600,
 	 .help = "a DHT lookup of this node (rendezvous, announcements) ends with what it found "
 		 "after this long"},
 	{.name = "libp2p-rendezvous-max-pipes",
@@ -2147,6 +2151,16 @@ int wm_config_validate(const struct wm_config *cfg, char *err, size_t errlen)
 			     ") is less than libp2p-max-held-per-stream (%" PRIu32
 			     "): one stream could never use its share; raise it or lower the other",
 			     cfg->libp2p_max_held_per_connection, cfg->libp2p_max_held_per_stream);
+	/* What a connection holds back for the peer's window is queued to its
+	 * socket once the window opens: more than the queue takes would
+	 * disconnect a peer for reading at the pace yamux allows. */
+	if (cfg->libp2p_max_write_queue < cfg->libp2p_max_held_per_connection)
+		return vfail(err, errlen,
+			     "config: libp2p-max-write-queue (%" PRIu32
+			     ") is less than libp2p-max-held-per-connection (%" PRIu32
+			     "): what a connection holds back could not be queued; raise it or "
+			     "lower the other",
+			     cfg->libp2p_max_write_queue, cfg->libp2p_max_held_per_connection);
 	if (cfg->join_rendezvous && cfg->n_libp2p_peers == 0)
 		return vfail(err, errlen,
 			     "config: join-rendezvous needs --libp2p-peers MULTIADDR: the DHT is "

@@ -1025,6 +1025,15 @@ static void test_validate(void **state)
 		{{"--bootstrap", "--libp2p-max-held-per-stream", "4194304",
 		  "--libp2p-max-held-per-connection", "4194304"},
 		 NULL},
+		{{"--bootstrap", "--libp2p-max-held-per-connection", "8388608"},
+		 "libp2p-max-write-queue (4194304) is less than libp2p-max-held-per-connection "
+		 "(8388608)"},
+		{{"--bootstrap", "--libp2p-max-write-queue", "1048576"},
+		 "libp2p-max-write-queue (1048576) is less than libp2p-max-held-per-connection "
+		 "(2097152)"},
+		{{"--bootstrap", "--libp2p-max-held-per-connection", "8388608",
+		  "--libp2p-max-write-queue", "8388608"},
+		 NULL},
 		{{"--join-rendezvous", "0123456789abcdef"}, "join-rendezvous needs --libp2p-peers"},
 		{{"--join-rendezvous", "0123456789abcdef", "--join", "a:1"},
 		 "join-rendezvous excludes join"},
@@ -1263,7 +1272,7 @@ static void test_libp2p_limits(void **state)
 		uint32_t def, min, max;
 	} keys[] = {
 #define K(k, f, d, lo, hi) {k, offsetof(struct wm_config, f), d, lo, hi}
-		K("libp2p-handshake-timeout", libp2p_handshake_timeout, 20, 1, 3600),
+		K("libp2p-handshake-timeout", libp2p_handshake_timeout, 20, 1, 300),
 		K("libp2p-max-write-queue", libp2p_max_write_queue, 4194304, 1048576, 1073741824),
 		K("libp2p-max-held-per-stream", libp2p_max_held_per_stream, 1048576, 1048576,
 		  67108864),
@@ -1274,7 +1283,7 @@ static void test_libp2p_limits(void **state)
 		K("libp2p-dht-max-requests", libp2p_dht_max_requests, 64, 1, 4096),
 		K("libp2p-dht-max-lookups", libp2p_dht_max_lookups, 16, 1, 1024),
 		K("libp2p-dht-query-timeout", libp2p_dht_query_timeout, 5, 1, 300),
-		K("libp2p-dht-lookup-timeout", libp2p_dht_lookup_timeout, 30, 1, 3600),
+		K("libp2p-dht-lookup-timeout", libp2p_dht_lookup_timeout, 30, 1, 600),
 		K("libp2p-rendezvous-max-pipes", libp2p_rendezvous_max_pipes, 256, 1, 65536),
 		K("libp2p-rendezvous-handshake-timeout", libp2p_rendezvous_handshake_timeout, 10, 1,
 		  600),
