@@ -50,6 +50,7 @@ struct call {
 	uint8_t *req;
 	size_t len;
 	unsigned attempts;
+	unsigned flags;	    /* WM_ETCD_CALL_* */
 	size_t ep;	    /* where this attempt went */
 	uint64_t failed_ms; /* uv_now at the first transient error */
 	uv_timer_t *timer;  /* the delay before the next attempt; made on first use */
@@ -298,8 +299,12 @@ static void call_cb(void *data, int status, const char *message, const uint8_t *
 	int err = -ECONNREFUSED;
 	if (status == WM_GRPC_DEADLINE_EXCEEDED || strstr(message, "timed out"))
 		err = -ETIMEDOUT;
-	if (!wm_etcd_path_repeatable(k->path)) {
-		call_end(k, err, message, NULL, 0);
+	if (!wm_etcd_error_unapplied(status, message) &&
+	    ((k->flags & WM_ETCD_CALL_ONCE) || !wm_etcd_path_repeatable(k->path))) {
+		char msg[300];
+		snprintf(msg, sizeof(msg), "%s (not sent again: it may have been applied)",
+			 message);
+		call_end(k, err, msg, NULL, 0);
 		return;
 	}
 	int64_t delay = wm_etcd_retry_delay(k->attempts, c->n_eps, uv_now(c->loop) - k->failed_ms,
@@ -352,6 +357,12 @@ static int call_send(struct call *k)
 int wm_etcd_call(struct wm_etcd_client *c, const char *path, const ProtobufCMessage *req,
 		 wm_etcd_call_cb cb, void *data)
 {
+	return wm_etcd_call_flags(c, path, req, 0, cb, data);
+}
+
+int wm_etcd_call_flags(struct wm_etcd_client *c, const char *path, const ProtobufCMessage *req,
+		       unsigned flags, wm_etcd_call_cb cb, void *data)
+{
 	if (c->freeing)
 		return -ECANCELED;
 	struct call *k = calloc(1, sizeof(*k));
@@ -360,6 +371,7 @@ int wm_etcd_call(struct wm_etcd_client *c, const char *path, const ProtobufCMess
 	k->c = c;
 	k->cb = cb;
 	k->data = data;
+	k->flags = flags;
 	snprintf(k->path, sizeof(k->path), "%s", path);
 	k->len = protobuf_c_message_get_packed_size(req);
 	k->req = malloc(k->len ? k->len : 1);

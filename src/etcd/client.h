@@ -9,9 +9,11 @@
  * ask etcd to refuse them at once when the member has no leader ("hasleader"
  * metadata) rather than wait for one. Any
  * other error (bad request, permission denied, ...) ends the call at once. A
- * retried write may have been applied already: only the methods retry.c lists
- * are sent again, and callers write with transactions whose comparisons make a
- * repeat harmless (store.c). Everything runs on the caller's libuv loop. */
+ * call whose error says it was not applied (retry.h) is always sent again;
+ * after an ambiguous one it may have been applied already, so only the
+ * methods retry.c lists are sent again, and callers write with transactions
+ * whose comparisons make a repeat harmless, or ask for WM_ETCD_CALL_ONCE
+ * (store.c). Everything runs on the caller's libuv loop. */
 #ifndef WM_ETCD_CLIENT_H
 #define WM_ETCD_CLIENT_H
 
@@ -74,6 +76,16 @@ typedef void (*wm_etcd_call_cb)(void *data, int err, const char *message, const 
  * 0 and cb later exactly once, or a negative error and no cb. */
 int wm_etcd_call(struct wm_etcd_client *c, const char *path, const ProtobufCMessage *req,
 		 wm_etcd_call_cb cb, void *data);
+
+/* For a write whose repeat could harm although its method is repeatable (a
+ * Txn without a compare that a repeat would fail): after an error that
+ * leaves it unknown whether etcd applied it (retry.h), the call ends with
+ * -ETIMEDOUT or -ECONNREFUSED and a message saying so, instead of being sent
+ * again; errors that say it was not applied are still retried. */
+#define WM_ETCD_CALL_ONCE 0x1u
+/* wm_etcd_call with flags (WM_ETCD_CALL_*). */
+int wm_etcd_call_flags(struct wm_etcd_client *c, const char *path, const ProtobufCMessage *req,
+		       unsigned flags, wm_etcd_call_cb cb, void *data);
 
 /* Blocking helpers for tools and tests: run loop until the call completes.
  * The response is unpacked into *out (free with its __free_unpacked). */

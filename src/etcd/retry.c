@@ -39,16 +39,57 @@ bool wm_etcd_error_transient(int grpc_status, const char *message)
 	return false;
 }
 
+/* Refusals etcd makes before it proposes anything (v3.5 v3rpc/interceptor.go
+ * for "no leader" under hasleader; etcdserver/v3_server.go for "too many
+ * requests" and "not leader"), and our own src/rpc's texts for a request
+ * that never left (rpc/client.c, rpc/client_call.c). A proxy may add a
+ * prefix: matched anywhere. */
+static const char *const unapplied_texts[] = {
+	"etcdserver: no leader",
+	"etcdserver: not leader",
+	"etcdserver: too many requests",
+};
+static const char *const unsent_texts[] = {
+	"cannot connect to ",
+	"cannot start an HTTP/2 stream",
+};
+
+static bool has_text(const char *message, const char *const *texts, size_t n)
+{
+	for (size_t i = 0; message && i < n; i++)
+		if (strstr(message, texts[i]))
+			return true;
+	return false;
+}
+
+bool wm_etcd_error_unapplied(int grpc_status, const char *message)
+{
+	if (!wm_etcd_error_transient(grpc_status, message))
+		return false;
+	/* Our own texts come only with our UNAVAILABLE: the same words from
+	 * a member would mean something else. */
+	if (grpc_status == WM_GRPC_UNAVAILABLE &&
+	    has_text(message, unsent_texts, sizeof(unsent_texts) / sizeof(unsent_texts[0])))
+		return true;
+	return has_text(message, unapplied_texts,
+			sizeof(unapplied_texts) / sizeof(unapplied_texts[0]));
+}
+
 /* A retried request may have been applied already: etcd can commit a
  * proposal whose client was told "request timed out", and a member that went
  * silent may have applied what it got. So only these are sent again:
  * - Range, MemberList: reads.
- * - Txn: every transaction we send is guarded by compares (mod revisions of
- *   the keys it changes, the guard key's revision; record.c, record_state.c)
- *   or only reads, so a repeat of one that was applied fails its compare
- *   instead of writing twice, and the caller reloads and decides again.
- * - Put: ours write the same value to the same key under our own lease
- *   (server registration, liveness marks: store.c); a repeat writes the same.
+ * - Txn: the transactions we send without WM_ETCD_CALL_ONCE are guarded by
+ *   compares (mod revisions of the keys they change, the guard key's
+ *   revision; record.c, record_state.c) or only read, so a repeat of one
+ *   that was applied fails its compare instead of writing twice, and the
+ *   caller reloads and decides again. The deny and allow transactions
+ *   (record.c) compare too little for that (a repeat could undo a
+ *   concurrent allow or deny): store.c sends them with WM_ETCD_CALL_ONCE.
+ * - Put: the server registration writes the same value to the same key
+ *   under our own lease, so a repeat writes the same. The liveness record's
+ *   value changes from one Put to the next: store.c keeps at most one Put
+ *   of it in flight, so a repeat of an older one never lands after a newer.
  * - LeaseGrant: a repeat of one that was applied leaves an unused lease,
  *   which etcd drops after its TTL.
  * Anything else (DeleteRange, LeaseRevoke, ...) fails at its first error. */

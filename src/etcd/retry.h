@@ -31,7 +31,17 @@
  * NULL) may succeed when sent again. */
 bool wm_etcd_error_transient(int grpc_status, const char *message);
 
-/* Whether the request to path may be sent again after a transient error,
+/* Whether a transient error (wm_etcd_error_transient) says the request was
+ * certainly not applied: refused before etcd proposed it ("no leader", which
+ * the hasleader metadata asks for, "not leader", "too many requests") or
+ * never sent (our connection could not be made or the stream not started).
+ * Such a call may be sent again whatever it does. Every other transient
+ * error is ambiguous: a request that timed out, met a leader change,
+ * DEADLINE_EXCEEDED, or lost its connection after it was sent may have been
+ * applied. */
+bool wm_etcd_error_unapplied(int grpc_status, const char *message);
+
+/* Whether the request to path may be sent again after an ambiguous error,
  * although the first one may have been applied (a timed-out proposal can
  * still commit). Only the methods we know are: see retry.c. */
 bool wm_etcd_path_repeatable(const char *path);

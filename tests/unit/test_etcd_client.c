@@ -184,14 +184,19 @@ static void fx_start(struct fx *f, const char *endpoints, uint32_t retry_ms,
 }
 
 /* Runs one call of path to its end (bounded: the loop stops once it ended). */
-static void fx_call(struct fx *f, const char *path, struct result *r)
+static void fx_call_flags(struct fx *f, const char *path, unsigned flags, struct result *r)
 {
 	Etcdserverpb__RangeRequest rq = ETCDSERVERPB__RANGE_REQUEST__INIT;
 	rq.key = (ProtobufCBinaryData){3, (uint8_t *)"/k/"};
 	memset(r, 0, sizeof(*r));
-	assert_int_equal(wm_etcd_call(f->c, path, &rq.base, done_cb, r), 0);
+	assert_int_equal(wm_etcd_call_flags(f->c, path, &rq.base, flags, done_cb, r), 0);
 	while (!r->done)
 		assert_true(uv_run(&f->loop, UV_RUN_ONCE) || r->done);
+}
+
+static void fx_call(struct fx *f, const char *path, struct result *r)
+{
+	fx_call_flags(f, path, 0, r);
 }
 
 static void fx_stop(struct fx *f)
@@ -250,6 +255,33 @@ static void test_transient_errors(void **state)
 	assert_false(wm_etcd_error_transient(WM_GRPC_UNKNOWN, NULL));
 	assert_false(wm_etcd_error_transient(WM_GRPC_CANCELLED, "context canceled"));
 	assert_false(wm_etcd_error_transient(WM_GRPC_DATA_LOSS, "etcdserver: corrupt cluster"));
+}
+
+/* Certainly not applied: refused before a proposal, or never sent. The
+ * rest of the transient errors may have been applied. */
+static void test_unapplied_errors(void **state)
+{
+	(void)state;
+	assert_true(wm_etcd_error_unapplied(WM_GRPC_UNAVAILABLE, "etcdserver: no leader"));
+	assert_true(wm_etcd_error_unapplied(WM_GRPC_FAILED_PRECONDITION, "etcdserver: not leader"));
+	assert_true(wm_etcd_error_unapplied(WM_GRPC_RESOURCE_EXHAUSTED,
+					    "etcdserver: too many requests"));
+	assert_true(wm_etcd_error_unapplied(
+		WM_GRPC_UNAVAILABLE, "cannot connect to 127.0.0.1:2379: connection refused"));
+	assert_true(wm_etcd_error_unapplied(WM_GRPC_UNAVAILABLE, "cannot start an HTTP/2 stream"));
+	/* Ambiguous. */
+	assert_false(wm_etcd_error_unapplied(WM_GRPC_UNAVAILABLE, "etcdserver: request timed out"));
+	assert_false(wm_etcd_error_unapplied(WM_GRPC_UNAVAILABLE, "etcdserver: leader changed"));
+	assert_false(
+		wm_etcd_error_unapplied(WM_GRPC_DEADLINE_EXCEEDED, "context deadline exceeded"));
+	assert_false(wm_etcd_error_unapplied(WM_GRPC_DEADLINE_EXCEEDED, NULL));
+	assert_false(wm_etcd_error_unapplied(WM_GRPC_UNKNOWN, "raft proposal dropped"));
+	assert_false(wm_etcd_error_unapplied(
+		WM_GRPC_UNAVAILABLE, "connection to 127.0.0.1:2379: connection reset by peer"));
+	assert_false(wm_etcd_error_unapplied(WM_GRPC_UNAVAILABLE, NULL));
+	/* Our texts count only with our code; a final error is not retried. */
+	assert_false(wm_etcd_error_unapplied(WM_GRPC_UNKNOWN, "cannot connect to x"));
+	assert_false(wm_etcd_error_unapplied(WM_GRPC_INVALID_ARGUMENT, "etcdserver: no leader"));
 }
 
 static void test_repeatable_paths(void **state)
@@ -423,6 +455,76 @@ static void test_no_retry_unless_repeatable(void **state)
 	fx_stop(&f);
 }
 
+/* A write sent with WM_ETCD_CALL_ONCE (a deny or allow: no compare would
+ * fail its repeat) is not sent again after an error that leaves it unknown
+ * whether etcd applied it. */
+static void test_once_not_resent_when_ambiguous(void **state)
+{
+	static const struct answer timed_out[] = {
+		{WM_GRPC_UNAVAILABLE, "etcdserver: request timed out"},
+		{WM_GRPC_OK, NULL},
+	};
+	static const struct answer changed[] = {
+		{WM_GRPC_UNAVAILABLE, "etcdserver: leader changed"},
+		{WM_GRPC_OK, NULL},
+	};
+	static const struct answer deadline[] = {
+		{WM_GRPC_DEADLINE_EXCEEDED, "context deadline exceeded"},
+		{WM_GRPC_OK, NULL},
+	};
+	static const struct answer reset[] = {
+		{WM_GRPC_UNAVAILABLE, "connection to 127.0.0.1:1: connection reset by peer"},
+		{WM_GRPC_OK, NULL},
+	};
+	const struct answer *scripts[] = {timed_out, changed, deadline, reset};
+	struct fx f;
+	struct result r;
+	(void)state;
+	for (size_t i = 0; i < N(scripts); i++) {
+		fx_start(&f, EPS3, 5000, scripts[i], 2);
+		fx_call_flags(&f, TXN, WM_ETCD_CALL_ONCE, &r);
+		assert_int_equal(r.calls, 1);
+		assert_true(r.err == -ETIMEDOUT || r.err == -ECONNREFUSED);
+		assert_int_equal(m.sends, 1);
+		assert_non_null(strstr(r.msg, scripts[i]->message));
+		assert_non_null(strstr(r.msg, "may have been applied"));
+		fx_stop(&f);
+		/* Without the flag the same Txn goes again and succeeds. */
+		fx_start(&f, EPS3, 5000, scripts[i], 2);
+		fx_call(&f, TXN, &r);
+		assert_int_equal(r.err, 0);
+		assert_int_equal(m.sends, 2);
+		fx_stop(&f);
+	}
+}
+
+/* Errors that say the request was not applied are retried for any call,
+ * WM_ETCD_CALL_ONCE or a method that is not repeatable. */
+static void test_unapplied_retried_for_every_call(void **state)
+{
+	static const struct answer script[] = {
+		{WM_GRPC_UNAVAILABLE, "cannot connect to 127.0.0.1:1: connection refused"},
+		{WM_GRPC_UNAVAILABLE, "etcdserver: no leader"},
+		{WM_GRPC_FAILED_PRECONDITION, "etcdserver: not leader"},
+		{WM_GRPC_RESOURCE_EXHAUSTED, "etcdserver: too many requests"},
+		{WM_GRPC_OK, NULL},
+	};
+	struct fx f;
+	struct result r;
+	(void)state;
+	fx_start(&f, EPS3, 5000, script, N(script));
+	fx_call_flags(&f, TXN, WM_ETCD_CALL_ONCE, &r);
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(m.sends, 5);
+	fx_stop(&f);
+	fx_start(&f, EPS3, 5000, script, N(script));
+	fx_call(&f, "/etcdserverpb.KV/DeleteRange", &r);
+	assert_int_equal(r.err, 0);
+	assert_int_equal(m.sends, 5);
+	fx_stop(&f);
+}
+
 /* Freeing the client while a call waits to be retried ends it, once. */
 static void test_free_while_waiting(void **state)
 {
@@ -455,6 +557,7 @@ int main(void)
 	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transient_errors),
+		cmocka_unit_test(test_unapplied_errors),
 		cmocka_unit_test(test_repeatable_paths),
 		cmocka_unit_test(test_retry_schedule),
 		cmocka_unit_test(test_retry_through_election),
@@ -462,6 +565,8 @@ int main(void)
 		cmocka_unit_test(test_bounded_attempts),
 		cmocka_unit_test(test_bounded_time),
 		cmocka_unit_test(test_no_retry_unless_repeatable),
+		cmocka_unit_test(test_once_not_resent_when_ambiguous),
+		cmocka_unit_test(test_unapplied_retried_for_every_call),
 		cmocka_unit_test(test_free_while_waiting),
 	};
 	/* clang-format on */
