@@ -416,6 +416,22 @@ int wm_etcd_txn_bootstrap(struct wm_etcd_txn *t, const char *mesh,
 	return 0;
 }
 
+bool wm_etcd_bootstrap_ours(const struct wm_etcd_txn *t, const Etcdserverpb__TxnResponse *r,
+			    int64_t *mod_revision)
+{
+	if (r->succeeded || t->req.n_success != 1 || r->n_responses != 1 ||
+	    r->responses[0]->response_case != ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE ||
+	    !r->responses[0]->response_range || r->responses[0]->response_range->n_kvs != 1)
+		return false;
+	const Mvccpb__KeyValue *kv = r->responses[0]->response_range->kvs[0];
+	const ProtobufCBinaryData *ours = &t->put[0].value;
+	if (kv->value.len != ours->len ||
+	    (ours->len && memcmp(kv->value.data, ours->data, ours->len) != 0))
+		return false;
+	*mod_revision = kv->mod_revision;
+	return true;
+}
+
 /* The names of a node's two lease keys. */
 static int lease_names(const struct wm_mesh_node *n, char v4[9], char v6[WM_PREFIX_STRLEN])
 {

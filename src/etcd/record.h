@@ -73,6 +73,14 @@ struct wm_etcd_txn {
 /* Creates the mesh key if there is none; otherwise reads it (resume). */
 int wm_etcd_txn_bootstrap(struct wm_etcd_txn *t, const char *mesh,
 			  const Webmesh__V1__BootstrapMeshCommand *c);
+/* Whether the mesh key that bootstrap transaction t found and read back (r,
+ * not succeeded) holds the very record t writes: this call's own bootstrap,
+ * applied by an attempt whose answer was lost and then sent again (client.h)
+ * rather than another server's mesh, whose record differs (each server
+ * picks a random ULA /48 and stamps its own created_at). *mod_revision is
+ * then the key's. */
+bool wm_etcd_bootstrap_ours(const struct wm_etcd_txn *t, const Etcdserverpb__TxnResponse *r,
+			    int64_t *mod_revision);
 /* A new node: if none of its node key, IPv4 lease key, IPv6 key and denied
  * key exists, creates the first three; otherwise reads the four (the
  * failure responses, in that order, say which one exists). n->ipv4 must be

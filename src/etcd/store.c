@@ -72,6 +72,12 @@ struct wm_etcd_store {
 	uint64_t live_said; /* hash of the marks the feed last said (none) */
 	uint8_t *live_own;
 	size_t live_own_len;
+	/* One Put of our liveness key at a time (a LivenessCommand's or the
+	 * registration's put again), so that a repeat of an older one after
+	 * backoff (client.h) cannot land after a newer one. live_wait: the
+	 * newest command waiting for it; a newer one replaces it. */
+	bool live_busy;
+	struct op *live_wait;
 	void (*ready_cb)(void *data, int err, const char *msg);
 	void *ready_data;
 	bool loading, closing;
@@ -113,6 +119,8 @@ struct op {
 /* This server's registration (servers/<id>) and its lease: 0 when none
  * (not registered, or the lease is being granted again). */
 static int64_t reg_lease(const struct reg *g, const char **node_id);
+/* The Put of our liveness key in flight ended: the next one may go. */
+static void live_next(struct wm_etcd_store *s);
 
 /* ------------------------------------------------------------ cache */
 
@@ -618,18 +626,27 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 	int64_t rev = r->header ? r->header->revision : 0;
 	o->res.index = (uint64_t)rev;
 	switch (o->kind) {
-	case OP_BOOTSTRAP:
-		if (r->succeeded) {
+	case OP_BOOTSTRAP: {
+		int64_t ours_rev = rev;
+		bool ours = !r->succeeded && wm_etcd_bootstrap_ours(&o->txn, r, &ours_rev);
+		if (ours)
+			/* Our Txn had been applied, its answer lost, and the
+			 * client sent it again: the mesh is the one we made. */
+			wm_etcd_client_log(s->client, "etcd: the mesh key holds this server's own "
+						      "bootstrap record (a repeated transaction): "
+						      "bootstrapped");
+		if (r->succeeded || ours) {
 			Mvccpb__KeyValue kv = MVCCPB__KEY_VALUE__INIT;
 			kv.key = o->txn.put[0].key;
 			kv.value = o->txn.put[0].value;
-			kv.mod_revision = rev;
+			kv.mod_revision = ours_rev;
 			cache_apply(s, &kv, false);
 			op_end(o);
 		} else {
 			op_fail(o, -EEXIST, "the mesh is already bootstrapped");
 		}
 		break;
+	}
 	case OP_JOIN:
 		if (!r->succeeded && o->guarded && guard_moved(o, r)) {
 			break;
@@ -784,19 +801,22 @@ static void live_put_cb(void *data, int err, const char *message, const uint8_t 
 		op_end(o);
 		return;
 	}
-	if (err < 0) {
-		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
-			message ? message : strerror(-err));
-		return;
-	}
 	/* Kept, to be put again with a new lease (reg_put_cb). */
-	uint8_t *own = malloc(o->live_len ? o->live_len : 1);
+	uint8_t *own = err < 0 ? NULL : malloc(o->live_len ? o->live_len : 1);
 	if (own) {
 		if (o->live_len)
 			memcpy(own, o->live_val, o->live_len);
 		free(o->s->live_own);
 		o->s->live_own = own;
 		o->s->live_own_len = o->live_len;
+	}
+	/* Before o's caller hears: a command it sends from its callback
+	 * must queue behind the one waiting, not overtake it. */
+	live_next(o->s);
+	if (err < 0) {
+		op_fail(o, err == -ECANCELED ? -ECANCELED : -WM_ERPC, "etcd: %s",
+			message ? message : strerror(-err));
+		return;
 	}
 	/* Reported once the replica is there (op_end), as every write: the
 	 * caller may read what other servers wrote before it. */
@@ -826,7 +846,21 @@ static int live_put(struct op *o)
 	rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
 	rq.value = (ProtobufCBinaryData){o->live_len, o->live_val};
 	rq.lease = lease;
-	return wm_etcd_call(o->s->client, "/etcdserverpb.KV/Put", &rq.base, live_put_cb, o);
+	r = wm_etcd_call(o->s->client, "/etcdserverpb.KV/Put", &rq.base, live_put_cb, o);
+	if (r == 0)
+		o->s->live_busy = true;
+	return r;
+}
+
+/* A waiting liveness command that a newer one replaced: its marks would be
+ * overwritten at once, so they are not written at all. */
+static void live_supersede(struct op *o)
+{
+	o->res.err = -ECANCELED;
+	snprintf(o->res.message, sizeof(o->res.message),
+		 "superseded by a newer liveness record of this server");
+	if (op_refuse_later(o) < 0)
+		op_end(o);
 }
 
 static int op_step(struct op *o)
@@ -924,7 +958,14 @@ static int op_step(struct op *o)
 		r = wm_etcd_txn_guard(&o->txn, s->mesh, o->guard_rev);
 	if (r < 0)
 		return r;
-	return wm_etcd_call(s->client, "/etcdserverpb.KV/Txn", &o->txn.req.base, txn_cb, o);
+	/* A deny compares nothing and an allow only that the key exists: a
+	 * repeat of one that was applied could undo an allow or deny another
+	 * server made meanwhile. They are not sent again after an error that
+	 * leaves it open whether etcd applied them; the caller hears so, and
+	 * the watch shows what happened. */
+	unsigned flags = o->kind == OP_DENY || o->kind == OP_ALLOW ? WM_ETCD_CALL_ONCE : 0;
+	return wm_etcd_call_flags(s->client, "/etcdserverpb.KV/Txn", &o->txn.req.base, flags,
+				  txn_cb, o);
 }
 
 /* A LivenessCommand: this server's marks, not the mesh's (on Raft the
@@ -973,7 +1014,17 @@ static int live_apply_cmd(struct wm_etcd_store *s, const Webmesh__V1__RaftComman
 	if (s->ops)
 		s->ops->prev = o;
 	s->ops = o;
-	int r = refused ? op_refuse_later(o) : op_step(o);
+	int r;
+	if (refused) {
+		r = op_refuse_later(o);
+	} else if (s->live_busy) {
+		if (s->live_wait)
+			live_supersede(s->live_wait);
+		s->live_wait = o;
+		r = 0;
+	} else {
+		r = op_step(o);
+	}
 	if (r < 0) {
 		op_unlink(o);
 		if (o->later)
@@ -1312,6 +1363,14 @@ void wm_etcd_store_close(struct wm_etcd_store *s)
 	s->closing = true;
 	if (s->watch)
 		wm_etcd_watch_stop(s->watch);
+	if (s->live_wait) {
+		/* No call or timer holds it: it ends here. */
+		struct op *o = s->live_wait;
+		s->live_wait = NULL;
+		o->res.err = -ECANCELED;
+		snprintf(o->res.message, sizeof(o->res.message), "the store is closing");
+		op_end(o);
+	}
 	/* Each op still has an etcd call or a timer that holds it: the
 	 * caller hears of the end now, the op is freed when that ends. */
 	for (struct op *o = s->ops, *next; o; o = next) {
@@ -1341,9 +1400,10 @@ struct reg {
 	char node_id[WM_NODE_ID_MAX + 1];
 	char address[WM_ENDPOINT_STRLEN];
 	unsigned ttl_s;
-	int64_t lease;	/* 0: none granted (yet, or lost) */
-	bool in_flight; /* an etcd call holds the reg */
-	bool reput;	/* our liveness record is to be put on the new lease */
+	int64_t lease;	   /* 0: none granted (yet, or lost) */
+	bool in_flight;	   /* an etcd call holds the reg */
+	bool reput;	   /* our liveness record is to be put on the new lease */
+	bool live_blocked; /* reput waits for a liveness Put in flight */
 	uv_timer_t *timer;
 };
 
@@ -1473,10 +1533,11 @@ static void reg_reput_cb(void *data, int err, const char *message, const uint8_t
 	if (err < 0) {
 		reg_log(g, "cannot put its liveness record again", message);
 		reg_later(g, REG_RETRY_MS);
-		return;
+	} else {
+		g->reput = false;
+		reg_later(g, g->ttl_s * 1000ull / 3);
 	}
-	g->reput = false;
-	reg_later(g, g->ttl_s * 1000ull / 3);
+	live_next(g->s);
 }
 
 static void reg_step(struct reg *g)
@@ -1489,13 +1550,17 @@ static void reg_step(struct reg *g)
 	    wm_etcd_key(g->s->mesh, WM_ETCD_KEY_LIVENESS, g->node_id, key, sizeof(key)) == 0) {
 		/* Until it is there, the marks in force lack this server's
 		 * word on the members that heartbeat to it. */
+		if (g->s->live_busy) {
+			g->live_blocked = true; /* live_next calls again */
+			return;
+		}
 		Etcdserverpb__PutRequest rq = ETCDSERVERPB__PUT_REQUEST__INIT;
 		rq.key = (ProtobufCBinaryData){strlen(key), (uint8_t *)key};
 		rq.value = (ProtobufCBinaryData){g->s->live_own_len, g->s->live_own};
 		rq.lease = g->lease;
 		r = wm_etcd_call(g->s->client, "/etcdserverpb.KV/Put", &rq.base, reg_reput_cb, g);
 		if (r == 0)
-			g->in_flight = true;
+			g->in_flight = g->s->live_busy = true;
 		else
 			reg_later(g, REG_RETRY_MS);
 		return;
@@ -1513,6 +1578,26 @@ static void reg_step(struct reg *g)
 		g->in_flight = true;
 	else
 		reg_later(g, REG_RETRY_MS);
+}
+
+static void live_next(struct wm_etcd_store *s)
+{
+	struct op *o = s->live_wait;
+	s->live_busy = false;
+	s->live_wait = NULL;
+	if (o) {
+		/* It writes a newer record on the lease we hold now: putting
+		 * the older one again for a new lease is moot. */
+		if (s->reg)
+			s->reg->reput = false;
+		int r = live_put(o);
+		if (r < 0)
+			op_fail(o, -WM_ERPC, "etcd: %s", strerror(-r));
+	}
+	if (s->reg && s->reg->live_blocked) {
+		s->reg->live_blocked = false;
+		reg_later(s->reg, 0);
+	}
 }
 
 int wm_etcd_store_register_server(struct wm_etcd_store *s, const char *node_id,

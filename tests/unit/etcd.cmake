@@ -12,3 +12,7 @@ wm_unit_test(test_etcd_client SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_etcd_c
   ${CMAKE_SOURCE_DIR}/src/etcd/client.c ${CMAKE_SOURCE_DIR}/src/etcd/layout.c
   ${CMAKE_SOURCE_DIR}/src/etcd/retry.c
   LIBS wm_core wm_etcd_proto PkgConfig::UV PkgConfig::OPENSSL)
+# The store's calls when etcd's answers are lost or late, against a mock of
+# the client (defined in the test, so the linker takes no client.o).
+wm_unit_test(test_etcd_store_calls SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_etcd_store_calls.c
+  LIBS wm_etcd wm_store)
