@@ -417,7 +417,7 @@ int wm_etcd_txn_bootstrap(struct wm_etcd_txn *t, const char *mesh,
 }
 
 bool wm_etcd_bootstrap_ours(const struct wm_etcd_txn *t, const Etcdserverpb__TxnResponse *r,
-			    int64_t *mod_revision)
+			    int64_t since_rev, int64_t *mod_revision)
 {
 	if (r->succeeded || t->req.n_success != 1 || r->n_responses != 1 ||
 	    r->responses[0]->response_case != ETCDSERVERPB__RESPONSE_OP__RESPONSE_RESPONSE_RANGE ||
@@ -425,7 +425,7 @@ bool wm_etcd_bootstrap_ours(const struct wm_etcd_txn *t, const Etcdserverpb__Txn
 		return false;
 	const Mvccpb__KeyValue *kv = r->responses[0]->response_range->kvs[0];
 	const ProtobufCBinaryData *ours = &t->put[0].value;
-	if (kv->value.len != ours->len ||
+	if (kv->mod_revision <= since_rev || kv->value.len != ours->len ||
 	    (ours->len && memcmp(kv->value.data, ours->data, ours->len) != 0))
 		return false;
 	*mod_revision = kv->mod_revision;

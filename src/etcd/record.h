@@ -74,13 +74,15 @@ struct wm_etcd_txn {
 int wm_etcd_txn_bootstrap(struct wm_etcd_txn *t, const char *mesh,
 			  const Webmesh__V1__BootstrapMeshCommand *c);
 /* Whether the mesh key that bootstrap transaction t found and read back (r,
- * not succeeded) holds the very record t writes: this call's own bootstrap,
- * applied by an attempt whose answer was lost and then sent again (client.h)
- * rather than another server's mesh, whose record differs (each server
- * picks a random ULA /48 and stamps its own created_at). *mod_revision is
- * then the key's. */
+ * not succeeded) is this call's own bootstrap, applied by an attempt whose
+ * answer was lost and then sent again (client.h): it holds the very record
+ * t writes (another server's differs: each picks a random ULA /48 and
+ * stamps its own created_at), written after since_rev, the revision the
+ * caller's state reflected when it sent t (a mesh it had seen already is an
+ * earlier bootstrap, even with the same command). *mod_revision is then the
+ * key's. */
 bool wm_etcd_bootstrap_ours(const struct wm_etcd_txn *t, const Etcdserverpb__TxnResponse *r,
-			    int64_t *mod_revision);
+			    int64_t since_rev, int64_t *mod_revision);
 /* A new node: if none of its node key, IPv4 lease key, IPv6 key and denied
  * key exists, creates the first three; otherwise reads the four (the
  * failure responses, in that order, say which one exists). n->ipv4 must be

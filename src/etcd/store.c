@@ -96,7 +96,8 @@ struct op {
 	uint32_t want;	  /* requested lease, 0 = none */
 	uint32_t *leased; /* the leases as last read, sorted */
 	size_t n_leased;
-	int64_t mod_rev; /* rejoin / remove: the node key as read */
+	int64_t mod_rev;   /* rejoin / remove: the node key as read */
+	int64_t since_rev; /* bootstrap: the revision the replica had when sent */
 	bool rejoin;
 	struct wm_etcd_join_flags fl;	 /* what the record keeps of the join */
 	struct wm_etcd_join_flags asked; /* the command's, for a new node */
@@ -628,7 +629,8 @@ static void txn_cb(void *data, int err, const char *message, const uint8_t *resp
 	switch (o->kind) {
 	case OP_BOOTSTRAP: {
 		int64_t ours_rev = rev;
-		bool ours = !r->succeeded && wm_etcd_bootstrap_ours(&o->txn, r, &ours_rev);
+		bool ours = !r->succeeded &&
+			    wm_etcd_bootstrap_ours(&o->txn, r, o->since_rev, &ours_rev);
 		if (ours)
 			/* Our Txn had been applied, its answer lost, and the
 			 * client sent it again: the mesh is the one we made. */
@@ -870,6 +872,7 @@ static int op_step(struct op *o)
 
 	switch (o->kind) {
 	case OP_BOOTSTRAP:
+		o->since_rev = wm_etcd_state_revision(s->st);
 		r = wm_etcd_txn_bootstrap(&o->txn, s->mesh, o->boot);
 		break;
 	case OP_LOAD: {

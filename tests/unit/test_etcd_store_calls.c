@@ -509,6 +509,20 @@ static void test_bootstrap_repeated(void **state)
 	assert_int_equal(x.calls, 1);
 	assert_int_equal(x.err, 0);
 	assert_int_equal(wm_etcd_store_mesh_info(f.s, &info), 0);
+	/* The same command again, now that the store has seen the mesh: an
+	 * earlier bootstrap, not this call's. */
+	memset(&x, 0, sizeof(x));
+	assert_int_equal(wm_etcd_store_apply(f.s, &cmd, apply_cb, &x), 0);
+	k = pending("/etcdserverpb.KV/Txn", NULL);
+	assert_non_null(k);
+	t = etcdserverpb__txn_request__unpack(NULL, k->len, k->req);
+	assert_non_null(t);
+	v = &t->success[0]->request_put->value;
+	mesh_key_at_5(&f, v->data, v->len, k);
+	etcdserverpb__txn_request__free_unpacked(t, NULL);
+	run(&f);
+	assert_int_equal(x.calls, 1);
+	assert_int_equal(x.err, -EEXIST);
 	fx_close(&f);
 
 	/* Another server's mesh (its own random /48) got there first. */
