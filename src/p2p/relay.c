@@ -834,16 +834,7 @@ int wm_relay_svc_found(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 		       const struct wm_p2p_dial *to)
 {
 	uint64_t now = now_ms(rs);
-	struct wm_relay_cand view[MAX_RSVPS];
-
-	/* A candidate whose reservation is still pending counts as held: its
-	 * slot taken now, the reservation it then gets would belong to no
-	 * candidate, and its connection would not be kept. */
-	memcpy(view, rs->cands, sizeof(view));
-	for (size_t k = 0; k < MAX_RSVPS; k++)
-		if (view[k].used && rsvp_find(rs, &view[k].id))
-			view[k].held = true;
-	int i = wm_relay_cand_pick(view, MAX_RSVPS, wm_p2p_id(rs->p), relay, now);
+	int i = wm_relay_cand_pick(rs->cands, MAX_RSVPS, wm_p2p_id(rs->p), relay, now);
 	char rel[WM_PEERID_TEXT_MAX];
 
 	if (i < 0)

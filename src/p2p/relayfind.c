@@ -17,7 +17,6 @@
  * anyone can publish relay records, so the first to answer must not
  * decide alone which relays we use. */
 #define LOOKUP_MAX 16
-#define HELD_STEADY_MS (2 * 60 * 1000)
 #define LABEL "webmesh relay dht v1"
 
 struct wm_relay_find {
@@ -28,10 +27,9 @@ struct wm_relay_find {
 	bool looking;		 /* a lookup is under way */
 	struct wm_kad_peer *got; /* its providers so far (LOOKUP_MAX) */
 	size_t ngot;
-	bool looked;	     /* one has ended with peers to ask */
-	uint64_t last_ms;    /* when it ended */
-	unsigned misses;     /* lookups in a row that ended with no reservation held */
-	uint64_t held_since; /* loop time since when one is held, or 0 */
+	bool looked;	  /* one has ended with peers to ask */
+	uint64_t last_ms; /* when it ended */
+	unsigned misses;  /* lookups in a row that ended with no reservation held */
 	bool stopped, closed;
 	void (*done_cb)(void *data);
 	void *done_data;
@@ -128,14 +126,7 @@ static void on_tick(uv_timer_t *t)
 	uint64_t now = uv_now(t->loop);
 	size_t held = wm_relay_svc_held(wm_p2p_relay_svc(f->host));
 
-	/* The back-off starts over only once a reservation has lasted: a
-	 * relay that grants one and drops it must not bring lookups back to
-	 * every few seconds. */
-	if (!held)
-		f->held_since = 0;
-	else if (!f->held_since)
-		f->held_since = now;
-	else if (now - f->held_since >= HELD_STEADY_MS)
+	if (held)
 		f->misses = 0;
 	if (f->stopped || f->looking || wm_dht_table_size(f->dht) == 0 ||
 	    (f->looked && now < wm_relay_find_next(f->last_ms, held, f->misses)))
