@@ -638,29 +638,3 @@ int wm_maddr_from_tcp(const struct wm_maddr_tcp *in, uint8_t *out, size_t cap)
 		return -ENOSPC;
 	return (int)off;
 }
-
-static bool ipv4_routable(const uint8_t *a)
-{
-	return a[0] != 0 && a[0] != 127 && !(a[0] == 169 && a[1] == 254) && a[0] < 224;
-}
-
-bool wm_maddr_tcp_routable(const struct wm_maddr_tcp *t)
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	static const uint8_t zero[15];
-	const uint8_t *a = t->ip;
-
-	if (t->port == 0)
-		return false;
-	if (t->family == 4)
-		return ipv4_routable(a);
-	if (t->family != 6)
-		return false;
-	if (memcmp(a, mapped, sizeof(mapped)) == 0)
-		return ipv4_routable(a + 12);
-	if (memcmp(a, zero, sizeof(zero)) == 0) /* :: and ::1 */
-		return false;
-	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80)) /* multicast, fe80::/10 */
-		return false;
-	return true;
-}

@@ -129,11 +129,6 @@ struct wm_maddr_tcp {
 
 /* 0, or -EINVAL (not that shape), -EBADMSG, -EPROTONOSUPPORT. */
 int wm_maddr_to_tcp(const uint8_t *buf, size_t len, struct wm_maddr_tcp *out);
-/* Whether t names a host another one could reach: not unspecified,
- * loopback, link-local, multicast or broadcast (also as IPv4-mapped IPv6),
- * and a port that is not 0. For addresses a peer merely claims (DHT
- * records): those others lead to ourselves or nowhere. */
-bool wm_maddr_tcp_routable(const struct wm_maddr_tcp *t);
 /* Binary form of a TCP address (with /p2p when has_peer): bytes written. */
 int wm_maddr_from_tcp(const struct wm_maddr_tcp *in, uint8_t *out, size_t cap);
 

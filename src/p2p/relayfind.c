@@ -8,15 +8,10 @@
 #include <openssl/sha.h>
 
 #include "core/error.h"
-#include "util/crypto.h"
 #include "p2p/relay.h"
 #include "util/log.h"
 
 #define TICK_MS 1000
-/* Providers a lookup asks for, of which the client tries a random few:
- * anyone can publish relay records, so the first to answer must not
- * decide alone which relays we use. */
-#define LOOKUP_MAX 16
 #define LABEL "webmesh relay dht v1"
 
 struct wm_relay_find {
@@ -24,9 +19,7 @@ struct wm_relay_find {
 	struct wm_dht *dht;
 	uint8_t key[WM_RELAY_KEY_LEN];
 	uv_timer_t timer;
-	bool looking;		 /* a lookup is under way */
-	struct wm_kad_peer *got; /* its providers so far (LOOKUP_MAX) */
-	size_t ngot;
+	bool looking;	  /* a lookup is under way */
 	bool looked;	  /* one has ended with peers to ask */
 	uint64_t last_ms; /* when it ended */
 	unsigned misses;  /* lookups in a row that ended with no reservation held */
@@ -43,57 +36,10 @@ void wm_relay_dht_key(uint8_t out[WM_RELAY_KEY_LEN])
 	SHA256((const uint8_t *)LABEL, strlen(LABEL), out + 2);
 }
 
-/* A provider's addresses that could lead to another host (a record may
- * claim loopback or link-local ones: dialing those reaches ourselves or
- * nothing); false when none is left. */
-static bool keep_routable(struct wm_kad_peer *kp)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < kp->naddrs; i++) {
-		struct wm_maddr_tcp t;
-		if (wm_maddr_to_tcp(kp->addrs[i], kp->addr_len[i], &t) ||
-		    !wm_maddr_tcp_routable(&t))
-			continue;
-		if (n != i) {
-			memcpy(kp->addrs[n], kp->addrs[i], kp->addr_len[i]);
-			kp->addr_len[n] = kp->addr_len[i];
-		}
-		n++;
-	}
-	kp->naddrs = n;
-	return n > 0;
-}
-
-/* The lookup's providers, in random order, to the client, which takes as
- * many as it has slots for. */
-static void offer_found(struct wm_relay_find *f)
-{
-	for (size_t i = f->ngot; i > 1; i--) {
-		uint32_t r = 0;
-		wm_random(&r, sizeof(r));
-		size_t j = r % i;
-		struct wm_kad_peer t = f->got[i - 1];
-		f->got[i - 1] = f->got[j];
-		f->got[j] = t;
-	}
-	for (size_t i = 0; i < f->ngot; i++) {
-		struct wm_kad_peer *kp = &f->got[i];
-		struct wm_peer_id id;
-		if (wm_peer_id_from_bytes(kp->id, kp->id_len, &id, NULL))
-			continue;
-		struct wm_p2p_dial to = {
-			.addrs = (const uint8_t(*)[WM_MADDR_MAX])kp->addrs,
-			.lens = kp->addr_len,
-			.naddrs = kp->naddrs,
-		};
-		wm_relay_svc_found(wm_p2p_relay_svc(f->host), &id, &to);
-	}
-}
-
 static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 {
 	struct wm_relay_find *f = ud;
+	struct wm_peer_id id;
 
 	if (f->stopped)
 		return;
@@ -107,17 +53,16 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 		}
 		if (err)
 			wm_debug("libp2p: relay lookup: %s", wm_strerror(err));
-		offer_found(f);
-		free(f->got);
-		f->got = NULL;
-		f->ngot = 0;
 		return;
 	}
-	if (f->got && f->ngot < LOOKUP_MAX) {
-		f->got[f->ngot] = *kp;
-		if (keep_routable(&f->got[f->ngot]))
-			f->ngot++;
-	}
+	if (wm_peer_id_from_bytes(kp->id, kp->id_len, &id, NULL))
+		return;
+	struct wm_p2p_dial to = {
+		.addrs = (const uint8_t(*)[WM_MADDR_MAX])kp->addrs,
+		.lens = kp->addr_len,
+		.naddrs = kp->naddrs,
+	};
+	wm_relay_svc_found(wm_p2p_relay_svc(f->host), &id, &to);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -133,15 +78,9 @@ static void on_tick(uv_timer_t *t)
 		return;
 	/* looking first: the lookup may end inside the call. */
 	f->looking = true;
-	f->ngot = 0;
-	if (!f->got && !(f->got = calloc(LOOKUP_MAX, sizeof(*f->got)))) {
-		f->looking = false;
-		return;
-	}
-	int rc = wm_dht_find_providers(f->dht, f->key, sizeof(f->key), LOOKUP_MAX, on_provider, f);
+	int rc = wm_dht_find_providers(f->dht, f->key, sizeof(f->key), WM_P2P_STATUS_RSVPS,
+				       on_provider, f);
 	if (rc) {
-		free(f->got);
-		f->got = NULL;
 		f->looking = false;
 		f->looked = true;
 		f->last_ms = now;
@@ -184,7 +123,6 @@ static void on_closed(uv_handle_t *h)
 	if (f->freeing) {
 		void (*cb)(void *) = f->done_cb;
 		void *data = f->done_data;
-		free(f->got);
 		free(f);
 		if (cb)
 			cb(data);
@@ -213,7 +151,6 @@ void wm_relay_find_free(struct wm_relay_find *f, void (*done_cb)(void *data), vo
 		f->done_data = data;
 		return;
 	}
-	free(f->got);
 	free(f);
 	if (done_cb)
 		done_cb(data);
