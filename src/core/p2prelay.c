@@ -552,23 +552,3 @@ uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses)
 		wait *= 2;
 	return last_ms + (wait < WM_RELAY_FIND_MS ? wait : WM_RELAY_FIND_MS);
 }
-
-int wm_relay_slot_pick(const struct wm_relay_slot *s, size_t n, bool found)
-{
-	size_t nfound = 0;
-	int waiting = -1;
-
-	for (size_t i = 0; i < n; i++)
-		nfound += s[i].busy && s[i].found;
-	if (found && nfound >= n / 2)
-		return -ENOSPC;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i].busy)
-			continue;
-		if (!s[i].waiting)
-			return (int)i;
-		if (waiting < 0)
-			waiting = (int)i;
-	}
-	return !found && waiting >= 0 ? waiting : -ENOSPC;
-}

@@ -197,17 +197,4 @@ int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_
  * relay do not all ask the peers nearest the key every few seconds. */
 uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses);
 
-/* A reservation slot as the policy below sees it. */
-struct wm_relay_slot {
-	bool busy;    /* pending or held */
-	bool found;   /* its relay came from the DHT, not from libp2p-peers */
-	bool waiting; /* free, but a configured relay waits in it to retry */
-};
-/* Which of the n slots a new reservation takes, or -ENOSPC. Anyone can
- * publish relay records in the DHT: relays found there take at most half
- * of the slots and never one a configured relay waits in, so that records
- * of relays that never answer cannot push out the operator's relays. A
- * configured relay takes a free slot, one nobody waits in first. */
-int wm_relay_slot_pick(const struct wm_relay_slot *s, size_t n, bool found);
-
 #endif

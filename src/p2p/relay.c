@@ -25,9 +25,6 @@
 #define MAX_DIALS 8		      /* relayed dials under way at once */
 #define MAX_KEEPS 16		      /* circuit targets from libp2p-peers */
 #define RETRY_MS 5000		      /* a failed reservation or dial, again after */
-/* A relay that takes a RESERVE or CONNECT and never answers would hold its
- * slot for good (the open stream keeps the connection from going idle). */
-#define ANSWER_MS 10000
 #define MIN_RENEW_MS 5000
 #define MSG_BUF (WM_RELAY_MSG_MAX + WM_VARINT_MAX)
 /* Backpressure: past HOLD_HIGH bytes waiting for one side's window, the
@@ -92,11 +89,9 @@ struct rsvp {
 	struct wm_peer_id relay;
 	struct wm_p2p_stream *s; /* while pending */
 	struct reader rd;
-	uint64_t expire;    /* Unix seconds */
-	uint64_t renew_ms;  /* loop time */
-	uint64_t retry_ms;  /* after a failure */
-	uint64_t answer_ms; /* while s is open: reset and failed after */
-	bool found;	    /* the relay came from the DHT, not libp2p-peers */
+	uint64_t expire;   /* Unix seconds */
+	uint64_t renew_ms; /* loop time */
+	uint64_t retry_ms; /* after a failure */
 	struct wm_relay_addrs addrs;
 };
 
@@ -106,8 +101,7 @@ struct cdial {
 	struct wm_peer_id relay, target;
 	struct wm_p2p_stream *s;
 	struct reader rd;
-	bool ephemeral;	    /* for streams (wm_relay_svc_dial), not a kept circuit */
-	uint64_t answer_ms; /* reset and ended after */
+	bool ephemeral; /* for streams (wm_relay_svc_dial), not a kept circuit */
 };
 
 struct keep {
@@ -131,7 +125,6 @@ struct wm_relay_svc {
 	struct keep keeps[MAX_KEEPS];
 	size_t nkeeps;
 	struct wm_relay_cand cands[MAX_RSVPS]; /* relays found in the DHT */
-	unsigned dial_turn;		       /* the held relay relayed dials try first */
 	void (*closed)(void *data);
 	void *closed_data;
 };
@@ -784,7 +777,6 @@ static void rsvp_start(struct rsvp *r)
 	bool renewal = r->state == R_HELD;
 
 	r->rd.n = 0;
-	r->answer_ms = now_ms(r->rs) + ANSWER_MS;
 	if (wm_p2p_open(r->rs->p, &r->relay, WM_RELAY_HOP_PROTOCOL, NULL, &rsvp_cb, r, &r->s)) {
 		r->s = NULL;
 		rsvp_fail(r, "cannot open a stream");
@@ -804,30 +796,20 @@ static void rsvp_start(struct rsvp *r)
 void wm_relay_svc_peer_up(struct wm_relay_svc *rs, const struct wm_peer_id *peer, bool speaks_hop,
 			  bool configured, bool relayed)
 {
-	struct wm_relay_slot slots[MAX_RSVPS];
-
 	if (!speaks_hop || relayed || rsvp_find(rs, peer) || (!configured && !cand_find(rs, peer)))
 		return;
 	for (size_t i = 0; i < MAX_RSVPS; i++) {
-		const struct rsvp *r = &rs->rsvps[i];
-		if (r->state == R_NONE && wm_peer_id_equal(&r->relay, peer) &&
-		    now_ms(rs) < r->retry_ms)
+		struct rsvp *r = &rs->rsvps[i];
+		if (r->state != R_NONE)
+			continue;
+		if (wm_peer_id_equal(&r->relay, peer) && now_ms(rs) < r->retry_ms)
 			return; /* the timer retries */
-		slots[i] = (struct wm_relay_slot){
-			.busy = r->state != R_NONE,
-			.found = r->found,
-			.waiting = r->state == R_NONE && r->retry_ms && !r->found,
-		};
-	}
-	int i = wm_relay_slot_pick(slots, MAX_RSVPS, !configured);
-	if (i < 0)
+		memset(r, 0, sizeof(*r));
+		r->rs = rs;
+		r->relay = *peer;
+		rsvp_start(r);
 		return;
-	struct rsvp *r = &rs->rsvps[i];
-	memset(r, 0, sizeof(*r));
-	r->rs = rs;
-	r->relay = *peer;
-	r->found = !configured;
-	rsvp_start(r);
+	}
 }
 
 int wm_relay_svc_found(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
@@ -869,8 +851,6 @@ size_t wm_relay_svc_held(const struct wm_relay_svc *rs)
 
 /* ---- the client: dialing through a relay ---- */
 
-static void dial_turn_past(struct wm_relay_svc *rs, const struct wm_peer_id *relay);
-
 static void cdial_end(struct cdial *d)
 {
 	d->used = false;
@@ -894,7 +874,6 @@ static void cdial_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, si
 	if (rc < 0 || m->type != WM_HOP_STATUS || m->status != WM_RELAY_OK) {
 		wm_info("libp2p: dial of %s through a relay refused (status %" PRIu32 ")", t,
 			rc < 0 ? 0 : m->status);
-		dial_turn_past(d->rs, &d->relay);
 		cdial_end(d);
 		wm_p2p_reset(s);
 	} else {
@@ -913,10 +892,7 @@ static void cdial_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, si
 
 static void cdial_fin(void *ud, struct wm_p2p_stream *s)
 {
-	struct cdial *d = ud;
-
-	dial_turn_past(d->rs, &d->relay);
-	cdial_end(d);
+	cdial_end(ud);
 	wm_p2p_reset(s);
 }
 
@@ -952,7 +928,6 @@ static int dial_via(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 	d->relay = *relay;
 	d->target = *target;
 	d->ephemeral = ephemeral;
-	d->answer_ms = now_ms(rs) + ANSWER_MS;
 	if (wm_p2p_open(rs->p, relay, WM_RELAY_HOP_PROTOCOL, NULL, &cdial_cb, d, &d->s))
 		return -ENOTCONN;
 	d->used = true;
@@ -973,27 +948,11 @@ int wm_relay_svc_dial(struct wm_relay_svc *rs, const struct wm_peer_id *target)
 		if (wm_peer_id_equal(&rs->keeps[i].target, target) &&
 		    dial_via(rs, &rs->keeps[i].relay, target, false) == 0)
 			return 0;
-	/* Relays from libp2p-peers before ones found in the DHT (anyone can
-	 * publish those); among each, from the one after the last that let
-	 * a dial down, so that a relay which takes dials and never carries
-	 * them does not get every one. */
-	for (int found = 0; found < 2; found++)
-		for (size_t k = 0; k < MAX_RSVPS; k++) {
-			const struct rsvp *r = &rs->rsvps[(rs->dial_turn + k) % MAX_RSVPS];
-			if (r->state == R_HELD && r->found == (found != 0) &&
-			    dial_via(rs, &r->relay, target, true) == 0)
-				return 0;
-		}
+	for (size_t i = 0; i < MAX_RSVPS; i++)
+		if (rs->rsvps[i].state == R_HELD &&
+		    dial_via(rs, &rs->rsvps[i].relay, target, true) == 0)
+			return 0;
 	return -ENOENT;
-}
-
-/* A relayed dial failed through relay: the next one tries the held relay
- * after it first. */
-static void dial_turn_past(struct wm_relay_svc *rs, const struct wm_peer_id *relay)
-{
-	for (unsigned i = 0; i < MAX_RSVPS; i++)
-		if (rs->rsvps[i].state != R_NONE && wm_peer_id_equal(&rs->rsvps[i].relay, relay))
-			rs->dial_turn = (i + 1) % MAX_RSVPS;
 }
 
 int wm_relay_svc_keep(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
@@ -1023,27 +982,8 @@ static void on_tick(uv_timer_t *t)
 				circuit_end(c, "over its time limit");
 		}
 	}
-	for (size_t i = 0; i < MAX_DIALS; i++) {
-		struct cdial *d = &rs->dials[i];
-		if (d->used && d->s && now >= d->answer_ms) {
-			struct wm_p2p_stream *s = d->s;
-			char tg[WM_PEERID_TEXT_MAX];
-			print_id(&d->target, tg);
-			wm_info("libp2p: dial of %s through a relay: no answer in %d s", tg,
-				ANSWER_MS / 1000);
-			dial_turn_past(rs, &d->relay);
-			cdial_end(d);
-			wm_p2p_reset(s);
-		}
-	}
 	for (size_t i = 0; i < MAX_RSVPS; i++) {
 		struct rsvp *r = &rs->rsvps[i];
-		if (r->s && now >= r->answer_ms) {
-			struct wm_p2p_stream *s = r->s;
-			rsvp_fail(r, "no answer in time");
-			wm_p2p_reset(s);
-			continue;
-		}
 		if (r->state == R_HELD && !r->s && wm_p2p_connected(rs->p, &r->relay) != 1 &&
 		    cand_find(rs, &r->relay)) {
 			/* Nobody redials a relay found in the DHT (a configured one

@@ -78,44 +78,12 @@ static void test_next(void **state)
 	assert_int_equal(wm_relay_find_next(1000, 0, 64), 1000 + 300000);
 }
 
-/* Records of relays that never answer fill at most half of the slots, and
- * never the one a configured relay waits in to retry. */
-static void test_slots(void **state)
-{
-	struct wm_relay_slot s[4] = {0};
-	(void)state;
-
-	assert_int_equal(wm_relay_slot_pick(s, 4, true), 0);
-	s[0] = (struct wm_relay_slot){.busy = true, .found = true};
-	assert_int_equal(wm_relay_slot_pick(s, 4, true), 1);
-	s[1] = (struct wm_relay_slot){.busy = true, .found = true};
-	/* Two found ones held or pending: no third, a configured one still. */
-	assert_int_equal(wm_relay_slot_pick(s, 4, true), -ENOSPC);
-	assert_int_equal(wm_relay_slot_pick(s, 4, false), 2);
-	/* A configured relay waits in slot 2: a found one never takes it... */
-	s[1].busy = false;
-	s[2].waiting = true;
-	assert_int_equal(wm_relay_slot_pick(s, 4, true), 1);
-	s[1].busy = true;
-	s[3] = (struct wm_relay_slot){.busy = true};
-	s[0].busy = false;
-	assert_int_equal(wm_relay_slot_pick(s, 4, true), 0);
-	s[0] = (struct wm_relay_slot){.waiting = true};
-	assert_int_equal(wm_relay_slot_pick(s, 4, true), -ENOSPC);
-	/* ...and a configured one takes a free slot nobody waits in first,
-	 * a waiting one only when nothing else is left. */
-	assert_int_equal(wm_relay_slot_pick(s, 4, false), 0);
-	s[1] = (struct wm_relay_slot){0};
-	assert_int_equal(wm_relay_slot_pick(s, 4, false), 1);
-}
-
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_key),
 		cmocka_unit_test(test_pick),
 		cmocka_unit_test(test_next),
-		cmocka_unit_test(test_slots),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
