@@ -527,7 +527,7 @@ int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_
 	for (i = 0; i < n; i++) {
 		if (!c[i].used || !wm_peer_id_equal(&c[i].id, found))
 			continue;
-		if (c[i].held)
+		if (c[i].held || c[i].pending)
 			return -EALREADY;
 		return now_ms < c[i].retry_ms ? -EAGAIN : (int)i;
 	}
@@ -537,7 +537,7 @@ int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_
 	/* A relay that failed us and waits for nobody gives its slot up:
 	 * one lookup's stale records do not block a working relay. */
 	for (i = 0; i < n; i++)
-		if (!c[i].held && now_ms >= c[i].retry_ms)
+		if (!c[i].held && !c[i].pending && now_ms >= c[i].retry_ms)
 			return (int)i;
 	return -ENOSPC;
 }
@@ -551,4 +551,94 @@ uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses)
 	for (unsigned i = 1; i < misses && wait < WM_RELAY_FIND_MS; i++)
 		wait *= 2;
 	return last_ms + (wait < WM_RELAY_FIND_MS ? wait : WM_RELAY_FIND_MS);
+}
+
+int wm_relay_slot_pick(const struct wm_relay_slot *s, size_t n, bool found)
+{
+	size_t nfound = 0, i;
+
+	for (i = 0; i < n; i++)
+		nfound += s[i].busy && s[i].found;
+	for (i = 0; i < n; i++)
+		if (!s[i].busy && !s[i].waiting)
+			break;
+	if (found)
+		return i < n && nfound < n / 2 ? (int)i : -ENOSPC;
+	if (i < n)
+		return (int)i;
+	for (i = 0; i < n; i++)
+		if (s[i].busy && s[i].found)
+			return (int)i;
+	for (i = 0; i < n; i++)
+		if (!s[i].busy)
+			return (int)i;
+	return -ENOSPC;
+}
+
+static unsigned via_rank(const struct wm_relay_via *v)
+{
+	return (v->failed_target ? 4u : 0u) | (v->fails >= WM_RELAY_VIA_FAILING ? 2u : 0u) |
+	       (v->found ? 1u : 0u);
+}
+
+void wm_relay_via_order(const struct wm_relay_via *v, size_t n, size_t *order)
+{
+	size_t k = 0;
+
+	/* Eight ranks, a few relays: one pass per rank keeps the order stable. */
+	for (unsigned rank = 0; rank < 8; rank++)
+		for (size_t i = 0; i < n; i++)
+			if (via_rank(&v[i]) == rank)
+				order[k++] = i;
+}
+
+void wm_relay_deny_add(struct wm_relay_deny *d, const struct wm_peer_id *id, uint64_t now_ms)
+{
+	size_t pick = 0;
+
+	for (size_t i = 0; i < WM_RELAY_DENY_N; i++) {
+		if (d->until_ms[i] > now_ms && wm_peer_id_equal(&d->id[i], id)) {
+			pick = i;
+			break;
+		}
+		if (d->until_ms[i] < d->until_ms[pick])
+			pick = i;
+	}
+	d->id[pick] = *id;
+	d->until_ms[pick] = now_ms + WM_RELAY_DENY_MS;
+}
+
+bool wm_relay_denied(const struct wm_relay_deny *d, const struct wm_peer_id *id, uint64_t now_ms)
+{
+	for (size_t i = 0; i < WM_RELAY_DENY_N; i++)
+		if (d->until_ms[i] > now_ms && wm_peer_id_equal(&d->id[i], id))
+			return true;
+	return false;
+}
+
+void wm_relay_shuffle(size_t *idx, size_t n, const uint32_t *rnd)
+{
+	for (size_t i = n; i > 1; i--) {
+		size_t j = rnd[i - 1] % i;
+		size_t t = idx[i - 1];
+		idx[i - 1] = idx[j];
+		idx[j] = t;
+	}
+}
+
+bool wm_relay_addr_ok(const struct wm_maddr_tcp *t)
+{
+	static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
+	static const uint8_t zero[16];
+	const uint8_t *a = t->ip;
+
+	if (t->family == 6 && !memcmp(a, mapped, sizeof(mapped)))
+		a += 12; /* ::ffff:a.b.c.d */
+	else if (t->family == 6)
+		return memcmp(a, zero, 15) != 0 && /* :: and ::1 */
+		       !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) && a[0] != 0xff;
+	else if (t->family != 4)
+		return false;
+	return a[0] != 0 && a[0] != 127 && !(a[0] == 169 && a[1] == 254) && (a[0] & 0xf0) != 0xe0 &&
+	       !(a[0] == 255 && a[1] == 255 && a[2] == 255 && a[3] == 255);
 }

@@ -180,13 +180,16 @@ struct wm_relay_cand {
 	struct wm_peer_id id;
 	bool used;
 	bool held;	   /* a reservation on it is held */
+	bool pending;	   /* a RESERVE to it waits for its answer */
 	uint64_t retry_ms; /* neither dialed nor reserved on again before */
 };
 
 /* Which of the n slots in c a provider found in the DHT goes to: its own
  * slot (once past its retry time), else a free one, else one whose relay
- * holds no reservation and is past its retry time. -EINVAL for self (we
- * never reserve on ourselves), -EALREADY when a reservation on it is held,
+ * has no reservation held or pending and is past its retry time (one that
+ * is pending keeps its slot: were it answered after, the reservation would
+ * belong to no candidate). -EINVAL for self (we never reserve on
+ * ourselves), -EALREADY when a reservation on it is held or pending,
  * -EAGAIN before its retry time, -ENOSPC with every slot taken. */
 int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_peer_id *self,
 		       const struct wm_peer_id *found, uint64_t now_ms);
@@ -196,5 +199,68 @@ int wm_relay_cand_pick(const struct wm_relay_cand *c, size_t n, const struct wm_
  * miss up to WM_RELAY_FIND_MS, so that the members of a mesh without a
  * relay do not all ask the peers nearest the key every few seconds. */
 uint64_t wm_relay_find_next(uint64_t last_ms, size_t held, unsigned misses);
+
+/* Anyone who can reach a node's libp2p port can join its DHT and publish
+ * relay records, so what follows bounds what such records can take: slots,
+ * dials, and our attention. */
+
+/* A lookup's misses are forgotten only once a reservation has lasted this
+ * long: a relay that grants and drops at once would keep lookups at
+ * WM_RELAY_FIND_EMPTY_MS. */
+#define WM_RELAY_FIND_SETTLED_MS (3u * 60u * 1000u)
+/* Providers asked of a lookup: more than the slots, so that the first few
+ * records an answering peer chose do not decide alone. */
+#define WM_RELAY_FIND_ASK 16
+
+/* A reservation slot of the client, as the policy below sees it. */
+struct wm_relay_slot {
+	bool busy;    /* a reservation pending or held */
+	bool found;   /* busy for a relay found in the DHT */
+	bool waiting; /* free, but a configured relay waits in it to retry */
+};
+
+/* The slot of n a new reservation takes, or -ENOSPC. Relays found in the
+ * DHT take at most n / 2 slots, and never one a configured relay waits in.
+ * A configured relay takes a free slot nobody waits in, else a found
+ * relay's (the caller drops that reservation first: s[i].busy), else one
+ * another configured relay waits in. */
+int wm_relay_slot_pick(const struct wm_relay_slot *s, size_t n, bool found);
+
+/* A relay we hold a reservation on, as the choice of relay for a dial
+ * sees it. */
+struct wm_relay_via {
+	bool found;	    /* from the DHT */
+	bool failed_target; /* the last dial to this target through it failed */
+	uint32_t fails;	    /* dials through it that failed in a row */
+};
+#define WM_RELAY_VIA_FAILING 2 /* fails from which a relay is tried last */
+
+/* Writes the n relays' indexes to order, in the order a dial tries them:
+ * the relay that just failed this target last, then those whose dials keep
+ * failing, then found ones after configured ones; otherwise as given. A
+ * relay that leaves CONNECT unanswered thus cannot hold a target's dials:
+ * after its timeout the next one goes through another relay. */
+void wm_relay_via_order(const struct wm_relay_via *v, size_t n, size_t *order);
+
+/* Found relays that failed us, not dialed again from a lookup until their
+ * entry expires; bounded, the entry nearest its end replaced when full. */
+#define WM_RELAY_DENY_N 16
+#define WM_RELAY_DENY_MS (2u * 60u * 1000u)
+struct wm_relay_deny {
+	struct wm_peer_id id[WM_RELAY_DENY_N];
+	uint64_t until_ms[WM_RELAY_DENY_N]; /* 0: free */
+};
+void wm_relay_deny_add(struct wm_relay_deny *d, const struct wm_peer_id *id, uint64_t now_ms);
+bool wm_relay_denied(const struct wm_relay_deny *d, const struct wm_peer_id *id, uint64_t now_ms);
+
+/* Shuffles idx[0..n) (Fisher-Yates) with n random words: a lookup tries its
+ * providers in an order none of them chose. */
+void wm_relay_shuffle(size_t *idx, size_t n, const uint32_t *rnd);
+
+/* Whether a relay record's address may be dialed: not loopback,
+ * unspecified, link-local, multicast or broadcast (IPv4-mapped ones as
+ * IPv4). A record from the DHT is anyone's word: those name our own host
+ * or its link, not a relay. */
+bool wm_relay_addr_ok(const struct wm_maddr_tcp *t);
 
 #endif

@@ -25,6 +25,12 @@
 #define MAX_DIALS 8		      /* relayed dials under way at once */
 #define MAX_KEEPS 16		      /* circuit targets from libp2p-peers */
 #define RETRY_MS 5000		      /* a failed reservation or dial, again after */
+/* A relay that takes a RESERVE or CONNECT and never answers would hold the
+ * slot for good: the open stream keeps its connection from going idle. */
+#define RESERVE_ANSWER_MS 20000
+#define CONNECT_ANSWER_MS 15000
+#define MAX_FOUND_DIALS (MAX_DIALS / 2) /* under way through relays found in the DHT */
+#define LASTFAIL 16			/* targets whose last relayed dial failed, remembered */
 #define MIN_RENEW_MS 5000
 #define MSG_BUF (WM_RELAY_MSG_MAX + WM_VARINT_MAX)
 /* Backpressure: past HOLD_HIGH bytes waiting for one side's window, the
@@ -89,9 +95,13 @@ struct rsvp {
 	struct wm_peer_id relay;
 	struct wm_p2p_stream *s; /* while pending */
 	struct reader rd;
-	uint64_t expire;   /* Unix seconds */
-	uint64_t renew_ms; /* loop time */
-	uint64_t retry_ms; /* after a failure */
+	uint64_t expire;    /* Unix seconds */
+	uint64_t renew_ms;  /* loop time */
+	uint64_t retry_ms;  /* after a failure */
+	uint64_t answer_ms; /* while s is open: reset and failed after */
+	uint64_t held_ms;   /* held since (renewals keep it) */
+	uint32_t fails;	    /* dials through it that failed in a row */
+	bool found;	    /* the relay came from the DHT, not libp2p-peers */
 	struct wm_relay_addrs addrs;
 };
 
@@ -101,7 +111,15 @@ struct cdial {
 	struct wm_peer_id relay, target;
 	struct wm_p2p_stream *s;
 	struct reader rd;
-	bool ephemeral; /* for streams (wm_relay_svc_dial), not a kept circuit */
+	bool ephemeral;	      /* for streams (wm_relay_svc_dial), not a kept circuit */
+	bool found;	      /* through a relay found in the DHT */
+	uint64_t deadline_ms; /* reset and failed after, unanswered */
+};
+
+/* The relay through which a dial to target last failed. */
+struct lastfail {
+	struct wm_peer_id target, relay;
+	bool used;
 };
 
 struct keep {
@@ -125,6 +143,9 @@ struct wm_relay_svc {
 	struct keep keeps[MAX_KEEPS];
 	size_t nkeeps;
 	struct wm_relay_cand cands[MAX_RSVPS]; /* relays found in the DHT */
+	struct wm_relay_deny deny;	       /* found relays that failed us */
+	struct lastfail lastfail[LASTFAIL];
+	size_t lastfail_next;
 	void (*closed)(void *data);
 	void *closed_data;
 };
@@ -656,23 +677,46 @@ static struct wm_relay_cand *cand_find(struct wm_relay_svc *rs, const struct wm_
 	return NULL;
 }
 
+/* A found relay's reservation ends: its slot is free for anyone (nobody
+ * retries in it: the next lookup may find the relay again), and its
+ * connection goes once idle. */
+static void rsvp_drop_found(struct rsvp *r, bool failed)
+{
+	struct wm_relay_svc *rs = r->rs;
+	struct wm_relay_cand *c = cand_find(rs, &r->relay);
+	uint64_t now = now_ms(rs);
+
+	if (c) {
+		c->held = false;
+		c->pending = false;
+		c->retry_ms = now + RETRY_MS;
+	}
+	/* Not dialed again from a lookup for a while: a relay that fails us
+	 * (never answers, grants and drops) costs one try per deny period. */
+	if (failed)
+		wm_relay_deny_add(&rs->deny, &r->relay, now);
+	wm_p2p_keep(rs->p, &r->relay, false);
+	r->state = R_NONE;
+	r->s = NULL;
+	r->retry_ms = 0;
+	r->found = false;
+	r->held_ms = 0;
+}
+
 static void rsvp_fail(struct rsvp *r, const char *why)
 {
 	char rel[WM_PEERID_TEXT_MAX];
-	struct wm_relay_cand *c = cand_find(r->rs, &r->relay);
 
 	print_id(&r->relay, rel);
 	wm_warn("libp2p: reservation on relay %s: %s", rel, why);
+	if (r->found) {
+		rsvp_drop_found(r, true);
+		return;
+	}
 	r->state = R_NONE;
 	r->s = NULL;
+	r->held_ms = 0;
 	r->retry_ms = now_ms(r->rs) + RETRY_MS;
-	if (c) {
-		/* Found in the DHT: the next lookup may dial it again, no
-		 * sooner than this; its connection goes once idle. */
-		c->held = false;
-		c->retry_ms = r->retry_ms;
-		wm_p2p_keep(r->rs->p, &r->relay, false);
-	}
 }
 
 /* The relay's answer: a reservation with a voucher that it signed for us. */
@@ -728,19 +772,23 @@ static void rsvp_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, siz
 	life = life > 86400 ? 86400 : life;
 	uint64_t renew = life * 750;
 	r->state = R_HELD;
+	if (!r->held_ms)
+		r->held_ms = now_ms(r->rs);
 	r->expire = m->rsvp_expire;
 	r->renew_ms = now_ms(r->rs) + (renew < MIN_RENEW_MS ? MIN_RENEW_MS : renew);
 	r->addrs = m->rsvp_addrs;
 	print_id(&r->relay, rel);
-	struct wm_relay_cand *c = cand_find(r->rs, &r->relay);
+	struct wm_relay_cand *c = r->found ? cand_find(r->rs, &r->relay) : NULL;
 	if (c) {
-		/* Its stop streams come over this connection whenever someone
-		 * dials us: it must outlive idleness. */
 		c->held = true;
-		wm_p2p_keep(r->rs->p, &r->relay, true);
+		c->pending = false;
 	}
+	/* A found relay's stop streams come over this connection whenever
+	 * someone dials us: it must outlive idleness. */
+	if (r->found)
+		wm_p2p_keep(r->rs->p, &r->relay, true);
 	wm_info("libp2p: reservation on relay %s for %" PRIu64 " s%s", rel, life,
-		c ? " (found in the DHT)" : "");
+		r->found ? " (found in the DHT)" : "");
 out:
 	free(m);
 	free(v);
@@ -777,6 +825,12 @@ static void rsvp_start(struct rsvp *r)
 	bool renewal = r->state == R_HELD;
 
 	r->rd.n = 0;
+	r->answer_ms = now_ms(r->rs) + RESERVE_ANSWER_MS;
+	if (r->found && !renewal) {
+		struct wm_relay_cand *c = cand_find(r->rs, &r->relay);
+		if (c)
+			c->pending = true;
+	}
 	if (wm_p2p_open(r->rs->p, &r->relay, WM_RELAY_HOP_PROTOCOL, NULL, &rsvp_cb, r, &r->s)) {
 		r->s = NULL;
 		rsvp_fail(r, "cannot open a stream");
@@ -796,38 +850,86 @@ static void rsvp_start(struct rsvp *r)
 void wm_relay_svc_peer_up(struct wm_relay_svc *rs, const struct wm_peer_id *peer, bool speaks_hop,
 			  bool configured, bool relayed)
 {
-	if (!speaks_hop || relayed || rsvp_find(rs, peer) || (!configured && !cand_find(rs, peer)))
+	struct wm_relay_slot sl[MAX_RSVPS];
+	struct wm_relay_cand *c = configured ? NULL : cand_find(rs, peer);
+	char rel[WM_PEERID_TEXT_MAX];
+	int i = -1;
+
+	if (!speaks_hop || relayed || rsvp_find(rs, peer) || (!configured && !c))
 		return;
-	for (size_t i = 0; i < MAX_RSVPS; i++) {
-		struct rsvp *r = &rs->rsvps[i];
-		if (r->state != R_NONE)
-			continue;
-		if (wm_peer_id_equal(&r->relay, peer) && now_ms(rs) < r->retry_ms)
-			return; /* the timer retries */
-		memset(r, 0, sizeof(*r));
-		r->rs = rs;
-		r->relay = *peer;
-		rsvp_start(r);
+	for (size_t k = 0; k < MAX_RSVPS; k++) {
+		struct rsvp *r = &rs->rsvps[k];
+		bool waits = r->state == R_NONE && r->retry_ms && !r->found;
+		if (waits && configured && wm_peer_id_equal(&r->relay, peer)) {
+			if (now_ms(rs) < r->retry_ms)
+				return; /* the timer retries */
+			i = (int)k;	/* its own slot */
+			break;
+		}
+		sl[k] = (struct wm_relay_slot){
+			.busy = r->state != R_NONE, .found = r->found, .waiting = waits};
+	}
+	if (i < 0 && (i = wm_relay_slot_pick(sl, MAX_RSVPS, !configured)) < 0) {
+		print_id(peer, rel);
+		wm_debug("libp2p: relay %s: no reservation slot for it", rel);
+		if (c)
+			c->retry_ms = now_ms(rs) + RETRY_MS;
 		return;
 	}
+	struct rsvp *r = &rs->rsvps[i];
+	if (r->state != R_NONE) {
+		/* Only a found relay's: the operator's relays come first. */
+		struct wm_p2p_stream *s = r->s;
+		print_id(&r->relay, rel);
+		wm_info("libp2p: reservation on relay %s (found in the DHT) given up for a "
+			"configured relay",
+			rel);
+		rsvp_drop_found(r, false);
+		if (s)
+			wm_p2p_reset(s);
+	}
+	memset(r, 0, sizeof(*r));
+	r->rs = rs;
+	r->relay = *peer;
+	r->found = !configured;
+	rsvp_start(r);
 }
 
 int wm_relay_svc_found(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 		       const struct wm_p2p_dial *to)
 {
 	uint64_t now = now_ms(rs);
-	int i = wm_relay_cand_pick(rs->cands, MAX_RSVPS, wm_p2p_id(rs->p), relay, now);
 	char rel[WM_PEERID_TEXT_MAX];
+	int i, rc;
 
-	if (i < 0)
+	if (rsvp_find(rs, relay))
+		return -EALREADY; /* configured, or found before */
+	if (wm_relay_denied(&rs->deny, relay, now))
+		return -EAGAIN;
+	if ((i = wm_relay_cand_pick(rs->cands, MAX_RSVPS, wm_p2p_id(rs->p), relay, now)) < 0)
 		return i;
 	struct wm_relay_cand *c = &rs->cands[i];
 	bool again = c->used && wm_peer_id_equal(&c->id, relay);
 	print_id(relay, rel);
+	if (again && wm_p2p_connected(rs->p, relay) != 1 &&
+	    wm_p2p_dial(rs->p, relay, NULL) != -EINPROGRESS) {
+		/* Dialed at the last lookup, and neither connected nor on its
+		 * way: its record leads nowhere. */
+		wm_relay_deny_add(&rs->deny, relay, now);
+		c->used = false;
+		return -EAGAIN;
+	}
 	if (!again)
 		wm_info("libp2p: relay %s found in the DHT", rel);
 	*c = (struct wm_relay_cand){.id = *relay, .used = true, .retry_ms = now + RETRY_MS};
-	int rc = wm_p2p_dial(rs->p, relay, to);
+	rc = wm_p2p_connected(rs->p, relay);
+	/* A connection on its way (ours to a member, say) is not raced by a
+	 * dial to the record's addresses: a record naming a member we are
+	 * dialing, at an address that never answers, would hold that member's
+	 * dials until the handshake timeout. Identify reports it either way. */
+	if (rc != 1 && wm_p2p_dial(rs->p, relay, NULL) == -EINPROGRESS)
+		return 0;
+	rc = rc == 1 ? 0 : wm_p2p_dial(rs->p, relay, to);
 	if (rc == 0 && wm_p2p_connected(rs->p, relay) == 1) {
 		/* Connected already (a DHT query, say), and identified before
 		 * it was a candidate: identify does not come again. */
@@ -849,12 +951,52 @@ size_t wm_relay_svc_held(const struct wm_relay_svc *rs)
 	return n;
 }
 
+size_t wm_relay_svc_held_long(const struct wm_relay_svc *rs, uint64_t min_ms)
+{
+	uint64_t now = now_ms(rs);
+	size_t n = 0;
+
+	for (size_t i = 0; i < MAX_RSVPS; i++)
+		n += rs->rsvps[i].state == R_HELD && now - rs->rsvps[i].held_ms >= min_ms;
+	return n;
+}
+
 /* ---- the client: dialing through a relay ---- */
 
 static void cdial_end(struct cdial *d)
 {
 	d->used = false;
 	d->s = NULL;
+}
+
+static struct lastfail *lastfail_find(struct wm_relay_svc *rs, const struct wm_peer_id *target)
+{
+	for (size_t i = 0; i < LASTFAIL; i++)
+		if (rs->lastfail[i].used && wm_peer_id_equal(&rs->lastfail[i].target, target))
+			return &rs->lastfail[i];
+	return NULL;
+}
+
+/* The dial's relay failed it: the next dial to its target goes through
+ * another relay first, and a relay that keeps failing is tried last. */
+static void cdial_fail(struct cdial *d, const char *why)
+{
+	struct wm_relay_svc *rs = d->rs;
+	struct rsvp *r = rsvp_find(rs, &d->relay);
+	struct lastfail *lf = lastfail_find(rs, &d->target);
+	char t[WM_PEERID_TEXT_MAX], rel[WM_PEERID_TEXT_MAX];
+
+	print_id(&d->target, t);
+	print_id(&d->relay, rel);
+	wm_info("libp2p: dial of %s through relay %s: %s", t, rel, why);
+	if (r)
+		r->fails += r->fails < UINT32_MAX;
+	if (!lf) {
+		lf = &rs->lastfail[rs->lastfail_next];
+		rs->lastfail_next = (rs->lastfail_next + 1) % LASTFAIL;
+	}
+	*lf = (struct lastfail){.target = d->target, .relay = d->relay, .used = true};
+	cdial_end(d);
 }
 
 static void cdial_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, size_t len)
@@ -872,11 +1014,17 @@ static void cdial_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, si
 	}
 	print_id(&d->target, t);
 	if (rc < 0 || m->type != WM_HOP_STATUS || m->status != WM_RELAY_OK) {
-		wm_info("libp2p: dial of %s through a relay refused (status %" PRIu32 ")", t,
-			rc < 0 ? 0 : m->status);
-		cdial_end(d);
+		char why[64];
+		snprintf(why, sizeof(why), "refused (status %" PRIu32 ")", rc < 0 ? 0 : m->status);
+		cdial_fail(d, why);
 		wm_p2p_reset(s);
 	} else {
+		struct rsvp *r = rsvp_find(d->rs, &d->relay);
+		struct lastfail *lf = lastfail_find(d->rs, &d->target);
+		if (r)
+			r->fails = 0;
+		if (lf && wm_peer_id_equal(&lf->relay, &d->relay))
+			lf->used = false;
 		uint8_t early[MSG_BUF];
 		size_t n = d->rd.n;
 		memcpy(early, d->rd.buf, n);
@@ -890,16 +1038,23 @@ static void cdial_data(void *ud, struct wm_p2p_stream *s, const uint8_t *buf, si
 	free(m);
 }
 
+/* Both only while the slot still holds this stream: one ended here and
+ * reset may report after the slot went to another dial. */
 static void cdial_fin(void *ud, struct wm_p2p_stream *s)
 {
-	cdial_end(ud);
+	struct cdial *d = ud;
+
+	if (d->used && d->s == s)
+		cdial_fail(d, "the relay closed the stream without an answer");
 	wm_p2p_reset(s);
 }
 
 static void cdial_gone(void *ud, struct wm_p2p_stream *s)
 {
-	(void)s;
-	cdial_end(ud);
+	struct cdial *d = ud;
+
+	if (d->used && d->s == s)
+		cdial_fail(d, "the stream went");
 }
 
 static const struct wm_p2p_stream_cb cdial_cb = {
@@ -912,14 +1067,20 @@ static int dial_via(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 		    const struct wm_peer_id *target, bool ephemeral)
 {
 	struct cdial *d = NULL;
+	struct rsvp *r = rsvp_find(rs, relay);
+	bool found = r && r->found;
+	size_t nfound = 0;
 
 	for (size_t i = 0; i < MAX_DIALS; i++) {
 		if (rs->dials[i].used && wm_peer_id_equal(&rs->dials[i].target, target))
 			return 0; /* under way */
 		if (!rs->dials[i].used && !d)
 			d = &rs->dials[i];
+		nfound += rs->dials[i].used && rs->dials[i].found;
 	}
-	if (!d)
+	/* Relays from the DHT (anyone's) may hold at most half the slots,
+	 * so kept circuits through configured ones always find one. */
+	if (!d || (found && nfound >= MAX_FOUND_DIALS))
 		return -EBUSY;
 	if (wm_p2p_connected(rs->p, relay) != 1)
 		return -ENOTCONN;
@@ -928,6 +1089,8 @@ static int dial_via(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 	d->relay = *relay;
 	d->target = *target;
 	d->ephemeral = ephemeral;
+	d->found = found;
+	d->deadline_ms = now_ms(rs) + CONNECT_ANSWER_MS;
 	if (wm_p2p_open(rs->p, relay, WM_RELAY_HOP_PROTOCOL, NULL, &cdial_cb, d, &d->s))
 		return -ENOTCONN;
 	d->used = true;
@@ -948,9 +1111,24 @@ int wm_relay_svc_dial(struct wm_relay_svc *rs, const struct wm_peer_id *target)
 		if (wm_peer_id_equal(&rs->keeps[i].target, target) &&
 		    dial_via(rs, &rs->keeps[i].relay, target, false) == 0)
 			return 0;
-	for (size_t i = 0; i < MAX_RSVPS; i++)
-		if (rs->rsvps[i].state == R_HELD &&
-		    dial_via(rs, &rs->rsvps[i].relay, target, true) == 0)
+	struct wm_relay_via via[MAX_RSVPS];
+	size_t idx[MAX_RSVPS], order[MAX_RSVPS], n = 0;
+	struct lastfail *lf = lastfail_find(rs, target);
+
+	for (size_t i = 0; i < MAX_RSVPS; i++) {
+		const struct rsvp *r = &rs->rsvps[i];
+		if (r->state != R_HELD)
+			continue;
+		via[n] = (struct wm_relay_via){
+			.found = r->found,
+			.failed_target = lf && wm_peer_id_equal(&lf->relay, &r->relay),
+			.fails = r->fails,
+		};
+		idx[n++] = i;
+	}
+	wm_relay_via_order(via, n, order);
+	for (size_t k = 0; k < n; k++)
+		if (dial_via(rs, &rs->rsvps[idx[order[k]]].relay, target, true) == 0)
 			return 0;
 	return -ENOENT;
 }
@@ -982,10 +1160,26 @@ static void on_tick(uv_timer_t *t)
 				circuit_end(c, "over its time limit");
 		}
 	}
+	for (size_t i = 0; i < MAX_DIALS; i++) {
+		struct cdial *d = &rs->dials[i];
+		if (d->used && d->s && now >= d->deadline_ms) {
+			struct wm_p2p_stream *s = d->s;
+			cdial_fail(d, "no answer in time");
+			wm_p2p_reset(s);
+		}
+	}
 	for (size_t i = 0; i < MAX_RSVPS; i++) {
 		struct rsvp *r = &rs->rsvps[i];
+		if (r->s && now >= r->answer_ms) {
+			/* Failed before the reset, whose gone then finds it done. */
+			struct wm_p2p_stream *s = r->s;
+			r->s = NULL;
+			rsvp_fail(r, "no answer in time");
+			wm_p2p_reset(s);
+			continue;
+		}
 		if (r->state == R_HELD && !r->s && wm_p2p_connected(rs->p, &r->relay) != 1 &&
-		    cand_find(rs, &r->relay)) {
+		    r->found) {
 			/* Nobody redials a relay found in the DHT (a configured one
 			 * has its dial): dropped now, the next lookup finds it. */
 			rsvp_fail(r, "the connection to it is gone");

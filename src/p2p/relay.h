@@ -28,14 +28,20 @@ void wm_relay_svc_peer_up(struct wm_relay_svc *rs, const struct wm_peer_id *peer
 /* Starts a connection to target through a relay we hold a reservation on:
  * 0 (started, or already under way), -ENOENT without such a relay. */
 int wm_relay_svc_dial(struct wm_relay_svc *rs, const struct wm_peer_id *target);
-/* A relay found in the DHT (relayfind.c): dialed from to, and reserved on
- * once identify shows it speaks hop, as a configured one; at most as many
- * as the reservation slots, never ourselves, each again no sooner than its
- * retry time. 0, or why not (wm_relay_cand_pick's errors). */
+/* A relay found in the DHT (relayfind.c): dialed from to (unless a
+ * connection to it is up or on its way), and reserved on once identify
+ * shows it speaks hop, in a slot no configured relay needs (at most half of
+ * them, wm_relay_slot_pick); at most as many candidates as the reservation
+ * slots, never ourselves, each again no sooner than its retry time, none
+ * that failed us within WM_RELAY_DENY_MS. 0, or why not: -EAGAIN (denied,
+ * or before its retry time), -EALREADY (reserved on), or
+ * wm_relay_cand_pick's errors. */
 int wm_relay_svc_found(struct wm_relay_svc *rs, const struct wm_peer_id *relay,
 		       const struct wm_p2p_dial *to);
 /* Reservations held now. */
 size_t wm_relay_svc_held(const struct wm_relay_svc *rs);
+/* Of those, the ones held (renewals included) for at least min_ms. */
+size_t wm_relay_svc_held_long(const struct wm_relay_svc *rs, uint64_t min_ms);
 void wm_relay_svc_status(const struct wm_relay_svc *rs, struct wm_p2p_status *out);
 
 #endif

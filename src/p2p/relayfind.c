@@ -8,7 +8,9 @@
 #include <openssl/sha.h>
 
 #include "core/error.h"
+#include "core/p2prelay.h"
 #include "p2p/relay.h"
+#include "util/crypto.h"
 #include "util/log.h"
 
 #define TICK_MS 1000
@@ -23,6 +25,10 @@ struct wm_relay_find {
 	bool looked;	  /* one has ended with peers to ask */
 	uint64_t last_ms; /* when it ended */
 	unsigned misses;  /* lookups in a row that ended with no reservation held */
+	/* This lookup's providers, handed on in random order once it ends:
+	 * the order an answering peer chose does not pick for us. */
+	struct wm_kad_peer found[WM_RELAY_FIND_ASK];
+	size_t nfound;
 	bool stopped, closed;
 	void (*done_cb)(void *data);
 	void *done_data;
@@ -36,15 +42,61 @@ void wm_relay_dht_key(uint8_t out[WM_RELAY_KEY_LEN])
 	SHA256((const uint8_t *)LABEL, strlen(LABEL), out + 2);
 }
 
+/* Keeps kp with only the addresses we may dial. */
+static void keep_provider(struct wm_relay_find *f, const struct wm_kad_peer *kp)
+{
+	struct wm_kad_peer *o;
+	struct wm_maddr_tcp t;
+
+	if (f->nfound >= WM_RELAY_FIND_ASK)
+		return;
+	o = &f->found[f->nfound];
+	memcpy(o->id, kp->id, sizeof(o->id));
+	o->id_len = kp->id_len;
+	o->naddrs = 0;
+	for (size_t i = 0; i < kp->naddrs && i < WM_KAD_ADDRS; i++) {
+		if (wm_maddr_to_tcp(kp->addrs[i], kp->addr_len[i], &t) || !wm_relay_addr_ok(&t))
+			continue;
+		memcpy(o->addrs[o->naddrs], kp->addrs[i], kp->addr_len[i]);
+		o->addr_len[o->naddrs++] = kp->addr_len[i];
+	}
+	f->nfound++;
+}
+
+static void hand_on(struct wm_relay_find *f)
+{
+	size_t idx[WM_RELAY_FIND_ASK];
+	uint32_t rnd[WM_RELAY_FIND_ASK];
+	size_t n = f->nfound;
+	struct wm_peer_id id;
+
+	f->nfound = 0;
+	for (size_t i = 0; i < n; i++)
+		idx[i] = i;
+	if (wm_random(rnd, sizeof(rnd)) == 0)
+		wm_relay_shuffle(idx, n, rnd);
+	for (size_t k = 0; k < n; k++) {
+		const struct wm_kad_peer *kp = &f->found[idx[k]];
+		if (wm_peer_id_from_bytes(kp->id, kp->id_len, &id, NULL))
+			continue;
+		struct wm_p2p_dial to = {
+			.addrs = (const uint8_t(*)[WM_MADDR_MAX])kp->addrs,
+			.lens = kp->addr_len,
+			.naddrs = kp->naddrs,
+		};
+		wm_relay_svc_found(wm_p2p_relay_svc(f->host), &id, &to);
+	}
+}
+
 static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 {
 	struct wm_relay_find *f = ud;
-	struct wm_peer_id id;
 
 	if (f->stopped)
 		return;
 	if (!kp) {
 		f->looking = false;
+		hand_on(f);
 		/* -ENOENT: nobody to ask yet; again at the next tick. */
 		if (err != -ENOENT) {
 			f->looked = true;
@@ -55,30 +107,27 @@ static void on_provider(void *ud, const struct wm_kad_peer *kp, int err)
 			wm_debug("libp2p: relay lookup: %s", wm_strerror(err));
 		return;
 	}
-	if (wm_peer_id_from_bytes(kp->id, kp->id_len, &id, NULL))
-		return;
-	struct wm_p2p_dial to = {
-		.addrs = (const uint8_t(*)[WM_MADDR_MAX])kp->addrs,
-		.lens = kp->addr_len,
-		.naddrs = kp->naddrs,
-	};
-	wm_relay_svc_found(wm_p2p_relay_svc(f->host), &id, &to);
+	keep_provider(f, kp);
 }
 
 static void on_tick(uv_timer_t *t)
 {
 	struct wm_relay_find *f = t->data;
 	uint64_t now = uv_now(t->loop);
-	size_t held = wm_relay_svc_held(wm_p2p_relay_svc(f->host));
+	struct wm_relay_svc *rs = wm_p2p_relay_svc(f->host);
+	size_t held = wm_relay_svc_held(rs);
 
-	if (held)
+	/* Only a reservation that lasted: one granted and dropped at once
+	 * would otherwise keep lookups at their shortest interval. */
+	if (wm_relay_svc_held_long(rs, WM_RELAY_FIND_SETTLED_MS))
 		f->misses = 0;
 	if (f->stopped || f->looking || wm_dht_table_size(f->dht) == 0 ||
 	    (f->looked && now < wm_relay_find_next(f->last_ms, held, f->misses)))
 		return;
 	/* looking first: the lookup may end inside the call. */
 	f->looking = true;
-	int rc = wm_dht_find_providers(f->dht, f->key, sizeof(f->key), WM_P2P_STATUS_RSVPS,
+	f->nfound = 0;
+	int rc = wm_dht_find_providers(f->dht, f->key, sizeof(f->key), WM_RELAY_FIND_ASK,
 				       on_provider, f);
 	if (rc) {
 		f->looking = false;

@@ -23,3 +23,7 @@ wm_unit_test(test_p2p_streams SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_st
 wm_unit_test(test_p2p_relay_host SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay_host.c LIBS wm_p2p_host)
 # Relays found through the DHT: the key relays provide, candidate slots, lookup times.
 wm_unit_test(test_p2p_relayfind SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relayfind.c LIBS wm_p2p_host)
+# The relay client against hostile relays (that never answer RESERVE or
+# CONNECT): bounded slots, timeouts, the next dial through another relay.
+wm_unit_test(test_p2p_relay_hostile SOURCES ${CMAKE_SOURCE_DIR}/tests/unit/test_p2p_relay_hostile.c LIBS wm_p2p_host)
+set_tests_properties(test_p2p_relay_hostile PROPERTIES TIMEOUT 180)
