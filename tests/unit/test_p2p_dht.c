@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "looprun.h"
 #include "p2p/dht.h"
 #include "p2p/host.h"
 
@@ -60,24 +61,10 @@ static void start(uv_loop_t *loop, struct node *n, const char *name, char *peer)
 	snprintf(n->id, sizeof(n->id), "%s", st.peer_id);
 }
 
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
+/* The loop until pred holds, at most 15 s. */
 static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg)
 {
-	uint64_t end = uv_hrtime() + 15000000000ull;
-	uv_timer_t tick;
-
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	bool ok = false;
-	while (uv_hrtime() < end && !(ok = pred(arg)))
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	return ok;
+	return wm_test_loop_until(loop, pred, arg, 15000);
 }
 
 struct found {

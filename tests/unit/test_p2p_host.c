@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "looprun.h"
 #include "p2p/host.h"
 
 static char dir[] = "/tmp/wm-p2p-host-XXXXXX";
@@ -52,31 +53,15 @@ static struct wm_p2p *start(uv_loop_t *loop, const char *name, char **listen, si
 	return p;
 }
 
-/* Wakes the loop so that run_until checks its deadline. */
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
 static void closed_cb(void *data)
 {
 	(*(int *)data)++;
 }
 
-/* Runs the loop until pred holds or 10 s pass. */
+/* The loop until pred holds, at most 10 s. */
 static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg)
 {
-	uint64_t end = uv_hrtime() + 10000000000ull;
-	uv_timer_t tick;
-
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	bool ok = false;
-	while (uv_hrtime() < end && !(ok = pred(arg)))
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	return ok;
+	return wm_test_loop_until(loop, pred, arg, 10000);
 }
 
 struct pair {

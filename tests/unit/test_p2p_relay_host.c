@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "looprun.h"
 #include "p2p/host.h"
 #include "p2p/yamux.h"
 
@@ -58,24 +59,10 @@ static struct wm_p2p *start(uv_loop_t *loop, const char *name, char **listen, si
 	return p;
 }
 
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
+/* The loop until pred holds, at most 15 s. */
 static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg)
 {
-	uint64_t end = uv_hrtime() + 15000000000ull;
-	uv_timer_t tick;
-	bool ok = false;
-
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	while (uv_hrtime() < end && !(ok = pred(arg)))
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	return ok;
+	return wm_test_loop_until(loop, pred, arg, 15000);
 }
 
 /* B's side of the echo protocol: everything back, close when the peer does. */

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "looprun.h"
 #include "p2p/host.h"
 #include "p2p/relay.h"
 
@@ -57,24 +58,9 @@ static struct wm_p2p *start(uv_loop_t *loop, const char *name, char **listen, si
 	return p;
 }
 
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
 static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, unsigned secs)
 {
-	uint64_t end = uv_hrtime() + (uint64_t)secs * 1000000000ull;
-	uv_timer_t tick;
-	bool ok = false;
-
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	while (uv_hrtime() < end && !(ok = pred(arg)))
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	return ok;
+	return wm_test_loop_until(loop, pred, arg, (uint64_t)secs * 1000u);
 }
 
 static bool never(void *arg)

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "looprun.h"
 #include "p2p/dht.h"
 #include "p2p/host.h"
 #include "p2p/rendezvous.h"
@@ -130,24 +131,9 @@ static void stop(struct node *n)
 	wm_p2p_free(n->h, host_done, n);
 }
 
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
 static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint64_t ms)
 {
-	uint64_t end = uv_hrtime() + ms * 1000000ull;
-	uv_timer_t tick;
-
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	bool ok = false;
-	while (uv_hrtime() < end && !(ok = pred(arg)))
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	return ok;
+	return wm_test_loop_until(loop, pred, arg, ms);
 }
 
 /* The server's "API": echoes what it reads. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "core/p2pwire.h"
+#include "looprun.h"
 #include "p2p/host.h"
 #include "p2p/identify.h"
 #include "p2p/yamux.h"
@@ -47,30 +48,15 @@ static struct wm_p2p *start(uv_loop_t *loop, const char *name, char **listen, si
 	return p;
 }
 
-static void tick_cb(uv_timer_t *t)
-{
-	(void)t;
-}
-
 static void closed_cb(void *data)
 {
 	(*(int *)data)++;
 }
 
-/* Runs the loop until pred holds or 10 s pass. */
+/* The loop until pred holds, at most 10 s. */
 static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg)
 {
-	uint64_t end = uv_hrtime() + 10000000000ull;
-	uv_timer_t tick;
-	bool ok = false;
-
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 10, 10);
-	while (uv_hrtime() < end && !(ok = pred(arg)))
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	return ok;
+	return wm_test_loop_until(loop, pred, arg, 10000);
 }
 
 static void free_hosts(uv_loop_t *loop, struct wm_p2p **h, int n)

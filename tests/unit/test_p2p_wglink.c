@@ -20,6 +20,7 @@
 
 #include "core/p2pwg.h"
 #include "core/p2pwire.h"
+#include "looprun.h"
 #include "p2p/host.h"
 #include "p2p/wglink.h"
 
@@ -47,25 +48,9 @@ static struct wm_p2p *start(uv_loop_t *loop, const char *name)
 	return p;
 }
 
-static void tick_cb(uv_timer_t *t)
+static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint64_t ms)
 {
-	(void)t;
-}
-
-/* Runs the loop until pred holds or ms pass. */
-static bool run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, unsigned ms)
-{
-	uint64_t end = uv_hrtime() + (uint64_t)ms * 1000000ull;
-	uv_timer_t tick;
-	bool ok = false;
-
-	uv_timer_init(loop, &tick);
-	uv_timer_start(&tick, tick_cb, 5, 5);
-	while (uv_hrtime() < end && !(ok = pred(arg)))
-		uv_run(loop, UV_RUN_ONCE);
-	uv_close((uv_handle_t *)&tick, NULL);
-	uv_run(loop, UV_RUN_NOWAIT);
-	return ok;
+	return wm_test_loop_until(loop, pred, arg, ms);
 }
 
 /* A UDP socket on 127.0.0.1 standing in for a WireGuard. */
